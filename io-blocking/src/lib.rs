@@ -1,0 +1,1 @@
+//! The blocking backend of roundtrip (filled by its own issue).

@@ -1,0 +1,1 @@
+//! The mio backend of roundtrip (filled by its own issue).

@@ -1,0 +1,1 @@
+//! The tokio backend of roundtrip (filled by its own issue).

@@ -1,0 +1,647 @@
+//! `Connection`: one HTTP/1.1 exchange at a time over one transport
+//! connection, the sans-IO analogue of Go's `persistConn`.
+//!
+//! # Theory of operation
+//!
+//! An exchange has two halves that move independently, plus a reuse verdict
+//! that only ever goes from `Yes` to `No`:
+//!
+//! ```text
+//!  send:  Idle --start--> AwaitContinue --100 / timeout--> Body --finish--> Done
+//!                 \                     \--final status--> Skipped (body never sent)
+//!                  \--(no body)----------------------------------------> Done
+//!
+//!  recv:  Idle --start--> Head --final HeadEnd--> Body --End--> Done
+//!                          |  ^ 1xx                 | abandon()
+//!                          |  +--                   v
+//!                          |                     Draining --End--> Done
+//!                          +--101 / CONNECT 2xx--> Switched
+//!
+//!  reuse: Yes --(Connection: close, HTTP/1.0, read-to-close, error, timeout,
+//!                abandoned body, body not sent, unsolicited bytes)--> No(reason)
+//! ```
+//!
+//! The exchange is complete when both halves are `Done` (or `Skipped`); the
+//! connection may then carry the next request if [`Connection::is_reusable`].
+//! Time is an input: every call that can move a deadline takes `now`, and
+//! [`Connection::poll_timeout`] tells the adapter when to call
+//! [`Connection::handle_timeout`]. Three timers exist ([`Timer`]): the
+//! 100-continue wait, the response-head timeout and the drain bound for an
+//! abandoned body.
+//!
+//! # Call order
+//!
+//! 1. [`start`](Connection::start) writes the request head into the adapter's
+//!    write buffer.
+//! 2. While [`may_send_body`](Connection::may_send_body): for each piece of
+//!    body data, [`frame_body`](Connection::frame_body) gives the framing to
+//!    write around it; then [`finish_body`](Connection::finish_body).
+//! 3. Report what the socket accepted with
+//!    [`handle_written`](Connection::handle_written).
+//! 4. Append received bytes to the read buffer and pull
+//!    [`poll_event`](Connection::poll_event) until `Ok(None)`; on EOF call
+//!    [`handle_eof`](Connection::handle_eof) and poll again.
+//! 5. Wait for readiness or [`poll_timeout`](Connection::poll_timeout),
+//!    whichever comes first; call [`handle_timeout`](Connection::handle_timeout)
+//!    when the deadline passes (early calls are harmless), then go to 2.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use roundtrip_proto::conn::{ConnConfig, Connection};
+//! use roundtrip_proto::encode::{BodyFraming, RequestHead};
+//! use roundtrip_proto::{Event, time::Instant};
+//!
+//! let mut conn = Connection::new(ConnConfig::default());
+//! let head = RequestHead {
+//!     method: b"GET", target: b"/", host: Some(b"example.com"),
+//!     body: BodyFraming::None, expect_continue: false, close: false,
+//! };
+//! let mut out = Vec::new();
+//! conn.start(&head, [], Instant::ZERO, &mut out).unwrap();
+//! assert!(out.starts_with(b"GET / HTTP/1.1\r\nHost: example.com\r\n"));
+//! conn.handle_written(out.len());
+//!
+//! let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..]);
+//! let mut body = Vec::new();
+//! while let Some(event) = conn.poll_event(&mut buf).unwrap() {
+//!     if let Event::Data(d) = event { body.extend_from_slice(&d) }
+//! }
+//! assert_eq!(body, b"hi");
+//! assert!(conn.is_complete() && conn.is_reusable());
+//! ```
+
+use core::time::Duration;
+
+use alloc::vec::Vec;
+use bytes::BytesMut;
+
+use crate::decode::{Event, ResponseDecoder};
+use crate::encode::{BodyEncoder, BodyFraming, DataFrame, RequestHead, encode_head};
+use crate::error::Error;
+use crate::framing::{CloseReason, Framing, Reuse};
+use crate::limits::Limits;
+use crate::time::Instant;
+
+/// Settings of a [`Connection`].
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | `limits` | [`Limits::default`] | decoder limits |
+/// | `continue_timeout` | 1 s | wait for `100 Continue` before sending the body anyway (Go's `ExpectContinueTimeout`) |
+/// | `response_head_timeout` | none | time from the request's last byte to the final response head |
+/// | `max_drain_bytes` | 64 KiB | an abandoned body is read to its end if at most this much remains, else the connection is closed |
+/// | `drain_timeout` | 100 ms | how long draining an abandoned body may take |
+///
+/// ```
+/// use core::time::Duration;
+/// use roundtrip_proto::conn::ConnConfig;
+/// let config = ConnConfig::default().response_head_timeout(Some(Duration::from_secs(5)));
+/// assert_eq!(config.max_drain_bytes, 64 * 1024);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnConfig {
+    /// Decoder limits.
+    pub limits: Limits,
+    /// How long to wait for `100 Continue` before sending the body anyway.
+    pub continue_timeout: Duration,
+    /// How long the final response head may take after the request was sent.
+    pub response_head_timeout: Option<Duration>,
+    /// Most body bytes read to save a connection whose body was abandoned.
+    pub max_drain_bytes: u64,
+    /// Longest time spent draining an abandoned body.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig {
+            limits: Limits::default(),
+            continue_timeout: Duration::from_secs(1),
+            response_head_timeout: None,
+            max_drain_bytes: 64 * 1024,
+            drain_timeout: Duration::from_millis(100),
+        }
+    }
+}
+
+impl ConnConfig {
+    /// Sets [`ConnConfig::limits`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+    /// Sets [`ConnConfig::continue_timeout`].
+    pub fn continue_timeout(mut self, d: Duration) -> Self {
+        self.continue_timeout = d;
+        self
+    }
+    /// Sets [`ConnConfig::response_head_timeout`].
+    pub fn response_head_timeout(mut self, d: Option<Duration>) -> Self {
+        self.response_head_timeout = d;
+        self
+    }
+    /// Sets [`ConnConfig::max_drain_bytes`].
+    pub fn max_drain_bytes(mut self, n: u64) -> Self {
+        self.max_drain_bytes = n;
+        self
+    }
+    /// Sets [`ConnConfig::drain_timeout`].
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.drain_timeout = d;
+        self
+    }
+}
+
+/// The deadlines a connection keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// Waiting for `100 Continue` before sending the request body.
+    Continue100,
+    /// Waiting for the final response head after the request was sent.
+    ResponseHead,
+    /// Draining the rest of an abandoned body.
+    Drain,
+}
+
+impl Timer {
+    const COUNT: usize = 3;
+    const ALL: [Timer; Timer::COUNT] = [Timer::Continue100, Timer::ResponseHead, Timer::Drain];
+}
+
+impl core::fmt::Display for Timer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Timer::Continue100 => "100-continue",
+            Timer::ResponseHead => "response head",
+            Timer::Drain => "drain",
+        })
+    }
+}
+
+/// The sending half of an exchange.
+#[derive(Debug)]
+enum Send {
+    Idle,
+    /// Head sent with `Expect: 100-continue`; the body waits.
+    AwaitContinue(BodyEncoder),
+    /// The body may be sent.
+    Body(BodyEncoder),
+    /// The request was sent in full.
+    Done,
+    /// A final response arrived first: the body is not sent.
+    Skipped,
+}
+
+/// The receiving half of an exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recv {
+    Idle,
+    Head,
+    Body,
+    /// The caller abandoned the body; reading on to save the connection,
+    /// at most `budget` more bytes.
+    Draining { budget: u64 },
+    Done,
+    Switched,
+}
+
+/// What to do with a response body the caller stopped reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abandon {
+    /// The exchange was already complete: nothing to do.
+    Complete,
+    /// Keep reading and polling until the exchange completes, the drain
+    /// deadline passes or the budget is spent; the connection may then be
+    /// reused.
+    Drain,
+    /// Close the connection.
+    Close,
+}
+
+/// Whether a failed request may be sent again on a new connection, and why.
+/// The rule of Go's `shouldRetryRequest`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetrySafety {
+    /// Safe: no byte of the request was written.
+    NothingWritten,
+    /// Safe: the method is idempotent and no byte of a response arrived.
+    IdempotentUnanswered,
+    /// Unsafe: the connection was new, so the failure is not a stale
+    /// pooled connection and would likely repeat.
+    FreshConnection,
+    /// Unsafe: the body cannot be produced a second time.
+    BodyNotReplayable,
+    /// Unsafe: the request may have reached the server and its method is not
+    /// idempotent.
+    NotIdempotent,
+    /// Unsafe: the server began to answer.
+    ResponseStarted,
+}
+
+impl RetrySafety {
+    /// True for the safe verdicts.
+    pub fn is_safe(self) -> bool {
+        matches!(self, RetrySafety::NothingWritten | RetrySafety::IdempotentUnanswered)
+    }
+}
+
+/// What the adapter knows about a request, for [`Connection::retry_safety`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryFacts {
+    /// The connection came from the pool (was used before).
+    pub reused: bool,
+    /// [`is_idempotent`] for the request.
+    pub idempotent: bool,
+    /// The body can be sent again (none, bytes, or a replayable source).
+    pub body_replayable: bool,
+}
+
+/// Idempotent methods (RFC 9110 section 9.2.2), or any request carrying an
+/// `Idempotency-Key` (the caller says it is safe to repeat).
+///
+/// ```
+/// use roundtrip_proto::conn::is_idempotent;
+/// assert!(is_idempotent(b"GET", false));
+/// assert!(is_idempotent(b"PUT", false));
+/// assert!(!is_idempotent(b"POST", false));
+/// assert!(is_idempotent(b"POST", true));
+/// ```
+pub fn is_idempotent(method: &[u8], has_idempotency_key: bool) -> bool {
+    has_idempotency_key
+        || matches!(method, b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE")
+}
+
+/// One HTTP/1.1 client connection's protocol state. See the module docs.
+#[derive(Debug)]
+pub struct Connection {
+    config: ConnConfig,
+    decoder: ResponseDecoder,
+    send: Send,
+    recv: Recv,
+    reuse: Reuse,
+    deadlines: [Option<Instant>; Timer::COUNT],
+    keep_alive_timeout: Option<Duration>,
+    wrote_any: bool,
+    received_any: bool,
+    eof: bool,
+    error: Option<Error>,
+}
+
+impl Connection {
+    /// A fresh connection, ready for its first exchange.
+    pub fn new(config: ConnConfig) -> Self {
+        Connection {
+            config,
+            decoder: ResponseDecoder::new(config.limits),
+            send: Send::Idle,
+            recv: Recv::Idle,
+            reuse: Reuse::Yes,
+            deadlines: [None; Timer::COUNT],
+            keep_alive_timeout: None,
+            wrote_any: false,
+            received_any: false,
+            eof: false,
+            error: None,
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &ConnConfig {
+        &self.config
+    }
+
+    /// Starts an exchange: validates and writes the request head into `out`.
+    ///
+    /// Fails with [`Error::Misuse`] unless the connection is idle and
+    /// reusable; request validation errors leave `out` and the connection as
+    /// they were.
+    pub fn start<'a, I>(
+        &mut self,
+        head: &RequestHead<'_>,
+        fields: I,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    {
+        if !matches!((&self.send, self.recv), (Send::Idle, Recv::Idle) | (Send::Done | Send::Skipped, Recv::Done))
+            || !self.reuse.is_yes()
+            || self.error.is_some()
+        {
+            return Err(Error::Misuse("start on a connection that is busy or not reusable"));
+        }
+        encode_head(head, fields, out)?;
+        self.decoder.reset();
+        self.decoder.set_request_method(head.method);
+        self.wrote_any = false;
+        self.received_any = false;
+        self.keep_alive_timeout = None;
+        self.deadlines = [None; Timer::COUNT];
+        self.recv = Recv::Head;
+        if head.close {
+            self.reuse = Reuse::No(CloseReason::ClientClose);
+        }
+        let encoder = BodyEncoder::new(head.body);
+        self.send = match head.body {
+            BodyFraming::None | BodyFraming::Length(0) => {
+                self.arm(Timer::ResponseHead, now);
+                Send::Done
+            }
+            _ if head.expect_continue => {
+                self.deadlines[Timer::Continue100 as usize] = Some(now + self.config.continue_timeout);
+                Send::AwaitContinue(encoder)
+            }
+            _ => Send::Body(encoder),
+        };
+        Ok(())
+    }
+
+    fn arm(&mut self, timer: Timer, now: Instant) {
+        let after = match timer {
+            Timer::Continue100 => Some(self.config.continue_timeout),
+            Timer::ResponseHead => self.config.response_head_timeout,
+            Timer::Drain => Some(self.config.drain_timeout),
+        };
+        self.deadlines[timer as usize] = after.map(|d| now + d);
+    }
+
+    /// True while request body data may be written now: not before
+    /// `100 Continue` (or its timeout), and never after a final response
+    /// arrived first.
+    pub fn may_send_body(&self) -> bool {
+        matches!(self.send, Send::Body(_))
+    }
+
+    /// True while the request body is still owed (sent or waiting to be).
+    pub fn is_sending(&self) -> bool {
+        matches!(self.send, Send::AwaitContinue(_) | Send::Body(_))
+    }
+
+    /// The framing to write around the next `len` bytes of body data.
+    pub fn frame_body(&mut self, len: usize) -> Result<DataFrame, Error> {
+        match &mut self.send {
+            Send::Body(encoder) => encoder.frame_data(len),
+            _ => Err(Error::Misuse("body data while the body may not be sent")),
+        }
+    }
+
+    /// Ends the request body, writing its end (and `trailers`, for chunked
+    /// bodies) into `out`. Starts the response-head timeout.
+    pub fn finish_body<'a, I>(&mut self, trailers: I, now: Instant, out: &mut Vec<u8>) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    {
+        let Send::Body(encoder) = &mut self.send else {
+            return Err(Error::Misuse("finish_body while the body may not be sent"));
+        };
+        encoder.finish(trailers, out)?;
+        self.send = Send::Done;
+        self.arm(Timer::ResponseHead, now);
+        Ok(())
+    }
+
+    /// The socket accepted `n` more bytes of the request.
+    pub fn handle_written(&mut self, n: usize) {
+        self.wrote_any |= n > 0;
+    }
+
+    /// The server closed its side of the connection.
+    pub fn handle_eof(&mut self) {
+        self.eof = true;
+        self.decoder.handle_eof();
+        if self.recv == Recv::Idle || self.recv == Recv::Done {
+            self.close(CloseReason::PeerClosed);
+        }
+    }
+
+    /// Decodes the next response event from `buf`; `Ok(None)` = need more
+    /// bytes (or nothing more will come). Errors are sticky and make the
+    /// connection not reusable.
+    pub fn poll_event(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        match self.step(buf) {
+            Ok(event) => Ok(event),
+            Err(e) => {
+                self.fail(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+        match self.recv {
+            Recv::Idle | Recv::Done => {
+                if !buf.is_empty() {
+                    return Err(Error::UnsolicitedBytes { len: buf.len() });
+                }
+                return Ok(None);
+            }
+            Recv::Switched => return Ok(None),
+            Recv::Head | Recv::Body | Recv::Draining { .. } => {}
+        }
+        self.received_any |= !buf.is_empty();
+        let Some(event) = self.decoder.poll_event(buf)? else {
+            return Ok(None);
+        };
+        match &event {
+            Event::Status(status) => self.on_status(status.code),
+            Event::HeadEnd(end) if !end.interim => {
+                self.deadlines[Timer::ResponseHead as usize] = None;
+                self.keep_alive_timeout = end.keep_alive_timeout;
+                if let Reuse::No(reason) = end.reuse {
+                    self.close(reason);
+                }
+                self.recv = match end.framing {
+                    Framing::Switched => Recv::Switched,
+                    _ => Recv::Body,
+                };
+            }
+            Event::Data(data) => {
+                if let Recv::Draining { budget } = &mut self.recv {
+                    match budget.checked_sub(data.len() as u64) {
+                        Some(left) => *budget = left,
+                        None => self.close(CloseReason::Abandoned),
+                    }
+                }
+            }
+            Event::End => {
+                self.recv = Recv::Done;
+                self.deadlines[Timer::Drain as usize] = None;
+                if !buf.is_empty() {
+                    self.close(CloseReason::UnsolicitedBytes);
+                }
+            }
+            _ => {}
+        }
+        Ok(Some(event))
+    }
+
+    /// A status line arrived: `100` releases the body; a final status while
+    /// the body is still owed means it will not be sent (RFC 9110 section
+    /// 15.2: the server may answer early, e.g. 413, and the rest of the body
+    /// would then be read by nobody).
+    fn on_status(&mut self, code: u16) {
+        let waiting = matches!(self.send, Send::AwaitContinue(_));
+        if code == 100 && waiting {
+            self.deadlines[Timer::Continue100 as usize] = None;
+            self.release_body();
+        } else if !(100..200).contains(&code) && self.is_sending() {
+            self.deadlines[Timer::Continue100 as usize] = None;
+            self.send = Send::Skipped;
+            self.close(CloseReason::BodyNotSent);
+        }
+    }
+
+    fn release_body(&mut self) {
+        if let Send::AwaitContinue(encoder) = core::mem::replace(&mut self.send, Send::Idle) {
+            self.send = Send::Body(encoder);
+        }
+    }
+
+    /// The earliest deadline, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
+    /// Acts on every deadline that passed by `now`. Calls before a deadline
+    /// do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for timer in Timer::ALL {
+            let Some(at) = self.deadlines[timer as usize] else { continue };
+            if at > now {
+                continue;
+            }
+            self.deadlines[timer as usize] = None;
+            match timer {
+                // No 100 in time: send the body anyway (RFC 9110 section 10.1.1).
+                Timer::Continue100 => self.release_body(),
+                Timer::ResponseHead => {
+                    self.fail(Error::TimedOut { timer });
+                }
+                Timer::Drain => {
+                    if matches!(self.recv, Recv::Draining { .. }) {
+                        self.close(CloseReason::Abandoned);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The caller stopped reading the response (or gave up on the exchange).
+    /// Decides whether to drain the rest of the body or close.
+    pub fn abandon(&mut self, now: Instant) -> Abandon {
+        if self.is_complete() {
+            return Abandon::Complete;
+        }
+        let remaining = self.decoder.remaining_body();
+        let small = remaining.is_none_or(|n| n <= self.config.max_drain_bytes);
+        if self.recv == Recv::Body && !self.is_sending() && self.reuse.is_yes() && small {
+            self.recv = Recv::Draining { budget: self.config.max_drain_bytes };
+            self.arm(Timer::Drain, now);
+            return Abandon::Drain;
+        }
+        self.close(CloseReason::Abandoned);
+        Abandon::Close
+    }
+
+    /// True while an abandoned body is being drained and the connection may
+    /// still be saved.
+    pub fn is_draining(&self) -> bool {
+        matches!(self.recv, Recv::Draining { .. }) && self.reuse.is_yes()
+    }
+
+    /// True when the exchange finished: request sent (or its body skipped)
+    /// and response read to its end.
+    pub fn is_complete(&self) -> bool {
+        matches!(self.send, Send::Done | Send::Skipped) && self.recv == Recv::Done
+    }
+
+    /// True when no exchange was ever started or the last one is complete.
+    pub fn is_idle(&self) -> bool {
+        (matches!(self.send, Send::Idle) && self.recv == Recv::Idle) || self.is_complete()
+    }
+
+    /// May this connection carry another request now? Only when the exchange
+    /// is complete, without error, and neither side asked to close.
+    pub fn is_reusable(&self) -> bool {
+        self.is_idle() && self.reuse.is_yes() && self.error.is_none() && !self.eof
+    }
+
+    /// The reuse verdict so far (`No` is final).
+    pub fn reuse(&self) -> Reuse {
+        self.reuse
+    }
+
+    /// The verdict for the pool: `Yes` only when [`is_reusable`](Self::is_reusable).
+    pub fn checkin_verdict(&self) -> Reuse {
+        match self.reuse {
+            Reuse::No(reason) => Reuse::No(reason),
+            Reuse::Yes if self.is_reusable() => Reuse::Yes,
+            Reuse::Yes if self.error.is_some() => Reuse::No(CloseReason::Error),
+            Reuse::Yes if self.eof => Reuse::No(CloseReason::PeerClosed),
+            Reuse::Yes => Reuse::No(CloseReason::Abandoned),
+        }
+    }
+
+    /// True after a 101 or a 2xx to CONNECT: the connection now belongs to
+    /// the caller, with the bytes left in the read buffer.
+    pub fn is_switched(&self) -> bool {
+        self.recv == Recv::Switched
+    }
+
+    /// The server's `Keep-Alive: timeout` hint from the last response.
+    pub fn keep_alive_timeout(&self) -> Option<Duration> {
+        self.keep_alive_timeout
+    }
+
+    /// Did any byte of the current request reach the socket?
+    pub fn wrote_any_byte(&self) -> bool {
+        self.wrote_any
+    }
+
+    /// Did any byte of a response to the current request arrive?
+    pub fn received_any_byte(&self) -> bool {
+        self.received_any
+    }
+
+    /// May the current request, which failed, be sent again on a new
+    /// connection? (Go's `shouldRetryRequest`.)
+    pub fn retry_safety(&self, facts: RetryFacts) -> RetrySafety {
+        if !facts.reused {
+            RetrySafety::FreshConnection
+        } else if !facts.body_replayable {
+            RetrySafety::BodyNotReplayable
+        } else if !self.wrote_any {
+            RetrySafety::NothingWritten
+        } else if self.received_any {
+            RetrySafety::ResponseStarted
+        } else if facts.idempotent {
+            RetrySafety::IdempotentUnanswered
+        } else {
+            RetrySafety::NotIdempotent
+        }
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if self.reuse.is_yes() {
+            self.reuse = Reuse::No(reason);
+        }
+    }
+
+    fn fail(&mut self, e: Error) {
+        let reason = match e {
+            Error::TimedOut { .. } => CloseReason::Timeout,
+            Error::UnsolicitedBytes { .. } => CloseReason::UnsolicitedBytes,
+            _ => CloseReason::Error,
+        };
+        self.close(reason);
+        self.deadlines = [None; Timer::COUNT];
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+}

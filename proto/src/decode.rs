@@ -1,0 +1,351 @@
+//! `ResponseDecoder`: bytes in, response events out.
+//!
+//! ```text
+//!             +------+  head complete   +------+  fields done  +---------+
+//!   bytes --> | Head | ---------------> | Emit | ------------> | HeadEnd |
+//!             +------+                  +------+               +---------+
+//!                ^   1xx: next head                                 |
+//!                +--------------------------------------------------+
+//!                |                                                  | framing
+//!                |   End       +------+  Data / Trailer / End       v
+//!                +------------ | Body | <---------------------------+
+//!                              +------+        101 / CONNECT 2xx -> Switched
+//! ```
+
+use core::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::body::{BodyDecoder, BodyEvent};
+use crate::error::{Error, Phase};
+use crate::framing::{Decision, Framing, FramingFields, RequestKind, Reuse, decide};
+use crate::head::{Field, HeadScanner, Version};
+use crate::limits::Limits;
+
+/// The status line of a response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusLine {
+    /// The version, with `HTTP/1.x` for x > 1 read as HTTP/1.1.
+    pub version: Version,
+    /// The three-digit status code.
+    pub code: u16,
+    /// The reason phrase as sent (may be empty), sharing the received buffer.
+    pub reason: Bytes,
+}
+
+impl StatusLine {
+    /// True for an interim (1xx) response other than 101.
+    pub fn is_interim(&self) -> bool {
+        (100..200).contains(&self.code) && self.code != 101
+    }
+}
+
+/// End of a response head, with every protocol decision about it made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadEnd {
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// Whether the connection may carry another request after this response.
+    pub reuse: Reuse,
+    /// True for an interim (1xx) response: another head follows.
+    pub interim: bool,
+    /// The server's `Keep-Alive: timeout=N` hint, if any.
+    pub keep_alive_timeout: Option<Duration>,
+}
+
+/// What the decoder reports, in order:
+/// `Status`, `Field`*, `HeadEnd`, then `Data`*, `Trailer`*, `End` (or
+/// `Switched` after the head of a 101 or a 2xx to CONNECT). Interim 1xx
+/// responses are reported as `Status`, `Field`*, `HeadEnd` before the final one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A status line.
+    Status(StatusLine),
+    /// A header field.
+    Field(Field),
+    /// The head ended; framing and reuse are decided.
+    HeadEnd(HeadEnd),
+    /// Body bytes, transfer coding removed.
+    Data(Bytes),
+    /// A trailer field of a chunked body.
+    Trailer(Field),
+    /// The response ended.
+    End,
+    /// HTTP ended on this connection: the bytes left in the buffer, and all
+    /// that follow, belong to the caller.
+    Switched,
+}
+
+/// Where the decoder is.
+#[derive(Debug)]
+enum State {
+    /// Scanning a head.
+    Head,
+    /// Reporting a complete head: `next` is the field to report next, or
+    /// the field count for the `HeadEnd`.
+    Emit { head: Bytes, next: usize, decision: Decision, keep_alive_timeout: Option<Duration> },
+    /// Reading a body.
+    Body(BodyDecoder),
+    /// After a 101 or CONNECT 2xx: nothing more to decode once `Switched`
+    /// was reported.
+    Switched { reported: bool },
+    /// After a response that ends the connection's use (`Reuse::No`): the
+    /// server should close; any further byte is an error.
+    Closing,
+    /// The connection was closed cleanly between responses.
+    Closed,
+}
+
+/// Incremental, zero-copy HTTP/1.x response decoder.
+///
+/// The caller owns the read buffer: it appends received bytes and calls
+/// [`poll_event`](Self::poll_event) until it returns `Ok(None)` (more bytes
+/// needed). The decoder consumes from the front of the buffer and keeps only
+/// small state between calls, so input may arrive in pieces of any size.
+/// Several responses in a row are decoded one after the other.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use roundtrip_proto::{Event, Framing, ResponseDecoder};
+///
+/// let mut dec = ResponseDecoder::default();
+/// let mut buf = BytesMut::new();
+/// let mut body = Vec::new();
+/// for piece in [&b"HTTP/1.1 200 OK\r\nTransfer-Enc"[..], b"oding: chunked\r\n\r\n5\r\nhel", b"lo\r\n0\r\n\r\n"] {
+///     buf.extend_from_slice(piece);
+///     while let Some(event) = dec.poll_event(&mut buf).unwrap() {
+///         match event {
+///             Event::HeadEnd(end) => assert_eq!(end.framing, Framing::Chunked),
+///             Event::Data(data) => body.extend_from_slice(&data),
+///             _ => {}
+///         }
+///     }
+/// }
+/// assert_eq!(body, b"hello");
+/// ```
+#[derive(Debug)]
+pub struct ResponseDecoder {
+    limits: Limits,
+    request: RequestKind,
+    state: State,
+    scanner: HeadScanner,
+    /// Interim responses seen before the current final one.
+    interim: usize,
+    /// Bytes of the current message consumed from the buffer.
+    offset: u64,
+    /// Reuse verdict of the current final response.
+    reuse: Reuse,
+    /// Final responses completed.
+    responses: u64,
+    eof: bool,
+    error: Option<Error>,
+}
+
+impl Default for ResponseDecoder {
+    fn default() -> Self {
+        ResponseDecoder::new(Limits::default())
+    }
+}
+
+impl ResponseDecoder {
+    /// A decoder for responses to GET-like requests, with `limits`.
+    pub fn new(limits: Limits) -> Self {
+        ResponseDecoder {
+            limits,
+            request: RequestKind::Other,
+            state: State::Head,
+            scanner: HeadScanner::with_capacity(limits.max_fields.min(64)),
+            interim: 0,
+            offset: 0,
+            reuse: Reuse::Yes,
+            responses: 0,
+            eof: false,
+            error: None,
+        }
+    }
+
+    /// Returns to the state of a new decoder (same limits), keeping its
+    /// allocations: for the next exchange on a connection.
+    pub fn reset(&mut self) {
+        self.state = State::Head;
+        self.scanner.reset();
+        self.interim = 0;
+        self.offset = 0;
+        self.reuse = Reuse::Yes;
+        self.responses = 0;
+        self.eof = false;
+        self.error = None;
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Sets the method of the request the next responses answer (HEAD and
+    /// CONNECT change the framing).
+    pub fn set_request_method(&mut self, method: &[u8]) {
+        self.request = RequestKind::of(method);
+    }
+
+    /// Sets what the next responses answer, as a [`RequestKind`].
+    pub fn set_request_kind(&mut self, kind: RequestKind) {
+        self.request = kind;
+    }
+
+    /// The server closed the connection after the bytes already given.
+    pub fn handle_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// True when the decoder is between responses with no byte of the next
+    /// one consumed.
+    pub fn is_between_messages(&self) -> bool {
+        matches!(self.state, State::Head) && self.interim == 0 && self.scanner.is_empty()
+    }
+
+    /// True after a `Switched` event.
+    pub fn is_switched(&self) -> bool {
+        matches!(self.state, State::Switched { .. })
+    }
+
+    /// Body bytes still announced by `Content-Length`, while reading such a body.
+    pub fn remaining_body(&self) -> Option<u64> {
+        match &self.state {
+            State::Body(body) => body.remaining(),
+            _ => None,
+        }
+    }
+
+    /// Decodes the next event from the front of `buf`.
+    ///
+    /// `Ok(None)` means more bytes are needed (or, after
+    /// [`handle_eof`](Self::handle_eof), that the stream ended cleanly).
+    /// Errors are sticky.
+    pub fn poll_event(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let result = self.step(buf);
+        if let Err(e) = &result {
+            self.error = Some(e.clone());
+        }
+        result
+    }
+
+    fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+        match &mut self.state {
+            State::Head => self.poll_head(buf),
+            State::Emit { .. } => Ok(Some(self.emit())),
+            State::Body(body) => {
+                match body.poll(buf, self.eof, &mut self.offset, &self.limits)? {
+                    None => Ok(None),
+                    Some(BodyEvent::Data(data)) => Ok(Some(Event::Data(data))),
+                    Some(BodyEvent::Trailer(field)) => Ok(Some(Event::Trailer(field))),
+                    Some(BodyEvent::End) => {
+                        self.state = match (body, self.reuse) {
+                            (BodyDecoder::UntilClose { .. }, _) => State::Closed,
+                            (_, Reuse::Yes) => State::Head,
+                            (_, Reuse::No(_)) => State::Closing,
+                        };
+                        self.offset = 0;
+                        self.responses += 1;
+                        Ok(Some(Event::End))
+                    }
+                }
+            }
+            State::Switched { reported } => {
+                let first = !*reported;
+                *reported = true;
+                Ok(first.then_some(Event::Switched))
+            }
+            State::Closing if !buf.is_empty() => Err(Error::UnsolicitedBytes { len: buf.len() }),
+            State::Closing | State::Closed => Ok(None),
+        }
+    }
+
+    fn poll_head(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+        let Some(len) = self.scanner.scan(buf, &self.limits)? else {
+            if self.eof {
+                if buf.is_empty() && self.is_between_messages() && self.responses > 0 {
+                    self.state = State::Closed;
+                    return Ok(None);
+                }
+                return Err(Error::UnexpectedEof { phase: Phase::Head, received: 0, expected: None });
+            }
+            return Ok(None);
+        };
+        // The head is complete: gather the framing fields, decide, then cut
+        // the head off the buffer so its events can share it.
+        let status = self.scanner.status.expect("a head always starts with its status line");
+        let mut fields = FramingFields::default();
+        for span in &self.scanner.fields {
+            let name = &buf[span.line as usize..span.name_end as usize];
+            let value = &buf[span.value_start as usize..span.value_end as usize];
+            fields.add(name, value, span.line as usize)?;
+        }
+        let decision = decide(self.request, status.version, status.code, &fields)?;
+        if decision.framing == Framing::NoBody && (100..200).contains(&status.code) {
+            self.interim += 1;
+            if self.interim > self.limits.max_interim_responses {
+                return Err(Error::TooManyInterimResponses { limit: self.limits.max_interim_responses });
+            }
+        }
+        let head = buf.split_to(len).freeze();
+        self.offset += len as u64;
+        let (start, end) = status.reason;
+        let line = StatusLine {
+            version: status.version,
+            code: status.code,
+            reason: head.slice(start as usize..end as usize),
+        };
+        self.state = State::Emit {
+            head,
+            next: 0,
+            decision,
+            keep_alive_timeout: fields.keep_alive_timeout,
+        };
+        Ok(Some(Event::Status(line)))
+    }
+
+    /// Reports the next field of a complete head, or its end.
+    fn emit(&mut self) -> Event {
+        let State::Emit { head, next, decision, keep_alive_timeout } = &mut self.state else {
+            unreachable!("emit is called in the Emit state only");
+        };
+        if let Some(span) = self.scanner.fields.get(*next) {
+            *next += 1;
+            return Event::Field(Field::new(head, span));
+        }
+        let (decision, keep_alive_timeout) = (*decision, *keep_alive_timeout);
+        self.finish_head(decision, keep_alive_timeout)
+    }
+
+    fn finish_head(&mut self, decision: Decision, keep_alive_timeout: Option<Duration>) -> Event {
+        let code = self.scanner.status.map_or(0, |s| s.code);
+        let interim = (100..200).contains(&code) && decision.framing != Framing::Switched;
+        self.scanner.reset();
+        self.state = match decision.framing {
+            Framing::Switched => State::Switched { reported: false },
+            _ if interim => State::Head,
+            // A bodiless response still reports `End` through the body state.
+            framing => State::Body(
+                BodyDecoder::new(framing)
+                    .unwrap_or(BodyDecoder::Length { remaining: 0, expected: 0 }),
+            ),
+        };
+        if !interim {
+            self.interim = 0;
+            self.reuse = decision.reuse;
+        }
+        if interim || decision.framing == Framing::Switched {
+            self.offset = 0;
+        }
+        Event::HeadEnd(HeadEnd {
+            framing: decision.framing,
+            reuse: decision.reuse,
+            interim,
+            keep_alive_timeout,
+        })
+    }
+}

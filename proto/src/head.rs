@@ -1,0 +1,509 @@
+//! Status line and field-line scanning: resumable, zero-copy, linear.
+//!
+//! The scanner works on the front of the adapter's read buffer while the head
+//! is incomplete, recording where each line starts. It parses a line only once
+//! its end has arrived (after at most one partial attempt), and resumes the
+//! newline search where the previous call stopped, so feeding a 64 KiB head one
+//! byte at a time costs linear work. Field positions are kept as offsets in a
+//! vector whose capacity outlives the message: no allocation per response.
+
+use alloc::string::ToString;
+use alloc::vec::Vec;
+
+use bytes::Bytes;
+
+use crate::chars::{is_field_value_byte, is_tchar};
+use crate::error::Error;
+use crate::limits::Limits;
+
+/// HTTP version of a response.
+///
+/// A minor version above 1 is processed as HTTP/1.1 (RFC 9112 section 2.3).
+///
+/// ```
+/// use roundtrip_proto::Version;
+/// assert_eq!(Version::Http11.as_str(), "HTTP/1.1");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Version {
+    /// `HTTP/1.0`.
+    Http10,
+    /// `HTTP/1.1` (and `HTTP/1.x` for x > 1).
+    Http11,
+}
+
+impl Version {
+    /// The version as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// One header or trailer field: name and value are zero-copy slices of the
+/// received bytes.
+///
+/// The value has its surrounding whitespace removed and any obs-fold replaced
+/// by a single space. Cloning costs a reference-count increment.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use roundtrip_proto::{Event, ResponseDecoder};
+///
+/// let mut dec = ResponseDecoder::default();
+/// let mut buf = BytesMut::from(&b"HTTP/1.1 204 No Content\r\nServer:  demo \r\n\r\n"[..]);
+/// let mut fields = Vec::new();
+/// while let Some(event) = dec.poll_event(&mut buf).unwrap() {
+///     if let Event::Field(f) = event {
+///         fields.push(f);
+///     }
+/// }
+/// assert_eq!(fields[0].name(), b"Server");
+/// assert_eq!(fields[0].value(), b"demo");
+/// assert_eq!(&fields[0].value_bytes()[..], b"demo");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Field {
+    /// From the first byte of the name to the last byte of the value.
+    line: Bytes,
+    name_end: u32,
+    value_start: u32,
+}
+
+impl Field {
+    /// Cuts the field `span` out of `head`, where `span` is relative to `base`.
+    pub(crate) fn new(head: &Bytes, span: &FieldSpan) -> Field {
+        let line = head.slice(span.line as usize..span.value_end as usize);
+        Field {
+            line,
+            name_end: span.name_end - span.line,
+            value_start: span.value_start - span.line,
+        }
+    }
+
+    /// The field name, case as sent.
+    #[inline]
+    pub fn name(&self) -> &[u8] {
+        &self.line[..self.name_end as usize]
+    }
+
+    /// The field value.
+    #[inline]
+    pub fn value(&self) -> &[u8] {
+        &self.line[self.value_start as usize..]
+    }
+
+    /// The field name as a `Bytes` sharing the received buffer.
+    pub fn name_bytes(&self) -> Bytes {
+        self.line.slice(..self.name_end as usize)
+    }
+
+    /// The field value as a `Bytes` sharing the received buffer.
+    pub fn value_bytes(&self) -> Bytes {
+        self.line.slice(self.value_start as usize..)
+    }
+}
+
+impl core::fmt::Debug for Field {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Field")
+            .field(&self.name().escape_ascii().to_string())
+            .field(&self.value().escape_ascii().to_string())
+            .finish()
+    }
+}
+
+/// Where the parts of the status line are, relative to the head start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StatusSpan {
+    pub version: Version,
+    pub code: u16,
+    pub reason: (u32, u32),
+}
+
+/// Where one field line's parts are, relative to the head (or trailer line) start.
+///
+/// The name starts at `line`; the value is `value_start..value_end`, already
+/// trimmed and, after an obs-fold, compacted in place.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FieldSpan {
+    pub line: u32,
+    pub name_end: u32,
+    pub value_start: u32,
+    pub value_end: u32,
+}
+
+/// One parsed line.
+#[derive(Debug)]
+pub(crate) enum Line {
+    /// The line end has not arrived yet; parsing resumes where it stopped.
+    Incomplete,
+    /// The empty line that ends a head or trailer section; `next` is the offset after it.
+    Blank { next: usize },
+    /// A field line.
+    Field { span: FieldSpan, next: usize },
+    /// A line starting with SP or HTAB (obs-fold): `value` is its trimmed content.
+    Continuation { value: (usize, usize), next: usize },
+    /// The status line.
+    Status(StatusSpan, usize),
+}
+
+/// How far a field line has been parsed, so that parsing resumes at the
+/// first byte not yet looked at: every byte is examined once, however the
+/// input was split. Positions are offsets in the buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Cursor {
+    /// Nothing of the line seen yet.
+    #[default]
+    Start,
+    /// A CR at the start of the line: the blank line, if LF follows.
+    BlankCr,
+    /// Inside the field name.
+    Name,
+    /// After the colon (or the leading whitespace of an obs-fold line, with
+    /// `name_end: None`), skipping whitespace.
+    Ows { name_end: Option<u32> },
+    /// Inside the value, which starts at `start`.
+    Value { name_end: Option<u32>, start: u32 },
+    /// A CR at `end` after the value: LF must follow.
+    Cr { name_end: Option<u32>, start: u32, end: u32 },
+}
+
+/// Resumable scanner for one head.
+#[derive(Debug, Default)]
+pub(crate) struct HeadScanner {
+    /// Start of the line being parsed.
+    line_start: usize,
+    /// Next byte to look at.
+    pos: usize,
+    /// Where the line being parsed is.
+    cursor: Cursor,
+    pub status: Option<StatusSpan>,
+    pub fields: Vec<FieldSpan>,
+}
+
+impl HeadScanner {
+    /// A scanner whose field table holds `fields` entries before it grows.
+    pub fn with_capacity(fields: usize) -> Self {
+        HeadScanner {
+            fields: Vec::with_capacity(fields),
+            ..HeadScanner::default()
+        }
+    }
+
+    /// Forgets the previous head, keeping the field table's allocation.
+    pub fn reset(&mut self) {
+        self.line_start = 0;
+        self.pos = 0;
+        self.cursor = Cursor::Start;
+        self.status = None;
+        self.fields.clear();
+    }
+
+    /// True when no byte of a head was seen yet.
+    pub fn is_empty(&self) -> bool {
+        self.pos == 0
+    }
+
+    /// Scans what `buf` holds of the head. Returns the head length once the
+    /// blank line has been seen. `buf` may be changed in place (obs-fold).
+    pub fn scan(&mut self, buf: &mut [u8], limits: &Limits) -> Result<Option<usize>, Error> {
+        // Only the first `max_head_bytes` can belong to the head: looking no
+        // further makes the outcome independent of how the bytes were split.
+        let window_len = buf.len().min(limits.max_head_bytes);
+        let full = buf.len() >= limits.max_head_bytes;
+        let window = &mut buf[..window_len];
+        loop {
+            let at = self.line_start;
+            let line = if self.status.is_none() {
+                parse_status_line(window, at, &mut self.pos)?
+            } else {
+                let fold = !self.fields.is_empty();
+                parse_field_line(window, at, &mut self.pos, &mut self.cursor, fold)?
+            };
+            let next = match line {
+                Line::Incomplete if full => {
+                    return Err(Error::HeadTooLarge { limit: limits.max_head_bytes });
+                }
+                Line::Incomplete => return Ok(None),
+                Line::Blank { next } => return Ok(Some(next)),
+                Line::Field { span, next } => {
+                    if self.fields.len() >= limits.max_fields {
+                        return Err(Error::TooManyFields { limit: limits.max_fields });
+                    }
+                    self.fields.push(span);
+                    next
+                }
+                Line::Continuation { value, next } => {
+                    // `fold` above guarantees a field to continue.
+                    if let Some(last) = self.fields.last_mut() {
+                        unfold(window, last, value);
+                    }
+                    next
+                }
+                Line::Status(span, next) => {
+                    self.status = Some(span);
+                    next
+                }
+            };
+            self.line_start = next;
+            self.pos = next;
+            self.cursor = Cursor::Start;
+        }
+    }
+}
+
+/// Appends the obs-fold continuation `value` to the field `last` as one SP
+/// (RFC 9112 section 5.2), moving the bytes left in place.
+fn unfold(buf: &mut [u8], last: &mut FieldSpan, (start, end): (usize, usize)) {
+    if start == end {
+        return; // an empty continuation adds nothing once trimmed
+    }
+    let mut to = last.value_end as usize;
+    if last.value_end > last.value_start {
+        buf[to] = b' ';
+        to += 1;
+    }
+    // `to` lies before the CRLF that ended the previous line, and `start`
+    // after it, so this moves bytes left within the head.
+    buf.copy_within(start..end, to);
+    last.value_end = (to + (end - start)) as u32;
+}
+
+/// Offset of the first LF in `s`, eight bytes at a time.
+#[inline]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn find_lf(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (chunks, rest) = s.as_chunks::<8>();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let x = u64::from_le_bytes(*chunk) ^ (LO * b'\n' as u64);
+        let zero = x.wrapping_sub(LO) & !x & HI;
+        if zero != 0 {
+            return Some(i * 8 + (zero.trailing_zeros() / 8) as usize);
+        }
+    }
+    let base = chunks.len() * 8;
+    rest.iter().position(|&b| b == b'\n').map(|p| base + p)
+}
+
+/// Parses `HTTP/1.x SP 3DIGIT [SP reason] CRLF` starting at `line`
+/// (RFC 9112 section 4), resuming at `*pos`. Every check depends only on a
+/// byte's place in the line, so resuming needs no other state.
+fn parse_status_line(buf: &[u8], line: usize, pos: &mut usize) -> Result<Line, Error> {
+    const PREFIX: &[u8] = b"HTTP/1.";
+    let mut i = *pos;
+    while let Some(&b) = buf.get(i) {
+        let k = i - line;
+        if k < 9 {
+            let ok = match k {
+                0..=6 => b == PREFIX[k],
+                7 => b.is_ascii_digit(),
+                _ => b == b' ',
+            };
+            if !ok {
+                return Err(Error::InvalidVersion { offset: i });
+            }
+        } else if k < 12 {
+            // Three digits, the first not 0 (codes are 100 to 999).
+            if !b.is_ascii_digit() || (k == 9 && b == b'0') {
+                return Err(Error::InvalidStatus { offset: i });
+            }
+        } else if b == b'\r' {
+            return complete_status(buf, line, i, pos);
+        } else if b == b'\n' {
+            return Err(Error::BareLineFeed { offset: i });
+        } else if k == 12 && b != b' ' {
+            return Err(Error::InvalidStatus { offset: i });
+        } else if !is_field_value_byte(b) {
+            return Err(Error::InvalidReason { offset: i, byte: b });
+        }
+        i += 1;
+    }
+    *pos = i;
+    Ok(Line::Incomplete)
+}
+
+/// The status line's CR is at `cr`: finish it if its LF has arrived.
+fn complete_status(buf: &[u8], line: usize, cr: usize, pos: &mut usize) -> Result<Line, Error> {
+    match buf.get(cr + 1) {
+        None => {
+            *pos = cr;
+            Ok(Line::Incomplete)
+        }
+        Some(b'\n') => {
+            let digit = |k: usize| u16::from(buf[line + k] - b'0');
+            let version = if buf[line + 7] == b'0' { Version::Http10 } else { Version::Http11 };
+            let reason_start = if cr > line + 12 { line + 13 } else { cr };
+            let span = StatusSpan {
+                version,
+                code: digit(9) * 100 + digit(10) * 10 + digit(11),
+                reason: (reason_start as u32, cr as u32),
+            };
+            Ok(Line::Status(span, cr + 2))
+        }
+        Some(_) => Err(Error::BareCarriageReturn { offset: cr }),
+    }
+}
+
+/// Parses one field line, the blank line, or (when `fold` allows it) an
+/// obs-fold continuation, starting at `line` and resuming at `*pos` in state
+/// `*cur` (RFC 9112 sections 2.2 and 5).
+pub(crate) fn parse_field_line(
+    buf: &[u8],
+    line: usize,
+    pos: &mut usize,
+    cur: &mut Cursor,
+    fold: bool,
+) -> Result<Line, Error> {
+    let mut i = *pos;
+    loop {
+        match *cur {
+            Cursor::Start => match buf.get(i) {
+                None => break,
+                Some(b'\r') => {
+                    *cur = Cursor::BlankCr;
+                    i += 1;
+                }
+                Some(b'\n') => return Err(Error::BareLineFeed { offset: i }),
+                Some(b' ' | b'\t') if fold => {
+                    *cur = Cursor::Ows { name_end: None };
+                    i += 1;
+                }
+                Some(b' ' | b'\t') => return Err(Error::UnexpectedWhitespace { offset: i }),
+                Some(_) => *cur = Cursor::Name,
+            },
+            Cursor::BlankCr => match buf.get(i) {
+                None => break,
+                Some(b'\n') => return Ok(Line::Blank { next: i + 1 }),
+                Some(_) => return Err(Error::BareCarriageReturn { offset: i - 1 }),
+            },
+            Cursor::Name => {
+                while i < buf.len() && is_tchar(buf[i]) {
+                    i += 1;
+                }
+                match buf.get(i) {
+                    None => break,
+                    Some(b':') if i > line => {
+                        *cur = Cursor::Ows { name_end: Some(i as u32) };
+                        i += 1;
+                    }
+                    Some(&b) => return Err(Error::InvalidFieldName { offset: i, byte: b }),
+                }
+            }
+            Cursor::Ows { name_end } => {
+                while i < buf.len() && (buf[i] == b' ' || buf[i] == b'\t') {
+                    i += 1;
+                }
+                if i == buf.len() {
+                    break;
+                }
+                *cur = Cursor::Value { name_end, start: i as u32 };
+            }
+            Cursor::Value { name_end, start } => loop {
+                i += skip_plain(&buf[i..]);
+                match buf.get(i) {
+                    None => {
+                        *pos = i;
+                        return Ok(Line::Incomplete);
+                    }
+                    Some(b'\r') => {
+                        *cur = Cursor::Cr { name_end, start, end: i as u32 };
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\n') => return Err(Error::BareLineFeed { offset: i }),
+                    Some(&b) if is_field_value_byte(b) => i += 1,
+                    Some(&b) => return Err(Error::InvalidFieldValue { offset: i, byte: b }),
+                }
+            },
+            Cursor::Cr { name_end, start, end } => match buf.get(i) {
+                None => break,
+                Some(b'\n') => return Ok(finish_field(buf, line, name_end, start, end, i + 1)),
+                Some(_) => return Err(Error::BareCarriageReturn { offset: end as usize }),
+            },
+        }
+    }
+    *pos = i;
+    Ok(Line::Incomplete)
+}
+
+/// A field line is complete: trim the value's trailing whitespace.
+fn finish_field(
+    buf: &[u8],
+    line: usize,
+    name_end: Option<u32>,
+    start: u32,
+    end: u32,
+    next: usize,
+) -> Line {
+    let (start, mut end) = (start as usize, end as usize);
+    while end > start && (buf[end - 1] == b' ' || buf[end - 1] == b'\t') {
+        end -= 1;
+    }
+    match name_end {
+        None => Line::Continuation { value: (start, end), next },
+        Some(name_end) => Line::Field {
+            span: FieldSpan {
+                line: line as u32,
+                name_end,
+                value_start: start as u32,
+                value_end: end as u32,
+            },
+            next,
+        },
+    }
+}
+
+/// Length of the leading run of bytes that need no second look in a field
+/// value (no control byte, no DEL), eight bytes at a time.
+#[inline]
+fn skip_plain(s: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (chunks, _) = s.as_chunks::<8>();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let x = u64::from_le_bytes(*chunk);
+        // A byte below 0x20 borrows into its high bit; DEL xor 0x7f is zero.
+        let ctl = x.wrapping_sub(LO * 0x20) & !x;
+        let del = x ^ (LO * 0x7f);
+        let del = del.wrapping_sub(LO) & !del;
+        if (ctl | del) & HI != 0 {
+            return i * 8;
+        }
+    }
+    chunks.len() * 8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_lf_every_position() {
+        for len in 0..40 {
+            for pos in 0..len {
+                let mut v = alloc::vec![b'a'; len];
+                v[pos] = b'\n';
+                assert_eq!(find_lf(&v), Some(pos));
+            }
+            assert_eq!(find_lf(&alloc::vec![0x8a; len]), None);
+        }
+    }
+
+    #[test]
+    fn skip_plain_stops_at_controls() {
+        for bad in [0u8, b'\r', b'\n', b'\t', 0x1f, 0x7f] {
+            for pos in 0..24 {
+                let mut v = alloc::vec![0xffu8; 24];
+                v[pos] = bad;
+                assert!(skip_plain(&v) <= pos, "byte {bad:#x} at {pos}");
+            }
+        }
+        assert_eq!(skip_plain(&[b'a'; 24]), 24);
+        assert_eq!(skip_plain(&[0x80; 16]), 16);
+    }
+}
