@@ -1,1 +1,44 @@
-//! The blocking backend of roundtrip (filled by its own issue).
+//! # roundtrip-blocking: the std::net backend
+//!
+//! A blocking HTTP/1.1 client over `std::net::TcpStream`, driven by
+//! `roundtrip-proto` and its Go-style pool policy. Every protocol decision
+//! (framing, reuse, 100-continue, retry safety, pool limits and expiry) is the
+//! core's; this crate reads, writes, waits and converts to `http` types.
+//!
+//! ```no_run
+//! use std::io::Read;
+//!
+//! let client = roundtrip_blocking::Client::builder()
+//!     .max_conns_per_host(Some(8))
+//!     .build();
+//! let mut response = client.get("http://127.0.0.1:8080/")?;
+//! assert!(response.status().is_success());
+//! let mut body = Vec::new();
+//! response.body_mut().read_to_end(&mut body)?;
+//! println!("{} bytes; pool: {:?}", body.len(), client.stats());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Requests carry a [`Body`]: empty, bytes (replayable, sent with the head in
+//! one vectored write), or a reader (known length or chunked). Responses are
+//! `http::Response<ResponseBody>`; [`ResponseBody`] implements `std::io::Read`
+//! and hands its connection back to the pool at the end of the body.
+
+mod body;
+mod client;
+mod pool;
+mod transport;
+
+pub use body::{Body, ResponseBody};
+pub use client::{Client, ClientBuilder};
+pub use roundtrip_io::{Config, Error, InvalidRequest, Phase, http, proto};
+
+/// `GET uri` with a client of default settings, created for this call.
+///
+/// ```no_run
+/// let response = roundtrip_blocking::get("http://127.0.0.1:8080/")?;
+/// # Ok::<(), roundtrip_blocking::Error>(())
+/// ```
+pub fn get(uri: &str) -> Result<http::Response<ResponseBody>, Error> {
+    Client::new().get(uri)
+}

@@ -5,9 +5,9 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::chars::{is_field_value_byte, is_tchar};
 use crate::error::{Error, Phase};
 use crate::framing::Framing;
-use crate::chars::{is_field_value_byte, is_tchar};
 use crate::head::{Cursor, Field, Line, parse_field_line};
 use crate::limits::Limits;
 
@@ -32,7 +32,10 @@ impl BodyDecoder {
     pub fn new(framing: Framing) -> Option<Self> {
         match framing {
             Framing::NoBody | Framing::Switched | Framing::Length(0) => None,
-            Framing::Length(n) => Some(BodyDecoder::Length { remaining: n, expected: n }),
+            Framing::Length(n) => Some(BodyDecoder::Length {
+                remaining: n,
+                expected: n,
+            }),
             Framing::Chunked => Some(BodyDecoder::Chunked(Chunked::default())),
             Framing::UntilClose => Some(BodyDecoder::UntilClose { received: 0 }),
         }
@@ -57,7 +60,10 @@ impl BodyDecoder {
         limits: &Limits,
     ) -> Result<Option<BodyEvent>, Error> {
         match self {
-            BodyDecoder::Length { remaining, expected } => {
+            BodyDecoder::Length {
+                remaining,
+                expected,
+            } => {
                 if *remaining == 0 {
                     return Ok(Some(BodyEvent::End));
                 }
@@ -192,8 +198,16 @@ impl Chunked {
 
     fn need_more(&self, eof: bool) -> Result<Option<BodyEvent>, Error> {
         if eof {
-            let phase = if self.state == State::Trailers { Phase::Trailers } else { Phase::Body };
-            Err(Error::UnexpectedEof { phase, received: self.received, expected: None })
+            let phase = if self.state == State::Trailers {
+                Phase::Trailers
+            } else {
+                Phase::Body
+            };
+            Err(Error::UnexpectedEof {
+                phase,
+                received: self.received,
+                expected: None,
+            })
         } else {
             Ok(None)
         }
@@ -214,13 +228,18 @@ impl Chunked {
                     continue;
                 }
                 if self.digits == 0 {
-                    return Err(Error::InvalidChunkSize { offset: at(), byte: b });
+                    return Err(Error::InvalidChunkSize {
+                        offset: at(),
+                        byte: b,
+                    });
                 }
             }
             if self.ext_state() {
                 self.ext_len += 1;
                 if self.ext_len > limits.max_chunk_ext_bytes {
-                    return Err(Error::ChunkExtTooLarge { limit: limits.max_chunk_ext_bytes });
+                    return Err(Error::ChunkExtTooLarge {
+                        limit: limits.max_chunk_ext_bytes,
+                    });
                 }
             }
             self.state = match self.next_state(b) {
@@ -241,7 +260,10 @@ impl Chunked {
 
     /// True in the states that make up `chunk-ext`, which the limit counts.
     fn ext_state(&self) -> bool {
-        !matches!(self.state, State::Size | State::SizeLf | State::DataCr | State::DataLf)
+        !matches!(
+            self.state,
+            State::Size | State::SizeLf | State::DataCr | State::DataLf
+        )
     }
 
     /// The transition on byte `b` in the chunk-size line or after chunk
@@ -275,7 +297,10 @@ impl Chunked {
             (State::SizeLf | State::DataLf, _) => Error::BareCarriageReturn { offset: at - 1 },
             (_, b'\n') => Error::BareLineFeed { offset: at },
             (State::DataCr, _) => Error::InvalidChunkEnd { offset: at },
-            _ => Error::InvalidChunkSize { offset: at, byte: b },
+            _ => Error::InvalidChunkSize {
+                offset: at,
+                byte: b,
+            },
         }
     }
 
@@ -293,7 +318,9 @@ impl Chunked {
             .map_err(|e| shift(e, *offset))?;
         let (event, used) = match line {
             Line::Incomplete if buf.len() >= budget => {
-                return Err(Error::TrailersTooLarge { limit: limits.max_trailer_bytes });
+                return Err(Error::TrailersTooLarge {
+                    limit: limits.max_trailer_bytes,
+                });
             }
             Line::Incomplete => return self.need_more(eof),
             Line::Blank { next } => {
@@ -304,14 +331,18 @@ impl Chunked {
             Line::Field { span, next } => {
                 self.trailer_fields += 1;
                 if self.trailer_fields > limits.max_fields {
-                    return Err(Error::TooManyFields { limit: limits.max_fields });
+                    return Err(Error::TooManyFields {
+                        limit: limits.max_fields,
+                    });
                 }
                 let line = buf.split_to(next).freeze();
                 (BodyEvent::Trailer(Field::new(&line, &span)), next)
             }
             // Folding is not offered for trailers, and status lines are not parsed here.
             Line::Continuation { .. } | Line::Status(..) => {
-                return Err(Error::UnexpectedWhitespace { offset: *offset as usize });
+                return Err(Error::UnexpectedWhitespace {
+                    offset: *offset as usize,
+                });
             }
         };
         self.pos = 0;
@@ -326,15 +357,23 @@ impl Chunked {
 fn shift(e: Error, base: u64) -> Error {
     let base = base as usize;
     match e {
-        Error::InvalidFieldName { offset, byte } => {
-            Error::InvalidFieldName { offset: base + offset, byte }
-        }
-        Error::InvalidFieldValue { offset, byte } => {
-            Error::InvalidFieldValue { offset: base + offset, byte }
-        }
-        Error::BareCarriageReturn { offset } => Error::BareCarriageReturn { offset: base + offset },
-        Error::BareLineFeed { offset } => Error::BareLineFeed { offset: base + offset },
-        Error::UnexpectedWhitespace { offset } => Error::UnexpectedWhitespace { offset: base + offset },
+        Error::InvalidFieldName { offset, byte } => Error::InvalidFieldName {
+            offset: base + offset,
+            byte,
+        },
+        Error::InvalidFieldValue { offset, byte } => Error::InvalidFieldValue {
+            offset: base + offset,
+            byte,
+        },
+        Error::BareCarriageReturn { offset } => Error::BareCarriageReturn {
+            offset: base + offset,
+        },
+        Error::BareLineFeed { offset } => Error::BareLineFeed {
+            offset: base + offset,
+        },
+        Error::UnexpectedWhitespace { offset } => Error::UnexpectedWhitespace {
+            offset: base + offset,
+        },
         other => other,
     }
 }

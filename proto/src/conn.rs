@@ -201,7 +201,9 @@ enum Recv {
     Body,
     /// The caller abandoned the body; reading on to save the connection,
     /// at most `budget` more bytes.
-    Draining { budget: u64 },
+    Draining {
+        budget: u64,
+    },
     Done,
     Switched,
 }
@@ -242,7 +244,10 @@ pub enum RetrySafety {
 impl RetrySafety {
     /// True for the safe verdicts.
     pub fn is_safe(self) -> bool {
-        matches!(self, RetrySafety::NothingWritten | RetrySafety::IdempotentUnanswered)
+        matches!(
+            self,
+            RetrySafety::NothingWritten | RetrySafety::IdempotentUnanswered
+        )
     }
 }
 
@@ -269,7 +274,35 @@ pub struct RetryFacts {
 /// ```
 pub fn is_idempotent(method: &[u8], has_idempotency_key: bool) -> bool {
     has_idempotency_key
-        || matches!(method, b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE")
+        || matches!(
+            method,
+            b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE"
+        )
+}
+
+/// What the caller's own fields ask of the connection.
+#[derive(Clone, Copy, Debug, Default)]
+struct CallerFields {
+    /// `Connection` lists `close` (RFC 9112 section 9.6).
+    close: bool,
+    /// `Expect: 100-continue` (RFC 9110 section 10.1.1).
+    expect_continue: bool,
+}
+
+impl CallerFields {
+    fn scan<'a>(fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Self {
+        let mut asked = CallerFields::default();
+        for (name, value) in fields {
+            if name.eq_ignore_ascii_case(b"connection") {
+                asked.close |= value
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            } else if name.eq_ignore_ascii_case(b"expect") {
+                asked.expect_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+            }
+        }
+        asked
+    }
 }
 
 /// One HTTP/1.1 client connection's protocol state. See the module docs.
@@ -313,6 +346,11 @@ impl Connection {
 
     /// Starts an exchange: validates and writes the request head into `out`.
     ///
+    /// A caller field `Connection: close` makes the connection not reusable
+    /// after this exchange, as [`RequestHead::close`] does; a caller field
+    /// `Expect: 100-continue` holds the body back as
+    /// [`RequestHead::expect_continue`] does.
+    ///
     /// Fails with [`Error::Misuse`] unless the connection is idle and
     /// reusable; request validation errors leave `out` and the connection as
     /// they were.
@@ -324,14 +362,19 @@ impl Connection {
         out: &mut Vec<u8>,
     ) -> Result<(), Error>
     where
-        I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        I: IntoIterator<Item = (&'a [u8], &'a [u8])> + Clone,
     {
-        if !matches!((&self.send, self.recv), (Send::Idle, Recv::Idle) | (Send::Done | Send::Skipped, Recv::Done))
-            || !self.reuse.is_yes()
+        if !matches!(
+            (&self.send, self.recv),
+            (Send::Idle, Recv::Idle) | (Send::Done | Send::Skipped, Recv::Done)
+        ) || !self.reuse.is_yes()
             || self.error.is_some()
         {
-            return Err(Error::Misuse("start on a connection that is busy or not reusable"));
+            return Err(Error::Misuse(
+                "start on a connection that is busy or not reusable",
+            ));
         }
+        let asked = CallerFields::scan(fields.clone());
         encode_head(head, fields, out)?;
         self.decoder.reset();
         self.decoder.set_request_method(head.method);
@@ -340,7 +383,7 @@ impl Connection {
         self.keep_alive_timeout = None;
         self.deadlines = [None; Timer::COUNT];
         self.recv = Recv::Head;
-        if head.close {
+        if head.close || asked.close {
             self.reuse = Reuse::No(CloseReason::ClientClose);
         }
         let encoder = BodyEncoder::new(head.body);
@@ -349,8 +392,9 @@ impl Connection {
                 self.arm(Timer::ResponseHead, now);
                 Send::Done
             }
-            _ if head.expect_continue => {
-                self.deadlines[Timer::Continue100 as usize] = Some(now + self.config.continue_timeout);
+            _ if head.expect_continue || asked.expect_continue => {
+                self.deadlines[Timer::Continue100 as usize] =
+                    Some(now + self.config.continue_timeout);
                 Send::AwaitContinue(encoder)
             }
             _ => Send::Body(encoder),
@@ -389,7 +433,12 @@ impl Connection {
 
     /// Ends the request body, writing its end (and `trailers`, for chunked
     /// bodies) into `out`. Starts the response-head timeout.
-    pub fn finish_body<'a, I>(&mut self, trailers: I, now: Instant, out: &mut Vec<u8>) -> Result<(), Error>
+    pub fn finish_body<'a, I>(
+        &mut self,
+        trailers: I,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error>
     where
         I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
     {
@@ -436,11 +485,12 @@ impl Connection {
         match self.recv {
             Recv::Idle | Recv::Done => {
                 if !buf.is_empty() {
-                    return Err(Error::UnsolicitedBytes { len: buf.len() });
+                    return Err(Error::UnsolicitedBytes { byte: buf[0] });
                 }
                 return Ok(None);
             }
-            Recv::Switched => return Ok(None),
+            // The decoder reports `Switched` once, then nothing.
+            Recv::Switched => return self.decoder.poll_event(buf),
             Recv::Head | Recv::Body | Recv::Draining { .. } => {}
         }
         self.received_any |= !buf.is_empty();
@@ -489,7 +539,7 @@ impl Connection {
         if code == 100 && waiting {
             self.deadlines[Timer::Continue100 as usize] = None;
             self.release_body();
-        } else if !(100..200).contains(&code) && self.is_sending() {
+        } else if (code == 101 || !(100..200).contains(&code)) && self.is_sending() {
             self.deadlines[Timer::Continue100 as usize] = None;
             self.send = Send::Skipped;
             self.close(CloseReason::BodyNotSent);
@@ -511,7 +561,9 @@ impl Connection {
     /// do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         for timer in Timer::ALL {
-            let Some(at) = self.deadlines[timer as usize] else { continue };
+            let Some(at) = self.deadlines[timer as usize] else {
+                continue;
+            };
             if at > now {
                 continue;
             }
@@ -540,11 +592,17 @@ impl Connection {
         let remaining = self.decoder.remaining_body();
         let small = remaining.is_none_or(|n| n <= self.config.max_drain_bytes);
         if self.recv == Recv::Body && !self.is_sending() && self.reuse.is_yes() && small {
-            self.recv = Recv::Draining { budget: self.config.max_drain_bytes };
+            self.recv = Recv::Draining {
+                budget: self.config.max_drain_bytes,
+            };
             self.arm(Timer::Drain, now);
             return Abandon::Drain;
         }
         self.close(CloseReason::Abandoned);
+        self.deadlines = [None; Timer::COUNT];
+        if self.is_sending() {
+            self.send = Send::Skipped;
+        }
         Abandon::Close
     }
 
@@ -591,6 +649,12 @@ impl Connection {
     /// the caller, with the bytes left in the read buffer.
     pub fn is_switched(&self) -> bool {
         self.recv == Recv::Switched
+    }
+
+    /// Body bytes still announced by `Content-Length`, while reading such a
+    /// body: lets an adapter size its next read to take the rest at once.
+    pub fn remaining_body(&self) -> Option<u64> {
+        self.decoder.remaining_body()
     }
 
     /// The server's `Keep-Alive: timeout` hint from the last response.

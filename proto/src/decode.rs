@@ -83,7 +83,12 @@ enum State {
     Head,
     /// Reporting a complete head: `next` is the field to report next, or
     /// the field count for the `HeadEnd`.
-    Emit { head: Bytes, next: usize, decision: Decision, keep_alive_timeout: Option<Duration> },
+    Emit {
+        head: Bytes,
+        next: usize,
+        decision: Decision,
+        keep_alive_timeout: Option<Duration>,
+    },
     /// Reading a body.
     Body(BodyDecoder),
     /// After a 101 or CONNECT 2xx: nothing more to decode once `Switched`
@@ -237,29 +242,27 @@ impl ResponseDecoder {
         match &mut self.state {
             State::Head => self.poll_head(buf),
             State::Emit { .. } => Ok(Some(self.emit())),
-            State::Body(body) => {
-                match body.poll(buf, self.eof, &mut self.offset, &self.limits)? {
-                    None => Ok(None),
-                    Some(BodyEvent::Data(data)) => Ok(Some(Event::Data(data))),
-                    Some(BodyEvent::Trailer(field)) => Ok(Some(Event::Trailer(field))),
-                    Some(BodyEvent::End) => {
-                        self.state = match (body, self.reuse) {
-                            (BodyDecoder::UntilClose { .. }, _) => State::Closed,
-                            (_, Reuse::Yes) => State::Head,
-                            (_, Reuse::No(_)) => State::Closing,
-                        };
-                        self.offset = 0;
-                        self.responses += 1;
-                        Ok(Some(Event::End))
-                    }
+            State::Body(body) => match body.poll(buf, self.eof, &mut self.offset, &self.limits)? {
+                None => Ok(None),
+                Some(BodyEvent::Data(data)) => Ok(Some(Event::Data(data))),
+                Some(BodyEvent::Trailer(field)) => Ok(Some(Event::Trailer(field))),
+                Some(BodyEvent::End) => {
+                    self.state = match (body, self.reuse) {
+                        (BodyDecoder::UntilClose { .. }, _) => State::Closed,
+                        (_, Reuse::Yes) => State::Head,
+                        (_, Reuse::No(_)) => State::Closing,
+                    };
+                    self.offset = 0;
+                    self.responses += 1;
+                    Ok(Some(Event::End))
                 }
-            }
+            },
             State::Switched { reported } => {
                 let first = !*reported;
                 *reported = true;
                 Ok(first.then_some(Event::Switched))
             }
-            State::Closing if !buf.is_empty() => Err(Error::UnsolicitedBytes { len: buf.len() }),
+            State::Closing if !buf.is_empty() => Err(Error::UnsolicitedBytes { byte: buf[0] }),
             State::Closing | State::Closed => Ok(None),
         }
     }
@@ -271,13 +274,20 @@ impl ResponseDecoder {
                     self.state = State::Closed;
                     return Ok(None);
                 }
-                return Err(Error::UnexpectedEof { phase: Phase::Head, received: 0, expected: None });
+                return Err(Error::UnexpectedEof {
+                    phase: Phase::Head,
+                    received: 0,
+                    expected: None,
+                });
             }
             return Ok(None);
         };
         // The head is complete: gather the framing fields, decide, then cut
         // the head off the buffer so its events can share it.
-        let status = self.scanner.status.expect("a head always starts with its status line");
+        let status = self
+            .scanner
+            .status
+            .expect("a head always starts with its status line");
         let mut fields = FramingFields::default();
         for span in &self.scanner.fields {
             let name = &buf[span.line as usize..span.name_end as usize];
@@ -288,7 +298,9 @@ impl ResponseDecoder {
         if decision.framing == Framing::NoBody && (100..200).contains(&status.code) {
             self.interim += 1;
             if self.interim > self.limits.max_interim_responses {
-                return Err(Error::TooManyInterimResponses { limit: self.limits.max_interim_responses });
+                return Err(Error::TooManyInterimResponses {
+                    limit: self.limits.max_interim_responses,
+                });
             }
         }
         let head = buf.split_to(len).freeze();
@@ -310,7 +322,13 @@ impl ResponseDecoder {
 
     /// Reports the next field of a complete head, or its end.
     fn emit(&mut self) -> Event {
-        let State::Emit { head, next, decision, keep_alive_timeout } = &mut self.state else {
+        let State::Emit {
+            head,
+            next,
+            decision,
+            keep_alive_timeout,
+        } = &mut self.state
+        else {
             unreachable!("emit is called in the Emit state only");
         };
         if let Some(span) = self.scanner.fields.get(*next) {
@@ -329,10 +347,10 @@ impl ResponseDecoder {
             Framing::Switched => State::Switched { reported: false },
             _ if interim => State::Head,
             // A bodiless response still reports `End` through the body state.
-            framing => State::Body(
-                BodyDecoder::new(framing)
-                    .unwrap_or(BodyDecoder::Length { remaining: 0, expected: 0 }),
-            ),
+            framing => State::Body(BodyDecoder::new(framing).unwrap_or(BodyDecoder::Length {
+                remaining: 0,
+                expected: 0,
+            })),
         };
         if !interim {
             self.interim = 0;

@@ -197,10 +197,10 @@ pub enum Error {
     },
     /// Bytes arrived while no request was outstanding, or after a response
     /// that ended the exchange.
-    #[error("{len} unsolicited bytes received while no response was expected")]
+    #[error("unsolicited byte {byte:#04x} received while no response was expected")]
     UnsolicitedBytes {
-        /// How many bytes were waiting.
-        len: usize,
+        /// The first such byte.
+        byte: u8,
     },
 
     /// A deadline of the exchange passed (see [`Timer`](crate::conn::Timer)).
@@ -262,7 +262,9 @@ pub enum Error {
     },
     /// More body bytes were supplied than the declared `Content-Length`, or
     /// fewer when the body was finished.
-    #[error("request body length differs from content-length: declared {declared}, supplied {supplied}")]
+    #[error(
+        "request body length differs from content-length: declared {declared}, supplied {supplied}"
+    )]
     BodyLengthMismatch {
         /// The declared length.
         declared: u64,

@@ -31,7 +31,10 @@ pub enum Framing {
 impl Framing {
     /// True when no body bytes follow the head.
     pub fn is_empty(self) -> bool {
-        matches!(self, Framing::NoBody | Framing::Length(0) | Framing::Switched)
+        matches!(
+            self,
+            Framing::NoBody | Framing::Length(0) | Framing::Switched
+        )
     }
 }
 
@@ -262,7 +265,10 @@ impl FramingFields {
     /// RFC 9112 section 6.1: codings apply in order; `chunked` must be last
     /// and must not be applied twice.
     fn add_transfer_encoding(&mut self, value: &[u8], offset: usize) -> Result<(), Error> {
-        if trim(value).iter().all(|&b| b == b',' || b == b' ' || b == b'\t') {
+        if trim(value)
+            .iter()
+            .all(|&b| b == b',' || b == b' ' || b == b'\t')
+        {
             return Err(Error::InvalidTransferEncoding { offset }); // no coding at all
         }
         if self.transfer_encoding == Coding::Absent {
@@ -372,7 +378,9 @@ pub(crate) fn decide(
     //    does, rather than guess between the codings and Content-Length.
     if fields.transfer_encoding != Coding::Absent {
         if version == Version::Http10 {
-            return Err(Error::InvalidTransferEncoding { offset: fields.te_offset });
+            return Err(Error::InvalidTransferEncoding {
+                offset: fields.te_offset,
+            });
         }
         let reuse = if fields.content_length.is_some() {
             Reuse::No(CloseReason::AmbiguousFraming)

@@ -168,7 +168,11 @@ pub(crate) enum Cursor {
     /// Inside the value, which starts at `start`.
     Value { name_end: Option<u32>, start: u32 },
     /// A CR at `end` after the value: LF must follow.
-    Cr { name_end: Option<u32>, start: u32, end: u32 },
+    Cr {
+        name_end: Option<u32>,
+        start: u32,
+        end: u32,
+    },
 }
 
 /// Resumable scanner for one head.
@@ -225,13 +229,17 @@ impl HeadScanner {
             };
             let next = match line {
                 Line::Incomplete if full => {
-                    return Err(Error::HeadTooLarge { limit: limits.max_head_bytes });
+                    return Err(Error::HeadTooLarge {
+                        limit: limits.max_head_bytes,
+                    });
                 }
                 Line::Incomplete => return Ok(None),
                 Line::Blank { next } => return Ok(Some(next)),
                 Line::Field { span, next } => {
                     if self.fields.len() >= limits.max_fields {
-                        return Err(Error::TooManyFields { limit: limits.max_fields });
+                        return Err(Error::TooManyFields {
+                            limit: limits.max_fields,
+                        });
                     }
                     self.fields.push(span);
                     next
@@ -336,7 +344,11 @@ fn complete_status(buf: &[u8], line: usize, cr: usize, pos: &mut usize) -> Resul
         }
         Some(b'\n') => {
             let digit = |k: usize| u16::from(buf[line + k] - b'0');
-            let version = if buf[line + 7] == b'0' { Version::Http10 } else { Version::Http11 };
+            let version = if buf[line + 7] == b'0' {
+                Version::Http10
+            } else {
+                Version::Http11
+            };
             let reason_start = if cr > line + 12 { line + 13 } else { cr };
             let span = StatusSpan {
                 version,
@@ -388,7 +400,9 @@ pub(crate) fn parse_field_line(
                 match buf.get(i) {
                     None => break,
                     Some(b':') if i > line => {
-                        *cur = Cursor::Ows { name_end: Some(i as u32) };
+                        *cur = Cursor::Ows {
+                            name_end: Some(i as u32),
+                        };
                         i += 1;
                     }
                     Some(&b) => return Err(Error::InvalidFieldName { offset: i, byte: b }),
@@ -401,7 +415,10 @@ pub(crate) fn parse_field_line(
                 if i == buf.len() {
                     break;
                 }
-                *cur = Cursor::Value { name_end, start: i as u32 };
+                *cur = Cursor::Value {
+                    name_end,
+                    start: i as u32,
+                };
             }
             Cursor::Value { name_end, start } => loop {
                 i += skip_plain(&buf[i..]);
@@ -411,7 +428,11 @@ pub(crate) fn parse_field_line(
                         return Ok(Line::Incomplete);
                     }
                     Some(b'\r') => {
-                        *cur = Cursor::Cr { name_end, start, end: i as u32 };
+                        *cur = Cursor::Cr {
+                            name_end,
+                            start,
+                            end: i as u32,
+                        };
                         i += 1;
                         break;
                     }
@@ -420,10 +441,18 @@ pub(crate) fn parse_field_line(
                     Some(&b) => return Err(Error::InvalidFieldValue { offset: i, byte: b }),
                 }
             },
-            Cursor::Cr { name_end, start, end } => match buf.get(i) {
+            Cursor::Cr {
+                name_end,
+                start,
+                end,
+            } => match buf.get(i) {
                 None => break,
                 Some(b'\n') => return Ok(finish_field(buf, line, name_end, start, end, i + 1)),
-                Some(_) => return Err(Error::BareCarriageReturn { offset: end as usize }),
+                Some(_) => {
+                    return Err(Error::BareCarriageReturn {
+                        offset: end as usize,
+                    });
+                }
             },
         }
     }
@@ -445,7 +474,10 @@ fn finish_field(
         end -= 1;
     }
     match name_end {
-        None => Line::Continuation { value: (start, end), next },
+        None => Line::Continuation {
+            value: (start, end),
+            next,
+        },
         Some(name_end) => Line::Field {
             span: FieldSpan {
                 line: line as u32,

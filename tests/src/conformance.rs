@@ -46,12 +46,18 @@ pub fn latin1(s: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-fn fields(v: Option<&Value>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+/// Name and value pairs, as bytes.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn fields(v: Option<&Value>) -> Result<Fields, String> {
     let Some(v) = v else { return Ok(Vec::new()) };
     let arr = v.as_array().ok_or("fields: not an array")?;
     arr.iter()
         .map(|pair| {
-            let p = pair.as_array().filter(|p| p.len() == 2).ok_or("field: not a pair")?;
+            let p = pair
+                .as_array()
+                .filter(|p| p.len() == 2)
+                .ok_or("field: not a pair")?;
             let s = |i: usize| p[i].as_str().ok_or("field: not a string").map(String::from);
             Ok((latin1(&s(0)?)?, latin1(&s(1)?)?))
         })
@@ -59,10 +65,17 @@ fn fields(v: Option<&Value>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
 }
 
 fn response(v: &Value) -> Result<Response, String> {
-    let s = |k: &str| v.get(k).and_then(Value::as_str).ok_or(format!("response: no {k}"));
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .ok_or(format!("response: no {k}"))
+    };
     Ok(Response {
         version: s("version")?.to_string(),
-        status: v.get("status").and_then(Value::as_u64).ok_or("response: no status")? as u16,
+        status: v
+            .get("status")
+            .and_then(Value::as_u64)
+            .ok_or("response: no status")? as u16,
         reason: latin1(s("reason")?)?,
         headers: fields(v.get("headers"))?,
         body: latin1(s("body")?)?,
@@ -73,7 +86,9 @@ fn response(v: &Value) -> Result<Response, String> {
 
 fn limits(v: Option<&Value>) -> Result<Limits, String> {
     let mut l = Limits::default();
-    let Some(obj) = v.and_then(Value::as_object) else { return Ok(l) };
+    let Some(obj) = v.and_then(Value::as_object) else {
+        return Ok(l);
+    };
     for (k, n) in obj {
         let n = n.as_u64().ok_or(format!("limit {k}: not a number"))? as usize;
         l = match k.as_str() {
@@ -90,12 +105,19 @@ fn limits(v: Option<&Value>) -> Result<Limits, String> {
 /// Reads every case of one corpus file.
 pub fn load_file(path: &Path) -> Result<Vec<Case>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let json: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let cases = json.as_array().ok_or(format!("{}: not an array", path.display()))?;
+    let json: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let cases = json
+        .as_array()
+        .ok_or(format!("{}: not an array", path.display()))?;
     cases
         .iter()
         .map(|c| {
-            let id = c.get("id").and_then(Value::as_str).ok_or("case without id")?.to_string();
+            let id = c
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or("case without id")?
+                .to_string();
             let ctx = |e: String| format!("{id}: {e}");
             let expect = match c.get("expect").and_then(Value::as_str) {
                 Some("ok") => Expect::Ok,
@@ -104,14 +126,27 @@ pub fn load_file(path: &Path) -> Result<Vec<Case>, String> {
                 other => return Err(ctx(format!("bad expect {other:?}"))),
             };
             let responses = match c.get("responses").and_then(Value::as_array) {
-                Some(rs) => Some(rs.iter().map(response).collect::<Result<_, _>>().map_err(ctx)?),
+                Some(rs) => Some(
+                    rs.iter()
+                        .map(response)
+                        .collect::<Result<_, _>>()
+                        .map_err(ctx)?,
+                ),
                 None => None,
             };
             Ok(Case {
                 file: path.to_path_buf(),
-                method: c.get("method").and_then(Value::as_str).unwrap_or("GET").to_string(),
-                input: latin1(c.get("input").and_then(Value::as_str).ok_or(ctx("no input".into()))?)
-                    .map_err(ctx)?,
+                method: c
+                    .get("method")
+                    .and_then(Value::as_str)
+                    .unwrap_or("GET")
+                    .to_string(),
+                input: latin1(
+                    c.get("input")
+                        .and_then(Value::as_str)
+                        .ok_or(ctx("no input".into()))?,
+                )
+                .map_err(ctx)?,
                 closed: c.get("closed").and_then(Value::as_bool).unwrap_or(false),
                 limits: limits(c.get("limits")).map_err(ctx)?,
                 expect,
@@ -127,7 +162,9 @@ pub fn json_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -161,12 +198,20 @@ pub fn check(case: &Case) -> Result<(), String> {
     let verdict = |o: &Outcome| -> Result<(), String> {
         match (case.expect, &o.error, &case.responses) {
             (Expect::Ok, Some(e), _) => Err(format!("expected ok, got error: {e}")),
-            (Expect::Error, None, _) => Err(format!("expected an error, got {} responses", o.responses.len())),
-            (Expect::Error, Some(_), Some(want)) if !same_responses(&o.responses, want) => {
-                Err(format!("responses before the error differ: got {:?}", o.responses))
-            }
-            (Expect::Ok | Expect::Either, None, Some(want)) if !same_responses(&o.responses, want) => {
-                Err(format!("responses differ: got {:?}\nwant {want:?}", o.responses))
+            (Expect::Error, None, _) => Err(format!(
+                "expected an error, got {} responses",
+                o.responses.len()
+            )),
+            (Expect::Error, Some(_), Some(want)) if !same_responses(&o.responses, want) => Err(
+                format!("responses before the error differ: got {:?}", o.responses),
+            ),
+            (Expect::Ok | Expect::Either, None, Some(want))
+                if !same_responses(&o.responses, want) =>
+            {
+                Err(format!(
+                    "responses differ: got {:?}\nwant {want:?}",
+                    o.responses
+                ))
             }
             _ => Ok(()),
         }
@@ -179,9 +224,15 @@ pub fn check(case: &Case) -> Result<(), String> {
         Ok(())
     };
     for k in 1..input.len() {
-        consistent(&format!("split at {k}"), decode_pieces([&input[..k], &input[k..]], m, case.limits, case.closed))?;
+        consistent(
+            &format!("split at {k}"),
+            decode_pieces([&input[..k], &input[k..]], m, case.limits, case.closed),
+        )?;
     }
-    consistent("byte by byte", decode_pieces(input.chunks(1), m, case.limits, case.closed))
+    consistent(
+        "byte by byte",
+        decode_pieces(input.chunks(1), m, case.limits, case.closed),
+    )
 }
 
 /// Where the shared corpus is: `../shared/conformance/responses` beside the

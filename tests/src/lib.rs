@@ -1,7 +1,11 @@
 //! Shared helpers for roundtrip's cross-crate tests: decoding a byte stream
 //! into whole responses, and reading the conformance corpus.
 
+pub mod backend;
 pub mod conformance;
+pub mod fixtures;
+pub mod server;
+pub mod suite;
 
 use bytes::BytesMut;
 use roundtrip_proto::{Error, Event, Limits, ResponseDecoder};
@@ -127,6 +131,9 @@ impl Collector {
     }
 
     fn finish(self, error: Option<Error>) -> Outcome {
-        Outcome { responses: self.done, error }
+        Outcome {
+            responses: self.done,
+            error,
+        }
     }
 }

@@ -13,11 +13,17 @@ fn conformance_corpus() {
     if shared.is_dir() {
         files.extend(json_files(&shared));
     } else {
-        eprintln!("!!! conformance corpus NOT FOUND at {} — shared cases SKIPPED !!!", shared.display());
+        eprintln!(
+            "!!! conformance corpus NOT FOUND at {} — shared cases SKIPPED !!!",
+            shared.display()
+        );
     }
     if let Ok(dir) = std::env::var("ROUNDTRIP_CONFORMANCE_DIR") {
         let extra = json_files(std::path::Path::new(&dir));
-        assert!(!extra.is_empty(), "ROUNDTRIP_CONFORMANCE_DIR={dir} holds no *.json file");
+        assert!(
+            !extra.is_empty(),
+            "ROUNDTRIP_CONFORMANCE_DIR={dir} holds no *.json file"
+        );
         files.extend(extra);
     }
     let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance");

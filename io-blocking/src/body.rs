@@ -1,0 +1,462 @@
+//! Request bodies in, response bodies out.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, Read};
+use std::time::Instant as StdInstant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use roundtrip_io::http::HeaderMap;
+use roundtrip_io::proto::conn::Abandon;
+use roundtrip_io::proto::{CloseReason, Event};
+use roundtrip_io::{BodyLen, Error, Phase, trailer_into};
+
+use crate::client::Client;
+use crate::transport::{Conn, Filled};
+
+/// A request body: empty, bytes in memory, or a reader streamed with a known
+/// length or chunked.
+///
+/// Bytes can be sent again if a stale pooled connection forces a retry; a
+/// reader only if nothing was read from it yet.
+///
+/// ```
+/// use roundtrip_blocking::Body;
+/// let body = Body::from("hello");
+/// assert_eq!(body.len(), Some(5));
+/// let streamed = Body::from_reader(std::io::Cursor::new(vec![0u8; 10]), None);
+/// assert_eq!(streamed.len(), None);
+/// ```
+pub struct Body {
+    kind: Kind,
+}
+
+enum Kind {
+    Empty,
+    Bytes(Bytes),
+    Reader {
+        reader: Box<dyn Read + Send>,
+        len: Option<u64>,
+        started: bool,
+    },
+}
+
+impl Body {
+    /// No body.
+    pub fn empty() -> Body {
+        Body { kind: Kind::Empty }
+    }
+
+    /// A body read from `reader`: `Content-Length: len` when `len` is given,
+    /// chunked otherwise.
+    pub fn from_reader(reader: impl Read + Send + 'static, len: Option<u64>) -> Body {
+        Body {
+            kind: Kind::Reader {
+                reader: Box::new(reader),
+                len,
+                started: false,
+            },
+        }
+    }
+
+    /// The length, when known.
+    pub fn len(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Empty => Some(0),
+            Kind::Bytes(b) => Some(b.len() as u64),
+            Kind::Reader { len, .. } => *len,
+        }
+    }
+
+    /// True for an empty body.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    pub(crate) fn body_len(&self) -> BodyLen {
+        match &self.kind {
+            Kind::Empty => BodyLen::Empty,
+            Kind::Bytes(b) => BodyLen::Known(b.len() as u64),
+            Kind::Reader { len: Some(n), .. } => BodyLen::Known(*n),
+            Kind::Reader { len: None, .. } => BodyLen::Unknown,
+        }
+    }
+
+    /// Can the body be sent (again) from its start?
+    pub(crate) fn is_replayable(&self) -> bool {
+        !matches!(self.kind, Kind::Reader { started: true, .. })
+    }
+
+    /// The whole body when it is in memory.
+    pub(crate) fn as_bytes(&self) -> Option<&Bytes> {
+        match &self.kind {
+            Kind::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Reads the next piece of a streamed body into `buf` (0 = the end).
+    pub(crate) fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.kind {
+            Kind::Reader {
+                reader, started, ..
+            } => {
+                *started = true;
+                loop {
+                    match reader.read(buf) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        other => return other,
+                    }
+                }
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Empty => f.write_str("Body::Empty"),
+            Kind::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
+            Kind::Reader { len, .. } => write!(f, "Body::Reader(len={len:?})"),
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl From<()> for Body {
+    fn from(_: ()) -> Body {
+        Body::empty()
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Body {
+        Body {
+            kind: Kind::Bytes(b),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body::from(Bytes::from(v))
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Body::from(Bytes::from(s))
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Body {
+        Body::from(Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Body {
+        Body::from(Bytes::from_static(s))
+    }
+}
+
+/// A response body, read from the connection as the caller reads it.
+///
+/// The connection goes back to the pool only once the body was read to its
+/// end. Dropped early, the rest is drained when little remains (bounded by
+/// `max_drain_bytes` and `drain_timeout`), otherwise the connection is closed.
+///
+/// ```no_run
+/// use std::io::Read;
+/// let client = roundtrip_blocking::Client::new();
+/// let mut response = client.get("http://127.0.0.1:8080/")?;
+/// let mut text = String::new();
+/// response.body_mut().read_to_string(&mut text)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ResponseBody {
+    conn: Option<Conn>,
+    client: Option<Client>,
+    pending: Bytes,
+    trailers: Option<HeaderMap>,
+    deadline: Option<StdInstant>,
+    /// Body pieces decoded before the caller asked (with the head).
+    ready: VecDeque<Bytes>,
+    /// An error met while decoding ahead, reported at the next read.
+    error: Option<Error>,
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("open", &self.conn.is_some())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+impl ResponseBody {
+    pub(crate) fn new(conn: Conn, client: Client, deadline: Option<StdInstant>) -> ResponseBody {
+        let mut body = ResponseBody {
+            conn: Some(conn),
+            client: Some(client),
+            pending: Bytes::new(),
+            trailers: None,
+            deadline,
+            ready: VecDeque::new(),
+            error: None,
+        };
+        body.poll_ready();
+        body
+    }
+
+    /// An empty body with no connection behind it.
+    pub fn empty() -> ResponseBody {
+        ResponseBody {
+            conn: None,
+            client: None,
+            pending: Bytes::new(),
+            trailers: None,
+            deadline: None,
+            ready: VecDeque::new(),
+            error: None,
+        }
+    }
+
+    /// Takes what the read buffer already holds without blocking: a body that
+    /// arrived with its head (or an empty one) completes at once, so the
+    /// connection returns to the pool even if the body is never read.
+    fn poll_ready(&mut self) {
+        // Bounded by the bytes already buffered: each event consumes some.
+        loop {
+            let Some(conn) = &mut self.conn else { return };
+            match conn.proto.poll_event(&mut conn.read_buf) {
+                Ok(Some(Event::Data(data))) => self.ready.push_back(data),
+                Ok(Some(Event::Trailer(field))) => {
+                    let trailers = self.trailers.get_or_insert_with(HeaderMap::new);
+                    if let Err(e) = trailer_into(trailers, &field) {
+                        self.error = Some(self.fail_proto(e));
+                        return;
+                    }
+                }
+                Ok(Some(Event::End)) => return self.release(),
+                Ok(Some(_)) => {}
+                Ok(None) => return,
+                Err(e) => {
+                    self.error = Some(self.fail_proto(e));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The next piece of the body, zero-copy; `None` at the end.
+    pub fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        if !self.pending.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.pending)));
+        }
+        if let Some(data) = self.ready.pop_front() {
+            return Ok(Some(data));
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        loop {
+            let Some(conn) = &mut self.conn else {
+                return Ok(None);
+            };
+            let event = match conn.proto.poll_event(&mut conn.read_buf) {
+                Ok(event) => event,
+                Err(e) => return Err(self.fail_proto(e)),
+            };
+            match event {
+                Some(Event::Data(data)) if !data.is_empty() => return Ok(Some(data)),
+                Some(Event::Trailer(field)) => {
+                    let trailers = self.trailers.get_or_insert_with(HeaderMap::new);
+                    if let Err(e) = trailer_into(trailers, &field) {
+                        return Err(self.fail_proto(e));
+                    }
+                }
+                Some(Event::End) => {
+                    self.release();
+                    return Ok(None);
+                }
+                Some(_) => {}
+                None => self.fill()?,
+            }
+        }
+    }
+
+    /// Reads more bytes from the socket, honouring the read timeout and the
+    /// request deadline.
+    fn fill(&mut self) -> Result<(), Error> {
+        let Some(conn) = &mut self.conn else {
+            return Ok(());
+        };
+        let Some(client) = &self.client else {
+            return Ok(());
+        };
+        let read_deadline = client.config().read_timeout.map(|t| StdInstant::now() + t);
+        let until = roundtrip_io::earliest([read_deadline, self.deadline]);
+        match conn.fill(until) {
+            Ok(Filled::Bytes) => Ok(()),
+            Ok(Filled::Eof) => {
+                conn.proto.handle_eof();
+                Ok(())
+            }
+            Ok(Filled::TimedOut) => {
+                let passed = until.is_some_and(|at| StdInstant::now() >= at);
+                if passed {
+                    Err(self.fail(Error::Timeout {
+                        phase: Phase::Body,
+                        reached_server: true,
+                    }))
+                } else {
+                    Ok(())
+                }
+            }
+            Err(e) => Err(self.fail(Error::from_io(e, Phase::Body, true))),
+        }
+    }
+
+    fn fail_proto(&mut self, e: roundtrip_io::proto::Error) -> Error {
+        self.fail(Error::from_proto(e, Phase::Body, true))
+    }
+
+    /// Closes the connection after an error; the error is returned to the caller.
+    fn fail(&mut self, e: Error) -> Error {
+        if let (Some(conn), Some(client)) = (self.conn.take(), &self.client) {
+            client.pool().discard(conn, CloseReason::Error);
+        }
+        e
+    }
+
+    /// The body ended: hand the connection back.
+    fn release(&mut self) {
+        if let (Some(conn), Some(client)) = (self.conn.take(), &self.client) {
+            client.pool().checkin(conn, client.clock());
+        }
+    }
+
+    /// Reads the rest of the body into memory, failing past `limit` bytes.
+    /// A body that arrived in one piece is returned without a copy.
+    pub fn bytes(&mut self, limit: u64) -> Result<Bytes, Error> {
+        let Some(first) = self.chunk()? else {
+            return Ok(Bytes::new());
+        };
+        if first.len() as u64 > limit {
+            return Err(self.too_large(limit));
+        }
+        let Some(second) = self.chunk()? else {
+            return Ok(first);
+        };
+        let mut all = BytesMut::with_capacity(first.len() + second.len());
+        all.extend_from_slice(&first);
+        all.extend_from_slice(&second);
+        while let Some(more) = self.chunk()? {
+            if (all.len() + more.len()) as u64 > limit {
+                return Err(self.too_large(limit));
+            }
+            all.extend_from_slice(&more);
+        }
+        if all.len() as u64 > limit {
+            return Err(self.too_large(limit));
+        }
+        Ok(all.freeze())
+    }
+
+    fn too_large(&mut self, limit: u64) -> Error {
+        self.abandon();
+        Error::BodyTooLarge { limit }
+    }
+
+    /// Reads the rest of the body as text (invalid UTF-8 replaced), failing
+    /// past `limit` bytes.
+    pub fn text(&mut self, limit: u64) -> Result<String, Error> {
+        let bytes = self.bytes(limit)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Trailer fields of a chunked body, once it was read to its end.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.trailers.as_ref()
+    }
+
+    /// True once the body was read to its end (or failed).
+    pub fn is_end(&self) -> bool {
+        self.conn.is_none() && self.pending.is_empty() && self.ready.is_empty()
+    }
+
+    /// Gives up on the rest of the body: drain a little, or close.
+    fn abandon(&mut self) {
+        let (Some(mut conn), Some(client)) = (self.conn.take(), self.client.clone()) else {
+            return;
+        };
+        if conn.proto.abandon(client.clock().now()) == Abandon::Drain {
+            drain(&mut conn, &client);
+        }
+        // The core's verdict decides: kept if the exchange completed cleanly.
+        client.pool().checkin(conn, client.clock());
+    }
+}
+
+/// Reads and drops body bytes until the exchange completes or the core gives
+/// up (byte budget or drain deadline); the pool then reads the verdict.
+fn drain(conn: &mut Conn, client: &Client) {
+    let clock = client.clock();
+    // Bounded: every pass reads bytes, hits EOF, or moves the clock toward
+    // the drain deadline, which ends draining.
+    for _ in 0..100_000 {
+        loop {
+            match conn.proto.poll_event(&mut conn.read_buf) {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        if !conn.proto.is_draining() {
+            return;
+        }
+        let until = conn.proto.poll_timeout().map(|at| clock.to_std(at));
+        match conn.fill(until) {
+            Ok(Filled::Bytes) => {}
+            Ok(Filled::Eof) => conn.proto.handle_eof(),
+            Ok(Filled::TimedOut) => conn.proto.handle_timeout(clock.now()),
+            Err(_) => return,
+        }
+    }
+}
+
+impl Read for ResponseBody {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.pending.is_empty() {
+            match self.chunk()? {
+                Some(data) => self.pending = data,
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.pending.len());
+        out[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.advance(n);
+        Ok(n)
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        if self.conn.is_some() {
+            self.abandon();
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! One pooled connection: the socket, its buffers and the core's state, and
+//! the few socket operations the client needs.
+
+use std::io::{self, IoSlice, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant as StdInstant};
+
+use bytes::BytesMut;
+use roundtrip_io::proto::conn::Connection;
+use roundtrip_io::proto::pool::{ConnId, Key};
+use roundtrip_io::{Config, Error, Phase, earliest};
+
+/// Read buffer capacity for a head, and what an idle connection may keep.
+const READ_BUF: usize = 8 * 1024;
+/// Largest body remainder a single read is sized for.
+const MAX_READ_RESERVE: u64 = 1024 * 1024;
+/// Write buffer capacity an idle connection may keep.
+const WRITE_BUF_IDLE: usize = 4 * 1024;
+
+/// A connection as the pool keeps it.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub stream: TcpStream,
+    pub read_buf: BytesMut,
+    pub write_buf: Vec<u8>,
+    pub tail_buf: Vec<u8>,
+    pub proto: Connection,
+    pub id: ConnId,
+    pub key: Key,
+    /// Served a request before this one (came from the pool).
+    pub reused: bool,
+    /// When it last went idle.
+    pub idle_since: StdInstant,
+    /// The receive timeout currently set on the socket.
+    read_timeout: Option<Duration>,
+}
+
+/// How a read attempt ended.
+pub(crate) enum Filled {
+    /// Bytes were appended to the read buffer.
+    Bytes,
+    /// The server closed its side.
+    Eof,
+    /// The wait ended at the deadline without bytes.
+    TimedOut,
+}
+
+impl Conn {
+    /// Connects to `key`, trying each resolved address in turn.
+    pub fn connect(
+        key: &Key,
+        id: ConnId,
+        config: &Config,
+        deadline: Option<StdInstant>,
+    ) -> Result<Conn, Error> {
+        let addr = format!("{}:{}", key.host(), key.port());
+        let connect_err = |source| Error::Connect {
+            addr: addr.clone(),
+            source,
+        };
+        let addrs = (key.host(), key.port())
+            .to_socket_addrs()
+            .map_err(connect_err)?;
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for host");
+        for sock_addr in addrs {
+            let limit = earliest([
+                deadline,
+                config.connect_timeout.map(|t| StdInstant::now() + t),
+            ]);
+            let result = match limit {
+                Some(at) => {
+                    let left = at.saturating_duration_since(StdInstant::now());
+                    if left.is_zero() {
+                        return Err(Error::Timeout {
+                            phase: Phase::Connect,
+                            reached_server: false,
+                        });
+                    }
+                    TcpStream::connect_timeout(&sock_addr, left)
+                }
+                None => TcpStream::connect(sock_addr),
+            };
+            match result {
+                Ok(stream) => return Conn::wrap(stream, key, id, config).map_err(connect_err),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err(Error::Timeout {
+                        phase: Phase::Connect,
+                        reached_server: false,
+                    });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(connect_err(last))
+    }
+
+    fn wrap(stream: TcpStream, key: &Key, id: ConnId, config: &Config) -> io::Result<Conn> {
+        stream.set_nodelay(true)?;
+        stream.set_write_timeout(config.write_timeout)?;
+        Ok(Conn {
+            stream,
+            read_buf: BytesMut::new(),
+            write_buf: Vec::with_capacity(1024),
+            tail_buf: Vec::new(),
+            proto: Connection::new(config.conn_config()),
+            id,
+            key: key.clone(),
+            reused: false,
+            idle_since: StdInstant::now(),
+            read_timeout: None,
+        })
+    }
+
+    /// Writes every slice in full, reporting progress to the core. Stops at
+    /// `deadline`.
+    pub fn write_all(
+        &mut self,
+        bufs: &mut [IoSlice<'_>],
+        deadline: Option<StdInstant>,
+    ) -> Result<(), Error> {
+        let mut bufs = bufs;
+        while !bufs.is_empty() {
+            if deadline.is_some_and(|d| StdInstant::now() >= d) {
+                let reached = self.proto.wrote_any_byte();
+                return Err(Error::Timeout {
+                    phase: Phase::Write,
+                    reached_server: reached,
+                });
+            }
+            match self.stream.write_vectored(bufs) {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes");
+                    return Err(Error::from_io(e, Phase::Write, self.proto.wrote_any_byte()));
+                }
+                Ok(n) => {
+                    self.proto.handle_written(n);
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::from_io(e, Phase::Write, self.proto.wrote_any_byte())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads once into the read buffer, waiting at most until `until`.
+    pub fn fill(&mut self, until: Option<StdInstant>) -> io::Result<Filled> {
+        self.reserve();
+        let wait = match until {
+            Some(at) => {
+                let left = at.saturating_duration_since(StdInstant::now());
+                if left.is_zero() {
+                    return Ok(Filled::TimedOut);
+                }
+                Some(left)
+            }
+            None => None,
+        };
+        self.set_read_timeout(wait)?;
+        loop {
+            match read_into_spare(&mut self.stream, &mut self.read_buf) {
+                Ok(0) => return Ok(Filled::Eof),
+                Ok(_) => return Ok(Filled::Bytes),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(Filled::TimedOut);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Makes room for the next read: a head-sized buffer, or the rest of a
+    /// body of known length, so that one read can take it whole.
+    fn reserve(&mut self) {
+        let rest = self
+            .proto
+            .remaining_body()
+            .unwrap_or(0)
+            .min(MAX_READ_RESERVE) as usize;
+        let want = rest.max(READ_BUF / 2);
+        if self.read_buf.capacity() - self.read_buf.len() < want {
+            self.read_buf.reserve(want.max(READ_BUF));
+        }
+    }
+
+    /// Sets `SO_RCVTIMEO` only when it must be shorter than what is set: a
+    /// timeout that fires early is re-checked by the caller, so the socket
+    /// option is not rewritten (a syscall) on every read.
+    fn set_read_timeout(&mut self, want: Option<Duration>) -> io::Result<()> {
+        let want = want.map(|d| d.max(Duration::from_millis(1)));
+        let too_long = match (self.read_timeout, want) {
+            (_, None) => self.read_timeout.is_some(),
+            (None, Some(_)) => true,
+            (Some(set), Some(want)) => set > want + want / 8 || set + set / 2 < want,
+        };
+        if too_long {
+            self.stream.set_read_timeout(want)?;
+            self.read_timeout = want;
+        }
+        Ok(())
+    }
+
+    /// Without blocking, asks the kernel whether the server closed this idle
+    /// connection or sent bytes on it; either makes it unusable.
+    pub fn is_stale(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: `byte` is a valid one-byte buffer for the duration of the
+        // call, and the fd is owned by `self.stream`, which outlives it.
+        let n = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return !matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            );
+        }
+        true // 0: EOF; > 0: bytes nobody asked for
+    }
+
+    /// Without blocking, tells whether response bytes (or EOF) are waiting:
+    /// while streaming a request body, an early answer stops the upload.
+    pub fn is_readable(&self) -> bool {
+        let mut fd = libc::pollfd {
+            fd: self.stream.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call; timeout 0.
+        let n = unsafe { libc::poll(&mut fd, 1, 0) };
+        n > 0 && fd.revents != 0
+    }
+
+    /// Before going idle: gives back memory beyond what an idle connection
+    /// may hold (16 KiB of buffers in all).
+    pub fn shrink_for_idle(&mut self) {
+        if self.read_buf.capacity() > 12 * 1024 && self.read_buf.is_empty() {
+            self.read_buf = BytesMut::new();
+        }
+        self.write_buf.clear();
+        self.write_buf.shrink_to(WRITE_BUF_IDLE);
+        self.tail_buf = Vec::new();
+        self.idle_since = StdInstant::now();
+    }
+}
+
+/// Reads from `stream` straight into the spare capacity of `buf`, without
+/// zeroing it first.
+fn read_into_spare(stream: &mut TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: `read(2)` only writes into the memory it is given; it never
+    // reads the uninitialized bytes. We pass the spare capacity's pointer and
+    // length, and afterwards mark exactly the `n` bytes the kernel wrote as
+    // initialized.
+    let n = unsafe { libc::read(stream.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialized `n` bytes past the current length, and
+    // `n <= spare.len()` so the new length is within capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}

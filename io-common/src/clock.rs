@@ -1,0 +1,58 @@
+//! The adapter's side of "time is an input": one origin, conversions both ways.
+
+use std::time::{Duration, Instant as StdInstant};
+
+use roundtrip_proto::time::Instant;
+
+/// Converts between `std::time::Instant` and the core's [`Instant`].
+///
+/// ```
+/// use roundtrip_io::Clock;
+/// let clock = Clock::new();
+/// let now = clock.now();
+/// assert!(clock.to_std(now) <= std::time::Instant::now());
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    origin: StdInstant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+impl Clock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        Clock {
+            origin: StdInstant::now(),
+        }
+    }
+
+    /// The current time for the core.
+    pub fn now(&self) -> Instant {
+        Instant::from_origin(self.origin.elapsed())
+    }
+
+    /// The core's instant as a `std` instant.
+    pub fn to_std(&self, at: Instant) -> StdInstant {
+        self.origin + at.since_origin()
+    }
+
+    /// A `std` instant as the core's instant (the origin if earlier).
+    pub fn from_std(&self, at: StdInstant) -> Instant {
+        Instant::from_origin(at.saturating_duration_since(self.origin))
+    }
+}
+
+/// The earliest of some optional deadlines.
+pub fn earliest(deadlines: impl IntoIterator<Item = Option<StdInstant>>) -> Option<StdInstant> {
+    deadlines.into_iter().flatten().min()
+}
+
+/// Time left until `deadline` (zero once it passed), or `None` without one.
+pub fn remaining(deadline: Option<StdInstant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(StdInstant::now()))
+}

@@ -1,0 +1,262 @@
+//! From an `http::Request` to what the core needs: pool key, target, Host,
+//! body framing and the field list.
+
+use http::header::{CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use http::request::Parts;
+use http::{Method, Uri};
+use roundtrip_proto::conn::is_idempotent;
+use roundtrip_proto::encode::{BodyFraming, RequestHead};
+use roundtrip_proto::pool::{Key, Scheme};
+
+use crate::config::Config;
+use crate::error::{Error, InvalidRequest};
+
+/// What the caller knows of the request body's length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyLen {
+    /// No body.
+    Empty,
+    /// Exactly this many bytes.
+    Known(u64),
+    /// Unknown until the source ends: sent chunked.
+    Unknown,
+}
+
+/// A request checked and planned for the wire.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The pool key: scheme, host, port.
+    pub key: Key,
+    /// `host[:port]` for the `Host` field, unless the request sets its own.
+    pub host: Option<String>,
+    /// The request target (origin form, or authority form for CONNECT).
+    pub target: String,
+    /// Body framing.
+    pub framing: BodyFraming,
+    /// May be sent twice (RFC 9110 section 9.2.2, or an `Idempotency-Key`).
+    pub idempotent: bool,
+    /// Send `Connection: close`.
+    pub close: bool,
+}
+
+impl Prepared {
+    /// The head for the encoder.
+    pub fn head<'a>(&'a self, method: &'a Method) -> RequestHead<'a> {
+        RequestHead {
+            method: method.as_str().as_bytes(),
+            target: self.target.as_bytes(),
+            host: self.host.as_deref().map(str::as_bytes),
+            body: self.framing,
+            expect_continue: false,
+            close: self.close,
+        }
+    }
+}
+
+/// Checks and plans a request.
+pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared, Error> {
+    let key = key_of(&parts.uri)?;
+    let host = if parts.headers.contains_key(HOST) {
+        None
+    } else {
+        let default_port = key.port() == 80;
+        Some(if default_port {
+            key.host().to_string()
+        } else if key.host().contains(':') {
+            format!("[{}]:{}", key.host(), key.port())
+        } else {
+            format!("{}:{}", key.host(), key.port())
+        })
+    };
+    let target = if parts.method == Method::CONNECT {
+        format!("{}:{}", key.host(), key.port())
+    } else {
+        parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string()
+    };
+    let target = if target.is_empty() {
+        "/".to_string()
+    } else {
+        target
+    };
+    let idempotency_key = parts.headers.contains_key("idempotency-key")
+        || parts.headers.contains_key("x-idempotency-key");
+    Ok(Prepared {
+        key,
+        host,
+        target,
+        framing: framing(parts, body)?,
+        idempotent: is_idempotent(parts.method.as_str().as_bytes(), idempotency_key),
+        close: !config.keep_alive,
+    })
+}
+
+/// The pool key of a URI: only `http` is supported (TLS is not built in).
+fn key_of(uri: &Uri) -> Result<Key, Error> {
+    match uri.scheme_str() {
+        Some("http") | None => {}
+        Some(other) => {
+            return Err(InvalidRequest::UnsupportedScheme(other.to_string()).into());
+        }
+    }
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or(InvalidRequest::MissingHost)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok(Key::new(Scheme::Http, host, uri.port_u16().unwrap_or(80)))
+}
+
+/// Body framing from the body and any framing headers the caller set: a
+/// `Content-Length` must agree with a known length (and gives an unknown one),
+/// a `Transfer-Encoding` must be `chunked`.
+fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
+    let bad = |why| Err(Error::InvalidRequest(InvalidRequest::Framing(why)));
+    let declared = match parts.headers.get(CONTENT_LENGTH) {
+        None => None,
+        Some(v) => match v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+            Some(n) => Some(n),
+            None => return bad("content-length header is not a number"),
+        },
+    };
+    if let Some(te) = parts.headers.get(TRANSFER_ENCODING) {
+        if !te.as_bytes().eq_ignore_ascii_case(b"chunked") || declared.is_some() {
+            return bad("only transfer-encoding: chunked, without content-length, can be set");
+        }
+        return Ok(BodyFraming::Chunked);
+    }
+    Ok(match (body, declared) {
+        (BodyLen::Known(n), Some(d)) if n != d => {
+            return bad("content-length header differs from the body length");
+        }
+        (BodyLen::Empty, Some(d)) if d != 0 => {
+            return bad("content-length header set on a request without a body");
+        }
+        (BodyLen::Known(n), _) | (BodyLen::Unknown, Some(n)) => BodyFraming::Length(n),
+        (BodyLen::Unknown, None) => BodyFraming::Chunked,
+        // POST, PUT and PATCH announce an empty body; other methods send none
+        // (RFC 9110 section 8.6: a user agent SHOULD NOT send Content-Length
+        // when the method does not define a meaning for a body).
+        (BodyLen::Empty, _) => match parts.method {
+            Method::POST | Method::PUT | Method::PATCH => BodyFraming::Length(0),
+            _ => BodyFraming::None,
+        },
+    })
+}
+
+/// The fields to send: the config's default headers the request does not
+/// set, then the request's own, without the framing headers (the encoder
+/// writes those from [`Prepared::framing`]). Cheap to copy; each iteration
+/// walks the header maps afresh.
+pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
+    Fields {
+        request: &parts.headers,
+        defaults: &config.default_headers,
+    }
+}
+
+/// The request's fields, as [`fields`] describes.
+#[derive(Clone, Copy, Debug)]
+pub struct Fields<'a> {
+    request: &'a http::HeaderMap,
+    defaults: &'a http::HeaderMap,
+}
+
+impl<'a> IntoIterator for Fields<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    type IntoIter = FieldsIter<'a>;
+    fn into_iter(self) -> FieldsIter<'a> {
+        FieldsIter {
+            request: self.request,
+            defaults: self.defaults.iter(),
+            own: self.request.iter(),
+        }
+    }
+}
+
+/// Iterator of [`Fields`].
+#[derive(Debug)]
+pub struct FieldsIter<'a> {
+    request: &'a http::HeaderMap,
+    defaults: http::header::Iter<'a, HeaderValue>,
+    own: http::header::Iter<'a, HeaderValue>,
+}
+
+impl<'a> Iterator for FieldsIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let pair = |(name, value): (&'a HeaderName, &'a HeaderValue)| {
+            (name.as_str().as_bytes(), value.as_bytes())
+        };
+        for (name, value) in self.defaults.by_ref() {
+            if !self.request.contains_key(name) && !is_framing(name) {
+                return Some(pair((name, value)));
+            }
+        }
+        self.own
+            .by_ref()
+            .find(|(name, _)| !is_framing(name))
+            .map(pair)
+    }
+}
+
+fn is_framing(name: &HeaderName) -> bool {
+    name == CONTENT_LENGTH || name == TRANSFER_ENCODING
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(req: http::request::Builder) -> Parts {
+        req.body(()).expect("valid request").into_parts().0
+    }
+
+    #[test]
+    fn host_target_and_framing() {
+        let config = Config::default();
+        let p = parts(http::Request::post("http://example.com:8080/a?b"));
+        let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
+        assert_eq!(prep.host.as_deref(), Some("example.com:8080"));
+        assert_eq!(prep.target, "/a?b");
+        assert_eq!(prep.framing, BodyFraming::Length(0));
+        assert!(!prep.idempotent);
+        let p = parts(http::Request::get("http://[::1]/"));
+        let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
+        assert_eq!(prep.host.as_deref(), Some("::1"));
+        assert_eq!(prep.key.host(), "::1");
+        assert_eq!(prep.framing, BodyFraming::None);
+    }
+
+    #[test]
+    fn refusals() {
+        let config = Config::default();
+        let p = parts(http::Request::get("https://example.com/"));
+        assert!(matches!(
+            prepare(&p, BodyLen::Empty, &config),
+            Err(Error::InvalidRequest(InvalidRequest::UnsupportedScheme(_)))
+        ));
+        let p = parts(http::Request::get("/relative"));
+        assert!(prepare(&p, BodyLen::Empty, &config).is_err());
+        let p = parts(http::Request::post("http://h/").header("content-length", "3"));
+        assert!(prepare(&p, BodyLen::Known(4), &config).is_err());
+        let p = parts(http::Request::post("http://h/").header("content-length", "3"));
+        let prep = prepare(&p, BodyLen::Unknown, &config).expect("valid");
+        assert_eq!(prep.framing, BodyFraming::Length(3));
+    }
+
+    #[test]
+    fn defaults_yield_to_request_headers() {
+        let config = Config::default();
+        let p = parts(
+            http::Request::get("http://h/")
+                .header("user-agent", "mine")
+                .header("content-length", "0"),
+        );
+        let got: Vec<_> = fields(&p, &config).into_iter().collect();
+        assert_eq!(got, vec![(&b"user-agent"[..], &b"mine"[..])]);
+    }
+}

@@ -1,0 +1,1014 @@
+//! Property tests (STYLE.md section 8): the request encoder read back by an
+//! independent parser, response models serialized here and decoded back under
+//! every way of splitting the input, random and mutated bytes that must never
+//! panic the decoder, and the head size limit.
+
+use bytes::BytesMut;
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+use proptest::sample::{Index, select};
+use roundtrip_proto::encode::{BodyEncoder, BodyFraming, RequestHead, encode_head};
+use roundtrip_proto::{
+    CloseReason, Error, Event, Framing, HeadEnd, Limits, RequestKind, ResponseDecoder, Reuse,
+    Version,
+};
+use std::time::Duration;
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 256,
+        ..ProptestConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared generators
+// ---------------------------------------------------------------------------
+
+const TCHARS: &[u8] =
+    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Names the encoder or the decoder treat specially; plain fields avoid them.
+const SPECIAL: [&[u8]; 7] = [
+    b"content-length",
+    b"transfer-encoding",
+    b"host",
+    b"expect",
+    b"connection",
+    b"keep-alive",
+    b"te",
+];
+
+fn token(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    vec(select(TCHARS), 1..=max)
+}
+
+fn plain_name() -> impl Strategy<Value = Vec<u8>> {
+    token(12).prop_filter("special field name", |n| {
+        !SPECIAL.iter().any(|s| n.eq_ignore_ascii_case(s))
+    })
+}
+
+/// A field value: VCHAR and obs-text with inner SP / HTAB, never at the ends.
+fn field_value() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        6 => 0x21u8..=0x7e,
+        2 => 0x80u8..=0xff,
+        2 => select(&b" \t"[..]),
+    ];
+    vec(byte, 0..24).prop_map(|mut v| {
+        while v.last().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            v.pop();
+        }
+        let lead = v.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+        v.drain(..lead);
+        v
+    })
+}
+
+/// Sorted cut positions in `0..=len` from proptest-chosen indices.
+fn cut_points(cuts: &[Index], len: usize) -> Vec<usize> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c.index(len + 1)).collect();
+    points.sort_unstable();
+    points.dedup();
+    points
+}
+
+/// `data` cut at `points` (which may give empty pieces at the ends).
+fn pieces<'a>(data: &'a [u8], points: &[usize]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &p in points {
+        out.push(&data[start..p]);
+        start = p;
+    }
+    out.push(&data[start..]);
+    out
+}
+
+// ---------------------------------------------------------------------------
+// 1. Requests: encode, then read back with httparse and a chunk decoder
+// ---------------------------------------------------------------------------
+
+type Pair = (Vec<u8>, Vec<u8>);
+
+#[derive(Clone, Debug)]
+struct Request {
+    method: Vec<u8>,
+    target: Vec<u8>,
+    host: Option<Vec<u8>>,
+    fields: Vec<Pair>,
+    /// 0: no body, 1: Content-Length, 2: chunked.
+    framing: u8,
+    body: Vec<u8>,
+    cuts: Vec<Index>,
+    trailers: Vec<Pair>,
+    expect_continue: bool,
+    close: bool,
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    let visible = || vec(0x21u8..=0x7e, 1..30);
+    (
+        (
+            token(10),
+            visible(),
+            option::of(vec(0x21u8..=0x7e, 0..20)),
+            vec((plain_name(), field_value()), 0..8),
+        ),
+        (
+            0u8..3,
+            vec(any::<u8>(), 0..300),
+            vec(any::<Index>(), 0..6),
+            vec((plain_name(), field_value()), 0..3),
+            any::<bool>(),
+            any::<bool>(),
+        ),
+    )
+        .prop_map(
+            |((method, target, host, fields), (framing, body, cuts, trailers, expect, close))| {
+                Request {
+                    method,
+                    target,
+                    host,
+                    fields,
+                    framing,
+                    body: if framing == 0 { Vec::new() } else { body },
+                    cuts,
+                    trailers: if framing == 2 { trailers } else { Vec::new() },
+                    expect_continue: expect,
+                    close,
+                }
+            },
+        )
+}
+
+/// Reads a chunked body strictly as the encoder documents it: lowercase hex
+/// sizes without leading zeros and no extensions. Returns the chunks and the
+/// trailer fields; the whole input must be used.
+fn read_chunked(mut rest: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<Pair>), String> {
+    fn line<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], String> {
+        let at = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("line without CRLF")?;
+        let line = &rest[..at];
+        *rest = &rest[at + 2..];
+        Ok(line)
+    }
+    let mut chunks = Vec::new();
+    loop {
+        let size_line = line(&mut rest)?;
+        let text = std::str::from_utf8(size_line).map_err(|e| e.to_string())?;
+        let size = usize::from_str_radix(text, 16).map_err(|e| format!("{text:?}: {e}"))?;
+        if format!("{size:x}").as_bytes() != size_line {
+            return Err(format!("size line {text:?} is not minimal lowercase hex"));
+        }
+        if size == 0 {
+            break;
+        }
+        if rest.len() < size + 2 || &rest[size..size + 2] != b"\r\n" {
+            return Err("chunk data not followed by CRLF".into());
+        }
+        chunks.push(rest[..size].to_vec());
+        rest = &rest[size + 2..];
+    }
+    let mut trailers = Vec::new();
+    loop {
+        let field = line(&mut rest)?;
+        if field.is_empty() {
+            break;
+        }
+        let colon = field
+            .windows(2)
+            .position(|w| w == b": ")
+            .ok_or("trailer without ': '")?;
+        trailers.push((field[..colon].to_vec(), field[colon + 2..].to_vec()));
+    }
+    if !rest.is_empty() {
+        return Err(format!("{} bytes after the body", rest.len()));
+    }
+    Ok((chunks, trailers))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Whatever valid request is encoded, httparse reads the same method,
+    /// target and fields (in order, names as given, then the encoder's own
+    /// fields), and the body is framed exactly as declared.
+    #[test]
+    fn request_round_trips(req in request()) {
+        let framing = match req.framing {
+            0 => BodyFraming::None,
+            1 => BodyFraming::Length(req.body.len() as u64),
+            _ => BodyFraming::Chunked,
+        };
+        let head = RequestHead {
+            method: &req.method,
+            target: &req.target,
+            host: req.host.as_deref(),
+            body: framing,
+            expect_continue: req.expect_continue,
+            close: req.close,
+        };
+        let mut wire = Vec::new();
+        encode_head(&head, req.fields.iter().map(|(n, v)| (&n[..], &v[..])), &mut wire).unwrap();
+        let head_len = wire.len();
+
+        let points = cut_points(&req.cuts, req.body.len());
+        let body_pieces = pieces(&req.body, &points);
+        let mut body = BodyEncoder::new(framing);
+        if framing != BodyFraming::None {
+            for piece in &body_pieces {
+                let frame = body.frame_data(piece.len()).unwrap();
+                wire.extend_from_slice(frame.prefix());
+                wire.extend_from_slice(piece);
+                wire.extend_from_slice(frame.suffix());
+            }
+        }
+        body.finish(req.trailers.iter().map(|(n, v)| (&n[..], &v[..])), &mut wire).unwrap();
+        prop_assert!(body.is_finished());
+
+        // The head, by an independent parser.
+        let mut parsed = [httparse::EMPTY_HEADER; 16];
+        let mut parser = httparse::Request::new(&mut parsed);
+        prop_assert_eq!(parser.parse(&wire), Ok(httparse::Status::Complete(head_len)));
+        prop_assert_eq!(parser.method.map(str::as_bytes), Some(&req.method[..]));
+        prop_assert_eq!(parser.path.map(str::as_bytes), Some(&req.target[..]));
+        prop_assert_eq!(parser.version, Some(1));
+        let got: Vec<Pair> = parser
+            .headers
+            .iter()
+            .map(|h| (h.name.as_bytes().to_vec(), h.value.to_vec()))
+            .collect();
+        let mut want: Vec<Pair> = Vec::new();
+        if let Some(host) = &req.host {
+            want.push((b"Host".to_vec(), host.clone()));
+        }
+        want.extend(req.fields.iter().cloned());
+        match framing {
+            BodyFraming::None => {}
+            BodyFraming::Length(n) => {
+                want.push((b"Content-Length".to_vec(), n.to_string().into_bytes()));
+            }
+            BodyFraming::Chunked => {
+                want.push((b"Transfer-Encoding".to_vec(), b"chunked".to_vec()));
+            }
+        }
+        if req.expect_continue {
+            want.push((b"Expect".to_vec(), b"100-continue".to_vec()));
+        }
+        if req.close {
+            want.push((b"Connection".to_vec(), b"close".to_vec()));
+        }
+        prop_assert_eq!(got, want);
+
+        // The body.
+        let rest = &wire[head_len..];
+        match framing {
+            BodyFraming::None | BodyFraming::Length(_) => prop_assert_eq!(rest, &req.body[..]),
+            BodyFraming::Chunked => {
+                let (chunks, trailers) = read_chunked(rest).map_err(TestCaseError::fail)?;
+                let want: Vec<Vec<u8>> = body_pieces
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.to_vec())
+                    .collect();
+                prop_assert_eq!(chunks, want);
+                prop_assert_eq!(trailers, req.trailers.clone());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. Responses: a model, a serializer, and the decoder under every split
+// ---------------------------------------------------------------------------
+
+/// One field line as sent: whitespace around the value is optional (OWS),
+/// and a header (not a trailer) may continue on an obs-fold line.
+#[derive(Clone, Debug)]
+struct FieldLine {
+    name: Vec<u8>,
+    value: Vec<u8>,
+    pre: &'static str,
+    post: &'static str,
+    /// Leading whitespace and value of an obs-fold continuation line.
+    fold: Option<(&'static str, Vec<u8>)>,
+}
+
+impl FieldLine {
+    /// The value as decoded: an obs-fold becomes one SP (RFC 9112 section 5.2).
+    fn decoded(&self) -> Vec<u8> {
+        match &self.fold {
+            Some((_, more)) if self.value.is_empty() => more.clone(),
+            Some((_, more)) if !more.is_empty() => [&self.value[..], b" ", more].concat(),
+            _ => self.value.clone(),
+        }
+    }
+}
+
+const OWS: [&str; 6] = [" ", " ", "", "\t", "  ", " \t"];
+
+fn field_line(name: impl Strategy<Value = Vec<u8>>) -> impl Strategy<Value = FieldLine> {
+    (name, field_value(), select(&OWS[..]), select(&OWS[2..])).prop_map(
+        |(name, value, pre, post)| FieldLine {
+            name,
+            value,
+            pre,
+            post,
+            fold: None,
+        },
+    )
+}
+
+/// A header field line, now and then continued by an obs-fold line.
+fn header_line() -> impl Strategy<Value = FieldLine> {
+    let fold = option::weighted(0.15, (select(&[" ", "\t", " \t "][..]), field_value()));
+    (field_line(plain_name()), fold).prop_map(|(line, fold)| FieldLine { fold, ..line })
+}
+
+fn special(name: &str, value: &str) -> FieldLine {
+    FieldLine {
+        name: name.into(),
+        value: value.into(),
+        pre: " ",
+        post: "",
+        fold: None,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Length,
+    Chunked,
+    Close,
+}
+
+#[derive(Clone, Debug)]
+struct Chunk {
+    size: Vec<u8>,
+    ext: &'static str,
+    data: Vec<u8>,
+}
+
+#[derive(Clone, Debug)]
+struct Interim {
+    code: u16,
+    reason: Vec<u8>,
+    fields: Vec<FieldLine>,
+}
+
+#[derive(Clone, Debug)]
+struct Response {
+    minor: u8,
+    interim: Vec<Interim>,
+    code: u16,
+    reason: Vec<u8>,
+    /// `HTTP/1.1 200\r\n` rather than `HTTP/1.1 200 \r\n` when the reason is empty.
+    bare_status: bool,
+    /// Field lines in wire order, framing and connection fields included.
+    fields: Vec<FieldLine>,
+    connection: Option<&'static str>,
+    keep_alive: Option<u64>,
+    kind: Kind,
+    body: Vec<u8>,
+    chunks: Vec<Chunk>,
+    last_chunk: String,
+    trailers: Vec<FieldLine>,
+}
+
+const CONNECTION: [&str; 8] = [
+    "close",
+    "keep-alive",
+    "Keep-Alive",
+    "CLOSE",
+    "keep-alive, close",
+    "upgrade",
+    "te,\tkeep-alive",
+    "x ,close",
+];
+const CONNECTION_NAMES: [&str; 3] = ["Connection", "connection", "CONNECTION"];
+const CL_NAMES: [&str; 3] = ["Content-Length", "content-length", "CONTENT-LENGTH"];
+const TE_VALUES: [&str; 4] = ["chunked", "Chunked", "gzip, chunked", "gzip,chunked"];
+const EXTS: [&str; 10] = [
+    "",
+    "",
+    "",
+    ";a=b",
+    ";q=\"x y\"",
+    ";name",
+    " ;a=b",
+    "\t; a = b",
+    ";q=\"\\\"esc\\\"\";z",
+    ";a=b;c=\"\"",
+];
+
+fn reason() -> impl Strategy<Value = Vec<u8>> {
+    vec(0x20u8..=0x7e, 0..20)
+}
+
+fn interim() -> impl Strategy<Value = Interim> {
+    (
+        prop_oneof![Just(100u16), 102u16..=199],
+        reason(),
+        vec(header_line(), 0..3),
+    )
+        .prop_map(|(code, reason, fields)| Interim {
+            code,
+            reason,
+            fields,
+        })
+}
+
+fn response() -> impl Strategy<Value = Response> {
+    let head = (
+        prop_oneof![1 => Just(0u8), 3 => Just(1u8)],
+        prop_oneof![3 => Just(Vec::new()), 1 => vec(interim(), 1..3)],
+        prop_oneof![8 => 200u16..=999, 1 => select(&[204u16, 304][..])],
+        reason(),
+        any::<bool>(),
+        vec(header_line(), 0..8),
+    );
+    let framing = (
+        select(
+            &[
+                Kind::Length,
+                Kind::Length,
+                Kind::Chunked,
+                Kind::Chunked,
+                Kind::Close,
+            ][..],
+        ),
+        option::weighted(
+            0.35,
+            (select(&CONNECTION_NAMES[..]), select(&CONNECTION[..])),
+        ),
+        option::of(0u64..100_000),
+        vec(any::<Index>(), 4),
+        select(&CL_NAMES[..]),
+        select(&TE_VALUES[..]),
+    );
+    let body = (
+        vec(any::<u8>(), 0..200),
+        vec(any::<Index>(), 0..6),
+        vec(select(&EXTS[..]), 7),
+        (any::<bool>(), 0usize..3),
+        vec(field_line(token(10)), 0..3),
+    );
+    (head, framing, body).prop_map(|(head, framing, body)| {
+        let (minor, interim, code, reason, bare_status, plain) = head;
+        let (kind, connection, keep_alive, at, cl_name, te_value) = framing;
+        let (data, cuts, exts, (upper, zeros), trailers) = body;
+        // HTTP/1.0 has no transfer codings: a server sending one is refused.
+        let kind = if minor == 0 && kind == Kind::Chunked {
+            Kind::Length
+        } else {
+            kind
+        };
+
+        let mut fields = plain;
+        let mut insert = |line: FieldLine, at: &Index| {
+            let i = at.index(fields.len() + 1);
+            fields.insert(i, line);
+        };
+        match kind {
+            Kind::Length => insert(special(cl_name, &data.len().to_string()), &at[0]),
+            Kind::Chunked => insert(special("Transfer-Encoding", te_value), &at[0]),
+            Kind::Close => {}
+        }
+        if let Some((name, value)) = connection {
+            insert(special(name, value), &at[1]);
+        }
+        if let Some(secs) = keep_alive {
+            insert(
+                special("Keep-Alive", &format!("timeout={secs}, max=5")),
+                &at[2],
+            );
+        }
+
+        let hex = |n: usize| {
+            let digits = if upper {
+                format!("{n:X}")
+            } else {
+                format!("{n:x}")
+            };
+            format!("{}{digits}", "0".repeat(zeros)).into_bytes()
+        };
+        let points = cut_points(&cuts, data.len());
+        let chunks = pieces(&data, &points)
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .zip(exts.iter().cycle())
+            .map(|(p, ext)| Chunk {
+                size: hex(p.len()),
+                ext,
+                data: p.to_vec(),
+            })
+            .collect();
+        let last_chunk = format!("{}{}", "0".repeat(zeros + 1), exts[6]);
+        let trailers = if kind == Kind::Chunked {
+            trailers
+        } else {
+            Vec::new()
+        };
+        Response {
+            minor,
+            interim,
+            code,
+            reason,
+            bare_status,
+            fields,
+            connection: connection.map(|(_, v)| v),
+            keep_alive,
+            kind,
+            body: data,
+            chunks,
+            last_chunk,
+            trailers,
+        }
+    })
+}
+
+impl Response {
+    fn no_body(&self) -> bool {
+        self.code == 204 || self.code == 304
+    }
+
+    fn version(&self) -> Version {
+        if self.minor == 0 {
+            Version::Http10
+        } else {
+            Version::Http11
+        }
+    }
+
+    /// RFC 9112 section 9.3: persistence as the version and `Connection` say.
+    fn persistent(&self) -> Reuse {
+        let tokens: Vec<String> = self
+            .connection
+            .unwrap_or("")
+            .split(',')
+            .map(|t| t.trim().to_ascii_lowercase())
+            .collect();
+        if tokens.iter().any(|t| t == "close") {
+            Reuse::No(CloseReason::ServerClose)
+        } else if self.minor == 0 && !tokens.iter().any(|t| t == "keep-alive") {
+            Reuse::No(CloseReason::Http10)
+        } else {
+            Reuse::Yes
+        }
+    }
+
+    /// RFC 9112 section 6.3, for this model.
+    fn framing(&self) -> (Framing, Reuse) {
+        if self.no_body() {
+            return (Framing::NoBody, self.persistent());
+        }
+        match self.kind {
+            Kind::Length => (Framing::Length(self.body.len() as u64), self.persistent()),
+            Kind::Chunked => (Framing::Chunked, self.persistent()),
+            Kind::Close => (Framing::UntilClose, Reuse::No(CloseReason::ReadToClose)),
+        }
+    }
+
+    fn reusable(&self) -> bool {
+        self.framing().1 == Reuse::Yes
+    }
+
+    fn serialize(&self, out: &mut Vec<u8>) {
+        let status = |out: &mut Vec<u8>, code: u16, reason: &[u8], bare: bool| {
+            out.extend_from_slice(format!("HTTP/1.{} {code}", self.minor).as_bytes());
+            if !(bare && reason.is_empty()) {
+                out.push(b' ');
+            }
+            out.extend_from_slice(reason);
+            out.extend_from_slice(b"\r\n");
+        };
+        let lines = |out: &mut Vec<u8>, lines: &[FieldLine]| {
+            for f in lines {
+                out.extend_from_slice(&f.name);
+                out.push(b':');
+                out.extend_from_slice(f.pre.as_bytes());
+                out.extend_from_slice(&f.value);
+                out.extend_from_slice(f.post.as_bytes());
+                out.extend_from_slice(b"\r\n");
+                if let Some((ws, more)) = &f.fold {
+                    out.extend_from_slice(ws.as_bytes());
+                    out.extend_from_slice(more);
+                    out.extend_from_slice(f.post.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+            out.extend_from_slice(b"\r\n");
+        };
+        for i in &self.interim {
+            status(out, i.code, &i.reason, false);
+            lines(out, &i.fields);
+        }
+        status(out, self.code, &self.reason, self.bare_status);
+        lines(out, &self.fields);
+        if self.no_body() {
+            return;
+        }
+        match self.kind {
+            Kind::Length | Kind::Close => out.extend_from_slice(&self.body),
+            Kind::Chunked => {
+                for c in &self.chunks {
+                    out.extend_from_slice(&c.size);
+                    out.extend_from_slice(c.ext.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                    out.extend_from_slice(&c.data);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(self.last_chunk.as_bytes());
+                out.extend_from_slice(b"\r\n");
+                lines(out, &self.trailers);
+            }
+        }
+    }
+
+    fn expected(&self, out: &mut Vec<Ev>) {
+        let fields = |out: &mut Vec<Ev>, lines: &[FieldLine]| {
+            out.extend(lines.iter().map(|f| Ev::Field(f.name.clone(), f.decoded())));
+        };
+        for i in &self.interim {
+            out.push(Ev::Status(self.version(), i.code, i.reason.clone()));
+            fields(out, &i.fields);
+            let reuse = if self.minor == 0 {
+                Reuse::No(CloseReason::Http10)
+            } else {
+                Reuse::Yes
+            };
+            out.push(Ev::HeadEnd(HeadEnd {
+                framing: Framing::NoBody,
+                reuse,
+                interim: true,
+                keep_alive_timeout: None,
+            }));
+        }
+        out.push(Ev::Status(self.version(), self.code, self.reason.clone()));
+        fields(out, &self.fields);
+        let (framing, reuse) = self.framing();
+        out.push(Ev::HeadEnd(HeadEnd {
+            framing,
+            reuse,
+            interim: false,
+            keep_alive_timeout: self.keep_alive.map(Duration::from_secs),
+        }));
+        if !self.no_body() && !self.body.is_empty() {
+            out.push(Ev::Data(self.body.clone()));
+        }
+        if !self.no_body() {
+            out.extend(
+                self.trailers
+                    .iter()
+                    .map(|f| Ev::Trailer(f.name.clone(), f.decoded())),
+            );
+        }
+        out.push(Ev::End);
+    }
+}
+
+/// Responses on one connection: up to and including the first that ends it.
+fn responses() -> impl Strategy<Value = Vec<Response>> {
+    vec(response(), 1..5).prop_map(|mut all| {
+        if let Some(last) = all.iter().position(|r| !r.reusable()) {
+            all.truncate(last + 1);
+        }
+        all
+    })
+}
+
+fn wire_and_events(all: &[Response]) -> (Vec<u8>, Vec<Ev>) {
+    let (mut wire, mut events) = (Vec::new(), Vec::new());
+    for r in all {
+        r.serialize(&mut wire);
+        r.expected(&mut events);
+    }
+    (wire, events)
+}
+
+/// A decoder event with owned bytes, so results of different feeds compare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ev {
+    Status(Version, u16, Vec<u8>),
+    Field(Vec<u8>, Vec<u8>),
+    HeadEnd(HeadEnd),
+    Data(Vec<u8>),
+    Trailer(Vec<u8>, Vec<u8>),
+    End,
+    Switched,
+}
+
+/// What one feed produced: events (adjacent `Data` merged) and the error that
+/// stopped it, if any.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    events: Vec<Ev>,
+    error: Option<Error>,
+}
+
+/// Feeds `input` cut at `points` into a fresh decoder, then EOF, polling
+/// until it wants more. Checks the invariants that hold for any input: no
+/// empty `Data`, a bounded number of polls, sticky errors.
+fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind) -> Outcome {
+    let mut dec = ResponseDecoder::new(limits);
+    dec.set_request_kind(kind);
+    let mut buf = BytesMut::new();
+    let pieces = pieces(input, points);
+    // Every event but `End`/`HeadEnd`/`Switched` needs at least one byte, and
+    // those come at most once per head: a livelock exceeds this.
+    let mut budget = 3 * input.len() + pieces.len() + 16;
+    let mut events: Vec<Ev> = Vec::new();
+    let mut drain = |dec: &mut ResponseDecoder, buf: &mut BytesMut| -> Result<(), Error> {
+        loop {
+            budget = budget
+                .checked_sub(1)
+                .expect("decoder livelock: poll budget exhausted");
+            let Some(event) = dec.poll_event(buf)? else {
+                return Ok(());
+            };
+            let ev = match event {
+                Event::Status(s) => {
+                    assert_eq!(
+                        s.is_interim(),
+                        (100..200).contains(&s.code) && s.code != 101
+                    );
+                    Ev::Status(s.version, s.code, s.reason.to_vec())
+                }
+                Event::Field(f) => {
+                    assert_eq!(
+                        (&f.name_bytes()[..], &f.value_bytes()[..]),
+                        (f.name(), f.value())
+                    );
+                    Ev::Field(f.name().to_vec(), f.value().to_vec())
+                }
+                Event::HeadEnd(h) => Ev::HeadEnd(h),
+                Event::Data(d) => {
+                    assert!(!d.is_empty(), "empty Data event");
+                    if let Some(Ev::Data(prev)) = events.last_mut() {
+                        prev.extend_from_slice(&d);
+                        continue;
+                    }
+                    Ev::Data(d.to_vec())
+                }
+                Event::Trailer(f) => Ev::Trailer(f.name().to_vec(), f.value().to_vec()),
+                Event::End => Ev::End,
+                Event::Switched => Ev::Switched,
+            };
+            events.push(ev);
+        }
+    };
+    let mut result = Ok(());
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        result = drain(&mut dec, &mut buf);
+        if result.is_err() {
+            break;
+        }
+    }
+    if result.is_ok() {
+        dec.handle_eof();
+        result = drain(&mut dec, &mut buf);
+    }
+    let error = result.err();
+    if let Some(e) = &error {
+        // Sticky: asking again, with more bytes or after EOF, gives the same.
+        assert_eq!(dec.poll_event(&mut buf).as_ref(), Err(e));
+        buf.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+        dec.handle_eof();
+        assert_eq!(dec.poll_event(&mut buf).as_ref(), Err(e));
+    }
+    Outcome { events, error }
+}
+
+/// The same outcome, with what may differ with the split removed: how many
+/// unsolicited bytes were waiting when the decoder looked.
+fn split_free(mut o: Outcome) -> Outcome {
+    if let Some(Error::UnsolicitedBytes { len }) = &mut o.error {
+        *len = 0;
+    }
+    o
+}
+
+/// Feeds whole, at `cuts`, and byte by byte; all three must agree.
+fn feed_all_ways(input: &[u8], cuts: &[Index], limits: Limits, kind: RequestKind) -> Outcome {
+    let whole = split_free(feed(input, &[], limits, kind));
+    let split = split_free(feed(input, &cut_points(cuts, input.len()), limits, kind));
+    assert_eq!(
+        split,
+        whole,
+        "split at {:?} differs from whole",
+        cut_points(cuts, input.len())
+    );
+    let every: Vec<usize> = (1..input.len()).collect();
+    let bytewise = split_free(feed(input, &every, limits, kind));
+    assert_eq!(bytewise, whole, "byte by byte differs from whole");
+    whole
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A sequence of responses (interim 1xx, reason, fields with OWS and
+    /// obs-text, Content-Length / chunked with extensions and trailers /
+    /// close-delimited) decodes back to exactly the model, keep-alive verdict
+    /// included, however the bytes are split.
+    #[test]
+    fn responses_round_trip(all in responses(), cuts in vec(any::<Index>(), 0..12)) {
+        let (wire, expected) = wire_and_events(&all);
+        let got = feed_all_ways(&wire, &cuts, Limits::default(), RequestKind::Other);
+        prop_assert_eq!(got.error, None);
+        prop_assert_eq!(got.events, expected);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 3. Random and mutated bytes: no panic, bounded, sticky, split-independent
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Flip(Index, u8),
+    Insert(Index, u8),
+    Delete(Index),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let byte = prop_oneof![any::<u8>(), select(&b"\r\n \t:;\"\\0aF"[..]),];
+    prop_oneof![
+        (any::<Index>(), 1u8..=255).prop_map(|(i, x)| Mutation::Flip(i, x)),
+        (any::<Index>(), byte).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        any::<Index>().prop_map(Mutation::Delete),
+    ]
+}
+
+fn mutate(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
+    for m in mutations {
+        match *m {
+            Mutation::Flip(ref i, x) if !bytes.is_empty() => {
+                let i = i.index(bytes.len());
+                bytes[i] ^= x;
+            }
+            Mutation::Insert(ref i, b) => {
+                let i = i.index(bytes.len() + 1);
+                bytes.insert(i, b);
+            }
+            Mutation::Delete(ref i) if !bytes.is_empty() => {
+                bytes.remove(i.index(bytes.len()));
+            }
+            _ => {}
+        }
+    }
+    bytes
+}
+
+fn small_limits() -> impl Strategy<Value = Limits> {
+    prop_oneof![
+        Just(Limits::default()),
+        (1usize..300, 0usize..8, 0usize..16, 0usize..64, 0usize..3).prop_map(
+            |(head, fields, ext, trailers, interim)| {
+                Limits::default()
+                    .max_head_bytes(head)
+                    .max_fields(fields)
+                    .max_chunk_ext_bytes(ext)
+                    .max_trailer_bytes(trailers)
+                    .max_interim_responses(interim)
+            }
+        ),
+    ]
+}
+
+fn request_kind() -> impl Strategy<Value = RequestKind> {
+    prop_oneof![
+        4 => Just(RequestKind::Other),
+        1 => Just(RequestKind::Head),
+        1 => Just(RequestKind::Connect),
+    ]
+}
+
+const STATUS_LINES: [&[u8]; 6] = [
+    b"HTTP/1.1 200 OK\r\n",
+    b"HTTP/1.0 200 OK\r\n",
+    b"HTTP/1.1 100 Continue\r\n",
+    b"HTTP/1.1 101 \r\n",
+    b"HTTP/1.1 204\r\n",
+    b"",
+];
+
+/// Bytes that look enough like HTTP to get past the status line often.
+fn http_ish() -> impl Strategy<Value = Vec<u8>> {
+    let status = select(&STATUS_LINES[..]);
+    let atom = prop_oneof![
+        Just(b"HTTP/1.1 200 OK\r\n".to_vec()),
+        Just(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()),
+        Just(b"Transfer-Encoding: chunked\r\n".to_vec()),
+        Just(b"Transfer-Encoding: gzip\r\n".to_vec()),
+        Just(b"Content-Length: 3\r\n".to_vec()),
+        Just(b"Content-Length: 0\r\n\r\n".to_vec()),
+        Just(b"Connection: close\r\n".to_vec()),
+        Just(b"Keep-Alive: timeout=5\r\n".to_vec()),
+        Just(b"X: \x80\xff\t.\r\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"5;a=\"b\"\r\nhello\r\n".to_vec()),
+        Just(b"0\r\nX: y\r\n\r\n".to_vec()),
+        Just(b" folded\r\n".to_vec()),
+        vec(any::<u8>(), 0..8),
+        vec(select(&b"\r\n :;=\"\\\t0f"[..]), 0..8),
+    ];
+    (status, vec(atom, 0..24))
+        .prop_map(|(status, atoms)| [status.to_vec(), atoms.concat()].concat())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Arbitrary bytes: no panic, no livelock, sticky errors, and whole,
+    /// split and byte-by-byte feeding agree (`feed_all_ways` asserts it).
+    #[test]
+    fn random_bytes_never_panic(
+        input in prop_oneof![vec(any::<u8>(), 0..300), http_ish()],
+        cuts in vec(any::<Index>(), 0..12),
+        limits in small_limits(),
+        kind in request_kind(),
+    ) {
+        feed_all_ways(&input, &cuts, limits, kind);
+    }
+
+    /// Valid responses with bytes flipped, inserted or deleted: the same.
+    #[test]
+    fn mutated_responses_never_panic(
+        all in responses(),
+        mutations in vec(mutation(), 1..5),
+        cuts in vec(any::<Index>(), 0..12),
+        limits in small_limits(),
+        kind in request_kind(),
+    ) {
+        let (wire, _) = wire_and_events(&all);
+        feed_all_ways(&mutate(wire, &mutations), &cuts, limits, kind);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 4. Limits: a head longer than max_head_bytes is refused, never more
+// ---------------------------------------------------------------------------
+
+/// A valid head (status line, `fields`, a filler field, blank line) of
+/// exactly `len` bytes, if the filler fits.
+fn head_of_len(fields: &[FieldLine], len: usize) -> Option<Vec<u8>> {
+    let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for f in fields {
+        head.extend_from_slice(&f.name);
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(&f.value);
+        head.extend_from_slice(b"\r\n");
+    }
+    let fill = len.checked_sub(head.len() + b"X-Fill:\r\n\r\n".len())?;
+    head.extend_from_slice(b"X-Fill:");
+    head.resize(head.len() + fill, b'a');
+    head.extend_from_slice(b"\r\n\r\n");
+    assert_eq!(head.len(), len);
+    Some(head)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// With small random limits, a valid head of exactly `max_head_bytes` is
+    /// accepted and one a little longer fails with `HeadTooLarge` and no
+    /// event, in every split.
+    #[test]
+    fn head_over_limit_is_head_too_large(
+        fields in vec(field_line(plain_name()), 0..12),
+        slack in 0usize..64,
+        over in 1usize..64,
+        body in vec(any::<u8>(), 0..16),
+        others in (0usize..16, 0usize..64, 0usize..3),
+        cuts in vec(any::<Index>(), 0..12),
+    ) {
+        // Smallest possible length: status line, fields, empty filler, CRLF.
+        let min = 17 + fields.iter().map(|f| f.name.len() + f.value.len() + 4).sum::<usize>() + 11;
+        let max = min + slack;
+        let limits = Limits::default()
+            .max_head_bytes(max)
+            .max_fields(fields.len() + 1)
+            .max_chunk_ext_bytes(others.0)
+            .max_trailer_bytes(others.1)
+            .max_interim_responses(others.2);
+
+        let mut exact = head_of_len(&fields, max).unwrap();
+        exact.extend_from_slice(&body);
+        let got = feed_all_ways(&exact, &cuts, limits, RequestKind::Other);
+        prop_assert_eq!(got.error, None);
+        prop_assert_eq!(got.events.len(), fields.len() + 3 + usize::from(!body.is_empty()) + 1);
+
+        let mut long = head_of_len(&fields, max + over).unwrap();
+        long.extend_from_slice(&body);
+        let got = feed_all_ways(&long, &cuts, limits, RequestKind::Other);
+        prop_assert_eq!(got.events, Vec::<Ev>::new());
+        prop_assert_eq!(got.error, Some(Error::HeadTooLarge { limit: max }));
+    }
+}

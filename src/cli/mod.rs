@@ -1,0 +1,3 @@
+//! The subcommands of `roundtrip`, one module each.
+
+pub mod parse;

@@ -1,0 +1,34 @@
+//! `roundtrip`: the command-line tool of the roundtrip HTTP/1.1 stack.
+//!
+//! `main` only parses the command line and dispatches; each subcommand lives
+//! in its own module under [`cli`] and returns its exit code.
+//!
+//! Exit codes shared by every subcommand: 0 success, 1 protocol error,
+//! 2 usage or I/O error (clap uses 2 for usage errors, and for a bare
+//! `roundtrip`, which prints the help).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tools for the roundtrip HTTP/1.1 client stack.
+#[derive(Debug, Parser)]
+#[command(name = "roundtrip", version, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode a captured response stream and print its events, one per line.
+    Parse(cli::parse::Args),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Parse(args) => cli::parse::run(&args),
+    }
+}

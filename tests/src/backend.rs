@@ -1,0 +1,234 @@
+//! One interface over the three backends, so that the suite in
+//! [`crate::suite`] is written once and stamped into `suite_blocking.rs`,
+//! `suite_mio.rs` and `suite_tokio.rs` by [`backend_suite!`](crate::backend_suite).
+
+use std::io::Read;
+use std::time::Duration;
+
+use roundtrip_io::http::{HeaderMap, Method, StatusCode, Version};
+use roundtrip_io::proto::pool::PoolStats;
+use roundtrip_io::{Config, Error};
+
+/// A request as the suite describes it.
+#[derive(Clone, Debug)]
+pub struct Req {
+    /// Method.
+    pub method: Method,
+    /// Absolute URL (always loopback).
+    pub url: String,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: ReqBody,
+    /// How much of the response body to read.
+    pub read: ReadMode,
+}
+
+impl Req {
+    /// `GET url`, body read in full.
+    pub fn get(url: impl Into<String>) -> Req {
+        Req::new(Method::GET, url)
+    }
+
+    /// `method url`, no body, response body read in full.
+    pub fn new(method: Method, url: impl Into<String>) -> Req {
+        Req {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: ReqBody::Empty,
+            read: ReadMode::All,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Req {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: ReqBody) -> Req {
+        self.body = body;
+        self
+    }
+
+    /// Sets how much of the response body is read.
+    pub fn read(mut self, read: ReadMode) -> Req {
+        self.read = read;
+        self
+    }
+}
+
+/// Request bodies.
+#[derive(Clone, Debug)]
+pub enum ReqBody {
+    /// None.
+    Empty,
+    /// In memory (replayable).
+    Bytes(Vec<u8>),
+    /// Streamed from a reader in pieces of `piece` bytes; `Content-Length`
+    /// when `sized`, chunked otherwise. Not replayable once started.
+    Stream {
+        /// The bytes the reader yields.
+        data: Vec<u8>,
+        /// Largest piece one read yields.
+        piece: usize,
+        /// Whether the length is declared.
+        sized: bool,
+    },
+}
+
+/// How much of a response body the suite reads before dropping it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// All of it.
+    All,
+    /// This many bytes (at least), then the body is dropped.
+    DropAfter(usize),
+}
+
+/// A response as the suite sees it.
+#[derive(Clone, Debug)]
+pub struct Resp {
+    /// Status.
+    pub status: StatusCode,
+    /// Version.
+    pub version: Version,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// The body bytes read (all of them with [`ReadMode::All`]).
+    pub body: Vec<u8>,
+    /// Trailers, when the body had some.
+    pub trailers: Option<HeaderMap>,
+}
+
+/// What every backend offers the suite.
+pub trait Backend: 'static {
+    /// For messages.
+    const NAME: &'static str;
+    /// A client; clones share one pool.
+    type Client: Clone + Send + Sync + 'static;
+    /// A client with `config`.
+    fn client(config: Config) -> Self::Client;
+    /// Sends one request and reads its body as `req.read` says; blocks.
+    fn send(client: &Self::Client, req: Req) -> Result<Resp, Error>;
+    /// Pool counters.
+    fn stats(client: &Self::Client) -> PoolStats;
+}
+
+/// A reader that yields `data` in pieces of at most `piece` bytes.
+#[derive(Debug)]
+pub struct Pieces {
+    data: Vec<u8>,
+    at: usize,
+    piece: usize,
+}
+
+impl Pieces {
+    /// The reader.
+    pub fn new(data: Vec<u8>, piece: usize) -> Pieces {
+        Pieces {
+            data,
+            at: 0,
+            piece: piece.max(1),
+        }
+    }
+}
+
+impl Read for Pieces {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = out.len().min(self.piece).min(self.data.len() - self.at);
+        out[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// The blocking backend.
+#[derive(Debug)]
+pub struct Blocking;
+
+impl Backend for Blocking {
+    const NAME: &'static str = "blocking";
+    type Client = roundtrip_blocking::Client;
+
+    fn client(config: Config) -> Self::Client {
+        roundtrip_blocking::Client::builder().config(config).build()
+    }
+
+    fn send(client: &Self::Client, req: Req) -> Result<Resp, Error> {
+        use roundtrip_blocking::Body;
+        let body = match req.body {
+            ReqBody::Empty => Body::empty(),
+            ReqBody::Bytes(b) => Body::from(b),
+            ReqBody::Stream { data, piece, sized } => {
+                let len = sized.then_some(data.len() as u64);
+                Body::from_reader(Pieces::new(data, piece), len)
+            }
+        };
+        let mut builder = roundtrip_io::http::Request::builder()
+            .method(req.method)
+            .uri(&req.url);
+        for (name, value) in &req.headers {
+            builder = builder.header(name, value);
+        }
+        let request = builder
+            .body(body)
+            .map_err(roundtrip_io::InvalidRequest::from)?;
+        let response = client.request(request)?;
+        let (parts, mut body) = response.into_parts();
+        let mut bytes = Vec::new();
+        match req.read {
+            ReadMode::All => {
+                body.read_to_end(&mut bytes).map_err(into_error)?;
+            }
+            ReadMode::DropAfter(n) => {
+                while bytes.len() < n {
+                    match body.chunk()? {
+                        Some(chunk) => bytes.extend_from_slice(&chunk),
+                        None => break,
+                    }
+                }
+            }
+        }
+        Ok(Resp {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            body: bytes,
+            trailers: body.trailers().cloned(),
+        })
+    }
+
+    fn stats(client: &Self::Client) -> PoolStats {
+        client.stats()
+    }
+}
+
+/// Recovers the client error carried inside an `io::Error` from `Read`.
+pub fn into_error(e: std::io::Error) -> Error {
+    match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+        Some(Ok(err)) => *err,
+        Some(Err(other)) => Error::Io {
+            phase: roundtrip_io::Phase::Body,
+            source: std::io::Error::other(other),
+            reached_server: true,
+        },
+        None => Error::Io {
+            phase: roundtrip_io::Phase::Body,
+            source: std::io::Error::other("i/o error"),
+            reached_server: true,
+        },
+    }
+}
+
+/// A config for tests: short timeouts so a broken case fails fast.
+pub fn test_config() -> Config {
+    let mut config = Config::default();
+    config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(Duration::from_secs(10));
+    config.write_timeout = Some(Duration::from_secs(10));
+    config.timeout = Some(Duration::from_secs(30));
+    config
+}

@@ -1,0 +1,443 @@
+//! Real HTTP servers as test fixtures: nginx and Python's `http.server`, each
+//! started on a free `127.0.0.1` port in its own temp dir, with a bounded
+//! start-up wait (connect polled every 20 ms, up to 5 s).
+//!
+//! Both serve a docroot holding the same files (see [`docroot_files`]):
+//! `/small` (`Hello, world!`, 13 bytes), `/64k` and `/1m` ([`pattern`] of
+//! 65536 and 1048576 bytes) and `/chunked` ([`chunked_text`], 65536 bytes).
+//!
+//! When the binary is missing, `start` returns [`Skip`]; a test then skips
+//! loudly with [`require_nginx!`](crate::require_nginx) or
+//! [`require_python!`](crate::require_python). A binary that is present but
+//! fails to start is a test failure (the start function panics with its log).
+//!
+//! What the servers really send (nginx 1.22, Python 3.11, checked by
+//! `tests/tests/infra.rs`):
+//! - **nginx**: `HTTP/1.1 200 OK`, then `Server: nginx`, `Date`,
+//!   `Content-Type: text/plain`, `Content-Length`, `Last-Modified`,
+//!   `Connection: keep-alive`, `ETag`, `Accept-Ranges: bytes`, in that order. The 100th response on one
+//!   connection carries `Connection: close` and nginx closes
+//!   (`keepalive_requests 100`). `/chunked` with `Accept-Encoding: gzip`
+//!   answers `Transfer-Encoding: chunked` + `Content-Encoding: gzip`;
+//!   `/chunked-plain` (when nginx has `ngx_http_sub_module`) answers the same
+//!   text chunked and uncompressed, whatever the request says.
+//! - **`http.server`** (`--protocol HTTP/1.0`): `HTTP/1.0 200 OK`, then
+//!   `Server: SimpleHTTP/0.6 Python/3.x`, `Date`, `Content-type:
+//!   application/octet-stream` (the files have no extension),
+//!   `Content-Length`, `Last-Modified`, in that order; no `Connection` header; it closes the connection after
+//!   every response, even when the request asks for keep-alive. Bodies are
+//!   thus length-delimited, not close-delimited.
+
+use std::fs;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How often start-up polls the server's port.
+pub const STARTUP_POLL: Duration = Duration::from_millis(20);
+
+/// How long start-up waits for the server's port to accept connections.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many ports start-up tries when the chosen one is taken meanwhile.
+const PORT_ATTEMPTS: usize = 5;
+
+/// The nginx config template; see `tests/nginx/nginx.conf.in`.
+pub const NGINX_CONF_TEMPLATE: &str = include_str!("../nginx/nginx.conf.in");
+
+/// Why a fixture cannot run here (its binary is not installed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skip(pub String);
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Prints an unmissable `SKIPPED: {reason}` banner to stderr and stdout. The
+/// caller then returns from the test.
+pub fn skip_loudly(reason: &str) {
+    let bar = "!".repeat(72);
+    let text = format!("\n{bar}\n!!! SKIPPED: {reason}\n{bar}\n");
+    eprintln!("{text}");
+    println!("{text}");
+}
+
+/// Starts an [`Nginx`](crate::fixtures::Nginx) fixture, or skips the test
+/// loudly (and returns from it) when nginx is not installed.
+#[macro_export]
+macro_rules! require_nginx {
+    () => {
+        match $crate::fixtures::Nginx::start() {
+            Ok(server) => server,
+            Err(skip) => {
+                $crate::fixtures::skip_loudly(&skip.0);
+                return;
+            }
+        }
+    };
+}
+
+/// Starts a [`PyHttpServer`](crate::fixtures::PyHttpServer) fixture, or skips
+/// the test loudly (and returns from it) when python3 is not installed.
+#[macro_export]
+macro_rules! require_python {
+    () => {
+        match $crate::fixtures::PyHttpServer::start() {
+            Ok(server) => server,
+            Err(skip) => {
+                $crate::fixtures::skip_loudly(&skip.0);
+                return;
+            }
+        }
+    };
+}
+
+/// A deterministic, position-dependent byte pattern: byte `i` is `i % 251`
+/// (a prime, so a shifted or repeated buffer shows).
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// The text of `/chunked`: 65536 bytes of numbered lines
+/// (`line 00000 of roundtrip test text\n`, ...), truncated to length.
+pub fn chunked_text() -> Vec<u8> {
+    let mut out = Vec::with_capacity(65536 + 64);
+    for i in 0..10_000 {
+        if out.len() >= 65536 {
+            break;
+        }
+        out.extend_from_slice(format!("line {i:05} of roundtrip test text\n").as_bytes());
+    }
+    out.truncate(65536);
+    out
+}
+
+/// The docroot every fixture serves, as (name, contents).
+pub fn docroot_files() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("small", b"Hello, world!".to_vec()),
+        ("64k", pattern(64 * 1024)),
+        ("1m", pattern(1024 * 1024)),
+        ("chunked", chunked_text()),
+    ]
+}
+
+/// Finds an executable: `$env_var` if set (`None` if that is not an
+/// executable file), else `name` on `PATH`, else the
+/// first existing of `fallbacks`.
+fn find_binary(env_var: &str, name: &str, fallbacks: &[&str]) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env_var) {
+        let p = PathBuf::from(p);
+        return is_executable(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .chain(fallbacks.iter().map(PathBuf::from))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A directory removed (with its contents) on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Creates `temp_dir()/roundtrip-{kind}-{pid}-{n}` afresh, with the docroot in
+/// `www/`.
+fn make_temp_dir(kind: &str) -> TempDir {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("roundtrip-{kind}-{}-{n}", std::process::id()));
+    // A leftover from an earlier process with the same pid.
+    let _ = fs::remove_dir_all(&dir);
+    let guard = TempDir(dir.clone());
+    let www = dir.join("www");
+    fs::create_dir_all(&www).unwrap_or_else(|e| panic!("create {}: {e}", www.display()));
+    for (name, contents) in docroot_files() {
+        let path = www.join(name);
+        fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+    guard
+}
+
+/// A port that was free a moment ago: bind `127.0.0.1:0`, read, release.
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
+    l.local_addr()
+        .expect("local_addr of the probe listener")
+        .port()
+}
+
+fn read_lossy(path: &Path) -> String {
+    let mut s = Vec::new();
+    if let Ok(mut f) = fs::File::open(path) {
+        let _ = f.read_to_end(&mut s);
+    }
+    String::from_utf8_lossy(&s).into_owned()
+}
+
+/// A spawned server process with its temp dir; killed, then the dir
+/// removed, on drop.
+struct Running {
+    child: Child,
+    dir: TempDir,
+    addr: SocketAddr,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SIGKILL; the fixtures run single-process, so nothing is left over.
+        // The dir goes after this, when the fields drop.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How a start attempt ended.
+enum Attempt {
+    Up(Child),
+    PortTaken,
+}
+
+/// Spawns `cmd` (stdout and stderr to `log`) and waits until `addr` accepts
+/// connections. Panics with the log when the process dies or stays silent.
+fn spawn_and_wait(mut cmd: Command, addr: SocketAddr, log: &Path, what: &str) -> Attempt {
+    let out = fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+    let err = out.try_clone().expect("clone the log file handle");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let text = read_lossy(log);
+                if text.contains("Address already in use") {
+                    return Attempt::PortTaken;
+                }
+                panic!("{what} exited during start-up ({status}); its output:\n{text}");
+            }
+            Ok(None) => {}
+            Err(e) => panic!("waiting on {what}: {e}"),
+        }
+        if TcpStream::connect_timeout(&addr, STARTUP_POLL).is_ok() {
+            // Connected; make sure it is our process that answered.
+            if let Ok(None) = child.try_wait() {
+                return Attempt::Up(child);
+            }
+            continue;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what} did not accept on {addr} within {STARTUP_TIMEOUT:?}; its output:\n{}",
+                read_lossy(log)
+            );
+        }
+        thread::sleep(STARTUP_POLL);
+    }
+}
+
+/// nginx on a free loopback port, serving the fixture docroot (see the
+/// module docs and `tests/nginx/nginx.conf.in`). Dropping it kills nginx and
+/// removes its temp dir.
+pub struct Nginx {
+    run: Running,
+    sub_filter: bool,
+}
+
+impl Nginx {
+    /// Finds nginx (`$ROUNDTRIP_NGINX`, `PATH`, `/usr/sbin/nginx`), writes its
+    /// config and docroot to a fresh temp dir and starts it in the foreground.
+    /// Returns [`Skip`] when nginx is not installed; panics (with nginx's
+    /// output) when it is but does not come up within [`STARTUP_TIMEOUT`].
+    pub fn start() -> Result<Nginx, Skip> {
+        let bin = find_binary(
+            "ROUNDTRIP_NGINX",
+            "nginx",
+            &[
+                "/usr/sbin/nginx",
+                "/usr/local/sbin/nginx",
+                "/usr/local/nginx/sbin/nginx",
+            ],
+        )
+        .ok_or_else(|| Skip("nginx not installed (apt-get install nginx)".into()))?;
+        let sub_filter = Command::new(&bin)
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stderr).contains("http_sub_module"));
+        let temp = make_temp_dir("nginx");
+        let dir = temp.0.clone();
+        fs::create_dir_all(dir.join("tmp")).expect("create the nginx tmp dir");
+        let dir_str = dir.to_str().expect("temp dir path is UTF-8");
+        let sub_location = if sub_filter {
+            format!(
+                "        # The /chunked text through a no-op sub_filter: nginx drops\n\
+                 \x20       # Content-Length and answers chunked, uncompressed.\n\
+                 \x20       location = /chunked-plain {{\n\
+                 \x20           alias {dir_str}/www/chunked;\n\
+                 \x20           sub_filter 'roundtrip-no-match' 'roundtrip-no-match';\n\
+                 \x20           sub_filter_once off;\n\
+                 \x20           sub_filter_types text/plain;\n\
+                 \x20       }}\n"
+            )
+        } else {
+            String::new()
+        };
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let conf = NGINX_CONF_TEMPLATE
+                .replace("@DIR@", dir_str)
+                .replace("@PORT@", &port.to_string())
+                .replace("@SUB_FILTER_LOCATION@", &sub_location);
+            let conf_path = dir.join("nginx.conf");
+            fs::write(&conf_path, conf).expect("write nginx.conf");
+            let mut cmd = Command::new(&bin);
+            // -p: prefix; -e: the error log before the config is read (1.19.5+).
+            cmd.arg("-p")
+                .arg(&dir)
+                .arg("-c")
+                .arg(&conf_path)
+                .arg("-e")
+                .arg(dir.join("error.log"));
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            match spawn_and_wait(cmd, addr, &dir.join("output.log"), "nginx") {
+                Attempt::Up(child) => {
+                    return Ok(Nginx {
+                        run: Running {
+                            child,
+                            dir: temp,
+                            addr,
+                        },
+                        sub_filter,
+                    });
+                }
+                Attempt::PortTaken => continue,
+            }
+        }
+        panic!("nginx: every port tried was taken ({PORT_ATTEMPTS} attempts)");
+    }
+
+    /// The address nginx listens on (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> SocketAddr {
+        self.run.addr
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path` (a `/` is added if missing).
+    pub fn url(&self, path: &str) -> String {
+        url(self.run.addr, path)
+    }
+
+    /// The fixture's temp dir (config, logs, `www/` docroot).
+    pub fn dir(&self) -> &Path {
+        &self.run.dir.0
+    }
+
+    /// Whether `/chunked-plain` exists (nginx has `ngx_http_sub_module`).
+    pub fn has_chunked_plain(&self) -> bool {
+        self.sub_filter
+    }
+
+    /// nginx's error log so far, for failure messages.
+    pub fn error_log(&self) -> String {
+        read_lossy(&self.run.dir.0.join("error.log"))
+    }
+}
+
+/// `python3 -m http.server --protocol HTTP/1.0` on a free loopback port,
+/// serving the fixture docroot. Dropping it kills Python and removes its temp
+/// dir.
+pub struct PyHttpServer {
+    run: Running,
+}
+
+impl PyHttpServer {
+    /// Finds python3 (`$ROUNDTRIP_PYTHON`, `PATH`, `/usr/bin/python3`) and
+    /// starts `http.server` bound to 127.0.0.1. Returns [`Skip`] when python3
+    /// is not installed; panics (with its output) when it does not come up
+    /// within [`STARTUP_TIMEOUT`].
+    pub fn start() -> Result<PyHttpServer, Skip> {
+        let bin = find_binary(
+            "ROUNDTRIP_PYTHON",
+            "python3",
+            &["/usr/bin/python3", "/usr/local/bin/python3"],
+        )
+        .ok_or_else(|| Skip("python3 not installed (apt-get install python3)".into()))?;
+        let temp = make_temp_dir("python");
+        let dir = temp.0.clone();
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let mut cmd = Command::new(&bin);
+            cmd.args([
+                "-u",
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "--protocol",
+                "HTTP/1.0",
+                "--directory",
+            ])
+            .arg(dir.join("www"))
+            .arg(port.to_string());
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            match spawn_and_wait(cmd, addr, &dir.join("output.log"), "python3 -m http.server") {
+                Attempt::Up(child) => {
+                    return Ok(PyHttpServer {
+                        run: Running {
+                            child,
+                            dir: temp,
+                            addr,
+                        },
+                    });
+                }
+                Attempt::PortTaken => continue,
+            }
+        }
+        panic!("python3 http.server: every port tried was taken ({PORT_ATTEMPTS} attempts)");
+    }
+
+    /// The address the server listens on (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> SocketAddr {
+        self.run.addr
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path` (a `/` is added if missing).
+    pub fn url(&self, path: &str) -> String {
+        url(self.run.addr, path)
+    }
+
+    /// The fixture's temp dir (log, `www/` docroot).
+    pub fn dir(&self) -> &Path {
+        &self.run.dir.0
+    }
+
+    /// The server's output so far (one log line per request).
+    pub fn log(&self) -> String {
+        read_lossy(&self.run.dir.0.join("output.log"))
+    }
+}
+
+fn url(addr: SocketAddr, path: &str) -> String {
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    format!("http://{addr}{slash}{path}")
+}
