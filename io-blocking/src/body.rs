@@ -7,8 +7,8 @@ use std::time::Instant as StdInstant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use roundtrip_io::http::HeaderMap;
+use roundtrip_io::proto::Event;
 use roundtrip_io::proto::conn::Abandon;
-use roundtrip_io::proto::{CloseReason, Event};
 use roundtrip_io::{BodyLen, Error, Phase, trailer_into};
 
 use crate::client::Client;
@@ -334,7 +334,7 @@ impl ResponseBody {
     /// Closes the connection after an error; the error is returned to the caller.
     fn fail(&mut self, e: Error) -> Error {
         if let (Some(conn), Some(client)) = (self.conn.take(), &self.client) {
-            client.pool().discard(conn, CloseReason::Error);
+            client.pool().discard(conn, crate::client::close_reason(&e));
         }
         e
     }

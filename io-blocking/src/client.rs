@@ -222,10 +222,10 @@ impl Client {
             let written = conn.write_all(&mut [IoSlice::new(&write_buf)], deadline);
             conn.write_buf = write_buf;
             written?;
-            if conn.proto.is_sending() {
-                if let Some(head) = self.send_body(conn, body, &mut builder, deadline)? {
-                    return Ok(head);
-                }
+            if conn.proto.is_sending()
+                && let Some(head) = self.send_body(conn, body, &mut builder, deadline)?
+            {
+                return Ok(head);
             }
         }
         loop {
@@ -373,7 +373,7 @@ fn finish_into_write_buf(conn: &mut Conn, clock: &Clock) -> Result<(), Error> {
 }
 
 /// Why a connection that failed mid-exchange is closed.
-fn close_reason(err: &Error) -> CloseReason {
+pub(crate) fn close_reason(err: &Error) -> CloseReason {
     match err {
         Error::Timeout { .. } => CloseReason::Timeout,
         Error::ClosedEarly { .. } => CloseReason::PeerClosed,

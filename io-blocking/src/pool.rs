@@ -15,6 +15,9 @@ use roundtrip_io::{Clock, Error, Phase};
 use crate::transport::Conn;
 
 /// What a checkout gave.
+// Short-lived (returned once per checkout, then unpacked): boxing the
+// connection would cost an allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Got {
     /// A pooled connection, already checked for staleness by the caller.
     Idle(Conn),

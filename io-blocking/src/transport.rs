@@ -120,6 +120,10 @@ impl Conn {
         deadline: Option<StdInstant>,
     ) -> Result<(), Error> {
         let mut bufs = bufs;
+        // Drop leading empty slices (an empty frame prefix, or the empty end
+        // of a `Content-Length` body): a write of only empty slices returns
+        // `Ok(0)`, which would read as a dead socket.
+        IoSlice::advance_slices(&mut bufs, 0);
         while !bufs.is_empty() {
             if deadline.is_some_and(|d| StdInstant::now() >= d) {
                 let reached = self.proto.wrote_any_byte();
