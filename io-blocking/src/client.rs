@@ -108,7 +108,7 @@ impl Client {
         let (parts, mut body) = request.into_parts();
         let config = &self.inner.config;
         let prepared = prepare(&parts, body.body_len(), config)?;
-        let deadline = config.timeout.map(|t| StdInstant::now() + t);
+        let deadline = roundtrip_io::deadline(&parts, config);
         let mut retried = false;
         loop {
             let mut conn = self.conn_for(&prepared.key, deadline)?;

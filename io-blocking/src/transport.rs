@@ -212,40 +212,15 @@ impl Conn {
     }
 
     /// Without blocking, asks the kernel whether the server closed this idle
-    /// connection or sent bytes on it; either makes it unusable.
+    /// connection or sent bytes on it.
     pub fn is_stale(&self) -> bool {
-        let mut byte = 0u8;
-        // SAFETY: `byte` is a valid one-byte buffer for the duration of the
-        // call, and the fd is owned by `self.stream`, which outlives it.
-        let n = unsafe {
-            libc::recv(
-                self.stream.as_raw_fd(),
-                (&mut byte as *mut u8).cast(),
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            return !matches!(
-                err.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-            );
-        }
-        true // 0: EOF; > 0: bytes nobody asked for
+        roundtrip_io::sys::is_stale(&self.stream)
     }
 
     /// Without blocking, tells whether response bytes (or EOF) are waiting:
     /// while streaming a request body, an early answer stops the upload.
     pub fn is_readable(&self) -> bool {
-        let mut fd = libc::pollfd {
-            fd: self.stream.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call; timeout 0.
-        let n = unsafe { libc::poll(&mut fd, 1, 0) };
-        n > 0 && fd.revents != 0
+        roundtrip_io::sys::is_readable(&self.stream)
     }
 
     /// Before going idle: gives back memory beyond what an idle connection

@@ -13,18 +13,22 @@
 //! assert_eq!(prepared.key.port(), 8080);
 //! assert_eq!(prepared.target, "/hello?x=1");
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod clock;
 mod config;
 mod error;
 mod request;
 mod response;
+#[allow(unsafe_code)]
+pub mod sys;
 
 pub use clock::{Clock, earliest, remaining};
 pub use config::Config;
 pub use error::{Error, InvalidRequest, Phase};
-pub use request::{BodyLen, Fields, FieldsIter, Prepared, fields, prepare};
+pub use request::{
+    BodyLen, Fields, FieldsIter, Prepared, RequestTimeout, deadline, fields, prepare,
+};
 pub use response::{HeadBuilder, ResponseHead, trailer_into};
 
 /// The crates a backend speaks, re-exported so backends and their users agree

@@ -53,6 +53,31 @@ impl Prepared {
     }
 }
 
+/// A per-request deadline for the whole exchange, overriding
+/// [`Config::timeout`]: put it in the request's extensions.
+///
+/// ```
+/// use std::time::Duration;
+/// use roundtrip_io::RequestTimeout;
+/// let request = http::Request::get("http://127.0.0.1/")
+///     .extension(RequestTimeout(Some(Duration::from_secs(2))))
+///     .body(())
+///     .unwrap();
+/// assert!(request.extensions().get::<RequestTimeout>().is_some());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestTimeout(pub Option<std::time::Duration>);
+
+/// When the whole exchange must be over: the request's [`RequestTimeout`],
+/// else the config's `timeout`, counted from now.
+pub fn deadline(parts: &Parts, config: &Config) -> Option<std::time::Instant> {
+    let timeout = match parts.extensions.get::<RequestTimeout>() {
+        Some(RequestTimeout(t)) => *t,
+        None => config.timeout,
+    };
+    timeout.map(|t| std::time::Instant::now() + t)
+}
+
 /// Checks and plans a request.
 pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared, Error> {
     let key = key_of(&parts.uri)?;

@@ -22,6 +22,8 @@ pub struct Req {
     pub body: ReqBody,
     /// How much of the response body to read.
     pub read: ReadMode,
+    /// A deadline for this request alone, overriding the client's.
+    pub timeout: Option<Option<Duration>>,
 }
 
 impl Req {
@@ -38,6 +40,7 @@ impl Req {
             headers: Vec::new(),
             body: ReqBody::Empty,
             read: ReadMode::All,
+            timeout: None,
         }
     }
 
@@ -50,6 +53,12 @@ impl Req {
     /// Sets the body.
     pub fn body(mut self, body: ReqBody) -> Req {
         self.body = body;
+        self
+    }
+
+    /// Sets a deadline for this request alone.
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Req {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -173,6 +182,9 @@ impl Backend for Blocking {
         for (name, value) in &req.headers {
             builder = builder.header(name, value);
         }
+        if let Some(timeout) = req.timeout {
+            builder = builder.extension(roundtrip_io::RequestTimeout(timeout));
+        }
         let request = builder
             .body(body)
             .map_err(roundtrip_io::InvalidRequest::from)?;
@@ -231,4 +243,116 @@ pub fn test_config() -> Config {
     config.write_timeout = Some(Duration::from_secs(10));
     config.timeout = Some(Duration::from_secs(30));
     config
+}
+
+/// The tokio backend on a runtime of its own; `MULTI` picks the
+/// multi-thread runtime, otherwise current-thread.
+#[derive(Debug)]
+pub struct Tokio<const MULTI: bool>;
+
+/// The tokio backend on a current-thread runtime.
+pub type TokioCurrent = Tokio<false>;
+/// The tokio backend on a multi-thread runtime.
+pub type TokioMulti = Tokio<true>;
+
+/// A tokio client with the runtime its sockets are registered with.
+#[derive(Clone, Debug)]
+pub struct TokioClient {
+    /// The client.
+    pub client: roundtrip_tokio::Client,
+    /// Its runtime.
+    pub runtime: std::sync::Arc<tokio::runtime::Runtime>,
+}
+
+impl<const MULTI: bool> Backend for Tokio<MULTI> {
+    const NAME: &'static str = if MULTI {
+        "tokio-multi"
+    } else {
+        "tokio-current"
+    };
+    type Client = TokioClient;
+
+    fn client(config: Config) -> Self::Client {
+        let mut builder = if MULTI {
+            tokio::runtime::Builder::new_multi_thread()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        let runtime = builder.enable_all().build().expect("a tokio runtime");
+        let client = roundtrip_tokio::Client::builder().config(config).build();
+        TokioClient {
+            client,
+            runtime: std::sync::Arc::new(runtime),
+        }
+    }
+
+    fn send(client: &Self::Client, req: Req) -> Result<Resp, Error> {
+        client.runtime.block_on(tokio_send(&client.client, req))
+    }
+
+    fn stats(client: &Self::Client) -> PoolStats {
+        client.client.stats()
+    }
+}
+
+/// Sends `req` on a tokio client and reads its body as `req.read` says.
+pub async fn tokio_send(client: &roundtrip_tokio::Client, req: Req) -> Result<Resp, Error> {
+    use roundtrip_tokio::Body;
+    let body = match req.body {
+        ReqBody::Empty => Body::empty(),
+        ReqBody::Bytes(b) => Body::from(b),
+        ReqBody::Stream { data, piece, sized } => {
+            let len = sized.then_some(data.len() as u64);
+            Body::from_reader(AsyncPieces(Pieces::new(data, piece)), len)
+        }
+    };
+    let mut builder = roundtrip_io::http::Request::builder()
+        .method(req.method)
+        .uri(&req.url);
+    for (name, value) in &req.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(timeout) = req.timeout {
+        builder = builder.extension(roundtrip_io::RequestTimeout(timeout));
+    }
+    let request = builder
+        .body(body)
+        .map_err(roundtrip_io::InvalidRequest::from)?;
+    let response = client.request(request).await?;
+    let (parts, mut body) = response.into_parts();
+    let mut bytes = Vec::new();
+    let want = match req.read {
+        ReadMode::All => usize::MAX,
+        ReadMode::DropAfter(n) => n,
+    };
+    while bytes.len() < want {
+        match body.chunk().await? {
+            Some(chunk) => bytes.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    Ok(Resp {
+        status: parts.status,
+        version: parts.version,
+        headers: parts.headers,
+        body: bytes,
+        trailers: body.trailers().cloned(),
+    })
+}
+
+/// [`Pieces`] as an `AsyncRead`.
+#[derive(Debug)]
+pub struct AsyncPieces(pub Pieces);
+
+impl tokio::io::AsyncRead for AsyncPieces {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let mut tmp = vec![0u8; buf.remaining()];
+        let n = self.0.read(&mut tmp)?;
+        buf.put_slice(&tmp[..n]);
+        std::task::Poll::Ready(Ok(()))
+    }
 }

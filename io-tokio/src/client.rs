@@ -1,0 +1,555 @@
+//! `Client`: `Client.do` and `Transport.RoundTrip` on tokio.
+
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant};
+
+use roundtrip_io::http::{self, HeaderName, HeaderValue};
+use roundtrip_io::proto::conn::RetryFacts;
+use roundtrip_io::proto::pool::{Key, PoolConfig, PoolStats};
+use roundtrip_io::proto::{CloseReason, Limits};
+use roundtrip_io::{
+    Clock, Config, Error, HeadBuilder, Phase, Prepared, ResponseHead, earliest, fields, prepare,
+};
+
+use crate::body::{Body, ResponseBody};
+use crate::pool::{Got, SharedPool};
+use crate::transport::{Conn, Filled};
+
+/// Size of one read from a streamed request body.
+const UPLOAD_CHUNK: usize = 64 * 1024;
+
+/// An async HTTP/1.1 client with a connection pool, for tokio's current-thread
+/// and multi-thread runtimes. Cheap to clone: clones share the pool. Its
+/// futures are `Send`, and dropping one at any await point is safe: a
+/// connection in the middle of an exchange is closed, never pooled.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), roundtrip_tokio::Error> {
+/// let client = roundtrip_tokio::Client::new();
+/// let mut response = client.get("http://127.0.0.1:8080/").await?;
+/// let text = response.body_mut().text(1 << 20).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub config: Config,
+    pub pool: SharedPool,
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+/// Owns a connection during an exchange; dropped before it was handed on
+/// (the request future was cancelled, or an error), it closes the connection
+/// and frees its pool slot.
+struct Held<'a> {
+    conn: Option<Conn>,
+    inner: &'a Inner,
+}
+
+impl Held<'_> {
+    fn conn(&mut self) -> &mut Conn {
+        self.conn.as_mut().expect("held until taken")
+    }
+    fn take(mut self) -> Conn {
+        self.conn.take().expect("held until taken")
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.inner.pool.discard(conn, CloseReason::Abandoned);
+        }
+    }
+}
+
+impl Client {
+    /// A client with the default settings ([`Config`]'s table).
+    pub fn new() -> Client {
+        Client::builder().build()
+    }
+
+    /// A builder to change the settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            config: Config::default(),
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Pool counters: dials, reuses, idle, in use, waiters, closes by reason.
+    pub fn stats(&self) -> PoolStats {
+        self.inner.pool.stats()
+    }
+
+    /// `GET uri`.
+    pub async fn get(&self, uri: &str) -> Result<http::Response<ResponseBody>, Error> {
+        let request = http::Request::get(uri)
+            .body(Body::empty())
+            .map_err(roundtrip_io::InvalidRequest::from)?;
+        self.request(request).await
+    }
+
+    /// Sends `request` and returns the response once its head arrived; the
+    /// body streams from the connection as it is polled.
+    ///
+    /// A request that fails on a pooled connection is sent once more on
+    /// another connection when that is provably safe: nothing of it was
+    /// written, or its method is idempotent and no byte of a response arrived
+    /// (and its body can be sent again). Otherwise the error says whether the
+    /// request may have reached the server.
+    pub async fn request(
+        &self,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<ResponseBody>, Error> {
+        let (parts, mut body) = request.into_parts();
+        let inner = &*self.inner;
+        let prepared = prepare(&parts, body.body_len(), &inner.config)?;
+        let deadline = roundtrip_io::deadline(&parts, &inner.config);
+        let mut retried = false;
+        loop {
+            let mut held = Held {
+                conn: Some(self.conn_for(&prepared.key, deadline).await?),
+                inner,
+            };
+            let result = exchange(inner, held.conn(), &parts, &prepared, &mut body, deadline).await;
+            match result {
+                Ok(head) => {
+                    let body = ResponseBody::new(held.take(), self.inner.clone(), deadline);
+                    return Ok(head.into_response(body));
+                }
+                Err(Error::InvalidRequest(why)) => {
+                    // Refused before a byte was written: the connection is intact.
+                    inner.pool.checkin(held.take());
+                    return Err(Error::InvalidRequest(why));
+                }
+                Err(err) => {
+                    let conn = held.take();
+                    let facts = RetryFacts {
+                        reused: conn.reused,
+                        idempotent: prepared.idempotent,
+                        body_replayable: body.is_replayable(),
+                    };
+                    let safe = conn.proto.retry_safety(facts).is_safe();
+                    inner.pool.discard(conn, close_reason(&err));
+                    let broken_conn = matches!(err, Error::ClosedEarly { .. } | Error::Io { .. });
+                    if safe && broken_conn && !retried {
+                        retried = true;
+                        continue;
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// A connection for `key`: an idle one that passes the stale check, or a
+    /// new one.
+    async fn conn_for(&self, key: &Key, deadline: Option<StdInstant>) -> Result<Conn, Error> {
+        let inner = &*self.inner;
+        // Bounded: each pass either returns or discards one stale connection.
+        for _ in 0..1024 {
+            match inner.pool.checkout(key, deadline).await? {
+                Got::Idle(mut conn) => {
+                    // Probing a connection just used would cost a syscall on
+                    // every request of a busy client (the reactor still marks
+                    // it readable from its last response).
+                    let idle_for = conn.idle_since.elapsed();
+                    if idle_for >= inner.config.stale_check_after && conn.is_stale() {
+                        inner.pool.discard(conn, CloseReason::Stale);
+                        continue;
+                    }
+                    conn.reused = true;
+                    return Ok(conn);
+                }
+                Got::Dial(permit) => {
+                    // A dial cancelled halfway gives its permit back.
+                    struct Permit<'a>(
+                        Option<roundtrip_io::proto::pool::DialPermit>,
+                        &'a SharedPool,
+                    );
+                    impl Drop for Permit<'_> {
+                        fn drop(&mut self) {
+                            if let Some(p) = self.0.take() {
+                                self.1.dial_failed(p);
+                            }
+                        }
+                    }
+                    let mut guard = Permit(Some(permit), &inner.pool);
+                    let id = guard.0.as_ref().expect("set above").id();
+                    let conn = Conn::connect(key, id, &inner.config, deadline).await?;
+                    if let Some(p) = guard.0.take() {
+                        inner.pool.dial_succeeded(p);
+                    }
+                    return Ok(conn);
+                }
+            }
+        }
+        Err(Error::Timeout {
+            phase: Phase::PoolWait,
+            reached_server: false,
+        })
+    }
+}
+
+/// Writes the request and reads the final response head.
+async fn exchange(
+    inner: &Inner,
+    conn: &mut Conn,
+    parts: &http::request::Parts,
+    prepared: &Prepared,
+    body: &mut Body,
+    deadline: Option<StdInstant>,
+) -> Result<ResponseHead, Error> {
+    let clock = &inner.clock;
+    conn.write_buf.clear();
+    let head = prepared.head(&parts.method);
+    let fields = fields(parts, &inner.config);
+    conn.proto
+        .start(&head, fields, clock.now(), &mut conn.write_buf)
+        .map_err(|e| Error::from_proto(e, Phase::Write, false))?;
+    let mut builder = HeadBuilder::default();
+    if let Some(bytes) = body.as_bytes().filter(|_| conn.proto.may_send_body()) {
+        // Head and body in one vectored write.
+        let frame = conn
+            .proto
+            .frame_body(bytes.len())
+            .map_err(|e| Error::from_proto(e, Phase::Write, false))?;
+        conn.write_buf.extend_from_slice(frame.prefix());
+        let mut tail = std::mem::take(&mut conn.tail_buf);
+        tail.clear();
+        tail.extend_from_slice(frame.suffix());
+        let finished = conn.proto.finish_body([], clock.now(), &mut tail);
+        finished.map_err(|e| Error::from_proto(e, Phase::Write, false))?;
+        let write_buf = std::mem::take(&mut conn.write_buf);
+        let mut slices = [
+            IoSlice::new(&write_buf),
+            IoSlice::new(bytes),
+            IoSlice::new(&tail),
+        ];
+        let written = conn.write_all(&mut slices, deadline).await;
+        conn.write_buf = write_buf;
+        conn.tail_buf = tail;
+        written?;
+    } else {
+        let write_buf = std::mem::take(&mut conn.write_buf);
+        let written = conn
+            .write_all(&mut [IoSlice::new(&write_buf)], deadline)
+            .await;
+        conn.write_buf = write_buf;
+        written?;
+        if conn.proto.is_sending()
+            && let Some(head) = send_body(inner, conn, body, &mut builder, deadline).await?
+        {
+            return Ok(head);
+        }
+    }
+    loop {
+        if let Some(head) = next_head_event(inner, conn, &mut builder, deadline).await? {
+            return Ok(head);
+        }
+    }
+}
+
+/// Sends the body once the core allows it (at once, or after `100 Continue`
+/// or its timeout); stops when a final response arrives first, and returns
+/// its head if so.
+async fn send_body(
+    inner: &Inner,
+    conn: &mut Conn,
+    body: &mut Body,
+    builder: &mut HeadBuilder,
+    deadline: Option<StdInstant>,
+) -> Result<Option<ResponseHead>, Error> {
+    let clock = &inner.clock;
+    let mut chunk = vec![0u8; UPLOAD_CHUNK];
+    loop {
+        while !conn.proto.may_send_body() {
+            if !conn.proto.is_sending() {
+                return Ok(None); // answered early: the body is not sent
+            }
+            if let Some(head) = next_head_event(inner, conn, builder, deadline).await? {
+                return Ok(Some(head));
+            }
+        }
+        // An answer while the body is still going (e.g. 413): take what is
+        // readable without waiting; the core stops the body at a final status.
+        if conn.proto.wrote_any_byte() && read_ready(conn).await {
+            let reached = true;
+            match conn.stream.try_read_buf(&mut conn.read_buf) {
+                Ok(0) => conn.proto.handle_eof(),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::from_io(e, Phase::Write, reached)),
+            }
+            loop {
+                match conn.proto.poll_event(&mut conn.read_buf) {
+                    Ok(Some(event)) => {
+                        let pushed = builder.push(event);
+                        if let Some(head) = pushed
+                            .map_err(|e| Error::from_proto(e, Phase::ResponseHead, reached))?
+                        {
+                            return Ok(Some(head));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(Error::from_proto(e, Phase::ResponseHead, reached)),
+                }
+            }
+            continue;
+        }
+        let n = match body.as_bytes() {
+            Some(bytes) => {
+                let bytes = bytes.clone();
+                write_data(conn, &bytes, deadline).await?;
+                0
+            }
+            None => body
+                .read_chunk(&mut chunk)
+                .await
+                .map_err(Error::RequestBody)?,
+        };
+        if n == 0 {
+            let reached = conn.proto.wrote_any_byte();
+            conn.write_buf.clear();
+            conn.proto
+                .finish_body([], clock.now(), &mut conn.write_buf)
+                .map_err(|e| Error::from_proto(e, Phase::Write, reached))?;
+            let write_buf = std::mem::take(&mut conn.write_buf);
+            let written = conn
+                .write_all(&mut [IoSlice::new(&write_buf)], deadline)
+                .await;
+            conn.write_buf = write_buf;
+            written?;
+            return Ok(None);
+        }
+        write_data(conn, &chunk[..n], deadline).await?;
+    }
+}
+
+/// The reactor's cached read readiness, without waiting (and without a syscall).
+async fn read_ready(conn: &Conn) -> bool {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(conn.stream.poll_read_ready(cx).is_ready()))
+        .await
+}
+
+async fn write_data(
+    conn: &mut Conn,
+    data: &[u8],
+    deadline: Option<StdInstant>,
+) -> Result<(), Error> {
+    let reached = conn.proto.wrote_any_byte();
+    let frame = conn
+        .proto
+        .frame_body(data.len())
+        .map_err(|e| Error::from_proto(e, Phase::Write, reached))?;
+    conn.write_all(
+        &mut [
+            IoSlice::new(frame.prefix()),
+            IoSlice::new(data),
+            IoSlice::new(frame.suffix()),
+        ],
+        deadline,
+    )
+    .await
+}
+
+/// Decodes one head event (reading if needed); returns the final head.
+async fn next_head_event(
+    inner: &Inner,
+    conn: &mut Conn,
+    builder: &mut HeadBuilder,
+    deadline: Option<StdInstant>,
+) -> Result<Option<ResponseHead>, Error> {
+    let clock = &inner.clock;
+    let reached = conn.proto.wrote_any_byte();
+    match conn.proto.poll_event(&mut conn.read_buf) {
+        Ok(Some(event)) => {
+            return builder
+                .push(event)
+                .map_err(|e| Error::from_proto(e, Phase::ResponseHead, reached));
+        }
+        Ok(None) => {}
+        Err(e) => return Err(Error::from_proto(e, Phase::ResponseHead, reached)),
+    }
+    let read_deadline = inner.config.read_timeout.map(|t| StdInstant::now() + t);
+    let core_deadline = conn.proto.poll_timeout().map(|at| clock.to_std(at));
+    let until = earliest([read_deadline, deadline, core_deadline]);
+    match conn.fill(until).await {
+        Ok(Filled::Bytes) => Ok(None),
+        Ok(Filled::Eof) => {
+            conn.proto.handle_eof();
+            Ok(None)
+        }
+        Ok(Filled::TimedOut) => {
+            conn.proto.handle_timeout(clock.now());
+            let now = StdInstant::now();
+            if [read_deadline, deadline]
+                .into_iter()
+                .flatten()
+                .any(|at| now >= at)
+            {
+                return Err(Error::Timeout {
+                    phase: Phase::ResponseHead,
+                    reached_server: reached,
+                });
+            }
+            Ok(None)
+        }
+        Err(e) => Err(Error::from_io(e, Phase::ResponseHead, reached)),
+    }
+}
+
+/// Why a connection that failed mid-exchange is closed.
+pub(crate) fn close_reason(err: &Error) -> CloseReason {
+    match err {
+        Error::Timeout { .. } => CloseReason::Timeout,
+        Error::ClosedEarly { .. } => CloseReason::PeerClosed,
+        _ => CloseReason::Error,
+    }
+}
+
+/// Builds a [`Client`].
+///
+/// ```
+/// use std::time::Duration;
+/// let client = roundtrip_tokio::Client::builder()
+///     .max_conns_per_host(Some(4))
+///     .timeout(Some(Duration::from_secs(10)))
+///     .build();
+/// assert_eq!(client.config().pool.max_conns_per_host, Some(4));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    config: Config,
+}
+
+impl ClientBuilder {
+    /// All settings at once.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// Pool policy as a whole.
+    pub fn pool(mut self, pool: PoolConfig) -> Self {
+        self.config.pool = pool;
+        self
+    }
+    /// Most idle connections kept per host.
+    pub fn max_idle_per_host(mut self, n: usize) -> Self {
+        self.config.pool = self.config.pool.max_idle_per_host(n);
+        self
+    }
+    /// Most idle connections kept in all.
+    pub fn max_idle_total(mut self, n: usize) -> Self {
+        self.config.pool = self.config.pool.max_idle_total(n);
+        self
+    }
+    /// Most connections per host (dialing, in use and idle); `None` = no limit.
+    pub fn max_conns_per_host(mut self, n: Option<usize>) -> Self {
+        self.config.pool = self.config.pool.max_conns_per_host(n);
+        self
+    }
+    /// How long an idle connection is kept.
+    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
+        self.config.pool = self.config.pool.idle_timeout(d);
+        self
+    }
+    /// TCP connect timeout.
+    pub fn connect_timeout(mut self, d: Option<Duration>) -> Self {
+        self.config.connect_timeout = d;
+        self
+    }
+    /// Time from the request's last byte to the final response head.
+    pub fn response_head_timeout(mut self, d: Option<Duration>) -> Self {
+        self.config.response_head_timeout = d;
+        self
+    }
+    /// Longest wait for the next bytes of a response.
+    pub fn read_timeout(mut self, d: Option<Duration>) -> Self {
+        self.config.read_timeout = d;
+        self
+    }
+    /// Longest wait for the socket to accept request bytes.
+    pub fn write_timeout(mut self, d: Option<Duration>) -> Self {
+        self.config.write_timeout = d;
+        self
+    }
+    /// Deadline for a whole request, pool wait to last body byte.
+    pub fn timeout(mut self, d: Option<Duration>) -> Self {
+        self.config.timeout = d;
+        self
+    }
+    /// Reuse connections; off sends `Connection: close` on every request.
+    pub fn keep_alive(mut self, on: bool) -> Self {
+        self.config.keep_alive = on;
+        self
+    }
+    /// Response decoder limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.set_limits(limits);
+        self
+    }
+    /// How long to wait for `100 Continue` before sending the body anyway.
+    pub fn continue_timeout(mut self, d: Duration) -> Self {
+        self.config.conn = self.config.conn.continue_timeout(d);
+        self
+    }
+    /// Idle connections older than this are checked for a server close
+    /// before reuse.
+    pub fn stale_check_after(mut self, d: Duration) -> Self {
+        self.config.stale_check_after = d;
+        self
+    }
+    /// Bounds on draining an abandoned body before giving up the connection.
+    pub fn drain(mut self, max_bytes: u64, timeout: Duration) -> Self {
+        self.config.conn = self
+            .config
+            .conn
+            .max_drain_bytes(max_bytes)
+            .drain_timeout(timeout);
+        self
+    }
+    /// A header sent with every request that does not set it.
+    pub fn default_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.config.default_headers.insert(name, value);
+        self
+    }
+    /// The `User-Agent` sent by default.
+    pub fn user_agent(self, value: &'static str) -> Self {
+        self.default_header(http::header::USER_AGENT, HeaderValue::from_static(value))
+    }
+    /// The client.
+    pub fn build(self) -> Client {
+        let clock = Clock::new();
+        Client {
+            inner: Arc::new(Inner {
+                pool: SharedPool::new(self.config.pool, clock),
+                config: self.config,
+                clock,
+            }),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! One pooled connection: the socket, its buffers and the core's state.
+
+use std::io::{self, IoSlice};
+use std::time::Instant as StdInstant;
+
+use bytes::BytesMut;
+use roundtrip_io::proto::conn::Connection;
+use roundtrip_io::proto::pool::{ConnId, Key};
+use roundtrip_io::{Config, Error, Phase, earliest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout_at;
+
+/// Read buffer capacity for a head.
+const READ_BUF: usize = 8 * 1024;
+/// Largest body remainder a single read is sized for.
+const MAX_READ_RESERVE: u64 = 1024 * 1024;
+/// Write buffer capacity an idle connection may keep.
+const WRITE_BUF_IDLE: usize = 4 * 1024;
+
+/// A connection as the pool keeps it.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub stream: TcpStream,
+    pub read_buf: BytesMut,
+    pub write_buf: Vec<u8>,
+    pub tail_buf: Vec<u8>,
+    pub proto: Connection,
+    pub id: ConnId,
+    pub key: Key,
+    /// Served a request before this one (came from the pool).
+    pub reused: bool,
+    /// When it last went idle.
+    pub idle_since: StdInstant,
+}
+
+/// How a read attempt ended.
+pub(crate) enum Filled {
+    /// Bytes were appended to the read buffer.
+    Bytes,
+    /// The server closed its side.
+    Eof,
+    /// The wait ended at the deadline without bytes.
+    TimedOut,
+}
+
+impl Conn {
+    /// Connects to `key`, trying each resolved address in turn.
+    pub async fn connect(
+        key: &Key,
+        id: ConnId,
+        config: &Config,
+        deadline: Option<StdInstant>,
+    ) -> Result<Conn, Error> {
+        let addr = format!("{}:{}", key.host(), key.port());
+        let limit = earliest([
+            deadline,
+            config.connect_timeout.map(|t| StdInstant::now() + t),
+        ]);
+        let connect = TcpStream::connect((key.host(), key.port()));
+        let result = match limit {
+            Some(at) => match timeout_at(at.into(), connect).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        phase: Phase::Connect,
+                        reached_server: false,
+                    });
+                }
+            },
+            None => connect.await,
+        };
+        let stream = result.map_err(|source| Error::Connect {
+            addr: addr.clone(),
+            source,
+        })?;
+        stream
+            .set_nodelay(true)
+            .map_err(|source| Error::Connect { addr, source })?;
+        Ok(Conn {
+            stream,
+            read_buf: BytesMut::new(),
+            write_buf: Vec::with_capacity(1024),
+            tail_buf: Vec::new(),
+            proto: Connection::new(config.conn_config()),
+            id,
+            key: key.clone(),
+            reused: false,
+            idle_since: StdInstant::now(),
+        })
+    }
+
+    /// Writes every slice in full, reporting progress to the core. Stops at
+    /// `deadline`. Cancel-safe: each `write` either wrote (and reported) or
+    /// did nothing.
+    pub async fn write_all(
+        &mut self,
+        bufs: &mut [IoSlice<'_>],
+        deadline: Option<StdInstant>,
+    ) -> Result<(), Error> {
+        let mut bufs = bufs;
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            let write = self.stream.write_vectored(bufs);
+            let result = match deadline {
+                Some(at) => match timeout_at(at.into(), write).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        let reached = self.proto.wrote_any_byte();
+                        return Err(Error::Timeout {
+                            phase: Phase::Write,
+                            reached_server: reached,
+                        });
+                    }
+                },
+                None => write.await,
+            };
+            match result {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes");
+                    return Err(Error::from_io(e, Phase::Write, self.proto.wrote_any_byte()));
+                }
+                Ok(n) => {
+                    self.proto.handle_written(n);
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::from_io(e, Phase::Write, self.proto.wrote_any_byte())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads once into the read buffer, waiting at most until `until`.
+    /// Cancel-safe (`read_buf` is).
+    pub async fn fill(&mut self, until: Option<StdInstant>) -> io::Result<Filled> {
+        self.reserve();
+        let read = self.stream.read_buf(&mut self.read_buf);
+        let n = match until {
+            Some(at) => match timeout_at(at.into(), read).await {
+                Ok(result) => result?,
+                Err(_) => return Ok(Filled::TimedOut),
+            },
+            None => read.await?,
+        };
+        Ok(if n == 0 { Filled::Eof } else { Filled::Bytes })
+    }
+
+    /// Makes room for the next read: a head-sized buffer, or the rest of a
+    /// body of known length, so that one read can take it whole.
+    pub fn reserve(&mut self) {
+        let rest = self
+            .proto
+            .remaining_body()
+            .unwrap_or(0)
+            .min(MAX_READ_RESERVE) as usize;
+        let want = rest.max(READ_BUF / 2);
+        if self.read_buf.capacity() - self.read_buf.len() < want {
+            self.read_buf.reserve(want.max(READ_BUF));
+        }
+    }
+
+    /// Without blocking, tells whether the server closed this idle
+    /// connection or sent bytes on it; either makes it unusable.
+    /// (Asks the kernel, not the reactor's cached readiness, which a
+    /// current-thread runtime updates only while it runs.)
+    pub fn is_stale(&self) -> bool {
+        roundtrip_io::sys::is_stale(&self.stream)
+    }
+
+    /// Before going idle: gives back memory beyond what an idle connection
+    /// may hold (16 KiB of buffers in all).
+    pub fn shrink_for_idle(&mut self) {
+        if self.read_buf.capacity() > 12 * 1024 && self.read_buf.is_empty() {
+            self.read_buf = BytesMut::new();
+        }
+        self.write_buf.clear();
+        self.write_buf.shrink_to(WRITE_BUF_IDLE);
+        self.tail_buf = Vec::new();
+        self.idle_since = StdInstant::now();
+    }
+}

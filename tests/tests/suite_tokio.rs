@@ -1,0 +1,11 @@
+//! The backend suite on the tokio backend, on both runtime flavours.
+
+mod current_thread {
+    use roundtrip_tests::backend::TokioCurrent;
+    roundtrip_tests::backend_suite!(TokioCurrent);
+}
+
+mod multi_thread {
+    use roundtrip_tests::backend::TokioMulti;
+    roundtrip_tests::backend_suite!(TokioMulti);
+}
