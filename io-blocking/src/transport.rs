@@ -3,7 +3,6 @@
 
 use std::io::{self, IoSlice, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant as StdInstant};
 
 use bytes::BytesMut;
@@ -163,7 +162,7 @@ impl Conn {
         };
         self.set_read_timeout(wait)?;
         loop {
-            match read_into_spare(&mut self.stream, &mut self.read_buf) {
+            match roundtrip_io::sys::read_into_spare(&self.stream, &mut self.read_buf) {
                 Ok(0) => return Ok(Filled::Eof),
                 Ok(_) => return Ok(Filled::Bytes),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -234,23 +233,4 @@ impl Conn {
         self.tail_buf = Vec::new();
         self.idle_since = StdInstant::now();
     }
-}
-
-/// Reads from `stream` straight into the spare capacity of `buf`, without
-/// zeroing it first.
-fn read_into_spare(stream: &mut TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
-    let spare = buf.spare_capacity_mut();
-    // SAFETY: `read(2)` only writes into the memory it is given; it never
-    // reads the uninitialized bytes. We pass the spare capacity's pointer and
-    // length, and afterwards mark exactly the `n` bytes the kernel wrote as
-    // initialized.
-    let n = unsafe { libc::read(stream.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let n = n as usize;
-    // SAFETY: the kernel initialized `n` bytes past the current length, and
-    // `n <= spare.len()` so the new length is within capacity.
-    unsafe { buf.set_len(buf.len() + n) };
-    Ok(n)
 }

@@ -43,3 +43,22 @@ pub fn is_readable(socket: &impl AsFd) -> bool {
     let n = unsafe { libc::poll(&mut fd, 1, 0) };
     n > 0 && fd.revents != 0
 }
+
+/// Reads from `socket` straight into the spare capacity of `buf`, without
+/// zeroing it first; returns the bytes read (0 = EOF). One `read(2)`.
+pub fn read_into_spare(socket: &impl AsFd, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+    let fd = socket.as_fd().as_raw_fd();
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: `read(2)` only writes into the memory it is given and never
+    // reads the uninitialized bytes; we pass the spare capacity's pointer and
+    // length, and `fd` is borrowed from a live socket.
+    let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialized `n` bytes past the current length, and
+    // `n <= spare.len()`, so the new length is within capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}

@@ -716,6 +716,36 @@ impl<H> Pool<H> {
         self.release_slot(key)
     }
 
+    /// An idle connection `id` of `key` turned out dead while it sat in the
+    /// pool (an event loop saw the server close it, or bytes nobody asked
+    /// for): it is removed now, counted under `reason`, and its handle
+    /// returned for the adapter to close. `None` if it is not idle here.
+    ///
+    /// ```
+    /// use roundtrip_proto::pool::{Checkout, CloseReason, Key, Pool, Reuse, Scheme};
+    /// use roundtrip_proto::time::Instant;
+    ///
+    /// let mut pool: Pool<u32> = Pool::default();
+    /// let key = Key::new(Scheme::Http, "127.0.0.1", 8080);
+    /// let Checkout::Dial(permit) = pool.checkout(&key, Instant::ZERO) else { unreachable!() };
+    /// let id = permit.id();
+    /// pool.dial_succeeded(permit);
+    /// let _ = pool.checkin(id, &key, 7, Reuse::Yes, None, Instant::ZERO);
+    /// assert_eq!(pool.remove_idle(id, &key, CloseReason::Stale), Some(7));
+    /// assert_eq!(pool.stats().idle, 0);
+    /// ```
+    pub fn remove_idle(&mut self, id: ConnId, key: &Key, reason: CloseReason) -> Option<H> {
+        let host = self.hosts.get_mut(key)?;
+        let pos = host.idle.iter().position(|c| c.id == id)?;
+        let conn = host.idle.remove(pos)?;
+        self.totals.idle -= 1;
+        self.closed.counts.add(reason);
+        if host.is_empty() {
+            self.hosts.remove(key);
+        }
+        Some(conn.handle)
+    }
+
     /// Removes `ticket` from its queue. Returns `false` if it was not queued:
     /// then it may already have been granted, and the adapter must give the
     /// grant back ([`checkin`](Self::checkin) or [`dial_failed`](Self::dial_failed)).
