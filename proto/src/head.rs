@@ -221,11 +221,21 @@ impl HeadScanner {
         let window = &mut buf[..window_len];
         loop {
             let at = self.line_start;
+            // A line not yet looked at is tried straight through first.
+            let fresh = self.pos == at;
             let line = if self.status.is_none() {
-                parse_status_line(window, at, &mut self.pos)?
+                match fresh.then(|| fast_status_line(window, at)).flatten() {
+                    Some(line) => line,
+                    None => parse_status_line(window, at, &mut self.pos)?,
+                }
             } else {
-                let fold = !self.fields.is_empty();
-                parse_field_line(window, at, &mut self.pos, &mut self.cursor, fold)?
+                match fresh.then(|| fast_field_line(window, at)).flatten() {
+                    Some(line) => line,
+                    None => {
+                        let fold = !self.fields.is_empty();
+                        parse_field_line(window, at, &mut self.pos, &mut self.cursor, fold)?
+                    }
+                }
             };
             let next = match line {
                 Line::Incomplete if full => {
@@ -491,23 +501,140 @@ fn finish_field(
 }
 
 /// Length of the leading run of bytes that need no second look in a field
-/// value (no control byte, no DEL), eight bytes at a time.
+/// value (no control byte, no DEL), sixteen bytes at a time.
 #[inline]
 fn skip_plain(s: &[u8]) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let (chunks, _) = s.as_chunks::<8>();
-    for (i, chunk) in chunks.iter().enumerate() {
-        let x = u64::from_le_bytes(*chunk);
-        // A byte below 0x20 borrows into its high bit; DEL xor 0x7f is zero.
-        let ctl = x.wrapping_sub(LO * 0x20) & !x;
-        let del = x ^ (LO * 0x7f);
-        let del = del.wrapping_sub(LO) & !del;
-        if (ctl | del) & HI != 0 {
-            return i * 8;
+    let (pairs, rest) = s.as_chunks::<16>();
+    for (i, pair) in pairs.iter().enumerate() {
+        let (lo, hi) = pair.split_at(8);
+        // Both halves have 8 bytes: `split_at(8)` of a 16-byte array.
+        let lo = plain_mask(u64::from_le_bytes(lo.try_into().unwrap_or([0; 8])));
+        let hi = plain_mask(u64::from_le_bytes(hi.try_into().unwrap_or([0; 8])));
+        if lo | hi != 0 {
+            let at = if lo != 0 {
+                lo.trailing_zeros()
+            } else {
+                64 + hi.trailing_zeros()
+            };
+            return i * 16 + (at / 8) as usize;
         }
     }
-    chunks.len() * 8
+    let base = pairs.len() * 16;
+    let (words, tail) = rest.as_chunks::<8>();
+    for (i, word) in words.iter().enumerate() {
+        let mask = plain_mask(u64::from_le_bytes(*word));
+        if mask != 0 {
+            return base + i * 8 + (mask.trailing_zeros() / 8) as usize;
+        }
+    }
+    let base = base + words.len() * 8;
+    base + tail.iter().take_while(|&&b| b >= 0x20 && b != 0x7f).count()
+}
+
+/// The high bit of each byte of `x` that is a control byte or DEL. Only the
+/// lowest set bit is exact (a borrow can flag bytes above a true hit, never
+/// below), which is all the callers use.
+#[inline(always)]
+fn plain_mask(x: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let ctl = x.wrapping_sub(LO * 0x20) & !x;
+    let del = x ^ (LO * 0x7f);
+    let del = del.wrapping_sub(LO) & !del;
+    (ctl | del) & HI
+}
+
+/// The common case, straight through: a complete, clean field line (or the
+/// blank line) at `line`. Anything else (an incomplete line, an obs-fold, any
+/// byte the rules refuse) returns `None` and the resumable parser decides,
+/// so both paths always agree.
+#[inline]
+fn fast_field_line(buf: &[u8], line: usize) -> Option<Line> {
+    let s = buf.get(line..)?;
+    let (&first, _) = s.split_first()?;
+    if first == b'\r' {
+        return (s.get(1) == Some(&b'\n')).then_some(Line::Blank { next: line + 2 });
+    }
+    let mut i = 0;
+    while i < s.len() && is_tchar(s[i]) {
+        i += 1;
+    }
+    if i == 0 || s.get(i) != Some(&b':') {
+        return None;
+    }
+    let name_end = i;
+    i += 1;
+    while matches!(s.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    let start = i;
+    loop {
+        i += skip_plain(&s[i..]);
+        match s.get(i)? {
+            b'\r' => break,
+            b'\t' => i += 1,
+            _ => return None,
+        }
+    }
+    if s.get(i + 1) != Some(&b'\n') {
+        return None;
+    }
+    let mut end = i;
+    while end > start && matches!(s[end - 1], b' ' | b'\t') {
+        end -= 1;
+    }
+    let span = FieldSpan {
+        line: line as u32,
+        name_end: (line + name_end) as u32,
+        value_start: (line + start) as u32,
+        value_end: (line + end) as u32,
+    };
+    Some(Line::Field {
+        span,
+        next: line + i + 2,
+    })
+}
+
+/// The common case of a status line, straight through; `None` leaves it to
+/// the resumable parser (see [`fast_field_line`]).
+#[inline]
+fn fast_status_line(buf: &[u8], line: usize) -> Option<Line> {
+    let s = buf.get(line..)?;
+    let head: &[u8; 13] = s.first_chunk()?;
+    let digit = |b: u8| b.is_ascii_digit().then(|| u16::from(b - b'0'));
+    if &head[..7] != b"HTTP/1." || head[8] != b' ' || head[9] == b'0' {
+        return None;
+    }
+    digit(head[7])?;
+    let code = digit(head[9])? * 100 + digit(head[10])? * 10 + digit(head[11])?;
+    let mut i = match head[12] {
+        b' ' => 13,
+        b'\r' => 12,
+        _ => return None,
+    };
+    let reason_start = i;
+    loop {
+        i += skip_plain(&s[i..]);
+        match s.get(i)? {
+            b'\r' => break,
+            b'\t' => i += 1,
+            _ => return None,
+        }
+    }
+    if s.get(i + 1) != Some(&b'\n') {
+        return None;
+    }
+    let version = if head[7] == b'0' {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+    let span = StatusSpan {
+        version,
+        code,
+        reason: ((line + reason_start) as u32, (line + i) as u32),
+    };
+    Some(Line::Status(span, line + i + 2))
 }
 
 #[cfg(test)]
@@ -537,5 +664,12 @@ mod tests {
         }
         assert_eq!(skip_plain(&[b'a'; 24]), 24);
         assert_eq!(skip_plain(&[0x80; 16]), 16);
+        for len in 0..40 {
+            for pos in 0..len {
+                let mut v = alloc::vec![b'v'; len];
+                v[pos] = b'\r';
+                assert_eq!(skip_plain(&v), pos, "exact stop, len {len}");
+            }
+        }
     }
 }
