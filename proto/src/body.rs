@@ -8,14 +8,15 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::chars::{is_field_value_byte, is_tchar};
 use crate::error::{Error, Phase};
 use crate::framing::Framing;
-use crate::head::{Cursor, Field, Line, parse_field_line};
+use crate::head::{Cursor, FieldSpan, Line, parse_field_line};
 use crate::limits::Limits;
 
 /// What a body decoder produced.
 #[derive(Debug)]
 pub(crate) enum BodyEvent {
     Data(Bytes),
-    Trailer(Field),
+    /// A trailer field: `span` within [`BodyDecoder::trailer_line`].
+    Trailer(FieldSpan),
     End,
 }
 
@@ -38,6 +39,15 @@ impl BodyDecoder {
             }),
             Framing::Chunked => Some(BodyDecoder::Chunked(Chunked::default())),
             Framing::UntilClose => Some(BodyDecoder::UntilClose { received: 0 }),
+        }
+    }
+
+    /// The line of the last trailer field reported.
+    pub fn trailer_line(&self) -> &Bytes {
+        static EMPTY: Bytes = Bytes::new();
+        match self {
+            BodyDecoder::Chunked(chunked) => &chunked.line,
+            _ => &EMPTY,
         }
     }
 
@@ -154,6 +164,8 @@ pub(crate) struct Chunked {
     /// Trailer bytes consumed so far, and fields seen.
     trailer_bytes: usize,
     trailer_fields: usize,
+    /// The last trailer line, which its `Trailer` event borrows.
+    line: Bytes,
     /// How far the current trailer line was parsed.
     pos: usize,
     cursor: Cursor,
@@ -335,8 +347,8 @@ impl Chunked {
                         limit: limits.max_fields,
                     });
                 }
-                let line = buf.split_to(next).freeze();
-                (BodyEvent::Trailer(Field::new(&line, &span)), next)
+                self.line = buf.split_to(next).freeze();
+                (BodyEvent::Trailer(span), next)
             }
             // Folding is not offered for trailers, and status lines are not parsed here.
             Line::Continuation { .. } | Line::Status(..) => {

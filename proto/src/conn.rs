@@ -75,7 +75,7 @@ use core::time::Duration;
 use alloc::vec::Vec;
 use bytes::BytesMut;
 
-use crate::decode::{Event, ResponseDecoder};
+use crate::decode::{Event, Out, ResponseDecoder};
 use crate::encode::{BodyEncoder, BodyFraming, DataFrame, RequestHead, encode_head};
 use crate::error::Error;
 use crate::framing::{CloseReason, Framing, Reuse};
@@ -467,13 +467,14 @@ impl Connection {
 
     /// Decodes the next response event from `buf`; `Ok(None)` = need more
     /// bytes (or nothing more will come). Errors are sticky and make the
-    /// connection not reusable.
-    pub fn poll_event(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+    /// connection not reusable. Head events borrow the connection until the
+    /// next call.
+    pub fn poll_event(&mut self, buf: &mut BytesMut) -> Result<Option<Event<'_>>, Error> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
         match self.step(buf) {
-            Ok(event) => Ok(event),
+            Ok(out) => Ok(self.decoder.event(out)),
             Err(e) => {
                 self.fail(e.clone());
                 Err(e)
@@ -481,25 +482,29 @@ impl Connection {
         }
     }
 
-    fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+    /// Advances the decoder one event and the exchange with it; the event
+    /// itself is made afterwards, once the state no longer changes.
+    fn step(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         match self.recv {
             Recv::Idle | Recv::Done => {
                 if !buf.is_empty() {
                     return Err(Error::UnsolicitedBytes { byte: buf[0] });
                 }
-                return Ok(None);
+                return Ok(Out::Nothing);
             }
             // The decoder reports `Switched` once, then nothing.
-            Recv::Switched => return self.decoder.poll_event(buf),
+            Recv::Switched => return self.decoder.advance(buf),
             Recv::Head | Recv::Body | Recv::Draining { .. } => {}
         }
         self.received_any |= !buf.is_empty();
-        let Some(event) = self.decoder.poll_event(buf)? else {
-            return Ok(None);
-        };
-        match &event {
-            Event::Status(status) => self.on_status(status.code),
-            Event::HeadEnd(end) if !end.interim => {
+        let out = self.decoder.advance(buf)?;
+        match &out {
+            Out::Status => {
+                if let Some(code) = self.decoder.status_code() {
+                    self.on_status(code);
+                }
+            }
+            Out::HeadEnd(end) if !end.interim => {
                 self.deadlines[Timer::ResponseHead as usize] = None;
                 self.keep_alive_timeout = end.keep_alive_timeout;
                 if let Reuse::No(reason) = end.reuse {
@@ -510,7 +515,7 @@ impl Connection {
                     _ => Recv::Body,
                 };
             }
-            Event::Data(data) => {
+            Out::Data(data) => {
                 if let Recv::Draining { budget } = &mut self.recv {
                     match budget.checked_sub(data.len() as u64) {
                         Some(left) => *budget = left,
@@ -518,7 +523,7 @@ impl Connection {
                     }
                 }
             }
-            Event::End => {
+            Out::End => {
                 self.recv = Recv::Done;
                 self.deadlines[Timer::Drain as usize] = None;
                 if !buf.is_empty() {
@@ -527,7 +532,7 @@ impl Connection {
             }
             _ => {}
         }
-        Ok(Some(event))
+        Ok(out)
     }
 
     /// A status line arrived: `100` releases the body; a final status while

@@ -19,21 +19,21 @@ use bytes::{Bytes, BytesMut};
 use crate::body::{BodyDecoder, BodyEvent};
 use crate::error::{Error, Phase};
 use crate::framing::{Decision, Framing, FramingFields, RequestKind, Reuse, decide};
-use crate::head::{Field, HeadScanner, Version};
+use crate::head::{Field, FieldSpan, HeadScanner, Version};
 use crate::limits::Limits;
 
-/// The status line of a response.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatusLine {
+/// The status line of a response, borrowed from the decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusLine<'a> {
     /// The version, with `HTTP/1.x` for x > 1 read as HTTP/1.1.
     pub version: Version,
     /// The three-digit status code.
     pub code: u16,
-    /// The reason phrase as sent (may be empty), sharing the received buffer.
-    pub reason: Bytes,
+    /// The reason phrase as sent (may be empty).
+    pub reason: &'a [u8],
 }
 
-impl StatusLine {
+impl StatusLine<'_> {
     /// True for an interim (1xx) response other than 101.
     pub fn is_interim(&self) -> bool {
         (100..200).contains(&self.code) && self.code != 101
@@ -57,22 +57,40 @@ pub struct HeadEnd {
 /// `Status`, `Field`*, `HeadEnd`, then `Data`*, `Trailer`*, `End` (or
 /// `Switched` after the head of a 101 or a 2xx to CONNECT). Interim 1xx
 /// responses are reported as `Status`, `Field`*, `HeadEnd` before the final one.
+///
+/// Head events borrow the decoder (no copy, no reference count touched); an
+/// event lives until the next call to the decoder. Body data is an owned
+/// `Bytes` split off the read buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
+pub enum Event<'a> {
     /// A status line.
-    Status(StatusLine),
+    Status(StatusLine<'a>),
     /// A header field.
-    Field(Field),
+    Field(Field<'a>),
     /// The head ended; framing and reuse are decided.
     HeadEnd(HeadEnd),
     /// Body bytes, transfer coding removed.
     Data(Bytes),
     /// A trailer field of a chunked body.
-    Trailer(Field),
+    Trailer(Field<'a>),
     /// The response ended.
     End,
     /// HTTP ended on this connection: the bytes left in the buffer, and all
     /// that follow, belong to the caller.
+    Switched,
+}
+
+/// What one step produced; [`ResponseDecoder::event`] makes the event,
+/// borrowing the decoder where the event points into the head.
+#[derive(Debug)]
+pub(crate) enum Out {
+    Nothing,
+    Status,
+    Field(FieldSpan),
+    HeadEnd(HeadEnd),
+    Data(Bytes),
+    Trailer(FieldSpan),
+    End,
     Switched,
 }
 
@@ -227,25 +245,77 @@ impl ResponseDecoder {
     /// `Ok(None)` means more bytes are needed (or, after
     /// [`handle_eof`](Self::handle_eof), that the stream ended cleanly).
     /// Errors are sticky.
-    pub fn poll_event(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+    #[inline]
+    pub fn poll_event(&mut self, buf: &mut BytesMut) -> Result<Option<Event<'_>>, Error> {
+        // The hot path: the next field of a head being reported.
+        if let State::Emit { next, .. } = &mut self.state
+            && let Some(&span) = self.scanner.fields.get(*next)
+        {
+            *next += 1;
+            return Ok(self.event(Out::Field(span)));
+        }
+        let out = self.advance(buf)?;
+        Ok(self.event(out))
+    }
+
+    /// One step, with the sticky error: what `poll_event` does before it
+    /// makes the event (a connection looks at the step in between).
+    pub(crate) fn advance(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        let result = self.step(buf);
-        if let Err(e) = &result {
-            self.error = Some(e.clone());
-        }
-        result
+        self.step(buf).inspect_err(|e| self.error = Some(e.clone()))
     }
 
-    fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+    /// The status code of the head being reported.
+    pub(crate) fn status_code(&self) -> Option<u16> {
+        self.scanner.status.map(|s| s.code)
+    }
+
+    /// Turns what a step produced into an event borrowing the decoder.
+    #[inline(always)]
+    pub(crate) fn event(&self, out: Out) -> Option<Event<'_>> {
+        Some(match out {
+            Out::Nothing => return None,
+            Out::Status => {
+                let (State::Emit { head, .. }, Some(status)) = (&self.state, self.scanner.status)
+                else {
+                    unreachable!("Status is reported in the Emit state, after the status line");
+                };
+                let (start, end) = status.reason;
+                Event::Status(StatusLine {
+                    version: status.version,
+                    code: status.code,
+                    reason: &head[start as usize..end as usize],
+                })
+            }
+            Out::Field(span) => {
+                let State::Emit { head, .. } = &self.state else {
+                    unreachable!("fields are reported in the Emit state");
+                };
+                Event::Field(Field::new(head, span))
+            }
+            Out::HeadEnd(end) => Event::HeadEnd(end),
+            Out::Data(data) => Event::Data(data),
+            Out::Trailer(span) => {
+                let State::Body(body) = &self.state else {
+                    unreachable!("trailers are reported in the Body state");
+                };
+                Event::Trailer(Field::new(body.trailer_line(), span))
+            }
+            Out::End => Event::End,
+            Out::Switched => Event::Switched,
+        })
+    }
+
+    fn step(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         match &mut self.state {
             State::Head => self.poll_head(buf),
-            State::Emit { .. } => Ok(Some(self.emit())),
+            State::Emit { .. } => Ok(self.emit()),
             State::Body(body) => match body.poll(buf, self.eof, &mut self.offset, &self.limits)? {
-                None => Ok(None),
-                Some(BodyEvent::Data(data)) => Ok(Some(Event::Data(data))),
-                Some(BodyEvent::Trailer(field)) => Ok(Some(Event::Trailer(field))),
+                None => Ok(Out::Nothing),
+                Some(BodyEvent::Data(data)) => Ok(Out::Data(data)),
+                Some(BodyEvent::Trailer(span)) => Ok(Out::Trailer(span)),
                 Some(BodyEvent::End) => {
                     self.state = match (body, self.reuse) {
                         (BodyDecoder::UntilClose { .. }, _) => State::Closed,
@@ -254,25 +324,25 @@ impl ResponseDecoder {
                     };
                     self.offset = 0;
                     self.responses += 1;
-                    Ok(Some(Event::End))
+                    Ok(Out::End)
                 }
             },
             State::Switched { reported } => {
                 let first = !*reported;
                 *reported = true;
-                Ok(first.then_some(Event::Switched))
+                Ok(if first { Out::Switched } else { Out::Nothing })
             }
             State::Closing if !buf.is_empty() => Err(Error::UnsolicitedBytes { byte: buf[0] }),
-            State::Closing | State::Closed => Ok(None),
+            State::Closing | State::Closed => Ok(Out::Nothing),
         }
     }
 
-    fn poll_head(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
+    fn poll_head(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         let Some(len) = self.scanner.scan(buf, &self.limits)? else {
             if self.eof {
                 if buf.is_empty() && self.is_between_messages() && self.responses > 0 {
                     self.state = State::Closed;
-                    return Ok(None);
+                    return Ok(Out::Nothing);
                 }
                 return Err(Error::UnexpectedEof {
                     phase: Phase::Head,
@@ -280,7 +350,7 @@ impl ResponseDecoder {
                     expected: None,
                 });
             }
-            return Ok(None);
+            return Ok(Out::Nothing);
         };
         // The head is complete: gather the framing fields, decide, then cut
         // the head off the buffer so its events can share it.
@@ -290,6 +360,10 @@ impl ResponseDecoder {
             .expect("a head always starts with its status line");
         let mut fields = FramingFields::default();
         for span in &self.scanner.fields {
+            // Only names of 10, 14 or 17 bytes can matter (framing.rs).
+            if !matches!(span.name_end - span.line, 10 | 14 | 17) {
+                continue;
+            }
             let name = &buf[span.line as usize..span.name_end as usize];
             let value = &buf[span.value_start as usize..span.value_end as usize];
             fields.add(name, value, span.line as usize)?;
@@ -305,41 +379,35 @@ impl ResponseDecoder {
         }
         let head = buf.split_to(len).freeze();
         self.offset += len as u64;
-        let (start, end) = status.reason;
-        let line = StatusLine {
-            version: status.version,
-            code: status.code,
-            reason: head.slice(start as usize..end as usize),
-        };
         self.state = State::Emit {
             head,
             next: 0,
             decision,
             keep_alive_timeout: fields.keep_alive_timeout,
         };
-        Ok(Some(Event::Status(line)))
+        Ok(Out::Status)
     }
 
     /// Reports the next field of a complete head, or its end.
-    fn emit(&mut self) -> Event {
+    fn emit(&mut self) -> Out {
         let State::Emit {
-            head,
             next,
             decision,
             keep_alive_timeout,
+            ..
         } = &mut self.state
         else {
             unreachable!("emit is called in the Emit state only");
         };
         if let Some(span) = self.scanner.fields.get(*next) {
             *next += 1;
-            return Event::Field(Field::new(head, span));
+            return Out::Field(*span);
         }
         let (decision, keep_alive_timeout) = (*decision, *keep_alive_timeout);
         self.finish_head(decision, keep_alive_timeout)
     }
 
-    fn finish_head(&mut self, decision: Decision, keep_alive_timeout: Option<Duration>) -> Event {
+    fn finish_head(&mut self, decision: Decision, keep_alive_timeout: Option<Duration>) -> Out {
         let code = self.scanner.status.map_or(0, |s| s.code);
         let interim = (100..200).contains(&code) && decision.framing != Framing::Switched;
         self.scanner.reset();
@@ -359,7 +427,7 @@ impl ResponseDecoder {
         if interim || decision.framing == Framing::Switched {
             self.offset = 0;
         }
-        Event::HeadEnd(HeadEnd {
+        Out::HeadEnd(HeadEnd {
             framing: decision.framing,
             reuse: decision.reuse,
             interim,

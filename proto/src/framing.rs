@@ -218,15 +218,16 @@ pub(crate) enum Coding {
 
 impl FramingFields {
     /// Takes one field into account; `offset` is where its line starts.
+    /// Only names of 10 (`Connection`, `Keep-Alive`), 14 (`Content-Length`)
+    /// and 17 (`Transfer-Encoding`) bytes matter.
+    #[inline]
     pub fn add(&mut self, name: &[u8], value: &[u8], offset: usize) -> Result<(), Error> {
         // Dispatch on length first: most fields are none of these.
         match name.len() {
-            10 if name.eq_ignore_ascii_case(b"connection") => self.add_connection(value),
-            10 if name.eq_ignore_ascii_case(b"keep-alive") => self.add_keep_alive(value),
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                self.add_content_length(value, offset)?
-            }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            10 if is_named(name, b"connection") => self.add_connection(value),
+            10 if is_named(name, b"keep-alive") => self.add_keep_alive(value),
+            14 if is_named(name, b"content-length") => self.add_content_length(value, offset)?,
+            17 if is_named(name, b"transfer-encoding") => {
                 self.add_transfer_encoding(value, offset)?
             }
             _ => {}
@@ -237,6 +238,20 @@ impl FramingFields {
     /// RFC 9112 section 6.3 step 5: a list of identical decimal values is one
     /// value; anything else is unrecoverable.
     fn add_content_length(&mut self, value: &[u8], offset: usize) -> Result<(), Error> {
+        // The common case: one plain number.
+        if !value.is_empty() && value.len() <= 19 && value.iter().all(u8::is_ascii_digit) {
+            let n = value
+                .iter()
+                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+            return match self.content_length {
+                Some((seen, _)) if seen != n => Err(Error::InvalidContentLength { offset }),
+                Some(_) => Ok(()),
+                None => {
+                    self.content_length = Some((n, offset));
+                    Ok(())
+                }
+            };
+        }
         let invalid = Error::InvalidContentLength { offset };
         for item in value.split(|&b| b == b',') {
             let item = trim(item);
@@ -251,7 +266,7 @@ impl FramingFields {
                 n = n
                     .checked_mul(10)
                     .and_then(|n| n.checked_add(u64::from(d - b'0')))
-                    .ok_or(invalid.clone())?;
+                    .ok_or_else(|| invalid.clone())?;
             }
             match self.content_length {
                 Some((seen, _)) if seen != n => return Err(invalid),
@@ -298,6 +313,15 @@ impl FramingFields {
     }
 
     fn add_connection(&mut self, value: &[u8]) {
+        // The common cases: a single token.
+        if value.eq_ignore_ascii_case(b"keep-alive") {
+            self.keep_alive = true;
+            return;
+        }
+        if value.eq_ignore_ascii_case(b"close") {
+            self.close = true;
+            return;
+        }
         for token in value.split(|&b| b == b',') {
             let token = trim(token);
             if token.eq_ignore_ascii_case(b"close") {
@@ -324,6 +348,18 @@ impl FramingFields {
             }
         }
     }
+}
+
+/// `name` equals `lower`, a lowercase name of letters and `-`, ignoring
+/// case. Setting bit 0x20 lowercases a letter and changes no other token
+/// character into a letter or `-`, so the comparison is exact for tokens.
+#[inline(always)]
+fn is_named(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len()
+        && name
+            .iter()
+            .zip(lower)
+            .fold(true, |eq, (&a, &b)| eq & (a | 0x20 == b))
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {

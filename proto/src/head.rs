@@ -42,11 +42,15 @@ impl Version {
     }
 }
 
-/// One header or trailer field: name and value are zero-copy slices of the
-/// received bytes.
+/// One header or trailer field, borrowed from the decoder: name and value
+/// are slices of the received bytes, and [`name_bytes`](Self::name_bytes) /
+/// [`value_bytes`](Self::value_bytes) give them as `Bytes` sharing the
+/// buffer, without a copy.
 ///
 /// The value has its surrounding whitespace removed and any obs-fold replaced
-/// by a single space. Cloning costs a reference-count increment.
+/// by a single space. A `Field` costs nothing to make (no reference count is
+/// touched until a `Bytes` is asked for); it lives until the next call to the
+/// decoder.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -57,56 +61,52 @@ impl Version {
 /// let mut fields = Vec::new();
 /// while let Some(event) = dec.poll_event(&mut buf).unwrap() {
 ///     if let Event::Field(f) = event {
-///         fields.push(f);
+///         assert_eq!(f.name(), b"Server");
+///         fields.push((f.name_bytes(), f.value_bytes())); // zero-copy, kept
 ///     }
 /// }
-/// assert_eq!(fields[0].name(), b"Server");
-/// assert_eq!(fields[0].value(), b"demo");
-/// assert_eq!(&fields[0].value_bytes()[..], b"demo");
+/// assert_eq!(&fields[0].1[..], b"demo");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct Field {
-    /// From the first byte of the name to the last byte of the value.
-    line: Bytes,
-    name_end: u32,
-    value_start: u32,
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    /// The head (or trailer line) the field was cut from.
+    buf: &'a Bytes,
+    span: FieldSpan,
 }
 
-impl Field {
-    /// Cuts the field `span` out of `head`, where `span` is relative to `base`.
-    pub(crate) fn new(head: &Bytes, span: &FieldSpan) -> Field {
-        let line = head.slice(span.line as usize..span.value_end as usize);
-        Field {
-            line,
-            name_end: span.name_end - span.line,
-            value_start: span.value_start - span.line,
-        }
+impl<'a> Field<'a> {
+    /// The field at `span` of `buf`.
+    #[inline]
+    pub(crate) fn new(buf: &'a Bytes, span: FieldSpan) -> Field<'a> {
+        Field { buf, span }
     }
 
     /// The field name, case as sent.
     #[inline]
-    pub fn name(&self) -> &[u8] {
-        &self.line[..self.name_end as usize]
+    pub fn name(&self) -> &'a [u8] {
+        &self.buf[self.span.line as usize..self.span.name_end as usize]
     }
 
     /// The field value.
     #[inline]
-    pub fn value(&self) -> &[u8] {
-        &self.line[self.value_start as usize..]
+    pub fn value(&self) -> &'a [u8] {
+        &self.buf[self.span.value_start as usize..self.span.value_end as usize]
     }
 
     /// The field name as a `Bytes` sharing the received buffer.
     pub fn name_bytes(&self) -> Bytes {
-        self.line.slice(..self.name_end as usize)
+        self.buf
+            .slice(self.span.line as usize..self.span.name_end as usize)
     }
 
     /// The field value as a `Bytes` sharing the received buffer.
     pub fn value_bytes(&self) -> Bytes {
-        self.line.slice(self.value_start as usize..)
+        self.buf
+            .slice(self.span.value_start as usize..self.span.value_end as usize)
     }
 }
 
-impl core::fmt::Debug for Field {
+impl core::fmt::Debug for Field<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_tuple("Field")
             .field(&self.name().escape_ascii().to_string())
@@ -127,7 +127,7 @@ pub(crate) struct StatusSpan {
 ///
 /// The name starts at `line`; the value is `value_start..value_end`, already
 /// trimmed and, after an obs-fold, compacted in place.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FieldSpan {
     pub line: u32,
     pub name_end: u32,
@@ -220,6 +220,12 @@ impl HeadScanner {
         let full = buf.len() >= limits.max_head_bytes;
         let window = &mut buf[..window_len];
         loop {
+            if self.status.is_some() && self.pos == self.line_start {
+                // Clean, complete field lines straight through, in one loop.
+                if let Some(end) = self.fast_fields(window, limits)? {
+                    return Ok(Some(end));
+                }
+            }
             let at = self.line_start;
             // A line not yet looked at is tried straight through first.
             let fresh = self.pos == at;
@@ -270,6 +276,34 @@ impl HeadScanner {
             self.pos = next;
             self.cursor = Cursor::Start;
         }
+    }
+}
+
+impl HeadScanner {
+    /// Takes clean, complete field lines from `line_start` on, pushing their
+    /// spans, until the blank line (returns the head length) or a line it
+    /// leaves to the resumable parser (returns `None`, `line_start` there).
+    #[inline]
+    fn fast_fields(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, Error> {
+        let mut at = self.line_start;
+        let result = loop {
+            match fast_field_line(buf, at) {
+                Some(Line::Field { span, next }) => {
+                    if self.fields.len() >= limits.max_fields {
+                        return Err(Error::TooManyFields {
+                            limit: limits.max_fields,
+                        });
+                    }
+                    self.fields.push(span);
+                    at = next;
+                }
+                Some(Line::Blank { next }) => break Some(next),
+                _ => break None,
+            }
+        };
+        self.line_start = at;
+        self.pos = at;
+        Ok(result)
     }
 }
 
@@ -548,22 +582,21 @@ fn plain_mask(x: u64) -> u64 {
 /// blank line) at `line`. Anything else (an incomplete line, an obs-fold, any
 /// byte the rules refuse) returns `None` and the resumable parser decides,
 /// so both paths always agree.
-#[inline]
+#[inline(always)]
 fn fast_field_line(buf: &[u8], line: usize) -> Option<Line> {
     let s = buf.get(line..)?;
     let (&first, _) = s.split_first()?;
     if first == b'\r' {
         return (s.get(1) == Some(&b'\n')).then_some(Line::Blank { next: line + 2 });
     }
-    let mut i = 0;
-    while i < s.len() && is_tchar(s[i]) {
-        i += 1;
-    }
-    if i == 0 || s.get(i) != Some(&b':') {
+    // The name ends at the first colon (a token cannot hold one): find it
+    // eight bytes at a time, then check the name's bytes without branching.
+    let name_end = find_colon(s)?;
+    let name = &s[..name_end];
+    if name.is_empty() || !name.iter().fold(true, |ok, &b| ok & is_tchar(b)) {
         return None;
     }
-    let name_end = i;
-    i += 1;
+    let mut i = name_end + 1;
     while matches!(s.get(i), Some(b' ' | b'\t')) {
         i += 1;
     }
@@ -593,6 +626,23 @@ fn fast_field_line(buf: &[u8], line: usize) -> Option<Line> {
         span,
         next: line + i + 2,
     })
+}
+
+/// Offset of the first `:` in `s`, eight bytes at a time.
+#[inline]
+fn find_colon(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (words, tail) = s.as_chunks::<8>();
+    for (i, word) in words.iter().enumerate() {
+        let x = u64::from_le_bytes(*word) ^ (LO * u64::from(b':'));
+        let zero = x.wrapping_sub(LO) & !x & HI;
+        if zero != 0 {
+            return Some(i * 8 + (zero.trailing_zeros() / 8) as usize);
+        }
+    }
+    let base = words.len() * 8;
+    tail.iter().position(|&b| b == b':').map(|p| base + p)
 }
 
 /// The common case of a status line, straight through; `None` leaves it to

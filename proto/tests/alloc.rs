@@ -106,7 +106,7 @@ fn decode(dec: &mut ResponseDecoder, buf: &mut BytesMut, tally: &mut Tally) {
     let sum = |bytes: &[u8]| black_box(bytes).iter().map(|&b| u64::from(b)).sum::<u64>();
     while let Some(event) = dec.poll_event(buf).expect("valid response") {
         match event {
-            Event::Status(s) => tally.sum += u64::from(s.code) + sum(&s.reason),
+            Event::Status(s) => tally.sum += u64::from(s.code) + sum(s.reason),
             Event::Field(f) => {
                 tally.fields += 1;
                 tally.sum += sum(f.name()) + sum(f.value());

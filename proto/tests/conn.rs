@@ -171,8 +171,8 @@ fn field_line(name: &[u8], value: &[u8]) -> String {
     format!("{}: {}", name.escape_ascii(), value.escape_ascii())
 }
 
-impl From<Event> for Ev {
-    fn from(event: Event) -> Self {
+impl From<Event<'_>> for Ev {
+    fn from(event: Event<'_>) -> Self {
         match event {
             Event::Status(s) => Ev::Status(format!(
                 "{} {} {}",
@@ -334,8 +334,9 @@ impl Driver {
     /// The adapter's output loop: pull events until `Ok(None)` or an error.
     fn drive(&mut self) {
         for _ in 0..MAX_POLLS {
-            match self.conn.poll_event(&mut self.buf) {
-                Ok(Some(event)) => self.push(Entry::Event(event.into())),
+            let polled = self.conn.poll_event(&mut self.buf).map(|e| e.map(Ev::from));
+            match polled {
+                Ok(Some(event)) => self.push(Entry::Event(event)),
                 Ok(None) => {
                     // "Need more bytes" must stay so until something changes.
                     assert_eq!(

@@ -57,7 +57,7 @@ pub struct Args {
 /// One line of output.
 pub(crate) enum Report<'a> {
     /// A decoder event (`Switched` prints nothing: see [`Report::Switched`]).
-    Event(&'a Event),
+    Event(&'a Event<'a>),
     /// HTTP ended; `len` bytes followed for the new protocol. `bytes` holds
     /// them in JSON mode and is empty in text mode, which prints the count only.
     Switched { len: u64, bytes: &'a [u8] },

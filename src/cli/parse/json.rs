@@ -94,7 +94,7 @@ fn event_line(event: &Event) -> Option<Line> {
         Event::Status(status) => Line::Status {
             version: status.version.as_str(),
             code: status.code,
-            reason: latin1(&status.reason),
+            reason: latin1(status.reason),
         },
         Event::Field(field) => Line::Field {
             name: latin1(field.name()),

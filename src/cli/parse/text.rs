@@ -41,7 +41,7 @@ fn write_event(out: &mut impl Write, event: &Event) -> io::Result<()> {
             "status {} {} {}",
             status.version.as_str(),
             status.code,
-            escape(&status.reason, false)
+            escape(status.reason, false)
         ),
         Event::Field(field) => writeln!(
             out,
