@@ -1,1 +1,147 @@
-//! The mio backend of roundtrip (filled by its own issue).
+//! # roundtrip-mio: one event loop, many exchanges
+//!
+//! A single-threaded HTTP/1.1 client on [mio]: one `Poll` on one thread
+//! drives many requests over many connections at once, the way curl's multi
+//! interface or wrk do. Every protocol decision (framing, reuse,
+//! 100-continue, retry safety) is `roundtrip-proto`'s, and so is every pool
+//! decision (`max_conns_per_host` waiters, idle expiry, Keep-Alive hints);
+//! this crate connects, reads, writes, keeps the timers and converts to
+//! `http` types.
+//!
+//! - [`Driver`] owns the pool, a slab of connections (the slot is the mio
+//!   token), a slab of exchanges and one timer queue. Submit requests, turn
+//!   the loop, take finished responses: head plus body collected under a
+//!   size limit ([`Receive::Collect`]), or body pieces streamed to a callback
+//!   ([`Receive::Stream`]) that may stop early (the rest is drained or the
+//!   connection closed, as the core decides).
+//! - Connects are non-blocking; writes resume on writability (write interest
+//!   is registered only while bytes wait); reads feed the decoder.
+//! - Timers: the core's deadlines (100-continue, response head, drain) plus
+//!   connect, read and write inactivity, the total `timeout`, and the pool's
+//!   idle expiry.
+//! - Idle connections stay registered: a server closing one is seen as an
+//!   event, and the connection is dropped from the pool as `Stale` (at once
+//!   when idle at least `stale_check_after`, else at the end of that grace).
+//!
+//! ## The run loop
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use roundtrip_mio::{Body, Driver, http};
+//!
+//! let mut driver = Driver::builder()
+//!     .max_conns_per_host(Some(16))
+//!     .timeout(Some(Duration::from_secs(10)))
+//!     .build()?;
+//! for n in 0..256 {
+//!     let uri = format!("http://127.0.0.1:8080/item/{n}");
+//!     driver.submit(http::Request::get(uri).body(Body::empty()).unwrap());
+//! }
+//! // Wait for readiness or the next deadline, handle both, collect results.
+//! while !driver.is_idle() {
+//!     driver.run_once(None)?;
+//!     while let Some((id, result)) = driver.take_finished() {
+//!         match result {
+//!             Ok(response) => println!("{id}: {} bytes", response.body().len()),
+//!             Err(e) => println!("{id}: {e}"),
+//!         }
+//!     }
+//! }
+//! println!("{:?}", driver.stats()); // 16 dials, 240 reuses
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## Embedding in another event loop
+//!
+//! Build the driver into your own `Poll` with a range of tokens, pass it the
+//! events for those tokens, call `handle_timeout` every turn, and never wait
+//! longer than `poll_timeout`. A `mio::Waker` lets other threads hand work
+//! to the loop.
+//!
+//! ```no_run
+//! use std::time::Instant;
+//! use mio::{Events, Poll, Token, Waker};
+//! use roundtrip_mio::Driver;
+//!
+//! const WAKER: Token = Token(0);
+//! let mut poll = Poll::new()?;
+//! let waker = Waker::new(poll.registry(), WAKER)?;
+//! // The driver takes every token from 1 upward.
+//! let mut driver = Driver::builder().build_in(poll.registry(), Token(1))?;
+//! let mut events = Events::with_capacity(1024);
+//! driver.get("http://127.0.0.1:8080/");
+//! while !driver.is_idle() {
+//!     let timeout = driver.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()));
+//!     poll.poll(&mut events, timeout)?;
+//!     for event in events.iter() {
+//!         if event.token() == WAKER {
+//!             // your own work: e.g. submit requests sent over a channel
+//!         } else {
+//!             driver.handle_event(event);
+//!         }
+//!     }
+//!     driver.handle_timeout(Instant::now());
+//!     while let Some((id, result)) = driver.take_finished() {
+//!         println!("{id}: {:?}", result.map(|r| r.status()));
+//!     }
+//! }
+//! # drop(waker);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Host names are resolved with the system resolver on the loop's thread
+//! (IP literals need no lookup). Request bodies from a reader are read on
+//! the loop's thread whenever the socket can take more: the reader must not
+//! block. Upgrades (101, CONNECT tunnels) are not handed over: such a
+//! response finishes with an empty body and its connection is closed.
+//! Only `http` URIs: TLS is not built in.
+//!
+//! [mio]: https://docs.rs/mio
+
+mod body;
+mod builder;
+mod conn;
+mod driver;
+mod exchange;
+mod flow;
+mod pool;
+mod slab;
+mod timer;
+
+pub use body::{Body, Flow, OnData, Receive, RequestId, Response, Trailers};
+pub use builder::{DEFAULT_MAX_BODY_BYTES, DriverBuilder};
+pub use driver::{Driver, Finished};
+pub use roundtrip_io::{Config, Error, InvalidRequest, Phase, ResponseHead, http, proto};
+
+/// The mio version the driver registers with, so that an embedding loop
+/// uses the same one.
+///
+/// ```no_run
+/// let poll = roundtrip_mio::mio::Poll::new()?;
+/// let driver = roundtrip_mio::Driver::builder().build_in(poll.registry(), roundtrip_mio::mio::Token(1))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub use mio;
+
+/// `GET uri` on a driver of default settings made for this call, run until
+/// the response is complete.
+///
+/// ```no_run
+/// let response = roundtrip_mio::get("http://127.0.0.1:8080/")?;
+/// println!("{}: {} bytes", response.status(), response.body().len());
+/// # Ok::<(), roundtrip_mio::Error>(())
+/// ```
+pub fn get(uri: &str) -> Result<Response, Error> {
+    let setup = |source| Error::Io {
+        phase: Phase::Connect,
+        source,
+        reached_server: false,
+    };
+    let mut driver = Driver::new().map_err(setup)?;
+    let id = driver.get(uri);
+    let finished = driver.run_until_idle().map_err(setup)?;
+    match finished.into_iter().find(|(done, _)| *done == id) {
+        Some((_, result)) => result,
+        None => Err(setup(std::io::Error::other("the request did not finish"))),
+    }
+}

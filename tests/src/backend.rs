@@ -356,3 +356,234 @@ impl tokio::io::AsyncRead for AsyncPieces {
         std::task::Poll::Ready(Ok(()))
     }
 }
+
+/// The mio backend. The driver is single-threaded and the suite sends from
+/// many threads, so each client runs one driver thread: the driver is
+/// embedded in that thread's own `Poll` next to a `Waker` (token 0; the
+/// driver takes tokens from 1), and `send` hands the request over a channel,
+/// wakes the loop and blocks for the reply.
+#[derive(Debug)]
+pub struct Mio;
+
+/// The waker's token in a mio client's loop.
+const MIO_WAKER: roundtrip_mio::mio::Token = roundtrip_mio::mio::Token(0);
+
+/// Longest the mio loop sleeps without checking its channel.
+const MIO_MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// A handle on a mio driver thread; clones share it. The thread ends when
+/// the last clone is dropped.
+#[derive(Clone)]
+pub struct MioClient {
+    inner: std::sync::Arc<MioInner>,
+}
+
+impl std::fmt::Debug for MioClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MioClient").finish_non_exhaustive()
+    }
+}
+
+struct MioInner {
+    jobs: std::sync::mpsc::Sender<MioJob>,
+    waker: roundtrip_mio::mio::Waker,
+    /// The pool counters, copied after every loop turn and before every reply.
+    stats: std::sync::Arc<std::sync::Mutex<PoolStats>>,
+}
+
+impl Drop for MioInner {
+    fn drop(&mut self) {
+        let _ = self.jobs.send(MioJob::Stop);
+        let _ = self.waker.wake();
+    }
+}
+
+enum MioJob {
+    Send(Req, std::sync::mpsc::Sender<Result<Resp, Error>>),
+    Stop,
+}
+
+/// A request in flight on the mio loop: where to reply, and the bytes a
+/// `DropAfter` callback kept.
+struct MioPending {
+    reply: std::sync::mpsc::Sender<Result<Resp, Error>>,
+    streamed: Option<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>,
+}
+
+impl Backend for Mio {
+    const NAME: &'static str = "mio";
+    type Client = MioClient;
+
+    fn client(config: Config) -> Self::Client {
+        use roundtrip_mio::mio::{Poll, Token, Waker};
+        let poll = Poll::new().expect("a mio poll");
+        let waker = Waker::new(poll.registry(), MIO_WAKER).expect("a mio waker");
+        let driver = roundtrip_mio::Driver::builder()
+            .config(config)
+            .build_in(poll.registry(), Token(1))
+            .expect("a mio driver");
+        let stats = std::sync::Arc::new(std::sync::Mutex::new(driver.stats()));
+        let (jobs, rx) = std::sync::mpsc::channel();
+        let loop_stats = std::sync::Arc::clone(&stats);
+        std::thread::Builder::new()
+            .name("mio-driver".into())
+            .spawn(move || mio_loop(poll, driver, rx, loop_stats))
+            .expect("spawn the mio driver thread");
+        MioClient {
+            inner: std::sync::Arc::new(MioInner { jobs, waker, stats }),
+        }
+    }
+
+    fn send(client: &Self::Client, req: Req) -> Result<Resp, Error> {
+        let gone = || Error::Io {
+            phase: roundtrip_io::Phase::PoolWait,
+            source: std::io::Error::other("the mio driver thread is gone"),
+            reached_server: false,
+        };
+        let (reply, result) = std::sync::mpsc::channel();
+        let inner = &client.inner;
+        inner
+            .jobs
+            .send(MioJob::Send(req, reply))
+            .map_err(|_| gone())?;
+        inner.waker.wake().map_err(|_| gone())?;
+        // Bounded by the client's timeouts, which the driver enforces.
+        result.recv().map_err(|_| gone())?
+    }
+
+    fn stats(client: &Self::Client) -> PoolStats {
+        *client
+            .inner
+            .stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The driver thread of a [`MioClient`]: polls, hands events and the time
+/// to the driver, submits requests from the channel, replies with results.
+fn mio_loop(
+    mut poll: roundtrip_mio::mio::Poll,
+    mut driver: roundtrip_mio::Driver,
+    jobs: std::sync::mpsc::Receiver<MioJob>,
+    stats: std::sync::Arc<std::sync::Mutex<PoolStats>>,
+) {
+    use std::sync::mpsc::TryRecvError;
+    use std::time::Instant;
+    let mut events = roundtrip_mio::mio::Events::with_capacity(1024);
+    let mut pending = std::collections::HashMap::new();
+    let publish = |driver: &roundtrip_mio::Driver| {
+        *stats.lock().unwrap_or_else(|p| p.into_inner()) = driver.stats();
+    };
+    // Bounded by the client's life: ends at `Stop` or when the channel closes.
+    loop {
+        let wait = driver.poll_timeout().map_or(MIO_MAX_WAIT, |at| {
+            at.saturating_duration_since(Instant::now())
+                .min(MIO_MAX_WAIT)
+        });
+        if let Err(e) = poll.poll(&mut events, Some(wait)) {
+            assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "mio poll: {e}");
+        }
+        for event in events.iter() {
+            if event.token() != MIO_WAKER {
+                driver.handle_event(event);
+            }
+        }
+        loop {
+            match jobs.try_recv() {
+                Ok(MioJob::Send(req, reply)) => mio_submit(&mut driver, &mut pending, req, reply),
+                Ok(MioJob::Stop) | Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        driver.handle_timeout(Instant::now());
+        while let Some((id, result)) = driver.take_finished() {
+            publish(&driver);
+            if let Some(p) = pending.remove(&id) {
+                let _ = p.reply.send(result.map(|r| mio_resp(r, p.streamed)));
+            }
+        }
+        publish(&driver);
+    }
+}
+
+/// Submits a suite request; a request the `http` builder refuses is
+/// answered at once.
+fn mio_submit(
+    driver: &mut roundtrip_mio::Driver,
+    pending: &mut std::collections::HashMap<roundtrip_mio::RequestId, MioPending>,
+    req: Req,
+    reply: std::sync::mpsc::Sender<Result<Resp, Error>>,
+) {
+    use roundtrip_mio::{Body, Flow, Receive};
+    let body = match req.body {
+        ReqBody::Empty => Body::empty(),
+        ReqBody::Bytes(b) => Body::from(b),
+        ReqBody::Stream { data, piece, sized } => {
+            let len = sized.then_some(data.len() as u64);
+            Body::from_reader(Pieces::new(data, piece), len)
+        }
+    };
+    let mut builder = roundtrip_io::http::Request::builder()
+        .method(req.method)
+        .uri(&req.url);
+    for (name, value) in &req.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(timeout) = req.timeout {
+        builder = builder.extension(roundtrip_io::RequestTimeout(timeout));
+    }
+    let request = match builder.body(body) {
+        Ok(request) => request,
+        Err(e) => {
+            let _ = reply.send(Err(roundtrip_io::InvalidRequest::from(e).into()));
+            return;
+        }
+    };
+    let (receive, streamed) = match req.read {
+        ReadMode::All => (
+            Receive::Collect {
+                max_bytes: u64::MAX,
+            },
+            None,
+        ),
+        ReadMode::DropAfter(n) => {
+            let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = std::sync::Arc::clone(&kept);
+            let receive = Receive::stream(move |_head, data| {
+                let mut kept = sink.lock().unwrap_or_else(|p| p.into_inner());
+                kept.extend_from_slice(&data);
+                if kept.len() >= n {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            });
+            (receive, Some(kept))
+        }
+    };
+    let id = driver.submit_with(request, receive);
+    pending.insert(id, MioPending { reply, streamed });
+}
+
+/// A finished mio response as the suite sees it.
+fn mio_resp(
+    response: roundtrip_mio::Response,
+    streamed: Option<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>,
+) -> Resp {
+    let (parts, body) = response.into_parts();
+    let body = match streamed {
+        Some(kept) => std::mem::take(&mut *kept.lock().unwrap_or_else(|p| p.into_inner())),
+        None => body.to_vec(),
+    };
+    Resp {
+        status: parts.status,
+        version: parts.version,
+        trailers: parts
+            .extensions
+            .get::<roundtrip_mio::Trailers>()
+            .map(|t| t.0.clone()),
+        headers: parts.headers,
+        body,
+    }
+}

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod conformance;
 pub mod fixtures;
+pub mod origin;
 pub mod server;
 pub mod suite;
 

@@ -1,0 +1,313 @@
+//! What goes in and comes out of an exchange: the request [`Body`], how the
+//! response body is received ([`Receive`]), and the finished [`Response`].
+
+use std::fmt;
+use std::io::{self, Read};
+
+use bytes::{Bytes, BytesMut};
+use roundtrip_io::http::HeaderMap;
+use roundtrip_io::{BodyLen, ResponseHead};
+
+/// A finished response: head and the body collected in memory (empty when it
+/// was streamed to a [`Receive::Stream`] callback). Trailers of a chunked
+/// body are in the extensions as [`Trailers`].
+///
+/// ```
+/// use roundtrip_mio::{Response, Trailers};
+/// fn checksum(response: &Response) -> Option<&str> {
+///     let trailers = response.extensions().get::<Trailers>()?;
+///     trailers.0.get("x-checksum")?.to_str().ok()
+/// }
+/// assert_eq!(checksum(&Response::new(bytes::Bytes::new())), None);
+/// ```
+pub type Response = roundtrip_io::http::Response<Bytes>;
+
+/// The trailer fields of a chunked response body, in the response's
+/// extensions when there were any.
+///
+/// ```
+/// use roundtrip_mio::Trailers;
+/// let mut response = roundtrip_mio::Response::new(bytes::Bytes::new());
+/// response.extensions_mut().insert(Trailers(Default::default()));
+/// assert!(response.extensions().get::<Trailers>().is_some());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trailers(pub HeaderMap);
+
+/// Names one submitted request; its result comes back with the same id.
+///
+/// ```no_run
+/// let mut driver = roundtrip_mio::Driver::new()?;
+/// let id = driver.get("http://127.0.0.1:8080/");
+/// for (done, result) in driver.run_until_idle()? {
+///     assert_eq!(done, id);
+///     println!("{id}: {:?}", result.map(|r| r.status()));
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId {
+    pub(crate) serial: u64,
+    pub(crate) slot: usize,
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "request#{}", self.serial)
+    }
+}
+
+/// What a [`Receive::Stream`] callback tells the driver after each piece.
+///
+/// ```
+/// use roundtrip_mio::Flow;
+/// assert_ne!(Flow::Continue, Flow::Stop);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading.
+    Continue,
+    /// Stop reading: the rest is drained when little remains (the core's
+    /// `max_drain_bytes` and `drain_timeout`), else the connection is closed.
+    Stop,
+}
+
+/// The callback of [`Receive::Stream`]: the response head, then one piece of
+/// the body.
+///
+/// ```
+/// use roundtrip_mio::{Flow, OnData};
+/// let callback: OnData = Box::new(|head, _data| {
+///     if head.status.is_success() { Flow::Continue } else { Flow::Stop }
+/// });
+/// # let _ = callback;
+/// ```
+pub type OnData = Box<dyn FnMut(&ResponseHead, Bytes) -> Flow + Send>;
+
+/// How a response body is received.
+///
+/// ```
+/// use roundtrip_mio::{Flow, Receive};
+/// let collect = Receive::Collect { max_bytes: 1 << 20 };
+/// let mut seen = 0;
+/// let stream = Receive::stream(move |head, data| {
+///     seen += data.len();
+///     if head.status.is_success() { Flow::Continue } else { Flow::Stop }
+/// });
+/// # let _ = (collect, stream);
+/// ```
+pub enum Receive {
+    /// Collect the body in memory; a body longer than `max_bytes` ends the
+    /// exchange with [`Error::BodyTooLarge`](crate::Error::BodyTooLarge).
+    Collect {
+        /// The most body bytes accepted.
+        max_bytes: u64,
+    },
+    /// Hand each piece of the body to a callback as it arrives (zero-copy
+    /// `Bytes` cut from the read buffer); the finished response has an empty
+    /// body.
+    Stream(OnData),
+}
+
+impl Receive {
+    /// [`Receive::Stream`] with `callback`.
+    ///
+    /// ```
+    /// use roundtrip_mio::{Flow, Receive};
+    /// let receive = Receive::stream(|_head, data| {
+    ///     println!("{} bytes", data.len());
+    ///     Flow::Continue
+    /// });
+    /// assert!(matches!(receive, Receive::Stream(_)));
+    /// ```
+    pub fn stream(callback: impl FnMut(&ResponseHead, Bytes) -> Flow + Send + 'static) -> Self {
+        Receive::Stream(Box::new(callback))
+    }
+}
+
+impl fmt::Debug for Receive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Receive::Collect { max_bytes } => write!(f, "Collect {{ max_bytes: {max_bytes} }}"),
+            Receive::Stream(_) => f.write_str("Stream(..)"),
+        }
+    }
+}
+
+/// A request body: empty, bytes in memory, or a reader streamed with a known
+/// length or chunked.
+///
+/// The reader is called on the event-loop thread whenever the socket can
+/// take more, so it must not block (in-memory data, a file, a channel's
+/// `try_recv`). Bytes can be sent again if a stale pooled connection forces a
+/// retry; a reader only if nothing was read from it yet.
+///
+/// ```
+/// use roundtrip_mio::Body;
+/// assert_eq!(Body::from("hello").len(), Some(5));
+/// let streamed = Body::from_reader(std::io::Cursor::new(vec![0u8; 10]), None);
+/// assert_eq!(streamed.len(), None);
+/// ```
+pub struct Body {
+    kind: Kind,
+}
+
+enum Kind {
+    Empty,
+    Bytes(Bytes),
+    Reader {
+        reader: Box<dyn Read + Send>,
+        len: Option<u64>,
+        started: bool,
+    },
+}
+
+impl Body {
+    /// No body.
+    ///
+    /// ```
+    /// assert!(roundtrip_mio::Body::empty().is_empty());
+    /// ```
+    pub fn empty() -> Body {
+        Body { kind: Kind::Empty }
+    }
+
+    /// A body read from `reader`: `Content-Length: len` when `len` is given,
+    /// chunked otherwise.
+    ///
+    /// ```
+    /// use roundtrip_mio::Body;
+    /// let sized = Body::from_reader(std::io::Cursor::new(b"abc".to_vec()), Some(3));
+    /// assert_eq!(sized.len(), Some(3));
+    /// ```
+    pub fn from_reader(reader: impl Read + Send + 'static, len: Option<u64>) -> Body {
+        Body {
+            kind: Kind::Reader {
+                reader: Box::new(reader),
+                len,
+                started: false,
+            },
+        }
+    }
+
+    /// The length, when known.
+    ///
+    /// ```
+    /// assert_eq!(roundtrip_mio::Body::from(vec![0u8; 4]).len(), Some(4));
+    /// ```
+    pub fn len(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Empty => Some(0),
+            Kind::Bytes(b) => Some(b.len() as u64),
+            Kind::Reader { len, .. } => *len,
+        }
+    }
+
+    /// True for an empty body.
+    ///
+    /// ```
+    /// assert!(!roundtrip_mio::Body::from("x").is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    pub(crate) fn body_len(&self) -> BodyLen {
+        match &self.kind {
+            Kind::Empty => BodyLen::Empty,
+            Kind::Bytes(b) => BodyLen::Known(b.len() as u64),
+            Kind::Reader { len: Some(n), .. } => BodyLen::Known(*n),
+            Kind::Reader { len: None, .. } => BodyLen::Unknown,
+        }
+    }
+
+    /// Can the body be sent (again) from its start?
+    pub(crate) fn is_replayable(&self) -> bool {
+        !matches!(self.kind, Kind::Reader { started: true, .. })
+    }
+
+    /// The whole body when it is in memory.
+    pub(crate) fn as_bytes(&self) -> Option<&Bytes> {
+        match &self.kind {
+            Kind::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The next piece of a streamed body, at most `max` bytes (empty = the end).
+    pub(crate) fn read_chunk(&mut self, max: usize) -> io::Result<Bytes> {
+        let Kind::Reader {
+            reader, started, ..
+        } = &mut self.kind
+        else {
+            return Ok(Bytes::new());
+        };
+        *started = true;
+        let mut chunk = BytesMut::zeroed(max);
+        // Bounded: only `Interrupted` repeats, and a reader returns it finitely often.
+        loop {
+            match reader.read(&mut chunk) {
+                Ok(n) => {
+                    chunk.truncate(n);
+                    return Ok(chunk.freeze());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Empty => f.write_str("Body::Empty"),
+            Kind::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
+            Kind::Reader { len, .. } => write!(f, "Body::Reader(len={len:?})"),
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl From<()> for Body {
+    fn from(_: ()) -> Body {
+        Body::empty()
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Body {
+        Body {
+            kind: Kind::Bytes(b),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body::from(Bytes::from(v))
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Body::from(Bytes::from(s))
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Body {
+        Body::from(Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Body {
+        Body::from(Bytes::from_static(s))
+    }
+}

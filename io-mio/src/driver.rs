@@ -1,0 +1,613 @@
+//! The [`Driver`]: one `mio::Poll` (its own, or the caller's registry), a
+//! slab of connections indexed by token, a slab of exchanges, the core's
+//! pool policy over connection slots, and one timer queue.
+//!
+//! Every public entry point performs one input (a request, a readiness
+//! event, the time), then settles: grants the pool made are delivered to
+//! their waiters, connections the pool gave up are closed, and every
+//! deadline touched is re-armed in the timer queue. [`Driver::poll_timeout`]
+//! then says when to come back.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::time::{Duration, Instant as StdInstant};
+
+use mio::event::Event;
+use mio::{Events, Poll, Registry, Token};
+use roundtrip_io::http;
+use roundtrip_io::proto::pool::{Grant, Pool, PoolStats, Ticket};
+use roundtrip_io::proto::time::Instant;
+use roundtrip_io::{Clock, Config, Error, InvalidRequest, prepare};
+
+use crate::body::{Body, Receive, RequestId, Response};
+use crate::conn::{Conn, ConnState};
+use crate::exchange::Exchange;
+use crate::slab::Slab;
+use crate::timer::{ConnTimer, Popped, Target, Timers};
+
+/// A finished exchange: its id and its outcome.
+///
+/// ```no_run
+/// let mut driver = roundtrip_mio::Driver::new()?;
+/// driver.get("http://127.0.0.1:8080/");
+/// let finished: Vec<roundtrip_mio::Finished> = driver.run_until_idle()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub type Finished = (RequestId, Result<Response, Error>);
+
+/// Most timer entries handled by one [`Driver::handle_timeout`]; the rest
+/// stay due, and [`Driver::poll_timeout`] says so.
+const MAX_TIMERS_PER_CALL: usize = 4096;
+
+/// The poll and event buffer of a driver that owns its `Poll`.
+struct OwnPoll {
+    poll: Poll,
+    events: Events,
+}
+
+/// A single-threaded HTTP/1.1 client: drives many exchanges over many
+/// connections at once from one `mio::Poll`, with the core's pool policy
+/// (`max_conns_per_host` waiters, idle expiry, the safe-retry rule).
+///
+/// Submit requests ([`submit`](Self::submit), [`submit_with`](Self::submit_with),
+/// [`get`](Self::get)), then turn the loop ([`run_once`](Self::run_once) or,
+/// embedded in another event loop, [`handle_event`](Self::handle_event) +
+/// [`handle_timeout`](Self::handle_timeout) + [`poll_timeout`](Self::poll_timeout))
+/// and collect results with [`take_finished`](Self::take_finished).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use roundtrip_mio::{Body, Driver, http};
+///
+/// let mut driver = Driver::builder().max_conns_per_host(Some(4)).build()?;
+/// let mut ids = Vec::new();
+/// for n in 0..16 {
+///     let request = http::Request::get(format!("http://127.0.0.1:8080/{n}"))
+///         .body(Body::empty())
+///         .unwrap();
+///     ids.push(driver.submit(request));
+/// }
+/// while !driver.is_idle() {
+///     driver.run_once(Some(Duration::from_millis(100)))?;
+///     while let Some((id, result)) = driver.take_finished() {
+///         match result {
+///             Ok(response) => println!("{id}: {} ({} bytes)", response.status(), response.body().len()),
+///             Err(e) => println!("{id}: {e}"),
+///         }
+///     }
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Driver {
+    own: Option<OwnPoll>,
+    pub(crate) registry: Registry,
+    first_token: usize,
+    pub(crate) config: Config,
+    max_body_bytes: u64,
+    pub(crate) clock: Clock,
+    pub(crate) conns: Slab<Conn>,
+    pub(crate) exchanges: Slab<Exchange>,
+    pub(crate) pool: Pool<usize>,
+    /// Exchanges queued for a connection, by ticket.
+    pub(crate) waiters: HashMap<Ticket, usize>,
+    /// Grants the pool made, to deliver at the next settle.
+    pub(crate) grants: VecDeque<Grant<usize>>,
+    pub(crate) timers: Timers,
+    pub(crate) pool_timer: crate::timer::Deadline,
+    /// The pool's idle set changed: its next expiry must be looked up.
+    pub(crate) pool_dirty: bool,
+    /// Connections whose reads or writes were cut short to be fair to others.
+    pub(crate) ready: Vec<(usize, u64)>,
+    pub(crate) finished: VecDeque<Finished>,
+    last_serial: u64,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("exchanges", &self.exchanges.len())
+            .field("connections", &self.conns.len())
+            .field("finished", &self.finished.len())
+            .field("pool", &self.pool.stats())
+            .finish()
+    }
+}
+
+impl Driver {
+    /// A driver with the default settings and its own `Poll`.
+    ///
+    /// ```no_run
+    /// let driver = roundtrip_mio::Driver::new()?;
+    /// assert!(driver.is_idle());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new() -> io::Result<Driver> {
+        Driver::builder().build()
+    }
+
+    /// A builder to change the settings.
+    ///
+    /// ```no_run
+    /// let driver = roundtrip_mio::Driver::builder().max_conns_per_host(Some(16)).build()?;
+    /// assert_eq!(driver.config().pool.max_conns_per_host, Some(16));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn builder() -> crate::DriverBuilder {
+        crate::DriverBuilder::default()
+    }
+
+    pub(crate) fn with_parts(
+        own: Option<(Poll, Events)>,
+        registry: Registry,
+        first_token: Token,
+        config: Config,
+        max_body_bytes: u64,
+    ) -> Driver {
+        Driver {
+            own: own.map(|(poll, events)| OwnPoll { poll, events }),
+            registry,
+            first_token: first_token.0,
+            pool: Pool::new(config.pool),
+            config,
+            max_body_bytes,
+            clock: Clock::new(),
+            conns: Slab::new(),
+            exchanges: Slab::new(),
+            waiters: HashMap::new(),
+            grants: VecDeque::new(),
+            timers: Timers::default(),
+            pool_timer: Default::default(),
+            pool_dirty: false,
+            ready: Vec::new(),
+            finished: VecDeque::new(),
+            last_serial: 0,
+        }
+    }
+
+    /// The settings in force.
+    ///
+    /// ```no_run
+    /// let driver = roundtrip_mio::Driver::new()?;
+    /// assert!(driver.config().keep_alive);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Pool counters: dials, reuses, idle, in use, waiters, closes by reason.
+    ///
+    /// ```no_run
+    /// let driver = roundtrip_mio::Driver::new()?;
+    /// assert_eq!(driver.stats().dials, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+
+    /// True when no exchange is in flight (finished ones may wait in
+    /// [`take_finished`](Self::take_finished)).
+    ///
+    /// ```no_run
+    /// let mut driver = roundtrip_mio::Driver::new()?;
+    /// driver.get("http://127.0.0.1:8080/");
+    /// assert!(!driver.is_idle());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_idle(&self) -> bool {
+        self.exchanges.is_empty()
+    }
+
+    /// Whether `token` belongs to this driver: every token from the
+    /// `first_token` it was built with upward.
+    ///
+    /// ```no_run
+    /// use mio::{Poll, Token};
+    /// let poll = Poll::new()?;
+    /// let driver = roundtrip_mio::Driver::builder().build_in(poll.registry(), Token(10))?;
+    /// assert!(driver.owns(Token(10)) && !driver.owns(Token(3)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn owns(&self, token: Token) -> bool {
+        token.0 >= self.first_token
+    }
+
+    /// `GET uri`, with the body collected in memory.
+    ///
+    /// ```no_run
+    /// let mut driver = roundtrip_mio::Driver::new()?;
+    /// let id = driver.get("http://127.0.0.1:8080/");
+    /// let results = driver.run_until_idle()?;
+    /// assert_eq!(results[0].0, id);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn get(&mut self, uri: &str) -> RequestId {
+        match http::Request::get(uri).body(Body::empty()) {
+            Ok(request) => self.submit(request),
+            Err(e) => {
+                let id = RequestId {
+                    serial: self.next_serial(),
+                    slot: usize::MAX,
+                };
+                self.finished
+                    .push_back((id, Err(InvalidRequest::from(e).into())));
+                id
+            }
+        }
+    }
+
+    /// Submits `request`; its body is collected in memory up to the
+    /// builder's `max_body_bytes`. The result comes back from
+    /// [`take_finished`](Self::take_finished) under the returned id.
+    ///
+    /// ```no_run
+    /// use roundtrip_mio::{Body, Driver, http};
+    /// let mut driver = Driver::new()?;
+    /// let request = http::Request::post("http://127.0.0.1:8080/upload")
+    ///     .body(Body::from("hello"))
+    ///     .unwrap();
+    /// let id = driver.submit(request);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn submit(&mut self, request: http::Request<Body>) -> RequestId {
+        let max_bytes = self.max_body_bytes;
+        self.submit_with(request, Receive::Collect { max_bytes })
+    }
+
+    /// Submits `request`, receiving its body as `receive` says.
+    ///
+    /// The request starts at once: on an idle pooled connection, on a new
+    /// one, or queued when its host is at `max_conns_per_host`. A request
+    /// that fails on a pooled connection is sent once more on another
+    /// connection when that is provably safe (nothing of it was written, or
+    /// its method is idempotent and no byte of a response arrived, and its
+    /// body can be sent again).
+    ///
+    /// ```no_run
+    /// use roundtrip_mio::{Body, Driver, Flow, Receive, http};
+    /// let mut driver = Driver::new()?;
+    /// let request = http::Request::get("http://127.0.0.1:8080/big").body(Body::empty()).unwrap();
+    /// let mut total = 0usize;
+    /// driver.submit_with(request, Receive::stream(move |_head, data| {
+    ///     total += data.len();
+    ///     if total < 1 << 20 { Flow::Continue } else { Flow::Stop }
+    /// }));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn submit_with(&mut self, request: http::Request<Body>, receive: Receive) -> RequestId {
+        let now = self.clock.now();
+        let serial = self.next_serial();
+        let (parts, body) = request.into_parts();
+        let prepared = match prepare(&parts, body.body_len(), &self.config) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                let id = RequestId {
+                    serial,
+                    slot: usize::MAX,
+                };
+                self.finished.push_back((id, Err(e)));
+                return id;
+            }
+        };
+        let deadline = roundtrip_io::deadline(&parts, &self.config);
+        let exchange = Exchange::new(serial, parts, body, prepared, receive);
+        let slot = self.exchanges.insert(exchange);
+        if let Some(at) = deadline.map(|at| self.clock.from_std(at))
+            && let Some(exchange) = self.exchanges.get_mut(slot)
+            && let Some(push) = exchange.deadline.set(Some(at))
+        {
+            self.timers.push(push, Target::Exchange { slot, serial });
+        }
+        self.begin(slot, now);
+        self.settle(now);
+        RequestId { serial, slot }
+    }
+
+    /// Gives up on a request. Its result is never reported; a connection it
+    /// was using is drained or closed as the core decides, then pooled or
+    /// dropped. Returns false for an id that already finished.
+    ///
+    /// ```no_run
+    /// let mut driver = roundtrip_mio::Driver::new()?;
+    /// let id = driver.get("http://127.0.0.1:8080/slow");
+    /// assert!(driver.cancel(id));
+    /// assert!(!driver.cancel(id));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn cancel(&mut self, id: RequestId) -> bool {
+        let Some(exchange) = self.exchanges.get_mut(id.slot) else {
+            return false;
+        };
+        if exchange.serial != id.serial || exchange.cancelled {
+            return false;
+        }
+        exchange.cancelled = true;
+        let now = self.clock.now();
+        self.abort(id.slot, now);
+        self.settle(now);
+        true
+    }
+
+    /// The next finished exchange, if any. Drain it after every call that
+    /// moves the driver.
+    ///
+    /// ```no_run
+    /// let mut driver = roundtrip_mio::Driver::new()?;
+    /// driver.run_once(None)?;
+    /// while let Some((id, result)) = driver.take_finished() {
+    ///     println!("{id}: {:?}", result.map(|r| r.status()));
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn take_finished(&mut self) -> Option<Finished> {
+        self.finished.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, at
+    /// the latest: now when work is pending (reads or writes cut short for
+    /// fairness, or results waiting in [`take_finished`](Self::take_finished)).
+    /// Waking earlier is harmless.
+    ///
+    /// ```no_run
+    /// let driver = roundtrip_mio::Driver::new()?;
+    /// assert_eq!(driver.poll_timeout(), None); // nothing in flight
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn poll_timeout(&self) -> Option<StdInstant> {
+        if !self.ready.is_empty() || !self.grants.is_empty() || !self.finished.is_empty() {
+            return Some(StdInstant::now());
+        }
+        self.timers.next().map(|at| self.clock.to_std(at))
+    }
+
+    /// Handles one readiness event from the `Poll` the driver registered
+    /// with. Returns false (and does nothing) for a token that is not the
+    /// driver's.
+    ///
+    /// ```no_run
+    /// use mio::{Events, Poll, Token};
+    /// let mut poll = Poll::new()?;
+    /// let mut driver = roundtrip_mio::Driver::builder().build_in(poll.registry(), Token(1))?;
+    /// let mut events = Events::with_capacity(256);
+    /// poll.poll(&mut events, Some(std::time::Duration::from_millis(10)))?;
+    /// for event in events.iter() {
+    ///     if !driver.handle_event(event) {
+    ///         // one of the caller's own sources
+    ///     }
+    /// }
+    /// driver.handle_timeout(std::time::Instant::now());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handle_event(&mut self, event: &Event) -> bool {
+        let Some(slot) = event.token().0.checked_sub(self.first_token) else {
+            return false;
+        };
+        let now = self.clock.now();
+        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+        let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+        self.on_conn_event(slot, readable, writable, now);
+        self.settle(now);
+        true
+    }
+
+    /// Acts on every deadline that passed by `now` (connect, read and write
+    /// timeouts, the core's 100-continue, response-head and drain deadlines,
+    /// total deadlines, idle expiry), and resumes work cut short for
+    /// fairness. Early calls are harmless.
+    ///
+    /// ```no_run
+    /// let mut driver = roundtrip_mio::Driver::new()?;
+    /// driver.handle_timeout(std::time::Instant::now());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handle_timeout(&mut self, now: StdInstant) {
+        let now = self.clock.from_std(now);
+        for (slot, serial) in std::mem::take(&mut self.ready) {
+            if self.conns.get(slot).is_some_and(|c| c.serial == serial) {
+                self.on_conn_event(slot, true, true, now);
+            }
+        }
+        for _ in 0..MAX_TIMERS_PER_CALL {
+            let Some((at, target)) = self.timers.pop_due(now) else {
+                break;
+            };
+            self.on_timer(at, target, now);
+        }
+        self.settle(now);
+    }
+
+    /// One turn of the loop on the driver's own `Poll`: waits for readiness
+    /// or the next deadline (at most `timeout`; `None` = no limit of its own),
+    /// handles what happened, and returns how many finished exchanges wait in
+    /// [`take_finished`](Self::take_finished). A driver built with
+    /// [`build_in`](crate::DriverBuilder::build_in) has no `Poll` of its own
+    /// and returns an error.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let mut driver = roundtrip_mio::Driver::new()?;
+    /// let id = driver.get("http://127.0.0.1:8080/");
+    /// while !driver.is_idle() {
+    ///     driver.run_once(Some(Duration::from_secs(1)))?;
+    /// }
+    /// let (done, result) = driver.take_finished().expect("finished");
+    /// assert_eq!(done, id);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run_once(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let Some(mut own) = self.own.take() else {
+            return Err(io::Error::other(
+                "this driver is embedded in another poll: use handle_event and handle_timeout",
+            ));
+        };
+        let wait = match self.poll_timeout() {
+            Some(at) => {
+                let left = at.saturating_duration_since(StdInstant::now());
+                Some(timeout.map_or(left, |t| t.min(left)))
+            }
+            None => timeout,
+        };
+        let polled = match own.poll.poll(&mut own.events, wait) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            other => other,
+        };
+        for event in own.events.iter() {
+            self.handle_event(event);
+        }
+        self.own = Some(own);
+        polled?;
+        self.handle_timeout(StdInstant::now());
+        Ok(self.finished.len())
+    }
+
+    /// Runs the loop until no exchange is in flight and returns every
+    /// finished one. Each exchange is bounded by the configured timeouts;
+    /// with all of them off, a server that never answers keeps this waiting.
+    ///
+    /// ```no_run
+    /// let mut driver = roundtrip_mio::Driver::new()?;
+    /// driver.get("http://127.0.0.1:8080/a");
+    /// driver.get("http://127.0.0.1:8080/b");
+    /// for (id, result) in driver.run_until_idle()? {
+    ///     println!("{id}: {:?}", result.map(|r| r.status()));
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run_until_idle(&mut self) -> io::Result<Vec<Finished>> {
+        let mut done: Vec<Finished> = self.finished.drain(..).collect();
+        // Bounded by the exchanges' deadlines (see above).
+        while !self.exchanges.is_empty() {
+            self.run_once(None)?;
+            done.extend(self.finished.drain(..));
+        }
+        Ok(done)
+    }
+
+    pub(crate) fn next_serial(&mut self) -> u64 {
+        self.last_serial += 1;
+        self.last_serial
+    }
+
+    pub(crate) fn token(&self, slot: usize) -> Token {
+        Token(self.first_token + slot)
+    }
+
+    /// Delivers pending grants and re-arms the pool's timer.
+    pub(crate) fn settle(&mut self, now: Instant) {
+        self.deliver_grants(now);
+        if self.pool_dirty {
+            self.pool_dirty = false;
+            if let Some(at) = self.pool_timer.set(self.pool.poll_timeout()) {
+                self.timers.push(at, Target::Pool);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, at: Instant, target: Target, now: Instant) {
+        let popped = match target {
+            Target::Pool => self.pool_timer.on_pop(at, now),
+            Target::Exchange { slot, serial } => match self.exchanges.get_mut(slot) {
+                Some(exchange) if exchange.serial == serial => exchange.deadline.on_pop(at, now),
+                _ => Popped::Stale,
+            },
+            Target::Conn { slot, serial, kind } => match self.conns.get_mut(slot) {
+                Some(conn) if conn.serial == serial => conn.timers[kind as usize].on_pop(at, now),
+                _ => Popped::Stale,
+            },
+        };
+        match (popped, target) {
+            (Popped::Stale, _) => {}
+            (Popped::Requeue(at), target) => self.timers.push(at, target),
+            (Popped::Fire, Target::Pool) => {
+                self.pool.handle_timeout(now);
+                self.reap();
+                self.pool_dirty = true;
+            }
+            (Popped::Fire, Target::Exchange { slot, .. }) => self.on_deadline(slot, now),
+            (Popped::Fire, Target::Conn { slot, kind, .. }) => {
+                self.on_conn_timer(slot, kind, now);
+                self.settle_conn(slot);
+            }
+        }
+    }
+
+    /// A readiness event, or work resumed, for the connection in `slot`.
+    pub(crate) fn on_conn_event(
+        &mut self,
+        slot: usize,
+        readable: bool,
+        writable: bool,
+        now: Instant,
+    ) {
+        let Some(conn) = self.conns.get(slot) else {
+            return;
+        };
+        match conn.state {
+            ConnState::Connecting(_) => self.on_connect_ready(slot, now),
+            ConnState::Busy(exchange) => {
+                if writable {
+                    self.pump(exchange, slot, now);
+                }
+                if readable {
+                    self.on_readable(slot, now);
+                }
+            }
+            ConnState::Idle if readable => self.on_idle_readable(slot, now),
+            ConnState::Idle => {}
+        }
+        self.settle_conn(slot);
+    }
+
+    /// Brings a connection's registered interest and timers in line with
+    /// its state (reregistering only on change).
+    pub(crate) fn settle_conn(&mut self, slot: usize) {
+        let token = self.token(slot);
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let want = conn.wanted_interest();
+        if want != conn.interest
+            && self
+                .registry
+                .reregister(&mut conn.stream, token, want)
+                .is_ok()
+        {
+            conn.interest = want;
+        }
+        let busy = matches!(conn.state, ConnState::Busy(_));
+        let io_timeout = if conn.out.is_empty() {
+            self.config.read_timeout
+        } else {
+            self.config.write_timeout
+        };
+        let deadlines = [
+            match &conn.state {
+                ConnState::Connecting(dial) => dial.deadline,
+                _ => None,
+            },
+            io_timeout.filter(|_| busy).map(|t| conn.last_io + t),
+            conn.proto.poll_timeout().filter(|_| busy),
+            (conn.stale_seen && matches!(conn.state, ConnState::Idle))
+                .then(|| conn.idle_since + self.config.stale_check_after),
+        ];
+        let kinds = [
+            ConnTimer::Connect,
+            ConnTimer::Io,
+            ConnTimer::Core,
+            ConnTimer::Stale,
+        ];
+        for (kind, want) in kinds.into_iter().zip(deadlines) {
+            if let Some(at) = conn.timers[kind as usize].set(want) {
+                let serial = conn.serial;
+                self.timers.push(at, Target::Conn { slot, serial, kind });
+            }
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn send<T: Send>() {}
+    send::<Driver>();
+}

@@ -1,0 +1,327 @@
+//! One exchange as the driver keeps it: the request, where it stands
+//! ([`Stage`]), how far its body was sent, and the response being received.
+//! Nothing here does I/O; the driver moves an exchange through its stages.
+
+use bytes::{Bytes, BytesMut};
+use roundtrip_io::http::HeaderMap;
+use roundtrip_io::http::request::Parts;
+use roundtrip_io::proto::Event;
+use roundtrip_io::proto::pool::Ticket;
+use roundtrip_io::proto::time::Instant;
+use roundtrip_io::{Error, HeadBuilder, Phase, Prepared, ResponseHead, trailer_into};
+
+use crate::body::{Body, Flow, OnData, Receive, RequestId, Response, Trailers};
+use crate::conn::Conn;
+use crate::timer::Deadline;
+
+/// Size of one read from a streamed request body.
+const UPLOAD_CHUNK: usize = 64 * 1024;
+
+/// Where an exchange stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Not yet checked out (or about to be retried).
+    New,
+    /// Queued for `max_conns_per_host`.
+    Waiting(Ticket),
+    /// Its connection (this slot) is connecting.
+    Dialing(usize),
+    /// On the connection in this slot.
+    Active(usize),
+}
+
+/// How far the request body went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sending {
+    /// The core has not allowed it yet (100-continue), or nothing was queued.
+    Unsent,
+    /// A reader is being streamed.
+    Streaming,
+    /// All queued, its end included (or there is none).
+    Done,
+}
+
+/// Why the caller stopped reading the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The stream callback said [`Flow::Stop`] (or the request was cancelled).
+    Caller,
+    /// The collected body would pass this limit.
+    TooLarge { limit: u64 },
+}
+
+/// What one response event means for the exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Keep decoding.
+    More,
+    /// The caller stopped reading: ask the core whether to drain or close.
+    Stop,
+    /// The response is complete.
+    End,
+    /// A 101 or a 2xx to CONNECT: the connection is not HTTP any more.
+    Switched,
+}
+
+pub(crate) struct Exchange {
+    pub serial: u64,
+    pub parts: Parts,
+    pub body: Body,
+    pub prepared: Prepared,
+    pub stage: Stage,
+    pub retried: bool,
+    /// Cancelled by the caller: settles its connection, reports nothing.
+    pub cancelled: bool,
+    /// The whole-exchange deadline (`Config::timeout` / `RequestTimeout`).
+    pub deadline: Deadline,
+    pub sending: Sending,
+    pub recv: Recv,
+}
+
+impl Exchange {
+    pub fn new(
+        serial: u64,
+        parts: Parts,
+        body: Body,
+        prepared: Prepared,
+        receive: Receive,
+    ) -> Self {
+        let sink = match receive {
+            Receive::Collect { max_bytes } => Sink::Collect { max_bytes },
+            Receive::Stream(callback) => Sink::Stream(callback),
+        };
+        Exchange {
+            serial,
+            parts,
+            body,
+            prepared,
+            stage: Stage::New,
+            retried: false,
+            cancelled: false,
+            deadline: Deadline::default(),
+            sending: Sending::Unsent,
+            recv: Recv {
+                builder: HeadBuilder::default(),
+                head: None,
+                sink,
+                body: Collected::Empty,
+                trailers: None,
+                stop: None,
+            },
+        }
+    }
+
+    pub fn id(&self, slot: usize) -> RequestId {
+        RequestId {
+            serial: self.serial,
+            slot,
+        }
+    }
+
+    /// What the exchange is doing, for errors; `conn` is its connection.
+    pub fn phase(&self, conn: Option<&Conn>) -> Phase {
+        match self.stage {
+            Stage::New | Stage::Waiting(_) => Phase::PoolWait,
+            Stage::Dialing(_) => Phase::Connect,
+            Stage::Active(_) if self.recv.head.is_some() => Phase::Body,
+            Stage::Active(_) => {
+                let queued = conn.is_some_and(|c| !c.out.is_empty());
+                if queued || self.sending == Sending::Streaming {
+                    Phase::Write
+                } else {
+                    Phase::ResponseHead
+                }
+            }
+        }
+    }
+
+    /// The phase of a response-side failure.
+    pub fn recv_phase(&self) -> Phase {
+        if self.recv.head.is_some() {
+            Phase::Body
+        } else {
+            Phase::ResponseHead
+        }
+    }
+
+    /// Back to the start, to be sent again on another connection.
+    pub fn reset_for_retry(&mut self) {
+        self.retried = true;
+        self.stage = Stage::New;
+        self.sending = Sending::Unsent;
+        let recv = &mut self.recv;
+        recv.builder = HeadBuilder::default();
+        recv.head = None;
+        recv.body = Collected::Empty;
+        recv.trailers = None;
+        recv.stop = None;
+    }
+
+    /// The result once the response ended (or the caller stopped reading).
+    pub fn into_result(self) -> Result<Response, Error> {
+        let recv = self.recv;
+        if let Some(Stop::TooLarge { limit }) = recv.stop {
+            return Err(Error::BodyTooLarge { limit });
+        }
+        let Some(head) = recv.head else {
+            // Unreachable: an exchange completes only after its final head.
+            return Err(Error::ClosedEarly {
+                phase: Phase::ResponseHead,
+                reached_server: true,
+            });
+        };
+        let mut response = head.into_response(recv.body.freeze());
+        if let Some(trailers) = recv.trailers {
+            response.extensions_mut().insert(Trailers(trailers));
+        }
+        Ok(response)
+    }
+}
+
+/// Queues the next part of the request body when the core allows it and the
+/// previous part was written. `Ok(false)`: nothing to queue now.
+pub(crate) fn queue_body(
+    conn: &mut Conn,
+    exchange: &mut Exchange,
+    now: Instant,
+) -> Result<bool, Error> {
+    if exchange.sending == Sending::Done
+        || !conn.proto.may_send_body()
+        || !conn.out.can_queue_body()
+    {
+        return Ok(false);
+    }
+    let reached = conn.proto.wrote_any_byte();
+    let refused = |e| Error::from_proto(e, Phase::Write, reached);
+    conn.out.compact();
+    let data = match exchange.body.as_bytes() {
+        Some(bytes) => bytes.clone(),
+        None => {
+            exchange.sending = Sending::Streaming;
+            exchange
+                .body
+                .read_chunk(UPLOAD_CHUNK)
+                .map_err(Error::RequestBody)?
+        }
+    };
+    if !data.is_empty() {
+        let frame = conn.proto.frame_body(data.len()).map_err(refused)?;
+        conn.out.head.extend_from_slice(frame.prefix());
+        conn.out.body = data;
+        conn.out.tail.extend_from_slice(frame.suffix());
+    }
+    // A body in memory ends with its one piece; a reader at its first empty read.
+    if exchange.body.as_bytes().is_some() || conn.out.body.is_empty() {
+        conn.proto
+            .finish_body([], now, &mut conn.out.tail)
+            .map_err(refused)?;
+        exchange.sending = Sending::Done;
+    }
+    Ok(true)
+}
+
+/// The response as it is received.
+pub(crate) struct Recv {
+    builder: HeadBuilder,
+    head: Option<ResponseHead>,
+    sink: Sink,
+    body: Collected,
+    trailers: Option<HeaderMap>,
+    stop: Option<Stop>,
+}
+
+enum Sink {
+    Collect { max_bytes: u64 },
+    Stream(OnData),
+}
+
+/// A collected body: one piece is kept without a copy.
+enum Collected {
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Collected {
+    fn len(&self) -> usize {
+        match self {
+            Collected::Empty => 0,
+            Collected::One(b) => b.len(),
+            Collected::Many(b) => b.len(),
+        }
+    }
+
+    fn push(&mut self, data: Bytes) {
+        *self = match std::mem::replace(self, Collected::Empty) {
+            Collected::Empty => Collected::One(data),
+            Collected::One(first) => {
+                let mut all = BytesMut::with_capacity((first.len() + data.len()) * 2);
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                Collected::Many(all)
+            }
+            Collected::Many(mut all) => {
+                all.extend_from_slice(&data);
+                Collected::Many(all)
+            }
+        }
+    }
+
+    fn freeze(self) -> Bytes {
+        match self {
+            Collected::Empty => Bytes::new(),
+            Collected::One(b) => b,
+            Collected::Many(b) => b.freeze(),
+        }
+    }
+}
+
+impl Recv {
+    /// True once the caller stopped reading (the rest is being drained).
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    /// Marks the body as no longer wanted.
+    pub fn stop(&mut self, why: Stop) {
+        self.stop.get_or_insert(why);
+    }
+
+    /// Takes one response event. `reached`: any byte of the request was written.
+    pub fn on_event(&mut self, event: Event, reached: bool) -> Result<Step, Error> {
+        let Some(head) = &self.head else {
+            let head = self.builder.push(event);
+            self.head = head.map_err(|e| Error::from_proto(e, Phase::ResponseHead, reached))?;
+            return Ok(Step::More);
+        };
+        match event {
+            Event::Data(data) if !data.is_empty() && self.stop.is_none() => {
+                match &mut self.sink {
+                    Sink::Collect { max_bytes } => {
+                        if (self.body.len() + data.len()) as u64 > *max_bytes {
+                            self.stop = Some(Stop::TooLarge { limit: *max_bytes });
+                            return Ok(Step::Stop);
+                        }
+                        self.body.push(data);
+                    }
+                    Sink::Stream(callback) => {
+                        if callback(head, data) == Flow::Stop {
+                            self.stop = Some(Stop::Caller);
+                            return Ok(Step::Stop);
+                        }
+                    }
+                }
+                Ok(Step::More)
+            }
+            Event::Trailer(field) => {
+                let trailers = self.trailers.get_or_insert_with(HeaderMap::new);
+                trailer_into(trailers, &field)
+                    .map_err(|e| Error::from_proto(e, Phase::Body, reached))?;
+                Ok(Step::More)
+            }
+            Event::End => Ok(Step::End),
+            Event::Switched => Ok(Step::Switched),
+            _ => Ok(Step::More),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The driver's side of the pool: `proto::pool::Pool<usize>` over connection
+//! slots decides; this file executes. Waiting is a map from ticket to the
+//! parked exchange, and a grant is delivered by starting that exchange.
+//!
+//! Idle connections stay registered for readability, so the server closing
+//! one (or sending bytes nobody asked for) is seen as an event. How soon the
+//! driver acts on it follows `Config::stale_check_after`, as the probe of
+//! the other backends does: a connection idle at least that long is dropped
+//! at once (`Pool::remove_idle` with `CloseReason::Stale`); a younger one at
+//! the end of that grace period, and until then a request may still take it,
+//! where the safe-retry rule covers the race as it does elsewhere.
+
+use roundtrip_io::proto::CloseReason;
+use roundtrip_io::proto::Reuse;
+use roundtrip_io::proto::pool::Grant;
+use roundtrip_io::proto::time::Instant;
+
+use crate::conn::ConnState;
+use crate::driver::Driver;
+
+impl Driver {
+    /// Gives the connection in `slot` back after its exchange; the core's
+    /// verdict decides whether it is kept, handed to a waiter, or closed.
+    pub(crate) fn release_conn(&mut self, slot: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        conn.state = ConnState::Idle;
+        let verdict = if conn.out.is_empty() {
+            conn.proto.checkin_verdict()
+        } else {
+            // The server answered before the request was written in full.
+            Reuse::No(CloseReason::BodyNotSent)
+        };
+        if verdict.is_yes() {
+            conn.shrink_for_idle(now);
+        }
+        let keep_alive = conn.proto.keep_alive_timeout();
+        let grant = self
+            .pool
+            .checkin(conn.id, &conn.key, slot, verdict, keep_alive, now);
+        self.grants.extend(grant);
+        self.pool_dirty = true;
+        self.reap();
+        self.settle_conn(slot);
+    }
+
+    /// An in-use connection will not come back: close it, free its slot.
+    pub(crate) fn discard_conn(&mut self, slot: usize, reason: CloseReason) {
+        let Some(conn) = self.conns.get(slot) else {
+            return;
+        };
+        let grant = self.pool.discard(conn.id, &conn.key, reason);
+        self.grants.extend(grant);
+        self.close_conn(slot);
+    }
+
+    /// An idle connection turned out dead: out of the pool and closed.
+    pub(crate) fn drop_idle(&mut self, slot: usize, reason: CloseReason) {
+        let Some(conn) = self.conns.get(slot) else {
+            return;
+        };
+        if let Some(handle) = self.pool.remove_idle(conn.id, &conn.key, reason) {
+            self.close_conn(handle);
+            self.pool_dirty = true;
+        }
+    }
+
+    /// Deregisters and closes the connection in `slot`; returns its state
+    /// (a dial in progress carries its permit).
+    pub(crate) fn close_conn(&mut self, slot: usize) -> Option<ConnState> {
+        let mut conn = self.conns.remove(slot)?;
+        // Closing the socket would remove it from the poll as well; say so
+        // explicitly, as mio asks.
+        let _ = self.registry.deregister(&mut conn.stream);
+        Some(conn.state)
+    }
+
+    /// Closes what the pool evicted, expired or refused at check-in.
+    pub(crate) fn reap(&mut self) {
+        // Bounded: each pass takes one handle off the pool's queue.
+        while let Some((slot, _reason)) = self.pool.take_closed() {
+            self.close_conn(slot);
+        }
+    }
+
+    /// Hands each grant to its waiter: a connection to use, or a permit to dial.
+    pub(crate) fn deliver_grants(&mut self, now: Instant) {
+        // Bounded: each grant serves a distinct queued waiter, who leaves the
+        // queue; exchanges started here queue further grants only by ending.
+        while let Some(grant) = self.grants.pop_front() {
+            let Some(ex) = self.waiters.remove(&grant.ticket()) else {
+                // Every waiter is registered before its ticket can be granted
+                // and unregistered when cancelled: give it back all the same.
+                self.give_back(grant, now);
+                continue;
+            };
+            match grant {
+                Grant::Conn { idle, .. } => {
+                    if let Some(conn) = self.conns.get_mut(idle.handle) {
+                        conn.reused = true;
+                    }
+                    self.attach(ex, idle.handle, now);
+                }
+                Grant::Dial { permit, .. } => self.dial(ex, permit, now),
+            }
+        }
+    }
+
+    fn give_back(&mut self, grant: Grant<usize>, now: Instant) {
+        let next = match grant {
+            Grant::Conn { idle, .. } => {
+                self.release_conn(idle.handle, now);
+                None
+            }
+            Grant::Dial { permit, .. } => self.pool.dial_failed(permit),
+        };
+        self.grants.extend(next);
+    }
+
+    /// An idle connection became readable: the server closed it or sent
+    /// bytes nobody asked for (looked at without consuming), or nothing.
+    pub(crate) fn on_idle_readable(&mut self, slot: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if !roundtrip_io::sys::is_stale(&conn.stream) {
+            conn.read_pending = false;
+            return;
+        }
+        conn.stale_seen = true;
+        conn.read_pending = true;
+        if now.saturating_since(conn.idle_since) >= self.config.stale_check_after {
+            self.drop_idle(slot, CloseReason::Stale);
+        }
+        // Otherwise the `Stale` timer acts at the end of the grace period.
+    }
+
+    /// Is the idle connection just checked out dead? Only asked of
+    /// connections idle at least `stale_check_after`: an event already told,
+    /// or a probe tells when readiness may have gone unreported.
+    pub(crate) fn is_stale_at_checkout(&mut self, slot: usize, now: Instant) -> bool {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return true;
+        };
+        if now.saturating_since(conn.idle_since) < self.config.stale_check_after {
+            return false;
+        }
+        if conn.stale_seen {
+            return true;
+        }
+        if conn.read_pending {
+            if roundtrip_io::sys::is_stale(&conn.stream) {
+                return true;
+            }
+            conn.read_pending = false;
+        }
+        false
+    }
+}

@@ -1,0 +1,76 @@
+//! A slab: values in a `Vec`, addressed by index, with freed slots reused.
+//! Connections are indexed by their `mio::Token`, exchanges by their
+//! `RequestId`; a slot's owner also keeps a serial number, so that a timer
+//! or an id that outlived its value is recognised when the slot is reused.
+
+pub(crate) struct Slab<T> {
+    entries: Vec<Option<T>>,
+    free: Vec<usize>,
+    len: usize,
+}
+
+impl<T> Slab<T> {
+    pub fn new() -> Self {
+        Slab {
+            entries: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Stores `value` and returns its slot.
+    pub fn insert(&mut self, value: T) -> usize {
+        self.len += 1;
+        match self.free.pop() {
+            Some(slot) => {
+                self.entries[slot] = Some(value);
+                slot
+            }
+            None => {
+                self.entries.push(Some(value));
+                self.entries.len() - 1
+            }
+        }
+    }
+
+    /// Takes the value out of `slot`, freeing it.
+    pub fn remove(&mut self, slot: usize) -> Option<T> {
+        let value = self.entries.get_mut(slot)?.take()?;
+        self.free.push(slot);
+        self.len -= 1;
+        Some(value)
+    }
+
+    pub fn get(&self, slot: usize) -> Option<&T> {
+        self.entries.get(slot)?.as_ref()
+    }
+
+    pub fn get_mut(&mut self, slot: usize) -> Option<&mut T> {
+        self.entries.get_mut(slot)?.as_mut()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Slab;
+
+    #[test]
+    fn slots_are_reused() {
+        let mut slab = Slab::new();
+        let (a, b) = (slab.insert("a"), slab.insert("b"));
+        assert_eq!((a, b, slab.len()), (0, 1, 2));
+        assert_eq!(slab.remove(a), Some("a"));
+        assert_eq!(slab.remove(a), None);
+        assert_eq!(slab.insert("c"), a);
+        assert_eq!(slab.get(a), Some(&"c"));
+        assert_eq!(slab.get(7), None);
+    }
+}

@@ -1,0 +1,848 @@
+//! Loopback speed benchmark of the blocking backend: `roundtrip_blocking`
+//! beside ureq 3, a hand-written std loop (the speed-of-light baseline) and
+//! wrk, all against the same servers in the same run. `bench/blocking.sh`
+//! drives it and says how to read the output; `BENCHMARKS.md` has results.
+//!
+//! Servers: the minimal origin of `roundtrip_tests::origin`, run as separate
+//! processes (`--serve-origin`) so that wrk can reach it, and the nginx
+//! fixture. Each is run twice: pinned to CPU 0 for the sequential workloads
+//! (client and server then share one CPU, as `taskset -c 0` does), and on
+//! all CPUs for the parallel one.
+//!
+//! Workloads: `small` (sequential keep-alive GETs of 13 bytes), `64k`
+//! (sequential, 65536 bytes), both with this thread and wrk pinned to CPU 0;
+//! `parallel` (64 threads × 500 GETs of the small body, nothing pinned).
+//!
+//! Rounds: every round runs every client once per (server, workload), in an
+//! order rotated by one each round; the report gives per-round numbers, the
+//! median per client, and the median of the per-round ratios.
+//!
+//! ```text
+//! blocking [--rounds 7] [--requests 20000] [--big-requests 10000] [--threads 64]
+//!          [--per-thread 500] [--wrk-secs 1] [--origin ADDR] [--origin-free ADDR] [--no-nginx]
+//! blocking --serve-origin            # prints its address, serves until killed
+//! blocking --only roundtrip-small --origin ADDR --requests 10000   # for strace
+//! blocking --memory --origin ADDR    # idle-connection heap and allocations
+//! ```
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use roundtrip_tests::fixtures::Nginx;
+use roundtrip_tests::origin;
+
+// ---------------------------------------------------------------------------
+// A counting allocator, switched on only around the memory measurements (a
+// relaxed load per allocation otherwise).
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`; the counters only
+// observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_add(layout.size() as isize, Relaxed);
+            ALLOCS.fetch_add(1, Relaxed);
+        }
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        }
+        // SAFETY: as for `alloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
+            ALLOCS.fetch_add(1, Relaxed);
+        }
+        // SAFETY: as for `alloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+// ---------------------------------------------------------------------------
+// Options.
+
+#[derive(Clone, Debug)]
+struct Opts {
+    rounds: usize,
+    requests: usize,
+    big_requests: usize,
+    threads: usize,
+    per_thread: usize,
+    wrk_secs: u64,
+    origin: Option<SocketAddr>,
+    origin_free: Option<SocketAddr>,
+    nginx: bool,
+    only: Option<String>,
+    memory: bool,
+    serve_origin: bool,
+}
+
+fn parse_opts() -> Opts {
+    let mut o = Opts {
+        rounds: 7,
+        requests: 20_000,
+        big_requests: 10_000,
+        threads: 64,
+        per_thread: 500,
+        wrk_secs: 1,
+        origin: None,
+        origin_free: None,
+        nginx: true,
+        only: None,
+        memory: false,
+        serve_origin: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |what: &str| {
+            args.next()
+                .unwrap_or_else(|| panic!("{arg} needs a value ({what})"))
+        };
+        let num = |s: String| s.parse::<usize>().unwrap_or_else(|e| panic!("{s}: {e}"));
+        let addr = |s: String| Some(s.parse().unwrap_or_else(|e| panic!("{s}: {e}")));
+        match arg.as_str() {
+            "--rounds" => o.rounds = num(value("count")),
+            "--requests" => o.requests = num(value("count")),
+            "--big-requests" => o.big_requests = num(value("count")),
+            "--threads" => o.threads = num(value("count")),
+            "--per-thread" => o.per_thread = num(value("count")),
+            "--wrk-secs" => o.wrk_secs = num(value("seconds")) as u64,
+            "--origin" => o.origin = addr(value("host:port")),
+            "--origin-free" => o.origin_free = addr(value("host:port")),
+            "--no-nginx" => o.nginx = false,
+            "--only" => o.only = Some(value("client-workload")),
+            "--memory" => o.memory = true,
+            "--serve-origin" => o.serve_origin = true,
+            "--bench" => {} // passed by `cargo bench`
+            other => panic!("unknown argument {other:?}; see the file's docs"),
+        }
+    }
+    o
+}
+
+// ---------------------------------------------------------------------------
+// CPU pinning of this thread (threads it spawns inherit the mask).
+
+fn set_affinity(cpus: &[usize]) {
+    // SAFETY: a zeroed `cpu_set_t` is a valid empty set; `CPU_SET` writes
+    // inside it; `sched_setaffinity` reads exactly `size_of` bytes of it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    assert_eq!(
+        rc,
+        0,
+        "sched_setaffinity({cpus:?}): {}",
+        io::Error::last_os_error()
+    );
+}
+
+fn all_cpus() -> Vec<usize> {
+    (0..thread::available_parallelism().map_or(1, |n| n.get())).collect()
+}
+
+fn cpu_list(cpus: &[usize]) -> String {
+    cpus.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `Cpus_allowed_list` of a process, to show the pinning took.
+fn allowed_cpus(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Cpus_allowed_list:")
+                    .map(|v| v.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+// ---------------------------------------------------------------------------
+// Servers.
+
+/// An origin process started by this benchmark; killed on drop.
+struct OriginProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl OriginProcess {
+    /// `taskset -c CPUS <this binary> --serve-origin`.
+    fn start(cpus: &[usize]) -> OriginProcess {
+        let exe = std::env::current_exe().expect("path of this benchmark binary");
+        let mut child = Command::new("taskset")
+            .arg("-c")
+            .arg(cpu_list(cpus))
+            .arg(exe)
+            .arg("--serve-origin")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn taskset <bench> --serve-origin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the origin's address");
+        let addr = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        OriginProcess { child, addr }
+    }
+}
+
+impl Drop for OriginProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The nginx fixture's pid, from the pid file it writes into its dir.
+fn nginx_pid(nginx: &Nginx) -> Option<u32> {
+    let path = nginx.dir().join("nginx.pid");
+    for _ in 0..50 {
+        if let Some(pid) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return Some(pid);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// One server, as a pinned instance (sequential runs) and a free one.
+struct Server {
+    name: &'static str,
+    pinned: SocketAddr,
+    free: SocketAddr,
+}
+
+// ---------------------------------------------------------------------------
+// Clients. Each `get` sends one GET and reads the whole body into a reused
+// buffer, checking its length.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Workload {
+    Small,
+    Big,
+    Parallel,
+}
+
+impl Workload {
+    const ALL: [Workload; 3] = [Workload::Small, Workload::Big, Workload::Parallel];
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Small => "small",
+            Workload::Big => "64k",
+            Workload::Parallel => "parallel",
+        }
+    }
+    fn path(self) -> &'static str {
+        if self == Workload::Big {
+            "/64k"
+        } else {
+            "/small"
+        }
+    }
+    fn body_len(self) -> usize {
+        if self == Workload::Big {
+            origin::BIG_LEN
+        } else {
+            origin::SMALL_BODY.len()
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    Roundtrip,
+    Ureq,
+    Std,
+    Wrk,
+}
+
+impl Kind {
+    const ALL: [Kind; 4] = [Kind::Roundtrip, Kind::Ureq, Kind::Std, Kind::Wrk];
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Roundtrip => "roundtrip",
+            Kind::Ureq => "ureq",
+            Kind::Std => "std",
+            Kind::Wrk => "wrk",
+        }
+    }
+}
+
+/// Sends GETs of one path and reads each body fully.
+trait Driver: Send {
+    fn get(&mut self);
+}
+
+/// Body buffer capacity: a 64 KiB body fits without growing it.
+const BODY_BUF: usize = 128 * 1024;
+
+struct RoundtripDriver {
+    client: roundtrip_blocking::Client,
+    url: String,
+    expect: usize,
+    buf: Vec<u8>,
+}
+
+impl Driver for RoundtripDriver {
+    fn get(&mut self) {
+        let mut response = self.client.get(&self.url).expect("roundtrip GET");
+        self.buf.clear();
+        response
+            .body_mut()
+            .read_to_end(&mut self.buf)
+            .expect("roundtrip body");
+        assert_eq!(self.buf.len(), self.expect, "roundtrip body length");
+    }
+}
+
+struct UreqDriver {
+    agent: ureq::Agent,
+    url: String,
+    expect: usize,
+    buf: Vec<u8>,
+}
+
+impl Driver for UreqDriver {
+    fn get(&mut self) {
+        let mut response = self.agent.get(&self.url).call().expect("ureq GET");
+        self.buf.clear();
+        response
+            .body_mut()
+            .as_reader()
+            .read_to_end(&mut self.buf)
+            .expect("ureq body");
+        assert_eq!(self.buf.len(), self.expect, "ureq body length");
+    }
+}
+
+/// The speed-of-light baseline: one socket, canned request bytes, the
+/// response read into one reusable buffer with a minimal head parse.
+struct StdDriver {
+    addr: SocketAddr,
+    request: Vec<u8>,
+    expect: usize,
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl StdDriver {
+    fn new(addr: SocketAddr, path: &str, expect: usize) -> StdDriver {
+        StdDriver {
+            addr,
+            request: format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes(),
+            expect,
+            stream: None,
+            buf: vec![0; BODY_BUF],
+        }
+    }
+
+    fn try_get(&mut self) -> io::Result<()> {
+        if self.stream.is_none() {
+            let stream = TcpStream::connect(self.addr)?;
+            stream.set_nodelay(true)?;
+            self.stream = Some(stream);
+        }
+        let stream = self.stream.as_mut().expect("connected just above");
+        stream.write_all(&self.request)?;
+        // (head length, head + body length) once the head is complete.
+        let (mut filled, mut lens, mut close) = (0, None, false);
+        while lens.is_none_or(|(_, total)| filled < total) {
+            if filled == self.buf.len() {
+                return Err(io::Error::other("response larger than the buffer"));
+            }
+            let n = stream.read(&mut self.buf[filled..])?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            filled += n;
+            if lens.is_none()
+                && let Some(end) = find(&self.buf[..filled], b"\r\n\r\n", false)
+            {
+                let head = &self.buf[..end + 4];
+                let len = content_length(head).ok_or(io::ErrorKind::InvalidData)?;
+                close = find(head, b"connection: close", true).is_some();
+                lens = Some((end + 4, end + 4 + len));
+            }
+        }
+        if close {
+            self.stream = None; // nginx's 100th response on a connection
+        }
+        let (head, total) = lens.expect("the loop ends once the head is known");
+        if total - head != self.expect || filled != total {
+            return Err(io::Error::other("unexpected body length"));
+        }
+        Ok(())
+    }
+}
+
+impl Driver for StdDriver {
+    fn get(&mut self) {
+        // A server may close an idle keep-alive connection: dial once more.
+        if self.try_get().is_err() {
+            self.stream = None;
+            self.try_get().expect("std loop GET");
+        }
+    }
+}
+
+/// First position of `needle` in `hay`, optionally ASCII case-insensitive.
+fn find(hay: &[u8], needle: &[u8], ignore_case: bool) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| {
+        if ignore_case {
+            w.eq_ignore_ascii_case(needle)
+        } else {
+            w == needle
+        }
+    })
+}
+
+fn content_length(head: &[u8]) -> Option<usize> {
+    let at = find(head, b"content-length:", true)? + b"content-length:".len();
+    let digits = head[at..].iter().skip_while(|b| **b == b' ');
+    let mut n: usize = 0;
+    let mut any = false;
+    for b in digits.take_while(|b| b.is_ascii_digit()) {
+        n = n.checked_mul(10)?.checked_add(usize::from(b - b'0'))?;
+        any = true;
+    }
+    any.then_some(n)
+}
+
+/// One client (its pool), from which drivers for any path are made.
+enum Shared {
+    Roundtrip(roundtrip_blocking::Client),
+    Ureq(ureq::Agent),
+    Std,
+}
+
+impl Shared {
+    fn new(kind: Kind) -> Shared {
+        match kind {
+            // 64 idle per host so that the parallel run keeps its
+            // connections; otherwise both are in their default configuration.
+            Kind::Roundtrip => Shared::Roundtrip(
+                roundtrip_blocking::Client::builder()
+                    .max_idle_per_host(64)
+                    .build(),
+            ),
+            Kind::Ureq => Shared::Ureq(
+                ureq::Agent::config_builder()
+                    .max_idle_connections(64)
+                    .max_idle_connections_per_host(64)
+                    .build()
+                    .into(),
+            ),
+            Kind::Std => Shared::Std,
+            Kind::Wrk => unreachable!("wrk is a process, see run_wrk"),
+        }
+    }
+
+    /// A driver on this client for `w`'s path; the std loop has its own socket.
+    fn driver(&self, addr: SocketAddr, w: Workload) -> Box<dyn Driver> {
+        let url = format!("http://{addr}{}", w.path());
+        let (expect, buf) = (w.body_len(), Vec::with_capacity(BODY_BUF));
+        match self {
+            Shared::Roundtrip(client) => Box::new(RoundtripDriver {
+                client: client.clone(),
+                url,
+                expect,
+                buf,
+            }),
+            Shared::Ureq(agent) => Box::new(UreqDriver {
+                agent: agent.clone(),
+                url,
+                expect,
+                buf,
+            }),
+            Shared::Std => Box::new(StdDriver::new(addr, w.path(), expect)),
+        }
+    }
+}
+
+/// `n` drivers of one kind sharing one client, for one path.
+fn drivers(kind: Kind, addr: SocketAddr, w: Workload, n: usize) -> Vec<Box<dyn Driver>> {
+    let shared = Shared::new(kind);
+    (0..n).map(|_| shared.driver(addr, w)).collect()
+}
+
+/// Requests per second of `requests` sequential GETs on this thread.
+fn run_sequential(kind: Kind, addr: SocketAddr, w: Workload, requests: usize) -> f64 {
+    let mut driver = drivers(kind, addr, w, 1).pop().expect("one driver");
+    let start = Instant::now();
+    for _ in 0..requests {
+        driver.get();
+    }
+    requests as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Requests per second of `threads` threads doing `per_thread` GETs each,
+/// from a common start (connects included: each thread's first request dials).
+fn run_parallel(kind: Kind, addr: SocketAddr, threads: usize, per_thread: usize) -> f64 {
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let handles: Vec<_> = drivers(kind, addr, Workload::Parallel, threads)
+        .into_iter()
+        .map(|mut driver| {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                for _ in 0..per_thread {
+                    driver.get();
+                }
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for h in handles {
+        h.join().expect("a client thread panicked");
+    }
+    (threads * per_thread) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// wrk's `Requests/sec`: `-t1 -c1` pinned to CPU 0 for the sequential
+/// workloads, `-t<cpus> -c<threads>` on all CPUs for the parallel one.
+fn run_wrk(addr: SocketAddr, w: Workload, o: &Opts) -> f64 {
+    let (cpus, t, c) = match w {
+        Workload::Parallel => (cpu_list(&all_cpus()), all_cpus().len(), o.threads),
+        _ => ("0".to_string(), 1, 1),
+    };
+    let out = Command::new("taskset")
+        .args(["-c", &cpus, "wrk", &format!("-t{t}"), &format!("-c{c}")])
+        .arg(format!("-d{}s", o.wrk_secs))
+        .arg(format!("http://{addr}{}", w.path()))
+        .output()
+        .expect("run taskset wrk (is wrk installed?)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for warn in ["Non-2xx", "Socket errors"] {
+        if let Some(line) = text.lines().find(|l| l.contains(warn)) {
+            eprintln!("wrk warning ({addr}{}): {}", w.path(), line.trim());
+        }
+    }
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk output:\n{text}"))
+}
+
+/// Sequential requests per run: `--big-requests` for `/64k`.
+fn requests_for(w: Workload, o: &Opts) -> usize {
+    if w == Workload::Big {
+        o.big_requests
+    } else {
+        o.requests
+    }
+}
+
+fn run_once(kind: Kind, server: &Server, w: Workload, o: &Opts, requests: usize) -> f64 {
+    match (kind, w) {
+        (Kind::Wrk, _) => run_wrk(
+            if w == Workload::Parallel {
+                server.free
+            } else {
+                server.pinned
+            },
+            w,
+            o,
+        ),
+        (_, Workload::Parallel) => {
+            set_affinity(&all_cpus());
+            let rps = run_parallel(kind, server.free, o.threads, o.per_thread);
+            set_affinity(&[0]);
+            rps
+        }
+        _ => run_sequential(kind, server.pinned, w, requests),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and the report.
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+type Results = HashMap<(&'static str, Workload, Kind), Vec<f64>>;
+
+fn ratio(r: &Results, key: (&'static str, Workload), a: Kind, b: Kind) -> f64 {
+    let (Some(xa), Some(xb)) = (r.get(&(key.0, key.1, a)), r.get(&(key.0, key.1, b))) else {
+        return f64::NAN;
+    };
+    median(xa.iter().zip(xb).map(|(a, b)| a / b).collect())
+}
+
+fn report(results: &Results, servers: &[Server], o: &Opts) {
+    for s in servers {
+        for w in Workload::ALL {
+            let how = match w {
+                Workload::Parallel => {
+                    format!("{} threads × {} GETs, all CPUs", o.threads, o.per_thread)
+                }
+                _ => format!("{} sequential GETs, pinned to CPU 0", requests_for(w, o)),
+            };
+            println!(
+                "\n#### {} `/{}` ({}): requests/s\n",
+                s.name,
+                w.path().trim_start_matches('/'),
+                how
+            );
+            let rounds = (1..=o.rounds)
+                .map(|r| format!(" r{r} |"))
+                .collect::<String>();
+            println!("| client |{rounds} median |");
+            println!("|---|{}---:|", "---:|".repeat(o.rounds));
+            for k in Kind::ALL {
+                let v = &results[&(s.name, w, k)];
+                let cells: String = v.iter().map(|x| format!(" {x:.0} |")).collect();
+                println!("| {} |{cells} **{:.0}** |", k.name(), median(v.clone()));
+            }
+        }
+    }
+    println!("\n#### Ratios (median of the per-round ratios)\n");
+    println!(
+        "| server | workload | roundtrip/ureq | roundtrip/wrk | ureq/wrk | std/wrk | roundtrip/std |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for s in servers {
+        for w in Workload::ALL {
+            let r = |a, b| ratio(results, (s.name, w), a, b);
+            println!(
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                s.name,
+                w.name(),
+                r(Kind::Roundtrip, Kind::Ureq),
+                r(Kind::Roundtrip, Kind::Wrk),
+                r(Kind::Ureq, Kind::Wrk),
+                r(Kind::Std, Kind::Wrk),
+                r(Kind::Roundtrip, Kind::Std),
+            );
+        }
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn bench(o: &Opts) {
+    let pinned_cpu = [0];
+    let free_cpus = all_cpus();
+    let mut keep = Vec::new();
+    let mut origin_at = |given: Option<SocketAddr>, cpus: &[usize]| {
+        given.unwrap_or_else(|| {
+            let p = OriginProcess::start(cpus);
+            eprintln!(
+                "origin pid {} on {} (cpus {})",
+                p.child.id(),
+                p.addr,
+                allowed_cpus(p.child.id())
+            );
+            let addr = p.addr;
+            keep.push(p);
+            addr
+        })
+    };
+    let mut servers = vec![Server {
+        name: "origin",
+        pinned: origin_at(o.origin, &pinned_cpu),
+        free: origin_at(o.origin_free, &free_cpus),
+    }];
+    // nginx inherits the affinity of the thread that starts it.
+    let mut nginxes = Vec::new();
+    if o.nginx {
+        let mut start = |cpus: &[usize]| {
+            set_affinity(cpus);
+            let n =
+                Nginx::start().unwrap_or_else(|skip| panic!("nginx: {skip} (or pass --no-nginx)"));
+            let pid = nginx_pid(&n);
+            let allowed = pid.map_or("?".into(), allowed_cpus);
+            eprintln!("nginx pid {pid:?} on {} (cpus {allowed})", n.addr());
+            let addr = n.addr();
+            nginxes.push(n);
+            addr
+        };
+        let pinned = start(&pinned_cpu);
+        let free = start(&free_cpus);
+        servers.push(Server {
+            name: "nginx",
+            pinned,
+            free,
+        });
+    }
+    set_affinity(&pinned_cpu);
+    eprintln!("load before: {}", loadavg());
+    // Warm-up: code paths, allocator, the servers' caches; not recorded.
+    for s in &servers {
+        for w in Workload::ALL {
+            for k in [Kind::Roundtrip, Kind::Ureq, Kind::Std] {
+                let _ = run_once(k, s, w, o, requests_for(w, o) / 10);
+            }
+        }
+    }
+    let mut results = Results::new();
+    for round in 0..o.rounds {
+        let mut order = Kind::ALL.to_vec();
+        order.rotate_left(round % Kind::ALL.len());
+        for s in &servers {
+            for w in Workload::ALL {
+                for &k in &order {
+                    let rps = run_once(k, s, w, o, requests_for(w, o));
+                    results.entry((s.name, w, k)).or_default().push(rps);
+                }
+            }
+        }
+        eprintln!("round {}/{} done; load {}", round + 1, o.rounds, loadavg());
+    }
+    report(&results, &servers, o);
+    eprintln!("load after: {}", loadavg());
+}
+
+// ---------------------------------------------------------------------------
+// `--only`: one client, one workload, nothing else (for strace and perf).
+
+fn only(spec: &str, o: &Opts) {
+    let (kind, w) = spec
+        .split_once('-')
+        .and_then(|(k, w)| {
+            let kind = [Kind::Roundtrip, Kind::Ureq, Kind::Std]
+                .into_iter()
+                .find(|x| x.name() == k)?;
+            let w = Workload::ALL.into_iter().find(|x| x.name() == w)?;
+            Some((kind, w))
+        })
+        .unwrap_or_else(|| {
+            panic!("--only {spec}: want {{roundtrip,ureq,std}}-{{small,64k,parallel}}")
+        });
+    let addr = o
+        .origin
+        .expect("--only needs --origin ADDR (a server outside this process)");
+    let rps = match w {
+        Workload::Parallel => run_parallel(kind, addr, o.threads, o.per_thread),
+        _ => run_sequential(kind, addr, w, o.requests),
+    };
+    let n = if w == Workload::Parallel {
+        o.threads * o.per_thread
+    } else {
+        o.requests
+    };
+    println!("{spec}: {n} requests, {rps:.0} requests/s");
+}
+
+// ---------------------------------------------------------------------------
+// `--memory`: heap held by an idle pooled connection, allocations per request.
+
+fn memory(o: &Opts) {
+    let addr = o
+        .origin
+        .expect("--memory needs --origin ADDR (a server outside this process)");
+    println!(
+        "| client | idle conn after one 13 B response | after one 64 KiB response | after 64 KiB then 10 × 13 B | allocations per 13 B GET | per 64 KiB GET |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for kind in [Kind::Roundtrip, Kind::Ureq, Kind::Std] {
+        // Warm-up with a throwaway client: one-time statics are not the
+        // connection's.
+        for w in [Workload::Small, Workload::Big] {
+            drivers(kind, addr, w, 1).pop().expect("one driver").get();
+        }
+        // Heap held after `gets` on a fresh client (one connection, idle in
+        // its pool), the drivers' own body buffers excluded.
+        let idle = |gets: &[(Workload, usize)]| {
+            let shared = Shared::new(kind);
+            let mut small = shared.driver(addr, Workload::Small);
+            let mut big = shared.driver(addr, Workload::Big);
+            LIVE.store(0, Relaxed);
+            COUNTING.store(true, Relaxed);
+            for &(w, n) in gets {
+                let driver = if w == Workload::Big {
+                    &mut big
+                } else {
+                    &mut small
+                };
+                (0..n).for_each(|_| driver.get());
+            }
+            COUNTING.store(false, Relaxed);
+            LIVE.load(Relaxed)
+        };
+        let after_small = idle(&[(Workload::Small, 1)]);
+        let after_big = idle(&[(Workload::Big, 1)]);
+        let after_both = idle(&[(Workload::Big, 1), (Workload::Small, 10)]);
+        let per_get = |w: Workload| {
+            let mut driver = drivers(kind, addr, w, 1).pop().expect("one driver");
+            driver.get(); // the dial is not counted
+            ALLOCS.store(0, Relaxed);
+            COUNTING.store(true, Relaxed);
+            let n = 1000;
+            (0..n).for_each(|_| driver.get());
+            COUNTING.store(false, Relaxed);
+            ALLOCS.load(Relaxed) as f64 / n as f64
+        };
+        let (small, big) = (per_get(Workload::Small), per_get(Workload::Big));
+        println!(
+            "| {} | {after_small} B | {after_big} B | {after_both} B | {small:.1} | {big:.1} |",
+            kind.name()
+        );
+    }
+}
+
+fn main() {
+    let o = parse_opts();
+    if o.serve_origin {
+        let listener = origin::bind().expect("bind the origin");
+        let addr = listener.local_addr().expect("origin address");
+        println!("{addr}");
+        io::stdout().flush().expect("flush the origin address");
+        origin::serve(listener).expect("origin accept loop");
+    } else if let Some(spec) = &o.only {
+        only(spec, &o);
+    } else if o.memory {
+        memory(&o);
+    } else {
+        bench(&o);
+    }
+}
