@@ -400,12 +400,13 @@ pub(crate) fn decide(
     if code == 101 {
         return decision(Framing::Switched, Reuse::No(CloseReason::Switched));
     }
-    if request == RequestKind::Head || (100..200).contains(&code) || code == 204 || code == 304 {
-        return decision(Framing::NoBody, persistent);
-    }
-    // 2. A 2xx to CONNECT: the connection becomes a tunnel.
+    // 2. (checked first, as it covers 204 too) Any 2xx to CONNECT: the
+    //    connection becomes a tunnel right after the head (RFC 9110 9.3.6).
     if request == RequestKind::Connect && (200..300).contains(&code) {
         return decision(Framing::Switched, Reuse::No(CloseReason::Switched));
+    }
+    if request == RequestKind::Head || (100..200).contains(&code) || code == 204 || code == 304 {
+        return decision(Framing::NoBody, persistent);
     }
     // 3. Transfer-Encoding overrides Content-Length; with both the framing is
     //    suspect and the connection closes after this response (RFC 9112
