@@ -99,16 +99,11 @@ pub(crate) enum Out {
 enum State {
     /// Scanning a head.
     Head,
-    /// Reporting a complete head: `next` is the field to report next, or
-    /// the field count for the `HeadEnd`.
-    Emit {
-        head: Bytes,
-        next: usize,
-        decision: Decision,
-        keep_alive_timeout: Option<Duration>,
-    },
-    /// Reading a body.
-    Body(BodyDecoder),
+    /// Reporting the complete head in `ResponseDecoder::head`: `next` is the
+    /// field to report next.
+    Emit { next: usize },
+    /// Reading a body with `ResponseDecoder::body`.
+    Body,
     /// After a 101 or CONNECT 2xx: nothing more to decode once `Switched`
     /// was reported.
     Switched { reported: bool },
@@ -162,6 +157,14 @@ pub struct ResponseDecoder {
     responses: u64,
     eof: bool,
     error: Option<Error>,
+    /// The head being reported (State::Emit), shared by its events.
+    head: Bytes,
+    /// What was decided about it.
+    decision: Decision,
+    keep_alive_timeout: Option<Duration>,
+    /// The body decoder (State::Body). Kept here, not in the state, so that
+    /// state changes move a few bytes only.
+    body: BodyDecoder,
 }
 
 impl Default for ResponseDecoder {
@@ -184,6 +187,16 @@ impl ResponseDecoder {
             responses: 0,
             eof: false,
             error: None,
+            head: Bytes::new(),
+            decision: Decision {
+                framing: Framing::NoBody,
+                reuse: Reuse::Yes,
+            },
+            keep_alive_timeout: None,
+            body: BodyDecoder::Length {
+                remaining: 0,
+                expected: 0,
+            },
         }
     }
 
@@ -235,7 +248,7 @@ impl ResponseDecoder {
     /// Body bytes still announced by `Content-Length`, while reading such a body.
     pub fn remaining_body(&self) -> Option<u64> {
         match &self.state {
-            State::Body(body) => body.remaining(),
+            State::Body => self.body.remaining(),
             _ => None,
         }
     }
@@ -278,7 +291,8 @@ impl ResponseDecoder {
         Some(match out {
             Out::Nothing => return None,
             Out::Status => {
-                let (State::Emit { head, .. }, Some(status)) = (&self.state, self.scanner.status)
+                let (State::Emit { .. }, Some(status), head) =
+                    (&self.state, self.scanner.status, &self.head)
                 else {
                     unreachable!("Status is reported in the Emit state, after the status line");
                 };
@@ -289,20 +303,10 @@ impl ResponseDecoder {
                     reason: &head[start as usize..end as usize],
                 })
             }
-            Out::Field(span) => {
-                let State::Emit { head, .. } = &self.state else {
-                    unreachable!("fields are reported in the Emit state");
-                };
-                Event::Field(Field::new(head, span))
-            }
+            Out::Field(span) => Event::Field(Field::new(&self.head, span)),
             Out::HeadEnd(end) => Event::HeadEnd(end),
             Out::Data(data) => Event::Data(data),
-            Out::Trailer(span) => {
-                let State::Body(body) = &self.state else {
-                    unreachable!("trailers are reported in the Body state");
-                };
-                Event::Trailer(Field::new(body.trailer_line(), span))
-            }
+            Out::Trailer(span) => Event::Trailer(Field::new(self.body.trailer_line(), span)),
             Out::End => Event::End,
             Out::Switched => Event::Switched,
         })
@@ -312,15 +316,24 @@ impl ResponseDecoder {
         match &mut self.state {
             State::Head => self.poll_head(buf),
             State::Emit { .. } => Ok(self.emit()),
-            State::Body(body) => match body.poll(buf, self.eof, &mut self.offset, &self.limits)? {
+            State::Body => match self
+                .body
+                .poll(buf, self.eof, &mut self.offset, &self.limits)?
+            {
                 None => Ok(Out::Nothing),
                 Some(BodyEvent::Data(data)) => Ok(Out::Data(data)),
                 Some(BodyEvent::Trailer(span)) => Ok(Out::Trailer(span)),
                 Some(BodyEvent::End) => {
-                    self.state = match (body, self.reuse) {
+                    self.state = match (&self.body, self.reuse) {
                         (BodyDecoder::UntilClose { .. }, _) => State::Closed,
                         (_, Reuse::Yes) => State::Head,
                         (_, Reuse::No(_)) => State::Closing,
+                    };
+                    // Drop what the body decoder holds of the buffer (the
+                    // last trailer line), so the buffer can reclaim it.
+                    self.body = BodyDecoder::Length {
+                        remaining: 0,
+                        expected: 0,
                     };
                     self.offset = 0;
                     self.responses += 1;
@@ -377,37 +390,30 @@ impl ResponseDecoder {
                 });
             }
         }
-        let head = buf.split_to(len).freeze();
+        self.head = buf.split_to(len).freeze();
         self.offset += len as u64;
-        self.state = State::Emit {
-            head,
-            next: 0,
-            decision,
-            keep_alive_timeout: fields.keep_alive_timeout,
-        };
+        self.decision = decision;
+        self.keep_alive_timeout = fields.keep_alive_timeout;
+        self.state = State::Emit { next: 0 };
         Ok(Out::Status)
     }
 
     /// Reports the next field of a complete head, or its end.
     fn emit(&mut self) -> Out {
-        let State::Emit {
-            next,
-            decision,
-            keep_alive_timeout,
-            ..
-        } = &mut self.state
-        else {
+        let State::Emit { next } = &mut self.state else {
             unreachable!("emit is called in the Emit state only");
         };
         if let Some(span) = self.scanner.fields.get(*next) {
             *next += 1;
             return Out::Field(*span);
         }
-        let (decision, keep_alive_timeout) = (*decision, *keep_alive_timeout);
-        self.finish_head(decision, keep_alive_timeout)
+        self.finish_head()
     }
 
-    fn finish_head(&mut self, decision: Decision, keep_alive_timeout: Option<Duration>) -> Out {
+    fn finish_head(&mut self) -> Out {
+        let (decision, keep_alive_timeout) = (self.decision, self.keep_alive_timeout);
+        // The head's events are all out: let the buffer reclaim its bytes.
+        self.head = Bytes::new();
         let code = self.scanner.status.map_or(0, |s| s.code);
         let interim = (100..200).contains(&code) && decision.framing != Framing::Switched;
         self.scanner.reset();
@@ -415,10 +421,13 @@ impl ResponseDecoder {
             Framing::Switched => State::Switched { reported: false },
             _ if interim => State::Head,
             // A bodiless response still reports `End` through the body state.
-            framing => State::Body(BodyDecoder::new(framing).unwrap_or(BodyDecoder::Length {
-                remaining: 0,
-                expected: 0,
-            })),
+            framing => {
+                self.body = BodyDecoder::new(framing).unwrap_or(BodyDecoder::Length {
+                    remaining: 0,
+                    expected: 0,
+                });
+                State::Body
+            }
         };
         if !interim {
             self.interim = 0;
