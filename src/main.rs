@@ -25,10 +25,14 @@ struct Cli {
 enum Command {
     /// Decode a captured response stream and print its events, one per line.
     Parse(cli::parse::Args),
+    /// Start a loopback origin and measure requests per second, latency and
+    /// connection reuse on a backend.
+    Bench(cli::bench::Args),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Parse(args) => cli::parse::run(&args),
+        Command::Bench(args) => cli::bench::run(&args),
     }
 }

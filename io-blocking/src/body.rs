@@ -9,7 +9,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use roundtrip_io::http::HeaderMap;
 use roundtrip_io::proto::Event;
 use roundtrip_io::proto::conn::Abandon;
-use roundtrip_io::{BodyLen, Error, Phase, trailer_into};
+use roundtrip_io::{BodyLen, Error, GzipDecoder, Phase, trailer_into};
 
 use crate::client::Client;
 use crate::transport::{Conn, Filled};
@@ -192,6 +192,8 @@ pub struct ResponseBody {
     ready: VecDeque<Bytes>,
     /// An error met while decoding ahead, reported at the next read.
     error: Option<Error>,
+    /// Decodes a gzip body the client asked for.
+    gzip: Option<GzipDecoder>,
 }
 
 impl fmt::Debug for ResponseBody {
@@ -213,9 +215,15 @@ impl ResponseBody {
             deadline,
             ready: VecDeque::new(),
             error: None,
+            gzip: None,
         };
         body.poll_ready();
         body
+    }
+
+    /// Passes the body through `decoder` from now on.
+    pub(crate) fn decode_with(&mut self, decoder: GzipDecoder) {
+        self.gzip = Some(decoder);
     }
 
     /// An empty body with no connection behind it.
@@ -228,6 +236,7 @@ impl ResponseBody {
             deadline: None,
             ready: VecDeque::new(),
             error: None,
+            gzip: None,
         }
     }
 
@@ -263,6 +272,37 @@ impl ResponseBody {
         if !self.pending.is_empty() {
             return Ok(Some(std::mem::take(&mut self.pending)));
         }
+        let Some(mut gzip) = self.gzip.take() else {
+            return self.raw_chunk();
+        };
+        let next = self.decoded_chunk(&mut gzip);
+        self.gzip = Some(gzip);
+        next
+    }
+
+    /// The next decoded piece: what the decoder holds, else more of the
+    /// body for it. A corrupt or truncated stream is an error, never a
+    /// short body.
+    fn decoded_chunk(&mut self, gzip: &mut GzipDecoder) -> Result<Option<Bytes>, Error> {
+        // Bounded by the body: each pass decodes, or reads a piece of it.
+        loop {
+            match gzip.poll_output() {
+                Ok(Some(data)) => return Ok(Some(data)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.abandon();
+                    return Err(e.into());
+                }
+            }
+            match self.raw_chunk()? {
+                Some(data) => gzip.handle_input(data),
+                None => return gzip.handle_end().map(|()| None).map_err(Error::from),
+            }
+        }
+    }
+
+    /// The next piece of the body as it came (before any decoding).
+    fn raw_chunk(&mut self) -> Result<Option<Bytes>, Error> {
         if let Some(data) = self.ready.pop_front() {
             return Ok(Some(data));
         }
@@ -392,7 +432,10 @@ impl ResponseBody {
 
     /// True once the body was read to its end (or failed).
     pub fn is_end(&self) -> bool {
-        self.conn.is_none() && self.pending.is_empty() && self.ready.is_empty()
+        self.conn.is_none()
+            && self.pending.is_empty()
+            && self.ready.is_empty()
+            && self.gzip.as_ref().is_none_or(GzipDecoder::is_drained)
     }
 
     /// Gives up on the rest of the body: drain a little, or close.

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant as StdInstant};
 use roundtrip_io::http::{self, HeaderName, HeaderValue, Method};
 use roundtrip_io::proto::conn::RetryFacts;
 use roundtrip_io::proto::pool::{Key, PoolConfig, PoolStats};
+use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::proto::{CloseReason, Limits};
+use roundtrip_io::trace::Written;
 use roundtrip_io::{
     Clock, Config, Error, HeadBuilder, Phase, Prepared, ResponseHead, earliest, fields, prepare,
 };
@@ -101,18 +103,31 @@ impl Client {
     /// written, or its method is idempotent and no byte of a response arrived
     /// (and its body can be sent again). Otherwise the error says whether the
     /// request may have reached the server.
+    ///
+    /// Redirects are followed up to [`Config::max_redirects`], and a gzip
+    /// body the client asked for is decoded as it is read (see
+    /// [`roundtrip_io::RedirectChain`], [`roundtrip_io::Decompressed`]).
     pub fn request(
         &self,
         request: http::Request<Body>,
     ) -> Result<http::Response<ResponseBody>, Error> {
-        let (parts, mut body) = request.into_parts();
+        crate::follow::request(self, request)
+    }
+
+    /// One request and its response head, on one connection (retried once
+    /// when safe): Go's `Transport.RoundTrip`.
+    pub(crate) fn round_trip(
+        &self,
+        parts: &http::request::Parts,
+        body: &mut Body,
+        deadline: Option<StdInstant>,
+    ) -> Result<http::Response<ResponseBody>, Error> {
         let config = &self.inner.config;
-        let prepared = prepare(&parts, body.body_len(), config)?;
-        let deadline = roundtrip_io::deadline(&parts, config);
+        let prepared = prepare(parts, body.body_len(), config)?;
         let mut retried = false;
         loop {
             let mut conn = self.conn_for(&prepared.key, deadline)?;
-            let result = self.exchange(&mut conn, &parts, &prepared, &mut body, deadline);
+            let result = self.exchange(&mut conn, parts, &prepared, body, deadline);
             match result {
                 Ok(head) => {
                     let body = ResponseBody::new(conn, self.clone(), deadline);
@@ -146,22 +161,29 @@ impl Client {
     /// new one [`getConn`/`queueForDial` in Go].
     fn conn_for(&self, key: &Key, deadline: Option<StdInstant>) -> Result<Conn, Error> {
         let inner = &*self.inner;
+        inner
+            .config
+            .trace(|| TraceEvent::GetConn { key: key.clone() });
         // Bounded: each pass either returns or discards one stale connection.
         for _ in 0..1024 {
             match inner.pool.checkout(key, &inner.clock, deadline)? {
-                Got::Idle(mut conn) => {
+                Got::Idle(mut conn, pooled_idle) => {
                     let idle_for = conn.idle_since.elapsed();
                     if idle_for >= inner.config.stale_check_after && conn.is_stale() {
                         inner.pool.discard(conn, CloseReason::Stale);
                         continue;
                     }
                     conn.reused = true;
+                    inner
+                        .config
+                        .trace(|| TraceEvent::got_pooled(conn.id, pooled_idle));
                     return Ok(conn);
                 }
                 Got::Dial(permit) => {
                     return match Conn::connect(key, permit.id(), &inner.config, deadline) {
                         Ok(conn) => {
                             inner.pool.dial_succeeded(permit);
+                            inner.config.trace(|| TraceEvent::got_dialed(conn.id));
                             Ok(conn)
                         }
                         Err(e) => {
@@ -216,11 +238,18 @@ impl Client {
             let written = conn.write_all(&mut slices, deadline);
             conn.write_buf = write_buf;
             conn.tail_buf = tail_buf;
+            config.trace_write(&written, Written::Whole);
             written?;
         } else {
             let write_buf = std::mem::take(&mut conn.write_buf);
             let written = conn.write_all(&mut [IoSlice::new(&write_buf)], deadline);
             conn.write_buf = write_buf;
+            let part = if conn.proto.is_sending() {
+                Written::Head
+            } else {
+                Written::Whole
+            };
+            config.trace_write(&written, part);
             written?;
             if conn.proto.is_sending()
                 && let Some(head) = self.send_body(conn, body, &mut builder, deadline)?
@@ -270,7 +299,11 @@ impl Client {
                     self.write_data(conn, &bytes, deadline)?;
                     0
                 }
-                None => body.read_chunk(&mut chunk).map_err(Error::RequestBody)?,
+                None => {
+                    let read = body.read_chunk(&mut chunk).map_err(Error::RequestBody);
+                    self.inner.config.trace_write(&read, Written::Body);
+                    read?
+                }
             };
             if n == 0 {
                 conn.write_buf.clear();
@@ -278,6 +311,7 @@ impl Client {
                 let write_buf = std::mem::take(&mut conn.write_buf);
                 let written = conn.write_all(&mut [IoSlice::new(&write_buf)], deadline);
                 conn.write_buf = write_buf;
+                self.inner.config.trace_write(&written, Written::End);
                 written?;
                 return Ok(None);
             }
@@ -296,14 +330,16 @@ impl Client {
             .proto
             .frame_body(data.len())
             .map_err(|e| Error::from_proto(e, Phase::Write, reached))?;
-        conn.write_all(
+        let written = conn.write_all(
             &mut [
                 IoSlice::new(frame.prefix()),
                 IoSlice::new(data),
                 IoSlice::new(frame.suffix()),
             ],
             deadline,
-        )
+        );
+        self.inner.config.trace_write(&written, Written::Body);
+        written
     }
 
     /// Decodes one head event (reading if needed); returns the final head.
@@ -315,8 +351,13 @@ impl Client {
     ) -> Result<Option<ResponseHead>, Error> {
         let clock = &self.inner.clock;
         let reached = conn.proto.wrote_any_byte();
+        let config = &self.inner.config;
+        config.trace_first_byte(&conn.proto, &conn.read_buf);
         match conn.proto.poll_event(&mut conn.read_buf) {
             Ok(Some(event)) => {
+                if let Some(interim) = TraceEvent::interim(&event) {
+                    config.trace(|| interim);
+                }
                 return builder
                     .push(event)
                     .map_err(|e| Error::from_proto(e, Phase::ResponseHead, reached));
@@ -492,11 +533,27 @@ impl ClientBuilder {
     pub fn user_agent(self, value: &'static str) -> Self {
         self.default_header(http::header::USER_AGENT, HeaderValue::from_static(value))
     }
+    /// Most redirects followed per request (default 10); 0 follows none.
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.config.max_redirects = n;
+        self
+    }
+    /// A check run before each redirect is followed.
+    pub fn redirect_policy(mut self, policy: Option<roundtrip_io::RedirectPolicy>) -> Self {
+        self.config.redirect_policy = policy;
+        self
+    }
+    /// Ask for gzip and decode it transparently (default on with the `gzip`
+    /// feature).
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.config.gzip = on;
+        self
+    }
     /// The client.
     pub fn build(self) -> Client {
         Client {
             inner: Arc::new(Inner {
-                pool: SharedPool::new(self.config.pool),
+                pool: SharedPool::new(self.config.pool, self.config.trace.clone()),
                 config: self.config,
                 clock: Clock::new(),
             }),

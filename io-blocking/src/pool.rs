@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Instant as StdInstant;
+use std::time::{Duration, Instant as StdInstant};
 
 use roundtrip_io::proto::pool::{
     Checkout, DialPermit, Grant, Key, Pool, PoolConfig, PoolStats, Ticket,
 };
+use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::proto::{CloseReason, Reuse};
-use roundtrip_io::{Clock, Error, Phase};
+use roundtrip_io::{Clock, Error, Phase, Tracer};
 
 use crate::transport::Conn;
 
@@ -19,8 +20,9 @@ use crate::transport::Conn;
 // connection would cost an allocation per request for nothing.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Got {
-    /// A pooled connection, already checked for staleness by the caller.
-    Idle(Conn),
+    /// A pooled connection, to be checked for staleness by the caller, and
+    /// how long it sat idle (`None`: handed over by a check-in).
+    Idle(Conn, Option<Duration>),
     /// Permission to dial a new one.
     Dial(DialPermit),
 }
@@ -34,16 +36,19 @@ struct State {
 pub(crate) struct SharedPool {
     state: Mutex<State>,
     ready: Condvar,
+    /// Reports connections kept and closed; called only outside the lock.
+    trace: Option<Tracer>,
 }
 
 impl SharedPool {
-    pub fn new(config: PoolConfig) -> Self {
+    pub fn new(config: PoolConfig, trace: Option<Tracer>) -> Self {
         SharedPool {
             state: Mutex::new(State {
                 pool: Pool::new(config),
                 grants: HashMap::new(),
             }),
             ready: Condvar::new(),
+            trace,
         }
     }
 
@@ -66,16 +71,21 @@ impl SharedPool {
         let mut st = self.lock();
         let now = clock.now();
         st.pool.handle_timeout(now);
-        drain_closed(&mut st);
-        let ticket = match st.pool.checkout(key, now) {
-            Checkout::Idle(idle) => return Ok(Got::Idle(idle.handle)),
+        let checkout = st.pool.checkout(key, now);
+        let closed = take_closed(&mut st);
+        drop(st);
+        self.close(closed);
+        let ticket = match checkout {
+            Checkout::Idle(idle) => return Ok(Got::Idle(idle.handle, Some(idle.idle_for))),
             Checkout::Dial(permit) => return Ok(Got::Dial(permit)),
             Checkout::Wait(ticket) => ticket,
         };
+        // No grant is lost while the lock was let go: it waits in `grants`.
+        let mut st = self.lock();
         loop {
             if let Some(grant) = st.grants.remove(&ticket) {
                 return Ok(match grant {
-                    Grant::Conn { idle, .. } => Got::Idle(idle.handle),
+                    Grant::Conn { idle, .. } => Got::Idle(idle.handle, None),
                     Grant::Dial { permit, .. } => Got::Dial(permit),
                 });
             }
@@ -109,7 +119,7 @@ impl SharedPool {
         let grant = st.pool.discard(conn.id, &conn.key, reason);
         self.deliver(&mut st, grant);
         drop(st);
-        drop(conn);
+        self.close(vec![(conn, reason)]);
     }
 
     /// Returns a connection after its exchange; the core's verdict decides
@@ -126,7 +136,13 @@ impl SharedPool {
             .pool
             .checkin(id, &key, conn, verdict, keep_alive, clock.now());
         self.deliver(&mut st, grant);
-        drain_closed(&mut st);
+        let closed = take_closed(&mut st);
+        drop(st);
+        if let Some(trace) = &self.trace {
+            let own = closed.iter().find(|(c, _)| c.id == id).map(|&(_, r)| r);
+            trace.emit(&TraceEvent::put_idle(id, own));
+        }
+        self.close(closed);
     }
 
     pub fn dial_succeeded(&self, permit: DialPermit) {
@@ -137,6 +153,20 @@ impl SharedPool {
         let mut st = self.lock();
         let grant = st.pool.dial_failed(permit);
         self.deliver(&mut st, grant);
+    }
+
+    /// Closes connections the pool gave up (dropping a `Conn` closes its
+    /// socket), reporting each; called outside the lock.
+    fn close(&self, closed: Vec<(Conn, CloseReason)>) {
+        for (conn, reason) in closed {
+            if let Some(trace) = &self.trace {
+                trace.emit(&TraceEvent::ConnClosed {
+                    id: conn.id,
+                    reason,
+                });
+            }
+            drop(conn);
+        }
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -151,7 +181,9 @@ impl SharedPool {
     }
 }
 
-/// Closes what the pool evicted or expired (dropping a `Conn` closes its socket).
-fn drain_closed(st: &mut State) {
-    while st.pool.take_closed().is_some() {}
+/// What the pool evicted, expired or refused at check-in, to close once the
+/// lock is let go.
+fn take_closed(st: &mut State) -> Vec<(Conn, CloseReason)> {
+    // Bounded: each pass takes one handle off the pool's queue.
+    std::iter::from_fn(|| st.pool.take_closed()).collect()
 }

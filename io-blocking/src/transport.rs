@@ -8,6 +8,8 @@ use std::time::{Duration, Instant as StdInstant};
 use bytes::BytesMut;
 use roundtrip_io::proto::conn::Connection;
 use roundtrip_io::proto::pool::{ConnId, Key};
+use roundtrip_io::proto::trace::TraceEvent;
+use roundtrip_io::trace::connect_failure;
 use roundtrip_io::{Config, Error, Phase, earliest};
 
 /// Read buffer capacity for a head, and what an idle connection may keep.
@@ -67,21 +69,25 @@ impl Conn {
                 deadline,
                 config.connect_timeout.map(|t| StdInstant::now() + t),
             ]);
-            let result = match limit {
-                Some(at) => {
-                    let left = at.saturating_duration_since(StdInstant::now());
-                    if left.is_zero() {
-                        return Err(Error::Timeout {
-                            phase: Phase::Connect,
-                            reached_server: false,
-                        });
-                    }
-                    TcpStream::connect_timeout(&sock_addr, left)
-                }
+            let left = limit.map(|at| at.saturating_duration_since(StdInstant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
+                return Err(Error::Timeout {
+                    phase: Phase::Connect,
+                    reached_server: false,
+                });
+            }
+            config.trace(|| TraceEvent::ConnectStart { addr: sock_addr });
+            let result = match left {
+                Some(left) => TcpStream::connect_timeout(&sock_addr, left),
                 None => TcpStream::connect(sock_addr),
-            };
+            }
+            .and_then(|stream| Conn::wrap(stream, key, id, config));
+            config.trace(|| TraceEvent::ConnectDone {
+                addr: sock_addr,
+                result: result.as_ref().map(|_| ()).map_err(connect_failure),
+            });
             match result {
-                Ok(stream) => return Conn::wrap(stream, key, id, config).map_err(connect_err),
+                Ok(conn) => return Ok(conn),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     return Err(Error::Timeout {
                         phase: Phase::Connect,

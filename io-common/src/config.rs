@@ -8,6 +8,10 @@ use roundtrip_proto::Limits;
 use roundtrip_proto::conn::ConnConfig;
 use roundtrip_proto::pool::PoolConfig;
 
+use crate::Tracer;
+
+use crate::redirect::RedirectPolicy;
+
 /// Everything a client can be configured with; each backend's builder sets
 /// these. Defaults:
 ///
@@ -23,6 +27,10 @@ use roundtrip_proto::pool::PoolConfig;
 /// | `conn` | [`ConnConfig::default`] | decoder limits, 100-continue wait, drain bounds |
 /// | `default_headers` | `User-Agent: roundtrip/<version>` | added unless the request has them |
 /// | `stale_check_after` | 100 ms | an idle connection older than this is probed before reuse |
+/// | `trace` | none | a [`Tracer`] called with every [`TraceEvent`](roundtrip_proto::trace::TraceEvent) |
+/// | `max_redirects` | 10 | redirects followed per request; 0 = none (the 3xx is returned) |
+/// | `redirect_policy` | none | asked before each redirect is followed |
+/// | `gzip` | true with the `gzip` feature | ask for gzip and decode it transparently |
 ///
 /// ```
 /// use std::time::Duration;
@@ -57,6 +65,19 @@ pub struct Config {
     /// would cost a syscall on every request of a busy client; a close that
     /// races with such a reuse is handled by the safe-retry rule.
     pub stale_check_after: Duration,
+    /// Called with each trace event of each request (connection acquired,
+    /// request written, first response byte, connection kept or closed).
+    pub trace: Option<Tracer>,
+    /// Most redirects (301, 302, 303, 307, 308) followed for one request; one
+    /// more fails with [`Error::TooManyRedirects`](crate::Error::TooManyRedirects).
+    /// Zero follows none: a redirect is returned as it is.
+    pub max_redirects: usize,
+    /// Asked before each redirect within `max_redirects` is followed.
+    pub redirect_policy: Option<RedirectPolicy>,
+    /// Send `Accept-Encoding: gzip` when the request has no `Accept-Encoding`
+    /// and no `Range` and is not HEAD, and decode a gzip answer to it as the
+    /// body streams (Go's `addedGzip`). Needs the `gzip` feature.
+    pub gzip: bool,
 }
 
 impl Default for Config {
@@ -78,6 +99,10 @@ impl Default for Config {
             conn: ConnConfig::default(),
             default_headers,
             stale_check_after: Duration::from_millis(100),
+            trace: None,
+            max_redirects: 10,
+            redirect_policy: None,
+            gzip: cfg!(feature = "gzip"),
         }
     }
 }

@@ -129,6 +129,40 @@ pub enum Error {
     /// The request body's source failed.
     #[error("reading the request body failed: {0}")]
     RequestBody(#[source] io::Error),
+    /// A redirect came after `max` were followed already
+    /// ([`Config::max_redirects`](crate::Config::max_redirects)).
+    #[error("stopped after {max} redirects (last {})", .chain.last().map_or(String::new(), ToString::to_string))]
+    TooManyRedirects {
+        /// The limit.
+        max: usize,
+        /// Every URL requested, the original first.
+        chain: Vec<http::Uri>,
+    },
+    /// A redirect (301, 302, 303, 307, 308) without a usable `Location`:
+    /// missing, not text, or not a URL reference.
+    #[error("{status} redirect with {}", match .location { Some(l) => format!("an invalid location {l:?}"), None => "no location".to_string() })]
+    InvalidLocation {
+        /// The redirect's status.
+        status: http::StatusCode,
+        /// The `Location` value, lossily as text; `None` when absent.
+        location: Option<String>,
+    },
+    /// The redirect policy ([`Config::redirect_policy`](crate::Config::redirect_policy))
+    /// refused to follow a redirect to `next`.
+    #[error("redirect to {next} refused: {source}")]
+    RedirectRefused {
+        /// Where the redirect pointed.
+        next: http::Uri,
+        /// The policy's reason.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A body the client decodes (gzip it asked for) is corrupt or truncated.
+    #[error("decoding the response body failed: {source}")]
+    Decode {
+        /// What the decoder found.
+        #[from]
+        source: crate::gzip::GzipError,
+    },
 }
 
 struct Reached(bool);
@@ -151,9 +185,13 @@ impl Error {
             | Error::Protocol { reached_server, .. }
             | Error::ClosedEarly { reached_server, .. }
             | Error::Io { reached_server, .. } => *reached_server,
-            Error::LimitExceeded { .. } | Error::BodyTooLarge { .. } | Error::RequestBody(_) => {
-                true
-            }
+            Error::LimitExceeded { .. }
+            | Error::BodyTooLarge { .. }
+            | Error::RequestBody(_)
+            | Error::TooManyRedirects { .. }
+            | Error::InvalidLocation { .. }
+            | Error::RedirectRefused { .. }
+            | Error::Decode { .. } => true,
             Error::InvalidRequest(_) | Error::Connect { .. } => false,
         }
     }
@@ -217,7 +255,9 @@ impl From<Error> for io::Error {
         let kind = match &e {
             Error::Timeout { .. } => io::ErrorKind::TimedOut,
             Error::ClosedEarly { .. } => io::ErrorKind::UnexpectedEof,
-            Error::Protocol { .. } | Error::LimitExceeded { .. } => io::ErrorKind::InvalidData,
+            Error::Protocol { .. } | Error::LimitExceeded { .. } | Error::Decode { .. } => {
+                io::ErrorKind::InvalidData
+            }
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)

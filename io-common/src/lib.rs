@@ -3,6 +3,11 @@
 //! the one error type, and the conversions between the `http` crate's types
 //! and the sans-IO core. Nothing here does I/O.
 //!
+//! It also holds the decisions Go's `Client.do` makes around one round trip,
+//! so each backend only executes them: following redirects ([`Redirects`],
+//! [`RedirectChain`]) and transparent gzip ([`adds_gzip`],
+//! [`decode_response`], [`GzipDecoder`]).
+//!
 //! ```
 //! use roundtrip_io::{Config, prepare};
 //!
@@ -18,18 +23,28 @@
 mod clock;
 mod config;
 mod error;
+mod gzip;
+mod redirect;
 mod request;
 mod response;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod trace;
 
 pub use clock::{Clock, earliest, remaining};
 pub use config::Config;
 pub use error::{Error, InvalidRequest, Phase};
+pub use gzip::{
+    Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip, decode_response, decodes,
+};
+pub use redirect::{
+    Hop, RedirectAction, RedirectAttempt, RedirectChain, RedirectPolicy, Redirects, Replay, Verdict,
+};
 pub use request::{
     BodyLen, Fields, FieldsIter, Prepared, RequestTimeout, deadline, fields, prepare,
 };
 pub use response::{HeadBuilder, ResponseHead, trailer_into};
+pub use trace::Tracer;
 
 /// The crates a backend speaks, re-exported so backends and their users agree
 /// on one version.

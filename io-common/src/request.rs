@@ -174,12 +174,14 @@ fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
 
 /// The fields to send: the config's default headers the request does not
 /// set, then the request's own, without the framing headers (the encoder
-/// writes those from [`Prepared::framing`]). Cheap to copy; each iteration
+/// writes those from [`Prepared::framing`]), then `Accept-Encoding: gzip`
+/// when [`adds_gzip`](crate::adds_gzip). Cheap to copy; each iteration
 /// walks the header maps afresh.
 pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
     Fields {
         request: &parts.headers,
         defaults: &config.default_headers,
+        gzip: crate::gzip::adds_gzip(parts, config),
     }
 }
 
@@ -188,6 +190,7 @@ pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
 pub struct Fields<'a> {
     request: &'a http::HeaderMap,
     defaults: &'a http::HeaderMap,
+    gzip: bool,
 }
 
 impl<'a> IntoIterator for Fields<'a> {
@@ -198,6 +201,7 @@ impl<'a> IntoIterator for Fields<'a> {
             request: self.request,
             defaults: self.defaults.iter(),
             own: self.request.iter(),
+            gzip: self.gzip,
         }
     }
 }
@@ -208,6 +212,8 @@ pub struct FieldsIter<'a> {
     request: &'a http::HeaderMap,
     defaults: http::header::Iter<'a, HeaderValue>,
     own: http::header::Iter<'a, HeaderValue>,
+    /// `Accept-Encoding: gzip` still to come.
+    gzip: bool,
 }
 
 impl<'a> Iterator for FieldsIter<'a> {
@@ -221,10 +227,13 @@ impl<'a> Iterator for FieldsIter<'a> {
                 return Some(pair((name, value)));
             }
         }
-        self.own
-            .by_ref()
-            .find(|(name, _)| !is_framing(name))
-            .map(pair)
+        if let Some(own) = self.own.by_ref().find(|(name, _)| !is_framing(name)) {
+            return Some(pair(own));
+        }
+        if std::mem::take(&mut self.gzip) {
+            return Some((b"accept-encoding", b"gzip"));
+        }
+        None
     }
 }
 
@@ -282,6 +291,12 @@ mod tests {
                 .header("content-length", "0"),
         );
         let got: Vec<_> = fields(&p, &config).into_iter().collect();
-        assert_eq!(got, vec![(&b"user-agent"[..], &b"mine"[..])]);
+        assert_eq!(
+            got,
+            vec![
+                (&b"user-agent"[..], &b"mine"[..]),
+                (&b"accept-encoding"[..], &b"gzip"[..])
+            ]
+        );
     }
 }

@@ -248,6 +248,46 @@ impl DriverBuilder {
     pub fn user_agent(self, value: &'static str) -> Self {
         self.default_header(http::header::USER_AGENT, HeaderValue::from_static(value))
     }
+    /// Most redirects followed per request (default 10); 0 follows none.
+    /// The driver sends each hop itself: only final responses finish.
+    ///
+    /// ```
+    /// let builder = roundtrip_mio::Driver::builder().max_redirects(3);
+    /// # let _ = builder;
+    /// ```
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.config.max_redirects = n;
+        self
+    }
+    /// A check run before each redirect is followed.
+    ///
+    /// ```
+    /// use roundtrip_mio::{RedirectAction, RedirectPolicy};
+    /// let same_host = RedirectPolicy::new(|attempt| {
+    ///     if attempt.next.host() == attempt.chain[0].host() {
+    ///         RedirectAction::Follow
+    ///     } else {
+    ///         RedirectAction::Stop
+    ///     }
+    /// });
+    /// let builder = roundtrip_mio::Driver::builder().redirect_policy(Some(same_host));
+    /// # let _ = builder;
+    /// ```
+    pub fn redirect_policy(mut self, policy: Option<roundtrip_io::RedirectPolicy>) -> Self {
+        self.config.redirect_policy = policy;
+        self
+    }
+    /// Ask for gzip and decode it transparently (default on with the `gzip`
+    /// feature).
+    ///
+    /// ```
+    /// let builder = roundtrip_mio::Driver::builder().gzip(false);
+    /// # let _ = builder;
+    /// ```
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.config.gzip = on;
+        self
+    }
 
     /// A driver with its own `Poll`, turned by [`Driver::run_once`].
     pub fn build(self) -> io::Result<Driver> {

@@ -39,6 +39,8 @@ pub(crate) struct Dial {
     /// `host:port`, for errors.
     pub addr: String,
     pub rest: std::vec::IntoIter<SocketAddr>,
+    /// The address being tried, for traces.
+    pub trying: Option<SocketAddr>,
     pub last_error: io::Error,
     /// When the address being tried times out.
     pub deadline: Option<Instant>,

@@ -3,12 +3,16 @@
 //! Nothing here does I/O; the driver moves an exchange through its stages.
 
 use bytes::{Bytes, BytesMut};
-use roundtrip_io::http::HeaderMap;
 use roundtrip_io::http::request::Parts;
+use roundtrip_io::http::{Extensions, HeaderMap};
 use roundtrip_io::proto::Event;
 use roundtrip_io::proto::pool::Ticket;
 use roundtrip_io::proto::time::Instant;
-use roundtrip_io::{Error, HeadBuilder, Phase, Prepared, ResponseHead, trailer_into};
+use roundtrip_io::trace::Written;
+use roundtrip_io::{
+    Config, Error, GzipDecoder, HeadBuilder, Hop, Phase, Prepared, Redirects, ResponseHead,
+    trailer_into,
+};
 
 use crate::body::{Body, Flow, OnData, Receive, RequestId, Response, Trailers};
 use crate::conn::Conn;
@@ -41,6 +45,17 @@ pub(crate) enum Sending {
     Done,
 }
 
+/// How much of the request the socket took, as traces report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wrote {
+    /// Not yet the whole head.
+    Nothing,
+    /// The head (and maybe some of the body).
+    Head,
+    /// All of it.
+    All,
+}
+
 /// Why the caller stopped reading the body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stop {
@@ -48,6 +63,8 @@ pub(crate) enum Stop {
     Caller,
     /// The collected body would pass this limit.
     TooLarge { limit: u64 },
+    /// The response is a redirect being followed: its body is not wanted.
+    Redirect,
 }
 
 /// What one response event means for the exchange.
@@ -55,6 +72,9 @@ pub(crate) enum Stop {
 pub(crate) enum Step {
     /// Keep decoding.
     More,
+    /// The final head arrived (only from [`Recv::on_event`]; the exchange
+    /// decides on it before anything else).
+    Head,
     /// The caller stopped reading: ask the core whether to drain or close.
     Stop,
     /// The response is complete.
@@ -75,7 +95,12 @@ pub(crate) struct Exchange {
     /// The whole-exchange deadline (`Config::timeout` / `RequestTimeout`).
     pub deadline: Deadline,
     pub sending: Sending,
+    pub wrote: Wrote,
     pub recv: Recv,
+    /// The URLs requested so far, and the decision on each redirect.
+    pub redirects: Redirects,
+    /// The redirect to follow once this response is drained or closed.
+    pub hop: Option<Hop>,
 }
 
 impl Exchange {
@@ -92,6 +117,8 @@ impl Exchange {
         };
         Exchange {
             serial,
+            redirects: Redirects::new(&parts.uri),
+            hop: None,
             parts,
             body,
             prepared,
@@ -100,6 +127,7 @@ impl Exchange {
             cancelled: false,
             deadline: Deadline::default(),
             sending: Sending::Unsent,
+            wrote: Wrote::Nothing,
             recv: Recv {
                 builder: HeadBuilder::default(),
                 head: None,
@@ -107,7 +135,24 @@ impl Exchange {
                 body: Collected::Empty,
                 trailers: None,
                 stop: None,
+                gzip: None,
+                extensions: Extensions::new(),
             },
+        }
+    }
+
+    /// Takes one response event; on the final head, decides on redirects
+    /// and decoding (see `follow.rs`). `reached`: any byte of the request
+    /// was written.
+    pub fn on_event(
+        &mut self,
+        event: Event,
+        reached: bool,
+        config: &Config,
+    ) -> Result<Step, Error> {
+        match self.recv.on_event(event, reached)? {
+            Step::Head => self.on_head(config),
+            step => Ok(step),
         }
     }
 
@@ -149,12 +194,15 @@ impl Exchange {
         self.retried = true;
         self.stage = Stage::New;
         self.sending = Sending::Unsent;
+        self.wrote = Wrote::Nothing;
         let recv = &mut self.recv;
         recv.builder = HeadBuilder::default();
         recv.head = None;
         recv.body = Collected::Empty;
         recv.trailers = None;
         recv.stop = None;
+        recv.gzip = None;
+        recv.extensions = Extensions::new();
     }
 
     /// The result once the response ended (or the caller stopped reading).
@@ -174,12 +222,30 @@ impl Exchange {
         if let Some(trailers) = recv.trailers {
             response.extensions_mut().insert(Trailers(trailers));
         }
+        response.extensions_mut().extend(recv.extensions);
+        response
+            .extensions_mut()
+            .insert(self.redirects.into_chain());
         Ok(response)
     }
 }
 
 /// Queues the next part of the request body when the core allows it and the
 /// previous part was written. `Ok(false)`: nothing to queue now.
+/// What the write that emptied the queue completed, for the trace; moves
+/// `exchange.wrote` on.
+pub(crate) fn flushed(exchange: &mut Exchange) -> Written {
+    let done = exchange.sending == Sending::Done;
+    let (part, wrote) = match (exchange.wrote, done) {
+        (Wrote::Nothing, true) => (Written::Whole, Wrote::All),
+        (Wrote::Nothing, false) => (Written::Head, Wrote::Head),
+        (Wrote::Head, true) => (Written::End, Wrote::All),
+        (wrote, _) => (Written::Body, wrote),
+    };
+    exchange.wrote = wrote;
+    part
+}
+
 pub(crate) fn queue_body(
     conn: &mut Conn,
     exchange: &mut Exchange,
@@ -228,6 +294,10 @@ pub(crate) struct Recv {
     body: Collected,
     trailers: Option<HeaderMap>,
     stop: Option<Stop>,
+    /// Decodes a gzip body the client asked for, before the sink.
+    gzip: Option<GzipDecoder>,
+    /// Added to the finished response's (e.g. `Decompressed`).
+    extensions: Extensions,
 }
 
 enum Sink {
@@ -287,31 +357,44 @@ impl Recv {
         self.stop.get_or_insert(why);
     }
 
+    /// The final head, once it arrived.
+    pub fn head_mut(&mut self) -> Option<&mut ResponseHead> {
+        self.head.as_mut()
+    }
+
+    /// Passes the body through `decoder` from now on; `extensions` go into
+    /// the finished response.
+    pub fn decode_with(&mut self, decoder: Option<GzipDecoder>, extensions: Extensions) {
+        self.gzip = decoder;
+        self.extensions = extensions;
+    }
+
     /// Takes one response event. `reached`: any byte of the request was written.
     pub fn on_event(&mut self, event: Event, reached: bool) -> Result<Step, Error> {
-        let Some(head) = &self.head else {
+        if self.head.is_none() {
             let head = self.builder.push(event);
             self.head = head.map_err(|e| Error::from_proto(e, Phase::ResponseHead, reached))?;
-            return Ok(Step::More);
-        };
+            return Ok(if self.head.is_some() {
+                Step::Head
+            } else {
+                Step::More
+            });
+        }
         match event {
             Event::Data(data) if !data.is_empty() && self.stop.is_none() => {
-                match &mut self.sink {
-                    Sink::Collect { max_bytes } => {
-                        if (self.body.len() + data.len()) as u64 > *max_bytes {
-                            self.stop = Some(Stop::TooLarge { limit: *max_bytes });
-                            return Ok(Step::Stop);
-                        }
-                        self.body.push(data);
-                    }
-                    Sink::Stream(callback) => {
-                        if callback(head, data) == Flow::Stop {
-                            self.stop = Some(Stop::Caller);
-                            return Ok(Step::Stop);
-                        }
-                    }
+                let Some(mut gzip) = self.gzip.take() else {
+                    return Ok(self.sink(data));
+                };
+                gzip.handle_input(data);
+                let step = self.sink_decoded(&mut gzip);
+                self.gzip = Some(gzip);
+                step
+            }
+            Event::End if self.stop.is_none() => {
+                if let Some(gzip) = &mut self.gzip {
+                    gzip.handle_end()?;
                 }
-                Ok(Step::More)
+                Ok(Step::End)
             }
             Event::Trailer(field) => {
                 let trailers = self.trailers.get_or_insert_with(HeaderMap::new);
@@ -323,5 +406,40 @@ impl Recv {
             Event::Switched => Ok(Step::Switched),
             _ => Ok(Step::More),
         }
+    }
+
+    /// Hands every piece `gzip` decodes to the sink. A corrupt stream is an
+    /// error, never a short body.
+    fn sink_decoded(&mut self, gzip: &mut GzipDecoder) -> Result<Step, Error> {
+        // Bounded by the input just given: each piece consumes some of it.
+        while let Some(data) = gzip.poll_output()? {
+            if self.sink(data) == Step::Stop {
+                return Ok(Step::Stop);
+            }
+        }
+        Ok(Step::More)
+    }
+
+    /// Collects `data` or streams it to the callback.
+    fn sink(&mut self, data: Bytes) -> Step {
+        let Some(head) = &self.head else {
+            return Step::More; // unreachable: data comes after the head
+        };
+        match &mut self.sink {
+            Sink::Collect { max_bytes } => {
+                if (self.body.len() + data.len()) as u64 > *max_bytes {
+                    self.stop = Some(Stop::TooLarge { limit: *max_bytes });
+                    return Step::Stop;
+                }
+                self.body.push(data);
+            }
+            Sink::Stream(callback) => {
+                if callback(head, data) == Flow::Stop {
+                    self.stop = Some(Stop::Caller);
+                    return Step::Stop;
+                }
+            }
+        }
+        Step::More
     }
 }

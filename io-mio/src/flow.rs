@@ -11,11 +11,13 @@ use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::conn::{Abandon, Connection, RetryFacts};
 use roundtrip_io::proto::pool::{Checkout, DialPermit};
 use roundtrip_io::proto::time::Instant;
+use roundtrip_io::proto::trace::TraceEvent;
+use roundtrip_io::trace::{TIMED_OUT, connect_failure};
 use roundtrip_io::{Error, Phase, fields};
 
 use crate::conn::{Conn, ConnState, Dial};
 use crate::driver::Driver;
-use crate::exchange::{Sending, Stage, Step, Stop, queue_body};
+use crate::exchange::{Sending, Stage, Step, Stop, flushed, queue_body};
 use crate::timer::ConnTimer;
 
 /// Reads one readiness event may do before the connection yields to others.
@@ -38,6 +40,11 @@ impl Driver {
     /// Checks out a connection for the exchange in `ex`: an idle one (unless
     /// the server closed it), a new one, or a place in the queue.
     pub(crate) fn begin(&mut self, ex: usize, now: Instant) {
+        if let Some(exchange) = self.exchanges.get(ex) {
+            let key = &exchange.prepared.key;
+            self.config
+                .trace(|| TraceEvent::GetConn { key: key.clone() });
+        }
         for _ in 0..MAX_STALE_SKIPS {
             let Some(exchange) = self.exchanges.get(ex) else {
                 return;
@@ -53,6 +60,8 @@ impl Driver {
                     if let Some(conn) = self.conns.get_mut(idle.handle) {
                         conn.reused = true;
                     }
+                    let pooled = TraceEvent::got_pooled(idle.id, Some(idle.idle_for));
+                    self.config.trace(|| pooled);
                     return self.attach(ex, idle.handle, now);
                 }
                 Checkout::Dial(permit) => return self.dial(ex, permit, now),
@@ -81,6 +90,7 @@ impl Driver {
             exchange: ex,
             addr,
             rest: Vec::new().into_iter(),
+            trying: None,
             last_error: io::Error::new(io::ErrorKind::NotFound, "no address for host"),
             deadline: None,
             permit,
@@ -108,9 +118,12 @@ impl Driver {
         let ex = dial.exchange;
         // Bounded by the resolved addresses.
         while let Some(addr) = dial.rest.next() {
+            self.config.trace(|| TraceEvent::ConnectStart { addr });
+            dial.trying = Some(addr);
             let stream = match TcpStream::connect(addr) {
                 Ok(stream) => stream,
                 Err(e) => {
+                    self.trace_connect_done(&dial, Err(&e));
                     dial.last_error = e;
                     continue;
                 }
@@ -130,6 +143,7 @@ impl Driver {
                 let Some(ConnState::Connecting(back)) = self.close_conn(slot) else {
                     unreachable!("a new connection is connecting")
                 };
+                self.trace_connect_done(&back, Err(&e));
                 dial = Dial {
                     last_error: e,
                     ..back
@@ -184,13 +198,17 @@ impl Driver {
                     unreachable!("only connecting connections get here")
                 };
                 conn.last_io = now;
+                self.trace_connect_done(&dial, Ok(()));
+                let got = TraceEvent::got_dialed(dial.permit.id());
                 self.pool.dial_succeeded(dial.permit);
+                self.config.trace(|| got);
                 self.attach(dial.exchange, slot, now);
             }
             Err(e) => {
                 let Some(ConnState::Connecting(dial)) = self.close_conn(slot) else {
                     unreachable!("only connecting connections get here")
                 };
+                self.trace_connect_done(&dial, Err(&e));
                 self.open(
                     Dial {
                         last_error: e,
@@ -199,6 +217,30 @@ impl Driver {
                     now,
                 );
             }
+        }
+    }
+
+    /// Reports the end of the connect attempt `dial` was making.
+    fn trace_connect_done(&self, dial: &Dial, result: Result<(), &io::Error>) {
+        if let Some(addr) = dial.trying {
+            let result = result.map_err(connect_failure);
+            self.config
+                .trace(|| TraceEvent::ConnectDone { addr, result });
+        }
+    }
+
+    /// Reports the end of the connect in `slot`, given up as its exchange
+    /// failed with `err` (its deadline passed).
+    fn trace_dial_given_up(&self, slot: usize, err: &Error) {
+        if let Some(ConnState::Connecting(dial)) = self.conns.get(slot).map(|c| &c.state)
+            && let Some(addr) = dial.trying
+        {
+            let result = Err(match err {
+                Error::Timeout { .. } => TIMED_OUT.to_string(),
+                other => other.to_string(),
+            });
+            self.config
+                .trace(|| TraceEvent::ConnectDone { addr, result });
         }
     }
 
@@ -251,16 +293,20 @@ impl Driver {
             };
             let queued = match queue_body(conn, exchange, now) {
                 Ok(queued) => queued,
-                Err(e) => return self.fail(ex, e, now),
+                Err(e) => {
+                    self.config.trace_write_failed(&e);
+                    return self.fail(ex, e, now);
+                }
             };
             if !queued && conn.out.is_empty() {
                 return;
             }
             match conn.flush(now) {
-                Ok(true) => {}
+                Ok(true) => self.config.trace_wrote(flushed(exchange)),
                 Ok(false) => return, // full: resume on writable
                 Err(e) => {
                     let err = Error::from_io(e, Phase::Write, conn.proto.wrote_any_byte());
+                    self.config.trace_write_failed(&err);
                     return self.fail(ex, err, now);
                 }
             }
@@ -330,6 +376,7 @@ impl Driver {
                 return;
             };
             let reached = conn.proto.wrote_any_byte();
+            self.config.trace_first_byte(&conn.proto, &conn.read_buf);
             let event = match conn.proto.poll_event(&mut conn.read_buf) {
                 Ok(Some(event)) => event,
                 Ok(None) => break,
@@ -338,8 +385,11 @@ impl Driver {
                     return self.fail(ex, err, now);
                 }
             };
-            match exchange.recv.on_event(event, reached) {
-                Ok(Step::More) => {}
+            if let Some(interim) = TraceEvent::interim(&event) {
+                self.config.trace(|| interim);
+            }
+            match exchange.on_event(event, reached, &self.config) {
+                Ok(Step::More | Step::Head) => {}
                 Ok(Step::Stop) => {
                     if conn.proto.abandon(now) != Abandon::Drain {
                         return self.complete(ex, slot, now);
@@ -369,8 +419,12 @@ impl Driver {
     }
 
     /// Reports the exchange's result as its response decided it (unless it
-    /// was cancelled); its connection was already dealt with.
+    /// was cancelled, or it goes on to a redirect's next hop); its
+    /// connection was already dealt with.
     fn report(&mut self, ex: usize) {
+        if self.follow_redirect(ex) {
+            return;
+        }
         if let Some(exchange) = self.exchanges.remove(ex)
             && !exchange.cancelled
         {
@@ -397,7 +451,10 @@ impl Driver {
         };
         let slot = match exchange.stage {
             Stage::Active(slot) => slot,
-            _ => {
+            stage => {
+                if let Stage::Dialing(slot) = stage {
+                    self.trace_dial_given_up(slot, &err);
+                }
                 self.abort(ex, now);
                 return self.finish(ex, Err(err));
             }
@@ -480,7 +537,9 @@ impl Driver {
             phase: exchange.phase(conn),
             reached_server: conn.is_some_and(|c| c.proto.wrote_any_byte()),
         };
-        self.fail(ex, err, now);
+        if let Some(err) = self.end_redirect(ex, err) {
+            self.fail(ex, err, now);
+        }
     }
 
     /// A connection's deadline passed.
@@ -495,6 +554,8 @@ impl Driver {
         match kind {
             ConnTimer::Connect if matches!(conn.state, ConnState::Connecting(_)) => {
                 if let Some(ConnState::Connecting(dial)) = self.close_conn(slot) {
+                    let timed_out = io::Error::from(io::ErrorKind::TimedOut);
+                    self.trace_connect_done(&dial, Err(&timed_out));
                     self.dial_failed(dial, true);
                 }
             }

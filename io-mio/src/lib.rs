@@ -104,6 +104,7 @@ mod conn;
 mod driver;
 mod exchange;
 mod flow;
+mod follow;
 mod pool;
 mod slab;
 mod timer;
@@ -111,7 +112,10 @@ mod timer;
 pub use body::{Body, Flow, OnData, Receive, RequestId, Response, Trailers};
 pub use builder::{DEFAULT_MAX_BODY_BYTES, DriverBuilder};
 pub use driver::{Driver, Finished};
-pub use roundtrip_io::{Config, Error, InvalidRequest, Phase, ResponseHead, http, proto};
+pub use roundtrip_io::{
+    Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
+    RedirectChain, RedirectPolicy, ResponseHead, http, proto,
+};
 
 /// The mio version the driver registers with, so that an embedding loop
 /// uses the same one.

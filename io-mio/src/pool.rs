@@ -12,8 +12,9 @@
 
 use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::Reuse;
-use roundtrip_io::proto::pool::Grant;
+use roundtrip_io::proto::pool::{ConnId, Grant};
 use roundtrip_io::proto::time::Instant;
+use roundtrip_io::proto::trace::TraceEvent;
 
 use crate::conn::ConnState;
 use crate::driver::Driver;
@@ -36,12 +37,13 @@ impl Driver {
             conn.shrink_for_idle(now);
         }
         let keep_alive = conn.proto.keep_alive_timeout();
+        let id = conn.id;
         let grant = self
             .pool
             .checkin(conn.id, &conn.key, slot, verdict, keep_alive, now);
         self.grants.extend(grant);
         self.pool_dirty = true;
-        self.reap();
+        self.reap_after_checkin(Some((slot, id)));
         self.settle_conn(slot);
     }
 
@@ -50,8 +52,10 @@ impl Driver {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
-        let grant = self.pool.discard(conn.id, &conn.key, reason);
+        let id = conn.id;
+        let grant = self.pool.discard(id, &conn.key, reason);
         self.grants.extend(grant);
+        self.config.trace(|| TraceEvent::ConnClosed { id, reason });
         self.close_conn(slot);
     }
 
@@ -60,7 +64,9 @@ impl Driver {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
-        if let Some(handle) = self.pool.remove_idle(conn.id, &conn.key, reason) {
+        let id = conn.id;
+        if let Some(handle) = self.pool.remove_idle(id, &conn.key, reason) {
+            self.config.trace(|| TraceEvent::ConnClosed { id, reason });
             self.close_conn(handle);
             self.pool_dirty = true;
         }
@@ -78,8 +84,24 @@ impl Driver {
 
     /// Closes what the pool evicted, expired or refused at check-in.
     pub(crate) fn reap(&mut self) {
+        self.reap_after_checkin(None);
+    }
+
+    /// [`reap`](Self::reap) right after the check-in of `checked_in` (its
+    /// slot and id): its `PutIdleConn` is reported first, kept unless the
+    /// pool closed it.
+    fn reap_after_checkin(&mut self, checked_in: Option<(usize, ConnId)>) {
         // Bounded: each pass takes one handle off the pool's queue.
-        while let Some((slot, _reason)) = self.pool.take_closed() {
+        let closed: Vec<_> = std::iter::from_fn(|| self.pool.take_closed()).collect();
+        if let Some((slot, id)) = checked_in {
+            let own = closed.iter().find(|&&(s, _)| s == slot).map(|&(_, r)| r);
+            self.config.trace(|| TraceEvent::put_idle(id, own));
+        }
+        for (slot, reason) in closed {
+            if let Some(conn) = self.conns.get(slot) {
+                let id = conn.id;
+                self.config.trace(|| TraceEvent::ConnClosed { id, reason });
+            }
             self.close_conn(slot);
         }
     }
@@ -100,6 +122,7 @@ impl Driver {
                     if let Some(conn) = self.conns.get_mut(idle.handle) {
                         conn.reused = true;
                     }
+                    self.config.trace(|| TraceEvent::got_pooled(idle.id, None));
                     self.attach(ex, idle.handle, now);
                 }
                 Grant::Dial { permit, .. } => self.dial(ex, permit, now),

@@ -12,16 +12,17 @@ use std::time::Instant as StdInstant;
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use roundtrip_io::http::HeaderMap;
+use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::Event;
 use roundtrip_io::proto::conn::Abandon;
-use roundtrip_io::{BodyLen, Error, Phase, earliest, trailer_into};
+use roundtrip_io::{BodyLen, Error, GzipDecoder, Phase, earliest, trailer_into};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use tokio::time::{Sleep, sleep_until};
 use tokio_util::io::poll_read_buf;
 
 use crate::client::{Inner, close_reason};
-use crate::transport::Conn;
+use crate::transport::{Conn, Filled};
 
 /// A request body: empty, bytes in memory, or an async reader streamed with
 /// a known length or chunked.
@@ -189,6 +190,8 @@ pub struct ResponseBody {
     /// The read-timeout / deadline timer, made on the first wait.
     timer: Option<Pin<Box<Sleep>>>,
     error: Option<Error>,
+    /// Decodes a gzip body the client asked for.
+    gzip: Option<GzipDecoder>,
 }
 
 impl fmt::Debug for ResponseBody {
@@ -214,9 +217,15 @@ impl ResponseBody {
             deadline,
             timer: None,
             error: None,
+            gzip: None,
         };
         body.decode_buffered();
         body
+    }
+
+    /// Passes the body through `decoder` from now on.
+    pub(crate) fn decode_with(&mut self, decoder: GzipDecoder) {
+        self.gzip = Some(decoder);
     }
 
     /// An empty body with no connection behind it.
@@ -230,6 +239,7 @@ impl ResponseBody {
             deadline: None,
             timer: None,
             error: None,
+            gzip: None,
         }
     }
 
@@ -270,8 +280,45 @@ impl ResponseBody {
         }
     }
 
-    /// Polls for the next data piece; `None` at the end of the data.
+    /// Polls for the next data piece, decoded when the client asked for
+    /// gzip; `None` at the end of the data.
     fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        let Some(mut gzip) = self.gzip.take() else {
+            return self.poll_raw(cx);
+        };
+        let next = self.poll_decoded(cx, &mut gzip);
+        self.gzip = Some(gzip);
+        next
+    }
+
+    /// The next decoded piece: what the decoder holds, else more of the
+    /// body for it. A corrupt or truncated stream is an error, never a
+    /// short body.
+    fn poll_decoded(
+        &mut self,
+        cx: &mut Context<'_>,
+        gzip: &mut GzipDecoder,
+    ) -> Poll<Option<Result<Bytes, Error>>> {
+        // Bounded by the body: each pass decodes, or takes a piece of it.
+        loop {
+            match gzip.poll_output() {
+                Ok(Some(data)) => return Poll::Ready(Some(Ok(data))),
+                Ok(None) => {}
+                Err(e) => {
+                    self.abandon();
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+            match ready!(self.poll_raw(cx)) {
+                Some(Ok(data)) => gzip.handle_input(data),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => return Poll::Ready(gzip.handle_end().err().map(|e| Err(e.into()))),
+            }
+        }
+    }
+
+    /// Polls for the next piece of the body as it came; `None` at the end.
+    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         // Bounded: each pass takes data, ends, fails, or reads bytes; a read
         // that returns nothing is Pending.
         loop {
@@ -394,6 +441,29 @@ impl ResponseBody {
         self.trailers.as_ref()
     }
 
+    /// Gives up on the body and waits while the core drains it (within
+    /// `max_drain_bytes` and `drain_timeout`), then hands the connection
+    /// back with the core's verdict. Used for the body of a redirect being
+    /// followed. Dropped mid-way, it closes the connection.
+    pub(crate) async fn discard(mut self) {
+        let (Some(conn), Some(client)) = (self.conn.take(), self.client.clone()) else {
+            return;
+        };
+        let mut held = Draining {
+            conn: Some(conn),
+            client: &client,
+        };
+        let Some(conn) = held.conn.as_mut() else {
+            return;
+        };
+        if conn.proto.abandon(client.clock.now()) == Abandon::Drain {
+            drain(conn, &client).await;
+        }
+        if let Some(conn) = held.conn.take() {
+            client.pool.checkin(conn);
+        }
+    }
+
     /// Gives up on the rest of the body. Drop cannot wait, so the rest is
     /// drained only as far as it already arrived (reading without waiting,
     /// within the core's byte budget); a body still incomplete then is
@@ -407,6 +477,47 @@ impl ResponseBody {
         }
         // The core's verdict decides: kept only if the exchange completed.
         client.pool.checkin(conn);
+    }
+}
+
+/// A connection being drained by [`ResponseBody::discard`]; dropped before
+/// it was handed back (the future was cancelled), it is closed.
+struct Draining<'a> {
+    conn: Option<Conn>,
+    client: &'a Inner,
+}
+
+impl Drop for Draining<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.client.pool.discard(conn, CloseReason::Abandoned);
+        }
+    }
+}
+
+/// Reads and drops body bytes, waiting for them, until the exchange
+/// completes or the core gives up (byte budget or drain deadline).
+async fn drain(conn: &mut Conn, client: &Inner) {
+    // Bounded: every pass reads bytes, hits EOF, or moves the clock toward
+    // the drain deadline, which ends draining.
+    for _ in 0..100_000 {
+        loop {
+            match conn.proto.poll_event(&mut conn.read_buf) {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        if !conn.proto.is_draining() {
+            return;
+        }
+        let until = conn.proto.poll_timeout().map(|at| client.clock.to_std(at));
+        match conn.fill(until).await {
+            Ok(Filled::Bytes) => {}
+            Ok(Filled::Eof) => conn.proto.handle_eof(),
+            Ok(Filled::TimedOut) => conn.proto.handle_timeout(client.clock.now()),
+            Err(_) => return,
+        }
     }
 }
 
@@ -455,10 +566,18 @@ impl http_body::Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.conn.is_none() && self.ready.is_empty() && self.error.is_none() && self.trailers_sent
+        // A decoder still has the end of its stream to check.
+        self.conn.is_none()
+            && self.ready.is_empty()
+            && self.error.is_none()
+            && self.trailers_sent
+            && self.gzip.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.gzip.is_some() {
+            return SizeHint::default(); // decoded length unknown
+        }
         let buffered: u64 = self.ready.iter().map(|b| b.len() as u64).sum();
         match &self.conn {
             None => SizeHint::with_exact(buffered),

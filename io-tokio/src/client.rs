@@ -7,7 +7,9 @@ use std::time::{Duration, Instant as StdInstant};
 use roundtrip_io::http::{self, HeaderName, HeaderValue};
 use roundtrip_io::proto::conn::RetryFacts;
 use roundtrip_io::proto::pool::{Key, PoolConfig, PoolStats};
+use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::proto::{CloseReason, Limits};
+use roundtrip_io::trace::Written;
 use roundtrip_io::{
     Clock, Config, Error, HeadBuilder, Phase, Prepared, ResponseHead, earliest, fields, prepare,
 };
@@ -120,21 +122,34 @@ impl Client {
     /// written, or its method is idempotent and no byte of a response arrived
     /// (and its body can be sent again). Otherwise the error says whether the
     /// request may have reached the server.
+    ///
+    /// Redirects are followed up to [`Config::max_redirects`], and a gzip
+    /// body the client asked for is decoded as it is polled (see
+    /// [`roundtrip_io::RedirectChain`], [`roundtrip_io::Decompressed`]).
     pub async fn request(
         &self,
         request: http::Request<Body>,
     ) -> Result<http::Response<ResponseBody>, Error> {
-        let (parts, mut body) = request.into_parts();
+        crate::follow::request(self, request).await
+    }
+
+    /// One request and its response head, on one connection (retried once
+    /// when safe): Go's `Transport.RoundTrip`.
+    pub(crate) async fn round_trip(
+        &self,
+        parts: &http::request::Parts,
+        body: &mut Body,
+        deadline: Option<StdInstant>,
+    ) -> Result<http::Response<ResponseBody>, Error> {
         let inner = &*self.inner;
-        let prepared = prepare(&parts, body.body_len(), &inner.config)?;
-        let deadline = roundtrip_io::deadline(&parts, &inner.config);
+        let prepared = prepare(parts, body.body_len(), &inner.config)?;
         let mut retried = false;
         loop {
             let mut held = Held {
                 conn: Some(self.conn_for(&prepared.key, deadline).await?),
                 inner,
             };
-            let result = exchange(inner, held.conn(), &parts, &prepared, &mut body, deadline).await;
+            let result = exchange(inner, held.conn(), parts, &prepared, body, deadline).await;
             match result {
                 Ok(head) => {
                     let body = ResponseBody::new(held.take(), self.inner.clone(), deadline);
@@ -169,10 +184,13 @@ impl Client {
     /// new one.
     async fn conn_for(&self, key: &Key, deadline: Option<StdInstant>) -> Result<Conn, Error> {
         let inner = &*self.inner;
+        inner
+            .config
+            .trace(|| TraceEvent::GetConn { key: key.clone() });
         // Bounded: each pass either returns or discards one stale connection.
         for _ in 0..1024 {
             match inner.pool.checkout(key, deadline).await? {
-                Got::Idle(mut conn) => {
+                Got::Idle(mut conn, pooled_idle) => {
                     // Probing a connection just used would cost a syscall on
                     // every request of a busy client (the reactor still marks
                     // it readable from its last response).
@@ -182,6 +200,9 @@ impl Client {
                         continue;
                     }
                     conn.reused = true;
+                    inner
+                        .config
+                        .trace(|| TraceEvent::got_pooled(conn.id, pooled_idle));
                     return Ok(conn);
                 }
                 Got::Dial(permit) => {
@@ -203,6 +224,7 @@ impl Client {
                     if let Some(p) = guard.0.take() {
                         inner.pool.dial_succeeded(p);
                     }
+                    inner.config.trace(|| TraceEvent::got_dialed(conn.id));
                     return Ok(conn);
                 }
             }
@@ -252,6 +274,7 @@ async fn exchange(
         let written = conn.write_all(&mut slices, deadline).await;
         conn.write_buf = write_buf;
         conn.tail_buf = tail;
+        inner.config.trace_write(&written, Written::Whole);
         written?;
     } else {
         let write_buf = std::mem::take(&mut conn.write_buf);
@@ -259,6 +282,12 @@ async fn exchange(
             .write_all(&mut [IoSlice::new(&write_buf)], deadline)
             .await;
         conn.write_buf = write_buf;
+        let part = if conn.proto.is_sending() {
+            Written::Head
+        } else {
+            Written::Whole
+        };
+        inner.config.trace_write(&written, part);
         written?;
         if conn.proto.is_sending()
             && let Some(head) = send_body(inner, conn, body, &mut builder, deadline).await?
@@ -305,8 +334,12 @@ async fn send_body(
                 Err(e) => return Err(Error::from_io(e, Phase::Write, reached)),
             }
             loop {
+                inner.config.trace_first_byte(&conn.proto, &conn.read_buf);
                 match conn.proto.poll_event(&mut conn.read_buf) {
                     Ok(Some(event)) => {
+                        if let Some(interim) = TraceEvent::interim(&event) {
+                            inner.config.trace(|| interim);
+                        }
                         let pushed = builder.push(event);
                         if let Some(head) = pushed
                             .map_err(|e| Error::from_proto(e, Phase::ResponseHead, reached))?
@@ -323,13 +356,17 @@ async fn send_body(
         let n = match body.as_bytes() {
             Some(bytes) => {
                 let bytes = bytes.clone();
-                write_data(conn, &bytes, deadline).await?;
+                let written = write_data(conn, &bytes, deadline).await;
+                inner.config.trace_write(&written, Written::Body);
+                written?;
                 0
             }
-            None => body
-                .read_chunk(&mut chunk)
-                .await
-                .map_err(Error::RequestBody)?,
+            None => {
+                let read = body.read_chunk(&mut chunk).await;
+                let read = read.map_err(Error::RequestBody);
+                inner.config.trace_write(&read, Written::Body);
+                read?
+            }
         };
         if n == 0 {
             let reached = conn.proto.wrote_any_byte();
@@ -342,10 +379,13 @@ async fn send_body(
                 .write_all(&mut [IoSlice::new(&write_buf)], deadline)
                 .await;
             conn.write_buf = write_buf;
+            inner.config.trace_write(&written, Written::End);
             written?;
             return Ok(None);
         }
-        write_data(conn, &chunk[..n], deadline).await?;
+        let written = write_data(conn, &chunk[..n], deadline).await;
+        inner.config.trace_write(&written, Written::Body);
+        written?;
     }
 }
 
@@ -385,8 +425,12 @@ async fn next_head_event(
 ) -> Result<Option<ResponseHead>, Error> {
     let clock = &inner.clock;
     let reached = conn.proto.wrote_any_byte();
+    inner.config.trace_first_byte(&conn.proto, &conn.read_buf);
     match conn.proto.poll_event(&mut conn.read_buf) {
         Ok(Some(event)) => {
+            if let Some(interim) = TraceEvent::interim(&event) {
+                inner.config.trace(|| interim);
+            }
             return builder
                 .push(event)
                 .map_err(|e| Error::from_proto(e, Phase::ResponseHead, reached));
@@ -541,12 +585,28 @@ impl ClientBuilder {
     pub fn user_agent(self, value: &'static str) -> Self {
         self.default_header(http::header::USER_AGENT, HeaderValue::from_static(value))
     }
+    /// Most redirects followed per request (default 10); 0 follows none.
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.config.max_redirects = n;
+        self
+    }
+    /// A check run before each redirect is followed.
+    pub fn redirect_policy(mut self, policy: Option<roundtrip_io::RedirectPolicy>) -> Self {
+        self.config.redirect_policy = policy;
+        self
+    }
+    /// Ask for gzip and decode it transparently (default on with the `gzip`
+    /// feature).
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.config.gzip = on;
+        self
+    }
     /// The client.
     pub fn build(self) -> Client {
         let clock = Clock::new();
         Client {
             inner: Arc::new(Inner {
-                pool: SharedPool::new(self.config.pool, clock),
+                pool: SharedPool::new(self.config.pool, clock, self.config.trace.clone()),
                 config: self.config,
                 clock,
             }),

@@ -8,13 +8,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant as StdInstant;
+use std::time::{Duration, Instant as StdInstant};
 
 use roundtrip_io::proto::pool::{
     Checkout, DialPermit, Grant, Key, Pool, PoolConfig, PoolStats, Ticket,
 };
+use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::proto::{CloseReason, Reuse};
-use roundtrip_io::{Clock, Error, Phase};
+use roundtrip_io::{Clock, Error, Phase, Tracer};
 use tokio::sync::oneshot;
 use tokio::time::timeout_at;
 
@@ -23,8 +24,9 @@ use crate::transport::Conn;
 /// What a checkout gave.
 #[allow(clippy::large_enum_variant)] // boxing would cost an allocation per request
 pub(crate) enum Got {
-    /// A pooled connection, to be checked for staleness by the caller.
-    Idle(Conn),
+    /// A pooled connection, to be checked for staleness by the caller, and
+    /// how long it sat idle (`None`: handed over by a check-in).
+    Idle(Conn, Option<Duration>),
     /// Permission to dial a new one.
     Dial(DialPermit),
 }
@@ -37,16 +39,19 @@ struct State {
 pub(crate) struct SharedPool {
     state: Mutex<State>,
     clock: Clock,
+    /// Reports connections kept and closed; called only outside the lock.
+    trace: Option<Tracer>,
 }
 
 impl SharedPool {
-    pub fn new(config: PoolConfig, clock: Clock) -> Self {
+    pub fn new(config: PoolConfig, clock: Clock, trace: Option<Tracer>) -> Self {
         SharedPool {
             state: Mutex::new(State {
                 pool: Pool::new(config),
                 waiters: HashMap::new(),
             }),
             clock,
+            trace,
         }
     }
 
@@ -59,20 +64,25 @@ impl SharedPool {
     /// An idle connection, or permission to dial, waiting in FIFO order when
     /// the host is at `max_conns_per_host`, until `deadline`.
     pub async fn checkout(&self, key: &Key, deadline: Option<StdInstant>) -> Result<Got, Error> {
-        let (ticket, rx) = {
+        let (got, closed) = {
             let mut st = self.lock();
             let now = self.clock.now();
             st.pool.handle_timeout(now);
-            drain_closed(&mut st);
-            match st.pool.checkout(key, now) {
-                Checkout::Idle(idle) => return Ok(Got::Idle(idle.handle)),
-                Checkout::Dial(permit) => return Ok(Got::Dial(permit)),
+            let got = match st.pool.checkout(key, now) {
+                Checkout::Idle(idle) => Ok(Got::Idle(idle.handle, Some(idle.idle_for))),
+                Checkout::Dial(permit) => Ok(Got::Dial(permit)),
                 Checkout::Wait(ticket) => {
                     let (tx, rx) = oneshot::channel();
                     st.waiters.insert(ticket, tx);
-                    (ticket, rx)
+                    Err((ticket, rx))
                 }
-            }
+            };
+            (got, take_closed(&mut st))
+        };
+        self.close(closed);
+        let (ticket, rx) = match got {
+            Ok(got) => return Ok(got),
+            Err(wait) => wait,
         };
         let mut wait = Wait {
             pool: self,
@@ -94,7 +104,7 @@ impl SharedPool {
         };
         wait.rx = None; // received (or the pool was dropped): nothing to give back
         match received {
-            Ok(Grant::Conn { idle, .. }) => Ok(Got::Idle(idle.handle)),
+            Ok(Grant::Conn { idle, .. }) => Ok(Got::Idle(idle.handle, None)),
             Ok(Grant::Dial { permit, .. }) => Ok(Got::Dial(permit)),
             Err(_) => Err(Error::Timeout {
                 phase: Phase::PoolWait,
@@ -109,7 +119,7 @@ impl SharedPool {
         let grant = st.pool.discard(conn.id, &conn.key, reason);
         self.deliver(&mut st, grant);
         drop(st);
-        drop(conn);
+        self.close(vec![(conn, reason)]);
     }
 
     /// Returns a connection after its exchange; the core's verdict decides
@@ -126,7 +136,13 @@ impl SharedPool {
             .pool
             .checkin(id, &key, conn, verdict, keep_alive, self.clock.now());
         self.deliver(&mut st, grant);
-        drain_closed(&mut st);
+        let closed = take_closed(&mut st);
+        drop(st);
+        if let Some(trace) = &self.trace {
+            let own = closed.iter().find(|(c, _)| c.id == id).map(|&(_, r)| r);
+            trace.emit(&TraceEvent::put_idle(id, own));
+        }
+        self.close(closed);
     }
 
     pub fn dial_succeeded(&self, permit: DialPermit) {
@@ -141,6 +157,20 @@ impl SharedPool {
 
     pub fn stats(&self) -> PoolStats {
         self.lock().pool.stats()
+    }
+
+    /// Closes connections the pool gave up (dropping a `Conn` closes its
+    /// socket), reporting each; called outside the lock.
+    fn close(&self, closed: Vec<(Conn, CloseReason)>) {
+        for (conn, reason) in closed {
+            if let Some(trace) = &self.trace {
+                trace.emit(&TraceEvent::ConnClosed {
+                    id: conn.id,
+                    reason,
+                });
+            }
+            drop(conn);
+        }
     }
 
     /// Hands a grant to its waiter; a waiter that is gone gives it back.
@@ -195,7 +225,9 @@ impl Drop for Wait<'_> {
     }
 }
 
-/// Closes what the pool evicted or expired (dropping a `Conn` closes its socket).
-fn drain_closed(st: &mut State) {
-    while st.pool.take_closed().is_some() {}
+/// What the pool evicted, expired or refused at check-in, to close once the
+/// lock is let go.
+fn take_closed(st: &mut State) -> Vec<(Conn, CloseReason)> {
+    // Bounded: each pass takes one handle off the pool's queue.
+    std::iter::from_fn(|| st.pool.take_closed()).collect()
 }

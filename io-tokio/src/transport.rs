@@ -6,9 +6,11 @@ use std::time::Instant as StdInstant;
 use bytes::BytesMut;
 use roundtrip_io::proto::conn::Connection;
 use roundtrip_io::proto::pool::{ConnId, Key};
+use roundtrip_io::proto::trace::TraceEvent;
+use roundtrip_io::trace::{TIMED_OUT, connect_failure};
 use roundtrip_io::{Config, Error, Phase, earliest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, lookup_host};
 use tokio::time::timeout_at;
 
 /// Read buffer capacity for a head.
@@ -53,31 +55,46 @@ impl Conn {
         deadline: Option<StdInstant>,
     ) -> Result<Conn, Error> {
         let addr = format!("{}:{}", key.host(), key.port());
-        let limit = earliest([
-            deadline,
-            config.connect_timeout.map(|t| StdInstant::now() + t),
-        ]);
-        let connect = TcpStream::connect((key.host(), key.port()));
-        let result = match limit {
-            Some(at) => match timeout_at(at.into(), connect).await {
-                Ok(result) => result,
-                Err(_) => {
-                    return Err(Error::Timeout {
-                        phase: Phase::Connect,
-                        reached_server: false,
-                    });
-                }
-            },
-            None => connect.await,
-        };
-        let stream = result.map_err(|source| Error::Connect {
+        let connect_err = |source| Error::Connect {
             addr: addr.clone(),
             source,
-        })?;
-        stream
-            .set_nodelay(true)
-            .map_err(|source| Error::Connect { addr, source })?;
-        Ok(Conn {
+        };
+        let timed_out = || Error::Timeout {
+            phase: Phase::Connect,
+            reached_server: false,
+        };
+        // Per address tried, as `Config::connect_timeout` says.
+        let limit = || {
+            earliest([
+                deadline,
+                config.connect_timeout.map(|t| StdInstant::now() + t),
+            ])
+        };
+        let resolved = within(limit(), lookup_host((key.host(), key.port()))).await;
+        let addrs = resolved.ok_or_else(timed_out)?.map_err(connect_err)?;
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for host");
+        for sock_addr in addrs {
+            config.trace(|| TraceEvent::ConnectStart { addr: sock_addr });
+            let attempt = within(limit(), TcpStream::connect(sock_addr)).await;
+            let attempt = attempt.map(|r| r.and_then(|s| s.set_nodelay(true).map(|()| s)));
+            config.trace(|| TraceEvent::ConnectDone {
+                addr: sock_addr,
+                result: match &attempt {
+                    None => Err(TIMED_OUT.to_string()),
+                    Some(r) => r.as_ref().map(|_| ()).map_err(connect_failure),
+                },
+            });
+            match attempt {
+                None => return Err(timed_out()),
+                Some(Ok(stream)) => return Ok(Conn::wrap(stream, key, id, config)),
+                Some(Err(e)) => last = e,
+            }
+        }
+        Err(connect_err(last))
+    }
+
+    fn wrap(stream: TcpStream, key: &Key, id: ConnId, config: &Config) -> Conn {
+        Conn {
             stream,
             read_buf: BytesMut::new(),
             write_buf: Vec::with_capacity(1024),
@@ -87,7 +104,7 @@ impl Conn {
             key: key.clone(),
             reused: false,
             idle_since: StdInstant::now(),
-        })
+        }
     }
 
     /// Writes every slice in full, reporting progress to the core. Stops at
@@ -178,5 +195,13 @@ impl Conn {
         self.write_buf.shrink_to(WRITE_BUF_IDLE);
         self.tail_buf = Vec::new();
         self.idle_since = StdInstant::now();
+    }
+}
+
+/// `future`'s output, or `None` when `limit` passes first.
+async fn within<F: Future>(limit: Option<StdInstant>, future: F) -> Option<F::Output> {
+    match limit {
+        Some(at) => timeout_at(at.into(), future).await.ok(),
+        None => Some(future.await),
     }
 }

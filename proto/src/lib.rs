@@ -16,6 +16,7 @@
 //! | [`conn`] | [`conn::Connection`]: one exchange at a time, deadlines, reuse and retry verdicts |
 //! | [`pool`] | [`pool::Pool`]: Go-style connection-pool decisions over an opaque handle |
 //! | [`time`] | [`time::Instant`]: time as an input |
+//! | [`trace`] | [`trace::TraceEvent`]: what happened to a request, reported alike by every adapter |
 //! | [`limits`], [`error`] | [`Limits`] with documented defaults; the one [`Error`] enum |
 //!
 //! ## The I/O contract
@@ -164,6 +165,7 @@ pub(crate) mod head;
 pub mod limits;
 pub mod pool;
 pub mod time;
+pub mod trace;
 
 pub use decode::{Event, HeadEnd, ResponseDecoder, StatusLine};
 pub use error::{Error, Phase};

@@ -1,3 +1,4 @@
 //! The subcommands of `roundtrip`, one module each.
 
+pub mod bench;
 pub mod parse;

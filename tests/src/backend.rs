@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use roundtrip_io::http::{HeaderMap, Method, StatusCode, Version};
+use roundtrip_io::http::{Extensions, HeaderMap, Method, StatusCode, Version};
 use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::{Config, Error};
 
@@ -110,6 +110,8 @@ pub struct Resp {
     pub body: Vec<u8>,
     /// Trailers, when the body had some.
     pub trailers: Option<HeaderMap>,
+    /// The response's extensions (`RedirectChain`, `Decompressed`, ...).
+    pub extensions: Extensions,
 }
 
 /// What every backend offers the suite.
@@ -210,6 +212,7 @@ impl Backend for Blocking {
             headers: parts.headers,
             body: bytes,
             trailers: body.trailers().cloned(),
+            extensions: parts.extensions,
         })
     }
 
@@ -337,6 +340,7 @@ pub async fn tokio_send(client: &roundtrip_tokio::Client, req: Req) -> Result<Re
         headers: parts.headers,
         body: bytes,
         trailers: body.trailers().cloned(),
+        extensions: parts.extensions,
     })
 }
 
@@ -583,6 +587,7 @@ fn mio_resp(
             .extensions
             .get::<roundtrip_mio::Trailers>()
             .map(|t| t.0.clone()),
+        extensions: parts.extensions,
         headers: parts.headers,
         body,
     }

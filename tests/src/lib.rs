@@ -3,10 +3,13 @@
 
 pub mod backend;
 pub mod conformance;
+pub mod faults;
 pub mod fixtures;
 pub mod origin;
+pub mod redirects;
 pub mod server;
 pub mod suite;
+pub mod traces;
 
 use bytes::BytesMut;
 use roundtrip_proto::{Error, Event, Limits, ResponseDecoder};

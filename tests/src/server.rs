@@ -58,6 +58,10 @@ const MAX_CONNECTIONS: usize = 1_000_000;
 /// The reply a [`Step::Serve`] handler builds for each request.
 pub type Handler = Arc<dyn Fn(&Request) -> Vec<u8> + Send + Sync>;
 
+/// The steps a [`Step::ServeWith`] handler picks for each request: the
+/// answer, and any fault to inject (a close, a reset, a pause, ...).
+pub type StepHandler = Arc<dyn Fn(&Request) -> Vec<Step> + Send + Sync>;
+
 /// The steps one connection plays, in order.
 pub type Script = Vec<Step>;
 
@@ -102,6 +106,23 @@ pub enum Step {
     Serve(Handler),
     /// Plays the steps `n` times.
     Repeat(usize, Vec<Step>),
+    /// Reads and throws away what the client sends, at most `chunk` bytes
+    /// every `every`, until the client closes or `for_at_most` has passed: a
+    /// server that answered early and now drains the request body slowly.
+    DiscardSlowly {
+        /// Most bytes read per pause.
+        chunk: usize,
+        /// The pause before each read.
+        every: Duration,
+        /// When to stop reading even if the client goes on.
+        for_at_most: Duration,
+    },
+    /// Loops like [`Step::Serve`], but the handler returns steps to play for
+    /// each request (e.g. `[Write(reply)]`, or `[Write(half), Reset]`). Ends
+    /// when the client closes between requests, when the steps ended the
+    /// connection ([`Step::Close`], [`Step::Reset`]), or after
+    /// [`SERVE_MAX_REQUESTS`] requests.
+    ServeWith(StepHandler),
 }
 
 impl fmt::Debug for Step {
@@ -121,6 +142,15 @@ impl fmt::Debug for Step {
             Step::ExpectEof => f.write_str("ExpectEof"),
             Step::Serve(_) => f.write_str("Serve(..)"),
             Step::Repeat(n, steps) => write!(f, "Repeat({n}, {steps:?})"),
+            Step::DiscardSlowly {
+                chunk,
+                every,
+                for_at_most,
+            } => write!(
+                f,
+                "DiscardSlowly({chunk} bytes every {every:?} for at most {for_at_most:?})"
+            ),
+            Step::ServeWith(_) => f.write_str("ServeWith(..)"),
         }
     }
 }
@@ -614,6 +644,64 @@ impl Conn {
                     self.play(steps)?;
                 }
                 Ok(())
+            }
+            Step::DiscardSlowly {
+                chunk,
+                every,
+                for_at_most,
+            } => self.discard_slowly(*chunk, *every, *for_at_most),
+            Step::ServeWith(handler) => {
+                for _ in 0..SERVE_MAX_REQUESTS {
+                    if self.buf.is_empty() && self.fill("waiting for the next request")? == 0 {
+                        return Ok(());
+                    }
+                    let (at, framing) = self.read_head()?;
+                    self.read_body_into(at, framing)?;
+                    let request = self.shared.record().requests[at].clone();
+                    let steps =
+                        catch_unwind(AssertUnwindSafe(|| handler(&request))).map_err(|p| {
+                            Stop::Failed(format!("handler panicked: {}", panic_message(&p)))
+                        })?;
+                    self.play(&steps)?;
+                    if self.stream.is_none() {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Step::DiscardSlowly`]: bytes already buffered are dropped too.
+    fn discard_slowly(
+        &mut self,
+        chunk: usize,
+        every: Duration,
+        for_at_most: Duration,
+    ) -> Result<(), Stop> {
+        let end = Instant::now() + for_at_most;
+        self.buf.clear();
+        let mut scratch = vec![0u8; chunk.max(1)];
+        // Bounded by `end`: every turn sleeps `every` or the time left.
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            self.sleep(every.min(left))?;
+            // One read, waiting at most IO_SLICE (the socket's timeout).
+            match self.stream()?.read(&mut scratch) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
+                Err(e) => return Err(Stop::Failed(format!("read failed while discarding: {e}"))),
             }
         }
     }

@@ -1,0 +1,568 @@
+//! Following redirects: Go's `Client.do` loop as a value the backends drive.
+//!
+//! A backend sends the request, shows each final response head to
+//! [`Redirects::handle_response`], and either returns the response
+//! ([`Verdict::Deliver`]) or drops its body (drained or closed, as the core
+//! decides), applies the [`Hop`] to the request and sends it again. Every
+//! decision is here; nothing here does I/O.
+//!
+//! | status | method of the next request | body |
+//! |---|---|---|
+//! | 301, 302, 303 | GET (HEAD stays HEAD, GET stays GET) | dropped, with its `Content-*`, `Transfer-Encoding` and `Expect` fields |
+//! | 307, 308 | unchanged | sent again; a body that cannot be replayed returns the redirect as it is |
+//!
+//! `Location` is resolved against the URL just requested (RFC 9110 section
+//! 10.2.2, RFC 3986 section 5) by the `url` crate. A hop to another origin
+//! (scheme, host or port) drops `Authorization`, `Cookie`,
+//! `Proxy-Authorization` and a caller-set `Host`.
+//!
+//! ```
+//! use roundtrip_io::http::{self, HeaderMap, StatusCode};
+//! use roundtrip_io::{Config, Redirects, Replay, Verdict};
+//!
+//! let config = Config::default();
+//! let (mut parts, ()) = http::Request::post("http://127.0.0.1:8080/form").body(()).unwrap().into_parts();
+//! let mut redirects = Redirects::new(&parts.uri);
+//! let mut headers = HeaderMap::new();
+//! headers.insert("location", "/done?id=7".parse().unwrap());
+//! let verdict = redirects.handle_response(&parts, StatusCode::SEE_OTHER, &headers, Replay::Replayable, &config).unwrap();
+//! let Verdict::Follow(hop) = verdict else { panic!("a 303 is followed") };
+//! assert!(!hop.keeps_body());
+//! hop.apply(&mut parts);
+//! assert_eq!(parts.method, http::Method::GET);
+//! assert_eq!(parts.uri, "http://127.0.0.1:8080/done?id=7");
+//! assert_eq!(redirects.chain().len(), 2);
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, EXPECT, HOST, LOCATION,
+    PROXY_AUTHORIZATION, TRANSFER_ENCODING,
+};
+use http::request::Parts;
+use http::{HeaderMap, Method, StatusCode, Uri};
+use url::Url;
+
+use crate::config::Config;
+use crate::error::Error;
+
+/// The URLs a response came through: the request's own first, then each
+/// `Location` followed; the last is the URL that answered. Every final
+/// response carries it in its extensions, with one entry when there was no
+/// redirect.
+///
+/// ```
+/// use roundtrip_io::RedirectChain;
+/// let chain = RedirectChain(vec!["http://a/".parse().unwrap(), "http://b/".parse().unwrap()]);
+/// assert_eq!(chain.last().unwrap(), "http://b/");
+/// assert_eq!(chain.redirects(), 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedirectChain(pub Vec<Uri>);
+
+impl RedirectChain {
+    /// The URL that gave the final response.
+    pub fn last(&self) -> Option<&Uri> {
+        self.0.last()
+    }
+
+    /// How many redirects were followed.
+    pub fn redirects(&self) -> usize {
+        self.0.len().saturating_sub(1)
+    }
+}
+
+/// A redirect about to be followed, as the [`RedirectPolicy`] sees it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RedirectAttempt<'a> {
+    /// The redirect's status.
+    pub status: StatusCode,
+    /// Where it points, resolved.
+    pub next: &'a Uri,
+    /// The method the next request would use.
+    pub method: &'a Method,
+    /// Every URL requested so far, the original first.
+    pub chain: &'a [Uri],
+}
+
+/// What the [`RedirectPolicy`] says about a [`RedirectAttempt`].
+#[derive(Debug)]
+pub enum RedirectAction {
+    /// Follow it.
+    Follow,
+    /// Return the redirect response itself, body unread (Go's
+    /// `ErrUseLastResponse`).
+    Stop,
+    /// Fail the request with [`Error::RedirectRefused`] carrying this reason.
+    Error(Box<dyn std::error::Error + Send + Sync>),
+}
+
+type PolicyFn = dyn Fn(&RedirectAttempt<'_>) -> RedirectAction + Send + Sync;
+
+/// A check run before each redirect is followed (Go's `CheckRedirect`), after
+/// the [`Config::max_redirects`] limit. Cheap to clone.
+///
+/// ```
+/// use roundtrip_io::{Config, RedirectAction, RedirectPolicy};
+/// let mut config = Config::default();
+/// // Stay on one host.
+/// config.redirect_policy = Some(RedirectPolicy::new(|attempt| {
+///     if attempt.next.host() == attempt.chain[0].host() {
+///         RedirectAction::Follow
+///     } else {
+///         RedirectAction::Stop
+///     }
+/// }));
+/// ```
+#[derive(Clone)]
+pub struct RedirectPolicy(Arc<PolicyFn>);
+
+impl RedirectPolicy {
+    /// A policy calling `check`.
+    pub fn new(
+        check: impl Fn(&RedirectAttempt<'_>) -> RedirectAction + Send + Sync + 'static,
+    ) -> Self {
+        RedirectPolicy(Arc::new(check))
+    }
+
+    /// Asks the policy.
+    pub fn check(&self, attempt: &RedirectAttempt<'_>) -> RedirectAction {
+        (self.0)(attempt)
+    }
+}
+
+impl fmt::Debug for RedirectPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RedirectPolicy(..)")
+    }
+}
+
+/// What the request body is, as far as sending it again goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// No body.
+    Empty,
+    /// Bytes in memory, or a reader not read from yet: can be sent again.
+    Replayable,
+    /// A reader already (partly) sent: cannot be sent again.
+    Consumed,
+}
+
+/// What to do with a final response.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Return it to the caller.
+    Deliver,
+    /// Drop its body and send the request again as the hop says.
+    Follow(Hop),
+}
+
+/// How the next request of a redirect differs from the last one.
+#[derive(Debug)]
+pub struct Hop {
+    uri: Uri,
+    method: Method,
+    keeps_body: bool,
+    cross_origin: bool,
+}
+
+impl Hop {
+    /// Whether the body is sent again (307, 308); otherwise the backend
+    /// replaces it with an empty one.
+    pub fn keeps_body(&self) -> bool {
+        self.keeps_body
+    }
+
+    /// Where the next request goes.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// Rewrites the request: URL, method, and the fields that must not
+    /// follow (body fields when the body is dropped; credentials and a
+    /// caller-set `Host` on a hop to another origin).
+    pub fn apply(self, parts: &mut Parts) {
+        if !self.keeps_body {
+            for name in [
+                CONTENT_LENGTH,
+                TRANSFER_ENCODING,
+                CONTENT_TYPE,
+                CONTENT_ENCODING,
+                EXPECT,
+            ] {
+                parts.headers.remove(name);
+            }
+        }
+        if self.cross_origin {
+            for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, HOST] {
+                parts.headers.remove(name);
+            }
+        }
+        parts.uri = self.uri;
+        parts.method = self.method;
+    }
+}
+
+/// The redirects of one request: the chain so far, and the decision on
+/// each response.
+#[derive(Debug)]
+pub struct Redirects {
+    chain: Vec<Uri>,
+}
+
+impl Redirects {
+    /// The chain of a request to `uri`.
+    pub fn new(uri: &Uri) -> Self {
+        Redirects {
+            chain: vec![uri.clone()],
+        }
+    }
+
+    /// Every URL requested so far, the original first.
+    pub fn chain(&self) -> &[Uri] {
+        &self.chain
+    }
+
+    /// The chain, for the final response's extensions.
+    pub fn into_chain(self) -> RedirectChain {
+        RedirectChain(self.chain)
+    }
+
+    /// Decides on the final response (`status`, `headers`) to the request
+    /// `parts`, whose body is `body`. On [`Verdict::Follow`] the chain
+    /// grows by the next URL.
+    pub fn handle_response(
+        &mut self,
+        parts: &Parts,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: Replay,
+        config: &Config,
+    ) -> Result<Verdict, Error> {
+        // Go's `redirectBehavior`.
+        let (method, keeps_body) = match status.as_u16() {
+            // RFC 9110 section 15.4.2-4 allow keeping the method for 301 and
+            // 302; browsers and Go turn all but GET and HEAD into GET.
+            301..=303 => match parts.method {
+                Method::GET | Method::HEAD => (parts.method.clone(), false),
+                _ => (Method::GET, false),
+            },
+            // RFC 9110 section 15.4.8-9: same method, same body; a body that
+            // is gone cannot be sent again, so the redirect is the answer.
+            307 | 308 if body == Replay::Consumed => return Ok(Verdict::Deliver),
+            307 | 308 => (parts.method.clone(), body != Replay::Empty),
+            _ => return Ok(Verdict::Deliver),
+        };
+        if config.max_redirects == 0 || parts.method == Method::CONNECT {
+            return Ok(Verdict::Deliver);
+        }
+        let current = url_of(&parts.uri);
+        let (next_url, next) = resolve(current.as_ref(), status, headers)?;
+        if self.chain.len() > config.max_redirects {
+            return Err(Error::TooManyRedirects {
+                max: config.max_redirects,
+                chain: std::mem::take(&mut self.chain),
+            });
+        }
+        if let Some(policy) = &config.redirect_policy {
+            let attempt = RedirectAttempt {
+                status,
+                next: &next,
+                method: &method,
+                chain: &self.chain,
+            };
+            match policy.check(&attempt) {
+                RedirectAction::Follow => {}
+                RedirectAction::Stop => return Ok(Verdict::Deliver),
+                RedirectAction::Error(source) => {
+                    return Err(Error::RedirectRefused { next, source });
+                }
+            }
+        }
+        let cross_origin = current.is_none_or(|c| c.origin() != next_url.origin());
+        self.chain.push(next.clone());
+        Ok(Verdict::Follow(Hop {
+            uri: next,
+            method,
+            keeps_body,
+            cross_origin,
+        }))
+    }
+}
+
+/// The request URI as a `url::Url` (`http` when it names no scheme).
+fn url_of(uri: &Uri) -> Option<Url> {
+    if uri.scheme().is_some() {
+        Url::parse(&uri.to_string()).ok()
+    } else {
+        Url::parse(&format!("http://{uri}")).ok()
+    }
+}
+
+/// The redirect's `Location` resolved against `base`, as both types.
+fn resolve(
+    base: Option<&Url>,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Result<(Url, Uri), Error> {
+    let value = headers
+        .get(LOCATION)
+        .map(|v| v.as_bytes())
+        .filter(|v| !v.trim_ascii().is_empty());
+    let Some(value) = value else {
+        return Err(Error::InvalidLocation {
+            status,
+            location: None,
+        });
+    };
+    let invalid = || Error::InvalidLocation {
+        status,
+        location: Some(String::from_utf8_lossy(value).into_owned()),
+    };
+    let text = std::str::from_utf8(value.trim_ascii()).map_err(|_| invalid())?;
+    let mut url = match base {
+        Some(base) => base.join(text),
+        None => Url::parse(text),
+    }
+    .map_err(|_| invalid())?;
+    // The fragment is the client's business (RFC 9110 section 10.2.2), never
+    // sent.
+    url.set_fragment(None);
+    let uri = Uri::try_from(url.as_str()).map_err(|_| invalid())?;
+    Ok((url, uri))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(method: Method, uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut req = http::Request::builder().method(method).uri(uri);
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        req.body(()).expect("valid request").into_parts().0
+    }
+
+    fn located(location: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(LOCATION, location.parse().expect("valid value"));
+        h
+    }
+
+    /// Follows one redirect; returns the rewritten parts and whether the body stays.
+    fn follow(
+        method: Method,
+        uri: &str,
+        status: u16,
+        location: &str,
+        body: Replay,
+    ) -> Option<(Parts, bool)> {
+        let mut p = parts(
+            method,
+            uri,
+            &[
+                ("content-type", "text/plain"),
+                ("content-length", "3"),
+                ("authorization", "Bearer x"),
+                ("cookie", "a=b"),
+                ("proxy-authorization", "Basic y"),
+                ("x-keep", "1"),
+            ],
+        );
+        let mut r = Redirects::new(&p.uri);
+        let status = StatusCode::from_u16(status).expect("valid status");
+        let verdict = r
+            .handle_response(&p, status, &located(location), body, &Config::default())
+            .expect("no error");
+        match verdict {
+            Verdict::Deliver => None,
+            Verdict::Follow(hop) => {
+                let keeps = hop.keeps_body();
+                hop.apply(&mut p);
+                assert_eq!(r.chain().last(), Some(&p.uri));
+                Some((p, keeps))
+            }
+        }
+    }
+
+    #[test]
+    fn method_and_body_rules() {
+        use Method as M;
+        use Replay::*;
+        // (method, status, body) -> (next method, body kept); None = delivered.
+        type Row = (M, u16, Replay, Option<(M, bool)>);
+        let table: &[Row] = &[
+            (M::GET, 301, Empty, Some((M::GET, false))),
+            (M::HEAD, 301, Empty, Some((M::HEAD, false))),
+            (M::POST, 301, Replayable, Some((M::GET, false))),
+            (M::POST, 302, Consumed, Some((M::GET, false))),
+            (M::PUT, 303, Replayable, Some((M::GET, false))),
+            (M::HEAD, 303, Empty, Some((M::HEAD, false))),
+            (M::DELETE, 303, Empty, Some((M::GET, false))),
+            (M::POST, 307, Replayable, Some((M::POST, true))),
+            (M::PUT, 308, Replayable, Some((M::PUT, true))),
+            (M::GET, 307, Empty, Some((M::GET, false))),
+            (M::POST, 307, Consumed, None),
+            (M::POST, 308, Consumed, None),
+            (M::GET, 300, Empty, None),
+            (M::GET, 304, Empty, None),
+            (M::GET, 200, Empty, None),
+        ];
+        for (method, status, body, want) in table {
+            let got = follow(method.clone(), "http://h/a/b", *status, "/c", *body)
+                .map(|(p, keeps)| (p.method, keeps));
+            assert_eq!(got, *want, "{method} {status} {body:?}");
+        }
+    }
+
+    #[test]
+    fn dropped_body_takes_its_fields() {
+        let (p, _) =
+            follow(Method::POST, "http://h/", 303, "/x", Replay::Replayable).expect("followed");
+        for name in ["content-type", "content-length"] {
+            assert!(!p.headers.contains_key(name), "{name}");
+        }
+        assert_eq!(p.headers["x-keep"], "1");
+        let (p, _) =
+            follow(Method::POST, "http://h/", 307, "/x", Replay::Replayable).expect("followed");
+        assert_eq!(p.headers["content-type"], "text/plain");
+        assert_eq!(p.headers["content-length"], "3");
+    }
+
+    #[test]
+    fn relative_locations_resolve() {
+        let table = [
+            ("/c", "http://h:81/c"),
+            ("c?q=1", "http://h:81/a/c?q=1"),
+            ("../z", "http://h:81/z"),
+            ("?only", "http://h:81/a/b?only"),
+            ("//other:9/p", "http://other:9/p"),
+            ("http://x/y#frag", "http://x/y"),
+            ("http://H:80/", "http://h/"),
+        ];
+        for (location, want) in table {
+            let (p, _) = follow(Method::GET, "http://h:81/a/b", 302, location, Replay::Empty)
+                .expect("followed");
+            assert_eq!(p.uri, want, "{location}");
+        }
+    }
+
+    #[test]
+    fn credentials_stay_within_the_origin() {
+        let sensitive = ["authorization", "cookie", "proxy-authorization"];
+        let (p, _) =
+            follow(Method::GET, "http://h:81/", 302, "/same", Replay::Empty).expect("followed");
+        assert!(sensitive.iter().all(|n| p.headers.contains_key(*n)));
+        for other in ["http://h:82/", "http://g:81/", "https://h:81/"] {
+            let (p, _) =
+                follow(Method::GET, "http://h:81/", 302, other, Replay::Empty).expect("followed");
+            assert!(
+                !sensitive.iter().any(|n| p.headers.contains_key(*n)),
+                "{other}"
+            );
+            assert_eq!(p.headers["x-keep"], "1");
+        }
+    }
+
+    #[test]
+    fn bad_locations_are_errors() {
+        let p = parts(Method::GET, "http://h/", &[]);
+        let config = Config::default();
+        let mut r = Redirects::new(&p.uri);
+        let none = r.handle_response(
+            &p,
+            StatusCode::FOUND,
+            &HeaderMap::new(),
+            Replay::Empty,
+            &config,
+        );
+        assert!(matches!(
+            none,
+            Err(Error::InvalidLocation { location: None, .. })
+        ));
+        let bad = r.handle_response(
+            &p,
+            StatusCode::FOUND,
+            &located("http://[::1"),
+            Replay::Empty,
+            &config,
+        );
+        assert!(
+            matches!(bad, Err(Error::InvalidLocation { location: Some(l), .. }) if l == "http://[::1")
+        );
+        assert_eq!(r.chain().len(), 1);
+    }
+
+    #[test]
+    fn limit_then_policy() {
+        let mut config = Config {
+            max_redirects: 2,
+            ..Config::default()
+        };
+        let mut p = parts(Method::GET, "http://h/0", &[]);
+        let mut r = Redirects::new(&p.uri);
+        for i in 1..=2 {
+            let v = r.handle_response(
+                &p,
+                StatusCode::FOUND,
+                &located(&format!("/{i}")),
+                Replay::Empty,
+                &config,
+            );
+            let Ok(Verdict::Follow(hop)) = v else {
+                panic!("hop {i}: {v:?}")
+            };
+            hop.apply(&mut p);
+        }
+        let v = r.handle_response(
+            &p,
+            StatusCode::FOUND,
+            &located("/3"),
+            Replay::Empty,
+            &config,
+        );
+        let Err(Error::TooManyRedirects { max: 2, chain }) = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(chain, ["http://h/0", "http://h/1", "http://h/2"]);
+
+        config.max_redirects = 0;
+        let v = Redirects::new(&p.uri).handle_response(
+            &p,
+            StatusCode::FOUND,
+            &located("/x"),
+            Replay::Empty,
+            &config,
+        );
+        assert!(matches!(v, Ok(Verdict::Deliver)));
+
+        config.max_redirects = 10;
+        config.redirect_policy = Some(RedirectPolicy::new(|a| match a.next.path() {
+            "/stop" => RedirectAction::Stop,
+            "/deny" => RedirectAction::Error("not there".into()),
+            _ => RedirectAction::Follow,
+        }));
+        let mut r = Redirects::new(&p.uri);
+        let v = r.handle_response(
+            &p,
+            StatusCode::FOUND,
+            &located("/stop"),
+            Replay::Empty,
+            &config,
+        );
+        assert!(matches!(v, Ok(Verdict::Deliver)));
+        let v = r.handle_response(
+            &p,
+            StatusCode::FOUND,
+            &located("/deny"),
+            Replay::Empty,
+            &config,
+        );
+        assert!(matches!(v, Err(Error::RedirectRefused { next, .. }) if next == "http://h/deny"));
+        assert_eq!(r.chain().len(), 1);
+    }
+}

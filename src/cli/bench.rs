@@ -1,0 +1,264 @@
+//! `roundtrip bench`: starts the embedded loopback origin and measures the
+//! whole stack against it: requests per second, latency percentiles, and
+//! connections dialed versus reused. No server of your own needed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::ValueEnum;
+use roundtrip::proto::pool::PoolStats;
+
+/// Which backend to drive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// `roundtrip::blocking`, one thread per concurrent request.
+    Blocking,
+    /// `roundtrip::mio`, every request on one event-loop thread.
+    Mio,
+    /// `roundtrip::tokio`, a multi-thread runtime with one task per concurrent request.
+    Tokio,
+}
+
+/// Arguments of `roundtrip bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The backend to measure.
+    #[arg(long, value_enum, default_value_t = Backend::Blocking)]
+    backend: Backend,
+    /// Requests in flight at once (also the connection limit).
+    #[arg(short = 'c', long, default_value_t = 8)]
+    concurrency: usize,
+    /// Requests in all.
+    #[arg(short = 'n', long, default_value_t = 20_000)]
+    requests: usize,
+    /// Response body size in bytes.
+    #[arg(long, default_value_t = 13)]
+    size: usize,
+}
+
+/// What a run measured.
+struct Run {
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    errors: usize,
+    first_error: Option<String>,
+    stats: PoolStats,
+}
+
+/// Runs the benchmark; returns the exit code (1 if any request failed).
+pub fn run(args: &Args) -> std::process::ExitCode {
+    let (c, n) = (args.concurrency.max(1), args.requests.max(1));
+    let origin = match roundtrip::origin::spawn(args.size) {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("roundtrip bench: cannot start the loopback origin: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let url = format!("http://{origin}/");
+    println!(
+        "roundtrip bench: backend={:?} concurrency={c} requests={n} body={} bytes origin={origin}",
+        args.backend, args.size
+    );
+    let result = match args.backend {
+        Backend::Blocking => blocking(&url, c, n, args.size),
+        Backend::Tokio => tokio(&url, c, n, args.size),
+        Backend::Mio => mio(&url, c, n, args.size),
+    };
+    let run = match result {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("roundtrip bench: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    report(&run, n);
+    if run.errors > 0 {
+        std::process::ExitCode::from(1)
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+fn report(run: &Run, n: usize) {
+    let secs = run.elapsed.as_secs_f64();
+    let ok = run.latencies.len();
+    println!(
+        "  {ok} of {n} requests in {secs:.3} s: {:.0} req/s",
+        ok as f64 / secs.max(1e-9)
+    );
+    let mut lat = run.latencies.clone();
+    lat.sort_unstable();
+    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)));
+    let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e3);
+    println!(
+        "  latency: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        ms(pct(0.50)),
+        ms(pct(0.90)),
+        ms(pct(0.99)),
+        ms(lat.last())
+    );
+    let s = &run.stats;
+    println!(
+        "  connections: {} dialed, {} reused; pool now {} idle, {} in use",
+        s.dials, s.reuses, s.idle, s.in_use
+    );
+    if run.errors > 0 {
+        println!(
+            "  errors: {} (first: {})",
+            run.errors,
+            run.first_error.as_deref().unwrap_or("?")
+        );
+    }
+}
+
+/// Collects the outcome of each request from several workers.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    errors: usize,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn record(&mut self, started: Instant, outcome: Result<usize, String>, size: usize) {
+        match outcome {
+            Ok(len) if len == size => self.latencies.push(started.elapsed()),
+            Ok(len) => self.fail(format!("body of {len} bytes, expected {size}")),
+            Err(e) => self.fail(e),
+        }
+    }
+    fn fail(&mut self, e: String) {
+        self.errors += 1;
+        self.first_error.get_or_insert(e);
+    }
+}
+
+fn config(c: usize) -> roundtrip::Config {
+    let mut config = roundtrip::Config::default();
+    config.pool = config.pool.max_conns_per_host(Some(c)).max_idle_per_host(c);
+    config
+}
+
+fn blocking(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
+    let client = roundtrip::blocking::Client::builder()
+        .config(config(c))
+        .build();
+    let next = AtomicUsize::new(0);
+    let tally = Mutex::new(Tally::default());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..c {
+            scope.spawn(|| {
+                let mut mine = Tally::default();
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let t = Instant::now();
+                    let outcome = client
+                        .get(url)
+                        .and_then(|mut r| r.body_mut().bytes(u64::MAX))
+                        .map(|b| b.len())
+                        .map_err(|e| e.to_string());
+                    mine.record(t, outcome, size);
+                }
+                merge(&tally, mine);
+            });
+        }
+    });
+    finish(started, tally, client.stats())
+}
+
+fn tokio(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
+    let runtime = tokio_rt::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
+    let client = roundtrip::tokio::Client::builder()
+        .config(config(c))
+        .build();
+    let next = Arc::new(AtomicUsize::new(0));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let started = Instant::now();
+    runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..c {
+            let (client, next, tally, url) =
+                (client.clone(), next.clone(), tally.clone(), url.to_string());
+            tasks.push(tokio_rt::spawn(async move {
+                let mut mine = Tally::default();
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let t = Instant::now();
+                    let outcome = match client.get(&url).await {
+                        Ok(mut r) => r.body_mut().bytes(u64::MAX).await.map(|b| b.len()),
+                        Err(e) => Err(e),
+                    };
+                    mine.record(t, outcome.map_err(|e| e.to_string()), size);
+                }
+                merge(&tally, mine);
+            }));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+    let tally = Arc::try_unwrap(tally).map_err(|_| "tasks still running".to_string())?;
+    finish(started, tally, client.stats())
+}
+
+fn mio(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
+    let mut driver = roundtrip::mio::Driver::builder()
+        .config(config(c))
+        .build()
+        .map_err(|e| format!("cannot start the mio driver: {e}"))?;
+    let mut started_at = std::collections::HashMap::new();
+    let mut tally = Tally::default();
+    let started = Instant::now();
+    let (mut submitted, mut done) = (0, 0);
+    while submitted < n.min(c) {
+        started_at.insert(driver.get(url), Instant::now());
+        submitted += 1;
+    }
+    // Bounded: every pass waits at most a second, and each request ends
+    // (answered, failed or timed out by the driver's own timeouts).
+    while done < n {
+        driver
+            .run_once(Some(Duration::from_secs(1)))
+            .map_err(|e| format!("event loop failed: {e}"))?;
+        while let Some((id, result)) = driver.take_finished() {
+            done += 1;
+            let t = started_at.remove(&id).unwrap_or_else(Instant::now);
+            tally.record(
+                t,
+                result.map(|r| r.body().len()).map_err(|e| e.to_string()),
+                size,
+            );
+            if submitted < n {
+                started_at.insert(driver.get(url), Instant::now());
+                submitted += 1;
+            }
+        }
+    }
+    finish(started, Mutex::new(tally), driver.stats())
+}
+
+fn merge(into: &Mutex<Tally>, mine: Tally) {
+    let mut all = into.lock().unwrap_or_else(|p| p.into_inner());
+    all.latencies.extend(mine.latencies);
+    all.errors += mine.errors;
+    if all.first_error.is_none() {
+        all.first_error = mine.first_error;
+    }
+}
+
+fn finish(started: Instant, tally: Mutex<Tally>, stats: PoolStats) -> Result<Run, String> {
+    let elapsed = started.elapsed();
+    let tally = tally.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(Run {
+        elapsed,
+        latencies: tally.latencies,
+        errors: tally.errors,
+        first_error: tally.first_error,
+        stats,
+    })
+}

@@ -1,0 +1,78 @@
+//! # roundtrip: an HTTP/1.1 client stack built sans-IO
+//!
+//! What Go's `http.Get` does inside, with the protocol cut away from the
+//! sockets: [`proto`] decides everything (framing, reuse, retry safety, pool
+//! policy) without I/O; the backends attach it to sockets, each with its own
+//! connection pool, and speak the `http` crate's types. Pick a backend with a
+//! feature flag:
+//!
+//! | feature | module | for |
+//! |---|---|---|
+//! | `blocking` (default) | [`blocking`] | threads and `std::net`; [`get`] |
+//! | `tokio` | [`tokio`] | async code on tokio; `http_body::Body` responses |
+//! | `mio` | [`mio`] | one event loop driving many requests, or embedding in your own `mio::Poll` |
+//! | `gzip` (default) | | ask for gzip and decode it transparently |
+//!
+//! The blocking backend:
+//!
+//! ```no_run
+//! # #[cfg(feature = "blocking")] {
+//! let mut response = roundtrip::get("http://127.0.0.1:8080/")?;
+//! let text = response.body_mut().text(1 << 20)?;
+//! # }
+//! # Ok::<(), roundtrip::Error>(())
+//! ```
+//!
+//! The tokio backend:
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn demo() -> Result<(), roundtrip::Error> {
+//! let client = roundtrip::tokio::Client::new();
+//! let mut response = client.get("http://127.0.0.1:8080/").await?;
+//! let bytes = response.body_mut().bytes(1 << 20).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The mio backend, many requests on one thread:
+//!
+//! ```no_run
+//! # #[cfg(feature = "mio")] {
+//! let mut driver = roundtrip::mio::Driver::new()?;
+//! for _ in 0..64 {
+//!     driver.get("http://127.0.0.1:8080/");
+//! }
+//! for (id, result) in driver.run_until_idle()? {
+//!     println!("{id:?}: {:?}", result.map(|r| r.status()));
+//! }
+//! # }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! [`origin`] is a tiny loopback server, what `roundtrip bench` measures
+//! against, handy for examples and tests.
+
+pub mod origin;
+
+pub use roundtrip_io::{Config, Error, InvalidRequest, Phase, http};
+pub use roundtrip_proto as proto;
+
+#[cfg(feature = "blocking")]
+pub use roundtrip_blocking as blocking;
+#[cfg(feature = "mio")]
+pub use roundtrip_mio as mio;
+#[cfg(feature = "tokio")]
+pub use roundtrip_tokio as tokio;
+
+/// `GET uri` on the default (blocking) backend, with default settings.
+///
+/// ```no_run
+/// let origin = roundtrip::origin::spawn(13)?;
+/// let mut response = roundtrip::get(&format!("http://{origin}/"))?;
+/// assert_eq!(response.body_mut().bytes(1024)?.len(), 13);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "blocking")]
+pub fn get(uri: &str) -> Result<http::Response<blocking::ResponseBody>, Error> {
+    blocking::get(uri)
+}

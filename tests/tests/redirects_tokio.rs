@@ -1,0 +1,12 @@
+//! Redirects and transparent gzip on the tokio backend, on both runtime
+//! flavours.
+
+mod current_thread {
+    use roundtrip_tests::backend::TokioCurrent;
+    roundtrip_tests::redirect_suite!(TokioCurrent);
+}
+
+mod multi_thread {
+    use roundtrip_tests::backend::TokioMulti;
+    roundtrip_tests::redirect_suite!(TokioMulti);
+}

@@ -1,0 +1,5 @@
+//! The trace cases on the blocking backend.
+
+use roundtrip_tests::backend::Blocking;
+
+roundtrip_tests::backend_traces!(Blocking);
