@@ -82,7 +82,8 @@ fn assert_clean<B: Backend>(client: &B::Client, idle: usize) -> PoolStats {
     stats
 }
 
-/// Waits for every script to end, then requires that none failed.
+/// Waits for every script to end (drop the client first: the last
+/// connection waits for its close), then requires that none failed.
 fn settle(server: &ScriptServer) {
     assert!(server.wait_idle(SETTLE), "server scripts still running");
     server.assert_no_errors();
@@ -112,8 +113,11 @@ fn settle_accepts(server: &ScriptServer, at_least: usize) {
 }
 
 /// A second connection that answers `next`: the request after a fault.
+/// It then waits for the client to close (a case drops its client before
+/// it settles), so the idle connection stays open while the case checks the
+/// pool.
 fn next_conn() -> Vec<Step> {
-    vec![Step::ReadRequest, Step::Write(ok(b"next"))]
+    vec![Step::ReadRequest, Step::Write(ok(b"next")), Step::ExpectEof]
 }
 
 /// After the fault: the next GET goes out on a new connection (number
@@ -173,6 +177,7 @@ fn stop_at<B: Backend>(answer: &[u8], end: Step, want: impl Fn(&Error) -> bool) 
         assert_eq!(stats.closed.total(), 1, "{}: {stats:?}", B::NAME);
         next_request_fresh::<B>(&client, &server, 2);
         assert_clean::<B>(&client, 1);
+        drop(client);
         settle(&server);
     }
 }
@@ -310,6 +315,7 @@ pub fn head_drip_timeout<B: Backend>() {
     next_request_fresh::<B>(&client, &server, 2);
     assert_clean::<B>(&client, 1);
     // The drip's writes fail once the client closed; that is the point.
+    drop(client);
     settle_except(&server, 0);
 }
 
@@ -324,10 +330,10 @@ pub fn interim_flood<B: Backend>() {
         out
     };
     // At the limit: fine, and the connection is reused.
-    let server = ScriptServer::start(vec![vec![Step::Repeat(
-        2,
-        vec![Step::ReadRequest, Step::Write(flood(4))],
-    )]]);
+    let server = ScriptServer::start(vec![vec![
+        Step::Repeat(2, vec![Step::ReadRequest, Step::Write(flood(4))]),
+        Step::ExpectEof,
+    ]]);
     let client = B::client(with_limits(Limits::default().max_interim_responses(4)));
     for _ in 0..2 {
         let resp = send_ok::<B>(&client, Req::get(server.url("/")));
@@ -338,6 +344,7 @@ pub fn interim_flood<B: Backend>() {
     }
     assert_eq!(server.accepted(), 1);
     assert_clean::<B>(&client, 1);
+    drop(client);
     settle(&server);
     // Over it: refused, connection dropped.
     for (limit, n) in [(Some(4), 5), (None, 1000)] {
@@ -367,6 +374,7 @@ pub fn interim_flood<B: Backend>() {
         assert_eq!(stats.closed.total(), 1, "{stats:?}");
         next_request_fresh::<B>(&client, &server, 2);
         // The client may close with flood bytes unread (a reset).
+        drop(client);
         settle_except(&server, 0);
     }
 }
@@ -377,6 +385,16 @@ pub fn interim_flood<B: Backend>() {
 /// never become the next request's answer: that goes out on a new
 /// connection and gets `next`.
 fn bytes_on_idle<B: Backend>(extra: &[u8], server_pause: Duration, client_pause: Duration) {
+    bytes_on_idle_with::<B>(test_config(), extra, server_pause, client_pause);
+}
+
+/// [`bytes_on_idle`] with a given config.
+fn bytes_on_idle_with<B: Backend>(
+    config: Config,
+    extra: &[u8],
+    server_pause: Duration,
+    client_pause: Duration,
+) {
     let server = ScriptServer::start(vec![
         vec![
             Step::ReadRequest,
@@ -387,7 +405,7 @@ fn bytes_on_idle<B: Backend>(extra: &[u8], server_pause: Duration, client_pause:
         ],
         next_conn(),
     ]);
-    let client = B::client(test_config());
+    let client = B::client(config);
     assert_eq!(
         send_ok::<B>(&client, Req::get(server.url("/one"))).body,
         b"one"
@@ -410,6 +428,7 @@ fn bytes_on_idle<B: Backend>(extra: &[u8], server_pause: Duration, client_pause:
     let why =
         stats.closed.get(CloseReason::Stale) + stats.closed.get(CloseReason::UnsolicitedBytes);
     assert_eq!((why, stats.closed.total()), (1, 1), "{stats:?}");
+    drop(client);
     settle(&server);
 }
 
@@ -430,6 +449,19 @@ pub fn unsolicited_bytes_on_idle<B: Backend>() {
 /// taken for the next request's answer.
 pub fn unsolicited_response_on_young_idle<B: Backend>() {
     bytes_on_idle::<B>(
+        &ok(b"STALE"),
+        Duration::from_millis(10),
+        Duration::from_millis(60),
+    );
+}
+
+/// As [`unsolicited_response_on_young_idle`], with `stale_check_after` at
+/// zero (every reuse is probed): the mitigation for that case.
+pub fn unsolicited_response_on_young_idle_probed<B: Backend>() {
+    let mut config = test_config();
+    config.stale_check_after = Duration::ZERO;
+    bytes_on_idle_with::<B>(
+        config,
         &ok(b"STALE"),
         Duration::from_millis(10),
         Duration::from_millis(60),
@@ -459,6 +491,7 @@ pub fn second_response_same_write<B: Backend>() {
         (1, 1),
         "{stats:?}"
     );
+    drop(client);
     settle(&server);
 }
 
@@ -506,6 +539,7 @@ pub fn oversized_head<B: Backend>() {
         next_request_fresh::<B>(&client, &server, 2);
         // The client closes with head bytes unread: the first connection's
         // write may meet a reset.
+        drop(client);
         settle_except(&server, 0);
     }
 }
@@ -537,6 +571,7 @@ pub fn chunk_size_overflow<B: Backend>() {
         let stats = assert_clean::<B>(&client, 0);
         assert_eq!(stats.closed.total(), 1, "{stats:?}");
         next_request_fresh::<B>(&client, &server, 2);
+        drop(client);
         settle(&server);
     }
 }
@@ -561,9 +596,12 @@ fn too_large() -> Vec<u8> {
 
 /// Shared by the early-answer cases: the server reads the head of an 8 MiB
 /// upload, answers 413 and then does `after`. The client must stop sending
-/// and return the 413 with its body, well before its 3 s write timeout; the
-/// connection is not reused.
-fn early_413<B: Backend>(after: Vec<Step>) {
+/// promptly (within 2 s; its write timeout is 3 s, so waiting for that does
+/// not count) and return the 413 with its body, or, where the server's
+/// close made the answer unreadable, a clear error: the write failed
+/// (`ClosedEarly` or `Io` in the write phase), may have reached the server.
+/// Either way the connection is not reused. Prints which of the two it got.
+fn early_413<B: Backend>(case: &str, after: Vec<Step>) {
     for sized in [true, false] {
         let mut first = vec![Step::ReadHead, Step::Write(too_large())];
         first.extend(after.iter().cloned());
@@ -575,50 +613,82 @@ fn early_413<B: Backend>(after: Vec<Step>) {
         let result = B::send(&client, big_upload(server.url("/upload"), sized));
         let took = started.elapsed();
         let kind = if sized { "sized" } else { "chunked" };
-        match result {
+        let got = match &result {
             Ok(resp) => {
                 assert_eq!(resp.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", B::NAME);
                 assert_eq!(resp.body, b"too big!", "{}", B::NAME);
+                "413".to_string()
             }
+            Err(
+                e @ (Error::ClosedEarly {
+                    phase: Phase::Write,
+                    reached_server: true,
+                }
+                | Error::Io {
+                    phase: Phase::Write,
+                    reached_server: true,
+                    ..
+                }),
+            ) => format!("error {e:?}"),
             Err(e) => panic!(
                 "{}: {kind} upload answered 413 early: got {e:?} after {took:?}",
                 B::NAME
             ),
-        }
-        assert!(took < Duration::from_secs(2), "{}: took {took:?}", B::NAME);
+        };
+        println!(
+            "early-413 outcome: {case} {} {kind}: {got} after {took:?}",
+            B::NAME
+        );
+        assert!(
+            took < Duration::from_secs(2),
+            "{}: {kind} upload answered 413 early: got {got} only after {took:?}",
+            B::NAME
+        );
         let stats = assert_clean::<B>(&client, 0);
         assert_eq!(stats.closed.total(), 1, "{stats:?}");
         next_request_fresh::<B>(&client, &server, 2);
-        // The first script reads a body it does not parse, or is cut short
-        // by the client's close; only the second must be clean.
-        settle_except(&server, 0);
+        // The first script may still be sleeping or draining (it ends when
+        // the server is dropped), or cut short by the client's close: only
+        // the second, which already answered, must be clean.
+        let errors: Vec<_> = server
+            .errors()
+            .into_iter()
+            .filter(|e| e.conn != 0)
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
     }
 }
 
 /// 413 while the request body is still going, then the server closes (the
 /// body bytes that keep coming make its kernel answer with RST).
 pub fn early_413_then_close<B: Backend>() {
-    early_413::<B>(vec![Step::Close]);
+    early_413::<B>("then_close", vec![Step::Close]);
 }
 
 /// 413 while the request body is still going, then the server stops
 /// reading for 5 s (cut short when the case ends): the client's writes
 /// block, and it must notice the answer anyway.
 pub fn early_413_stops_reading<B: Backend>() {
-    early_413::<B>(vec![Step::Sleep(Duration::from_secs(5)), Step::Close]);
+    early_413::<B>(
+        "stops_reading",
+        vec![Step::Sleep(Duration::from_secs(5)), Step::Close],
+    );
 }
 
 /// 413 while the request body is still going, then the server reads and
 /// discards the body slowly (64 KiB every 10 ms, up to 5 s).
 pub fn early_413_slow_drain<B: Backend>() {
-    early_413::<B>(vec![
-        Step::DiscardSlowly {
-            chunk: 64 * 1024,
-            every: Duration::from_millis(10),
-            for_at_most: Duration::from_secs(5),
-        },
-        Step::Close,
-    ]);
+    early_413::<B>(
+        "slow_drain",
+        vec![
+            Step::DiscardSlowly {
+                chunk: 64 * 1024,
+                every: Duration::from_millis(10),
+                for_at_most: Duration::from_secs(5),
+            },
+            Step::Close,
+        ],
+    );
 }
 
 /// The server answers one request, then reads the next one on the reused
@@ -657,6 +727,7 @@ pub fn close_on_reuse_get_retried<B: Backend>() {
     );
     let stats = assert_clean::<B>(&client, 1);
     assert_eq!((stats.dials, stats.closed.total()), (2, 1), "{stats:?}");
+    drop(client);
     settle(&server);
 }
 
@@ -704,6 +775,7 @@ pub fn close_on_reuse_post_not_resent<B: Backend>() {
         let stats = assert_clean::<B>(&client, 0);
         assert_eq!(stats.closed.total(), 1, "{stats:?}");
         next_request_fresh::<B>(&client, &server, 2);
+        drop(client);
         settle(&server);
     }
 }
@@ -751,6 +823,7 @@ fn silent_server<B: Backend>(reads: bool, config: Config, timeout: Option<Durati
     next_request_fresh::<B>(&client, &server, 2);
     assert_clean::<B>(&client, 1);
     if reads {
+        drop(client);
         settle(&server);
     }
 }
@@ -784,6 +857,48 @@ pub fn never_reads<B: Backend>() {
     silent_server::<B>(false, config, None);
 }
 
+/// Accepts, reads the head of an 8 MiB upload and never reads the body nor
+/// answers: the client's writes stall, and its `write_timeout` (300 ms)
+/// fires: `Timeout` in the write phase. The whole-request `timeout` (3 s)
+/// is only a backstop.
+pub fn upload_never_read<B: Backend>() {
+    let server = ScriptServer::start(vec![
+        vec![Step::ReadHead, Step::Sleep(Duration::from_secs(5))],
+        next_conn(),
+    ]);
+    let mut config = test_config();
+    config.write_timeout = Some(SHORT);
+    config.timeout = Some(Duration::from_secs(3));
+    let client = B::client(config);
+    let started = Instant::now();
+    let err = send_err::<B>(&client, big_upload(server.url("/upload"), true));
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                phase: Phase::Write,
+                reached_server: true
+            }
+        ),
+        "{}: {err:?} after {took:?}",
+        B::NAME
+    );
+    assert!(took >= SHORT - Duration::from_millis(10), "early: {took:?}");
+    assert!(
+        took < LATE,
+        "{}: write timeout {SHORT:?} fired late: {took:?}",
+        B::NAME
+    );
+    let stats = assert_clean::<B>(&client, 0);
+    assert_eq!(
+        (stats.closed.get(CloseReason::Timeout), stats.closed.total()),
+        (1, 1),
+        "{stats:?}"
+    );
+    next_request_fresh::<B>(&client, &server, 2);
+}
+
 /// Runs `case` on the current thread, catching its panic; returns the
 /// panic's message, first line only.
 fn outcome(case: fn()) -> Result<(), String> {
@@ -799,8 +914,11 @@ fn outcome(case: fn()) -> Result<(), String> {
     })
 }
 
+/// A case's name and its function for one backend.
+pub type Case = (&'static str, fn());
+
 /// Every case on backend `B`, in suite order.
-pub fn cases<B: Backend>() -> Vec<(&'static str, fn())> {
+pub fn cases<B: Backend>() -> Vec<Case> {
     crate::fault_suite!(@list B)
 }
 
@@ -809,7 +927,7 @@ pub fn cases<B: Backend>() -> Vec<(&'static str, fn())> {
 /// message below the table). Returns the table.
 pub fn matrix(runs: usize) -> String {
     use crate::backend::{Blocking, Mio, TokioCurrent, TokioMulti};
-    let columns: [(&str, Vec<(&'static str, fn())>); 4] = [
+    let columns: [(&str, Vec<Case>); 4] = [
         (Blocking::NAME, cases::<Blocking>()),
         (TokioCurrent::NAME, cases::<TokioCurrent>()),
         (TokioMulti::NAME, cases::<TokioMulti>()),
@@ -899,6 +1017,7 @@ macro_rules! fault_suite {
             interim_flood,
             unsolicited_bytes_on_idle,
             unsolicited_response_on_young_idle,
+            unsolicited_response_on_young_idle_probed,
             second_response_same_write,
             second_response_delayed,
             oversized_head,
@@ -912,6 +1031,7 @@ macro_rules! fault_suite {
             never_answers_total_timeout,
             never_answers_request_timeout,
             never_reads,
+            upload_never_read,
         }
     };
     ($backend:ty) => {
