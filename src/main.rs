@@ -3,9 +3,9 @@
 //! `main` only parses the command line and dispatches; each subcommand lives
 //! in its own module under [`cli`] and returns its exit code.
 //!
-//! Exit codes shared by every subcommand: 0 success, 1 protocol error,
-//! 2 usage or I/O error (clap uses 2 for usage errors, and for a bare
-//! `roundtrip`, which prints the help).
+//! Exit codes shared by every subcommand: 0 success, 1 protocol error (for
+//! `get`: any failed request), 2 usage or I/O error (clap uses 2 for usage
+//! errors, and for a bare `roundtrip`, which prints the help).
 
 mod cli;
 
@@ -23,6 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Fetch URLs through one client and write their bodies, like curl.
+    Get(cli::get::Args),
     /// Decode a captured response stream and print its events, one per line.
     Parse(cli::parse::Args),
     /// Start a loopback origin and measure requests per second, latency and
@@ -32,6 +34,7 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Get(args) => cli::get::run(&args),
         Command::Parse(args) => cli::parse::run(&args),
         Command::Bench(args) => cli::bench::run(&args),
     }

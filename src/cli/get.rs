@@ -1,0 +1,676 @@
+//! `roundtrip get`: fetch URLs and write their bodies, like `curl`.
+//!
+//! Every URL is fetched in order through **one** client of the chosen
+//! backend, so the second request to a host reuses the first one's
+//! connection (`-v` shows it). Bodies stream to stdout, or to the `-o` file,
+//! piece by piece as they arrive: the blocking and tokio backends read
+//! [`ResponseBody::chunk`](roundtrip::blocking::ResponseBody::chunk) in a
+//! loop; the mio backend hands each piece to a
+//! [`Receive::Stream`](roundtrip::mio::Receive) callback on its event loop.
+//! Nothing collects a whole body.
+//!
+//! Redirects are followed by the backend as `roundtrip_io::Redirects`
+//! decides, up to `--max-redirects` (default 10). With `--max-redirects 0`
+//! the 3xx itself is the answer and its body is written (exit 0, unlike Go,
+//! whose `CheckRedirect` returns an error); one redirect more than the limit
+//! is an error. Non-2xx statuses are answers, not errors (curl without `-f`).
+//!
+//! `-v` writes, on stderr: the request head exactly as the backend encodes
+//! it (`> ` lines, made by the same `prepare` + `encode_head` calls), printed
+//! each time a connection is obtained for it; each trace event with its time
+//! since the URL's request started (`* +0.120ms ...`, from `Config::trace`);
+//! each redirect as it is followed; the response head (`< ` lines, field
+//! names as the `http` crate keeps them, lowercase, and the reason phrase
+//! the status code is known by); and at the end the pool's counts of
+//! connections dialed and reused. A gzip body the client asked for (the
+//! `gzip` default of `Config`) is written decoded; its head then lacks the
+//! `Content-Encoding` and `Content-Length` fields the client removed, and
+//! the `done` line says `(gzip decoded)`.
+//!
+//! Exit codes: 0 when every URL was fetched; 1 when a request failed
+//! (connection, timeout, protocol error, too many redirects); 2 for a usage
+//! error (bad URL, `-H`, `-X`, `--timeout`) or a local I/O error (the output
+//! cannot be written). The first failure ends the run with one line on
+//! stderr: `roundtrip: <error>`. A closed stdout (`| head`) ends it silently
+//! with 0.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use indicatif::{ProgressBar, ProgressStyle};
+use roundtrip::http::header::{CONTENT_LENGTH, LOCATION};
+use roundtrip::http::request::Parts;
+use roundtrip::http::{self, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use roundtrip::proto::encode::encode_head;
+use roundtrip::proto::pool::PoolStats;
+use roundtrip::proto::trace::TraceEvent;
+use roundtrip::{Config, Error};
+use roundtrip_io::{
+    BodyLen, Decompressed, RedirectAction, RedirectAttempt, RedirectChain, RedirectPolicy,
+    Redirects, Replay, Tracer, Verdict, fields, prepare,
+};
+
+/// Which backend sends the requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// `roundtrip::blocking`: `std::net` sockets on this thread.
+    Blocking,
+    /// `roundtrip::mio`: the event-loop driver, bodies streamed to a callback.
+    Mio,
+    /// `roundtrip::tokio`: a current-thread tokio runtime.
+    Tokio,
+}
+
+/// Arguments of `roundtrip get`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The URLs to fetch, in order, through one client (`http://` only).
+    #[arg(required = true, value_name = "URL")]
+    urls: Vec<String>,
+    /// Show the request and response heads, the trace of each request with
+    /// timings, and redirects, on stderr.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Write the bodies to FILE (all of them, in order) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The request method [default: GET, or POST with -d].
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    method: Option<String>,
+    /// Send DATA as the request body, as given (no Content-Type is added).
+    #[arg(short, long, value_name = "DATA")]
+    data: Option<String>,
+    /// Add a request header; repeat for more.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The backend that sends the requests.
+    #[arg(long, value_enum, default_value_t = Backend::Blocking)]
+    backend: Backend,
+    /// Most redirects followed per URL; 0 returns a redirect as it is
+    /// [default: 10].
+    #[arg(long, value_name = "N")]
+    max_redirects: Option<usize>,
+    /// Deadline per URL in seconds, from the wait for a connection to the
+    /// last body byte, redirects included.
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
+}
+
+/// Why a run stopped early.
+enum Failure {
+    /// The command line asks for something impossible, or the output file
+    /// cannot be created (exit 2).
+    Usage(String),
+    /// A request failed (exit 1).
+    Request(Error),
+    /// Writing the output failed (exit 2; silent 0 for a closed pipe).
+    Output(io::Error),
+    /// The backend could not start or run (exit 2).
+    Local(String),
+}
+
+/// One request to send, checked before anything is sent.
+#[derive(Clone)]
+struct Planned {
+    parts: Parts,
+    body: Option<Bytes>,
+}
+
+impl Planned {
+    fn body_len(&self) -> BodyLen {
+        match &self.body {
+            Some(body) => BodyLen::Known(body.len() as u64),
+            None => BodyLen::Empty,
+        }
+    }
+
+    fn replay(&self) -> Replay {
+        match self.body {
+            Some(_) => Replay::Replayable,
+            None => Replay::Empty,
+        }
+    }
+
+    /// The request for a backend whose body type is `B`.
+    fn request<B: Default + From<Bytes>>(&self) -> http::Request<B> {
+        let body = self.body.clone().map_or_else(B::default, B::from);
+        http::Request::from_parts(self.parts.clone(), body)
+    }
+
+    /// The head the backend writes for this request, exactly.
+    fn encoded_head(&self, config: &Config) -> Result<Vec<u8>, Error> {
+        let prepared = prepare(&self.parts, self.body_len(), config)?;
+        let mut out = Vec::new();
+        encode_head(
+            &prepared.head(&self.parts.method),
+            fields(&self.parts, config),
+            &mut out,
+        )
+        .map_err(|e| Error::from_proto(e, roundtrip::Phase::Write, false))?;
+        Ok(out)
+    }
+}
+
+/// Runs `roundtrip get`.
+pub fn run(args: &Args) -> ExitCode {
+    let failure = match fetch_all(args) {
+        Ok(()) => return ExitCode::SUCCESS,
+        Err(failure) => failure,
+    };
+    let (code, line) = match failure {
+        Failure::Usage(line) | Failure::Local(line) => (2, line),
+        // The command line was checked before any request: a request the
+        // backend refuses now came from a redirect, so it is the server's.
+        Failure::Request(e) => (1, e.to_string()),
+        Failure::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
+        Failure::Output(e) => (2, format!("cannot write the output: {e}")),
+    };
+    eprintln!("roundtrip: {line}");
+    ExitCode::from(code)
+}
+
+fn fetch_all(args: &Args) -> Result<(), Failure> {
+    let mut config = Config::default();
+    config.timeout = args.timeout;
+    if let Some(n) = args.max_redirects {
+        config.max_redirects = n;
+    }
+    let planned = plan(args, &config)?;
+    let mut sink = Sink::open(args)?;
+    let log = args.verbose.then(|| Arc::new(Log::new(config.clone())));
+    if let Some(log) = &log {
+        let tracer = Arc::clone(log);
+        config.trace = Some(Tracer::new(move |event| tracer.trace(event)));
+        let redirects = Arc::clone(log);
+        config.redirect_policy = Some(RedirectPolicy::new(move |attempt| {
+            redirects.redirect(attempt);
+            RedirectAction::Follow
+        }));
+    }
+    let stats = match args.backend {
+        Backend::Blocking => blocking(&planned, config, &mut sink, log.as_deref()),
+        Backend::Tokio => tokio(&planned, config, &mut sink, log.as_deref()),
+        Backend::Mio => mio(&planned, config, sink, log.as_deref()),
+    }?;
+    if let Some(log) = &log {
+        log.pool(&stats);
+    }
+    Ok(())
+}
+
+/// Checks the command line and builds every request before sending any.
+fn plan(args: &Args, config: &Config) -> Result<Vec<Planned>, Failure> {
+    let body = args.data.clone().map(Bytes::from);
+    let method = match (&args.method, &body) {
+        (Some(m), _) => Method::from_bytes(m.as_bytes())
+            .map_err(|_| Failure::Usage(format!("invalid method {m:?}")))?,
+        (None, Some(_)) => Method::POST,
+        (None, None) => Method::GET,
+    };
+    let mut headers = HeaderMap::new();
+    for line in &args.headers {
+        let (name, value) = parse_header(line).map_err(Failure::Usage)?;
+        headers.append(name, value);
+    }
+    args.urls
+        .iter()
+        .map(|url| {
+            let uri = Uri::try_from(url.as_str())
+                .map_err(|e| Failure::Usage(format!("invalid url {url:?}: {e}")))?;
+            let mut request = http::Request::new(());
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri;
+            *request.headers_mut() = headers.clone();
+            let (parts, ()) = request.into_parts();
+            let planned = Planned {
+                parts,
+                body: body.clone(),
+            };
+            // The backend would refuse the same way, after earlier URLs ran.
+            planned
+                .encoded_head(config)
+                .map_err(|e| Failure::Usage(format!("{url}: {e}")))?;
+            Ok(planned)
+        })
+        .collect()
+}
+
+/// `Name: value` (spaces around the value are dropped, as curl does).
+fn parse_header(line: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let bad = |why: &str| format!("invalid header {line:?}: {why}");
+    let (name, value) = line
+        .split_once(':')
+        .ok_or_else(|| bad("expected `Name: value`"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| bad("the name is not a token"))?;
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| bad("the value holds a control character"))?;
+    Ok((name, value))
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if secs <= 0.0 {
+        return Err("the timeout must be more than 0 seconds".into());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+/// What the request's answer looks like before its body.
+struct Head<'a> {
+    status: StatusCode,
+    version: http::Version,
+    headers: &'a HeaderMap,
+}
+
+impl<'a, B> From<&'a http::Response<B>> for Head<'a> {
+    fn from(response: &'a http::Response<B>) -> Self {
+        Head {
+            status: response.status(),
+            version: response.version(),
+            headers: response.headers(),
+        }
+    }
+}
+
+/// What a finished response carries beside its body.
+struct Done {
+    bytes: u64,
+    chain: Option<RedirectChain>,
+    decoded: bool,
+}
+
+impl Done {
+    fn new(bytes: u64, extensions: &http::Extensions) -> Done {
+        Done {
+            bytes,
+            chain: extensions.get::<RedirectChain>().cloned(),
+            decoded: extensions.get::<Decompressed>().is_some(),
+        }
+    }
+}
+
+fn blocking(
+    planned: &[Planned],
+    config: Config,
+    sink: &mut Sink,
+    log: Option<&Log>,
+) -> Result<PoolStats, Failure> {
+    let client = roundtrip::blocking::Client::builder()
+        .config(config)
+        .build();
+    for request in planned {
+        if let Some(log) = log {
+            log.begin(request);
+        }
+        let response = client
+            .request(request.request())
+            .map_err(Failure::Request)?;
+        if let Some(log) = log {
+            log.head(&Head::from(&response));
+        }
+        sink.begin(&Head::from(&response));
+        let (head, mut body) = response.into_parts();
+        let mut bytes = 0;
+        while let Some(data) = body.chunk().map_err(Failure::Request)? {
+            bytes += data.len() as u64;
+            sink.write(&data).map_err(Failure::Output)?;
+        }
+        sink.end();
+        if let Some(log) = log {
+            log.done(&Done::new(bytes, &head.extensions));
+        }
+    }
+    Ok(client.stats())
+}
+
+fn tokio(
+    planned: &[Planned],
+    config: Config,
+    sink: &mut Sink,
+    log: Option<&Log>,
+) -> Result<PoolStats, Failure> {
+    // One request at a time: a current-thread runtime is all it takes, and
+    // the trace is then written from this thread.
+    let runtime = tokio_rt::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Local(format!("cannot start a tokio runtime: {e}")))?;
+    let client = roundtrip::tokio::Client::builder().config(config).build();
+    runtime.block_on(async {
+        for request in planned {
+            if let Some(log) = log {
+                log.begin(request);
+            }
+            let response = client
+                .request(request.request())
+                .await
+                .map_err(Failure::Request)?;
+            if let Some(log) = log {
+                log.head(&Head::from(&response));
+            }
+            sink.begin(&Head::from(&response));
+            let (head, mut body) = response.into_parts();
+            let mut bytes = 0;
+            while let Some(data) = body.chunk().await.map_err(Failure::Request)? {
+                bytes += data.len() as u64;
+                sink.write(&data).map_err(Failure::Output)?;
+            }
+            sink.end();
+            if let Some(log) = log {
+                log.done(&Done::new(bytes, &head.extensions));
+            }
+        }
+        Ok(client.stats())
+    })
+}
+
+/// The mio backend streams each body to a callback on its event loop; the
+/// callback writes to the shared sink and remembers a write error (the
+/// driver then stops the body: drained or closed, as the core decides).
+#[derive(Default)]
+struct Streamed {
+    head_seen: bool,
+    bytes: u64,
+    error: Option<io::Error>,
+}
+
+fn mio(
+    planned: &[Planned],
+    config: Config,
+    sink: Sink,
+    log: Option<&Log>,
+) -> Result<PoolStats, Failure> {
+    let mut driver = roundtrip::mio::Driver::builder()
+        .config(config)
+        .build()
+        .map_err(|e| Failure::Local(format!("cannot start the mio driver: {e}")))?;
+    let sink = Arc::new(Mutex::new(sink));
+    for request in planned {
+        if let Some(log) = log {
+            log.begin(request);
+        }
+        let streamed = Arc::new(Mutex::new(Streamed::default()));
+        let (into, state) = (Arc::clone(&sink), Arc::clone(&streamed));
+        let verbose = log.is_some();
+        let receive = roundtrip::mio::Receive::stream(move |head, data| {
+            let (mut sink, mut state) = (lock(&into), lock(&state));
+            if !state.head_seen {
+                state.head_seen = true;
+                let head = Head {
+                    status: head.status,
+                    version: head.version,
+                    headers: &head.headers,
+                };
+                if verbose {
+                    Log::print_head(&head);
+                }
+                sink.begin(&head);
+            }
+            state.bytes += data.len() as u64;
+            match sink.write(&data) {
+                Ok(()) => roundtrip::mio::Flow::Continue,
+                Err(e) => {
+                    state.error = Some(e);
+                    roundtrip::mio::Flow::Stop
+                }
+            }
+        });
+        let id = driver.submit_with(request.request(), receive);
+        let response = loop {
+            if let Some(result) = take(&mut driver, id) {
+                break result;
+            }
+            // Bounded by the driver's own deadlines (connect, read, write,
+            // and `--timeout`): every exchange ends.
+            driver
+                .run_once(None)
+                .map_err(|e| Failure::Local(format!("the mio event loop failed: {e}")))?;
+        };
+        let mut state = lock(&streamed);
+        if let Some(e) = state.error.take() {
+            return Err(Failure::Output(e));
+        }
+        let response = response.map_err(Failure::Request)?;
+        let mut sink = lock(&sink);
+        if !state.head_seen {
+            if let Some(log) = log {
+                log.head(&Head::from(&response));
+            }
+            sink.begin(&Head::from(&response));
+        }
+        sink.end();
+        if let Some(log) = log {
+            log.done(&Done::new(state.bytes, response.extensions()));
+        }
+    }
+    Ok(driver.stats())
+}
+
+/// The result of `id`, if it finished (others cannot be in flight).
+fn take(
+    driver: &mut roundtrip::mio::Driver,
+    id: roundtrip::mio::RequestId,
+) -> Option<Result<roundtrip::mio::Response, Error>> {
+    let mut mine = None;
+    while let Some((done, result)) = driver.take_finished() {
+        if done == id {
+            mine = Some(result);
+        }
+    }
+    mine
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Where bodies go, with a progress bar when asked for.
+struct Sink {
+    out: Box<dyn Write + Send>,
+    /// Show a bar per body (`-o` to a file, stderr a terminal, no `-v`).
+    progress: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Sink {
+    fn open(args: &Args) -> Result<Sink, Failure> {
+        let out: Box<dyn Write + Send> =
+            match &args.output {
+                Some(path) => Box::new(File::create(path).map_err(|e| {
+                    Failure::Usage(format!("cannot create {}: {e}", path.display()))
+                })?),
+                None => Box::new(io::stdout()),
+            };
+        Ok(Sink {
+            out,
+            progress: args.output.is_some() && !args.verbose && io::stderr().is_terminal(),
+            bar: None,
+        })
+    }
+
+    /// A body begins: a bar sized by its `Content-Length`, or a spinner.
+    fn begin(&mut self, head: &Head<'_>) {
+        if !self.progress {
+            return;
+        }
+        let len = head
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let bar = match len {
+            Some(len) => ProgressBar::new(len).with_style(
+                ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ),
+            None => ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} {bytes} {bytes_per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ),
+        };
+        self.bar = Some(bar);
+    }
+
+    /// Writes one piece of a body through to the output.
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.out.write_all(data)?;
+        self.out.flush()?;
+        if let Some(bar) = &self.bar {
+            bar.inc(data.len() as u64);
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The `-v` log on stderr.
+struct Log {
+    /// The client's settings, to encode request heads as the backend does.
+    config: Config,
+    state: Mutex<LogState>,
+}
+
+struct LogState {
+    /// When the current URL's request started.
+    start: Instant,
+    /// The request of the current hop, as it is sent.
+    request: Option<Planned>,
+}
+
+impl Log {
+    fn new(config: Config) -> Log {
+        Log {
+            config,
+            state: Mutex::new(LogState {
+                start: Instant::now(),
+                request: None,
+            }),
+        }
+    }
+
+    /// A URL's request starts: times count from now.
+    fn begin(&self, request: &Planned) {
+        let mut state = lock(&self.state);
+        state.start = Instant::now();
+        state.request = Some(request.clone());
+    }
+
+    fn line(state: &LogState, text: &dyn std::fmt::Display) {
+        let ms = state.start.elapsed().as_secs_f64() * 1e3;
+        eprintln!("* +{ms:.3}ms {text}");
+    }
+
+    /// One trace event; after `GotConn`, the head about to be written on
+    /// that connection.
+    fn trace(&self, event: &TraceEvent) {
+        let state = lock(&self.state);
+        Log::line(&state, event);
+        if let (TraceEvent::GotConn { .. }, Some(request)) = (event, &state.request) {
+            self.print_request(request);
+        }
+    }
+
+    fn print_request(&self, request: &Planned) {
+        let Ok(head) = request.encoded_head(&self.config) else {
+            return; // refused before sending: the error line says why
+        };
+        let mut err = io::stderr().lock();
+        for line in head.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.is_empty() {
+                let _ = writeln!(err, "> {}", String::from_utf8_lossy(line));
+            }
+        }
+        if let Some(body) = &request.body {
+            let _ = writeln!(err, "> [{} bytes of body]", body.len());
+        }
+    }
+
+    /// A redirect is about to be followed: log it, and work out the next
+    /// request the way the backend does (`Redirects` + `Hop::apply`).
+    fn redirect(&self, attempt: &RedirectAttempt<'_>) {
+        let mut state = lock(&self.state);
+        let text = format!(
+            "redirect {} to {} ({})",
+            attempt.status, attempt.next, attempt.method
+        );
+        Log::line(&state, &text);
+        let Some(request) = &mut state.request else {
+            return;
+        };
+        let mut headers = HeaderMap::new();
+        let Ok(location) = HeaderValue::from_str(&attempt.next.to_string()) else {
+            return;
+        };
+        headers.insert(LOCATION, location);
+        let mut redirects = Redirects::new(&request.parts.uri);
+        let verdict = redirects.handle_response(
+            &request.parts,
+            attempt.status,
+            &headers,
+            request.replay(),
+            &self.config,
+        );
+        if let Ok(Verdict::Follow(hop)) = verdict {
+            if !hop.keeps_body() {
+                request.body = None;
+            }
+            hop.apply(&mut request.parts);
+        }
+    }
+
+    fn head(&self, head: &Head<'_>) {
+        let _state = lock(&self.state);
+        Log::print_head(head);
+    }
+
+    fn print_head(head: &Head<'_>) {
+        let mut err = io::stderr().lock();
+        let reason = head.status.canonical_reason().unwrap_or("");
+        let _ = writeln!(
+            err,
+            "< {:?} {} {reason}",
+            head.version,
+            head.status.as_u16()
+        );
+        for (name, value) in head.headers {
+            let _ = writeln!(
+                err,
+                "< {name}: {}",
+                String::from_utf8_lossy(value.as_bytes())
+            );
+        }
+    }
+
+    fn done(&self, done: &Done) {
+        let state = lock(&self.state);
+        if let Some(chain) = done.chain.as_ref().filter(|c| c.redirects() > 0) {
+            let urls: Vec<String> = chain.0.iter().map(ToString::to_string).collect();
+            Log::line(&state, &format!("redirects: {}", urls.join(" -> ")));
+        }
+        let decoded = if done.decoded { " (gzip decoded)" } else { "" };
+        let text = format!("done: {} body bytes{decoded}", done.bytes);
+        Log::line(&state, &text);
+    }
+
+    fn pool(&self, stats: &PoolStats) {
+        eprintln!(
+            "* pool: {} dialed, {} reused, {} idle",
+            stats.dials, stats.reuses, stats.idle
+        );
+    }
+}

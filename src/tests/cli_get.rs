@@ -1,0 +1,637 @@
+//! `roundtrip get`, run as a real process against loopback servers started
+//! here: [`roundtrip::origin`] where any answer does, and a small scripted
+//! server ([`Script`]) that records each request and answers as the test
+//! says (redirects, stalls, broken responses). Loopback only.
+//!
+//! Like `cli_parse`, this is a `[[test]]` of the root package so that it gets
+//! `CARGO_BIN_EXE_roundtrip`.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// What a run of the binary left behind.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `roundtrip get` with `args`.
+fn get(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+        .arg("get")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the roundtrip binary runs");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// Every backend's name for `--backend`.
+const BACKENDS: [&str; 3] = ["blocking", "mio", "tokio"];
+
+/// One request as the scripted server received it.
+#[derive(Clone, Debug)]
+struct Seen {
+    /// The head, with CRLFs, through the blank line.
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    /// The request line, e.g. `GET / HTTP/1.1`.
+    fn line(&self) -> &str {
+        self.head.lines().next().unwrap_or("")
+    }
+
+    /// The path of the request line.
+    fn path(&self) -> &str {
+        self.line().split(' ').nth(1).unwrap_or("")
+    }
+
+    /// The value of field `name` (case-insensitive), if sent.
+    fn field(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// How the scripted server answers one request.
+enum Reply {
+    /// These bytes; the connection stays open for the next request.
+    Send(Vec<u8>),
+    /// Nothing, until the client gives up and closes.
+    Stall,
+}
+
+/// A reply with status line `status`, extra `fields` (`Name: value\r\n`
+/// each) and `body`, framed by `Content-Length`.
+fn reply(status: &str, fields: &str, body: &str) -> Reply {
+    Reply::Send(
+        format!(
+            "HTTP/1.1 {status}\r\n{fields}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+type Answer = dyn Fn(&Seen) -> Reply + Send + Sync;
+
+/// A loopback server that answers each request with what the test's
+/// function returns for it, keeping connections open between requests.
+struct Script {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    conns: Arc<AtomicUsize>,
+}
+
+impl Script {
+    fn start(answer: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Script {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback port");
+        let addr = listener.local_addr().expect("a bound address");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let conns = Arc::new(AtomicUsize::new(0));
+        let answer: Arc<Answer> = Arc::new(answer);
+        let (seen2, conns2) = (Arc::clone(&seen), Arc::clone(&conns));
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                conns2.fetch_add(1, Ordering::SeqCst);
+                let (seen, answer) = (Arc::clone(&seen2), Arc::clone(&answer));
+                thread::spawn(move || serve(stream, &seen, &*answer));
+            }
+        });
+        Script { addr, seen, conns }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("not poisoned").clone()
+    }
+
+    fn conns(&self) -> usize {
+        self.conns.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads requests (head, then a `Content-Length` body) and answers each.
+fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Seen>>, answer: &Answer) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Bounded by the client: each pass reads or returns.
+    loop {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+        let mut request = Seen {
+            head,
+            body: Vec::new(),
+        };
+        let len: usize = request
+            .field("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < end + 4 + len {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        request.body = buf[end + 4..end + 4 + len].to_vec();
+        buf.drain(..end + 4 + len);
+        seen.lock().expect("not poisoned").push(request.clone());
+        match answer(&request) {
+            Reply::Send(bytes) => {
+                if stream.write_all(&bytes).is_err() {
+                    return;
+                }
+            }
+            Reply::Stall => {
+                // Hold the connection until the client closes it.
+                while matches!(stream.read(&mut chunk), Ok(n) if n > 0) {}
+                return;
+            }
+        }
+    }
+}
+
+/// A loopback port with nothing listening (bound, then released).
+fn refused_url() -> String {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback port");
+    let addr = listener.local_addr().expect("a bound address");
+    drop(listener);
+    format!("http://{addr}/")
+}
+
+/// `hello, world` in two chunks, whatever the request.
+fn hello() -> Script {
+    Script::start(|_| {
+        Reply::Send(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"
+                .to_vec(),
+        )
+    })
+}
+
+#[test]
+fn body_to_stdout_exactly_on_every_backend() {
+    let server = hello();
+    for backend in BACKENDS {
+        let run = get(&["--backend", backend, &server.url("/")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str(), run.stderr.as_str()),
+            (Some(0), "hello, world", ""),
+            "{backend}"
+        );
+    }
+}
+
+#[test]
+fn output_file_gets_every_body() {
+    let server = hello();
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_get-output");
+    let path_arg = path.to_str().expect("the temp path is UTF-8");
+    let run = get(&["-o", path_arg, &server.url("/1"), &server.url("/2")]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), ""),
+        "{}",
+        run.stderr
+    );
+    let written = std::fs::read_to_string(&path).expect("the output file exists");
+    assert_eq!(written, "hello, worldhello, world");
+}
+
+#[test]
+fn unwritable_output_exits_2_before_any_request() {
+    let server = hello();
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_get-no-such-dir/out");
+    let run = get(&[
+        "-o",
+        path.to_str().expect("the temp path is UTF-8"),
+        &server.url("/"),
+    ]);
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.starts_with("roundtrip: cannot create "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert_eq!(server.conns(), 0);
+}
+
+#[test]
+fn two_urls_reuse_one_connection_on_every_backend() {
+    for backend in BACKENDS {
+        let server = Script::start(|seen| reply("200 OK", "", seen.path()));
+        let run = get(&[
+            "-v",
+            "--backend",
+            backend,
+            &server.url("/one"),
+            &server.url("/two"),
+        ]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "/one/two"),
+            "{backend}: {}",
+            run.stderr
+        );
+        assert_eq!(server.conns(), 1, "{backend}");
+        let trace = |text: &str| run.stderr.lines().filter(|l| l.contains(text)).count();
+        assert_eq!(trace("ms got new conn#1"), 1, "{backend}: {}", run.stderr);
+        assert_eq!(trace("ms got idle conn#1"), 1, "{backend}: {}", run.stderr);
+        assert!(
+            run.stderr.ends_with("* pool: 1 dialed, 1 reused, 1 idle\n"),
+            "{backend}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn verbose_shows_both_heads_and_the_trace_on_every_backend() {
+    for backend in BACKENDS {
+        let server = Script::start(|_| reply("200 OK", "X-Served: yes\r\n", "hello"));
+        let run = get(&["-v", "--backend", backend, &server.url("/path?q=1")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "hello"),
+            "{backend}"
+        );
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        let at = |want: &str| {
+            lines
+                .iter()
+                .position(|l| *l == want)
+                .unwrap_or_else(|| panic!("{backend}: no line {want:?} in\n{}", run.stderr))
+        };
+        let request = at("> GET /path?q=1 HTTP/1.1");
+        assert_eq!(lines[request + 1], format!("> Host: {}", server.addr));
+        let response = at("< HTTP/1.1 200 OK");
+        assert!(request < response, "{backend}");
+        at("< x-served: yes");
+        at("< content-length: 5");
+        // What the server received is what `>` showed.
+        let seen = &server.seen()[0];
+        let shown: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("> "))
+            .map(str::to_string)
+            .collect();
+        let sent: Vec<&str> = seen.head.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(shown, sent, "{backend}");
+        // Trace lines carry their time since the request started.
+        for event in [
+            "get connection to",
+            "connected to",
+            "got new conn#1",
+            "wrote request",
+            "got first response byte",
+            "put conn#1 back, kept",
+            "done: 5 body bytes",
+        ] {
+            let line = lines
+                .iter()
+                .find(|l| l.contains(event))
+                .unwrap_or_else(|| panic!("{backend}: no {event:?} in\n{}", run.stderr));
+            let time = line
+                .strip_prefix("* +")
+                .and_then(|rest| rest.split_once("ms "))
+                .map(|(ms, _)| ms);
+            assert!(
+                time.is_some_and(|ms| ms.parse::<f64>().is_ok()),
+                "{backend}: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn method_data_and_headers_reach_the_server() {
+    let server = Script::start(|_| reply("201 Created", "", "made"));
+    let run = get(&[
+        "-X",
+        "PUT",
+        "-d",
+        "hello",
+        "-H",
+        "X-Test: 1",
+        "-H",
+        "Content-Type:text/plain",
+        &server.url("/item"),
+    ]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "made"),
+        "{}",
+        run.stderr
+    );
+    let seen = &server.seen()[0];
+    assert_eq!(seen.line(), "PUT /item HTTP/1.1");
+    assert_eq!(seen.field("x-test"), Some("1"));
+    assert_eq!(seen.field("content-type"), Some("text/plain"));
+    assert_eq!(seen.field("content-length"), Some("5"));
+    assert_eq!(seen.body, b"hello");
+
+    // -d alone means POST, as in curl.
+    let run = get(&["-d", "a=1", &server.url("/form")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let seen = &server.seen()[1];
+    assert_eq!(seen.line(), "POST /form HTTP/1.1");
+    assert_eq!(seen.body, b"a=1");
+}
+
+#[test]
+fn bad_arguments_exit_2_without_a_request() {
+    let server = hello();
+    for args in [
+        &["-H", "no colon here"][..],
+        &["-H", "Bad Name: x"],
+        &["-X", "GE T"],
+        &["-H", "Content-Length: 9"],
+    ] {
+        let mut all = args.to_vec();
+        let url = server.url("/");
+        all.push(&url);
+        let run = get(&all);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.starts_with("roundtrip: "),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+    }
+    // clap checks the timeout, with its own usage message.
+    let run = get(&["--timeout", "0", &server.url("/")]);
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr
+            .contains("the timeout must be more than 0 seconds"),
+        "{}",
+        run.stderr
+    );
+    let run = get(&["https://127.0.0.1/"]);
+    assert_eq!(run.code, Some(2));
+    assert_eq!(
+        run.stderr,
+        "roundtrip: https://127.0.0.1/: invalid request: unsupported uri scheme \"https\"\n"
+    );
+    assert_eq!(server.conns(), 0);
+}
+
+/// `/a` and `/loop` redirect (302, to `/b` and to itself), `/see` answers a
+/// 303 to `/b`, `/b` says `done`.
+fn redirects() -> Script {
+    Script::start(|seen| match seen.path() {
+        "/a" => reply("302 Found", "Location: /b\r\n", "moved"),
+        "/see" => reply("303 See Other", "Location: /b\r\n", ""),
+        "/loop" => reply("302 Found", "Location: /loop\r\n", ""),
+        _ => reply("200 OK", "", "done"),
+    })
+}
+
+#[test]
+fn redirect_is_followed_and_shown() {
+    for backend in BACKENDS {
+        let server = redirects();
+        let run = get(&["-v", "--backend", backend, &server.url("/a")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "done"),
+            "{backend}: {}",
+            run.stderr
+        );
+        let paths: Vec<String> = server.seen().iter().map(|s| s.path().to_string()).collect();
+        assert_eq!(paths, ["/a", "/b"], "{backend}");
+        // The small redirect body was drained: one connection served both.
+        assert_eq!(server.conns(), 1, "{backend}");
+        for want in [
+            format!("ms redirect 302 Found to {} (GET)", server.url("/b")),
+            "> GET /b HTTP/1.1".to_string(),
+            format!("ms redirects: {} -> {}", server.url("/a"), server.url("/b")),
+        ] {
+            assert!(
+                run.stderr.lines().any(|l| l.contains(&want)),
+                "{backend}: no {want:?} in\n{}",
+                run.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn post_through_303_becomes_get_without_body() {
+    let server = redirects();
+    let run = get(&["-v", "-d", "x=1", &server.url("/see")]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "done"),
+        "{}",
+        run.stderr
+    );
+    let seen = server.seen();
+    assert_eq!(seen[0].line(), "POST /see HTTP/1.1");
+    assert_eq!(seen[1].line(), "GET /b HTTP/1.1");
+    assert_eq!(seen[1].field("content-length"), None);
+    // The `>` lines of the second hop are what was sent.
+    let second_hop: Vec<&str> = run
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("> GET /b"))
+        .take_while(|l| l.starts_with("> "))
+        .collect();
+    let sent: Vec<String> = seen[1]
+        .head
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("> {l}"))
+        .collect();
+    assert_eq!(second_hop, sent);
+}
+
+#[test]
+fn max_redirects_0_returns_the_redirect_itself() {
+    let server = redirects();
+    let run = get(&["--max-redirects", "0", &server.url("/a")]);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (Some(0), "moved", "")
+    );
+    assert_eq!(server.seen().len(), 1);
+}
+
+#[test]
+fn too_many_redirects_exit_1() {
+    let server = redirects();
+    let run = get(&["--max-redirects", "2", &server.url("/loop")]);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr,
+        format!(
+            "roundtrip: stopped after 2 redirects (last {})\n",
+            server.url("/loop")
+        )
+    );
+    assert_eq!(server.seen().len(), 3);
+}
+
+#[test]
+fn non_2xx_is_an_answer_not_an_error() {
+    let server = Script::start(|_| reply("404 Not Found", "", "nope"));
+    let run = get(&[&server.url("/missing")]);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (Some(0), "nope", "")
+    );
+}
+
+#[test]
+fn connection_refused_is_one_line_and_exit_1_on_every_backend() {
+    let server = hello();
+    for backend in BACKENDS {
+        let refused = refused_url();
+        let addr = refused.trim_start_matches("http://").trim_end_matches('/');
+        // The run stops at the first failure: the last URL is never asked.
+        let run = get(&[
+            "--backend",
+            backend,
+            &server.url("/"),
+            &refused,
+            &server.url("/"),
+        ]);
+        assert_eq!(run.code, Some(1), "{backend}");
+        assert_eq!(run.stdout, "hello, world", "{backend}");
+        let prefix = format!("roundtrip: connecting to {addr} failed: ");
+        assert!(run.stderr.starts_with(&prefix), "{backend}: {}", run.stderr);
+        assert!(
+            run.stderr.to_lowercase().contains("refused"),
+            "{backend}: {}",
+            run.stderr
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{backend}: {}", run.stderr);
+    }
+    assert_eq!(server.seen().len(), BACKENDS.len());
+}
+
+#[test]
+fn timeout_names_the_phase_on_every_backend() {
+    let server = Script::start(|_| Reply::Stall);
+    for backend in BACKENDS {
+        let started = std::time::Instant::now();
+        let run = get(&["--backend", backend, "--timeout", "0.3", &server.url("/")]);
+        assert_eq!(run.code, Some(1), "{backend}");
+        assert_eq!(
+            run.stderr,
+            "roundtrip: response head timed out (the request may have reached the server)\n",
+            "{backend}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{backend}");
+    }
+}
+
+#[test]
+fn protocol_error_says_where() {
+    let server = Script::start(|_| Reply::Send(b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n".to_vec()));
+    for backend in BACKENDS {
+        let run = get(&["--backend", backend, &server.url("/")]);
+        assert_eq!(run.code, Some(1), "{backend}");
+        assert_eq!(
+            run.stderr,
+            "roundtrip: invalid response (response head): invalid byte 0x20 in a header \
+             field name at byte 20 (the request may have reached the server)\n",
+            "{backend}"
+        );
+    }
+}
+
+#[test]
+fn large_body_streams_whole_from_the_origin() {
+    // 1 MB crosses many reads on every backend.
+    let origin = roundtrip::origin::spawn(1_000_000).expect("the origin starts");
+    for backend in BACKENDS {
+        let run = get(&["--backend", backend, &format!("http://{origin}/")]);
+        assert_eq!(run.code, Some(0), "{backend}: {}", run.stderr);
+        assert_eq!(run.stdout.len(), 1_000_000, "{backend}");
+        assert!(run.stdout.bytes().all(|b| b == b'x'), "{backend}");
+    }
+}
+
+/// `data` as a gzip member with one stored (uncompressed) deflate block.
+fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    let crc = data.iter().fold(!0u32, |mut crc, &byte| {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+        crc
+    });
+    let len = u16::try_from(data.len()).expect("one stored block holds it");
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    out.push(1); // BFINAL, stored
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&(!crc).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+#[test]
+fn gzip_body_is_decoded_on_every_backend() {
+    let server = Script::start(|seen| {
+        if seen.field("accept-encoding") != Some("gzip") {
+            return reply("400 Bad Request", "", "no gzip asked");
+        }
+        let body = gzip_stored(b"unzipped text\n");
+        let mut bytes = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        bytes.extend_from_slice(&body);
+        Reply::Send(bytes)
+    });
+    for backend in BACKENDS {
+        let run = get(&["-v", "--backend", backend, &server.url("/")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "unzipped text\n"),
+            "{backend}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("ms done: 14 body bytes (gzip decoded)\n"),
+            "{backend}: {}",
+            run.stderr
+        );
+    }
+}
