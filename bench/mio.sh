@@ -15,22 +15,40 @@
 # the batching of readiness events is the real one).
 #
 # Every measurement holds /tmp/roundtrip-bench.lock (flock), so benchmarks of
-# other sessions never overlap with it; the build does not.
+# other sessions never overlap with it; the build does not. Builds, tests and
+# fuzzers of other sessions may still run, and under CFS (EEVDF) a woken
+# origin thread can wait a whole slice behind one of them, which cut the
+# throughput at 64 in flight by 10-20x in trials here (even at nice -10). So
+# with SCHED=rt (the default when root) the origins run `chrt -f 2` and the
+# client (and wrk, its child) `chrt -r 1`: a woken origin thread runs at once,
+# as on an idle machine (on the shared CPU 0 it preempts the client, as CFS
+# wakeup preemption does there), and the kernel's RT throttling still leaves
+# other tasks 5% of each CPU. (Round-robin, not FIFO, for the client: wrk's
+# main thread, pinned to the same CPU as its busy worker, must get to run to
+# end the test.) SCHED=none runs everything as started. The load is printed
+# with the results.
 #
-# Settings (environment): ROUNDS (5), SECS (1, per run), INFLIGHT (1,64,256),
-# SYSCALL_REQUESTS (20000), MAX_LOAD (1.5), MAX_LOAD_WAIT (60).
+# Settings (environment): ROUNDS (7), SECS (1, per run), INFLIGHT (1,64,256),
+# SYSCALL_REQUESTS (20000), MAX_LOAD (1.5), MAX_LOAD_WAIT (30), SCHED (rt as
+# root, else none).
 # Needs: taskset, wrk, strace, flock; perf is optional. Loopback only.
-# Bounded: every step runs under `timeout`; about 4 minutes here, plus the
+# Bounded: every step runs under `timeout`; about 5 minutes here, plus the
 # wait for the lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-7}
 SECS=${SECS:-1}
 INFLIGHT=${INFLIGHT:-1,64,256}
 SYSCALL_REQUESTS=${SYSCALL_REQUESTS:-20000}
 MAX_LOAD=${MAX_LOAD:-1.5}
-MAX_LOAD_WAIT=${MAX_LOAD_WAIT:-60}
+MAX_LOAD_WAIT=${MAX_LOAD_WAIT:-30}
+if [ "$(id -u)" = 0 ]; then SCHED=${SCHED:-rt}; else SCHED=${SCHED:-none}; fi
+case "$SCHED" in
+rt) AS_ORIGIN=(chrt -f 2) AS_CLIENT=(chrt -r 1) ;;
+none) AS_ORIGIN=() AS_CLIENT=() ;;
+*) echo "bench/mio.sh: SCHED=$SCHED: want rt or none" >&2; exit 1 ;;
+esac
 LOCK=/tmp/roundtrip-bench.lock
 
 for tool in taskset wrk strace flock; do
@@ -41,9 +59,8 @@ for tool in taskset wrk strace flock; do
 done
 [ "$(nproc)" -ge 2 ] || { echo "bench/mio.sh: needs 2 CPUs (client on 0, origin on 1)" >&2; exit 1; }
 
-log() { echo "[bench] $*" >&2; }
+log() { echo "[bench $(date +%T)] $*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
-locked() { flock "$LOCK" "$@"; }
 
 log "building (release, cargo bench --no-run)"
 BIN=$(cargo bench -p roundtrip-tests --bench mio --no-run --message-format=json 2>/dev/null |
@@ -59,7 +76,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_origin() { # $1: cpu, $2: address file
-    taskset -c "$1" "$BIN" --serve-origin >"$2" &
+    "${AS_ORIGIN[@]}" taskset -c "$1" "$BIN" --serve-origin >"$2" &
     ORIGIN_PIDS+=("$!")
     for _ in $(seq 50); do [ -s "$2" ] && break; sleep 0.1; done
     [ -s "$2" ] || { echo "bench/mio.sh: the origin did not start" >&2; exit 1; }
@@ -82,7 +99,7 @@ log "load before the run: $LOAD_BEFORE (waited ${waited}s)"
 BENCH_ARGS=(--rounds "$ROUNDS" --secs "$SECS" --inflight "$INFLIGHT"
     --origin-shared "$SHARED" --origin-apart "$APART")
 log "rounds: $BIN ${BENCH_ARGS[*]}"
-timeout 300 flock "$LOCK" "$BIN" "${BENCH_ARGS[@]}" >"$TMP/rounds.md"
+flock "$LOCK" timeout 300 "${AS_CLIENT[@]}" "$BIN" "${BENCH_ARGS[@]}" >"$TMP/rounds.md"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------
@@ -105,14 +122,14 @@ done
 strace_counts() {
     local out=$1
     shift
-    timeout 120 flock "$LOCK" strace -f -c -o "$out.raw" "$@" >"$out.stdout"
+    flock "$LOCK" timeout 60 "${AS_CLIENT[@]}" strace -f -c -o "$out.raw" "$@" >"$out.stdout"
     # Columns: % time, seconds, usecs/call, calls, [errors], syscall.
     awk 'NR > 2 && $1 !~ /^-/ && $NF != "total" { print $NF, $4 }' "$out.raw" >"$out"
 }
 perf_counts() {
     local out=$1
     shift
-    timeout 120 flock "$LOCK" perf stat -x, -o "$out.raw" -e "$PERF_EVENTS" "$@" >"$out.stdout"
+    flock "$LOCK" timeout 60 "${AS_CLIENT[@]}" perf stat -x, -o "$out.raw" -e "$PERF_EVENTS" "$@" >"$out.stdout"
     awk -F, '$3 ~ /sys_enter/ { n = $3; sub(/.*sys_enter_?/, "", n); if (n == "") n = "all"; print n, $1 }' \
         "$out.raw" >"$out"
 }
@@ -175,8 +192,9 @@ cat <<EOF
 
 - machine: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) CPUs; $(uname -sr)
 - load (1/5/15 min) before: $LOAD_BEFORE; after the rounds: $LOAD_AFTER
-- rounds: \`flock $LOCK $(basename "$BIN") ${BENCH_ARGS[*]}\`
-  (origins: \`taskset -c 0 $(basename "$BIN") --serve-origin\` and \`taskset -c 1 ... --serve-origin\`;
+- scheduling: SCHED=$SCHED (origins \`${AS_ORIGIN[*]:-as started}\`, client and wrk \`${AS_CLIENT[*]:-as started}\`)
+- rounds: \`flock $LOCK ${AS_CLIENT[*]} $(basename "$BIN") ${BENCH_ARGS[*]}\`
+  (origins: \`${AS_ORIGIN[*]} taskset -c 0 $(basename "$BIN") --serve-origin\` and \`... taskset -c 1 ...\`;
   the bench thread pins itself to CPU 0, wrk runs as \`taskset -c 0 wrk -t1 -cN -d${SECS}s\`)
 - syscalls: \`strace -f -c\` and \`perf stat -e raw_syscalls:sys_enter,...\` on
   \`taskset -c 0 $(basename "$BIN") --only CLIENT-BODY-N --origin ADDR --requests N+R\`, R = $SYSCALL_REQUESTS, minus the same with R = 0;

@@ -5,17 +5,17 @@ use std::fmt;
 use std::io::{self, Read};
 use std::time::Instant as StdInstant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use roundtrip_io::http::HeaderMap;
 use roundtrip_io::proto::Event;
 use roundtrip_io::proto::conn::Abandon;
-use roundtrip_io::{BodyLen, Error, GzipDecoder, Phase, trailer_into};
+use roundtrip_io::{Collected, Error, Filled, GzipDecoder, Phase, drain_buffered, trailer_into};
 
 use crate::client::Client;
-use crate::transport::{Conn, Filled};
+use crate::transport::Conn;
 
 /// A request body: empty, bytes in memory, or a reader streamed with a known
-/// length or chunked.
+/// length or chunked (the methods are [`roundtrip_io::Body`]'s).
 ///
 /// Bytes can be sent again if a stale pooled connection forces a retry; a
 /// reader only if nothing was read from it yet.
@@ -27,146 +27,7 @@ use crate::transport::{Conn, Filled};
 /// let streamed = Body::from_reader(std::io::Cursor::new(vec![0u8; 10]), None);
 /// assert_eq!(streamed.len(), None);
 /// ```
-pub struct Body {
-    kind: Kind,
-}
-
-enum Kind {
-    Empty,
-    Bytes(Bytes),
-    Reader {
-        reader: Box<dyn Read + Send>,
-        len: Option<u64>,
-        started: bool,
-    },
-}
-
-impl Body {
-    /// No body.
-    pub fn empty() -> Body {
-        Body { kind: Kind::Empty }
-    }
-
-    /// A body read from `reader`: `Content-Length: len` when `len` is given,
-    /// chunked otherwise.
-    pub fn from_reader(reader: impl Read + Send + 'static, len: Option<u64>) -> Body {
-        Body {
-            kind: Kind::Reader {
-                reader: Box::new(reader),
-                len,
-                started: false,
-            },
-        }
-    }
-
-    /// The length, when known.
-    pub fn len(&self) -> Option<u64> {
-        match &self.kind {
-            Kind::Empty => Some(0),
-            Kind::Bytes(b) => Some(b.len() as u64),
-            Kind::Reader { len, .. } => *len,
-        }
-    }
-
-    /// True for an empty body.
-    pub fn is_empty(&self) -> bool {
-        self.len() == Some(0)
-    }
-
-    pub(crate) fn body_len(&self) -> BodyLen {
-        match &self.kind {
-            Kind::Empty => BodyLen::Empty,
-            Kind::Bytes(b) => BodyLen::Known(b.len() as u64),
-            Kind::Reader { len: Some(n), .. } => BodyLen::Known(*n),
-            Kind::Reader { len: None, .. } => BodyLen::Unknown,
-        }
-    }
-
-    /// Can the body be sent (again) from its start?
-    pub(crate) fn is_replayable(&self) -> bool {
-        !matches!(self.kind, Kind::Reader { started: true, .. })
-    }
-
-    /// The whole body when it is in memory.
-    pub(crate) fn as_bytes(&self) -> Option<&Bytes> {
-        match &self.kind {
-            Kind::Bytes(b) => Some(b),
-            _ => None,
-        }
-    }
-
-    /// Reads the next piece of a streamed body into `buf` (0 = the end).
-    pub(crate) fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.kind {
-            Kind::Reader {
-                reader, started, ..
-            } => {
-                *started = true;
-                loop {
-                    match reader.read(buf) {
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        other => return other,
-                    }
-                }
-            }
-            _ => Ok(0),
-        }
-    }
-}
-
-impl fmt::Debug for Body {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            Kind::Empty => f.write_str("Body::Empty"),
-            Kind::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
-            Kind::Reader { len, .. } => write!(f, "Body::Reader(len={len:?})"),
-        }
-    }
-}
-
-impl Default for Body {
-    fn default() -> Self {
-        Body::empty()
-    }
-}
-
-impl From<()> for Body {
-    fn from(_: ()) -> Body {
-        Body::empty()
-    }
-}
-
-impl From<Bytes> for Body {
-    fn from(b: Bytes) -> Body {
-        Body {
-            kind: Kind::Bytes(b),
-        }
-    }
-}
-
-impl From<Vec<u8>> for Body {
-    fn from(v: Vec<u8>) -> Body {
-        Body::from(Bytes::from(v))
-    }
-}
-
-impl From<String> for Body {
-    fn from(s: String) -> Body {
-        Body::from(Bytes::from(s))
-    }
-}
-
-impl From<&'static str> for Body {
-    fn from(s: &'static str) -> Body {
-        Body::from(Bytes::from_static(s.as_bytes()))
-    }
-}
-
-impl From<&'static [u8]> for Body {
-    fn from(s: &'static [u8]) -> Body {
-        Body::from(Bytes::from_static(s))
-    }
-}
+pub type Body = roundtrip_io::Body<Box<dyn Read + Send>>;
 
 /// A response body, read from the connection as the caller reads it.
 ///
@@ -374,7 +235,7 @@ impl ResponseBody {
     /// Closes the connection after an error; the error is returned to the caller.
     fn fail(&mut self, e: Error) -> Error {
         if let (Some(conn), Some(client)) = (self.conn.take(), &self.client) {
-            client.pool().discard(conn, crate::client::close_reason(&e));
+            client.pool().discard(conn, e.close_reason());
         }
         e
     }
@@ -382,40 +243,19 @@ impl ResponseBody {
     /// The body ended: hand the connection back.
     fn release(&mut self) {
         if let (Some(conn), Some(client)) = (self.conn.take(), &self.client) {
-            client.pool().checkin(conn, client.clock());
+            client.pool().checkin(conn);
         }
     }
 
     /// Reads the rest of the body into memory, failing past `limit` bytes.
     /// A body that arrived in one piece is returned without a copy.
     pub fn bytes(&mut self, limit: u64) -> Result<Bytes, Error> {
-        let Some(first) = self.chunk()? else {
-            return Ok(Bytes::new());
-        };
-        if first.len() as u64 > limit {
-            return Err(self.too_large(limit));
-        }
-        let Some(second) = self.chunk()? else {
-            return Ok(first);
-        };
-        let mut all = BytesMut::with_capacity(first.len() + second.len());
-        all.extend_from_slice(&first);
-        all.extend_from_slice(&second);
+        let mut all = Collected::default();
         while let Some(more) = self.chunk()? {
-            if (all.len() + more.len()) as u64 > limit {
-                return Err(self.too_large(limit));
-            }
-            all.extend_from_slice(&more);
-        }
-        if all.len() as u64 > limit {
-            return Err(self.too_large(limit));
+            all.push_within(more, limit)
+                .inspect_err(|_| self.abandon())?;
         }
         Ok(all.freeze())
-    }
-
-    fn too_large(&mut self, limit: u64) -> Error {
-        self.abandon();
-        Error::BodyTooLarge { limit }
     }
 
     /// Reads the rest of the body as text (invalid UTF-8 replaced), failing
@@ -447,7 +287,7 @@ impl ResponseBody {
             drain(&mut conn, &client);
         }
         // The core's verdict decides: kept if the exchange completed cleanly.
-        client.pool().checkin(conn, client.clock());
+        client.pool().checkin(conn);
     }
 }
 
@@ -458,22 +298,13 @@ fn drain(conn: &mut Conn, client: &Client) {
     // Bounded: every pass reads bytes, hits EOF, or moves the clock toward
     // the drain deadline, which ends draining.
     for _ in 0..100_000 {
-        loop {
-            match conn.proto.poll_event(&mut conn.read_buf) {
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => return,
-            }
-        }
-        if !conn.proto.is_draining() {
+        if !drain_buffered(&mut conn.proto, &mut conn.read_buf) {
             return;
         }
         let until = conn.proto.poll_timeout().map(|at| clock.to_std(at));
-        match conn.fill(until) {
-            Ok(Filled::Bytes) => {}
-            Ok(Filled::Eof) => conn.proto.handle_eof(),
-            Ok(Filled::TimedOut) => conn.proto.handle_timeout(clock.now()),
-            Err(_) => return,
+        let filled = conn.fill(until);
+        if Filled::report(filled, &mut conn.proto, clock, &[], Phase::Body, true).is_err() {
+            return;
         }
     }
 }

@@ -2,21 +2,22 @@
 
 use std::io::IoSlice;
 use std::sync::Arc;
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Instant as StdInstant;
 
-use roundtrip_io::http::{self, HeaderName, HeaderValue, Method};
+use roundtrip_io::http::{self, Method};
+use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::conn::RetryFacts;
-use roundtrip_io::proto::pool::{Key, PoolConfig, PoolStats};
+use roundtrip_io::proto::pool::{Key, PoolStats};
 use roundtrip_io::proto::trace::TraceEvent;
-use roundtrip_io::proto::{CloseReason, Limits};
 use roundtrip_io::trace::Written;
 use roundtrip_io::{
-    Clock, Config, Error, HeadBuilder, Phase, Prepared, ResponseHead, earliest, fields, prepare,
+    Clock, Config, Error, Filled, HeadBuilder, Phase, Prepared, ResponseHead, earliest,
+    frame_whole, prepare,
 };
 
 use crate::body::{Body, ResponseBody};
 use crate::pool::{Got, SharedPool};
-use crate::transport::{Conn, Filled};
+use crate::transport::Conn;
 
 /// Size of one read from a streamed request body.
 const UPLOAD_CHUNK: usize = 64 * 1024;
@@ -135,7 +136,7 @@ impl Client {
                 }
                 Err(Error::InvalidRequest(why)) => {
                     // Refused before a byte was written: the connection is intact.
-                    self.inner.pool.checkin(conn, &self.inner.clock);
+                    self.inner.pool.checkin(conn);
                     return Err(Error::InvalidRequest(why));
                 }
                 Err(err) => {
@@ -144,10 +145,9 @@ impl Client {
                         idempotent: prepared.idempotent,
                         body_replayable: body.is_replayable(),
                     };
-                    let safe = conn.proto.retry_safety(facts).is_safe();
-                    self.inner.pool.discard(conn, close_reason(&err));
-                    let broken_conn = matches!(err, Error::ClosedEarly { .. } | Error::Io { .. });
-                    if safe && broken_conn && !retried {
+                    let resend = !retried && err.may_resend(&conn.proto, facts);
+                    self.inner.pool.discard(conn, err.close_reason());
+                    if resend {
                         retried = true;
                         continue;
                     }
@@ -166,7 +166,7 @@ impl Client {
             .trace(|| TraceEvent::GetConn { key: key.clone() });
         // Bounded: each pass either returns or discards one stale connection.
         for _ in 0..1024 {
-            match inner.pool.checkout(key, &inner.clock, deadline)? {
+            match inner.pool.checkout(key, deadline)? {
                 Got::Idle(mut conn, pooled_idle) => {
                     let idle_for = conn.idle_since.elapsed();
                     if idle_for >= inner.config.stale_check_after && conn.is_stale() {
@@ -212,22 +212,13 @@ impl Client {
         let clock = &self.inner.clock;
         let config = &self.inner.config;
         conn.write_buf.clear();
-        let head = prepared.head(&parts.method);
-        let fields = fields(parts, config);
-        conn.proto
-            .start(&head, fields, clock.now(), &mut conn.write_buf)
-            .map_err(|e| Error::from_proto(e, Phase::Write, false))?;
+        let now = clock.now();
+        prepared.start(parts, config, &mut conn.proto, now, &mut conn.write_buf)?;
         let mut builder = HeadBuilder::default();
         if let Some(bytes) = body.as_bytes().filter(|_| conn.proto.may_send_body()) {
             // Head and body in one vectored write.
-            let frame = conn
-                .proto
-                .frame_body(bytes.len())
-                .map_err(|e| Error::from_proto(e, Phase::Write, false))?;
-            conn.write_buf.extend_from_slice(frame.prefix());
-            conn.tail_buf.clear();
-            conn.tail_buf.extend_from_slice(frame.suffix());
-            finish(conn, clock)?;
+            let (head, tail) = (&mut conn.write_buf, &mut conn.tail_buf);
+            frame_whole(&mut conn.proto, bytes.len(), now, head, tail)?;
             let write_buf = std::mem::take(&mut conn.write_buf);
             let tail_buf = std::mem::take(&mut conn.tail_buf);
             let mut slices = [
@@ -352,18 +343,12 @@ impl Client {
         let clock = &self.inner.clock;
         let reached = conn.proto.wrote_any_byte();
         let config = &self.inner.config;
-        config.trace_first_byte(&conn.proto, &conn.read_buf);
-        match conn.proto.poll_event(&mut conn.read_buf) {
-            Ok(Some(event)) => {
-                if let Some(interim) = TraceEvent::interim(&event) {
-                    config.trace(|| interim);
-                }
-                return builder
-                    .push(event)
-                    .map_err(|e| Error::from_proto(e, Phase::ResponseHead, reached));
-            }
-            Ok(None) => {}
-            Err(e) => return Err(Error::from_proto(e, Phase::ResponseHead, reached)),
+        let refused = |e| Error::from_proto(e, Phase::ResponseHead, reached);
+        if let Some(event) = config
+            .poll_event(&mut conn.proto, &mut conn.read_buf)
+            .map_err(refused)?
+        {
+            return builder.push(event).map_err(refused);
         }
         let read_deadline = self
             .inner
@@ -372,38 +357,18 @@ impl Client {
             .map(|t| StdInstant::now() + t);
         let core_deadline = conn.proto.poll_timeout().map(|at| clock.to_std(at));
         let until = earliest([read_deadline, deadline, core_deadline]);
-        match conn.fill(until) {
-            Ok(Filled::Bytes) => Ok(None),
-            Ok(Filled::Eof) => {
-                conn.proto.handle_eof();
-                Ok(None)
-            }
-            Ok(Filled::TimedOut) => {
-                conn.proto.handle_timeout(clock.now());
-                let now = StdInstant::now();
-                if [read_deadline, deadline]
-                    .into_iter()
-                    .flatten()
-                    .any(|at| now >= at)
-                {
-                    return Err(Error::Timeout {
-                        phase: Phase::ResponseHead,
-                        reached_server: reached,
-                    });
-                }
-                Ok(None)
-            }
-            Err(e) => Err(Error::from_io(e, Phase::ResponseHead, reached)),
-        }
+        let filled = conn.fill(until);
+        let ours = [read_deadline, deadline];
+        Filled::report(
+            filled,
+            &mut conn.proto,
+            clock,
+            &ours,
+            Phase::ResponseHead,
+            reached,
+        )?;
+        Ok(None)
     }
-}
-
-/// Ends the body of a request sent in one piece: the end bytes go to `tail_buf`.
-fn finish(conn: &mut Conn, clock: &Clock) -> Result<(), Error> {
-    let mut tail = std::mem::take(&mut conn.tail_buf);
-    let result = conn.proto.finish_body([], clock.now(), &mut tail);
-    conn.tail_buf = tail;
-    result.map_err(|e| Error::from_proto(e, Phase::Write, false))
 }
 
 fn finish_into_write_buf(conn: &mut Conn, clock: &Clock) -> Result<(), Error> {
@@ -411,15 +376,6 @@ fn finish_into_write_buf(conn: &mut Conn, clock: &Clock) -> Result<(), Error> {
     conn.proto
         .finish_body([], clock.now(), &mut conn.write_buf)
         .map_err(|e| Error::from_proto(e, Phase::Write, reached))
-}
-
-/// Why a connection that failed mid-exchange is closed.
-pub(crate) fn close_reason(err: &Error) -> CloseReason {
-    match err {
-        Error::Timeout { .. } => CloseReason::Timeout,
-        Error::ClosedEarly { .. } => CloseReason::PeerClosed,
-        _ => CloseReason::Error,
-    }
 }
 
 /// Builds a [`Client`].
@@ -439,123 +395,20 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// All settings at once.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-    /// Pool policy as a whole.
-    pub fn pool(mut self, pool: PoolConfig) -> Self {
-        self.config.pool = pool;
-        self
-    }
-    /// Most idle connections kept per host.
-    pub fn max_idle_per_host(mut self, n: usize) -> Self {
-        self.config.pool = self.config.pool.max_idle_per_host(n);
-        self
-    }
-    /// Most idle connections kept in all.
-    pub fn max_idle_total(mut self, n: usize) -> Self {
-        self.config.pool = self.config.pool.max_idle_total(n);
-        self
-    }
-    /// Most connections per host (dialing, in use and idle); `None` = no limit.
-    pub fn max_conns_per_host(mut self, n: Option<usize>) -> Self {
-        self.config.pool = self.config.pool.max_conns_per_host(n);
-        self
-    }
-    /// How long an idle connection is kept.
-    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.pool = self.config.pool.idle_timeout(d);
-        self
-    }
-    /// TCP connect timeout.
-    pub fn connect_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.connect_timeout = d;
-        self
-    }
-    /// Time from the request's last byte to the final response head.
-    pub fn response_head_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.response_head_timeout = d;
-        self
-    }
-    /// Longest wait for the next bytes of a response.
-    pub fn read_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.read_timeout = d;
-        self
-    }
-    /// Longest wait for the socket to accept request bytes.
-    pub fn write_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.write_timeout = d;
-        self
-    }
-    /// Deadline for a whole request, pool wait to last body byte.
-    pub fn timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.timeout = d;
-        self
-    }
-    /// Reuse connections; off sends `Connection: close` on every request.
-    pub fn keep_alive(mut self, on: bool) -> Self {
-        self.config.keep_alive = on;
-        self
-    }
-    /// Response decoder limits.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.config.set_limits(limits);
-        self
-    }
-    /// How long to wait for `100 Continue` before sending the body anyway.
-    pub fn continue_timeout(mut self, d: Duration) -> Self {
-        self.config.conn = self.config.conn.continue_timeout(d);
-        self
-    }
-    /// Bounds on draining an abandoned body before giving up the connection.
-    pub fn drain(mut self, max_bytes: u64, timeout: Duration) -> Self {
-        self.config.conn = self
-            .config
-            .conn
-            .max_drain_bytes(max_bytes)
-            .drain_timeout(timeout);
-        self
-    }
-    /// Idle connections older than this are checked for a server close
-    /// before reuse.
-    pub fn stale_check_after(mut self, d: Duration) -> Self {
-        self.config.stale_check_after = d;
-        self
-    }
-    /// A header sent with every request that does not set it.
-    pub fn default_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.config.default_headers.insert(name, value);
-        self
-    }
-    /// The `User-Agent` sent by default.
-    pub fn user_agent(self, value: &'static str) -> Self {
-        self.default_header(http::header::USER_AGENT, HeaderValue::from_static(value))
-    }
-    /// Most redirects followed per request (default 10); 0 follows none.
-    pub fn max_redirects(mut self, n: usize) -> Self {
-        self.config.max_redirects = n;
-        self
-    }
-    /// A check run before each redirect is followed.
-    pub fn redirect_policy(mut self, policy: Option<roundtrip_io::RedirectPolicy>) -> Self {
-        self.config.redirect_policy = policy;
-        self
-    }
-    /// Ask for gzip and decode it transparently (default on with the `gzip`
-    /// feature).
-    pub fn gzip(mut self, on: bool) -> Self {
-        self.config.gzip = on;
-        self
-    }
+    roundtrip_io::config_setters!(
+        config,
+        "roundtrip_blocking",
+        "roundtrip_blocking::Client::builder()"
+    );
+
     /// The client.
     pub fn build(self) -> Client {
+        let clock = Clock::new();
         Client {
             inner: Arc::new(Inner {
-                pool: SharedPool::new(self.config.pool, self.config.trace.clone()),
+                pool: SharedPool::new(self.config.pool, clock, self.config.trace.clone()),
                 config: self.config,
-                clock: Clock::new(),
+                clock,
             }),
         }
     }

@@ -10,14 +10,7 @@ use roundtrip_io::proto::conn::Connection;
 use roundtrip_io::proto::pool::{ConnId, Key};
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::connect_failure;
-use roundtrip_io::{Config, Error, Phase, earliest};
-
-/// Read buffer capacity for a head, and what an idle connection may keep.
-const READ_BUF: usize = 8 * 1024;
-/// Largest body remainder a single read is sized for.
-const MAX_READ_RESERVE: u64 = 1024 * 1024;
-/// Write buffer capacity an idle connection may keep.
-const WRITE_BUF_IDLE: usize = 4 * 1024;
+use roundtrip_io::{Config, Error, Filled, Phase, earliest};
 
 /// A connection as the pool keeps it.
 #[derive(Debug)]
@@ -35,16 +28,6 @@ pub(crate) struct Conn {
     pub idle_since: StdInstant,
     /// The receive timeout currently set on the socket.
     read_timeout: Option<Duration>,
-}
-
-/// How a read attempt ended.
-pub(crate) enum Filled {
-    /// Bytes were appended to the read buffer.
-    Bytes,
-    /// The server closed its side.
-    Eof,
-    /// The wait ended at the deadline without bytes.
-    TimedOut,
 }
 
 impl Conn {
@@ -188,15 +171,7 @@ impl Conn {
     /// Makes room for the next read: a head-sized buffer, or the rest of a
     /// body of known length, so that one read can take it whole.
     fn reserve(&mut self) {
-        let rest = self
-            .proto
-            .remaining_body()
-            .unwrap_or(0)
-            .min(MAX_READ_RESERVE) as usize;
-        let want = rest.max(READ_BUF / 2);
-        if self.read_buf.capacity() - self.read_buf.len() < want {
-            self.read_buf.reserve(want.max(READ_BUF));
-        }
+        roundtrip_io::buf::reserve_read(&mut self.read_buf, self.proto.remaining_body());
     }
 
     /// Sets `SO_RCVTIMEO` only when it must be shorter than what is set: a
@@ -227,16 +202,7 @@ impl Conn {
     pub fn is_readable(&self) -> bool {
         roundtrip_io::sys::is_readable(&self.stream)
     }
-
-    /// Before going idle: gives back memory beyond what an idle connection
-    /// may hold (16 KiB of buffers in all).
-    pub fn shrink_for_idle(&mut self) {
-        if self.read_buf.capacity() > 12 * 1024 && self.read_buf.is_empty() {
-            self.read_buf = BytesMut::new();
-        }
-        self.write_buf.clear();
-        self.write_buf.shrink_to(WRITE_BUF_IDLE);
-        self.tail_buf = Vec::new();
-        self.idle_since = StdInstant::now();
-    }
 }
+
+// Goes back to the pool through `roundtrip_io::pool::SharedPool`.
+roundtrip_io::impl_pool_conn!(Conn);

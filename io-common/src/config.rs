@@ -26,7 +26,7 @@ use crate::redirect::RedirectPolicy;
 /// | `keep_alive` | true | reuse connections; off sends `Connection: close` |
 /// | `conn` | [`ConnConfig::default`] | decoder limits, 100-continue wait, drain bounds |
 /// | `default_headers` | `User-Agent: roundtrip/<version>` | added unless the request has them |
-/// | `stale_check_after` | 100 ms | an idle connection older than this is probed before reuse |
+/// | `stale_check_after` | 1 ms | an idle connection older than this is probed before reuse |
 /// | `trace` | none | a [`Tracer`] called with every [`TraceEvent`](roundtrip_proto::trace::TraceEvent) |
 /// | `max_redirects` | 10 | redirects followed per request; 0 = none (the 3xx is returned) |
 /// | `redirect_policy` | none | asked before each redirect is followed |
@@ -98,7 +98,7 @@ impl Default for Config {
             keep_alive: true,
             conn: ConnConfig::default(),
             default_headers,
-            stale_check_after: Duration::from_millis(100),
+            stale_check_after: Duration::from_millis(1),
             trace: None,
             max_redirects: 10,
             redirect_policy: None,
@@ -117,4 +117,269 @@ impl Config {
     pub fn set_limits(&mut self, limits: Limits) {
         self.conn = self.conn.limits(limits);
     }
+}
+
+/// Expands, inside a backend builder's `impl` block, the setters over the
+/// [`Config`] the builder holds, so every backend offers the same ones,
+/// written once: `config`, `pool`, `max_idle_per_host`, `max_idle_total`,
+/// `max_conns_per_host`, `idle_timeout`, `connect_timeout`,
+/// `response_head_timeout`, `read_timeout`, `write_timeout`, `timeout`,
+/// `keep_alive`, `limits`, `continue_timeout`, `drain`, `stale_check_after`,
+/// `default_header`, `user_agent`, `max_redirects`, `redirect_policy`, `gzip`.
+///
+/// The arguments: the name of the builder's `Config` field, the backend
+/// crate's name and the expression that makes a builder (both strings; the
+/// setters' doc examples are written with them).
+///
+/// ```
+/// pub struct Builder {
+///     config: roundtrip_io::Config,
+/// }
+///
+/// impl Builder {
+///     roundtrip_io::config_setters!(config, "my_backend", "my_backend::Builder::new()");
+/// }
+///
+/// let builder = Builder { config: Default::default() }
+///     .max_conns_per_host(Some(4))
+///     .user_agent("demo/1.0");
+/// assert_eq!(builder.config.pool.max_conns_per_host, Some(4));
+/// ```
+#[macro_export]
+macro_rules! config_setters {
+    ($field:ident, $krate:literal, $builder:literal) => {
+        /// All settings at once.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".config(", $krate, "::Config::default());")]
+        /// # let _ = builder;
+        /// ```
+        pub fn config(mut self, config: $crate::Config) -> Self {
+            self.$field = config;
+            self
+        }
+        /// Pool policy as a whole.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".pool(Default::default());")]
+        /// # let _ = builder;
+        /// ```
+        pub fn pool(mut self, pool: $crate::proto::pool::PoolConfig) -> Self {
+            self.$field.pool = pool;
+            self
+        }
+        /// Most idle connections kept per host.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".max_idle_per_host(8);")]
+        /// # let _ = builder;
+        /// ```
+        pub fn max_idle_per_host(mut self, n: usize) -> Self {
+            self.$field.pool = self.$field.pool.max_idle_per_host(n);
+            self
+        }
+        /// Most idle connections kept in all.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".max_idle_total(64);")]
+        /// # let _ = builder;
+        /// ```
+        pub fn max_idle_total(mut self, n: usize) -> Self {
+            self.$field.pool = self.$field.pool.max_idle_total(n);
+            self
+        }
+        /// Most connections per host (dialing, in use and idle); `None` = no
+        /// limit. Requests beyond it wait in FIFO order.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".max_conns_per_host(Some(16));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn max_conns_per_host(mut self, n: Option<usize>) -> Self {
+            self.$field.pool = self.$field.pool.max_conns_per_host(n);
+            self
+        }
+        /// How long an idle connection is kept.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".idle_timeout(Some(std::time::Duration::from_secs(30)));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn idle_timeout(mut self, d: Option<::std::time::Duration>) -> Self {
+            self.$field.pool = self.$field.pool.idle_timeout(d);
+            self
+        }
+        /// TCP connect timeout, per address tried.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".connect_timeout(Some(std::time::Duration::from_secs(3)));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn connect_timeout(mut self, d: Option<::std::time::Duration>) -> Self {
+            self.$field.connect_timeout = d;
+            self
+        }
+        /// Time from the request's last byte to the final response head.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".response_head_timeout(Some(std::time::Duration::from_secs(5)));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn response_head_timeout(mut self, d: Option<::std::time::Duration>) -> Self {
+            self.$field.response_head_timeout = d;
+            self
+        }
+        /// Longest wait for the next bytes of a response.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".read_timeout(Some(std::time::Duration::from_secs(5)));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn read_timeout(mut self, d: Option<::std::time::Duration>) -> Self {
+            self.$field.read_timeout = d;
+            self
+        }
+        /// Longest wait for the socket to accept request bytes.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".write_timeout(Some(std::time::Duration::from_secs(5)));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn write_timeout(mut self, d: Option<::std::time::Duration>) -> Self {
+            self.$field.write_timeout = d;
+            self
+        }
+        /// Deadline for a whole request, pool wait to last body byte.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".timeout(Some(std::time::Duration::from_secs(10)));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn timeout(mut self, d: Option<::std::time::Duration>) -> Self {
+            self.$field.timeout = d;
+            self
+        }
+        /// Reuse connections; off sends `Connection: close` on every request.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".keep_alive(false);")]
+        /// # let _ = builder;
+        /// ```
+        pub fn keep_alive(mut self, on: bool) -> Self {
+            self.$field.keep_alive = on;
+            self
+        }
+        /// Response decoder limits.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".limits(", $krate, "::proto::Limits::default());")]
+        /// # let _ = builder;
+        /// ```
+        pub fn limits(mut self, limits: $crate::proto::Limits) -> Self {
+            self.$field.set_limits(limits);
+            self
+        }
+        /// How long to wait for `100 Continue` before sending the body anyway.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".continue_timeout(std::time::Duration::from_millis(500));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn continue_timeout(mut self, d: ::std::time::Duration) -> Self {
+            self.$field.conn = self.$field.conn.continue_timeout(d);
+            self
+        }
+        /// Bounds on draining an abandoned body before giving up the connection.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".drain(16 * 1024, std::time::Duration::from_millis(50));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn drain(mut self, max_bytes: u64, timeout: ::std::time::Duration) -> Self {
+            self.$field.conn = self
+                .$field
+                .conn
+                .max_drain_bytes(max_bytes)
+                .drain_timeout(timeout);
+            self
+        }
+        /// Idle connections older than this are checked for a close by the
+        /// server before reuse; younger ones are reused without the check
+        /// (the safe-retry rule covers that race).
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".stale_check_after(std::time::Duration::from_millis(10));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn stale_check_after(mut self, d: ::std::time::Duration) -> Self {
+            self.$field.stale_check_after = d;
+            self
+        }
+        /// A header sent with every request that does not set it.
+        ///
+        /// ```
+        #[doc = concat!("use ", $krate, "::http::header::{ACCEPT, HeaderValue};")]
+        #[doc = concat!("let builder = ", $builder, ".default_header(ACCEPT, HeaderValue::from_static(\"*/*\"));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn default_header(
+            mut self,
+            name: $crate::http::HeaderName,
+            value: $crate::http::HeaderValue,
+        ) -> Self {
+            self.$field.default_headers.insert(name, value);
+            self
+        }
+        /// The `User-Agent` sent by default.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".user_agent(\"demo/1.0\");")]
+        /// # let _ = builder;
+        /// ```
+        pub fn user_agent(self, value: &'static str) -> Self {
+            self.default_header(
+                $crate::http::header::USER_AGENT,
+                $crate::http::HeaderValue::from_static(value),
+            )
+        }
+        /// Most redirects followed per request (default 10); 0 follows none.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".max_redirects(3);")]
+        /// # let _ = builder;
+        /// ```
+        pub fn max_redirects(mut self, n: usize) -> Self {
+            self.$field.max_redirects = n;
+            self
+        }
+        /// A check run before each redirect is followed.
+        ///
+        /// ```
+        #[doc = concat!("use ", $krate, "::{RedirectAction, RedirectPolicy};")]
+        /// let same_host = RedirectPolicy::new(|attempt| {
+        ///     if attempt.next.host() == attempt.chain[0].host() {
+        ///         RedirectAction::Follow
+        ///     } else {
+        ///         RedirectAction::Stop
+        ///     }
+        /// });
+        #[doc = concat!("let builder = ", $builder, ".redirect_policy(Some(same_host));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn redirect_policy(mut self, policy: Option<$crate::RedirectPolicy>) -> Self {
+            self.$field.redirect_policy = policy;
+            self
+        }
+        /// Ask for gzip and decode it transparently (default on with the
+        /// `gzip` feature).
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".gzip(false);")]
+        /// # let _ = builder;
+        /// ```
+        pub fn gzip(mut self, on: bool) -> Self {
+            self.$field.gzip = on;
+            self
+        }
+    };
 }

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::io;
 
+use roundtrip_proto::CloseReason;
 use roundtrip_proto::Error as ProtoError;
+use roundtrip_proto::conn::{Connection, RetryFacts};
 
 /// What the client was doing when something failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -247,6 +249,31 @@ impl Error {
     /// True for [`Error::Timeout`].
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
+    }
+
+    /// Why a connection that failed with this error mid-exchange is closed.
+    ///
+    /// ```
+    /// use roundtrip_io::{Error, Phase, proto::CloseReason};
+    /// let err = Error::ClosedEarly { phase: Phase::ResponseHead, reached_server: true };
+    /// assert_eq!(err.close_reason(), CloseReason::PeerClosed);
+    /// ```
+    pub fn close_reason(&self) -> CloseReason {
+        match self {
+            Error::Timeout { .. } => CloseReason::Timeout,
+            Error::ClosedEarly { .. } => CloseReason::PeerClosed,
+            _ => CloseReason::Error,
+        }
+    }
+
+    /// May a request that failed with this error on `conn` be sent again on
+    /// a new connection? Only when the connection broke under it (closed
+    /// early, or an I/O error) and the core's rule
+    /// ([`Connection::retry_safety`]) says a resend is safe. A request is
+    /// resent at most once; the caller keeps count.
+    pub fn may_resend(&self, conn: &Connection, facts: RetryFacts) -> bool {
+        matches!(self, Error::ClosedEarly { .. } | Error::Io { .. })
+            && conn.retry_safety(facts).is_safe()
     }
 }
 

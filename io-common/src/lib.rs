@@ -1,7 +1,10 @@
 //! What the three roundtrip backends (`roundtrip-blocking`, `roundtrip-mio`,
-//! `roundtrip-tokio`) share on top of `roundtrip-proto`: the client settings,
-//! the one error type, and the conversions between the `http` crate's types
-//! and the sans-IO core. Nothing here does I/O.
+//! `roundtrip-tokio`) share on top of `roundtrip-proto`: the client settings
+//! and the builder setters over them ([`config_setters!`]), the request
+//! [`Body`], the one error type, the conversions between the `http` crate's
+//! types and the sans-IO core, and the glue around the core every backend
+//! would otherwise repeat (the threaded backends' [`pool`], buffer sizing in
+//! [`buf`], [`Filled::report`]). Nothing here touches a socket.
 //!
 //! It also holds the decisions Go's `Client.do` makes around one round trip,
 //! so each backend only executes them: following redirects ([`Redirects`],
@@ -20,10 +23,14 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod body;
+pub mod buf;
 mod clock;
 mod config;
 mod error;
 mod gzip;
+pub mod pool;
+mod read;
 mod redirect;
 mod request;
 mod response;
@@ -31,17 +38,20 @@ mod response;
 pub mod sys;
 pub mod trace;
 
+pub use body::{Body, BoxReader};
 pub use clock::{Clock, earliest, remaining};
 pub use config::Config;
 pub use error::{Error, InvalidRequest, Phase};
 pub use gzip::{
     Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip, decode_response, decodes,
 };
+pub use read::{Collected, Filled, drain_buffered};
 pub use redirect::{
-    Hop, RedirectAction, RedirectAttempt, RedirectChain, RedirectPolicy, Redirects, Replay, Verdict,
+    Hop, Next, RedirectAction, RedirectAttempt, RedirectChain, RedirectPolicy, Redirects, Replay,
+    Verdict,
 };
 pub use request::{
-    BodyLen, Fields, FieldsIter, Prepared, RequestTimeout, deadline, fields, prepare,
+    BodyLen, Fields, FieldsIter, Prepared, RequestTimeout, deadline, fields, frame_whole, prepare,
 };
 pub use response::{HeadBuilder, ResponseHead, trailer_into};
 pub use trace::Tracer;

@@ -45,8 +45,10 @@ use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use url::Url;
 
+use crate::body::Body;
 use crate::config::Config;
 use crate::error::Error;
+use crate::gzip::{GzipDecoder, decode_response};
 
 /// The URLs a response came through: the request's own first, then each
 /// `Location` followed; the last is the URL that answered. Every final
@@ -160,6 +162,17 @@ pub enum Verdict {
     Follow(Hop),
 }
 
+/// What [`Redirects::on_response`] made of a response.
+#[derive(Debug)]
+pub enum Next<B> {
+    /// The final response, as the caller gets it.
+    Deliver(http::Response<B>),
+    /// A redirect being followed: the request and its body were rewritten
+    /// for the next hop; this is the redirect's own response, for its body
+    /// to be drained or closed.
+    Follow(http::Response<B>),
+}
+
 /// How the next request of a redirect differs from the last one.
 #[derive(Debug)]
 pub struct Hop {
@@ -179,6 +192,15 @@ impl Hop {
     /// Where the next request goes.
     pub fn uri(&self) -> &Uri {
         &self.uri
+    }
+
+    /// [`apply`](Self::apply)s the hop to the request, and replaces its
+    /// body with an empty one unless the hop [`keeps_body`](Self::keeps_body).
+    pub fn apply_with_body<R>(self, parts: &mut Parts, body: &mut Body<R>) {
+        if !self.keeps_body {
+            *body = Body::empty();
+        }
+        self.apply(parts);
     }
 
     /// Rewrites the request: URL, method, and the fields that must not
@@ -229,6 +251,46 @@ impl Redirects {
     /// The chain, for the final response's extensions.
     pub fn into_chain(self) -> RedirectChain {
         RedirectChain(self.chain)
+    }
+
+    /// One turn of Go's `Client.do` loop, for a backend that sends each hop
+    /// itself: decides on `response` to the request `parts` with `body`
+    /// ([`handle_response`](Self::handle_response)). A redirect to follow
+    /// rewrites the request ([`Hop::apply_with_body`]); a final response is
+    /// delivered with a gzip body the client asked for going through the
+    /// decoder [`decode_response`] sets up (`decode_with` hands it to the
+    /// body), and the chain in its extensions.
+    pub fn on_response<B, R>(
+        &mut self,
+        parts: &mut Parts,
+        body: &mut Body<R>,
+        response: http::Response<B>,
+        config: &Config,
+        decode_with: impl FnOnce(&mut B, GzipDecoder),
+    ) -> Result<Next<B>, Error> {
+        let (status, headers) = (response.status(), response.headers());
+        match self.handle_response(parts, status, headers, body.replay(), config)? {
+            Verdict::Follow(hop) => {
+                hop.apply_with_body(parts, body);
+                Ok(Next::Follow(response))
+            }
+            Verdict::Deliver => {
+                let (mut head, mut body) = response.into_parts();
+                let decoder = decode_response(
+                    parts,
+                    config,
+                    head.status,
+                    &mut head.headers,
+                    &mut head.extensions,
+                );
+                if let Some(decoder) = decoder {
+                    decode_with(&mut body, decoder);
+                }
+                head.extensions
+                    .insert(RedirectChain(std::mem::take(&mut self.chain)));
+                Ok(Next::Deliver(http::Response::from_parts(head, body)))
+            }
+        }
     }
 
     /// Decides on the final response (`status`, `headers`) to the request

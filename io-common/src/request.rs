@@ -4,12 +4,13 @@
 use http::header::{CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING};
 use http::request::Parts;
 use http::{Method, Uri};
-use roundtrip_proto::conn::is_idempotent;
+use roundtrip_proto::conn::{Connection, is_idempotent};
 use roundtrip_proto::encode::{BodyFraming, RequestHead};
 use roundtrip_proto::pool::{Key, Scheme};
+use roundtrip_proto::time::Instant;
 
 use crate::config::Config;
-use crate::error::{Error, InvalidRequest};
+use crate::error::{Error, InvalidRequest, Phase};
 
 /// What the caller knows of the request body's length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +52,41 @@ impl Prepared {
             close: self.close,
         }
     }
+
+    /// Starts the exchange of the request `parts` on `proto`: its head, with
+    /// `config`'s default fields, is encoded into `out`. A refusal comes
+    /// before any byte was written.
+    pub fn start(
+        &self,
+        parts: &Parts,
+        config: &Config,
+        proto: &mut Connection,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let head = self.head(&parts.method);
+        proto
+            .start(&head, fields(parts, config), now, out)
+            .map_err(|e| Error::from_proto(e, Phase::Write, false))
+    }
+}
+
+/// Frames a body of `len` bytes sent in one piece with the head encoded in
+/// `head`, before any byte was written: the framing prefix goes after the
+/// head, the suffix and the body's end into `tail` (emptied first).
+pub fn frame_whole(
+    proto: &mut Connection,
+    len: usize,
+    now: Instant,
+    head: &mut Vec<u8>,
+    tail: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let refused = |e| Error::from_proto(e, Phase::Write, false);
+    let frame = proto.frame_body(len).map_err(refused)?;
+    head.extend_from_slice(frame.prefix());
+    tail.clear();
+    tail.extend_from_slice(frame.suffix());
+    proto.finish_body([], now, tail).map_err(refused)
 }
 
 /// A per-request deadline for the whole exchange, overriding

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use roundtrip_proto::conn::Connection;
 use roundtrip_proto::trace::TraceEvent;
+use roundtrip_proto::{Error as ProtoError, Event};
 
 use crate::{Config, Error};
 
@@ -113,6 +114,22 @@ impl Config {
         if self.trace.is_some() && !buf.is_empty() && !proto.received_any_byte() {
             self.trace(|| TraceEvent::GotFirstResponseByte);
         }
+    }
+
+    /// The next response event `proto` decodes from `buf`, traced: the
+    /// first response byte ([`trace_first_byte`](Self::trace_first_byte))
+    /// and each interim (1xx) response.
+    pub fn poll_event<'c>(
+        &self,
+        proto: &'c mut Connection,
+        buf: &mut BytesMut,
+    ) -> Result<Option<Event<'c>>, ProtoError> {
+        self.trace_first_byte(proto, buf);
+        let event = proto.poll_event(buf)?;
+        if let Some(interim) = event.as_ref().and_then(TraceEvent::interim) {
+            self.trace(|| interim);
+        }
+        Ok(event)
     }
 }
 

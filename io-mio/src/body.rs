@@ -135,7 +135,7 @@ impl fmt::Debug for Receive {
 }
 
 /// A request body: empty, bytes in memory, or a reader streamed with a known
-/// length or chunked.
+/// length or chunked (the methods are [`roundtrip_io::Body`]'s).
 ///
 /// The reader is called on the event-loop thread whenever the socket can
 /// take more, so it must not block (in-memory data, a file, a channel's
@@ -148,166 +148,15 @@ impl fmt::Debug for Receive {
 /// let streamed = Body::from_reader(std::io::Cursor::new(vec![0u8; 10]), None);
 /// assert_eq!(streamed.len(), None);
 /// ```
-pub struct Body {
-    kind: Kind,
-}
+pub type Body = roundtrip_io::Body<Box<dyn Read + Send>>;
 
-enum Kind {
-    Empty,
-    Bytes(Bytes),
-    Reader {
-        reader: Box<dyn Read + Send>,
-        len: Option<u64>,
-        started: bool,
-    },
-}
-
-impl Body {
-    /// No body.
-    ///
-    /// ```
-    /// assert!(roundtrip_mio::Body::empty().is_empty());
-    /// ```
-    pub fn empty() -> Body {
-        Body { kind: Kind::Empty }
+/// The next piece of a streamed body, at most `max` bytes (empty = the end).
+pub(crate) fn read_chunk(body: &mut Body, max: usize) -> io::Result<Bytes> {
+    if body.as_bytes().is_some() || matches!(body.body_len(), BodyLen::Empty) {
+        return Ok(Bytes::new()); // not a reader
     }
-
-    /// A body read from `reader`: `Content-Length: len` when `len` is given,
-    /// chunked otherwise.
-    ///
-    /// ```
-    /// use roundtrip_mio::Body;
-    /// let sized = Body::from_reader(std::io::Cursor::new(b"abc".to_vec()), Some(3));
-    /// assert_eq!(sized.len(), Some(3));
-    /// ```
-    pub fn from_reader(reader: impl Read + Send + 'static, len: Option<u64>) -> Body {
-        Body {
-            kind: Kind::Reader {
-                reader: Box::new(reader),
-                len,
-                started: false,
-            },
-        }
-    }
-
-    /// The length, when known.
-    ///
-    /// ```
-    /// assert_eq!(roundtrip_mio::Body::from(vec![0u8; 4]).len(), Some(4));
-    /// ```
-    pub fn len(&self) -> Option<u64> {
-        match &self.kind {
-            Kind::Empty => Some(0),
-            Kind::Bytes(b) => Some(b.len() as u64),
-            Kind::Reader { len, .. } => *len,
-        }
-    }
-
-    /// True for an empty body.
-    ///
-    /// ```
-    /// assert!(!roundtrip_mio::Body::from("x").is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len() == Some(0)
-    }
-
-    pub(crate) fn body_len(&self) -> BodyLen {
-        match &self.kind {
-            Kind::Empty => BodyLen::Empty,
-            Kind::Bytes(b) => BodyLen::Known(b.len() as u64),
-            Kind::Reader { len: Some(n), .. } => BodyLen::Known(*n),
-            Kind::Reader { len: None, .. } => BodyLen::Unknown,
-        }
-    }
-
-    /// Can the body be sent (again) from its start?
-    pub(crate) fn is_replayable(&self) -> bool {
-        !matches!(self.kind, Kind::Reader { started: true, .. })
-    }
-
-    /// The whole body when it is in memory.
-    pub(crate) fn as_bytes(&self) -> Option<&Bytes> {
-        match &self.kind {
-            Kind::Bytes(b) => Some(b),
-            _ => None,
-        }
-    }
-
-    /// The next piece of a streamed body, at most `max` bytes (empty = the end).
-    pub(crate) fn read_chunk(&mut self, max: usize) -> io::Result<Bytes> {
-        let Kind::Reader {
-            reader, started, ..
-        } = &mut self.kind
-        else {
-            return Ok(Bytes::new());
-        };
-        *started = true;
-        let mut chunk = BytesMut::zeroed(max);
-        // Bounded: only `Interrupted` repeats, and a reader returns it finitely often.
-        loop {
-            match reader.read(&mut chunk) {
-                Ok(n) => {
-                    chunk.truncate(n);
-                    return Ok(chunk.freeze());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-impl fmt::Debug for Body {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            Kind::Empty => f.write_str("Body::Empty"),
-            Kind::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
-            Kind::Reader { len, .. } => write!(f, "Body::Reader(len={len:?})"),
-        }
-    }
-}
-
-impl Default for Body {
-    fn default() -> Self {
-        Body::empty()
-    }
-}
-
-impl From<()> for Body {
-    fn from(_: ()) -> Body {
-        Body::empty()
-    }
-}
-
-impl From<Bytes> for Body {
-    fn from(b: Bytes) -> Body {
-        Body {
-            kind: Kind::Bytes(b),
-        }
-    }
-}
-
-impl From<Vec<u8>> for Body {
-    fn from(v: Vec<u8>) -> Body {
-        Body::from(Bytes::from(v))
-    }
-}
-
-impl From<String> for Body {
-    fn from(s: String) -> Body {
-        Body::from(Bytes::from(s))
-    }
-}
-
-impl From<&'static str> for Body {
-    fn from(s: &'static str) -> Body {
-        Body::from(Bytes::from_static(s.as_bytes()))
-    }
-}
-
-impl From<&'static [u8]> for Body {
-    fn from(s: &'static [u8]) -> Body {
-        Body::from(Bytes::from_static(s))
-    }
+    let mut chunk = BytesMut::zeroed(max);
+    let n = body.read_chunk(&mut chunk)?;
+    chunk.truncate(n);
+    Ok(chunk.freeze())
 }

@@ -14,13 +14,6 @@ use roundtrip_io::proto::time::Instant;
 
 use crate::timer::{ConnTimer, Deadline};
 
-/// Read buffer capacity for a head.
-const READ_BUF: usize = 8 * 1024;
-/// Largest body remainder a single read is sized for.
-const MAX_READ_RESERVE: u64 = 1024 * 1024;
-/// Write buffer capacity an idle connection may keep.
-const WRITE_BUF_IDLE: usize = 4 * 1024;
-
 /// What a connection is doing.
 pub(crate) enum ConnState {
     /// A non-blocking connect is in progress.
@@ -216,26 +209,15 @@ impl Conn {
     /// Makes room for the next read: a head-sized buffer, or the rest of a
     /// body of known length, so that one read can take it whole.
     fn reserve(&mut self) {
-        let rest = self
-            .proto
-            .remaining_body()
-            .unwrap_or(0)
-            .min(MAX_READ_RESERVE) as usize;
-        let want = rest.max(READ_BUF / 2);
-        if self.read_buf.capacity() - self.read_buf.len() < want {
-            self.read_buf.reserve(want.max(READ_BUF));
-        }
+        roundtrip_io::buf::reserve_read(&mut self.read_buf, self.proto.remaining_body());
     }
 
     /// Before going idle: gives back memory beyond what an idle connection
     /// may hold (16 KiB of buffers in all).
     pub fn shrink_for_idle(&mut self, now: Instant) {
-        if self.read_buf.capacity() > 12 * 1024 && self.read_buf.is_empty() {
-            self.read_buf = BytesMut::new();
-        }
         self.out.clear();
-        self.out.head.shrink_to(WRITE_BUF_IDLE);
-        self.out.tail = Vec::new();
+        let out = &mut self.out;
+        roundtrip_io::buf::shrink_for_idle(&mut self.read_buf, &mut out.head, &mut out.tail);
         self.idle_since = now;
         self.stale_seen = false;
     }

@@ -2,7 +2,7 @@
 //! ([`Stage`]), how far its body was sent, and the response being received.
 //! Nothing here does I/O; the driver moves an exchange through its stages.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use roundtrip_io::http::request::Parts;
 use roundtrip_io::http::{Extensions, HeaderMap};
 use roundtrip_io::proto::Event;
@@ -10,8 +10,8 @@ use roundtrip_io::proto::pool::Ticket;
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::trace::Written;
 use roundtrip_io::{
-    Config, Error, GzipDecoder, HeadBuilder, Hop, Phase, Prepared, Redirects, ResponseHead,
-    trailer_into,
+    Collected, Config, Error, GzipDecoder, HeadBuilder, Hop, Phase, Prepared, Redirects,
+    ResponseHead, trailer_into,
 };
 
 use crate::body::{Body, Flow, OnData, Receive, RequestId, Response, Trailers};
@@ -132,7 +132,7 @@ impl Exchange {
                 builder: HeadBuilder::default(),
                 head: None,
                 sink,
-                body: Collected::Empty,
+                body: Collected::default(),
                 trailers: None,
                 stop: None,
                 gzip: None,
@@ -198,7 +198,7 @@ impl Exchange {
         let recv = &mut self.recv;
         recv.builder = HeadBuilder::default();
         recv.head = None;
-        recv.body = Collected::Empty;
+        recv.body = Collected::default();
         recv.trailers = None;
         recv.stop = None;
         recv.gzip = None;
@@ -264,10 +264,7 @@ pub(crate) fn queue_body(
         Some(bytes) => bytes.clone(),
         None => {
             exchange.sending = Sending::Streaming;
-            exchange
-                .body
-                .read_chunk(UPLOAD_CHUNK)
-                .map_err(Error::RequestBody)?
+            crate::body::read_chunk(&mut exchange.body, UPLOAD_CHUNK).map_err(Error::RequestBody)?
         }
     };
     if !data.is_empty() {
@@ -303,47 +300,6 @@ pub(crate) struct Recv {
 enum Sink {
     Collect { max_bytes: u64 },
     Stream(OnData),
-}
-
-/// A collected body: one piece is kept without a copy.
-enum Collected {
-    Empty,
-    One(Bytes),
-    Many(BytesMut),
-}
-
-impl Collected {
-    fn len(&self) -> usize {
-        match self {
-            Collected::Empty => 0,
-            Collected::One(b) => b.len(),
-            Collected::Many(b) => b.len(),
-        }
-    }
-
-    fn push(&mut self, data: Bytes) {
-        *self = match std::mem::replace(self, Collected::Empty) {
-            Collected::Empty => Collected::One(data),
-            Collected::One(first) => {
-                let mut all = BytesMut::with_capacity((first.len() + data.len()) * 2);
-                all.extend_from_slice(&first);
-                all.extend_from_slice(&data);
-                Collected::Many(all)
-            }
-            Collected::Many(mut all) => {
-                all.extend_from_slice(&data);
-                Collected::Many(all)
-            }
-        }
-    }
-
-    fn freeze(self) -> Bytes {
-        match self {
-            Collected::Empty => Bytes::new(),
-            Collected::One(b) => b,
-            Collected::Many(b) => b.freeze(),
-        }
-    }
 }
 
 impl Recv {
@@ -427,11 +383,10 @@ impl Recv {
         };
         match &mut self.sink {
             Sink::Collect { max_bytes } => {
-                if (self.body.len() + data.len()) as u64 > *max_bytes {
+                if self.body.push_within(data, *max_bytes).is_err() {
                     self.stop = Some(Stop::TooLarge { limit: *max_bytes });
                     return Step::Stop;
                 }
-                self.body.push(data);
             }
             Sink::Stream(callback) => {
                 if callback(head, data) == Flow::Stop {

@@ -13,7 +13,7 @@ use roundtrip_io::proto::pool::{Checkout, DialPermit};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::{TIMED_OUT, connect_failure};
-use roundtrip_io::{Error, Phase, fields};
+use roundtrip_io::{Error, Phase};
 
 use crate::conn::{Conn, ConnState, Dial};
 use crate::driver::Driver;
@@ -26,15 +26,6 @@ const READS_PER_TURN: usize = 32;
 const WRITES_PER_TURN: usize = 64;
 /// Stale idle connections one checkout may skip.
 const MAX_STALE_SKIPS: usize = 1024;
-
-/// Why a connection that failed mid-exchange is closed.
-pub(crate) fn close_reason(err: &Error) -> CloseReason {
-    match err {
-        Error::Timeout { .. } => CloseReason::Timeout,
-        Error::ClosedEarly { .. } => CloseReason::PeerClosed,
-        _ => CloseReason::Error,
-    }
-}
 
 impl Driver {
     /// Checks out a connection for the exchange in `ex`: an idle one (unless
@@ -258,11 +249,16 @@ impl Driver {
         conn.state = ConnState::Busy(ex);
         exchange.stage = Stage::Active(slot);
         conn.out.clear();
-        let head = exchange.prepared.head(&exchange.parts.method);
-        let fields = fields(&exchange.parts, &self.config);
-        if let Err(e) = conn.proto.start(&head, fields, now, &mut conn.out.head) {
+        let (prepared, parts) = (&exchange.prepared, &exchange.parts);
+        let started = prepared.start(
+            parts,
+            &self.config,
+            &mut conn.proto,
+            now,
+            &mut conn.out.head,
+        );
+        if let Err(err) = started {
             // Refused before a byte was written: the connection is intact.
-            let err = Error::from_proto(e, Phase::Write, false);
             self.release_conn(slot, now);
             return self.finish(ex, Err(err));
         }
@@ -376,8 +372,7 @@ impl Driver {
                 return;
             };
             let reached = conn.proto.wrote_any_byte();
-            self.config.trace_first_byte(&conn.proto, &conn.read_buf);
-            let event = match conn.proto.poll_event(&mut conn.read_buf) {
+            let event = match self.config.poll_event(&mut conn.proto, &mut conn.read_buf) {
                 Ok(Some(event)) => event,
                 Ok(None) => break,
                 Err(e) => {
@@ -385,9 +380,6 @@ impl Driver {
                     return self.fail(ex, err, now);
                 }
             };
-            if let Some(interim) = TraceEvent::interim(&event) {
-                self.config.trace(|| interim);
-            }
             match exchange.on_event(event, reached, &self.config) {
                 Ok(Step::More | Step::Head) => {}
                 Ok(Step::Stop) => {
@@ -462,20 +454,19 @@ impl Driver {
         if exchange.recv.is_stopped() {
             // The caller stopped reading and the drain failed: the result
             // was decided when it stopped.
-            self.discard_conn(slot, close_reason(&err));
+            self.discard_conn(slot, err.close_reason());
             return self.report(ex);
         }
-        let safe = self.conns.get(slot).is_some_and(|conn| {
-            let facts = RetryFacts {
-                reused: conn.reused,
-                idempotent: exchange.prepared.idempotent,
-                body_replayable: exchange.body.is_replayable(),
-            };
-            conn.proto.retry_safety(facts).is_safe()
-        });
-        let broken_conn = matches!(err, Error::ClosedEarly { .. } | Error::Io { .. });
-        let retry = safe && broken_conn && !exchange.retried;
-        self.discard_conn(slot, close_reason(&err));
+        let retry = !exchange.retried
+            && self.conns.get(slot).is_some_and(|conn| {
+                let facts = RetryFacts {
+                    reused: conn.reused,
+                    idempotent: exchange.prepared.idempotent,
+                    body_replayable: exchange.body.is_replayable(),
+                };
+                err.may_resend(&conn.proto, facts)
+            });
+        self.discard_conn(slot, err.close_reason());
         match self.exchanges.get_mut(ex) {
             Some(exchange) if retry => {
                 exchange.reset_for_retry();

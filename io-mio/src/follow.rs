@@ -6,9 +6,8 @@
 
 use roundtrip_io::http::Extensions;
 use roundtrip_io::proto::CloseReason;
-use roundtrip_io::{Config, Error, Replay, Verdict, decode_response, prepare};
+use roundtrip_io::{Config, Error, Verdict, decode_response, prepare};
 
-use crate::body::Body;
 use crate::driver::Driver;
 use crate::exchange::{Exchange, Stage, Step, Stop};
 
@@ -16,7 +15,7 @@ impl Exchange {
     /// The final head arrived: a redirect to follow stops the body (the
     /// core then drains or closes it); any other response may be decoded.
     pub(crate) fn on_head(&mut self, config: &Config) -> Result<Step, Error> {
-        let replay = replay(&self.body);
+        let replay = self.body.replay();
         let Some(head) = self.recv.head_mut() else {
             return Ok(Step::More); // unreachable: called on the head
         };
@@ -64,10 +63,7 @@ impl Driver {
         let Some(hop) = exchange.hop.take() else {
             return false;
         };
-        if !hop.keeps_body() {
-            exchange.body = Body::empty();
-        }
-        hop.apply(&mut exchange.parts);
+        hop.apply_with_body(&mut exchange.parts, &mut exchange.body);
         match prepare(&exchange.parts, exchange.body.body_len(), &self.config) {
             Ok(prepared) => exchange.prepared = prepared,
             Err(e) => {
@@ -100,15 +96,5 @@ impl Driver {
         }
         self.finish(ex, Err(err));
         None
-    }
-}
-
-fn replay(body: &Body) -> Replay {
-    if body.is_empty() {
-        Replay::Empty
-    } else if body.is_replayable() {
-        Replay::Replayable
-    } else {
-        Replay::Consumed
     }
 }

@@ -9,23 +9,25 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant as StdInstant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use roundtrip_io::http::HeaderMap;
 use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::Event;
 use roundtrip_io::proto::conn::Abandon;
-use roundtrip_io::{BodyLen, Error, GzipDecoder, Phase, earliest, trailer_into};
+use roundtrip_io::{
+    BoxReader, Collected, Error, Filled, GzipDecoder, Phase, drain_buffered, earliest, trailer_into,
+};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use tokio::time::{Sleep, sleep_until};
 use tokio_util::io::poll_read_buf;
 
-use crate::client::{Inner, close_reason};
-use crate::transport::{Conn, Filled};
+use crate::client::Inner;
+use crate::transport::Conn;
 
 /// A request body: empty, bytes in memory, or an async reader streamed with
-/// a known length or chunked.
+/// a known length or chunked (the methods are [`roundtrip_io::Body`]'s).
 ///
 /// Bytes can be sent again if a stale pooled connection forces a retry; a
 /// reader only if nothing was read from it yet.
@@ -36,137 +38,29 @@ use crate::transport::{Conn, Filled};
 /// let streamed = Body::from_reader(&b"0123456789"[..], None);
 /// assert_eq!(streamed.len(), None);
 /// ```
-pub struct Body {
-    kind: Kind,
-}
+pub type Body = roundtrip_io::Body<BodyReader>;
 
-enum Kind {
-    Empty,
-    Bytes(Bytes),
-    Reader {
-        reader: Pin<Box<dyn AsyncRead + Send>>,
-        len: Option<u64>,
-        started: bool,
-    },
-}
+/// The reader a streamed [`Body`] holds: what [`Body::from_reader`] makes of
+/// any `AsyncRead + Send + 'static`.
+pub struct BodyReader(Pin<Box<dyn AsyncRead + Send>>);
 
-impl Body {
-    /// No body.
-    pub fn empty() -> Body {
-        Body { kind: Kind::Empty }
-    }
-
-    /// A body read from `reader`: `Content-Length: len` when `len` is given,
-    /// chunked otherwise.
-    pub fn from_reader(reader: impl AsyncRead + Send + 'static, len: Option<u64>) -> Body {
-        Body {
-            kind: Kind::Reader {
-                reader: Box::pin(reader),
-                len,
-                started: false,
-            },
-        }
-    }
-
-    /// The length, when known.
-    pub fn len(&self) -> Option<u64> {
-        match &self.kind {
-            Kind::Empty => Some(0),
-            Kind::Bytes(b) => Some(b.len() as u64),
-            Kind::Reader { len, .. } => *len,
-        }
-    }
-
-    /// True for an empty body.
-    pub fn is_empty(&self) -> bool {
-        self.len() == Some(0)
-    }
-
-    pub(crate) fn body_len(&self) -> BodyLen {
-        match &self.kind {
-            Kind::Empty => BodyLen::Empty,
-            Kind::Bytes(b) => BodyLen::Known(b.len() as u64),
-            Kind::Reader { len: Some(n), .. } => BodyLen::Known(*n),
-            Kind::Reader { len: None, .. } => BodyLen::Unknown,
-        }
-    }
-
-    pub(crate) fn is_replayable(&self) -> bool {
-        !matches!(self.kind, Kind::Reader { started: true, .. })
-    }
-
-    pub(crate) fn as_bytes(&self) -> Option<&Bytes> {
-        match &self.kind {
-            Kind::Bytes(b) => Some(b),
-            _ => None,
-        }
-    }
-
-    /// Reads the next piece of a streamed body into `buf` (0 = the end).
-    pub(crate) async fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.kind {
-            Kind::Reader {
-                reader, started, ..
-            } => {
-                *started = true;
-                reader.read(buf).await
-            }
-            _ => Ok(0),
-        }
+impl<T: AsyncRead + Send + 'static> BoxReader<T> for BodyReader {
+    fn box_reader(reader: T) -> Self {
+        BodyReader(Box::pin(reader))
     }
 }
 
-impl fmt::Debug for Body {
+impl fmt::Debug for BodyReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            Kind::Empty => f.write_str("Body::Empty"),
-            Kind::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
-            Kind::Reader { len, .. } => write!(f, "Body::Reader(len={len:?})"),
-        }
+        f.write_str("BodyReader")
     }
 }
 
-impl Default for Body {
-    fn default() -> Self {
-        Body::empty()
-    }
-}
-
-impl From<()> for Body {
-    fn from(_: ()) -> Body {
-        Body::empty()
-    }
-}
-
-impl From<Bytes> for Body {
-    fn from(b: Bytes) -> Body {
-        Body {
-            kind: Kind::Bytes(b),
-        }
-    }
-}
-
-impl From<Vec<u8>> for Body {
-    fn from(v: Vec<u8>) -> Body {
-        Body::from(Bytes::from(v))
-    }
-}
-
-impl From<String> for Body {
-    fn from(s: String) -> Body {
-        Body::from(Bytes::from(s))
-    }
-}
-
-impl From<&'static str> for Body {
-    fn from(s: &'static str) -> Body {
-        Body::from(Bytes::from_static(s.as_bytes()))
-    }
-}
-
-impl From<&'static [u8]> for Body {
-    fn from(s: &'static [u8]) -> Body {
-        Body::from(Bytes::from_static(s))
+/// Reads the next piece of a streamed body into `buf` (0 = the end).
+pub(crate) async fn read_chunk(body: &mut Body, buf: &mut [u8]) -> io::Result<usize> {
+    match body.start_reading() {
+        Some(BodyReader(reader)) => reader.read(buf).await,
+        None => Ok(0),
     }
 }
 
@@ -380,7 +274,7 @@ impl ResponseBody {
 
     fn fail(&mut self, e: Error) {
         if let (Some(conn), Some(client)) = (self.conn.take(), &self.client) {
-            client.pool.discard(conn, close_reason(&e));
+            client.pool.discard(conn, e.close_reason());
         }
         self.error = Some(e);
     }
@@ -400,33 +294,12 @@ impl ResponseBody {
     /// Reads the rest of the body into memory, failing past `limit` bytes.
     /// A body that arrived in one piece is returned without a copy.
     pub async fn bytes(&mut self, limit: u64) -> Result<Bytes, Error> {
-        let Some(first) = self.chunk().await? else {
-            return Ok(Bytes::new());
-        };
-        if first.len() as u64 > limit {
-            return Err(self.too_large(limit));
-        }
-        let Some(second) = self.chunk().await? else {
-            return Ok(first);
-        };
-        let mut all = BytesMut::with_capacity(first.len() + second.len());
-        all.extend_from_slice(&first);
-        all.extend_from_slice(&second);
+        let mut all = Collected::default();
         while let Some(more) = self.chunk().await? {
-            if (all.len() + more.len()) as u64 > limit {
-                return Err(self.too_large(limit));
-            }
-            all.extend_from_slice(&more);
-        }
-        if all.len() as u64 > limit {
-            return Err(self.too_large(limit));
+            all.push_within(more, limit)
+                .inspect_err(|_| self.abandon())?;
         }
         Ok(all.freeze())
-    }
-
-    fn too_large(&mut self, limit: u64) -> Error {
-        self.abandon();
-        Error::BodyTooLarge { limit }
     }
 
     /// Reads the rest of the body as text (invalid UTF-8 replaced), failing
@@ -500,23 +373,15 @@ impl Drop for Draining<'_> {
 async fn drain(conn: &mut Conn, client: &Inner) {
     // Bounded: every pass reads bytes, hits EOF, or moves the clock toward
     // the drain deadline, which ends draining.
+    let clock = &client.clock;
     for _ in 0..100_000 {
-        loop {
-            match conn.proto.poll_event(&mut conn.read_buf) {
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => return,
-            }
-        }
-        if !conn.proto.is_draining() {
+        if !drain_buffered(&mut conn.proto, &mut conn.read_buf) {
             return;
         }
-        let until = conn.proto.poll_timeout().map(|at| client.clock.to_std(at));
-        match conn.fill(until).await {
-            Ok(Filled::Bytes) => {}
-            Ok(Filled::Eof) => conn.proto.handle_eof(),
-            Ok(Filled::TimedOut) => conn.proto.handle_timeout(client.clock.now()),
-            Err(_) => return,
+        let until = conn.proto.poll_timeout().map(|at| clock.to_std(at));
+        let filled = conn.fill(until).await;
+        if Filled::report(filled, &mut conn.proto, clock, &[], Phase::Body, true).is_err() {
+            return;
         }
     }
 }
@@ -526,14 +391,7 @@ async fn drain(conn: &mut Conn, client: &Inner) {
 fn drain_ready(conn: &mut Conn) {
     // Bounded: every pass consumes bytes, or ends at EOF, WouldBlock or an error.
     for _ in 0..100_000 {
-        loop {
-            match conn.proto.poll_event(&mut conn.read_buf) {
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => return,
-            }
-        }
-        if !conn.proto.is_draining() {
+        if !drain_buffered(&mut conn.proto, &mut conn.read_buf) {
             return;
         }
         conn.reserve();

@@ -2,21 +2,22 @@
 
 use std::io::IoSlice;
 use std::sync::Arc;
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Instant as StdInstant;
 
-use roundtrip_io::http::{self, HeaderName, HeaderValue};
+use roundtrip_io::http;
+use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::conn::RetryFacts;
-use roundtrip_io::proto::pool::{Key, PoolConfig, PoolStats};
+use roundtrip_io::proto::pool::{Key, PoolStats};
 use roundtrip_io::proto::trace::TraceEvent;
-use roundtrip_io::proto::{CloseReason, Limits};
 use roundtrip_io::trace::Written;
 use roundtrip_io::{
-    Clock, Config, Error, HeadBuilder, Phase, Prepared, ResponseHead, earliest, fields, prepare,
+    Clock, Config, Error, Filled, HeadBuilder, Phase, Prepared, ResponseHead, earliest,
+    frame_whole, prepare,
 };
 
 use crate::body::{Body, ResponseBody};
 use crate::pool::{Got, SharedPool};
-use crate::transport::{Conn, Filled};
+use crate::transport::Conn;
 
 /// Size of one read from a streamed request body.
 const UPLOAD_CHUNK: usize = 64 * 1024;
@@ -167,10 +168,9 @@ impl Client {
                         idempotent: prepared.idempotent,
                         body_replayable: body.is_replayable(),
                     };
-                    let safe = conn.proto.retry_safety(facts).is_safe();
-                    inner.pool.discard(conn, close_reason(&err));
-                    let broken_conn = matches!(err, Error::ClosedEarly { .. } | Error::Io { .. });
-                    if safe && broken_conn && !retried {
+                    let resend = !retried && err.may_resend(&conn.proto, facts);
+                    inner.pool.discard(conn, err.close_reason());
+                    if resend {
                         retried = true;
                         continue;
                     }
@@ -247,24 +247,15 @@ async fn exchange(
 ) -> Result<ResponseHead, Error> {
     let clock = &inner.clock;
     conn.write_buf.clear();
-    let head = prepared.head(&parts.method);
-    let fields = fields(parts, &inner.config);
-    conn.proto
-        .start(&head, fields, clock.now(), &mut conn.write_buf)
-        .map_err(|e| Error::from_proto(e, Phase::Write, false))?;
+    let now = clock.now();
+    let config = &inner.config;
+    prepared.start(parts, config, &mut conn.proto, now, &mut conn.write_buf)?;
     let mut builder = HeadBuilder::default();
     if let Some(bytes) = body.as_bytes().filter(|_| conn.proto.may_send_body()) {
         // Head and body in one vectored write.
-        let frame = conn
-            .proto
-            .frame_body(bytes.len())
-            .map_err(|e| Error::from_proto(e, Phase::Write, false))?;
-        conn.write_buf.extend_from_slice(frame.prefix());
-        let mut tail = std::mem::take(&mut conn.tail_buf);
-        tail.clear();
-        tail.extend_from_slice(frame.suffix());
-        let finished = conn.proto.finish_body([], clock.now(), &mut tail);
-        finished.map_err(|e| Error::from_proto(e, Phase::Write, false))?;
+        let (head, tail) = (&mut conn.write_buf, &mut conn.tail_buf);
+        frame_whole(&mut conn.proto, bytes.len(), now, head, tail)?;
+        let tail = std::mem::take(&mut conn.tail_buf);
         let write_buf = std::mem::take(&mut conn.write_buf);
         let mut slices = [
             IoSlice::new(&write_buf),
@@ -333,22 +324,15 @@ async fn send_body(
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(Error::from_io(e, Phase::Write, reached)),
             }
-            loop {
-                inner.config.trace_first_byte(&conn.proto, &conn.read_buf);
-                match conn.proto.poll_event(&mut conn.read_buf) {
-                    Ok(Some(event)) => {
-                        if let Some(interim) = TraceEvent::interim(&event) {
-                            inner.config.trace(|| interim);
-                        }
-                        let pushed = builder.push(event);
-                        if let Some(head) = pushed
-                            .map_err(|e| Error::from_proto(e, Phase::ResponseHead, reached))?
-                        {
-                            return Ok(Some(head));
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => return Err(Error::from_proto(e, Phase::ResponseHead, reached)),
+            let refused = |e| Error::from_proto(e, Phase::ResponseHead, reached);
+            // Bounded by the bytes buffered: each event consumes some.
+            while let Some(event) = inner
+                .config
+                .poll_event(&mut conn.proto, &mut conn.read_buf)
+                .map_err(refused)?
+            {
+                if let Some(head) = builder.push(event).map_err(refused)? {
+                    return Ok(Some(head));
                 }
             }
             continue;
@@ -362,7 +346,7 @@ async fn send_body(
                 0
             }
             None => {
-                let read = body.read_chunk(&mut chunk).await;
+                let read = crate::body::read_chunk(body, &mut chunk).await;
                 let read = read.map_err(Error::RequestBody);
                 inner.config.trace_write(&read, Written::Body);
                 read?
@@ -425,54 +409,28 @@ async fn next_head_event(
 ) -> Result<Option<ResponseHead>, Error> {
     let clock = &inner.clock;
     let reached = conn.proto.wrote_any_byte();
-    inner.config.trace_first_byte(&conn.proto, &conn.read_buf);
-    match conn.proto.poll_event(&mut conn.read_buf) {
-        Ok(Some(event)) => {
-            if let Some(interim) = TraceEvent::interim(&event) {
-                inner.config.trace(|| interim);
-            }
-            return builder
-                .push(event)
-                .map_err(|e| Error::from_proto(e, Phase::ResponseHead, reached));
-        }
-        Ok(None) => {}
-        Err(e) => return Err(Error::from_proto(e, Phase::ResponseHead, reached)),
+    let refused = |e| Error::from_proto(e, Phase::ResponseHead, reached);
+    let config = &inner.config;
+    if let Some(event) = config
+        .poll_event(&mut conn.proto, &mut conn.read_buf)
+        .map_err(refused)?
+    {
+        return builder.push(event).map_err(refused);
     }
     let read_deadline = inner.config.read_timeout.map(|t| StdInstant::now() + t);
     let core_deadline = conn.proto.poll_timeout().map(|at| clock.to_std(at));
     let until = earliest([read_deadline, deadline, core_deadline]);
-    match conn.fill(until).await {
-        Ok(Filled::Bytes) => Ok(None),
-        Ok(Filled::Eof) => {
-            conn.proto.handle_eof();
-            Ok(None)
-        }
-        Ok(Filled::TimedOut) => {
-            conn.proto.handle_timeout(clock.now());
-            let now = StdInstant::now();
-            if [read_deadline, deadline]
-                .into_iter()
-                .flatten()
-                .any(|at| now >= at)
-            {
-                return Err(Error::Timeout {
-                    phase: Phase::ResponseHead,
-                    reached_server: reached,
-                });
-            }
-            Ok(None)
-        }
-        Err(e) => Err(Error::from_io(e, Phase::ResponseHead, reached)),
-    }
-}
-
-/// Why a connection that failed mid-exchange is closed.
-pub(crate) fn close_reason(err: &Error) -> CloseReason {
-    match err {
-        Error::Timeout { .. } => CloseReason::Timeout,
-        Error::ClosedEarly { .. } => CloseReason::PeerClosed,
-        _ => CloseReason::Error,
-    }
+    let filled = conn.fill(until).await;
+    let ours = [read_deadline, deadline];
+    Filled::report(
+        filled,
+        &mut conn.proto,
+        clock,
+        &ours,
+        Phase::ResponseHead,
+        reached,
+    )?;
+    Ok(None)
 }
 
 /// Builds a [`Client`].
@@ -491,116 +449,12 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// All settings at once.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
-        self
-    }
-    /// Pool policy as a whole.
-    pub fn pool(mut self, pool: PoolConfig) -> Self {
-        self.config.pool = pool;
-        self
-    }
-    /// Most idle connections kept per host.
-    pub fn max_idle_per_host(mut self, n: usize) -> Self {
-        self.config.pool = self.config.pool.max_idle_per_host(n);
-        self
-    }
-    /// Most idle connections kept in all.
-    pub fn max_idle_total(mut self, n: usize) -> Self {
-        self.config.pool = self.config.pool.max_idle_total(n);
-        self
-    }
-    /// Most connections per host (dialing, in use and idle); `None` = no limit.
-    pub fn max_conns_per_host(mut self, n: Option<usize>) -> Self {
-        self.config.pool = self.config.pool.max_conns_per_host(n);
-        self
-    }
-    /// How long an idle connection is kept.
-    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.pool = self.config.pool.idle_timeout(d);
-        self
-    }
-    /// TCP connect timeout.
-    pub fn connect_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.connect_timeout = d;
-        self
-    }
-    /// Time from the request's last byte to the final response head.
-    pub fn response_head_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.response_head_timeout = d;
-        self
-    }
-    /// Longest wait for the next bytes of a response.
-    pub fn read_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.read_timeout = d;
-        self
-    }
-    /// Longest wait for the socket to accept request bytes.
-    pub fn write_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.write_timeout = d;
-        self
-    }
-    /// Deadline for a whole request, pool wait to last body byte.
-    pub fn timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.timeout = d;
-        self
-    }
-    /// Reuse connections; off sends `Connection: close` on every request.
-    pub fn keep_alive(mut self, on: bool) -> Self {
-        self.config.keep_alive = on;
-        self
-    }
-    /// Response decoder limits.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.config.set_limits(limits);
-        self
-    }
-    /// How long to wait for `100 Continue` before sending the body anyway.
-    pub fn continue_timeout(mut self, d: Duration) -> Self {
-        self.config.conn = self.config.conn.continue_timeout(d);
-        self
-    }
-    /// Idle connections older than this are checked for a server close
-    /// before reuse.
-    pub fn stale_check_after(mut self, d: Duration) -> Self {
-        self.config.stale_check_after = d;
-        self
-    }
-    /// Bounds on draining an abandoned body before giving up the connection.
-    pub fn drain(mut self, max_bytes: u64, timeout: Duration) -> Self {
-        self.config.conn = self
-            .config
-            .conn
-            .max_drain_bytes(max_bytes)
-            .drain_timeout(timeout);
-        self
-    }
-    /// A header sent with every request that does not set it.
-    pub fn default_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.config.default_headers.insert(name, value);
-        self
-    }
-    /// The `User-Agent` sent by default.
-    pub fn user_agent(self, value: &'static str) -> Self {
-        self.default_header(http::header::USER_AGENT, HeaderValue::from_static(value))
-    }
-    /// Most redirects followed per request (default 10); 0 follows none.
-    pub fn max_redirects(mut self, n: usize) -> Self {
-        self.config.max_redirects = n;
-        self
-    }
-    /// A check run before each redirect is followed.
-    pub fn redirect_policy(mut self, policy: Option<roundtrip_io::RedirectPolicy>) -> Self {
-        self.config.redirect_policy = policy;
-        self
-    }
-    /// Ask for gzip and decode it transparently (default on with the `gzip`
-    /// feature).
-    pub fn gzip(mut self, on: bool) -> Self {
-        self.config.gzip = on;
-        self
-    }
+    roundtrip_io::config_setters!(
+        config,
+        "roundtrip_tokio",
+        "roundtrip_tokio::Client::builder()"
+    );
+
     /// The client.
     pub fn build(self) -> Client {
         let clock = Clock::new();

@@ -27,7 +27,7 @@ mod follow;
 mod pool;
 mod transport;
 
-pub use body::{Body, ResponseBody};
+pub use body::{Body, BodyReader, ResponseBody};
 pub use client::{Client, ClientBuilder};
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,

@@ -8,17 +8,10 @@ use roundtrip_io::proto::conn::Connection;
 use roundtrip_io::proto::pool::{ConnId, Key};
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::{TIMED_OUT, connect_failure};
-use roundtrip_io::{Config, Error, Phase, earliest};
+use roundtrip_io::{Config, Error, Filled, Phase, earliest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, lookup_host};
 use tokio::time::timeout_at;
-
-/// Read buffer capacity for a head.
-const READ_BUF: usize = 8 * 1024;
-/// Largest body remainder a single read is sized for.
-const MAX_READ_RESERVE: u64 = 1024 * 1024;
-/// Write buffer capacity an idle connection may keep.
-const WRITE_BUF_IDLE: usize = 4 * 1024;
 
 /// A connection as the pool keeps it.
 #[derive(Debug)]
@@ -34,16 +27,6 @@ pub(crate) struct Conn {
     pub reused: bool,
     /// When it last went idle.
     pub idle_since: StdInstant,
-}
-
-/// How a read attempt ended.
-pub(crate) enum Filled {
-    /// Bytes were appended to the read buffer.
-    Bytes,
-    /// The server closed its side.
-    Eof,
-    /// The wait ended at the deadline without bytes.
-    TimedOut,
 }
 
 impl Conn {
@@ -166,15 +149,7 @@ impl Conn {
     /// Makes room for the next read: a head-sized buffer, or the rest of a
     /// body of known length, so that one read can take it whole.
     pub fn reserve(&mut self) {
-        let rest = self
-            .proto
-            .remaining_body()
-            .unwrap_or(0)
-            .min(MAX_READ_RESERVE) as usize;
-        let want = rest.max(READ_BUF / 2);
-        if self.read_buf.capacity() - self.read_buf.len() < want {
-            self.read_buf.reserve(want.max(READ_BUF));
-        }
+        roundtrip_io::buf::reserve_read(&mut self.read_buf, self.proto.remaining_body());
     }
 
     /// Without blocking, tells whether the server closed this idle
@@ -184,19 +159,10 @@ impl Conn {
     pub fn is_stale(&self) -> bool {
         roundtrip_io::sys::is_stale(&self.stream)
     }
-
-    /// Before going idle: gives back memory beyond what an idle connection
-    /// may hold (16 KiB of buffers in all).
-    pub fn shrink_for_idle(&mut self) {
-        if self.read_buf.capacity() > 12 * 1024 && self.read_buf.is_empty() {
-            self.read_buf = BytesMut::new();
-        }
-        self.write_buf.clear();
-        self.write_buf.shrink_to(WRITE_BUF_IDLE);
-        self.tail_buf = Vec::new();
-        self.idle_since = StdInstant::now();
-    }
 }
+
+// Goes back to the pool through `roundtrip_io::pool::SharedPool`.
+roundtrip_io::impl_pool_conn!(Conn);
 
 /// `future`'s output, or `None` when `limit` passes first.
 async fn within<F: Future>(limit: Option<StdInstant>, future: F) -> Option<F::Output> {

@@ -57,9 +57,10 @@ pub fn run(args: &Args) -> std::process::ExitCode {
         }
     };
     let url = format!("http://{origin}/");
+    let name = format!("{:?}", args.backend).to_lowercase();
     println!(
-        "roundtrip bench: backend={:?} concurrency={c} requests={n} body={} bytes origin={origin}",
-        args.backend, args.size
+        "roundtrip bench: backend={name} concurrency={c} requests={n} body={} bytes origin={origin}",
+        args.size
     );
     let result = match args.backend {
         Backend::Blocking => blocking(&url, c, n, args.size),

@@ -19,7 +19,8 @@
 //!
 //! ```text
 //! blocking [--rounds 7] [--requests 20000] [--big-requests 10000] [--threads 64]
-//!          [--per-thread 500] [--wrk-secs 1] [--origin ADDR] [--origin-free ADDR] [--no-nginx]
+//!          [--per-thread 500] [--wrk-secs 1] [--max-secs S]
+//!          [--origin ADDR] [--origin-free ADDR] [--no-nginx]
 //! blocking --serve-origin            # prints its address, serves until killed
 //! blocking --only roundtrip-small --origin ADDR --requests 10000   # for strace
 //! blocking --memory --origin ADDR    # idle-connection heap and allocations
@@ -85,6 +86,7 @@ static GLOBAL: Counting = Counting;
 #[derive(Clone, Debug)]
 struct Opts {
     rounds: usize,
+    max_secs: Option<u64>,
     requests: usize,
     big_requests: usize,
     threads: usize,
@@ -101,6 +103,7 @@ struct Opts {
 fn parse_opts() -> Opts {
     let mut o = Opts {
         rounds: 7,
+        max_secs: None,
         requests: 20_000,
         big_requests: 10_000,
         threads: 64,
@@ -123,6 +126,7 @@ fn parse_opts() -> Opts {
         let addr = |s: String| Some(s.parse().unwrap_or_else(|e| panic!("{s}: {e}")));
         match arg.as_str() {
             "--rounds" => o.rounds = num(value("count")),
+            "--max-secs" => o.max_secs = Some(num(value("seconds")) as u64),
             "--requests" => o.requests = num(value("count")),
             "--big-requests" => o.big_requests = num(value("count")),
             "--threads" => o.threads = num(value("count")),
@@ -613,7 +617,7 @@ fn ratio(r: &Results, key: (&'static str, Workload), a: Kind, b: Kind) -> f64 {
     median(xa.iter().zip(xb).map(|(a, b)| a / b).collect())
 }
 
-fn report(results: &Results, servers: &[Server], o: &Opts) {
+fn report(results: &Results, servers: &[Server], o: &Opts, rounds_done: usize) {
     for s in servers {
         for w in Workload::ALL {
             let how = match w {
@@ -628,11 +632,11 @@ fn report(results: &Results, servers: &[Server], o: &Opts) {
                 w.path().trim_start_matches('/'),
                 how
             );
-            let rounds = (1..=o.rounds)
+            let rounds = (1..=rounds_done)
                 .map(|r| format!(" r{r} |"))
                 .collect::<String>();
             println!("| client |{rounds} median |");
-            println!("|---|{}---:|", "---:|".repeat(o.rounds));
+            println!("|---|{}---:|", "---:|".repeat(rounds_done));
             for k in Kind::ALL {
                 let v = &results[&(s.name, w, k)];
                 let cells: String = v.iter().map(|x| format!(" {x:.0} |")).collect();
@@ -725,7 +729,16 @@ fn bench(o: &Opts) {
         }
     }
     let mut results = Results::new();
+    // With --max-secs, no round starts that would end past the budget (at
+    // the pace of the slowest round so far); at least one round runs.
+    let (start, mut slowest, mut rounds_done) = (Instant::now(), Duration::ZERO, 0);
     for round in 0..o.rounds {
+        let budget = o.max_secs.map(Duration::from_secs);
+        if round > 0 && budget.is_some_and(|b| start.elapsed() + slowest > b) {
+            eprintln!("time budget reached: stopping after {round} rounds");
+            break;
+        }
+        let round_start = Instant::now();
         let mut order = Kind::ALL.to_vec();
         order.rotate_left(round % Kind::ALL.len());
         for s in &servers {
@@ -736,9 +749,11 @@ fn bench(o: &Opts) {
                 }
             }
         }
+        slowest = slowest.max(round_start.elapsed());
+        rounds_done += 1;
         eprintln!("round {}/{} done; load {}", round + 1, o.rounds, loadavg());
     }
-    report(&results, &servers, o);
+    report(&results, &servers, o, rounds_done);
     eprintln!("load after: {}", loadavg());
 }
 

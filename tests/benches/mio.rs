@@ -31,7 +31,7 @@
 //! median of the per-round ratios.
 //!
 //! ```text
-//! mio [--rounds 5] [--secs 1] [--inflight 1,64,256] --origin-shared ADDR --origin-apart ADDR
+//! mio [--rounds 7] [--secs 1] [--inflight 1,64,256] --origin-shared ADDR --origin-apart ADDR
 //! mio --serve-origin                     # prints its address, serves until killed
 //! mio --only mio-small-64 --origin ADDR --requests 20000   # fixed count, for strace/perf
 //! ```
@@ -65,7 +65,7 @@ struct Opts {
 
 fn parse_opts() -> Opts {
     let mut o = Opts {
-        rounds: 5,
+        rounds: 7,
         secs: 1.0,
         inflight: vec![1, 64, 256],
         origin_shared: None,

@@ -42,6 +42,11 @@ const LATE: Duration = Duration::from_millis(2000);
 /// for the answer blocks in its write.
 const BIG_UPLOAD: usize = 8 << 20;
 
+/// The upload of the slow-drain case: at the server's drain rate (about
+/// 6 MB/s) a client that goes on sending after the answer needs 5 s or
+/// more, far beyond the 2 s allowed.
+const HUGE_UPLOAD: usize = 32 << 20;
+
 /// Sends `req` and panics, naming the backend and the request, if it fails.
 fn send_ok<B: Backend>(client: &B::Client, req: Req) -> Resp {
     let what = format!("{} {}", req.method, req.url);
@@ -576,10 +581,10 @@ pub fn chunk_size_overflow<B: Backend>() {
     }
 }
 
-/// An 8 MiB streamed POST, sized and chunked.
-fn big_upload(url: String, sized: bool) -> Req {
+/// A streamed POST of `len` bytes, sized or chunked.
+fn big_upload(url: String, len: usize, sized: bool) -> Req {
     Req::new(Method::POST, url).body(ReqBody::Stream {
-        data: pattern(BIG_UPLOAD),
+        data: pattern(len),
         piece: 64 * 1024,
         sized,
     })
@@ -594,14 +599,14 @@ fn too_large() -> Vec<u8> {
     )
 }
 
-/// Shared by the early-answer cases: the server reads the head of an 8 MiB
-/// upload, answers 413 and then does `after`. The client must stop sending
+/// Shared by the early-answer cases: the server reads the head of a `len`
+/// bytes upload, answers 413 and then does `after`. The client must stop sending
 /// promptly (within 2 s; its write timeout is 3 s, so waiting for that does
 /// not count) and return the 413 with its body, or, where the server's
 /// close made the answer unreadable, a clear error: the write failed
 /// (`ClosedEarly` or `Io` in the write phase), may have reached the server.
 /// Either way the connection is not reused. Prints which of the two it got.
-fn early_413<B: Backend>(case: &str, after: Vec<Step>) {
+fn early_413<B: Backend>(case: &str, len: usize, after: Vec<Step>) {
     for sized in [true, false] {
         let mut first = vec![Step::ReadHead, Step::Write(too_large())];
         first.extend(after.iter().cloned());
@@ -609,8 +614,9 @@ fn early_413<B: Backend>(case: &str, after: Vec<Step>) {
         let mut config = test_config();
         config.write_timeout = Some(Duration::from_secs(3));
         let client = B::client(config);
+        let req = big_upload(server.url("/upload"), len, sized);
         let started = Instant::now();
-        let result = B::send(&client, big_upload(server.url("/upload"), sized));
+        let result = B::send(&client, req);
         let took = started.elapsed();
         let kind = if sized { "sized" } else { "chunked" };
         let got = match &result {
@@ -662,7 +668,7 @@ fn early_413<B: Backend>(case: &str, after: Vec<Step>) {
 /// 413 while the request body is still going, then the server closes (the
 /// body bytes that keep coming make its kernel answer with RST).
 pub fn early_413_then_close<B: Backend>() {
-    early_413::<B>("then_close", vec![Step::Close]);
+    early_413::<B>("then_close", BIG_UPLOAD, vec![Step::Close]);
 }
 
 /// 413 while the request body is still going, then the server stops
@@ -671,20 +677,23 @@ pub fn early_413_then_close<B: Backend>() {
 pub fn early_413_stops_reading<B: Backend>() {
     early_413::<B>(
         "stops_reading",
+        BIG_UPLOAD,
         vec![Step::Sleep(Duration::from_secs(5)), Step::Close],
     );
 }
 
-/// 413 while the request body is still going, then the server reads and
-/// discards the body slowly (64 KiB every 10 ms, up to 5 s).
+/// 413 while a 32 MiB request body is still going, then the server reads
+/// and discards the body slowly (64 KiB every 10 ms, for up to 10 s): the
+/// writes keep making progress, and the client must still stop soon.
 pub fn early_413_slow_drain<B: Backend>() {
     early_413::<B>(
         "slow_drain",
+        HUGE_UPLOAD,
         vec![
             Step::DiscardSlowly {
                 chunk: 64 * 1024,
                 every: Duration::from_millis(10),
-                for_at_most: Duration::from_secs(5),
+                for_at_most: Duration::from_secs(10),
             },
             Step::Close,
         ],
@@ -871,7 +880,7 @@ pub fn upload_never_read<B: Backend>() {
     config.timeout = Some(Duration::from_secs(3));
     let client = B::client(config);
     let started = Instant::now();
-    let err = send_err::<B>(&client, big_upload(server.url("/upload"), true));
+    let err = send_err::<B>(&client, big_upload(server.url("/upload"), BIG_UPLOAD, true));
     let took = started.elapsed();
     assert!(
         matches!(

@@ -1,0 +1,48 @@
+//! How every backend sizes a connection's buffers: the read buffer before
+//! each read, and what an idle connection may keep (16 KiB in all).
+//!
+//! ```
+//! use bytes::BytesMut;
+//! let mut read_buf = BytesMut::new();
+//! roundtrip_io::buf::reserve_read(&mut read_buf, Some(100_000));
+//! assert!(read_buf.capacity() >= 100_000);
+//! let (mut write_buf, mut tail_buf) = (Vec::with_capacity(64 * 1024), vec![0u8; 10]);
+//! read_buf.clear();
+//! roundtrip_io::buf::shrink_for_idle(&mut read_buf, &mut write_buf, &mut tail_buf);
+//! assert!(write_buf.capacity() <= roundtrip_io::buf::WRITE_BUF_IDLE);
+//! assert_eq!(read_buf.capacity(), 0);
+//! ```
+
+use bytes::BytesMut;
+
+/// Read buffer capacity for a head.
+pub const READ_BUF: usize = 8 * 1024;
+/// Largest body remainder a single read is sized for.
+pub const MAX_READ_RESERVE: u64 = 1024 * 1024;
+/// Write buffer capacity an idle connection may keep.
+pub const WRITE_BUF_IDLE: usize = 4 * 1024;
+/// Read buffer capacity an idle connection may keep.
+pub const READ_BUF_IDLE: usize = 12 * 1024;
+
+/// Makes room for the next read: a head-sized buffer, or the rest of a body
+/// of known length (`remaining_body`, the core's
+/// [`remaining_body`](roundtrip_proto::conn::Connection::remaining_body)), so
+/// that one read can take it whole.
+pub fn reserve_read(read_buf: &mut BytesMut, remaining_body: Option<u64>) {
+    let rest = remaining_body.unwrap_or(0).min(MAX_READ_RESERVE) as usize;
+    let want = rest.max(READ_BUF / 2);
+    if read_buf.capacity() - read_buf.len() < want {
+        read_buf.reserve(want.max(READ_BUF));
+    }
+}
+
+/// Before a connection goes idle: gives back memory beyond what an idle
+/// connection may hold. The write buffer is emptied, the tail freed.
+pub fn shrink_for_idle(read_buf: &mut BytesMut, write_buf: &mut Vec<u8>, tail_buf: &mut Vec<u8>) {
+    if read_buf.capacity() > READ_BUF_IDLE && read_buf.is_empty() {
+        *read_buf = BytesMut::new();
+    }
+    write_buf.clear();
+    write_buf.shrink_to(WRITE_BUF_IDLE);
+    *tail_buf = Vec::new();
+}

@@ -1,0 +1,315 @@
+//! The pool glue of the threaded backends: `proto::pool::Pool` behind a
+//! mutex, closing and reporting what it gives up. Every decision is the
+//! core's; a backend adds only its waiting primitive ([`Waiting`]: a
+//! condition variable for blocking threads, a oneshot channel per tokio
+//! task) and the checkout that parks on it.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use roundtrip_io::pool::{Got, PoolConn, SharedPool, Waiting};
+//! use roundtrip_io::proto::conn::{ConnConfig, Connection};
+//! use roundtrip_io::proto::pool::{ConnId, Grant, Key, PoolConfig, Scheme, Ticket};
+//! use roundtrip_io::proto::CloseReason;
+//! use roundtrip_io::Clock;
+//!
+//! struct Conn { id: ConnId, key: Key, proto: Connection }
+//! impl PoolConn for Conn {
+//!     fn id(&self) -> ConnId { self.id }
+//!     fn key(&self) -> &Key { &self.key }
+//!     fn proto(&self) -> &Connection { &self.proto }
+//!     fn shrink_for_idle(&mut self) {}
+//! }
+//!
+//! /// Grants wait in a map until their waiter looks.
+//! struct Polling;
+//! impl Waiting<Conn> for Polling {
+//!     type Parked = HashMap<Ticket, Grant<Conn>>;
+//!     fn hand_over(&self, parked: &mut Self::Parked, grant: Grant<Conn>) -> Result<(), Grant<Conn>> {
+//!         parked.insert(grant.ticket(), grant);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let pool = SharedPool::new(PoolConfig::default(), Polling, Clock::new(), None);
+//! let key = Key::new(Scheme::Http, "example.com", 80);
+//! let Ok(Got::Dial(permit)) = pool.checkout(&key, |_, ticket| ticket) else { panic!("a dial") };
+//! let conn = Conn { id: permit.id(), key: key.clone(), proto: Connection::new(ConnConfig::default()) };
+//! pool.dial_succeeded(permit);
+//! assert_eq!(pool.stats().in_use, 1);
+//! pool.discard(conn, CloseReason::Error);
+//! assert_eq!(pool.stats().in_use, 0);
+//! ```
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use roundtrip_proto::conn::Connection;
+use roundtrip_proto::pool::{
+    Checkout, ConnId, DialPermit, Grant, Key, Pool, PoolConfig, PoolStats, Ticket,
+};
+use roundtrip_proto::trace::TraceEvent;
+use roundtrip_proto::{CloseReason, Reuse};
+
+use crate::{Clock, Tracer};
+
+/// What the shared pool needs of a backend's connection.
+pub trait PoolConn {
+    /// The id the pool knows it by.
+    fn id(&self) -> ConnId;
+    /// Where it is connected.
+    fn key(&self) -> &Key;
+    /// The core's state of it, which gives the check-in verdict.
+    fn proto(&self) -> &Connection;
+    /// Before it goes idle: gives back memory beyond what an idle connection
+    /// may hold ([`buf::shrink_for_idle`](crate::buf::shrink_for_idle)).
+    fn shrink_for_idle(&mut self);
+}
+
+/// Implements [`PoolConn`] for a connection type with the fields `id:
+/// ConnId`, `key: Key`, `proto: Connection`, `read_buf: BytesMut`,
+/// `write_buf: Vec<u8>`, `tail_buf: Vec<u8>` and `idle_since:
+/// std::time::Instant` (the blocking and tokio backends' `Conn`).
+///
+/// ```
+/// use roundtrip_io::proto::conn::Connection;
+/// use roundtrip_io::proto::pool::{ConnId, Key};
+///
+/// struct Conn {
+///     id: ConnId,
+///     key: Key,
+///     proto: Connection,
+///     read_buf: bytes::BytesMut,
+///     write_buf: Vec<u8>,
+///     tail_buf: Vec<u8>,
+///     idle_since: std::time::Instant,
+/// }
+/// roundtrip_io::impl_pool_conn!(Conn);
+/// ```
+#[macro_export]
+macro_rules! impl_pool_conn {
+    ($conn:ty) => {
+        impl $crate::pool::PoolConn for $conn {
+            fn id(&self) -> $crate::proto::pool::ConnId {
+                self.id
+            }
+            fn key(&self) -> &$crate::proto::pool::Key {
+                &self.key
+            }
+            fn proto(&self) -> &$crate::proto::conn::Connection {
+                &self.proto
+            }
+            fn shrink_for_idle(&mut self) {
+                $crate::buf::shrink_for_idle(
+                    &mut self.read_buf,
+                    &mut self.write_buf,
+                    &mut self.tail_buf,
+                );
+                self.idle_since = ::std::time::Instant::now();
+            }
+        }
+    };
+}
+
+/// A backend's waiting primitive: how a grant reaches the waiter it names.
+pub trait Waiting<C> {
+    /// The waiters, kept under the pool's lock.
+    type Parked: Default;
+    /// Hands `grant` to its waiter, under the lock; gives it back when
+    /// no waiter takes it (it is then returned to the pool).
+    fn hand_over(&self, parked: &mut Self::Parked, grant: Grant<C>) -> Result<(), Grant<C>>;
+}
+
+/// What a checkout gave.
+// Short-lived (returned once per checkout, then unpacked): boxing the
+// connection would cost an allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Got<C> {
+    /// A pooled connection, to be checked for staleness by the caller, and
+    /// how long it sat idle (`None`: handed over by a check-in).
+    Idle(C, Option<Duration>),
+    /// Permission to dial a new one.
+    Dial(DialPermit),
+}
+
+impl<C> From<Grant<C>> for Got<C> {
+    fn from(grant: Grant<C>) -> Self {
+        match grant {
+            Grant::Conn { idle, .. } => Got::Idle(idle.handle, None),
+            Grant::Dial { permit, .. } => Got::Dial(permit),
+        }
+    }
+}
+
+/// What the pool's lock guards: the core's pool and the parked waiters.
+#[derive(Debug)]
+pub struct PoolState<C, P> {
+    /// The core's pool over the backend's connections.
+    pub pool: Pool<C>,
+    /// The waiters ([`Waiting::Parked`]).
+    pub parked: P,
+}
+
+/// The core's pool behind a mutex, shared by the clones of a client.
+pub struct SharedPool<C, W: Waiting<C>> {
+    state: Mutex<PoolState<C, W::Parked>>,
+    waiting: W,
+    clock: Clock,
+    /// Reports connections kept and closed; called only outside the lock.
+    trace: Option<Tracer>,
+}
+
+impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
+    /// An empty pool with `config`'s policy.
+    pub fn new(config: PoolConfig, waiting: W, clock: Clock, trace: Option<Tracer>) -> Self {
+        SharedPool {
+            state: Mutex::new(PoolState {
+                pool: Pool::new(config),
+                parked: W::Parked::default(),
+            }),
+            waiting,
+            clock,
+            trace,
+        }
+    }
+
+    /// The state, locked. A panic while it was held cannot leave the
+    /// pool's counters half-updated in a way that matters more than losing
+    /// the client, so a poisoned lock is taken as it is.
+    pub fn lock(&self) -> MutexGuard<'_, PoolState<C, W::Parked>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The waiting primitive.
+    pub fn waiting(&self) -> &W {
+        &self.waiting
+    }
+
+    /// After expiring idle connections: an idle connection or permission to
+    /// dial; or, when the host is at `max_conns_per_host`, a place in the
+    /// FIFO queue, which `park` registers under the same lock (so no grant
+    /// can come before the waiter) and whose value is returned.
+    pub fn checkout<T>(
+        &self,
+        key: &Key,
+        park: impl FnOnce(&mut W::Parked, Ticket) -> T,
+    ) -> Result<Got<C>, T> {
+        let mut st = self.lock();
+        let now = self.clock.now();
+        st.pool.handle_timeout(now);
+        let got = match st.pool.checkout(key, now) {
+            Checkout::Idle(idle) => Ok(Got::Idle(idle.handle, Some(idle.idle_for))),
+            Checkout::Dial(permit) => Ok(Got::Dial(permit)),
+            Checkout::Wait(ticket) => Err(park(&mut st.parked, ticket)),
+        };
+        let closed = take_closed(&mut st);
+        drop(st);
+        self.close(closed);
+        got
+    }
+
+    /// A connection will not come back (stale, broken, or abandoned mid-way):
+    /// close it, free its slot.
+    pub fn discard(&self, conn: C, reason: CloseReason) {
+        let mut st = self.lock();
+        let grant = st.pool.discard(conn.id(), conn.key(), reason);
+        self.deliver(&mut st, grant);
+        drop(st);
+        self.close(vec![(conn, reason)]);
+    }
+
+    /// Returns a connection after its exchange; the core's verdict decides
+    /// whether it is kept, handed to a waiter, or closed.
+    pub fn checkin(&self, mut conn: C) {
+        let verdict = conn.proto().checkin_verdict();
+        if verdict == Reuse::Yes {
+            conn.shrink_for_idle();
+        }
+        let keep_alive = conn.proto().keep_alive_timeout();
+        let (id, key) = (conn.id(), conn.key().clone());
+        let mut st = self.lock();
+        let grant = st
+            .pool
+            .checkin(id, &key, conn, verdict, keep_alive, self.clock.now());
+        self.deliver(&mut st, grant);
+        let closed = take_closed(&mut st);
+        drop(st);
+        if let Some(trace) = &self.trace {
+            let own = closed.iter().find(|(c, _)| c.id() == id).map(|&(_, r)| r);
+            trace.emit(&TraceEvent::put_idle(id, own));
+        }
+        self.close(closed);
+    }
+
+    /// The dial a checkout permitted succeeded.
+    pub fn dial_succeeded(&self, permit: DialPermit) {
+        self.lock().pool.dial_succeeded(permit);
+    }
+
+    /// The dial a checkout permitted failed: its slot goes to the next waiter.
+    pub fn dial_failed(&self, permit: DialPermit) {
+        let mut st = self.lock();
+        let grant = st.pool.dial_failed(permit);
+        self.deliver(&mut st, grant);
+    }
+
+    /// Pool counters.
+    pub fn stats(&self) -> PoolStats {
+        self.lock().pool.stats()
+    }
+
+    /// Hands a grant to its waiter; one no waiter takes goes back to the
+    /// pool, which may grant it to the next.
+    pub fn deliver(&self, st: &mut PoolState<C, W::Parked>, mut grant: Option<Grant<C>>) {
+        // Bounded: each pass hands a grant to a different queued waiter.
+        while let Some(g) = grant.take() {
+            if let Err(g) = self.waiting.hand_over(&mut st.parked, g) {
+                grant = self.give_back(st, g);
+            }
+        }
+    }
+
+    /// Returns a grant nobody took: a connection is checked in again, a
+    /// dial permit counts as a failed dial. Returns the grant that frees.
+    fn give_back(&self, st: &mut PoolState<C, W::Parked>, grant: Grant<C>) -> Option<Grant<C>> {
+        match grant {
+            Grant::Conn { idle, .. } => {
+                let conn = idle.handle;
+                let (id, key) = (conn.id(), conn.key().clone());
+                st.pool
+                    .checkin(id, &key, conn, Reuse::Yes, None, self.clock.now())
+            }
+            Grant::Dial { permit, .. } => st.pool.dial_failed(permit),
+        }
+    }
+
+    /// [`deliver`](Self::deliver)s the grant a waiter that gave up had
+    /// already received, as if it had never been taken.
+    pub fn redeliver(&self, st: &mut PoolState<C, W::Parked>, grant: Grant<C>) {
+        let next = self.give_back(st, grant);
+        self.deliver(st, next);
+    }
+
+    /// Closes connections the pool gave up (dropping one closes its
+    /// socket), reporting each; called outside the lock.
+    fn close(&self, closed: Vec<(C, CloseReason)>) {
+        for (conn, reason) in closed {
+            if let Some(trace) = &self.trace {
+                trace.emit(&TraceEvent::ConnClosed {
+                    id: conn.id(),
+                    reason,
+                });
+            }
+            drop(conn);
+        }
+    }
+}
+
+/// What the pool evicted, expired or refused at check-in, to close once the
+/// lock is let go.
+fn take_closed<C, P>(st: &mut PoolState<C, P>) -> Vec<(C, CloseReason)> {
+    // Bounded: each pass takes one handle off the pool's queue.
+    std::iter::from_fn(|| st.pool.take_closed()).collect()
+}

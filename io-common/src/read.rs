@@ -1,0 +1,149 @@
+//! Around the reads of a response: what a backend tells the core after each
+//! read ([`Filled::report`]), dropping what a drained body left in the buffer
+//! ([`drain_buffered`]), and collecting a body in memory ([`Collected`]).
+
+use std::io;
+use std::time::Instant as StdInstant;
+
+use bytes::{Bytes, BytesMut};
+use roundtrip_proto::conn::Connection;
+
+use crate::{Clock, Error, Phase};
+
+/// How a read attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filled {
+    /// Bytes were appended to the read buffer.
+    Bytes,
+    /// The server closed its side.
+    Eof,
+    /// The wait ended at the deadline without bytes.
+    TimedOut,
+}
+
+impl Filled {
+    /// Tells the core how a read for the response ended: the server's end
+    /// of stream, or a wait that ended at a deadline (the core's timers
+    /// fire). A wait that passed one of the caller's own `deadlines` is an
+    /// [`Error::Timeout`] in `phase`; a failed read is the error
+    /// [`Error::from_io`] makes of it. `reached`: any byte of the request
+    /// was written.
+    pub fn report(
+        filled: io::Result<Filled>,
+        proto: &mut Connection,
+        clock: &Clock,
+        deadlines: &[Option<StdInstant>],
+        phase: Phase,
+        reached: bool,
+    ) -> Result<(), Error> {
+        match filled {
+            Ok(Filled::Bytes) => Ok(()),
+            Ok(Filled::Eof) => {
+                proto.handle_eof();
+                Ok(())
+            }
+            Ok(Filled::TimedOut) => {
+                proto.handle_timeout(clock.now());
+                let now = StdInstant::now();
+                if deadlines.iter().flatten().any(|&at| now >= at) {
+                    return Err(Error::Timeout {
+                        phase,
+                        reached_server: reached,
+                    });
+                }
+                Ok(())
+            }
+            Err(e) => Err(Error::from_io(e, phase, reached)),
+        }
+    }
+}
+
+/// Decodes and drops the events of an abandoned body that `buf` already
+/// holds. True while the core still drains it (more bytes are wanted);
+/// false once the exchange completed or failed.
+pub fn drain_buffered(proto: &mut Connection, buf: &mut BytesMut) -> bool {
+    // Bounded by the bytes buffered: each event consumes some.
+    loop {
+        match proto.poll_event(buf) {
+            Ok(Some(_)) => {}
+            Ok(None) => return proto.is_draining(),
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A body collected in memory: a body that came in one piece is kept
+/// without a copy.
+///
+/// ```
+/// use bytes::Bytes;
+/// use roundtrip_io::Collected;
+/// let mut body = Collected::default();
+/// body.push(Bytes::from_static(b"hello, "));
+/// body.push(Bytes::from_static(b"world"));
+/// assert_eq!(body.len(), 12);
+/// assert!(body.push_within(Bytes::from_static(b"!"), 12).is_err());
+/// assert_eq!(body.freeze(), "hello, world");
+/// ```
+#[derive(Debug, Default)]
+pub enum Collected {
+    /// Nothing yet.
+    #[default]
+    Empty,
+    /// One piece.
+    One(Bytes),
+    /// Pieces copied together.
+    Many(BytesMut),
+}
+
+impl Collected {
+    /// Bytes collected.
+    pub fn len(&self) -> usize {
+        match self {
+            Collected::Empty => 0,
+            Collected::One(b) => b.len(),
+            Collected::Many(b) => b.len(),
+        }
+    }
+
+    /// True before any byte.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends `data` unless the body would pass `limit` bytes, which is
+    /// [`Error::BodyTooLarge`].
+    pub fn push_within(&mut self, data: Bytes, limit: u64) -> Result<(), Error> {
+        if (self.len() + data.len()) as u64 > limit {
+            return Err(Error::BodyTooLarge { limit });
+        }
+        self.push(data);
+        Ok(())
+    }
+
+    /// Appends `data`.
+    pub fn push(&mut self, data: Bytes) {
+        *self = match std::mem::take(self) {
+            Collected::Empty => Collected::One(data),
+            Collected::One(first) => {
+                let mut all = BytesMut::with_capacity((first.len() + data.len()) * 2);
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                Collected::Many(all)
+            }
+            Collected::Many(mut all) => {
+                all.extend_from_slice(&data);
+                Collected::Many(all)
+            }
+        }
+    }
+
+    /// The whole body.
+    pub fn freeze(self) -> Bytes {
+        match self {
+            Collected::Empty => Bytes::new(),
+            Collected::One(b) => b,
+            Collected::Many(b) => b.freeze(),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `roundtrip bench` end to end: the embedded loopback origin, every backend,
+//! and the report a user reads.
+
+use std::process::Command;
+
+fn bench(backend: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+        .args([
+            "bench",
+            "--backend",
+            backend,
+            "-n",
+            "300",
+            "-c",
+            "4",
+            "--size",
+            "1000",
+        ])
+        .output()
+        .expect("run roundtrip bench");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{backend}: exit {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn every_backend_reports_throughput_latency_and_reuse() {
+    for backend in ["blocking", "tokio", "mio"] {
+        let out = bench(backend);
+        assert!(out.contains("300 of 300 requests in"), "{backend}: {out}");
+        assert!(out.contains(" req/s"), "{backend}: {out}");
+        assert!(out.contains("latency: p50 "), "{backend}: {out}");
+        // Four requests in flight at most: at most four connections, the rest reused.
+        let dials: u64 = out
+            .split("connections: ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{backend}: no connections line in {out}"));
+        assert!((1..=4).contains(&dials), "{backend}: {dials} dials\n{out}");
+        assert!(
+            out.contains(&format!("{} reused", 300 - dials)),
+            "{backend}: {out}"
+        );
+        assert!(!out.contains("errors:"), "{backend}: {out}");
+    }
+}
+
+#[test]
+fn unknown_backend_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+        .args(["bench", "--backend", "carrier-pigeon"])
+        .output()
+        .expect("run roundtrip bench");
+    assert_eq!(out.status.code(), Some(2));
+}
