@@ -15,6 +15,8 @@ use roundtrip_io::{
     frame_whole, prepare,
 };
 
+use roundtrip_io::sys::Ready;
+
 use crate::body::{Body, ResponseBody};
 use crate::pool::{Got, SharedPool};
 use crate::transport::Conn;
@@ -278,8 +280,12 @@ impl Client {
             }
             if conn.proto.wrote_any_byte() && conn.is_readable() {
                 // The server answers while the body is still going: read the
-                // answer (the core stops the body at a final status).
+                // answer and decode all of it (the core stops the body at a
+                // final status).
                 if let Some(head) = self.next_head_event(conn, builder, deadline)? {
+                    return Ok(Some(head));
+                }
+                if let Some(head) = self.decode_buffered_head(conn, builder)? {
                     return Ok(Some(head));
                 }
                 continue;
@@ -287,7 +293,12 @@ impl Client {
             let n = match body.as_bytes() {
                 Some(bytes) => {
                     let bytes = bytes.clone();
-                    self.write_data(conn, &bytes, deadline)?;
+                    if let Some(head) = self.write_data(conn, &bytes, builder, deadline)? {
+                        return Ok(Some(head));
+                    }
+                    if !conn.proto.is_sending() {
+                        return Ok(None);
+                    }
                     0
                 }
                 None => {
@@ -306,31 +317,139 @@ impl Client {
                 written?;
                 return Ok(None);
             }
-            self.write_data(conn, &chunk[..n], deadline)?;
+            if let Some(head) = self.write_data(conn, &chunk[..n], builder, deadline)? {
+                return Ok(Some(head));
+            }
         }
     }
 
+    /// Writes one piece of body data with its framing, watching for an
+    /// early answer; returns the final head if one arrived meanwhile.
     fn write_data(
         &self,
         conn: &mut Conn,
         data: &[u8],
+        builder: &mut HeadBuilder,
         deadline: Option<StdInstant>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<ResponseHead>, Error> {
         let reached = conn.proto.wrote_any_byte();
         let frame = conn
             .proto
             .frame_body(data.len())
             .map_err(|e| Error::from_proto(e, Phase::Write, reached))?;
-        let written = conn.write_all(
-            &mut [
-                IoSlice::new(frame.prefix()),
-                IoSlice::new(data),
-                IoSlice::new(frame.suffix()),
-            ],
-            deadline,
-        );
+        let mut slices = [
+            IoSlice::new(frame.prefix()),
+            IoSlice::new(data),
+            IoSlice::new(frame.suffix()),
+        ];
+        if let Err(e) = conn.stream.set_nonblocking(true) {
+            return Err(Error::from_io(e, Phase::Write, reached));
+        }
+        let written = self.write_watching(conn, &mut slices, builder, deadline);
+        let restored = conn.stream.set_nonblocking(false);
+        let written = written.and_then(|head| {
+            restored.map_err(|e| Error::from_io(e, Phase::Write, true))?;
+            Ok(head)
+        });
         self.inner.config.trace_write(&written, Written::Body);
         written
+    }
+
+    /// Writes `bufs` on the (non-blocking) socket, waiting with `poll` for
+    /// either room to write or an answer: a server that answers early (413)
+    /// and stops reading is heard at once, not after the write timeout.
+    fn write_watching(
+        &self,
+        conn: &mut Conn,
+        bufs: &mut [IoSlice<'_>],
+        builder: &mut HeadBuilder,
+        deadline: Option<StdInstant>,
+    ) -> Result<Option<ResponseHead>, Error> {
+        let mut bufs = bufs;
+        IoSlice::advance_slices(&mut bufs, 0);
+        let write_timeout = self.inner.config.write_timeout;
+        let mut until = earliest([deadline, write_timeout.map(|t| StdInstant::now() + t)]);
+        // Bounded: every pass writes bytes, reads the answer, or waits until
+        // `until`, which ends the loop.
+        while !bufs.is_empty() {
+            match std::io::Write::write_vectored(&mut conn.stream, bufs) {
+                Ok(0) => {
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "socket accepted no bytes",
+                    );
+                    return Err(Error::from_io(e, Phase::Write, true));
+                }
+                Ok(n) => {
+                    conn.proto.handle_written(n);
+                    IoSlice::advance_slices(&mut bufs, n);
+                    until = earliest([deadline, write_timeout.map(|t| StdInstant::now() + t)]);
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::from_io(e, Phase::Write, conn.proto.wrote_any_byte())),
+            }
+            let reached = conn.proto.wrote_any_byte();
+            match roundtrip_io::sys::wait_read_or_write(&conn.stream, until) {
+                Ok(Ready::Writable) => {}
+                Ok(Ready::TimedOut) => {
+                    return Err(Error::Timeout {
+                        phase: Phase::Write,
+                        reached_server: reached,
+                    });
+                }
+                Ok(Ready::Readable) => {
+                    if let Some(head) = self.read_early(conn, builder)? {
+                        return Ok(Some(head));
+                    }
+                    if !conn.proto.is_sending() {
+                        return Ok(None); // a final answer: the rest is not sent
+                    }
+                }
+                Err(e) => return Err(Error::from_io(e, Phase::Write, reached)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads what the (non-blocking) socket holds of an early answer and
+    /// decodes it.
+    fn read_early(
+        &self,
+        conn: &mut Conn,
+        builder: &mut HeadBuilder,
+    ) -> Result<Option<ResponseHead>, Error> {
+        conn.reserve_now();
+        match roundtrip_io::sys::read_into_spare(&conn.stream, &mut conn.read_buf) {
+            Ok(0) => conn.proto.handle_eof(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(Error::from_io(e, Phase::ResponseHead, true)),
+        }
+        self.decode_buffered_head(conn, builder)
+    }
+
+    /// Decodes every head event already buffered; returns the final head.
+    fn decode_buffered_head(
+        &self,
+        conn: &mut Conn,
+        builder: &mut HeadBuilder,
+    ) -> Result<Option<ResponseHead>, Error> {
+        let reached = conn.proto.wrote_any_byte();
+        let refused = |e| Error::from_proto(e, Phase::ResponseHead, reached);
+        // Bounded by the buffered bytes: each event consumes some or ends.
+        while let Some(event) = self
+            .inner
+            .config
+            .poll_event(&mut conn.proto, &mut conn.read_buf)
+            .map_err(refused)?
+        {
+            if let Some(head) = builder.push(event).map_err(refused)? {
+                return Ok(Some(head));
+            }
+        }
+        Ok(None)
     }
 
     /// Decodes one head event (reading if needed); returns the final head.

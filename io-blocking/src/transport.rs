@@ -17,6 +17,8 @@ use roundtrip_io::{Config, Error, Filled, Phase, earliest};
 pub(crate) struct Conn {
     pub stream: TcpStream,
     pub read_buf: BytesMut,
+    /// Sizes reads from the previous response's size.
+    pub sizer: roundtrip_io::buf::ReadSizer,
     pub write_buf: Vec<u8>,
     pub tail_buf: Vec<u8>,
     pub proto: Connection,
@@ -89,6 +91,7 @@ impl Conn {
         Ok(Conn {
             stream,
             read_buf: BytesMut::new(),
+            sizer: roundtrip_io::buf::ReadSizer::default(),
             write_buf: Vec::with_capacity(1024),
             tail_buf: Vec::new(),
             proto: Connection::new(config.conn_config()),
@@ -153,7 +156,10 @@ impl Conn {
         loop {
             match roundtrip_io::sys::read_into_spare(&self.stream, &mut self.read_buf) {
                 Ok(0) => return Ok(Filled::Eof),
-                Ok(_) => return Ok(Filled::Bytes),
+                Ok(n) => {
+                    self.sizer.record(n);
+                    return Ok(Filled::Bytes);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
@@ -170,8 +176,14 @@ impl Conn {
 
     /// Makes room for the next read: a head-sized buffer, or the rest of a
     /// body of known length, so that one read can take it whole.
+    /// Makes room for a read done outside [`fill`](Self::fill).
+    pub fn reserve_now(&mut self) {
+        self.reserve();
+    }
+
     fn reserve(&mut self) {
-        roundtrip_io::buf::reserve_read(&mut self.read_buf, self.proto.remaining_body());
+        self.sizer
+            .reserve(&mut self.read_buf, self.proto.remaining_body());
     }
 
     /// Sets `SO_RCVTIMEO` only when it must be shorter than what is set: a

@@ -36,6 +36,49 @@ pub fn reserve_read(read_buf: &mut BytesMut, remaining_body: Option<u64>) {
     }
 }
 
+/// Remembers how large the last response on a connection was, so the first
+/// read of the next one can take it whole: a 64 KiB response then arrives
+/// in one read and one piece (no second read, no copy to join pieces),
+/// while an idle connection still holds no big buffer (only this number).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use roundtrip_io::buf::ReadSizer;
+/// let mut sizer = ReadSizer::default();
+/// sizer.record(70_000);
+/// sizer.end_exchange();
+/// let mut read_buf = BytesMut::new();
+/// sizer.reserve(&mut read_buf, None);
+/// assert!(read_buf.capacity() >= 70_000);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadSizer {
+    /// Bytes the previous exchange read.
+    hint: u32,
+    /// Bytes this exchange read so far.
+    this_exchange: u64,
+}
+
+impl ReadSizer {
+    /// Makes room for the next read: the larger of [`reserve_read`]'s size
+    /// and the previous response's size.
+    pub fn reserve(&self, read_buf: &mut BytesMut, remaining_body: Option<u64>) {
+        let hinted = remaining_body.unwrap_or(u64::from(self.hint));
+        reserve_read(read_buf, Some(hinted.max(remaining_body.unwrap_or(0))));
+    }
+
+    /// `n` bytes were read for the current exchange.
+    pub fn record(&mut self, n: usize) {
+        self.this_exchange = self.this_exchange.saturating_add(n as u64);
+    }
+
+    /// The exchange ended: its size becomes the hint for the next one.
+    pub fn end_exchange(&mut self) {
+        self.hint = self.this_exchange.min(MAX_READ_RESERVE) as u32;
+        self.this_exchange = 0;
+    }
+}
+
 /// Before a connection goes idle: gives back memory beyond what an idle
 /// connection may hold. The write buffer is emptied, the tail freed.
 pub fn shrink_for_idle(read_buf: &mut BytesMut, write_buf: &mut Vec<u8>, tail_buf: &mut Vec<u8>) {

@@ -104,6 +104,7 @@ macro_rules! impl_pool_conn {
                     &mut self.write_buf,
                     &mut self.tail_buf,
                 );
+                self.sizer.end_exchange();
                 self.idle_since = ::std::time::Instant::now();
             }
         }

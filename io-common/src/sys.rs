@@ -62,3 +62,62 @@ pub fn read_into_spare(socket: &impl AsFd, buf: &mut bytes::BytesMut) -> io::Res
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
 }
+
+/// What a socket became ready for first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// Bytes (or EOF) to read: the server answered.
+    Readable,
+    /// Room to write.
+    Writable,
+    /// Neither before the deadline.
+    TimedOut,
+}
+
+/// Waits until `socket` is readable or writable, at most until `until`. One
+/// `poll` (repeated only if a signal interrupts it). For uploads on a
+/// non-blocking socket: an early answer is seen even while the server has
+/// stopped reading.
+pub fn wait_read_or_write(
+    socket: &impl AsFd,
+    until: Option<std::time::Instant>,
+) -> io::Result<Ready> {
+    let fd = socket.as_fd().as_raw_fd();
+    loop {
+        let timeout_ms = match until {
+            None => -1,
+            Some(at) => {
+                let left = at.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Ok(Ready::TimedOut);
+                }
+                left.as_millis().clamp(1, i32::MAX as u128) as i32
+            }
+        };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN | libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            if until.is_some_and(|at| std::time::Instant::now() >= at) {
+                return Ok(Ready::TimedOut);
+            }
+            continue;
+        }
+        // Readable wins: an answer (or a close) matters more than room to write.
+        if pfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+            return Ok(Ready::Readable);
+        }
+        return Ok(Ready::Writable);
+    }
+}

@@ -244,7 +244,8 @@ impl ResponseBody {
                 self.timer = None;
                 return Poll::Ready(());
             }
-            Poll::Ready(Ok(_)) => {
+            Poll::Ready(Ok(n)) => {
+                conn.sizer.record(n);
                 self.timer = None; // progress: the read timeout starts over
                 return Poll::Ready(());
             }

@@ -18,6 +18,8 @@ use tokio::time::timeout_at;
 pub(crate) struct Conn {
     pub stream: TcpStream,
     pub read_buf: BytesMut,
+    /// Sizes reads from the previous response's size.
+    pub sizer: roundtrip_io::buf::ReadSizer,
     pub write_buf: Vec<u8>,
     pub tail_buf: Vec<u8>,
     pub proto: Connection,
@@ -80,6 +82,7 @@ impl Conn {
         Conn {
             stream,
             read_buf: BytesMut::new(),
+            sizer: roundtrip_io::buf::ReadSizer::default(),
             write_buf: Vec::with_capacity(1024),
             tail_buf: Vec::new(),
             proto: Connection::new(config.conn_config()),
@@ -143,13 +146,15 @@ impl Conn {
             },
             None => read.await?,
         };
+        self.sizer.record(n);
         Ok(if n == 0 { Filled::Eof } else { Filled::Bytes })
     }
 
     /// Makes room for the next read: a head-sized buffer, or the rest of a
     /// body of known length, so that one read can take it whole.
     pub fn reserve(&mut self) {
-        roundtrip_io::buf::reserve_read(&mut self.read_buf, self.proto.remaining_body());
+        self.sizer
+            .reserve(&mut self.read_buf, self.proto.remaining_body());
     }
 
     /// Without blocking, tells whether the server closed this idle

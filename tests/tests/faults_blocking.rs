@@ -1,11 +1,4 @@
-//! The fault-injection suite on the blocking backend.
-//!
-//! Left out (they fail every run; see `FAULTS.md`):
-//! `unsolicited_response_on_young_idle` (bytes that arrived on a young idle
-//! connection are read as the next request's answer),
-//! `early_413_stops_reading` (a blocked upload write does not notice the
-//! early answer) and `early_413_slow_drain` (an early answer read during
-//! the upload is not decoded until the whole body is sent).
+//! The fault-injection suite on the blocking backend: every scenario.
 
 use roundtrip_tests::backend::Blocking;
 
@@ -19,12 +12,15 @@ roundtrip_tests::fault_suite!(@cases Blocking;
     head_drip_timeout,
     interim_flood,
     unsolicited_bytes_on_idle,
+    unsolicited_response_on_young_idle,
     unsolicited_response_on_young_idle_probed,
     second_response_same_write,
     second_response_delayed,
     oversized_head,
     chunk_size_overflow,
     early_413_then_close,
+    early_413_stops_reading,
+    early_413_slow_drain,
     close_on_reuse_get_retried,
     close_on_reuse_post_not_resent,
     never_answers_head_timeout,
