@@ -317,32 +317,22 @@ async fn send_body(
         // An answer while the body is still going (e.g. 413): take what is
         // readable without waiting; the core stops the body at a final status.
         if conn.proto.wrote_any_byte() && read_ready(conn).await {
-            let reached = true;
-            match conn.stream.try_read_buf(&mut conn.read_buf) {
-                Ok(0) => conn.proto.handle_eof(),
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(Error::from_io(e, Phase::Write, reached)),
-            }
-            let refused = |e| Error::from_proto(e, Phase::ResponseHead, reached);
-            // Bounded by the bytes buffered: each event consumes some.
-            while let Some(event) = inner
-                .config
-                .poll_event(&mut conn.proto, &mut conn.read_buf)
-                .map_err(refused)?
-            {
-                if let Some(head) = builder.push(event).map_err(refused)? {
-                    return Ok(Some(head));
-                }
+            if let Some(head) = read_early(inner, conn, builder)? {
+                return Ok(Some(head));
             }
             continue;
         }
         let n = match body.as_bytes() {
             Some(bytes) => {
                 let bytes = bytes.clone();
-                let written = write_data(conn, &bytes, deadline).await;
+                let written = write_data(inner, conn, &bytes, builder, deadline).await;
                 inner.config.trace_write(&written, Written::Body);
-                written?;
+                if let Some(head) = written? {
+                    return Ok(Some(head));
+                }
+                if !conn.proto.is_sending() {
+                    return Ok(None);
+                }
                 0
             }
             None => {
@@ -367,9 +357,11 @@ async fn send_body(
             written?;
             return Ok(None);
         }
-        let written = write_data(conn, &chunk[..n], deadline).await;
+        let written = write_data(inner, conn, &chunk[..n], builder, deadline).await;
         inner.config.trace_write(&written, Written::Body);
-        written?;
+        if let Some(head) = written? {
+            return Ok(Some(head));
+        }
     }
 }
 
@@ -379,25 +371,115 @@ async fn read_ready(conn: &Conn) -> bool {
         .await
 }
 
+/// Writes one piece of body data with its framing, watching for an early
+/// answer; returns the final head if one arrived meanwhile.
 async fn write_data(
+    inner: &Inner,
     conn: &mut Conn,
     data: &[u8],
+    builder: &mut HeadBuilder,
     deadline: Option<StdInstant>,
-) -> Result<(), Error> {
+) -> Result<Option<ResponseHead>, Error> {
     let reached = conn.proto.wrote_any_byte();
     let frame = conn
         .proto
         .frame_body(data.len())
         .map_err(|e| Error::from_proto(e, Phase::Write, reached))?;
-    conn.write_all(
-        &mut [
-            IoSlice::new(frame.prefix()),
-            IoSlice::new(data),
-            IoSlice::new(frame.suffix()),
-        ],
-        deadline,
-    )
-    .await
+    let mut slices = [
+        IoSlice::new(frame.prefix()),
+        IoSlice::new(data),
+        IoSlice::new(frame.suffix()),
+    ];
+    write_watching(inner, conn, &mut slices, builder, deadline).await
+}
+
+/// What a wait during an upload ended with.
+enum Woke {
+    Readable,
+    Writable,
+    TimedOut,
+}
+
+/// Writes `bufs`, waiting for either room to write or an answer: a server
+/// that answers early (413) and stops reading is heard at once, not after
+/// the write timeout.
+async fn write_watching(
+    inner: &Inner,
+    conn: &mut Conn,
+    bufs: &mut [IoSlice<'_>],
+    builder: &mut HeadBuilder,
+    deadline: Option<StdInstant>,
+) -> Result<Option<ResponseHead>, Error> {
+    let mut bufs = bufs;
+    IoSlice::advance_slices(&mut bufs, 0);
+    let mut until = earliest([deadline, conn.write_deadline()]);
+    // Bounded: every pass writes bytes, reads the answer, or waits until
+    // `until`, which ends the loop.
+    while !bufs.is_empty() {
+        let reached = conn.proto.wrote_any_byte();
+        let woke = {
+            let stream = &conn.stream;
+            let timer = async {
+                match until {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                r = stream.readable() => r.map(|()| Woke::Readable),
+                w = stream.writable() => w.map(|()| Woke::Writable),
+                () = timer => Ok(Woke::TimedOut),
+            }
+        };
+        match woke.map_err(|e| Error::from_io(e, Phase::Write, reached))? {
+            Woke::TimedOut => {
+                return Err(Error::Timeout { phase: Phase::Write, reached_server: reached });
+            }
+            Woke::Writable => match conn.stream.try_write_vectored(bufs) {
+                Ok(0) => {
+                    let e = std::io::Error::new(std::io::ErrorKind::WriteZero, "socket accepted no bytes");
+                    return Err(Error::from_io(e, Phase::Write, reached));
+                }
+                Ok(n) => {
+                    conn.proto.handle_written(n);
+                    IoSlice::advance_slices(&mut bufs, n);
+                    until = earliest([deadline, conn.write_deadline()]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::from_io(e, Phase::Write, reached)),
+            },
+            Woke::Readable => {
+                if let Some(head) = read_early(inner, conn, builder)? {
+                    return Ok(Some(head));
+                }
+                if !conn.proto.is_sending() {
+                    return Ok(None); // a final answer: the rest is not sent
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Takes what the socket holds of an early answer, without waiting, and
+/// decodes every buffered head event.
+fn read_early(inner: &Inner, conn: &mut Conn, builder: &mut HeadBuilder) -> Result<Option<ResponseHead>, Error> {
+    conn.reserve();
+    match conn.stream.try_read_buf(&mut conn.read_buf) {
+        Ok(0) => conn.proto.handle_eof(),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(Error::from_io(e, Phase::ResponseHead, true)),
+    }
+    let refused = |e| Error::from_proto(e, Phase::ResponseHead, true);
+    // Bounded by the bytes buffered: each event consumes some.
+    while let Some(event) = inner.config.poll_event(&mut conn.proto, &mut conn.read_buf).map_err(refused)? {
+        if let Some(head) = builder.push(event).map_err(refused)? {
+            return Ok(Some(head));
+        }
+    }
+    Ok(None)
 }
 
 /// Decodes one head event (reading if needed); returns the final head.

@@ -29,6 +29,8 @@ pub(crate) struct Conn {
     pub reused: bool,
     /// When it last went idle.
     pub idle_since: StdInstant,
+    /// Longest wait for the socket to take more request bytes.
+    pub write_timeout: Option<std::time::Duration>,
 }
 
 impl Conn {
@@ -90,6 +92,7 @@ impl Conn {
             key: key.clone(),
             reused: false,
             idle_since: StdInstant::now(),
+            write_timeout: config.write_timeout,
         }
     }
 
@@ -104,6 +107,9 @@ impl Conn {
         let mut bufs = bufs;
         IoSlice::advance_slices(&mut bufs, 0);
         while !bufs.is_empty() {
+            // The write timeout bounds each wait for room; the request's
+            // deadline bounds them all.
+            let deadline = earliest([deadline, self.write_deadline()]);
             let write = self.stream.write_vectored(bufs);
             let result = match deadline {
                 Some(at) => match timeout_at(at.into(), write).await {
@@ -132,6 +138,11 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// When a wait for room to write started now must end.
+    pub fn write_deadline(&self) -> Option<StdInstant> {
+        self.write_timeout.map(|t| StdInstant::now() + t)
     }
 
     /// Reads once into the read buffer, waiting at most until `until`.

@@ -390,7 +390,9 @@ impl std::fmt::Debug for MioClient {
 
 struct MioInner {
     jobs: std::sync::mpsc::Sender<MioJob>,
-    waker: roundtrip_mio::mio::Waker,
+    /// Shared with the loop thread, so the wake-up fd outlives this handle
+    /// and a `Stop` sent on drop is seen at once.
+    waker: std::sync::Arc<roundtrip_mio::mio::Waker>,
     /// The pool counters, copied after every loop turn and before every reply.
     stats: std::sync::Arc<std::sync::Mutex<PoolStats>>,
 }
@@ -421,7 +423,8 @@ impl Backend for Mio {
     fn client(config: Config) -> Self::Client {
         use roundtrip_mio::mio::{Poll, Token, Waker};
         let poll = Poll::new().expect("a mio poll");
-        let waker = Waker::new(poll.registry(), MIO_WAKER).expect("a mio waker");
+        let waker = std::sync::Arc::new(Waker::new(poll.registry(), MIO_WAKER).expect("a mio waker"));
+        let loop_waker = std::sync::Arc::clone(&waker);
         let driver = roundtrip_mio::Driver::builder()
             .config(config)
             .build_in(poll.registry(), Token(1))
@@ -431,7 +434,10 @@ impl Backend for Mio {
         let loop_stats = std::sync::Arc::clone(&stats);
         std::thread::Builder::new()
             .name("mio-driver".into())
-            .spawn(move || mio_loop(poll, driver, rx, loop_stats))
+            .spawn(move || {
+                let _waker = loop_waker;
+                mio_loop(poll, driver, rx, loop_stats)
+            })
             .expect("spawn the mio driver thread");
         MioClient {
             inner: std::sync::Arc::new(MioInner { jobs, waker, stats }),
