@@ -102,6 +102,8 @@ pub(crate) struct Conn {
     pub state: ConnState,
     pub proto: Connection,
     pub read_buf: BytesMut,
+    /// Sizes reads from the previous response's size.
+    pub sizer: roundtrip_io::buf::ReadSizer,
     pub out: OutQueue,
     /// The interest registered now.
     pub interest: Interest,
@@ -138,6 +140,7 @@ impl Conn {
             state: ConnState::Connecting(dial),
             proto,
             read_buf: BytesMut::new(),
+            sizer: roundtrip_io::buf::ReadSizer::default(),
             out: OutQueue::default(),
             interest: Interest::READABLE | Interest::WRITABLE,
             reused: false,
@@ -203,13 +206,15 @@ impl Conn {
     /// Reads once into the read buffer's spare capacity (0 = EOF).
     pub fn read(&mut self) -> io::Result<usize> {
         self.reserve();
-        roundtrip_io::sys::read_into_spare(&self.stream, &mut self.read_buf)
+        let n = roundtrip_io::sys::read_into_spare(&self.stream, &mut self.read_buf)?;
+        self.sizer.record(n);
+        Ok(n)
     }
 
     /// Makes room for the next read: a head-sized buffer, or the rest of a
     /// body of known length, so that one read can take it whole.
     fn reserve(&mut self) {
-        roundtrip_io::buf::reserve_read(&mut self.read_buf, self.proto.remaining_body());
+        self.sizer.reserve(&mut self.read_buf, self.proto.remaining_body());
     }
 
     /// Before going idle: gives back memory beyond what an idle connection
@@ -218,6 +223,7 @@ impl Conn {
         self.out.clear();
         let out = &mut self.out;
         roundtrip_io::buf::shrink_for_idle(&mut self.read_buf, &mut out.head, &mut out.tail);
+        self.sizer.end_exchange();
         self.idle_since = now;
         self.stale_seen = false;
     }
