@@ -67,8 +67,8 @@ pub trait PoolConn {
 
 /// Implements [`PoolConn`] for a connection type with the fields `id:
 /// ConnId`, `key: Key`, `proto: Connection`, `read_buf: BytesMut`,
-/// `write_buf: Vec<u8>`, `tail_buf: Vec<u8>` and `idle_since:
-/// std::time::Instant` (the blocking and tokio backends' `Conn`).
+/// `write_buf: Vec<u8>`, `tail_buf: Vec<u8>`, `sizer: ReadSizer` and
+/// `idle_since: std::time::Instant` (the blocking and tokio backends' `Conn`).
 ///
 /// ```
 /// use roundtrip_io::proto::conn::Connection;
@@ -81,6 +81,7 @@ pub trait PoolConn {
 ///     read_buf: bytes::BytesMut,
 ///     write_buf: Vec<u8>,
 ///     tail_buf: Vec<u8>,
+///     sizer: roundtrip_io::buf::ReadSizer,
 ///     idle_since: std::time::Instant,
 /// }
 /// roundtrip_io::impl_pool_conn!(Conn);
