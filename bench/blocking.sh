@@ -17,8 +17,9 @@
 # PER_THREAD (500), WRK_SECS (1), STRACE_REQUESTS (10000), MAX_LOAD_WAIT (60),
 # ROUNDS_BUDGET (150: no round starts that would end later than this many
 # seconds after the first one began; the report says how many ran).
-# Needs: taskset, wrk, strace, nginx. Loopback only. Bounded: about 3 minutes
-# on a quiet machine with the build cached, under 5 minutes when loaded.
+# Needs: taskset, wrk, strace, nginx. Loopback only. Bounded: 3.5 minutes
+# here with the build cached (wait included); a rebuild after a change to the
+# code under test adds 1 to 3 minutes on a loaded machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -46,7 +46,7 @@ pub fn reserve_read(read_buf: &mut BytesMut, remaining_body: Option<u64>) {
 /// use roundtrip_io::buf::ReadSizer;
 /// let mut sizer = ReadSizer::default();
 /// sizer.record(70_000);
-/// sizer.end_exchange();
+/// sizer.end_exchange(&mut BytesMut::new());
 /// let mut read_buf = BytesMut::new();
 /// sizer.reserve(&mut read_buf, None);
 /// assert!(read_buf.capacity() >= 70_000);
@@ -72,8 +72,14 @@ impl ReadSizer {
         self.this_exchange = self.this_exchange.saturating_add(n as u64);
     }
 
-    /// The exchange ended: its size becomes the hint for the next one.
-    pub fn end_exchange(&mut self) {
+    /// The exchange ended: its size becomes the hint for the next one. A
+    /// read buffer grown past what an idle connection may keep is let go
+    /// (`BytesMut::capacity` after the decoder's splits shows only the unused
+    /// tail, not the allocation, so the size read is what tells).
+    pub fn end_exchange(&mut self, read_buf: &mut BytesMut) {
+        if self.this_exchange > READ_BUF_IDLE as u64 && read_buf.is_empty() {
+            *read_buf = BytesMut::new();
+        }
         self.hint = self.this_exchange.min(MAX_READ_RESERVE) as u32;
         self.this_exchange = 0;
     }

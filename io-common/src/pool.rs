@@ -105,7 +105,7 @@ macro_rules! impl_pool_conn {
                     &mut self.write_buf,
                     &mut self.tail_buf,
                 );
-                self.sizer.end_exchange();
+                self.sizer.end_exchange(&mut self.read_buf);
                 self.idle_since = ::std::time::Instant::now();
             }
         }

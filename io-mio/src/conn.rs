@@ -214,7 +214,8 @@ impl Conn {
     /// Makes room for the next read: a head-sized buffer, or the rest of a
     /// body of known length, so that one read can take it whole.
     fn reserve(&mut self) {
-        self.sizer.reserve(&mut self.read_buf, self.proto.remaining_body());
+        self.sizer
+            .reserve(&mut self.read_buf, self.proto.remaining_body());
     }
 
     /// Before going idle: gives back memory beyond what an idle connection
@@ -223,7 +224,7 @@ impl Conn {
         self.out.clear();
         let out = &mut self.out;
         roundtrip_io::buf::shrink_for_idle(&mut self.read_buf, &mut out.head, &mut out.tail);
-        self.sizer.end_exchange();
+        self.sizer.end_exchange(&mut self.read_buf);
         self.idle_since = now;
         self.stale_seen = false;
     }
