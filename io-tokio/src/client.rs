@@ -434,11 +434,17 @@ async fn write_watching(
         };
         match woke.map_err(|e| Error::from_io(e, Phase::Write, reached))? {
             Woke::TimedOut => {
-                return Err(Error::Timeout { phase: Phase::Write, reached_server: reached });
+                return Err(Error::Timeout {
+                    phase: Phase::Write,
+                    reached_server: reached,
+                });
             }
             Woke::Writable => match conn.stream.try_write_vectored(bufs) {
                 Ok(0) => {
-                    let e = std::io::Error::new(std::io::ErrorKind::WriteZero, "socket accepted no bytes");
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "socket accepted no bytes",
+                    );
                     return Err(Error::from_io(e, Phase::Write, reached));
                 }
                 Ok(n) => {
@@ -464,7 +470,11 @@ async fn write_watching(
 
 /// Takes what the socket holds of an early answer, without waiting, and
 /// decodes every buffered head event.
-fn read_early(inner: &Inner, conn: &mut Conn, builder: &mut HeadBuilder) -> Result<Option<ResponseHead>, Error> {
+fn read_early(
+    inner: &Inner,
+    conn: &mut Conn,
+    builder: &mut HeadBuilder,
+) -> Result<Option<ResponseHead>, Error> {
     conn.reserve();
     match conn.stream.try_read_buf(&mut conn.read_buf) {
         Ok(0) => conn.proto.handle_eof(),
@@ -474,7 +484,11 @@ fn read_early(inner: &Inner, conn: &mut Conn, builder: &mut HeadBuilder) -> Resu
     }
     let refused = |e| Error::from_proto(e, Phase::ResponseHead, true);
     // Bounded by the bytes buffered: each event consumes some.
-    while let Some(event) = inner.config.poll_event(&mut conn.proto, &mut conn.read_buf).map_err(refused)? {
+    while let Some(event) = inner
+        .config
+        .poll_event(&mut conn.proto, &mut conn.read_buf)
+        .map_err(refused)?
+    {
         if let Some(head) = builder.push(event).map_err(refused)? {
             return Ok(Some(head));
         }

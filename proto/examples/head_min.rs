@@ -6,9 +6,9 @@
 //!
 //! Same heads and same per-iteration work as `benches/decode.rs`.
 
-use std::hint::black_box;
 use bytes::BytesMut;
 use roundtrip_proto::{Event, ResponseDecoder};
+use std::hint::black_box;
 use std::time::Instant;
 const SMALL: &[u8] = b"HTTP/1.1 200 OK\r\n\
 Content-Type: application/json\r\n\
@@ -81,15 +81,18 @@ fn httparse_head(buf: &[u8]) -> usize {
     res.headers.len()
 }
 
-
 /// Nanoseconds per call, the minimum over 300 batches of 2000 calls.
 fn min_ns(mut f: impl FnMut()) -> f64 {
     let mut best = f64::MAX;
     for _ in 0..300 {
         let t = Instant::now();
-        for _ in 0..2000 { f(); }
+        for _ in 0..2000 {
+            f();
+        }
         let ns = t.elapsed().as_nanos() as f64 / 2000.0;
-        if ns < best { best = ns; }
+        if ns < best {
+            best = ns;
+        }
     }
     best
 }
@@ -99,9 +102,20 @@ fn main() {
     for (name, head) in [("tiny", TINY), ("small", SMALL), ("cdn", CDN)] {
         let mut dec = ResponseDecoder::default();
         let mut buf = BytesMut::with_capacity(4096);
-        let ours = min_ns(|| { buf.clear(); buf.extend_from_slice(black_box(head)); black_box(roundtrip_head(&mut dec, &mut buf)); });
+        let ours = min_ns(|| {
+            buf.clear();
+            buf.extend_from_slice(black_box(head));
+            black_box(roundtrip_head(&mut dec, &mut buf));
+        });
         let mut raw = BytesMut::with_capacity(4096);
-        let theirs = min_ns(|| { raw.clear(); raw.extend_from_slice(black_box(head)); black_box(httparse_head(&raw)); });
-        println!("{name}: ours {ours:.1} ns, httparse {theirs:.1} ns, ratio {:.2}", theirs/ours);
+        let theirs = min_ns(|| {
+            raw.clear();
+            raw.extend_from_slice(black_box(head));
+            black_box(httparse_head(&raw));
+        });
+        println!(
+            "{name}: ours {ours:.1} ns, httparse {theirs:.1} ns, ratio {:.2}",
+            theirs / ours
+        );
     }
 }
