@@ -35,8 +35,10 @@
 //! `received_any_byte`, `retry_safety`, and for 101 / CONNECT the bytes left
 //! in the buffer, which now belong to the caller).
 //!
-//! Body data and header fields are `Bytes` cut from the read buffer: no copy,
-//! and no allocation per response once the buffer exists (the first split of a
+//! Body data is `Bytes` cut from the read buffer; head events (status line,
+//! fields, trailers) borrow the decoder until the next call, and give their
+//! name and value as `Bytes` sharing the buffer on demand. No copy, and no
+//! allocation per response once the buffer exists (the first split of a
 //! fresh `BytesMut` promotes it to shared storage, once per buffer).
 //!
 //! ## The loop every adapter runs
