@@ -147,30 +147,41 @@ fn gauges(stats: &PoolStats) -> (u64, u64, usize, usize, usize) {
     )
 }
 
-/// Waits for every script to end, then requires that none failed.
-fn settle(server: &ScriptServer) {
+/// Ends a script like a keep-alive server: the connection stays open until
+/// the client closes it. A script that just ended would close it, and the mio
+/// loop, which watches idle connections, could log that close as `Stale`
+/// before the test reads the trace.
+fn held(mut steps: Vec<Step>) -> Vec<Step> {
+    steps.push(Step::ExpectEof);
+    steps
+}
+
+/// Drops the client (closing its idle connections), waits for every script
+/// to end, then requires that none failed.
+fn settle<C>(client: C, server: &ScriptServer) {
+    drop(client);
     assert!(server.wait_idle(SETTLE), "server scripts still running");
     server.assert_no_errors();
 }
 
 /// (1) A fresh connection: dial, write, answer, kept.
 pub fn trace_fresh_connection<B: Backend>() {
-    let server = ScriptServer::start(vec![vec![Step::ReadRequest, Step::Write(ok(b"one"))]]);
+    let server = ScriptServer::start(vec![held(vec![Step::ReadRequest, Step::Write(ok(b"one"))])]);
     let recorder = Recorder::default();
     let client = B::client(recorder.install(test_config()));
     assert_eq!(send_ok::<B>(&client, Req::get(server.url("/"))), b"one");
     let want = seq(&[&dial(1), &write_and_answer(), &[kept(1)]]);
     assert_eq!(recorder.lines(server.addr()), want, "{}", B::NAME);
     assert_eq!(gauges(&B::stats(&client)), (1, 0, 1, 0, 0), "{}", B::NAME);
-    settle(&server);
+    settle(client, &server);
 }
 
 /// (2) A reused connection: taken idle from the pool, no dial.
 pub fn trace_reused_connection<B: Backend>() {
-    let server = ScriptServer::start(vec![vec![Step::Repeat(
+    let server = ScriptServer::start(vec![held(vec![Step::Repeat(
         2,
         vec![Step::ReadRequest, Step::Write(ok(b"hi"))],
-    )]]);
+    )])]);
     let recorder = Recorder::default();
     let client = B::client(recorder.install(test_config()));
     send_ok::<B>(&client, Req::get(server.url("/1")));
@@ -179,7 +190,7 @@ pub fn trace_reused_connection<B: Backend>() {
     let want = seq(&[&reuse(1), &write_and_answer(), &[kept(1)]]);
     assert_eq!(recorder.lines(server.addr()), want, "{}", B::NAME);
     assert_eq!(gauges(&B::stats(&client)), (1, 1, 1, 0, 0), "{}", B::NAME);
-    settle(&server);
+    settle(client, &server);
 }
 
 /// The retry of a GET that failed on a reused connection the server closed:
@@ -209,7 +220,7 @@ pub fn trace_closed_on_reuse_retried<B: Backend>() {
             Step::ReadRequest,
             Step::Close,
         ],
-        vec![Step::ReadRequest, Step::Write(ok(b"two"))],
+        held(vec![Step::ReadRequest, Step::Write(ok(b"two"))]),
     ]);
     let recorder = Recorder::default();
     let client = B::client(recorder.install(test_config()));
@@ -225,7 +236,7 @@ pub fn trace_closed_on_reuse_retried<B: Backend>() {
     let stats = B::stats(&client);
     assert_eq!(gauges(&stats), (2, 1, 1, 0, 0), "{}: {stats:?}", B::NAME);
     assert_eq!(stats.closed.get(CloseReason::PeerClosed), 1, "{stats:?}");
-    settle(&server);
+    settle(client, &server);
 }
 
 /// (3') The server answers, then closes the idle connection; the client
@@ -234,7 +245,7 @@ pub fn trace_closed_on_reuse_retried<B: Backend>() {
 pub fn trace_stale_idle_retried<B: Backend>() {
     let server = ScriptServer::start(vec![
         vec![Step::ReadRequest, Step::Write(ok(b"one")), Step::Close],
-        vec![Step::ReadRequest, Step::Write(ok(b"two"))],
+        held(vec![Step::ReadRequest, Step::Write(ok(b"two"))]),
     ]);
     let recorder = Recorder::default();
     let mut config = test_config();
@@ -251,7 +262,7 @@ pub fn trace_stale_idle_retried<B: Backend>() {
         B::NAME
     );
     assert_eq!(gauges(&B::stats(&client)), (2, 1, 1, 0, 0), "{}", B::NAME);
-    settle(&server);
+    settle(client, &server);
 }
 
 /// The server closes the idle connection a moment after answering, and the
@@ -270,7 +281,7 @@ pub fn trace_stale_idle_probed<B: Backend>() {
             Step::Sleep(Duration::from_millis(20)),
             Step::Close,
         ],
-        vec![Step::ReadRequest, Step::Write(ok(b"two"))],
+        held(vec![Step::ReadRequest, Step::Write(ok(b"two"))]),
     ]);
     let recorder = Recorder::default();
     let config = test_config();
@@ -297,7 +308,7 @@ pub fn trace_stale_idle_probed<B: Backend>() {
     let want = (2, reuses, 1, 0, 0);
     assert_eq!(gauges(&stats), want, "{}: {stats:?}", B::NAME);
     assert_eq!(stats.closed.get(CloseReason::Stale), 1, "{stats:?}");
-    settle(&server);
+    settle(client, &server);
 }
 
 /// A `103 Early Hints` before the final response: `Got1xx` after the first
@@ -305,7 +316,7 @@ pub fn trace_stale_idle_probed<B: Backend>() {
 pub fn trace_interim_103<B: Backend>() {
     let mut reply = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n".to_vec();
     reply.extend_from_slice(&ok(b"final"));
-    let server = ScriptServer::start(vec![vec![Step::ReadRequest, Step::Write(reply)]]);
+    let server = ScriptServer::start(vec![held(vec![Step::ReadRequest, Step::Write(reply)])]);
     let recorder = Recorder::default();
     let client = B::client(recorder.install(test_config()));
     assert_eq!(send_ok::<B>(&client, Req::get(server.url("/"))), b"final");
@@ -316,19 +327,19 @@ pub fn trace_interim_103<B: Backend>() {
     ]);
     assert_eq!(recorder.lines(server.addr()), want, "{}", B::NAME);
     assert_eq!(gauges(&B::stats(&client)), (1, 0, 1, 0, 0), "{}", B::NAME);
-    settle(&server);
+    settle(client, &server);
 }
 
 /// `Expect: 100-continue`: the head goes out, `100 Continue` comes back,
 /// then the body: `WroteRequest` after `Got1xx 100`.
 pub fn trace_expect_100_continue<B: Backend>() {
     let body = pattern(30_000);
-    let server = ScriptServer::start(vec![vec![
+    let server = ScriptServer::start(vec![held(vec![
         Step::ReadHead,
         Step::Write(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()),
         Step::ReadBody,
         Step::Write(ok(b"stored")),
-    ]]);
+    ])]);
     let recorder = Recorder::default();
     let client = B::client(recorder.install(test_config()));
     let req = Req::new(Method::POST, server.url("/up"))
@@ -350,7 +361,7 @@ pub fn trace_expect_100_continue<B: Backend>() {
     );
     assert!(server.requests()[0].body == body, "uploaded body differs");
     assert_eq!(gauges(&B::stats(&client)), (1, 0, 1, 0, 0), "{}", B::NAME);
-    settle(&server);
+    settle(client, &server);
 }
 
 /// `Connection: close` on a response: not kept (`ServerClose`), closed, and
@@ -366,7 +377,7 @@ pub fn trace_server_close<B: Backend>() {
             )),
             Step::Close,
         ],
-        vec![Step::ReadRequest, Step::Write(ok(b"two"))],
+        held(vec![Step::ReadRequest, Step::Write(ok(b"two"))]),
     ]);
     let recorder = Recorder::default();
     let client = B::client(recorder.install(test_config()));
@@ -384,7 +395,7 @@ pub fn trace_server_close<B: Backend>() {
     let stats = B::stats(&client);
     assert_eq!(gauges(&stats), (2, 0, 1, 0, 0), "{}: {stats:?}", B::NAME);
     assert_eq!(stats.closed.get(CloseReason::ServerClose), 1, "{stats:?}");
-    settle(&server);
+    settle(client, &server);
 }
 
 /// A refused connect: `ConnectDone` with an error, and nothing after it.
