@@ -9,7 +9,9 @@ use bytes::{Buf, Bytes};
 use roundtrip_io::http::HeaderMap;
 use roundtrip_io::proto::Event;
 use roundtrip_io::proto::conn::Abandon;
-use roundtrip_io::{Collected, Error, Filled, GzipDecoder, Phase, drain_buffered, trailer_into};
+use roundtrip_io::{
+    Collected, Error, Filled, GzipDecoder, Phase, TimeoutKind, drain_buffered, trailer_into,
+};
 
 use crate::client::Client;
 use crate::transport::Conn;
@@ -216,10 +218,9 @@ impl ResponseBody {
             Ok(Filled::TimedOut) => {
                 let passed = until.is_some_and(|at| StdInstant::now() >= at);
                 if passed {
-                    Err(self.fail(Error::Timeout {
-                        phase: Phase::Body,
-                        reached_server: true,
-                    }))
+                    let kind = TimeoutKind::ReadIdle;
+                    let err = Error::timed_out(kind, self.deadline, Phase::Body, true);
+                    Err(self.fail(err))
                 } else {
                     Ok(())
                 }
@@ -303,7 +304,7 @@ fn drain(conn: &mut Conn, client: &Client) {
         }
         let until = conn.proto.poll_timeout().map(|at| clock.to_std(at));
         let filled = conn.fill(until);
-        if Filled::report(filled, &mut conn.proto, clock, &[], Phase::Body, true).is_err() {
+        if Filled::report(filled, &mut conn.proto, clock, [None; 2], Phase::Body, true).is_err() {
             return;
         }
     }

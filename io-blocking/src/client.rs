@@ -11,8 +11,8 @@ use roundtrip_io::proto::pool::{Key, PoolStats};
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::Written;
 use roundtrip_io::{
-    Clock, Config, Error, Filled, HeadBuilder, Phase, Prepared, ResponseHead, earliest,
-    frame_whole, prepare,
+    Clock, Config, Error, Filled, HeadBuilder, Phase, Prepared, ResponseHead, TimeoutKind,
+    earliest, frame_whole, prepare,
 };
 
 use roundtrip_io::sys::Ready;
@@ -197,6 +197,7 @@ impl Client {
             }
         }
         Err(Error::Timeout {
+            kind: TimeoutKind::Total,
             phase: Phase::PoolWait,
             reached_server: false,
         })
@@ -394,10 +395,8 @@ impl Client {
             match roundtrip_io::sys::wait_read_or_write(&conn.stream, until) {
                 Ok(Ready::Writable) => {}
                 Ok(Ready::TimedOut) => {
-                    return Err(Error::Timeout {
-                        phase: Phase::Write,
-                        reached_server: reached,
-                    });
+                    let kind = TimeoutKind::Write;
+                    return Err(Error::timed_out(kind, deadline, Phase::Write, reached));
                 }
                 Ok(Ready::Readable) => {
                     if let Some(head) = self.read_early(conn, builder)? {
@@ -482,7 +481,7 @@ impl Client {
             filled,
             &mut conn.proto,
             clock,
-            &ours,
+            ours,
             Phase::ResponseHead,
             reached,
         )?;

@@ -9,7 +9,7 @@ use std::time::Instant as StdInstant;
 
 use roundtrip_io::pool::{self, Waiting};
 use roundtrip_io::proto::pool::{Grant, Key, PoolConfig, Ticket};
-use roundtrip_io::{Clock, Error, Phase, Tracer};
+use roundtrip_io::{Clock, Error, Phase, TimeoutKind, Tracer};
 
 use crate::transport::Conn;
 
@@ -80,6 +80,7 @@ impl SharedPool {
             };
             if timed_out && st.pool.cancel_wait(ticket) {
                 return Err(Error::Timeout {
+                    kind: TimeoutKind::Total,
                     phase: Phase::PoolWait,
                     reached_server: false,
                 });

@@ -10,7 +10,7 @@ use roundtrip_io::proto::conn::Connection;
 use roundtrip_io::proto::pool::{ConnId, Key};
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::connect_failure;
-use roundtrip_io::{Config, Error, Filled, Phase, earliest};
+use roundtrip_io::{Config, Error, Filled, Phase, TimeoutKind, earliest};
 
 /// A connection as the pool keeps it.
 #[derive(Debug)]
@@ -56,10 +56,8 @@ impl Conn {
             ]);
             let left = limit.map(|at| at.saturating_duration_since(StdInstant::now()));
             if left.is_some_and(|left| left.is_zero()) {
-                return Err(Error::Timeout {
-                    phase: Phase::Connect,
-                    reached_server: false,
-                });
+                let kind = TimeoutKind::Connect;
+                return Err(Error::timed_out(kind, deadline, Phase::Connect, false));
             }
             config.trace(|| TraceEvent::ConnectStart { addr: sock_addr });
             let result = match left {
@@ -74,10 +72,8 @@ impl Conn {
             match result {
                 Ok(conn) => return Ok(conn),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return Err(Error::Timeout {
-                        phase: Phase::Connect,
-                        reached_server: false,
-                    });
+                    let kind = TimeoutKind::Connect;
+                    return Err(Error::timed_out(kind, deadline, Phase::Connect, false));
                 }
                 Err(e) => last = e,
             }
@@ -119,6 +115,7 @@ impl Conn {
             if deadline.is_some_and(|d| StdInstant::now() >= d) {
                 let reached = self.proto.wrote_any_byte();
                 return Err(Error::Timeout {
+                    kind: TimeoutKind::Total,
                     phase: Phase::Write,
                     reached_server: reached,
                 });

@@ -5,7 +5,7 @@ use std::io;
 
 use roundtrip_proto::CloseReason;
 use roundtrip_proto::Error as ProtoError;
-use roundtrip_proto::conn::{Connection, RetryFacts};
+use roundtrip_proto::conn::{Connection, RetryFacts, Timer};
 
 /// What the client was doing when something failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -30,6 +30,60 @@ impl fmt::Display for Phase {
             Phase::Write => "request write",
             Phase::ResponseHead => "response head",
             Phase::Body => "response body",
+        })
+    }
+}
+
+/// Which configured limit ran out: every timeout setting of
+/// [`Config`](crate::Config) is its own kind, so a caller can tell a slow
+/// server (`ReadIdle`, `ResponseHead`) from a request that simply took longer
+/// than it was allowed (`Total`).
+///
+/// ```
+/// use roundtrip_io::{Error, Phase, TimeoutKind};
+/// let e = Error::Timeout { kind: TimeoutKind::ReadIdle, phase: Phase::Body, reached_server: true };
+/// assert_eq!(e.timeout_kind(), Some(TimeoutKind::ReadIdle));
+/// assert_eq!(e.to_string(), "response body timed out: no byte for read_timeout (the request may have reached the server)");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// `connect_timeout`: one TCP connect took too long.
+    Connect,
+    /// `response_head_timeout`: the final response head did not arrive in
+    /// time after the request was written.
+    ResponseHead,
+    /// `read_timeout`: no byte arrived for that long while a response (head
+    /// or body) was due.
+    ReadIdle,
+    /// `write_timeout`: the socket took no byte of the request for that long.
+    Write,
+    /// `timeout`: the whole request's deadline passed (pool wait to the last
+    /// body byte).
+    Total,
+}
+
+impl TimeoutKind {
+    /// The kind of a step's own limit met in `phase`, when the socket or
+    /// the runtime only said "timed out".
+    fn of_phase(phase: Phase) -> TimeoutKind {
+        match phase {
+            Phase::PoolWait => TimeoutKind::Total,
+            Phase::Connect => TimeoutKind::Connect,
+            Phase::Write => TimeoutKind::Write,
+            Phase::ResponseHead | Phase::Body => TimeoutKind::ReadIdle,
+        }
+    }
+}
+
+impl fmt::Display for TimeoutKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeoutKind::Connect => "connect_timeout passed",
+            TimeoutKind::ResponseHead => "response_head_timeout passed",
+            TimeoutKind::ReadIdle => "no byte for read_timeout",
+            TimeoutKind::Write => "no progress for write_timeout",
+            TimeoutKind::Total => "the request's timeout passed",
         })
     }
 }
@@ -62,9 +116,10 @@ pub enum InvalidRequest {
 ///
 /// ```
 /// use roundtrip_io::{Error, Phase};
-/// let e = Error::Timeout { phase: Phase::ResponseHead, reached_server: true };
+/// use roundtrip_io::TimeoutKind;
+/// let e = Error::Timeout { kind: TimeoutKind::Total, phase: Phase::ResponseHead, reached_server: true };
 /// assert!(e.reached_server());
-/// assert_eq!(e.to_string(), "response head timed out (the request may have reached the server)");
+/// assert_eq!(e.to_string(), "response head timed out: the request's timeout passed (the request may have reached the server)");
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -81,8 +136,10 @@ pub enum Error {
         source: io::Error,
     },
     /// A timeout fired.
-    #[error("{phase} timed out{}", Reached(*.reached_server))]
+    #[error("{phase} timed out: {kind}{}", Reached(*.reached_server))]
     Timeout {
+        /// Which limit ran out.
+        kind: TimeoutKind,
         /// What was being waited for.
         phase: Phase,
         /// Whether any byte of the request was written.
@@ -205,7 +262,13 @@ impl Error {
                 phase,
                 reached_server,
             },
-            ProtoError::TimedOut { .. } => Error::Timeout {
+            ProtoError::TimedOut { timer } => Error::Timeout {
+                kind: match timer {
+                    Timer::ResponseHead => TimeoutKind::ResponseHead,
+                    // Not errors a request sees (the body goes out anyway;
+                    // a drain only ends a connection), named for completeness.
+                    Timer::Continue100 | Timer::Drain => TimeoutKind::ReadIdle,
+                },
                 phase,
                 reached_server,
             },
@@ -229,6 +292,7 @@ impl Error {
         use io::ErrorKind::*;
         match source.kind() {
             TimedOut | WouldBlock => Error::Timeout {
+                kind: TimeoutKind::of_phase(phase),
                 phase,
                 reached_server,
             },
@@ -249,6 +313,45 @@ impl Error {
     /// True for [`Error::Timeout`].
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
+    }
+
+    /// Which limit ran out, for [`Error::Timeout`].
+    ///
+    /// ```
+    /// use roundtrip_io::{Error, Phase, TimeoutKind};
+    /// let e = Error::timed_out(TimeoutKind::Connect, None, Phase::Connect, false);
+    /// assert_eq!(e.timeout_kind(), Some(TimeoutKind::Connect));
+    /// ```
+    pub fn timeout_kind(&self) -> Option<TimeoutKind> {
+        match self {
+            Error::Timeout { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// The timeout of a wait that ended at the earlier of a step's own limit
+    /// (`kind`) and the request's `total` deadline: [`TimeoutKind::Total`]
+    /// once `total` has passed, `kind` otherwise.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use roundtrip_io::{Error, Phase, TimeoutKind};
+    /// let past = Some(Instant::now());
+    /// let e = Error::timed_out(TimeoutKind::ReadIdle, past, Phase::Body, true);
+    /// assert_eq!(e.timeout_kind(), Some(TimeoutKind::Total));
+    /// ```
+    pub fn timed_out(
+        kind: TimeoutKind,
+        total: Option<std::time::Instant>,
+        phase: Phase,
+        reached_server: bool,
+    ) -> Error {
+        let passed = total.is_some_and(|at| std::time::Instant::now() >= at);
+        Error::Timeout {
+            kind: if passed { TimeoutKind::Total } else { kind },
+            phase,
+            reached_server,
+        }
     }
 
     /// Why a connection that failed with this error mid-exchange is closed.

@@ -41,7 +41,7 @@ pub mod trace;
 pub use body::{Body, BoxReader};
 pub use clock::{Clock, earliest, remaining};
 pub use config::Config;
-pub use error::{Error, InvalidRequest, Phase};
+pub use error::{Error, InvalidRequest, Phase, TimeoutKind};
 pub use gzip::{
     Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip, decode_response, decodes,
 };

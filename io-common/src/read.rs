@@ -8,7 +8,7 @@ use std::time::Instant as StdInstant;
 use bytes::{Bytes, BytesMut};
 use roundtrip_proto::conn::Connection;
 
-use crate::{Clock, Error, Phase};
+use crate::{Clock, Error, Phase, TimeoutKind};
 
 /// How a read attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,15 +24,15 @@ pub enum Filled {
 impl Filled {
     /// Tells the core how a read for the response ended: the server's end
     /// of stream, or a wait that ended at a deadline (the core's timers
-    /// fire). A wait that passed one of the caller's own `deadlines` is an
-    /// [`Error::Timeout`] in `phase`; a failed read is the error
-    /// [`Error::from_io`] makes of it. `reached`: any byte of the request
-    /// was written.
+    /// fire). A wait that passed one of the caller's own deadlines, the
+    /// read-idle one or the request's `total`, is an [`Error::Timeout`] of
+    /// that kind in `phase`; a failed read is the error [`Error::from_io`]
+    /// makes of it. `reached`: any byte of the request was written.
     pub fn report(
         filled: io::Result<Filled>,
         proto: &mut Connection,
         clock: &Clock,
-        deadlines: &[Option<StdInstant>],
+        [read_idle, total]: [Option<StdInstant>; 2],
         phase: Phase,
         reached: bool,
     ) -> Result<(), Error> {
@@ -45,11 +45,9 @@ impl Filled {
             Ok(Filled::TimedOut) => {
                 proto.handle_timeout(clock.now());
                 let now = StdInstant::now();
-                if deadlines.iter().flatten().any(|&at| now >= at) {
-                    return Err(Error::Timeout {
-                        phase,
-                        reached_server: reached,
-                    });
+                if [read_idle, total].iter().flatten().any(|&at| now >= at) {
+                    let kind = TimeoutKind::ReadIdle;
+                    return Err(Error::timed_out(kind, total, phase, reached));
                 }
                 Ok(())
             }

@@ -13,7 +13,7 @@ use roundtrip_io::proto::pool::{Checkout, DialPermit};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::{TIMED_OUT, connect_failure};
-use roundtrip_io::{Error, Phase};
+use roundtrip_io::{Error, Phase, TimeoutKind};
 
 use crate::conn::{Conn, ConnState, Dial};
 use crate::driver::Driver;
@@ -66,6 +66,7 @@ impl Driver {
             }
         }
         let err = Error::Timeout {
+            kind: TimeoutKind::Total,
             phase: Phase::PoolWait,
             reached_server: false,
         };
@@ -155,6 +156,7 @@ impl Driver {
         self.grants.extend(grant);
         let err = if timed_out {
             Error::Timeout {
+                kind: TimeoutKind::Connect,
                 phase: Phase::Connect,
                 reached_server: false,
             }
@@ -525,6 +527,7 @@ impl Driver {
             _ => None,
         };
         let err = Error::Timeout {
+            kind: TimeoutKind::Total,
             phase: exchange.phase(conn),
             reached_server: conn.is_some_and(|c| c.proto.wrote_any_byte()),
         };
@@ -555,8 +558,13 @@ impl Driver {
                 let Some(exchange) = self.exchanges.get(ex) else {
                     return;
                 };
+                let phase = exchange.phase(Some(conn));
                 let err = Error::Timeout {
-                    phase: exchange.phase(Some(conn)),
+                    kind: match phase {
+                        Phase::Write => TimeoutKind::Write,
+                        _ => TimeoutKind::ReadIdle,
+                    },
+                    phase,
                     reached_server: conn.proto.wrote_any_byte(),
                 };
                 self.fail(ex, err, now);

@@ -16,7 +16,8 @@ use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::Event;
 use roundtrip_io::proto::conn::Abandon;
 use roundtrip_io::{
-    BoxReader, Collected, Error, Filled, GzipDecoder, Phase, drain_buffered, earliest, trailer_into,
+    BoxReader, Collected, Error, Filled, GzipDecoder, Phase, TimeoutKind, drain_buffered, earliest,
+    trailer_into,
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -264,10 +265,8 @@ impl ResponseBody {
             .get_or_insert_with(|| Box::pin(sleep_until(until.into())));
         if timer.as_mut().poll(cx).is_ready() {
             self.timer = None;
-            self.fail(Error::Timeout {
-                phase: Phase::Body,
-                reached_server: true,
-            });
+            let kind = TimeoutKind::ReadIdle;
+            self.fail(Error::timed_out(kind, self.deadline, Phase::Body, true));
             return Poll::Ready(());
         }
         Poll::Pending
@@ -381,7 +380,7 @@ async fn drain(conn: &mut Conn, client: &Inner) {
         }
         let until = conn.proto.poll_timeout().map(|at| clock.to_std(at));
         let filled = conn.fill(until).await;
-        if Filled::report(filled, &mut conn.proto, clock, &[], Phase::Body, true).is_err() {
+        if Filled::report(filled, &mut conn.proto, clock, [None; 2], Phase::Body, true).is_err() {
             return;
         }
     }

@@ -11,8 +11,8 @@ use roundtrip_io::proto::pool::{Key, PoolStats};
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::Written;
 use roundtrip_io::{
-    Clock, Config, Error, Filled, HeadBuilder, Phase, Prepared, ResponseHead, earliest,
-    frame_whole, prepare,
+    Clock, Config, Error, Filled, HeadBuilder, Phase, Prepared, ResponseHead, TimeoutKind,
+    earliest, frame_whole, prepare,
 };
 
 use crate::body::{Body, ResponseBody};
@@ -230,6 +230,7 @@ impl Client {
             }
         }
         Err(Error::Timeout {
+            kind: TimeoutKind::Total,
             phase: Phase::PoolWait,
             reached_server: false,
         })
@@ -434,10 +435,8 @@ async fn write_watching(
         };
         match woke.map_err(|e| Error::from_io(e, Phase::Write, reached))? {
             Woke::TimedOut => {
-                return Err(Error::Timeout {
-                    phase: Phase::Write,
-                    reached_server: reached,
-                });
+                let kind = TimeoutKind::Write;
+                return Err(Error::timed_out(kind, deadline, Phase::Write, reached));
             }
             Woke::Writable => match conn.stream.try_write_vectored(bufs) {
                 Ok(0) => {
@@ -522,7 +521,7 @@ async fn next_head_event(
         filled,
         &mut conn.proto,
         clock,
-        &ours,
+        ours,
         Phase::ResponseHead,
         reached,
     )?;

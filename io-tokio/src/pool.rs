@@ -12,7 +12,7 @@ use std::time::Instant as StdInstant;
 
 use roundtrip_io::pool::{self, Waiting};
 use roundtrip_io::proto::pool::{Grant, Key, PoolConfig, Ticket};
-use roundtrip_io::{Clock, Error, Phase, Tracer};
+use roundtrip_io::{Clock, Error, Phase, TimeoutKind, Tracer};
 use tokio::sync::oneshot;
 use tokio::time::timeout_at;
 
@@ -76,6 +76,7 @@ impl SharedPool {
                 Ok(received) => received,
                 Err(_) => {
                     return Err(Error::Timeout {
+                        kind: TimeoutKind::Total,
                         phase: Phase::PoolWait,
                         reached_server: false,
                     });
@@ -87,6 +88,7 @@ impl SharedPool {
         match received {
             Ok(grant) => Ok(grant.into()),
             Err(_) => Err(Error::Timeout {
+                kind: TimeoutKind::Total,
                 phase: Phase::PoolWait,
                 reached_server: false,
             }),

@@ -8,7 +8,7 @@ use roundtrip_io::proto::conn::Connection;
 use roundtrip_io::proto::pool::{ConnId, Key};
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::{TIMED_OUT, connect_failure};
-use roundtrip_io::{Config, Error, Filled, Phase, earliest};
+use roundtrip_io::{Config, Error, Filled, Phase, TimeoutKind, earliest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, lookup_host};
 use tokio::time::timeout_at;
@@ -46,10 +46,7 @@ impl Conn {
             addr: addr.clone(),
             source,
         };
-        let timed_out = || Error::Timeout {
-            phase: Phase::Connect,
-            reached_server: false,
-        };
+        let timed_out = || Error::timed_out(TimeoutKind::Connect, deadline, Phase::Connect, false);
         // Per address tried, as `Config::connect_timeout` says.
         let limit = || {
             earliest([
@@ -109,17 +106,15 @@ impl Conn {
         while !bufs.is_empty() {
             // The write timeout bounds each wait for room; the request's
             // deadline bounds them all.
-            let deadline = earliest([deadline, self.write_deadline()]);
+            let until = earliest([deadline, self.write_deadline()]);
             let write = self.stream.write_vectored(bufs);
-            let result = match deadline {
+            let result = match until {
                 Some(at) => match timeout_at(at.into(), write).await {
                     Ok(result) => result,
                     Err(_) => {
                         let reached = self.proto.wrote_any_byte();
-                        return Err(Error::Timeout {
-                            phase: Phase::Write,
-                            reached_server: reached,
-                        });
+                        let kind = TimeoutKind::Write;
+                        return Err(Error::timed_out(kind, deadline, Phase::Write, reached));
                     }
                 },
                 None => write.await,

@@ -546,7 +546,7 @@ fn timeout_names_the_phase_on_every_backend() {
         assert_eq!(run.code, Some(1), "{backend}");
         assert_eq!(
             run.stderr,
-            "roundtrip: response head timed out (the request may have reached the server)\n",
+            "roundtrip: response head timed out: the request's timeout passed (the request may have reached the server)\n",
             "{backend}"
         );
         assert!(started.elapsed() < Duration::from_secs(10), "{backend}");

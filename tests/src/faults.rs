@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use roundtrip_io::http::{Method, StatusCode};
 use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::proto::{CloseReason, Limits};
-use roundtrip_io::{Config, Error, Phase};
+use roundtrip_io::{Config, Error, Phase, TimeoutKind};
 
 use crate::backend::{Backend, Req, ReqBody, Resp, test_config};
 use crate::fixtures::pattern;
@@ -306,6 +306,7 @@ pub fn head_drip_timeout<B: Backend>() {
         matches!(
             err,
             Error::Timeout {
+                kind: TimeoutKind::ResponseHead,
                 phase: Phase::ResponseHead,
                 reached_server: true
             }
@@ -791,9 +792,14 @@ pub fn close_on_reuse_post_not_resent<B: Backend>() {
 
 /// Shared by the never-answers cases: the server reads the request (or, if
 /// `reads` is false, never even reads) and stays silent. The client gives
-/// `Timeout` in the response-head phase at its deadline (`config` and `req`
-/// set it), closes, and the next request dials.
-fn silent_server<B: Backend>(reads: bool, config: Config, timeout: Option<Duration>) {
+/// `Timeout` of `kind` in the response-head phase at its deadline (`config`
+/// and `req` set it), closes, and the next request dials.
+fn silent_server<B: Backend>(
+    reads: bool,
+    config: Config,
+    timeout: Option<Duration>,
+    kind: TimeoutKind,
+) {
     let first = if reads {
         vec![Step::ReadRequest, Step::ExpectEof]
     } else {
@@ -812,9 +818,10 @@ fn silent_server<B: Backend>(reads: bool, config: Config, timeout: Option<Durati
         matches!(
             err,
             Error::Timeout {
+                kind: k,
                 phase: Phase::ResponseHead,
                 reached_server: true
-            }
+            } if k == kind
         ),
         "{}: {err:?}",
         B::NAME
@@ -841,7 +848,7 @@ fn silent_server<B: Backend>(reads: bool, config: Config, timeout: Option<Durati
 pub fn never_answers_head_timeout<B: Backend>() {
     let mut config = test_config();
     config.response_head_timeout = Some(SHORT);
-    silent_server::<B>(true, config, None);
+    silent_server::<B>(true, config, None, TimeoutKind::ResponseHead);
 }
 
 /// Accepts, reads, never answers: the whole-request `timeout` (300 ms)
@@ -849,13 +856,21 @@ pub fn never_answers_head_timeout<B: Backend>() {
 pub fn never_answers_total_timeout<B: Backend>() {
     let mut config = test_config();
     config.timeout = Some(SHORT);
-    silent_server::<B>(true, config, None);
+    silent_server::<B>(true, config, None, TimeoutKind::Total);
+}
+
+/// Accepts, reads, never answers: the `read_timeout` (300 ms) fires while
+/// the head is due, reported as a read-idle timeout, not a head timeout.
+pub fn never_answers_read_timeout<B: Backend>() {
+    let mut config = test_config();
+    config.read_timeout = Some(SHORT);
+    silent_server::<B>(true, config, None, TimeoutKind::ReadIdle);
 }
 
 /// Accepts, reads, never answers: the request's own timeout (300 ms)
 /// overrides the client's 30 s.
 pub fn never_answers_request_timeout<B: Backend>() {
-    silent_server::<B>(true, test_config(), Some(SHORT));
+    silent_server::<B>(true, test_config(), Some(SHORT), TimeoutKind::Total);
 }
 
 /// Accepts and never reads (the request sits in the socket buffers): the
@@ -863,7 +878,7 @@ pub fn never_answers_request_timeout<B: Backend>() {
 pub fn never_reads<B: Backend>() {
     let mut config = test_config();
     config.response_head_timeout = Some(SHORT);
-    silent_server::<B>(false, config, None);
+    silent_server::<B>(false, config, None, TimeoutKind::ResponseHead);
 }
 
 /// Accepts, reads the head of an 8 MiB upload and never reads the body nor
@@ -886,6 +901,7 @@ pub fn upload_never_read<B: Backend>() {
         matches!(
             err,
             Error::Timeout {
+                kind: TimeoutKind::Write,
                 phase: Phase::Write,
                 reached_server: true
             }
@@ -1038,6 +1054,7 @@ macro_rules! fault_suite {
             close_on_reuse_post_not_resent,
             never_answers_head_timeout,
             never_answers_total_timeout,
+            never_answers_read_timeout,
             never_answers_request_timeout,
             never_reads,
             upload_never_read,

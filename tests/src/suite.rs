@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use roundtrip_io::http::{Method, StatusCode, Version};
 use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::pool::PoolStats;
-use roundtrip_io::{Error, Phase};
+use roundtrip_io::{Error, Phase, TimeoutKind};
 
 use crate::backend::{Backend, ReadMode, Req, ReqBody, Resp, test_config};
 use crate::fixtures::{chunked_text, pattern};
@@ -965,6 +965,7 @@ pub fn pool_wait_bounded_by_timeout<B: Backend>() {
         matches!(
             err,
             Error::Timeout {
+                kind: TimeoutKind::Total,
                 phase: Phase::PoolWait,
                 reached_server: false
             }
@@ -1071,6 +1072,7 @@ pub fn response_head_timeout<B: Backend>() {
         matches!(
             err,
             Error::Timeout {
+                kind: TimeoutKind::ResponseHead,
                 phase: Phase::ResponseHead,
                 reached_server: true
             }
@@ -1109,6 +1111,7 @@ pub fn body_read_timeout<B: Backend>() {
         matches!(
             err,
             Error::Timeout {
+                kind: TimeoutKind::ReadIdle,
                 phase: Phase::Body,
                 reached_server: true
             }
@@ -1411,6 +1414,87 @@ pub fn connect_refused<B: Backend>() {
     );
 }
 
+/// A loopback listener that never accepts, with its accept queue full: the
+/// kernel drops further SYNs, so a connect to it hangs until the client's
+/// own timeout. Kept alive (with the queued connections) while in scope.
+struct Jammed {
+    addr: std::net::SocketAddr,
+    _listener: socket2::Socket,
+    _queued: Vec<std::net::TcpStream>,
+}
+
+impl Jammed {
+    fn new() -> Jammed {
+        use socket2::{Domain, Socket, Type};
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        listener.bind(&any.into()).expect("bind");
+        listener.listen(0).expect("listen");
+        let addr = listener
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("local_addr");
+        let mut queued = Vec::new();
+        // Bounded: the queue holds a connection or two before SYNs drop.
+        for _ in 0..64 {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                Ok(s) => queued.push(s),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Jammed {
+                        addr,
+                        _listener: listener,
+                        _queued: queued,
+                    };
+                }
+                Err(e) => panic!("filling the accept queue: {e}"),
+            }
+        }
+        panic!("the accept queue of a backlog-0 listener never filled");
+    }
+}
+
+/// A connect that hangs: `connect_timeout` fires as its own kind, in the
+/// connect phase, nothing sent, and the pool's books stay clean. With a
+/// request `timeout` shorter than it, the same wait is the total kind.
+pub fn connect_timeout<B: Backend>() {
+    let jam = Jammed::new();
+    let mut config = test_config();
+    config.connect_timeout = Some(Duration::from_millis(200));
+    let client = B::client(config);
+    let url = format!("http://{}/", jam.addr);
+    for (timeout, kind) in [
+        (None, TimeoutKind::Connect),
+        (Some(Duration::from_millis(100)), TimeoutKind::Total),
+    ] {
+        let started = Instant::now();
+        let err = send_err::<B>(&client, Req::get(url.clone()).timeout(timeout));
+        let took = started.elapsed();
+        assert!(
+            matches!(
+                err,
+                Error::Timeout {
+                    kind: k,
+                    phase: Phase::Connect,
+                    reached_server: false
+                } if k == kind
+            ),
+            "{}: want {kind:?}: {err:?}",
+            B::NAME
+        );
+        let limit = timeout.unwrap_or(Duration::from_millis(200));
+        assert!(took >= limit - Duration::from_millis(10), "early: {took:?}");
+        assert!(took < Duration::from_secs(3), "late: {took:?}");
+    }
+    let stats = B::stats(&client);
+    assert_eq!(
+        (stats.dialing, stats.in_use, stats.idle, stats.waiters),
+        (0, 0, 0, 0),
+        "{}: {stats:?}",
+        B::NAME
+    );
+}
+
 /// Requests refused before anything is sent: `InvalidRequest`, not reached.
 pub fn invalid_requests_not_sent<B: Backend>() {
     let server = ScriptServer::start(vec![vec![Step::ReadRequest, Step::Write(ok(b"fine"))]]);
@@ -1465,6 +1549,7 @@ pub fn response_head_timeout_trickled_head<B: Backend>() {
         matches!(
             err,
             Error::Timeout {
+                kind: TimeoutKind::ResponseHead,
                 phase: Phase::ResponseHead,
                 reached_server: true
             }
@@ -1511,6 +1596,7 @@ pub fn total_timeout_bounds_slow_body<B: Backend>() {
         matches!(
             err,
             Error::Timeout {
+                kind: TimeoutKind::Total,
                 phase: Phase::Body,
                 reached_server: true
             }
@@ -1701,6 +1787,7 @@ macro_rules! backend_suite {
             keep_alive_off_sends_close,
             put_retry_needs_replayable_body,
             connect_refused,
+            connect_timeout,
             invalid_requests_not_sent,
             response_head_timeout_trickled_head,
             total_timeout_bounds_slow_body,

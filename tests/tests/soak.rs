@@ -240,7 +240,7 @@ fn error_kind(e: &Error) -> String {
         Error::ClosedEarly { phase: p, .. } => format!("ClosedEarly/{}", phase(p)),
         Error::Io { phase: p, .. } => format!("Io/{}", phase(p)),
         Error::Protocol { phase: p, .. } => format!("Protocol/{}", phase(p)),
-        Error::Timeout { phase: p, .. } => format!("Timeout/{}", phase(p)),
+        Error::Timeout { kind, phase: p, .. } => format!("Timeout/{kind:?}/{}", phase(p)),
         other => format!("{other:?}"),
     }
 }
