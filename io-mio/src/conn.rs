@@ -116,9 +116,14 @@ pub(crate) struct Conn {
     /// The last read or write progress, for the inactivity timeouts.
     pub last_io: Instant,
     /// Readiness may be pending that no event will report again: the last
-    /// read stopped before `WouldBlock` (an exchange ended), or a probe saw
-    /// bytes or EOF without consuming them. Read before waiting for an event.
+    /// read stopped before the socket was read dry (an exchange ended, or a
+    /// turn's read budget ran out), or a probe saw bytes or EOF without
+    /// consuming them. Read before waiting for an event.
     pub read_pending: bool,
+    /// An event said the server shut its side (or the socket failed): once
+    /// the bytes before it are read, a read returns EOF or the error, and no
+    /// further event will say so.
+    pub peer_closed: bool,
     /// While idle, the server closed it or sent bytes nobody asked for.
     pub stale_seen: bool,
     pub timers: [Deadline; ConnTimer::COUNT],
@@ -147,6 +152,7 @@ impl Conn {
             idle_since: now,
             last_io: now,
             read_pending: false,
+            peer_closed: false,
             stale_seen: false,
             timers: [Deadline::default(); ConnTimer::COUNT],
         }
@@ -204,11 +210,18 @@ impl Conn {
     }
 
     /// Reads once into the read buffer's spare capacity (0 = EOF).
-    pub fn read(&mut self) -> io::Result<usize> {
+    ///
+    /// Returns the bytes read and whether the read came back short, which
+    /// (TCP hands over all it holds, up to the room given) means the socket
+    /// was read dry: with edge-triggered readiness the next bytes, EOF or
+    /// error raise a new event, unless [`Conn::peer_closed`] says the EOF
+    /// was already announced.
+    pub fn read(&mut self) -> io::Result<(usize, bool)> {
         self.reserve();
+        let room = self.read_buf.capacity() - self.read_buf.len();
         let n = roundtrip_io::sys::read_into_spare(&self.stream, &mut self.read_buf)?;
         self.sizer.record(n);
-        Ok(n)
+        Ok((n, n < room))
     }
 
     /// Makes room for the next read: a head-sized buffer, or the rest of a

@@ -386,6 +386,11 @@ impl Driver {
         let now = self.clock.now();
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+        if (event.is_read_closed() || event.is_error())
+            && let Some(conn) = self.conns.get_mut(slot)
+        {
+            conn.peer_closed = true;
+        }
         self.on_conn_event(slot, readable, writable, now);
         self.settle(now);
         true

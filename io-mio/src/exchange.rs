@@ -223,9 +223,9 @@ impl Exchange {
             response.extensions_mut().insert(Trailers(trailers));
         }
         response.extensions_mut().extend(recv.extensions);
-        response
-            .extensions_mut()
-            .insert(self.redirects.into_chain());
+        if let Some(chain) = self.redirects.into_followed() {
+            response.extensions_mut().insert(chain);
+        }
         Ok(response)
     }
 }

@@ -325,20 +325,26 @@ impl Driver {
             };
             let serial = conn.serial;
             match conn.read() {
-                Ok(0) => {
+                Ok((0, _)) => {
                     conn.read_pending = false;
                     conn.proto.handle_eof();
                     return self.decode(ex, slot, now);
                 }
-                Ok(_) => {
+                Ok((_, short)) => {
                     conn.last_io = now;
+                    // Read dry, and no EOF announced that no event will
+                    // repeat: the next bytes raise an event, so no read
+                    // that would only say `WouldBlock` (one syscall less
+                    // per response).
+                    let dry = short && !conn.peer_closed;
                     self.decode(ex, slot, now);
                     let Some(conn) = self.conns.get_mut(slot).filter(|c| c.serial == serial) else {
                         return;
                     };
-                    if !matches!(conn.state, ConnState::Busy(e) if e == ex) {
-                        // The exchange ended before the socket was read dry.
-                        conn.read_pending = true;
+                    conn.read_pending = !dry;
+                    if dry || !matches!(conn.state, ConnState::Busy(e) if e == ex) {
+                        // Wait for the event, or the exchange ended (and the
+                        // next one reads first if readiness may be pending).
                         return;
                     }
                 }
