@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use bytes::Bytes;
 
-use crate::chars::{is_field_value_byte, is_tchar};
+use crate::chars::{is_field_value_byte, is_tchar, value_run};
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -324,24 +324,6 @@ fn unfold(buf: &mut [u8], last: &mut FieldSpan, (start, end): (usize, usize)) {
     last.value_end = (to + (end - start)) as u32;
 }
 
-/// Offset of the first LF in `s`, eight bytes at a time.
-#[inline]
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) fn find_lf(s: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let (chunks, rest) = s.as_chunks::<8>();
-    for (i, chunk) in chunks.iter().enumerate() {
-        let x = u64::from_le_bytes(*chunk) ^ (LO * b'\n' as u64);
-        let zero = x.wrapping_sub(LO) & !x & HI;
-        if zero != 0 {
-            return Some(i * 8 + (zero.trailing_zeros() / 8) as usize);
-        }
-    }
-    let base = chunks.len() * 8;
-    rest.iter().position(|&b| b == b'\n').map(|p| base + p)
-}
-
 /// Parses `HTTP/1.x SP 3DIGIT [SP reason] CRLF` starting at `line`
 /// (RFC 9112 section 4), resuming at `*pos`. Every check depends only on a
 /// byte's place in the line, so resuming needs no other state.
@@ -465,7 +447,7 @@ pub(crate) fn parse_field_line(
                 };
             }
             Cursor::Value { name_end, start } => loop {
-                i += skip_plain(&buf[i..]);
+                i = value_run(buf, i);
                 match buf.get(i) {
                     None => {
                         *pos = i;
@@ -534,50 +516,6 @@ fn finish_field(
     }
 }
 
-/// Length of the leading run of bytes that need no second look in a field
-/// value (no control byte, no DEL), sixteen bytes at a time.
-#[inline]
-fn skip_plain(s: &[u8]) -> usize {
-    let (pairs, rest) = s.as_chunks::<16>();
-    for (i, pair) in pairs.iter().enumerate() {
-        let (lo, hi) = pair.split_at(8);
-        // Both halves have 8 bytes: `split_at(8)` of a 16-byte array.
-        let lo = plain_mask(u64::from_le_bytes(lo.try_into().unwrap_or([0; 8])));
-        let hi = plain_mask(u64::from_le_bytes(hi.try_into().unwrap_or([0; 8])));
-        if lo | hi != 0 {
-            let at = if lo != 0 {
-                lo.trailing_zeros()
-            } else {
-                64 + hi.trailing_zeros()
-            };
-            return i * 16 + (at / 8) as usize;
-        }
-    }
-    let base = pairs.len() * 16;
-    let (words, tail) = rest.as_chunks::<8>();
-    for (i, word) in words.iter().enumerate() {
-        let mask = plain_mask(u64::from_le_bytes(*word));
-        if mask != 0 {
-            return base + i * 8 + (mask.trailing_zeros() / 8) as usize;
-        }
-    }
-    let base = base + words.len() * 8;
-    base + tail.iter().take_while(|&&b| b >= 0x20 && b != 0x7f).count()
-}
-
-/// The high bit of each byte of `x` that is a control byte or DEL. Only the
-/// lowest set bit is exact (a borrow can flag bytes above a true hit, never
-/// below), which is all the callers use.
-#[inline(always)]
-fn plain_mask(x: u64) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let ctl = x.wrapping_sub(LO * 0x20) & !x;
-    let del = x ^ (LO * 0x7f);
-    let del = del.wrapping_sub(LO) & !del;
-    (ctl | del) & HI
-}
-
 /// The common case, straight through: a complete, clean field line (or the
 /// blank line) at `line`. Anything else (an incomplete line, an obs-fold, any
 /// byte the rules refuse) returns `None` and the resumable parser decides,
@@ -602,7 +540,7 @@ fn fast_field_line(buf: &[u8], line: usize) -> Option<Line> {
     }
     let start = i;
     loop {
-        i += skip_plain(&s[i..]);
+        i = value_run(s, i);
         match s.get(i)? {
             b'\r' => break,
             b'\t' => i += 1,
@@ -664,7 +602,7 @@ fn fast_status_line(buf: &[u8], line: usize) -> Option<Line> {
     };
     let reason_start = i;
     loop {
-        i += skip_plain(&s[i..]);
+        i = value_run(s, i);
         match s.get(i)? {
             b'\r' => break,
             b'\t' => i += 1,
@@ -685,41 +623,4 @@ fn fast_status_line(buf: &[u8], line: usize) -> Option<Line> {
         reason: ((line + reason_start) as u32, (line + i) as u32),
     };
     Some(Line::Status(span, line + i + 2))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn find_lf_every_position() {
-        for len in 0..40 {
-            for pos in 0..len {
-                let mut v = alloc::vec![b'a'; len];
-                v[pos] = b'\n';
-                assert_eq!(find_lf(&v), Some(pos));
-            }
-            assert_eq!(find_lf(&alloc::vec![0x8a; len]), None);
-        }
-    }
-
-    #[test]
-    fn skip_plain_stops_at_controls() {
-        for bad in [0u8, b'\r', b'\n', b'\t', 0x1f, 0x7f] {
-            for pos in 0..24 {
-                let mut v = alloc::vec![0xffu8; 24];
-                v[pos] = bad;
-                assert!(skip_plain(&v) <= pos, "byte {bad:#x} at {pos}");
-            }
-        }
-        assert_eq!(skip_plain(&[b'a'; 24]), 24);
-        assert_eq!(skip_plain(&[0x80; 16]), 16);
-        for len in 0..40 {
-            for pos in 0..len {
-                let mut v = alloc::vec![b'v'; len];
-                v[pos] = b'\r';
-                assert_eq!(skip_plain(&v), pos, "exact stop, len {len}");
-            }
-        }
-    }
 }
