@@ -11,8 +11,9 @@ use crate::body::{Body, ResponseBody};
 use crate::client::Client;
 
 /// Sends `request`, following redirects as the config says; the final
-/// response carries a [`RedirectChain`](roundtrip_io::RedirectChain) and, when
-/// its body is decoded, a [`Decompressed`](roundtrip_io::Decompressed) marker.
+/// response carries a [`RedirectChain`](roundtrip_io::RedirectChain) when
+/// redirects were followed and, when its body is decoded, a
+/// [`Decompressed`](roundtrip_io::Decompressed) marker.
 pub(crate) fn request(
     client: &Client,
     request: http::Request<Body>,

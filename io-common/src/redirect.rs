@@ -51,9 +51,10 @@ use crate::error::Error;
 use crate::gzip::{GzipDecoder, decode_response};
 
 /// The URLs a response came through: the request's own first, then each
-/// `Location` followed; the last is the URL that answered. Every final
-/// response carries it in its extensions, with one entry when there was no
-/// redirect.
+/// `Location` followed; the last is the URL that answered. A final response
+/// that came through at least one redirect carries it in its extensions; a
+/// response to the request as sent carries none (its URL is the request's),
+/// so a response without redirects costs no allocation for it.
 ///
 /// ```
 /// use roundtrip_io::RedirectChain;
@@ -230,27 +231,33 @@ impl Hop {
 
 /// The redirects of one request: the chain so far, and the decision on
 /// each response.
-#[derive(Debug)]
+///
+/// The chain is written only once a response is a redirect: a request
+/// answered at once (the common case) costs no allocation here.
+#[derive(Debug, Default)]
 pub struct Redirects {
+    /// Empty until the first redirect response; then the request's URL, and
+    /// each URL followed.
     chain: Vec<Uri>,
 }
 
 impl Redirects {
-    /// The chain of a request to `uri`.
-    pub fn new(uri: &Uri) -> Self {
-        Redirects {
-            chain: vec![uri.clone()],
-        }
+    /// The chain of a request to `uri`. The URL is taken from the request
+    /// itself when the first redirect comes, so nothing is copied now.
+    pub fn new(_uri: &Uri) -> Self {
+        Redirects::default()
     }
 
-    /// Every URL requested so far, the original first.
+    /// Every URL requested so far, the original first; empty until a
+    /// response was a redirect.
     pub fn chain(&self) -> &[Uri] {
         &self.chain
     }
 
-    /// The chain, for the final response's extensions.
-    pub fn into_chain(self) -> RedirectChain {
-        RedirectChain(self.chain)
+    /// The chain for the final response's extensions: `Some` when at least
+    /// one redirect was followed.
+    pub fn into_followed(self) -> Option<RedirectChain> {
+        (self.chain.len() > 1).then_some(RedirectChain(self.chain))
     }
 
     /// One turn of Go's `Client.do` loop, for a backend that sends each hop
@@ -259,7 +266,8 @@ impl Redirects {
     /// rewrites the request ([`Hop::apply_with_body`]); a final response is
     /// delivered with a gzip body the client asked for going through the
     /// decoder [`decode_response`] sets up (`decode_with` hands it to the
-    /// body), and the chain in its extensions.
+    /// body), and the chain in its extensions when it came through
+    /// redirects.
     pub fn on_response<B, R>(
         &mut self,
         parts: &mut Parts,
@@ -286,8 +294,9 @@ impl Redirects {
                 if let Some(decoder) = decoder {
                     decode_with(&mut body, decoder);
                 }
-                head.extensions
-                    .insert(RedirectChain(std::mem::take(&mut self.chain)));
+                if let Some(chain) = std::mem::take(self).into_followed() {
+                    head.extensions.insert(chain);
+                }
                 Ok(Next::Deliver(http::Response::from_parts(head, body)))
             }
         }
@@ -320,6 +329,10 @@ impl Redirects {
         };
         if config.max_redirects == 0 || parts.method == Method::CONNECT {
             return Ok(Verdict::Deliver);
+        }
+        if self.chain.is_empty() {
+            // The first redirect: until now `parts` is the request as sent.
+            self.chain.push(parts.uri.clone());
         }
         let current = url_of(&parts.uri);
         let (next_url, next) = resolve(current.as_ref(), status, headers)?;
@@ -479,6 +492,43 @@ mod tests {
                 .map(|(p, keeps)| (p.method, keeps));
             assert_eq!(got, *want, "{method} {status} {body:?}");
         }
+    }
+
+    /// The chain in the final response's extensions: none without a
+    /// redirect (and no allocation for it), the whole chain after one.
+    #[test]
+    fn chain_only_after_a_redirect() {
+        let config = Config::default();
+        let deliver = |r: &mut Redirects, p: &mut Parts, status: u16, location: &str| {
+            let response = http::Response::builder()
+                .status(status)
+                .header(LOCATION, location)
+                .body(())
+                .expect("valid response");
+            let mut body = Body::<()>::empty();
+            r.on_response(p, &mut body, response, &config, |_, _| {})
+                .expect("no error")
+        };
+        let mut p = parts(Method::GET, "http://h/a", &[]);
+        let mut r = Redirects::new(&p.uri);
+        assert!(r.chain().is_empty());
+        let Next::Deliver(plain) = deliver(&mut r, &mut p, 200, "/x") else {
+            panic!("a 200 is delivered")
+        };
+        assert!(plain.extensions().get::<RedirectChain>().is_none());
+        assert!(r.chain().is_empty());
+
+        let mut r = Redirects::new(&p.uri);
+        assert!(matches!(
+            deliver(&mut r, &mut p, 302, "/b"),
+            Next::Follow(_)
+        ));
+        let Next::Deliver(last) = deliver(&mut r, &mut p, 200, "/x") else {
+            panic!("a 200 is delivered")
+        };
+        let chain = last.extensions().get::<RedirectChain>().expect("followed");
+        assert_eq!(chain.0, ["http://h/a", "http://h/b"]);
+        assert_eq!(chain.redirects(), 1);
     }
 
     #[test]
