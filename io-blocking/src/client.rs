@@ -161,7 +161,7 @@ impl Client {
 
     /// A connection for `key`: an idle one that passes the stale check, or a
     /// new one [`getConn`/`queueForDial` in Go].
-    fn conn_for(&self, key: &Key, deadline: Option<StdInstant>) -> Result<Conn, Error> {
+    fn conn_for(&self, key: &Key, deadline: Option<StdInstant>) -> Result<Box<Conn>, Error> {
         let inner = &*self.inner;
         inner
             .config

@@ -14,26 +14,30 @@ use roundtrip_io::{Clock, Error, Phase, TimeoutKind, Tracer};
 use crate::transport::Conn;
 
 /// What a checkout gave.
-pub(crate) type Got = pool::Got<Conn>;
+pub(crate) type Got = pool::Got<Box<Conn>>;
 
 /// Wakes the threads waiting for a grant; grants wait in a map until their
 /// waiter looks.
 pub(crate) struct Ready(Condvar);
 
-impl Waiting<Conn> for Ready {
-    type Parked = HashMap<Ticket, Grant<Conn>>;
+impl Waiting<Box<Conn>> for Ready {
+    type Parked = HashMap<Ticket, Grant<Box<Conn>>>;
 
-    fn hand_over(&self, parked: &mut Self::Parked, grant: Grant<Conn>) -> Result<(), Grant<Conn>> {
+    fn hand_over(
+        &self,
+        parked: &mut Self::Parked,
+        grant: Grant<Box<Conn>>,
+    ) -> Result<(), Grant<Box<Conn>>> {
         parked.insert(grant.ticket(), grant);
         self.0.notify_all();
         Ok(())
     }
 }
 
-pub(crate) struct SharedPool(pool::SharedPool<Conn, Ready>);
+pub(crate) struct SharedPool(pool::SharedPool<Box<Conn>, Ready>);
 
 impl Deref for SharedPool {
-    type Target = pool::SharedPool<Conn, Ready>;
+    type Target = pool::SharedPool<Box<Conn>, Ready>;
 
     fn deref(&self) -> &Self::Target {
         &self.0
