@@ -120,14 +120,7 @@ pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared
     let host = if parts.headers.contains_key(HOST) {
         None
     } else {
-        let default_port = key.port() == 80;
-        Some(if default_port {
-            key.host().to_string()
-        } else if key.host().contains(':') {
-            format!("[{}]:{}", key.host(), key.port())
-        } else {
-            format!("{}:{}", key.host(), key.port())
-        })
+        Some(host_field(&key))
     };
     let target = if parts.method == Method::CONNECT {
         format!("{}:{}", key.host(), key.port())
@@ -143,16 +136,62 @@ pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared
     } else {
         target
     };
-    let idempotency_key = parts.headers.contains_key("idempotency-key")
-        || parts.headers.contains_key("x-idempotency-key");
+    let method = parts.method.as_str().as_bytes();
+    // The fields matter only for a method not idempotent by itself.
+    let idempotent = is_idempotent(method, false)
+        || is_idempotent(
+            method,
+            parts.headers.contains_key(IDEMPOTENCY_KEY)
+                || parts.headers.contains_key(X_IDEMPOTENCY_KEY),
+        );
     Ok(Prepared {
         key,
         host,
         target,
         framing: framing(parts, body)?,
-        idempotent: is_idempotent(parts.method.as_str().as_bytes(), idempotency_key),
+        idempotent,
         close: !config.keep_alive,
     })
+}
+
+/// `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header), and the
+/// older `X-` spelling: either makes a request safe to send twice. Names
+/// made once, so the lookup hashes without parsing a string.
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const X_IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("x-idempotency-key");
+
+/// The `Host` value for `key`: `host`, with `:port` unless it is 80, an IPv6
+/// literal in brackets then. Built by hand: `format!` was a third of
+/// [`prepare`]'s time.
+fn host_field(key: &Key) -> String {
+    let (host, port) = (key.host(), key.port());
+    if port == 80 {
+        return host.to_string();
+    }
+    let mut value = String::with_capacity(host.len() + 8);
+    let ipv6 = host.contains(':');
+    if ipv6 {
+        value.push('[');
+    }
+    value.push_str(host);
+    if ipv6 {
+        value.push(']');
+    }
+    value.push(':');
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut rest = port;
+    // Bounded: a u16 has at most five digits.
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    value.extend(digits[at..].iter().map(|&d| char::from(d)));
+    value
 }
 
 /// The pool key of a URI: only `http` is supported (TLS is not built in).
@@ -294,6 +333,21 @@ mod tests {
         assert_eq!(prep.target, "/a?b");
         assert_eq!(prep.framing, BodyFraming::Length(0));
         assert!(!prep.idempotent);
+        for name in ["Idempotency-Key", "x-idempotency-key"] {
+            let p = parts(http::Request::post("http://h/").header(name, "k1"));
+            let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
+            assert!(prep.idempotent, "{name}");
+        }
+        for (uri, host) in [
+            ("http://h:1/", "h:1"),
+            ("http://h:65535/", "h:65535"),
+            ("http://h:10/", "h:10"),
+            ("http://[::1]:8080/", "[::1]:8080"),
+        ] {
+            let p = parts(http::Request::get(uri));
+            let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
+            assert_eq!(prep.host.as_deref(), Some(host), "{uri}");
+        }
         let p = parts(http::Request::get("http://[::1]/"));
         let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
         assert_eq!(prep.host.as_deref(), Some("::1"));
