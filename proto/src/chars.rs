@@ -50,6 +50,60 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
 }
 
+/// True for a byte outside ALPHA, DIGIT and `-`, the bytes of nearly
+/// every real field name (all of them token characters). Branch-free, so
+/// that [`is_plain_name`]'s block test vectorizes.
+#[inline(always)]
+fn outside_plain_name(b: u8) -> bool {
+    let alpha = (b | 0x20).wrapping_sub(b'a') < 26;
+    let digit = b.wrapping_sub(b'0') < 10;
+    !(alpha | digit | (b == b'-'))
+}
+
+/// `FIRST[n]` has 0xff in its first `n` bytes, 0 in the others: ANDed with
+/// a block's flags, it keeps those of the first `n` bytes. (A table rather
+/// than a comparison with the byte index, which LLVM does not vectorize.)
+const FIRST: [[u8; 16]; 17] = {
+    let mut t = [[0u8; 16]; 17];
+    let mut n = 0;
+    while n <= 16 {
+        let mut k = 0;
+        while k < n {
+            t[n][k] = 0xff;
+            k += 1;
+        }
+        n += 1;
+    }
+    t
+};
+
+/// True when the `len` bytes of `s` from `at` on are all ALPHA, DIGIT or
+/// `-`, sixteen at a time (see [`block_ends_value_run`] for how this
+/// vectorizes). `false` says "look closer", not "invalid": the caller
+/// checks the other token characters one by one. Also `false` when fewer
+/// than 16 bytes of `s` follow the last block start.
+#[inline(always)]
+pub(crate) fn is_plain_name(s: &[u8], mut at: usize, mut len: usize) -> bool {
+    loop {
+        let Some(block) = s.get(at..).and_then(|rest| rest.first_chunk::<16>()) else {
+            return false;
+        };
+        let keep = &FIRST[len.min(16)];
+        let mut hits = [0u8; 16];
+        for k in 0..16 {
+            hits[k] = u8::from(outside_plain_name(block[k])) & keep[k];
+        }
+        if hits.iter().fold(0, |any, &hit| any | hit) != 0 {
+            return false;
+        }
+        if len <= 16 {
+            return true;
+        }
+        at += 16;
+        len -= 16;
+    }
+}
+
 /// True for a byte that ends the plain run of a field value: a control byte
 /// (CR, LF, HTAB, NUL, ...) or DEL. Branch-free, so that [`value_run`]'s
 /// block test vectorizes.
@@ -141,6 +195,33 @@ mod tests {
                 !is_field_value_byte(b) || b == b'\t',
                 "{b:#x}"
             );
+        }
+    }
+
+    #[test]
+    fn plain_names() {
+        for b in 0..=255u8 {
+            let plain = b.is_ascii_alphanumeric() || b == b'-';
+            assert_eq!(outside_plain_name(b), !plain, "{b:#x}");
+            assert!(!plain || is_tchar(b), "{b:#x}");
+        }
+        for len in 1..40 {
+            for at in 0..3 {
+                let mut v = alloc::vec![b'x'; at + len + 16];
+                // What follows the name must not matter.
+                v[at + len] = b':';
+                v[at + len + 1] = b' ';
+                assert!(is_plain_name(&v, at, len), "{len} {at}");
+                for pos in at..at + len {
+                    for bad in [b'_', b' ', b':', 0, 0x80, b'.'] {
+                        let mut w = v.clone();
+                        w[pos] = bad;
+                        assert!(!is_plain_name(&w, at, len), "{len} {at} {pos} {bad:#x}");
+                    }
+                }
+                // Fewer than 16 bytes from a block start: "look closer".
+                assert!(!is_plain_name(&v[..at + len], at, len) || len >= 16);
+            }
         }
     }
 

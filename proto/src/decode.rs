@@ -273,6 +273,7 @@ impl ResponseDecoder {
 
     /// One step, with the sticky error: what `poll_event` does before it
     /// makes the event (a connection looks at the step in between).
+    #[inline]
     pub(crate) fn advance(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         if let Some(e) = &self.error {
             return Err(e.clone());

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use bytes::Bytes;
 
-use crate::chars::{is_field_value_byte, is_tchar, value_run};
+use crate::chars::{is_field_value_byte, is_plain_name, is_tchar, value_run};
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -528,10 +528,13 @@ fn fast_field_line(buf: &[u8], line: usize) -> Option<Line> {
         return (s.get(1) == Some(&b'\n')).then_some(Line::Blank { next: line + 2 });
     }
     // The name ends at the first colon (a token cannot hold one): find it
-    // eight bytes at a time, then check the name's bytes without branching.
+    // eight bytes at a time, then check the name's bytes sixteen at a time,
+    // and one by one only if one is not ALPHA, DIGIT or `-`.
     let name_end = find_colon(s)?;
     let name = &s[..name_end];
-    if name.is_empty() || !name.iter().fold(true, |ok, &b| ok & is_tchar(b)) {
+    if name.is_empty()
+        || !(is_plain_name(s, 0, name_end) || name.iter().fold(true, |ok, &b| ok & is_tchar(b)))
+    {
         return None;
     }
     let mut i = name_end + 1;
