@@ -60,16 +60,17 @@ fn outside_plain_name(b: u8) -> bool {
     !(alpha | digit | (b == b'-'))
 }
 
-/// `FIRST[n]` has 0xff in its first `n` bytes, 0 in the others: ANDed with
-/// a block's flags, it keeps those of the first `n` bytes. (A table rather
-/// than a comparison with the byte index, which LLVM does not vectorize.)
-const FIRST: [[u8; 16]; 17] = {
-    let mut t = [[0u8; 16]; 17];
+/// `FIRST[n]` is true for the first `n` bytes of a block, false for the
+/// others: ANDed with a block's flags, it keeps those of the first `n`
+/// bytes. (A table rather than a comparison with the byte index, which LLVM
+/// does not vectorize.)
+const FIRST: [[bool; 16]; 17] = {
+    let mut t = [[false; 16]; 17];
     let mut n = 0;
     while n <= 16 {
         let mut k = 0;
         while k < n {
-            t[n][k] = 0xff;
+            t[n][k] = true;
             k += 1;
         }
         n += 1;
@@ -91,7 +92,7 @@ pub(crate) fn is_plain_name(s: &[u8], mut at: usize, mut len: usize) -> bool {
         let keep = &FIRST[len.min(16)];
         let mut hits = [0u8; 16];
         for k in 0..16 {
-            hits[k] = u8::from(outside_plain_name(block[k])) & keep[k];
+            hits[k] = 0u8.wrapping_sub(u8::from(outside_plain_name(block[k]) & keep[k]));
         }
         if hits.iter().fold(0, |any, &hit| any | hit) != 0 {
             return false;

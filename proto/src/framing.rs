@@ -313,12 +313,13 @@ impl FramingFields {
     }
 
     fn add_connection(&mut self, value: &[u8]) {
-        // The common cases: a single token.
-        if value.eq_ignore_ascii_case(b"keep-alive") {
+        // The common cases: a single token. (`is_named` is exact here too: a
+        // value holds no CR, the one byte it would take for `-`.)
+        if is_named(value, b"keep-alive") {
             self.keep_alive = true;
             return;
         }
-        if value.eq_ignore_ascii_case(b"close") {
+        if is_named(value, b"close") {
             self.close = true;
             return;
         }
