@@ -273,6 +273,11 @@ impl ResponseDecoder {
 
     /// One step, with the sticky error: what `poll_event` does before it
     /// makes the event (a connection looks at the step in between).
+    ///
+    /// `advance`, `step`, `poll_head` and `HeadScanner::scan` are inlined
+    /// into the caller's poll loop: each call frame they save (six saved
+    /// registers, a large stack frame, a `Result` through memory) was a
+    /// measurable share of a small head's decode (`examples/head_min.rs`).
     #[inline]
     pub(crate) fn advance(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         if let Some(e) = &self.error {
@@ -313,6 +318,7 @@ impl ResponseDecoder {
         })
     }
 
+    #[inline]
     fn step(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         match &mut self.state {
             State::Head => self.poll_head(buf),
@@ -351,6 +357,7 @@ impl ResponseDecoder {
         }
     }
 
+    #[inline]
     fn poll_head(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         let Some(len) = self.scanner.scan(buf, &self.limits)? else {
             if self.eof {

@@ -213,6 +213,7 @@ impl HeadScanner {
 
     /// Scans what `buf` holds of the head. Returns the head length once the
     /// blank line has been seen. `buf` may be changed in place (obs-fold).
+    #[inline]
     pub fn scan(&mut self, buf: &mut [u8], limits: &Limits) -> Result<Option<usize>, Error> {
         // Only the first `max_head_bytes` can belong to the head: looking no
         // further makes the outcome independent of how the bytes were split.
