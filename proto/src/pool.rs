@@ -420,6 +420,11 @@ impl<H> IdleConn<H> {
 /// One key's state. Idle connections are ordered most recently used first.
 struct Host<H> {
     idle: VecDeque<IdleConn<H>>,
+    /// The earliest expiry of an idle connection (`None`: none has one),
+    /// kept exact at every check-in and removal, so that checkout and
+    /// `poll_timeout` scan the idle list only when something is due (or
+    /// when the connection taken out was the one due first).
+    next_expiry: Option<Instant>,
     in_use: usize,
     dialing: usize,
     waiters: VecDeque<Ticket>,
@@ -429,6 +434,7 @@ impl<H> Host<H> {
     fn new() -> Self {
         Host {
             idle: VecDeque::new(),
+            next_expiry: None,
             in_use: 0,
             dialing: 0,
             waiters: VecDeque::new(),
@@ -440,8 +446,26 @@ impl<H> Host<H> {
     fn is_empty(&self) -> bool {
         self.conns() == 0 && self.waiters.is_empty()
     }
+    /// Keeps `next_expiry` exact after `conn` left the idle list.
+    fn took(&mut self, conn: &IdleConn<H>) {
+        if conn.expiry.is_some_and(|e| Some(e.at) == self.next_expiry) {
+            self.next_expiry = self.earliest_expiry();
+        }
+    }
+
+    fn earliest_expiry(&self) -> Option<Instant> {
+        self.idle
+            .iter()
+            .filter_map(|c| c.expiry.map(|e| e.at))
+            .min()
+    }
+
     /// Moves expired idle connections to `closed`; returns how many.
+    /// Constant time until the earliest expiry is due.
     fn expire(&mut self, now: Instant, closed: &mut Closed<H>) -> usize {
+        if self.next_expiry.is_none_or(|at| at > now) {
+            return 0;
+        }
         let before = self.idle.len();
         let mut i = 0;
         while i < self.idle.len() {
@@ -454,6 +478,7 @@ impl<H> Host<H> {
                 None => i += 1,
             }
         }
+        self.next_expiry = self.earliest_expiry();
         before - self.idle.len()
     }
 }
@@ -581,6 +606,7 @@ impl<H> Pool<H> {
         };
         self.totals.idle -= host.expire(now, &mut self.closed);
         if let Some(conn) = host.idle.pop_front() {
+            host.took(&conn);
             host.in_use += 1;
             self.totals.idle -= 1;
             self.totals.in_use += 1;
@@ -686,6 +712,9 @@ impl<H> Pool<H> {
         }
         host.in_use -= 1;
         let seq = bump(&mut self.last_seq);
+        if let Some(e) = &expiry {
+            host.next_expiry = Some(host.next_expiry.map_or(e.at, |at| at.min(e.at)));
+        }
         host.idle.push_front(IdleConn {
             handle,
             id,
@@ -738,6 +767,7 @@ impl<H> Pool<H> {
         let host = self.hosts.get_mut(key)?;
         let pos = host.idle.iter().position(|c| c.id == id)?;
         let conn = host.idle.remove(pos)?;
+        host.took(&conn);
         self.totals.idle -= 1;
         self.closed.counts.add(reason);
         if host.is_empty() {
@@ -765,10 +795,9 @@ impl<H> Pool<H> {
     }
 
     /// The earliest instant an idle connection expires, if any. Linear in the
-    /// number of idle connections.
+    /// number of hosts, not of connections.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let idle = self.hosts.values().flat_map(|h| h.idle.iter());
-        idle.filter_map(|c| c.expiry.map(|e| e.at)).min()
+        self.hosts.values().filter_map(|h| h.next_expiry).min()
     }
 
     /// Closes every idle connection expired at `now` (see
@@ -838,6 +867,7 @@ impl<H> Pool<H> {
             && host.idle.len() > self.config.max_idle_per_host
             && let Some(conn) = host.idle.pop_back()
         {
+            host.took(&conn);
             self.totals.idle -= 1;
             self.closed.close(conn.handle, CloseReason::MaxIdlePerHost);
             if host.is_empty() {
@@ -851,9 +881,10 @@ impl<H> Pool<H> {
         while self.totals.idle > self.config.max_idle_total {
             let hosts = self.hosts.values_mut();
             let oldest = hosts.min_by_key(|h| h.idle.back().map_or(u64::MAX, |c| c.seq));
-            let Some(conn) = oldest.and_then(|h| h.idle.pop_back()) else {
+            let Some((host, conn)) = oldest.and_then(|h| h.idle.pop_back().map(|c| (h, c))) else {
                 break;
             };
+            host.took(&conn);
             self.totals.idle -= 1;
             self.closed.close(conn.handle, CloseReason::MaxIdleTotal);
         }
@@ -881,6 +912,7 @@ impl<H> Pool<H> {
             }
             let mut pairs = h.idle.iter().zip(h.idle.iter().skip(1));
             assert!(pairs.all(|(a, b)| a.seq > b.seq), "{key}: not MRU");
+            assert_eq!(h.next_expiry, h.earliest_expiry(), "{key}: next_expiry");
             assert!(
                 h.waiters.iter().all(|t| tickets.insert(*t)),
                 "ticket queued twice"
