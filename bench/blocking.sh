@@ -12,12 +12,17 @@
 # memory and allocations; count syscalls per request with `strace -f -c` on
 # the client process only (the origin is another process).
 #
+# Every measurement command runs under `flock $LOCK`, so benchmarks of other
+# sessions on this machine never overlap with ours (the wait for the lock is
+# bounded by LOCK_WAIT s and is not part of the run time).
+#
 # Settings (environment): ROUNDS (7), REQUESTS (20000 sequential GETs of
 # /small per client and round), BIG_REQUESTS (10000 of /64k), THREADS (64),
 # PER_THREAD (500), WRK_SECS (1), STRACE_REQUESTS (10000), MAX_LOAD_WAIT (60),
 # ROUNDS_BUDGET (150: no round starts that would end later than this many
-# seconds after the first one began; the report says how many ran).
-# Needs: taskset, wrk, strace, nginx. Loopback only. Bounded: 3.5 minutes
+# seconds after the first one began; the report says how many ran), LOCK
+# (/tmp/roundtrip-bench.lock), LOCK_WAIT (900).
+# Needs: taskset, wrk, strace, nginx, flock. Loopback only. Bounded: 3.5 minutes
 # here with the build cached (wait included); a rebuild after a change to the
 # code under test adds 1 to 3 minutes on a loaded machine.
 set -euo pipefail
@@ -32,8 +37,11 @@ WRK_SECS=${WRK_SECS:-1}
 STRACE_REQUESTS=${STRACE_REQUESTS:-10000}
 MAX_LOAD_WAIT=${MAX_LOAD_WAIT:-60}
 ROUNDS_BUDGET=${ROUNDS_BUDGET:-150}
+LOCK=${LOCK:-/tmp/roundtrip-bench.lock}
+LOCK_WAIT=${LOCK_WAIT:-900}
+locked() { flock -w "$LOCK_WAIT" "$LOCK" "$@"; }
 
-for tool in taskset wrk strace nginx; do
+for tool in taskset wrk strace nginx flock; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || {
         echo "bench/blocking.sh: $tool is not installed" >&2
         exit 1
@@ -81,16 +89,18 @@ BENCH_ARGS=(--rounds "$ROUNDS" --requests "$REQUESTS" --big-requests "$BIG_REQUE
     --threads "$THREADS" --per-thread "$PER_THREAD" --wrk-secs "$WRK_SECS"
     --max-secs "$ROUNDS_BUDGET" --origin "$ORIGIN" --origin-free "$ORIGIN_FREE")
 log "rounds: $BIN ${BENCH_ARGS[*]}"
-timeout 300 "$BIN" "${BENCH_ARGS[@]}" >"$TMP/rounds.md"
+locked sh -c 'cut -d" " -f1-3 /proc/loadavg >"$1"; shift; exec timeout 300 "$@"' sh \
+    "$TMP/load-start" "$BIN" "${BENCH_ARGS[@]}" >"$TMP/rounds.md"
+LOAD_START=$(cat "$TMP/load-start")
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log "memory: $BIN --memory --origin $ORIGIN"
-timeout 60 "$BIN" --memory --origin "$ORIGIN" >"$TMP/memory.md"
+locked timeout 60 "$BIN" --memory --origin "$ORIGIN" >"$TMP/memory.md"
 
 # Syscalls of the client process per request: (calls with N requests - calls
 # with 0 requests) / N, so start-up and exit are not counted.
 strace_calls() { # $1: client-workload, $2: requests; prints "name calls" lines
-    strace -f -c -o "$TMP/strace" taskset -c 0 "$BIN" --only "$1" --origin "$ORIGIN" \
+    locked strace -f -c -o "$TMP/strace" taskset -c 0 "$BIN" --only "$1" --origin "$ORIGIN" \
         --requests "$2" >/dev/null
     # Columns: % time, seconds, usecs/call, calls, [errors], syscall.
     awk 'NR > 2 && $1 !~ /^-/ && $NF != "total" { print $NF, $4 }' "$TMP/strace"
@@ -117,7 +127,7 @@ cat <<EOF
 ### Run
 
 - machine: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) CPUs; $(uname -sr)
-- load (1/5/15 min) before: $LOAD_BEFORE; after the rounds: $LOAD_AFTER
+- load (1/5/15 min) before: $LOAD_BEFORE; when the rounds began (lock held): $LOAD_START; after the rounds: $LOAD_AFTER
 - rounds: \`$(basename "$BIN") ${BENCH_ARGS[*]}\` (origins: \`taskset -c 0 $(basename "$BIN") --serve-origin\` and \`taskset -c $ALL_CPUS ... --serve-origin\`)
 - syscalls: \`strace -f -c taskset -c 0 $(basename "$BIN") --only CLIENT-WORKLOAD --origin ADDR --requests N\`, N = $STRACE_REQUESTS minus N = 0
 
