@@ -9,8 +9,9 @@ use crate::body::{Body, ResponseBody};
 use crate::client::Client;
 
 /// Sends `request`, following redirects as the config says; the final
-/// response carries a [`RedirectChain`](roundtrip_io::RedirectChain) and, when
-/// its body is decoded, a [`Decompressed`](roundtrip_io::Decompressed) marker.
+/// response carries a [`RedirectChain`](roundtrip_io::RedirectChain) when
+/// redirects were followed and, when its body is decoded, a
+/// [`Decompressed`](roundtrip_io::Decompressed) marker.
 /// Cancel-safe: each hop's connection is owned by the round trip or the
 /// body being discarded, which close it when dropped mid-way.
 pub(crate) async fn request(
