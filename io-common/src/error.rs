@@ -95,6 +95,9 @@ pub enum InvalidRequest {
     /// The URI has no host.
     #[error("the uri has no host")]
     MissingHost,
+    /// The URI's port is not a number from 0 to 65535.
+    #[error("the uri's port {0:?} is not a number from 0 to 65535")]
+    InvalidPort(String),
     /// Only `http` is supported.
     #[error("unsupported uri scheme {0:?}")]
     UnsupportedScheme(String),

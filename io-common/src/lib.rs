@@ -19,7 +19,7 @@
 //! let (parts, ()) = request.into_parts();
 //! let prepared = prepare(&parts, roundtrip_io::BodyLen::Empty, &config).unwrap();
 //! assert_eq!(prepared.key.port(), 8080);
-//! assert_eq!(prepared.target, "/hello?x=1");
+//! assert_eq!(prepared.head(&parts).target, b"/hello?x=1");
 //! ```
 #![deny(unsafe_code)]
 

@@ -28,10 +28,13 @@ pub enum BodyLen {
 pub struct Prepared {
     /// The pool key: scheme, host, port.
     pub key: Key,
-    /// `host[:port]` for the `Host` field, unless the request sets its own.
-    pub host: Option<String>,
-    /// The request target (origin form, or authority form for CONNECT).
-    pub target: String,
+    /// Send a `Host` field (the request sets none): the URI's authority as
+    /// written, without user info (RFC 9110 section 7.2: `uri-host [":"
+    /// port]`), borrowed from the request when its head is encoded.
+    pub send_host: bool,
+    /// The authority-form target of a CONNECT (`host:port`); other methods
+    /// send the URI's path and query (origin form), borrowed likewise.
+    pub connect_target: Option<String>,
     /// Body framing.
     pub framing: BodyFraming,
     /// May be sent twice (RFC 9110 section 9.2.2, or an `Idempotency-Key`).
@@ -41,12 +44,30 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// The head for the encoder.
-    pub fn head<'a>(&'a self, method: &'a Method) -> RequestHead<'a> {
+    /// The head for the encoder, for the request `parts` this was prepared
+    /// from.
+    ///
+    /// ```
+    /// use roundtrip_io::{BodyLen, Config, prepare};
+    /// let (parts, ()) = http::Request::get("http://user@[::1]:8080/a?b").body(()).unwrap().into_parts();
+    /// let prepared = prepare(&parts, BodyLen::Empty, &Config::default()).unwrap();
+    /// let head = prepared.head(&parts);
+    /// assert_eq!(head.target, b"/a?b");
+    /// assert_eq!(head.host, Some(&b"[::1]:8080"[..]));
+    /// ```
+    pub fn head<'a>(&'a self, parts: &'a Parts) -> RequestHead<'a> {
+        let target = match &self.connect_target {
+            Some(target) => target.as_str(),
+            None => match parts.uri.path_and_query().map(|p| p.as_str()) {
+                Some(p) if !p.is_empty() => p,
+                _ => "/",
+            },
+        };
+        let host = self.send_host.then(|| authority(&parts.uri));
         RequestHead {
-            method: method.as_str().as_bytes(),
-            target: self.target.as_bytes(),
-            host: self.host.as_deref().map(str::as_bytes),
+            method: parts.method.as_str().as_bytes(),
+            target: target.as_bytes(),
+            host: host.map(str::as_bytes),
             body: self.framing,
             expect_continue: false,
             close: self.close,
@@ -64,7 +85,7 @@ impl Prepared {
         now: Instant,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let head = self.head(&parts.method);
+        let head = self.head(parts);
         proto
             .start(&head, fields(parts, config), now, out)
             .map_err(|e| Error::from_proto(e, Phase::Write, false))
@@ -117,25 +138,13 @@ pub fn deadline(parts: &Parts, config: &Config) -> Option<std::time::Instant> {
 /// Checks and plans a request.
 pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared, Error> {
     let key = key_of(&parts.uri)?;
-    let host = if parts.headers.contains_key(HOST) {
-        None
-    } else {
-        Some(host_field(&key))
-    };
-    let target = if parts.method == Method::CONNECT {
-        format!("{}:{}", key.host(), key.port())
-    } else {
-        parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string()
-    };
-    let target = if target.is_empty() {
-        "/".to_string()
-    } else {
-        target
-    };
+    let connect_target = (parts.method == Method::CONNECT).then(|| {
+        let host = key.host();
+        match host.contains(':') {
+            true => format!("[{host}]:{}", key.port()),
+            false => format!("{host}:{}", key.port()),
+        }
+    });
     let method = parts.method.as_str().as_bytes();
     // The fields matter only for a method not idempotent by itself.
     let idempotent = is_idempotent(method, false)
@@ -146,8 +155,8 @@ pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared
         );
     Ok(Prepared {
         key,
-        host,
-        target,
+        send_host: !parts.headers.contains_key(HOST),
+        connect_target,
         framing: framing(parts, body)?,
         idempotent,
         close: !config.keep_alive,
@@ -160,41 +169,17 @@ pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const X_IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("x-idempotency-key");
 
-/// The `Host` value for `key`: `host`, with `:port` unless it is 80, an IPv6
-/// literal in brackets then. Built by hand: `format!` was a third of
-/// [`prepare`]'s time.
-fn host_field(key: &Key) -> String {
-    let (host, port) = (key.host(), key.port());
-    if port == 80 {
-        return host.to_string();
-    }
-    let mut value = String::with_capacity(host.len() + 8);
-    let ipv6 = host.contains(':');
-    if ipv6 {
-        value.push('[');
-    }
-    value.push_str(host);
-    if ipv6 {
-        value.push(']');
-    }
-    value.push(':');
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    let mut rest = port;
-    // Bounded: a u16 has at most five digits.
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    value.extend(digits[at..].iter().map(|&d| char::from(d)));
-    value
+/// The URI's authority without user info: `host[:port]` as written (an
+/// IPv6 literal keeps its brackets), or `""` for a URI without one.
+fn authority(uri: &Uri) -> &str {
+    let all = uri.authority().map_or("", |a| a.as_str());
+    all.rsplit_once('@').map_or(all, |(_, host_port)| host_port)
 }
 
 /// The pool key of a URI: only `http` is supported (TLS is not built in).
+/// The authority is split here once (`Uri::host` and `Uri::port_u16` would
+/// each parse it again); a port that is not a `u16` is refused rather than
+/// replaced by the default.
 fn key_of(uri: &Uri) -> Result<Key, Error> {
     match uri.scheme_str() {
         Some("http") | None => {}
@@ -202,12 +187,28 @@ fn key_of(uri: &Uri) -> Result<Key, Error> {
             return Err(InvalidRequest::UnsupportedScheme(other.to_string()).into());
         }
     }
-    let host = uri
-        .host()
-        .filter(|h| !h.is_empty())
-        .ok_or(InvalidRequest::MissingHost)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok(Key::new(Scheme::Http, host, uri.port_u16().unwrap_or(80)))
+    let host_port = authority(uri);
+    let (host, port) = match host_port.strip_prefix('[') {
+        // An IP literal: `[v6]` or `[v6]:port`.
+        Some(rest) => match rest.split_once(']') {
+            Some((host, port)) => (host, port.strip_prefix(':')),
+            None => (rest, None),
+        },
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(InvalidRequest::MissingHost.into());
+    }
+    let port = match port {
+        None | Some("") => 80, // RFC 3986 section 3.2.3: empty means the default
+        Some(digits) => digits
+            .parse::<u16>()
+            .map_err(|_| InvalidRequest::InvalidPort(digits.to_string()))?,
+    };
+    Ok(Key::new(Scheme::Http, host, port))
 }
 
 /// Body framing from the body and any framing headers the caller set: a
@@ -329,8 +330,9 @@ mod tests {
         let config = Config::default();
         let p = parts(http::Request::post("http://example.com:8080/a?b"));
         let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
-        assert_eq!(prep.host.as_deref(), Some("example.com:8080"));
-        assert_eq!(prep.target, "/a?b");
+        let head = prep.head(&p);
+        assert_eq!(head.host, Some(&b"example.com:8080"[..]));
+        assert_eq!(head.target, b"/a?b");
         assert_eq!(prep.framing, BodyFraming::Length(0));
         assert!(!prep.idempotent);
         for name in ["Idempotency-Key", "x-idempotency-key"] {
@@ -338,21 +340,36 @@ mod tests {
             let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
             assert!(prep.idempotent, "{name}");
         }
-        for (uri, host) in [
-            ("http://h:1/", "h:1"),
-            ("http://h:65535/", "h:65535"),
-            ("http://h:10/", "h:10"),
-            ("http://[::1]:8080/", "[::1]:8080"),
+        for (uri, host, key) in [
+            ("http://h:1/", "h:1", ("h", 1)),
+            ("http://H:65535/", "H:65535", ("h", 65535)),
+            ("http://h:10", "h:10", ("h", 10)),
+            ("http://h:/", "h:", ("h", 80)),
+            ("http://u:p@h/", "h", ("h", 80)),
+            ("http://[::1]:8080/", "[::1]:8080", ("::1", 8080)),
+            // An IPv6 literal keeps its brackets on the default port too.
+            ("http://[::1]/", "[::1]", ("::1", 80)),
         ] {
             let p = parts(http::Request::get(uri));
             let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
-            assert_eq!(prep.host.as_deref(), Some(host), "{uri}");
+            let head = prep.head(&p);
+            assert_eq!(head.host, Some(host.as_bytes()), "{uri}");
+            assert_eq!(head.target, b"/", "{uri}");
+            assert_eq!((prep.key.host(), prep.key.port()), key, "{uri}");
+            assert_eq!(prep.framing, BodyFraming::None);
         }
-        let p = parts(http::Request::get("http://[::1]/"));
+        let p = parts(http::Request::get("http://h/").header("host", "other"));
         let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
-        assert_eq!(prep.host.as_deref(), Some("::1"));
-        assert_eq!(prep.key.host(), "::1");
-        assert_eq!(prep.framing, BodyFraming::None);
+        assert_eq!(prep.head(&p).host, None, "the request's own Host wins");
+        for (uri, target) in [
+            ("http://h:8443/", &b"h:8443"[..]),
+            ("http://h/", b"h:80"),
+            ("http://[::1]:9/", b"[::1]:9"),
+        ] {
+            let p = parts(http::Request::connect(uri));
+            let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
+            assert_eq!(prep.head(&p).target, target, "CONNECT {uri}");
+        }
     }
 
     #[test]
@@ -365,6 +382,11 @@ mod tests {
         ));
         let p = parts(http::Request::get("/relative"));
         assert!(prepare(&p, BodyLen::Empty, &config).is_err());
+        let p = parts(http::Request::get("http://h:65536/"));
+        assert!(matches!(
+            prepare(&p, BodyLen::Empty, &config),
+            Err(Error::InvalidRequest(InvalidRequest::InvalidPort(port))) if port == "65536"
+        ));
         let p = parts(http::Request::post("http://h/").header("content-length", "3"));
         assert!(prepare(&p, BodyLen::Known(4), &config).is_err());
         let p = parts(http::Request::post("http://h/").header("content-length", "3"));

@@ -147,7 +147,7 @@ impl Planned {
         let prepared = prepare(&self.parts, self.body_len(), config)?;
         let mut out = Vec::new();
         encode_head(
-            &prepared.head(&self.parts.method),
+            &prepared.head(&self.parts),
             fields(&self.parts, config),
             &mut out,
         )
