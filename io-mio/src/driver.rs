@@ -291,8 +291,9 @@ impl Driver {
             }
         };
         let deadline = roundtrip_io::deadline(&parts, &self.config);
-        let exchange = Exchange::new(serial, parts, body, prepared, receive);
-        let slot = self.exchanges.insert(exchange);
+        let slot = self
+            .exchanges
+            .insert_with(|| Exchange::new(serial, parts, body, prepared, receive));
         if let Some(at) = deadline.map(|at| self.clock.from_std(at))
             && let Some(exchange) = self.exchanges.get_mut(slot)
             && let Some(push) = exchange.deadline.set(Some(at))

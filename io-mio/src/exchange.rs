@@ -205,25 +205,29 @@ impl Exchange {
         recv.extensions = Extensions::new();
     }
 
-    /// The result once the response ended (or the caller stopped reading).
-    pub fn into_result(self) -> Result<Response, Error> {
-        let recv = self.recv;
+    /// The result once the response ended (or the caller stopped reading),
+    /// taken out piece by piece: the exchange (over a kilobyte) is then
+    /// dropped where it lies instead of being moved out of its slot.
+    pub fn take_result(&mut self) -> Result<Response, Error> {
+        let recv = &mut self.recv;
         if let Some(Stop::TooLarge { limit }) = recv.stop {
             return Err(Error::BodyTooLarge { limit });
         }
-        let Some(head) = recv.head else {
+        let Some(head) = recv.head.take() else {
             // Unreachable: an exchange completes only after its final head.
             return Err(Error::ClosedEarly {
                 phase: Phase::ResponseHead,
                 reached_server: true,
             });
         };
-        let mut response = head.into_response(recv.body.freeze());
-        if let Some(trailers) = recv.trailers {
+        let mut response = head.into_response(std::mem::take(&mut recv.body).freeze());
+        if let Some(trailers) = recv.trailers.take() {
             response.extensions_mut().insert(Trailers(trailers));
         }
-        response.extensions_mut().extend(recv.extensions);
-        if let Some(chain) = self.redirects.into_followed() {
+        response
+            .extensions_mut()
+            .extend(std::mem::take(&mut recv.extensions));
+        if let Some(chain) = std::mem::take(&mut self.redirects).into_followed() {
             response.extensions_mut().insert(chain);
         }
         Ok(response)

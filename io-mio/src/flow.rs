@@ -425,12 +425,14 @@ impl Driver {
         if self.follow_redirect(ex) {
             return;
         }
-        if let Some(exchange) = self.exchanges.remove(ex)
+        if let Some(exchange) = self.exchanges.get_mut(ex)
             && !exchange.cancelled
         {
             let id = exchange.id(ex);
-            self.finished.push_back((id, exchange.into_result()));
+            let result = exchange.take_result();
+            self.finished.push_back((id, result));
         }
+        self.exchanges.discard(ex);
     }
 
     /// Ends the exchange in `ex` with `result`, wherever it stands; its

@@ -33,12 +33,37 @@ impl<T> Slab<T> {
         }
     }
 
+    /// Inserts the value `make` builds, written straight into its slot (an
+    /// exchange is over a kilobyte: passed by value it was copied twice).
+    pub fn insert_with(&mut self, make: impl FnOnce() -> T) -> usize {
+        self.len += 1;
+        match self.free.pop() {
+            Some(slot) => {
+                self.entries[slot] = Some(make());
+                slot
+            }
+            None => {
+                self.entries.push(Some(make()));
+                self.entries.len() - 1
+            }
+        }
+    }
+
     /// Takes the value out of `slot`, freeing it.
     pub fn remove(&mut self, slot: usize) -> Option<T> {
         let value = self.entries.get_mut(slot)?.take()?;
         self.free.push(slot);
         self.len -= 1;
         Some(value)
+    }
+
+    /// Drops the value in `slot` where it lies (no move out), freeing it.
+    pub fn discard(&mut self, slot: usize) {
+        if let Some(entry) = self.entries.get_mut(slot).filter(|e| e.is_some()) {
+            *entry = None;
+            self.free.push(slot);
+            self.len -= 1;
+        }
     }
 
     pub fn get(&self, slot: usize) -> Option<&T> {
