@@ -107,13 +107,16 @@ pub fn decodes(parts: &Parts, config: &Config, status: StatusCode, headers: &Hea
     let gzip = headers
         .get(CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"gzip"));
+    if !gzip {
+        return false; // the common case: one lookup, not six
+    }
     let no_body = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
         || headers
             .get(CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes().trim_ascii() == b"0");
-    gzip && !no_body && adds_gzip(parts, config)
+    !no_body && adds_gzip(parts, config)
 }
 
 /// Sets up decoding of a response to `parts` when [`decodes`] says so: drops
