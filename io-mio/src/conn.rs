@@ -186,11 +186,22 @@ impl Conn {
             let mut slices = &mut all[..];
             // Leading empty slices would make a write of nothing look like a dead socket.
             IoSlice::advance_slices(&mut slices, 0);
-            if slices.is_empty() {
-                self.out.compact();
-                return Ok(true);
-            }
-            match self.stream.write_vectored(slices) {
+            let used = slices
+                .iter()
+                .rposition(|s| !s.is_empty())
+                .map_or(0, |i| i + 1);
+            let written = match &slices[..used] {
+                [] => {
+                    self.out.compact();
+                    return Ok(true);
+                }
+                // One piece (a request without a body, or the rest of a
+                // body): write(2), which the kernel does with less work than
+                // a writev of one piece.
+                [one] => io::Write::write(&mut self.stream, one),
+                several => self.stream.write_vectored(several),
+            };
+            match written {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::WriteZero,
