@@ -373,7 +373,11 @@ impl Client {
         // Bounded: every pass writes bytes, reads the answer, or waits until
         // `until`, which ends the loop.
         while !bufs.is_empty() {
-            match std::io::Write::write_vectored(&mut conn.stream, bufs) {
+            let written = match roundtrip_io::buf::with_bytes(bufs) {
+                [one] => std::io::Write::write(&mut conn.stream, one),
+                several => std::io::Write::write_vectored(&mut conn.stream, several),
+            };
+            match written {
                 Ok(0) => {
                     let e = std::io::Error::new(
                         std::io::ErrorKind::WriteZero,

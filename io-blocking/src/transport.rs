@@ -123,7 +123,11 @@ impl Conn {
                     reached_server: reached,
                 });
             }
-            match self.stream.write_vectored(bufs) {
+            let written = match roundtrip_io::buf::with_bytes(bufs) {
+                [one] => self.stream.write(one),
+                several => self.stream.write_vectored(several),
+            };
+            match written {
                 Ok(0) => {
                     let e = io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes");
                     return Err(Error::from_io(e, Phase::Write, self.proto.wrote_any_byte()));

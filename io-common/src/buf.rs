@@ -95,3 +95,25 @@ pub fn shrink_for_idle(read_buf: &mut BytesMut, write_buf: &mut Vec<u8>, tail_bu
     write_buf.shrink_to(WRITE_BUF_IDLE);
     *tail_buf = Vec::new();
 }
+
+/// The slices of `bufs` from the first to the last that holds bytes: what a
+/// write should be given. Leading empty slices would make a write of
+/// nothing look like a dead socket; with trailing ones dropped too, a
+/// request without a body is one slice, which backends send with `write(2)`
+/// (the kernel does less for it than for a `writev`).
+///
+/// ```
+/// use std::io::IoSlice;
+/// let bufs = [IoSlice::new(b""), IoSlice::new(b"GET / HTTP/1.1\r\n\r\n"), IoSlice::new(b"")];
+/// let used = roundtrip_io::buf::with_bytes(&bufs);
+/// assert_eq!(used.len(), 1);
+/// assert!(roundtrip_io::buf::with_bytes(&[IoSlice::new(b"")]).is_empty());
+/// ```
+pub fn with_bytes<'a, 'b>(bufs: &'b [std::io::IoSlice<'a>]) -> &'b [std::io::IoSlice<'a>] {
+    let first = bufs.iter().position(|b| !b.is_empty());
+    let last = bufs.iter().rposition(|b| !b.is_empty());
+    match (first, last) {
+        (Some(first), Some(last)) => &bufs[first..=last],
+        _ => &[],
+    }
+}

@@ -178,19 +178,12 @@ impl Conn {
                 &self.out.head[self.out.head_at..],
                 &self.out.tail[self.out.tail_at..],
             );
-            let mut all = [
+            let all = [
                 IoSlice::new(head),
                 IoSlice::new(&self.out.body),
                 IoSlice::new(tail),
             ];
-            let mut slices = &mut all[..];
-            // Leading empty slices would make a write of nothing look like a dead socket.
-            IoSlice::advance_slices(&mut slices, 0);
-            let used = slices
-                .iter()
-                .rposition(|s| !s.is_empty())
-                .map_or(0, |i| i + 1);
-            let written = match &slices[..used] {
+            let written = match roundtrip_io::buf::with_bytes(&all) {
                 [] => {
                     self.out.compact();
                     return Ok(true);

@@ -438,7 +438,7 @@ async fn write_watching(
                 let kind = TimeoutKind::Write;
                 return Err(Error::timed_out(kind, deadline, Phase::Write, reached));
             }
-            Woke::Writable => match conn.stream.try_write_vectored(bufs) {
+            Woke::Writable => match try_write(&conn.stream, bufs) {
                 Ok(0) => {
                     let e = std::io::Error::new(
                         std::io::ErrorKind::WriteZero,
@@ -560,5 +560,13 @@ impl ClientBuilder {
                 clock,
             }),
         }
+    }
+}
+
+/// One non-blocking write of `bufs`: `write(2)` for a single piece.
+fn try_write(stream: &tokio::net::TcpStream, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+    match roundtrip_io::buf::with_bytes(bufs) {
+        [one] => stream.try_write(one),
+        several => stream.try_write_vectored(several),
     }
 }

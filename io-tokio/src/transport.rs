@@ -107,7 +107,13 @@ impl Conn {
             // The write timeout bounds each wait for room; the request's
             // deadline bounds them all.
             let until = earliest([deadline, self.write_deadline()]);
-            let write = self.stream.write_vectored(bufs);
+            let stream = &mut self.stream;
+            let write = async {
+                match roundtrip_io::buf::with_bytes(bufs) {
+                    [one] => stream.write(one).await,
+                    several => stream.write_vectored(several).await,
+                }
+            };
             let result = match until {
                 Some(at) => match timeout_at(at.into(), write).await {
                     Ok(result) => result,
