@@ -114,7 +114,7 @@ if command -v perf >/dev/null &&
     HAVE_PERF=1
 fi
 PERF_EVENTS=raw_syscalls:sys_enter
-for s in epoll_wait epoll_ctl read recvfrom writev write; do
+for s in epoll_wait epoll_ctl read recvfrom writev write sendto; do
     PERF_EVENTS="$PERF_EVENTS,syscalls:sys_enter_$s"
 done
 
