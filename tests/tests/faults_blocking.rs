@@ -25,6 +25,7 @@ roundtrip_tests::fault_suite!(@cases Blocking;
     close_on_reuse_post_not_resent,
     never_answers_head_timeout,
     never_answers_total_timeout,
+    never_answers_read_timeout,
     never_answers_request_timeout,
     never_reads,
     upload_never_read,
