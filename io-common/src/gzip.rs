@@ -89,7 +89,10 @@ pub enum GzipError {
 }
 
 /// Whether the client adds `Accept-Encoding: gzip` to this request (and so
-/// decodes a gzip answer): see the [module docs](self).
+/// decodes a gzip answer): [`Config::gzip`] is on, neither the request nor
+/// the default headers set `Accept-Encoding`, the request has no `Range`
+/// (a range of the gzip bytes is not a gzip stream) and the method is not
+/// HEAD or CONNECT.
 pub fn adds_gzip(parts: &Parts, config: &Config) -> bool {
     cfg!(feature = "gzip")
         && config.gzip

@@ -45,7 +45,7 @@ impl Recorder {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The events recorded since the last call, as [`line`]s.
+    /// The events recorded since the last call, as [`line()`]s.
     pub fn lines(&self, server: SocketAddr) -> Vec<String> {
         self.take().iter().map(|e| line(e, server)).collect()
     }
