@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use roundtrip_io::http::{Extensions, HeaderMap, Method, StatusCode, Version};
 use roundtrip_io::proto::pool::PoolStats;
-use roundtrip_io::{Config, Error};
+use roundtrip_io::{Config, Error, Phase, TimeoutKind};
 
 /// A request as the suite describes it.
 #[derive(Clone, Debug)]
@@ -236,6 +236,21 @@ pub fn into_error(e: std::io::Error) -> Error {
             reached_server: true,
         },
     }
+}
+
+/// Panics, naming `context`, unless `err` is a timeout of `kind` in `phase`
+/// whose request did (`reached`) or did not reach the server.
+pub fn assert_timeout(err: &Error, kind: TimeoutKind, phase: Phase, reached: bool, context: &str) {
+    let want = Error::Timeout {
+        kind,
+        phase,
+        reached_server: reached,
+    };
+    assert!(
+        matches!(err, Error::Timeout { kind: k, phase: p, reached_server: r }
+            if (*k, *p, *r) == (kind, phase, reached)),
+        "{context}: want {want:?}, got {err:?}"
+    );
 }
 
 /// A config for tests: short timeouts so a broken case fails fast.
@@ -599,5 +614,24 @@ fn mio_resp(
         extensions: parts.extensions,
         headers: parts.headers,
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assert_timeout_tells_kinds_apart() {
+        let err = Error::Timeout {
+            kind: TimeoutKind::ReadIdle,
+            phase: Phase::Body,
+            reached_server: true,
+        };
+        assert_timeout(&err, TimeoutKind::ReadIdle, Phase::Body, true, "same");
+        let other = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert_timeout(&err, TimeoutKind::Total, Phase::Body, true, "other kind")
+        }));
+        assert!(other.is_err(), "a ReadIdle timeout passed for Total");
     }
 }

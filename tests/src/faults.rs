@@ -24,7 +24,7 @@ use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::proto::{CloseReason, Limits};
 use roundtrip_io::{Config, Error, Phase, TimeoutKind};
 
-use crate::backend::{Backend, Req, ReqBody, Resp, test_config};
+use crate::backend::{Backend, Req, ReqBody, Resp, assert_timeout, test_config};
 use crate::fixtures::pattern;
 use crate::server::{ScriptServer, Step, ok, response};
 
@@ -302,17 +302,12 @@ pub fn head_drip_timeout<B: Backend>() {
     let started = Instant::now();
     let err = send_err::<B>(&client, Req::get(server.url("/")));
     let took = started.elapsed();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: TimeoutKind::ResponseHead,
-                phase: Phase::ResponseHead,
-                reached_server: true
-            }
-        ),
-        "{}: {err:?}",
-        B::NAME
+    assert_timeout(
+        &err,
+        TimeoutKind::ResponseHead,
+        Phase::ResponseHead,
+        true,
+        B::NAME,
     );
     assert!(took >= SHORT - Duration::from_millis(10), "early: {took:?}");
     assert!(took < LATE, "late: {took:?}");
@@ -814,18 +809,7 @@ fn silent_server<B: Backend>(
     let started = Instant::now();
     let err = send_err::<B>(&client, req);
     let took = started.elapsed();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: k,
-                phase: Phase::ResponseHead,
-                reached_server: true
-            } if k == kind
-        ),
-        "{}: {err:?}",
-        B::NAME
-    );
+    assert_timeout(&err, kind, Phase::ResponseHead, true, B::NAME);
     assert!(took >= SHORT - Duration::from_millis(10), "early: {took:?}");
     assert!(took < LATE, "late: {took:?}");
     settle_accepts(&server, 1);
@@ -897,18 +881,7 @@ pub fn upload_never_read<B: Backend>() {
     let started = Instant::now();
     let err = send_err::<B>(&client, big_upload(server.url("/upload"), BIG_UPLOAD, true));
     let took = started.elapsed();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: TimeoutKind::Write,
-                phase: Phase::Write,
-                reached_server: true
-            }
-        ),
-        "{}: {err:?} after {took:?}",
-        B::NAME
-    );
+    assert_timeout(&err, TimeoutKind::Write, Phase::Write, true, B::NAME);
     assert!(took >= SHORT - Duration::from_millis(10), "early: {took:?}");
     assert!(
         took < LATE,

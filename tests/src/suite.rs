@@ -18,7 +18,7 @@ use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::{Error, Phase, TimeoutKind};
 
-use crate::backend::{Backend, ReadMode, Req, ReqBody, Resp, test_config};
+use crate::backend::{Backend, ReadMode, Req, ReqBody, Resp, assert_timeout, test_config};
 use crate::fixtures::{chunked_text, pattern};
 use crate::server::{ScriptServer, Step, chunked, ok, response};
 
@@ -961,17 +961,7 @@ pub fn pool_wait_bounded_by_timeout<B: Backend>() {
     let started = Instant::now();
     let err = send_err::<B>(&client, Req::get(server.url("/wait")));
     let took = started.elapsed();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: TimeoutKind::Total,
-                phase: Phase::PoolWait,
-                reached_server: false
-            }
-        ),
-        "{err:?}"
-    );
+    assert_timeout(&err, TimeoutKind::Total, Phase::PoolWait, false, B::NAME);
     assert!(took >= Duration::from_millis(190), "fired early: {took:?}");
     assert!(took < Duration::from_millis(1500), "fired late: {took:?}");
     assert_eq!(B::stats(&client).waiters, 0);
@@ -1068,16 +1058,12 @@ pub fn response_head_timeout<B: Backend>() {
     let started = Instant::now();
     let err = send_err::<B>(&client, Req::get(server.url("/")));
     let took = started.elapsed();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: TimeoutKind::ResponseHead,
-                phase: Phase::ResponseHead,
-                reached_server: true
-            }
-        ),
-        "{err:?}"
+    assert_timeout(
+        &err,
+        TimeoutKind::ResponseHead,
+        Phase::ResponseHead,
+        true,
+        B::NAME,
     );
     assert!(took >= Duration::from_millis(190), "fired early: {took:?}");
     assert!(took < Duration::from_secs(3), "fired late: {took:?}");
@@ -1107,17 +1093,7 @@ pub fn body_read_timeout<B: Backend>() {
     let started = Instant::now();
     let err = send_err::<B>(&client, Req::get(server.url("/")));
     let took = started.elapsed();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: TimeoutKind::ReadIdle,
-                phase: Phase::Body,
-                reached_server: true
-            }
-        ),
-        "{err:?}"
-    );
+    assert_timeout(&err, TimeoutKind::ReadIdle, Phase::Body, true, B::NAME);
     assert!(took >= Duration::from_millis(190), "fired early: {took:?}");
     assert!(took < Duration::from_secs(3), "fired late: {took:?}");
     assert_eq!(
@@ -1470,18 +1446,7 @@ pub fn connect_timeout<B: Backend>() {
         let started = Instant::now();
         let err = send_err::<B>(&client, Req::get(url.clone()).timeout(timeout));
         let took = started.elapsed();
-        assert!(
-            matches!(
-                err,
-                Error::Timeout {
-                    kind: k,
-                    phase: Phase::Connect,
-                    reached_server: false
-                } if k == kind
-            ),
-            "{}: want {kind:?}: {err:?}",
-            B::NAME
-        );
+        assert_timeout(&err, kind, Phase::Connect, false, B::NAME);
         let limit = timeout.unwrap_or(Duration::from_millis(200));
         assert!(took >= limit - Duration::from_millis(10), "early: {took:?}");
         assert!(took < Duration::from_secs(3), "late: {took:?}");
@@ -1545,16 +1510,12 @@ pub fn response_head_timeout_trickled_head<B: Backend>() {
     let started = Instant::now();
     let err = send_err::<B>(&client, Req::get(server.url("/")));
     let took = started.elapsed();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: TimeoutKind::ResponseHead,
-                phase: Phase::ResponseHead,
-                reached_server: true
-            }
-        ),
-        "{err:?}"
+    assert_timeout(
+        &err,
+        TimeoutKind::ResponseHead,
+        Phase::ResponseHead,
+        true,
+        B::NAME,
     );
     assert!(took >= Duration::from_millis(190), "fired early: {took:?}");
     assert!(took < Duration::from_millis(1500), "fired late: {took:?}");
@@ -1592,17 +1553,7 @@ pub fn total_timeout_bounds_slow_body<B: Backend>() {
     let started = Instant::now();
     let err = send_err::<B>(&client, Req::get(server.url("/")));
     let took = started.elapsed();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: TimeoutKind::Total,
-                phase: Phase::Body,
-                reached_server: true
-            }
-        ),
-        "{err:?}"
-    );
+    assert_timeout(&err, TimeoutKind::Total, Phase::Body, true, B::NAME);
     assert!(took >= Duration::from_millis(290), "fired early: {took:?}");
     assert!(took < Duration::from_millis(1500), "fired late: {took:?}");
     assert_eq!(
