@@ -108,9 +108,13 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The connection settings with this config's response-head timeout.
+    /// The connection settings with this config's response-head timeout,
+    /// and shared heads: header values become `http::HeaderValue`s sharing
+    /// the read buffer instead of copies.
     pub fn conn_config(&self) -> ConnConfig {
-        self.conn.response_head_timeout(self.response_head_timeout)
+        self.conn
+            .response_head_timeout(self.response_head_timeout)
+            .share_heads(true)
     }
 
     /// Sets the decoder limits.

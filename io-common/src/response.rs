@@ -107,8 +107,12 @@ fn append(map: &mut HeaderMap, field: &Field) -> Result<(), ProtoError> {
         offset: 0,
         byte: field.name()[0],
     })?;
-    let value = HeaderValue::from_maybe_shared(field.value_bytes())
-        .map_err(|_| ProtoError::InvalidFieldValue { offset: 0, byte: 0 })?;
+    // A shared head gives the value without a copy; an unshared one is copied.
+    let value = match field.value_bytes() {
+        Some(shared) => HeaderValue::from_maybe_shared(shared),
+        None => HeaderValue::from_bytes(field.value()),
+    }
+    .map_err(|_| ProtoError::InvalidFieldValue { offset: 0, byte: 0 })?;
     map.append(name, value);
     Ok(())
 }

@@ -122,7 +122,7 @@ impl Config {
     pub fn poll_event<'c>(
         &self,
         proto: &'c mut Connection,
-        buf: &mut BytesMut,
+        buf: &'c mut BytesMut,
     ) -> Result<Option<Event<'c>>, ProtoError> {
         self.trace_first_byte(proto, buf);
         let event = proto.poll_event(buf)?;

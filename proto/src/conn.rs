@@ -91,6 +91,7 @@ use crate::time::Instant;
 /// | `response_head_timeout` | none | time from the request's last byte to the final response head |
 /// | `max_drain_bytes` | 64 KiB | an abandoned body is read to its end if at most this much remains, else the connection is closed |
 /// | `drain_timeout` | 100 ms | how long draining an abandoned body may take |
+/// | `share_heads` | false | head fields also come as `Bytes` ([`ResponseDecoder::share_heads`]) |
 ///
 /// ```
 /// use core::time::Duration;
@@ -111,6 +112,8 @@ pub struct ConnConfig {
     pub max_drain_bytes: u64,
     /// Longest time spent draining an abandoned body.
     pub drain_timeout: Duration,
+    /// Head fields also come as `Bytes` ([`ResponseDecoder::share_heads`]).
+    pub share_heads: bool,
 }
 
 impl Default for ConnConfig {
@@ -121,6 +124,7 @@ impl Default for ConnConfig {
             response_head_timeout: None,
             max_drain_bytes: 64 * 1024,
             drain_timeout: Duration::from_millis(100),
+            share_heads: false,
         }
     }
 }
@@ -149,6 +153,11 @@ impl ConnConfig {
     /// Sets [`ConnConfig::drain_timeout`].
     pub fn drain_timeout(mut self, d: Duration) -> Self {
         self.drain_timeout = d;
+        self
+    }
+    /// Sets [`ConnConfig::share_heads`].
+    pub fn share_heads(mut self, share: bool) -> Self {
+        self.share_heads = share;
         self
     }
 }
@@ -324,9 +333,11 @@ pub struct Connection {
 impl Connection {
     /// A fresh connection, ready for its first exchange.
     pub fn new(config: ConnConfig) -> Self {
+        let mut decoder = ResponseDecoder::new(config.limits);
+        decoder.share_heads(config.share_heads);
         Connection {
             config,
-            decoder: ResponseDecoder::new(config.limits),
+            decoder,
             send: Send::Idle,
             recv: Recv::Idle,
             reuse: Reuse::Yes,
@@ -467,14 +478,14 @@ impl Connection {
 
     /// Decodes the next response event from `buf`; `Ok(None)` = need more
     /// bytes (or nothing more will come). Errors are sticky and make the
-    /// connection not reusable. Head events borrow the connection until the
-    /// next call.
-    pub fn poll_event(&mut self, buf: &mut BytesMut) -> Result<Option<Event<'_>>, Error> {
+    /// connection not reusable. Head events borrow the connection and the
+    /// front of `buf` until the next call.
+    pub fn poll_event<'a>(&'a mut self, buf: &'a mut BytesMut) -> Result<Option<Event<'a>>, Error> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
         match self.step(buf) {
-            Ok(out) => Ok(self.decoder.event(out)),
+            Ok(out) => Ok(self.decoder.event(out, buf)),
             Err(e) => {
                 self.fail(e.clone());
                 Err(e)

@@ -14,7 +14,7 @@
 
 use core::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::body::{BodyDecoder, BodyEvent};
 use crate::error::{Error, Phase};
@@ -58,9 +58,9 @@ pub struct HeadEnd {
 /// `Switched` after the head of a 101 or a 2xx to CONNECT). Interim 1xx
 /// responses are reported as `Status`, `Field`*, `HeadEnd` before the final one.
 ///
-/// Head events borrow the decoder (no copy, no reference count touched); an
-/// event lives until the next call to the decoder. Body data is an owned
-/// `Bytes` split off the read buffer.
+/// Head events borrow the decoder and the read buffer (no copy, no reference
+/// count touched); an event lives until the next call to the decoder. Body
+/// data is an owned `Bytes` split off the read buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event<'a> {
     /// A status line.
@@ -157,8 +157,13 @@ pub struct ResponseDecoder {
     responses: u64,
     eof: bool,
     error: Option<Error>,
-    /// The head being reported (State::Emit), shared by its events.
+    /// Split heads off the buffer as `Bytes` (see `share_heads`).
+    share_heads: bool,
+    /// The head being reported (State::Emit) when heads are shared.
     head: Bytes,
+    /// The length of the head being reported when it is not shared: it
+    /// still lies at the front of the read buffer (0 otherwise).
+    head_in_buf: usize,
     /// What was decided about it.
     decision: Decision,
     keep_alive_timeout: Option<Duration>,
@@ -187,7 +192,9 @@ impl ResponseDecoder {
             responses: 0,
             eof: false,
             error: None,
+            share_heads: false,
             head: Bytes::new(),
+            head_in_buf: 0,
             decision: Decision {
                 framing: Framing::NoBody,
                 reuse: Reuse::Yes,
@@ -211,6 +218,38 @@ impl ResponseDecoder {
         self.responses = 0;
         self.eof = false;
         self.error = None;
+        self.head = Bytes::new();
+        self.head_in_buf = 0;
+    }
+
+    /// Whether the fields of a head also come as `Bytes`.
+    ///
+    /// Off (the default), a complete head stays at the front of the read
+    /// buffer while its events borrow it, and is then consumed with a plain
+    /// advance: nothing is counted or shared, which is what a caller that
+    /// reads names and values as slices wants. On, the head is split off the
+    /// buffer first, so that [`Field::name_bytes`] and [`Field::value_bytes`]
+    /// give `Some` slices sharing it (two reference-count updates per head):
+    /// for a caller that keeps values, e.g. as `http::HeaderValue`s, without
+    /// copying them. Trailer fields always come as `Bytes`.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_proto::{Event, ResponseDecoder};
+    ///
+    /// let mut dec = ResponseDecoder::default();
+    /// dec.share_heads(true);
+    /// let mut buf = BytesMut::from(&b"HTTP/1.1 204 No Content\r\nServer: demo\r\n\r\n"[..]);
+    /// let mut kept = None;
+    /// while let Some(event) = dec.poll_event(&mut buf).unwrap() {
+    ///     if let Event::Field(f) = event {
+    ///         kept = f.value_bytes();
+    ///     }
+    /// }
+    /// assert_eq!(kept.unwrap(), "demo");
+    /// ```
+    pub fn share_heads(&mut self, share: bool) {
+        self.share_heads = share;
     }
 
     /// The limits in force.
@@ -258,17 +297,20 @@ impl ResponseDecoder {
     /// `Ok(None)` means more bytes are needed (or, after
     /// [`handle_eof`](Self::handle_eof), that the stream ended cleanly).
     /// Errors are sticky.
+    ///
+    /// The caller only appends to `buf` between calls: while a head is
+    /// reported, its events may point into the front of `buf`.
     #[inline]
-    pub fn poll_event(&mut self, buf: &mut BytesMut) -> Result<Option<Event<'_>>, Error> {
+    pub fn poll_event<'a>(&'a mut self, buf: &'a mut BytesMut) -> Result<Option<Event<'a>>, Error> {
         // The hot path: the next field of a head being reported.
         if let State::Emit { next, .. } = &mut self.state
             && let Some(&span) = self.scanner.fields.get(*next)
         {
             *next += 1;
-            return Ok(self.event(Out::Field(span)));
+            return Ok(self.event(Out::Field(span), buf));
         }
         let out = self.advance(buf)?;
-        Ok(self.event(out))
+        Ok(self.event(out, buf))
     }
 
     /// One step, with the sticky error: what `poll_event` does before it
@@ -291,38 +333,52 @@ impl ResponseDecoder {
         self.scanner.status.map(|s| s.code)
     }
 
-    /// Turns what a step produced into an event borrowing the decoder.
+    /// Turns what a step produced into an event borrowing the decoder, or
+    /// the front of `buf` where an unshared head lies.
     #[inline(always)]
-    pub(crate) fn event(&self, out: Out) -> Option<Event<'_>> {
+    pub(crate) fn event<'a>(&'a self, out: Out, buf: &'a BytesMut) -> Option<Event<'a>> {
         Some(match out {
             Out::Nothing => return None,
             Out::Status => {
-                let (State::Emit { .. }, Some(status), head) =
-                    (&self.state, self.scanner.status, &self.head)
-                else {
+                let (State::Emit { .. }, Some(status)) = (&self.state, self.scanner.status) else {
                     unreachable!("Status is reported in the Emit state, after the status line");
                 };
                 let (start, end) = status.reason;
                 Event::Status(StatusLine {
                     version: status.version,
                     code: status.code,
-                    reason: &head[start as usize..end as usize],
+                    reason: &self.head(buf).0[start as usize..end as usize],
                 })
             }
-            Out::Field(span) => Event::Field(Field::new(&self.head, span)),
+            Out::Field(span) => {
+                let (head, shared) = self.head(buf);
+                Event::Field(Field::new(head, shared, span))
+            }
             Out::HeadEnd(end) => Event::HeadEnd(end),
             Out::Data(data) => Event::Data(data),
-            Out::Trailer(span) => Event::Trailer(Field::new(self.body.trailer_line(), span)),
+            Out::Trailer(span) => {
+                let line = self.body.trailer_line();
+                Event::Trailer(Field::new(line, Some(line), span))
+            }
             Out::End => Event::End,
             Out::Switched => Event::Switched,
         })
+    }
+
+    /// The head being reported, and its `Bytes` when it is shared.
+    #[inline(always)]
+    fn head<'a>(&'a self, buf: &'a BytesMut) -> (&'a [u8], Option<&'a Bytes>) {
+        match self.head_in_buf {
+            0 => (&self.head, Some(&self.head)),
+            len => (&buf[..len], None),
+        }
     }
 
     #[inline]
     fn step(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         match &mut self.state {
             State::Head => self.poll_head(buf),
-            State::Emit { .. } => Ok(self.emit()),
+            State::Emit { .. } => Ok(self.emit(buf)),
             State::Body => match self
                 .body
                 .poll(buf, self.eof, &mut self.offset, &self.limits)?
@@ -374,7 +430,7 @@ impl ResponseDecoder {
             return Ok(Out::Nothing);
         };
         // The head is complete: gather the framing fields, decide, then cut
-        // the head off the buffer so its events can share it.
+        // the head off the buffer if its events are to share it.
         let status = self
             .scanner
             .status
@@ -398,7 +454,11 @@ impl ResponseDecoder {
                 });
             }
         }
-        self.head = buf.split_to(len).freeze();
+        if self.share_heads {
+            self.head = buf.split_to(len).freeze();
+        } else {
+            self.head_in_buf = len;
+        }
         self.offset += len as u64;
         self.decision = decision;
         self.keep_alive_timeout = fields.keep_alive_timeout;
@@ -407,7 +467,7 @@ impl ResponseDecoder {
     }
 
     /// Reports the next field of a complete head, or its end.
-    fn emit(&mut self) -> Out {
+    fn emit(&mut self, buf: &mut BytesMut) -> Out {
         let State::Emit { next } = &mut self.state else {
             unreachable!("emit is called in the Emit state only");
         };
@@ -415,13 +475,18 @@ impl ResponseDecoder {
             *next += 1;
             return Out::Field(*span);
         }
-        self.finish_head()
+        self.finish_head(buf)
     }
 
-    fn finish_head(&mut self) -> Out {
+    fn finish_head(&mut self, buf: &mut BytesMut) -> Out {
         let (decision, keep_alive_timeout) = (self.decision, self.keep_alive_timeout);
-        // The head's events are all out: let the buffer reclaim its bytes.
-        self.head = Bytes::new();
+        // The head's events are all out: consume it, or drop the shared
+        // head so that the buffer can reclaim its bytes.
+        match self.head_in_buf {
+            0 => self.head = Bytes::new(),
+            len => buf.advance(len),
+        }
+        self.head_in_buf = 0;
         let code = self.scanner.status.map_or(0, |s| s.code);
         let interim = (100..200).contains(&code) && decision.framing != Framing::Switched;
         self.scanner.reset();

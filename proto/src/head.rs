@@ -43,7 +43,9 @@ impl Version {
 }
 
 /// One header or trailer field, borrowed from the decoder: name and value
-/// are slices of the received bytes, and [`name_bytes`](Self::name_bytes) /
+/// are slices of the received bytes. Where the decoder shares its heads
+/// ([`ResponseDecoder::share_heads`](crate::ResponseDecoder::share_heads)),
+/// and always for trailers, [`name_bytes`](Self::name_bytes) /
 /// [`value_bytes`](Self::value_bytes) give them as `Bytes` sharing the
 /// buffer, without a copy.
 ///
@@ -62,23 +64,26 @@ impl Version {
 /// while let Some(event) = dec.poll_event(&mut buf).unwrap() {
 ///     if let Event::Field(f) = event {
 ///         assert_eq!(f.name(), b"Server");
-///         fields.push((f.name_bytes(), f.value_bytes())); // zero-copy, kept
+///         assert_eq!(f.value_bytes(), None); // heads are not shared by default
+///         fields.push((f.name().to_vec(), f.value().to_vec()));
 ///     }
 /// }
-/// assert_eq!(&fields[0].1[..], b"demo");
+/// assert_eq!(fields[0].1, b"demo");
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Field<'a> {
     /// The head (or trailer line) the field was cut from.
-    buf: &'a Bytes,
+    buf: &'a [u8],
+    /// The same bytes as `Bytes`, where they are shared.
+    shared: Option<&'a Bytes>,
     span: FieldSpan,
 }
 
 impl<'a> Field<'a> {
-    /// The field at `span` of `buf`.
+    /// The field at `span` of `buf` (which is `shared`, if that is given).
     #[inline]
-    pub(crate) fn new(buf: &'a Bytes, span: FieldSpan) -> Field<'a> {
-        Field { buf, span }
+    pub(crate) fn new(buf: &'a [u8], shared: Option<&'a Bytes>, span: FieldSpan) -> Field<'a> {
+        Field { buf, shared, span }
     }
 
     /// The field name, case as sent.
@@ -93,18 +98,29 @@ impl<'a> Field<'a> {
         &self.buf[self.span.value_start as usize..self.span.value_end as usize]
     }
 
-    /// The field name as a `Bytes` sharing the received buffer.
-    pub fn name_bytes(&self) -> Bytes {
-        self.buf
-            .slice(self.span.line as usize..self.span.name_end as usize)
+    /// The field name as a `Bytes` sharing the received buffer; `None`
+    /// unless the head is shared.
+    pub fn name_bytes(&self) -> Option<Bytes> {
+        let range = self.span.line as usize..self.span.name_end as usize;
+        self.shared.map(|b| b.slice(range))
     }
 
-    /// The field value as a `Bytes` sharing the received buffer.
-    pub fn value_bytes(&self) -> Bytes {
-        self.buf
-            .slice(self.span.value_start as usize..self.span.value_end as usize)
+    /// The field value as a `Bytes` sharing the received buffer; `None`
+    /// unless the head is shared.
+    pub fn value_bytes(&self) -> Option<Bytes> {
+        let range = self.span.value_start as usize..self.span.value_end as usize;
+        self.shared.map(|b| b.slice(range))
     }
 }
+
+/// Fields are equal when their names (case as sent) and values are.
+impl PartialEq for Field<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name() && self.value() == other.value()
+    }
+}
+
+impl Eq for Field<'_> {}
 
 impl core::fmt::Debug for Field<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

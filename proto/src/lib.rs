@@ -23,7 +23,7 @@
 //!
 //! **In**: received bytes, appended by the adapter to one `BytesMut` read
 //! buffer per connection (the core consumes from its front and never keeps a
-//! borrow across calls); end of stream as its own call (`handle_eof`, never
+//! borrow across calls; the adapter only appends); end of stream as its own call (`handle_eof`, never
 //! "an empty read"); the current time as an argument (`now`); commands
 //! (`start`, `frame_body`, `finish_body`, `abandon`).
 //!
@@ -36,10 +36,14 @@
 //! in the buffer, which now belong to the caller).
 //!
 //! Body data is `Bytes` cut from the read buffer; head events (status line,
-//! fields, trailers) borrow the decoder until the next call, and give their
-//! name and value as `Bytes` sharing the buffer on demand. No copy, and no
-//! allocation per response once the buffer exists (the first split of a
-//! fresh `BytesMut` promotes it to shared storage, once per buffer).
+//! fields, trailers) borrow the decoder and the front of the read buffer
+//! until the next call. A head is consumed with a plain advance once its
+//! events are out, unless the caller asked for shared heads
+//! ([`ResponseDecoder::share_heads`]): then it is split off first, and each
+//! field gives its name and value as `Bytes` sharing the buffer on demand.
+//! No copy, and no allocation per response once the buffer exists (the
+//! first split of a fresh `BytesMut` promotes it to shared storage, once per
+//! buffer).
 //!
 //! ## The loop every adapter runs
 //!

@@ -711,12 +711,14 @@ struct Outcome {
     error: Option<Error>,
 }
 
-/// Feeds `input` cut at `points` into a fresh decoder, then EOF, polling
-/// until it wants more. Checks the invariants that hold for any input: no
-/// empty `Data`, a bounded number of polls, sticky errors.
-fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind) -> Outcome {
+/// Feeds `input` cut at `points` into a fresh decoder (sharing its heads or
+/// not: `share`), then EOF, polling until it wants more. Checks the
+/// invariants that hold for any input: no empty `Data`, a bounded number of
+/// polls, sticky errors, `Bytes` of a field exactly where heads are shared.
+fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind, share: bool) -> Outcome {
     let mut dec = ResponseDecoder::new(limits);
     dec.set_request_kind(kind);
+    dec.share_heads(share);
     let mut buf = BytesMut::new();
     let pieces = pieces(input, points);
     // Every event but `End`/`HeadEnd`/`Switched` needs at least one byte, and
@@ -740,10 +742,14 @@ fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind) -> Ou
                     Ev::Status(s.version, s.code, s.reason.to_vec())
                 }
                 Event::Field(f) => {
-                    assert_eq!(
-                        (&f.name_bytes()[..], &f.value_bytes()[..]),
-                        (f.name(), f.value())
-                    );
+                    let shared = (f.name_bytes(), f.value_bytes());
+                    match shared {
+                        (Some(name), Some(value)) if share => {
+                            assert_eq!((&name[..], &value[..]), (f.name(), f.value()))
+                        }
+                        (None, None) if !share => {}
+                        other => panic!("share_heads({share}) but field bytes {other:?}"),
+                    }
                     Ev::Field(f.name().to_vec(), f.value().to_vec())
                 }
                 Event::HeadEnd(h) => Ev::HeadEnd(h),
@@ -755,7 +761,10 @@ fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind) -> Ou
                     }
                     Ev::Data(d.to_vec())
                 }
-                Event::Trailer(f) => Ev::Trailer(f.name().to_vec(), f.value().to_vec()),
+                Event::Trailer(f) => {
+                    assert_eq!(f.value_bytes().as_deref(), Some(f.value()));
+                    Ev::Trailer(f.name().to_vec(), f.value().to_vec())
+                }
                 Event::End => Ev::End,
                 Event::Switched => Ev::Switched,
             };
@@ -785,10 +794,11 @@ fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind) -> Ou
     Outcome { events, error }
 }
 
-/// Feeds whole, at `cuts`, and byte by byte; all three must agree.
+/// Feeds whole, at `cuts` (with shared heads), and byte by byte; all three
+/// must agree.
 fn feed_all_ways(input: &[u8], cuts: &[Index], limits: Limits, kind: RequestKind) -> Outcome {
-    let whole = feed(input, &[], limits, kind);
-    let split = feed(input, &cut_points(cuts, input.len()), limits, kind);
+    let whole = feed(input, &[], limits, kind, false);
+    let split = feed(input, &cut_points(cuts, input.len()), limits, kind, true);
     assert_eq!(
         split,
         whole,
@@ -796,7 +806,7 @@ fn feed_all_ways(input: &[u8], cuts: &[Index], limits: Limits, kind: RequestKind
         cut_points(cuts, input.len())
     );
     let every: Vec<usize> = (1..input.len()).collect();
-    let bytewise = feed(input, &every, limits, kind);
+    let bytewise = feed(input, &every, limits, kind, false);
     assert_eq!(bytewise, whole, "byte by byte differs from whole");
     whole
 }

@@ -220,12 +220,13 @@ fn drain<W: Write>(
             None => return Ok(false),
             Some(Event::Switched) => return Ok(true),
             Some(event) => {
-                if event == Event::End {
-                    progress.complete = progress.read - buf.len() as u64;
-                }
+                let end = event == Event::End;
                 // The event is dropped here, so its `Bytes` no longer pin the
                 // buffer when the next read reserves space.
                 out.report(&Report::Event(&event))?;
+                if end {
+                    progress.complete = progress.read - buf.len() as u64;
+                }
             }
         }
     }
