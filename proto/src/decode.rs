@@ -379,10 +379,13 @@ impl ResponseDecoder {
         match &mut self.state {
             State::Head => self.poll_head(buf),
             State::Emit { .. } => Ok(self.emit(buf)),
-            State::Body => match self
-                .body
-                .poll(buf, self.eof, &mut self.offset, &self.limits)?
-            {
+            // An empty or fully read body ends without a call.
+            State::Body => match match self.body {
+                BodyDecoder::Length { remaining: 0, .. } => Some(BodyEvent::End),
+                _ => self
+                    .body
+                    .poll(buf, self.eof, &mut self.offset, &self.limits)?,
+            } {
                 None => Ok(Out::Nothing),
                 Some(BodyEvent::Data(data)) => Ok(Out::Data(data)),
                 Some(BodyEvent::Trailer(span)) => Ok(Out::Trailer(span)),
@@ -484,6 +487,8 @@ impl ResponseDecoder {
         // head so that the buffer can reclaim its bytes.
         match self.head_in_buf {
             0 => self.head = Bytes::new(),
+            // A bodiless response often is all there is: a store, not a call.
+            len if len == buf.len() => buf.clear(),
             len => buf.advance(len),
         }
         self.head_in_buf = 0;

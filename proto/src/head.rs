@@ -570,10 +570,8 @@ fn fast_field_line(buf: &[u8], line: usize) -> Option<Line> {
     if s.get(i + 1) != Some(&b'\n') {
         return None;
     }
-    let mut end = i;
-    while end > start && matches!(s[end - 1], b' ' | b'\t') {
-        end -= 1;
-    }
+    // The value's bytes hold no CR, LF or FF: ASCII whitespace is SP / HTAB.
+    let end = start + s[start..i].trim_ascii_end().len();
     let span = FieldSpan {
         line: line as u32,
         name_end: (line + name_end) as u32,
