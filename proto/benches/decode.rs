@@ -11,9 +11,12 @@
 //! `BytesMut` with the head (`clear` + `extend_from_slice`, a memcpy of the
 //! head), parsing it, and reading every field's name and value through
 //! `black_box`. Our side also pays what `httparse` does not do: the framing
-//! decision, the reuse verdict and a zero-copy `Bytes` per field, and it
-//! polls one reused decoder until `Event::End` (the heads carry
-//! `Content-Length: 0`, so the decoder is ready for the next head).
+//! decision and the reuse verdict, and it polls one reused decoder until
+//! `Event::End` (the heads carry `Content-Length: 0`, so the decoder is
+//! ready for the next head). `head/*/roundtrip` reads names and values as
+//! slices, as `httparse` gives them; `head/*/roundtrip-shared` decodes with
+//! `share_heads(true)`, as the adapters do, and takes every value as a
+//! `Bytes` (what `http::HeaderValue` keeps).
 //! `httparse` fills a fresh `[EMPTY_HEADER; 32]` table each iteration (its
 //! borrows of the buffer forbid keeping one across refills), as its own
 //! benches do.
@@ -33,7 +36,7 @@ use roundtrip_proto::{Event, ResponseDecoder};
 
 #[path = "heads.rs"]
 mod heads;
-use heads::{CDN, SMALL, httparse_head, roundtrip_head};
+use heads::{CDN, SMALL, httparse_head, roundtrip_head, roundtrip_head_shared};
 
 const CHUNKED_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 const BODY_LEN: usize = 64 * 1024;
@@ -55,6 +58,15 @@ fn heads(c: &mut Criterion) {
                 buf.clear();
                 buf.extend_from_slice(black_box(head));
                 roundtrip_head(&mut dec, &mut buf)
+            })
+        });
+        let mut shared = ResponseDecoder::default();
+        shared.share_heads(true);
+        group.bench_function("roundtrip-shared", |b| {
+            b.iter(|| {
+                buf.clear();
+                buf.extend_from_slice(black_box(head));
+                roundtrip_head_shared(&mut shared, &mut buf)
             })
         });
         let mut raw = BytesMut::with_capacity(4096);

@@ -67,6 +67,31 @@ pub fn roundtrip_head(dec: &mut ResponseDecoder, buf: &mut BytesMut) -> usize {
     }
 }
 
+/// [`roundtrip_head`] for a decoder that shares its heads, taking each
+/// value as a `Bytes` as the adapters do (for `http::HeaderValue`).
+pub fn roundtrip_head_shared(dec: &mut ResponseDecoder, buf: &mut BytesMut) -> usize {
+    let mut fields = 0;
+    loop {
+        match dec.poll_event(buf).expect("the bench heads are valid") {
+            Some(Event::Status(line)) => {
+                black_box(line.code);
+                black_box(line.reason);
+            }
+            Some(Event::Field(field)) => {
+                black_box(field.name());
+                black_box(field.value_bytes().expect("shared heads"));
+                fields += 1;
+            }
+            Some(Event::HeadEnd(end)) => {
+                black_box(end);
+            }
+            Some(Event::End) => return fields,
+            Some(other) => panic!("unexpected event {other:?}"),
+            None => panic!("the bench heads are complete"),
+        }
+    }
+}
+
 /// Parses one head with httparse, touching every part of it; returns the
 /// number of fields seen.
 pub fn httparse_head(buf: &[u8]) -> usize {

@@ -300,7 +300,7 @@ impl ResponseDecoder {
     ///
     /// The caller only appends to `buf` between calls: while a head is
     /// reported, its events may point into the front of `buf`.
-    #[inline]
+    #[inline(always)]
     pub fn poll_event<'a>(&'a mut self, buf: &'a mut BytesMut) -> Result<Option<Event<'a>>, Error> {
         // The hot path: the next field of a head being reported.
         if let State::Emit { next, .. } = &mut self.state
@@ -316,11 +316,16 @@ impl ResponseDecoder {
     /// One step, with the sticky error: what `poll_event` does before it
     /// makes the event (a connection looks at the step in between).
     ///
-    /// `advance`, `step`, `poll_head` and `HeadScanner::scan` are inlined
-    /// into the caller's poll loop: each call frame they save (six saved
-    /// registers, a large stack frame, a `Result` through memory) was a
-    /// measurable share of a small head's decode (`examples/head_min.rs`).
-    #[inline]
+    /// One call frame per step, and one copy of the head parser: `step`,
+    /// `poll_head` and `HeadScanner::scan` are inlined into this function
+    /// (each frame they saved, six saved registers, a large stack frame and
+    /// a `Result` through memory, was a measurable share of a small head's
+    /// decode, `examples/head_min.rs`), while this one stays out of line, so
+    /// that a caller with several `poll_event` sites still gets the field
+    /// fast path of `poll_event` inlined into each of them. Left to the
+    /// inliner, a second call site made `poll_event` a call per event:
+    /// small head 104 -> 130 ns.
+    #[inline(never)]
     pub(crate) fn advance(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         if let Some(e) = &self.error {
             return Err(e.clone());
@@ -374,7 +379,7 @@ impl ResponseDecoder {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn step(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         match &mut self.state {
             State::Head => self.poll_head(buf),
@@ -416,7 +421,7 @@ impl ResponseDecoder {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn poll_head(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         let Some(len) = self.scanner.scan(buf, &self.limits)? else {
             if self.eof {

@@ -229,7 +229,7 @@ impl HeadScanner {
 
     /// Scans what `buf` holds of the head. Returns the head length once the
     /// blank line has been seen. `buf` may be changed in place (obs-fold).
-    #[inline]
+    #[inline(always)]
     pub fn scan(&mut self, buf: &mut [u8], limits: &Limits) -> Result<Option<usize>, Error> {
         // Only the first `max_head_bytes` can belong to the head: looking no
         // further makes the outcome independent of how the bytes were split.
@@ -300,7 +300,7 @@ impl HeadScanner {
     /// Takes clean, complete field lines from `line_start` on, pushing their
     /// spans, until the blank line (returns the head length) or a line it
     /// leaves to the resumable parser (returns `None`, `line_start` there).
-    #[inline]
+    #[inline(always)]
     fn fast_fields(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, Error> {
         let mut at = self.line_start;
         let result = loop {
