@@ -57,6 +57,23 @@ fn settle(server: &ScriptServer) {
     server.assert_no_errors();
 }
 
+/// Ends a script like a keep-alive server: the connection stays open until
+/// the client closes it. A script that just ended would close it, and the mio
+/// loop, which watches idle connections, drops one the moment its server
+/// closes it (or does not pool it when the close came with the response):
+/// an idle count or a reuse checked after the script would race that close.
+fn held(mut steps: Vec<Step>) -> Vec<Step> {
+    steps.push(Step::ExpectEof);
+    steps
+}
+
+/// Drops the client (closing its idle connections, which ends [`held`]
+/// scripts), then [`settle`]s.
+fn settle_held<C>(client: C, server: &ScriptServer) {
+    drop(client);
+    settle(server);
+}
+
 /// Waits until the accept loop (which polls) has seen every connection the
 /// client opened, so an `accepted()` upper bound is not read too early.
 fn settle_accepts(server: &ScriptServer, at_least: usize) {
@@ -84,10 +101,10 @@ fn raw(head: &str, body: &[u8]) -> Vec<u8> {
 
 /// 100 keep-alive requests travel over one connection.
 pub fn keep_alive_100<B: Backend>() {
-    let server = ScriptServer::start(vec![vec![Step::Repeat(
+    let server = ScriptServer::start(vec![held(vec![Step::Repeat(
         100,
         vec![Step::ReadRequest, Step::Write(ok(b"hello"))],
-    )]]);
+    )])]);
     let client = B::client(test_config());
     for i in 0..100 {
         let resp = B::send(&client, Req::get(server.url("/")))
@@ -101,7 +118,7 @@ pub fn keep_alive_100<B: Backend>() {
         (stats.dials, stats.reuses, stats.idle, stats.in_use),
         (1, 99, 1, 0)
     );
-    server.assert_no_errors();
+    settle_held(client, &server);
 }
 
 /// `Connection: close` on a response: the next request dials anew and the
@@ -117,7 +134,7 @@ pub fn server_connection_close_redials<B: Backend>() {
             )),
             Step::Close,
         ],
-        vec![Step::ReadRequest, Step::Write(ok(b"two"))],
+        held(vec![Step::ReadRequest, Step::Write(ok(b"two"))]),
     ]);
     let client = B::client(test_config());
     assert_eq!(
@@ -133,7 +150,7 @@ pub fn server_connection_close_redials<B: Backend>() {
     assert_eq!((stats.dials, stats.reuses), (2, 0), "{stats:?}");
     assert_eq!(closed(&stats, CloseReason::ServerClose), 1, "{stats:?}");
     assert_eq!(stats.closed.total(), 1, "{stats:?}");
-    settle(&server);
+    settle_held(client, &server);
 }
 
 /// An HTTP/1.0 response without `Connection: keep-alive`: the client closes
@@ -161,10 +178,10 @@ pub fn http10_keep_alive_reused<B: Backend>() {
         "HTTP/1.0 200 OK\nConnection: keep-alive\nContent-Length: 5",
         b"hello",
     );
-    let server = ScriptServer::start(vec![vec![Step::Repeat(
+    let server = ScriptServer::start(vec![held(vec![Step::Repeat(
         3,
         vec![Step::ReadRequest, Step::Write(reply)],
-    )]]);
+    )])]);
     let client = B::client(test_config());
     for _ in 0..3 {
         let resp = send_ok::<B>(&client, Req::get(server.url("/")));
@@ -175,7 +192,7 @@ pub fn http10_keep_alive_reused<B: Backend>() {
     let stats = B::stats(&client);
     assert_eq!((stats.dials, stats.reuses, stats.idle), (1, 2, 1));
     assert_eq!(stats.closed.total(), 0, "{stats:?}");
-    settle(&server);
+    settle_held(client, &server);
 }
 
 /// A body without framing headers ends where the server closes: read in
@@ -441,14 +458,14 @@ pub fn expect_continue_rejected<B: Backend>() {
 pub fn early_drop_small_body_drained<B: Backend>() {
     let body = pattern(10_000);
     let pieces: Vec<&[u8]> = body.chunks(1_000).collect();
-    let server = ScriptServer::start(vec![vec![
+    let server = ScriptServer::start(vec![held(vec![
         Step::ReadRequest,
         Step::Write(ok(&body)),
         Step::ReadRequest,
         Step::Write(chunked(&pieces, &[("X-T", "1")])),
         Step::ReadRequest,
         Step::Write(ok(b"next")),
-    ]]);
+    ])]);
     let client = B::client(test_config());
     for _ in 0..2 {
         let resp = send_ok::<B>(
@@ -465,7 +482,7 @@ pub fn early_drop_small_body_drained<B: Backend>() {
     let stats = B::stats(&client);
     assert_eq!((stats.dials, stats.reuses), (1, 2));
     assert_eq!(stats.closed.total(), 0, "{stats:?}");
-    settle(&server);
+    settle_held(client, &server);
 }
 
 /// Draining an abandoned body is bounded by the drain timeout: when the rest
@@ -533,7 +550,7 @@ pub fn body_shorter_than_content_length<B: Backend>() {
             Step::Write(response(200, &[("Content-Length", "100")], &[b'x'; 50])),
             Step::Close,
         ],
-        vec![Step::ReadRequest, Step::Write(ok(b"next"))],
+        held(vec![Step::ReadRequest, Step::Write(ok(b"next"))]),
     ]);
     let client = B::client(test_config());
     let err = send_err::<B>(&client, Req::get(server.url("/")));
@@ -558,7 +575,7 @@ pub fn body_shorter_than_content_length<B: Backend>() {
         (0, 1, 2),
         "{stats:?}"
     );
-    settle(&server);
+    settle_held(client, &server);
 }
 
 /// The server resets the connection in the middle of a body: an error in the
@@ -714,7 +731,7 @@ fn close_on_reuse() -> Vec<Step> {
 pub fn close_on_reuse_get_retried<B: Backend>() {
     let server = ScriptServer::start(vec![
         close_on_reuse(),
-        vec![Step::ReadRequest, Step::Write(ok(b"two"))],
+        held(vec![Step::ReadRequest, Step::Write(ok(b"two"))]),
     ]);
     let client = B::client(test_config());
     assert_eq!(
@@ -736,7 +753,7 @@ pub fn close_on_reuse_get_retried<B: Backend>() {
     );
     let stats = B::stats(&client);
     assert_eq!(closed(&stats, CloseReason::PeerClosed), 1, "{stats:?}");
-    settle(&server);
+    settle_held(client, &server);
 }
 
 /// A GET whose retry fails too is not retried a second time.
@@ -933,13 +950,13 @@ pub fn max_conns_with_closing_server<B: Backend>() {
 pub fn pool_wait_bounded_by_timeout<B: Backend>() {
     let mut reply = response(200, &[("Content-Length", "200")], b"");
     reply.extend_from_slice(&[b'x'; 100]);
-    let server = ScriptServer::start(vec![vec![
+    let server = ScriptServer::start(vec![held(vec![
         Step::ReadRequest,
         Step::Write(reply),
         // The holder reads slowly: the connection stays in use meanwhile.
         Step::Sleep(Duration::from_millis(600)),
         Step::Write(vec![b'x'; 100]),
-    ]]);
+    ])]);
     let mut config = test_config();
     config.pool = config.pool.max_conns_per_host(Some(1));
     config.timeout = Some(Duration::from_millis(200));
@@ -977,7 +994,7 @@ pub fn pool_wait_bounded_by_timeout<B: Backend>() {
         "the holder's connection went back: {stats:?}"
     );
     assert_eq!(server.requests().len(), 1);
-    settle(&server);
+    settle_held(client, &server);
 }
 
 /// An idle connection older than the pool's idle timeout is closed; the next
@@ -1462,7 +1479,10 @@ pub fn connect_timeout<B: Backend>() {
 
 /// Requests refused before anything is sent: `InvalidRequest`, not reached.
 pub fn invalid_requests_not_sent<B: Backend>() {
-    let server = ScriptServer::start(vec![vec![Step::ReadRequest, Step::Write(ok(b"fine"))]]);
+    let server = ScriptServer::start(vec![held(vec![
+        Step::ReadRequest,
+        Step::Write(ok(b"fine")),
+    ])]);
     let client = B::client(test_config());
     let bad = [
         Req::get(format!("https://{}/", server.addr())),
@@ -1488,7 +1508,7 @@ pub fn invalid_requests_not_sent<B: Backend>() {
         (1, 0, 1),
         "{stats:?}"
     );
-    settle(&server);
+    settle_held(client, &server);
 }
 
 /// The response-head timeout counts from the request's end, so a head that
