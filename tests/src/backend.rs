@@ -126,6 +126,36 @@ pub trait Backend: 'static {
     fn send(client: &Self::Client, req: Req) -> Result<Resp, Error>;
     /// Pool counters.
     fn stats(client: &Self::Client) -> PoolStats;
+    /// Pool counters as they are now, with what happened since the last
+    /// reply (mio's [`stats`](Self::stats) are the pool as the last reply
+    /// left it). The same as `stats` where those are always current.
+    fn live_stats(client: &Self::Client) -> PoolStats {
+        Self::stats(client)
+    }
+}
+
+/// Whether the backend drops an idle connection the moment its server closes
+/// it: the mio loop keeps idle sockets registered and acts on the close
+/// event, so the next request dials without trying the dead connection.
+/// Blocking and tokio find out when a request takes it (probe or failure).
+pub fn drops_closed_idle<B: Backend>() -> bool {
+    B::NAME == "mio"
+}
+
+/// Waits until the client's pool holds no idle connection, up to `bound`
+/// (checked every 2 ms on [`Backend::live_stats`]); returns whether it did.
+pub fn wait_no_idle<B: Backend>(client: &B::Client, bound: Duration) -> bool {
+    let deadline = std::time::Instant::now() + bound;
+    // Bounded by the deadline.
+    loop {
+        if B::live_stats(client).idle == 0 {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// A reader that yields `data` in pieces of at most `piece` bytes.
@@ -408,8 +438,10 @@ struct MioInner {
     /// Shared with the loop thread, so the wake-up fd outlives this handle
     /// and a `Stop` sent on drop is seen at once.
     waker: std::sync::Arc<roundtrip_mio::mio::Waker>,
-    /// The pool counters, copied after every loop turn and before every reply.
+    /// The pool counters as the last reply left them.
     stats: std::sync::Arc<std::sync::Mutex<PoolStats>>,
+    /// The pool counters, copied after every loop turn.
+    live: std::sync::Arc<std::sync::Mutex<PoolStats>>,
 }
 
 impl Drop for MioInner {
@@ -446,8 +478,9 @@ impl Backend for Mio {
             .build_in(poll.registry(), Token(1))
             .expect("a mio driver");
         let stats = std::sync::Arc::new(std::sync::Mutex::new(driver.stats()));
+        let live = std::sync::Arc::new(std::sync::Mutex::new(driver.stats()));
         let (jobs, rx) = std::sync::mpsc::channel();
-        let loop_stats = std::sync::Arc::clone(&stats);
+        let loop_stats = [std::sync::Arc::clone(&stats), std::sync::Arc::clone(&live)];
         std::thread::Builder::new()
             .name("mio-driver".into())
             .spawn(move || {
@@ -456,7 +489,12 @@ impl Backend for Mio {
             })
             .expect("spawn the mio driver thread");
         MioClient {
-            inner: std::sync::Arc::new(MioInner { jobs, waker, stats }),
+            inner: std::sync::Arc::new(MioInner {
+                jobs,
+                waker,
+                stats,
+                live,
+            }),
         }
     }
 
@@ -484,6 +522,14 @@ impl Backend for Mio {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn live_stats(client: &Self::Client) -> PoolStats {
+        *client
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// The driver thread of a [`MioClient`]: polls, hands events and the time
@@ -492,14 +538,14 @@ fn mio_loop(
     mut poll: roundtrip_mio::mio::Poll,
     mut driver: roundtrip_mio::Driver,
     jobs: std::sync::mpsc::Receiver<MioJob>,
-    stats: std::sync::Arc<std::sync::Mutex<PoolStats>>,
+    [stats, live]: [std::sync::Arc<std::sync::Mutex<PoolStats>>; 2],
 ) {
     use std::sync::mpsc::TryRecvError;
     use std::time::Instant;
     let mut events = roundtrip_mio::mio::Events::with_capacity(1024);
     let mut pending = std::collections::HashMap::new();
-    let publish = |driver: &roundtrip_mio::Driver| {
-        *stats.lock().unwrap_or_else(|p| p.into_inner()) = driver.stats();
+    let publish = |to: &std::sync::Mutex<PoolStats>, driver: &roundtrip_mio::Driver| {
+        *to.lock().unwrap_or_else(|p| p.into_inner()) = driver.stats();
     };
     // Bounded by the client's life: ends at `Stop` or when the channel closes.
     loop {
@@ -527,11 +573,12 @@ fn mio_loop(
         // after `send` is the pool as that request left it, not whatever the
         // loop saw since (a server closing at the end of its script).
         while let Some((id, result)) = driver.take_finished() {
-            publish(&driver);
+            publish(&stats, &driver);
             if let Some(p) = pending.remove(&id) {
                 let _ = p.reply.send(result.map(|r| mio_resp(r, p.streamed)));
             }
         }
+        publish(&live, &driver);
     }
 }
 
