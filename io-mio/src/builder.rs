@@ -22,9 +22,10 @@ const EVENTS_PER_TURN: usize = 1024;
 /// settings shared with the other backends are [`roundtrip_io::config_setters`]'s.
 ///
 /// Two of them act in the driver's own way. An idle connection stays
-/// registered, so a close by the server is seen as an event: one idle at
-/// least [`stale_check_after`](Self::stale_check_after) is dropped at once,
-/// a younger one at the end of that grace period. And the driver sends each
+/// registered, so a close by the server is seen as an event and the
+/// connection is dropped at once, however young;
+/// [`stale_check_after`](Self::stale_check_after) only says when a checkout
+/// probes a connection no event spoke of. And the driver sends each
 /// redirect hop itself ([`max_redirects`](Self::max_redirects)): only final
 /// responses finish.
 ///

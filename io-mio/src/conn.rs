@@ -122,9 +122,10 @@ pub(crate) struct Conn {
     pub read_pending: bool,
     /// An event said the server shut its side (or the socket failed): once
     /// the bytes before it are read, a read returns EOF or the error, and no
-    /// further event will say so.
+    /// further event will say so. Such a connection is not pooled.
     pub peer_closed: bool,
-    /// While idle, the server closed it or sent bytes nobody asked for.
+    /// While idle, the server closed it or sent bytes nobody asked for (it
+    /// leaves the pool then; this keeps a checkout from taking it if not).
     pub stale_seen: bool,
     pub timers: [Deadline; ConnTimer::COUNT],
 }

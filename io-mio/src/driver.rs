@@ -559,7 +559,7 @@ impl Driver {
                     self.on_readable(slot, now);
                 }
             }
-            ConnState::Idle if readable => self.on_idle_readable(slot, now),
+            ConnState::Idle if readable => self.on_idle_readable(slot),
             ConnState::Idle => {}
         }
         self.settle_conn(slot);
@@ -594,15 +594,8 @@ impl Driver {
             },
             io_timeout.filter(|_| busy).map(|t| conn.last_io + t),
             conn.proto.poll_timeout().filter(|_| busy),
-            (conn.stale_seen && matches!(conn.state, ConnState::Idle))
-                .then(|| conn.idle_since + self.config.stale_check_after),
         ];
-        let kinds = [
-            ConnTimer::Connect,
-            ConnTimer::Io,
-            ConnTimer::Core,
-            ConnTimer::Stale,
-        ];
+        let kinds = [ConnTimer::Connect, ConnTimer::Io, ConnTimer::Core];
         for (kind, want) in kinds.into_iter().zip(deadlines) {
             if let Some(at) = conn.timers[kind as usize].set(want) {
                 let serial = conn.serial;

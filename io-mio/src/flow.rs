@@ -583,10 +583,7 @@ impl Driver {
                     self.decode(ex, slot, now);
                 }
             }
-            ConnTimer::Stale if matches!(conn.state, ConnState::Idle) => {
-                self.drop_idle(slot, CloseReason::Stale);
-            }
-            ConnTimer::Connect | ConnTimer::Stale => {}
+            ConnTimer::Connect => {}
         }
     }
 }

@@ -20,8 +20,9 @@
 //!   connect, read and write inactivity, the total `timeout`, and the pool's
 //!   idle expiry.
 //! - Idle connections stay registered: a server closing one is seen as an
-//!   event, and the connection is dropped from the pool as `Stale` (at once
-//!   when idle at least `stale_check_after`, else at the end of that grace).
+//!   event, and the connection is dropped from the pool at once as `Stale`,
+//!   however young; a response that came with the server's FIN does not put
+//!   its connection back at all (`PeerClosed`).
 //!
 //! ## The run loop
 //!

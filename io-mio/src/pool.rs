@@ -3,12 +3,13 @@
 //! parked exchange, and a grant is delivered by starting that exchange.
 //!
 //! Idle connections stay registered for readability, so the server closing
-//! one (or sending bytes nobody asked for) is seen as an event. How soon the
-//! driver acts on it follows `Config::stale_check_after`, as the probe of
-//! the other backends does: a connection idle at least that long is dropped
-//! at once (`Pool::remove_idle` with `CloseReason::Stale`); a younger one at
-//! the end of that grace period, and until then a request may still take it,
-//! where the safe-retry rule covers the race as it does elsewhere.
+//! one (or sending bytes nobody asked for, or the socket failing) is seen as
+//! an event, and the connection is dropped from the pool right then
+//! (`Pool::remove_idle` with `CloseReason::Stale`), whatever its age: no
+//! request is handed a connection known dead. A connection whose response
+//! came with the server's FIN is not pooled at all (`PeerClosed`). What no
+//! event reported is left to the probe at checkout, after
+//! `Config::stale_check_after`, as in the other backends.
 
 use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::Reuse;
@@ -27,11 +28,17 @@ impl Driver {
             return;
         };
         conn.state = ConnState::Idle;
-        let verdict = if conn.out.is_empty() {
-            conn.proto.checkin_verdict()
-        } else {
+        let verdict = if !conn.out.is_empty() {
             // The server answered before the request was written in full.
             Reuse::No(CloseReason::BodyNotSent)
+        } else {
+            match conn.proto.checkin_verdict() {
+                // An event already said the server shut its side (its FIN came
+                // with or after the response): reusable as far as the exchange
+                // goes, but known dead, so not offered to the next request.
+                Reuse::Yes if conn.peer_closed => Reuse::No(CloseReason::PeerClosed),
+                verdict => verdict,
+            }
         };
         if verdict.is_yes() {
             conn.shrink_for_idle(now);
@@ -141,9 +148,10 @@ impl Driver {
         self.grants.extend(next);
     }
 
-    /// An idle connection became readable: the server closed it or sent
-    /// bytes nobody asked for (looked at without consuming), or nothing.
-    pub(crate) fn on_idle_readable(&mut self, slot: usize, now: Instant) {
+    /// An idle connection became readable: the server closed it, sent bytes
+    /// nobody asked for (looked at without consuming), the socket failed, or
+    /// nothing. A dead one leaves the pool at once, whatever its age.
+    pub(crate) fn on_idle_readable(&mut self, slot: usize) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -151,26 +159,25 @@ impl Driver {
             conn.read_pending = false;
             return;
         }
+        // Kept in case the pool no longer counts it as idle (then it is not
+        // dropped here), so that a checkout still refuses it.
         conn.stale_seen = true;
         conn.read_pending = true;
-        if now.saturating_since(conn.idle_since) >= self.config.stale_check_after {
-            self.drop_idle(slot, CloseReason::Stale);
-        }
-        // Otherwise the `Stale` timer acts at the end of the grace period.
+        self.drop_idle(slot, CloseReason::Stale);
     }
 
-    /// Is the idle connection just checked out dead? Only asked of
-    /// connections idle at least `stale_check_after`: an event already told,
-    /// or a probe tells when readiness may have gone unreported.
+    /// Is the idle connection just checked out dead? Yes when an event
+    /// already told; otherwise a connection idle at least `stale_check_after`
+    /// is probed when readiness may have gone unreported.
     pub(crate) fn is_stale_at_checkout(&mut self, slot: usize, now: Instant) -> bool {
         let Some(conn) = self.conns.get_mut(slot) else {
             return true;
         };
-        if now.saturating_since(conn.idle_since) < self.config.stale_check_after {
-            return false;
-        }
         if conn.stale_seen {
             return true;
+        }
+        if now.saturating_since(conn.idle_since) < self.config.stale_check_after {
+            return false;
         }
         if conn.read_pending {
             if roundtrip_io::sys::is_stale(&conn.stream) {

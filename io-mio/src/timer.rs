@@ -25,12 +25,10 @@ pub(crate) enum ConnTimer {
     Io,
     /// The core's next deadline (100-continue, response head, drain).
     Core,
-    /// The grace period of an idle connection the server closed.
-    Stale,
 }
 
 impl ConnTimer {
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 3;
 }
 
 /// Whose deadline a heap entry is.

@@ -18,7 +18,10 @@ use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::{Error, Phase, TimeoutKind};
 
-use crate::backend::{Backend, ReadMode, Req, ReqBody, Resp, assert_timeout, test_config};
+use crate::backend::{
+    Backend, ReadMode, Req, ReqBody, Resp, assert_timeout, drops_closed_idle, test_config,
+    wait_no_idle,
+};
 use crate::fixtures::{chunked_text, pattern};
 use crate::server::{ScriptServer, Step, chunked, ok, response};
 
@@ -622,14 +625,27 @@ fn no_probe_config() -> roundtrip_io::Config {
     config
 }
 
+/// How long a mio case waits for its loop to drop a connection the server
+/// closed while idle.
+const DROP_BOUND: Duration = Duration::from_secs(2);
+
+/// Closes dropped when the server closed an idle connection: `Stale` when
+/// the close was seen while idle, `PeerClosed` when mio saw it come with the
+/// response and did not pool the connection.
+fn closed_by_server(stats: &PoolStats) -> u64 {
+    closed(stats, CloseReason::Stale) + closed(stats, CloseReason::PeerClosed)
+}
+
 /// The server closed an idle pooled connection and the probe notices before
 /// reuse (idle longer than `stale_check_after`): GET and POST go out on a new
-/// connection, each exactly once.
+/// connection, each exactly once. Blocking and tokio take the dead connection
+/// from the pool and the probe closes it (`Stale`); mio already dropped it at
+/// the close event, so it is never taken.
 pub fn stale_idle_probe_redials<B: Backend>() {
     for method in [Method::GET, Method::POST] {
         let server = ScriptServer::start(vec![
             answer_then_close(),
-            vec![Step::ReadRequest, Step::Write(ok(b"two"))],
+            held(vec![Step::ReadRequest, Step::Write(ok(b"two"))]),
         ]);
         let config = test_config();
         let wait = config.stale_check_after + Duration::from_millis(30);
@@ -640,6 +656,12 @@ pub fn stale_idle_probe_redials<B: Backend>() {
         );
         assert!(server.wait_idle(SETTLE), "server did not close");
         thread::sleep(wait);
+        if drops_closed_idle::<B>() {
+            assert!(
+                wait_no_idle::<B>(&client, DROP_BOUND),
+                "{method}: still idle"
+            );
+        }
         let req = if method == Method::GET {
             Req::get(server.url("/x"))
         } else {
@@ -651,18 +673,26 @@ pub fn stale_idle_probe_redials<B: Backend>() {
         let want = if method == Method::GET { 2 } else { 1 };
         assert_eq!(server.count_method(method.as_str()), want);
         let stats = B::stats(&client);
-        assert_eq!(closed(&stats, CloseReason::Stale), 1, "{method}: {stats:?}");
+        if drops_closed_idle::<B>() {
+            assert_eq!(closed_by_server(&stats), 1, "{method}: {stats:?}");
+            assert_eq!(stats.reuses, 0, "{method}: {stats:?}");
+        } else {
+            assert_eq!(closed(&stats, CloseReason::Stale), 1, "{method}: {stats:?}");
+        }
+        assert_eq!(stats.closed.total(), 1, "{method}: {stats:?}");
         assert_eq!(stats.dials, 2);
-        settle(&server);
+        settle_held(client, &server);
     }
 }
 
-/// The server closed an idle pooled connection and no probe runs: the GET
-/// fails on the dead connection and is retried transparently on a new one.
+/// The server closed an idle pooled connection and no probe runs: on
+/// blocking and tokio the GET fails on the dead connection and is retried
+/// transparently on a new one. Mio dropped the connection at the close
+/// event: the GET dials at once, with no failed reuse.
 pub fn stale_idle_get_retried_without_probe<B: Backend>() {
     let server = ScriptServer::start(vec![
         answer_then_close(),
-        vec![Step::ReadRequest, Step::Write(ok(b"two"))],
+        held(vec![Step::ReadRequest, Step::Write(ok(b"two"))]),
     ]);
     let client = B::client(no_probe_config());
     assert_eq!(
@@ -670,25 +700,37 @@ pub fn stale_idle_get_retried_without_probe<B: Backend>() {
         b"one"
     );
     assert!(server.wait_idle(SETTLE), "server did not close");
+    let drops = drops_closed_idle::<B>();
+    if drops {
+        assert!(wait_no_idle::<B>(&client, DROP_BOUND), "still idle");
+    }
     assert_eq!(
         send_ok::<B>(&client, Req::get(server.url("/"))).body,
         b"two"
     );
     assert_eq!(server.accepted(), 2);
     let stats = B::stats(&client);
-    assert_eq!((stats.dials, stats.reuses), (2, 1), "{stats:?}");
+    let reuses = if drops {
+        assert_eq!(closed_by_server(&stats), 1, "{stats:?}");
+        0
+    } else {
+        1
+    };
+    assert_eq!((stats.dials, stats.reuses), (2, reuses), "{stats:?}");
     assert_eq!(stats.closed.total(), 1, "{stats:?}");
-    settle(&server);
+    settle_held(client, &server);
 }
 
-/// The server closed an idle pooled connection and no probe runs: a POST
-/// with a body is not sent again; its error says it may have reached the
-/// server.
+/// The server closed an idle pooled connection and no probe runs: on
+/// blocking and tokio a POST with a body goes out on the dead connection and
+/// is not sent again; its error says it may have reached the server. Mio
+/// dropped the connection at the close event, so the POST goes out once, on
+/// a new connection, and succeeds.
 pub fn stale_idle_post_not_retried<B: Backend>() {
     let server = ScriptServer::start(vec![
         answer_then_close(),
-        // Only a (wrong) retry would get here, and it would succeed.
-        vec![Step::ReadRequest, Step::Write(ok(b"two"))],
+        // Only a new connection gets here: a (wrong) retry, or mio's dial.
+        held(vec![Step::ReadRequest, Step::Write(ok(b"two"))]),
     ]);
     let client = B::client(no_probe_config());
     assert_eq!(
@@ -696,6 +738,28 @@ pub fn stale_idle_post_not_retried<B: Backend>() {
         b"one"
     );
     assert!(server.wait_idle(SETTLE), "server did not close");
+    if drops_closed_idle::<B>() {
+        assert!(wait_no_idle::<B>(&client, DROP_BOUND), "still idle");
+        let req = with_body(Method::POST, server.url("/"), b"data");
+        assert_eq!(send_ok::<B>(&client, req).body, b"two");
+        assert_eq!(server.accepted(), 2);
+        let posts: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .map(|r| (r.conn, r.body))
+            .collect();
+        assert_eq!(posts, [(1, b"data".to_vec())], "the POST went out once");
+        let stats = B::stats(&client);
+        assert_eq!(
+            (stats.dials, stats.reuses, stats.idle),
+            (2, 0, 1),
+            "{stats:?}"
+        );
+        assert_eq!(closed_by_server(&stats), 1, "{stats:?}");
+        assert_eq!(stats.closed.total(), 1, "{stats:?}");
+        return settle_held(client, &server);
+    }
     let err = send_err::<B>(&client, with_body(Method::POST, server.url("/"), b"data"));
     assert!(err.reached_server(), "{err:?}");
     assert!(

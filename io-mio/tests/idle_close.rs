@@ -1,0 +1,228 @@
+//! The driver watches idle connections: a server closing one is acted on at
+//! the close event, however young the connection, and a response that came
+//! with the server's FIN does not put its connection back in the pool.
+//!
+//! `stale_check_after` is set far beyond the test's life, so the probe at
+//! checkout never runs: only the close event can tell the driver. Every wait
+//! is bounded; the server is a plain loopback listener driven step by step
+//! over channels, so each case controls when the close happens.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use roundtrip_mio::proto::CloseReason;
+use roundtrip_mio::{Driver, Finished};
+
+/// Longer than any case: the probe never runs.
+const NO_PROBE: Duration = Duration::from_secs(10);
+/// Bound on every wait of a case.
+const BOUND: Duration = Duration::from_secs(5);
+
+fn driver() -> Driver {
+    Driver::builder()
+        .stale_check_after(NO_PROBE)
+        .timeout(Some(BOUND))
+        .build()
+        .expect("a driver")
+}
+
+fn ok(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Reads one request head (the cases send only bodiless GETs); panics on
+/// EOF or after [`BOUND`].
+fn read_request(stream: &mut TcpStream) {
+    stream.set_read_timeout(Some(BOUND)).expect("read timeout");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    // Bounded by the read timeout and the head size.
+    while !head.ends_with(b"\r\n\r\n") {
+        assert!(head.len() < 4096, "request head too long");
+        match stream.read(&mut byte).expect("read the request") {
+            0 => panic!(
+                "EOF in a request head: {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+            _ => head.push(byte[0]),
+        }
+    }
+}
+
+/// Waits (bounded) for the client to close; true when it did and sent
+/// nothing more.
+fn client_closes(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(BOUND)).expect("read timeout");
+    let mut buf = [0u8; 64];
+    matches!(stream.read(&mut buf), Ok(0)) || matches!(stream.read(&mut buf), Ok(0))
+}
+
+fn accept(listener: &TcpListener) -> TcpStream {
+    listener
+        .set_nonblocking(true)
+        .expect("nonblocking listener");
+    let deadline = Instant::now() + BOUND;
+    // Bounded by the deadline.
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).expect("blocking stream");
+                return stream;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "no connection came");
+                thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// Turns the loop until `n` exchanges finished; panics after [`BOUND`].
+fn finish(driver: &mut Driver, n: usize) -> Vec<Finished> {
+    let deadline = Instant::now() + BOUND;
+    let mut done = Vec::new();
+    while done.len() < n {
+        assert!(Instant::now() < deadline, "exchanges did not finish");
+        driver
+            .run_once(Some(Duration::from_millis(50)))
+            .expect("run_once");
+        done.extend(std::iter::from_fn(|| driver.take_finished()));
+    }
+    done
+}
+
+fn body_of(done: Vec<Finished>) -> Vec<u8> {
+    let [(_, result)]: [Finished; 1] = done.try_into().expect("one exchange");
+    let response = result.expect("a response");
+    assert_eq!(response.status(), 200);
+    response.into_body().to_vec()
+}
+
+/// The server answers, the connection goes idle, then the server closes it:
+/// the pool drops it at the close event (idle falls to 0 while the loop only
+/// waits), and the next GET dials a new connection: no reuse of the dead one,
+/// so no failed attempt and no retry.
+#[test]
+fn idle_close_drops_the_connection_at_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let (close_tx, close_rx): (Sender<()>, Receiver<()>) = channel();
+    let server: JoinHandle<usize> = thread::spawn(move || {
+        let mut first = accept(&listener);
+        read_request(&mut first);
+        first.write_all(&ok("one")).expect("answer");
+        close_rx.recv_timeout(BOUND).expect("told to close");
+        first.shutdown(Shutdown::Write).expect("FIN");
+        // A request on the dead connection would show up here.
+        let mut rest = Vec::new();
+        let _ = first.read_to_end(&mut rest);
+        drop(first);
+        let mut second = accept(&listener);
+        read_request(&mut second);
+        second.write_all(&ok("two")).expect("answer");
+        assert!(client_closes(&mut second), "second connection not closed");
+        rest.len()
+    });
+
+    let mut driver = driver();
+    driver.get(&url);
+    assert_eq!(body_of(finish(&mut driver, 1)), b"one");
+    let stats = driver.stats();
+    assert_eq!((stats.dials, stats.idle), (1, 1), "{stats:?}");
+
+    close_tx.send(()).expect("server alive");
+    let deadline = Instant::now() + BOUND;
+    // Bounded by the deadline.
+    while driver.stats().idle > 0 && Instant::now() < deadline {
+        driver
+            .run_once(Some(Duration::from_millis(50)))
+            .expect("run_once");
+    }
+    let stats = driver.stats();
+    assert_eq!(
+        stats.idle, 0,
+        "the closed connection stayed idle: {stats:?}"
+    );
+    assert_eq!(stats.closed.get(CloseReason::Stale), 1, "{stats:?}");
+    assert_eq!(stats.closed.total(), 1, "{stats:?}");
+
+    driver.get(&url);
+    assert_eq!(body_of(finish(&mut driver, 1)), b"two");
+    let stats = driver.stats();
+    assert_eq!(
+        (stats.dials, stats.reuses, stats.idle),
+        (2, 0, 1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.closed.total(),
+        1,
+        "a failed reuse closes one more: {stats:?}"
+    );
+    drop(driver);
+    let unread = server.join().expect("server thread");
+    assert_eq!(unread, 0, "a request went out on the closed connection");
+}
+
+/// The server answers and shuts its side at once, so the response and the
+/// FIN are both in the socket when the driver reads: the connection is not
+/// pooled (`PeerClosed`), and the next GET dials.
+#[test]
+fn response_with_fin_is_not_pooled() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let (read_tx, read_rx) = channel();
+    let (answer_tx, answer_rx) = channel::<()>();
+    let (answered_tx, answered_rx) = channel();
+    let server = thread::spawn(move || {
+        let mut first = accept(&listener);
+        read_request(&mut first);
+        read_tx.send(()).expect("test alive");
+        answer_rx.recv_timeout(BOUND).expect("told to answer");
+        first.write_all(&ok("one")).expect("answer");
+        first.shutdown(Shutdown::Write).expect("FIN");
+        answered_tx.send(()).expect("test alive");
+        let mut rest = Vec::new();
+        let _ = first.read_to_end(&mut rest);
+        let mut second = accept(&listener);
+        read_request(&mut second);
+        second.write_all(&ok("two")).expect("answer");
+        assert!(client_closes(&mut second), "second connection not closed");
+        rest.len()
+    });
+
+    let mut driver = driver();
+    driver.get(&url);
+    let deadline = Instant::now() + BOUND;
+    // Turn the loop until the request is out; then leave the socket alone
+    // while the server answers and closes, so that one read finds both.
+    // Bounded by the deadline.
+    while read_rx.try_recv().is_err() {
+        assert!(Instant::now() < deadline, "the request did not arrive");
+        driver
+            .run_once(Some(Duration::from_millis(10)))
+            .expect("run_once");
+    }
+    answer_tx.send(()).expect("server alive");
+    answered_rx.recv_timeout(BOUND).expect("server answered");
+    assert_eq!(body_of(finish(&mut driver, 1)), b"one");
+    let stats = driver.stats();
+    assert_eq!(stats.idle, 0, "pooled after the FIN: {stats:?}");
+    assert_eq!(stats.closed.get(CloseReason::PeerClosed), 1, "{stats:?}");
+    assert_eq!(stats.closed.total(), 1, "{stats:?}");
+
+    driver.get(&url);
+    assert_eq!(body_of(finish(&mut driver, 1)), b"two");
+    let stats = driver.stats();
+    assert_eq!((stats.dials, stats.reuses), (2, 0), "{stats:?}");
+    drop(driver);
+    assert_eq!(server.join().expect("server thread"), 0);
+}
