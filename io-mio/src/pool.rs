@@ -28,17 +28,17 @@ impl Driver {
             return;
         };
         conn.state = ConnState::Idle;
+        if conn.peer_closed {
+            // An event already said the server shut its side (its FIN came
+            // with or after the response): tell the core, which then closes
+            // the connection as `PeerClosed` instead of offering it again.
+            conn.proto.handle_eof();
+        }
         let verdict = if !conn.out.is_empty() {
             // The server answered before the request was written in full.
             Reuse::No(CloseReason::BodyNotSent)
         } else {
-            match conn.proto.checkin_verdict() {
-                // An event already said the server shut its side (its FIN came
-                // with or after the response): reusable as far as the exchange
-                // goes, but known dead, so not offered to the next request.
-                Reuse::Yes if conn.peer_closed => Reuse::No(CloseReason::PeerClosed),
-                verdict => verdict,
-            }
+            conn.proto.checkin_verdict()
         };
         if verdict.is_yes() {
             conn.shrink_for_idle(now);
