@@ -226,3 +226,58 @@ fn response_with_fin_is_not_pooled() {
     drop(driver);
     assert_eq!(server.join().expect("server thread"), 0);
 }
+
+/// The server sends bytes nobody asked for on an idle connection (a stray
+/// `408`, as servers send before closing) and does not close: the event is
+/// probed at once (`recv(MSG_PEEK)`), the connection leaves the pool, and
+/// the next GET dials instead of reading the `408` as its answer.
+#[test]
+fn stray_bytes_on_idle_connection_drop_it_at_the_event() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let (stray_tx, stray_rx) = channel::<()>();
+    let server = thread::spawn(move || {
+        let mut first = accept(&listener);
+        read_request(&mut first);
+        first.write_all(&ok("one")).expect("answer");
+        stray_rx.recv_timeout(BOUND).expect("told to send");
+        first
+            .write_all(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
+            .expect("stray bytes");
+        // Whatever the client sends on this connection before it closes it.
+        first.set_read_timeout(Some(BOUND)).expect("read timeout");
+        let mut rest = Vec::new();
+        let _ = first.read_to_end(&mut rest);
+        let mut second = accept(&listener);
+        read_request(&mut second);
+        second.write_all(&ok("two")).expect("answer");
+        assert!(client_closes(&mut second), "second connection not closed");
+        rest.len()
+    });
+
+    let mut driver = driver();
+    driver.get(&url);
+    assert_eq!(body_of(finish(&mut driver, 1)), b"one");
+    stray_tx.send(()).expect("server alive");
+    let deadline = Instant::now() + BOUND;
+    // Bounded by the deadline.
+    while driver.stats().idle > 0 && Instant::now() < deadline {
+        driver
+            .run_once(Some(Duration::from_millis(50)))
+            .expect("run_once");
+    }
+    let stats = driver.stats();
+    assert_eq!(stats.idle, 0, "still pooled after stray bytes: {stats:?}");
+    assert_eq!(stats.closed.get(CloseReason::Stale), 1, "{stats:?}");
+
+    driver.get(&url);
+    assert_eq!(body_of(finish(&mut driver, 1)), b"two");
+    let stats = driver.stats();
+    assert_eq!((stats.dials, stats.reuses), (2, 0), "{stats:?}");
+    drop(driver);
+    assert_eq!(
+        server.join().expect("server thread"),
+        0,
+        "a request went out on it"
+    );
+}
