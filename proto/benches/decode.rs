@@ -16,7 +16,9 @@
 //! ready for the next head). `head/*/roundtrip` reads names and values as
 //! slices, as `httparse` gives them; `head/*/roundtrip-shared` decodes with
 //! `share_heads(true)`, as the adapters do, and takes every value as a
-//! `Bytes` (what `http::HeaderValue` keeps).
+//! `Bytes` (what `http::HeaderValue` keeps); `head/*/httparse-shared` is
+//! its yardstick: httparse, then the head split off as `Bytes` and each
+//! value sliced from it, as hyper does.
 //! `httparse` fills a fresh `[EMPTY_HEADER; 32]` table each iteration (its
 //! borrows of the buffer forbid keeping one across refills), as its own
 //! benches do.
@@ -36,7 +38,9 @@ use roundtrip_proto::{Event, ResponseDecoder};
 
 #[path = "heads.rs"]
 mod heads;
-use heads::{CDN, SMALL, httparse_head, roundtrip_head, roundtrip_head_shared};
+use heads::{
+    CDN, SMALL, httparse_head, httparse_head_shared, roundtrip_head, roundtrip_head_shared,
+};
 
 const CHUNKED_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 const BODY_LEN: usize = 64 * 1024;
@@ -75,6 +79,13 @@ fn heads(c: &mut Criterion) {
                 raw.clear();
                 raw.extend_from_slice(black_box(head));
                 httparse_head(&raw)
+            })
+        });
+        group.bench_function("httparse-shared", |b| {
+            b.iter(|| {
+                raw.clear();
+                raw.extend_from_slice(black_box(head));
+                httparse_head_shared(&mut raw)
             })
         });
         group.finish();

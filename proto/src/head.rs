@@ -100,6 +100,7 @@ impl<'a> Field<'a> {
 
     /// The field name as a `Bytes` sharing the received buffer; `None`
     /// unless the head is shared.
+    #[inline]
     pub fn name_bytes(&self) -> Option<Bytes> {
         let range = self.span.line as usize..self.span.name_end as usize;
         self.shared.map(|b| b.slice(range))
@@ -107,6 +108,7 @@ impl<'a> Field<'a> {
 
     /// The field value as a `Bytes` sharing the received buffer; `None`
     /// unless the head is shared.
+    #[inline]
     pub fn value_bytes(&self) -> Option<Bytes> {
         let range = self.span.value_start as usize..self.span.value_end as usize;
         self.shared.map(|b| b.slice(range))
