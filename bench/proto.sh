@@ -34,6 +34,6 @@ for r in $(seq 1 "$rounds"); do
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 for h in small cdn; do
-  echo "median ratio $h: roundtrip $(tr ' ' '\n' <<<"${ratios[$h]}" | grep . | median)," \
-    "shared heads $(tr ' ' '\n' <<<"${ratios[${h}s]}" | grep . | median)"
+  echo "median ratio $h: slices $(tr ' ' '\n' <<<"${ratios[$h]}" | grep . | median)," \
+    "a Bytes per value $(tr ' ' '\n' <<<"${ratios[${h}s]}" | grep . | median)"
 done
