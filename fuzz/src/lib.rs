@@ -424,8 +424,16 @@ fn own(ev: &Event) -> Ev {
 /// then the EOF if `ctrl.eof`; checks the grammar, the step bound and that
 /// errors are sticky.
 pub fn run(ctrl: &Ctrl, pieces: &[&[u8]]) -> Outcome {
+    run_sharing(ctrl, pieces, false)
+}
+
+/// [`run`] with the decoder sharing its heads or not (`share`): the events
+/// must not depend on it, and with it every field also comes as `Bytes`
+/// equal to its slice.
+pub fn run_sharing(ctrl: &Ctrl, pieces: &[&[u8]], share: bool) -> Outcome {
     let mut dec = ResponseDecoder::new(ctrl.limits);
     dec.set_request_method(ctrl.method);
+    dec.share_heads(share);
     let mut checker = Checker::new(ctrl.limits, ctrl.method);
     let total: usize = pieces.iter().map(|p| p.len()).sum();
     let bound = 2 * total + 16;
@@ -454,6 +462,15 @@ pub fn run(ctrl: &Ctrl, pieces: &[&[u8]]) -> Outcome {
             let polled = match dec.poll_event(&mut buf) {
                 Ok(Some(ev)) => {
                     checker.event(&ev);
+                    if let Event::Field(f) = &ev {
+                        let bytes = f.value_bytes();
+                        assert_eq!(
+                            bytes.is_some(),
+                            share,
+                            "value_bytes with share_heads({share})"
+                        );
+                        assert!(bytes.is_none_or(|b| b == f.value()), "value_bytes differs");
+                    }
                     Ok(Some(own(&ev)))
                 }
                 Ok(None) => Ok(None),
@@ -530,7 +547,8 @@ pub fn run(ctrl: &Ctrl, pieces: &[&[u8]]) -> Outcome {
 /// must agree. Returns the whole-feed outcome.
 pub fn check_split_independence(ctrl: &Ctrl, payload: &[u8]) -> Outcome {
     let whole = run(ctrl, &[payload]);
-    let split = run(ctrl, &cut(payload, &ctrl.pieces));
+    // The split run shares its heads: events must not depend on that either.
+    let split = run_sharing(ctrl, &cut(payload, &ctrl.pieces), true);
     assert_outcomes_eq("whole", &whole, "split", &split);
     let bytes: Vec<&[u8]> = payload.chunks(1).collect();
     let bytewise = run(ctrl, &bytes);
