@@ -99,6 +99,8 @@ struct Tally {
     ends: usize,
     /// Sum of every byte of every name, value, reason and data.
     sum: u64,
+    /// Field values also taken as `Bytes` (shared heads only).
+    shared: usize,
 }
 
 /// Polls until the decoder wants more bytes, touching every event.
@@ -110,6 +112,11 @@ fn decode(dec: &mut ResponseDecoder, buf: &mut BytesMut, tally: &mut Tally) {
             Event::Field(f) => {
                 tally.fields += 1;
                 tally.sum += sum(f.name()) + sum(f.value());
+                // With shared heads, each value also as a `Bytes` (dropped here).
+                if let Some(value) = f.value_bytes() {
+                    assert_eq!(&value[..], f.value());
+                    tally.shared += 1;
+                }
             }
             Event::HeadEnd(end) => assert_eq!(end.framing, Framing::Chunked),
             Event::Data(d) => {
@@ -129,7 +136,13 @@ fn decode(dec: &mut ResponseDecoder, buf: &mut BytesMut, tally: &mut Tally) {
 /// The decoder and a buffer, after one warm-up response (at most one
 /// allocation: the buffer's promotion to shared storage).
 fn warmed_up(input: &[u8]) -> (ResponseDecoder, BytesMut, Tally) {
+    warmed_up_sharing(input, false)
+}
+
+/// [`warmed_up`] with a decoder that shares its heads or not.
+fn warmed_up_sharing(input: &[u8], share: bool) -> (ResponseDecoder, BytesMut, Tally) {
     let mut dec = ResponseDecoder::default();
+    dec.share_heads(share);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     buf.extend_from_slice(input);
     let mut tally = Tally::default();
@@ -188,6 +201,26 @@ fn decoding_a_response_in_three_pieces_allocates_nothing() {
         if round == 0 {
             println!("three pieces: {n} allocation(s)");
         }
+        assert_eq!(n, 0, "round {round}");
+        assert_eq!(tally, warm, "round {round}");
+    }
+}
+
+/// Shared heads (what the adapters decode with): the head is split off the
+/// buffer and every value taken as a `Bytes` of it, still with no
+/// allocation once the buffer is shared.
+#[test]
+fn decoding_with_shared_heads_allocates_nothing() {
+    let input = response();
+    let (mut dec, mut buf, warm) = warmed_up_sharing(&input, true);
+    assert_eq!(warm.shared, 20, "every field came as Bytes");
+    let rounds = 3 * buf.capacity() / input.len();
+    for round in 0..rounds {
+        let mut tally = Tally::default();
+        let ((), n) = allocations(|| {
+            buf.extend_from_slice(&input);
+            decode(&mut dec, &mut buf, &mut tally);
+        });
         assert_eq!(n, 0, "round {round}");
         assert_eq!(tally, warm, "round {round}");
     }
