@@ -99,8 +99,9 @@ pub(crate) enum Out {
 enum State {
     /// Scanning a head.
     Head,
-    /// Reporting the complete head in `ResponseDecoder::head`: `next` is the
-    /// field to report next.
+    /// Reporting the complete head (at the front of the read buffer, or
+    /// split off into `ResponseDecoder::head` when heads are shared): `next`
+    /// is the field to report next.
     Emit { next: usize },
     /// Reading a body with `ResponseDecoder::body`.
     Body,
@@ -208,7 +209,9 @@ impl ResponseDecoder {
     }
 
     /// Returns to the state of a new decoder (same limits), keeping its
-    /// allocations: for the next exchange on a connection.
+    /// allocations: for the next exchange on a connection. Meant for
+    /// between messages: a head being reported without shared heads still
+    /// lies at the front of the read buffer, and stays there.
     pub fn reset(&mut self) {
         self.state = State::Head;
         self.scanner.reset();
@@ -299,11 +302,13 @@ impl ResponseDecoder {
     /// Errors are sticky.
     ///
     /// The caller only appends to `buf` between calls: while a head is
-    /// reported, its events may point into the front of `buf`.
+    /// reported, its events may point into the front of `buf`. Bytes taken
+    /// from its front meanwhile are [`Error::Misuse`].
     #[inline(always)]
     pub fn poll_event<'a>(&'a mut self, buf: &'a mut BytesMut) -> Result<Option<Event<'a>>, Error> {
         // The hot path: the next field of a head being reported.
         if let State::Emit { next, .. } = &mut self.state
+            && buf.len() >= self.head_in_buf
             && let Some(&span) = self.scanner.fields.get(*next)
         {
             *next += 1;
@@ -383,6 +388,9 @@ impl ResponseDecoder {
     fn step(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {
         match &mut self.state {
             State::Head => self.poll_head(buf),
+            State::Emit { .. } if buf.len() < self.head_in_buf => Err(Error::Misuse(
+                "bytes were taken from the read buffer while its head was reported",
+            )),
             State::Emit { .. } => Ok(self.emit(buf)),
             // An empty or fully read body ends without a call.
             State::Body => match match self.body {

@@ -23,9 +23,10 @@
 //!
 //! **In**: received bytes, appended by the adapter to one `BytesMut` read
 //! buffer per connection (the core consumes from its front and never keeps a
-//! borrow across calls; the adapter only appends); end of stream as its own call (`handle_eof`, never
-//! "an empty read"); the current time as an argument (`now`); commands
-//! (`start`, `frame_body`, `finish_body`, `abandon`).
+//! borrow across calls; the adapter only appends); end of stream as its own
+//! call (`handle_eof`, never "an empty read"); the current time as an
+//! argument (`now`); commands (`start`, `frame_body`, `finish_body`,
+//! `abandon`).
 //!
 //! **Out**: events pulled one at a time (`Ok(Some(event))`, `Ok(None)` = need
 //! more bytes, `Err(e)` = protocol error, sticky); bytes to send written into a
@@ -36,8 +37,9 @@
 //! in the buffer, which now belong to the caller).
 //!
 //! Body data is `Bytes` cut from the read buffer; head events (status line,
-//! fields, trailers) borrow the decoder and the front of the read buffer
-//! until the next call. A head is consumed with a plain advance once its
+//! fields) borrow the decoder and the front of the read buffer, trailer
+//! fields the decoder's copy of their line, until the next call. A head is
+//! consumed with a plain advance once its
 //! events are out, unless the caller asked for shared heads
 //! ([`ResponseDecoder::share_heads`]): then it is split off first, and each
 //! field gives its name and value as `Bytes` sharing the buffer on demand.

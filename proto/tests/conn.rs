@@ -1887,3 +1887,35 @@ fn caller_connection_close_and_expect_fields_count_like_the_head_flags() {
     assert_eq!(expect.at("waiting").timeout_ms, ms(1000));
     assert!(expect.at("released").may_send_body);
 }
+
+/// A caller that takes bytes from the front of the read buffer while a
+/// head is reported (the contract is: only append) gets a sticky
+/// `Misuse` error, not a panic or a field pointing at other bytes.
+#[test]
+fn taking_the_buffer_mid_head_is_misuse() {
+    use roundtrip_proto::{Error, Event, ResponseDecoder};
+    for share in [false, true] {
+        let mut dec = ResponseDecoder::default();
+        dec.share_heads(share);
+        let mut buf =
+            BytesMut::from(&b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nContent-Length: 2\r\n\r\nhi"[..]);
+        assert!(matches!(
+            dec.poll_event(&mut buf),
+            Ok(Some(Event::Status(_)))
+        ));
+        buf.clear();
+        let next = dec
+            .poll_event(&mut buf)
+            .map(|e| e.map(|e| format!("{e:?}")));
+        if share {
+            // The shared head was split off already: the fields are intact.
+            assert_eq!(next, Ok(Some(r#"Field(Field("A", "1"))"#.to_string())));
+        } else {
+            assert!(matches!(next, Err(Error::Misuse(_))), "{next:?}");
+            assert!(
+                matches!(dec.poll_event(&mut buf), Err(Error::Misuse(_))),
+                "sticky"
+            );
+        }
+    }
+}
