@@ -125,6 +125,15 @@ impl Driver {
                 continue;
             };
             match grant {
+                // Closed by the server after the pool granted it but before
+                // this delivery (a close event handled in the same turn):
+                // closed, and the waiter asks the pool again.
+                Grant::Conn { idle, .. }
+                    if self.conns.get(idle.handle).is_none_or(|c| c.stale_seen) =>
+                {
+                    self.discard_conn(idle.handle, CloseReason::Stale);
+                    self.begin(ex, now);
+                }
                 Grant::Conn { idle, .. } => {
                     if let Some(conn) = self.conns.get_mut(idle.handle) {
                         conn.reused = true;
@@ -159,8 +168,9 @@ impl Driver {
             conn.read_pending = false;
             return;
         }
-        // Kept in case the pool no longer counts it as idle (then it is not
-        // dropped here), so that a checkout still refuses it.
+        // Kept in case the pool no longer counts it as idle (granted to a
+        // waiter and not yet delivered: then it is not dropped here), so
+        // that the delivery refuses it.
         conn.stale_seen = true;
         conn.read_pending = true;
         self.drop_idle(slot, CloseReason::Stale);

@@ -574,6 +574,9 @@ fn mio_loop(
         // loop saw since (a server closing at the end of its script).
         while let Some((id, result)) = driver.take_finished() {
             publish(&stats, &driver);
+            // Live too, before the reply: a test woken by it must not read
+            // the previous turn's live counters.
+            publish(&live, &driver);
             if let Some(p) = pending.remove(&id) {
                 let _ = p.reply.send(result.map(|r| mio_resp(r, p.streamed)));
             }
