@@ -523,7 +523,8 @@ fn run(script: &[Step]) -> Outcome {
 }
 
 /// Plays `script` fed whole, byte by byte and split in two at every boundary
-/// of every `ServerSends` chunk; all plays must observe the same.
+/// of every `ServerSends` chunk, and whole and byte by byte with heads
+/// shared the other way; all plays must observe the same.
 fn run_with(config: ConnConfig, script: &[Step]) -> Outcome {
     let (whole, conn) = play(config, script, Feed::Whole);
     let mut feeds = vec![Feed::ByteByByte];
@@ -542,6 +543,16 @@ fn run_with(config: ConnConfig, script: &[Step]) -> Outcome {
         assert_eq!(
             split, whole,
             "fed {feed:?}, observed differently than fed whole"
+        );
+    }
+    // Sharing heads (the adapters do) changes nothing observable either.
+    let other = config.share_heads(!config.share_heads);
+    for feed in [Feed::Whole, Feed::ByteByByte] {
+        let (shared, _) = play(other, script, feed);
+        assert_eq!(
+            shared, whole,
+            "fed {feed:?} with share_heads({}), observed differently",
+            other.share_heads
         );
     }
     Outcome { obs: whole, conn }

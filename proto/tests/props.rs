@@ -794,20 +794,28 @@ fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind, share
     Outcome { events, error }
 }
 
-/// Feeds whole, at `cuts` (with shared heads), and byte by byte; all three
-/// must agree.
+/// Feeds whole, at `cuts`, and byte by byte, each with and without shared
+/// heads; all six must agree.
 fn feed_all_ways(input: &[u8], cuts: &[Index], limits: Limits, kind: RequestKind) -> Outcome {
     let whole = feed(input, &[], limits, kind, false);
-    let split = feed(input, &cut_points(cuts, input.len()), limits, kind, true);
-    assert_eq!(
-        split,
-        whole,
-        "split at {:?} differs from whole",
-        cut_points(cuts, input.len())
-    );
+    let points = cut_points(cuts, input.len());
     let every: Vec<usize> = (1..input.len()).collect();
-    let bytewise = feed(input, &every, limits, kind, false);
-    assert_eq!(bytewise, whole, "byte by byte differs from whole");
+    for share in [false, true] {
+        if share {
+            let shared = feed(input, &[], limits, kind, true);
+            assert_eq!(shared, whole, "whole with shared heads differs");
+        }
+        let split = feed(input, &points, limits, kind, share);
+        assert_eq!(
+            split, whole,
+            "split at {points:?} (share {share}) differs from whole"
+        );
+        let bytewise = feed(input, &every, limits, kind, share);
+        assert_eq!(
+            bytewise, whole,
+            "byte by byte (share {share}) differs from whole"
+        );
+    }
     whole
 }
 
