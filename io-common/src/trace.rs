@@ -124,6 +124,9 @@ impl Config {
         proto: &'c mut Connection,
         buf: &'c mut BytesMut,
     ) -> Result<Option<Event<'c>>, ProtoError> {
+        if self.trace.is_none() {
+            return proto.poll_event(buf);
+        }
         self.trace_first_byte(proto, buf);
         let event = proto.poll_event(buf)?;
         if let Some(interim) = event.as_ref().and_then(TraceEvent::interim) {

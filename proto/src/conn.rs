@@ -484,6 +484,10 @@ impl Connection {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
+        // A field of the head being reported changes nothing here either.
+        if let Some(span) = self.decoder.next_field(buf) {
+            return Ok(self.decoder.event(Out::Field(span), buf));
+        }
         match self.step(buf) {
             Ok(out) => Ok(self.decoder.event(out, buf)),
             Err(e) => {
