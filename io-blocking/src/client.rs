@@ -379,10 +379,7 @@ impl Client {
             };
             match written {
                 Ok(0) => {
-                    let e = std::io::Error::new(
-                        std::io::ErrorKind::WriteZero,
-                        "socket accepted no bytes",
-                    );
+                    let e = roundtrip_io::buf::write_zero();
                     return Err(Error::from_io(e, Phase::Write, true));
                 }
                 Ok(n) => {

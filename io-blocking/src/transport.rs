@@ -129,7 +129,7 @@ impl Conn {
             };
             match written {
                 Ok(0) => {
-                    let e = io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes");
+                    let e = roundtrip_io::buf::write_zero();
                     return Err(Error::from_io(e, Phase::Write, self.proto.wrote_any_byte()));
                 }
                 Ok(n) => {

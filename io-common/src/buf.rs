@@ -96,6 +96,17 @@ pub fn shrink_for_idle(read_buf: &mut BytesMut, write_buf: &mut Vec<u8>, tail_bu
     *tail_buf = Vec::new();
 }
 
+/// The error for a write the socket took nothing of (`Ok(0)` for bytes
+/// offered): the connection cannot carry the request, and trying again
+/// would spin.
+///
+/// ```
+/// assert_eq!(roundtrip_io::buf::write_zero().kind(), std::io::ErrorKind::WriteZero);
+/// ```
+pub fn write_zero() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::WriteZero, "socket accepted no bytes")
+}
+
 /// The slices of `bufs` from the first to the last that holds bytes: what a
 /// write should be given. Leading empty slices would make a write of
 /// nothing look like a dead socket; with trailing ones dropped too, a

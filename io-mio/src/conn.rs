@@ -196,12 +196,7 @@ impl Conn {
                 several => self.stream.write_vectored(several),
             };
             match written {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "socket accepted no bytes",
-                    ));
-                }
+                Ok(0) => return Err(roundtrip_io::buf::write_zero()),
                 Ok(n) => {
                     self.proto.handle_written(n);
                     self.out.advance(n);

@@ -440,10 +440,7 @@ async fn write_watching(
             }
             Woke::Writable => match try_write(&conn.stream, bufs) {
                 Ok(0) => {
-                    let e = std::io::Error::new(
-                        std::io::ErrorKind::WriteZero,
-                        "socket accepted no bytes",
-                    );
+                    let e = roundtrip_io::buf::write_zero();
                     return Err(Error::from_io(e, Phase::Write, reached));
                 }
                 Ok(n) => {
