@@ -283,6 +283,32 @@ pub fn assert_timeout(err: &Error, kind: TimeoutKind, phase: Phase, reached: boo
     );
 }
 
+/// Sends a GET of `url` that must end in a response-head timeout (the
+/// request reached the server) at least `early` and less than `late` after
+/// it was sent; panics, naming the backend, otherwise.
+pub fn assert_head_timeout<B: Backend>(
+    client: &B::Client,
+    url: String,
+    early: Duration,
+    late: Duration,
+) {
+    let started = std::time::Instant::now();
+    let err = match B::send(client, Req::get(url)) {
+        Ok(resp) => panic!("{}: expected a head timeout, got {}", B::NAME, resp.status),
+        Err(err) => err,
+    };
+    let took = started.elapsed();
+    assert_timeout(
+        &err,
+        TimeoutKind::ResponseHead,
+        Phase::ResponseHead,
+        true,
+        B::NAME,
+    );
+    assert!(took >= early, "{}: fired early: {took:?}", B::NAME);
+    assert!(took < late, "{}: fired late: {took:?}", B::NAME);
+}
+
 /// A config for tests: short timeouts so a broken case fails fast.
 pub fn test_config() -> Config {
     let mut config = Config::default();

@@ -24,7 +24,9 @@ use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::proto::{CloseReason, Limits};
 use roundtrip_io::{Config, Error, Phase, TimeoutKind};
 
-use crate::backend::{Backend, Req, ReqBody, Resp, assert_timeout, test_config};
+use crate::backend::{
+    Backend, Req, ReqBody, Resp, assert_head_timeout, assert_timeout, test_config,
+};
 use crate::fixtures::pattern;
 use crate::server::{ScriptServer, Step, ok, response};
 
@@ -299,18 +301,8 @@ pub fn head_drip_timeout<B: Backend>() {
     let mut config = test_config();
     config.response_head_timeout = Some(SHORT);
     let client = B::client(config);
-    let started = Instant::now();
-    let err = send_err::<B>(&client, Req::get(server.url("/")));
-    let took = started.elapsed();
-    assert_timeout(
-        &err,
-        TimeoutKind::ResponseHead,
-        Phase::ResponseHead,
-        true,
-        B::NAME,
-    );
-    assert!(took >= SHORT - Duration::from_millis(10), "early: {took:?}");
-    assert!(took < LATE, "late: {took:?}");
+    let early = SHORT - Duration::from_millis(10);
+    assert_head_timeout::<B>(&client, server.url("/"), early, LATE);
     let stats = assert_clean::<B>(&client, 0);
     assert_eq!(stats.closed.get(CloseReason::Timeout), 1, "{stats:?}");
     next_request_fresh::<B>(&client, &server, 2);

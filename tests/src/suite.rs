@@ -19,8 +19,8 @@ use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::{Error, Phase, TimeoutKind};
 
 use crate::backend::{
-    Backend, ReadMode, Req, ReqBody, Resp, assert_timeout, drops_closed_idle, test_config,
-    wait_no_idle,
+    Backend, ReadMode, Req, ReqBody, Resp, assert_head_timeout, assert_timeout, drops_closed_idle,
+    test_config, wait_no_idle,
 };
 use crate::fixtures::{chunked_text, pattern};
 use crate::server::{ScriptServer, Step, chunked, ok, response};
@@ -1136,18 +1136,8 @@ pub fn response_head_timeout<B: Backend>() {
     let mut config = test_config();
     config.response_head_timeout = Some(Duration::from_millis(200));
     let client = B::client(config);
-    let started = Instant::now();
-    let err = send_err::<B>(&client, Req::get(server.url("/")));
-    let took = started.elapsed();
-    assert_timeout(
-        &err,
-        TimeoutKind::ResponseHead,
-        Phase::ResponseHead,
-        true,
-        B::NAME,
-    );
-    assert!(took >= Duration::from_millis(190), "fired early: {took:?}");
-    assert!(took < Duration::from_secs(3), "fired late: {took:?}");
+    let (early, late) = (Duration::from_millis(190), Duration::from_secs(3));
+    assert_head_timeout::<B>(&client, server.url("/"), early, late);
     assert_eq!(
         send_ok::<B>(&client, Req::get(server.url("/"))).body,
         b"next"
@@ -1591,18 +1581,8 @@ pub fn response_head_timeout_trickled_head<B: Backend>() {
     let mut config = test_config();
     config.response_head_timeout = Some(Duration::from_millis(200));
     let client = B::client(config);
-    let started = Instant::now();
-    let err = send_err::<B>(&client, Req::get(server.url("/")));
-    let took = started.elapsed();
-    assert_timeout(
-        &err,
-        TimeoutKind::ResponseHead,
-        Phase::ResponseHead,
-        true,
-        B::NAME,
-    );
-    assert!(took >= Duration::from_millis(190), "fired early: {took:?}");
-    assert!(took < Duration::from_millis(1500), "fired late: {took:?}");
+    let (early, late) = (Duration::from_millis(190), Duration::from_millis(1500));
+    assert_head_timeout::<B>(&client, server.url("/"), early, late);
     assert_eq!(
         send_ok::<B>(&client, Req::get(server.url("/"))).body,
         b"next"
