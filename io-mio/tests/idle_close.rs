@@ -85,6 +85,22 @@ fn accept(listener: &TcpListener) -> TcpStream {
     }
 }
 
+/// The end of every case's server: reads what the client still sends on
+/// `first` until it closes it (a request there would be one sent on a dead
+/// connection), then answers one GET on a second connection and waits for
+/// the client to close that too. Returns the bytes read on `first`.
+fn then_second_connection(mut first: TcpStream, listener: &TcpListener) -> usize {
+    first.set_read_timeout(Some(BOUND)).expect("read timeout");
+    let mut rest = Vec::new();
+    let _ = first.read_to_end(&mut rest);
+    drop(first);
+    let mut second = accept(listener);
+    read_request(&mut second);
+    second.write_all(&ok("two")).expect("answer");
+    assert!(client_closes(&mut second), "second connection not closed");
+    rest.len()
+}
+
 /// Turns the loop until `n` exchanges finished; panics after [`BOUND`].
 fn finish(driver: &mut Driver, n: usize) -> Vec<Finished> {
     let deadline = Instant::now() + BOUND;
@@ -121,15 +137,7 @@ fn idle_close_drops_the_connection_at_once() {
         first.write_all(&ok("one")).expect("answer");
         close_rx.recv_timeout(BOUND).expect("told to close");
         first.shutdown(Shutdown::Write).expect("FIN");
-        // A request on the dead connection would show up here.
-        let mut rest = Vec::new();
-        let _ = first.read_to_end(&mut rest);
-        drop(first);
-        let mut second = accept(&listener);
-        read_request(&mut second);
-        second.write_all(&ok("two")).expect("answer");
-        assert!(client_closes(&mut second), "second connection not closed");
-        rest.len()
+        then_second_connection(first, &listener)
     });
 
     let mut driver = driver();
@@ -190,13 +198,7 @@ fn response_with_fin_is_not_pooled() {
         first.write_all(&ok("one")).expect("answer");
         first.shutdown(Shutdown::Write).expect("FIN");
         answered_tx.send(()).expect("test alive");
-        let mut rest = Vec::new();
-        let _ = first.read_to_end(&mut rest);
-        let mut second = accept(&listener);
-        read_request(&mut second);
-        second.write_all(&ok("two")).expect("answer");
-        assert!(client_closes(&mut second), "second connection not closed");
-        rest.len()
+        then_second_connection(first, &listener)
     });
 
     let mut driver = driver();
@@ -244,15 +246,7 @@ fn stray_bytes_on_idle_connection_drop_it_at_the_event() {
         first
             .write_all(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
             .expect("stray bytes");
-        // Whatever the client sends on this connection before it closes it.
-        first.set_read_timeout(Some(BOUND)).expect("read timeout");
-        let mut rest = Vec::new();
-        let _ = first.read_to_end(&mut rest);
-        let mut second = accept(&listener);
-        read_request(&mut second);
-        second.write_all(&ok("two")).expect("answer");
-        assert!(client_closes(&mut second), "second connection not closed");
-        rest.len()
+        then_second_connection(first, &listener)
     });
 
     let mut driver = driver();
