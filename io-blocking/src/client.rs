@@ -11,8 +11,8 @@ use roundtrip_io::proto::pool::{Key, PoolStats};
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::Written;
 use roundtrip_io::{
-    Clock, Config, Error, Filled, HeadBuilder, Phase, Prepared, ResponseHead, TimeoutKind,
-    earliest, frame_whole, prepare,
+    Clock, Config, Error, Filled, HeadBuilder, Phase, Prepared, ReadWait, ResponseHead,
+    TimeoutKind, earliest, frame_whole, prepare,
 };
 
 use roundtrip_io::sys::Ready;
@@ -469,23 +469,10 @@ impl Client {
         {
             return builder.push(event).map_err(refused);
         }
-        let read_deadline = self
-            .inner
-            .config
-            .read_timeout
-            .map(|t| StdInstant::now() + t);
-        let core_deadline = conn.proto.poll_timeout().map(|at| clock.to_std(at));
-        let until = earliest([read_deadline, deadline, core_deadline]);
-        let filled = conn.fill(until);
-        let ours = [read_deadline, deadline];
-        Filled::report(
-            filled,
-            &mut conn.proto,
-            clock,
-            ours,
-            Phase::ResponseHead,
-            reached,
-        )?;
+        let wait = ReadWait::new(&self.inner.config, &conn.proto, clock, deadline);
+        let filled = conn.fill(wait.until);
+        let phase = Phase::ResponseHead;
+        Filled::report(filled, &mut conn.proto, clock, wait.ours, phase, reached)?;
         Ok(None)
     }
 }

@@ -45,7 +45,7 @@ pub use error::{Error, InvalidRequest, Phase, TimeoutKind};
 pub use gzip::{
     Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip, decode_response, decodes,
 };
-pub use read::{Collected, Filled, drain_buffered};
+pub use read::{Collected, Filled, ReadWait, drain_buffered};
 pub use redirect::{
     Hop, Next, RedirectAction, RedirectAttempt, RedirectChain, RedirectPolicy, Redirects, Replay,
     Verdict,

@@ -56,6 +56,43 @@ impl Filled {
     }
 }
 
+/// The deadlines of one wait for response bytes: the caller's own
+/// ([`Config::read_timeout`](crate::Config) from now, and the request's
+/// deadline), which [`Filled::report`] turns into a timeout of theirs, and
+/// the end of the wait: the earliest of those and the core's next timer.
+///
+/// ```
+/// use roundtrip_io::{Clock, Config, ReadWait};
+/// use roundtrip_io::proto::conn::{ConnConfig, Connection};
+/// let proto = Connection::new(ConnConfig::default());
+/// let wait = ReadWait::new(&Config::default(), &proto, &Clock::new(), None);
+/// assert_eq!(wait.until, wait.ours[0]); // the read timeout alone
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ReadWait {
+    /// The read-idle deadline and the request's deadline.
+    pub ours: [Option<StdInstant>; 2],
+    /// When the wait ends at the latest.
+    pub until: Option<StdInstant>,
+}
+
+impl ReadWait {
+    /// The deadlines of a wait that starts now.
+    pub fn new(
+        config: &crate::Config,
+        proto: &Connection,
+        clock: &Clock,
+        deadline: Option<StdInstant>,
+    ) -> ReadWait {
+        let read_idle = config.read_timeout.map(|t| StdInstant::now() + t);
+        let core = proto.poll_timeout().map(|at| clock.to_std(at));
+        ReadWait {
+            ours: [read_idle, deadline],
+            until: crate::earliest([read_idle, deadline, core]),
+        }
+    }
+}
+
 /// Decodes and drops the events of an abandoned body that `buf` already
 /// holds. True while the core still drains it (more bytes are wanted);
 /// false once the exchange completed or failed.
