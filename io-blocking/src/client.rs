@@ -437,19 +437,8 @@ impl Client {
         builder: &mut HeadBuilder,
     ) -> Result<Option<ResponseHead>, Error> {
         let reached = conn.proto.wrote_any_byte();
-        let refused = |e| Error::from_proto(e, Phase::ResponseHead, reached);
-        // Bounded by the buffered bytes: each event consumes some or ends.
-        while let Some(event) = self
-            .inner
-            .config
-            .poll_event(&mut conn.proto, &mut conn.read_buf)
-            .map_err(refused)?
-        {
-            if let Some(head) = builder.push(event).map_err(refused)? {
-                return Ok(Some(head));
-            }
-        }
-        Ok(None)
+        let config = &self.inner.config;
+        builder.push_buffered(config, &mut conn.proto, &mut conn.read_buf, reached)
     }
 
     /// Decodes one head event (reading if needed); returns the final head.

@@ -478,18 +478,7 @@ fn read_early(
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         Err(e) => return Err(Error::from_io(e, Phase::ResponseHead, true)),
     }
-    let refused = |e| Error::from_proto(e, Phase::ResponseHead, true);
-    // Bounded by the bytes buffered: each event consumes some.
-    while let Some(event) = inner
-        .config
-        .poll_event(&mut conn.proto, &mut conn.read_buf)
-        .map_err(refused)?
-    {
-        if let Some(head) = builder.push(event).map_err(refused)? {
-            return Ok(Some(head));
-        }
-    }
-    Ok(None)
+    builder.push_buffered(&inner.config, &mut conn.proto, &mut conn.read_buf, true)
 }
 
 /// Decodes one head event (reading if needed); returns the final head.
