@@ -101,6 +101,19 @@ fn then_second_connection(mut first: TcpStream, listener: &TcpListener) -> usize
     rest.len()
 }
 
+/// Turns the loop (only waiting, no request) until the pool holds no idle
+/// connection, at most [`BOUND`]; returns the stats then.
+fn turn_until_no_idle(driver: &mut Driver) -> roundtrip_mio::proto::pool::PoolStats {
+    let deadline = Instant::now() + BOUND;
+    // Bounded by the deadline.
+    while driver.stats().idle > 0 && Instant::now() < deadline {
+        driver
+            .run_once(Some(Duration::from_millis(50)))
+            .expect("run_once");
+    }
+    driver.stats()
+}
+
 /// Turns the loop until `n` exchanges finished; panics after [`BOUND`].
 fn finish(driver: &mut Driver, n: usize) -> Vec<Finished> {
     let deadline = Instant::now() + BOUND;
@@ -147,14 +160,7 @@ fn idle_close_drops_the_connection_at_once() {
     assert_eq!((stats.dials, stats.idle), (1, 1), "{stats:?}");
 
     close_tx.send(()).expect("server alive");
-    let deadline = Instant::now() + BOUND;
-    // Bounded by the deadline.
-    while driver.stats().idle > 0 && Instant::now() < deadline {
-        driver
-            .run_once(Some(Duration::from_millis(50)))
-            .expect("run_once");
-    }
-    let stats = driver.stats();
+    let stats = turn_until_no_idle(&mut driver);
     assert_eq!(
         stats.idle, 0,
         "the closed connection stayed idle: {stats:?}"
@@ -253,14 +259,7 @@ fn stray_bytes_on_idle_connection_drop_it_at_the_event() {
     driver.get(&url);
     assert_eq!(body_of(finish(&mut driver, 1)), b"one");
     stray_tx.send(()).expect("server alive");
-    let deadline = Instant::now() + BOUND;
-    // Bounded by the deadline.
-    while driver.stats().idle > 0 && Instant::now() < deadline {
-        driver
-            .run_once(Some(Duration::from_millis(50)))
-            .expect("run_once");
-    }
-    let stats = driver.stats();
+    let stats = turn_until_no_idle(&mut driver);
     assert_eq!(stats.idle, 0, "still pooled after stray bytes: {stats:?}");
     assert_eq!(stats.closed.get(CloseReason::Stale), 1, "{stats:?}");
 
