@@ -319,6 +319,7 @@ fuzz_target!(|input: Input| {
         target: &input.target.0.0,
         host,
         body,
+        preset: None,
         expect_continue: input.expect_continue,
         close: input.close,
     };

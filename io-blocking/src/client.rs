@@ -11,8 +11,8 @@ use roundtrip_io::proto::pool::{Key, PoolStats};
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::Written;
 use roundtrip_io::{
-    Clock, Config, Error, Filled, HeadBuilder, Phase, Prepared, ReadWait, ResponseHead,
-    TimeoutKind, earliest, frame_whole, prepare,
+    Clock, Config, DefaultFields, Error, Filled, HeadBuilder, Phase, Prepared, ReadWait,
+    ResponseHead, TimeoutKind, earliest, frame_whole, prepare,
 };
 
 use roundtrip_io::sys::Ready;
@@ -41,6 +41,8 @@ pub struct Client {
 
 struct Inner {
     config: Config,
+    /// The config's default fields, encoded once.
+    defaults: DefaultFields,
     pool: SharedPool,
     clock: Clock,
 }
@@ -216,7 +218,14 @@ impl Client {
         let config = &self.inner.config;
         conn.write_buf.clear();
         let now = clock.now();
-        prepared.start(parts, config, &mut conn.proto, now, &mut conn.write_buf)?;
+        prepared.start(
+            parts,
+            config,
+            &self.inner.defaults,
+            &mut conn.proto,
+            now,
+            &mut conn.write_buf,
+        )?;
         let mut builder = HeadBuilder::default();
         if let Some(bytes) = body.as_bytes().filter(|_| conn.proto.may_send_body()) {
             // Head and body in one vectored write.
@@ -502,6 +511,7 @@ impl ClientBuilder {
         Client {
             inner: Arc::new(Inner {
                 pool: SharedPool::new(self.config.pool, clock, self.config.trace.clone()),
+                defaults: DefaultFields::new(&self.config),
                 config: self.config,
                 clock,
             }),

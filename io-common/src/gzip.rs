@@ -94,10 +94,18 @@ pub enum GzipError {
 /// (a range of the gzip bytes is not a gzip stream) and the method is not
 /// HEAD or CONNECT.
 pub fn adds_gzip(parts: &Parts, config: &Config) -> bool {
-    cfg!(feature = "gzip")
-        && config.gzip
-        && !parts.headers.contains_key(ACCEPT_ENCODING)
-        && !config.default_headers.contains_key(ACCEPT_ENCODING)
+    config_adds_gzip(config) && request_takes_gzip(parts)
+}
+
+/// The config's half of [`adds_gzip`]: gzip is on and the default headers
+/// set no `Accept-Encoding`.
+pub(crate) fn config_adds_gzip(config: &Config) -> bool {
+    cfg!(feature = "gzip") && config.gzip && !config.default_headers.contains_key(ACCEPT_ENCODING)
+}
+
+/// The request's half of [`adds_gzip`].
+pub(crate) fn request_takes_gzip(parts: &Parts) -> bool {
+    !parts.headers.contains_key(ACCEPT_ENCODING)
         && !parts.headers.contains_key(RANGE)
         && parts.method != Method::HEAD
         && parts.method != Method::CONNECT

@@ -51,7 +51,8 @@ pub use redirect::{
     Verdict,
 };
 pub use request::{
-    BodyLen, Fields, FieldsIter, Prepared, RequestTimeout, deadline, fields, frame_whole, prepare,
+    BodyLen, DefaultFields, Fields, FieldsIter, Prepared, RequestTimeout, deadline, fields,
+    frame_whole, prepare,
 };
 pub use response::{HeadBuilder, ResponseHead, trailer_into};
 pub use trace::Tracer;

@@ -5,7 +5,7 @@ use http::header::{CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TRANSFER_ENCOD
 use http::request::Parts;
 use http::{Method, Uri};
 use roundtrip_proto::conn::{Connection, is_idempotent};
-use roundtrip_proto::encode::{BodyFraming, RequestHead};
+use roundtrip_proto::encode::{BodyFraming, FieldBlock, RequestHead};
 use roundtrip_proto::pool::{Key, Scheme};
 use roundtrip_proto::time::Instant;
 
@@ -69,25 +69,34 @@ impl Prepared {
             target: target.as_bytes(),
             host: host.map(str::as_bytes),
             body: self.framing,
+            preset: None,
             expect_continue: false,
             close: self.close,
         }
     }
 
     /// Starts the exchange of the request `parts` on `proto`: its head, with
-    /// `config`'s default fields, is encoded into `out`. A refusal comes
-    /// before any byte was written.
+    /// `config`'s default fields (`defaults`, made from `config`), is
+    /// encoded into `out`. A refusal comes before any byte was written.
     pub fn start(
         &self,
         parts: &Parts,
         config: &Config,
+        defaults: &DefaultFields,
         proto: &mut Connection,
         now: Instant,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let head = self.head(parts);
+        let mut head = self.head(parts);
+        head.preset = defaults.preset(parts);
+        let fields = match head.preset {
+            // The request has no fields of its own and the block holds the
+            // rest of what `fields` would give.
+            Some(_) => Fields::none(&parts.headers),
+            None => fields(parts, config),
+        };
         proto
-            .start(&head, fields(parts, config), now, out)
+            .start(&head, fields, now, out)
             .map_err(|e| Error::from_proto(e, Phase::Write, false))
     }
 }
@@ -266,12 +275,84 @@ pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
     }
 }
 
+/// The fields of a [`Config`] that every request sets no header of its own
+/// is sent with (its default headers, then `Accept-Encoding: gzip` when
+/// [`adds_gzip`](crate::adds_gzip)), checked and encoded once, when a
+/// client is built: such a request's head copies them whole instead of
+/// walking the header maps and checking each field again.
+///
+/// ```
+/// use roundtrip_io::{BodyLen, Config, DefaultFields, prepare};
+/// use roundtrip_io::proto::conn::{ConnConfig, Connection};
+/// use roundtrip_io::proto::time::Instant;
+/// let config = Config::default();
+/// let defaults = DefaultFields::new(&config);
+/// let (parts, ()) = http::Request::get("http://127.0.0.1/").body(()).unwrap().into_parts();
+/// let prepared = prepare(&parts, BodyLen::Empty, &config).unwrap();
+/// let mut out = Vec::new();
+/// let mut conn = Connection::new(ConnConfig::default());
+/// prepared.start(&parts, &config, &defaults, &mut conn, Instant::ZERO, &mut out).unwrap();
+/// assert!(out.starts_with(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nuser-agent: roundtrip/"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct DefaultFields {
+    /// Without `Accept-Encoding: gzip`; `None` when the config's default
+    /// headers are refused (each request then reports why).
+    plain: Option<FieldBlock>,
+    /// With it, when the config adds it ([`adds_gzip`](crate::adds_gzip)'s
+    /// half that depends on the config alone).
+    gzip: Option<Option<FieldBlock>>,
+}
+
+impl DefaultFields {
+    /// The blocks of `config`'s fields.
+    pub fn new(config: &Config) -> Self {
+        let none = http::HeaderMap::new();
+        let block = |gzip| {
+            let fields = Fields {
+                request: &none,
+                defaults: &config.default_headers,
+                gzip,
+            };
+            FieldBlock::new(fields).ok()
+        };
+        DefaultFields {
+            plain: block(false),
+            gzip: crate::gzip::config_adds_gzip(config).then(|| block(true)),
+        }
+    }
+
+    /// The block a request sends: one for a request without fields of its
+    /// own, else `None` (its fields are then walked as [`fields`] says).
+    fn preset(&self, parts: &Parts) -> Option<&FieldBlock> {
+        if !parts.headers.is_empty() {
+            return None;
+        }
+        match &self.gzip {
+            Some(gzip) if crate::gzip::request_takes_gzip(parts) => gzip.as_ref(),
+            _ => self.plain.as_ref(),
+        }
+    }
+}
+
 /// The request's fields, as [`fields`] describes.
 #[derive(Clone, Copy, Debug)]
 pub struct Fields<'a> {
     request: &'a http::HeaderMap,
     defaults: &'a http::HeaderMap,
     gzip: bool,
+}
+
+impl<'a> Fields<'a> {
+    /// No fields: `empty` is a header map without any.
+    fn none(empty: &'a http::HeaderMap) -> Self {
+        debug_assert!(empty.is_empty());
+        Fields {
+            request: empty,
+            defaults: empty,
+            gzip: false,
+        }
+    }
 }
 
 impl<'a> IntoIterator for Fields<'a> {
@@ -415,5 +496,87 @@ mod tests {
                 (&b"accept-encoding"[..], &b"gzip"[..])
             ]
         );
+    }
+
+    /// A head started with the encoded default fields is the head the
+    /// field walk writes, byte for byte, for every config and request
+    /// shape, and a config whose defaults are refused fails each request
+    /// as the walk does.
+    #[test]
+    fn default_fields_equal_the_field_walk() {
+        let gzip_off = Config {
+            gzip: false,
+            ..Config::default()
+        };
+        let mut own_encoding = Config::default();
+        own_encoding
+            .default_headers
+            .insert("accept-encoding", HeaderValue::from_static("br"));
+        let mut two = Config::default();
+        two.default_headers
+            .insert("x-a", HeaderValue::from_static("1"));
+        two.default_headers
+            .append("x-a", HeaderValue::from_static("2"));
+        let mut refused = Config::default();
+        refused
+            .default_headers
+            .insert("x-pad", HeaderValue::from_static(" padded"));
+        let mut closing = Config::default();
+        closing
+            .default_headers
+            .insert("connection", HeaderValue::from_static("close"));
+        let requests: [fn() -> http::request::Builder; 6] = [
+            || http::Request::get("http://h/"),
+            || http::Request::head("http://h/"),
+            || http::Request::post("http://h/"),
+            || http::Request::connect("http://h:1/"),
+            || http::Request::get("http://h/").header("range", "bytes=0-1"),
+            || http::Request::get("http://h/").header("x-a", "own"),
+        ];
+        let mut preset_used = 0;
+        for config in [
+            Config::default(),
+            gzip_off,
+            own_encoding,
+            two,
+            refused,
+            closing,
+        ] {
+            let defaults = DefaultFields::new(&config);
+            for request in &requests {
+                let p = parts(request());
+                let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
+                preset_used += usize::from(defaults.preset(&p).is_some());
+                let mut walked = Vec::new();
+                let walk = roundtrip_proto::encode::encode_head(
+                    &prep.head(&p),
+                    fields(&p, &config),
+                    &mut walked,
+                );
+                let mut conn = Connection::new(Default::default());
+                let mut out = Vec::new();
+                let started =
+                    prep.start(&p, &config, &defaults, &mut conn, Instant::ZERO, &mut out);
+                match walk {
+                    Ok(()) => assert_eq!(
+                        String::from_utf8_lossy(&out),
+                        String::from_utf8_lossy(&walked),
+                        "{:?} {}",
+                        config.default_headers,
+                        p.method
+                    ),
+                    Err(e) => {
+                        let err = started.expect_err("refused by the walk");
+                        assert_eq!(
+                            err.to_string(),
+                            Error::from_proto(e, Phase::Write, false).to_string()
+                        );
+                    }
+                }
+            }
+        }
+        // Four request shapes without fields of their own, five configs
+        // whose defaults are accepted.
+        assert_eq!(preset_used, 4 * 5);
     }
 }

@@ -17,7 +17,7 @@ use mio::{Events, Poll, Registry, Token};
 use roundtrip_io::http;
 use roundtrip_io::proto::pool::{Grant, Pool, PoolStats, Ticket};
 use roundtrip_io::proto::time::Instant;
-use roundtrip_io::{Clock, Config, Error, InvalidRequest, prepare};
+use roundtrip_io::{Clock, Config, DefaultFields, Error, InvalidRequest, prepare};
 
 use crate::body::{Body, Receive, RequestId, Response};
 use crate::conn::{Conn, ConnState};
@@ -83,6 +83,8 @@ pub struct Driver {
     pub(crate) registry: Registry,
     first_token: usize,
     pub(crate) config: Config,
+    /// The config's default fields, encoded once.
+    pub(crate) defaults: DefaultFields,
     max_body_bytes: u64,
     pub(crate) clock: Clock,
     pub(crate) conns: Slab<Conn>,
@@ -148,6 +150,7 @@ impl Driver {
             registry,
             first_token: first_token.0,
             pool: Pool::new(config.pool),
+            defaults: DefaultFields::new(&config),
             config,
             max_body_bytes,
             clock: Clock::new(),

@@ -255,6 +255,7 @@ impl Driver {
         let started = prepared.start(
             parts,
             &self.config,
+            &self.defaults,
             &mut conn.proto,
             now,
             &mut conn.out.head,

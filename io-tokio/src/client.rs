@@ -11,8 +11,8 @@ use roundtrip_io::proto::pool::{Key, PoolStats};
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::Written;
 use roundtrip_io::{
-    Clock, Config, Error, Filled, HeadBuilder, Phase, Prepared, ReadWait, ResponseHead,
-    TimeoutKind, earliest, frame_whole, prepare,
+    Clock, Config, DefaultFields, Error, Filled, HeadBuilder, Phase, Prepared, ReadWait,
+    ResponseHead, TimeoutKind, earliest, frame_whole, prepare,
 };
 
 use crate::body::{Body, ResponseBody};
@@ -41,6 +41,8 @@ pub struct Client {
 
 pub(crate) struct Inner {
     pub config: Config,
+    /// The config's default fields, encoded once.
+    pub defaults: DefaultFields,
     pub pool: SharedPool,
     pub clock: Clock,
 }
@@ -250,7 +252,14 @@ async fn exchange(
     conn.write_buf.clear();
     let now = clock.now();
     let config = &inner.config;
-    prepared.start(parts, config, &mut conn.proto, now, &mut conn.write_buf)?;
+    prepared.start(
+        parts,
+        config,
+        &inner.defaults,
+        &mut conn.proto,
+        now,
+        &mut conn.write_buf,
+    )?;
     let mut builder = HeadBuilder::default();
     if let Some(bytes) = body.as_bytes().filter(|_| conn.proto.may_send_body()) {
         // Head and body in one vectored write.
@@ -533,6 +542,7 @@ impl ClientBuilder {
         Client {
             inner: Arc::new(Inner {
                 pool: SharedPool::new(self.config.pool, clock, self.config.trace.clone()),
+                defaults: DefaultFields::new(&self.config),
                 config: self.config,
                 clock,
             }),

@@ -55,6 +55,7 @@
 //! let head = RequestHead {
 //!     method: b"GET", target: b"/", host: Some(b"example.com"),
 //!     body: BodyFraming::None, expect_continue: false, close: false,
+//!     preset: None,
 //! };
 //! let mut out = Vec::new();
 //! conn.start(&head, [], Instant::ZERO, &mut out).unwrap();
@@ -76,7 +77,7 @@ use alloc::vec::Vec;
 use bytes::BytesMut;
 
 use crate::decode::{Event, Out, ResponseDecoder};
-use crate::encode::{BodyEncoder, BodyFraming, DataFrame, RequestHead, encode_head};
+use crate::encode::{BodyEncoder, BodyFraming, CallerFields, DataFrame, RequestHead, encode_head};
 use crate::error::Error;
 use crate::framing::{CloseReason, Framing, Reuse};
 use crate::limits::Limits;
@@ -289,31 +290,6 @@ pub fn is_idempotent(method: &[u8], has_idempotency_key: bool) -> bool {
         )
 }
 
-/// What the caller's own fields ask of the connection.
-#[derive(Clone, Copy, Debug, Default)]
-struct CallerFields {
-    /// `Connection` lists `close` (RFC 9112 section 9.6).
-    close: bool,
-    /// `Expect: 100-continue` (RFC 9110 section 10.1.1).
-    expect_continue: bool,
-}
-
-impl CallerFields {
-    fn scan<'a>(fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Self {
-        let mut asked = CallerFields::default();
-        for (name, value) in fields {
-            if name.eq_ignore_ascii_case(b"connection") {
-                asked.close |= value
-                    .split(|&b| b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
-            } else if name.eq_ignore_ascii_case(b"expect") {
-                asked.expect_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
-            }
-        }
-        asked
-    }
-}
-
 /// One HTTP/1.1 client connection's protocol state. See the module docs.
 #[derive(Debug)]
 pub struct Connection {
@@ -385,7 +361,7 @@ impl Connection {
                 "start on a connection that is busy or not reusable",
             ));
         }
-        let asked = CallerFields::scan(fields.clone());
+        let asked = CallerFields::of(head, fields.clone());
         encode_head(head, fields, out)?;
         self.decoder.reset();
         self.decoder.set_request_method(head.method);

@@ -54,6 +54,7 @@
 //!     target: b"/upload",
 //!     host: Some(b"example.com"),
 //!     body: BodyFraming::Chunked,
+//!     preset: None,
 //!     expect_continue: false,
 //!     close: false,
 //! };
@@ -114,6 +115,7 @@ pub enum BodyFraming {
 ///     target: b"/items/7",
 ///     host: Some(b"api.example:8080"),
 ///     body: BodyFraming::None,
+///     preset: None,
 ///     expect_continue: false,
 ///     close: true,
 /// };
@@ -141,6 +143,10 @@ pub struct RequestHead<'a> {
     /// Body framing: `Content-Length: n`, `Transfer-Encoding: chunked` or
     /// nothing.
     pub body: BodyFraming,
+    /// Fields checked and encoded beforehand (a [`FieldBlock`], such as a
+    /// client's default headers), written whole after `Host` and before the
+    /// fields passed to [`encode_head`]; they count first in error indexes.
+    pub preset: Option<&'a FieldBlock>,
     /// Writes `Expect: 100-continue` (RFC 9110 section 10.1.1); a caller
     /// `Expect` field is then refused.
     pub expect_continue: bool,
@@ -175,6 +181,7 @@ pub struct RequestHead<'a> {
 ///     target: b"/",
 ///     host: Some(b"example.com"),
 ///     body: BodyFraming::None,
+///     preset: None,
 ///     expect_continue: false,
 ///     close: false,
 /// };
@@ -224,7 +231,26 @@ fn write_head<'a>(
         }
         write_field(out, b"Host", host);
     }
-    let has_connection = write_caller_fields(head, fields, out)?;
+    let mut seen = Seen {
+        host: head.host.is_some(),
+        connection: false,
+    };
+    let mut index = 0;
+    if let Some(block) = head.preset {
+        // The first field that repeats what the head writes, as a check of
+        // every field in turn would find it.
+        let doubled = |at: Option<usize>, written: bool| at.filter(|_| written);
+        let host = doubled(block.host_at, seen.host);
+        let expect = doubled(block.expect_at, head.expect_continue);
+        if let Some(index) = host.into_iter().chain(expect).min() {
+            return Err(Error::DuplicateField { index });
+        }
+        out.extend_from_slice(&block.encoded);
+        seen.host |= block.host_at.is_some();
+        seen.connection |= block.connection;
+        index = block.count;
+    }
+    write_fields(&mut seen, head.expect_continue, index, fields, out)?;
 
     // RFC 9112 section 6: the encoder alone decides the framing.
     match head.body {
@@ -239,41 +265,185 @@ fn write_head<'a>(
     if head.expect_continue {
         write_field(out, b"Expect", b"100-continue");
     }
-    if head.close && !has_connection {
+    if head.close && !seen.connection {
         write_field(out, b"Connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
 }
 
-/// Validates and writes the caller's header fields; returns whether one of
-/// them was `Connection`.
-fn write_caller_fields<'a>(
-    head: &RequestHead<'_>,
+/// What the fields written so far hold, for the rules that span them all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Seen {
+    /// A `Host` line is out (from the head or a field).
+    host: bool,
+    /// A `Connection` field is out.
+    connection: bool,
+}
+
+/// Validates and writes header fields, numbering them from `index` in
+/// errors; `expect_refused` when the head writes `Expect` itself.
+fn write_fields<'a>(
+    seen: &mut Seen,
+    expect_refused: bool,
+    index: usize,
     fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
     out: &mut Vec<u8>,
-) -> Result<bool, Error> {
-    let mut host_written = head.host.is_some();
-    let mut has_connection = false;
-    for (index, (name, value)) in fields.enumerate() {
+) -> Result<(), Error> {
+    for (index, (name, value)) in (index..).zip(fields) {
         check_field(index, name, value)?;
         match FieldKind::of(name) {
             FieldKind::Framing => return Err(Error::FramingHeader { index }),
             // RFC 9112 section 3.2: more than one Host line earns a 400.
-            FieldKind::Host if host_written => return Err(Error::DuplicateField { index }),
+            FieldKind::Host if seen.host => return Err(Error::DuplicateField { index }),
             FieldKind::Host if !is_visible_ascii(value) => {
                 return Err(Error::InvalidHeaderValue { index });
             }
-            FieldKind::Host => host_written = true,
-            FieldKind::Expect if head.expect_continue => {
+            FieldKind::Host => seen.host = true,
+            FieldKind::Expect if expect_refused => {
                 return Err(Error::DuplicateField { index });
             }
-            FieldKind::Connection => has_connection = true,
+            FieldKind::Connection => seen.connection = true,
             FieldKind::Expect | FieldKind::Other => {}
         }
         write_field(out, name, value);
     }
-    Ok(has_connection)
+    Ok(())
+}
+
+/// Header fields checked and encoded once, to be sent with many requests
+/// (a client's default headers): [`RequestHead::preset`] copies them into
+/// each head whole, without checking or encoding them again. The rules are
+/// those of [`encode_head`]'s fields; the ones that span a whole head (one
+/// `Host`, no `Expect` beside [`RequestHead::expect_continue`]) are checked
+/// when a head uses the block.
+///
+/// ```
+/// use roundtrip_proto::Error;
+/// use roundtrip_proto::encode::{encode_head, BodyFraming, FieldBlock, RequestHead};
+///
+/// let defaults = FieldBlock::new([(&b"User-Agent"[..], &b"demo/1.0"[..])])?;
+/// let head = RequestHead {
+///     method: b"GET",
+///     target: b"/",
+///     host: Some(b"example.com"),
+///     body: BodyFraming::None,
+///     preset: Some(&defaults),
+///     expect_continue: false,
+///     close: false,
+/// };
+/// let mut out = Vec::new();
+/// encode_head(&head, [(&b"Accept"[..], &b"*/*"[..])], &mut out)?;
+/// assert_eq!(
+///     out,
+///     b"GET / HTTP/1.1\r\nHost: example.com\r\nUser-Agent: demo/1.0\r\nAccept: */*\r\n\r\n"
+/// );
+/// let framing = FieldBlock::new([(&b"Content-Length"[..], &b"0"[..])]);
+/// assert_eq!(framing.unwrap_err(), Error::FramingHeader { index: 0 });
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldBlock {
+    /// The fields as written: `name: value CRLF` each.
+    encoded: Vec<u8>,
+    /// How many fields.
+    count: usize,
+    /// The index of its `Host` field.
+    host_at: Option<usize>,
+    /// The index of its `Expect` field.
+    expect_at: Option<usize>,
+    /// It holds a `Connection` field.
+    connection: bool,
+    /// What its fields ask of the connection.
+    pub(crate) asked: CallerFields,
+}
+
+impl FieldBlock {
+    /// Checks and encodes `fields`, `(name, value)` pairs written in order
+    /// and as given.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`encode_head`] for its fields, `index` counting among
+    /// these: [`Error::InvalidHeaderName`], [`Error::InvalidHeaderValue`],
+    /// [`Error::FramingHeader`], [`Error::DuplicateField`] for a second
+    /// `Host`.
+    pub fn new<'a>(fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Result<Self, Error> {
+        let mut block = FieldBlock::default();
+        let fields: Vec<_> = fields.into_iter().collect();
+        let mut seen = Seen::default();
+        write_fields(
+            &mut seen,
+            false,
+            0,
+            fields.iter().copied(),
+            &mut block.encoded,
+        )?;
+        block.count = fields.len();
+        let at = |kind| {
+            fields
+                .iter()
+                .position(|(name, _)| FieldKind::of(name) == kind)
+        };
+        block.host_at = at(FieldKind::Host);
+        block.expect_at = at(FieldKind::Expect);
+        block.connection = seen.connection;
+        block.asked = CallerFields::scan(fields.iter().copied());
+        Ok(block)
+    }
+
+    /// The encoded fields, as a head holds them.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// How many fields the block holds.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True for a block of no fields.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// What a request's fields ask of the connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CallerFields {
+    /// `Connection` lists `close` (RFC 9112 section 9.6).
+    pub(crate) close: bool,
+    /// `Expect: 100-continue` (RFC 9110 section 10.1.1).
+    pub(crate) expect_continue: bool,
+}
+
+impl CallerFields {
+    /// What `fields` ask, with what the head's preset block asks.
+    pub(crate) fn of<'a>(
+        head: &RequestHead<'_>,
+        fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Self {
+        let mut asked = Self::scan(fields);
+        if let Some(block) = head.preset {
+            asked.close |= block.asked.close;
+            asked.expect_continue |= block.asked.expect_continue;
+        }
+        asked
+    }
+
+    fn scan<'a>(fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Self {
+        let mut asked = CallerFields::default();
+        for (name, value) in fields {
+            if name.eq_ignore_ascii_case(b"connection") {
+                asked.close |= value
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            } else if name.eq_ignore_ascii_case(b"expect") {
+                asked.expect_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+            }
+        }
+        asked
+    }
 }
 
 /// Validates and writes trailer fields (RFC 9112 section 7.1.2).
@@ -700,6 +870,7 @@ mod tests {
             target: b"/",
             host,
             body: BodyFraming::None,
+            preset: None,
             expect_continue: false,
             close: false,
         }
@@ -1148,5 +1319,65 @@ mod tests {
                 proptest::prop_assert!(out.is_empty());
             }
         }
+    }
+
+    /// A block of the first fields sent as a preset encodes to the same
+    /// bytes, or the same error, as all the fields passed in turn.
+    #[test]
+    fn preset_block_equals_its_fields_in_turn() {
+        let candidates: &[Field<'_>] = &[
+            (b"User-Agent", b"t/1"),
+            (b"Host", b"h"),
+            (b"Expect", b"100-continue"),
+            (b"Connection", b"close"),
+            (b"Content-Length", b"1"),
+            (b"X-Bad", b" padded"),
+            (b"Bad Name", b"v"),
+        ];
+        let heads = [
+            get(Some(b"h")),
+            get(None),
+            RequestHead {
+                expect_continue: true,
+                close: true,
+                body: BodyFraming::Length(1),
+                ..get(None)
+            },
+        ];
+        let n = candidates.len();
+        let mut compared = 0;
+        for len in 0..=3u32 {
+            for code in 0..n.pow(len) {
+                let fields: Vec<Field<'_>> =
+                    (0..len).map(|i| candidates[code / n.pow(i) % n]).collect();
+                for split in 0..=fields.len() {
+                    let Ok(block) = FieldBlock::new(fields[..split].iter().copied()) else {
+                        continue;
+                    };
+                    assert_eq!(block.len(), split);
+                    for head in &heads {
+                        let all = encode(head, &fields);
+                        let preset = RequestHead {
+                            preset: Some(&block),
+                            ..*head
+                        };
+                        let mut out = b"earlier".to_vec();
+                        let got = encode_head(&preset, fields[split..].iter().copied(), &mut out);
+                        match (&all, got) {
+                            (Ok(want), Ok(())) => {
+                                assert_eq!(out[7..], want[..], "{fields:?} / {split}")
+                            }
+                            (Err(want), Err(got)) => {
+                                assert_eq!(*want, got, "{fields:?} / {split}");
+                                assert_eq!(out, b"earlier");
+                            }
+                            (want, got) => panic!("{fields:?} / {split}: {want:?} vs {got:?}"),
+                        }
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
     }
 }

@@ -77,6 +77,7 @@
 //! let head = RequestHead {
 //!     method: b"GET", target: b"/hello", host: Some(b"example.com"),
 //!     body: BodyFraming::None, expect_continue: false, close: false,
+//!     preset: None,
 //! };
 //! conn.start(&head, [(&b"Accept"[..], &b"*/*"[..])], now, &mut wire)?;
 //! conn.handle_written(wire.len()); // the socket took it all

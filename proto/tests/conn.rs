@@ -371,6 +371,7 @@ impl Driver {
                     target: r.target,
                     host: Some(b"x"),
                     body: r.body,
+                    preset: None,
                     expect_continue: r.expect_continue,
                     close: r.close,
                 };
@@ -1929,4 +1930,39 @@ fn taking_the_buffer_mid_head_is_misuse() {
             );
         }
     }
+}
+
+/// What a preset block of fields asks counts as if its fields were passed
+/// in turn: its `Connection: close` ends reuse, its `Expect: 100-continue`
+/// holds the body back.
+#[test]
+fn preset_fields_ask_like_fields_in_turn() {
+    use roundtrip_proto::encode::FieldBlock;
+    let close = FieldBlock::new([(&b"Connection"[..], &b"close"[..])]).unwrap();
+    let expect = FieldBlock::new([(&b"Expect"[..], &b"100-continue"[..])]).unwrap();
+    let head = |preset| RequestHead {
+        method: b"POST",
+        target: b"/",
+        host: Some(b"x"),
+        body: BodyFraming::Length(2),
+        preset: Some(preset),
+        expect_continue: false,
+        close: false,
+    };
+    let mut conn = Connection::new(ConnConfig::default());
+    let mut out = Vec::new();
+    conn.start(&head(&close), [], Instant::ZERO, &mut out)
+        .unwrap();
+    assert_eq!(conn.reuse(), Reuse::No(CloseReason::ClientClose));
+    assert!(conn.may_send_body());
+    assert_eq!(
+        out,
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n"
+    );
+
+    let mut conn = Connection::new(ConnConfig::default());
+    conn.start(&head(&expect), [], Instant::ZERO, &mut Vec::new())
+        .unwrap();
+    assert!(conn.reuse().is_yes());
+    assert!(!conn.may_send_body(), "the body waits for 100 Continue");
 }

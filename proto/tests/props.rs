@@ -210,6 +210,7 @@ proptest! {
             target: &req.target,
             host: req.host.as_deref(),
             body: framing,
+            preset: None,
             expect_continue: req.expect_continue,
             close: req.close,
         };
