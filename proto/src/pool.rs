@@ -53,9 +53,9 @@
 //! [`Pool::dial_failed`], which may in turn grant the next waiter.
 
 use alloc::collections::{BTreeMap, VecDeque};
-use alloc::string::String;
 use core::fmt;
 use core::time::Duration;
+use smol_str::{SmolStr, StrExt};
 
 use crate::time::Instant;
 
@@ -92,7 +92,8 @@ impl Scheme {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
     scheme: Scheme,
-    host: String,
+    /// Inline up to 23 bytes, so making a key per request allocates nothing.
+    host: SmolStr,
     port: u16,
 }
 
@@ -101,7 +102,7 @@ impl Key {
     pub fn new(scheme: Scheme, host: &str, port: u16) -> Self {
         Key {
             scheme,
-            host: host.to_ascii_lowercase(),
+            host: host.to_ascii_lowercase_smolstr(),
             port,
         }
     }
