@@ -126,10 +126,13 @@ pub fn trailer_into(map: &mut HeaderMap, field: &Field) -> Result<(), ProtoError
 fn append(map: &mut HeaderMap, field: &Field) -> Result<(), ProtoError> {
     // The decoder validated both: names are tokens, values field-content,
     // which is what `http` accepts. Map a refusal anyway rather than panic.
-    let name = HeaderName::from_bytes(field.name()).map_err(|_| ProtoError::InvalidFieldName {
-        offset: 0,
-        byte: field.name()[0],
-    })?;
+    let name = match common_name(field.name()) {
+        Some(name) => name,
+        None => HeaderName::from_bytes(field.name()).map_err(|_| ProtoError::InvalidFieldName {
+            offset: 0,
+            byte: field.name()[0],
+        })?,
+    };
     // A shared head gives the value without a copy; an unshared one is copied.
     let value = match field.value_bytes() {
         Some(shared) => HeaderValue::from_maybe_shared(shared),
@@ -138,4 +141,87 @@ fn append(map: &mut HeaderMap, field: &Field) -> Result<(), ProtoError> {
     .map_err(|_| ProtoError::InvalidFieldValue { offset: 0, byte: 0 })?;
     map.append(name, value);
     Ok(())
+}
+
+/// The names most responses carry, as `http`'s constants (whose clones
+/// cost nothing) when spelled in lower or title case: a plain compare,
+/// cheaper than `HeaderName::from_bytes`, which copies and lowercases every
+/// name before it looks it up. Other spellings go that way.
+fn common_name(name: &[u8]) -> Option<HeaderName> {
+    use http::header as h;
+    type Known = (HeaderName, &'static [u8]);
+    static LEN_4: [Known; 3] = [(h::DATE, b"Date"), (h::ETAG, b"ETag"), (h::VARY, b"Vary")];
+    static LEN_6: [Known; 1] = [(h::SERVER, b"Server")];
+    static LEN_8: [Known; 1] = [(h::LOCATION, b"Location")];
+    static LEN_10: [Known; 2] = [
+        (h::CONNECTION, b"Connection"),
+        (h::SET_COOKIE, b"Set-Cookie"),
+    ];
+    static LEN_12: [Known; 1] = [(h::CONTENT_TYPE, b"Content-Type")];
+    static LEN_13: [Known; 3] = [
+        (h::CACHE_CONTROL, b"Cache-Control"),
+        (h::LAST_MODIFIED, b"Last-Modified"),
+        (h::ACCEPT_RANGES, b"Accept-Ranges"),
+    ];
+    static LEN_14: [Known; 1] = [(h::CONTENT_LENGTH, b"Content-Length")];
+    static LEN_16: [Known; 1] = [(h::CONTENT_ENCODING, b"Content-Encoding")];
+    static LEN_17: [Known; 1] = [(h::TRANSFER_ENCODING, b"Transfer-Encoding")];
+    let candidates: &[Known] = match name.len() {
+        4 => &LEN_4,
+        6 => &LEN_6,
+        8 => &LEN_8,
+        10 => &LEN_10,
+        12 => &LEN_12,
+        13 => &LEN_13,
+        14 => &LEN_14,
+        16 => &LEN_16,
+        17 => &LEN_17,
+        _ => return None,
+    };
+    candidates
+        .iter()
+        .find(|(known, title)| name == *title || name == known.as_str().as_bytes())
+        .map(|(known, _)| known.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common_name;
+    use http::header::HeaderName;
+
+    /// Each common name in lower or title case is the one `http` parses;
+    /// other names and spellings are left to `http`.
+    #[test]
+    fn common_names_are_http_names() {
+        let names = [
+            "Date",
+            "ETag",
+            "vary",
+            "Server",
+            "location",
+            "Connection",
+            "Set-Cookie",
+            "Cache-Control",
+            "Last-Modified",
+            "Accept-Ranges",
+            "Content-Type",
+            "content-length",
+            "Content-Encoding",
+            "Transfer-Encoding",
+        ];
+        for name in names {
+            let parsed = HeaderName::from_bytes(name.as_bytes()).unwrap();
+            assert_eq!(common_name(name.as_bytes()), Some(parsed), "{name}");
+        }
+        for other in [
+            "X-Date",
+            "Dates",
+            "Content-Lengtt",
+            "",
+            "Age",
+            "CONTENT-LENGTH",
+        ] {
+            assert_eq!(common_name(other.as_bytes()), None, "{other}");
+        }
+    }
 }
