@@ -11,7 +11,7 @@
 use arbitrary::{Arbitrary, Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use roundtrip_proto::Error;
-use roundtrip_proto::encode::{BodyEncoder, BodyFraming, RequestHead, encode_head};
+use roundtrip_proto::encode::{BodyEncoder, BodyFraming, FieldBlock, RequestHead, encode_head};
 
 const TCHARS: &[u8] =
     b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -167,6 +167,8 @@ struct Input {
     trailers: Vec<(Name, Value)>,
     /// Bytes already in the output buffer.
     earlier: Vec<u8>,
+    /// How many of the first fields are sent again as a preset block.
+    preset_split: u8,
 }
 
 fn eq(a: &[u8], b: &str) -> bool {
@@ -333,6 +335,18 @@ fuzz_target!(|input: Input| {
         want.as_ref(),
         "encode_head verdict for {input:#?}"
     );
+    // The first fields as a preset block: the same bytes or the same error.
+    let split = usize::from(input.preset_split) % (fields.len() + 1);
+    if let Ok(block) = FieldBlock::new(fields[..split].iter().copied()) {
+        let preset = RequestHead {
+            preset: Some(&block),
+            ..head
+        };
+        let mut again = input.earlier.clone();
+        let got_preset = encode_head(&preset, fields[split..].iter().copied(), &mut again);
+        assert_eq!(got_preset, got, "preset verdict for {input:#?}");
+        assert_eq!(again, out, "preset bytes for {input:#?}");
+    }
     if got.is_err() {
         assert_eq!(out, input.earlier, "a refused head changed the buffer");
         return;
