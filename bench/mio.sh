@@ -75,14 +75,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_origin() { # $1: cpu, $2: address file
-    "${AS_ORIGIN[@]}" taskset -c "$1" "$BIN" --serve-origin >"$2" &
+start_origin() { # $1: cpu, $2: address file, $3: --serve-origin[-evented]
+    "${AS_ORIGIN[@]}" taskset -c "$1" "$BIN" "$3" >"$2" &
     ORIGIN_PIDS+=("$!")
     for _ in $(seq 50); do [ -s "$2" ] && break; sleep 0.1; done
     [ -s "$2" ] || { echo "bench/mio.sh: the origin did not start" >&2; exit 1; }
 }
-start_origin 0 "$TMP/origin-shared"
-start_origin 1 "$TMP/origin-apart"
+# One thread per connection for 1 in flight (a blocking read is the cheapest
+# wait at one connection); one event loop for 64 and 256, where a thread per
+# connection made the origin the bottleneck (97-99% of CPU 1).
+start_origin 0 "$TMP/origin-shared" --serve-origin
+start_origin 1 "$TMP/origin-apart" --serve-origin-evented
 SHARED=$(head -n 1 "$TMP/origin-shared")
 APART=$(head -n 1 "$TMP/origin-apart")
 origin_for() { if [ "$1" = 1 ]; then echo "$SHARED"; else echo "$APART"; fi; }
@@ -194,7 +197,7 @@ cat <<EOF
 - load (1/5/15 min) before: $LOAD_BEFORE; after the rounds: $LOAD_AFTER
 - scheduling: SCHED=$SCHED (origins \`${AS_ORIGIN[*]:-as started}\`, client and wrk \`${AS_CLIENT[*]:-as started}\`)
 - rounds: \`flock $LOCK ${AS_CLIENT[*]} $(basename "$BIN") ${BENCH_ARGS[*]}\`
-  (origins: \`${AS_ORIGIN[*]} taskset -c 0 $(basename "$BIN") --serve-origin\` and \`... taskset -c 1 ...\`;
+  (origins: \`${AS_ORIGIN[*]} taskset -c 0 $(basename "$BIN") --serve-origin\` and \`... taskset -c 1 ... --serve-origin-evented\`;
   the bench thread pins itself to CPU 0, wrk runs as \`taskset -c 0 wrk -t1 -cN -d${SECS}s\`)
 - syscalls: \`strace -f -c\` and \`perf stat -e raw_syscalls:sys_enter,...\` on
   \`taskset -c 0 $(basename "$BIN") --only CLIENT-BODY-N --origin ADDR --requests N+R\`, R = $SYSCALL_REQUESTS, minus the same with R = 0;

@@ -4,12 +4,15 @@
 //! against the same origin processes in the same run. `bench/mio.sh` drives
 //! it; `BENCHMARKS.md` (`## io-mio`) has results.
 //!
-//! Server: the minimal origin of `roundtrip_tests::origin` (one thread per
-//! connection), run as separate processes (`--serve-origin`) so that wrk can
-//! reach it and `strace` sees only the client: one pinned to CPU 0, shared
-//! with the client, for 1 in flight; one pinned to CPU 1 for 64 and 256 in
-//! flight, so that client and server have one core each. This thread (and
-//! wrk, through `taskset -c 0`) always runs on CPU 0.
+//! Server: the minimal origin of `roundtrip_tests::origin`, run as separate
+//! processes so that wrk can reach it and `strace` sees only the client:
+//! one thread per connection (`--serve-origin`) pinned to CPU 0, shared with
+//! the client, for 1 in flight; one event loop for all connections
+//! (`--serve-origin-evented`) pinned to CPU 1 for 64 and 256 in flight, so
+//! that client and server have one core each and the server is not the
+//! bottleneck (the thread-per-connection origin was, there: it switches
+//! threads for every request). This thread (and wrk, through `taskset -c
+//! 0`) always runs on CPU 0.
 //!
 //! Cells: in flight 1, 64, 256 × body `/small` (13 B) and `/64k` (65536 B).
 //! Clients:
@@ -33,6 +36,7 @@
 //! ```text
 //! mio [--rounds 7] [--secs 1] [--inflight 1,64,256] --origin-shared ADDR --origin-apart ADDR
 //! mio --serve-origin                     # prints its address, serves until killed
+//! mio --serve-origin-evented             # the same, one event loop for all connections
 //! mio --only mio-small-64 --origin ADDR --requests 20000   # fixed count, for strace/perf
 //! ```
 
@@ -61,6 +65,7 @@ struct Opts {
     origin: Option<SocketAddr>,
     requests: usize,
     serve_origin: bool,
+    serve_origin_evented: bool,
 }
 
 fn parse_opts() -> Opts {
@@ -74,6 +79,7 @@ fn parse_opts() -> Opts {
         origin: None,
         requests: 20_000,
         serve_origin: false,
+        serve_origin_evented: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -96,6 +102,7 @@ fn parse_opts() -> Opts {
             "--origin" => o.origin = addr(value("host:port")),
             "--requests" => o.requests = num(value("count")),
             "--serve-origin" => o.serve_origin = true,
+            "--serve-origin-evented" => o.serve_origin_evented = true,
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown argument {other:?}; see the file's docs"),
         }
@@ -586,12 +593,15 @@ fn only(spec: &str, o: &Opts) {
 
 fn main() {
     let o = parse_opts();
-    if o.serve_origin {
+    if o.serve_origin || o.serve_origin_evented {
         let listener = origin::bind().expect("bind the origin");
         let addr = listener.local_addr().expect("origin address");
         println!("{addr}");
         io::stdout().flush().expect("flush the origin address");
-        origin::serve(listener).expect("origin accept loop");
+        match o.serve_origin_evented {
+            true => origin::serve_evented(listener).expect("origin event loop"),
+            false => origin::serve(listener).expect("origin accept loop"),
+        }
     } else if let Some(spec) = &o.only {
         only(spec, &o);
     } else {

@@ -1,5 +1,6 @@
 //! A minimal loopback HTTP/1.1 origin for the speed benchmarks: keep-alive,
-//! one thread per connection, canned responses.
+//! canned responses, one thread per connection ([`serve`]) or one event loop
+//! for all ([`serve_evented`]).
 //!
 //! It does as little as a server can so that a benchmark measures the
 //! client: per request one `read(2)` into a fixed buffer and one `write(2)`
@@ -96,8 +97,191 @@ pub fn spawn() -> io::Result<SocketAddr> {
     Ok(addr)
 }
 
+/// Serves `listener` on the calling thread with one event loop (mio, edge
+/// triggered) for all its connections, until the listener fails.
+///
+/// With many connections this is the cheaper server: a request costs it a
+/// `read(2)` and a `write(2)`, and one `epoll_wait` serves every connection
+/// that became ready meanwhile, where [`serve`] also switches threads for
+/// each request; and `/64k` goes out with `sendfile(2)` from a file holding
+/// the response, which hands the kernel's pages to the socket instead of
+/// copying 64 KiB per response. The thread switches and the copies made the
+/// thread-per-connection origin the bottleneck at 64 and 256 requests in
+/// flight (95-99% of its CPU while the mio backend ran), so those cells
+/// measured the origin, not the client. At one connection [`serve`]'s
+/// blocking read is cheaper.
+pub fn serve_evented(listener: TcpListener) -> io::Result<()> {
+    use mio::{Events, Interest, Poll, Token};
+    const LISTENER: Token = Token(usize::MAX);
+    listener.set_nonblocking(true)?;
+    let mut listener = mio::net::TcpListener::from_std(listener);
+    let mut poll = Poll::new()?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let canned = canned();
+    let mut conns: Vec<Option<EventedConn>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut events = Events::with_capacity(1024);
+    loop {
+        match poll.poll(&mut events, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                loop {
+                    let mut stream = match listener.accept() {
+                        Ok((stream, _)) => stream,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    };
+                    stream.set_nodelay(true)?;
+                    let slot = free.pop().unwrap_or_else(|| {
+                        conns.push(None);
+                        conns.len() - 1
+                    });
+                    let both = Interest::READABLE | Interest::WRITABLE;
+                    poll.registry().register(&mut stream, Token(slot), both)?;
+                    conns[slot] = Some(EventedConn::new(stream));
+                }
+                continue;
+            }
+            let slot = event.token().0;
+            let Some(conn) = conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if event.is_readable() || event.is_read_closed() {
+                conn.drained = false;
+            }
+            // A connection ends at EOF or at the first error; either way
+            // there is nobody to tell.
+            if !conn.on_ready(canned).unwrap_or(false) {
+                if let Some(mut conn) = conns[slot].take() {
+                    let _ = poll.registry().deregister(&mut conn.stream);
+                }
+                free.push(slot);
+            }
+        }
+    }
+}
+
+/// The `/64k` response in a file, for `sendfile(2)`: written to a new file
+/// in the temporary directory, opened, and its name removed at once. `None`
+/// where that fails (the response is then written from memory).
+fn big_file() -> Option<&'static std::fs::File> {
+    static FILE: OnceLock<Option<std::fs::File>> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("roundtrip-origin-{}", std::process::id()));
+        let made = std::fs::write(&path, &canned().big).and_then(|()| std::fs::File::open(&path));
+        let _ = std::fs::remove_file(&path);
+        made.ok()
+    })
+    .as_ref()
+}
+
+/// Sends up to `len` bytes of `file` from offset `at` on `socket`.
+fn send_file(
+    socket: &mio::net::TcpStream,
+    file: &std::fs::File,
+    at: usize,
+    len: usize,
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut offset = libc::off_t::try_from(at).map_err(io::Error::other)?;
+    // SAFETY: both descriptors are open for the call (borrowed), and
+    // `offset` is a valid `off_t` the call may update.
+    let sent = unsafe { libc::sendfile(socket.as_raw_fd(), file.as_raw_fd(), &mut offset, len) };
+    usize::try_from(sent).map_err(|_| io::Error::last_os_error())
+}
+
+/// One connection of [`serve_evented`].
+struct EventedConn {
+    stream: mio::net::TcpStream,
+    buf: Box<[u8; MAX_HEAD]>,
+    len: usize,
+    /// The answer being written, and how much of it went out.
+    pending: Option<(&'static [u8], usize)>,
+    /// The last read found the socket empty: wait for its next readable
+    /// event (edge triggered: new bytes raise one).
+    drained: bool,
+}
+
+impl EventedConn {
+    fn new(stream: mio::net::TcpStream) -> Self {
+        EventedConn {
+            stream,
+            buf: Box::new([0; MAX_HEAD]),
+            len: 0,
+            pending: None,
+            drained: false,
+        }
+    }
+
+    /// Writes what is pending, answers the buffered heads in order, reads
+    /// more; until the socket would block. `Ok(false)`: close it.
+    fn on_ready(&mut self, canned: &'static Canned) -> io::Result<bool> {
+        loop {
+            while let Some((bytes, at)) = &mut self.pending {
+                let sent = match big_file() {
+                    Some(file) if std::ptr::eq(*bytes, &canned.big[..]) => {
+                        send_file(&self.stream, file, *at, bytes.len() - *at)
+                    }
+                    _ => self.stream.write(&bytes[*at..]),
+                };
+                match sent {
+                    Ok(0) => return Ok(false),
+                    Ok(n) => *at += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+                if *at == bytes.len() {
+                    self.pending = None;
+                }
+            }
+            if let Some(end) = head_end(&self.buf[..self.len]) {
+                self.pending = Some((answer(&self.buf[..end], canned), 0));
+                self.buf.copy_within(end..self.len, 0);
+                self.len -= end;
+                continue;
+            }
+            if self.len == MAX_HEAD {
+                return Ok(false); // head too large: close
+            }
+            if self.drained {
+                return Ok(true);
+            }
+            let room = MAX_HEAD - self.len;
+            match self.stream.read(&mut self.buf[self.len..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.len += n;
+                    // TCP hands over all it holds, up to the room given.
+                    self.drained = n < room;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Starts [`serve_evented`] on a background thread of this process;
+/// returns its address.
+pub fn spawn_evented() -> io::Result<SocketAddr> {
+    let listener = bind()?;
+    let addr = listener.local_addr()?;
+    thread::Builder::new()
+        .name("origin-evented".into())
+        .spawn(move || serve_evented(listener))?;
+    Ok(addr)
+}
+
 /// Answers the requests of one connection until the client closes it.
-fn serve_conn(mut stream: TcpStream, canned: &Canned) -> io::Result<()> {
+fn serve_conn(mut stream: TcpStream, canned: &'static Canned) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buf = [0u8; MAX_HEAD];
     let mut len = 0;
@@ -130,7 +314,7 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
 }
 
 /// The canned response for a request head.
-fn answer<'a>(head: &[u8], canned: &'a Canned) -> &'a [u8] {
+fn answer(head: &[u8], canned: &'static Canned) -> &'static [u8] {
     if head.starts_with(b"GET /small ") {
         &canned.small
     } else if head.starts_with(b"GET /64k ") {
@@ -153,7 +337,11 @@ mod tests {
 
     #[test]
     fn answers_keep_alive_and_pipelined_requests() {
-        let addr = spawn().expect("start the origin");
+        answers_keep_alive_and_pipelined(spawn().expect("start the origin"));
+        answers_keep_alive_and_pipelined(spawn_evented().expect("start the evented origin"));
+    }
+
+    fn answers_keep_alive_and_pipelined(addr: SocketAddr) {
         let mut stream = TcpStream::connect(addr).expect("connect to the origin");
         let canned = canned();
         stream
@@ -177,7 +365,11 @@ mod tests {
 
     #[test]
     fn serves_the_roundtrip_client() {
-        let addr = spawn().expect("start the origin");
+        serves_the_client(spawn().expect("start the origin"));
+        serves_the_client(spawn_evented().expect("start the evented origin"));
+    }
+
+    fn serves_the_client(addr: SocketAddr) {
         let client = roundtrip_blocking::Client::new();
         for _ in 0..3 {
             let mut response = client
