@@ -598,13 +598,9 @@ impl<H> Pool<H> {
     /// permit to dial while under [`max_conns_per_host`](PoolConfig::max_conns_per_host),
     /// else a place in the FIFO queue for `key`.
     pub fn checkout(&mut self, key: &Key, now: Instant) -> Checkout<H> {
-        if !self.hosts.contains_key(key) {
-            self.hosts.insert(key.clone(), Host::new());
-        }
         let cap = self.config.conn_cap();
-        let Some(host) = self.hosts.get_mut(key) else {
-            unreachable!("the entry for key was inserted just above")
-        };
+        // One search of the map; the key's clone copies a short host inline.
+        let host = self.hosts.entry(key.clone()).or_insert_with(Host::new);
         self.totals.idle -= host.expire(now, &mut self.closed);
         if let Some(conn) = host.idle.pop_front() {
             host.took(&conn);
@@ -723,9 +719,12 @@ impl<H> Pool<H> {
             since: now,
             expiry,
         });
+        let over_per_host = host.idle.len() > self.config.max_idle_per_host;
         self.totals.in_use -= 1;
         self.totals.idle += 1;
-        self.enforce_idle_limits(key);
+        if over_per_host || self.totals.idle > self.config.max_idle_total {
+            self.enforce_idle_limits(key);
+        }
         None
     }
 
