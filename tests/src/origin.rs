@@ -4,7 +4,8 @@
 //!
 //! It does as little as a server can so that a benchmark measures the
 //! client: per request one `read(2)` into a fixed buffer and one `write(2)`
-//! of a response prepared at start-up. It answers `GET /small` with
+//! of a response prepared at start-up (the evented origin sends `/64k` with
+//! `sendfile(2)` where it can). It answers `GET /small` with
 //! `Hello, world!` (13 bytes) and `GET /64k` with [`pattern`]`(65536)`, the
 //! same bodies as the nginx fixture, each with `Content-Length`; any other
 //! target gets `404` with an empty body.
@@ -134,17 +135,30 @@ pub fn serve_evented(listener: TcpListener) -> io::Result<()> {
                     let mut stream = match listener.accept() {
                         Ok((stream, _)) => stream,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                            ) =>
+                        {
+                            continue;
+                        }
                         Err(e) => return Err(e),
                     };
-                    stream.set_nodelay(true)?;
                     let slot = free.pop().unwrap_or_else(|| {
                         conns.push(None);
                         conns.len() - 1
                     });
                     let both = Interest::READABLE | Interest::WRITABLE;
-                    poll.registry().register(&mut stream, Token(slot), both)?;
-                    conns[slot] = Some(EventedConn::new(stream));
+                    // A connection that cannot be set up is dropped, not the
+                    // server.
+                    match stream
+                        .set_nodelay(true)
+                        .and_then(|()| poll.registry().register(&mut stream, Token(slot), both))
+                    {
+                        Ok(()) => conns[slot] = Some(EventedConn::new(stream)),
+                        Err(_) => free.push(slot),
+                    }
                 }
                 continue;
             }
@@ -152,9 +166,12 @@ pub fn serve_evented(listener: TcpListener) -> io::Result<()> {
             let Some(conn) = conns.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
-            if event.is_readable() || event.is_read_closed() {
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
                 conn.drained = false;
             }
+            // The event that says so is the only one: a half-closed client
+            // is closed once its requests are answered.
+            conn.peer_closed |= event.is_read_closed();
             // A connection ends at EOF or at the first error; either way
             // there is nobody to tell.
             if !conn.on_ready(canned).unwrap_or(false) {
@@ -167,33 +184,54 @@ pub fn serve_evented(listener: TcpListener) -> io::Result<()> {
     }
 }
 
-/// The `/64k` response in a file, for `sendfile(2)`: written to a new file
-/// in the temporary directory, opened, and its name removed at once. `None`
-/// where that fails (the response is then written from memory).
+/// The `/64k` response in a file, for `sendfile(2)`: a new file in the
+/// temporary directory (never an existing one), written, and its name
+/// removed at once. `None` where that fails (the response is then written
+/// from memory).
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn big_file() -> Option<&'static std::fs::File> {
     static FILE: OnceLock<Option<std::fs::File>> = OnceLock::new();
     FILE.get_or_init(|| {
-        let path = std::env::temp_dir().join(format!("roundtrip-origin-{}", std::process::id()));
-        let made = std::fs::write(&path, &canned().big).and_then(|()| std::fs::File::open(&path));
+        let name = format!(
+            "roundtrip-origin-{}-{:?}",
+            std::process::id(),
+            std::time::Instant::now()
+        );
+        let path =
+            std::env::temp_dir().join(name.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
+        let mut options = std::fs::OpenOptions::new();
+        let made = options.read(true).write(true).create_new(true).open(&path);
+        let file = made.and_then(|mut file| file.write_all(&canned().big).map(|()| file));
         let _ = std::fs::remove_file(&path);
-        made.ok()
+        file.ok()
     })
     .as_ref()
 }
 
-/// Sends up to `len` bytes of `file` from offset `at` on `socket`.
-fn send_file(
-    socket: &mio::net::TcpStream,
-    file: &std::fs::File,
-    at: usize,
-    len: usize,
-) -> io::Result<usize> {
+/// Sends up to `len` bytes of the `/64k` response from offset `at` with
+/// `sendfile(2)`; `None` where there is no file or the kernel refuses
+/// sendfile for it (the caller writes from memory then).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn send_big(socket: &mio::net::TcpStream, at: usize, len: usize) -> Option<io::Result<usize>> {
     use std::os::fd::AsRawFd;
-    let mut offset = libc::off_t::try_from(at).map_err(io::Error::other)?;
+    let file = big_file()?;
+    let mut offset = libc::off_t::try_from(at).ok()?;
     // SAFETY: both descriptors are open for the call (borrowed), and
     // `offset` is a valid `off_t` the call may update.
     let sent = unsafe { libc::sendfile(socket.as_raw_fd(), file.as_raw_fd(), &mut offset, len) };
-    usize::try_from(sent).map_err(|_| io::Error::last_os_error())
+    match usize::try_from(sent) {
+        Ok(sent) => Some(Ok(sent)),
+        Err(_) => match io::Error::last_os_error() {
+            e if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => None,
+            e => Some(Err(e)),
+        },
+    }
+}
+
+/// Elsewhere the response is written from memory.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn send_big(_: &mio::net::TcpStream, _: usize, _: usize) -> Option<io::Result<usize>> {
+    None
 }
 
 /// One connection of [`serve_evented`].
@@ -206,6 +244,8 @@ struct EventedConn {
     /// The last read found the socket empty: wait for its next readable
     /// event (edge triggered: new bytes raise one).
     drained: bool,
+    /// An event said the client shut its side.
+    peer_closed: bool,
 }
 
 impl EventedConn {
@@ -216,6 +256,7 @@ impl EventedConn {
             len: 0,
             pending: None,
             drained: false,
+            peer_closed: false,
         }
     }
 
@@ -224,10 +265,9 @@ impl EventedConn {
     fn on_ready(&mut self, canned: &'static Canned) -> io::Result<bool> {
         loop {
             while let Some((bytes, at)) = &mut self.pending {
-                let sent = match big_file() {
-                    Some(file) if std::ptr::eq(*bytes, &canned.big[..]) => {
-                        send_file(&self.stream, file, *at, bytes.len() - *at)
-                    }
+                let big = std::ptr::eq(*bytes, &canned.big[..]);
+                let sent = match big.then(|| send_big(&self.stream, *at, bytes.len() - *at)) {
+                    Some(Some(sent)) => sent,
                     _ => self.stream.write(&bytes[*at..]),
                 };
                 match sent {
@@ -251,7 +291,8 @@ impl EventedConn {
                 return Ok(false); // head too large: close
             }
             if self.drained {
-                return Ok(true);
+                // Everything asked was answered and written.
+                return Ok(!self.peer_closed);
             }
             let room = MAX_HEAD - self.len;
             match self.stream.read(&mut self.buf[self.len..]) {
@@ -361,6 +402,33 @@ mod tests {
         assert!(big.starts_with(b"HTTP/1.1 200 OK\r\n"));
         let missing = read_exact_len(&mut stream, canned.not_found.len());
         assert_eq!(missing, canned.not_found);
+    }
+
+    /// A client that shuts its side after its request gets the answer and
+    /// then the server's close, from both origins; the evented one keeps
+    /// serving while connections come and go (its slots are reused).
+    #[test]
+    fn answers_then_closes_a_half_closed_client() {
+        for addr in [
+            spawn().expect("origin"),
+            spawn_evented().expect("evented origin"),
+        ] {
+            for _ in 0..20 {
+                let mut stream = TcpStream::connect(addr).expect("connect to the origin");
+                stream
+                    .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .expect("read timeout");
+                stream
+                    .write_all(b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .expect("write");
+                stream
+                    .shutdown(std::net::Shutdown::Write)
+                    .expect("shut the write side");
+                let mut all = Vec::new();
+                stream.read_to_end(&mut all).expect("the answer, then EOF");
+                assert_eq!(all, canned().small, "{addr}");
+            }
+        }
     }
 
     #[test]
