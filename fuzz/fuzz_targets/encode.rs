@@ -156,6 +156,8 @@ enum Framing {
 
 #[derive(Arbitrary, Debug)]
 struct Input {
+    /// How many of the first fields are sent again as a preset block.
+    preset_split: u8,
     method: Method,
     target: Target,
     host: Option<Value>,
@@ -167,8 +169,6 @@ struct Input {
     trailers: Vec<(Name, Value)>,
     /// Bytes already in the output buffer.
     earlier: Vec<u8>,
-    /// How many of the first fields are sent again as a preset block.
-    preset_split: u8,
 }
 
 fn eq(a: &[u8], b: &str) -> bool {
@@ -297,6 +297,17 @@ fn dechunk(mut s: &[u8]) -> (Vec<u8>, Fields, &[u8]) {
     }
 }
 
+/// The index of the field an error names, if it names one.
+fn field_index(e: &Error) -> Option<usize> {
+    match *e {
+        Error::InvalidHeaderName { index }
+        | Error::InvalidHeaderValue { index }
+        | Error::FramingHeader { index }
+        | Error::DuplicateField { index } => Some(index),
+        _ => None,
+    }
+}
+
 fuzz_target!(|input: Input| {
     let fields: Vec<(&[u8], &[u8])> = input
         .fields
@@ -337,15 +348,27 @@ fuzz_target!(|input: Input| {
     );
     // The first fields as a preset block: the same bytes or the same error.
     let split = usize::from(input.preset_split) % (fields.len() + 1);
-    if let Ok(block) = FieldBlock::new(fields[..split].iter().copied()) {
-        let preset = RequestHead {
-            preset: Some(&block),
-            ..head
-        };
-        let mut again = input.earlier.clone();
-        let got_preset = encode_head(&preset, fields[split..].iter().copied(), &mut again);
-        assert_eq!(got_preset, got, "preset verdict for {input:#?}");
-        assert_eq!(again, out, "preset bytes for {input:#?}");
+    match FieldBlock::new(fields[..split].iter().copied()) {
+        Ok(block) => {
+            let preset = RequestHead {
+                preset: Some(&block),
+                ..head
+            };
+            let mut again = input.earlier.clone();
+            let got_preset = encode_head(&preset, fields[split..].iter().copied(), &mut again);
+            assert_eq!(got_preset, got, "preset verdict for {input:#?}");
+            assert_eq!(again, out, "preset bytes for {input:#?}");
+        }
+        // A field the block refuses is refused in the head too, at the
+        // latest at its index (an earlier field may clash with the head).
+        Err(refused) => match (field_index(&refused), got.as_ref().err()) {
+            (Some(at), Some(e)) => {
+                if let Some(head_at) = field_index(e) {
+                    assert!(head_at <= at, "{e:?} after {refused:?} for {input:#?}");
+                }
+            }
+            (at, e) => panic!("block refused {refused:?} ({at:?}), head gave {e:?} for {input:#?}"),
+        },
     }
     if got.is_err() {
         assert_eq!(out, input.earlier, "a refused head changed the buffer");
