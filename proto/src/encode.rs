@@ -35,9 +35,13 @@
 //! # What is written
 //!
 //! The head is, in this order: the request line; `Host` (if
-//! [`RequestHead::host`] is set); the caller's fields, in order, names in the
-//! case given, each as `name: value CRLF`; the framing field; `Expect:
-//! 100-continue`; `Connection: close`; the empty line. The encoder neither
+//! [`RequestHead::host`] is set); the fields of [`RequestHead::preset`] (a
+//! [`FieldBlock`] encoded beforehand), then the caller's fields, in order,
+//! names in the case given, each as `name: value CRLF`; the framing field;
+//! `Expect: 100-continue`; `Connection: close`; the empty line. A preset
+//! block counts as if its fields came first among the caller's: for the
+//! rules, for error indexes, and for what they ask of a
+//! [`Connection`](crate::conn::Connection). The encoder neither
 //! adds nor requires `Host` when [`RequestHead::host`] is `None`: HTTP/1.1
 //! needs one (RFC 9112 section 3.2), so pass it as a field then.
 //!
@@ -148,11 +152,11 @@ pub struct RequestHead<'a> {
     /// fields passed to [`encode_head`]; they count first in error indexes.
     pub preset: Option<&'a FieldBlock>,
     /// Writes `Expect: 100-continue` (RFC 9110 section 10.1.1); a caller
-    /// `Expect` field is then refused.
+    /// or preset `Expect` field is then refused.
     pub expect_continue: bool,
     /// Writes `Connection: close` (RFC 9112 section 9.6), unless the caller's
-    /// fields hold a `Connection` field: that one is sent instead and should
-    /// then list `close` itself.
+    /// or the preset's fields hold a `Connection` field: that one is sent
+    /// instead and should then list `close` itself.
     pub close: bool,
 }
 
