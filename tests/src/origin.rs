@@ -90,10 +90,16 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 /// Starts the origin on a background thread of this process; returns its
 /// address. It lives as long as the process.
 pub fn spawn() -> io::Result<SocketAddr> {
+    spawn_with("origin", serve)
+}
+
+/// Starts `serve` on a free loopback port, on a background thread named
+/// `name`; returns the address.
+fn spawn_with(name: &str, serve: fn(TcpListener) -> io::Result<()>) -> io::Result<SocketAddr> {
     let listener = bind()?;
     let addr = listener.local_addr()?;
     thread::Builder::new()
-        .name("origin".into())
+        .name(name.into())
         .spawn(move || serve(listener))?;
     Ok(addr)
 }
@@ -313,12 +319,7 @@ impl EventedConn {
 /// Starts [`serve_evented`] on a background thread of this process;
 /// returns its address.
 pub fn spawn_evented() -> io::Result<SocketAddr> {
-    let listener = bind()?;
-    let addr = listener.local_addr()?;
-    thread::Builder::new()
-        .name("origin-evented".into())
-        .spawn(move || serve_evented(listener))?;
-    Ok(addr)
+    spawn_with("origin-evented", serve_evented)
 }
 
 /// Answers the requests of one connection until the client closes it.
