@@ -161,7 +161,10 @@ impl Collected {
         *self = match std::mem::take(self) {
             Collected::Empty => Collected::One(data),
             Collected::One(first) => {
-                let mut all = BytesMut::with_capacity((first.len() + data.len()) * 2);
+                // Exactly the two: a body in two pieces (the common case: a
+                // second read for the rest of the last segment) holds no
+                // spare; later pieces grow it as a `Vec` grows.
+                let mut all = BytesMut::with_capacity(first.len() + data.len());
                 all.extend_from_slice(&first);
                 all.extend_from_slice(&data);
                 Collected::Many(all)
@@ -179,6 +182,32 @@ impl Collected {
             Collected::Empty => Bytes::new(),
             Collected::One(b) => b,
             Collected::Many(b) => b.freeze(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Collected;
+    use bytes::Bytes;
+
+    /// Pieces are kept in order, whatever their number; a body of two
+    /// pieces is held in a buffer of exactly their size.
+    #[test]
+    fn collected_pieces_join_in_order() {
+        for pieces in [1, 2, 3, 10] {
+            let mut body = Collected::default();
+            let mut want = Vec::new();
+            for i in 0..pieces {
+                let piece = vec![i as u8; 1000 + i];
+                want.extend_from_slice(&piece);
+                body.push(Bytes::from(piece));
+                if let (2, Collected::Many(all)) = (i + 1, &body) {
+                    assert_eq!(all.capacity(), 1000 + 1001);
+                }
+            }
+            assert_eq!(body.len(), want.len());
+            assert_eq!(body.freeze(), want);
         }
     }
 }
