@@ -188,6 +188,23 @@ pub enum Error {
         /// Whether any byte of the request was written.
         reached_server: bool,
     },
+    /// A streamed request body gave more or fewer bytes than the
+    /// `Content-Length` it was sent with. The connection is closed.
+    #[error("request body length differs from its content-length: declared {declared}, supplied {supplied}{}", Reached(*.reached_server))]
+    BodyLength {
+        /// The declared length.
+        declared: u64,
+        /// Bytes the body's source supplied (when too many: at least).
+        supplied: u64,
+        /// Whether any byte of the request was written.
+        reached_server: bool,
+    },
+    /// The caller cancelled the request.
+    #[error("request cancelled{}", Reached(*.reached_server))]
+    Cancelled {
+        /// Whether any byte of the request was written.
+        reached_server: bool,
+    },
     /// The request body's source failed.
     #[error("reading the request body failed: {0}")]
     RequestBody(#[source] io::Error),
@@ -246,7 +263,9 @@ impl Error {
             Error::Timeout { reached_server, .. }
             | Error::Protocol { reached_server, .. }
             | Error::ClosedEarly { reached_server, .. }
-            | Error::Io { reached_server, .. } => *reached_server,
+            | Error::Io { reached_server, .. }
+            | Error::BodyLength { reached_server, .. }
+            | Error::Cancelled { reached_server } => *reached_server,
             Error::LimitExceeded { .. }
             | Error::BodyTooLarge { .. }
             | Error::RequestBody(_)

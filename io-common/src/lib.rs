@@ -28,6 +28,7 @@ pub mod buf;
 mod clock;
 mod config;
 mod error;
+pub mod exchange;
 mod gzip;
 pub mod pool;
 mod read;

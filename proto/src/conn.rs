@@ -548,6 +548,11 @@ impl Connection {
         }
     }
 
+    /// When `timer` fires, if it is armed.
+    pub fn deadline(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[timer as usize]
+    }
+
     /// The earliest deadline, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.deadlines.iter().flatten().min().copied()

@@ -1,0 +1,178 @@
+//! The byte side of one connection, as every driver keeps it: the core's
+//! state, the read buffer and the bytes waiting to be written. The driver
+//! owns the socket beside it; the exchange machine reads and writes these
+//! buffers and never the socket.
+
+use std::io::IoSlice;
+
+use bytes::{Bytes, BytesMut};
+use roundtrip_proto::conn::Connection;
+use roundtrip_proto::pool::{ConnId, Key};
+
+use crate::buf::{ReadSizer, WRITE_BUF_IDLE, shrink_for_idle};
+
+/// What is queued for the socket: the head (and a body's framing prefix),
+/// a body piece kept as `Bytes` (never copied), and the framing suffix and
+/// end of the body. Written front to back with one vectored write.
+///
+/// ```
+/// use roundtrip_io::exchange::Outbox;
+/// let mut out = Outbox::default();
+/// out.head.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+/// assert_eq!(out.len(), 18);
+/// out.advance(10);
+/// assert_eq!(out.io_slices()[0].len(), 8);
+/// out.advance(8);
+/// assert!(out.is_empty());
+/// ```
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// The head, or a body piece's framing prefix.
+    pub head: Vec<u8>,
+    /// A body piece.
+    pub body: Bytes,
+    /// A body piece's framing suffix and the body's end.
+    pub tail: Vec<u8>,
+    /// Bytes of `head`, `body`, `tail` (in that order) already written.
+    sent: usize,
+}
+
+impl Outbox {
+    /// Bytes still to write.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len() + self.tail.len() - self.sent
+    }
+
+    /// True when nothing is left to write.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The unwritten bytes as three slices (some may be empty; give the
+    /// socket [`crate::buf::with_bytes`] of them).
+    pub fn io_slices(&self) -> [IoSlice<'_>; 3] {
+        let mut skip = self.sent;
+        let mut part = |bytes: &[u8]| -> usize {
+            let from = skip.min(bytes.len());
+            skip -= from;
+            from
+        };
+        let (h, b, t) = (part(&self.head), part(&self.body), part(&self.tail));
+        [
+            IoSlice::new(&self.head[h..]),
+            IoSlice::new(&self.body[b..]),
+            IoSlice::new(&self.tail[t..]),
+        ]
+    }
+
+    /// The socket took `n` more bytes. Once everything went out the
+    /// buffers are emptied (keeping their capacity).
+    pub fn advance(&mut self, n: usize) {
+        self.sent = (self.sent + n).min(self.head.len() + self.body.len() + self.tail.len());
+        if self.is_empty() {
+            self.clear();
+        }
+    }
+
+    /// Forgets everything queued.
+    pub fn clear(&mut self) {
+        self.head.clear();
+        self.body = Bytes::new();
+        self.tail.clear();
+        self.sent = 0;
+    }
+}
+
+/// One connection's protocol side, owned by the driver's connection type
+/// next to its socket, and lent to the [`Exchange`](super::Exchange) while
+/// it carries a request.
+///
+/// ```
+/// use roundtrip_io::Config;
+/// use roundtrip_io::exchange::Link;
+/// use roundtrip_io::proto::pool::{ConnId, Key, Scheme};
+/// let link = Link::new(ConnId(1), Key::new(Scheme::Http, "127.0.0.1", 80), &Config::default());
+/// assert!(link.proto.is_reusable());
+/// ```
+#[derive(Debug)]
+pub struct Link {
+    /// The core's state of the connection.
+    pub proto: Connection,
+    /// Received bytes not yet decoded.
+    pub read_buf: BytesMut,
+    /// Sizes reads from the previous response's size.
+    pub sizer: ReadSizer,
+    /// Bytes queued for the socket.
+    pub out: Outbox,
+    /// The pool's id for it.
+    pub id: ConnId,
+    /// Where it is connected.
+    pub key: Key,
+}
+
+impl Link {
+    /// A new connection's side, before its first request.
+    pub fn new(id: ConnId, key: Key, config: &crate::Config) -> Link {
+        Link {
+            proto: Connection::new(config.conn_config()),
+            read_buf: BytesMut::new(),
+            sizer: ReadSizer::default(),
+            out: Outbox {
+                head: Vec::with_capacity(1024),
+                ..Outbox::default()
+            },
+            id,
+            key,
+        }
+    }
+
+    /// Makes room in the read buffer for the next read: a head-sized
+    /// buffer, or the rest of a body of known length.
+    pub fn reserve_read(&mut self) {
+        self.sizer
+            .reserve(&mut self.read_buf, self.proto.remaining_body());
+    }
+
+    /// `n` bytes were appended to the read buffer.
+    pub fn record_read(&mut self, n: usize) {
+        self.sizer.record(n);
+    }
+
+    /// Before it goes idle: gives back memory an idle connection may not
+    /// hold.
+    pub fn shrink_for_idle(&mut self) {
+        self.out.clear();
+        let mut tail = std::mem::take(&mut self.out.tail);
+        shrink_for_idle(&mut self.read_buf, &mut self.out.head, &mut tail);
+        self.out.head.shrink_to(WRITE_BUF_IDLE);
+        self.sizer.end_exchange(&mut self.read_buf);
+    }
+}
+
+/// Implements [`PoolConn`](crate::pool::PoolConn) for a connection type
+/// with a `link: Link` field.
+///
+/// ```
+/// use roundtrip_io::exchange::Link;
+/// struct Conn { link: Link }
+/// roundtrip_io::impl_pool_link!(Conn);
+/// ```
+#[macro_export]
+macro_rules! impl_pool_link {
+    ($conn:ty) => {
+        impl $crate::pool::PoolConn for $conn {
+            fn id(&self) -> $crate::proto::pool::ConnId {
+                self.link.id
+            }
+            fn key(&self) -> &$crate::proto::pool::Key {
+                &self.link.key
+            }
+            fn proto(&self) -> &$crate::proto::conn::Connection {
+                &self.link.proto
+            }
+            fn shrink_for_idle(&mut self) {
+                self.link.shrink_for_idle();
+            }
+        }
+    };
+}

@@ -1,0 +1,1038 @@
+//! [`Exchange`]: one request from checkout to release, sans-IO. Go's
+//! `Client.do` + `Transport.RoundTrip` + `persistConn` around one request,
+//! with no socket and no clock of its own: every backend drives this one
+//! machine, and only moves bytes and waits.
+//!
+//! # Theory of operation
+//!
+//! The driver performs one input, then pulls [`Action`]s with
+//! [`Exchange::poll`] and carries each out, until the action is one it must
+//! wait for (a pool grant, a connect, socket readiness); it then waits for
+//! that or for [`Exchange::poll_timeout`], whichever comes first, and
+//! reports what happened with the matching `handle_*` input.
+//!
+//! ```text
+//!  Checkout --idle--> [Probe] --fresh--+--> Send --request sent--> Head --final head--> Body --End--> Release, End
+//!     |  \--dial----> Dial ---dialed---+     |   ^ 100 / early answer   |  \               \--abandon--> Drain --> Release
+//!     |   \--wait---> Waiting --grant--/     |   |                      |   \--101 / CONNECT 2xx--> Switched (Upgrade)
+//!     |                                      +---+                      |
+//!     +<---- stale: Discard ------+          +--redirect: abandon (Drain or Discard), then Checkout for the next hop
+//!     +<---- safe retry: Discard -+--------- error before the head: retried once when the core says it is safe
+//! ```
+//!
+//! Every decision is made here or in the core it drives: the stale-probe
+//! rule, the retry budget and its safety, the request body's framing and
+//! length, 100-continue, early answers, redirects, transparent gzip, what
+//! ends a body, whether an abandoned body is drained or its connection
+//! closed, which timeout fired. A driver that needs an `if` on a status, a
+//! header, a byte count or a timer is missing an action here.
+//!
+//! # Call order
+//!
+//! | action | the driver does | then reports |
+//! |---|---|---|
+//! | [`Action::Checkout`] | asks its pool for [`Exchange::key`] | [`handle_idle`](Exchange::handle_idle), [`handle_dial`](Exchange::handle_dial) or [`handle_wait`](Exchange::handle_wait) |
+//! | [`Action::Wait`] | waits for its pool's grant | as for `Checkout`, or [`handle_timeout`](Exchange::handle_timeout) |
+//! | [`Action::Probe`] | asks the kernel whether the idle socket was closed | [`handle_probe`](Exchange::handle_probe) |
+//! | [`Action::Dial`] | resolves and connects, each address announced with [`handle_connect_start`](Exchange::handle_connect_start) | [`handle_dialed`](Exchange::handle_dialed) |
+//! | [`Action::Write`] | writes [`Link::out`] | [`handle_written`](Exchange::handle_written) (and, with `watch_read`, [`handle_input`](Exchange::handle_input) for bytes that arrived meanwhile) |
+//! | [`Action::NeedBody`] | reads the next piece of [`request_body`](Exchange::request_body) | [`handle_request_body`](Exchange::handle_request_body) |
+//! | [`Action::Read`] | reads into [`Link::read_buf`] | [`handle_input`](Exchange::handle_input) or [`handle_eof`](Exchange::handle_eof) |
+//! | [`Action::Head`], [`Action::Data`] | hands them to the caller | nothing |
+//! | [`Action::Release`], [`Action::Discard`] | checks the connection in (the core's verdict decides) or closes it | nothing |
+//! | [`Action::Upgrade`] | keeps the connection for the caller | nothing |
+//! | [`Action::Fail`], [`Action::End`] | stops | nothing |
+//!
+//! Any wait may end at [`poll_timeout`](Exchange::poll_timeout) instead:
+//! report [`handle_timeout`](Exchange::handle_timeout) (early calls are
+//! harmless). A socket error is [`handle_io_error`](Exchange::handle_io_error).
+//! [`abandon`](Exchange::abandon) (the caller dropped the body) and
+//! [`cancel`](Exchange::cancel) may come at any time.
+//!
+//! The [`sim`] module drives exchanges against a scripted server on a
+//! virtual clock, as its tests show.
+
+mod link;
+pub mod sim;
+mod timer;
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Extensions, HeaderMap};
+use roundtrip_proto::CloseReason;
+use roundtrip_proto::conn::{Abandon, RetryFacts};
+use roundtrip_proto::pool::{ConnId, Key};
+use roundtrip_proto::time::Instant;
+use roundtrip_proto::trace::TraceEvent;
+
+pub use link::{Link, Outbox};
+pub use timer::Timer;
+use timer::Timers;
+
+use crate::trace::Written;
+use crate::{
+    Body, Config, DefaultFields, Error, GzipDecoder, HeadBuilder, Phase, Prepared, Redirects,
+    ResponseHead, TimeoutKind, Verdict, decode_response, drain_buffered, prepare, trailer_into,
+};
+
+/// Steps one [`Exchange::poll`] may take before it must answer: every
+/// step changes state, and no cycle of states passes without an action.
+const MAX_STEPS: usize = 64;
+/// Stale idle connections one checkout may skip before it gives up.
+const MAX_STALE_SKIPS: u32 = 1024;
+
+/// What a client's exchanges share: the settings, and the default header
+/// fields encoded once.
+///
+/// ```
+/// use roundtrip_io::Config;
+/// use roundtrip_io::exchange::Settings;
+/// let settings = Settings::new(Config::default());
+/// assert!(settings.config.keep_alive);
+/// ```
+#[derive(Debug)]
+pub struct Settings {
+    /// The client's settings.
+    pub config: Config,
+    /// `config`'s default fields, encoded once.
+    pub defaults: DefaultFields,
+}
+
+impl Settings {
+    /// The settings of a client built with `config`.
+    pub fn new(config: Config) -> Settings {
+        Settings {
+            defaults: DefaultFields::new(&config),
+            config,
+        }
+    }
+}
+
+/// What the driver must do next. See the [module docs](self) for the
+/// input that answers each.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Ask the pool for a connection to [`Exchange::key`].
+    Checkout,
+    /// Wait for the pool to grant a connection or a dial.
+    Wait,
+    /// Ask the kernel whether the idle connection was closed meanwhile.
+    Probe,
+    /// Connect to [`Exchange::key`].
+    Dial,
+    /// Write what [`Link::out`] holds. With `watch_read`, a response may
+    /// come while the body is sent: read it too (a server that answers
+    /// early and stops reading is then heard, not waited out).
+    Write {
+        /// Watch for response bytes while waiting to write.
+        watch_read: bool,
+    },
+    /// Read the next piece of the request body.
+    NeedBody,
+    /// Read response bytes.
+    Read,
+    /// The final response head (body to follow).
+    Head(http::Response<()>),
+    /// The next piece of the response body (decoded, when the client
+    /// decodes it).
+    Data(Bytes),
+    /// Check the connection in: the core's verdict decides whether it is
+    /// kept. The exchange no longer uses it.
+    Release,
+    /// Close the connection for this reason. The exchange no longer uses it.
+    Discard(CloseReason),
+    /// The connection was switched to another protocol (101, or 2xx to
+    /// CONNECT): it belongs to the caller now, with the bytes left in
+    /// [`Link::read_buf`]. The response body is empty.
+    Upgrade,
+    /// The request failed.
+    Fail(Error),
+    /// Nothing more: the body ended (or the exchange was given up).
+    End,
+}
+
+/// What comes after the connection is settled.
+#[derive(Debug)]
+enum After {
+    End,
+    Checkout,
+    Hop,
+    Retry,
+    Fail(Error),
+}
+
+#[derive(Debug)]
+enum State {
+    Checkout,
+    Waiting,
+    Probe,
+    Dial,
+    Send,
+    Head,
+    Body,
+    /// The caller abandoned the body; the core drains it.
+    Drain(After),
+    /// Check the connection in (`None`) or close it, then go on.
+    Settle {
+        close: Option<CloseReason>,
+        then: After,
+    },
+    Switched,
+    Failed(Error),
+    End,
+}
+
+/// How far the request body went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sending {
+    /// Nothing of the body queued yet.
+    Unsent,
+    /// A reader is being streamed.
+    Streaming,
+    /// All of it queued, its end included.
+    Ended,
+}
+
+/// One request, from checkout to release. See the [module docs](self).
+///
+/// ```
+/// use roundtrip_io::exchange::sim::{Server, Sim};
+/// let mut sim = Sim::new(roundtrip_io::Config::default());
+/// sim.serve(Server::reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"));
+/// let response = sim.get("http://127.0.0.1/").unwrap();
+/// assert_eq!(response.status, 200);
+/// assert_eq!(response.body, "hi");
+/// assert_eq!(sim.stats().idle, 1);
+/// ```
+pub struct Exchange<R> {
+    settings: Arc<Settings>,
+    parts: Parts,
+    body: Body<R>,
+    prepared: Option<Prepared>,
+    state: State,
+    timers: Timers,
+    /// A retry was spent on this hop.
+    retried: bool,
+    stale_skips: u32,
+    /// The connection came from the pool.
+    reused: bool,
+    /// How long the pooled connection had been idle.
+    idle_for: Option<core::time::Duration>,
+    /// The connection in use.
+    conn: Option<ConnId>,
+    sending: Sending,
+    /// What the request's writes completed, for traces.
+    wrote: Wrote,
+    builder: HeadBuilder,
+    gzip: Option<GzipDecoder>,
+    trailers: Option<HeaderMap>,
+    redirects: Redirects,
+}
+
+/// How much of the request the socket took, as traces report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wrote {
+    Nothing,
+    Head,
+    All,
+}
+
+impl<R> std::fmt::Debug for Exchange<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("uri", &self.parts.uri)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> Exchange<R> {
+    /// An exchange for `parts` and `body`, started at `now`. A request that
+    /// cannot be sent fails at the first [`poll`](Self::poll).
+    pub fn new(settings: Arc<Settings>, parts: Parts, body: Body<R>, now: Instant) -> Self {
+        let config = &settings.config;
+        let timeout = match parts.extensions.get::<crate::RequestTimeout>() {
+            Some(crate::RequestTimeout(t)) => *t,
+            None => config.timeout,
+        };
+        let mut timers = Timers::default();
+        timers.arm(Timer::Total, now, timeout);
+        let prepared = prepare(&parts, body.body_len(), config);
+        let mut exchange = Exchange {
+            redirects: Redirects::new(&parts.uri),
+            parts,
+            body,
+            prepared: None,
+            state: State::Checkout,
+            timers,
+            retried: false,
+            stale_skips: 0,
+            reused: false,
+            idle_for: None,
+            conn: None,
+            sending: Sending::Unsent,
+            wrote: Wrote::Nothing,
+            builder: HeadBuilder::default(),
+            gzip: None,
+            trailers: None,
+            settings,
+        };
+        match prepared {
+            Ok(prepared) => {
+                exchange.prepared = Some(prepared);
+                exchange.begin();
+            }
+            Err(e) => exchange.state = State::Failed(e),
+        }
+        exchange
+    }
+
+    fn config(&self) -> &Config {
+        &self.settings.config
+    }
+
+    /// The pool key of the current hop (`None` once it failed to prepare).
+    pub fn key(&self) -> Option<&Key> {
+        self.prepared.as_ref().map(|p| &p.key)
+    }
+
+    /// The request as it is sent now (a redirect rewrites it).
+    pub fn request(&self) -> &Parts {
+        &self.parts
+    }
+
+    /// The connection the exchange uses, once it has one.
+    pub fn conn(&self) -> Option<ConnId> {
+        self.conn
+    }
+
+    /// Trailer fields of a chunked response body, once it ended.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.trailers.as_ref()
+    }
+
+    /// The reader of a streamed request body, for [`Action::NeedBody`]:
+    /// from now on the body cannot be sent again.
+    pub fn request_body(&mut self) -> Option<&mut R> {
+        self.body.start_reading()
+    }
+
+    /// The earliest deadline of the exchange and of the connection it uses.
+    pub fn poll_timeout(&self, link: Option<&Link>) -> Option<Instant> {
+        let own = self.timers.next();
+        let core = link.and_then(|l| l.proto.poll_timeout());
+        match (own, core) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When `timer` fires, if it is armed.
+    pub fn deadline(&self, timer: Timer, link: Option<&Link>) -> Option<Instant> {
+        use roundtrip_proto::conn::Timer as Core;
+        let core = match timer {
+            Timer::ResponseHead => Core::ResponseHead,
+            Timer::Continue100 => Core::Continue100,
+            Timer::Drain => Core::Drain,
+            own => return self.timers.get(own),
+        };
+        link.and_then(|l| l.proto.deadline(core))
+    }
+
+    /// True once the exchange is over (nothing more will come).
+    pub fn is_end(&self) -> bool {
+        matches!(self.state, State::End)
+    }
+
+    // ---- outputs ----
+
+    /// The next thing the driver must do. `link` is the connection the
+    /// exchange uses (`None` while it has none).
+    pub fn poll(&mut self, mut link: Option<&mut Link>, now: Instant) -> Action {
+        for _ in 0..MAX_STEPS {
+            if let Some(action) = self.step(link.as_deref_mut(), now) {
+                return action;
+            }
+        }
+        // Unreachable: every cycle of states yields an action.
+        Action::Fail(Error::from_proto(
+            roundtrip_proto::Error::Misuse("the exchange made no progress"),
+            self.phase(None),
+            false,
+        ))
+    }
+
+    fn step(&mut self, link: Option<&mut Link>, now: Instant) -> Option<Action> {
+        match &mut self.state {
+            State::Checkout => return Some(Action::Checkout),
+            State::Waiting => return Some(Action::Wait),
+            State::Probe => return Some(Action::Probe),
+            State::Dial => return Some(Action::Dial),
+            State::Switched => return Some(Action::Upgrade),
+            State::End => return Some(Action::End),
+            State::Failed(_) => {
+                let State::Failed(e) = std::mem::replace(&mut self.state, State::End) else {
+                    return None; // unreachable: matched just above
+                };
+                return Some(Action::Fail(e));
+            }
+            State::Settle { .. } => {
+                let State::Settle { close, then } = std::mem::replace(&mut self.state, State::End)
+                else {
+                    return None; // unreachable: matched just above
+                };
+                self.conn = None;
+                self.timers.disarm(Timer::Write);
+                self.timers.disarm(Timer::ReadIdle);
+                self.after(then, now);
+                return Some(match close {
+                    None => Action::Release,
+                    Some(reason) => Action::Discard(reason),
+                });
+            }
+            _ => {}
+        }
+        let Some(link) = link else {
+            let misuse = roundtrip_proto::Error::Misuse("polled without the exchange's connection");
+            self.state = State::Failed(Error::from_proto(misuse, self.phase(None), false));
+            return None;
+        };
+        match self.state {
+            State::Send => self.step_send(link, now),
+            State::Head => self.step_head(link, now),
+            State::Body => self.step_body(link, now),
+            State::Drain(_) => {
+                if drain_buffered(&mut link.proto, &mut link.read_buf) {
+                    return Some(Action::Read);
+                }
+                let State::Drain(then) = std::mem::replace(&mut self.state, State::End) else {
+                    return None; // unreachable: matched just above
+                };
+                self.state = State::Settle { close: None, then };
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn step_send(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
+        if !link.read_buf.is_empty() {
+            // An early answer, or `100 Continue`.
+            match self.decode_head(link, now) {
+                Ok(Some(action)) => return Some(action),
+                Ok(None) => {}
+                Err(e) => {
+                    self.fail(link, e);
+                    return None;
+                }
+            }
+            if !matches!(self.state, State::Send) {
+                return None;
+            }
+        }
+        if !link.out.is_empty() {
+            // (A final answer that comes first ends the sending above: the
+            // rest is never written, and the core closes the connection.)
+            let after = self.config().write_timeout;
+            self.timers.arm_once(Timer::Write, now, after);
+            let watch_read = self.wrote != Wrote::Nothing && self.sending != Sending::Unsent;
+            return Some(Action::Write { watch_read });
+        }
+        self.timers.disarm(Timer::Write);
+        if link.proto.may_send_body() && self.sending != Sending::Ended {
+            if let Some(bytes) = self.body.as_bytes().cloned() {
+                if let Err(e) = self.queue_body(link, bytes, true, now) {
+                    self.fail(link, e);
+                }
+                return None;
+            }
+            if self.body.start_reading().is_some() {
+                self.sending = Sending::Streaming;
+                return Some(Action::NeedBody);
+            }
+        }
+        if link.proto.is_sending() {
+            // Waiting for `100 Continue` (or its timeout).
+            return Some(self.read(now));
+        }
+        self.state = State::Head;
+        None
+    }
+
+    fn step_head(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
+        match self.decode_head(link, now) {
+            Ok(Some(action)) => Some(action),
+            Ok(None) if matches!(self.state, State::Head) => Some(self.read(now)),
+            Ok(None) => None,
+            Err(e) => {
+                self.fail(link, e);
+                None
+            }
+        }
+    }
+
+    /// An [`Action::Read`], with the read-idle timer running from the
+    /// first wait.
+    fn read(&mut self, now: Instant) -> Action {
+        let after = self.config().read_timeout;
+        self.timers.arm_once(Timer::ReadIdle, now, after);
+        Action::Read
+    }
+
+    /// Decodes the head events buffered; on the final head, decides what
+    /// it means (deliver, follow a redirect, switch).
+    fn decode_head(&mut self, link: &mut Link, now: Instant) -> Result<Option<Action>, Error> {
+        let reached = link.proto.wrote_any_byte();
+        let config = &self.settings.config;
+        let head =
+            self.builder
+                .push_buffered(config, &mut link.proto, &mut link.read_buf, reached)?;
+        match head {
+            Some(head) => Ok(self.on_head(link, head, now)),
+            None => Ok(None),
+        }
+    }
+
+    /// The final head arrived.
+    fn on_head(&mut self, link: &mut Link, head: ResponseHead, now: Instant) -> Option<Action> {
+        self.timers.disarm(Timer::ReadIdle);
+        self.timers.disarm(Timer::Write);
+        if link.proto.is_switched() {
+            self.state = State::Switched;
+            return Some(Action::Head(self.response(head)));
+        }
+        let replay = self.body.replay();
+        let config = &self.settings.config;
+        let verdict =
+            self.redirects
+                .handle_response(&self.parts, head.status, &head.headers, replay, config);
+        match verdict {
+            Ok(Verdict::Deliver) => {
+                self.state = State::Body;
+                let mut response = self.response(head);
+                let (parts, config) = (&self.parts, &self.settings.config);
+                let (status, ext) = (response.status(), &mut Extensions::new());
+                self.gzip = decode_response(parts, config, status, response.headers_mut(), ext);
+                response.extensions_mut().extend(std::mem::take(ext));
+                if let Some(chain) = std::mem::take(&mut self.redirects).into_followed() {
+                    response.extensions_mut().insert(chain);
+                }
+                Some(Action::Head(response))
+            }
+            Ok(Verdict::Follow(hop)) => {
+                hop.apply_with_body(&mut self.parts, &mut self.body);
+                self.leave(link, After::Hop, now);
+                None
+            }
+            Err(e) => {
+                self.leave(link, After::Fail(e), now);
+                None
+            }
+        }
+    }
+
+    fn response(&self, head: ResponseHead) -> http::Response<()> {
+        head.into_response(())
+    }
+
+    fn step_body(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
+        if let Some(gzip) = &mut self.gzip {
+            match gzip.poll_output() {
+                Ok(Some(data)) => return Some(Action::Data(data)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.leave(link, After::Fail(e.into()), now);
+                    return None;
+                }
+            }
+        }
+        // Bounded by the bytes buffered: each event consumes some.
+        loop {
+            let event = match link.proto.poll_event(&mut link.read_buf) {
+                Ok(Some(event)) => event,
+                Ok(None) => return Some(self.read(now)),
+                Err(e) => {
+                    self.fail(link, Error::from_proto(e, Phase::Body, true));
+                    return None;
+                }
+            };
+            match event {
+                roundtrip_proto::Event::Data(data) if data.is_empty() => {}
+                roundtrip_proto::Event::Data(data) => {
+                    self.timers.disarm(Timer::ReadIdle);
+                    let Some(gzip) = &mut self.gzip else {
+                        return Some(Action::Data(data));
+                    };
+                    gzip.handle_input(data);
+                    return None;
+                }
+                roundtrip_proto::Event::Trailer(field) => {
+                    let trailers = self.trailers.get_or_insert_with(HeaderMap::new);
+                    if let Err(e) = trailer_into(trailers, &field) {
+                        self.fail(link, Error::from_proto(e, Phase::Body, true));
+                        return None;
+                    }
+                }
+                roundtrip_proto::Event::End => {
+                    let ended = self.gzip.as_mut().map_or(Ok(()), GzipDecoder::handle_end);
+                    let then = match ended {
+                        Ok(()) => After::End,
+                        Err(e) => After::Fail(e.into()),
+                    };
+                    self.state = State::Settle { close: None, then };
+                    return None;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    // ---- inputs ----
+
+    /// The pool gave an idle connection, idle for `idle_for`.
+    pub fn handle_idle(&mut self, link: &mut Link, idle_for: core::time::Duration, now: Instant) {
+        if !matches!(self.state, State::Checkout | State::Waiting) {
+            return;
+        }
+        self.conn = Some(link.id);
+        self.idle_for = Some(idle_for);
+        // Young connections are reused without the probe, which would cost
+        // a syscall on every request of a busy client; a close that races
+        // with such a reuse is what the safe-retry rule is for.
+        if idle_for >= self.config().stale_check_after {
+            self.state = State::Probe;
+        } else {
+            self.attach(link, true, now);
+        }
+    }
+
+    /// The probe of [`Action::Probe`] answered: the server closed the idle
+    /// connection (or sent bytes on it), or not.
+    pub fn handle_probe(&mut self, link: &mut Link, stale: bool, now: Instant) {
+        if !matches!(self.state, State::Probe) {
+            return;
+        }
+        if !stale {
+            return self.attach(link, true, now);
+        }
+        self.stale_skips += 1;
+        let then = if self.stale_skips >= MAX_STALE_SKIPS {
+            After::Fail(Error::Timeout {
+                kind: TimeoutKind::Total,
+                phase: Phase::PoolWait,
+                reached_server: false,
+            })
+        } else {
+            After::Checkout
+        };
+        self.state = State::Settle {
+            close: Some(CloseReason::Stale),
+            then,
+        };
+    }
+
+    /// The pool permitted a dial.
+    pub fn handle_dial(&mut self, now: Instant) {
+        if matches!(self.state, State::Checkout | State::Waiting) {
+            self.state = State::Dial;
+            let after = self.config().connect_timeout;
+            self.timers.arm(Timer::Connect, now, after);
+        }
+    }
+
+    /// The host is at `max_conns_per_host`: the request waits its turn.
+    pub fn handle_wait(&mut self, _now: Instant) {
+        if matches!(self.state, State::Checkout) {
+            self.state = State::Waiting;
+        }
+    }
+
+    /// The driver starts connecting to `addr`: the connect timeout counts
+    /// from now.
+    pub fn handle_connect_start(&mut self, addr: std::net::SocketAddr, now: Instant) {
+        let after = self.config().connect_timeout;
+        self.timers.arm(Timer::Connect, now, after);
+        self.config().trace(|| TraceEvent::ConnectStart { addr });
+    }
+
+    /// The connect to `addr` ended.
+    pub fn handle_connect_done(
+        &mut self,
+        addr: std::net::SocketAddr,
+        result: Result<(), &io::Error>,
+    ) {
+        let result = result.map_err(crate::trace::connect_failure);
+        self.config()
+            .trace(|| TraceEvent::ConnectDone { addr, result });
+    }
+
+    /// The dial ended: connected (`link` is the new connection's), or
+    /// failed with the last connect error (`addr` is what was dialed). A
+    /// connect that timed out is [`handle_timeout`](Self::handle_timeout).
+    pub fn handle_dialed(&mut self, result: Result<&mut Link, (String, io::Error)>, now: Instant) {
+        if !matches!(self.state, State::Dial) {
+            return;
+        }
+        self.timers.disarm(Timer::Connect);
+        match result {
+            Ok(link) => {
+                self.conn = Some(link.id);
+                self.attach(link, false, now);
+            }
+            Err((addr, source)) if source.kind() == io::ErrorKind::TimedOut => {
+                let _ = addr;
+                self.state = State::Failed(self.timed_out(TimeoutKind::Connect, None, now));
+            }
+            Err((addr, source)) => self.state = State::Failed(Error::Connect { addr, source }),
+        }
+    }
+
+    /// The socket took `n` more bytes of [`Link::out`].
+    pub fn handle_written(&mut self, link: &mut Link, n: usize, now: Instant) {
+        link.out.advance(n);
+        link.proto.handle_written(n);
+        if n > 0 {
+            let after = self.config().write_timeout;
+            self.timers.arm(Timer::Write, now, after);
+        }
+        if !link.out.is_empty() || !matches!(self.state, State::Send) {
+            return;
+        }
+        self.timers.disarm(Timer::Write);
+        let done = self.sending == Sending::Ended || !link.proto.is_sending();
+        let part = match (self.wrote, done) {
+            (Wrote::Nothing, true) => Written::Whole,
+            (Wrote::Nothing, false) => Written::Head,
+            (Wrote::Head, true) => Written::End,
+            (_, _) => Written::Body,
+        };
+        self.wrote = match (self.wrote, done) {
+            (_, true) => Wrote::All,
+            (_, false) => Wrote::Head,
+        };
+        self.config().trace_wrote(part);
+    }
+
+    /// The next piece of a streamed request body (empty at its end), or
+    /// the reader's failure.
+    pub fn handle_request_body(&mut self, link: &mut Link, piece: io::Result<Bytes>, now: Instant) {
+        if !matches!(self.state, State::Send) || self.sending != Sending::Streaming {
+            return;
+        }
+        let result = match piece {
+            Ok(data) => self.queue_body(link, data, false, now),
+            Err(e) => Err(Error::RequestBody(e)),
+        };
+        if let Err(e) = result {
+            self.config().trace_write_failed(&e);
+            self.fail(link, e);
+        }
+    }
+
+    /// Queues `data` with its framing; the whole body when `whole`, else
+    /// one piece of a stream whose end is an empty piece.
+    fn queue_body(
+        &mut self,
+        link: &mut Link,
+        data: Bytes,
+        whole: bool,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let reached = link.proto.wrote_any_byte();
+        let refused = |e| match e {
+            roundtrip_proto::Error::BodyLengthMismatch { declared, supplied } => {
+                Error::BodyLength {
+                    declared,
+                    supplied,
+                    reached_server: reached,
+                }
+            }
+            e => Error::from_proto(e, Phase::Write, reached),
+        };
+        if !data.is_empty() {
+            let frame = link.proto.frame_body(data.len()).map_err(refused)?;
+            link.out.head.extend_from_slice(frame.prefix());
+            link.out.body = data;
+            link.out.tail.extend_from_slice(frame.suffix());
+            if !whole {
+                return Ok(());
+            }
+        }
+        link.proto
+            .finish_body([], now, &mut link.out.tail)
+            .map_err(refused)?;
+        self.sending = Sending::Ended;
+        Ok(())
+    }
+
+    /// Bytes were appended to [`Link::read_buf`] (`n` of them).
+    pub fn handle_input(&mut self, link: &mut Link, n: usize, _now: Instant) {
+        link.record_read(n);
+        if n > 0 {
+            self.timers.disarm(Timer::ReadIdle);
+        }
+    }
+
+    /// The server closed its side.
+    pub fn handle_eof(&mut self, link: &mut Link, _now: Instant) {
+        link.proto.handle_eof();
+        self.timers.disarm(Timer::ReadIdle);
+    }
+
+    /// A read or write on the socket failed.
+    pub fn handle_io_error(&mut self, link: &mut Link, e: io::Error, _now: Instant) {
+        let err = Error::from_io(e, self.phase(Some(link)), link.proto.wrote_any_byte());
+        if matches!(self.state, State::Send) && !link.out.is_empty() {
+            self.config().trace_write_failed(&err);
+        }
+        self.fail(link, err);
+    }
+
+    /// Acts on every deadline passed by `now`; early calls are harmless.
+    pub fn handle_timeout(&mut self, link: Option<&mut Link>, now: Instant) {
+        let mut link = link;
+        if let Some(link) = link.as_deref_mut() {
+            link.proto.handle_timeout(now);
+        }
+        let Some(timer) = self.timers.fired(now) else {
+            return;
+        };
+        self.timers.disarm(timer);
+        let kind = match (timer, &self.state) {
+            (Timer::Total, State::Drain(_)) => return, // the drain has its own bound
+            (Timer::Total, _) => TimeoutKind::Total,
+            (Timer::Connect, State::Dial) => TimeoutKind::Connect,
+            (Timer::Write, State::Send) => TimeoutKind::Write,
+            (Timer::ReadIdle, State::Send | State::Head | State::Body) => TimeoutKind::ReadIdle,
+            _ => return, // a timer left from an earlier state
+        };
+        let err = self.timed_out(kind, link.as_deref(), now);
+        if matches!(self.state, State::Send) && link.as_deref().is_some_and(|l| !l.out.is_empty()) {
+            self.config().trace_write_failed(&err);
+        }
+        match link {
+            Some(_) if matches!(self.state, State::Probe) => {
+                self.state = State::Settle {
+                    close: None,
+                    then: After::Fail(err),
+                }
+            }
+            Some(link) if self.conn.is_some() => self.fail(link, err),
+            _ => self.state = State::Failed(err),
+        }
+    }
+
+    fn timed_out(&self, kind: TimeoutKind, link: Option<&Link>, now: Instant) -> Error {
+        let total = self.timers.get(Timer::Total).is_some_and(|at| at <= now);
+        Error::Timeout {
+            kind: if total { TimeoutKind::Total } else { kind },
+            phase: self.phase(link),
+            reached_server: link.is_some_and(|l| l.proto.wrote_any_byte()),
+        }
+    }
+
+    /// The caller dropped the response body before its end: drain the
+    /// rest or close, as the core decides.
+    pub fn abandon(&mut self, link: Option<&mut Link>, now: Instant) {
+        match (&self.state, link) {
+            (State::Body, Some(link)) => self.leave(link, After::End, now),
+            (State::Switched, _) => {
+                self.state = State::Settle {
+                    close: Some(CloseReason::Switched),
+                    then: After::End,
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The caller gave up on the request: whatever it holds is released
+    /// (a connection drained or closed as the core decides), and the
+    /// exchange fails with [`Error::Cancelled`].
+    pub fn cancel(&mut self, link: Option<&mut Link>, now: Instant) {
+        let reached = link.as_deref().is_some_and(|l| l.proto.wrote_any_byte());
+        let cancelled = Error::Cancelled {
+            reached_server: reached,
+        };
+        match (&self.state, link) {
+            (State::End | State::Failed(_), _) => {}
+            (State::Send | State::Head | State::Body, Some(link)) => {
+                self.leave(link, After::Fail(cancelled), now)
+            }
+            (State::Drain(_) | State::Settle { .. }, _) => {}
+            (State::Probe, Some(_)) => {
+                self.state = State::Settle {
+                    close: None,
+                    then: After::Fail(cancelled),
+                }
+            }
+            (State::Switched, _) => {
+                self.state = State::Settle {
+                    close: Some(CloseReason::Switched),
+                    then: After::Fail(cancelled),
+                }
+            }
+            _ => self.state = State::Failed(cancelled),
+        }
+    }
+
+    // ---- transitions ----
+
+    /// Starts the checkout of the current hop.
+    fn begin(&mut self) {
+        self.state = State::Checkout;
+        if let Some(prepared) = &self.prepared {
+            let key = prepared.key.clone();
+            self.settings.config.trace(|| TraceEvent::GetConn { key });
+        }
+    }
+
+    /// Starts the request on `link`.
+    fn attach(&mut self, link: &mut Link, reused: bool, now: Instant) {
+        let Some(prepared) = &self.prepared else {
+            return; // unreachable: a checkout needs a prepared request
+        };
+        self.conn = Some(link.id);
+        self.reused = reused;
+        let config = &self.settings.config;
+        match (reused, self.idle_for) {
+            (true, idle_for) => config.trace(|| TraceEvent::got_pooled(link.id, idle_for)),
+            (false, _) => config.trace(|| TraceEvent::got_dialed(link.id)),
+        }
+        link.out.clear();
+        let started = prepared.start(
+            &self.parts,
+            config,
+            &self.settings.defaults,
+            &mut link.proto,
+            now,
+            &mut link.out.head,
+        );
+        if let Err(e) = started {
+            // Refused before a byte was written: the connection is intact.
+            self.state = State::Settle {
+                close: None,
+                then: After::Fail(e),
+            };
+            return;
+        }
+        self.state = State::Send;
+        self.sending = Sending::Unsent;
+        self.wrote = Wrote::Nothing;
+        if let Some(bytes) = self.body.as_bytes().cloned()
+            && link.proto.may_send_body()
+        {
+            // Head and body go out in one vectored write.
+            if let Err(e) = self.queue_body(link, bytes, true, now) {
+                self.fail(link, e);
+            }
+        }
+    }
+
+    /// The request failed on `link`: retried on another connection when
+    /// the core says that is safe and no retry was spent, else reported.
+    fn fail(&mut self, link: &mut Link, err: Error) {
+        let reason = err.close_reason();
+        if let State::Drain(_) = self.state {
+            // The caller already has what it wanted; the drain failed.
+            let State::Drain(then) = std::mem::replace(&mut self.state, State::End) else {
+                return; // unreachable: matched just above
+            };
+            self.state = State::Settle {
+                close: Some(reason),
+                then,
+            };
+            return;
+        }
+        let before_head = matches!(self.state, State::Send | State::Head);
+        let then = if before_head && !self.retried && self.may_resend(link, &err) {
+            After::Retry
+        } else {
+            After::Fail(err)
+        };
+        self.state = State::Settle {
+            close: Some(reason),
+            then,
+        };
+    }
+
+    fn may_resend(&self, link: &Link, err: &Error) -> bool {
+        let facts = RetryFacts {
+            reused: self.reused,
+            idempotent: self.prepared.as_ref().is_some_and(|p| p.idempotent),
+            body_replayable: self.body.is_replayable(),
+        };
+        err.may_resend(&link.proto, facts)
+    }
+
+    /// Leaves the response on `link` unread: drain it or close, as the
+    /// core decides; then `then`.
+    fn leave(&mut self, link: &mut Link, then: After, now: Instant) {
+        self.timers.disarm(Timer::ReadIdle);
+        self.state = match link.proto.abandon(now) {
+            Abandon::Drain => State::Drain(then),
+            Abandon::Complete => State::Settle { close: None, then },
+            Abandon::Close => State::Settle {
+                close: Some(CloseReason::Abandoned),
+                then,
+            },
+        };
+    }
+
+    /// What comes once the connection was settled.
+    fn after(&mut self, then: After, _now: Instant) {
+        self.reused = false;
+        self.idle_for = None;
+        self.builder = HeadBuilder::default();
+        self.gzip = None;
+        self.state = match then {
+            After::End => State::End,
+            After::Fail(e) => State::Failed(e),
+            After::Checkout => {
+                self.begin();
+                return;
+            }
+            After::Retry => {
+                self.retried = true;
+                self.begin();
+                return;
+            }
+            After::Hop => {
+                self.retried = false;
+                self.trailers = None;
+                match prepare(&self.parts, self.body.body_len(), &self.settings.config) {
+                    Ok(prepared) => {
+                        self.prepared = Some(prepared);
+                        self.begin();
+                        return;
+                    }
+                    Err(e) => State::Failed(e),
+                }
+            }
+        };
+    }
+
+    /// What the exchange is doing, for errors.
+    fn phase(&self, link: Option<&Link>) -> Phase {
+        match self.state {
+            State::Checkout | State::Waiting => Phase::PoolWait,
+            State::Probe | State::Dial => Phase::Connect,
+            State::Send => {
+                let writing =
+                    link.is_some_and(|l| !l.out.is_empty()) || self.sending == Sending::Streaming;
+                if writing {
+                    Phase::Write
+                } else {
+                    Phase::ResponseHead
+                }
+            }
+            State::Head => Phase::ResponseHead,
+            State::Settle { .. } | State::Failed(_) | State::End => Phase::Body,
+            State::Body | State::Drain(_) | State::Switched => Phase::Body,
+        }
+    }
+}

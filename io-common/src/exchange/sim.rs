@@ -1,0 +1,584 @@
+//! An exchange-level simulator: scripted servers, a pool and a virtual
+//! clock, all in memory and deterministic (quinn-proto's `Pair`, h11's
+//! `ConnectionPair`). It is a driver of [`Exchange`] like the real ones,
+//! without sockets: the tests and the exchange fuzz target use it to check
+//! every rule of the machine on virtual time.
+//!
+//! ```
+//! use std::time::Duration;
+//! use roundtrip_io::exchange::sim::{Reply, Server, Sim};
+//! let mut config = roundtrip_io::Config::default();
+//! config.read_timeout = Some(Duration::from_secs(5));
+//! let mut sim = Sim::new(config);
+//! sim.serve(Server::new([Reply::Stall]));
+//! let err = sim.get("http://127.0.0.1/").unwrap_err();
+//! assert_eq!(err.timeout_kind(), Some(roundtrip_io::TimeoutKind::ReadIdle));
+//! assert_eq!(sim.now().since_origin(), Duration::from_secs(5));
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, StatusCode};
+use roundtrip_proto::CloseReason;
+use roundtrip_proto::pool::{Checkout, ConnId, Grant, Pool, PoolStats};
+use roundtrip_proto::time::Instant;
+
+use super::{Action, Exchange, Link, Settings};
+use crate::{Body, Config, Error};
+
+/// Most actions one simulated exchange may take: a livelock fails.
+const MAX_ACTIONS: usize = 100_000;
+
+/// What a scripted server does next, in order.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// Sends these bytes once the client finished writing one more request
+    /// head (a `\r\n\r\n` in what it wrote).
+    Send(Vec<u8>),
+    /// Sends these bytes at once, whether asked or not (an early answer).
+    Early(Vec<u8>),
+    /// Waits this long (virtual time) before the next step.
+    Delay(Duration),
+    /// Closes the connection (EOF), once everything before it was read.
+    Close,
+    /// Never sends anything again.
+    Stall,
+}
+
+/// One connection's script.
+#[derive(Clone, Debug)]
+pub struct Server {
+    replies: VecDeque<Reply>,
+    /// Most bytes one write may take (`None`: all).
+    window: Option<usize>,
+    /// The connect never completes.
+    black_hole: bool,
+}
+
+impl Server {
+    /// A server that plays `replies` in order.
+    pub fn new(replies: impl IntoIterator<Item = Reply>) -> Server {
+        Server {
+            replies: replies.into_iter().collect(),
+            window: None,
+            black_hole: false,
+        }
+    }
+
+    /// A server that answers one request with `bytes` and then waits.
+    pub fn reply(bytes: &[u8]) -> Server {
+        Server::new([Reply::Send(bytes.to_vec())])
+    }
+
+    /// Each write takes at most `n` bytes (0: the socket never takes any).
+    pub fn window(mut self, n: usize) -> Server {
+        self.window = Some(n);
+        self
+    }
+
+    /// The connect never completes.
+    pub fn black_hole() -> Server {
+        Server {
+            black_hole: true,
+            ..Server::new([])
+        }
+    }
+}
+
+/// A simulated connection.
+struct SimConn {
+    link: Link,
+    server: Server,
+    /// Everything the client wrote.
+    written: Vec<u8>,
+    /// Its place in [`Sim::wire`].
+    wire: usize,
+    /// Request heads seen in `written`.
+    requests: usize,
+    /// Replies sent for requests.
+    answered: usize,
+    /// When the current `Delay` ends.
+    delay_until: Option<Instant>,
+    closed: bool,
+}
+
+impl SimConn {
+    /// What the server sends now: bytes, EOF, or nothing yet; moves the
+    /// clock past a delay only when `wait` (the client has nothing else
+    /// to do).
+    fn next(&mut self, now: Instant) -> Option<Option<Vec<u8>>> {
+        // Bounded by the script: each pass takes one step of it.
+        loop {
+            match self.server.replies.front()? {
+                Reply::Send(_) if self.requests <= self.answered => return None,
+                Reply::Send(_) | Reply::Early(_) => {
+                    let (Some(Reply::Send(bytes)) | Some(Reply::Early(bytes))) =
+                        self.server.replies.pop_front()
+                    else {
+                        return None;
+                    };
+                    self.answered += 1;
+                    return Some(Some(bytes));
+                }
+                Reply::Delay(d) => {
+                    let until = *self.delay_until.get_or_insert(now + *d);
+                    if now < until {
+                        return None;
+                    }
+                    self.delay_until = None;
+                    self.server.replies.pop_front();
+                }
+                Reply::Close => {
+                    self.closed = true;
+                    return Some(None);
+                }
+                Reply::Stall => return None,
+            }
+        }
+    }
+
+    /// When the script moves on by itself (a delay ending).
+    fn wakes_at(&self) -> Option<Instant> {
+        match self.server.replies.front() {
+            Some(Reply::Delay(_)) => self.delay_until,
+            _ => None,
+        }
+    }
+
+    /// Whether a probe finds the idle connection closed or talking.
+    fn is_stale(&self) -> bool {
+        matches!(
+            self.server.replies.front(),
+            Some(Reply::Close | Reply::Early(_))
+        )
+    }
+}
+
+/// A response as the simulator collected it.
+#[derive(Debug)]
+pub struct Collected {
+    /// Status.
+    pub status: StatusCode,
+    /// Header fields.
+    pub headers: HeaderMap,
+    /// The body, decoded.
+    pub body: Bytes,
+    /// Trailer fields.
+    pub trailers: Option<HeaderMap>,
+    /// The connection was switched to another protocol; these bytes came
+    /// after the head.
+    pub upgraded: Option<Bytes>,
+    /// The whole response.
+    pub extensions: http::Extensions,
+}
+
+/// Scripted servers, a pool and a virtual clock. See the [module docs](self).
+pub struct Sim {
+    settings: Arc<Settings>,
+    pool: Pool<ConnId>,
+    conns: HashMap<ConnId, SimConn>,
+    /// Scripts for the next connections dialed, in order.
+    servers: VecDeque<Server>,
+    now: Instant,
+    /// Connections closed, with why.
+    pub closed: Vec<(ConnId, CloseReason)>,
+    /// Every request written, by connection, in dial order.
+    pub wire: Vec<Vec<u8>>,
+    /// Actions taken by the last exchange.
+    pub actions: Vec<String>,
+    /// Read the body at most this far, then abandon it.
+    pub read_limit: Option<usize>,
+}
+
+/// The simulator's request body reader.
+pub type SimBody = Body<Box<dyn Read + Send>>;
+
+impl Sim {
+    /// A simulator for a client built with `config`.
+    pub fn new(config: Config) -> Sim {
+        Sim {
+            pool: Pool::new(config.pool),
+            settings: Arc::new(Settings::new(config)),
+            conns: HashMap::new(),
+            servers: VecDeque::new(),
+            now: Instant::ZERO,
+            closed: Vec::new(),
+            wire: Vec::new(),
+            actions: Vec::new(),
+            read_limit: None,
+        }
+    }
+
+    /// The next connection dialed plays `server`.
+    pub fn serve(&mut self, server: Server) {
+        self.servers.push_back(server);
+    }
+
+    /// The virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Moves the virtual clock on.
+    pub fn advance(&mut self, d: Duration) {
+        self.now = self.now + d;
+    }
+
+    /// Pool counters.
+    pub fn stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+
+    /// `GET uri`.
+    pub fn get(&mut self, uri: &str) -> Result<Collected, Error> {
+        self.send(
+            http::Request::get(uri)
+                .body(Body::empty())
+                .map_err(crate::InvalidRequest::from)?,
+        )
+    }
+
+    /// Sends `request` and collects its response.
+    pub fn send(&mut self, request: http::Request<SimBody>) -> Result<Collected, Error> {
+        let (parts, body) = request.into_parts();
+        let mut ex = Exchange::new(self.settings.clone(), parts, body, self.now);
+        self.run(&mut ex, None)
+    }
+
+    /// Sends `request`, cancelling it after `after` actions.
+    pub fn send_cancelled(
+        &mut self,
+        request: http::Request<SimBody>,
+        after: usize,
+    ) -> Result<Collected, Error> {
+        let (parts, body) = request.into_parts();
+        let mut ex = Exchange::new(self.settings.clone(), parts, body, self.now);
+        self.run(&mut ex, Some(after))
+    }
+
+    /// Drives `ex` to its end.
+    pub fn run(
+        &mut self,
+        ex: &mut Exchange<Box<dyn Read + Send>>,
+        cancel_after: Option<usize>,
+    ) -> Result<Collected, Error> {
+        self.actions.clear();
+        let mut conn: Option<ConnId> = None;
+        let mut response: Option<Collected> = None;
+        let mut body = BytesMut::new();
+        let mut waiting: Option<roundtrip_proto::pool::Ticket> = None;
+        for step in 0..MAX_ACTIONS {
+            if cancel_after == Some(step) {
+                let link = conn
+                    .and_then(|id| self.conns.get_mut(&id))
+                    .map(|c| &mut c.link);
+                ex.cancel(link, self.now);
+            }
+            let link = conn
+                .and_then(|id| self.conns.get_mut(&id))
+                .map(|c| &mut c.link);
+            let action = ex.poll(link, self.now);
+            self.actions.push(name(&action).to_string());
+            match action {
+                Action::Checkout => {
+                    let key = ex.key().cloned().ok_or_else(|| misuse("no key"))?;
+                    match self.pool.checkout(&key, self.now) {
+                        Checkout::Idle(idle) => {
+                            conn = Some(idle.handle);
+                            let now = self.now;
+                            let c = self.conn(idle.handle)?;
+                            ex.handle_idle(&mut c.link, idle.idle_for, now);
+                        }
+                        Checkout::Dial(permit) => {
+                            ex.handle_dial(self.now);
+                            self.dial(ex, permit, &mut conn)?;
+                        }
+                        Checkout::Wait(ticket) => {
+                            waiting = Some(ticket);
+                            ex.handle_wait(self.now);
+                        }
+                    }
+                }
+                Action::Wait => {
+                    // One exchange at a time: nobody will hand a grant.
+                    self.sleep_until(ex.poll_timeout(None));
+                    ex.handle_timeout(None, self.now);
+                }
+                Action::Probe => {
+                    let now = self.now;
+                    let c = self.conn(conn.ok_or_else(|| misuse("probe"))?)?;
+                    let stale = c.is_stale();
+                    ex.handle_probe(&mut c.link, stale, now);
+                }
+                Action::Dial => return Err(misuse("dial without a permit")),
+                Action::Write { .. } => {
+                    let now = self.now;
+                    let c = self.conn(conn.ok_or_else(|| misuse("write"))?)?;
+                    let slices = c.link.out.io_slices();
+                    let mut all = Vec::new();
+                    for s in &slices {
+                        all.extend_from_slice(s);
+                    }
+                    let n = c.server.window.map_or(all.len(), |w| w.min(all.len()));
+                    if n == 0 {
+                        let at = ex.poll_timeout(Some(&c.link));
+                        self.sleep_until(at);
+                        let now = self.now;
+                        let c = self.conn(conn.ok_or_else(|| misuse("write"))?)?;
+                        ex.handle_timeout(Some(&mut c.link), now);
+                        continue;
+                    }
+                    c.written.extend_from_slice(&all[..n]);
+                    c.requests = count_heads(&c.written);
+                    let wire = c.wire;
+                    self.wire[wire].extend_from_slice(&all[..n]);
+                    let c = self.conn(conn.ok_or_else(|| misuse("write"))?)?;
+                    ex.handle_written(&mut c.link, n, now);
+                }
+                Action::NeedBody => {
+                    let mut chunk = vec![0u8; 16 * 1024];
+                    let read = match ex.request_body() {
+                        Some(reader) => reader.read(&mut chunk),
+                        None => Ok(0),
+                    };
+                    let piece = read.map(|n| {
+                        chunk.truncate(n);
+                        Bytes::from(chunk)
+                    });
+                    let now = self.now;
+                    let c = self.conn(conn.ok_or_else(|| misuse("body"))?)?;
+                    ex.handle_request_body(&mut c.link, piece, now);
+                }
+                Action::Read => {
+                    let id = conn.ok_or_else(|| misuse("read"))?;
+                    self.read(ex, id)?;
+                }
+                Action::Head(head) => {
+                    let (parts, ()) = head.into_parts();
+                    response = Some(Collected {
+                        status: parts.status,
+                        headers: parts.headers,
+                        body: Bytes::new(),
+                        trailers: None,
+                        upgraded: None,
+                        extensions: parts.extensions,
+                    });
+                }
+                Action::Data(data) => {
+                    body.extend_from_slice(&data);
+                    if self.read_limit.is_some_and(|limit| body.len() >= limit) {
+                        let link = conn
+                            .and_then(|id| self.conns.get_mut(&id))
+                            .map(|c| &mut c.link);
+                        ex.abandon(link, self.now);
+                    }
+                }
+                Action::Release => {
+                    let id = conn.take().ok_or_else(|| misuse("release"))?;
+                    let c = self.conns.remove(&id).ok_or_else(|| misuse("release"))?;
+                    let verdict = c.link.proto.checkin_verdict();
+                    let keep_alive = c.link.proto.keep_alive_timeout();
+                    let key = c.link.key.clone();
+                    self.conns.insert(id, c);
+                    let grant = self
+                        .pool
+                        .checkin(id, &key, id, verdict, keep_alive, self.now);
+                    self.settle_grant(grant);
+                    self.collect_closed();
+                }
+                Action::Discard(reason) => {
+                    let id = conn.take().ok_or_else(|| misuse("discard"))?;
+                    let key = self.conn(id)?.link.key.clone();
+                    self.conns.remove(&id);
+                    self.closed.push((id, reason));
+                    let grant = self.pool.discard(id, &key, reason);
+                    self.settle_grant(grant);
+                }
+                Action::Upgrade => {
+                    let id = conn.take().ok_or_else(|| misuse("upgrade"))?;
+                    let mut c = self.conns.remove(&id).ok_or_else(|| misuse("upgrade"))?;
+                    let key = c.link.key.clone();
+                    let grant = self.pool.discard(id, &key, CloseReason::Switched);
+                    self.settle_grant(grant);
+                    let mut r = response
+                        .take()
+                        .ok_or_else(|| misuse("upgrade before head"))?;
+                    r.upgraded = Some(c.link.read_buf.split().freeze());
+                    return Ok(r);
+                }
+                Action::Fail(e) => {
+                    if let Some(ticket) = waiting.take() {
+                        self.pool.cancel_wait(ticket);
+                    }
+                    return Err(e);
+                }
+                Action::End => {
+                    let mut r = response.take().ok_or_else(|| misuse("end before head"))?;
+                    r.body = body.freeze();
+                    r.trailers = ex.trailers().cloned();
+                    return Ok(r);
+                }
+            }
+        }
+        Err(misuse("the exchange did not end within the action bound"))
+    }
+
+    fn conn(&mut self, id: ConnId) -> Result<&mut SimConn, Error> {
+        self.conns
+            .get_mut(&id)
+            .ok_or_else(|| misuse("unknown connection"))
+    }
+
+    fn dial(
+        &mut self,
+        ex: &mut Exchange<Box<dyn Read + Send>>,
+        permit: roundtrip_proto::pool::DialPermit,
+        conn: &mut Option<ConnId>,
+    ) -> Result<(), Error> {
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], 80).into();
+        ex.handle_connect_start(addr, self.now);
+        let Some(server) = self.servers.pop_front() else {
+            let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+            ex.handle_connect_done(addr, Err(&refused));
+            let grant = self.pool.dial_failed(permit);
+            self.settle_grant(grant);
+            ex.handle_dialed(Err((addr.to_string(), refused)), self.now);
+            return Ok(());
+        };
+        if server.black_hole {
+            self.sleep_until(ex.poll_timeout(None));
+            let grant = self.pool.dial_failed(permit);
+            self.settle_grant(grant);
+            ex.handle_timeout(None, self.now);
+            return Ok(());
+        }
+        ex.handle_connect_done(addr, Ok(()));
+        let id = permit.id();
+        let key = ex.key().cloned().ok_or_else(|| misuse("no key"))?;
+        self.pool.dial_succeeded(permit);
+        self.wire.push(Vec::new());
+        let link = Link::new(id, key, &self.settings.config);
+        self.conns.insert(
+            id,
+            SimConn {
+                link,
+                server,
+                written: Vec::new(),
+                wire: self.wire.len() - 1,
+                requests: 0,
+                answered: 0,
+                delay_until: None,
+                closed: false,
+            },
+        );
+        *conn = Some(id);
+        let now = self.now;
+        let c = self.conn(id)?;
+        ex.handle_dialed(Ok(&mut c.link), now);
+        Ok(())
+    }
+
+    /// Delivers what the server has for `id`, or waits (virtual time) for
+    /// it or for the exchange's next deadline.
+    fn read(&mut self, ex: &mut Exchange<Box<dyn Read + Send>>, id: ConnId) -> Result<(), Error> {
+        // Bounded: at most one clock jump, then an input or a timeout.
+        for _ in 0..2 {
+            let now = self.now;
+            let c = self.conn(id)?;
+            if c.closed {
+                ex.handle_eof(&mut c.link, now);
+                return Ok(());
+            }
+            match c.next(now) {
+                Some(Some(bytes)) => {
+                    c.link.read_buf.extend_from_slice(&bytes);
+                    ex.handle_input(&mut c.link, bytes.len(), now);
+                    return Ok(());
+                }
+                Some(None) => {
+                    ex.handle_eof(&mut c.link, now);
+                    return Ok(());
+                }
+                None => {}
+            }
+            let wake = c.wakes_at();
+            let deadline = ex.poll_timeout(Some(&c.link));
+            let at = match (wake, deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let Some(at) = at else {
+                return Err(misuse("a read that would wait forever"));
+            };
+            self.now = self.now.max(at);
+            if wake.is_none_or(|w| deadline.is_some_and(|d| d <= w)) {
+                let now = self.now;
+                let c = self.conn(id)?;
+                ex.handle_timeout(Some(&mut c.link), now);
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn sleep_until(&mut self, at: Option<Instant>) {
+        if let Some(at) = at {
+            self.now = self.now.max(at);
+        }
+    }
+
+    fn settle_grant(&mut self, grant: Option<Grant<ConnId>>) {
+        // One exchange at a time: no request waits, so the pool grants
+        // nothing. A grant would mean the pool broke its own rule.
+        debug_assert!(grant.is_none(), "a grant with no waiter");
+    }
+
+    fn collect_closed(&mut self) {
+        while let Some((id, reason)) = self.pool.take_closed() {
+            self.conns.remove(&id);
+            self.closed.push((id, reason));
+        }
+    }
+
+    /// How many request heads the servers received in all, per live
+    /// connection.
+    pub fn requests_seen(&self) -> usize {
+        self.conns.values().map(|c| c.requests).sum()
+    }
+}
+
+fn count_heads(written: &[u8]) -> usize {
+    written.windows(4).filter(|w| w == b"\r\n\r\n").count()
+}
+
+fn misuse(what: &'static str) -> Error {
+    Error::from_proto(
+        roundtrip_proto::Error::Misuse(what),
+        crate::Phase::PoolWait,
+        false,
+    )
+}
+
+/// The action's name, for [`Sim::actions`].
+pub fn name(action: &Action) -> &'static str {
+    match action {
+        Action::Checkout => "checkout",
+        Action::Wait => "wait",
+        Action::Probe => "probe",
+        Action::Dial => "dial",
+        Action::Write { .. } => "write",
+        Action::NeedBody => "need-body",
+        Action::Read => "read",
+        Action::Head(_) => "head",
+        Action::Data(_) => "data",
+        Action::Release => "release",
+        Action::Discard(_) => "discard",
+        Action::Upgrade => "upgrade",
+        Action::Fail(_) => "fail",
+        Action::End => "end",
+    }
+}

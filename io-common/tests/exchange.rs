@@ -1,0 +1,417 @@
+//! The exchange machine on a virtual clock: every rule of one request,
+//! from checkout to release, against scripted servers, without sockets.
+
+use std::io::Cursor;
+use std::time::Duration;
+
+use roundtrip_io::exchange::sim::{Reply, Server, Sim, SimBody};
+use roundtrip_io::proto::CloseReason;
+use roundtrip_io::{Body, Config, Error, Phase, TimeoutKind};
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+
+fn sim() -> Sim {
+    let mut config = Config::default();
+    config.gzip = false;
+    Sim::new(config)
+}
+
+fn post(body: SimBody) -> http::Request<SimBody> {
+    http::Request::post("http://127.0.0.1/up")
+        .body(body)
+        .unwrap()
+}
+
+#[test]
+fn a_get_is_answered_and_its_connection_kept() {
+    let mut sim = sim();
+    sim.serve(Server::new([
+        Reply::Send(OK.to_vec()),
+        Reply::Send(OK.to_vec()),
+    ]));
+    let r = sim.get("http://127.0.0.1/a").unwrap();
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"hi"[..]));
+    assert_eq!(
+        sim.actions,
+        [
+            "checkout", "write", "read", "head", "data", "release", "end"
+        ]
+    );
+    let r = sim.get("http://127.0.0.1/b").unwrap();
+    assert_eq!(r.body, "hi");
+    let stats = sim.stats();
+    assert_eq!((stats.dials, stats.reuses, stats.idle), (1, 1, 1));
+    assert!(sim.wire[0].starts_with(b"GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+}
+
+#[test]
+fn an_idle_connection_found_closed_by_the_probe_is_discarded() {
+    let mut config = Config::default();
+    config.stale_check_after = Duration::from_millis(1);
+    let mut sim = Sim::new(config);
+    sim.serve(Server::new([Reply::Send(OK.to_vec()), Reply::Close]));
+    sim.serve(Server::reply(OK));
+    sim.get("http://127.0.0.1/").unwrap();
+    sim.advance(Duration::from_secs(1));
+    let r = sim.get("http://127.0.0.1/").unwrap();
+    assert_eq!(r.body, "hi");
+    assert!(
+        sim.closed
+            .contains(&(sim_first_conn(&sim), CloseReason::Stale))
+    );
+    assert_eq!(sim.actions[..3], ["checkout", "probe", "discard"]);
+    let stats = sim.stats();
+    assert_eq!(stats.dials, 2);
+}
+
+fn sim_first_conn(sim: &Sim) -> roundtrip_io::proto::pool::ConnId {
+    sim.closed[0].0
+}
+
+#[test]
+fn a_reused_connection_closed_under_a_get_is_retried() {
+    let mut sim = sim();
+    // Answers once, then closes when the second request comes.
+    sim.serve(Server::new([
+        Reply::Send(OK.to_vec()),
+        Reply::Send(Vec::new()),
+        Reply::Close,
+    ]));
+    sim.serve(Server::reply(OK));
+    sim.get("http://127.0.0.1/").unwrap();
+    let r = sim.get("http://127.0.0.1/again").unwrap();
+    assert_eq!(r.body, "hi");
+    assert_eq!(sim.stats().dials, 2);
+    assert!(sim.wire[1].starts_with(b"GET /again "));
+}
+
+#[test]
+fn a_post_is_never_sent_twice() {
+    let mut sim = sim();
+    sim.serve(Server::new([
+        Reply::Send(OK.to_vec()),
+        Reply::Send(Vec::new()),
+        Reply::Close,
+    ]));
+    sim.serve(Server::reply(OK));
+    sim.get("http://127.0.0.1/").unwrap();
+    let err = sim.send(post(Body::from("data"))).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ClosedEarly {
+                phase: Phase::ResponseHead,
+                reached_server: true
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(sim.stats().dials, 1, "no second connection for a POST");
+}
+
+#[test]
+fn a_fresh_connection_is_not_retried() {
+    let mut sim = sim();
+    sim.serve(Server::new([Reply::Send(Vec::new()), Reply::Close]));
+    sim.serve(Server::reply(OK));
+    let err = sim.get("http://127.0.0.1/").unwrap_err();
+    assert!(matches!(err, Error::ClosedEarly { .. }), "{err:?}");
+    assert_eq!(sim.stats().dials, 1);
+}
+
+#[test]
+fn each_timeout_names_the_timer_that_fired() {
+    // read idle
+    let mut config = Config::default();
+    config.read_timeout = Some(Duration::from_secs(3));
+    let mut sim = Sim::new(config.clone());
+    sim.serve(Server::new([Reply::Stall]));
+    let err = sim.get("http://127.0.0.1/").unwrap_err();
+    assert_eq!(err.timeout_kind(), Some(TimeoutKind::ReadIdle));
+    assert!(err.reached_server());
+    assert_eq!(sim.now().since_origin(), Duration::from_secs(3));
+
+    // response head, before read idle
+    config.response_head_timeout = Some(Duration::from_secs(1));
+    let mut sim = Sim::new(config.clone());
+    sim.serve(Server::new([Reply::Stall]));
+    let err = sim.get("http://127.0.0.1/").unwrap_err();
+    assert_eq!(err.timeout_kind(), Some(TimeoutKind::ResponseHead));
+
+    // total, before both
+    config.timeout = Some(Duration::from_millis(500));
+    let mut sim = Sim::new(config.clone());
+    sim.serve(Server::new([Reply::Stall]));
+    let err = sim.get("http://127.0.0.1/").unwrap_err();
+    assert_eq!(err.timeout_kind(), Some(TimeoutKind::Total));
+    assert_eq!(sim.now().since_origin(), Duration::from_millis(500));
+
+    // write: the socket takes nothing
+    let mut config = Config::default();
+    config.write_timeout = Some(Duration::from_secs(2));
+    let mut sim = Sim::new(config.clone());
+    sim.serve(Server::new([Reply::Stall]).window(0));
+    let err = sim.get("http://127.0.0.1/").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                kind: TimeoutKind::Write,
+                phase: Phase::Write,
+                reached_server: false
+            }
+        ),
+        "{err:?}"
+    );
+
+    // connect
+    config.connect_timeout = Some(Duration::from_secs(4));
+    let mut sim = Sim::new(config);
+    sim.serve(Server::black_hole());
+    let err = sim.get("http://127.0.0.1/").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                kind: TimeoutKind::Connect,
+                phase: Phase::Connect,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(sim.now().since_origin(), Duration::from_secs(4));
+}
+
+#[test]
+fn a_slow_body_is_bounded_by_read_idle_per_wait_not_in_all() {
+    let mut config = Config::default();
+    config.read_timeout = Some(Duration::from_secs(2));
+    let mut sim = Sim::new(config);
+    sim.serve(Server::new([
+        Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\na".to_vec()),
+        Reply::Delay(Duration::from_secs(1)),
+        Reply::Early(b"b".to_vec()),
+        Reply::Delay(Duration::from_secs(1)),
+        Reply::Early(b"c".to_vec()),
+    ]));
+    let r = sim.get("http://127.0.0.1/").unwrap();
+    assert_eq!(r.body, "abc");
+    assert_eq!(sim.now().since_origin(), Duration::from_secs(2));
+}
+
+#[test]
+fn expect_continue_waits_for_100_or_its_timeout() {
+    let mut sim = sim();
+    sim.serve(Server::new([
+        Reply::Send(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()),
+        Reply::Delay(Duration::from_millis(1)),
+        Reply::Early(OK.to_vec()),
+    ]));
+    let request = http::Request::post("http://127.0.0.1/")
+        .header("expect", "100-continue")
+        .body(Body::from("data"))
+        .unwrap();
+    let r = sim.send(request).unwrap();
+    assert_eq!(r.body, "hi");
+    assert!(
+        sim.wire[0].ends_with(b"\r\n\r\ndata"),
+        "{:?} {:?}",
+        String::from_utf8_lossy(&sim.wire[0]),
+        sim.actions
+    );
+    assert_eq!(
+        sim.now().since_origin(),
+        Duration::from_millis(1),
+        "no wait for the timeout"
+    );
+
+    // No 100: the body goes after continue_timeout (1 s).
+    let mut sim = self::sim();
+    sim.serve(Server::new([
+        Reply::Send(Vec::new()),
+        Reply::Delay(Duration::from_secs(2)),
+        Reply::Early(OK.to_vec()),
+    ]));
+    let request = http::Request::post("http://127.0.0.1/")
+        .header("expect", "100-continue")
+        .body(Body::from("data"))
+        .unwrap();
+    sim.send(request).unwrap();
+    assert!(sim.wire[0].ends_with(b"data"));
+}
+
+#[test]
+fn an_early_final_answer_stops_the_body() {
+    let mut sim = sim();
+    sim.serve(Server::new([Reply::Send(
+        b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n".to_vec(),
+    )]));
+    let request = http::Request::post("http://127.0.0.1/")
+        .header("expect", "100-continue")
+        .body(Body::from("data"))
+        .unwrap();
+    let r = sim.send(request).unwrap();
+    assert_eq!(r.status, 413);
+    assert!(!sim.wire[0].ends_with(b"data"), "the body was not sent");
+    assert_eq!(
+        sim.stats().idle,
+        0,
+        "the connection's state is unknown: closed"
+    );
+}
+
+#[test]
+fn a_streamed_body_of_the_wrong_length_fails_after_the_head_and_closes() {
+    let mut sim = sim();
+    sim.serve(Server::new([Reply::Stall]));
+    let body = Body::from_reader(Cursor::new(b"abc".to_vec()), Some(5));
+    let err = sim.send(post(body)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BodyLength {
+                declared: 5,
+                supplied: 3,
+                reached_server: true
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.reached_server());
+    assert_eq!(sim.stats().idle, 0);
+    assert_eq!(sim.closed.len(), 1);
+
+    let mut sim = self::sim();
+    sim.serve(Server::new([Reply::Stall]));
+    let body = Body::from_reader(Cursor::new(b"abcdef".to_vec()), Some(2));
+    let err = sim.send(post(body)).unwrap_err();
+    assert!(
+        matches!(err, Error::BodyLength { declared: 2, .. }),
+        "{err:?}"
+    );
+    assert_eq!(sim.closed.len(), 1);
+}
+
+#[test]
+fn a_streamed_body_is_sent_chunked() {
+    let mut sim = sim();
+    sim.serve(Server::reply(OK));
+    let body = Body::from_reader(Cursor::new(b"hello".to_vec()), None);
+    sim.send(post(body)).unwrap();
+    assert!(
+        sim.wire[0].ends_with(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&sim.wire[0])
+    );
+}
+
+#[test]
+fn a_101_ends_the_exchange_and_hands_over_the_bytes_after_it() {
+    let mut sim = sim();
+    sim.serve(Server::new([
+        Reply::Send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\nfirst bytes".to_vec()),
+        Reply::Early(vec![b'x'; 1 << 20]),
+    ]));
+    let request = http::Request::get("http://127.0.0.1/")
+        .header("upgrade", "test")
+        .header("connection", "upgrade")
+        .body(Body::empty())
+        .unwrap();
+    let r = sim.send(request).unwrap();
+    assert_eq!(r.status, 101);
+    assert_eq!(r.upgraded.as_deref(), Some(&b"first bytes"[..]));
+    assert_eq!(sim.stats().in_use, 0);
+    assert_eq!(sim.stats().idle, 0);
+}
+
+#[test]
+fn a_2xx_to_connect_is_a_tunnel() {
+    let mut sim = sim();
+    sim.serve(Server::reply(
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+    ));
+    let request = http::Request::connect("http://127.0.0.1:443/")
+        .body(Body::empty())
+        .unwrap();
+    let r = sim.send(request).unwrap();
+    assert_eq!(r.upgraded.as_deref(), Some(&b""[..]));
+    assert!(sim.wire[0].starts_with(b"CONNECT 127.0.0.1:443 HTTP/1.1\r\n"));
+}
+
+#[test]
+fn an_abandoned_small_body_is_drained_and_a_large_one_closed() {
+    let mut sim = sim();
+    let big = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n0123456789".to_vec();
+    sim.serve(Server::new([Reply::Send(big)]));
+    sim.read_limit = Some(1);
+    sim.get("http://127.0.0.1/").unwrap();
+    assert_eq!(sim.closed, [(sim.closed[0].0, CloseReason::Abandoned)]);
+
+    let mut sim = self::sim();
+    sim.serve(Server::new([
+        Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab".to_vec()),
+        Reply::Delay(Duration::from_millis(10)),
+        Reply::Early(b"cd".to_vec()),
+    ]));
+    sim.read_limit = Some(1);
+    sim.get("http://127.0.0.1/").unwrap();
+    assert!(sim.closed.is_empty(), "{:?}", sim.closed);
+    assert_eq!(sim.stats().idle, 1, "drained and kept");
+
+    // The drain has its own bound: a server that stalls is cut off.
+    let mut sim = self::sim();
+    sim.serve(Server::new([
+        Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab".to_vec()),
+        Reply::Stall,
+    ]));
+    sim.read_limit = Some(1);
+    sim.get("http://127.0.0.1/").unwrap();
+    assert_eq!(sim.stats().idle, 0);
+    assert_eq!(sim.now().since_origin(), Duration::from_millis(100));
+}
+
+#[test]
+fn redirects_are_followed_hop_by_hop() {
+    let mut sim = sim();
+    sim.serve(Server::new([
+        Reply::Send(b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        Reply::Send(OK.to_vec()),
+    ]));
+    let r = sim.send(post(Body::from("data"))).unwrap();
+    assert_eq!(r.body, "hi");
+    let wire = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+    assert!(wire.contains("GET /next HTTP/1.1"), "{wire}");
+    assert_eq!(sim.stats().dials, 1, "the redirect's connection is reused");
+    let chain = r.extensions.get::<roundtrip_io::RedirectChain>().unwrap();
+    assert_eq!(chain.redirects(), 1);
+}
+
+#[test]
+fn cancel_releases_what_the_exchange_holds() {
+    for after in 0..8 {
+        let mut sim = sim();
+        sim.serve(Server::new([Reply::Send(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234".to_vec(),
+        )]));
+        let request = http::Request::get("http://127.0.0.1/")
+            .body(Body::empty())
+            .unwrap();
+        match sim.send_cancelled(request, after) {
+            // The server sends half the body and stalls: a cancel that
+            // comes late finds the read timed out already.
+            Err(Error::Cancelled { .. } | Error::Timeout { .. }) | Ok(_) => {}
+            Err(e) => panic!("after {after}: {e:?}"),
+        }
+        let stats = sim.stats();
+        assert_eq!(stats.in_use, 0, "after {after}: {:?}", sim.actions);
+    }
+}
+
+#[test]
+fn a_connect_failure_names_the_address() {
+    let mut sim = sim();
+    let err = sim.get("http://127.0.0.1/").unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert_eq!(sim.stats().in_use, 0);
+}
