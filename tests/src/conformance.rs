@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use roundtrip_proto::Limits;
+use bytes::BytesMut;
+use roundtrip_proto::{Error, Event, Limits, ResponseDecoder};
 use serde_json::Value;
 
 use crate::{Outcome, Response, decode_pieces};
@@ -105,8 +106,13 @@ fn limits(v: Option<&Value>) -> Result<Limits, String> {
 /// Reads every case of one corpus file.
 pub fn load_file(path: &Path) -> Result<Vec<Case>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let json: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    load_str(&text, path)
+}
+
+/// Reads every case of a corpus file's text; `path` names it in errors and
+/// in [`Case::file`].
+pub fn load_str(text: &str, path: &Path) -> Result<Vec<Case>, String> {
+    let json: Value = serde_json::from_str(text).map_err(|e| format!("{}: {e}", path.display()))?;
     let cases = json
         .as_array()
         .ok_or(format!("{}: not an array", path.display()))?;
@@ -189,14 +195,98 @@ fn same_responses(got: &[Response], want: &[Response]) -> bool {
         })
 }
 
-/// Checks one case: whole, split at every byte boundary, and byte by byte.
-/// Returns why it failed.
-pub fn check(case: &Case) -> Result<(), String> {
+/// What feeding a case one way gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fed {
+    /// The responses completed and the error, if any.
+    pub outcome: Outcome,
+    /// For a `closed` case that ended without an error: the EOF left a
+    /// response unfinished (its status seen, its end not) or a head partly
+    /// read. Always false for a case that is not `closed`.
+    pub unfinished: bool,
+}
+
+/// Feeds `pieces` of a case to [`roundtrip_proto::ResponseDecoder`] (then
+/// the EOF when the case is `closed`): what [`check`] holds to the corpus.
+pub fn feed_decoder(case: &Case, pieces: &[&[u8]]) -> Fed {
     let m = case.method.as_bytes();
+    Fed {
+        outcome: decode_pieces(pieces.iter().copied(), m, case.limits, case.closed),
+        unfinished: case.closed && left_open(pieces, m, case.limits, true),
+    }
+}
+
+/// Decodes `pieces` (then the EOF, when `eof`) and tells whether the decoder
+/// ended without an error while a response was still open: a status without
+/// its end, or bytes of a head left undecoded. False after an error or a
+/// `Switched` (the bytes after it belong to another protocol).
+pub fn left_open(pieces: &[&[u8]], method: &[u8], limits: Limits, eof: bool) -> bool {
+    let mut dec = ResponseDecoder::new(limits);
+    dec.set_request_method(method);
+    let mut buf = BytesMut::new();
+    let mut open = false;
+    // Ok(true): switched. Bounded: every event consumes input or advances
+    // the state.
+    let mut drain = |dec: &mut ResponseDecoder, buf: &mut BytesMut| -> Result<bool, Error> {
+        for _ in 0..10_000_000 {
+            match dec.poll_event(buf)? {
+                None => return Ok(false),
+                Some(Event::Status(_)) => open = true,
+                Some(Event::HeadEnd(end)) if end.interim => open = false,
+                Some(Event::End) => open = false,
+                Some(Event::Switched) => return Ok(true),
+                Some(_) => {}
+            }
+        }
+        panic!("decoder did not settle");
+    };
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        if !matches!(drain(&mut dec, &mut buf), Ok(false)) {
+            return false;
+        }
+    }
+    if eof {
+        dec.handle_eof();
+    }
+    match drain(&mut dec, &mut buf) {
+        // A head in progress stays in `buf` until it is complete.
+        Ok(false) => open || !buf.is_empty(),
+        Ok(true) | Err(_) => false,
+    }
+}
+
+/// The variant of an error, without its fields (`InvalidVersion`, not
+/// `InvalidVersion { offset: 5 }`), for messages.
+fn kind(e: &Error) -> String {
+    let debug = format!("{e:?}");
+    let end = debug.find([' ', '(', '{']).unwrap_or(debug.len());
+    debug[..end].to_string()
+}
+
+/// Checks one case with the real decoder: whole, split at every byte
+/// boundary, and byte by byte. Returns why it failed.
+pub fn check(case: &Case) -> Result<(), String> {
+    check_with(case, feed_decoder)
+}
+
+/// Checks one case as [`check`] does, with `feed` in place of the decoder
+/// (so a test can show that a wrong decoder's answer is rejected).
+///
+/// Every way of feeding must give the same responses, the same error
+/// variant (its fields, such as an offset, may differ) or none, and the
+/// same verdict on an unfinished response; a `closed` case must not end
+/// with a response cut short by the EOF unless it is an error.
+pub fn check_with(case: &Case, feed: impl Fn(&Case, &[&[u8]]) -> Fed) -> Result<(), String> {
     let input = &case.input[..];
-    let whole = decode_pieces([input], m, case.limits, case.closed);
-    let verdict = |o: &Outcome| -> Result<(), String> {
+    let whole = feed(case, &[input]);
+    let verdict = |f: &Fed| -> Result<(), String> {
+        let o = &f.outcome;
         match (case.expect, &o.error, &case.responses) {
+            (_, None, _) if f.unfinished => Err(format!(
+                "closed: the EOF left a response unfinished without an error (completed: {:?})",
+                o.responses
+            )),
             (Expect::Ok, Some(e), _) => Err(format!("expected ok, got error: {e}")),
             (Expect::Error, None, _) => Err(format!(
                 "expected an error, got {} responses",
@@ -217,26 +307,192 @@ pub fn check(case: &Case) -> Result<(), String> {
         }
     };
     verdict(&whole)?;
-    let consistent = |how: &str, o: Outcome| -> Result<(), String> {
-        if o.responses != whole.responses || o.error.is_some() != whole.error.is_some() {
-            return Err(format!("fed {how}: {o:?}\nbut whole: {whole:?}"));
+    let whole_kind = whole.outcome.error.as_ref().map(std::mem::discriminant);
+    let consistent = |how: &str, f: Fed| -> Result<(), String> {
+        let same_kind = f.outcome.error.as_ref().map(std::mem::discriminant) == whole_kind;
+        if f.outcome.responses != whole.outcome.responses
+            || !same_kind
+            || f.unfinished != whole.unfinished
+        {
+            let k = |f: &Fed| f.outcome.error.as_ref().map(kind);
+            return Err(format!(
+                "fed {how}: error {:?}, {f:?}\nbut whole: error {:?}, {whole:?}",
+                k(&f),
+                k(&whole)
+            ));
         }
         Ok(())
     };
     for k in 1..input.len() {
         consistent(
             &format!("split at {k}"),
-            decode_pieces([&input[..k], &input[k..]], m, case.limits, case.closed),
+            feed(case, &[&input[..k], &input[k..]]),
         )?;
     }
-    consistent(
-        "byte by byte",
-        decode_pieces(input.chunks(1), m, case.limits, case.closed),
-    )
+    let bytes: Vec<&[u8]> = input.chunks(1).collect();
+    consistent("byte by byte", feed(case, &bytes))
 }
 
-/// Where the shared corpus is: `../shared/conformance/responses` beside the
-/// repository root.
-pub fn shared_dir() -> PathBuf {
+/// The cases in a corpus file's text, counted without the loader: the
+/// length of its top-level JSON array.
+pub fn count_cases(text: &str) -> Result<usize, String> {
+    let json: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    json.as_array()
+        .map(Vec::len)
+        .ok_or_else(|| "not a JSON array".to_string())
+}
+
+/// What running a set of corpus files gave.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Cases that passed.
+    pub passed: usize,
+    /// Cases that failed, with why.
+    pub failed: Vec<(String, String)>,
+    /// What is wrong with the run itself: a file that cannot be read or
+    /// loaded, a file of which fewer cases were checked than its JSON array
+    /// holds, a duplicate id. Any of these fails the run.
+    pub problems: Vec<String>,
+    /// Cases the files' JSON arrays hold, counted without the loader.
+    pub in_files: usize,
+}
+
+impl Report {
+    /// Cases checked (passed or failed).
+    pub fn checked(&self) -> usize {
+        self.passed + self.failed.len()
+    }
+}
+
+/// Loads the cases of each `(file, text)` with `load`, checks each with
+/// `check`, and compares, file by file, how many cases were checked with how
+/// many its JSON array holds (counted by [`count_cases`], not by `load`).
+pub fn run(
+    files: &[(PathBuf, String)],
+    load: impl Fn(&str, &Path) -> Result<Vec<Case>, String>,
+    check: impl Fn(&Case) -> Result<(), String>,
+    ids: &mut std::collections::HashSet<String>,
+) -> Report {
+    let mut report = Report::default();
+    for (path, text) in files {
+        let want = match count_cases(text) {
+            Ok(n) => n,
+            Err(e) => {
+                report.problems.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        report.in_files += want;
+        let cases = match load(text, path) {
+            Ok(cases) => cases,
+            Err(e) => {
+                report.problems.push(format!("corpus error: {e}"));
+                continue;
+            }
+        };
+        let mut checked = 0;
+        for case in cases {
+            if !ids.insert(case.id.clone()) {
+                report
+                    .problems
+                    .push(format!("duplicate case id {}", case.id));
+            }
+            checked += 1;
+            match check(&case) {
+                Ok(()) => report.passed += 1,
+                Err(why) => report.failed.push((case.id.clone(), why)),
+            }
+        }
+        if checked != want {
+            report.problems.push(format!(
+                "{}: {checked} cases checked, but its JSON array holds {want}",
+                path.display()
+            ));
+        }
+    }
+    report
+}
+
+/// Reads each file's text.
+pub fn read_all(files: &[PathBuf]) -> Result<Vec<(PathBuf, String)>, String> {
+    files
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map(|t| (p.clone(), t))
+                .map_err(|e| format!("{}: {e}", p.display()))
+        })
+        .collect()
+}
+
+/// The repository's copy of the shared corpus, `tests/conformance/shared`:
+/// what the runner reads, so that a clone without `../shared` runs it all.
+pub fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/shared")
+}
+
+/// The project's own cases: the `*.json` files directly in
+/// `tests/conformance` (not below it: `shared/` is [`corpus_dir`]).
+pub fn local_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Where the shared corpus comes from: `../shared/conformance/responses`
+/// beside the repository root (absent in a plain clone).
+pub fn upstream_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/responses")
+}
+
+/// Compares two corpus folders: the same `*.json` files (by path below
+/// each) with the same bytes. Returns what differs, naming the file.
+pub fn same_corpus(upstream: &Path, copy: &Path) -> Result<(), String> {
+    let rel = |dir: &Path| -> Vec<PathBuf> {
+        json_files(dir)
+            .into_iter()
+            .map(|p| p.strip_prefix(dir).expect("below dir").to_path_buf())
+            .collect()
+    };
+    let (up, cp) = (rel(upstream), rel(copy));
+    let mut diffs = Vec::new();
+    for f in &up {
+        if !cp.contains(f) {
+            diffs.push(format!(
+                "{} is missing from {}",
+                f.display(),
+                copy.display()
+            ));
+        }
+    }
+    for f in &cp {
+        if !up.contains(f) {
+            diffs.push(format!("{} is not in {}", f.display(), upstream.display()));
+        }
+    }
+    for f in up.iter().filter(|f| cp.contains(f)) {
+        let read = |d: &Path| std::fs::read(d.join(f)).map_err(|e| format!("{}: {e}", f.display()));
+        if read(upstream)? != read(copy)? {
+            diffs.push(format!(
+                "{} differs between {} and {}",
+                f.display(),
+                upstream.display(),
+                copy.display()
+            ));
+        }
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs.join("\n"))
+    }
 }

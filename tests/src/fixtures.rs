@@ -8,8 +8,10 @@
 //!
 //! When the binary is missing, `start` returns [`Skip`]; a test then skips
 //! loudly with [`require_nginx!`](crate::require_nginx) or
-//! [`require_python!`](crate::require_python). A binary that is present but
-//! fails to start is a test failure (the start function panics with its log).
+//! [`require_python!`](crate::require_python), which go through
+//! [`skip_loudly`] (a banner on stderr that `cargo test` shows, or a failure
+//! when `ROUNDTRIP_REQUIRE_SERVERS=1`). A binary that is present but fails to
+//! start is a test failure (the start function panics with its log).
 //!
 //! What the servers really send (nginx 1.22, Python 3.11, checked by
 //! `tests/tests/infra.rs`):
@@ -59,13 +61,27 @@ impl std::fmt::Display for Skip {
     }
 }
 
-/// Prints an unmissable `SKIPPED: {reason}` banner to stderr and stdout. The
-/// caller then returns from the test.
+/// The environment variable that turns every skip into a failure: set to
+/// `1` (as `.ci/run` does), a real-server test whose server is missing
+/// panics with the reason instead of passing.
+pub const REQUIRE_SERVERS: &str = "ROUNDTRIP_REQUIRE_SERVERS";
+
+/// The one way a real-server test skips (all of it, or a part): writes an
+/// unmissable `SKIPPED: {reason}` banner, naming the test, straight to the
+/// process's stderr, where libtest's capture (which only takes the
+/// `print!`/`eprint!` family) cannot hide it. The caller then returns from
+/// the test, or goes on without the part.
+///
+/// With [`REQUIRE_SERVERS`]`=1` it panics with the reason instead.
 pub fn skip_loudly(reason: &str) {
+    use std::io::Write;
+    let test = thread::current().name().unwrap_or("?").to_string();
+    if std::env::var_os(REQUIRE_SERVERS).is_some_and(|v| v == "1") {
+        panic!("{REQUIRE_SERVERS}=1, but {test} would skip: {reason}");
+    }
     let bar = "!".repeat(72);
-    let text = format!("\n{bar}\n!!! SKIPPED: {reason}\n{bar}\n");
-    eprintln!("{text}");
-    println!("{text}");
+    let text = format!("\n{bar}\n!!! SKIPPED {test}: {reason}\n{bar}\n");
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Starts an [`Nginx`](crate::fixtures::Nginx) fixture, or skips the test

@@ -7,7 +7,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use roundtrip_tests::fixtures::{chunked_text, pattern};
+use roundtrip_tests::fixtures::{chunked_text, pattern, skip_loudly};
 use roundtrip_tests::server::{Request, ScriptServer, Step, chunked, ok, response};
 use roundtrip_tests::{require_nginx, require_python};
 
@@ -508,7 +508,7 @@ fn nginx_serves_docroot_files() {
         assert!(resp.chunked, "{:?}", resp.headers);
         assert!(resp.body == chunked_text(), "/chunked-plain body differs");
     } else {
-        println!("nginx has no sub_filter module: /chunked-plain not tested");
+        skip_loudly("nginx has no ngx_http_sub_module: /chunked-plain not tested");
     }
 }
 
