@@ -90,8 +90,12 @@ impl Outbox {
 /// ```
 /// use roundtrip_io::Config;
 /// use roundtrip_io::exchange::Link;
-/// use roundtrip_io::proto::pool::{ConnId, Key, Scheme};
-/// let link = Link::new(ConnId(1), Key::new(Scheme::Http, "127.0.0.1", 80), &Config::default());
+/// use roundtrip_io::proto::pool::{Checkout, Key, Pool, PoolConfig, Scheme};
+/// use roundtrip_io::proto::time::Instant;
+/// let key = Key::new(Scheme::Http, "127.0.0.1", 80);
+/// let mut pool = Pool::<()>::new(PoolConfig::default());
+/// let Checkout::Dial(permit) = pool.checkout(&key, Instant::ZERO) else { unreachable!() };
+/// let link = Link::new(permit.id(), key, &Config::default());
 /// assert!(link.proto.is_reusable());
 /// ```
 #[derive(Debug)]
