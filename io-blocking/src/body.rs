@@ -3,18 +3,12 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
-use std::time::Instant as StdInstant;
 
 use bytes::{Buf, Bytes};
 use roundtrip_io::http::HeaderMap;
-use roundtrip_io::proto::Event;
-use roundtrip_io::proto::conn::Abandon;
-use roundtrip_io::{
-    Collected, Error, Filled, GzipDecoder, Phase, TimeoutKind, drain_buffered, trailer_into,
-};
+use roundtrip_io::{Collected, Error};
 
-use crate::client::Client;
-use crate::transport::Conn;
+use crate::client::{Flow, Out};
 
 /// A request body: empty, bytes in memory, or a reader streamed with a known
 /// length or chunked (the methods are [`roundtrip_io::Body`]'s).
@@ -33,9 +27,11 @@ pub type Body = roundtrip_io::Body<Box<dyn Read + Send>>;
 
 /// A response body, read from the connection as the caller reads it.
 ///
-/// The connection goes back to the pool only once the body was read to its
+/// The connection goes back to the pool once the body was read to its
 /// end. Dropped early, the rest is drained when little remains (bounded by
-/// `max_drain_bytes` and `drain_timeout`), otherwise the connection is closed.
+/// `max_drain_bytes` and `drain_timeout`), otherwise the connection is
+/// closed. The body of a `101 Switching Protocols` answer (or of a 2xx to
+/// CONNECT) is empty: [`upgrade`](Self::upgrade) takes the connection.
 ///
 /// ```no_run
 /// use std::io::Read;
@@ -46,92 +42,90 @@ pub type Body = roundtrip_io::Body<Box<dyn Read + Send>>;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ResponseBody {
-    conn: Option<Box<Conn>>,
-    client: Option<Client>,
+    flow: Option<Flow>,
     pending: Bytes,
-    trailers: Option<HeaderMap>,
-    deadline: Option<StdInstant>,
     /// Body pieces decoded before the caller asked (with the head).
     ready: VecDeque<Bytes>,
-    /// An error met while decoding ahead, reported at the next read.
-    error: Option<Error>,
-    /// Decodes a gzip body the client asked for.
-    gzip: Option<GzipDecoder>,
+    /// What ended the body ahead of the caller, reported at the next read.
+    ended: Option<Result<Ended, Error>>,
+    trailers: Option<HeaderMap>,
+}
+
+/// How the body ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    End,
+    Upgrade,
 }
 
 impl fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
-            .field("open", &self.conn.is_some())
+            .field("open", &self.flow.is_some())
             .field("pending", &self.pending.len())
             .finish()
     }
 }
 
 impl ResponseBody {
-    pub(crate) fn new(
-        conn: Box<Conn>,
-        client: Client,
-        deadline: Option<StdInstant>,
-    ) -> ResponseBody {
+    pub(crate) fn new(flow: Flow) -> ResponseBody {
         let mut body = ResponseBody {
-            conn: Some(conn),
-            client: Some(client),
+            flow: Some(flow),
             pending: Bytes::new(),
-            trailers: None,
-            deadline,
             ready: VecDeque::new(),
-            error: None,
-            gzip: None,
+            ended: None,
+            trailers: None,
         };
-        body.poll_ready();
+        body.take_buffered();
         body
-    }
-
-    /// Passes the body through `decoder` from now on.
-    pub(crate) fn decode_with(&mut self, decoder: GzipDecoder) {
-        self.gzip = Some(decoder);
     }
 
     /// An empty body with no connection behind it.
     pub fn empty() -> ResponseBody {
         ResponseBody {
-            conn: None,
-            client: None,
+            flow: None,
             pending: Bytes::new(),
-            trailers: None,
-            deadline: None,
             ready: VecDeque::new(),
-            error: None,
-            gzip: None,
+            ended: Some(Ok(Ended::End)),
+            trailers: None,
         }
     }
 
     /// Takes what the read buffer already holds without blocking: a body that
     /// arrived with its head (or an empty one) completes at once, so the
     /// connection returns to the pool even if the body is never read.
-    fn poll_ready(&mut self) {
-        // Bounded by the bytes already buffered: each event consumes some.
-        loop {
-            let Some(conn) = &mut self.conn else { return };
-            match conn.proto.poll_event(&mut conn.read_buf) {
-                Ok(Some(Event::Data(data))) => self.ready.push_back(data),
-                Ok(Some(Event::Trailer(field))) => {
-                    let trailers = self.trailers.get_or_insert_with(HeaderMap::new);
-                    if let Err(e) = trailer_into(trailers, &field) {
-                        self.error = Some(self.fail_proto(e));
-                        return;
-                    }
-                }
-                Ok(Some(Event::End)) => return self.release(),
-                Ok(Some(_)) => {}
-                Ok(None) => return,
-                Err(e) => {
-                    self.error = Some(self.fail_proto(e));
-                    return;
-                }
+    fn take_buffered(&mut self) {
+        // Bounded by the bytes already buffered: each piece consumes some.
+        while self.ended.is_none() {
+            match self.step(false) {
+                Some(Ok(data)) => self.ready.push_back(data),
+                Some(Err(e)) => self.ended = Some(Err(e)),
+                None => return,
             }
         }
+    }
+
+    /// One piece from the flow; `None` when the flow would block (without
+    /// `blocking`) or the body ended (recorded in `ended`).
+    fn step(&mut self, blocking: bool) -> Option<Result<Bytes, Error>> {
+        let flow = self.flow.as_mut()?;
+        let ended = match flow.next(blocking) {
+            Ok(Some(Out::Data(data))) => return Some(Ok(data)),
+            Ok(None) => return None,
+            Ok(Some(Out::End)) => Ended::End,
+            Ok(Some(Out::Upgrade)) => Ended::Upgrade,
+            Ok(Some(Out::Head(_))) => return None, // unreachable: one head per flow
+            Err(e) => {
+                self.flow = None;
+                return Some(Err(e));
+            }
+        };
+        self.trailers = flow.take_trailers();
+        if ended == Ended::End {
+            self.flow = None;
+        }
+        self.ended = Some(Ok(ended));
+        None
     }
 
     /// The next piece of the body, zero-copy; `None` at the end.
@@ -139,116 +133,27 @@ impl ResponseBody {
         if !self.pending.is_empty() {
             return Ok(Some(std::mem::take(&mut self.pending)));
         }
-        let Some(mut gzip) = self.gzip.take() else {
-            return self.raw_chunk();
-        };
-        let next = self.decoded_chunk(&mut gzip);
-        self.gzip = Some(gzip);
-        next
-    }
-
-    /// The next decoded piece: what the decoder holds, else more of the
-    /// body for it. A corrupt or truncated stream is an error, never a
-    /// short body.
-    fn decoded_chunk(&mut self, gzip: &mut GzipDecoder) -> Result<Option<Bytes>, Error> {
-        // Bounded by the body: each pass decodes, or reads a piece of it.
-        loop {
-            match gzip.poll_output() {
-                Ok(Some(data)) => return Ok(Some(data)),
-                Ok(None) => {}
-                Err(e) => {
-                    self.abandon();
-                    return Err(e.into());
-                }
-            }
-            match self.raw_chunk()? {
-                Some(data) => gzip.handle_input(data),
-                None => return gzip.handle_end().map(|()| None).map_err(Error::from),
-            }
-        }
-    }
-
-    /// The next piece of the body as it came (before any decoding).
-    fn raw_chunk(&mut self) -> Result<Option<Bytes>, Error> {
         if let Some(data) = self.ready.pop_front() {
             return Ok(Some(data));
         }
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
+        // Bounded: a step gives a piece or ends the body.
         loop {
-            let Some(conn) = &mut self.conn else {
+            match &self.ended {
+                Some(Ok(_)) => return Ok(None),
+                Some(Err(_)) => {
+                    let Some(Err(e)) = self.ended.replace(Ok(Ended::End)) else {
+                        return Ok(None); // unreachable: matched just above
+                    };
+                    return Err(e);
+                }
+                None => {}
+            }
+            if let Some(piece) = self.step(true) {
+                return piece.map(Some);
+            }
+            if self.flow.is_none() && self.ended.is_none() {
                 return Ok(None);
-            };
-            let event = match conn.proto.poll_event(&mut conn.read_buf) {
-                Ok(event) => event,
-                Err(e) => return Err(self.fail_proto(e)),
-            };
-            match event {
-                Some(Event::Data(data)) if !data.is_empty() => return Ok(Some(data)),
-                Some(Event::Trailer(field)) => {
-                    let trailers = self.trailers.get_or_insert_with(HeaderMap::new);
-                    if let Err(e) = trailer_into(trailers, &field) {
-                        return Err(self.fail_proto(e));
-                    }
-                }
-                Some(Event::End) => {
-                    self.release();
-                    return Ok(None);
-                }
-                Some(_) => {}
-                None => self.fill()?,
             }
-        }
-    }
-
-    /// Reads more bytes from the socket, honouring the read timeout and the
-    /// request deadline.
-    fn fill(&mut self) -> Result<(), Error> {
-        let Some(conn) = &mut self.conn else {
-            return Ok(());
-        };
-        let Some(client) = &self.client else {
-            return Ok(());
-        };
-        let read_deadline = client.config().read_timeout.map(|t| StdInstant::now() + t);
-        let until = roundtrip_io::earliest([read_deadline, self.deadline]);
-        match conn.fill(until) {
-            Ok(Filled::Bytes) => Ok(()),
-            Ok(Filled::Eof) => {
-                conn.proto.handle_eof();
-                Ok(())
-            }
-            Ok(Filled::TimedOut) => {
-                let passed = until.is_some_and(|at| StdInstant::now() >= at);
-                if passed {
-                    let kind = TimeoutKind::ReadIdle;
-                    let err = Error::timed_out(kind, self.deadline, Phase::Body, true);
-                    Err(self.fail(err))
-                } else {
-                    Ok(())
-                }
-            }
-            Err(e) => Err(self.fail(Error::from_io(e, Phase::Body, true))),
-        }
-    }
-
-    fn fail_proto(&mut self, e: roundtrip_io::proto::Error) -> Error {
-        self.fail(Error::from_proto(e, Phase::Body, true))
-    }
-
-    /// Closes the connection after an error; the error is returned to the caller.
-    fn fail(&mut self, e: Error) -> Error {
-        if let (Some(conn), Some(client)) = (self.conn.take(), &self.client) {
-            client.pool().discard(conn, e.close_reason());
-        }
-        e
-    }
-
-    /// The body ended: hand the connection back.
-    fn release(&mut self) {
-        if let (Some(conn), Some(client)) = (self.conn.take(), &self.client) {
-            client.pool().checkin(conn);
         }
     }
 
@@ -257,8 +162,10 @@ impl ResponseBody {
     pub fn bytes(&mut self, limit: u64) -> Result<Bytes, Error> {
         let mut all = Collected::default();
         while let Some(more) = self.chunk()? {
-            all.push_within(more, limit)
-                .inspect_err(|_| self.abandon())?;
+            if let Err(e) = all.push_within(more, limit) {
+                self.flow = None; // dropping it drains a little or closes
+                return Err(e);
+            }
         }
         Ok(all.freeze())
     }
@@ -277,39 +184,19 @@ impl ResponseBody {
 
     /// True once the body was read to its end (or failed).
     pub fn is_end(&self) -> bool {
-        self.conn.is_none()
-            && self.pending.is_empty()
-            && self.ready.is_empty()
-            && self.gzip.as_ref().is_none_or(GzipDecoder::is_drained)
+        self.ended.is_some() && self.ready.is_empty() && self.pending.is_empty()
     }
 
-    /// Gives up on the rest of the body: drain a little, or close.
-    fn abandon(&mut self) {
-        let (Some(mut conn), Some(client)) = (self.conn.take(), self.client.clone()) else {
-            return;
-        };
-        if conn.proto.abandon(client.clock().now()) == Abandon::Drain {
-            drain(&mut conn, &client);
+    /// Takes the connection of a `101 Switching Protocols` answer (or of a
+    /// 2xx to CONNECT): the bytes read past the head first, then the socket.
+    /// Fails for any other response.
+    pub fn upgrade(mut self) -> Result<crate::Upgraded, Error> {
+        if self.ended.is_none() {
+            self.take_buffered();
         }
-        // The core's verdict decides: kept if the exchange completed cleanly.
-        client.pool().checkin(conn);
-    }
-}
-
-/// Reads and drops body bytes until the exchange completes or the core gives
-/// up (byte budget or drain deadline); the pool then reads the verdict.
-fn drain(conn: &mut Conn, client: &Client) {
-    let clock = client.clock();
-    // Bounded: every pass reads bytes, hits EOF, or moves the clock toward
-    // the drain deadline, which ends draining.
-    for _ in 0..100_000 {
-        if !drain_buffered(&mut conn.proto, &mut conn.read_buf) {
-            return;
-        }
-        let until = conn.proto.poll_timeout().map(|at| clock.to_std(at));
-        let filled = conn.fill(until);
-        if Filled::report(filled, &mut conn.proto, clock, [None; 2], Phase::Body, true).is_err() {
-            return;
+        match (&self.ended, self.flow.as_mut()) {
+            (Some(Ok(Ended::Upgrade)), Some(flow)) => flow.upgrade(),
+            _ => Err(Error::NotUpgraded),
         }
     }
 }
@@ -333,8 +220,7 @@ impl Read for ResponseBody {
 
     /// Appends each piece as it comes. std's default would zero the spare
     /// capacity of `buf` before every `read` (up to twice the body's size
-    /// for a 64 KiB body: it grows its read size 8, 16, 32, 64 KiB); here
-    /// only the body's own bytes are written.
+    /// for a 64 KiB body); here only the body's own bytes are written.
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         let start = buf.len();
         // Bounded by the body: each pass appends a piece, or the body ends.
@@ -343,13 +229,5 @@ impl Read for ResponseBody {
             buf.extend_from_slice(&data);
         }
         Ok(buf.len() - start)
-    }
-}
-
-impl Drop for ResponseBody {
-    fn drop(&mut self) {
-        if self.conn.is_some() {
-            self.abandon();
-        }
     }
 }

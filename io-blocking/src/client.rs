@@ -1,28 +1,30 @@
-//! `Client`: `Client.do` and `Transport.RoundTrip` for blocking sockets.
+//! `Client`: a blocking driver of [`Exchange`], the sans-IO request
+//! machine. Read top to bottom: the client, then [`Flow`], which carries
+//! out each [`Action`] on a socket and reports back. Every decision
+//! (reuse, probe, retry, redirects, gzip, timeouts, drain) is the
+//! machine's.
 
-use std::io::IoSlice;
-use std::sync::Arc;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant as StdInstant;
 
-use roundtrip_io::http::{self, Method};
-use roundtrip_io::proto::CloseReason;
-use roundtrip_io::proto::conn::RetryFacts;
-use roundtrip_io::proto::pool::{Key, PoolStats};
-use roundtrip_io::proto::trace::TraceEvent;
-use roundtrip_io::trace::Written;
-use roundtrip_io::{
-    Clock, Config, DefaultFields, Error, Filled, HeadBuilder, Phase, Prepared, ReadWait,
-    ResponseHead, TimeoutKind, earliest, frame_whole, prepare,
-};
-
-use roundtrip_io::sys::Ready;
+use bytes::{Bytes, BytesMut};
+use roundtrip_io::exchange::{Action, Exchange, Settings};
+use roundtrip_io::http;
+use roundtrip_io::pool::Got;
+use roundtrip_io::proto::pool::{DialPermit, PoolStats, Ticket};
+use roundtrip_io::{Clock, Config, Error};
 
 use crate::body::{Body, ResponseBody};
-use crate::pool::{Got, SharedPool};
-use crate::transport::Conn;
+use crate::pool::SharedPool;
+use crate::transport::{Conn, Written};
 
 /// Size of one read from a streamed request body.
 const UPLOAD_CHUNK: usize = 64 * 1024;
+/// Actions one call may carry out before it must have answered: every
+/// wait ends at a deadline, so this only stops a machine that spins.
+const MAX_ACTIONS: usize = 1_000_000;
 
 /// A blocking HTTP/1.1 client with a connection pool. Cheap to clone: clones
 /// share the pool.
@@ -40,9 +42,7 @@ pub struct Client {
 }
 
 struct Inner {
-    config: Config,
-    /// The config's default fields, encoded once.
-    defaults: DefaultFields,
+    settings: Arc<Settings>,
     pool: SharedPool,
     clock: Clock,
 }
@@ -50,7 +50,7 @@ struct Inner {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("config", &self.inner.config)
+            .field("config", self.config())
             .finish()
     }
 }
@@ -76,15 +76,7 @@ impl Client {
 
     /// The settings in force.
     pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-
-    pub(crate) fn pool(&self) -> &SharedPool {
-        &self.inner.pool
-    }
-
-    pub(crate) fn clock(&self) -> &Clock {
-        &self.inner.clock
+        &self.inner.settings.config
     }
 
     /// Pool counters: dials, reuses, idle, in use, waiters, closes by reason.
@@ -104,382 +96,318 @@ impl Client {
     /// body streams from the connection as it is read.
     ///
     /// A request that fails on a pooled connection is sent once more on
-    /// another connection when that is provably safe: nothing of it was
-    /// written, or its method is idempotent and no byte of a response arrived
-    /// (and its body can be sent again). Otherwise the error says whether the
-    /// request may have reached the server.
-    ///
-    /// Redirects are followed up to [`Config::max_redirects`], and a gzip
-    /// body the client asked for is decoded as it is read (see
-    /// [`roundtrip_io::RedirectChain`], [`roundtrip_io::Decompressed`]).
+    /// another connection when that is provably safe; redirects are
+    /// followed up to [`Config::max_redirects`]; a gzip body the client
+    /// asked for is decoded as it is read. A [`Cancel`] in the request's
+    /// extensions lets another thread give the request up.
     pub fn request(
         &self,
         request: http::Request<Body>,
     ) -> Result<http::Response<ResponseBody>, Error> {
-        crate::follow::request(self, request)
-    }
-
-    /// One request and its response head, on one connection (retried once
-    /// when safe): Go's `Transport.RoundTrip`.
-    pub(crate) fn round_trip(
-        &self,
-        parts: &http::request::Parts,
-        body: &mut Body,
-        deadline: Option<StdInstant>,
-    ) -> Result<http::Response<ResponseBody>, Error> {
-        let config = &self.inner.config;
-        let prepared = prepare(parts, body.body_len(), config)?;
-        let mut retried = false;
-        loop {
-            let mut conn = self.conn_for(&prepared.key, deadline)?;
-            let result = self.exchange(&mut conn, parts, &prepared, body, deadline);
-            match result {
-                Ok(head) => {
-                    let body = ResponseBody::new(conn, self.clone(), deadline);
-                    return Ok(head.into_response(body));
-                }
-                Err(Error::InvalidRequest(why)) => {
-                    // Refused before a byte was written: the connection is intact.
-                    self.inner.pool.checkin(conn);
-                    return Err(Error::InvalidRequest(why));
-                }
-                Err(err) => {
-                    let facts = RetryFacts {
-                        reused: conn.reused,
-                        idempotent: prepared.idempotent,
-                        body_replayable: body.is_replayable(),
-                    };
-                    let resend = !retried && err.may_resend(&conn.proto, facts);
-                    self.inner.pool.discard(conn, err.close_reason());
-                    if resend {
-                        retried = true;
-                        continue;
-                    }
-                    return Err(err);
-                }
-            }
+        let (parts, body) = request.into_parts();
+        let cancel = parts.extensions.get::<Cancel>().cloned();
+        let now = self.inner.clock.now();
+        let ex = Exchange::new(self.inner.settings.clone(), parts, body, now);
+        let mut flow = Flow {
+            ex: Box::new(ex),
+            conn: None,
+            client: self.clone(),
+            permit: None,
+            ticket: None,
+            cancel,
+            cancelled: false,
+            upload: BytesMut::new(),
+        };
+        match flow.next(true)? {
+            Some(Out::Head(head)) => Ok(head.map(|()| ResponseBody::new(flow))),
+            _ => Err(misuse("the exchange ended without a head")),
         }
-    }
-
-    /// A connection for `key`: an idle one that passes the stale check, or a
-    /// new one [`getConn`/`queueForDial` in Go].
-    fn conn_for(&self, key: &Key, deadline: Option<StdInstant>) -> Result<Box<Conn>, Error> {
-        let inner = &*self.inner;
-        inner
-            .config
-            .trace(|| TraceEvent::GetConn { key: key.clone() });
-        // Bounded: each pass either returns or discards one stale connection.
-        for _ in 0..1024 {
-            match inner.pool.checkout(key, deadline)? {
-                Got::Idle(mut conn, pooled_idle) => {
-                    let idle_for = conn.idle_since.elapsed();
-                    if idle_for >= inner.config.stale_check_after && conn.is_stale() {
-                        inner.pool.discard(conn, CloseReason::Stale);
-                        continue;
-                    }
-                    conn.reused = true;
-                    inner
-                        .config
-                        .trace(|| TraceEvent::got_pooled(conn.id, pooled_idle));
-                    return Ok(conn);
-                }
-                Got::Dial(permit) => {
-                    return match Conn::connect(key, permit.id(), &inner.config, deadline) {
-                        Ok(conn) => {
-                            inner.pool.dial_succeeded(permit);
-                            inner.config.trace(|| TraceEvent::got_dialed(conn.id));
-                            Ok(conn)
-                        }
-                        Err(e) => {
-                            inner.pool.dial_failed(permit);
-                            Err(e)
-                        }
-                    };
-                }
-            }
-        }
-        Err(Error::Timeout {
-            kind: TimeoutKind::Total,
-            phase: Phase::PoolWait,
-            reached_server: false,
-        })
-    }
-
-    /// Writes the request and reads the final response head.
-    fn exchange(
-        &self,
-        conn: &mut Conn,
-        parts: &http::request::Parts,
-        prepared: &Prepared,
-        body: &mut Body,
-        deadline: Option<StdInstant>,
-    ) -> Result<ResponseHead, Error> {
-        let clock = &self.inner.clock;
-        let config = &self.inner.config;
-        conn.write_buf.clear();
-        let now = clock.now();
-        prepared.start(
-            parts,
-            config,
-            &self.inner.defaults,
-            &mut conn.proto,
-            now,
-            &mut conn.write_buf,
-        )?;
-        let mut builder = HeadBuilder::default();
-        if let Some(bytes) = body.as_bytes().filter(|_| conn.proto.may_send_body()) {
-            // Head and body in one vectored write.
-            let (head, tail) = (&mut conn.write_buf, &mut conn.tail_buf);
-            frame_whole(&mut conn.proto, bytes.len(), now, head, tail)?;
-            let write_buf = std::mem::take(&mut conn.write_buf);
-            let tail_buf = std::mem::take(&mut conn.tail_buf);
-            let mut slices = [
-                IoSlice::new(&write_buf),
-                IoSlice::new(bytes),
-                IoSlice::new(&tail_buf),
-            ];
-            let written = conn.write_all(&mut slices, deadline);
-            conn.write_buf = write_buf;
-            conn.tail_buf = tail_buf;
-            config.trace_write(&written, Written::Whole);
-            written?;
-        } else {
-            let write_buf = std::mem::take(&mut conn.write_buf);
-            let written = conn.write_all(&mut [IoSlice::new(&write_buf)], deadline);
-            conn.write_buf = write_buf;
-            let part = if conn.proto.is_sending() {
-                Written::Head
-            } else {
-                Written::Whole
-            };
-            config.trace_write(&written, part);
-            written?;
-            if conn.proto.is_sending()
-                && let Some(head) = self.send_body(conn, body, &mut builder, deadline)?
-            {
-                return Ok(head);
-            }
-        }
-        loop {
-            if let Some(head) = self.next_head_event(conn, &mut builder, deadline)? {
-                return Ok(head);
-            }
-        }
-    }
-
-    /// Sends the body once the core allows it (at once, or after `100
-    /// Continue` or its timeout); stops when a final response arrives first.
-    /// Returns that response's head if so.
-    fn send_body(
-        &self,
-        conn: &mut Conn,
-        body: &mut Body,
-        builder: &mut HeadBuilder,
-        deadline: Option<StdInstant>,
-    ) -> Result<Option<ResponseHead>, Error> {
-        let clock = &self.inner.clock;
-        let mut chunk = vec![0u8; UPLOAD_CHUNK];
-        loop {
-            while !conn.proto.may_send_body() {
-                if !conn.proto.is_sending() {
-                    return Ok(None); // answered early: the body is not sent
-                }
-                if let Some(head) = self.next_head_event(conn, builder, deadline)? {
-                    return Ok(Some(head));
-                }
-            }
-            if conn.proto.wrote_any_byte() && conn.is_readable() {
-                // The server answers while the body is still going: read the
-                // answer and decode all of it (the core stops the body at a
-                // final status).
-                if let Some(head) = self.next_head_event(conn, builder, deadline)? {
-                    return Ok(Some(head));
-                }
-                if let Some(head) = self.decode_buffered_head(conn, builder)? {
-                    return Ok(Some(head));
-                }
-                continue;
-            }
-            let n = match body.as_bytes() {
-                Some(bytes) => {
-                    let bytes = bytes.clone();
-                    if let Some(head) = self.write_data(conn, &bytes, builder, deadline)? {
-                        return Ok(Some(head));
-                    }
-                    if !conn.proto.is_sending() {
-                        return Ok(None);
-                    }
-                    0
-                }
-                None => {
-                    let read = body.read_chunk(&mut chunk).map_err(Error::RequestBody);
-                    self.inner.config.trace_write(&read, Written::Body);
-                    read?
-                }
-            };
-            if n == 0 {
-                conn.write_buf.clear();
-                finish_into_write_buf(conn, clock)?;
-                let write_buf = std::mem::take(&mut conn.write_buf);
-                let written = conn.write_all(&mut [IoSlice::new(&write_buf)], deadline);
-                conn.write_buf = write_buf;
-                self.inner.config.trace_write(&written, Written::End);
-                written?;
-                return Ok(None);
-            }
-            if let Some(head) = self.write_data(conn, &chunk[..n], builder, deadline)? {
-                return Ok(Some(head));
-            }
-        }
-    }
-
-    /// Writes one piece of body data with its framing, watching for an
-    /// early answer; returns the final head if one arrived meanwhile.
-    fn write_data(
-        &self,
-        conn: &mut Conn,
-        data: &[u8],
-        builder: &mut HeadBuilder,
-        deadline: Option<StdInstant>,
-    ) -> Result<Option<ResponseHead>, Error> {
-        let reached = conn.proto.wrote_any_byte();
-        let frame = conn
-            .proto
-            .frame_body(data.len())
-            .map_err(|e| Error::from_proto(e, Phase::Write, reached))?;
-        let mut slices = [
-            IoSlice::new(frame.prefix()),
-            IoSlice::new(data),
-            IoSlice::new(frame.suffix()),
-        ];
-        if let Err(e) = conn.stream.set_nonblocking(true) {
-            return Err(Error::from_io(e, Phase::Write, reached));
-        }
-        let written = self.write_watching(conn, &mut slices, builder, deadline);
-        let restored = conn.stream.set_nonblocking(false);
-        let written = written.and_then(|head| {
-            restored.map_err(|e| Error::from_io(e, Phase::Write, true))?;
-            Ok(head)
-        });
-        self.inner.config.trace_write(&written, Written::Body);
-        written
-    }
-
-    /// Writes `bufs` on the (non-blocking) socket, waiting with `poll` for
-    /// either room to write or an answer: a server that answers early (413)
-    /// and stops reading is heard at once, not after the write timeout.
-    fn write_watching(
-        &self,
-        conn: &mut Conn,
-        bufs: &mut [IoSlice<'_>],
-        builder: &mut HeadBuilder,
-        deadline: Option<StdInstant>,
-    ) -> Result<Option<ResponseHead>, Error> {
-        let mut bufs = bufs;
-        IoSlice::advance_slices(&mut bufs, 0);
-        let write_timeout = self.inner.config.write_timeout;
-        let mut until = earliest([deadline, write_timeout.map(|t| StdInstant::now() + t)]);
-        // Bounded: every pass writes bytes, reads the answer, or waits until
-        // `until`, which ends the loop.
-        while !bufs.is_empty() {
-            let written = match roundtrip_io::buf::with_bytes(bufs) {
-                [one] => std::io::Write::write(&mut conn.stream, one),
-                several => std::io::Write::write_vectored(&mut conn.stream, several),
-            };
-            match written {
-                Ok(0) => {
-                    let e = roundtrip_io::buf::write_zero();
-                    return Err(Error::from_io(e, Phase::Write, true));
-                }
-                Ok(n) => {
-                    conn.proto.handle_written(n);
-                    IoSlice::advance_slices(&mut bufs, n);
-                    until = earliest([deadline, write_timeout.map(|t| StdInstant::now() + t)]);
-                    continue;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(Error::from_io(e, Phase::Write, conn.proto.wrote_any_byte())),
-            }
-            let reached = conn.proto.wrote_any_byte();
-            match roundtrip_io::sys::wait_read_or_write(&conn.stream, until) {
-                Ok(Ready::Writable) => {}
-                Ok(Ready::TimedOut) => {
-                    let kind = TimeoutKind::Write;
-                    return Err(Error::timed_out(kind, deadline, Phase::Write, reached));
-                }
-                Ok(Ready::Readable) => {
-                    if let Some(head) = self.read_early(conn, builder)? {
-                        return Ok(Some(head));
-                    }
-                    if !conn.proto.is_sending() {
-                        return Ok(None); // a final answer: the rest is not sent
-                    }
-                }
-                Err(e) => return Err(Error::from_io(e, Phase::Write, reached)),
-            }
-        }
-        Ok(None)
-    }
-
-    /// Reads what the (non-blocking) socket holds of an early answer and
-    /// decodes it.
-    fn read_early(
-        &self,
-        conn: &mut Conn,
-        builder: &mut HeadBuilder,
-    ) -> Result<Option<ResponseHead>, Error> {
-        conn.reserve_now();
-        match roundtrip_io::sys::read_into_spare(&conn.stream, &mut conn.read_buf) {
-            Ok(0) => conn.proto.handle_eof(),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(Error::from_io(e, Phase::ResponseHead, true)),
-        }
-        self.decode_buffered_head(conn, builder)
-    }
-
-    /// Decodes every head event already buffered; returns the final head.
-    fn decode_buffered_head(
-        &self,
-        conn: &mut Conn,
-        builder: &mut HeadBuilder,
-    ) -> Result<Option<ResponseHead>, Error> {
-        let reached = conn.proto.wrote_any_byte();
-        let config = &self.inner.config;
-        builder.push_buffered(config, &mut conn.proto, &mut conn.read_buf, reached)
-    }
-
-    /// Decodes one head event (reading if needed); returns the final head.
-    fn next_head_event(
-        &self,
-        conn: &mut Conn,
-        builder: &mut HeadBuilder,
-        deadline: Option<StdInstant>,
-    ) -> Result<Option<ResponseHead>, Error> {
-        let clock = &self.inner.clock;
-        let reached = conn.proto.wrote_any_byte();
-        let config = &self.inner.config;
-        let refused = |e| Error::from_proto(e, Phase::ResponseHead, reached);
-        if let Some(event) = config
-            .poll_event(&mut conn.proto, &mut conn.read_buf)
-            .map_err(refused)?
-        {
-            return builder.push(event).map_err(refused);
-        }
-        let wait = ReadWait::new(&self.inner.config, &conn.proto, clock, deadline);
-        let filled = conn.fill(wait.until);
-        let phase = Phase::ResponseHead;
-        Filled::report(filled, &mut conn.proto, clock, wait.ours, phase, reached)?;
-        Ok(None)
     }
 }
 
-fn finish_into_write_buf(conn: &mut Conn, clock: &Clock) -> Result<(), Error> {
-    let reached = conn.proto.wrote_any_byte();
-    conn.proto
-        .finish_body([], clock.now(), &mut conn.write_buf)
-        .map_err(|e| Error::from_proto(e, Phase::Write, reached))
+fn misuse(what: &'static str) -> Error {
+    let e = roundtrip_io::proto::Error::Misuse(what);
+    Error::from_proto(e, roundtrip_io::Phase::Body, true)
+}
+
+/// Gives a request up from another thread (Go's context cancellation).
+/// Put a clone in the request's extensions; [`cancel`](Self::cancel)
+/// wakes a request blocked on its socket at once (the socket is shut
+/// down), and one waiting for a pool slot at its next wake. The request
+/// (or its body's next read) fails with [`Error::Cancelled`].
+///
+/// ```no_run
+/// use roundtrip_blocking::{Body, Cancel, Client};
+/// let cancel = Cancel::new();
+/// let request = http::Request::get("http://127.0.0.1:8080/slow")
+///     .extension(cancel.clone())
+///     .body(Body::empty())?;
+/// let canceller = std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_millis(100));
+///     cancel.cancel();
+/// });
+/// let result = Client::new().request(request);
+/// assert!(matches!(result, Err(roundtrip_blocking::Error::Cancelled { .. })));
+/// canceller.join().unwrap();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<CancelState>);
+
+#[derive(Debug, Default)]
+struct CancelState {
+    cancelled: AtomicBool,
+    /// A handle on the socket the request uses, to wake it.
+    socket: Mutex<Option<std::net::TcpStream>>,
+}
+
+impl Cancel {
+    /// A handle that has not fired.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Gives the request up.
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        let socket = self
+            .0
+            .socket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(socket) = socket {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// True once [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    fn watch(&self, conn: &Conn) {
+        let clone = conn.stream.try_clone().ok();
+        *self.0.socket.lock().unwrap_or_else(|p| p.into_inner()) = clone;
+        if self.is_cancelled() {
+            self.cancel();
+        }
+    }
+}
+
+/// What [`Flow::next`] hands the caller.
+pub(crate) enum Out {
+    Head(http::Response<()>),
+    Data(Bytes),
+    End,
+    Upgrade,
+}
+
+/// One exchange being driven: the machine, the connection it uses and
+/// what the pool gave for it.
+pub(crate) struct Flow {
+    ex: Box<Exchange<Box<dyn Read + Send>>>,
+    pub conn: Option<Box<Conn>>,
+    client: Client,
+    permit: Option<DialPermit>,
+    ticket: Option<Ticket>,
+    cancel: Option<Cancel>,
+    cancelled: bool,
+    upload: BytesMut,
+}
+
+impl Flow {
+    /// Carries out actions until one is for the caller. Without
+    /// `blocking`, stops (`None`) where the socket would have to be read.
+    pub fn next(&mut self, blocking: bool) -> Result<Option<Out>, Error> {
+        let clock = self.client.inner.clock;
+        for _ in 0..MAX_ACTIONS {
+            let now = clock.now();
+            if !self.cancelled && self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+                self.cancelled = true;
+                self.ex
+                    .cancel(self.conn.as_deref_mut().map(|c| &mut c.link), now);
+            }
+            let link = self.conn.as_deref_mut().map(|c| &mut c.link);
+            match self.ex.poll(link, now) {
+                Action::Checkout => {
+                    let key = self.ex.key().cloned().ok_or(misuse("no key"))?;
+                    match self.client.inner.pool.try_checkout(&key) {
+                        Ok(got) => self.got(got),
+                        Err(ticket) => {
+                            self.ticket = Some(ticket);
+                            self.ex.handle_wait(now);
+                        }
+                    }
+                }
+                Action::Wait => {
+                    let ticket = self.ticket.take().ok_or(misuse("no ticket"))?;
+                    match self.client.inner.pool.wait(ticket, self.until(&clock)) {
+                        Some(got) => self.got(got),
+                        None => self.ex.handle_timeout(None, clock.now()),
+                    }
+                }
+                Action::Probe => {
+                    let conn = self.conn.as_mut().ok_or(misuse("no connection"))?;
+                    let stale = conn.is_stale();
+                    self.ex.handle_probe(&mut conn.link, stale, now);
+                }
+                Action::Dial => self.dial(&clock)?,
+                Action::Write { watch_read } => {
+                    let until = self.until(&clock);
+                    let conn = self.conn.as_mut().ok_or(misuse("no connection"))?;
+                    let written = conn.write(watch_read, until);
+                    let (link, now) = (&mut conn.link, clock.now());
+                    match written {
+                        _ if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) => {}
+                        Ok(Written::Bytes(n)) => self.ex.handle_written(link, n, now),
+                        Ok(Written::Answer(0)) => self.ex.handle_eof(link, now),
+                        Ok(Written::Answer(n)) => self.ex.handle_input(link, n, now),
+                        Ok(Written::TimedOut) => self.ex.handle_timeout(Some(link), now),
+                        Err(e) => self.ex.handle_io_error(link, e, now),
+                    }
+                }
+                Action::NeedBody => {
+                    self.upload.resize(UPLOAD_CHUNK, 0);
+                    let read = match self.ex.request_body() {
+                        Some(reader) => read_piece(reader, &mut self.upload),
+                        None => Ok(0),
+                    };
+                    let piece = read.map(|n| self.upload.split_to(n).freeze());
+                    let conn = self.conn.as_mut().ok_or(misuse("no connection"))?;
+                    self.ex.handle_request_body(&mut conn.link, piece, now);
+                }
+                Action::Read if !blocking => return Ok(None),
+                Action::Read => {
+                    let until = self.until(&clock);
+                    let conn = self.conn.as_mut().ok_or(misuse("no connection"))?;
+                    let read = conn.read(until);
+                    let (link, now) = (&mut conn.link, clock.now());
+                    match read {
+                        _ if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) => {}
+                        Ok(Some(0)) => self.ex.handle_eof(link, now),
+                        Ok(Some(n)) => self.ex.handle_input(link, n, now),
+                        Ok(None) => self.ex.handle_timeout(Some(link), now),
+                        Err(e) => self.ex.handle_io_error(link, e, now),
+                    }
+                }
+                Action::Head(head) => return Ok(Some(Out::Head(head))),
+                Action::Data(data) => return Ok(Some(Out::Data(data))),
+                Action::Release => {
+                    if let Some(conn) = self.conn.take() {
+                        self.client.inner.pool.checkin(conn);
+                    }
+                }
+                Action::Discard(reason) => {
+                    if let Some(conn) = self.conn.take() {
+                        self.client.inner.pool.discard(conn, reason);
+                    }
+                }
+                Action::Upgrade => return Ok(Some(Out::Upgrade)),
+                Action::Fail(e) => return Err(e),
+                Action::End => return Ok(Some(Out::End)),
+                _ => return Err(misuse("an action this driver does not know")),
+            }
+        }
+        Err(misuse("the exchange made no progress"))
+    }
+
+    /// The end of the current wait: the exchange's next deadline.
+    fn until(&self, clock: &Clock) -> Option<StdInstant> {
+        let link = self.conn.as_deref().map(|c| &c.link);
+        self.ex.poll_timeout(link).map(|at| clock.to_std(at))
+    }
+
+    /// Reports what the pool gave.
+    fn got(&mut self, got: Got<Box<Conn>>) {
+        let now = self.client.inner.clock.now();
+        match got {
+            Got::Idle(conn, idle_for) => {
+                let conn = self.conn.insert(conn);
+                if let Some(cancel) = &self.cancel {
+                    cancel.watch(conn);
+                }
+                let idle_for = idle_for.unwrap_or_default();
+                self.ex.handle_idle(&mut conn.link, idle_for, now);
+            }
+            Got::Dial(permit) => {
+                self.permit = Some(permit);
+                self.ex.handle_dial(now);
+            }
+        }
+    }
+
+    fn dial(&mut self, clock: &Clock) -> Result<(), Error> {
+        let permit = self.permit.take().ok_or(misuse("no permit"))?;
+        let pool = &self.client.inner.pool;
+        match Conn::dial(&mut self.ex, &permit, clock) {
+            Ok(conn) => {
+                pool.dial_succeeded(permit);
+                let conn = self.conn.insert(conn);
+                if let Some(cancel) = &self.cancel {
+                    cancel.watch(conn);
+                }
+                self.ex.handle_dialed(Ok(&mut conn.link), clock.now());
+            }
+            Err(failed) => {
+                pool.dial_failed(permit);
+                match failed {
+                    Some(failed) => self.ex.handle_dialed(Err(failed), clock.now()),
+                    None => self.ex.handle_timeout(None, clock.now()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The trailers of the body that ended.
+    pub fn take_trailers(&mut self) -> Option<http::HeaderMap> {
+        self.ex.take_trailers()
+    }
+
+    /// The switched connection, handed over: the pool lets it go.
+    pub fn upgrade(&mut self) -> Result<crate::Upgraded, Error> {
+        let mut conn = self.conn.take().ok_or(misuse("no connection to upgrade"))?;
+        let stream = conn.stream.try_clone();
+        let leftover = conn.link.read_buf.split().freeze();
+        let reason = roundtrip_io::proto::CloseReason::Switched;
+        self.client.inner.pool.discard(conn, reason);
+        let stream = stream.map_err(|e| Error::from_io(e, roundtrip_io::Phase::Body, true))?;
+        Ok(crate::Upgraded::new(leftover, stream))
+    }
+}
+
+impl Drop for Flow {
+    /// A flow given up before its end: the machine decides whether the rest
+    /// is drained (bounded by `drain_timeout` and `max_drain_bytes`, on
+    /// this thread) or the connection closed.
+    fn drop(&mut self) {
+        if self.ex.is_end() && self.conn.is_none() {
+            return;
+        }
+        let now = self.client.inner.clock.now();
+        self.ex
+            .abandon(self.conn.as_deref_mut().map(|c| &mut c.link), now);
+        // Bounded: the drain ends at its own deadline.
+        while let Ok(Some(Out::Data(_))) = self.next(true) {}
+        if let Some(conn) = self.conn.take() {
+            let reason = roundtrip_io::proto::CloseReason::Abandoned;
+            self.client.inner.pool.discard(conn, reason);
+        }
+        if let Some(permit) = self.permit.take() {
+            self.client.inner.pool.dial_failed(permit);
+        }
+    }
+}
+
+fn read_piece(reader: &mut Box<dyn Read + Send>, buf: &mut [u8]) -> std::io::Result<usize> {
+    // Bounded: only `Interrupted` repeats, and a reader returns it finitely often.
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 /// Builds a [`Client`].
@@ -511,8 +439,7 @@ impl ClientBuilder {
         Client {
             inner: Arc::new(Inner {
                 pool: SharedPool::new(self.config.pool, clock, self.config.trace.clone()),
-                defaults: DefaultFields::new(&self.config),
-                config: self.config,
+                settings: Arc::new(Settings::new(self.config)),
                 clock,
             }),
         }
@@ -523,5 +450,4 @@ impl ClientBuilder {
 fn _assert_traits() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Client>();
-    let _ = Method::GET;
 }

@@ -26,16 +26,16 @@
 
 mod body;
 mod client;
-mod follow;
 mod pool;
 mod transport;
 
 pub use body::{Body, ResponseBody};
-pub use client::{Client, ClientBuilder};
+pub use client::{Cancel, Client, ClientBuilder};
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
+pub use transport::Upgraded;
 
 /// `GET uri` with a client of default settings, created for this call.
 ///

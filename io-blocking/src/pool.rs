@@ -9,7 +9,7 @@ use std::time::Instant as StdInstant;
 
 use roundtrip_io::pool::{self, Waiting};
 use roundtrip_io::proto::pool::{Grant, Key, PoolConfig, Ticket};
-use roundtrip_io::{Clock, Error, Phase, TimeoutKind, Tracer};
+use roundtrip_io::{Clock, Tracer};
 
 use crate::transport::Conn;
 
@@ -54,40 +54,36 @@ impl SharedPool {
         ))
     }
 
-    /// An idle connection, or permission to dial, waiting in FIFO order when
-    /// the host is at `max_conns_per_host`, until `deadline`.
-    pub fn checkout(&self, key: &Key, deadline: Option<StdInstant>) -> Result<Got, Error> {
-        let ticket = match self.0.checkout(key, |_, ticket| ticket) {
-            Ok(got) => return Ok(got),
-            Err(ticket) => ticket,
-        };
+    /// An idle connection or permission to dial, or, when the host is at
+    /// `max_conns_per_host`, a place in the FIFO queue to [`wait`](Self::wait) with.
+    pub fn try_checkout(&self, key: &Key) -> Result<Got, Ticket> {
+        self.0.checkout(key, |_, ticket| ticket)
+    }
+
+    /// Waits for the grant of `ticket` until `until`; `None` when the wait
+    /// ended without one (the ticket is then given up).
+    pub fn wait(&self, ticket: Ticket, until: Option<StdInstant>) -> Option<Got> {
         let ready = &self.waiting().0;
         // No grant is lost while the lock was let go: it waits in `parked`.
         let mut st = self.lock();
+        // Bounded: each pass waits until `until`, which ends the loop.
         loop {
             if let Some(grant) = st.parked.remove(&ticket) {
-                return Ok(grant.into());
+                return Some(grant.into());
             }
-            let timed_out = match deadline {
-                None => {
-                    st = ready.wait(st).unwrap_or_else(|p| p.into_inner());
-                    false
-                }
+            match until {
+                None => st = ready.wait(st).unwrap_or_else(|p| p.into_inner()),
                 Some(at) => {
                     let left = at.saturating_duration_since(StdInstant::now());
                     let (guard, res) = ready
                         .wait_timeout(st, left)
                         .unwrap_or_else(|p| p.into_inner());
                     st = guard;
-                    res.timed_out() && !st.parked.contains_key(&ticket)
+                    if res.timed_out() && !st.parked.contains_key(&ticket) {
+                        st.pool.cancel_wait(ticket);
+                        return None;
+                    }
                 }
-            };
-            if timed_out && st.pool.cancel_wait(ticket) {
-                return Err(Error::Timeout {
-                    kind: TimeoutKind::Total,
-                    phase: Phase::PoolWait,
-                    reached_server: false,
-                });
             }
         }
     }

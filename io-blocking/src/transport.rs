@@ -1,200 +1,163 @@
-//! One pooled connection: the socket, its buffers and the core's state, and
-//! the few socket operations the client needs.
+//! One pooled connection: the socket beside its [`Link`], and the socket
+//! operations the driver needs (dial, write, read, probe). Each reports to
+//! the exchange; none decides anything.
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant as StdInstant};
 
-use bytes::BytesMut;
-use roundtrip_io::proto::conn::Connection;
-use roundtrip_io::proto::pool::{ConnId, Key};
-use roundtrip_io::proto::trace::TraceEvent;
-use roundtrip_io::trace::connect_failure;
-use roundtrip_io::{Config, Error, Filled, Phase, TimeoutKind, earliest};
+use roundtrip_io::Clock;
+use roundtrip_io::exchange::{Exchange, Link};
+use roundtrip_io::proto::pool::DialPermit;
+use roundtrip_io::sys::Ready;
 
-/// A connection as the pool keeps it. It travels boxed (`Box<Conn>`)
-/// between the pool, the exchange and the response body: every hand-over
-/// then moves a pointer, not these ~800 bytes of buffers and core state,
-/// for one allocation per dial.
+/// A connection as the pool keeps it. It travels boxed between the pool,
+/// the exchange and the response body: every hand-over moves a pointer.
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub stream: TcpStream,
-    pub read_buf: BytesMut,
-    /// Sizes reads from the previous response's size.
-    pub sizer: roundtrip_io::buf::ReadSizer,
-    pub write_buf: Vec<u8>,
-    pub tail_buf: Vec<u8>,
-    pub proto: Connection,
-    pub id: ConnId,
-    pub key: Key,
-    /// Served a request before this one (came from the pool).
-    pub reused: bool,
-    /// When it last went idle.
-    pub idle_since: StdInstant,
+    pub link: Link,
     /// The receive timeout currently set on the socket.
     read_timeout: Option<Duration>,
 }
 
+roundtrip_io::impl_pool_link!(Box<Conn>);
+
+/// What a wait on the socket ended with.
+enum Waited {
+    /// Bytes (`n`) were appended to the read buffer, or the server closed.
+    Read(usize),
+    /// The socket can take bytes.
+    Writable,
+    /// The deadline passed.
+    TimedOut,
+}
+
 impl Conn {
-    /// Connects to `key`, trying each resolved address in turn.
-    pub fn connect(
-        key: &Key,
-        id: ConnId,
-        config: &Config,
-        deadline: Option<StdInstant>,
-    ) -> Result<Box<Conn>, Error> {
+    /// Dials the exchange's host: each resolved address in turn, each
+    /// bounded by the exchange's deadline. Reports every attempt and the
+    /// outcome to the exchange.
+    pub fn dial<R>(
+        ex: &mut Exchange<R>,
+        permit: &DialPermit,
+        clock: &Clock,
+    ) -> Result<Box<Conn>, Option<(String, io::Error)>> {
+        let key = permit.key().clone();
         let addr = format!("{}:{}", key.host(), key.port());
-        let connect_err = |source| Error::Connect {
-            addr: addr.clone(),
-            source,
-        };
         let addrs = (key.host(), key.port())
             .to_socket_addrs()
-            .map_err(connect_err)?;
+            .map_err(|e| Some((addr.clone(), e)))?;
+        let config_conn = ex.settings().config.clone();
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for host");
         for sock_addr in addrs {
-            let limit = earliest([
-                deadline,
-                config.connect_timeout.map(|t| StdInstant::now() + t),
-            ]);
-            let left = limit.map(|at| at.saturating_duration_since(StdInstant::now()));
-            if left.is_some_and(|left| left.is_zero()) {
-                let kind = TimeoutKind::Connect;
-                return Err(Error::timed_out(kind, deadline, Phase::Connect, false));
-            }
-            config.trace(|| TraceEvent::ConnectStart { addr: sock_addr });
+            ex.handle_connect_start(sock_addr, clock.now());
+            let until = ex.poll_timeout(None).map(|at| clock.to_std(at));
+            let left = until.map(|at| at.saturating_duration_since(StdInstant::now()));
             let result = match left {
+                Some(left) if left.is_zero() => Err(io::ErrorKind::TimedOut.into()),
                 Some(left) => TcpStream::connect_timeout(&sock_addr, left),
                 None => TcpStream::connect(sock_addr),
             }
-            .and_then(|stream| Conn::wrap(stream, key, id, config));
-            config.trace(|| TraceEvent::ConnectDone {
-                addr: sock_addr,
-                result: result.as_ref().map(|_| ()).map_err(connect_failure),
+            .and_then(|stream| {
+                stream.set_nodelay(true)?;
+                stream.set_write_timeout(config_conn.write_timeout)?;
+                Ok(stream)
             });
+            ex.handle_connect_done(sock_addr, result.as_ref().map(|_| ()));
             match result {
-                Ok(conn) => return Ok(conn),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    let kind = TimeoutKind::Connect;
-                    return Err(Error::timed_out(kind, deadline, Phase::Connect, false));
+                Ok(stream) => {
+                    let link = Link::new(permit.id(), key, &config_conn);
+                    return Ok(Box::new(Conn {
+                        stream,
+                        link,
+                        read_timeout: None,
+                    }));
                 }
+                // The exchange's deadline: its timer says which.
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(None),
                 Err(e) => last = e,
             }
         }
-        Err(connect_err(last))
+        Err(Some((addr, last)))
     }
 
-    fn wrap(stream: TcpStream, key: &Key, id: ConnId, config: &Config) -> io::Result<Box<Conn>> {
-        stream.set_nodelay(true)?;
-        stream.set_write_timeout(config.write_timeout)?;
-        Ok(Box::new(Conn {
-            stream,
-            read_buf: BytesMut::new(),
-            sizer: roundtrip_io::buf::ReadSizer::default(),
-            write_buf: Vec::with_capacity(1024),
-            tail_buf: Vec::new(),
-            proto: Connection::new(config.conn_config()),
-            id,
-            key: key.clone(),
-            reused: false,
-            idle_since: StdInstant::now(),
-            read_timeout: None,
-        }))
-    }
-
-    /// Writes every slice in full, reporting progress to the core. Stops at
-    /// `deadline`.
-    pub fn write_all(
-        &mut self,
-        bufs: &mut [IoSlice<'_>],
-        deadline: Option<StdInstant>,
-    ) -> Result<(), Error> {
-        let mut bufs = bufs;
-        // Drop leading empty slices (an empty frame prefix, or the empty end
-        // of a `Content-Length` body): a write of only empty slices returns
-        // `Ok(0)`, which would read as a dead socket.
-        IoSlice::advance_slices(&mut bufs, 0);
-        while !bufs.is_empty() {
-            if deadline.is_some_and(|d| StdInstant::now() >= d) {
-                let reached = self.proto.wrote_any_byte();
-                return Err(Error::Timeout {
-                    kind: TimeoutKind::Total,
-                    phase: Phase::Write,
-                    reached_server: reached,
-                });
-            }
-            let written = match roundtrip_io::buf::with_bytes(bufs) {
-                [one] => self.stream.write(one),
-                several => self.stream.write_vectored(several),
-            };
-            match written {
-                Ok(0) => {
-                    let e = roundtrip_io::buf::write_zero();
-                    return Err(Error::from_io(e, Phase::Write, self.proto.wrote_any_byte()));
-                }
-                Ok(n) => {
-                    self.proto.handle_written(n);
-                    IoSlice::advance_slices(&mut bufs, n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::from_io(e, Phase::Write, self.proto.wrote_any_byte())),
+    /// Writes what the link holds, once (one `write` or `writev`). With
+    /// `watch_read`, waits for room to write or for an answer, whichever
+    /// comes first; bytes of an answer are read into the buffer.
+    pub fn write(&mut self, watch_read: bool, until: Option<StdInstant>) -> io::Result<Written> {
+        if watch_read {
+            match self.wait(true, until)? {
+                Waited::Read(n) => return Ok(Written::Answer(n)),
+                Waited::TimedOut => return Ok(Written::TimedOut),
+                Waited::Writable => {}
             }
         }
-        Ok(())
+        // Watching, the write must not block on a server that stopped
+        // reading: it takes what fits and the wait above comes again.
+        if watch_read {
+            self.stream.set_nonblocking(true)?;
+        }
+        let slices = self.link.out.io_slices();
+        let written = match roundtrip_io::buf::with_bytes(&slices) {
+            [one] => self.stream.write(one),
+            several => self.stream.write_vectored(several),
+        };
+        if watch_read {
+            self.stream.set_nonblocking(false)?;
+        }
+        match written {
+            Err(e) if watch_read && e.kind() == io::ErrorKind::WouldBlock => Ok(Written::Bytes(0)),
+            Ok(0) => Err(roundtrip_io::buf::write_zero()),
+            Ok(n) => Ok(Written::Bytes(n)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Written::Bytes(0)),
+            Err(e) if is_timeout(&e) => Ok(Written::TimedOut),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Reads once into the read buffer, waiting at most until `until`.
-    pub fn fill(&mut self, until: Option<StdInstant>) -> io::Result<Filled> {
-        self.reserve();
-        let wait = match until {
-            Some(at) => {
-                let left = at.saturating_duration_since(StdInstant::now());
-                if left.is_zero() {
-                    return Ok(Filled::TimedOut);
-                }
-                Some(left)
+    /// Waits for readability (and writability, with `write`) until
+    /// `until`, reading what arrived.
+    fn wait(&mut self, write: bool, until: Option<StdInstant>) -> io::Result<Waited> {
+        if write {
+            match roundtrip_io::sys::wait_read_or_write(&self.stream, until)? {
+                Ready::Writable => return Ok(Waited::Writable),
+                Ready::TimedOut => return Ok(Waited::TimedOut),
+                Ready::Readable => {}
             }
-            None => None,
-        };
-        self.set_read_timeout(wait)?;
+        }
+        self.link.reserve_read();
+        self.set_read_timeout(until)?;
+        // Bounded: only `Interrupted` repeats.
         loop {
-            match roundtrip_io::sys::read_into_spare(&self.stream, &mut self.read_buf) {
-                Ok(0) => return Ok(Filled::Eof),
-                Ok(n) => {
-                    self.sizer.record(n);
-                    return Ok(Filled::Bytes);
-                }
+            match roundtrip_io::sys::read_into_spare(&self.stream, &mut self.link.read_buf) {
+                Ok(n) => return Ok(Waited::Read(n)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Ok(Filled::TimedOut);
-                }
+                Err(e) if is_timeout(&e) => return Ok(Waited::TimedOut),
                 Err(e) => return Err(e),
             }
         }
     }
 
-    /// Makes room for the next read: a head-sized buffer, or the rest of a
-    /// body of known length, so that one read can take it whole.
-    /// Makes room for a read done outside [`fill`](Self::fill).
-    pub fn reserve_now(&mut self) {
-        self.reserve();
-    }
-
-    fn reserve(&mut self) {
-        self.sizer
-            .reserve(&mut self.read_buf, self.proto.remaining_body());
+    /// Reads once into the link's buffer, waiting at most until `until`:
+    /// `Some(n)` bytes (0 = the server closed), `None` at the deadline.
+    pub fn read(&mut self, until: Option<StdInstant>) -> io::Result<Option<usize>> {
+        if until.is_some_and(|at| at <= StdInstant::now()) {
+            return Ok(None);
+        }
+        match self.wait(false, until)? {
+            Waited::Read(n) => Ok(Some(n)),
+            Waited::TimedOut | Waited::Writable => Ok(None),
+        }
     }
 
     /// Sets `SO_RCVTIMEO` only when it must be shorter than what is set: a
-    /// timeout that fires early is re-checked by the caller, so the socket
+    /// timeout that fires early is re-checked by the exchange, so the
     /// option is not rewritten (a syscall) on every read.
-    fn set_read_timeout(&mut self, want: Option<Duration>) -> io::Result<()> {
-        let want = want.map(|d| d.max(Duration::from_millis(1)));
+    fn set_read_timeout(&mut self, until: Option<StdInstant>) -> io::Result<()> {
+        let want = until.map(|at| {
+            at.saturating_duration_since(StdInstant::now())
+                .max(Duration::from_millis(1))
+        });
         let too_long = match (self.read_timeout, want) {
             (_, None) => self.read_timeout.is_some(),
             (None, Some(_)) => true,
@@ -212,13 +175,77 @@ impl Conn {
     pub fn is_stale(&self) -> bool {
         roundtrip_io::sys::is_stale(&self.stream)
     }
+}
 
-    /// Without blocking, tells whether response bytes (or EOF) are waiting:
-    /// while streaming a request body, an early answer stops the upload.
-    pub fn is_readable(&self) -> bool {
-        roundtrip_io::sys::is_readable(&self.stream)
+/// What one write attempt did.
+pub(crate) enum Written {
+    /// The socket took this many bytes.
+    Bytes(usize),
+    /// An answer arrived first: this many bytes (0 = the server closed).
+    Answer(usize),
+    /// The deadline passed.
+    TimedOut,
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// A connection switched to another protocol (101, or 2xx to CONNECT),
+/// handed over: the bytes that came after the head first, then the socket.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// let client = roundtrip_blocking::Client::new();
+/// let request = http::Request::get("http://127.0.0.1:8080/chat")
+///     .header("connection", "upgrade")
+///     .header("upgrade", "websocket")
+///     .body(roundtrip_blocking::Body::empty())?;
+/// let response = client.request(request)?;
+/// assert_eq!(response.status(), 101);
+/// let mut stream = response.into_body().upgrade()?;
+/// stream.write_all(b"hello")?;
+/// let mut buf = [0u8; 5];
+/// stream.read_exact(&mut buf)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Upgraded {
+    leftover: bytes::Bytes,
+    stream: TcpStream,
+}
+
+impl Upgraded {
+    pub(crate) fn new(leftover: bytes::Bytes, stream: TcpStream) -> Upgraded {
+        Upgraded { leftover, stream }
+    }
+
+    /// The socket and the bytes read past the head that are not yet
+    /// returned by [`Read`].
+    pub fn into_parts(self) -> (TcpStream, bytes::Bytes) {
+        (self.stream, self.leftover)
     }
 }
 
-// Goes back to the pool through `roundtrip_io::pool::SharedPool`.
-roundtrip_io::impl_pool_conn!(Box<Conn>);
+impl Read for Upgraded {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.leftover.is_empty() {
+            return self.stream.read(out);
+        }
+        let n = out.len().min(self.leftover.len());
+        out[..n].copy_from_slice(&self.leftover.split_to(n));
+        Ok(n)
+    }
+}
+
+impl Write for Upgraded {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.stream.write(data)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}

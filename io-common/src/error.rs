@@ -205,6 +205,10 @@ pub enum Error {
         /// Whether any byte of the request was written.
         reached_server: bool,
     },
+    /// The response was not a switch to another protocol (101, or a 2xx
+    /// to CONNECT), so there is no connection to take over.
+    #[error("the response did not switch protocols: nothing to upgrade")]
+    NotUpgraded,
     /// The request body's source failed.
     #[error("reading the request body failed: {0}")]
     RequestBody(#[source] io::Error),
@@ -272,7 +276,8 @@ impl Error {
             | Error::TooManyRedirects { .. }
             | Error::InvalidLocation { .. }
             | Error::RedirectRefused { .. }
-            | Error::Decode { .. } => true,
+            | Error::Decode { .. }
+            | Error::NotUpgraded => true,
             Error::InvalidRequest(_) | Error::Connect { .. } => false,
         }
     }

@@ -231,6 +231,10 @@ pub struct Exchange<R> {
     gzip: Option<GzipDecoder>,
     trailers: Option<HeaderMap>,
     redirects: Redirects,
+    /// The server closed its side of the current connection.
+    eof: bool,
+    /// `GetConn` was traced for the current checkout.
+    announced: bool,
 }
 
 /// How much of the request the socket took, as traces report it.
@@ -279,6 +283,8 @@ impl<R> Exchange<R> {
             builder: HeadBuilder::default(),
             gzip: None,
             trailers: None,
+            eof: false,
+            announced: false,
             settings,
         };
         match prepared {
@@ -293,6 +299,11 @@ impl<R> Exchange<R> {
 
     fn config(&self) -> &Config {
         &self.settings.config
+    }
+
+    /// The client's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The pool key of the current hop (`None` once it failed to prepare).
@@ -368,7 +379,19 @@ impl<R> Exchange<R> {
 
     fn step(&mut self, link: Option<&mut Link>, now: Instant) -> Option<Action> {
         match &mut self.state {
-            State::Checkout => return Some(Action::Checkout),
+            State::Checkout => {
+                // Announced when the driver asks, after it settled what came
+                // before; once per hop or retry (a stale skip asks again
+                // silently).
+                if !self.announced {
+                    self.announced = true;
+                    if let Some(prepared) = &self.prepared {
+                        let key = prepared.key.clone();
+                        self.settings.config.trace(|| TraceEvent::GetConn { key });
+                    }
+                }
+                return Some(Action::Checkout);
+            }
             State::Waiting => return Some(Action::Wait),
             State::Probe => return Some(Action::Probe),
             State::Dial => return Some(Action::Dial),
@@ -420,7 +443,7 @@ impl<R> Exchange<R> {
     }
 
     fn step_send(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
-        if !link.read_buf.is_empty() {
+        if !link.read_buf.is_empty() || self.eof {
             // An early answer, or `100 Continue`.
             match self.decode_head(link, now) {
                 Ok(Some(action)) => return Some(action),
@@ -568,7 +591,14 @@ impl<R> Exchange<R> {
                         return Some(Action::Data(data));
                     };
                     gzip.handle_input(data);
-                    return None;
+                    match gzip.poll_output() {
+                        Ok(Some(data)) => return Some(Action::Data(data)),
+                        Ok(None) => {} // more input wanted
+                        Err(e) => {
+                            self.leave(link, After::Fail(e.into()), now);
+                            return None;
+                        }
+                    }
                 }
                 roundtrip_proto::Event::Trailer(field) => {
                     let trailers = self.trailers.get_or_insert_with(HeaderMap::new);
@@ -780,6 +810,7 @@ impl<R> Exchange<R> {
     /// The server closed its side.
     pub fn handle_eof(&mut self, link: &mut Link, _now: Instant) {
         link.proto.handle_eof();
+        self.eof = true;
         self.timers.disarm(Timer::ReadIdle);
     }
 
@@ -803,7 +834,17 @@ impl<R> Exchange<R> {
         };
         self.timers.disarm(timer);
         let kind = match (timer, &self.state) {
-            (Timer::Total, State::Drain(_)) => return, // the drain has its own bound
+            // Draining a body the caller gave up: the drain has its own bound.
+            (Timer::Total, State::Drain(After::End)) => return,
+            (Timer::Total, State::Drain(_)) => {
+                // Draining a redirect's body on the way to the next hop.
+                let err = self.timed_out(TimeoutKind::Total, link.as_deref(), now);
+                self.state = State::Settle {
+                    close: Some(CloseReason::Timeout),
+                    then: After::Fail(err),
+                };
+                return;
+            }
             (Timer::Total, _) => TimeoutKind::Total,
             (Timer::Connect, State::Dial) => TimeoutKind::Connect,
             (Timer::Write, State::Send) => TimeoutKind::Write,
@@ -846,8 +887,15 @@ impl<R> Exchange<R> {
                     then: After::End,
                 }
             }
-            _ => {}
+            (State::Drain(_) | State::Settle { .. } | State::End | State::Failed(_), _) => {}
+            // Given up before the head: the request is cancelled.
+            (_, link) => self.cancel(link, now),
         }
+    }
+
+    /// The trailers of a chunked body that ended, taken.
+    pub fn take_trailers(&mut self) -> Option<HeaderMap> {
+        self.trailers.take()
     }
 
     /// The caller gave up on the request: whatever it holds is released
@@ -885,10 +933,7 @@ impl<R> Exchange<R> {
     /// Starts the checkout of the current hop.
     fn begin(&mut self) {
         self.state = State::Checkout;
-        if let Some(prepared) = &self.prepared {
-            let key = prepared.key.clone();
-            self.settings.config.trace(|| TraceEvent::GetConn { key });
-        }
+        self.announced = false;
     }
 
     /// Starts the request on `link`.
@@ -898,6 +943,7 @@ impl<R> Exchange<R> {
         };
         self.conn = Some(link.id);
         self.reused = reused;
+        self.eof = false;
         let config = &self.settings.config;
         match (reused, self.idle_for) {
             (true, idle_for) => config.trace(|| TraceEvent::got_pooled(link.id, idle_for)),
@@ -993,7 +1039,7 @@ impl<R> Exchange<R> {
             After::End => State::End,
             After::Fail(e) => State::Failed(e),
             After::Checkout => {
-                self.begin();
+                self.state = State::Checkout;
                 return;
             }
             After::Retry => {
