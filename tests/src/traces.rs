@@ -18,7 +18,7 @@ use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::{Config, Error, Tracer};
 
-use crate::backend::{Backend, Req, ReqBody, drops_closed_idle, test_config, wait_no_idle};
+use crate::backend::{Backend, Req, ReqBody, test_config, wait_no_idle};
 use crate::fixtures::pattern;
 use crate::server::{ScriptServer, Step, ok, response};
 
@@ -274,7 +274,7 @@ pub fn trace_stale_idle_retried<B: Backend>() {
     let client = B::client(recorder.install(config));
     send_ok::<B>(&client, Req::get(server.url("/")));
     assert!(server.wait_idle(SETTLE), "server did not close");
-    let drops = drops_closed_idle::<B>();
+    let drops = B::DROPS_CLOSED_IDLE;
     if drops {
         assert!(wait_no_idle::<B>(&client, SETTLE), "still idle");
         let lines = recorder.lines(server.addr());
@@ -319,7 +319,7 @@ pub fn trace_stale_idle_probed<B: Backend>() {
     recorder.take();
     assert!(server.wait_idle(SETTLE), "server did not close");
     thread::sleep(wait);
-    let drops = drops_closed_idle::<B>();
+    let drops = B::DROPS_CLOSED_IDLE;
     if drops {
         assert!(wait_no_idle::<B>(&client, SETTLE), "still idle");
     }

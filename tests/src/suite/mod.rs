@@ -19,8 +19,8 @@ use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::{Error, Phase, TimeoutKind};
 
 use crate::backend::{
-    Backend, ReadMode, Req, ReqBody, Resp, assert_head_timeout, assert_timeout, drops_closed_idle,
-    test_config, wait_no_idle,
+    Backend, ReadMode, Req, ReqBody, Resp, assert_head_timeout, assert_timeout, test_config,
+    wait_no_idle,
 };
 use crate::fixtures::{chunked_text, pattern};
 use crate::server::{ScriptServer, Step, chunked, ok, response};
@@ -113,20 +113,20 @@ fn close_on_reuse() -> Vec<Step> {
     ]
 }
 
-pub mod responses;
 pub mod bodies;
-pub mod retries;
+pub mod errors;
 pub mod pool;
 pub mod requests;
-pub mod errors;
+pub mod responses;
+pub mod retries;
 pub mod servers;
 
-pub use responses::*;
 pub use bodies::*;
-pub use retries::*;
+pub use errors::*;
 pub use pool::*;
 pub use requests::*;
-pub use errors::*;
+pub use responses::*;
+pub use retries::*;
 pub use servers::*;
 
 crate::cases! {

@@ -51,7 +51,7 @@ pub fn stale_idle_probe_redials<B: Backend>() {
         );
         assert!(server.wait_idle(SETTLE), "server did not close");
         thread::sleep(wait);
-        if drops_closed_idle::<B>() {
+        if B::DROPS_CLOSED_IDLE {
             assert!(
                 wait_no_idle::<B>(&client, DROP_BOUND),
                 "{method}: still idle"
@@ -68,7 +68,7 @@ pub fn stale_idle_probe_redials<B: Backend>() {
         let want = if method == Method::GET { 2 } else { 1 };
         assert_eq!(server.count_method(method.as_str()), want);
         let stats = B::stats(&client);
-        if drops_closed_idle::<B>() {
+        if B::DROPS_CLOSED_IDLE {
             assert_eq!(closed_by_server(&stats), 1, "{method}: {stats:?}");
             assert_eq!(stats.reuses, 0, "{method}: {stats:?}");
         } else {
@@ -95,7 +95,7 @@ pub fn stale_idle_get_retried_without_probe<B: Backend>() {
         b"one"
     );
     assert!(server.wait_idle(SETTLE), "server did not close");
-    let drops = drops_closed_idle::<B>();
+    let drops = B::DROPS_CLOSED_IDLE;
     if drops {
         assert!(wait_no_idle::<B>(&client, DROP_BOUND), "still idle");
     }
@@ -133,7 +133,7 @@ pub fn stale_idle_post_not_retried<B: Backend>() {
         b"one"
     );
     assert!(server.wait_idle(SETTLE), "server did not close");
-    if drops_closed_idle::<B>() {
+    if B::DROPS_CLOSED_IDLE {
         assert!(wait_no_idle::<B>(&client, DROP_BOUND), "still idle");
         let req = with_body(Method::POST, server.url("/"), b"data");
         assert_eq!(send_ok::<B>(&client, req).body, b"two");
