@@ -28,9 +28,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -38,6 +37,9 @@ use std::time::{Duration, Instant};
 
 use roundtrip_tests::fixtures::Nginx;
 use roundtrip_tests::origin;
+
+mod common;
+use common::*;
 
 // ---------------------------------------------------------------------------
 // A counting allocator, switched on only around the memory measurements (a
@@ -116,120 +118,30 @@ fn parse_opts() -> Opts {
         memory: false,
         serve_origin: false,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |what: &str| {
-            args.next()
-                .unwrap_or_else(|| panic!("{arg} needs a value ({what})"))
-        };
-        let num = |s: String| s.parse::<usize>().unwrap_or_else(|e| panic!("{s}: {e}"));
-        let addr = |s: String| Some(s.parse().unwrap_or_else(|e| panic!("{s}: {e}")));
+    let mut args = Args::new();
+    while let Some(arg) = args.next_flag() {
         match arg.as_str() {
-            "--rounds" => o.rounds = num(value("count")),
-            "--max-secs" => o.max_secs = Some(num(value("seconds")) as u64),
-            "--requests" => o.requests = num(value("count")),
-            "--big-requests" => o.big_requests = num(value("count")),
-            "--threads" => o.threads = num(value("count")),
-            "--per-thread" => o.per_thread = num(value("count")),
-            "--wrk-secs" => o.wrk_secs = num(value("seconds")) as u64,
-            "--origin" => o.origin = addr(value("host:port")),
-            "--origin-free" => o.origin_free = addr(value("host:port")),
+            "--rounds" => o.rounds = args.num("count"),
+            "--max-secs" => o.max_secs = Some(args.num("seconds") as u64),
+            "--requests" => o.requests = args.num("count"),
+            "--big-requests" => o.big_requests = args.num("count"),
+            "--threads" => o.threads = args.num("count"),
+            "--per-thread" => o.per_thread = args.num("count"),
+            "--wrk-secs" => o.wrk_secs = args.num("seconds") as u64,
+            "--origin" => o.origin = args.addr(),
+            "--origin-free" => o.origin_free = args.addr(),
             "--no-nginx" => o.nginx = false,
-            "--only" => o.only = Some(value("client-workload")),
+            "--only" => o.only = Some(args.value("client-workload")),
             "--memory" => o.memory = true,
             "--serve-origin" => o.serve_origin = true,
-            "--bench" => {} // passed by `cargo bench`
-            other => panic!("unknown argument {other:?}; see the file's docs"),
+            other => unknown(other),
         }
     }
     o
 }
 
 // ---------------------------------------------------------------------------
-// CPU pinning of this thread (threads it spawns inherit the mask).
-
-fn set_affinity(cpus: &[usize]) {
-    // SAFETY: a zeroed `cpu_set_t` is a valid empty set; `CPU_SET` writes
-    // inside it; `sched_setaffinity` reads exactly `size_of` bytes of it.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for &cpu in cpus {
-            libc::CPU_SET(cpu, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    assert_eq!(
-        rc,
-        0,
-        "sched_setaffinity({cpus:?}): {}",
-        io::Error::last_os_error()
-    );
-}
-
-fn all_cpus() -> Vec<usize> {
-    (0..thread::available_parallelism().map_or(1, |n| n.get())).collect()
-}
-
-fn cpu_list(cpus: &[usize]) -> String {
-    cpus.iter()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// `Cpus_allowed_list` of a process, to show the pinning took.
-fn allowed_cpus(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Cpus_allowed_list:")
-                    .map(|v| v.trim().to_string())
-            })
-        })
-        .unwrap_or_else(|| "?".into())
-}
-
-// ---------------------------------------------------------------------------
 // Servers.
-
-/// An origin process started by this benchmark; killed on drop.
-struct OriginProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl OriginProcess {
-    /// `taskset -c CPUS <this binary> --serve-origin`.
-    fn start(cpus: &[usize]) -> OriginProcess {
-        let exe = std::env::current_exe().expect("path of this benchmark binary");
-        let mut child = Command::new("taskset")
-            .arg("-c")
-            .arg(cpu_list(cpus))
-            .arg(exe)
-            .arg("--serve-origin")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn taskset <bench> --serve-origin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the origin's address");
-        let addr = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{line:?}: {e}"));
-        OriginProcess { child, addr }
-    }
-}
-
-impl Drop for OriginProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The nginx fixture's pid, from the pid file it writes into its dir.
 fn nginx_pid(nginx: &Nginx) -> Option<u32> {
@@ -547,22 +459,7 @@ fn run_wrk(addr: SocketAddr, w: Workload, o: &Opts) -> f64 {
         Workload::Parallel => (cpu_list(&all_cpus()), all_cpus().len(), o.threads),
         _ => ("0".to_string(), 1, 1),
     };
-    let out = Command::new("taskset")
-        .args(["-c", &cpus, "wrk", &format!("-t{t}"), &format!("-c{c}")])
-        .arg(format!("-d{}s", o.wrk_secs))
-        .arg(format!("http://{addr}{}", w.path()))
-        .output()
-        .expect("run taskset wrk (is wrk installed?)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    for warn in ["Non-2xx", "Socket errors"] {
-        if let Some(line) = text.lines().find(|l| l.contains(warn)) {
-            eprintln!("wrk warning ({addr}{}): {}", w.path(), line.trim());
-        }
-    }
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Requests/sec in wrk output:\n{text}"))
+    wrk_rps((cpus, t, c), o.wrk_secs, addr, w.path())
 }
 
 /// Sequential requests per run: `--big-requests` for `/64k`.
@@ -598,23 +495,10 @@ fn run_once(kind: Kind, server: &Server, w: Workload, o: &Opts, requests: usize)
 // ---------------------------------------------------------------------------
 // Statistics and the report.
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 type Results = HashMap<(&'static str, Workload, Kind), Vec<f64>>;
 
 fn ratio(r: &Results, key: (&'static str, Workload), a: Kind, b: Kind) -> f64 {
-    let (Some(xa), Some(xb)) = (r.get(&(key.0, key.1, a)), r.get(&(key.0, key.1, b))) else {
-        return f64::NAN;
-    };
-    median(xa.iter().zip(xb).map(|(a, b)| a / b).collect())
+    median_ratio(r.get(&(key.0, key.1, a)), r.get(&(key.0, key.1, b)), |x| *x)
 }
 
 fn report(results: &Results, servers: &[Server], o: &Opts, rounds_done: usize) {
@@ -666,26 +550,13 @@ fn report(results: &Results, servers: &[Server], o: &Opts, rounds_done: usize) {
     }
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 fn bench(o: &Opts) {
     let pinned_cpu = [0];
     let free_cpus = all_cpus();
     let mut keep = Vec::new();
     let mut origin_at = |given: Option<SocketAddr>, cpus: &[usize]| {
         given.unwrap_or_else(|| {
-            let p = OriginProcess::start(cpus);
-            eprintln!(
-                "origin pid {} on {} (cpus {})",
-                p.child.id(),
-                p.addr,
-                allowed_cpus(p.child.id())
-            );
+            let p = OriginProcess::start_logged(cpus);
             let addr = p.addr;
             keep.push(p);
             addr
@@ -739,8 +610,7 @@ fn bench(o: &Opts) {
             break;
         }
         let round_start = Instant::now();
-        let mut order = Kind::ALL.to_vec();
-        order.rotate_left(round % Kind::ALL.len());
+        let order = round_order(&Kind::ALL, round);
         for s in &servers {
             for w in Workload::ALL {
                 for &k in &order {
@@ -751,7 +621,7 @@ fn bench(o: &Opts) {
         }
         slowest = slowest.max(round_start.elapsed());
         rounds_done += 1;
-        eprintln!("round {}/{} done; load {}", round + 1, o.rounds, loadavg());
+        round_done(round, o.rounds);
     }
     report(&results, &servers, o, rounds_done);
     eprintln!("load after: {}", loadavg());
@@ -848,11 +718,7 @@ fn memory(o: &Opts) {
 fn main() {
     let o = parse_opts();
     if o.serve_origin {
-        let listener = origin::bind().expect("bind the origin");
-        let addr = listener.local_addr().expect("origin address");
-        println!("{addr}");
-        io::stdout().flush().expect("flush the origin address");
-        origin::serve(listener).expect("origin accept loop");
+        serve_origin(false);
     } else if let Some(spec) = &o.only {
         only(spec, &o);
     } else if o.memory {

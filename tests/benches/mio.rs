@@ -40,7 +40,6 @@
 //! mio --only mio-small-64 --origin ADDR --requests 20000   # fixed count, for strace/perf
 //! ```
 
-use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::Arc;
@@ -50,6 +49,9 @@ use std::time::{Duration, Instant};
 use roundtrip_mio::http::{self, StatusCode, Uri};
 use roundtrip_mio::{Driver, Flow, Receive};
 use roundtrip_tests::origin;
+
+mod common;
+use common::*;
 
 // ---------------------------------------------------------------------------
 // Options.
@@ -81,53 +83,36 @@ fn parse_opts() -> Opts {
         serve_origin: false,
         serve_origin_evented: false,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |what: &str| {
-            args.next()
-                .unwrap_or_else(|| panic!("{arg} needs a value ({what})"))
-        };
-        let num = |s: String| s.parse::<usize>().unwrap_or_else(|e| panic!("{s}: {e}"));
-        let addr = |s: String| Some(s.parse().unwrap_or_else(|e| panic!("{s}: {e}")));
+    let mut args = Args::new();
+    while let Some(arg) = args.next_flag() {
         match arg.as_str() {
-            "--rounds" => o.rounds = num(value("count")),
+            "--rounds" => o.rounds = args.num("count"),
             "--secs" => {
-                let s = value("seconds");
+                let s = args.value("seconds");
                 o.secs = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
             }
-            "--inflight" => o.inflight = value("list").split(',').map(|s| num(s.into())).collect(),
-            "--origin-shared" => o.origin_shared = addr(value("host:port")),
-            "--origin-apart" => o.origin_apart = addr(value("host:port")),
-            "--only" => o.only = Some(value("client-body-inflight")),
-            "--origin" => o.origin = addr(value("host:port")),
-            "--requests" => o.requests = num(value("count")),
+            "--inflight" => {
+                o.inflight = args
+                    .value("list")
+                    .split(',')
+                    .map(|s| num(s.into()))
+                    .collect()
+            }
+            "--origin-shared" => o.origin_shared = args.addr(),
+            "--origin-apart" => o.origin_apart = args.addr(),
+            "--only" => o.only = Some(args.value("client-body-inflight")),
+            "--origin" => o.origin = args.addr(),
+            "--requests" => o.requests = args.num("count"),
             "--serve-origin" => o.serve_origin = true,
             "--serve-origin-evented" => o.serve_origin_evented = true,
-            "--bench" => {} // passed by `cargo bench`
-            other => panic!("unknown argument {other:?}; see the file's docs"),
+            other => unknown(other),
         }
     }
     o
 }
 
 // ---------------------------------------------------------------------------
-// CPU pinning and CPU time.
-
-fn set_affinity(cpu: usize) {
-    // SAFETY: a zeroed `cpu_set_t` is a valid empty set; `CPU_SET` writes
-    // inside it; `sched_setaffinity` reads exactly `size_of` bytes of it.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    assert_eq!(
-        rc,
-        0,
-        "sched_setaffinity({cpu}): {}",
-        io::Error::last_os_error()
-    );
-}
+// CPU time.
 
 /// User + system CPU time of `who` (`RUSAGE_THREAD` or `RUSAGE_CHILDREN`).
 fn cpu_time(who: libc::c_int) -> Duration {
@@ -424,25 +409,12 @@ fn run_once(client: Client, addr: SocketAddr, body: BodyKind, n: usize, secs: f6
 // ---------------------------------------------------------------------------
 // Statistics and the report.
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 type Cell = (BodyKind, usize);
 type Results = std::collections::HashMap<(Cell, Client), Vec<Sample>>;
 
 /// Median of the per-round ratios a/b of `f` (requests/s, CPU per request).
 fn ratio(r: &Results, cell: Cell, a: Client, b: Client, f: fn(&Sample) -> f64) -> f64 {
-    let (Some(xa), Some(xb)) = (r.get(&(cell, a)), r.get(&(cell, b))) else {
-        return f64::NAN;
-    };
-    median(xa.iter().zip(xb).map(|(a, b)| f(a) / f(b)).collect())
+    median_ratio(r.get(&(cell, a)), r.get(&(cell, b)), f)
 }
 
 fn placement(n: usize) -> &'static str {
@@ -513,13 +485,6 @@ fn report(results: &Results, cells: &[Cell], o: &Opts) {
     }
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 fn bench(o: &Opts) {
     let shared = o
         .origin_shared
@@ -527,7 +492,7 @@ fn bench(o: &Opts) {
     let apart = o
         .origin_apart
         .expect("--origin-apart ADDR (an origin pinned to CPU 1; see bench/mio.sh)");
-    set_affinity(0);
+    set_affinity(&[0]);
     let cells: Vec<Cell> = BodyKind::ALL
         .into_iter()
         .flat_map(|b| o.inflight.iter().map(move |&n| (b, n)))
@@ -543,15 +508,14 @@ fn bench(o: &Opts) {
     }
     let mut results = Results::new();
     for round in 0..o.rounds {
-        let mut order = Client::ALL.to_vec();
-        order.rotate_left(round % Client::ALL.len());
+        let order = round_order(&Client::ALL, round);
         for &(body, n) in &cells {
             for &c in &order {
                 let sample = run_once(c, addr(n), body, n, o.secs);
                 results.entry(((body, n), c)).or_default().push(sample);
             }
         }
-        eprintln!("round {}/{} done; load {}", round + 1, o.rounds, loadavg());
+        round_done(round, o.rounds);
     }
     report(&results, &cells, o);
     eprintln!("load after: {}", loadavg());
@@ -594,14 +558,7 @@ fn only(spec: &str, o: &Opts) {
 fn main() {
     let o = parse_opts();
     if o.serve_origin || o.serve_origin_evented {
-        let listener = origin::bind().expect("bind the origin");
-        let addr = listener.local_addr().expect("origin address");
-        println!("{addr}");
-        io::stdout().flush().expect("flush the origin address");
-        match o.serve_origin_evented {
-            true => origin::serve_evented(listener).expect("origin event loop"),
-            false => origin::serve(listener).expect("origin accept loop"),
-        }
+        serve_origin(o.serve_origin_evented);
     } else if let Some(spec) = &o.only {
         only(spec, &o);
     } else {

@@ -39,17 +39,17 @@
 //! runs is the cost of the GETs alone.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::thread;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use roundtrip_tests::origin;
+
+mod common;
+use common::*;
 
 // ---------------------------------------------------------------------------
 // Options.
@@ -81,122 +81,30 @@ fn parse_opts() -> Opts {
         only: None,
         serve_origin: false,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |what: &str| {
-            args.next()
-                .unwrap_or_else(|| panic!("{arg} needs a value ({what})"))
-        };
-        let num = |s: String| s.parse::<usize>().unwrap_or_else(|e| panic!("{s}: {e}"));
+    let mut args = Args::new();
+    while let Some(arg) = args.next_flag() {
         match arg.as_str() {
-            "--rounds" => o.rounds = num(value("count")),
-            "--requests" => o.requests = num(value("count")),
-            "--big-requests" => o.big_requests = num(value("count")),
-            "--tasks" => o.tasks = num(value("count")),
-            "--parallel-requests" => o.parallel_requests = num(value("count")),
-            "--wrk-secs" => o.wrk_secs = num(value("seconds")) as u64,
-            "--origin" => {
-                let v = value("host:port");
-                o.origin = Some(v.parse().unwrap_or_else(|e| panic!("{v}: {e}")));
-            }
+            "--rounds" => o.rounds = args.num("count"),
+            "--requests" => o.requests = args.num("count"),
+            "--big-requests" => o.big_requests = args.num("count"),
+            "--tasks" => o.tasks = args.num("count"),
+            "--parallel-requests" => o.parallel_requests = args.num("count"),
+            "--wrk-secs" => o.wrk_secs = args.num("seconds") as u64,
+            "--origin" => o.origin = args.addr(),
             "--read" => {
-                o.read = match value("whole or chunks").as_str() {
+                o.read = match args.value("whole or chunks").as_str() {
                     "whole" => Read::Whole,
                     "chunks" => Read::Chunks,
                     other => panic!("--read {other}: want whole or chunks"),
                 }
             }
-            "--only" => o.only = Some(value("client-workload")),
+            "--only" => o.only = Some(args.value("client-workload")),
             "--serve-origin" => o.serve_origin = true,
-            "--bench" => {} // passed by `cargo bench`
-            other => panic!("unknown argument {other:?}; see the file's docs"),
+            other => unknown(other),
         }
     }
     assert!(o.tasks > 0, "--tasks must be at least 1");
     o
-}
-
-// ---------------------------------------------------------------------------
-// CPU pinning of this thread (threads it spawns, runtime workers included,
-// inherit the mask).
-
-fn set_affinity(cpus: &[usize]) {
-    // SAFETY: a zeroed `cpu_set_t` is a valid empty set; `CPU_SET` writes
-    // inside it; `sched_setaffinity` reads exactly `size_of` bytes of it.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for &cpu in cpus {
-            libc::CPU_SET(cpu, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    assert_eq!(
-        rc,
-        0,
-        "sched_setaffinity({cpus:?}): {}",
-        io::Error::last_os_error()
-    );
-}
-
-fn all_cpus() -> Vec<usize> {
-    (0..thread::available_parallelism().map_or(1, |n| n.get())).collect()
-}
-
-fn cpu_list(cpus: &[usize]) -> String {
-    cpus.iter()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// `Cpus_allowed_list` of a process, to show the pinning took.
-fn allowed_cpus(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Cpus_allowed_list:")
-                    .map(|v| v.trim().to_string())
-            })
-        })
-        .unwrap_or_else(|| "?".into())
-}
-
-/// An origin process started by this benchmark (`taskset -c 0 <this binary>
-/// --serve-origin`) when no `--origin` was given; killed on drop.
-struct OriginProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl OriginProcess {
-    fn start() -> OriginProcess {
-        let exe = std::env::current_exe().expect("path of this benchmark binary");
-        let mut child = Command::new("taskset")
-            .args(["-c", "0"])
-            .arg(exe)
-            .arg("--serve-origin")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn taskset -c 0 <bench> --serve-origin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the origin's address");
-        let addr = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{line:?}: {e}"));
-        OriginProcess { child, addr }
-    }
-}
-
-impl Drop for OriginProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -465,22 +373,7 @@ fn run_wrk(addr: SocketAddr, w: Workload, o: &Opts) -> f64 {
         Workload::Parallel => (cpu_list(&all_cpus()), all_cpus().len(), o.tasks),
         _ => ("0".to_string(), 1, 1),
     };
-    let out = Command::new("taskset")
-        .args(["-c", &cpus, "wrk", &format!("-t{t}"), &format!("-c{c}")])
-        .arg(format!("-d{}s", o.wrk_secs))
-        .arg(url(addr, w))
-        .output()
-        .expect("run taskset wrk (is wrk installed?)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    for warn in ["Non-2xx", "Socket errors"] {
-        if let Some(line) = text.lines().find(|l| l.contains(warn)) {
-            eprintln!("wrk warning ({addr}{}): {}", w.path(), line.trim());
-        }
-    }
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Requests/sec in wrk output:\n{text}"))
+    wrk_rps((cpus, t, c), o.wrk_secs, addr, w.path())
 }
 
 fn run_once(kind: Kind, addr: SocketAddr, w: Workload, o: &Opts, requests: usize) -> f64 {
@@ -494,24 +387,11 @@ fn run_once(kind: Kind, addr: SocketAddr, w: Workload, o: &Opts, requests: usize
 // ---------------------------------------------------------------------------
 // Statistics and the report.
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => v[n / 2],
-        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 type Results = HashMap<(Workload, Kind), Vec<f64>>;
 
 /// Median over rounds of `a / b` within a round.
 fn ratio(r: &Results, w: Workload, a: Kind, b: Kind) -> f64 {
-    let (Some(xa), Some(xb)) = (r.get(&(w, a)), r.get(&(w, b))) else {
-        return f64::NAN;
-    };
-    median(xa.iter().zip(xb).map(|(a, b)| a / b).collect())
+    median_ratio(r.get(&(w, a)), r.get(&(w, b)), |x| *x)
 }
 
 fn report(results: &Results, o: &Opts) {
@@ -571,23 +451,10 @@ fn report(results: &Results, o: &Opts) {
     }
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 fn bench(o: &Opts) {
     let mut keep = None;
     let addr = o.origin.unwrap_or_else(|| {
-        let p = OriginProcess::start();
-        eprintln!(
-            "origin pid {} on {} (cpus {})",
-            p.child.id(),
-            p.addr,
-            allowed_cpus(p.child.id())
-        );
+        let p = OriginProcess::start_logged(&[0]);
         let addr = p.addr;
         keep = Some(p);
         addr
@@ -602,15 +469,14 @@ fn bench(o: &Opts) {
     }
     let mut results = Results::new();
     for round in 0..o.rounds {
-        let mut order = Kind::ALL.to_vec();
-        order.rotate_left(round % Kind::ALL.len());
+        let order = round_order(&Kind::ALL, round);
         for w in Workload::ALL {
             for &k in order.iter().filter(|&&k| k != Kind::Wrk || w.has_wrk()) {
                 let rps = run_once(k, addr, w, o, w.requests(o));
                 results.entry((w, k)).or_default().push(rps);
             }
         }
-        eprintln!("round {}/{} done; load {}", round + 1, o.rounds, loadavg());
+        round_done(round, o.rounds);
     }
     report(&results, o);
     eprintln!("load after: {}", loadavg());
@@ -640,11 +506,7 @@ fn only(spec: &str, o: &Opts) {
 fn main() {
     let o = parse_opts();
     if o.serve_origin {
-        let listener = origin::bind().expect("bind the origin");
-        let addr = listener.local_addr().expect("origin address");
-        println!("{addr}");
-        io::stdout().flush().expect("flush the origin address");
-        origin::serve(listener).expect("origin accept loop");
+        serve_origin(false);
     } else if let Some(spec) = &o.only {
         only(spec, &o);
     } else {

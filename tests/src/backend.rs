@@ -118,6 +118,12 @@ pub struct Resp {
 pub trait Backend: 'static {
     /// For messages.
     const NAME: &'static str;
+    /// Whether the backend drops an idle connection the moment its server
+    /// closes it: an event loop that keeps idle sockets registered acts on
+    /// the close event, so the next request dials without trying the dead
+    /// connection. A backend that finds out only when a request takes the
+    /// connection (probe or failure) sets `false`.
+    const DROPS_CLOSED_IDLE: bool;
     /// A client; clones share one pool.
     type Client: Clone + Send + Sync + 'static;
     /// A client with `config`.
@@ -132,14 +138,6 @@ pub trait Backend: 'static {
     fn live_stats(client: &Self::Client) -> PoolStats {
         Self::stats(client)
     }
-}
-
-/// Whether the backend drops an idle connection the moment its server closes
-/// it: the mio loop keeps idle sockets registered and acts on the close
-/// event, so the next request dials without trying the dead connection.
-/// Blocking and tokio find out when a request takes it (probe or failure).
-pub fn drops_closed_idle<B: Backend>() -> bool {
-    B::NAME == "mio"
 }
 
 /// Waits until the client's pool holds no idle connection, up to `bound`
@@ -192,6 +190,7 @@ pub struct Blocking;
 
 impl Backend for Blocking {
     const NAME: &'static str = "blocking";
+    const DROPS_CLOSED_IDLE: bool = false;
     type Client = roundtrip_blocking::Client;
 
     fn client(config: Config) -> Self::Client {
@@ -344,6 +343,7 @@ impl<const MULTI: bool> Backend for Tokio<MULTI> {
     } else {
         "tokio-current"
     };
+    const DROPS_CLOSED_IDLE: bool = false;
     type Client = TokioClient;
 
     fn client(config: Config) -> Self::Client {
@@ -491,6 +491,7 @@ struct MioPending {
 
 impl Backend for Mio {
     const NAME: &'static str = "mio";
+    const DROPS_CLOSED_IDLE: bool = true;
     type Client = MioClient;
 
     fn client(config: Config) -> Self::Client {

@@ -27,6 +27,7 @@ use roundtrip_io::{Config, Error, Phase, TimeoutKind};
 use crate::backend::{
     Backend, Req, ReqBody, Resp, assert_head_timeout, assert_timeout, test_config,
 };
+pub use crate::cases::Case;
 use crate::fixtures::pattern;
 use crate::server::{ScriptServer, Step, ok, response};
 
@@ -188,6 +189,14 @@ fn stop_at<B: Backend>(answer: &[u8], end: Step, want: impl Fn(&Error) -> bool) 
         settle(&server);
     }
 }
+
+crate::cases! {
+    /// Stamps every fault case into `#[test]` functions for a backend:
+    /// `fault_suite!(Blocking)` for all of them, or
+    /// `fault_suite!(@cases Blocking; case, ...)` for a chosen list (a backend
+    /// that fails a case deterministically leaves it out, with the reason in
+    /// `FAULTS.md`).
+    stamp fault_suite, list cases, path faults;
 
 /// The server reads the request and closes before any response byte:
 /// `ClosedEarly` in the response-head phase, may have reached the server;
@@ -888,6 +897,7 @@ pub fn upload_never_read<B: Backend>() {
     );
     next_request_fresh::<B>(&client, &server, 2);
 }
+}
 
 /// Runs `case` on the current thread, catching its panic; returns the
 /// panic's message, first line only.
@@ -902,14 +912,6 @@ fn outcome(case: fn()) -> Result<(), String> {
         };
         msg.lines().next().unwrap_or_default().to_string()
     })
-}
-
-/// A case's name and its function for one backend.
-pub type Case = (&'static str, fn());
-
-/// Every case on backend `B`, in suite order.
-pub fn cases<B: Backend>() -> Vec<Case> {
-    crate::fault_suite!(@list B)
 }
 
 /// Runs every case on every backend `runs` times and prints the scenario ×
@@ -972,60 +974,4 @@ pub fn matrix(runs: usize) -> String {
     }
     println!("{out}");
     out
-}
-
-/// Stamps every fault case into `#[test]` functions for a backend:
-/// `fault_suite!(Blocking)` for all of them, or
-/// `fault_suite!(@cases Blocking; case, ...)` for a chosen list (a backend
-/// that fails a case deterministically leaves it out, with the reason in
-/// `FAULTS.md`).
-#[macro_export]
-macro_rules! fault_suite {
-    (@list $backend:ty; $($case:ident),* $(,)?) => {
-        vec![$((stringify!($case), $crate::faults::$case::<$backend> as fn())),*]
-    };
-    (@cases $backend:ty; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::faults::$case::<$backend>();
-            }
-        )*
-    };
-    (@list $backend:ty) => {
-        $crate::fault_suite!(@all list $backend)
-    };
-    (@all $mode:ident $backend:ty) => {
-        $crate::fault_suite! { @$mode $backend;
-            close_before_response,
-            close_mid_head,
-            close_mid_body_sized,
-            close_mid_body_chunked,
-            reset_mid_body,
-            reset_before_response,
-            head_drip_timeout,
-            interim_flood,
-            unsolicited_bytes_on_idle,
-            unsolicited_response_on_young_idle,
-            unsolicited_response_on_young_idle_probed,
-            second_response_same_write,
-            second_response_delayed,
-            oversized_head,
-            chunk_size_overflow,
-            early_413_then_close,
-            early_413_stops_reading,
-            early_413_slow_drain,
-            close_on_reuse_get_retried,
-            close_on_reuse_post_not_resent,
-            never_answers_head_timeout,
-            never_answers_total_timeout,
-            never_answers_read_timeout,
-            never_answers_request_timeout,
-            never_reads,
-            upload_never_read,
-        }
-    };
-    ($backend:ty) => {
-        $crate::fault_suite!(@all cases $backend);
-    };
 }

@@ -2,6 +2,7 @@
 //! into whole responses, and reading the conformance corpus.
 
 pub mod backend;
+pub mod cases;
 pub mod conformance;
 pub mod faults;
 pub mod fixtures;

@@ -121,6 +121,10 @@ fn text(len: usize) -> Vec<u8> {
     chunked_text().into_iter().cycle().take(len).collect()
 }
 
+crate::cases! {
+    /// Stamps every redirect and gzip case into `#[test]` functions for a backend.
+    stamp redirect_suite, list cases, path redirects;
+
 /// GET through each redirect status reaches the target; the chain says how.
 pub fn every_redirect_status_followed<B: Backend>() {
     let server = serve(|r| match r.target.as_str() {
@@ -709,37 +713,4 @@ pub fn nginx_chunked_gzip<B: Backend>() {
     let stats = B::stats(&client);
     assert_eq!((stats.dials, stats.reuses), (1, 1), "{stats:?}");
 }
-
-/// Stamps every redirect and gzip case into `#[test]` functions for a backend.
-#[macro_export]
-macro_rules! redirect_suite {
-    ($backend:ty) => {
-        $crate::redirect_suite!(@cases $backend;
-            every_redirect_status_followed,
-            chain_without_redirect,
-            post_becomes_get_on_301_302_303,
-            post_kept_on_307_308,
-            streamed_body_307_returned,
-            relative_location_resolved,
-            cross_origin_strips_credentials,
-            too_many_redirects,
-            policy_limit_and_bad_location,
-            connection_reused_across_hops,
-            large_redirect_body_closes,
-            deadline_covers_the_chain,
-            accept_encoding_added_only_when_free,
-            gzip_decoded,
-            gzip_not_asked_not_decoded,
-            gzip_corrupt_or_truncated_is_error,
-            nginx_chunked_gzip,
-        );
-    };
-    (@cases $backend:ty; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::redirects::$case::<$backend>();
-            }
-        )*
-    };
 }

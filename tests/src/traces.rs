@@ -18,7 +18,7 @@ use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::{Config, Error, Tracer};
 
-use crate::backend::{Backend, Req, ReqBody, drops_closed_idle, test_config, wait_no_idle};
+use crate::backend::{Backend, Req, ReqBody, test_config, wait_no_idle};
 use crate::fixtures::pattern;
 use crate::server::{ScriptServer, Step, ok, response};
 
@@ -164,6 +164,11 @@ fn settle<C>(client: C, server: &ScriptServer) {
     server.assert_no_errors();
 }
 
+crate::cases! {
+    /// Every trace case as a `#[test]` for one backend:
+    /// `roundtrip_tests::backend_traces!(Blocking);`.
+    stamp backend_traces, list cases, path traces;
+
 /// (1) A fresh connection: dial, write, answer, kept.
 pub fn trace_fresh_connection<B: Backend>() {
     let server = ScriptServer::start(vec![held(vec![Step::ReadRequest, Step::Write(ok(b"one"))])]);
@@ -269,7 +274,7 @@ pub fn trace_stale_idle_retried<B: Backend>() {
     let client = B::client(recorder.install(config));
     send_ok::<B>(&client, Req::get(server.url("/")));
     assert!(server.wait_idle(SETTLE), "server did not close");
-    let drops = drops_closed_idle::<B>();
+    let drops = B::DROPS_CLOSED_IDLE;
     if drops {
         assert!(wait_no_idle::<B>(&client, SETTLE), "still idle");
         let lines = recorder.lines(server.addr());
@@ -314,7 +319,7 @@ pub fn trace_stale_idle_probed<B: Backend>() {
     recorder.take();
     assert!(server.wait_idle(SETTLE), "server did not close");
     thread::sleep(wait);
-    let drops = drops_closed_idle::<B>();
+    let drops = B::DROPS_CLOSED_IDLE;
     if drops {
         assert!(wait_no_idle::<B>(&client, SETTLE), "still idle");
     }
@@ -452,30 +457,4 @@ pub fn trace_connect_refused<B: Backend>() {
     assert_eq!(recorder.lines(addr), want, "{}", B::NAME);
     assert_eq!(gauges(&B::stats(&client)), (0, 0, 0, 0, 0), "{}", B::NAME);
 }
-
-/// Every trace case as a `#[test]` for one backend:
-/// `roundtrip_tests::backend_traces!(Blocking);`.
-#[macro_export]
-macro_rules! backend_traces {
-    ($backend:ty) => {
-        $crate::backend_traces!(@cases $backend;
-            trace_fresh_connection,
-            trace_reused_connection,
-            trace_closed_on_reuse_retried,
-            trace_stale_idle_retried,
-            trace_stale_idle_probed,
-            trace_interim_103,
-            trace_expect_100_continue,
-            trace_server_close,
-            trace_connect_refused,
-        );
-    };
-    (@cases $backend:ty; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::traces::$case::<$backend>();
-            }
-        )*
-    };
 }

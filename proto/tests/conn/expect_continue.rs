@@ -1,0 +1,197 @@
+//! `Expect: 100-continue` and final responses that arrive before the body is sent.
+
+use super::*;
+
+const POST5_EXPECT: &str =
+    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
+
+#[test]
+fn continue_100_releases_the_body() {
+    let o = run_with(
+        head_timeout(5),
+        &[
+            Start(post(b"/", 5).expect()),
+            WrittenAll,
+            Check("waiting"),
+            SendBody(b"early"),
+            ServerSends(b"HTTP/1.1 100 Continue\r\n\r\n"),
+            Check("released"),
+            SendBody(b"hello"),
+            FinishBody(&[]),
+            Check("finished"),
+            WrittenAll,
+            ServerSends(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        ],
+    );
+    assert_eq!(o.written(), format!("{POST5_EXPECT}hello"));
+    assert_eq!(
+        o.log(),
+        [
+            "> start",
+            "> body Misuse",
+            "< HTTP/1.1 100 Continue",
+            "< interim-end",
+            "> body",
+            "> finish",
+            "< HTTP/1.1 200 OK",
+            "< Content-Length: 0",
+            "< head-end Length(0) Yes",
+            "< end",
+        ]
+    );
+    let waiting = o.at("waiting");
+    assert!(!waiting.may_send_body && waiting.is_sending);
+    assert_eq!(
+        waiting.timeout_ms,
+        ms(1000),
+        "continue deadline, not the head timeout"
+    );
+    let released = o.at("released");
+    assert!(released.may_send_body);
+    assert_eq!(
+        released.timeout_ms, None,
+        "continue deadline disarmed, head timeout not yet armed"
+    );
+    assert_eq!(o.at("finished").timeout_ms, ms(5000));
+    assert!(o.last().complete && o.last().reusable);
+    assert_eq!(o.last().timeout_ms, None);
+}
+
+#[test]
+fn continue_100_timeout_sends_the_body_anyway() {
+    let o = run_with(
+        head_timeout(5),
+        &[
+            Start(post(b"/", 5).expect()),
+            WrittenAll,
+            Check("t=0"),
+            Advance(999),
+            Check("t=999"),
+            Advance(1),
+            Check("t=1000"),
+            SendBody(b"hello"),
+            FinishBody(&[]),
+            Check("finished"),
+            WrittenAll,
+            // A 100 after the timeout is only an interim response.
+            ServerSends(
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            ),
+        ],
+    );
+    assert_eq!(o.written(), format!("{POST5_EXPECT}hello"));
+    assert_eq!(o.at("t=0").timeout_ms, ms(1000));
+    let early = o.at("t=999");
+    assert!(!early.may_send_body && early.is_sending);
+    assert_eq!(
+        early.timeout_ms,
+        ms(1000),
+        "an early handle_timeout changes nothing"
+    );
+    let fired = o.at("t=1000");
+    assert!(fired.may_send_body);
+    assert_eq!(fired.timeout_ms, None);
+    assert_eq!(
+        o.at("finished").timeout_ms,
+        ms(6000),
+        "head timeout counts from the body's end"
+    );
+    assert!(o.last().complete && o.last().reusable);
+    assert_eq!(o.error(), None);
+}
+
+#[test]
+fn final_status_before_continue_skips_the_body() {
+    let o = run_with(
+        head_timeout(5),
+        &[
+            Start(post(b"/", 5).expect()),
+            WrittenAll,
+            ServerSends(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n"),
+            Check("answered"),
+            SendBody(b"hello"),
+            FinishBody(&[]),
+            Advance(2000),
+        ],
+    );
+    assert_eq!(o.written(), POST5_EXPECT, "the body is never written");
+    assert_eq!(
+        o.log()[o.log().len() - 2..],
+        ["> body Misuse", "> finish Misuse"]
+    );
+    let answered = o.at("answered");
+    assert!(
+        answered.complete && !answered.may_send_body && !answered.is_sending && !answered.reusable
+    );
+    assert_eq!(answered.timeout_ms, None, "continue deadline disarmed");
+    assert_eq!(answered.verdict, Reuse::No(CloseReason::BodyNotSent));
+    assert!(
+        !o.last().may_send_body,
+        "the continue timer must not release a skipped body"
+    );
+    assert_eq!(o.error(), None);
+}
+
+#[test]
+fn final_413_with_body_before_continue_skips_the_body() {
+    let o = run(&[
+        Start(post(b"/", 5).expect()),
+        WrittenAll,
+        ServerSends(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nnope"),
+        SendBody(b"hello"),
+    ]);
+    assert_eq!(o.written(), POST5_EXPECT);
+    assert!(o.log().contains(&"< data nope".to_string()));
+    assert!(o.last().complete && !o.last().reusable);
+    assert_eq!(o.last().verdict, Reuse::No(CloseReason::BodyNotSent));
+}
+
+#[test]
+fn early_413_while_sending_a_body_stops_it() {
+    let o = run_with(
+        head_timeout(5),
+        &[
+            Start(post(b"/", 10)),
+            Check("started"),
+            SendBody(b"hello"),
+            WrittenAll,
+            Check("half sent"),
+            ServerSends(
+                b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            ),
+            Check("answered"),
+            SendBody(b"world"),
+            FinishBody(&[]),
+        ],
+    );
+    assert_eq!(
+        o.written(),
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello"
+    );
+    let started = o.at("started");
+    assert!(started.may_send_body);
+    assert_eq!(
+        started.timeout_ms, None,
+        "no head timeout while the body is owed"
+    );
+    assert_eq!(o.at("half sent").timeout_ms, None);
+    let answered = o.at("answered");
+    assert!(answered.complete && !answered.may_send_body && !answered.reusable);
+    assert_eq!(answered.verdict, Reuse::No(CloseReason::BodyNotSent));
+    assert_eq!(
+        o.log()[o.log().len() - 2..],
+        ["> body Misuse", "> finish Misuse"]
+    );
+}
+
+#[test]
+fn abandon_while_waiting_for_continue_closes() {
+    let o = run(&[
+        Start(post(b"/", 5).expect()),
+        WrittenAll,
+        Abandon,
+        Check("abandoned"),
+    ]);
+    assert_eq!(o.log().last().map(String::as_str), Some("> abandon Close"));
+    assert_eq!(o.at("abandoned").reuse, Reuse::No(CloseReason::Abandoned));
+}
