@@ -61,7 +61,11 @@ fn an_idle_connection_found_closed_by_the_probe_is_discarded() {
     );
     assert_eq!(sim.actions[..3], ["checkout", "probe", "discard"]);
     let stats = sim.stats();
-    assert_eq!(stats.dials, 2);
+    assert_eq!(
+        (stats.dials, stats.reuses),
+        (2, 0),
+        "a stale connection is no reuse"
+    );
 }
 
 fn sim_first_conn(sim: &Sim) -> roundtrip_io::proto::pool::ConnId {

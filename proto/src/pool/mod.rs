@@ -405,6 +405,11 @@ impl<H> Pool<H> {
         let host = host?;
         host.in_use -= 1;
         self.totals.in_use -= 1;
+        if reason == CloseReason::Stale {
+            // Found closed when taken from the pool: it carried nothing, so
+            // its checkout was no reuse.
+            self.totals.reuses = self.totals.reuses.saturating_sub(1);
+        }
         self.closed.counts.add(reason);
         self.release_slot(key)
     }

@@ -1,0 +1,206 @@
+//! The blocking backend: a `101 Switching Protocols` answer and a 2xx to
+//! CONNECT end the HTTP exchange and hand the connection over; a sized
+//! streamed body of the wrong length fails as sent and closes; a request
+//! is cancelled from another thread.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use roundtrip_blocking::{Body, Cancel, Client, Error};
+use roundtrip_io::http;
+use roundtrip_io::proto::CloseReason;
+
+/// A one-connection loopback server: reads one request head, writes
+/// `answer`, then runs `after` on the socket.
+fn serve(answer: &'static [u8], after: fn(TcpStream)) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+            if socket.read(&mut byte).unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        if socket.write_all(answer).is_ok() {
+            after(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Streams bytes for up to 5 s (the client must not buffer them).
+fn flood(mut socket: TcpStream) {
+    let chunk = vec![b'x'; 64 * 1024];
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until && socket.write_all(&chunk).is_ok() {}
+}
+
+/// Echoes what comes, for up to 5 s.
+fn echo(mut socket: TcpStream) {
+    let mut buf = [0u8; 1024];
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        match socket.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if socket.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn upgrade_request(url: &str) -> http::Request<Body> {
+    http::Request::get(format!("{url}/chat"))
+        .header("connection", "upgrade")
+        .header("upgrade", "test")
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[test]
+fn a_101_body_ends_at_once_while_the_server_streams() {
+    let url = serve(
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n",
+        flood,
+    );
+    let client = Client::new();
+    let started = Instant::now();
+    let mut response = client.request(upgrade_request(&url)).unwrap();
+    assert_eq!(response.status(), 101);
+    let mut body = Vec::new();
+    response.body_mut().read_to_end(&mut body).unwrap();
+    assert!(body.is_empty(), "{} bytes", body.len());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(response);
+    let stats = client.stats();
+    assert_eq!((stats.idle, stats.in_use), (0, 0));
+    assert_eq!(stats.closed.get(CloseReason::Switched), 1);
+}
+
+#[test]
+fn a_101_hands_over_the_bytes_after_the_head_then_the_socket() {
+    let url = serve(
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\nhello from the server|",
+        echo,
+    );
+    let client = Client::new();
+    let response = client.request(upgrade_request(&url)).unwrap();
+    let mut stream = response.into_body().upgrade().unwrap();
+    stream.write_all(b"ping").unwrap();
+    let mut got = vec![0u8; "hello from the server|ping".len()];
+    stream.read_exact(&mut got).unwrap();
+    assert_eq!(got, b"hello from the server|ping");
+    assert_eq!(client.stats().in_use, 0, "the pool let it go");
+}
+
+#[test]
+fn a_2xx_to_connect_is_a_tunnel() {
+    let url = serve(b"HTTP/1.1 200 Connection established\r\n\r\n", echo);
+    let authority = url.trim_start_matches("http://").to_string();
+    let request = http::Request::connect(format!("http://{authority}"))
+        .body(Body::empty())
+        .unwrap();
+    let client = Client::new();
+    let mut response = client.request(request).unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = Vec::new();
+    response.body_mut().read_to_end(&mut body).unwrap();
+    assert!(body.is_empty());
+    let mut tunnel = response.into_body().upgrade().unwrap();
+    tunnel.write_all(b"through").unwrap();
+    let mut got = [0u8; 7];
+    tunnel.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"through");
+}
+
+#[test]
+fn an_ordinary_response_cannot_be_upgraded() {
+    let url = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", |_| {});
+    let response = Client::new().get(&url).unwrap();
+    assert!(matches!(
+        response.into_body().upgrade(),
+        Err(Error::NotUpgraded)
+    ));
+}
+
+#[test]
+fn a_sized_body_of_the_wrong_length_fails_as_sent_and_closes() {
+    let url = serve(b"", |socket| {
+        // Hold the connection: the client must fail on its own.
+        thread::sleep(Duration::from_secs(2));
+        drop(socket);
+    });
+    let client = Client::new();
+    let body = Body::from_reader(std::io::Cursor::new(b"abc".to_vec()), Some(5));
+    let request = http::Request::post(format!("{url}/up")).body(body).unwrap();
+    let err = client.request(request).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BodyLength {
+                declared: 5,
+                supplied: 3,
+                reached_server: true
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.reached_server());
+    let stats = client.stats();
+    assert_eq!((stats.idle, stats.in_use), (0, 0), "not reused");
+}
+
+#[test]
+fn cancel_from_another_thread_ends_a_blocked_request() {
+    let url = serve(b"", |socket| {
+        thread::sleep(Duration::from_secs(5));
+        drop(socket);
+    });
+    let cancel = Cancel::new();
+    let request = http::Request::get(format!("{url}/slow"))
+        .extension(cancel.clone())
+        .body(Body::empty())
+        .unwrap();
+    let canceller = {
+        let cancel = cancel.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(200));
+            cancel.cancel();
+        })
+    };
+    let client = Client::new();
+    let started = Instant::now();
+    let err = client.request(request).unwrap_err();
+    canceller.join().unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::Cancelled {
+                reached_server: true
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let stats = client.stats();
+    assert_eq!((stats.idle, stats.in_use), (0, 0));
+}
