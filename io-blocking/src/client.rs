@@ -137,7 +137,7 @@ fn misuse(what: &'static str) -> Error {
 /// (or its body's next read) fails with [`Error::Cancelled`].
 ///
 /// ```no_run
-/// use roundtrip_blocking::{Body, Cancel, Client};
+/// use roundtrip_blocking::{Body, Cancel, Client, http};
 /// let cancel = Cancel::new();
 /// let request = http::Request::get("http://127.0.0.1:8080/slow")
 ///     .extension(cancel.clone())

@@ -199,6 +199,7 @@ fn is_timeout(e: &io::Error) -> bool {
 ///
 /// ```no_run
 /// use std::io::{Read, Write};
+/// use roundtrip_blocking::http;
 /// let client = roundtrip_blocking::Client::new();
 /// let request = http::Request::get("http://127.0.0.1:8080/chat")
 ///     .header("connection", "upgrade")
