@@ -11,7 +11,7 @@
 set -euo pipefail
 
 SECS="${1:-30}"
-TARGETS=(decode chunked encode pool differential)
+TARGETS=(decode chunked encode pool differential exchange)
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 export PATH="$HOME/.cargo/bin:$PATH"
