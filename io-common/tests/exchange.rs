@@ -387,6 +387,30 @@ fn redirects_are_followed_hop_by_hop() {
     assert_eq!(chain.redirects(), 1);
 }
 
+/// The request's deadline covers the whole chain: when it passes while a
+/// redirect's body is drained, the drain ends within its own bounds and
+/// the next hop is never sent.
+#[test]
+fn the_deadline_passing_during_a_redirect_drain_ends_the_chain() {
+    let mut config = Config::default();
+    config.timeout = Some(Duration::from_millis(100));
+    config.conn = config.conn.drain_timeout(Duration::from_millis(300));
+    let mut sim = Sim::new(config);
+    sim.serve(Server::new([
+        Reply::Send(
+            b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 10\r\n\r\n".to_vec(),
+        ),
+        Reply::Stall,
+    ]));
+    sim.serve(Server::reply(OK));
+    let err = sim.get("http://127.0.0.1/slow").unwrap_err();
+    assert_eq!(err.timeout_kind(), Some(TimeoutKind::Total), "{err:?}");
+    assert_eq!(sim.wire.len(), 1, "the next hop was dialed");
+    let wire = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+    assert!(!wire.contains("/next"), "{wire}");
+    assert!(sim.now().since_origin() <= Duration::from_millis(300));
+}
+
 #[test]
 fn cancel_releases_what_the_exchange_holds() {
     for after in 0..8 {

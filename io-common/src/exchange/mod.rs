@@ -803,6 +803,13 @@ impl<R> Exchange<R> {
         };
         self.timers.disarm(timer);
         let kind = match (timer, &self.state) {
+            (Timer::Total, State::Drain(After::Hop)) => {
+                // A redirect's body drains within its own bound; the
+                // chain it was drained for ends with the deadline.
+                let err = self.timed_out(TimeoutKind::Total, link.as_deref(), now);
+                self.state = State::Drain(After::Fail(err));
+                return;
+            }
             (Timer::Total, State::Drain(_)) => return, // the drain has its own bound
             (Timer::Total, _) => TimeoutKind::Total,
             (Timer::Connect, State::Dial) => TimeoutKind::Connect,
