@@ -411,6 +411,34 @@ fn the_deadline_passing_during_a_redirect_drain_ends_the_chain() {
     assert!(sim.now().since_origin() <= Duration::from_millis(300));
 }
 
+/// `GetConn` is traced once per checkout of a hop or a retry: not again
+/// when a stale idle connection is skipped. It comes with the checkout
+/// action, so after the connection given up was closed.
+#[test]
+fn get_conn_is_traced_once_per_checkout() {
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(0));
+    let mut config = Config::default();
+    config.stale_check_after = Duration::from_millis(1);
+    let counter = seen.clone();
+    config.trace = Some(roundtrip_io::Tracer::new(move |event| {
+        if matches!(
+            event,
+            roundtrip_io::proto::trace::TraceEvent::GetConn { .. }
+        ) {
+            *counter.lock().unwrap() += 1;
+        }
+    }));
+    let mut sim = Sim::new(config);
+    sim.serve(Server::new([Reply::Send(OK.to_vec()), Reply::Close]));
+    sim.serve(Server::reply(OK));
+    sim.get("http://127.0.0.1/").unwrap();
+    sim.advance(Duration::from_secs(1));
+    sim.get("http://127.0.0.1/").unwrap();
+    assert_eq!(sim.actions[..3], ["checkout", "probe", "discard"]);
+    assert_eq!(*seen.lock().unwrap(), 2, "a GetConn for the stale skip");
+}
+
 #[test]
 fn cancel_releases_what_the_exchange_holds() {
     for after in 0..8 {

@@ -217,6 +217,9 @@ pub struct Exchange<R> {
     timers: Timers,
     /// A retry was spent on this hop.
     retried: bool,
+    /// `GetConn` is traced with the next [`Action::Checkout`]: after the
+    /// connection given up before it was closed, not before.
+    get_conn: bool,
     stale_skips: u32,
     /// The connection came from the pool.
     reused: bool,
@@ -270,6 +273,7 @@ impl<R> Exchange<R> {
             state: State::Checkout,
             timers,
             retried: false,
+            get_conn: false,
             stale_skips: 0,
             reused: false,
             idle_for: None,
@@ -368,7 +372,15 @@ impl<R> Exchange<R> {
 
     fn step(&mut self, link: Option<&mut Link>, now: Instant) -> Option<Action> {
         match &mut self.state {
-            State::Checkout => return Some(Action::Checkout),
+            State::Checkout => {
+                if std::mem::take(&mut self.get_conn)
+                    && let Some(prepared) = &self.prepared
+                {
+                    let key = prepared.key.clone();
+                    self.settings.config.trace(|| TraceEvent::GetConn { key });
+                }
+                return Some(Action::Checkout);
+            }
             State::Waiting => return Some(Action::Wait),
             State::Probe => return Some(Action::Probe),
             State::Dial => return Some(Action::Dial),
@@ -889,13 +901,10 @@ impl<R> Exchange<R> {
 
     // ---- transitions ----
 
-    /// Starts the checkout of the current hop.
+    /// Starts the checkout of the current hop (traced with its action).
     fn begin(&mut self) {
         self.state = State::Checkout;
-        if let Some(prepared) = &self.prepared {
-            let key = prepared.key.clone();
-            self.settings.config.trace(|| TraceEvent::GetConn { key });
-        }
+        self.get_conn = true;
     }
 
     /// Starts the request on `link`.
@@ -1000,7 +1009,8 @@ impl<R> Exchange<R> {
             After::End => State::End,
             After::Fail(e) => State::Failed(e),
             After::Checkout => {
-                self.begin();
+                // The same checkout goes on, past a stale connection.
+                self.state = State::Checkout;
                 return;
             }
             After::Retry => {
