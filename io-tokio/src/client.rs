@@ -224,7 +224,11 @@ impl Run {
                 Action::Read => ready!(self.poll_read(cx)),
                 Action::Head(head) => return Poll::Ready(Out::Head(head)),
                 Action::Data(data) => return Poll::Ready(Out::Data(data)),
-                Action::Release => self.conn.take().map_or((), |c| self.inner.pool.checkin(c)),
+                Action::Release => {
+                    if let Some(conn) = self.conn.take() {
+                        self.inner.pool.checkin(conn);
+                    }
+                }
                 Action::Discard(reason) => {
                     if let Some(conn) = self.conn.take() {
                         self.inner.pool.discard(conn, reason);
@@ -326,7 +330,8 @@ impl Run {
                 },
                 DialStep::Next(mut rest) => {
                     let Some(addr) = rest.next() else {
-                        return Poll::Ready(self.dial_failed(now));
+                        self.dial_failed(now);
+                        return Poll::Ready(());
                     };
                     self.ex.handle_connect_start(addr, now);
                     let connect = connect(addr);
@@ -343,7 +348,8 @@ impl Run {
                 } => match connect.as_mut().poll(cx) {
                     Poll::Ready(Ok(stream)) => {
                         self.ex.handle_connect_done(addr, Ok(()));
-                        return Poll::Ready(self.dialed(stream, now));
+                        self.dialed(stream, now);
+                        return Poll::Ready(());
                     }
                     Poll::Ready(Err(e)) => {
                         self.ex.handle_connect_done(addr, Err(&e));
@@ -525,7 +531,11 @@ impl Run {
             let now = self.inner.clock.now();
             let link = self.conn.as_mut().map(|c| &mut c.link);
             match self.ex.poll(link, now) {
-                Action::Release => self.conn.take().map_or((), |c| self.inner.pool.checkin(c)),
+                Action::Release => {
+                    if let Some(conn) = self.conn.take() {
+                        self.inner.pool.checkin(conn);
+                    }
+                }
                 Action::Discard(reason) => {
                     if let Some(conn) = self.conn.take() {
                         self.inner.pool.discard(conn, reason);
