@@ -391,6 +391,58 @@ fn redirects_are_followed_hop_by_hop() {
     assert_eq!(chain.redirects(), 1);
 }
 
+/// The request's deadline covers the whole chain: when it passes while a
+/// redirect's body is drained, the drain ends within its own bounds and
+/// the next hop is never sent.
+#[test]
+fn the_deadline_passing_during_a_redirect_drain_ends_the_chain() {
+    let mut config = Config::default();
+    config.timeout = Some(Duration::from_millis(100));
+    config.conn = config.conn.drain_timeout(Duration::from_millis(300));
+    let mut sim = Sim::new(config);
+    sim.serve(Server::new([
+        Reply::Send(
+            b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 10\r\n\r\n".to_vec(),
+        ),
+        Reply::Stall,
+    ]));
+    sim.serve(Server::reply(OK));
+    let err = sim.get("http://127.0.0.1/slow").unwrap_err();
+    assert_eq!(err.timeout_kind(), Some(TimeoutKind::Total), "{err:?}");
+    assert_eq!(sim.wire.len(), 1, "the next hop was dialed");
+    let wire = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+    assert!(!wire.contains("/next"), "{wire}");
+    assert!(sim.now().since_origin() <= Duration::from_millis(300));
+}
+
+/// `GetConn` is traced once per checkout of a hop or a retry: not again
+/// when a stale idle connection is skipped. It comes with the checkout
+/// action, so after the connection given up was closed.
+#[test]
+fn get_conn_is_traced_once_per_checkout() {
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(0));
+    let mut config = Config::default();
+    config.stale_check_after = Duration::from_millis(1);
+    let counter = seen.clone();
+    config.trace = Some(roundtrip_io::Tracer::new(move |event| {
+        if matches!(
+            event,
+            roundtrip_io::proto::trace::TraceEvent::GetConn { .. }
+        ) {
+            *counter.lock().unwrap() += 1;
+        }
+    }));
+    let mut sim = Sim::new(config);
+    sim.serve(Server::new([Reply::Send(OK.to_vec()), Reply::Close]));
+    sim.serve(Server::reply(OK));
+    sim.get("http://127.0.0.1/").unwrap();
+    sim.advance(Duration::from_secs(1));
+    sim.get("http://127.0.0.1/").unwrap();
+    assert_eq!(sim.actions[..3], ["checkout", "probe", "discard"]);
+    assert_eq!(*seen.lock().unwrap(), 2, "a GetConn for the stale skip");
+}
+
 #[test]
 fn cancel_releases_what_the_exchange_holds() {
     for after in 0..8 {

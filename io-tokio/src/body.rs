@@ -1,31 +1,19 @@
-//! Request bodies in, response bodies out.
+//! Request bodies in, response bodies and switched connections out.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Instant as StdInstant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use roundtrip_io::http::HeaderMap;
-use roundtrip_io::proto::CloseReason;
-use roundtrip_io::proto::Event;
-use roundtrip_io::proto::conn::Abandon;
-use roundtrip_io::{
-    BoxReader, Collected, Error, Filled, GzipDecoder, Phase, TimeoutKind, drain_buffered, earliest,
-    trailer_into,
-};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use roundtrip_io::{BoxReader, Collected, Error};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
-use tokio::time::{Sleep, sleep_until};
-use tokio_util::io::poll_read_buf;
-
-use crate::client::Inner;
-use crate::transport::Conn;
+use crate::client::{Drive, Out, misuse};
 
 /// A request body: empty, bytes in memory, or an async reader streamed with
 /// a known length or chunked (the methods are [`roundtrip_io::Body`]'s).
@@ -43,7 +31,7 @@ pub type Body = roundtrip_io::Body<BodyReader>;
 
 /// The reader a streamed [`Body`] holds: what [`Body::from_reader`] makes of
 /// any `AsyncRead + Send + 'static`.
-pub struct BodyReader(Pin<Box<dyn AsyncRead + Send>>);
+pub struct BodyReader(pub(crate) Pin<Box<dyn AsyncRead + Send>>);
 
 impl<T: AsyncRead + Send + 'static> BoxReader<T> for BodyReader {
     fn box_reader(reader: T) -> Self {
@@ -57,233 +45,66 @@ impl fmt::Debug for BodyReader {
     }
 }
 
-/// Reads the next piece of a streamed body into `buf` (0 = the end).
-pub(crate) async fn read_chunk(body: &mut Body, buf: &mut [u8]) -> io::Result<usize> {
-    match body.start_reading() {
-        Some(BodyReader(reader)) => reader.read(buf).await,
-        None => Ok(0),
-    }
-}
-
 /// A response body, read from the connection as it is polled. Implements
 /// [`http_body::Body`]; [`chunk`](Self::chunk), [`bytes`](Self::bytes) and
 /// [`text`](Self::text) are the convenient ways in.
 ///
 /// The connection goes back to the pool once the body was read to its end.
-/// Dropped early, the rest is drained in a short task when little remains
+/// Dropped early, the rest is drained in a short task when the core says so
 /// (bounded by `max_drain_bytes` and `drain_timeout`), otherwise the
 /// connection is closed. Dropping it at any point never returns a connection
 /// in the middle of an exchange to the pool.
+///
+/// The body of a response that switched protocols (`101`, or a `2xx` to
+/// `CONNECT`) is empty; [`upgrade`](Self::upgrade) then gives the connection.
 pub struct ResponseBody {
-    conn: Option<Conn>,
-    client: Option<Arc<Inner>>,
-    ready: VecDeque<Bytes>,
-    trailers: Option<HeaderMap>,
+    drive: Drive,
+    /// The body ended (or failed): nothing more will be read.
+    ended: bool,
     /// Trailers are reported as a frame once, after the data.
     trailers_sent: bool,
-    deadline: Option<StdInstant>,
-    /// The read-timeout / deadline timer, made on the first wait.
-    timer: Option<Pin<Box<Sleep>>>,
-    error: Option<Error>,
-    /// Decodes a gzip body the client asked for.
-    gzip: Option<GzipDecoder>,
 }
 
 impl fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
-            .field("open", &self.conn.is_some())
+            .field("ended", &self.ended)
             .finish()
     }
 }
 
 impl ResponseBody {
-    pub(crate) fn new(
-        conn: Conn,
-        client: Arc<Inner>,
-        deadline: Option<StdInstant>,
-    ) -> ResponseBody {
-        let mut body = ResponseBody {
-            conn: Some(conn),
-            client: Some(client),
-            ready: VecDeque::new(),
-            trailers: None,
+    pub(crate) fn new(drive: Drive) -> ResponseBody {
+        ResponseBody {
+            drive,
+            ended: false,
             trailers_sent: false,
-            deadline,
-            timer: None,
-            error: None,
-            gzip: None,
-        };
-        body.decode_buffered();
-        body
-    }
-
-    /// Passes the body through `decoder` from now on.
-    pub(crate) fn decode_with(&mut self, decoder: GzipDecoder) {
-        self.gzip = Some(decoder);
+        }
     }
 
     /// An empty body with no connection behind it.
     pub fn empty() -> ResponseBody {
         ResponseBody {
-            conn: None,
-            client: None,
-            ready: VecDeque::new(),
-            trailers: None,
+            drive: Drive::none(),
+            ended: true,
             trailers_sent: true,
-            deadline: None,
-            timer: None,
-            error: None,
-            gzip: None,
         }
     }
 
-    /// Decodes what the read buffer holds, without waiting. Returns true
-    /// when at least one piece of data became ready.
-    fn decode_buffered(&mut self) -> bool {
-        let mut got = false;
-        // Bounded by the bytes already buffered: each event consumes some.
-        loop {
-            let Some(conn) = &mut self.conn else {
-                return got;
-            };
-            match conn.proto.poll_event(&mut conn.read_buf) {
-                Ok(Some(Event::Data(data))) => {
-                    if !data.is_empty() {
-                        self.ready.push_back(data);
-                        got = true;
-                    }
-                }
-                Ok(Some(Event::Trailer(field))) => {
-                    let trailers = self.trailers.get_or_insert_with(HeaderMap::new);
-                    if let Err(e) = trailer_into(trailers, &field) {
-                        self.fail(Error::from_proto(e, Phase::Body, true));
-                        return got;
-                    }
-                }
-                Ok(Some(Event::End)) => {
-                    self.release();
-                    return got;
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => return got,
-                Err(e) => {
-                    self.fail(Error::from_proto(e, Phase::Body, true));
-                    return got;
-                }
-            }
-        }
-    }
-
-    /// Polls for the next data piece, decoded when the client asked for
-    /// gzip; `None` at the end of the data.
+    /// Polls for the next data piece (decoded when the client asked for
+    /// gzip); `None` at the end of the data.
     fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
-        let Some(mut gzip) = self.gzip.take() else {
-            return self.poll_raw(cx);
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let next = match ready!(self.drive.poll_next(cx)) {
+            Out::Data(data) => return Poll::Ready(Some(Ok(data))),
+            Out::End | Out::Upgrade => None,
+            Out::Fail(e) => Some(Err(e)),
+            Out::Head(_) => Some(Err(misuse("a second response head"))),
         };
-        let next = self.poll_decoded(cx, &mut gzip);
-        self.gzip = Some(gzip);
-        next
-    }
-
-    /// The next decoded piece: what the decoder holds, else more of the
-    /// body for it. A corrupt or truncated stream is an error, never a
-    /// short body.
-    fn poll_decoded(
-        &mut self,
-        cx: &mut Context<'_>,
-        gzip: &mut GzipDecoder,
-    ) -> Poll<Option<Result<Bytes, Error>>> {
-        // Bounded by the body: each pass decodes, or takes a piece of it.
-        loop {
-            match gzip.poll_output() {
-                Ok(Some(data)) => return Poll::Ready(Some(Ok(data))),
-                Ok(None) => {}
-                Err(e) => {
-                    self.abandon();
-                    return Poll::Ready(Some(Err(e.into())));
-                }
-            }
-            match ready!(self.poll_raw(cx)) {
-                Some(Ok(data)) => gzip.handle_input(data),
-                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                None => return Poll::Ready(gzip.handle_end().err().map(|e| Err(e.into()))),
-            }
-        }
-    }
-
-    /// Polls for the next piece of the body as it came; `None` at the end.
-    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
-        // Bounded: each pass takes data, ends, fails, or reads bytes; a read
-        // that returns nothing is Pending.
-        loop {
-            if let Some(data) = self.ready.pop_front() {
-                return Poll::Ready(Some(Ok(data)));
-            }
-            if let Some(e) = self.error.take() {
-                return Poll::Ready(Some(Err(e)));
-            }
-            if self.conn.is_none() {
-                return Poll::Ready(None);
-            }
-            if self.decode_buffered() || self.conn.is_none() || self.error.is_some() {
-                continue;
-            }
-            ready!(self.poll_fill(cx));
-        }
-    }
-
-    /// Reads more bytes, honouring the read timeout and the request deadline.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let (Some(conn), Some(client)) = (&mut self.conn, &self.client) else {
-            return Poll::Ready(());
-        };
-        conn.reserve();
-        match poll_read_buf(Pin::new(&mut conn.stream), cx, &mut conn.read_buf) {
-            Poll::Ready(Ok(0)) => {
-                conn.proto.handle_eof();
-                self.timer = None;
-                return Poll::Ready(());
-            }
-            Poll::Ready(Ok(n)) => {
-                conn.sizer.record(n);
-                self.timer = None; // progress: the read timeout starts over
-                return Poll::Ready(());
-            }
-            Poll::Ready(Err(e)) => {
-                self.fail(Error::from_io(e, Phase::Body, true));
-                return Poll::Ready(());
-            }
-            Poll::Pending => {}
-        }
-        let read_deadline = client.config.read_timeout.map(|t| StdInstant::now() + t);
-        let Some(until) = earliest([read_deadline, self.deadline]) else {
-            return Poll::Pending;
-        };
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(sleep_until(until.into())));
-        if timer.as_mut().poll(cx).is_ready() {
-            self.timer = None;
-            let kind = TimeoutKind::ReadIdle;
-            self.fail(Error::timed_out(kind, self.deadline, Phase::Body, true));
-            return Poll::Ready(());
-        }
-        Poll::Pending
-    }
-
-    fn fail(&mut self, e: Error) {
-        if let (Some(conn), Some(client)) = (self.conn.take(), &self.client) {
-            client.pool.discard(conn, e.close_reason());
-        }
-        self.error = Some(e);
-    }
-
-    /// The body ended: hand the connection back.
-    fn release(&mut self) {
-        if let (Some(conn), Some(client)) = (self.conn.take(), &self.client) {
-            client.pool.checkin(conn);
-        }
+        self.ended = true;
+        Poll::Ready(next)
     }
 
     /// The next piece of the body, zero-copy; `None` at the end.
@@ -311,95 +132,34 @@ impl ResponseBody {
 
     /// Trailer fields of a chunked body, once it was read to its end.
     pub fn trailers(&self) -> Option<&HeaderMap> {
-        self.trailers.as_ref()
+        self.drive.exchange()?.trailers()
     }
 
-    /// Gives up on the body and waits while the core drains it (within
-    /// `max_drain_bytes` and `drain_timeout`), then hands the connection
-    /// back with the core's verdict. Used for the body of a redirect being
-    /// followed. Dropped mid-way, it closes the connection.
-    pub(crate) async fn discard(mut self) {
-        let (Some(conn), Some(client)) = (self.conn.take(), self.client.clone()) else {
-            return;
-        };
-        let mut held = Draining {
-            conn: Some(conn),
-            client: &client,
-        };
-        let Some(conn) = held.conn.as_mut() else {
-            return;
-        };
-        if conn.proto.abandon(client.clock.now()) == Abandon::Drain {
-            drain(conn, &client).await;
-        }
-        if let Some(conn) = held.conn.take() {
-            client.pool.checkin(conn);
+    /// The connection of a response that switched protocols (`101
+    /// Switching Protocols`, or a `2xx` to `CONNECT`): the bytes the server
+    /// sent after the head first, then the socket. Any other response is
+    /// an error (and its body is given up).
+    pub async fn upgrade(mut self) -> Result<Upgraded, Error> {
+        let not_switched = || misuse("the response did not switch protocols");
+        match poll_fn(|cx| self.drive.poll_next(cx)).await {
+            Out::Upgrade => {
+                let conn = self.drive.take_switched().ok_or_else(not_switched)?;
+                Ok(Upgraded {
+                    stream: conn.stream,
+                    leftover: conn.link.read_buf,
+                })
+            }
+            Out::Fail(e) => Err(e),
+            Out::Data(_) | Out::End | Out::Head(_) => Err(not_switched()),
         }
     }
 
-    /// Gives up on the rest of the body. Drop cannot wait, so the rest is
-    /// drained only as far as it already arrived (reading without waiting,
-    /// within the core's byte budget); a body still incomplete then is
-    /// closed. No background task is left behind.
+    /// Gives up on the rest of the body: drained or closed, as the core
+    /// decides.
     fn abandon(&mut self) {
-        let (Some(mut conn), Some(client)) = (self.conn.take(), self.client.clone()) else {
-            return;
-        };
-        if conn.proto.abandon(client.clock.now()) == Abandon::Drain {
-            drain_ready(&mut conn);
-        }
-        // The core's verdict decides: kept only if the exchange completed.
-        client.pool.checkin(conn);
-    }
-}
-
-/// A connection being drained by [`ResponseBody::discard`]; dropped before
-/// it was handed back (the future was cancelled), it is closed.
-struct Draining<'a> {
-    conn: Option<Conn>,
-    client: &'a Inner,
-}
-
-impl Drop for Draining<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.client.pool.discard(conn, CloseReason::Abandoned);
-        }
-    }
-}
-
-/// Reads and drops body bytes, waiting for them, until the exchange
-/// completes or the core gives up (byte budget or drain deadline).
-async fn drain(conn: &mut Conn, client: &Inner) {
-    // Bounded: every pass reads bytes, hits EOF, or moves the clock toward
-    // the drain deadline, which ends draining.
-    let clock = &client.clock;
-    for _ in 0..100_000 {
-        if !drain_buffered(&mut conn.proto, &mut conn.read_buf) {
-            return;
-        }
-        let until = conn.proto.poll_timeout().map(|at| clock.to_std(at));
-        let filled = conn.fill(until).await;
-        if Filled::report(filled, &mut conn.proto, clock, [None; 2], Phase::Body, true).is_err() {
-            return;
-        }
-    }
-}
-
-/// Reads and drops what the socket already holds of the body, until the
-/// exchange completes or the core gives up (byte budget).
-fn drain_ready(conn: &mut Conn) {
-    // Bounded: every pass consumes bytes, or ends at EOF, WouldBlock or an error.
-    for _ in 0..100_000 {
-        if !drain_buffered(&mut conn.proto, &mut conn.read_buf) {
-            return;
-        }
-        conn.reserve();
-        match conn.stream.try_read_buf(&mut conn.read_buf) {
-            Ok(0) => conn.proto.handle_eof(),
-            Ok(_) => {}
-            Err(_) => return, // WouldBlock: the rest is not here; the verdict stays "abandoned"
-        }
+        self.ended = true;
+        // Dropping the drive gives the exchange up.
+        self.drive = Drive::none();
     }
 }
 
@@ -417,40 +177,90 @@ impl http_body::Body for ResponseBody {
             Some(Err(e)) => Poll::Ready(Some(Err(e))),
             None if !this.trailers_sent => {
                 this.trailers_sent = true;
-                Poll::Ready(this.trailers.clone().map(|t| Ok(Frame::trailers(t))))
+                Poll::Ready(this.trailers().cloned().map(|t| Ok(Frame::trailers(t))))
             }
             None => Poll::Ready(None),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        // A decoder still has the end of its stream to check.
-        self.conn.is_none()
-            && self.ready.is_empty()
-            && self.error.is_none()
-            && self.trailers_sent
-            && self.gzip.is_none()
+        self.ended && self.trailers_sent
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.gzip.is_some() {
-            return SizeHint::default(); // decoded length unknown
-        }
-        let buffered: u64 = self.ready.iter().map(|b| b.len() as u64).sum();
-        match &self.conn {
-            None => SizeHint::with_exact(buffered),
-            Some(conn) => match conn.proto.remaining_body() {
-                Some(rest) => SizeHint::with_exact(buffered + rest),
-                None => SizeHint::default(),
-            },
+        match self.ended {
+            true => SizeHint::with_exact(0),
+            false => SizeHint::default(),
         }
     }
 }
 
-impl Drop for ResponseBody {
-    fn drop(&mut self) {
-        if self.conn.is_some() {
-            self.abandon();
+/// A connection switched to another protocol, from
+/// [`ResponseBody::upgrade`]: reads give the bytes that came right after
+/// the response head first, then what the socket receives.
+pub struct Upgraded {
+    stream: TcpStream,
+    /// Bytes received after the head, not yet read.
+    leftover: BytesMut,
+}
+
+impl fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("leftover", &self.leftover.len())
+            .finish()
+    }
+}
+
+impl Upgraded {
+    /// The socket, and the bytes received after the head not yet read.
+    pub fn into_parts(self) -> (TcpStream, Bytes) {
+        (self.stream, self.leftover.freeze())
+    }
+}
+
+impl AsyncRead for Upgraded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.leftover.is_empty() {
+            return Pin::new(&mut this.stream).poll_read(cx, buf);
         }
+        let n = this.leftover.len().min(buf.remaining());
+        buf.put_slice(&this.leftover.split_to(n));
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Upgraded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }

@@ -1,15 +1,18 @@
 //! # roundtrip-tokio: the tokio backend
 //!
-//! An async HTTP/1.1 client on tokio, driven by `roundtrip-proto` and its
-//! Go-style pool policy. Every protocol decision (framing, reuse,
-//! 100-continue, retry safety, pool limits and expiry) is the core's; this
-//! crate reads, writes, waits and converts to `http` types.
+//! An async HTTP/1.1 client on tokio: a thin driver of
+//! [`roundtrip_io::exchange::Exchange`] over the Go-style pool policy of
+//! `roundtrip-proto`. Every decision of a request (checkout, stale probe,
+//! framing, 100-continue, retry safety, redirects, gzip, drain or close,
+//! timeouts) is the machine's; this crate owns the sockets, reads, writes,
+//! waits and converts to `http` types.
 //!
 //! - Works on current-thread and multi-thread runtimes; futures are `Send`.
 //! - Cancellation-safe: dropping a request future or a body at any await
 //!   point never returns a connection in the middle of an exchange to the
 //!   pool; waiters for `max_conns_per_host` give back what they were granted.
-//! - The response body implements [`http_body::Body`].
+//! - The response body implements [`http_body::Body`]; a response that
+//!   switched protocols gives its connection with [`ResponseBody::upgrade`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,11 +26,10 @@
 
 mod body;
 mod client;
-mod follow;
 mod pool;
 mod transport;
 
-pub use body::{Body, BodyReader, ResponseBody};
+pub use body::{Body, BodyReader, ResponseBody, Upgraded};
 pub use client::{Client, ClientBuilder};
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,

@@ -2,19 +2,18 @@
 //! channel per waiter as the waiting primitive. Every decision is the core's;
 //! this file only parks and wakes tasks.
 //!
-//! Cancellation: a waiter whose future is dropped cancels its ticket; if a
-//! grant already reached it, the grant is given back (a connection is checked
-//! in again, a dial permit is returned), so nothing leaks.
+//! Cancellation: a waiter that gives up cancels its ticket; if a grant
+//! already reached it, the grant is given back (a connection is checked in
+//! again, a dial permit is returned), so nothing leaks.
 
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::time::Instant as StdInstant;
 
 use roundtrip_io::pool::{self, Waiting};
+use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::pool::{Grant, Key, PoolConfig, Ticket};
-use roundtrip_io::{Clock, Error, Phase, TimeoutKind, Tracer};
+use roundtrip_io::{Clock, Tracer};
 use tokio::sync::oneshot;
-use tokio::time::timeout_at;
 
 use crate::transport::Conn;
 
@@ -38,6 +37,13 @@ impl Waiting<Conn> for Oneshots {
     }
 }
 
+/// A queued checkout: its ticket and where its grant will come.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    ticket: Ticket,
+    pub rx: oneshot::Receiver<Grant<Conn>>,
+}
+
 pub(crate) struct SharedPool(pool::SharedPool<Conn, Oneshots>);
 
 impl Deref for SharedPool {
@@ -53,67 +59,37 @@ impl SharedPool {
         SharedPool(pool::SharedPool::new(config, Oneshots, clock, trace))
     }
 
-    /// An idle connection, or permission to dial, waiting in FIFO order when
-    /// the host is at `max_conns_per_host`, until `deadline`.
-    pub async fn checkout(&self, key: &Key, deadline: Option<StdInstant>) -> Result<Got, Error> {
-        let park = |waiters: &mut HashMap<_, _>, ticket| {
+    /// An idle connection, or permission to dial; or, when the host is at
+    /// `max_conns_per_host`, a place in the FIFO queue.
+    pub fn checkout(&self, key: &Key) -> Result<Got, Waiter> {
+        self.0.checkout(key, |parked: &mut HashMap<_, _>, ticket| {
             let (tx, rx) = oneshot::channel();
-            waiters.insert(ticket, tx);
-            (ticket, rx)
-        };
-        let (ticket, rx) = match self.0.checkout(key, park) {
-            Ok(got) => return Ok(got),
-            Err(wait) => wait,
-        };
-        let mut wait = Wait {
-            pool: self,
-            ticket,
-            rx: Some(rx),
-        };
-        let rx = wait.rx.as_mut().expect("set just above");
-        let received = match deadline {
-            Some(at) => match timeout_at(at.into(), rx).await {
-                Ok(received) => received,
-                Err(_) => {
-                    return Err(Error::Timeout {
-                        kind: TimeoutKind::Total,
-                        phase: Phase::PoolWait,
-                        reached_server: false,
-                    });
-                }
-            },
-            None => rx.await,
-        };
-        wait.rx = None; // received (or the pool was dropped): nothing to give back
-        match received {
-            Ok(grant) => Ok(grant.into()),
-            Err(_) => Err(Error::Timeout {
-                kind: TimeoutKind::Total,
-                phase: Phase::PoolWait,
-                reached_server: false,
-            }),
-        }
+            parked.insert(ticket, tx);
+            Waiter { ticket, rx }
+        })
     }
-}
 
-/// A queued waiter; dropped before it received its grant, it cancels.
-struct Wait<'a> {
-    pool: &'a SharedPool,
-    ticket: Ticket,
-    rx: Option<oneshot::Receiver<Grant<Conn>>>,
-}
-
-impl Drop for Wait<'_> {
-    fn drop(&mut self) {
-        let Some(mut rx) = self.rx.take() else { return };
-        let mut st = self.pool.lock();
-        if st.pool.cancel_wait(self.ticket) {
-            st.parked.remove(&self.ticket);
+    /// The waiter gives up: its ticket is cancelled, or the grant it was
+    /// already sent goes to the next waiter (or back to the pool).
+    pub fn give_up(&self, mut waiter: Waiter) {
+        let mut st = self.lock();
+        if st.pool.cancel_wait(waiter.ticket) {
+            st.parked.remove(&waiter.ticket);
             return;
         }
         // Already granted: the grant was sent under this lock, so it is here.
-        if let Ok(grant) = rx.try_recv() {
-            self.pool.redeliver(&mut st, grant);
+        if let Ok(grant) = waiter.rx.try_recv() {
+            self.redeliver(&mut st, grant);
         }
+    }
+
+    /// The connection left HTTP (a 101, or a 2xx to CONNECT): its slot is
+    /// freed, and its socket belongs to the caller.
+    pub fn detach(&self, conn: &Conn) {
+        let mut st = self.lock();
+        let grant = st
+            .pool
+            .discard(conn.link.id, &conn.link.key, CloseReason::Switched);
+        self.deliver(&mut st, grant);
     }
 }

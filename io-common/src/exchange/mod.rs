@@ -930,7 +930,7 @@ impl<R> Exchange<R> {
 
     // ---- transitions ----
 
-    /// Starts the checkout of the current hop.
+    /// Starts the checkout of the current hop (traced with its action).
     fn begin(&mut self) {
         self.state = State::Checkout;
         self.announced = false;

@@ -379,8 +379,15 @@ impl Sim {
                 }
                 Action::Release => {
                     let id = conn.take().ok_or_else(|| misuse("release"))?;
-                    let c = self.conns.remove(&id).ok_or_else(|| misuse("release"))?;
+                    let mut c = self.conns.remove(&id).ok_or_else(|| misuse("release"))?;
                     let verdict = c.link.proto.checkin_verdict();
+                    if verdict.is_yes() {
+                        // No connection goes back in an unknown state.
+                        if !c.link.read_buf.is_empty() || !c.link.out.is_empty() {
+                            return Err(misuse("released as reusable with bytes left"));
+                        }
+                        c.link.shrink_for_idle();
+                    }
                     let keep_alive = c.link.proto.keep_alive_timeout();
                     let key = c.link.key.clone();
                     self.conns.insert(id, c);
