@@ -84,6 +84,27 @@ impl ResponseBody {
         Ok(all.freeze())
     }
 
+    /// Gives up on the rest of the body and waits while the machine
+    /// drains it or closes the connection (bounded by `max_drain_bytes`
+    /// and `drain_timeout`): once it returns, the connection is settled.
+    /// Dropping the body does the same in a detached task.
+    ///
+    /// ```no_run
+    /// # smol::block_on(async {
+    /// let response = roundtrip_smol::get("http://127.0.0.1:8080/").await?;
+    /// response.into_body().discard().await;
+    /// # Ok::<(), roundtrip_smol::Error>(()) });
+    /// ```
+    pub async fn discard(mut self) {
+        let run = self.run();
+        run.ex.abandon(
+            run.conn.as_mut().map(|c| &mut c.link),
+            run.inner.clock.now(),
+        );
+        // Abandoned, the machine only settles the connection, then ends.
+        let _ = run.next().await;
+    }
+
     /// Trailer fields of a chunked body, once it was read to its end.
     ///
     /// ```no_run

@@ -267,19 +267,26 @@ impl Run {
         if let Some(permit) = self.permit.take() {
             self.inner.pool.dial_failed(permit);
         }
-        // Bounded: settling takes one action; a drain goes to a task.
-        for _ in 0..4 {
+        // Bounded: each read takes bytes of the core's drain budget, or
+        // ends the drain; what is not there yet is drained by a task.
+        loop {
             match self.ex.poll(self.conn.as_mut().map(|c| &mut c.link), now) {
                 Action::Release => self.release(None),
                 Action::Discard(reason) => self.release(Some(reason)),
-                Action::Read if !self.draining => {
-                    self.draining = true;
-                    let drain = async move { ResponseBody(Some(self)).chunk().await.map(drop) };
-                    return smol::spawn(drain).detach();
-                }
                 Action::Read => {
-                    let (ex, c) = self.conn();
-                    ex.handle_io_error(&mut c.link, io::ErrorKind::Interrupted.into(), now);
+                    let draining = self.draining;
+                    let (ex, Conn { stream, link }) = self.conn();
+                    link.reserve_read();
+                    match sys::read_into_spare(stream.get_ref(), &mut link.read_buf) {
+                        Ok(0) => ex.handle_eof(link, now),
+                        Ok(n) => ex.handle_input(link, n, now),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock && !draining => {
+                            self.draining = true;
+                            let drain = async move { ResponseBody(Some(self)).discard().await };
+                            return smol::spawn(drain).detach();
+                        }
+                        Err(e) => ex.handle_io_error(link, e, now),
+                    }
                 }
                 _ => return,
             }
