@@ -415,3 +415,23 @@ fn a_connect_failure_names_the_address() {
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
     assert_eq!(sim.stats().in_use, 0);
 }
+
+#[test]
+fn the_total_deadline_covers_a_redirect_body_being_drained() {
+    let mut config = Config::default();
+    config.gzip = false;
+    config.timeout = Some(Duration::from_millis(100));
+    config.conn = config.conn.drain_timeout(Duration::from_millis(300));
+    let mut sim = Sim::new(config);
+    let head = b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 10\r\n\r\n";
+    sim.serve(Server::new([
+        Reply::Send(head.to_vec()),
+        Reply::Delay(Duration::from_millis(600)),
+        Reply::Close,
+    ]));
+    sim.serve(Server::reply(OK));
+    let err = sim.get("http://127.0.0.1/slow").unwrap_err();
+    assert_eq!(err.timeout_kind(), Some(TimeoutKind::Total), "{err:?}");
+    assert_eq!(sim.now().since_origin(), Duration::from_millis(100));
+    assert_eq!(sim.wire.len(), 1, "the next hop was not sent");
+}

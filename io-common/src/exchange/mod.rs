@@ -803,7 +803,8 @@ impl<R> Exchange<R> {
         };
         self.timers.disarm(timer);
         let kind = match (timer, &self.state) {
-            (Timer::Total, State::Drain(_)) => return, // the drain has its own bound
+            // The caller has its answer (or its error): the drain has its own bound.
+            (Timer::Total, State::Drain(After::End | After::Fail(_))) => return,
             (Timer::Total, _) => TimeoutKind::Total,
             (Timer::Connect, State::Dial) => TimeoutKind::Connect,
             (Timer::Write, State::Send) => TimeoutKind::Write,
@@ -815,6 +816,13 @@ impl<R> Exchange<R> {
             self.config().trace_write_failed(&err);
         }
         match link {
+            // A redirect's body still draining: the chain ends here.
+            Some(_) if matches!(self.state, State::Drain(_)) => {
+                self.state = State::Settle {
+                    close: Some(err.close_reason()),
+                    then: After::Fail(err),
+                }
+            }
             Some(_) if matches!(self.state, State::Probe) => {
                 self.state = State::Settle {
                     close: None,
