@@ -218,6 +218,8 @@ pub struct Exchange<R> {
     /// A retry was spent on this hop.
     retried: bool,
     stale_skips: u32,
+    /// `GetConn` is still to be traced for this checkout.
+    announce: bool,
     /// The connection came from the pool.
     reused: bool,
     /// How long the pooled connection had been idle.
@@ -271,6 +273,7 @@ impl<R> Exchange<R> {
             timers,
             retried: false,
             stale_skips: 0,
+            announce: false,
             reused: false,
             idle_for: None,
             conn: None,
@@ -368,7 +371,18 @@ impl<R> Exchange<R> {
 
     fn step(&mut self, link: Option<&mut Link>, now: Instant) -> Option<Action> {
         match &mut self.state {
-            State::Checkout => return Some(Action::Checkout),
+            State::Checkout => {
+                // Announced when asked for, so after the driver settled the
+                // previous connection; once per hop or retry, not per stale
+                // connection skipped.
+                if std::mem::take(&mut self.announce)
+                    && let Some(prepared) = &self.prepared
+                {
+                    let key = prepared.key.clone();
+                    self.settings.config.trace(|| TraceEvent::GetConn { key });
+                }
+                return Some(Action::Checkout);
+            }
             State::Waiting => return Some(Action::Wait),
             State::Probe => return Some(Action::Probe),
             State::Dial => return Some(Action::Dial),
@@ -893,10 +907,7 @@ impl<R> Exchange<R> {
     /// Starts the checkout of the current hop.
     fn begin(&mut self) {
         self.state = State::Checkout;
-        if let Some(prepared) = &self.prepared {
-            let key = prepared.key.clone();
-            self.settings.config.trace(|| TraceEvent::GetConn { key });
-        }
+        self.announce = true;
     }
 
     /// Starts the request on `link`.
@@ -1000,10 +1011,7 @@ impl<R> Exchange<R> {
         self.state = match then {
             After::End => State::End,
             After::Fail(e) => State::Failed(e),
-            After::Checkout => {
-                self.begin();
-                return;
-            }
+            After::Checkout => State::Checkout,
             After::Retry => {
                 self.retried = true;
                 self.begin();
