@@ -62,10 +62,10 @@ pub use roundtrip_proto as proto;
 pub use roundtrip_blocking as blocking;
 #[cfg(feature = "mio")]
 pub use roundtrip_mio as mio;
-#[cfg(feature = "tokio")]
-pub use roundtrip_tokio as tokio;
 #[cfg(feature = "smol")]
 pub use roundtrip_smol as smol;
+#[cfg(feature = "tokio")]
+pub use roundtrip_tokio as tokio;
 
 /// `GET uri` on the default (blocking) backend, with default settings.
 ///

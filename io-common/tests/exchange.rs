@@ -456,5 +456,8 @@ fn get_conn_is_traced_once_per_attempt_when_the_checkout_is_asked_for() {
     assert_eq!(sim.actions[..3], ["checkout", "probe", "discard"]);
     let events = events.lock().unwrap();
     let get_conns = events.iter().filter(|e| e.starts_with("GetConn")).count();
-    assert_eq!(get_conns, 1, "a stale connection skipped is not a new attempt: {events:#?}");
+    assert_eq!(
+        get_conns, 1,
+        "a stale connection skipped is not a new attempt: {events:#?}"
+    );
 }

@@ -211,9 +211,7 @@ fn tokio(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
 }
 
 fn smol(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
-    let client = roundtrip::smol::Client::builder()
-        .config(config(c))
-        .build();
+    let client = roundtrip::smol::Client::builder().config(config(c)).build();
     let next = Arc::new(AtomicUsize::new(0));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let started = Instant::now();
