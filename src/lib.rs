@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | `blocking` (default) | [`blocking`] | threads and `std::net`; [`get`] |
 //! | `tokio` | [`tokio`] | async code on tokio; `http_body::Body` responses |
+//! | `smol` | [`smol`] | async code on smol; the thinnest driver of the exchange machine |
 //! | `mio` | [`mio`] | one event loop driving many requests, or embedding in your own `mio::Poll` |
 //! | `gzip` (default) | | ask for gzip and decode it transparently |
 //!
@@ -61,6 +62,8 @@ pub use roundtrip_proto as proto;
 pub use roundtrip_blocking as blocking;
 #[cfg(feature = "mio")]
 pub use roundtrip_mio as mio;
+#[cfg(feature = "smol")]
+pub use roundtrip_smol as smol;
 #[cfg(feature = "tokio")]
 pub use roundtrip_tokio as tokio;
 

@@ -42,7 +42,7 @@ enum Kind<R> {
 /// ([`Body::from_reader`]).
 #[diagnostic::on_unimplemented(
     message = "`{T}` is not a reader this backend's `Body` can stream",
-    note = "the blocking and mio backends take `std::io::Read + Send + 'static`, the tokio one `tokio::io::AsyncRead + Send + 'static`"
+    note = "the blocking and mio backends take `std::io::Read + Send + 'static`, the tokio one `tokio::io::AsyncRead + Send + 'static`, the smol one `futures_io::AsyncRead + Send + Unpin + 'static`"
 )]
 pub trait BoxReader<T> {
     /// `reader`, boxed as the body keeps it.
@@ -50,6 +50,15 @@ pub trait BoxReader<T> {
 }
 
 impl<T: Read + Send + 'static> BoxReader<T> for Box<dyn Read + Send> {
+    fn box_reader(reader: T) -> Self {
+        Box::new(reader)
+    }
+}
+
+/// The reader of an async body on `futures-io` (the smol backend's).
+impl<T: futures_io::AsyncRead + Send + Unpin + 'static> BoxReader<T>
+    for Box<dyn futures_io::AsyncRead + Send + Unpin>
+{
     fn box_reader(reader: T) -> Self {
         Box::new(reader)
     }

@@ -471,3 +471,49 @@ fn a_connect_failure_names_the_address() {
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
     assert_eq!(sim.stats().in_use, 0);
 }
+
+#[test]
+fn the_total_deadline_covers_a_redirect_body_being_drained() {
+    let mut config = Config::default();
+    config.gzip = false;
+    config.timeout = Some(Duration::from_millis(100));
+    config.conn = config.conn.drain_timeout(Duration::from_millis(300));
+    let mut sim = Sim::new(config);
+    let head = b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 10\r\n\r\n";
+    sim.serve(Server::new([
+        Reply::Send(head.to_vec()),
+        Reply::Delay(Duration::from_millis(600)),
+        Reply::Close,
+    ]));
+    sim.serve(Server::reply(OK));
+    let err = sim.get("http://127.0.0.1/slow").unwrap_err();
+    assert_eq!(err.timeout_kind(), Some(TimeoutKind::Total), "{err:?}");
+    assert_eq!(sim.now().since_origin(), Duration::from_millis(100));
+    assert_eq!(sim.wire.len(), 1, "the next hop was not sent");
+}
+
+#[test]
+fn get_conn_is_traced_once_per_attempt_when_the_checkout_is_asked_for() {
+    use std::sync::{Arc, Mutex};
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let mut config = Config::default();
+    config.stale_check_after = Duration::from_millis(1);
+    let seen = Arc::clone(&events);
+    config.trace = Some(roundtrip_io::Tracer::new(move |e| {
+        seen.lock().unwrap().push(format!("{e:?}"));
+    }));
+    let mut sim = Sim::new(config);
+    sim.serve(Server::new([Reply::Send(OK.to_vec()), Reply::Close]));
+    sim.serve(Server::reply(OK));
+    sim.get("http://127.0.0.1/").unwrap();
+    sim.advance(Duration::from_secs(1));
+    events.lock().unwrap().clear();
+    sim.get("http://127.0.0.1/").unwrap();
+    assert_eq!(sim.actions[..3], ["checkout", "probe", "discard"]);
+    let events = events.lock().unwrap();
+    let get_conns = events.iter().filter(|e| e.starts_with("GetConn")).count();
+    assert_eq!(
+        get_conns, 1,
+        "a stale connection skipped is not a new attempt: {events:#?}"
+    );
+}

@@ -18,6 +18,8 @@ pub enum Backend {
     Mio,
     /// `roundtrip::tokio`, a multi-thread runtime with one task per concurrent request.
     Tokio,
+    /// `roundtrip::smol`, one task per concurrent request on smol's executor.
+    Smol,
 }
 
 /// Arguments of `roundtrip bench`.
@@ -65,6 +67,7 @@ pub fn run(args: &Args) -> std::process::ExitCode {
     let result = match args.backend {
         Backend::Blocking => blocking(&url, c, n, args.size),
         Backend::Tokio => tokio(&url, c, n, args.size),
+        Backend::Smol => smol(&url, c, n, args.size),
         Backend::Mio => mio(&url, c, n, args.size),
     };
     let run = match result {
@@ -201,6 +204,37 @@ fn tokio(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
         }
         for task in tasks {
             let _ = task.await;
+        }
+    });
+    let tally = Arc::try_unwrap(tally).map_err(|_| "tasks still running".to_string())?;
+    finish(started, tally, client.stats())
+}
+
+fn smol(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
+    let client = roundtrip::smol::Client::builder().config(config(c)).build();
+    let next = Arc::new(AtomicUsize::new(0));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let started = Instant::now();
+    smol_rt::block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..c {
+            let (client, next, tally, url) =
+                (client.clone(), next.clone(), tally.clone(), url.to_string());
+            tasks.push(smol_rt::spawn(async move {
+                let mut mine = Tally::default();
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let t = Instant::now();
+                    let outcome = match client.get(&url).await {
+                        Ok(mut r) => r.body_mut().bytes(u64::MAX).await.map(|b| b.len()),
+                        Err(e) => Err(e),
+                    };
+                    mine.record(t, outcome.map_err(|e| e.to_string()), size);
+                }
+                merge(&tally, mine);
+            }));
+        }
+        for task in tasks {
+            task.await;
         }
     });
     let tally = Arc::try_unwrap(tally).map_err(|_| "tasks still running".to_string())?;

@@ -64,6 +64,8 @@ pub enum Backend {
     Mio,
     /// `roundtrip::tokio`: a current-thread tokio runtime.
     Tokio,
+    /// `roundtrip::smol`: the exchange machine's smol driver, in `smol::block_on`.
+    Smol,
 }
 
 /// Arguments of `roundtrip get`.
@@ -195,6 +197,7 @@ fn fetch_all(args: &Args) -> Result<(), Failure> {
     let stats = match args.backend {
         Backend::Blocking => blocking(&planned, config, &mut sink, log.as_deref()),
         Backend::Tokio => tokio(&planned, config, &mut sink, log.as_deref()),
+        Backend::Smol => smol(&planned, config, &mut sink, log.as_deref()),
         Backend::Mio => mio(&planned, config, sink, log.as_deref()),
     }?;
     if let Some(log) = &log {
@@ -345,6 +348,42 @@ fn tokio(
         .map_err(|e| Failure::Local(format!("cannot start a tokio runtime: {e}")))?;
     let client = roundtrip::tokio::Client::builder().config(config).build();
     runtime.block_on(async {
+        for request in planned {
+            if let Some(log) = log {
+                log.begin(request);
+            }
+            let response = client
+                .request(request.request())
+                .await
+                .map_err(Failure::Request)?;
+            if let Some(log) = log {
+                log.head(&Head::from(&response));
+            }
+            sink.begin(&Head::from(&response));
+            let (head, mut body) = response.into_parts();
+            let mut bytes = 0;
+            while let Some(data) = body.chunk().await.map_err(Failure::Request)? {
+                bytes += data.len() as u64;
+                sink.write(&data).map_err(Failure::Output)?;
+            }
+            sink.end();
+            if let Some(log) = log {
+                log.done(&Done::new(bytes, &head.extensions));
+            }
+        }
+        Ok(client.stats())
+    })
+}
+
+fn smol(
+    planned: &[Planned],
+    config: Config,
+    sink: &mut Sink,
+    log: Option<&Log>,
+) -> Result<PoolStats, Failure> {
+    // One request at a time, on this thread: the trace is written from it.
+    let client = roundtrip::smol::Client::builder().config(config).build();
+    smol_rt::block_on(async {
         for request in planned {
             if let Some(log) = log {
                 log.begin(request);

@@ -30,7 +30,7 @@ fn bench(backend: &str) -> String {
 
 #[test]
 fn every_backend_reports_throughput_latency_and_reuse() {
-    for backend in ["blocking", "tokio", "mio"] {
+    for backend in ["blocking", "tokio", "mio", "smol"] {
         let out = bench(backend);
         assert!(out.contains("300 of 300 requests in"), "{backend}: {out}");
         assert!(out.contains(" req/s"), "{backend}: {out}");

@@ -38,7 +38,7 @@ fn get(args: &[&str]) -> Run {
 }
 
 /// Every backend's name for `--backend`.
-const BACKENDS: [&str; 3] = ["blocking", "mio", "tokio"];
+const BACKENDS: [&str; 4] = ["blocking", "mio", "tokio", "smol"];
 
 /// One request as the scripted server received it.
 #[derive(Clone, Debug)]

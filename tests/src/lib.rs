@@ -2,6 +2,7 @@
 //! into whole responses, and reading the conformance corpus.
 
 pub mod backend;
+pub mod backend_smol;
 pub mod cases;
 pub mod conformance;
 pub mod faults;
@@ -11,6 +12,8 @@ pub mod redirects;
 pub mod server;
 pub mod suite;
 pub mod traces;
+
+pub use backend_smol::Smol;
 
 use bytes::BytesMut;
 use roundtrip_proto::{Error, Event, Limits, ResponseDecoder};

@@ -856,6 +856,13 @@ impl<R> Exchange<R> {
             self.config().trace_write_failed(&err);
         }
         match link {
+            // A redirect's body still draining: the chain ends here.
+            Some(_) if matches!(self.state, State::Drain(_)) => {
+                self.state = State::Settle {
+                    close: Some(err.close_reason()),
+                    then: After::Fail(err),
+                }
+            }
             Some(_) if matches!(self.state, State::Probe) => {
                 self.state = State::Settle {
                     close: None,

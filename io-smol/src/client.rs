@@ -1,0 +1,152 @@
+//! `Client` and its builder: an [`Exchange`] per request, driven by
+//! [`Run`](crate::run::Run).
+
+use std::sync::Arc;
+
+use roundtrip_io::exchange::{Action, Settings};
+use roundtrip_io::pool::SharedPool;
+use roundtrip_io::proto::pool::PoolStats;
+use roundtrip_io::{Clock, Config, Error, http};
+
+use crate::body::{Body, ResponseBody};
+use crate::run::{Chans, Inner, Run, misuse};
+
+/// An async HTTP/1.1 client with a connection pool, on smol. Cheap to
+/// clone: clones share the pool. Dropping a request future at any await
+/// point cancels it; what it held is released as the machine decides.
+///
+/// ```no_run
+/// # smol::block_on(async {
+/// let client = roundtrip_smol::Client::new();
+/// let mut response = client.get("http://127.0.0.1:8080/").await?;
+/// let text = response.body_mut().bytes(1 << 20).await?;
+/// # Ok::<(), roundtrip_smol::Error>(()) });
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with the default settings ([`Config`]'s table).
+    ///
+    /// ```
+    /// let client = roundtrip_smol::Client::new();
+    /// assert_eq!(client.stats().idle, 0);
+    /// ```
+    pub fn new() -> Client {
+        Client::builder().build()
+    }
+
+    /// A builder to change the settings.
+    ///
+    /// ```
+    /// let client = roundtrip_smol::Client::builder().max_idle_per_host(4).build();
+    /// assert_eq!(client.config().pool.max_idle_per_host, 4);
+    /// ```
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            config: Config::default(),
+        }
+    }
+
+    /// The settings in force.
+    ///
+    /// ```
+    /// assert!(roundtrip_smol::Client::new().config().keep_alive);
+    /// ```
+    pub fn config(&self) -> &Config {
+        &self.inner.settings.config
+    }
+
+    /// Pool counters: dials, reuses, idle, in use, waiters, closes by reason.
+    ///
+    /// ```
+    /// assert_eq!(roundtrip_smol::Client::new().stats().in_use, 0);
+    /// ```
+    pub fn stats(&self) -> PoolStats {
+        self.inner.pool.stats()
+    }
+
+    /// `GET uri`.
+    ///
+    /// ```no_run
+    /// # smol::block_on(async {
+    /// let response = roundtrip_smol::Client::new().get("http://127.0.0.1:8080/").await?;
+    /// # Ok::<(), roundtrip_smol::Error>(()) });
+    /// ```
+    pub async fn get(&self, uri: &str) -> Result<http::Response<ResponseBody>, Error> {
+        let request = http::Request::get(uri).body(Body::empty());
+        self.request(request.map_err(roundtrip_io::InvalidRequest::from)?)
+            .await
+    }
+
+    /// Sends `request` and returns the response once its final head
+    /// arrived (redirects followed, a safe retry spent, as the machine
+    /// decides); the body is read from the connection as it is asked for.
+    ///
+    /// ```no_run
+    /// # smol::block_on(async {
+    /// use roundtrip_smol::{Body, http};
+    /// let request = http::Request::post("http://127.0.0.1:8080/").body(Body::from("hi")).unwrap();
+    /// let response = roundtrip_smol::Client::new().request(request).await?;
+    /// # Ok::<(), roundtrip_smol::Error>(()) });
+    /// ```
+    pub async fn request(
+        &self,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<ResponseBody>, Error> {
+        let mut body = ResponseBody(Some(Run::new(self.inner.clone(), request)));
+        match body.run().next().await? {
+            Action::Head(head) => Ok(head.map(|()| body)),
+            _ => Err(misuse("the exchange ended without a head")),
+        }
+    }
+}
+
+/// Builds a [`Client`].
+///
+/// ```
+/// use std::time::Duration;
+/// let client = roundtrip_smol::Client::builder()
+///     .max_conns_per_host(Some(4))
+///     .timeout(Some(Duration::from_secs(10)))
+///     .build();
+/// assert_eq!(client.config().pool.max_conns_per_host, Some(4));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    config: Config,
+}
+
+impl ClientBuilder {
+    roundtrip_io::config_setters!(
+        config,
+        "roundtrip_smol",
+        "roundtrip_smol::Client::builder()"
+    );
+
+    /// The client.
+    ///
+    /// ```
+    /// let client = roundtrip_smol::Client::builder().build();
+    /// ```
+    pub fn build(self) -> Client {
+        let clock = Clock::new();
+        let pool = SharedPool::new(self.config.pool, Chans, clock, self.config.trace.clone());
+        let settings = Arc::new(Settings::new(self.config));
+        Client {
+            inner: Arc::new(Inner {
+                settings,
+                pool,
+                clock,
+            }),
+        }
+    }
+}
