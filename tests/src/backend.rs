@@ -86,6 +86,14 @@ pub enum ReqBody {
         /// Whether the length is declared.
         sized: bool,
     },
+    /// Streamed from a reader in one piece, sent with `Content-Length:
+    /// declared` whatever `data` holds (a body that breaks its length).
+    Declared {
+        /// The bytes the reader yields.
+        data: Vec<u8>,
+        /// The length announced.
+        declared: u64,
+    },
 }
 
 /// How much of a response body the suite reads before dropping it.
@@ -205,6 +213,10 @@ impl Backend for Blocking {
             ReqBody::Stream { data, piece, sized } => {
                 let len = sized.then_some(data.len() as u64);
                 Body::from_reader(Pieces::new(data, piece), len)
+            }
+            ReqBody::Declared { data, declared } => {
+                let piece = data.len().max(1);
+                Body::from_reader(Pieces::new(data, piece), Some(declared))
             }
         };
         let mut builder = roundtrip_io::http::Request::builder()
@@ -378,6 +390,10 @@ pub async fn tokio_send(client: &roundtrip_tokio::Client, req: Req) -> Result<Re
         ReqBody::Stream { data, piece, sized } => {
             let len = sized.then_some(data.len() as u64);
             Body::from_reader(AsyncPieces(Pieces::new(data, piece)), len)
+        }
+        ReqBody::Declared { data, declared } => {
+            let piece = data.len().max(1);
+            Body::from_reader(AsyncPieces(Pieces::new(data, piece)), Some(declared))
         }
     };
     let mut builder = roundtrip_io::http::Request::builder()
@@ -627,6 +643,10 @@ fn mio_submit(
         ReqBody::Stream { data, piece, sized } => {
             let len = sized.then_some(data.len() as u64);
             Body::from_reader(Pieces::new(data, piece), len)
+        }
+        ReqBody::Declared { data, declared } => {
+            let piece = data.len().max(1);
+            Body::from_reader(Pieces::new(data, piece), Some(declared))
         }
     };
     let mut builder = roundtrip_io::http::Request::builder()

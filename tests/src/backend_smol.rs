@@ -41,6 +41,10 @@ pub async fn smol_send(client: &roundtrip_smol::Client, req: Req) -> Result<Resp
             let len = sized.then_some(data.len() as u64);
             Body::from_reader(SmolPieces(Pieces::new(data, piece)), len)
         }
+        ReqBody::Declared { data, declared } => {
+            let piece = data.len().max(1);
+            Body::from_reader(SmolPieces(Pieces::new(data, piece)), Some(declared))
+        }
     };
     let mut builder = roundtrip_io::http::Request::builder()
         .method(req.method)

@@ -369,12 +369,19 @@ impl<R> Exchange<R> {
                 return action;
             }
         }
-        // Unreachable: every cycle of states yields an action.
-        Action::Fail(Error::from_proto(
-            roundtrip_proto::Error::Misuse("the exchange made no progress"),
-            self.phase(None),
-            false,
-        ))
+        // Unreachable: every cycle of states yields an action. Should it
+        // happen, the exchange ends and gives its connection up, closed.
+        let misuse = roundtrip_proto::Error::Misuse("the exchange made no progress");
+        let err = Error::from_proto(misuse, self.phase(None), false);
+        if self.conn.is_some() {
+            self.state = State::Settle {
+                close: Some(CloseReason::Error),
+                then: After::Fail(err),
+            };
+            return self.step(None, now).unwrap_or(Action::End);
+        }
+        self.state = State::End;
+        Action::Fail(err)
     }
 
     fn step(&mut self, link: Option<&mut Link>, now: Instant) -> Option<Action> {

@@ -120,6 +120,7 @@ pub mod requests;
 pub mod responses;
 pub mod retries;
 pub mod servers;
+pub mod switching;
 
 pub use bodies::*;
 pub use errors::*;
@@ -128,6 +129,7 @@ pub use requests::*;
 pub use responses::*;
 pub use retries::*;
 pub use servers::*;
+pub use switching::*;
 
 crate::cases! {
     /// Stamps every case of the suite into `#[test]` functions for a backend.
@@ -139,4 +141,5 @@ crate::cases! {
     requests => __suite_requests,
     errors => __suite_errors,
     servers => __suite_servers,
+    switching => __suite_switching,
 }
