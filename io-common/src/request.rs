@@ -32,8 +32,11 @@ pub struct Prepared {
     /// written, without user info (RFC 9110 section 7.2: `uri-host [":"
     /// port]`), borrowed from the request when its head is encoded.
     pub send_host: bool,
-    /// The authority-form target of a CONNECT (`host:port`); other methods
-    /// send the URI's path and query (origin form), borrowed likewise.
+    /// A target the URI does not hold as it must be sent: the
+    /// authority form of a CONNECT (`host:port`), or `/?query` for a URI
+    /// with a query and no path (RFC 9112 section 3.2.1: the origin form
+    /// always starts with `/`). Otherwise the URI's path and query are
+    /// sent, borrowed likewise.
     pub connect_target: Option<String>,
     /// Body framing.
     pub framing: BodyFraming,
@@ -149,13 +152,17 @@ pub fn deadline(parts: &Parts, config: &Config) -> Option<std::time::Instant> {
 /// Checks and plans a request.
 pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared, Error> {
     let key = key_of(&parts.uri)?;
-    let connect_target = (parts.method == Method::CONNECT).then(|| {
+    let connect_target = if parts.method == Method::CONNECT {
         let host = key.host();
-        match host.contains(':') {
+        Some(match host.contains(':') {
             true => format!("[{host}]:{}", key.port()),
             false => format!("{host}:{}", key.port()),
-        }
-    });
+        })
+    } else {
+        // `http://h:8080?x=1`: the path is empty, the request line needs `/`.
+        let query = parts.uri.path_and_query().map(|p| p.as_str());
+        query.filter(|p| p.starts_with('?')).map(|p| format!("/{p}"))
+    };
     let method = parts.method.as_str().as_bytes();
     // The fields matter only for a method not idempotent by itself.
     let idempotent = is_idempotent(method, false)

@@ -517,3 +517,15 @@ fn get_conn_is_traced_once_per_attempt_when_the_checkout_is_asked_for() {
         "a stale connection skipped is not a new attempt: {events:#?}"
     );
 }
+
+#[test]
+fn a_query_without_a_path_is_sent_after_a_slash() {
+    let mut sim = sim();
+    sim.serve(Server::reply(OK));
+    sim.get("http://127.0.0.1:8080?x=1").unwrap();
+    assert!(
+        sim.wire[0].starts_with(b"GET /?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&sim.wire[0])
+    );
+}
