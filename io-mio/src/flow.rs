@@ -175,7 +175,11 @@ impl Driver {
                 let Some(conn) = conn else {
                     return self.fail(ex, misuse("a probe without a connection"));
                 };
-                let stale = roundtrip_io::sys::is_stale(&conn.socket);
+                // The idle socket is watched: with no readiness unread since
+                // its last read came back dry, the kernel has nothing to
+                // say (bytes or a FIN would have raised an event, which
+                // drops an idle connection at once), so it is not asked.
+                let stale = conn.read_pending && roundtrip_io::sys::is_stale(&conn.socket);
                 entry.ex.handle_probe(&mut conn.link, stale, now);
             }
             Action::Dial => return self.dial(ex, now),
