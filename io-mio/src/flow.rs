@@ -188,8 +188,10 @@ impl Driver {
                     return self.fail(ex, misuse("a write without a connection"));
                 };
                 if watch_read && conn.read_pending {
-                    // An answer may have come while the body was sent.
-                    return read(entry, conn, now);
+                    // An answer may have come while the body was sent; if
+                    // not, the write goes on.
+                    read(entry, conn, now);
+                    return Next::Go;
                 }
                 match conn.write() {
                     Ok(Some(n)) => entry.ex.handle_written(&mut conn.link, n, now),
