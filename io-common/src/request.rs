@@ -161,7 +161,9 @@ pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared
     } else {
         // `http://h:8080?x=1`: the path is empty, the request line needs `/`.
         let query = parts.uri.path_and_query().map(|p| p.as_str());
-        query.filter(|p| p.starts_with('?')).map(|p| format!("/{p}"))
+        query
+            .filter(|p| p.starts_with('?'))
+            .map(|p| format!("/{p}"))
     };
     let method = parts.method.as_str().as_bytes();
     // The fields matter only for a method not idempotent by itself.

@@ -529,3 +529,27 @@ fn a_query_without_a_path_is_sent_after_a_slash() {
         String::from_utf8_lossy(&sim.wire[0])
     );
 }
+
+#[test]
+fn the_head_end_and_interim_statuses_are_kept_for_the_driver() {
+    use roundtrip_io::exchange::{Exchange, Settings};
+    use roundtrip_io::proto::Framing;
+    let mut sim = sim();
+    sim.serve(Server::reply(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+    ));
+    let settings = std::sync::Arc::new(Settings::new(Config::default()));
+    let (parts, body) = http::Request::get("http://127.0.0.1/")
+        .body(Body::empty())
+        .unwrap()
+        .into_parts();
+    let mut ex = Exchange::new(settings, parts, body, sim.now());
+    assert!(ex.take_head_end().is_none(), "no head yet");
+    let response = sim.run(&mut ex, None).unwrap();
+    assert_eq!(response.body, "hi");
+    let (end, interim) = ex.take_head_end().expect("the head's end");
+    assert_eq!(end.framing, Framing::Chunked);
+    assert!(end.reuse.is_yes() && !end.interim);
+    assert_eq!(interim, [http::StatusCode::EARLY_HINTS]);
+    assert!(ex.take_head_end().is_none(), "taken once");
+}

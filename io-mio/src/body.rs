@@ -2,11 +2,11 @@
 //! response body is received ([`Receive`]), and the finished [`Response`].
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::Read;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use roundtrip_io::ResponseHead;
 use roundtrip_io::http::HeaderMap;
-use roundtrip_io::{BodyLen, ResponseHead};
 
 /// A finished response: head and the body collected in memory (empty when it
 /// was streamed to a [`Receive::Stream`] callback). Trailers of a chunked
@@ -149,14 +149,3 @@ impl fmt::Debug for Receive {
 /// assert_eq!(streamed.len(), None);
 /// ```
 pub type Body = roundtrip_io::Body<Box<dyn Read + Send>>;
-
-/// The next piece of a streamed body, at most `max` bytes (empty = the end).
-pub(crate) fn read_chunk(body: &mut Body, max: usize) -> io::Result<Bytes> {
-    if body.as_bytes().is_some() || matches!(body.body_len(), BodyLen::Empty) {
-        return Ok(Bytes::new()); // not a reader
-    }
-    let mut chunk = BytesMut::zeroed(max);
-    let n = body.read_chunk(&mut chunk)?;
-    chunk.truncate(n);
-    Ok(chunk.freeze())
-}

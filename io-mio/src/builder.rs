@@ -21,13 +21,13 @@ const EVENTS_PER_TURN: usize = 1024;
 /// registered with the caller's ([`build_in`](Self::build_in)). The
 /// settings shared with the other backends are [`roundtrip_io::config_setters`]'s.
 ///
-/// Two of them act in the driver's own way. An idle connection stays
+/// One of them acts in the driver's own way: an idle connection stays
 /// registered, so a close by the server is seen as an event and the
 /// connection is dropped at once, however young;
 /// [`stale_check_after`](Self::stale_check_after) only says when a checkout
-/// probes a connection no event spoke of. And the driver sends each
-/// redirect hop itself ([`max_redirects`](Self::max_redirects)): only final
-/// responses finish.
+/// probes a connection no event spoke of. Redirect hops
+/// ([`max_redirects`](Self::max_redirects)) are followed inside the
+/// exchange: only final responses finish.
 ///
 /// ```no_run
 /// use std::time::Duration;

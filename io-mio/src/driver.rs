@@ -1,29 +1,34 @@
 //! The [`Driver`]: one `mio::Poll` (its own, or the caller's registry), a
-//! slab of connections indexed by token, a slab of exchanges, the core's
-//! pool policy over connection slots, and one timer queue.
+//! slab of connections indexed by token, a slab of exchanges (each an
+//! [`Exchange`](roundtrip_io::exchange::Exchange) machine, see `flow.rs`),
+//! the core's pool policy over connection slots, and one timer queue with
+//! one timer per exchange.
 //!
 //! Every public entry point performs one input (a request, a readiness
-//! event, the time), then settles: grants the pool made are delivered to
-//! their waiters, connections the pool gave up are closed, and every
-//! deadline touched is re-armed in the timer queue. [`Driver::poll_timeout`]
-//! then says when to come back.
+//! event, the time), drives the exchanges it concerns, then settles: grants
+//! the pool made are delivered to their waiters and the pool's timer is
+//! re-armed. [`Driver::poll_timeout`] then says when to come back.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
+use bytes::{Bytes, BytesMut};
 use mio::event::Event;
+use mio::net::TcpStream;
 use mio::{Events, Poll, Registry, Token};
+use roundtrip_io::exchange::{Exchange, Settings};
 use roundtrip_io::http;
 use roundtrip_io::proto::pool::{Grant, Pool, PoolStats, Ticket};
 use roundtrip_io::proto::time::Instant;
-use roundtrip_io::{Clock, Config, DefaultFields, Error, InvalidRequest, prepare};
+use roundtrip_io::{Clock, Config, Error, InvalidRequest};
 
 use crate::body::{Body, Receive, RequestId, Response};
 use crate::conn::{Conn, ConnState};
-use crate::exchange::Exchange;
+use crate::flow::Entry;
 use crate::slab::Slab;
-use crate::timer::{ConnTimer, Popped, Target, Timers};
+use crate::timer::{Deadline, Popped, Target, Timers};
 
 /// A finished exchange: its id and its outcome.
 ///
@@ -46,8 +51,10 @@ struct OwnPoll {
 }
 
 /// A single-threaded HTTP/1.1 client: drives many exchanges over many
-/// connections at once from one `mio::Poll`, with the core's pool policy
-/// (`max_conns_per_host` waiters, idle expiry, the safe-retry rule).
+/// connections at once from one `mio::Poll`, each exchange a
+/// [`roundtrip_io::exchange::Exchange`] machine (checkout, probe, retry,
+/// redirects, gzip, timeouts, drain or close), with the core's pool policy
+/// (`max_conns_per_host` waiters, idle expiry).
 ///
 /// Submit requests ([`submit`](Self::submit), [`submit_with`](Self::submit_with),
 /// [`get`](Self::get)), then turn the loop ([`run_once`](Self::run_once) or,
@@ -81,26 +88,31 @@ struct OwnPoll {
 pub struct Driver {
     own: Option<OwnPoll>,
     pub(crate) registry: Registry,
-    first_token: usize,
-    pub(crate) config: Config,
-    /// The config's default fields, encoded once.
-    pub(crate) defaults: DefaultFields,
+    pub(crate) first_token: usize,
+    /// The settings and default fields every exchange shares.
+    pub(crate) settings: Arc<Settings>,
     max_body_bytes: u64,
     pub(crate) clock: Clock,
     pub(crate) conns: Slab<Conn>,
-    pub(crate) exchanges: Slab<Exchange>,
+    pub(crate) exchanges: Slab<Entry>,
+    /// Each exchange slot's timer.
+    pub(crate) deadlines: Vec<Deadline>,
     pub(crate) pool: Pool<usize>,
     /// Exchanges queued for a connection, by ticket.
     pub(crate) waiters: HashMap<Ticket, usize>,
     /// Grants the pool made, to deliver at the next settle.
     pub(crate) grants: VecDeque<Grant<usize>>,
     pub(crate) timers: Timers,
-    pub(crate) pool_timer: crate::timer::Deadline,
+    pub(crate) pool_timer: Deadline,
     /// The pool's idle set changed: its next expiry must be looked up.
     pub(crate) pool_dirty: bool,
-    /// Connections whose reads or writes were cut short to be fair to others.
+    /// Exchanges cut short to be fair to others, with their serials.
     pub(crate) ready: Vec<(usize, u64)>,
     pub(crate) finished: VecDeque<Finished>,
+    /// Switched connections waiting for [`Driver::take_upgraded`].
+    pub(crate) upgraded: HashMap<RequestId, (TcpStream, Bytes)>,
+    /// Where request body pieces are read (reused).
+    pub(crate) upload: BytesMut,
     last_serial: u64,
 }
 
@@ -150,19 +162,21 @@ impl Driver {
             registry,
             first_token: first_token.0,
             pool: Pool::new(config.pool),
-            defaults: DefaultFields::new(&config),
-            config,
+            settings: Arc::new(Settings::new(config)),
             max_body_bytes,
             clock: Clock::new(),
             conns: Slab::new(),
             exchanges: Slab::new(),
+            deadlines: Vec::new(),
             waiters: HashMap::new(),
             grants: VecDeque::new(),
             timers: Timers::default(),
-            pool_timer: Default::default(),
+            pool_timer: Deadline::default(),
             pool_dirty: false,
             ready: Vec::new(),
             finished: VecDeque::new(),
+            upgraded: HashMap::new(),
+            upload: BytesMut::new(),
             last_serial: 0,
         }
     }
@@ -175,7 +189,7 @@ impl Driver {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.settings.config
     }
 
     /// Pool counters: dials, reuses, idle, in use, waiters, closes by reason.
@@ -282,28 +296,15 @@ impl Driver {
         let now = self.clock.now();
         let serial = self.next_serial();
         let (parts, body) = request.into_parts();
-        let prepared = match prepare(&parts, body.body_len(), &self.config) {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                let id = RequestId {
-                    serial,
-                    slot: usize::MAX,
-                };
-                self.finished.push_back((id, Err(e)));
-                return id;
-            }
-        };
-        let deadline = roundtrip_io::deadline(&parts, &self.config);
-        let slot = self
-            .exchanges
-            .insert_with(|| Exchange::new(serial, parts, body, prepared, receive));
-        if let Some(at) = deadline.map(|at| self.clock.from_std(at))
-            && let Some(exchange) = self.exchanges.get_mut(slot)
-            && let Some(push) = exchange.deadline.set(Some(at))
-        {
-            self.timers.push(push, Target::Exchange { slot, serial });
+        let settings = Arc::clone(&self.settings);
+        let slot = self.exchanges.insert_with(|| {
+            let ex = Exchange::new(settings, parts, body, now);
+            Entry::new(ex, serial, receive)
+        });
+        if self.deadlines.len() <= slot {
+            self.deadlines.resize(slot + 1, Deadline::default());
         }
-        self.begin(slot, now);
+        self.drive(slot, now);
         self.settle(now);
         RequestId { serial, slot }
     }
@@ -320,17 +321,53 @@ impl Driver {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn cancel(&mut self, id: RequestId) -> bool {
-        let Some(exchange) = self.exchanges.get_mut(id.slot) else {
+        let Some(entry) = self.exchanges.get_mut(id.slot) else {
             return false;
         };
-        if exchange.serial != id.serial || exchange.cancelled {
+        if entry.serial != id.serial || entry.cancelled {
             return false;
         }
-        exchange.cancelled = true;
+        entry.cancelled = true;
         let now = self.clock.now();
-        self.abort(id.slot, now);
+        let conn = entry.conn.and_then(|slot| self.conns.get_mut(slot));
+        let link = conn
+            .filter(|c| matches!(c.state, ConnState::Busy(ex) if ex == id.slot))
+            .map(|c| &mut c.link);
+        entry.ex.cancel(link, now);
+        self.drive(id.slot, now);
         self.settle(now);
         true
+    }
+
+    /// The connection of a request answered with `101 Switching
+    /// Protocols` (or a 2xx to CONNECT), handed over: the socket, no longer
+    /// registered with the driver's poll (register it with your own), and
+    /// the bytes that came after the head. The response itself finished
+    /// with an empty body. `None` for any other request, or once taken.
+    /// A switched connection waits here until taken: take it when its
+    /// response finishes.
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// use roundtrip_mio::{Body, Driver, http};
+    /// let mut driver = Driver::new()?;
+    /// let request = http::Request::get("http://127.0.0.1:8080/chat")
+    ///     .header("connection", "upgrade")
+    ///     .header("upgrade", "websocket")
+    ///     .body(Body::empty())
+    ///     .unwrap();
+    /// let id = driver.submit(request);
+    /// for (done, result) in driver.run_until_idle()? {
+    ///     assert_eq!(done, id);
+    ///     assert_eq!(result.map(|r| r.status().as_u16()).ok(), Some(101));
+    /// }
+    /// let (mut socket, leftover) = driver.take_upgraded(id).expect("switched");
+    /// println!("{} bytes came with the head", leftover.len());
+    /// socket.write_all(b"hello")?; // non-blocking: register it with a Poll
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn take_upgraded(&mut self, id: RequestId) -> Option<(TcpStream, Bytes)> {
+        self.upgraded.remove(&id)
     }
 
     /// The next finished exchange, if any. Drain it after every call that
@@ -390,12 +427,8 @@ impl Driver {
         let now = self.clock.now();
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
-        if (event.is_read_closed() || event.is_error())
-            && let Some(conn) = self.conns.get_mut(slot)
-        {
-            conn.peer_closed = true;
-        }
-        self.on_conn_event(slot, readable, writable, now);
+        let closed = event.is_read_closed() || event.is_error();
+        self.on_conn_event(slot, readable, writable, closed, now);
         self.settle(now);
         true
     }
@@ -413,8 +446,8 @@ impl Driver {
     pub fn handle_timeout(&mut self, now: StdInstant) {
         let now = self.clock.from_std(now);
         for (slot, serial) in std::mem::take(&mut self.ready) {
-            if self.conns.get(slot).is_some_and(|c| c.serial == serial) {
-                self.on_conn_event(slot, true, true, now);
+            if self.exchanges.get(slot).is_some_and(|e| e.serial == serial) {
+                self.drive(slot, now);
             }
         }
         for _ in 0..MAX_TIMERS_PER_CALL {
@@ -516,13 +549,9 @@ impl Driver {
     fn on_timer(&mut self, at: Instant, target: Target, now: Instant) {
         let popped = match target {
             Target::Pool => self.pool_timer.on_pop(at, now),
-            Target::Exchange { slot, serial } => match self.exchanges.get_mut(slot) {
-                Some(exchange) if exchange.serial == serial => exchange.deadline.on_pop(at, now),
-                _ => Popped::Stale,
-            },
-            Target::Conn { slot, serial, kind } => match self.conns.get_mut(slot) {
-                Some(conn) if conn.serial == serial => conn.timers[kind as usize].on_pop(at, now),
-                _ => Popped::Stale,
+            Target::Exchange { slot } => match self.deadlines.get_mut(slot) {
+                Some(deadline) => deadline.on_pop(at, now),
+                None => Popped::Stale,
             },
         };
         match (popped, target) {
@@ -533,43 +562,35 @@ impl Driver {
                 self.reap();
                 self.pool_dirty = true;
             }
-            (Popped::Fire, Target::Exchange { slot, .. }) => self.on_deadline(slot, now),
-            (Popped::Fire, Target::Conn { slot, kind, .. }) => {
-                self.on_conn_timer(slot, kind, now);
-                self.settle_conn(slot);
-            }
+            (Popped::Fire, Target::Exchange { slot }) => self.on_deadline(slot, now),
         }
     }
 
-    /// A readiness event, or work resumed, for the connection in `slot`.
-    pub(crate) fn on_conn_event(
+    /// A readiness event for the connection in `slot`.
+    fn on_conn_event(
         &mut self,
         slot: usize,
         readable: bool,
         writable: bool,
+        closed: bool,
         now: Instant,
     ) {
-        let Some(conn) = self.conns.get(slot) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
+        conn.peer_closed |= closed;
+        conn.read_pending |= readable;
         match conn.state {
             ConnState::Connecting(_) => self.on_connect_ready(slot, now),
-            ConnState::Busy(exchange) => {
-                if writable {
-                    self.pump(exchange, slot, now);
-                }
-                if readable {
-                    self.on_readable(slot, now);
-                }
-            }
+            ConnState::Busy(ex) if readable || writable => self.drive(ex, now),
+            ConnState::Busy(_) => {}
             ConnState::Idle if readable => self.on_idle_readable(slot),
             ConnState::Idle => {}
         }
-        self.settle_conn(slot);
     }
 
-    /// Brings a connection's registered interest and timers in line with
-    /// its state (reregistering only on change).
+    /// Brings a connection's registered interest in line with its state
+    /// (reregistering only on change).
     pub(crate) fn settle_conn(&mut self, slot: usize) {
         let token = self.token(slot);
         let Some(conn) = self.conns.get_mut(slot) else {
@@ -579,31 +600,10 @@ impl Driver {
         if want != conn.interest
             && self
                 .registry
-                .reregister(&mut conn.stream, token, want)
+                .reregister(&mut conn.socket, token, want)
                 .is_ok()
         {
             conn.interest = want;
-        }
-        let busy = matches!(conn.state, ConnState::Busy(_));
-        let io_timeout = if conn.out.is_empty() {
-            self.config.read_timeout
-        } else {
-            self.config.write_timeout
-        };
-        let deadlines = [
-            match &conn.state {
-                ConnState::Connecting(dial) => dial.deadline,
-                _ => None,
-            },
-            io_timeout.filter(|_| busy).map(|t| conn.last_io + t),
-            conn.proto.poll_timeout().filter(|_| busy),
-        ];
-        let kinds = [ConnTimer::Connect, ConnTimer::Io, ConnTimer::Core];
-        for (kind, want) in kinds.into_iter().zip(deadlines) {
-            if let Some(at) = conn.timers[kind as usize].set(want) {
-                let serial = conn.serial;
-                self.timers.push(at, Target::Conn { slot, serial, kind });
-            }
         }
     }
 }

@@ -1,590 +1,587 @@
-//! How the driver moves an exchange: checkout, connect, write the request,
-//! read the response, finish, fail (with the safe-retry rule) or stop.
-//! Every protocol decision is the core's; these functions execute them.
+//! How the driver carries one exchange: [`Entry`] is a slab entry (the
+//! [`Exchange`] machine, what the pool gave it, the caller's receiving end),
+//! and [`Driver::drive`] carries out the machine's actions on sockets until
+//! one must wait for readiness, a grant or a deadline. Every decision
+//! (probe, retry, redirects, gzip, timeouts, drain or close) is the
+//! machine's; this file moves bytes and reports back.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::ToSocketAddrs;
 
+use bytes::Bytes;
 use mio::Interest;
 use mio::net::TcpStream;
-use roundtrip_io::proto::CloseReason;
-use roundtrip_io::proto::conn::{Abandon, Connection, RetryFacts};
-use roundtrip_io::proto::pool::{Checkout, DialPermit};
+use roundtrip_io::exchange::{Action, Exchange, Link};
+use roundtrip_io::http::Extensions;
+use roundtrip_io::proto::pool::{DialPermit, Ticket};
 use roundtrip_io::proto::time::Instant;
-use roundtrip_io::proto::trace::TraceEvent;
-use roundtrip_io::trace::{TIMED_OUT, connect_failure};
-use roundtrip_io::{Error, Phase, TimeoutKind};
+use roundtrip_io::proto::{CloseReason, Framing, HeadEnd, Reuse};
+use roundtrip_io::{Collected, Error, Phase, ResponseHead};
 
-use crate::conn::{Conn, ConnState, Dial};
+use crate::body::{Flow, OnData, Receive, RequestId, Response, Trailers};
+use crate::conn::{Conn, ConnState, Dial, Read as Got};
 use crate::driver::Driver;
-use crate::exchange::{Sending, Stage, Step, Stop, flushed, queue_body};
-use crate::timer::ConnTimer;
+use crate::timer::Target;
 
-/// Reads one readiness event may do before the connection yields to others.
-const READS_PER_TURN: usize = 32;
-/// Body pieces one turn may queue before the connection yields to others.
-const WRITES_PER_TURN: usize = 64;
-/// Stale idle connections one checkout may skip.
-const MAX_STALE_SKIPS: usize = 1024;
+/// Size of one read from a streamed request body.
+const UPLOAD_CHUNK: usize = 64 * 1024;
+/// Actions one exchange may carry out per turn before it yields to others
+/// (it resumes at the next `handle_timeout`).
+const ACTIONS_PER_TURN: usize = 256;
+
+/// The machine, over the driver's request body.
+pub(crate) type Machine = Exchange<Box<dyn Read + Send>>;
+
+/// An exchange in flight: the machine, what the pool gave it, and where
+/// its response goes. Held unboxed in the slab: the slot is reused, so a
+/// request costs no allocation of its own here.
+pub(crate) struct Entry {
+    pub ex: Machine,
+    pub serial: u64,
+    /// The slot of its connection (connecting, or carrying it).
+    pub conn: Option<usize>,
+    /// Its place in the pool's queue.
+    pub ticket: Option<Ticket>,
+    /// The pool's permission to dial, until the dial starts.
+    pub permit: Option<DialPermit>,
+    pub sink: Sink,
+    /// The final head, with the response's extensions.
+    pub head: Option<(ResponseHead, Extensions)>,
+    /// The caller stopped reading: the machine drains or closes the rest.
+    pub stopped: bool,
+    /// Why the result is an error though the response ended (the body was
+    /// over the limit).
+    pub error: Option<Error>,
+    /// Cancelled by the caller: its result is not reported.
+    pub cancelled: bool,
+}
+
+/// Where the body goes.
+pub(crate) enum Sink {
+    Collect { max_bytes: u64, body: Collected },
+    Stream(OnData),
+}
+
+impl Entry {
+    pub fn new(ex: Machine, serial: u64, receive: Receive) -> Entry {
+        let sink = match receive {
+            Receive::Collect { max_bytes } => Sink::Collect {
+                max_bytes,
+                body: Collected::default(),
+            },
+            Receive::Stream(callback) => Sink::Stream(callback),
+        };
+        Entry {
+            ex,
+            serial,
+            conn: None,
+            ticket: None,
+            permit: None,
+            sink,
+            head: None,
+            stopped: false,
+            error: None,
+            cancelled: false,
+        }
+    }
+
+    /// The finished response, once the body ended.
+    fn result(&mut self) -> Result<Response, Error> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let Some((head, extensions)) = self.head.take() else {
+            return Err(misuse("the exchange ended without a head"));
+        };
+        let body = match &mut self.sink {
+            Sink::Collect { body, .. } => std::mem::take(body).freeze(),
+            Sink::Stream(_) => Bytes::new(),
+        };
+        let mut response = head.into_response(body);
+        *response.extensions_mut() = extensions;
+        if let Some(trailers) = self.ex.take_trailers() {
+            response.extensions_mut().insert(Trailers(trailers));
+        }
+        Ok(response)
+    }
+
+    /// Takes one piece of the body; false when the caller wants no more.
+    fn take(&mut self, data: Bytes) -> bool {
+        let Some((head, _)) = &self.head else {
+            return true; // unreachable: data comes after the head
+        };
+        match &mut self.sink {
+            Sink::Collect { max_bytes, body } => match body.push_within(data, *max_bytes) {
+                Ok(()) => true,
+                Err(e) => {
+                    *body = Collected::default();
+                    self.error = Some(e);
+                    false
+                }
+            },
+            Sink::Stream(callback) => callback(head, data) == Flow::Continue,
+        }
+    }
+}
+
+/// What the drive of an exchange does after an action.
+enum Next {
+    /// Carry on with the next action.
+    Go,
+    /// Wait for readiness, a grant or a deadline.
+    Wait,
+    /// The exchange ended.
+    Done,
+}
+
+/// The connection `entry` uses, while it carries it (not while connecting).
+fn busy<'a>(
+    conns: &'a mut crate::slab::Slab<Conn>,
+    entry: &Entry,
+    ex: usize,
+) -> Option<&'a mut Conn> {
+    let conn = conns.get_mut(entry.conn?)?;
+    matches!(conn.state, ConnState::Busy(e) if e == ex).then_some(conn)
+}
 
 impl Driver {
-    /// Checks out a connection for the exchange in `ex`: an idle one (unless
-    /// the server closed it), a new one, or a place in the queue.
-    pub(crate) fn begin(&mut self, ex: usize, now: Instant) {
-        if let Some(exchange) = self.exchanges.get(ex) {
-            let key = &exchange.prepared.key;
-            self.config
-                .trace(|| TraceEvent::GetConn { key: key.clone() });
-        }
-        for _ in 0..MAX_STALE_SKIPS {
-            let Some(exchange) = self.exchanges.get(ex) else {
-                return;
-            };
-            let checkout = self.pool.checkout(&exchange.prepared.key, now);
-            self.reap();
-            match checkout {
-                Checkout::Idle(idle) => {
-                    if self.is_stale_at_checkout(idle.handle, now) {
-                        self.discard_conn(idle.handle, CloseReason::Stale);
-                        continue;
-                    }
-                    if let Some(conn) = self.conns.get_mut(idle.handle) {
-                        conn.reused = true;
-                    }
-                    let pooled = TraceEvent::got_pooled(idle.id, Some(idle.idle_for));
-                    self.config.trace(|| pooled);
-                    return self.attach(ex, idle.handle, now);
-                }
-                Checkout::Dial(permit) => return self.dial(ex, permit, now),
-                Checkout::Wait(ticket) => {
-                    self.waiters.insert(ticket, ex);
-                    if let Some(exchange) = self.exchanges.get_mut(ex) {
-                        exchange.stage = Stage::Waiting(ticket);
-                    }
-                    return;
-                }
+    /// Carries out the actions of the exchange in `ex` until it must wait or
+    /// ends; then arms its timer and settles its connection's interest.
+    pub(crate) fn drive(&mut self, ex: usize, now: Instant) {
+        for _ in 0..ACTIONS_PER_TURN {
+            match self.step(ex, now) {
+                Next::Go => {}
+                Next::Wait => return self.settle_exchange(ex),
+                Next::Done => return,
             }
         }
-        let err = Error::Timeout {
-            kind: TimeoutKind::Total,
-            phase: Phase::PoolWait,
-            reached_server: false,
-        };
-        self.finish(ex, Err(err));
+        if let Some(entry) = self.exchanges.get(ex) {
+            self.ready.push((ex, entry.serial));
+        }
+        self.settle_exchange(ex);
     }
 
-    /// Resolves the permit's host (IP literals without DNS) and connects.
-    pub(crate) fn dial(&mut self, ex: usize, permit: DialPermit, now: Instant) {
-        let key = permit.key();
-        let addr = format!("{}:{}", key.host(), key.port());
-        let resolved = (key.host(), key.port()).to_socket_addrs();
-        let dial = Dial {
-            exchange: ex,
-            addr,
-            rest: Vec::new().into_iter(),
-            trying: None,
-            last_error: io::Error::new(io::ErrorKind::NotFound, "no address for host"),
-            deadline: None,
-            permit,
+    /// One action of the exchange in `ex`.
+    fn step(&mut self, ex: usize, now: Instant) -> Next {
+        let Some(entry) = self.exchanges.get_mut(ex) else {
+            return Next::Done;
         };
-        match resolved {
-            Ok(addrs) => self.open(
-                Dial {
-                    rest: addrs.collect::<Vec<_>>().into_iter(),
-                    ..dial
-                },
-                now,
-            ),
-            Err(e) => self.dial_failed(
-                Dial {
-                    last_error: e,
-                    ..dial
-                },
-                false,
-            ),
+        let mut conn = busy(&mut self.conns, entry, ex);
+        let action = entry.ex.poll(conn.as_deref_mut().map(|c| &mut c.link), now);
+        match action {
+            Action::Checkout => self.checkout(ex, now),
+            Action::Wait => return Next::Wait,
+            Action::Probe => {
+                let Some(conn) = conn else {
+                    return self.fail(ex, misuse("a probe without a connection"));
+                };
+                // The idle socket is watched: with no readiness unread since
+                // its last read came back dry, the kernel has nothing to
+                // say (bytes or a FIN would have raised an event, which
+                // drops an idle connection at once), so it is not asked.
+                let stale = conn.read_pending && roundtrip_io::sys::is_stale(&conn.socket);
+                entry.ex.handle_probe(&mut conn.link, stale, now);
+            }
+            Action::Dial => return self.dial(ex, now),
+            Action::Write { watch_read } => {
+                let Some(conn) = conn else {
+                    return self.fail(ex, misuse("a write without a connection"));
+                };
+                if watch_read && conn.read_pending {
+                    // An answer may have come while the body was sent; if
+                    // not, the write goes on.
+                    read(entry, conn, now);
+                    return Next::Go;
+                }
+                match conn.write() {
+                    Ok(Some(n)) => entry.ex.handle_written(&mut conn.link, n, now),
+                    Ok(None) => return Next::Wait,
+                    Err(e) => entry.ex.handle_io_error(&mut conn.link, e, now),
+                }
+            }
+            Action::NeedBody => {
+                let upload = &mut self.upload;
+                upload.clear();
+                upload.resize(UPLOAD_CHUNK, 0);
+                let piece = match entry.ex.request_body() {
+                    Some(reader) => read_piece(reader, upload),
+                    None => Ok(0),
+                };
+                let piece = piece.map(|n| upload.split_to(n).freeze());
+                let Some(conn) = busy(&mut self.conns, entry, ex) else {
+                    return self.fail(ex, misuse("a body without a connection"));
+                };
+                entry.ex.handle_request_body(&mut conn.link, piece, now);
+            }
+            Action::Read => {
+                let Some(conn) = conn else {
+                    return self.fail(ex, misuse("a read without a connection"));
+                };
+                return read(entry, conn, now);
+            }
+            Action::Head(response) => {
+                let (parts, ()) = response.into_parts();
+                let (end, interim) = entry
+                    .ex
+                    .take_head_end()
+                    .unwrap_or((UNKNOWN_END, Vec::new()));
+                let head = ResponseHead {
+                    status: parts.status,
+                    version: parts.version,
+                    headers: parts.headers,
+                    end,
+                    interim,
+                };
+                entry.head = Some((head, parts.extensions));
+            }
+            Action::Data(data) => {
+                if !entry.stopped && !entry.take(data) {
+                    entry.stopped = true;
+                    entry.ex.abandon(conn.map(|c| &mut c.link), now);
+                }
+            }
+            Action::Release => {
+                if let Some(slot) = entry.conn.take() {
+                    self.release_conn(slot, now);
+                }
+            }
+            Action::Discard(reason) => {
+                if let Some(slot) = entry.conn.take() {
+                    self.discard_conn(slot, reason);
+                }
+            }
+            Action::Upgrade => {
+                self.upgrade(ex);
+                let result = self.exchanges.get_mut(ex).map(Entry::result);
+                self.finish(ex, result.unwrap_or_else(|| Err(misuse("no exchange"))));
+                return Next::Done;
+            }
+            Action::Fail(e) => {
+                self.finish(ex, Err(e));
+                return Next::Done;
+            }
+            Action::End => {
+                let result = entry.result();
+                self.finish(ex, result);
+                return Next::Done;
+            }
+            _ => return self.fail(ex, misuse("an action this driver does not know")),
+        }
+        Next::Go
+    }
+
+    /// Arms the exchange's one timer at its machine's next deadline and
+    /// brings its connection's registered interest in line.
+    fn settle_exchange(&mut self, ex: usize) {
+        let Some(entry) = self.exchanges.get_mut(ex) else {
+            return;
+        };
+        let conn = entry.conn;
+        let link = busy(&mut self.conns, entry, ex).map(|c| &c.link);
+        let want = entry.ex.poll_timeout(link);
+        if let Some(at) = self.deadlines[ex].set(want) {
+            self.timers.push(at, Target::Exchange { slot: ex });
+        }
+        if let Some(slot) = conn {
+            self.settle_conn(slot);
         }
     }
 
-    /// Starts a non-blocking connect to the next address of `dial`.
-    fn open(&mut self, mut dial: Dial, now: Instant) {
+    /// The exchange's timer popped at `now`: if the clock says its machine's
+    /// deadline passed, the machine acts on it (a connect in progress is
+    /// given up first).
+    pub(crate) fn on_deadline(&mut self, ex: usize, now: Instant) {
+        let Some(entry) = self.exchanges.get_mut(ex) else {
+            return;
+        };
+        let conn = busy(&mut self.conns, entry, ex);
+        let due = entry.ex.poll_timeout(conn.as_deref().map(|c| &c.link));
+        if due.is_none_or(|at| at > now) {
+            return self.settle_exchange(ex); // early: armed again
+        }
+        match conn {
+            Some(conn) => entry.ex.handle_timeout(Some(&mut conn.link), now),
+            None => {
+                if let Some(slot) = entry.conn.take()
+                    && let Some(ConnState::Connecting(dial)) =
+                        close(&mut self.conns, &self.registry, slot)
+                {
+                    let timed_out = io::Error::from(io::ErrorKind::TimedOut);
+                    entry.ex.handle_connect_done(dial.trying, Err(&timed_out));
+                    let grant = self.pool.dial_failed(dial.permit);
+                    self.grants.extend(grant);
+                }
+                entry.ex.handle_timeout(None, now);
+            }
+        }
+        self.drive(ex, now);
+    }
+
+    /// Starts the dial the pool permitted: resolves the host (IP literals
+    /// without DNS) and connects to its first address.
+    fn dial(&mut self, ex: usize, now: Instant) -> Next {
+        let Some(entry) = self.exchanges.get_mut(ex) else {
+            return Next::Done;
+        };
+        if entry.conn.is_some() {
+            return Next::Wait; // connecting
+        }
+        let Some(permit) = entry.permit.take() else {
+            return self.fail(ex, misuse("a dial without a permit"));
+        };
+        let key = permit.key();
+        let addr = format!("{}:{}", key.host(), key.port());
+        let unresolved = io::Error::new(io::ErrorKind::NotFound, "no address for host");
+        let trying = ([0, 0, 0, 0], 0).into();
+        let resolved = (key.host(), key.port()).to_socket_addrs();
+        match resolved {
+            Ok(addrs) => {
+                let rest = addrs.collect::<Vec<_>>().into_iter();
+                let dial = Dial {
+                    permit,
+                    exchange: ex,
+                    addr,
+                    rest,
+                    trying,
+                };
+                self.open(dial, unresolved, now)
+            }
+            Err(e) => {
+                let grant = self.pool.dial_failed(permit);
+                self.grants.extend(grant);
+                entry.ex.handle_dialed(Err((addr, e)), now);
+                Next::Go
+            }
+        }
+    }
+
+    /// Starts a non-blocking connect to the next address of `dial`; when
+    /// none is left, the dial failed with `last`.
+    fn open(&mut self, mut dial: Dial, mut last: io::Error, now: Instant) -> Next {
         let ex = dial.exchange;
         // Bounded by the resolved addresses.
         while let Some(addr) = dial.rest.next() {
-            self.config.trace(|| TraceEvent::ConnectStart { addr });
-            dial.trying = Some(addr);
-            let stream = match TcpStream::connect(addr) {
-                Ok(stream) => stream,
+            let Some(entry) = self.exchanges.get_mut(ex) else {
+                return Next::Done;
+            };
+            entry.ex.handle_connect_start(addr, now);
+            let socket = match TcpStream::connect(addr) {
+                Ok(socket) => socket,
                 Err(e) => {
-                    self.trace_connect_done(&dial, Err(&e));
-                    dial.last_error = e;
+                    entry.ex.handle_connect_done(addr, Err(&e));
+                    last = e;
                     continue;
                 }
             };
-            dial.deadline = self.config.connect_timeout.map(|t| now + t);
-            let serial = self.next_serial();
-            let proto = Connection::new(self.config.conn_config());
-            let slot = self
-                .conns
-                .insert(Conn::new(stream, serial, dial, proto, now));
-            let token = self.token(slot);
+            dial.trying = addr;
+            let (id, key) = (dial.permit.id(), dial.permit.key().clone());
+            let link = Link::new(id, key, &self.settings.config);
+            let slot = self.conns.insert(Conn {
+                socket,
+                link,
+                state: ConnState::Connecting(dial),
+                interest: Interest::READABLE | Interest::WRITABLE,
+                read_pending: false,
+                peer_closed: false,
+            });
+            let token = mio::Token(self.first_token + slot);
             let Some(conn) = self.conns.get_mut(slot) else {
                 unreachable!("inserted just above")
             };
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            if let Err(e) = self.registry.register(&mut conn.stream, token, interest) {
-                let Some(ConnState::Connecting(back)) = self.close_conn(slot) else {
-                    unreachable!("a new connection is connecting")
-                };
-                self.trace_connect_done(&back, Err(&e));
-                dial = Dial {
-                    last_error: e,
-                    ..back
-                };
-                continue;
+            match self
+                .registry
+                .register(&mut conn.socket, token, conn.interest)
+            {
+                Ok(()) => {
+                    entry.conn = Some(slot);
+                    return Next::Wait;
+                }
+                Err(e) => {
+                    let Some(ConnState::Connecting(back)) = self.close_conn(slot) else {
+                        unreachable!("a new connection is connecting")
+                    };
+                    dial = back;
+                    if let Some(entry) = self.exchanges.get_mut(ex) {
+                        entry.ex.handle_connect_done(addr, Err(&e));
+                    }
+                    last = e;
+                }
             }
-            if let Some(exchange) = self.exchanges.get_mut(ex) {
-                exchange.stage = Stage::Dialing(slot);
-            }
-            return self.settle_conn(slot);
         }
-        self.dial_failed(dial, false);
-    }
-
-    /// No connection could be made: the permit goes back, the exchange fails.
-    fn dial_failed(&mut self, dial: Dial, timed_out: bool) {
         let grant = self.pool.dial_failed(dial.permit);
         self.grants.extend(grant);
-        let err = if timed_out {
-            Error::Timeout {
-                kind: TimeoutKind::Connect,
-                phase: Phase::Connect,
-                reached_server: false,
-            }
-        } else {
-            Error::Connect {
-                addr: dial.addr,
-                source: dial.last_error,
-            }
-        };
-        self.finish(dial.exchange, Err(err));
+        if let Some(entry) = self.exchanges.get_mut(ex) {
+            entry.ex.handle_dialed(Err((dial.addr, last)), now);
+        }
+        Next::Go
     }
 
-    /// A connecting socket became ready: connected, failed, or spurious.
+    /// A connecting socket became ready: connected, failed (the next
+    /// address is tried), or spurious.
     pub(crate) fn on_connect_ready(&mut self, slot: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        let result = match conn.stream.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e),
-            Ok(None) => match conn.stream.peer_addr() {
-                Ok(_) => conn.stream.set_nodelay(true).map(|()| true),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-                Err(e) => Err(e),
-            },
+        let ConnState::Connecting(dial) = &conn.state else {
+            return;
         };
-        match result {
+        let ex = dial.exchange;
+        match conn.connected() {
             Ok(false) => {} // not yet: wait for the next event
             Ok(true) => {
                 let ConnState::Connecting(dial) =
-                    std::mem::replace(&mut conn.state, ConnState::Idle)
+                    std::mem::replace(&mut conn.state, ConnState::Busy(ex))
                 else {
-                    unreachable!("only connecting connections get here")
+                    unreachable!("matched just above")
                 };
-                conn.last_io = now;
-                self.trace_connect_done(&dial, Ok(()));
-                let got = TraceEvent::got_dialed(dial.permit.id());
                 self.pool.dial_succeeded(dial.permit);
-                self.config.trace(|| got);
-                self.attach(dial.exchange, slot, now);
+                if let Some(entry) = self.exchanges.get_mut(ex) {
+                    entry.ex.handle_connect_done(dial.trying, Ok(()));
+                    entry.ex.handle_dialed(Ok(&mut conn.link), now);
+                }
+                self.drive(ex, now);
             }
             Err(e) => {
                 let Some(ConnState::Connecting(dial)) = self.close_conn(slot) else {
                     unreachable!("only connecting connections get here")
                 };
-                self.trace_connect_done(&dial, Err(&e));
-                self.open(
-                    Dial {
-                        last_error: e,
-                        ..dial
-                    },
-                    now,
-                );
+                if let Some(entry) = self.exchanges.get_mut(ex) {
+                    entry.conn = None;
+                    entry.ex.handle_connect_done(dial.trying, Err(&e));
+                }
+                if let Next::Go = self.open(dial, e, now) {
+                    self.drive(ex, now);
+                }
             }
         }
     }
 
-    /// Reports the end of the connect attempt `dial` was making.
-    fn trace_connect_done(&self, dial: &Dial, result: Result<(), &io::Error>) {
-        if let Some(addr) = dial.trying {
-            let result = result.map_err(connect_failure);
-            self.config
-                .trace(|| TraceEvent::ConnectDone { addr, result });
-        }
-    }
-
-    /// Reports the end of the connect in `slot`, given up as its exchange
-    /// failed with `err` (its deadline passed).
-    fn trace_dial_given_up(&self, slot: usize, err: &Error) {
-        if let Some(ConnState::Connecting(dial)) = self.conns.get(slot).map(|c| &c.state)
-            && let Some(addr) = dial.trying
-        {
-            let result = Err(match err {
-                Error::Timeout { .. } => TIMED_OUT.to_string(),
-                other => other.to_string(),
-            });
-            self.config
-                .trace(|| TraceEvent::ConnectDone { addr, result });
-        }
-    }
-
-    /// Gives the connection in `slot` to the exchange in `ex` and starts it.
-    pub(crate) fn attach(&mut self, ex: usize, slot: usize, now: Instant) {
-        let Some(exchange) = self.exchanges.get_mut(ex) else {
-            // Unreachable: a connection is attached only to a live exchange.
-            return self.release_conn(slot, now);
+    /// The connection was switched to another protocol: it leaves the pool
+    /// and the driver's poll, and waits for [`Driver::take_upgraded`] with
+    /// the bytes read past the head.
+    fn upgrade(&mut self, ex: usize) {
+        let Some(entry) = self.exchanges.get_mut(ex) else {
+            return;
         };
-        let Some(conn) = self.conns.get_mut(slot) else {
-            // Unreachable: the pool hands out only open connections.
-            let gone = io::Error::new(io::ErrorKind::NotConnected, "connection closed");
-            return self.fail(ex, Error::from_io(gone, Phase::Write, false), now);
+        let Some(slot) = entry.conn.take() else {
+            return;
         };
-        conn.state = ConnState::Busy(ex);
-        exchange.stage = Stage::Active(slot);
-        conn.out.clear();
-        let (prepared, parts) = (&exchange.prepared, &exchange.parts);
-        let started = prepared.start(
-            parts,
-            &self.config,
-            &self.defaults,
-            &mut conn.proto,
-            now,
-            &mut conn.out.head,
-        );
-        if let Err(err) = started {
-            // Refused before a byte was written: the connection is intact.
-            self.release_conn(slot, now);
-            return self.finish(ex, Err(err));
-        }
-        conn.last_io = now;
-        exchange.sending = if conn.proto.is_sending() {
-            Sending::Unsent
-        } else {
-            Sending::Done
-        };
-        let (pending, serial) = (conn.read_pending, conn.serial);
-        self.pump(ex, slot, now);
-        // Readiness no event will report again: read now (after the write,
-        // so a connection the server closed fails as "request written").
-        if pending && self.conns.get(slot).is_some_and(|c| c.serial == serial) {
-            self.on_readable(slot, now);
-        }
-        self.settle_conn(slot);
-    }
-
-    /// Queues what the core allows of the request body and writes until the
-    /// queue is empty or the socket is full.
-    pub(crate) fn pump(&mut self, ex: usize, slot: usize, now: Instant) {
-        for _ in 0..WRITES_PER_TURN {
-            let (Some(conn), Some(exchange)) =
-                (self.conns.get_mut(slot), self.exchanges.get_mut(ex))
-            else {
-                return;
-            };
-            let queued = match queue_body(conn, exchange, now) {
-                Ok(queued) => queued,
-                Err(e) => {
-                    self.config.trace_write_failed(&e);
-                    return self.fail(ex, e, now);
-                }
-            };
-            if !queued && conn.out.is_empty() {
-                return;
-            }
-            match conn.flush(now) {
-                Ok(true) => self.config.trace_wrote(flushed(exchange)),
-                Ok(false) => return, // full: resume on writable
-                Err(e) => {
-                    let err = Error::from_io(e, Phase::Write, conn.proto.wrote_any_byte());
-                    self.config.trace_write_failed(&err);
-                    return self.fail(ex, err, now);
-                }
-            }
-        }
-        if let Some(conn) = self.conns.get(slot) {
-            self.ready.push((slot, conn.serial));
-        }
-    }
-
-    /// Reads what the socket holds for a busy connection and decodes it.
-    pub(crate) fn on_readable(&mut self, slot: usize, now: Instant) {
-        for _ in 0..READS_PER_TURN {
-            let Some(conn) = self.conns.get_mut(slot) else {
-                return;
-            };
-            let ConnState::Busy(ex) = conn.state else {
-                return;
-            };
-            let serial = conn.serial;
-            match conn.read() {
-                Ok((0, _)) => {
-                    conn.read_pending = false;
-                    conn.proto.handle_eof();
-                    return self.decode(ex, slot, now);
-                }
-                Ok((_, short)) => {
-                    conn.last_io = now;
-                    // Read dry, and no EOF announced that no event will
-                    // repeat: the next bytes raise an event, so no read
-                    // that would only say `WouldBlock` (one syscall less
-                    // per response).
-                    let dry = short && !conn.peer_closed;
-                    self.decode(ex, slot, now);
-                    let Some(conn) = self.conns.get_mut(slot).filter(|c| c.serial == serial) else {
-                        return;
-                    };
-                    conn.read_pending = !dry;
-                    if dry || !matches!(conn.state, ConnState::Busy(e) if e == ex) {
-                        // Wait for the event, or the exchange ended (and the
-                        // next one reads first if readiness may be pending).
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    conn.read_pending = false;
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let reached = conn.proto.wrote_any_byte();
-                    let phase = self
-                        .exchanges
-                        .get(ex)
-                        .map_or(Phase::Body, |x| x.recv_phase());
-                    return self.fail(ex, Error::from_io(e, phase, reached), now);
-                }
-            }
-        }
-        if let Some(conn) = self.conns.get_mut(slot) {
-            conn.read_pending = true;
-            self.ready.push((slot, conn.serial));
-        }
-    }
-
-    /// Pulls the core's events from the read buffer into the exchange.
-    pub(crate) fn decode(&mut self, ex: usize, slot: usize, now: Instant) {
-        // Bounded by the bytes buffered: each event consumes some; End,
-        // Switched and errors return.
-        loop {
-            let (Some(conn), Some(exchange)) =
-                (self.conns.get_mut(slot), self.exchanges.get_mut(ex))
-            else {
-                return;
-            };
-            let reached = conn.proto.wrote_any_byte();
-            let event = match self.config.poll_event(&mut conn.proto, &mut conn.read_buf) {
-                Ok(Some(event)) => event,
-                Ok(None) => break,
-                Err(e) => {
-                    let err = Error::from_proto(e, exchange.recv_phase(), reached);
-                    return self.fail(ex, err, now);
-                }
-            };
-            match exchange.on_event(event, reached, &self.config) {
-                Ok(Step::More | Step::Head) => {}
-                Ok(Step::Stop) => {
-                    if conn.proto.abandon(now) != Abandon::Drain {
-                        return self.complete(ex, slot, now);
-                    }
-                }
-                Ok(Step::End | Step::Switched) => return self.complete(ex, slot, now),
-                Err(e) => return self.fail(ex, e, now),
-            }
-        }
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
-        let stopped = self.exchanges.get(ex).is_some_and(|x| x.recv.is_stopped());
-        if stopped && !conn.proto.is_draining() {
-            // The core gave up the drain (budget or deadline): settle now.
-            return self.complete(ex, slot, now);
-        }
-        // A `100 Continue` may have released the body.
-        self.pump(ex, slot, now);
-    }
-
-    /// The response ended (or the caller stopped and the core decided):
-    /// the connection goes back with the core's verdict, the result out.
-    pub(crate) fn complete(&mut self, ex: usize, slot: usize, now: Instant) {
-        self.release_conn(slot, now);
-        self.report(ex);
-    }
-
-    /// Reports the exchange's result as its response decided it (unless it
-    /// was cancelled, or it goes on to a redirect's next hop); its
-    /// connection was already dealt with.
-    fn report(&mut self, ex: usize) {
-        if self.follow_redirect(ex) {
+        let (id, reason) = (conn.link.id, CloseReason::Switched);
+        let grant = self.pool.discard(id, &conn.link.key, reason);
+        self.grants.extend(grant);
+        self.settings
+            .config
+            .trace(|| roundtrip_io::proto::trace::TraceEvent::ConnClosed { id, reason });
+        let Some(mut conn) = self.conns.remove(slot) else {
             return;
+        };
+        let _ = self.registry.deregister(&mut conn.socket);
+        let leftover = conn.link.read_buf.split().freeze();
+        let request = RequestId {
+            serial: entry.serial,
+            slot: ex,
+        };
+        self.upgraded.insert(request, (conn.socket, leftover));
+    }
+
+    /// A failure of the driver itself (the machine asked for something it
+    /// cannot do): the exchange ends with it.
+    fn fail(&mut self, ex: usize, e: Error) -> Next {
+        self.finish(ex, Err(e));
+        Next::Done
+    }
+
+    /// Ends the exchange in `ex` with `result` (not reported once
+    /// cancelled), giving back whatever it still holds: its place in the
+    /// queue, its permit, a connect in progress.
+    pub(crate) fn finish(&mut self, ex: usize, result: Result<Response, Error>) {
+        let Some(entry) = self.exchanges.get_mut(ex) else {
+            return;
+        };
+        if let Some(ticket) = entry.ticket.take() {
+            self.pool.cancel_wait(ticket);
+            self.waiters.remove(&ticket);
         }
-        if let Some(exchange) = self.exchanges.get_mut(ex)
-            && !exchange.cancelled
-        {
-            let id = exchange.id(ex);
-            let result = exchange.take_result();
+        if let Some(permit) = entry.permit.take() {
+            let grant = self.pool.dial_failed(permit);
+            self.grants.extend(grant);
+        }
+        if let Some(slot) = entry.conn.take() {
+            match self.conns.get(slot).map(|c| &c.state) {
+                Some(ConnState::Connecting(_)) => {
+                    if let Some(ConnState::Connecting(dial)) = self.close_conn(slot) {
+                        let grant = self.pool.dial_failed(dial.permit);
+                        self.grants.extend(grant);
+                    }
+                }
+                // Unreachable: the machine settles its connection first.
+                _ => self.discard_conn(slot, CloseReason::Error),
+            }
+        }
+        let Some(entry) = self.exchanges.get(ex) else {
+            return;
+        };
+        if !entry.cancelled {
+            let id = RequestId {
+                serial: entry.serial,
+                slot: ex,
+            };
             self.finished.push_back((id, result));
         }
+        let _ = self.deadlines[ex].set(None);
         self.exchanges.discard(ex);
     }
+}
 
-    /// Ends the exchange in `ex` with `result`, wherever it stands; its
-    /// connection (if any) was already dealt with.
-    pub(crate) fn finish(&mut self, ex: usize, result: Result<crate::Response, Error>) {
-        if let Some(exchange) = self.exchanges.remove(ex)
-            && !exchange.cancelled
-        {
-            self.finished.push_back((exchange.id(ex), result));
+/// Deregisters and closes the connection in `slot`; returns its state (a
+/// dial in progress carries its permit).
+pub(crate) fn close(
+    conns: &mut crate::slab::Slab<Conn>,
+    registry: &mio::Registry,
+    slot: usize,
+) -> Option<ConnState> {
+    let mut conn = conns.remove(slot)?;
+    // Closing the socket would remove it from the poll as well; say so
+    // explicitly, as mio asks.
+    let _ = registry.deregister(&mut conn.socket);
+    Some(conn.state)
+}
+
+/// Reads once for the exchange and reports what came.
+fn read(entry: &mut Entry, conn: &mut Conn, now: Instant) -> Next {
+    match conn.read() {
+        Ok(Got::WouldBlock) => return Next::Wait,
+        Ok(Got::Bytes(0)) => entry.ex.handle_eof(&mut conn.link, now),
+        Ok(Got::Bytes(n)) => entry.ex.handle_input(&mut conn.link, n, now),
+        Err(e) => entry.ex.handle_io_error(&mut conn.link, e, now),
+    }
+    Next::Go
+}
+
+/// Reads the next piece of a request body into `buf`.
+fn read_piece(reader: &mut Box<dyn Read + Send>, buf: &mut [u8]) -> io::Result<usize> {
+    // Bounded: only `Interrupted` repeats, and a reader returns it finitely often.
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
         }
     }
+}
 
-    /// The exchange failed with `err`: give back what it holds, then retry
-    /// it once when the core says that is safe, or report the error.
-    pub(crate) fn fail(&mut self, ex: usize, err: Error, now: Instant) {
-        let Some(exchange) = self.exchanges.get(ex) else {
-            return;
-        };
-        let slot = match exchange.stage {
-            Stage::Active(slot) => slot,
-            stage => {
-                if let Stage::Dialing(slot) = stage {
-                    self.trace_dial_given_up(slot, &err);
-                }
-                self.abort(ex, now);
-                return self.finish(ex, Err(err));
-            }
-        };
-        if exchange.recv.is_stopped() {
-            // The caller stopped reading and the drain failed: the result
-            // was decided when it stopped.
-            self.discard_conn(slot, err.close_reason());
-            return self.report(ex);
-        }
-        let retry = !exchange.retried
-            && self.conns.get(slot).is_some_and(|conn| {
-                let facts = RetryFacts {
-                    reused: conn.reused,
-                    idempotent: exchange.prepared.idempotent,
-                    body_replayable: exchange.body.is_replayable(),
-                };
-                err.may_resend(&conn.proto, facts)
-            });
-        self.discard_conn(slot, err.close_reason());
-        match self.exchanges.get_mut(ex) {
-            Some(exchange) if retry => {
-                exchange.reset_for_retry();
-                self.begin(ex, now);
-            }
-            _ => self.finish(ex, Err(err)),
-        }
-    }
+/// Stands in for a head end the machine did not keep (unreachable: it
+/// keeps one per head).
+const UNKNOWN_END: HeadEnd = HeadEnd {
+    framing: Framing::UntilClose,
+    reuse: Reuse::No(CloseReason::Error),
+    interim: false,
+    keep_alive_timeout: None,
+};
 
-    /// Gives up what the exchange holds without finishing it: its place in
-    /// the queue, its dial, or its connection (drained or closed as the core
-    /// decides, which may complete it).
-    pub(crate) fn abort(&mut self, ex: usize, now: Instant) {
-        let Some(stage) = self.exchanges.get(ex).map(|x| x.stage) else {
-            return;
-        };
-        match stage {
-            Stage::New => {}
-            Stage::Waiting(ticket) => {
-                self.pool.cancel_wait(ticket);
-                self.waiters.remove(&ticket);
-            }
-            Stage::Dialing(slot) => {
-                if let Some(ConnState::Connecting(dial)) = self.close_conn(slot) {
-                    let grant = self.pool.dial_failed(dial.permit);
-                    self.grants.extend(grant);
-                }
-            }
-            Stage::Active(slot) => {
-                if let Some(exchange) = self.exchanges.get_mut(ex) {
-                    exchange.recv.stop(Stop::Caller);
-                }
-                let abandon = self.conns.get_mut(slot).map(|c| c.proto.abandon(now));
-                if abandon != Some(Abandon::Drain) {
-                    self.complete(ex, slot, now);
-                }
-                return;
-            }
-        }
-        match self.exchanges.get_mut(ex) {
-            Some(exchange) if exchange.cancelled => {
-                self.exchanges.remove(ex);
-            }
-            Some(exchange) => exchange.stage = Stage::New,
-            None => {}
-        }
-    }
-
-    /// The exchange's total deadline passed.
-    pub(crate) fn on_deadline(&mut self, ex: usize, now: Instant) {
-        let Some(exchange) = self.exchanges.get(ex) else {
-            return;
-        };
-        let conn = match exchange.stage {
-            Stage::Active(slot) => self.conns.get(slot),
-            _ => None,
-        };
-        let err = Error::Timeout {
-            kind: TimeoutKind::Total,
-            phase: exchange.phase(conn),
-            reached_server: conn.is_some_and(|c| c.proto.wrote_any_byte()),
-        };
-        if let Some(err) = self.end_redirect(ex, err) {
-            self.fail(ex, err, now);
-        }
-    }
-
-    /// A connection's deadline passed.
-    pub(crate) fn on_conn_timer(&mut self, slot: usize, kind: ConnTimer, now: Instant) {
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        let busy = match conn.state {
-            ConnState::Busy(ex) => Some(ex),
-            _ => None,
-        };
-        match kind {
-            ConnTimer::Connect if matches!(conn.state, ConnState::Connecting(_)) => {
-                if let Some(ConnState::Connecting(dial)) = self.close_conn(slot) {
-                    let timed_out = io::Error::from(io::ErrorKind::TimedOut);
-                    self.trace_connect_done(&dial, Err(&timed_out));
-                    self.dial_failed(dial, true);
-                }
-            }
-            ConnTimer::Io => {
-                let Some(ex) = busy else { return };
-                let Some(exchange) = self.exchanges.get(ex) else {
-                    return;
-                };
-                let phase = exchange.phase(Some(conn));
-                let err = Error::Timeout {
-                    kind: match phase {
-                        Phase::Write => TimeoutKind::Write,
-                        _ => TimeoutKind::ReadIdle,
-                    },
-                    phase,
-                    reached_server: conn.proto.wrote_any_byte(),
-                };
-                self.fail(ex, err, now);
-            }
-            ConnTimer::Core => {
-                if let Some(ex) = busy {
-                    conn.proto.handle_timeout(now);
-                    self.decode(ex, slot, now);
-                }
-            }
-            ConnTimer::Connect => {}
-        }
-    }
+fn misuse(what: &'static str) -> Error {
+    let e = roundtrip_io::proto::Error::Misuse(what);
+    Error::from_proto(e, Phase::Body, false)
 }

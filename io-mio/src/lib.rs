@@ -2,11 +2,13 @@
 //!
 //! A single-threaded HTTP/1.1 client on [mio]: one `Poll` on one thread
 //! drives many requests over many connections at once, the way curl's multi
-//! interface or wrk do. Every protocol decision (framing, reuse,
-//! 100-continue, retry safety) is `roundtrip-proto`'s, and so is every pool
-//! decision (`max_conns_per_host` waiters, idle expiry, Keep-Alive hints);
-//! this crate connects, reads, writes, keeps the timers and converts to
-//! `http` types.
+//! interface or wrk do. Each request is one
+//! [`roundtrip_io::exchange::Exchange`], the sans-IO machine every backend
+//! drives: it makes every decision of the request (checkout, stale probe,
+//! 100-continue, retry safety, redirects, gzip, which timeout fired, drain
+//! or close, release), over `roundtrip-proto`'s protocol and pool
+//! decisions. This crate connects, reads, writes, waits for readiness,
+//! arms one timer per exchange and converts to `http` types.
 //!
 //! - [`Driver`] owns the pool, a slab of connections (the slot is the mio
 //!   token), a slab of exchanges and one timer queue. Submit requests, turn
@@ -16,9 +18,10 @@
 //!   connection closed, as the core decides).
 //! - Connects are non-blocking; writes resume on writability (write interest
 //!   is registered only while bytes wait); reads feed the decoder.
-//! - Timers: the core's deadlines (100-continue, response head, drain) plus
-//!   connect, read and write inactivity, the total `timeout`, and the pool's
-//!   idle expiry.
+//! - Timers: one per exchange, at its machine's next deadline (connect,
+//!   read and write inactivity, the total `timeout`, the core's
+//!   100-continue, response-head and drain deadlines), and the pool's idle
+//!   expiry.
 //! - Idle connections stay registered: a server closing one is seen as an
 //!   event, and the connection is dropped from the pool at once as `Stale`,
 //!   however young; a response that came with the server's FIN does not put
@@ -93,9 +96,10 @@
 //! Host names are resolved with the system resolver on the loop's thread
 //! (IP literals need no lookup). Request bodies from a reader are read on
 //! the loop's thread whenever the socket can take more: the reader must not
-//! block. Upgrades (101, CONNECT tunnels) are not handed over: such a
-//! response finishes with an empty body and its connection is closed.
-//! Only `http` URIs: TLS is not built in.
+//! block. A `101 Switching Protocols` answer (or a 2xx to CONNECT)
+//! finishes with an empty body, and [`Driver::take_upgraded`] hands over
+//! its socket and the bytes that came after the head. Only `http` URIs:
+//! TLS is not built in.
 //!
 //! [mio]: https://docs.rs/mio
 
@@ -103,9 +107,7 @@ mod body;
 mod builder;
 mod conn;
 mod driver;
-mod exchange;
 mod flow;
-mod follow;
 mod pool;
 mod slab;
 mod timer;

@@ -1,19 +1,19 @@
 //! The driver's side of the pool: `proto::pool::Pool<usize>` over connection
 //! slots decides; this file executes. Waiting is a map from ticket to the
-//! parked exchange, and a grant is delivered by starting that exchange.
+//! parked exchange, and a grant is delivered by reporting it to that
+//! exchange's machine.
 //!
 //! Idle connections stay registered for readability, so the server closing
 //! one (or sending bytes nobody asked for, or the socket failing) is seen as
 //! an event, and the connection is dropped from the pool right then
 //! (`Pool::remove_idle` with `CloseReason::Stale`), whatever its age: no
-//! request is handed a connection known dead. A connection whose response
-//! came with the server's FIN is not pooled at all (`PeerClosed`). What no
-//! event reported is left to the probe at checkout, after
-//! `Config::stale_check_after`, as in the other backends.
+//! request is handed a connection known dead. An event that said the server
+//! shut its side during a response is told to the core (`handle_eof`) before
+//! check-in, so its verdict is `PeerClosed`. What no event reported is left
+//! to the machine's probe at checkout, as in the other backends.
 
 use roundtrip_io::proto::CloseReason;
-use roundtrip_io::proto::Reuse;
-use roundtrip_io::proto::pool::{ConnId, Grant};
+use roundtrip_io::proto::pool::{Checkout, ConnId, Grant};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::proto::trace::TraceEvent;
 
@@ -21,6 +21,50 @@ use crate::conn::ConnState;
 use crate::driver::Driver;
 
 impl Driver {
+    /// Asks the pool for a connection for the exchange in `ex` and reports
+    /// what it gave: an idle connection, a permit to dial, or a place in
+    /// the queue.
+    pub(crate) fn checkout(&mut self, ex: usize, now: Instant) {
+        let Some(entry) = self.exchanges.get_mut(ex) else {
+            return;
+        };
+        let Some(key) = entry.ex.key() else {
+            return; // unreachable: the machine asks only with a key
+        };
+        let checkout = self.pool.checkout(key, now);
+        match checkout {
+            Checkout::Idle(idle) => match self.conns.get_mut(idle.handle) {
+                Some(conn) => {
+                    conn.state = ConnState::Busy(ex);
+                    entry.conn = Some(idle.handle);
+                    entry.ex.handle_idle(&mut conn.link, idle.idle_for, now);
+                }
+                // Unreachable: the pool hands out only open connections.
+                None => self.forget(idle.id, ex),
+            },
+            Checkout::Dial(permit) => {
+                entry.permit = Some(permit);
+                entry.ex.handle_dial(now);
+            }
+            Checkout::Wait(ticket) => {
+                entry.ticket = Some(ticket);
+                self.waiters.insert(ticket, ex);
+                entry.ex.handle_wait(now);
+            }
+        }
+        self.reap();
+    }
+
+    /// The pool gave a connection the driver no longer has: it leaves the
+    /// pool, and the exchange asks again.
+    fn forget(&mut self, id: ConnId, ex: usize) {
+        let key = self.exchanges.get(ex).and_then(|e| e.ex.key().cloned());
+        if let Some(key) = key {
+            let grant = self.pool.discard(id, &key, CloseReason::Error);
+            self.grants.extend(grant);
+        }
+    }
+
     /// Gives the connection in `slot` back after its exchange; the core's
     /// verdict decides whether it is kept, handed to a waiter, or closed.
     pub(crate) fn release_conn(&mut self, slot: usize, now: Instant) {
@@ -30,24 +74,19 @@ impl Driver {
         conn.state = ConnState::Idle;
         if conn.peer_closed {
             // An event already said the server shut its side (its FIN came
-            // with or after the response): tell the core, which then closes
-            // the connection as `PeerClosed` instead of offering it again.
-            conn.proto.handle_eof();
+            // with or after the response): a fact the core has not read yet.
+            conn.link.proto.handle_eof();
         }
-        let verdict = if !conn.out.is_empty() {
-            // The server answered before the request was written in full.
-            Reuse::No(CloseReason::BodyNotSent)
-        } else {
-            conn.proto.checkin_verdict()
-        };
+        let link = &mut conn.link;
+        let verdict = link.proto.checkin_verdict();
         if verdict.is_yes() {
-            conn.shrink_for_idle(now);
+            link.shrink_for_idle();
         }
-        let keep_alive = conn.proto.keep_alive_timeout();
-        let id = conn.id;
+        let keep_alive = link.proto.keep_alive_timeout();
+        let id = link.id;
         let grant = self
             .pool
-            .checkin(conn.id, &conn.key, slot, verdict, keep_alive, now);
+            .checkin(id, &link.key, slot, verdict, keep_alive, now);
         self.grants.extend(grant);
         self.pool_dirty = true;
         self.reap_after_checkin(Some((slot, id)));
@@ -59,34 +98,38 @@ impl Driver {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
-        let id = conn.id;
-        let grant = self.pool.discard(id, &conn.key, reason);
+        let id = conn.link.id;
+        let grant = self.pool.discard(id, &conn.link.key, reason);
         self.grants.extend(grant);
-        self.config.trace(|| TraceEvent::ConnClosed { id, reason });
+        self.settings
+            .config
+            .trace(|| TraceEvent::ConnClosed { id, reason });
         self.close_conn(slot);
     }
 
     /// An idle connection turned out dead: out of the pool and closed.
-    pub(crate) fn drop_idle(&mut self, slot: usize, reason: CloseReason) {
+    /// False when the pool no longer counts it idle (granted, not yet
+    /// delivered).
+    fn drop_idle(&mut self, slot: usize, reason: CloseReason) -> bool {
         let Some(conn) = self.conns.get(slot) else {
-            return;
+            return true;
         };
-        let id = conn.id;
-        if let Some(handle) = self.pool.remove_idle(id, &conn.key, reason) {
-            self.config.trace(|| TraceEvent::ConnClosed { id, reason });
-            self.close_conn(handle);
-            self.pool_dirty = true;
-        }
+        let id = conn.link.id;
+        let Some(handle) = self.pool.remove_idle(id, &conn.link.key, reason) else {
+            return false;
+        };
+        self.settings
+            .config
+            .trace(|| TraceEvent::ConnClosed { id, reason });
+        self.close_conn(handle);
+        self.pool_dirty = true;
+        true
     }
 
     /// Deregisters and closes the connection in `slot`; returns its state
     /// (a dial in progress carries its permit).
     pub(crate) fn close_conn(&mut self, slot: usize) -> Option<ConnState> {
-        let mut conn = self.conns.remove(slot)?;
-        // Closing the socket would remove it from the poll as well; say so
-        // explicitly, as mio asks.
-        let _ = self.registry.deregister(&mut conn.stream);
-        Some(conn.state)
+        crate::flow::close(&mut self.conns, &self.registry, slot)
     }
 
     /// Closes what the pool evicted, expired or refused at check-in.
@@ -98,51 +141,68 @@ impl Driver {
     /// slot and id): its `PutIdleConn` is reported first, kept unless the
     /// pool closed it.
     fn reap_after_checkin(&mut self, checked_in: Option<(usize, ConnId)>) {
+        let config = &self.settings.config;
+        let Some((slot, id)) = checked_in else {
+            // Bounded: each pass takes one handle off the pool's queue.
+            while let Some((slot, reason)) = self.pool.take_closed() {
+                self.close_reaped(slot, reason);
+            }
+            return;
+        };
         // Bounded: each pass takes one handle off the pool's queue.
         let closed: Vec<_> = std::iter::from_fn(|| self.pool.take_closed()).collect();
-        if let Some((slot, id)) = checked_in {
-            let own = closed.iter().find(|&&(s, _)| s == slot).map(|&(_, r)| r);
-            self.config.trace(|| TraceEvent::put_idle(id, own));
-        }
+        let own = closed.iter().find(|&&(s, _)| s == slot).map(|&(_, r)| r);
+        config.trace(|| TraceEvent::put_idle(id, own));
         for (slot, reason) in closed {
-            if let Some(conn) = self.conns.get(slot) {
-                let id = conn.id;
-                self.config.trace(|| TraceEvent::ConnClosed { id, reason });
-            }
-            self.close_conn(slot);
+            self.close_reaped(slot, reason);
         }
     }
 
-    /// Hands each grant to its waiter: a connection to use, or a permit to dial.
+    fn close_reaped(&mut self, slot: usize, reason: CloseReason) {
+        if let Some(conn) = self.conns.get(slot) {
+            let id = conn.link.id;
+            self.settings
+                .config
+                .trace(|| TraceEvent::ConnClosed { id, reason });
+        }
+        self.close_conn(slot);
+    }
+
+    /// Hands each grant to its waiter's machine: a connection to use, or a
+    /// permit to dial.
     pub(crate) fn deliver_grants(&mut self, now: Instant) {
         // Bounded: each grant serves a distinct queued waiter, who leaves the
-        // queue; exchanges started here queue further grants only by ending.
+        // queue; exchanges driven here queue further grants only by ending.
         while let Some(grant) = self.grants.pop_front() {
-            let Some(ex) = self.waiters.remove(&grant.ticket()) else {
+            let waiter = self.waiters.remove(&grant.ticket());
+            let (Some(ex), Some(entry)) =
+                (waiter, waiter.and_then(|ex| self.exchanges.get_mut(ex)))
+            else {
                 // Every waiter is registered before its ticket can be granted
-                // and unregistered when cancelled: give it back all the same.
+                // and unregistered when it ends: give it back all the same.
                 self.give_back(grant, now);
                 continue;
             };
+            entry.ticket = None;
             match grant {
-                // Closed by the server after the pool granted it but before
-                // this delivery (a close event handled in the same turn):
-                // closed, and the waiter asks the pool again.
-                Grant::Conn { idle, .. }
-                    if self.conns.get(idle.handle).is_none_or(|c| c.stale_seen) =>
-                {
-                    self.discard_conn(idle.handle, CloseReason::Stale);
-                    self.begin(ex, now);
-                }
-                Grant::Conn { idle, .. } => {
-                    if let Some(conn) = self.conns.get_mut(idle.handle) {
-                        conn.reused = true;
+                Grant::Conn { idle, .. } => match self.conns.get_mut(idle.handle) {
+                    Some(conn) => {
+                        conn.state = ConnState::Busy(ex);
+                        entry.conn = Some(idle.handle);
+                        entry.ex.handle_idle(&mut conn.link, idle.idle_for, now);
                     }
-                    self.config.trace(|| TraceEvent::got_pooled(idle.id, None));
-                    self.attach(ex, idle.handle, now);
+                    None => {
+                        // Unreachable: closed connections leave the pool.
+                        self.forget(idle.id, ex);
+                        self.checkout(ex, now);
+                    }
+                },
+                Grant::Dial { permit, .. } => {
+                    entry.permit = Some(permit);
+                    entry.ex.handle_dial(now);
                 }
-                Grant::Dial { permit, .. } => self.dial(ex, permit, now),
             }
+            self.drive(ex, now);
         }
     }
 
@@ -164,37 +224,13 @@ impl Driver {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        if !roundtrip_io::sys::is_stale(&conn.stream) {
+        if !roundtrip_io::sys::is_stale(&conn.socket) {
             conn.read_pending = false;
             return;
         }
-        // Kept in case the pool no longer counts it as idle (granted to a
-        // waiter and not yet delivered: then it is not dropped here), so
-        // that the delivery refuses it.
-        conn.stale_seen = true;
+        // Left for the next exchange's first read (or the probe) when the
+        // pool no longer counts it idle.
         conn.read_pending = true;
         self.drop_idle(slot, CloseReason::Stale);
-    }
-
-    /// Is the idle connection just checked out dead? Yes when an event
-    /// already told; otherwise a connection idle at least `stale_check_after`
-    /// is probed when readiness may have gone unreported.
-    pub(crate) fn is_stale_at_checkout(&mut self, slot: usize, now: Instant) -> bool {
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return true;
-        };
-        if conn.stale_seen {
-            return true;
-        }
-        if now.saturating_since(conn.idle_since) < self.config.stale_check_after {
-            return false;
-        }
-        if conn.read_pending {
-            if roundtrip_io::sys::is_stale(&conn.stream) {
-                return true;
-            }
-            conn.read_pending = false;
-        }
-        false
     }
 }

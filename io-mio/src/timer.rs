@@ -1,47 +1,29 @@
 //! The timer queue: one binary heap of `(instant, target)` entries for every
 //! deadline the driver keeps, with lazy deletion.
 //!
-//! Each logical timer (a connection's connect or I/O deadline, the core's
-//! next deadline, an exchange's total deadline, the pool's next expiry) is a
-//! [`Deadline`] stored with its owner: the instant it wants, and the one heap
-//! entry that is live for it. Moving a deadline later costs nothing (the live
+//! Each logical timer (the next deadline of the exchange in a slot, as its
+//! machine's `poll_timeout` says, and the pool's next expiry) is a
+//! [`Deadline`]: the instant it wants, and the one heap entry that is live
+//! for it. Moving a deadline later costs nothing (the live
 //! entry pops early and is pushed again at the new instant); moving it earlier
 //! pushes one entry and leaves the old one to be skipped when it pops. A
 //! read timeout that moves on every read therefore never touches the heap.
-//! Entries name their owner by slot *and* serial, so an entry that outlived
-//! its connection or exchange is skipped too.
+//! A popped entry is only a hint: the driver checks the clock against the
+//! machine's deadline before acting on it.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use roundtrip_io::proto::time::Instant;
 
-/// The deadlines of one connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum ConnTimer {
-    /// The TCP connect of the address being tried.
-    Connect,
-    /// Read or write inactivity (`read_timeout` / `write_timeout`).
-    Io,
-    /// The core's next deadline (100-continue, response head, drain).
-    Core,
-}
-
-impl ConnTimer {
-    pub const COUNT: usize = 3;
-}
-
 /// Whose deadline a heap entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Target {
-    /// A connection's timer.
-    Conn {
-        slot: usize,
-        serial: u64,
-        kind: ConnTimer,
-    },
-    /// An exchange's total deadline.
-    Exchange { slot: usize, serial: u64 },
+    /// The next deadline of the exchange in this slot (the machine's
+    /// `poll_timeout`). Kept per slot, not per exchange: the next exchange
+    /// in a freed slot reuses the live entry, so finished exchanges leave
+    /// no entries behind in a busy heap.
+    Exchange { slot: usize },
     /// The pool's next idle expiry.
     Pool,
 }
@@ -160,7 +142,7 @@ mod tests {
     fn heap_pops_in_order_and_only_when_due() {
         let mut t = Timers::default();
         t.push(ms(20), Target::Pool);
-        t.push(ms(10), Target::Exchange { slot: 1, serial: 1 });
+        t.push(ms(10), Target::Exchange { slot: 1 });
         assert_eq!(t.next(), Some(ms(10)));
         assert_eq!(t.pop_due(ms(5)), None);
         assert_eq!(t.pop_due(ms(25)).map(|e| e.0), Some(ms(10)));

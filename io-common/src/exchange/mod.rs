@@ -61,12 +61,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{Extensions, HeaderMap};
-use roundtrip_proto::CloseReason;
+use http::{Extensions, HeaderMap, StatusCode};
 use roundtrip_proto::conn::{Abandon, RetryFacts};
 use roundtrip_proto::pool::{ConnId, Key};
 use roundtrip_proto::time::Instant;
 use roundtrip_proto::trace::TraceEvent;
+use roundtrip_proto::{CloseReason, HeadEnd};
 
 pub use link::{Link, Outbox};
 pub use timer::Timer;
@@ -235,6 +235,8 @@ pub struct Exchange<R> {
     eof: bool,
     /// `GetConn` was traced for the current checkout.
     announced: bool,
+    /// What the last head's `http::Response` has no place for.
+    head_end: Option<(HeadEnd, Vec<StatusCode>)>,
 }
 
 /// How much of the request the socket took, as traces report it.
@@ -285,6 +287,7 @@ impl<R> Exchange<R> {
             trailers: None,
             eof: false,
             announced: false,
+            head_end: None,
             settings,
         };
         match prepared {
@@ -565,7 +568,8 @@ impl<R> Exchange<R> {
         }
     }
 
-    fn response(&self, head: ResponseHead) -> http::Response<()> {
+    fn response(&mut self, mut head: ResponseHead) -> http::Response<()> {
+        self.head_end = Some((head.end, std::mem::take(&mut head.interim)));
         head.into_response(())
     }
 
@@ -905,6 +909,30 @@ impl<R> Exchange<R> {
             // Given up before the head: the request is cancelled.
             (_, link) => self.cancel(link, now),
         }
+    }
+
+    /// What the last [`Action::Head`]'s `http::Response` has no place for:
+    /// the head's [`HeadEnd`] (framing, reuse verdict, keep-alive hint) and
+    /// the interim (1xx) statuses before it, for a driver whose caller sees
+    /// a whole [`ResponseHead`]. Taken once per head.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use roundtrip_io::exchange::sim::{Server, Sim};
+    /// use roundtrip_io::exchange::{Exchange, Settings};
+    /// use roundtrip_io::proto::Framing;
+    /// let mut sim = Sim::new(roundtrip_io::Config::default());
+    /// sim.serve(Server::reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"));
+    /// let settings = Arc::new(Settings::new(roundtrip_io::Config::default()));
+    /// let (parts, body) = http::Request::get("http://127.0.0.1/").body(roundtrip_io::Body::empty()).unwrap().into_parts();
+    /// let mut ex = Exchange::new(settings, parts, body, sim.now());
+    /// sim.run(&mut ex, None).unwrap();
+    /// let (end, interim) = ex.take_head_end().unwrap();
+    /// assert_eq!((end.framing, interim.len()), (Framing::Length(2), 0));
+    /// assert!(ex.take_head_end().is_none());
+    /// ```
+    pub fn take_head_end(&mut self) -> Option<(HeadEnd, Vec<StatusCode>)> {
+        self.head_end.take()
     }
 
     /// The trailers of a chunked body that ended, taken.

@@ -1,0 +1,299 @@
+//! The mio backend: a `101 Switching Protocols` answer and a 2xx to
+//! CONNECT end the HTTP exchange and hand the socket over
+//! (`Driver::take_upgraded`); a sized streamed body of the wrong length
+//! fails as sent and closes; a cancelled request releases its connection.
+//! The cases of `upgrade_blocking.rs`, on one event loop.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use roundtrip_io::proto::CloseReason;
+use roundtrip_mio::mio::{Events, Interest, Poll, Token};
+use roundtrip_mio::{Body, Driver, Error, Finished, RequestId, http};
+
+/// Bound on every wait of a case.
+const BOUND: Duration = Duration::from_secs(5);
+
+/// A one-connection loopback server: reads one request head, writes
+/// `answer`, then runs `after` on the socket.
+fn serve(answer: &'static [u8], after: fn(TcpStream)) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket.set_read_timeout(Some(BOUND)).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+            if socket.read(&mut byte).unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        if socket.write_all(answer).is_ok() {
+            after(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Streams bytes for up to 5 s (the client must not buffer them).
+fn flood(mut socket: TcpStream) {
+    let chunk = vec![b'x'; 64 * 1024];
+    let until = Instant::now() + BOUND;
+    while Instant::now() < until && socket.write_all(&chunk).is_ok() {}
+}
+
+/// Echoes what comes, for up to 5 s.
+fn echo(mut socket: TcpStream) {
+    let mut buf = [0u8; 1024];
+    let until = Instant::now() + BOUND;
+    while Instant::now() < until {
+        match socket.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if socket.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn driver() -> Driver {
+    Driver::builder()
+        .timeout(Some(BOUND))
+        .build()
+        .expect("a driver")
+}
+
+/// Turns the loop until the exchange `id` finished; panics after [`BOUND`].
+fn finish(driver: &mut Driver, id: RequestId) -> Finished {
+    let deadline = Instant::now() + BOUND;
+    // Bounded by the deadline.
+    loop {
+        if let Some(done) = driver.take_finished() {
+            assert_eq!(done.0, id);
+            return done;
+        }
+        assert!(Instant::now() < deadline, "the exchange did not finish");
+        driver
+            .run_once(Some(Duration::from_millis(50)))
+            .expect("run_once");
+    }
+}
+
+fn upgrade_request(url: &str) -> http::Request<Body> {
+    http::Request::get(format!("{url}/chat"))
+        .header("connection", "upgrade")
+        .header("upgrade", "test")
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// Writes `out` on the handed-over socket and reads `want.len()` bytes back
+/// (after `leftover`), waiting on a `Poll` of the test's own.
+fn exchange_on(
+    mut socket: roundtrip_mio::mio::net::TcpStream,
+    leftover: &[u8],
+    out: &[u8],
+) -> Vec<u8> {
+    let mut poll = Poll::new().unwrap();
+    poll.registry()
+        .register(
+            &mut socket,
+            Token(7),
+            Interest::READABLE | Interest::WRITABLE,
+        )
+        .unwrap();
+    let mut events = Events::with_capacity(8);
+    let mut got = leftover.to_vec();
+    let want = leftover.len() + out.len();
+    let mut written = 0;
+    let deadline = Instant::now() + BOUND;
+    let mut buf = [0u8; 1024];
+    // Bounded by the deadline.
+    while got.len() < want {
+        assert!(Instant::now() < deadline, "no echo: {got:?}");
+        if written < out.len() {
+            match socket.write(&out[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        match socket.read(&mut buf) {
+            Ok(0) => panic!("closed early"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                poll.poll(&mut events, Some(Duration::from_millis(50)))
+                    .unwrap();
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    got
+}
+
+#[test]
+fn a_101_ends_at_once_while_the_server_streams() {
+    let url = serve(
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n",
+        flood,
+    );
+    let mut driver = driver();
+    let started = Instant::now();
+    let id = driver.submit(upgrade_request(&url));
+    let (_, result) = finish(&mut driver, id);
+    let response = result.expect("a response");
+    assert_eq!(response.status(), 101);
+    assert!(
+        response.body().is_empty(),
+        "{} bytes",
+        response.body().len()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(driver.is_idle());
+    let stats = driver.stats();
+    assert_eq!((stats.idle, stats.in_use), (0, 0), "{stats:?}");
+    assert_eq!(stats.closed.get(CloseReason::Switched), 1, "{stats:?}");
+    // The stream was left in the socket: the driver read at most one buffer.
+    let (_socket, leftover) = driver.take_upgraded(id).expect("handed over");
+    assert!(
+        leftover.len() <= 1 << 20,
+        "{} bytes buffered",
+        leftover.len()
+    );
+    assert!(driver.take_upgraded(id).is_none(), "taken once");
+}
+
+#[test]
+fn a_101_hands_over_the_bytes_after_the_head_then_the_socket() {
+    let url = serve(
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\nhello from the server|",
+        echo,
+    );
+    let mut driver = driver();
+    let id = driver.submit(upgrade_request(&url));
+    let (_, result) = finish(&mut driver, id);
+    assert_eq!(result.expect("a response").status(), 101);
+    let (socket, leftover) = driver.take_upgraded(id).expect("handed over");
+    let got = exchange_on(socket, &leftover, b"ping");
+    assert_eq!(got, b"hello from the server|ping");
+    assert_eq!(driver.stats().in_use, 0, "the pool let it go");
+}
+
+#[test]
+fn a_2xx_to_connect_is_a_tunnel() {
+    let url = serve(b"HTTP/1.1 200 Connection established\r\n\r\n", echo);
+    let authority = url.trim_start_matches("http://").to_string();
+    let request = http::Request::connect(format!("http://{authority}"))
+        .body(Body::empty())
+        .unwrap();
+    let mut driver = driver();
+    let id = driver.submit(request);
+    let (_, result) = finish(&mut driver, id);
+    let response = result.expect("a response");
+    assert_eq!(response.status(), 200);
+    assert!(response.body().is_empty());
+    let (socket, leftover) = driver.take_upgraded(id).expect("a tunnel");
+    assert_eq!(exchange_on(socket, &leftover, b"through"), b"through");
+}
+
+#[test]
+fn an_ordinary_response_is_not_handed_over() {
+    let url = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", |_| {});
+    let mut driver = driver();
+    let id = driver.get(&url);
+    let (_, result) = finish(&mut driver, id);
+    assert_eq!(result.expect("a response").body().as_ref(), b"hi");
+    assert!(driver.take_upgraded(id).is_none());
+}
+
+#[test]
+fn a_sized_body_of_the_wrong_length_fails_as_sent_and_closes() {
+    let url = serve(b"", |socket| {
+        // Hold the connection: the client must fail on its own.
+        thread::sleep(Duration::from_secs(2));
+        drop(socket);
+    });
+    let mut driver = driver();
+    let body = Body::from_reader(std::io::Cursor::new(b"abc".to_vec()), Some(5));
+    let request = http::Request::post(format!("{url}/up")).body(body).unwrap();
+    let started = Instant::now();
+    let id = driver.submit(request);
+    let (_, result) = finish(&mut driver, id);
+    let err = result.expect_err("a body of the wrong length");
+    assert!(
+        matches!(
+            err,
+            Error::BodyLength {
+                declared: 5,
+                supplied: 3,
+                reached_server: true
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.reached_server());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let stats = driver.stats();
+    assert_eq!((stats.idle, stats.in_use), (0, 0), "not reused: {stats:?}");
+}
+
+#[test]
+fn cancel_releases_the_connection_of_a_request_in_flight() {
+    let url = serve(b"", |socket| {
+        thread::sleep(BOUND);
+        drop(socket);
+    });
+    let mut driver = driver();
+    let started = Instant::now();
+    let id = driver.get(&format!("{url}/slow"));
+    // Turn the loop until the request is on its connection.
+    let deadline = Instant::now() + BOUND;
+    // Bounded by the deadline.
+    while driver.stats().in_use == 0 {
+        assert!(Instant::now() < deadline, "never connected");
+        driver
+            .run_once(Some(Duration::from_millis(10)))
+            .expect("run_once");
+    }
+    for _ in 0..5 {
+        driver
+            .run_once(Some(Duration::from_millis(10)))
+            .expect("run_once");
+    }
+    assert!(driver.cancel(id));
+    assert!(!driver.cancel(id), "cancelled twice");
+    let deadline = Instant::now() + BOUND;
+    // Bounded by the deadline.
+    while !driver.is_idle() {
+        assert!(Instant::now() < deadline, "the cancelled request lingers");
+        driver
+            .run_once(Some(Duration::from_millis(10)))
+            .expect("run_once");
+    }
+    assert!(
+        driver.take_finished().is_none(),
+        "a cancelled request reports nothing"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let stats = driver.stats();
+    assert_eq!((stats.idle, stats.in_use), (0, 0), "{stats:?}");
+    assert_eq!(stats.closed.get(CloseReason::Abandoned), 1, "{stats:?}");
+}
