@@ -44,6 +44,7 @@ pub struct ResponseBody<R: Runtime> {
     /// The body ended (or failed): nothing more will be read.
     ended: bool,
     /// Trailers are reported as a frame once, after the data.
+    #[cfg_attr(not(feature = "http-body"), allow(dead_code))]
     trailers_sent: bool,
 }
 
