@@ -24,11 +24,11 @@ mod client;
 mod runtime;
 
 pub use client::{Client, ClientBuilder};
-pub use runtime::Smol;
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
+pub use runtime::Smol;
 
 /// A request body: empty, bytes in memory, or an async reader streamed with
 /// a known length or chunked (the methods are [`roundtrip_io::Body`]'s).

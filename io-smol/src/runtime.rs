@@ -35,6 +35,8 @@ impl Runtime for Smol {
     type Timer = Timer;
     type Upgraded = drive::Upgraded<Async<TcpStream>>;
 
+    // Not an `async fn`: the future must not borrow `self` (it is kept).
+    #[allow(clippy::manual_async_fn)]
     fn connect(
         &self,
         addr: SocketAddr,

@@ -36,6 +36,8 @@ impl Runtime for Tokio {
     type Timer = Sleep;
     type Upgraded = Upgraded;
 
+    // Not an `async fn`: the future must not borrow `self` (it is kept).
+    #[allow(clippy::manual_async_fn)]
     fn connect(
         &self,
         addr: SocketAddr,

@@ -469,7 +469,8 @@ impl<R: Runtime> Run<R> {
         let now = self.shared.clock.now();
         // A body the caller had is abandoned, a request still before its
         // head cancelled: each call does nothing in the other's states.
-        self.ex.abandon(self.conn.as_mut().map(|c| &mut c.link), now);
+        self.ex
+            .abandon(self.conn.as_mut().map(|c| &mut c.link), now);
         self.ex.cancel(self.conn.as_mut().map(|c| &mut c.link), now);
         // Bounded: each action settles the connection, or stops.
         for _ in 0..MAX_ACTIONS {
