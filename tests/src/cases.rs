@@ -1,4 +1,4 @@
-//! Case lists written once: [`cases!`](macro@crate::cases) defines a module's
+//! Case lists written once: [`cases!`](crate::cases!) defines a module's
 //! generic case functions and, from that same list, the macro that stamps
 //! them into `#[test]`s and the function that lists them, so a case cannot
 //! be defined without being run. `tests/tests/case_lists.rs` checks that
