@@ -275,22 +275,44 @@ impl<S> fmt::Debug for Upgraded<S> {
 
 impl<S> Upgraded<S> {
     /// `socket`, with `leftover` to be read before it.
+    ///
+    /// ```
+    /// let upgraded = roundtrip_io::drive::Upgraded::new((), bytes::Bytes::new());
+    /// assert_eq!(upgraded.into_parts().1, "");
+    /// ```
     pub fn new(socket: S, leftover: Bytes) -> Upgraded<S> {
         Upgraded { socket, leftover }
     }
 
     /// The socket, and the bytes received after the head not yet read.
+    ///
+    /// ```
+    /// let upgraded = roundtrip_io::drive::Upgraded::new(7u8, bytes::Bytes::from_static(b"x"));
+    /// assert_eq!(upgraded.into_parts(), (7, bytes::Bytes::from_static(b"x")));
+    /// ```
     pub fn into_parts(self) -> (S, Bytes) {
         (self.socket, self.leftover)
     }
 
     /// The socket.
+    ///
+    /// ```
+    /// let mut upgraded = roundtrip_io::drive::Upgraded::new(7u8, bytes::Bytes::new());
+    /// *upgraded.socket_mut() += 1;
+    /// assert_eq!(upgraded.into_parts().0, 8);
+    /// ```
     pub fn socket_mut(&mut self) -> &mut S {
         &mut self.socket
     }
 
     /// Up to `max` of the bytes received after the head, not yet read;
     /// `None` once they were all read (read the socket then).
+    ///
+    /// ```
+    /// let mut upgraded = roundtrip_io::drive::Upgraded::new((), bytes::Bytes::from_static(b"ab"));
+    /// assert_eq!(upgraded.read_leftover(8).as_deref(), Some(&b"ab"[..]));
+    /// assert_eq!(upgraded.read_leftover(8), None);
+    /// ```
     pub fn read_leftover(&mut self, max: usize) -> Option<Bytes> {
         let n = self.leftover.len().min(max);
         (n > 0).then(|| self.leftover.split_to(n))

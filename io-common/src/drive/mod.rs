@@ -60,6 +60,13 @@ use run::{Drive, Out, Run};
 /// of the runtime, with no protocol in it; the driver calls the `poll_*`
 /// ones with the task's context, so every future it keeps is its own.
 ///
+/// The two impls in this workspace are the models: `roundtrip-tokio`'s
+/// `Tokio` and `roundtrip-smol`'s `Smol` (each about 70 lines). They differ
+/// where the runtimes do: tokio reads into a `BytesMut` through `ReadBuf`,
+/// `futures-io` readers want initialized memory; tokio's `Sleep` is reset
+/// in place, `async-io`'s `Timer` moved; tokio spawns on the current
+/// runtime if there is one, smol on its global executor.
+///
 /// ```
 /// use roundtrip_io::drive::Runtime;
 ///
