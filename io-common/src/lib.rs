@@ -11,6 +11,10 @@
 //! [`RedirectChain`]) and transparent gzip ([`adds_gzip`],
 //! [`decode_response`], [`GzipDecoder`]).
 //!
+//! And the async driver of the exchange machine, written once for every
+//! runtime ([`drive`], over its [`Runtime`](drive::Runtime) trait): the tokio and
+//! smol backends are each a `Runtime` impl over it.
+//!
 //! ```
 //! use roundtrip_io::{Config, prepare};
 //!
@@ -27,6 +31,7 @@ mod body;
 pub mod buf;
 mod clock;
 mod config;
+pub mod drive;
 mod error;
 pub mod exchange;
 mod gzip;

@@ -1,15 +1,10 @@
-//! `Client` and its builder: an [`Exchange`] per request, driven by
-//! [`Run`](crate::run::Run).
+//! `Client` and its builder: [`roundtrip_io::drive::Client`] on the
+//! [`Smol`] runtime.
 
-use std::sync::Arc;
-
-use roundtrip_io::exchange::{Action, Settings};
-use roundtrip_io::pool::SharedPool;
 use roundtrip_io::proto::pool::PoolStats;
-use roundtrip_io::{Clock, Config, Error, http};
+use roundtrip_io::{Config, Error, drive, http};
 
-use crate::body::{Body, ResponseBody};
-use crate::run::{Chans, Inner, Run, misuse};
+use crate::{Body, ResponseBody, Smol};
 
 /// An async HTTP/1.1 client with a connection pool, on smol. Cheap to
 /// clone: clones share the pool. Dropping a request future at any await
@@ -22,10 +17,8 @@ use crate::run::{Chans, Inner, Run, misuse};
 /// let text = response.body_mut().bytes(1 << 20).await?;
 /// # Ok::<(), roundtrip_smol::Error>(()) });
 /// ```
-#[derive(Clone)]
-pub struct Client {
-    inner: Arc<Inner>,
-}
+#[derive(Clone, Debug)]
+pub struct Client(drive::Client<Smol>);
 
 impl Default for Client {
     fn default() -> Self {
@@ -62,7 +55,7 @@ impl Client {
     /// assert!(roundtrip_smol::Client::new().config().keep_alive);
     /// ```
     pub fn config(&self) -> &Config {
-        &self.inner.settings.config
+        self.0.config()
     }
 
     /// Pool counters: dials, reuses, idle, in use, waiters, closes by reason.
@@ -71,7 +64,7 @@ impl Client {
     /// assert_eq!(roundtrip_smol::Client::new().stats().in_use, 0);
     /// ```
     pub fn stats(&self) -> PoolStats {
-        self.inner.pool.stats()
+        self.0.stats()
     }
 
     /// `GET uri`.
@@ -82,9 +75,7 @@ impl Client {
     /// # Ok::<(), roundtrip_smol::Error>(()) });
     /// ```
     pub async fn get(&self, uri: &str) -> Result<http::Response<ResponseBody>, Error> {
-        let request = http::Request::get(uri).body(Body::empty());
-        self.request(request.map_err(roundtrip_io::InvalidRequest::from)?)
-            .await
+        self.0.get(uri).await
     }
 
     /// Sends `request` and returns the response once its final head
@@ -102,11 +93,7 @@ impl Client {
         &self,
         request: http::Request<Body>,
     ) -> Result<http::Response<ResponseBody>, Error> {
-        let mut body = ResponseBody(Some(Run::new(self.inner.clone(), request)));
-        match body.run().next().await? {
-            Action::Head(head) => Ok(head.map(|()| body)),
-            _ => Err(misuse("the exchange ended without a head")),
-        }
+        self.0.request(request).await
     }
 }
 
@@ -138,15 +125,6 @@ impl ClientBuilder {
     /// let client = roundtrip_smol::Client::builder().build();
     /// ```
     pub fn build(self) -> Client {
-        let clock = Clock::new();
-        let pool = SharedPool::new(self.config.pool, Chans, clock, self.config.trace.clone());
-        let settings = Arc::new(Settings::new(self.config));
-        Client {
-            inner: Arc::new(Inner {
-                settings,
-                pool,
-                clock,
-            }),
-        }
+        Client(drive::Client::new(self.config, Smol))
     }
 }

@@ -6,7 +6,10 @@
 //! (checkout, stale probe, dial timing, 100-continue, early answers, retry,
 //! redirects, gzip, what ends a body, drain or close, every timeout, the
 //! release verdict); this crate owns the sockets, waits for readiness or
-//! the machine's deadline, and converts to `http` types.
+//! the machine's deadline, and converts to `http` types. The driver itself
+//! is the one every async backend shares ([`roundtrip_io::drive`]); this
+//! crate is its [`Runtime`](roundtrip_io::drive::Runtime) impl for smol
+//! ([`Smol`]) and the names below.
 //!
 //! ```no_run
 //! # smol::block_on(async {
@@ -17,16 +20,57 @@
 //! # Ok::<(), roundtrip_smol::Error>(()) });
 //! ```
 
-mod body;
 mod client;
-mod run;
+mod runtime;
 
-pub use body::{Body, ResponseBody, Upgraded};
 pub use client::{Client, ClientBuilder};
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
+pub use runtime::Smol;
+
+/// A request body: empty, bytes in memory, or an async reader streamed with
+/// a known length or chunked (the methods are [`roundtrip_io::Body`]'s).
+///
+/// ```
+/// use roundtrip_smol::Body;
+/// assert_eq!(Body::from("hello").len(), Some(5));
+/// let streamed = Body::from_reader(smol::io::Cursor::new(vec![0u8; 10]), None);
+/// assert_eq!(streamed.len(), None);
+/// ```
+pub type Body = roundtrip_io::Body<runtime::Reader>;
+
+/// A response body, read from the connection as it is asked for. The
+/// connection goes back to the pool at its end. Dropped early, the rest is
+/// drained in a detached task or the connection closed, as the machine
+/// decides; [`discard`](roundtrip_io::drive::ResponseBody::discard) waits
+/// for that.
+///
+/// ```no_run
+/// # smol::block_on(async {
+/// let mut response = roundtrip_smol::get("http://127.0.0.1:8080/").await?;
+/// while let Some(piece) = response.body_mut().chunk().await? {
+///     println!("{} bytes", piece.len());
+/// }
+/// # Ok::<(), roundtrip_smol::Error>(()) });
+/// ```
+pub type ResponseBody = roundtrip_io::drive::ResponseBody<Smol>;
+
+/// A switched connection (a 101 answer, or a 2xx to CONNECT), from
+/// [`upgrade`](roundtrip_io::drive::ResponseBody::upgrade): the bytes that
+/// came after the head first, then the socket.
+///
+/// ```no_run
+/// # async fn demo(upgraded: roundtrip_smol::Upgraded) -> std::io::Result<()> {
+/// use smol::io::{AsyncReadExt, AsyncWriteExt};
+/// let mut upgraded = upgraded;
+/// upgraded.write_all(b"ping").await?;
+/// let mut answer = [0u8; 4];
+/// upgraded.read_exact(&mut answer).await?;
+/// # Ok(()) }
+/// ```
+pub type Upgraded = roundtrip_io::drive::Upgraded<smol::Async<std::net::TcpStream>>;
 
 /// `GET uri` with a client of default settings, created for this call.
 ///

@@ -1,11 +1,11 @@
 //! # roundtrip-tokio: the tokio backend
 //!
-//! An async HTTP/1.1 client on tokio: a thin driver of
-//! [`roundtrip_io::exchange::Exchange`] over the Go-style pool policy of
-//! `roundtrip-proto`. Every decision of a request (checkout, stale probe,
-//! framing, 100-continue, retry safety, redirects, gzip, drain or close,
-//! timeouts) is the machine's; this crate owns the sockets, reads, writes,
-//! waits and converts to `http` types.
+//! An async HTTP/1.1 client on tokio: the shared async driver of
+//! [`roundtrip_io::exchange::Exchange`] ([`roundtrip_io::drive`]) on tokio's
+//! sockets, timers and tasks ([`Tokio`], its `Runtime` impl). Every decision
+//! of a request (checkout, stale probe, framing, 100-continue, retry safety,
+//! redirects, gzip, drain or close, timeouts) is the machine's; the driver
+//! moves bytes and waits, and this crate only says how, on tokio.
 //!
 //! - Works on current-thread and multi-thread runtimes; futures are `Send`.
 //! - Cancellation-safe: dropping a request future or a body at any await
@@ -24,17 +24,48 @@
 //! # Ok(()) }
 //! ```
 
-mod body;
 mod client;
-mod pool;
-mod transport;
+mod runtime;
 
-pub use body::{Body, BodyReader, ResponseBody, Upgraded};
 pub use client::{Client, ClientBuilder};
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
+pub use runtime::{BodyReader, Tokio, Upgraded};
+
+/// A request body: empty, bytes in memory, or an async reader streamed with
+/// a known length or chunked (the methods are [`roundtrip_io::Body`]'s).
+///
+/// Bytes can be sent again if a stale pooled connection forces a retry; a
+/// reader only if nothing was read from it yet.
+///
+/// ```
+/// use roundtrip_tokio::Body;
+/// assert_eq!(Body::from("hello").len(), Some(5));
+/// let streamed = Body::from_reader(&b"0123456789"[..], None);
+/// assert_eq!(streamed.len(), None);
+/// ```
+pub type Body = roundtrip_io::Body<BodyReader>;
+
+/// A response body, read from the connection as it is polled. Implements
+/// [`http_body::Body`]; [`chunk`](roundtrip_io::drive::ResponseBody::chunk),
+/// [`bytes`](roundtrip_io::drive::ResponseBody::bytes) and
+/// [`text`](roundtrip_io::drive::ResponseBody::text) are the convenient ways
+/// in. Dropped early, the rest is drained in a task on the current runtime
+/// when the machine says so, otherwise the connection is closed; a response
+/// that switched protocols gives its connection with
+/// [`upgrade`](roundtrip_io::drive::ResponseBody::upgrade).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), roundtrip_tokio::Error> {
+/// let mut response = roundtrip_tokio::get("http://127.0.0.1:8080/").await?;
+/// while let Some(piece) = response.body_mut().chunk().await? {
+///     println!("{} bytes", piece.len());
+/// }
+/// # Ok(()) }
+/// ```
+pub type ResponseBody = roundtrip_io::drive::ResponseBody<Tokio>;
 
 /// `GET uri` with a client of default settings, created for this call.
 ///

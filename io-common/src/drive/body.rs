@@ -1,0 +1,357 @@
+//! The response body, and a connection switched to another protocol.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::HeaderMap;
+
+use super::Runtime;
+use super::run::{Drive, Out, misuse};
+use crate::{Collected, Error};
+
+/// A response body, read from the connection as it is polled;
+/// [`chunk`](Self::chunk), [`bytes`](Self::bytes) and [`text`](Self::text)
+/// are the convenient ways in (and, with the `http-body` feature, it is an
+/// `http_body::Body`).
+///
+/// The connection goes back to the pool once the body was read to its end.
+/// Dropped early, the machine decides: what already arrived is drained at
+/// once, the rest in a task spawned on the runtime (bounded by
+/// `max_drain_bytes` and `drain_timeout`), or the connection is closed.
+/// Dropping it at any point never returns a connection in the middle of an
+/// exchange to the pool.
+///
+/// The body of a response that switched protocols (`101`, or a `2xx` to
+/// `CONNECT`) is empty; [`upgrade`](Self::upgrade) then gives the connection.
+///
+/// ```
+/// use roundtrip_io::drive::{ResponseBody, Runtime};
+///
+/// async fn count<R: Runtime>(body: &mut ResponseBody<R>) -> Result<usize, roundtrip_io::Error> {
+///     let mut n = 0;
+///     while let Some(piece) = body.chunk().await? {
+///         n += piece.len();
+///     }
+///     Ok(n)
+/// }
+/// ```
+pub struct ResponseBody<R: Runtime> {
+    drive: Drive<R>,
+    /// The body ended (or failed): nothing more will be read.
+    ended: bool,
+    /// Trailers are reported as a frame once, after the data.
+    #[cfg_attr(not(feature = "http-body"), allow(dead_code))]
+    trailers_sent: bool,
+}
+
+impl<R: Runtime> fmt::Debug for ResponseBody<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl<R: Runtime> ResponseBody<R> {
+    pub(crate) fn new(drive: Drive<R>) -> ResponseBody<R> {
+        ResponseBody {
+            drive,
+            ended: false,
+            trailers_sent: false,
+        }
+    }
+
+    /// An empty body with no connection behind it.
+    ///
+    /// ```
+    /// fn nothing<R: roundtrip_io::drive::Runtime>() -> roundtrip_io::drive::ResponseBody<R> {
+    ///     roundtrip_io::drive::ResponseBody::empty()
+    /// }
+    /// ```
+    pub fn empty() -> ResponseBody<R> {
+        ResponseBody {
+            drive: Drive::none(),
+            ended: true,
+            trailers_sent: true,
+        }
+    }
+
+    /// Polls for the next data piece (decoded when the client asked for
+    /// gzip); `None` at the end of the data.
+    ///
+    /// ```
+    /// use roundtrip_io::drive::{ResponseBody, Runtime};
+    /// async fn first<R: Runtime>(body: &mut ResponseBody<R>) -> Option<bytes::Bytes> {
+    ///     std::future::poll_fn(|cx| body.poll_data(cx)).await?.ok()
+    /// }
+    /// ```
+    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let next = match ready!(self.drive.poll_next(cx)) {
+            Out::Data(data) => return Poll::Ready(Some(Ok(data))),
+            Out::End | Out::Upgrade => None,
+            Out::Fail(e) => Some(Err(e)),
+            Out::Head(_) => Some(Err(misuse("a second response head"))),
+        };
+        self.ended = true;
+        Poll::Ready(next)
+    }
+
+    /// The next piece of the body, zero-copy; `None` at the end (and for a
+    /// switched connection, which [`upgrade`](Self::upgrade) takes).
+    ///
+    /// ```
+    /// use roundtrip_io::drive::{ResponseBody, Runtime};
+    /// async fn first<R: Runtime>(body: &mut ResponseBody<R>) -> Result<usize, roundtrip_io::Error> {
+    ///     Ok(body.chunk().await?.map_or(0, |piece| piece.len()))
+    /// }
+    /// ```
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        poll_fn(|cx| self.poll_data(cx)).await.transpose()
+    }
+
+    /// Reads the rest of the body into memory, failing past `limit` bytes
+    /// (the rest is then given up). A body that arrived in one piece is
+    /// returned without a copy.
+    ///
+    /// ```
+    /// use roundtrip_io::drive::{ResponseBody, Runtime};
+    /// async fn all<R: Runtime>(body: &mut ResponseBody<R>) -> Result<bytes::Bytes, roundtrip_io::Error> {
+    ///     body.bytes(1 << 20).await
+    /// }
+    /// ```
+    pub async fn bytes(&mut self, limit: u64) -> Result<Bytes, Error> {
+        let mut all = Collected::default();
+        while let Some(more) = self.chunk().await? {
+            all.push_within(more, limit)
+                .inspect_err(|_| self.abandon())?;
+        }
+        Ok(all.freeze())
+    }
+
+    /// Reads the rest of the body as text (invalid UTF-8 replaced), failing
+    /// past `limit` bytes.
+    ///
+    /// ```
+    /// use roundtrip_io::drive::{ResponseBody, Runtime};
+    /// async fn text<R: Runtime>(body: &mut ResponseBody<R>) -> Result<String, roundtrip_io::Error> {
+    ///     body.text(1 << 20).await
+    /// }
+    /// ```
+    pub async fn text(&mut self, limit: u64) -> Result<String, Error> {
+        let bytes = self.bytes(limit).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Trailer fields of a chunked body, once it was read to its end.
+    ///
+    /// ```
+    /// use roundtrip_io::drive::{ResponseBody, Runtime};
+    /// async fn trailers<R: Runtime>(mut body: ResponseBody<R>) -> Option<roundtrip_io::http::HeaderMap> {
+    ///     body.bytes(1 << 20).await.ok()?;
+    ///     body.trailers().cloned()
+    /// }
+    /// ```
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.drive.exchange()?.trailers()
+    }
+
+    /// Gives up on the rest of the body and waits while the machine drains
+    /// it or closes the connection (bounded by `max_drain_bytes` and
+    /// `drain_timeout`): once it returns, the connection is settled.
+    /// Dropping the body does the same in a task of its own.
+    ///
+    /// ```
+    /// use roundtrip_io::drive::{ResponseBody, Runtime};
+    /// async fn skip<R: Runtime>(body: ResponseBody<R>) {
+    ///     body.discard().await
+    /// }
+    /// ```
+    pub async fn discard(mut self) {
+        self.drive.abandon();
+        // Abandoned, the machine only settles the connection, then ends.
+        let _ = poll_fn(|cx| self.drive.poll_next(cx)).await;
+    }
+
+    /// The connection of a response that switched protocols (`101
+    /// Switching Protocols`, or a `2xx` to `CONNECT`): the bytes the server
+    /// sent after the head first, then the socket. Any other response is
+    /// an error (and its body is given up).
+    ///
+    /// ```
+    /// use roundtrip_io::drive::{ResponseBody, Runtime};
+    /// async fn tunnel<R: Runtime>(body: ResponseBody<R>) -> Result<R::Upgraded, roundtrip_io::Error> {
+    ///     body.upgrade().await
+    /// }
+    /// ```
+    pub async fn upgrade(mut self) -> Result<R::Upgraded, Error> {
+        let not_switched = || misuse("the response did not switch protocols");
+        match poll_fn(|cx| self.drive.poll_next(cx)).await {
+            Out::Upgrade => {
+                let conn = self.drive.take_switched().ok_or_else(not_switched)?;
+                let leftover = conn.link.read_buf.freeze();
+                let socket = conn.socket;
+                Ok(Upgraded { socket, leftover }.into())
+            }
+            Out::Fail(e) => Err(e),
+            Out::Data(_) | Out::End | Out::Head(_) => Err(not_switched()),
+        }
+    }
+
+    /// Gives up on the rest of the body: drained or closed, as the machine
+    /// decides.
+    fn abandon(&mut self) {
+        self.ended = true;
+        // Dropping the drive gives the exchange up.
+        self.drive = Drive::none();
+    }
+}
+
+#[cfg(feature = "http-body")]
+impl<R: Runtime> http_body::Body for ResponseBody<R> {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
+        let this = self.get_mut();
+        match ready!(this.poll_data(cx)) {
+            Some(Ok(data)) => Poll::Ready(Some(Ok(http_body::Frame::data(data)))),
+            Some(Err(e)) => Poll::Ready(Some(Err(e))),
+            None if !this.trailers_sent => {
+                this.trailers_sent = true;
+                let trailers = this.trailers().cloned();
+                Poll::Ready(trailers.map(|t| Ok(http_body::Frame::trailers(t))))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended && self.trailers_sent
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self.ended {
+            true => http_body::SizeHint::with_exact(0),
+            false => http_body::SizeHint::default(),
+        }
+    }
+}
+
+/// A connection switched to another protocol, from
+/// [`ResponseBody::upgrade`]: the bytes that came right after the response
+/// head, then the socket. On a socket with `futures-io`'s traits it is a
+/// `futures_io::AsyncRead + AsyncWrite` itself.
+///
+/// ```
+/// use roundtrip_io::drive::Upgraded;
+/// let mut upgraded = Upgraded::new((), bytes::Bytes::from_static(b"hello"));
+/// assert_eq!(upgraded.read_leftover(3).as_deref(), Some(&b"hel"[..]));
+/// let ((), rest) = upgraded.into_parts();
+/// assert_eq!(rest, "lo");
+/// ```
+pub struct Upgraded<S> {
+    socket: S,
+    /// Bytes received after the head, not yet read.
+    leftover: Bytes,
+}
+
+impl<S> fmt::Debug for Upgraded<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("leftover", &self.leftover.len())
+            .finish()
+    }
+}
+
+impl<S> Upgraded<S> {
+    /// `socket`, with `leftover` to be read before it.
+    ///
+    /// ```
+    /// let upgraded = roundtrip_io::drive::Upgraded::new((), bytes::Bytes::new());
+    /// assert_eq!(upgraded.into_parts().1, "");
+    /// ```
+    pub fn new(socket: S, leftover: Bytes) -> Upgraded<S> {
+        Upgraded { socket, leftover }
+    }
+
+    /// The socket, and the bytes received after the head not yet read.
+    ///
+    /// ```
+    /// let upgraded = roundtrip_io::drive::Upgraded::new(7u8, bytes::Bytes::from_static(b"x"));
+    /// assert_eq!(upgraded.into_parts(), (7, bytes::Bytes::from_static(b"x")));
+    /// ```
+    pub fn into_parts(self) -> (S, Bytes) {
+        (self.socket, self.leftover)
+    }
+
+    /// The socket.
+    ///
+    /// ```
+    /// let mut upgraded = roundtrip_io::drive::Upgraded::new(7u8, bytes::Bytes::new());
+    /// *upgraded.socket_mut() += 1;
+    /// assert_eq!(upgraded.into_parts().0, 8);
+    /// ```
+    pub fn socket_mut(&mut self) -> &mut S {
+        &mut self.socket
+    }
+
+    /// Up to `max` of the bytes received after the head, not yet read;
+    /// `None` once they were all read (read the socket then).
+    ///
+    /// ```
+    /// let mut upgraded = roundtrip_io::drive::Upgraded::new((), bytes::Bytes::from_static(b"ab"));
+    /// assert_eq!(upgraded.read_leftover(8).as_deref(), Some(&b"ab"[..]));
+    /// assert_eq!(upgraded.read_leftover(8), None);
+    /// ```
+    pub fn read_leftover(&mut self, max: usize) -> Option<Bytes> {
+        let n = self.leftover.len().min(max);
+        (n > 0).then(|| self.leftover.split_to(n))
+    }
+}
+
+impl<S: futures_io::AsyncRead + Unpin> futures_io::AsyncRead for Upgraded<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let Some(leftover) = this.read_leftover(out.len()) else {
+            return Pin::new(&mut this.socket).poll_read(cx, out);
+        };
+        out[..leftover.len()].copy_from_slice(&leftover);
+        Poll::Ready(Ok(leftover.len()))
+    }
+}
+
+impl<S: futures_io::AsyncWrite + Unpin> futures_io::AsyncWrite for Upgraded<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().socket).poll_write(cx, b)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().socket).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().socket).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().socket).poll_close(cx)
+    }
+}

@@ -1,0 +1,254 @@
+//! The async driver of the [`Exchange`](crate::exchange::Exchange) machine,
+//! written once for every async runtime: a runtime plugs in through the
+//! small [`Runtime`] trait (sockets, a timer, name resolution, spawning),
+//! as quinn's driver does (`quinn/src/runtime/mod.rs`). The
+//! `roundtrip-tokio` and `roundtrip-smol` crates are each one `Runtime`
+//! impl and a few public names over this module.
+//!
+//! What lives here, and nowhere else:
+//!
+//! - the loop carrying out the machine's [`Action`](crate::exchange::Action)s:
+//!   checkout (or a wait for the pool's grant), the stale probe, the dial
+//!   address by address, writes (watching for an early answer), request
+//!   body pieces, reads, and the runtime's timer armed at the machine's
+//!   [`poll_timeout`](crate::exchange::Exchange::poll_timeout) and checked
+//!   against the clock before it is trusted;
+//! - the pool glue: the shared pool with a parked slot per waiter as its
+//!   waiting primitive (no channel, no allocation per wait);
+//! - the response body ([`ResponseBody`]): dropped early, the machine
+//!   abandons it, what already arrived is drained without waiting, and the
+//!   rest is drained in a task spawned on the runtime (or the connection
+//!   closed, as the machine decides);
+//! - a switched connection ([`Upgraded`]).
+//!
+//! Nothing here decides: every choice is the machine's.
+//!
+//! ```
+//! use roundtrip_io::drive::{Client, Runtime};
+//!
+//! // Code written once for any runtime's client.
+//! async fn fetch<R: Runtime>(client: &Client<R>, uri: &str) -> Result<usize, roundtrip_io::Error> {
+//!     let mut response = client.get(uri).await?;
+//!     Ok(response.body_mut().bytes(1 << 20).await?.len())
+//! }
+//! ```
+
+mod body;
+mod pool;
+mod run;
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant as StdInstant;
+
+use bytes::BytesMut;
+use roundtrip_proto::pool::PoolStats;
+
+pub use body::{ResponseBody, Upgraded};
+
+use crate::exchange::Settings;
+use crate::{Body, Clock, Config, Error, http};
+use pool::SharedPool;
+use run::{Drive, Out, Run};
+
+/// What the driver needs of an async runtime. Each method is a primitive
+/// of the runtime, with no protocol in it; the driver calls the `poll_*`
+/// ones with the task's context, so every future it keeps is its own.
+///
+/// The two impls in this workspace are the models: `roundtrip-tokio`'s
+/// `Tokio` and `roundtrip-smol`'s `Smol` (each about 70 lines). They differ
+/// where the runtimes do: tokio reads into a `BytesMut` through `ReadBuf`,
+/// `futures-io` readers want initialized memory; tokio's `Sleep` is reset
+/// in place, `async-io`'s `Timer` moved; tokio spawns on the current
+/// runtime if there is one, smol on its global executor.
+///
+/// ```
+/// use roundtrip_io::drive::Runtime;
+///
+/// // What a runtime's client needs to be spawned on a multi-thread executor.
+/// fn assert_send<R: Runtime>(client: roundtrip_io::drive::Client<R>) -> impl Send { client }
+/// ```
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// A connected TCP socket, registered with the runtime's reactor.
+    type Socket: AsFd + Send + 'static;
+    /// The reader of a streamed request body ([`Body::from_reader`]).
+    type Reader: Send + 'static;
+    /// A timer; its output is ignored.
+    type Timer: Future + Send + 'static;
+    /// A connection switched to another protocol, as the caller gets it.
+    type Upgraded: From<Upgraded<Self::Socket>>;
+
+    /// Connects to `addr` (with Nagle's algorithm off).
+    fn connect(
+        &self,
+        addr: SocketAddr,
+    ) -> impl Future<Output = io::Result<Self::Socket>> + Send + 'static;
+    /// Resolves `host:port`.
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static;
+    /// A timer that fires at `at`.
+    fn timer(&self, at: StdInstant) -> Self::Timer;
+    /// Moves `timer` to fire at `at`.
+    fn reset_timer(timer: Pin<&mut Self::Timer>, at: StdInstant);
+    /// Runs `task` in the background; without a runtime to run it, drops it
+    /// (the driver then closes what the task held).
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static);
+
+    /// One read into the spare capacity of `buf` (0 = end of stream).
+    fn poll_read(
+        socket: &mut Self::Socket,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>>;
+    /// One write of `bufs` (one or more slices, none empty at either end).
+    fn poll_write(
+        socket: &mut Self::Socket,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>>;
+    /// One read of a request body into the spare capacity of `buf` (0 =
+    /// its end).
+    fn poll_read_body(
+        reader: &mut Self::Reader,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>>;
+}
+
+/// What the clones of a client share.
+pub(crate) struct Shared<R: Runtime> {
+    pub settings: Arc<Settings>,
+    pub pool: SharedPool<R::Socket>,
+    pub clock: Clock,
+    pub runtime: R,
+}
+
+/// An async HTTP/1.1 client with a connection pool, on runtime `R`. Cheap
+/// to clone: clones share the pool. Its futures are `Send`; dropping one at
+/// any await point cancels the request, and a connection in the middle of
+/// an exchange is drained or closed as the machine decides, never pooled
+/// mid-way.
+///
+/// ```
+/// use roundtrip_io::drive::{Client, Runtime};
+///
+/// fn report<R: Runtime>(client: &Client<R>) -> String {
+///     format!("{} idle of {:?}", client.stats().idle, client.config().pool.max_idle_per_host)
+/// }
+/// ```
+pub struct Client<R: Runtime> {
+    shared: Arc<Shared<R>>,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", self.config())
+            .finish()
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    /// A client with `config`, whose sockets, timers and tasks are
+    /// `runtime`'s.
+    ///
+    /// ```
+    /// use roundtrip_io::drive::{Client, Runtime};
+    /// fn build<R: Runtime>(runtime: R) -> Client<R> {
+    ///     Client::new(roundtrip_io::Config::default(), runtime)
+    /// }
+    /// ```
+    pub fn new(config: Config, runtime: R) -> Client<R> {
+        let clock = Clock::new();
+        let pool = SharedPool::new(config.pool, clock, config.trace.clone());
+        Client {
+            shared: Arc::new(Shared {
+                settings: Arc::new(Settings::new(config)),
+                pool,
+                clock,
+                runtime,
+            }),
+        }
+    }
+
+    /// The settings in force.
+    ///
+    /// ```
+    /// fn keeps_alive<R: roundtrip_io::drive::Runtime>(client: &roundtrip_io::drive::Client<R>) -> bool {
+    ///     client.config().keep_alive
+    /// }
+    /// ```
+    pub fn config(&self) -> &Config {
+        &self.shared.settings.config
+    }
+
+    /// Pool counters: dials, reuses, idle, in use, waiters, closes by reason.
+    ///
+    /// ```
+    /// fn idle<R: roundtrip_io::drive::Runtime>(client: &roundtrip_io::drive::Client<R>) -> usize {
+    ///     client.stats().idle
+    /// }
+    /// ```
+    pub fn stats(&self) -> PoolStats {
+        self.shared.pool.stats()
+    }
+
+    /// `GET uri`.
+    ///
+    /// ```
+    /// async fn status<R: roundtrip_io::drive::Runtime>(client: &roundtrip_io::drive::Client<R>) -> u16 {
+    ///     client.get("http://127.0.0.1:8080/").await.map_or(0, |r| r.status().as_u16())
+    /// }
+    /// ```
+    pub async fn get(&self, uri: &str) -> Result<http::Response<ResponseBody<R>>, Error> {
+        let request = http::Request::get(uri)
+            .body(Body::empty())
+            .map_err(crate::InvalidRequest::from)?;
+        self.request(request).await
+    }
+
+    /// Sends `request` and returns the response once its final head
+    /// arrived; the body streams from the connection as it is polled.
+    ///
+    /// A request that fails on a pooled connection is sent once more on
+    /// another connection when the machine says that is provably safe;
+    /// redirects are followed up to [`Config::max_redirects`], and a gzip
+    /// body the client asked for is decoded as it is polled (see
+    /// [`crate::RedirectChain`], [`crate::Decompressed`]). Dropping the
+    /// future cancels the request: whatever it holds is released.
+    ///
+    /// ```
+    /// use roundtrip_io::{Body, drive::{Client, Runtime}, http};
+    /// async fn post<R: Runtime>(client: &Client<R>) -> Result<u16, roundtrip_io::Error> {
+    ///     let request = http::Request::post("http://127.0.0.1:8080/").body(Body::from("hi")).unwrap();
+    ///     Ok(client.request(request).await?.status().as_u16())
+    /// }
+    /// ```
+    pub async fn request(
+        &self,
+        request: http::Request<Body<R::Reader>>,
+    ) -> Result<http::Response<ResponseBody<R>>, Error> {
+        let mut drive = Drive::new(Run::new(self.shared.clone(), request));
+        match std::future::poll_fn(|cx| drive.poll_next(cx)).await {
+            Out::Head(head) => Ok(head.map(|()| ResponseBody::new(drive))),
+            Out::Fail(e) => Err(e),
+            Out::Data(_) | Out::End | Out::Upgrade => Err(run::misuse("no response head")),
+        }
+    }
+}

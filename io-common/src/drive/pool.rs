@@ -1,0 +1,142 @@
+//! The pool glue of the async driver: the shared pool ([`crate::pool`]) with
+//! a parked slot per waiter as the waiting primitive. A grant is put in its
+//! waiter's slot under the pool's lock and the waiter's task woken; the
+//! waiter takes it under the same lock. Every decision is the core's.
+//!
+//! Cancellation: a waiter that gives up cancels its ticket; if a grant
+//! already reached its slot, the grant is given back (a connection is
+//! checked in again, a dial permit returned), so nothing leaks.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::task::{Context, Poll, Waker};
+
+use roundtrip_proto::CloseReason;
+use roundtrip_proto::pool::{Grant, Key, PoolConfig, Ticket};
+
+use crate::exchange::Link;
+use crate::pool::{self, Got, PoolConn, Waiting};
+use crate::{Clock, Tracer};
+
+/// A connection as the pool keeps it: the socket beside the machine's side
+/// of it.
+#[derive(Debug)]
+pub(crate) struct Conn<S> {
+    pub socket: S,
+    pub link: Link,
+}
+
+impl<S> PoolConn for Conn<S> {
+    fn id(&self) -> roundtrip_proto::pool::ConnId {
+        self.link.id
+    }
+    fn key(&self) -> &Key {
+        &self.link.key
+    }
+    fn proto(&self) -> &roundtrip_proto::conn::Connection {
+        &self.link.proto
+    }
+    fn shrink_for_idle(&mut self) {
+        self.link.shrink_for_idle();
+    }
+}
+
+/// A parked waiter: the grant once it came, and the task to wake for it.
+pub(crate) struct Slot<S> {
+    grant: Option<Grant<Conn<S>>>,
+    waker: Option<Waker>,
+}
+
+/// The waiting primitive: a slot per parked waiter.
+pub(crate) struct Slots;
+
+impl<S> Waiting<Conn<S>> for Slots {
+    type Parked = HashMap<Ticket, Slot<S>>;
+
+    fn hand_over(
+        &self,
+        parked: &mut Self::Parked,
+        grant: Grant<Conn<S>>,
+    ) -> Result<(), Grant<Conn<S>>> {
+        // No slot: the waiter gave up, and the grant goes back.
+        let Some(slot) = parked.get_mut(&grant.ticket()) else {
+            return Err(grant);
+        };
+        slot.grant = Some(grant);
+        if let Some(waker) = slot.waker.take() {
+            waker.wake();
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct SharedPool<S>(pool::SharedPool<Conn<S>, Slots>);
+
+impl<S> Deref for SharedPool<S> {
+    type Target = pool::SharedPool<Conn<S>, Slots>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<S> SharedPool<S> {
+    pub fn new(config: PoolConfig, clock: Clock, trace: Option<Tracer>) -> Self {
+        SharedPool(pool::SharedPool::new(config, Slots, clock, trace))
+    }
+
+    /// An idle connection, or permission to dial; or, when the host is at
+    /// `max_conns_per_host`, a ticket in the FIFO queue with a slot parked.
+    pub fn checkout(&self, key: &Key) -> Result<Got<Conn<S>>, Ticket> {
+        self.0.checkout(key, |parked: &mut HashMap<_, _>, ticket| {
+            let slot = Slot {
+                grant: None,
+                waker: None,
+            };
+            parked.insert(ticket, slot);
+            ticket
+        })
+    }
+
+    /// The grant of `ticket` once it came; until then the task is woken
+    /// when it comes.
+    pub fn poll_grant(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<Got<Conn<S>>> {
+        let mut st = self.lock();
+        let Some(slot) = st.parked.get_mut(&ticket) else {
+            return Poll::Pending; // unreachable: removed only by its waiter
+        };
+        match slot.grant.take() {
+            Some(grant) => {
+                st.parked.remove(&ticket);
+                Poll::Ready(grant.into())
+            }
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The waiter of `ticket` gives up: its ticket is cancelled, or the
+    /// grant already in its slot goes to the next waiter (or back).
+    pub fn give_up(&self, ticket: Ticket) {
+        let mut st = self.lock();
+        let slot = st.parked.remove(&ticket);
+        if st.pool.cancel_wait(ticket) {
+            return;
+        }
+        if let Some(grant) = slot.and_then(|s| s.grant) {
+            self.redeliver(&mut st, grant);
+        }
+    }
+
+    /// The connection left HTTP (a 101, or a 2xx to CONNECT): its slot is
+    /// freed, and its socket belongs to the caller.
+    pub fn detach(&self, conn: &Conn<S>) {
+        let mut st = self.lock();
+        let grant = st
+            .pool
+            .discard(conn.link.id, &conn.link.key, CloseReason::Switched);
+        self.deliver(&mut st, grant);
+    }
+}

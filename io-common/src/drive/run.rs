@@ -1,0 +1,530 @@
+//! The driver of one request: it owns the connection, waits for readiness,
+//! grants and deadlines through the [`Runtime`], and carries out what the
+//! machine asks. Every decision of a request is the machine's.
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Instant as StdInstant;
+
+use bytes::{Bytes, BytesMut};
+use roundtrip_proto::CloseReason;
+use roundtrip_proto::pool::{DialPermit, Ticket};
+use roundtrip_proto::time::Instant;
+
+use super::pool::Conn;
+use super::{Runtime, Shared};
+use crate::exchange::{Action, Exchange, Link};
+use crate::pool::Got;
+use crate::{Body, Error, Phase, http};
+
+/// Room made for one read of a streamed request body.
+const UPLOAD_CHUNK: usize = 64 * 1024;
+/// Actions carried out in one poll before the task yields to others.
+const MAX_ACTIONS: usize = 256;
+
+/// What the driver hands to its caller.
+pub(crate) enum Out {
+    Head(http::Response<()>),
+    Data(Bytes),
+    /// The connection was switched to another protocol: the body is empty.
+    Upgrade,
+    End,
+    Fail(Error),
+}
+
+/// One request being driven. Dropped before its end (the request future
+/// or the body was dropped), it gives the request up: see [`Run::give_up`].
+/// Boxed, so that the response body stays small to move.
+pub(crate) struct Drive<R: Runtime>(Option<Box<Run<R>>>);
+
+impl<R: Runtime> Drive<R> {
+    pub fn new(run: Run<R>) -> Drive<R> {
+        Drive(Some(Box::new(run)))
+    }
+
+    /// A drive with nothing behind it (an empty body).
+    pub fn none() -> Drive<R> {
+        Drive(None)
+    }
+
+    /// The next output of the exchange.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Out> {
+        match &mut self.0 {
+            Some(run) => run.poll_next(cx),
+            None => Poll::Ready(Out::End),
+        }
+    }
+
+    /// The exchange, while there is one.
+    pub fn exchange(&self) -> Option<&Exchange<R::Reader>> {
+        self.0.as_ref().map(|run| &run.ex)
+    }
+
+    /// The caller drops the rest of the body: the machine drains it or
+    /// closes, as it decides.
+    pub fn abandon(&mut self) {
+        if let Some(run) = &mut self.0 {
+            let now = run.shared.clock.now();
+            run.ex.abandon(run.conn.as_mut().map(|c| &mut c.link), now);
+        }
+    }
+
+    /// The connection the machine switched to another protocol, with the
+    /// bytes that came after the head; its pool slot is freed.
+    pub fn take_switched(&mut self) -> Option<Conn<R::Socket>> {
+        let run = self.0.as_mut()?;
+        let conn = run.conn.take()?;
+        run.shared.pool.detach(&conn);
+        Some(conn)
+    }
+}
+
+impl<R: Runtime> Drop for Drive<R> {
+    fn drop(&mut self) {
+        if let Some(run) = self.0.take() {
+            run.give_up();
+        }
+    }
+}
+
+/// A future the driver keeps between polls (one per dial step).
+type Pending<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
+
+/// A dial in progress: the pool's permit and where the dial stands.
+struct Dialing<S> {
+    permit: DialPermit,
+    step: DialStep<S>,
+    /// The last connect error, reported when no address is left.
+    last: Option<io::Error>,
+}
+
+/// Where a dial stands.
+enum DialStep<S> {
+    /// Nothing started yet.
+    Resolve,
+    Resolving(Pending<Vec<SocketAddr>>),
+    /// The addresses left to try.
+    Next(std::vec::IntoIter<SocketAddr>),
+    Connecting {
+        addr: SocketAddr,
+        rest: std::vec::IntoIter<SocketAddr>,
+        connect: Pending<S>,
+    },
+}
+
+/// The driver's state beside the machine.
+pub(crate) struct Run<R: Runtime> {
+    ex: Exchange<R::Reader>,
+    shared: Arc<Shared<R>>,
+    conn: Option<Conn<R::Socket>>,
+    dialing: Option<Dialing<R::Socket>>,
+    waiter: Option<Ticket>,
+    /// The runtime's timer and when it is set to fire: armed at the
+    /// machine's next deadline.
+    timer: Option<(Pin<Box<R::Timer>>, StdInstant)>,
+    /// Where request body pieces are read.
+    piece: BytesMut,
+    /// Running in a drain task of its own: giving up again closes.
+    detached: bool,
+}
+
+impl<R: Runtime> Run<R> {
+    pub fn new(shared: Arc<Shared<R>>, request: http::Request<Body<R::Reader>>) -> Run<R> {
+        let (parts, body) = request.into_parts();
+        let (settings, now) = (shared.settings.clone(), shared.clock.now());
+        Run {
+            ex: Exchange::new(settings, parts, body, now),
+            shared,
+            conn: None,
+            dialing: None,
+            waiter: None,
+            timer: None,
+            piece: BytesMut::new(),
+            detached: false,
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Out> {
+        for _ in 0..MAX_ACTIONS {
+            let now = self.shared.clock.now();
+            let link = self.conn.as_mut().map(|c| &mut c.link);
+            match self.ex.poll(link, now) {
+                Action::Checkout => self.checkout(now),
+                Action::Wait => ready!(self.poll_wait(cx)),
+                Action::Probe => {
+                    if let Some(conn) = &mut self.conn {
+                        let stale = crate::sys::is_stale(&conn.socket);
+                        self.ex.handle_probe(&mut conn.link, stale, now);
+                    }
+                }
+                Action::Dial => ready!(self.poll_dial(cx)),
+                Action::Write { watch_read } => ready!(self.poll_write(cx, watch_read)),
+                Action::NeedBody => ready!(self.poll_body(cx)),
+                Action::Read => ready!(self.poll_read(cx)),
+                Action::Head(head) => return Poll::Ready(Out::Head(head)),
+                Action::Data(data) => return Poll::Ready(Out::Data(data)),
+                Action::Release => self.settle(None),
+                Action::Discard(reason) => self.settle(Some(reason)),
+                Action::Upgrade => return Poll::Ready(Out::Upgrade),
+                Action::End => {
+                    self.release_held();
+                    return Poll::Ready(Out::End);
+                }
+                Action::Fail(e) => {
+                    self.release_held();
+                    return Poll::Ready(Out::Fail(e));
+                }
+            }
+        }
+        // Many actions without a wait: let other tasks run.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Checks the connection in (the core's verdict decides) or closes it
+    /// for `close`.
+    fn settle(&mut self, close: Option<CloseReason>) {
+        match (self.conn.take(), close) {
+            (Some(conn), None) => self.shared.pool.checkin(conn),
+            (Some(conn), Some(reason)) => self.shared.pool.discard(conn, reason),
+            (None, _) => {}
+        }
+    }
+
+    fn checkout(&mut self, now: Instant) {
+        let Some(key) = self.ex.key() else {
+            return self.ex.cancel(None, now);
+        };
+        match self.shared.pool.checkout(key) {
+            Ok(got) => self.got(got, now),
+            Err(ticket) => {
+                self.waiter = Some(ticket);
+                self.ex.handle_wait(now);
+            }
+        }
+    }
+
+    fn got(&mut self, got: Got<Conn<R::Socket>>, now: Instant) {
+        match got {
+            Got::Idle(conn, idle_for) => {
+                let conn = self.conn.insert(conn);
+                // A connection handed over by a check-in was never idle.
+                let idle_for = idle_for.unwrap_or_default();
+                self.ex.handle_idle(&mut conn.link, idle_for, now);
+            }
+            Got::Dial(permit) => {
+                let step = DialStep::Resolve;
+                let last = None;
+                self.dialing = Some(Dialing { permit, step, last });
+                self.ex.handle_dial(now);
+            }
+        }
+    }
+
+    /// Waits for the pool's grant.
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(ticket) = self.waiter else {
+            // The wait was given up: ask again.
+            self.checkout(self.shared.clock.now());
+            return Poll::Ready(());
+        };
+        match self.shared.pool.poll_grant(ticket, cx) {
+            Poll::Ready(got) => {
+                self.waiter = None;
+                self.got(got, self.shared.clock.now());
+            }
+            Poll::Pending => {
+                ready!(self.poll_deadline(cx));
+                self.ex.handle_timeout(None, self.shared.clock.now());
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// Resolves, then connects to each address in turn.
+    fn poll_dial(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Bounded: each pass moves the dial one step on.
+        for _ in 0..1024 {
+            let (Some(dialing), Some(key)) = (&mut self.dialing, self.ex.key()) else {
+                return Poll::Ready(()); // no permit: the machine fails the dial
+            };
+            let now = self.shared.clock.now();
+            match std::mem::replace(&mut dialing.step, DialStep::Resolve) {
+                DialStep::Resolve => {
+                    let resolve = self.shared.runtime.resolve(key.host(), key.port());
+                    dialing.step = DialStep::Resolving(Box::pin(resolve));
+                }
+                DialStep::Resolving(mut resolving) => match resolving.as_mut().poll(cx) {
+                    Poll::Ready(Ok(addrs)) => dialing.step = DialStep::Next(addrs.into_iter()),
+                    Poll::Ready(Err(e)) => {
+                        dialing.last = Some(e);
+                        dialing.step = DialStep::Next(Vec::new().into_iter());
+                    }
+                    Poll::Pending => {
+                        dialing.step = DialStep::Resolving(resolving);
+                        return self.poll_dial_deadline(cx, None);
+                    }
+                },
+                DialStep::Next(mut rest) => {
+                    let Some(addr) = rest.next() else {
+                        self.dial_failed(now);
+                        return Poll::Ready(());
+                    };
+                    self.ex.handle_connect_start(addr, now);
+                    let connect = Box::pin(self.shared.runtime.connect(addr));
+                    dialing.step = DialStep::Connecting {
+                        addr,
+                        rest,
+                        connect,
+                    };
+                }
+                DialStep::Connecting {
+                    addr,
+                    rest,
+                    mut connect,
+                } => match connect.as_mut().poll(cx) {
+                    Poll::Ready(Ok(socket)) => {
+                        self.ex.handle_connect_done(addr, Ok(()));
+                        self.dialed(socket, now);
+                        return Poll::Ready(());
+                    }
+                    Poll::Ready(Err(e)) => {
+                        self.ex.handle_connect_done(addr, Err(&e));
+                        dialing.last = Some(e);
+                        dialing.step = DialStep::Next(rest);
+                    }
+                    Poll::Pending => {
+                        dialing.step = DialStep::Connecting {
+                            addr,
+                            rest,
+                            connect,
+                        };
+                        return self.poll_dial_deadline(cx, Some(addr));
+                    }
+                },
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// The dial waits for the machine's deadline: once it passed, the
+    /// connect (to `addr`) is given up and the machine told.
+    fn poll_dial_deadline(&mut self, cx: &mut Context<'_>, addr: Option<SocketAddr>) -> Poll<()> {
+        ready!(self.poll_deadline(cx));
+        if let Some(addr) = addr {
+            let timed_out = io::Error::from(io::ErrorKind::TimedOut);
+            self.ex.handle_connect_done(addr, Err(&timed_out));
+        }
+        // The permit is given back when the machine ends the dial
+        // (`release_held`); an early call leaves the dial going.
+        self.ex.handle_timeout(None, self.shared.clock.now());
+        Poll::Ready(())
+    }
+
+    /// No address took the connection.
+    fn dial_failed(&mut self, now: Instant) {
+        let Some(dialing) = self.dialing.take() else {
+            return;
+        };
+        self.shared.pool.dial_failed(dialing.permit);
+        let addr = self.ex.key().map(|k| format!("{}:{}", k.host(), k.port()));
+        let last = dialing
+            .last
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for host"));
+        self.ex
+            .handle_dialed(Err((addr.unwrap_or_default(), last)), now);
+    }
+
+    fn dialed(&mut self, socket: R::Socket, now: Instant) {
+        let (Some(dialing), Some(key)) = (self.dialing.take(), self.ex.key().cloned()) else {
+            return;
+        };
+        let link = Link::new(dialing.permit.id(), key, &self.shared.settings.config);
+        self.shared.pool.dial_succeeded(dialing.permit);
+        let conn = self.conn.insert(Conn { socket, link });
+        self.ex.handle_dialed(Ok(&mut conn.link), now);
+    }
+
+    /// Writes what the link queued, in one (vectored) write; with
+    /// `watch_read`, an answer that comes meanwhile is read too.
+    fn poll_write(&mut self, cx: &mut Context<'_>, watch_read: bool) -> Poll<()> {
+        let Some(conn) = &mut self.conn else {
+            return Poll::Ready(());
+        };
+        let now = self.shared.clock.now();
+        if watch_read && let Poll::Ready(read) = read_into::<R>(conn, cx) {
+            report_read(&mut self.ex, &mut conn.link, read, now);
+            return Poll::Ready(());
+        }
+        let slices = conn.link.out.io_slices();
+        let written = R::poll_write(&mut conn.socket, cx, crate::buf::with_bytes(&slices));
+        match written {
+            Poll::Ready(Ok(0)) => {
+                let e = crate::buf::write_zero();
+                self.ex.handle_io_error(&mut conn.link, e, now);
+            }
+            Poll::Ready(Ok(n)) => self.ex.handle_written(&mut conn.link, n, now),
+            Poll::Ready(Err(e)) => self.ex.handle_io_error(&mut conn.link, e, now),
+            Poll::Pending => return self.poll_timeout(cx),
+        }
+        Poll::Ready(())
+    }
+
+    /// Reads the next piece of the request body.
+    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let piece = match self.ex.request_body() {
+            Some(reader) => {
+                self.piece.reserve(UPLOAD_CHUNK);
+                match R::poll_read_body(reader, cx, &mut self.piece) {
+                    Poll::Ready(read) => read.map(|_| self.piece.split().freeze()),
+                    Poll::Pending => return self.poll_timeout(cx),
+                }
+            }
+            None => Ok(Bytes::new()),
+        };
+        let now = self.shared.clock.now();
+        if let Some(conn) = &mut self.conn {
+            self.ex.handle_request_body(&mut conn.link, piece, now);
+        }
+        Poll::Ready(())
+    }
+
+    /// Reads response bytes.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(conn) = &mut self.conn else {
+            return Poll::Ready(());
+        };
+        match read_into::<R>(conn, cx) {
+            Poll::Ready(read) => {
+                let now = self.shared.clock.now();
+                report_read(&mut self.ex, &mut conn.link, read, now);
+                Poll::Ready(())
+            }
+            Poll::Pending => self.poll_timeout(cx),
+        }
+    }
+
+    /// While the socket is not ready: the machine's deadline, reported
+    /// once it passed.
+    fn poll_timeout(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        ready!(self.poll_deadline(cx));
+        let now = self.shared.clock.now();
+        let link = self.conn.as_mut().map(|c| &mut c.link);
+        self.ex.handle_timeout(link, now);
+        Poll::Ready(())
+    }
+
+    /// Ready once the machine's next deadline passed by the clock: the
+    /// runtime's timer only wakes the task (quinn's `drive_timer`).
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let link = self.conn.as_ref().map(|c| &c.link);
+        let Some(at) = self.ex.poll_timeout(link) else {
+            return Poll::Pending;
+        };
+        let clock = &self.shared.clock;
+        if clock.now() >= at {
+            return Poll::Ready(());
+        }
+        let wake = clock.to_std(at);
+        let runtime = &self.shared.runtime;
+        let (timer, set) = self
+            .timer
+            .get_or_insert_with(|| (Box::pin(runtime.timer(wake)), wake));
+        if *set != wake {
+            R::reset_timer(timer.as_mut(), wake);
+            *set = wake;
+        }
+        ready!(timer.as_mut().poll(cx));
+        if clock.now() >= at {
+            return Poll::Ready(());
+        }
+        // The runtime's timer fired before the clock got there: look again.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Gives back whatever the exchange no longer uses: a wait, a dial
+    /// permit, a connection.
+    fn release_held(&mut self) {
+        if let Some(ticket) = self.waiter.take() {
+            self.shared.pool.give_up(ticket);
+        }
+        if let Some(dialing) = self.dialing.take() {
+            self.shared.pool.dial_failed(dialing.permit);
+        }
+        self.settle(Some(CloseReason::Abandoned));
+    }
+
+    /// The caller dropped the request or its body: the machine settles
+    /// what it holds. What already arrived is drained here without
+    /// waiting; a drain that must wait goes on in a task spawned on the
+    /// runtime (within the machine's drain bounds), or, without one, the
+    /// connection is closed.
+    fn give_up(mut self: Box<Self>) {
+        let now = self.shared.clock.now();
+        // A body the caller had is abandoned, a request still before its
+        // head cancelled: each call does nothing in the other's states.
+        self.ex
+            .abandon(self.conn.as_mut().map(|c| &mut c.link), now);
+        self.ex.cancel(self.conn.as_mut().map(|c| &mut c.link), now);
+        // Bounded: each action settles the connection, or stops.
+        for _ in 0..MAX_ACTIONS {
+            let now = self.shared.clock.now();
+            match self.ex.poll(self.conn.as_mut().map(|c| &mut c.link), now) {
+                Action::Release => self.settle(None),
+                Action::Discard(reason) => self.settle(Some(reason)),
+                Action::Read => {
+                    let mut cx = Context::from_waker(Waker::noop());
+                    if let Some(conn) = &mut self.conn
+                        && let Poll::Ready(read) = read_into::<R>(conn, &mut cx)
+                    {
+                        report_read(&mut self.ex, &mut conn.link, read, now);
+                        continue;
+                    }
+                    if self.detached {
+                        break;
+                    }
+                    self.detached = true;
+                    let runtime = self.shared.runtime.clone();
+                    let mut drain = Drive(Some(self));
+                    runtime.spawn(async move {
+                        let _ = poll_fn(|cx| drain.poll_next(cx)).await;
+                    });
+                    return;
+                }
+                _ => break,
+            }
+        }
+        self.release_held();
+    }
+}
+
+/// One read into the spare capacity of the link's read buffer (sized by
+/// the link, so that a whole response usually takes one read).
+fn read_into<R: Runtime>(
+    conn: &mut Conn<R::Socket>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    conn.link.reserve_read();
+    R::poll_read(&mut conn.socket, cx, &mut conn.link.read_buf)
+}
+
+/// Tells the machine what a read gave (an empty read is the end).
+fn report_read<B>(ex: &mut Exchange<B>, link: &mut Link, read: io::Result<usize>, now: Instant) {
+    match read {
+        Ok(0) => ex.handle_eof(link, now),
+        Ok(n) => ex.handle_input(link, n, now),
+        Err(e) => ex.handle_io_error(link, e, now),
+    }
+}
+
+/// The driver and the machine disagree: a bug, reported as an error.
+pub(crate) fn misuse(what: &'static str) -> Error {
+    let misuse = roundtrip_proto::Error::Misuse(what);
+    Error::from_proto(misuse, Phase::Body, false)
+}
