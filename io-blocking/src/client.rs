@@ -221,8 +221,10 @@ impl Flow {
     /// `blocking`, stops (`None`) where the socket would have to be read.
     pub fn next(&mut self, blocking: bool) -> Result<Option<Out>, Error> {
         let clock = self.client.inner.clock;
+        // Read again after each wait on a socket or the pool (the time
+        // moved), and kept across the steps that do not wait.
+        let mut now = clock.now();
         for _ in 0..MAX_ACTIONS {
-            let now = clock.now();
             if !self.cancelled && self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
                 self.cancelled = true;
                 self.ex
@@ -233,7 +235,7 @@ impl Flow {
                 Action::Checkout => {
                     let key = self.ex.key().cloned().ok_or(misuse("no key"))?;
                     match self.client.inner.pool.try_checkout(&key) {
-                        Ok(got) => self.got(got),
+                        Ok(got) => self.got(got, now),
                         Err(ticket) => {
                             self.ticket = Some(ticket);
                             self.ex.handle_wait(now);
@@ -242,9 +244,11 @@ impl Flow {
                 }
                 Action::Wait => {
                     let ticket = self.ticket.take().ok_or(misuse("no ticket"))?;
-                    match self.client.inner.pool.wait(ticket, self.until(&clock)) {
-                        Some(got) => self.got(got),
-                        None => self.ex.handle_timeout(None, clock.now()),
+                    let got = self.client.inner.pool.wait(ticket, self.until(&clock));
+                    now = clock.now();
+                    match got {
+                        Some(got) => self.got(got, now),
+                        None => self.ex.handle_timeout(None, now),
                     }
                 }
                 Action::Probe => {
@@ -252,12 +256,16 @@ impl Flow {
                     let stale = conn.is_stale();
                     self.ex.handle_probe(&mut conn.link, stale, now);
                 }
-                Action::Dial => self.dial(&clock)?,
+                Action::Dial => {
+                    self.dial(&clock)?;
+                    now = clock.now();
+                }
                 Action::Write { watch_read } => {
                     let until = self.until(&clock);
                     let conn = self.conn.as_mut().ok_or(misuse("no connection"))?;
                     let written = conn.write(watch_read, until);
-                    let (link, now) = (&mut conn.link, clock.now());
+                    now = clock.now();
+                    let link = &mut conn.link;
                     match written {
                         _ if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) => {}
                         Ok(Written::Bytes(n)) => self.ex.handle_written(link, n, now),
@@ -282,7 +290,8 @@ impl Flow {
                     let until = self.until(&clock);
                     let conn = self.conn.as_mut().ok_or(misuse("no connection"))?;
                     let read = conn.read(until);
-                    let (link, now) = (&mut conn.link, clock.now());
+                    now = clock.now();
+                    let link = &mut conn.link;
                     match read {
                         _ if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) => {}
                         Ok(Some(0)) => self.ex.handle_eof(link, now),
@@ -319,8 +328,7 @@ impl Flow {
     }
 
     /// Reports what the pool gave.
-    fn got(&mut self, got: Got<Box<Conn>>) {
-        let now = self.client.inner.clock.now();
+    fn got(&mut self, got: Got<Box<Conn>>, now: roundtrip_io::proto::time::Instant) {
         match got {
             Got::Idle(conn, idle_for) => {
                 let conn = self.conn.insert(conn);

@@ -141,9 +141,6 @@ impl Conn {
     /// Reads once into the link's buffer, waiting at most until `until`:
     /// `Some(n)` bytes (0 = the server closed), `None` at the deadline.
     pub fn read(&mut self, until: Option<StdInstant>) -> io::Result<Option<usize>> {
-        if until.is_some_and(|at| at <= StdInstant::now()) {
-            return Ok(None);
-        }
         match self.wait(false, until)? {
             Waited::Read(n) => Ok(Some(n)),
             Waited::TimedOut | Waited::Writable => Ok(None),
@@ -154,6 +151,8 @@ impl Conn {
     /// timeout that fires early is re-checked by the exchange, so the
     /// option is not rewritten (a syscall) on every read.
     fn set_read_timeout(&mut self, until: Option<StdInstant>) -> io::Result<()> {
+        // A deadline already passed waits a millisecond, then the exchange
+        // hears the timeout.
         let want = until.map(|at| {
             at.saturating_duration_since(StdInstant::now())
                 .max(Duration::from_millis(1))

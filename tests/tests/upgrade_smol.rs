@@ -1,0 +1,190 @@
+//! The smol backend on connections that leave HTTP (a `101 Switching
+//! Protocols`, a `2xx` to `CONNECT`), and a request future dropped in
+//! flight, against small loopback servers written here.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use roundtrip_io::http;
+use roundtrip_smol::{Body, Client};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Every test ends within this.
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Reads one request head (up to `\r\n\r\n`) from `stream`.
+fn read_head(stream: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    // Bounded: a head is at most 64 KiB here, and the read timeout ends a stall.
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    head
+}
+
+/// A server for one connection: answers the request with `answer`, then
+/// sends `greeting`, then streams `x` bytes until the client leaves
+/// (bounded by `LIMIT`) while echoing whatever the client sends, as the
+/// protocol it switched to.
+fn switching_server(
+    answer: &'static [u8],
+    greeting: &'static [u8],
+) -> (String, thread::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let handle = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .expect("timeout");
+        let head = read_head_patient(&mut stream);
+        stream.write_all(answer).expect("answer");
+        stream.write_all(greeting).expect("greeting");
+        let started = Instant::now();
+        let filler = [b'x'; 1024];
+        let mut buf = [0u8; 1024];
+        // Bounded by LIMIT: streams and echoes until the client closes.
+        while started.elapsed() < LIMIT {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if stream.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => break,
+            }
+            if stream.write_all(&filler).is_err() {
+                break;
+            }
+        }
+        head
+    });
+    (addr, handle)
+}
+
+/// Reads a head with the short read timeout retried until `LIMIT`.
+fn read_head_patient(stream: &mut TcpStream) -> Vec<u8> {
+    let started = Instant::now();
+    let mut head = Vec::new();
+    // Bounded by LIMIT.
+    while !head.ends_with(b"\r\n\r\n") && started.elapsed() < LIMIT {
+        head.extend(read_head(stream));
+    }
+    head
+}
+
+/// Reads from `io` until `want` bytes came.
+async fn read_exact_within(io: &mut roundtrip_smol::Upgraded, want: usize) -> Vec<u8> {
+    let mut got = vec![0u8; want];
+    let read = io.read_exact(&mut got);
+    let late = async {
+        smol::Timer::after(LIMIT).await;
+        Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
+    };
+    smol::future::or(read, late).await.expect("read in time");
+    got
+}
+
+/// The body of a switched response ends at once, empty, though the server
+/// streams behind it; `upgrade` then gives the connection, greeting first.
+async fn check_switched(client: &Client, request: http::Request<Body>) {
+    let started = Instant::now();
+    let mut response = client.request(request).await.expect("response");
+    let body = response.body_mut().bytes(1 << 20).await.expect("body");
+    assert!(body.is_empty(), "{} body bytes", body.len());
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let mut io = response.into_body().upgrade().await.expect("upgraded");
+    assert_eq!(read_exact_within(&mut io, 5).await, b"hello");
+    io.write_all(b"ping!").await.expect("write");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + LIMIT;
+    // Bounded by LIMIT.
+    while !seen.windows(5).any(|w| w == b"ping!") && Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        let n = io.read(&mut buf).await.expect("read");
+        assert!(n > 0, "the tunnel closed");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(seen.windows(5).any(|w| w == b"ping!"), "no echo");
+    assert_eq!(client.stats().in_use, 0, "the switched connection left the pool");
+}
+
+#[test]
+fn switching_protocols_ends_the_body_and_upgrades() {
+    let (addr, server) = switching_server(
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+        b"hello",
+    );
+    let client = Client::new();
+    smol::block_on(async {
+        let request = http::Request::get(format!("http://{addr}/chat"))
+            .header("Connection", "upgrade")
+            .header("Upgrade", "echo")
+            .body(Body::empty())
+            .expect("request");
+        check_switched(&client, request).await;
+    });
+    let head = server.join().expect("server");
+    assert!(head.starts_with(b"GET /chat HTTP/1.1\r\n"));
+}
+
+#[test]
+fn connect_2xx_ends_the_body_and_upgrades() {
+    let (addr, server) =
+        switching_server(b"HTTP/1.1 200 Connection Established\r\n\r\n", b"hello");
+    let client = Client::new();
+    smol::block_on(async {
+        let request = http::Request::connect(format!("http://{addr}/"))
+            .body(Body::empty())
+            .expect("request");
+        check_switched(&client, request).await;
+    });
+    let head = server.join().expect("server");
+    assert!(head.starts_with(b"CONNECT "), "{}", String::from_utf8_lossy(&head));
+}
+
+/// A request future dropped while it waits for the answer gives its
+/// connection up: closed (the request was sent), never pooled mid-way.
+#[test]
+fn a_dropped_request_future_releases_its_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        let head = read_head(&mut stream);
+        // Never answers; waits for the client to close (bounded).
+        let mut rest = [0u8; 64];
+        let closed = matches!(stream.read(&mut rest), Ok(0));
+        (head, closed)
+    });
+    let client = Client::new();
+    smol::block_on(async {
+        let request = http::Request::get(format!("http://{addr}/slow"))
+            .body(Body::empty())
+            .expect("request");
+        let sent = async { Some(client.request(request).await) };
+        let give_up = async {
+            smol::Timer::after(Duration::from_millis(200)).await;
+            None
+        };
+        assert!(smol::future::or(sent, give_up).await.is_none(), "answered?");
+    });
+    let stats = client.stats();
+    assert_eq!((stats.in_use, stats.idle), (0, 0), "{stats:?}");
+    let (head, closed) = server.join().expect("server");
+    assert!(head.starts_with(b"GET /slow "));
+    assert!(closed, "the connection was closed when the request was dropped");
+}
