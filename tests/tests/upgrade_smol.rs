@@ -102,7 +102,11 @@ async fn check_switched(client: &Client, request: http::Request<Body>) {
     let mut response = client.request(request).await.expect("response");
     let body = response.body_mut().bytes(1 << 20).await.expect("body");
     assert!(body.is_empty(), "{} body bytes", body.len());
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     let mut io = response.into_body().upgrade().await.expect("upgraded");
     assert_eq!(read_exact_within(&mut io, 5).await, b"hello");
     io.write_all(b"ping!").await.expect("write");
@@ -116,7 +120,11 @@ async fn check_switched(client: &Client, request: http::Request<Body>) {
         seen.extend_from_slice(&buf[..n]);
     }
     assert!(seen.windows(5).any(|w| w == b"ping!"), "no echo");
-    assert_eq!(client.stats().in_use, 0, "the switched connection left the pool");
+    assert_eq!(
+        client.stats().in_use,
+        0,
+        "the switched connection left the pool"
+    );
 }
 
 #[test]
@@ -140,8 +148,7 @@ fn switching_protocols_ends_the_body_and_upgrades() {
 
 #[test]
 fn connect_2xx_ends_the_body_and_upgrades() {
-    let (addr, server) =
-        switching_server(b"HTTP/1.1 200 Connection Established\r\n\r\n", b"hello");
+    let (addr, server) = switching_server(b"HTTP/1.1 200 Connection Established\r\n\r\n", b"hello");
     let client = Client::new();
     smol::block_on(async {
         let request = http::Request::connect(format!("http://{addr}/"))
@@ -150,7 +157,11 @@ fn connect_2xx_ends_the_body_and_upgrades() {
         check_switched(&client, request).await;
     });
     let head = server.join().expect("server");
-    assert!(head.starts_with(b"CONNECT "), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"CONNECT "),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
 }
 
 /// A request future dropped while it waits for the answer gives its
@@ -186,5 +197,8 @@ fn a_dropped_request_future_releases_its_connection() {
     assert_eq!((stats.in_use, stats.idle), (0, 0), "{stats:?}");
     let (head, closed) = server.join().expect("server");
     assert!(head.starts_with(b"GET /slow "));
-    assert!(closed, "the connection was closed when the request was dropped");
+    assert!(
+        closed,
+        "the connection was closed when the request was dropped"
+    );
 }
