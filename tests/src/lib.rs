@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod faults;
 pub mod fixtures;
 pub mod origin;
+pub mod peer;
 pub mod redirects;
 pub mod server;
 pub mod suite;

@@ -5,8 +5,9 @@
 //! The cases of `upgrade_blocking.rs`, on one event loop.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::thread;
+
+use roundtrip_tests::peer::{echo, flood, serve};
 use std::time::{Duration, Instant};
 
 use roundtrip_io::proto::CloseReason;
@@ -15,52 +16,6 @@ use roundtrip_mio::{Body, Driver, Error, Finished, RequestId, http};
 
 /// Bound on every wait of a case.
 const BOUND: Duration = Duration::from_secs(5);
-
-/// A one-connection loopback server: reads one request head, writes
-/// `answer`, then runs `after` on the socket.
-fn serve(answer: &'static [u8], after: fn(TcpStream)) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        let (mut socket, _) = listener.accept().unwrap();
-        socket.set_read_timeout(Some(BOUND)).unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-            if socket.read(&mut byte).unwrap_or(0) == 0 {
-                return;
-            }
-            head.push(byte[0]);
-        }
-        if socket.write_all(answer).is_ok() {
-            after(socket);
-        }
-    });
-    format!("http://{addr}")
-}
-
-/// Streams bytes for up to 5 s (the client must not buffer them).
-fn flood(mut socket: TcpStream) {
-    let chunk = vec![b'x'; 64 * 1024];
-    let until = Instant::now() + BOUND;
-    while Instant::now() < until && socket.write_all(&chunk).is_ok() {}
-}
-
-/// Echoes what comes, for up to 5 s.
-fn echo(mut socket: TcpStream) {
-    let mut buf = [0u8; 1024];
-    let until = Instant::now() + BOUND;
-    while Instant::now() < until {
-        match socket.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if socket.write_all(&buf[..n]).is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
 
 fn driver() -> Driver {
     Driver::builder()

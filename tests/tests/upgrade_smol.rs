@@ -2,9 +2,11 @@
 //! Protocols`, a `2xx` to `CONNECT`), and a request future dropped in
 //! flight, against small loopback servers written here.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
+use std::net::TcpListener;
 use std::thread;
+
+use roundtrip_tests::peer::{read_head, switching_server};
 use std::time::{Duration, Instant};
 
 use roundtrip_io::http;
@@ -13,75 +15,6 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Every test ends within this.
 const LIMIT: Duration = Duration::from_secs(10);
-
-/// Reads one request head (up to `\r\n\r\n`) from `stream`.
-fn read_head(stream: &mut TcpStream) -> Vec<u8> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    // Bounded: a head is at most 64 KiB here, and the read timeout ends a stall.
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => break,
-        }
-    }
-    head
-}
-
-/// A server for one connection: answers the request with `answer`, then
-/// sends `greeting`, then streams `x` bytes until the client leaves
-/// (bounded by `LIMIT`) while echoing whatever the client sends, as the
-/// protocol it switched to.
-fn switching_server(
-    answer: &'static [u8],
-    greeting: &'static [u8],
-) -> (String, thread::JoinHandle<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let handle = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().expect("accept");
-        stream
-            .set_read_timeout(Some(Duration::from_millis(5)))
-            .expect("timeout");
-        let head = read_head_patient(&mut stream);
-        stream.write_all(answer).expect("answer");
-        stream.write_all(greeting).expect("greeting");
-        let started = Instant::now();
-        let filler = [b'x'; 1024];
-        let mut buf = [0u8; 1024];
-        // Bounded by LIMIT: streams and echoes until the client closes.
-        while started.elapsed() < LIMIT {
-            match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if stream.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut => {}
-                Err(_) => break,
-            }
-            if stream.write_all(&filler).is_err() {
-                break;
-            }
-        }
-        head
-    });
-    (addr, handle)
-}
-
-/// Reads a head with the short read timeout retried until `LIMIT`.
-fn read_head_patient(stream: &mut TcpStream) -> Vec<u8> {
-    let started = Instant::now();
-    let mut head = Vec::new();
-    // Bounded by LIMIT.
-    while !head.ends_with(b"\r\n\r\n") && started.elapsed() < LIMIT {
-        head.extend(read_head(stream));
-    }
-    head
-}
 
 /// Reads from `io` until `want` bytes came.
 async fn read_exact_within(io: &mut roundtrip_smol::Upgraded, want: usize) -> Vec<u8> {
