@@ -1,0 +1,355 @@
+//! The inputs of an [`Exchange`]: what the driver reports (the pool's
+//! answer, the dial, bytes written and read, the end of stream, errors,
+//! deadlines) and what the caller asks (abandon, cancel).
+
+use std::io;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use roundtrip_proto::time::Instant;
+use roundtrip_proto::trace::TraceEvent;
+use roundtrip_proto::{CloseReason, HeadEnd};
+
+use super::{After, Exchange, Link, MAX_STALE_SKIPS, Sending, State, Timer, Wrote};
+use crate::trace::Written;
+use crate::{Error, Phase, TimeoutKind};
+
+impl<R> Exchange<R> {
+    // ---- inputs ----
+
+    /// The pool gave an idle connection, idle for `idle_for`.
+    pub fn handle_idle(&mut self, link: &mut Link, idle_for: core::time::Duration, now: Instant) {
+        if !matches!(self.state, State::Checkout | State::Waiting) {
+            return;
+        }
+        self.conn = Some(link.id);
+        self.idle_for = Some(idle_for);
+        // Young connections are reused without the probe, which would cost
+        // a syscall on every request of a busy client; a close that races
+        // with such a reuse is what the safe-retry rule is for.
+        if idle_for >= self.config().stale_check_after {
+            self.state = State::Probe;
+        } else {
+            self.attach(link, true, now);
+        }
+    }
+
+    /// The probe of [`Action::Probe`] answered: the server closed the idle
+    /// connection (or sent bytes on it), or not.
+    pub fn handle_probe(&mut self, link: &mut Link, stale: bool, now: Instant) {
+        if !matches!(self.state, State::Probe) {
+            return;
+        }
+        if !stale {
+            return self.attach(link, true, now);
+        }
+        self.stale_skips += 1;
+        let then = if self.stale_skips >= MAX_STALE_SKIPS {
+            After::Fail(Error::Timeout {
+                kind: TimeoutKind::Total,
+                phase: Phase::PoolWait,
+                reached_server: false,
+            })
+        } else {
+            After::Checkout
+        };
+        self.state = State::Settle {
+            close: Some(CloseReason::Stale),
+            then,
+        };
+    }
+
+    /// The pool permitted a dial.
+    pub fn handle_dial(&mut self, now: Instant) {
+        if matches!(self.state, State::Checkout | State::Waiting) {
+            self.state = State::Dial;
+            let after = self.config().connect_timeout;
+            self.timers.arm(Timer::Connect, now, after);
+        }
+    }
+
+    /// The host is at `max_conns_per_host`: the request waits its turn.
+    pub fn handle_wait(&mut self, _now: Instant) {
+        if matches!(self.state, State::Checkout) {
+            self.state = State::Waiting;
+        }
+    }
+
+    /// The driver starts connecting to `addr`: the connect timeout counts
+    /// from now.
+    pub fn handle_connect_start(&mut self, addr: std::net::SocketAddr, now: Instant) {
+        let after = self.config().connect_timeout;
+        self.timers.arm(Timer::Connect, now, after);
+        self.config().trace(|| TraceEvent::ConnectStart { addr });
+    }
+
+    /// The connect to `addr` ended.
+    pub fn handle_connect_done(
+        &mut self,
+        addr: std::net::SocketAddr,
+        result: Result<(), &io::Error>,
+    ) {
+        let result = result.map_err(crate::trace::connect_failure);
+        self.config()
+            .trace(|| TraceEvent::ConnectDone { addr, result });
+    }
+
+    /// The dial ended: connected (`link` is the new connection's), or
+    /// failed with the last connect error (`addr` is what was dialed). A
+    /// connect that timed out is [`handle_timeout`](Self::handle_timeout).
+    pub fn handle_dialed(&mut self, result: Result<&mut Link, (String, io::Error)>, now: Instant) {
+        if !matches!(self.state, State::Dial) {
+            return;
+        }
+        self.timers.disarm(Timer::Connect);
+        match result {
+            Ok(link) => {
+                self.conn = Some(link.id);
+                self.attach(link, false, now);
+            }
+            Err((addr, source)) if source.kind() == io::ErrorKind::TimedOut => {
+                let _ = addr;
+                self.state = State::Failed(self.timed_out(TimeoutKind::Connect, None, now));
+            }
+            Err((addr, source)) => self.state = State::Failed(Error::Connect { addr, source }),
+        }
+    }
+
+    /// The socket took `n` more bytes of [`Link::out`].
+    pub fn handle_written(&mut self, link: &mut Link, n: usize, now: Instant) {
+        link.out.advance(n);
+        link.proto.handle_written(n);
+        if n > 0 {
+            let after = self.config().write_timeout;
+            self.timers.arm(Timer::Write, now, after);
+        }
+        if !link.out.is_empty() || !matches!(self.state, State::Send) {
+            return;
+        }
+        self.timers.disarm(Timer::Write);
+        let done = self.sending == Sending::Ended || !link.proto.is_sending();
+        let part = match (self.wrote, done) {
+            (Wrote::Nothing, true) => Written::Whole,
+            (Wrote::Nothing, false) => Written::Head,
+            (Wrote::Head, true) => Written::End,
+            (_, _) => Written::Body,
+        };
+        self.wrote = match (self.wrote, done) {
+            (_, true) => Wrote::All,
+            (_, false) => Wrote::Head,
+        };
+        self.config().trace_wrote(part);
+    }
+
+    /// The next piece of a streamed request body (empty at its end), or
+    /// the reader's failure.
+    pub fn handle_request_body(&mut self, link: &mut Link, piece: io::Result<Bytes>, now: Instant) {
+        if !matches!(self.state, State::Send) || self.sending != Sending::Streaming {
+            return;
+        }
+        let result = match piece {
+            Ok(data) => self.queue_body(link, data, false, now),
+            Err(e) => Err(Error::RequestBody(e)),
+        };
+        if let Err(e) = result {
+            self.config().trace_write_failed(&e);
+            self.fail(link, e);
+        }
+    }
+
+    /// Queues `data` with its framing; the whole body when `whole`, else
+    /// one piece of a stream whose end is an empty piece.
+    pub(super) fn queue_body(
+        &mut self,
+        link: &mut Link,
+        data: Bytes,
+        whole: bool,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let reached = link.proto.wrote_any_byte();
+        let refused = |e| match e {
+            roundtrip_proto::Error::BodyLengthMismatch { declared, supplied } => {
+                Error::BodyLength {
+                    declared,
+                    supplied,
+                    reached_server: reached,
+                }
+            }
+            e => Error::from_proto(e, Phase::Write, reached),
+        };
+        if !data.is_empty() {
+            let frame = link.proto.frame_body(data.len()).map_err(refused)?;
+            link.out.head.extend_from_slice(frame.prefix());
+            link.out.body = data;
+            link.out.tail.extend_from_slice(frame.suffix());
+            if !whole {
+                return Ok(());
+            }
+        }
+        link.proto
+            .finish_body([], now, &mut link.out.tail)
+            .map_err(refused)?;
+        self.sending = Sending::Ended;
+        Ok(())
+    }
+
+    /// Bytes were appended to [`Link::read_buf`] (`n` of them).
+    pub fn handle_input(&mut self, link: &mut Link, n: usize, _now: Instant) {
+        link.record_read(n);
+        if n > 0 {
+            self.timers.disarm(Timer::ReadIdle);
+        }
+    }
+
+    /// The server closed its side.
+    pub fn handle_eof(&mut self, link: &mut Link, _now: Instant) {
+        link.proto.handle_eof();
+        self.eof = true;
+        self.timers.disarm(Timer::ReadIdle);
+    }
+
+    /// A read or write on the socket failed.
+    pub fn handle_io_error(&mut self, link: &mut Link, e: io::Error, _now: Instant) {
+        let err = Error::from_io(e, self.phase(Some(link)), link.proto.wrote_any_byte());
+        if matches!(self.state, State::Send) && !link.out.is_empty() {
+            self.config().trace_write_failed(&err);
+        }
+        self.fail(link, err);
+    }
+
+    /// Acts on every deadline passed by `now`; early calls are harmless.
+    pub fn handle_timeout(&mut self, link: Option<&mut Link>, now: Instant) {
+        let mut link = link;
+        if let Some(link) = link.as_deref_mut() {
+            link.proto.handle_timeout(now);
+        }
+        let Some(timer) = self.timers.fired(now) else {
+            return;
+        };
+        self.timers.disarm(timer);
+        let kind = match (timer, &self.state) {
+            // Draining a body the caller gave up: the drain has its own bound.
+            (Timer::Total, State::Drain(After::End)) => return,
+            (Timer::Total, State::Drain(_)) => {
+                // Draining a redirect's body on the way to the next hop.
+                let err = self.timed_out(TimeoutKind::Total, link.as_deref(), now);
+                self.state = State::Settle {
+                    close: Some(CloseReason::Timeout),
+                    then: After::Fail(err),
+                };
+                return;
+            }
+            (Timer::Total, _) => TimeoutKind::Total,
+            (Timer::Connect, State::Dial) => TimeoutKind::Connect,
+            (Timer::Write, State::Send) => TimeoutKind::Write,
+            (Timer::ReadIdle, State::Send | State::Head | State::Body) => TimeoutKind::ReadIdle,
+            _ => return, // a timer left from an earlier state
+        };
+        let err = self.timed_out(kind, link.as_deref(), now);
+        if matches!(self.state, State::Send) && link.as_deref().is_some_and(|l| !l.out.is_empty()) {
+            self.config().trace_write_failed(&err);
+        }
+        match link {
+            // A redirect's body still draining: the chain ends here.
+            Some(_) if matches!(self.state, State::Drain(_)) => {
+                self.state = State::Settle {
+                    close: Some(err.close_reason()),
+                    then: After::Fail(err),
+                }
+            }
+            Some(_) if matches!(self.state, State::Probe) => {
+                self.state = State::Settle {
+                    close: None,
+                    then: After::Fail(err),
+                }
+            }
+            Some(link) if self.conn.is_some() => self.fail(link, err),
+            _ => self.state = State::Failed(err),
+        }
+    }
+
+    pub(super) fn timed_out(&self, kind: TimeoutKind, link: Option<&Link>, now: Instant) -> Error {
+        let total = self.timers.get(Timer::Total).is_some_and(|at| at <= now);
+        Error::Timeout {
+            kind: if total { TimeoutKind::Total } else { kind },
+            phase: self.phase(link),
+            reached_server: link.is_some_and(|l| l.proto.wrote_any_byte()),
+        }
+    }
+
+    /// The caller dropped the response body before its end: drain the
+    /// rest or close, as the core decides.
+    pub fn abandon(&mut self, link: Option<&mut Link>, now: Instant) {
+        match (&self.state, link) {
+            (State::Body, Some(link)) => self.leave(link, After::End, now),
+            (State::Switched, _) => {
+                self.state = State::Settle {
+                    close: Some(CloseReason::Switched),
+                    then: After::End,
+                }
+            }
+            (State::Drain(_) | State::Settle { .. } | State::End | State::Failed(_), _) => {}
+            // Given up before the head: the request is cancelled.
+            (_, link) => self.cancel(link, now),
+        }
+    }
+
+    /// What the last [`Action::Head`]'s `http::Response` has no place for:
+    /// the head's [`HeadEnd`] (framing, reuse verdict, keep-alive hint) and
+    /// the interim (1xx) statuses before it, for a driver whose caller sees
+    /// a whole [`ResponseHead`]. Taken once per head.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use roundtrip_io::exchange::sim::{Server, Sim};
+    /// use roundtrip_io::exchange::{Exchange, Settings};
+    /// use roundtrip_io::proto::Framing;
+    /// let mut sim = Sim::new(roundtrip_io::Config::default());
+    /// sim.serve(Server::reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"));
+    /// let settings = Arc::new(Settings::new(roundtrip_io::Config::default()));
+    /// let (parts, body) = http::Request::get("http://127.0.0.1/").body(roundtrip_io::Body::empty()).unwrap().into_parts();
+    /// let mut ex = Exchange::new(settings, parts, body, sim.now());
+    /// sim.run(&mut ex, None).unwrap();
+    /// let (end, interim) = ex.take_head_end().unwrap();
+    /// assert_eq!((end.framing, interim.len()), (Framing::Length(2), 0));
+    /// assert!(ex.take_head_end().is_none());
+    /// ```
+    pub fn take_head_end(&mut self) -> Option<(HeadEnd, Vec<StatusCode>)> {
+        self.head_end.take()
+    }
+
+    /// The trailers of a chunked body that ended, taken.
+    pub fn take_trailers(&mut self) -> Option<HeaderMap> {
+        self.trailers.take()
+    }
+
+    /// The caller gave up on the request: whatever it holds is released
+    /// (a connection drained or closed as the core decides), and the
+    /// exchange fails with [`Error::Cancelled`].
+    pub fn cancel(&mut self, link: Option<&mut Link>, now: Instant) {
+        let reached = link.as_deref().is_some_and(|l| l.proto.wrote_any_byte());
+        let cancelled = Error::Cancelled {
+            reached_server: reached,
+        };
+        match (&self.state, link) {
+            (State::End | State::Failed(_), _) => {}
+            (State::Send | State::Head | State::Body, Some(link)) => {
+                self.leave(link, After::Fail(cancelled), now)
+            }
+            (State::Drain(_) | State::Settle { .. }, _) => {}
+            (State::Probe, Some(_)) => {
+                self.state = State::Settle {
+                    close: None,
+                    then: After::Fail(cancelled),
+                }
+            }
+            (State::Switched, _) => {
+                self.state = State::Settle {
+                    close: Some(CloseReason::Switched),
+                    then: After::Fail(cancelled),
+                }
+            }
+            _ => self.state = State::Failed(cancelled),
+        }
+    }
+}

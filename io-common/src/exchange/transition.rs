@@ -1,0 +1,168 @@
+//! The transitions of an [`Exchange`] that every path shares: start a
+//! checkout, start the request on a connection, fail (with the safe-retry
+//! rule), leave a response unread (drain or close), and go on once the
+//! connection was settled.
+
+use roundtrip_proto::CloseReason;
+use roundtrip_proto::conn::{Abandon, RetryFacts};
+use roundtrip_proto::time::Instant;
+use roundtrip_proto::trace::TraceEvent;
+
+use super::{After, Exchange, Link, Sending, State, Timer, Wrote};
+use crate::{Error, HeadBuilder, Phase, prepare};
+
+impl<R> Exchange<R> {
+    // ---- transitions ----
+
+    /// Starts the checkout of the current hop (traced with its action).
+    pub(super) fn begin(&mut self) {
+        self.state = State::Checkout;
+        self.announced = false;
+    }
+
+    /// Starts the request on `link`.
+    pub(super) fn attach(&mut self, link: &mut Link, reused: bool, now: Instant) {
+        let Some(prepared) = &self.prepared else {
+            return; // unreachable: a checkout needs a prepared request
+        };
+        self.conn = Some(link.id);
+        self.reused = reused;
+        self.eof = false;
+        let config = &self.settings.config;
+        match (reused, self.idle_for) {
+            (true, idle_for) => config.trace(|| TraceEvent::got_pooled(link.id, idle_for)),
+            (false, _) => config.trace(|| TraceEvent::got_dialed(link.id)),
+        }
+        link.out.clear();
+        let started = prepared.start(
+            &self.parts,
+            config,
+            &self.settings.defaults,
+            &mut link.proto,
+            now,
+            &mut link.out.head,
+        );
+        if let Err(e) = started {
+            // Refused before a byte was written: the connection is intact.
+            self.state = State::Settle {
+                close: None,
+                then: After::Fail(e),
+            };
+            return;
+        }
+        self.state = State::Send;
+        self.sending = Sending::Unsent;
+        self.wrote = Wrote::Nothing;
+        if let Some(bytes) = self.body.as_bytes().cloned()
+            && link.proto.may_send_body()
+        {
+            // Head and body go out in one vectored write.
+            if let Err(e) = self.queue_body(link, bytes, true, now) {
+                self.fail(link, e);
+            }
+        }
+    }
+
+    /// The request failed on `link`: retried on another connection when
+    /// the core says that is safe and no retry was spent, else reported.
+    pub(super) fn fail(&mut self, link: &mut Link, err: Error) {
+        let reason = err.close_reason();
+        if let State::Drain(_) = self.state {
+            // The caller already has what it wanted; the drain failed.
+            let State::Drain(then) = std::mem::replace(&mut self.state, State::End) else {
+                return; // unreachable: matched just above
+            };
+            self.state = State::Settle {
+                close: Some(reason),
+                then,
+            };
+            return;
+        }
+        let before_head = matches!(self.state, State::Send | State::Head);
+        let then = if before_head && !self.retried && self.may_resend(link, &err) {
+            After::Retry
+        } else {
+            After::Fail(err)
+        };
+        self.state = State::Settle {
+            close: Some(reason),
+            then,
+        };
+    }
+
+    pub(super) fn may_resend(&self, link: &Link, err: &Error) -> bool {
+        let facts = RetryFacts {
+            reused: self.reused,
+            idempotent: self.prepared.as_ref().is_some_and(|p| p.idempotent),
+            body_replayable: self.body.is_replayable(),
+        };
+        err.may_resend(&link.proto, facts)
+    }
+
+    /// Leaves the response on `link` unread: drain it or close, as the
+    /// core decides; then `then`.
+    pub(super) fn leave(&mut self, link: &mut Link, then: After, now: Instant) {
+        self.timers.disarm(Timer::ReadIdle);
+        self.state = match link.proto.abandon(now) {
+            Abandon::Drain => State::Drain(then),
+            Abandon::Complete => State::Settle { close: None, then },
+            Abandon::Close => State::Settle {
+                close: Some(CloseReason::Abandoned),
+                then,
+            },
+        };
+    }
+
+    /// What comes once the connection was settled.
+    pub(super) fn after(&mut self, then: After, _now: Instant) {
+        self.reused = false;
+        self.idle_for = None;
+        self.builder = HeadBuilder::default();
+        self.gzip = None;
+        self.state = match then {
+            After::End => State::End,
+            After::Fail(e) => State::Failed(e),
+            After::Checkout => {
+                self.state = State::Checkout;
+                return;
+            }
+            After::Retry => {
+                self.retried = true;
+                self.begin();
+                return;
+            }
+            After::Hop => {
+                self.retried = false;
+                self.trailers = None;
+                match prepare(&self.parts, self.body.body_len(), &self.settings.config) {
+                    Ok(prepared) => {
+                        self.prepared = Some(prepared);
+                        self.begin();
+                        return;
+                    }
+                    Err(e) => State::Failed(e),
+                }
+            }
+        };
+    }
+
+    /// What the exchange is doing, for errors.
+    pub(super) fn phase(&self, link: Option<&Link>) -> Phase {
+        match self.state {
+            State::Checkout | State::Waiting => Phase::PoolWait,
+            State::Probe | State::Dial => Phase::Connect,
+            State::Send => {
+                let writing =
+                    link.is_some_and(|l| !l.out.is_empty()) || self.sending == Sending::Streaming;
+                if writing {
+                    Phase::Write
+                } else {
+                    Phase::ResponseHead
+                }
+            }
+            State::Head => Phase::ResponseHead,
+            State::Settle { .. } | State::Failed(_) | State::End => Phase::Body,
+            State::Body | State::Drain(_) | State::Switched => Phase::Body,
+        }
+    }
+}
