@@ -34,7 +34,7 @@ impl<R> Exchange<R> {
         }
     }
 
-    /// The probe of [`Action::Probe`] answered: the server closed the idle
+    /// The probe of [`Action::Probe`](super::Action::Probe) answered: the server closed the idle
     /// connection (or sent bytes on it), or not.
     pub fn handle_probe(&mut self, link: &mut Link, stale: bool, now: Instant) {
         if !matches!(self.state, State::Probe) {
@@ -294,10 +294,10 @@ impl<R> Exchange<R> {
         }
     }
 
-    /// What the last [`Action::Head`]'s `http::Response` has no place for:
+    /// What the last [`Action::Head`](super::Action::Head)'s `http::Response` has no place for:
     /// the head's [`HeadEnd`] (framing, reuse verdict, keep-alive hint) and
     /// the interim (1xx) statuses before it, for a driver whose caller sees
-    /// a whole [`ResponseHead`]. Taken once per head.
+    /// a whole [`ResponseHead`](crate::ResponseHead). Taken once per head.
     ///
     /// ```
     /// use std::sync::Arc;
