@@ -30,9 +30,16 @@
 //! Exit codes: 0 when every URL was fetched; 1 when a request failed
 //! (connection, timeout, protocol error, too many redirects); 2 for a usage
 //! error (bad URL, `-H`, `-X`, `--timeout`) or a local I/O error (the output
-//! cannot be written). The first failure ends the run with one line on
-//! stderr: `roundtrip: <error>`. A closed stdout (`| head`) ends it silently
-//! with 0.
+//! cannot be written); 22 for `-f` and a status of 400 or more; 23 when a
+//! binary body (a NUL byte in its first piece, curl's test) would have gone
+//! to a terminal. The first failure ends the run with one line on stderr:
+//! `roundtrip: <error>` (none with `-s`, unless `-S`). A closed stdout
+//! (`| head`) ends it silently with 0.
+//!
+//! Heads written by `-i`, `-D` and `-v` carry the reason phrase the status
+//! code is known by, not the server's: the client does not keep it (neither
+//! `http::Response` nor an extension or a trace event holds it). Of a 1xx
+//! only its code is kept (the `Got1xx` trace event), so `-v` shows that.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
@@ -215,7 +222,10 @@ pub fn run(args: &Args) -> ExitCode {
         Failure::Usage(line) | Failure::Local(line) => (2, line),
         Failure::Request(Error::TooManyRedirects { max, chain }) => {
             let last = chain.last().map_or(String::new(), ToString::to_string);
-            (1, format!("stopped after {} (last {last})", plural(max, "redirect")))
+            (
+                1,
+                format!("stopped after {} (last {last})", plural(max, "redirect")),
+            )
         }
         // The command line was checked before any request: a request the
         // backend refuses now came from a redirect, so it is the server's.
@@ -592,7 +602,8 @@ fn blocking(
             .request(request.request())
             .map_err(Failure::Request)?;
         report.head(&Head::from(&response));
-        sink.begin(&Head::from(&response)).map_err(Failure::Output)?;
+        sink.begin(&Head::from(&response))
+            .map_err(Failure::Output)?;
         let status = response.status();
         let (head, mut body) = response.into_parts();
         let mut bytes = 0;
@@ -627,7 +638,8 @@ fn tokio(
                 .await
                 .map_err(Failure::Request)?;
             report.head(&Head::from(&response));
-            sink.begin(&Head::from(&response)).map_err(Failure::Output)?;
+            sink.begin(&Head::from(&response))
+                .map_err(Failure::Output)?;
             let status = response.status();
             let (head, mut body) = response.into_parts();
             let mut bytes = 0;
@@ -658,7 +670,8 @@ fn smol(
                 .await
                 .map_err(Failure::Request)?;
             report.head(&Head::from(&response));
-            sink.begin(&Head::from(&response)).map_err(Failure::Output)?;
+            sink.begin(&Head::from(&response))
+                .map_err(Failure::Output)?;
             let status = response.status();
             let (head, mut body) = response.into_parts();
             let mut bytes = 0;
@@ -744,14 +757,22 @@ fn mio(
         let mut sink = lock(&sink);
         if !state.head_seen {
             report.head(&Head::from(&response));
-            sink.begin(&Head::from(&response)).map_err(Failure::Output)?;
+            sink.begin(&Head::from(&response))
+                .map_err(Failure::Output)?;
         }
         let done = Done::new(state.bytes, response.extensions());
         let trailers = response
             .extensions()
             .get::<roundtrip::mio::Trailers>()
             .map(|t| &t.0);
-        report.end(&mut sink, request, start, response.status(), &done, trailers)?;
+        report.end(
+            &mut sink,
+            request,
+            start,
+            response.status(),
+            &done,
+            trailers,
+        )?;
     }
     Ok(driver.stats())
 }

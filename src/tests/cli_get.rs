@@ -120,7 +120,10 @@ impl Script {
         Script::on(listener, answer)
     }
 
-    fn on(listener: TcpListener, answer: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Script {
+    fn on(
+        listener: TcpListener,
+        answer: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Script {
         let addr = listener.local_addr().expect("a bound address");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let conns = Arc::new(AtomicUsize::new(0));
@@ -689,7 +692,11 @@ fn fail_exits_22_without_the_body_on_every_backend() {
             "{backend}"
         );
         let run = get(&["-f", "--backend", backend, &server.url("/ok")]);
-        assert_eq!((run.code, run.stdout.as_str()), (Some(0), "fine"), "{backend}");
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "fine"),
+            "{backend}"
+        );
     }
 }
 
@@ -712,9 +719,8 @@ fn include_writes_the_head_before_the_body_on_every_backend() {
 
 #[test]
 fn head_sends_head_and_writes_the_head() {
-    let server = Script::start(|_| {
-        Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n".to_vec())
-    });
+    let server =
+        Script::start(|_| Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n".to_vec()));
     for backend in BACKENDS {
         let run = get(&["-I", "--backend", backend, &server.url("/")]);
         assert_eq!(
@@ -732,7 +738,12 @@ fn dump_header_writes_the_head_to_a_file() {
     let server = Script::start(|_| reply("201 Created", "X-Thing: yes\r\n", "body"));
     let path = temp_path("dump-header");
     let run = get(&["-D", &path, &server.url("/")]);
-    assert_eq!((run.code, run.stdout.as_str()), (Some(0), "body"), "{}", run.stderr);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "body"),
+        "{}",
+        run.stderr
+    );
     let dumped = std::fs::read_to_string(&path).expect("the dump file exists");
     assert_eq!(
         dumped,
@@ -757,7 +768,11 @@ fn write_out_after_the_body_on_every_backend() {
             "{backend}"
         );
         let (secs, micros) = words[5].split_once('.').expect("seconds with a point");
-        assert!(secs.parse::<u64>().is_ok() && micros.len() == 6, "{}", words[5]);
+        assert!(
+            secs.parse::<u64>().is_ok() && micros.len() == 6,
+            "{}",
+            words[5]
+        );
         assert!(run.stdout.ends_with('\n'), "{backend}");
     }
 }
@@ -801,14 +816,23 @@ fn silent_hides_the_error_line_and_show_error_keeps_it() {
     assert_eq!((run.code, run.stderr.as_str()), (Some(1), ""));
     let run = get(&["-s", "-S", &url]);
     assert_eq!(run.code, Some(1));
-    assert!(run.stderr.starts_with("roundtrip: connecting to "), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("roundtrip: connecting to "),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn connect_timeout_is_a_number_of_seconds() {
     let server = Script::start(|_| reply("200 OK", "", "ok"));
     let run = get(&["--connect-timeout", "2", &server.url("/")]);
-    assert_eq!((run.code, run.stdout.as_str()), (Some(0), "ok"), "{}", run.stderr);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "ok"),
+        "{}",
+        run.stderr
+    );
     let run = get(&["--connect-timeout", "soon", &server.url("/")]);
     assert_eq!(run.code, Some(2));
 }
@@ -823,9 +847,19 @@ fn timeout_is_not_cut_short_by_the_read_timeout_on_every_backend() {
     });
     for backend in BACKENDS {
         // The read timeout alone ends the wait...
-        let run = get(&["--read-timeout", "0.5", "--backend", backend, &server.url("/")]);
+        let run = get(&[
+            "--read-timeout",
+            "0.5",
+            "--backend",
+            backend,
+            &server.url("/"),
+        ]);
         assert_eq!(run.code, Some(1), "{backend}");
-        assert!(run.stderr.contains("timed out"), "{backend}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("timed out"),
+            "{backend}: {}",
+            run.stderr
+        );
         // ...but not under a longer whole-request deadline.
         let run = get(&[
             "--read-timeout",
@@ -869,14 +903,23 @@ fn ipv6_addresses_are_in_brackets() {
     let url = server.url("/");
     assert!(url.starts_with("http://[::1]:"), "{url}");
     let run = get(&["-v", &url]);
-    assert_eq!((run.code, run.stdout.as_str()), (Some(0), "six"), "{}", run.stderr);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "six"),
+        "{}",
+        run.stderr
+    );
     let port = server.addr.port();
     assert!(
         run.stderr.contains(&format!("[::1]:{port}")),
         "{}",
         run.stderr
     );
-    assert!(!run.stderr.contains(&format!(" ::1:{port}")), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains(&format!(" ::1:{port}")),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -893,7 +936,11 @@ fn binary_body_goes_to_a_pipe_unchanged() {
 fn binary_body_is_not_written_to_a_terminal() {
     // `script` gives the command a pseudo-terminal for stdout.
     let server = Script::start(|_| reply("200 OK", "", "a\0b"));
-    let command = format!("{} get {}", env!("CARGO_BIN_EXE_roundtrip"), server.url("/"));
+    let command = format!(
+        "{} get {}",
+        env!("CARGO_BIN_EXE_roundtrip"),
+        server.url("/")
+    );
     let Ok(output) = Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .stdin(Stdio::null())
@@ -903,7 +950,10 @@ fn binary_body_is_not_written_to_a_terminal() {
         return;
     };
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("Binary output can mess up your terminal"), "{text}");
+    assert!(
+        text.contains("Binary output can mess up your terminal"),
+        "{text}"
+    );
     assert!(!text.contains('\0'), "{text:?}");
     assert_eq!(output.status.code(), Some(23), "{text}");
 }
@@ -920,9 +970,16 @@ fn verbose_shows_interim_responses_and_trailers_on_every_backend() {
     });
     for backend in BACKENDS {
         let run = get(&["-v", "--backend", backend, &server.url("/")]);
-        assert_eq!((run.code, run.stdout.as_str()), (Some(0), "hi"), "{backend}: {}", run.stderr);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "hi"),
+            "{backend}: {}",
+            run.stderr
+        );
         let lines: Vec<&str> = run.stderr.lines().collect();
-        let interim = lines.iter().position(|l| *l == "< 103 Early Hints (interim)");
+        let interim = lines
+            .iter()
+            .position(|l| *l == "< 103 Early Hints (interim)");
         let final_head = lines.iter().position(|l| *l == "< HTTP/1.1 200 OK");
         let trailer = lines.iter().position(|l| *l == "< x-sum: 42");
         assert!(
