@@ -30,20 +30,30 @@
 //! Exit codes: 0 when every URL was fetched; 1 when a request failed
 //! (connection, timeout, protocol error, too many redirects); 2 for a usage
 //! error (bad URL, `-H`, `-X`, `--timeout`) or a local I/O error (the output
-//! cannot be written). The first failure ends the run with one line on
-//! stderr: `roundtrip: <error>`. A closed stdout (`| head`) ends it silently
-//! with 0.
+//! cannot be written); 22 for `-f` and a status of 400 or more; 23 when a
+//! binary body (a NUL byte in its first piece, curl's test) would have gone
+//! to a terminal. The first failure ends the run with one line on stderr:
+//! `roundtrip: <error>` (none with `-s`, unless `-S`). A closed stdout
+//! (`| head`) ends it silently with 0.
+//!
+//! Heads written by `-i`, `-D` and `-v` carry the reason phrase the status
+//! code is known by, not the server's: the client does not keep it (neither
+//! `http::Response` nor an extension or a trace event holds it). Of a 1xx
+//! only its code is kept (the `Got1xx` trace event), so `-v` shows that.
 
 use std::fs::File;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
-use roundtrip::http::header::{CONTENT_LENGTH, LOCATION};
+use roundtrip::http::header::{AUTHORIZATION, CONTENT_LENGTH, LOCATION};
 use roundtrip::http::request::Parts;
 use roundtrip::http::{self, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use roundtrip::proto::encode::encode_head;
@@ -84,12 +94,21 @@ pub struct Args {
     /// The request method [default: GET, or POST with -d].
     #[arg(short = 'X', long = "request", value_name = "METHOD")]
     method: Option<String>,
-    /// Send DATA as the request body, as given (no Content-Type is added).
-    #[arg(short, long, value_name = "DATA")]
+    /// Send DATA as the request body (no Content-Type is added). `@FILE`
+    /// reads it from FILE, `@-` from stdin, with every CR and LF removed, as
+    /// curl does.
+    #[arg(short, long, value_name = "DATA", conflicts_with = "data_binary")]
     data: Option<String>,
+    /// Like -d, but `@FILE` and `@-` are sent byte for byte, newlines kept.
+    #[arg(long, value_name = "DATA")]
+    data_binary: Option<String>,
     /// Add a request header; repeat for more.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
+    /// Send `Authorization: Basic` with USER:PASSWORD (RFC 7617); without a
+    /// colon the password is empty.
+    #[arg(short, long, value_name = "USER:PASSWORD")]
+    user: Option<String>,
     /// The backend that sends the requests.
     #[arg(long, value_enum, default_value_t = Backend::Blocking)]
     backend: Backend,
@@ -98,9 +117,40 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     max_redirects: Option<usize>,
     /// Deadline per URL in seconds, from the wait for a connection to the
-    /// last body byte, redirects included.
-    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    /// last body byte, redirects included. The read and write timeouts are
+    /// raised to it when shorter, so only this deadline cuts a slow answer.
+    #[arg(short = 'm', long, alias = "max-time", value_name = "S", value_parser = parse_seconds)]
     timeout: Option<Duration>,
+    /// Longest wait in seconds for a connection to be established [default: 30].
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    connect_timeout: Option<Duration>,
+    /// Longest wait in seconds for the next bytes of a response
+    /// [default: 30; never shorter than --timeout].
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    read_timeout: Option<Duration>,
+    /// Exit 22, without writing the body, when a status is 400 or more.
+    #[arg(short, long)]
+    fail: bool,
+    /// Write the response head before the body.
+    #[arg(short, long)]
+    include: bool,
+    /// Send HEAD and write the response head.
+    #[arg(short = 'I', long = "head")]
+    head: bool,
+    /// Write the response heads to FILE.
+    #[arg(short = 'D', long, value_name = "FILE")]
+    dump_header: Option<PathBuf>,
+    /// Write FORMAT to stdout after each body: `%{http_code}`,
+    /// `%{url_effective}`, `%{time_total}`, `%{num_connects}`,
+    /// `%{size_download}`, `%{num_redirects}`; `\n`, `\t`, `\r`, `\\`, `%%`.
+    #[arg(short, long, value_name = "FORMAT")]
+    write_out: Option<String>,
+    /// No progress bar, no warnings and no error line.
+    #[arg(short, long)]
+    silent: bool,
+    /// With -s, still write the error line.
+    #[arg(short = 'S', long)]
+    show_error: bool,
 }
 
 /// Why a run stopped early.
@@ -114,6 +164,10 @@ enum Failure {
     Output(io::Error),
     /// The backend could not start or run (exit 2).
     Local(String),
+    /// `-f` and a status of 400 or more (exit 22, as curl).
+    Status(StatusCode),
+    /// A binary body would have gone to a terminal (exit 23, as curl).
+    Binary,
 }
 
 /// One request to send, checked before anything is sent.
@@ -166,14 +220,44 @@ pub fn run(args: &Args) -> ExitCode {
     };
     let (code, line) = match failure {
         Failure::Usage(line) | Failure::Local(line) => (2, line),
+        Failure::Request(Error::TooManyRedirects { max, chain }) => {
+            let last = chain.last().map_or(String::new(), ToString::to_string);
+            (
+                1,
+                format!("stopped after {} (last {last})", plural(max, "redirect")),
+            )
+        }
         // The command line was checked before any request: a request the
         // backend refuses now came from a redirect, so it is the server's.
         Failure::Request(e) => (1, e.to_string()),
         Failure::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
         Failure::Output(e) => (2, format!("cannot write the output: {e}")),
+        Failure::Status(status) => (
+            22,
+            format!(
+                "the requested URL returned error: {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            )
+            .trim_end()
+            .to_owned(),
+        ),
+        // The warning was the message.
+        Failure::Binary => return ExitCode::from(23),
     };
-    eprintln!("roundtrip: {line}");
+    if !args.silent || args.show_error {
+        eprintln!("roundtrip: {line}");
+    }
     ExitCode::from(code)
+}
+
+/// `1 redirect`, `2 redirects`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 fn fetch_all(args: &Args) -> Result<(), Failure> {
@@ -182,23 +266,49 @@ fn fetch_all(args: &Args) -> Result<(), Failure> {
     if let Some(n) = args.max_redirects {
         config.max_redirects = n;
     }
+    if let Some(d) = args.connect_timeout {
+        config.connect_timeout = Some(d);
+    }
+    if let Some(d) = args.read_timeout {
+        config.read_timeout = Some(d);
+    }
+    // The whole-request deadline is the bound asked for: a shorter fixed
+    // read or write timeout must not end the request before it.
+    if let Some(deadline) = args.timeout {
+        config.read_timeout = config.read_timeout.map(|d| d.max(deadline));
+        config.write_timeout = config.write_timeout.map(|d| d.max(deadline));
+    }
     let planned = plan(args, &config)?;
     let mut sink = Sink::open(args)?;
     let log = args.verbose.then(|| Arc::new(Log::new(config.clone())));
+    let connects = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connects);
+    let tracer = log.clone();
+    config.trace = Some(Tracer::new(move |event| {
+        if let TraceEvent::ConnectDone { result: Ok(()), .. } = event {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Some(log) = &tracer {
+            log.trace(event);
+        }
+    }));
     if let Some(log) = &log {
-        let tracer = Arc::clone(log);
-        config.trace = Some(Tracer::new(move |event| tracer.trace(event)));
         let redirects = Arc::clone(log);
         config.redirect_policy = Some(RedirectPolicy::new(move |attempt| {
             redirects.redirect(attempt);
             RedirectAction::Follow
         }));
     }
+    let report = Report {
+        log: log.as_deref(),
+        connects: &connects,
+        write_out: args.write_out.as_deref(),
+    };
     let stats = match args.backend {
-        Backend::Blocking => blocking(&planned, config, &mut sink, log.as_deref()),
-        Backend::Tokio => tokio(&planned, config, &mut sink, log.as_deref()),
-        Backend::Smol => smol(&planned, config, &mut sink, log.as_deref()),
-        Backend::Mio => mio(&planned, config, sink, log.as_deref()),
+        Backend::Blocking => blocking(&planned, config, &mut sink, &report),
+        Backend::Tokio => tokio(&planned, config, &mut sink, &report),
+        Backend::Smol => smol(&planned, config, &mut sink, &report),
+        Backend::Mio => mio(&planned, config, sink, &report),
     }?;
     if let Some(log) = &log {
         log.pool(&stats);
@@ -208,16 +318,37 @@ fn fetch_all(args: &Args) -> Result<(), Failure> {
 
 /// Checks the command line and builds every request before sending any.
 fn plan(args: &Args, config: &Config) -> Result<Vec<Planned>, Failure> {
-    let body = args.data.clone().map(Bytes::from);
+    let body = match (&args.data, &args.data_binary) {
+        (Some(data), _) => Some(read_data(data, true)?),
+        (None, Some(data)) => Some(read_data(data, false)?),
+        (None, None) => None,
+    };
     let method = match (&args.method, &body) {
         (Some(m), _) => Method::from_bytes(m.as_bytes())
             .map_err(|_| Failure::Usage(format!("invalid method {m:?}")))?,
+        (None, _) if args.head => Method::HEAD,
         (None, Some(_)) => Method::POST,
         (None, None) => Method::GET,
     };
     let mut headers = HeaderMap::new();
+    if let Some(user) = &args.user {
+        // RFC 7617: base64 of `user-id ":" password`.
+        let pair = if user.contains(':') {
+            user.clone()
+        } else {
+            format!("{user}:")
+        };
+        let value = format!("Basic {}", BASE64.encode(pair));
+        let value = HeaderValue::from_str(&value)
+            .map_err(|_| Failure::Usage("invalid -u credentials".into()))?;
+        headers.insert(AUTHORIZATION, value);
+    }
     for line in &args.headers {
         let (name, value) = parse_header(line).map_err(Failure::Usage)?;
+        if name == AUTHORIZATION {
+            // An explicit -H Authorization wins over -u, as in curl.
+            headers.remove(AUTHORIZATION);
+        }
         headers.append(name, value);
     }
     args.urls
@@ -241,6 +372,26 @@ fn plan(args: &Args, config: &Config) -> Result<Vec<Planned>, Failure> {
             Ok(planned)
         })
         .collect()
+}
+
+/// The body of `-d DATA` or `--data-binary DATA`: DATA itself, or the bytes
+/// of the file after `@` (`@-`: stdin). `strip` removes CR and LF from a
+/// file's bytes, as curl's `-d @file` does.
+fn read_data(data: &str, strip: bool) -> Result<Bytes, Failure> {
+    let Some(path) = data.strip_prefix('@') else {
+        return Ok(Bytes::from(data.to_owned()));
+    };
+    let mut bytes = Vec::new();
+    let read = if path == "-" {
+        io::stdin().lock().read_to_end(&mut bytes).map(drop)
+    } else {
+        File::open(path).and_then(|mut f| f.read_to_end(&mut bytes).map(drop))
+    };
+    read.map_err(|e| Failure::Usage(format!("cannot read the data from {path}: {e}")))?;
+    if strip {
+        bytes.retain(|&b| b != b'\r' && b != b'\n');
+    }
+    Ok(Bytes::from(bytes))
 }
 
 /// `Name: value` (spaces around the value are dropped, as curl does).
@@ -300,36 +451,168 @@ impl Done {
     }
 }
 
+/// Per-request bookkeeping shared by the backends: the `-v` log, the count
+/// of connections dialed, and the `-w` line.
+struct Report<'a> {
+    log: Option<&'a Log>,
+    connects: &'a AtomicUsize,
+    write_out: Option<&'a str>,
+}
+
+impl Report<'_> {
+    /// A URL's request starts; returns when.
+    fn begin(&self, request: &Planned) -> Instant {
+        self.connects.store(0, Ordering::SeqCst);
+        if let Some(log) = self.log {
+            log.begin(request);
+        }
+        Instant::now()
+    }
+
+    fn head(&self, head: &Head<'_>) {
+        if let Some(log) = self.log {
+            log.head(head);
+        }
+    }
+
+    /// The body ended: trailers and totals to the log, the `-w` line to
+    /// stdout, and the verdict of `-f` and of the binary guard.
+    fn end(
+        &self,
+        sink: &mut Sink,
+        request: &Planned,
+        start: Instant,
+        status: StatusCode,
+        done: &Done,
+        trailers: Option<&HeaderMap>,
+    ) -> Result<(), Failure> {
+        let elapsed = start.elapsed();
+        sink.end();
+        if let Some(log) = self.log {
+            if let Some(trailers) = trailers {
+                log.trailers(trailers);
+            }
+            log.done(done);
+        }
+        if sink.binary {
+            return Err(Failure::Binary);
+        }
+        if let Some(format) = self.write_out {
+            let url = done
+                .chain
+                .as_ref()
+                .and_then(|chain| chain.0.last())
+                .unwrap_or(&request.parts.uri);
+            let vars = Vars {
+                code: status.as_u16(),
+                url,
+                time: elapsed,
+                connects: self.connects.load(Ordering::SeqCst),
+                size: done.bytes,
+                redirects: done.chain.as_ref().map_or(0, RedirectChain::redirects),
+            };
+            let text = write_out(format, &vars);
+            let mut out = io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(Failure::Output)?;
+        }
+        if sink.failed {
+            return Err(Failure::Status(status));
+        }
+        Ok(())
+    }
+}
+
+/// The values `-w` can write.
+struct Vars<'a> {
+    code: u16,
+    url: &'a Uri,
+    time: Duration,
+    connects: usize,
+    size: u64,
+    redirects: usize,
+}
+
+/// Expands `-w FORMAT`: `%{name}` variables, `%%`, and the backslash escapes
+/// `\n`, `\r`, `\t`, `\\`. An unknown variable is written as it is.
+fn write_out(format: &str, vars: &Vars<'_>) -> String {
+    let mut out = String::new();
+    let mut rest = format;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '%' if rest.starts_with("%%") => {
+                out.push('%');
+                rest = &rest[2..];
+            }
+            '%' if rest.starts_with("%{") && rest.contains('}') => {
+                let end = rest.find('}').unwrap_or(rest.len());
+                let name = &rest[2..end];
+                match name {
+                    "http_code" | "response_code" => out.push_str(&format!("{:03}", vars.code)),
+                    "url_effective" => out.push_str(&vars.url.to_string()),
+                    "time_total" => out.push_str(&format!("{:.6}", vars.time.as_secs_f64())),
+                    "num_connects" => out.push_str(&vars.connects.to_string()),
+                    "size_download" => out.push_str(&vars.size.to_string()),
+                    "num_redirects" => out.push_str(&vars.redirects.to_string()),
+                    _ => out.push_str(&rest[..=end]),
+                }
+                rest = &rest[end + 1..];
+            }
+            '\\' if rest.len() > 1 => {
+                let escaped = match rest.as_bytes()[1] {
+                    b'n' => Some('\n'),
+                    b'r' => Some('\r'),
+                    b't' => Some('\t'),
+                    b'\\' => Some('\\'),
+                    _ => None,
+                };
+                match escaped {
+                    Some(e) => {
+                        out.push(e);
+                        rest = &rest[2..];
+                    }
+                    None => {
+                        out.push('\\');
+                        rest = &rest[1..];
+                    }
+                }
+            }
+            c => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
 fn blocking(
     planned: &[Planned],
     config: Config,
     sink: &mut Sink,
-    log: Option<&Log>,
+    report: &Report<'_>,
 ) -> Result<PoolStats, Failure> {
     let client = roundtrip::blocking::Client::builder()
         .config(config)
         .build();
     for request in planned {
-        if let Some(log) = log {
-            log.begin(request);
-        }
+        let start = report.begin(request);
         let response = client
             .request(request.request())
             .map_err(Failure::Request)?;
-        if let Some(log) = log {
-            log.head(&Head::from(&response));
-        }
-        sink.begin(&Head::from(&response));
+        report.head(&Head::from(&response));
+        sink.begin(&Head::from(&response))
+            .map_err(Failure::Output)?;
+        let status = response.status();
         let (head, mut body) = response.into_parts();
         let mut bytes = 0;
         while let Some(data) = body.chunk().map_err(Failure::Request)? {
             bytes += data.len() as u64;
             sink.write(&data).map_err(Failure::Output)?;
         }
-        sink.end();
-        if let Some(log) = log {
-            log.done(&Done::new(bytes, &head.extensions));
-        }
+        let done = Done::new(bytes, &head.extensions);
+        report.end(sink, request, start, status, &done, body.trailers())?;
     }
     Ok(client.stats())
 }
@@ -338,7 +621,7 @@ fn tokio(
     planned: &[Planned],
     config: Config,
     sink: &mut Sink,
-    log: Option<&Log>,
+    report: &Report<'_>,
 ) -> Result<PoolStats, Failure> {
     // One request at a time: a current-thread runtime is all it takes, and
     // the trace is then written from this thread.
@@ -349,27 +632,23 @@ fn tokio(
     let client = roundtrip::tokio::Client::builder().config(config).build();
     runtime.block_on(async {
         for request in planned {
-            if let Some(log) = log {
-                log.begin(request);
-            }
+            let start = report.begin(request);
             let response = client
                 .request(request.request())
                 .await
                 .map_err(Failure::Request)?;
-            if let Some(log) = log {
-                log.head(&Head::from(&response));
-            }
-            sink.begin(&Head::from(&response));
+            report.head(&Head::from(&response));
+            sink.begin(&Head::from(&response))
+                .map_err(Failure::Output)?;
+            let status = response.status();
             let (head, mut body) = response.into_parts();
             let mut bytes = 0;
             while let Some(data) = body.chunk().await.map_err(Failure::Request)? {
                 bytes += data.len() as u64;
                 sink.write(&data).map_err(Failure::Output)?;
             }
-            sink.end();
-            if let Some(log) = log {
-                log.done(&Done::new(bytes, &head.extensions));
-            }
+            let done = Done::new(bytes, &head.extensions);
+            report.end(sink, request, start, status, &done, body.trailers())?;
         }
         Ok(client.stats())
     })
@@ -379,33 +658,29 @@ fn smol(
     planned: &[Planned],
     config: Config,
     sink: &mut Sink,
-    log: Option<&Log>,
+    report: &Report<'_>,
 ) -> Result<PoolStats, Failure> {
     // One request at a time, on this thread: the trace is written from it.
     let client = roundtrip::smol::Client::builder().config(config).build();
     smol_rt::block_on(async {
         for request in planned {
-            if let Some(log) = log {
-                log.begin(request);
-            }
+            let start = report.begin(request);
             let response = client
                 .request(request.request())
                 .await
                 .map_err(Failure::Request)?;
-            if let Some(log) = log {
-                log.head(&Head::from(&response));
-            }
-            sink.begin(&Head::from(&response));
+            report.head(&Head::from(&response));
+            sink.begin(&Head::from(&response))
+                .map_err(Failure::Output)?;
+            let status = response.status();
             let (head, mut body) = response.into_parts();
             let mut bytes = 0;
             while let Some(data) = body.chunk().await.map_err(Failure::Request)? {
                 bytes += data.len() as u64;
                 sink.write(&data).map_err(Failure::Output)?;
             }
-            sink.end();
-            if let Some(log) = log {
-                log.done(&Done::new(bytes, &head.extensions));
-            }
+            let done = Done::new(bytes, &head.extensions);
+            report.end(sink, request, start, status, &done, body.trailers())?;
         }
         Ok(client.stats())
     })
@@ -425,7 +700,7 @@ fn mio(
     planned: &[Planned],
     config: Config,
     sink: Sink,
-    log: Option<&Log>,
+    report: &Report<'_>,
 ) -> Result<PoolStats, Failure> {
     let mut driver = roundtrip::mio::Driver::builder()
         .config(config)
@@ -433,12 +708,10 @@ fn mio(
         .map_err(|e| Failure::Local(format!("cannot start the mio driver: {e}")))?;
     let sink = Arc::new(Mutex::new(sink));
     for request in planned {
-        if let Some(log) = log {
-            log.begin(request);
-        }
+        let start = report.begin(request);
         let streamed = Arc::new(Mutex::new(Streamed::default()));
         let (into, state) = (Arc::clone(&sink), Arc::clone(&streamed));
-        let verbose = log.is_some();
+        let verbose = report.log.is_some();
         let receive = roundtrip::mio::Receive::stream(move |head, data| {
             let (mut sink, mut state) = (lock(&into), lock(&state));
             if !state.head_seen {
@@ -451,7 +724,10 @@ fn mio(
                 if verbose {
                     Log::print_head(&head);
                 }
-                sink.begin(&head);
+                if let Err(e) = sink.begin(&head) {
+                    state.error = Some(e);
+                    return roundtrip::mio::Flow::Stop;
+                }
             }
             state.bytes += data.len() as u64;
             match sink.write(&data) {
@@ -480,15 +756,23 @@ fn mio(
         let response = response.map_err(Failure::Request)?;
         let mut sink = lock(&sink);
         if !state.head_seen {
-            if let Some(log) = log {
-                log.head(&Head::from(&response));
-            }
-            sink.begin(&Head::from(&response));
+            report.head(&Head::from(&response));
+            sink.begin(&Head::from(&response))
+                .map_err(Failure::Output)?;
         }
-        sink.end();
-        if let Some(log) = log {
-            log.done(&Done::new(state.bytes, response.extensions()));
-        }
+        let done = Done::new(state.bytes, response.extensions());
+        let trailers = response
+            .extensions()
+            .get::<roundtrip::mio::Trailers>()
+            .map(|t| &t.0);
+        report.end(
+            &mut sink,
+            request,
+            start,
+            response.status(),
+            &done,
+            trailers,
+        )?;
     }
     Ok(driver.stats())
 }
@@ -511,34 +795,80 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Where bodies go, with a progress bar when asked for.
+/// Where bodies (and, with `-i`, heads) go, with a progress bar when asked for.
 struct Sink {
     out: Box<dyn Write + Send>,
-    /// Show a bar per body (`-o` to a file, stderr a terminal, no `-v`).
+    /// Show a bar per body (`-o` to a file, stderr a terminal, no `-v`, no `-s`).
     progress: bool,
     bar: Option<ProgressBar>,
+    /// `-i` or `-I`: write each head before its body.
+    include: bool,
+    /// `-D FILE`.
+    dump: Option<File>,
+    /// `-f`.
+    fail: bool,
+    /// The output is a terminal: a binary body is not written to it.
+    terminal: bool,
+    /// `-s`: no warning.
+    silent: bool,
+    /// The current response has a status `-f` refuses: its body is dropped.
+    failed: bool,
+    /// The current body is binary and the output a terminal: dropped.
+    binary: bool,
+    /// No byte of the current body has been seen yet.
+    first: bool,
 }
 
 impl Sink {
     fn open(args: &Args) -> Result<Sink, Failure> {
-        let out: Box<dyn Write + Send> =
-            match &args.output {
-                Some(path) => Box::new(File::create(path).map_err(|e| {
-                    Failure::Usage(format!("cannot create {}: {e}", path.display()))
-                })?),
-                None => Box::new(io::stdout()),
-            };
+        let create = |path: &PathBuf| {
+            File::create(path)
+                .map_err(|e| Failure::Usage(format!("cannot create {}: {e}", path.display())))
+        };
+        // `-o -` is stdout, asked for by name: written even to a terminal.
+        let to_file = args.output.as_ref().filter(|p| p.as_os_str() != "-");
+        let out: Box<dyn Write + Send> = match to_file {
+            Some(path) => Box::new(create(path)?),
+            None => Box::new(io::stdout()),
+        };
+        let dump = args.dump_header.as_ref().map(create).transpose()?;
         Ok(Sink {
             out,
-            progress: args.output.is_some() && !args.verbose && io::stderr().is_terminal(),
+            progress: to_file.is_some()
+                && !args.verbose
+                && !args.silent
+                && io::stderr().is_terminal(),
             bar: None,
+            include: args.include || args.head,
+            dump,
+            fail: args.fail,
+            terminal: args.output.is_none() && io::stdout().is_terminal(),
+            silent: args.silent,
+            failed: false,
+            binary: false,
+            first: true,
         })
     }
 
-    /// A body begins: a bar sized by its `Content-Length`, or a spinner.
-    fn begin(&mut self, head: &Head<'_>) {
+    /// A response begins: its head to `-D` and `-i`, and a bar sized by its
+    /// `Content-Length`, or a spinner.
+    fn begin(&mut self, head: &Head<'_>) -> io::Result<()> {
+        self.failed = self.fail && head.status.as_u16() >= 400;
+        self.binary = false;
+        self.first = true;
+        if let Some(dump) = &mut self.dump {
+            dump.write_all(&head_bytes(head))?;
+            dump.flush()?;
+        }
+        if self.failed {
+            return Ok(());
+        }
+        if self.include {
+            self.out.write_all(&head_bytes(head))?;
+            self.out.flush()?;
+        }
         if !self.progress {
-            return;
+            return Ok(());
         }
         let len = head
             .headers
@@ -557,10 +887,28 @@ impl Sink {
             ),
         };
         self.bar = Some(bar);
+        Ok(())
     }
 
     /// Writes one piece of a body through to the output.
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.failed || self.binary {
+            return Ok(());
+        }
+        if self.first && !data.is_empty() {
+            self.first = false;
+            // curl's test: a NUL byte in the first piece means binary.
+            if self.terminal && data.contains(&0) {
+                self.binary = true;
+                if !self.silent {
+                    eprintln!(
+                        "roundtrip: Binary output can mess up your terminal. Use \"-o -\" to \
+                         write it to your terminal anyway, or \"-o FILE\" to save it to a file."
+                    );
+                }
+                return Ok(());
+            }
+        }
         self.out.write_all(data)?;
         self.out.flush()?;
         if let Some(bar) = &self.bar {
@@ -574,6 +922,31 @@ impl Sink {
             bar.finish_and_clear();
         }
     }
+}
+
+/// A response head as `-i` and `-D` write it: status line, fields, blank
+/// line, CRLF each. The reason phrase is the one the status code is known
+/// by (the client does not keep the server's), field names as the `http`
+/// crate keeps them, lowercase.
+fn head_bytes(head: &Head<'_>) -> Vec<u8> {
+    let mut out = format!(
+        "{:?} {} {}",
+        head.version,
+        head.status.as_u16(),
+        head.status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .as_bytes()
+    .to_vec();
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in head.headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 /// The `-v` log on stderr.
@@ -618,6 +991,14 @@ impl Log {
     fn trace(&self, event: &TraceEvent) {
         let state = lock(&self.state);
         Log::line(&state, event);
+        if let TraceEvent::Got1xx { status } = event {
+            // Only the code is kept of an interim response, not its fields.
+            let reason = StatusCode::from_u16(*status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("");
+            eprintln!("< {status} {reason} (interim)");
+        }
         if let (TraceEvent::GotConn { .. }, Some(request)) = (event, &state.request) {
             self.print_request(request);
         }
@@ -687,6 +1068,19 @@ impl Log {
             head.status.as_u16()
         );
         for (name, value) in head.headers {
+            let _ = writeln!(
+                err,
+                "< {name}: {}",
+                String::from_utf8_lossy(value.as_bytes())
+            );
+        }
+    }
+
+    /// The trailer fields of a chunked body, after it.
+    fn trailers(&self, trailers: &HeaderMap) {
+        let _state = lock(&self.state);
+        let mut err = io::stderr().lock();
+        for (name, value) in trailers {
             let _ = writeln!(
                 err,
                 "< {name}: {}",

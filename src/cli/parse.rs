@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bytes::BytesMut;
-use roundtrip_proto::{Error, Event, ResponseDecoder};
+use roundtrip_proto::{Error, Event, Limits, ResponseDecoder};
 
 /// How much is read from the input at a time.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -49,6 +49,25 @@ pub struct Args {
     /// closing it, and an unfinished last response is only noted on stderr.
     #[arg(long)]
     open: bool,
+    /// Most bytes of a response head (status line and fields)
+    /// [default: the decoder's, 65536].
+    #[arg(long, value_name = "N")]
+    max_head_bytes: Option<usize>,
+    /// Most fields in one head [default: the decoder's, 128].
+    #[arg(long, value_name = "N")]
+    max_fields: Option<usize>,
+    /// Most bytes of the trailer section of a chunked body
+    /// [default: the decoder's, 16384].
+    #[arg(long, value_name = "N")]
+    max_trailer_bytes: Option<usize>,
+    /// Most bytes of the extensions of one chunk-size line
+    /// [default: the decoder's, 4096].
+    #[arg(long, value_name = "N")]
+    max_chunk_ext_bytes: Option<usize>,
+    /// Most interim (1xx) responses before a final one
+    /// [default: the decoder's, 32].
+    #[arg(long, value_name = "N")]
+    max_interim: Option<usize>,
     /// The captured response bytes; stdin when absent or `-`.
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
@@ -176,7 +195,7 @@ fn decode<W: Write>(
     mut input: impl Read,
     out: &mut Output<W>,
 ) -> Result<Outcome, Failure> {
-    let mut decoder = ResponseDecoder::default();
+    let mut decoder = ResponseDecoder::new(limits(args));
     decoder.set_request_method(args.method.as_bytes());
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut progress = Progress::default();
@@ -230,6 +249,27 @@ fn drain<W: Write>(
             }
         }
     }
+}
+
+/// The decoder's limits: its defaults, with each one the command line sets.
+fn limits(args: &Args) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(n) = args.max_head_bytes {
+        limits = limits.max_head_bytes(n);
+    }
+    if let Some(n) = args.max_fields {
+        limits = limits.max_fields(n);
+    }
+    if let Some(n) = args.max_trailer_bytes {
+        limits = limits.max_trailer_bytes(n);
+    }
+    if let Some(n) = args.max_chunk_ext_bytes {
+        limits = limits.max_chunk_ext_bytes(n);
+    }
+    if let Some(n) = args.max_interim {
+        limits = limits.max_interim_responses(n);
+    }
+    limits
 }
 
 /// Reads the rest of the input after a protocol switch and reports it.

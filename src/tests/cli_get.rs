@@ -24,12 +24,26 @@ struct Run {
 
 /// Runs `roundtrip get` with `args`.
 fn get(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+    get_with_stdin(args, b"")
+}
+
+/// Runs `roundtrip get` with `args`, `input` on stdin.
+fn get_with_stdin(args: &[&str], input: &[u8]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
         .arg("get")
         .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the roundtrip binary runs");
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the roundtrip binary starts");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let input = input.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("the roundtrip binary runs");
+    writer.join().expect("the stdin writer does not panic");
     Run {
         code: output.status.code(),
         stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
@@ -74,6 +88,8 @@ enum Reply {
     Send(Vec<u8>),
     /// Nothing, until the client gives up and closes.
     Stall,
+    /// These bytes after a pause.
+    Later(Duration, Vec<u8>),
 }
 
 /// A reply with status line `status`, extra `fields` (`Name: value\r\n`
@@ -101,6 +117,13 @@ struct Script {
 impl Script {
     fn start(answer: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Script {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback port");
+        Script::on(listener, answer)
+    }
+
+    fn on(
+        listener: TcpListener,
+        answer: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Script {
         let addr = listener.local_addr().expect("a bound address");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let conns = Arc::new(AtomicUsize::new(0));
@@ -162,6 +185,12 @@ fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Seen>>, answer: &Answer) {
         seen.lock().expect("not poisoned").push(request.clone());
         match answer(&request) {
             Reply::Send(bytes) => {
+                if stream.write_all(&bytes).is_err() {
+                    return;
+                }
+            }
+            Reply::Later(pause, bytes) => {
+                thread::sleep(pause);
                 if stream.write_all(&bytes).is_err() {
                     return;
                 }
@@ -631,6 +660,331 @@ fn gzip_body_is_decoded_on_every_backend() {
             run.stderr
                 .contains("ms done: 14 body bytes (gzip decoded)\n"),
             "{backend}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// A temp file path of this test binary, as a `String`.
+fn temp_path(name: &str) -> String {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cli_get-{name}"))
+        .to_str()
+        .expect("the temp path is UTF-8")
+        .to_owned()
+}
+
+#[test]
+fn fail_exits_22_without_the_body_on_every_backend() {
+    let server = Script::start(|seen| match seen.path() {
+        "/ok" => reply("200 OK", "", "fine"),
+        _ => reply("404 Not Found", "", "nope"),
+    });
+    for backend in BACKENDS {
+        let run = get(&["-f", "--backend", backend, &server.url("/missing")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str(), run.stderr.as_str()),
+            (
+                Some(22),
+                "",
+                "roundtrip: the requested URL returned error: 404 Not Found\n"
+            ),
+            "{backend}"
+        );
+        let run = get(&["-f", "--backend", backend, &server.url("/ok")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "fine"),
+            "{backend}"
+        );
+    }
+}
+
+#[test]
+fn include_writes_the_head_before_the_body_on_every_backend() {
+    let server = Script::start(|_| reply("200 OK", "X-Thing: yes\r\n", "body"));
+    for backend in BACKENDS {
+        let run = get(&["-i", "--backend", backend, &server.url("/")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (
+                Some(0),
+                "HTTP/1.1 200 OK\r\nx-thing: yes\r\ncontent-length: 4\r\n\r\nbody"
+            ),
+            "{backend}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn head_sends_head_and_writes_the_head() {
+    let server =
+        Script::start(|_| Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n".to_vec()));
+    for backend in BACKENDS {
+        let run = get(&["-I", "--backend", backend, &server.url("/")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "HTTP/1.1 200 OK\r\ncontent-length: 1234\r\n\r\n"),
+            "{backend}: {}",
+            run.stderr
+        );
+    }
+    assert!(server.seen().iter().all(|s| s.line() == "HEAD / HTTP/1.1"));
+}
+
+#[test]
+fn dump_header_writes_the_head_to_a_file() {
+    let server = Script::start(|_| reply("201 Created", "X-Thing: yes\r\n", "body"));
+    let path = temp_path("dump-header");
+    let run = get(&["-D", &path, &server.url("/")]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "body"),
+        "{}",
+        run.stderr
+    );
+    let dumped = std::fs::read_to_string(&path).expect("the dump file exists");
+    assert_eq!(
+        dumped,
+        "HTTP/1.1 201 Created\r\nx-thing: yes\r\ncontent-length: 4\r\n\r\n"
+    );
+}
+
+#[test]
+fn write_out_after_the_body_on_every_backend() {
+    let server = redirects();
+    let format = "\\n%{http_code} %{url_effective} %{num_connects} %{size_download} \
+                  %{num_redirects} %{time_total}\\n";
+    for backend in BACKENDS {
+        let run = get(&["-w", format, "--backend", backend, &server.url("/a")]);
+        assert_eq!(run.code, Some(0), "{backend}: {}", run.stderr);
+        let (body, line) = run.stdout.split_once('\n').expect("a -w line");
+        assert_eq!(body, "done", "{backend}");
+        let words: Vec<&str> = line.trim_end_matches('\n').split(' ').collect();
+        assert_eq!(
+            words[..5],
+            ["200", server.url("/b").as_str(), "1", "4", "1"],
+            "{backend}"
+        );
+        let (secs, micros) = words[5].split_once('.').expect("seconds with a point");
+        assert!(
+            secs.parse::<u64>().is_ok() && micros.len() == 6,
+            "{}",
+            words[5]
+        );
+        assert!(run.stdout.ends_with('\n'), "{backend}");
+    }
+}
+
+#[test]
+fn user_sends_basic_auth() {
+    let server = Script::start(|_| reply("200 OK", "", ""));
+    // RFC 7617's own example.
+    let run = get(&["-u", "Aladdin:open sesame", &server.url("/")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        server.seen()[0].field("authorization"),
+        Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+    );
+}
+
+#[test]
+fn data_from_a_file_or_stdin() {
+    let server = Script::start(|_| reply("200 OK", "", ""));
+    let path = temp_path("data");
+    std::fs::write(&path, "a=1\r\nb=2\n").expect("the data file is written");
+    let at_path = format!("@{path}");
+    let run = get(&["-d", &at_path, &server.url("/")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let run = get(&["--data-binary", &at_path, &server.url("/")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let run = get_with_stdin(&["-d", "@-", &server.url("/")], b"x=1\ny=2\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let run = get_with_stdin(&["--data-binary", "@-", &server.url("/")], b"x=1\n");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let bodies: Vec<Vec<u8>> = server.seen().into_iter().map(|s| s.body).collect();
+    let want: [&[u8]; 4] = [b"a=1b=2", b"a=1\r\nb=2\n", b"x=1y=2", b"x=1\n"];
+    assert_eq!(bodies, want);
+    assert!(server.seen().iter().all(|s| s.line().starts_with("POST ")));
+}
+
+#[test]
+fn silent_hides_the_error_line_and_show_error_keeps_it() {
+    let url = refused_url();
+    let run = get(&["-s", &url]);
+    assert_eq!((run.code, run.stderr.as_str()), (Some(1), ""));
+    let run = get(&["-s", "-S", &url]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.starts_with("roundtrip: connecting to "),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn connect_timeout_is_a_number_of_seconds() {
+    let server = Script::start(|_| reply("200 OK", "", "ok"));
+    let run = get(&["--connect-timeout", "2", &server.url("/")]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "ok"),
+        "{}",
+        run.stderr
+    );
+    let run = get(&["--connect-timeout", "soon", &server.url("/")]);
+    assert_eq!(run.code, Some(2));
+}
+
+#[test]
+fn timeout_is_not_cut_short_by_the_read_timeout_on_every_backend() {
+    let server = Script::start(|_| {
+        Reply::Later(
+            Duration::from_millis(1500),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow".to_vec(),
+        )
+    });
+    for backend in BACKENDS {
+        // The read timeout alone ends the wait...
+        let run = get(&[
+            "--read-timeout",
+            "0.5",
+            "--backend",
+            backend,
+            &server.url("/"),
+        ]);
+        assert_eq!(run.code, Some(1), "{backend}");
+        assert!(
+            run.stderr.contains("timed out"),
+            "{backend}: {}",
+            run.stderr
+        );
+        // ...but not under a longer whole-request deadline.
+        let run = get(&[
+            "--read-timeout",
+            "0.5",
+            "-m",
+            "5",
+            "--backend",
+            backend,
+            &server.url("/"),
+        ]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "slow"),
+            "{backend}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn one_redirect_too_many_is_singular() {
+    let server = redirects();
+    let run = get(&["--max-redirects", "1", &server.url("/loop")]);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr,
+        format!(
+            "roundtrip: stopped after 1 redirect (last {})\n",
+            server.url("/loop")
+        )
+    );
+}
+
+#[test]
+fn ipv6_addresses_are_in_brackets() {
+    let Ok(listener) = TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)) else {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    };
+    let server = Script::on(listener, |_| reply("200 OK", "", "six"));
+    let url = server.url("/");
+    assert!(url.starts_with("http://[::1]:"), "{url}");
+    let run = get(&["-v", &url]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "six"),
+        "{}",
+        run.stderr
+    );
+    let port = server.addr.port();
+    assert!(
+        run.stderr.contains(&format!("[::1]:{port}")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(&format!(" ::1:{port}")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn binary_body_goes_to_a_pipe_unchanged() {
+    let server = Script::start(|_| reply("200 OK", "", "a\0b"));
+    let run = get(&[&server.url("/")]);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (Some(0), "a\0b", "")
+    );
+}
+
+#[test]
+fn binary_body_is_not_written_to_a_terminal() {
+    // `script` gives the command a pseudo-terminal for stdout.
+    let server = Script::start(|_| reply("200 OK", "", "a\0b"));
+    let command = format!(
+        "{} get {}",
+        env!("CARGO_BIN_EXE_roundtrip"),
+        server.url("/")
+    );
+    let Ok(output) = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        eprintln!("no `script` here: skipped");
+        return;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("Binary output can mess up your terminal"),
+        "{text}"
+    );
+    assert!(!text.contains('\0'), "{text:?}");
+    assert_eq!(output.status.code(), Some(23), "{text}");
+}
+
+#[test]
+fn verbose_shows_interim_responses_and_trailers_on_every_backend() {
+    let server = Script::start(|_| {
+        Reply::Send(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n\
+              HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n\
+              2\r\nhi\r\n0\r\nX-Sum: 42\r\n\r\n"
+                .to_vec(),
+        )
+    });
+    for backend in BACKENDS {
+        let run = get(&["-v", "--backend", backend, &server.url("/")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "hi"),
+            "{backend}: {}",
+            run.stderr
+        );
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        let interim = lines
+            .iter()
+            .position(|l| *l == "< 103 Early Hints (interim)");
+        let final_head = lines.iter().position(|l| *l == "< HTTP/1.1 200 OK");
+        let trailer = lines.iter().position(|l| *l == "< x-sum: 42");
+        assert!(
+            interim.is_some() && interim < final_head && final_head < trailer,
+            "{backend}:\n{}",
             run.stderr
         );
     }

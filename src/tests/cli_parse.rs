@@ -324,3 +324,70 @@ fn no_arguments_print_help() {
     );
     assert!(run.stderr.contains("parse"), "{}", run.stderr);
 }
+
+/// Runs `parse` with one limit flag on `input`: exit 1 and the error kind
+/// with the flag at `tight`, exit 0 without it.
+fn limit_is_enforced(flag: &str, tight: &str, input: &[u8], kind: &str) {
+    let run = parse(&[flag, tight], input);
+    assert_eq!(run.code, Some(1), "{flag}: {}", run.stderr);
+    assert!(
+        run.stderr.ends_with(&format!("({kind})\n")),
+        "{flag}: {}",
+        run.stderr
+    );
+    let run = parse(&[], input);
+    assert_eq!(run.code, Some(0), "{flag} absent: {}", run.stderr);
+}
+
+#[test]
+fn max_head_bytes_flag() {
+    limit_is_enforced(
+        "--max-head-bytes",
+        "20",
+        b"HTTP/1.1 200 OK\r\nA: b\r\nContent-Length: 0\r\n\r\n",
+        "HeadTooLarge",
+    );
+}
+
+#[test]
+fn max_fields_flag() {
+    limit_is_enforced(
+        "--max-fields",
+        "1",
+        b"HTTP/1.1 200 OK\r\nA: b\r\nContent-Length: 0\r\n\r\n",
+        "TooManyFields",
+    );
+}
+
+#[test]
+fn max_trailer_bytes_flag() {
+    limit_is_enforced(
+        "--max-trailer-bytes",
+        "8",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+          1\r\nx\r\n0\r\nTrailer-Field: a long value\r\n\r\n",
+        "TrailersTooLarge",
+    );
+}
+
+#[test]
+fn max_chunk_ext_bytes_flag() {
+    limit_is_enforced(
+        "--max-chunk-ext-bytes",
+        "8",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+          1;name=a-long-extension-value\r\nx\r\n0\r\n\r\n",
+        "ChunkExtTooLarge",
+    );
+}
+
+#[test]
+fn max_interim_flag() {
+    limit_is_enforced(
+        "--max-interim",
+        "1",
+        b"HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\n\
+          HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        "TooManyInterimResponses",
+    );
+}
