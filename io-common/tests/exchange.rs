@@ -553,3 +553,41 @@ fn the_head_end_and_interim_statuses_are_kept_for_the_driver() {
     assert_eq!(interim, [http::StatusCode::EARLY_HINTS]);
     assert!(ex.take_head_end().is_none(), "taken once");
 }
+
+/// `user:pass@` in the URL is sent as `Authorization: Basic`, never in
+/// `Host`; a same-origin redirect keeps it, a hop to another origin does
+/// not carry it.
+#[test]
+fn user_info_is_sent_as_basic_auth_and_not_to_another_origin() {
+    let mut sim = sim();
+    sim.serve(Server::new([
+        Reply::Send(b"HTTP/1.1 302 Found\r\nLocation: /same\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        Reply::Send(
+            b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2/other\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+        ),
+    ]));
+    sim.serve(Server::new([Reply::Send(OK.to_vec())]));
+    let r = sim.get("http://al%40ice:p%3Ass@127.0.0.1/a").unwrap();
+    assert_eq!(r.body, "hi");
+    let first = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+    // base64("al@ice:p:ss")
+    let basic = "authorization: Basic YWxAaWNlOnA6c3M=\r\n";
+    assert!(first.starts_with("GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\n"), "{first}");
+    assert_eq!(first.matches(basic).count(), 2, "{first}");
+    let other = String::from_utf8_lossy(&sim.wire[1]).into_owned();
+    assert!(other.starts_with("GET /other HTTP/1.1\r\nHost: 127.0.0.2\r\n"), "{other}");
+    assert!(!other.to_ascii_lowercase().contains("authorization"), "{other}");
+
+    // The request's own field wins.
+    let mut sim = self::sim();
+    sim.serve(Server::new([Reply::Send(OK.to_vec())]));
+    let request = http::Request::get("http://u:p@127.0.0.1/")
+        .header("authorization", "Bearer t")
+        .body(Body::empty())
+        .unwrap();
+    sim.send(request).unwrap();
+    let wire = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+    assert_eq!(wire.to_ascii_lowercase().matches("authorization").count(), 1, "{wire}");
+    assert!(wire.contains("authorization: Bearer t\r\n"), "{wire}");
+}
