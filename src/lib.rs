@@ -55,7 +55,9 @@
 
 pub mod origin;
 
-pub use roundtrip_io::{Config, Error, InvalidRequest, Phase, http};
+pub use roundtrip_io::{
+    CollectedExt, Config, Error, FinalUrl, InvalidRequest, Phase, ResponseExt, http,
+};
 pub use roundtrip_proto as proto;
 
 #[cfg(feature = "blocking")]

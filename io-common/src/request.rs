@@ -585,7 +585,10 @@ mod tests {
         assert_eq!(auth("http://u%3Ax@h:1/", None), ["Basic dTp4Og=="]);
         assert_eq!(auth("http://a:b:c@h:1/", None), ["Basic YTpiOmM="]);
         assert_eq!(auth("http://h:1/", None), ["Bearer default"]);
-        assert_eq!(auth("http://u:p@h:1/", Some("Bearer mine")), ["Bearer mine"]);
+        assert_eq!(
+            auth("http://u:p@h:1/", Some("Bearer mine")),
+            ["Bearer mine"]
+        );
     }
 
     #[test]

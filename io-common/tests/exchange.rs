@@ -389,6 +389,18 @@ fn redirects_are_followed_hop_by_hop() {
     assert_eq!(sim.stats().dials, 1, "the redirect's connection is reused");
     let chain = r.extensions.get::<roundtrip_io::RedirectChain>().unwrap();
     assert_eq!(chain.redirects(), 1);
+    let url = r.extensions.get::<roundtrip_io::FinalUrl>().unwrap();
+    assert_eq!(url.0, "http://127.0.0.1/next");
+}
+
+/// Every delivered response carries the URL that gave it.
+#[test]
+fn a_response_without_redirects_carries_its_url() {
+    let mut sim = sim();
+    sim.serve(Server::new([Reply::Send(OK.to_vec())]));
+    let r = sim.get("http://127.0.0.1/a?b=1").unwrap();
+    let url = r.extensions.get::<roundtrip_io::FinalUrl>().unwrap();
+    assert_eq!(url.0, "http://127.0.0.1/a?b=1");
 }
 
 /// The request's deadline covers the whole chain: when it passes while a
@@ -573,11 +585,22 @@ fn user_info_is_sent_as_basic_auth_and_not_to_another_origin() {
     let first = String::from_utf8_lossy(&sim.wire[0]).into_owned();
     // base64("al@ice:p:ss")
     let basic = "authorization: Basic YWxAaWNlOnA6c3M=\r\n";
-    assert!(first.starts_with("GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\n"), "{first}");
+    assert!(
+        first.starts_with("GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\n"),
+        "{first}"
+    );
     assert_eq!(first.matches(basic).count(), 2, "{first}");
+    let url = r.extensions.get::<roundtrip_io::FinalUrl>().unwrap();
+    assert_eq!(url.0, "http://127.0.0.2/other");
     let other = String::from_utf8_lossy(&sim.wire[1]).into_owned();
-    assert!(other.starts_with("GET /other HTTP/1.1\r\nHost: 127.0.0.2\r\n"), "{other}");
-    assert!(!other.to_ascii_lowercase().contains("authorization"), "{other}");
+    assert!(
+        other.starts_with("GET /other HTTP/1.1\r\nHost: 127.0.0.2\r\n"),
+        "{other}"
+    );
+    assert!(
+        !other.to_ascii_lowercase().contains("authorization"),
+        "{other}"
+    );
 
     // The request's own field wins.
     let mut sim = self::sim();
@@ -588,6 +611,10 @@ fn user_info_is_sent_as_basic_auth_and_not_to_another_origin() {
         .unwrap();
     sim.send(request).unwrap();
     let wire = String::from_utf8_lossy(&sim.wire[0]).into_owned();
-    assert_eq!(wire.to_ascii_lowercase().matches("authorization").count(), 1, "{wire}");
+    assert_eq!(
+        wire.to_ascii_lowercase().matches("authorization").count(),
+        1,
+        "{wire}"
+    );
     assert!(wire.contains("authorization: Bearer t\r\n"), "{wire}");
 }
