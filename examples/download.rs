@@ -22,7 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (path, temporary) = match args.next() {
         Some(path) => (path.into(), false),
-        None => (std::env::temp_dir().join(format!("roundtrip-download-{}", std::process::id())), true),
+        None => (
+            std::env::temp_dir().join(format!("roundtrip-download-{}", std::process::id())),
+            true,
+        ),
     };
 
     let client = roundtrip::blocking::Client::new();
@@ -44,7 +47,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     file.flush()?;
     progress(written, total);
-    println!("\n{} -> {} ({written} bytes)", response.url(), path.display());
+    println!(
+        "\n{} -> {} ({written} bytes)",
+        response.url(),
+        path.display()
+    );
     if temporary {
         std::fs::remove_file(&path)?;
     }
@@ -53,7 +60,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn progress(written: u64, total: Option<u64>) {
     match total {
-        Some(total) if total > 0 => print!("\r{written}/{total} bytes ({}%)", written * 100 / total),
+        Some(total) if total > 0 => {
+            print!("\r{written}/{total} bytes ({}%)", written * 100 / total)
+        }
         _ => print!("\r{written} bytes"),
     }
     let _ = std::io::stdout().flush();

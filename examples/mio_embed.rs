@@ -69,7 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                 Interest::READABLE | Interest::WRITABLE,
                             )?;
                             let (input, output) = (Vec::new(), Vec::new());
-                            served.insert(token, Served { socket, input, output });
+                            served.insert(
+                                token,
+                                Served {
+                                    socket,
+                                    input,
+                                    output,
+                                },
+                            );
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                         Err(e) => return Err(e.into()),
@@ -86,7 +93,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         driver.handle_timeout(Instant::now());
         while let Some((id, result)) = driver.take_finished() {
             let response = result?;
-            println!("{id}: {} {} {:?}", response.status(), response.url(), response.text());
+            println!(
+                "{id}: {} {} {:?}",
+                response.status(),
+                response.url(),
+                response.text()
+            );
             done += 1;
         }
     }

@@ -16,10 +16,10 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use roundtrip_proto::Event;
 use roundtrip_proto::conn::{ConnConfig, Connection};
 use roundtrip_proto::encode::{BodyFraming, RequestHead};
 use roundtrip_proto::time::Instant;
-use roundtrip_proto::Event;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = spawn_server()?;
@@ -45,7 +45,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         preset: None,
     };
     let mut out = Vec::new();
-    conn.start(&post, [(&b"Content-Type"[..], &b"application/json"[..])], now(), &mut out)?;
+    conn.start(
+        &post,
+        [(&b"Content-Type"[..], &b"application/json"[..])],
+        now(),
+        &mut out,
+    )?;
     // The framing around the body (nothing for a known length), then the end.
     let frame = conn.frame_body(body.len())?;
     out.extend_from_slice(frame.prefix());
@@ -54,7 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     conn.finish_body([], now(), &mut out)?;
     write_all(&mut socket, &mut conn, &out)?;
     let (status, answer) = read_response(&mut socket, &mut conn, &mut buf, now)?;
-    println!("POST /echo -> {status}: {}", String::from_utf8_lossy(&answer));
+    println!(
+        "POST /echo -> {status}: {}",
+        String::from_utf8_lossy(&answer)
+    );
     assert_eq!(answer, body);
 
     // The same connection again, when the core says it may carry another.
@@ -176,7 +184,9 @@ fn spawn_server() -> io::Result<std::net::SocketAddr> {
                 reply.extend_from_slice(b"0\r\n\r\n");
                 socket.write_all(&reply)?;
             } else {
-                socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbye!\n")?;
+                socket.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbye!\n",
+                )?;
                 return Ok(());
             }
         }
