@@ -55,8 +55,16 @@
 
 pub mod origin;
 
-pub use roundtrip_io::{Config, Error, InvalidRequest, Phase, http};
+pub use roundtrip_io::{
+    CollectedExt, Config, Error, FinalUrl, InvalidRequest, Phase, ResponseExt, http,
+};
 pub use roundtrip_proto as proto;
+
+/// The README's Rust snippets, compiled by `cargo test --doc` so they stay
+/// true to the API (they need every backend, as the default features give).
+#[cfg(all(doctest, feature = "blocking", feature = "tokio", feature = "mio"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 #[cfg(feature = "blocking")]
 pub use roundtrip_blocking as blocking;

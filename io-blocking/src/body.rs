@@ -49,6 +49,8 @@ pub struct ResponseBody {
     /// What ended the body ahead of the caller, reported at the next read.
     ended: Option<Result<Ended, Error>>,
     trailers: Option<HeaderMap>,
+    /// The response's `Content-Type`, for the charset of [`text`](Self::text).
+    content_type: Option<roundtrip_io::http::HeaderValue>,
 }
 
 /// How the body ended.
@@ -68,13 +70,17 @@ impl fmt::Debug for ResponseBody {
 }
 
 impl ResponseBody {
-    pub(crate) fn new(flow: Flow) -> ResponseBody {
+    pub(crate) fn new(
+        flow: Flow,
+        content_type: Option<roundtrip_io::http::HeaderValue>,
+    ) -> ResponseBody {
         let mut body = ResponseBody {
             flow: Some(flow),
             pending: Bytes::new(),
             ready: VecDeque::new(),
             ended: None,
             trailers: None,
+            content_type,
         };
         body.take_buffered();
         body
@@ -88,6 +94,7 @@ impl ResponseBody {
             ready: VecDeque::new(),
             ended: Some(Ok(Ended::End)),
             trailers: None,
+            content_type: None,
         }
     }
 
@@ -170,11 +177,30 @@ impl ResponseBody {
         Ok(all.freeze())
     }
 
-    /// Reads the rest of the body as text (invalid UTF-8 replaced), failing
-    /// past `limit` bytes.
+    /// Reads the rest of the body as text, failing past `limit` bytes:
+    /// decoded with the charset of the response's `Content-Type`, else
+    /// UTF-8, malformed bytes replaced
+    /// ([`decode_text`](roundtrip_io::decode_text)).
     pub fn text(&mut self, limit: u64) -> Result<String, Error> {
         let bytes = self.bytes(limit)?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        Ok(roundtrip_io::decode_text(
+            self.content_type.as_ref(),
+            &bytes,
+        ))
+    }
+
+    /// Reads the rest of the body, failing past `limit` bytes, and parses
+    /// it as JSON.
+    ///
+    /// ```no_run
+    /// let client = roundtrip_blocking::Client::new();
+    /// let mut response = client.get("http://127.0.0.1:8080/list")?;
+    /// let list: Vec<String> = response.body_mut().json(1 << 20)?;
+    /// # Ok::<(), roundtrip_blocking::Error>(())
+    /// ```
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::de::DeserializeOwned>(&mut self, limit: u64) -> Result<T, Error> {
+        roundtrip_io::decode_json(&self.bytes(limit)?)
     }
 
     /// Trailer fields of a chunked body, once it was read to its end.

@@ -119,7 +119,10 @@ impl Client {
             upload: BytesMut::new(),
         };
         match flow.next(true)? {
-            Some(Out::Head(head)) => Ok(head.map(|()| ResponseBody::new(flow))),
+            Some(Out::Head(head)) => {
+                let content_type = head.headers().get(http::header::CONTENT_TYPE).cloned();
+                Ok(head.map(|()| ResponseBody::new(flow, content_type)))
+            }
             _ => Err(misuse("the exchange ended without a head")),
         }
     }

@@ -35,6 +35,7 @@ pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
+pub use roundtrip_io::{FinalUrl, ResponseExt};
 pub use transport::Upgraded;
 
 /// `GET uri` with a client of default settings, created for this call.

@@ -246,6 +246,20 @@ pub enum Error {
         #[from]
         source: crate::gzip::GzipError,
     },
+    /// The server answered with a 4xx or 5xx status
+    /// ([`ResponseExt::error_for_status`](crate::ResponseExt::error_for_status)).
+    #[error("the server answered {status}")]
+    Status {
+        /// The status.
+        status: http::StatusCode,
+        /// The response head: version, fields, extensions (the
+        /// [`FinalUrl`](crate::FinalUrl) among them).
+        head: Box<http::response::Parts>,
+    },
+    /// A body read as JSON is not the JSON asked for.
+    #[cfg(feature = "json")]
+    #[error("the response body is not the JSON expected: {0}")]
+    Json(#[source] serde_json::Error),
 }
 
 struct Reached(bool);
@@ -277,7 +291,10 @@ impl Error {
             | Error::InvalidLocation { .. }
             | Error::RedirectRefused { .. }
             | Error::Decode { .. }
+            | Error::Status { .. }
             | Error::NotUpgraded => true,
+            #[cfg(feature = "json")]
+            Error::Json(_) => true,
             Error::InvalidRequest(_) | Error::Connect { .. } => false,
         }
     }

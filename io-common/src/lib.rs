@@ -34,6 +34,7 @@ mod config;
 pub mod drive;
 mod error;
 pub mod exchange;
+mod ext;
 mod gzip;
 pub mod pool;
 mod read;
@@ -48,6 +49,9 @@ pub use body::{Body, BoxReader};
 pub use clock::{Clock, earliest, remaining};
 pub use config::Config;
 pub use error::{Error, InvalidRequest, Phase, TimeoutKind};
+#[cfg(feature = "json")]
+pub use ext::decode_json;
+pub use ext::{CollectedExt, FinalUrl, ResponseExt, charset, decode_text};
 pub use gzip::{
     Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip, decode_response, decodes,
 };

@@ -1,7 +1,9 @@
 //! From an `http::Request` to what the core needs: pool key, target, Host,
 //! body framing and the field list.
 
-use http::header::{CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING,
+};
 use http::request::Parts;
 use http::{Method, Uri};
 use roundtrip_proto::conn::{Connection, is_idempotent};
@@ -44,6 +46,11 @@ pub struct Prepared {
     pub idempotent: bool,
     /// Send `Connection: close`.
     pub close: bool,
+    /// `Authorization: Basic` from the URI's user info (`user:pass@`,
+    /// percent-decoded, RFC 7617), as curl and Go send it; `None` when the
+    /// URI has none or the request sets its own `Authorization`. It
+    /// replaces a default `Authorization` of the config.
+    pub authorization: Option<HeaderValue>,
 }
 
 impl Prepared {
@@ -78,6 +85,25 @@ impl Prepared {
         }
     }
 
+    /// The fields to send for the request `parts` this was prepared from:
+    /// [`fields`], with the [`authorization`](Self::authorization) of the
+    /// URI's user info.
+    ///
+    /// ```
+    /// use roundtrip_io::{BodyLen, Config, prepare};
+    /// let config = Config::default();
+    /// let (parts, ()) = http::Request::get("http://Aladdin:open%20sesame@h/").body(()).unwrap().into_parts();
+    /// let prepared = prepare(&parts, BodyLen::Empty, &config).unwrap();
+    /// let fields: Vec<_> = prepared.fields(&parts, &config).into_iter().collect();
+    /// assert!(fields.contains(&(&b"authorization"[..], &b"Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="[..])));
+    /// ```
+    pub fn fields<'a>(&'a self, parts: &'a Parts, config: &'a Config) -> Fields<'a> {
+        Fields {
+            authorization: self.authorization.as_ref(),
+            ..fields(parts, config)
+        }
+    }
+
     /// Starts the exchange of the request `parts` on `proto`: its head, with
     /// `config`'s default fields, is encoded into `out`. `defaults` must be
     /// [`DefaultFields::new`] of this same `config` (a client makes both
@@ -93,12 +119,15 @@ impl Prepared {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let mut head = self.head(parts);
-        head.preset = defaults.preset(parts);
+        // The block holds no `Authorization` of the URI's user info.
+        if self.authorization.is_none() {
+            head.preset = defaults.preset(parts);
+        }
         let fields = match head.preset {
             // The request has no fields of its own and the block holds the
             // rest of what `fields` would give.
             Some(_) => Fields::none(&parts.headers),
-            None => fields(parts, config),
+            None => self.fields(parts, config),
         };
         proto
             .start(&head, fields, now, out)
@@ -180,7 +209,28 @@ pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared
         framing: framing(parts, body)?,
         idempotent,
         close: !config.keep_alive,
+        authorization: match parts.headers.contains_key(AUTHORIZATION) {
+            true => None,
+            false => basic_auth(&parts.uri),
+        },
     })
+}
+
+/// `Authorization: Basic` for the URI's user info, if it has one: user and
+/// password percent-decoded (RFC 3986 section 2.1), joined by `:` and
+/// base64-encoded (RFC 7617 section 2). `user@` alone sends an empty
+/// password, as curl does.
+fn basic_auth(uri: &Uri) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    let all = uri.authority()?.as_str();
+    let at = all.bytes().rposition(|b| b == b'@')?;
+    let (user, password) = all[..at].split_once(':').unwrap_or((&all[..at], ""));
+    let mut plain: Vec<u8> = percent_encoding::percent_decode_str(user).collect();
+    plain.push(b':');
+    plain.extend(percent_encoding::percent_decode_str(password));
+    let mut value = String::from("Basic ");
+    base64::engine::general_purpose::STANDARD.encode_string(&plain, &mut value);
+    HeaderValue::try_from(value).ok()
 }
 
 /// `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header), and the
@@ -280,6 +330,7 @@ fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
 /// walks the header maps afresh.
 pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
     Fields {
+        authorization: None,
         request: &parts.headers,
         defaults: &config.default_headers,
         gzip: crate::gzip::adds_gzip(parts, config),
@@ -321,6 +372,7 @@ impl DefaultFields {
         let none = http::HeaderMap::new();
         let block = |gzip| {
             let fields = Fields {
+                authorization: None,
                 request: &none,
                 defaults: &config.default_headers,
                 gzip,
@@ -349,6 +401,9 @@ impl DefaultFields {
 /// The request's fields, as [`fields`] describes.
 #[derive(Clone, Copy, Debug)]
 pub struct Fields<'a> {
+    /// `Authorization` from the URI's user info, sent after the request's
+    /// own fields in place of a default one.
+    authorization: Option<&'a HeaderValue>,
     request: &'a http::HeaderMap,
     defaults: &'a http::HeaderMap,
     gzip: bool,
@@ -359,6 +414,7 @@ impl<'a> Fields<'a> {
     fn none(empty: &'a http::HeaderMap) -> Self {
         debug_assert!(empty.is_empty());
         Fields {
+            authorization: None,
             request: empty,
             defaults: empty,
             gzip: false,
@@ -374,6 +430,7 @@ impl<'a> IntoIterator for Fields<'a> {
             request: self.request,
             defaults: self.defaults.iter(),
             own: self.request.iter(),
+            authorization: self.authorization,
             gzip: self.gzip,
         }
     }
@@ -385,6 +442,8 @@ pub struct FieldsIter<'a> {
     request: &'a http::HeaderMap,
     defaults: http::header::Iter<'a, HeaderValue>,
     own: http::header::Iter<'a, HeaderValue>,
+    /// `Authorization` from the URI's user info, still to come.
+    authorization: Option<&'a HeaderValue>,
     /// `Accept-Encoding: gzip` still to come.
     gzip: bool,
 }
@@ -396,12 +455,16 @@ impl<'a> Iterator for FieldsIter<'a> {
             (name.as_str().as_bytes(), value.as_bytes())
         };
         for (name, value) in self.defaults.by_ref() {
-            if !self.request.contains_key(name) && !is_framing(name) {
+            let replaced = name == AUTHORIZATION && self.authorization.is_some();
+            if !self.request.contains_key(name) && !is_framing(name) && !replaced {
                 return Some(pair((name, value)));
             }
         }
         if let Some(own) = self.own.by_ref().find(|(name, _)| !is_framing(name)) {
             return Some(pair(own));
+        }
+        if let Some(value) = self.authorization.take() {
+            return Some((b"authorization", value.as_bytes()));
         }
         if std::mem::take(&mut self.gzip) {
             return Some((b"accept-encoding", b"gzip"));
@@ -489,6 +552,43 @@ mod tests {
         let p = parts(http::Request::post("http://h/").header("content-length", "3"));
         let prep = prepare(&p, BodyLen::Unknown, &config).expect("valid");
         assert_eq!(prep.framing, BodyFraming::Length(3));
+    }
+
+    #[test]
+    fn user_info_becomes_basic_auth() {
+        let mut config = Config::default();
+        config
+            .default_headers
+            .insert("authorization", HeaderValue::from_static("Bearer default"));
+        let auth = |uri: &str, own: Option<&str>| {
+            let mut req = http::Request::get(uri);
+            if let Some(own) = own {
+                req = req.header("authorization", own);
+            }
+            let p = parts(req);
+            let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
+            let got: Vec<_> = prep
+                .fields(&p, &config)
+                .into_iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(b"authorization"))
+                .map(|(_, v)| String::from_utf8(v.to_vec()).expect("ascii"))
+                .collect();
+            assert_eq!(prep.head(&p).host, Some(&b"h:1"[..]), "{uri}");
+            got
+        };
+        // RFC 7617 section 2's example, the space percent-encoded.
+        assert_eq!(
+            auth("http://Aladdin:open%20sesame@h:1/", None),
+            ["Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="]
+        );
+        // `user@`: an empty password; `%3A` in the user is a colon of it.
+        assert_eq!(auth("http://u%3Ax@h:1/", None), ["Basic dTp4Og=="]);
+        assert_eq!(auth("http://a:b:c@h:1/", None), ["Basic YTpiOmM="]);
+        assert_eq!(auth("http://h:1/", None), ["Bearer default"]);
+        assert_eq!(
+            auth("http://u:p@h:1/", Some("Bearer mine")),
+            ["Bearer mine"]
+        );
     }
 
     #[test]

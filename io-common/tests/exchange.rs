@@ -389,6 +389,18 @@ fn redirects_are_followed_hop_by_hop() {
     assert_eq!(sim.stats().dials, 1, "the redirect's connection is reused");
     let chain = r.extensions.get::<roundtrip_io::RedirectChain>().unwrap();
     assert_eq!(chain.redirects(), 1);
+    let url = r.extensions.get::<roundtrip_io::FinalUrl>().unwrap();
+    assert_eq!(url.0, "http://127.0.0.1/next");
+}
+
+/// Every delivered response carries the URL that gave it.
+#[test]
+fn a_response_without_redirects_carries_its_url() {
+    let mut sim = sim();
+    sim.serve(Server::new([Reply::Send(OK.to_vec())]));
+    let r = sim.get("http://127.0.0.1/a?b=1").unwrap();
+    let url = r.extensions.get::<roundtrip_io::FinalUrl>().unwrap();
+    assert_eq!(url.0, "http://127.0.0.1/a?b=1");
 }
 
 /// The request's deadline covers the whole chain: when it passes while a
@@ -552,4 +564,57 @@ fn the_head_end_and_interim_statuses_are_kept_for_the_driver() {
     assert!(end.reuse.is_yes() && !end.interim);
     assert_eq!(interim, [http::StatusCode::EARLY_HINTS]);
     assert!(ex.take_head_end().is_none(), "taken once");
+}
+
+/// `user:pass@` in the URL is sent as `Authorization: Basic`, never in
+/// `Host`; a same-origin redirect keeps it, a hop to another origin does
+/// not carry it.
+#[test]
+fn user_info_is_sent_as_basic_auth_and_not_to_another_origin() {
+    let mut sim = sim();
+    sim.serve(Server::new([
+        Reply::Send(b"HTTP/1.1 302 Found\r\nLocation: /same\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        Reply::Send(
+            b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2/other\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+        ),
+    ]));
+    sim.serve(Server::new([Reply::Send(OK.to_vec())]));
+    let r = sim.get("http://al%40ice:p%3Ass@127.0.0.1/a").unwrap();
+    assert_eq!(r.body, "hi");
+    let first = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+    // base64("al@ice:p:ss")
+    let basic = "authorization: Basic YWxAaWNlOnA6c3M=\r\n";
+    assert!(
+        first.starts_with("GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\n"),
+        "{first}"
+    );
+    assert_eq!(first.matches(basic).count(), 2, "{first}");
+    let url = r.extensions.get::<roundtrip_io::FinalUrl>().unwrap();
+    assert_eq!(url.0, "http://127.0.0.2/other");
+    let other = String::from_utf8_lossy(&sim.wire[1]).into_owned();
+    assert!(
+        other.starts_with("GET /other HTTP/1.1\r\nHost: 127.0.0.2\r\n"),
+        "{other}"
+    );
+    assert!(
+        !other.to_ascii_lowercase().contains("authorization"),
+        "{other}"
+    );
+
+    // The request's own field wins.
+    let mut sim = self::sim();
+    sim.serve(Server::new([Reply::Send(OK.to_vec())]));
+    let request = http::Request::get("http://u:p@127.0.0.1/")
+        .header("authorization", "Bearer t")
+        .body(Body::empty())
+        .unwrap();
+    sim.send(request).unwrap();
+    let wire = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+    assert_eq!(
+        wire.to_ascii_lowercase().matches("authorization").count(),
+        1,
+        "{wire}"
+    );
+    assert!(wire.contains("authorization: Bearer t\r\n"), "{wire}");
 }

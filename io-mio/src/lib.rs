@@ -115,6 +115,7 @@ mod timer;
 pub use body::{Body, Flow, OnData, Receive, RequestId, Response, Trailers};
 pub use builder::{DEFAULT_MAX_BODY_BYTES, DriverBuilder};
 pub use driver::{Driver, Finished};
+pub use roundtrip_io::{CollectedExt, FinalUrl, ResponseExt};
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, ResponseHead, http, proto,

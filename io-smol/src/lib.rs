@@ -28,6 +28,7 @@ pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
+pub use roundtrip_io::{FinalUrl, ResponseExt};
 pub use runtime::Smol;
 
 /// A request body: empty, bytes in memory, or an async reader streamed with

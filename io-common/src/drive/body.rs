@@ -46,6 +46,8 @@ pub struct ResponseBody<R: Runtime> {
     /// Trailers are reported as a frame once, after the data.
     #[cfg_attr(not(feature = "http-body"), allow(dead_code))]
     trailers_sent: bool,
+    /// The response's `Content-Type`, for the charset of [`text`](Self::text).
+    content_type: Option<http::HeaderValue>,
 }
 
 impl<R: Runtime> fmt::Debug for ResponseBody<R> {
@@ -57,11 +59,12 @@ impl<R: Runtime> fmt::Debug for ResponseBody<R> {
 }
 
 impl<R: Runtime> ResponseBody<R> {
-    pub(crate) fn new(drive: Drive<R>) -> ResponseBody<R> {
+    pub(crate) fn new(drive: Drive<R>, content_type: Option<http::HeaderValue>) -> ResponseBody<R> {
         ResponseBody {
             drive,
             ended: false,
             trailers_sent: false,
+            content_type,
         }
     }
 
@@ -77,6 +80,7 @@ impl<R: Runtime> ResponseBody<R> {
             drive: Drive::none(),
             ended: true,
             trailers_sent: true,
+            content_type: None,
         }
     }
 
@@ -135,8 +139,9 @@ impl<R: Runtime> ResponseBody<R> {
         Ok(all.freeze())
     }
 
-    /// Reads the rest of the body as text (invalid UTF-8 replaced), failing
-    /// past `limit` bytes.
+    /// Reads the rest of the body as text, failing past `limit` bytes:
+    /// decoded with the charset of the response's `Content-Type`, else
+    /// UTF-8, malformed bytes replaced ([`decode_text`](crate::decode_text)).
     ///
     /// ```
     /// use roundtrip_io::drive::{ResponseBody, Runtime};
@@ -146,7 +151,21 @@ impl<R: Runtime> ResponseBody<R> {
     /// ```
     pub async fn text(&mut self, limit: u64) -> Result<String, Error> {
         let bytes = self.bytes(limit).await?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        Ok(crate::decode_text(self.content_type.as_ref(), &bytes))
+    }
+
+    /// Reads the rest of the body, failing past `limit` bytes, and parses
+    /// it as JSON.
+    ///
+    /// ```
+    /// use roundtrip_io::drive::{ResponseBody, Runtime};
+    /// async fn json<R: Runtime>(body: &mut ResponseBody<R>) -> Result<Vec<u32>, roundtrip_io::Error> {
+    ///     body.json(1 << 20).await
+    /// }
+    /// ```
+    #[cfg(feature = "json")]
+    pub async fn json<T: serde::de::DeserializeOwned>(&mut self, limit: u64) -> Result<T, Error> {
+        crate::decode_json(&self.bytes(limit).await?)
     }
 
     /// Trailer fields of a chunked body, once it was read to its end.

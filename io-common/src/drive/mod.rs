@@ -246,7 +246,10 @@ impl<R: Runtime> Client<R> {
     ) -> Result<http::Response<ResponseBody<R>>, Error> {
         let mut drive = Drive::new(Run::new(self.shared.clone(), request));
         match std::future::poll_fn(|cx| drive.poll_next(cx)).await {
-            Out::Head(head) => Ok(head.map(|()| ResponseBody::new(drive))),
+            Out::Head(head) => {
+                let content_type = head.headers().get(http::header::CONTENT_TYPE).cloned();
+                Ok(head.map(|()| ResponseBody::new(drive, content_type)))
+            }
             Out::Fail(e) => Err(e),
             Out::Data(_) | Out::End | Out::Upgrade => Err(run::misuse("no response head")),
         }

@@ -535,7 +535,10 @@ impl<R> Exchange<R> {
         self.timers.disarm(Timer::Write);
         if link.proto.is_switched() {
             self.state = State::Switched;
-            return Some(Action::Head(self.response(head)));
+            let mut response = self.response(head);
+            let url = crate::FinalUrl(self.parts.uri.clone());
+            response.extensions_mut().insert(url);
+            return Some(Action::Head(response));
         }
         let replay = self.body.replay();
         let config = &self.settings.config;
@@ -553,6 +556,8 @@ impl<R> Exchange<R> {
                 if let Some(chain) = std::mem::take(&mut self.redirects).into_followed() {
                     response.extensions_mut().insert(chain);
                 }
+                let url = crate::FinalUrl(self.parts.uri.clone());
+                response.extensions_mut().insert(url);
                 Some(Action::Head(response))
             }
             Ok(Verdict::Follow(hop)) => {

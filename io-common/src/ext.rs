@@ -1,0 +1,139 @@
+//! What users of every backend expect of a response: the final URL, an
+//! error for a 4xx or 5xx status, and a body decoded as the
+//! `Content-Type`'s charset says (or as JSON, with the `json` feature).
+
+use bytes::Bytes;
+use http::Uri;
+use http::header::{CONTENT_TYPE, HeaderValue};
+
+use crate::error::Error;
+
+/// The URL that gave a response, after any redirects: the exchange puts it
+/// in the extensions of every response it delivers. Read it with
+/// [`ResponseExt::url`].
+///
+/// ```
+/// use roundtrip_io::{FinalUrl, ResponseExt};
+/// let response = http::Response::builder()
+///     .extension(FinalUrl("http://h/b".parse().unwrap()))
+///     .body(())
+///     .unwrap();
+/// assert_eq!(response.url(), "http://h/b");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinalUrl(pub Uri);
+
+/// Helpers on a response of any backend (`http::Response<B>`).
+pub trait ResponseExt: Sized {
+    /// The final URL after redirects ([`FinalUrl`]); `/` for a response the
+    /// client did not deliver (built by hand).
+    fn url(&self) -> &Uri;
+
+    /// `Err(Error::Status)` with the status and head for a 4xx or 5xx
+    /// status (the body is dropped), the response otherwise.
+    ///
+    /// ```
+    /// use roundtrip_io::{Error, ResponseExt};
+    /// let ok = http::Response::builder().status(204).body(()).unwrap();
+    /// assert!(ok.error_for_status().is_ok());
+    /// let gone = http::Response::builder().status(410).header("x-why", "moved").body(()).unwrap();
+    /// match gone.error_for_status() {
+    ///     Err(Error::Status { status, head }) => {
+    ///         assert_eq!(status, 410);
+    ///         assert_eq!(head.headers["x-why"], "moved");
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    fn error_for_status(self) -> Result<Self, Error>;
+}
+
+impl<B> ResponseExt for http::Response<B> {
+    fn url(&self) -> &Uri {
+        static NONE: std::sync::OnceLock<Uri> = std::sync::OnceLock::new();
+        match self.extensions().get::<FinalUrl>() {
+            Some(FinalUrl(uri)) => uri,
+            None => NONE.get_or_init(Uri::default),
+        }
+    }
+
+    fn error_for_status(self) -> Result<Self, Error> {
+        let status = self.status();
+        if !(status.is_client_error() || status.is_server_error()) {
+            return Ok(self);
+        }
+        let (head, _body) = self.into_parts();
+        Err(Error::Status {
+            status,
+            head: Box::new(head),
+        })
+    }
+}
+
+/// A collected body's text and JSON, for a response whose body is already
+/// in memory (`http::Response<Bytes>`, the mio backend's `Response`).
+///
+/// ```
+/// use roundtrip_io::CollectedExt;
+/// let response = http::Response::builder()
+///     .header("content-type", "text/plain; charset=ISO-8859-1")
+///     .body(bytes::Bytes::from_static(b"caf\xe9"))
+///     .unwrap();
+/// assert_eq!(response.text(), "café");
+/// ```
+pub trait CollectedExt {
+    /// The body decoded with the `Content-Type`'s charset, else UTF-8;
+    /// malformed bytes are replaced.
+    fn text(&self) -> String;
+
+    /// The body parsed as JSON.
+    #[cfg(feature = "json")]
+    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error>;
+}
+
+impl CollectedExt for http::Response<Bytes> {
+    fn text(&self) -> String {
+        decode_text(self.headers().get(CONTENT_TYPE), self.body())
+    }
+
+    #[cfg(feature = "json")]
+    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        decode_json(self.body())
+    }
+}
+
+/// The encoding a `Content-Type` names in its `charset` parameter (WHATWG
+/// labels), else UTF-8.
+pub fn charset(content_type: Option<&HeaderValue>) -> &'static encoding_rs::Encoding {
+    let label = content_type.and_then(|v| v.to_str().ok()).and_then(|v| {
+        v.split(';').skip(1).find_map(|param| {
+            let (name, value) = param.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| value.trim().trim_matches('"'))
+        })
+    });
+    label
+        .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
+        .unwrap_or(encoding_rs::UTF_8)
+}
+
+/// `bytes` decoded as [`charset`] of `content_type` says (a byte order
+/// mark wins, as WHATWG decoding has it); malformed bytes are replaced.
+///
+/// ```
+/// use roundtrip_io::decode_text;
+/// let latin1 = http::HeaderValue::from_static("text/html; Charset=\"latin1\"");
+/// assert_eq!(decode_text(Some(&latin1), b"\xe0 la"), "à la");
+/// assert_eq!(decode_text(None, b"ok \xff"), "ok \u{fffd}");
+/// ```
+pub fn decode_text(content_type: Option<&HeaderValue>, bytes: &[u8]) -> String {
+    let (text, _, _) = charset(content_type).decode(bytes);
+    text.into_owned()
+}
+
+/// `bytes` parsed as JSON.
+#[cfg(feature = "json")]
+pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(Error::Json)
+}
