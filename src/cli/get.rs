@@ -62,7 +62,7 @@ use roundtrip::proto::trace::TraceEvent;
 use roundtrip::{Config, Error};
 use roundtrip_io::{
     BodyLen, Decompressed, RedirectAction, RedirectAttempt, RedirectChain, RedirectPolicy,
-    Redirects, Replay, Tracer, Verdict, fields, prepare,
+    Redirects, Replay, Tracer, Verdict, prepare,
 };
 
 /// Which backend sends the requests.
@@ -204,7 +204,7 @@ impl Planned {
         let mut out = Vec::new();
         encode_head(
             &prepared.head(&self.parts),
-            fields(&self.parts, config),
+            prepared.fields(&self.parts, config),
             &mut out,
         )
         .map_err(|e| Error::from_proto(e, roundtrip::Phase::Write, false))?;
