@@ -27,7 +27,7 @@ use http::request::Parts;
 use http::{Extensions, HeaderMap, StatusCode};
 
 use crate::config::Config;
-use crate::gzip::{Decompressed, DecodeError, GzipDecoder};
+use crate::gzip::{DecodeError, Decompressed, GzipDecoder};
 
 /// A content coding the client can decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -286,7 +286,10 @@ mod deflate {
     /// dictionary, and the check bits.
     fn is_zlib_header(cmf: u8, flg: u8) -> bool {
         const FDICT: u8 = 1 << 5;
-        cmf & 0x0f == 8 && cmf >> 4 <= 7 && flg & FDICT == 0 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
+        cmf & 0x0f == 8
+            && cmf >> 4 <= 7
+            && flg & FDICT == 0
+            && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
     }
 
     impl DeflateDecoder {
@@ -418,7 +421,10 @@ mod brotli {
         }
 
         pub fn poll_output(&mut self) -> Result<Option<Bytes>, DecodeError> {
-            let invalid = |offset| DecodeError::Invalid { coding: "br", offset };
+            let invalid = |offset| DecodeError::Invalid {
+                coding: "br",
+                offset,
+            };
             if self.ended {
                 return match self.input.is_empty() {
                     true => Ok(None),
@@ -670,5 +676,146 @@ mod zstd {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::MAX_OUTPUT_PIECE;
+
+    fn encoders() -> Vec<(Coding, fn(&[u8]) -> Vec<u8>)> {
+        let gzip: fn(&[u8]) -> Vec<u8> = |d| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(d).expect("in memory");
+            e.finish().expect("in memory")
+        };
+        let zlib: fn(&[u8]) -> Vec<u8> = |d| {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(d).expect("in memory");
+            e.finish().expect("in memory")
+        };
+        let raw: fn(&[u8]) -> Vec<u8> = |d| {
+            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(d).expect("in memory");
+            e.finish().expect("in memory")
+        };
+        let br: fn(&[u8]) -> Vec<u8> = |d| {
+            let mut out = Vec::new();
+            let mut w = ::brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(d).expect("in memory");
+            drop(w);
+            out
+        };
+        let zstd: fn(&[u8]) -> Vec<u8> =
+            |d| ruzstd::encoding::compress_to_vec(d, ruzstd::encoding::CompressionLevel::Fastest);
+        let all = [
+            (Coding::Gzip, gzip),
+            (Coding::Deflate, zlib),
+            (Coding::Deflate, raw),
+            (Coding::Brotli, br),
+            (Coding::Zstd, zstd),
+        ];
+        all.into_iter()
+            .filter(|(c, _)| Coding::enabled().contains(c))
+            .collect()
+    }
+
+    fn decode(coding: Coding, pieces: &[&[u8]]) -> Result<Vec<u8>, DecodeError> {
+        let mut dec = ContentDecoder::new(coding).expect("enabled");
+        let mut out = Vec::new();
+        for piece in pieces {
+            dec.handle_input(Bytes::copy_from_slice(piece));
+            while let Some(data) = dec.poll_output()? {
+                assert!(!data.is_empty() && data.len() <= MAX_OUTPUT_PIECE);
+                out.extend_from_slice(&data);
+            }
+        }
+        dec.handle_end()?;
+        Ok(out)
+    }
+
+    fn text(len: usize) -> Vec<u8> {
+        (0..len).map(|i| b"every split "[i % 12]).collect()
+    }
+
+    #[test]
+    fn every_split_and_byte_by_byte_decode_alike() {
+        for (coding, encode) in encoders() {
+            for data in [Vec::new(), b"x".to_vec(), text(700)] {
+                let stream = encode(&data);
+                for at in 0..=stream.len() {
+                    let (a, b) = stream.split_at(at);
+                    assert_eq!(
+                        decode(coding, &[a, b]),
+                        Ok(data.clone()),
+                        "{coding:?} at {at}"
+                    );
+                }
+                let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+                assert_eq!(
+                    decode(coding, &bytes),
+                    Ok(data.clone()),
+                    "{coding:?} bytewise"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn truncation_at_every_length_is_an_error() {
+        for (coding, encode) in encoders() {
+            let stream = encode(&text(700));
+            for len in 1..stream.len() {
+                assert!(
+                    decode(coding, &[&stream[..len]]).is_err(),
+                    "{coding:?} truncated to {len}"
+                );
+            }
+            assert_eq!(decode(coding, &[]), Ok(Vec::new()), "empty stays empty");
+        }
+    }
+
+    #[test]
+    fn a_bomb_comes_out_in_bounded_pieces() {
+        let data = vec![0u8; 8 * MAX_OUTPUT_PIECE + 3];
+        for (coding, encode) in encoders() {
+            let stream = encode(&data);
+            assert!(decode(coding, &[&stream]) == Ok(data.clone()), "{coding:?}");
+        }
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_skippable_frames_and_concatenated_frames() {
+        let frame = |d: &[u8]| {
+            ruzstd::encoding::compress_to_vec(d, ruzstd::encoding::CompressionLevel::Fastest)
+        };
+        let mut stream = vec![0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3];
+        stream.extend_from_slice(&frame(b"one,"));
+        stream.extend_from_slice(&frame(b"two"));
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(decode(Coding::Zstd, &bytes), Ok(b"one,two".to_vec()));
+        assert!(decode(Coding::Zstd, &[b"not zstd"]).is_err());
+    }
+
+    #[test]
+    fn content_encoding_names_one_enabled_coding() {
+        let with = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(CONTENT_ENCODING, v.parse().expect("valid"));
+            }
+            response_coding(&h)
+        };
+        let gzip = cfg!(feature = "gzip").then_some(Coding::Gzip);
+        assert_eq!(with(&[" GZip "]), gzip);
+        assert_eq!(with(&["gzip,"]), gzip);
+        assert_eq!(with(&["gzip, gzip"]), None);
+        assert_eq!(with(&["gzip", "gzip"]), None);
+        assert_eq!(with(&["identity"]), None);
+        assert_eq!(with(&[]), None);
     }
 }

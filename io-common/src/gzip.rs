@@ -702,7 +702,10 @@ mod tests {
         assert!(!decodes(&get, &config, StatusCode::OK, &empty));
         let mut br = HeaderMap::new();
         br.insert(CONTENT_ENCODING, "br".parse().expect("valid"));
-        assert_eq!(decodes(&get, &config, StatusCode::OK, &br), cfg!(feature = "brotli"));
+        assert_eq!(
+            decodes(&get, &config, StatusCode::OK, &br),
+            cfg!(feature = "brotli")
+        );
         let mut x = HeaderMap::new();
         x.insert(CONTENT_ENCODING, "x-unknown".parse().expect("valid"));
         assert!(!decodes(&get, &config, StatusCode::OK, &x));

@@ -49,16 +49,17 @@ pub mod trace;
 
 pub use body::{Body, BoxReader};
 pub use clock::{Clock, earliest, remaining};
+pub use coding::{
+    Coding, ContentDecoder, accept_encoding, accept_encoding_value, decode_content, decoded_coding,
+};
 pub use config::Config;
 pub use error::{Error, InvalidRequest, Phase, TimeoutKind};
 #[cfg(feature = "json")]
 pub use ext::decode_json;
 pub use ext::{CollectedExt, FinalUrl, ResponseExt, charset, decode_text};
-pub use coding::{
-    Coding, ContentDecoder, accept_encoding, accept_encoding_value, decode_content, decoded_coding,
-};
 pub use gzip::{
-    DecodeError, Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip, decode_response, decodes,
+    DecodeError, Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip,
+    decode_response, decodes,
 };
 pub use read::{Collected, Filled, ReadWait, drain_buffered};
 pub use redirect::{

@@ -643,9 +643,9 @@ mod codings {
         e.finish().unwrap()
     }
 
+    #[cfg(feature = "deflate")]
     fn raw_deflate(data: &[u8]) -> Vec<u8> {
-        let mut e =
-            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(data).unwrap();
         e.finish().unwrap()
     }
@@ -864,8 +864,8 @@ mod codings {
             assert!(r.extensions.get::<Decompressed>().is_none());
         }
         // Two Content-Encoding fields name two codings.
-        let mut two = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Encoding: gzip\r\n"
-            .to_vec();
+        let mut two =
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Encoding: gzip\r\n".to_vec();
         two.extend_from_slice(format!("Content-Length: {}\r\n\r\n", inner.len()).as_bytes());
         two.extend_from_slice(&inner);
         let (_, r) = get(&two);

@@ -624,7 +624,10 @@ impl<R> Exchange<R> {
                     }
                 }
                 roundtrip_proto::Event::End => {
-                    let ended = self.decoder.as_mut().map_or(Ok(()), ContentDecoder::handle_end);
+                    let ended = self
+                        .decoder
+                        .as_mut()
+                        .map_or(Ok(()), ContentDecoder::handle_end);
                     let then = match ended {
                         Ok(()) => After::End,
                         Err(e) => After::Fail(e.into()),
