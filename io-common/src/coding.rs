@@ -686,23 +686,25 @@ mod tests {
     use super::*;
     use crate::MAX_OUTPUT_PIECE;
 
-    fn encoders() -> Vec<(Coding, fn(&[u8]) -> Vec<u8>)> {
-        let gzip: fn(&[u8]) -> Vec<u8> = |d| {
+    type Encode = fn(&[u8]) -> Vec<u8>;
+
+    fn encoders() -> Vec<(Coding, Encode)> {
+        let gzip: Encode = |d| {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             e.write_all(d).expect("in memory");
             e.finish().expect("in memory")
         };
-        let zlib: fn(&[u8]) -> Vec<u8> = |d| {
+        let zlib: Encode = |d| {
             let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
             e.write_all(d).expect("in memory");
             e.finish().expect("in memory")
         };
-        let raw: fn(&[u8]) -> Vec<u8> = |d| {
+        let raw: Encode = |d| {
             let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
             e.write_all(d).expect("in memory");
             e.finish().expect("in memory")
         };
-        let br: fn(&[u8]) -> Vec<u8> = |d| {
+        let br: Encode = |d| {
             let mut out = Vec::new();
             let mut w = ::brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
             w.write_all(d).expect("in memory");

@@ -703,8 +703,11 @@ mod codings {
     }
 
     /// Every enabled coding, in the order the client lists them.
-    fn enabled() -> Vec<(&'static str, fn(&[u8]) -> Vec<u8>)> {
-        let mut v: Vec<(&'static str, fn(&[u8]) -> Vec<u8>)> = Vec::new();
+    /// Compresses test data.
+    type Encode = fn(&[u8]) -> Vec<u8>;
+
+    fn enabled() -> Vec<(&'static str, Encode)> {
+        let mut v: Vec<(&'static str, Encode)> = Vec::new();
         if cfg!(feature = "gzip") {
             v.push(("gzip", gzip));
         }
