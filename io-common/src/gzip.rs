@@ -32,7 +32,8 @@ use http::{Extensions, HeaderMap, Method, StatusCode};
 
 use crate::config::Config;
 
-/// Marks a response whose body the client decoded from gzip; its
+/// Marks a response whose body the client decoded from a content coding
+/// (gzip, deflate, br, zstd); its
 /// `Content-Encoding` and `Content-Length` fields were removed.
 ///
 /// ```
