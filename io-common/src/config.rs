@@ -30,7 +30,7 @@ use crate::redirect::RedirectPolicy;
 /// | `trace` | none | a [`Tracer`] called with every [`TraceEvent`](roundtrip_proto::trace::TraceEvent) |
 /// | `max_redirects` | 10 | redirects followed per request; 0 = none (the 3xx is returned) |
 /// | `redirect_policy` | none | asked before each redirect is followed |
-/// | `gzip` | true with the `gzip` feature | ask for gzip and decode it transparently |
+/// | `gzip` | true with a coding feature | ask for gzip (and deflate, br, zstd when their features are on) and decode it transparently |
 ///
 /// ```
 /// use std::time::Duration;
@@ -74,9 +74,12 @@ pub struct Config {
     pub max_redirects: usize,
     /// Asked before each redirect within `max_redirects` is followed.
     pub redirect_policy: Option<RedirectPolicy>,
-    /// Send `Accept-Encoding: gzip` when the request has no `Accept-Encoding`
-    /// and no `Range` and is not HEAD, and decode a gzip answer to it as the
-    /// body streams (Go's `addedGzip`). Needs the `gzip` feature.
+    /// Send `Accept-Encoding` with the enabled codings (`gzip, deflate, br,
+    /// zstd`, those whose features are on) when the request has no
+    /// `Accept-Encoding` and no `Range` and is not HEAD, and decode an
+    /// answer in one of them as the body streams (Go's `addedGzip`). The
+    /// name stays from when gzip was the only coding: the switch covers
+    /// every one. Default on when a coding feature is.
     pub gzip: bool,
 }
 
@@ -102,7 +105,7 @@ impl Default for Config {
             trace: None,
             max_redirects: 10,
             redirect_policy: None,
-            gzip: cfg!(feature = "gzip"),
+            gzip: !crate::Coding::enabled().is_empty(),
         }
     }
 }
@@ -129,7 +132,7 @@ impl Config {
 /// `max_conns_per_host`, `idle_timeout`, `connect_timeout`,
 /// `response_head_timeout`, `read_timeout`, `write_timeout`, `timeout`,
 /// `keep_alive`, `limits`, `continue_timeout`, `drain`, `stale_check_after`,
-/// `default_header`, `user_agent`, `max_redirects`, `redirect_policy`, `gzip`.
+/// `default_header`, `user_agent`, `max_redirects`, `redirect_policy`, `gzip`, `decompress`.
 ///
 /// The arguments: the name of the builder's `Config` field, the backend
 /// crate's name and the expression that makes a builder (both strings; the
@@ -374,8 +377,10 @@ macro_rules! config_setters {
             self.$field.redirect_policy = policy;
             self
         }
-        /// Ask for gzip and decode it transparently (default on with the
-        /// `gzip` feature).
+        /// Ask for the enabled content codings (gzip, and deflate, br,
+        /// zstd with their features) and decode them transparently
+        /// (default on when a coding feature is). The same switch as
+        /// [`decompress`](Self::decompress).
         ///
         /// ```
         #[doc = concat!("let builder = ", $builder, ".gzip(false);")]
@@ -384,6 +389,17 @@ macro_rules! config_setters {
         pub fn gzip(mut self, on: bool) -> Self {
             self.$field.gzip = on;
             self
+        }
+        /// Ask for the enabled content codings and decode them
+        /// transparently: [`gzip`](Self::gzip) under a name that fits
+        /// every coding.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".decompress(false);")]
+        /// # let _ = builder;
+        /// ```
+        pub fn decompress(self, on: bool) -> Self {
+            self.gzip(on)
         }
     };
 }

@@ -239,7 +239,8 @@ pub enum Error {
         /// The policy's reason.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A body the client decodes (gzip it asked for) is corrupt or truncated.
+    /// A body the client decodes (a content coding it asked for) is corrupt
+    /// or truncated.
     #[error("decoding the response body failed: {source}")]
     Decode {
         /// What the decoder found.

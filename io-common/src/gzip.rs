@@ -32,7 +32,8 @@ use http::{Extensions, HeaderMap, Method, StatusCode};
 
 use crate::config::Config;
 
-/// Marks a response whose body the client decoded from gzip; its
+/// Marks a response whose body the client decoded from a content coding
+/// (gzip, deflate, br, zstd); its
 /// `Content-Encoding` and `Content-Length` fields were removed.
 ///
 /// ```
@@ -46,11 +47,14 @@ pub struct Decompressed;
 /// The most decoded bytes one [`GzipDecoder::poll_output`] returns.
 pub const MAX_OUTPUT_PIECE: usize = 64 * 1024;
 
-/// Why a gzip body could not be decoded. Offsets count compressed bytes
-/// from the start of the body.
+/// The name [`DecodeError`] had when gzip was the only coding.
+pub type GzipError = DecodeError;
+
+/// Why a compressed body (gzip, deflate, br or zstd) could not be decoded.
+/// Offsets count compressed bytes from the start of the body.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum GzipError {
+pub enum DecodeError {
     /// Not a gzip member header (magic, method, reserved flags, header CRC):
     /// at the start, or where bytes follow a complete member.
     #[error("invalid gzip header at byte {offset}")]
@@ -64,8 +68,9 @@ pub enum GzipError {
         /// Where the piece being decoded started.
         offset: u64,
     },
-    /// The trailer's CRC-32 differs from the decoded data's.
-    #[error("gzip checksum mismatch at byte {offset}")]
+    /// A checksum of the decoded data (gzip's CRC-32, zlib's Adler-32,
+    /// zstd's content checksum) differs from the stream's.
+    #[error("checksum mismatch at byte {offset}")]
     ChecksumMismatch {
         /// Where the trailer started.
         offset: u64,
@@ -80,16 +85,28 @@ pub enum GzipError {
         /// Decoded, mod 2^32.
         found: u32,
     },
-    /// The body ended inside a member (header, data or trailer).
-    #[error("gzip stream truncated after {received} bytes")]
+    /// The body ended inside the stream (a gzip member's header, data or
+    /// trailer; a deflate, br or zstd stream before its end).
+    #[error("compressed stream truncated after {received} bytes")]
     Truncated {
         /// Compressed bytes received.
         received: u64,
     },
+    /// The `coding` stream (deflate, br, zstd) is corrupt, or bytes follow
+    /// its end.
+    #[error("corrupt {coding} data at byte {offset}")]
+    Invalid {
+        /// The coding's token: `deflate`, `br` or `zstd`.
+        coding: &'static str,
+        /// Where the piece being decoded started.
+        offset: u64,
+    },
 }
 
-/// Whether the client adds `Accept-Encoding: gzip` to this request (and so
-/// decodes a gzip answer): [`Config::gzip`] is on, neither the request nor
+/// Whether the client adds `Accept-Encoding` (the enabled codings,
+/// [`accept_encoding_value`](crate::accept_encoding_value)) to this
+/// request, and so decodes an answer in one of them: [`Config::gzip`] is
+/// on, a coding feature is enabled, neither the request nor
 /// the default headers set `Accept-Encoding`, the request has no `Range`
 /// (a range of the gzip bytes is not a gzip stream) and the method is not
 /// HEAD or CONNECT.
@@ -97,10 +114,12 @@ pub fn adds_gzip(parts: &Parts, config: &Config) -> bool {
     config_adds_gzip(config) && request_takes_gzip(parts)
 }
 
-/// The config's half of [`adds_gzip`]: gzip is on and the default headers
-/// set no `Accept-Encoding`.
+/// The config's half of [`adds_gzip`]: decoding is on, a coding is
+/// enabled and the default headers set no `Accept-Encoding`.
 pub(crate) fn config_adds_gzip(config: &Config) -> bool {
-    cfg!(feature = "gzip") && config.gzip && !config.default_headers.contains_key(ACCEPT_ENCODING)
+    !crate::coding::Coding::enabled().is_empty()
+        && config.gzip
+        && !config.default_headers.contains_key(ACCEPT_ENCODING)
 }
 
 /// The request's half of [`adds_gzip`].
@@ -111,28 +130,18 @@ pub(crate) fn request_takes_gzip(parts: &Parts) -> bool {
         && parts.method != Method::CONNECT
 }
 
-/// Whether a response to `parts` is decoded: we asked, it is gzip, and it
+/// Whether a response to `parts` is decoded: we asked, it names exactly one
+/// enabled coding (gzip, deflate, br, zstd) in `Content-Encoding`, and it
 /// has a body (RFC 9112 section 6.3: not 1xx, 204, 304, nor
 /// `Content-Length: 0`; HEAD and CONNECT never ask).
 pub fn decodes(parts: &Parts, config: &Config, status: StatusCode, headers: &HeaderMap) -> bool {
-    let gzip = headers
-        .get(CONTENT_ENCODING)
-        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"gzip"));
-    if !gzip {
-        return false; // the common case: one lookup, not six
-    }
-    let no_body = status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-        || headers
-            .get(CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes().trim_ascii() == b"0");
-    !no_body && adds_gzip(parts, config)
+    crate::coding::decoded_coding(parts, config, status, headers).is_some()
 }
 
-/// Sets up decoding of a response to `parts` when [`decodes`] says so: drops
-/// `Content-Encoding` and `Content-Length`, inserts [`Decompressed`], and
-/// returns the decoder the body goes through.
+/// Sets up decoding of a gzip response to `parts` when [`decodes`] says so:
+/// drops `Content-Encoding` and `Content-Length`, inserts [`Decompressed`],
+/// and returns the decoder the body goes through. Other codings are left
+/// as they are: [`decode_content`](crate::decode_content) sets up any.
 pub fn decode_response(
     parts: &Parts,
     config: &Config,
@@ -140,7 +149,8 @@ pub fn decode_response(
     headers: &mut HeaderMap,
     extensions: &mut Extensions,
 ) -> Option<GzipDecoder> {
-    if !decodes(parts, config, status, headers) {
+    let coding = crate::coding::decoded_coding(parts, config, status, headers);
+    if coding != Some(crate::Coding::Gzip) {
         return None;
     }
     headers.remove(CONTENT_ENCODING);
@@ -693,7 +703,13 @@ mod tests {
         assert!(!decodes(&get, &config, StatusCode::OK, &empty));
         let mut br = HeaderMap::new();
         br.insert(CONTENT_ENCODING, "br".parse().expect("valid"));
-        assert!(!decodes(&get, &config, StatusCode::OK, &br));
+        assert_eq!(
+            decodes(&get, &config, StatusCode::OK, &br),
+            cfg!(feature = "brotli")
+        );
+        let mut x = HeaderMap::new();
+        x.insert(CONTENT_ENCODING, "x-unknown".parse().expect("valid"));
+        assert!(!decodes(&get, &config, StatusCode::OK, &x));
         // Not asked by us: not decoded.
         let own = p(http::Request::get("http://h/").header("accept-encoding", "gzip"));
         assert!(!decodes(&own, &config, StatusCode::OK, &gzip));

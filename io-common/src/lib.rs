@@ -8,8 +8,9 @@
 //!
 //! It also holds the decisions Go's `Client.do` makes around one round trip,
 //! so each backend only executes them: following redirects ([`Redirects`],
-//! [`RedirectChain`]) and transparent gzip ([`adds_gzip`],
-//! [`decode_response`], [`GzipDecoder`]).
+//! [`RedirectChain`]) and transparent content codings: gzip, deflate, br,
+//! zstd, each behind its feature ([`adds_gzip`], [`accept_encoding`],
+//! [`decode_content`], [`ContentDecoder`]).
 //!
 //! And the async driver of the exchange machine, written once for every
 //! runtime ([`drive`], over its [`Runtime`](drive::Runtime) trait): the tokio and
@@ -30,6 +31,7 @@
 mod body;
 pub mod buf;
 mod clock;
+mod coding;
 mod config;
 pub mod drive;
 mod error;
@@ -47,13 +49,17 @@ pub mod trace;
 
 pub use body::{Body, BoxReader};
 pub use clock::{Clock, earliest, remaining};
+pub use coding::{
+    Coding, ContentDecoder, accept_encoding, accept_encoding_value, decode_content, decoded_coding,
+};
 pub use config::Config;
 pub use error::{Error, InvalidRequest, Phase, TimeoutKind};
 #[cfg(feature = "json")]
 pub use ext::decode_json;
 pub use ext::{CollectedExt, FinalUrl, ResponseExt, charset, decode_text};
 pub use gzip::{
-    Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip, decode_response, decodes,
+    DecodeError, Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip,
+    decode_response, decodes,
 };
 pub use read::{Collected, Filled, ReadWait, drain_buffered};
 pub use redirect::{

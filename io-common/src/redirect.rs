@@ -267,7 +267,10 @@ impl Redirects {
     /// delivered with a gzip body the client asked for going through the
     /// decoder [`decode_response`] sets up (`decode_with` hands it to the
     /// body), and the chain in its extensions when it came through
-    /// redirects.
+    /// redirects. Only gzip goes through `decode_with`; an answer in another
+    /// coding the client asked for (deflate, br, zstd) is delivered as it
+    /// came, `Content-Encoding` kept (the exchange machine decodes them all,
+    /// through [`decode_content`](crate::decode_content)).
     pub fn on_response<B, R>(
         &mut self,
         parts: &mut Parts,

@@ -325,20 +325,21 @@ fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
 
 /// The fields to send: the config's default headers the request does not
 /// set, then the request's own, without the framing headers (the encoder
-/// writes those from [`Prepared::framing`]), then `Accept-Encoding: gzip`
-/// when [`adds_gzip`](crate::adds_gzip). Cheap to copy; each iteration
+/// writes those from [`Prepared::framing`]), then `Accept-Encoding` with the
+/// enabled codings when [`adds_gzip`](crate::adds_gzip). Cheap to copy; each iteration
 /// walks the header maps afresh.
 pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
     Fields {
         authorization: None,
         request: &parts.headers,
         defaults: &config.default_headers,
-        gzip: crate::gzip::adds_gzip(parts, config),
+        accept: crate::coding::accept_encoding(parts, config),
     }
 }
 
 /// The fields of a [`Config`] that every request sets no header of its own
-/// is sent with (its default headers, then `Accept-Encoding: gzip` when
+/// is sent with (its default headers, then `Accept-Encoding` with the
+/// enabled codings when
 /// [`adds_gzip`](crate::adds_gzip)), checked and encoded once, when a
 /// client is built: such a request's head copies them whole instead of
 /// walking the header maps and checking each field again.
@@ -358,7 +359,7 @@ pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct DefaultFields {
-    /// Without `Accept-Encoding: gzip`; `None` when the config's default
+    /// Without `Accept-Encoding`; `None` when the config's default
     /// headers are refused (each request then reports why).
     plain: Option<FieldBlock>,
     /// With it, when the config adds it ([`adds_gzip`](crate::adds_gzip)'s
@@ -370,18 +371,21 @@ impl DefaultFields {
     /// The blocks of `config`'s fields.
     pub fn new(config: &Config) -> Self {
         let none = http::HeaderMap::new();
-        let block = |gzip| {
+        let block = |accept| {
             let fields = Fields {
                 authorization: None,
                 request: &none,
                 defaults: &config.default_headers,
-                gzip,
+                accept,
             };
             FieldBlock::new(fields).ok()
         };
         DefaultFields {
-            plain: block(false),
-            gzip: crate::gzip::config_adds_gzip(config).then(|| block(true)),
+            plain: block(None),
+            gzip: crate::gzip::config_adds_gzip(config)
+                .then(crate::coding::accept_encoding_value)
+                .flatten()
+                .map(|value| block(Some(value))),
         }
     }
 
@@ -406,7 +410,8 @@ pub struct Fields<'a> {
     authorization: Option<&'a HeaderValue>,
     request: &'a http::HeaderMap,
     defaults: &'a http::HeaderMap,
-    gzip: bool,
+    /// The `Accept-Encoding` value the client adds, if it does.
+    accept: Option<&'static str>,
 }
 
 impl<'a> Fields<'a> {
@@ -417,7 +422,7 @@ impl<'a> Fields<'a> {
             authorization: None,
             request: empty,
             defaults: empty,
-            gzip: false,
+            accept: None,
         }
     }
 }
@@ -431,7 +436,7 @@ impl<'a> IntoIterator for Fields<'a> {
             defaults: self.defaults.iter(),
             own: self.request.iter(),
             authorization: self.authorization,
-            gzip: self.gzip,
+            accept: self.accept,
         }
     }
 }
@@ -444,8 +449,8 @@ pub struct FieldsIter<'a> {
     own: http::header::Iter<'a, HeaderValue>,
     /// `Authorization` from the URI's user info, still to come.
     authorization: Option<&'a HeaderValue>,
-    /// `Accept-Encoding: gzip` still to come.
-    gzip: bool,
+    /// `Accept-Encoding` still to come.
+    accept: Option<&'static str>,
 }
 
 impl<'a> Iterator for FieldsIter<'a> {
@@ -466,8 +471,8 @@ impl<'a> Iterator for FieldsIter<'a> {
         if let Some(value) = self.authorization.take() {
             return Some((b"authorization", value.as_bytes()));
         }
-        if std::mem::take(&mut self.gzip) {
-            return Some((b"accept-encoding", b"gzip"));
+        if let Some(value) = self.accept.take() {
+            return Some((b"accept-encoding", value.as_bytes()));
         }
         None
     }
@@ -601,8 +606,8 @@ mod tests {
         );
         let got: Vec<_> = fields(&p, &config).into_iter().collect();
         let mut want = vec![(&b"user-agent"[..], &b"mine"[..])];
-        if cfg!(feature = "gzip") {
-            want.push((&b"accept-encoding"[..], &b"gzip"[..]));
+        if let Some(value) = crate::accept_encoding_value() {
+            want.push((&b"accept-encoding"[..], value.as_bytes()));
         }
         assert_eq!(got, want);
     }

@@ -618,3 +618,260 @@ fn user_info_is_sent_as_basic_auth_and_not_to_another_origin() {
     );
     assert!(wire.contains("authorization: Bearer t\r\n"), "{wire}");
 }
+
+/// Content codings: what the client asks for, what it decodes, and what it
+/// passes through, for each coding feature.
+mod codings {
+    use std::io::Write;
+
+    use super::*;
+    use roundtrip_io::Decompressed;
+
+    fn text(len: usize) -> Vec<u8> {
+        (0..len).map(|i| b"content coding "[i % 15]).collect()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[cfg(feature = "deflate")]
+    fn raw_deflate(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn br(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(data).unwrap();
+        }
+        out
+    }
+
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    /// `200 OK` with `Content-Encoding: coding` and `body`, sized.
+    fn sized(coding: &str, body: &[u8]) -> Vec<u8> {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    /// The same, chunked in pieces of `piece` bytes.
+    fn chunked(coding: &str, body: &[u8], piece: usize) -> Vec<u8> {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        .into_bytes();
+        for c in body.chunks(piece) {
+            r.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+            r.extend_from_slice(c);
+            r.extend_from_slice(b"\r\n");
+        }
+        r.extend_from_slice(b"0\r\n\r\n");
+        r
+    }
+
+    fn get(response: &[u8]) -> (Sim, Result<roundtrip_io::exchange::sim::Collected, Error>) {
+        let mut sim = Sim::new(Config::default());
+        sim.serve(Server::reply(response));
+        let r = sim.get("http://127.0.0.1/");
+        (sim, r)
+    }
+
+    fn sent_accept_encoding(sim: &Sim) -> Option<String> {
+        let wire = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+        wire.lines()
+            .find_map(|l| l.strip_prefix("accept-encoding: ").map(str::to_owned))
+    }
+
+    /// Every enabled coding, in the order the client lists them.
+    /// Compresses test data.
+    type Encode = fn(&[u8]) -> Vec<u8>;
+
+    fn enabled() -> Vec<(&'static str, Encode)> {
+        let mut v: Vec<(&'static str, Encode)> = Vec::new();
+        if cfg!(feature = "gzip") {
+            v.push(("gzip", gzip));
+        }
+        if cfg!(feature = "deflate") {
+            v.push(("deflate", zlib));
+        }
+        if cfg!(feature = "brotli") {
+            v.push(("br", br));
+        }
+        if cfg!(feature = "zstd") {
+            v.push(("zstd", zstd));
+        }
+        v
+    }
+
+    #[test]
+    fn accept_encoding_lists_exactly_the_enabled_codings() {
+        let (sim, r) = get(OK);
+        r.unwrap();
+        let want: Vec<&str> = enabled().iter().map(|(t, _)| *t).collect();
+        let want = (!want.is_empty()).then(|| want.join(", "));
+        assert_eq!(sent_accept_encoding(&sim), want);
+        assert_eq!(
+            roundtrip_io::accept_encoding_value(),
+            want.as_deref(),
+            "the value the fields send"
+        );
+        // Off: nothing asked.
+        let mut off = Config::default();
+        off.gzip = false;
+        let mut sim = Sim::new(off);
+        sim.serve(Server::reply(OK));
+        sim.get("http://127.0.0.1/").unwrap();
+        assert_eq!(sent_accept_encoding(&sim), None);
+    }
+
+    #[test]
+    fn each_enabled_coding_is_decoded_sized_and_in_small_chunks() {
+        let data = text(20_000);
+        for (token, encode) in enabled() {
+            let body = encode(&data);
+            for response in [sized(token, &body), chunked(token, &body, 7)] {
+                let (_, r) = get(&response);
+                let r = r.unwrap_or_else(|e| panic!("{token}: {e}"));
+                assert!(r.body == data, "{token}: body differs");
+                assert!(r.headers.get("content-encoding").is_none(), "{token}");
+                assert!(r.headers.get("content-length").is_none(), "{token}");
+                assert_eq!(r.extensions.get::<Decompressed>(), Some(&Decompressed));
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_ratio_comes_out_whole() {
+        let data = vec![b'z'; 3 * roundtrip_io::MAX_OUTPUT_PIECE + 5];
+        for (token, encode) in enabled() {
+            let (_, r) = get(&sized(token, &encode(&data)));
+            assert!(r.unwrap().body == data, "{token}");
+        }
+    }
+
+    #[cfg(feature = "deflate")]
+    #[test]
+    fn deflate_is_zlib_or_raw() {
+        let data = text(5000);
+        let cases = [
+            (zlib(&data), &data[..]),
+            (raw_deflate(&data), &data[..]),
+            (zlib(b""), &b""[..]),
+            (raw_deflate(b"x"), &b"x"[..]),
+        ];
+        for (body, want) in cases {
+            let (_, r) = get(&chunked("deflate", &body, 3));
+            assert!(r.unwrap().body == want, "{} bytes wanted", want.len());
+        }
+        // A bad Adler-32 is an error.
+        let mut bad = zlib(&data);
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        let (_, r) = get(&sized("deflate", &bad));
+        assert!(matches!(r, Err(Error::Decode { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn a_truncated_or_corrupt_stream_is_an_error_never_a_short_body() {
+        let data = text(5000);
+        for (token, encode) in enabled() {
+            let body = encode(&data);
+            for cut in [1, body.len() / 2, body.len() - 1] {
+                let (_, r) = get(&sized(token, &body[..cut]));
+                assert!(
+                    matches!(r, Err(Error::Decode { .. })),
+                    "{token} cut at {cut}: {:?}",
+                    r.map(|r| r.body.len())
+                );
+            }
+            let mut junk = body.clone();
+            junk.extend_from_slice(b"junk after the end");
+            let (_, r) = get(&sized(token, &junk));
+            assert!(matches!(r, Err(Error::Decode { .. })), "{token} + junk");
+            let mut flipped = body.clone();
+            let mid = flipped.len() / 2;
+            flipped[mid] ^= 0x55;
+            let (_, r) = get(&chunked(token, &flipped, 100));
+            assert!(
+                matches!(r, Err(Error::Decode { .. })),
+                "{token}: corrupt stream accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn the_callers_accept_encoding_or_a_range_disables_decoding() {
+        for (token, encode) in enabled() {
+            let body = encode(b"as sent");
+            for (name, value) in [("accept-encoding", token), ("range", "bytes=0-")] {
+                let mut sim = Sim::new(Config::default());
+                sim.serve(Server::reply(&sized(token, &body)));
+                let req = http::Request::get("http://127.0.0.1/")
+                    .header(name, value)
+                    .body(Body::empty())
+                    .unwrap();
+                let r = sim.send(req).unwrap();
+                assert_eq!(r.body, body, "{token} with {name}");
+                assert_eq!(r.headers["content-encoding"], token);
+                assert!(r.extensions.get::<Decompressed>().is_none());
+                let wire = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+                let asked = wire.matches("accept-encoding").count();
+                assert_eq!(asked, usize::from(name == "accept-encoding"), "{wire}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_or_double_coding_is_passed_through() {
+        let inner = gzip(b"twice");
+        let mut cases = vec![
+            ("x-unknown", b"opaque".to_vec()),
+            ("gzip, gzip", gzip(&inner)),
+            ("identity, gzip", inner.clone()),
+        ];
+        // The codings this build does not decode come as they are too.
+        if !cfg!(feature = "brotli") {
+            cases.push(("br", b"not decoded".to_vec()));
+        }
+        if !cfg!(feature = "zstd") {
+            cases.push(("zstd", b"not decoded".to_vec()));
+        }
+        if !cfg!(feature = "deflate") {
+            cases.push(("deflate", zlib(b"not decoded")));
+        }
+        for (coding, body) in cases {
+            let (_, r) = get(&sized(coding, &body));
+            let r = r.unwrap();
+            assert_eq!(r.body, body, "{coding}");
+            assert_eq!(r.headers["content-encoding"], coding);
+            assert!(r.extensions.get::<Decompressed>().is_none());
+        }
+        // Two Content-Encoding fields name two codings.
+        let mut two =
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Encoding: gzip\r\n".to_vec();
+        two.extend_from_slice(format!("Content-Length: {}\r\n\r\n", inner.len()).as_bytes());
+        two.extend_from_slice(&inner);
+        let (_, r) = get(&two);
+        assert_eq!(r.unwrap().body, inner);
+    }
+}

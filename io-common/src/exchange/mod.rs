@@ -22,7 +22,7 @@
 //!
 //! Every decision is made here or in the core it drives: the stale-probe
 //! rule, the retry budget and its safety, the request body's framing and
-//! length, 100-continue, early answers, redirects, transparent gzip, what
+//! length, 100-continue, early answers, redirects, transparent content codings, what
 //! ends a body, whether an abandoned body is drained or its connection
 //! closed, which timeout fired. A driver that needs an `if` on a status, a
 //! header, a byte count or a timer is missing an action here.
@@ -73,8 +73,8 @@ pub use timer::Timer;
 use timer::Timers;
 
 use crate::{
-    Body, Config, DefaultFields, Error, GzipDecoder, HeadBuilder, Phase, Prepared, Redirects,
-    ResponseHead, Verdict, decode_response, drain_buffered, prepare, trailer_into,
+    Body, Config, ContentDecoder, DefaultFields, Error, HeadBuilder, Phase, Prepared, Redirects,
+    ResponseHead, Verdict, decode_content, drain_buffered, prepare, trailer_into,
 };
 
 /// Steps one [`Exchange::poll`] may take before it must answer: every
@@ -227,7 +227,8 @@ pub struct Exchange<R> {
     /// What the request's writes completed, for traces.
     wrote: Wrote,
     builder: HeadBuilder,
-    gzip: Option<GzipDecoder>,
+    /// The decoder of a content coding the client asked for.
+    decoder: Option<ContentDecoder>,
     trailers: Option<HeaderMap>,
     redirects: Redirects,
     /// The server closed its side of the current connection.
@@ -282,7 +283,7 @@ impl<R> Exchange<R> {
             sending: Sending::Unsent,
             wrote: Wrote::Nothing,
             builder: HeadBuilder::default(),
-            gzip: None,
+            decoder: None,
             trailers: None,
             eof: false,
             announced: false,
@@ -551,7 +552,7 @@ impl<R> Exchange<R> {
                 let mut response = self.response(head);
                 let (parts, config) = (&self.parts, &self.settings.config);
                 let (status, ext) = (response.status(), &mut Extensions::new());
-                self.gzip = decode_response(parts, config, status, response.headers_mut(), ext);
+                self.decoder = decode_content(parts, config, status, response.headers_mut(), ext);
                 response.extensions_mut().extend(std::mem::take(ext));
                 if let Some(chain) = std::mem::take(&mut self.redirects).into_followed() {
                     response.extensions_mut().insert(chain);
@@ -578,8 +579,8 @@ impl<R> Exchange<R> {
     }
 
     fn step_body(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
-        if let Some(gzip) = &mut self.gzip {
-            match gzip.poll_output() {
+        if let Some(decoder) = &mut self.decoder {
+            match decoder.poll_output() {
                 Ok(Some(data)) => return Some(Action::Data(data)),
                 Ok(None) => {}
                 Err(e) => {
@@ -602,11 +603,11 @@ impl<R> Exchange<R> {
                 roundtrip_proto::Event::Data(data) if data.is_empty() => {}
                 roundtrip_proto::Event::Data(data) => {
                     self.timers.disarm(Timer::ReadIdle);
-                    let Some(gzip) = &mut self.gzip else {
+                    let Some(decoder) = &mut self.decoder else {
                         return Some(Action::Data(data));
                     };
-                    gzip.handle_input(data);
-                    match gzip.poll_output() {
+                    decoder.handle_input(data);
+                    match decoder.poll_output() {
                         Ok(Some(data)) => return Some(Action::Data(data)),
                         Ok(None) => {} // more input wanted
                         Err(e) => {
@@ -623,7 +624,10 @@ impl<R> Exchange<R> {
                     }
                 }
                 roundtrip_proto::Event::End => {
-                    let ended = self.gzip.as_mut().map_or(Ok(()), GzipDecoder::handle_end);
+                    let ended = self
+                        .decoder
+                        .as_mut()
+                        .map_or(Ok(()), ContentDecoder::handle_end);
                     let then = match ended {
                         Ok(()) => After::End,
                         Err(e) => After::Fail(e.into()),

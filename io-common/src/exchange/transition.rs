@@ -118,7 +118,7 @@ impl<R> Exchange<R> {
         self.reused = false;
         self.idle_for = None;
         self.builder = HeadBuilder::default();
-        self.gzip = None;
+        self.decoder = None;
         self.state = match then {
             After::End => State::End,
             After::Fail(e) => State::Failed(e),

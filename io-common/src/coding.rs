@@ -1,0 +1,823 @@
+//! Transparent content codings (RFC 9110 section 8.4.1): gzip, deflate, br
+//! and zstd, each behind its own cargo feature, asked for and decoded as
+//! Go's transport does gzip (`addedGzip`), generalised to every enabled
+//! coding.
+//!
+//! - Asked when [`Config::gzip`] is on (the switch covers every coding), at
+//!   least one coding feature is enabled, neither the request nor the
+//!   default headers set `Accept-Encoding`, the request has no `Range` and
+//!   the method is not HEAD or CONNECT ([`adds_gzip`](crate::adds_gzip)).
+//!   The request then says `Accept-Encoding: gzip, deflate, br, zstd`,
+//!   listing the enabled codings only ([`accept_encoding`]).
+//! - Decoded when we asked, the answer names exactly one coding of those
+//!   asked for in `Content-Encoding`, and has a body ([`decode_content`]).
+//!   Several codings, or one we did not ask for, come as they are.
+//! - [`ContentDecoder`] has [`GzipDecoder`]'s sans-IO interface: pieces in,
+//!   decoded pieces of at most [`MAX_OUTPUT_PIECE`] bytes out, then the
+//!   end, which fails unless the stream was complete.
+//!
+//! ```
+//! let list = roundtrip_io::accept_encoding_value();
+//! assert_eq!(list.is_some(), cfg!(any(feature = "gzip", feature = "deflate", feature = "brotli", feature = "zstd")));
+//! ```
+
+use bytes::Bytes;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+use http::request::Parts;
+use http::{Extensions, HeaderMap, StatusCode};
+
+use crate::config::Config;
+use crate::gzip::{DecodeError, Decompressed, GzipDecoder};
+
+/// A content coding the client can decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Coding {
+    /// `gzip` (RFC 1952), feature `gzip`.
+    Gzip,
+    /// `deflate`: the zlib format (RFC 1950) or, as some servers send it,
+    /// raw deflate (RFC 1951), feature `deflate`.
+    Deflate,
+    /// `br` (RFC 7932), feature `brotli`.
+    Brotli,
+    /// `zstd` (RFC 8878), feature `zstd`.
+    Zstd,
+}
+
+/// The codings this build decodes, in the order `Accept-Encoding` lists them.
+const ENABLED: &[Coding] = &[
+    #[cfg(feature = "gzip")]
+    Coding::Gzip,
+    #[cfg(feature = "deflate")]
+    Coding::Deflate,
+    #[cfg(feature = "brotli")]
+    Coding::Brotli,
+    #[cfg(feature = "zstd")]
+    Coding::Zstd,
+];
+
+impl Coding {
+    /// The token `Content-Encoding` and `Accept-Encoding` use.
+    pub fn token(self) -> &'static str {
+        match self {
+            Coding::Gzip => "gzip",
+            Coding::Deflate => "deflate",
+            Coding::Brotli => "br",
+            Coding::Zstd => "zstd",
+        }
+    }
+
+    /// The codings this build decodes (their features are on).
+    pub fn enabled() -> &'static [Coding] {
+        ENABLED
+    }
+
+    /// The enabled coding `token` names (ASCII case-insensitive, trimmed).
+    fn parse(token: &[u8]) -> Option<Coding> {
+        let token = token.trim_ascii();
+        ENABLED
+            .iter()
+            .copied()
+            .find(|c| token.eq_ignore_ascii_case(c.token().as_bytes()))
+    }
+}
+
+/// The `Accept-Encoding` value the client sends when it asks: the enabled
+/// codings, comma-separated; `None` when no coding feature is on.
+pub fn accept_encoding_value() -> Option<&'static str> {
+    static VALUE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let value = VALUE.get_or_init(|| {
+        let tokens: Vec<&str> = ENABLED.iter().map(|c| c.token()).collect();
+        tokens.join(", ")
+    });
+    (!value.is_empty()).then_some(value.as_str())
+}
+
+/// What the client adds as `Accept-Encoding` to this request, when it adds
+/// it ([`adds_gzip`](crate::adds_gzip)).
+pub fn accept_encoding(parts: &Parts, config: &Config) -> Option<&'static str> {
+    if crate::gzip::adds_gzip(parts, config) {
+        accept_encoding_value()
+    } else {
+        None
+    }
+}
+
+/// The one enabled coding `headers` name in `Content-Encoding`; `None` when
+/// absent, unknown, or more than one coding is named.
+fn response_coding(headers: &HeaderMap) -> Option<Coding> {
+    let mut values = headers.get_all(CONTENT_ENCODING).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None; // several codings: delivered as they are
+    }
+    let mut tokens = value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .filter(|t| !t.trim_ascii().is_empty());
+    let token = tokens.next()?;
+    if tokens.next().is_some() {
+        return None;
+    }
+    Coding::parse(token)
+}
+
+/// The coding a response to `parts` is decoded from: we asked, it names one
+/// enabled coding, and it has a body (RFC 9112 section 6.3: not 1xx, 204,
+/// 304, nor `Content-Length: 0`; HEAD and CONNECT never ask).
+pub fn decoded_coding(
+    parts: &Parts,
+    config: &Config,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Option<Coding> {
+    if !headers.contains_key(CONTENT_ENCODING) {
+        return None; // the common case: one lookup
+    }
+    let coding = response_coding(headers)?;
+    let no_body = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"0");
+    (!no_body && crate::gzip::adds_gzip(parts, config)).then_some(coding)
+}
+
+/// Sets up decoding of a response to `parts` when [`decoded_coding`] names a
+/// coding: drops `Content-Encoding` and `Content-Length`, inserts
+/// [`Decompressed`], and returns the decoder the body goes through.
+pub fn decode_content(
+    parts: &Parts,
+    config: &Config,
+    status: StatusCode,
+    headers: &mut HeaderMap,
+    extensions: &mut Extensions,
+) -> Option<ContentDecoder> {
+    let coding = decoded_coding(parts, config, status, headers)?;
+    let decoder = ContentDecoder::new(coding)?;
+    headers.remove(CONTENT_ENCODING);
+    headers.remove(CONTENT_LENGTH);
+    extensions.insert(Decompressed);
+    Some(decoder)
+}
+
+/// A streaming decoder of one content coding, with [`GzipDecoder`]'s
+/// interface: compressed pieces in ([`handle_input`](Self::handle_input)),
+/// decoded pieces of at most [`MAX_OUTPUT_PIECE`](crate::MAX_OUTPUT_PIECE)
+/// bytes out ([`poll_output`](Self::poll_output)), then the end of the body
+/// ([`handle_end`](Self::handle_end)), which fails unless the stream was
+/// complete. An empty body decodes to an empty body.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ContentDecoder {
+    /// `gzip`.
+    Gzip(GzipDecoder),
+    /// `deflate` (zlib or raw).
+    #[cfg(feature = "deflate")]
+    Deflate(deflate::DeflateDecoder),
+    /// `br`.
+    #[cfg(feature = "brotli")]
+    Brotli(Box<brotli::BrotliDecoder>),
+    /// `zstd`.
+    #[cfg(feature = "zstd")]
+    Zstd(Box<zstd::ZstdDecoder>),
+}
+
+impl ContentDecoder {
+    /// A decoder of `coding`; `None` when its feature is off.
+    pub fn new(coding: Coding) -> Option<Self> {
+        match coding {
+            Coding::Gzip => GzipDecoder::new().map(ContentDecoder::Gzip),
+            #[cfg(feature = "deflate")]
+            Coding::Deflate => Some(ContentDecoder::Deflate(deflate::DeflateDecoder::new())),
+            #[cfg(feature = "brotli")]
+            Coding::Brotli => Some(ContentDecoder::Brotli(Box::default())),
+            #[cfg(feature = "zstd")]
+            Coding::Zstd => Some(ContentDecoder::Zstd(Box::default())),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// Takes the next piece of the compressed body.
+    pub fn handle_input(&mut self, data: Bytes) {
+        match self {
+            ContentDecoder::Gzip(d) => d.handle_input(data),
+            #[cfg(feature = "deflate")]
+            ContentDecoder::Deflate(d) => d.handle_input(data),
+            #[cfg(feature = "brotli")]
+            ContentDecoder::Brotli(d) => d.handle_input(data),
+            #[cfg(feature = "zstd")]
+            ContentDecoder::Zstd(d) => d.handle_input(data),
+        }
+    }
+
+    /// The next decoded piece, or `None` when more input is needed. An
+    /// error is final.
+    pub fn poll_output(&mut self) -> Result<Option<Bytes>, DecodeError> {
+        match self {
+            ContentDecoder::Gzip(d) => d.poll_output(),
+            #[cfg(feature = "deflate")]
+            ContentDecoder::Deflate(d) => d.poll_output(),
+            #[cfg(feature = "brotli")]
+            ContentDecoder::Brotli(d) => d.poll_output(),
+            #[cfg(feature = "zstd")]
+            ContentDecoder::Zstd(d) => d.poll_output(),
+        }
+    }
+
+    /// The body ended. Call once [`poll_output`](Self::poll_output)
+    /// returned `None`: fails unless the stream was complete.
+    pub fn handle_end(&mut self) -> Result<(), DecodeError> {
+        match self {
+            ContentDecoder::Gzip(d) => d.handle_end(),
+            #[cfg(feature = "deflate")]
+            ContentDecoder::Deflate(d) => d.handle_end(),
+            #[cfg(feature = "brotli")]
+            ContentDecoder::Brotli(d) => d.handle_end(),
+            #[cfg(feature = "zstd")]
+            ContentDecoder::Zstd(d) => d.handle_end(),
+        }
+    }
+}
+
+/// Joins `data` after `input`, copying only when both have bytes.
+#[cfg(any(feature = "deflate", feature = "brotli", feature = "zstd"))]
+fn append(input: &mut Bytes, data: Bytes) {
+    if input.is_empty() {
+        *input = data;
+    } else if !data.is_empty() {
+        let mut joined = bytes::BytesMut::with_capacity(input.len() + data.len());
+        joined.extend_from_slice(input);
+        joined.extend_from_slice(&data);
+        *input = joined.freeze();
+    }
+}
+
+#[cfg(feature = "deflate")]
+mod deflate {
+    use bytes::{Buf, Bytes};
+    use flate2::{Decompress, FlushDecompress, Status};
+
+    use crate::gzip::{DecodeError, MAX_OUTPUT_PIECE};
+
+    /// HTTP `deflate`: a zlib stream (RFC 1950, Adler-32 checked), or raw
+    /// deflate (RFC 1951) when the first two bytes are no zlib header.
+    pub struct DeflateDecoder {
+        /// `None` until two bytes tell the format.
+        inflate: Option<Decompress>,
+        input: Bytes,
+        offset: u64,
+        full: bool,
+        ended: bool,
+    }
+
+    impl std::fmt::Debug for DeflateDecoder {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("DeflateDecoder")
+                .field("offset", &self.offset)
+                .field("ended", &self.ended)
+                .finish_non_exhaustive()
+        }
+    }
+
+    /// RFC 1950 section 2.2: CM 8, window at most 32K, no preset
+    /// dictionary, and the check bits.
+    fn is_zlib_header(cmf: u8, flg: u8) -> bool {
+        const FDICT: u8 = 1 << 5;
+        cmf & 0x0f == 8
+            && cmf >> 4 <= 7
+            && flg & FDICT == 0
+            && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
+    }
+
+    impl DeflateDecoder {
+        pub fn new() -> Self {
+            DeflateDecoder {
+                inflate: None,
+                input: Bytes::new(),
+                offset: 0,
+                full: false,
+                ended: false,
+            }
+        }
+
+        pub fn handle_input(&mut self, data: Bytes) {
+            super::append(&mut self.input, data);
+        }
+
+        pub fn poll_output(&mut self) -> Result<Option<Bytes>, DecodeError> {
+            if self.ended {
+                if self.input.is_empty() {
+                    return Ok(None);
+                }
+                return Err(DecodeError::Invalid {
+                    coding: "deflate",
+                    offset: self.offset,
+                });
+            }
+            let inflate = match &mut self.inflate {
+                Some(inflate) => inflate,
+                None if self.input.len() < 2 => return Ok(None),
+                None => {
+                    let zlib = is_zlib_header(self.input[0], self.input[1]);
+                    self.inflate.insert(Decompress::new(zlib))
+                }
+            };
+            if self.input.is_empty() && !self.full {
+                return Ok(None);
+            }
+            let mut out = Vec::with_capacity(MAX_OUTPUT_PIECE);
+            let before = inflate.total_in();
+            let status = inflate
+                .decompress_vec(&self.input, &mut out, FlushDecompress::None)
+                .map_err(|_| DecodeError::Corrupt {
+                    offset: self.offset,
+                })?;
+            let used = usize::try_from(inflate.total_in() - before).unwrap_or(usize::MAX);
+            self.input.advance(used.min(self.input.len()));
+            self.offset += used as u64;
+            self.full = out.len() == out.capacity();
+            if status == Status::StreamEnd {
+                self.full = false;
+                self.ended = true;
+                if !self.input.is_empty() {
+                    return Err(DecodeError::Invalid {
+                        coding: "deflate",
+                        offset: self.offset,
+                    });
+                }
+            } else if used == 0 && out.is_empty() && !self.input.is_empty() {
+                return Err(DecodeError::Corrupt {
+                    offset: self.offset,
+                });
+            }
+            Ok((!out.is_empty()).then(|| Bytes::from(out)))
+        }
+
+        pub fn handle_end(&mut self) -> Result<(), DecodeError> {
+            let empty = self.inflate.is_none() && self.input.is_empty();
+            if (self.ended || empty) && self.input.is_empty() {
+                Ok(())
+            } else {
+                Err(DecodeError::Truncated {
+                    received: self.offset + self.input.len() as u64,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(feature = "brotli")]
+mod brotli {
+    use brotli_decompressor::{BrotliDecompressStream, BrotliResult, BrotliState, StandardAlloc};
+    use bytes::{Buf, Bytes};
+
+    use crate::gzip::{DecodeError, MAX_OUTPUT_PIECE};
+
+    /// `br` (RFC 7932), through `brotli-decompressor`'s streaming state.
+    pub struct BrotliDecoder {
+        state: BrotliState<StandardAlloc, StandardAlloc, StandardAlloc>,
+        input: Bytes,
+        offset: u64,
+        /// The last call filled its output: more may be pending.
+        full: bool,
+        /// Some byte arrived: an empty body stays an empty body.
+        started: bool,
+        ended: bool,
+    }
+
+    impl Default for BrotliDecoder {
+        fn default() -> Self {
+            BrotliDecoder {
+                state: BrotliState::new(
+                    StandardAlloc::default(),
+                    StandardAlloc::default(),
+                    StandardAlloc::default(),
+                ),
+                input: Bytes::new(),
+                offset: 0,
+                full: false,
+                started: false,
+                ended: false,
+            }
+        }
+    }
+
+    impl std::fmt::Debug for BrotliDecoder {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("BrotliDecoder")
+                .field("offset", &self.offset)
+                .field("ended", &self.ended)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl BrotliDecoder {
+        pub fn handle_input(&mut self, data: Bytes) {
+            self.started |= !data.is_empty();
+            super::append(&mut self.input, data);
+        }
+
+        pub fn poll_output(&mut self) -> Result<Option<Bytes>, DecodeError> {
+            let invalid = |offset| DecodeError::Invalid {
+                coding: "br",
+                offset,
+            };
+            if self.ended {
+                return match self.input.is_empty() {
+                    true => Ok(None),
+                    false => Err(invalid(self.offset)),
+                };
+            }
+            if self.input.is_empty() && !self.full {
+                return Ok(None);
+            }
+            let mut out = vec![0; MAX_OUTPUT_PIECE];
+            let (mut avail_in, mut in_off) = (self.input.len(), 0);
+            let (mut avail_out, mut out_off, mut total) = (out.len(), 0, 0);
+            let result = BrotliDecompressStream(
+                &mut avail_in,
+                &mut in_off,
+                &self.input,
+                &mut avail_out,
+                &mut out_off,
+                &mut out,
+                &mut total,
+                &mut self.state,
+            );
+            self.input.advance(in_off.min(self.input.len()));
+            self.offset += in_off as u64;
+            out.truncate(out_off);
+            self.full = false;
+            match result {
+                BrotliResult::ResultFailure => return Err(invalid(self.offset)),
+                BrotliResult::ResultSuccess => {
+                    self.ended = true;
+                    if !self.input.is_empty() {
+                        return Err(invalid(self.offset));
+                    }
+                }
+                BrotliResult::NeedsMoreOutput => self.full = true,
+                BrotliResult::NeedsMoreInput => {}
+            }
+            if out.is_empty() && in_off == 0 && !self.input.is_empty() && !self.full {
+                return Err(invalid(self.offset));
+            }
+            Ok((!out.is_empty()).then(|| Bytes::from(out)))
+        }
+
+        pub fn handle_end(&mut self) -> Result<(), DecodeError> {
+            if (self.ended || !self.started) && self.input.is_empty() {
+                Ok(())
+            } else {
+                Err(DecodeError::Truncated {
+                    received: self.offset + self.input.len() as u64,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(feature = "zstd")]
+mod zstd {
+    use std::io::Read;
+
+    use bytes::{Buf, Bytes};
+    use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+
+    use crate::gzip::{DecodeError, MAX_OUTPUT_PIECE};
+
+    const MAGIC: u32 = 0xFD2F_B528;
+    /// Skippable frames: 0x184D2A50 to 0x184D2A5F (RFC 8878 section 3.1.2).
+    const SKIPPABLE: u32 = 0x184D_2A50;
+
+    /// `zstd` (RFC 8878) through `ruzstd`'s frame decoder, fed one whole
+    /// block at a time (the framing is read here, so the decoder never
+    /// sees a partial block), each block's output drained in bounded
+    /// pieces before the next block is decoded.
+    #[derive(Default)]
+    pub struct ZstdDecoder {
+        frame: FrameDecoder,
+        state: State,
+        input: Bytes,
+        offset: u64,
+    }
+
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    enum State {
+        /// Before a frame (also between frames): the end may come.
+        #[default]
+        Between,
+        /// Skipping a skippable frame's content.
+        Skip { left: u64 },
+        /// Inside a frame; `checksum` is the content checksum flag.
+        Blocks { checksum: bool },
+        /// The last block was decoded; its output drains, then the
+        /// checksum is compared.
+        Draining { checksum: bool },
+    }
+
+    impl std::fmt::Debug for ZstdDecoder {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("ZstdDecoder")
+                .field("state", &self.state)
+                .field("offset", &self.offset)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl ZstdDecoder {
+        pub fn handle_input(&mut self, data: Bytes) {
+            super::append(&mut self.input, data);
+        }
+
+        fn invalid(&self) -> DecodeError {
+            DecodeError::Invalid {
+                coding: "zstd",
+                offset: self.offset,
+            }
+        }
+
+        fn consume(&mut self, n: usize) {
+            self.input.advance(n);
+            self.offset += n as u64;
+        }
+
+        /// Decoded bytes the frame decoder can give up now, at most one piece.
+        fn drain(&mut self) -> Result<Option<Bytes>, DecodeError> {
+            let mut out = vec![0; MAX_OUTPUT_PIECE];
+            let n = self.frame.read(&mut out).map_err(|_| self.invalid())?;
+            out.truncate(n);
+            Ok((n > 0).then(|| Bytes::from(out)))
+        }
+
+        pub fn poll_output(&mut self) -> Result<Option<Bytes>, DecodeError> {
+            // Bounded: every pass consumes input, produces output, or returns.
+            loop {
+                match self.state {
+                    State::Between => {
+                        let Some(magic) = self.input.get(..4) else {
+                            return Ok(None);
+                        };
+                        let magic = u32::from_le_bytes([magic[0], magic[1], magic[2], magic[3]]);
+                        if magic & !0xF == SKIPPABLE {
+                            let Some(size) = self.input.get(4..8) else {
+                                return Ok(None);
+                            };
+                            let left = u32::from_le_bytes([size[0], size[1], size[2], size[3]]);
+                            self.consume(8);
+                            self.state = State::Skip {
+                                left: u64::from(left),
+                            };
+                            continue;
+                        }
+                        if magic != MAGIC {
+                            return Err(self.invalid());
+                        }
+                        let Some(&fhd) = self.input.get(4) else {
+                            return Ok(None);
+                        };
+                        if fhd & 0b1000 != 0 {
+                            return Err(self.invalid()); // reserved bit
+                        }
+                        let single = fhd & 0b10_0000 != 0;
+                        let dict = [0, 1, 2, 4][usize::from(fhd & 0b11)];
+                        let fcs = match fhd >> 6 {
+                            0 => usize::from(single),
+                            1 => 2,
+                            2 => 4,
+                            _ => 8,
+                        };
+                        let len = 5 + usize::from(!single) + dict + fcs;
+                        if self.input.len() < len {
+                            return Ok(None);
+                        }
+                        let mut header = &self.input[..len];
+                        self.frame.init(&mut header).map_err(|_| self.invalid())?;
+                        self.consume(len);
+                        self.state = State::Blocks {
+                            checksum: fhd & 0b100 != 0,
+                        };
+                    }
+                    State::Skip { left } => {
+                        if left == 0 {
+                            self.state = State::Between;
+                            continue;
+                        }
+                        if self.input.is_empty() {
+                            return Ok(None);
+                        }
+                        let n = usize::try_from(left)
+                            .unwrap_or(usize::MAX)
+                            .min(self.input.len());
+                        self.consume(n);
+                        self.state = State::Skip {
+                            left: left - n as u64,
+                        };
+                    }
+                    State::Blocks { checksum } => {
+                        // What the last block left beyond the window first.
+                        if let Some(data) = self.drain()? {
+                            return Ok(Some(data));
+                        }
+                        let Some(h) = self.input.get(..3) else {
+                            return Ok(None);
+                        };
+                        let header = u32::from_le_bytes([h[0], h[1], h[2], 0]);
+                        let last = header & 1 != 0;
+                        let size = (header >> 3) as usize;
+                        let content = match (header >> 1) & 0b11 {
+                            0 | 2 => size, // raw, compressed
+                            1 => 1,        // RLE: one byte repeated
+                            _ => return Err(self.invalid()),
+                        };
+                        let len = 3 + content + if last && checksum { 4 } else { 0 };
+                        if self.input.len() < len {
+                            return Ok(None);
+                        }
+                        let mut block = &self.input[..len];
+                        self.frame
+                            .decode_blocks(&mut block, BlockDecodingStrategy::UptoBlocks(1))
+                            .map_err(|_| self.invalid())?;
+                        if !block.is_empty() {
+                            return Err(self.invalid());
+                        }
+                        self.consume(len);
+                        if last {
+                            self.state = State::Draining { checksum };
+                        }
+                    }
+                    State::Draining { checksum } => {
+                        if let Some(data) = self.drain()? {
+                            return Ok(Some(data));
+                        }
+                        if checksum
+                            && self.frame.get_checksum_from_data()
+                                != self.frame.get_calculated_checksum()
+                        {
+                            return Err(DecodeError::ChecksumMismatch {
+                                offset: self.offset - 4,
+                            });
+                        }
+                        self.state = State::Between;
+                    }
+                }
+            }
+        }
+
+        pub fn handle_end(&mut self) -> Result<(), DecodeError> {
+            if self.state == State::Between && self.input.is_empty() {
+                Ok(())
+            } else {
+                Err(DecodeError::Truncated {
+                    received: self.offset + self.input.len() as u64,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::MAX_OUTPUT_PIECE;
+
+    type Encode = fn(&[u8]) -> Vec<u8>;
+
+    fn encoders() -> Vec<(Coding, Encode)> {
+        let gzip: Encode = |d| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(d).expect("in memory");
+            e.finish().expect("in memory")
+        };
+        let zlib: Encode = |d| {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(d).expect("in memory");
+            e.finish().expect("in memory")
+        };
+        let raw: Encode = |d| {
+            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(d).expect("in memory");
+            e.finish().expect("in memory")
+        };
+        let br: Encode = |d| {
+            let mut out = Vec::new();
+            let mut w = ::brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(d).expect("in memory");
+            drop(w);
+            out
+        };
+        let zstd: fn(&[u8]) -> Vec<u8> =
+            |d| ruzstd::encoding::compress_to_vec(d, ruzstd::encoding::CompressionLevel::Fastest);
+        let all = [
+            (Coding::Gzip, gzip),
+            (Coding::Deflate, zlib),
+            (Coding::Deflate, raw),
+            (Coding::Brotli, br),
+            (Coding::Zstd, zstd),
+        ];
+        all.into_iter()
+            .filter(|(c, _)| Coding::enabled().contains(c))
+            .collect()
+    }
+
+    fn decode(coding: Coding, pieces: &[&[u8]]) -> Result<Vec<u8>, DecodeError> {
+        let mut dec = ContentDecoder::new(coding).expect("enabled");
+        let mut out = Vec::new();
+        for piece in pieces {
+            dec.handle_input(Bytes::copy_from_slice(piece));
+            while let Some(data) = dec.poll_output()? {
+                assert!(!data.is_empty() && data.len() <= MAX_OUTPUT_PIECE);
+                out.extend_from_slice(&data);
+            }
+        }
+        dec.handle_end()?;
+        Ok(out)
+    }
+
+    fn text(len: usize) -> Vec<u8> {
+        (0..len).map(|i| b"every split "[i % 12]).collect()
+    }
+
+    #[test]
+    fn every_split_and_byte_by_byte_decode_alike() {
+        for (coding, encode) in encoders() {
+            for data in [Vec::new(), b"x".to_vec(), text(700)] {
+                let stream = encode(&data);
+                for at in 0..=stream.len() {
+                    let (a, b) = stream.split_at(at);
+                    assert_eq!(
+                        decode(coding, &[a, b]),
+                        Ok(data.clone()),
+                        "{coding:?} at {at}"
+                    );
+                }
+                let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+                assert_eq!(
+                    decode(coding, &bytes),
+                    Ok(data.clone()),
+                    "{coding:?} bytewise"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn truncation_at_every_length_is_an_error() {
+        for (coding, encode) in encoders() {
+            let stream = encode(&text(700));
+            for len in 1..stream.len() {
+                assert!(
+                    decode(coding, &[&stream[..len]]).is_err(),
+                    "{coding:?} truncated to {len}"
+                );
+            }
+            assert_eq!(decode(coding, &[]), Ok(Vec::new()), "empty stays empty");
+        }
+    }
+
+    #[test]
+    fn a_bomb_comes_out_in_bounded_pieces() {
+        let data = vec![0u8; 8 * MAX_OUTPUT_PIECE + 3];
+        for (coding, encode) in encoders() {
+            let stream = encode(&data);
+            assert!(decode(coding, &[&stream]) == Ok(data.clone()), "{coding:?}");
+        }
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_skippable_frames_and_concatenated_frames() {
+        let frame = |d: &[u8]| {
+            ruzstd::encoding::compress_to_vec(d, ruzstd::encoding::CompressionLevel::Fastest)
+        };
+        let mut stream = vec![0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3];
+        stream.extend_from_slice(&frame(b"one,"));
+        stream.extend_from_slice(&frame(b"two"));
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(decode(Coding::Zstd, &bytes), Ok(b"one,two".to_vec()));
+        assert!(decode(Coding::Zstd, &[b"not zstd"]).is_err());
+    }
+
+    #[test]
+    fn content_encoding_names_one_enabled_coding() {
+        let with = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(CONTENT_ENCODING, v.parse().expect("valid"));
+            }
+            response_coding(&h)
+        };
+        let gzip = cfg!(feature = "gzip").then_some(Coding::Gzip);
+        assert_eq!(with(&[" GZip "]), gzip);
+        assert_eq!(with(&["gzip,"]), gzip);
+        assert_eq!(with(&["gzip, gzip"]), None);
+        assert_eq!(with(&["gzip", "gzip"]), None);
+        assert_eq!(with(&["identity"]), None);
+        assert_eq!(with(&[]), None);
+    }
+}
