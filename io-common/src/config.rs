@@ -129,7 +129,8 @@ impl Config {
 /// `max_conns_per_host`, `idle_timeout`, `connect_timeout`,
 /// `response_head_timeout`, `read_timeout`, `write_timeout`, `timeout`,
 /// `keep_alive`, `limits`, `continue_timeout`, `drain`, `stale_check_after`,
-/// `default_header`, `user_agent`, `max_redirects`, `redirect_policy`, `gzip`.
+/// `default_header`, `user_agent`, `max_redirects`, `redirect_policy`,
+/// `trace`, `gzip`.
 ///
 /// The arguments: the name of the builder's `Config` field, the backend
 /// crate's name and the expression that makes a builder (both strings; the
@@ -372,6 +373,30 @@ macro_rules! config_setters {
         /// ```
         pub fn redirect_policy(mut self, policy: Option<$crate::RedirectPolicy>) -> Self {
             self.$field.redirect_policy = policy;
+            self
+        }
+        /// Calls `tracer` with every trace event of every request (Go's
+        /// `httptrace`): a closure of the [`TraceEvent`]s alone, or a
+        /// [`Tracer`] (see [`Tracer::with_ids`] for one told which request
+        /// each event belongs to, and when).
+        ///
+        #[doc = concat!("[`TraceEvent`]: ", $krate, "::TraceEvent")]
+        #[doc = concat!("[`Tracer`]: ", $krate, "::Tracer")]
+        #[doc = concat!("[`Tracer::with_ids`]: ", $krate, "::Tracer::with_ids")]
+        ///
+        /// ```
+        #[doc = concat!("use ", $krate, "::{TraceEvent, Traced, Tracer};")]
+        #[doc = concat!("let builder = ", $builder, ".trace(|event: &TraceEvent| eprintln!(\"{event}\"));")]
+        /// # let _ = builder;
+        /// // Or with the request each event belongs to, and its time:
+        /// let tracer = Tracer::with_ids(|t: &Traced| {
+        ///     eprintln!("{:?} {:?} {}", t.request, t.at, t.event);
+        /// });
+        #[doc = concat!("let builder = ", $builder, ".trace(tracer);")]
+        /// # let _ = builder;
+        /// ```
+        pub fn trace(mut self, tracer: impl ::core::convert::Into<$crate::Tracer>) -> Self {
+            self.$field.trace = Some(tracer.into());
             self
         }
         /// Ask for gzip and decode it transparently (default on with the

@@ -65,7 +65,7 @@ pub use request::{
     frame_whole, prepare,
 };
 pub use response::{HeadBuilder, ResponseHead, trailer_into};
-pub use trace::Tracer;
+pub use trace::{RequestId, Traced, Tracer};
 
 /// The crates a backend speaks, re-exported so backends and their users agree
 /// on one version.
