@@ -466,14 +466,16 @@ impl Driver {
         let Some(slot) = entry.conn.take() else {
             return;
         };
-        let Some(conn) = self.conns.get(slot) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let (id, reason) = (conn.link.id, CloseReason::Switched);
+        let traced = conn.link.request.take();
         let grant = self.pool.discard(id, &conn.link.key, reason);
         self.grants.extend(grant);
         self.settings
             .config
+            .tracing(traced)
             .trace(|| roundtrip_io::proto::trace::TraceEvent::ConnClosed { id, reason });
         let Some(mut conn) = self.conns.remove(slot) else {
             return;

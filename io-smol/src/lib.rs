@@ -29,6 +29,11 @@ pub use roundtrip_io::{
     RedirectChain, RedirectPolicy, http, proto,
 };
 pub use roundtrip_io::{FinalUrl, ResponseExt};
+/// The trace hook, timeouts and pool counters, so users need no second
+/// dependency for them.
+pub use roundtrip_io::proto::pool::PoolStats;
+pub use roundtrip_io::proto::trace::TraceEvent;
+pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use runtime::Smol;
 
 /// A request body: empty, bytes in memory, or an async reader streamed with
