@@ -1,3 +1,5 @@
+//! Not part of the public API; used by the backends.
+//!
 //! The pool glue of the threaded backends: `proto::pool::Pool` behind a
 //! mutex, closing and reporting what it gives up. Every decision is the
 //! core's; a backend adds only its waiting primitive ([`Waiting`]: a
@@ -92,6 +94,7 @@ pub trait PoolConn {
 /// }
 /// roundtrip_io::impl_pool_conn!(Conn);
 /// ```
+#[doc(hidden)]
 #[macro_export]
 macro_rules! impl_pool_conn {
     ($conn:ty) => {

@@ -165,6 +165,7 @@ impl Link {
 /// struct Conn { link: Link }
 /// roundtrip_io::impl_pool_link!(Conn);
 /// ```
+#[doc(hidden)]
 #[macro_export]
 macro_rules! impl_pool_link {
     ($conn:ty) => {
