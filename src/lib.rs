@@ -85,9 +85,8 @@
 pub mod origin;
 
 pub use roundtrip_io::{
-    CollectedExt, Config, Error, FinalUrl, InvalidRequest, Phase, RedirectAction,
-    RedirectAttempt, RedirectPolicy, RequestId, RequestTimeout, ResponseExt, TimeoutKind, Traced,
-    Tracer, http,
+    CollectedExt, Config, Error, FinalUrl, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
+    RedirectPolicy, RequestId, RequestTimeout, ResponseExt, TimeoutKind, Traced, Tracer, http,
 };
 pub use roundtrip_proto as proto;
 pub use roundtrip_proto::pool::PoolStats;

@@ -10,9 +10,11 @@ use roundtrip_blocking::{
     RequestTimeout, TimeoutKind, TraceEvent, Traced, Tracer,
 };
 
+type Log = Arc<Mutex<Vec<(Option<RequestId>, TraceEvent)>>>;
+
 #[test]
 fn the_facade_names_everything_a_user_configures() {
-    let seen: Arc<Mutex<Vec<(Option<RequestId>, TraceEvent)>>> = Arc::default();
+    let seen: Log = Arc::default();
     let sink = Arc::clone(&seen);
     let tracer = Tracer::with_ids(move |t: &Traced| {
         sink.lock().unwrap().push((t.request, t.event.clone()));

@@ -313,10 +313,13 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
     fn close(&self, closed: Vec<(C, CloseReason)>, request: Option<crate::trace::RequestId>) {
         for (conn, reason) in closed {
             if let Some(trace) = &self.trace {
-                trace.emit_for(request, &TraceEvent::ConnClosed {
-                    id: conn.id(),
-                    reason,
-                });
+                trace.emit_for(
+                    request,
+                    &TraceEvent::ConnClosed {
+                        id: conn.id(),
+                        reason,
+                    },
+                );
             }
             drop(conn);
         }

@@ -59,10 +59,16 @@ fn the_driver_keeps_to_its_token_range() {
         .unwrap();
     assert!(driver.owns(Token(1)));
     assert!(!driver.owns(Token(0)) && !driver.owns(Token(2)));
-    assert!(Driver::builder().build_in_range(poll.registry(), 3..3).is_err());
+    assert!(
+        Driver::builder()
+            .build_in_range(poll.registry(), 3..3)
+            .is_err()
+    );
 
     let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    sender.send_to(b"ping", below.local_addr().unwrap()).unwrap();
+    sender
+        .send_to(b"ping", below.local_addr().unwrap())
+        .unwrap();
     above.wake().unwrap();
     let url = format!("http://127.0.0.1:{port}/");
     let first = driver.get(&url);
@@ -91,7 +97,11 @@ fn the_driver_keeps_to_its_token_range() {
         }
     }
     own.sort();
-    assert_eq!(own, [Token(0), Token(2)], "the caller's events stay the caller's");
+    assert_eq!(
+        own,
+        [Token(0), Token(2)],
+        "the caller's events stay the caller's"
+    );
     // One connection fits in the range: one request got it, the other
     // failed to connect rather than take a token outside the range.
     let status = |id| {

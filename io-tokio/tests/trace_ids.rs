@@ -127,7 +127,10 @@ async fn a_redirects_hops_share_one_id() {
 
     let log = log.lock().unwrap().clone();
     let first = log[0].0.expect("the first event names its request");
-    let hops: Vec<_> = log.iter().take_while(|(id, _)| *id == Some(first)).collect();
+    let hops: Vec<_> = log
+        .iter()
+        .take_while(|(id, _)| *id == Some(first))
+        .collect();
     let checkouts = hops
         .iter()
         .filter(|(_, e)| matches!(e, TraceEvent::GetConn { .. }))
@@ -138,7 +141,9 @@ async fn a_redirects_hops_share_one_id() {
         .count();
     assert_eq!((checkouts, check_ins), (2, 2), "{log:?}");
     assert!(
-        log.iter().skip(hops.len()).all(|(id, _)| *id != Some(first)),
+        log.iter()
+            .skip(hops.len())
+            .all(|(id, _)| *id != Some(first)),
         "{log:?}"
     );
     assert!(
