@@ -27,7 +27,7 @@ use crate::redirect::RedirectPolicy;
 /// | `conn` | [`ConnConfig::default`] | decoder limits, 100-continue wait, drain bounds |
 /// | `default_headers` | `User-Agent: roundtrip/<version>` | added unless the request has them |
 /// | `stale_check_after` | 1 ms | an idle connection older than this is probed before reuse |
-/// | `trace` | none | a [`Tracer`] called with every [`TraceEvent`](roundtrip_proto::trace::TraceEvent) |
+/// | `trace` | none | a [`Tracer`] called with every [`TraceEvent`](roundtrip_proto::trace::TraceEvent) (with its request's id and time: [`Tracer::with_ids`]) |
 /// | `max_redirects` | 10 | redirects followed per request; 0 = none (the 3xx is returned) |
 /// | `redirect_policy` | none | asked before each redirect is followed |
 /// | `gzip` | true with the `gzip` feature | ask for gzip and decode it transparently |

@@ -115,6 +115,9 @@ mod timer;
 pub use body::{Body, Flow, OnData, Receive, RequestId, Response, Trailers};
 pub use builder::{DEFAULT_MAX_BODY_BYTES, DriverBuilder};
 pub use driver::{Driver, Finished};
+/// The id [`Traced::request`] names a request by in the trace (this crate's
+/// own [`RequestId`] is the driver's handle of a submitted request).
+pub use roundtrip_io::RequestId as TraceRequestId;
 /// The trace hook, timeouts and pool counters, so users need no second
 /// dependency for them.
 pub use roundtrip_io::proto::pool::PoolStats;
