@@ -53,15 +53,47 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! Tracing, timeouts, redirect policies and pool counters are named from
+//! `roundtrip` (and from each backend) alone, with no second dependency:
+//!
+//! ```
+//! # #[cfg(feature = "blocking")] {
+//! use std::time::Duration;
+//! use roundtrip::{
+//!     Config, Error, Phase, PoolStats, RedirectAction, RedirectPolicy, RequestId,
+//!     RequestTimeout, TimeoutKind, TraceEvent, Traced, Tracer,
+//! };
+//!
+//! let tracer = Tracer::with_ids(|t: &Traced| {
+//!     let id: Option<RequestId> = t.request;
+//!     let event: &TraceEvent = t.event;
+//!     eprintln!("{id:?} {event}");
+//! });
+//! let client = roundtrip::blocking::Client::builder()
+//!     .config(Config::default())
+//!     .trace(tracer)
+//!     .redirect_policy(Some(RedirectPolicy::new(|_| RedirectAction::Follow)))
+//!     .build();
+//! let stats: PoolStats = client.stats();
+//! assert_eq!(stats.in_use, 0);
+//! let timeout = RequestTimeout(Some(Duration::from_secs(5)));
+//! let kinds: [(Phase, TimeoutKind); 1] = [(Phase::Connect, TimeoutKind::Connect)];
+//! # let _ = (timeout, kinds, None::<Error>);
+//! # }
+//! ```
+//!
 //! [`origin`] is a tiny loopback server, what `roundtrip bench` measures
 //! against, handy for examples and tests.
 
 pub mod origin;
 
 pub use roundtrip_io::{
-    CollectedExt, Config, Error, FinalUrl, InvalidRequest, Phase, ResponseExt, http,
+    CollectedExt, Config, Error, FinalUrl, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
+    RedirectPolicy, RequestId, RequestTimeout, ResponseExt, TimeoutKind, Traced, Tracer, http,
 };
 pub use roundtrip_proto as proto;
+pub use roundtrip_proto::pool::PoolStats;
+pub use roundtrip_proto::trace::TraceEvent;
 
 /// The README's Rust snippets, compiled by `cargo test --doc` so they stay
 /// true to the API (they need every backend, as the default features give).

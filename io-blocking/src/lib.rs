@@ -31,11 +31,16 @@ mod transport;
 
 pub use body::{Body, ResponseBody};
 pub use client::{Cancel, Client, ClientBuilder};
+/// The trace hook, timeouts and pool counters, so users need no second
+/// dependency for them.
+pub use roundtrip_io::proto::pool::PoolStats;
+pub use roundtrip_io::proto::trace::TraceEvent;
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
 pub use roundtrip_io::{FinalUrl, ResponseExt};
+pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use transport::Upgraded;
 
 /// `GET uri` with a client of default settings, created for this call.

@@ -1,3 +1,5 @@
+//! Not part of the public API; used by the backends.
+//!
 //! How every backend sizes a connection's buffers: the read buffer before
 //! each read, and what an idle connection may keep (16 KiB in all).
 //!

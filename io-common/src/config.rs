@@ -27,7 +27,7 @@ use crate::redirect::RedirectPolicy;
 /// | `conn` | [`ConnConfig::default`] | decoder limits, 100-continue wait, drain bounds |
 /// | `default_headers` | `User-Agent: roundtrip/<version>` | added unless the request has them |
 /// | `stale_check_after` | 1 ms | an idle connection older than this is probed before reuse |
-/// | `trace` | none | a [`Tracer`] called with every [`TraceEvent`](roundtrip_proto::trace::TraceEvent) |
+/// | `trace` | none | a [`Tracer`] called with every [`TraceEvent`](roundtrip_proto::trace::TraceEvent) (with its request's id and time: [`Tracer::with_ids`]) |
 /// | `max_redirects` | 10 | redirects followed per request; 0 = none (the 3xx is returned) |
 /// | `redirect_policy` | none | asked before each redirect is followed |
 /// | `gzip` | true with a coding feature | ask for gzip (and deflate, br, zstd when their features are on) and decode it transparently |
@@ -132,7 +132,8 @@ impl Config {
 /// `max_conns_per_host`, `idle_timeout`, `connect_timeout`,
 /// `response_head_timeout`, `read_timeout`, `write_timeout`, `timeout`,
 /// `keep_alive`, `limits`, `continue_timeout`, `drain`, `stale_check_after`,
-/// `default_header`, `user_agent`, `max_redirects`, `redirect_policy`, `gzip`, `decompress`.
+/// `default_header`, `user_agent`, `max_redirects`, `redirect_policy`,
+/// `trace`, `gzip`, `decompress`.
 ///
 /// The arguments: the name of the builder's `Config` field, the backend
 /// crate's name and the expression that makes a builder (both strings; the
@@ -375,6 +376,30 @@ macro_rules! config_setters {
         /// ```
         pub fn redirect_policy(mut self, policy: Option<$crate::RedirectPolicy>) -> Self {
             self.$field.redirect_policy = policy;
+            self
+        }
+        /// Calls `tracer` with every trace event of every request (Go's
+        /// `httptrace`): a closure of the [`TraceEvent`]s alone, or a
+        /// [`Tracer`] (see [`Tracer::with_ids`] for one told which request
+        /// each event belongs to, and when).
+        ///
+        #[doc = concat!("[`TraceEvent`]: ", $krate, "::TraceEvent")]
+        #[doc = concat!("[`Tracer`]: ", $krate, "::Tracer")]
+        #[doc = concat!("[`Tracer::with_ids`]: ", $krate, "::Tracer::with_ids")]
+        ///
+        /// ```
+        #[doc = concat!("use ", $krate, "::{TraceEvent, Traced, Tracer};")]
+        #[doc = concat!("let builder = ", $builder, ".trace(|event: &TraceEvent| eprintln!(\"{event}\"));")]
+        /// # let _ = builder;
+        /// // Or with the request each event belongs to, and its time:
+        /// let tracer = Tracer::with_ids(|t: &Traced| {
+        ///     eprintln!("{:?} {:?} {}", t.request, t.at, t.event);
+        /// });
+        #[doc = concat!("let builder = ", $builder, ".trace(tracer);")]
+        /// # let _ = builder;
+        /// ```
+        pub fn trace(mut self, tracer: impl ::core::convert::Into<$crate::Tracer>) -> Self {
+            self.$field.trace = Some(tracer.into());
             self
         }
         /// Ask for the enabled content codings (gzip, and deflate, br,

@@ -1,20 +1,34 @@
-//! What the three roundtrip backends (`roundtrip-blocking`, `roundtrip-mio`,
-//! `roundtrip-tokio`) share on top of `roundtrip-proto`: the client settings
-//! and the builder setters over them ([`config_setters!`]), the request
-//! [`Body`], the one error type, the conversions between the `http` crate's
-//! types and the sans-IO core, and the glue around the core every backend
-//! would otherwise repeat (the threaded backends' [`pool`], buffer sizing in
-//! [`buf`], [`Filled::report`]). Nothing here touches a socket.
+//! What the roundtrip backends (`roundtrip-blocking`, `roundtrip-mio`,
+//! `roundtrip-tokio`, `roundtrip-smol`) share on top of `roundtrip-proto`.
+//! Nothing here touches a socket. Users need not depend on this crate:
+//! each backend re-exports what they name.
 //!
-//! It also holds the decisions Go's `Client.do` makes around one round trip,
-//! so each backend only executes them: following redirects ([`Redirects`],
-//! [`RedirectChain`]) and transparent content codings: gzip, deflate, br,
-//! zstd, each behind its feature ([`adds_gzip`], [`accept_encoding`],
-//! [`decode_content`], [`ContentDecoder`]).
+//! # The public surface
 //!
-//! And the async driver of the exchange machine, written once for every
-//! runtime ([`drive`], over its [`Runtime`](drive::Runtime) trait): the tokio and
-//! smol backends are each a `Runtime` impl over it.
+//! - Settings: [`Config`] and the builder setters over it
+//!   ([`config_setters!`]); per-request [`RequestTimeout`].
+//! - Requests: [`Body`], [`prepare`] and [`Prepared`], [`BodyLen`],
+//!   [`Fields`], [`DefaultFields`].
+//! - Errors: [`Error`], [`Phase`], [`TimeoutKind`], [`InvalidRequest`].
+//! - Responses: [`ResponseHead`], [`ResponseExt`], [`CollectedExt`],
+//!   [`FinalUrl`], [`Collected`], [`charset`], [`decode_text`].
+//! - Tracing: [`Tracer`], [`Traced`], [`RequestId`] and the [`trace`]
+//!   module; the events are [`proto::trace::TraceEvent`].
+//! - Redirects (Go's `Client.do`): [`Redirects`], [`RedirectChain`],
+//!   [`RedirectPolicy`], [`RedirectAction`], [`RedirectAttempt`].
+//! - Transparent content codings, each behind its feature (gzip, deflate,
+//!   br, zstd): [`adds_gzip`], [`accept_encoding`], [`decode_content`],
+//!   [`ContentDecoder`], [`decode_response`], [`GzipDecoder`].
+//! - The request machine every backend drives ([`exchange::Exchange`]),
+//!   and its async driver written once for every runtime ([`drive`], over
+//!   its [`Runtime`](drive::Runtime) trait): the tokio and smol backends
+//!   are each a `Runtime` impl over it.
+//! - The crates the backends speak: [`http`], [`proto`].
+//!
+//! The adapter plumbing the backends share (`buf`, `sys`, `pool`,
+//! `Filled`, `ReadWait`, `drain_buffered`, the `impl_pool_conn!` and
+//! `impl_pool_link!` macros) is public only so the backend crates can reach
+//! it: it is hidden from these docs and not part of the public API.
 //!
 //! ```
 //! use roundtrip_io::{Config, prepare};
@@ -29,6 +43,7 @@
 #![deny(unsafe_code)]
 
 mod body;
+#[doc(hidden)]
 pub mod buf;
 mod clock;
 mod coding;
@@ -38,12 +53,14 @@ mod error;
 pub mod exchange;
 mod ext;
 mod gzip;
+#[doc(hidden)]
 pub mod pool;
 mod read;
 mod redirect;
 mod request;
 mod response;
 #[allow(unsafe_code)]
+#[doc(hidden)]
 pub mod sys;
 pub mod trace;
 
@@ -61,7 +78,9 @@ pub use gzip::{
     DecodeError, Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip,
     decode_response, decodes,
 };
-pub use read::{Collected, Filled, ReadWait, drain_buffered};
+pub use read::Collected;
+#[doc(hidden)]
+pub use read::{Filled, ReadWait, drain_buffered};
 pub use redirect::{
     Hop, Next, RedirectAction, RedirectAttempt, RedirectChain, RedirectPolicy, Redirects, Replay,
     Verdict,
@@ -71,7 +90,7 @@ pub use request::{
     frame_whole, prepare,
 };
 pub use response::{HeadBuilder, ResponseHead, trailer_into};
-pub use trace::Tracer;
+pub use trace::{RequestId, Traced, Tracer};
 
 /// The crates a backend speaks, re-exported so backends and their users agree
 /// on one version.

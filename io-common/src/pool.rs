@@ -1,3 +1,5 @@
+//! Not part of the public API; used by the backends.
+//!
 //! The pool glue of the threaded backends: `proto::pool::Pool` behind a
 //! mutex, closing and reporting what it gives up. Every decision is the
 //! core's; a backend adds only its waiting primitive ([`Waiting`]: a
@@ -63,6 +65,12 @@ pub trait PoolConn {
     /// Before it goes idle: gives back memory beyond what an idle connection
     /// may hold ([`buf::shrink_for_idle`](crate::buf::shrink_for_idle)).
     fn shrink_for_idle(&mut self);
+    /// The request it carries, taken when it is checked in or closed so
+    /// the pool's trace events name it; `None` for connection types that do
+    /// not keep it.
+    fn take_request(&mut self) -> Option<crate::trace::RequestId> {
+        None
+    }
 }
 
 /// Implements [`PoolConn`] for a connection type with the fields `id:
@@ -86,6 +94,7 @@ pub trait PoolConn {
 /// }
 /// roundtrip_io::impl_pool_conn!(Conn);
 /// ```
+#[doc(hidden)]
 #[macro_export]
 macro_rules! impl_pool_conn {
     ($conn:ty) => {
@@ -208,23 +217,25 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         };
         let closed = take_closed(&mut st);
         drop(st);
-        self.close(closed);
+        self.close(closed, None);
         got
     }
 
     /// A connection will not come back (stale, broken, or abandoned mid-way):
     /// close it, free its slot.
-    pub fn discard(&self, conn: C, reason: CloseReason) {
+    pub fn discard(&self, mut conn: C, reason: CloseReason) {
+        let request = conn.take_request();
         let mut st = self.lock();
         let grant = st.pool.discard(conn.id(), conn.key(), reason);
         self.deliver(&mut st, grant);
         drop(st);
-        self.close(vec![(conn, reason)]);
+        self.close(vec![(conn, reason)], request);
     }
 
     /// Returns a connection after its exchange; the core's verdict decides
     /// whether it is kept, handed to a waiter, or closed.
     pub fn checkin(&self, mut conn: C) {
+        let request = conn.take_request();
         let verdict = conn.proto().checkin_verdict();
         if verdict == Reuse::Yes {
             conn.shrink_for_idle();
@@ -240,9 +251,12 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         drop(st);
         if let Some(trace) = &self.trace {
             let own = closed.iter().find(|(c, _)| c.id() == id).map(|&(_, r)| r);
-            trace.emit(&TraceEvent::put_idle(id, own));
+            trace.emit_for(request, &TraceEvent::put_idle(id, own));
         }
-        self.close(closed);
+        // Its own close, if refused, is the request's; evictions are no one's.
+        let (own, others): (Vec<_>, Vec<_>) = closed.into_iter().partition(|(c, _)| c.id() == id);
+        self.close(own, request);
+        self.close(others, None);
     }
 
     /// The dial a checkout permitted succeeded.
@@ -295,14 +309,17 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
     }
 
     /// Closes connections the pool gave up (dropping one closes its
-    /// socket), reporting each; called outside the lock.
-    fn close(&self, closed: Vec<(C, CloseReason)>) {
+    /// socket), reporting each as `request`'s; called outside the lock.
+    fn close(&self, closed: Vec<(C, CloseReason)>, request: Option<crate::trace::RequestId>) {
         for (conn, reason) in closed {
             if let Some(trace) = &self.trace {
-                trace.emit(&TraceEvent::ConnClosed {
-                    id: conn.id(),
-                    reason,
-                });
+                trace.emit_for(
+                    request,
+                    &TraceEvent::ConnClosed {
+                        id: conn.id(),
+                        reason,
+                    },
+                );
             }
             drop(conn);
         }

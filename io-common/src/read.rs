@@ -10,6 +10,8 @@ use roundtrip_proto::conn::Connection;
 
 use crate::{Clock, Error, Phase, TimeoutKind};
 
+/// Not part of the public API; used by the backends.
+///
 /// How a read attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Filled {
@@ -56,6 +58,8 @@ impl Filled {
     }
 }
 
+/// Not part of the public API; used by the backends.
+///
 /// The deadlines of one wait for response bytes: the caller's own
 /// ([`Config::read_timeout`](crate::Config) from now, and the request's
 /// deadline), which [`Filled::report`] turns into a timeout of theirs, and
@@ -93,6 +97,8 @@ impl ReadWait {
     }
 }
 
+/// Not part of the public API; used by the backends.
+///
 /// Decodes and drops the events of an abandoned body that `buf` already
 /// holds. True while the core still drains it (more bytes are wanted);
 /// false once the exchange completed or failed.

@@ -96,20 +96,20 @@ impl HeadBuilder {
 }
 
 impl HeadBuilder {
-    /// Takes every head event already in `buf` (traced as `config` says);
+    /// Takes every head event already in `buf` (traced with `tracing`);
     /// returns the final head once it is complete. An error is the core's,
     /// in [`Phase::ResponseHead`](crate::Phase); `reached`: any byte of the
     /// request was written.
     pub fn push_buffered(
         &mut self,
-        config: &crate::Config,
+        tracing: &crate::trace::Tracing<'_>,
         proto: &mut roundtrip_proto::conn::Connection,
         buf: &mut bytes::BytesMut,
         reached: bool,
     ) -> Result<Option<ResponseHead>, crate::Error> {
         let refused = |e| crate::Error::from_proto(e, crate::Phase::ResponseHead, reached);
         // Bounded by the bytes buffered: each event consumes some or ends.
-        while let Some(event) = config.poll_event(proto, buf).map_err(refused)? {
+        while let Some(event) = tracing.poll_event(proto, buf).map_err(refused)? {
             if let Some(head) = self.push(event).map_err(refused)? {
                 return Ok(Some(head));
             }

@@ -1,3 +1,5 @@
+//! Not part of the public API; used by the backends.
+//!
 //! The two non-blocking socket probes every backend needs, in one place
 //! (the only `unsafe` of this crate: two libc calls on a borrowed fd).
 

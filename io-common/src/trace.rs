@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use roundtrip_proto::conn::Connection;
@@ -12,12 +13,54 @@ use roundtrip_proto::{Error as ProtoError, Event};
 
 use crate::{Config, Error};
 
+/// Which request a trace event belongs to: unique per client (per
+/// [`Settings`](crate::exchange::Settings)), the same for every event of one
+/// request, its safe retries and redirect hops included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(u64);
+
+impl RequestId {
+    /// The id numbered `n` (ids are handed out from 1 by each client).
+    pub const fn new(n: u64) -> RequestId {
+        RequestId(n)
+    }
+
+    /// Its number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// One trace event with what tells it apart from those of concurrent
+/// requests, as a [`Tracer::with_ids`] callback receives it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Traced<'a> {
+    /// The request it belongs to; `None` for a connection-level event no
+    /// request caused (an idle connection expired, evicted or found dead).
+    pub request: Option<RequestId>,
+    /// When it was reported.
+    pub at: Instant,
+    /// The event.
+    pub event: &'a TraceEvent,
+}
+
 /// A callback for trace events; clones share it.
 ///
 /// It is called synchronously where the event happens: on the thread (or
 /// task, or event loop) driving the request, never under the pool's lock.
 /// Requests in flight at once call it concurrently, so it must be quick and
 /// must not block on the client.
+///
+/// [`Tracer::new`] takes a callback of the events alone;
+/// [`Tracer::with_ids`] one of [`Traced`] events, which say which request
+/// each belongs to and when it happened.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
@@ -33,18 +76,54 @@ use crate::{Config, Error};
 /// config.trace(|| TraceEvent::WroteHeaders);
 /// assert_eq!(*seen.lock().unwrap(), [TraceEvent::WroteHeaders]);
 /// ```
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use roundtrip_io::{Config, Traced, Tracer};
+/// use roundtrip_io::proto::trace::TraceEvent;
+/// use roundtrip_io::trace::RequestId;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&seen);
+/// let mut config = Config::default();
+/// config.trace = Some(Tracer::with_ids(move |t: &Traced| {
+///     sink.lock().unwrap().push((t.request, t.event.clone()));
+/// }));
+/// config.tracing(Some(RequestId::new(7))).trace(|| TraceEvent::WroteHeaders);
+/// assert_eq!(*seen.lock().unwrap(), [(Some(RequestId::new(7)), TraceEvent::WroteHeaders)]);
+/// ```
 #[derive(Clone)]
-pub struct Tracer(Arc<dyn Fn(&TraceEvent) + Send + Sync>);
+pub struct Tracer(Arc<dyn Fn(&Traced<'_>) + Send + Sync>);
 
 impl Tracer {
     /// A tracer calling `f` with each event.
     pub fn new(f: impl Fn(&TraceEvent) + Send + Sync + 'static) -> Tracer {
+        Tracer(Arc::new(move |traced: &Traced<'_>| f(traced.event)))
+    }
+
+    /// A tracer calling `f` with each event, its request and its time.
+    pub fn with_ids(f: impl Fn(&Traced<'_>) + Send + Sync + 'static) -> Tracer {
         Tracer(Arc::new(f))
     }
 
-    /// Reports `event`.
+    /// Reports `event`, of no request.
     pub fn emit(&self, event: &TraceEvent) {
-        (self.0)(event)
+        self.emit_for(None, event)
+    }
+
+    /// Reports `event` of `request`, now.
+    pub fn emit_for(&self, request: Option<RequestId>, event: &TraceEvent) {
+        (self.0)(&Traced {
+            request,
+            at: Instant::now(),
+            event,
+        })
+    }
+}
+
+impl<F: Fn(&TraceEvent) + Send + Sync + 'static> From<F> for Tracer {
+    fn from(f: F) -> Tracer {
+        Tracer::new(f)
     }
 }
 
@@ -54,7 +133,15 @@ impl fmt::Debug for Tracer {
     }
 }
 
-/// What one write of a request carried, for [`Config::trace_write`].
+/// A config's tracer bound to one request ([`Config::tracing`]): what the
+/// exchange machine reports through.
+#[derive(Clone, Copy, Debug)]
+pub struct Tracing<'a> {
+    tracer: Option<&'a Tracer>,
+    request: Option<RequestId>,
+}
+
+/// What one write of a request carried, for [`Tracing::trace_write`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Written {
     /// The head; a body follows.
@@ -68,11 +155,42 @@ pub enum Written {
 }
 
 impl Config {
+    /// This config's tracer, reporting events as `request`'s.
+    pub fn tracing(&self, request: Option<RequestId>) -> Tracing<'_> {
+        Tracing {
+            tracer: self.trace.as_ref(),
+            request,
+        }
+    }
+
+    /// Reports the event `make` builds, of no request, if a tracer is set
+    /// (nothing is built otherwise).
+    pub fn trace(&self, make: impl FnOnce() -> TraceEvent) {
+        self.tracing(None).trace(make)
+    }
+
+    /// The next response event `proto` decodes from `buf`, traced as no
+    /// request's ([`Tracing::poll_event`]).
+    pub fn poll_event<'c>(
+        &self,
+        proto: &'c mut Connection,
+        buf: &'c mut BytesMut,
+    ) -> Result<Option<Event<'c>>, ProtoError> {
+        self.tracing(None).poll_event(proto, buf)
+    }
+}
+
+impl Tracing<'_> {
+    /// True when a tracer is set.
+    pub fn is_on(&self) -> bool {
+        self.tracer.is_some()
+    }
+
     /// Reports the event `make` builds, if a tracer is set (nothing is built
     /// otherwise).
     pub fn trace(&self, make: impl FnOnce() -> TraceEvent) {
-        if let Some(tracer) = &self.trace {
-            tracer.emit(&make());
+        if let Some(tracer) = self.tracer {
+            tracer.emit_for(self.request, &make());
         }
     }
 
@@ -111,7 +229,7 @@ impl Config {
     /// [`TraceEvent::GotFirstResponseByte`] when `buf` holds bytes the core
     /// has not yet counted as the response's first.
     pub fn trace_first_byte(&self, proto: &Connection, buf: &BytesMut) {
-        if self.trace.is_some() && !buf.is_empty() && !proto.received_any_byte() {
+        if self.tracer.is_some() && !buf.is_empty() && !proto.received_any_byte() {
             self.trace(|| TraceEvent::GotFirstResponseByte);
         }
     }
@@ -124,7 +242,7 @@ impl Config {
         proto: &'c mut Connection,
         buf: &'c mut BytesMut,
     ) -> Result<Option<Event<'c>>, ProtoError> {
-        if self.trace.is_none() {
+        if self.tracer.is_none() {
             return proto.poll_event(buf);
         }
         self.trace_first_byte(proto, buf);

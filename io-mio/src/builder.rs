@@ -76,7 +76,7 @@ impl DriverBuilder {
         Ok(Driver::with_parts(
             Some((poll, events)),
             registry,
-            Token(0),
+            0..usize::MAX,
             self.config,
             self.max_body_bytes,
         ))
@@ -95,10 +95,41 @@ impl DriverBuilder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn build_in(self, registry: &Registry, first_token: Token) -> io::Result<Driver> {
+        self.build_in_range(registry, first_token.0..usize::MAX)
+    }
+
+    /// A driver whose sockets are registered with the caller's `Poll`, using
+    /// only the tokens in `tokens`: the caller's own sources may take any
+    /// token outside it, below or above. At most `tokens.len()` connections
+    /// are open at once; a dial beyond that fails (the request fails with
+    /// [`Error::Connect`](crate::Error::Connect)) rather than take a token
+    /// outside the range. Pair it with
+    /// [`max_conns_per_host`](Self::max_conns_per_host) to queue requests
+    /// instead. Fails with `InvalidInput` for an empty range.
+    ///
+    /// ```no_run
+    /// use mio::{Poll, Token};
+    /// let poll = Poll::new()?;
+    /// // Tokens 0..100 and 200.. stay the caller's.
+    /// let driver = roundtrip_mio::Driver::builder().build_in_range(poll.registry(), 100..200)?;
+    /// assert!(driver.owns(Token(150)) && !driver.owns(Token(200)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn build_in_range(
+        self,
+        registry: &Registry,
+        tokens: std::ops::Range<usize>,
+    ) -> io::Result<Driver> {
+        if tokens.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the driver's token range is empty",
+            ));
+        }
         Ok(Driver::with_parts(
             None,
             registry.try_clone()?,
-            first_token,
+            tokens,
             self.config,
             self.max_body_bytes,
         ))

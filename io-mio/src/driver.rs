@@ -89,6 +89,8 @@ pub struct Driver {
     own: Option<OwnPoll>,
     pub(crate) registry: Registry,
     pub(crate) first_token: usize,
+    /// One past the last token the driver may use (`usize::MAX`: unbounded).
+    pub(crate) end_token: usize,
     /// The settings and default fields every exchange shares.
     pub(crate) settings: Arc<Settings>,
     max_body_bytes: u64,
@@ -153,14 +155,15 @@ impl Driver {
     pub(crate) fn with_parts(
         own: Option<(Poll, Events)>,
         registry: Registry,
-        first_token: Token,
+        tokens: std::ops::Range<usize>,
         config: Config,
         max_body_bytes: u64,
     ) -> Driver {
         Driver {
             own: own.map(|(poll, events)| OwnPoll { poll, events }),
             registry,
-            first_token: first_token.0,
+            first_token: tokens.start,
+            end_token: tokens.end,
             pool: Pool::new(config.pool),
             settings: Arc::new(Settings::new(config)),
             max_body_bytes,
@@ -216,18 +219,22 @@ impl Driver {
         self.exchanges.is_empty()
     }
 
-    /// Whether `token` belongs to this driver: every token from the
-    /// `first_token` it was built with upward.
+    /// Whether `token` is in this driver's range: every token from the
+    /// `first_token` it was built with upward
+    /// ([`build_in`](crate::DriverBuilder::build_in)), or the range it was
+    /// given ([`build_in_range`](crate::DriverBuilder::build_in_range)).
     ///
     /// ```no_run
     /// use mio::{Poll, Token};
     /// let poll = Poll::new()?;
     /// let driver = roundtrip_mio::Driver::builder().build_in(poll.registry(), Token(10))?;
     /// assert!(driver.owns(Token(10)) && !driver.owns(Token(3)));
+    /// let driver = roundtrip_mio::Driver::builder().build_in_range(poll.registry(), 10..20)?;
+    /// assert!(driver.owns(Token(19)) && !driver.owns(Token(20)));
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn owns(&self, token: Token) -> bool {
-        token.0 >= self.first_token
+        (self.first_token..self.end_token).contains(&token.0)
     }
 
     /// `GET uri`, with the body collected in memory.
@@ -403,8 +410,14 @@ impl Driver {
     }
 
     /// Handles one readiness event from the `Poll` the driver registered
-    /// with. Returns false (and does nothing) for a token that is not the
-    /// driver's.
+    /// with. Returns false (and does nothing) for a token outside the
+    /// driver's range ([`owns`](Self::owns)): one of the caller's sources.
+    ///
+    /// The range is the driver's alone: a token in it that no connection of
+    /// the driver holds (a late event of a connection it just closed) is
+    /// ignored, and true returned. The caller must register none of its own
+    /// sources in the range; [`build_in_range`](crate::DriverBuilder::build_in_range)
+    /// bounds it so the caller's tokens above it are safe too.
     ///
     /// ```no_run
     /// use mio::{Events, Poll, Token};
@@ -421,9 +434,10 @@ impl Driver {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn handle_event(&mut self, event: &Event) -> bool {
-        let Some(slot) = event.token().0.checked_sub(self.first_token) else {
+        if !self.owns(event.token()) {
             return false;
-        };
+        }
+        let slot = event.token().0 - self.first_token;
         let now = self.clock.now();
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
@@ -531,8 +545,10 @@ impl Driver {
         self.last_serial
     }
 
-    pub(crate) fn token(&self, slot: usize) -> Token {
-        Token(self.first_token + slot)
+    /// The token of the connection in `slot`; `None` beyond the range.
+    pub(crate) fn token(&self, slot: usize) -> Option<Token> {
+        let token = self.first_token.checked_add(slot)?;
+        (token < self.end_token).then_some(Token(token))
     }
 
     /// Delivers pending grants and re-arms the pool's timer.
@@ -592,7 +608,9 @@ impl Driver {
     /// Brings a connection's registered interest in line with its state
     /// (reregistering only on change).
     pub(crate) fn settle_conn(&mut self, slot: usize) {
-        let token = self.token(slot);
+        let Some(token) = self.token(slot) else {
+            return; // never registered: no token in range
+        };
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };

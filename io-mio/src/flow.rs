@@ -384,14 +384,24 @@ impl Driver {
                 read_pending: false,
                 peer_closed: false,
             });
-            let token = mio::Token(self.first_token + slot);
+            let token = self
+                .first_token
+                .checked_add(slot)
+                .filter(|&t| t < self.end_token)
+                .map(mio::Token);
             let Some(conn) = self.conns.get_mut(slot) else {
                 unreachable!("inserted just above")
             };
-            match self
-                .registry
-                .register(&mut conn.socket, token, conn.interest)
-            {
+            let registered = match token {
+                // Beyond the driver's token range: never a caller's token.
+                None => Err(io::Error::other(
+                    "no token left in the driver's range (too many connections)",
+                )),
+                Some(token) => self
+                    .registry
+                    .register(&mut conn.socket, token, conn.interest),
+            };
+            match registered {
                 Ok(()) => {
                     entry.conn = Some(slot);
                     return Next::Wait;
@@ -466,14 +476,16 @@ impl Driver {
         let Some(slot) = entry.conn.take() else {
             return;
         };
-        let Some(conn) = self.conns.get(slot) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let (id, reason) = (conn.link.id, CloseReason::Switched);
+        let traced = conn.link.request.take();
         let grant = self.pool.discard(id, &conn.link.key, reason);
         self.grants.extend(grant);
         self.settings
             .config
+            .tracing(traced)
             .trace(|| roundtrip_io::proto::trace::TraceEvent::ConnClosed { id, reason });
         let Some(mut conn) = self.conns.remove(slot) else {
             return;

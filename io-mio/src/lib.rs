@@ -115,11 +115,19 @@ mod timer;
 pub use body::{Body, Flow, OnData, Receive, RequestId, Response, Trailers};
 pub use builder::{DEFAULT_MAX_BODY_BYTES, DriverBuilder};
 pub use driver::{Driver, Finished};
+/// The id [`Traced::request`] names a request by in the trace (this crate's
+/// own [`RequestId`] is the driver's handle of a submitted request).
+pub use roundtrip_io::RequestId as TraceRequestId;
+/// The trace hook, timeouts and pool counters, so users need no second
+/// dependency for them.
+pub use roundtrip_io::proto::pool::PoolStats;
+pub use roundtrip_io::proto::trace::TraceEvent;
 pub use roundtrip_io::{CollectedExt, FinalUrl, ResponseExt};
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, ResponseHead, http, proto,
 };
+pub use roundtrip_io::{RequestTimeout, TimeoutKind, Traced, Tracer};
 
 /// The mio version the driver registers with, so that an embedding loop
 /// uses the same one.

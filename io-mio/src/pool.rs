@@ -16,6 +16,7 @@ use roundtrip_io::proto::CloseReason;
 use roundtrip_io::proto::pool::{Checkout, ConnId, Grant};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::proto::trace::TraceEvent;
+use roundtrip_io::trace::RequestId;
 
 use crate::conn::ConnState;
 use crate::driver::Driver;
@@ -84,25 +85,28 @@ impl Driver {
         }
         let keep_alive = link.proto.keep_alive_timeout();
         let id = link.id;
+        let request = link.request.take();
         let grant = self
             .pool
             .checkin(id, &link.key, slot, verdict, keep_alive, now);
         self.grants.extend(grant);
         self.pool_dirty = true;
-        self.reap_after_checkin(Some((slot, id)));
+        self.reap_after_checkin(Some((slot, id, request)));
         self.settle_conn(slot);
     }
 
     /// An in-use connection will not come back: close it, free its slot.
     pub(crate) fn discard_conn(&mut self, slot: usize, reason: CloseReason) {
-        let Some(conn) = self.conns.get(slot) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let id = conn.link.id;
+        let request = conn.link.request.take();
         let grant = self.pool.discard(id, &conn.link.key, reason);
         self.grants.extend(grant);
         self.settings
             .config
+            .tracing(request)
             .trace(|| TraceEvent::ConnClosed { id, reason });
         self.close_conn(slot);
     }
@@ -140,29 +144,34 @@ impl Driver {
     /// [`reap`](Self::reap) right after the check-in of `checked_in` (its
     /// slot and id): its `PutIdleConn` is reported first, kept unless the
     /// pool closed it.
-    fn reap_after_checkin(&mut self, checked_in: Option<(usize, ConnId)>) {
+    fn reap_after_checkin(&mut self, checked_in: Option<(usize, ConnId, Option<RequestId>)>) {
         let config = &self.settings.config;
-        let Some((slot, id)) = checked_in else {
+        let Some((slot, id, request)) = checked_in else {
             // Bounded: each pass takes one handle off the pool's queue.
             while let Some((slot, reason)) = self.pool.take_closed() {
-                self.close_reaped(slot, reason);
+                self.close_reaped(slot, reason, None);
             }
             return;
         };
         // Bounded: each pass takes one handle off the pool's queue.
         let closed: Vec<_> = std::iter::from_fn(|| self.pool.take_closed()).collect();
         let own = closed.iter().find(|&&(s, _)| s == slot).map(|&(_, r)| r);
-        config.trace(|| TraceEvent::put_idle(id, own));
-        for (slot, reason) in closed {
-            self.close_reaped(slot, reason);
+        config
+            .tracing(request)
+            .trace(|| TraceEvent::put_idle(id, own));
+        for (closed, reason) in closed {
+            // Its own close is the request's; evictions are no one's.
+            let by = if closed == slot { request } else { None };
+            self.close_reaped(closed, reason, by);
         }
     }
 
-    fn close_reaped(&mut self, slot: usize, reason: CloseReason) {
+    fn close_reaped(&mut self, slot: usize, reason: CloseReason, request: Option<RequestId>) {
         if let Some(conn) = self.conns.get(slot) {
             let id = conn.link.id;
             self.settings
                 .config
+                .tracing(request)
                 .trace(|| TraceEvent::ConnClosed { id, reason });
         }
         self.close_conn(slot);

@@ -24,11 +24,16 @@ mod client;
 mod runtime;
 
 pub use client::{Client, ClientBuilder};
+/// The trace hook, timeouts and pool counters, so users need no second
+/// dependency for them.
+pub use roundtrip_io::proto::pool::PoolStats;
+pub use roundtrip_io::proto::trace::TraceEvent;
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
 pub use roundtrip_io::{FinalUrl, ResponseExt};
+pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use runtime::Smol;
 
 /// A request body: empty, bytes in memory, or an async reader streamed with

@@ -39,6 +39,9 @@ impl<S> PoolConn for Conn<S> {
     fn shrink_for_idle(&mut self) {
         self.link.shrink_for_idle();
     }
+    fn take_request(&mut self) -> Option<crate::trace::RequestId> {
+        self.link.request.take()
+    }
 }
 
 /// A parked waiter: the grant once it came, and the task to wake for it.

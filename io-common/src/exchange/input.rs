@@ -23,6 +23,8 @@ impl<R> Exchange<R> {
             return;
         }
         self.conn = Some(link.id);
+        // A stale probe's close is this request's too.
+        link.request = Some(self.id);
         self.idle_for = Some(idle_for);
         // Young connections are reused without the probe, which would cost
         // a syscall on every request of a busy client; a close that races
@@ -80,7 +82,7 @@ impl<R> Exchange<R> {
     pub fn handle_connect_start(&mut self, addr: std::net::SocketAddr, now: Instant) {
         let after = self.config().connect_timeout;
         self.timers.arm(Timer::Connect, now, after);
-        self.config().trace(|| TraceEvent::ConnectStart { addr });
+        self.tracing().trace(|| TraceEvent::ConnectStart { addr });
     }
 
     /// The connect to `addr` ended.
@@ -90,7 +92,7 @@ impl<R> Exchange<R> {
         result: Result<(), &io::Error>,
     ) {
         let result = result.map_err(crate::trace::connect_failure);
-        self.config()
+        self.tracing()
             .trace(|| TraceEvent::ConnectDone { addr, result });
     }
 
@@ -138,7 +140,7 @@ impl<R> Exchange<R> {
             (_, true) => Wrote::All,
             (_, false) => Wrote::Head,
         };
-        self.config().trace_wrote(part);
+        self.tracing().trace_wrote(part);
     }
 
     /// The next piece of a streamed request body (empty at its end), or
@@ -152,7 +154,7 @@ impl<R> Exchange<R> {
             Err(e) => Err(Error::RequestBody(e)),
         };
         if let Err(e) = result {
-            self.config().trace_write_failed(&e);
+            self.tracing().trace_write_failed(&e);
             self.fail(link, e);
         }
     }
@@ -212,7 +214,7 @@ impl<R> Exchange<R> {
     pub fn handle_io_error(&mut self, link: &mut Link, e: io::Error, _now: Instant) {
         let err = Error::from_io(e, self.phase(Some(link)), link.proto.wrote_any_byte());
         if matches!(self.state, State::Send) && !link.out.is_empty() {
-            self.config().trace_write_failed(&err);
+            self.tracing().trace_write_failed(&err);
         }
         self.fail(link, err);
     }
@@ -247,7 +249,7 @@ impl<R> Exchange<R> {
         };
         let err = self.timed_out(kind, link.as_deref(), now);
         if matches!(self.state, State::Send) && link.as_deref().is_some_and(|l| !l.out.is_empty()) {
-            self.config().trace_write_failed(&err);
+            self.tracing().trace_write_failed(&err);
         }
         match link {
             // A redirect's body still draining: the chain ends here.

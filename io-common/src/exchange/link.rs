@@ -112,6 +112,9 @@ pub struct Link {
     pub id: ConnId,
     /// Where it is connected.
     pub key: Key,
+    /// The request it carries (or last carried), for the pool's trace
+    /// events; taken when it is checked in or closed.
+    pub request: Option<crate::trace::RequestId>,
 }
 
 impl Link {
@@ -127,6 +130,7 @@ impl Link {
             },
             id,
             key,
+            request: None,
         }
     }
 
@@ -161,6 +165,7 @@ impl Link {
 /// struct Conn { link: Link }
 /// roundtrip_io::impl_pool_link!(Conn);
 /// ```
+#[doc(hidden)]
 #[macro_export]
 macro_rules! impl_pool_link {
     ($conn:ty) => {
@@ -176,6 +181,9 @@ macro_rules! impl_pool_link {
             }
             fn shrink_for_idle(&mut self) {
                 self.link.shrink_for_idle();
+            }
+            fn take_request(&mut self) -> Option<$crate::trace::RequestId> {
+                self.link.request.take()
             }
         }
     };

@@ -59,6 +59,7 @@ mod timer;
 mod transition;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -72,6 +73,7 @@ pub use link::{Link, Outbox};
 pub use timer::Timer;
 use timer::Timers;
 
+use crate::trace::{RequestId, Tracing};
 use crate::{
     Body, Config, ContentDecoder, DefaultFields, Error, HeadBuilder, Phase, Prepared, Redirects,
     ResponseHead, Verdict, decode_content, drain_buffered, prepare, trailer_into,
@@ -98,6 +100,8 @@ pub struct Settings {
     pub config: Config,
     /// `config`'s default fields, encoded once.
     pub defaults: DefaultFields,
+    /// The number of the last [`RequestId`] handed out.
+    requests: AtomicU64,
 }
 
 impl Settings {
@@ -106,7 +110,14 @@ impl Settings {
         Settings {
             defaults: DefaultFields::new(&config),
             config,
+            requests: AtomicU64::new(0),
         }
+    }
+
+    /// A request id no other exchange of these settings has (numbered
+    /// from 1), for the trace.
+    pub fn next_request_id(&self) -> RequestId {
+        RequestId::new(self.requests.fetch_add(1, Ordering::Relaxed) + 1)
     }
 }
 
@@ -209,6 +220,8 @@ enum Sending {
 /// ```
 pub struct Exchange<R> {
     settings: Arc<Settings>,
+    /// Which request its trace events belong to (hops and retries share it).
+    id: RequestId,
     parts: Parts,
     body: Body<R>,
     prepared: Option<Prepared>,
@@ -269,6 +282,7 @@ impl<R> Exchange<R> {
         timers.arm(Timer::Total, now, timeout);
         let prepared = prepare(&parts, body.body_len(), config);
         let mut exchange = Exchange {
+            id: settings.next_request_id(),
             redirects: Redirects::new(&parts.uri),
             parts,
             body,
@@ -302,6 +316,16 @@ impl<R> Exchange<R> {
 
     fn config(&self) -> &Config {
         &self.settings.config
+    }
+
+    /// The tracer, reporting as this request.
+    fn tracing(&self) -> Tracing<'_> {
+        self.settings.config.tracing(Some(self.id))
+    }
+
+    /// The id its trace events carry.
+    pub fn request_id(&self) -> RequestId {
+        self.id
     }
 
     /// The client's settings.
@@ -397,7 +421,7 @@ impl<R> Exchange<R> {
                     self.announced = true;
                     if let Some(prepared) = &self.prepared {
                         let key = prepared.key.clone();
-                        self.settings.config.trace(|| TraceEvent::GetConn { key });
+                        self.tracing().trace(|| TraceEvent::GetConn { key });
                     }
                 }
                 return Some(Action::Checkout);
@@ -520,10 +544,10 @@ impl<R> Exchange<R> {
     /// it means (deliver, follow a redirect, switch).
     fn decode_head(&mut self, link: &mut Link, now: Instant) -> Result<Option<Action>, Error> {
         let reached = link.proto.wrote_any_byte();
-        let config = &self.settings.config;
+        let tracing = self.settings.config.tracing(Some(self.id));
         let head =
             self.builder
-                .push_buffered(config, &mut link.proto, &mut link.read_buf, reached)?;
+                .push_buffered(&tracing, &mut link.proto, &mut link.read_buf, reached)?;
         match head {
             Some(head) => Ok(self.on_head(link, head, now)),
             None => Ok(None),

@@ -28,11 +28,13 @@ impl<R> Exchange<R> {
         self.conn = Some(link.id);
         self.reused = reused;
         self.eof = false;
-        let config = &self.settings.config;
+        link.request = Some(self.id);
+        let tracing = self.tracing();
         match (reused, self.idle_for) {
-            (true, idle_for) => config.trace(|| TraceEvent::got_pooled(link.id, idle_for)),
-            (false, _) => config.trace(|| TraceEvent::got_dialed(link.id)),
+            (true, idle_for) => tracing.trace(|| TraceEvent::got_pooled(link.id, idle_for)),
+            (false, _) => tracing.trace(|| TraceEvent::got_dialed(link.id)),
         }
+        let config = &self.settings.config;
         link.out.clear();
         let started = prepared.start(
             &self.parts,
