@@ -254,7 +254,7 @@ impl Chunked {
                     });
                 }
             }
-            self.state = match self.next_state(b) {
+            self.state = match self.next_state(b, limits.allow_bare_lf) {
                 Some(state) => state,
                 None => return Err(self.line_error(b, at())),
             };
@@ -279,8 +279,9 @@ impl Chunked {
     }
 
     /// The transition on byte `b` in the chunk-size line or after chunk
-    /// data, or `None` when `b` cannot come here.
-    fn next_state(&self, b: u8) -> Option<State> {
+    /// data, or `None` when `b` cannot come here; `lf` accepts a bare LF
+    /// where a CR LF ends a line.
+    fn next_state(&self, b: u8, lf: bool) -> Option<State> {
         use State::*;
         let ws = b == b' ' || b == b'\t';
         Some(match (self.state, b) {
@@ -298,8 +299,10 @@ impl Chunked {
             (ExtQuoted, b'\\') => ExtQuotedPair,
             (ExtQuoted | ExtQuotedPair, _) if is_field_value_byte(b) => ExtQuoted,
             (SizeLf, b'\n') => Data,
+            (Size | ExtName | ExtToken, b'\n') if lf => Data,
             (DataCr, b'\r') => DataLf,
             (DataLf, b'\n') => Size,
+            (DataCr, b'\n') if lf => Size,
             _ => return None,
         })
     }
@@ -326,7 +329,8 @@ impl Chunked {
     ) -> Result<Option<BodyEvent>, Error> {
         let budget = limits.max_trailer_bytes.saturating_sub(self.trailer_bytes);
         let window = &buf[..buf.len().min(budget)];
-        let line = parse_field_line(window, 0, &mut self.pos, &mut self.cursor, false)
+        let lf = limits.allow_bare_lf;
+        let line = parse_field_line(window, 0, &mut self.pos, &mut self.cursor, false, lf)
             .map_err(|e| shift(e, *offset))?;
         let (event, used) = match line {
             Line::Incomplete if buf.len() >= budget => {

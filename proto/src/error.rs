@@ -104,8 +104,10 @@ pub enum Error {
         offset: usize,
     },
     /// A LF not preceded by CR: lines end with CRLF (RFC 9112 section 2.2
-    /// allows accepting a bare LF; this decoder does not, since parsers that
-    /// disagree on line ends are how responses get smuggled).
+    /// allows accepting a bare LF; this decoder does so only with
+    /// [`Limits::allow_bare_lf`](crate::Limits::allow_bare_lf), off by
+    /// default, since parsers that disagree on line ends are how responses
+    /// get smuggled).
     #[error("bare line feed at byte {offset}")]
     BareLineFeed {
         /// Offset of the LF.

@@ -251,14 +251,15 @@ impl HeadScanner {
             let line = if self.status.is_none() {
                 match fresh.then(|| fast_status_line(window, at)).flatten() {
                     Some(line) => line,
-                    None => parse_status_line(window, at, &mut self.pos)?,
+                    None => parse_status_line(window, at, &mut self.pos, limits.allow_bare_lf)?,
                 }
             } else {
                 match fresh.then(|| fast_field_line(window, at)).flatten() {
                     Some(line) => line,
                     None => {
                         let fold = !self.fields.is_empty();
-                        parse_field_line(window, at, &mut self.pos, &mut self.cursor, fold)?
+                        let lf = limits.allow_bare_lf;
+                        parse_field_line(window, at, &mut self.pos, &mut self.cursor, fold, lf)?
                     }
                 }
             };
@@ -337,16 +338,17 @@ fn unfold(buf: &mut [u8], last: &mut FieldSpan, (start, end): (usize, usize)) {
         buf[to] = b' ';
         to += 1;
     }
-    // `to` lies before the CRLF that ended the previous line, and `start`
-    // after it, so this moves bytes left within the head.
+    // `to` lies before the CRLF (or bare LF) that ended the previous line,
+    // and `start` after it, so this moves bytes left within the head.
     buf.copy_within(start..end, to);
     last.value_end = (to + (end - start)) as u32;
 }
 
 /// Parses `HTTP/1.x SP 3DIGIT [SP reason] CRLF` starting at `line`
-/// (RFC 9112 section 4), resuming at `*pos`. Every check depends only on a
-/// byte's place in the line, so resuming needs no other state.
-fn parse_status_line(buf: &[u8], line: usize, pos: &mut usize) -> Result<Line, Error> {
+/// (RFC 9112 section 4), resuming at `*pos`; `lf` accepts a bare LF as the
+/// line end. Every check depends only on a byte's place in the line, so
+/// resuming needs no other state.
+fn parse_status_line(buf: &[u8], line: usize, pos: &mut usize, lf: bool) -> Result<Line, Error> {
     const PREFIX: &[u8] = b"HTTP/1.";
     let mut i = *pos;
     while let Some(&b) = buf.get(i) {
@@ -368,6 +370,9 @@ fn parse_status_line(buf: &[u8], line: usize, pos: &mut usize) -> Result<Line, E
         } else if b == b'\r' {
             return complete_status(buf, line, i, pos);
         } else if b == b'\n' {
+            if lf {
+                return Ok(Line::Status(status_span(buf, line, i), i + 1));
+            }
             return Err(Error::BareLineFeed { offset: i });
         } else if k == 12 && b != b' ' {
             return Err(Error::InvalidStatus { offset: i });
@@ -387,34 +392,39 @@ fn complete_status(buf: &[u8], line: usize, cr: usize, pos: &mut usize) -> Resul
             *pos = cr;
             Ok(Line::Incomplete)
         }
-        Some(b'\n') => {
-            let digit = |k: usize| u16::from(buf[line + k] - b'0');
-            let version = if buf[line + 7] == b'0' {
-                Version::Http10
-            } else {
-                Version::Http11
-            };
-            let reason_start = if cr > line + 12 { line + 13 } else { cr };
-            let span = StatusSpan {
-                version,
-                code: digit(9) * 100 + digit(10) * 10 + digit(11),
-                reason: (reason_start as u32, cr as u32),
-            };
-            Ok(Line::Status(span, cr + 2))
-        }
+        Some(b'\n') => Ok(Line::Status(status_span(buf, line, cr), cr + 2)),
         Some(_) => Err(Error::BareCarriageReturn { offset: cr }),
+    }
+}
+
+/// The checked status line at `line`, whose line end (CR or bare LF) is at
+/// `end`.
+fn status_span(buf: &[u8], line: usize, end: usize) -> StatusSpan {
+    let digit = |k: usize| u16::from(buf[line + k] - b'0');
+    let version = if buf[line + 7] == b'0' {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+    let reason_start = if end > line + 12 { line + 13 } else { end };
+    StatusSpan {
+        version,
+        code: digit(9) * 100 + digit(10) * 10 + digit(11),
+        reason: (reason_start as u32, end as u32),
     }
 }
 
 /// Parses one field line, the blank line, or (when `fold` allows it) an
 /// obs-fold continuation, starting at `line` and resuming at `*pos` in state
-/// `*cur` (RFC 9112 sections 2.2 and 5).
+/// `*cur` (RFC 9112 sections 2.2 and 5); `lf` accepts a bare LF as the line
+/// end.
 pub(crate) fn parse_field_line(
     buf: &[u8],
     line: usize,
     pos: &mut usize,
     cur: &mut Cursor,
     fold: bool,
+    lf: bool,
 ) -> Result<Line, Error> {
     let mut i = *pos;
     loop {
@@ -425,6 +435,7 @@ pub(crate) fn parse_field_line(
                     *cur = Cursor::BlankCr;
                     i += 1;
                 }
+                Some(b'\n') if lf => return Ok(Line::Blank { next: i + 1 }),
                 Some(b'\n') => return Err(Error::BareLineFeed { offset: i }),
                 Some(b' ' | b'\t') if fold => {
                     *cur = Cursor::Ows { name_end: None };
@@ -480,6 +491,10 @@ pub(crate) fn parse_field_line(
                         };
                         i += 1;
                         break;
+                    }
+                    Some(b'\n') if lf => {
+                        let end = i as u32;
+                        return Ok(finish_field(buf, line, name_end, start, end, i + 1));
                     }
                     Some(b'\n') => return Err(Error::BareLineFeed { offset: i }),
                     Some(&b) if is_field_value_byte(b) => i += 1,

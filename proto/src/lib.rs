@@ -113,8 +113,8 @@
 //!
 //! | input | verdict | why |
 //! |---|---|---|
-//! | bare LF as a line end (head, chunk lines) | rejected | RFC 9112 2.2 allows it (MAY); disagreement on line ends is a smuggling vector |
-//! | bare CR | rejected | RFC 9112 2.2: MUST treat as invalid or replace |
+//! | bare LF as a line end (status line, field lines, the blank line, chunk-size lines, after chunk data, trailers) | rejected by default; tolerated with [`Limits::allow_bare_lf`] (a CR before the LF ignored) | RFC 9112 2.2 allows it (MAY), and curl and Go accept it; off by default because disagreement on line ends is a smuggling vector |
+//! | bare CR | rejected, with or without `allow_bare_lf` | RFC 9112 2.2: MUST treat as invalid or replace |
 //! | obs-fold in a header field | tolerated: unfolded to one SP | RFC 9112 5.2 asks a user agent to replace it with SP |
 //! | obs-fold (or whitespace) right after the status line | rejected | RFC 9112 2.2 |
 //! | obs-fold in trailers | rejected | no legitimate use |
@@ -147,6 +147,9 @@
 //! | `max_chunk_ext_bytes` | 4,096 | chunk extensions on one chunk-size line |
 //! | `max_trailer_bytes` | 16,384 | the trailer section of a chunked body |
 //! | `max_interim_responses` | 32 | 1xx responses before the final one |
+//!
+//! [`Limits`] also holds the one leniency switch, `allow_bare_lf` (off by
+//! default; see the strictness policy above).
 //!
 //! Work is linear in the input however it is split: the head scanner resumes
 //! at the first byte it has not examined (a 64 KiB head fed one byte at a

@@ -580,37 +580,55 @@ impl Response {
     }
 
     fn serialize(&self, out: &mut Vec<u8>) {
-        let status = |out: &mut Vec<u8>, code: u16, reason: &[u8], bare: bool| {
+        let crlf = &mut |out: &mut Vec<u8>| out.extend_from_slice(b"\r\n");
+        self.serialize_with(out, crlf, &mut Vec::new());
+    }
+
+    /// [`Response::serialize`], with `eol` writing each line end; the offset
+    /// in `out` of each status line (where error offsets count from) is
+    /// pushed on `starts`.
+    fn serialize_with(
+        &self,
+        out: &mut Vec<u8>,
+        eol: &mut dyn FnMut(&mut Vec<u8>),
+        starts: &mut Vec<usize>,
+    ) {
+        let mut status = |out: &mut Vec<u8>,
+                          eol: &mut dyn FnMut(&mut Vec<u8>),
+                          code: u16,
+                          reason: &[u8],
+                          bare: bool| {
+            starts.push(out.len());
             out.extend_from_slice(format!("HTTP/1.{} {code}", self.minor).as_bytes());
             if !(bare && reason.is_empty()) {
                 out.push(b' ');
             }
             out.extend_from_slice(reason);
-            out.extend_from_slice(b"\r\n");
+            eol(out);
         };
-        let lines = |out: &mut Vec<u8>, lines: &[FieldLine]| {
+        let lines = |out: &mut Vec<u8>, eol: &mut dyn FnMut(&mut Vec<u8>), lines: &[FieldLine]| {
             for f in lines {
                 out.extend_from_slice(&f.name);
                 out.push(b':');
                 out.extend_from_slice(f.pre.as_bytes());
                 out.extend_from_slice(&f.value);
                 out.extend_from_slice(f.post.as_bytes());
-                out.extend_from_slice(b"\r\n");
+                eol(out);
                 if let Some((ws, more)) = &f.fold {
                     out.extend_from_slice(ws.as_bytes());
                     out.extend_from_slice(more);
                     out.extend_from_slice(f.post.as_bytes());
-                    out.extend_from_slice(b"\r\n");
+                    eol(out);
                 }
             }
-            out.extend_from_slice(b"\r\n");
+            eol(out);
         };
         for i in &self.interim {
-            status(out, i.code, &i.reason, false);
-            lines(out, &i.fields);
+            status(out, eol, i.code, &i.reason, false);
+            lines(out, eol, &i.fields);
         }
-        status(out, self.code, &self.reason, self.bare_status);
-        lines(out, &self.fields);
+        status(out, eol, self.code, &self.reason, self.bare_status);
+        lines(out, eol, &self.fields);
         if self.no_body() {
             return;
         }
@@ -620,13 +638,13 @@ impl Response {
                 for c in &self.chunks {
                     out.extend_from_slice(&c.size);
                     out.extend_from_slice(c.ext.as_bytes());
-                    out.extend_from_slice(b"\r\n");
+                    eol(out);
                     out.extend_from_slice(&c.data);
-                    out.extend_from_slice(b"\r\n");
+                    eol(out);
                 }
                 out.extend_from_slice(self.last_chunk.as_bytes());
-                out.extend_from_slice(b"\r\n");
-                lines(out, &self.trailers);
+                eol(out);
+                lines(out, eol, &self.trailers);
             }
         }
     }
@@ -878,17 +896,24 @@ fn mutate(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
 
 fn small_limits() -> impl Strategy<Value = Limits> {
     prop_oneof![
-        Just(Limits::default()),
-        (1usize..300, 0usize..8, 0usize..16, 0usize..64, 0usize..3).prop_map(
-            |(head, fields, ext, trailers, interim)| {
+        any::<bool>().prop_map(|lf| Limits::default().allow_bare_lf(lf)),
+        (
+            1usize..300,
+            0usize..8,
+            0usize..16,
+            0usize..64,
+            0usize..3,
+            any::<bool>()
+        )
+            .prop_map(|(head, fields, ext, trailers, interim, lf)| {
                 Limits::default()
                     .max_head_bytes(head)
                     .max_fields(fields)
                     .max_chunk_ext_bytes(ext)
                     .max_trailer_bytes(trailers)
                     .max_interim_responses(interim)
-            }
-        ),
+                    .allow_bare_lf(lf)
+            }),
     ]
 }
 
@@ -1020,5 +1045,234 @@ proptest! {
         let got = feed_all_ways(&long, &cuts, limits, RequestKind::Other);
         prop_assert_eq!(got.events, Vec::<Ev>::new());
         prop_assert_eq!(got.error, Some(Error::HeadTooLarge { limit: max }));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 5. Bare LF line ends: accepted with `Limits::allow_bare_lf`, else refused
+// ---------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Responses with some line ends a bare LF (`lfs`, one flag per line end,
+    /// CRLF past its end): with `allow_bare_lf` they decode to exactly the
+    /// model in every split; without it, the decoder stops with
+    /// `BareLineFeed` at the first bare LF, having reported what came before.
+    #[test]
+    fn bare_lf_line_ends(
+        all in responses(),
+        lfs in vec(any::<bool>(), 0..48),
+        cuts in vec(any::<Index>(), 0..12),
+    ) {
+        let (mut wire, mut expected, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+        let mut starts = Vec::new();
+        let mut line = 0;
+        let mut eol = |out: &mut Vec<u8>| {
+            if lfs.get(line).copied().unwrap_or(false) {
+                bare.push(out.len());
+                out.push(b'\n');
+            } else {
+                out.extend_from_slice(b"\r\n");
+            }
+            line += 1;
+        };
+        for r in &all {
+            r.serialize_with(&mut wire, &mut eol, &mut starts);
+            r.expected(&mut expected);
+        }
+        let lenient = Limits::default().allow_bare_lf(true);
+        let got = feed_all_ways(&wire, &cuts, lenient, RequestKind::Other);
+        prop_assert_eq!(got.error, None);
+        prop_assert_eq!(&got.events, &expected);
+
+        let got = feed_all_ways(&wire, &cuts, Limits::default(), RequestKind::Other);
+        match bare.first() {
+            None => {
+                prop_assert_eq!(got.error, None);
+                prop_assert_eq!(&got.events, &expected);
+            }
+            Some(&at) => {
+                // Error offsets count from the start of the message.
+                let start = starts.iter().rev().find(|&&s| s <= at).copied().unwrap_or(0);
+                let offset = at - start;
+                prop_assert_eq!(got.error, Some(Error::BareLineFeed { offset }));
+                prop_assert!(is_prefix(&got.events, &expected), "{:?}", got.events);
+            }
+        }
+    }
+}
+
+/// True when `events` (adjacent `Data` merged) are what `all` starts with,
+/// the last `Data` of `events` possibly cut short.
+fn is_prefix(events: &[Ev], all: &[Ev]) -> bool {
+    match events.split_last() {
+        None => true,
+        Some((Ev::Data(last), rest)) => {
+            all.starts_with(rest)
+                && matches!(all.get(rest.len()), Some(Ev::Data(d)) if d.starts_with(last))
+        }
+        Some(_) => all.starts_with(events),
+    }
+}
+
+/// A chunked response with a field, chunk extensions and a trailer.
+const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b \r\nX-E:\r\n\r\n\
+    5;e=1\r\nhello\r\n3;q=\"a b\"\r\nabc\r\n1\r\n\n\r\n0\r\nT: v\r\n\r\n";
+
+/// `CHUNKED`'s line ends, one per construct: (what, offset of its CR).
+fn chunked_line_ends() -> Vec<(&'static str, usize)> {
+    let find = |from: usize| {
+        let at = from
+            + CHUNKED[from..]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .unwrap();
+        (at, at + 2)
+    };
+    let names = [
+        "status line",
+        "field line",
+        "field line, trailing whitespace",
+        "field line, empty value",
+        "blank line ending the head",
+        "chunk-size line with a token extension",
+        "chunk data end",
+        "chunk-size line with a quoted extension",
+        "chunk data end",
+        "chunk-size line",
+        "chunk data end after data ending in LF",
+        "last-chunk line",
+        "trailer field line",
+        "blank line ending the trailers",
+    ];
+    let mut from = 0;
+    let mut out = Vec::new();
+    for name in names {
+        // The chunk "1" carries a lone LF as its data: skip over it.
+        if name == "chunk data end after data ending in LF" {
+            from += 1;
+        }
+        let (cr, next) = find(from);
+        out.push((name, cr));
+        from = next;
+    }
+    assert_eq!(from, CHUNKED.len());
+    out
+}
+
+/// `input` with the CR at each of `crs` removed; the offsets of the bare
+/// LFs that leaves, in order.
+fn drop_crs(input: &[u8], crs: &[usize]) -> (Vec<u8>, Vec<usize>) {
+    let (mut out, mut lfs) = (Vec::new(), Vec::new());
+    for (i, &b) in input.iter().enumerate() {
+        if crs.contains(&i) {
+            lfs.push(out.len());
+        } else {
+            out.push(b);
+        }
+    }
+    (out, lfs)
+}
+
+/// Each construct alone, every pair, and all at once with a bare LF: the
+/// same events as with CRLF when allowed, `BareLineFeed` at the first one
+/// (and the events before it) when not; in every split.
+#[test]
+fn bare_lf_each_construct_pairs_and_all() {
+    let ends = chunked_line_ends();
+    let crlf = feed_all_ways(CHUNKED, &[], Limits::default(), RequestKind::Other);
+    assert_eq!(crlf.error, None);
+    assert_eq!(crlf.events.last(), Some(&Ev::End));
+    let lenient = Limits::default().allow_bare_lf(true);
+    assert_eq!(
+        feed_all_ways(CHUNKED, &[], lenient, RequestKind::Other),
+        crlf
+    );
+
+    let mut sets: Vec<Vec<usize>> = Vec::new();
+    for (i, a) in ends.iter().enumerate() {
+        sets.push(vec![a.1]);
+        for b in &ends[i + 1..] {
+            sets.push(vec![a.1, b.1]);
+        }
+    }
+    sets.push(ends.iter().map(|e| e.1).collect());
+    for crs in sets {
+        let what: Vec<_> = ends
+            .iter()
+            .filter(|e| crs.contains(&e.1))
+            .map(|e| e.0)
+            .collect();
+        let (input, lfs) = drop_crs(CHUNKED, &crs);
+        let got = feed_all_ways(&input, &[], lenient, RequestKind::Other);
+        assert_eq!(got, crlf, "allowed: {what:?}");
+        let got = feed_all_ways(&input, &[], Limits::default(), RequestKind::Other);
+        assert_eq!(
+            got.error,
+            Some(Error::BareLineFeed { offset: lfs[0] }),
+            "refused: {what:?}"
+        );
+        assert!(is_prefix(&got.events, &crlf.events), "refused: {what:?}");
+    }
+}
+
+/// The status line without a reason, and a Content-Length body, with bare
+/// LFs; an obs-fold continued after a bare LF.
+#[test]
+fn bare_lf_status_without_reason_and_fold() {
+    let lenient = Limits::default().allow_bare_lf(true);
+    let cases: [(&[u8], &[u8]); 3] = [
+        (b"HTTP/1.1 204\r\nX: y\r\n\r\n", b"HTTP/1.1 204\nX: y\n\n"),
+        (
+            b"HTTP/1.0 200 \r\nContent-Length: 2\r\n\r\nhi",
+            b"HTTP/1.0 200 \nContent-Length: 2\r\n\nhi",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nX: a\r\n  b\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\nX: a\n  b\nContent-Length: 0\n\n",
+        ),
+    ];
+    for (crlf, lf) in cases {
+        let want = feed_all_ways(crlf, &[], Limits::default(), RequestKind::Other);
+        assert_eq!(want.error, None);
+        assert_eq!(feed_all_ways(lf, &[], lenient, RequestKind::Other), want);
+        let first = lf.iter().position(|&b| b == b'\n').unwrap();
+        assert_eq!(
+            feed_all_ways(lf, &[], Limits::default(), RequestKind::Other).error,
+            Some(Error::BareLineFeed { offset: first })
+        );
+    }
+}
+
+/// A bare CR (not followed by LF) stays an error with `allow_bare_lf`: the
+/// same error as without it, in every split.
+#[test]
+fn bare_cr_is_refused_even_with_bare_lf_allowed() {
+    let lenient = Limits::default().allow_bare_lf(true);
+    let ends = chunked_line_ends();
+    for &(what, cr) in &ends {
+        for follow in [b'X', b'\r', b' '] {
+            // The CR's LF replaced by another byte.
+            let mut input = CHUNKED.to_vec();
+            input[cr + 1] = follow;
+            let strict = feed_all_ways(&input, &[], Limits::default(), RequestKind::Other);
+            let got = feed_all_ways(&input, &[], lenient, RequestKind::Other);
+            assert_eq!(got, strict, "{what} {follow:#x}");
+            assert!(
+                matches!(got.error, Some(Error::BareCarriageReturn { .. })),
+                "{what} {follow:#x}: {got:?}"
+            );
+        }
+        // CR CR LF: the first CR is bare.
+        let mut input = CHUNKED.to_vec();
+        input.insert(cr, b'\r');
+        let strict = feed_all_ways(&input, &[], Limits::default(), RequestKind::Other);
+        let got = feed_all_ways(&input, &[], lenient, RequestKind::Other);
+        assert_eq!(got, strict, "{what} CR CR LF");
+        assert!(
+            matches!(got.error, Some(Error::BareCarriageReturn { offset }) if offset == cr),
+            "{what} CR CR LF: {got:?}"
+        );
     }
 }
