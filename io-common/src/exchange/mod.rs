@@ -338,7 +338,9 @@ impl<R> Exchange<R> {
         self.prepared.as_ref().map(|p| &p.key)
     }
 
-    /// The request as it is sent now (a redirect rewrites it).
+    /// The request as it is sent now (a redirect rewrites it). Once the
+    /// final head was delivered its URI is the response's
+    /// [`FinalUrl`](crate::FinalUrl), moved there.
     pub fn request(&self) -> &Parts {
         &self.parts
     }
@@ -561,7 +563,8 @@ impl<R> Exchange<R> {
         if link.proto.is_switched() {
             self.state = State::Switched;
             let mut response = self.response(head);
-            let url = crate::FinalUrl(self.parts.uri.clone());
+            // Moved, not copied: the exchange needs its URI no more.
+            let url = crate::FinalUrl(std::mem::take(&mut self.parts.uri));
             response.extensions_mut().insert(url);
             return Some(Action::Head(response));
         }
@@ -581,7 +584,8 @@ impl<R> Exchange<R> {
                 if let Some(chain) = std::mem::take(&mut self.redirects).into_followed() {
                     response.extensions_mut().insert(chain);
                 }
-                let url = crate::FinalUrl(self.parts.uri.clone());
+                // Moved, not copied: the exchange needs its URI no more.
+                let url = crate::FinalUrl(std::mem::take(&mut self.parts.uri));
                 response.extensions_mut().insert(url);
                 Some(Action::Head(response))
             }
