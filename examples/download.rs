@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     progress(written, total);
     println!(
         "\n{} -> {} ({written} bytes)",
-        response.url(),
+        response.url().map_or(url.to_string(), ToString::to_string),
         path.display()
     );
     if temporary {

@@ -96,7 +96,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!(
                 "{id}: {} {} {:?}",
                 response.status(),
-                response.url(),
+                response
+                    .url()
+                    .map_or("(as requested)".into(), ToString::to_string),
                 response.text()
             );
             done += 1;

@@ -29,7 +29,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .body(Body::from(serde_json::to_vec(&payload)?))?;
     let client = Client::new();
     let mut response = client.request(request)?.error_for_status()?;
-    println!("{} from {}", response.status(), response.url());
+    let from = response.url().map_or(url.clone(), ToString::to_string);
+    println!("{} from {from}", response.status());
     let text = response.body_mut().text(1 << 20)?;
     let answer: serde_json::Value = serde_json::from_str(&text)?;
     println!("{answer:#}");

@@ -8,8 +8,8 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 
 use crate::error::Error;
 
-/// The URL that gave a response, after any redirects: the exchange puts it
-/// in the extensions of every response it delivers. Read it with
+/// The URL that gave a response after redirects: the exchange puts it in
+/// the extensions of every response that came through one. Read it with
 /// [`ResponseExt::url`].
 ///
 /// ```
@@ -18,16 +18,17 @@ use crate::error::Error;
 ///     .extension(FinalUrl("http://h/b".parse().unwrap()))
 ///     .body(())
 ///     .unwrap();
-/// assert_eq!(response.url(), "http://h/b");
+/// assert_eq!(response.url().unwrap(), "http://h/b");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinalUrl(pub Uri);
 
 /// Helpers on a response of any backend (`http::Response<B>`).
 pub trait ResponseExt: Sized {
-    /// The final URL after redirects ([`FinalUrl`]); `/` for a response the
-    /// client did not deliver (built by hand).
-    fn url(&self) -> &Uri;
+    /// The final URL when redirects were followed ([`FinalUrl`]); `None`
+    /// for a response to the URL requested (the client does not copy that
+    /// URL into every response: an extension costs three allocations).
+    fn url(&self) -> Option<&Uri>;
 
     /// `Err(Error::Status)` with the status and head for a 4xx or 5xx
     /// status (the body is dropped), the response otherwise.
@@ -49,12 +50,8 @@ pub trait ResponseExt: Sized {
 }
 
 impl<B> ResponseExt for http::Response<B> {
-    fn url(&self) -> &Uri {
-        static NONE: std::sync::OnceLock<Uri> = std::sync::OnceLock::new();
-        match self.extensions().get::<FinalUrl>() {
-            Some(FinalUrl(uri)) => uri,
-            None => NONE.get_or_init(Uri::default),
-        }
+    fn url(&self) -> Option<&Uri> {
+        self.extensions().get::<FinalUrl>().map(|FinalUrl(uri)| uri)
     }
 
     fn error_for_status(self) -> Result<Self, Error> {

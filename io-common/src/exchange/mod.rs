@@ -339,8 +339,8 @@ impl<R> Exchange<R> {
     }
 
     /// The request as it is sent now (a redirect rewrites it). Once the
-    /// final head was delivered its URI is the response's
-    /// [`FinalUrl`](crate::FinalUrl), moved there.
+    /// final head of a redirected request was delivered its URI is the
+    /// response's [`FinalUrl`](crate::FinalUrl), moved there.
     pub fn request(&self) -> &Parts {
         &self.parts
     }
@@ -563,9 +563,7 @@ impl<R> Exchange<R> {
         if link.proto.is_switched() {
             self.state = State::Switched;
             let mut response = self.response(head);
-            // Moved, not copied: the exchange needs its URI no more.
-            let url = crate::FinalUrl(std::mem::take(&mut self.parts.uri));
-            response.extensions_mut().insert(url);
+            self.mark_followed(&mut response);
             return Some(Action::Head(response));
         }
         let replay = self.body.replay();
@@ -581,12 +579,7 @@ impl<R> Exchange<R> {
                 let (status, ext) = (response.status(), &mut Extensions::new());
                 self.decoder = decode_content(parts, config, status, response.headers_mut(), ext);
                 response.extensions_mut().extend(std::mem::take(ext));
-                if let Some(chain) = std::mem::take(&mut self.redirects).into_followed() {
-                    response.extensions_mut().insert(chain);
-                }
-                // Moved, not copied: the exchange needs its URI no more.
-                let url = crate::FinalUrl(std::mem::take(&mut self.parts.uri));
-                response.extensions_mut().insert(url);
+                self.mark_followed(&mut response);
                 Some(Action::Head(response))
             }
             Ok(Verdict::Follow(hop)) => {
@@ -598,6 +591,18 @@ impl<R> Exchange<R> {
                 self.leave(link, After::Fail(e), now);
                 None
             }
+        }
+    }
+
+    /// A response that came through redirects carries the chain and its
+    /// final URL. One answered at once carries neither: an extension costs
+    /// three allocations per response, and its URL is the one requested.
+    fn mark_followed(&mut self, response: &mut http::Response<()>) {
+        if let Some(chain) = std::mem::take(&mut self.redirects).into_followed() {
+            // Moved, not copied: the exchange needs its URI no more.
+            let url = crate::FinalUrl(std::mem::take(&mut self.parts.uri));
+            response.extensions_mut().insert(url);
+            response.extensions_mut().insert(chain);
         }
     }
 
