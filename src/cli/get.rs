@@ -630,28 +630,8 @@ fn tokio(
         .build()
         .map_err(|e| Failure::Local(format!("cannot start a tokio runtime: {e}")))?;
     let client = roundtrip::tokio::Client::builder().config(config).build();
-    runtime.block_on(async {
-        for request in planned {
-            let start = report.begin(request);
-            let response = client
-                .request(request.request())
-                .await
-                .map_err(Failure::Request)?;
-            report.head(&Head::from(&response));
-            sink.begin(&Head::from(&response))
-                .map_err(Failure::Output)?;
-            let status = response.status();
-            let (head, mut body) = response.into_parts();
-            let mut bytes = 0;
-            while let Some(data) = body.chunk().await.map_err(Failure::Request)? {
-                bytes += data.len() as u64;
-                sink.write(&data).map_err(Failure::Output)?;
-            }
-            let done = Done::new(bytes, &head.extensions);
-            report.end(sink, request, start, status, &done, body.trailers())?;
-        }
-        Ok(client.stats())
-    })
+    runtime.block_on(fetch_async(planned, sink, report, |r| client.request(r)))?;
+    Ok(client.stats())
 }
 
 fn smol(
@@ -662,28 +642,43 @@ fn smol(
 ) -> Result<PoolStats, Failure> {
     // One request at a time, on this thread: the trace is written from it.
     let client = roundtrip::smol::Client::builder().config(config).build();
-    smol_rt::block_on(async {
-        for request in planned {
-            let start = report.begin(request);
-            let response = client
-                .request(request.request())
-                .await
-                .map_err(Failure::Request)?;
-            report.head(&Head::from(&response));
-            sink.begin(&Head::from(&response))
-                .map_err(Failure::Output)?;
-            let status = response.status();
-            let (head, mut body) = response.into_parts();
-            let mut bytes = 0;
-            while let Some(data) = body.chunk().await.map_err(Failure::Request)? {
-                bytes += data.len() as u64;
-                sink.write(&data).map_err(Failure::Output)?;
-            }
-            let done = Done::new(bytes, &head.extensions);
-            report.end(sink, request, start, status, &done, body.trailers())?;
+    smol_rt::block_on(fetch_async(planned, sink, report, |r| client.request(r)))?;
+    Ok(client.stats())
+}
+
+/// The requests in turn on an async backend (tokio and smol share one
+/// driver, so one body type, generic over the runtime), each body written
+/// to the sink as it arrives.
+async fn fetch_async<R, B, Fut>(
+    planned: &[Planned],
+    sink: &mut Sink,
+    report: &Report<'_>,
+    send: impl Fn(http::Request<B>) -> Fut,
+) -> Result<(), Failure>
+where
+    R: roundtrip_io::drive::Runtime,
+    B: Default + From<Bytes>,
+    Fut: std::future::Future<
+            Output = Result<http::Response<roundtrip_io::drive::ResponseBody<R>>, Error>,
+        >,
+{
+    for request in planned {
+        let start = report.begin(request);
+        let response = send(request.request()).await.map_err(Failure::Request)?;
+        report.head(&Head::from(&response));
+        sink.begin(&Head::from(&response))
+            .map_err(Failure::Output)?;
+        let status = response.status();
+        let (head, mut body) = response.into_parts();
+        let mut bytes = 0;
+        while let Some(data) = body.chunk().await.map_err(Failure::Request)? {
+            bytes += data.len() as u64;
+            sink.write(&data).map_err(Failure::Output)?;
         }
-        Ok(client.stats())
-    })
+        let done = Done::new(bytes, &head.extensions);
+        report.end(sink, request, start, status, &done, body.trailers())?;
+    }
+    Ok(())
 }
 
 /// The mio backend streams each body to a callback on its event loop; the
