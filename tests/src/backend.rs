@@ -69,6 +69,46 @@ impl Req {
     }
 }
 
+impl Req {
+    /// The `http` request of a backend whose request body is
+    /// `roundtrip_io::Body<R>`; `wrap` makes its reader of the suite's
+    /// [`Pieces`]. The read mode stays with the caller.
+    pub fn into_http<R, T>(
+        self,
+        wrap: impl FnOnce(Pieces) -> T,
+    ) -> Result<(roundtrip_io::http::Request<roundtrip_io::Body<R>>, ReadMode), Error>
+    where
+        R: roundtrip_io::BoxReader<T>,
+    {
+        use roundtrip_io::Body;
+        let body = match self.body {
+            ReqBody::Empty => Body::empty(),
+            ReqBody::Bytes(b) => Body::from(b),
+            ReqBody::Stream { data, piece, sized } => {
+                let len = sized.then_some(data.len() as u64);
+                Body::from_reader(wrap(Pieces::new(data, piece)), len)
+            }
+            ReqBody::Declared { data, declared } => {
+                let piece = data.len().max(1);
+                Body::from_reader(wrap(Pieces::new(data, piece)), Some(declared))
+            }
+        };
+        let mut builder = roundtrip_io::http::Request::builder()
+            .method(self.method)
+            .uri(&self.url);
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(timeout) = self.timeout {
+            builder = builder.extension(roundtrip_io::RequestTimeout(timeout));
+        }
+        let request = builder
+            .body(body)
+            .map_err(roundtrip_io::InvalidRequest::from)?;
+        Ok((request, self.read))
+    }
+}
+
 /// Request bodies.
 #[derive(Clone, Debug)]
 pub enum ReqBody {
@@ -206,35 +246,11 @@ impl Backend for Blocking {
     }
 
     fn send(client: &Self::Client, req: Req) -> Result<Resp, Error> {
-        use roundtrip_blocking::Body;
-        let body = match req.body {
-            ReqBody::Empty => Body::empty(),
-            ReqBody::Bytes(b) => Body::from(b),
-            ReqBody::Stream { data, piece, sized } => {
-                let len = sized.then_some(data.len() as u64);
-                Body::from_reader(Pieces::new(data, piece), len)
-            }
-            ReqBody::Declared { data, declared } => {
-                let piece = data.len().max(1);
-                Body::from_reader(Pieces::new(data, piece), Some(declared))
-            }
-        };
-        let mut builder = roundtrip_io::http::Request::builder()
-            .method(req.method)
-            .uri(&req.url);
-        for (name, value) in &req.headers {
-            builder = builder.header(name, value);
-        }
-        if let Some(timeout) = req.timeout {
-            builder = builder.extension(roundtrip_io::RequestTimeout(timeout));
-        }
-        let request = builder
-            .body(body)
-            .map_err(roundtrip_io::InvalidRequest::from)?;
+        let (request, read) = req.into_http(|pieces| pieces)?;
         let response = client.request(request)?;
         let (parts, mut body) = response.into_parts();
         let mut bytes = Vec::new();
-        match req.read {
+        match read {
             ReadMode::All => {
                 body.read_to_end(&mut bytes).map_err(into_error)?;
             }
@@ -383,35 +399,20 @@ impl<const MULTI: bool> Backend for Tokio<MULTI> {
 
 /// Sends `req` on a tokio client and reads its body as `req.read` says.
 pub async fn tokio_send(client: &roundtrip_tokio::Client, req: Req) -> Result<Resp, Error> {
-    use roundtrip_tokio::Body;
-    let body = match req.body {
-        ReqBody::Empty => Body::empty(),
-        ReqBody::Bytes(b) => Body::from(b),
-        ReqBody::Stream { data, piece, sized } => {
-            let len = sized.then_some(data.len() as u64);
-            Body::from_reader(AsyncPieces(Pieces::new(data, piece)), len)
-        }
-        ReqBody::Declared { data, declared } => {
-            let piece = data.len().max(1);
-            Body::from_reader(AsyncPieces(Pieces::new(data, piece)), Some(declared))
-        }
-    };
-    let mut builder = roundtrip_io::http::Request::builder()
-        .method(req.method)
-        .uri(&req.url);
-    for (name, value) in &req.headers {
-        builder = builder.header(name, value);
-    }
-    if let Some(timeout) = req.timeout {
-        builder = builder.extension(roundtrip_io::RequestTimeout(timeout));
-    }
-    let request = builder
-        .body(body)
-        .map_err(roundtrip_io::InvalidRequest::from)?;
-    let response = client.request(request).await?;
+    let (request, read) = req.into_http(AsyncPieces)?;
+    drive_resp(client.request(request).await?, read).await
+}
+
+/// A response of the async driver (tokio, smol) as the suite sees it: the
+/// body read as `read` says; the rest, if any, is given up when the body
+/// drops (drained in a task, or closed, as the machine decides).
+pub async fn drive_resp<R: roundtrip_io::drive::Runtime>(
+    response: roundtrip_io::http::Response<roundtrip_io::drive::ResponseBody<R>>,
+    read: ReadMode,
+) -> Result<Resp, Error> {
     let (parts, mut body) = response.into_parts();
     let mut bytes = Vec::new();
-    let want = match req.read {
+    let want = match read {
         ReadMode::All => usize::MAX,
         ReadMode::DropAfter(n) => n,
     };
@@ -636,36 +637,15 @@ fn mio_submit(
     req: Req,
     reply: std::sync::mpsc::Sender<Result<Resp, Error>>,
 ) {
-    use roundtrip_mio::{Body, Flow, Receive};
-    let body = match req.body {
-        ReqBody::Empty => Body::empty(),
-        ReqBody::Bytes(b) => Body::from(b),
-        ReqBody::Stream { data, piece, sized } => {
-            let len = sized.then_some(data.len() as u64);
-            Body::from_reader(Pieces::new(data, piece), len)
-        }
-        ReqBody::Declared { data, declared } => {
-            let piece = data.len().max(1);
-            Body::from_reader(Pieces::new(data, piece), Some(declared))
-        }
-    };
-    let mut builder = roundtrip_io::http::Request::builder()
-        .method(req.method)
-        .uri(&req.url);
-    for (name, value) in &req.headers {
-        builder = builder.header(name, value);
-    }
-    if let Some(timeout) = req.timeout {
-        builder = builder.extension(roundtrip_io::RequestTimeout(timeout));
-    }
-    let request = match builder.body(body) {
+    use roundtrip_mio::{Flow, Receive};
+    let (request, read) = match req.into_http(|pieces| pieces) {
         Ok(request) => request,
         Err(e) => {
-            let _ = reply.send(Err(roundtrip_io::InvalidRequest::from(e).into()));
+            let _ = reply.send(Err(e));
             return;
         }
     };
-    let (receive, streamed) = match req.read {
+    let (receive, streamed) = match read {
         ReadMode::All => (
             Receive::Collect {
                 max_bytes: u64::MAX,

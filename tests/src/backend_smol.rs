@@ -7,7 +7,7 @@ use std::io::Read;
 use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::{Config, Error};
 
-use crate::backend::{Backend, Pieces, ReadMode, Req, ReqBody, Resp};
+use crate::backend::{Backend, Pieces, Req, Resp};
 
 /// The smol backend.
 #[derive(Debug)]
@@ -31,59 +31,11 @@ impl Backend for Smol {
     }
 }
 
-/// Sends `req` on a smol client and reads its body as `req.read` says.
+/// Sends `req` on a smol client and reads its body as `req.read` says
+/// (the same reading as tokio's: one driver serves both).
 pub async fn smol_send(client: &roundtrip_smol::Client, req: Req) -> Result<Resp, Error> {
-    use roundtrip_smol::Body;
-    let body = match req.body {
-        ReqBody::Empty => Body::empty(),
-        ReqBody::Bytes(b) => Body::from(b),
-        ReqBody::Stream { data, piece, sized } => {
-            let len = sized.then_some(data.len() as u64);
-            Body::from_reader(SmolPieces(Pieces::new(data, piece)), len)
-        }
-        ReqBody::Declared { data, declared } => {
-            let piece = data.len().max(1);
-            Body::from_reader(SmolPieces(Pieces::new(data, piece)), Some(declared))
-        }
-    };
-    let mut builder = roundtrip_io::http::Request::builder()
-        .method(req.method)
-        .uri(&req.url);
-    for (name, value) in &req.headers {
-        builder = builder.header(name, value);
-    }
-    if let Some(timeout) = req.timeout {
-        builder = builder.extension(roundtrip_io::RequestTimeout(timeout));
-    }
-    let request = builder
-        .body(body)
-        .map_err(roundtrip_io::InvalidRequest::from)?;
-    let response = client.request(request).await?;
-    let (parts, mut body) = response.into_parts();
-    let mut bytes = Vec::new();
-    let want = match req.read {
-        ReadMode::All => usize::MAX,
-        ReadMode::DropAfter(n) => n,
-    };
-    while bytes.len() < want {
-        match body.chunk().await? {
-            Some(chunk) => bytes.extend_from_slice(&chunk),
-            None => break,
-        }
-    }
-    let trailers = body.trailers().cloned();
-    // A body left unread is drained in a detached task when dropped; the
-    // suite checks the pool right after `send`, as the blocking backend's
-    // drop and the mio reply leave it, so wait for the drain here.
-    body.discard().await;
-    Ok(Resp {
-        status: parts.status,
-        version: parts.version,
-        headers: parts.headers,
-        body: bytes,
-        trailers,
-        extensions: parts.extensions,
-    })
+    let (request, read) = req.into_http(SmolPieces)?;
+    crate::backend::drive_resp(client.request(request).await?, read).await
 }
 
 /// [`Pieces`] as a `futures_io::AsyncRead`.
