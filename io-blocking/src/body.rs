@@ -10,6 +10,11 @@ use roundtrip_io::{Collected, Error};
 
 use crate::client::{Flow, Out};
 
+/// Most body bytes decoded ahead of the caller when the head arrives (a
+/// body that came with its head then completes at once and its connection
+/// goes back to the pool).
+const EAGER_BYTES: usize = 64 * 1024;
+
 /// A request body: empty, bytes in memory, or a reader streamed with a known
 /// length or chunked (the methods are [`roundtrip_io::Body`]'s).
 ///
@@ -102,10 +107,16 @@ impl ResponseBody {
     /// arrived with its head (or an empty one) completes at once, so the
     /// connection returns to the pool even if the body is never read.
     fn take_buffered(&mut self) {
-        // Bounded by the bytes already buffered: each piece consumes some.
-        while self.ended.is_none() {
+        // Bounded by the bytes already buffered (each piece consumes some),
+        // and by a budget: a compressed body may decode to far more than
+        // it takes in the buffer, and the caller has not asked for it yet.
+        let mut taken = 0;
+        while self.ended.is_none() && taken < EAGER_BYTES {
             match self.step(false) {
-                Some(Ok(data)) => self.ready.push_back(data),
+                Some(Ok(data)) => {
+                    taken += data.len();
+                    self.ready.push_back(data);
+                }
                 Some(Err(e)) => self.ended = Some(Err(e)),
                 None => return,
             }

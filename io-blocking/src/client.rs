@@ -246,8 +246,25 @@ impl Flow {
                     }
                 }
                 Action::Wait => {
-                    let ticket = self.ticket.take().ok_or(misuse("no ticket"))?;
-                    let got = self.client.inner.pool.wait(ticket, self.until(&clock));
+                    let key = self.ex.key().cloned().ok_or(misuse("no key"))?;
+                    let pool = &self.client.inner.pool;
+                    // A wait that ended early gave its ticket up: queue again.
+                    let ticket = match self.ticket.take() {
+                        Some(ticket) => ticket,
+                        None => match pool.try_checkout(&key) {
+                            Ok(got) => {
+                                self.got(got, now);
+                                continue;
+                            }
+                            Err(ticket) => ticket,
+                        },
+                    };
+                    let cancelled = self
+                        .cancel
+                        .clone()
+                        .map(|cancel| move || cancel.is_cancelled());
+                    let check = cancelled.as_ref().map(|c| c as &dyn Fn() -> bool);
+                    let got = pool.wait(ticket, self.until(&clock), check);
                     now = clock.now();
                     match got {
                         Some(got) => self.got(got, now),
@@ -316,12 +333,27 @@ impl Flow {
                     }
                 }
                 Action::Upgrade => return Ok(Some(Out::Upgrade)),
-                Action::Fail(e) => return Err(e),
+                Action::Fail(e) => {
+                    self.give_back();
+                    return Err(e);
+                }
                 Action::End => return Ok(Some(Out::End)),
                 _ => return Err(misuse("an action this driver does not know")),
             }
         }
         Err(misuse("the exchange made no progress"))
+    }
+
+    /// Gives the pool back what a checkout left unused: a permit to dial
+    /// and a place in the queue (with a grant already parked for it).
+    fn give_back(&mut self) {
+        let pool = &self.client.inner.pool;
+        if let Some(permit) = self.permit.take() {
+            pool.dial_failed(permit);
+        }
+        if let Some(ticket) = self.ticket.take() {
+            pool.give_up(ticket);
+        }
     }
 
     /// The end of the current wait: the exchange's next deadline.
@@ -393,6 +425,7 @@ impl Drop for Flow {
     /// is drained (bounded by `drain_timeout` and `max_drain_bytes`, on
     /// this thread) or the connection closed.
     fn drop(&mut self) {
+        self.give_back();
         if self.ex.is_end() && self.conn.is_none() {
             return;
         }
@@ -405,9 +438,7 @@ impl Drop for Flow {
             let reason = roundtrip_io::proto::CloseReason::Abandoned;
             self.client.inner.pool.discard(conn, reason);
         }
-        if let Some(permit) = self.permit.take() {
-            self.client.inner.pool.dial_failed(permit);
-        }
+        self.give_back();
     }
 }
 

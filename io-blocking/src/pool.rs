@@ -13,6 +13,10 @@ use roundtrip_io::{Clock, Tracer};
 
 use crate::transport::Conn;
 
+/// How often a waiter for a connection looks whether its request was
+/// cancelled from another thread.
+const CANCEL_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// What a checkout gave.
 pub(crate) type Got = pool::Got<Box<Conn>>;
 
@@ -60,30 +64,56 @@ impl SharedPool {
         self.0.checkout(key, |_, ticket| ticket)
     }
 
-    /// Waits for the grant of `ticket` until `until`; `None` when the wait
-    /// ended without one (the ticket is then given up).
-    pub fn wait(&self, ticket: Ticket, until: Option<StdInstant>) -> Option<Got> {
+    /// Waits for the grant of `ticket` until `until`, looking at
+    /// `cancelled` every [`CANCEL_CHECK`]; `None` when the wait ended
+    /// without one (the ticket is then given up).
+    pub fn wait(
+        &self,
+        ticket: Ticket,
+        until: Option<StdInstant>,
+        cancelled: Option<&dyn Fn() -> bool>,
+    ) -> Option<Got> {
         let ready = &self.waiting().0;
         // No grant is lost while the lock was let go: it waits in `parked`.
         let mut st = self.lock();
-        // Bounded: each pass waits until `until`, which ends the loop.
+        // Bounded: each pass waits at most CANCEL_CHECK, and the loop ends
+        // at `until` or a cancel.
         loop {
             if let Some(grant) = st.parked.remove(&ticket) {
                 return Some(grant.into());
             }
-            match until {
-                None => st = ready.wait(st).unwrap_or_else(|p| p.into_inner()),
-                Some(at) => {
-                    let left = at.saturating_duration_since(StdInstant::now());
-                    let (guard, res) = ready
+            let now = StdInstant::now();
+            if cancelled.is_some_and(|c| c()) || until.is_some_and(|at| at <= now) {
+                st.pool.cancel_wait(ticket);
+                return None;
+            }
+            // Without a cancel to look at, the wait ends at `until` alone.
+            let check = cancelled.map(|_| CANCEL_CHECK);
+            let left = match (until.map(|at| at - now), check) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            st = match left {
+                Some(left) => {
+                    ready
                         .wait_timeout(st, left)
-                        .unwrap_or_else(|p| p.into_inner());
-                    st = guard;
-                    if res.timed_out() && !st.parked.contains_key(&ticket) {
-                        st.pool.cancel_wait(ticket);
-                        return None;
-                    }
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
                 }
+                None => ready.wait(st).unwrap_or_else(|p| p.into_inner()),
+            };
+        }
+    }
+
+    /// The waiter of `ticket` left: its place in the queue is given up, and
+    /// a grant already parked for it goes to the next waiter (or back to
+    /// the pool).
+    pub fn give_up(&self, ticket: Ticket) {
+        let mut st = self.lock();
+        match st.parked.remove(&ticket) {
+            Some(grant) => self.redeliver(&mut st, grant),
+            None => {
+                st.pool.cancel_wait(ticket);
             }
         }
     }

@@ -19,6 +19,8 @@ pub(crate) struct Conn {
     pub link: Link,
     /// The receive timeout currently set on the socket.
     read_timeout: Option<Duration>,
+    /// The send timeout currently set on the socket.
+    write_timeout: Option<Duration>,
 }
 
 roundtrip_io::impl_pool_link!(Box<Conn>);
@@ -71,10 +73,17 @@ impl Conn {
                         stream,
                         link,
                         read_timeout: None,
+                        write_timeout: config_conn.write_timeout,
                     }));
                 }
-                // The exchange's deadline: its timer says which.
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(None),
+                // The exchange's deadline passed: its timer says which. A
+                // kernel timeout before it is a failed address like others.
+                Err(e)
+                    if e.kind() == io::ErrorKind::TimedOut
+                        && until.is_some_and(|at| at <= StdInstant::now()) =>
+                {
+                    return Err(None);
+                }
                 Err(e) => last = e,
             }
         }
@@ -91,6 +100,11 @@ impl Conn {
                 Waited::TimedOut => return Ok(Written::TimedOut),
                 Waited::Writable => {}
             }
+        }
+        // A blocking write ends at the exchange's deadline too (the request's
+        // total timeout may come before the write timeout).
+        if !watch_read {
+            self.set_write_timeout(until)?;
         }
         // Watching, the write must not block on a server that stopped
         // reading: it takes what fits and the wait above comes again.
@@ -165,6 +179,23 @@ impl Conn {
         if too_long {
             self.stream.set_read_timeout(want)?;
             self.read_timeout = want;
+        }
+        Ok(())
+    }
+
+    /// Sets `SO_SNDTIMEO` to what is left until `until`, only when that must
+    /// be shorter than what is set (no syscall per write otherwise).
+    fn set_write_timeout(&mut self, until: Option<StdInstant>) -> io::Result<()> {
+        let Some(at) = until else { return Ok(()) };
+        let want = at
+            .saturating_duration_since(StdInstant::now())
+            .max(Duration::from_millis(1));
+        let too_long = self
+            .write_timeout
+            .is_none_or(|set| set > want + want / 8 || set + set / 2 < want);
+        if too_long {
+            self.stream.set_write_timeout(Some(want))?;
+            self.write_timeout = Some(want);
         }
         Ok(())
     }

@@ -876,3 +876,64 @@ mod codings {
         assert_eq!(r.unwrap().body, inner);
     }
 }
+
+/// The request's deadline holds while the server never stops sending: a
+/// busy driver never waits, so the machine acts on passed deadlines itself.
+#[test]
+fn the_total_deadline_ends_a_body_that_never_ends() {
+    let mut config = Config::default();
+    config.gzip = false;
+    config.timeout = Some(Duration::from_secs(1));
+    let mut sim = Sim::new(config);
+    let mut replies = vec![Reply::Send(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+    )];
+    // A chunk every 100 ms for 10 s: never a wait of its own.
+    for _ in 0..100 {
+        replies.push(Reply::Delay(Duration::from_millis(100)));
+        replies.push(Reply::Early(b"1\r\nx\r\n".to_vec()));
+    }
+    sim.serve(Server::new(replies));
+    let err = sim.get("http://127.0.0.1/").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                kind: TimeoutKind::Total,
+                phase: Phase::Body,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        sim.now().since_origin() <= Duration::from_millis(1100),
+        "{:?}",
+        sim.now()
+    );
+    assert_eq!(sim.stats().in_use, 0);
+}
+
+/// A server that answers early while a large in-memory body is still being
+/// written is heard (the rest is not sent), and the connection, whose
+/// request the server saw only in part, is closed, never reused.
+#[test]
+fn an_early_answer_during_an_in_memory_body_is_heard_and_closes() {
+    let mut sim = sim();
+    sim.serve(
+        Server::new([
+            Reply::Early(b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n".to_vec()),
+            Reply::Stall,
+        ])
+        .window(1000),
+    );
+    sim.serve(Server::reply(OK));
+    let request = http::Request::post("http://127.0.0.1/up")
+        .body(Body::from(vec![b'x'; 1 << 20]))
+        .unwrap();
+    let r = sim.send(request).unwrap();
+    assert_eq!(r.status, 413);
+    assert!(sim.wire[0].len() < 1 << 20, "the whole body was written");
+    assert_eq!(sim.closed, [(sim.closed[0].0, CloseReason::BodyNotSent)]);
+    assert_eq!(sim.stats().idle, 0);
+}

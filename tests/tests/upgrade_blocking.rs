@@ -157,3 +157,106 @@ fn cancel_from_another_thread_ends_a_blocked_request() {
     let stats = client.stats();
     assert_eq!((stats.idle, stats.in_use), (0, 0));
 }
+
+/// Sends a chunked body that never ends (one chunk every 10 ms, bounded
+/// by the peer's LIMIT).
+fn endless_chunks(mut socket: std::net::TcpStream) {
+    let until = Instant::now() + roundtrip_tests::peer::LIMIT;
+    while Instant::now() < until && socket.write_all(b"400\r\n").is_ok() {
+        if socket.write_all(&[b'x'; 0x400]).is_err() || socket.write_all(b"\r\n").is_err() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The request's timeout holds while the server keeps sending: the body
+/// fails with the total timeout, it does not stream for ever.
+#[test]
+fn the_total_timeout_ends_a_body_that_never_ends() {
+    let url = serve(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        endless_chunks,
+    );
+    let client = Client::builder()
+        .timeout(Some(Duration::from_secs(1)))
+        .build();
+    let started = Instant::now();
+    let mut response = client.get(&url).unwrap();
+    let err = response.body_mut().bytes(u64::MAX).unwrap_err();
+    assert_eq!(
+        err.timeout_kind(),
+        Some(roundtrip_io::TimeoutKind::Total),
+        "{err:?}"
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(client.stats().in_use, 0);
+}
+
+/// A request waiting for a connection (the host is at
+/// `max_conns_per_host`) and cancelled from another thread ends at once,
+/// and gives its place up: the next request gets the connection.
+#[test]
+fn cancel_while_waiting_for_a_connection_gives_the_place_up() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        // Bounded: three requests at most on this one connection.
+        for delay in [600, 0, 0] {
+            if matches!(socket.read(&mut buf), Ok(0) | Err(_)) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(delay));
+            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            if socket.write_all(ok).is_err() {
+                return;
+            }
+        }
+    });
+    let client = Client::builder().max_conns_per_host(Some(1)).build();
+    let first = {
+        let (client, url) = (client.clone(), url.clone());
+        thread::spawn(move || client.get(&url).and_then(|mut r| r.body_mut().text(16)))
+    };
+    thread::sleep(Duration::from_millis(100));
+    let cancel = Cancel::new();
+    let waiting = {
+        let (client, url, cancel) = (client.clone(), url.clone(), cancel.clone());
+        thread::spawn(move || {
+            let request = http::Request::get(&url)
+                .extension(cancel)
+                .body(Body::empty())
+                .unwrap();
+            let started = Instant::now();
+            (client.request(request).map(|_| ()), started.elapsed())
+        })
+    };
+    thread::sleep(Duration::from_millis(100));
+    cancel.cancel();
+    let (result, took) = waiting.join().unwrap();
+    assert!(
+        matches!(
+            result,
+            Err(Error::Cancelled {
+                reached_server: false
+            })
+        ),
+        "{result:?}"
+    );
+    assert!(took < Duration::from_millis(400), "{took:?}");
+    assert_eq!(first.join().unwrap().unwrap(), "ok");
+    let next = client.get(&url).unwrap().body_mut().text(16).unwrap();
+    assert_eq!(next, "ok");
+    let stats = client.stats();
+    assert_eq!(
+        (stats.dials, stats.in_use, stats.dialing, stats.waiters),
+        (1, 0, 0, 0),
+        "{stats:?}"
+    );
+}

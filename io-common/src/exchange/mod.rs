@@ -393,6 +393,16 @@ impl<R> Exchange<R> {
     /// The next thing the driver must do. `link` is the connection the
     /// exchange uses (`None` while it has none).
     pub fn poll(&mut self, mut link: Option<&mut Link>, now: Instant) -> Action {
+        // A deadline that passed while the peer kept the driver busy (a
+        // body that never ends, a socket that takes a byte at a time) is
+        // acted on here: a driver calls `handle_timeout` only when a wait
+        // ends empty, and a busy one never waits.
+        if self
+            .poll_timeout(link.as_deref())
+            .is_some_and(|at| at <= now)
+        {
+            self.handle_timeout(link.as_deref_mut(), now);
+        }
         for _ in 0..MAX_STEPS {
             if let Some(action) = self.step(link.as_deref_mut(), now) {
                 return action;
@@ -448,6 +458,15 @@ impl<R> Exchange<R> {
                 self.timers.disarm(Timer::Write);
                 self.timers.disarm(Timer::ReadIdle);
                 self.after(then, now);
+                // Request bytes still queued (a final answer came before the
+                // body was all written): the server's idea of the request is
+                // unknown, so the connection is never reused.
+                let close = match close {
+                    None if link.is_some_and(|l| !l.out.is_empty()) => {
+                        Some(CloseReason::BodyNotSent)
+                    }
+                    close => close,
+                };
                 return Some(match close {
                     None => Action::Release,
                     Some(reason) => Action::Discard(reason),
@@ -498,7 +517,9 @@ impl<R> Exchange<R> {
             // rest is never written, and the core closes the connection.)
             let after = self.config().write_timeout;
             self.timers.arm_once(Timer::Write, now, after);
-            let watch_read = self.wrote != Wrote::Nothing && self.sending != Sending::Unsent;
+            // Once a byte went out the server may answer while the rest
+            // waits (an in-memory body queued with the head included).
+            let watch_read = link.proto.wrote_any_byte();
             return Some(Action::Write { watch_read });
         }
         self.timers.disarm(Timer::Write);

@@ -315,9 +315,18 @@ impl Sim {
                     ex.handle_probe(&mut c.link, stale, now);
                 }
                 Action::Dial => return Err(misuse("dial without a permit")),
-                Action::Write { .. } => {
+                Action::Write { watch_read } => {
                     let now = self.now;
                     let c = self.conn(conn.ok_or_else(|| misuse("write"))?)?;
+                    // Watching, an answer that is there is heard first.
+                    if watch_read
+                        && matches!(c.server.replies.front(), Some(Reply::Early(_)))
+                        && let Some(Some(bytes)) = c.next(now)
+                    {
+                        c.link.read_buf.extend_from_slice(&bytes);
+                        ex.handle_input(&mut c.link, bytes.len(), now);
+                        continue;
+                    }
                     let slices = c.link.out.io_slices();
                     let mut all = Vec::new();
                     for s in &slices {
