@@ -393,14 +393,13 @@ impl<R> Exchange<R> {
     /// The next thing the driver must do. `link` is the connection the
     /// exchange uses (`None` while it has none).
     pub fn poll(&mut self, mut link: Option<&mut Link>, now: Instant) -> Action {
-        // A deadline that passed while the peer kept the driver busy (a
-        // body that never ends, a socket that takes a byte at a time) is
-        // acted on here: a driver calls `handle_timeout` only when a wait
-        // ends empty, and a busy one never waits.
-        if self
-            .poll_timeout(link.as_deref())
-            .is_some_and(|at| at <= now)
-        {
+        // The request's deadline passing while the peer kept the driver
+        // busy (a body that never ends, a socket that takes a byte at a
+        // time) is acted on here: a driver calls `handle_timeout` only when
+        // a wait ends empty, and a busy one never waits. The other timers
+        // are reset by that very progress, or bounded otherwise (the head
+        // by its size limit, a drain by its byte budget).
+        if self.timers.get(Timer::Total).is_some_and(|at| at <= now) {
             self.handle_timeout(link.as_deref_mut(), now);
         }
         for _ in 0..MAX_STEPS {
