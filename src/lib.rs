@@ -87,6 +87,8 @@
 
 pub mod origin;
 
+/// TLS settings and errors for `https://` (feature `tls`).
+pub use roundtrip_io::tls;
 pub use roundtrip_io::{
     CollectedExt, Config, Error, FinalUrl, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectPolicy, RequestId, RequestTimeout, ResponseExt, TimeoutKind, Traced, Tracer, http,

@@ -35,6 +35,8 @@ pub use client::{Cancel, Client, ClientBuilder};
 /// dependency for them.
 pub use roundtrip_io::proto::pool::PoolStats;
 pub use roundtrip_io::proto::trace::TraceEvent;
+/// TLS settings and errors for `https://` (feature `tls`).
+pub use roundtrip_io::tls;
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,

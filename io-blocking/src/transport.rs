@@ -111,7 +111,7 @@ impl Conn {
         if watch_read {
             self.stream.set_nonblocking(true)?;
         }
-        let slices = self.link.out.io_slices();
+        let slices = self.link.wire_out();
         let written = match roundtrip_io::buf::with_bytes(&slices) {
             [one] => self.stream.write(one),
             several => self.stream.write_vectored(several),
@@ -143,7 +143,7 @@ impl Conn {
         self.set_read_timeout(until)?;
         // Bounded: only `Interrupted` repeats.
         loop {
-            match roundtrip_io::sys::read_into_spare(&self.stream, &mut self.link.read_buf) {
+            match roundtrip_io::sys::read_into_spare(&self.stream, self.link.wire_in()) {
                 Ok(n) => return Ok(Waited::Read(n)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => return Ok(Waited::TimedOut),

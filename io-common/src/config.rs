@@ -31,6 +31,7 @@ use crate::redirect::RedirectPolicy;
 /// | `max_redirects` | 10 | redirects followed per request; 0 = none (the 3xx is returned) |
 /// | `redirect_policy` | none | asked before each redirect is followed |
 /// | `gzip` | true with a coding feature | ask for gzip (and deflate, br, zstd when their features are on) and decode it transparently |
+/// | `tls` | [`TlsConfig::default`](crate::tls::TlsConfig) | built-in Mozilla roots, certificates verified, 10 s handshake timeout (feature `tls`) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -81,6 +82,9 @@ pub struct Config {
     /// name stays from when gzip was the only coding: the switch covers
     /// every one. Default on when a coding feature is.
     pub gzip: bool,
+    /// How `https` connections speak TLS (feature `tls`): roots, client
+    /// certificate, verification, handshake timeout.
+    pub tls: crate::tls::TlsConfig,
 }
 
 impl Default for Config {
@@ -106,6 +110,7 @@ impl Default for Config {
             max_redirects: 10,
             redirect_policy: None,
             gzip: !crate::Coding::enabled().is_empty(),
+            tls: crate::tls::TlsConfig::default(),
         }
     }
 }
@@ -133,7 +138,9 @@ impl Config {
 /// `response_head_timeout`, `read_timeout`, `write_timeout`, `timeout`,
 /// `keep_alive`, `limits`, `continue_timeout`, `drain`, `stale_check_after`,
 /// `default_header`, `user_agent`, `max_redirects`, `redirect_policy`,
-/// `trace`, `gzip`, `decompress`.
+/// `trace`, `gzip`, `decompress`, and with the `tls` feature `tls`,
+/// `add_root_certificate`, `tls_built_in_roots`, `tls_native_roots`,
+/// `identity`, `danger_accept_invalid_certs`, `tls_handshake_timeout`.
 ///
 /// The arguments: the name of the builder's `Config` field, the backend
 /// crate's name and the expression that makes a builder (both strings; the
@@ -425,6 +432,94 @@ macro_rules! config_setters {
         /// ```
         pub fn decompress(self, on: bool) -> Self {
             self.gzip(on)
+        }
+        /// All TLS settings at once (feature `tls`).
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".tls(", $krate, "::tls::TlsConfig::default());")]
+        /// # let _ = builder;
+        /// ```
+        #[cfg(feature = "tls")]
+        pub fn tls(mut self, tls: $crate::tls::TlsConfig) -> Self {
+            self.$field.tls = tls;
+            self
+        }
+        /// Trusts `cert` as a root, beside the built-in ones (a corporate
+        /// or test CA; feature `tls`).
+        ///
+        /// ```no_run
+        #[doc = concat!("use ", $krate, "::tls::Certificate;")]
+        /// let ca = Certificate::from_pem(&std::fs::read("corp-ca.pem").unwrap()).unwrap();
+        #[doc = concat!("let builder = ", $builder, ".add_root_certificate(ca);")]
+        /// # let _ = builder;
+        /// ```
+        #[cfg(feature = "tls")]
+        pub fn add_root_certificate(mut self, cert: $crate::tls::Certificate) -> Self {
+            self.$field.tls.extra_roots.push(cert);
+            self
+        }
+        /// Trusts the Mozilla roots compiled in (default on; feature `tls`).
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".tls_built_in_roots(false);")]
+        /// # let _ = builder;
+        /// ```
+        #[cfg(feature = "tls")]
+        pub fn tls_built_in_roots(mut self, on: bool) -> Self {
+            self.$field.tls.built_in_roots = on;
+            self
+        }
+        /// Trusts the operating system's roots too (feature
+        /// `tls-native-roots`; without it this setting does nothing).
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".tls_native_roots(true);")]
+        /// # let _ = builder;
+        /// ```
+        #[cfg(feature = "tls")]
+        pub fn tls_native_roots(mut self, on: bool) -> Self {
+            self.$field.tls.native_roots = on;
+            self
+        }
+        /// The client certificate and key sent to servers that ask for one
+        /// (mutual TLS; feature `tls`).
+        ///
+        /// ```no_run
+        #[doc = concat!("use ", $krate, "::tls::Identity;")]
+        /// let pem = std::fs::read("client.pem").unwrap(); // certificate and key
+        /// let id = Identity::from_pem(&pem, &pem).unwrap();
+        #[doc = concat!("let builder = ", $builder, ".identity(id);")]
+        /// # let _ = builder;
+        /// ```
+        #[cfg(feature = "tls")]
+        pub fn identity(mut self, identity: $crate::tls::Identity) -> Self {
+            self.$field.tls.identity = Some(identity);
+            self
+        }
+        /// Accepts any server certificate: expired, self-signed, for
+        /// another name. For tests against throwaway certificates only:
+        /// anyone on the path can then read and change the traffic
+        /// (feature `tls`).
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".danger_accept_invalid_certs(true);")]
+        /// # let _ = builder;
+        /// ```
+        #[cfg(feature = "tls")]
+        pub fn danger_accept_invalid_certs(mut self, on: bool) -> Self {
+            self.$field.tls.danger_accept_invalid_certs = on;
+            self
+        }
+        /// Longest TLS handshake (default 10 s; feature `tls`).
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".tls_handshake_timeout(Some(std::time::Duration::from_secs(5)));")]
+        /// # let _ = builder;
+        /// ```
+        #[cfg(feature = "tls")]
+        pub fn tls_handshake_timeout(mut self, d: Option<::std::time::Duration>) -> Self {
+            self.$field.tls.handshake_timeout = d;
+            self
         }
     };
 }

@@ -14,6 +14,8 @@ pub enum Phase {
     PoolWait,
     /// Connecting.
     Connect,
+    /// The TLS handshake of a new `https` connection.
+    Handshake,
     /// Writing the request.
     Write,
     /// Waiting for or reading the response head.
@@ -27,6 +29,7 @@ impl fmt::Display for Phase {
         f.write_str(match self {
             Phase::PoolWait => "wait for a connection",
             Phase::Connect => "connect",
+            Phase::Handshake => "tls handshake",
             Phase::Write => "request write",
             Phase::ResponseHead => "response head",
             Phase::Body => "response body",
@@ -50,6 +53,9 @@ impl fmt::Display for Phase {
 pub enum TimeoutKind {
     /// `connect_timeout`: one TCP connect took too long.
     Connect,
+    /// `tls_handshake_timeout`: the TLS handshake took too long (a server
+    /// that accepts the connection and never speaks TLS).
+    TlsHandshake,
     /// `response_head_timeout`: the final response head did not arrive in
     /// time after the request was written.
     ResponseHead,
@@ -70,6 +76,7 @@ impl TimeoutKind {
         match phase {
             Phase::PoolWait => TimeoutKind::Total,
             Phase::Connect => TimeoutKind::Connect,
+            Phase::Handshake => TimeoutKind::TlsHandshake,
             Phase::Write => TimeoutKind::Write,
             Phase::ResponseHead | Phase::Body => TimeoutKind::ReadIdle,
         }
@@ -80,6 +87,7 @@ impl fmt::Display for TimeoutKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TimeoutKind::Connect => "connect_timeout passed",
+            TimeoutKind::TlsHandshake => "tls_handshake_timeout passed",
             TimeoutKind::ResponseHead => "response_head_timeout passed",
             TimeoutKind::ReadIdle => "no byte for read_timeout",
             TimeoutKind::Write => "no progress for write_timeout",
@@ -199,6 +207,17 @@ pub enum Error {
         /// Whether any byte of the request was written.
         reached_server: bool,
     },
+    /// The TLS layer failed: the server's certificate, the handshake, or
+    /// the records of an established connection. Never retried.
+    #[error("tls failed during the {phase}: {source}{}", Reached(*.reached_server))]
+    Tls {
+        /// Where.
+        phase: Phase,
+        /// What went wrong.
+        source: crate::tls::TlsError,
+        /// Whether any byte of the request was written.
+        reached_server: bool,
+    },
     /// The caller cancelled the request.
     #[error("request cancelled{}", Reached(*.reached_server))]
     Cancelled {
@@ -284,6 +303,7 @@ impl Error {
             | Error::ClosedEarly { reached_server, .. }
             | Error::Io { reached_server, .. }
             | Error::BodyLength { reached_server, .. }
+            | Error::Tls { reached_server, .. }
             | Error::Cancelled { reached_server } => *reached_server,
             Error::LimitExceeded { .. }
             | Error::BodyTooLarge { .. }
@@ -297,6 +317,15 @@ impl Error {
             #[cfg(feature = "json")]
             Error::Json(_) => true,
             Error::InvalidRequest(_) | Error::Connect { .. } => false,
+        }
+    }
+
+    /// A TLS failure met in `phase`.
+    pub fn tls(source: crate::tls::TlsError, phase: Phase, reached_server: bool) -> Error {
+        Error::Tls {
+            phase,
+            source,
+            reached_server,
         }
     }
 

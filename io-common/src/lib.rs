@@ -62,6 +62,7 @@ mod response;
 #[allow(unsafe_code)]
 #[doc(hidden)]
 pub mod sys;
+pub mod tls;
 pub mod trace;
 
 pub use body::{Body, BoxReader};

@@ -251,17 +251,19 @@ fn authority(uri: &Uri) -> &str {
     }
 }
 
-/// The pool key of a URI: only `http` is supported (TLS is not built in).
+/// The pool key of a URI: `http` (port 80 by default) or `https` (443).
 /// The authority is split here once (`Uri::host` and `Uri::port_u16` would
 /// each parse it again); a port that is not a `u16` is refused rather than
 /// replaced by the default.
 fn key_of(uri: &Uri) -> Result<Key, Error> {
-    match uri.scheme_str() {
-        Some("http") | None => {}
+    let (scheme, default_port) = match uri.scheme_str() {
+        Some("http") | None => (Scheme::Http, 80),
+        Some(s) if s.eq_ignore_ascii_case("https") => (Scheme::Https, 443),
+        Some(s) if s.eq_ignore_ascii_case("http") => (Scheme::Http, 80),
         Some(other) => {
             return Err(InvalidRequest::UnsupportedScheme(other.to_string()).into());
         }
-    }
+    };
     let host_port = authority(uri);
     let (host, port) = match host_port.strip_prefix('[') {
         // An IP literal: `[v6]` or `[v6]:port`.
@@ -278,12 +280,12 @@ fn key_of(uri: &Uri) -> Result<Key, Error> {
         return Err(InvalidRequest::MissingHost.into());
     }
     let port = match port {
-        None | Some("") => 80, // RFC 3986 section 3.2.3: empty means the default
+        None | Some("") => default_port, // RFC 3986 section 3.2.3: empty means the default
         Some(digits) => digits
             .parse::<u16>()
             .map_err(|_| InvalidRequest::InvalidPort(digits.to_string()))?,
     };
-    Ok(Key::new(Scheme::Http, host, port))
+    Ok(Key::new(scheme, host, port))
 }
 
 /// Body framing from the body and any framing headers the caller set: a
@@ -540,7 +542,7 @@ mod tests {
     #[test]
     fn refusals() {
         let config = Config::default();
-        let p = parts(http::Request::get("https://example.com/"));
+        let p = parts(http::Request::get("ftp://example.com/"));
         assert!(matches!(
             prepare(&p, BodyLen::Empty, &config),
             Err(Error::InvalidRequest(InvalidRequest::UnsupportedScheme(_)))

@@ -68,7 +68,7 @@ impl Conn {
     pub fn wanted_interest(&self) -> Interest {
         match self.state {
             ConnState::Connecting(_) => Interest::READABLE | Interest::WRITABLE,
-            _ if !self.link.out.is_empty() => Interest::READABLE | Interest::WRITABLE,
+            _ if self.link.has_output() => Interest::READABLE | Interest::WRITABLE,
             _ => Interest::READABLE,
         }
     }
@@ -76,7 +76,7 @@ impl Conn {
     /// Writes what the link holds, once (`write` for one piece, `writev`
     /// for several); `Ok(None)` when the socket is full.
     pub fn write(&mut self) -> io::Result<Option<usize>> {
-        let slices = self.link.out.io_slices();
+        let slices = self.link.wire_out();
         // Bounded: only `Interrupted` repeats.
         loop {
             let written = match roundtrip_io::buf::with_bytes(&slices) {
@@ -100,10 +100,10 @@ impl Conn {
             return Ok(Read::WouldBlock);
         }
         self.link.reserve_read();
-        let room = self.link.read_buf.capacity() - self.link.read_buf.len();
+        let room = self.link.wire_in().capacity() - self.link.wire_in().len();
         // Bounded: only `Interrupted` repeats.
         loop {
-            match roundtrip_io::sys::read_into_spare(&self.socket, &mut self.link.read_buf) {
+            match roundtrip_io::sys::read_into_spare(&self.socket, self.link.wire_in()) {
                 Ok(n) => {
                     // Dry, and no EOF announced that no event will repeat.
                     if n > 0 && n < room && !self.peer_closed {

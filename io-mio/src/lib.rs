@@ -122,6 +122,8 @@ pub use roundtrip_io::RequestId as TraceRequestId;
 /// dependency for them.
 pub use roundtrip_io::proto::pool::PoolStats;
 pub use roundtrip_io::proto::trace::TraceEvent;
+/// TLS settings and errors for `https://` (feature `tls`).
+pub use roundtrip_io::tls;
 pub use roundtrip_io::{CollectedExt, FinalUrl, ResponseExt};
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,

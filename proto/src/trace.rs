@@ -16,6 +16,7 @@
 //! GetConn
 //!   [ConnClosed ...]                  idle connections found dead or expired
 //!   ConnectStart, ConnectDone         per address tried, when dialing
+//!   TlsHandshakeStart, TlsHandshakeDone  https, on a new connection
 //! GotConn
 //! WroteHeaders                        the socket took the request head
 //!   Got1xx ...                        e.g. 100 Continue before the body
@@ -57,6 +58,27 @@ use crate::decode::Event;
 use crate::framing::CloseReason;
 use crate::pool::{ConnId, Key};
 
+/// What a TLS handshake agreed on, for [`TraceEvent::TlsHandshakeDone`].
+///
+/// ```
+/// use roundtrip_proto::trace::{TlsInfo, TraceEvent};
+/// let info = TlsInfo { version: "TLSv1_3", cipher: "TLS13_AES_128_GCM_SHA256", alpn: Some("http/1.1"), resumed: true };
+/// let event = TraceEvent::TlsHandshakeDone { result: Ok(info) };
+/// assert_eq!(event.to_string(), "tls handshake done: TLSv1_3, TLS13_AES_128_GCM_SHA256, alpn http/1.1, resumed");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The protocol version, e.g. `"TLSv1_3"`.
+    pub version: &'static str,
+    /// The cipher suite, e.g. `"TLS13_AES_128_GCM_SHA256"`.
+    pub cipher: &'static str,
+    /// The application protocol the server chose, if it chose one.
+    pub alpn: Option<&'static str>,
+    /// The session was resumed (a TLS 1.3 ticket or a TLS 1.2 session id):
+    /// no certificate was sent or checked.
+    pub resumed: bool,
+}
+
 /// One fact about a request in flight. See the [module docs](self) for the
 /// order in which they come.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +100,18 @@ pub enum TraceEvent {
         addr: SocketAddr,
         /// `Err` holds the error's text (`"timed out"` for a connect timeout).
         result: Result<(), String>,
+    },
+    /// The TLS handshake on a new connection begins (Go's
+    /// `TLSHandshakeStart`).
+    TlsHandshakeStart {
+        /// The name the certificate is checked against (sent as SNI
+        /// unless it is an IP address).
+        server_name: String,
+    },
+    /// The TLS handshake ended (Go's `TLSHandshakeDone`).
+    TlsHandshakeDone {
+        /// What was agreed, or the error's text.
+        result: Result<TlsInfo, String>,
     },
     /// The request has its connection.
     GotConn {
@@ -196,6 +230,8 @@ impl TraceEvent {
             TraceEvent::GetConn { .. } => "GetConn",
             TraceEvent::ConnectStart { .. } => "ConnectStart",
             TraceEvent::ConnectDone { .. } => "ConnectDone",
+            TraceEvent::TlsHandshakeStart { .. } => "TlsHandshakeStart",
+            TraceEvent::TlsHandshakeDone { .. } => "TlsHandshakeDone",
             TraceEvent::GotConn { .. } => "GotConn",
             TraceEvent::WroteHeaders => "WroteHeaders",
             TraceEvent::WroteRequest { .. } => "WroteRequest",
@@ -217,6 +253,23 @@ impl fmt::Display for TraceEvent {
                 Ok(()) => write!(f, "connected to {addr}"),
                 Err(e) => write!(f, "connect to {addr} failed: {e}"),
             },
+            TraceEvent::TlsHandshakeStart { server_name } => {
+                write!(f, "tls handshake with {server_name}")
+            }
+            TraceEvent::TlsHandshakeDone { result: Ok(info) } => {
+                write!(f, "tls handshake done: {}, {}", info.version, info.cipher)?;
+                if let Some(alpn) = info.alpn {
+                    write!(f, ", alpn {alpn}")?;
+                }
+                f.write_str(if info.resumed {
+                    ", resumed"
+                } else {
+                    ", full handshake"
+                })
+            }
+            TraceEvent::TlsHandshakeDone { result: Err(e) } => {
+                write!(f, "tls handshake failed: {e}")
+            }
             TraceEvent::GotConn {
                 id,
                 reused,

@@ -423,11 +423,11 @@ fn bad_arguments_exit_2_without_a_request() {
         "{}",
         run.stderr
     );
-    let run = get(&["https://127.0.0.1/"]);
+    let run = get(&["ftp://127.0.0.1/"]);
     assert_eq!(run.code, Some(2));
     assert_eq!(
         run.stderr,
-        "roundtrip: https://127.0.0.1/: invalid request: unsupported uri scheme \"https\"\n"
+        "roundtrip: ftp://127.0.0.1/: invalid request: unsupported uri scheme \"ftp\"\n"
     );
     assert_eq!(server.conns(), 0);
 }

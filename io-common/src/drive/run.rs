@@ -361,7 +361,7 @@ impl<R: Runtime> Run<R> {
             report_read(&mut self.ex, &mut conn.link, read, now);
             return Poll::Ready(());
         }
-        let slices = conn.link.out.io_slices();
+        let slices = conn.link.wire_out();
         let written = R::poll_write(&mut conn.socket, cx, crate::buf::with_bytes(&slices));
         match written {
             Poll::Ready(Ok(0)) => {
@@ -511,7 +511,7 @@ fn read_into<R: Runtime>(
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
     conn.link.reserve_read();
-    R::poll_read(&mut conn.socket, cx, &mut conn.link.read_buf)
+    R::poll_read(&mut conn.socket, cx, conn.link.wire_in())
 }
 
 /// Tells the machine what a read gave (an empty read is the end).

@@ -107,7 +107,7 @@ impl<R> Exchange<R> {
         match result {
             Ok(link) => {
                 self.conn = Some(link.id);
-                self.attach(link, false, now);
+                self.connected(link, now);
             }
             Err((addr, source)) if source.kind() == io::ErrorKind::TimedOut => {
                 let _ = addr;
@@ -117,11 +117,13 @@ impl<R> Exchange<R> {
         }
     }
 
-    /// The socket took `n` more bytes of [`Link::out`].
+    /// The socket took `n` more bytes of [`Link::wire_out`].
     pub fn handle_written(&mut self, link: &mut Link, n: usize, now: Instant) {
+        let wire = n;
+        let n = link.wire_written(wire);
         link.out.advance(n);
         link.proto.handle_written(n);
-        if n > 0 {
+        if wire > 0 && matches!(self.state, State::Send) {
             let after = self.config().write_timeout;
             self.timers.arm(Timer::Write, now, after);
         }
@@ -195,16 +197,34 @@ impl<R> Exchange<R> {
         Ok(())
     }
 
-    /// Bytes were appended to [`Link::read_buf`] (`n` of them).
-    pub fn handle_input(&mut self, link: &mut Link, n: usize, _now: Instant) {
+    /// Bytes were appended to [`Link::wire_in`] (`n` of them).
+    pub fn handle_input(&mut self, link: &mut Link, n: usize, now: Instant) {
         link.record_read(n);
         if n > 0 {
             self.timers.disarm(Timer::ReadIdle);
         }
+        if link.is_tls() && n > 0 {
+            self.open_tls(link, now);
+        }
     }
 
     /// The server closed its side.
-    pub fn handle_eof(&mut self, link: &mut Link, _now: Instant) {
+    pub fn handle_eof(&mut self, link: &mut Link, now: Instant) {
+        match self.close_tls(link) {
+            Err(()) => return,
+            // RFC 8446 section 6.1: without `close_notify`, a body that
+            // runs until the close may have been cut by anyone on the path.
+            Ok(Some(false)) if self.until_close && matches!(self.state, State::Body) => {
+                let err = Error::tls(crate::tls::TlsError::Truncated, Phase::Body, true);
+                return self.fail(link, err);
+            }
+            Ok(_) => {}
+        }
+        self.peer_closed(link, now);
+    }
+
+    /// Nothing more comes from the server.
+    pub(super) fn peer_closed(&mut self, link: &mut Link, _now: Instant) {
         link.proto.handle_eof();
         self.eof = true;
         self.timers.disarm(Timer::ReadIdle);
@@ -243,6 +263,7 @@ impl<R> Exchange<R> {
             }
             (Timer::Total, _) => TimeoutKind::Total,
             (Timer::Connect, State::Dial) => TimeoutKind::Connect,
+            (Timer::Handshake, State::Handshake) => TimeoutKind::TlsHandshake,
             (Timer::Write, State::Send) => TimeoutKind::Write,
             (Timer::ReadIdle, State::Send | State::Head | State::Body) => TimeoutKind::ReadIdle,
             _ => return, // a timer left from an earlier state
@@ -342,6 +363,12 @@ impl<R> Exchange<R> {
             (State::Probe, Some(_)) => {
                 self.state = State::Settle {
                     close: None,
+                    then: After::Fail(cancelled),
+                }
+            }
+            (State::Handshake, Some(_)) => {
+                self.state = State::Settle {
+                    close: Some(CloseReason::Error),
                     then: After::Fail(cancelled),
                 }
             }

@@ -115,6 +115,10 @@ pub struct Link {
     /// The request it carries (or last carried), for the pool's trace
     /// events; taken when it is checked in or closed.
     pub request: Option<crate::trace::RequestId>,
+    /// The TLS session of an `https` connection, between the socket and
+    /// the buffers above (which then hold plaintext).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Box<crate::tls::TlsLink>>,
 }
 
 impl Link {
@@ -131,14 +135,84 @@ impl Link {
             id,
             key,
             request: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
-    /// Makes room in the read buffer for the next read: a head-sized
-    /// buffer, or the rest of a body of known length.
+    /// True for a TLS connection.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// Makes room in [`wire_in`](Self::wire_in) for the next read: a
+    /// head-sized buffer, or the rest of a body of known length.
     pub fn reserve_read(&mut self) {
-        self.sizer
-            .reserve(&mut self.read_buf, self.proto.remaining_body());
+        let remaining = self.proto.remaining_body();
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            // The plaintext lands in `read_buf`: room for it too, so that
+            // a response is one piece there as well.
+            self.sizer.reserve(&mut self.read_buf, remaining);
+            return self.sizer.reserve(&mut tls.wire_in, remaining);
+        }
+        self.sizer.reserve(&mut self.read_buf, remaining);
+    }
+
+    /// Where the driver appends the bytes it reads from the socket (then
+    /// reports them with [`handle_input`](super::Exchange::handle_input)):
+    /// [`read_buf`](Self::read_buf) itself, or the ciphertext buffer of a
+    /// TLS connection.
+    pub fn wire_in(&mut self) -> &mut BytesMut {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return &mut tls.wire_in;
+        }
+        &mut self.read_buf
+    }
+
+    /// What the driver writes to the socket (then reports with
+    /// [`handle_written`](super::Exchange::handle_written)): [`out`](Self::out)
+    /// itself, or the ciphertext of a TLS connection. Some slices may be
+    /// empty; give the socket [`crate::buf::with_bytes`] of them.
+    pub fn wire_out(&self) -> [IoSlice<'_>; 3] {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return [tls.wire_out(), IoSlice::new(&[]), IoSlice::new(&[])];
+        }
+        self.out.io_slices()
+    }
+
+    /// True when bytes wait for the socket (the driver then watches for
+    /// writability).
+    pub fn has_output(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.has_output() || !self.out.is_empty();
+        }
+        !self.out.is_empty()
+    }
+
+    /// Seals the next part of [`out`](Self::out) into ciphertext, on a TLS
+    /// connection whose last part went out.
+    pub(crate) fn prepare_write(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            tls.prepare_write(&self.out);
+        }
+    }
+
+    /// The socket took `n` bytes of [`wire_out`](Self::wire_out): the
+    /// bytes of [`out`](Self::out) that completes.
+    pub(crate) fn wire_written(&mut self, n: usize) -> usize {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.written(n);
+        }
+        n
     }
 
     /// `n` bytes were appended to the read buffer.
@@ -154,6 +228,10 @@ impl Link {
         shrink_for_idle(&mut self.read_buf, &mut self.out.head, &mut tail);
         self.out.head.shrink_to(WRITE_BUF_IDLE);
         self.sizer.end_exchange(&mut self.read_buf);
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            tls.shrink_for_idle();
+        }
     }
 }
 

@@ -52,6 +52,7 @@
 //! The [`sim`] module drives exchanges against a scripted server on a
 //! virtual clock, as its tests show.
 
+mod handshake;
 mod input;
 mod link;
 pub mod sim;
@@ -102,6 +103,10 @@ pub struct Settings {
     pub defaults: DefaultFields,
     /// The number of the last [`RequestId`] handed out.
     requests: AtomicU64,
+    /// The rustls configuration, built at the first `https` request (its
+    /// session cache lives as long as the client).
+    #[cfg(feature = "tls")]
+    tls: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
 }
 
 impl Settings {
@@ -111,7 +116,20 @@ impl Settings {
             defaults: DefaultFields::new(&config),
             config,
             requests: AtomicU64::new(0),
+            #[cfg(feature = "tls")]
+            tls: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The client's rustls configuration, built once.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_client(&self) -> Result<Arc<rustls::ClientConfig>, crate::tls::TlsError> {
+        let built = self
+            .tls
+            .get_or_init(|| crate::tls::client_config(&self.config.tls).map_err(|e| e.to_string()));
+        built
+            .clone()
+            .map_err(|detail| crate::tls::TlsError::Config { detail })
     }
 
     /// A request id no other exchange of these settings has (numbered
@@ -181,6 +199,8 @@ enum State {
     Waiting,
     Probe,
     Dial,
+    /// The TLS handshake of a new `https` connection.
+    Handshake,
     Send,
     Head,
     Body,
@@ -250,6 +270,8 @@ pub struct Exchange<R> {
     announced: bool,
     /// What the last head's `http::Response` has no place for.
     head_end: Option<(HeadEnd, Vec<StatusCode>)>,
+    /// The body being read runs until the server closes.
+    until_close: bool,
 }
 
 /// How much of the request the socket took, as traces report it.
@@ -302,6 +324,7 @@ impl<R> Exchange<R> {
             eof: false,
             announced: false,
             head_end: None,
+            until_close: false,
             settings,
         };
         match prepared {
@@ -479,6 +502,7 @@ impl<R> Exchange<R> {
             return None;
         };
         match self.state {
+            State::Handshake => self.step_handshake(link, now),
             State::Send => self.step_send(link, now),
             State::Head => self.step_head(link, now),
             State::Body => self.step_body(link, now),
@@ -511,7 +535,8 @@ impl<R> Exchange<R> {
                 return None;
             }
         }
-        if !link.out.is_empty() {
+        link.prepare_write();
+        if link.has_output() {
             // (A final answer that comes first ends the sending above: the
             // rest is never written, and the core closes the connection.)
             let after = self.config().write_timeout;
@@ -580,6 +605,12 @@ impl<R> Exchange<R> {
     fn on_head(&mut self, link: &mut Link, head: ResponseHead, now: Instant) -> Option<Action> {
         self.timers.disarm(Timer::ReadIdle);
         self.timers.disarm(Timer::Write);
+        if link.proto.is_switched() && link.is_tls() {
+            // The caller would get a socket carrying TLS records.
+            let err = crate::tls::TlsError::UpgradeUnsupported;
+            self.fail(link, Error::tls(err, Phase::ResponseHead, true));
+            return None;
+        }
         if link.proto.is_switched() {
             self.state = State::Switched;
             let mut response = self.response(head);
@@ -627,6 +658,7 @@ impl<R> Exchange<R> {
     }
 
     fn response(&mut self, mut head: ResponseHead) -> http::Response<()> {
+        self.until_close = head.end.framing == roundtrip_proto::Framing::UntilClose;
         self.head_end = Some((head.end, std::mem::take(&mut head.interim)));
         head.into_response(())
     }

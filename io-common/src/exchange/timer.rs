@@ -10,7 +10,7 @@ use roundtrip_proto::time::Instant;
 
 use crate::TimeoutKind;
 
-/// The deadlines of an exchange. The first four are the exchange's own;
+/// The deadlines of an exchange. The first five are the exchange's own;
 /// the last three live in the core's connection
 /// ([`roundtrip_proto::conn::Timer`]) and are listed for
 /// [`Exchange::deadline`](super::Exchange::deadline).
@@ -21,6 +21,8 @@ pub enum Timer {
     Total,
     /// Connecting (`connect_timeout`), per address tried.
     Connect,
+    /// The TLS handshake (`tls.handshake_timeout`).
+    Handshake,
     /// No progress writing the request (`write_timeout`).
     Write,
     /// No byte while a response is due (`read_timeout`).
@@ -43,6 +45,7 @@ impl Timer {
         match self {
             Timer::Total => Some(TimeoutKind::Total),
             Timer::Connect => Some(TimeoutKind::Connect),
+            Timer::Handshake => Some(TimeoutKind::TlsHandshake),
             Timer::Write => Some(TimeoutKind::Write),
             Timer::ReadIdle => Some(TimeoutKind::ReadIdle),
             Timer::ResponseHead => Some(TimeoutKind::ResponseHead),
@@ -53,10 +56,16 @@ impl Timer {
 
 /// The exchange's own deadlines.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Timers([Option<Instant>; 4]);
+pub(crate) struct Timers([Option<Instant>; 5]);
 
 impl Timers {
-    const OWN: [Timer; 4] = [Timer::Total, Timer::Connect, Timer::Write, Timer::ReadIdle];
+    const OWN: [Timer; 5] = [
+        Timer::Total,
+        Timer::Connect,
+        Timer::Handshake,
+        Timer::Write,
+        Timer::ReadIdle,
+    ];
 
     /// Where an exchange timer is kept; `None` for the core's.
     fn index(timer: Timer) -> Option<usize> {

@@ -153,6 +153,7 @@ impl<R> Exchange<R> {
         match self.state {
             State::Checkout | State::Waiting => Phase::PoolWait,
             State::Probe | State::Dial => Phase::Connect,
+            State::Handshake => Phase::Handshake,
             State::Send => {
                 let writing =
                     link.is_some_and(|l| !l.out.is_empty()) || self.sending == Sending::Streaming;

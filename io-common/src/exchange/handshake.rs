@@ -1,0 +1,144 @@
+//! The TLS handshake of a new `https` connection, between the dial and
+//! the request: the exchange drives rustls through the same `Write` and
+//! `Read` actions as the request itself, under its own deadline.
+
+use roundtrip_proto::CloseReason;
+use roundtrip_proto::pool::Scheme;
+use roundtrip_proto::time::Instant;
+#[cfg(feature = "tls")]
+use roundtrip_proto::trace::TraceEvent;
+
+#[cfg(feature = "tls")]
+use super::Timer;
+use super::{Action, After, Exchange, Link, State};
+use crate::tls::TlsError;
+use crate::{Error, Phase};
+
+impl<R> Exchange<R> {
+    /// A new connection is up: TLS first for `https`, else the request.
+    pub(super) fn connected(&mut self, link: &mut Link, now: Instant) {
+        if link.key.scheme() != Scheme::Https {
+            return self.attach(link, false, now);
+        }
+        #[cfg(feature = "tls")]
+        {
+            let host = link.key.host();
+            let started = self
+                .settings
+                .tls_client()
+                .and_then(|config| crate::tls::TlsLink::new(config, host));
+            match started {
+                Ok(tls) => {
+                    let server_name = tls.host().to_string();
+                    link.tls = Some(Box::new(tls));
+                    self.state = State::Handshake;
+                    let after = self.config().tls.handshake_timeout;
+                    self.timers.arm(Timer::Handshake, now, after);
+                    self.tracing()
+                        .trace(|| TraceEvent::TlsHandshakeStart { server_name });
+                }
+                Err(e) => self.tls_failed(link, e),
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        self.tls_failed(link, TlsError::Disabled);
+    }
+
+    /// The handshake failed: the connection is closed, and the request
+    /// fails (it was not sent, but a TLS failure is never retried).
+    pub(super) fn tls_failed(&mut self, _link: &mut Link, e: TlsError) {
+        #[cfg(feature = "tls")]
+        {
+            let text = e.to_string();
+            self.tracing()
+                .trace(|| TraceEvent::TlsHandshakeDone { result: Err(text) });
+        }
+        self.state = State::Settle {
+            close: Some(CloseReason::Error),
+            then: After::Fail(Error::tls(e, Phase::Handshake, false)),
+        };
+    }
+
+    /// Moves the handshake on: its records out, the server's in, then the
+    /// request.
+    pub(super) fn step_handshake(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
+        #[cfg(feature = "tls")]
+        {
+            let Some(tls) = &mut link.tls else {
+                let misuse = roundtrip_proto::Error::Misuse("a handshake without a TLS session");
+                self.state = State::Failed(Error::from_proto(misuse, Phase::Handshake, false));
+                return None;
+            };
+            tls.prepare_write(&link.out);
+            if tls.has_output() {
+                return Some(Action::Write { watch_read: true });
+            }
+            if tls.is_handshaking() {
+                if self.eof {
+                    self.state = State::Settle {
+                        close: Some(CloseReason::PeerClosed),
+                        then: After::Fail(Error::ClosedEarly {
+                            phase: Phase::Handshake,
+                            reached_server: false,
+                        }),
+                    };
+                    return None;
+                }
+                return Some(Action::Read);
+            }
+            self.timers.disarm(Timer::Handshake);
+            let info = tls.info();
+            self.tracing()
+                .trace(|| TraceEvent::TlsHandshakeDone { result: Ok(info) });
+            self.attach(link, false, now);
+            None
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = now;
+            self.tls_failed(link, TlsError::Disabled);
+            None
+        }
+    }
+
+    /// Ciphertext arrived: decrypt it into the read buffer. `false` when
+    /// the session failed (the exchange then fails too).
+    pub(super) fn open_tls(&mut self, link: &mut Link, now: Instant) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut link.tls {
+            match tls.open(&mut link.read_buf) {
+                Ok(true) => self.peer_closed(link, now),
+                Ok(false) => {}
+                Err(e) => self.tls_error(link, e),
+            }
+        }
+        let _ = (link, now);
+    }
+
+    /// The socket ended: `Some(clean)` for a TLS connection (whether
+    /// `close_notify` came first), `None` for a plain one. A TLS error
+    /// met on the way fails the exchange.
+    pub(super) fn close_tls(&mut self, link: &mut Link) -> Result<Option<bool>, ()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut link.tls {
+            return match tls.eof(&mut link.read_buf) {
+                Ok(clean) => Ok(Some(clean)),
+                Err(e) => {
+                    self.tls_error(link, e);
+                    Err(())
+                }
+            };
+        }
+        let _ = link;
+        Ok(None)
+    }
+
+    fn tls_error(&mut self, link: &mut Link, e: TlsError) {
+        if matches!(self.state, State::Handshake) {
+            return self.tls_failed(link, e);
+        }
+        let phase = self.phase(Some(link));
+        let reached = link.proto.wrote_any_byte();
+        self.fail(link, Error::tls(e, phase, reached));
+    }
+}

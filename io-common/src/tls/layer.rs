@@ -1,0 +1,285 @@
+//! The TLS byte layer of one connection: ciphertext in from the socket,
+//! plaintext out to the core's read buffer; the core's request bytes
+//! sealed into ciphertext for the socket.
+
+use std::io::{BufRead, IoSlice, Write};
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use roundtrip_proto::trace::TlsInfo;
+use rustls::client::ClientConnection;
+use rustls::pki_types::ServerName;
+use rustls::{CertificateError, ClientConfig, HandshakeKind};
+
+use super::TlsError;
+use crate::exchange::Outbox;
+
+/// Most plaintext sealed at once: the ciphertext buffer stays bounded
+/// whatever the size of an in-memory request body.
+const SEAL_MAX: usize = 64 * 1024;
+/// What an idle connection's ciphertext buffers may keep.
+const IDLE_KEEP: usize = 4 * 1024;
+
+/// One connection's TLS session and its ciphertext buffers.
+pub(crate) struct TlsLink {
+    conn: ClientConnection,
+    /// The name certificates are checked against, for errors.
+    host: String,
+    /// Ciphertext read from the socket, not yet given to rustls.
+    pub(crate) wire_in: BytesMut,
+    /// Ciphertext for the socket; `wire_sent` of it went out.
+    wire_out: Vec<u8>,
+    wire_sent: usize,
+    /// Plaintext of [`Outbox`] sealed into `wire_out[app_start..app_end]`,
+    /// and how much of it was reported written (the socket took its
+    /// ciphertext).
+    sealed: usize,
+    reported: usize,
+    app_start: usize,
+    app_end: usize,
+    /// The server sent `close_notify`.
+    closed: bool,
+}
+
+impl std::fmt::Debug for TlsLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsLink")
+            .field("host", &self.host)
+            .field("handshaking", &self.conn.is_handshaking())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsLink {
+    /// A client session for `host` (an IP address gets no SNI).
+    pub(crate) fn new(config: Arc<ClientConfig>, host: &str) -> Result<TlsLink, TlsError> {
+        let name = ServerName::try_from(host.to_string()).map_err(|e| TlsError::Config {
+            detail: format!("{host:?} is not a name a certificate can hold: {e}"),
+        })?;
+        let conn = ClientConnection::new(config, name).map_err(|e| map_error(e, host))?;
+        Ok(TlsLink {
+            conn,
+            host: host.to_string(),
+            wire_in: BytesMut::new(),
+            wire_out: Vec::new(),
+            wire_sent: 0,
+            sealed: 0,
+            reported: 0,
+            app_start: 0,
+            app_end: 0,
+            closed: false,
+        })
+    }
+
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// What the handshake agreed on.
+    pub(crate) fn info(&self) -> TlsInfo {
+        let version = self.conn.protocol_version().and_then(|v| v.as_str());
+        let cipher = self.conn.negotiated_cipher_suite();
+        TlsInfo {
+            version: version.unwrap_or("unknown"),
+            cipher: cipher.and_then(|c| c.suite().as_str()).unwrap_or("unknown"),
+            alpn: match self.conn.alpn_protocol() {
+                Some(b"http/1.1") => Some("http/1.1"),
+                Some(_) => Some("other"),
+                None => None,
+            },
+            resumed: self.conn.handshake_kind() == Some(HandshakeKind::Resumed),
+        }
+    }
+
+    /// The name certificates are checked against.
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Moves what rustls has for the socket into `wire_out`.
+    fn flush(&mut self) {
+        // Bounded: each round takes bytes out of rustls (a `Vec` takes all).
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut self.wire_out) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Ciphertext waiting for the socket (handshake records, sealed
+    /// requests), after sealing the next part of `out` when the last one
+    /// went out.
+    pub(crate) fn prepare_write(&mut self, out: &Outbox) {
+        self.flush();
+        if self.sealed > 0 || out.is_empty() || self.conn.is_handshaking() {
+            return;
+        }
+        self.app_start = self.wire_out.len();
+        let mut budget = SEAL_MAX;
+        let mut writer = self.conn.writer();
+        for slice in out.io_slices() {
+            let take = slice.len().min(budget);
+            if take == 0 {
+                continue;
+            }
+            // Writes to an established session are accepted whole (up to
+            // rustls's buffer limit, which `SEAL_MAX` stays under).
+            let n = writer.write(&slice[..take]).unwrap_or(0);
+            self.sealed += n;
+            budget -= n;
+            if n < take {
+                break;
+            }
+        }
+        self.reported = 0;
+        self.flush();
+        self.app_end = self.wire_out.len();
+    }
+
+    /// True when ciphertext waits for the socket.
+    pub(crate) fn has_output(&self) -> bool {
+        self.wire_sent < self.wire_out.len()
+    }
+
+    /// The ciphertext still to write.
+    pub(crate) fn wire_out(&self) -> IoSlice<'_> {
+        IoSlice::new(&self.wire_out[self.wire_sent..])
+    }
+
+    /// The socket took `n` bytes of ciphertext: how many bytes of sealed
+    /// plaintext that completes. A record cut by the socket counts in
+    /// proportion, never whole, until all of it went out.
+    pub(crate) fn written(&mut self, n: usize) -> usize {
+        self.wire_sent = (self.wire_sent + n).min(self.wire_out.len());
+        let done = if self.wire_sent >= self.app_end {
+            self.sealed
+        } else if self.wire_sent <= self.app_start {
+            0
+        } else {
+            let part = (self.wire_sent - self.app_start) as u128;
+            let whole = (self.app_end - self.app_start) as u128;
+            ((self.sealed as u128 * part / whole) as usize).min(self.sealed.saturating_sub(1))
+        };
+        let plain = done.saturating_sub(self.reported);
+        self.reported = self.reported.max(done);
+        if self.wire_sent == self.wire_out.len() {
+            self.wire_out.clear();
+            self.wire_sent = 0;
+            self.app_start = 0;
+            self.app_end = 0;
+            self.sealed = 0;
+            self.reported = 0;
+        }
+        plain
+    }
+
+    /// Gives rustls the ciphertext in `wire_in` and appends the plaintext
+    /// it yields to `read_buf`; `true` once the server sent `close_notify`
+    /// (nothing more will come).
+    pub(crate) fn open(&mut self, read_buf: &mut BytesMut) -> Result<bool, TlsError> {
+        if self.conn.is_handshaking() && self.wire_in.starts_with(b"HTTP/") {
+            return Err(TlsError::PlaintextHttp);
+        }
+        // Bounded: each round hands rustls at least one byte, or stops.
+        while !self.wire_in.is_empty() && !self.closed {
+            let mut src: &[u8] = &self.wire_in;
+            let took = self
+                .conn
+                .read_tls(&mut src)
+                .map_err(|e| TlsError::Protocol {
+                    detail: e.to_string(),
+                })?;
+            self.wire_in.advance(took);
+            self.process(read_buf)?;
+            if took == 0 {
+                break;
+            }
+        }
+        self.flush(); // alerts, key updates, the client's handshake flight
+        Ok(self.closed)
+    }
+
+    /// The socket reached its end: tells rustls, and says whether the
+    /// server closed cleanly (with `close_notify`).
+    pub(crate) fn eof(&mut self, read_buf: &mut BytesMut) -> Result<bool, TlsError> {
+        if !self.closed {
+            let mut nothing: &[u8] = &[];
+            let _ = self.conn.read_tls(&mut nothing); // marks the end
+            self.process(read_buf)?;
+        }
+        Ok(self.closed)
+    }
+
+    /// Decrypts what rustls holds, moving the plaintext to `read_buf`.
+    fn process(&mut self, read_buf: &mut BytesMut) -> Result<(), TlsError> {
+        let state = self
+            .conn
+            .process_new_packets()
+            .map_err(|e| map_error(e, &self.host))?;
+        let mut reader = self.conn.reader();
+        // Bounded by what rustls holds.
+        loop {
+            match reader.fill_buf() {
+                Ok([]) => break,
+                Ok(chunk) => {
+                    let n = chunk.len();
+                    read_buf.extend_from_slice(chunk);
+                    reader.consume(n);
+                }
+                Err(_) => break, // no more now (or an unclean end, judged by the caller)
+            }
+        }
+        self.closed |= state.peer_has_closed();
+        Ok(())
+    }
+
+    /// Before the connection goes idle: gives back buffer memory.
+    pub(crate) fn shrink_for_idle(&mut self) {
+        if self.wire_in.is_empty() && self.wire_in.capacity() > IDLE_KEEP {
+            self.wire_in = BytesMut::new();
+        }
+        if !self.has_output() {
+            self.wire_out.clear();
+            self.wire_sent = 0;
+            self.wire_out.shrink_to(IDLE_KEEP);
+        }
+    }
+}
+
+/// A rustls error as the client reports it.
+pub(crate) fn map_error(e: rustls::Error, host: &str) -> TlsError {
+    let host = host.to_string();
+    match e {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            CertificateError::UnknownIssuer => TlsError::NotTrusted { host },
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. } => TlsError::Expired {
+                host,
+                detail: rustls::Error::InvalidCertificate(cert).to_string(),
+            },
+            CertificateError::NotValidForName => TlsError::WrongName {
+                host,
+                presented: Vec::new(),
+            },
+            CertificateError::NotValidForNameContext { presented, .. } => {
+                TlsError::WrongName { host, presented }
+            }
+            other => TlsError::BadCertificate {
+                host,
+                detail: rustls::Error::InvalidCertificate(other).to_string(),
+            },
+        },
+        rustls::Error::AlertReceived(alert) => TlsError::Alert {
+            alert: format!("{alert:?}"),
+        },
+        rustls::Error::PeerIncompatible(why) => TlsError::Incompatible {
+            detail: format!("{why:?}"),
+        },
+        other => TlsError::Protocol {
+            detail: other.to_string(),
+        },
+    }
+}
