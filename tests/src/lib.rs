@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod backend_smol;
 pub mod cases;
+pub mod certs;
 pub mod conformance;
 pub mod faults;
 pub mod fixtures;
