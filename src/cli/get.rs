@@ -81,7 +81,8 @@ pub enum Backend {
 /// Arguments of `roundtrip get`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The URLs to fetch, in order, through one client (`http://` only).
+    /// The URLs to fetch, in order, through one client (`http://` or
+    /// `https://`).
     #[arg(required = true, value_name = "URL")]
     urls: Vec<String>,
     /// Show the request and response heads, the trace of each request with
@@ -151,6 +152,20 @@ pub struct Args {
     /// With -s, still write the error line.
     #[arg(short = 'S', long)]
     show_error: bool,
+    /// Trust the certificates in FILE (PEM) too, beside the built-in roots.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Accept any server certificate (expired, self-signed, another
+    /// name's): anyone on the path can then read and change the traffic.
+    #[arg(short = 'k', long)]
+    insecure: bool,
+    /// Send the client certificate in FILE (PEM; with its key unless
+    /// --key names another file) to servers that ask for one.
+    #[arg(short = 'E', long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 /// Why a run stopped early.
@@ -260,6 +275,41 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// `--cacert`, `-k`, `--cert` and `--key`, read and checked before any
+/// request.
+fn tls_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
+    use roundtrip::tls::{Certificate, Identity};
+    let read = |path: &PathBuf| {
+        std::fs::read(path)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
+    };
+    let bad = |path: &PathBuf, e: roundtrip::tls::TlsError| {
+        Failure::Usage(format!("{}: {e}", path.display()))
+    };
+    if let Some(path) = &args.cacert {
+        let certs = Certificate::from_pem_bundle(&read(path)?).map_err(|e| bad(path, e))?;
+        if certs.is_empty() {
+            return Err(Failure::Usage(format!(
+                "{}: no certificate in the file",
+                path.display()
+            )));
+        }
+        config.tls.extra_roots.extend(certs);
+    }
+    if let Some(path) = &args.cert {
+        let chain = read(path)?;
+        let key = match &args.key {
+            Some(key) => read(key)?,
+            None => chain.clone(),
+        };
+        let key_path = args.key.as_ref().unwrap_or(path);
+        let identity = Identity::from_pem(&chain, &key).map_err(|e| bad(key_path, e))?;
+        config.tls.identity = Some(identity);
+    }
+    config.tls.danger_accept_invalid_certs = args.insecure;
+    Ok(())
+}
+
 fn fetch_all(args: &Args) -> Result<(), Failure> {
     let mut config = Config::default();
     config.timeout = args.timeout;
@@ -278,6 +328,7 @@ fn fetch_all(args: &Args) -> Result<(), Failure> {
         config.read_timeout = config.read_timeout.map(|d| d.max(deadline));
         config.write_timeout = config.write_timeout.map(|d| d.max(deadline));
     }
+    tls_settings(args, &mut config)?;
     let planned = plan(args, &config)?;
     let mut sink = Sink::open(args)?;
     let log = args.verbose.then(|| Arc::new(Log::new(config.clone())));
