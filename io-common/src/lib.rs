@@ -55,6 +55,7 @@ mod ext;
 mod gzip;
 #[doc(hidden)]
 pub mod pool;
+pub mod proxy;
 mod read;
 mod redirect;
 mod request;
