@@ -3,7 +3,7 @@
 //! `Read` actions as the request itself, under its own deadline.
 
 use roundtrip_proto::CloseReason;
-use roundtrip_proto::pool::Scheme;
+use roundtrip_proto::pool::{ProxyMode, Scheme};
 use roundtrip_proto::time::Instant;
 #[cfg(feature = "tls")]
 use roundtrip_proto::trace::TraceEvent;
@@ -15,14 +15,43 @@ use crate::tls::TlsError;
 use crate::{Error, Phase};
 
 impl<R> Exchange<R> {
-    /// A new connection is up: TLS first for `https`, else the request.
+    /// A new connection is up: through the proxy first if there is one,
+    /// then TLS for `https`, then the request.
     pub(super) fn connected(&mut self, link: &mut Link, now: Instant) {
+        let Some(via) = link.key.via() else {
+            return self.origin_reached(link, now);
+        };
+        let (mode, tls) = (via.mode(), via.tls());
+        if tls && mode != ProxyMode::Forward {
+            let why = "a tunnel through an https:// proxy";
+            return self.proxy_failed(link, crate::proxy::ProxyError::Unsupported(why));
+        }
+        match mode {
+            // TLS to the proxy itself, or nothing: the request goes to it.
+            ProxyMode::Forward if tls => {
+                let host = via.host().to_string();
+                self.start_tls(link, &host, now)
+            }
+            ProxyMode::Forward => self.attach(link, false, now),
+            ProxyMode::Connect => self.start_tunnel(link, now),
+            ProxyMode::Socks5 | ProxyMode::Socks5h => self.start_socks(link, mode, now),
+        }
+    }
+
+    /// The connection reaches the origin (directly, or through a tunnel):
+    /// TLS for `https`, then the request.
+    pub(super) fn origin_reached(&mut self, link: &mut Link, now: Instant) {
         if link.key.scheme() != Scheme::Https {
             return self.attach(link, false, now);
         }
+        let host = link.key.host().to_string();
+        self.start_tls(link, &host, now);
+    }
+
+    /// Starts a TLS session with `host` on `link`.
+    fn start_tls(&mut self, link: &mut Link, host: &str, now: Instant) {
         #[cfg(feature = "tls")]
         {
-            let host = link.key.host();
             let started = self
                 .settings
                 .tls_client()
@@ -41,7 +70,10 @@ impl<R> Exchange<R> {
             }
         }
         #[cfg(not(feature = "tls"))]
-        self.tls_failed(link, TlsError::Disabled);
+        {
+            let _ = (host, now);
+            self.tls_failed(link, TlsError::Disabled);
+        }
     }
 
     /// The handshake failed: the connection is closed, and the request

@@ -262,7 +262,7 @@ impl<R> Exchange<R> {
                 return;
             }
             (Timer::Total, _) => TimeoutKind::Total,
-            (Timer::Connect, State::Dial) => TimeoutKind::Connect,
+            (Timer::Connect, State::Dial | State::Tunnel | State::Socks(_)) => TimeoutKind::Connect,
             (Timer::Handshake, State::Handshake) => TimeoutKind::TlsHandshake,
             (Timer::Write, State::Send) => TimeoutKind::Write,
             (Timer::ReadIdle, State::Send | State::Head | State::Body) => TimeoutKind::ReadIdle,
@@ -366,7 +366,7 @@ impl<R> Exchange<R> {
                     then: After::Fail(cancelled),
                 }
             }
-            (State::Handshake, Some(_)) => {
+            (State::Handshake | State::Tunnel | State::Socks(_), Some(_)) => {
                 self.state = State::Settle {
                     close: Some(CloseReason::Error),
                     then: After::Fail(cancelled),
