@@ -18,6 +18,9 @@ impl<R> Exchange<R> {
     /// A new connection is up: through the proxy first if there is one,
     /// then TLS for `https`, then the request.
     pub(super) fn connected(&mut self, link: &mut Link, now: Instant) {
+        // A new connection: the close of the one before (a retry, a
+        // redirect's hop) is not its close.
+        self.eof = false;
         let Some(via) = link.key.via() else {
             return self.origin_reached(link, now);
         };
