@@ -800,20 +800,8 @@ impl Sim {
     }
 
     /// The connections alive (idle ones, after an exchange ended).
-    pub fn links(&self) -> impl Iterator<Item = &Link> {
-        self.conns.values().map(|c| &c.link)
-    }
-
-    /// The capacity of a TLS link's ciphertext read buffer (`None` for a
-    /// plain link).
-    pub fn tls_read_capacity(link: &Link) -> Option<usize> {
-        #[cfg(feature = "tls")]
-        return link.tls.as_ref().map(|tls| tls.wire_in.capacity());
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = link;
-            None
-        }
+    pub fn links_mut(&mut self) -> impl Iterator<Item = &mut Link> {
+        self.conns.values_mut().map(|c| &mut c.link)
     }
 
     /// How many request heads the servers received in all, per live
