@@ -236,7 +236,9 @@ impl TlsLink {
 
     /// Before the connection goes idle: gives back buffer memory.
     pub(crate) fn shrink_for_idle(&mut self) {
-        if self.wire_in.is_empty() && self.wire_in.capacity() > IDLE_KEEP {
+        // Read from, the buffer's `capacity()` is only the unused tail of
+        // its allocation; what it can reclaim without allocating is all of it.
+        if self.wire_in.is_empty() && self.wire_in.try_reclaim(IDLE_KEEP + 1) {
             self.wire_in = BytesMut::new();
         }
         if !self.has_output() {
