@@ -181,6 +181,13 @@ impl TlsLink {
         if self.conn.is_handshaking() && self.wire_in.starts_with(b"HTTP/") {
             return Err(TlsError::PlaintextHttp);
         }
+        // The start of a plaintext answer, cut short: no record starts with
+        // `H`, so wait for the five bytes that tell (rustls would call them
+        // a corrupt record).
+        let cut = self.wire_in.len() < 5 && b"HTTP/".starts_with(&self.wire_in);
+        if self.conn.is_handshaking() && !self.wire_in.is_empty() && cut {
+            return Ok(false);
+        }
         // Bounded: each round hands rustls at least one byte, or stops.
         while !self.wire_in.is_empty() && !self.closed {
             let mut src: &[u8] = &self.wire_in;
