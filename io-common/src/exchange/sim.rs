@@ -299,7 +299,9 @@ impl SimConn {
     fn is_stale(&self) -> bool {
         matches!(
             self.server.replies.front(),
-            Some(Reply::Close | Reply::Early(_) | Reply::Raw(_) | Reply::CloseNotify | Reply::Alert)
+            Some(
+                Reply::Close | Reply::Early(_) | Reply::Raw(_) | Reply::CloseNotify | Reply::Alert
+            )
         )
     }
 
