@@ -18,6 +18,9 @@ impl<R> Exchange<R> {
     /// A new connection is up: through the proxy first if there is one,
     /// then TLS for `https`, then the request.
     pub(super) fn connected(&mut self, link: &mut Link, now: Instant) {
+        // A new connection: the close of the one before (a retry, a
+        // redirect's hop) is not its close.
+        self.eof = false;
         let Some(via) = link.key.via() else {
             return self.origin_reached(link, now);
         };
@@ -91,6 +94,19 @@ impl<R> Exchange<R> {
         };
     }
 
+    /// The handshake is given up (a timeout, a cancel, the server's close):
+    /// its end is traced too, so that every start has an end (Go's
+    /// `TLSHandshakeDone` with an error).
+    pub(super) fn trace_handshake_failed(&self, err: &Error) {
+        #[cfg(feature = "tls")]
+        if matches!(self.state, State::Handshake) {
+            self.tracing().trace(|| TraceEvent::TlsHandshakeDone {
+                result: Err(err.to_string()),
+            });
+        }
+        let _ = err;
+    }
+
     /// Moves the handshake on: its records out, the server's in, then the
     /// request.
     pub(super) fn step_handshake(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
@@ -107,12 +123,14 @@ impl<R> Exchange<R> {
             }
             if tls.is_handshaking() {
                 if self.eof {
+                    let err = Error::ClosedEarly {
+                        phase: Phase::Handshake,
+                        reached_server: false,
+                    };
+                    self.trace_handshake_failed(&err);
                     self.state = State::Settle {
                         close: Some(CloseReason::PeerClosed),
-                        then: After::Fail(Error::ClosedEarly {
-                            phase: Phase::Handshake,
-                            reached_server: false,
-                        }),
+                        then: After::Fail(err),
                     };
                     return None;
                 }

@@ -269,6 +269,7 @@ impl<R> Exchange<R> {
             _ => return, // a timer left from an earlier state
         };
         let err = self.timed_out(kind, link.as_deref(), now);
+        self.trace_handshake_failed(&err);
         if matches!(self.state, State::Send) && link.as_deref().is_some_and(|l| !l.out.is_empty()) {
             self.tracing().trace_write_failed(&err);
         }
@@ -367,6 +368,7 @@ impl<R> Exchange<R> {
                 }
             }
             (State::Handshake | State::Tunnel | State::Socks(_), Some(_)) => {
+                self.trace_handshake_failed(&cancelled);
                 self.state = State::Settle {
                     close: Some(CloseReason::Error),
                     then: After::Fail(cancelled),
