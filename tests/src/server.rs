@@ -1115,7 +1115,10 @@ fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
 
 /// A socket timeout: no progress now, try again.
 fn is_pause(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

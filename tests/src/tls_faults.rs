@@ -121,7 +121,12 @@ fn alert(e: &TlsError, name: &str) -> bool {
 /// connection counted closed.
 fn not_retried<B: Backend>(client: &B::Client, server: &ScriptServer, requests: usize) {
     settle_accepts(server, 1);
-    assert_eq!(server.accepted(), 1, "{}: a TLS failure was retried", B::NAME);
+    assert_eq!(
+        server.accepted(),
+        1,
+        "{}: a TLS failure was retried",
+        B::NAME
+    );
     assert_eq!(server.requests().len(), requests, "{}", B::NAME);
     let stats = assert_clean::<B>(client, 0);
     assert_eq!(stats.closed.total(), 1, "{}: {stats:?}", B::NAME);
@@ -147,9 +152,11 @@ fn handshake_failed_on_server(server: &ScriptServer, message: &str) {
 /// handshake fails with `want`, not retried. (Which alert the server hears
 /// is [`client_alerts_refused_servers`]'s matter.)
 fn bad_certificate<B: Backend>(cert: &Pem, want: impl Fn(&TlsError) -> bool) {
-    let server = TlsServer::new()
-        .cert(cert)
-        .start(vec![vec![Step::ReadRequest, Step::Write(ok(b"no")), Step::Close]]);
+    let server = TlsServer::new().cert(cert).start(vec![vec![
+        Step::ReadRequest,
+        Step::Write(ok(b"no")),
+        Step::Close,
+    ]]);
     let client = B::client(tls_config());
     let err = send_err::<B>(&client, Req::get(server.url("/")));
     assert_tls(&err, Phase::Handshake, false, want, B::NAME);
@@ -213,7 +220,9 @@ pub fn client_alerts_refused_servers<B: Backend>(refusals: &[Refusal]) {
                 continue;
             }
         };
-        let server = TlsServer::new().cert(cert).start(vec![vec![Step::ReadRequest]]);
+        let server = TlsServer::new()
+            .cert(cert)
+            .start(vec![vec![Step::ReadRequest]]);
         let client = B::client(tls_config());
         let _ = send_err::<B>(&client, Req::get(server.url("/")));
         drop(client);

@@ -253,7 +253,12 @@ impl Wire for TlsWire {
         self.flush(tcp)?;
         let n = self.conn.writer().write(&buf[..buf.len().min(RECORD)])?;
         match self.flush(tcp) {
-            Err(e) if !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 Err(e)
             }
             _ => Ok(n),
@@ -280,8 +285,8 @@ impl Wire for TlsWire {
         // answers with an encrypted `bad_record_mac` (RFC 8446 section 5.2).
         let mut forged: &[u8] = &[
             0x17, 0x03, 0x03, 0x00, 0x20, // application data, 32 bytes
-            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-            0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0,
         ];
         self.conn
             .read_tls(&mut forged)
