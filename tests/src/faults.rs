@@ -9,7 +9,10 @@
 //! request went out again, and the pool counters afterwards (nothing in use,
 //! dialing or waiting; every dialed connection either idle or counted
 //! closed). [`matrix`] runs every case on every backend and prints the
-//! scenario × backend table that `FAULTS.md` records.
+//! scenario × backend table that `FAULTS.md` records. With
+//! [`Tls`](crate::tls_faults::Tls) every case runs on `https://` against
+//! the scripted TLS server instead (`tls_faults_*.rs`): `serve` picks
+//! the server.
 //!
 //! Every wait is bounded; timing cases use deadlines of a few hundred
 //! milliseconds and assert a lower bound from the client's own deadline and

@@ -35,6 +35,8 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
 
 use crate::certs::{Pem, pki};
+#[cfg(doc)]
+use crate::server::Step;
 use crate::server::{Plain, Script, ScriptServer, Wire, Wires, escape};
 
 /// Most plaintext sealed per [`Wire::write`]: one full TLS record.
