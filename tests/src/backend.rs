@@ -172,6 +172,9 @@ pub trait Backend: 'static {
     /// connection. A backend that finds out only when a request takes the
     /// connection (probe or failure) sets `false`.
     const DROPS_CLOSED_IDLE: bool;
+    /// Whether the suites' scripted servers speak TLS (`https://`) to this
+    /// backend: [`Tls`](crate::tls_faults::Tls) wraps a backend so.
+    const TLS: bool = false;
     /// A client; clones share one pool.
     type Client: Clone + Send + Sync + 'static;
     /// A client with `config`.

@@ -14,6 +14,8 @@ pub mod redirects;
 pub mod server;
 pub mod suite;
 pub mod tls_nginx;
+pub mod tls_faults;
+pub mod tls_server;
 pub mod traces;
 
 pub use backend_smol::Smol;

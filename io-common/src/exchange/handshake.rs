@@ -18,8 +18,9 @@ impl<R> Exchange<R> {
     /// A new connection is up: through the proxy first if there is one,
     /// then TLS for `https`, then the request.
     pub(super) fn connected(&mut self, link: &mut Link, now: Instant) {
-        // A new connection: the close of the one before (a retry, a
-        // redirect's hop) is not its close.
+        // A new connection: an end seen on the last one (before a retry or
+        // a redirect) is not this one's. `attach` clears it too, but the
+        // proxy steps and the handshake come before.
         self.eof = false;
         let Some(via) = link.key.via() else {
             return self.origin_reached(link, now);
