@@ -13,8 +13,8 @@ pub mod peer;
 pub mod redirects;
 pub mod server;
 pub mod suite;
-pub mod tls_nginx;
 pub mod tls_faults;
+pub mod tls_nginx;
 pub mod tls_server;
 pub mod traces;
 

@@ -245,7 +245,9 @@ impl TlsLink {
     pub(crate) fn shrink_for_idle(&mut self) {
         // Read from, the buffer's `capacity()` is only the unused tail of
         // its allocation; what it can reclaim without allocating is all of it.
-        if self.wire_in.is_empty() && self.wire_in.try_reclaim(IDLE_KEEP + 1) {
+        // Kept up to the plaintext buffer's idle size, so that keep-alive
+        // requests of small responses reuse it instead of allocating.
+        if self.wire_in.is_empty() && self.wire_in.try_reclaim(crate::buf::READ_BUF_IDLE + 1) {
             self.wire_in = BytesMut::new();
         }
         if !self.has_output() {
