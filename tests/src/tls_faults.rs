@@ -196,9 +196,8 @@ impl Refusal {
 /// `certificate_expired`, `bad_certificate`, `unknown_ca`, and for the TLS
 /// 1.0 server the exact `protocol_version` alert record.
 ///
-/// Not a case of the suite: the client closes without sending the alert
-/// (the TLS layer fails the exchange before its queued alert is written),
-/// so the test files run this `#[ignore]`d until it does.
+/// Not a case of the suite (it takes the refusals to try): each test file
+/// runs it with all of them.
 pub fn client_alerts_refused_servers<B: Backend>(refusals: &[Refusal]) {
     let pki = pki();
     for &refusal in refusals {

@@ -6,7 +6,6 @@ use roundtrip_tests::backend::Blocking;
 roundtrip_tests::tls_fault_suite!(Blocking);
 
 #[test]
-#[ignore = "the client closes without sending the fatal alert rustls queued (io-common/src/tls/layer.rs TlsLink::open returns the error before flush)"]
 fn client_alerts_refused_servers() {
     use roundtrip_tests::tls_faults::{Refusal, client_alerts_refused_servers};
     client_alerts_refused_servers::<Blocking>(&Refusal::ALL);

@@ -6,7 +6,6 @@ mod current_thread {
     roundtrip_tests::tls_fault_suite!(TokioCurrent);
 
     #[test]
-    #[ignore = "the client closes without sending the fatal alert rustls queued (io-common/src/tls/layer.rs TlsLink::open returns the error before flush)"]
     fn client_alerts_refused_servers() {
         use roundtrip_tests::tls_faults::{Refusal, client_alerts_refused_servers};
         client_alerts_refused_servers::<TokioCurrent>(&Refusal::ALL);
@@ -24,7 +23,6 @@ mod multi_thread {
     roundtrip_tests::tls_fault_suite!(TokioMulti);
 
     #[test]
-    #[ignore = "the client closes without sending the fatal alert rustls queued (io-common/src/tls/layer.rs TlsLink::open returns the error before flush)"]
     fn client_alerts_refused_servers() {
         use roundtrip_tests::tls_faults::{Refusal, client_alerts_refused_servers};
         client_alerts_refused_servers::<TokioMulti>(&Refusal::ALL);

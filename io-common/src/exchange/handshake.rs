@@ -185,6 +185,7 @@ impl<R> Exchange<R> {
     }
 
     fn tls_error(&mut self, link: &mut Link, e: TlsError) {
+        self.send_alert = true;
         if matches!(self.state, State::Handshake) {
             return self.tls_failed(link, e);
         }

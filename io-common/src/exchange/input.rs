@@ -232,6 +232,9 @@ impl<R> Exchange<R> {
 
     /// A read or write on the socket failed.
     pub fn handle_io_error(&mut self, link: &mut Link, e: io::Error, _now: Instant) {
+        if matches!(self.state, State::Settle { .. }) {
+            return; // writing a TLS alert before the close: nothing to lose
+        }
         let err = Error::from_io(e, self.phase(Some(link)), link.proto.wrote_any_byte());
         if matches!(self.state, State::Send) && !link.out.is_empty() {
             self.tracing().trace_write_failed(&err);

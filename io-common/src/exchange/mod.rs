@@ -277,6 +277,9 @@ pub struct Exchange<R> {
     head_end: Option<(HeadEnd, Vec<StatusCode>)>,
     /// The body being read runs until the server closes.
     until_close: bool,
+    /// The TLS layer failed and queued an alert for the server: it is
+    /// written (once) before the connection is closed.
+    send_alert: bool,
 }
 
 /// How much of the request the socket took, as traces report it.
@@ -330,6 +333,7 @@ impl<R> Exchange<R> {
             announced: false,
             head_end: None,
             until_close: false,
+            send_alert: false,
             settings,
         };
         match prepared {
@@ -476,7 +480,17 @@ impl<R> Exchange<R> {
                 };
                 return Some(Action::Fail(e));
             }
+            State::Settle { close: Some(_), .. }
+                if self.send_alert && link.as_ref().is_some_and(|l| l.has_output()) =>
+            {
+                // Once, bounded by the write timeout: a few bytes.
+                self.send_alert = false;
+                let after = self.config().write_timeout;
+                self.timers.arm(Timer::Write, now, after);
+                return Some(Action::Write { watch_read: false });
+            }
             State::Settle { .. } => {
+                self.send_alert = false;
                 let State::Settle { close, then } = std::mem::replace(&mut self.state, State::End)
                 else {
                     return None; // unreachable: matched just above

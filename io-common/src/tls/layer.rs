@@ -198,7 +198,12 @@ impl TlsLink {
                     detail: e.to_string(),
                 })?;
             self.wire_in.advance(took);
-            self.process(read_buf)?;
+            if let Err(e) = self.process(read_buf) {
+                // rustls queued its alert (unknown_ca, bad_record_mac, ...):
+                // it goes out before the connection is closed.
+                self.flush();
+                return Err(e);
+            }
             if took == 0 {
                 break;
             }
