@@ -247,7 +247,7 @@ impl Backend for Blocking {
 
     fn send(client: &Self::Client, req: Req) -> Result<Resp, Error> {
         let (request, read) = req.into_http(|pieces| pieces)?;
-        let response = client.request(request)?;
+        let response = client.execute(request)?;
         let (parts, mut body) = response.into_parts();
         let mut bytes = Vec::new();
         match read {
@@ -400,7 +400,7 @@ impl<const MULTI: bool> Backend for Tokio<MULTI> {
 /// Sends `req` on a tokio client and reads its body as `req.read` says.
 pub async fn tokio_send(client: &roundtrip_tokio::Client, req: Req) -> Result<Resp, Error> {
     let (request, read) = req.into_http(AsyncPieces)?;
-    drive_resp(client.request(request).await?, read).await
+    drive_resp(client.execute(request).await?, read).await
 }
 
 /// A response of the async driver (tokio, smol) as the suite sees it: the

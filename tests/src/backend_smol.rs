@@ -35,7 +35,7 @@ impl Backend for Smol {
 /// (the same reading as tokio's: one driver serves both).
 pub async fn smol_send(client: &roundtrip_smol::Client, req: Req) -> Result<Resp, Error> {
     let (request, read) = req.into_http(SmolPieces)?;
-    crate::backend::drive_resp(client.request(request).await?, read).await
+    crate::backend::drive_resp(client.execute(request).await?, read).await
 }
 
 /// [`Pieces`] as a `futures_io::AsyncRead`.
