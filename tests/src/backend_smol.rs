@@ -7,7 +7,7 @@ use std::io::Read;
 use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::{Config, Error};
 
-use crate::backend::{Backend, Pieces, Req, Resp};
+use crate::backend::{Backend, Pieces, ReadMode, Req, Resp};
 
 /// The smol backend.
 #[derive(Debug)]
@@ -24,6 +24,13 @@ impl Backend for Smol {
 
     fn send(client: &Self::Client, req: Req) -> Result<Resp, Error> {
         smol::block_on(smol_send(client, req))
+    }
+
+    fn send_built(client: &Self::Client, built: crate::builders::Built) -> Result<Resp, Error> {
+        let builder = crate::apply_built!(client, built, roundtrip_smol::Body, SmolPieces);
+        smol::block_on(async {
+            crate::backend::drive_resp(builder.send().await?, ReadMode::All).await
+        })
     }
 
     fn stats(client: &Self::Client) -> PoolStats {
