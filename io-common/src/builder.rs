@@ -12,6 +12,12 @@
 //! scheme other than `http`/`https`, a `Content-Length` that contradicts
 //! the body are refused when the request is prepared, as for a request
 //! built by hand.
+//!
+//! There is no per-request tracer: the connection events of a trace
+//! (`PutIdleConn`, `ConnClosed`) come from each backend's pool, which
+//! reports to the client's tracer, so a request's own tracer would see
+//! only part of its trace. The client's `trace(Tracer::with_ids(..))`
+//! tells the requests apart instead.
 
 use std::fmt;
 
