@@ -27,13 +27,37 @@
 //! # Ok::<(), roundtrip::Error>(())
 //! ```
 //!
+//! Every backend's client starts requests the way reqwest's does:
+//! `get`, `post`, `put`, `patch`, `delete`, `head` or `request(method,
+//! url)` give a request builder (`header`, `headers`, `query`,
+//! `basic_auth`, `bearer_auth`, `body`, `json` with the `json` feature,
+//! `form`, `timeout`, `extension`), sent with `send()` (mio: `submit()`).
+//! A URL or header that does not parse comes back from `send()` as
+//! [`Error::InvalidRequest`].
+//!
+//! ```no_run
+//! # #[cfg(feature = "blocking")] {
+//! use std::time::Duration;
+//! let client = roundtrip::blocking::Client::new();
+//! let mut response = client
+//!     .post("http://127.0.0.1:8080/login")
+//!     .query(&[("next", "/home page")])
+//!     .basic_auth("aladdin", Some("open sesame"))
+//!     .form(&[("remember", "yes")])
+//!     .timeout(Duration::from_secs(5))
+//!     .send()?;
+//! let text = response.body_mut().text(1 << 20)?;
+//! # }
+//! # Ok::<(), roundtrip::Error>(())
+//! ```
+//!
 //! The tokio backend:
 //!
 //! ```no_run
 //! # #[cfg(feature = "tokio")]
 //! # async fn demo() -> Result<(), roundtrip::Error> {
 //! let client = roundtrip::tokio::Client::new();
-//! let mut response = client.get("http://127.0.0.1:8080/").await?;
+//! let mut response = client.get("http://127.0.0.1:8080/").send().await?;
 //! let bytes = response.body_mut().bytes(1 << 20).await?;
 //! # Ok(()) }
 //! ```
@@ -44,7 +68,7 @@
 //! # #[cfg(feature = "mio")] {
 //! let mut driver = roundtrip::mio::Driver::new()?;
 //! for _ in 0..64 {
-//!     driver.get("http://127.0.0.1:8080/");
+//!     driver.get("http://127.0.0.1:8080/").submit();
 //! }
 //! for (id, result) in driver.run_until_idle()? {
 //!     println!("{id:?}: {:?}", result.map(|r| r.status()));
@@ -92,8 +116,9 @@ pub use roundtrip_io::proxy;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
 pub use roundtrip_io::{
-    CollectedExt, Config, Error, FinalUrl, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
-    RedirectPolicy, RequestId, RequestTimeout, ResponseExt, TimeoutKind, Traced, Tracer, http,
+    CollectedExt, Config, Error, FinalUrl, IntoUri, InvalidRequest, Phase, RedirectAction,
+    RedirectAttempt, RedirectPolicy, RequestId, RequestTimeout, ResponseExt, TimeoutKind, Traced,
+    Tracer, http,
 };
 pub use roundtrip_proto as proto;
 pub use roundtrip_proto::pool::PoolStats;

@@ -11,7 +11,7 @@
 //! let client = roundtrip_blocking::Client::builder()
 //!     .max_conns_per_host(Some(8))
 //!     .build();
-//! let mut response = client.get("http://127.0.0.1:8080/")?;
+//! let mut response = client.get("http://127.0.0.1:8080/").send()?;
 //! assert!(response.status().is_success());
 //! let mut body = Vec::new();
 //! response.body_mut().read_to_end(&mut body)?;
@@ -19,18 +19,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Requests carry a [`Body`]: empty, bytes (replayable, sent with the head in
-//! one vectored write), or a reader (known length or chunked). Responses are
+//! `client.get(url)` (and `post`, `put`, `patch`, `delete`, `head`,
+//! `request(method, url)`) starts a [`RequestBuilder`] with reqwest's
+//! setters (`header`, `query`, `basic_auth`, `bearer_auth`, `body`, `json`,
+//! `form`, `timeout`), sent with `send()`; [`Client::execute`] sends an
+//! `http::Request` built by hand. Requests carry a [`Body`]: empty, bytes
+//! (replayable, sent with the head in one vectored write), or a reader
+//! (known length or chunked). Responses are
 //! `http::Response<ResponseBody>`; [`ResponseBody`] implements `std::io::Read`
 //! and hands its connection back to the pool at the end of the body.
 
 mod body;
 mod client;
 mod pool;
+mod request;
 mod transport;
 
 pub use body::{Body, ResponseBody};
 pub use client::{Cancel, Client, ClientBuilder};
+pub use request::RequestBuilder;
 /// The trace hook, timeouts and pool counters, so users need no second
 /// dependency for them.
 pub use roundtrip_io::proto::pool::PoolStats;
@@ -40,7 +47,7 @@ pub use roundtrip_io::proxy;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
 pub use roundtrip_io::{
-    Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
+    Config, Decompressed, Error, IntoUri, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
 pub use roundtrip_io::{FinalUrl, ResponseExt};
@@ -54,5 +61,5 @@ pub use transport::Upgraded;
 /// # Ok::<(), roundtrip_blocking::Error>(())
 /// ```
 pub fn get(uri: &str) -> Result<http::Response<ResponseBody>, Error> {
-    Client::new().get(uri)
+    Client::new().get(uri).send()
 }

@@ -230,13 +230,12 @@ fn is_timeout(e: &io::Error) -> bool {
 ///
 /// ```no_run
 /// use std::io::{Read, Write};
-/// use roundtrip_blocking::http;
 /// let client = roundtrip_blocking::Client::new();
-/// let request = http::Request::get("http://127.0.0.1:8080/chat")
+/// let response = client
+///     .get("http://127.0.0.1:8080/chat")
 ///     .header("connection", "upgrade")
 ///     .header("upgrade", "websocket")
-///     .body(roundtrip_blocking::Body::empty())?;
-/// let response = client.request(request)?;
+///     .send()?;
 /// assert_eq!(response.status(), 101);
 /// let mut stream = response.into_body().upgrade()?;
 /// stream.write_all(b"hello")?;

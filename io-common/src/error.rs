@@ -115,9 +115,16 @@ pub enum InvalidRequest {
     /// The encoder refused a method, target, name or value.
     #[error(transparent)]
     Encode(ProtoError),
-    /// The request could not be built (`http` crate builder error).
+    /// The request could not be built: a URL, header name or header value
+    /// that does not parse (`http` crate error).
     #[error(transparent)]
     Http(#[from] http::Error),
+    /// The value a request builder's `json` was given cannot be serialized
+    /// as JSON (a map whose keys are not strings, a `Serialize` impl that
+    /// fails).
+    #[cfg(feature = "json")]
+    #[error("the request body cannot be serialized as JSON: {0}")]
+    Json(#[source] serde_json::Error),
 }
 
 /// Everything that can go wrong with a request, on any backend.

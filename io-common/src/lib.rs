@@ -7,7 +7,10 @@
 //!
 //! - Settings: [`Config`] and the builder setters over it
 //!   ([`config_setters!`]); per-request [`RequestTimeout`].
-//! - Requests: [`Body`], [`prepare`] and [`Prepared`], [`BodyLen`],
+//! - Requests: [`RequestBuilder`] (what every backend's `client.get(url)`
+//!   returns, wrapped; its setters on each backend come from
+//!   [`request_setters!`], the verbs from [`request_methods!`]),
+//!   [`IntoUri`], [`Body`], [`prepare`] and [`Prepared`], [`BodyLen`],
 //!   [`Fields`], [`DefaultFields`].
 //! - Errors: [`Error`], [`Phase`], [`TimeoutKind`], [`InvalidRequest`].
 //! - Responses: [`ResponseHead`], [`ResponseExt`], [`CollectedExt`],
@@ -45,6 +48,7 @@
 mod body;
 #[doc(hidden)]
 pub mod buf;
+mod builder;
 mod clock;
 mod coding;
 mod config;
@@ -68,6 +72,7 @@ pub mod tls;
 pub mod trace;
 
 pub use body::{Body, BoxReader};
+pub use builder::{IntoUri, RequestBuilder};
 pub use clock::{Clock, earliest, remaining};
 pub use coding::{
     Coding, ContentDecoder, accept_encoding, accept_encoding_value, decode_content, decoded_coding,
@@ -99,3 +104,7 @@ pub use trace::{RequestId, Traced, Tracer};
 /// on one version.
 pub use http;
 pub use roundtrip_proto as proto;
+/// For [`request_setters!`]'s `json`, in backends that do not name serde.
+#[cfg(feature = "json")]
+#[doc(hidden)]
+pub use serde as __serde;

@@ -13,11 +13,15 @@
 //!   pool; waiters for `max_conns_per_host` give back what they were granted.
 //! - The response body implements [`http_body::Body`]; a response that
 //!   switched protocols gives its connection with [`ResponseBody::upgrade`].
+//! - `client.get(url)` (and `post`, `put`, `patch`, `delete`, `head`,
+//!   `request(method, url)`) starts a [`RequestBuilder`] with reqwest's
+//!   setters, sent with `send().await`; [`Client::execute`] sends an
+//!   `http::Request` built by hand.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = roundtrip_tokio::Client::builder().max_conns_per_host(Some(8)).build();
-//! let mut response = client.get("http://127.0.0.1:8080/").await?;
+//! let mut response = client.get("http://127.0.0.1:8080/").send().await?;
 //! assert!(response.status().is_success());
 //! let body = response.body_mut().bytes(1 << 20).await?;
 //! println!("{} bytes; pool: {:?}", body.len(), client.stats());
@@ -25,9 +29,11 @@
 //! ```
 
 mod client;
+mod request;
 mod runtime;
 
 pub use client::{Client, ClientBuilder};
+pub use request::RequestBuilder;
 /// The trace hook, timeouts and pool counters, so users need no second
 /// dependency for them.
 pub use roundtrip_io::proto::pool::PoolStats;
@@ -37,7 +43,7 @@ pub use roundtrip_io::proxy;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
 pub use roundtrip_io::{
-    Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
+    Config, Decompressed, Error, IntoUri, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
 pub use roundtrip_io::{FinalUrl, ResponseExt};
@@ -85,5 +91,5 @@ pub type ResponseBody = roundtrip_io::drive::ResponseBody<Tokio>;
 /// # Ok(()) }
 /// ```
 pub async fn get(uri: &str) -> Result<http::Response<ResponseBody>, Error> {
-    Client::new().get(uri).await
+    Client::new().get(uri).send().await
 }

@@ -680,7 +680,7 @@ fn blocking(
     for request in planned {
         let start = report.begin(request);
         let response = client
-            .request(request.request())
+            .execute(request.request())
             .map_err(Failure::Request)?;
         report.head(&Head::from(&response));
         sink.begin(&Head::from(&response))
@@ -711,7 +711,7 @@ fn tokio(
         .build()
         .map_err(|e| Failure::Local(format!("cannot start a tokio runtime: {e}")))?;
     let client = roundtrip::tokio::Client::builder().config(config).build();
-    runtime.block_on(fetch_async(planned, sink, report, |r| client.request(r)))?;
+    runtime.block_on(fetch_async(planned, sink, report, |r| client.execute(r)))?;
     Ok(client.stats())
 }
 
@@ -723,7 +723,7 @@ fn smol(
 ) -> Result<PoolStats, Failure> {
     // One request at a time, on this thread: the trace is written from it.
     let client = roundtrip::smol::Client::builder().config(config).build();
-    smol_rt::block_on(fetch_async(planned, sink, report, |r| client.request(r)))?;
+    smol_rt::block_on(fetch_async(planned, sink, report, |r| client.execute(r)))?;
     Ok(client.stats())
 }
 

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod backend_smol;
+pub mod builders;
 pub mod cases;
 pub mod certs;
 pub mod conformance;
