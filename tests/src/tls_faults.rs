@@ -67,6 +67,10 @@ impl<B: Backend> Backend for Tls<B> {
         B::send(client, req)
     }
 
+    fn send_built(client: &Self::Client, built: crate::builders::Built) -> Result<Resp, Error> {
+        B::send_built(client, built)
+    }
+
     fn stats(client: &Self::Client) -> PoolStats {
         B::stats(client)
     }
