@@ -6,6 +6,7 @@ pub mod backend_smol;
 pub mod cases;
 pub mod certs;
 pub mod conformance;
+pub mod cookies;
 pub mod faults;
 pub mod fixtures;
 pub mod origin;

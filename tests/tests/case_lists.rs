@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use roundtrip_tests::backend::Blocking;
-use roundtrip_tests::{faults, redirects, suite, traces};
+use roundtrip_tests::{cookies, faults, redirects, suite, traces};
 
 /// The names of zero-argument generic cases defined in the `.rs` files under
 /// `dir`, one entry per definition.
@@ -48,6 +48,7 @@ fn every_case_is_stamped() {
         redirects::cases::<Blocking>(),
         traces::cases::<Blocking>(),
         faults::cases::<Blocking>(),
+        cookies::cases::<Blocking>(),
     ]
     .concat()
     .into_iter()
