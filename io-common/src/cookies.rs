@@ -1,29 +1,5 @@
-//! Cookies (feature `cookies`): a [`CookieJar`] that keeps what servers set
-//! with `Set-Cookie` and sends it back, as Go's `http.Client` does with a
-//! `Jar`. The exchange machine asks it at each hop, so every backend
-//! behaves the same.
-//!
-//! | when | what the client does |
-//! |---|---|
-//! | a request or a redirect hop is prepared | the jar's cookies for its URL are sent in one `Cookie` field (RFC 6265 section 5.4); a `Cookie` the request sets itself goes first, the jar's after it (Go's `Request.AddCookie`) |
-//! | a final response head arrives, a redirect's included | each of its `Set-Cookie` fields is stored for the URL that answered (Go's `Client.send`) |
-//! | a redirect is followed within the origin | the request's own `Cookie` goes along, less the names the redirect just set: those come from the jar now (Go's `makeHeadersCopier`, golang/go#17494) |
-//! | a redirect leaves the origin | the request's own `Cookie` is dropped ([`Hop::apply`](crate::Hop::apply)); the jar sends only what matches the new URL |
-//!
-//! The jar is [`cookie_store`]'s: RFC 6265 parsing, host-only and `Domain`
-//! cookies, `Path` scoping, `Max-Age` and `Expires` (`Max-Age=0` or a past
-//! date deletes a cookie), read against the system clock. Two rules differ
-//! from that crate alone, and follow Go's `net/http/cookiejar`:
-//!
-//! - A `Secure` cookie goes over `https` only; `cookie_store` would send it
-//!   to `http://localhost` and loopback addresses too, as browsers do.
-//! - No public suffix list is consulted (Go's jar with a nil
-//!   `PublicSuffixList`): a server may set a cookie for a whole suffix such
-//!   as `Domain=co.uk`. The jar serves the services a program talks to; it
-//!   is not a browser's.
-//!
-//! Cookies are not isolated by port (RFC 6265 section 8.5): `127.0.0.1:8080`
-//! and `127.0.0.1:9090` share them, as in every browser.
+//! Cookies (feature `cookies`): the [`CookieJar`] the exchange machine
+//! asks at each hop, and what it asks.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -35,10 +11,34 @@ use url::Url;
 
 use crate::Config;
 
-/// A cookie jar shared by every request of the clients it is given to, and
+/// A cookie jar (feature `cookies`): it keeps what servers set with
+/// `Set-Cookie` and sends it back, as Go's `http.Client` does with a `Jar`.
+/// The exchange machine asks it at each hop, so every backend behaves the
+/// same. It is shared by every request of the clients it is given to, and
 /// by the caller, who may keep a clone to preload or inspect it (clones
-/// share one store; it is locked briefly at each hop). See the
-/// [module docs](self) for the rules.
+/// share one store, locked briefly at each hop).
+///
+/// | when | what the client does |
+/// |---|---|
+/// | a request or a redirect hop is prepared | the jar's cookies for its URL are sent in one `Cookie` field (RFC 6265 section 5.4); a `Cookie` the request sets itself goes first, the jar's after it (Go's `Request.AddCookie`) |
+/// | a final response head arrives, a redirect's included | each of its `Set-Cookie` fields is stored for the URL that answered (Go's `Client.send`) |
+/// | a redirect is followed within the origin | the request's own `Cookie` goes along, less the names the redirect just set: those come from the jar now (Go's `makeHeadersCopier`, golang/go#17494) |
+/// | a redirect leaves the origin | the request's own `Cookie` is dropped ([`Hop::apply`](crate::Hop::apply)); the jar sends only what matches the new URL |
+///
+/// The jar is [`cookie_store`]'s: RFC 6265 parsing, host-only and `Domain`
+/// cookies, `Path` scoping, `Max-Age` and `Expires` (`Max-Age=0` or a past
+/// date deletes a cookie), read against the system clock. Two rules differ
+/// from that crate alone, and follow Go's `net/http/cookiejar`:
+///
+/// - A `Secure` cookie goes over `https` only; `cookie_store` would send it
+///   to `http://localhost` and loopback addresses too, as browsers do.
+/// - No public suffix list is consulted (Go's jar with a nil
+///   `PublicSuffixList`): a server may set a cookie for a whole suffix such
+///   as `Domain=co.uk`. The jar serves the services a program talks to; it
+///   is not a browser's.
+///
+/// Cookies are not isolated by port (RFC 6265 section 8.5): `127.0.0.1:8080`
+/// and `127.0.0.1:9090` share them, as in every browser.
 ///
 /// ```
 /// use roundtrip_io::{Config, CookieJar};
@@ -73,7 +73,8 @@ impl std::fmt::Debug for CookieJar {
     }
 }
 
-/// Why [`CookieJar::add_cookie_str`] did not store a cookie.
+/// Why [`CookieJar::add_cookie_str`] did not store a cookie (feature
+/// `cookies`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CookieError {
@@ -291,9 +292,10 @@ mod tests {
     }
 
     fn config_with(jar: &CookieJar) -> Config {
-        let mut config = Config::default();
-        config.cookie_jar = Some(jar.clone());
-        config
+        Config {
+            cookie_jar: Some(jar.clone()),
+            ..Config::default()
+        }
     }
 
     fn parts(url: &str, cookie: Option<&str>) -> Parts {
@@ -511,5 +513,36 @@ mod tests {
         let heads = cookie_lines(&sim.wire[0]);
         assert_eq!(heads.len(), 3);
         assert_eq!(heads[2], ["cookie: sid=new; seen=1"]);
+    }
+
+    /// The builder setters every backend gets from `config_setters!`.
+    #[test]
+    fn builder_setters() {
+        struct Builder {
+            config: Config,
+        }
+        #[allow(dead_code)] // the other setters
+        impl Builder {
+            crate::config_setters!(config, "my_backend", "my_backend::Builder::new()");
+        }
+        let fresh = || Builder {
+            config: Config::default(),
+        };
+        assert!(fresh().config.cookie_jar.is_none());
+        let site = uri("http://h.test/");
+        let own = fresh().cookie_store(true).config.cookie_jar.expect("a jar");
+        own.add_cookie_str("a=1", &site).unwrap();
+        let other = fresh().cookie_store(true).config.cookie_jar.expect("a jar");
+        assert_eq!(other.cookies(&site), None, "each gets a jar of its own");
+        assert!(
+            fresh()
+                .cookie_store(true)
+                .cookie_store(false)
+                .config
+                .cookie_jar
+                .is_none()
+        );
+        let given = fresh().cookie_provider(own.clone()).config.cookie_jar;
+        assert_eq!(given.expect("the jar").cookies(&site).unwrap(), "a=1");
     }
 }

@@ -488,8 +488,9 @@ impl<'a> Iterator for FieldsIter<'a> {
                 return Some(pair((name, value)));
             }
         }
+        // The request's own `Cookie` is in the merged field, when there is one.
         let merged = self.cookie.is_some();
-        let sent = |name: &HeaderName| !is_framing(name) && !(merged && name == COOKIE);
+        let sent = |name: &HeaderName| !(is_framing(name) || merged && name == COOKIE);
         if let Some(own) = self.own.by_ref().find(|(name, _)| sent(name)) {
             return Some(pair(own));
         }
