@@ -45,8 +45,9 @@ impl Conn {
         clock: &Clock,
     ) -> Result<Box<Conn>, Option<(String, io::Error)>> {
         let key = permit.key().clone();
-        let addr = format!("{}:{}", key.host(), key.port());
-        let addrs = (key.host(), key.port())
+        let (host, port) = key.dial_addr();
+        let addr = format!("{host}:{port}");
+        let addrs = (host, port)
             .to_socket_addrs()
             .map_err(|e| Some((addr.clone(), e)))?;
         let config_conn = ex.settings().config.clone();

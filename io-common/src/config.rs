@@ -31,6 +31,7 @@ use crate::redirect::RedirectPolicy;
 /// | `max_redirects` | 10 | redirects followed per request; 0 = none (the 3xx is returned) |
 /// | `redirect_policy` | none | asked before each redirect is followed |
 /// | `gzip` | true with a coding feature | ask for gzip (and deflate, br, zstd when their features are on) and decode it transparently |
+/// | `proxies` | none | the proxies for `http://` and `https://` URLs, and `NO_PROXY` ([`Proxies`](crate::proxy::Proxies)) |
 /// | `tls` | [`TlsConfig::default`](crate::tls::TlsConfig) | built-in Mozilla roots, certificates verified, 10 s handshake timeout (feature `tls`) |
 /// | `cookie_jar` | none | a `CookieJar` whose cookies are sent and which keeps each `Set-Cookie` (feature `cookies`) |
 ///
@@ -91,6 +92,10 @@ pub struct Config {
     /// `None` sends none and ignores `Set-Cookie`.
     #[cfg(feature = "cookies")]
     pub cookie_jar: Option<crate::CookieJar>,
+    /// The proxies requests go through (none by default; see
+    /// [`Proxies::from_env`](crate::proxy::Proxies::from_env) for the
+    /// environment's).
+    pub proxies: crate::proxy::Proxies,
 }
 
 impl Default for Config {
@@ -119,6 +124,7 @@ impl Default for Config {
             tls: crate::tls::TlsConfig::default(),
             #[cfg(feature = "cookies")]
             cookie_jar: None,
+            proxies: crate::proxy::Proxies::none(),
         }
     }
 }
@@ -441,6 +447,32 @@ macro_rules! config_setters {
         /// ```
         pub fn decompress(self, on: bool) -> Self {
             self.gzip(on)
+        }
+        /// Sends every request through `proxy` (`http://`, `https://`,
+        /// `socks5://` or `socks5h://`, with `user:password@` for
+        /// credentials), except to the hosts of `no_proxy`.
+        ///
+        /// ```
+        #[doc = concat!("use ", $krate, "::proxy::{NoProxy, Proxies, Proxy};")]
+        /// let proxy = Proxy::parse("http://127.0.0.1:3128").unwrap();
+        #[doc = concat!("let builder = ", $builder, ".proxies(Proxies::all(proxy).no_proxy(NoProxy::parse(\"localhost\")));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn proxies(mut self, proxies: $crate::proxy::Proxies) -> Self {
+            self.$field.proxies = proxies;
+            self
+        }
+        /// Uses the proxies of the environment (`http_proxy`,
+        /// `https_proxy`, `all_proxy`, `no_proxy` and their uppercase
+        /// forms, with curl's and Go's rules), read now.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".proxies_from_env();")]
+        /// # let _ = builder;
+        /// ```
+        pub fn proxies_from_env(mut self) -> Self {
+            self.$field.proxies = $crate::proxy::Proxies::from_env();
+            self
         }
         /// All TLS settings at once (feature `tls`).
         ///

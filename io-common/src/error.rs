@@ -218,6 +218,27 @@ pub enum Error {
         /// Whether any byte of the request was written.
         reached_server: bool,
     },
+    /// The proxy failed: its handshake, its answer, or a route it cannot
+    /// take. The request did not reach the origin.
+    #[error("proxy {proxy}: {source}")]
+    Proxy {
+        /// The proxy (`scheme://host:port`, without credentials).
+        proxy: String,
+        /// What went wrong.
+        source: crate::proxy::ProxyError,
+    },
+    /// The proxy answered the `CONNECT` with a status other than 2xx
+    /// (`407 Proxy Authentication Required`: it wants credentials, or
+    /// refused those given). Never retried.
+    #[error("the proxy {proxy} refused the tunnel: {status}{}", if status.as_u16() == 407 { " (it requires authentication: give user:password@ in the proxy url)" } else { "" })]
+    ProxyStatus {
+        /// The proxy (`scheme://host:port`, without credentials).
+        proxy: String,
+        /// Its answer's status.
+        status: http::StatusCode,
+        /// Its answer's head.
+        head: Box<http::response::Parts>,
+    },
     /// The caller cancelled the request.
     #[error("request cancelled{}", Reached(*.reached_server))]
     Cancelled {
@@ -316,7 +337,10 @@ impl Error {
             | Error::NotUpgraded => true,
             #[cfg(feature = "json")]
             Error::Json(_) => true,
-            Error::InvalidRequest(_) | Error::Connect { .. } => false,
+            Error::InvalidRequest(_)
+            | Error::Connect { .. }
+            | Error::Proxy { .. }
+            | Error::ProxyStatus { .. } => false,
         }
     }
 

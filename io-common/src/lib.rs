@@ -64,6 +64,7 @@ mod read;
 mod redirect;
 mod request;
 mod response;
+pub mod socks;
 #[allow(unsafe_code)]
 #[doc(hidden)]
 pub mod sys;

@@ -54,6 +54,18 @@ pub enum ProxyError {
         /// What is wrong.
         why: &'static str,
     },
+    /// The SOCKS5 handshake failed.
+    #[error(transparent)]
+    Socks(#[from] crate::socks::SocksError),
+    /// The proxy's answer is not what the protocol allows.
+    #[error("the proxy's answer is malformed: {0}")]
+    BadAnswer(String),
+    /// The proxy closed the connection before the tunnel was up.
+    #[error("the proxy closed the connection before the tunnel was up")]
+    Closed,
+    /// A route this build cannot take yet.
+    #[error("{0} is not supported")]
+    Unsupported(&'static str),
 }
 
 /// One proxy: where it is, how to speak to it, and its credentials.

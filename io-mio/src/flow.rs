@@ -330,10 +330,11 @@ impl Driver {
             return self.fail(ex, misuse("a dial without a permit"));
         };
         let key = permit.key();
-        let addr = format!("{}:{}", key.host(), key.port());
+        let (host, port) = key.dial_addr();
+        let addr = format!("{host}:{port}");
         let unresolved = io::Error::new(io::ErrorKind::NotFound, "no address for host");
         let trying = ([0, 0, 0, 0], 0).into();
-        let resolved = (key.host(), key.port()).to_socket_addrs();
+        let resolved = (host, port).to_socket_addrs();
         match resolved {
             Ok(addrs) => {
                 let rest = addrs.collect::<Vec<_>>().into_iter();

@@ -166,6 +166,16 @@ pub struct Args {
     /// The private key of --cert (PEM).
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
+    /// Send the requests through this proxy (`http://`, `https://`,
+    /// `socks5://`, `socks5h://`; `user:password@` for credentials)
+    /// instead of those of the environment (`http_proxy`, `https_proxy`,
+    /// `all_proxy`, `no_proxy`, honoured otherwise, as curl does).
+    #[arg(short = 'x', long, value_name = "URL")]
+    proxy: Option<String>,
+    /// Hosts that bypass the proxy: a comma list of names (with their
+    /// subdomains), IP addresses, CIDR ranges, or `*` (overrides `no_proxy`).
+    #[arg(long, value_name = "LIST")]
+    noproxy: Option<String>,
 }
 
 /// Why a run stopped early.
@@ -310,6 +320,25 @@ fn tls_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `-x` and `--noproxy`, else the environment's proxies (as curl).
+fn proxy_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
+    use roundtrip::proxy::{NoProxy, Proxies, Proxy};
+    let mut proxies = match &args.proxy {
+        Some(url) => Proxies::all(Proxy::parse(url).map_err(|e| Failure::Usage(e.to_string()))?)
+            .no_proxy(NoProxy::parse(
+                &std::env::var("no_proxy")
+                    .or_else(|_| std::env::var("NO_PROXY"))
+                    .unwrap_or_default(),
+            )),
+        None => Proxies::from_env(),
+    };
+    if let Some(list) = &args.noproxy {
+        proxies = proxies.no_proxy(NoProxy::parse(list));
+    }
+    config.proxies = proxies;
+    Ok(())
+}
+
 fn fetch_all(args: &Args) -> Result<(), Failure> {
     let mut config = Config::default();
     config.timeout = args.timeout;
@@ -329,6 +358,7 @@ fn fetch_all(args: &Args) -> Result<(), Failure> {
         config.write_timeout = config.write_timeout.map(|d| d.max(deadline));
     }
     tls_settings(args, &mut config)?;
+    proxy_settings(args, &mut config)?;
     let planned = plan(args, &config)?;
     let mut sink = Sink::open(args)?;
     let log = args.verbose.then(|| Arc::new(Log::new(config.clone())));

@@ -14,6 +14,7 @@ pub mod peer;
 pub mod redirects;
 pub mod server;
 pub mod suite;
+pub mod tls_nginx;
 pub mod traces;
 
 pub use backend_smol::Smol;

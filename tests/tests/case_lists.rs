@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use roundtrip_tests::backend::Blocking;
-use roundtrip_tests::{cookies, faults, redirects, suite, traces};
+use roundtrip_tests::{cookies, faults, redirects, suite, tls_nginx, traces};
 
 /// The names of zero-argument generic cases defined in the `.rs` files under
 /// `dir`, one entry per definition.
@@ -49,6 +49,7 @@ fn every_case_is_stamped() {
         traces::cases::<Blocking>(),
         faults::cases::<Blocking>(),
         cookies::cases::<Blocking>(),
+        tls_nginx::cases::<Blocking>(),
     ]
     .concat()
     .into_iter()

@@ -255,7 +255,8 @@ impl<R: Runtime> Run<R> {
             let now = self.shared.clock.now();
             match std::mem::replace(&mut dialing.step, DialStep::Resolve) {
                 DialStep::Resolve => {
-                    let resolve = self.shared.runtime.resolve(key.host(), key.port());
+                    let (host, port) = key.dial_addr();
+                    let resolve = self.shared.runtime.resolve(host, port);
                     dialing.step = DialStep::Resolving(Box::pin(resolve));
                 }
                 DialStep::Resolving(mut resolving) => match resolving.as_mut().poll(cx) {
@@ -332,7 +333,10 @@ impl<R: Runtime> Run<R> {
             return;
         };
         self.shared.pool.dial_failed(dialing.permit);
-        let addr = self.ex.key().map(|k| format!("{}:{}", k.host(), k.port()));
+        let addr = self.ex.key().map(|k| {
+            let (host, port) = k.dial_addr();
+            format!("{host}:{port}")
+        });
         let last = dialing
             .last
             .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for host"));

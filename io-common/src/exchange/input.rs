@@ -262,13 +262,14 @@ impl<R> Exchange<R> {
                 return;
             }
             (Timer::Total, _) => TimeoutKind::Total,
-            (Timer::Connect, State::Dial) => TimeoutKind::Connect,
+            (Timer::Connect, State::Dial | State::Tunnel | State::Socks(_)) => TimeoutKind::Connect,
             (Timer::Handshake, State::Handshake) => TimeoutKind::TlsHandshake,
             (Timer::Write, State::Send) => TimeoutKind::Write,
             (Timer::ReadIdle, State::Send | State::Head | State::Body) => TimeoutKind::ReadIdle,
             _ => return, // a timer left from an earlier state
         };
         let err = self.timed_out(kind, link.as_deref(), now);
+        self.trace_handshake_failed(&err);
         if matches!(self.state, State::Send) && link.as_deref().is_some_and(|l| !l.out.is_empty()) {
             self.tracing().trace_write_failed(&err);
         }
@@ -366,7 +367,8 @@ impl<R> Exchange<R> {
                     then: After::Fail(cancelled),
                 }
             }
-            (State::Handshake, Some(_)) => {
+            (State::Handshake | State::Tunnel | State::Socks(_), Some(_)) => {
+                self.trace_handshake_failed(&cancelled);
                 self.state = State::Settle {
                     close: Some(CloseReason::Error),
                     then: After::Fail(cancelled),

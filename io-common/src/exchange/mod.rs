@@ -58,6 +58,7 @@ mod link;
 pub mod sim;
 mod timer;
 mod transition;
+mod tunnel;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -201,6 +202,10 @@ enum State {
     Dial,
     /// The TLS handshake of a new `https` connection.
     Handshake,
+    /// A `CONNECT` tunnel through an HTTP proxy is being set up.
+    Tunnel,
+    /// A SOCKS5 handshake is under way.
+    Socks(Box<crate::socks::Socks5>),
     Send,
     Head,
     Body,
@@ -503,6 +508,8 @@ impl<R> Exchange<R> {
         };
         match self.state {
             State::Handshake => self.step_handshake(link, now),
+            State::Tunnel => self.step_tunnel(link, now),
+            State::Socks(_) => self.step_socks(link, now),
             State::Send => self.step_send(link, now),
             State::Head => self.step_head(link, now),
             State::Body => self.step_body(link, now),

@@ -152,7 +152,7 @@ impl<R> Exchange<R> {
     pub(super) fn phase(&self, link: Option<&Link>) -> Phase {
         match self.state {
             State::Checkout | State::Waiting => Phase::PoolWait,
-            State::Probe | State::Dial => Phase::Connect,
+            State::Probe | State::Dial | State::Tunnel | State::Socks(_) => Phase::Connect,
             State::Handshake => Phase::Handshake,
             State::Send => {
                 let writing =

@@ -181,6 +181,13 @@ impl TlsLink {
         if self.conn.is_handshaking() && self.wire_in.starts_with(b"HTTP/") {
             return Err(TlsError::PlaintextHttp);
         }
+        // The start of a plaintext answer, cut short: no record starts with
+        // `H`, so wait for the five bytes that tell (rustls would call them
+        // a corrupt record).
+        let cut = self.wire_in.len() < 5 && b"HTTP/".starts_with(&self.wire_in);
+        if self.conn.is_handshaking() && !self.wire_in.is_empty() && cut {
+            return Ok(false);
+        }
         // Bounded: each round hands rustls at least one byte, or stops.
         while !self.wire_in.is_empty() && !self.closed {
             let mut src: &[u8] = &self.wire_in;
@@ -236,7 +243,9 @@ impl TlsLink {
 
     /// Before the connection goes idle: gives back buffer memory.
     pub(crate) fn shrink_for_idle(&mut self) {
-        if self.wire_in.is_empty() && self.wire_in.capacity() > IDLE_KEEP {
+        // Read from, the buffer's `capacity()` is only the unused tail of
+        // its allocation; what it can reclaim without allocating is all of it.
+        if self.wire_in.is_empty() && self.wire_in.try_reclaim(IDLE_KEEP + 1) {
             self.wire_in = BytesMut::new();
         }
         if !self.has_output() {
