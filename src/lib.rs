@@ -16,6 +16,7 @@
 //! | `deflate` | | ask for deflate (zlib, or raw deflate as some servers send it) and decode it transparently (flate2, pure Rust) |
 //! | `brotli` | | ask for br and decode it transparently (brotli-decompressor, pure Rust) |
 //! | `zstd` | | ask for zstd and decode it transparently (ruzstd, pure Rust) |
+//! | `cookies` | | a cookie jar as Go's `http.Client` uses one: `cookie_store(true)` or `cookie_provider(jar)` on every backend's builder |
 //!
 //! The blocking backend:
 //!
@@ -120,6 +121,9 @@ pub use roundtrip_io::{
     RedirectAttempt, RedirectPolicy, RequestId, RequestTimeout, ResponseExt, TimeoutKind, Traced,
     Tracer, http,
 };
+/// The cookie jar every enabled backend takes (feature `cookies`).
+#[cfg(feature = "cookies")]
+pub use roundtrip_io::{CookieError, CookieJar};
 pub use roundtrip_proto as proto;
 pub use roundtrip_proto::pool::PoolStats;
 pub use roundtrip_proto::trace::TraceEvent;

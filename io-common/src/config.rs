@@ -33,6 +33,7 @@ use crate::redirect::RedirectPolicy;
 /// | `gzip` | true with a coding feature | ask for gzip (and deflate, br, zstd when their features are on) and decode it transparently |
 /// | `proxies` | none | the proxies for `http://` and `https://` URLs, and `NO_PROXY` ([`Proxies`](crate::proxy::Proxies)) |
 /// | `tls` | [`TlsConfig::default`](crate::tls::TlsConfig) | built-in Mozilla roots, certificates verified, 10 s handshake timeout (feature `tls`) |
+/// | `cookie_jar` | none | a `CookieJar` whose cookies are sent and which keeps each `Set-Cookie` (feature `cookies`) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -86,6 +87,11 @@ pub struct Config {
     /// How `https` connections speak TLS (feature `tls`): roots, client
     /// certificate, verification, handshake timeout.
     pub tls: crate::tls::TlsConfig,
+    /// The cookies sent with each request and each redirect hop, and where
+    /// each `Set-Cookie` is kept (feature `cookies`; Go's `Client.Jar`).
+    /// `None` sends none and ignores `Set-Cookie`.
+    #[cfg(feature = "cookies")]
+    pub cookie_jar: Option<crate::CookieJar>,
     /// The proxies requests go through (none by default; see
     /// [`Proxies::from_env`](crate::proxy::Proxies::from_env) for the
     /// environment's).
@@ -116,6 +122,8 @@ impl Default for Config {
             redirect_policy: None,
             gzip: !crate::Coding::enabled().is_empty(),
             tls: crate::tls::TlsConfig::default(),
+            #[cfg(feature = "cookies")]
+            cookie_jar: None,
             proxies: crate::proxy::Proxies::none(),
         }
     }
@@ -146,7 +154,8 @@ impl Config {
 /// `default_header`, `user_agent`, `max_redirects`, `redirect_policy`,
 /// `trace`, `gzip`, `decompress`, and with the `tls` feature `tls`,
 /// `add_root_certificate`, `tls_built_in_roots`, `tls_native_roots`,
-/// `identity`, `danger_accept_invalid_certs`, `tls_handshake_timeout`.
+/// `identity`, `danger_accept_invalid_certs`, `tls_handshake_timeout`,
+/// and with the `cookies` feature `cookie_store`, `cookie_provider`.
 ///
 /// The arguments: the name of the builder's `Config` field, the backend
 /// crate's name and the expression that makes a builder (both strings; the
@@ -551,6 +560,36 @@ macro_rules! config_setters {
         #[cfg(feature = "tls")]
         pub fn tls_handshake_timeout(mut self, d: Option<::std::time::Duration>) -> Self {
             self.$field.tls.handshake_timeout = d;
+            self
+        }
+        /// Keeps cookies in a fresh jar of this client's own: each
+        /// `Set-Cookie` is stored, and sent back where it applies (feature
+        /// `cookies`). `false` removes any jar.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".cookie_store(true);")]
+        /// # let _ = builder;
+        /// ```
+        #[cfg(feature = "cookies")]
+        pub fn cookie_store(mut self, on: bool) -> Self {
+            self.$field.cookie_jar = on.then($crate::CookieJar::new);
+            self
+        }
+        /// Keeps cookies in `jar`, which the caller (and other clients)
+        /// may share: preload it, or read what servers set (feature
+        /// `cookies`).
+        ///
+        /// ```
+        #[doc = concat!("use ", $krate, "::CookieJar;")]
+        /// let jar = CookieJar::new();
+        /// let site = "http://127.0.0.1:8080/".parse().unwrap();
+        /// jar.add_cookie_str("session=abc; Path=/", &site).unwrap();
+        #[doc = concat!("let builder = ", $builder, ".cookie_provider(jar.clone());")]
+        /// # let _ = builder;
+        /// ```
+        #[cfg(feature = "cookies")]
+        pub fn cookie_provider(mut self, jar: $crate::CookieJar) -> Self {
+            self.$field.cookie_jar = Some(jar);
             self
         }
     };

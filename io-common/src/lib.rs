@@ -19,6 +19,8 @@
 //!   module; the events are [`proto::trace::TraceEvent`].
 //! - Redirects (Go's `Client.do`): [`Redirects`], [`RedirectChain`],
 //!   [`RedirectPolicy`], [`RedirectAction`], [`RedirectAttempt`].
+//! - Cookies (feature `cookies`): [`CookieJar`], [`CookieError`]; Go's
+//!   `http.Client` rules with a `Jar`, hop by hop.
 //! - Transparent content codings, each behind its feature (gzip, deflate,
 //!   br, zstd): [`adds_gzip`], [`accept_encoding`], [`decode_content`],
 //!   [`ContentDecoder`], [`decode_response`], [`GzipDecoder`].
@@ -52,6 +54,8 @@ mod builder;
 mod clock;
 mod coding;
 mod config;
+#[cfg(feature = "cookies")]
+mod cookies;
 pub mod drive;
 mod error;
 pub mod exchange;
@@ -78,6 +82,8 @@ pub use coding::{
     Coding, ContentDecoder, accept_encoding, accept_encoding_value, decode_content, decoded_coding,
 };
 pub use config::Config;
+#[cfg(feature = "cookies")]
+pub use cookies::{CookieError, CookieJar};
 pub use error::{Error, InvalidRequest, Phase, TimeoutKind};
 #[cfg(feature = "json")]
 pub use ext::decode_json;

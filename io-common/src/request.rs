@@ -2,7 +2,7 @@
 //! body framing and the field list.
 
 use http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING,
+    AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING,
 };
 use http::request::Parts;
 use http::{Method, Uri};
@@ -51,6 +51,11 @@ pub struct Prepared {
     /// URI has none or the request sets its own `Authorization`. It
     /// replaces a default `Authorization` of the config.
     pub authorization: Option<HeaderValue>,
+    /// The `Cookie` field sent in place of the request's own (and of a
+    /// default one): those cookies, then the cookie jar's for the URL
+    /// (feature `cookies`); `None` without a jar, or when it has nothing
+    /// for this URL.
+    pub cookie: Option<HeaderValue>,
     /// The proxy the request goes through ([`Config::proxies`]), if any;
     /// [`key`](Self::key) says how ([`Via`](roundtrip_proto::pool::Via)).
     pub proxy: Option<crate::proxy::Proxy>,
@@ -106,6 +111,7 @@ impl Prepared {
     pub fn fields<'a>(&'a self, parts: &'a Parts, config: &'a Config) -> Fields<'a> {
         Fields {
             authorization: self.authorization.as_ref(),
+            cookie: self.cookie.as_ref(),
             proxy_authorization: self.proxy_authorization.as_ref(),
             ..fields(parts, config)
         }
@@ -127,8 +133,11 @@ impl Prepared {
     ) -> Result<(), Error> {
         let mut head = self.head(parts);
         // The block holds no `Authorization` of the URI's user info, nor
-        // a proxy's credentials.
-        if self.authorization.is_none() && self.proxy_authorization.is_none() {
+        // a proxy's credentials, nor a cookie of the jar's.
+        if self.authorization.is_none()
+            && self.proxy_authorization.is_none()
+            && self.cookie.is_none()
+        {
             head.preset = defaults.preset(parts);
         }
         let fields = match head.preset {
@@ -237,6 +246,10 @@ fn prepare_direct(
             true => None,
             false => basic_auth(&parts.uri),
         },
+        #[cfg(feature = "cookies")]
+        cookie: crate::cookies::request_cookie(parts, config),
+        #[cfg(not(feature = "cookies"))]
+        cookie: None,
         proxy: None,
         proxy_authorization: None,
     })
@@ -411,6 +424,7 @@ fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
 pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
     Fields {
         authorization: None,
+        cookie: None,
         proxy_authorization: None,
         request: &parts.headers,
         defaults: &config.default_headers,
@@ -455,6 +469,7 @@ impl DefaultFields {
         let block = |accept| {
             let fields = Fields {
                 authorization: None,
+                cookie: None,
                 proxy_authorization: None,
                 request: &none,
                 defaults: &config.default_headers,
@@ -490,6 +505,9 @@ pub struct Fields<'a> {
     /// `Authorization` from the URI's user info, sent after the request's
     /// own fields in place of a default one.
     authorization: Option<&'a HeaderValue>,
+    /// The `Cookie` field sent after the request's own fields, in place of
+    /// its own and of a default one.
+    cookie: Option<&'a HeaderValue>,
     /// `Proxy-Authorization` for a forwarding proxy, sent last.
     proxy_authorization: Option<&'a HeaderValue>,
     request: &'a http::HeaderMap,
@@ -504,6 +522,7 @@ impl<'a> Fields<'a> {
         debug_assert!(empty.is_empty());
         Fields {
             authorization: None,
+            cookie: None,
             proxy_authorization: None,
             request: empty,
             defaults: empty,
@@ -521,6 +540,7 @@ impl<'a> IntoIterator for Fields<'a> {
             defaults: self.defaults.iter(),
             own: self.request.iter(),
             authorization: self.authorization,
+            cookie: self.cookie,
             proxy_authorization: self.proxy_authorization,
             accept: self.accept,
         }
@@ -535,6 +555,8 @@ pub struct FieldsIter<'a> {
     own: http::header::Iter<'a, HeaderValue>,
     /// `Authorization` from the URI's user info, still to come.
     authorization: Option<&'a HeaderValue>,
+    /// The merged `Cookie` field, still to come.
+    cookie: Option<&'a HeaderValue>,
     /// `Proxy-Authorization`, still to come.
     proxy_authorization: Option<&'a HeaderValue>,
     /// `Accept-Encoding` still to come.
@@ -548,13 +570,20 @@ impl<'a> Iterator for FieldsIter<'a> {
             (name.as_str().as_bytes(), value.as_bytes())
         };
         for (name, value) in self.defaults.by_ref() {
-            let replaced = name == AUTHORIZATION && self.authorization.is_some();
+            let replaced = (name == AUTHORIZATION && self.authorization.is_some())
+                || (name == COOKIE && self.cookie.is_some());
             if !self.request.contains_key(name) && !is_framing(name) && !replaced {
                 return Some(pair((name, value)));
             }
         }
-        if let Some(own) = self.own.by_ref().find(|(name, _)| !is_framing(name)) {
+        // The request's own `Cookie` is in the merged field, when there is one.
+        let merged = self.cookie.is_some();
+        let sent = |name: &HeaderName| !(is_framing(name) || merged && name == COOKIE);
+        if let Some(own) = self.own.by_ref().find(|(name, _)| sent(name)) {
             return Some(pair(own));
+        }
+        if let Some(value) = self.cookie.take() {
+            return Some((b"cookie", value.as_bytes()));
         }
         if let Some(value) = self.authorization.take() {
             return Some((b"authorization", value.as_bytes()));

@@ -134,6 +134,10 @@ pub use roundtrip_io::{
     Config, Decompressed, Error, IntoUri, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, ResponseHead, http, proto,
 };
+/// The cookie jar (feature `cookies`): `cookie_store(true)` on the builder,
+/// or `cookie_provider(jar)` with one the caller keeps.
+#[cfg(feature = "cookies")]
+pub use roundtrip_io::{CookieError, CookieJar};
 pub use roundtrip_io::{RequestTimeout, TimeoutKind, Traced, Tracer};
 
 /// The mio version the driver registers with, so that an embedding loop

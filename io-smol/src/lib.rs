@@ -40,6 +40,10 @@ pub use roundtrip_io::{
     Config, Decompressed, Error, IntoUri, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
+/// The cookie jar (feature `cookies`): `cookie_store(true)` on the builder,
+/// or `cookie_provider(jar)` with one the caller keeps.
+#[cfg(feature = "cookies")]
+pub use roundtrip_io::{CookieError, CookieJar};
 pub use roundtrip_io::{FinalUrl, ResponseExt};
 pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use runtime::Smol;

@@ -7,6 +7,7 @@ pub mod builders;
 pub mod cases;
 pub mod certs;
 pub mod conformance;
+pub mod cookies;
 pub mod faults;
 pub mod fixtures;
 pub mod origin;

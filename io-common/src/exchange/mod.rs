@@ -632,6 +632,10 @@ impl<R> Exchange<R> {
             self.fail(link, Error::tls(err, Phase::ResponseHead, true));
             return None;
         }
+        // Every final head's cookies are kept, a redirect's included (Go's
+        // `Client.send`), for the URL that answered.
+        #[cfg(feature = "cookies")]
+        crate::cookies::store(&self.settings.config, &self.parts.uri, &head.headers);
         if link.proto.is_switched() {
             self.state = State::Switched;
             let mut response = self.response(head);
@@ -655,6 +659,8 @@ impl<R> Exchange<R> {
                 Some(Action::Head(response))
             }
             Ok(Verdict::Follow(hop)) => {
+                #[cfg(feature = "cookies")]
+                crate::cookies::forget_replaced(config, &mut self.parts.headers, &head.headers);
                 hop.apply_with_body(&mut self.parts, &mut self.body);
                 self.leave(link, After::Hop, now);
                 None
