@@ -660,3 +660,287 @@ fn url(addr: SocketAddr, path: &str) -> String {
     let slash = if path.starts_with('/') { "" } else { "/" };
     format!("http://{addr}{slash}{path}")
 }
+
+// ---------------------------------------------------------------------------
+// Proxies: squid (HTTP forward proxy and CONNECT tunnels, with or without
+// Basic authentication) and microsocks (SOCKS5, with or without a user
+// name and password), for `crate::proxies`.
+// ---------------------------------------------------------------------------
+
+/// Starts a [`Squid`] fixture (`$auth`: `None` or `Some((user, password))`),
+/// or skips the test loudly (and returns from it) when squid is not
+/// installed.
+#[macro_export]
+macro_rules! require_squid {
+    ($auth:expr) => {
+        match $crate::fixtures::Squid::start($auth) {
+            Ok(proxy) => proxy,
+            Err(skip) => {
+                $crate::fixtures::skip_loudly(&skip.0);
+                return;
+            }
+        }
+    };
+}
+
+/// Starts a [`Microsocks`] fixture (`$auth`: `None` or `Some((user,
+/// password))`), or skips the test loudly (and returns from it) when
+/// microsocks is not installed.
+#[macro_export]
+macro_rules! require_microsocks {
+    ($auth:expr) => {
+        match $crate::fixtures::Microsocks::start($auth) {
+            Ok(proxy) => proxy,
+            Err(skip) => {
+                $crate::fixtures::skip_loudly(&skip.0);
+                return;
+            }
+        }
+    };
+}
+
+/// The squid config; `@DIR@`, `@PORT@`, `@AUTH@` and `@ALLOW@` are filled
+/// in at start-up. No cache, no pinger, no netdb; an access log (one line
+/// per transaction, written when it ends: a tunnel's `CONNECT` line comes
+/// when the tunnel closes) that the tests read.
+const SQUID_CONF_TEMPLATE: &str = "\
+http_port 127.0.0.1:@PORT@
+pid_filename @DIR@/squid.pid
+cache_log @DIR@/cache.log
+access_log stdio:@DIR@/access.log
+cache deny all
+cache_mem 8 MB
+coredump_dir @DIR@
+netdb_filename none
+pinger_enable off
+shutdown_lifetime 0 seconds
+strip_query_terms off
+@AUTH@
+http_access allow @ALLOW@
+http_access deny all
+";
+
+/// squid on a free loopback port, forwarding `http://` requests and
+/// tunnelling `CONNECT` to any port, optionally requiring Basic
+/// credentials (answered `407` without them). Its temp dir is writable by
+/// everyone (squid run by root drops to user `proxy`), and it runs under a
+/// service name of its own (`-n`), so that concurrent instances do not
+/// share shared-memory segments. Dropping it kills squid, removes those
+/// segments and the temp dir.
+pub struct Squid {
+    run: Running,
+    service: String,
+}
+
+impl Squid {
+    /// Finds squid (`$ROUNDTRIP_SQUID`, `PATH`, `/usr/sbin/squid`), writes its
+    /// config (and, with `auth`, a password file made by `openssl passwd
+    /// -apr1` for squid's `basic_ncsa_auth`) to a fresh temp dir and starts
+    /// it in the foreground (`-N`). Returns [`Skip`] when squid, its
+    /// `basic_ncsa_auth` helper or (with `auth`) openssl is missing; panics
+    /// (with squid's output) when it does not come up within
+    /// [`STARTUP_TIMEOUT`].
+    pub fn start(auth: Option<(&str, &str)>) -> Result<Squid, Skip> {
+        use std::os::unix::fs::PermissionsExt;
+        let install = "squid not installed (apt-get install squid)";
+        let bin = find_binary("ROUNDTRIP_SQUID", "squid", &["/usr/sbin/squid"])
+            .ok_or_else(|| Skip(install.into()))?;
+        static SERVICE: AtomicUsize = AtomicUsize::new(0);
+        let service = format!(
+            "roundtrip{}x{}",
+            std::process::id(),
+            SERVICE.fetch_add(1, Ordering::SeqCst)
+        );
+        let temp = make_temp_dir("squid");
+        let dir = temp.0.clone();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777))
+            .expect("make the squid dir writable by squid's user");
+        let dir_str = dir.to_str().expect("temp dir path is UTF-8");
+        let (auth_lines, allow) = match auth {
+            None => (String::new(), "all"),
+            Some((user, password)) => {
+                let helper = find_binary(
+                    "ROUNDTRIP_SQUID_NCSA",
+                    "basic_ncsa_auth",
+                    &[
+                        "/usr/lib/squid/basic_ncsa_auth",
+                        "/usr/lib64/squid/basic_ncsa_auth",
+                    ],
+                )
+                .ok_or_else(|| Skip(format!("{install}: no basic_ncsa_auth")))?;
+                let openssl = find_binary("ROUNDTRIP_OPENSSL", "openssl", &["/usr/bin/openssl"])
+                    .ok_or_else(|| {
+                        Skip("openssl not installed (apt-get install openssl)".into())
+                    })?;
+                let out = Command::new(openssl)
+                    .args(["passwd", "-apr1", password])
+                    .output()
+                    .expect("run openssl passwd");
+                assert!(out.status.success(), "openssl passwd: {out:?}");
+                let hash = String::from_utf8(out.stdout).expect("a UTF-8 hash");
+                let passwd = dir.join("passwd");
+                fs::write(&passwd, format!("{user}:{}\n", hash.trim())).expect("write passwd");
+                let lines = format!(
+                    "auth_param basic program {} {}\n\
+                     auth_param basic children 1\n\
+                     auth_param basic realm roundtrip\n\
+                     acl authed proxy_auth REQUIRED",
+                    helper.display(),
+                    passwd.display()
+                );
+                (lines, "authed")
+            }
+        };
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let conf = SQUID_CONF_TEMPLATE
+                .replace("@DIR@", dir_str)
+                .replace("@PORT@", &port.to_string())
+                .replace("@AUTH@", &auth_lines)
+                .replace("@ALLOW@", allow);
+            let conf_path = dir.join("squid.conf");
+            fs::write(&conf_path, conf).expect("write squid.conf");
+            let mut cmd = Command::new(&bin);
+            cmd.arg("-N")
+                .arg("-n")
+                .arg(&service)
+                .arg("-f")
+                .arg(&conf_path);
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            match spawn_and_wait(cmd, addr, &dir.join("output.log"), "squid") {
+                Attempt::Up(child) => {
+                    let run = Running {
+                        child,
+                        dir: temp,
+                        addr,
+                    };
+                    return Ok(Squid { run, service });
+                }
+                Attempt::PortTaken => continue,
+            }
+        }
+        panic!("squid: every port tried was taken ({PORT_ATTEMPTS} attempts)");
+    }
+
+    /// The address squid listens on (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> SocketAddr {
+        self.run.addr
+    }
+
+    /// The proxy URL, `http://127.0.0.1:PORT`, with `user:password@` when
+    /// given.
+    pub fn url(&self, auth: Option<(&str, &str)>) -> String {
+        match auth {
+            Some((user, password)) => format!("http://{user}:{password}@{}", self.run.addr),
+            None => format!("http://{}", self.run.addr),
+        }
+    }
+
+    /// The access log so far: one line per finished transaction, e.g.
+    /// `... TCP_MISS/200 371 GET http://127.0.0.1:PORT/small - HIER_DIRECT/...`
+    /// or `... TCP_TUNNEL/200 4470 CONNECT 127.0.0.1:PORT - ...`.
+    pub fn access_log(&self) -> String {
+        read_lossy(&self.run.dir.0.join("access.log"))
+    }
+
+    /// The access log's lines holding `needle`, once there are at least
+    /// `count` of them; waits up to `bound` (polling every 20 ms) and
+    /// returns whatever lines match then.
+    pub fn wait_log(&self, needle: &str, count: usize, bound: Duration) -> Vec<String> {
+        let deadline = Instant::now() + bound;
+        // Bounded by the deadline.
+        loop {
+            let lines: Vec<String> = self
+                .access_log()
+                .lines()
+                .filter(|line| line.contains(needle))
+                .map(str::to_string)
+                .collect();
+            if lines.len() >= count || Instant::now() >= deadline {
+                return lines;
+            }
+            thread::sleep(STARTUP_POLL);
+        }
+    }
+
+    /// squid's own log, for failure messages.
+    pub fn cache_log(&self) -> String {
+        read_lossy(&self.run.dir.0.join("cache.log"))
+    }
+}
+
+impl Drop for Squid {
+    fn drop(&mut self) {
+        // Killed here, before `Running` drops, so that its shared-memory
+        // segments (`/dev/shm/{service}-*`, left behind by SIGKILL) can go.
+        let _ = self.run.child.kill();
+        let _ = self.run.child.wait();
+        let prefix = format!("{}-", self.service);
+        if let Ok(entries) = fs::read_dir("/dev/shm") {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}
+
+/// microsocks (a SOCKS5 server) on a free loopback port, optionally
+/// requiring a user name and password (RFC 1929). Its log names each
+/// target it connected to (`client[N] 127.0.0.1: connected to HOST:PORT`,
+/// HOST as the client sent it). Dropping it kills microsocks and removes
+/// its temp dir.
+pub struct Microsocks {
+    run: Running,
+}
+
+impl Microsocks {
+    /// Finds microsocks (`$ROUNDTRIP_MICROSOCKS`, `PATH`,
+    /// `/usr/bin/microsocks`) and starts it bound to 127.0.0.1. Returns
+    /// [`Skip`] when it is not installed; panics (with its output) when it
+    /// does not come up within [`STARTUP_TIMEOUT`].
+    pub fn start(auth: Option<(&str, &str)>) -> Result<Microsocks, Skip> {
+        let bin = find_binary(
+            "ROUNDTRIP_MICROSOCKS",
+            "microsocks",
+            &["/usr/bin/microsocks", "/usr/local/bin/microsocks"],
+        )
+        .ok_or_else(|| Skip("microsocks not installed (apt-get install microsocks)".into()))?;
+        let temp = make_temp_dir("microsocks");
+        let dir = temp.0.clone();
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let mut cmd = Command::new(&bin);
+            cmd.args(["-i", "127.0.0.1", "-p"]).arg(port.to_string());
+            if let Some((user, password)) = auth {
+                cmd.args(["-u", user, "-P", password]);
+            }
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            match spawn_and_wait(cmd, addr, &dir.join("output.log"), "microsocks") {
+                Attempt::Up(child) => {
+                    return Ok(Microsocks {
+                        run: Running {
+                            child,
+                            dir: temp,
+                            addr,
+                        },
+                    });
+                }
+                Attempt::PortTaken => continue,
+            }
+        }
+        panic!("microsocks: every port tried was taken ({PORT_ATTEMPTS} attempts)");
+    }
+
+    /// The address microsocks listens on (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> SocketAddr {
+        self.run.addr
+    }
+
+    /// microsocks's output so far (a line per connection it made, and its
+    /// errors).
+    pub fn log(&self) -> String {
+        read_lossy(&self.run.dir.0.join("output.log"))
+    }
+}

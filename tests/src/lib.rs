@@ -12,6 +12,8 @@ pub mod faults;
 pub mod fixtures;
 pub mod origin;
 pub mod peer;
+pub mod proxies;
+pub mod proxy_peers;
 pub mod redirects;
 pub mod server;
 pub mod suite;
