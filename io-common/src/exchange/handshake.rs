@@ -119,7 +119,9 @@ impl<R> Exchange<R> {
                 return None;
             };
             tls.prepare_write(&link.out);
-            if tls.has_output() {
+            // The server's close first: what is left to write would never
+            // be answered.
+            if tls.has_output() && !(self.eof && tls.is_handshaking()) {
                 return Some(Action::Write { watch_read: true });
             }
             if tls.is_handshaking() {
@@ -190,7 +192,7 @@ impl<R> Exchange<R> {
             return self.tls_failed(link, e);
         }
         let phase = self.phase(Some(link));
-        let reached = link.proto.wrote_any_byte();
+        let reached = self.reached(link);
         self.fail(link, Error::tls(e, phase, reached));
     }
 }

@@ -235,7 +235,7 @@ impl<R> Exchange<R> {
         if matches!(self.state, State::Settle { .. }) {
             return; // writing a TLS alert before the close: nothing to lose
         }
-        let err = Error::from_io(e, self.phase(Some(link)), link.proto.wrote_any_byte());
+        let err = Error::from_io(e, self.phase(Some(link)), self.reached(link));
         if matches!(self.state, State::Send) && !link.out.is_empty() {
             self.tracing().trace_write_failed(&err);
         }
@@ -300,7 +300,7 @@ impl<R> Exchange<R> {
         Error::Timeout {
             kind: if total { TimeoutKind::Total } else { kind },
             phase: self.phase(link),
-            reached_server: link.is_some_and(|l| l.proto.wrote_any_byte()),
+            reached_server: link.is_some_and(|l| self.reached(l)),
         }
     }
 
@@ -354,7 +354,7 @@ impl<R> Exchange<R> {
     /// (a connection drained or closed as the core decides), and the
     /// exchange fails with [`Error::Cancelled`].
     pub fn cancel(&mut self, link: Option<&mut Link>, now: Instant) {
-        let reached = link.as_deref().is_some_and(|l| l.proto.wrote_any_byte());
+        let reached = link.as_deref().is_some_and(|l| self.reached(l));
         let cancelled = Error::Cancelled {
             reached_server: reached,
         };

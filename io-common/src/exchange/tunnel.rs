@@ -82,7 +82,7 @@ impl<R> Exchange<R> {
     /// Moves the `CONNECT` on: the request out, then the proxy's answer.
     pub(super) fn step_tunnel(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
         link.prepare_write();
-        if link.has_output() {
+        if link.has_output() && !self.eof {
             return Some(Action::Write { watch_read: true });
         }
         let head = match self.builder.push_buffered(
@@ -154,7 +154,7 @@ impl<R> Exchange<R> {
     /// Moves the SOCKS5 handshake on.
     pub(super) fn step_socks(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
         link.prepare_write();
-        if link.has_output() {
+        if link.has_output() && !self.eof {
             return Some(Action::Write { watch_read: true });
         }
         let State::Socks(socks) = &mut self.state else {
@@ -169,7 +169,7 @@ impl<R> Exchange<R> {
                 self.tunnel_up(link, now);
                 None
             }
-            Ok(false) if !link.out.is_empty() => None, // the next message
+            Ok(false) if !link.out.is_empty() && !self.eof => None, // the next message
             Ok(false) if self.eof => {
                 self.proxy_failed(link, ProxyError::Closed);
                 None

@@ -1,8 +1,7 @@
-//! Cases a library bug makes fail, kept out of
-//! [`proxy_suite!`](crate::proxy_suite) and stamped as ignored tests by
-//! [`proxy_known_bugs!`](crate::proxy_known_bugs) (`__proxies_known_bugs!(@cases
-//! B; name)` stamps one as a plain test).
-//! When the bug is fixed, a case moves back to [`scripted`].
+//! Cases that once found library bugs (a close during the tunnel's
+//! handshake that looped; a connect timeout before the request that said it
+//! may have reached the server), stamped by
+//! [`proxy_known_bugs!`](crate::proxy_known_bugs) on every backend.
 
 use super::scripted::{proxy_url, scripted, settle, silent_proxy};
 use super::*;
@@ -10,7 +9,7 @@ use crate::server::Step;
 use roundtrip_io::Phase;
 
 /// Stamps the named cases of [`known_bugs`](crate::proxies::known_bugs) for
-/// a backend as `#[ignore]`d tests, each with the bug in its reason.
+/// a backend.
 #[macro_export]
 macro_rules! proxy_known_bugs {
     ($backend:ty; $($case:ident),* $(,)?) => {
@@ -18,18 +17,12 @@ macro_rules! proxy_known_bugs {
     };
     (@one $backend:ty; proxy_closes_during_tunnel_handshake) => {
         #[test]
-        #[ignore = "library bug: Exchange::step_handshake asks to write the ClientHello again after \
-                    handle_eof (it checks has_output before eof); a driver whose watched write reports \
-                    the EOF instead of writing never gets out (blocking: Misuse after 1M actions; tokio \
-                    and mio when it sees the EOF first: TlsHandshake timeout; smol: Total timeout)"]
         fn proxy_closes_during_tunnel_handshake() {
             $crate::proxies::known_bugs::proxy_closes_during_tunnel_handshake::<$backend>();
         }
     };
     (@one $backend:ty; connect_timeout_says_not_sent) => {
         #[test]
-        #[ignore = "library bug: a connect timeout while the proxy has not answered CONNECT says \
-                    reached_server: true (Exchange::timed_out asks the CONNECT's proto for wrote_any_byte)"]
         fn connect_timeout_says_not_sent() {
             $crate::proxies::known_bugs::connect_timeout_says_not_sent::<$backend>();
         }
