@@ -260,6 +260,19 @@ impl TlsLink {
             self.wire_sent = 0;
             self.wire_out.shrink_to(IDLE_KEEP);
         }
+        // rustls shrinks its record buffer (grown to 32 KiB by a large
+        // body) only when a read finds it empty: a read that gets nothing
+        // lets it, without touching the session.
+        let _ = self.conn.read_tls(&mut NothingYet);
+    }
+}
+
+/// A reader with nothing to give yet.
+struct NothingYet;
+
+impl std::io::Read for NothingYet {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::WouldBlock.into())
     }
 }
 
