@@ -67,6 +67,7 @@ pub mod proxy;
 mod read;
 mod redirect;
 mod request;
+pub mod resolve;
 mod response;
 pub mod socks;
 #[allow(unsafe_code)]
