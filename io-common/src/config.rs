@@ -32,6 +32,7 @@ use crate::redirect::RedirectPolicy;
 /// | `redirect_policy` | none | asked before each redirect is followed |
 /// | `gzip` | true with a coding feature | ask for gzip (and deflate, br, zstd when their features are on) and decode it transparently |
 /// | `proxies` | none | the proxies for `http://` and `https://` URLs, and `NO_PROXY` ([`Proxies`](crate::proxy::Proxies)) |
+/// | `resolver` | the system's | names to addresses: overrides (curl's `--resolve`), a [`Resolve`](crate::resolve::Resolve) plugged in |
 /// | `tls` | [`TlsConfig::default`](crate::tls::TlsConfig) | built-in Mozilla roots, certificates verified, 10 s handshake timeout (feature `tls`) |
 /// | `cookie_jar` | none | a `CookieJar` whose cookies are sent and which keeps each `Set-Cookie` (feature `cookies`) |
 ///
@@ -96,6 +97,9 @@ pub struct Config {
     /// [`Proxies::from_env`](crate::proxy::Proxies::from_env) for the
     /// environment's).
     pub proxies: crate::proxy::Proxies,
+    /// How host names become addresses: overrides, a resolver plugged in,
+    /// else the system's ([`Resolver`](crate::resolve::Resolver)).
+    pub resolver: crate::resolve::Resolver,
 }
 
 impl Default for Config {
@@ -125,6 +129,7 @@ impl Default for Config {
             #[cfg(feature = "cookies")]
             cookie_jar: None,
             proxies: crate::proxy::Proxies::none(),
+            resolver: crate::resolve::Resolver::default(),
         }
     }
 }
@@ -472,6 +477,36 @@ macro_rules! config_setters {
         /// ```
         pub fn proxies_from_env(mut self) -> Self {
             self.$field.proxies = $crate::proxy::Proxies::from_env();
+            self
+        }
+        /// Answers `host` with `addr` (its port included), without a lookup
+        /// (curl's `--resolve host:port:addr`).
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".resolve(\"example.com\", \"127.0.0.1:8443\".parse().unwrap());")]
+        /// # let _ = builder;
+        /// ```
+        pub fn resolve(mut self, host: &str, addr: ::std::net::SocketAddr) -> Self {
+            self.$field.resolver.add(host, addr.port(), vec![addr.ip()]);
+            self
+        }
+        /// Looks host names up with `resolver` instead of the system's (it
+        /// may block: it never runs on an event loop's thread).
+        ///
+        /// ```
+        #[doc = concat!("use ", $krate, "::resolve::Resolve;")]
+        /// struct Local;
+        /// impl Resolve for Local {
+        ///     fn resolve(&self, _: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        ///         Ok(vec![([127, 0, 0, 1], port).into()])
+        ///     }
+        /// }
+        #[doc = concat!("let builder = ", $builder, ".dns_resolver(Local);")]
+        /// # let _ = builder;
+        /// ```
+        pub fn dns_resolver(mut self, resolver: impl $crate::resolve::Resolve) -> Self {
+            let resolver = ::core::mem::take(&mut self.$field.resolver).with_resolver(resolver);
+            self.$field.resolver = resolver;
             self
         }
         /// All TLS settings at once (feature `tls`).

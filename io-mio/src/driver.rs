@@ -119,6 +119,17 @@ pub struct Driver {
     /// Where request body pieces are read (reused).
     pub(crate) upload: BytesMut,
     last_serial: u64,
+    /// Host name lookups on resolver threads, made at the first one.
+    lookups: Option<Lookups>,
+}
+
+/// The lookups running on resolver threads: each sends its result here and
+/// wakes the loop through `waker` (the last token of the driver's range).
+pub(crate) struct Lookups {
+    pub tx: std::sync::mpsc::Sender<(u64, usize, io::Result<Vec<std::net::SocketAddr>>)>,
+    rx: std::sync::mpsc::Receiver<(u64, usize, io::Result<Vec<std::net::SocketAddr>>)>,
+    pub waker: Arc<mio::Waker>,
+    pub next_id: u64,
 }
 
 impl std::fmt::Debug for Driver {
@@ -184,6 +195,44 @@ impl Driver {
             upgraded: HashMap::new(),
             upload: BytesMut::new(),
             last_serial: 0,
+            lookups: None,
+        }
+    }
+
+    /// The token of the resolver threads' waker: the last of the range
+    /// (connections take those below it).
+    pub(crate) fn waker_token(&self) -> usize {
+        self.end_token.saturating_sub(1)
+    }
+
+    /// The resolver threads' channel and waker, made at the first lookup;
+    /// `None` when no waker can be registered.
+    pub(crate) fn lookups(&mut self) -> Option<&mut Lookups> {
+        if self.lookups.is_none() {
+            let token = Token(self.waker_token());
+            let waker = mio::Waker::new(&self.registry, token).ok()?;
+            let (tx, rx) = std::sync::mpsc::channel();
+            self.lookups = Some(Lookups {
+                tx,
+                rx,
+                waker: Arc::new(waker),
+                next_id: 1,
+            });
+        }
+        self.lookups.as_mut()
+    }
+
+    /// Results of lookups the resolver threads sent: each exchange still
+    /// waiting for its own goes on with its dial.
+    fn on_lookups(&mut self, now: Instant) {
+        let Some(lookups) = &self.lookups else { return };
+        let done: Vec<_> = lookups.rx.try_iter().collect();
+        for (id, ex, resolved) in done {
+            let waiting = self.exchanges.get(ex).is_some_and(|e| e.lookup == Some(id));
+            if waiting {
+                self.lookup_done(ex, resolved);
+                self.drive(ex, now);
+            }
         }
     }
 
@@ -457,8 +506,13 @@ impl Driver {
         if !self.owns(event.token()) {
             return false;
         }
-        let slot = event.token().0 - self.first_token;
         let now = self.clock.now();
+        if event.token().0 == self.waker_token() && self.lookups.is_some() {
+            self.on_lookups(now);
+            self.settle(now);
+            return true;
+        }
+        let slot = event.token().0 - self.first_token;
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
         let closed = event.is_read_closed() || event.is_error();

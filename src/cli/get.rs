@@ -176,6 +176,10 @@ pub struct Args {
     /// subdomains), IP addresses, CIDR ranges, or `*` (overrides `no_proxy`).
     #[arg(long, value_name = "LIST")]
     noproxy: Option<String>,
+    /// Answer HOST:PORT with ADDRESS (a comma list) instead of looking it
+    /// up, as curl; repeat for more.
+    #[arg(long, value_name = "HOST:PORT:ADDRESS")]
+    resolve: Vec<String>,
 }
 
 /// Why a run stopped early.
@@ -336,6 +340,12 @@ fn proxy_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
         proxies = proxies.no_proxy(NoProxy::parse(list));
     }
     config.proxies = proxies;
+    for entry in &args.resolve {
+        config
+            .resolver
+            .add_override(entry)
+            .map_err(|e| Failure::Usage(format!("--resolve: {e}")))?;
+    }
     Ok(())
 }
 

@@ -90,9 +90,13 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         &self,
         addr: SocketAddr,
     ) -> impl Future<Output = io::Result<Self::Socket>> + Send + 'static;
-    /// Resolves `host:port`.
+    /// Resolves the name `host` (never an IP literal nor an override: the
+    /// driver answers those itself) with `resolver`: its plugged-in
+    /// [`Resolve`](crate::resolve::Resolve) on the runtime's blocking pool,
+    /// or the system's lookup, never on the runtime's own threads.
     fn resolve(
         &self,
+        resolver: &crate::resolve::Resolver,
         host: &str,
         port: u16,
     ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static;

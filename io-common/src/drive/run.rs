@@ -19,6 +19,7 @@ use super::pool::Conn;
 use super::{Runtime, Shared};
 use crate::exchange::{Action, Exchange, Link};
 use crate::pool::Got;
+use crate::resolve::Lookup;
 use crate::{Body, Error, Phase, http};
 
 /// Room made for one read of a streamed request body.
@@ -256,12 +257,23 @@ impl<R: Runtime> Run<R> {
             match std::mem::replace(&mut dialing.step, DialStep::Resolve) {
                 DialStep::Resolve => {
                     let (host, port) = key.dial_addr();
-                    let resolve = self.shared.runtime.resolve(host, port);
-                    dialing.step = DialStep::Resolving(Box::pin(resolve));
+                    let resolver = &self.shared.settings.config.resolver;
+                    dialing.step = match resolver.lookup(host, port) {
+                        Lookup::Ready(addrs) => DialStep::Next(addrs.into_iter()),
+                        Lookup::Blocking => {
+                            self.ex.handle_resolve_start(host);
+                            let resolve = self.shared.runtime.resolve(resolver, host, port);
+                            DialStep::Resolving(Box::pin(resolve))
+                        }
+                    };
                 }
                 DialStep::Resolving(mut resolving) => match resolving.as_mut().poll(cx) {
-                    Poll::Ready(Ok(addrs)) => dialing.step = DialStep::Next(addrs.into_iter()),
+                    Poll::Ready(Ok(addrs)) => {
+                        self.ex.handle_resolved(Ok(&addrs));
+                        dialing.step = DialStep::Next(addrs.into_iter());
+                    }
                     Poll::Ready(Err(e)) => {
+                        self.ex.handle_resolved(Err(&e));
                         dialing.last = Some(e);
                         dialing.step = DialStep::Next(Vec::new().into_iter());
                     }

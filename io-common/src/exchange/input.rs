@@ -77,6 +77,23 @@ impl<R> Exchange<R> {
         }
     }
 
+    /// The driver starts looking `host` up (a name: an IP literal or an
+    /// override needs no lookup), for the trace.
+    pub fn handle_resolve_start(&self, host: &str) {
+        self.tracing().trace(|| TraceEvent::DnsStart {
+            host: host.to_string(),
+        });
+    }
+
+    /// The lookup of [`handle_resolve_start`](Self::handle_resolve_start)
+    /// ended, for the trace (a failure then ends the dial with
+    /// [`handle_dialed`](Self::handle_dialed)).
+    pub fn handle_resolved(&self, result: Result<&[std::net::SocketAddr], &io::Error>) {
+        self.tracing().trace(|| TraceEvent::DnsDone {
+            result: result.map(<[_]>::to_vec).map_err(ToString::to_string),
+        });
+    }
+
     /// The driver starts connecting to `addr`: the connect timeout counts
     /// from now.
     pub fn handle_connect_start(&mut self, addr: std::net::SocketAddr, now: Instant) {
