@@ -146,12 +146,14 @@ pub enum Error {
     #[error("invalid request: {0}")]
     InvalidRequest(#[from] InvalidRequest),
     /// No connection could be made.
-    #[error("connecting to {addr} failed: {source}")]
+    #[error("connecting to {addr} failed: {source}{}", Tried(.tried))]
     Connect {
         /// The host and port tried.
         addr: String,
         /// The last connect error.
         source: io::Error,
+        /// Every address tried, with why it failed, in order.
+        tried: Vec<(std::net::SocketAddr, String)>,
     },
     /// A timeout fired.
     #[error("{phase} timed out: {kind}{}", Reached(*.reached_server))]
@@ -308,6 +310,23 @@ pub enum Error {
     #[cfg(feature = "json")]
     #[error("the response body is not the JSON expected: {0}")]
     Json(#[source] serde_json::Error),
+}
+
+/// The addresses tried, when more than one was.
+struct Tried<'a>(&'a [(std::net::SocketAddr, String)]);
+
+impl fmt::Display for Tried<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.len() < 2 {
+            return Ok(());
+        }
+        f.write_str(" (tried")?;
+        for (i, (addr, why)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { " " } else { "; " };
+            write!(f, "{sep}{addr}: {why}")?;
+        }
+        f.write_str(")")
+    }
 }
 
 struct Reached(bool);

@@ -64,6 +64,7 @@ impl<R> Exchange<R> {
     /// The pool permitted a dial.
     pub fn handle_dial(&mut self, now: Instant) {
         if matches!(self.state, State::Checkout | State::Waiting) {
+            self.connect_failures.clear();
             self.state = State::Dial;
             let after = self.config().connect_timeout;
             self.timers.arm(Timer::Connect, now, after);
@@ -109,6 +110,9 @@ impl<R> Exchange<R> {
         result: Result<(), &io::Error>,
     ) {
         let result = result.map_err(crate::trace::connect_failure);
+        if let Err(why) = &result {
+            self.connect_failures.push((addr, why.clone()));
+        }
         self.tracing()
             .trace(|| TraceEvent::ConnectDone { addr, result });
     }
@@ -130,7 +134,14 @@ impl<R> Exchange<R> {
                 let _ = addr;
                 self.state = State::Failed(self.timed_out(TimeoutKind::Connect, None, now));
             }
-            Err((addr, source)) => self.state = State::Failed(Error::Connect { addr, source }),
+            Err((addr, source)) => {
+                let tried = std::mem::take(&mut self.connect_failures);
+                self.state = State::Failed(Error::Connect {
+                    addr,
+                    source,
+                    tried,
+                })
+            }
         }
     }
 

@@ -277,6 +277,8 @@ pub struct Exchange<R> {
     head_end: Option<(HeadEnd, Vec<StatusCode>)>,
     /// The body being read runs until the server closes.
     until_close: bool,
+    /// The addresses that failed to connect in the current dial, and why.
+    connect_failures: Vec<(std::net::SocketAddr, String)>,
     /// The TLS layer failed and queued an alert for the server: it is
     /// written (once) before the connection is closed.
     send_alert: bool,
@@ -334,6 +336,7 @@ impl<R> Exchange<R> {
             head_end: None,
             until_close: false,
             send_alert: false,
+            connect_failures: Vec::new(),
             settings,
         };
         match prepared {
