@@ -186,6 +186,7 @@ impl<R> Exchange<R> {
         Ok(None)
     }
 
+    #[cfg(feature = "tls")]
     fn tls_error(&mut self, link: &mut Link, e: TlsError) {
         self.send_alert = true;
         if matches!(self.state, State::Handshake) {

@@ -201,6 +201,7 @@ enum State {
     Probe,
     Dial,
     /// The TLS handshake of a new `https` connection.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     Handshake,
     /// A `CONNECT` tunnel through an HTTP proxy is being set up.
     Tunnel,
