@@ -13,6 +13,7 @@ use roundtrip_proto::time::Instant;
 
 use super::{Action, After, Exchange, Link, State, Timer};
 use crate::proxy::ProxyError;
+use crate::resolve::Lookup;
 use crate::socks::{Socks5, Target};
 use crate::trace::Tracing;
 use crate::{Error, HeadBuilder};
@@ -128,12 +129,15 @@ impl<R> Exchange<R> {
     /// Starts the SOCKS5 handshake for the origin of `link`.
     pub(super) fn start_socks(&mut self, link: &mut Link, mode: ProxyMode, now: Instant) {
         let (host, port) = (link.key.host(), link.key.port());
-        let target = match (host.parse(), mode) {
-            (Ok(ip), _) => Target::Ip(ip),
-            (Err(_), ProxyMode::Socks5h) => Target::Name(host.to_string()),
-            (Err(_), _) => {
-                let why =
-                    "socks5:// (the client resolving the name) with a host name: use socks5h://";
+        let known = self.settings.config.resolver.lookup(host, port);
+        let target = match (known, mode) {
+            (_, ProxyMode::Socks5h) if host.parse::<std::net::IpAddr>().is_err() => {
+                Target::Name(host.to_string())
+            }
+            // An IP literal, or an override of the name.
+            (Lookup::Ready(addrs), _) if !addrs.is_empty() => Target::Ip(addrs[0].ip()),
+            _ => {
+                let why = "socks5:// (the client resolving the name) with a name it must look up: use socks5h://, or an override (resolve)";
                 return self.proxy_failed(link, ProxyError::Unsupported(why));
             }
         };
