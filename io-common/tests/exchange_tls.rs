@@ -751,3 +751,33 @@ fn a_plaintext_answer_in_small_pieces_is_still_named() {
         );
     }
 }
+
+/// A `101 Switching Protocols` over TLS cannot be handed over as a plain
+/// socket: the request fails with `UpgradeUnsupported` and the connection
+/// is closed, never pooled.
+#[test]
+fn a_protocol_switch_over_tls_fails_typed_and_closes() {
+    let (mut sim, _events) = sim();
+    let switch =
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
+    sim.serve(tls([Reply::Send(switch.to_vec())]));
+    let request = http::Request::get("https://localhost/ws")
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .body(Body::empty())
+        .unwrap();
+    let err = sim.send(request).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Tls {
+                source: TlsError::UpgradeUnsupported,
+                phase: Phase::ResponseHead,
+                reached_server: true,
+            }
+        ),
+        "{err:?}"
+    );
+    let stats = sim.stats();
+    assert_eq!((stats.idle, stats.in_use), (0, 0), "{stats:?}");
+}
