@@ -7,7 +7,8 @@
 #   bash bench/download.sh                         # markdown report on stdout
 #   BEFORE=/path/to/roundtrip-at-main bash bench/download.sh
 #
-# Origins (both pinned to CPU 0, like every client):
+# Origins (both pinned to CPU 0, like every client unless CLIENT_CPU says
+# otherwise):
 #   nginx    /sized/big    a SIZE-byte file from /dev/shm, Content-Length
 #            /chunked/big  the same file through SSI: chunked, 32 KiB chunks
 #   python   bench/download_origin.py: /sized/N, /chunked/C/N (chunks of C)
@@ -21,7 +22,8 @@
 # client's (> 1: faster than curl), median of the per-round ratios.
 #
 # Settings (environment): ROUNDS (5), REPEAT (3), SIZE (209715200),
-# PY_PORT (18931), NGINX_PORT (18932), BEFORE (unset), LOCK
+# PY_PORT (18931), NGINX_PORT (18932), BEFORE (unset), CLIENT_CPU (0; 1
+# runs the clients apart from the origins), LOCK
 # (/tmp/roundtrip-bench.lock: other sessions' benchmarks never overlap with
 # the measurements), LOCK_WAIT (900). Needs: taskset, strace, curl, nginx,
 # python3, flock. Loopback only. About a minute here with the build cached.
@@ -34,6 +36,7 @@ SIZE=${SIZE:-209715200}
 PY_PORT=${PY_PORT:-18931}
 NGINX_PORT=${NGINX_PORT:-18932}
 BEFORE=${BEFORE:-}
+CLIENT_CPU=${CLIENT_CPU:-0}
 LOCK=${LOCK:-/tmp/roundtrip-bench.lock}
 LOCK_WAIT=${LOCK_WAIT:-900}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -118,7 +121,7 @@ calls() { # FILE -> read+recvfrom calls
 }
 reads() { # CLIENT URL
     # shellcheck disable=SC2086
-    strace -f -c -e trace=read,recvfrom -o "$TMP/strace" taskset -c 0 ${CMD[$1]} "$2" >/dev/null
+    strace -f -c -e trace=read,recvfrom -o "$TMP/strace" taskset -c "$CLIENT_CPU" ${CMD[$1]} "$2" >/dev/null
     calls "$TMP/strace"
 }
 ms() { # CLIENT URL -> median wall ms of REPEAT downloads
@@ -126,7 +129,7 @@ ms() { # CLIENT URL -> median wall ms of REPEAT downloads
     for _ in $(seq "$REPEAT"); do
         s=$(date +%s%N)
         # shellcheck disable=SC2086
-        taskset -c 0 ${CMD[$1]} "$2"
+        taskset -c "$CLIENT_CPU" ${CMD[$1]} "$2"
         e=$(date +%s%N)
         t+=($(((e - s) / 1000)))
     done
@@ -173,7 +176,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 flock -u 9
 
 echo
-echo "#### Time per download (ms, median of $REPEAT; client and origin on CPU 0), and curl's time / client's"
+echo "#### Time per download (ms, median of $REPEAT; origins on CPU 0, clients on CPU $CLIENT_CPU), and curl's time / client's"
 echo
 for i in "${!URLS[@]}"; do
     echo "${NAMES[$i]}:"

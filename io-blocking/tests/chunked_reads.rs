@@ -115,17 +115,23 @@ fn count(addr: SocketAddr, path: &str) -> Option<(u64, usize)> {
 #[test]
 fn a_chunked_body_takes_few_reads() {
     let addr = origin();
-    let Some((sized, len)) = count(addr, "/sized") else {
+    // The reads depend on what the kernel holds at each one, which a busy
+    // machine can make little: the fewest of three tries of each.
+    let fewest = |path: &str| {
+        let tries = (0..3)
+            .map(|_| count(addr, path))
+            .collect::<Option<Vec<_>>>()?;
+        assert!(tries.iter().all(|&(_, len)| len == BODY));
+        tries.iter().map(|&(reads, _)| reads).min()
+    };
+    let Some(sized) = fewest("/sized") else {
         eprintln!("no /proc/thread-self/io here: nothing measured");
         return;
     };
-    assert_eq!(len, BODY);
-    let (chunked, len) = count(addr, "/chunked").unwrap();
-    assert_eq!(len, BODY);
+    let chunked = fewest("/chunked").unwrap();
     eprintln!("reads of 16 MiB: sized {sized}, chunked {chunked}");
-    // 8 KiB reads (before issue 16) were 2,048 or more. The reads of both
-    // depend on what the kernel holds at each one; chunked reads earn their
-    // size in a few reads (the slack).
+    // 8 KiB reads (before issue 16) were 2,048 or more; chunked reads earn
+    // their size in a few reads (the slack).
     assert!(chunked <= (BODY / (32 * 1024)) as u64, "{chunked} reads");
     assert!(
         chunked * 2 <= sized * 3 + 16,
