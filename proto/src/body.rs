@@ -59,6 +59,16 @@ impl BodyDecoder {
         }
     }
 
+    /// Data bytes still announced by the size line of the chunk being read
+    /// (0 between chunks), while reading a chunked body.
+    pub fn remaining_chunk(&self) -> Option<u64> {
+        match self {
+            BodyDecoder::Chunked(chunked) if chunked.state == State::Data => Some(chunked.size),
+            BodyDecoder::Chunked(_) => Some(0),
+            _ => None,
+        }
+    }
+
     /// Decodes from the front of `buf`. `offset` is the message offset of
     /// `buf[0]` and moves with every byte consumed. `eof` says the server
     /// closed the connection after what `buf` holds.

@@ -658,6 +658,13 @@ impl Connection {
         self.decoder.remaining_body()
     }
 
+    /// Data bytes still announced by the current chunk's size line (0
+    /// between chunks), while reading a chunked body: lets an adapter size
+    /// its next read to take the rest of the chunk at once.
+    pub fn remaining_chunk(&self) -> Option<u64> {
+        self.decoder.remaining_chunk()
+    }
+
     /// The server's `Keep-Alive: timeout` hint from the last response.
     pub fn keep_alive_timeout(&self) -> Option<Duration> {
         self.keep_alive_timeout

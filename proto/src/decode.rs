@@ -295,6 +295,28 @@ impl ResponseDecoder {
         }
     }
 
+    /// Data bytes still announced by the size line of the current chunk
+    /// (0 between chunks), while reading a chunked body: like
+    /// [`remaining_body`](Self::remaining_body), lets an adapter size its
+    /// next read to take the rest of the chunk at once.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_proto::decode::{Event, ResponseDecoder};
+    /// let mut dec = ResponseDecoder::default();
+    /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000\r\nabc"[..]);
+    /// while !matches!(dec.poll_event(&mut buf)?, Some(Event::Data(_)) | None) {}
+    /// assert_eq!(dec.remaining_chunk(), Some(0x10000 - 3));
+    /// assert_eq!(dec.remaining_body(), None);
+    /// # Ok::<(), roundtrip_proto::Error>(())
+    /// ```
+    pub fn remaining_chunk(&self) -> Option<u64> {
+        match &self.state {
+            State::Body => self.body.remaining_chunk(),
+            _ => None,
+        }
+    }
+
     /// Decodes the next event from the front of `buf`.
     ///
     /// `Ok(None)` means more bytes are needed (or, after

@@ -149,17 +149,20 @@ impl Link {
     }
 
     /// Makes room in [`wire_in`](Self::wire_in) for the next read: a
-    /// head-sized buffer, or the rest of a body of known length.
+    /// head-sized buffer, the rest of a body of known length, or for a
+    /// chunked body the rest of the chunk or more (see [`ReadSizer`]).
     pub fn reserve_read(&mut self) {
-        let remaining = self.proto.remaining_body();
+        let body = self.proto.remaining_body();
+        let chunk = self.proto.remaining_chunk();
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
             // The plaintext lands in `read_buf`: room for it too, so that
-            // a response is one piece there as well.
-            self.sizer.reserve(&mut self.read_buf, remaining);
-            return self.sizer.reserve(&mut tls.wire_in, remaining);
+            // a response is one piece there as well. The ciphertext buffer
+            // goes last: the read goes into it.
+            self.sizer.reserve(&mut self.read_buf, body, chunk);
+            return self.sizer.reserve(&mut tls.wire_in, body, chunk);
         }
-        self.sizer.reserve(&mut self.read_buf, remaining);
+        self.sizer.reserve(&mut self.read_buf, body, chunk);
     }
 
     /// Where the driver appends the bytes it reads from the socket (then
