@@ -123,14 +123,20 @@ pub struct Driver {
     lookups: Option<Lookups>,
 }
 
-/// The lookups running on resolver threads: each sends its result here and
-/// wakes the loop through `waker` (the last token of the driver's range).
+/// The lookups running on resolver threads: each sends its result here,
+/// and the loop looks every [`LOOKUP_POLL`] while any runs. (Not a
+/// `mio::Waker`: a `Poll` may have only one, and an embedding caller may
+/// own it; nor a token of the driver's range, which is its connections'.)
 pub(crate) struct Lookups {
     pub tx: std::sync::mpsc::Sender<(u64, usize, io::Result<Vec<std::net::SocketAddr>>)>,
     rx: std::sync::mpsc::Receiver<(u64, usize, io::Result<Vec<std::net::SocketAddr>>)>,
-    pub waker: Arc<mio::Waker>,
     pub next_id: u64,
+    /// Lookups started and not yet taken from `rx`.
+    pub running: usize,
 }
+
+/// How often the loop looks for finished lookups while any runs.
+const LOOKUP_POLL: Duration = Duration::from_millis(2);
 
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -199,34 +205,30 @@ impl Driver {
         }
     }
 
-    /// The token of the resolver threads' waker: the last of the range
-    /// (connections take those below it).
-    pub(crate) fn waker_token(&self) -> usize {
-        self.end_token.saturating_sub(1)
-    }
-
-    /// The resolver threads' channel and waker, made at the first lookup;
-    /// `None` when no waker can be registered.
-    pub(crate) fn lookups(&mut self) -> Option<&mut Lookups> {
-        if self.lookups.is_none() {
-            let token = Token(self.waker_token());
-            let waker = mio::Waker::new(&self.registry, token).ok()?;
+    /// The resolver threads' channel, made at the first lookup.
+    pub(crate) fn lookups(&mut self) -> &mut Lookups {
+        self.lookups.get_or_insert_with(|| {
             let (tx, rx) = std::sync::mpsc::channel();
-            self.lookups = Some(Lookups {
+            Lookups {
                 tx,
                 rx,
-                waker: Arc::new(waker),
                 next_id: 1,
-            });
-        }
-        self.lookups.as_mut()
+                running: 0,
+            }
+        })
     }
 
     /// Results of lookups the resolver threads sent: each exchange still
     /// waiting for its own goes on with its dial.
     fn on_lookups(&mut self, now: Instant) {
-        let Some(lookups) = &self.lookups else { return };
+        let Some(lookups) = &mut self.lookups else {
+            return;
+        };
+        if lookups.running == 0 {
+            return;
+        }
         let done: Vec<_> = lookups.rx.try_iter().collect();
+        lookups.running -= done.len().min(lookups.running);
         for (id, ex, resolved) in done {
             let waiting = self.exchanges.get(ex).is_some_and(|e| e.lookup == Some(id));
             if waiting {
@@ -475,7 +477,14 @@ impl Driver {
         if !self.ready.is_empty() || !self.grants.is_empty() || !self.finished.is_empty() {
             return Some(StdInstant::now());
         }
-        self.timers.next().map(|at| self.clock.to_std(at))
+        let next = self.timers.next().map(|at| self.clock.to_std(at));
+        match &self.lookups {
+            Some(lookups) if lookups.running > 0 => {
+                let soon = StdInstant::now() + LOOKUP_POLL;
+                Some(next.map_or(soon, |at| at.min(soon)))
+            }
+            _ => next,
+        }
     }
 
     /// Handles one readiness event from the `Poll` the driver registered
@@ -507,11 +516,6 @@ impl Driver {
             return false;
         }
         let now = self.clock.now();
-        if event.token().0 == self.waker_token() && self.lookups.is_some() {
-            self.on_lookups(now);
-            self.settle(now);
-            return true;
-        }
         let slot = event.token().0 - self.first_token;
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
@@ -533,6 +537,7 @@ impl Driver {
     /// ```
     pub fn handle_timeout(&mut self, now: StdInstant) {
         let now = self.clock.from_std(now);
+        self.on_lookups(now);
         for (slot, serial) in std::mem::take(&mut self.ready) {
             if self.exchanges.get(slot).is_some_and(|e| e.serial == serial) {
                 self.drive(slot, now);

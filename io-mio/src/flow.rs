@@ -6,7 +6,6 @@
 //! machine's; this file moves bytes and reports back.
 
 use std::io::{self, Read};
-use std::sync::Arc;
 
 use bytes::Bytes;
 use mio::Interest;
@@ -375,28 +374,26 @@ impl Driver {
         }
     }
 
-    /// Looks `host` up on a resolver thread that wakes the loop when done
-    /// ([`Driver::on_lookups`]); inline when no thread or waker can be had.
+    /// Looks `host` up on a resolver thread; the loop takes the result
+    /// when it next looks ([`Driver::poll_timeout`] is short meanwhile).
+    /// Inline when no thread can be had.
     fn start_lookup(&mut self, ex: usize, host: String, port: u16, now: Instant) -> Next {
         let resolver = self.settings.config.resolver.clone();
-        let Some(lookups) = self.lookups() else {
-            self.lookup_done(ex, resolver.resolve_blocking(&host, port));
-            return self.dial(ex, now);
-        };
+        let lookups = self.lookups();
         let id = lookups.next_id;
         lookups.next_id += 1;
-        let (tx, waker) = (lookups.tx.clone(), Arc::clone(&lookups.waker));
+        let tx = lookups.tx.clone();
         let name = host.clone();
         let spawned = std::thread::Builder::new()
             .name("roundtrip-dns".into())
             .spawn(move || {
                 let resolved = resolver.resolve_blocking(&host, port);
                 // The driver may be gone: nobody to tell then.
-                if tx.send((id, ex, resolved)).is_ok() {
-                    let _ = waker.wake();
-                }
+                let _ = tx.send((id, ex, resolved));
             });
-        if spawned.is_err() {
+        if spawned.is_ok() {
+            self.lookups().running += 1;
+        } else {
             let resolved = self.settings.config.resolver.resolve_blocking(&name, port);
             self.lookup_done(ex, resolved);
             return self.dial(ex, now);
@@ -424,7 +421,6 @@ impl Driver {
     /// none is left, the dial failed with `last`.
     fn open(&mut self, mut dial: Dial, mut last: io::Error, now: Instant) -> Next {
         let ex = dial.exchange;
-        let waker_token = self.waker_token();
         // Bounded by the resolved addresses.
         while let Some(addr) = dial.rest.next() {
             let Some(entry) = self.exchanges.get_mut(ex) else {
@@ -453,7 +449,7 @@ impl Driver {
             let token = self
                 .first_token
                 .checked_add(slot)
-                .filter(|&t| t < waker_token)
+                .filter(|&t| t < self.end_token)
                 .map(mio::Token);
             let Some(conn) = self.conns.get_mut(slot) else {
                 unreachable!("inserted just above")
