@@ -9,9 +9,11 @@
 //!   ([`config_setters!`]); per-request [`RequestTimeout`].
 //! - Requests: [`Body`], [`prepare`] and [`Prepared`], [`BodyLen`],
 //!   [`Fields`], [`DefaultFields`].
-//! - Errors: [`Error`], [`Phase`], [`TimeoutKind`], [`InvalidRequest`].
+//! - Errors: [`Error`], [`Delivery`], [`Phase`], [`TimeoutKind`],
+//!   [`InvalidRequest`].
 //! - Responses: [`ResponseHead`], [`ResponseExt`], [`CollectedExt`],
-//!   [`FinalUrl`], [`Collected`], [`charset`], [`decode_text`].
+//!   [`FinalUrl`], [`ReasonPhrase`], [`InterimResponses`], [`Collected`],
+//!   [`charset`], [`decode_text`].
 //! - Tracing: [`Tracer`], [`Traced`], [`RequestId`] and the [`trace`]
 //!   module; the events are [`proto::trace::TraceEvent`].
 //! - Redirects (Go's `Client.do`): [`Redirects`], [`RedirectChain`],
@@ -71,10 +73,12 @@ pub use coding::{
     Coding, ContentDecoder, accept_encoding, accept_encoding_value, decode_content, decoded_coding,
 };
 pub use config::Config;
-pub use error::{Error, InvalidRequest, Phase, TimeoutKind};
+pub use error::{Delivery, Error, InvalidRequest, Phase, TimeoutKind};
 #[cfg(feature = "json")]
 pub use ext::decode_json;
-pub use ext::{CollectedExt, FinalUrl, ResponseExt, charset, decode_text};
+pub use ext::{
+    CollectedExt, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt, charset, decode_text,
+};
 pub use gzip::{
     DecodeError, Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip,
     decode_response, decodes,

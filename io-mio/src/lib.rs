@@ -124,7 +124,9 @@ pub use roundtrip_io::proto::pool::PoolStats;
 pub use roundtrip_io::proto::trace::TraceEvent;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
-pub use roundtrip_io::{CollectedExt, FinalUrl, ResponseExt};
+pub use roundtrip_io::{
+    CollectedExt, Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt,
+};
 pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, ResponseHead, http, proto,

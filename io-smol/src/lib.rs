@@ -34,7 +34,7 @@ pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
-pub use roundtrip_io::{FinalUrl, ResponseExt};
+pub use roundtrip_io::{Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt};
 pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use runtime::Smol;
 
