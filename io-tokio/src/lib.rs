@@ -13,6 +13,9 @@
 //!   pool; waiters for `max_conns_per_host` give back what they were granted.
 //! - The response body implements [`http_body::Body`]; a response that
 //!   switched protocols gives its connection with [`ResponseBody::upgrade`].
+//! - With the feature `tower`, [`Client`] is a
+//!   `tower_service::Service<http::Request<B>>` for every body type `B` it
+//!   takes (`B: Into<Body>`), so tower middleware composes with it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,6 +29,8 @@
 
 mod client;
 mod runtime;
+#[cfg(feature = "tower")]
+mod service;
 
 pub use client::{Client, ClientBuilder};
 /// The trace hook, timeouts and pool counters, so users need no second
@@ -38,9 +43,12 @@ pub use roundtrip_io::{
     Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
-pub use roundtrip_io::{FinalUrl, ResponseExt};
+pub use roundtrip_io::{Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt};
 pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use runtime::{BodyReader, Tokio, Upgraded};
+/// The future of [`Client`]'s `tower_service::Service` impl (feature `tower`).
+#[cfg(feature = "tower")]
+pub use service::ResponseFuture;
 
 /// A request body: empty, bytes in memory, or an async reader streamed with
 /// a known length or chunked (the methods are [`roundtrip_io::Body`]'s).
