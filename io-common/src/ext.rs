@@ -3,8 +3,8 @@
 //! `Content-Type`'s charset says (or as JSON, with the `json` feature).
 
 use bytes::Bytes;
-use http::{StatusCode, Uri};
 use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{StatusCode, Uri};
 
 use crate::error::Error;
 

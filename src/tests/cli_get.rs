@@ -990,7 +990,10 @@ fn verbose_shows_interim_heads_reason_phrases_and_trailers_on_every_backend() {
             run.stderr
         );
         let lines: Vec<&str> = run.stderr.lines().collect();
-        let Some(first) = lines.iter().position(|l| *l == "< HTTP/1.1 103 Hints For You") else {
+        let Some(first) = lines
+            .iter()
+            .position(|l| *l == "< HTTP/1.1 103 Hints For You")
+        else {
             panic!("{backend}: no 103 head:\n{}", run.stderr)
         };
         assert_eq!(
@@ -1009,7 +1012,11 @@ fn verbose_shows_interim_heads_reason_phrases_and_trailers_on_every_backend() {
         let trailer = lines.iter().position(|l| *l == "< x-sum: 42");
         assert!(trailer > Some(first + 5), "{backend}:\n{}", run.stderr);
         let got_103 = lines.iter().position(|l| l.ends_with(" got 103"));
-        assert!(got_103.is_some_and(|g| g < first), "{backend}:\n{}", run.stderr);
+        assert!(
+            got_103.is_some_and(|g| g < first),
+            "{backend}:\n{}",
+            run.stderr
+        );
     }
 }
 

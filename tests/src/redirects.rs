@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use roundtrip_io::http::{Method, StatusCode, Uri};
 use roundtrip_io::proto::CloseReason;
-use roundtrip_io::{
-    Decompressed, Error, FinalUrl, RedirectAction, RedirectChain, RedirectPolicy,
-};
+use roundtrip_io::{Decompressed, Error, FinalUrl, RedirectAction, RedirectChain, RedirectPolicy};
 
 use crate::backend::{Backend, Req, ReqBody, Resp, test_config};
 use crate::fixtures::chunked_text;

@@ -39,7 +39,10 @@ async fn middleware_composes_with_the_client() {
 
     let seen = server.requests();
     assert_eq!(seen.len(), 1);
-    assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("POST", "/tower"));
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].target.as_str()),
+        ("POST", "/tower")
+    );
     assert_eq!(seen[0].header("x-layer"), Some("yes"));
     assert_eq!(seen[0].body, b"hello");
     assert_eq!(client.stats().in_use, 0);
@@ -70,7 +73,11 @@ async fn a_tower_timeout_cancels_the_request() {
     let ready = ServiceExt::<http::Request<Body>>::ready(&mut service);
     let err: BoxError = ready.await.unwrap().call(request).await.unwrap_err();
     assert!(err.is::<tower::timeout::error::Elapsed>(), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let stats = client.stats();
     assert_eq!((stats.in_use, stats.idle), (0, 0), "{stats:?}");
     // Dropping the server cuts its sleep short.

@@ -13,12 +13,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use roundtrip_io::Tracer;
-use roundtrip_tests::backend::{Backend, Blocking, Mio, Req, TokioCurrent, TokioMulti, test_config};
-use roundtrip_tests::server::{ScriptServer, Step, ok};
 use roundtrip_tests::Smol;
+use roundtrip_tests::backend::{
+    Backend, Blocking, Mio, Req, TokioCurrent, TokioMulti, test_config,
+};
+use roundtrip_tests::server::{ScriptServer, Step, ok};
 use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, SubscriberExt};
 
 /// One `tracing` event as the layer saw it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,7 +78,9 @@ impl<S: tracing::Subscriber> Layer<S> for Capture {
 }
 
 fn unix_us() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970");
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970");
     u64::try_from(since.as_micros()).expect("fits")
 }
 
@@ -136,14 +140,22 @@ fn one_get<B: Backend>(capture: &Capture) {
         B::NAME
     );
     for e in &events {
-        assert_eq!((e.target.as_str(), e.level.as_str()), ("roundtrip", "DEBUG"), "{e:?}");
+        assert_eq!(
+            (e.target.as_str(), e.level.as_str()),
+            ("roundtrip", "DEBUG"),
+            "{e:?}"
+        );
         assert!(
             (before..=after).contains(&e.timestamp_us),
             "{}: {e:?} not within {before}..={after}",
             B::NAME
         );
     }
-    assert!(ours.iter().all(|e| e.request_id == Some(1)), "{}: {ours:#?}", B::NAME);
+    assert!(
+        ours.iter().all(|e| e.request_id == Some(1)),
+        "{}: {ours:#?}",
+        B::NAME
+    );
     let times: Vec<u64> = events.iter().map(|e| e.timestamp_us).collect();
     assert!(times.is_sorted(), "{}: {times:?}", B::NAME);
     // Events no request caused (the idle connection closed when the client
