@@ -9,9 +9,9 @@
 //! | feature | module | for |
 //! |---|---|---|
 //! | `blocking` (default) | [`blocking`] | threads and `std::net`; [`get`] |
-//! | `tokio` | [`tokio`] | async code on tokio; `http_body::Body` responses |
-//! | `smol` | [`smol`] | async code on smol; the thinnest driver of the exchange machine |
-//! | `mio` | [`mio`] | one event loop driving many requests, or embedding in your own `mio::Poll` |
+//! | `tokio` | `tokio` | async code on tokio; `http_body::Body` responses |
+//! | `smol` | `smol` | async code on smol; the thinnest driver of the exchange machine |
+//! | `mio` | `mio` | one event loop driving many requests, or embedding in your own `mio::Poll` |
 //! | `gzip` (default) | | ask for gzip and decode it transparently |
 //! | `deflate` | | ask for deflate (zlib, or raw deflate as some servers send it) and decode it transparently (flate2, pure Rust) |
 //! | `brotli` | | ask for br and decode it transparently (brotli-decompressor, pure Rust) |
