@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let client = roundtrip::blocking::Client::new();
-    let mut response = client.get(&url)?.error_for_status()?;
+    let mut response = client.get(&url).send()?.error_for_status()?;
     let total: Option<u64> = response
         .headers()
         .get(CONTENT_LENGTH)

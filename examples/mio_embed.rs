@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut driver = Driver::builder().build_in(poll.registry(), DRIVER)?;
 
     let ids: Vec<_> = (1..=3)
-        .map(|n| driver.get(&format!("http://{addr}/item/{n}")))
+        .map(|n| driver.get(format!("http://{addr}/item/{n}")).submit())
         .collect();
     let mut served: HashMap<Token, Served> = HashMap::new();
     let mut next_token = 1;

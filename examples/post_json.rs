@@ -5,17 +5,18 @@
 //! cargo run --example post_json -- http://host/path
 //! ```
 //!
-//! With the `json` feature the answer can be read typed in one call,
-//! `response.body_mut().json::<T>(limit)`; here it is read as text (decoded
-//! with the charset of its `Content-Type`) so the example runs with the
-//! default features.
+//! With the `json` feature the request builder serializes the payload
+//! and sets `Content-Type` in one call, `.json(&payload)`, and the answer
+//! can be read typed in one call, `response.body_mut().json::<T>(limit)`;
+//! here the body is serialized by hand and the answer read as text
+//! (decoded with the charset of its `Content-Type`) so the example runs
+//! with the default features.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
 use roundtrip::ResponseExt;
-use roundtrip::blocking::{Body, Client};
-use roundtrip::http::Request;
+use roundtrip::blocking::Client;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = match std::env::args().nth(1) {
@@ -23,12 +24,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => format!("http://{}/echo", spawn_echo()?),
     };
     let payload = serde_json::json!({ "name": "roundtrip", "stars": 5 });
-    let request = Request::post(&url)
+    let client = Client::new();
+    let mut response = client
+        .post(&url)
         .header("content-type", "application/json")
         .header("accept", "application/json")
-        .body(Body::from(serde_json::to_vec(&payload)?))?;
-    let client = Client::new();
-    let mut response = client.request(request)?.error_for_status()?;
+        .body(serde_json::to_vec(&payload)?)
+        .send()?
+        .error_for_status()?;
     let from = response.url().map_or(url.clone(), ToString::to_string);
     println!("{} from {from}", response.status());
     let text = response.body_mut().text(1 << 20)?;

@@ -19,6 +19,7 @@
 //! | `json` | | `json::<T>(limit)` on response bodies (serde_json) |
 //! | `tracing` | | `Tracer::tracing()`: every trace event as a `tracing` event (target `roundtrip`) |
 //! | `tower` | | `roundtrip::tokio::Client` as a `tower::Service<http::Request<B>>` (turns on `tokio`) |
+//! | `cookies` | | a cookie jar as Go's `http.Client` uses one: `cookie_store(true)` or `cookie_provider(jar)` on every backend's builder |
 //! | `cli` | | the `roundtrip` command-line tool (all four backends); not default, so a library build brings in none of its dependencies |
 //!
 //! The blocking backend:
@@ -31,13 +32,37 @@
 //! # Ok::<(), roundtrip::Error>(())
 //! ```
 //!
+//! Every backend's client starts requests the way reqwest's does:
+//! `get`, `post`, `put`, `patch`, `delete`, `head` or `request(method,
+//! url)` give a request builder (`header`, `headers`, `query`,
+//! `basic_auth`, `bearer_auth`, `body`, `json` with the `json` feature,
+//! `form`, `timeout`, `extension`), sent with `send()` (mio: `submit()`).
+//! A URL or header that does not parse comes back from `send()` as
+//! [`Error::InvalidRequest`].
+//!
+//! ```no_run
+//! # #[cfg(feature = "blocking")] {
+//! use std::time::Duration;
+//! let client = roundtrip::blocking::Client::new();
+//! let mut response = client
+//!     .post("http://127.0.0.1:8080/login")
+//!     .query(&[("next", "/home page")])
+//!     .basic_auth("aladdin", Some("open sesame"))
+//!     .form(&[("remember", "yes")])
+//!     .timeout(Duration::from_secs(5))
+//!     .send()?;
+//! let text = response.body_mut().text(1 << 20)?;
+//! # }
+//! # Ok::<(), roundtrip::Error>(())
+//! ```
+//!
 //! The tokio backend:
 //!
 //! ```no_run
 //! # #[cfg(feature = "tokio")]
 //! # async fn demo() -> Result<(), roundtrip::Error> {
 //! let client = roundtrip::tokio::Client::new();
-//! let mut response = client.get("http://127.0.0.1:8080/").await?;
+//! let mut response = client.get("http://127.0.0.1:8080/").send().await?;
 //! let bytes = response.body_mut().bytes(1 << 20).await?;
 //! # Ok(()) }
 //! ```
@@ -48,7 +73,7 @@
 //! # #[cfg(feature = "mio")] {
 //! let mut driver = roundtrip::mio::Driver::new()?;
 //! for _ in 0..64 {
-//!     driver.get("http://127.0.0.1:8080/");
+//!     driver.get("http://127.0.0.1:8080/").submit();
 //! }
 //! for (id, result) in driver.run_until_idle()? {
 //!     println!("{id:?}: {:?}", result.map(|r| r.status()));
@@ -91,13 +116,20 @@
 
 pub mod origin;
 
+/// Proxy settings: which proxy for which URL, `NO_PROXY`, the environment.
+pub use roundtrip_io::proxy;
+/// Name resolution: overrides, a pluggable resolver.
+pub use roundtrip_io::resolve;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
 pub use roundtrip_io::{
-    CollectedExt, Config, Delivery, Error, FinalUrl, InterimResponses, InvalidRequest, Phase,
-    ReasonPhrase, RedirectAction, RedirectAttempt, RedirectPolicy, RequestId, RequestTimeout,
-    ResponseExt, TimeoutKind, Traced, Tracer, http,
+    CollectedExt, Config, Delivery, Error, FinalUrl, InterimResponses, IntoUri, InvalidRequest,
+    Phase, ReasonPhrase, RedirectAction, RedirectAttempt, RedirectPolicy, RequestId,
+    RequestTimeout, ResponseExt, TimeoutKind, Traced, Tracer, http,
 };
+/// The cookie jar every enabled backend takes (feature `cookies`).
+#[cfg(feature = "cookies")]
+pub use roundtrip_io::{CookieError, CookieJar};
 pub use roundtrip_proto as proto;
 pub use roundtrip_proto::pool::PoolStats;
 pub use roundtrip_proto::trace::TraceEvent;

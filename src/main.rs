@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Fetch URLs through one client and write their bodies, like curl.
-    Get(cli::get::Args),
+    Get(Box<cli::get::Args>),
     /// Decode a captured response stream and print its events, one per line.
     Parse(cli::parse::Args),
     /// Start a loopback origin and measure requests per second, latency and

@@ -41,7 +41,7 @@ pub type Body = roundtrip_io::Body<Box<dyn Read + Send>>;
 /// ```no_run
 /// use std::io::Read;
 /// let client = roundtrip_blocking::Client::new();
-/// let mut response = client.get("http://127.0.0.1:8080/")?;
+/// let mut response = client.get("http://127.0.0.1:8080/").send()?;
 /// let mut text = String::new();
 /// response.body_mut().read_to_string(&mut text)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -212,7 +212,7 @@ impl ResponseBody {
     ///
     /// ```no_run
     /// let client = roundtrip_blocking::Client::new();
-    /// let mut response = client.get("http://127.0.0.1:8080/list")?;
+    /// let mut response = client.get("http://127.0.0.1:8080/list").send()?;
     /// let list: Vec<String> = response.body_mut().json(1 << 20)?;
     /// # Ok::<(), roundtrip_blocking::Error>(())
     /// ```

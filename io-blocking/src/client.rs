@@ -16,6 +16,7 @@ use roundtrip_io::pool::Got;
 use roundtrip_io::proto::pool::{DialPermit, PoolStats, Ticket};
 use roundtrip_io::{Clock, Config, Error};
 
+use crate::RequestBuilder;
 use crate::body::{Body, ResponseBody};
 use crate::pool::SharedPool;
 use crate::transport::{Conn, Written};
@@ -31,7 +32,7 @@ const MAX_ACTIONS: usize = 1_000_000;
 ///
 /// ```no_run
 /// let client = roundtrip_blocking::Client::new();
-/// let mut response = client.get("http://127.0.0.1:8080/")?;
+/// let mut response = client.get("http://127.0.0.1:8080/").send()?;
 /// println!("{}", response.status());
 /// let body = response.body_mut().text(1 << 20)?;
 /// # Ok::<(), roundtrip_blocking::Error>(())
@@ -84,23 +85,44 @@ impl Client {
         self.inner.pool.stats()
     }
 
-    /// `GET uri`.
-    pub fn get(&self, uri: &str) -> Result<http::Response<ResponseBody>, Error> {
-        let request = http::Request::get(uri)
-            .body(Body::empty())
-            .map_err(roundtrip_io::InvalidRequest::from)?;
-        self.request(request)
+    /// Starts a `method` request of `uri`: a [`RequestBuilder`] to add
+    /// headers, a query, auth, a body to, then [`send`](RequestBuilder::send).
+    /// A `uri` that does not parse fails the request when it is sent.
+    ///
+    /// ```no_run
+    /// use roundtrip_blocking::http::Method;
+    /// let client = roundtrip_blocking::Client::new();
+    /// let response = client.request(Method::OPTIONS, "http://127.0.0.1:8080/").send()?;
+    /// # Ok::<(), roundtrip_blocking::Error>(())
+    /// ```
+    pub fn request(&self, method: http::Method, uri: impl roundtrip_io::IntoUri) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, uri)
+    }
+
+    roundtrip_io::request_methods! {
+        receiver: &,
+        builder: RequestBuilder,
+        setup: "let client = roundtrip_blocking::Client::new();",
+        client: "client",
     }
 
     /// Sends `request` and returns the response once its head arrived; the
-    /// body streams from the connection as it is read.
+    /// body streams from the connection as it is read. What
+    /// [`RequestBuilder::send`] calls, for a request built by hand.
     ///
     /// A request that fails on a pooled connection is sent once more on
     /// another connection when that is provably safe; redirects are
     /// followed up to [`Config::max_redirects`]; a gzip body the client
     /// asked for is decoded as it is read. A [`Cancel`] in the request's
     /// extensions lets another thread give the request up.
-    pub fn request(
+    ///
+    /// ```no_run
+    /// use roundtrip_blocking::{Body, Client, http};
+    /// let request = http::Request::post("http://127.0.0.1:8080/").body(Body::from("hi"))?;
+    /// let response = Client::new().execute(request)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn execute(
         &self,
         request: http::Request<Body>,
     ) -> Result<http::Response<ResponseBody>, Error> {
@@ -134,25 +156,24 @@ fn misuse(what: &'static str) -> Error {
 }
 
 /// Gives a request up from another thread (Go's context cancellation).
-/// Put a clone in the request's extensions; [`cancel`](Self::cancel)
-/// wakes a request blocked on its socket at once (the socket is shut
-/// down), and one waiting for a pool slot at its next wake. The request
-/// (or its body's next read) fails with [`Error::Cancelled`].
+/// Put a clone in the request's extensions
+/// ([`RequestBuilder::extension`](crate::RequestBuilder::extension));
+/// [`cancel`](Self::cancel) wakes a request blocked on its socket at once
+/// (the socket is shut down), and one waiting for a pool slot at its next
+/// wake. The request (or its body's next read) fails with
+/// [`Error::Cancelled`].
 ///
 /// ```no_run
-/// use roundtrip_blocking::{Body, Cancel, Client, http};
+/// use roundtrip_blocking::{Cancel, Client};
 /// let cancel = Cancel::new();
-/// let request = http::Request::get("http://127.0.0.1:8080/slow")
-///     .extension(cancel.clone())
-///     .body(Body::empty())?;
+/// let request = Client::new().get("http://127.0.0.1:8080/slow").extension(cancel.clone());
 /// let canceller = std::thread::spawn(move || {
 ///     std::thread::sleep(std::time::Duration::from_millis(100));
 ///     cancel.cancel();
 /// });
-/// let result = Client::new().request(request);
+/// let result = request.send();
 /// assert!(matches!(result, Err(roundtrip_blocking::Error::Cancelled { .. })));
 /// canceller.join().unwrap();
-/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Cancel(Arc<CancelState>);

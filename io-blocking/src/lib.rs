@@ -11,7 +11,7 @@
 //! let client = roundtrip_blocking::Client::builder()
 //!     .max_conns_per_host(Some(8))
 //!     .build();
-//! let mut response = client.get("http://127.0.0.1:8080/")?;
+//! let mut response = client.get("http://127.0.0.1:8080/").send()?;
 //! assert!(response.status().is_success());
 //! let mut body = Vec::new();
 //! response.body_mut().read_to_end(&mut body)?;
@@ -19,28 +19,43 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Requests carry a [`Body`]: empty, bytes (replayable, sent with the head in
-//! one vectored write), or a reader (known length or chunked). Responses are
+//! `client.get(url)` (and `post`, `put`, `patch`, `delete`, `head`,
+//! `request(method, url)`) starts a [`RequestBuilder`] with reqwest's
+//! setters (`header`, `query`, `basic_auth`, `bearer_auth`, `body`, `json`,
+//! `form`, `timeout`), sent with `send()`; [`Client::execute`] sends an
+//! `http::Request` built by hand. Requests carry a [`Body`]: empty, bytes
+//! (replayable, sent with the head in one vectored write), or a reader
+//! (known length or chunked). Responses are
 //! `http::Response<ResponseBody>`; [`ResponseBody`] implements `std::io::Read`
 //! and hands its connection back to the pool at the end of the body.
 
 mod body;
 mod client;
 mod pool;
+mod request;
 mod transport;
 
 pub use body::{Body, ResponseBody};
 pub use client::{Cancel, Client, ClientBuilder};
+pub use request::RequestBuilder;
 /// The trace hook, timeouts and pool counters, so users need no second
 /// dependency for them.
 pub use roundtrip_io::proto::pool::PoolStats;
 pub use roundtrip_io::proto::trace::TraceEvent;
+/// Proxy settings: which proxy for which URL, `NO_PROXY`, the environment.
+pub use roundtrip_io::proxy;
+/// Name resolution: overrides, a pluggable resolver.
+pub use roundtrip_io::resolve;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
 pub use roundtrip_io::{
-    Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
+    Config, Decompressed, Error, IntoUri, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
+/// The cookie jar (feature `cookies`): `cookie_store(true)` on the builder,
+/// or `cookie_provider(jar)` with one the caller keeps.
+#[cfg(feature = "cookies")]
+pub use roundtrip_io::{CookieError, CookieJar};
 pub use roundtrip_io::{Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt};
 pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use transport::Upgraded;
@@ -52,5 +67,5 @@ pub use transport::Upgraded;
 /// # Ok::<(), roundtrip_blocking::Error>(())
 /// ```
 pub fn get(uri: &str) -> Result<http::Response<ResponseBody>, Error> {
-    Client::new().get(uri)
+    Client::new().get(uri).send()
 }

@@ -3,7 +3,9 @@
 //! the exchange; none decides anything.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
+
+use roundtrip_io::resolve::Lookup;
 use std::time::{Duration, Instant as StdInstant};
 
 use roundtrip_io::Clock;
@@ -45,11 +47,19 @@ impl Conn {
         clock: &Clock,
     ) -> Result<Box<Conn>, Option<(String, io::Error)>> {
         let key = permit.key().clone();
-        let addr = format!("{}:{}", key.host(), key.port());
-        let addrs = (key.host(), key.port())
-            .to_socket_addrs()
-            .map_err(|e| Some((addr.clone(), e)))?;
-        let config_conn = ex.settings().config.clone();
+        let (host, port) = key.dial_addr();
+        let addr = format!("{host}:{port}");
+        let resolver = &ex.settings().config.resolver;
+        let addrs = match resolver.lookup(host, port) {
+            Lookup::Ready(addrs) => addrs,
+            Lookup::Blocking => {
+                ex.handle_resolve_start(host);
+                let resolved = ex.settings().config.resolver.resolve_blocking(host, port);
+                ex.handle_resolved(resolved.as_deref());
+                resolved.map_err(|e| Some((addr.clone(), e)))?
+            }
+        };
+        let write_timeout = ex.settings().config.write_timeout;
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for host");
         for sock_addr in addrs {
             ex.handle_connect_start(sock_addr, clock.now());
@@ -62,18 +72,18 @@ impl Conn {
             }
             .and_then(|stream| {
                 stream.set_nodelay(true)?;
-                stream.set_write_timeout(config_conn.write_timeout)?;
+                stream.set_write_timeout(write_timeout)?;
                 Ok(stream)
             });
             ex.handle_connect_done(sock_addr, result.as_ref().map(|_| ()));
             match result {
                 Ok(stream) => {
-                    let link = Link::new(permit.id(), key, &config_conn);
+                    let link = Link::new(permit.id(), key, &ex.settings().config);
                     return Ok(Box::new(Conn {
                         stream,
                         link,
                         read_timeout: None,
-                        write_timeout: config_conn.write_timeout,
+                        write_timeout,
                     }));
                 }
                 // The exchange's deadline passed: its timer says which. A
@@ -229,13 +239,12 @@ fn is_timeout(e: &io::Error) -> bool {
 ///
 /// ```no_run
 /// use std::io::{Read, Write};
-/// use roundtrip_blocking::http;
 /// let client = roundtrip_blocking::Client::new();
-/// let request = http::Request::get("http://127.0.0.1:8080/chat")
+/// let response = client
+///     .get("http://127.0.0.1:8080/chat")
 ///     .header("connection", "upgrade")
 ///     .header("upgrade", "websocket")
-///     .body(roundtrip_blocking::Body::empty())?;
-/// let response = client.request(request)?;
+///     .send()?;
 /// assert_eq!(response.status(), 101);
 /// let mut stream = response.into_body().upgrade()?;
 /// stream.write_all(b"hello")?;

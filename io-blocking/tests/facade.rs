@@ -34,7 +34,7 @@ fn the_facade_names_everything_a_user_configures() {
         .extensions_mut()
         .insert(RequestTimeout(Some(Duration::from_secs(1))));
     // Nothing listens on port 1 of the loopback address: the connect fails.
-    let err: Error = client.request(request).unwrap_err();
+    let err: Error = client.execute(request).unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err}");
     let phase: Phase = Phase::Connect;
     let kind: TimeoutKind = TimeoutKind::Connect;

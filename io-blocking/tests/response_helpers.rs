@@ -48,7 +48,7 @@ fn url_status_and_charset() {
     ]);
     let client = Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let response = client.get(&format!("{base}/here")).unwrap();
+    let response = client.get(format!("{base}/here")).send().unwrap();
     let followed = response.url().map(ToString::to_string);
     assert_eq!(followed, Some(format!("{base}/there?x=1")));
     let mut response = match response.error_for_status() {
@@ -58,7 +58,7 @@ fn url_status_and_charset() {
     assert_eq!(response.body_mut().text(64).unwrap(), "café");
 
     let missing = format!("{base}/missing");
-    let response = client.get(&missing).unwrap();
+    let response = client.get(&missing).send().unwrap();
     let url = response.url().map(ToString::to_string);
     assert_eq!(
         url.as_ref(),
@@ -76,7 +76,7 @@ fn url_status_and_charset() {
     }
 
     // No charset: UTF-8, malformed bytes replaced.
-    let mut response = client.get(&format!("{base}/plain")).unwrap();
+    let mut response = client.get(format!("{base}/plain")).send().unwrap();
     assert_eq!(response.body_mut().text(64).unwrap(), "ok \u{fffd}");
 }
 
@@ -89,10 +89,10 @@ fn json_body() {
     ]);
     let client = Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut response = client.get(&format!("{base}/list")).unwrap();
+    let mut response = client.get(format!("{base}/list")).send().unwrap();
     let list: Vec<u32> = response.body_mut().json(64).unwrap();
     assert_eq!(list, [1, 2, 3]);
-    let mut response = client.get(&format!("{base}/cut")).unwrap();
+    let mut response = client.get(format!("{base}/cut")).send().unwrap();
     let err = response.body_mut().json::<Vec<u32>>(64).unwrap_err();
     assert!(matches!(err, Error::Json(_)), "{err:?}");
 }

@@ -24,7 +24,8 @@ fn user_info_is_sent_as_basic_auth() {
     });
     let client = roundtrip_blocking::Client::new();
     let mut response = client
-        .get(&format!("http://Aladdin:open%20sesame@127.0.0.1:{port}/"))
+        .get(format!("http://Aladdin:open%20sesame@127.0.0.1:{port}/"))
+        .send()
         .unwrap();
     assert_eq!(response.body_mut().text(16).unwrap(), "ok");
     let head = server.join().unwrap();

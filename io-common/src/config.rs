@@ -31,7 +31,10 @@ use crate::redirect::RedirectPolicy;
 /// | `max_redirects` | 10 | redirects followed per request; 0 = none (the 3xx is returned) |
 /// | `redirect_policy` | none | asked before each redirect is followed |
 /// | `gzip` | true with a coding feature | ask for gzip (and deflate, br, zstd when their features are on) and decode it transparently |
+/// | `proxies` | none | the proxies for `http://` and `https://` URLs, and `NO_PROXY` ([`Proxies`](crate::proxy::Proxies)) |
+/// | `resolver` | the system's | names to addresses: overrides (curl's `--resolve`), a [`Resolve`](crate::resolve::Resolve) plugged in |
 /// | `tls` | [`TlsConfig::default`](crate::tls::TlsConfig) | built-in Mozilla roots, certificates verified, 10 s handshake timeout (feature `tls`) |
+/// | `cookie_jar` | none | a `CookieJar` whose cookies are sent and which keeps each `Set-Cookie` (feature `cookies`) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -85,6 +88,18 @@ pub struct Config {
     /// How `https` connections speak TLS (feature `tls`): roots, client
     /// certificate, verification, handshake timeout.
     pub tls: crate::tls::TlsConfig,
+    /// The cookies sent with each request and each redirect hop, and where
+    /// each `Set-Cookie` is kept (feature `cookies`; Go's `Client.Jar`).
+    /// `None` sends none and ignores `Set-Cookie`.
+    #[cfg(feature = "cookies")]
+    pub cookie_jar: Option<crate::CookieJar>,
+    /// The proxies requests go through (none by default; see
+    /// [`Proxies::from_env`](crate::proxy::Proxies::from_env) for the
+    /// environment's).
+    pub proxies: crate::proxy::Proxies,
+    /// How host names become addresses: overrides, a resolver plugged in,
+    /// else the system's ([`Resolver`](crate::resolve::Resolver)).
+    pub resolver: crate::resolve::Resolver,
 }
 
 impl Default for Config {
@@ -111,6 +126,10 @@ impl Default for Config {
             redirect_policy: None,
             gzip: !crate::Coding::enabled().is_empty(),
             tls: crate::tls::TlsConfig::default(),
+            #[cfg(feature = "cookies")]
+            cookie_jar: None,
+            proxies: crate::proxy::Proxies::none(),
+            resolver: crate::resolve::Resolver::default(),
         }
     }
 }
@@ -140,7 +159,8 @@ impl Config {
 /// `default_header`, `user_agent`, `max_redirects`, `redirect_policy`,
 /// `trace`, `gzip`, `decompress`, and with the `tls` feature `tls`,
 /// `add_root_certificate`, `tls_built_in_roots`, `tls_native_roots`,
-/// `identity`, `danger_accept_invalid_certs`, `tls_handshake_timeout`.
+/// `identity`, `danger_accept_invalid_certs`, `tls_handshake_timeout`,
+/// and with the `cookies` feature `cookie_store`, `cookie_provider`.
 ///
 /// The arguments: the name of the builder's `Config` field, the backend
 /// crate's name and the expression that makes a builder (both strings; the
@@ -433,6 +453,62 @@ macro_rules! config_setters {
         pub fn decompress(self, on: bool) -> Self {
             self.gzip(on)
         }
+        /// Sends every request through `proxy` (`http://`, `https://`,
+        /// `socks5://` or `socks5h://`, with `user:password@` for
+        /// credentials), except to the hosts of `no_proxy`.
+        ///
+        /// ```
+        #[doc = concat!("use ", $krate, "::proxy::{NoProxy, Proxies, Proxy};")]
+        /// let proxy = Proxy::parse("http://127.0.0.1:3128").unwrap();
+        #[doc = concat!("let builder = ", $builder, ".proxies(Proxies::all(proxy).no_proxy(NoProxy::parse(\"localhost\")));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn proxies(mut self, proxies: $crate::proxy::Proxies) -> Self {
+            self.$field.proxies = proxies;
+            self
+        }
+        /// Uses the proxies of the environment (`http_proxy`,
+        /// `https_proxy`, `all_proxy`, `no_proxy` and their uppercase
+        /// forms, with curl's and Go's rules), read now.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".proxies_from_env();")]
+        /// # let _ = builder;
+        /// ```
+        pub fn proxies_from_env(mut self) -> Self {
+            self.$field.proxies = $crate::proxy::Proxies::from_env();
+            self
+        }
+        /// Answers `host` with `addr` (its port included), without a lookup
+        /// (curl's `--resolve host:port:addr`).
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".resolve(\"example.com\", \"127.0.0.1:8443\".parse().unwrap());")]
+        /// # let _ = builder;
+        /// ```
+        pub fn resolve(mut self, host: &str, addr: ::std::net::SocketAddr) -> Self {
+            self.$field.resolver.add(host, addr.port(), vec![addr.ip()]);
+            self
+        }
+        /// Looks host names up with `resolver` instead of the system's (it
+        /// may block: it never runs on an event loop's thread).
+        ///
+        /// ```
+        #[doc = concat!("use ", $krate, "::resolve::Resolve;")]
+        /// struct Local;
+        /// impl Resolve for Local {
+        ///     fn resolve(&self, _: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        ///         Ok(vec![([127, 0, 0, 1], port).into()])
+        ///     }
+        /// }
+        #[doc = concat!("let builder = ", $builder, ".dns_resolver(Local);")]
+        /// # let _ = builder;
+        /// ```
+        pub fn dns_resolver(mut self, resolver: impl $crate::resolve::Resolve) -> Self {
+            let resolver = ::core::mem::take(&mut self.$field.resolver).with_resolver(resolver);
+            self.$field.resolver = resolver;
+            self
+        }
         /// All TLS settings at once (feature `tls`).
         ///
         /// ```
@@ -519,6 +595,36 @@ macro_rules! config_setters {
         #[cfg(feature = "tls")]
         pub fn tls_handshake_timeout(mut self, d: Option<::std::time::Duration>) -> Self {
             self.$field.tls.handshake_timeout = d;
+            self
+        }
+        /// Keeps cookies in a fresh jar of this client's own: each
+        /// `Set-Cookie` is stored, and sent back where it applies (feature
+        /// `cookies`). `false` removes any jar.
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".cookie_store(true);")]
+        /// # let _ = builder;
+        /// ```
+        #[cfg(feature = "cookies")]
+        pub fn cookie_store(mut self, on: bool) -> Self {
+            self.$field.cookie_jar = on.then($crate::CookieJar::new);
+            self
+        }
+        /// Keeps cookies in `jar`, which the caller (and other clients)
+        /// may share: preload it, or read what servers set (feature
+        /// `cookies`).
+        ///
+        /// ```
+        #[doc = concat!("use ", $krate, "::CookieJar;")]
+        /// let jar = CookieJar::new();
+        /// let site = "http://127.0.0.1:8080/".parse().unwrap();
+        /// jar.add_cookie_str("session=abc; Path=/", &site).unwrap();
+        #[doc = concat!("let builder = ", $builder, ".cookie_provider(jar.clone());")]
+        /// # let _ = builder;
+        /// ```
+        #[cfg(feature = "cookies")]
+        pub fn cookie_provider(mut self, jar: $crate::CookieJar) -> Self {
+            self.$field.cookie_jar = Some(jar);
             self
         }
     };

@@ -115,9 +115,16 @@ pub enum InvalidRequest {
     /// The encoder refused a method, target, name or value.
     #[error(transparent)]
     Encode(ProtoError),
-    /// The request could not be built (`http` crate builder error).
+    /// The request could not be built: a URL, header name or header value
+    /// that does not parse (`http` crate error).
     #[error(transparent)]
     Http(#[from] http::Error),
+    /// The value a request builder's `json` was given cannot be serialized
+    /// as JSON (a map whose keys are not strings, a `Serialize` impl that
+    /// fails).
+    #[cfg(feature = "json")]
+    #[error("the request body cannot be serialized as JSON: {0}")]
+    Json(#[source] serde_json::Error),
 }
 
 /// Everything that can go wrong with a request, on any backend.
@@ -145,12 +152,14 @@ pub enum Error {
     #[error("invalid request: {0}")]
     InvalidRequest(#[from] InvalidRequest),
     /// No connection could be made.
-    #[error("connecting to {addr} failed: {source}")]
+    #[error("connecting to {addr} failed: {source}{}", Tried(.tried))]
     Connect {
         /// The host and port tried.
         addr: String,
         /// The last connect error.
         source: io::Error,
+        /// Every address tried, with why it failed, in order.
+        tried: Vec<(std::net::SocketAddr, String)>,
     },
     /// A timeout fired.
     #[error("{phase} timed out: {kind}{}", self.delivery().suffix())]
@@ -223,6 +232,27 @@ pub enum Error {
         source: crate::tls::TlsError,
         /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
+    },
+    /// The proxy failed: its handshake, its answer, or a route it cannot
+    /// take. The request did not reach the origin.
+    #[error("proxy {proxy}: {source}")]
+    Proxy {
+        /// The proxy (`scheme://host:port`, without credentials).
+        proxy: String,
+        /// What went wrong.
+        source: crate::proxy::ProxyError,
+    },
+    /// The proxy answered the `CONNECT` with a status other than 2xx
+    /// (`407 Proxy Authentication Required`: it wants credentials, or
+    /// refused those given). Never retried.
+    #[error("the proxy {proxy} refused the tunnel: {status}{}", if status.as_u16() == 407 { " (it requires authentication: give user:password@ in the proxy url)" } else { "" })]
+    ProxyStatus {
+        /// The proxy (`scheme://host:port`, without credentials).
+        proxy: String,
+        /// Its answer's status.
+        status: http::StatusCode,
+        /// Its answer's head.
+        head: Box<http::response::Parts>,
     },
     /// The caller cancelled the request.
     #[error("request cancelled{}", self.delivery().suffix())]
@@ -318,6 +348,23 @@ pub enum Delivery {
     Answered,
 }
 
+/// The addresses tried, when more than one was.
+struct Tried<'a>(&'a [(std::net::SocketAddr, String)]);
+
+impl fmt::Display for Tried<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.len() < 2 {
+            return Ok(());
+        }
+        f.write_str(" (tried")?;
+        for (i, (addr, why)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { " " } else { "; " };
+            write!(f, "{sep}{addr}: {why}")?;
+        }
+        f.write_str(")")
+    }
+}
+
 impl Delivery {
     /// The one bit [`Error::reached_server`] gives: false only for
     /// [`NotSent`](Delivery::NotSent).
@@ -383,7 +430,8 @@ impl Error {
     /// let cut = Error::ClosedEarly { phase: Phase::Body, reached_server: true };
     /// assert_eq!(cut.delivery(), Delivery::Answered);
     /// assert_eq!(cut.to_string(), "connection closed by the server during the response body (the server answered)");
-    /// let refused = Error::Connect { addr: "127.0.0.1:1".into(), source: std::io::ErrorKind::ConnectionRefused.into() };
+    /// let source = std::io::ErrorKind::ConnectionRefused.into();
+    /// let refused = Error::Connect { addr: "127.0.0.1:1".into(), source, tried: Vec::new() };
     /// assert_eq!(refused.delivery(), Delivery::NotSent);
     /// ```
     pub fn delivery(&self) -> Delivery {
@@ -434,7 +482,10 @@ impl Error {
             | Error::NotUpgraded => Delivery::Answered,
             #[cfg(feature = "json")]
             Error::Json(_) => Delivery::Answered,
-            Error::InvalidRequest(_) | Error::Connect { .. } => Delivery::NotSent,
+            Error::InvalidRequest(_)
+            | Error::Connect { .. }
+            | Error::Proxy { .. }
+            | Error::ProxyStatus { .. } => Delivery::NotSent,
         }
     }
 

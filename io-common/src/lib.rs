@@ -7,7 +7,10 @@
 //!
 //! - Settings: [`Config`] and the builder setters over it
 //!   ([`config_setters!`]); per-request [`RequestTimeout`].
-//! - Requests: [`Body`], [`prepare`] and [`Prepared`], [`BodyLen`],
+//! - Requests: [`RequestBuilder`] (what every backend's `client.get(url)`
+//!   returns, wrapped; its setters on each backend come from
+//!   [`request_setters!`], the verbs from [`request_methods!`]),
+//!   [`IntoUri`], [`Body`], [`prepare`] and [`Prepared`], [`BodyLen`],
 //!   [`Fields`], [`DefaultFields`].
 //! - Errors: [`Error`], [`Delivery`], [`Phase`], [`TimeoutKind`],
 //!   [`InvalidRequest`].
@@ -18,6 +21,8 @@
 //!   module; the events are [`proto::trace::TraceEvent`].
 //! - Redirects (Go's `Client.do`): [`Redirects`], [`RedirectChain`],
 //!   [`RedirectPolicy`], [`RedirectAction`], [`RedirectAttempt`].
+//! - Cookies (feature `cookies`): [`CookieJar`], [`CookieError`]; Go's
+//!   `http.Client` rules with a `Jar`, hop by hop.
 //! - Transparent content codings, each behind its feature (gzip, deflate,
 //!   br, zstd): [`adds_gzip`], [`accept_encoding`], [`decode_content`],
 //!   [`ContentDecoder`], [`decode_response`], [`GzipDecoder`].
@@ -47,9 +52,12 @@
 mod body;
 #[doc(hidden)]
 pub mod buf;
+mod builder;
 mod clock;
 mod coding;
 mod config;
+#[cfg(feature = "cookies")]
+mod cookies;
 pub mod drive;
 mod error;
 pub mod exchange;
@@ -57,10 +65,13 @@ mod ext;
 mod gzip;
 #[doc(hidden)]
 pub mod pool;
+pub mod proxy;
 mod read;
 mod redirect;
 mod request;
+pub mod resolve;
 mod response;
+pub mod socks;
 #[allow(unsafe_code)]
 #[doc(hidden)]
 pub mod sys;
@@ -68,11 +79,14 @@ pub mod tls;
 pub mod trace;
 
 pub use body::{Body, BoxReader};
+pub use builder::{IntoUri, RequestBuilder};
 pub use clock::{Clock, earliest, remaining};
 pub use coding::{
     Coding, ContentDecoder, accept_encoding, accept_encoding_value, decode_content, decoded_coding,
 };
 pub use config::Config;
+#[cfg(feature = "cookies")]
+pub use cookies::{CookieError, CookieJar};
 pub use error::{Delivery, Error, InvalidRequest, Phase, TimeoutKind};
 #[cfg(feature = "json")]
 pub use ext::decode_json;
@@ -101,3 +115,7 @@ pub use trace::{RequestId, Traced, Tracer};
 /// on one version.
 pub use http;
 pub use roundtrip_proto as proto;
+/// For [`request_setters!`]'s `json`, in backends that do not name serde.
+#[cfg(feature = "json")]
+#[doc(hidden)]
+pub use serde as __serde;

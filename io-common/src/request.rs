@@ -2,7 +2,7 @@
 //! body framing and the field list.
 
 use http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING,
+    AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING,
 };
 use http::request::Parts;
 use http::{Method, Uri};
@@ -51,6 +51,17 @@ pub struct Prepared {
     /// URI has none or the request sets its own `Authorization`. It
     /// replaces a default `Authorization` of the config.
     pub authorization: Option<HeaderValue>,
+    /// The `Cookie` field sent in place of the request's own (and of a
+    /// default one): those cookies, then the cookie jar's for the URL
+    /// (feature `cookies`); `None` without a jar, or when it has nothing
+    /// for this URL.
+    pub cookie: Option<HeaderValue>,
+    /// The proxy the request goes through ([`Config::proxies`]), if any;
+    /// [`key`](Self::key) says how ([`Via`](roundtrip_proto::pool::Via)).
+    pub proxy: Option<crate::proxy::Proxy>,
+    /// `Proxy-Authorization` for a request forwarded by an HTTP proxy with
+    /// credentials (a tunnel carries them in its `CONNECT` instead).
+    pub proxy_authorization: Option<HeaderValue>,
 }
 
 impl Prepared {
@@ -100,6 +111,8 @@ impl Prepared {
     pub fn fields<'a>(&'a self, parts: &'a Parts, config: &'a Config) -> Fields<'a> {
         Fields {
             authorization: self.authorization.as_ref(),
+            cookie: self.cookie.as_ref(),
+            proxy_authorization: self.proxy_authorization.as_ref(),
             ..fields(parts, config)
         }
     }
@@ -119,8 +132,12 @@ impl Prepared {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let mut head = self.head(parts);
-        // The block holds no `Authorization` of the URI's user info.
-        if self.authorization.is_none() {
+        // The block holds no `Authorization` of the URI's user info, nor
+        // a proxy's credentials, nor a cookie of the jar's.
+        if self.authorization.is_none()
+            && self.proxy_authorization.is_none()
+            && self.cookie.is_none()
+        {
             head.preset = defaults.preset(parts);
         }
         let fields = match head.preset {
@@ -181,6 +198,22 @@ pub fn deadline(parts: &Parts, config: &Config) -> Option<std::time::Instant> {
 /// Checks and plans a request.
 pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared, Error> {
     let key = key_of(&parts.uri)?;
+    if !config.proxies.is_empty()
+        && let Some(proxy) = config
+            .proxies
+            .for_url(key.scheme().as_str(), key.host(), key.port())
+    {
+        return prepare_proxied(parts, body, config, key, proxy.clone());
+    }
+    prepare_direct(parts, body, config, key)
+}
+
+fn prepare_direct(
+    parts: &Parts,
+    body: BodyLen,
+    config: &Config,
+    key: Key,
+) -> Result<Prepared, Error> {
     let connect_target = if parts.method == Method::CONNECT {
         let host = key.host();
         Some(match host.contains(':') {
@@ -213,7 +246,65 @@ pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared
             true => None,
             false => basic_auth(&parts.uri),
         },
+        #[cfg(feature = "cookies")]
+        cookie: crate::cookies::request_cookie(parts, config),
+        #[cfg(not(feature = "cookies"))]
+        cookie: None,
+        proxy: None,
+        proxy_authorization: None,
     })
+}
+
+/// Plans a request that goes through `proxy`: an `http://` request to an
+/// HTTP proxy is forwarded in absolute form (RFC 9112 section 3.2.2) on a
+/// connection shared by every origin, with the proxy's credentials; any
+/// other goes through a tunnel (`CONNECT`, or SOCKS5) to its origin.
+fn prepare_proxied(
+    parts: &Parts,
+    body: BodyLen,
+    config: &Config,
+    origin: Key,
+    proxy: crate::proxy::Proxy,
+) -> Result<Prepared, Error> {
+    use crate::proxy::ProxyKind;
+    use roundtrip_proto::pool::{ProxyMode, Via};
+    let tls = proxy.kind() == ProxyKind::Https;
+    let auth = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        proxy.credentials().hash(&mut hasher);
+        if proxy.credentials().is_some() {
+            hasher.finish() | 1
+        } else {
+            0
+        }
+    };
+    let via = |mode| Via::new(mode, tls, proxy.host(), proxy.port(), auth);
+    let forward = matches!(proxy.kind(), ProxyKind::Http | ProxyKind::Https)
+        && origin.scheme() == Scheme::Http
+        && parts.method != Method::CONNECT;
+    let mut prepared = if forward {
+        let mut prepared = prepare_direct(parts, body, config, origin)?;
+        prepared.key = Key::forward(via(ProxyMode::Forward));
+        let path = match parts.uri.path_and_query().map(|p| p.as_str()) {
+            Some(p) if p.starts_with('/') => p.to_string(),
+            Some(p) => format!("/{p}"),
+            None => "/".to_string(),
+        };
+        prepared.connect_target = Some(format!("http://{}{path}", authority(&parts.uri)));
+        prepared.proxy_authorization = proxy.authorization();
+        prepared
+    } else {
+        let mode = match proxy.kind() {
+            ProxyKind::Socks5 { remote_dns: true } => ProxyMode::Socks5h,
+            ProxyKind::Socks5 { remote_dns: false } => ProxyMode::Socks5,
+            ProxyKind::Http | ProxyKind::Https => ProxyMode::Connect,
+        };
+        let key = origin.with_via(via(mode));
+        prepare_direct(parts, body, config, key)?
+    };
+    prepared.proxy = Some(proxy);
+    Ok(prepared)
 }
 
 /// `Authorization: Basic` for the URI's user info, if it has one: user and
@@ -333,6 +424,8 @@ fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
 pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
     Fields {
         authorization: None,
+        cookie: None,
+        proxy_authorization: None,
         request: &parts.headers,
         defaults: &config.default_headers,
         accept: crate::coding::accept_encoding(parts, config),
@@ -376,6 +469,8 @@ impl DefaultFields {
         let block = |accept| {
             let fields = Fields {
                 authorization: None,
+                cookie: None,
+                proxy_authorization: None,
                 request: &none,
                 defaults: &config.default_headers,
                 accept,
@@ -410,6 +505,11 @@ pub struct Fields<'a> {
     /// `Authorization` from the URI's user info, sent after the request's
     /// own fields in place of a default one.
     authorization: Option<&'a HeaderValue>,
+    /// The `Cookie` field sent after the request's own fields, in place of
+    /// its own and of a default one.
+    cookie: Option<&'a HeaderValue>,
+    /// `Proxy-Authorization` for a forwarding proxy, sent last.
+    proxy_authorization: Option<&'a HeaderValue>,
     request: &'a http::HeaderMap,
     defaults: &'a http::HeaderMap,
     /// The `Accept-Encoding` value the client adds, if it does.
@@ -422,6 +522,8 @@ impl<'a> Fields<'a> {
         debug_assert!(empty.is_empty());
         Fields {
             authorization: None,
+            cookie: None,
+            proxy_authorization: None,
             request: empty,
             defaults: empty,
             accept: None,
@@ -438,6 +540,8 @@ impl<'a> IntoIterator for Fields<'a> {
             defaults: self.defaults.iter(),
             own: self.request.iter(),
             authorization: self.authorization,
+            cookie: self.cookie,
+            proxy_authorization: self.proxy_authorization,
             accept: self.accept,
         }
     }
@@ -451,6 +555,10 @@ pub struct FieldsIter<'a> {
     own: http::header::Iter<'a, HeaderValue>,
     /// `Authorization` from the URI's user info, still to come.
     authorization: Option<&'a HeaderValue>,
+    /// The merged `Cookie` field, still to come.
+    cookie: Option<&'a HeaderValue>,
+    /// `Proxy-Authorization`, still to come.
+    proxy_authorization: Option<&'a HeaderValue>,
     /// `Accept-Encoding` still to come.
     accept: Option<&'static str>,
 }
@@ -462,19 +570,29 @@ impl<'a> Iterator for FieldsIter<'a> {
             (name.as_str().as_bytes(), value.as_bytes())
         };
         for (name, value) in self.defaults.by_ref() {
-            let replaced = name == AUTHORIZATION && self.authorization.is_some();
+            let replaced = (name == AUTHORIZATION && self.authorization.is_some())
+                || (name == COOKIE && self.cookie.is_some());
             if !self.request.contains_key(name) && !is_framing(name) && !replaced {
                 return Some(pair((name, value)));
             }
         }
-        if let Some(own) = self.own.by_ref().find(|(name, _)| !is_framing(name)) {
+        // The request's own `Cookie` is in the merged field, when there is one.
+        let merged = self.cookie.is_some();
+        let sent = |name: &HeaderName| !(is_framing(name) || merged && name == COOKIE);
+        if let Some(own) = self.own.by_ref().find(|(name, _)| sent(name)) {
             return Some(pair(own));
+        }
+        if let Some(value) = self.cookie.take() {
+            return Some((b"cookie", value.as_bytes()));
         }
         if let Some(value) = self.authorization.take() {
             return Some((b"authorization", value.as_bytes()));
         }
         if let Some(value) = self.accept.take() {
             return Some((b"accept-encoding", value.as_bytes()));
+        }
+        if let Some(value) = self.proxy_authorization.take() {
+            return Some((b"proxy-authorization", value.as_bytes()));
         }
         None
     }

@@ -230,6 +230,14 @@ impl Config {
 }
 
 impl Tracing<'_> {
+    /// Reports nothing.
+    pub fn off() -> Tracing<'static> {
+        Tracing {
+            tracer: None,
+            request: None,
+        }
+    }
+
     /// True when a tracer is set.
     pub fn is_on(&self) -> bool {
         self.tracer.is_some()

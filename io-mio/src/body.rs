@@ -38,7 +38,7 @@ pub struct Trailers(pub HeaderMap);
 ///
 /// ```no_run
 /// let mut driver = roundtrip_mio::Driver::new()?;
-/// let id = driver.get("http://127.0.0.1:8080/");
+/// let id = driver.get("http://127.0.0.1:8080/").submit();
 /// for (done, result) in driver.run_until_idle()? {
 ///     assert_eq!(done, id);
 ///     println!("{id}: {:?}", result.map(|r| r.status()));

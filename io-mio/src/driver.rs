@@ -22,8 +22,9 @@ use roundtrip_io::exchange::{Exchange, Settings};
 use roundtrip_io::http;
 use roundtrip_io::proto::pool::{Grant, Pool, PoolStats, Ticket};
 use roundtrip_io::proto::time::Instant;
-use roundtrip_io::{Clock, Config, Error, InvalidRequest};
+use roundtrip_io::{Clock, Config, Error};
 
+use crate::RequestBuilder;
 use crate::body::{Body, Receive, RequestId, Response};
 use crate::conn::{Conn, ConnState};
 use crate::flow::Entry;
@@ -34,7 +35,7 @@ use crate::timer::{Deadline, Popped, Target, Timers};
 ///
 /// ```no_run
 /// let mut driver = roundtrip_mio::Driver::new()?;
-/// driver.get("http://127.0.0.1:8080/");
+/// driver.get("http://127.0.0.1:8080/").submit();
 /// let finished: Vec<roundtrip_mio::Finished> = driver.run_until_idle()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -56,8 +57,10 @@ struct OwnPoll {
 /// redirects, gzip, timeouts, drain or close), with the core's pool policy
 /// (`max_conns_per_host` waiters, idle expiry).
 ///
-/// Submit requests ([`submit`](Self::submit), [`submit_with`](Self::submit_with),
-/// [`get`](Self::get)), then turn the loop ([`run_once`](Self::run_once) or,
+/// Submit requests ([`get`](Self::get) and the other verbs, a
+/// [`RequestBuilder`] ended by `submit()`; or [`submit`](Self::submit) and
+/// [`submit_with`](Self::submit_with) for an `http::Request` built by
+/// hand), then turn the loop ([`run_once`](Self::run_once) or,
 /// embedded in another event loop, [`handle_event`](Self::handle_event) +
 /// [`handle_timeout`](Self::handle_timeout) + [`poll_timeout`](Self::poll_timeout))
 /// and collect results with [`take_finished`](Self::take_finished).
@@ -116,6 +119,17 @@ pub struct Driver {
     /// Where request body pieces are read (reused).
     pub(crate) upload: BytesMut,
     last_serial: u64,
+    /// Host name lookups on resolver threads, made at the first one.
+    lookups: Option<Lookups>,
+}
+
+/// The lookups running on resolver threads: each sends its result here and
+/// wakes the loop through `waker` (the last token of the driver's range).
+pub(crate) struct Lookups {
+    pub tx: std::sync::mpsc::Sender<(u64, usize, io::Result<Vec<std::net::SocketAddr>>)>,
+    rx: std::sync::mpsc::Receiver<(u64, usize, io::Result<Vec<std::net::SocketAddr>>)>,
+    pub waker: Arc<mio::Waker>,
+    pub next_id: u64,
 }
 
 impl std::fmt::Debug for Driver {
@@ -181,6 +195,44 @@ impl Driver {
             upgraded: HashMap::new(),
             upload: BytesMut::new(),
             last_serial: 0,
+            lookups: None,
+        }
+    }
+
+    /// The token of the resolver threads' waker: the last of the range
+    /// (connections take those below it).
+    pub(crate) fn waker_token(&self) -> usize {
+        self.end_token.saturating_sub(1)
+    }
+
+    /// The resolver threads' channel and waker, made at the first lookup;
+    /// `None` when no waker can be registered.
+    pub(crate) fn lookups(&mut self) -> Option<&mut Lookups> {
+        if self.lookups.is_none() {
+            let token = Token(self.waker_token());
+            let waker = mio::Waker::new(&self.registry, token).ok()?;
+            let (tx, rx) = std::sync::mpsc::channel();
+            self.lookups = Some(Lookups {
+                tx,
+                rx,
+                waker: Arc::new(waker),
+                next_id: 1,
+            });
+        }
+        self.lookups.as_mut()
+    }
+
+    /// Results of lookups the resolver threads sent: each exchange still
+    /// waiting for its own goes on with its dial.
+    fn on_lookups(&mut self, now: Instant) {
+        let Some(lookups) = &self.lookups else { return };
+        let done: Vec<_> = lookups.rx.try_iter().collect();
+        for (id, ex, resolved) in done {
+            let waiting = self.exchanges.get(ex).is_some_and(|e| e.lookup == Some(id));
+            if waiting {
+                self.lookup_done(ex, resolved);
+                self.drive(ex, now);
+            }
         }
     }
 
@@ -211,7 +263,7 @@ impl Driver {
     ///
     /// ```no_run
     /// let mut driver = roundtrip_mio::Driver::new()?;
-    /// driver.get("http://127.0.0.1:8080/");
+    /// driver.get("http://127.0.0.1:8080/").submit();
     /// assert!(!driver.is_idle());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -237,32 +289,49 @@ impl Driver {
         (self.first_token..self.end_token).contains(&token.0)
     }
 
-    /// `GET uri`, with the body collected in memory.
+    /// Starts a `method` request of `uri`: a [`RequestBuilder`] to add
+    /// headers, a query, auth, a body to, then
+    /// [`submit`](RequestBuilder::submit) (body collected in memory) or
+    /// [`submit_with`](RequestBuilder::submit_with). A `uri` that does not
+    /// parse finishes the request at once with the error.
     ///
     /// ```no_run
+    /// use roundtrip_mio::http::Method;
     /// let mut driver = roundtrip_mio::Driver::new()?;
-    /// let id = driver.get("http://127.0.0.1:8080/");
+    /// let id = driver.request(Method::OPTIONS, "http://127.0.0.1:8080/").submit();
     /// let results = driver.run_until_idle()?;
     /// assert_eq!(results[0].0, id);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn get(&mut self, uri: &str) -> RequestId {
-        match http::Request::get(uri).body(Body::empty()) {
-            Ok(request) => self.submit(request),
-            Err(e) => {
-                let id = RequestId {
-                    serial: self.next_serial(),
-                    slot: usize::MAX,
-                };
-                self.finished
-                    .push_back((id, Err(InvalidRequest::from(e).into())));
-                id
-            }
-        }
+    pub fn request(
+        &mut self,
+        method: http::Method,
+        uri: impl roundtrip_io::IntoUri,
+    ) -> RequestBuilder<'_> {
+        RequestBuilder::new(self, method, uri)
     }
 
-    /// Submits `request`; its body is collected in memory up to the
-    /// builder's `max_body_bytes`. The result comes back from
+    roundtrip_io::request_methods! {
+        receiver: &mut,
+        builder: RequestBuilder<'_>,
+        setup: "let mut driver = roundtrip_mio::Driver::new().unwrap();",
+        client: "driver",
+    }
+
+    /// A request that cannot be sent: it finishes at once with `error`,
+    /// under an id no exchange holds.
+    pub(crate) fn refuse(&mut self, error: Error) -> RequestId {
+        let id = RequestId {
+            serial: self.next_serial(),
+            slot: usize::MAX,
+        };
+        self.finished.push_back((id, Err(error)));
+        id
+    }
+
+    /// Submits `request`, built by hand; its body is collected in memory
+    /// up to the builder's `max_body_bytes`. What
+    /// [`RequestBuilder::submit`] calls. The result comes back from
     /// [`take_finished`](Self::take_finished) under the returned id.
     ///
     /// ```no_run
@@ -322,7 +391,7 @@ impl Driver {
     ///
     /// ```no_run
     /// let mut driver = roundtrip_mio::Driver::new()?;
-    /// let id = driver.get("http://127.0.0.1:8080/slow");
+    /// let id = driver.get("http://127.0.0.1:8080/slow").submit();
     /// assert!(driver.cancel(id));
     /// assert!(!driver.cancel(id));
     /// # Ok::<(), std::io::Error>(())
@@ -437,8 +506,13 @@ impl Driver {
         if !self.owns(event.token()) {
             return false;
         }
-        let slot = event.token().0 - self.first_token;
         let now = self.clock.now();
+        if event.token().0 == self.waker_token() && self.lookups.is_some() {
+            self.on_lookups(now);
+            self.settle(now);
+            return true;
+        }
+        let slot = event.token().0 - self.first_token;
         let readable = event.is_readable() || event.is_read_closed() || event.is_error();
         let writable = event.is_writable() || event.is_write_closed() || event.is_error();
         let closed = event.is_read_closed() || event.is_error();
@@ -483,7 +557,7 @@ impl Driver {
     /// ```no_run
     /// use std::time::Duration;
     /// let mut driver = roundtrip_mio::Driver::new()?;
-    /// let id = driver.get("http://127.0.0.1:8080/");
+    /// let id = driver.get("http://127.0.0.1:8080/").submit();
     /// while !driver.is_idle() {
     ///     driver.run_once(Some(Duration::from_secs(1)))?;
     /// }
@@ -523,8 +597,8 @@ impl Driver {
     ///
     /// ```no_run
     /// let mut driver = roundtrip_mio::Driver::new()?;
-    /// driver.get("http://127.0.0.1:8080/a");
-    /// driver.get("http://127.0.0.1:8080/b");
+    /// driver.get("http://127.0.0.1:8080/a").submit();
+    /// driver.get("http://127.0.0.1:8080/b").submit();
     /// for (id, result) in driver.run_until_idle()? {
     ///     println!("{id}: {:?}", result.map(|r| r.status()));
     /// }

@@ -6,7 +6,7 @@
 //! machine's; this file moves bytes and reports back.
 
 use std::io::{self, Read};
-use std::net::ToSocketAddrs;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use mio::Interest;
@@ -15,6 +15,7 @@ use roundtrip_io::exchange::{Action, Exchange, Link};
 use roundtrip_io::proto::pool::{DialPermit, Ticket};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::proto::{CloseReason, Framing, HeadEnd, Reuse};
+use roundtrip_io::resolve::Lookup;
 use roundtrip_io::{Collected, Error, Phase, ResponseHead};
 
 use crate::body::{Flow, OnData, Receive, RequestId, Response, Trailers};
@@ -53,6 +54,10 @@ pub(crate) struct Entry {
     pub error: Option<Error>,
     /// Cancelled by the caller: its result is not reported.
     pub cancelled: bool,
+    /// The lookup of its host running on a resolver thread (its id).
+    pub lookup: Option<u64>,
+    /// What that lookup found, for the dial to go on with.
+    pub resolved: Option<io::Result<Vec<std::net::SocketAddr>>>,
 }
 
 /// Where the body goes.
@@ -81,6 +86,8 @@ impl Entry {
             stopped: false,
             error: None,
             cancelled: false,
+            lookup: None,
+            resolved: None,
         }
     }
 
@@ -322,20 +329,33 @@ impl Driver {
         let Some(entry) = self.exchanges.get_mut(ex) else {
             return Next::Done;
         };
-        if entry.conn.is_some() {
-            return Next::Wait; // connecting
+        if entry.conn.is_some() || entry.lookup.is_some() {
+            return Next::Wait; // connecting, or resolving
         }
         let Some(permit) = entry.permit.take() else {
             return self.fail(ex, misuse("a dial without a permit"));
         };
         let key = permit.key();
-        let addr = format!("{}:{}", key.host(), key.port());
+        let (host, port) = key.dial_addr();
+        let addr = format!("{host}:{port}");
         let unresolved = io::Error::new(io::ErrorKind::NotFound, "no address for host");
         let trying = ([0, 0, 0, 0], 0).into();
-        let resolved = (key.host(), key.port()).to_socket_addrs();
+        let resolved = match entry.resolved.take() {
+            Some(resolved) => resolved,
+            None => match self.settings.config.resolver.lookup(host, port) {
+                Lookup::Ready(addrs) => Ok(addrs),
+                // Off the loop: one slow lookup never stalls the others.
+                Lookup::Blocking => {
+                    let host = host.to_string();
+                    entry.ex.handle_resolve_start(&host);
+                    entry.permit = Some(permit);
+                    return self.start_lookup(ex, host, port, now);
+                }
+            },
+        };
         match resolved {
             Ok(addrs) => {
-                let rest = addrs.collect::<Vec<_>>().into_iter();
+                let rest = addrs.into_iter();
                 let dial = Dial {
                     permit,
                     exchange: ex,
@@ -354,10 +374,56 @@ impl Driver {
         }
     }
 
+    /// Looks `host` up on a resolver thread that wakes the loop when done
+    /// ([`Driver::on_lookups`]); inline when no thread or waker can be had.
+    fn start_lookup(&mut self, ex: usize, host: String, port: u16, now: Instant) -> Next {
+        let resolver = self.settings.config.resolver.clone();
+        let Some(lookups) = self.lookups() else {
+            self.lookup_done(ex, resolver.resolve_blocking(&host, port));
+            return self.dial(ex, now);
+        };
+        let id = lookups.next_id;
+        lookups.next_id += 1;
+        let (tx, waker) = (lookups.tx.clone(), Arc::clone(&lookups.waker));
+        let name = host.clone();
+        let spawned = std::thread::Builder::new()
+            .name("roundtrip-dns".into())
+            .spawn(move || {
+                let resolved = resolver.resolve_blocking(&host, port);
+                // The driver may be gone: nobody to tell then.
+                if tx.send((id, ex, resolved)).is_ok() {
+                    let _ = waker.wake();
+                }
+            });
+        if spawned.is_err() {
+            let resolved = self.settings.config.resolver.resolve_blocking(&name, port);
+            self.lookup_done(ex, resolved);
+            return self.dial(ex, now);
+        }
+        if let Some(entry) = self.exchanges.get_mut(ex) {
+            entry.lookup = Some(id);
+        }
+        Next::Wait
+    }
+
+    /// A lookup of `ex`'s host ended: its dial goes on at the next drive.
+    pub(crate) fn lookup_done(
+        &mut self,
+        ex: usize,
+        resolved: io::Result<Vec<std::net::SocketAddr>>,
+    ) {
+        if let Some(entry) = self.exchanges.get_mut(ex) {
+            entry.lookup = None;
+            entry.ex.handle_resolved(resolved.as_deref());
+            entry.resolved = Some(resolved);
+        }
+    }
+
     /// Starts a non-blocking connect to the next address of `dial`; when
     /// none is left, the dial failed with `last`.
     fn open(&mut self, mut dial: Dial, mut last: io::Error, now: Instant) -> Next {
         let ex = dial.exchange;
+        let waker_token = self.waker_token();
         // Bounded by the resolved addresses.
         while let Some(addr) = dial.rest.next() {
             let Some(entry) = self.exchanges.get_mut(ex) else {
@@ -386,7 +452,7 @@ impl Driver {
             let token = self
                 .first_token
                 .checked_add(slot)
-                .filter(|&t| t < self.end_token)
+                .filter(|&t| t < waker_token)
                 .map(mio::Token);
             let Some(conn) = self.conns.get_mut(slot) else {
                 unreachable!("inserted just above")

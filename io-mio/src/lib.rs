@@ -11,7 +11,9 @@
 //! arms one timer per exchange and converts to `http` types.
 //!
 //! - [`Driver`] owns the pool, a slab of connections (the slot is the mio
-//!   token), a slab of exchanges and one timer queue. Submit requests, turn
+//!   token), a slab of exchanges and one timer queue. Submit requests
+//!   (`driver.get(url)` and the other verbs give a [`RequestBuilder`] with
+//!   reqwest's setters, ended by `submit()`), turn
 //!   the loop, take finished responses: head plus body collected under a
 //!   size limit ([`Receive::Collect`]), or body pieces streamed to a callback
 //!   ([`Receive::Stream`]) that may stop early (the rest is drained or the
@@ -31,15 +33,14 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use roundtrip_mio::{Body, Driver, http};
+//! use roundtrip_mio::Driver;
 //!
 //! let mut driver = Driver::builder()
 //!     .max_conns_per_host(Some(16))
 //!     .timeout(Some(Duration::from_secs(10)))
 //!     .build()?;
 //! for n in 0..256 {
-//!     let uri = format!("http://127.0.0.1:8080/item/{n}");
-//!     driver.submit(http::Request::get(uri).body(Body::empty()).unwrap());
+//!     driver.get(format!("http://127.0.0.1:8080/item/{n}")).submit();
 //! }
 //! // Wait for readiness or the next deadline, handle both, collect results.
 //! while !driver.is_idle() {
@@ -73,7 +74,7 @@
 //! // The driver takes every token from 1 upward.
 //! let mut driver = Driver::builder().build_in(poll.registry(), Token(1))?;
 //! let mut events = Events::with_capacity(1024);
-//! driver.get("http://127.0.0.1:8080/");
+//! driver.get("http://127.0.0.1:8080/").submit();
 //! while !driver.is_idle() {
 //!     let timeout = driver.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()));
 //!     poll.poll(&mut events, timeout)?;
@@ -109,12 +110,14 @@ mod conn;
 mod driver;
 mod flow;
 mod pool;
+mod request;
 mod slab;
 mod timer;
 
 pub use body::{Body, Flow, OnData, Receive, RequestId, Response, Trailers};
 pub use builder::{DEFAULT_MAX_BODY_BYTES, DriverBuilder};
 pub use driver::{Driver, Finished};
+pub use request::RequestBuilder;
 /// The id [`Traced::request`] names a request by in the trace (this crate's
 /// own [`RequestId`] is the driver's handle of a submitted request).
 pub use roundtrip_io::RequestId as TraceRequestId;
@@ -122,15 +125,23 @@ pub use roundtrip_io::RequestId as TraceRequestId;
 /// dependency for them.
 pub use roundtrip_io::proto::pool::PoolStats;
 pub use roundtrip_io::proto::trace::TraceEvent;
+/// Proxy settings: which proxy for which URL, `NO_PROXY`, the environment.
+pub use roundtrip_io::proxy;
+/// Name resolution: overrides, a pluggable resolver.
+pub use roundtrip_io::resolve;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
 pub use roundtrip_io::{
     CollectedExt, Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt,
 };
 pub use roundtrip_io::{
-    Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
+    Config, Decompressed, Error, IntoUri, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, ResponseHead, http, proto,
 };
+/// The cookie jar (feature `cookies`): `cookie_store(true)` on the builder,
+/// or `cookie_provider(jar)` with one the caller keeps.
+#[cfg(feature = "cookies")]
+pub use roundtrip_io::{CookieError, CookieJar};
 pub use roundtrip_io::{RequestTimeout, TimeoutKind, Traced, Tracer};
 
 /// The mio version the driver registers with, so that an embedding loop
@@ -158,7 +169,7 @@ pub fn get(uri: &str) -> Result<Response, Error> {
         reached_server: false,
     };
     let mut driver = Driver::new().map_err(setup)?;
-    let id = driver.get(uri);
+    let id = driver.get(uri).submit();
     let finished = driver.run_until_idle().map_err(setup)?;
     match finished.into_iter().find(|(done, _)| *done == id) {
         Some((_, result)) => result,

@@ -154,7 +154,7 @@ fn idle_close_drops_the_connection_at_once() {
     });
 
     let mut driver = driver();
-    driver.get(&url);
+    driver.get(&url).submit();
     assert_eq!(body_of(finish(&mut driver, 1)), b"one");
     let stats = driver.stats();
     assert_eq!((stats.dials, stats.idle), (1, 1), "{stats:?}");
@@ -168,7 +168,7 @@ fn idle_close_drops_the_connection_at_once() {
     assert_eq!(stats.closed.get(CloseReason::Stale), 1, "{stats:?}");
     assert_eq!(stats.closed.total(), 1, "{stats:?}");
 
-    driver.get(&url);
+    driver.get(&url).submit();
     assert_eq!(body_of(finish(&mut driver, 1)), b"two");
     let stats = driver.stats();
     assert_eq!(
@@ -208,7 +208,7 @@ fn response_with_fin_is_not_pooled() {
     });
 
     let mut driver = driver();
-    driver.get(&url);
+    driver.get(&url).submit();
     let deadline = Instant::now() + BOUND;
     // Turn the loop until the request is out; then leave the socket alone
     // while the server answers and closes, so that one read finds both.
@@ -227,7 +227,7 @@ fn response_with_fin_is_not_pooled() {
     assert_eq!(stats.closed.get(CloseReason::PeerClosed), 1, "{stats:?}");
     assert_eq!(stats.closed.total(), 1, "{stats:?}");
 
-    driver.get(&url);
+    driver.get(&url).submit();
     assert_eq!(body_of(finish(&mut driver, 1)), b"two");
     let stats = driver.stats();
     assert_eq!((stats.dials, stats.reuses), (2, 0), "{stats:?}");
@@ -256,14 +256,14 @@ fn stray_bytes_on_idle_connection_drop_it_at_the_event() {
     });
 
     let mut driver = driver();
-    driver.get(&url);
+    driver.get(&url).submit();
     assert_eq!(body_of(finish(&mut driver, 1)), b"one");
     stray_tx.send(()).expect("server alive");
     let stats = turn_until_no_idle(&mut driver);
     assert_eq!(stats.idle, 0, "still pooled after stray bytes: {stats:?}");
     assert_eq!(stats.closed.get(CloseReason::Stale), 1, "{stats:?}");
 
-    driver.get(&url);
+    driver.get(&url).submit();
     assert_eq!(body_of(finish(&mut driver, 1)), b"two");
     let stats = driver.stats();
     assert_eq!((stats.dials, stats.reuses), (2, 0), "{stats:?}");

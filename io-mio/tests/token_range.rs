@@ -71,8 +71,8 @@ fn the_driver_keeps_to_its_token_range() {
         .unwrap();
     above.wake().unwrap();
     let url = format!("http://127.0.0.1:{port}/");
-    let first = driver.get(&url);
-    let second = driver.get(&url);
+    let first = driver.get(&url).submit();
+    let second = driver.get(&url).submit();
 
     let mut events = Events::with_capacity(64);
     let mut own = Vec::new();

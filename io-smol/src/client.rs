@@ -4,7 +4,7 @@
 use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::{Config, Error, drive, http};
 
-use crate::{Body, ResponseBody, Smol};
+use crate::{Body, RequestBuilder, ResponseBody, Smol};
 
 /// An async HTTP/1.1 client with a connection pool, on smol. Cheap to
 /// clone: clones share the pool. Dropping a request future at any await
@@ -13,7 +13,7 @@ use crate::{Body, ResponseBody, Smol};
 /// ```no_run
 /// # smol::block_on(async {
 /// let client = roundtrip_smol::Client::new();
-/// let mut response = client.get("http://127.0.0.1:8080/").await?;
+/// let mut response = client.get("http://127.0.0.1:8080/").send().await?;
 /// let text = response.body_mut().bytes(1 << 20).await?;
 /// # Ok::<(), roundtrip_smol::Error>(()) });
 /// ```
@@ -67,33 +67,46 @@ impl Client {
         self.0.stats()
     }
 
-    /// `GET uri`.
+    /// Starts a `method` request of `uri`: a [`RequestBuilder`] to add
+    /// headers, a query, auth, a body to, then
+    /// [`send`](RequestBuilder::send). A `uri` that does not parse fails
+    /// the request when it is sent.
     ///
     /// ```no_run
     /// # smol::block_on(async {
-    /// let response = roundtrip_smol::Client::new().get("http://127.0.0.1:8080/").await?;
+    /// use roundtrip_smol::http::Method;
+    /// let client = roundtrip_smol::Client::new();
+    /// let response = client.request(Method::OPTIONS, "http://127.0.0.1:8080/").send().await?;
     /// # Ok::<(), roundtrip_smol::Error>(()) });
     /// ```
-    pub async fn get(&self, uri: &str) -> Result<http::Response<ResponseBody>, Error> {
-        self.0.get(uri).await
+    pub fn request(&self, method: http::Method, uri: impl roundtrip_io::IntoUri) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, uri)
+    }
+
+    roundtrip_io::request_methods! {
+        receiver: &,
+        builder: RequestBuilder,
+        setup: "let client = roundtrip_smol::Client::new();",
+        client: "client",
     }
 
     /// Sends `request` and returns the response once its final head
     /// arrived (redirects followed, a safe retry spent, as the machine
     /// decides); the body is read from the connection as it is asked for.
+    /// What [`RequestBuilder::send`] calls, for a request built by hand.
     ///
     /// ```no_run
     /// # smol::block_on(async {
     /// use roundtrip_smol::{Body, http};
     /// let request = http::Request::post("http://127.0.0.1:8080/").body(Body::from("hi")).unwrap();
-    /// let response = roundtrip_smol::Client::new().request(request).await?;
+    /// let response = roundtrip_smol::Client::new().execute(request).await?;
     /// # Ok::<(), roundtrip_smol::Error>(()) });
     /// ```
-    pub async fn request(
+    pub async fn execute(
         &self,
         request: http::Request<Body>,
     ) -> Result<http::Response<ResponseBody>, Error> {
-        self.0.request(request).await
+        self.0.execute(request).await
     }
 }
 

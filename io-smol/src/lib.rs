@@ -9,31 +9,43 @@
 //! the machine's deadline, and converts to `http` types. The driver itself
 //! is the one every async backend shares ([`roundtrip_io::drive`]); this
 //! crate is its [`Runtime`](roundtrip_io::drive::Runtime) impl for smol
-//! ([`Smol`]) and the names below.
+//! ([`Smol`]) and the names below. Requests start from `client.get(url)`
+//! (and `post`, `put`, `patch`, `delete`, `head`, `request(method, url)`),
+//! a [`RequestBuilder`] with reqwest's setters, sent with `send().await`.
 //!
 //! ```no_run
 //! # smol::block_on(async {
 //! let client = roundtrip_smol::Client::builder().max_conns_per_host(Some(8)).build();
-//! let mut response = client.get("http://127.0.0.1:8080/").await?;
+//! let mut response = client.get("http://127.0.0.1:8080/").send().await?;
 //! let body = response.body_mut().bytes(1 << 20).await?;
 //! println!("{} bytes; pool: {:?}", body.len(), client.stats());
 //! # Ok::<(), roundtrip_smol::Error>(()) });
 //! ```
 
 mod client;
+mod request;
 mod runtime;
 
 pub use client::{Client, ClientBuilder};
+pub use request::RequestBuilder;
 /// The trace hook, timeouts and pool counters, so users need no second
 /// dependency for them.
 pub use roundtrip_io::proto::pool::PoolStats;
 pub use roundtrip_io::proto::trace::TraceEvent;
+/// Proxy settings: which proxy for which URL, `NO_PROXY`, the environment.
+pub use roundtrip_io::proxy;
+/// Name resolution: overrides, a pluggable resolver.
+pub use roundtrip_io::resolve;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
 pub use roundtrip_io::{
-    Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
+    Config, Decompressed, Error, IntoUri, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
+/// The cookie jar (feature `cookies`): `cookie_store(true)` on the builder,
+/// or `cookie_provider(jar)` with one the caller keeps.
+#[cfg(feature = "cookies")]
+pub use roundtrip_io::{CookieError, CookieJar};
 pub use roundtrip_io::{Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt};
 pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use runtime::Smol;
@@ -89,5 +101,5 @@ pub type Upgraded = roundtrip_io::drive::Upgraded<smol::Async<std::net::TcpStrea
 /// # Ok::<(), roundtrip_smol::Error>(()) });
 /// ```
 pub async fn get(uri: &str) -> Result<http::Response<ResponseBody>, Error> {
-    Client::new().get(uri).await
+    Client::new().get(uri).send().await
 }

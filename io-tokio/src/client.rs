@@ -4,7 +4,7 @@
 use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::{Config, Error, drive, http};
 
-use crate::{Body, ResponseBody, Tokio};
+use crate::{Body, RequestBuilder, ResponseBody, Tokio};
 
 /// An async HTTP/1.1 client with a connection pool, for tokio's current-thread
 /// and multi-thread runtimes. Cheap to clone: clones share the pool. Its
@@ -15,7 +15,7 @@ use crate::{Body, ResponseBody, Tokio};
 /// ```no_run
 /// # async fn demo() -> Result<(), roundtrip_tokio::Error> {
 /// let client = roundtrip_tokio::Client::new();
-/// let mut response = client.get("http://127.0.0.1:8080/").await?;
+/// let mut response = client.get("http://127.0.0.1:8080/").send().await?;
 /// let text = response.body_mut().text(1 << 20).await?;
 /// # Ok(()) }
 /// ```
@@ -68,19 +68,32 @@ impl Client {
         self.0.stats()
     }
 
-    /// `GET uri`.
+    /// Starts a `method` request of `uri`: a [`RequestBuilder`] to add
+    /// headers, a query, auth, a body to, then
+    /// [`send`](RequestBuilder::send). A `uri` that does not parse fails
+    /// the request when it is sent.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), roundtrip_tokio::Error> {
-    /// let response = roundtrip_tokio::Client::new().get("http://127.0.0.1:8080/").await?;
+    /// use roundtrip_tokio::http::Method;
+    /// let client = roundtrip_tokio::Client::new();
+    /// let response = client.request(Method::OPTIONS, "http://127.0.0.1:8080/").send().await?;
     /// # Ok(()) }
     /// ```
-    pub async fn get(&self, uri: &str) -> Result<http::Response<ResponseBody>, Error> {
-        self.0.get(uri).await
+    pub fn request(&self, method: http::Method, uri: impl roundtrip_io::IntoUri) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, uri)
+    }
+
+    roundtrip_io::request_methods! {
+        receiver: &,
+        builder: RequestBuilder,
+        setup: "let client = roundtrip_tokio::Client::new();",
+        client: "client",
     }
 
     /// Sends `request` and returns the response once its head arrived; the
-    /// body streams from the connection as it is polled.
+    /// body streams from the connection as it is polled. What
+    /// [`RequestBuilder::send`] calls, for a request built by hand.
     ///
     /// A request that fails on a pooled connection is sent once more on
     /// another connection when that is provably safe: nothing of it was
@@ -98,14 +111,14 @@ impl Client {
     /// # async fn demo() -> Result<(), roundtrip_tokio::Error> {
     /// use roundtrip_tokio::{Body, http};
     /// let request = http::Request::post("http://127.0.0.1:8080/").body(Body::from("hi")).unwrap();
-    /// let response = roundtrip_tokio::Client::new().request(request).await?;
+    /// let response = roundtrip_tokio::Client::new().execute(request).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn request(
+    pub async fn execute(
         &self,
         request: http::Request<Body>,
     ) -> Result<http::Response<ResponseBody>, Error> {
-        self.0.request(request).await
+        self.0.execute(request).await
     }
 }
 

@@ -13,6 +13,10 @@
 //!   pool; waiters for `max_conns_per_host` give back what they were granted.
 //! - The response body implements [`http_body::Body`]; a response that
 //!   switched protocols gives its connection with [`ResponseBody::upgrade`].
+//! - `client.get(url)` (and `post`, `put`, `patch`, `delete`, `head`,
+//!   `request(method, url)`) starts a [`RequestBuilder`] with reqwest's
+//!   setters, sent with `send().await`; [`Client::execute`] sends an
+//!   `http::Request` built by hand.
 //! - With the feature `tower`, [`Client`] is a
 //!   `tower_service::Service<http::Request<B>>` for every body type `B` it
 //!   takes (`B: Into<Body>`), so tower middleware composes with it.
@@ -20,7 +24,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = roundtrip_tokio::Client::builder().max_conns_per_host(Some(8)).build();
-//! let mut response = client.get("http://127.0.0.1:8080/").await?;
+//! let mut response = client.get("http://127.0.0.1:8080/").send().await?;
 //! assert!(response.status().is_success());
 //! let body = response.body_mut().bytes(1 << 20).await?;
 //! println!("{} bytes; pool: {:?}", body.len(), client.stats());
@@ -28,21 +32,31 @@
 //! ```
 
 mod client;
+mod request;
 mod runtime;
 #[cfg(feature = "tower")]
 mod service;
 
 pub use client::{Client, ClientBuilder};
+pub use request::RequestBuilder;
 /// The trace hook, timeouts and pool counters, so users need no second
 /// dependency for them.
 pub use roundtrip_io::proto::pool::PoolStats;
 pub use roundtrip_io::proto::trace::TraceEvent;
+/// Proxy settings: which proxy for which URL, `NO_PROXY`, the environment.
+pub use roundtrip_io::proxy;
+/// Name resolution: overrides, a pluggable resolver.
+pub use roundtrip_io::resolve;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
 pub use roundtrip_io::{
-    Config, Decompressed, Error, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
+    Config, Decompressed, Error, IntoUri, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
 };
+/// The cookie jar (feature `cookies`): `cookie_store(true)` on the builder,
+/// or `cookie_provider(jar)` with one the caller keeps.
+#[cfg(feature = "cookies")]
+pub use roundtrip_io::{CookieError, CookieJar};
 pub use roundtrip_io::{Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt};
 pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use runtime::{BodyReader, Tokio, Upgraded};
@@ -91,5 +105,5 @@ pub type ResponseBody = roundtrip_io::drive::ResponseBody<Tokio>;
 /// # Ok(()) }
 /// ```
 pub async fn get(uri: &str) -> Result<http::Response<ResponseBody>, Error> {
-    Client::new().get(uri).await
+    Client::new().get(uri).send().await
 }

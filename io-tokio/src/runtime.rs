@@ -51,11 +51,19 @@ impl Runtime for Tokio {
 
     fn resolve(
         &self,
+        resolver: &roundtrip_io::resolve::Resolver,
         host: &str,
         port: u16,
     ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static {
-        let host = host.to_owned();
-        async move { Ok(tokio::net::lookup_host((host, port)).await?.collect()) }
+        let (host, resolver) = (host.to_owned(), resolver.clone());
+        async move {
+            if !resolver.is_custom() {
+                return Ok(tokio::net::lookup_host((host, port)).await?.collect());
+            }
+            tokio::task::spawn_blocking(move || resolver.resolve_blocking(&host, port))
+                .await
+                .map_err(io::Error::other)?
+        }
     }
 
     fn timer(&self, at: Instant) -> Sleep {

@@ -14,7 +14,7 @@ use crate::{Body, Client, ResponseBody};
 /// A request of any body type the client takes (`B: Into<Body>`: [`Body`]
 /// itself, `()`, `Bytes`, `Vec<u8>`, `String`, `&'static str`,
 /// `&'static [u8]`), answered once the response head arrived, as
-/// [`Client::request`] does.
+/// [`Client::execute`] does.
 ///
 /// Always ready: a request that must wait for a connection
 /// (`max_conns_per_host`) waits inside its future, in the pool's queue, as
@@ -47,13 +47,13 @@ where
     fn call(&mut self, request: http::Request<B>) -> ResponseFuture {
         let client = self.clone();
         let request = request.map(Into::into);
-        ResponseFuture(Box::pin(async move { client.request(request).await }))
+        ResponseFuture(Box::pin(async move { client.execute(request).await }))
     }
 }
 
 /// The future of [`Client`]'s `Service::call`: the response once its head
 /// arrived. Dropping it cancels the request, as dropping
-/// [`Client::request`]'s future does.
+/// [`Client::execute`]'s future does.
 pub struct ResponseFuture(
     Pin<Box<dyn Future<Output = Result<http::Response<ResponseBody>, Error>> + Send>>,
 );

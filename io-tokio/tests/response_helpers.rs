@@ -29,7 +29,7 @@ async fn url_status_and_charset() {
     });
     let client = Client::builder().keep_alive(false).build();
     let url = format!("http://127.0.0.1:{port}/quote");
-    let mut response = client.get(&url).await.unwrap();
+    let mut response = client.get(&url).send().await.unwrap();
     let answered = response.url().map(ToString::to_string);
     assert_eq!(
         answered,
@@ -38,7 +38,7 @@ async fn url_status_and_charset() {
     );
     let text = response.body_mut().text(64).await.unwrap();
     assert_eq!(text, "\u{201c}hi\u{201d}!");
-    let response = client.get(&url).await.unwrap();
+    let response = client.get(&url).send().await.unwrap();
     match response.error_for_status() {
         Err(Error::Status { status, .. }) => assert_eq!(status, 503),
         other => panic!("{other:?}"),

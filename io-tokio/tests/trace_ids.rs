@@ -52,11 +52,11 @@ async fn concurrent_requests_events_are_attributed_to_their_request() {
     let (client, log) = recording_client();
     let url = format!("http://127.0.0.1:{port}/");
     let one = async {
-        let mut response = client.get(&url).await.unwrap();
+        let mut response = client.get(&url).send().await.unwrap();
         response.body_mut().bytes(64).await.unwrap()
     };
     let two = async {
-        let mut response = client.get(&url).await.unwrap();
+        let mut response = client.get(&url).send().await.unwrap();
         response.body_mut().bytes(64).await.unwrap()
     };
     let (one, two) = tokio::join!(one, two);
@@ -117,12 +117,16 @@ async fn a_redirects_hops_share_one_id() {
     });
     let (client, log) = recording_client();
     let mut response = client
-        .get(&format!("http://127.0.0.1:{port}/here"))
+        .get(format!("http://127.0.0.1:{port}/here"))
+        .send()
         .await
         .unwrap();
     assert_eq!(response.body_mut().bytes(64).await.unwrap(), "ok");
     // The next request, on the same connection, has an id of its own.
-    let next = client.get(&format!("http://127.0.0.1:{port}/there")).await;
+    let next = client
+        .get(format!("http://127.0.0.1:{port}/there"))
+        .send()
+        .await;
     assert_eq!(next.unwrap().status(), 204);
 
     let log = log.lock().unwrap().clone();

@@ -15,6 +15,7 @@
 //! ```text
 //! GetConn
 //!   [ConnClosed ...]                  idle connections found dead or expired
+//!   DnsStart, DnsDone                 a host name looked up, when dialing
 //!   ConnectStart, ConnectDone         per address tried, when dialing
 //!   TlsHandshakeStart, TlsHandshakeDone  https, on a new connection
 //! GotConn
@@ -88,6 +89,17 @@ pub enum TraceEvent {
     GetConn {
         /// Scheme, host and port.
         key: Key,
+    },
+    /// A host name lookup begins (Go's `DNSStart`; none for an IP
+    /// literal or an override).
+    DnsStart {
+        /// The name looked up.
+        host: String,
+    },
+    /// The lookup ended (Go's `DNSDone`).
+    DnsDone {
+        /// The addresses found, or the error's text.
+        result: Result<alloc::vec::Vec<SocketAddr>, String>,
     },
     /// A connect to `addr` begins (one per resolved address tried).
     ConnectStart {
@@ -228,6 +240,8 @@ impl TraceEvent {
     pub fn name(&self) -> &'static str {
         match self {
             TraceEvent::GetConn { .. } => "GetConn",
+            TraceEvent::DnsStart { .. } => "DnsStart",
+            TraceEvent::DnsDone { .. } => "DnsDone",
             TraceEvent::ConnectStart { .. } => "ConnectStart",
             TraceEvent::ConnectDone { .. } => "ConnectDone",
             TraceEvent::TlsHandshakeStart { .. } => "TlsHandshakeStart",
@@ -248,6 +262,15 @@ impl fmt::Display for TraceEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TraceEvent::GetConn { key } => write!(f, "get connection to {key}"),
+            TraceEvent::DnsStart { host } => write!(f, "resolve {host}"),
+            TraceEvent::DnsDone { result: Ok(addrs) } => {
+                f.write_str("resolved:")?;
+                for addr in addrs {
+                    write!(f, " {}", addr.ip())?;
+                }
+                Ok(())
+            }
+            TraceEvent::DnsDone { result: Err(e) } => write!(f, "resolve failed: {e}"),
             TraceEvent::ConnectStart { addr } => write!(f, "connect to {addr}"),
             TraceEvent::ConnectDone { addr, result } => match result {
                 Ok(()) => write!(f, "connected to {addr}"),

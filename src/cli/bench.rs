@@ -160,6 +160,7 @@ fn blocking(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
                     let t = Instant::now();
                     let outcome = client
                         .get(url)
+                        .send()
                         .and_then(|mut r| r.body_mut().bytes(u64::MAX))
                         .map(|b| b.len())
                         .map_err(|e| e.to_string());
@@ -193,7 +194,7 @@ fn tokio(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
                 let mut mine = Tally::default();
                 while next.fetch_add(1, Ordering::Relaxed) < n {
                     let t = Instant::now();
-                    let outcome = match client.get(&url).await {
+                    let outcome = match client.get(&url).send().await {
                         Ok(mut r) => r.body_mut().bytes(u64::MAX).await.map(|b| b.len()),
                         Err(e) => Err(e),
                     };
@@ -224,7 +225,7 @@ fn smol(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
                 let mut mine = Tally::default();
                 while next.fetch_add(1, Ordering::Relaxed) < n {
                     let t = Instant::now();
-                    let outcome = match client.get(&url).await {
+                    let outcome = match client.get(&url).send().await {
                         Ok(mut r) => r.body_mut().bytes(u64::MAX).await.map(|b| b.len()),
                         Err(e) => Err(e),
                     };
@@ -251,7 +252,7 @@ fn mio(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
     let started = Instant::now();
     let (mut submitted, mut done) = (0, 0);
     while submitted < n.min(c) {
-        started_at.insert(driver.get(url), Instant::now());
+        started_at.insert(driver.get(url).submit(), Instant::now());
         submitted += 1;
     }
     // Bounded: every pass waits at most a second, and each request ends
@@ -269,7 +270,7 @@ fn mio(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
                 size,
             );
             if submitted < n {
-                started_at.insert(driver.get(url), Instant::now());
+                started_at.insert(driver.get(url).submit(), Instant::now());
                 submitted += 1;
             }
         }

@@ -84,7 +84,8 @@ pub enum Backend {
 /// Arguments of `roundtrip get`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The URLs to fetch, in order, through one client (`http://` only).
+    /// The URLs to fetch, in order, through one client (`http://` or
+    /// `https://`).
     #[arg(required = true, value_name = "URL")]
     urls: Vec<String>,
     /// Show the request and response heads, the trace of each request with
@@ -154,6 +155,34 @@ pub struct Args {
     /// With -s, still write the error line.
     #[arg(short = 'S', long)]
     show_error: bool,
+    /// Trust the certificates in FILE (PEM) too, beside the built-in roots.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Accept any server certificate (expired, self-signed, another
+    /// name's): anyone on the path can then read and change the traffic.
+    #[arg(short = 'k', long)]
+    insecure: bool,
+    /// Send the client certificate in FILE (PEM; with its key unless
+    /// --key names another file) to servers that ask for one.
+    #[arg(short = 'E', long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Send the requests through this proxy (`http://`, `https://`,
+    /// `socks5://`, `socks5h://`; `user:password@` for credentials)
+    /// instead of those of the environment (`http_proxy`, `https_proxy`,
+    /// `all_proxy`, `no_proxy`, honoured otherwise, as curl does).
+    #[arg(short = 'x', long, value_name = "URL")]
+    proxy: Option<String>,
+    /// Hosts that bypass the proxy: a comma list of names (with their
+    /// subdomains), IP addresses, CIDR ranges, or `*` (overrides `no_proxy`).
+    #[arg(long, value_name = "LIST")]
+    noproxy: Option<String>,
+    /// Answer HOST:PORT with ADDRESS (a comma list) instead of looking it
+    /// up, as curl; repeat for more.
+    #[arg(long, value_name = "HOST:PORT:ADDRESS")]
+    resolve: Vec<String>,
 }
 
 /// Why a run stopped early.
@@ -263,6 +292,66 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// `--cacert`, `-k`, `--cert` and `--key`, read and checked before any
+/// request.
+fn tls_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
+    use roundtrip::tls::{Certificate, Identity};
+    let read = |path: &PathBuf| {
+        std::fs::read(path)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
+    };
+    let bad = |path: &PathBuf, e: roundtrip::tls::TlsError| {
+        Failure::Usage(format!("{}: {e}", path.display()))
+    };
+    if let Some(path) = &args.cacert {
+        let certs = Certificate::from_pem_bundle(&read(path)?).map_err(|e| bad(path, e))?;
+        if certs.is_empty() {
+            return Err(Failure::Usage(format!(
+                "{}: no certificate in the file",
+                path.display()
+            )));
+        }
+        config.tls.extra_roots.extend(certs);
+    }
+    if let Some(path) = &args.cert {
+        let chain = read(path)?;
+        let key = match &args.key {
+            Some(key) => read(key)?,
+            None => chain.clone(),
+        };
+        let key_path = args.key.as_ref().unwrap_or(path);
+        let identity = Identity::from_pem(&chain, &key).map_err(|e| bad(key_path, e))?;
+        config.tls.identity = Some(identity);
+    }
+    config.tls.danger_accept_invalid_certs = args.insecure;
+    Ok(())
+}
+
+/// `-x` and `--noproxy`, else the environment's proxies (as curl).
+fn proxy_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
+    use roundtrip::proxy::{NoProxy, Proxies, Proxy};
+    let mut proxies = match &args.proxy {
+        Some(url) => Proxies::all(Proxy::parse(url).map_err(|e| Failure::Usage(e.to_string()))?)
+            .no_proxy(NoProxy::parse(
+                &std::env::var("no_proxy")
+                    .or_else(|_| std::env::var("NO_PROXY"))
+                    .unwrap_or_default(),
+            )),
+        None => Proxies::from_env(),
+    };
+    if let Some(list) = &args.noproxy {
+        proxies = proxies.no_proxy(NoProxy::parse(list));
+    }
+    config.proxies = proxies;
+    for entry in &args.resolve {
+        config
+            .resolver
+            .add_override(entry)
+            .map_err(|e| Failure::Usage(format!("--resolve: {e}")))?;
+    }
+    Ok(())
+}
+
 fn fetch_all(args: &Args) -> Result<(), Failure> {
     let mut config = Config::default();
     config.timeout = args.timeout;
@@ -281,6 +370,8 @@ fn fetch_all(args: &Args) -> Result<(), Failure> {
         config.read_timeout = config.read_timeout.map(|d| d.max(deadline));
         config.write_timeout = config.write_timeout.map(|d| d.max(deadline));
     }
+    tls_settings(args, &mut config)?;
+    proxy_settings(args, &mut config)?;
     let planned = plan(args, &config)?;
     let mut sink = Sink::open(args)?;
     let log = args.verbose.then(|| Arc::new(Log::new(config.clone())));
@@ -626,7 +717,7 @@ fn blocking(
     for request in planned {
         let start = report.begin(request);
         let response = client
-            .request(request.request())
+            .execute(request.request())
             .map_err(Failure::Request)?;
         report.head(&Head::from(&response));
         sink.begin(&Head::from(&response))
@@ -657,7 +748,7 @@ fn tokio(
         .build()
         .map_err(|e| Failure::Local(format!("cannot start a tokio runtime: {e}")))?;
     let client = roundtrip::tokio::Client::builder().config(config).build();
-    runtime.block_on(fetch_async(planned, sink, report, |r| client.request(r)))?;
+    runtime.block_on(fetch_async(planned, sink, report, |r| client.execute(r)))?;
     Ok(client.stats())
 }
 
@@ -669,7 +760,7 @@ fn smol(
 ) -> Result<PoolStats, Failure> {
     // One request at a time, on this thread: the trace is written from it.
     let client = roundtrip::smol::Client::builder().config(config).build();
-    smol_rt::block_on(fetch_async(planned, sink, report, |r| client.request(r)))?;
+    smol_rt::block_on(fetch_async(planned, sink, report, |r| client.execute(r)))?;
     Ok(client.stats())
 }
 

@@ -1047,3 +1047,52 @@ fn include_keeps_the_servers_reason_phrase_on_every_backend() {
         );
     }
 }
+
+/// `--resolve host:port:addr` answers a name without a lookup (the server
+/// sees the name in `Host`), on every backend; a malformed entry is a usage
+/// error before any request.
+#[test]
+fn resolve_overrides_a_name_on_every_backend() {
+    let server = hello();
+    let port = server
+        .url("/")
+        .rsplit(':')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_string();
+    let entry = format!("never.invalid:{port}:127.0.0.1");
+    let url = format!("http://never.invalid:{port}/");
+    for backend in BACKENDS {
+        let run = get(&["--backend", backend, "--resolve", &entry, "-v", &url]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "hello, world"),
+            "{backend}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("resolve never.invalid"),
+            "{backend}: looked up: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&format!("connect to 127.0.0.1:{port}")),
+            "{}",
+            run.stderr
+        );
+    }
+    let hosts: Vec<String> = server
+        .seen()
+        .iter()
+        .filter_map(|s| s.field("host").map(str::to_string))
+        .collect();
+    assert_eq!(hosts, vec![format!("never.invalid:{port}"); 4]);
+    let run = get(&["--resolve", "never.invalid:notaport:127.0.0.1", &url]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("roundtrip: --resolve: "),
+        "{}",
+        run.stderr
+    );
+}

@@ -238,7 +238,7 @@ struct RoundtripDriver {
 
 impl Driver for RoundtripDriver {
     fn get(&mut self) {
-        let mut response = self.client.get(&self.url).expect("roundtrip GET");
+        let mut response = self.client.get(&self.url).send().expect("roundtrip GET");
         self.buf.clear();
         response
             .body_mut()

@@ -309,7 +309,7 @@ fn run_tokio(addr: SocketAddr, body: BodyKind, n: usize, until: Until) -> Sample
                         let request = http::Request::get(uri.clone())
                             .body(roundtrip_tokio::Body::empty())
                             .expect("a valid request");
-                        let mut response = client.request(request).await.expect("tokio GET");
+                        let mut response = client.execute(request).await.expect("tokio GET");
                         assert_eq!(response.status(), StatusCode::OK, "tokio status");
                         while let Some(piece) = response.body_mut().chunk().await.expect("body") {
                             bytes += piece.len() as u64;

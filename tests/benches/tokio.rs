@@ -250,7 +250,7 @@ impl Peer {
     async fn get(&self, url: &str, expect: usize, read: Read) {
         let len = match self {
             Peer::Roundtrip(client) => {
-                let mut response = client.get(url).await.expect("roundtrip GET");
+                let mut response = client.get(url).send().await.expect("roundtrip GET");
                 assert_eq!(response.status(), 200, "roundtrip status");
                 let body = response.body_mut();
                 match read {

@@ -172,12 +172,18 @@ pub trait Backend: 'static {
     /// connection. A backend that finds out only when a request takes the
     /// connection (probe or failure) sets `false`.
     const DROPS_CLOSED_IDLE: bool;
+    /// Whether the suites' scripted servers speak TLS (`https://`) to this
+    /// backend: [`Tls`](crate::tls_faults::Tls) wraps a backend so.
+    const TLS: bool = false;
     /// A client; clones share one pool.
     type Client: Clone + Send + Sync + 'static;
     /// A client with `config`.
     fn client(config: Config) -> Self::Client;
     /// Sends one request and reads its body as `req.read` says; blocks.
     fn send(client: &Self::Client, req: Req) -> Result<Resp, Error>;
+    /// Sends one request made with the backend's own request builder (see
+    /// [`crate::builders`]) and reads its whole body; blocks.
+    fn send_built(client: &Self::Client, built: crate::builders::Built) -> Result<Resp, Error>;
     /// Pool counters.
     fn stats(client: &Self::Client) -> PoolStats;
     /// Pool counters as they are now, with what happened since the last
@@ -247,7 +253,25 @@ impl Backend for Blocking {
 
     fn send(client: &Self::Client, req: Req) -> Result<Resp, Error> {
         let (request, read) = req.into_http(|pieces| pieces)?;
-        let response = client.request(request)?;
+        blocking_resp(client.execute(request)?, read)
+    }
+
+    fn send_built(client: &Self::Client, built: crate::builders::Built) -> Result<Resp, Error> {
+        let builder = crate::apply_built!(client, built, roundtrip_blocking::Body, |p| p);
+        blocking_resp(builder.send()?, ReadMode::All)
+    }
+
+    fn stats(client: &Self::Client) -> PoolStats {
+        client.stats()
+    }
+}
+
+/// A blocking response as the suite sees it: the body read as `read` says.
+fn blocking_resp(
+    response: roundtrip_io::http::Response<roundtrip_blocking::ResponseBody>,
+    read: ReadMode,
+) -> Result<Resp, Error> {
+    {
         let (parts, mut body) = response.into_parts();
         let mut bytes = Vec::new();
         match read {
@@ -271,10 +295,6 @@ impl Backend for Blocking {
             trailers: body.trailers().cloned(),
             extensions: parts.extensions,
         })
-    }
-
-    fn stats(client: &Self::Client) -> PoolStats {
-        client.stats()
     }
 }
 
@@ -392,6 +412,14 @@ impl<const MULTI: bool> Backend for Tokio<MULTI> {
         client.runtime.block_on(tokio_send(&client.client, req))
     }
 
+    fn send_built(client: &Self::Client, built: crate::builders::Built) -> Result<Resp, Error> {
+        let builder =
+            crate::apply_built!(&client.client, built, roundtrip_tokio::Body, AsyncPieces);
+        client
+            .runtime
+            .block_on(async { drive_resp(builder.send().await?, ReadMode::All).await })
+    }
+
     fn stats(client: &Self::Client) -> PoolStats {
         client.client.stats()
     }
@@ -400,7 +428,7 @@ impl<const MULTI: bool> Backend for Tokio<MULTI> {
 /// Sends `req` on a tokio client and reads its body as `req.read` says.
 pub async fn tokio_send(client: &roundtrip_tokio::Client, req: Req) -> Result<Resp, Error> {
     let (request, read) = req.into_http(AsyncPieces)?;
-    drive_resp(client.request(request).await?, read).await
+    drive_resp(client.execute(request).await?, read).await
 }
 
 /// A response of the async driver (tokio, smol) as the suite sees it: the
@@ -496,6 +524,10 @@ impl Drop for MioInner {
 
 enum MioJob {
     Send(Req, std::sync::mpsc::Sender<Result<Resp, Error>>),
+    Built(
+        crate::builders::Built,
+        std::sync::mpsc::Sender<Result<Resp, Error>>,
+    ),
     Stop,
 }
 
@@ -543,20 +575,11 @@ impl Backend for Mio {
     }
 
     fn send(client: &Self::Client, req: Req) -> Result<Resp, Error> {
-        let gone = || Error::Io {
-            phase: roundtrip_io::Phase::PoolWait,
-            source: std::io::Error::other("the mio driver thread is gone"),
-            reached_server: false,
-        };
-        let (reply, result) = std::sync::mpsc::channel();
-        let inner = &client.inner;
-        inner
-            .jobs
-            .send(MioJob::Send(req, reply))
-            .map_err(|_| gone())?;
-        inner.waker.wake().map_err(|_| gone())?;
-        // Bounded by the client's timeouts, which the driver enforces.
-        result.recv().map_err(|_| gone())?
+        mio_job(client, |reply| MioJob::Send(req, reply))
+    }
+
+    fn send_built(client: &Self::Client, built: crate::builders::Built) -> Result<Resp, Error> {
+        mio_job(client, |reply| MioJob::Built(built, reply))
     }
 
     fn stats(client: &Self::Client) -> PoolStats {
@@ -574,6 +597,24 @@ impl Backend for Mio {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Hands a job to a mio client's loop and blocks for its reply.
+fn mio_job(
+    client: &MioClient,
+    job: impl FnOnce(std::sync::mpsc::Sender<Result<Resp, Error>>) -> MioJob,
+) -> Result<Resp, Error> {
+    let gone = || Error::Io {
+        phase: roundtrip_io::Phase::PoolWait,
+        source: std::io::Error::other("the mio driver thread is gone"),
+        reached_server: false,
+    };
+    let (reply, result) = std::sync::mpsc::channel();
+    let inner = &client.inner;
+    inner.jobs.send(job(reply)).map_err(|_| gone())?;
+    inner.waker.wake().map_err(|_| gone())?;
+    // Bounded by the client's timeouts, which the driver enforces.
+    result.recv().map_err(|_| gone())?
 }
 
 /// The driver thread of a [`MioClient`]: polls, hands events and the time
@@ -608,6 +649,15 @@ fn mio_loop(
         loop {
             match jobs.try_recv() {
                 Ok(MioJob::Send(req, reply)) => mio_submit(&mut driver, &mut pending, req, reply),
+                Ok(MioJob::Built(built, reply)) => {
+                    let builder =
+                        crate::apply_built!(&mut driver, built, roundtrip_mio::Body, |p| p);
+                    let id = builder.submit_with(roundtrip_mio::Receive::Collect {
+                        max_bytes: u64::MAX,
+                    });
+                    let streamed = None;
+                    pending.insert(id, MioPending { reply, streamed });
+                }
                 Ok(MioJob::Stop) | Err(TryRecvError::Disconnected) => return,
                 Err(TryRecvError::Empty) => break,
             }

@@ -7,7 +7,7 @@ use std::io::Read;
 use roundtrip_io::proto::pool::PoolStats;
 use roundtrip_io::{Config, Error};
 
-use crate::backend::{Backend, Pieces, Req, Resp};
+use crate::backend::{Backend, Pieces, ReadMode, Req, Resp};
 
 /// The smol backend.
 #[derive(Debug)]
@@ -26,6 +26,13 @@ impl Backend for Smol {
         smol::block_on(smol_send(client, req))
     }
 
+    fn send_built(client: &Self::Client, built: crate::builders::Built) -> Result<Resp, Error> {
+        let builder = crate::apply_built!(client, built, roundtrip_smol::Body, SmolPieces);
+        smol::block_on(async {
+            crate::backend::drive_resp(builder.send().await?, ReadMode::All).await
+        })
+    }
+
     fn stats(client: &Self::Client) -> PoolStats {
         client.stats()
     }
@@ -35,7 +42,7 @@ impl Backend for Smol {
 /// (the same reading as tokio's: one driver serves both).
 pub async fn smol_send(client: &roundtrip_smol::Client, req: Req) -> Result<Resp, Error> {
     let (request, read) = req.into_http(SmolPieces)?;
-    crate::backend::drive_resp(client.request(request).await?, read).await
+    crate::backend::drive_resp(client.execute(request).await?, read).await
 }
 
 /// [`Pieces`] as a `futures_io::AsyncRead`.

@@ -9,7 +9,10 @@
 //! request went out again, and the pool counters afterwards (nothing in use,
 //! dialing or waiting; every dialed connection either idle or counted
 //! closed). [`matrix`] runs every case on every backend and prints the
-//! scenario × backend table that `FAULTS.md` records.
+//! scenario × backend table that `FAULTS.md` records. With
+//! [`Tls`](crate::tls_faults::Tls) every case runs on `https://` against
+//! the scripted TLS server instead (`tls_faults_*.rs`): `serve` picks
+//! the server.
 //!
 //! Every wait is bounded; timing cases use deadlines of a few hundred
 //! milliseconds and assert a lower bound from the client's own deadline and
@@ -50,14 +53,24 @@ const BIG_UPLOAD: usize = 8 << 20;
 /// more, far beyond the 2 s allowed.
 const HUGE_UPLOAD: usize = 32 << 20;
 
+/// A scripted server for backend `B`: over TLS when [`Backend::TLS`] says
+/// so (the suite then runs on `https://`, see `crate::tls_faults`).
+pub(crate) fn serve<B: Backend>(conns: Vec<Vec<Step>>) -> ScriptServer {
+    if B::TLS {
+        crate::tls_server::TlsServer::new().start(conns)
+    } else {
+        ScriptServer::start(conns)
+    }
+}
+
 /// Sends `req` and panics, naming the backend and the request, if it fails.
-fn send_ok<B: Backend>(client: &B::Client, req: Req) -> Resp {
+pub(crate) fn send_ok<B: Backend>(client: &B::Client, req: Req) -> Resp {
     let what = format!("{} {}", req.method, req.url);
     B::send(client, req).unwrap_or_else(|e| panic!("{}: {what}: {e:?}", B::NAME))
 }
 
 /// Sends `req` and returns its error; panics if it succeeds.
-fn send_err<B: Backend>(client: &B::Client, req: Req) -> Error {
+pub(crate) fn send_err<B: Backend>(client: &B::Client, req: Req) -> Error {
     let what = format!("{} {}", req.method, req.url);
     match B::send(client, req) {
         Ok(resp) => panic!(
@@ -73,7 +86,7 @@ fn send_err<B: Backend>(client: &B::Client, req: Req) -> Error {
 /// The pool holds nothing for a request and its books balance: no
 /// connection in use or being dialed, no waiter, `idle` idle connections,
 /// and every connection dialed is either idle or counted closed.
-fn assert_clean<B: Backend>(client: &B::Client, idle: usize) -> PoolStats {
+pub(crate) fn assert_clean<B: Backend>(client: &B::Client, idle: usize) -> PoolStats {
     let stats = B::stats(client);
     assert_eq!(
         (stats.in_use, stats.dialing, stats.waiters, stats.idle),
@@ -92,7 +105,7 @@ fn assert_clean<B: Backend>(client: &B::Client, idle: usize) -> PoolStats {
 
 /// Waits for every script to end (drop the client first: the last
 /// connection waits for its close), then requires that none failed.
-fn settle(server: &ScriptServer) {
+pub(crate) fn settle(server: &ScriptServer) {
     assert!(server.wait_idle(SETTLE), "server scripts still running");
     server.assert_no_errors();
 }
@@ -111,7 +124,7 @@ fn settle_except(server: &ScriptServer, conn: usize) {
 
 /// Waits until the accept loop (which polls) has seen every connection the
 /// client opened, so an `accepted()` upper bound is not read too early.
-fn settle_accepts(server: &ScriptServer, at_least: usize) {
+pub(crate) fn settle_accepts(server: &ScriptServer, at_least: usize) {
     let deadline = Instant::now() + Duration::from_millis(500);
     while server.accepted() < at_least && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(2));
@@ -169,7 +182,7 @@ fn stop_at<B: Backend>(answer: &[u8], end: Step, want: impl Fn(&Error) -> bool) 
             first.push(Step::Sleep(Duration::from_millis(30)));
         }
         first.push(end.clone());
-        let server = ScriptServer::start(vec![first, next_conn()]);
+        let server = serve::<B>(vec![first, next_conn()]);
         let client = B::client(test_config());
         let req = Req {
             url: server.url("/a"),
@@ -297,7 +310,7 @@ pub fn reset_before_response<B: Backend>() {
 /// matters, the response-head timeout (300 ms, from the request's end) fires
 /// anyway. The connection is closed, the next request dials.
 pub fn head_drip_timeout<B: Backend>() {
-    let server = ScriptServer::start(vec![
+    let server = serve::<B>(vec![
         vec![
             Step::ReadRequest,
             Step::WriteSlowly {
@@ -332,7 +345,7 @@ pub fn interim_flood<B: Backend>() {
         out
     };
     // At the limit: fine, and the connection is reused.
-    let server = ScriptServer::start(vec![vec![
+    let server = serve::<B>(vec![vec![
         Step::Repeat(2, vec![Step::ReadRequest, Step::Write(flood(4))]),
         Step::ExpectEof,
     ]]);
@@ -350,7 +363,7 @@ pub fn interim_flood<B: Backend>() {
     settle(&server);
     // Over it: refused, connection dropped.
     for (limit, n) in [(Some(4), 5), (None, 1000)] {
-        let server = ScriptServer::start(vec![
+        let server = serve::<B>(vec![
             vec![Step::ReadRequest, Step::Write(flood(n)), Step::ExpectEof],
             next_conn(),
         ]);
@@ -397,7 +410,7 @@ fn bytes_on_idle_with<B: Backend>(
     server_pause: Duration,
     client_pause: Duration,
 ) {
-    let server = ScriptServer::start(vec![
+    let server = serve::<B>(vec![
         vec![
             Step::ReadRequest,
             Step::Write(ok(b"one")),
@@ -476,7 +489,7 @@ pub fn unsolicited_response_on_young_idle_probed<B: Backend>() {
 pub fn second_response_same_write<B: Backend>() {
     let mut answer = ok(b"one");
     answer.extend_from_slice(&ok(b"EXTRA"));
-    let server = ScriptServer::start(vec![
+    let server = serve::<B>(vec![
         vec![Step::ReadRequest, Step::Write(answer), Step::ExpectEof],
         next_conn(),
     ]);
@@ -520,7 +533,7 @@ pub fn oversized_head<B: Backend>() {
     let mut endless = b"HTTP/1.1 200 OK\r\nX-Endless: ".to_vec();
     endless.extend(std::iter::repeat_n(b'a', 1 << 20));
     for answer in [many, endless] {
-        let server = ScriptServer::start(vec![
+        let server = serve::<B>(vec![
             vec![Step::ReadRequest, Step::Write(answer), Step::ExpectEof],
             next_conn(),
         ]);
@@ -552,7 +565,7 @@ pub fn chunk_size_overflow<B: Backend>() {
     for size in ["10000000000000000", "ffffffffffffffff0"] {
         let mut answer = response(200, &[("Transfer-Encoding", "chunked")], b"");
         answer.extend_from_slice(format!("{size}\r\nabc").as_bytes());
-        let server = ScriptServer::start(vec![
+        let server = serve::<B>(vec![
             vec![Step::ReadRequest, Step::Write(answer), Step::ExpectEof],
             next_conn(),
         ]);
@@ -607,7 +620,7 @@ fn early_413<B: Backend>(case: &str, len: usize, after: Vec<Step>) {
     for sized in [true, false] {
         let mut first = vec![Step::ReadHead, Step::Write(too_large())];
         first.extend(after.iter().cloned());
-        let server = ScriptServer::start(vec![first, next_conn()]);
+        let server = serve::<B>(vec![first, next_conn()]);
         let mut config = test_config();
         config.write_timeout = Some(Duration::from_secs(3));
         let client = B::client(config);
@@ -710,7 +723,7 @@ fn close_on_reuse() -> Vec<Step> {
 
 /// Close exactly at reuse, GET: retried once on a new connection, succeeds.
 pub fn close_on_reuse_get_retried<B: Backend>() {
-    let server = ScriptServer::start(vec![close_on_reuse(), next_conn()]);
+    let server = serve::<B>(vec![close_on_reuse(), next_conn()]);
     let client = B::client(test_config());
     assert_eq!(
         send_ok::<B>(&client, Req::get(server.url("/one"))).body,
@@ -750,7 +763,7 @@ pub fn close_on_reuse_post_not_resent<B: Backend>() {
         },
     ];
     for body in bodies {
-        let server = ScriptServer::start(vec![close_on_reuse(), next_conn()]);
+        let server = serve::<B>(vec![close_on_reuse(), next_conn()]);
         let client = B::client(test_config());
         assert_eq!(
             send_ok::<B>(&client, Req::get(server.url("/one"))).body,
@@ -801,7 +814,7 @@ fn silent_server<B: Backend>(
     } else {
         vec![Step::Sleep(Duration::from_secs(5))]
     };
-    let server = ScriptServer::start(vec![first, next_conn()]);
+    let server = serve::<B>(vec![first, next_conn()]);
     let client = B::client(config);
     let mut req = Req::get(server.url("/"));
     if timeout.is_some() {
@@ -871,7 +884,7 @@ pub fn never_reads<B: Backend>() {
 /// fires: `Timeout` in the write phase. The whole-request `timeout` (3 s)
 /// is only a backstop.
 pub fn upload_never_read<B: Backend>() {
-    let server = ScriptServer::start(vec![
+    let server = serve::<B>(vec![
         vec![Step::ReadHead, Step::Sleep(Duration::from_secs(5))],
         next_conn(),
     ]);

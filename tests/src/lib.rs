@@ -3,16 +3,23 @@
 
 pub mod backend;
 pub mod backend_smol;
+pub mod builders;
 pub mod cases;
 pub mod certs;
 pub mod conformance;
+pub mod cookies;
 pub mod faults;
 pub mod fixtures;
 pub mod origin;
 pub mod peer;
+pub mod proxies;
+pub mod proxy_peers;
 pub mod redirects;
 pub mod server;
 pub mod suite;
+pub mod tls_faults;
+pub mod tls_nginx;
+pub mod tls_server;
 pub mod traces;
 
 pub use backend_smol::Smol;

@@ -442,7 +442,8 @@ mod tests {
         let client = roundtrip_blocking::Client::new();
         for _ in 0..3 {
             let mut response = client
-                .get(&format!("http://{addr}/small"))
+                .get(format!("http://{addr}/small"))
+                .send()
                 .expect("GET /small");
             let body = response.body_mut().bytes(1024).expect("body");
             assert_eq!(&body[..], SMALL_BODY);

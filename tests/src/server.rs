@@ -7,6 +7,10 @@
 //! asserts both what the client sent and that the exchange went as scripted.
 //! In the spirit of hyper's `tests/client.rs` `test!` macro.
 //!
+//! The script runs over a [`Wire`]: the TCP socket itself ([`Plain`], what
+//! [`ScriptServer::start`] uses), or a session over it, such as the TLS of
+//! `crate::tls_server`, so the same scripts test `http://` and `https://`.
+//!
 //! Everything is bounded: the server binds `127.0.0.1:0` only, every wait for
 //! client bytes gives up after [`DEFAULT_READ_TIMEOUT`] without progress (see
 //! [`ScriptServer::read_timeout`]), every loop has a count bound, and dropping
@@ -91,10 +95,19 @@ pub enum Step {
     },
     /// Sleeps (the server stopping cuts it short).
     Sleep(Duration),
-    /// Closes gracefully: shuts the write side (FIN), reads away what the
-    /// client already sent without waiting (so the kernel does not answer
-    /// unread bytes with RST), then drops the socket. Ends the script.
+    /// Closes gracefully: ends the session (over TLS, sends `close_notify`),
+    /// shuts the write side (FIN), reads away what the client already sent
+    /// without waiting (so the kernel does not answer unread bytes with
+    /// RST), then drops the socket. Ends the script.
     Close,
+    /// Closes like [`Step::Close`] but without ending the session first: over
+    /// TLS no `close_notify`, so the client cannot tell the end from a cut.
+    /// Over plain TCP the same as [`Step::Close`]. Ends the script.
+    CloseWithoutNotify,
+    /// Sends the session's fatal alert (over TLS, an encrypted
+    /// `bad_record_mac`), then closes like [`Step::CloseWithoutNotify`]. A
+    /// script error over plain TCP. Ends the script.
+    FatalAlert,
     /// Sets `SO_LINGER` to zero and drops the socket, so the kernel sends RST.
     /// Ends the script.
     Reset,
@@ -138,6 +151,8 @@ impl fmt::Debug for Step {
             }
             Step::Sleep(d) => write!(f, "Sleep({d:?})"),
             Step::Close => f.write_str("Close"),
+            Step::CloseWithoutNotify => f.write_str("CloseWithoutNotify"),
+            Step::FatalAlert => f.write_str("FatalAlert"),
             Step::Reset => f.write_str("Reset"),
             Step::ExpectEof => f.write_str("ExpectEof"),
             Step::Serve(_) => f.write_str("Serve(..)"),
@@ -154,6 +169,58 @@ impl fmt::Debug for Step {
         }
     }
 }
+
+/// The session a connection's script runs in over its TCP socket: none
+/// ([`Plain`]), or TLS (`crate::tls_server`). Every call gets the socket,
+/// which the connection keeps (its `Close` and `Reset` act on it directly).
+/// The socket's reads and writes time out every few milliseconds; a call
+/// that cannot go on now returns that `WouldBlock` or `TimedOut` error, and
+/// the script calls again until its own deadline.
+pub trait Wire: Send {
+    /// Moves the opening exchange on (a TLS handshake); `Ok(true)` once it
+    /// is over. An error ends the connection before its script.
+    fn open(&mut self, tcp: &TcpStream) -> io::Result<bool>;
+    /// Reads what the client sent; `Ok(0)` at its end.
+    fn read(&mut self, tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize>;
+    /// Takes bytes to send; some may wait in the session until
+    /// [`Wire::flush`].
+    fn write(&mut self, tcp: &TcpStream, buf: &[u8]) -> io::Result<usize>;
+    /// Sends what [`Wire::write`] left waiting.
+    fn flush(&mut self, tcp: &TcpStream) -> io::Result<()>;
+    /// Queues the announcement of the end of the data (TLS `close_notify`)
+    /// for the next [`Wire::flush`].
+    fn close_notify(&mut self) {}
+    /// Queues a fatal alert for the next [`Wire::flush`]; `Err` says why the
+    /// wire has none.
+    fn fatal_alert(&mut self) -> Result<(), String> {
+        Err("a plain TCP connection has no alerts".into())
+    }
+}
+
+/// No session: the script's bytes are the socket's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Plain;
+
+impl Wire for Plain {
+    fn open(&mut self, _tcp: &TcpStream) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    fn read(&mut self, mut tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        tcp.read(buf)
+    }
+
+    fn write(&mut self, mut tcp: &TcpStream, buf: &[u8]) -> io::Result<usize> {
+        tcp.write(buf)
+    }
+
+    fn flush(&mut self, _tcp: &TcpStream) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Makes the [`Wire`] of each accepted connection.
+pub type Wires = Arc<dyn Fn() -> Box<dyn Wire> + Send + Sync>;
 
 /// A request as the server read it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -246,6 +313,7 @@ impl Shared {
 /// The scripted server. Dropping it stops the server.
 pub struct ScriptServer {
     addr: SocketAddr,
+    scheme: &'static str,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
 }
@@ -256,6 +324,12 @@ impl ScriptServer {
     /// closed at once (see [`ScriptServer::unscripted`]) unless
     /// [`ScriptServer::repeat_last`] is on.
     pub fn start(conns: Vec<Script>) -> ScriptServer {
+        ScriptServer::start_on(conns, "http", Arc::new(|| Box::new(Plain)))
+    }
+
+    /// Like [`ScriptServer::start`], each connection's script running over
+    /// a wire `wires` makes; [`ScriptServer::url`] gives `scheme` URLs.
+    pub fn start_on(conns: Vec<Script>, scheme: &'static str, wires: Wires) -> ScriptServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for ScriptServer");
         let addr = listener
             .local_addr()
@@ -276,11 +350,12 @@ impl ScriptServer {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
                 .name("script-accept".into())
-                .spawn(move || accept_loop(listener, conns, shared))
+                .spawn(move || accept_loop(listener, conns, wires, shared))
                 .expect("spawn ScriptServer accept thread")
         };
         ScriptServer {
             addr,
+            scheme,
             shared,
             acceptor: Some(acceptor),
         }
@@ -306,10 +381,12 @@ impl ScriptServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT` followed by `path` (a `/` is added if missing).
+    /// `http://127.0.0.1:PORT` (or the scheme given to
+    /// [`ScriptServer::start_on`]) followed by `path` (a `/` is added if
+    /// missing).
     pub fn url(&self, path: &str) -> String {
         let slash = if path.starts_with('/') { "" } else { "/" };
-        format!("http://{}{slash}{path}", self.addr)
+        format!("{}://{}{slash}{path}", self.scheme, self.addr)
     }
 
     /// How many connections were accepted, unscripted ones included.
@@ -417,7 +494,7 @@ fn join_until(t: JoinHandle<()>, deadline: Instant) {
     }
 }
 
-fn accept_loop(listener: TcpListener, conns: Vec<Script>, shared: Arc<Shared>) {
+fn accept_loop(listener: TcpListener, conns: Vec<Script>, wires: Wires, shared: Arc<Shared>) {
     // Bounded by the stop flag and by MAX_CONNECTIONS.
     while !shared.stopped() && shared.accepted.load(Ordering::SeqCst) < MAX_CONNECTIONS {
         let stream = match listener.accept() {
@@ -446,9 +523,10 @@ fn accept_loop(listener: TcpListener, conns: Vec<Script>, shared: Arc<Shared>) {
             continue;
         };
         let conn_shared = Arc::clone(&shared);
+        let wire = wires();
         let spawned = thread::Builder::new()
             .name(format!("script-conn-{index}"))
-            .spawn(move || run_connection(index, stream, script, conn_shared));
+            .spawn(move || run_connection(index, stream, wire, script, conn_shared));
         match spawned {
             Ok(handle) => shared
                 .threads
@@ -479,6 +557,7 @@ enum Stop {
 struct Conn {
     index: usize,
     stream: Option<TcpStream>,
+    wire: Box<dyn Wire>,
     /// Bytes read but not consumed yet.
     buf: Vec<u8>,
     read_timeout: Duration,
@@ -494,7 +573,13 @@ enum Framing {
     Chunked,
 }
 
-fn run_connection(index: usize, stream: TcpStream, script: Script, shared: Arc<Shared>) {
+fn run_connection(
+    index: usize,
+    stream: TcpStream,
+    wire: Box<dyn Wire>,
+    script: Script,
+    shared: Arc<Shared>,
+) {
     let read_timeout = Duration::from_millis(shared.read_timeout_ms.load(Ordering::Relaxed) as u64);
     let setup = stream
         .set_nonblocking(false)
@@ -504,6 +589,7 @@ fn run_connection(index: usize, stream: TcpStream, script: Script, shared: Arc<S
     let mut conn = Conn {
         index,
         stream: Some(stream),
+        wire,
         buf: Vec::new(),
         read_timeout,
         shared,
@@ -511,6 +597,11 @@ fn run_connection(index: usize, stream: TcpStream, script: Script, shared: Arc<S
     };
     if let Err(e) = setup {
         conn.fail("setup", format!("socket setup failed: {e}"));
+        return;
+    }
+    if let Err(message) = conn.open() {
+        conn.fail("open", message);
+        conn.close_after_failed_open();
         return;
     }
     let _ = conn.play(&script);
@@ -584,20 +675,16 @@ impl Conn {
             }
             Step::Sleep(d) => self.sleep(*d),
             Step::Close => {
-                let stream = self.stream.take().expect("stream present before Close");
-                let _ = stream.shutdown(Shutdown::Write);
-                // Read away what already arrived so the close is not an RST.
-                if stream.set_nonblocking(true).is_ok() {
-                    let mut scratch = [0u8; 8192];
-                    for _ in 0..10_000 {
-                        match (&stream).read(&mut scratch) {
-                            Ok(n) if n > 0 => {}
-                            _ => break,
-                        }
-                    }
-                }
-                drop(stream);
-                Ok(())
+                self.wire.close_notify();
+                // The client may be gone already; the close goes on.
+                let _ = self.flush();
+                self.close()
+            }
+            Step::CloseWithoutNotify => self.close(),
+            Step::FatalAlert => {
+                self.wire.fatal_alert().map_err(Stop::Failed)?;
+                let _ = self.flush();
+                self.close()
             }
             Step::Reset => {
                 let stream = self.stream.take().expect("stream present before Reset");
@@ -672,6 +759,95 @@ impl Conn {
         }
     }
 
+    /// Runs the wire's opening exchange, up to the read timeout without
+    /// progress; `Err` says why it failed.
+    fn open(&mut self) -> Result<(), String> {
+        let mut deadline = Instant::now() + self.read_timeout;
+        // Bounded by the deadline, moved only when the wire made progress.
+        loop {
+            if self.shared.stopped() {
+                return Err("the server stopped during the opening".into());
+            }
+            let Some(stream) = self.stream.as_ref() else {
+                return Err("no socket".into());
+            };
+            match self.wire.open(stream) {
+                Ok(true) => return Ok(()),
+                Ok(false) => deadline = Instant::now() + self.read_timeout,
+                Err(e) if is_pause(&e) => {
+                    if Instant::now() >= deadline {
+                        return Err(format!("opening stalled for {:?}", self.read_timeout));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    /// After a failed opening (the wire sent its alert, if any): shuts the
+    /// write side and reads until the client closes, up to the read
+    /// timeout, so the client reads the alert before any reset.
+    fn close_after_failed_open(&mut self) {
+        let _ = self.flush();
+        let Some(stream) = self.stream.take() else {
+            return;
+        };
+        let _ = stream.shutdown(Shutdown::Write);
+        let deadline = Instant::now() + self.read_timeout;
+        let mut scratch = [0u8; 8192];
+        while Instant::now() < deadline && !self.shared.stopped() {
+            match (&stream).read(&mut scratch) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if is_pause(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// [`Step::CloseWithoutNotify`]: FIN, read away what already arrived
+    /// (so the close is not an RST), drop the socket.
+    fn close(&mut self) -> Result<(), Stop> {
+        let stream = self.stream.take().ok_or(Stop::Ended)?;
+        let _ = stream.shutdown(Shutdown::Write);
+        if stream.set_nonblocking(true).is_ok() {
+            let mut scratch = [0u8; 8192];
+            for _ in 0..10_000 {
+                match (&stream).read(&mut scratch) {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
+        }
+        drop(stream);
+        Ok(())
+    }
+
+    /// Sends what the wire holds, up to the read timeout without progress.
+    fn flush(&mut self) -> Result<(), Stop> {
+        let deadline = Instant::now() + self.read_timeout;
+        loop {
+            if self.shared.stopped() {
+                return Err(Stop::ServerStopped);
+            }
+            let stream = self.stream.as_ref().ok_or(Stop::Ended)?;
+            match self.wire.flush(stream) {
+                Ok(()) => return Ok(()),
+                Err(e) if is_pause(&e) => {
+                    if Instant::now() >= deadline {
+                        return Err(Stop::Failed(format!(
+                            "flush stalled for {:?}",
+                            self.read_timeout
+                        )));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Stop::Failed(format!("flush failed: {e}"))),
+            }
+        }
+    }
+
     /// [`Step::DiscardSlowly`]: bytes already buffered are dropped too.
     fn discard_slowly(
         &mut self,
@@ -690,7 +866,8 @@ impl Conn {
             }
             self.sleep(every.min(left))?;
             // One read, waiting at most IO_SLICE (the socket's timeout).
-            match self.stream()?.read(&mut scratch) {
+            let stream = self.stream.as_ref().ok_or(Stop::Ended)?;
+            match self.wire.read(stream, &mut scratch) {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}
                 Err(e)
@@ -706,10 +883,6 @@ impl Conn {
         }
     }
 
-    fn stream(&self) -> Result<&TcpStream, Stop> {
-        self.stream.as_ref().ok_or(Stop::Ended)
-    }
-
     /// Reads once more into `buf`, waiting up to the read timeout for bytes.
     /// Returns how many bytes came; 0 means EOF (a reset counts as EOF).
     fn fill(&mut self, what: &str) -> Result<usize, Stop> {
@@ -719,7 +892,8 @@ impl Conn {
             if self.shared.stopped() {
                 return Err(Stop::ServerStopped);
             }
-            match self.stream()?.read(&mut chunk) {
+            let stream = self.stream.as_ref().ok_or(Stop::Ended)?;
+            match self.wire.read(stream, &mut chunk) {
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
                     return Ok(n);
@@ -886,7 +1060,8 @@ impl Conn {
             if self.shared.stopped() {
                 return Err(Stop::ServerStopped);
             }
-            match self.stream()?.write(bytes) {
+            let stream = self.stream.as_ref().ok_or(Stop::Ended)?;
+            match self.wire.write(stream, bytes) {
                 Ok(0) => return Err(Stop::Failed("write returned 0".into())),
                 Ok(n) => {
                     bytes = &bytes[n..];
@@ -910,7 +1085,7 @@ impl Conn {
                 Err(e) => return Err(Stop::Failed(format!("write failed: {e}"))),
             }
         }
-        Ok(())
+        self.flush()
     }
 
     fn sleep(&self, d: Duration) -> Result<(), Stop> {
@@ -936,6 +1111,14 @@ fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
     } else {
         "(non-string panic)".into()
     }
+}
+
+/// A socket timeout: no progress now, try again.
+fn is_pause(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

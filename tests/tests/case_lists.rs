@@ -7,7 +7,9 @@
 use std::path::Path;
 
 use roundtrip_tests::backend::Blocking;
-use roundtrip_tests::{faults, redirects, suite, traces};
+use roundtrip_tests::{
+    builders, cookies, faults, proxies, redirects, suite, tls_faults, tls_nginx, traces,
+};
 
 /// The names of zero-argument generic cases defined in the `.rs` files under
 /// `dir`, one entry per definition.
@@ -48,6 +50,12 @@ fn every_case_is_stamped() {
         redirects::cases::<Blocking>(),
         traces::cases::<Blocking>(),
         faults::cases::<Blocking>(),
+        cookies::cases::<Blocking>(),
+        tls_nginx::cases::<Blocking>(),
+        tls_faults::cases::<Blocking>(),
+        builders::cases::<Blocking>(),
+        proxies::cases::<Blocking>(),
+        proxies::known_bugs::cases::<Blocking>(),
     ]
     .concat()
     .into_iter()

@@ -18,18 +18,38 @@
 //!   idle or counted closed, as many dials as the server accepted; and once
 //!   the client is dropped every server connection ends (no socket leaked).
 //!
+//! The same kind of loop over TLS (`soak_tls_*`, on blocking, tokio
+//! multi-thread, mio and smol): 8 workers × `ROUNDTRIP_SOAK_TLS` requests
+//! (default 500) against nginx's https listener (`Nginx::start_tls`), a
+//! seeded mix of GETs (sized, gzip-chunked, plain chunked, 64 KiB) and
+//! POSTs to `/echo` (in memory, streamed sized or chunked). nginx injects
+//! no fault; it only ends each connection after 100 requests. Checked:
+//! every request succeeded with exactly its body; the pool's books balance,
+//! every close was nginx's, and the dials stay within one per worker plus
+//! one per 100 requests; one handshake per dial, none failed, at most one
+//! full handshake per worker (the rest resumed); with nginx's
+//! `stub_status`, nginx accepted exactly the dials, served exactly the
+//! requests (no retry), and holds no connection once the client is
+//! dropped; nginx's error log has no error.
+//!
 //! Also holds `fault_matrix` (ignored by default): every case of the fault
 //! suite on every backend, printed as the table `FAULTS.md` records.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use roundtrip_io::http::{Method, StatusCode};
-use roundtrip_io::{Error, Phase};
+use roundtrip_io::proto::CloseReason;
+use roundtrip_io::proto::trace::TraceEvent;
+use roundtrip_io::{Error, Phase, Tracer};
+use roundtrip_tests::Smol;
 use roundtrip_tests::backend::{Backend, Blocking, Mio, Req, ReqBody, TokioMulti, test_config};
+use roundtrip_tests::fixtures::{Nginx, chunked_text, pattern, skip_loudly};
 use roundtrip_tests::server::{Request, ScriptServer, Step, chunked, ok, response};
+use roundtrip_tests::tls_nginx::trusting;
 
 /// Client threads per backend.
 const WORKERS: usize = 8;
@@ -451,6 +471,236 @@ fn soak_tokio_multi() {
 #[test]
 fn soak_mio() {
     soak::<Mio>();
+}
+
+/// Requests per worker of the TLS soak unless `ROUNDTRIP_SOAK_TLS` says
+/// otherwise.
+const DEFAULT_TLS_EACH: usize = 500;
+
+/// Requests nginx serves on one connection before it closes it
+/// (`keepalive_requests` in `tests/nginx/nginx.conf.in`).
+const NGINX_KEEPALIVE_REQUESTS: usize = 100;
+
+/// Request `id` of the TLS soak, and the body its answer must have.
+fn tls_request(nginx: &Nginx, seed: u64, id: u64) -> (Req, Vec<u8>) {
+    let r = mix(seed.rotate_left(29) ^ id);
+    let get = |path: &str| Req::get(nginx.https_url(path));
+    match r % 8 {
+        0..=2 => (get("/small"), b"Hello, world!".to_vec()),
+        3 => (get("/64k"), pattern(64 * 1024)),
+        // gzip-compressed and chunked, decoded by the client.
+        4 => (get("/chunked"), chunked_text()),
+        5 => (get("/chunked-plain"), chunked_text()),
+        _ => {
+            let data = body_of(id);
+            let body = match (r >> 8) % 3 {
+                0 => ReqBody::Bytes(data.clone()),
+                streamed => ReqBody::Stream {
+                    data: data.clone(),
+                    piece: 700,
+                    sized: streamed == 1,
+                },
+            };
+            let req = Req::new(Method::POST, nginx.https_url("/echo")).body(body);
+            (req, data)
+        }
+    }
+}
+
+/// Handshakes seen in a client's trace: full, resumed, failed.
+#[derive(Default)]
+struct Handshakes([AtomicU64; 3]);
+
+impl Handshakes {
+    fn counts(&self) -> [u64; 3] {
+        self.0.each_ref().map(|n| n.load(AtomicOrdering::Relaxed))
+    }
+}
+
+/// The TLS soak on backend `B` against nginx; panics listing every
+/// violation.
+fn soak_tls<B: Backend>() {
+    let nginx = roundtrip_tests::require_nginx!(tls);
+    let each = env_or("ROUNDTRIP_SOAK_TLS", DEFAULT_TLS_EACH as u64) as usize;
+    let seed = env_or("ROUNDTRIP_SOAK_SEED", DEFAULT_SEED);
+    let shakes = Arc::new(Handshakes::default());
+    let mut config = trusting(test_config());
+    config.trace = Some(Tracer::new({
+        let shakes = Arc::clone(&shakes);
+        move |event: &TraceEvent| {
+            if let TraceEvent::TlsHandshakeDone { result } = event {
+                let slot = match result {
+                    Ok(info) if !info.resumed => 0,
+                    Ok(_) => 1,
+                    Err(_) => 2,
+                };
+                shakes.0[slot].fetch_add(1, AtomicOrdering::Relaxed);
+            }
+        }
+    }));
+    let before = nginx.status();
+    let client = B::client(config);
+    let nginx = Arc::new(nginx);
+    let started = Instant::now();
+    let barrier = Arc::new(Barrier::new(WORKERS));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let (client, barrier, nginx) =
+                (client.clone(), Arc::clone(&barrier), Arc::clone(&nginx));
+            thread::spawn(move || {
+                barrier.wait();
+                let mut wrong = Vec::new();
+                for i in 0..each {
+                    let id = (w * each + i) as u64;
+                    let (req, want) = tls_request(&nginx, seed, id);
+                    let what = format!("request {id}: {} {}", req.method, req.url);
+                    match B::send(&client, req) {
+                        Ok(resp) if resp.status == StatusCode::OK && resp.body == want => {}
+                        Ok(resp) => wrong.push(format!(
+                            "{what}: {} with {} body bytes (want 200 with {})",
+                            resp.status,
+                            resp.body.len(),
+                            want.len()
+                        )),
+                        Err(e) => wrong.push(format!("{what}: {e:?}")),
+                    }
+                }
+                wrong
+            })
+        })
+        .collect();
+    let mut violations: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("soak worker"))
+        .collect();
+    let elapsed = started.elapsed();
+    let total = WORKERS * each;
+
+    // The pool's books: every close was nginx's, after its 100th answer,
+    // so the dials are bounded by one per worker plus one per 100 requests.
+    let stats = B::stats(&client);
+    if (stats.in_use, stats.dialing, stats.waiters) != (0, 0, 0) {
+        violations.push(format!("pool holds connections or waiters: {stats:?}"));
+    }
+    if stats.dials != stats.idle as u64 + stats.closed.total() {
+        violations.push(format!(
+            "dialed connections neither idle nor closed: {stats:?}"
+        ));
+    }
+    if stats.closed.total() != stats.closed.get(CloseReason::ServerClose) {
+        violations.push(format!("a close that was not nginx's: {stats:?}"));
+    }
+    let max_dials = (WORKERS + total / NGINX_KEEPALIVE_REQUESTS) as u64;
+    if stats.dials > max_dials {
+        violations.push(format!("{} dials, more than {max_dials}", stats.dials));
+    }
+    // One handshake per dial; after the first connections, sessions resume.
+    let [full, resumed, failed] = shakes.counts();
+    if full + resumed + failed != stats.dials || failed != 0 {
+        violations.push(format!(
+            "{} dials but handshakes: {full} full, {resumed} resumed, {failed} failed",
+            stats.dials
+        ));
+    }
+    if full > WORKERS as u64 {
+        violations.push(format!("{full} full handshakes for {WORKERS} workers"));
+    }
+
+    // nginx's side: the connections it accepted and the requests it
+    // served, counted between two `/status` reads that count themselves;
+    // then, with the client gone, no connection left but the one asking.
+    drop(client);
+    let after = match before {
+        Some(before) => {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut probes = 0;
+            // Bounded by the deadline.
+            let after = loop {
+                let now = nginx.status().expect("status as before");
+                probes += 1;
+                if now.active == 1 || Instant::now() >= deadline {
+                    break now;
+                }
+                thread::sleep(Duration::from_millis(20));
+            };
+            if after.active != 1 {
+                violations.push(format!(
+                    "nginx holds {} connections 10 s after the client was dropped",
+                    after.active - 1
+                ));
+            }
+            let accepted = after.accepts - before.accepts - probes;
+            if accepted != stats.dials {
+                violations.push(format!(
+                    "{} dials but nginx accepted {accepted}",
+                    stats.dials
+                ));
+            }
+            let served = after.requests - before.requests - probes;
+            if served != total as u64 {
+                violations.push(format!("{total} requests but nginx served {served}"));
+            }
+            Some(after)
+        }
+        None => {
+            skip_loudly("nginx has no stub_status: its connection counts are not checked");
+            None
+        }
+    };
+    let log = nginx.error_log();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            ["[error]", "[crit]", "[alert]", "[emerg]"]
+                .iter()
+                .any(|k| l.contains(k))
+        })
+        .collect();
+    if !errors.is_empty() {
+        violations.push(format!(
+            "nginx logged errors:\n    {}",
+            errors.join("\n    ")
+        ));
+    }
+
+    let name = B::NAME;
+    let secs = elapsed.as_secs_f64();
+    println!(
+        "soak tls {name}: {total} requests ({WORKERS} workers × {each}, seed {seed:#x}) in \
+         {secs:.1} s\n  pool: {stats:?}\n  handshakes: {full} full, {resumed} resumed, \
+         {failed} failed\n  nginx before: {before:?}, after: {after:?}"
+    );
+    assert!(
+        violations.is_empty(),
+        "soak tls {name}: {} violations:\n  {}",
+        violations.len(),
+        violations
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+}
+
+#[test]
+fn soak_tls_blocking() {
+    soak_tls::<Blocking>();
+}
+
+#[test]
+fn soak_tls_tokio_multi() {
+    soak_tls::<TokioMulti>();
+}
+
+#[test]
+fn soak_tls_mio() {
+    soak_tls::<Mio>();
+}
+
+#[test]
+fn soak_tls_smol() {
+    soak_tls::<Smol>();
 }
 
 /// Every fault case on every backend, `ROUNDTRIP_MATRIX_RUNS` times each

@@ -60,7 +60,7 @@ fn run(runtime: tokio::runtime::Runtime) {
                 let limit = Duration::from_micros(rng.below(40_000));
                 tasks.push(tokio::spawn(async move {
                     tokio::time::timeout(limit, async {
-                        let mut response = client.get(&url).await?;
+                        let mut response = client.get(&url).send().await?;
                         response.body_mut().bytes(1 << 20).await
                     })
                     .await
@@ -87,6 +87,7 @@ fn run(runtime: tokio::runtime::Runtime) {
         for i in 0..40 {
             let mut response = client
                 .get(&url)
+                .send()
                 .await
                 .unwrap_or_else(|e| panic!("request {i} after: {e}"));
             let body = response

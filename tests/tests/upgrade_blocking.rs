@@ -29,7 +29,7 @@ fn a_101_body_ends_at_once_while_the_server_streams() {
     );
     let client = Client::new();
     let started = Instant::now();
-    let mut response = client.request(upgrade_request(&url)).unwrap();
+    let mut response = client.execute(upgrade_request(&url)).unwrap();
     assert_eq!(response.status(), 101);
     let mut body = Vec::new();
     response.body_mut().read_to_end(&mut body).unwrap();
@@ -52,7 +52,7 @@ fn a_101_hands_over_the_bytes_after_the_head_then_the_socket() {
         echo,
     );
     let client = Client::new();
-    let response = client.request(upgrade_request(&url)).unwrap();
+    let response = client.execute(upgrade_request(&url)).unwrap();
     let mut stream = response.into_body().upgrade().unwrap();
     stream.write_all(b"ping").unwrap();
     let mut got = vec![0u8; "hello from the server|ping".len()];
@@ -69,7 +69,7 @@ fn a_2xx_to_connect_is_a_tunnel() {
         .body(Body::empty())
         .unwrap();
     let client = Client::new();
-    let mut response = client.request(request).unwrap();
+    let mut response = client.execute(request).unwrap();
     assert_eq!(response.status(), 200);
     let mut body = Vec::new();
     response.body_mut().read_to_end(&mut body).unwrap();
@@ -84,7 +84,7 @@ fn a_2xx_to_connect_is_a_tunnel() {
 #[test]
 fn an_ordinary_response_cannot_be_upgraded() {
     let url = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", |_| {});
-    let response = Client::new().get(&url).unwrap();
+    let response = Client::new().get(&url).send().unwrap();
     assert!(matches!(
         response.into_body().upgrade(),
         Err(Error::NotUpgraded)
@@ -101,7 +101,7 @@ fn a_sized_body_of_the_wrong_length_fails_as_sent_and_closes() {
     let client = Client::new();
     let body = Body::from_reader(std::io::Cursor::new(b"abc".to_vec()), Some(5));
     let request = http::Request::post(format!("{url}/up")).body(body).unwrap();
-    let err = client.request(request).unwrap_err();
+    let err = client.execute(request).unwrap_err();
     assert!(
         matches!(
             err,
@@ -138,7 +138,7 @@ fn cancel_from_another_thread_ends_a_blocked_request() {
     };
     let client = Client::new();
     let started = Instant::now();
-    let err = client.request(request).unwrap_err();
+    let err = client.execute(request).unwrap_err();
     canceller.join().unwrap();
     assert!(
         matches!(
@@ -182,7 +182,7 @@ fn the_total_timeout_ends_a_body_that_never_ends() {
         .timeout(Some(Duration::from_secs(1)))
         .build();
     let started = Instant::now();
-    let mut response = client.get(&url).unwrap();
+    let mut response = client.get(&url).send().unwrap();
     let err = response.body_mut().bytes(u64::MAX).unwrap_err();
     assert_eq!(
         err.timeout_kind(),
@@ -222,7 +222,12 @@ fn cancel_while_waiting_for_a_connection_gives_the_place_up() {
     let client = Client::builder().max_conns_per_host(Some(1)).build();
     let first = {
         let (client, url) = (client.clone(), url.clone());
-        thread::spawn(move || client.get(&url).and_then(|mut r| r.body_mut().text(16)))
+        thread::spawn(move || {
+            client
+                .get(&url)
+                .send()
+                .and_then(|mut r| r.body_mut().text(16))
+        })
     };
     thread::sleep(Duration::from_millis(100));
     let cancel = Cancel::new();
@@ -234,7 +239,7 @@ fn cancel_while_waiting_for_a_connection_gives_the_place_up() {
                 .body(Body::empty())
                 .unwrap();
             let started = Instant::now();
-            (client.request(request).map(|_| ()), started.elapsed())
+            (client.execute(request).map(|_| ()), started.elapsed())
         })
     };
     thread::sleep(Duration::from_millis(100));
@@ -251,7 +256,13 @@ fn cancel_while_waiting_for_a_connection_gives_the_place_up() {
     );
     assert!(took < Duration::from_millis(400), "{took:?}");
     assert_eq!(first.join().unwrap().unwrap(), "ok");
-    let next = client.get(&url).unwrap().body_mut().text(16).unwrap();
+    let next = client
+        .get(&url)
+        .send()
+        .unwrap()
+        .body_mut()
+        .text(16)
+        .unwrap();
     assert_eq!(next, "ok");
     let stats = client.stats();
     assert_eq!(

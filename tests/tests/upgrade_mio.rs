@@ -165,7 +165,7 @@ fn a_2xx_to_connect_is_a_tunnel() {
 fn an_ordinary_response_is_not_handed_over() {
     let url = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", |_| {});
     let mut driver = driver();
-    let id = driver.get(&url);
+    let id = driver.get(&url).submit();
     let (_, result) = finish(&mut driver, id);
     assert_eq!(result.expect("a response").body().as_ref(), b"hi");
     assert!(driver.take_upgraded(id).is_none());
@@ -214,7 +214,7 @@ fn cancel_releases_the_connection_of_a_request_in_flight() {
     });
     let mut driver = driver();
     let started = Instant::now();
-    let id = driver.get(&format!("{url}/slow"));
+    let id = driver.get(format!("{url}/slow")).submit();
     // Turn the loop until the request is on its connection.
     let deadline = Instant::now() + BOUND;
     // Bounded by the deadline.

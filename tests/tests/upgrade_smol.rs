@@ -32,7 +32,7 @@ async fn read_exact_within(io: &mut roundtrip_smol::Upgraded, want: usize) -> Ve
 /// streams behind it; `upgrade` then gives the connection, greeting first.
 async fn check_switched(client: &Client, request: http::Request<Body>) {
     let started = Instant::now();
-    let mut response = client.request(request).await.expect("response");
+    let mut response = client.execute(request).await.expect("response");
     let body = response.body_mut().bytes(1 << 20).await.expect("body");
     assert!(body.is_empty(), "{} body bytes", body.len());
     assert!(
@@ -119,7 +119,7 @@ fn a_dropped_request_future_releases_its_connection() {
         let request = http::Request::get(format!("http://{addr}/slow"))
             .body(Body::empty())
             .expect("request");
-        let sent = async { Some(client.request(request).await) };
+        let sent = async { Some(client.execute(request).await) };
         let give_up = async {
             smol::Timer::after(Duration::from_millis(200)).await;
             None

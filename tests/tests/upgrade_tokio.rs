@@ -38,7 +38,7 @@ async fn read_exact_within(io: &mut roundtrip_tokio::Upgraded, want: usize) -> V
 /// server streams forever behind it; `upgrade` then gives the connection.
 async fn check_switched(client: &Client, request: http::Request<Body>) {
     let started = Instant::now();
-    let mut response = client.request(request).await.expect("response");
+    let mut response = client.execute(request).await.expect("response");
     let body = response.body_mut().bytes(1 << 20).await.expect("body");
     assert!(body.is_empty(), "{} body bytes", body.len());
     assert!(
@@ -120,7 +120,7 @@ fn a_dropped_switched_body_closes_its_connection() {
             .header("Upgrade", "echo")
             .body(Body::empty())
             .expect("request");
-        let response = client.request(request).await.expect("response");
+        let response = client.execute(request).await.expect("response");
         drop(response);
     });
     let stats = client.stats();
@@ -169,7 +169,7 @@ fn a_short_sized_stream_fails_and_its_connection_is_not_reused() {
         let request = http::Request::post(format!("http://{addr}/up"))
             .body(body)
             .expect("request");
-        let err = tokio::time::timeout(LIMIT, client.request(request))
+        let err = tokio::time::timeout(LIMIT, client.execute(request))
             .await
             .expect("in time")
             .expect_err("a short body");
@@ -183,10 +183,11 @@ fn a_short_sized_stream_fails_and_its_connection_is_not_reused() {
             ),
             "{err:?}"
         );
-        let mut response = tokio::time::timeout(LIMIT, client.get(&format!("http://{addr}/")))
-            .await
-            .expect("in time")
-            .expect("the next request");
+        let mut response =
+            tokio::time::timeout(LIMIT, client.get(format!("http://{addr}/")).send())
+                .await
+                .expect("in time")
+                .expect("the next request");
         assert_eq!(
             response.body_mut().bytes(1 << 10).await.expect("body"),
             "next"
@@ -223,7 +224,11 @@ fn a_dropped_body_is_drained_in_a_task_within_the_drain_timeout() {
         .drain(64 * 1024, Duration::from_secs(5))
         .build();
     runtime().block_on(async {
-        let mut response = client.get(&format!("http://{addr}/")).await.expect("head");
+        let mut response = client
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .expect("head");
         let first = response.body_mut().chunk().await.expect("chunk");
         assert!(first.is_some_and(|c| !c.is_empty()));
         let dropped = Instant::now();
@@ -237,7 +242,11 @@ fn a_dropped_body_is_drained_in_a_task_within_the_drain_timeout() {
         while client.stats().idle == 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let mut next = client.get(&format!("http://{addr}/")).await.expect("next");
+        let mut next = client
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .expect("next");
         assert_eq!(next.body_mut().bytes(1 << 10).await.expect("body"), "next");
     });
     let stats = client.stats();

@@ -25,10 +25,12 @@
 //!
 //! ```
 //! use roundtrip_io::drive::{Client, Runtime};
+//! use roundtrip_io::{Body, http};
 //!
 //! // Code written once for any runtime's client.
 //! async fn fetch<R: Runtime>(client: &Client<R>, uri: &str) -> Result<usize, roundtrip_io::Error> {
-//!     let mut response = client.get(uri).await?;
+//!     let request = http::Request::get(uri).body(Body::empty()).map_err(roundtrip_io::InvalidRequest::from)?;
+//!     let mut response = client.execute(request).await?;
 //!     Ok(response.body_mut().bytes(1 << 20).await?.len())
 //! }
 //! ```
@@ -88,9 +90,13 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         &self,
         addr: SocketAddr,
     ) -> impl Future<Output = io::Result<Self::Socket>> + Send + 'static;
-    /// Resolves `host:port`.
+    /// Resolves the name `host` (never an IP literal nor an override: the
+    /// driver answers those itself) with `resolver`: its plugged-in
+    /// [`Resolve`](crate::resolve::Resolve) on the runtime's blocking pool,
+    /// or the system's lookup, never on the runtime's own threads.
     fn resolve(
         &self,
+        resolver: &crate::resolve::Resolver,
         host: &str,
         port: u16,
     ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static;
@@ -209,20 +215,6 @@ impl<R: Runtime> Client<R> {
         self.shared.pool.stats()
     }
 
-    /// `GET uri`.
-    ///
-    /// ```
-    /// async fn status<R: roundtrip_io::drive::Runtime>(client: &roundtrip_io::drive::Client<R>) -> u16 {
-    ///     client.get("http://127.0.0.1:8080/").await.map_or(0, |r| r.status().as_u16())
-    /// }
-    /// ```
-    pub async fn get(&self, uri: &str) -> Result<http::Response<ResponseBody<R>>, Error> {
-        let request = http::Request::get(uri)
-            .body(Body::empty())
-            .map_err(crate::InvalidRequest::from)?;
-        self.request(request).await
-    }
-
     /// Sends `request` and returns the response once its final head
     /// arrived; the body streams from the connection as it is polled.
     ///
@@ -237,10 +229,10 @@ impl<R: Runtime> Client<R> {
     /// use roundtrip_io::{Body, drive::{Client, Runtime}, http};
     /// async fn post<R: Runtime>(client: &Client<R>) -> Result<u16, roundtrip_io::Error> {
     ///     let request = http::Request::post("http://127.0.0.1:8080/").body(Body::from("hi")).unwrap();
-    ///     Ok(client.request(request).await?.status().as_u16())
+    ///     Ok(client.execute(request).await?.status().as_u16())
     /// }
     /// ```
-    pub async fn request(
+    pub async fn execute(
         &self,
         request: http::Request<Body<R::Reader>>,
     ) -> Result<http::Response<ResponseBody<R>>, Error> {

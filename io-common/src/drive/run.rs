@@ -19,6 +19,7 @@ use super::pool::Conn;
 use super::{Runtime, Shared};
 use crate::exchange::{Action, Exchange, Link};
 use crate::pool::Got;
+use crate::resolve::Lookup;
 use crate::{Body, Error, Phase, http};
 
 /// Room made for one read of a streamed request body.
@@ -255,12 +256,24 @@ impl<R: Runtime> Run<R> {
             let now = self.shared.clock.now();
             match std::mem::replace(&mut dialing.step, DialStep::Resolve) {
                 DialStep::Resolve => {
-                    let resolve = self.shared.runtime.resolve(key.host(), key.port());
-                    dialing.step = DialStep::Resolving(Box::pin(resolve));
+                    let (host, port) = key.dial_addr();
+                    let resolver = &self.shared.settings.config.resolver;
+                    dialing.step = match resolver.lookup(host, port) {
+                        Lookup::Ready(addrs) => DialStep::Next(addrs.into_iter()),
+                        Lookup::Blocking => {
+                            self.ex.handle_resolve_start(host);
+                            let resolve = self.shared.runtime.resolve(resolver, host, port);
+                            DialStep::Resolving(Box::pin(resolve))
+                        }
+                    };
                 }
                 DialStep::Resolving(mut resolving) => match resolving.as_mut().poll(cx) {
-                    Poll::Ready(Ok(addrs)) => dialing.step = DialStep::Next(addrs.into_iter()),
+                    Poll::Ready(Ok(addrs)) => {
+                        self.ex.handle_resolved(Ok(&addrs));
+                        dialing.step = DialStep::Next(addrs.into_iter());
+                    }
                     Poll::Ready(Err(e)) => {
+                        self.ex.handle_resolved(Err(&e));
                         dialing.last = Some(e);
                         dialing.step = DialStep::Next(Vec::new().into_iter());
                     }
@@ -332,7 +345,10 @@ impl<R: Runtime> Run<R> {
             return;
         };
         self.shared.pool.dial_failed(dialing.permit);
-        let addr = self.ex.key().map(|k| format!("{}:{}", k.host(), k.port()));
+        let addr = self.ex.key().map(|k| {
+            let (host, port) = k.dial_addr();
+            format!("{host}:{port}")
+        });
         let last = dialing
             .last
             .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for host"));

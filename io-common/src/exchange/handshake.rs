@@ -3,7 +3,7 @@
 //! `Read` actions as the request itself, under its own deadline.
 
 use roundtrip_proto::CloseReason;
-use roundtrip_proto::pool::Scheme;
+use roundtrip_proto::pool::{ProxyMode, Scheme};
 use roundtrip_proto::time::Instant;
 #[cfg(feature = "tls")]
 use roundtrip_proto::trace::TraceEvent;
@@ -15,14 +15,47 @@ use crate::tls::TlsError;
 use crate::{Error, Phase};
 
 impl<R> Exchange<R> {
-    /// A new connection is up: TLS first for `https`, else the request.
+    /// A new connection is up: through the proxy first if there is one,
+    /// then TLS for `https`, then the request.
     pub(super) fn connected(&mut self, link: &mut Link, now: Instant) {
+        // A new connection: an end seen on the last one (before a retry or
+        // a redirect) is not this one's. `attach` clears it too, but the
+        // proxy steps and the handshake come before.
+        self.eof = false;
+        let Some(via) = link.key.via() else {
+            return self.origin_reached(link, now);
+        };
+        let (mode, tls) = (via.mode(), via.tls());
+        if tls && mode != ProxyMode::Forward {
+            let why = "a tunnel through an https:// proxy";
+            return self.proxy_failed(link, crate::proxy::ProxyError::Unsupported(why));
+        }
+        match mode {
+            // TLS to the proxy itself, or nothing: the request goes to it.
+            ProxyMode::Forward if tls => {
+                let host = via.host().to_string();
+                self.start_tls(link, &host, now)
+            }
+            ProxyMode::Forward => self.attach(link, false, now),
+            ProxyMode::Connect => self.start_tunnel(link, now),
+            ProxyMode::Socks5 | ProxyMode::Socks5h => self.start_socks(link, mode, now),
+        }
+    }
+
+    /// The connection reaches the origin (directly, or through a tunnel):
+    /// TLS for `https`, then the request.
+    pub(super) fn origin_reached(&mut self, link: &mut Link, now: Instant) {
         if link.key.scheme() != Scheme::Https {
             return self.attach(link, false, now);
         }
+        let host = link.key.host().to_string();
+        self.start_tls(link, &host, now);
+    }
+
+    /// Starts a TLS session with `host` on `link`.
+    fn start_tls(&mut self, link: &mut Link, host: &str, now: Instant) {
         #[cfg(feature = "tls")]
         {
-            let host = link.key.host();
             let started = self
                 .settings
                 .tls_client()
@@ -41,7 +74,10 @@ impl<R> Exchange<R> {
             }
         }
         #[cfg(not(feature = "tls"))]
-        self.tls_failed(link, TlsError::Disabled);
+        {
+            let _ = (host, now);
+            self.tls_failed(link, TlsError::Disabled);
+        }
     }
 
     /// The handshake failed: the connection is closed, and the request
@@ -59,6 +95,19 @@ impl<R> Exchange<R> {
         };
     }
 
+    /// The handshake is given up (a timeout, a cancel, the server's close):
+    /// its end is traced too, so that every start has an end (Go's
+    /// `TLSHandshakeDone` with an error).
+    pub(super) fn trace_handshake_failed(&self, err: &Error) {
+        #[cfg(feature = "tls")]
+        if matches!(self.state, State::Handshake) {
+            self.tracing().trace(|| TraceEvent::TlsHandshakeDone {
+                result: Err(err.to_string()),
+            });
+        }
+        let _ = err;
+    }
+
     /// Moves the handshake on: its records out, the server's in, then the
     /// request.
     pub(super) fn step_handshake(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
@@ -70,17 +119,21 @@ impl<R> Exchange<R> {
                 return None;
             };
             tls.prepare_write(&link.out);
-            if tls.has_output() {
+            // The server's close first: what is left to write would never
+            // be answered.
+            if tls.has_output() && !(self.eof && tls.is_handshaking()) {
                 return Some(Action::Write { watch_read: true });
             }
             if tls.is_handshaking() {
                 if self.eof {
+                    let err = Error::ClosedEarly {
+                        phase: Phase::Handshake,
+                        reached_server: false,
+                    };
+                    self.trace_handshake_failed(&err);
                     self.state = State::Settle {
                         close: Some(CloseReason::PeerClosed),
-                        then: After::Fail(Error::ClosedEarly {
-                            phase: Phase::Handshake,
-                            reached_server: false,
-                        }),
+                        then: After::Fail(err),
                     };
                     return None;
                 }
@@ -133,12 +186,14 @@ impl<R> Exchange<R> {
         Ok(None)
     }
 
+    #[cfg(feature = "tls")]
     fn tls_error(&mut self, link: &mut Link, e: TlsError) {
+        self.send_alert = true;
         if matches!(self.state, State::Handshake) {
             return self.tls_failed(link, e);
         }
         let phase = self.phase(Some(link));
-        let reached = link.proto.wrote_any_byte();
+        let reached = self.reached(link);
         self.fail(link, Error::tls(e, phase, reached));
     }
 }

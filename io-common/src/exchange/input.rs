@@ -64,6 +64,7 @@ impl<R> Exchange<R> {
     /// The pool permitted a dial.
     pub fn handle_dial(&mut self, now: Instant) {
         if matches!(self.state, State::Checkout | State::Waiting) {
+            self.connect_failures.clear();
             self.state = State::Dial;
             let after = self.config().connect_timeout;
             self.timers.arm(Timer::Connect, now, after);
@@ -75,6 +76,23 @@ impl<R> Exchange<R> {
         if matches!(self.state, State::Checkout) {
             self.state = State::Waiting;
         }
+    }
+
+    /// The driver starts looking `host` up (a name: an IP literal or an
+    /// override needs no lookup), for the trace.
+    pub fn handle_resolve_start(&self, host: &str) {
+        self.tracing().trace(|| TraceEvent::DnsStart {
+            host: host.to_string(),
+        });
+    }
+
+    /// The lookup of [`handle_resolve_start`](Self::handle_resolve_start)
+    /// ended, for the trace (a failure then ends the dial with
+    /// [`handle_dialed`](Self::handle_dialed)).
+    pub fn handle_resolved(&self, result: Result<&[std::net::SocketAddr], &io::Error>) {
+        self.tracing().trace(|| TraceEvent::DnsDone {
+            result: result.map(<[_]>::to_vec).map_err(ToString::to_string),
+        });
     }
 
     /// The driver starts connecting to `addr`: the connect timeout counts
@@ -92,6 +110,9 @@ impl<R> Exchange<R> {
         result: Result<(), &io::Error>,
     ) {
         let result = result.map_err(crate::trace::connect_failure);
+        if let Err(why) = &result {
+            self.connect_failures.push((addr, why.clone()));
+        }
         self.tracing()
             .trace(|| TraceEvent::ConnectDone { addr, result });
     }
@@ -113,7 +134,14 @@ impl<R> Exchange<R> {
                 let _ = addr;
                 self.state = State::Failed(self.timed_out(TimeoutKind::Connect, None, now));
             }
-            Err((addr, source)) => self.state = State::Failed(Error::Connect { addr, source }),
+            Err((addr, source)) => {
+                let tried = std::mem::take(&mut self.connect_failures);
+                self.state = State::Failed(Error::Connect {
+                    addr,
+                    source,
+                    tried,
+                })
+            }
         }
     }
 
@@ -232,7 +260,10 @@ impl<R> Exchange<R> {
 
     /// A read or write on the socket failed.
     pub fn handle_io_error(&mut self, link: &mut Link, e: io::Error, _now: Instant) {
-        let err = Error::from_io(e, self.phase(Some(link)), link.proto.wrote_any_byte());
+        if matches!(self.state, State::Settle { .. }) {
+            return; // writing a TLS alert before the close: nothing to lose
+        }
+        let err = Error::from_io(e, self.phase(Some(link)), self.reached(link));
         if matches!(self.state, State::Send) && !link.out.is_empty() {
             self.tracing().trace_write_failed(&err);
         }
@@ -262,13 +293,14 @@ impl<R> Exchange<R> {
                 return;
             }
             (Timer::Total, _) => TimeoutKind::Total,
-            (Timer::Connect, State::Dial) => TimeoutKind::Connect,
+            (Timer::Connect, State::Dial | State::Tunnel | State::Socks(_)) => TimeoutKind::Connect,
             (Timer::Handshake, State::Handshake) => TimeoutKind::TlsHandshake,
             (Timer::Write, State::Send) => TimeoutKind::Write,
             (Timer::ReadIdle, State::Send | State::Head | State::Body) => TimeoutKind::ReadIdle,
             _ => return, // a timer left from an earlier state
         };
         let err = self.timed_out(kind, link.as_deref(), now);
+        self.trace_handshake_failed(&err);
         if matches!(self.state, State::Send) && link.as_deref().is_some_and(|l| !l.out.is_empty()) {
             self.tracing().trace_write_failed(&err);
         }
@@ -296,7 +328,7 @@ impl<R> Exchange<R> {
         Error::Timeout {
             kind: if total { TimeoutKind::Total } else { kind },
             phase: self.phase(link),
-            reached_server: link.is_some_and(|l| l.proto.wrote_any_byte()),
+            reached_server: link.is_some_and(|l| self.reached(l)),
         }
     }
 
@@ -350,7 +382,7 @@ impl<R> Exchange<R> {
     /// (a connection drained or closed as the core decides), and the
     /// exchange fails with [`Error::Cancelled`].
     pub fn cancel(&mut self, link: Option<&mut Link>, now: Instant) {
-        let reached = link.as_deref().is_some_and(|l| l.proto.wrote_any_byte());
+        let reached = link.as_deref().is_some_and(|l| self.reached(l));
         let cancelled = Error::Cancelled {
             reached_server: reached,
         };
@@ -366,7 +398,8 @@ impl<R> Exchange<R> {
                     then: After::Fail(cancelled),
                 }
             }
-            (State::Handshake, Some(_)) => {
+            (State::Handshake | State::Tunnel | State::Socks(_), Some(_)) => {
+                self.trace_handshake_failed(&cancelled);
                 self.state = State::Settle {
                     close: Some(CloseReason::Error),
                     then: After::Fail(cancelled),

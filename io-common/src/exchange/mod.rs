@@ -58,6 +58,7 @@ mod link;
 pub mod sim;
 mod timer;
 mod transition;
+mod tunnel;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -200,7 +201,12 @@ enum State {
     Probe,
     Dial,
     /// The TLS handshake of a new `https` connection.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     Handshake,
+    /// A `CONNECT` tunnel through an HTTP proxy is being set up.
+    Tunnel,
+    /// A SOCKS5 handshake is under way.
+    Socks(Box<crate::socks::Socks5>),
     Send,
     Head,
     Body,
@@ -272,6 +278,11 @@ pub struct Exchange<R> {
     head_end: Option<(HeadEnd, Vec<StatusCode>)>,
     /// The body being read runs until the server closes.
     until_close: bool,
+    /// The addresses that failed to connect in the current dial, and why.
+    connect_failures: Vec<(std::net::SocketAddr, String)>,
+    /// The TLS layer failed and queued an alert for the server: it is
+    /// written (once) before the connection is closed.
+    send_alert: bool,
 }
 
 /// How much of the request the socket took, as traces report it.
@@ -325,6 +336,8 @@ impl<R> Exchange<R> {
             announced: false,
             head_end: None,
             until_close: false,
+            send_alert: false,
+            connect_failures: Vec::new(),
             settings,
         };
         match prepared {
@@ -471,7 +484,17 @@ impl<R> Exchange<R> {
                 };
                 return Some(Action::Fail(e));
             }
+            State::Settle { close: Some(_), .. }
+                if self.send_alert && link.as_ref().is_some_and(|l| l.has_output()) =>
+            {
+                // Once, bounded by the write timeout: a few bytes.
+                self.send_alert = false;
+                let after = self.config().write_timeout;
+                self.timers.arm(Timer::Write, now, after);
+                return Some(Action::Write { watch_read: false });
+            }
             State::Settle { .. } => {
+                self.send_alert = false;
                 let State::Settle { close, then } = std::mem::replace(&mut self.state, State::End)
                 else {
                     return None; // unreachable: matched just above
@@ -503,6 +526,8 @@ impl<R> Exchange<R> {
         };
         match self.state {
             State::Handshake => self.step_handshake(link, now),
+            State::Tunnel => self.step_tunnel(link, now),
+            State::Socks(_) => self.step_socks(link, now),
             State::Send => self.step_send(link, now),
             State::Head => self.step_head(link, now),
             State::Body => self.step_body(link, now),
@@ -611,6 +636,10 @@ impl<R> Exchange<R> {
             self.fail(link, Error::tls(err, Phase::ResponseHead, true));
             return None;
         }
+        // Every final head's cookies are kept, a redirect's included (Go's
+        // `Client.send`), for the URL that answered.
+        #[cfg(feature = "cookies")]
+        crate::cookies::store(&self.settings.config, &self.parts.uri, &head.headers);
         if link.proto.is_switched() {
             self.state = State::Switched;
             let mut response = self.response(head);
@@ -634,6 +663,8 @@ impl<R> Exchange<R> {
                 Some(Action::Head(response))
             }
             Ok(Verdict::Follow(hop)) => {
+                #[cfg(feature = "cookies")]
+                crate::cookies::forget_replaced(config, &mut self.parts.headers, &head.headers);
                 hop.apply_with_body(&mut self.parts, &mut self.body);
                 self.leave(link, After::Hop, now);
                 None

@@ -15,6 +15,28 @@
 //! assert_eq!(err.timeout_kind(), Some(roundtrip_io::TimeoutKind::ReadIdle));
 //! assert_eq!(sim.now().since_origin(), Duration::from_secs(5));
 //! ```
+//!
+//! # TLS
+//!
+//! A server made with [`Server::tls`] runs a rustls `ServerConnection` in
+//! memory: what the client writes is ciphertext its TLS layer takes in as
+//! soon as the socket takes it (so [`Sim::wire`] holds the plaintext the
+//! server decrypted), and what the script sends is sealed into records.
+//! The script is the server's application, above its TLS layer:
+//!
+//! - The records the TLS layer writes (the handshake's flights, session
+//!   tickets) go out with the next step that sends, and while a
+//!   [`Reply::Send`] waits for its request. A [`Reply::Delay`] at the front
+//!   holds them until it ends, a [`Reply::Stall`] for ever: a script that
+//!   starts with `Stall` never answers the ClientHello.
+//! - [`Reply::Send`] and [`Reply::Early`] wait for the server's handshake
+//!   to end (an application cannot send before).
+//! - [`Reply::Close`] closes without `close_notify` (during the handshake:
+//!   at once, hanging up on the ClientHello), [`Reply::CloseNotify`] sends
+//!   `close_notify` first, [`Reply::Alert`] makes the TLS layer fail with a
+//!   fatal alert, and [`Reply::Raw`] sends bytes past the TLS layer (a
+//!   plaintext HTTP answer).
+//! - [`Server::window`] and [`Server::stop_reading_after`] count ciphertext.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
@@ -47,6 +69,18 @@ pub enum Reply {
     Close,
     /// Never sends anything again.
     Stall,
+    /// Sends these bytes at once as they are: on a TLS server, unsealed
+    /// and ahead of the records its TLS layer queued (a plaintext HTTP
+    /// answer to the ClientHello, or garbage mid-session).
+    Raw(Vec<u8>),
+    /// Sends `close_notify`, then closes. On a plain server, [`Reply::Close`].
+    CloseNotify,
+    /// The server's TLS layer fails: it takes what the client sent, then a
+    /// record no session can open, and answers with the fatal alert rustls
+    /// chooses (`unexpected_message` before the session has keys,
+    /// `bad_record_mac` after), then closes. On a plain server,
+    /// [`Reply::Close`].
+    Alert,
 }
 
 /// One connection's script.
@@ -57,6 +91,11 @@ pub struct Server {
     window: Option<usize>,
     /// The connect never completes.
     black_hole: bool,
+    /// Bytes the socket takes after the handshake before it takes none.
+    stop_reading_after: Option<usize>,
+    /// The server's TLS configuration: it speaks TLS.
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Server {
@@ -66,6 +105,9 @@ impl Server {
             replies: replies.into_iter().collect(),
             window: None,
             black_hole: false,
+            stop_reading_after: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -77,6 +119,21 @@ impl Server {
     /// Each write takes at most `n` bytes (0: the socket never takes any).
     pub fn window(mut self, n: usize) -> Server {
         self.window = Some(n);
+        self
+    }
+
+    /// After its TLS handshake (from the start on a plain server), the
+    /// socket takes `n` more bytes and then none: the server stopped
+    /// reading and its buffers are full.
+    pub fn stop_reading_after(mut self, n: usize) -> Server {
+        self.stop_reading_after = Some(n);
+        self
+    }
+
+    /// The server speaks TLS with `config` (see the [module docs](self)).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Server {
+        self.tls = Some(config);
         self
     }
 
@@ -93,7 +150,7 @@ impl Server {
 struct SimConn {
     link: Link,
     server: Server,
-    /// Everything the client wrote.
+    /// Everything the server's application read (plaintext).
     written: Vec<u8>,
     /// Its place in [`Sim::wire`].
     wire: usize,
@@ -104,6 +161,11 @@ struct SimConn {
     /// When the current `Delay` ends.
     delay_until: Option<Instant>,
     closed: bool,
+    /// Bytes the socket took after the server's handshake.
+    taken: usize,
+    /// The server's TLS session.
+    #[cfg(feature = "tls")]
+    tls: Option<ServerTls>,
 }
 
 impl SimConn {
@@ -113,8 +175,12 @@ impl SimConn {
     fn next(&mut self, now: Instant) -> Option<Option<Vec<u8>>> {
         // Bounded by the script: each pass takes one step of it.
         loop {
+            let handshaking = self.is_handshaking();
             match self.server.replies.front()? {
-                Reply::Send(_) if self.requests <= self.answered => return None,
+                Reply::Send(_) if handshaking || self.requests <= self.answered => {
+                    return self.queued();
+                }
+                Reply::Early(_) if handshaking => return self.queued(),
                 Reply::Send(_) | Reply::Early(_) => {
                     let (Some(Reply::Send(bytes)) | Some(Reply::Early(bytes))) =
                         self.server.replies.pop_front()
@@ -122,6 +188,12 @@ impl SimConn {
                         return None;
                     };
                     self.answered += 1;
+                    return Some(Some(self.seal(bytes)));
+                }
+                Reply::Raw(_) => {
+                    let Some(Reply::Raw(bytes)) = self.server.replies.pop_front() else {
+                        return None;
+                    };
                     return Some(Some(bytes));
                 }
                 Reply::Delay(d) => {
@@ -136,9 +208,83 @@ impl SimConn {
                     self.closed = true;
                     return Some(None);
                 }
+                Reply::CloseNotify | Reply::Alert => {
+                    let fault = self.server.replies.pop_front();
+                    self.server.replies.push_front(Reply::Close);
+                    #[cfg(feature = "tls")]
+                    if let Some(tls) = &mut self.tls {
+                        if matches!(fault, Some(Reply::Alert)) {
+                            tls.fail(&mut self.written);
+                        } else {
+                            tls.close_notify();
+                        }
+                        let records = std::mem::take(&mut tls.queue);
+                        self.server.replies.push_front(Reply::Raw(records));
+                    }
+                    let _ = fault;
+                }
                 Reply::Stall => return None,
             }
         }
+    }
+
+    /// The records the server's TLS layer queued, if any.
+    fn queued(&mut self) -> Option<Option<Vec<u8>>> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls
+            && !tls.queue.is_empty()
+        {
+            return Some(Some(std::mem::take(&mut tls.queue)));
+        }
+        None
+    }
+
+    /// What the application sends, as it goes on the wire.
+    fn seal(&mut self, bytes: Vec<u8>) -> Vec<u8> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            tls.seal(&bytes);
+            return std::mem::take(&mut tls.queue);
+        }
+        bytes
+    }
+
+    /// The server's TLS handshake is under way (never, on a plain server).
+    fn is_handshaking(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.conn.is_handshaking();
+        }
+        false
+    }
+
+    /// How many of `len` bytes offered the socket takes now.
+    fn takes(&self, len: usize) -> usize {
+        let n = self.server.window.map_or(len, |w| w.min(len));
+        match self.server.stop_reading_after {
+            Some(limit) if !self.is_handshaking() => n.min(limit.saturating_sub(self.taken)),
+            _ => n,
+        }
+    }
+
+    /// The socket took `bytes`: the server reads them (through its TLS
+    /// layer, unless it closed).
+    fn receive(&mut self, bytes: &[u8]) {
+        if !self.is_handshaking() {
+            self.taken += bytes.len();
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            if !self.closed && tls.receive(bytes, &mut self.written).is_err() {
+                // Its TLS layer failed (its alert is queued): it closes.
+                let records = std::mem::take(&mut tls.queue);
+                self.server.replies = [Reply::Raw(records), Reply::Close].into();
+            }
+            self.requests = count_heads(&self.written);
+            return;
+        }
+        self.written.extend_from_slice(bytes);
+        self.requests = count_heads(&self.written);
     }
 
     /// When the script moves on by itself (a delay ending).
@@ -153,8 +299,98 @@ impl SimConn {
     fn is_stale(&self) -> bool {
         matches!(
             self.server.replies.front(),
-            Some(Reply::Close | Reply::Early(_))
+            Some(
+                Reply::Close | Reply::Early(_) | Reply::Raw(_) | Reply::CloseNotify | Reply::Alert
+            )
         )
+    }
+
+    /// Whether the server speaks before it is asked: heard by a client
+    /// that watches for reads while it writes.
+    fn talks_first(&self) -> bool {
+        matches!(
+            self.server.replies.front(),
+            Some(Reply::Early(_) | Reply::Raw(_))
+        )
+    }
+
+    /// The client reads `bytes` (from its socket, into the link).
+    fn deliver<R>(&mut self, ex: &mut Exchange<R>, bytes: &[u8], now: Instant) {
+        self.link.reserve_read();
+        self.link.wire_in().extend_from_slice(bytes);
+        ex.handle_input(&mut self.link, bytes.len(), now);
+    }
+}
+
+/// A scripted server's TLS layer: a rustls server session in memory.
+#[cfg(feature = "tls")]
+struct ServerTls {
+    conn: rustls::ServerConnection,
+    /// Records it wrote that the script did not send yet.
+    queue: Vec<u8>,
+}
+
+#[cfg(feature = "tls")]
+impl ServerTls {
+    fn new(config: Arc<rustls::ServerConfig>) -> Result<ServerTls, Error> {
+        let mut conn =
+            rustls::ServerConnection::new(config).map_err(|_| misuse("a bad server TLS config"))?;
+        // Whole replies are sealed at once, whatever their size.
+        conn.set_buffer_limit(None);
+        Ok(ServerTls {
+            conn,
+            queue: Vec::new(),
+        })
+    }
+
+    /// Takes ciphertext from the client, appending the plaintext to
+    /// `plain`; `Err` once the session failed (its alert is queued).
+    fn receive(&mut self, mut bytes: &[u8], plain: &mut Vec<u8>) -> Result<(), ()> {
+        // Bounded: each round takes bytes, or stops.
+        while !bytes.is_empty() {
+            let took = self.conn.read_tls(&mut bytes).unwrap_or(0);
+            let processed = self.conn.process_new_packets();
+            // Ends with `WouldBlock` once all is read; what came is kept.
+            let _ = self.conn.reader().read_to_end(plain);
+            self.flush();
+            if processed.is_err() {
+                return Err(());
+            }
+            if took == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals `plain` (buffered by rustls until the handshake ends).
+    fn seal(&mut self, plain: &[u8]) {
+        use std::io::Write;
+        let _ = self.conn.writer().write_all(plain);
+        self.flush();
+    }
+
+    /// Feeds the session a record it cannot open: rustls queues its fatal
+    /// alert.
+    fn fail(&mut self, plain: &mut Vec<u8>) {
+        const BROKEN: [u8; 6] = [0x17, 0x03, 0x03, 0x00, 0x01, 0x00];
+        let _ = self.receive(&BROKEN, plain);
+    }
+
+    fn close_notify(&mut self) {
+        self.conn.send_close_notify();
+        self.flush();
+    }
+
+    /// Moves what rustls wrote into `queue`.
+    fn flush(&mut self) {
+        // Bounded: a `Vec` takes everything rustls holds.
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut self.queue) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
     }
 }
 
@@ -186,7 +422,8 @@ pub struct Sim {
     now: Instant,
     /// Connections closed, with why.
     pub closed: Vec<(ConnId, CloseReason)>,
-    /// Every request written, by connection, in dial order.
+    /// Every request written, by connection, in dial order (on a TLS
+    /// connection, the plaintext the server decrypted).
     pub wire: Vec<Vec<u8>>,
     /// Actions taken by the last exchange.
     pub actions: Vec<String>,
@@ -320,19 +557,17 @@ impl Sim {
                     let c = self.conn(conn.ok_or_else(|| misuse("write"))?)?;
                     // Watching, an answer that is there is heard first.
                     if watch_read
-                        && matches!(c.server.replies.front(), Some(Reply::Early(_)))
+                        && c.talks_first()
                         && let Some(Some(bytes)) = c.next(now)
                     {
-                        c.link.read_buf.extend_from_slice(&bytes);
-                        ex.handle_input(&mut c.link, bytes.len(), now);
+                        c.deliver(ex, &bytes, now);
                         continue;
                     }
-                    let slices = c.link.out.io_slices();
                     let mut all = Vec::new();
-                    for s in &slices {
+                    for s in &c.link.wire_out() {
                         all.extend_from_slice(s);
                     }
-                    let n = c.server.window.map_or(all.len(), |w| w.min(all.len()));
+                    let n = c.takes(all.len());
                     if n == 0 {
                         let at = ex.poll_timeout(Some(&c.link));
                         self.sleep_until(at);
@@ -341,10 +576,10 @@ impl Sim {
                         ex.handle_timeout(Some(&mut c.link), now);
                         continue;
                     }
-                    c.written.extend_from_slice(&all[..n]);
-                    c.requests = count_heads(&c.written);
-                    let wire = c.wire;
-                    self.wire[wire].extend_from_slice(&all[..n]);
+                    let read = c.written.len();
+                    c.receive(&all[..n]);
+                    let (wire, plain) = (c.wire, c.written[read..].to_vec());
+                    self.wire[wire].extend_from_slice(&plain);
                     let c = self.conn(conn.ok_or_else(|| misuse("write"))?)?;
                     ex.handle_written(&mut c.link, n, now);
                 }
@@ -392,7 +627,8 @@ impl Sim {
                     let verdict = c.link.proto.checkin_verdict();
                     if verdict.is_yes() {
                         // No connection goes back in an unknown state.
-                        if !c.link.read_buf.is_empty() || !c.link.out.is_empty() {
+                        let left = !c.link.read_buf.is_empty() || !c.link.wire_in().is_empty();
+                        if left || c.link.has_output() {
                             return Err(misuse("released as reusable with bytes left"));
                         }
                         c.link.shrink_for_idle();
@@ -455,7 +691,8 @@ impl Sim {
         permit: roundtrip_proto::pool::DialPermit,
         conn: &mut Option<ConnId>,
     ) -> Result<(), Error> {
-        let addr: std::net::SocketAddr = ([127, 0, 0, 1], 80).into();
+        let port = ex.key().map_or(80, |key| key.port());
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
         ex.handle_connect_start(addr, self.now);
         let Some(server) = self.servers.pop_front() else {
             let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
@@ -472,6 +709,8 @@ impl Sim {
             ex.handle_timeout(None, self.now);
             return Ok(());
         }
+        #[cfg(feature = "tls")]
+        let tls = server.tls.clone().map(ServerTls::new).transpose()?;
         ex.handle_connect_done(addr, Ok(()));
         let id = permit.id();
         let key = ex.key().cloned().ok_or_else(|| misuse("no key"))?;
@@ -489,6 +728,9 @@ impl Sim {
                 answered: 0,
                 delay_until: None,
                 closed: false,
+                taken: 0,
+                #[cfg(feature = "tls")]
+                tls,
             },
         );
         *conn = Some(id);
@@ -511,8 +753,7 @@ impl Sim {
             }
             match c.next(now) {
                 Some(Some(bytes)) => {
-                    c.link.read_buf.extend_from_slice(&bytes);
-                    ex.handle_input(&mut c.link, bytes.len(), now);
+                    c.deliver(ex, &bytes, now);
                     return Ok(());
                 }
                 Some(None) => {
@@ -558,6 +799,11 @@ impl Sim {
             self.conns.remove(&id);
             self.closed.push((id, reason));
         }
+    }
+
+    /// The connections alive (idle ones, after an exchange ended).
+    pub fn links_mut(&mut self) -> impl Iterator<Item = &mut Link> {
+        self.conns.values_mut().map(|c| &mut c.link)
     }
 
     /// How many request heads the servers received in all, per live

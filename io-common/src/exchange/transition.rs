@@ -148,11 +148,26 @@ impl<R> Exchange<R> {
         };
     }
 
+    /// May the request have reached the server? Only once it was started
+    /// on `link` (a proxy's `CONNECT` or a handshake is not the request).
+    pub(super) fn reached(&self, link: &Link) -> bool {
+        let started = matches!(
+            self.state,
+            State::Send
+                | State::Head
+                | State::Body
+                | State::Drain(_)
+                | State::Switched
+                | State::Settle { .. }
+        );
+        started && link.proto.wrote_any_byte()
+    }
+
     /// What the exchange is doing, for errors.
     pub(super) fn phase(&self, link: Option<&Link>) -> Phase {
         match self.state {
             State::Checkout | State::Waiting => Phase::PoolWait,
-            State::Probe | State::Dial => Phase::Connect,
+            State::Probe | State::Dial | State::Tunnel | State::Socks(_) => Phase::Connect,
             State::Handshake => Phase::Handshake,
             State::Send => {
                 let writing =

@@ -181,6 +181,13 @@ impl TlsLink {
         if self.conn.is_handshaking() && self.wire_in.starts_with(b"HTTP/") {
             return Err(TlsError::PlaintextHttp);
         }
+        // The start of a plaintext answer, cut short: no record starts with
+        // `H`, so wait for the five bytes that tell (rustls would call them
+        // a corrupt record).
+        let cut = self.wire_in.len() < 5 && b"HTTP/".starts_with(&self.wire_in);
+        if self.conn.is_handshaking() && !self.wire_in.is_empty() && cut {
+            return Ok(false);
+        }
         // Bounded: each round hands rustls at least one byte, or stops.
         while !self.wire_in.is_empty() && !self.closed {
             let mut src: &[u8] = &self.wire_in;
@@ -191,7 +198,12 @@ impl TlsLink {
                     detail: e.to_string(),
                 })?;
             self.wire_in.advance(took);
-            self.process(read_buf)?;
+            if let Err(e) = self.process(read_buf) {
+                // rustls queued its alert (unknown_ca, bad_record_mac, ...):
+                // it goes out before the connection is closed.
+                self.flush();
+                return Err(e);
+            }
             if took == 0 {
                 break;
             }
@@ -236,7 +248,11 @@ impl TlsLink {
 
     /// Before the connection goes idle: gives back buffer memory.
     pub(crate) fn shrink_for_idle(&mut self) {
-        if self.wire_in.is_empty() && self.wire_in.capacity() > IDLE_KEEP {
+        // Read from, the buffer's `capacity()` is only the unused tail of
+        // its allocation; what it can reclaim without allocating is all of it.
+        // Kept up to the plaintext buffer's idle size, so that keep-alive
+        // requests of small responses reuse it instead of allocating.
+        if self.wire_in.is_empty() && self.wire_in.try_reclaim(crate::buf::READ_BUF_IDLE + 1) {
             self.wire_in = BytesMut::new();
         }
         if !self.has_output() {
@@ -244,6 +260,19 @@ impl TlsLink {
             self.wire_sent = 0;
             self.wire_out.shrink_to(IDLE_KEEP);
         }
+        // rustls shrinks its record buffer (grown to 32 KiB by a large
+        // body) only when a read finds it empty: a read that gets nothing
+        // lets it, without touching the session.
+        let _ = self.conn.read_tls(&mut NothingYet);
+    }
+}
+
+/// A reader with nothing to give yet.
+struct NothingYet;
+
+impl std::io::Read for NothingYet {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::WouldBlock.into())
     }
 }
 

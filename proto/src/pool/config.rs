@@ -21,7 +21,91 @@ impl Scheme {
     }
 }
 
-/// Which connections are interchangeable: same scheme, host and port.
+/// How a proxied connection reaches its origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProxyMode {
+    /// An HTTP proxy that forwards each request (sent in absolute form):
+    /// one connection serves every origin.
+    Forward,
+    /// An HTTP `CONNECT` tunnel to one origin (RFC 9110 section 9.3.6).
+    Connect,
+    /// A SOCKS5 tunnel to one origin (RFC 1928); the client resolves the
+    /// origin's name.
+    Socks5,
+    /// A SOCKS5 tunnel; the proxy resolves the origin's name.
+    Socks5h,
+}
+
+/// The proxy a connection goes through, as part of its [`Key`].
+///
+/// ```
+/// use roundtrip_proto::pool::{Key, ProxyMode, Scheme, Via};
+/// let via = Via::new(ProxyMode::Connect, false, "Proxy.Corp", 3128, 0);
+/// let key = Key::new(Scheme::Https, "example.com", 443).with_via(via);
+/// assert_eq!(key.dial_addr(), ("proxy.corp", 3128));
+/// assert_eq!(key.to_string(), "https://example.com:443 via http://proxy.corp:3128");
+/// assert_ne!(key, Key::new(Scheme::Https, "example.com", 443));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Via {
+    mode: ProxyMode,
+    /// The proxy is reached over TLS (an `https://` proxy).
+    tls: bool,
+    host: SmolStr,
+    port: u16,
+    /// Tells proxies with different credentials apart (a hash of them, or
+    /// 0 for none): their connections are not interchangeable.
+    auth: u64,
+}
+
+impl Via {
+    /// A proxy at `host:port` (host lowercased) spoken to as `mode`, over
+    /// TLS when `tls`; `auth` tells credentials apart.
+    pub fn new(mode: ProxyMode, tls: bool, host: &str, port: u16, auth: u64) -> Via {
+        Via {
+            mode,
+            tls,
+            host: host.to_ascii_lowercase_smolstr(),
+            port,
+            auth,
+        }
+    }
+    /// How the proxy is spoken to.
+    pub fn mode(&self) -> ProxyMode {
+        self.mode
+    }
+    /// The proxy is reached over TLS.
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+    /// The proxy's host.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+    /// The proxy's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match (self.mode, self.tls) {
+            (ProxyMode::Socks5, _) => "socks5",
+            (ProxyMode::Socks5h, _) => "socks5h",
+            (_, true) => "https",
+            (_, false) => "http",
+        };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Which connections are interchangeable: same scheme, host and port, and
+/// the same proxy if any.
 ///
 /// ```
 /// use roundtrip_proto::pool::{Key, Scheme};
@@ -35,6 +119,8 @@ pub struct Key {
     /// Inline up to 23 bytes, so making a key per request allocates nothing.
     host: SmolStr,
     port: u16,
+    /// The proxy, boxed: a direct key stays small.
+    via: Option<alloc::boxed::Box<Via>>,
 }
 
 impl Key {
@@ -44,6 +130,45 @@ impl Key {
             scheme,
             host: host.to_ascii_lowercase_smolstr(),
             port,
+            via: None,
+        }
+    }
+
+    /// The key of the connections to a forwarding HTTP proxy: they serve
+    /// `http` requests to every origin, so no origin is part of it (its
+    /// host is empty and its port 0).
+    ///
+    /// ```
+    /// use roundtrip_proto::pool::{Key, ProxyMode, Via};
+    /// let key = Key::forward(Via::new(ProxyMode::Forward, false, "proxy", 3128, 0));
+    /// assert_eq!(key.dial_addr(), ("proxy", 3128));
+    /// assert_eq!(key.to_string(), "http://* via http://proxy:3128");
+    /// ```
+    pub fn forward(via: Via) -> Self {
+        Key {
+            scheme: Scheme::Http,
+            host: SmolStr::default(),
+            port: 0,
+            via: Some(alloc::boxed::Box::new(via)),
+        }
+    }
+
+    /// This key, through `via`.
+    pub fn with_via(mut self, via: Via) -> Self {
+        self.via = Some(alloc::boxed::Box::new(via));
+        self
+    }
+
+    /// The proxy, if the connection goes through one.
+    pub fn via(&self) -> Option<&Via> {
+        self.via.as_deref()
+    }
+
+    /// Where the connection is dialed: the proxy's address, or the origin's.
+    pub fn dial_addr(&self) -> (&str, u16) {
+        match &self.via {
+            Some(via) => (&via.host, via.port),
+            None => (&self.host, self.port),
         }
     }
     /// The scheme.
@@ -63,10 +188,16 @@ impl Key {
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (scheme, host, port) = (self.scheme.as_str(), &self.host, self.port);
-        if host.contains(':') {
-            write!(f, "{scheme}://[{host}]:{port}")
+        if host.is_empty() {
+            write!(f, "{scheme}://*")?;
+        } else if host.contains(':') {
+            write!(f, "{scheme}://[{host}]:{port}")?;
         } else {
-            write!(f, "{scheme}://{host}:{port}")
+            write!(f, "{scheme}://{host}:{port}")?;
+        }
+        match &self.via {
+            Some(via) => write!(f, " via {via}"),
+            None => Ok(()),
         }
     }
 }

@@ -604,7 +604,7 @@ mod config;
 mod stats;
 
 pub use checkout::{Checkout, ConnId, DialPermit, Grant, Idle, Ticket};
-pub use config::{Key, PoolConfig, Scheme};
+pub use config::{Key, PoolConfig, ProxyMode, Scheme, Via};
 pub use stats::{ClosedCounts, HostStats, PoolStats};
 
 #[cfg(test)]

@@ -146,6 +146,50 @@ pub fn connect_refused<B: Backend>() {
     );
 }
 
+/// A name with two addresses where nothing listens: `Error::Connect`
+/// names every address tried and why each failed, in order, and the trace
+/// has a `ConnectStart`/`ConnectDone` pair for each; the name was answered
+/// by an override (no `DnsStart`).
+pub fn connect_errors_name_every_address<B: Backend>() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("local_addr").port()
+    };
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&events);
+    let mut config = test_config();
+    config
+        .resolver
+        .add_override(&format!("two.test:{port}:127.0.0.1,127.0.0.2"))
+        .expect("an override");
+    config.trace = Some(roundtrip_io::Tracer::new(move |e| {
+        seen.lock().expect("trace lock").push(e.clone())
+    }));
+    let client = B::client(config);
+    let err = send_err::<B>(&client, Req::get(format!("http://two.test:{port}/")));
+    let Error::Connect { tried, .. } = &err else {
+        panic!("{}: {err:?}", B::NAME)
+    };
+    let addrs: Vec<_> = tried.iter().map(|(a, _)| a.to_string()).collect();
+    assert_eq!(
+        addrs,
+        [format!("127.0.0.1:{port}"), format!("127.0.0.2:{port}")],
+        "{}",
+        B::NAME
+    );
+    assert!(tried.iter().all(|(_, why)| why.contains("refused")), "{tried:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("tried 127.0.0.1:{port}: ")) && text.contains(&format!("; 127.0.0.2:{port}: ")),
+        "{text}"
+    );
+    let events = events.lock().expect("trace lock");
+    let names: Vec<&str> = events.iter().map(|e| e.name()).collect();
+    let connects = names.iter().filter(|n| n.starts_with("Connect")).count();
+    assert_eq!(connects, 4, "{}: {names:?}", B::NAME);
+    assert!(!names.contains(&"DnsStart"), "{names:?}");
+}
+
 /// A loopback listener that never accepts, with its accept queue full: the
 /// kernel drops further SYNs, so a connect to it hangs until the client's
 /// own timeout. Kept alive (with the queued connections) while in scope.
@@ -224,7 +268,7 @@ pub fn invalid_requests_not_sent<B: Backend>() {
     ])]);
     let client = B::client(test_config());
     let bad = [
-        Req::get(format!("https://{}/", server.addr())),
+        Req::get(format!("ftp://{}/", server.addr())),
         with_body(Method::POST, server.url("/"), b"abc").header("Content-Length", "5"),
         Req::get(server.url("/")).header("X-Bad", "a\nb"),
         Req::get(server.url("/")).header("Transfer-Encoding", "gzip"),

@@ -1,0 +1,548 @@
+//! Cookies (feature `cookies`): the [`CookieJar`] the exchange machine
+//! asks at each hop, and what it asks.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use cookie_store::{CookieStore, RawCookie};
+use http::header::{COOKIE, SET_COOKIE};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Uri};
+use url::Url;
+
+use crate::Config;
+
+/// A cookie jar (feature `cookies`): it keeps what servers set with
+/// `Set-Cookie` and sends it back, as Go's `http.Client` does with a `Jar`.
+/// The exchange machine asks it at each hop, so every backend behaves the
+/// same. It is shared by every request of the clients it is given to, and
+/// by the caller, who may keep a clone to preload or inspect it (clones
+/// share one store, locked briefly at each hop).
+///
+/// | when | what the client does |
+/// |---|---|
+/// | a request or a redirect hop is prepared | the jar's cookies for its URL are sent in one `Cookie` field (RFC 6265 section 5.4); a `Cookie` the request sets itself goes first, the jar's after it (Go's `Request.AddCookie`) |
+/// | a final response head arrives, a redirect's included | each of its `Set-Cookie` fields is stored for the URL that answered (Go's `Client.send`) |
+/// | a redirect is followed within the origin | the request's own `Cookie` goes along, less the names the redirect just set: those come from the jar now (Go's `makeHeadersCopier`, golang/go#17494) |
+/// | a redirect leaves the origin | the request's own `Cookie` is dropped ([`Hop::apply`](crate::Hop::apply)); the jar sends only what matches the new URL |
+///
+/// The jar is [`cookie_store`]'s: RFC 6265 parsing, host-only and `Domain`
+/// cookies, `Path` scoping, `Max-Age` and `Expires` (`Max-Age=0` or a past
+/// date deletes a cookie), read against the system clock. Two rules differ
+/// from that crate alone, and follow Go's `net/http/cookiejar`:
+///
+/// - A `Secure` cookie goes over `https` only; `cookie_store` would send it
+///   to `http://localhost` and loopback addresses too, as browsers do.
+/// - No public suffix list is consulted (Go's jar with a nil
+///   `PublicSuffixList`): a server may set a cookie for a whole suffix such
+///   as `Domain=co.uk`. The jar serves the services a program talks to; it
+///   is not a browser's.
+///
+/// Cookies are not isolated by port (RFC 6265 section 8.5): `127.0.0.1:8080`
+/// and `127.0.0.1:9090` share them, as in every browser.
+///
+/// ```
+/// use roundtrip_io::{Config, CookieJar};
+/// use roundtrip_io::http::Uri;
+///
+/// let jar = CookieJar::new();
+/// let site: Uri = "http://127.0.0.1:8080/".parse().unwrap();
+/// jar.add_cookie_str("session=abc; Path=/", &site).unwrap();
+/// jar.add_cookie_str("theme=dark; Path=/app", &site).unwrap();
+/// // Longer paths first (RFC 6265 section 5.4).
+/// let app: Uri = "http://127.0.0.1:8080/app/page".parse().unwrap();
+/// assert_eq!(jar.cookies(&app).unwrap(), "theme=dark; session=abc");
+/// assert_eq!(jar.cookies(&site).unwrap(), "session=abc");
+/// // `Max-Age=0` deletes.
+/// jar.add_cookie_str("session=; Max-Age=0; Path=/", &site).unwrap();
+/// assert_eq!(jar.cookies(&site), None);
+///
+/// // A client of every request with it (each backend's builder also has
+/// // `cookie_provider(jar)` and `cookie_store(true)`).
+/// let mut config = Config::default();
+/// config.cookie_jar = Some(jar.clone());
+/// ```
+#[derive(Clone, Default)]
+pub struct CookieJar {
+    store: Arc<Mutex<CookieStore>>,
+}
+
+impl std::fmt::Debug for CookieJar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The values are secrets: never printed.
+        f.debug_struct("CookieJar").finish_non_exhaustive()
+    }
+}
+
+/// Why [`CookieJar::add_cookie_str`] did not store a cookie (feature
+/// `cookies`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CookieError {
+    /// The URL is not an `http` or `https` URL with a host.
+    #[error("not an http or https url with a host: {0}")]
+    InvalidUrl(String),
+    /// The text is not a cookie (`name=value`, then attributes).
+    #[error("not a cookie: no name=value pair")]
+    Parse,
+    /// Its `Domain` does not cover the URL's host (RFC 6265 section 5.3,
+    /// step 6).
+    #[error("the cookie's domain does not match the url's host")]
+    DomainMismatch,
+    /// It was already expired, and no stored cookie of its name, domain and
+    /// path was there to delete.
+    #[error("the cookie is already expired")]
+    Expired,
+}
+
+impl CookieJar {
+    /// An empty jar.
+    pub fn new() -> Self {
+        CookieJar::default()
+    }
+
+    /// Stores `cookie`, a `Set-Cookie` value, as if `url` had sent it. An
+    /// expired cookie (`Max-Age=0`) deletes the stored one of its name,
+    /// domain and path.
+    pub fn add_cookie_str(&self, cookie: &str, url: &Uri) -> Result<(), CookieError> {
+        let url = url_of(url).ok_or_else(|| CookieError::InvalidUrl(url.to_string()))?;
+        let raw = RawCookie::parse(cookie).map_err(|_| CookieError::Parse)?;
+        match self.lock().insert_raw(&raw, &url) {
+            Ok(_) => Ok(()),
+            Err(cookie_store::CookieError::Expired) => Err(CookieError::Expired),
+            Err(cookie_store::CookieError::Parse) => Err(CookieError::Parse),
+            Err(cookie_store::CookieError::DomainMismatch)
+            | Err(cookie_store::CookieError::UnspecifiedDomain) => Err(CookieError::DomainMismatch),
+            // `NonHttpScheme`, `NonRelativeScheme`: `url_of` lets only
+            // http and https URLs with a host through.
+            Err(_) => Err(CookieError::InvalidUrl(url.to_string())),
+        }
+    }
+
+    /// The `Cookie` field the jar sends to `url`: `name=value` pairs joined
+    /// by `; `, longer paths first, then by domain, each first stored
+    /// first; `None` when no cookie matches.
+    pub fn cookies(&self, url: &Uri) -> Option<HeaderValue> {
+        let url = url_of(url)?;
+        let mut value = Vec::new();
+        if !self.write_cookies(&url, &mut value) {
+            return None;
+        }
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).ok()
+    }
+
+    /// Forgets every cookie.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Appends the jar's pairs for `url` to `out` (after `; ` when `out`
+    /// is not empty); returns whether it added any.
+    fn write_cookies(&self, url: &Url, out: &mut Vec<u8>) -> bool {
+        let store = self.lock();
+        let https = url.scheme() == "https";
+        let mut matches: Vec<_> = store
+            .matches(url)
+            .into_iter()
+            // Go's jar: `Secure` means https, loopback or not.
+            .filter(|c| https || !c.secure().unwrap_or(false))
+            .filter(|c| is_field_text(c.name()) && is_field_text(c.value()))
+            .collect();
+        // RFC 6265 section 5.4 step 2: longer paths first. Its "earlier
+        // creation-times first" among equals is approached by a stable sort
+        // over the store's order: by domain, then path, each first stored
+        // first (a replaced cookie keeps its place, as its creation time).
+        matches.sort_by_key(|c| std::cmp::Reverse(c.path.as_ref().len()));
+        for cookie in &matches {
+            if !out.is_empty() {
+                out.extend_from_slice(b"; ");
+            }
+            out.extend_from_slice(cookie.name().as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(cookie.value().as_bytes());
+        }
+        !matches.is_empty()
+    }
+
+    /// Stores every `Set-Cookie` of a response from `url`. Fields that are
+    /// not cookies, or that the rules refuse, are skipped, as browsers and
+    /// Go's jar skip them.
+    fn store_response(&self, url: &Uri, headers: &HeaderMap) {
+        let mut set = headers.get_all(SET_COOKIE).iter().peekable();
+        if set.peek().is_none() {
+            return;
+        }
+        let Some(url) = url_of(url) else { return };
+        let cookies = set.filter_map(|value| {
+            let text = std::str::from_utf8(value.as_bytes()).ok()?;
+            RawCookie::parse(text.to_owned()).ok()
+        });
+        self.lock().store_response_cookies(cookies, &url);
+    }
+
+    /// The store; a panic elsewhere while it was held leaves it usable
+    /// (each change to it is one insert or removal).
+    fn lock(&self) -> MutexGuard<'_, CookieStore> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The `Cookie` field to send for the request `parts` in place of its own:
+/// its own cookies (or, when it sets none, the config's default `Cookie`),
+/// then the jar's for its URL, all in one field. `None` when the client has
+/// no jar or the jar has nothing for this URL: the request is sent as it is.
+pub(crate) fn request_cookie(parts: &Parts, config: &Config) -> Option<HeaderValue> {
+    let jar = config.cookie_jar.as_ref()?;
+    let url = url_of(&parts.uri)?;
+    let own = match parts.headers.contains_key(COOKIE) {
+        true => parts.headers.get_all(COOKIE),
+        false => config.default_headers.get_all(COOKIE),
+    };
+    let mut value = Vec::new();
+    for field in own {
+        if !value.is_empty() {
+            value.extend_from_slice(b"; ");
+        }
+        value.extend_from_slice(field.as_bytes());
+    }
+    if !jar.write_cookies(&url, &mut value) {
+        return None;
+    }
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).ok()
+}
+
+/// Stores the `Set-Cookie` fields of a final response head from `uri`, when
+/// the client has a jar.
+pub(crate) fn store(config: &Config, uri: &Uri, headers: &HeaderMap) {
+    if let Some(jar) = &config.cookie_jar {
+        jar.store_response(uri, headers);
+    }
+}
+
+/// Before a redirect is followed: takes out of the request's own `Cookie`
+/// the pairs whose names the redirect `response` sets, so that the jar's
+/// new value is sent instead of the old one beside it (Go's
+/// `makeHeadersCopier`: a cookie the caller set carries no domain or path,
+/// so any new cookie of its name replaces it). Only with a jar.
+pub(crate) fn forget_replaced(config: &Config, request: &mut HeaderMap, response: &HeaderMap) {
+    if config.cookie_jar.is_none() || !request.contains_key(COOKIE) {
+        return;
+    }
+    let set: Vec<String> = response
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .filter_map(|text| RawCookie::parse(text).ok())
+        .map(|c| c.name().to_owned())
+        .collect();
+    if set.is_empty() {
+        return;
+    }
+    let mut kept = String::new();
+    for field in request.get_all(COOKIE) {
+        let Ok(text) = std::str::from_utf8(field.as_bytes()) else {
+            continue;
+        };
+        for pair in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
+            if !set.iter().any(|s| s == name) {
+                if !kept.is_empty() {
+                    kept.push_str("; ");
+                }
+                kept.push_str(pair);
+            }
+        }
+    }
+    // Go would send an empty `Cookie:`; none is sent instead.
+    match HeaderValue::try_from(kept) {
+        Ok(value) if !value.is_empty() => {
+            request.insert(COOKIE, value);
+        }
+        _ => {
+            request.remove(COOKIE);
+        }
+    }
+}
+
+/// The URL of `uri` for the jar: `http` when it names no scheme (as the
+/// request preparation reads it), `None` unless it is `http` or `https`
+/// with a host.
+fn url_of(uri: &Uri) -> Option<Url> {
+    uri.authority()?;
+    let url = match uri.scheme() {
+        Some(_) => Url::parse(&uri.to_string()).ok()?,
+        None => Url::parse(&format!("http://{uri}")).ok()?,
+    };
+    let web = matches!(url.scheme(), "http" | "https");
+    (web && url.host().is_some()).then_some(url)
+}
+
+/// A name or value that can stand in a field value (RFC 9110 section
+/// 5.5): no control character but tab. Cookies from `Set-Cookie` always
+/// are; one added by hand might not be, and is then never sent.
+fn is_field_text(s: &str) -> bool {
+    s.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().expect("a valid uri")
+    }
+
+    fn config_with(jar: &CookieJar) -> Config {
+        Config {
+            cookie_jar: Some(jar.clone()),
+            ..Config::default()
+        }
+    }
+
+    fn parts(url: &str, cookie: Option<&str>) -> Parts {
+        let mut req = http::Request::get(url);
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        req.body(()).expect("a valid request").into_parts().0
+    }
+
+    fn set_cookies(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(SET_COOKIE, HeaderValue::from_str(v).expect("a valid value"));
+        }
+        h
+    }
+
+    /// Domain, path, secure and host-only rules, as the `Cookie` field
+    /// each URL gets.
+    #[test]
+    fn what_each_url_gets() {
+        let jar = CookieJar::new();
+        let from = uri("http://www.example.com/a/b");
+        let response = set_cookies(&[
+            "host=1", // host-only, default path /a
+            "wide=2; Domain=example.com; Path=/",
+            "deep=3; Path=/a/b/c",
+            "safe=4; Secure; Path=/",
+            "bad=5; Domain=other.org", // refused: not this host's
+            "not a cookie",            // skipped
+        ]);
+        jar.store_response(&from, &response);
+        let table = [
+            ("http://www.example.com/a", Some("host=1; wide=2")),
+            (
+                "http://www.example.com/a/b/c/d",
+                Some("deep=3; host=1; wide=2"),
+            ),
+            ("http://www.example.com/", Some("wide=2")),
+            // Equal paths: by domain, each domain's first stored first.
+            ("https://www.example.com/a", Some("host=1; safe=4; wide=2")),
+            ("http://api.example.com/a", Some("wide=2")),
+            ("http://example.com/", Some("wide=2")),
+            ("http://other.org/", None),
+            ("http://wwwexample.com/", None),
+            // Loopback http is no exception for `Secure`.
+            ("http://localhost/", None),
+        ];
+        for (url, want) in table {
+            let got = jar.cookies(&uri(url));
+            assert_eq!(got.as_ref().map(|v| v.to_str().unwrap()), want, "{url}");
+        }
+        // Nor is a loopback address.
+        let local = uri("http://127.0.0.1:1/");
+        jar.add_cookie_str("s=1; Secure", &local).unwrap();
+        assert_eq!(jar.cookies(&local), None);
+        assert_eq!(jar.cookies(&uri("https://127.0.0.1:2/")).unwrap(), "s=1");
+    }
+
+    #[test]
+    fn add_cookie_str_refusals() {
+        let jar = CookieJar::new();
+        let site = uri("http://h.test/");
+        assert_eq!(jar.add_cookie_str("", &site), Err(CookieError::Parse));
+        assert_eq!(
+            jar.add_cookie_str("a=1; Domain=elsewhere.test", &site),
+            Err(CookieError::DomainMismatch)
+        );
+        assert_eq!(
+            jar.add_cookie_str("a=1; Max-Age=0", &site),
+            Err(CookieError::Expired)
+        );
+        assert!(matches!(
+            jar.add_cookie_str("a=1", &uri("ftp://h.test/")),
+            Err(CookieError::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            jar.add_cookie_str("a=1", &uri("/relative")),
+            Err(CookieError::InvalidUrl(_))
+        ));
+        assert_eq!(jar.cookies(&site), None);
+        // A URI without a scheme is read as http, like a request's.
+        jar.add_cookie_str("a=1", &uri("h.test")).unwrap();
+        assert_eq!(jar.cookies(&site).unwrap(), "a=1");
+        jar.clear();
+        assert_eq!(jar.cookies(&site), None);
+    }
+
+    /// Replacing keeps a cookie's place; expiring removes it; an
+    /// `Expires` in the past deletes too.
+    #[test]
+    fn update_and_expiry() {
+        let jar = CookieJar::new();
+        let site = uri("http://h.test/");
+        for c in ["a=1", "b=2", "c=3"] {
+            jar.add_cookie_str(c, &site).unwrap();
+        }
+        jar.add_cookie_str("a=9", &site).unwrap();
+        assert_eq!(jar.cookies(&site).unwrap(), "a=9; b=2; c=3");
+        jar.store_response(&site, &set_cookies(&["b=; Max-Age=0"]));
+        assert_eq!(jar.cookies(&site).unwrap(), "a=9; c=3");
+        let past = "c=; Expires=Thu, 01 Jan 1970 00:00:01 GMT";
+        jar.store_response(&site, &set_cookies(&[past]));
+        assert_eq!(jar.cookies(&site).unwrap(), "a=9");
+    }
+
+    /// The field sent: none without a jar or without a match; the
+    /// request's own cookies (or the default one) first, then the jar's.
+    #[test]
+    fn request_field() {
+        let jar = CookieJar::new();
+        let config = config_with(&jar);
+        let url = "http://h.test/x";
+        assert_eq!(request_cookie(&parts(url, None), &Config::default()), None);
+        assert_eq!(request_cookie(&parts(url, Some("own=1")), &config), None);
+        jar.add_cookie_str("j=2", &uri(url)).unwrap();
+        let field =
+            |p: &Parts, c: &Config| request_cookie(p, c).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(field(&parts(url, None), &config).unwrap(), "j=2");
+        assert_eq!(
+            field(&parts(url, Some("own=1")), &config).unwrap(),
+            "own=1; j=2"
+        );
+        let mut two = parts(url, Some("own=1"));
+        two.headers
+            .append(COOKIE, HeaderValue::from_static("own=3"));
+        assert_eq!(field(&two, &config).unwrap(), "own=1; own=3; j=2");
+        let mut with_default = config.clone();
+        with_default
+            .default_headers
+            .insert(COOKIE, HeaderValue::from_static("d=0"));
+        assert_eq!(field(&parts(url, None), &with_default).unwrap(), "d=0; j=2");
+        assert_eq!(
+            field(&parts(url, Some("own=1")), &with_default).unwrap(),
+            "own=1; j=2"
+        );
+        assert_eq!(field(&parts("http://other.test/", None), &config), None);
+    }
+
+    /// golang/go#17494: a redirect that sets a cookie the caller also set
+    /// takes the caller's out; the others stay, in their order.
+    #[test]
+    fn redirect_replaces_own_cookies() {
+        let jar = CookieJar::new();
+        let config = config_with(&jar);
+        let mut headers = parts("http://h/", Some("a=1; b=2; c=3")).headers;
+        forget_replaced(
+            &config,
+            &mut headers,
+            &set_cookies(&["b=new; Path=/", "z=9"]),
+        );
+        assert_eq!(headers[COOKIE], "a=1; c=3");
+        forget_replaced(&config, &mut headers, &set_cookies(&["a=x", "c=y"]));
+        assert!(!headers.contains_key(COOKIE));
+        // Without a jar, nothing is taken out (there is nothing to replace it).
+        let mut headers = parts("http://h/", Some("a=1")).headers;
+        forget_replaced(&Config::default(), &mut headers, &set_cookies(&["a=2"]));
+        assert_eq!(headers[COOKIE], "a=1");
+    }
+
+    /// The `Cookie` lines of each request head written on `wire`.
+    fn cookie_lines(wire: &[u8]) -> Vec<Vec<String>> {
+        let text = String::from_utf8_lossy(wire);
+        let heads = text.split("\r\n\r\n").filter(|h| !h.is_empty());
+        heads
+            .map(|head| {
+                let lines = head.split("\r\n");
+                lines
+                    .filter(|l| l.to_ascii_lowercase().starts_with("cookie:"))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Through the exchange machine on virtual time: a login that sets a
+    /// cookie and redirects (the caller's `sid` is replaced, its `pref`
+    /// kept, in the one field), then a hop to another host, which gets
+    /// neither the caller's cookies nor the jar's.
+    #[test]
+    fn exchange_sends_and_stores_hop_by_hop() {
+        use crate::exchange::sim::{Reply, Server, Sim};
+        let jar = CookieJar::new();
+        let mut sim = Sim::new(config_with(&jar));
+        let login = b"HTTP/1.1 302 Found\r\nLocation: /home\r\nSet-Cookie: sid=new; Path=/\r\nContent-Length: 0\r\n\r\n";
+        let home = b"HTTP/1.1 302 Found\r\nLocation: http://other.test/\r\nSet-Cookie: seen=1; Max-Age=60\r\nContent-Length: 0\r\n\r\n";
+        let again = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let replies = [login.to_vec(), home.to_vec(), again.to_vec()];
+        sim.serve(Server::new(replies.map(Reply::Send)));
+        sim.serve(Server::reply(
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: o=2\r\nContent-Length: 2\r\n\r\nok",
+        ));
+        let request = http::Request::get("http://127.0.0.1/login")
+            .header(COOKIE, "pref=x; sid=old")
+            .body(crate::Body::empty())
+            .unwrap();
+        let response = sim.send(request).expect("the chain ends in a 200");
+        assert_eq!(response.body, "ok");
+        assert_eq!(sim.wire.len(), 2);
+        assert_eq!(
+            cookie_lines(&sim.wire[0]),
+            [
+                vec!["cookie: pref=x; sid=old"],
+                vec!["cookie: pref=x; sid=new"]
+            ]
+        );
+        assert_eq!(cookie_lines(&sim.wire[1]), [Vec::<String>::new()]);
+        // Each answer's cookies were kept for the URL that sent it.
+        let first = uri("http://127.0.0.1/");
+        assert_eq!(jar.cookies(&first).unwrap(), "sid=new; seen=1");
+        assert_eq!(jar.cookies(&uri("http://other.test/")).unwrap(), "o=2");
+        // The next request (on the pooled connection) sends them unasked.
+        sim.get("http://127.0.0.1/again").expect("a 200");
+        let heads = cookie_lines(&sim.wire[0]);
+        assert_eq!(heads.len(), 3);
+        assert_eq!(heads[2], ["cookie: sid=new; seen=1"]);
+    }
+
+    /// The builder setters every backend gets from `config_setters!`.
+    #[test]
+    fn builder_setters() {
+        struct Builder {
+            config: Config,
+        }
+        #[allow(dead_code)] // the other setters
+        impl Builder {
+            crate::config_setters!(config, "my_backend", "my_backend::Builder::new()");
+        }
+        let fresh = || Builder {
+            config: Config::default(),
+        };
+        assert!(fresh().config.cookie_jar.is_none());
+        let site = uri("http://h.test/");
+        let own = fresh().cookie_store(true).config.cookie_jar.expect("a jar");
+        own.add_cookie_str("a=1", &site).unwrap();
+        let other = fresh().cookie_store(true).config.cookie_jar.expect("a jar");
+        assert_eq!(other.cookies(&site), None, "each gets a jar of its own");
+        assert!(
+            fresh()
+                .cookie_store(true)
+                .cookie_store(false)
+                .config
+                .cookie_jar
+                .is_none()
+        );
+        let given = fresh().cookie_provider(own.clone()).config.cookie_jar;
+        assert_eq!(given.expect("the jar").cookies(&site).unwrap(), "a=1");
+    }
+}

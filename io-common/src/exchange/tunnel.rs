@@ -1,0 +1,198 @@
+//! The way through a proxy, between the dial and the origin: a `CONNECT`
+//! tunnel (RFC 9110 section 9.3.6) or a SOCKS5 handshake (RFC 1928), run
+//! by the exchange through the same `Write` and `Read` actions as the
+//! request, under the connect timeout. A forwarding HTTP proxy needs no
+//! step here: the request itself goes to it, in absolute form.
+
+use http::header::USER_AGENT;
+use roundtrip_proto::CloseReason;
+use roundtrip_proto::conn::Connection;
+use roundtrip_proto::encode::{BodyFraming, RequestHead};
+use roundtrip_proto::pool::{ProxyMode, Via};
+use roundtrip_proto::time::Instant;
+
+use super::{Action, After, Exchange, Link, State, Timer};
+use crate::proxy::ProxyError;
+use crate::resolve::Lookup;
+use crate::socks::{Socks5, Target};
+use crate::trace::Tracing;
+use crate::{Error, HeadBuilder};
+
+impl<R> Exchange<R> {
+    /// The proxy's address, for errors.
+    fn proxy_name(&self, via: Option<&Via>) -> String {
+        match (&self.prepared, via) {
+            (Some(p), _) if p.proxy.is_some() => p
+                .proxy
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            (_, Some(via)) => via.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// The way through the proxy failed: the connection is closed.
+    pub(super) fn proxy_failed(&mut self, link: &Link, source: ProxyError) {
+        let proxy = self.proxy_name(link.key.via());
+        self.state = State::Settle {
+            close: Some(CloseReason::Error),
+            then: After::Fail(Error::Proxy { proxy, source }),
+        };
+    }
+
+    /// Sends `CONNECT host:port` to the proxy.
+    pub(super) fn start_tunnel(&mut self, link: &mut Link, now: Instant) {
+        let (host, port) = (link.key.host(), link.key.port());
+        let target = match host.contains(':') {
+            true => format!("[{host}]:{port}"),
+            false => format!("{host}:{port}"),
+        };
+        let proxy = self.prepared.as_ref().and_then(|p| p.proxy.as_ref());
+        let auth = proxy.and_then(crate::proxy::Proxy::authorization);
+        let agent = self.settings.config.default_headers.get(USER_AGENT);
+        let mut fields: Vec<(&[u8], &[u8])> = Vec::with_capacity(2);
+        if let Some(agent) = agent {
+            fields.push((b"user-agent", agent.as_bytes()));
+        }
+        if let Some(auth) = &auth {
+            fields.push((b"proxy-authorization", auth.as_bytes()));
+        }
+        let head = RequestHead {
+            method: b"CONNECT",
+            target: target.as_bytes(),
+            host: Some(target.as_bytes()),
+            body: BodyFraming::None,
+            preset: None,
+            expect_continue: false,
+            close: false,
+        };
+        link.out.clear();
+        if let Err(e) = link.proto.start(&head, fields, now, &mut link.out.head) {
+            let why = match e {
+                roundtrip_proto::Error::InvalidTarget => "a CONNECT to this host",
+                _ => "a CONNECT with these settings",
+            };
+            return self.proxy_failed(link, ProxyError::Unsupported(why));
+        }
+        self.state = State::Tunnel;
+        let after = self.config().connect_timeout;
+        self.timers.arm(Timer::Connect, now, after);
+    }
+
+    /// Moves the `CONNECT` on: the request out, then the proxy's answer.
+    pub(super) fn step_tunnel(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
+        link.prepare_write();
+        if link.has_output() && !self.eof {
+            return Some(Action::Write { watch_read: true });
+        }
+        let head = match self.builder.push_buffered(
+            &Tracing::off(),
+            &mut link.proto,
+            &mut link.read_buf,
+            true,
+        ) {
+            Ok(Some(head)) => head,
+            Ok(None) if self.eof => {
+                self.proxy_failed(link, ProxyError::Closed);
+                return None;
+            }
+            Ok(None) => return Some(Action::Read),
+            Err(Error::ClosedEarly { .. }) => {
+                self.proxy_failed(link, ProxyError::Closed);
+                return None;
+            }
+            Err(e) => {
+                self.proxy_failed(link, ProxyError::BadAnswer(e.to_string()));
+                return None;
+            }
+        };
+        self.builder = HeadBuilder::default();
+        if !link.proto.is_switched() {
+            let status = head.status;
+            let (head, ()) = head.into_response(()).into_parts();
+            let proxy = self.proxy_name(link.key.via());
+            self.state = State::Settle {
+                close: Some(CloseReason::Error),
+                then: After::Fail(Error::ProxyStatus {
+                    proxy,
+                    status,
+                    head: Box::new(head),
+                }),
+            };
+            return None;
+        }
+        self.tunnel_up(link, now);
+        None
+    }
+
+    /// Starts the SOCKS5 handshake for the origin of `link`.
+    pub(super) fn start_socks(&mut self, link: &mut Link, mode: ProxyMode, now: Instant) {
+        let (host, port) = (link.key.host(), link.key.port());
+        let known = self.settings.config.resolver.lookup(host, port);
+        let target = match (known, mode) {
+            (_, ProxyMode::Socks5h) if host.parse::<std::net::IpAddr>().is_err() => {
+                Target::Name(host.to_string())
+            }
+            // An IP literal, or an override of the name.
+            (Lookup::Ready(addrs), _) if !addrs.is_empty() => Target::Ip(addrs[0].ip()),
+            _ => {
+                let why = "socks5:// (the client resolving the name) with a name it must look up: use socks5h://, or an override (resolve)";
+                return self.proxy_failed(link, ProxyError::Unsupported(why));
+            }
+        };
+        let proxy = self.prepared.as_ref().and_then(|p| p.proxy.as_ref());
+        let credentials = proxy.and_then(crate::proxy::Proxy::credentials);
+        match Socks5::new(target, port, credentials) {
+            Ok(mut socks) => {
+                link.out.clear();
+                socks.start(&mut link.out.head);
+                self.state = State::Socks(Box::new(socks));
+                let after = self.config().connect_timeout;
+                self.timers.arm(Timer::Connect, now, after);
+            }
+            Err(e) => self.proxy_failed(link, e.into()),
+        }
+    }
+
+    /// Moves the SOCKS5 handshake on.
+    pub(super) fn step_socks(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
+        link.prepare_write();
+        if link.has_output() && !self.eof {
+            return Some(Action::Write { watch_read: true });
+        }
+        let State::Socks(socks) = &mut self.state else {
+            return None; // unreachable: called in this state
+        };
+        match socks.handle_input(&mut link.read_buf, &mut link.out.head) {
+            Err(e) => {
+                self.proxy_failed(link, e.into());
+                None
+            }
+            Ok(true) => {
+                self.tunnel_up(link, now);
+                None
+            }
+            Ok(false) if !link.out.is_empty() && !self.eof => None, // the next message
+            Ok(false) if self.eof => {
+                self.proxy_failed(link, ProxyError::Closed);
+                None
+            }
+            Ok(false) => Some(Action::Read),
+        }
+    }
+
+    /// The tunnel is up: what follows is the origin's.
+    fn tunnel_up(&mut self, link: &mut Link, now: Instant) {
+        self.timers.disarm(Timer::Connect);
+        if !link.read_buf.is_empty() {
+            // The origin cannot have spoken yet: the client speaks first
+            // (a request, or a TLS ClientHello).
+            let why = "bytes after the proxy's answer, before the client spoke";
+            return self.proxy_failed(link, ProxyError::BadAnswer(why.to_string()));
+        }
+        link.proto = Connection::new(self.settings.config.conn_config());
+        link.out.clear();
+        self.origin_reached(link, now);
+    }
+}

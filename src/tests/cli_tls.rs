@@ -1,0 +1,220 @@
+//! `roundtrip get` over https, run as a real process against the tests'
+//! scripted TLS server (certificates made at run time): `--cacert`, `-k`,
+//! `--cert`/`--key`, the handshake in `-v`, on every backend. Loopback only.
+
+use std::path::Path;
+use std::process::Command;
+
+use roundtrip_tests::certs::pki;
+use roundtrip_tests::server::{ScriptServer, Step, ok};
+use roundtrip_tests::tls_server::TlsServer;
+
+/// Every backend's name for `--backend`.
+const BACKENDS: [&str; 4] = ["blocking", "mio", "tokio", "smol"];
+
+/// What a run of the binary left behind.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn get(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+        .arg("get")
+        .args(args)
+        .env_remove("https_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("ALL_PROXY")
+        .output()
+        .expect("the roundtrip binary runs");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A TLS server answering every connection's one request with `body`.
+fn serving(server: TlsServer, body: &'static [u8]) -> ScriptServer {
+    server
+        .start(vec![vec![
+            Step::ReadRequest,
+            Step::Write(ok(body)),
+            Step::Close,
+        ]])
+        .repeat_last(true)
+}
+
+/// The test PKI's files in a fresh temp dir: `ca.pem`, `client.crt`,
+/// `client.key`, `client.pem` (both in one).
+fn pki_files() -> tempdir::Dir {
+    let dir = tempdir::Dir::new();
+    let pki = pki();
+    std::fs::write(dir.path().join("ca.pem"), &pki.ca).expect("write the CA");
+    pki.client.write(dir.path(), "client");
+    let both = format!("{}{}", pki.client.cert, pki.client.key);
+    std::fs::write(dir.path().join("client.pem"), both).expect("write the client PEM");
+    dir
+}
+
+mod tempdir {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A directory removed on drop.
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new() -> Dir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let n = N.fetch_add(1, Ordering::SeqCst);
+            let path =
+                std::env::temp_dir().join(format!("roundtrip-cli-tls-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&path).expect("make a temp dir");
+            Dir(path)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn path(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+#[test]
+fn https_with_cacert_on_every_backend() {
+    let dir = pki_files();
+    let server = serving(TlsServer::new(), b"over tls\n");
+    let ca = path(dir.path(), "ca.pem");
+    for backend in BACKENDS {
+        let run = get(&["--backend", backend, "--cacert", &ca, &server.url("/a")]);
+        assert_eq!(run.code, Some(0), "{backend}: {}", run.stderr);
+        assert_eq!(run.stdout, "over tls\n", "{backend}");
+    }
+    assert_eq!(server.requests().len(), 4);
+    server.assert_no_errors();
+}
+
+#[test]
+fn untrusted_without_cacert_and_accepted_with_insecure() {
+    let server = serving(TlsServer::new().cert(&pki().self_signed), b"insecure\n");
+    for backend in BACKENDS {
+        let run = get(&["--backend", backend, &server.url("/")]);
+        assert_eq!(run.code, Some(1), "{backend}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("tls failed during the tls handshake")
+                && run.stderr.contains("is not trusted"),
+            "{backend}: {}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty());
+        let run = get(&["--backend", backend, "-k", &server.url("/")]);
+        assert_eq!(run.code, Some(0), "{backend}: {}", run.stderr);
+        assert_eq!(run.stdout, "insecure\n");
+    }
+    // Only the -k runs sent a request.
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[test]
+fn verbose_shows_the_handshake() {
+    let dir = pki_files();
+    let server = serving(TlsServer::new(), b"v\n");
+    let ca = path(dir.path(), "ca.pem");
+    let url = server.url("/").replace("127.0.0.1", "localhost");
+    let run = get(&["-v", "--cacert", &ca, &url]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("tls handshake with localhost"),
+        "{}",
+        run.stderr
+    );
+    let done = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("tls handshake done"))
+        .unwrap_or_else(|| panic!("no handshake line: {}", run.stderr));
+    assert!(
+        done.contains("TLSv1_3")
+            && done.contains("alpn http/1.1")
+            && done.contains("full handshake"),
+        "{done}"
+    );
+}
+
+#[test]
+fn client_certificate_with_cert_and_key() {
+    let dir = pki_files();
+    let server = serving(TlsServer::new().require_client_cert(), b"mtls\n");
+    let ca = path(dir.path(), "ca.pem");
+    let (crt, key, both) = (
+        path(dir.path(), "client.crt"),
+        path(dir.path(), "client.key"),
+        path(dir.path(), "client.pem"),
+    );
+    for backend in BACKENDS {
+        let run = get(&[
+            "--backend",
+            backend,
+            "--cacert",
+            &ca,
+            "--cert",
+            &crt,
+            "--key",
+            &key,
+            &server.url("/"),
+        ]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "mtls\n"),
+            "{backend}: {}",
+            run.stderr
+        );
+    }
+    // One file holding both, as curl's `-E`.
+    let run = get(&["--cacert", &ca, "-E", &both, &server.url("/")]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "mtls\n"),
+        "{}",
+        run.stderr
+    );
+    // Without one the server refuses: a typed TLS error, exit 1.
+    let run = get(&["--cacert", &ca, &server.url("/")]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("CertificateRequired"), "{}", run.stderr);
+}
+
+#[test]
+fn unreadable_tls_files_are_usage_errors() {
+    let dir = pki_files();
+    let missing = path(dir.path(), "missing.pem");
+    let run = get(&["--cacert", &missing, "https://127.0.0.1:9/"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("roundtrip: cannot read "),
+        "{}",
+        run.stderr
+    );
+    let key_only = path(dir.path(), "client.key");
+    let run = get(&["--cacert", &key_only, "https://127.0.0.1:9/"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("no certificate"), "{}", run.stderr);
+    let run = get(&["--cert", &key_only, "https://127.0.0.1:9/"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid TLS settings"),
+        "{}",
+        run.stderr
+    );
+}

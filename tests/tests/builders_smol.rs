@@ -1,0 +1,4 @@
+//! The request-builder cases on the smol backend.
+
+use roundtrip_tests::Smol;
+roundtrip_tests::backend_builders!(Smol);

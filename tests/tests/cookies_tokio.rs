@@ -1,0 +1,11 @@
+//! Cookies on the tokio backend, on both runtime flavours.
+
+mod current_thread {
+    use roundtrip_tests::backend::TokioCurrent;
+    roundtrip_tests::cookie_suite!(TokioCurrent);
+}
+
+mod multi_thread {
+    use roundtrip_tests::backend::TokioMulti;
+    roundtrip_tests::cookie_suite!(TokioMulti);
+}

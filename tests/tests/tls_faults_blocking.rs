@@ -1,0 +1,19 @@
+//! The TLS fault suite on the blocking backend, and the fault suite over
+//! TLS.
+
+use roundtrip_tests::backend::Blocking;
+
+roundtrip_tests::tls_fault_suite!(Blocking);
+
+#[test]
+fn client_alerts_refused_servers() {
+    use roundtrip_tests::tls_faults::{Refusal, client_alerts_refused_servers};
+    client_alerts_refused_servers::<Blocking>(&Refusal::ALL);
+}
+
+mod faults_over_tls {
+    use roundtrip_tests::backend::Blocking;
+    use roundtrip_tests::tls_faults::Tls;
+
+    roundtrip_tests::fault_suite!(Tls<Blocking>);
+}

@@ -1,0 +1,18 @@
+//! The TLS fault suite on the smol backend, and the fault suite over TLS.
+
+use roundtrip_tests::Smol;
+
+roundtrip_tests::tls_fault_suite!(Smol);
+
+#[test]
+fn client_alerts_refused_servers() {
+    use roundtrip_tests::tls_faults::{Refusal, client_alerts_refused_servers};
+    client_alerts_refused_servers::<Smol>(&Refusal::ALL);
+}
+
+mod faults_over_tls {
+    use roundtrip_tests::Smol;
+    use roundtrip_tests::tls_faults::Tls;
+
+    roundtrip_tests::fault_suite!(Tls<Smol>);
+}
