@@ -9,14 +9,18 @@
 //! | feature | module | for |
 //! |---|---|---|
 //! | `blocking` (default) | [`blocking`] | threads and `std::net`; [`get`] |
-//! | `tokio` | [`tokio`] | async code on tokio; `http_body::Body` responses |
-//! | `smol` | [`smol`] | async code on smol; the thinnest driver of the exchange machine |
-//! | `mio` | [`mio`] | one event loop driving many requests, or embedding in your own `mio::Poll` |
+//! | `tokio` | `tokio` | async code on tokio; `http_body::Body` responses |
+//! | `smol` | `smol` | async code on smol; the thinnest driver of the exchange machine |
+//! | `mio` | `mio` | one event loop driving many requests, or embedding in your own `mio::Poll` |
 //! | `gzip` (default) | | ask for gzip and decode it transparently |
 //! | `deflate` | | ask for deflate (zlib, or raw deflate as some servers send it) and decode it transparently (flate2, pure Rust) |
 //! | `brotli` | | ask for br and decode it transparently (brotli-decompressor, pure Rust) |
 //! | `zstd` | | ask for zstd and decode it transparently (ruzstd, pure Rust) |
+//! | `json` | | `json::<T>(limit)` on response bodies (serde_json) |
+//! | `tracing` | | `Tracer::tracing()`: every trace event as a `tracing` event (target `roundtrip`) |
+//! | `tower` | | `roundtrip::tokio::Client` as a `tower::Service<http::Request<B>>` (turns on `tokio`) |
 //! | `cookies` | | a cookie jar as Go's `http.Client` uses one: `cookie_store(true)` or `cookie_provider(jar)` on every backend's builder |
+//! | `cli` | | the `roundtrip` command-line tool (all four backends); not default, so a library build brings in none of its dependencies |
 //!
 //! The blocking backend:
 //!
@@ -119,9 +123,9 @@ pub use roundtrip_io::resolve;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
 pub use roundtrip_io::{
-    CollectedExt, Config, Error, FinalUrl, IntoUri, InvalidRequest, Phase, RedirectAction,
-    RedirectAttempt, RedirectPolicy, RequestId, RequestTimeout, ResponseExt, TimeoutKind, Traced,
-    Tracer, http,
+    CollectedExt, Config, Delivery, Error, FinalUrl, InterimResponses, IntoUri, InvalidRequest,
+    Phase, ReasonPhrase, RedirectAction, RedirectAttempt, RedirectPolicy, RequestId,
+    RequestTimeout, ResponseExt, TimeoutKind, Traced, Tracer, http,
 };
 /// The cookie jar every enabled backend takes (feature `cookies`).
 #[cfg(feature = "cookies")]
@@ -131,7 +135,8 @@ pub use roundtrip_proto::pool::PoolStats;
 pub use roundtrip_proto::trace::TraceEvent;
 
 /// The README's Rust snippets, compiled by `cargo test --doc` so they stay
-/// true to the API (they need every backend, as the default features give).
+/// true to the API (they need every backend, as the `cli` feature gives:
+/// this package's tests turn it on through its dev-dependency on itself).
 #[cfg(all(doctest, feature = "blocking", feature = "tokio", feature = "mio"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -115,7 +115,14 @@ impl ResponseBody {
             match self.step(false) {
                 Some(Ok(data)) => {
                     taken += data.len();
-                    self.ready.push_back(data);
+                    // The first piece waits in `pending`, which is read
+                    // first: a body that came whole with its head needs no
+                    // queue (one allocation fewer per small response).
+                    if self.pending.is_empty() && self.ready.is_empty() {
+                        self.pending = data;
+                    } else {
+                        self.ready.push_back(data);
+                    }
                 }
                 Some(Err(e)) => self.ended = Some(Err(e)),
                 None => return,

@@ -56,7 +56,7 @@ pub use roundtrip_io::{
 /// or `cookie_provider(jar)` with one the caller keeps.
 #[cfg(feature = "cookies")]
 pub use roundtrip_io::{CookieError, CookieJar};
-pub use roundtrip_io::{FinalUrl, ResponseExt};
+pub use roundtrip_io::{Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt};
 pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use transport::Upgraded;
 

@@ -1,6 +1,6 @@
-//! The response helpers on a real loopback socket: `url()` after a
-//! redirect, `error_for_status()`, `text()` with the charset of the
-//! `Content-Type`, and `json()` with the `json` feature.
+//! The response helpers on a real loopback socket: `url()` (after a
+//! redirect, or the one requested), `error_for_status()`, `text()` with the
+//! charset of the `Content-Type`, and `json()` with the `json` feature.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -57,17 +57,20 @@ fn url_status_and_charset() {
     };
     assert_eq!(response.body_mut().text(64).unwrap(), "café");
 
-    let response = client.get(format!("{base}/missing")).send().unwrap();
-    assert_eq!(response.url(), None, "no redirect: the URL requested");
+    let missing = format!("{base}/missing");
+    let response = client.get(&missing).send().unwrap();
+    let url = response.url().map(ToString::to_string);
+    assert_eq!(
+        url.as_ref(),
+        Some(&missing),
+        "no redirect: the URL requested"
+    );
     match response.error_for_status() {
         Err(Error::Status { status, head }) => {
             assert_eq!(status, 404);
             assert_eq!(head.headers["x-why"], "gone");
-            assert!(
-                head.extensions
-                    .get::<roundtrip_blocking::FinalUrl>()
-                    .is_none()
-            );
+            let roundtrip_blocking::FinalUrl(url) = head.extensions.get().unwrap();
+            assert_eq!(url.to_string(), missing, "the head keeps its URL");
         }
         other => panic!("{other:?}"),
     }

@@ -46,7 +46,7 @@ impl fmt::Display for Phase {
 /// use roundtrip_io::{Error, Phase, TimeoutKind};
 /// let e = Error::Timeout { kind: TimeoutKind::ReadIdle, phase: Phase::Body, reached_server: true };
 /// assert_eq!(e.timeout_kind(), Some(TimeoutKind::ReadIdle));
-/// assert_eq!(e.to_string(), "response body timed out: no byte for read_timeout (the request may have reached the server)");
+/// assert_eq!(e.to_string(), "response body timed out: no byte for read_timeout (the server answered)");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -129,14 +129,20 @@ pub enum InvalidRequest {
 
 /// Everything that can go wrong with a request, on any backend.
 ///
-/// `reached_server` says whether any byte of the request was written: when
-/// false, the server cannot have acted on it.
+/// Whether the server can have acted on the request is answered one way
+/// everywhere: [`Error::delivery`] says it in three words ([`Delivery`]:
+/// not sent, may have reached the server, answered),
+/// [`Error::reached_server`] in one bit (false only when not sent), and
+/// the `reached_server` field of a variant is that bit: true when any byte
+/// of the request was written, so that it may have reached the server.
+/// The error's text ends with the same answer.
 ///
 /// ```
-/// use roundtrip_io::{Error, Phase};
+/// use roundtrip_io::{Delivery, Error, Phase};
 /// use roundtrip_io::TimeoutKind;
 /// let e = Error::Timeout { kind: TimeoutKind::Total, phase: Phase::ResponseHead, reached_server: true };
 /// assert!(e.reached_server());
+/// assert_eq!(e.delivery(), Delivery::MaybeProcessed);
 /// assert_eq!(e.to_string(), "response head timed out: the request's timeout passed (the request may have reached the server)");
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -156,23 +162,23 @@ pub enum Error {
         tried: Vec<(std::net::SocketAddr, String)>,
     },
     /// A timeout fired.
-    #[error("{phase} timed out: {kind}{}", Reached(*.reached_server))]
+    #[error("{phase} timed out: {kind}{}", self.delivery().suffix())]
     Timeout {
         /// Which limit ran out.
         kind: TimeoutKind,
         /// What was being waited for.
         phase: Phase,
-        /// Whether any byte of the request was written.
+        /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
     },
     /// The server broke the protocol.
-    #[error("invalid response ({phase}): {source}{}", Reached(*.reached_server))]
+    #[error("invalid response ({phase}): {source}{}", self.delivery().suffix())]
     Protocol {
         /// Where.
         phase: Phase,
         /// What the decoder found.
         source: ProtoError,
-        /// Whether any byte of the request was written.
+        /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
     },
     /// The response exceeded a decoder limit (head size, field count, ...).
@@ -188,43 +194,43 @@ pub enum Error {
         limit: u64,
     },
     /// The server closed the connection before the response was complete.
-    #[error("connection closed by the server during the {phase}{}", Reached(*.reached_server))]
+    #[error("connection closed by the server during the {phase}{}", self.delivery().suffix())]
     ClosedEarly {
         /// Where.
         phase: Phase,
-        /// Whether any byte of the request was written.
+        /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
     },
     /// A socket error.
-    #[error("i/o error during the {phase}: {source}{}", Reached(*.reached_server))]
+    #[error("i/o error during the {phase}: {source}{}", self.delivery().suffix())]
     Io {
         /// Where.
         phase: Phase,
         /// The error.
         source: io::Error,
-        /// Whether any byte of the request was written.
+        /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
     },
     /// A streamed request body gave more or fewer bytes than the
     /// `Content-Length` it was sent with. The connection is closed.
-    #[error("request body length differs from its content-length: declared {declared}, supplied {supplied}{}", Reached(*.reached_server))]
+    #[error("request body length differs from its content-length: declared {declared}, supplied {supplied}{}", self.delivery().suffix())]
     BodyLength {
         /// The declared length.
         declared: u64,
         /// Bytes the body's source supplied (when too many: at least).
         supplied: u64,
-        /// Whether any byte of the request was written.
+        /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
     },
     /// The TLS layer failed: the server's certificate, the handshake, or
     /// the records of an established connection. Never retried.
-    #[error("tls failed during the {phase}: {source}{}", Reached(*.reached_server))]
+    #[error("tls failed during the {phase}: {source}{}", self.delivery().suffix())]
     Tls {
         /// Where.
         phase: Phase,
         /// What went wrong.
         source: crate::tls::TlsError,
-        /// Whether any byte of the request was written.
+        /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
     },
     /// The proxy failed: its handshake, its answer, or a route it cannot
@@ -249,9 +255,9 @@ pub enum Error {
         head: Box<http::response::Parts>,
     },
     /// The caller cancelled the request.
-    #[error("request cancelled{}", Reached(*.reached_server))]
+    #[error("request cancelled{}", self.delivery().suffix())]
     Cancelled {
-        /// Whether any byte of the request was written.
+        /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
     },
     /// The response was not a switch to another protocol (101, or a 2xx
@@ -312,6 +318,36 @@ pub enum Error {
     Json(#[source] serde_json::Error),
 }
 
+/// How far a failed request got, as far as the client can know: what
+/// [`Error::delivery`] answers, and what the text of a failure that could
+/// be either ends with (in parentheses).
+///
+/// Go's `http.Client` and hyper answer only "was it sent at all"; the third
+/// answer tells a caller who must not do a thing twice when a retry is
+/// certainly a second request.
+///
+/// ```
+/// use roundtrip_io::Delivery;
+/// assert_eq!(Delivery::NotSent.to_string(), "the request was not sent");
+/// assert_eq!(Delivery::MaybeProcessed.to_string(), "the request may have reached the server");
+/// assert_eq!(Delivery::Answered.to_string(), "the server answered");
+/// assert!(Delivery::MaybeProcessed.reached_server() && !Delivery::NotSent.reached_server());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// No byte of the request was written: the server cannot have acted on
+    /// it, and sending it again is safe whatever its method.
+    NotSent,
+    /// Some or all of the request was written, and no final response head
+    /// came back: the request may have reached the server, which may have
+    /// acted on it.
+    MaybeProcessed,
+    /// A final response head came back (the failure is in its body, its
+    /// status, its redirect or its decoding): the server received the
+    /// request and answered it.
+    Answered,
+}
+
 /// The addresses tried, when more than one was.
 struct Tried<'a>(&'a [(std::net::SocketAddr, String)]);
 
@@ -329,44 +365,127 @@ impl fmt::Display for Tried<'_> {
     }
 }
 
-struct Reached(bool);
+impl Delivery {
+    /// The one bit [`Error::reached_server`] gives: false only for
+    /// [`NotSent`](Delivery::NotSent).
+    pub fn reached_server(self) -> bool {
+        self != Delivery::NotSent
+    }
 
-impl fmt::Display for Reached {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 {
-            f.write_str(" (the request may have reached the server)")
-        } else {
-            f.write_str(" (the request was not sent)")
+    /// From the `reached_server` bit of an error met in `phase`: a failure
+    /// while reading the body comes after the final head, so it was
+    /// answered.
+    fn of(reached_server: bool, phase: Option<Phase>) -> Delivery {
+        match (reached_server, phase) {
+            (false, _) => Delivery::NotSent,
+            (true, Some(Phase::Body)) => Delivery::Answered,
+            (true, _) => Delivery::MaybeProcessed,
         }
+    }
+
+    /// The end of an error's text: ` (` this `)`.
+    fn suffix(self) -> DeliverySuffix {
+        DeliverySuffix(self)
+    }
+}
+
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Delivery::NotSent => "the request was not sent",
+            Delivery::MaybeProcessed => "the request may have reached the server",
+            Delivery::Answered => "the server answered",
+        })
+    }
+}
+
+struct DeliverySuffix(Delivery);
+
+impl fmt::Display for DeliverySuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, " ({})", self.0)
     }
 }
 
 impl Error {
-    /// Whether the request may have reached the server.
+    /// Whether the request may have reached the server: false only when no
+    /// byte of it was written ([`Delivery::NotSent`]); the one-bit form of
+    /// [`delivery`](Self::delivery).
+    ///
+    /// ```
+    /// use roundtrip_io::{Error, Phase};
+    /// let e = Error::ClosedEarly { phase: Phase::ResponseHead, reached_server: false };
+    /// assert!(!e.reached_server());
+    /// assert_eq!(e.to_string(), "connection closed by the server during the response head (the request was not sent)");
+    /// ```
     pub fn reached_server(&self) -> bool {
+        self.delivery().reached_server()
+    }
+
+    /// How far the request got ([`Delivery`]): not sent, may have reached
+    /// the server, or answered (a final response head came back).
+    ///
+    /// ```
+    /// use roundtrip_io::{Delivery, Error, Phase};
+    /// let cut = Error::ClosedEarly { phase: Phase::Body, reached_server: true };
+    /// assert_eq!(cut.delivery(), Delivery::Answered);
+    /// assert_eq!(cut.to_string(), "connection closed by the server during the response body (the server answered)");
+    /// let source = std::io::ErrorKind::ConnectionRefused.into();
+    /// let refused = Error::Connect { addr: "127.0.0.1:1".into(), source, tried: Vec::new() };
+    /// assert_eq!(refused.delivery(), Delivery::NotSent);
+    /// ```
+    pub fn delivery(&self) -> Delivery {
         match self {
-            Error::Timeout { reached_server, .. }
-            | Error::Protocol { reached_server, .. }
-            | Error::ClosedEarly { reached_server, .. }
-            | Error::Io { reached_server, .. }
-            | Error::BodyLength { reached_server, .. }
-            | Error::Tls { reached_server, .. }
-            | Error::Cancelled { reached_server } => *reached_server,
-            Error::LimitExceeded { .. }
-            | Error::BodyTooLarge { .. }
-            | Error::RequestBody(_)
+            Error::Timeout {
+                phase,
+                reached_server,
+                ..
+            }
+            | Error::Protocol {
+                phase,
+                reached_server,
+                ..
+            }
+            | Error::ClosedEarly {
+                phase,
+                reached_server,
+            }
+            | Error::Io {
+                phase,
+                reached_server,
+                ..
+            }
+            | Error::Tls {
+                phase,
+                reached_server,
+                ..
+            } => Delivery::of(*reached_server, Some(*phase)),
+            Error::BodyLength { reached_server, .. } | Error::Cancelled { reached_server } => {
+                Delivery::of(*reached_server, None)
+            }
+            // A limit of the body (trailers, chunk extensions) is met after
+            // the final head; one of the head (size, fields, 1xx count)
+            // before it.
+            Error::LimitExceeded { source } => match source {
+                ProtoError::TrailersTooLarge { .. } | ProtoError::ChunkExtTooLarge { .. } => {
+                    Delivery::Answered
+                }
+                _ => Delivery::MaybeProcessed,
+            },
+            Error::RequestBody(_) => Delivery::MaybeProcessed,
+            Error::BodyTooLarge { .. }
             | Error::TooManyRedirects { .. }
             | Error::InvalidLocation { .. }
             | Error::RedirectRefused { .. }
             | Error::Decode { .. }
             | Error::Status { .. }
-            | Error::NotUpgraded => true,
+            | Error::NotUpgraded => Delivery::Answered,
             #[cfg(feature = "json")]
-            Error::Json(_) => true,
+            Error::Json(_) => Delivery::Answered,
             Error::InvalidRequest(_)
             | Error::Connect { .. }
             | Error::Proxy { .. }
-            | Error::ProxyStatus { .. } => false,
+            | Error::ProxyStatus { .. } => Delivery::NotSent,
         }
     }
 

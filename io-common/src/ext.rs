@@ -3,13 +3,14 @@
 //! `Content-Type`'s charset says (or as JSON, with the `json` feature).
 
 use bytes::Bytes;
-use http::Uri;
 use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{StatusCode, Uri};
 
 use crate::error::Error;
 
-/// The URL that gave a response after redirects: the exchange puts it in
-/// the extensions of every response that came through one. Read it with
+/// The URL that gave a response: the one requested, or the last hop's when
+/// redirects were followed. Every backend puts it in the extensions of
+/// every response (the request's URI, moved, not copied). Read it with
 /// [`ResponseExt::url`].
 ///
 /// ```
@@ -23,11 +24,53 @@ use crate::error::Error;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinalUrl(pub Uri);
 
+/// The reason phrase of a status line as the server sent it, in a
+/// response's extensions only when it is not the one its status code is
+/// known by ([`StatusCode::canonical_reason`]; an empty or unknown one
+/// counts as different), so the usual `200 OK` costs nothing. hyper keeps
+/// it the same way (`hyper::ext::ReasonPhrase`). Read it with
+/// [`ResponseExt::reason_phrase`], which falls back to the usual phrase.
+///
+/// ```
+/// use roundtrip_io::ReasonPhrase;
+/// use http::StatusCode;
+/// assert!(ReasonPhrase::unusual(StatusCode::OK, b"OK").is_none());
+/// let fine = ReasonPhrase::unusual(StatusCode::OK, b"Fine").unwrap();
+/// assert_eq!(fine.as_bytes(), b"Fine");
+/// assert_eq!(ReasonPhrase::unusual(StatusCode::OK, b"").unwrap().as_bytes(), b"");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReasonPhrase(Bytes);
+
+impl ReasonPhrase {
+    /// `reason` as sent with `status`, unless it is the usual one.
+    pub fn unusual(status: StatusCode, reason: &[u8]) -> Option<ReasonPhrase> {
+        let usual = status.canonical_reason().map(str::as_bytes);
+        (usual != Some(reason)).then(|| ReasonPhrase(Bytes::copy_from_slice(reason)))
+    }
+
+    /// The phrase's bytes (the decoder allows tab, space, visible ASCII and
+    /// obs-text, RFC 9112 section 4).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The interim (1xx) responses that came before a final one, whole (status,
+/// version, fields, and their own [`ReasonPhrase`] when unusual), in the
+/// final response's extensions only when any came: a `103 Early Hints` and
+/// its `Link` fields, say (Go's `httptrace.Got1xxResponse`, hyper's
+/// `on_informational`, as a value). `101 Switching Protocols` is a final
+/// response, not one of these. Read them with [`ResponseExt::interim`].
+#[derive(Clone, Debug)]
+pub struct InterimResponses(pub Vec<http::Response<()>>);
+
 /// Helpers on a response of any backend (`http::Response<B>`).
 pub trait ResponseExt: Sized {
-    /// The final URL when redirects were followed ([`FinalUrl`]); `None`
-    /// for a response to the URL requested (the client does not copy that
-    /// URL into every response: an extension costs three allocations).
+    /// The URL that gave this response ([`FinalUrl`]): the one requested,
+    /// or the last hop's when redirects were followed, as reqwest's
+    /// `Response::url`. Always `Some` for a response of a roundtrip client,
+    /// on every backend; `None` only for a response made some other way.
     fn url(&self) -> Option<&Uri>;
 
     /// `Err(Error::Status)` with the status and head for a 4xx or 5xx
@@ -47,11 +90,42 @@ pub trait ResponseExt: Sized {
     /// }
     /// ```
     fn error_for_status(self) -> Result<Self, Error>;
+
+    /// The reason phrase of the status line as the server sent it: its
+    /// [`ReasonPhrase`] when unusual, else the status code's usual one
+    /// (empty for a code without one).
+    ///
+    /// ```
+    /// use roundtrip_io::{ReasonPhrase, ResponseExt};
+    /// let usual = http::Response::builder().status(404).body(()).unwrap();
+    /// assert_eq!(usual.reason_phrase(), b"Not Found");
+    /// let reason = ReasonPhrase::unusual(http::StatusCode::NOT_FOUND, b"Nothing Here");
+    /// let sent = http::Response::builder().status(404).extension(reason.unwrap()).body(()).unwrap();
+    /// assert_eq!(sent.reason_phrase(), b"Nothing Here");
+    /// ```
+    fn reason_phrase(&self) -> &[u8];
+
+    /// The interim (1xx) responses that came before this one
+    /// ([`InterimResponses`]), in order; empty when none came.
+    fn interim(&self) -> &[http::Response<()>];
 }
 
 impl<B> ResponseExt for http::Response<B> {
     fn url(&self) -> Option<&Uri> {
         self.extensions().get::<FinalUrl>().map(|FinalUrl(uri)| uri)
+    }
+
+    fn reason_phrase(&self) -> &[u8] {
+        match self.extensions().get::<ReasonPhrase>() {
+            Some(sent) => sent.as_bytes(),
+            None => self.status().canonical_reason().unwrap_or("").as_bytes(),
+        }
+    }
+
+    fn interim(&self) -> &[http::Response<()>] {
+        self.extensions()
+            .get::<InterimResponses>()
+            .map_or(&[], |InterimResponses(heads)| heads)
     }
 
     fn error_for_status(self) -> Result<Self, Error> {

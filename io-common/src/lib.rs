@@ -12,9 +12,11 @@
 //!   [`request_setters!`], the verbs from [`request_methods!`]),
 //!   [`IntoUri`], [`Body`], [`prepare`] and [`Prepared`], [`BodyLen`],
 //!   [`Fields`], [`DefaultFields`].
-//! - Errors: [`Error`], [`Phase`], [`TimeoutKind`], [`InvalidRequest`].
+//! - Errors: [`Error`], [`Delivery`], [`Phase`], [`TimeoutKind`],
+//!   [`InvalidRequest`].
 //! - Responses: [`ResponseHead`], [`ResponseExt`], [`CollectedExt`],
-//!   [`FinalUrl`], [`Collected`], [`charset`], [`decode_text`].
+//!   [`FinalUrl`], [`ReasonPhrase`], [`InterimResponses`], [`Collected`],
+//!   [`charset`], [`decode_text`].
 //! - Tracing: [`Tracer`], [`Traced`], [`RequestId`] and the [`trace`]
 //!   module; the events are [`proto::trace::TraceEvent`].
 //! - Redirects (Go's `Client.do`): [`Redirects`], [`RedirectChain`],
@@ -85,10 +87,12 @@ pub use coding::{
 pub use config::Config;
 #[cfg(feature = "cookies")]
 pub use cookies::{CookieError, CookieJar};
-pub use error::{Error, InvalidRequest, Phase, TimeoutKind};
+pub use error::{Delivery, Error, InvalidRequest, Phase, TimeoutKind};
 #[cfg(feature = "json")]
 pub use ext::decode_json;
-pub use ext::{CollectedExt, FinalUrl, ResponseExt, charset, decode_text};
+pub use ext::{
+    CollectedExt, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt, charset, decode_text,
+};
 pub use gzip::{
     DecodeError, Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip,
     decode_response, decodes,

@@ -29,7 +29,7 @@ impl Filled {
     /// fire). A wait that passed one of the caller's own deadlines, the
     /// read-idle one or the request's `total`, is an [`Error::Timeout`] of
     /// that kind in `phase`; a failed read is the error [`Error::from_io`]
-    /// makes of it. `reached`: any byte of the request was written.
+    /// makes of it. `reached`: the request may have reached the server.
     pub fn report(
         filled: io::Result<Filled>,
         proto: &mut Connection,

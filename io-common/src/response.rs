@@ -4,6 +4,8 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode, Version as HttpVersion};
 use roundtrip_proto::{Error as ProtoError, Event, Field, HeadEnd, Version};
 
+use crate::ext::{InterimResponses, ReasonPhrase};
+
 /// A final response head, in `http` types, with the core's verdicts.
 #[derive(Debug)]
 pub struct ResponseHead {
@@ -17,6 +19,10 @@ pub struct ResponseHead {
     pub end: HeadEnd,
     /// Interim (1xx) responses seen before this one, by status.
     pub interim: Vec<StatusCode>,
+    /// What the response's extensions get: the server's [`ReasonPhrase`]
+    /// when it is not the status code's usual one, and the
+    /// [`InterimResponses`] when any came. Empty (no allocation) otherwise.
+    pub extensions: http::Extensions,
 }
 
 impl ResponseHead {
@@ -26,6 +32,7 @@ impl ResponseHead {
         *response.status_mut() = self.status;
         *response.version_mut() = self.version;
         *response.headers_mut() = self.headers;
+        *response.extensions_mut() = self.extensions;
         response
     }
 }
@@ -48,11 +55,37 @@ impl ResponseHead {
 /// assert_eq!(head.headers["a"], "b");
 /// assert_eq!(head.interim, [http::StatusCode::EARLY_HINTS]);
 /// ```
+///
+/// Interim heads are kept whole, and a reason phrase other than the status
+/// code's usual one is kept as sent:
+///
+/// ```
+/// use bytes::BytesMut;
+/// use roundtrip_io::{HeadBuilder, InterimResponses, ReasonPhrase};
+/// use roundtrip_io::proto::ResponseDecoder;
+///
+/// let mut dec = ResponseDecoder::default();
+/// let mut buf = BytesMut::from(&b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 Fine\r\n\r\n"[..]);
+/// let mut builder = HeadBuilder::default();
+/// let head = loop {
+///     let event = dec.poll_event(&mut buf).unwrap().unwrap();
+///     if let Some(head) = builder.push(event).unwrap() { break head; }
+/// };
+/// let response = head.into_response(());
+/// assert_eq!(response.extensions().get::<ReasonPhrase>().unwrap().as_bytes(), b"Fine");
+/// let InterimResponses(interim) = response.extensions().get().unwrap();
+/// assert_eq!(interim[0].status(), 103);
+/// assert_eq!(interim[0].headers()["link"], "</a.css>");
+/// assert!(interim[0].extensions().get::<ReasonPhrase>().is_none(), "the usual phrase");
+/// ```
 #[derive(Debug, Default)]
 pub struct HeadBuilder {
     status: Option<(StatusCode, HttpVersion)>,
+    /// The current head's reason phrase, when not its code's usual one.
+    reason: Option<ReasonPhrase>,
     headers: HeaderMap,
     interim: Vec<StatusCode>,
+    interim_heads: Vec<http::Response<()>>,
 }
 
 impl HeadBuilder {
@@ -69,6 +102,7 @@ impl HeadBuilder {
                     Version::Http11 => HttpVersion::HTTP_11,
                 };
                 self.status = Some((status, version));
+                self.reason = ReasonPhrase::unusual(status, line.reason);
                 self.headers.clear();
             }
             Event::Field(field) => append(&mut self.headers, &field)?,
@@ -76,17 +110,35 @@ impl HeadBuilder {
                 let Some((status, version)) = self.status.take() else {
                     return Ok(None);
                 };
+                let mut extensions = http::Extensions::new();
+                if let Some(reason) = self.reason.take() {
+                    extensions.insert(reason);
+                }
+                let headers = std::mem::take(&mut self.headers);
                 if end.interim {
+                    // Bounded: the decoder allows `max_interim_responses`.
                     self.interim.push(status);
-                    self.headers.clear();
+                    let head = ResponseHead {
+                        status,
+                        version,
+                        headers,
+                        end,
+                        interim: Vec::new(),
+                        extensions,
+                    };
+                    self.interim_heads.push(head.into_response(()));
                     return Ok(None);
+                }
+                if !self.interim_heads.is_empty() {
+                    extensions.insert(InterimResponses(std::mem::take(&mut self.interim_heads)));
                 }
                 return Ok(Some(ResponseHead {
                     status,
                     version,
-                    headers: std::mem::take(&mut self.headers),
+                    headers,
                     end,
                     interim: std::mem::take(&mut self.interim),
+                    extensions,
                 }));
             }
             _ => {}
@@ -98,8 +150,8 @@ impl HeadBuilder {
 impl HeadBuilder {
     /// Takes every head event already in `buf` (traced with `tracing`);
     /// returns the final head once it is complete. An error is the core's,
-    /// in [`Phase::ResponseHead`](crate::Phase); `reached`: any byte of the
-    /// request was written.
+    /// in [`Phase::ResponseHead`](crate::Phase); `reached`: the request may
+    /// have reached the server.
     pub fn push_buffered(
         &mut self,
         tracing: &crate::trace::Tracing<'_>,

@@ -121,6 +121,55 @@ impl Tracer {
     }
 }
 
+#[cfg(feature = "tracing")]
+impl Tracer {
+    /// A tracer that emits each event as a [`tracing`] event (feature
+    /// `tracing`), for programs that already collect `tracing` output: set
+    /// it like any other (`.trace(Tracer::tracing())` on any backend's
+    /// builder, or [`Config::trace`]). It is opt-in, not implied by the
+    /// feature, so a client without a tracer builds no event at all.
+    ///
+    /// Each event is emitted at `DEBUG` level with target `roundtrip` and
+    /// these fields:
+    ///
+    /// | field | value |
+    /// |---|---|
+    /// | `request_id` | the [`RequestId`] number (`u64`); absent for a connection-level event no request caused |
+    /// | `event` | the event's name ([`TraceEvent::name`]), e.g. `"GotConn"` |
+    /// | `message` | the event's text (its `Display`), e.g. `"got new conn#1"` |
+    /// | `timestamp_us` | when it was reported, in microseconds since the Unix epoch (`u64`; monotonic within one tracer: the system clock is read once, when the tracer is made) |
+    ///
+    /// ```
+    /// use roundtrip_io::{Config, Tracer};
+    /// use roundtrip_io::proto::trace::TraceEvent;
+    ///
+    /// let mut config = Config::default();
+    /// config.trace = Some(Tracer::tracing());
+    /// // With a `tracing` subscriber installed, this is a DEBUG event
+    /// // `event="WroteHeaders" message="wrote headers"` of target `roundtrip`.
+    /// config.trace(|| TraceEvent::WroteHeaders);
+    /// ```
+    pub fn tracing() -> Tracer {
+        let origin = (Instant::now(), std::time::SystemTime::now());
+        Tracer::with_ids(move |traced: &Traced<'_>| {
+            let (mono, wall) = origin;
+            let since = traced.at.saturating_duration_since(mono);
+            let timestamp_us = wall
+                .checked_add(since)
+                .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            tracing::debug!(
+                target: "roundtrip",
+                request_id = traced.request.map(RequestId::get),
+                event = traced.event.name(),
+                timestamp_us,
+                "{}",
+                traced.event
+            );
+        })
+    }
+}
+
 impl<F: Fn(&TraceEvent) + Send + Sync + 'static> From<F> for Tracer {
     fn from(f: F) -> Tracer {
         Tracer::new(f)

@@ -393,15 +393,17 @@ fn redirects_are_followed_hop_by_hop() {
     assert_eq!(url.0, "http://127.0.0.1/next");
 }
 
-/// A response to the URL requested carries no copy of it (three
-/// allocations per response); one after redirects does.
+/// A response to the URL requested carries that URL (the request's URI,
+/// moved), and no redirect chain.
 #[test]
-fn a_response_without_redirects_carries_no_url_copy() {
+fn a_response_without_redirects_carries_the_url_requested() {
     let mut sim = sim();
     sim.serve(Server::new([Reply::Send(OK.to_vec())]));
     let r = sim.get("http://127.0.0.1/a?b=1").unwrap();
-    assert!(r.extensions.get::<roundtrip_io::FinalUrl>().is_none());
-    assert!(r.extensions.is_empty());
+    let url = r.extensions.get::<roundtrip_io::FinalUrl>().unwrap();
+    assert_eq!(url.0, "http://127.0.0.1/a?b=1");
+    assert!(r.extensions.get::<roundtrip_io::RedirectChain>().is_none());
+    assert_eq!(r.extensions.len(), 1);
 }
 
 /// The request's deadline covers the whole chain: when it passes while a

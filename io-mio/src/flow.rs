@@ -11,7 +11,6 @@ use bytes::Bytes;
 use mio::Interest;
 use mio::net::TcpStream;
 use roundtrip_io::exchange::{Action, Exchange, Link};
-use roundtrip_io::http::Extensions;
 use roundtrip_io::proto::pool::{DialPermit, Ticket};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::proto::{CloseReason, Framing, HeadEnd, Reuse};
@@ -46,7 +45,7 @@ pub(crate) struct Entry {
     pub permit: Option<DialPermit>,
     pub sink: Sink,
     /// The final head, with the response's extensions.
-    pub head: Option<(ResponseHead, Extensions)>,
+    pub head: Option<ResponseHead>,
     /// The caller stopped reading: the machine drains or closes the rest.
     pub stopped: bool,
     /// Why the result is an error though the response ended (the body was
@@ -96,7 +95,7 @@ impl Entry {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let Some((head, extensions)) = self.head.take() else {
+        let Some(head) = self.head.take() else {
             return Err(misuse("the exchange ended without a head"));
         };
         let body = match &mut self.sink {
@@ -104,7 +103,6 @@ impl Entry {
             Sink::Stream(_) => Bytes::new(),
         };
         let mut response = head.into_response(body);
-        *response.extensions_mut() = extensions;
         if let Some(trailers) = self.ex.take_trailers() {
             response.extensions_mut().insert(Trailers(trailers));
         }
@@ -113,7 +111,7 @@ impl Entry {
 
     /// Takes one piece of the body; false when the caller wants no more.
     fn take(&mut self, data: Bytes) -> bool {
-        let Some((head, _)) = &self.head else {
+        let Some(head) = &self.head else {
             return true; // unreachable: data comes after the head
         };
         match &mut self.sink {
@@ -237,8 +235,9 @@ impl Driver {
                     headers: parts.headers,
                     end,
                     interim,
+                    extensions: parts.extensions,
                 };
-                entry.head = Some((head, parts.extensions));
+                entry.head = Some(head);
             }
             Action::Data(data) => {
                 if !entry.stopped && !entry.take(data) {

@@ -131,7 +131,9 @@ pub use roundtrip_io::proxy;
 pub use roundtrip_io::resolve;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
-pub use roundtrip_io::{CollectedExt, FinalUrl, ResponseExt};
+pub use roundtrip_io::{
+    CollectedExt, Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt,
+};
 pub use roundtrip_io::{
     Config, Decompressed, Error, IntoUri, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, ResponseHead, http, proto,

@@ -17,6 +17,9 @@
 //!   `request(method, url)`) starts a [`RequestBuilder`] with reqwest's
 //!   setters, sent with `send().await`; [`Client::execute`] sends an
 //!   `http::Request` built by hand.
+//! - With the feature `tower`, [`Client`] is a
+//!   `tower_service::Service<http::Request<B>>` for every body type `B` it
+//!   takes (`B: Into<Body>`), so tower middleware composes with it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,6 +34,8 @@
 mod client;
 mod request;
 mod runtime;
+#[cfg(feature = "tower")]
+mod service;
 
 pub use client::{Client, ClientBuilder};
 pub use request::RequestBuilder;
@@ -52,9 +57,12 @@ pub use roundtrip_io::{
 /// or `cookie_provider(jar)` with one the caller keeps.
 #[cfg(feature = "cookies")]
 pub use roundtrip_io::{CookieError, CookieJar};
-pub use roundtrip_io::{FinalUrl, ResponseExt};
+pub use roundtrip_io::{Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt};
 pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use runtime::{BodyReader, Tokio, Upgraded};
+/// The future of [`Client`]'s `tower_service::Service` impl (feature `tower`).
+#[cfg(feature = "tower")]
+pub use service::ResponseFuture;
 
 /// A request body: empty, bytes in memory, or an async reader streamed with
 /// a known length or chunked (the methods are [`roundtrip_io::Body`]'s).

@@ -30,7 +30,12 @@ async fn url_status_and_charset() {
     let client = Client::builder().keep_alive(false).build();
     let url = format!("http://127.0.0.1:{port}/quote");
     let mut response = client.get(&url).send().await.unwrap();
-    assert_eq!(response.url(), None, "no redirect: the URL requested");
+    let answered = response.url().map(ToString::to_string);
+    assert_eq!(
+        answered,
+        Some(url.clone()),
+        "no redirect: the URL requested"
+    );
     let text = response.body_mut().text(64).await.unwrap();
     assert_eq!(text, "\u{201c}hi\u{201d}!");
     let response = client.get(&url).send().await.unwrap();

@@ -21,7 +21,9 @@
 //! since the URL's request started (`* +0.120ms ...`, from `Config::trace`);
 //! each redirect as it is followed; the response head (`< ` lines, field
 //! names as the `http` crate keeps them, lowercase, and the reason phrase
-//! the status code is known by); and at the end the pool's counts of
+//! as the server sent it), after the heads of any interim (1xx) responses
+//! before it (a `103 Early Hints` with its `Link` fields); the trailer
+//! fields of a chunked body after it; and at the end the pool's counts of
 //! connections dialed and reused. A gzip body the client asked for (the
 //! `gzip` default of `Config`) is written decoded; its head then lacks the
 //! `Content-Encoding` and `Content-Length` fields the client removed, and
@@ -36,10 +38,11 @@
 //! `roundtrip: <error>` (none with `-s`, unless `-S`). A closed stdout
 //! (`| head`) ends it silently with 0.
 //!
-//! Heads written by `-i`, `-D` and `-v` carry the reason phrase the status
-//! code is known by, not the server's: the client does not keep it (neither
-//! `http::Response` nor an extension or a trace event holds it). Of a 1xx
-//! only its code is kept (the `Got1xx` trace event), so `-v` shows that.
+//! Heads written by `-i`, `-D` and `-v` carry the reason phrase as the
+//! server sent it (`ResponseExt::reason_phrase`: the response keeps a
+//! `ReasonPhrase` when it is not the code's usual one), and the field names
+//! as the `http` crate keeps them (lowercase). `-v` shows the 1xx heads
+//! whole (`ResponseExt::interim`).
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
@@ -61,8 +64,8 @@ use roundtrip::proto::pool::PoolStats;
 use roundtrip::proto::trace::TraceEvent;
 use roundtrip::{Config, Error};
 use roundtrip_io::{
-    BodyLen, Decompressed, RedirectAction, RedirectAttempt, RedirectChain, RedirectPolicy,
-    Redirects, Replay, Tracer, Verdict, prepare,
+    BodyLen, Decompressed, InterimResponses, ReasonPhrase, RedirectAction, RedirectAttempt,
+    RedirectChain, RedirectPolicy, Redirects, Replay, Tracer, Verdict, prepare,
 };
 
 /// Which backend sends the requests.
@@ -513,15 +516,39 @@ struct Head<'a> {
     status: StatusCode,
     version: http::Version,
     headers: &'a HeaderMap,
+    /// The reason phrase as the server sent it.
+    reason: &'a [u8],
+    /// The interim (1xx) responses before it, whole.
+    interim: &'a [http::Response<()>],
+}
+
+impl<'a> Head<'a> {
+    fn new(
+        status: StatusCode,
+        version: http::Version,
+        headers: &'a HeaderMap,
+        extensions: &'a http::Extensions,
+    ) -> Head<'a> {
+        let reason = match extensions.get::<ReasonPhrase>() {
+            Some(sent) => sent.as_bytes(),
+            None => status.canonical_reason().unwrap_or("").as_bytes(),
+        };
+        let interim = extensions
+            .get::<InterimResponses>()
+            .map_or(&[][..], |InterimResponses(heads)| heads);
+        Head {
+            status,
+            version,
+            headers,
+            reason,
+            interim,
+        }
+    }
 }
 
 impl<'a, B> From<&'a http::Response<B>> for Head<'a> {
-    fn from(response: &'a http::Response<B>) -> Self {
-        Head {
-            status: response.status(),
-            version: response.version(),
-            headers: response.headers(),
-        }
+    fn from(r: &'a http::Response<B>) -> Self {
+        Head::new(r.status(), r.version(), r.headers(), r.extensions())
     }
 }
 
@@ -802,11 +829,7 @@ fn mio(
             let (mut sink, mut state) = (lock(&into), lock(&state));
             if !state.head_seen {
                 state.head_seen = true;
-                let head = Head {
-                    status: head.status,
-                    version: head.version,
-                    headers: &head.headers,
-                };
+                let head = Head::new(head.status, head.version, &head.headers, &head.extensions);
                 if verbose {
                     Log::print_head(&head);
                 }
@@ -1011,19 +1034,14 @@ impl Sink {
 }
 
 /// A response head as `-i` and `-D` write it: status line, fields, blank
-/// line, CRLF each. The reason phrase is the one the status code is known
-/// by (the client does not keep the server's), field names as the `http`
-/// crate keeps them, lowercase.
+/// line, CRLF each. The reason phrase is the server's, byte for byte; field
+/// names as the `http` crate keeps them, lowercase.
 fn head_bytes(head: &Head<'_>) -> Vec<u8> {
-    let mut out = format!(
-        "{:?} {} {}",
-        head.version,
-        head.status.as_u16(),
-        head.status.canonical_reason().unwrap_or("")
-    )
-    .trim_end()
-    .as_bytes()
-    .to_vec();
+    let mut out = format!("{:?} {}", head.version, head.status.as_u16()).into_bytes();
+    if !head.reason.is_empty() {
+        out.push(b' ');
+        out.extend_from_slice(head.reason);
+    }
     out.extend_from_slice(b"\r\n");
     for (name, value) in head.headers {
         out.extend_from_slice(name.as_str().as_bytes());
@@ -1076,15 +1094,9 @@ impl Log {
     /// that connection.
     fn trace(&self, event: &TraceEvent) {
         let state = lock(&self.state);
+        // An interim response's head is printed whole before the final
+        // head (`print_head`); its event says when it came.
         Log::line(&state, event);
-        if let TraceEvent::Got1xx { status } = event {
-            // Only the code is kept of an interim response, not its fields.
-            let reason = StatusCode::from_u16(*status)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("");
-            eprintln!("< {status} {reason} (interim)");
-        }
         if let (TraceEvent::GotConn { .. }, Some(request)) = (event, &state.request) {
             self.print_request(request);
         }
@@ -1144,15 +1156,22 @@ impl Log {
         Log::print_head(head);
     }
 
+    /// The interim (1xx) heads, each with a `<` line after it as curl
+    /// prints them, then the final head.
     fn print_head(head: &Head<'_>) {
         let mut err = io::stderr().lock();
-        let reason = head.status.canonical_reason().unwrap_or("");
-        let _ = writeln!(
-            err,
-            "< {:?} {} {reason}",
-            head.version,
-            head.status.as_u16()
-        );
+        for interim in head.interim {
+            Log::print_one_head(&mut err, &Head::from(interim));
+            let _ = writeln!(err, "<");
+        }
+        Log::print_one_head(&mut err, head);
+    }
+
+    fn print_one_head(err: &mut impl Write, head: &Head<'_>) {
+        let reason = String::from_utf8_lossy(head.reason);
+        let status = head.status.as_u16();
+        let line = format!("{:?} {status} {reason}", head.version);
+        let _ = writeln!(err, "< {}", line.trim_end());
         for (name, value) in head.headers {
             let _ = writeln!(
                 err,

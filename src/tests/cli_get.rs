@@ -968,12 +968,15 @@ fn binary_body_is_not_written_to_a_terminal() {
     assert_eq!(output.status.code(), Some(23), "{text}");
 }
 
+/// `-v` shows each head as the server sent it: the 103's fields and its
+/// own reason phrase, a `<` line after it, then the final head with its
+/// unusual reason phrase, and the trailers after the body.
 #[test]
-fn verbose_shows_interim_responses_and_trailers_on_every_backend() {
+fn verbose_shows_interim_heads_reason_phrases_and_trailers_on_every_backend() {
     let server = Script::start(|_| {
         Reply::Send(
-            b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n\
-              HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n\
+            b"HTTP/1.1 103 Hints For You\r\nLink: </s.css>; rel=preload\r\n\r\n\
+              HTTP/1.1 200 Fine Thanks\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n\
               2\r\nhi\r\n0\r\nX-Sum: 42\r\n\r\n"
                 .to_vec(),
         )
@@ -987,14 +990,59 @@ fn verbose_shows_interim_responses_and_trailers_on_every_backend() {
             run.stderr
         );
         let lines: Vec<&str> = run.stderr.lines().collect();
-        let interim = lines
+        let Some(first) = lines
             .iter()
-            .position(|l| *l == "< 103 Early Hints (interim)");
-        let final_head = lines.iter().position(|l| *l == "< HTTP/1.1 200 OK");
-        let trailer = lines.iter().position(|l| *l == "< x-sum: 42");
-        assert!(
-            interim.is_some() && interim < final_head && final_head < trailer,
+            .position(|l| *l == "< HTTP/1.1 103 Hints For You")
+        else {
+            panic!("{backend}: no 103 head:\n{}", run.stderr)
+        };
+        assert_eq!(
+            lines[first..(first + 6).min(lines.len())],
+            [
+                "< HTTP/1.1 103 Hints For You",
+                "< link: </s.css>; rel=preload",
+                "<",
+                "< HTTP/1.1 200 Fine Thanks",
+                "< transfer-encoding: chunked",
+                "< trailer: X-Sum",
+            ],
             "{backend}:\n{}",
+            run.stderr
+        );
+        let trailer = lines.iter().position(|l| *l == "< x-sum: 42");
+        assert!(trailer > Some(first + 5), "{backend}:\n{}", run.stderr);
+        let got_103 = lines.iter().position(|l| l.ends_with(" got 103"));
+        assert!(
+            got_103.is_some_and(|g| g < first),
+            "{backend}:\n{}",
+            run.stderr
+        );
+    }
+}
+
+/// `-i` writes the status line as sent: an unusual reason phrase, or none.
+#[test]
+fn include_keeps_the_servers_reason_phrase_on_every_backend() {
+    let server = Script::start(|seen| match seen.path() {
+        "/none" => reply("200 ", "", "ok"),
+        _ => reply("404 Nothing Here", "", "no"),
+    });
+    for backend in BACKENDS {
+        let run = get(&["-i", "--backend", backend, &server.url("/gone")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (
+                Some(0),
+                "HTTP/1.1 404 Nothing Here\r\ncontent-length: 2\r\n\r\nno"
+            ),
+            "{backend}: {}",
+            run.stderr
+        );
+        let run = get(&["-i", "--backend", backend, &server.url("/none")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "HTTP/1.1 200\r\ncontent-length: 2\r\n\r\nok"),
+            "{backend}: {}",
             run.stderr
         );
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use roundtrip_io::http::{Method, StatusCode, Uri};
 use roundtrip_io::proto::CloseReason;
-use roundtrip_io::{Decompressed, Error, RedirectAction, RedirectChain, RedirectPolicy};
+use roundtrip_io::{Decompressed, Error, FinalUrl, RedirectAction, RedirectChain, RedirectPolicy};
 
 use crate::backend::{Backend, Req, ReqBody, Resp, test_config};
 use crate::fixtures::chunked_text;
@@ -80,6 +80,16 @@ fn no_chain(resp: &Resp) -> bool {
     resp.extensions.get::<RedirectChain>().is_none()
 }
 
+/// The URL that answered ([`FinalUrl`], what `ResponseExt::url` reads),
+/// which every response carries.
+fn final_url(resp: &Resp) -> String {
+    let FinalUrl(url) = resp
+        .extensions
+        .get::<FinalUrl>()
+        .expect("every response carries its FinalUrl");
+    url.to_string()
+}
+
 /// `data` gzip-compressed.
 pub fn gz(data: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -141,14 +151,15 @@ pub fn every_redirect_status_followed<B: Backend>() {
             [server.url(&format!("/{status}")), server.url("/final")],
             "{status}"
         );
+        assert_eq!(final_url(&resp), server.url("/final"), "{status}");
     }
     let methods: Vec<_> = server.requests().iter().map(|r| r.method.clone()).collect();
     assert_eq!(methods, ["GET"; 10]);
     settle::<B>(client, &[&server]);
 }
 
-/// No redirect: no chain (the URL is the request's); other 3xx statuses
-/// (300, 304) are answers, not redirects.
+/// No redirect: no chain, and the final URL is the one requested; other
+/// 3xx statuses (300, 304) are answers, not redirects.
 pub fn chain_without_redirect<B: Backend>() {
     let server = serve(|r| match r.target.as_str() {
         "/300" => redirect(300, "/x"),
@@ -156,12 +167,15 @@ pub fn chain_without_redirect<B: Backend>() {
         _ => ok(b"plain"),
     });
     let client = B::client(test_config());
-    let resp = send_ok::<B>(&client, Req::get(server.url("/p")));
+    let resp = send_ok::<B>(&client, Req::get(server.url("/p?q=1")));
     assert!(no_chain(&resp));
+    assert_eq!(final_url(&resp), server.url("/p?q=1"));
     for status in [300, 304] {
-        let resp = send_ok::<B>(&client, Req::get(server.url(&format!("/{status}"))));
+        let url = server.url(&format!("/{status}"));
+        let resp = send_ok::<B>(&client, Req::get(&url));
         assert_eq!(resp.status.as_u16(), status);
         assert!(no_chain(&resp), "{status}");
+        assert_eq!(final_url(&resp), url, "{status}");
     }
     assert_eq!(server.requests().len(), 3);
     settle::<B>(client, &[&server]);

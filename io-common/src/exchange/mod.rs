@@ -676,14 +676,16 @@ impl<R> Exchange<R> {
         }
     }
 
-    /// A response that came through redirects carries the chain and its
-    /// final URL. One answered at once carries neither: an extension costs
-    /// three allocations per response, and its URL is the one requested.
+    /// Every response carries the URL that answered it ([`FinalUrl`]:
+    /// the one requested, or the last hop's), and one that came through
+    /// redirects the chain too. The URI is moved, not copied: the exchange
+    /// needs it no more.
+    ///
+    /// [`FinalUrl`]: crate::FinalUrl
     fn mark_followed(&mut self, response: &mut http::Response<()>) {
+        let url = crate::FinalUrl(std::mem::take(&mut self.parts.uri));
+        response.extensions_mut().insert(url);
         if let Some(chain) = std::mem::take(&mut self.redirects).into_followed() {
-            // Moved, not copied: the exchange needs its URI no more.
-            let url = crate::FinalUrl(std::mem::take(&mut self.parts.uri));
-            response.extensions_mut().insert(url);
             response.extensions_mut().insert(chain);
         }
     }
