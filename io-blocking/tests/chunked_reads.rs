@@ -112,8 +112,13 @@ fn count(addr: SocketAddr, path: &str) -> Option<(u64, usize)> {
     })
 }
 
+/// The two cases count reads of their own thread, but share the CPUs:
+/// one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_chunked_body_takes_few_reads() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let addr = origin();
     // The reads depend on what the kernel holds at each one, which a busy
     // machine can make little: the fewest of three tries of each.
@@ -133,14 +138,18 @@ fn a_chunked_body_takes_few_reads() {
     // 8 KiB reads (before issue 16) were 2,048 or more; chunked reads earn
     // their size in a few reads (the slack).
     assert!(chunked <= (BODY / (32 * 1024)) as u64, "{chunked} reads");
+    // Within a few times the sized body's count even when the machine is
+    // busy (how much each read finds depends on the server's pace; the
+    // exact rule is tested without sockets in io-common's `buf` tests).
     assert!(
-        chunked * 2 <= sized * 3 + 16,
+        chunked <= sized * 4 + 16,
         "chunked {chunked}, sized {sized}"
     );
 }
 
 #[test]
 fn a_small_response_is_still_one_read() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let addr = origin();
     let client = roundtrip_blocking::Client::new();
     let url = format!("http://{addr}/small");
@@ -160,7 +169,8 @@ fn a_small_response_is_still_one_read() {
     };
     eprintln!("per 13 B keep-alive GET: {reads} reads / 100, {allocs} allocations / 100");
     assert_eq!(reads, 100);
-    // 6 per GET in this test before issue 16's read sizing (280da62) and
-    // after it: bigger reads for streams cost a small response nothing.
-    assert!(allocs <= 600, "{allocs} allocations");
+    // 6 per GET before and after issue 16's read sizing (bigger reads for
+    // streams cost a small response nothing); 8 since every response
+    // carries its URL (`url()`, an extension: issue 15).
+    assert!(allocs <= 800, "{allocs} allocations");
 }
