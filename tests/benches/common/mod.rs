@@ -5,9 +5,11 @@
 // Each benchmark binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed};
 use std::thread;
 
 use roundtrip_tests::origin;
@@ -253,4 +255,44 @@ pub fn wrk_rps(
         .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no Requests/sec in wrk output:\n{text}"))
+}
+
+// ---------------------------------------------------------------------------
+// A counting allocator, switched on only around the memory measurements (a
+// relaxed load per allocation otherwise).
+
+/// A counting allocator: a benchmark that measures memory makes it its
+/// `#[global_allocator]` and switches [`COUNTING`] on around a measurement.
+pub struct Counting;
+
+pub static COUNTING: AtomicBool = AtomicBool::new(false);
+pub static LIVE: AtomicIsize = AtomicIsize::new(0);
+pub static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`; the counters only
+// observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_add(layout.size() as isize, Relaxed);
+            ALLOCS.fetch_add(1, Relaxed);
+        }
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        }
+        // SAFETY: as for `alloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
+            ALLOCS.fetch_add(1, Relaxed);
+        }
+        // SAFETY: as for `alloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
 }
