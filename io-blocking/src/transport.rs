@@ -37,6 +37,33 @@ enum Waited {
     TimedOut,
 }
 
+/// Looks `host` up on a thread of its own and waits at most until
+/// `until`: a resolver that hangs cannot hold the request past its
+/// deadline (`None` then; the thread ends when the lookup does).
+fn resolve_until(
+    settings: &roundtrip_io::exchange::Settings,
+    host: &str,
+    port: u16,
+    until: Option<StdInstant>,
+) -> Option<io::Result<Vec<std::net::SocketAddr>>> {
+    let resolver = settings.config.resolver.clone();
+    let Some(until) = until else {
+        return Some(resolver.resolve_blocking(host, port));
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("roundtrip-dns".into())
+        .spawn(move || {
+            let _ = tx.send(resolver.resolve_blocking(&name, port));
+        });
+    if spawned.is_err() {
+        return Some(settings.config.resolver.resolve_blocking(host, port));
+    }
+    let left = until.saturating_duration_since(StdInstant::now());
+    rx.recv_timeout(left).ok()
+}
+
 impl Conn {
     /// Dials the exchange's host: each resolved address in turn, each
     /// bounded by the exchange's deadline. Reports every attempt and the
@@ -49,12 +76,15 @@ impl Conn {
         let key = permit.key().clone();
         let (host, port) = key.dial_addr();
         let addr = format!("{host}:{port}");
-        let resolver = &ex.settings().config.resolver;
-        let addrs = match resolver.lookup(host, port) {
+        let addrs = match ex.lookup(host, port) {
             Lookup::Ready(addrs) => addrs,
             Lookup::Blocking => {
-                ex.handle_resolve_start(host);
-                let resolved = ex.settings().config.resolver.resolve_blocking(host, port);
+                let until = ex.poll_timeout(None).map(|at| clock.to_std(at));
+                let Some(resolved) = resolve_until(ex.settings(), host, port, until) else {
+                    let timed_out = io::Error::from(io::ErrorKind::TimedOut);
+                    ex.handle_resolved(Err(&timed_out));
+                    return Err(None); // the deadline passed first
+                };
                 ex.handle_resolved(resolved.as_deref());
                 resolved.map_err(|e| Some((addr.clone(), e)))?
             }

@@ -341,12 +341,11 @@ impl Driver {
         let trying = ([0, 0, 0, 0], 0).into();
         let resolved = match entry.resolved.take() {
             Some(resolved) => resolved,
-            None => match self.settings.config.resolver.lookup(host, port) {
+            None => match entry.ex.lookup(host, port) {
                 Lookup::Ready(addrs) => Ok(addrs),
                 // Off the loop: one slow lookup never stalls the others.
                 Lookup::Blocking => {
                     let host = host.to_string();
-                    entry.ex.handle_resolve_start(&host);
                     entry.permit = Some(permit);
                     return self.start_lookup(ex, host, port, now);
                 }

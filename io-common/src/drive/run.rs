@@ -258,10 +258,9 @@ impl<R: Runtime> Run<R> {
                 DialStep::Resolve => {
                     let (host, port) = key.dial_addr();
                     let resolver = &self.shared.settings.config.resolver;
-                    dialing.step = match resolver.lookup(host, port) {
+                    dialing.step = match self.ex.lookup(host, port) {
                         Lookup::Ready(addrs) => DialStep::Next(addrs.into_iter()),
                         Lookup::Blocking => {
-                            self.ex.handle_resolve_start(host);
                             let resolve = self.shared.runtime.resolve(resolver, host, port);
                             DialStep::Resolving(Box::pin(resolve))
                         }

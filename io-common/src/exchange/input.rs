@@ -78,16 +78,22 @@ impl<R> Exchange<R> {
         }
     }
 
-    /// The driver starts looking `host` up (a name: an IP literal or an
-    /// override needs no lookup), for the trace.
-    pub fn handle_resolve_start(&self, host: &str) {
-        self.tracing().trace(|| TraceEvent::DnsStart {
-            host: host.to_string(),
-        });
+    /// How the dial gets `host`'s addresses: at once (an IP literal, an
+    /// override), or by a lookup that may block, which the driver runs
+    /// where blocking is allowed ([`Resolver::resolve_blocking`](crate::resolve::Resolver::resolve_blocking))
+    /// and reports with [`handle_resolved`](Self::handle_resolved). The
+    /// lookup is traced (`DnsStart`) here.
+    pub fn lookup(&self, host: &str, port: u16) -> crate::resolve::Lookup {
+        let lookup = self.settings.config.resolver.lookup(host, port);
+        if lookup == crate::resolve::Lookup::Blocking {
+            self.tracing().trace(|| TraceEvent::DnsStart {
+                host: host.to_string(),
+            });
+        }
+        lookup
     }
 
-    /// The lookup of [`handle_resolve_start`](Self::handle_resolve_start)
-    /// ended, for the trace (a failure then ends the dial with
+    /// The lookup [`lookup`](Self::lookup) asked for ended, for the trace (a failure then ends the dial with
     /// [`handle_dialed`](Self::handle_dialed)).
     pub fn handle_resolved(&self, result: Result<&[std::net::SocketAddr], &io::Error>) {
         self.tracing().trace(|| TraceEvent::DnsDone {

@@ -1,0 +1,59 @@
+//! A resolver that hangs cannot hold a request past its deadline: the
+//! lookup runs on a thread of its own and the request ends at the connect
+//! timeout, traced with `DnsStart` and a failed `DnsDone`. No network: the
+//! resolver never answers in time, and nothing is dialed.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use roundtrip_blocking::resolve::Resolve;
+use roundtrip_blocking::{Client, Error, Phase, TimeoutKind, TraceEvent};
+
+/// Answers after 3 s (with an address nothing is dialed to in time).
+struct Hanging;
+
+impl Resolve for Hanging {
+    fn resolve(&self, _: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        std::thread::sleep(Duration::from_secs(3));
+        Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+    }
+}
+
+#[test]
+fn a_hanging_lookup_ends_at_the_connect_timeout() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&events);
+    let client = Client::builder()
+        .dns_resolver(Hanging)
+        .connect_timeout(Some(Duration::from_millis(300)))
+        .trace(move |e: &TraceEvent| seen.lock().unwrap().push(e.clone()))
+        .build();
+    let started = Instant::now();
+    let err = client.get("http://hangs.test:9/").send().unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                kind: TimeoutKind::Connect,
+                phase: Phase::Connect,
+                reached_server: false
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    let events = events.lock().unwrap();
+    assert!(
+        matches!(&events[1], TraceEvent::DnsStart { host } if host == "hangs.test"),
+        "{events:?}"
+    );
+    assert!(
+        matches!(&events[2], TraceEvent::DnsDone { result: Err(_) }),
+        "{events:?}"
+    );
+}
