@@ -156,13 +156,18 @@ impl Socks5 {
                     }
                     input.advance(2);
                     match (method, &self.credentials) {
-                        (0, _) => self.connect(out),
+                        (0, _) => {
+                            self.connect(out);
+                            return Ok(false);
+                        }
                         (2, Some((user, pass))) => {
                             out.extend_from_slice(&[1, user.len() as u8]);
                             out.extend_from_slice(user);
                             out.push(pass.len() as u8);
                             out.extend_from_slice(pass);
                             self.step = Step::Auth;
+                            // Sent before its answer is read (see below).
+                            return Ok(false);
                         }
                         (0xff, creds) => {
                             return Err(SocksError::NoAcceptableMethod {
@@ -181,6 +186,10 @@ impl Socks5 {
                         return Err(SocksError::AuthFailed);
                     }
                     self.connect(out);
+                    // The request goes out before any answer to it is
+                    // read: a proxy that answered ahead would otherwise
+                    // make the tunnel look up with the request unsent.
+                    return Ok(false);
                 }
                 Step::Reply => {
                     let Some(&[version, reply, _, atyp]) = input.get(..4) else {
@@ -276,6 +285,21 @@ mod tests {
         want.extend_from_slice(&"::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
         want.extend_from_slice(&8080u16.to_be_bytes());
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn an_answer_ahead_of_the_request_waits_until_the_request_is_queued() {
+        let mut socks = Socks5::new(Target::Ip([10, 0, 0, 1].into()), 80, None).unwrap();
+        let mut out = Vec::new();
+        socks.start(&mut out);
+        out.clear();
+        // The proxy's method choice and its CONNECT answer in one read.
+        let mut input = BytesMut::from(&[5u8, 0, 5, 0, 0, 1, 0, 0, 0, 0, 0, 0][..]);
+        assert_eq!(socks.handle_input(&mut input, &mut out), Ok(false));
+        assert_eq!(out, [5, 1, 0, 1, 10, 0, 0, 1, 0, 80], "the request first");
+        assert_eq!(input.len(), 10, "the answer is kept for after it");
+        assert_eq!(socks.handle_input(&mut input, &mut out), Ok(true));
+        assert!(input.is_empty());
     }
 
     #[test]
