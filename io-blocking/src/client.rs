@@ -5,21 +5,23 @@
 //! machine's.
 
 use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant as StdInstant;
 
 use bytes::{Bytes, BytesMut};
-use roundtrip_io::exchange::{Action, Exchange, Settings};
+use roundtrip_io::exchange::{Action, Exchange, Link, Settings};
 use roundtrip_io::http;
 use roundtrip_io::pool::Got;
 use roundtrip_io::proto::pool::{DialPermit, PoolStats, Ticket};
+use roundtrip_io::proto::time::Instant;
 use roundtrip_io::{Clock, Config, Error};
 
 use crate::RequestBuilder;
 use crate::body::{Body, ResponseBody};
 use crate::pool::SharedPool;
-use crate::transport::{Conn, Written};
+use crate::transport::{Attempts, Conn, Written};
 
 /// Size of one read from a streamed request body.
 const UPLOAD_CHUNK: usize = 64 * 1024;
@@ -135,6 +137,7 @@ impl Client {
             conn: None,
             client: self.clone(),
             permit: None,
+            attempts: Attempts::default(),
             ticket: None,
             cancel,
             cancelled: false,
@@ -234,6 +237,8 @@ pub(crate) struct Flow {
     pub conn: Option<Box<Conn>>,
     client: Client,
     permit: Option<DialPermit>,
+    /// The connects of the dial under way.
+    attempts: Attempts,
     ticket: Option<Ticket>,
     cancel: Option<Cancel>,
     cancelled: bool,
@@ -297,9 +302,32 @@ impl Flow {
                     let stale = conn.is_stale();
                     self.ex.handle_probe(&mut conn.link, stale, now);
                 }
-                Action::Dial => {
-                    self.dial(&clock)?;
+                Action::Resolve => {
+                    let resolved = Conn::resolve(&self.ex, &clock);
                     now = clock.now();
+                    match resolved {
+                        Some(resolved) => self.ex.handle_resolved(resolved, now),
+                        None => self.ex.handle_timeout(None, now),
+                    }
+                }
+                Action::Connect(addr) => {
+                    if let Err(e) = self.attempts.start(addr) {
+                        self.ex.handle_connect_failed(addr, e, now);
+                    }
+                }
+                Action::Abort(addr) => self.attempts.abort(addr),
+                Action::AwaitConnect => {
+                    let until = self.until(&clock);
+                    let cancel = self.cancel.clone();
+                    let cancelled = cancel.as_ref().map(|c| move || c.is_cancelled());
+                    let check = cancelled.as_ref().map(|c| c as &dyn Fn() -> bool);
+                    let ended = self.attempts.wait(until, check);
+                    now = clock.now();
+                    match ended {
+                        Some((addr, Ok(stream))) => self.connected(addr, stream, now)?,
+                        Some((addr, Err(e))) => self.ex.handle_connect_failed(addr, e, now),
+                        None => self.ex.handle_timeout(None, now),
+                    }
                 }
                 Action::Write { watch_read } => {
                     let until = self.until(&clock);
@@ -401,25 +429,33 @@ impl Flow {
         }
     }
 
-    fn dial(&mut self, clock: &Clock) -> Result<(), Error> {
+    /// The connect to `addr` succeeded: the connection, if the exchange
+    /// takes it (the first to connect); else it is closed.
+    fn connected(
+        &mut self,
+        addr: SocketAddr,
+        stream: TcpStream,
+        now: Instant,
+    ) -> Result<(), Error> {
         let permit = self.permit.take().ok_or(misuse("no permit"))?;
-        let pool = &self.client.inner.pool;
-        match Conn::dial(&mut self.ex, &permit, clock) {
-            Ok(conn) => {
-                pool.dial_succeeded(permit);
-                let conn = self.conn.insert(conn);
-                if let Some(cancel) = &self.cancel {
-                    cancel.watch(conn);
-                }
-                self.ex.handle_dialed(Ok(&mut conn.link), clock.now());
+        let config = &self.ex.settings().config;
+        let link = Link::new(permit.id(), permit.key().clone(), config);
+        let conn = match Conn::new(stream, link, config.write_timeout) {
+            Ok(conn) => self.conn.insert(conn),
+            Err(e) => {
+                self.permit = Some(permit);
+                self.ex.handle_connect_failed(addr, e, now);
+                return Ok(());
             }
-            Err(failed) => {
-                pool.dial_failed(permit);
-                match failed {
-                    Some(failed) => self.ex.handle_dialed(Err(failed), clock.now()),
-                    None => self.ex.handle_timeout(None, clock.now()),
-                }
-            }
+        };
+        if !self.ex.handle_connected(addr, &mut conn.link, now) {
+            self.conn = None;
+            self.permit = Some(permit);
+            return Ok(());
+        }
+        self.client.inner.pool.dial_succeeded(permit);
+        if let Some(cancel) = &self.cancel {
+            cancel.watch(conn);
         }
         Ok(())
     }

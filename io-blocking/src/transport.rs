@@ -3,15 +3,18 @@
 //! the exchange; none decides anything.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
-
-use roundtrip_io::resolve::Lookup;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant as StdInstant};
 
 use roundtrip_io::Clock;
 use roundtrip_io::exchange::{Exchange, Link};
-use roundtrip_io::proto::pool::DialPermit;
 use roundtrip_io::sys::Ready;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// How often a dial waiting on its connects looks whether the request
+/// was cancelled.
+pub(crate) const CANCEL_CHECK: Duration = Duration::from_millis(50);
 
 /// A connection as the pool keeps it. It travels boxed between the pool,
 /// the exchange and the response body: every hand-over moves a pointer.
@@ -64,70 +67,97 @@ fn resolve_until(
     rx.recv_timeout(left).ok()
 }
 
-impl Conn {
-    /// Dials the exchange's host: each resolved address in turn, each
-    /// bounded by the exchange's deadline. Reports every attempt and the
-    /// outcome to the exchange.
-    pub fn dial<R>(
-        ex: &mut Exchange<R>,
-        permit: &DialPermit,
-        clock: &Clock,
-    ) -> Result<Box<Conn>, Option<(String, io::Error)>> {
-        let key = permit.key().clone();
-        let (host, port) = key.dial_addr();
-        let addr = format!("{host}:{port}");
-        let addrs = match ex.lookup(host, port) {
-            Lookup::Ready(addrs) => addrs,
-            Lookup::Blocking => {
-                let until = ex.poll_timeout(None).map(|at| clock.to_std(at));
-                let Some(resolved) = resolve_until(ex.settings(), host, port, until) else {
-                    let timed_out = io::Error::from(io::ErrorKind::TimedOut);
-                    ex.handle_resolved(Err(&timed_out));
-                    return Err(None); // the deadline passed first
-                };
-                ex.handle_resolved(resolved.as_deref());
-                resolved.map_err(|e| Some((addr.clone(), e)))?
-            }
-        };
-        let write_timeout = ex.settings().config.write_timeout;
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for host");
-        for sock_addr in addrs {
-            ex.handle_connect_start(sock_addr, clock.now());
-            let until = ex.poll_timeout(None).map(|at| clock.to_std(at));
-            let left = until.map(|at| at.saturating_duration_since(StdInstant::now()));
-            let result = match left {
-                Some(left) if left.is_zero() => Err(io::ErrorKind::TimedOut.into()),
-                Some(left) => TcpStream::connect_timeout(&sock_addr, left),
-                None => TcpStream::connect(sock_addr),
-            }
-            .and_then(|stream| {
-                stream.set_nodelay(true)?;
-                stream.set_write_timeout(write_timeout)?;
-                Ok(stream)
-            });
-            ex.handle_connect_done(sock_addr, result.as_ref().map(|_| ()));
-            match result {
-                Ok(stream) => {
-                    let link = Link::new(permit.id(), key, &ex.settings().config);
-                    return Ok(Box::new(Conn {
-                        stream,
-                        link,
-                        read_timeout: None,
-                        write_timeout,
-                    }));
-                }
-                // The exchange's deadline passed: its timer says which. A
-                // kernel timeout before it is a failed address like others.
-                Err(e)
-                    if e.kind() == io::ErrorKind::TimedOut
-                        && until.is_some_and(|at| at <= StdInstant::now()) =>
-                {
-                    return Err(None);
-                }
-                Err(e) => last = e,
-            }
+/// The connects of one dial under way (Happy Eyeballs: the exchange says
+/// when to start and abort each): non-blocking sockets, waited on together.
+#[derive(Debug, Default)]
+pub(crate) struct Attempts(Vec<(SocketAddr, Socket)>);
+
+impl Attempts {
+    /// Starts connecting to `addr`; an error is a connect that failed at
+    /// once.
+    pub fn start(&mut self, addr: SocketAddr) -> io::Result<()> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if roundtrip_io::sys::is_in_progress(&e) => {}
+            Err(e) => return Err(e),
         }
-        Err(Some((addr, last)))
+        self.0.push((addr, socket));
+        Ok(())
+    }
+
+    /// Closes the attempt to `addr`.
+    pub fn abort(&mut self, addr: SocketAddr) {
+        self.0.retain(|(a, _)| *a != addr);
+    }
+
+    /// Waits until one connect ended, at most until `until`, looking at
+    /// `cancelled` every [`CANCEL_CHECK`] meanwhile: the address and the
+    /// connected stream (blocking again) or why it failed; `None` at the
+    /// deadline or once cancelled.
+    pub fn wait(
+        &mut self,
+        until: Option<StdInstant>,
+        cancelled: Option<&dyn Fn() -> bool>,
+    ) -> Option<(SocketAddr, io::Result<TcpStream>)> {
+        // Bounded by `until`, or by the cancel check for a dial with no
+        // deadline at all (each round waits `CANCEL_CHECK` at most).
+        loop {
+            let slice = cancelled.map(|_| StdInstant::now() + CANCEL_CHECK);
+            let wake = match (until, slice) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let fds: Vec<BorrowedFd<'_>> = self.0.iter().map(|(_, s)| s.as_fd()).collect();
+            let ended = roundtrip_io::sys::wait_connected(&fds, wake);
+            drop(fds);
+            let i = match ended {
+                Ok(Some(i)) => i,
+                Ok(None) if until.is_some_and(|at| StdInstant::now() >= at) => return None,
+                Ok(None) if cancelled.is_some_and(|c| c()) => return None,
+                Ok(None) => continue,
+                // `poll` itself failed: the first attempt fails with it.
+                Err(e) => {
+                    let (addr, _) = self.0.swap_remove(0);
+                    return Some((addr, Err(e)));
+                }
+            };
+            let (addr, socket) = self.0.swap_remove(i);
+            let connected = match socket.take_error() {
+                Ok(Some(e)) | Err(e) => Err(e),
+                Ok(None) => socket
+                    .set_nonblocking(false)
+                    .and_then(|()| socket.set_tcp_nodelay(true))
+                    .map(|()| TcpStream::from(socket)),
+            };
+            return Some((addr, connected));
+        }
+    }
+}
+
+impl Conn {
+    /// A new connection on `stream`, with its link.
+    pub fn new(
+        stream: TcpStream,
+        link: Link,
+        write_timeout: Option<Duration>,
+    ) -> io::Result<Box<Conn>> {
+        stream.set_write_timeout(write_timeout)?;
+        Ok(Box::new(Conn {
+            stream,
+            link,
+            read_timeout: None,
+            write_timeout,
+        }))
+    }
+
+    /// Runs the lookup the exchange asks for, bounded by its deadline:
+    /// `None` when the deadline passed first.
+    pub fn resolve<R>(ex: &Exchange<R>, clock: &Clock) -> Option<io::Result<Vec<SocketAddr>>> {
+        let (host, port) = ex.lookup_target()?;
+        let until = ex.poll_timeout(None).map(|at| clock.to_std(at));
+        resolve_until(ex.settings(), host, port, until)
     }
 
     /// Writes what the link holds, once (one `write` or `writev`). With

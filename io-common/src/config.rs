@@ -19,6 +19,7 @@ use crate::redirect::RedirectPolicy;
 /// |---|---|---|
 /// | `pool` | [`PoolConfig::default`] | idle limits, `max_conns_per_host`, idle timeout |
 /// | `connect_timeout` | 30 s | TCP connect, per address tried |
+/// | `happy_eyeballs_delay` | 250 ms | the next address is tried this long after the last attempt started, if none connected nor failed (RFC 8305) |
 /// | `response_head_timeout` | none | from the request's last byte to the final response head |
 /// | `read_timeout` | 30 s | longest wait for any byte while a response is due |
 /// | `write_timeout` | 30 s | longest wait for the socket to accept bytes |
@@ -50,6 +51,10 @@ pub struct Config {
     pub pool: PoolConfig,
     /// TCP connect timeout.
     pub connect_timeout: Option<Duration>,
+    /// Happy Eyeballs' Connection Attempt Delay (RFC 8305 5): the next
+    /// address is tried this long after the last attempt started, the
+    /// attempts then running side by side.
+    pub happy_eyeballs_delay: Duration,
     /// Time allowed from the request's last byte to the final response head.
     pub response_head_timeout: Option<Duration>,
     /// Longest wait for the next bytes of a response.
@@ -113,6 +118,7 @@ impl Default for Config {
         Config {
             pool: PoolConfig::default(),
             connect_timeout: timeout,
+            happy_eyeballs_delay: roundtrip_proto::dial::ATTEMPT_DELAY,
             response_head_timeout: None,
             read_timeout: timeout,
             write_timeout: timeout,
@@ -252,6 +258,17 @@ macro_rules! config_setters {
         /// ```
         pub fn connect_timeout(mut self, d: Option<::std::time::Duration>) -> Self {
             self.$field.connect_timeout = d;
+            self
+        }
+        /// How long after starting a connect to one address the next is
+        /// tried beside it (Happy Eyeballs, RFC 8305; 250 ms by default).
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".happy_eyeballs_delay(std::time::Duration::from_millis(100));")]
+        /// # let _ = builder;
+        /// ```
+        pub fn happy_eyeballs_delay(mut self, d: ::std::time::Duration) -> Self {
+            self.$field.happy_eyeballs_delay = d;
             self
         }
         /// Time from the request's last byte to the final response head.

@@ -65,6 +65,16 @@ pub fn read_into_spare(socket: &impl AsFd, buf: &mut bytes::BytesMut) -> io::Res
     Ok(n)
 }
 
+/// `poll`'s timeout for a wait until `until` (-1: none), rounded up so
+/// that it never wakes before the deadline; `None` once it passed.
+fn poll_timeout_ms(until: Option<std::time::Instant>) -> Option<i32> {
+    let Some(at) = until else {
+        return Some(-1);
+    };
+    let left = at.saturating_duration_since(std::time::Instant::now());
+    (!left.is_zero()).then(|| left.as_micros().div_ceil(1000).clamp(1, i32::MAX as u128) as i32)
+}
+
 /// What a socket became ready for first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ready {
@@ -86,15 +96,8 @@ pub fn wait_read_or_write(
 ) -> io::Result<Ready> {
     let fd = socket.as_fd().as_raw_fd();
     loop {
-        let timeout_ms = match until {
-            None => -1,
-            Some(at) => {
-                let left = at.saturating_duration_since(std::time::Instant::now());
-                if left.is_zero() {
-                    return Ok(Ready::TimedOut);
-                }
-                left.as_millis().clamp(1, i32::MAX as u128) as i32
-            }
+        let Some(timeout_ms) = poll_timeout_ms(until) else {
+            return Ok(Ready::TimedOut);
         };
         let mut pfd = libc::pollfd {
             fd,
@@ -122,4 +125,47 @@ pub fn wait_read_or_write(
         }
         return Ok(Ready::Writable);
     }
+}
+
+/// Waits until the connect of one of `sockets` (non-blocking, under way)
+/// ended, at most until `until`: the index of the first that did (its
+/// `SO_ERROR` tells how), or `None` at the deadline. One `poll` over all
+/// of them (repeated only if a signal interrupts it), for Happy Eyeballs
+/// on a thread of its own.
+pub fn wait_connected(
+    sockets: &[std::os::fd::BorrowedFd<'_>],
+    until: Option<std::time::Instant>,
+) -> io::Result<Option<usize>> {
+    let mut pfds: Vec<libc::pollfd> = (sockets.iter())
+        .map(|s| libc::pollfd {
+            fd: s.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        let Some(timeout_ms) = poll_timeout_ms(until) else {
+            return Ok(None);
+        };
+        let len = pfds.len() as libc::nfds_t;
+        // SAFETY: `pfds` is a valid array of `len` pollfds for the duration
+        // of the call, each fd borrowed from a live socket.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), len, timeout_ms) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if let Some(i) = pfds.iter().position(|p| p.revents != 0) {
+            return Ok(Some(i));
+        }
+    }
+}
+
+/// True for the error of a non-blocking connect that is under way
+/// (`EINPROGRESS`).
+pub fn is_in_progress(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINPROGRESS)
 }

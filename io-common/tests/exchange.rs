@@ -34,7 +34,15 @@ fn a_get_is_answered_and_its_connection_kept() {
     assert_eq!(
         sim.actions,
         [
-            "checkout", "write", "read", "head", "data", "release", "end"
+            "checkout",
+            "connect",
+            "await-connect",
+            "write",
+            "read",
+            "head",
+            "data",
+            "release",
+            "end"
         ]
     );
     let r = sim.get("http://127.0.0.1/b").unwrap();

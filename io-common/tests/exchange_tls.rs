@@ -126,14 +126,28 @@ fn a_get_over_tls13_is_answered_and_traced() {
     assert_eq!(
         sim.actions,
         [
-            "checkout", "write", "read", "write", "write", "read", "head", "data", "release", "end"
+            "checkout",
+            "resolve",
+            "connect",
+            "await-connect",
+            "write",
+            "read",
+            "write",
+            "write",
+            "read",
+            "head",
+            "data",
+            "release",
+            "end"
         ]
     );
     let names: Vec<&str> = events.lock().unwrap().iter().map(|e| e.name()).collect();
     assert_eq!(
-        names[..6],
+        names[..8],
         [
             "GetConn",
+            "DnsStart",
+            "DnsDone",
             "ConnectStart",
             "ConnectDone",
             "TlsHandshakeStart",
@@ -178,8 +192,19 @@ fn a_get_over_tls12_to_an_ip_address_is_answered() {
     assert_eq!(
         sim.actions,
         [
-            "checkout", "write", "read", "write", "read", "write", "read", "head", "data",
-            "release", "end"
+            "checkout",
+            "connect",
+            "await-connect",
+            "write",
+            "read",
+            "write",
+            "read",
+            "write",
+            "read",
+            "head",
+            "data",
+            "release",
+            "end"
         ]
     );
     assert_eq!(sim.stats().idle, 1);
@@ -556,9 +581,10 @@ fn an_early_answer_during_an_in_memory_body_is_heard_over_tls() {
 
 #[test]
 fn a_cancel_during_the_handshake_closes_the_connection() {
-    // Steps 1 to 3: the ClientHello written, the server's flight awaited,
-    // the client's Finished written.
-    for after in 1..=3 {
+    // Steps 4 to 6 (after the checkout, the lookup of `localhost`, the
+    // connect and its wait): the ClientHello written, the server's flight
+    // awaited, the client's Finished written.
+    for after in 4..=6 {
         let (mut sim, events) = sim();
         sim.serve(tls([Reply::Send(OK.to_vec())]));
         let err = sim

@@ -9,28 +9,16 @@ use std::net::SocketAddr;
 use mio::Interest;
 use mio::net::TcpStream;
 use roundtrip_io::exchange::Link;
-use roundtrip_io::proto::pool::DialPermit;
 
 /// What a connection is doing.
 pub(crate) enum ConnState {
-    /// A non-blocking connect is in progress.
-    Connecting(Dial),
+    /// A non-blocking connect to this address is in progress for the
+    /// exchange in this slot (one of its Happy Eyeballs attempts).
+    Connecting { exchange: usize, addr: SocketAddr },
     /// Carrying the exchange in this slot.
     Busy(usize),
     /// In the pool.
     Idle,
-}
-
-/// A dial in progress: the pool's permit, the addresses left to try, and for
-/// which exchange.
-pub(crate) struct Dial {
-    pub permit: DialPermit,
-    pub exchange: usize,
-    /// `host:port`, for errors.
-    pub addr: String,
-    pub rest: std::vec::IntoIter<SocketAddr>,
-    /// The address being tried.
-    pub trying: SocketAddr,
 }
 
 /// A connection in the driver's slab; its slot is its token.
@@ -67,7 +55,7 @@ impl Conn {
     /// connection is watched for the server closing it).
     pub fn wanted_interest(&self) -> Interest {
         match self.state {
-            ConnState::Connecting(_) => Interest::READABLE | Interest::WRITABLE,
+            ConnState::Connecting { .. } => Interest::READABLE | Interest::WRITABLE,
             _ if self.link.has_output() => Interest::READABLE | Interest::WRITABLE,
             _ => Interest::READABLE,
         }

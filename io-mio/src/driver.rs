@@ -232,7 +232,7 @@ impl Driver {
         for (id, ex, resolved) in done {
             let waiting = self.exchanges.get(ex).is_some_and(|e| e.lookup == Some(id));
             if waiting {
-                self.lookup_done(ex, resolved);
+                self.lookup_done(ex, resolved, now);
                 self.drive(ex, now);
             }
         }
@@ -676,7 +676,7 @@ impl Driver {
         conn.peer_closed |= closed;
         conn.read_pending |= readable;
         match conn.state {
-            ConnState::Connecting(_) => self.on_connect_ready(slot, now),
+            ConnState::Connecting { .. } => self.on_connect_ready(slot, now),
             ConnState::Busy(ex) if readable || writable => self.drive(ex, now),
             ConnState::Busy(_) => {}
             ConnState::Idle if readable => self.on_idle_readable(slot),

@@ -14,11 +14,10 @@ use roundtrip_io::exchange::{Action, Exchange, Link};
 use roundtrip_io::proto::pool::{DialPermit, Ticket};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::proto::{CloseReason, Framing, HeadEnd, Reuse};
-use roundtrip_io::resolve::Lookup;
 use roundtrip_io::{Collected, Error, Phase, ResponseHead};
 
 use crate::body::{Flow, OnData, Receive, RequestId, Response, Trailers};
-use crate::conn::{Conn, ConnState, Dial, Read as Got};
+use crate::conn::{Conn, ConnState, Read as Got};
 use crate::driver::Driver;
 use crate::timer::Target;
 
@@ -37,11 +36,13 @@ pub(crate) type Machine = Exchange<Box<dyn Read + Send>>;
 pub(crate) struct Entry {
     pub ex: Machine,
     pub serial: u64,
-    /// The slot of its connection (connecting, or carrying it).
+    /// The slot of the connection carrying it.
     pub conn: Option<usize>,
+    /// The slots of its connects under way (Happy Eyeballs attempts).
+    pub attempts: Vec<usize>,
     /// Its place in the pool's queue.
     pub ticket: Option<Ticket>,
-    /// The pool's permission to dial, until the dial starts.
+    /// The pool's permission to dial, until a connect wins.
     pub permit: Option<DialPermit>,
     pub sink: Sink,
     /// The final head, with the response's extensions.
@@ -55,8 +56,6 @@ pub(crate) struct Entry {
     pub cancelled: bool,
     /// The lookup of its host running on a resolver thread (its id).
     pub lookup: Option<u64>,
-    /// What that lookup found, for the dial to go on with.
-    pub resolved: Option<io::Result<Vec<std::net::SocketAddr>>>,
 }
 
 /// Where the body goes.
@@ -78,6 +77,7 @@ impl Entry {
             ex,
             serial,
             conn: None,
+            attempts: Vec::new(),
             ticket: None,
             permit: None,
             sink,
@@ -86,7 +86,6 @@ impl Entry {
             error: None,
             cancelled: false,
             lookup: None,
-            resolved: None,
         }
     }
 
@@ -186,7 +185,10 @@ impl Driver {
                 let stale = conn.read_pending && roundtrip_io::sys::is_stale(&conn.socket);
                 entry.ex.handle_probe(&mut conn.link, stale, now);
             }
-            Action::Dial => return self.dial(ex, now),
+            Action::Resolve => return self.start_lookup(ex, now),
+            Action::Connect(addr) => self.open(ex, addr, now),
+            Action::AwaitConnect => return Next::Wait,
+            Action::Abort(addr) => self.abort(ex, addr),
             Action::Write { watch_read } => {
                 let Some(conn) = conn else {
                     return self.fail(ex, misuse("a write without a connection"));
@@ -304,78 +306,25 @@ impl Driver {
         if due.is_none_or(|at| at > now) {
             return self.settle_exchange(ex); // early: armed again
         }
-        match conn {
-            Some(conn) => entry.ex.handle_timeout(Some(&mut conn.link), now),
-            None => {
-                if let Some(slot) = entry.conn.take()
-                    && let Some(ConnState::Connecting(dial)) =
-                        close(&mut self.conns, &self.registry, slot)
-                {
-                    let timed_out = io::Error::from(io::ErrorKind::TimedOut);
-                    entry.ex.handle_connect_done(dial.trying, Err(&timed_out));
-                    let grant = self.pool.dial_failed(dial.permit);
-                    self.grants.extend(grant);
-                }
-                entry.ex.handle_timeout(None, now);
-            }
-        }
+        // (Connects that ran out of time are aborted by the machine.)
+        entry.ex.handle_timeout(conn.map(|c| &mut c.link), now);
         self.drive(ex, now);
     }
 
-    /// Starts the dial the pool permitted: resolves the host (IP literals
-    /// without DNS) and connects to its first address.
-    fn dial(&mut self, ex: usize, now: Instant) -> Next {
+    /// Runs the machine's lookup on a resolver thread; the loop takes the
+    /// result when it next looks ([`Driver::poll_timeout`] is short
+    /// meanwhile). Inline when no thread can be had.
+    fn start_lookup(&mut self, ex: usize, now: Instant) -> Next {
         let Some(entry) = self.exchanges.get_mut(ex) else {
             return Next::Done;
         };
-        if entry.conn.is_some() || entry.lookup.is_some() {
-            return Next::Wait; // connecting, or resolving
+        if entry.lookup.is_some() {
+            return Next::Wait; // running
         }
-        let Some(permit) = entry.permit.take() else {
-            return self.fail(ex, misuse("a dial without a permit"));
+        let Some((host, port)) = entry.ex.lookup_target() else {
+            return self.fail(ex, misuse("a lookup of nothing"));
         };
-        let key = permit.key();
-        let (host, port) = key.dial_addr();
-        let addr = format!("{host}:{port}");
-        let unresolved = io::Error::new(io::ErrorKind::NotFound, "no address for host");
-        let trying = ([0, 0, 0, 0], 0).into();
-        let resolved = match entry.resolved.take() {
-            Some(resolved) => resolved,
-            None => match entry.ex.lookup(host, port) {
-                Lookup::Ready(addrs) => Ok(addrs),
-                // Off the loop: one slow lookup never stalls the others.
-                Lookup::Blocking => {
-                    let host = host.to_string();
-                    entry.permit = Some(permit);
-                    return self.start_lookup(ex, host, port, now);
-                }
-            },
-        };
-        match resolved {
-            Ok(addrs) => {
-                let rest = addrs.into_iter();
-                let dial = Dial {
-                    permit,
-                    exchange: ex,
-                    addr,
-                    rest,
-                    trying,
-                };
-                self.open(dial, unresolved, now)
-            }
-            Err(e) => {
-                let grant = self.pool.dial_failed(permit);
-                self.grants.extend(grant);
-                entry.ex.handle_dialed(Err((addr, e)), now);
-                Next::Go
-            }
-        }
-    }
-
-    /// Looks `host` up on a resolver thread; the loop takes the result
-    /// when it next looks ([`Driver::poll_timeout`] is short meanwhile).
-    /// Inline when no thread can be had.
-    fn start_lookup(&mut self, ex: usize, host: String, port: u16, now: Instant) -> Next {
+        let host = host.to_string();
         let resolver = self.settings.config.resolver.clone();
         let lookups = self.lookups();
         let id = lookups.next_id;
@@ -389,141 +338,138 @@ impl Driver {
                 // The driver may be gone: nobody to tell then.
                 let _ = tx.send((id, ex, resolved));
             });
-        if spawned.is_ok() {
-            self.lookups().running += 1;
-        } else {
+        if spawned.is_err() {
             let resolved = self.settings.config.resolver.resolve_blocking(&name, port);
-            self.lookup_done(ex, resolved);
-            return self.dial(ex, now);
+            self.lookup_done(ex, resolved, now);
+            return Next::Go;
         }
+        self.lookups().running += 1;
         if let Some(entry) = self.exchanges.get_mut(ex) {
             entry.lookup = Some(id);
         }
         Next::Wait
     }
 
-    /// A lookup of `ex`'s host ended: its dial goes on at the next drive.
+    /// A lookup for `ex` ended: the machine goes on with its dial.
     pub(crate) fn lookup_done(
         &mut self,
         ex: usize,
         resolved: io::Result<Vec<std::net::SocketAddr>>,
+        now: Instant,
     ) {
         if let Some(entry) = self.exchanges.get_mut(ex) {
             entry.lookup = None;
-            entry.ex.handle_resolved(resolved.as_deref());
-            entry.resolved = Some(resolved);
+            entry.ex.handle_resolved(resolved, now);
         }
     }
 
-    /// Starts a non-blocking connect to the next address of `dial`; when
-    /// none is left, the dial failed with `last`.
-    fn open(&mut self, mut dial: Dial, mut last: io::Error, now: Instant) -> Next {
-        let ex = dial.exchange;
-        // Bounded by the resolved addresses.
-        while let Some(addr) = dial.rest.next() {
-            let Some(entry) = self.exchanges.get_mut(ex) else {
-                return Next::Done;
-            };
-            entry.ex.handle_connect_start(addr, now);
-            let socket = match TcpStream::connect(addr) {
-                Ok(socket) => socket,
-                Err(e) => {
-                    entry.ex.handle_connect_done(addr, Err(&e));
-                    last = e;
-                    continue;
-                }
-            };
-            dial.trying = addr;
-            let (id, key) = (dial.permit.id(), dial.permit.key().clone());
-            let link = Link::new(id, key, &self.settings.config);
-            let slot = self.conns.insert(Conn {
-                socket,
-                link,
-                state: ConnState::Connecting(dial),
-                interest: Interest::READABLE | Interest::WRITABLE,
-                read_pending: false,
-                peer_closed: false,
-            });
-            let token = self
-                .first_token
-                .checked_add(slot)
-                .filter(|&t| t < self.end_token)
-                .map(mio::Token);
-            let Some(conn) = self.conns.get_mut(slot) else {
-                unreachable!("inserted just above")
-            };
-            let registered = match token {
-                // Beyond the driver's token range: never a caller's token.
-                None => Err(io::Error::other(
-                    "no token left in the driver's range (too many connections)",
-                )),
-                Some(token) => self
-                    .registry
-                    .register(&mut conn.socket, token, conn.interest),
-            };
-            match registered {
-                Ok(()) => {
-                    entry.conn = Some(slot);
-                    return Next::Wait;
-                }
-                Err(e) => {
-                    let Some(ConnState::Connecting(back)) = self.close_conn(slot) else {
-                        unreachable!("a new connection is connecting")
-                    };
-                    dial = back;
-                    if let Some(entry) = self.exchanges.get_mut(ex) {
-                        entry.ex.handle_connect_done(addr, Err(&e));
-                    }
-                    last = e;
-                }
+    /// Starts a non-blocking connect to `addr` for `ex`, beside its others.
+    fn open(&mut self, ex: usize, addr: std::net::SocketAddr, now: Instant) {
+        let Some(entry) = self.exchanges.get_mut(ex) else {
+            return;
+        };
+        let Some(permit) = &entry.permit else {
+            entry
+                .ex
+                .handle_connect_failed(addr, io::Error::other("no dial permit"), now);
+            return;
+        };
+        let socket = match TcpStream::connect(addr) {
+            Ok(socket) => socket,
+            Err(e) => return entry.ex.handle_connect_failed(addr, e, now),
+        };
+        let link = Link::new(permit.id(), permit.key().clone(), &self.settings.config);
+        let slot = self.conns.insert(Conn {
+            socket,
+            link,
+            state: ConnState::Connecting { exchange: ex, addr },
+            interest: Interest::READABLE | Interest::WRITABLE,
+            read_pending: false,
+            peer_closed: false,
+        });
+        let token = self
+            .first_token
+            .checked_add(slot)
+            .filter(|&t| t < self.end_token)
+            .map(mio::Token);
+        let Some(conn) = self.conns.get_mut(slot) else {
+            unreachable!("inserted just above")
+        };
+        let registered = match token {
+            // Beyond the driver's token range: never a caller's token.
+            None => Err(io::Error::other(
+                "no token left in the driver's range (too many connections)",
+            )),
+            Some(token) => self
+                .registry
+                .register(&mut conn.socket, token, conn.interest),
+        };
+        match registered {
+            Ok(()) => entry.attempts.push(slot),
+            Err(e) => {
+                close(&mut self.conns, &self.registry, slot);
+                entry.ex.handle_connect_failed(addr, e, now);
             }
         }
-        let grant = self.pool.dial_failed(dial.permit);
-        self.grants.extend(grant);
-        if let Some(entry) = self.exchanges.get_mut(ex) {
-            entry.ex.handle_dialed(Err((dial.addr, last)), now);
-        }
-        Next::Go
     }
 
-    /// A connecting socket became ready: connected, failed (the next
-    /// address is tried), or spurious.
+    /// Closes the connect of `ex` to `addr`.
+    fn abort(&mut self, ex: usize, addr: std::net::SocketAddr) {
+        let Some(entry) = self.exchanges.get_mut(ex) else {
+            return;
+        };
+        let conns = &self.conns;
+        let found = entry.attempts.iter().position(|&slot| {
+            conns.get(slot).is_some_and(
+                |c| matches!(c.state, ConnState::Connecting { addr: a, .. } if a == addr),
+            )
+        });
+        if let Some(i) = found {
+            let slot = entry.attempts.swap_remove(i);
+            close(&mut self.conns, &self.registry, slot);
+        }
+    }
+
+    /// A connecting socket became ready: connected (the machine takes it
+    /// if it is the first), failed, or spurious.
     pub(crate) fn on_connect_ready(&mut self, slot: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        let ConnState::Connecting(dial) = &conn.state else {
+        let ConnState::Connecting { exchange: ex, addr } = conn.state else {
             return;
         };
-        let ex = dial.exchange;
-        match conn.connected() {
-            Ok(false) => {} // not yet: wait for the next event
-            Ok(true) => {
-                let ConnState::Connecting(dial) =
-                    std::mem::replace(&mut conn.state, ConnState::Busy(ex))
-                else {
-                    unreachable!("matched just above")
-                };
-                self.pool.dial_succeeded(dial.permit);
-                if let Some(entry) = self.exchanges.get_mut(ex) {
-                    entry.ex.handle_connect_done(dial.trying, Ok(()));
-                    entry.ex.handle_dialed(Ok(&mut conn.link), now);
+        let Some(entry) = self.exchanges.get_mut(ex) else {
+            close(&mut self.conns, &self.registry, slot);
+            return;
+        };
+        let connected = conn.connected();
+        if let Ok(false) = connected {
+            return; // not yet: wait for the next event
+        }
+        entry.attempts.retain(|&s| s != slot);
+        match connected {
+            Ok(_) => {
+                conn.state = ConnState::Busy(ex);
+                let took =
+                    entry.permit.is_some() && entry.ex.handle_connected(addr, &mut conn.link, now);
+                match entry.permit.take() {
+                    Some(permit) if took => {
+                        entry.conn = Some(slot);
+                        self.pool.dial_succeeded(permit);
+                    }
+                    permit => {
+                        entry.permit = permit;
+                        close(&mut self.conns, &self.registry, slot);
+                    }
                 }
-                self.drive(ex, now);
             }
             Err(e) => {
-                let Some(ConnState::Connecting(dial)) = self.close_conn(slot) else {
-                    unreachable!("only connecting connections get here")
-                };
-                if let Some(entry) = self.exchanges.get_mut(ex) {
-                    entry.conn = None;
-                    entry.ex.handle_connect_done(dial.trying, Err(&e));
-                }
-                if let Next::Go = self.open(dial, e, now) {
-                    self.drive(ex, now);
-                }
+                close(&mut self.conns, &self.registry, slot);
+                entry.ex.handle_connect_failed(addr, e, now);
             }
         }
+        self.drive(ex, now);
     }
 
     /// The connection was switched to another protocol: it leaves the pool
@@ -581,17 +527,12 @@ impl Driver {
             let grant = self.pool.dial_failed(permit);
             self.grants.extend(grant);
         }
+        for slot in std::mem::take(&mut entry.attempts) {
+            close(&mut self.conns, &self.registry, slot);
+        }
         if let Some(slot) = entry.conn.take() {
-            match self.conns.get(slot).map(|c| &c.state) {
-                Some(ConnState::Connecting(_)) => {
-                    if let Some(ConnState::Connecting(dial)) = self.close_conn(slot) {
-                        let grant = self.pool.dial_failed(dial.permit);
-                        self.grants.extend(grant);
-                    }
-                }
-                // Unreachable: the machine settles its connection first.
-                _ => self.discard_conn(slot, CloseReason::Error),
-            }
+            // Unreachable: the machine settles its connection first.
+            self.discard_conn(slot, CloseReason::Error);
         }
         let Some(entry) = self.exchanges.get(ex) else {
             return;
@@ -608,8 +549,7 @@ impl Driver {
     }
 }
 
-/// Deregisters and closes the connection in `slot`; returns its state (a
-/// dial in progress carries its permit).
+/// Deregisters and closes the connection in `slot`; returns its state.
 pub(crate) fn close(
     conns: &mut crate::slab::Slab<Conn>,
     registry: &mio::Registry,

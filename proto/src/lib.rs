@@ -15,6 +15,7 @@
 //! | [`encode`] | request head and body framing, with validation against request splitting |
 //! | [`conn`] | [`conn::Connection`]: one exchange at a time, deadlines, reuse and retry verdicts |
 //! | [`pool`] | [`pool::Pool`]: Go-style connection-pool decisions over an opaque handle |
+//! | [`dial`] | [`dial::HappyEyeballs`]: which address to connect to next, and when (RFC 8305) |
 //! | [`time`] | [`time::Instant`]: time as an input |
 //! | [`trace`] | [`trace::TraceEvent`]: what happened to a request, reported alike by every adapter |
 //! | [`limits`], [`error`] | [`Limits`] with documented defaults; the one [`Error`] enum |
@@ -170,6 +171,7 @@ pub(crate) mod body;
 pub(crate) mod chars;
 pub mod conn;
 pub mod decode;
+pub mod dial;
 pub mod encode;
 pub mod error;
 pub mod framing;

@@ -8,6 +8,7 @@ pub mod cases;
 pub mod certs;
 pub mod conformance;
 pub mod cookies;
+pub mod dial;
 pub mod faults;
 pub mod fixtures;
 pub mod origin;

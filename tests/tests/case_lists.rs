@@ -8,7 +8,7 @@ use std::path::Path;
 
 use roundtrip_tests::backend::Blocking;
 use roundtrip_tests::{
-    builders, cookies, faults, proxies, redirects, suite, tls_faults, tls_nginx, traces,
+    builders, cookies, dial, faults, proxies, redirects, suite, tls_faults, tls_nginx, traces,
 };
 
 /// The names of zero-argument generic cases defined in the `.rs` files under
@@ -54,6 +54,7 @@ fn every_case_is_stamped() {
         tls_nginx::cases::<Blocking>(),
         tls_faults::cases::<Blocking>(),
         builders::cases::<Blocking>(),
+        dial::cases::<Blocking>(),
         proxies::cases::<Blocking>(),
         proxies::known_bugs::cases::<Blocking>(),
     ]

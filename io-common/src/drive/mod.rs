@@ -8,8 +8,9 @@
 //! What lives here, and nowhere else:
 //!
 //! - the loop carrying out the machine's [`Action`](crate::exchange::Action)s:
-//!   checkout (or a wait for the pool's grant), the stale probe, the dial
-//!   address by address, writes (watching for an early answer), request
+//!   checkout (or a wait for the pool's grant), the stale probe, the
+//!   lookup on the runtime's blocking pool, the connects the machine starts
+//!   and aborts (Happy Eyeballs: several may run at once), writes (watching for an early answer), request
 //!   body pieces, reads, and the runtime's timer armed at the machine's
 //!   [`poll_timeout`](crate::exchange::Exchange::poll_timeout) and checked
 //!   against the clock before it is trusted;

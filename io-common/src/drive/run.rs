@@ -19,7 +19,6 @@ use super::pool::Conn;
 use super::{Runtime, Shared};
 use crate::exchange::{Action, Exchange, Link};
 use crate::pool::Got;
-use crate::resolve::Lookup;
 use crate::{Body, Error, Phase, http};
 
 /// Room made for one read of a streamed request body.
@@ -95,26 +94,12 @@ impl<R: Runtime> Drop for Drive<R> {
 /// A future the driver keeps between polls (one per dial step).
 type Pending<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
 
-/// A dial in progress: the pool's permit and where the dial stands.
+/// A dial in progress: the pool's permit (until a connect won), the
+/// lookup, the connects under way.
 struct Dialing<S> {
-    permit: DialPermit,
-    step: DialStep<S>,
-    /// The last connect error, reported when no address is left.
-    last: Option<io::Error>,
-}
-
-/// Where a dial stands.
-enum DialStep<S> {
-    /// Nothing started yet.
-    Resolve,
-    Resolving(Pending<Vec<SocketAddr>>),
-    /// The addresses left to try.
-    Next(std::vec::IntoIter<SocketAddr>),
-    Connecting {
-        addr: SocketAddr,
-        rest: std::vec::IntoIter<SocketAddr>,
-        connect: Pending<S>,
-    },
+    permit: Option<DialPermit>,
+    lookup: Option<Pending<Vec<SocketAddr>>>,
+    attempts: Vec<(SocketAddr, Pending<S>)>,
 }
 
 /// The driver's state beside the machine.
@@ -162,7 +147,14 @@ impl<R: Runtime> Run<R> {
                         self.ex.handle_probe(&mut conn.link, stale, now);
                     }
                 }
-                Action::Dial => ready!(self.poll_dial(cx)),
+                Action::Resolve => ready!(self.poll_resolve(cx)),
+                Action::Connect(addr) => self.connect(addr),
+                Action::AwaitConnect => ready!(self.poll_connects(cx)),
+                Action::Abort(addr) => {
+                    if let Some(dialing) = &mut self.dialing {
+                        dialing.attempts.retain(|(a, _)| *a != addr);
+                    }
+                }
                 Action::Write { watch_read } => ready!(self.poll_write(cx, watch_read)),
                 Action::NeedBody => ready!(self.poll_body(cx)),
                 Action::Read => ready!(self.poll_read(cx)),
@@ -218,9 +210,11 @@ impl<R: Runtime> Run<R> {
                 self.ex.handle_idle(&mut conn.link, idle_for, now);
             }
             Got::Dial(permit) => {
-                let step = DialStep::Resolve;
-                let last = None;
-                self.dialing = Some(Dialing { permit, step, last });
+                self.dialing = Some(Dialing {
+                    permit: Some(permit),
+                    lookup: None,
+                    attempts: Vec::new(),
+                });
                 self.ex.handle_dial(now);
             }
         }
@@ -246,123 +240,73 @@ impl<R: Runtime> Run<R> {
         Poll::Ready(())
     }
 
-    /// Resolves, then connects to each address in turn.
-    fn poll_dial(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        // Bounded: each pass moves the dial one step on.
-        for _ in 0..1024 {
-            let (Some(dialing), Some(key)) = (&mut self.dialing, self.ex.key()) else {
-                return Poll::Ready(()); // no permit: the machine fails the dial
-            };
-            let now = self.shared.clock.now();
-            match std::mem::replace(&mut dialing.step, DialStep::Resolve) {
-                DialStep::Resolve => {
-                    let (host, port) = key.dial_addr();
-                    let resolver = &self.shared.settings.config.resolver;
-                    dialing.step = match self.ex.lookup(host, port) {
-                        Lookup::Ready(addrs) => DialStep::Next(addrs.into_iter()),
-                        Lookup::Blocking => {
-                            let resolve = self.shared.runtime.resolve(resolver, host, port);
-                            DialStep::Resolving(Box::pin(resolve))
-                        }
-                    };
-                }
-                DialStep::Resolving(mut resolving) => match resolving.as_mut().poll(cx) {
-                    Poll::Ready(Ok(addrs)) => {
-                        self.ex.handle_resolved(Ok(&addrs));
-                        dialing.step = DialStep::Next(addrs.into_iter());
-                    }
-                    Poll::Ready(Err(e)) => {
-                        self.ex.handle_resolved(Err(&e));
-                        dialing.last = Some(e);
-                        dialing.step = DialStep::Next(Vec::new().into_iter());
-                    }
-                    Poll::Pending => {
-                        dialing.step = DialStep::Resolving(resolving);
-                        return self.poll_dial_deadline(cx, None);
-                    }
-                },
-                DialStep::Next(mut rest) => {
-                    let Some(addr) = rest.next() else {
-                        self.dial_failed(now);
-                        return Poll::Ready(());
-                    };
-                    self.ex.handle_connect_start(addr, now);
-                    let connect = Box::pin(self.shared.runtime.connect(addr));
-                    dialing.step = DialStep::Connecting {
-                        addr,
-                        rest,
-                        connect,
-                    };
-                }
-                DialStep::Connecting {
-                    addr,
-                    rest,
-                    mut connect,
-                } => match connect.as_mut().poll(cx) {
-                    Poll::Ready(Ok(socket)) => {
-                        self.ex.handle_connect_done(addr, Ok(()));
-                        self.dialed(socket, now);
-                        return Poll::Ready(());
-                    }
-                    Poll::Ready(Err(e)) => {
-                        self.ex.handle_connect_done(addr, Err(&e));
-                        dialing.last = Some(e);
-                        dialing.step = DialStep::Next(rest);
-                    }
-                    Poll::Pending => {
-                        dialing.step = DialStep::Connecting {
-                            addr,
-                            rest,
-                            connect,
-                        };
-                        return self.poll_dial_deadline(cx, Some(addr));
-                    }
-                },
+    /// Runs the machine's lookup on the runtime's blocking pool.
+    fn poll_resolve(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let (Some(dialing), Some((host, port))) = (&mut self.dialing, self.ex.lookup_target())
+        else {
+            return Poll::Ready(()); // no permit: the machine fails the dial
+        };
+        let resolver = &self.shared.settings.config.resolver;
+        let runtime = &self.shared.runtime;
+        let lookup = dialing
+            .lookup
+            .get_or_insert_with(|| Box::pin(runtime.resolve(resolver, host, port)));
+        match lookup.as_mut().poll(cx) {
+            Poll::Ready(result) => {
+                dialing.lookup = None;
+                let now = self.shared.clock.now();
+                self.ex.handle_resolved(result, now);
+                Poll::Ready(())
             }
+            Poll::Pending => self.poll_timeout(cx),
         }
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 
-    /// The dial waits for the machine's deadline: once it passed, the
-    /// connect (to `addr`) is given up and the machine told.
-    fn poll_dial_deadline(&mut self, cx: &mut Context<'_>, addr: Option<SocketAddr>) -> Poll<()> {
-        ready!(self.poll_deadline(cx));
-        if let Some(addr) = addr {
-            let timed_out = io::Error::from(io::ErrorKind::TimedOut);
-            self.ex.handle_connect_done(addr, Err(&timed_out));
+    /// Starts connecting to `addr`, beside the connects under way.
+    fn connect(&mut self, addr: SocketAddr) {
+        if let Some(dialing) = &mut self.dialing {
+            let connect = Box::pin(self.shared.runtime.connect(addr));
+            dialing.attempts.push((addr, connect));
         }
-        // The permit is given back when the machine ends the dial
-        // (`release_held`); an early call leaves the dial going.
-        self.ex.handle_timeout(None, self.shared.clock.now());
+    }
+
+    /// Waits for one of the connects under way to end, or for the
+    /// machine's deadline.
+    fn poll_connects(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(dialing) = &mut self.dialing else {
+            return Poll::Ready(());
+        };
+        let ended = dialing
+            .attempts
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, (_, connect))| match connect.as_mut().poll(cx) {
+                Poll::Ready(result) => Some((i, result)),
+                Poll::Pending => None,
+            });
+        let Some((i, result)) = ended else {
+            return self.poll_timeout(cx);
+        };
+        let (addr, _) = dialing.attempts.swap_remove(i);
+        let now = self.shared.clock.now();
+        match result {
+            Ok(socket) => {
+                let (Some(permit), Some(key)) = (dialing.permit.take(), self.ex.key().cloned())
+                else {
+                    return Poll::Ready(());
+                };
+                let link = Link::new(permit.id(), key, &self.shared.settings.config);
+                let conn = self.conn.insert(Conn { socket, link });
+                if self.ex.handle_connected(addr, &mut conn.link, now) {
+                    self.shared.pool.dial_succeeded(permit);
+                } else {
+                    self.conn = None;
+                    dialing.permit = Some(permit);
+                }
+            }
+            Err(e) => self.ex.handle_connect_failed(addr, e, now),
+        }
         Poll::Ready(())
-    }
-
-    /// No address took the connection.
-    fn dial_failed(&mut self, now: Instant) {
-        let Some(dialing) = self.dialing.take() else {
-            return;
-        };
-        self.shared.pool.dial_failed(dialing.permit);
-        let addr = self.ex.key().map(|k| {
-            let (host, port) = k.dial_addr();
-            format!("{host}:{port}")
-        });
-        let last = dialing
-            .last
-            .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for host"));
-        self.ex
-            .handle_dialed(Err((addr.unwrap_or_default(), last)), now);
-    }
-
-    fn dialed(&mut self, socket: R::Socket, now: Instant) {
-        let (Some(dialing), Some(key)) = (self.dialing.take(), self.ex.key().cloned()) else {
-            return;
-        };
-        let link = Link::new(dialing.permit.id(), key, &self.shared.settings.config);
-        self.shared.pool.dial_succeeded(dialing.permit);
-        let conn = self.conn.insert(Conn { socket, link });
-        self.ex.handle_dialed(Ok(&mut conn.link), now);
     }
 
     /// Writes what the link queued, in one (vectored) write; with
@@ -469,8 +413,8 @@ impl<R: Runtime> Run<R> {
         if let Some(ticket) = self.waiter.take() {
             self.shared.pool.give_up(ticket);
         }
-        if let Some(dialing) = self.dialing.take() {
-            self.shared.pool.dial_failed(dialing.permit);
+        if let Some(permit) = self.dialing.take().and_then(|d| d.permit) {
+            self.shared.pool.dial_failed(permit);
         }
         self.settle(Some(CloseReason::Abandoned));
     }

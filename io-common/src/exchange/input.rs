@@ -7,7 +7,6 @@ use std::io;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use roundtrip_proto::time::Instant;
-use roundtrip_proto::trace::TraceEvent;
 use roundtrip_proto::{CloseReason, HeadEnd};
 
 use super::{After, Exchange, Link, MAX_STALE_SKIPS, Sending, State, Timer, Wrote};
@@ -61,93 +60,10 @@ impl<R> Exchange<R> {
         };
     }
 
-    /// The pool permitted a dial.
-    pub fn handle_dial(&mut self, now: Instant) {
-        if matches!(self.state, State::Checkout | State::Waiting) {
-            self.connect_failures.clear();
-            self.state = State::Dial;
-            let after = self.config().connect_timeout;
-            self.timers.arm(Timer::Connect, now, after);
-        }
-    }
-
     /// The host is at `max_conns_per_host`: the request waits its turn.
     pub fn handle_wait(&mut self, _now: Instant) {
         if matches!(self.state, State::Checkout) {
             self.state = State::Waiting;
-        }
-    }
-
-    /// How the dial gets `host`'s addresses: at once (an IP literal, an
-    /// override), or by a lookup that may block, which the driver runs
-    /// where blocking is allowed ([`Resolver::resolve_blocking`](crate::resolve::Resolver::resolve_blocking))
-    /// and reports with [`handle_resolved`](Self::handle_resolved). The
-    /// lookup is traced (`DnsStart`) here.
-    pub fn lookup(&self, host: &str, port: u16) -> crate::resolve::Lookup {
-        let lookup = self.settings.config.resolver.lookup(host, port);
-        if lookup == crate::resolve::Lookup::Blocking {
-            self.tracing().trace(|| TraceEvent::DnsStart {
-                host: host.to_string(),
-            });
-        }
-        lookup
-    }
-
-    /// The lookup [`lookup`](Self::lookup) asked for ended, for the trace (a failure then ends the dial with
-    /// [`handle_dialed`](Self::handle_dialed)).
-    pub fn handle_resolved(&self, result: Result<&[std::net::SocketAddr], &io::Error>) {
-        self.tracing().trace(|| TraceEvent::DnsDone {
-            result: result.map(<[_]>::to_vec).map_err(ToString::to_string),
-        });
-    }
-
-    /// The driver starts connecting to `addr`: the connect timeout counts
-    /// from now.
-    pub fn handle_connect_start(&mut self, addr: std::net::SocketAddr, now: Instant) {
-        let after = self.config().connect_timeout;
-        self.timers.arm(Timer::Connect, now, after);
-        self.tracing().trace(|| TraceEvent::ConnectStart { addr });
-    }
-
-    /// The connect to `addr` ended.
-    pub fn handle_connect_done(
-        &mut self,
-        addr: std::net::SocketAddr,
-        result: Result<(), &io::Error>,
-    ) {
-        let result = result.map_err(crate::trace::connect_failure);
-        if let Err(why) = &result {
-            self.connect_failures.push((addr, why.clone()));
-        }
-        self.tracing()
-            .trace(|| TraceEvent::ConnectDone { addr, result });
-    }
-
-    /// The dial ended: connected (`link` is the new connection's), or
-    /// failed with the last connect error (`addr` is what was dialed). A
-    /// connect that timed out is [`handle_timeout`](Self::handle_timeout).
-    pub fn handle_dialed(&mut self, result: Result<&mut Link, (String, io::Error)>, now: Instant) {
-        if !matches!(self.state, State::Dial) {
-            return;
-        }
-        self.timers.disarm(Timer::Connect);
-        match result {
-            Ok(link) => {
-                self.conn = Some(link.id);
-                self.connected(link, now);
-            }
-            Err((addr, source)) if source.kind() == io::ErrorKind::TimedOut => {
-                let _ = addr;
-                self.state = State::Failed(self.timed_out(TimeoutKind::Connect, None, now));
-            }
-            Err((addr, source)) => {
-                let tried = std::mem::take(&mut self.connect_failures);
-                self.state = State::Failed(Error::Connect {
-                    addr,
-                    source,
-                    tried,
-                })
-            }
         }
     }
 
@@ -306,6 +222,9 @@ impl<R> Exchange<R> {
             _ => return, // a timer left from an earlier state
         };
         let err = self.timed_out(kind, link.as_deref(), now);
+        if matches!(self.state, State::Dial) {
+            self.dial_timed_out();
+        }
         self.trace_handshake_failed(&err);
         if matches!(self.state, State::Send) && link.as_deref().is_some_and(|l| !l.out.is_empty()) {
             self.tracing().trace_write_failed(&err);

@@ -20,8 +20,9 @@
 //!     +<---- safe retry: Discard -+--------- error before the head: retried once when the core says it is safe
 //! ```
 //!
-//! Every decision is made here or in the core it drives: the stale-probe
-//! rule, the retry budget and its safety, the request body's framing and
+//! Every decision is made here or in the core it drives: the lookups and
+//! the Happy Eyeballs dial (which address when, which attempt wins, which
+//! are closed), the stale-probe rule, the retry budget and its safety, the request body's framing and
 //! length, 100-continue, early answers, redirects, transparent content codings, what
 //! ends a body, whether an abandoned body is drained or its connection
 //! closed, which timeout fired. A driver that needs an `if` on a status, a
@@ -34,7 +35,10 @@
 //! | [`Action::Checkout`] | asks its pool for [`Exchange::key`] | [`handle_idle`](Exchange::handle_idle), [`handle_dial`](Exchange::handle_dial) or [`handle_wait`](Exchange::handle_wait) |
 //! | [`Action::Wait`] | waits for its pool's grant | as for `Checkout`, or [`handle_timeout`](Exchange::handle_timeout) |
 //! | [`Action::Probe`] | asks the kernel whether the idle socket was closed | [`handle_probe`](Exchange::handle_probe) |
-//! | [`Action::Dial`] | resolves and connects, each address announced with [`handle_connect_start`](Exchange::handle_connect_start) | [`handle_dialed`](Exchange::handle_dialed) |
+//! | [`Action::Resolve`] | looks [`lookup_target`](Exchange::lookup_target) up where blocking is allowed | [`handle_resolved`](Exchange::handle_resolved) |
+//! | [`Action::Connect`] | starts a non-blocking connect to the address, beside those under way | [`handle_connected`](Exchange::handle_connected) or [`handle_connect_failed`](Exchange::handle_connect_failed), once it ends |
+//! | [`Action::AwaitConnect`] | waits for any connect under way to end | as for `Connect`, or [`handle_timeout`](Exchange::handle_timeout) |
+//! | [`Action::Abort`] | closes the attempt to that address | nothing |
 //! | [`Action::Write`] | writes [`Link::out`] | [`handle_written`](Exchange::handle_written) (and, with `watch_read`, [`handle_input`](Exchange::handle_input) for bytes that arrived meanwhile) |
 //! | [`Action::NeedBody`] | reads the next piece of [`request_body`](Exchange::request_body) | [`handle_request_body`](Exchange::handle_request_body) |
 //! | [`Action::Read`] | reads into [`Link::read_buf`] | [`handle_input`](Exchange::handle_input) or [`handle_eof`](Exchange::handle_eof) |
@@ -52,6 +56,7 @@
 //! The [`sim`] module drives exchanges against a scripted server on a
 //! virtual clock, as its tests show.
 
+mod dial;
 mod handshake;
 mod input;
 mod link;
@@ -151,8 +156,16 @@ pub enum Action {
     Wait,
     /// Ask the kernel whether the idle connection was closed meanwhile.
     Probe,
-    /// Connect to [`Exchange::key`].
-    Dial,
+    /// Look up the name of [`Exchange::lookup_target`].
+    Resolve,
+    /// Start connecting to this address (Happy Eyeballs: other attempts
+    /// may be under way, and go on).
+    Connect(std::net::SocketAddr),
+    /// Wait for one of the connects under way to end.
+    AwaitConnect,
+    /// Close the attempt to this address (it ran out of time, or another
+    /// won, or the dial was given up).
+    Abort(std::net::SocketAddr),
     /// Write what [`Link::out`] holds. With `watch_read`, a response may
     /// come while the body is sent: read it too (a server that answers
     /// early and stops reading is then heard, not waited out).
@@ -278,8 +291,8 @@ pub struct Exchange<R> {
     head_end: Option<(HeadEnd, Vec<StatusCode>)>,
     /// The body being read runs until the server closes.
     until_close: bool,
-    /// The addresses that failed to connect in the current dial, and why.
-    connect_failures: Vec<(std::net::SocketAddr, String)>,
+    /// The dial of a new connection: lookups, attempts, failures.
+    dialing: dial::Dialing,
     /// The TLS layer failed and queued an alert for the server: it is
     /// written (once) before the connection is closed.
     send_alert: bool,
@@ -337,7 +350,7 @@ impl<R> Exchange<R> {
             head_end: None,
             until_close: false,
             send_alert: false,
-            connect_failures: Vec::new(),
+            dialing: dial::Dialing::default(),
             settings,
         };
         match prepared {
@@ -399,7 +412,10 @@ impl<R> Exchange<R> {
 
     /// The earliest deadline of the exchange and of the connection it uses.
     pub fn poll_timeout(&self, link: Option<&Link>) -> Option<Instant> {
-        let own = self.timers.next();
+        let own = match (self.timers.next(), self.dial_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let core = link.and_then(|l| l.proto.poll_timeout());
         match (own, core) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -438,6 +454,9 @@ impl<R> Exchange<R> {
         if self.timers.get(Timer::Total).is_some_and(|at| at <= now) {
             self.handle_timeout(link.as_deref_mut(), now);
         }
+        if let Some(abort) = self.close_losers(now) {
+            return abort;
+        }
         for _ in 0..MAX_STEPS {
             if let Some(action) = self.step(link.as_deref_mut(), now) {
                 return action;
@@ -475,7 +494,7 @@ impl<R> Exchange<R> {
             }
             State::Waiting => return Some(Action::Wait),
             State::Probe => return Some(Action::Probe),
-            State::Dial => return Some(Action::Dial),
+            State::Dial => return self.step_dial(now),
             State::Switched => return Some(Action::Upgrade),
             State::End => return Some(Action::End),
             State::Failed(_) => {

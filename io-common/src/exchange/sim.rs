@@ -429,6 +429,28 @@ pub struct Sim {
     pub actions: Vec<String>,
     /// Read the body at most this far, then abandon it.
     pub read_limit: Option<usize>,
+    /// How connects to an address end ([`Sim::connects`]); any other
+    /// address connects at once.
+    connect_rules: HashMap<std::net::SocketAddr, Connect>,
+    /// Names the simulated resolver knows ([`Sim::dns`]).
+    names: HashMap<String, (Duration, Vec<std::net::IpAddr>)>,
+    /// Connect attempts under way: the address, and when and how the
+    /// attempt ends (`None`: never).
+    attempts: Vec<(std::net::SocketAddr, Option<(Instant, bool)>)>,
+    /// Every connect attempt of the last exchange: when it started, to
+    /// where, and how it ended (`"connected"`, `"refused"`, `"aborted"`).
+    pub dials: Vec<(Duration, std::net::SocketAddr, &'static str)>,
+}
+
+/// How a simulated connect to one address ends.
+#[derive(Clone, Copy, Debug)]
+pub enum Connect {
+    /// It connects after this long (taking the next [`Server`] script).
+    After(Duration),
+    /// It is refused after this long.
+    RefusedAfter(Duration),
+    /// It never completes (a black-holed address).
+    Never,
 }
 
 /// The simulator's request body reader.
@@ -447,7 +469,22 @@ impl Sim {
             wire: Vec::new(),
             actions: Vec::new(),
             read_limit: None,
+            connect_rules: HashMap::new(),
+            names: HashMap::new(),
+            attempts: Vec::new(),
+            dials: Vec::new(),
         }
+    }
+
+    /// Connects to `addr` end as `how` says.
+    pub fn connects(&mut self, addr: std::net::SocketAddr, how: Connect) {
+        self.connect_rules.insert(addr, how);
+    }
+
+    /// The resolver answers a lookup of `host` with `addrs`, `after` the
+    /// lookup started (a name it does not know: 127.0.0.1, at once).
+    pub fn dns(&mut self, host: &str, after: Duration, addrs: Vec<std::net::IpAddr>) {
+        self.names.insert(host.to_string(), (after, addrs));
     }
 
     /// The next connection dialed plays `server`.
@@ -504,6 +541,9 @@ impl Sim {
         cancel_after: Option<usize>,
     ) -> Result<Collected, Error> {
         self.actions.clear();
+        self.dials.clear();
+        self.attempts.clear();
+        let mut permit: Option<roundtrip_proto::pool::DialPermit> = None;
         let mut conn: Option<ConnId> = None;
         let mut response: Option<Collected> = None;
         let mut body = BytesMut::new();
@@ -520,6 +560,15 @@ impl Sim {
                 .map(|c| &mut c.link);
             let action = ex.poll(link, self.now);
             self.actions.push(name(&action).to_string());
+            let dialing = matches!(
+                action,
+                Action::Resolve | Action::Connect(_) | Action::AwaitConnect | Action::Abort(_)
+            );
+            if !dialing && let Some(permit) = permit.take() {
+                // The dial ended without a connection.
+                let grant = self.pool.dial_failed(permit);
+                self.settle_grant(grant);
+            }
             match action {
                 Action::Checkout => {
                     let key = ex.key().cloned().ok_or_else(|| misuse("no key"))?;
@@ -530,9 +579,9 @@ impl Sim {
                             let c = self.conn(idle.handle)?;
                             ex.handle_idle(&mut c.link, idle.idle_for, now);
                         }
-                        Checkout::Dial(permit) => {
+                        Checkout::Dial(granted) => {
+                            permit = Some(granted);
                             ex.handle_dial(self.now);
-                            self.dial(ex, permit, &mut conn)?;
                         }
                         Checkout::Wait(ticket) => {
                             waiting = Some(ticket);
@@ -551,7 +600,14 @@ impl Sim {
                     let stale = c.is_stale();
                     ex.handle_probe(&mut c.link, stale, now);
                 }
-                Action::Dial => return Err(misuse("dial without a permit")),
+                Action::Resolve => self.resolve(ex)?,
+                Action::Connect(addr) => self.connect(ex, addr),
+                Action::AwaitConnect => self.await_connect(ex, &mut permit, &mut conn)?,
+                Action::Abort(addr) => {
+                    self.attempts.retain(|(a, _)| *a != addr);
+                    let at = self.now.since_origin();
+                    self.dials.push((at, addr, "aborted"));
+                }
                 Action::Write { watch_read } => {
                     let now = self.now;
                     let c = self.conn(conn.ok_or_else(|| misuse("write"))?)?;
@@ -685,36 +741,85 @@ impl Sim {
             .ok_or_else(|| misuse("unknown connection"))
     }
 
-    fn dial(
-        &mut self,
-        ex: &mut Exchange<Box<dyn Read + Send>>,
-        permit: roundtrip_proto::pool::DialPermit,
-        conn: &mut Option<ConnId>,
-    ) -> Result<(), Error> {
-        let port = ex.key().map_or(80, |key| key.port());
-        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-        ex.handle_connect_start(addr, self.now);
-        let Some(server) = self.servers.pop_front() else {
-            let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-            ex.handle_connect_done(addr, Err(&refused));
-            let grant = self.pool.dial_failed(permit);
-            self.settle_grant(grant);
-            ex.handle_dialed(Err((addr.to_string(), refused)), self.now);
-            return Ok(());
-        };
-        if server.black_hole {
-            self.sleep_until(ex.poll_timeout(None));
-            let grant = self.pool.dial_failed(permit);
-            self.settle_grant(grant);
+    /// Answers the lookup the exchange asks for.
+    fn resolve(&mut self, ex: &mut Exchange<Box<dyn Read + Send>>) -> Result<(), Error> {
+        let (host, port) = ex.lookup_target().ok_or_else(|| misuse("resolve"))?;
+        let loopback = (Duration::ZERO, vec![[127, 0, 0, 1].into()]);
+        let (after, ips) = self.names.get(host).cloned().unwrap_or(loopback);
+        let done = self.now + after;
+        if let Some(at) = ex.poll_timeout(None).filter(|&at| at < done) {
+            self.sleep_until(Some(at));
             ex.handle_timeout(None, self.now);
             return Ok(());
         }
+        self.now = done;
+        let addrs = ips.into_iter().map(|ip| (ip, port).into()).collect();
+        ex.handle_resolved(Ok(addrs), self.now);
+        Ok(())
+    }
+
+    /// Starts a connect attempt to `addr`.
+    fn connect(&mut self, ex: &mut Exchange<Box<dyn Read + Send>>, addr: std::net::SocketAddr) {
+        let rule = self.connect_rules.get(&addr).copied();
+        let ends = match rule.unwrap_or(Connect::After(Duration::ZERO)) {
+            // A black-holed server script never answers the connect.
+            Connect::After(_) if self.servers.front().is_some_and(|s| s.black_hole) => {
+                self.servers.pop_front();
+                None
+            }
+            Connect::After(after) => Some((self.now + after, true)),
+            Connect::RefusedAfter(after) => Some((self.now + after, false)),
+            Connect::Never => None,
+        };
+        let _ = ex;
+        self.attempts.push((addr, ends));
+        self.dials.push((self.now.since_origin(), addr, "started"));
+    }
+
+    /// Waits (virtual time) for the first attempt to end, or for the
+    /// exchange's deadline.
+    fn await_connect(
+        &mut self,
+        ex: &mut Exchange<Box<dyn Read + Send>>,
+        permit: &mut Option<roundtrip_proto::pool::DialPermit>,
+        conn: &mut Option<ConnId>,
+    ) -> Result<(), Error> {
+        let first = (self.attempts.iter().enumerate())
+            .filter_map(|(i, (_, ends))| ends.map(|(at, ok)| (at, i, ok)))
+            .min();
+        let deadline = ex.poll_timeout(None);
+        let (at, i, ok) = match (first, deadline) {
+            (Some(first), Some(d)) if d < first.0 => {
+                self.sleep_until(Some(d));
+                ex.handle_timeout(None, self.now);
+                return Ok(());
+            }
+            (Some(first), _) => first,
+            (None, Some(d)) => {
+                self.sleep_until(Some(d));
+                ex.handle_timeout(None, self.now);
+                return Ok(());
+            }
+            (None, None) => return Err(misuse("a connect that would wait forever")),
+        };
+        self.now = self.now.max(at);
+        let (addr, _) = self.attempts.swap_remove(i);
+        let server = if ok { self.servers.pop_front() } else { None };
+        let Some(server) = server else {
+            self.dials.push((self.now.since_origin(), addr, "refused"));
+            let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+            ex.handle_connect_failed(addr, refused, self.now);
+            return Ok(());
+        };
+        self.dials
+            .push((self.now.since_origin(), addr, "connected"));
+        let granted = permit
+            .take()
+            .ok_or_else(|| misuse("a connect without a permit"))?;
         #[cfg(feature = "tls")]
         let tls = server.tls.clone().map(ServerTls::new).transpose()?;
-        ex.handle_connect_done(addr, Ok(()));
-        let id = permit.id();
+        let id = granted.id();
         let key = ex.key().cloned().ok_or_else(|| misuse("no key"))?;
-        self.pool.dial_succeeded(permit);
         self.wire.push(Vec::new());
         let link = Link::new(id, key, &self.settings.config);
         self.conns.insert(
@@ -733,10 +838,16 @@ impl Sim {
                 tls,
             },
         );
-        *conn = Some(id);
         let now = self.now;
         let c = self.conn(id)?;
-        ex.handle_dialed(Ok(&mut c.link), now);
+        if ex.handle_connected(addr, &mut c.link, now) {
+            self.pool.dial_succeeded(granted);
+            *conn = Some(id);
+        } else {
+            self.conns.remove(&id);
+            self.wire.pop();
+            *permit = Some(granted);
+        }
         Ok(())
     }
 
@@ -831,7 +942,10 @@ pub fn name(action: &Action) -> &'static str {
         Action::Checkout => "checkout",
         Action::Wait => "wait",
         Action::Probe => "probe",
-        Action::Dial => "dial",
+        Action::Resolve => "resolve",
+        Action::Connect(_) => "connect",
+        Action::AwaitConnect => "await-connect",
+        Action::Abort(_) => "abort",
         Action::Write { .. } => "write",
         Action::NeedBody => "need-body",
         Action::Read => "read",

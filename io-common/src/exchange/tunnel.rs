@@ -13,7 +13,6 @@ use roundtrip_proto::time::Instant;
 
 use super::{Action, After, Exchange, Link, State, Timer};
 use crate::proxy::ProxyError;
-use crate::resolve::Lookup;
 use crate::socks::{Socks5, Target};
 use crate::trace::Tracing;
 use crate::{Error, HeadBuilder};
@@ -129,17 +128,18 @@ impl<R> Exchange<R> {
     /// Starts the SOCKS5 handshake for the origin of `link`.
     pub(super) fn start_socks(&mut self, link: &mut Link, mode: ProxyMode, now: Instant) {
         let (host, port) = (link.key.host(), link.key.port());
-        let known = self.settings.config.resolver.lookup(host, port);
-        let target = match (known, mode) {
-            (_, ProxyMode::Socks5h) if host.parse::<std::net::IpAddr>().is_err() => {
-                Target::Name(host.to_string())
-            }
-            // An IP literal, or an override of the name.
-            (Lookup::Ready(addrs), _) if !addrs.is_empty() => Target::Ip(addrs[0].ip()),
-            _ => {
-                let why = "socks5:// (the client resolving the name) with a name it must look up: use socks5h://, or an override (resolve)";
-                return self.proxy_failed(link, ProxyError::Unsupported(why));
-            }
+        let ip = host.parse::<std::net::IpAddr>().ok();
+        let target = match (ip, mode) {
+            (Some(ip), _) => Target::Ip(ip),
+            (None, ProxyMode::Socks5h) => Target::Name(host.to_string()),
+            // `socks5://`: the dial looked the name up.
+            (None, _) => match self.dialing.socks_target {
+                Some(ip) => Target::Ip(ip),
+                None => {
+                    let why = "socks5:// without the origin's address";
+                    return self.proxy_failed(link, ProxyError::Unsupported(why));
+                }
+            },
         };
         let proxy = self.prepared.as_ref().and_then(|p| p.proxy.as_ref());
         let credentials = proxy.and_then(crate::proxy::Proxy::credentials);

@@ -1,0 +1,344 @@
+//! Happy Eyeballs v2 (RFC 8305 sections 4 and 5), the connecting part, as a
+//! plan with no socket and no clock: which address to try next, when to
+//! start it, which attempt to give up, and when the dial failed.
+//!
+//! The addresses are interleaved by family (the first address's family
+//! first, then the other, and so on, RFC 8305 4). The first attempt starts
+//! at once; each next one [`delay`](HappyEyeballs::new) after the last
+//! started, or as soon as one fails; every attempt is bounded by the
+//! connect timeout; the first to connect wins and the others are given up.
+//!
+//! ```
+//! use core::time::Duration;
+//! use roundtrip_proto::dial::{DialStep, HappyEyeballs};
+//! use roundtrip_proto::time::Instant;
+//!
+//! let v6 = "[::1]:80".parse().unwrap();
+//! let v4 = "127.0.0.1:80".parse().unwrap();
+//! let delay = Duration::from_millis(250);
+//! let mut dial = HappyEyeballs::new([v6, v4], delay, Some(Duration::from_secs(10)));
+//!
+//! let t0 = Instant::ZERO;
+//! assert_eq!(dial.poll(t0), DialStep::Connect(v6));
+//! assert_eq!(dial.poll(t0), DialStep::Wait);
+//! // Nothing connected within the delay: the IPv4 attempt starts too.
+//! let t1 = dial.poll_timeout().unwrap();
+//! assert_eq!(t1, t0 + delay);
+//! assert_eq!(dial.poll(t1), DialStep::Connect(v4));
+//! // IPv4 wins: the IPv6 attempt is given up.
+//! assert!(dial.handle_connected(v4));
+//! assert_eq!(dial.poll(t1), DialStep::Abort(v6));
+//! assert_eq!(dial.poll(t1), DialStep::Done);
+//! ```
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use crate::time::Instant;
+
+/// The Connection Attempt Delay RFC 8305 section 5 recommends.
+pub const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// What the driver does next for a [`HappyEyeballs`] dial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DialStep {
+    /// Start an attempt to connect to this address; report its end with
+    /// [`handle_connected`](HappyEyeballs::handle_connected) or
+    /// [`handle_failed`](HappyEyeballs::handle_failed).
+    Connect(SocketAddr),
+    /// The attempt to this address ran out of time (its connect timeout
+    /// passed): close its socket. It counts as failed.
+    Expired(SocketAddr),
+    /// Close the attempt to this address: another one won.
+    Abort(SocketAddr),
+    /// Wait for an attempt to end, or for [`poll_timeout`](HappyEyeballs::poll_timeout).
+    Wait,
+    /// An attempt connected, and every other one was given up.
+    Done,
+    /// Every address failed (or there was none).
+    Exhausted,
+}
+
+/// One dial's attempts. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct HappyEyeballs {
+    /// Addresses not tried yet, in the order they will be.
+    queue: VecDeque<SocketAddr>,
+    /// Attempts under way, each with its deadline.
+    running: Vec<(SocketAddr, Option<Instant>)>,
+    /// Attempts to close because another won.
+    losers: Vec<SocketAddr>,
+    /// The next attempt starts then, even if others are under way.
+    next_at: Instant,
+    delay: Duration,
+    timeout: Option<Duration>,
+    won: bool,
+    /// Attempts that failed, and how many of them by running out of time.
+    failed: usize,
+    expired: usize,
+}
+
+impl HappyEyeballs {
+    /// A dial of `addrs` (in the resolver's order, interleaved here by
+    /// family), starting the next attempt `delay` after the last, each
+    /// bounded by `timeout` (`None`: by nothing but the caller's deadline).
+    pub fn new(
+        addrs: impl IntoIterator<Item = SocketAddr>,
+        delay: Duration,
+        timeout: Option<Duration>,
+    ) -> HappyEyeballs {
+        HappyEyeballs {
+            queue: interleave(addrs),
+            running: Vec::new(),
+            losers: Vec::new(),
+            next_at: Instant::ZERO,
+            delay,
+            timeout,
+            won: false,
+            failed: 0,
+            expired: 0,
+        }
+    }
+
+    /// The next step at `now`.
+    pub fn poll(&mut self, now: Instant) -> DialStep {
+        if let Some(addr) = self.losers.pop() {
+            return DialStep::Abort(addr);
+        }
+        if self.won {
+            return DialStep::Done;
+        }
+        if let Some(i) = self
+            .running
+            .iter()
+            .position(|(_, at)| at.is_some_and(|at| at <= now))
+        {
+            let (addr, _) = self.running.swap_remove(i);
+            self.failed += 1;
+            self.expired += 1;
+            // The next address need not wait out the delay.
+            self.next_at = now;
+            return DialStep::Expired(addr);
+        }
+        if !self.queue.is_empty() && (self.running.is_empty() || self.next_at <= now) {
+            let Some(addr) = self.queue.pop_front() else {
+                return DialStep::Wait; // unreachable: not empty
+            };
+            let deadline = self.timeout.and_then(|t| now.checked_add(t));
+            self.running.push((addr, deadline));
+            self.next_at = now + self.delay;
+            return DialStep::Connect(addr);
+        }
+        if self.running.is_empty() {
+            return DialStep::Exhausted;
+        }
+        DialStep::Wait
+    }
+
+    /// The attempt to `addr` connected. True if it wins (the first);
+    /// false for an attempt the plan does not know or no longer wants
+    /// (the caller closes its socket).
+    pub fn handle_connected(&mut self, addr: SocketAddr) -> bool {
+        let Some(i) = self.running.iter().position(|(a, _)| *a == addr) else {
+            return false;
+        };
+        if self.won {
+            return false;
+        }
+        self.running.swap_remove(i);
+        self.won = true;
+        self.queue.clear();
+        self.losers.extend(self.running.drain(..).map(|(a, _)| a));
+        true
+    }
+
+    /// The attempt to `addr` failed at `now`: the next address is tried at
+    /// once (RFC 8305 5).
+    pub fn handle_failed(&mut self, addr: SocketAddr, now: Instant) {
+        if let Some(i) = self.running.iter().position(|(a, _)| *a == addr) {
+            self.running.swap_remove(i);
+            self.failed += 1;
+            self.next_at = now;
+        }
+    }
+
+    /// Gives the dial up (the request failed or was cancelled): every
+    /// attempt under way is to be closed ([`DialStep::Abort`]), and none
+    /// starts.
+    pub fn give_up(&mut self) {
+        self.queue.clear();
+        self.losers.extend(self.running.drain(..).map(|(a, _)| a));
+    }
+
+    /// When [`poll`](Self::poll) has something new to say without any
+    /// attempt ending: the next attempt's start, or an attempt's deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.won || !self.losers.is_empty() {
+            return None;
+        }
+        let next = (!self.queue.is_empty() && !self.running.is_empty()).then_some(self.next_at);
+        let deadlines = self.running.iter().filter_map(|(_, at)| *at);
+        next.into_iter().chain(deadlines).min()
+    }
+
+    /// Attempts under way.
+    pub fn running(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.running.iter().map(|(a, _)| *a)
+    }
+
+    /// True when every attempt that failed ran out of time (and at least
+    /// one did): the dial failed by its timeout, not by refusals.
+    pub fn all_expired(&self) -> bool {
+        self.expired > 0 && self.expired == self.failed
+    }
+}
+
+/// `addrs` with families alternating, the first address's family first
+/// (RFC 8305 4, "First Address Family Count" 1); each family keeps its
+/// order.
+fn interleave(addrs: impl IntoIterator<Item = SocketAddr>) -> VecDeque<SocketAddr> {
+    let addrs: Vec<SocketAddr> = addrs.into_iter().collect();
+    let Some(first) = addrs.first() else {
+        return VecDeque::new();
+    };
+    let first_v6 = first.is_ipv6();
+    let mut same = addrs.iter().filter(|a| a.is_ipv6() == first_v6);
+    let mut other = addrs.iter().filter(|a| a.is_ipv6() != first_v6);
+    let mut out = VecDeque::with_capacity(addrs.len());
+    loop {
+        match (same.next(), other.next()) {
+            (None, None) => return out,
+            (a, b) => out.extend(a.into_iter().chain(b).copied()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn at(n: u64) -> Instant {
+        Instant::ZERO + ms(n)
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn families_alternate_from_the_first() {
+        let (a6, b6, c6) = (addr("[::1]:1"), addr("[::1]:2"), addr("[::1]:3"));
+        let (a4, b4) = (addr("127.0.0.1:1"), addr("127.0.0.1:2"));
+        let order: Vec<_> = interleave([a6, b6, c6, a4, b4]).into_iter().collect();
+        assert_eq!(order, [a6, a4, b6, b4, c6]);
+        let order: Vec<_> = interleave([a4, a6, b6, b4]).into_iter().collect();
+        assert_eq!(order, [a4, a6, b4, b6]);
+        assert!(interleave([]).is_empty());
+    }
+
+    #[test]
+    fn no_address_is_exhausted_at_once() {
+        let mut dial = HappyEyeballs::new([], ATTEMPT_DELAY, None);
+        assert_eq!(dial.poll(at(0)), DialStep::Exhausted);
+        assert!(!dial.all_expired());
+    }
+
+    #[test]
+    fn a_failure_starts_the_next_attempt_at_once() {
+        let (a, b, c) = (addr("[::1]:1"), addr("127.0.0.1:1"), addr("[::1]:2"));
+        let mut dial = HappyEyeballs::new([a, b, c], ATTEMPT_DELAY, Some(ms(1000)));
+        assert_eq!(dial.poll(at(0)), DialStep::Connect(a));
+        assert_eq!(dial.poll_timeout(), Some(at(250)));
+        dial.handle_failed(a, at(10));
+        assert_eq!(dial.poll(at(10)), DialStep::Connect(b));
+        dial.handle_failed(b, at(20));
+        assert_eq!(dial.poll(at(20)), DialStep::Connect(c));
+        // The last one: only its deadline is left.
+        assert_eq!(dial.poll(at(20)), DialStep::Wait);
+        assert_eq!(dial.poll_timeout(), Some(at(1020)));
+        dial.handle_failed(c, at(30));
+        assert_eq!(dial.poll(at(30)), DialStep::Exhausted);
+        assert!(!dial.all_expired());
+    }
+
+    #[test]
+    fn attempts_overlap_every_delay_and_the_first_to_connect_wins() {
+        let addrs = [addr("[::1]:1"), addr("127.0.0.1:1"), addr("[::1]:2")];
+        let mut dial = HappyEyeballs::new(addrs, ATTEMPT_DELAY, Some(ms(10_000)));
+        assert_eq!(dial.poll(at(0)), DialStep::Connect(addrs[0]));
+        assert_eq!(dial.poll(at(249)), DialStep::Wait);
+        assert_eq!(dial.poll(at(250)), DialStep::Connect(addrs[1]));
+        assert_eq!(dial.poll_timeout(), Some(at(500)));
+        assert_eq!(dial.poll(at(500)), DialStep::Connect(addrs[2]));
+        assert_eq!(dial.running().count(), 3);
+        assert!(dial.handle_connected(addrs[2]));
+        // A second winner is refused.
+        assert!(!dial.handle_connected(addrs[0]));
+        let aborted = [dial.poll(at(501)), dial.poll(at(501))];
+        assert!(aborted.contains(&DialStep::Abort(addrs[0])));
+        assert!(aborted.contains(&DialStep::Abort(addrs[1])));
+        assert_eq!(dial.poll(at(501)), DialStep::Done);
+        assert_eq!(dial.poll_timeout(), None);
+    }
+
+    #[test]
+    fn each_attempt_is_bounded_by_the_connect_timeout() {
+        let (a, b) = (addr("[::1]:1"), addr("127.0.0.1:1"));
+        let mut dial = HappyEyeballs::new([a, b], ATTEMPT_DELAY, Some(ms(400)));
+        assert_eq!(dial.poll(at(0)), DialStep::Connect(a));
+        assert_eq!(dial.poll(at(250)), DialStep::Connect(b));
+        assert_eq!(dial.poll_timeout(), Some(at(400)));
+        assert_eq!(dial.poll(at(400)), DialStep::Expired(a));
+        assert_eq!(dial.poll(at(400)), DialStep::Wait);
+        assert_eq!(dial.poll_timeout(), Some(at(650)));
+        assert_eq!(dial.poll(at(650)), DialStep::Expired(b));
+        assert_eq!(dial.poll(at(650)), DialStep::Exhausted);
+        assert!(dial.all_expired());
+    }
+
+    #[test]
+    fn an_expiry_starts_the_next_attempt_without_the_delay() {
+        let (a, b) = (addr("[::1]:1"), addr("127.0.0.1:1"));
+        // A connect timeout shorter than the delay.
+        let mut dial = HappyEyeballs::new([a, b], ATTEMPT_DELAY, Some(ms(100)));
+        assert_eq!(dial.poll(at(0)), DialStep::Connect(a));
+        assert_eq!(dial.poll_timeout(), Some(at(100)));
+        assert_eq!(dial.poll(at(100)), DialStep::Expired(a));
+        assert_eq!(dial.poll(at(100)), DialStep::Connect(b));
+        dial.handle_failed(b, at(120));
+        assert_eq!(dial.poll(at(120)), DialStep::Exhausted);
+        assert!(!dial.all_expired());
+    }
+
+    #[test]
+    fn unknown_attempts_change_nothing() {
+        let (a, b) = (addr("[::1]:1"), addr("127.0.0.1:1"));
+        let mut dial = HappyEyeballs::new([a], ATTEMPT_DELAY, None);
+        assert!(!dial.handle_connected(a)); // not started yet
+        dial.handle_failed(b, at(0));
+        assert_eq!(dial.poll(at(0)), DialStep::Connect(a));
+        assert_eq!(dial.poll_timeout(), None); // no deadline without a timeout
+        assert!(dial.handle_connected(a));
+        assert_eq!(dial.poll(at(0)), DialStep::Done);
+    }
+
+    #[test]
+    fn giving_up_closes_every_attempt() {
+        let (a, b, c) = (addr("[::1]:1"), addr("127.0.0.1:1"), addr("[::1]:2"));
+        let mut dial = HappyEyeballs::new([a, b, c], ATTEMPT_DELAY, None);
+        assert_eq!(dial.poll(at(0)), DialStep::Connect(a));
+        assert_eq!(dial.poll(at(250)), DialStep::Connect(b));
+        dial.give_up();
+        dial.give_up(); // twice changes nothing
+        assert_eq!(dial.poll(at(300)), DialStep::Abort(b));
+        assert_eq!(dial.poll(at(300)), DialStep::Abort(a));
+        assert_eq!(dial.poll(at(300)), DialStep::Exhausted);
+        assert!(!dial.handle_connected(a));
+    }
+}
