@@ -66,6 +66,15 @@ pub enum ProxyError {
     /// A route this build cannot take yet.
     #[error("{0} is not supported")]
     Unsupported(&'static str),
+    /// The TLS session with an `https://` proxy failed before the request
+    /// was sent: its certificate (checked against the proxy's host name),
+    /// its handshake, or its records while the `CONNECT` or the origin's
+    /// handshake went through it. A failure of the origin's own session
+    /// is [`Error::Tls`](crate::Error::Tls); so is one of the proxy's once
+    /// the request is under way, where what counts is whether the request
+    /// may have reached the server.
+    #[error("tls failed: {0}")]
+    Tls(#[source] crate::tls::TlsError),
 }
 
 /// One proxy: where it is, how to speak to it, and its credentials.
