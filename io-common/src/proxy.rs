@@ -32,7 +32,9 @@ pub enum ProxyKind {
     /// An HTTP proxy: `http://` requests in absolute form, `https://`
     /// through a `CONNECT` tunnel.
     Http,
-    /// An HTTP proxy reached over TLS, then as [`Http`](Self::Http).
+    /// An HTTP proxy reached over TLS, then as [`Http`](Self::Http): the
+    /// forwarded requests, or the `CONNECT` and the origin's own TLS
+    /// session, go inside the session with the proxy.
     Https,
     /// SOCKS5 (RFC 1928). `remote_dns`: the proxy resolves the host name
     /// (`socks5h://`), else the client does (`socks5://`), as curl.
