@@ -233,8 +233,10 @@ pub enum Error {
         /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
     },
-    /// The proxy failed: its handshake, its answer, or a route it cannot
-    /// take. The request did not reach the origin.
+    /// The proxy failed: its handshake (SOCKS5, or the TLS session with an
+    /// `https://` proxy: [`ProxyError::Tls`](crate::proxy::ProxyError::Tls)),
+    /// its answer, or a route it cannot take. The request did not reach
+    /// the origin.
     #[error("proxy {proxy}: {source}")]
     Proxy {
         /// The proxy (`scheme://host:port`, without credentials).

@@ -32,7 +32,9 @@ pub enum ProxyKind {
     /// An HTTP proxy: `http://` requests in absolute form, `https://`
     /// through a `CONNECT` tunnel.
     Http,
-    /// An HTTP proxy reached over TLS, then as [`Http`](Self::Http).
+    /// An HTTP proxy reached over TLS, then as [`Http`](Self::Http): the
+    /// forwarded requests, or the `CONNECT` and the origin's own TLS
+    /// session, go inside the session with the proxy.
     Https,
     /// SOCKS5 (RFC 1928). `remote_dns`: the proxy resolves the host name
     /// (`socks5h://`), else the client does (`socks5://`), as curl.
@@ -66,6 +68,15 @@ pub enum ProxyError {
     /// A route this build cannot take yet.
     #[error("{0} is not supported")]
     Unsupported(&'static str),
+    /// The TLS session with an `https://` proxy failed before the request
+    /// was sent: its certificate (checked against the proxy's host name),
+    /// its handshake, or its records while the `CONNECT` or the origin's
+    /// handshake went through it. A failure of the origin's own session
+    /// is [`Error::Tls`](crate::Error::Tls); so is one of the proxy's once
+    /// the request is under way, where what counts is whether the request
+    /// may have reached the server.
+    #[error("tls failed: {0}")]
+    Tls(#[source] crate::tls::TlsError),
 }
 
 /// One proxy: where it is, how to speak to it, and its credentials.

@@ -1,11 +1,13 @@
 //! `roundtrip get` over https, run as a real process against the tests'
 //! scripted TLS server (certificates made at run time): `--cacert`, `-k`,
-//! `--cert`/`--key`, the handshake in `-v`, on every backend. Loopback only.
+//! `--cert`/`--key`, the handshake in `-v`, an `https://` proxy (`-x`), on
+//! every backend. Loopback only.
 
 use std::path::Path;
 use std::process::Command;
 
 use roundtrip_tests::certs::pki;
+use roundtrip_tests::proxy_peers::RelayProxy;
 use roundtrip_tests::server::{ScriptServer, Step, ok};
 use roundtrip_tests::tls_server::TlsServer;
 
@@ -193,6 +195,47 @@ fn client_certificate_with_cert_and_key() {
     let run = get(&["--cacert", &ca, &server.url("/")]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("CertificateRequired"), "{}", run.stderr);
+}
+
+/// `-x https://...`: TLS to the proxy (checked with `--cacert`), the
+/// `CONNECT` with the credentials inside it, the origin's TLS inside the
+/// tunnel; `-v` shows both handshakes.
+#[test]
+fn https_through_an_https_proxy_with_x() {
+    let dir = pki_files();
+    let server = serving(TlsServer::new(), b"tunneled\n");
+    let relay = RelayProxy::start_tls(&pki().server);
+    let ca = path(dir.path(), "ca.pem");
+    let proxy = format!("https://user:pw@{}", relay.addr());
+    let url = server.url("/t").replace("127.0.0.1", "localhost");
+    for backend in BACKENDS {
+        let run = get(&["--backend", backend, "-x", &proxy, "--cacert", &ca, &url]);
+        assert_eq!(run.code, Some(0), "{backend}: {}", run.stderr);
+        assert_eq!(run.stdout, "tunneled\n", "{backend}");
+    }
+    let run = get(&["-v", "-x", &proxy, "--cacert", &ca, &url]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    for name in ["127.0.0.1", "localhost"] {
+        let line = format!("tls handshake with {name}");
+        assert!(run.stderr.contains(&line), "{line}: {}", run.stderr);
+    }
+    let connects = relay.requests();
+    assert_eq!(connects.len(), 5);
+    for c in &connects {
+        assert_eq!(c.method, "CONNECT");
+        assert_eq!(c.header("proxy-authorization"), Some("Basic dXNlcjpwdw=="));
+    }
+    assert_eq!(server.requests().len(), 5);
+    // Without --cacert the proxy's certificate is refused, naming the proxy.
+    let run = get(&["-x", &proxy, &url]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let name = format!("proxy https://{}", relay.addr());
+    assert!(
+        run.stderr.contains(&name) && run.stderr.contains("is not trusted"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(relay.requests().len(), 5, "no CONNECT without trust");
 }
 
 #[test]

@@ -15,6 +15,10 @@
 //!   bytes a client sends (the absolute-form request line, the `CONNECT`
 //!   line, `Proxy-Authorization`), redirects that change the route, and
 //!   proxies read from a fake environment ([`Proxies::from_vars`]).
+//! - [`tls`]: through an `https://` proxy (TLS to the proxy, then the
+//!   `CONNECT` and the origin's TLS session inside it, or a forwarded
+//!   request), a TLS relay in front of a TLS origin: reuse, credentials,
+//!   `407`, an untrusted proxy or origin certificate.
 //! - [`known_bugs`]: cases a library bug makes fail, stamped as ignored
 //!   tests by [`proxy_known_bugs!`](crate::proxy_known_bugs) until fixed.
 //!
@@ -37,6 +41,7 @@ use crate::traces::Recorder;
 pub mod known_bugs;
 pub mod real;
 pub mod scripted;
+pub mod tls;
 
 crate::cases! {
     /// Stamps every case of the proxy suite into `#[test]` functions for a
@@ -44,6 +49,7 @@ crate::cases! {
     stamp proxy_suite, list cases, groups;
     real => __proxies_real,
     scripted => __proxies_scripted,
+    tls => __proxies_tls,
 }
 
 /// How long a case waits for a server's scripts or a proxy's log.

@@ -8,6 +8,9 @@
 //! - [`RelayProxy`]: a `CONNECT` proxy that records each `CONNECT` head,
 //!   answers `200`, then relays bytes both ways, and can cut the tunnel
 //!   after a number of bytes from the origin (a proxy dying mid-response).
+//!   [`RelayProxy::start_tls`] makes it an `https://` proxy: it speaks TLS
+//!   with its clients (its own certificate), reads the `CONNECT` inside
+//!   that session and relays the tunnel's bytes as its plaintext.
 //!
 //! Both bind `127.0.0.1:0` only; the relay connects only to loopback
 //! addresses (anything else is answered `403`). Every read waits at most
@@ -22,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::certs::Pem;
 use crate::fixtures::pattern;
 use crate::server::{DROP_JOIN_BOUND, Request, ok, response};
 
@@ -354,6 +358,41 @@ impl RelayProxy {
         }
     }
 
+    /// Starts a relay that never cuts and speaks TLS with its clients,
+    /// presenting `cert` (e.g. the PKI's `server`, for `localhost`,
+    /// `127.0.0.1` and `::1`): an `https://` proxy. Its TLS is only
+    /// between the client and it; what it relays to the origin is the
+    /// session's plaintext (the client's TLS records for the origin).
+    pub fn start_tls(cert: &Pem) -> RelayProxy {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert_der()], cert.key_der())
+            .expect("the PKI's certificate matches its key");
+        let config = Arc::new(config);
+        let (listener, addr) = bind();
+        let shared = Arc::new(Shared::default());
+        let serve = move |index, stream, shared: Arc<Shared>| {
+            if let Err(e) = relay_tls(index, stream, &config, &shared) {
+                shared.error(format!("tls relay conn {index}: {e}"));
+            }
+        };
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name("tls-relay-accept".into())
+                .spawn(move || accept_loop(listener, shared, "tls-relay", serve))
+                .expect("spawn the tls relay proxy")
+        };
+        RelayProxy {
+            addr,
+            shared,
+            acceptor: Some(acceptor),
+        }
+    }
+
     /// The address (`127.0.0.1:PORT`).
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -385,22 +424,27 @@ impl Drop for RelayProxy {
     }
 }
 
-fn relay(
+/// Reads the `CONNECT` head from `client` (recording it) and connects to
+/// its target; `None` when the client closed first, or when the request
+/// was refused (`405` for another method, `403` for a target that is not
+/// loopback: answered here). On `Some`, nothing was answered yet; `buf`
+/// holds what the client sent after its head.
+fn open_tunnel(
     index: usize,
-    mut client: TcpStream,
-    cut_after: Option<usize>,
-    shared: &Arc<Shared>,
-) -> io::Result<()> {
-    let mut buf = Vec::new();
-    let Some(raw) = read_head(&mut client, &mut buf, shared)? else {
-        return Ok(());
+    client: &mut impl Write,
+    read: impl FnOnce(&mut Vec<u8>) -> io::Result<Option<Vec<u8>>>,
+    buf: &mut Vec<u8>,
+    shared: &Shared,
+) -> io::Result<Option<TcpStream>> {
+    let Some(raw) = read(buf)? else {
+        return Ok(None);
     };
     let request = parse_head(index, raw)?;
     let (method, target) = (request.method.clone(), request.target.clone());
     shared.requests().push(request);
     if method != "CONNECT" {
         client.write_all(&response(405, &[("Content-Length", "0")], b""))?;
-        return Ok(());
+        return Ok(None);
     }
     let loopback = target
         .to_socket_addrs()
@@ -408,11 +452,26 @@ fn relay(
         .and_then(|mut addrs| addrs.find(|a| a.ip().is_loopback()));
     let Some(to) = loopback else {
         client.write_all(&response(403, &[("Content-Length", "0")], b""))?;
-        return Ok(());
+        return Ok(None);
     };
-    let mut origin = TcpStream::connect_timeout(&to, Duration::from_secs(5))?;
+    let origin = TcpStream::connect_timeout(&to, Duration::from_secs(5))?;
     origin.set_read_timeout(Some(IO_SLICE))?;
     origin.set_nodelay(true)?;
+    Ok(Some(origin))
+}
+
+fn relay(
+    index: usize,
+    mut client: TcpStream,
+    cut_after: Option<usize>,
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
+    let mut buf = Vec::new();
+    let mut reader = client.try_clone()?;
+    let read = |buf: &mut Vec<u8>| read_head(&mut reader, buf, shared);
+    let Some(mut origin) = open_tunnel(index, &mut client, read, &mut buf, shared)? else {
+        return Ok(());
+    };
     client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
     // Bytes the client sent after its head (none from a well-behaved one).
     origin.write_all(&buf)?;
@@ -428,6 +487,93 @@ fn relay(
     // bounded by MAX_LIFE and the stop flag.
     let _ = up.join();
     Ok(())
+}
+
+/// How long one read of the TLS relay's loop waits.
+const TLS_RELAY_POLL: Duration = Duration::from_millis(1);
+
+/// The `https://` relay's connection: a TLS session with the client, the
+/// `CONNECT` inside it, then the session's plaintext relayed to and from
+/// the origin, on this one thread (a session cannot be read and written
+/// from two), until either side closes, the peer stops or [`MAX_LIFE`]
+/// passes.
+fn relay_tls(
+    index: usize,
+    tcp: TcpStream,
+    config: &Arc<rustls::ServerConfig>,
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
+    let conn = rustls::ServerConnection::new(Arc::clone(config)).map_err(io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut buf = Vec::new();
+    let read = |buf: &mut Vec<u8>| read_head(&mut tls, buf, shared);
+    // A refusal is collected here, then written inside the session.
+    let mut refusal = Vec::new();
+    let opened = open_tunnel(index, &mut refusal, read, &mut buf, shared)?;
+    let Some(mut origin) = opened else {
+        tls.write_all(&refusal)?;
+        tls.conn.send_close_notify();
+        return tls.flush();
+    };
+    tls.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+    tls.flush()?;
+    let rustls::StreamOwned {
+        mut conn,
+        sock: mut client,
+    } = tls;
+    // Bytes the client sent after its head (none from a well-behaved one).
+    origin.write_all(&buf)?;
+    conn.set_buffer_limit(None);
+    client.set_read_timeout(Some(TLS_RELAY_POLL))?;
+    origin.set_read_timeout(Some(TLS_RELAY_POLL))?;
+    let started = Instant::now();
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut plain = Vec::new();
+    // Bounded by MAX_LIFE and the stop flag.
+    while !shared.stopped() && started.elapsed() < MAX_LIFE {
+        match client.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                let mut src = &chunk[..n];
+                // Bounded: each round takes bytes of `src`, or fails.
+                while !src.is_empty() {
+                    conn.read_tls(&mut src)?;
+                    conn.process_new_packets().map_err(io::Error::other)?;
+                }
+                // Ends with `WouldBlock` once all is read; what came is kept.
+                let _ = conn.reader().read_to_end(&mut plain);
+                origin.write_all(&plain)?;
+                plain.clear();
+            }
+            Err(e) if is_wait(&e) => {}
+            Err(_) => break,
+        }
+        match origin.read(&mut chunk) {
+            Ok(0) => {
+                conn.send_close_notify();
+                let _ = conn.write_tls(&mut client);
+                break;
+            }
+            Ok(n) => conn.writer().write_all(&chunk[..n])?,
+            Err(e) if is_wait(&e) => {}
+            Err(_) => break,
+        }
+        // Bounded: a socket write takes bytes, or fails.
+        while conn.wants_write() {
+            conn.write_tls(&mut client)?;
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = origin.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+/// A read that found nothing before its timeout.
+fn is_wait(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 /// Copies `from` to `to` until `from` ends or fails, a write fails,

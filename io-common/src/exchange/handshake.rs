@@ -1,6 +1,20 @@
-//! The TLS handshake of a new `https` connection, between the dial and
-//! the request: the exchange drives rustls through the same `Write` and
-//! `Read` actions as the request itself, under its own deadline.
+//! The TLS handshakes of a new connection, between the dial and the
+//! request: the exchange drives rustls through the same `Write` and
+//! `Read` actions as the request itself, each handshake under its own
+//! deadline.
+//!
+//! Through an `https://` proxy there are two sessions, one inside the
+//! other (see [`TlsLink`](crate::tls::TlsLink)):
+//!
+//! ```text
+//!  dial --> handshake with the proxy --> CONNECT (inside it) --2xx--> handshake with the origin (inside it) --> request
+//!                  |                          \--other--> Error::ProxyStatus
+//!                  \--forwarding: the request (absolute form) inside it
+//! ```
+//!
+//! Which session failed decides the error: the proxy's, before the request
+//! was sent, is [`Error::Proxy`] with [`ProxyError::Tls`] (naming the
+//! proxy); the origin's is [`Error::Tls`], as on a direct connection.
 
 use roundtrip_proto::CloseReason;
 use roundtrip_proto::pool::{ProxyMode, Scheme};
@@ -11,7 +25,8 @@ use roundtrip_proto::trace::TraceEvent;
 #[cfg(feature = "tls")]
 use super::Timer;
 use super::{Action, After, Exchange, Link, State};
-use crate::tls::TlsError;
+use crate::proxy::ProxyError;
+use crate::tls::{Peer, TlsError};
 use crate::{Error, Phase};
 
 impl<R> Exchange<R> {
@@ -26,15 +41,12 @@ impl<R> Exchange<R> {
             return self.origin_reached(link, now);
         };
         let (mode, tls) = (via.mode(), via.tls());
-        if tls && mode != ProxyMode::Forward {
-            let why = "a tunnel through an https:// proxy";
-            return self.proxy_failed(link, crate::proxy::ProxyError::Unsupported(why));
-        }
         match mode {
-            // TLS to the proxy itself, or nothing: the request goes to it.
-            ProxyMode::Forward if tls => {
+            // TLS to the proxy itself first: the request (forwarding) or
+            // the `CONNECT` goes inside it.
+            ProxyMode::Forward | ProxyMode::Connect if tls => {
                 let host = via.host().to_string();
-                self.start_tls(link, &host, now)
+                self.start_tls(link, &host, Peer::Proxy, now)
             }
             ProxyMode::Forward => self.attach(link, false, now),
             ProxyMode::Connect => self.start_tunnel(link, now),
@@ -49,45 +61,51 @@ impl<R> Exchange<R> {
             return self.attach(link, false, now);
         }
         let host = link.key.host().to_string();
-        self.start_tls(link, &host, now);
+        self.start_tls(link, &host, Peer::Origin, now);
     }
 
-    /// Starts a TLS session with `host` on `link`.
-    fn start_tls(&mut self, link: &mut Link, host: &str, now: Instant) {
+    /// Starts a TLS session with `peer` at `host` on `link`: the
+    /// connection's first, or one inside the proxy's.
+    fn start_tls(&mut self, link: &mut Link, host: &str, peer: Peer, now: Instant) {
         #[cfg(feature = "tls")]
         {
-            let started = self
-                .settings
-                .tls_client()
-                .and_then(|config| crate::tls::TlsLink::new(config, host));
+            let config = self.settings.tls_client();
+            let started = match (config, &mut link.tls) {
+                (Err(e), _) => Err(e),
+                (Ok(config), Some(outer)) => outer.push(config, host, peer),
+                (Ok(config), None) => crate::tls::TlsLink::new(config, host, peer)
+                    .map(|tls| link.tls = Some(Box::new(tls))),
+            };
             match started {
-                Ok(tls) => {
-                    let server_name = tls.host().to_string();
-                    link.tls = Some(Box::new(tls));
+                Ok(()) => {
+                    let server_name = host.to_string();
                     self.state = State::Handshake;
                     let after = self.config().tls.handshake_timeout;
                     self.timers.arm(Timer::Handshake, now, after);
                     self.tracing()
                         .trace(|| TraceEvent::TlsHandshakeStart { server_name });
                 }
-                Err(e) => self.tls_failed(link, e),
+                Err(e) => self.tls_failed(link, peer, e),
             }
         }
         #[cfg(not(feature = "tls"))]
         {
             let _ = (host, now);
-            self.tls_failed(link, TlsError::Disabled);
+            self.tls_failed(link, peer, TlsError::Disabled);
         }
     }
 
-    /// The handshake failed: the connection is closed, and the request
-    /// fails (it was not sent, but a TLS failure is never retried).
-    pub(super) fn tls_failed(&mut self, _link: &mut Link, e: TlsError) {
+    /// The handshake with `peer` failed: the connection is closed, and the
+    /// request fails (it was not sent, but a TLS failure is never retried).
+    pub(super) fn tls_failed(&mut self, link: &mut Link, peer: Peer, e: TlsError) {
         #[cfg(feature = "tls")]
         {
             let text = e.to_string();
             self.tracing()
                 .trace(|| TraceEvent::TlsHandshakeDone { result: Err(text) });
+        }
+        if peer == Peer::Proxy {
+            return self.proxy_failed(link, ProxyError::Tls(e));
         }
         self.state = State::Settle {
             close: Some(CloseReason::Error),
@@ -118,6 +136,8 @@ impl<R> Exchange<R> {
                 self.state = State::Failed(Error::from_proto(misuse, Phase::Handshake, false));
                 return None;
             };
+            // With two sessions, the inner one's records are sealed into
+            // the outer one's here too.
             tls.prepare_write(&link.out);
             // The server's close first: what is left to write would never
             // be answered.
@@ -140,28 +160,38 @@ impl<R> Exchange<R> {
                 return Some(Action::Read);
             }
             self.timers.disarm(Timer::Handshake);
-            let info = tls.info();
+            let (info, peer) = (tls.info(), tls.peer());
             self.tracing()
                 .trace(|| TraceEvent::TlsHandshakeDone { result: Ok(info) });
-            self.attach(link, false, now);
+            // The proxy's session is up: a tunnel's `CONNECT` goes inside
+            // it; a forwarded request is the proxy's own.
+            let mode = link.key.via().map(|via| via.mode());
+            match (peer, mode) {
+                (Peer::Proxy, Some(ProxyMode::Connect)) => self.start_tunnel(link, now),
+                _ => self.attach(link, false, now),
+            }
             None
         }
         #[cfg(not(feature = "tls"))]
         {
             let _ = now;
-            self.tls_failed(link, TlsError::Disabled);
+            self.tls_failed(link, Peer::Origin, TlsError::Disabled);
             None
         }
     }
 
-    /// Ciphertext arrived: decrypt it into the read buffer. `false` when
-    /// the session failed (the exchange then fails too).
+    /// Ciphertext arrived: decrypt it into the read buffer. A failed
+    /// session fails the exchange.
     pub(super) fn open_tls(&mut self, link: &mut Link, now: Instant) {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut link.tls {
             match tls.open(&mut link.read_buf) {
-                Ok(true) => self.peer_closed(link, now),
-                Ok(false) => {}
+                Ok(Some(true)) => self.peer_closed(link, now),
+                // The proxy's session ended under the origin's: for the
+                // origin's, that is the socket's end (without its
+                // `close_notify`).
+                Ok(Some(false)) => self.handle_eof(link, now),
+                Ok(None) => {}
                 Err(e) => self.tls_error(link, e),
             }
         }
@@ -186,14 +216,23 @@ impl<R> Exchange<R> {
         Ok(None)
     }
 
+    /// A session failed on `link`: before the request was sent, the error
+    /// names the session's peer (see the [module docs](self)); once it is
+    /// under way, it is [`Error::Tls`] with the phase and whether the
+    /// request may have reached the server, whichever session failed.
     #[cfg(feature = "tls")]
-    fn tls_error(&mut self, link: &mut Link, e: TlsError) {
+    fn tls_error(&mut self, link: &mut Link, e: crate::tls::SessionError) {
         self.send_alert = true;
-        if matches!(self.state, State::Handshake) {
-            return self.tls_failed(link, e);
+        match self.state {
+            State::Handshake => self.tls_failed(link, e.peer, e.error),
+            State::Tunnel if e.peer == Peer::Proxy => {
+                self.proxy_failed(link, ProxyError::Tls(e.error))
+            }
+            _ => {
+                let phase = self.phase(Some(link));
+                let reached = self.reached(link);
+                self.fail(link, Error::tls(e.error, phase, reached));
+            }
         }
-        let phase = self.phase(Some(link));
-        let reached = self.reached(link);
-        self.fail(link, Error::tls(e, phase, reached));
     }
 }

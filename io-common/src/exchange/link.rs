@@ -115,8 +115,9 @@ pub struct Link {
     /// The request it carries (or last carried), for the pool's trace
     /// events; taken when it is checked in or closed.
     pub request: Option<crate::trace::RequestId>,
-    /// The TLS session of an `https` connection, between the socket and
-    /// the buffers above (which then hold plaintext).
+    /// The TLS session of an `https` connection (or two: an origin's
+    /// inside an `https://` proxy's), between the socket and the buffers
+    /// above (which then hold plaintext).
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Box<crate::tls::TlsLink>>,
 }
@@ -160,7 +161,7 @@ impl Link {
             // a response is one piece there as well. The ciphertext buffer
             // goes last: the read goes into it.
             self.sizer.reserve(&mut self.read_buf, body, chunk);
-            return self.sizer.reserve(&mut tls.wire_in, body, chunk);
+            return tls.reserve_read(&mut self.sizer, body, chunk);
         }
         self.sizer.reserve(&mut self.read_buf, body, chunk);
     }
@@ -172,7 +173,7 @@ impl Link {
     pub fn wire_in(&mut self) -> &mut BytesMut {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
-            return &mut tls.wire_in;
+            return tls.wire_in();
         }
         &mut self.read_buf
     }

@@ -37,6 +37,20 @@
 //!   fatal alert, and [`Reply::Raw`] sends bytes past the TLS layer (a
 //!   plaintext HTTP answer).
 //! - [`Server::window`] and [`Server::stop_reading_after`] count ciphertext.
+//!
+//! # Through an `https://` proxy
+//!
+//! [`Server::behind_tls_proxy`] puts a scripted `CONNECT` proxy with a TLS
+//! layer of its own in front of a server: the proxy's session takes the
+//! client's ciphertext, the proxy reads one `CONNECT` head from its
+//! plaintext and answers it; after a `2xx` its plaintext is the server's
+//! (the server's own records, with [`Server::tls`]), and what the server
+//! sends is sealed by both layers. [`Sim::wire`] holds the `CONNECT` head,
+//! then what the server read. The server's script starts once the tunnel
+//! is up and its own handshake ended (a refused `CONNECT` never starts it);
+//! until then the proxy's records (its handshake, its answer) go out as
+//! the server's handshake records do. A [`Reply::Stall`] at the front
+//! holds them too: a proxy that never answers its ClientHello.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
@@ -96,6 +110,10 @@ pub struct Server {
     /// The server's TLS configuration: it speaks TLS.
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// A TLS proxy in front of it: the proxy's configuration and its
+    /// answer to the `CONNECT`.
+    #[cfg(feature = "tls")]
+    proxy: Option<(Arc<rustls::ServerConfig>, Vec<u8>)>,
 }
 
 impl Server {
@@ -108,6 +126,8 @@ impl Server {
             stop_reading_after: None,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tls")]
+            proxy: None,
         }
     }
 
@@ -134,6 +154,15 @@ impl Server {
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Server {
         self.tls = Some(config);
+        self
+    }
+
+    /// The connection reaches the server through a `CONNECT` proxy that
+    /// speaks TLS with `config` and answers the `CONNECT` with `answer`
+    /// (see the [module docs](self)).
+    #[cfg(feature = "tls")]
+    pub fn behind_tls_proxy(mut self, config: Arc<rustls::ServerConfig>, answer: &[u8]) -> Server {
+        self.proxy = Some((config, answer.to_vec()));
         self
     }
 
@@ -166,6 +195,9 @@ struct SimConn {
     /// The server's TLS session.
     #[cfg(feature = "tls")]
     tls: Option<ServerTls>,
+    /// The TLS proxy in front of the server.
+    #[cfg(feature = "tls")]
+    proxy: Option<ProxyTls>,
 }
 
 impl SimConn {
@@ -219,6 +251,7 @@ impl SimConn {
                             tls.close_notify();
                         }
                         let records = std::mem::take(&mut tls.queue);
+                        let records = ProxyTls::wrap(&mut self.proxy, records);
                         self.server.replies.push_front(Reply::Raw(records));
                     }
                     let _ = fault;
@@ -230,6 +263,14 @@ impl SimConn {
 
     /// The records the server's TLS layer queued, if any.
     fn queued(&mut self) -> Option<Option<Vec<u8>>> {
+        #[cfg(feature = "tls")]
+        if let Some(proxy) = &mut self.proxy {
+            if let Some(tls) = &mut self.tls {
+                proxy.tls.seal(&std::mem::take(&mut tls.queue));
+            }
+            let records = std::mem::take(&mut proxy.tls.queue);
+            return (!records.is_empty()).then_some(Some(records));
+        }
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls
             && !tls.queue.is_empty()
@@ -244,13 +285,21 @@ impl SimConn {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
             tls.seal(&bytes);
-            return std::mem::take(&mut tls.queue);
+            let records = std::mem::take(&mut tls.queue);
+            return ProxyTls::wrap(&mut self.proxy, records);
         }
+        #[cfg(feature = "tls")]
+        return ProxyTls::wrap(&mut self.proxy, bytes);
+        #[cfg(not(feature = "tls"))]
         bytes
     }
 
     /// The server's TLS handshake is under way (never, on a plain server).
     fn is_handshaking(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.proxy.as_ref().is_some_and(|p| !p.is_tunnel()) {
+            return true;
+        }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             return tls.conn.is_handshaking();
@@ -274,6 +323,10 @@ impl SimConn {
             self.taken += bytes.len();
         }
         #[cfg(feature = "tls")]
+        if self.proxy.is_some() {
+            return self.receive_proxied(bytes);
+        }
+        #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
             if !self.closed && tls.receive(bytes, &mut self.written).is_err() {
                 // Its TLS layer failed (its alert is queued): it closes.
@@ -285,6 +338,42 @@ impl SimConn {
         }
         self.written.extend_from_slice(bytes);
         self.requests = count_heads(&self.written);
+    }
+
+    /// The socket took `bytes` on a connection through the TLS proxy: the
+    /// proxy opens them, reads the `CONNECT` and answers it, and passes
+    /// what follows a `2xx` to the server.
+    #[cfg(feature = "tls")]
+    fn receive_proxied(&mut self, bytes: &[u8]) {
+        let Some(proxy) = &mut self.proxy else {
+            return;
+        };
+        let mut plain = Vec::new();
+        if self.closed || proxy.tls.receive(bytes, &mut plain).is_err() {
+            // Its TLS layer failed (its alert is queued): it closes.
+            let records = std::mem::take(&mut proxy.tls.queue);
+            self.server.replies = [Reply::Raw(records), Reply::Close].into();
+            return;
+        }
+        let plain = proxy.read_connect(plain, &mut self.written);
+        if plain.is_empty() {
+            return;
+        }
+        let failed = match &mut self.tls {
+            Some(tls) => tls.receive(&plain, &mut self.written).is_err(),
+            None => {
+                self.written.extend_from_slice(&plain);
+                false
+            }
+        };
+        if failed && let Some(tls) = &mut self.tls {
+            // The server's TLS layer failed: its alert, through the proxy.
+            let records = std::mem::take(&mut tls.queue);
+            let records = ProxyTls::wrap(&mut self.proxy, records);
+            self.server.replies = [Reply::Raw(records), Reply::Close].into();
+        }
+        let start = self.proxy.as_ref().map_or(0, |p| p.connect_len);
+        self.requests = count_heads(&self.written[start..]);
     }
 
     /// When the script moves on by itself (a delay ending).
@@ -391,6 +480,70 @@ impl ServerTls {
                 Ok(_) => {}
             }
         }
+    }
+}
+
+/// A scripted TLS proxy in front of a server: its session, then one
+/// `CONNECT` read and answered.
+#[cfg(feature = "tls")]
+struct ProxyTls {
+    tls: ServerTls,
+    /// Its answer to the `CONNECT`.
+    answer: Vec<u8>,
+    /// Plaintext read before the `CONNECT` head ended.
+    head: Vec<u8>,
+    /// The bytes of the server's `written` that are the `CONNECT` head
+    /// (0 until it was read).
+    connect_len: usize,
+    /// The `CONNECT` was read and answered.
+    answered: bool,
+}
+
+#[cfg(feature = "tls")]
+impl ProxyTls {
+    fn new((config, answer): (Arc<rustls::ServerConfig>, Vec<u8>)) -> Result<ProxyTls, Error> {
+        Ok(ProxyTls {
+            tls: ServerTls::new(config)?,
+            answer,
+            head: Vec::new(),
+            connect_len: 0,
+            answered: false,
+        })
+    }
+
+    /// The proxy answered `2xx`: what comes is the server's.
+    fn is_tunnel(&self) -> bool {
+        self.answered && self.answer.get(9) == Some(&b'2')
+    }
+
+    /// Reads the `CONNECT` head from the proxy's plaintext (appending it to
+    /// `written`) and answers it; returns what goes on to the server.
+    fn read_connect(&mut self, plain: Vec<u8>, written: &mut Vec<u8>) -> Vec<u8> {
+        if self.answered {
+            // A refused tunnel carries nothing.
+            return if self.is_tunnel() { plain } else { Vec::new() };
+        }
+        self.head.extend_from_slice(&plain);
+        let Some(end) = self.head.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return Vec::new();
+        };
+        let rest = self.head.split_off(end + 4);
+        written.append(&mut self.head);
+        self.connect_len = written.len();
+        self.answered = true;
+        let answer = self.answer.clone();
+        self.tls.seal(&answer);
+        if self.is_tunnel() { rest } else { Vec::new() }
+    }
+
+    /// `bytes` as they go on the wire: sealed by the proxy's session, if
+    /// there is a proxy.
+    fn wrap(proxy: &mut Option<ProxyTls>, bytes: Vec<u8>) -> Vec<u8> {
+        let Some(proxy) = proxy else {
+            return bytes;
+        };
+        proxy.tls.seal(&bytes);
+        std::mem::take(&mut proxy.tls.queue)
     }
 }
 
@@ -818,6 +971,8 @@ impl Sim {
             .ok_or_else(|| misuse("a connect without a permit"))?;
         #[cfg(feature = "tls")]
         let tls = server.tls.clone().map(ServerTls::new).transpose()?;
+        #[cfg(feature = "tls")]
+        let proxy = server.proxy.clone().map(ProxyTls::new).transpose()?;
         let id = granted.id();
         let key = ex.key().cloned().ok_or_else(|| misuse("no key"))?;
         self.wire.push(Vec::new());
@@ -836,6 +991,8 @@ impl Sim {
                 taken: 0,
                 #[cfg(feature = "tls")]
                 tls,
+                #[cfg(feature = "tls")]
+                proxy,
             },
         );
         let now = self.now;

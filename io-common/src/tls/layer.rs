@@ -1,6 +1,7 @@
-//! The TLS byte layer of one connection: ciphertext in from the socket,
-//! plaintext out to the core's read buffer; the core's request bytes
-//! sealed into ciphertext for the socket.
+//! One TLS session and its ciphertext buffers: ciphertext in (from the
+//! socket, or from the session it runs inside), plaintext out; plaintext
+//! sealed into ciphertext for the socket (or for the session outside).
+//! [`TlsLink`](super::TlsLink) stacks one or two of them on a connection.
 
 use std::io::{BufRead, IoSlice, Write};
 use std::sync::Arc;
@@ -11,8 +12,7 @@ use rustls::client::ClientConnection;
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, ClientConfig, HandshakeKind};
 
-use super::TlsError;
-use crate::exchange::Outbox;
+use super::{Peer, TlsError};
 
 /// Most plaintext sealed at once: the ciphertext buffer stays bounded
 /// whatever the size of an in-memory request body.
@@ -20,17 +20,19 @@ const SEAL_MAX: usize = 64 * 1024;
 /// What an idle connection's ciphertext buffers may keep.
 const IDLE_KEEP: usize = 4 * 1024;
 
-/// One connection's TLS session and its ciphertext buffers.
-pub(crate) struct TlsLink {
+/// One TLS session and its ciphertext buffers.
+pub(crate) struct Session {
     conn: ClientConnection,
     /// The name certificates are checked against, for errors.
     host: String,
+    /// Whom it is with.
+    peer: Peer,
     /// Ciphertext read from the socket, not yet given to rustls.
     pub(crate) wire_in: BytesMut,
     /// Ciphertext for the socket; `wire_sent` of it went out.
     wire_out: Vec<u8>,
     wire_sent: usize,
-    /// Plaintext of [`Outbox`] sealed into `wire_out[app_start..app_end]`,
+    /// Plaintext sealed into `wire_out[app_start..app_end]`,
     /// and how much of it was reported written (the socket took its
     /// ciphertext).
     sealed: usize,
@@ -41,25 +43,31 @@ pub(crate) struct TlsLink {
     closed: bool,
 }
 
-impl std::fmt::Debug for TlsLink {
+impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsLink")
+        f.debug_struct("Session")
             .field("host", &self.host)
+            .field("peer", &self.peer)
             .field("handshaking", &self.conn.is_handshaking())
             .finish_non_exhaustive()
     }
 }
 
-impl TlsLink {
-    /// A client session for `host` (an IP address gets no SNI).
-    pub(crate) fn new(config: Arc<ClientConfig>, host: &str) -> Result<TlsLink, TlsError> {
+impl Session {
+    /// A client session with `peer` at `host` (an IP address gets no SNI).
+    pub(crate) fn new(
+        config: Arc<ClientConfig>,
+        host: &str,
+        peer: Peer,
+    ) -> Result<Session, TlsError> {
         let name = ServerName::try_from(host.to_string()).map_err(|e| TlsError::Config {
             detail: format!("{host:?} is not a name a certificate can hold: {e}"),
         })?;
         let conn = ClientConnection::new(config, name).map_err(|e| map_error(e, host))?;
-        Ok(TlsLink {
+        Ok(Session {
             conn,
             host: host.to_string(),
+            peer,
             wire_in: BytesMut::new(),
             wire_out: Vec::new(),
             wire_sent: 0,
@@ -91,9 +99,9 @@ impl TlsLink {
         }
     }
 
-    /// The name certificates are checked against.
-    pub(crate) fn host(&self) -> &str {
-        &self.host
+    /// Whom the session is with.
+    pub(crate) fn peer(&self) -> Peer {
+        self.peer
     }
 
     /// Moves what rustls has for the socket into `wire_out`.
@@ -108,17 +116,18 @@ impl TlsLink {
     }
 
     /// Ciphertext waiting for the socket (handshake records, sealed
-    /// requests), after sealing the next part of `out` when the last one
-    /// went out.
-    pub(crate) fn prepare_write(&mut self, out: &Outbox) {
+    /// requests), after sealing the next part of the plaintext `src`
+    /// (what is still to write, front first) when the last part went out.
+    pub(crate) fn seal(&mut self, src: &[IoSlice<'_>]) {
         self.flush();
-        if self.sealed > 0 || out.is_empty() || self.conn.is_handshaking() {
+        let empty = src.iter().all(|s| s.is_empty());
+        if self.sealed > 0 || empty || self.conn.is_handshaking() {
             return;
         }
         self.app_start = self.wire_out.len();
         let mut budget = SEAL_MAX;
         let mut writer = self.conn.writer();
-        for slice in out.io_slices() {
+        for slice in src {
             let take = slice.len().min(budget);
             if take == 0 {
                 continue;
@@ -175,7 +184,8 @@ impl TlsLink {
     }
 
     /// Gives rustls the ciphertext in `wire_in` and appends the plaintext
-    /// it yields to `read_buf`; `true` once the server sent `close_notify`
+    /// it yields to `read_buf` (the core's, or the ciphertext buffer of
+    /// the session inside); `true` once the server sent `close_notify`
     /// (nothing more will come).
     pub(crate) fn open(&mut self, read_buf: &mut BytesMut) -> Result<bool, TlsError> {
         if self.conn.is_handshaking() && self.wire_in.starts_with(b"HTTP/") {

@@ -26,22 +26,36 @@
 mod layer;
 #[cfg(feature = "tls")]
 mod settings;
-
 #[cfg(feature = "tls")]
-pub(crate) use layer::TlsLink;
+mod stack;
+
 #[cfg(feature = "tls")]
 pub(crate) use settings::client_config;
 #[cfg(feature = "tls")]
 pub use settings::{Certificate, Identity, TlsConfig};
+#[cfg(feature = "tls")]
+pub(crate) use stack::{SessionError, TlsLink};
 
-/// What went wrong in the TLS layer, for [`Error::Tls`](crate::Error::Tls).
+/// Whom a TLS session is with: the origin, or an `https://` proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// The server the request is for.
+    Origin,
+    /// The proxy (`https://`): its session carries forwarded requests, or
+    /// the `CONNECT` and then the origin's session.
+    Proxy,
+}
+
+/// What went wrong in the TLS layer, for [`Error::Tls`](crate::Error::Tls),
+/// or, with an `https://` proxy, for
+/// [`ProxyError::Tls`](crate::proxy::ProxyError::Tls).
 ///
 /// ```
 /// use roundtrip_io::tls::TlsError;
 /// let e = TlsError::WrongName { host: "example.com".into(), presented: vec!["DnsName(\"other.test\")".into()] };
 /// assert_eq!(e.to_string(), "the certificate is not valid for example.com: it names DnsName(\"other.test\")");
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
     /// The certificate chain does not lead to a trusted root (an unknown
