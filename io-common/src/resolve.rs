@@ -3,10 +3,11 @@
 //! host:port:addr`), then the caller's resolver if it plugged one in
 //! ([`Resolve`], like reqwest's `dns_resolver`), else the system's.
 //!
-//! A lookup may block: the blocking backend runs it on the request's
-//! thread, the async ones on their runtime's blocking pool, and the mio
-//! backend on a resolver thread that wakes its loop, so one slow lookup
-//! never stalls the other exchanges of the loop.
+//! A lookup may block: the blocking backend runs it on a thread of its own
+//! that the request waits for until its deadline, the async ones on their
+//! runtime's blocking pool, and the mio backend on resolver threads (16 at
+//! most; the rest queue), so one slow lookup never stalls the other
+//! exchanges of the loop. Lookups count against `connect_timeout`.
 //!
 //! ```
 //! use roundtrip_io::resolve::{Lookup, Resolver};

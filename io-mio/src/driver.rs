@@ -133,7 +133,14 @@ pub(crate) struct Lookups {
     pub next_id: u64,
     /// Lookups started and not yet taken from `rx`.
     pub running: usize,
+    /// Lookups waiting for a thread (at most [`MAX_LOOKUP_THREADS`] run):
+    /// id, exchange, host, port.
+    pub queued: VecDeque<(u64, usize, String, u16)>,
 }
+
+/// Resolver threads one driver runs at once; more lookups wait their turn
+/// (a burst of 10,000 names does not make 10,000 threads).
+pub(crate) const MAX_LOOKUP_THREADS: usize = 16;
 
 /// How often the loop looks for finished lookups while any runs.
 const LOOKUP_POLL: Duration = Duration::from_millis(2);
@@ -214,6 +221,7 @@ impl Driver {
                 rx,
                 next_id: 1,
                 running: 0,
+                queued: VecDeque::new(),
             }
         })
     }
@@ -229,6 +237,16 @@ impl Driver {
         }
         let done: Vec<_> = lookups.rx.try_iter().collect();
         lookups.running -= done.len().min(lookups.running);
+        // Threads freed: the lookups waiting for one start (those whose
+        // exchange is gone are dropped).
+        while self.lookups().running < MAX_LOOKUP_THREADS {
+            let Some((id, ex, host, port)) = self.lookups().queued.pop_front() else {
+                break;
+            };
+            if self.exchanges.get(ex).is_some_and(|e| e.lookup == Some(id)) {
+                self.spawn_lookup(id, ex, host, port, now);
+            }
+        }
         for (id, ex, resolved) in done {
             let waiting = self.exchanges.get(ex).is_some_and(|e| e.lookup == Some(id));
             if waiting {

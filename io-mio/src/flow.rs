@@ -325,11 +325,32 @@ impl Driver {
             return self.fail(ex, misuse("a lookup of nothing"));
         };
         let host = host.to_string();
-        let resolver = self.settings.config.resolver.clone();
         let lookups = self.lookups();
         let id = lookups.next_id;
         lookups.next_id += 1;
-        let tx = lookups.tx.clone();
+        if let Some(entry) = self.exchanges.get_mut(ex) {
+            entry.lookup = Some(id);
+        }
+        if self.lookups().running >= crate::driver::MAX_LOOKUP_THREADS {
+            self.lookups().queued.push_back((id, ex, host, port));
+            return Next::Wait;
+        }
+        self.spawn_lookup(id, ex, host, port, now);
+        Next::Wait
+    }
+
+    /// Runs lookup `id` of `ex` on a resolver thread of its own, or here
+    /// when no thread can be had (its result then waits for the next drive).
+    pub(crate) fn spawn_lookup(
+        &mut self,
+        id: u64,
+        ex: usize,
+        host: String,
+        port: u16,
+        now: Instant,
+    ) {
+        let resolver = self.settings.config.resolver.clone();
+        let tx = self.lookups().tx.clone();
         let name = host.clone();
         let spawned = std::thread::Builder::new()
             .name("roundtrip-dns".into())
@@ -338,16 +359,15 @@ impl Driver {
                 // The driver may be gone: nobody to tell then.
                 let _ = tx.send((id, ex, resolved));
             });
-        if spawned.is_err() {
-            let resolved = self.settings.config.resolver.resolve_blocking(&name, port);
-            self.lookup_done(ex, resolved, now);
-            return Next::Go;
+        if spawned.is_ok() {
+            self.lookups().running += 1;
+            return;
         }
-        self.lookups().running += 1;
-        if let Some(entry) = self.exchanges.get_mut(ex) {
-            entry.lookup = Some(id);
+        let resolved = self.settings.config.resolver.resolve_blocking(&name, port);
+        self.lookup_done(ex, resolved, now);
+        if let Some(entry) = self.exchanges.get(ex) {
+            self.ready.push((ex, entry.serial));
         }
-        Next::Wait
     }
 
     /// A lookup for `ex` ended: the machine goes on with its dial.

@@ -154,3 +154,68 @@ fn an_override_answers_without_a_lookup() {
             .any(|e| matches!(e, TraceEvent::DnsStart { .. }))
     );
 }
+
+/// Counts the lookups running at once; each takes 100 ms.
+struct Counting {
+    now: Arc<Mutex<(usize, usize)>>,
+}
+
+impl Resolve for Counting {
+    fn resolve(&self, _host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        {
+            let mut n = self.now.lock().unwrap();
+            n.0 += 1;
+            n.1 = n.1.max(n.0);
+        }
+        thread::sleep(Duration::from_millis(100));
+        self.now.lock().unwrap().0 -= 1;
+        Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+    }
+}
+
+#[test]
+fn lookups_share_a_bounded_number_of_threads() {
+    let addr = serve(40);
+    let counts = Arc::new(Mutex::new((0, 0)));
+    let resolver = Counting {
+        now: Arc::clone(&counts),
+    };
+    let mut driver = Driver::builder()
+        .dns_resolver(resolver)
+        .timeout(Some(Duration::from_secs(10)))
+        .build()
+        .expect("a driver");
+    // 40 names, each its own host (and lookup).
+    let ids: Vec<_> = (0..40)
+        .map(|i| {
+            driver
+                .get(format!("http://host{i}.test:{}/", addr.port()))
+                .submit()
+        })
+        .collect();
+    let started = Instant::now();
+    let mut done = 0;
+    // Bounded: 10 s at most.
+    while done < ids.len() && started.elapsed() < Duration::from_secs(10) {
+        driver
+            .run_once(Some(Duration::from_millis(50)))
+            .expect("run");
+        while let Some((_, result)) = driver.take_finished() {
+            assert_eq!(
+                result.expect("every request succeeds").body().as_ref(),
+                b"ok"
+            );
+            done += 1;
+        }
+    }
+    assert_eq!(done, ids.len());
+    let (running, most) = *counts.lock().unwrap();
+    assert_eq!(running, 0);
+    // At most 16 threads at once: 40 lookups of 100 ms take 3 rounds.
+    assert!(most <= 16 && most >= 8, "{most} lookups ran at once");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+}
