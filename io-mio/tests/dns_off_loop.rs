@@ -212,7 +212,7 @@ fn lookups_share_a_bounded_number_of_threads() {
     let (running, most) = *counts.lock().unwrap();
     assert_eq!(running, 0);
     // At most 16 threads at once: 40 lookups of 100 ms take 3 rounds.
-    assert!(most <= 16 && most >= 8, "{most} lookups ran at once");
+    assert!((8..=16).contains(&most), "{most} lookups ran at once");
     assert!(
         started.elapsed() >= Duration::from_millis(300),
         "{:?}",
