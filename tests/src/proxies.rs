@@ -19,8 +19,8 @@
 //!   `CONNECT` and the origin's TLS session inside it, or a forwarded
 //!   request), a TLS relay in front of a TLS origin: reuse, credentials,
 //!   `407`, an untrusted proxy or origin certificate.
-//! - [`known_bugs`]: cases a library bug makes fail, stamped as ignored
-//!   tests by [`proxy_known_bugs!`](crate::proxy_known_bugs) until fixed.
+//! - [`regressions`]: cases that once found library bugs, stamped as plain
+//!   tests by [`proxy_regressions!`](crate::proxy_regressions).
 //!
 //! Each case asserts what the client returned (the typed error, naming the
 //! proxy), what the proxy and the origin saw (request lines, headers,
@@ -38,8 +38,8 @@ use roundtrip_io::{Config, Error};
 use crate::backend::{Backend, Req, Resp, test_config};
 use crate::traces::Recorder;
 
-pub mod known_bugs;
 pub mod real;
+pub mod regressions;
 pub mod scripted;
 pub mod tls;
 

@@ -56,7 +56,7 @@ fn every_case_is_stamped() {
         builders::cases::<Blocking>(),
         dial::cases::<Blocking>(),
         proxies::cases::<Blocking>(),
-        proxies::known_bugs::cases::<Blocking>(),
+        proxies::regressions::cases::<Blocking>(),
     ]
     .concat()
     .into_iter()

@@ -3,4 +3,4 @@
 use roundtrip_tests::backend::Mio;
 
 roundtrip_tests::proxy_suite!(Mio);
-roundtrip_tests::proxy_known_bugs!(Mio; proxy_closes_during_tunnel_handshake, connect_timeout_says_not_sent);
+roundtrip_tests::proxy_regressions!(Mio; proxy_closes_during_tunnel_handshake, connect_timeout_says_not_sent);

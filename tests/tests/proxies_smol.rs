@@ -3,4 +3,4 @@
 use roundtrip_tests::Smol;
 
 roundtrip_tests::proxy_suite!(Smol);
-roundtrip_tests::proxy_known_bugs!(Smol; proxy_closes_during_tunnel_handshake, connect_timeout_says_not_sent);
+roundtrip_tests::proxy_regressions!(Smol; proxy_closes_during_tunnel_handshake, connect_timeout_says_not_sent);

@@ -4,11 +4,11 @@
 mod current_thread {
     use roundtrip_tests::backend::TokioCurrent;
     roundtrip_tests::proxy_suite!(TokioCurrent);
-    roundtrip_tests::proxy_known_bugs!(TokioCurrent; proxy_closes_during_tunnel_handshake, connect_timeout_says_not_sent);
+    roundtrip_tests::proxy_regressions!(TokioCurrent; proxy_closes_during_tunnel_handshake, connect_timeout_says_not_sent);
 }
 
 mod multi_thread {
     use roundtrip_tests::backend::TokioMulti;
     roundtrip_tests::proxy_suite!(TokioMulti);
-    roundtrip_tests::proxy_known_bugs!(TokioMulti; proxy_closes_during_tunnel_handshake, connect_timeout_says_not_sent);
+    roundtrip_tests::proxy_regressions!(TokioMulti; proxy_closes_during_tunnel_handshake, connect_timeout_says_not_sent);
 }

@@ -222,7 +222,7 @@ pub fn proxy_closes_mid_response<B: Backend>() {
 /// A proxy that reads the `CONNECT` and never answers: the connect timeout
 /// (300 ms) ends the request as a connect timeout, not sooner and not
 /// much later, after one `CONNECT`. (`reached_server` is checked in
-/// [`known_bugs`].)
+/// [`regressions`].)
 pub fn proxy_never_answers_connect<B: Backend>() {
     let (err, took, proxy_server) = silent_proxy::<B>();
     assert!(

@@ -1,38 +1,38 @@
 //! Cases that once found library bugs (a close during the tunnel's
 //! handshake that looped; a connect timeout before the request that said it
 //! may have reached the server), stamped by
-//! [`proxy_known_bugs!`](crate::proxy_known_bugs) on every backend.
+//! [`proxy_regressions!`](crate::proxy_regressions) on every backend.
 
 use super::scripted::{proxy_url, scripted, settle, silent_proxy};
 use super::*;
 use crate::server::Step;
 use roundtrip_io::Phase;
 
-/// Stamps the named cases of [`known_bugs`](crate::proxies::known_bugs) for
+/// Stamps the named cases of [`regressions`](crate::proxies::regressions) for
 /// a backend.
 #[macro_export]
-macro_rules! proxy_known_bugs {
+macro_rules! proxy_regressions {
     ($backend:ty; $($case:ident),* $(,)?) => {
-        $($crate::proxy_known_bugs!(@one $backend; $case);)*
+        $($crate::proxy_regressions!(@one $backend; $case);)*
     };
     (@one $backend:ty; proxy_closes_during_tunnel_handshake) => {
         #[test]
         fn proxy_closes_during_tunnel_handshake() {
-            $crate::proxies::known_bugs::proxy_closes_during_tunnel_handshake::<$backend>();
+            $crate::proxies::regressions::proxy_closes_during_tunnel_handshake::<$backend>();
         }
     };
     (@one $backend:ty; connect_timeout_says_not_sent) => {
         #[test]
         fn connect_timeout_says_not_sent() {
-            $crate::proxies::known_bugs::connect_timeout_says_not_sent::<$backend>();
+            $crate::proxies::regressions::connect_timeout_says_not_sent::<$backend>();
         }
     };
 }
 
 crate::cases! {
-    /// Stamps the known-bug cases as plain tests (see the module docs).
+    /// Stamps the regression cases as plain tests (see the module docs).
     #[doc(hidden)]
-    stamp __proxies_known_bugs, list cases, path proxies::known_bugs;
+    stamp __proxies_regressions, list cases, path proxies::regressions;
 
 /// The proxy answers `200` and closes at once, so the client meets the
 /// close while its TLS handshake with the origin has just begun: the
