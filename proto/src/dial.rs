@@ -341,4 +341,131 @@ mod tests {
         assert_eq!(dial.poll(at(300)), DialStep::Exhausted);
         assert!(!dial.handle_connected(a));
     }
+
+    /// How a simulated connect to one address ends: after this many ms,
+    /// connected or refused; `None`: never.
+    type Outcome = Option<(u64, bool)>;
+
+    /// An attempt under way in the simulated driver: address, started at,
+    /// ends at (and how).
+    type Running = (SocketAddr, Instant, Option<(Instant, bool)>);
+
+    fn outcome() -> impl proptest::strategy::Strategy<Value = Outcome> {
+        proptest::option::of((0u64..1500, proptest::bool::ANY))
+    }
+
+    proptest::proptest! {
+        /// A driver on a virtual clock against random addresses (of both
+        /// families) whose connects end at random times, or never: every
+        /// attempt started ends exactly once (connected, failed, expired
+        /// or aborted); at most one wins, and then nothing runs; attempts
+        /// start in the interleaved order, no sooner than the delay after
+        /// the last unless one ended; no attempt outlives its timeout; the
+        /// dial is over by the last start plus the timeout.
+        #[test]
+        fn every_attempt_ends_once_and_at_most_one_wins(
+            plan in proptest::collection::vec((proptest::bool::ANY, outcome()), 0..6),
+            timeout in proptest::option::of(100u64..2000),
+        ) {
+            let addrs: Vec<SocketAddr> = (plan.iter().enumerate())
+                .map(|(i, (v6, _))| {
+                    let port = 1 + i as u16;
+                    if *v6 { SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], port)) }
+                    else { SocketAddr::from(([127, 0, 0, 1], port)) }
+                })
+                .collect();
+            let outcome_of = |a: SocketAddr| plan[usize::from(a.port()) - 1].1;
+            let order: Vec<SocketAddr> = interleave(addrs.iter().copied()).into_iter().collect();
+            let timeout = timeout.map(ms);
+            let mut dial = HappyEyeballs::new(addrs.clone(), ATTEMPT_DELAY, timeout);
+            let mut now = at(0);
+            // Attempts under way: address, started at, ends at (and how).
+            let mut running: Vec<Running> = Vec::new();
+            let mut started: Vec<SocketAddr> = Vec::new();
+            let mut ended: Vec<SocketAddr> = Vec::new();
+            let mut won = None;
+            let mut last_start: Option<Instant> = None;
+            let mut last_end: Option<Instant> = None;
+            let mut given_up = false;
+            // Bounded: each round starts, ends or aborts an attempt, or
+            // moves the clock to the next event; 6 addresses at most.
+            for _ in 0..200 {
+                match dial.poll(now) {
+                    DialStep::Connect(a) => {
+                        proptest::prop_assert_eq!(Some(&a), order.get(started.len()));
+                        if let (Some(prev), false) = (last_start, running.is_empty()) {
+                            let early = now < prev + ATTEMPT_DELAY;
+                            proptest::prop_assert!(!early || last_end == Some(now));
+                        }
+                        started.push(a);
+                        last_start = Some(now);
+                        let ends = outcome_of(a).map(|(after, ok)| (now + ms(after), ok));
+                        running.push((a, now, ends));
+                    }
+                    DialStep::Expired(a) | DialStep::Abort(a) => {
+                        let i = running.iter().position(|r| r.0 == a);
+                        proptest::prop_assert!(i.is_some(), "closed an attempt not running");
+                        let (_, since, _) = running.swap_remove(i.unwrap_or(0));
+                        if let (Some(t), true) = (timeout, won.is_none()) {
+                            proptest::prop_assert!(now <= since + t);
+                        }
+                        ended.push(a);
+                        last_end = Some(now);
+                    }
+                    DialStep::Wait => {
+                        let next_end = running.iter().filter_map(|r| r.2.map(|(t, _)| t)).min();
+                        let wake = match (next_end, dial.poll_timeout()) {
+                            (Some(a), Some(b)) => a.min(b),
+                            (a, b) => match a.or(b) {
+                                Some(t) => t,
+                                None => {
+                                    // Only attempts that never end, and no
+                                    // timeout: the caller's deadline ends it.
+                                    proptest::prop_assert!(timeout.is_none());
+                                    proptest::prop_assert!(running.iter().all(|r| r.2.is_none()));
+                                    dial.give_up();
+                                    given_up = true;
+                                    continue;
+                                }
+                            },
+                        };
+                        proptest::prop_assert!(wake >= now);
+                        now = wake;
+                        if let Some(i) = running.iter().position(|r| r.2.is_some_and(|(t, _)| t <= now)) {
+                            let (a, _, end) = running.swap_remove(i);
+                            ended.push(a);
+                            last_end = Some(now);
+                            if end.is_some_and(|(_, ok)| ok) {
+                                proptest::prop_assert!(dial.handle_connected(a));
+                                won = Some(a);
+                            } else {
+                                dial.handle_failed(a, now);
+                            }
+                        }
+                    }
+                    DialStep::Done => {
+                        proptest::prop_assert!(won.is_some());
+                        break;
+                    }
+                    DialStep::Exhausted => {
+                        proptest::prop_assert!(won.is_none());
+                        break;
+                    }
+                }
+            }
+
+            proptest::prop_assert!(running.is_empty(), "attempts left open: {:?}", running);
+            let mut s = started.clone();
+            let mut e = ended.clone();
+            s.sort();
+            e.sort();
+            proptest::prop_assert_eq!(s, e, "every attempt ends exactly once");
+            if won.is_none() && !given_up {
+                proptest::prop_assert_eq!(started.len(), addrs.len(), "every address tried");
+            }
+            if let (Some(t), Some(last)) = (timeout, last_start) {
+                proptest::prop_assert!(now <= last + t);
+            }
+        }
+    }
 }
