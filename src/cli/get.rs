@@ -128,6 +128,10 @@ pub struct Args {
     /// Longest wait in seconds for a connection to be established [default: 30].
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     connect_timeout: Option<Duration>,
+    /// Milliseconds before the next address of a host is tried beside the
+    /// one being connected (Happy Eyeballs, RFC 8305) [default: 250].
+    #[arg(long, value_name = "MS")]
+    happy_eyeballs_timeout_ms: Option<u64>,
     /// Longest wait in seconds for the next bytes of a response
     /// [default: 30; never shorter than --timeout].
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
@@ -360,6 +364,9 @@ fn fetch_all(args: &Args) -> Result<(), Failure> {
     }
     if let Some(d) = args.connect_timeout {
         config.connect_timeout = Some(d);
+    }
+    if let Some(ms) = args.happy_eyeballs_timeout_ms {
+        config.happy_eyeballs_delay = Duration::from_millis(ms);
     }
     if let Some(d) = args.read_timeout {
         config.read_timeout = Some(d);

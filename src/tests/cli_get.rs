@@ -1096,3 +1096,95 @@ fn resolve_overrides_a_name_on_every_backend() {
         run.stderr
     );
 }
+
+/// `--happy-eyeballs-timeout-ms`: `dual.test` is `[::1]:P` (a listener
+/// whose accept queue is full: the connect hangs) then `127.0.0.1:P`; the
+/// second attempt starts 100 ms after the first (not the default 250), wins,
+/// and the answer comes; `-v` shows both attempts, on every backend.
+#[test]
+fn happy_eyeballs_timeout_sets_the_attempt_delay_on_every_backend() {
+    use roundtrip_tests::dial::BlackHole;
+    // A port free on both loopbacks: the server on IPv4, the hole on IPv6.
+    let Some((listener, hole)) = (0..20).find_map(|_| {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).ok()?;
+        let port = listener.local_addr().ok()?.port();
+        let hole = BlackHole::at(SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], port)))?;
+        Some((listener, hole))
+    }) else {
+        roundtrip_tests::fixtures::skip_loudly("no black hole on ::1 beside a free IPv4 port");
+        return;
+    };
+    let port = hole.addr().port();
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    let server = thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut served = 0;
+        // Bounded: four answers, or 20 s.
+        while served < BACKENDS.len() && std::time::Instant::now() < deadline {
+            let Ok((mut stream, _)) = listener.accept() else {
+                thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            served += 1;
+        }
+    });
+    let resolve = format!("dual.test:{port}:[::1],127.0.0.1");
+    let url = format!("http://dual.test:{port}/");
+    for backend in BACKENDS {
+        let args = [
+            "--backend",
+            backend,
+            "-v",
+            "--happy-eyeballs-timeout-ms",
+            "100",
+            "--resolve",
+            &resolve,
+            &url,
+        ];
+        let run = get(&args);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "ok"),
+            "{backend}: {}",
+            run.stderr
+        );
+        // `* +12.345ms connect to ADDR`
+        let started = |addr: &str| -> f64 {
+            let needle = format!("ms connect to {addr}");
+            let line = (run.stderr.lines())
+                .find(|l| l.ends_with(&needle))
+                .unwrap_or_else(|| panic!("{backend}: no attempt to {addr}: {}", run.stderr));
+            let ms = line
+                .trim_start_matches("* +")
+                .split("ms")
+                .next()
+                .unwrap_or("");
+            ms.parse().unwrap_or_else(|_| panic!("{backend}: {line}"))
+        };
+        let gap = started(&format!("127.0.0.1:{port}")) - started(&format!("[::1]:{port}"));
+        assert!(
+            (100.0..240.0).contains(&gap),
+            "{backend}: {gap} ms apart: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains(&format!("connected to 127.0.0.1:{port}")),
+            "{backend}: {}",
+            run.stderr
+        );
+    }
+    drop(hole);
+    server.join().expect("the server thread ends");
+}

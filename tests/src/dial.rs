@@ -30,7 +30,12 @@ impl BlackHole {
     /// Binds with a backlog of 0 and connects until a connect hangs (at
     /// most 8 tries of 200 ms); `None` if the kernel never drops a SYN.
     pub fn new(ip: IpAddr) -> Option<BlackHole> {
-        let addr = SocketAddr::new(ip, 0);
+        BlackHole::at(SocketAddr::new(ip, 0))
+    }
+
+    /// [`new`](Self::new) on `addr` (port 0: any); `None` also when the
+    /// address is taken.
+    pub fn at(addr: SocketAddr) -> Option<BlackHole> {
         let listener = Socket::new(Domain::for_address(addr), Type::STREAM, None).ok()?;
         listener.bind(&addr.into()).ok()?;
         listener.listen(0).ok()?;
