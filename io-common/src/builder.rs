@@ -645,7 +645,7 @@ macro_rules! request_methods {
     (
         receiver: & $($mutability:ident)?,
         builder: $builder:ty,
-        setup: $setup:literal,
+        setup: $setup:expr,
         client: $client:literal $(,)?
     ) => {
         $crate::request_methods!(@verb [$($mutability)?] $builder, $setup, $client, get GET "GET");
@@ -655,7 +655,7 @@ macro_rules! request_methods {
         $crate::request_methods!(@verb [$($mutability)?] $builder, $setup, $client, delete DELETE "DELETE");
         $crate::request_methods!(@verb [$($mutability)?] $builder, $setup, $client, head HEAD "HEAD");
     };
-    (@verb [$($mutability:ident)?] $builder:ty, $setup:literal, $client:literal,
+    (@verb [$($mutability:ident)?] $builder:ty, $setup:expr, $client:literal,
         $name:ident $method:ident $text:literal) => {
         #[doc = concat!("Starts a `", $text, "` of `uri`: [`request`](Self::request)`(Method::", $text, ", uri)`.")]
         ///

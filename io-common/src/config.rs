@@ -188,7 +188,7 @@ impl Config {
 /// ```
 #[macro_export]
 macro_rules! config_setters {
-    ($field:ident, $krate:literal, $builder:literal) => {
+    ($field:ident, $krate:literal, $builder:expr) => {
         /// All settings at once.
         ///
         /// ```

@@ -21,7 +21,7 @@
 //!   module; the events are [`proto::trace::TraceEvent`].
 //! - Redirects (Go's `Client.do`): [`Redirects`], [`RedirectChain`],
 //!   [`RedirectPolicy`], [`RedirectAction`], [`RedirectAttempt`].
-//! - Cookies (feature `cookies`): [`CookieJar`], [`CookieError`]; Go's
+//! - Cookies (feature `cookies`): `CookieJar`, `CookieError`; Go's
 //!   `http.Client` rules with a `Jar`, hop by hop.
 //! - Transparent content codings, each behind its feature (gzip, deflate,
 //!   br, zstd): [`adds_gzip`], [`accept_encoding`], [`decode_content`],

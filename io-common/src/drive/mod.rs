@@ -248,3 +248,144 @@ impl<R: Runtime> Client<R> {
         }
     }
 }
+
+/// The methods of an async backend's `Client` (a newtype over
+/// [`Client`]`<$runtime>`) and its `ClientBuilder`, with doc examples in the
+/// backend's names: written once for `roundtrip-tokio` and `roundtrip-smol`.
+/// `$open` and `$close` wrap an async doc example (`async fn` or
+/// `block_on`).
+///
+/// ```ignore
+/// roundtrip_io::async_client_methods!(
+///     runtime: Tokio,
+///     krate: "roundtrip_tokio",
+///     open: "# async fn demo() -> Result<(), roundtrip_tokio::Error> {",
+///     close: "# Ok(()) }",
+/// );
+/// ```
+#[macro_export]
+macro_rules! async_client_methods {
+    (
+        runtime: $runtime:expr,
+        krate: $krate:literal,
+        open: $open:literal,
+        close: $close:literal $(,)?
+    ) => {
+        impl Default for Client {
+            fn default() -> Self {
+                Client::new()
+            }
+        }
+
+        impl Client {
+            /// A client with the default settings ([`Config`]'s table).
+            ///
+            /// ```
+            #[doc = concat!("assert_eq!(", $krate, "::Client::new().stats().idle, 0);")]
+            /// ```
+            pub fn new() -> Client {
+                Client::builder().build()
+            }
+
+            /// A builder to change the settings.
+            ///
+            /// ```
+            #[doc = concat!("let client = ", $krate, "::Client::builder().max_idle_per_host(4).build();")]
+            /// assert_eq!(client.config().pool.max_idle_per_host, 4);
+            /// ```
+            pub fn builder() -> ClientBuilder {
+                ClientBuilder {
+                    config: $crate::Config::default(),
+                }
+            }
+
+            /// The settings in force.
+            ///
+            /// ```
+            #[doc = concat!("assert!(", $krate, "::Client::new().config().keep_alive);")]
+            /// ```
+            pub fn config(&self) -> &$crate::Config {
+                self.0.config()
+            }
+
+            /// Pool counters: dials, reuses, idle, in use, waiters, closes by reason.
+            ///
+            /// ```
+            #[doc = concat!("assert_eq!(", $krate, "::Client::new().stats().in_use, 0);")]
+            /// ```
+            pub fn stats(&self) -> $crate::proto::pool::PoolStats {
+                self.0.stats()
+            }
+
+            /// Starts a `method` request of `uri`: a [`RequestBuilder`] to add
+            /// headers, a query, auth, a body to, then
+            /// [`send`](RequestBuilder::send). A `uri` that does not parse fails
+            /// the request when it is sent.
+            ///
+            /// ```no_run
+            #[doc = $open]
+            #[doc = concat!("use ", $krate, "::http::Method;")]
+            #[doc = concat!("let client = ", $krate, "::Client::new();")]
+            /// let response = client.request(Method::OPTIONS, "http://127.0.0.1:8080/").send().await?;
+            #[doc = $close]
+            /// ```
+            pub fn request(
+                &self,
+                method: $crate::http::Method,
+                uri: impl $crate::IntoUri,
+            ) -> RequestBuilder {
+                RequestBuilder::new(self.clone(), method, uri)
+            }
+
+            $crate::request_methods! {
+                receiver: &,
+                builder: RequestBuilder,
+                setup: concat!("let client = ", $krate, "::Client::new();"),
+                client: "client",
+            }
+
+            /// Sends `request` and returns the response once its head arrived; the
+            /// body streams from the connection as it is polled. What
+            /// [`RequestBuilder::send`] calls, for a request built by hand.
+            ///
+            /// A request that fails on a pooled connection is sent once more on
+            /// another connection when that is provably safe: nothing of it was
+            /// written, or its method is idempotent and no byte of a response arrived
+            /// (and its body can be sent again). Otherwise the error says whether the
+            /// request may have reached the server.
+            ///
+            /// Redirects are followed up to [`Config::max_redirects`], and a gzip
+            /// body the client asked for is decoded as it is polled (see
+            /// [`roundtrip_io::RedirectChain`], [`roundtrip_io::Decompressed`]).
+            /// Dropping the future cancels the request: whatever it holds is
+            /// released.
+            ///
+            /// ```no_run
+            #[doc = $open]
+            #[doc = concat!("use ", $krate, "::{Body, http};")]
+            /// let request = http::Request::post("http://127.0.0.1:8080/").body(Body::from("hi")).unwrap();
+            #[doc = concat!("let response = ", $krate, "::Client::new().execute(request).await?;")]
+            #[doc = $close]
+            /// ```
+            pub async fn execute(
+                &self,
+                request: $crate::http::Request<Body>,
+            ) -> Result<$crate::http::Response<ResponseBody>, $crate::Error> {
+                self.0.execute(request).await
+            }
+        }
+
+        impl ClientBuilder {
+            $crate::config_setters!(config, $krate, concat!($krate, "::Client::builder()"));
+
+            /// The client.
+            ///
+            /// ```
+            #[doc = concat!("let client = ", $krate, "::Client::builder().build();")]
+            /// ```
+            pub fn build(self) -> Client {
+                Client($crate::drive::Client::new(self.config, $runtime))
+            }
+        }
+    };
+}

@@ -18,7 +18,7 @@
 //!
 //! # TLS
 //!
-//! A server made with [`Server::tls`] runs a rustls `ServerConnection` in
+//! A server made with `Server::tls` (feature `tls`) runs a rustls `ServerConnection` in
 //! memory: what the client writes is ciphertext its TLS layer takes in as
 //! soon as the socket takes it (so [`Sim::wire`] holds the plaintext the
 //! server decrypted), and what the script sends is sealed into records.
@@ -40,11 +40,11 @@
 //!
 //! # Through an `https://` proxy
 //!
-//! [`Server::behind_tls_proxy`] puts a scripted `CONNECT` proxy with a TLS
+//! `Server::behind_tls_proxy` puts a scripted `CONNECT` proxy with a TLS
 //! layer of its own in front of a server: the proxy's session takes the
 //! client's ciphertext, the proxy reads one `CONNECT` head from its
 //! plaintext and answers it; after a `2xx` its plaintext is the server's
-//! (the server's own records, with [`Server::tls`]), and what the server
+//! (the server's own records, with `Server::tls`), and what the server
 //! sends is sealed by both layers. [`Sim::wire`] holds the `CONNECT` head,
 //! then what the server read. The server's script starts once the tunnel
 //! is up and its own handshake ended (a refused `CONNECT` never starts it);

@@ -1,5 +1,5 @@
-//! TLS for `https://`: the settings ([`TlsConfig`], [`Certificate`],
-//! [`Identity`]), the error type ([`TlsError`]), and the byte layer a
+//! TLS for `https://`: the settings ([`TlsConfig`], `Certificate`,
+//! `Identity`), the error type ([`TlsError`]), and the byte layer a
 //! connection's [`Link`](crate::exchange::Link) puts between the socket
 //! and the core (rustls's `ClientConnection`, itself sans-IO).
 //!
