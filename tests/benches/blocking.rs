@@ -1,5 +1,5 @@
 //! Loopback speed benchmark of the blocking backend: `roundtrip_blocking`
-//! beside ureq 3, a hand-written std loop (the speed-of-light baseline) and
+//! beside ureq 3, the raw loop (std + httparse: the speed-of-light baseline) and
 //! wrk, all against the same servers in the same run. `bench/blocking.sh`
 //! drives it and says how to read the output; `BENCHMARKS.md` has results.
 //!
@@ -27,8 +27,8 @@
 //! ```
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -176,7 +176,7 @@ impl Kind {
         match self {
             Kind::Roundtrip => "roundtrip",
             Kind::Ureq => "ureq",
-            Kind::Std => "std",
+            Kind::Std => "raw",
             Kind::Wrk => "wrk",
         }
     }
@@ -229,97 +229,10 @@ impl Driver for UreqDriver {
     }
 }
 
-/// The speed-of-light baseline: one socket, canned request bytes, the
-/// response read into one reusable buffer with a minimal head parse.
-struct StdDriver {
-    addr: SocketAddr,
-    request: Vec<u8>,
-    expect: usize,
-    stream: Option<TcpStream>,
-    buf: Vec<u8>,
-}
-
-impl StdDriver {
-    fn new(addr: SocketAddr, path: &str, expect: usize) -> StdDriver {
-        StdDriver {
-            addr,
-            request: format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes(),
-            expect,
-            stream: None,
-            buf: vec![0; BODY_BUF],
-        }
-    }
-
-    fn try_get(&mut self) -> io::Result<()> {
-        if self.stream.is_none() {
-            let stream = TcpStream::connect(self.addr)?;
-            stream.set_nodelay(true)?;
-            self.stream = Some(stream);
-        }
-        let stream = self.stream.as_mut().expect("connected just above");
-        stream.write_all(&self.request)?;
-        // (head length, head + body length) once the head is complete.
-        let (mut filled, mut lens, mut close) = (0, None, false);
-        while lens.is_none_or(|(_, total)| filled < total) {
-            if filled == self.buf.len() {
-                return Err(io::Error::other("response larger than the buffer"));
-            }
-            let n = stream.read(&mut self.buf[filled..])?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            filled += n;
-            if lens.is_none()
-                && let Some(end) = find(&self.buf[..filled], b"\r\n\r\n", false)
-            {
-                let head = &self.buf[..end + 4];
-                let len = content_length(head).ok_or(io::ErrorKind::InvalidData)?;
-                close = find(head, b"connection: close", true).is_some();
-                lens = Some((end + 4, end + 4 + len));
-            }
-        }
-        if close {
-            self.stream = None; // nginx's 100th response on a connection
-        }
-        let (head, total) = lens.expect("the loop ends once the head is known");
-        if total - head != self.expect || filled != total {
-            return Err(io::Error::other("unexpected body length"));
-        }
-        Ok(())
-    }
-}
-
-impl Driver for StdDriver {
+impl Driver for RawLoop {
     fn get(&mut self) {
-        // A server may close an idle keep-alive connection: dial once more.
-        if self.try_get().is_err() {
-            self.stream = None;
-            self.try_get().expect("std loop GET");
-        }
+        RawLoop::get(self);
     }
-}
-
-/// First position of `needle` in `hay`, optionally ASCII case-insensitive.
-fn find(hay: &[u8], needle: &[u8], ignore_case: bool) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| {
-        if ignore_case {
-            w.eq_ignore_ascii_case(needle)
-        } else {
-            w == needle
-        }
-    })
-}
-
-fn content_length(head: &[u8]) -> Option<usize> {
-    let at = find(head, b"content-length:", true)? + b"content-length:".len();
-    let digits = head[at..].iter().skip_while(|b| **b == b' ');
-    let mut n: usize = 0;
-    let mut any = false;
-    for b in digits.take_while(|b| b.is_ascii_digit()) {
-        n = n.checked_mul(10)?.checked_add(usize::from(b - b'0'))?;
-        any = true;
-    }
-    any.then_some(n)
 }
 
 /// One client (its pool), from which drivers for any path are made.
@@ -368,7 +281,7 @@ impl Shared {
                 expect,
                 buf,
             }),
-            Shared::Std => Box::new(StdDriver::new(addr, w.path(), expect)),
+            Shared::Std => Box::new(RawLoop::new(addr, w.path(), expect)),
         }
     }
 }

@@ -176,11 +176,18 @@ enum Kind {
     Roundtrip,
     Hyper,
     Reqwest,
+    Raw,
     Wrk,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [Kind::Roundtrip, Kind::Hyper, Kind::Reqwest, Kind::Wrk];
+    const ALL: [Kind; 5] = [
+        Kind::Roundtrip,
+        Kind::Hyper,
+        Kind::Reqwest,
+        Kind::Raw,
+        Kind::Wrk,
+    ];
     const CLIENTS: [Kind; 3] = [Kind::Roundtrip, Kind::Hyper, Kind::Reqwest];
     /// The name in `--only` specs.
     fn name(self) -> &'static str {
@@ -188,6 +195,7 @@ impl Kind {
             Kind::Roundtrip => "roundtrip",
             Kind::Hyper => "hyper",
             Kind::Reqwest => "reqwest",
+            Kind::Raw => "raw",
             Kind::Wrk => "wrk",
         }
     }
@@ -197,6 +205,7 @@ impl Kind {
             Kind::Roundtrip => "roundtrip-tokio",
             Kind::Hyper => "hyper-util legacy",
             Kind::Reqwest => "reqwest",
+            Kind::Raw => "raw loop: std + httparse (no runtime)",
             Kind::Wrk => "wrk",
         }
     }
@@ -242,6 +251,7 @@ impl Peer {
                     .expect("build the reqwest client"),
             ),
             Kind::Wrk => unreachable!("wrk is a process, see run_wrk"),
+            Kind::Raw => unreachable!("the raw loop needs no runtime, see run_raw"),
         }
     }
 
@@ -376,9 +386,47 @@ fn run_wrk(addr: SocketAddr, w: Workload, o: &Opts) -> f64 {
     wrk_rps((cpus, t, c), o.wrk_secs, addr, w.path())
 }
 
+/// The raw loop: sequential on this thread (pinned by the caller), or for
+/// the parallel workload one thread per task, not pinned; each loop's dial
+/// is not timed.
+fn run_raw(addr: SocketAddr, w: Workload, o: &Opts, requests: usize) -> f64 {
+    let (path, expect) = (w.path(), w.body_len());
+    if w != Workload::Parallel {
+        let mut raw = RawLoop::new(addr, path, expect);
+        raw.get();
+        let start = Instant::now();
+        (0..requests).for_each(|_| raw.get());
+        return requests as f64 / start.elapsed().as_secs_f64();
+    }
+    set_affinity(&all_cpus());
+    let tasks = o.tasks;
+    let barrier = Arc::new(std::sync::Barrier::new(tasks + 1));
+    let threads: Vec<_> = (0..tasks)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let mine = requests / tasks + usize::from(i < requests % tasks);
+            std::thread::spawn(move || {
+                let mut raw = RawLoop::new(addr, path, expect);
+                raw.get();
+                barrier.wait();
+                (0..mine).for_each(|_| raw.get());
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for t in threads {
+        t.join().expect("a raw loop thread panicked");
+    }
+    let rps = requests as f64 / start.elapsed().as_secs_f64();
+    set_affinity(&[0]);
+    rps
+}
+
 fn run_once(kind: Kind, addr: SocketAddr, w: Workload, o: &Opts, requests: usize) -> f64 {
     match (kind, w) {
         (Kind::Wrk, _) => run_wrk(addr, w, o),
+        (Kind::Raw, _) => run_raw(addr, w, o, requests),
         (_, Workload::Parallel) => run_parallel(kind, addr, o.tasks, requests, w.read(o)),
         _ => run_sequential(kind, addr, w, requests, w.read(o)),
     }
@@ -427,9 +475,9 @@ fn report(results: &Results, o: &Opts) {
     }
     println!("\n#### Ratios (median of the per-round ratios; > 1 means the first is faster)\n");
     println!(
-        "| workload | roundtrip/hyper-util | roundtrip/reqwest | roundtrip/wrk | hyper-util/wrk | reqwest/wrk |"
+        "| workload | roundtrip/hyper-util | roundtrip/reqwest | roundtrip/raw | roundtrip/wrk | hyper-util/wrk | reqwest/wrk |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for w in Workload::ALL {
         let r = |a, b| {
             let x = ratio(results, w, a, b);
@@ -440,10 +488,11 @@ fn report(results: &Results, o: &Opts) {
             }
         };
         println!(
-            "| {} | **{}** | {} | {} | {} | {} |",
+            "| {} | **{}** | {} | {} | {} | {} | {} |",
             w.name(),
             r(Kind::Roundtrip, Kind::Hyper),
             r(Kind::Roundtrip, Kind::Reqwest),
+            r(Kind::Roundtrip, Kind::Raw),
             r(Kind::Roundtrip, Kind::Wrk),
             r(Kind::Hyper, Kind::Wrk),
             r(Kind::Reqwest, Kind::Wrk),

@@ -296,3 +296,99 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The raw loop: the physical limit the clients are measured against.
+
+/// "raw": a hand loop on one `std` `TcpStream` with `httparse`, one
+/// `write` of canned request bytes and (for a small body) one `read` per
+/// request, into one reusable buffer; no pool, no header map, no
+/// allocation per request. What any client does at the least.
+pub struct RawLoop {
+    addr: SocketAddr,
+    request: Vec<u8>,
+    expect: usize,
+    stream: Option<std::net::TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl RawLoop {
+    /// GETs of `path` at `addr`, each body `expect` bytes long (the buffer
+    /// holds `expect` plus 16 KiB of head).
+    pub fn new(addr: SocketAddr, path: &str, expect: usize) -> RawLoop {
+        RawLoop {
+            addr,
+            request: format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes(),
+            expect,
+            stream: None,
+            buf: vec![0; expect + 16 * 1024],
+        }
+    }
+
+    /// One GET, its body read whole; a closed keep-alive connection is
+    /// dialed again once.
+    pub fn get(&mut self) {
+        if self.try_get().is_err() {
+            self.stream = None;
+            self.try_get().expect("raw loop GET");
+        }
+    }
+
+    fn try_get(&mut self) -> io::Result<()> {
+        use std::io::Read;
+        if self.stream.is_none() {
+            let stream = std::net::TcpStream::connect(self.addr)?;
+            stream.set_nodelay(true)?;
+            self.stream = Some(stream);
+        }
+        let stream = self.stream.as_mut().expect("connected just above");
+        stream.write_all(&self.request)?;
+        let mut filled = 0;
+        // (head length, content length, close) once the head parsed.
+        let mut parsed: Option<(usize, usize, bool)> = None;
+        // Bounded by the buffer: every read fills some of it.
+        loop {
+            if let Some((head, len, _)) = parsed
+                && filled >= head + len
+            {
+                break;
+            }
+            if filled == self.buf.len() {
+                return Err(io::Error::other("response larger than the buffer"));
+            }
+            let n = stream.read(&mut self.buf[filled..])?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            filled += n;
+            if parsed.is_none() {
+                let mut fields = [httparse::EMPTY_HEADER; 16];
+                let mut response = httparse::Response::new(&mut fields);
+                if let httparse::Status::Complete(head) = response
+                    .parse(&self.buf[..filled])
+                    .map_err(|_| io::ErrorKind::InvalidData)?
+                {
+                    let (mut len, mut close) = (None, false);
+                    for f in response.headers.iter() {
+                        if f.name.eq_ignore_ascii_case("content-length") {
+                            let text = std::str::from_utf8(f.value).ok();
+                            len = text.and_then(|t| t.trim().parse().ok());
+                        } else if f.name.eq_ignore_ascii_case("connection") {
+                            close = f.value.eq_ignore_ascii_case(b"close");
+                        }
+                    }
+                    let len = len.ok_or(io::ErrorKind::InvalidData)?;
+                    parsed = Some((head, len, close));
+                }
+            }
+        }
+        let (head, len, close) = parsed.expect("the loop ends once parsed");
+        if close {
+            self.stream = None; // nginx's last response on a connection
+        }
+        if len != self.expect || filled != head + len {
+            return Err(io::Error::other("unexpected body length"));
+        }
+        Ok(())
+    }
+}
