@@ -21,6 +21,10 @@
 //! - `mio-collect`: `Driver::submit`, the body collected in memory;
 //! - `tokio`: `roundtrip_tokio::Client` on a current-thread runtime, N tasks
 //!   each sending GETs one after the other, body read with `chunk()`;
+//! - `raw`: the raw loop of the shared bench module (std + httparse, one
+//!   write and one read per request, no pool, no header map): on this
+//!   thread for 1 in flight, one thread per connection for more; its CPU
+//!   time is the whole process's;
 //! - `wrk`: `taskset -c 0 wrk -t1 -cN -dSECS`.
 //!
 //! Each run lasts `--secs` (connects included, as in wrk); a request is
@@ -162,16 +166,26 @@ enum Client {
     Mio,
     MioCollect,
     Tokio,
+    /// The raw loop (std + httparse): on this thread for 1 in flight,
+    /// one thread per connection for more (the physical limit).
+    Raw,
     Wrk,
 }
 
 impl Client {
-    const ALL: [Client; 4] = [Client::Mio, Client::MioCollect, Client::Tokio, Client::Wrk];
+    const ALL: [Client; 5] = [
+        Client::Mio,
+        Client::MioCollect,
+        Client::Tokio,
+        Client::Raw,
+        Client::Wrk,
+    ];
     fn name(self) -> &'static str {
         match self {
             Client::Mio => "mio",
             Client::MioCollect => "mio-collect",
             Client::Tokio => "tokio",
+            Client::Raw => "raw",
             Client::Wrk => "wrk",
         }
     }
@@ -340,6 +354,50 @@ fn run_tokio(addr: SocketAddr, body: BodyKind, n: usize, until: Until) -> Sample
     sample
 }
 
+/// The raw loop: `n` connections, each on a thread of its own (this one
+/// for `n` = 1), each GETting one request after the other until `until`
+/// (a count is shared out); CPU time is the process's (all its threads).
+fn run_raw(addr: SocketAddr, body: BodyKind, n: usize, until: Until) -> Sample {
+    let claimed = Arc::new(AtomicUsize::new(0));
+    let expect = body.len() as usize;
+    let work = move |claimed: Arc<AtomicUsize>| -> u64 {
+        let mut raw = RawLoop::new(addr, body.path(), expect);
+        let mut done = 0;
+        // Bounded by `until`.
+        loop {
+            let go = match until {
+                Until::Time(end) => Instant::now() < end,
+                Until::Count(total) => claimed.fetch_add(1, Relaxed) < total,
+            };
+            if !go {
+                return done;
+            }
+            raw.get();
+            done += 1;
+        }
+    };
+    let (cpu0, start) = (cpu_time(libc::RUSAGE_SELF), Instant::now());
+    let requests = if n == 1 {
+        work(claimed)
+    } else {
+        let threads: Vec<_> = (0..n)
+            .map(|_| {
+                let claimed = Arc::clone(&claimed);
+                std::thread::spawn(move || work(claimed))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("a raw loop thread"))
+            .sum()
+    };
+    Sample {
+        requests,
+        elapsed: start.elapsed(),
+        cpu: cpu_time(libc::RUSAGE_SELF) - cpu0,
+    }
+}
+
 /// `taskset -c 0 wrk -t1 -cN -dSECS`: its request count and duration, and
 /// its CPU time (a waited-for child).
 fn run_wrk(addr: SocketAddr, body: BodyKind, n: usize, secs: f64) -> Sample {
@@ -402,6 +460,7 @@ fn run_once(client: Client, addr: SocketAddr, body: BodyKind, n: usize, secs: f6
         Client::Mio => run_mio(addr, body, n, until, false),
         Client::MioCollect => run_mio(addr, body, n, until, true),
         Client::Tokio => run_tokio(addr, body, n, until),
+        Client::Raw => run_raw(addr, body, n, until),
         Client::Wrk => run_wrk(addr, body, n, secs),
     }
 }
@@ -452,19 +511,21 @@ fn report(results: &Results, cells: &[Cell], o: &Opts) {
         "\n#### Ratios of requests/s (median of the per-round ratios; > 1: the first is faster)\n"
     );
     println!(
-        "| body | in flight | mio/wrk | mio/tokio | mio-collect/wrk | mio-collect/tokio | tokio/wrk |"
+        "| body | in flight | mio/raw | mio/wrk | mio/tokio | mio-collect/wrk | mio-collect/tokio | tokio/wrk | tokio/raw |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &(body, n) in cells {
         let r = |a, b| ratio(results, (body, n), a, b, Sample::rps);
         println!(
-            "| {} | {n} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {n} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
             body.name(),
+            r(Client::Mio, Client::Raw),
             r(Client::Mio, Client::Wrk),
             r(Client::Mio, Client::Tokio),
             r(Client::MioCollect, Client::Wrk),
             r(Client::MioCollect, Client::Tokio),
             r(Client::Tokio, Client::Wrk),
+            r(Client::Tokio, Client::Raw),
         );
     }
     println!(
@@ -526,7 +587,7 @@ fn only(spec: &str, o: &Opts) {
     let parts: Vec<&str> = spec.rsplitn(3, '-').collect();
     let parsed = match parts.as_slice() {
         [n, body, client] => {
-            let client = [Client::Mio, Client::MioCollect, Client::Tokio]
+            let client = [Client::Mio, Client::MioCollect, Client::Tokio, Client::Raw]
                 .into_iter()
                 .find(|c| c.name() == *client);
             let body = BodyKind::ALL.into_iter().find(|b| b.name() == *body);
@@ -545,6 +606,7 @@ fn only(spec: &str, o: &Opts) {
         Client::Mio => run_mio(addr, body, n, Until::Count(total), false),
         Client::MioCollect => run_mio(addr, body, n, Until::Count(total), true),
         Client::Tokio => run_tokio(addr, body, n, Until::Count(total)),
+        Client::Raw => run_raw(addr, body, n, Until::Count(total)),
         Client::Wrk => unreachable!("not parsed"),
     };
     println!(
