@@ -194,6 +194,9 @@ pub struct Pool<H> {
     /// Each key's slot in `host_slots`.
     hosts: HostMap,
     host_slots: Slab<Host>,
+    /// The host slot found last: a run of requests to one key (the
+    /// keep-alive steady state) compares the key instead of hashing it.
+    last_host: Option<usize>,
     idle: IdleSet<H>,
     /// Every queued request, on its key's `waiters` list.
     waiters: Slab<Waiter>,
@@ -227,6 +230,7 @@ impl<H> Pool<H> {
             config,
             hosts: HostMap::default(),
             host_slots: Slab::new(),
+            last_host: None,
             idle: IdleSet::new(config.idle_timeout),
             waiters: Slab::new(),
             tickets: CounterMap::default(),
@@ -250,11 +254,12 @@ impl<H> Pool<H> {
     /// permit to dial while under [`max_conns_per_host`](PoolConfig::max_conns_per_host),
     /// else a place in the FIFO queue for `key`.
     pub fn checkout(&mut self, key: &Key, now: Instant) -> Checkout<H> {
-        let h = match self.hosts.get(key) {
-            Some(&h) => h,
+        let h = match self.find_host(key) {
+            Some(h) => h,
             None => {
                 let h = self.host_slots.insert(Host::new(key.clone()));
                 self.hosts.insert(key.clone(), h);
+                self.last_host = Some(h);
                 h
             }
         };
@@ -293,9 +298,21 @@ impl<H> Pool<H> {
         Checkout::Wait(ticket)
     }
 
-    /// The slot of `key`'s host, if it passes `check`.
-    fn host_where(&self, key: &Key, check: impl Fn(&Host) -> bool) -> Option<usize> {
+    /// The slot of `key`'s host.
+    fn find_host(&mut self, key: &Key) -> Option<usize> {
+        if let Some(h) = self.last_host
+            && self.host_slots[h].key == *key
+        {
+            return Some(h);
+        }
         let h = *self.hosts.get(key)?;
+        self.last_host = Some(h);
+        Some(h)
+    }
+
+    /// The slot of `key`'s host, if it passes `check`.
+    fn host_where(&mut self, key: &Key, check: impl Fn(&Host) -> bool) -> Option<usize> {
+        let h = self.find_host(key)?;
         check(&self.host_slots[h]).then_some(h)
     }
 
@@ -431,7 +448,7 @@ impl<H> Pool<H> {
     pub fn remove_idle(&mut self, id: ConnId, key: &Key, reason: CloseReason) -> Option<H> {
         let at = self.idle.find(id)?;
         let h = self.idle.get(at).host;
-        if self.hosts.get(key) != Some(&h) {
+        if self.host_slots[h].key != *key {
             return None; // idle, but under another key
         }
         let conn = self.idle.remove(&mut self.host_slots[h].idle, at);
@@ -536,6 +553,9 @@ impl<H> Pool<H> {
         if self.host_slots[h].is_empty() {
             let host = self.host_slots.remove(h);
             self.hosts.remove(&host.key);
+            if self.last_host == Some(h) {
+                self.last_host = None;
+            }
         }
     }
 
@@ -567,6 +587,10 @@ impl<H> Pool<H> {
         let mut sums = [0; 4]; // idle, in use, dialing, waiters
         let mut tickets = alloc::collections::BTreeSet::new();
         assert_eq!(self.hosts.len(), self.host_slots.len(), "host map and slab");
+        if let Some(h) = self.last_host {
+            let key = &self.host_slots[h].key; // panics if the slot was freed
+            assert_eq!(self.hosts.get(key), Some(&h), "last_host");
+        }
         for (key, &h) in &self.hosts {
             let h = &self.host_slots[h];
             assert_eq!(&h.key, key, "{key}: host slot of another key");
