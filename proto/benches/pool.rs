@@ -33,7 +33,8 @@
 //!   1,000), so the pool holds between `n` and `n + k` meanwhile.
 //!
 //! Run: `cargo bench -p roundtrip-proto --bench pool` (pin it with
-//! `taskset -c 1`); `-- --quick` runs fewer rounds.
+//! `taskset -c 1`); `-- --quick` runs fewer rounds, `-- evict` only the
+//! operations whose name contains `evict`.
 
 // A bench binary: its helpers need no docs.
 #![allow(missing_docs)]
@@ -220,6 +221,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     // `cargo bench` passes `--bench`; anything else we ignore but `--quick`.
     let quick = std::env::args().any(|a| a == "--quick");
+    // Any other argument not starting with `-` keeps the operations whose
+    // name contains it (for profiling one of them).
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let rounds = if quick { 5 } else { 21 };
     let ops: [(&str, Round); 5] = [
         ("reuse (checkout + checkin)", reuse),
@@ -232,6 +239,9 @@ fn main() {
     println!("| operation | layout | 10 | 1,000 | 10,000 |");
     println!("|---|---|---:|---:|---:|");
     for (name, round) in ops {
+        if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
+            continue;
+        }
         for layout in [Layout::OneHost, Layout::HostPerConn] {
             let mut cells = Vec::new();
             for n in SIZES {
