@@ -27,8 +27,8 @@
 //!   finds every expired connection, each at constant cost.
 //!
 //! Costs: insert and remove are O(1), plus O(log d) for a connection in the
-//! heaps (d: connections in them, at most the idle count); lookups by id
-//! are one hash of a counter.
+//! heaps (d: connections in them, at most the idle count); a lookup by id
+//! is one hash of a counter (after the first, which indexes them all).
 
 use core::hash::BuildHasherDefault;
 
@@ -169,7 +169,12 @@ pub(super) struct IdleSet<H> {
     lru: List<IN_POOL>,
     /// Those not following the check-in order, by expiry.
     deadlines: Heap<POOL_HEAP>,
-    ids: CounterMap<ConnId>,
+    /// Each idle connection's slot by id, for [`find`](Self::find). Built
+    /// at the first `find` (O(idle connections), once) and kept from then
+    /// on: only an adapter that watches idle sockets asks (mio's
+    /// `remove_idle`), so the others do not pay two hash-map updates per
+    /// check-in and checkout.
+    ids: Option<CounterMap<ConnId>>,
     /// The latest `since` of any check-in so far.
     latest_since: Instant,
     last_seq: u64,
@@ -182,7 +187,7 @@ impl<H> IdleSet<H> {
             conns: Slab::new(),
             lru: List::new(),
             deadlines: Heap::new(),
-            ids: CounterMap::default(),
+            ids: None,
             latest_since: Instant::ZERO,
             last_seq: 0,
             idle_timeout,
@@ -198,8 +203,12 @@ impl<H> IdleSet<H> {
     }
 
     /// The slot of idle connection `id`.
-    pub(super) fn find(&self, id: ConnId) -> Option<usize> {
-        self.ids.get(&id).copied()
+    pub(super) fn find(&mut self, id: ConnId) -> Option<usize> {
+        let conns = &self.conns;
+        let ids = self
+            .ids
+            .get_or_insert_with(|| conns.iter().map(|(at, c)| (c.id, at)).collect());
+        ids.get(&id).copied()
     }
 
     /// The least recently used of all.
@@ -241,7 +250,9 @@ impl<H> IdleSet<H> {
             self.deadlines.push(&mut self.conns, at);
             host.deadlines.push(&mut self.conns, at);
         }
-        self.ids.insert(id, at);
+        if let Some(ids) = &mut self.ids {
+            ids.insert(id, at);
+        }
         at
     }
 
@@ -254,7 +265,9 @@ impl<H> IdleSet<H> {
             host.deadlines.remove(&mut self.conns, at);
         }
         let conn = self.conns.remove(at);
-        self.ids.remove(&conn.id);
+        if let Some(ids) = &mut self.ids {
+            ids.remove(&conn.id);
+        }
         conn
     }
 
@@ -290,7 +303,9 @@ impl<H> IdleSet<H> {
         let conns = &self.conns;
         let lru = self.lru.checked(conns);
         assert_eq!(lru.len(), conns.len(), "every idle conn is on the LRU list");
-        assert_eq!(self.ids.len(), conns.len(), "ids");
+        if let Some(ids) = &self.ids {
+            assert_eq!(ids.len(), conns.len(), "ids");
+        }
         let seqs = lru.iter().map(|&at| conns[at].seq);
         assert!(
             seqs.clone().zip(seqs.skip(1)).all(|(a, b)| a > b),
@@ -301,7 +316,9 @@ impl<H> IdleSet<H> {
         let mut latest = Instant::ZERO;
         for &at in lru.iter().rev() {
             let c = &conns[at];
-            assert_eq!(self.ids.get(&c.id), Some(&at), "{}: id map", c.id);
+            if let Some(ids) = &self.ids {
+                assert_eq!(ids.get(&c.id), Some(&at), "{}: id map", c.id);
+            }
             let idle_expiry = self.idle_timeout.map(|d| c.since + d);
             if !c.in_heaps() {
                 assert!(

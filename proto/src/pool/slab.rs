@@ -81,8 +81,7 @@ impl<T> Slab<T> {
         }
     }
 
-    /// Every entry with its index (for invariant checks).
-    #[cfg(any(test, fuzzing))]
+    /// Every entry with its index.
     pub(super) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| match s {
             Slot::Used(value) => Some((i, value)),
