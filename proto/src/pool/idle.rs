@@ -341,7 +341,7 @@ impl<H> IdleSet<H> {
             .copied()
             .filter(|&at| conns[at].in_heaps())
             .collect();
-        let heap: BTreeSet<usize> = self.deadlines.checked(conns).iter().copied().collect();
+        let heap: BTreeSet<usize> = self.deadlines.checked(conns).into_iter().collect();
         assert_eq!(heap, in_heaps, "the pool's deadline heap");
         let mut on_hosts = 0;
         for (h, host) in hosts {
@@ -360,7 +360,7 @@ impl<H> IdleSet<H> {
                 .copied()
                 .filter(|&at| conns[at].in_heaps())
                 .collect();
-            let heap: BTreeSet<usize> = host.deadlines.checked(conns).iter().copied().collect();
+            let heap: BTreeSet<usize> = host.deadlines.checked(conns).into_iter().collect();
             assert_eq!(heap, in_heaps, "host {h}: deadline heap");
             on_hosts += list.len();
         }

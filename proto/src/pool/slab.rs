@@ -238,11 +238,20 @@ pub(super) trait Timed<const C: usize> {
     fn place_mut(&mut self) -> &mut usize;
 }
 
+/// A heap item: when its entry is due (a copy, so that comparing two items
+/// reads the heap's vector only), and the entry's slot.
+#[derive(Clone, Copy, Debug)]
+struct Item {
+    due: (Instant, u64),
+    at: usize,
+}
+
 /// A binary min-heap of slab entries by `due`, each entry knowing its place:
 /// push, remove (from anywhere) and pop are O(log n), the earliest is O(1).
+/// An entry's `due` must not change while it is in the heap.
 #[derive(Debug)]
 pub(super) struct Heap<const C: usize> {
-    items: Vec<usize>,
+    items: Vec<Item>,
 }
 
 impl<const C: usize> Heap<C> {
@@ -252,12 +261,15 @@ impl<const C: usize> Heap<C> {
 
     /// The entry due first.
     pub(super) fn first(&self) -> Option<usize> {
-        self.items.first().copied()
+        self.items.first().map(|item| item.at)
     }
 
     pub(super) fn push<T: Timed<C>>(&mut self, slab: &mut Slab<T>, at: usize) {
         let place = self.items.len();
-        self.items.push(at);
+        self.items.push(Item {
+            due: slab[at].due(),
+            at,
+        });
         *slab[at].place_mut() = place;
         self.sift_up(slab, place);
     }
@@ -272,20 +284,16 @@ impl<const C: usize> Heap<C> {
         if place < self.items.len() {
             // `at` was not the last item: the last one fills its place.
             self.items[place] = last;
-            *slab[last].place_mut() = place;
+            *slab[last.at].place_mut() = place;
             let place = self.sift_up(slab, place);
             self.sift_down(slab, place);
         }
     }
 
-    fn due<T: Timed<C>>(&self, slab: &Slab<T>, place: usize) -> (Instant, u64) {
-        slab[self.items[place]].due()
-    }
-
     fn swap<T: Timed<C>>(&mut self, slab: &mut Slab<T>, a: usize, b: usize) {
         self.items.swap(a, b);
-        *slab[self.items[a]].place_mut() = a;
-        *slab[self.items[b]].place_mut() = b;
+        *slab[self.items[a].at].place_mut() = a;
+        *slab[self.items[b].at].place_mut() = b;
     }
 
     /// Moves the item at `place` up while it is due before its parent;
@@ -293,7 +301,7 @@ impl<const C: usize> Heap<C> {
     fn sift_up<T: Timed<C>>(&mut self, slab: &mut Slab<T>, mut place: usize) -> usize {
         while place > 0 {
             let parent = (place - 1) / 2;
-            if self.due(slab, place) >= self.due(slab, parent) {
+            if self.items[place].due >= self.items[parent].due {
                 break;
             }
             self.swap(slab, place, parent);
@@ -307,7 +315,7 @@ impl<const C: usize> Heap<C> {
             let (left, right) = (2 * place + 1, 2 * place + 2);
             let mut first = place;
             for child in [left, right] {
-                if child < self.items.len() && self.due(slab, child) < self.due(slab, first) {
+                if child < self.items.len() && self.items[child].due < self.items[first].due {
                     first = child;
                 }
             }
@@ -319,21 +327,21 @@ impl<const C: usize> Heap<C> {
         }
     }
 
-    /// The slots in the heap, checking the heap order and every entry's
-    /// place. For invariant checks: panics if the heap is inconsistent.
+    /// The slots in the heap, checking the heap order, every entry's place
+    /// and its due copy. For invariant checks: panics if the heap is
+    /// inconsistent.
     #[cfg(any(test, fuzzing))]
-    pub(super) fn checked<T: Timed<C>>(&self, slab: &Slab<T>) -> &[usize] {
-        for (place, &at) in self.items.iter().enumerate() {
+    pub(super) fn checked<T: Timed<C>>(&self, slab: &Slab<T>) -> Vec<usize> {
+        for (place, item) in self.items.iter().enumerate() {
+            let at = item.at;
             assert_eq!(slab[at].place(), place, "slot {at}: wrong heap place");
+            assert_eq!(slab[at].due(), item.due, "slot {at}: due changed");
             if place > 0 {
                 let parent = (place - 1) / 2;
-                assert!(
-                    self.due(slab, parent) <= self.due(slab, place),
-                    "heap order"
-                );
+                assert!(self.items[parent].due <= item.due, "heap order");
             }
         }
-        &self.items
+        self.items.iter().map(|item| item.at).collect()
     }
 }
 
