@@ -8,10 +8,11 @@
 //! checked in first: its key's ([`HostIdle`]) and the pool's. Its expiry is
 //! the earlier of `since + idle_timeout` and the server's Keep-Alive hint.
 //! A connection whose expiry is `since + idle_timeout` and whose `since` is
-//! no earlier than any check-in before it *follows the check-in order*; the
-//! others (a Keep-Alive hint earlier than the idle timeout, no idle timeout
-//! but a hint, or a `now` earlier than a previous check-in's) are also kept
-//! in two deadline heaps, the pool's and their key's.
+//! no earlier than any check-in before it *follows the check-in order*, and
+//! so does one that never expires (no idle timeout, no hint); the others (a
+//! Keep-Alive hint earlier than the idle timeout, no idle timeout but a
+//! hint, or a `now` earlier than a previous check-in's) are also kept in two
+//! deadline heaps, the pool's and their key's.
 //!
 //! Claim: on either list, if the oldest connection `X` has not expired, no
 //! connection that follows the order has. Such a connection `N` was checked
@@ -227,8 +228,12 @@ impl<H> IdleSet<H> {
         now: Instant,
         expiry: Option<Expiry>,
     ) -> usize {
-        let idle_expiry = self.idle_timeout.map(|d| now + d);
-        let follows_order = now >= self.latest_since && expiry.map(|e| e.at) == idle_expiry;
+        // One that never expires (no idle timeout, no hint) needs no heap,
+        // whenever it came.
+        let follows_order = match expiry {
+            None => true,
+            Some(e) => now >= self.latest_since && Some(e.at) == self.idle_timeout.map(|d| now + d),
+        };
         self.latest_since = self.latest_since.max(now);
         self.last_seq += 1;
         let at = self.conns.insert(IdleConn {
@@ -245,8 +250,6 @@ impl<H> IdleSet<H> {
         host.list.push_front(&mut self.conns, at);
         self.lru.push_front(&mut self.conns, at);
         if !follows_order {
-            // Not following the order implies an expiry: with none, it
-            // would equal the (absent) idle timeout's.
             self.deadlines.push(&mut self.conns, at);
             host.deadlines.push(&mut self.conns, at);
         }
@@ -321,12 +324,9 @@ impl<H> IdleSet<H> {
             }
             let idle_expiry = self.idle_timeout.map(|d| c.since + d);
             if !c.in_heaps() {
-                assert!(
-                    c.since >= latest,
-                    "{}: out of order, not in the heaps",
-                    c.id
-                );
                 assert_eq!(c.expiry.map(|e| e.at), idle_expiry, "{}: expiry", c.id);
+                let ordered = c.expiry.is_none() || c.since >= latest;
+                assert!(ordered, "{}: out of order, not in the heaps", c.id);
             } else {
                 assert!(c.expiry.is_some(), "{}: in the heaps without expiry", c.id);
             }
