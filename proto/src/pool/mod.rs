@@ -644,4 +644,6 @@ pub use config::{Key, PoolConfig, ProxyMode, Scheme, Via};
 pub use stats::{ClosedCounts, HostStats, PoolStats};
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
