@@ -707,3 +707,24 @@ fn thousands_of_keys_come_and_go() {
         pool.check_invariants();
     }
 }
+
+/// The case the model found: without an idle timeout, a connection that
+/// never expires, checked in at an earlier `now` than the one before it,
+/// must not enter the deadline heaps (it would hide their real first).
+#[test]
+fn a_late_check_in_that_never_expires_hides_no_deadline() {
+    let mut pool = P::new(PoolConfig::default().idle_timeout(None));
+    let a = key(0);
+    let ids = dial_n(&mut pool, &a, 3);
+    park(&mut pool, ids[0], &a, 1, Some(5_000), at_ms(10_000)); // due at 14 s
+    park(&mut pool, ids[1], &a, 2, None, at_ms(5_000)); // never, and earlier
+    park(&mut pool, ids[2], &a, 3, Some(3_000), at_ms(6_000)); // due at 8 s
+    assert_eq!(pool.poll_timeout(), Some(at_ms(8_000)));
+    let walk = walk_deadlines(&mut pool);
+    let hint = |h| vec![(h, CloseReason::KeepAliveTimeout)];
+    assert_eq!(
+        walk,
+        vec![(at_ms(8_000), hint(3)), (at_ms(14_000), hint(1))]
+    );
+    assert_eq!(pool.stats_for(&a).idle, 1);
+}
