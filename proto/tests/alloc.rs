@@ -7,6 +7,10 @@
 //! vector) promotes it to shared storage, one allocation per buffer lifetime.
 //! Once every `Bytes` cut from it is dropped, `extend_from_slice` reclaims
 //! the space in place, so the next responses allocate nothing.
+//!
+//! The pool (module `pool` below): once its slabs and maps have grown,
+//! checkout, check-in, eviction and expiry allocate nothing, also while keys
+//! come and go.
 // The counting allocator is the only unsafe code; it needs the package lint
 // at `deny` (lib.rs still forbids unsafe code in the library itself). Until
 // proto/Cargo.toml says so, this file waits in tests/pending/, which cargo
