@@ -7,6 +7,10 @@
 //! vector) promotes it to shared storage, one allocation per buffer lifetime.
 //! Once every `Bytes` cut from it is dropped, `extend_from_slice` reclaims
 //! the space in place, so the next responses allocate nothing.
+//!
+//! The pool (module `pool` below): once its slabs and maps have grown,
+//! checkout, check-in, eviction and expiry allocate nothing, also while keys
+//! come and go.
 // The counting allocator is the only unsafe code; it needs the package lint
 // at `deny` (lib.rs still forbids unsafe code in the library itself). Until
 // proto/Cargo.toml says so, this file waits in tests/pending/, which cargo
@@ -237,4 +241,126 @@ fn the_counter_counts() {
     let (dec, n) = allocations(ResponseDecoder::default);
     assert!(n >= 1, "a decoder's field table is allocated");
     drop(dec);
+}
+
+// ---------------------------------------------------------------------------
+// The pool: no allocation per checkout and check-in once it has grown
+// ---------------------------------------------------------------------------
+
+mod pool {
+    use super::allocations;
+    use roundtrip_proto::pool::{Checkout, ConnId, Key, Pool, PoolConfig, Reuse, Scheme};
+    use roundtrip_proto::time::Instant;
+    use std::time::Duration;
+
+    fn at_ms(ms: u64) -> Instant {
+        Instant::from_origin(Duration::from_millis(ms))
+    }
+
+    fn keys(n: usize) -> Vec<Key> {
+        (0..n)
+            .map(|i| Key::new(Scheme::Http, &format!("h{i}.example"), 80))
+            .collect()
+    }
+
+    fn dial(pool: &mut Pool<u32>, key: &Key) -> ConnId {
+        match pool.checkout(key, at_ms(0)) {
+            Checkout::Dial(permit) => {
+                let id = permit.id();
+                pool.dial_succeeded(permit);
+                id
+            }
+            other => panic!("expected a dial, got {other:?}"),
+        }
+    }
+
+    /// A pool with one idle connection per key (`per_key` of them on one key
+    /// when `keys` has one), checked in 1 ms apart.
+    fn filled(keys: &[Key], per_key: usize, hint: Option<Duration>, cap: usize) -> Pool<u32> {
+        let config = PoolConfig::default()
+            .max_idle_per_host(cap)
+            .max_idle_total(cap);
+        let mut pool = Pool::new(config);
+        let mut conns = Vec::new();
+        for key in keys {
+            conns.extend((0..per_key).map(|_| (dial(&mut pool, key), key)));
+        }
+        for (i, (id, key)) in conns.into_iter().enumerate() {
+            let now = at_ms(1 + i as u64);
+            assert!(pool.checkin(id, key, 0, Reuse::Yes, hint, now).is_none());
+        }
+        pool
+    }
+
+    /// Checkout + checkin `rounds` times over `keys` in turn.
+    fn reuse(pool: &mut Pool<u32>, keys: &[Key], hint: Option<Duration>, rounds: usize) {
+        let now = at_ms(1_000);
+        for i in 0..rounds {
+            let key = &keys[i % keys.len()];
+            let Checkout::Idle(idle) = pool.checkout(key, now) else {
+                panic!("expected an idle connection")
+            };
+            let grant = pool.checkin(idle.id, key, idle.handle, Reuse::Yes, hint, now);
+            assert!(grant.is_none() && pool.take_closed().is_none());
+        }
+    }
+
+    #[test]
+    fn reuse_allocates_nothing() {
+        let hint = Some(Duration::from_secs(30));
+        for (keys, per_key) in [(keys(1), 100), (keys(100), 1)] {
+            for hint in [None, hint] {
+                let mut pool = filled(&keys, per_key, hint, 1_000);
+                reuse(&mut pool, &keys, hint, 1_000); // warm-up
+                let ((), n) = allocations(|| reuse(&mut pool, &keys, hint, 10_000));
+                assert_eq!(n, 0, "{} keys, hint {hint:?}", keys.len());
+            }
+        }
+    }
+
+    /// At the idle cap, a connection of a new key is dialed and checked in,
+    /// and the least recently used (another key's, whose entry goes) is
+    /// closed: keys come and go, their slots and map entries are reused.
+    #[test]
+    fn eviction_with_new_keys_allocates_nothing() {
+        let keys = keys(600);
+        let (idle, cap) = (&keys[..100], 100);
+        let mut pool = filled(idle, 1, None, cap);
+        let churn = |pool: &mut Pool<u32>, range: std::ops::Range<usize>| {
+            for i in range {
+                let key = &keys[i % keys.len()];
+                let id = dial(pool, key);
+                let now = at_ms(1_000 + i as u64);
+                assert!(pool.checkin(id, key, 0, Reuse::Yes, None, now).is_none());
+                assert!(pool.take_closed().is_some(), "one evicted");
+            }
+        };
+        churn(&mut pool, 100..2_000); // warm-up: the tables reach their size
+        let ((), n) = allocations(|| churn(&mut pool, 2_000..12_000));
+        assert_eq!(n, 0);
+        assert_eq!(pool.stats().idle, cap);
+    }
+
+    /// An idle connection expires and another is checked in, on one key and
+    /// on a new key each time, with and without Keep-Alive hints.
+    #[test]
+    fn expiry_allocates_nothing() {
+        let keys = keys(300);
+        let mut pool = filled(&keys[..100], 1, None, 1_000);
+        let churn = |pool: &mut Pool<u32>, range: std::ops::Range<usize>| {
+            for i in range {
+                let at = pool.poll_timeout().expect("a deadline");
+                pool.handle_timeout(at);
+                assert!(pool.take_closed().is_some(), "one expired");
+                let key = &keys[i % keys.len()];
+                let id = dial(pool, key);
+                let hint = (i % 2 == 0).then(|| Duration::from_secs(100));
+                let now = at + Duration::from_millis(1);
+                assert!(pool.checkin(id, key, 0, Reuse::Yes, hint, now).is_none());
+            }
+        };
+        churn(&mut pool, 100..2_000);
+        let ((), n) = allocations(|| churn(&mut pool, 2_000..12_000));
+        assert_eq!(n, 0);
+    }
 }

@@ -51,58 +51,107 @@
 //! back: a [`Grant::Conn`] with [`Pool::checkin`] (passing the Keep-Alive hint
 //! the adapter last saw for it, or `None`), a [`Grant::Dial`] with
 //! [`Pool::dial_failed`], which may in turn grant the next waiter.
+//!
+//! # Cost of each call
+//!
+//! Constant time, whatever the number of keys and idle connections (issue
+//! #16 measured 10 to 10,000 of each; see `BENCHMARKS.md`), except where a
+//! server's Keep-Alive hint makes a deadline that breaks the check-in order:
+//!
+//! | call | cost |
+//! |---|---|
+//! | [`checkout`](Pool::checkout) | O(1) + O(1) per expired connection it closes |
+//! | [`checkin`](Pool::checkin) | O(1) + O(1) per connection it evicts |
+//! | [`dial_succeeded`](Pool::dial_succeeded), [`dial_failed`](Pool::dial_failed), [`discard`](Pool::discard), [`cancel_wait`](Pool::cancel_wait) | O(1) |
+//! | [`remove_idle`](Pool::remove_idle) | O(1) (the first call indexes the idle connections by id: O(idle), once) |
+//! | [`poll_timeout`](Pool::poll_timeout) | O(1) |
+//! | [`handle_timeout`](Pool::handle_timeout) | O(1) + O(1) per expired connection |
+//!
+//! Plus O(log d) whenever a connection enters or leaves the deadline heaps,
+//! where d is the number of idle connections in them: those whose Keep-Alive
+//! hint expires before the idle timeout (or that have a hint and no idle
+//! timeout), or checked in with a `now` earlier than a previous check-in's.
+//! O(1) means expected O(1) for the hash lookups of keys (O(log keys)
+//! without `std`, see `HostMap`).
+//!
+//! How (module `idle`, whose docs hold the proof): idle connections live in
+//! a slab, each linked into its key's list (most recent first: checkout
+//! takes the front, per-key eviction the back) and into the pool's list
+//! (global LRU eviction takes the back). With one idle timeout for all, the
+//! check-in order is the expiry order, so the oldest connection is the next
+//! to expire unless a deadline heap holds an earlier one. Waiters are a FIFO
+//! list per key in another slab, found by ticket through a hash map. Once
+//! the slabs, lists and maps have grown to their largest, no call allocates
+//! (`proto/tests/alloc.rs`), except when a `Key` that holds a proxy (a
+//! boxed `Via`) is cloned: for a new key's entry and for each dial permit.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use core::fmt;
 use core::time::Duration;
 use smol_str::{SmolStr, StrExt};
 
 use crate::time::Instant;
 
+use idle::{CounterMap, Expiry, HostIdle, IdleSet};
+use slab::{Linked, Links, List, Slab};
+
 /// The reuse verdict and close reasons are the connection core's own types.
 pub use crate::framing::{CloseReason, Reuse};
-#[derive(Clone, Copy, Debug)]
-struct Expiry {
-    at: Instant,
-    reason: CloseReason,
+
+/// Where each key's state lives: its slot in the pool's host slab.
+///
+/// With `std`, a hash map keyed with std's `RandomState` (SipHash-1-3 under
+/// per-process random keys): host names may come from peers (a redirect's
+/// `Location`), so the hash must not be predictable, or a peer could pick
+/// names that all collide. The random keys only place entries in the table;
+/// no decision and no output order depends on them (the pool never walks
+/// this map outside its invariant checks). Without `std` there is no random
+/// source, so an ordered map (O(log keys) per lookup, never degenerate).
+#[cfg(feature = "std")]
+type HostMap = hashbrown::HashMap<Key, usize, std::hash::RandomState>;
+#[cfg(not(feature = "std"))]
+type HostMap = alloc::collections::BTreeMap<Key, usize>;
+
+/// List kind of the waiters of a key.
+const QUEUE: usize = 0;
+
+/// A request queued for a key.
+struct Waiter {
+    ticket: Ticket,
+    /// Its key's slot in the host slab.
+    host: usize,
+    links: Links,
 }
 
-struct IdleConn<H> {
-    handle: H,
-    id: ConnId,
-    /// Check-in order: larger is more recent (global LRU across hosts).
-    seq: u64,
-    since: Instant,
-    expiry: Option<Expiry>,
-}
-
-impl<H> IdleConn<H> {
-    fn expired(&self, now: Instant) -> Option<CloseReason> {
-        self.expiry.filter(|e| e.at <= now).map(|e| e.reason)
+impl Linked<QUEUE> for Waiter {
+    fn links(&self) -> &Links {
+        &self.links
+    }
+    fn links_mut(&mut self) -> &mut Links {
+        &mut self.links
     }
 }
 
-/// One key's state. Idle connections are ordered most recently used first.
-struct Host<H> {
-    idle: VecDeque<IdleConn<H>>,
-    /// The earliest expiry of an idle connection (`None`: none has one),
-    /// kept exact at every check-in and removal, so that checkout and
-    /// `poll_timeout` scan the idle list only when something is due (or
-    /// when the connection taken out was the one due first).
-    next_expiry: Option<Instant>,
+/// One key's state.
+struct Host {
+    /// Kept to remove the map entry when the key's last connection goes
+    /// (an eviction or expiry finds the host by its slot, not its key).
+    key: Key,
+    idle: HostIdle,
     in_use: usize,
     dialing: usize,
-    waiters: VecDeque<Ticket>,
+    /// Oldest first.
+    waiters: List<QUEUE>,
 }
 
-impl<H> Host<H> {
-    fn new() -> Self {
+impl Host {
+    fn new(key: Key) -> Self {
         Host {
-            idle: VecDeque::new(),
-            next_expiry: None,
+            key,
+            idle: HostIdle::new(),
             in_use: 0,
             dialing: 0,
-            waiters: VecDeque::new(),
+            waiters: List::new(),
         }
     }
     fn conns(&self) -> usize {
@@ -110,41 +159,6 @@ impl<H> Host<H> {
     }
     fn is_empty(&self) -> bool {
         self.conns() == 0 && self.waiters.is_empty()
-    }
-    /// Keeps `next_expiry` exact after `conn` left the idle list.
-    fn took(&mut self, conn: &IdleConn<H>) {
-        if conn.expiry.is_some_and(|e| Some(e.at) == self.next_expiry) {
-            self.next_expiry = self.earliest_expiry();
-        }
-    }
-
-    fn earliest_expiry(&self) -> Option<Instant> {
-        self.idle
-            .iter()
-            .filter_map(|c| c.expiry.map(|e| e.at))
-            .min()
-    }
-
-    /// Moves expired idle connections to `closed`; returns how many.
-    /// Constant time until the earliest expiry is due.
-    fn expire(&mut self, now: Instant, closed: &mut Closed<H>) -> usize {
-        if self.next_expiry.is_none_or(|at| at > now) {
-            return 0;
-        }
-        let before = self.idle.len();
-        let mut i = 0;
-        while i < self.idle.len() {
-            match self.idle[i].expired(now) {
-                Some(reason) => {
-                    if let Some(conn) = self.idle.remove(i) {
-                        closed.close(conn.handle, reason);
-                    }
-                }
-                None => i += 1,
-            }
-        }
-        self.next_expiry = self.earliest_expiry();
-        before - self.idle.len()
     }
 }
 
@@ -164,15 +178,13 @@ impl<H> Closed<H> {
 /// Pool-wide gauges and counters, kept in step with the hosts.
 #[derive(Default)]
 struct Totals {
-    idle: usize,
     in_use: usize,
     dialing: usize,
-    waiters: usize,
     dials: u64,
     reuses: u64,
 }
 
-/// The next number of a counter (connection ids, tickets, check-in order).
+/// The next number of a counter (connection ids, tickets).
 fn bump(counter: &mut u64) -> u64 {
     *counter += 1;
     *counter
@@ -212,12 +224,21 @@ fn bump(counter: &mut u64) -> u64 {
 /// ```
 pub struct Pool<H> {
     config: PoolConfig,
-    hosts: BTreeMap<Key, Host<H>>,
+    /// Each key's slot in `host_slots`.
+    hosts: HostMap,
+    host_slots: Slab<Host>,
+    /// The host slot found last: a run of requests to one key (the
+    /// keep-alive steady state) compares the key instead of hashing it.
+    last_host: Option<usize>,
+    idle: IdleSet<H>,
+    /// Every queued request, on its key's `waiters` list.
+    waiters: Slab<Waiter>,
+    /// Each queued ticket's slot in `waiters`.
+    tickets: CounterMap<Ticket>,
     closed: Closed<H>,
     totals: Totals,
     last_conn: u64,
     last_ticket: u64,
-    last_seq: u64,
 }
 
 impl<H> Default for Pool<H> {
@@ -240,7 +261,12 @@ impl<H> Pool<H> {
     pub fn new(config: PoolConfig) -> Self {
         Pool {
             config,
-            hosts: BTreeMap::new(),
+            hosts: HostMap::default(),
+            host_slots: Slab::new(),
+            last_host: None,
+            idle: IdleSet::new(config.idle_timeout),
+            waiters: Slab::new(),
+            tickets: CounterMap::default(),
             closed: Closed {
                 queue: VecDeque::new(),
                 counts: ClosedCounts::default(),
@@ -248,7 +274,6 @@ impl<H> Pool<H> {
             totals: Totals::default(),
             last_conn: 0,
             last_ticket: 0,
-            last_seq: 0,
         }
     }
 
@@ -262,24 +287,32 @@ impl<H> Pool<H> {
     /// permit to dial while under [`max_conns_per_host`](PoolConfig::max_conns_per_host),
     /// else a place in the FIFO queue for `key`.
     pub fn checkout(&mut self, key: &Key, now: Instant) -> Checkout<H> {
-        let cap = self.config.conn_cap();
-        // One search of the map; the key's clone copies a short host inline.
-        let host = self.hosts.entry(key.clone()).or_insert_with(Host::new);
-        self.totals.idle -= host.expire(now, &mut self.closed);
-        if let Some(conn) = host.idle.pop_front() {
-            host.took(&conn);
+        let h = match self.find_host(key) {
+            Some(h) => h,
+            None => {
+                let h = self.host_slots.insert(Host::new(key.clone()));
+                self.hosts.insert(key.clone(), h);
+                self.last_host = Some(h);
+                h
+            }
+        };
+        let host = &mut self.host_slots[h];
+        while let Some((at, reason)) = self.idle.due_in(&host.idle, now) {
+            let conn = self.idle.remove(&mut host.idle, at);
+            self.closed.close(conn.handle, reason);
+        }
+        if let Some(at) = host.idle.newest() {
+            let conn = self.idle.remove(&mut host.idle, at);
             host.in_use += 1;
-            self.totals.idle -= 1;
             self.totals.in_use += 1;
             self.totals.reuses += 1;
-            let idle_for = now.saturating_since(conn.since);
             return Checkout::Idle(Idle {
                 handle: conn.handle,
                 id: conn.id,
-                idle_for,
+                idle_for: now.saturating_since(conn.since),
             });
         }
-        if host.conns() < cap {
+        if host.conns() < self.config.conn_cap() {
             host.dialing += 1;
             self.totals.dialing += 1;
             return Checkout::Dial(DialPermit {
@@ -288,16 +321,40 @@ impl<H> Pool<H> {
             });
         }
         let ticket = Ticket(bump(&mut self.last_ticket));
-        host.waiters.push_back(ticket);
-        self.totals.waiters += 1;
+        let at = self.waiters.insert(Waiter {
+            ticket,
+            host: h,
+            links: Links::NONE,
+        });
+        host.waiters.push_back(&mut self.waiters, at);
+        self.tickets.insert(ticket, at);
         Checkout::Wait(ticket)
+    }
+
+    /// The slot of `key`'s host.
+    fn find_host(&mut self, key: &Key) -> Option<usize> {
+        if let Some(h) = self.last_host
+            && self.host_slots[h].key == *key
+        {
+            return Some(h);
+        }
+        let h = *self.hosts.get(key)?;
+        self.last_host = Some(h);
+        Some(h)
+    }
+
+    /// The slot of `key`'s host, if it passes `check`.
+    fn host_where(&mut self, key: &Key, check: impl Fn(&Host) -> bool) -> Option<usize> {
+        let h = self.find_host(key)?;
+        check(&self.host_slots[h]).then_some(h)
     }
 
     /// The dial of `permit` succeeded: its connection is now in use.
     pub fn dial_succeeded(&mut self, permit: DialPermit) {
-        let host = self.hosts.get_mut(&permit.key).filter(|h| h.dialing > 0);
-        debug_assert!(host.is_some(), "dial_succeeded: permit not from this pool");
-        if let Some(host) = host {
+        let h = self.host_where(&permit.key, |h| h.dialing > 0);
+        debug_assert!(h.is_some(), "dial_succeeded: permit not from this pool");
+        if let Some(h) = h {
+            let host = &mut self.host_slots[h];
             host.dialing -= 1;
             host.in_use += 1;
             self.totals.dialing -= 1;
@@ -310,12 +367,12 @@ impl<H> Pool<H> {
     /// and the first waiter for its key, if any, is granted a dial instead.
     #[must_use = "a returned grant must be delivered to its waiter"]
     pub fn dial_failed(&mut self, permit: DialPermit) -> Option<Grant<H>> {
-        let host = self.hosts.get_mut(&permit.key).filter(|h| h.dialing > 0);
-        debug_assert!(host.is_some(), "dial_failed: permit not from this pool");
-        let host = host?;
-        host.dialing -= 1;
+        let h = self.host_where(&permit.key, |h| h.dialing > 0);
+        debug_assert!(h.is_some(), "dial_failed: permit not from this pool");
+        let h = h?;
+        self.host_slots[h].dialing -= 1;
         self.totals.dialing -= 1;
-        self.release_slot(&permit.key)
+        self.release_slot(h)
     }
 
     /// Gives back connection `id` of `key` after an exchange.
@@ -344,9 +401,9 @@ impl<H> Pool<H> {
         now: Instant,
     ) -> Option<Grant<H>> {
         let expiry = self.config.expiry(keep_alive_timeout, now);
-        let host = self.hosts.get_mut(key).filter(|h| h.in_use > 0);
-        debug_assert!(host.is_some(), "checkin: no connection in use");
-        let Some(host) = host else {
+        let h = self.host_where(key, |h| h.in_use > 0);
+        debug_assert!(h.is_some(), "checkin: no connection in use");
+        let Some(h) = h else {
             self.closed.close(handle, CloseReason::Error);
             return None;
         };
@@ -355,14 +412,13 @@ impl<H> Pool<H> {
             Reuse::Yes => expiry.filter(|e| e.at <= now).map(|e| e.reason),
         };
         if let Some(reason) = close {
-            host.in_use -= 1;
+            self.host_slots[h].in_use -= 1;
             self.totals.in_use -= 1;
             self.closed.close(handle, reason);
-            return self.release_slot(key);
+            return self.release_slot(h);
         }
-        if let Some(ticket) = host.waiters.pop_front() {
+        if let Some(ticket) = self.pop_waiter(h) {
             // Late binding: the connection stays in use, by the first waiter.
-            self.totals.waiters -= 1;
             self.totals.reuses += 1;
             let idle = Idle {
                 handle,
@@ -371,23 +427,13 @@ impl<H> Pool<H> {
             };
             return Some(Grant::Conn { ticket, idle });
         }
+        let host = &mut self.host_slots[h];
         host.in_use -= 1;
-        let seq = bump(&mut self.last_seq);
-        if let Some(e) = &expiry {
-            host.next_expiry = Some(host.next_expiry.map_or(e.at, |at| at.min(e.at)));
-        }
-        host.idle.push_front(IdleConn {
-            handle,
-            id,
-            seq,
-            since: now,
-            expiry,
-        });
-        let over_per_host = host.idle.len() > self.config.max_idle_per_host;
         self.totals.in_use -= 1;
-        self.totals.idle += 1;
-        if over_per_host || self.totals.idle > self.config.max_idle_total {
-            self.enforce_idle_limits(key);
+        self.idle.insert(&mut host.idle, h, handle, id, now, expiry);
+        let over_per_host = host.idle.len() > self.config.max_idle_per_host;
+        if over_per_host || self.idle.len() > self.config.max_idle_total {
+            self.enforce_idle_limits(h);
         }
         None
     }
@@ -400,10 +446,10 @@ impl<H> Pool<H> {
     pub fn discard(&mut self, id: ConnId, key: &Key, reason: CloseReason) -> Option<Grant<H>> {
         // In-use connections are counted, not stored: `id` serves the caller's traces.
         let _ = id;
-        let host = self.hosts.get_mut(key).filter(|h| h.in_use > 0);
-        debug_assert!(host.is_some(), "discard: no connection in use");
-        let host = host?;
-        host.in_use -= 1;
+        let h = self.host_where(key, |h| h.in_use > 0);
+        debug_assert!(h.is_some(), "discard: no connection in use");
+        let h = h?;
+        self.host_slots[h].in_use -= 1;
         self.totals.in_use -= 1;
         if reason == CloseReason::Stale {
             // Found closed when taken from the pool: it carried nothing, so
@@ -411,7 +457,7 @@ impl<H> Pool<H> {
             self.totals.reuses = self.totals.reuses.saturating_sub(1);
         }
         self.closed.counts.add(reason);
-        self.release_slot(key)
+        self.release_slot(h)
     }
 
     /// An idle connection `id` of `key` turned out dead while it sat in the
@@ -433,15 +479,14 @@ impl<H> Pool<H> {
     /// assert_eq!(pool.stats().idle, 0);
     /// ```
     pub fn remove_idle(&mut self, id: ConnId, key: &Key, reason: CloseReason) -> Option<H> {
-        let host = self.hosts.get_mut(key)?;
-        let pos = host.idle.iter().position(|c| c.id == id)?;
-        let conn = host.idle.remove(pos)?;
-        host.took(&conn);
-        self.totals.idle -= 1;
-        self.closed.counts.add(reason);
-        if host.is_empty() {
-            self.hosts.remove(key);
+        let at = self.idle.find(id)?;
+        let h = self.idle.get(at).host;
+        if self.host_slots[h].key != *key {
+            return None; // idle, but under another key
         }
+        let conn = self.idle.remove(&mut self.host_slots[h].idle, at);
+        self.closed.counts.add(reason);
+        self.drop_host_if_empty(h);
         Some(conn.handle)
     }
 
@@ -449,34 +494,32 @@ impl<H> Pool<H> {
     /// then it may already have been granted, and the adapter must give the
     /// grant back ([`checkin`](Self::checkin) or [`dial_failed`](Self::dial_failed)).
     pub fn cancel_wait(&mut self, ticket: Ticket) -> bool {
-        if self.totals.waiters == 0 {
+        let Some(at) = self.tickets.remove(&ticket) else {
             return false;
-        }
-        for host in self.hosts.values_mut() {
-            if let Some(pos) = host.waiters.iter().position(|&t| t == ticket) {
-                host.waiters.remove(pos);
-                self.totals.waiters -= 1;
-                // A host with waiters is at its cap (>= 1 conn): never left empty.
-                return true;
-            }
-        }
-        false
+        };
+        let h = self.waiters[at].host;
+        // A host with waiters is at its cap (>= 1 conn): never left empty.
+        self.host_slots[h].waiters.unlink(&mut self.waiters, at);
+        self.waiters.remove(at);
+        true
     }
 
-    /// The earliest instant an idle connection expires, if any. Linear in the
-    /// number of hosts, not of connections.
+    /// The earliest instant an idle connection expires, if any. Constant
+    /// time (see the module docs).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.hosts.values().filter_map(|h| h.next_expiry).min()
+        self.idle.next_expiry()
     }
 
     /// Closes every idle connection expired at `now` (see
-    /// [`take_closed`](Self::take_closed)). Early or repeated calls are harmless.
+    /// [`take_closed`](Self::take_closed)). Early or repeated calls are
+    /// harmless, and cost constant time when nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let (closed, totals) = (&mut self.closed, &mut self.totals);
-        self.hosts.retain(|_, host| {
-            totals.idle -= host.expire(now, closed);
-            !host.is_empty()
-        });
+        while let Some((at, reason)) = self.idle.due(now) {
+            let h = self.idle.get(at).host;
+            let conn = self.idle.remove(&mut self.host_slots[h].idle, at);
+            self.closed.close(conn.handle, reason);
+            self.drop_host_if_empty(h);
+        }
     }
 
     /// The next handle the adapter must close, and why. Drain after every call.
@@ -490,75 +533,83 @@ impl<H> Pool<H> {
         PoolStats {
             dials: t.dials,
             reuses: t.reuses,
-            idle: t.idle,
+            idle: self.idle.len(),
             in_use: t.in_use,
             dialing: t.dialing,
-            waiters: t.waiters,
+            waiters: self.waiters.len(),
             closed: self.closed.counts,
         }
     }
 
     /// The gauges of one key (all zero for a key the pool holds nothing for).
     pub fn stats_for(&self, key: &Key) -> HostStats {
-        self.hosts
-            .get(key)
-            .map_or_else(HostStats::default, |h| HostStats {
+        self.hosts.get(key).map_or_else(HostStats::default, |&h| {
+            let h = &self.host_slots[h];
+            HostStats {
                 idle: h.idle.len(),
                 in_use: h.in_use,
                 dialing: h.dialing,
                 waiters: h.waiters.len(),
-            })
+            }
+        })
     }
 
-    /// After one slot of `key` was freed: grant it to the first waiter, or drop
-    /// the host entry if nothing is left in it.
-    fn release_slot(&mut self, key: &Key) -> Option<Grant<H>> {
-        let host = self.hosts.get_mut(key)?;
-        let Some(ticket) = host.waiters.pop_front() else {
-            if host.is_empty() {
-                self.hosts.remove(key);
-            }
+    /// Takes the first waiter of host `h` off its queue.
+    fn pop_waiter(&mut self, h: usize) -> Option<Ticket> {
+        let host = &mut self.host_slots[h];
+        let at = host.waiters.front()?;
+        host.waiters.unlink(&mut self.waiters, at);
+        let ticket = self.waiters.remove(at).ticket;
+        self.tickets.remove(&ticket);
+        Some(ticket)
+    }
+
+    /// After one slot of host `h` was freed: grant it to the first waiter, or
+    /// drop the host entry if nothing is left in it.
+    fn release_slot(&mut self, h: usize) -> Option<Grant<H>> {
+        let Some(ticket) = self.pop_waiter(h) else {
+            self.drop_host_if_empty(h);
             return None;
         };
+        let host = &mut self.host_slots[h];
         host.dialing += 1;
-        self.totals.waiters -= 1;
         self.totals.dialing += 1;
         let permit = DialPermit {
             id: ConnId(bump(&mut self.last_conn)),
-            key: key.clone(),
+            key: host.key.clone(),
         };
         Some(Grant::Dial { ticket, permit })
     }
 
-    /// Evicts least recently used idle connections after a check-in to `key`.
-    fn enforce_idle_limits(&mut self, key: &Key) {
-        if let Some(host) = self.hosts.get_mut(key)
-            && host.idle.len() > self.config.max_idle_per_host
-            && let Some(conn) = host.idle.pop_back()
-        {
-            host.took(&conn);
-            self.totals.idle -= 1;
-            self.closed.close(conn.handle, CloseReason::MaxIdlePerHost);
-            if host.is_empty() {
-                self.hosts.remove(key);
+    /// Forgets host `h` if it holds nothing.
+    fn drop_host_if_empty(&mut self, h: usize) {
+        if self.host_slots[h].is_empty() {
+            let host = self.host_slots.remove(h);
+            self.hosts.remove(&host.key);
+            if self.last_host == Some(h) {
+                self.last_host = None;
             }
         }
-        if self.totals.idle <= self.config.max_idle_total {
-            return;
+    }
+
+    /// Evicts least recently used idle connections after a check-in to host `h`.
+    fn enforce_idle_limits(&mut self, h: usize) {
+        let host = &mut self.host_slots[h];
+        if host.idle.len() > self.config.max_idle_per_host
+            && let Some(at) = host.idle.oldest()
+        {
+            let conn = self.idle.remove(&mut host.idle, at);
+            self.closed.close(conn.handle, CloseReason::MaxIdlePerHost);
+            self.drop_host_if_empty(h);
         }
-        // Global LRU: each host's back is its oldest; the smallest `seq` wins.
-        while self.totals.idle > self.config.max_idle_total {
-            let hosts = self.hosts.values_mut();
-            let oldest = hosts.min_by_key(|h| h.idle.back().map_or(u64::MAX, |c| c.seq));
-            let Some((host, conn)) = oldest.and_then(|h| h.idle.pop_back().map(|c| (h, c))) else {
-                break;
-            };
-            host.took(&conn);
-            self.totals.idle -= 1;
+        // Global LRU: the oldest idle connection of all keys goes first.
+        while self.idle.len() > self.config.max_idle_total {
+            let Some(at) = self.idle.oldest() else { break };
+            let h = self.idle.get(at).host;
+            let conn = self.idle.remove(&mut self.host_slots[h].idle, at);
             self.closed.close(conn.handle, CloseReason::MaxIdleTotal);
+            self.drop_host_if_empty(h);
         }
-        // The evicted conn's host may now hold nothing: drop such entries.
-        self.hosts.retain(|_, h| !h.is_empty());
     }
 
     /// Panics if the pool's bookkeeping is inconsistent. For tests and fuzzing.
@@ -568,7 +619,14 @@ impl<H> Pool<H> {
         let (cap, config) = (self.config.conn_cap(), &self.config);
         let mut sums = [0; 4]; // idle, in use, dialing, waiters
         let mut tickets = alloc::collections::BTreeSet::new();
-        for (key, h) in &self.hosts {
+        assert_eq!(self.hosts.len(), self.host_slots.len(), "host map and slab");
+        if let Some(h) = self.last_host {
+            let key = &self.host_slots[h].key; // panics if the slot was freed
+            assert_eq!(self.hosts.get(key), Some(&h), "last_host");
+        }
+        for (key, &h) in &self.hosts {
+            let h = &self.host_slots[h];
+            assert_eq!(&h.key, key, "{key}: host slot of another key");
             assert!(!h.is_empty(), "{key}: empty host entry kept");
             assert!(h.conns() <= cap, "{key}: over max_conns_per_host");
             assert!(
@@ -579,33 +637,46 @@ impl<H> Pool<H> {
                 assert!(h.idle.is_empty(), "{key}: waiters beside idle conns");
                 assert_eq!(h.conns(), cap, "{key}: waiters while under the cap");
             }
-            let mut pairs = h.idle.iter().zip(h.idle.iter().skip(1));
-            assert!(pairs.all(|(a, b)| a.seq > b.seq), "{key}: not MRU");
-            assert_eq!(h.next_expiry, h.earliest_expiry(), "{key}: next_expiry");
-            assert!(
-                h.waiters.iter().all(|t| tickets.insert(*t)),
-                "ticket queued twice"
-            );
+            for at in h.waiters.checked(&self.waiters) {
+                let Waiter { ticket, host, .. } = self.waiters[at];
+                assert!(tickets.insert(ticket), "ticket queued twice");
+                assert_eq!(self.tickets.get(&ticket), Some(&at), "ticket map");
+                assert_eq!(self.hosts.get(key), Some(&host), "{key}: waiter's host");
+            }
             let counts = [h.idle.len(), h.in_use, h.dialing, h.waiters.len()];
             sums.iter_mut().zip(counts).for_each(|(sum, n)| *sum += n);
         }
+        assert_eq!(
+            tickets.len(),
+            self.tickets.len(),
+            "stale ticket map entries"
+        );
         let t = &self.totals;
         assert_eq!(
             sums,
-            [t.idle, t.in_use, t.dialing, t.waiters],
+            [self.idle.len(), t.in_use, t.dialing, self.waiters.len()],
             "totals out of step"
         );
-        assert!(t.idle <= config.max_idle_total, "over max_idle_total");
+        assert!(
+            self.idle.len() <= config.max_idle_total,
+            "over max_idle_total"
+        );
+        self.idle
+            .check_invariants(self.host_slots.iter().map(|(h, host)| (h, &host.idle)));
     }
 }
 
 mod checkout;
 mod config;
+mod idle;
+mod slab;
 mod stats;
 
 pub use checkout::{Checkout, ConnId, DialPermit, Grant, Idle, Ticket};
 pub use config::{Key, PoolConfig, ProxyMode, Scheme, Via};
 pub use stats::{ClosedCounts, HostStats, PoolStats};
 
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;
