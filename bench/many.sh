@@ -22,7 +22,9 @@
 # not. Loopback only.
 #
 # Settings (environment): ROUNDS (5), SECS (5, per run), CONNS (10000),
-# MAX_LOAD (1.2), MAX_LOAD_WAIT (300), SCHED (rt as root, else none).
+# MAX_LOAD (1.2), MAX_LOAD_WAIT (300), SCHED (rt as root, else none),
+# MANY_BIN (a bench binary built before, e.g. a copy kept from another
+# commit for a before/after comparison: no build then).
 # Needs: taskset, wrk, flock. Bounded: every step runs under `timeout`;
 # about 2 minutes here, plus the waits for the load and the lock.
 set -euo pipefail
@@ -62,9 +64,13 @@ ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
     exit 1
 }
 
-log "building (release, cargo bench --no-run)"
-BIN=$(cargo bench -p roundtrip-tests --bench many --no-run --message-format=json 2>/dev/null |
-    grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
+if [ -n "${MANY_BIN:-}" ]; then
+    BIN=$MANY_BIN
+else
+    log "building (release, cargo bench --no-run)"
+    BIN=$(cargo bench -p roundtrip-tests --bench many --no-run --message-format=json 2>/dev/null |
+        grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
+fi
 [ -x "$BIN" ] || { echo "bench/many.sh: no bench binary found" >&2; exit 1; }
 
 TMP=$(mktemp -d)
@@ -105,7 +111,7 @@ flock "$LOCK" timeout 300 "${AS_CLIENT[@]}" taskset -c 0 "$BIN" --memory --conns
 cat <<EOF
 ### Run of $START
 
-- machine: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) CPUs; $(uname -sr); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo " (+ uncommitted changes)")
+- machine: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) CPUs; $(uname -sr); $(if [ -n "${MANY_BIN:-}" ]; then echo "binary $MANY_BIN"; else echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo " (+ uncommitted changes)")"; fi)
 - load (1/5/15 min) before: $LOAD_BEFORE (waited ${waited}s for < $MAX_LOAD); after the rounds: $LOAD_AFTER
 - scheduling: SCHED=$SCHED (origin \`${AS_ORIGIN[*]:-as started}\`, clients \`${AS_CLIENT[*]:-as started}\`)
 - origin: \`taskset -c 1 $(basename "$BIN") --serve-origin-evented\`, listen backlog $BACKLOG, file limit $ORIGIN_NOFILE;
