@@ -118,6 +118,9 @@ pub struct Driver {
     pub(crate) upgraded: HashMap<RequestId, (TcpStream, Bytes)>,
     /// Where request body pieces are read (reused).
     pub(crate) upload: BytesMut,
+    /// The read buffer a connection borrows for a read while it holds no
+    /// bytes of its own (see `Conn::return_read_buf`).
+    pub(crate) shared_read_buf: BytesMut,
     last_serial: u64,
     /// Host name lookups on resolver threads, made at the first one.
     lookups: Option<Lookups>,
@@ -207,6 +210,7 @@ impl Driver {
             finished: VecDeque::new(),
             upgraded: HashMap::new(),
             upload: BytesMut::new(),
+            shared_read_buf: BytesMut::new(),
             last_serial: 0,
             lookups: None,
         }

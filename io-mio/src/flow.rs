@@ -7,7 +7,7 @@
 
 use std::io::{self, Read};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use mio::Interest;
 use mio::net::TcpStream;
 use roundtrip_io::exchange::{Action, Exchange, Link};
@@ -196,7 +196,7 @@ impl Driver {
                 if watch_read && conn.read_pending {
                     // An answer may have come while the body was sent; if
                     // not, the write goes on.
-                    read(entry, conn, now);
+                    read(entry, conn, &mut self.shared_read_buf, now);
                     return Next::Go;
                 }
                 match conn.write() {
@@ -223,7 +223,7 @@ impl Driver {
                 let Some(conn) = conn else {
                     return self.fail(ex, misuse("a read without a connection"));
                 };
-                return read(entry, conn, now);
+                return read(entry, conn, &mut self.shared_read_buf, now);
             }
             Action::Head(response) => {
                 let (parts, ()) = response.into_parts();
@@ -284,7 +284,11 @@ impl Driver {
             return;
         };
         let conn = entry.conn;
-        let link = busy(&mut self.conns, entry, ex).map(|c| &c.link);
+        let busy = busy(&mut self.conns, entry, ex);
+        let link = busy.map(|c| {
+            c.return_read_buf(&mut self.shared_read_buf);
+            &c.link
+        });
         let want = entry.ex.poll_timeout(link);
         if let Some(at) = self.deadlines[ex].set(want) {
             self.timers.push(at, Target::Exchange { slot: ex });
@@ -582,9 +586,10 @@ pub(crate) fn close(
     Some(conn.state)
 }
 
-/// Reads once for the exchange and reports what came.
-fn read(entry: &mut Entry, conn: &mut Conn, now: Instant) -> Next {
-    match conn.read() {
+/// Reads once for the exchange (into `shared`, the driver's read buffer,
+/// when the connection holds no bytes) and reports what came.
+fn read(entry: &mut Entry, conn: &mut Conn, shared: &mut BytesMut, now: Instant) -> Next {
+    match conn.read(shared) {
         Ok(Got::WouldBlock) => return Next::Wait,
         Ok(Got::Bytes(0)) => entry.ex.handle_eof(&mut conn.link, now),
         Ok(Got::Bytes(n)) => entry.ex.handle_input(&mut conn.link, n, now),
