@@ -23,6 +23,10 @@ use crate::timer::Target;
 
 /// Size of one read from a streamed request body.
 const UPLOAD_CHUNK: usize = 64 * 1024;
+/// Slots of the exchange and connection slabs kept once they are empty
+/// (the rest is given back): a driver going between one request and none
+/// never reallocates them.
+const SLOTS_KEPT: usize = 64;
 /// Actions one exchange may carry out per turn before it yields to others
 /// (it resumes at the next `handle_timeout`).
 const ACTIONS_PER_TURN: usize = 256;
@@ -570,6 +574,7 @@ impl Driver {
         }
         let _ = self.deadlines[ex].set(None);
         self.exchanges.discard(ex);
+        self.exchanges.release_if_empty(SLOTS_KEPT);
     }
 }
 
@@ -583,6 +588,7 @@ pub(crate) fn close(
     // Closing the socket would remove it from the poll as well; say so
     // explicitly, as mio asks.
     let _ = registry.deregister(&mut conn.socket);
+    conns.release_if_empty(SLOTS_KEPT);
     Some(conn.state)
 }
 
