@@ -54,8 +54,9 @@ pub(crate) struct Entry {
     /// The caller stopped reading: the machine drains or closes the rest.
     pub stopped: bool,
     /// Why the result is an error though the response ended (the body was
-    /// over the limit).
-    pub error: Option<Error>,
+    /// over the limit). Boxed: rare, and the slot of every exchange would
+    /// carry its 104 bytes.
+    pub error: Option<Box<Error>>,
     /// Cancelled by the caller: its result is not reported.
     pub cancelled: bool,
     /// The lookup of its host running on a resolver thread (its id).
@@ -96,7 +97,7 @@ impl Entry {
     /// The finished response, once the body ended.
     fn result(&mut self) -> Result<Response, Error> {
         if let Some(e) = self.error.take() {
-            return Err(e);
+            return Err(*e);
         }
         let Some(head) = self.head.take() else {
             return Err(misuse("the exchange ended without a head"));
@@ -122,7 +123,7 @@ impl Entry {
                 Ok(()) => true,
                 Err(e) => {
                     *body = Collected::default();
-                    self.error = Some(e);
+                    self.error = Some(Box::new(e));
                     false
                 }
             },
@@ -627,4 +628,24 @@ const UNKNOWN_END: HeadEnd = HeadEnd {
 fn misuse(what: &'static str) -> Error {
     let e = roundtrip_io::proto::Error::Misuse(what);
     Error::from_proto(e, Phase::Body, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an exchange and a connection cost in the driver's slabs, one
+    /// slot each (`BENCHMARKS.md`, "10,000 connections on one mio thread",
+    /// has the whole budget of a connection): a guard against growth.
+    #[test]
+    fn slots_stay_within_their_budget() {
+        let entry = std::mem::size_of::<Option<Entry>>();
+        let conn = std::mem::size_of::<Option<Conn>>();
+        eprintln!(
+            "slot sizes: exchange {entry} B (machine {} B), connection {conn} B",
+            std::mem::size_of::<Machine>()
+        );
+        assert!(entry <= 2048, "an exchange's slot is {entry} bytes");
+        assert!(conn <= 1024, "a connection's slot is {conn} bytes");
+    }
 }
