@@ -6,11 +6,11 @@
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
-use bytes::BytesMut;
 use mio::Interest;
 use mio::net::TcpStream;
-use roundtrip_io::buf::READ_BUF_IDLE;
 use roundtrip_io::exchange::Link;
+
+use crate::shared_buf::SharedReadBuf;
 
 /// What a connection is doing.
 pub(crate) enum ConnState {
@@ -85,16 +85,13 @@ impl Conn {
 
     /// Reads once into the link's buffer, sized by the link, unless the
     /// last read left the socket dry (see [`read_pending`](Self::read_pending)).
-    /// A link that holds no bytes borrows `shared` (the driver's read
-    /// buffer) for it; see [`return_read_buf`](Self::return_read_buf).
-    pub fn read(&mut self, shared: &mut BytesMut) -> io::Result<Read> {
+    /// A link that holds no bytes borrows the driver's buffer for it
+    /// (see [`SharedReadBuf`]).
+    pub fn read(&mut self, shared: &mut SharedReadBuf) -> io::Result<Read> {
         if !self.read_pending {
             return Ok(Read::WouldBlock);
         }
-        let buf = &mut self.link.read_buf;
-        if buf.is_empty() && buf.capacity() < shared.capacity() {
-            std::mem::swap(buf, shared);
-        }
+        shared.lend(&mut self.link);
         self.link.reserve_read();
         let room = self.link.wire_in().capacity() - self.link.wire_in().len();
         // Bounded: only `Interrupted` repeats.
@@ -115,27 +112,6 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-    }
-
-    /// Hands the link's read buffer back to the driver (`shared`) once it
-    /// holds no bytes: a connection keeps a buffer only while it holds
-    /// bytes not yet decoded (a partial head or body piece), so that the
-    /// connections of a driver that read whole responses share one buffer
-    /// instead of keeping one each (8 KiB apiece, most of what a connection
-    /// held at 10,000 connections). Only empty buffers move, so no byte of
-    /// one connection is ever seen by another. The driver keeps the larger
-    /// of the two, up to what an idle connection may keep
-    /// ([`READ_BUF_IDLE`]): a larger one (sized for a big body) stays with
-    /// its link until the exchange ends, as before.
-    pub fn return_read_buf(&mut self, shared: &mut BytesMut) {
-        let buf = &mut self.link.read_buf;
-        if !buf.is_empty() || buf.capacity() > READ_BUF_IDLE {
-            return;
-        }
-        if buf.capacity() > shared.capacity() {
-            std::mem::swap(buf, shared);
-        }
-        *buf = BytesMut::new();
     }
 
     /// A connecting socket became ready: connected (`Ok(true)`), not yet

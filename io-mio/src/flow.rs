@@ -7,7 +7,7 @@
 
 use std::io::{self, Read};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use mio::Interest;
 use mio::net::TcpStream;
 use roundtrip_io::exchange::{Action, Exchange, Link};
@@ -19,6 +19,7 @@ use roundtrip_io::{Collected, Error, Phase, ResponseHead};
 use crate::body::{Flow, OnData, Receive, RequestId, Response, Trailers};
 use crate::conn::{Conn, ConnState, Read as Got};
 use crate::driver::Driver;
+use crate::shared_buf::SharedReadBuf;
 use crate::timer::Target;
 
 /// Size of one read from a streamed request body.
@@ -201,7 +202,7 @@ impl Driver {
                 if watch_read && conn.read_pending {
                     // An answer may have come while the body was sent; if
                     // not, the write goes on.
-                    read(entry, conn, &mut self.shared_read_buf, now);
+                    read(entry, conn, &mut self.shared_read, now);
                     return Next::Go;
                 }
                 match conn.write() {
@@ -228,7 +229,7 @@ impl Driver {
                 let Some(conn) = conn else {
                     return self.fail(ex, misuse("a read without a connection"));
                 };
-                return read(entry, conn, &mut self.shared_read_buf, now);
+                return read(entry, conn, &mut self.shared_read, now);
             }
             Action::Head(response) => {
                 let (parts, ()) = response.into_parts();
@@ -291,7 +292,7 @@ impl Driver {
         let conn = entry.conn;
         let busy = busy(&mut self.conns, entry, ex);
         let link = busy.map(|c| {
-            c.return_read_buf(&mut self.shared_read_buf);
+            self.shared_read.take_back(&mut c.link);
             &c.link
         });
         let want = entry.ex.poll_timeout(link);
@@ -593,9 +594,9 @@ pub(crate) fn close(
     Some(conn.state)
 }
 
-/// Reads once for the exchange (into `shared`, the driver's read buffer,
-/// when the connection holds no bytes) and reports what came.
-fn read(entry: &mut Entry, conn: &mut Conn, shared: &mut BytesMut, now: Instant) -> Next {
+/// Reads once for the exchange (into the driver's shared buffer when the
+/// connection holds no bytes) and reports what came.
+fn read(entry: &mut Entry, conn: &mut Conn, shared: &mut SharedReadBuf, now: Instant) -> Next {
     match conn.read(shared) {
         Ok(Got::WouldBlock) => return Next::Wait,
         Ok(Got::Bytes(0)) => entry.ex.handle_eof(&mut conn.link, now),
