@@ -69,7 +69,7 @@ impl<T> Slab<T> {
     /// Once the slab holds nothing, gives back the memory of the slots
     /// beyond the first `keep` (slots are numbered from 0 again). Otherwise
     /// a slab keeps the size of its busiest moment: 10,000 exchanges in
-    /// flight once left 19 MiB of empty slots to a driver with nothing in
+    /// flight once left 19 MB of empty slots to a driver with nothing in
     /// flight.
     pub fn release_if_empty(&mut self, keep: usize) {
         if self.len == 0 && self.entries.capacity() > keep {
