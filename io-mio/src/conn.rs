@@ -10,6 +10,8 @@ use mio::Interest;
 use mio::net::TcpStream;
 use roundtrip_io::exchange::Link;
 
+use crate::shared_buf::SharedReadBuf;
+
 /// What a connection is doing.
 pub(crate) enum ConnState {
     /// A non-blocking connect to this address is in progress for the
@@ -83,10 +85,13 @@ impl Conn {
 
     /// Reads once into the link's buffer, sized by the link, unless the
     /// last read left the socket dry (see [`read_pending`](Self::read_pending)).
-    pub fn read(&mut self) -> io::Result<Read> {
+    /// A link that holds no bytes borrows the driver's buffer for it
+    /// (see [`SharedReadBuf`]).
+    pub fn read(&mut self, shared: &mut SharedReadBuf) -> io::Result<Read> {
         if !self.read_pending {
             return Ok(Read::WouldBlock);
         }
+        shared.lend(&mut self.link);
         self.link.reserve_read();
         let room = self.link.wire_in().capacity() - self.link.wire_in().len();
         // Bounded: only `Interrupted` repeats.

@@ -1,8 +1,9 @@
 //! The [`Driver`]: one `mio::Poll` (its own, or the caller's registry), a
 //! slab of connections indexed by token, a slab of exchanges (each an
 //! [`Exchange`](roundtrip_io::exchange::Exchange) machine, see `flow.rs`),
-//! the core's pool policy over connection slots, and one timer queue with
-//! one timer per exchange.
+//! the core's pool policy over connection slots, one timer queue with one
+//! timer per exchange, and the read buffer the connections share
+//! (`shared_buf.rs`).
 //!
 //! Every public entry point performs one input (a request, a readiness
 //! event, the time), drives the exchanges it concerns, then settles: grants
@@ -28,6 +29,7 @@ use crate::RequestBuilder;
 use crate::body::{Body, Receive, RequestId, Response};
 use crate::conn::{Conn, ConnState};
 use crate::flow::Entry;
+use crate::shared_buf::SharedReadBuf;
 use crate::slab::Slab;
 use crate::timer::{Deadline, Popped, Target, Timers};
 
@@ -118,6 +120,9 @@ pub struct Driver {
     pub(crate) upgraded: HashMap<RequestId, (TcpStream, Bytes)>,
     /// Where request body pieces are read (reused).
     pub(crate) upload: BytesMut,
+    /// The read buffer connections borrow for a read while they hold no
+    /// bytes of their own.
+    pub(crate) shared_read: SharedReadBuf,
     last_serial: u64,
     /// Host name lookups on resolver threads, made at the first one.
     lookups: Option<Lookups>,
@@ -207,6 +212,7 @@ impl Driver {
             finished: VecDeque::new(),
             upgraded: HashMap::new(),
             upload: BytesMut::new(),
+            shared_read: SharedReadBuf::default(),
             last_serial: 0,
             lookups: None,
         }

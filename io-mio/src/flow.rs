@@ -19,10 +19,15 @@ use roundtrip_io::{Collected, Error, Phase, ResponseHead};
 use crate::body::{Flow, OnData, Receive, RequestId, Response, Trailers};
 use crate::conn::{Conn, ConnState, Read as Got};
 use crate::driver::Driver;
+use crate::shared_buf::SharedReadBuf;
 use crate::timer::Target;
 
 /// Size of one read from a streamed request body.
 const UPLOAD_CHUNK: usize = 64 * 1024;
+/// Slots of the exchange and connection slabs kept once they are empty
+/// (the rest is given back): a driver going between one request and none
+/// never reallocates them.
+const SLOTS_KEPT: usize = 64;
 /// Actions one exchange may carry out per turn before it yields to others
 /// (it resumes at the next `handle_timeout`).
 const ACTIONS_PER_TURN: usize = 256;
@@ -50,8 +55,9 @@ pub(crate) struct Entry {
     /// The caller stopped reading: the machine drains or closes the rest.
     pub stopped: bool,
     /// Why the result is an error though the response ended (the body was
-    /// over the limit).
-    pub error: Option<Error>,
+    /// over the limit). Boxed: rare, and the slot of every exchange would
+    /// carry its 104 bytes.
+    pub error: Option<Box<Error>>,
     /// Cancelled by the caller: its result is not reported.
     pub cancelled: bool,
     /// The lookup of its host running on a resolver thread (its id).
@@ -92,7 +98,7 @@ impl Entry {
     /// The finished response, once the body ended.
     fn result(&mut self) -> Result<Response, Error> {
         if let Some(e) = self.error.take() {
-            return Err(e);
+            return Err(*e);
         }
         let Some(head) = self.head.take() else {
             return Err(misuse("the exchange ended without a head"));
@@ -118,7 +124,7 @@ impl Entry {
                 Ok(()) => true,
                 Err(e) => {
                     *body = Collected::default();
-                    self.error = Some(e);
+                    self.error = Some(Box::new(e));
                     false
                 }
             },
@@ -196,7 +202,7 @@ impl Driver {
                 if watch_read && conn.read_pending {
                     // An answer may have come while the body was sent; if
                     // not, the write goes on.
-                    read(entry, conn, now);
+                    read(entry, conn, &mut self.shared_read, now);
                     return Next::Go;
                 }
                 match conn.write() {
@@ -223,7 +229,7 @@ impl Driver {
                 let Some(conn) = conn else {
                     return self.fail(ex, misuse("a read without a connection"));
                 };
-                return read(entry, conn, now);
+                return read(entry, conn, &mut self.shared_read, now);
             }
             Action::Head(response) => {
                 let (parts, ()) = response.into_parts();
@@ -284,7 +290,11 @@ impl Driver {
             return;
         };
         let conn = entry.conn;
-        let link = busy(&mut self.conns, entry, ex).map(|c| &c.link);
+        let busy = busy(&mut self.conns, entry, ex);
+        let link = busy.map(|c| {
+            self.shared_read.take_back(&mut c.link);
+            &c.link
+        });
         let want = entry.ex.poll_timeout(link);
         if let Some(at) = self.deadlines[ex].set(want) {
             self.timers.push(at, Target::Exchange { slot: ex });
@@ -566,6 +576,7 @@ impl Driver {
         }
         let _ = self.deadlines[ex].set(None);
         self.exchanges.discard(ex);
+        self.exchanges.release_if_empty(SLOTS_KEPT);
     }
 }
 
@@ -579,12 +590,14 @@ pub(crate) fn close(
     // Closing the socket would remove it from the poll as well; say so
     // explicitly, as mio asks.
     let _ = registry.deregister(&mut conn.socket);
+    conns.release_if_empty(SLOTS_KEPT);
     Some(conn.state)
 }
 
-/// Reads once for the exchange and reports what came.
-fn read(entry: &mut Entry, conn: &mut Conn, now: Instant) -> Next {
-    match conn.read() {
+/// Reads once for the exchange (into the driver's shared buffer when the
+/// connection holds no bytes) and reports what came.
+fn read(entry: &mut Entry, conn: &mut Conn, shared: &mut SharedReadBuf, now: Instant) -> Next {
+    match conn.read(shared) {
         Ok(Got::WouldBlock) => return Next::Wait,
         Ok(Got::Bytes(0)) => entry.ex.handle_eof(&mut conn.link, now),
         Ok(Got::Bytes(n)) => entry.ex.handle_input(&mut conn.link, n, now),
@@ -616,4 +629,24 @@ const UNKNOWN_END: HeadEnd = HeadEnd {
 fn misuse(what: &'static str) -> Error {
     let e = roundtrip_io::proto::Error::Misuse(what);
     Error::from_proto(e, Phase::Body, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an exchange and a connection cost in the driver's slabs, one
+    /// slot each (`BENCHMARKS.md`, "10,000 connections on one mio thread",
+    /// has the whole budget of a connection): a guard against growth.
+    #[test]
+    fn slots_stay_within_their_budget() {
+        let entry = std::mem::size_of::<Option<Entry>>();
+        let conn = std::mem::size_of::<Option<Conn>>();
+        eprintln!(
+            "slot sizes: exchange {entry} B (machine {} B), connection {conn} B",
+            std::mem::size_of::<Machine>()
+        );
+        assert!(entry <= 2048, "an exchange's slot is {entry} bytes");
+        assert!(conn <= 1024, "a connection's slot is {conn} bytes");
+    }
 }

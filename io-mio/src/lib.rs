@@ -11,7 +11,9 @@
 //! arms one timer per exchange and converts to `http` types.
 //!
 //! - [`Driver`] owns the pool, a slab of connections (the slot is the mio
-//!   token), a slab of exchanges and one timer queue. Submit requests
+//!   token), a slab of exchanges, one timer queue, and the read buffer its
+//!   connections borrow for each read (a connection keeps one only while it
+//!   holds bytes not yet decoded). Submit requests
 //!   (`driver.get(url)` and the other verbs give a [`RequestBuilder`] with
 //!   reqwest's setters, ended by `submit()`), turn
 //!   the loop, take finished responses: head plus body collected under a
@@ -114,6 +116,7 @@ mod driver;
 mod flow;
 mod pool;
 mod request;
+mod shared_buf;
 mod slab;
 mod timer;
 

@@ -66,9 +66,20 @@ fn response(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Binds `127.0.0.1:0` (a free loopback port).
+/// The listen backlog asked for: the kernel caps it at
+/// `net.core.somaxconn` (4096 on Linux since 5.4). `std`'s `bind` asks for
+/// 128, and 10,000 clients connecting at once (`bench/many.sh`) then find
+/// the accept queue full: the kernel drops their handshakes, and they
+/// retry a second later.
+pub const BACKLOG: i32 = 65_535;
+
+/// Binds `127.0.0.1:0` (a free loopback port), listening with [`BACKLOG`].
 pub fn bind() -> io::Result<TcpListener> {
-    TcpListener::bind("127.0.0.1:0")
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// Serves `listener` on the calling thread, one thread per connection, until

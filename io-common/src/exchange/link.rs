@@ -129,10 +129,10 @@ impl Link {
             proto: Connection::new(config.conn_config()),
             read_buf: BytesMut::new(),
             sizer: ReadSizer::default(),
-            out: Outbox {
-                head: Vec::with_capacity(1024),
-                ..Outbox::default()
-            },
+            // Allocated by the first head written into it, to its size
+            // (about 100 bytes for a GET), and kept: 1 KiB up front was a
+            // tenth of what a connection held at 10,000 connections.
+            out: Outbox::default(),
             id,
             key,
             request: None,

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# 10,000 connections on one mio thread (tests/benches/many.rs): one
+# roundtrip_mio::Driver keeps CONNS requests in flight over CONNS
+# connections (13 B /small bodies, streamed), beside `wrk -t1 -cCONNS`,
+# against the evented origin; requests/s and memory per connection (in
+# flight and idle), in interleaved rounds; then the byte breakdown of one
+# connection (counting allocator).
+#
+#   bash bench/many.sh            # prints a markdown report on stdout
+#
+# Steps: build the bench binary (release, `cargo bench --no-run`); raise the
+# file limit of this shell (`ulimit -n`, inherited by the origin, the bench
+# and wrk; the bench raises its own too, with setrlimit); start the evented
+# origin `taskset -c 1`; wait (at most MAX_LOAD_WAIT s) for the 1-minute
+# load to drop below MAX_LOAD; run ROUNDS rounds, each a fresh mio client
+# process and a wrk run, both `taskset -c 0`, their order alternating; then
+# `--memory`. Scheduling as in bench/mio.sh: with SCHED=rt (the default as
+# root) the origin runs `chrt -f 2` and the clients `chrt -r 1`, so that
+# other sessions' builds on the same CPUs do not decide the result.
+#
+# Every measurement holds /tmp/roundtrip-bench.lock (flock); the build does
+# not. Loopback only.
+#
+# Settings (environment): ROUNDS (5), SECS (5, per run), CONNS (10000),
+# MAX_LOAD (1.2), MAX_LOAD_WAIT (300), SCHED (rt as root, else none),
+# MANY_BIN (a bench binary built before, e.g. a copy kept from another
+# commit for a before/after comparison: no build then).
+# Needs: taskset, wrk, flock. Bounded: every step runs under `timeout`;
+# about 2 minutes here, plus the waits for the load and the lock.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+SECS=${SECS:-5}
+CONNS=${CONNS:-10000}
+MAX_LOAD=${MAX_LOAD:-1.2}
+MAX_LOAD_WAIT=${MAX_LOAD_WAIT:-300}
+if [ "$(id -u)" = 0 ]; then SCHED=${SCHED:-rt}; else SCHED=${SCHED:-none}; fi
+case "$SCHED" in
+rt) AS_ORIGIN=(chrt -f 2) AS_CLIENT=(chrt -r 1) ;;
+none) AS_ORIGIN=() AS_CLIENT=() ;;
+*) echo "bench/many.sh: SCHED=$SCHED: want rt or none" >&2; exit 1 ;;
+esac
+LOCK=/tmp/roundtrip-bench.lock
+
+for tool in taskset wrk flock; do
+    command -v "$tool" >/dev/null || {
+        echo "bench/many.sh: $tool is not installed" >&2
+        exit 1
+    }
+done
+[ "$(nproc)" -ge 2 ] || { echo "bench/many.sh: needs 2 CPUs (client on 0, origin on 1)" >&2; exit 1; }
+
+log() { echo "[many $(date +%T)] $*" >&2; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# The file limit: two runs' connections for the origin (one run's close
+# while the next connects), plus room. Up to the hard limit; raising that
+# needs CAP_SYS_RESOURCE.
+want=$((2 * CONNS + 1024))
+ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge $((CONNS + 64)) ] || {
+    echo "bench/many.sh: ulimit -n is $(ulimit -n) (hard $(ulimit -Hn)); $CONNS connections need more" >&2
+    exit 1
+}
+
+if [ -n "${MANY_BIN:-}" ]; then
+    BIN=$MANY_BIN
+else
+    log "building (release, cargo bench --no-run)"
+    BIN=$(cargo bench -p roundtrip-tests --bench many --no-run --message-format=json 2>/dev/null |
+        grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
+fi
+[ -x "$BIN" ] || { echo "bench/many.sh: no bench binary found" >&2; exit 1; }
+
+TMP=$(mktemp -d)
+ORIGIN_PID=
+cleanup() {
+    [ -n "$ORIGIN_PID" ] && kill "$ORIGIN_PID" 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+"${AS_ORIGIN[@]}" taskset -c 1 "$BIN" --serve-origin-evented --conns "$CONNS" >"$TMP/origin" &
+ORIGIN_PID=$!
+for _ in $(seq 50); do [ -s "$TMP/origin" ] && break; sleep 0.1; done
+[ -s "$TMP/origin" ] || { echo "bench/many.sh: the origin did not start" >&2; exit 1; }
+ORIGIN=$(head -n 1 "$TMP/origin")
+PORT=${ORIGIN##*:}
+BACKLOG=$(ss -ltnH "sport = :$PORT" | awk '{ print $3 }')
+ORIGIN_NOFILE=$(awk '/Max open files/ { print $4 }' "/proc/$ORIGIN_PID/limits")
+
+log "uptime: $(uptime)"
+waited=0
+while awk -v l="$(load1)" -v m="$MAX_LOAD" 'BEGIN { exit !(l >= m) }' && [ "$waited" -lt "$MAX_LOAD_WAIT" ]; do
+    sleep 5
+    waited=$((waited + 5))
+done
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load before the run: $LOAD_BEFORE (waited ${waited}s)"
+
+BENCH_ARGS=(--rounds "$ROUNDS" --secs "$SECS" --conns "$CONNS" --origin "$ORIGIN")
+log "rounds: $BIN ${BENCH_ARGS[*]}"
+START=$(date -u '+%F %T UTC')
+flock "$LOCK" timeout 900 "${AS_CLIENT[@]}" "$BIN" "${BENCH_ARGS[@]}" >"$TMP/rounds.md"
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+log "memory: $BIN --memory --conns $CONNS"
+flock "$LOCK" timeout 300 "${AS_CLIENT[@]}" taskset -c 0 "$BIN" --memory --conns "$CONNS" \
+    --origin "$ORIGIN" >"$TMP/memory.md"
+
+cat <<EOF
+### Run of $START
+
+- machine: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) CPUs; $(uname -sr); $(if [ -n "${MANY_BIN:-}" ]; then echo "binary $MANY_BIN"; else echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo " (+ uncommitted changes)")"; fi)
+- load (1/5/15 min) before: $LOAD_BEFORE (waited ${waited}s for < $MAX_LOAD); after the rounds: $LOAD_AFTER
+- scheduling: SCHED=$SCHED (origin \`${AS_ORIGIN[*]:-as started}\`, clients \`${AS_CLIENT[*]:-as started}\`)
+- origin: \`taskset -c 1 $(basename "$BIN") --serve-origin-evented\`, listen backlog $BACKLOG, file limit $ORIGIN_NOFILE;
+  net.core.somaxconn $(cat /proc/sys/net/core/somaxconn), local ports $(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range), tcp_tw_reuse $(cat /proc/sys/net/ipv4/tcp_tw_reuse)
+- rounds: \`flock $LOCK ${AS_CLIENT[*]} $(basename "$BIN") ${BENCH_ARGS[*]}\` (file limit $(ulimit -n));
+  each round one fresh \`$(basename "$BIN") --client ...\` process and one \`taskset -c 0 wrk -t1 -c$CONNS -d${SECS}s\`, both on CPU 0
+EOF
+cat "$TMP/rounds.md"
+echo
+echo "#### Byte breakdown (\`$(basename "$BIN") --memory --conns $CONNS\`, counting allocator)"
+echo
+cat "$TMP/memory.md"
