@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Loopback speed benchmark of roundtrip's blocking backend, side by side with
-# ureq 3, a hand-written std loop and wrk (tests/benches/blocking.rs).
+# ureq 3, the raw loop (std + httparse) and wrk (tests/benches/blocking.rs).
 #
 #   bash bench/blocking.sh            # prints a markdown report on stdout
 #
@@ -108,7 +108,7 @@ strace_calls() { # $1: client-workload, $2: requests; prints "name calls" lines
 {
     echo "| client, workload | syscalls per request | breakdown (per request) |"
     echo "|---|---:|---|"
-    for spec in roundtrip-small ureq-small std-small roundtrip-64k ureq-64k std-64k; do
+    for spec in roundtrip-small ureq-small raw-small roundtrip-64k ureq-64k raw-64k; do
         log "strace: $spec"
         strace_calls "$spec" 0 >"$TMP/base"
         strace_calls "$spec" "$STRACE_REQUESTS" >"$TMP/run"

@@ -404,7 +404,7 @@ fn report(results: &Results, servers: &[Server], o: &Opts, rounds_done: usize) {
     }
     println!("\n#### Ratios (median of the per-round ratios)\n");
     println!(
-        "| server | workload | roundtrip/ureq | roundtrip/wrk | ureq/wrk | std/wrk | roundtrip/std |"
+        "| server | workload | roundtrip/ureq | roundtrip/wrk | ureq/wrk | raw/wrk | roundtrip/raw |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|");
     for s in servers {
@@ -515,7 +515,7 @@ fn only(spec: &str, o: &Opts) {
             Some((kind, w))
         })
         .unwrap_or_else(|| {
-            panic!("--only {spec}: want {{roundtrip,ureq,std}}-{{small,64k,parallel}}")
+            panic!("--only {spec}: want {{roundtrip,ureq,raw}}-{{small,64k,parallel}}")
         });
     let addr = o
         .origin
