@@ -101,6 +101,11 @@ impl Attempts {
         until: Option<StdInstant>,
         cancelled: Option<&dyn Fn() -> bool>,
     ) -> Option<(SocketAddr, io::Result<TcpStream>)> {
+        if self.0.is_empty() {
+            // Nothing to wait for: the machine's deadline or next step says
+            // what comes (never a wait without end).
+            return None;
+        }
         // Bounded by `until`, or by the cancel check for a dial with no
         // deadline at all (each round waits `CANCEL_CHECK` at most).
         loop {

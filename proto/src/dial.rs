@@ -199,7 +199,15 @@ impl HappyEyeballs {
 /// (RFC 8305 4, "First Address Family Count" 1); each family keeps its
 /// order.
 fn interleave(addrs: impl IntoIterator<Item = SocketAddr>) -> VecDeque<SocketAddr> {
-    let addrs: Vec<SocketAddr> = addrs.into_iter().collect();
+    // An address listed twice (a resolver may) is tried once: attempts are
+    // known by their address.
+    let mut unique: Vec<SocketAddr> = Vec::new();
+    for addr in addrs {
+        if !unique.contains(&addr) {
+            unique.push(addr);
+        }
+    }
+    let addrs = unique;
     let Some(first) = addrs.first() else {
         return VecDeque::new();
     };
@@ -240,6 +248,9 @@ mod tests {
         let order: Vec<_> = interleave([a4, a6, b6, b4]).into_iter().collect();
         assert_eq!(order, [a4, a6, b4, b6]);
         assert!(interleave([]).is_empty());
+        // Duplicates are tried once, at their first place.
+        let order: Vec<_> = interleave([a4, a6, a4, b4, a6]).into_iter().collect();
+        assert_eq!(order, [a4, a6, b4]);
     }
 
     #[test]
