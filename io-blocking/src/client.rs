@@ -142,6 +142,7 @@ impl Client {
             cancel,
             cancelled: false,
             upload: BytesMut::new(),
+            fresh: Some(now),
         };
         match flow.next(true)? {
             Some(Out::Head(head)) => {
@@ -243,6 +244,9 @@ pub(crate) struct Flow {
     cancel: Option<Cancel>,
     cancelled: bool,
     upload: BytesMut,
+    /// The time read just before the first [`Flow::next`] (no need to
+    /// read it twice); later calls read the clock.
+    fresh: Option<Instant>,
 }
 
 impl Flow {
@@ -252,7 +256,7 @@ impl Flow {
         let clock = self.client.inner.clock;
         // Read again after each wait on a socket or the pool (the time
         // moved), and kept across the steps that do not wait.
-        let mut now = clock.now();
+        let mut now = self.fresh.take().unwrap_or_else(|| clock.now());
         for _ in 0..MAX_ACTIONS {
             if !self.cancelled && self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
                 self.cancelled = true;
@@ -262,8 +266,8 @@ impl Flow {
             let link = self.conn.as_deref_mut().map(|c| &mut c.link);
             match self.ex.poll(link, now) {
                 Action::Checkout => {
-                    let key = self.ex.key().cloned().ok_or(misuse("no key"))?;
-                    match self.client.inner.pool.try_checkout(&key) {
+                    let key = self.ex.key().ok_or_else(|| misuse("no key"))?;
+                    match self.client.inner.pool.try_checkout(key, now) {
                         Ok(got) => self.got(got, now),
                         Err(ticket) => {
                             self.ticket = Some(ticket);
@@ -272,12 +276,12 @@ impl Flow {
                     }
                 }
                 Action::Wait => {
-                    let key = self.ex.key().cloned().ok_or(misuse("no key"))?;
+                    let key = self.ex.key().cloned().ok_or_else(|| misuse("no key"))?;
                     let pool = &self.client.inner.pool;
                     // A wait that ended early gave its ticket up: queue again.
                     let ticket = match self.ticket.take() {
                         Some(ticket) => ticket,
-                        None => match pool.try_checkout(&key) {
+                        None => match pool.try_checkout(&key, now) {
                             Ok(got) => {
                                 self.got(got, now);
                                 continue;
@@ -298,7 +302,7 @@ impl Flow {
                     }
                 }
                 Action::Probe => {
-                    let conn = self.conn.as_mut().ok_or(misuse("no connection"))?;
+                    let conn = self.conn.as_mut().ok_or_else(|| misuse("no connection"))?;
                     let stale = conn.is_stale();
                     self.ex.handle_probe(&mut conn.link, stale, now);
                 }
@@ -331,8 +335,8 @@ impl Flow {
                 }
                 Action::Write { watch_read } => {
                     let until = self.until(&clock);
-                    let conn = self.conn.as_mut().ok_or(misuse("no connection"))?;
-                    let written = conn.write(watch_read, until);
+                    let conn = self.conn.as_mut().ok_or_else(|| misuse("no connection"))?;
+                    let written = conn.write(watch_read, until, clock.to_std(now));
                     now = clock.now();
                     let link = &mut conn.link;
                     match written {
@@ -351,14 +355,14 @@ impl Flow {
                         None => Ok(0),
                     };
                     let piece = read.map(|n| self.upload.split_to(n).freeze());
-                    let conn = self.conn.as_mut().ok_or(misuse("no connection"))?;
+                    let conn = self.conn.as_mut().ok_or_else(|| misuse("no connection"))?;
                     self.ex.handle_request_body(&mut conn.link, piece, now);
                 }
                 Action::Read if !blocking => return Ok(None),
                 Action::Read => {
                     let until = self.until(&clock);
-                    let conn = self.conn.as_mut().ok_or(misuse("no connection"))?;
-                    let read = conn.read(until);
+                    let conn = self.conn.as_mut().ok_or_else(|| misuse("no connection"))?;
+                    let read = conn.read(until, clock.to_std(now));
                     now = clock.now();
                     let link = &mut conn.link;
                     match read {
@@ -373,7 +377,7 @@ impl Flow {
                 Action::Data(data) => return Ok(Some(Out::Data(data))),
                 Action::Release => {
                     if let Some(conn) = self.conn.take() {
-                        self.client.inner.pool.checkin(conn);
+                        self.client.inner.pool.checkin(conn, now);
                     }
                 }
                 Action::Discard(reason) => {
@@ -437,7 +441,7 @@ impl Flow {
         stream: TcpStream,
         now: Instant,
     ) -> Result<(), Error> {
-        let permit = self.permit.take().ok_or(misuse("no permit"))?;
+        let permit = self.permit.take().ok_or_else(|| misuse("no permit"))?;
         let config = &self.ex.settings().config;
         let link = Link::new(permit.id(), permit.key().clone(), config);
         let conn = match Conn::new(stream, link, config.write_timeout) {
@@ -467,7 +471,10 @@ impl Flow {
 
     /// The switched connection, handed over: the pool lets it go.
     pub fn upgrade(&mut self) -> Result<crate::Upgraded, Error> {
-        let mut conn = self.conn.take().ok_or(misuse("no connection to upgrade"))?;
+        let mut conn = self
+            .conn
+            .take()
+            .ok_or_else(|| misuse("no connection to upgrade"))?;
         let stream = conn.stream.try_clone();
         let leftover = conn.link.read_buf.split().freeze();
         let reason = roundtrip_io::proto::CloseReason::Switched;

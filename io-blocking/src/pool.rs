@@ -9,6 +9,7 @@ use std::time::Instant as StdInstant;
 
 use roundtrip_io::pool::{self, Waiting};
 use roundtrip_io::proto::pool::{Grant, Key, PoolConfig, Ticket};
+use roundtrip_io::proto::time::Instant;
 use roundtrip_io::{Clock, Tracer};
 
 use crate::transport::Conn;
@@ -60,8 +61,8 @@ impl SharedPool {
 
     /// An idle connection or permission to dial, or, when the host is at
     /// `max_conns_per_host`, a place in the FIFO queue to [`wait`](Self::wait) with.
-    pub fn try_checkout(&self, key: &Key) -> Result<Got, Ticket> {
-        self.0.checkout(key, |_, ticket| ticket)
+    pub fn try_checkout(&self, key: &Key, now: Instant) -> Result<Got, Ticket> {
+        self.0.checkout(key, now, |_, ticket| ticket)
     }
 
     /// Waits for the grant of `ticket` until `until`, looking at

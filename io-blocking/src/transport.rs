@@ -168,9 +168,14 @@ impl Conn {
     /// Writes what the link holds, once (one `write` or `writev`). With
     /// `watch_read`, waits for room to write or for an answer, whichever
     /// comes first; bytes of an answer are read into the buffer.
-    pub fn write(&mut self, watch_read: bool, until: Option<StdInstant>) -> io::Result<Written> {
+    pub fn write(
+        &mut self,
+        watch_read: bool,
+        until: Option<StdInstant>,
+        now: StdInstant,
+    ) -> io::Result<Written> {
         if watch_read {
-            match self.wait(true, until)? {
+            match self.wait(true, until, now)? {
                 Waited::Read(n) => return Ok(Written::Answer(n)),
                 Waited::TimedOut => return Ok(Written::TimedOut),
                 Waited::Writable => {}
@@ -179,7 +184,7 @@ impl Conn {
         // A blocking write ends at the exchange's deadline too (the request's
         // total timeout may come before the write timeout).
         if !watch_read {
-            self.set_write_timeout(until)?;
+            self.set_write_timeout(until, now)?;
         }
         // Watching, the write must not block on a server that stopped
         // reading: it takes what fits and the wait above comes again.
@@ -206,7 +211,12 @@ impl Conn {
 
     /// Waits for readability (and writability, with `write`) until
     /// `until`, reading what arrived.
-    fn wait(&mut self, write: bool, until: Option<StdInstant>) -> io::Result<Waited> {
+    fn wait(
+        &mut self,
+        write: bool,
+        until: Option<StdInstant>,
+        now: StdInstant,
+    ) -> io::Result<Waited> {
         if write {
             match roundtrip_io::sys::wait_read_or_write(&self.stream, until)? {
                 Ready::Writable => return Ok(Waited::Writable),
@@ -215,7 +225,7 @@ impl Conn {
             }
         }
         self.link.reserve_read();
-        self.set_read_timeout(until)?;
+        self.set_read_timeout(until, now)?;
         // Bounded: only `Interrupted` repeats.
         loop {
             match roundtrip_io::sys::read_into_spare(&self.stream, self.link.wire_in()) {
@@ -229,8 +239,12 @@ impl Conn {
 
     /// Reads once into the link's buffer, waiting at most until `until`:
     /// `Some(n)` bytes (0 = the server closed), `None` at the deadline.
-    pub fn read(&mut self, until: Option<StdInstant>) -> io::Result<Option<usize>> {
-        match self.wait(false, until)? {
+    pub fn read(
+        &mut self,
+        until: Option<StdInstant>,
+        now: StdInstant,
+    ) -> io::Result<Option<usize>> {
+        match self.wait(false, until, now)? {
             Waited::Read(n) => Ok(Some(n)),
             Waited::TimedOut | Waited::Writable => Ok(None),
         }
@@ -239,11 +253,13 @@ impl Conn {
     /// Sets `SO_RCVTIMEO` only when it must be shorter than what is set: a
     /// timeout that fires early is re-checked by the exchange, so the
     /// option is not rewritten (a syscall) on every read.
-    fn set_read_timeout(&mut self, until: Option<StdInstant>) -> io::Result<()> {
+    fn set_read_timeout(&mut self, until: Option<StdInstant>, now: StdInstant) -> io::Result<()> {
         // A deadline already passed waits a millisecond, then the exchange
-        // hears the timeout.
+        // hears the timeout. `now` is the caller's, read after its last
+        // wait: the work since then (no wait) makes the timeout that much
+        // longer, and the exchange checks its deadline again anyway.
         let want = until.map(|at| {
-            at.saturating_duration_since(StdInstant::now())
+            at.saturating_duration_since(now)
                 .max(Duration::from_millis(1))
         });
         let too_long = match (self.read_timeout, want) {
@@ -260,10 +276,10 @@ impl Conn {
 
     /// Sets `SO_SNDTIMEO` to what is left until `until`, only when that must
     /// be shorter than what is set (no syscall per write otherwise).
-    fn set_write_timeout(&mut self, until: Option<StdInstant>) -> io::Result<()> {
+    fn set_write_timeout(&mut self, until: Option<StdInstant>, now: StdInstant) -> io::Result<()> {
         let Some(at) = until else { return Ok(()) };
         let want = at
-            .saturating_duration_since(StdInstant::now())
+            .saturating_duration_since(now)
             .max(Duration::from_millis(1));
         let too_long = self
             .write_timeout

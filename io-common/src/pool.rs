@@ -12,6 +12,7 @@
 //! use roundtrip_io::proto::conn::{ConnConfig, Connection};
 //! use roundtrip_io::proto::pool::{ConnId, Grant, Key, PoolConfig, Scheme, Ticket};
 //! use roundtrip_io::proto::CloseReason;
+//! use roundtrip_io::proto::time::Instant;
 //! use roundtrip_io::Clock;
 //!
 //! struct Conn { id: ConnId, key: Key, proto: Connection }
@@ -34,7 +35,7 @@
 //!
 //! let pool = SharedPool::new(PoolConfig::default(), Polling, Clock::new(), None);
 //! let key = Key::new(Scheme::Http, "example.com", 80);
-//! let Ok(Got::Dial(permit)) = pool.checkout(&key, |_, ticket| ticket) else { panic!("a dial") };
+//! let Ok(Got::Dial(permit)) = pool.checkout(&key, Instant::ZERO, |_, ticket| ticket) else { panic!("a dial") };
 //! let conn = Conn { id: permit.id(), key: key.clone(), proto: Connection::new(ConnConfig::default()) };
 //! pool.dial_succeeded(permit);
 //! assert_eq!(pool.stats().in_use, 1);
@@ -49,6 +50,7 @@ use roundtrip_proto::conn::Connection;
 use roundtrip_proto::pool::{
     Checkout, ConnId, DialPermit, Grant, Key, Pool, PoolConfig, PoolStats, Ticket,
 };
+use roundtrip_proto::time::Instant;
 use roundtrip_proto::trace::TraceEvent;
 use roundtrip_proto::{CloseReason, Reuse};
 
@@ -159,6 +161,18 @@ pub struct PoolState<C, P> {
     pub pool: Pool<C>,
     /// The waiters ([`Waiting::Parked`]).
     pub parked: P,
+    /// The latest time a caller brought: times are read outside the lock,
+    /// so a later call may bring an earlier one; the pool sees them in
+    /// order (its idle lists rely on it).
+    now: Instant,
+}
+
+impl<C, P> PoolState<C, P> {
+    /// `now`, or the latest time the pool saw if that is later.
+    fn advance(&mut self, now: Instant) -> Instant {
+        self.now = self.now.max(now);
+        self.now
+    }
 }
 
 /// The core's pool behind a mutex, shared by the clones of a client.
@@ -177,6 +191,7 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
             state: Mutex::new(PoolState {
                 pool: Pool::new(config),
                 parked: W::Parked::default(),
+                now: Instant::ZERO,
             }),
             waiting,
             clock,
@@ -201,14 +216,16 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
     /// After expiring idle connections: an idle connection or permission to
     /// dial; or, when the host is at `max_conns_per_host`, a place in the
     /// FIFO queue, which `park` registers under the same lock (so no grant
-    /// can come before the waiter) and whose value is returned.
+    /// can come before the waiter) and whose value is returned. `now` is
+    /// the caller's time, read on its [`Clock`] (the pool reads none).
     pub fn checkout<T>(
         &self,
         key: &Key,
+        now: Instant,
         park: impl FnOnce(&mut W::Parked, Ticket) -> T,
     ) -> Result<Got<C>, T> {
         let mut st = self.lock();
-        let now = self.clock.now();
+        let now = st.advance(now);
         st.pool.handle_timeout(now);
         let got = match st.pool.checkout(key, now) {
             Checkout::Idle(idle) => Ok(Got::Idle(idle.handle, Some(idle.idle_for))),
@@ -232,9 +249,9 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         self.close(vec![(conn, reason)], request);
     }
 
-    /// Returns a connection after its exchange; the core's verdict decides
-    /// whether it is kept, handed to a waiter, or closed.
-    pub fn checkin(&self, mut conn: C) {
+    /// Returns a connection after its exchange, at `now`; the core's
+    /// verdict decides whether it is kept, handed to a waiter, or closed.
+    pub fn checkin(&self, mut conn: C, now: Instant) {
         let request = conn.take_request();
         let verdict = conn.proto().checkin_verdict();
         if verdict == Reuse::Yes {
@@ -243,9 +260,8 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         let keep_alive = conn.proto().keep_alive_timeout();
         let (id, key) = (conn.id(), conn.key().clone());
         let mut st = self.lock();
-        let grant = st
-            .pool
-            .checkin(id, &key, conn, verdict, keep_alive, self.clock.now());
+        let now = st.advance(now);
+        let grant = st.pool.checkin(id, &key, conn, verdict, keep_alive, now);
         self.deliver(&mut st, grant);
         let closed = take_closed(&mut st);
         drop(st);
@@ -294,8 +310,8 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
             Grant::Conn { idle, .. } => {
                 let conn = idle.handle;
                 let (id, key) = (conn.id(), conn.key().clone());
-                st.pool
-                    .checkin(id, &key, conn, Reuse::Yes, None, self.clock.now())
+                let now = st.advance(self.clock.now());
+                st.pool.checkin(id, &key, conn, Reuse::Yes, None, now)
             }
             Grant::Dial { permit, .. } => st.pool.dial_failed(permit),
         }

@@ -1173,8 +1173,12 @@ fn happy_eyeballs_timeout_sets_the_attempt_delay_on_every_backend() {
             ms.parse().unwrap_or_else(|_| panic!("{backend}: {line}"))
         };
         let gap = started(&format!("127.0.0.1:{port}")) - started(&format!("[::1]:{port}"));
+        // The trace stamps each line when it is printed; the machine counts
+        // the delay from the time its driver read for that poll, up to a
+        // fraction of a millisecond earlier (async drivers read the clock
+        // once per poll).
         assert!(
-            (100.0..240.0).contains(&gap),
+            (99.0..240.0).contains(&gap),
             "{backend}: {gap} ms apart: {}",
             run.stderr
         );

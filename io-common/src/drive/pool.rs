@@ -13,6 +13,7 @@ use std::task::{Context, Poll, Waker};
 
 use roundtrip_proto::CloseReason;
 use roundtrip_proto::pool::{Grant, Key, PoolConfig, Ticket};
+use roundtrip_proto::time::Instant;
 
 use crate::exchange::Link;
 use crate::pool::{self, Got, PoolConn, Waiting};
@@ -90,15 +91,16 @@ impl<S> SharedPool<S> {
 
     /// An idle connection, or permission to dial; or, when the host is at
     /// `max_conns_per_host`, a ticket in the FIFO queue with a slot parked.
-    pub fn checkout(&self, key: &Key) -> Result<Got<Conn<S>>, Ticket> {
-        self.0.checkout(key, |parked: &mut HashMap<_, _>, ticket| {
-            let slot = Slot {
-                grant: None,
-                waker: None,
-            };
-            parked.insert(ticket, slot);
-            ticket
-        })
+    pub fn checkout(&self, key: &Key, now: Instant) -> Result<Got<Conn<S>>, Ticket> {
+        self.0
+            .checkout(key, now, |parked: &mut HashMap<_, _>, ticket| {
+                let slot = Slot {
+                    grant: None,
+                    waker: None,
+                };
+                parked.insert(ticket, slot);
+                ticket
+            })
     }
 
     /// The grant of `ticket` once it came; until then the task is woken

@@ -135,33 +135,36 @@ impl<R: Runtime> Run<R> {
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Out> {
+        // Read once per poll: no action below waits (a wait that is not
+        // over returns `Pending`), so the time moves only by this poll's
+        // own work.
+        let now = self.shared.clock.now();
         for _ in 0..MAX_ACTIONS {
-            let now = self.shared.clock.now();
             let link = self.conn.as_mut().map(|c| &mut c.link);
             match self.ex.poll(link, now) {
                 Action::Checkout => self.checkout(now),
-                Action::Wait => ready!(self.poll_wait(cx)),
+                Action::Wait => ready!(self.poll_wait(cx, now)),
                 Action::Probe => {
                     if let Some(conn) = &mut self.conn {
                         let stale = crate::sys::is_stale(&conn.socket);
                         self.ex.handle_probe(&mut conn.link, stale, now);
                     }
                 }
-                Action::Resolve => ready!(self.poll_resolve(cx)),
+                Action::Resolve => ready!(self.poll_resolve(cx, now)),
                 Action::Connect(addr) => self.connect(addr),
-                Action::AwaitConnect => ready!(self.poll_connects(cx)),
+                Action::AwaitConnect => ready!(self.poll_connects(cx, now)),
                 Action::Abort(addr) => {
                     if let Some(dialing) = &mut self.dialing {
                         dialing.attempts.retain(|(a, _)| *a != addr);
                     }
                 }
-                Action::Write { watch_read } => ready!(self.poll_write(cx, watch_read)),
-                Action::NeedBody => ready!(self.poll_body(cx)),
-                Action::Read => ready!(self.poll_read(cx)),
+                Action::Write { watch_read } => ready!(self.poll_write(cx, watch_read, now)),
+                Action::NeedBody => ready!(self.poll_body(cx, now)),
+                Action::Read => ready!(self.poll_read(cx, now)),
                 Action::Head(head) => return Poll::Ready(Out::Head(head)),
                 Action::Data(data) => return Poll::Ready(Out::Data(data)),
-                Action::Release => self.settle(None),
-                Action::Discard(reason) => self.settle(Some(reason)),
+                Action::Release => self.settle(None, now),
+                Action::Discard(reason) => self.settle(Some(reason), now),
                 Action::Upgrade => return Poll::Ready(Out::Upgrade),
                 Action::End => {
                     self.release_held();
@@ -180,9 +183,9 @@ impl<R: Runtime> Run<R> {
 
     /// Checks the connection in (the core's verdict decides) or closes it
     /// for `close`.
-    fn settle(&mut self, close: Option<CloseReason>) {
+    fn settle(&mut self, close: Option<CloseReason>, now: Instant) {
         match (self.conn.take(), close) {
-            (Some(conn), None) => self.shared.pool.checkin(conn),
+            (Some(conn), None) => self.shared.pool.checkin(conn, now),
             (Some(conn), Some(reason)) => self.shared.pool.discard(conn, reason),
             (None, _) => {}
         }
@@ -192,7 +195,7 @@ impl<R: Runtime> Run<R> {
         let Some(key) = self.ex.key() else {
             return self.ex.cancel(None, now);
         };
-        match self.shared.pool.checkout(key) {
+        match self.shared.pool.checkout(key, now) {
             Ok(got) => self.got(got, now),
             Err(ticket) => {
                 self.waiter = Some(ticket);
@@ -221,27 +224,27 @@ impl<R: Runtime> Run<R> {
     }
 
     /// Waits for the pool's grant.
-    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_wait(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
         let Some(ticket) = self.waiter else {
             // The wait was given up: ask again.
-            self.checkout(self.shared.clock.now());
+            self.checkout(now);
             return Poll::Ready(());
         };
         match self.shared.pool.poll_grant(ticket, cx) {
             Poll::Ready(got) => {
                 self.waiter = None;
-                self.got(got, self.shared.clock.now());
+                self.got(got, now);
             }
             Poll::Pending => {
-                ready!(self.poll_deadline(cx));
-                self.ex.handle_timeout(None, self.shared.clock.now());
+                ready!(self.poll_deadline(cx, now));
+                self.ex.handle_timeout(None, now);
             }
         }
         Poll::Ready(())
     }
 
     /// Runs the machine's lookup on the runtime's blocking pool.
-    fn poll_resolve(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_resolve(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
         let (Some(dialing), Some((host, port))) = (&mut self.dialing, self.ex.lookup_target())
         else {
             return Poll::Ready(()); // no permit: the machine fails the dial
@@ -254,11 +257,10 @@ impl<R: Runtime> Run<R> {
         match lookup.as_mut().poll(cx) {
             Poll::Ready(result) => {
                 dialing.lookup = None;
-                let now = self.shared.clock.now();
                 self.ex.handle_resolved(result, now);
                 Poll::Ready(())
             }
-            Poll::Pending => self.poll_timeout(cx),
+            Poll::Pending => self.poll_timeout(cx, now),
         }
     }
 
@@ -272,7 +274,7 @@ impl<R: Runtime> Run<R> {
 
     /// Waits for one of the connects under way to end, or for the
     /// machine's deadline.
-    fn poll_connects(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_connects(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
         let Some(dialing) = &mut self.dialing else {
             return Poll::Ready(());
         };
@@ -285,10 +287,9 @@ impl<R: Runtime> Run<R> {
                 Poll::Pending => None,
             });
         let Some((i, result)) = ended else {
-            return self.poll_timeout(cx);
+            return self.poll_timeout(cx, now);
         };
         let (addr, _) = dialing.attempts.swap_remove(i);
-        let now = self.shared.clock.now();
         match result {
             Ok(socket) => {
                 let (Some(permit), Some(key)) = (dialing.permit.take(), self.ex.key().cloned())
@@ -311,11 +312,10 @@ impl<R: Runtime> Run<R> {
 
     /// Writes what the link queued, in one (vectored) write; with
     /// `watch_read`, an answer that comes meanwhile is read too.
-    fn poll_write(&mut self, cx: &mut Context<'_>, watch_read: bool) -> Poll<()> {
+    fn poll_write(&mut self, cx: &mut Context<'_>, watch_read: bool, now: Instant) -> Poll<()> {
         let Some(conn) = &mut self.conn else {
             return Poll::Ready(());
         };
-        let now = self.shared.clock.now();
         if watch_read && let Poll::Ready(read) = read_into::<R>(conn, cx) {
             report_read(&mut self.ex, &mut conn.link, read, now);
             return Poll::Ready(());
@@ -329,24 +329,23 @@ impl<R: Runtime> Run<R> {
             }
             Poll::Ready(Ok(n)) => self.ex.handle_written(&mut conn.link, n, now),
             Poll::Ready(Err(e)) => self.ex.handle_io_error(&mut conn.link, e, now),
-            Poll::Pending => return self.poll_timeout(cx),
+            Poll::Pending => return self.poll_timeout(cx, now),
         }
         Poll::Ready(())
     }
 
     /// Reads the next piece of the request body.
-    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_body(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
         let piece = match self.ex.request_body() {
             Some(reader) => {
                 self.piece.reserve(UPLOAD_CHUNK);
                 match R::poll_read_body(reader, cx, &mut self.piece) {
                     Poll::Ready(read) => read.map(|_| self.piece.split().freeze()),
-                    Poll::Pending => return self.poll_timeout(cx),
+                    Poll::Pending => return self.poll_timeout(cx, now),
                 }
             }
             None => Ok(Bytes::new()),
         };
-        let now = self.shared.clock.now();
         if let Some(conn) = &mut self.conn {
             self.ex.handle_request_body(&mut conn.link, piece, now);
         }
@@ -354,25 +353,23 @@ impl<R: Runtime> Run<R> {
     }
 
     /// Reads response bytes.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
         let Some(conn) = &mut self.conn else {
             return Poll::Ready(());
         };
         match read_into::<R>(conn, cx) {
             Poll::Ready(read) => {
-                let now = self.shared.clock.now();
                 report_read(&mut self.ex, &mut conn.link, read, now);
                 Poll::Ready(())
             }
-            Poll::Pending => self.poll_timeout(cx),
+            Poll::Pending => self.poll_timeout(cx, now),
         }
     }
 
     /// While the socket is not ready: the machine's deadline, reported
     /// once it passed.
-    fn poll_timeout(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        ready!(self.poll_deadline(cx));
-        let now = self.shared.clock.now();
+    fn poll_timeout(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
+        ready!(self.poll_deadline(cx, now));
         let link = self.conn.as_mut().map(|c| &mut c.link);
         self.ex.handle_timeout(link, now);
         Poll::Ready(())
@@ -380,15 +377,15 @@ impl<R: Runtime> Run<R> {
 
     /// Ready once the machine's next deadline passed by the clock: the
     /// runtime's timer only wakes the task (quinn's `drive_timer`).
-    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_deadline(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
         let link = self.conn.as_ref().map(|c| &c.link);
         let Some(at) = self.ex.poll_timeout(link) else {
             return Poll::Pending;
         };
-        let clock = &self.shared.clock;
-        if clock.now() >= at {
+        if now >= at {
             return Poll::Ready(());
         }
+        let clock = &self.shared.clock;
         let wake = clock.to_std(at);
         let runtime = &self.shared.runtime;
         let (timer, set) = self
@@ -416,7 +413,9 @@ impl<R: Runtime> Run<R> {
         if let Some(permit) = self.dialing.take().and_then(|d| d.permit) {
             self.shared.pool.dial_failed(permit);
         }
-        self.settle(Some(CloseReason::Abandoned));
+        if let Some(conn) = self.conn.take() {
+            self.shared.pool.discard(conn, CloseReason::Abandoned);
+        }
     }
 
     /// The caller dropped the request or its body: the machine settles
@@ -435,8 +434,8 @@ impl<R: Runtime> Run<R> {
         for _ in 0..MAX_ACTIONS {
             let now = self.shared.clock.now();
             match self.ex.poll(self.conn.as_mut().map(|c| &mut c.link), now) {
-                Action::Release => self.settle(None),
-                Action::Discard(reason) => self.settle(Some(reason)),
+                Action::Release => self.settle(None, now),
+                Action::Discard(reason) => self.settle(Some(reason), now),
                 Action::Read => {
                     let mut cx = Context::from_waker(Waker::noop());
                     if let Some(conn) = &mut self.conn
