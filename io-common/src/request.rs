@@ -58,7 +58,7 @@ pub struct Prepared {
     pub cookie: Option<HeaderValue>,
     /// The proxy the request goes through ([`Config::proxies`]), if any;
     /// [`key`](Self::key) says how ([`Via`](roundtrip_proto::pool::Via)).
-    pub proxy: Option<crate::proxy::Proxy>,
+    pub proxy: Option<Box<crate::proxy::Proxy>>,
     /// `Proxy-Authorization` for a request forwarded by an HTTP proxy with
     /// credentials (a tunnel carries them in its `CONNECT` instead).
     pub proxy_authorization: Option<HeaderValue>,
@@ -303,7 +303,7 @@ fn prepare_proxied(
         let key = origin.with_via(via(mode));
         prepare_direct(parts, body, config, key)?
     };
-    prepared.proxy = Some(proxy);
+    prepared.proxy = Some(Box::new(proxy));
     Ok(prepared)
 }
 

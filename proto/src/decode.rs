@@ -31,6 +31,9 @@ pub struct StatusLine<'a> {
     pub code: u16,
     /// The reason phrase as sent (may be empty).
     pub reason: &'a [u8],
+    /// How many header fields follow: the head is scanned whole before it
+    /// is reported, so a caller can size its field map once.
+    pub fields: usize,
 }
 
 impl StatusLine<'_> {
@@ -392,6 +395,7 @@ impl ResponseDecoder {
                     version: status.version,
                     code: status.code,
                     reason: &self.head(buf).0[start as usize..end as usize],
+                    fields: self.scanner.fields.len(),
                 })
             }
             Out::Field(span) => {

@@ -221,7 +221,7 @@ impl TraceEvent {
     /// ```
     /// use roundtrip_proto::trace::TraceEvent;
     /// use roundtrip_proto::{Event, StatusLine, Version};
-    /// let line = |code| Event::Status(StatusLine { version: Version::Http11, code, reason: b"" });
+    /// let line = |code| Event::Status(StatusLine { version: Version::Http11, code, reason: b"", fields: 0 });
     /// assert_eq!(TraceEvent::interim(&line(100)), Some(TraceEvent::Got1xx { status: 100 }));
     /// assert_eq!(TraceEvent::interim(&line(101)), None);
     /// assert_eq!(TraceEvent::interim(&line(200)), None);

@@ -45,10 +45,16 @@ enum LookupFor {
 }
 
 impl<R> Exchange<R> {
+    /// The dial's state, made at the first use (an exchange on a pooled
+    /// connection never dials, and carries none).
+    fn dial_state(&mut self) -> &mut Dialing {
+        self.dialing.get_or_insert_with(Box::default)
+    }
+
     /// The pool permitted a dial.
     pub fn handle_dial(&mut self, now: Instant) {
         if matches!(self.state, State::Checkout | State::Waiting) {
-            self.dialing = Dialing::default();
+            self.dialing = Some(Box::default());
             self.state = State::Dial;
             // The lookups count against the connect timeout (Go's
             // `Dialer.Timeout`, curl's `--connect-timeout`); each connect
@@ -63,7 +69,7 @@ impl<R> Exchange<R> {
     /// port to put in its addresses.
     pub fn lookup_target(&self) -> Option<(&str, u16)> {
         let key = self.key()?;
-        match self.dialing.lookup? {
+        match self.dialing.as_ref()?.lookup? {
             LookupFor::SocksTarget => Some((key.host(), key.port())),
             LookupFor::Dial => Some(key.dial_addr()),
         }
@@ -74,7 +80,7 @@ impl<R> Exchange<R> {
         if !matches!(self.state, State::Dial) {
             return;
         }
-        let Some(what) = self.dialing.lookup.take() else {
+        let Some(what) = self.dialing.as_mut().and_then(|d| d.lookup.take()) else {
             return;
         };
         self.tracing().trace(|| TraceEvent::DnsDone {
@@ -91,12 +97,12 @@ impl<R> Exchange<R> {
     fn resolved(&mut self, what: LookupFor, result: io::Result<Vec<SocketAddr>>, now: Instant) {
         match (what, result) {
             (_, Err(e)) => {
-                self.dialing.last = Some(e);
+                self.dial_state().last = Some(e);
                 self.dial_failed(now);
             }
             (LookupFor::SocksTarget, Ok(addrs)) => match addrs.first() {
                 Some(addr) => {
-                    self.dialing.socks_target = Some(addr.ip());
+                    self.dial_state().socks_target = Some(addr.ip());
                     self.next_lookup(now);
                 }
                 None => self.dial_failed(now),
@@ -105,7 +111,7 @@ impl<R> Exchange<R> {
                 self.timers.disarm(Timer::Connect);
                 let config = self.config();
                 let (delay, timeout) = (config.happy_eyeballs_delay, config.connect_timeout);
-                self.dialing.attempts = Some(HappyEyeballs::new(addrs, delay, timeout));
+                self.dial_state().attempts = Some(HappyEyeballs::new(addrs, delay, timeout));
             }
         }
     }
@@ -119,7 +125,7 @@ impl<R> Exchange<R> {
         };
         let socks_local = key.via().is_some_and(|v| v.mode() == ProxyMode::Socks5);
         let what = if socks_local
-            && self.dialing.socks_target.is_none()
+            && self.dialing.as_ref().and_then(|d| d.socks_target).is_none()
             && key.host().parse::<IpAddr>().is_err()
         {
             LookupFor::SocksTarget
@@ -135,14 +141,19 @@ impl<R> Exchange<R> {
             Lookup::Blocking => {
                 let host = host.to_string();
                 self.tracing().trace(|| TraceEvent::DnsStart { host });
-                self.dialing.lookup = Some(what);
+                self.dial_state().lookup = Some(what);
             }
         }
     }
 
     /// The dial ran out of time: a lookup under way ends with it, traced.
     pub(super) fn dial_timed_out(&mut self) {
-        if self.dialing.lookup.take().is_some() {
+        if self
+            .dialing
+            .as_mut()
+            .and_then(|d| d.lookup.take())
+            .is_some()
+        {
             let result = Err("timed out".to_string());
             self.tracing().trace(|| TraceEvent::DnsDone { result });
         }
@@ -150,10 +161,10 @@ impl<R> Exchange<R> {
 
     /// The dial's next action, in [`State::Dial`].
     pub(super) fn step_dial(&mut self, now: Instant) -> Option<Action> {
-        if self.dialing.lookup.is_some() {
+        if self.dialing.as_ref().is_some_and(|d| d.lookup.is_some()) {
             return Some(Action::Resolve);
         }
-        let Some(attempts) = &mut self.dialing.attempts else {
+        let Some(attempts) = self.dialing.as_mut().and_then(|d| d.attempts.as_mut()) else {
             let misuse = roundtrip_proto::Error::Misuse("a dial without addresses");
             self.state = State::Failed(Error::from_proto(misuse, self.phase(None), false));
             return None;
@@ -183,12 +194,14 @@ impl<R> Exchange<R> {
         if matches!(self.state, State::Dial) {
             return None;
         }
-        let attempts = self.dialing.attempts.as_mut()?;
+        let attempts = self.dialing.as_mut()?.attempts.as_mut()?;
         attempts.give_up();
         match attempts.poll(now) {
             DialStep::Abort(addr) => Some(Action::Abort(addr)),
             _ => {
-                self.dialing.attempts = None;
+                if let Some(dialing) = &mut self.dialing {
+                    dialing.attempts = None;
+                }
                 None
             }
         }
@@ -196,7 +209,7 @@ impl<R> Exchange<R> {
 
     /// The earliest deadline of the dial's attempts.
     pub(super) fn dial_timeout(&self) -> Option<Instant> {
-        let attempts = self.dialing.attempts.as_ref()?;
+        let attempts = self.dialing.as_ref()?.attempts.as_ref()?;
         matches!(self.state, State::Dial)
             .then(|| attempts.poll_timeout())
             .flatten()
@@ -207,7 +220,7 @@ impl<R> Exchange<R> {
         if !matches!(self.state, State::Dial) {
             return;
         }
-        if let Some(attempts) = &mut self.dialing.attempts {
+        if let Some(attempts) = self.dialing.as_mut().and_then(|d| d.attempts.as_mut()) {
             attempts.handle_failed(addr, now);
         }
         self.connect_failed(addr, e);
@@ -215,8 +228,9 @@ impl<R> Exchange<R> {
 
     fn connect_failed(&mut self, addr: SocketAddr, e: io::Error) {
         let why = crate::trace::connect_failure(&e);
-        self.dialing.failures.push((addr, why.clone()));
-        self.dialing.last = Some(e);
+        let dialing = self.dial_state();
+        dialing.failures.push((addr, why.clone()));
+        dialing.last = Some(e);
         self.tracing().trace(|| TraceEvent::ConnectDone {
             addr,
             result: Err(why),
@@ -232,8 +246,8 @@ impl<R> Exchange<R> {
         }
         let won = self
             .dialing
-            .attempts
             .as_mut()
+            .and_then(|d| d.attempts.as_mut())
             .is_some_and(|a| a.handle_connected(addr));
         if !won {
             return false;
@@ -252,8 +266,8 @@ impl<R> Exchange<R> {
     fn dial_failed(&mut self, now: Instant) {
         let expired = self
             .dialing
-            .attempts
             .as_ref()
+            .and_then(|d| d.attempts.as_ref())
             .is_some_and(HappyEyeballs::all_expired);
         if expired {
             self.state = State::Failed(self.timed_out(TimeoutKind::Connect, None, now));
@@ -265,13 +279,17 @@ impl<R> Exchange<R> {
         });
         let source = self
             .dialing
-            .last
-            .take()
+            .as_mut()
+            .and_then(|d| d.last.take())
             .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for host"));
         self.state = State::Failed(Error::Connect {
             addr: addr.unwrap_or_default(),
             source,
-            tried: std::mem::take(&mut self.dialing.failures),
+            tried: self
+                .dialing
+                .as_mut()
+                .map(|d| std::mem::take(&mut d.failures))
+                .unwrap_or_default(),
         });
     }
 }

@@ -300,7 +300,7 @@ impl<R> Exchange<R> {
 
     /// The trailers of a chunked body that ended, taken.
     pub fn take_trailers(&mut self) -> Option<HeaderMap> {
-        self.trailers.take()
+        self.trailers.take().map(|t| *t)
     }
 
     /// The caller gave up on the request: whatever it holds is released

@@ -47,7 +47,7 @@ impl<R> Exchange<R> {
             true => format!("[{host}]:{port}"),
             false => format!("{host}:{port}"),
         };
-        let proxy = self.prepared.as_ref().and_then(|p| p.proxy.as_ref());
+        let proxy = self.prepared.as_ref().and_then(|p| p.proxy.as_deref());
         let auth = proxy.and_then(crate::proxy::Proxy::authorization);
         let agent = self.settings.config.default_headers.get(USER_AGENT);
         let mut fields: Vec<(&[u8], &[u8])> = Vec::with_capacity(2);
@@ -133,7 +133,7 @@ impl<R> Exchange<R> {
             (Some(ip), _) => Target::Ip(ip),
             (None, ProxyMode::Socks5h) => Target::Name(host.to_string()),
             // `socks5://`: the dial looked the name up.
-            (None, _) => match self.dialing.socks_target {
+            (None, _) => match self.dialing.as_ref().and_then(|d| d.socks_target) {
                 Some(ip) => Target::Ip(ip),
                 None => {
                     let why = "socks5:// without the origin's address";
@@ -141,7 +141,7 @@ impl<R> Exchange<R> {
                 }
             },
         };
-        let proxy = self.prepared.as_ref().and_then(|p| p.proxy.as_ref());
+        let proxy = self.prepared.as_ref().and_then(|p| p.proxy.as_deref());
         let credentials = proxy.and_then(crate::proxy::Proxy::credentials);
         match Socks5::new(target, port, credentials) {
             Ok(mut socks) => {
