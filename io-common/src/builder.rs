@@ -28,13 +28,14 @@ use http::{HeaderMap, Method, Uri};
 use crate::{Body, Error, InvalidRequest, RequestTimeout};
 
 /// What a request's URL can be given as: `&str`, `String`, `&String`,
-/// `http::Uri` (anything `http::Uri: TryFrom`). A URL that does not parse
-/// fails the request when it is sent, as
-/// [`InvalidRequest::Http`](crate::InvalidRequest::Http).
+/// `http::Uri`, `&Uri`, `http::uri::Parts` and bytes (what `http::Uri`
+/// converts from). A URL that does not parse fails the request when it is
+/// sent, as [`InvalidRequest::Http`](crate::InvalidRequest::Http).
 ///
 /// ```
 /// use roundtrip_io::IntoUri;
 /// assert_eq!(IntoUri::into_uri("http://h/a").unwrap(), "http://h/a");
+/// assert_eq!(IntoUri::into_uri(String::from("http://h/b")).unwrap().path(), "/b");
 /// assert!(IntoUri::into_uri("http://exa mple/").is_err());
 /// ```
 pub trait IntoUri {
@@ -42,13 +43,83 @@ pub trait IntoUri {
     fn into_uri(self) -> Result<Uri, http::Error>;
 }
 
-impl<T> IntoUri for T
-where
-    Uri: TryFrom<T>,
-    <Uri as TryFrom<T>>::Error: Into<http::Error>,
-{
+impl IntoUri for &str {
     fn into_uri(self) -> Result<Uri, http::Error> {
-        Uri::try_from(self).map_err(Into::into)
+        Ok(Uri::from_maybe_shared(shared_copy(self.as_bytes()))?)
+    }
+}
+
+impl IntoUri for &String {
+    fn into_uri(self) -> Result<Uri, http::Error> {
+        self.as_str().into_uri()
+    }
+}
+
+/// `http` takes the string's own buffer.
+impl IntoUri for String {
+    fn into_uri(self) -> Result<Uri, http::Error> {
+        Ok(Uri::try_from(self)?)
+    }
+}
+
+impl IntoUri for Uri {
+    fn into_uri(self) -> Result<Uri, http::Error> {
+        Ok(self)
+    }
+}
+
+impl IntoUri for &Uri {
+    fn into_uri(self) -> Result<Uri, http::Error> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoUri for http::uri::Parts {
+    fn into_uri(self) -> Result<Uri, http::Error> {
+        Ok(Uri::from_parts(self)?)
+    }
+}
+
+impl IntoUri for &[u8] {
+    fn into_uri(self) -> Result<Uri, http::Error> {
+        Ok(Uri::from_maybe_shared(shared_copy(self))?)
+    }
+}
+
+impl IntoUri for Vec<u8> {
+    fn into_uri(self) -> Result<Uri, http::Error> {
+        Ok(Uri::try_from(self)?)
+    }
+}
+
+/// A copy of a URL in one allocation that the parsed URI's parts share.
+/// The parser splits its input (authority, path), and a `Bytes` copied
+/// from a slice makes a second allocation at its first split, where an
+/// owner's pieces only count references. URLs up to 256 bytes (nearly all)
+/// go this way; longer ones are copied as usual.
+fn shared_copy(url: &[u8]) -> bytes::Bytes {
+    /// A URL's bytes, kept in the allocation of their owner.
+    struct Inline<const N: usize> {
+        len: usize,
+        buf: [u8; N],
+    }
+    impl<const N: usize> AsRef<[u8]> for Inline<N> {
+        fn as_ref(&self) -> &[u8] {
+            &self.buf[..self.len]
+        }
+    }
+    fn inline<const N: usize>(url: &[u8]) -> bytes::Bytes {
+        let mut buf = [0; N];
+        buf[..url.len()].copy_from_slice(url);
+        bytes::Bytes::from_owner(Inline {
+            len: url.len(),
+            buf,
+        })
+    }
+    match url.len() {
+        0..=64 => inline::<64>(url),
+        65..=256 => inline::<256>(url),
+        _ => bytes::Bytes::copy_from_slice(url),
     }
 }
 
@@ -678,6 +749,30 @@ mod tests {
 
     fn get(uri: &str) -> Builder {
         Builder::new(Method::GET, uri)
+    }
+
+    /// A URL parses the same whichever way its bytes are kept: at the
+    /// edges of the inline sizes, and beyond them.
+    #[test]
+    fn urls_of_every_size_parse_as_http_parses_them() {
+        for len in [0usize, 1, 40, 63, 64, 65, 200, 255, 256, 257, 4096] {
+            let base = "http://h:8/";
+            let url = format!("{base}{}", "a".repeat(len.saturating_sub(base.len())));
+            for uri in [url.as_str().into_uri(), url.as_bytes().into_uri()] {
+                let want = Uri::try_from(url.as_str());
+                match (uri, want) {
+                    (Ok(uri), Ok(want)) => {
+                        assert_eq!(uri, want, "{len}");
+                        assert_eq!(uri.authority(), want.authority(), "{len}");
+                        assert_eq!(uri.path(), want.path(), "{len}");
+                    }
+                    (Err(_), Err(_)) => {}
+                    (uri, want) => panic!("{len}: {uri:?} against {want:?}"),
+                }
+            }
+        }
+        assert!("".into_uri().is_err());
+        assert!("http://exa mple/".into_uri().is_err());
     }
 
     #[test]
