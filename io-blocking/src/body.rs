@@ -53,7 +53,8 @@ pub struct ResponseBody {
     ready: VecDeque<Bytes>,
     /// What ended the body ahead of the caller, reported at the next read.
     ended: Option<Result<Ended, Error>>,
-    trailers: Option<HeaderMap>,
+    /// Boxed: few bodies have trailers, and every response moves this.
+    trailers: Option<Box<HeaderMap>>,
     /// The response's `Content-Type`, for the charset of [`text`](Self::text).
     content_type: Option<roundtrip_io::http::HeaderValue>,
 }
@@ -145,7 +146,7 @@ impl ResponseBody {
                 return Some(Err(e));
             }
         };
-        self.trailers = flow.take_trailers();
+        self.trailers = flow.take_trailers().map(Box::new);
         if ended == Ended::End {
             self.flow = None;
         }
@@ -223,7 +224,7 @@ impl ResponseBody {
 
     /// Trailer fields of a chunked body, once it was read to its end.
     pub fn trailers(&self) -> Option<&HeaderMap> {
-        self.trailers.as_ref()
+        self.trailers.as_deref()
     }
 
     /// True once the body was read to its end (or failed).
