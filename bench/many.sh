@@ -22,6 +22,7 @@
 # not. Loopback only.
 #
 # Settings (environment): ROUNDS (5), SECS (5, per run), CONNS (10000),
+# BODY_PATH (/small; /64k for 64 KiB bodies, what issue #16 asks at 256),
 # MAX_LOAD (1.2), MAX_LOAD_WAIT (300), SCHED (rt as root, else none),
 # MANY_BIN (a bench binary built before, e.g. a copy kept from another
 # commit for a before/after comparison: no build then).
@@ -33,6 +34,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 SECS=${SECS:-5}
 CONNS=${CONNS:-10000}
+BODY_PATH=${BODY_PATH:-/small}
 MAX_LOAD=${MAX_LOAD:-1.2}
 MAX_LOAD_WAIT=${MAX_LOAD_WAIT:-300}
 if [ "$(id -u)" = 0 ]; then SCHED=${SCHED:-rt}; else SCHED=${SCHED:-none}; fi
@@ -99,7 +101,7 @@ done
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load before the run: $LOAD_BEFORE (waited ${waited}s)"
 
-BENCH_ARGS=(--rounds "$ROUNDS" --secs "$SECS" --conns "$CONNS" --origin "$ORIGIN")
+BENCH_ARGS=(--rounds "$ROUNDS" --secs "$SECS" --conns "$CONNS" --origin "$ORIGIN" --path "$BODY_PATH")
 log "rounds: $BIN ${BENCH_ARGS[*]}"
 START=$(date -u '+%F %T UTC')
 flock "$LOCK" timeout 900 "${AS_CLIENT[@]}" "$BIN" "${BENCH_ARGS[@]}" >"$TMP/rounds.md"

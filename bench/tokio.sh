@@ -98,7 +98,8 @@ strace_calls() { # $1: client-workload, $2: requests; prints "name calls" lines
     echo "|---|---:|---|"
     for spec in roundtrip-small hyper-small reqwest-small \
         roundtrip-64k hyper-64k reqwest-64k \
-        roundtrip-parallel hyper-parallel reqwest-parallel; do
+        roundtrip-parallel hyper-parallel reqwest-parallel \
+        roundtrip-parallel-64k hyper-parallel-64k; do
         log "strace: $spec"
         strace_calls "$spec" 0 >"$TMP/base"
         strace_calls "$spec" "$STRACE_REQUESTS" >"$TMP/run"

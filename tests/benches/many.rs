@@ -33,7 +33,7 @@
 //! count or a deadline.
 //!
 //! ```text
-//! many --origin ADDR [--conns 10000] [--secs 5] [--rounds 5]   # the rounds (pinned to CPU 0)
+//! many --origin ADDR [--conns 10000] [--secs 5] [--rounds 5] [--path /small|/64k]   # the rounds (pinned to CPU 0)
 //! many --client --origin ADDR [--conns N] [--secs S]           # one mio run; prints a RESULT line
 //! many --memory --origin ADDR [--conns N]                      # the byte breakdown
 //! many --serve-origin-evented                                  # the origin: prints its address
@@ -87,6 +87,14 @@ fn parse_opts() -> Opts {
             "--client" => o.client = true,
             "--memory" => o.memory = true,
             "--serve-origin-evented" => o.serve_origin = true,
+            "--path" => {
+                let path = args.value("/small or /64k");
+                assert!(
+                    matches!(path.as_str(), "/small" | "/64k"),
+                    "--path {path}: /small or /64k"
+                );
+                PATH.set(path).expect("--path given once");
+            }
             other => unknown(other),
         }
     }
@@ -345,8 +353,25 @@ impl Snapshot {
 // ---------------------------------------------------------------------------
 // The mio client.
 
+/// The path every request asks for (`--path`): `/small` (13 B), or `/64k`.
+static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn path() -> &'static str {
+    PATH.get().map_or("/small", String::as_str)
+}
+
+/// The body length of [`path`].
+fn body_len() -> u64 {
+    match path() {
+        "/64k" => origin::BIG_LEN as u64,
+        _ => origin::SMALL_BODY.len() as u64,
+    }
+}
+
 fn small_uri(addr: SocketAddr) -> Uri {
-    format!("http://{addr}/small").parse().expect("a valid URI")
+    format!("http://{addr}{}", path())
+        .parse()
+        .expect("a valid URI")
 }
 
 /// A driver for `n` connections to one host, all kept idle after use.
@@ -429,11 +454,7 @@ fn run_mio(
         elapsed: start.elapsed(),
         cpu: thread_cpu() - cpu0,
     };
-    assert_eq!(
-        bytes.load(Relaxed),
-        done * origin::SMALL_BODY.len() as u64,
-        "mio body bytes"
-    );
+    assert_eq!(bytes.load(Relaxed), done * body_len(), "mio body bytes");
     run
 }
 
@@ -539,7 +560,7 @@ fn run_wrk(addr: SocketAddr, conns: usize, secs: u64) -> WrkRun {
         Command::new("taskset")
             .args(["-c", "0", "wrk", "-t1", &format!("-c{conns}")])
             .arg(format!("-d{secs}s"))
-            .arg(format!("http://{addr}/small")),
+            .arg(format!("http://{addr}{}", path())),
         "taskset wrk (is wrk installed?)",
     );
     let text = &waited.stdout;
@@ -603,7 +624,8 @@ fn mio_sample(addr: SocketAddr, o: &Opts) -> Sample {
             .arg("--client")
             .args(["--origin", &addr.to_string()])
             .args(["--conns", &o.conns.to_string()])
-            .args(["--secs", &o.secs.to_string()]),
+            .args(["--secs", &o.secs.to_string()])
+            .args(["--path", path()]),
         "the mio client process",
     );
     let line = waited
@@ -683,7 +705,8 @@ fn report(r: &std::collections::HashMap<Client, Vec<Sample>>, o: &Opts, base_kib
     let (mio, wrk) = (&r[&Client::Mio], &r[&Client::Wrk]);
     let n = o.conns;
     println!(
-        "\n#### `/small`, {n} connections, {n} in flight, {} s per run (client on CPU 0, origin on CPU 1): requests/s per round\n",
+        "\n#### `{}`, {n} connections, {n} in flight, {} s per run (client on CPU 0, origin on CPU 1): requests/s per round\n",
+        path(),
         o.secs
     );
     let rounds: String = (1..=o.rounds).map(|r| format!(" r{r} |")).collect();

@@ -17,7 +17,8 @@
 //!   `BodyExt::frame`, `Response::chunk`), lengths summed, nothing copied;
 //! - `parallel`: 64 tasks sharing one client, each looping over GETs of
 //!   `/small`, on a multi-thread runtime with 2 workers, not pinned. Each
-//!   task's first GET (the dials) is made before the clock starts.
+//!   task's first GET (the dials) is made before the clock starts;
+//! - `parallel-64k`: the same with `/64k`, a third as many GETs.
 //!
 //! wrk is the ceiling: `taskset -c 0 wrk -t1 -c1` for the sequential
 //! workloads, `wrk -t2 -c64` on all CPUs for the parallel one.
@@ -119,14 +120,18 @@ enum Workload {
     /// body came in more than one piece).
     BigChunks,
     Parallel,
+    /// `Parallel` with 64 KiB bodies (issue #16: at least hyper-util's
+    /// rate in every run).
+    ParallelBig,
 }
 
 impl Workload {
-    const ALL: [Workload; 4] = [
+    const ALL: [Workload; 5] = [
         Workload::Small,
         Workload::Big,
         Workload::BigChunks,
         Workload::Parallel,
+        Workload::ParallelBig,
     ];
     fn name(self) -> &'static str {
         match self {
@@ -134,10 +139,17 @@ impl Workload {
             Workload::Big => "64k",
             Workload::BigChunks => "64k-chunks",
             Workload::Parallel => "parallel",
+            Workload::ParallelBig => "parallel-64k",
         }
     }
     fn is_big(self) -> bool {
-        matches!(self, Workload::Big | Workload::BigChunks)
+        matches!(
+            self,
+            Workload::Big | Workload::BigChunks | Workload::ParallelBig
+        )
+    }
+    fn is_parallel(self) -> bool {
+        matches!(self, Workload::Parallel | Workload::ParallelBig)
     }
     fn path(self) -> &'static str {
         if self.is_big() { "/64k" } else { "/small" }
@@ -163,6 +175,8 @@ impl Workload {
             Workload::Small => o.requests,
             Workload::Big | Workload::BigChunks => o.big_requests,
             Workload::Parallel => o.parallel_requests,
+            // A third as many: each moves 64 KiB.
+            Workload::ParallelBig => (o.parallel_requests / 3).max(o.tasks),
         }
     }
     /// wrk runs once per round for the same path and concurrency.
@@ -334,19 +348,17 @@ fn run_sequential(kind: Kind, addr: SocketAddr, w: Workload, requests: usize, re
 }
 
 /// Requests per second of `tasks` tasks sharing one client, each looping
-/// over GETs of `/small` (`requests` in all), on a 2-worker multi-thread
+/// over GETs of `w`'s path (`requests` in all), on a 2-worker multi-thread
 /// runtime on all CPUs. Each task's first GET (its dial) is not timed.
-fn run_parallel(kind: Kind, addr: SocketAddr, tasks: usize, requests: usize, read: Read) -> f64 {
+fn run_parallel(kind: Kind, addr: SocketAddr, w: Workload, o: &Opts, requests: usize) -> f64 {
+    let (tasks, read) = (o.tasks, w.read(o));
     set_affinity(&all_cpus());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("multi-thread runtime");
-    let (url, expect) = (
-        Arc::<str>::from(url(addr, Workload::Parallel)),
-        Workload::Parallel.body_len(),
-    );
+    let (url, expect) = (Arc::<str>::from(url(addr, w)), w.body_len());
     let rps = rt.block_on(async {
         let peer = Peer::new(kind);
         let barrier = Arc::new(tokio::sync::Barrier::new(tasks + 1));
@@ -380,7 +392,9 @@ fn run_parallel(kind: Kind, addr: SocketAddr, tasks: usize, requests: usize, rea
 /// workloads, `-t<cpus> -c<tasks>` on all CPUs for the parallel one.
 fn run_wrk(addr: SocketAddr, w: Workload, o: &Opts) -> f64 {
     let (cpus, t, c) = match w {
-        Workload::Parallel => (cpu_list(&all_cpus()), all_cpus().len(), o.tasks),
+        Workload::Parallel | Workload::ParallelBig => {
+            (cpu_list(&all_cpus()), all_cpus().len(), o.tasks)
+        }
         _ => ("0".to_string(), 1, 1),
     };
     wrk_rps((cpus, t, c), o.wrk_secs, addr, w.path())
@@ -391,7 +405,7 @@ fn run_wrk(addr: SocketAddr, w: Workload, o: &Opts) -> f64 {
 /// is not timed.
 fn run_raw(addr: SocketAddr, w: Workload, o: &Opts, requests: usize) -> f64 {
     let (path, expect) = (w.path(), w.body_len());
-    if w != Workload::Parallel {
+    if !w.is_parallel() {
         let mut raw = RawLoop::new(addr, path, expect);
         raw.get();
         let start = Instant::now();
@@ -427,7 +441,7 @@ fn run_once(kind: Kind, addr: SocketAddr, w: Workload, o: &Opts, requests: usize
     match (kind, w) {
         (Kind::Wrk, _) => run_wrk(addr, w, o),
         (Kind::Raw, _) => run_raw(addr, w, o, requests),
-        (_, Workload::Parallel) => run_parallel(kind, addr, o.tasks, requests, w.read(o)),
+        (_, Workload::Parallel | Workload::ParallelBig) => run_parallel(kind, addr, w, o, requests),
         _ => run_sequential(kind, addr, w, requests, w.read(o)),
     }
 }
@@ -445,9 +459,12 @@ fn ratio(r: &Results, w: Workload, a: Kind, b: Kind) -> f64 {
 fn report(results: &Results, o: &Opts) {
     for w in Workload::ALL {
         let how = match w {
-            Workload::Parallel => format!(
-                "{} tasks, {} GETs in all, 2-worker multi-thread runtime, all CPUs; wrk -t2 -c{}",
-                o.tasks, o.parallel_requests, o.tasks
+            Workload::Parallel | Workload::ParallelBig => format!(
+                "{} tasks, {} GETs of {} in all, 2-worker multi-thread runtime, all CPUs; wrk -t2 -c{}",
+                o.tasks,
+                w.requests(o),
+                w.path(),
+                o.tasks
             ),
             Workload::BigChunks => format!(
                 "{} sequential GETs of /64k, bodies read piece by piece, pinned to CPU 0",
