@@ -676,6 +676,9 @@ pub use checkout::{Checkout, ConnId, DialPermit, Grant, Idle, Ticket};
 pub use config::{Key, PoolConfig, ProxyMode, Scheme, Via};
 pub use stats::{ClosedCounts, HostStats, PoolStats};
 
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod model;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
