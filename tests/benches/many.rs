@@ -569,35 +569,13 @@ fn run_wrk(addr: SocketAddr, conns: usize, secs: u64) -> WrkRun {
         .filter(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
         .map(str::trim)
         .collect();
-    // "  123456 requests in 5.00s, 12.34MB read"
-    let (requests, elapsed) = text
-        .lines()
-        .find_map(|l| {
-            let (count, rest) = l.trim().split_once(" requests in ")?;
-            let secs = rest.split_once(',')?.0;
-            Some((count.parse().ok()?, parse_wrk_time(secs)?))
-        })
-        .unwrap_or_else(|| panic!("no 'requests in' line in wrk output:\n{text}"));
+    let (requests, elapsed) = wrk_requests(text);
     WrkRun {
         requests,
         elapsed,
         errors: errors.join("; "),
         waited,
     }
-}
-
-/// wrk's duration format: `1.00s`, `999.87ms`, `1.00m`.
-fn parse_wrk_time(s: &str) -> Option<Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
-    let num: f64 = num.parse().ok()?;
-    let secs = match unit {
-        "us" => num / 1e6,
-        "ms" => num / 1e3,
-        "s" => num,
-        "m" => num * 60.0,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(secs))
 }
 
 // ---------------------------------------------------------------------------

@@ -257,6 +257,32 @@ pub fn wrk_rps(
         .unwrap_or_else(|| panic!("no Requests/sec in wrk output:\n{text}"))
 }
 
+/// The timed requests and the time of a wrk run, from its `  123456
+/// requests in 1.00s, 12.34MB read` line.
+pub fn wrk_requests(text: &str) -> (u64, std::time::Duration) {
+    text.lines()
+        .find_map(|l| {
+            let (count, rest) = l.trim().split_once(" requests in ")?;
+            let secs = rest.split_once(',')?.0;
+            Some((count.parse().ok()?, parse_wrk_time(secs)?))
+        })
+        .unwrap_or_else(|| panic!("no 'requests in' line in wrk output:\n{text}"))
+}
+
+/// wrk's duration format: `1.00s`, `999.87ms`, `1.00m`.
+fn parse_wrk_time(s: &str) -> Option<std::time::Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
+    let num: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "us" => num / 1e6,
+        "ms" => num / 1e3,
+        "s" => num,
+        "m" => num * 60.0,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs_f64(secs))
+}
+
 // ---------------------------------------------------------------------------
 // A counting allocator, switched on only around the memory measurements (a
 // relaxed load per allocation otherwise).
