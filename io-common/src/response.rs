@@ -203,7 +203,7 @@ fn append(map: &mut HeaderMap, field: &Field) -> Result<(), ProtoError> {
         None => HeaderValue::from_bytes(field.value()),
     }
     .map_err(|_| ProtoError::InvalidFieldValue { offset: 0, byte: 0 })?;
-    // `http` holds at most 32,768 fields; `Limits::max_fields` may allow
+    // `http` holds at most 24,576 fields; `Limits::max_fields` may allow
     // more.
     map.try_append(name, value)
         .map_err(|_| ProtoError::TooManyFields { limit: map.len() })?;
@@ -255,6 +255,40 @@ fn common_name(name: &[u8]) -> Option<HeaderName> {
 mod tests {
     use super::common_name;
     use http::header::{HeaderName, HeaderValue};
+
+    /// A head with more fields than `http::HeaderMap` holds (24,576, three
+    /// quarters of its 32,768 slots), let through by a raised `max_fields`,
+    /// is refused with the core's error, not a panic.
+    #[test]
+    fn more_fields_than_a_header_map_holds_is_an_error() {
+        use super::HeadBuilder;
+        use bytes::BytesMut;
+        use roundtrip_proto::{Error, Limits, ResponseDecoder};
+        let n = 33_000;
+        let limits = Limits::default().max_fields(n + 1).max_head_bytes(64 * n);
+        let mut dec = ResponseDecoder::new(limits);
+        dec.share_heads(true);
+        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+        (0..n).for_each(|i| head.extend_from_slice(format!("x-{i}: v\r\n").as_bytes()));
+        head.extend_from_slice(b"content-length: 0\r\n\r\n");
+        let mut buf = BytesMut::from(&head[..]);
+        let mut builder = HeadBuilder::default();
+        // Bounded: each event consumes a field, or the head ends.
+        let err = loop {
+            match dec.poll_event(&mut buf) {
+                Ok(Some(event)) => match builder.push(event) {
+                    Ok(Some(_)) => panic!("a head of {n} fields was built"),
+                    Ok(None) => {}
+                    Err(e) => break e,
+                },
+                other => panic!("the decoder stopped first: {other:?}"),
+            }
+        };
+        assert!(
+            matches!(err, Error::TooManyFields { limit: 24_576 }),
+            "{err:?}"
+        );
+    }
 
     /// Every value the decoder accepts, in a head and in a trailer, short
     /// and long (the decoder scans long values sixteen bytes at a time), is
