@@ -45,7 +45,9 @@ pub trait IntoUri {
 
 impl IntoUri for &str {
     fn into_uri(self) -> Result<Uri, http::Error> {
-        Ok(Uri::from_maybe_shared(shared_copy(self.as_bytes()))?)
+        Ok(Uri::from_maybe_shared(roundtrip_proto::copy::shared_copy(
+            self.as_bytes(),
+        ))?)
     }
 }
 
@@ -82,44 +84,15 @@ impl IntoUri for http::uri::Parts {
 
 impl IntoUri for &[u8] {
     fn into_uri(self) -> Result<Uri, http::Error> {
-        Ok(Uri::from_maybe_shared(shared_copy(self))?)
+        Ok(Uri::from_maybe_shared(roundtrip_proto::copy::shared_copy(
+            self,
+        ))?)
     }
 }
 
 impl IntoUri for Vec<u8> {
     fn into_uri(self) -> Result<Uri, http::Error> {
         Ok(Uri::try_from(self)?)
-    }
-}
-
-/// A copy of a URL in one allocation that the parsed URI's parts share.
-/// The parser splits its input (authority, path), and a `Bytes` copied
-/// from a slice makes a second allocation at its first split, where an
-/// owner's pieces only count references. URLs up to 256 bytes (nearly all)
-/// go this way; longer ones are copied as usual.
-fn shared_copy(url: &[u8]) -> bytes::Bytes {
-    /// A URL's bytes, kept in the allocation of their owner.
-    struct Inline<const N: usize> {
-        len: usize,
-        buf: [u8; N],
-    }
-    impl<const N: usize> AsRef<[u8]> for Inline<N> {
-        fn as_ref(&self) -> &[u8] {
-            &self.buf[..self.len]
-        }
-    }
-    fn inline<const N: usize>(url: &[u8]) -> bytes::Bytes {
-        let mut buf = [0; N];
-        buf[..url.len()].copy_from_slice(url);
-        bytes::Bytes::from_owner(Inline {
-            len: url.len(),
-            buf,
-        })
-    }
-    match url.len() {
-        0..=64 => inline::<64>(url),
-        65..=256 => inline::<256>(url),
-        _ => bytes::Bytes::copy_from_slice(url),
     }
 }
 

@@ -239,6 +239,16 @@ impl ResponseDecoder {
     /// for a caller that keeps values, e.g. as `http::HeaderValue`s, without
     /// copying them. Trailer fields always come as `Bytes`.
     ///
+    /// A shared head is split off only when its response looks whole in the
+    /// buffer (no body, the whole `Content-Length`, a chunked body up to an
+    /// empty line) and its body is at most 16 KiB; the head of a body that
+    /// streams on through later reads, or of a longer one, is copied into
+    /// an allocation of its own instead (one per such response), so that a
+    /// caller keeping the head does not keep the read buffer alive, and
+    /// with it every byte read into it, for this one response: a reader can
+    /// then reuse one buffer for long bodies streamed, or lend one to many
+    /// connections.
+    ///
     /// ```
     /// use bytes::BytesMut;
     /// use roundtrip_proto::{Event, ResponseDecoder};
@@ -509,7 +519,16 @@ impl ResponseDecoder {
             }
         }
         if self.share_heads {
-            self.head = buf.split_to(len).freeze();
+            self.head = if shares_buffer(decision.framing, &buf[len..], self.eof) {
+                buf.split_to(len).freeze()
+            } else {
+                // A body that streams on through later reads, or a long
+                // one: a head sharing the buffer would keep it alive as
+                // long as the response, for this response alone.
+                let head = crate::copy::shared_copy(&buf[..len]);
+                buf.advance(len);
+                head
+            };
         } else {
             self.head_in_buf = len;
         }
@@ -571,5 +590,26 @@ impl ResponseDecoder {
             interim,
             keep_alive_timeout,
         })
+    }
+}
+
+/// The longest body a shared head is split off with (see
+/// [`ResponseDecoder::share_heads`]).
+const MAX_SHARED_BODY: usize = 16 * 1024;
+
+/// True when a head ending where `rest` starts is split off the buffer
+/// rather than copied: its response looks whole in the buffer (no body,
+/// all of a `Content-Length`, a chunked body that ends in an empty line:
+/// the end of its trailer section, or a chunk's data that happens to end
+/// so, a guess on the side of sharing; the bytes before the server's
+/// close), and its body is small, so that the buffer it pins is shared
+/// with other responses rather than kept for this one.
+fn shares_buffer(framing: Framing, rest: &[u8], eof: bool) -> bool {
+    let small = rest.len() <= MAX_SHARED_BODY;
+    match framing {
+        Framing::NoBody | Framing::Switched => true,
+        Framing::Length(n) => n <= rest.len() as u64 && n <= MAX_SHARED_BODY as u64,
+        Framing::Chunked => small && rest.ends_with(b"\r\n\r\n"),
+        Framing::UntilClose => small && eof,
     }
 }

@@ -170,6 +170,7 @@ extern crate std;
 pub(crate) mod body;
 pub(crate) mod chars;
 pub mod conn;
+pub mod copy;
 pub mod decode;
 pub mod dial;
 pub mod encode;

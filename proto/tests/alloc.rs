@@ -230,6 +230,65 @@ fn decoding_with_shared_heads_allocates_nothing() {
     }
 }
 
+/// Decodes a head with shared heads and keeps its values; then the body's
+/// data, dropped. Returns the values and the allocations the head cost.
+fn keep_head_values(buf: &mut BytesMut) -> (Vec<bytes::Bytes>, usize) {
+    let mut dec = ResponseDecoder::default();
+    dec.share_heads(true);
+    let mut kept = Vec::with_capacity(8);
+    let ((), n) = allocations(|| {
+        while let Some(event) = dec.poll_event(buf).expect("valid response") {
+            match event {
+                Event::Field(f) => kept.push(f.value_bytes().expect("shared heads")),
+                Event::HeadEnd(_) => break,
+                _ => {}
+            }
+        }
+    });
+    while let Some(event) = dec.poll_event(buf).expect("valid response") {
+        drop(event);
+    }
+    (kept, n)
+}
+
+/// A shared head whose body streams on through later reads, or is longer
+/// than 16 KiB, is copied out (one allocation), so the values kept from it
+/// do not pin the read buffer: the buffer can be reused from its start
+/// while they live. A small response whole in the buffer shares it (no
+/// allocation), and pins it.
+#[test]
+fn a_streamed_body_s_head_does_not_pin_the_read_buffer() {
+    let streamed = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nServer: s\r\n\r\nfirst bytes";
+    let whole = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: s\r\n\r\nhello";
+    let chunked_whole =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let chunked_streamed = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+    let mut long = b"HTTP/1.1 200 OK\r\nContent-Length: 20000\r\nServer: s\r\n\r\n".to_vec();
+    long.resize(long.len() + 20_000, b'x');
+    for (input, pinned) in [
+        (&long[..], false),
+        (&streamed[..], false),
+        (&whole[..], true),
+        (&chunked_whole[..], true),
+        (&chunked_streamed[..], false),
+    ] {
+        let mut buf = BytesMut::with_capacity(32 * 1024);
+        buf.extend_from_slice(input);
+        // The buffer is shared storage already (as after a first response).
+        drop(buf.split_to(0).freeze());
+        let (kept, copies) = keep_head_values(&mut buf);
+        assert!(buf.is_empty(), "{:?}", String::from_utf8_lossy(input));
+        let what = String::from_utf8_lossy(&input[17..40]);
+        assert_eq!(
+            buf.try_reclaim(32 * 1024),
+            !pinned,
+            "{what}: pinned {pinned}"
+        );
+        assert_eq!(copies, usize::from(!pinned), "{what}: allocations");
+        assert!(kept.iter().any(|v| !v.is_empty()));
+    }
+}
+
 /// The counter is not vacuous: it sees an allocation made inside, and none
 /// made outside.
 #[test]
