@@ -107,7 +107,7 @@ START=$(date -u '+%F %T UTC')
 flock "$LOCK" timeout 900 "${AS_CLIENT[@]}" "$BIN" "${BENCH_ARGS[@]}" >"$TMP/rounds.md"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 log "memory: $BIN --memory --conns $CONNS"
-flock "$LOCK" timeout 300 "${AS_CLIENT[@]}" taskset -c 0 "$BIN" --memory --conns "$CONNS" \
+flock "$LOCK" timeout 300 "${AS_CLIENT[@]}" taskset -c 0 "$BIN" --memory --conns "$CONNS" --path "$BODY_PATH" \
     --origin "$ORIGIN" >"$TMP/memory.md"
 
 cat <<EOF
@@ -123,6 +123,6 @@ cat <<EOF
 EOF
 cat "$TMP/rounds.md"
 echo
-echo "#### Byte breakdown (\`$(basename "$BIN") --memory --conns $CONNS\`, counting allocator)"
+echo "#### Byte breakdown (\`$(basename "$BIN") --memory --conns $CONNS --path $BODY_PATH\`, counting allocator)"
 echo
 cat "$TMP/memory.md"

@@ -71,6 +71,8 @@ mod redirect;
 mod request;
 pub mod resolve;
 mod response;
+#[doc(hidden)]
+pub mod shared_buf;
 pub mod socks;
 #[allow(unsafe_code)]
 #[doc(hidden)]

@@ -10,7 +10,7 @@ use mio::Interest;
 use mio::net::TcpStream;
 use roundtrip_io::exchange::Link;
 
-use crate::shared_buf::SharedReadBuf;
+use roundtrip_io::shared_buf::{Lent, SharedReadBuf};
 
 /// What a connection is doing.
 pub(crate) enum ConnState {
@@ -41,6 +41,8 @@ pub(crate) struct Conn {
     /// the bytes before it are read, a read returns EOF or the error, and no
     /// further event will say so.
     pub peer_closed: bool,
+    /// Which of the driver's buffers the link's read buffer is.
+    pub lent: Lent,
 }
 
 /// What one read did.
@@ -85,13 +87,13 @@ impl Conn {
 
     /// Reads once into the link's buffer, sized by the link, unless the
     /// last read left the socket dry (see [`read_pending`](Self::read_pending)).
-    /// A link that holds no bytes borrows the driver's buffer for it
-    /// (see [`SharedReadBuf`]).
+    /// The link borrows one of the driver's buffers for it (see
+    /// [`SharedReadBuf`]).
     pub fn read(&mut self, shared: &mut SharedReadBuf) -> io::Result<Read> {
         if !self.read_pending {
             return Ok(Read::WouldBlock);
         }
-        shared.lend(&mut self.link);
+        shared.lend(&mut self.link, &mut self.lent);
         self.link.reserve_read();
         let room = self.link.wire_in().capacity() - self.link.wire_in().len();
         // Bounded: only `Interrupted` repeats.

@@ -3,7 +3,7 @@
 //! [`Exchange`](roundtrip_io::exchange::Exchange) machine, see `flow.rs`),
 //! the core's pool policy over connection slots, one timer queue with one
 //! timer per exchange, and the read buffer the connections share
-//! (`shared_buf.rs`).
+//! (`roundtrip_io::shared_buf`).
 //!
 //! Every public entry point performs one input (a request, a readiness
 //! event, the time), drives the exchanges it concerns, then settles: grants
@@ -29,9 +29,9 @@ use crate::RequestBuilder;
 use crate::body::{Body, Receive, RequestId, Response};
 use crate::conn::{Conn, ConnState};
 use crate::flow::Entry;
-use crate::shared_buf::SharedReadBuf;
 use crate::slab::Slab;
 use crate::timer::{Deadline, Popped, Target, Timers};
+use roundtrip_io::shared_buf::SharedReadBuf;
 
 /// A finished exchange: its id and its outcome.
 ///

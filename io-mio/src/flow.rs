@@ -19,8 +19,8 @@ use roundtrip_io::{Collected, Error, Phase, ResponseHead};
 use crate::body::{Flow, OnData, Receive, RequestId, Response, Trailers};
 use crate::conn::{Conn, ConnState, Read as Got};
 use crate::driver::Driver;
-use crate::shared_buf::SharedReadBuf;
 use crate::timer::Target;
+use roundtrip_io::shared_buf::{Lent, SharedReadBuf};
 
 /// Size of one read from a streamed request body.
 const UPLOAD_CHUNK: usize = 64 * 1024;
@@ -292,7 +292,7 @@ impl Driver {
         let conn = entry.conn;
         let busy = busy(&mut self.conns, entry, ex);
         let link = busy.map(|c| {
-            self.shared_read.take_back(&mut c.link);
+            self.shared_read.take_back(&mut c.link, &mut c.lent);
             &c.link
         });
         let want = entry.ex.poll_timeout(link);
@@ -415,6 +415,7 @@ impl Driver {
             state: ConnState::Connecting { exchange: ex, addr },
             interest: Interest::READABLE | Interest::WRITABLE,
             read_pending: false,
+            lent: Lent::No,
             peer_closed: false,
         });
         let token = self

@@ -116,7 +116,6 @@ mod driver;
 mod flow;
 mod pool;
 mod request;
-mod shared_buf;
 mod slab;
 mod timer;
 

@@ -75,7 +75,7 @@ impl Driver {
         conn.state = ConnState::Idle;
         // An idle connection holds no read buffer: it goes back to the
         // driver for the next read of any connection.
-        self.shared_read.take_back(&mut conn.link);
+        self.shared_read.take_back(&mut conn.link, &mut conn.lent);
         if conn.peer_closed {
             // An event already said the server shut its side (its FIN came
             // with or after the response): a fact the core has not read yet.
