@@ -17,6 +17,7 @@ use roundtrip_proto::time::Instant;
 
 use crate::exchange::Link;
 use crate::pool::{self, Got, PoolConn, Waiting};
+use crate::shared_buf::Lent;
 use crate::{Clock, Tracer};
 
 /// A connection as the pool keeps it: the socket beside the machine's side
@@ -25,6 +26,9 @@ use crate::{Clock, Tracer};
 pub(crate) struct Conn<S> {
     pub socket: S,
     pub link: Link,
+    /// Which of the thread's read buffers the link's read buffer is
+    /// (between a read and the end of the poll that made it).
+    pub lent: Lent,
 }
 
 impl<S> PoolConn for Conn<S> {

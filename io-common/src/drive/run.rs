@@ -2,6 +2,7 @@
 //! grants and deadlines through the [`Runtime`], and carries out what the
 //! machine asks. Every decision of a request is the machine's.
 
+use std::cell::RefCell;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use super::pool::Conn;
 use super::{Runtime, Shared};
 use crate::exchange::{Action, Exchange, Link};
 use crate::pool::Got;
+use crate::shared_buf::{Lent, SharedReadBuf};
 use crate::{Body, Error, Phase, http};
 
 /// Room made for one read of a streamed request body.
@@ -135,6 +137,16 @@ impl<R: Runtime> Run<R> {
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Out> {
+        let out = self.poll_actions(cx);
+        // A read buffer lent during the poll goes back before other tasks
+        // run on this thread.
+        if let Some(conn) = &mut self.conn {
+            take_back(conn);
+        }
+        out
+    }
+
+    fn poll_actions(&mut self, cx: &mut Context<'_>) -> Poll<Out> {
         // Read once per poll: no action below waits (a wait that is not
         // over returns `Pending`), so the time moves only by this poll's
         // own work.
@@ -184,6 +196,9 @@ impl<R: Runtime> Run<R> {
     /// Checks the connection in (the core's verdict decides) or closes it
     /// for `close`.
     fn settle(&mut self, close: Option<CloseReason>, now: Instant) {
+        if let Some(conn) = &mut self.conn {
+            take_back(conn);
+        }
         match (self.conn.take(), close) {
             (Some(conn), None) => self.shared.pool.checkin(conn, now),
             (Some(conn), Some(reason)) => self.shared.pool.discard(conn, reason),
@@ -297,7 +312,11 @@ impl<R: Runtime> Run<R> {
                     return Poll::Ready(());
                 };
                 let link = Link::new(permit.id(), key, &self.shared.settings.config);
-                let conn = self.conn.insert(Conn { socket, link });
+                let conn = self.conn.insert(Conn {
+                    socket,
+                    link,
+                    lent: Lent::No,
+                });
                 if self.ex.handle_connected(addr, &mut conn.link, now) {
                     self.shared.pool.dial_succeeded(permit);
                 } else {
@@ -413,7 +432,8 @@ impl<R: Runtime> Run<R> {
         if let Some(permit) = self.dialing.take().and_then(|d| d.permit) {
             self.shared.pool.dial_failed(permit);
         }
-        if let Some(conn) = self.conn.take() {
+        if let Some(mut conn) = self.conn.take() {
+            take_back(&mut conn);
             self.shared.pool.discard(conn, CloseReason::Abandoned);
         }
     }
@@ -448,6 +468,9 @@ impl<R: Runtime> Run<R> {
                         break;
                     }
                     self.detached = true;
+                    if let Some(conn) = &mut self.conn {
+                        take_back(conn);
+                    }
                     let runtime = self.shared.runtime.clone();
                     let mut drain = Drive(Some(self));
                     runtime.spawn(async move {
@@ -462,12 +485,40 @@ impl<R: Runtime> Run<R> {
     }
 }
 
+thread_local! {
+    /// The read buffers the connections polled on this thread borrow for
+    /// a read, and get back before the poll returns (see
+    /// [`SharedReadBuf`]): a connection holds no read buffer between polls,
+    /// and a long body streamed through many connections is read into one
+    /// buffer per thread, not one per connection.
+    static READ_BUFS: RefCell<SharedReadBuf> = RefCell::default();
+}
+
+/// Takes back the read buffer `conn` borrowed, if it can (see
+/// [`SharedReadBuf::take_back`]).
+fn take_back<S>(conn: &mut Conn<S>) {
+    if conn.lent != Lent::No || conn.link.read_buf.capacity() > 0 {
+        // `try_with`: the thread's locals may be gone (a drop at exit).
+        let _ = READ_BUFS.try_with(|bufs| {
+            if let Ok(mut bufs) = bufs.try_borrow_mut() {
+                bufs.take_back(&mut conn.link, &mut conn.lent);
+            }
+        });
+    }
+}
+
 /// One read into the spare capacity of the link's read buffer (sized by
-/// the link, so that a whole response usually takes one read).
+/// the link, so that a whole response usually takes one read), borrowed
+/// from the thread's.
 fn read_into<R: Runtime>(
     conn: &mut Conn<R::Socket>,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
+    let _ = READ_BUFS.try_with(|bufs| {
+        if let Ok(mut bufs) = bufs.try_borrow_mut() {
+            bufs.lend(&mut conn.link, &mut conn.lent);
+        }
+    });
     conn.link.reserve_read();
     R::poll_read(&mut conn.socket, cx, conn.link.wire_in())
 }
