@@ -59,6 +59,14 @@ pub struct ResponseBody {
     content_type: Option<roundtrip_io::http::HeaderValue>,
 }
 
+/// What a step of the flow gave the body.
+enum Got {
+    /// A piece of the body.
+    Piece(Bytes),
+    /// This many bytes of the body, read into the caller's slice.
+    Read(usize),
+}
+
 /// How the body ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ended {
@@ -135,8 +143,28 @@ impl ResponseBody {
     /// `blocking`) or the body ended (recorded in `ended`).
     fn step(&mut self, blocking: bool) -> Option<Result<Bytes, Error>> {
         let flow = self.flow.as_mut()?;
-        let ended = match flow.next(blocking) {
-            Ok(Some(Out::Data(data))) => return Some(Ok(data)),
+        let out = flow.next(blocking);
+        match self.handle(out)? {
+            Ok(Got::Piece(data)) => Some(Ok(data)),
+            // Unreachable: only `next_into` reads into a slice.
+            Ok(Got::Read(_)) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// One step for a caller reading into `into`: a piece, or body bytes
+    /// read straight into `into`; `None` when the body ended (recorded in
+    /// `ended`).
+    fn step_into(&mut self, into: &mut [u8]) -> Option<Result<Got, Error>> {
+        let out = self.flow.as_mut()?.next_into(into);
+        self.handle(out)
+    }
+
+    /// What the flow gave: a piece, or the end recorded.
+    fn handle(&mut self, out: Result<Option<Out>, Error>) -> Option<Result<Got, Error>> {
+        let ended = match out {
+            Ok(Some(Out::Data(data))) => return Some(Ok(Got::Piece(data))),
+            Ok(Some(Out::Direct(n))) => return Some(Ok(Got::Read(n))),
             Ok(None) => return None,
             Ok(Some(Out::End)) => Ended::End,
             Ok(Some(Out::Upgrade)) => Ended::Upgrade,
@@ -146,6 +174,7 @@ impl ResponseBody {
                 return Some(Err(e));
             }
         };
+        let flow = self.flow.as_mut()?;
         self.trailers = flow.take_trailers().map(Box::new);
         if ended == Ended::End {
             self.flow = None;
@@ -247,9 +276,26 @@ impl ResponseBody {
 }
 
 impl Read for ResponseBody {
+    /// Reads body bytes into `out`. Where the connection holds none of
+    /// them and the body is passed on as it comes (plaintext, not
+    /// decompressed), they are read from the socket straight into `out`:
+    /// no read buffer in between, no copy, and the read sized by `out`.
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if out.is_empty() {
             return Ok(0);
+        }
+        let direct = self.pending.is_empty() && self.ready.is_empty() && self.ended.is_none();
+        if direct {
+            match self.step_into(out) {
+                Some(Ok(Got::Read(n))) => {
+                    // A body read to its end gives its connection back now.
+                    self.take_buffered();
+                    return Ok(n);
+                }
+                Some(Ok(Got::Piece(data))) => self.pending = data,
+                Some(Err(e)) => return Err(e.into()),
+                None => {}
+            }
         }
         if self.pending.is_empty() {
             match self.chunk()? {

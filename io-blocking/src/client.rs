@@ -227,6 +227,9 @@ impl Cancel {
 pub(crate) enum Out {
     Head(http::Response<()>),
     Data(Bytes),
+    /// This many body bytes were read into the caller's slice
+    /// ([`Flow::next_into`]).
+    Direct(usize),
     End,
     Upgrade,
 }
@@ -253,6 +256,19 @@ impl Flow {
     /// Carries out actions until one is for the caller. Without
     /// `blocking`, stops (`None`) where the socket would have to be read.
     pub fn next(&mut self, blocking: bool) -> Result<Option<Out>, Error> {
+        self.run(blocking, None)
+    }
+
+    /// [`next`](Self::next), blocking, for a caller reading the body into
+    /// `into`: where the machine allows it
+    /// ([`Exchange::direct_body_room`]), body bytes are read from the
+    /// socket straight into it ([`Out::Direct`]), not into the read buffer
+    /// and then copied.
+    pub fn next_into(&mut self, into: &mut [u8]) -> Result<Option<Out>, Error> {
+        self.run(true, Some(into))
+    }
+
+    fn run(&mut self, blocking: bool, mut into: Option<&mut [u8]>) -> Result<Option<Out>, Error> {
         let clock = self.client.inner.clock;
         // Read again after each wait on a socket or the pool (the time
         // moved), and kept across the steps that do not wait.
@@ -362,6 +378,25 @@ impl Flow {
                 Action::Read => {
                     let until = self.until(&clock);
                     let conn = self.conn.as_mut().ok_or_else(|| misuse("no connection"))?;
+                    let room = self.ex.direct_body_room(&conn.link);
+                    if let (Some(into), Some(room)) = (into.as_deref_mut(), room) {
+                        let max = into.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+                        let read = conn.read_direct(&mut into[..max], until, clock.to_std(now));
+                        now = clock.now();
+                        let link = &mut conn.link;
+                        match read {
+                            _ if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) => {}
+                            Ok(Some(n)) => {
+                                self.ex.handle_body_read(link, n, now);
+                                if n > 0 {
+                                    return Ok(Some(Out::Direct(n)));
+                                }
+                            }
+                            Ok(None) => self.ex.handle_timeout(Some(link), now),
+                            Err(e) => self.ex.handle_io_error(link, e, now),
+                        }
+                        continue;
+                    }
                     let read = conn.read(until, clock.to_std(now));
                     now = clock.now();
                     let link = &mut conn.link;

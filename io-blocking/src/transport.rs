@@ -250,6 +250,26 @@ impl Conn {
         }
     }
 
+    /// Reads once into `out` (body bytes the exchange lets skip the read
+    /// buffer), waiting at most until `until`: as [`read`](Self::read).
+    pub fn read_direct(
+        &mut self,
+        out: &mut [u8],
+        until: Option<StdInstant>,
+        now: StdInstant,
+    ) -> io::Result<Option<usize>> {
+        self.set_read_timeout(until, now)?;
+        // Bounded: only `Interrupted` repeats.
+        loop {
+            match self.stream.read(out) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Sets `SO_RCVTIMEO` only when it must be shorter than what is set: a
     /// timeout that fires early is re-checked by the exchange, so the
     /// option is not rewritten (a syscall) on every read.

@@ -69,6 +69,36 @@ impl BodyDecoder {
         }
     }
 
+    /// Body bytes that may pass without the buffer: the rest of a
+    /// `Content-Length` body, of the current chunk's data, or any number of
+    /// a body that runs until the close; `None` where framing bytes come
+    /// next (a size line, a chunk's CRLF) or the body is over.
+    pub fn direct_room(&self) -> Option<u64> {
+        match self {
+            BodyDecoder::Length { remaining, .. } if *remaining > 0 => Some(*remaining),
+            BodyDecoder::Chunked(c) if c.state == State::Data && c.size > 0 => Some(c.size),
+            BodyDecoder::UntilClose { .. } => Some(u64::MAX),
+            _ => None,
+        }
+    }
+
+    /// `n` body bytes (at most [`direct_room`](Self::direct_room)) passed
+    /// without the buffer.
+    pub fn take_direct(&mut self, n: u64, offset: &mut u64) {
+        match self {
+            BodyDecoder::Length { remaining, .. } => *remaining -= n,
+            BodyDecoder::Chunked(c) => {
+                c.size -= n;
+                c.received += n;
+                if c.size == 0 {
+                    c.state = State::DataCr;
+                }
+            }
+            BodyDecoder::UntilClose { received } => *received += n,
+        }
+        *offset += n;
+    }
+
     /// Decodes from the front of `buf`. `offset` is the message offset of
     /// `buf[0]` and moves with every byte consumed. `eof` says the server
     /// closed the connection after what `buf` holds.

@@ -665,6 +665,54 @@ impl Connection {
         self.decoder.remaining_chunk()
     }
 
+    /// Body bytes the caller may read from the transport straight into
+    /// memory of its own, skipping `buf` (see
+    /// [`ResponseDecoder::direct_body_room`]); `None` also while an
+    /// abandoned body is drained.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_proto::conn::{ConnConfig, Connection};
+    /// use roundtrip_proto::encode::{BodyFraming, RequestHead};
+    /// use roundtrip_proto::{Event, time::Instant};
+    /// let mut conn = Connection::new(ConnConfig::default());
+    /// let head = RequestHead {
+    ///     method: b"GET", target: b"/", host: Some(b"h"),
+    ///     body: BodyFraming::None, expect_continue: false, close: false,
+    ///     preset: None,
+    /// };
+    /// let mut out = Vec::new();
+    /// conn.start(&head, [], Instant::ZERO, &mut out)?;
+    /// conn.handle_written(out.len());
+    /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"[..]);
+    /// while conn.poll_event(&mut buf)?.is_some() {}
+    /// assert_eq!(conn.direct_body_room(&buf), Some(5));
+    /// conn.take_body_direct(&buf, 5)?;
+    /// assert!(matches!(conn.poll_event(&mut buf)?, Some(Event::End)));
+    /// # Ok::<(), roundtrip_proto::Error>(())
+    /// ```
+    pub fn direct_body_room(&self, buf: &BytesMut) -> Option<u64> {
+        if self.recv != Recv::Body || self.error.is_some() {
+            return None;
+        }
+        self.decoder.direct_body_room(buf)
+    }
+
+    /// `n` body bytes were read without `buf`, at most
+    /// [`direct_body_room`](Self::direct_body_room) allowed; more is
+    /// [`Error::Misuse`], and sticky.
+    pub fn take_body_direct(&mut self, buf: &BytesMut, n: u64) -> Result<(), Error> {
+        if self.direct_body_room(buf).is_none() {
+            let e = Error::Misuse("body bytes taken past what direct_body_room allowed");
+            self.fail(e.clone());
+            return Err(e);
+        }
+        self.received_any |= n > 0;
+        self.decoder
+            .take_body_direct(buf, n)
+            .inspect_err(|e| self.fail(e.clone()))
+    }
+
     /// The server's `Keep-Alive: timeout` hint from the last response.
     pub fn keep_alive_timeout(&self) -> Option<Duration> {
         self.keep_alive_timeout

@@ -330,6 +330,48 @@ impl ResponseDecoder {
         }
     }
 
+    /// Body bytes the caller may move from the transport straight into
+    /// memory of its own, skipping `buf` (a read into the slice a reader of
+    /// the body gave, say): `Some` while a body is read and `buf` holds
+    /// none of it, with the rest of a `Content-Length` body, of the current
+    /// chunk, or `u64::MAX` for a body that runs until the close; `None`
+    /// where framing bytes come next (a chunk size line or its CRLF) or
+    /// after an end. Report what was moved with
+    /// [`take_body_direct`](Self::take_body_direct).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_proto::decode::{Event, ResponseDecoder};
+    /// let mut dec = ResponseDecoder::default();
+    /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"[..]);
+    /// while !matches!(dec.poll_event(&mut buf)?, Some(Event::Data(_)) | None) {}
+    /// assert_eq!(dec.direct_body_room(&buf), Some(7));
+    /// dec.take_body_direct(&buf, 7)?; // read elsewhere
+    /// assert!(matches!(dec.poll_event(&mut buf)?, Some(Event::End)));
+    /// # Ok::<(), roundtrip_proto::Error>(())
+    /// ```
+    pub fn direct_body_room(&self, buf: &BytesMut) -> Option<u64> {
+        let reading = matches!(self.state, State::Body) && self.error.is_none() && !self.eof;
+        if !reading || !buf.is_empty() {
+            return None;
+        }
+        self.body.direct_room()
+    }
+
+    /// `n` body bytes, at most [`direct_body_room`](Self::direct_body_room)
+    /// allowed, were moved without `buf`. More is [`Error::Misuse`].
+    pub fn take_body_direct(&mut self, buf: &BytesMut, n: u64) -> Result<(), Error> {
+        match self.direct_body_room(buf) {
+            Some(room) if n <= room => {
+                self.body.take_direct(n, &mut self.offset);
+                Ok(())
+            }
+            _ => Err(Error::Misuse(
+                "body bytes taken past what direct_body_room allowed",
+            )),
+        }
+    }
+
     /// Decodes the next event from the front of `buf`.
     ///
     /// `Ok(None)` means more bytes are needed (or, after

@@ -735,6 +735,20 @@ struct Outcome {
 /// invariants that hold for any input: no empty `Data`, a bounded number of
 /// polls, sticky errors, `Bytes` of a field exactly where heads are shared.
 fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind, share: bool) -> Outcome {
+    feed_with(input, points, limits, kind, share, false)
+}
+
+/// [`feed`], and with `direct`, body bytes are taken straight from the
+/// pieces, not through the buffer, wherever the decoder allows it
+/// (`direct_body_room`), as a reader of a body into its own slice does.
+fn feed_with(
+    input: &[u8],
+    points: &[usize],
+    limits: Limits,
+    kind: RequestKind,
+    share: bool,
+    direct: bool,
+) -> Outcome {
     let mut dec = ResponseDecoder::new(limits);
     dec.set_request_kind(kind);
     dec.share_heads(share);
@@ -744,7 +758,10 @@ fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind, share
     // those come at most once per head: a livelock exceeds this.
     let mut budget = 3 * input.len() + pieces.len() + 16;
     let mut events: Vec<Ev> = Vec::new();
-    let mut drain = |dec: &mut ResponseDecoder, buf: &mut BytesMut| -> Result<(), Error> {
+    let mut drain = |dec: &mut ResponseDecoder,
+                     buf: &mut BytesMut,
+                     events: &mut Vec<Ev>|
+     -> Result<(), Error> {
         loop {
             budget = budget
                 .checked_sub(1)
@@ -791,16 +808,35 @@ fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind, share
         }
     };
     let mut result = Ok(());
-    for piece in pieces {
-        buf.extend_from_slice(piece);
-        result = drain(&mut dec, &mut buf);
-        if result.is_err() {
-            break;
+    'pieces: for piece in pieces {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            let room = dec.direct_body_room(&buf).filter(|_| direct);
+            let Some(room) = room else {
+                buf.extend_from_slice(rest);
+                result = drain(&mut dec, &mut buf, &mut events);
+                if result.is_err() {
+                    break 'pieces;
+                }
+                break;
+            };
+            let n = (rest.len() as u64).min(room) as usize;
+            dec.take_body_direct(&buf, n as u64)
+                .expect("within the room");
+            match events.last_mut() {
+                Some(Ev::Data(prev)) => prev.extend_from_slice(&rest[..n]),
+                _ => events.push(Ev::Data(rest[..n].to_vec())),
+            }
+            rest = &rest[n..];
+            result = drain(&mut dec, &mut buf, &mut events);
+            if result.is_err() {
+                break 'pieces;
+            }
         }
     }
     if result.is_ok() {
         dec.handle_eof();
-        result = drain(&mut dec, &mut buf);
+        result = drain(&mut dec, &mut buf, &mut events);
     }
     let error = result.err();
     if let Some(e) = &error {
@@ -834,6 +870,11 @@ fn feed_all_ways(input: &[u8], cuts: &[Index], limits: Limits, kind: RequestKind
             bytewise, whole,
             "byte by byte (share {share}) differs from whole"
         );
+    }
+    // Body bytes taken past the buffer wherever the decoder allows.
+    for points in [&[][..], &points, &every] {
+        let direct = feed_with(input, points, limits, kind, true, true);
+        assert_eq!(direct, whole, "direct body reads, split at {points:?}");
     }
     whole
 }

@@ -158,6 +158,38 @@ impl<R> Exchange<R> {
         }
     }
 
+    /// Body bytes the driver may read from the socket straight into the
+    /// caller's memory (a `Read` of the body into the caller's slice),
+    /// skipping the read buffer and a copy out of it: `Some` with the most
+    /// it may read while the machine reads a plaintext body it passes on
+    /// as it comes (no content decoding) and nothing is buffered (see
+    /// [`Connection::direct_body_room`]). Ask where the machine said
+    /// [`Action::Read`](super::Action::Read), and report the read with
+    /// [`handle_body_read`](Self::handle_body_read) instead of
+    /// [`handle_input`](Self::handle_input).
+    ///
+    /// [`Connection::direct_body_room`]: roundtrip_proto::conn::Connection::direct_body_room
+    pub fn direct_body_room(&self, link: &Link) -> Option<u64> {
+        if !matches!(self.state, State::Body) || self.decoder.is_some() || link.is_tls() {
+            return None;
+        }
+        link.proto.direct_body_room(&link.read_buf)
+    }
+
+    /// `n` body bytes were read into the caller's memory (see
+    /// [`direct_body_room`](Self::direct_body_room)); 0 is the server's
+    /// close.
+    pub fn handle_body_read(&mut self, link: &mut Link, n: usize, now: Instant) {
+        if n == 0 {
+            return self.handle_eof(link, now);
+        }
+        link.record_read(n);
+        self.timers.disarm(Timer::ReadIdle);
+        if let Err(e) = link.proto.take_body_direct(&link.read_buf, n as u64) {
+            self.fail(link, Error::from_proto(e, Phase::Body, true));
+        }
+    }
+
     /// The server closed its side.
     pub fn handle_eof(&mut self, link: &mut Link, now: Instant) {
         match self.close_tls(link) {

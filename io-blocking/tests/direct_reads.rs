@@ -1,0 +1,221 @@
+//! A body read with `Read::read` goes from the socket straight into the
+//! caller's slice where the exchange allows it (a plaintext body passed on
+//! as it comes, nothing buffered): no read buffer sized to the body, no
+//! copy out of it. These cases check that it is used, and that everything
+//! around it holds: the bytes, chunked framing and trailers, a cut body,
+//! a stalled one, and the connection going back to the pool at the body's
+//! last byte.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Counts the allocations of the thread that asks (the origin's threads
+/// allocate too).
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is passed to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// What the origin does after a request head.
+#[derive(Clone)]
+enum Reply {
+    /// Sends these bytes and waits for the next request.
+    Send(Vec<u8>),
+    /// Sends these bytes and closes.
+    SendClose(Vec<u8>),
+    /// Sends these bytes and stalls (holding the connection) for a while.
+    SendStall(Vec<u8>),
+}
+
+/// An origin answering the requests of each connection with `replies` in
+/// turn, on loopback; one thread per connection.
+fn origin(replies: Vec<Reply>) -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let replies = replies.clone();
+            thread::spawn(move || serve(stream, &replies));
+        }
+    });
+    addr
+}
+
+fn serve(mut stream: TcpStream, replies: &[Reply]) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    let mut next = replies.iter();
+    while stream.read(&mut byte).is_ok_and(|n| n == 1) {
+        head.push(byte[0]);
+        if !head.ends_with(b"\r\n\r\n") {
+            continue;
+        }
+        head.clear();
+        match next.next() {
+            Some(Reply::Send(bytes)) => {
+                if stream.write_all(bytes).is_err() {
+                    return;
+                }
+            }
+            Some(Reply::SendClose(bytes)) => {
+                let _ = stream.write_all(bytes);
+                return;
+            }
+            Some(Reply::SendStall(bytes)) => {
+                let _ = stream.write_all(bytes);
+                thread::sleep(Duration::from_secs(3));
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
+fn sized(len: usize) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+    r.extend((0..len).map(|i| (i % 251) as u8));
+    r
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// Reads `body` to its end with `read` into a `buf`-byte slice: the bytes,
+/// the number of reads, and the allocations made meanwhile.
+fn read_all(body: &mut impl Read, buf: usize) -> std::io::Result<(Vec<u8>, usize, u64)> {
+    let mut out = Vec::with_capacity(4 << 20);
+    let mut slice = vec![0u8; buf];
+    let (mut reads, before) = (0, ALLOCS.with(Cell::get));
+    // Bounded: each read returns bytes, the end, or an error.
+    loop {
+        reads += 1;
+        match body.read(&mut slice)? {
+            0 => break,
+            n => out.extend_from_slice(&slice[..n]),
+        }
+    }
+    Ok((out, reads, ALLOCS.with(Cell::get) - before))
+}
+
+#[test]
+fn a_long_body_is_read_into_the_callers_slice() {
+    const LEN: usize = 4 << 20;
+    let addr = origin(vec![Reply::Send(sized(LEN)), Reply::Send(sized(13))]);
+    let client = roundtrip_blocking::Client::new();
+    let mut response = client.get(format!("http://{addr}/")).send().unwrap();
+    let (body, reads, allocs) = read_all(response.body_mut(), 16 * 1024).unwrap();
+    assert!(body == pattern(LEN), "the body's bytes");
+    eprintln!("4 MiB in 16 KiB slices: {reads} reads, {allocs} allocations");
+    // Through the read buffer, reads were sized to the rest of the body
+    // (up to 1 MiB) and each allocated its buffer; here each read is the
+    // caller's 16 KiB at most, and nothing is allocated for them.
+    assert!(reads > LEN / (16 * 1024), "{reads} reads");
+    assert!(allocs <= 2, "{allocs} allocations while reading 4 MiB");
+    drop(response);
+    // The connection was read to its end and serves the next request.
+    let mut next = client.get(format!("http://{addr}/")).send().unwrap();
+    assert_eq!(next.body_mut().bytes(100).unwrap(), pattern(13));
+    assert_eq!(client.stats().dials, 1);
+}
+
+#[test]
+fn the_last_direct_read_gives_the_connection_back() {
+    let addr = origin(vec![Reply::Send(sized(100_000)), Reply::Send(sized(5))]);
+    let client = roundtrip_blocking::Client::new();
+    let mut response = client.get(format!("http://{addr}/")).send().unwrap();
+    let mut got = vec![0u8; 100_000];
+    response.body_mut().read_exact(&mut got).unwrap();
+    assert!(got == pattern(100_000));
+    // Not a byte more was asked for, and the body is complete: the
+    // connection is in the pool already, before the response is dropped.
+    assert_eq!(client.stats().idle, 1, "{:?}", client.stats());
+    assert_eq!(response.body_mut().read(&mut [0u8; 8]).unwrap(), 0);
+}
+
+#[test]
+fn a_chunked_body_reads_its_data_directly_and_keeps_its_trailers() {
+    let mut reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut want = Vec::new();
+    for (i, len) in [1usize, 70_000, 3, 16 * 1024, 200_000, 9]
+        .into_iter()
+        .enumerate()
+    {
+        let piece: Vec<u8> = (0..len).map(|j| ((i * 7 + j) % 256) as u8).collect();
+        reply.extend_from_slice(format!("{len:x};ext=1\r\n").as_bytes());
+        reply.extend_from_slice(&piece);
+        reply.extend_from_slice(b"\r\n");
+        want.extend_from_slice(&piece);
+    }
+    reply.extend_from_slice(b"0\r\nx-sum: 42\r\n\r\n");
+    let addr = origin(vec![Reply::Send(reply), Reply::Send(sized(3))]);
+    let client = roundtrip_blocking::Client::new();
+    let mut response = client.get(format!("http://{addr}/")).send().unwrap();
+    let (body, reads, _) = read_all(response.body_mut(), 8 * 1024).unwrap();
+    assert!(
+        body == want,
+        "the body's bytes ({} of {})",
+        body.len(),
+        want.len()
+    );
+    assert!(reads > want.len() / (8 * 1024), "{reads} reads");
+    assert_eq!(response.body().trailers().unwrap()["x-sum"], "42");
+    drop(response);
+    let mut next = client.get(format!("http://{addr}/")).send().unwrap();
+    assert_eq!(next.body_mut().bytes(10).unwrap(), pattern(3));
+    assert_eq!(client.stats().dials, 1);
+}
+
+#[test]
+fn a_body_cut_short_is_an_error_not_an_end() {
+    let mut reply = sized(100_000);
+    reply.truncate(reply.len() - 40_000);
+    let addr = origin(vec![Reply::SendClose(reply)]);
+    let client = roundtrip_blocking::Client::new();
+    let mut response = client.get(format!("http://{addr}/")).send().unwrap();
+    let err = read_all(response.body_mut(), 16 * 1024).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+    assert!(
+        err.to_string().contains("during the response body"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_stalled_body_times_out() {
+    let mut reply = sized(100_000);
+    reply.truncate(reply.len() - 40_000);
+    let addr = origin(vec![Reply::SendStall(reply)]);
+    let client = roundtrip_blocking::Client::builder()
+        .read_timeout(Some(Duration::from_millis(200)))
+        .build();
+    let mut response = client.get(format!("http://{addr}/")).send().unwrap();
+    let start = Instant::now();
+    let err = read_all(response.body_mut(), 16 * 1024).unwrap_err();
+    let waited = start.elapsed();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+}
