@@ -21,7 +21,9 @@
 # PER_THREAD (500), WRK_SECS (1), STRACE_REQUESTS (10000), MAX_LOAD_WAIT (60),
 # ROUNDS_BUDGET (150: no round starts that would end later than this many
 # seconds after the first one began; the report says how many ran), LOCK
-# (/tmp/roundtrip-bench.lock), LOCK_WAIT (900).
+# (/tmp/roundtrip-bench.lock), LOCK_WAIT (900), BLOCKING_BIN (a bench
+# binary built before, e.g. a copy kept from another commit for a
+# before/after comparison: no build then).
 # Needs: taskset, wrk, strace, nginx, flock. Loopback only. Bounded: 3.5 minutes
 # here with the build cached (wait included); a rebuild after a change to the
 # code under test adds 1 to 3 minutes on a loaded machine.
@@ -51,9 +53,13 @@ done
 log() { echo "[bench] $*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
-log "building (release, cargo bench --no-run)"
-BIN=$(cargo bench -p roundtrip-tests --bench blocking --no-run --message-format=json 2>/dev/null |
-    grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
+if [ -n "${BLOCKING_BIN:-}" ]; then
+    BIN=$BLOCKING_BIN
+else
+    log "building (release, cargo bench --no-run)"
+    BIN=$(cargo bench -p roundtrip-tests --bench blocking --no-run --message-format=json 2>/dev/null |
+        grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
+fi
 [ -x "$BIN" ] || { echo "bench/blocking.sh: no bench binary found" >&2; exit 1; }
 
 TMP=$(mktemp -d)

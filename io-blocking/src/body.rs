@@ -8,7 +8,7 @@ use bytes::{Buf, Bytes};
 use roundtrip_io::http::HeaderMap;
 use roundtrip_io::{Collected, Error};
 
-use crate::client::{Flow, Out};
+use crate::client::{Flow, Out, Sink};
 
 /// Most body bytes decoded ahead of the caller when the head arrives (a
 /// body that came with its head then completes at once and its connection
@@ -155,7 +155,7 @@ impl ResponseBody {
     /// One step for a caller reading into `into`: a piece, or body bytes
     /// read straight into `into`; `None` when the body ended (recorded in
     /// `ended`).
-    fn step_into(&mut self, into: &mut [u8]) -> Option<Result<Got, Error>> {
+    fn step_into(&mut self, into: Sink<'_>) -> Option<Result<Got, Error>> {
         let out = self.flow.as_mut()?.next_into(into);
         self.handle(out)
     }
@@ -286,7 +286,7 @@ impl Read for ResponseBody {
         }
         let direct = self.pending.is_empty() && self.ready.is_empty() && self.ended.is_none();
         if direct {
-            match self.step_into(out) {
+            match self.step_into(Sink::Slice(out)) {
                 Some(Ok(Got::Read(n))) => {
                     // A body read to its end gives its connection back now.
                     self.take_buffered();
@@ -309,15 +309,33 @@ impl Read for ResponseBody {
         Ok(n)
     }
 
-    /// Appends each piece as it comes. std's default would zero the spare
-    /// capacity of `buf` before every `read` (up to twice the body's size
-    /// for a 64 KiB body); here only the body's own bytes are written.
+    /// Appends the body as it comes: pieces already decoded are copied,
+    /// and where the exchange allows it the rest is read from the socket
+    /// straight into `buf`'s spare capacity (grown to the rest of a sized
+    /// body at once). std's default would zero the spare capacity of `buf`
+    /// before every `read` (up to twice the body's size for a 64 KiB body);
+    /// here only the body's own bytes are written.
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         let start = buf.len();
-        // Bounded by the body: each pass appends a piece, or the body ends.
-        while let Some(data) = self.chunk()? {
-            buf.try_reserve(data.len())?;
-            buf.extend_from_slice(&data);
+        // Bounded by the body: each pass appends bytes, or the body ends.
+        loop {
+            let buffered = !self.pending.is_empty() || !self.ready.is_empty();
+            if buffered || self.ended.is_some() || self.flow.is_none() {
+                let Some(data) = self.chunk()? else { break };
+                buf.try_reserve(data.len())?;
+                buf.extend_from_slice(&data);
+                continue;
+            }
+            match self.step_into(Sink::Vec(buf)) {
+                // Appended; a body read to its end gives its connection back.
+                Some(Ok(Got::Read(_))) => self.take_buffered(),
+                Some(Ok(Got::Piece(data))) => {
+                    buf.try_reserve(data.len())?;
+                    buf.extend_from_slice(&data);
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => {}
+            }
         }
         Ok(buf.len() - start)
     }

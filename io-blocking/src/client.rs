@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use roundtrip_io::exchange::{Action, Exchange, Link, Settings};
 use roundtrip_io::http;
 use roundtrip_io::pool::Got;
-use roundtrip_io::proto::pool::{DialPermit, PoolStats, Ticket};
+use roundtrip_io::proto::pool::{DialPermit, PoolStats, Scheme, Ticket};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::{Clock, Config, Error};
 
@@ -223,12 +223,19 @@ impl Cancel {
     }
 }
 
+/// Where [`Flow::next_into`] may read body bytes: the caller's slice, or
+/// the spare capacity of its vector (grown for the read, never zeroed).
+pub(crate) enum Sink<'a> {
+    Slice(&'a mut [u8]),
+    Vec(&'a mut Vec<u8>),
+}
+
 /// What [`Flow::next`] hands the caller.
 pub(crate) enum Out {
     Head(http::Response<()>),
     Data(Bytes),
-    /// This many body bytes were read into the caller's slice
-    /// ([`Flow::next_into`]).
+    /// This many body bytes were read into the caller's slice, or appended
+    /// to its vector ([`Flow::next_into`]).
     Direct(usize),
     End,
     Upgrade,
@@ -264,11 +271,11 @@ impl Flow {
     /// ([`Exchange::direct_body_room`]), body bytes are read from the
     /// socket straight into it ([`Out::Direct`]), not into the read buffer
     /// and then copied.
-    pub fn next_into(&mut self, into: &mut [u8]) -> Result<Option<Out>, Error> {
+    pub fn next_into(&mut self, into: Sink<'_>) -> Result<Option<Out>, Error> {
         self.run(true, Some(into))
     }
 
-    fn run(&mut self, blocking: bool, mut into: Option<&mut [u8]>) -> Result<Option<Out>, Error> {
+    fn run(&mut self, blocking: bool, mut into: Option<Sink<'_>>) -> Result<Option<Out>, Error> {
         let clock = self.client.inner.clock;
         // Read again after each wait on a socket or the pool (the time
         // moved), and kept across the steps that do not wait.
@@ -379,9 +386,17 @@ impl Flow {
                     let until = self.until(&clock);
                     let conn = self.conn.as_mut().ok_or_else(|| misuse("no connection"))?;
                     let room = self.ex.direct_body_room(&conn.link);
-                    if let (Some(into), Some(room)) = (into.as_deref_mut(), room) {
-                        let max = into.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-                        let read = conn.read_direct(&mut into[..max], until, clock.to_std(now));
+                    if let (Some(into), Some(room)) = (into.as_mut(), room) {
+                        let room = usize::try_from(room).unwrap_or(usize::MAX);
+                        let read = match into {
+                            Sink::Slice(slice) => {
+                                let max = slice.len().min(room);
+                                conn.read_direct(&mut slice[..max], until, clock.to_std(now))
+                            }
+                            Sink::Vec(vec) => {
+                                conn.read_direct_vec(vec, room, until, clock.to_std(now))
+                            }
+                        };
                         now = clock.now();
                         let link = &mut conn.link;
                         match read {
@@ -478,7 +493,14 @@ impl Flow {
     ) -> Result<(), Error> {
         let permit = self.permit.take().ok_or_else(|| misuse("no permit"))?;
         let config = &self.ex.settings().config;
-        let link = Link::new(permit.id(), permit.key().clone(), config);
+        let mut link = Link::new(permit.id(), permit.key().clone(), config);
+        if link.key.scheme() == Scheme::Http {
+            // A head's read is not sized to the whole of the last long
+            // response: the rest of a long body then goes where the
+            // caller reads it (`Read` into its own slice), and a
+            // connection holds at most an idle-sized buffer.
+            link.sizer.cap_hint(roundtrip_io::buf::READ_BUF_IDLE as u32);
+        }
         let conn = match Conn::new(stream, link, config.write_timeout) {
             Ok(conn) => self.conn.insert(conn),
             Err(e) => {

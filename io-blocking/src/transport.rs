@@ -270,6 +270,32 @@ impl Conn {
         }
     }
 
+    /// Reads once into the spare capacity of `out`, grown first to take up
+    /// to `room` more bytes (bounded by the most one read is given), and
+    /// appends what came: as [`read`](Self::read).
+    pub fn read_direct_vec(
+        &mut self,
+        out: &mut Vec<u8>,
+        room: usize,
+        until: Option<StdInstant>,
+        now: StdInstant,
+    ) -> io::Result<Option<usize>> {
+        let want = room.min(roundtrip_io::buf::MAX_READ_RESERVE as usize);
+        if out.capacity() - out.len() < want {
+            out.try_reserve(want)?;
+        }
+        self.set_read_timeout(until, now)?;
+        // Bounded: only `Interrupted` repeats.
+        loop {
+            match roundtrip_io::sys::read_into_vec(&self.stream, out, want) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Sets `SO_RCVTIMEO` only when it must be shorter than what is set: a
     /// timeout that fires early is re-checked by the exchange, so the
     /// option is not rewritten (a syscall) on every read.

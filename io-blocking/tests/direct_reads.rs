@@ -219,3 +219,35 @@ fn a_stalled_body_times_out() {
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
     assert!(waited < Duration::from_secs(2), "{waited:?}");
 }
+
+#[test]
+fn read_to_end_appends_a_long_body_in_place() {
+    const LEN: usize = 3 << 20;
+    let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for piece in pattern(LEN).chunks(300_000) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let replies = vec![
+        Reply::Send(sized(LEN)),
+        Reply::Send(chunked),
+        Reply::Send(sized(64 * 1024)),
+        Reply::Send(sized(64 * 1024)),
+    ];
+    let addr = origin(replies);
+    let client = roundtrip_blocking::Client::new();
+    let mut all = Vec::new();
+    for want in [LEN, LEN, 64 * 1024, 64 * 1024] {
+        let mut response = client.get(format!("http://{addr}/")).send().unwrap();
+        all.clear();
+        all.extend_from_slice(b"kept");
+        let n = response.body_mut().read_to_end(&mut all).unwrap();
+        assert_eq!(n, want);
+        assert!(all[..4] == *b"kept" && all[4..] == pattern(want)[..]);
+        // Read to its end: the connection is back before the drop.
+        assert_eq!(client.stats().idle, 1, "{:?}", client.stats());
+    }
+    assert_eq!(client.stats().dials, 1);
+}

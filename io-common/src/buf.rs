@@ -92,6 +92,13 @@ pub struct ReadSizer {
     /// Spare capacity of the buffer reserved last, which the next read
     /// goes into (0: none reserved since the last read).
     offered: u32,
+    /// Body bytes of this exchange read past the buffer (into the caller's
+    /// memory), counted in `this_exchange` but not in what the buffer held.
+    direct: u64,
+    /// The most room a read before the body's size is known may get from
+    /// the previous response's size (0: no cap; see
+    /// [`cap_hint`](Self::cap_hint)).
+    hint_cap: u32,
 }
 
 impl ReadSizer {
@@ -101,7 +108,11 @@ impl ReadSizer {
     /// [`remaining_chunk`](roundtrip_proto::conn::Connection::remaining_chunk)).
     pub fn room(&self, remaining_body: Option<u64>, remaining_chunk: Option<u64>) -> u64 {
         remaining_body.unwrap_or_else(|| {
-            let earned = u64::from(self.hint.max(self.stretch));
+            let hint = match self.hint_cap {
+                0 => self.hint,
+                cap => self.hint.min(cap),
+            };
+            let earned = u64::from(hint.max(self.stretch));
             // The chunk's CRLF and what follows it: the next size line, or
             // the last chunk and the end of the body.
             let chunk = remaining_chunk.map_or(0, |rest| rest.saturating_add(CHUNK_SLACK));
@@ -142,17 +153,37 @@ impl ReadSizer {
         self.offered = 0;
     }
 
+    /// `n` body bytes were read past the buffer, into the caller's memory
+    /// (they size the next exchange's reads, not this buffer).
+    pub fn record_direct(&mut self, n: usize) {
+        self.this_exchange = self.this_exchange.saturating_add(n as u64);
+        self.direct = self.direct.saturating_add(n as u64);
+    }
+
+    /// Caps the room the previous response's size earns a read made before
+    /// the body's size is known (a head's), for a connection that keeps
+    /// its own buffer and whose caller may read the body into memory of its
+    /// own: a long body then does not make every head read allocate its
+    /// size, and the bytes past the head's read go where the caller wants
+    /// them (a blocking `Read`). Chunk sizes and `Content-Length` still
+    /// size the reads of the body.
+    pub fn cap_hint(&mut self, cap: u32) {
+        self.hint_cap = cap;
+    }
+
     /// The exchange ended: its size becomes the hint for the next one, the
     /// stretch is dropped. A read buffer grown past what an idle
     /// connection may keep is let go (`BytesMut::capacity` after the
     /// decoder's splits shows only the unused tail, not the allocation, so
-    /// the size read is what tells).
+    /// the size read into it is what tells).
     pub fn end_exchange(&mut self, read_buf: &mut BytesMut) {
-        if self.this_exchange > READ_BUF_IDLE as u64 && read_buf.is_empty() {
+        let buffered = self.this_exchange.saturating_sub(self.direct);
+        if buffered > READ_BUF_IDLE as u64 && read_buf.is_empty() {
             *read_buf = BytesMut::new();
         }
         self.hint = self.this_exchange.min(MAX_READ_RESERVE) as u32;
         self.this_exchange = 0;
+        self.direct = 0;
         self.stretch = 0;
     }
 }

@@ -65,6 +65,40 @@ pub fn read_into_spare(socket: &impl AsFd, buf: &mut bytes::BytesMut) -> io::Res
     Ok(n)
 }
 
+/// Reads from `socket` straight into the spare capacity of `buf` (at most
+/// `max` bytes), without zeroing it first; returns the bytes read and
+/// appended (0 = EOF). One `read(2)`.
+///
+/// ```
+/// use std::io::Write;
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let (server, _) = listener.accept()?;
+/// client.write_all(b"hello")?;
+/// let mut buf = Vec::with_capacity(16);
+/// buf.push(b'>');
+/// let n = roundtrip_io::sys::read_into_vec(&server, &mut buf, 3)?;
+/// assert_eq!((n, &buf[..]), (3, &b">hel"[..]));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn read_into_vec(socket: &impl AsFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let fd = socket.as_fd().as_raw_fd();
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(max);
+    // SAFETY: `read(2)` only writes into the memory it is given and never
+    // reads the uninitialized bytes; we pass the spare capacity's pointer
+    // and at most its length, and `fd` is borrowed from a live socket.
+    let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), len) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialized `n <= len` bytes past the current
+    // length, within the capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
 /// `poll`'s timeout for a wait until `until` (-1: none), rounded up so
 /// that it never wakes before the deadline; `None` once it passed.
 fn poll_timeout_ms(until: Option<std::time::Instant>) -> Option<i32> {

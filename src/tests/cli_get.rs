@@ -1174,11 +1174,12 @@ fn happy_eyeballs_timeout_sets_the_attempt_delay_on_every_backend() {
         };
         let gap = started(&format!("127.0.0.1:{port}")) - started(&format!("[::1]:{port}"));
         // The trace stamps each line when it is printed; the machine counts
-        // the delay from the time its driver read for that poll, up to a
-        // fraction of a millisecond earlier (async drivers read the clock
-        // once per poll).
+        // the delay from the time its driver read for that poll, earlier by
+        // the poll's work (drivers read the clock once per poll), which a
+        // loaded machine can stretch to milliseconds (95.4 ms seen at load
+        // 7): the bounds tell 100 ms from the default 250 with room for it.
         assert!(
-            (99.0..240.0).contains(&gap),
+            (80.0..240.0).contains(&gap),
             "{backend}: {gap} ms apart: {}",
             run.stderr
         );

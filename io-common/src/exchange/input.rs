@@ -183,7 +183,7 @@ impl<R> Exchange<R> {
         if n == 0 {
             return self.handle_eof(link, now);
         }
-        link.record_read(n);
+        link.sizer.record_direct(n);
         self.timers.disarm(Timer::ReadIdle);
         if let Err(e) = link.proto.take_body_direct(&link.read_buf, n as u64) {
             self.fail(link, Error::from_proto(e, Phase::Body, true));
