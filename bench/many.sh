@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# 10,000 connections on one mio thread (tests/benches/many.rs): one
-# roundtrip_mio::Driver keeps CONNS requests in flight over CONNS
-# connections (13 B /small bodies, streamed), beside `wrk -t1 -cCONNS`,
-# against the evented origin; requests/s and memory per connection (in
-# flight and idle), in interleaved rounds; then the byte breakdown of one
-# connection (counting allocator).
+# 10,000 connections on one CPU (tests/benches/many.rs): each of
+# roundtrip's clients keeps CONNS requests in flight over CONNS connections
+# (13 B /small bodies, or 64 KiB /64k ones, streamed and counted), beside
+# `wrk -t1 -cCONNS`, against the evented origin; requests/s and memory per
+# connection (in flight and idle), in interleaved rounds; then the byte
+# breakdown of one connection of each client (counting allocator). The
+# clients (BACKENDS):
+# - mio: one roundtrip_mio::Driver on one thread;
+# - tokio: one roundtrip_tokio::Client shared by CONNS tasks on a
+#   current-thread runtime (one thread);
+# - blocking: one roundtrip_blocking::Client shared by CONNS threads of
+#   64 KiB stack, each reading bodies into an 8 KiB buffer; their resident
+#   stacks are reported apart (issue #16 counts "the thread's stack" on top).
 #
 #   bash bench/many.sh            # prints a markdown report on stdout
 #
@@ -12,22 +19,27 @@
 # file limit of this shell (`ulimit -n`, inherited by the origin, the bench
 # and wrk; the bench raises its own too, with setrlimit); start the evented
 # origin `taskset -c 1`; wait (at most MAX_LOAD_WAIT s) for the 1-minute
-# load to drop below MAX_LOAD; run ROUNDS rounds, each a fresh mio client
-# process and a wrk run, both `taskset -c 0`, their order alternating; then
-# `--memory`. Scheduling as in bench/mio.sh: with SCHED=rt (the default as
-# root) the origin runs `chrt -f 2` and the clients `chrt -r 1`, so that
-# other sessions' builds on the same CPUs do not decide the result.
+# load to drop below MAX_LOAD; run ROUNDS rounds, each a fresh client
+# process per backend and a wrk run, all `taskset -c 0`, their order
+# rotated each round; then `--memory` per backend. Scheduling as in
+# bench/mio.sh: with SCHED=rt (the default as root) the origin runs
+# `chrt -f 2` and the clients `chrt -r 1`, so that other sessions' builds on
+# the same CPUs do not decide the result. The blocking client's threads
+# count in the load average while they run: the load after the rounds is
+# theirs as much as other sessions'.
 #
 # Every measurement holds /tmp/roundtrip-bench.lock (flock); the build does
 # not. Loopback only.
 #
 # Settings (environment): ROUNDS (5), SECS (5, per run), CONNS (10000),
 # BODY_PATH (/small; /64k for 64 KiB bodies, what issue #16 asks at 256),
+# BACKENDS (mio,tokio,blocking: the clients beside wrk, comma-separated;
+# the default 10,000 connections make the blocking client 10,000 threads),
 # MAX_LOAD (1.2), MAX_LOAD_WAIT (300), SCHED (rt as root, else none),
 # MANY_BIN (a bench binary built before, e.g. a copy kept from another
 # commit for a before/after comparison: no build then).
 # Needs: taskset, wrk, flock. Bounded: every step runs under `timeout`;
-# about 2 minutes here, plus the waits for the load and the lock.
+# about 4 minutes here, plus the waits for the load and the lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +47,7 @@ ROUNDS=${ROUNDS:-5}
 SECS=${SECS:-5}
 CONNS=${CONNS:-10000}
 BODY_PATH=${BODY_PATH:-/small}
+BACKENDS=${BACKENDS:-mio,tokio,blocking}
 MAX_LOAD=${MAX_LOAD:-1.2}
 MAX_LOAD_WAIT=${MAX_LOAD_WAIT:-300}
 if [ "$(id -u)" = 0 ]; then SCHED=${SCHED:-rt}; else SCHED=${SCHED:-none}; fi
@@ -101,14 +114,18 @@ done
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load before the run: $LOAD_BEFORE (waited ${waited}s)"
 
-BENCH_ARGS=(--rounds "$ROUNDS" --secs "$SECS" --conns "$CONNS" --origin "$ORIGIN" --path "$BODY_PATH")
+BENCH_ARGS=(--rounds "$ROUNDS" --secs "$SECS" --conns "$CONNS" --origin "$ORIGIN" --path "$BODY_PATH"
+    --backends "$BACKENDS")
 log "rounds: $BIN ${BENCH_ARGS[*]}"
 START=$(date -u '+%F %T UTC')
-flock "$LOCK" timeout 900 "${AS_CLIENT[@]}" "$BIN" "${BENCH_ARGS[@]}" >"$TMP/rounds.md"
+flock "$LOCK" timeout 1800 "${AS_CLIENT[@]}" "$BIN" "${BENCH_ARGS[@]}" >"$TMP/rounds.md"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-log "memory: $BIN --memory --conns $CONNS"
-flock "$LOCK" timeout 300 "${AS_CLIENT[@]}" taskset -c 0 "$BIN" --memory --conns "$CONNS" --path "$BODY_PATH" \
-    --origin "$ORIGIN" >"$TMP/memory.md"
+IFS=, read -r -a BACKEND_LIST <<<"$BACKENDS"
+for backend in "${BACKEND_LIST[@]}"; do
+    log "memory: $BIN --memory --backend $backend --conns $CONNS --path $BODY_PATH"
+    flock "$LOCK" timeout 300 "${AS_CLIENT[@]}" taskset -c 0 "$BIN" --memory --backend "$backend" \
+        --conns "$CONNS" --path "$BODY_PATH" --origin "$ORIGIN" >"$TMP/memory-$backend.md"
+done
 
 cat <<EOF
 ### Run of $START
@@ -119,10 +136,12 @@ cat <<EOF
 - origin: \`taskset -c 1 $(basename "$BIN") --serve-origin-evented\`, listen backlog $BACKLOG, file limit $ORIGIN_NOFILE;
   net.core.somaxconn $(cat /proc/sys/net/core/somaxconn), local ports $(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range), tcp_tw_reuse $(cat /proc/sys/net/ipv4/tcp_tw_reuse)
 - rounds: \`flock $LOCK ${AS_CLIENT[*]} $(basename "$BIN") ${BENCH_ARGS[*]}\` (file limit $(ulimit -n));
-  each round one fresh \`$(basename "$BIN") --client ...\` process and one \`taskset -c 0 wrk -t1 -c$CONNS -d${SECS}s\`, both on CPU 0
+  each round one fresh \`$(basename "$BIN") --client --backend B ...\` process per backend ($BACKENDS) and one \`taskset -c 0 wrk -t1 -c$CONNS -d${SECS}s\`, all on CPU 0
 EOF
 cat "$TMP/rounds.md"
-echo
-echo "#### Byte breakdown (\`$(basename "$BIN") --memory --conns $CONNS --path $BODY_PATH\`, counting allocator)"
-echo
-cat "$TMP/memory.md"
+for backend in "${BACKEND_LIST[@]}"; do
+    echo
+    echo "#### Byte breakdown, $backend (\`$(basename "$BIN") --memory --backend $backend --conns $CONNS --path $BODY_PATH\`, counting allocator)"
+    echo
+    cat "$TMP/memory-$backend.md"
+done

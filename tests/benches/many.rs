@@ -1,31 +1,50 @@
-//! 10,000 connections on one mio thread: one `roundtrip_mio::Driver` keeps
-//! N requests in flight over N connections (13 B `/small` bodies streamed
-//! with `Receive::stream`, as the `mio` client of `benches/mio.rs` does),
+//! 10,000 connections on one CPU: each of roundtrip's clients keeps N
+//! requests in flight over N connections (13 B `/small` bodies, or 64 KiB
+//! `/64k` ones, read piece by piece and counted, never collected whole),
 //! beside `taskset -c 0 wrk -t1 -cN` against the same evented origin, in
-//! interleaved rounds. `bench/many.sh` drives it; `BENCHMARKS.md`
-//! (`## 10,000 connections on one mio thread`) has results.
+//! interleaved rounds. The clients (`--backends`, all three by default):
+//! - mio: one `roundtrip_mio::Driver` on one thread, bodies streamed with
+//!   `Receive::stream` (as the `mio` client of `benches/mio.rs`);
+//! - tokio: one `roundtrip_tokio::Client` shared by N tasks on a
+//!   current-thread runtime (one thread, like the mio driver), each looping
+//!   over GETs and reading bodies with `chunk()`;
+//! - blocking: one `roundtrip_blocking::Client` shared by N threads of
+//!   64 KiB stack, each looping over GETs and reading bodies with `Read`
+//!   into an 8 KiB buffer on its stack (`many/clients.rs` says why those
+//!   sizes).
 //!
-//! Each run is a fresh process, so that its memory is its own: the mio
-//! client is this binary again (`--client`), wrk is wrk; both are waited
+//! `bench/many.sh` drives it; `BENCHMARKS.md` (`## 10,000 connections on
+//! one mio thread`) has results.
+//!
+//! Each run is a fresh process, so that its memory is its own: a client is
+//! this binary again (`--client --backend B`), wrk is wrk; both are waited
 //! for with `wait4`, which gives each one's own peak RSS and CPU time.
 //!
 //! Reported per run: requests/s (connects included, as wrk counts them),
-//! CPU time per request, and memory per connection:
-//! - mio: (peak RSS of the client process, `VmHWM`, minus its RSS before
-//!   the first connection) / N, measured inside the client; then the same
-//!   once the N connections are idle in the pool after the run (`VmRSS`,
-//!   and again after `malloc_trim(0)` has handed free heap pages back, so
-//!   that what freed exchanges left in the allocator's free lists does not
-//!   count as held);
+//! CPU time per request (mio: its driver's thread; tokio and blocking: the
+//! whole client process, `getrusage(RUSAGE_SELF)`; wrk: its process), and
+//! memory per connection:
+//! - roundtrip's clients: (peak RSS of the client process, `VmHWM`, minus
+//!   its RSS before the first connection) / N, measured inside the client;
+//!   "before" comes after a warm-up (8 connections, 200 GETs, on a client
+//!   then dropped, and `malloc_trim`), so that the code and the allocator
+//!   are warm. Then the same once the N connections are idle in the pool
+//!   after the run (`VmRSS`, and again after `malloc_trim(0)` has handed
+//!   free heap pages back, so that what freed exchanges left in the
+//!   allocator's free lists does not count as held); for blocking, once
+//!   its threads have ended. The blocking client's thread stacks are in its
+//!   peak, and are also given apart (issue #16 counts "the thread's stack"
+//!   on top of the 16 KiB): the pages of each stack resident as its thread
+//!   ends, by `mincore`;
 //! - wrk: (`ru_maxrss` of `wrk -cN` minus `ru_maxrss` of `wrk -c1`) /
 //!   (N - 1): wrk cannot be asked before it connects, so its one-connection
 //!   run stands for "before".
 //!
-//! `--memory` is the byte breakdown: one client in this process with a
-//! counting allocator that keeps live bytes per allocation size, read when
-//! all N requests are in flight (each connection has carried a few) and
-//! again when the N connections are idle, against the same counts before
-//! the driver was built.
+//! `--memory` is the byte breakdown of one client (`--backend`): in this
+//! process, with a counting allocator that keeps live bytes per allocation
+//! size, read when all N requests are in flight (each connection has
+//! carried two) and again when the N connections are idle, against the
+//! same counts before the client was built.
 //!
 //! The file limit (`RLIMIT_NOFILE`) is raised inside this process to what
 //! N connections need (soft up to hard; as root the hard limit too); the
@@ -33,17 +52,18 @@
 //! count or a deadline.
 //!
 //! ```text
-//! many --origin ADDR [--conns 10000] [--secs 5] [--rounds 5] [--path /small|/64k]   # the rounds (pinned to CPU 0)
-//! many --client --origin ADDR [--conns N] [--secs S]           # one mio run; prints a RESULT line
-//! many --memory --origin ADDR [--conns N]                      # the byte breakdown
+//! many --origin ADDR [--conns 10000] [--secs 5] [--rounds 5] [--path /small|/64k]
+//!      [--backends mio,tokio,blocking]                         # the rounds (pinned to CPU 0)
+//! many --client [--backend mio|tokio|blocking] --origin ADDR [--conns N] [--secs S] [--path P]
+//!                                                              # one run; prints a RESULT line
+//! many --memory [--backend B] --origin ADDR [--conns N] [--path P]   # the byte breakdown
 //! many --serve-origin-evented                                  # the origin: prints its address
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use roundtrip_mio::http::{self, StatusCode, Uri};
@@ -52,6 +72,12 @@ use roundtrip_tests::origin;
 
 mod common;
 use common::*;
+
+#[path = "many/clients.rs"]
+mod clients;
+#[path = "many/counting.rs"]
+mod counting;
+use counting::{Breakdown, COUNTING, Snapshot};
 
 // ---------------------------------------------------------------------------
 // Options.
@@ -65,6 +91,40 @@ struct Opts {
     client: bool,
     memory: bool,
     serve_origin: bool,
+    /// The client of `--client` and `--memory`.
+    backend: Backend,
+    /// The clients of the rounds, each beside wrk.
+    backends: Vec<Backend>,
+}
+
+/// A roundtrip backend the bench runs as a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Backend {
+    /// One `roundtrip_mio::Driver` on one thread.
+    Mio,
+    /// One `roundtrip_tokio::Client`, a task per connection, one thread.
+    Tokio,
+    /// One `roundtrip_blocking::Client`, a thread per connection.
+    Blocking,
+}
+
+impl Backend {
+    const ALL: [Backend; 3] = [Backend::Mio, Backend::Tokio, Backend::Blocking];
+
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Mio => "mio",
+            Backend::Tokio => "tokio",
+            Backend::Blocking => "blocking",
+        }
+    }
+
+    fn parse(s: &str) -> Backend {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .unwrap_or_else(|| panic!("backend {s:?}: mio, tokio or blocking"))
+    }
 }
 
 fn parse_opts() -> Opts {
@@ -76,6 +136,8 @@ fn parse_opts() -> Opts {
         client: false,
         memory: false,
         serve_origin: false,
+        backend: Backend::Mio,
+        backends: Backend::ALL.to_vec(),
     };
     let mut args = Args::new();
     while let Some(arg) = args.next_flag() {
@@ -87,6 +149,11 @@ fn parse_opts() -> Opts {
             "--client" => o.client = true,
             "--memory" => o.memory = true,
             "--serve-origin-evented" => o.serve_origin = true,
+            "--backend" => o.backend = Backend::parse(&args.value("mio, tokio or blocking")),
+            "--backends" => {
+                let list = args.value("a comma-separated list of mio, tokio, blocking");
+                o.backends = list.split(',').map(Backend::parse).collect();
+            }
             "--path" => {
                 let path = args.value("/small or /64k");
                 assert!(
@@ -100,6 +167,7 @@ fn parse_opts() -> Opts {
     }
     assert!(o.conns >= 2, "--conns {}: at least 2", o.conns);
     assert!(o.secs >= 1, "--secs: at least 1 (wrk runs whole seconds)");
+    assert!(!o.backends.is_empty(), "--backends: at least one");
     o
 }
 
@@ -216,141 +284,6 @@ fn run_waited(cmd: &mut Command, what: &str) -> Waited {
 }
 
 // ---------------------------------------------------------------------------
-// A counting allocator that keeps live allocations by size: exact sizes up
-// to `EXACT`, powers of two above. Counts only while `COUNTING` is on (the
-// `--memory` run); a relaxed load per allocation otherwise.
-
-const EXACT: usize = 16 * 1024;
-const BIG_CLASSES: usize = 64;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static BY_SIZE: [AtomicIsize; EXACT + 1] = [const { AtomicIsize::new(0) }; EXACT + 1];
-static BIG_COUNT: [AtomicIsize; BIG_CLASSES] = [const { AtomicIsize::new(0) }; BIG_CLASSES];
-static BIG_BYTES: [AtomicIsize; BIG_CLASSES] = [const { AtomicIsize::new(0) }; BIG_CLASSES];
-
-struct BySize;
-
-fn count(size: usize, sign: isize) {
-    if size <= EXACT {
-        BY_SIZE[size].fetch_add(sign, Relaxed);
-    } else {
-        let class = (usize::BITS - (size - 1).leading_zeros()) as usize; // ceil(log2)
-        BIG_COUNT[class].fetch_add(sign, Relaxed);
-        BIG_BYTES[class].fetch_add(sign * size as isize, Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to `System`; the counters only
-// observe sizes.
-unsafe impl GlobalAlloc for BySize {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            count(layout.size(), 1);
-        }
-        // SAFETY: the caller's contract for `alloc` is passed on as is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if COUNTING.load(Relaxed) {
-            count(layout.size(), -1);
-        }
-        // SAFETY: as for `alloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            count(layout.size(), -1);
-            count(new_size, 1);
-        }
-        // SAFETY: as for `alloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: BySize = BySize;
-
-/// The live allocations at one moment: count by exact size, and (count,
-/// bytes) by power-of-two class above `EXACT`.
-struct Snapshot {
-    by_size: Vec<isize>,
-    big: Vec<(isize, isize)>,
-}
-
-impl Snapshot {
-    /// The counts now (the snapshot's own allocations not counted).
-    fn take() -> Snapshot {
-        let was = COUNTING.swap(false, Relaxed);
-        let snapshot = Snapshot {
-            by_size: BY_SIZE.iter().map(|n| n.load(Relaxed)).collect(),
-            big: (0..BIG_CLASSES)
-                .map(|c| (BIG_COUNT[c].load(Relaxed), BIG_BYTES[c].load(Relaxed)))
-                .collect(),
-        };
-        COUNTING.store(was, Relaxed);
-        snapshot
-    }
-
-    fn bytes(&self) -> isize {
-        let exact: isize = (self.by_size.iter().enumerate())
-            .map(|(size, n)| size as isize * n)
-            .sum();
-        exact + self.big.iter().map(|(_, b)| b).sum::<isize>()
-    }
-
-    /// Prints, per connection, what `self` holds beyond `base`: the sizes
-    /// with the most bytes, then the rest together.
-    fn report_since(&self, base: &Snapshot, conns: usize, title: &str) {
-        let n = conns as f64;
-        let mut rows: Vec<(String, isize, isize)> = Vec::new();
-        for size in 0..=EXACT {
-            let d = self.by_size[size] - base.by_size[size];
-            if d != 0 {
-                rows.push((format!("{size}"), d, d * size as isize));
-            }
-        }
-        for c in 0..BIG_CLASSES {
-            let (dn, db) = (self.big[c].0 - base.big[c].0, self.big[c].1 - base.big[c].1);
-            if dn != 0 || db != 0 {
-                let low = (1usize << c.saturating_sub(1)) + 1;
-                rows.push((format!("{low}..={} (together)", 1usize << c), dn, db));
-            }
-        }
-        rows.sort_by_key(|r| -r.2.abs());
-        let total = self.bytes() - base.bytes();
-        println!("\n#### {title}: live heap bytes by allocation size, per connection\n");
-        println!(
-            "Live heap beyond the start: {total} bytes, {:.0} per connection.\n",
-            total as f64 / n
-        );
-        println!(
-            "| allocation size (bytes) | live allocations | per connection | bytes per connection |"
-        );
-        println!("|---:|---:|---:|---:|");
-        let shown = 14;
-        for (size, count, bytes) in rows.iter().take(shown) {
-            println!(
-                "| {size} | {count} | {:.2} | {:.0} |",
-                *count as f64 / n,
-                *bytes as f64 / n
-            );
-        }
-        let (rest_n, rest_b) = rows
-            .iter()
-            .skip(shown)
-            .fold((0, 0), |(a, b), r| (a + r.1, b + r.2));
-        if rows.len() > shown {
-            println!(
-                "| {} other sizes | {rest_n} | {:.2} | {:.0} |",
-                rows.len() - shown,
-                rest_n as f64 / n,
-                rest_b as f64 / n
-            );
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
 // The mio client.
 
 /// The path every request asks for (`--path`): `/small` (13 B), or `/64k`.
@@ -399,8 +332,9 @@ fn submit(driver: &mut Driver, uri: &Uri, bytes: &Arc<AtomicU64>) {
     );
 }
 
-/// What one mio run did.
-struct MioRun {
+/// What one client run did: responses, wall time, CPU time (the mio
+/// driver's thread; the whole process for tokio and blocking).
+struct Run {
     requests: u64,
     elapsed: Duration,
     cpu: Duration,
@@ -418,7 +352,7 @@ fn run_mio(
     total: u64,
     warm: u64,
     mut at_full: impl FnMut(&Driver),
-) -> MioRun {
+) -> Run {
     let uri = small_uri(addr);
     let bytes = Arc::new(AtomicU64::new(0));
     let (cpu0, start) = (thread_cpu(), Instant::now());
@@ -449,7 +383,7 @@ fn run_mio(
             at_full(driver);
         }
     }
-    let run = MioRun {
+    let run = Run {
         requests: done,
         elapsed: start.elapsed(),
         cpu: thread_cpu() - cpu0,
@@ -487,17 +421,61 @@ fn client(o: &Opts, addr: SocketAddr) {
         stats.idle, o.conns,
         "every connection idle after the run: {stats:?}"
     );
+    let (rss_idle, rss_idle_trimmed) = idle_rss();
+    Measured {
+        run,
+        rss_before,
+        hwm,
+        rss_idle,
+        rss_idle_trimmed,
+        stacks_kib: None,
+    }
+    .print();
+    drop(d);
+}
+
+/// RSS now, and again after `malloc_trim` (KiB).
+fn idle_rss() -> (u64, u64) {
     let rss_idle = status_kib("VmRSS");
     trim_heap();
-    let rss_idle_trimmed = status_kib("VmRSS");
-    println!(
-        "RESULT requests={} elapsed_ns={} cpu_ns={} rss_before_kib={rss_before} hwm_kib={hwm} \
-         rss_idle_kib={rss_idle} rss_idle_trimmed_kib={rss_idle_trimmed}",
-        run.requests,
-        run.elapsed.as_nanos(),
-        run.cpu.as_nanos(),
-    );
-    drop(d);
+    (rss_idle, status_kib("VmRSS"))
+}
+
+/// What one `--client` run measured, in KiB where not said.
+struct Measured {
+    run: Run,
+    /// RSS after the warm-up, before the first connection.
+    rss_before: u64,
+    /// Peak RSS of the process (`VmHWM`).
+    hwm: u64,
+    /// RSS with the connections idle after the run, as is and trimmed.
+    rss_idle: u64,
+    rss_idle_trimmed: u64,
+    /// The resident pages of the client threads' stacks, summed (blocking).
+    stacks_kib: Option<u64>,
+}
+
+impl Measured {
+    /// The `RESULT key=value ...` line the rounds read.
+    fn print(&self) {
+        let Measured {
+            run,
+            rss_before,
+            hwm,
+            rss_idle,
+            rss_idle_trimmed,
+            ..
+        } = self;
+        let stacks = self.stacks_kib.map(|s| format!(" stacks_kib={s}"));
+        println!(
+            "RESULT requests={} elapsed_ns={} cpu_ns={} rss_before_kib={rss_before} hwm_kib={hwm} \
+             rss_idle_kib={rss_idle} rss_idle_trimmed_kib={rss_idle_trimmed}{}",
+            run.requests,
+            run.elapsed.as_nanos(),
+            run.cpu.as_nanos(),
+            stacks.unwrap_or_default(),
+        );
+    }
 }
 
 /// `--memory`: the byte breakdown (see the file's docs).
@@ -522,25 +500,21 @@ fn memory(o: &Opts, addr: SocketAddr) {
         stats.idle, n,
         "every connection idle after the run: {stats:?}"
     );
-    let rss_idle = status_kib("VmRSS");
-    trim_heap();
-    let rss_idle_trimmed = status_kib("VmRSS");
+    let (rss_idle, rss_idle_trimmed) = idle_rss();
     COUNTING.store(false, Relaxed);
-    let (full, rss_full) = in_flight.expect("a moment with every request in flight");
-    let per = |kib: u64| (kib as f64 - rss_before as f64) * 1024.0 / n as f64;
-    println!(
-        "{n} connections, {} requests; RSS beyond the start, per connection: {:.0} B with all \
-         {n} in flight (sampled), {:.0} B at the peak (VmHWM), {:.0} B idle, {:.0} B idle after \
-         malloc_trim",
-        run.requests,
-        per(rss_full),
-        per(hwm),
-        per(rss_idle),
-        per(rss_idle_trimmed)
-    );
-    full.report_since(&base, n, &format!("All {n} requests in flight"));
-    idle.report_since(&base, n, &format!("All {n} connections idle in the pool"));
     drop(d);
+    Breakdown {
+        requests: run.requests,
+        base,
+        rss_before,
+        in_flight,
+        hwm,
+        idle,
+        rss_idle,
+        rss_idle_trimmed,
+        stacks: None,
+    }
+    .print(n);
 }
 
 // ---------------------------------------------------------------------------
@@ -581,42 +555,46 @@ fn run_wrk(addr: SocketAddr, conns: usize, secs: u64) -> WrkRun {
 // ---------------------------------------------------------------------------
 // The rounds.
 
-/// One run of either client, as the report shows it.
+/// One run of a client, as the report shows it.
 #[derive(Clone, Debug, Default)]
 struct Sample {
     rps: f64,
     cpu_us: f64,
     /// Peak memory per connection, bytes.
     peak_per_conn: f64,
-    /// Memory per idle connection after the run (mio only): as is, and
-    /// after `malloc_trim`.
+    /// Memory per idle connection after the run (roundtrip's clients): as
+    /// is, and after `malloc_trim`.
     idle_per_conn: Option<(f64, f64)>,
+    /// The client threads' resident stacks per connection (blocking), bytes.
+    stack_per_conn: Option<f64>,
     max_rss_kib: u64,
     note: String,
 }
 
-fn mio_sample(addr: SocketAddr, o: &Opts) -> Sample {
+/// One `--client --backend B` process and what its `RESULT` line says.
+fn client_sample(addr: SocketAddr, o: &Opts, backend: Backend) -> Sample {
     let exe = std::env::current_exe().expect("path of this benchmark binary");
     let waited = run_waited(
         Command::new(exe)
             .arg("--client")
+            .args(["--backend", backend.name()])
             .args(["--origin", &addr.to_string()])
             .args(["--conns", &o.conns.to_string()])
             .args(["--secs", &o.secs.to_string()])
             .args(["--path", path()]),
-        "the mio client process",
+        &format!("the {} client process", backend.name()),
     );
     let line = waited
         .stdout
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
         .unwrap_or_else(|| panic!("no RESULT line from the client:\n{}", waited.stdout));
-    let field = |key: &str| -> f64 {
+    let maybe = |key: &str| -> Option<f64> {
         line.split_whitespace()
             .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+            .map(|v| v.parse().unwrap_or_else(|e| panic!("{key}={v}: {e}")))
     };
+    let field = |key: &str| maybe(key).unwrap_or_else(|| panic!("no {key} in {line:?}"));
     let requests = field("requests");
     let n = o.conns as f64;
     let before = field("rss_before_kib");
@@ -629,6 +607,7 @@ fn mio_sample(addr: SocketAddr, o: &Opts) -> Sample {
             per(field("rss_idle_kib")),
             per(field("rss_idle_trimmed_kib")),
         )),
+        stack_per_conn: maybe("stacks_kib").map(|kib| kib * 1024.0 / n),
         max_rss_kib: waited.max_rss_kib,
         note: String::new(),
     }
@@ -642,6 +621,7 @@ fn wrk_sample(addr: SocketAddr, o: &Opts, base_kib: u64) -> Sample {
         peak_per_conn: (run.waited.max_rss_kib as f64 - base_kib as f64) * 1024.0
             / (o.conns - 1) as f64,
         idle_per_conn: None,
+        stack_per_conn: None,
         max_rss_kib: run.waited.max_rss_kib,
         note: run.errors,
     }
@@ -649,9 +629,20 @@ fn wrk_sample(addr: SocketAddr, o: &Opts, base_kib: u64) -> Sample {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Client {
-    Mio,
+    Roundtrip(Backend),
     Wrk,
 }
+
+impl Client {
+    fn name(self) -> &'static str {
+        match self {
+            Client::Roundtrip(b) => b.name(),
+            Client::Wrk => "wrk",
+        }
+    }
+}
+
+type Results = std::collections::HashMap<Client, Vec<Sample>>;
 
 fn bench(o: &Opts, addr: SocketAddr) {
     raise_nofile(o.conns as u64 + 1024, o.conns as u64 + 64);
@@ -661,26 +652,29 @@ fn bench(o: &Opts, addr: SocketAddr) {
     let base = run_wrk(addr, 1, 1);
     let base_kib = base.waited.max_rss_kib;
     eprintln!("wrk -c1: max RSS {base_kib} KiB");
-    let mut results: std::collections::HashMap<Client, Vec<Sample>> = Default::default();
+    let clients: Vec<Client> = (o.backends.iter().map(|&b| Client::Roundtrip(b)))
+        .chain([Client::Wrk])
+        .collect();
+    let mut results = Results::default();
     for round in 0..o.rounds {
-        for c in round_order(&[Client::Mio, Client::Wrk], round) {
+        for c in round_order(&clients, round) {
             let sample = match c {
-                Client::Mio => mio_sample(addr, o),
+                Client::Roundtrip(b) => client_sample(addr, o, b),
                 Client::Wrk => wrk_sample(addr, o, base_kib),
             };
-            eprintln!("round {} {c:?}: {sample:?}", round + 1);
+            eprintln!("round {} {}: {sample:?}", round + 1, c.name());
             results.entry(c).or_default().push(sample);
             // Let the origin see the closes before the next run connects.
             std::thread::sleep(Duration::from_millis(500));
         }
         round_done(round, o.rounds);
     }
-    report(&results, o, base_kib);
+    report_speed(&results, &clients, o);
+    report_memory(&results, &clients, o, base_kib);
     eprintln!("load after: {}", loadavg());
 }
 
-fn report(r: &std::collections::HashMap<Client, Vec<Sample>>, o: &Opts, base_kib: u64) {
-    let (mio, wrk) = (&r[&Client::Mio], &r[&Client::Wrk]);
+fn report_speed(r: &Results, clients: &[Client], o: &Opts) {
     let n = o.conns;
     println!(
         "\n#### `{}`, {n} connections, {n} in flight, {} s per run (client on CPU 0, origin on CPU 1): requests/s per round\n",
@@ -690,58 +684,90 @@ fn report(r: &std::collections::HashMap<Client, Vec<Sample>>, o: &Opts, base_kib
     let rounds: String = (1..=o.rounds).map(|r| format!(" r{r} |")).collect();
     println!("| client |{rounds} median | CPU µs/request |");
     println!("|---|{}---:|---:|", "---:|".repeat(o.rounds));
-    for (name, v) in [("mio", mio), ("wrk", wrk)] {
+    for &c in clients {
+        let v = &r[&c];
         let cells: String = v.iter().map(|s| format!(" {:.0} |", s.rps)).collect();
         let med = |f: fn(&Sample) -> f64| median(v.iter().map(f).collect());
         println!(
-            "| {name} |{cells} **{:.0}** | {:.2} |",
+            "| {} |{cells} **{:.0}** | {:.2} |",
+            c.name(),
             med(|s| s.rps),
             med(|s| s.cpu_us)
         );
     }
-    let ratios: String = mio
-        .iter()
-        .zip(wrk)
-        .map(|(m, w)| format!(" {:.2} |", m.rps / w.rps))
-        .collect();
+    let wrk = &r[&Client::Wrk];
+    for &c in clients.iter().filter(|&&c| c != Client::Wrk) {
+        let v = &r[&c];
+        let ratios: String = (v.iter().zip(wrk))
+            .map(|(m, w)| format!(" {:.2} |", m.rps / w.rps))
+            .collect();
+        println!(
+            "| {}/wrk |{ratios} **{:.2}** (median of the per-round ratios) | {:.2} |",
+            c.name(),
+            median_ratio(Some(v), Some(wrk), |s| s.rps),
+            median_ratio(Some(v), Some(wrk), |s| s.cpu_us),
+        );
+    }
     println!(
-        "| mio/wrk |{ratios} **{:.2}** (median of the per-round ratios) | {:.2} |",
-        median_ratio(Some(mio), Some(wrk), |s| s.rps),
-        median_ratio(Some(mio), Some(wrk), |s| s.cpu_us),
+        "\nCPU time: mio its driver's thread; tokio (one thread) and blocking the whole \
+         client process, from `getrusage`; wrk its process, from `wait4`."
     );
     for s in wrk.iter().filter(|s| !s.note.is_empty()) {
         println!("\nwrk said: {}", s.note);
     }
+}
+
+fn report_memory(r: &Results, clients: &[Client], o: &Opts, base_kib: u64) {
+    let n = o.conns;
+    let wrk = &r[&Client::Wrk];
     println!("\n#### Memory per connection, bytes (median over the rounds)\n");
     println!(
-        "| client | peak, in flight | idle in the pool after the run | idle, after malloc_trim | max RSS of the process, KiB |"
+        "| client | peak, in flight | of it, thread stacks | peak / wrk's peak | idle in the pool after the run | idle, after malloc_trim | max RSS of the process, KiB |"
     );
-    println!("|---|---:|---:|---:|---:|");
-    let med = |v: &[Sample], f: fn(&Sample) -> f64| median(v.iter().map(f).collect());
-    println!(
-        "| mio (VmHWM − RSS before the first connect) / {n} | {:.0} | {:.0} | {:.0} | {:.0} |",
-        med(mio, |s| s.peak_per_conn),
-        med(mio, |s| s.idle_per_conn.map_or(f64::NAN, |i| i.0)),
-        med(mio, |s| s.idle_per_conn.map_or(f64::NAN, |i| i.1)),
-        med(mio, |s| s.max_rss_kib as f64),
-    );
-    println!(
-        "| wrk (max RSS − max RSS of `wrk -c1`, {base_kib} KiB) / {} | {:.0} | – | – | {:.0} |",
-        n - 1,
-        med(wrk, |s| s.peak_per_conn),
-        med(wrk, |s| s.max_rss_kib as f64),
-    );
-    let per_round = |v: &[Sample]| -> String {
-        v.iter()
-            .map(|s| format!("{:.0}", s.peak_per_conn))
-            .collect::<Vec<_>>()
-            .join(", ")
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let med = |v: &[Sample], f: &dyn Fn(&Sample) -> f64| median(v.iter().map(f).collect());
+    let or_dash = |x: f64| match x.is_nan() {
+        true => "–".to_string(),
+        false => format!("{x:.0}"),
     };
+    for &c in clients.iter().filter(|&&c| c != Client::Wrk) {
+        let v = &r[&c];
+        println!(
+            "| {} (VmHWM − RSS before the first connect) / {n} | {:.0} | {} | {:.2} | {:.0} | {:.0} | {:.0} |",
+            c.name(),
+            med(v, &|s| s.peak_per_conn),
+            or_dash(med(v, &|s| s.stack_per_conn.unwrap_or(f64::NAN))),
+            median_ratio(Some(v), Some(wrk), |s| s.peak_per_conn),
+            med(v, &|s| s.idle_per_conn.map_or(f64::NAN, |i| i.0)),
+            med(v, &|s| s.idle_per_conn.map_or(f64::NAN, |i| i.1)),
+            med(v, &|s| s.max_rss_kib as f64),
+        );
+    }
     println!(
-        "\nPeak per connection by round: mio {}; wrk {}.",
-        per_round(mio),
-        per_round(wrk)
+        "| wrk (max RSS − max RSS of `wrk -c1`, {base_kib} KiB) / {} | {:.0} | – | 1 | – | – | {:.0} |",
+        n - 1,
+        med(wrk, &|s| s.peak_per_conn),
+        med(wrk, &|s| s.max_rss_kib as f64),
     );
+    let per_round: Vec<String> = (clients.iter())
+        .map(|c| {
+            let peaks: Vec<String> = (r[c].iter())
+                .map(|s| format!("{:.0}", s.peak_per_conn))
+                .collect();
+            format!("{} {}", c.name(), peaks.join(", "))
+        })
+        .collect();
+    println!("\nPeak per connection by round: {}.", per_round.join("; "));
+    if o.backends.contains(&Backend::Blocking) {
+        println!(
+            "\nblocking: {n} threads of {} KiB stack, each reading bodies into a buffer of {} KiB \
+             on its stack. Its thread stacks (the pages resident as each thread ended, by \
+             `mincore`) are in its peak; its idle columns hold what of them glibc's cache of \
+             ended threads' stacks keeps resident.",
+            clients::STACK / 1024,
+            clients::READ_BUF / 1024
+        );
+    }
 }
 
 fn main() {
@@ -755,10 +781,14 @@ fn main() {
     let addr = o
         .origin
         .expect("--origin ADDR (an evented origin on CPU 1; see bench/many.sh)");
-    if o.client {
+    if o.client && o.backend == Backend::Mio {
         client(&o, addr);
-    } else if o.memory {
+    } else if o.client {
+        clients::client(&o, addr);
+    } else if o.memory && o.backend == Backend::Mio {
         memory(&o, addr);
+    } else if o.memory {
+        clients::memory(&o, addr);
     } else {
         bench(&o, addr);
     }
