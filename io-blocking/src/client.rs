@@ -499,7 +499,7 @@ impl Flow {
             // response: the rest of a long body then goes where the
             // caller reads it (`Read` into its own slice), and a
             // connection holds at most an idle-sized buffer.
-            link.sizer.cap_hint(roundtrip_io::buf::READ_BUF_IDLE as u32);
+            link.sizer.cap_hint(roundtrip_io::buf::READ_BUF as u32);
         }
         let conn = match Conn::new(stream, link, config.write_timeout) {
             Ok(conn) => self.conn.insert(conn),

@@ -947,3 +947,161 @@ fn an_early_answer_during_an_in_memory_body_is_heard_and_closes() {
     assert_eq!(sim.closed, [(sim.closed[0].0, CloseReason::BodyNotSent)]);
     assert_eq!(sim.stats().idle, 0);
 }
+
+/// Body bytes read past the read buffer, into the caller's memory
+/// ([`Exchange::direct_body_room`], what the blocking driver does for a
+/// `Read` of the body): the same bodies, errors and connection verdicts as
+/// reads into the buffer, for bodies whose bytes come over several reads.
+///
+/// [`Exchange::direct_body_room`]: roundtrip_io::exchange::Exchange::direct_body_room
+mod direct_reads {
+    use super::*;
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    /// What a script gave: each request's body or error, and the pool's
+    /// dials, reuses and idle connections.
+    type Outcome = (Vec<Result<Vec<u8>, String>>, (u64, u64, usize));
+
+    /// The same script, read both ways. (The actions differ: bytes read
+    /// past the buffer are no `Data` of the machine.)
+    fn both_ways(script: impl Fn() -> Vec<Reply>, requests: usize) -> [Outcome; 2] {
+        [false, true].map(|direct| {
+            let mut sim = sim();
+            sim.direct_reads = direct;
+            sim.serve(Server::new(script()));
+            let results = (0..requests)
+                .map(|_| {
+                    sim.get("http://127.0.0.1/")
+                        .map(|r| r.body.to_vec())
+                        .map_err(|e| e.to_string())
+                })
+                .collect();
+            let stats = sim.stats();
+            (results, (stats.dials, stats.reuses, stats.idle))
+        })
+    }
+
+    #[test]
+    fn a_sized_body_in_pieces_is_the_same_and_its_connection_kept() {
+        let body = pattern(30_000);
+        let [buffered, direct] = both_ways(
+            || {
+                let mut first = b"HTTP/1.1 200 OK\r\nContent-Length: 30000\r\n\r\n".to_vec();
+                first.extend_from_slice(&body[..1000]);
+                vec![
+                    Reply::Send(first),
+                    Reply::Raw(body[1000..21_000].to_vec()),
+                    Reply::Raw(body[21_000..].to_vec()),
+                    Reply::Send(OK.to_vec()),
+                ]
+            },
+            2,
+        );
+        assert_eq!(buffered, direct);
+        assert_eq!(direct.0, [Ok(body.clone()), Ok(b"hi".to_vec())]);
+        assert_eq!(direct.1, (1, 1, 1));
+    }
+
+    #[test]
+    fn a_chunked_body_in_pieces_keeps_its_framing() {
+        let [buffered, direct] = both_ways(
+            || {
+                vec![
+                    Reply::Send(
+                        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel".to_vec(),
+                    ),
+                    Reply::Raw(b"lo\r\n6;x=y\r\n world".to_vec()),
+                    Reply::Raw(b"\r\n0\r\nx-t: 1\r\n\r\n".to_vec()),
+                    Reply::Send(OK.to_vec()),
+                ]
+            },
+            2,
+        );
+        assert_eq!(buffered, direct);
+        assert_eq!(direct.0, [Ok(b"hello world".to_vec()), Ok(b"hi".to_vec())]);
+        assert_eq!(direct.1, (1, 1, 1));
+    }
+
+    #[test]
+    fn a_close_delimited_body_ends_at_the_close() {
+        let [buffered, direct] = both_ways(
+            || {
+                vec![
+                    Reply::Send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabc".to_vec()),
+                    Reply::Early(b"def".to_vec()),
+                    Reply::Close,
+                ]
+            },
+            1,
+        );
+        assert_eq!(buffered, direct);
+        assert_eq!(direct.0, [Ok(b"abcdef".to_vec())]);
+        assert_eq!(direct.1, (1, 0, 0));
+    }
+
+    #[test]
+    fn a_body_cut_short_is_the_same_error() {
+        let [buffered, direct] = both_ways(
+            || {
+                vec![
+                    Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab".to_vec()),
+                    Reply::Early(b"cde".to_vec()),
+                    Reply::Close,
+                ]
+            },
+            1,
+        );
+        assert_eq!(buffered, direct);
+        let err = direct.0[0].as_ref().unwrap_err();
+        assert!(err.contains("closed"), "{err}");
+    }
+
+    #[test]
+    fn a_stalled_body_times_out_by_read_idle_after_the_last_piece() {
+        let [buffered, direct] = both_ways(
+            || {
+                vec![
+                    Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab".to_vec()),
+                    Reply::Delay(Duration::from_secs(20)),
+                    Reply::Early(b"cde".to_vec()),
+                    Reply::Stall,
+                ]
+            },
+            1,
+        );
+        assert_eq!(buffered, direct);
+        assert!(
+            direct.0[0].as_ref().is_err_and(|e| e.contains("read")),
+            "{:?}",
+            direct.0
+        );
+    }
+
+    /// A body the machine decodes (gzip) never skips the buffer: the
+    /// decoder needs its bytes.
+    #[test]
+    fn a_compressed_body_is_not_read_past_the_buffer() {
+        let mut config = Config::default();
+        config.gzip = true;
+        let mut sim = Sim::new(config);
+        sim.direct_reads = true;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, &pattern(5000)).unwrap();
+        let gz = e.finish().unwrap();
+        let mut first = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            gz.len()
+        )
+        .into_bytes();
+        first.extend_from_slice(&gz[..10]);
+        sim.serve(Server::new([
+            Reply::Send(first),
+            Reply::Early(gz[10..].to_vec()),
+        ]));
+        let r = sim.get("http://127.0.0.1/").unwrap();
+        assert_eq!(r.body, pattern(5000));
+    }
+}

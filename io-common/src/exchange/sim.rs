@@ -409,6 +409,22 @@ impl SimConn {
         self.link.wire_in().extend_from_slice(bytes);
         ex.handle_input(&mut self.link, bytes.len(), now);
     }
+
+    /// Reads as a driver that reads body bytes into its caller's memory
+    /// where the machine allows it ([`Exchange::direct_body_room`]): those
+    /// are returned, the rest of `bytes` is delivered as usual.
+    fn deliver_direct<R>(&mut self, ex: &mut Exchange<R>, bytes: &[u8], now: Instant) -> Vec<u8> {
+        let Some(room) = ex.direct_body_room(&self.link) else {
+            self.deliver(ex, bytes, now);
+            return Vec::new();
+        };
+        let n = bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        ex.handle_body_read(&mut self.link, n, now);
+        if n < bytes.len() {
+            self.deliver(ex, &bytes[n..], now);
+        }
+        bytes[..n].to_vec()
+    }
 }
 
 /// A scripted server's TLS layer: a rustls server session in memory.
@@ -582,6 +598,10 @@ pub struct Sim {
     pub actions: Vec<String>,
     /// Read the body at most this far, then abandon it.
     pub read_limit: Option<usize>,
+    /// Read body bytes past the read buffer wherever the machine allows it
+    /// ([`Exchange::direct_body_room`]), as the blocking driver does for a
+    /// caller's `Read`.
+    pub direct_reads: bool,
     /// How connects to an address end ([`Sim::connects`]); any other
     /// address connects at once.
     connect_rules: HashMap<std::net::SocketAddr, Connect>,
@@ -622,6 +642,7 @@ impl Sim {
             wire: Vec::new(),
             actions: Vec::new(),
             read_limit: None,
+            direct_reads: false,
             connect_rules: HashMap::new(),
             names: HashMap::new(),
             attempts: Vec::new(),
@@ -808,7 +829,12 @@ impl Sim {
                 }
                 Action::Read => {
                     let id = conn.ok_or_else(|| misuse("read"))?;
-                    self.read(ex, id)?;
+                    let direct = self.read(ex, id)?;
+                    body.extend_from_slice(&direct);
+                    if self.read_limit.is_some_and(|limit| body.len() >= limit) {
+                        let link = self.conns.get_mut(&id).map(|c| &mut c.link);
+                        ex.abandon(link, self.now);
+                    }
                 }
                 Action::Head(head) => {
                     let (parts, ()) = head.into_parts();
@@ -1010,23 +1036,31 @@ impl Sim {
 
     /// Delivers what the server has for `id`, or waits (virtual time) for
     /// it or for the exchange's next deadline.
-    fn read(&mut self, ex: &mut Exchange<Box<dyn Read + Send>>, id: ConnId) -> Result<(), Error> {
+    /// Reads for the exchange: the body bytes read past the buffer (with
+    /// [`direct_reads`](Self::direct_reads)) are returned.
+    fn read(
+        &mut self,
+        ex: &mut Exchange<Box<dyn Read + Send>>,
+        id: ConnId,
+    ) -> Result<Vec<u8>, Error> {
+        let direct = self.direct_reads;
         // Bounded: at most one clock jump, then an input or a timeout.
         for _ in 0..2 {
             let now = self.now;
             let c = self.conn(id)?;
             if c.closed {
                 ex.handle_eof(&mut c.link, now);
-                return Ok(());
+                return Ok(Vec::new());
             }
             match c.next(now) {
+                Some(Some(bytes)) if direct => return Ok(c.deliver_direct(ex, &bytes, now)),
                 Some(Some(bytes)) => {
                     c.deliver(ex, &bytes, now);
-                    return Ok(());
+                    return Ok(Vec::new());
                 }
                 Some(None) => {
                     ex.handle_eof(&mut c.link, now);
-                    return Ok(());
+                    return Ok(Vec::new());
                 }
                 None => {}
             }
@@ -1044,10 +1078,10 @@ impl Sim {
                 let now = self.now;
                 let c = self.conn(id)?;
                 ex.handle_timeout(Some(&mut c.link), now);
-                return Ok(());
+                return Ok(Vec::new());
             }
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
     fn sleep_until(&mut self, at: Option<Instant>) {
