@@ -18,7 +18,12 @@
 //! - `parallel`: 64 in flight over 64 connections for `--secs`: one mio
 //!   `Driver` on this thread, roundtrip-tokio and hyper-rustls with 64 tasks
 //!   on a current-thread runtime (each task's first GET, the dials, untimed),
-//!   `wrk -t1 -c64` (its dials timed);
+//!   `wrk -t1 -c64` (its dials timed); besides requests/s, each run
+//!   records the client's CPU time per request (`getrusage`: this process
+//!   over the timed part, or wrk as a reaped child, whole run) and how busy
+//!   nginx was (utime + stime of its processes from `/proc/PID/stat`, over
+//!   the same part, divided by the run's time), which says whether the
+//!   origin, not the client, bounds the cell;
 //! - `resumed`: one client, `Connection: close` on every request, so every
 //!   request dials and resumes (TLS 1.3 ticket) the session of the one
 //!   before (curl: its session cache; wrk cannot);
@@ -35,6 +40,7 @@
 //! tls --pinned ADDR --apart ADDR --ca DIR/ca.crt [--rounds 5] [--requests 10000]
 //!     [--big-requests 2000] [--conns 500] [--inflight 64] [--secs 1] [--wrk-secs 1]
 //!     [--max-secs S] [--clients raw,blocking,...] [--workloads small,64k,...]
+//!     [--apart-pid PID]   # nginx on CPU 1 (default: DIR/apart.pid, beside the CA)
 //! tls --only blocking-small --origin ADDR --ca FILE --requests N   # for strace
 //! tls --memory --origin ADDR --ca FILE   # heap held by an idle pooled connection
 //! ```
@@ -72,6 +78,10 @@ struct Opts {
     wrk_secs: u64,
     pinned: Option<SocketAddr>,
     apart: Option<SocketAddr>,
+    /// The `--apart` nginx's process (its workers are found as children).
+    apart_pid: Option<u32>,
+    /// That process and its children, resolved by `bench`.
+    apart_pids: Vec<u32>,
     ca: Option<PathBuf>,
     clients: Vec<Kind>,
     workloads: Vec<Workload>,
@@ -93,6 +103,8 @@ fn parse_opts() -> Opts {
         wrk_secs: 1,
         pinned: None,
         apart: None,
+        apart_pid: None,
+        apart_pids: Vec::new(),
         ca: None,
         clients: Kind::ALL.to_vec(),
         workloads: Workload::ALL.to_vec(),
@@ -114,6 +126,7 @@ fn parse_opts() -> Opts {
             "--wrk-secs" => o.wrk_secs = args.num("seconds") as u64,
             "--pinned" => o.pinned = args.addr(),
             "--apart" => o.apart = args.addr(),
+            "--apart-pid" => o.apart_pid = Some(args.num("pid") as u32),
             "--origin" => o.origin = args.addr(),
             "--ca" => o.ca = Some(args.value("PEM file").into()),
             "--clients" => o.clients = list(&args.value("client list"), Kind::parse),
@@ -366,11 +379,146 @@ struct Sample {
     elapsed: Duration,
     /// Resumptions seen or offered (see `peers::RESUMED`) in the timed part.
     resumed: Option<usize>,
+    /// CPU time of the client and of the origin (`parallel` only).
+    cpu: Option<CpuUse>,
 }
 
 impl Sample {
     fn rps(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    /// The client's CPU time per request, in µs (NaN if not measured).
+    fn cpu_us(&self) -> f64 {
+        self.cpu.map_or(f64::NAN, |c| {
+            c.client.as_secs_f64() * 1e6 / self.requests as f64
+        })
+    }
+    /// The client's CPU time over the run's time, in %.
+    fn client_busy(&self) -> f64 {
+        self.cpu.map_or(f64::NAN, |c| {
+            c.client.as_secs_f64() * 100.0 / self.elapsed.as_secs_f64()
+        })
+    }
+    /// The origin's CPU time over the run's time, in %.
+    fn origin_busy(&self) -> f64 {
+        self.cpu.and_then(|c| c.origin).map_or(f64::NAN, |o| {
+            o.as_secs_f64() * 100.0 / self.elapsed.as_secs_f64()
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// CPU time of the client and of nginx.
+
+#[derive(Clone, Copy, Debug)]
+struct CpuUse {
+    client: Duration,
+    /// `None` when nginx's processes could not be read.
+    origin: Option<Duration>,
+}
+
+/// User + system CPU time of `who` (`RUSAGE_SELF` or `RUSAGE_CHILDREN`).
+fn rusage_cpu(who: libc::c_int) -> Duration {
+    // SAFETY: a zeroed `rusage` is valid; `getrusage` fills it.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(who, &mut usage), 0, "getrusage");
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Fields of `/proc/PID/stat` after the command name: `[0]` is field 3
+/// (state), so field `n` is `[n - 3]`.
+fn proc_stat(pid: u32) -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    Some(
+        rest.split_ascii_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect(),
+    )
+}
+
+/// utime + stime (fields 14 and 15, clock ticks) of `pids`, summed;
+/// `None` if there are none or one is gone.
+fn procs_cpu(pids: &[u32]) -> Option<Duration> {
+    // SAFETY: `sysconf` has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut ticks = 0;
+    for &pid in pids {
+        let f = proc_stat(pid)?;
+        ticks += f.get(11)? + f.get(12)?;
+    }
+    (!pids.is_empty()).then(|| Duration::from_secs_f64(ticks as f64 / hz))
+}
+
+/// `pid` and its children (nginx's workers when it runs a master; the
+/// configuration of `--setup` runs none, so `pid` is the worker itself).
+fn with_children(pid: u32) -> Vec<u32> {
+    let mut pids = vec![pid];
+    let entries = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    for child in entries.filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()) {
+        // Field 4: the parent's pid.
+        if proc_stat(child).and_then(|f| f.get(1).copied()) == Some(pid as u64) {
+            pids.push(child);
+        }
+    }
+    pids
+}
+
+/// The `--apart` nginx's processes: `--apart-pid`, or the pid file
+/// `apart.pid` its configuration writes beside the CA; empty (and said on
+/// stderr) if neither is there.
+fn apart_pids(o: &Opts) -> Vec<u32> {
+    let from_file = || {
+        let path = o.ca.as_ref()?.parent()?.join("apart.pid");
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    };
+    match o.apart_pid.or_else(from_file) {
+        Some(pid) if proc_stat(pid).is_some() => {
+            let pids = with_children(pid);
+            eprintln!("nginx (apart): pids {pids:?}, cpus {}", allowed_cpus(pid));
+            pids
+        }
+        _ => {
+            eprintln!(
+                "nginx (apart): no pid (--apart-pid, or apart.pid beside the CA); its CPU use is not measured"
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// CPU times at the start of a timed part.
+struct Meter<'a> {
+    who: libc::c_int,
+    client: Duration,
+    origin: Option<Duration>,
+    pids: &'a [u32],
+}
+
+impl Meter<'_> {
+    /// `who`: `RUSAGE_SELF` (an in-process client) or `RUSAGE_CHILDREN` (a
+    /// child reaped before [`stop`](Self::stop)); `pids`: the origin's.
+    fn start(who: libc::c_int, pids: &[u32]) -> Meter<'_> {
+        Meter {
+            who,
+            client: rusage_cpu(who),
+            origin: procs_cpu(pids),
+            pids,
+        }
+    }
+    fn stop(&self) -> CpuUse {
+        let origin = match (self.origin, procs_cpu(self.pids)) {
+            (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+            _ => None,
+        };
+        CpuUse {
+            client: rusage_cpu(self.who).saturating_sub(self.client),
+            origin,
+        }
     }
 }
 
@@ -411,6 +559,7 @@ fn sequential(kind: Kind, t: &Target, path: &str, n: usize, conns: Conns, o: &Op
                 requests: n as u64,
                 elapsed: start.elapsed(),
                 resumed: None,
+                cpu: None,
             }
         }
     };
@@ -443,6 +592,7 @@ async fn timed_async(n: usize, fresh: bool, expect: usize, make: impl Fn() -> As
         requests: n as u64,
         elapsed: start.elapsed(),
         resumed: None,
+        cpu: None,
     }
 }
 
@@ -473,6 +623,7 @@ fn curl(t: &Target, path: &str, n: usize, conns: Conns, o: &Opts) -> Sample {
         requests: n as u64,
         elapsed: all.saturating_sub(one),
         resumed: None,
+        cpu: None,
     }
 }
 
@@ -516,6 +667,7 @@ fn wrk(t: &Target, path: &str, c: usize, secs: u64, conns: Conns) -> Sample {
         requests,
         elapsed: Duration::from_secs_f64(elapsed),
         resumed: None,
+        cpu: None,
     }
 }
 
@@ -524,17 +676,25 @@ fn wrk(t: &Target, path: &str, c: usize, secs: u64, conns: Conns) -> Sample {
 
 fn parallel(kind: Kind, t: &Target, n: usize, o: &Opts) -> Sample {
     let secs = Duration::from_secs(o.secs);
+    let pids = &o.apart_pids[..];
     match kind {
-        Kind::Mio => parallel_mio(t, n, secs),
-        Kind::Tokio | Kind::Hyper => parallel_async(kind, t, n, secs),
-        Kind::Wrk => wrk(t, "/small", n, o.secs, Conns::KeepAlive),
+        Kind::Mio => parallel_mio(t, n, secs, pids),
+        Kind::Tokio | Kind::Hyper => parallel_async(kind, t, n, secs, pids),
+        Kind::Wrk => {
+            // wrk's whole process (start-up and dials included), reaped by
+            // `output()`; nginx over the same span, divided by wrk's time.
+            let meter = Meter::start(libc::RUSAGE_CHILDREN, pids);
+            let mut sample = wrk(t, "/small", n, o.secs, Conns::KeepAlive);
+            sample.cpu = Some(meter.stop());
+            sample
+        }
         other => panic!("{} has no 64-in-flight run", other.name()),
     }
 }
 
 /// One mio `Driver`, `n` requests in flight, bodies counted piece by piece;
 /// a first wave of `n` (the dials) is not timed.
-fn parallel_mio(t: &Target, n: usize, secs: Duration) -> Sample {
+fn parallel_mio(t: &Target, n: usize, secs: Duration, pids: &[u32]) -> Sample {
     let cert = roundtrip_io::tls::Certificate::from_der(&t.ca);
     let mut driver = roundtrip_mio::Driver::builder()
         .tls_built_in_roots(false)
@@ -579,10 +739,12 @@ fn parallel_mio(t: &Target, n: usize, secs: Duration) -> Sample {
     (0..n).for_each(|_| submit(&mut driver));
     drain(&mut driver, None);
     bytes.store(0, Relaxed);
+    let meter = Meter::start(libc::RUSAGE_SELF, pids);
     let start = Instant::now();
     (0..n).for_each(|_| submit(&mut driver));
     let done = drain(&mut driver, Some(start + secs));
     let elapsed = start.elapsed();
+    let cpu = meter.stop();
     assert_eq!(
         bytes.load(Relaxed),
         done * SMALL_BODY.len() as u64,
@@ -594,12 +756,13 @@ fn parallel_mio(t: &Target, n: usize, secs: Duration) -> Sample {
         requests: done,
         elapsed,
         resumed: None,
+        cpu: Some(cpu),
     }
 }
 
 /// `n` tasks on a current-thread runtime sharing one client, each sending
 /// GETs one after the other; each task's first GET is not timed.
-fn parallel_async(kind: Kind, t: &Target, n: usize, secs: Duration) -> Sample {
+fn parallel_async(kind: Kind, t: &Target, n: usize, secs: Duration, pids: &[u32]) -> Sample {
     let rt = current_thread();
     let peer = {
         let _in_rt = rt.enter();
@@ -627,6 +790,7 @@ fn parallel_async(kind: Kind, t: &Target, n: usize, secs: Duration) -> Sample {
             })
             .collect();
         warm.wait().await;
+        let meter = Meter::start(libc::RUSAGE_SELF, pids);
         let start = Instant::now();
         end.set(start + secs).expect("set once");
         go.wait().await;
@@ -634,10 +798,12 @@ fn parallel_async(kind: Kind, t: &Target, n: usize, secs: Duration) -> Sample {
         for task in tasks {
             done += task.await.expect("a client task panicked");
         }
+        let elapsed = start.elapsed();
         Sample {
             requests: done,
-            elapsed: start.elapsed(),
+            elapsed,
             resumed: None,
+            cpu: Some(meter.stop()),
         }
     })
 }
@@ -657,6 +823,10 @@ fn run_once(kind: Kind, w: Workload, pinned: &Target, apart: &Target, o: &Opts) 
 fn bench(o: &Opts) {
     let pinned = target(o.pinned.expect("--pinned ADDR (nginx on CPU 0)"), o);
     let apart = target(o.apart.expect("--apart ADDR (nginx on CPU 1)"), o);
+    let o = &Opts {
+        apart_pids: apart_pids(o),
+        ..o.clone()
+    };
     set_affinity(&[0]);
     eprintln!("load before: {}", loadavg());
     let cells: Vec<(Workload, Vec<Kind>)> = o
@@ -725,16 +895,61 @@ fn report(results: &Results, cells: &[(Workload, Vec<Kind>)], o: &Opts, rounds: 
     for (w, kinds) in cells {
         println!("\n#### `{}`: {}; requests/s\n", w.name(), w.describe(o));
         let heads: String = (1..=rounds).map(|r| format!(" r{r} |")).collect();
-        println!("| client |{heads} median | / hyper-rustls |");
-        println!("|---|{}---:|---:|", "---:|".repeat(rounds));
+        // 64 in flight: whether nginx, not the client, was the bottleneck.
+        let cpu = *w == Workload::Parallel;
+        let (cpu_heads, cpu_align) = match cpu {
+            true => (
+                " client CPU µs/request | CPU / hyper-rustls's | client CPU busy % | nginx CPU busy % |",
+                "---:|".repeat(4),
+            ),
+            false => ("", String::new()),
+        };
+        println!("| client |{heads} median | / hyper-rustls |{cpu_heads}");
+        println!("|---|{}---:|---:|{cpu_align}", "---:|".repeat(rounds));
         for &k in kinds {
             let v = &results[&(*w, k)];
             let per: String = v.iter().map(|s| format!(" {:.0} |", s.rps())).collect();
             let med = median(v.iter().map(Sample::rps).collect());
+            let cpu_cells = match cpu {
+                true => {
+                    let med = |f: fn(&Sample) -> f64, digits: usize| {
+                        let x = median(v.iter().map(f).collect());
+                        if x.is_nan() {
+                            " – |".to_string()
+                        } else {
+                            format!(" {x:.digits$} |")
+                        }
+                    };
+                    let cpu_ratio = median_ratio(
+                        results.get(&(*w, k)),
+                        results.get(&(*w, Kind::REFERENCE)),
+                        Sample::cpu_us,
+                    );
+                    format!(
+                        "{} {} |{}{}",
+                        med(Sample::cpu_us, 2),
+                        cell(cpu_ratio),
+                        med(Sample::client_busy, 0),
+                        med(Sample::origin_busy, 0)
+                    )
+                }
+                false => String::new(),
+            };
             println!(
-                "| {} |{per} **{med:.0}** | {} |",
+                "| {} |{per} **{med:.0}** | {} |{cpu_cells}",
                 k.label(),
                 cell(ratio(*w, k))
+            );
+        }
+        if cpu {
+            println!(
+                "\nCPU columns, medians over rounds: the client's CPU time (getrusage: this \
+                 process over the timed part; wrk: its whole process, dials and start-up \
+                 included) per request, and its median per-round ratio to hyper-rustls's \
+                 (< 1: less CPU per request); client and nginx CPU time over the run's time \
+                 (nginx: utime + stime of its one worker from /proc/PID/stat, 10 ms ticks). \
+                 nginx near 100 %: the origin bounds the cell, and requests/s say little of \
+                 the client."
             );
         }
     }
