@@ -161,6 +161,8 @@ impl ResponseBody {
     }
 
     /// What the flow gave: a piece, or the end recorded.
+    // Inlined into both steps: out of line it cost 60 instructions per GET.
+    #[inline(always)]
     fn handle(&mut self, out: Result<Option<Out>, Error>) -> Option<Result<Got, Error>> {
         let ended = match out {
             Ok(Some(Out::Data(data))) => return Some(Ok(Got::Piece(data))),

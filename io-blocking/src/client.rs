@@ -385,8 +385,9 @@ impl Flow {
                 Action::Read => {
                     let until = self.until(&clock);
                     let conn = self.conn.as_mut().ok_or_else(|| misuse("no connection"))?;
-                    let room = self.ex.direct_body_room(&conn.link);
-                    if let (Some(into), Some(room)) = (into.as_mut(), room) {
+                    if let Some(into) = into.as_mut()
+                        && let Some(room) = self.ex.direct_body_room(&conn.link)
+                    {
                         let room = usize::try_from(room).unwrap_or(usize::MAX);
                         let read = match into {
                             Sink::Slice(slice) => {

@@ -99,6 +99,27 @@ pub fn read_into_vec(socket: &impl AsFd, buf: &mut Vec<u8>, max: usize) -> io::R
     Ok(n)
 }
 
+/// The monotonic clock (`CLOCK_MONOTONIC`, the one `std::time::Instant`
+/// reads on Linux) in nanoseconds.
+///
+/// ```
+/// let (a, b) = (roundtrip_io::sys::monotonic_nanos(), roundtrip_io::sys::monotonic_nanos());
+/// assert!(b >= a);
+/// ```
+#[inline]
+pub fn monotonic_nanos() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` only writes the `timespec` it is given, and
+    // `CLOCK_MONOTONIC` always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
 /// `poll`'s timeout for a wait until `until` (-1: none), rounded up so
 /// that it never wakes before the deadline; `None` once it passed.
 fn poll_timeout_ms(until: Option<std::time::Instant>) -> Option<i32> {

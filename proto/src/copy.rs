@@ -16,6 +16,7 @@ use bytes::Bytes;
 /// let host = url.slice(7..18);
 /// assert_eq!(host, "example.com");
 /// ```
+#[inline]
 pub fn shared_copy(bytes: &[u8]) -> Bytes {
     match bytes.len() {
         0 => Bytes::new(),
@@ -39,6 +40,7 @@ impl<const N: usize> AsRef<[u8]> for Inline<N> {
     }
 }
 
+#[inline]
 fn inline<const N: usize>(bytes: &[u8]) -> Bytes {
     let mut buf = [0; N];
     buf[..bytes.len()].copy_from_slice(bytes);
