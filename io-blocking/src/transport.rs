@@ -226,15 +226,13 @@ impl Conn {
         }
         self.link.reserve_read();
         self.set_read_timeout(until, now)?;
-        // Bounded: only `Interrupted` repeats.
-        loop {
-            match roundtrip_io::sys::read_into_spare(&self.stream, self.link.wire_in()) {
-                Ok(n) => return Ok(Waited::Read(n)),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_timeout(&e) => return Ok(Waited::TimedOut),
-                Err(e) => return Err(e),
-            }
-        }
+        let (stream, link) = (&self.stream, &mut self.link);
+        Ok(
+            match read_once(|| roundtrip_io::sys::read_into_spare(stream, link.wire_in()))? {
+                Some(n) => Waited::Read(n),
+                None => Waited::TimedOut,
+            },
+        )
     }
 
     /// Reads once into the link's buffer, waiting at most until `until`:
@@ -259,15 +257,8 @@ impl Conn {
         now: StdInstant,
     ) -> io::Result<Option<usize>> {
         self.set_read_timeout(until, now)?;
-        // Bounded: only `Interrupted` repeats.
-        loop {
-            match self.stream.read(out) {
-                Ok(n) => return Ok(Some(n)),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_timeout(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            }
-        }
+        let stream = &mut self.stream;
+        read_once(|| stream.read(out))
     }
 
     /// Reads once into the spare capacity of `out`, grown first to take up
@@ -285,15 +276,7 @@ impl Conn {
             out.try_reserve(want)?;
         }
         self.set_read_timeout(until, now)?;
-        // Bounded: only `Interrupted` repeats.
-        loop {
-            match roundtrip_io::sys::read_into_vec(&self.stream, out, want) {
-                Ok(n) => return Ok(Some(n)),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_timeout(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            }
-        }
+        read_once(|| roundtrip_io::sys::read_into_vec(&self.stream, out, want))
     }
 
     /// Sets `SO_RCVTIMEO` only when it must be shorter than what is set: a
@@ -344,6 +327,21 @@ impl Conn {
     /// connection or sent bytes on it.
     pub fn is_stale(&self) -> bool {
         roundtrip_io::sys::is_stale(&self.stream)
+    }
+}
+
+/// One read, retried when interrupted: `Some(n)` bytes (0 = the server
+/// closed), `None` when the socket's read timeout expired.
+#[inline(always)]
+fn read_once(mut read: impl FnMut() -> io::Result<usize>) -> io::Result<Option<usize>> {
+    // Bounded: only `Interrupted` repeats.
+    loop {
+        match read() {
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -251,3 +251,32 @@ fn read_to_end_appends_a_long_body_in_place() {
     }
     assert_eq!(client.stats().dials, 1);
 }
+
+/// A body given up halfway after direct reads: the rest is drained when
+/// little remains (the connection serves the next request) and the
+/// connection closed when much does; either way the next request is
+/// answered whole.
+#[test]
+fn a_body_given_up_after_direct_reads_is_drained_or_closed() {
+    for (len, reused) in [(40_000, true), (2_000_000, false)] {
+        let addr = origin(vec![Reply::Send(sized(len)), Reply::Send(sized(7))]);
+        let client = roundtrip_blocking::Client::new();
+        let mut response = client.get(format!("http://{addr}/")).send().unwrap();
+        let mut slice = [0u8; 4096];
+        let mut got = 0;
+        while got < 20_000 {
+            got += response.body_mut().read(&mut slice).unwrap();
+        }
+        drop(response);
+        let mut next = client.get(format!("http://{addr}/")).send().unwrap();
+        if reused {
+            assert_eq!(next.body_mut().bytes(100).unwrap(), pattern(7));
+            assert_eq!(client.stats().dials, 1, "{len}: drained and reused");
+        } else {
+            // A new connection: the origin's script starts again.
+            let body = next.body_mut().bytes(4 << 20).unwrap();
+            assert!(body == pattern(len), "{len}: the new connection's answer");
+            assert_eq!(client.stats().dials, 2, "{len}: closed, not drained");
+        }
+    }
+}
