@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use roundtrip_io::exchange::{Action, Exchange, Link, Settings};
 use roundtrip_io::http;
 use roundtrip_io::pool::Got;
-use roundtrip_io::proto::pool::{DialPermit, PoolStats, Scheme, Ticket};
+use roundtrip_io::proto::pool::{DialPermit, PoolStats, Ticket};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::{Clock, Config, Error};
 
@@ -388,10 +388,10 @@ impl Flow {
                     if let Some(into) = into.as_mut()
                         && let Some(room) = self.ex.direct_body_room(&conn.link)
                     {
-                        let room = usize::try_from(room).unwrap_or(usize::MAX);
                         let read = match into {
                             Sink::Slice(slice) => {
-                                let max = slice.len().min(room);
+                                let max =
+                                    slice.len().min(usize::try_from(room).unwrap_or(usize::MAX));
                                 conn.read_direct(&mut slice[..max], until, clock.to_std(now))
                             }
                             Sink::Vec(vec) => {
@@ -494,14 +494,7 @@ impl Flow {
     ) -> Result<(), Error> {
         let permit = self.permit.take().ok_or_else(|| misuse("no permit"))?;
         let config = &self.ex.settings().config;
-        let mut link = Link::new(permit.id(), permit.key().clone(), config);
-        if link.key.scheme() == Scheme::Http {
-            // A head's read is not sized to the whole of the last long
-            // response: the rest of a long body then goes where the
-            // caller reads it (`Read` into its own slice), and a
-            // connection holds at most an idle-sized buffer.
-            link.sizer.cap_hint(roundtrip_io::buf::READ_BUF as u32);
-        }
+        let link = Link::new(permit.id(), permit.key().clone(), config);
         let conn = match Conn::new(stream, link, config.write_timeout) {
             Ok(conn) => self.conn.insert(conn),
             Err(e) => {

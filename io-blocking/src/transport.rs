@@ -261,17 +261,24 @@ impl Conn {
         read_once(|| stream.read(out))
     }
 
-    /// Reads once into the spare capacity of `out`, grown first to take up
-    /// to `room` more bytes (bounded by the most one read is given), and
-    /// appends what came: as [`read`](Self::read).
+    /// Reads once into the spare capacity of `out` and appends what came:
+    /// as [`read`](Self::read). `out` is grown first to take the `room`
+    /// the exchange allows (the rest of a sized body or of a chunk, bounded
+    /// by the most one read is given), or, for a body that runs until the
+    /// close (`room` unbounded), by as much as it holds (8 KiB at least):
+    /// a short body then does not cost a megabyte.
     pub fn read_direct_vec(
         &mut self,
         out: &mut Vec<u8>,
-        room: usize,
+        room: u64,
         until: Option<StdInstant>,
         now: StdInstant,
     ) -> io::Result<Option<usize>> {
-        let want = room.min(roundtrip_io::buf::MAX_READ_RESERVE as usize);
+        use roundtrip_io::buf::{MAX_READ_RESERVE, READ_BUF};
+        let want = match room {
+            u64::MAX => out.len().clamp(READ_BUF, MAX_READ_RESERVE as usize),
+            room => room.min(MAX_READ_RESERVE) as usize,
+        };
         if out.capacity() - out.len() < want {
             out.try_reserve(want)?;
         }

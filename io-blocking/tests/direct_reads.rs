@@ -280,3 +280,23 @@ fn a_body_given_up_after_direct_reads_is_drained_or_closed() {
         }
     }
 }
+
+/// A body that runs until the close, read with `read_to_end`: the vector
+/// grows with what comes (8 KiB at least), not by the megabyte a read may
+/// be given.
+#[test]
+fn read_to_end_of_a_close_delimited_body_grows_with_it() {
+    let mut head = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+    head.extend_from_slice(b"ab");
+    let addr = origin(vec![Reply::SendClose(head)]);
+    let client = roundtrip_blocking::Client::new();
+    let mut response = client.get(format!("http://{addr}/")).send().unwrap();
+    let mut all = Vec::new();
+    response.body_mut().read_to_end(&mut all).unwrap();
+    assert_eq!(all, b"ab");
+    assert!(
+        all.capacity() <= 64 * 1024,
+        "{} bytes reserved",
+        all.capacity()
+    );
+}

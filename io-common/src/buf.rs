@@ -95,10 +95,6 @@ pub struct ReadSizer {
     /// Body bytes of this exchange read past the buffer (into the caller's
     /// memory), counted in `this_exchange` but not in what the buffer held.
     direct: u64,
-    /// The most room a read before the body's size is known may get from
-    /// the previous response's size (0: no cap; see
-    /// [`cap_hint`](Self::cap_hint)).
-    hint_cap: u32,
 }
 
 impl ReadSizer {
@@ -108,11 +104,7 @@ impl ReadSizer {
     /// [`remaining_chunk`](roundtrip_proto::conn::Connection::remaining_chunk)).
     pub fn room(&self, remaining_body: Option<u64>, remaining_chunk: Option<u64>) -> u64 {
         remaining_body.unwrap_or_else(|| {
-            let hint = match self.hint_cap {
-                0 => self.hint,
-                cap => self.hint.min(cap),
-            };
-            let earned = u64::from(hint.max(self.stretch));
+            let earned = u64::from(self.hint.max(self.stretch));
             // The chunk's CRLF and what follows it: the next size line, or
             // the last chunk and the end of the body.
             let chunk = remaining_chunk.map_or(0, |rest| rest.saturating_add(CHUNK_SLACK));
@@ -154,25 +146,18 @@ impl ReadSizer {
     }
 
     /// `n` body bytes were read past the buffer, into the caller's memory
-    /// (they size the next exchange's reads, not this buffer).
+    /// (a blocking `Read` of the body into its own slice).
     pub fn record_direct(&mut self, n: usize) {
         self.this_exchange = self.this_exchange.saturating_add(n as u64);
         self.direct = self.direct.saturating_add(n as u64);
     }
 
-    /// Caps the room the previous response's size earns a read made before
-    /// the body's size is known (a head's), for a connection that keeps
-    /// its own buffer and whose caller may read the body into memory of its
-    /// own: a long body then does not make every head read allocate its
-    /// size, and the bytes past the head's read go where the caller wants
-    /// them (a blocking `Read`). Chunk sizes and `Content-Length` still
-    /// size the reads of the body.
-    pub fn cap_hint(&mut self, cap: u32) {
-        self.hint_cap = cap;
-    }
-
-    /// The exchange ended: its size becomes the hint for the next one, the
-    /// stretch is dropped. A read buffer grown past what an idle
+    /// The exchange ended: the bytes it read into the buffer become the
+    /// hint for the next one, the stretch is dropped. Bytes the caller
+    /// read into its own memory do not count: a caller that reads bodies
+    /// so keeps head-sized reads (and the rest of a long body then goes
+    /// where it reads it again), one that takes them as pieces gets reads
+    /// of a whole response. A read buffer grown past what an idle
     /// connection may keep is let go (`BytesMut::capacity` after the
     /// decoder's splits shows only the unused tail, not the allocation, so
     /// the size read into it is what tells).
@@ -181,7 +166,7 @@ impl ReadSizer {
         if buffered > READ_BUF_IDLE as u64 && read_buf.is_empty() {
             *read_buf = BytesMut::new();
         }
-        self.hint = self.this_exchange.min(MAX_READ_RESERVE) as u32;
+        self.hint = buffered.min(MAX_READ_RESERVE) as u32;
         self.this_exchange = 0;
         self.direct = 0;
         self.stretch = 0;
@@ -369,6 +354,22 @@ mod tests {
         drop(buf.split_to(200));
         sizer.reserve(&mut buf, None, None);
         assert_eq!(buf.as_ptr(), at.wrapping_add(200));
+    }
+
+    /// Bytes a caller read into its own memory do not size the next
+    /// head's read: it stays head-sized while the caller reads bodies so,
+    /// and grows back to a whole response once it takes them as pieces.
+    #[test]
+    fn direct_reads_leave_the_next_head_read_small() {
+        let mut sizer = ReadSizer::default();
+        let mut buf = BytesMut::new();
+        sizer.record(6_000); // the head and the start of the body
+        sizer.record_direct(58_000);
+        sizer.end_exchange(&mut buf);
+        assert_eq!(sizer.room(None, None), 6_000);
+        sizer.record(64_000); // all of it through the buffer
+        sizer.end_exchange(&mut buf);
+        assert_eq!(sizer.room(None, None), 64_000);
     }
 
     #[test]

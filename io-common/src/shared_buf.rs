@@ -2,7 +2,10 @@
 //!
 //! The read buffers a driver's connections share: the mio driver's own,
 //! and one per thread for the async drivers (a poll lends and takes back
-//! within itself, so one thread's tasks share it).
+//! within itself, so one thread's tasks share it). A connection holds no
+//! read buffer between reads unless it was left with more than
+//! [`MAX_CARRY`] bytes undecoded (a long head in pieces): it keeps the
+//! buffer they came in until they are decoded.
 //!
 //! A connection keeps a read buffer only while it holds bytes not yet
 //! decoded, and then only the few of them: for each read it borrows one of
@@ -155,6 +158,11 @@ impl SharedReadBuf {
             if back.capacity() >= self.big.capacity() {
                 self.big = back;
             }
+            return;
+        }
+        // A lent small buffer that its link grew for a read of its own
+        // (it kept more than `MAX_CARRY` undecoded bytes) is let go.
+        if back.capacity() > SHARED_BUF {
             return;
         }
         let other = if back.capacity() > self.current.capacity() {

@@ -241,7 +241,9 @@ impl ResponseDecoder {
     ///
     /// A shared head is split off only when its response looks whole in the
     /// buffer (no body, the whole `Content-Length`, a chunked body up to an
-    /// empty line) and its body is at most 16 KiB; the head of a body that
+    /// empty line) and its body is at most 16 KiB, and is not an interim
+    /// (1xx) one, which a caller keeps beside the final response; the head
+    /// of a body that
     /// streams on through later reads, or of a longer one, is copied into
     /// an allocation of its own instead (one per such response), so that a
     /// caller keeping the head does not keep the read buffer alive, and
@@ -561,7 +563,9 @@ impl ResponseDecoder {
             }
         }
         if self.share_heads {
-            self.head = if shares_buffer(decision.framing, &buf[len..], self.eof) {
+            let interim =
+                (100..200).contains(&status.code) && decision.framing != Framing::Switched;
+            self.head = if !interim && shares_buffer(decision.framing, &buf[len..], self.eof) {
                 buf.split_to(len).freeze()
             } else {
                 // A body that streams on through later reads, or a long

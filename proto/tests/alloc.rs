@@ -252,7 +252,8 @@ fn keep_head_values(buf: &mut BytesMut) -> (Vec<bytes::Bytes>, usize) {
 }
 
 /// A shared head whose body streams on through later reads, or is longer
-/// than 16 KiB, is copied out (one allocation), so the values kept from it
+/// than 16 KiB, or of an interim (1xx) response, is copied out (one
+/// allocation), so the values kept from it
 /// do not pin the read buffer: the buffer can be reused from its start
 /// while they live. A small response whole in the buffer shares it (no
 /// allocation), and pins it.
@@ -263,9 +264,12 @@ fn a_streamed_body_s_head_does_not_pin_the_read_buffer() {
     let chunked_whole =
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
     let chunked_streamed = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+    let interim = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n";
     let mut long = b"HTTP/1.1 200 OK\r\nContent-Length: 20000\r\nServer: s\r\n\r\n".to_vec();
     long.resize(long.len() + 20_000, b'x');
     for (input, pinned) in [
+        // Kept beside the final response (`InterimResponses`): copied.
+        (&interim[..], false),
         (&long[..], false),
         (&streamed[..], false),
         (&whole[..], true),

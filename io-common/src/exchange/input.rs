@@ -183,6 +183,15 @@ impl<R> Exchange<R> {
         if n == 0 {
             return self.handle_eof(link, now);
         }
+        if self
+            .direct_body_room(link)
+            .is_none_or(|room| n as u64 > room)
+        {
+            let e = roundtrip_proto::Error::Misuse(
+                "body bytes read past what direct_body_room allowed",
+            );
+            return self.fail(link, Error::from_proto(e, Phase::Body, true));
+        }
         link.sizer.record_direct(n);
         self.timers.disarm(Timer::ReadIdle);
         if let Err(e) = link.proto.take_body_direct(&link.read_buf, n as u64) {
