@@ -4,37 +4,12 @@
 //! own threads), no strace needed. And a small keep-alive response is
 //! still one read, with no more allocations than before.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 
-/// Counts the allocations of the thread that asks (the origin's threads
-/// allocate too).
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is passed to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod common;
+use common::allocs;
 
 const BODY: usize = 16 * 1024 * 1024;
 const CHUNK: usize = 16 * 1024;
@@ -161,9 +136,9 @@ fn a_small_response_is_still_one_read() {
     get(); // dials; the rest reuse the connection
     get();
     let Some((reads, allocs)) = reads_during(|| {
-        let before = ALLOCS.with(Cell::get);
+        let before = allocs();
         (0..100).for_each(|_| get());
-        ALLOCS.with(Cell::get) - before
+        allocs() - before
     }) else {
         return;
     };

@@ -6,38 +6,13 @@
 //! a stalled one, and the connection going back to the pool at the body's
 //! last byte.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Counts the allocations of the thread that asks (the origin's threads
-/// allocate too).
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is passed to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod common;
+use common::allocs;
 
 /// What the origin does after a request head.
 #[derive(Clone)]
@@ -109,7 +84,7 @@ fn pattern(len: usize) -> Vec<u8> {
 fn read_all(body: &mut impl Read, buf: usize) -> std::io::Result<(Vec<u8>, usize, u64)> {
     let mut out = Vec::with_capacity(4 << 20);
     let mut slice = vec![0u8; buf];
-    let (mut reads, before) = (0, ALLOCS.with(Cell::get));
+    let (mut reads, before) = (0, allocs());
     // Bounded: each read returns bytes, the end, or an error.
     loop {
         reads += 1;
@@ -118,7 +93,7 @@ fn read_all(body: &mut impl Read, buf: usize) -> std::io::Result<(Vec<u8>, usize
             n => out.extend_from_slice(&slice[..n]),
         }
     }
-    Ok((out, reads, ALLOCS.with(Cell::get) - before))
+    Ok((out, reads, allocs() - before))
 }
 
 #[test]

@@ -412,26 +412,21 @@ fn client(o: &Opts, addr: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(o.secs);
     let run = run_mio(&mut d, addr, o.conns, deadline, u64::MAX, 1, |_| {});
     let hwm = status_kib("VmHWM");
-    let stats = d.stats();
-    assert_eq!(
-        stats.dials as usize, o.conns,
-        "one dial per connection: {stats:?}"
-    );
-    assert_eq!(
-        stats.idle, o.conns,
-        "every connection idle after the run: {stats:?}"
-    );
-    let (rss_idle, rss_idle_trimmed) = idle_rss();
-    Measured {
-        run,
-        rss_before,
-        hwm,
-        rss_idle,
-        rss_idle_trimmed,
-        stacks_kib: None,
-    }
-    .print();
+    check_pool("mio", d.stats(), o.conns);
+    Measured::after(run, rss_before, hwm, None).print();
     drop(d);
+}
+
+/// One dial per connection, and every connection idle after the run.
+fn check_pool(what: &str, stats: roundtrip_mio::PoolStats, n: usize) {
+    assert_eq!(
+        stats.dials as usize, n,
+        "{what}: one dial per connection: {stats:?}"
+    );
+    assert_eq!(
+        stats.idle, n,
+        "{what}: every connection idle after the run: {stats:?}"
+    );
 }
 
 /// RSS now, and again after `malloc_trim` (KiB).
@@ -456,6 +451,20 @@ struct Measured {
 }
 
 impl Measured {
+    /// What a run measured, with the RSS of its idle connections read now
+    /// (as is, then after `malloc_trim`).
+    fn after(run: Run, rss_before: u64, hwm: u64, stacks_kib: Option<u64>) -> Measured {
+        let (rss_idle, rss_idle_trimmed) = idle_rss();
+        Measured {
+            run,
+            rss_before,
+            hwm,
+            rss_idle,
+            rss_idle_trimmed,
+            stacks_kib,
+        }
+    }
+
     /// The `RESULT key=value ...` line the rounds read.
     fn print(&self) {
         let Measured {

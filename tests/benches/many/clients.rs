@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use roundtrip_mio::http::{StatusCode, Uri};
 
 use super::{
-    Backend, Breakdown, COUNTING, Measured, Opts, Run, Snapshot, body_len, idle_rss, raise_nofile,
-    small_uri, status_kib, trim_heap, tv,
+    Backend, Breakdown, COUNTING, Measured, Opts, Run, Snapshot, body_len, check_pool, idle_rss,
+    raise_nofile, small_uri, status_kib, trim_heap, tv,
 };
 
 /// Stack size of each blocking client thread: 64 KiB, a 32nd of std's
@@ -216,16 +216,7 @@ fn client_tokio(o: &Opts, addr: SocketAddr) {
     let (run, _) = rt.block_on(run_tokio(&client, &uri, n, (deadline, u64::MAX), None));
     let hwm = status_kib("VmHWM");
     check_pool("tokio", client.stats(), n);
-    let (rss_idle, rss_idle_trimmed) = idle_rss();
-    Measured {
-        run,
-        rss_before,
-        hwm,
-        rss_idle,
-        rss_idle_trimmed,
-        stacks_kib: None,
-    }
-    .print();
+    Measured::after(run, rss_before, hwm, None).print();
 }
 
 // ---------------------------------------------------------------------------
@@ -358,32 +349,11 @@ fn client_blocking(o: &Opts, addr: SocketAddr) {
     let (run, done) = run_blocking(&client, &uri, (n, STACK), (deadline, u64::MAX), None);
     let hwm = status_kib("VmHWM");
     check_pool("blocking", client.stats(), n);
-    let (rss_idle, rss_idle_trimmed) = idle_rss();
-    Measured {
-        run,
-        rss_before,
-        hwm,
-        rss_idle,
-        rss_idle_trimmed,
-        stacks_kib: Some(done.stack / 1024),
-    }
-    .print();
+    Measured::after(run, rss_before, hwm, Some(done.stack / 1024)).print();
 }
 
 // ---------------------------------------------------------------------------
 // Both.
-
-/// One dial per connection, and every connection idle after the run.
-fn check_pool(what: &str, stats: roundtrip_tokio::PoolStats, n: usize) {
-    assert_eq!(
-        stats.dials as usize, n,
-        "{what}: one dial per connection: {stats:?}"
-    );
-    assert_eq!(
-        stats.idle, n,
-        "{what}: every connection idle after the run: {stats:?}"
-    );
-}
 
 /// `--client` for tokio and blocking.
 pub fn client(o: &Opts, addr: SocketAddr) {
