@@ -225,17 +225,7 @@ fn trim_heap() {
 
 /// User + system CPU time of this thread.
 fn thread_cpu() -> Duration {
-    // SAFETY: a zeroed `rusage` is valid; `getrusage` fills it.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut usage), 0);
-        usage
-    };
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-fn tv(t: libc::timeval) -> Duration {
-    Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000)
+    rusage_cpu(libc::RUSAGE_THREAD)
 }
 
 /// What `wait4` says of a child that ended: its own peak RSS and CPU time.

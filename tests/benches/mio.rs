@@ -116,21 +116,6 @@ fn parse_opts() -> Opts {
 }
 
 // ---------------------------------------------------------------------------
-// CPU time.
-
-/// User + system CPU time of `who` (`RUSAGE_THREAD` or `RUSAGE_CHILDREN`).
-fn cpu_time(who: libc::c_int) -> Duration {
-    // SAFETY: a zeroed `rusage` is valid; `getrusage` fills it.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(who, &mut usage), 0, "getrusage");
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-// ---------------------------------------------------------------------------
 // Workloads and clients.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -236,7 +221,7 @@ fn run_mio(addr: SocketAddr, body: BodyKind, n: usize, until: Until, collect: bo
         .max_idle_total(n)
         .build()
         .expect("build the driver");
-    let (cpu0, start) = (cpu_time(libc::RUSAGE_THREAD), Instant::now());
+    let (cpu0, start) = (rusage_cpu(libc::RUSAGE_THREAD), Instant::now());
     let mut started = 0usize;
     let submit = |driver: &mut Driver, started: &mut usize| {
         let request = http::Request::get(uri.clone())
@@ -283,7 +268,7 @@ fn run_mio(addr: SocketAddr, body: BodyKind, n: usize, until: Until, collect: bo
     let sample = Sample {
         requests: done,
         elapsed: start.elapsed(),
-        cpu: cpu_time(libc::RUSAGE_THREAD) - cpu0,
+        cpu: rusage_cpu(libc::RUSAGE_THREAD) - cpu0,
     };
     assert_eq!(bytes.load(Relaxed), done * body.len(), "mio body bytes");
     let stats = driver.stats();
@@ -305,7 +290,7 @@ fn run_tokio(addr: SocketAddr, body: BodyKind, n: usize, until: Until) -> Sample
         .max_idle_total(n)
         .build();
     let claimed = Arc::new(AtomicUsize::new(0));
-    let (cpu0, start) = (cpu_time(libc::RUSAGE_THREAD), Instant::now());
+    let (cpu0, start) = (rusage_cpu(libc::RUSAGE_THREAD), Instant::now());
     let (done, bytes) = runtime.block_on(async {
         let tasks: Vec<_> = (0..n)
             .map(|_| {
@@ -344,7 +329,7 @@ fn run_tokio(addr: SocketAddr, body: BodyKind, n: usize, until: Until) -> Sample
     let sample = Sample {
         requests: done,
         elapsed: start.elapsed(),
-        cpu: cpu_time(libc::RUSAGE_THREAD) - cpu0,
+        cpu: rusage_cpu(libc::RUSAGE_THREAD) - cpu0,
     };
     assert_eq!(bytes, done * body.len(), "tokio body bytes");
     let stats = client.stats();
@@ -376,7 +361,7 @@ fn run_raw(addr: SocketAddr, body: BodyKind, n: usize, until: Until) -> Sample {
             done += 1;
         }
     };
-    let (cpu0, start) = (cpu_time(libc::RUSAGE_SELF), Instant::now());
+    let (cpu0, start) = (rusage_cpu(libc::RUSAGE_SELF), Instant::now());
     let requests = if n == 1 {
         work(claimed)
     } else {
@@ -394,21 +379,21 @@ fn run_raw(addr: SocketAddr, body: BodyKind, n: usize, until: Until) -> Sample {
     Sample {
         requests,
         elapsed: start.elapsed(),
-        cpu: cpu_time(libc::RUSAGE_SELF) - cpu0,
+        cpu: rusage_cpu(libc::RUSAGE_SELF) - cpu0,
     }
 }
 
 /// `taskset -c 0 wrk -t1 -cN -dSECS`: its request count and duration, and
 /// its CPU time (a waited-for child).
 fn run_wrk(addr: SocketAddr, body: BodyKind, n: usize, secs: f64) -> Sample {
-    let cpu0 = cpu_time(libc::RUSAGE_CHILDREN);
+    let cpu0 = rusage_cpu(libc::RUSAGE_CHILDREN);
     let out = Command::new("taskset")
         .args(["-c", "0", "wrk", "-t1", &format!("-c{n}")])
         .arg(format!("-d{}", wrk_duration(secs)))
         .arg(format!("http://{addr}{}", body.path()))
         .output()
         .expect("run taskset wrk (is wrk installed?)");
-    let cpu = cpu_time(libc::RUSAGE_CHILDREN) - cpu0;
+    let cpu = rusage_cpu(libc::RUSAGE_CHILDREN) - cpu0;
     let text = String::from_utf8_lossy(&out.stdout);
     for warn in ["Non-2xx", "Socket errors"] {
         if let Some(line) = text.lines().find(|l| l.contains(warn)) {

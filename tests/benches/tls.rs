@@ -417,18 +417,6 @@ struct CpuUse {
     origin: Option<Duration>,
 }
 
-/// User + system CPU time of `who` (`RUSAGE_SELF` or `RUSAGE_CHILDREN`).
-fn rusage_cpu(who: libc::c_int) -> Duration {
-    // SAFETY: a zeroed `rusage` is valid; `getrusage` fills it.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(who, &mut usage), 0, "getrusage");
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
 /// Fields of `/proc/PID/stat` after the command name: `[0]` is field 3
 /// (state), so field `n` is `[n - 3]`.
 fn proc_stat(pid: u32) -> Option<Vec<u64>> {

@@ -418,3 +418,20 @@ impl RawLoop {
         Ok(())
     }
 }
+
+/// User + system CPU time of `who` (`RUSAGE_SELF`, `RUSAGE_THREAD` or
+/// `RUSAGE_CHILDREN`).
+pub fn rusage_cpu(who: libc::c_int) -> std::time::Duration {
+    // SAFETY: a zeroed `rusage` is valid; `getrusage` fills it.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(who, &mut usage), 0, "getrusage");
+        usage
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// A `timeval` as a `Duration`.
+pub fn tv(t: libc::timeval) -> std::time::Duration {
+    std::time::Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000)
+}

@@ -21,7 +21,7 @@ use roundtrip_mio::http::{StatusCode, Uri};
 
 use super::{
     Backend, Breakdown, COUNTING, Measured, Opts, Run, Snapshot, body_len, check_pool, idle_rss,
-    raise_nofile, small_uri, status_kib, trim_heap, tv,
+    raise_nofile, small_uri, status_kib, trim_heap,
 };
 
 /// Stack size of each blocking client thread: 64 KiB, a 32nd of std's
@@ -44,13 +44,7 @@ const WARM_REQUESTS: u64 = 25;
 
 /// User + system CPU time of this process: every thread, ended ones too.
 fn process_cpu() -> Duration {
-    // SAFETY: a zeroed `rusage` is valid; `getrusage` fills it.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
-        usage
-    };
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    super::rusage_cpu(libc::RUSAGE_SELF)
 }
 
 // ---------------------------------------------------------------------------
