@@ -275,3 +275,34 @@ fn read_to_end_of_a_close_delimited_body_grows_with_it() {
         all.capacity()
     );
 }
+
+/// Bytes a server sends after a body read into the caller's slice (here a
+/// response nobody asked for) are not taken as the next request's answer:
+/// the connection is probed before its reuse, found to hold them, and
+/// replaced.
+#[test]
+fn bytes_after_a_directly_read_body_are_not_the_next_answer() {
+    let mut reply = sized(100_000);
+    reply.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!");
+    let addr = origin(vec![Reply::Send(reply), Reply::Send(sized(7))]);
+    // Only the rule under test probes: an idle connection is otherwise
+    // reused unprobed for a minute.
+    let client = roundtrip_blocking::Client::builder()
+        .stale_check_after(Duration::from_secs(60))
+        .build();
+    let mut response = client.get(format!("http://{addr}/")).send().unwrap();
+    let (body, _, _) = read_all(response.body_mut(), 16 * 1024).unwrap();
+    assert!(body == pattern(100_000));
+    drop(response);
+    // A new connection answers (its script starts again), not the old one's
+    // extra bytes.
+    let mut next = client.get(format!("http://{addr}/")).send().unwrap();
+    let body = next.body_mut().bytes(1 << 20).unwrap();
+    assert!(
+        body == pattern(100_000),
+        "{} bytes: {:?}",
+        body.len(),
+        &body[..body.len().min(8)]
+    );
+    assert_eq!(client.stats().dials, 2);
+}

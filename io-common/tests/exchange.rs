@@ -1080,6 +1080,41 @@ mod direct_reads {
         );
     }
 
+    /// A server that sends more after a body (here a whole second
+    /// response no request asked for) must not have it taken as the
+    /// answer to the next request. A read into the buffer sees the extra
+    /// bytes with the body's end and closes the connection; a read sized
+    /// to the body leaves them in the socket, so the connection is probed
+    /// before its next use however young it is, found stale and replaced.
+    #[test]
+    fn bytes_after_a_body_read_past_the_buffer_are_not_the_next_answer() {
+        let outcome = [false, true].map(|direct| {
+            let mut sim = sim();
+            sim.direct_reads = direct;
+            let mut first = b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n".to_vec();
+            first.extend_from_slice(&[b'a'; 10]);
+            let mut rest = vec![b'b'; 20];
+            rest.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!");
+            sim.serve(Server::new([
+                Reply::Send(first),
+                Reply::Raw(rest),
+                Reply::Stall,
+            ]));
+            sim.serve(Server::new([Reply::Send(OK.to_vec())]));
+            let bodies: Vec<_> = (0..2)
+                .map(|_| sim.get("http://127.0.0.1/").map(|r| r.body.to_vec()))
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (bodies, sim.stats().dials)
+        });
+        let mut body = vec![b'a'; 10];
+        body.extend_from_slice(&[b'b'; 20]);
+        for (bodies, dials) in outcome {
+            assert_eq!(bodies, [body.clone(), b"hi".to_vec()]);
+            assert_eq!(dials, 2, "the first connection was not reused");
+        }
+    }
+
     /// A body the machine decodes (gzip) never skips the buffer: the
     /// decoder needs its bytes.
     #[test]

@@ -27,8 +27,11 @@ impl<R> Exchange<R> {
         self.idle_for = Some(idle_for);
         // Young connections are reused without the probe, which would cost
         // a syscall on every request of a busy client; a close that races
-        // with such a reuse is what the safe-retry rule is for.
-        if idle_for >= self.config().stale_check_after {
+        // with such a reuse is what the safe-retry rule is for. One whose
+        // last body was read past the buffer is probed anyway: bytes after
+        // that body were never looked for (`Link::unchecked_tail`).
+        let unchecked = std::mem::take(&mut link.unchecked_tail);
+        if unchecked || idle_for >= self.config().stale_check_after {
             self.state = State::Probe;
         } else {
             self.attach(link, true, now);
@@ -152,6 +155,7 @@ impl<R> Exchange<R> {
         link.record_read(n);
         if n > 0 {
             self.timers.disarm(Timer::ReadIdle);
+            link.unchecked_tail = false;
         }
         if link.is_tls() && n > 0 {
             self.open_tls(link, now);
@@ -193,6 +197,7 @@ impl<R> Exchange<R> {
             return self.fail(link, Error::from_proto(e, Phase::Body, true));
         }
         link.sizer.record_direct(n);
+        link.unchecked_tail = true;
         self.timers.disarm(Timer::ReadIdle);
         if let Err(e) = link.proto.take_body_direct(&link.read_buf, n as u64) {
             self.fail(link, Error::from_proto(e, Phase::Body, true));

@@ -115,6 +115,12 @@ pub struct Link {
     /// The request it carries (or last carried), for the pool's trace
     /// events; taken when it is checked in or closed.
     pub request: Option<crate::trace::RequestId>,
+    /// The last body bytes were read into the caller's memory, sized to the
+    /// body: bytes the server sent after them (an extra response, garbage)
+    /// were not seen as they would be by a read into the buffer, which has
+    /// room beyond the body. The next reuse probes the connection first,
+    /// however young.
+    pub unchecked_tail: bool,
     /// The TLS session of an `https` connection (or two: an origin's
     /// inside an `https://` proxy's), between the socket and the buffers
     /// above (which then hold plaintext).
@@ -136,6 +142,7 @@ impl Link {
             id,
             key,
             request: None,
+            unchecked_tail: false,
             #[cfg(feature = "tls")]
             tls: None,
         }

@@ -412,16 +412,19 @@ impl SimConn {
 
     /// Reads as a driver that reads body bytes into its caller's memory
     /// where the machine allows it ([`Exchange::direct_body_room`]): those
-    /// are returned, the rest of `bytes` is delivered as usual.
-    fn deliver_direct<R>(&mut self, ex: &mut Exchange<R>, bytes: &[u8], now: Instant) -> Vec<u8> {
+    /// are returned; bytes past the room stay with the socket for the next
+    /// read, as a read sized to the room leaves them in the kernel.
+    fn deliver_direct<R>(&mut self, ex: &mut Exchange<R>, bytes: Vec<u8>, now: Instant) -> Vec<u8> {
         let Some(room) = ex.direct_body_room(&self.link) else {
-            self.deliver(ex, bytes, now);
+            self.deliver(ex, &bytes, now);
             return Vec::new();
         };
         let n = bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX));
         ex.handle_body_read(&mut self.link, n, now);
         if n < bytes.len() {
-            self.deliver(ex, &bytes[n..], now);
+            self.server
+                .replies
+                .push_front(Reply::Raw(bytes[n..].to_vec()));
         }
         bytes[..n].to_vec()
     }
@@ -1053,7 +1056,7 @@ impl Sim {
                 return Ok(Vec::new());
             }
             match c.next(now) {
-                Some(Some(bytes)) if direct => return Ok(c.deliver_direct(ex, &bytes, now)),
+                Some(Some(bytes)) if direct => return Ok(c.deliver_direct(ex, bytes, now)),
                 Some(Some(bytes)) => {
                     c.deliver(ex, &bytes, now);
                     return Ok(Vec::new());
