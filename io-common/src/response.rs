@@ -166,8 +166,17 @@ impl HeadBuilder {
         let refused = |e| crate::Error::from_proto(e, crate::Phase::ResponseHead, reached);
         // Bounded by the bytes buffered: each event consumes some or ends.
         while let Some(event) = tracing.poll_event(proto, buf).map_err(refused)? {
+            let status = matches!(event, Event::Status(_));
             if let Some(head) = self.push(event).map_err(refused)? {
                 return Ok(Some(head));
+            }
+            if status {
+                // The head is whole: its fields straight into the map, not
+                // an event each.
+                let map = self.headers.get_or_insert_default();
+                for field in proto.take_fields(buf) {
+                    append(map, &field).map_err(refused)?;
+                }
             }
         }
         Ok(None)
@@ -211,46 +220,142 @@ fn append(map: &mut HeaderMap, field: &Field) -> Result<(), ProtoError> {
 }
 
 /// The names most responses carry, as `http`'s constants (whose clones
-/// cost nothing) when spelled in lower or title case: a plain compare,
-/// cheaper than `HeaderName::from_bytes`, which copies and lowercases every
-/// name before it looks it up. Other spellings go that way.
+/// cost nothing), in any case: a few word compares, cheaper than
+/// `HeaderName::from_bytes`, which copies and lowercases every name before
+/// it looks it up. Other names go that way.
+///
+/// A name is a token (the decoder let no other through). OR-ing 0x20 into
+/// each byte of a token lowers its ASCII letters and keeps `-` and the
+/// digits, and no other token byte becomes a letter, a digit or `-`: so a
+/// folded name equals a lower-case name made of those exactly when the two
+/// are equal ignoring ASCII case.
 fn common_name(name: &[u8]) -> Option<HeaderName> {
     use http::header as h;
-    type Known = (HeaderName, &'static [u8]);
-    static LEN_4: [Known; 3] = [(h::DATE, b"Date"), (h::ETAG, b"ETag"), (h::VARY, b"Vary")];
-    static LEN_6: [Known; 1] = [(h::SERVER, b"Server")];
-    static LEN_8: [Known; 1] = [(h::LOCATION, b"Location")];
+    static LEN_3: [Known; 2] = [Known::new(h::AGE, b"age"), Known::new(h::VIA, b"via")];
+    static LEN_4: [Known; 4] = [
+        Known::new(h::DATE, b"date"),
+        Known::new(h::ETAG, b"etag"),
+        Known::new(h::VARY, b"vary"),
+        Known::new(h::LINK, b"link"),
+    ];
+    static LEN_6: [Known; 2] = [
+        Known::new(h::SERVER, b"server"),
+        Known::new(h::PRAGMA, b"pragma"),
+    ];
+    static LEN_7: [Known; 3] = [
+        Known::new(h::EXPIRES, b"expires"),
+        Known::new(h::ALT_SVC, b"alt-svc"),
+        Known::new(h::UPGRADE, b"upgrade"),
+    ];
+    static LEN_8: [Known; 1] = [Known::new(h::LOCATION, b"location")];
     static LEN_10: [Known; 2] = [
-        (h::CONNECTION, b"Connection"),
-        (h::SET_COOKIE, b"Set-Cookie"),
+        Known::new(h::CONNECTION, b"connection"),
+        Known::new(h::SET_COOKIE, b"set-cookie"),
     ];
-    static LEN_12: [Known; 1] = [(h::CONTENT_TYPE, b"Content-Type")];
-    static LEN_13: [Known; 3] = [
-        (h::CACHE_CONTROL, b"Cache-Control"),
-        (h::LAST_MODIFIED, b"Last-Modified"),
-        (h::ACCEPT_RANGES, b"Accept-Ranges"),
+    static LEN_11: [Known; 1] = [Known::new(h::RETRY_AFTER, b"retry-after")];
+    static LEN_12: [Known; 1] = [Known::new(h::CONTENT_TYPE, b"content-type")];
+    static LEN_13: [Known; 4] = [
+        Known::new(h::CACHE_CONTROL, b"cache-control"),
+        Known::new(h::LAST_MODIFIED, b"last-modified"),
+        Known::new(h::ACCEPT_RANGES, b"accept-ranges"),
+        Known::new(h::CONTENT_RANGE, b"content-range"),
     ];
-    static LEN_14: [Known; 1] = [(h::CONTENT_LENGTH, b"Content-Length")];
-    static LEN_16: [Known; 1] = [(h::CONTENT_ENCODING, b"Content-Encoding")];
-    static LEN_17: [Known; 1] = [(h::TRANSFER_ENCODING, b"Transfer-Encoding")];
+    static LEN_14: [Known; 1] = [Known::new(h::CONTENT_LENGTH, b"content-length")];
+    static LEN_15: [Known; 2] = [
+        Known::new(h::REFERRER_POLICY, b"referrer-policy"),
+        Known::new(h::X_FRAME_OPTIONS, b"x-frame-options"),
+    ];
+    static LEN_16: [Known; 2] = [
+        Known::new(h::CONTENT_ENCODING, b"content-encoding"),
+        Known::new(h::WWW_AUTHENTICATE, b"www-authenticate"),
+    ];
+    static LEN_17: [Known; 1] = [Known::new(h::TRANSFER_ENCODING, b"transfer-encoding")];
+    static LEN_22: [Known; 1] = [Known::new(
+        h::X_CONTENT_TYPE_OPTIONS,
+        b"x-content-type-options",
+    )];
+    static LEN_25: [Known; 1] = [Known::new(
+        h::STRICT_TRANSPORT_SECURITY,
+        b"strict-transport-security",
+    )];
+    static LEN_27: [Known; 1] = [Known::new(
+        h::ACCESS_CONTROL_ALLOW_ORIGIN,
+        b"access-control-allow-origin",
+    )];
     let candidates: &[Known] = match name.len() {
+        3 => &LEN_3,
         4 => &LEN_4,
         6 => &LEN_6,
+        7 => &LEN_7,
         8 => &LEN_8,
         10 => &LEN_10,
+        11 => &LEN_11,
         12 => &LEN_12,
         13 => &LEN_13,
         14 => &LEN_14,
+        15 => &LEN_15,
         16 => &LEN_16,
         17 => &LEN_17,
+        22 => &LEN_22,
+        25 => &LEN_25,
+        27 => &LEN_27,
         _ => return None,
     };
+    let ends = folded_ends(name);
     candidates
         .iter()
-        .find(|(known, title)| name == *title || name == known.as_str().as_bytes())
-        .map(|(known, _)| known.clone())
+        .find(|known| known.ends == ends && known.middle_matches(name))
+        .map(|known| known.name.clone())
 }
 
+/// A known name, spelled in lower case (as `http` holds it: a test checks),
+/// with the folded words [`folded_ends`] gives for it.
+struct Known {
+    name: HeaderName,
+    lower: &'static [u8],
+    ends: (u64, u64),
+}
+
+impl Known {
+    const fn new(name: HeaderName, lower: &'static [u8]) -> Known {
+        let ends = folded_ends(lower);
+        Known { name, lower, ends }
+    }
+
+    /// The bytes [`folded_ends`] leaves out (the ninth to the ninth from
+    /// last of a name over 16 bytes) match too, ignoring ASCII case.
+    #[inline(always)]
+    fn middle_matches(&self, name: &[u8]) -> bool {
+        let n = name.len();
+        n <= 16 || name[8..n - 8].eq_ignore_ascii_case(&self.lower[8..n - 8])
+    }
+}
+
+/// The first and the last eight bytes of `name` (overlapping for names
+/// under 16 bytes) as little-endian words, each byte OR 0x20; for names of
+/// 4 to 7 bytes, their first and last four in one word, twice; for shorter
+/// ones, all of it in one word, twice.
+#[inline(always)]
+const fn folded_ends(name: &[u8]) -> (u64, u64) {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    let n = name.len();
+    if let (Some(first), Some(last)) = (name.first_chunk::<8>(), name.last_chunk::<8>()) {
+        return (
+            u64::from_le_bytes(*first) | FOLD,
+            u64::from_le_bytes(*last) | FOLD,
+        );
+    }
+    if let (Some(first), Some(last)) = (name.first_chunk::<4>(), name.last_chunk::<4>()) {
+        let word = u32::from_le_bytes(*first) as u64 | (u32::from_le_bytes(*last) as u64) << 32;
+        return (word | FOLD, word | FOLD);
+    }
+    let (mut word, mut i) = (0u64, 0);
+    while i < n {
+        word |= ((name[i] | 0x20) as u64) << (8 * i);
+        i += 1;
+    }
+    (word, word)
+}
 #[cfg(test)]
 mod tests {
     use super::common_name;
@@ -328,37 +433,92 @@ mod tests {
         assert!(accepted >= (1 + 1 + 94 + 128) * 3 * 2, "{accepted}");
     }
 
-    /// Each common name in lower or title case is the one `http` parses;
-    /// other names and spellings are left to `http`.
+    /// Each common name in any case is the one `http` parses; a name one
+    /// token byte away from one is `http`'s to parse (`None`), as are
+    /// other names.
     #[test]
     fn common_names_are_http_names() {
         let names = [
+            "Age",
+            "Via",
             "Date",
             "ETag",
-            "vary",
+            "Vary",
+            "Link",
             "Server",
-            "location",
+            "Pragma",
+            "Expires",
+            "Alt-Svc",
+            "Upgrade",
+            "Location",
             "Connection",
             "Set-Cookie",
+            "Retry-After",
+            "Content-Type",
             "Cache-Control",
             "Last-Modified",
             "Accept-Ranges",
-            "Content-Type",
-            "content-length",
+            "Content-Range",
+            "Content-Length",
+            "Referrer-Policy",
+            "X-Frame-Options",
             "Content-Encoding",
+            "WWW-Authenticate",
             "Transfer-Encoding",
+            "X-Content-Type-Options",
+            "Strict-Transport-Security",
+            "Access-Control-Allow-Origin",
         ];
+        let tchars =
+            b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        let mut near_misses = 0;
         for name in names {
             let parsed = HeaderName::from_bytes(name.as_bytes()).unwrap();
-            assert_eq!(common_name(name.as_bytes()), Some(parsed), "{name}");
+            let alternating: String = name
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
+                .collect();
+            for spelling in [
+                name.to_string(),
+                name.to_ascii_lowercase(),
+                name.to_ascii_uppercase(),
+                alternating,
+            ] {
+                assert_eq!(
+                    common_name(spelling.as_bytes()),
+                    Some(parsed.clone()),
+                    "{spelling}"
+                );
+            }
+            // Every one-byte change to another token byte.
+            for at in 0..name.len() {
+                for &b in tchars {
+                    let mut other = name.as_bytes().to_vec();
+                    if other[at].eq_ignore_ascii_case(&b) {
+                        continue;
+                    }
+                    other[at] = b;
+                    assert_eq!(common_name(&other), None, "{}", other.escape_ascii());
+                    near_misses += 1;
+                }
+            }
         }
+        assert!(near_misses > 20_000, "{near_misses}");
         for other in [
             "X-Date",
             "Dates",
-            "Content-Lengtt",
+            "ContentLength",
             "",
-            "Age",
-            "CONTENT-LENGTH",
+            "Ag",
+            "Date1",
+            "Strict-Transport-Security-",
         ] {
             assert_eq!(common_name(other.as_bytes()), None, "{other}");
         }

@@ -473,6 +473,41 @@ impl Connection {
         }
     }
 
+    /// Every field of the head being reported not reported yet, at once
+    /// (see [`ResponseDecoder::take_fields`]): after [`Event::Status`]. A
+    /// field changes nothing here, so this is the decoder's alone; empty
+    /// after an error.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_proto::conn::{ConnConfig, Connection};
+    /// use roundtrip_proto::encode::{BodyFraming, RequestHead};
+    /// use roundtrip_proto::{Event, time::Instant};
+    /// let mut conn = Connection::new(ConnConfig::default());
+    /// let head = RequestHead {
+    ///     method: b"GET", target: b"/", host: Some(b"h"),
+    ///     body: BodyFraming::None, expect_continue: false, close: false,
+    ///     preset: None,
+    /// };
+    /// let mut out = Vec::new();
+    /// conn.start(&head, [], Instant::ZERO, &mut out)?;
+    /// conn.handle_written(out.len());
+    /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 0\r\n\r\n"[..]);
+    /// assert!(matches!(conn.poll_event(&mut buf)?, Some(Event::Status(_))));
+    /// let values: Vec<&[u8]> = conn.take_fields(&buf).map(|f| f.value()).collect();
+    /// assert_eq!(values, [&b"s"[..], b"0"]);
+    /// assert!(matches!(conn.poll_event(&mut buf)?, Some(Event::HeadEnd(_))));
+    /// # Ok::<(), roundtrip_proto::Error>(())
+    /// ```
+    ///
+    /// [`ResponseDecoder::take_fields`]: crate::ResponseDecoder::take_fields
+    pub fn take_fields<'a>(&'a mut self, buf: &'a BytesMut) -> crate::decode::Fields<'a> {
+        if self.error.is_some() {
+            return crate::decode::Fields::default();
+        }
+        self.decoder.take_fields(buf)
+    }
+
     /// Advances the decoder one event and the exchange with it; the event
     /// itself is made afterwards, once the state no longer changes.
     fn step(&mut self, buf: &mut BytesMut) -> Result<Out, Error> {

@@ -56,6 +56,33 @@ pub struct HeadEnd {
     pub keep_alive_timeout: Option<Duration>,
 }
 
+/// The fields of a head, all at once: see
+/// [`ResponseDecoder::take_fields`]. Each is a [`Field`] as a
+/// [`Event::Field`] would carry it.
+#[derive(Clone, Debug, Default)]
+pub struct Fields<'a> {
+    head: &'a [u8],
+    shared: Option<&'a Bytes>,
+    spans: core::slice::Iter<'a, FieldSpan>,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Field<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Field<'a>> {
+        let span = *self.spans.next()?;
+        Some(Field::new(self.head, self.shared, span))
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.spans.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Fields<'_> {}
+
 /// What the decoder reports, in order:
 /// `Status`, `Field`*, `HeadEnd`, then `Data`*, `Trailer`*, `End` (or
 /// `Switched` after the head of a 101 or a 2xx to CONNECT). Interim 1xx
@@ -391,6 +418,45 @@ impl ResponseDecoder {
         }
         let out = self.advance(buf)?;
         Ok(self.event(out, buf))
+    }
+
+    /// Every field of the head being reported that was not reported yet,
+    /// at once: after [`Event::Status`], instead of one [`Event::Field`] a
+    /// poll, for a caller that puts them all in one map. The next
+    /// [`poll_event`](Self::poll_event) reports the head's end. Empty
+    /// outside a head being reported.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_proto::{Event, ResponseDecoder};
+    ///
+    /// let mut dec = ResponseDecoder::default();
+    /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nContent-Length: 0\r\n\r\n"[..]);
+    /// assert!(matches!(dec.poll_event(&mut buf)?, Some(Event::Status(_))));
+    /// let fields = dec.take_fields(&buf);
+    /// assert_eq!(fields.len(), 3);
+    /// let names: Vec<&[u8]> = fields.map(|f| f.name()).collect();
+    /// assert_eq!(names, [&b"A"[..], b"B", b"Content-Length"]);
+    /// assert!(matches!(dec.poll_event(&mut buf)?, Some(Event::HeadEnd(_))));
+    /// # Ok::<(), roundtrip_proto::Error>(())
+    /// ```
+    pub fn take_fields<'a>(&'a mut self, buf: &'a BytesMut) -> Fields<'a> {
+        let spans = match &mut self.state {
+            // A buffer cut short while the head is reported is the misuse
+            // the next `poll_event` reports; nothing is taken from it here.
+            State::Emit { next } if buf.len() >= self.head_in_buf => {
+                let from = (*next).min(self.scanner.fields.len());
+                *next = self.scanner.fields.len();
+                from..self.scanner.fields.len()
+            }
+            _ => 0..0,
+        };
+        let (head, shared) = self.head(buf);
+        Fields {
+            head,
+            shared,
+            spans: self.scanner.fields[spans].iter(),
+        }
     }
 
     /// The hot path of [`poll_event`](Self::poll_event) and of the

@@ -182,7 +182,7 @@ pub mod pool;
 pub mod time;
 pub mod trace;
 
-pub use decode::{Event, HeadEnd, ResponseDecoder, StatusLine};
+pub use decode::{Event, Fields, HeadEnd, ResponseDecoder, StatusLine};
 pub use error::{Error, Phase};
 pub use framing::{CloseReason, Framing, RequestKind, Reuse};
 pub use head::{Field, Version};

@@ -735,12 +735,14 @@ struct Outcome {
 /// invariants that hold for any input: no empty `Data`, a bounded number of
 /// polls, sticky errors, `Bytes` of a field exactly where heads are shared.
 fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind, share: bool) -> Outcome {
-    feed_with(input, points, limits, kind, share, false)
+    feed_with(input, points, limits, kind, share, false, false)
 }
 
 /// [`feed`], and with `direct`, body bytes are taken straight from the
 /// pieces, not through the buffer, wherever the decoder allows it
-/// (`direct_body_room`), as a reader of a body into its own slice does.
+/// (`direct_body_room`), as a reader of a body into its own slice does;
+/// with `whole_heads`, a head's fields are taken at once after its status
+/// line (`take_fields`), not polled one by one.
 fn feed_with(
     input: &[u8],
     points: &[usize],
@@ -748,6 +750,7 @@ fn feed_with(
     kind: RequestKind,
     share: bool,
     direct: bool,
+    whole_heads: bool,
 ) -> Outcome {
     let mut dec = ResponseDecoder::new(limits);
     dec.set_request_kind(kind);
@@ -778,15 +781,8 @@ fn feed_with(
                     Ev::Status(s.version, s.code, s.reason.to_vec())
                 }
                 Event::Field(f) => {
-                    let shared = (f.name_bytes(), f.value_bytes());
-                    match shared {
-                        (Some(name), Some(value)) if share => {
-                            assert_eq!((&name[..], &value[..]), (f.name(), f.value()))
-                        }
-                        (None, None) if !share => {}
-                        other => panic!("share_heads({share}) but field bytes {other:?}"),
-                    }
-                    Ev::Field(f.name().to_vec(), f.value().to_vec())
+                    assert!(!whole_heads, "a field polled after take_fields");
+                    field_event(&f, share)
                 }
                 Event::HeadEnd(h) => Ev::HeadEnd(h),
                 Event::Data(d) => {
@@ -804,7 +800,15 @@ fn feed_with(
                 Event::End => Ev::End,
                 Event::Switched => Ev::Switched,
             };
+            let status = matches!(ev, Ev::Status(..));
             events.push(ev);
+            if whole_heads && status {
+                let fields = dec.take_fields(buf);
+                let count = fields.len();
+                events.extend(fields.map(|f| field_event(&f, share)));
+                // Taken: none is left to take or to poll.
+                assert_eq!(dec.take_fields(buf).len(), 0, "after {count}");
+            }
         }
     };
     let mut result = Ok(());
@@ -849,8 +853,21 @@ fn feed_with(
     Outcome { events, error }
 }
 
+/// A field as an event, checking that its bytes are shared exactly when
+/// heads are.
+fn field_event(f: &roundtrip_proto::Field<'_>, share: bool) -> Ev {
+    match (f.name_bytes(), f.value_bytes()) {
+        (Some(name), Some(value)) if share => {
+            assert_eq!((&name[..], &value[..]), (f.name(), f.value()))
+        }
+        (None, None) if !share => {}
+        other => panic!("share_heads({share}) but field bytes {other:?}"),
+    }
+    Ev::Field(f.name().to_vec(), f.value().to_vec())
+}
+
 /// Feeds whole, at `cuts`, and byte by byte, each with and without shared
-/// heads; all six must agree.
+/// heads, with heads' fields polled or taken at once; all must agree.
 fn feed_all_ways(input: &[u8], cuts: &[Index], limits: Limits, kind: RequestKind) -> Outcome {
     let whole = feed(input, &[], limits, kind, false);
     let points = cut_points(cuts, input.len());
@@ -871,10 +888,15 @@ fn feed_all_ways(input: &[u8], cuts: &[Index], limits: Limits, kind: RequestKind
             "byte by byte (share {share}) differs from whole"
         );
     }
-    // Body bytes taken past the buffer wherever the decoder allows.
+    // Body bytes taken past the buffer wherever the decoder allows; heads'
+    // fields taken at once.
     for points in [&[][..], &points, &every] {
-        let direct = feed_with(input, points, limits, kind, true, true);
+        let direct = feed_with(input, points, limits, kind, true, true, false);
         assert_eq!(direct, whole, "direct body reads, split at {points:?}");
+        for share in [false, true] {
+            let taken = feed_with(input, points, limits, kind, share, false, true);
+            assert_eq!(taken, whole, "fields taken at once, split at {points:?}");
+        }
     }
     whole
 }
