@@ -328,14 +328,19 @@ impl<R> Exchange<R> {
         };
         let mut timers = Timers::default();
         timers.arm(Timer::Total, now, timeout);
-        let prepared = prepare(&parts, body.body_len(), config);
-        let mut exchange = Exchange {
+        // Written straight into the place the caller gives (no kilobyte
+        // copied out of a local): the state is decided first.
+        let (prepared, state) = match prepare(&parts, body.body_len(), config) {
+            Ok(prepared) => (Some(prepared), State::Checkout),
+            Err(e) => (None, State::Failed(e)),
+        };
+        Exchange {
             id: settings.next_request_id(),
             redirects: Redirects::new(&parts.uri),
             parts,
             body,
-            prepared: None,
-            state: State::Checkout,
+            prepared,
+            state,
             timers,
             retried: false,
             stale_skips: 0,
@@ -354,15 +359,7 @@ impl<R> Exchange<R> {
             send_alert: false,
             dialing: None,
             settings,
-        };
-        match prepared {
-            Ok(prepared) => {
-                exchange.prepared = Some(prepared);
-                exchange.begin();
-            }
-            Err(e) => exchange.state = State::Failed(e),
         }
-        exchange
     }
 
     fn config(&self) -> &Config {
