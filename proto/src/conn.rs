@@ -748,6 +748,35 @@ impl Connection {
             .inspect_err(|e| self.fail(e.clone()))
     }
 
+    /// True when [`poll_event`](Self::poll_event) would report nothing
+    /// before more bytes or the end of input arrive: the response head is
+    /// awaited and nothing of it is buffered (see
+    /// [`ResponseDecoder::awaits_input`](crate::ResponseDecoder::awaits_input)).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_proto::conn::{ConnConfig, Connection};
+    /// use roundtrip_proto::encode::{BodyFraming, RequestHead};
+    /// use roundtrip_proto::time::Instant;
+    /// let mut conn = Connection::new(ConnConfig::default());
+    /// let head = RequestHead {
+    ///     method: b"GET", target: b"/", host: Some(b"h"),
+    ///     body: BodyFraming::None, expect_continue: false, close: false,
+    ///     preset: None,
+    /// };
+    /// let mut out = Vec::new();
+    /// conn.start(&head, [], Instant::ZERO, &mut out)?;
+    /// conn.handle_written(out.len());
+    /// assert!(conn.awaits_input(&BytesMut::new()));
+    /// conn.handle_eof();
+    /// assert!(!conn.awaits_input(&BytesMut::new()), "the end is news");
+    /// # Ok::<(), roundtrip_proto::Error>(())
+    /// ```
+    #[inline]
+    pub fn awaits_input(&self, buf: &BytesMut) -> bool {
+        self.recv == Recv::Head && self.error.is_none() && self.decoder.awaits_input(buf)
+    }
+
     /// The server's `Keep-Alive: timeout` hint from the last response.
     pub fn keep_alive_timeout(&self) -> Option<Duration> {
         self.keep_alive_timeout

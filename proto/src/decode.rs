@@ -318,6 +318,27 @@ impl ResponseDecoder {
         self.eof = true;
     }
 
+    /// True when [`poll_event`](Self::poll_event) would report nothing
+    /// before more bytes or the end of input arrive: a head is awaited,
+    /// `buf` is empty, no end of input and no error was seen. A caller can
+    /// go straight to reading then.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_proto::ResponseDecoder;
+    /// let mut dec = ResponseDecoder::default();
+    /// let mut buf = BytesMut::new();
+    /// assert!(dec.awaits_input(&buf));
+    /// buf.extend_from_slice(b"HTTP/1.1 2");
+    /// assert!(!dec.awaits_input(&buf));
+    /// assert!(dec.poll_event(&mut buf)?.is_none());
+    /// # Ok::<(), roundtrip_proto::Error>(())
+    /// ```
+    #[inline]
+    pub fn awaits_input(&self, buf: &BytesMut) -> bool {
+        buf.is_empty() && !self.eof && self.error.is_none() && matches!(self.state, State::Head)
+    }
+
     /// True when the decoder is between responses with no byte of the next
     /// one consumed.
     pub fn is_between_messages(&self) -> bool {

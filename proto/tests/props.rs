@@ -769,7 +769,13 @@ fn feed_with(
             budget = budget
                 .checked_sub(1)
                 .expect("decoder livelock: poll budget exhausted");
-            let Some(event) = dec.poll_event(buf)? else {
+            let awaits = dec.awaits_input(buf);
+            let polled = dec.poll_event(buf);
+            assert!(
+                !awaits || matches!(polled, Ok(None)),
+                "awaits_input, but the poll gave {polled:?}"
+            );
+            let Some(event) = polled? else {
                 return Ok(());
             };
             let ev = match event {

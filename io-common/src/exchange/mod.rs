@@ -611,6 +611,10 @@ impl<R> Exchange<R> {
     }
 
     fn step_head(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
+        if link.proto.awaits_input(&link.read_buf) {
+            // Nothing to decode yet (just after the request went out).
+            return Some(self.read(now));
+        }
         match self.decode_head(link, now) {
             Ok(Some(action)) => Some(action),
             Ok(None) if matches!(self.state, State::Head) => Some(self.read(now)),
