@@ -392,18 +392,22 @@ impl Flow {
                             Sink::Slice(slice) => {
                                 let max =
                                     slice.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-                                conn.read_direct(&mut slice[..max], until, clock.to_std(now))
+                                let tail = self.ex.tail_wanted(&conn.link, max);
+                                let out = &mut slice[..max];
+                                conn.read_direct(out, tail, until, clock.to_std(now))
                             }
                             Sink::Vec(vec) => {
-                                conn.read_direct_vec(vec, room, until, clock.to_std(now))
+                                let want = crate::transport::direct_vec_len(vec.len(), room);
+                                let tail = self.ex.tail_wanted(&conn.link, want);
+                                conn.read_direct_vec(vec, want, tail, until, clock.to_std(now))
                             }
                         };
                         now = clock.now();
                         let link = &mut conn.link;
                         match read {
                             _ if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) => {}
-                            Ok(Some(n)) => {
-                                self.ex.handle_body_read(link, n, now);
+                            Ok(Some((n, buffered))) => {
+                                self.ex.handle_body_read(link, n, buffered, now);
                                 if n > 0 {
                                     return Ok(Some(Out::Direct(n)));
                                 }

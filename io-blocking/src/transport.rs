@@ -249,41 +249,53 @@ impl Conn {
     }
 
     /// Reads once into `out` (body bytes the exchange lets skip the read
-    /// buffer), waiting at most until `until`: as [`read`](Self::read).
+    /// buffer), with `tail` on into the link's buffer
+    /// ([`Link::tail_room`]) in the same `readv`, waiting at most until
+    /// `until`: `Some((direct, buffered))` bytes (`(0, 0)` = the server
+    /// closed; `buffered` is `None` without `tail`), `None` at the
+    /// deadline.
+    ///
+    /// [`Link::tail_room`]: roundtrip_io::exchange::Link::tail_room
     pub fn read_direct(
         &mut self,
         out: &mut [u8],
+        tail: bool,
         until: Option<StdInstant>,
         now: StdInstant,
-    ) -> io::Result<Option<usize>> {
+    ) -> io::Result<Option<(usize, Option<usize>)>> {
         self.set_read_timeout(until, now)?;
-        let stream = &mut self.stream;
-        read_once(|| stream.read(out))
+        let stream = &self.stream;
+        if !tail {
+            return read_once(|| Ok((Read::read(&mut &*stream, out)?, None)));
+        }
+        let rest = self.link.tail_room();
+        read_once(|| roundtrip_io::sys::read_scatter(stream, out, rest).map(|(a, b)| (a, Some(b))))
     }
 
-    /// Reads once into the spare capacity of `out` and appends what came:
-    /// as [`read`](Self::read). `out` is grown first to take the `room`
-    /// the exchange allows (the rest of a sized body or of a chunk, bounded
-    /// by the most one read is given), or, for a body that runs until the
-    /// close (`room` unbounded), by as much as it holds (8 KiB at least):
-    /// a short body then does not cost a megabyte.
+    /// Reads once into the spare capacity of `out` (at most `want` bytes,
+    /// see [`direct_vec_len`]) and appends what came, with `tail` on into
+    /// the link's buffer: as [`read_direct`](Self::read_direct). `out` is
+    /// grown first to take `want`.
     pub fn read_direct_vec(
         &mut self,
         out: &mut Vec<u8>,
-        room: u64,
+        want: usize,
+        tail: bool,
         until: Option<StdInstant>,
         now: StdInstant,
-    ) -> io::Result<Option<usize>> {
-        use roundtrip_io::buf::{MAX_READ_RESERVE, READ_BUF};
-        let want = match room {
-            u64::MAX => out.len().clamp(READ_BUF, MAX_READ_RESERVE as usize),
-            room => room.min(MAX_READ_RESERVE) as usize,
-        };
+    ) -> io::Result<Option<(usize, Option<usize>)>> {
         if out.capacity() - out.len() < want {
             out.try_reserve(want)?;
         }
         self.set_read_timeout(until, now)?;
-        read_once(|| roundtrip_io::sys::read_into_vec(&self.stream, out, want))
+        let stream = &self.stream;
+        if !tail {
+            return read_once(|| Ok((roundtrip_io::sys::read_into_vec(stream, out, want)?, None)));
+        }
+        let rest = self.link.tail_room();
+        read_once(|| {
+            roundtrip_io::sys::read_scatter_vec(stream, out, want, rest).map(|(a, b)| (a, Some(b)))
+        })
     }
 
     /// Sets `SO_RCVTIMEO` only when it must be shorter than what is set: a
@@ -337,10 +349,23 @@ impl Conn {
     }
 }
 
+/// How many bytes one direct read appends to a caller's vector that holds
+/// `len`, with `room` allowed: the rest of a sized body or of a chunk,
+/// bounded by the most one read is given, or, for a body that runs until
+/// the close (`room` unbounded), as much as the vector holds (8 KiB at
+/// least): a short body then does not cost a megabyte.
+pub(crate) fn direct_vec_len(len: usize, room: u64) -> usize {
+    use roundtrip_io::buf::{MAX_READ_RESERVE, READ_BUF};
+    match room {
+        u64::MAX => len.clamp(READ_BUF, MAX_READ_RESERVE as usize),
+        room => room.min(MAX_READ_RESERVE) as usize,
+    }
+}
+
 /// One read, retried when interrupted: `Some(n)` bytes (0 = the server
 /// closed), `None` when the socket's read timeout expired.
 #[inline(always)]
-fn read_once(mut read: impl FnMut() -> io::Result<usize>) -> io::Result<Option<usize>> {
+fn read_once<T>(mut read: impl FnMut() -> io::Result<T>) -> io::Result<Option<T>> {
     // Bounded: only `Interrupted` repeats.
     loop {
         match read() {

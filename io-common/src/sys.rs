@@ -1,7 +1,8 @@
 //! Not part of the public API; used by the backends.
 //!
-//! The two non-blocking socket probes every backend needs, in one place
-//! (the only `unsafe` of this crate: two libc calls on a borrowed fd).
+//! The non-blocking socket probes every backend needs, and the reads
+//! into uninitialized memory of the blocking one, in one place (the only
+//! `unsafe` of this crate: libc calls on a borrowed fd).
 
 use std::io;
 use std::os::fd::AsFd;
@@ -97,6 +98,112 @@ pub fn read_into_vec(socket: &impl AsFd, buf: &mut Vec<u8>, max: usize) -> io::R
     // length, within the capacity.
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
+}
+
+/// Reads from `socket` into `first`, and on into the spare capacity of
+/// `rest` (appended to it), in one `readv(2)`: returns how many bytes went
+/// into each (`(0, 0)` = EOF). What the socket holds past `first` is in
+/// `rest` after the call, up to its room: a body read into the caller's
+/// memory also shows what followed it.
+///
+/// ```
+/// use std::io::Write;
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let (server, _) = listener.accept()?;
+/// client.write_all(b"hello, world")?;
+/// let mut first = [0; 5];
+/// let mut rest = bytes::BytesMut::with_capacity(64);
+/// let mut got = (0, 0);
+/// // Bounded: loopback delivers the twelve bytes at once or in two reads.
+/// for _ in 0..2 {
+///     let (a, b) = roundtrip_io::sys::read_scatter(&server, &mut first[got.0..], &mut rest)?;
+///     got = (got.0 + a, got.1 + b);
+///     if got.1 == 7 { break; }
+/// }
+/// assert_eq!((&first[..], &rest[..]), (&b"hello"[..], &b", world"[..]));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn read_scatter(
+    socket: &impl AsFd,
+    first: &mut [u8],
+    rest: &mut bytes::BytesMut,
+) -> io::Result<(usize, usize)> {
+    // SAFETY: `first` is memory we may write (`readv(2)` writes only
+    // bytes it read into it, never reads it), `first.len()` long.
+    unsafe { readv_two(socket, first.as_mut_ptr(), first.len(), rest) }
+}
+
+/// [`read_scatter`] with the spare capacity of `vec` (at most `max`
+/// bytes) as the first part, appended to it.
+///
+/// ```
+/// use std::io::Write;
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let (server, _) = listener.accept()?;
+/// client.write_all(b"ab")?;
+/// let mut vec = Vec::with_capacity(8);
+/// let mut rest = bytes::BytesMut::with_capacity(8);
+/// let (a, b) = roundtrip_io::sys::read_scatter_vec(&server, &mut vec, 1, &mut rest)?;
+/// assert_eq!((a, &vec[..]), (1, &b"a"[..]));
+/// assert!(b == 0 || &rest[..] == b"b");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn read_scatter_vec(
+    socket: &impl AsFd,
+    vec: &mut Vec<u8>,
+    max: usize,
+    rest: &mut bytes::BytesMut,
+) -> io::Result<(usize, usize)> {
+    let spare = vec.spare_capacity_mut();
+    let len = spare.len().min(max);
+    // SAFETY: the spare capacity is memory we may write, `len` at most its
+    // length; `readv(2)` never reads the uninitialized bytes.
+    let (a, b) = unsafe { readv_two(socket, spare.as_mut_ptr().cast(), len, rest)? };
+    // SAFETY: the kernel initialized `a <= len` bytes past the length,
+    // within the capacity.
+    unsafe { vec.set_len(vec.len() + a) };
+    Ok((a, b))
+}
+
+/// One `readv(2)` into `len` bytes at `first`, then the spare capacity of
+/// `rest`, whose length grows by what went there.
+///
+/// # Safety
+///
+/// `first` must be valid for writes of `len` bytes.
+unsafe fn readv_two(
+    socket: &impl AsFd,
+    first: *mut u8,
+    len: usize,
+    rest: &mut bytes::BytesMut,
+) -> io::Result<(usize, usize)> {
+    let fd = socket.as_fd().as_raw_fd();
+    let spare = rest.spare_capacity_mut();
+    let iov = [
+        libc::iovec {
+            iov_base: first.cast(),
+            iov_len: len,
+        },
+        libc::iovec {
+            iov_base: spare.as_mut_ptr().cast(),
+            iov_len: spare.len(),
+        },
+    ];
+    // SAFETY: both parts are memory we may write, of their lengths (the
+    // caller's promise for `first`, the spare capacity for `rest`), and
+    // `fd` is borrowed from a live socket.
+    let n = unsafe { libc::readv(fd, iov.as_ptr(), 2) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    let (a, b) = (n.min(len), n.saturating_sub(len));
+    // SAFETY: the kernel filled the first part before the second, so the
+    // `b` bytes past `rest`'s length are initialized, within its capacity.
+    unsafe { rest.set_len(rest.len() + b) };
+    Ok((a, b))
 }
 
 /// The monotonic clock (`CLOCK_MONOTONIC`, the one `std::time::Instant`

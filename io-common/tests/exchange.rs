@@ -965,12 +965,21 @@ mod direct_reads {
     /// dials, reuses and idle connections.
     type Outcome = (Vec<Result<Vec<u8>, String>>, (u64, u64, usize));
 
-    /// The same script, read both ways. (The actions differ: bytes read
-    /// past the buffer are no `Data` of the machine.)
+    /// The same script, read both ways: buffered and direct, the direct
+    /// reads also as scatter reads (the rest into the buffer in the same
+    /// read), which must give what they give. (The actions differ: bytes
+    /// read past the buffer are no `Data` of the machine.)
     fn both_ways(script: impl Fn() -> Vec<Reply>, requests: usize) -> [Outcome; 2] {
-        [false, true].map(|direct| {
+        let [buffered, direct, scattered] = three_ways(script, requests);
+        assert_eq!(scattered, direct, "scatter reads differ");
+        [buffered, direct]
+    }
+
+    fn three_ways(script: impl Fn() -> Vec<Reply>, requests: usize) -> [Outcome; 3] {
+        [(false, false), (true, false), (true, true)].map(|(direct, scatter)| {
             let mut sim = sim();
             sim.direct_reads = direct;
+            sim.scatter_reads = scatter;
             sim.serve(Server::new(script()));
             let results = (0..requests)
                 .map(|_| {
@@ -1082,15 +1091,42 @@ mod direct_reads {
 
     /// A server that sends more after a body (here a whole second
     /// response no request asked for) must not have it taken as the
-    /// answer to the next request. A read into the buffer sees the extra
+    /// answer to the next request. A read into the buffer (or a scatter
+    /// read, into the caller's memory and then the buffer) sees the extra
     /// bytes with the body's end and closes the connection; a read sized
     /// to the body leaves them in the socket, so the connection is probed
     /// before its next use however young it is, found stale and replaced.
+    /// A scatter read took the bytes after the body too, or saw there
+    /// were none: no probe before the next use. A read sized to the body
+    /// costs one.
+    #[test]
+    fn a_scatter_read_needs_no_probe_before_the_next_use() {
+        let probes = [false, true].map(|scatter| {
+            let mut sim = sim();
+            sim.direct_reads = true;
+            sim.scatter_reads = scatter;
+            let mut first = b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n".to_vec();
+            first.extend_from_slice(&[b'a'; 10]);
+            sim.serve(Server::new([
+                Reply::Send(first),
+                Reply::Raw(vec![b'b'; 20]),
+                Reply::Send(OK.to_vec()),
+            ]));
+            sim.get("http://127.0.0.1/").unwrap();
+            let second = sim.get("http://127.0.0.1/").unwrap();
+            assert_eq!(second.body, &b"hi"[..]);
+            assert_eq!(sim.stats().dials, 1);
+            sim.actions.iter().filter(|a| a.as_str() == "probe").count()
+        });
+        assert_eq!(probes, [1, 0]);
+    }
+
     #[test]
     fn bytes_after_a_body_read_past_the_buffer_are_not_the_next_answer() {
-        let outcome = [false, true].map(|direct| {
+        let outcome = [(false, false), (true, false), (true, true)].map(|(direct, scatter)| {
             let mut sim = sim();
             sim.direct_reads = direct;
+            sim.scatter_reads = scatter;
             let mut first = b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n".to_vec();
             first.extend_from_slice(&[b'a'; 10]);
             let mut rest = vec![b'b'; 20];

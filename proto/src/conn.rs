@@ -722,7 +722,7 @@ impl Connection {
     /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"[..]);
     /// while conn.poll_event(&mut buf)?.is_some() {}
     /// assert_eq!(conn.direct_body_room(&buf), Some(5));
-    /// conn.take_body_direct(&buf, 5)?;
+    /// conn.take_body_direct(&buf, 5, 0)?;
     /// assert!(matches!(conn.poll_event(&mut buf)?, Some(Event::End)));
     /// # Ok::<(), roundtrip_proto::Error>(())
     /// ```
@@ -734,17 +734,26 @@ impl Connection {
     }
 
     /// `n` body bytes were read without `buf`, at most
-    /// [`direct_body_room`](Self::direct_body_room) allowed; more is
+    /// [`direct_body_room`](Self::direct_body_room) allowed, and the last
+    /// `appended` bytes of `buf` after them by the same read (see
+    /// [`ResponseDecoder::take_body_direct`]); a misuse is
     /// [`Error::Misuse`], and sticky.
-    pub fn take_body_direct(&mut self, buf: &BytesMut, n: u64) -> Result<(), Error> {
-        if self.direct_body_room(buf).is_none() {
+    ///
+    /// [`ResponseDecoder::take_body_direct`]: crate::ResponseDecoder::take_body_direct
+    pub fn take_body_direct(
+        &mut self,
+        buf: &BytesMut,
+        n: u64,
+        appended: usize,
+    ) -> Result<(), Error> {
+        if self.recv != Recv::Body || self.error.is_some() {
             let e = Error::Misuse("body bytes taken past what direct_body_room allowed");
             self.fail(e.clone());
             return Err(e);
         }
         self.received_any |= n > 0;
         self.decoder
-            .take_body_direct(buf, n)
+            .take_body_direct(buf, n, appended)
             .inspect_err(|e| self.fail(e.clone()))
     }
 

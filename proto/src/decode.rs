@@ -396,22 +396,52 @@ impl ResponseDecoder {
     /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"[..]);
     /// while !matches!(dec.poll_event(&mut buf)?, Some(Event::Data(_)) | None) {}
     /// assert_eq!(dec.direct_body_room(&buf), Some(7));
-    /// dec.take_body_direct(&buf, 7)?; // read elsewhere
+    /// dec.take_body_direct(&buf, 7, 0)?; // read elsewhere
     /// assert!(matches!(dec.poll_event(&mut buf)?, Some(Event::End)));
     /// # Ok::<(), roundtrip_proto::Error>(())
     /// ```
     pub fn direct_body_room(&self, buf: &BytesMut) -> Option<u64> {
+        self.direct_room_holding(buf.len())
+    }
+
+    /// [`direct_body_room`](Self::direct_body_room) with `held` bytes in
+    /// the buffer.
+    fn direct_room_holding(&self, held: usize) -> Option<u64> {
         let reading = matches!(self.state, State::Body) && self.error.is_none() && !self.eof;
-        if !reading || !buf.is_empty() {
+        if !reading || held != 0 {
             return None;
         }
         self.body.direct_room()
     }
 
     /// `n` body bytes, at most [`direct_body_room`](Self::direct_body_room)
-    /// allowed, were moved without `buf`. More is [`Error::Misuse`].
-    pub fn take_body_direct(&mut self, buf: &BytesMut, n: u64) -> Result<(), Error> {
-        match self.direct_body_room(buf) {
+    /// allowed, were moved without `buf`; the last `appended` bytes of
+    /// `buf` came after them in the same read (a scatter read whose second
+    /// part was `buf`'s spare room; 0 without one), and are decoded from
+    /// `buf` as usual. More than the room, or a `buf` that held bytes
+    /// before the read, is [`Error::Misuse`].
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_proto::decode::{Event, ResponseDecoder};
+    /// let mut dec = ResponseDecoder::default();
+    /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nh"[..]);
+    /// while !matches!(dec.poll_event(&mut buf)?, Some(Event::Data(_)) | None) {}
+    /// assert_eq!(dec.direct_body_room(&buf), Some(4));
+    /// // One read: "ello" into the caller's memory, the chunk's end after it.
+    /// buf.extend_from_slice(b"\r\n0\r\n\r\n");
+    /// dec.take_body_direct(&buf, 4, 7)?;
+    /// assert!(matches!(dec.poll_event(&mut buf)?, Some(Event::End)));
+    /// # Ok::<(), roundtrip_proto::Error>(())
+    /// ```
+    pub fn take_body_direct(
+        &mut self,
+        buf: &BytesMut,
+        n: u64,
+        appended: usize,
+    ) -> Result<(), Error> {
+        let held = buf.len().checked_sub(appended);
+        match held.and_then(|held| self.direct_room_holding(held)) {
             Some(room) if n <= room => {
                 self.body.take_direct(n, &mut self.offset);
                 Ok(())

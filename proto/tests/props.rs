@@ -740,7 +740,9 @@ fn feed(input: &[u8], points: &[usize], limits: Limits, kind: RequestKind, share
 
 /// [`feed`], and with `direct`, body bytes are taken straight from the
 /// pieces, not through the buffer, wherever the decoder allows it
-/// (`direct_body_room`), as a reader of a body into its own slice does;
+/// (`direct_body_room`), as a reader of a body into its own slice does
+/// (in pieces of odd length, the rest of the piece goes into the buffer
+/// in the same step, as a scatter read puts it there);
 /// with `whole_heads`, a head's fields are taken at once after its status
 /// line (`take_fields`), not polled one by one.
 fn feed_with(
@@ -831,13 +833,18 @@ fn feed_with(
                 break;
             };
             let n = (rest.len() as u64).min(room) as usize;
-            dec.take_body_direct(&buf, n as u64)
+            // A scatter read: what follows the room lands in the buffer
+            // in the same read (for pieces split after an odd byte).
+            let scatter = rest.len() > n && piece.len() % 2 == 1;
+            let appended = if scatter { rest.len() - n } else { 0 };
+            buf.extend_from_slice(&rest[n..n + appended]);
+            dec.take_body_direct(&buf, n as u64, appended)
                 .expect("within the room");
             match events.last_mut() {
                 Some(Ev::Data(prev)) => prev.extend_from_slice(&rest[..n]),
                 _ => events.push(Ev::Data(rest[..n].to_vec())),
             }
-            rest = &rest[n..];
+            rest = &rest[n + appended..];
             result = drain(&mut dec, &mut buf, &mut events);
             if result.is_err() {
                 break 'pieces;

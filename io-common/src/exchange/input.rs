@@ -180,27 +180,58 @@ impl<R> Exchange<R> {
         link.proto.direct_body_room(&link.read_buf)
     }
 
+    /// Whether a direct read of `len` bytes (at most
+    /// [`direct_body_room`](Self::direct_body_room)) should go on into
+    /// [`Link::tail_room`] in the same read (a scatter read): when it may
+    /// reach the end of the room (the body's or the chunk's), so that what
+    /// follows (the chunk's framing, or bytes a server should not have
+    /// sent after its response) is seen with it rather than left in the
+    /// socket; not when the caller's memory ends first, where the rest
+    /// would be more of the body, copied through the buffer.
+    pub fn tail_wanted(&self, link: &Link, len: usize) -> bool {
+        self.direct_body_room(link)
+            .is_some_and(|room| len as u64 >= room)
+    }
+
     /// `n` body bytes were read into the caller's memory (see
     /// [`direct_body_room`](Self::direct_body_room)); 0 is the server's
-    /// close.
-    pub fn handle_body_read(&mut self, link: &mut Link, n: usize, now: Instant) {
-        if n == 0 {
+    /// close. `tail`: `Some(k)` when the same read was a scatter read whose
+    /// second part was the spare room of [`Link::wire_in`] (not empty),
+    /// which took `k` bytes after the body's (appended there, decoded as
+    /// usual; 0 when nothing followed); `None` for a read into the
+    /// caller's memory alone, which leaves any bytes after the body
+    /// unseen: the connection is then probed before its next use.
+    pub fn handle_body_read(
+        &mut self,
+        link: &mut Link,
+        n: usize,
+        tail: Option<usize>,
+        now: Instant,
+    ) {
+        let appended = tail.unwrap_or(0);
+        if n == 0 && appended == 0 {
             return self.handle_eof(link, now);
         }
-        if self
-            .direct_body_room(link)
-            .is_none_or(|room| n as u64 > room)
-        {
-            let e = roundtrip_proto::Error::Misuse(
+        // What `direct_body_room` allowed before the read; the core checks
+        // the count against the room and that the buffer held nothing then.
+        let passed_on =
+            matches!(self.state, State::Body) && self.decoder.is_none() && !link.is_tls();
+        let taken = match passed_on {
+            true => link
+                .proto
+                .take_body_direct(&link.read_buf, n as u64, appended),
+            false => Err(roundtrip_proto::Error::Misuse(
                 "body bytes read past what direct_body_room allowed",
-            );
+            )),
+        };
+        if let Err(e) = taken {
             return self.fail(link, Error::from_proto(e, Phase::Body, true));
         }
         link.sizer.record_direct(n);
-        link.unchecked_tail = true;
+        link.unchecked_tail = tail.is_none();
         self.timers.disarm(Timer::ReadIdle);
-        if let Err(e) = link.proto.take_body_direct(&link.read_buf, n as u64) {
-            self.fail(link, Error::from_proto(e, Phase::Body, true));
+        if appended > 0 {
+            self.handle_input(link, appended, now);
         }
     }
 

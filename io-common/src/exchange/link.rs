@@ -173,6 +173,19 @@ impl Link {
         self.sizer.reserve(&mut self.read_buf, body, chunk);
     }
 
+    /// The read buffer as the second part of a scatter read after body
+    /// bytes read into the caller's memory (see
+    /// [`Exchange::handle_body_read`](super::Exchange::handle_body_read)),
+    /// with room: its spare capacity, or a head-sized reserve when it has
+    /// none. Any room will do: a byte there at all tells the machine what
+    /// followed the body. For plaintext links, the only ones read so.
+    pub fn tail_room(&mut self) -> &mut BytesMut {
+        if self.read_buf.capacity() == self.read_buf.len() {
+            crate::buf::reserve_read(&mut self.read_buf, None);
+        }
+        &mut self.read_buf
+    }
+
     /// Where the driver appends the bytes it reads from the socket (then
     /// reports them with [`handle_input`](super::Exchange::handle_input)):
     /// [`read_buf`](Self::read_buf) itself, or the ciphertext buffer of a

@@ -412,15 +412,28 @@ impl SimConn {
 
     /// Reads as a driver that reads body bytes into its caller's memory
     /// where the machine allows it ([`Exchange::direct_body_room`]): those
-    /// are returned; bytes past the room stay with the socket for the next
+    /// are returned; bytes past the room go into the read buffer in the
+    /// same read with `scatter`, or else stay with the socket for the next
     /// read, as a read sized to the room leaves them in the kernel.
-    fn deliver_direct<R>(&mut self, ex: &mut Exchange<R>, bytes: Vec<u8>, now: Instant) -> Vec<u8> {
+    fn deliver_direct<R>(
+        &mut self,
+        ex: &mut Exchange<R>,
+        bytes: Vec<u8>,
+        scatter: bool,
+        now: Instant,
+    ) -> Vec<u8> {
         let Some(room) = ex.direct_body_room(&self.link) else {
             self.deliver(ex, &bytes, now);
             return Vec::new();
         };
         let n = bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-        ex.handle_body_read(&mut self.link, n, now);
+        if scatter {
+            self.link.reserve_read();
+            self.link.wire_in().extend_from_slice(&bytes[n..]);
+            ex.handle_body_read(&mut self.link, n, Some(bytes.len() - n), now);
+            return bytes[..n].to_vec();
+        }
+        ex.handle_body_read(&mut self.link, n, None, now);
         if n < bytes.len() {
             self.server
                 .replies
@@ -605,6 +618,11 @@ pub struct Sim {
     /// ([`Exchange::direct_body_room`]), as the blocking driver does for a
     /// caller's `Read`.
     pub direct_reads: bool,
+    /// With [`direct_reads`](Self::direct_reads), each such read is a
+    /// scatter read, as the blocking driver's: the bytes past the room go
+    /// into the read buffer in the same read, instead of staying with the
+    /// socket.
+    pub scatter_reads: bool,
     /// How connects to an address end ([`Sim::connects`]); any other
     /// address connects at once.
     connect_rules: HashMap<std::net::SocketAddr, Connect>,
@@ -646,6 +664,7 @@ impl Sim {
             actions: Vec::new(),
             read_limit: None,
             direct_reads: false,
+            scatter_reads: false,
             connect_rules: HashMap::new(),
             names: HashMap::new(),
             attempts: Vec::new(),
@@ -1046,7 +1065,7 @@ impl Sim {
         ex: &mut Exchange<Box<dyn Read + Send>>,
         id: ConnId,
     ) -> Result<Vec<u8>, Error> {
-        let direct = self.direct_reads;
+        let (direct, scatter) = (self.direct_reads, self.scatter_reads);
         // Bounded: at most one clock jump, then an input or a timeout.
         for _ in 0..2 {
             let now = self.now;
@@ -1056,7 +1075,9 @@ impl Sim {
                 return Ok(Vec::new());
             }
             match c.next(now) {
-                Some(Some(bytes)) if direct => return Ok(c.deliver_direct(ex, bytes, now)),
+                Some(Some(bytes)) if direct => {
+                    return Ok(c.deliver_direct(ex, bytes, scatter, now));
+                }
                 Some(Some(bytes)) => {
                     c.deliver(ex, &bytes, now);
                     return Ok(Vec::new());
