@@ -30,7 +30,8 @@
 #
 # Settings (environment): ROUNDS (7), SECS (1, per run), INFLIGHT (1,64,256),
 # SYSCALL_REQUESTS (20000), MAX_LOAD (1.5), MAX_LOAD_WAIT (30), SCHED (rt as
-# root, else none).
+# root, else none), MIO_BIN (a bench binary built before, e.g. a copy kept
+# from another commit for a before/after comparison: no build then).
 # Needs: taskset, wrk, strace, flock; perf is optional. Loopback only.
 # Bounded: every step runs under `timeout`; about 5 minutes here, plus the
 # wait for the lock.
@@ -62,9 +63,13 @@ done
 log() { echo "[bench $(date +%T)] $*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
-log "building (release, cargo bench --no-run)"
-BIN=$(cargo bench -p roundtrip-tests --bench mio --no-run --message-format=json 2>/dev/null |
-    grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
+if [ -n "${MIO_BIN:-}" ]; then
+    BIN=$MIO_BIN
+else
+    log "building (release, cargo bench --no-run)"
+    BIN=$(cargo bench -p roundtrip-tests --bench mio --no-run --message-format=json 2>/dev/null |
+        grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
+fi
 [ -x "$BIN" ] || { echo "bench/mio.sh: no bench binary found" >&2; exit 1; }
 
 TMP=$(mktemp -d)

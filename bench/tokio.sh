@@ -20,7 +20,8 @@
 # /small per client and round), BIG_REQUESTS (10000 of /64k), TASKS (64),
 # PARALLEL_REQUESTS (38400 GETs over the TASKS tasks), WRK_SECS (1),
 # STRACE_REQUESTS (6400), MAX_LOAD_WAIT (30), LOCK (/tmp/roundtrip-bench.lock),
-# LOCK_WAIT (900). Needs: taskset, wrk, strace, flock. Loopback only.
+# LOCK_WAIT (900), TOKIO_BIN (a bench binary built before, e.g. a copy kept
+# from another commit for a before/after comparison: no build then). Needs: taskset, wrk, strace, flock. Loopback only.
 # Bounded: the rounds run under `timeout`; the measurements take about
 # 2.5 minutes here.
 set -euo pipefail
@@ -48,9 +49,13 @@ log() { echo "[bench] $*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 locked() { flock -w "$LOCK_WAIT" "$LOCK" "$@"; }
 
-log "building (release, cargo bench --no-run)"
-BIN=$(cargo bench -p roundtrip-tests --bench tokio --no-run --message-format=json 2>/dev/null |
-    grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
+if [ -n "${TOKIO_BIN:-}" ]; then
+    BIN=$TOKIO_BIN
+else
+    log "building (release, cargo bench --no-run)"
+    BIN=$(cargo bench -p roundtrip-tests --bench tokio --no-run --message-format=json 2>/dev/null |
+        grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
+fi
 [ -x "$BIN" ] || { echo "bench/tokio.sh: no bench binary found" >&2; exit 1; }
 
 TMP=$(mktemp -d)
