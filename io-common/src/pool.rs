@@ -326,7 +326,11 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
 
     /// Closes connections the pool gave up (dropping one closes its
     /// socket), reporting each as `request`'s; called outside the lock.
+    #[inline]
     fn close(&self, closed: Vec<(C, CloseReason)>, request: Option<crate::trace::RequestId>) {
+        if closed.is_empty() {
+            return; // the common case, three times a request
+        }
         for (conn, reason) in closed {
             if let Some(trace) = &self.trace {
                 trace.emit_for(

@@ -228,21 +228,19 @@ fn prepare_direct(
             .map(|p| format!("/{p}"))
     };
     let method = parts.method.as_str().as_bytes();
+    // Most requests carry no field of their own: no lookup then.
+    let has = |name| !parts.headers.is_empty() && parts.headers.contains_key(name);
     // The fields matter only for a method not idempotent by itself.
     let idempotent = is_idempotent(method, false)
-        || is_idempotent(
-            method,
-            parts.headers.contains_key(IDEMPOTENCY_KEY)
-                || parts.headers.contains_key(X_IDEMPOTENCY_KEY),
-        );
+        || is_idempotent(method, has(IDEMPOTENCY_KEY) || has(X_IDEMPOTENCY_KEY));
     Ok(Prepared {
         key,
-        send_host: !parts.headers.contains_key(HOST),
+        send_host: !has(HOST),
         connect_target,
         framing: framing(parts, body)?,
         idempotent,
         close: !config.keep_alive,
-        authorization: match parts.headers.contains_key(AUTHORIZATION) {
+        authorization: match has(AUTHORIZATION) {
             true => None,
             false => basic_auth(&parts.uri),
         },
@@ -384,14 +382,18 @@ fn key_of(uri: &Uri) -> Result<Key, Error> {
 /// a `Transfer-Encoding` must be `chunked`.
 fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
     let bad = |why| Err(Error::InvalidRequest(InvalidRequest::Framing(why)));
-    let declared = match parts.headers.get(CONTENT_LENGTH) {
+    let get = |name| match parts.headers.is_empty() {
+        true => None, // most requests: no lookup
+        false => parts.headers.get(name),
+    };
+    let declared = match get(CONTENT_LENGTH) {
         None => None,
         Some(v) => match v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
             Some(n) => Some(n),
             None => return bad("content-length header is not a number"),
         },
     };
-    if let Some(te) = parts.headers.get(TRANSFER_ENCODING) {
+    if let Some(te) = get(TRANSFER_ENCODING) {
         if !te.as_bytes().eq_ignore_ascii_case(b"chunked") || declared.is_some() {
             return bad("only transfer-encoding: chunked, without content-length, can be set");
         }
