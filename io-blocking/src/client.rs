@@ -404,14 +404,20 @@ impl Flow {
                         };
                         now = clock.now();
                         let link = &mut conn.link;
+                        let cancelled = self.cancel.as_ref().is_some_and(Cancel::is_cancelled);
                         match read {
-                            _ if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) => {}
+                            // The end a cancel's shutdown makes.
+                            Ok(Some((0, None | Some(0)))) if cancelled => {}
+                            // Bytes read are the core's to count even when
+                            // the request was just cancelled: a drain of the
+                            // rest must not take later bytes for them.
                             Ok(Some((n, buffered))) => {
                                 self.ex.handle_body_read(link, n, buffered, now);
-                                if n > 0 {
+                                if n > 0 && !cancelled {
                                     return Ok(Some(Out::Direct(n)));
                                 }
                             }
+                            _ if cancelled => {}
                             Ok(None) => self.ex.handle_timeout(Some(link), now),
                             Err(e) => self.ex.handle_io_error(link, e, now),
                         }

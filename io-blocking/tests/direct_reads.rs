@@ -277,22 +277,35 @@ fn read_to_end_of_a_close_delimited_body_grows_with_it() {
 }
 
 /// Bytes a server sends after a body read into the caller's slice (here a
-/// response nobody asked for) are not taken as the next request's answer:
-/// the connection is probed before its reuse, found to hold them, and
-/// replaced.
+/// response nobody asked for) are not taken as the next request's answer.
+/// The last read of the body, which may reach its end, is a scatter read:
+/// it takes them into the connection's buffer with the body's end, and the
+/// connection is closed then (`UnsolicitedBytes`), not found stale by a
+/// probe before its reuse.
 #[test]
 fn bytes_after_a_directly_read_body_are_not_the_next_answer() {
+    use roundtrip_blocking::TraceEvent;
+    use roundtrip_blocking::proto::CloseReason;
+    use std::sync::{Arc, Mutex};
     let mut reply = sized(100_000);
     reply.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!");
     let addr = origin(vec![Reply::Send(reply), Reply::Send(sized(7))]);
-    // Only the rule under test probes: an idle connection is otherwise
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&closed);
+    // Only the rules under test close: an idle connection is otherwise
     // reused unprobed for a minute.
     let client = roundtrip_blocking::Client::builder()
         .stale_check_after(Duration::from_secs(60))
+        .trace(move |event: &TraceEvent| {
+            if let TraceEvent::ConnClosed { reason, .. } = event {
+                seen.lock().unwrap().push(*reason);
+            }
+        })
         .build();
     let mut response = client.get(format!("http://{addr}/")).send().unwrap();
     let (body, _, _) = read_all(response.body_mut(), 16 * 1024).unwrap();
     assert!(body == pattern(100_000));
+    assert_eq!(*closed.lock().unwrap(), [CloseReason::UnsolicitedBytes]);
     drop(response);
     // A new connection answers (its script starts again), not the old one's
     // extra bytes.

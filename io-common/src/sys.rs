@@ -1,8 +1,8 @@
 //! Not part of the public API; used by the backends.
 //!
 //! The non-blocking socket probes every backend needs, and the reads
-//! into uninitialized memory of the blocking one, in one place (the only
-//! `unsafe` of this crate: libc calls on a borrowed fd).
+//! into uninitialized memory of the blocking one, in one place (the
+//! crate's libc calls, each on a borrowed fd).
 
 use std::io;
 use std::os::fd::AsFd;
@@ -102,9 +102,10 @@ pub fn read_into_vec(socket: &impl AsFd, buf: &mut Vec<u8>, max: usize) -> io::R
 
 /// Reads from `socket` into `first`, and on into the spare capacity of
 /// `rest` (appended to it), in one `readv(2)`: returns how many bytes went
-/// into each (`(0, 0)` = EOF). What the socket holds past `first` is in
-/// `rest` after the call, up to its room: a body read into the caller's
-/// memory also shows what followed it.
+/// into each (`(0, 0)` = EOF, given room in either part: `first` not
+/// empty or `rest` with spare capacity). What the socket holds past
+/// `first` is in `rest` after the call, up to its room: a body read into
+/// the caller's memory also shows what followed it.
 ///
 /// ```
 /// use std::io::Write;
@@ -181,6 +182,10 @@ unsafe fn readv_two(
 ) -> io::Result<(usize, usize)> {
     let fd = socket.as_fd().as_raw_fd();
     let spare = rest.spare_capacity_mut();
+    debug_assert!(
+        len > 0 || !spare.is_empty(),
+        "a read into no room reads as EOF"
+    );
     let iov = [
         libc::iovec {
             iov_base: first.cast(),

@@ -1096,9 +1096,10 @@ mod direct_reads {
     /// bytes with the body's end and closes the connection; a read sized
     /// to the body leaves them in the socket, so the connection is probed
     /// before its next use however young it is, found stale and replaced.
-    /// A scatter read took the bytes after the body too, or saw there
-    /// were none: no probe before the next use. A read sized to the body
-    /// costs one.
+    /// A scatter read took the bytes that had arrived after the body too,
+    /// or saw there were none then: no probe before the next use (bytes
+    /// arriving later are the stale check's, as after a read into the
+    /// buffer). A read sized to the body costs one.
     #[test]
     fn a_scatter_read_needs_no_probe_before_the_next_use() {
         let probes = [false, true].map(|scatter| {

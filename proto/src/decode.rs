@@ -336,7 +336,12 @@ impl ResponseDecoder {
     /// ```
     #[inline]
     pub fn awaits_input(&self, buf: &BytesMut) -> bool {
-        buf.is_empty() && !self.eof && self.error.is_none() && matches!(self.state, State::Head)
+        buf.is_empty()
+            && !self.eof
+            && self.error.is_none()
+            && matches!(self.state, State::Head)
+            // A head may not be empty: with no room at all, the poll fails.
+            && self.limits.max_head_bytes > 0
     }
 
     /// True when the decoder is between responses with no byte of the next
@@ -418,8 +423,10 @@ impl ResponseDecoder {
     /// allowed, were moved without `buf`; the last `appended` bytes of
     /// `buf` came after them in the same read (a scatter read whose second
     /// part was `buf`'s spare room; 0 without one), and are decoded from
-    /// `buf` as usual. More than the room, or a `buf` that held bytes
-    /// before the read, is [`Error::Misuse`].
+    /// `buf` as usual. More than the room, more `appended` than `buf`
+    /// holds, or a `buf` holding bytes besides the `appended` ones, is
+    /// [`Error::Misuse`]; that the `appended` bytes came with this read is
+    /// the caller's word.
     ///
     /// ```
     /// use bytes::BytesMut;
@@ -494,8 +501,9 @@ impl ResponseDecoder {
     pub fn take_fields<'a>(&'a mut self, buf: &'a BytesMut) -> Fields<'a> {
         let spans = match &mut self.state {
             // A buffer cut short while the head is reported is the misuse
-            // the next `poll_event` reports; nothing is taken from it here.
-            State::Emit { next } if buf.len() >= self.head_in_buf => {
+            // the next `poll_event` reports; nothing is taken from it here,
+            // nor after any error.
+            State::Emit { next } if buf.len() >= self.head_in_buf && self.error.is_none() => {
                 let from = (*next).min(self.scanner.fields.len());
                 *next = self.scanner.fields.len();
                 from..self.scanner.fields.len()
@@ -518,6 +526,7 @@ impl ResponseDecoder {
     pub(crate) fn next_field(&mut self, buf: &BytesMut) -> Option<FieldSpan> {
         if let State::Emit { next, .. } = &mut self.state
             && buf.len() >= self.head_in_buf
+            && self.error.is_none()
             && let Some(&span) = self.scanner.fields.get(*next)
         {
             *next += 1;

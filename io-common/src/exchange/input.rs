@@ -28,8 +28,9 @@ impl<R> Exchange<R> {
         // Young connections are reused without the probe, which would cost
         // a syscall on every request of a busy client; a close that races
         // with such a reuse is what the safe-retry rule is for. One whose
-        // last body was read past the buffer is probed anyway: bytes after
-        // that body were never looked for (`Link::unchecked_tail`).
+        // last body was read past the buffer by a read sized to it is
+        // probed anyway: bytes after that body were never looked for
+        // (`Link::unchecked_tail`).
         let unchecked = std::mem::take(&mut link.unchecked_tail);
         if unchecked || idle_for >= self.config().stale_check_after {
             self.state = State::Probe;

@@ -115,11 +115,14 @@ pub struct Link {
     /// The request it carries (or last carried), for the pool's trace
     /// events; taken when it is checked in or closed.
     pub request: Option<crate::trace::RequestId>,
-    /// The last body bytes were read into the caller's memory, sized to the
-    /// body: bytes the server sent after them (an extra response, garbage)
-    /// were not seen as they would be by a read into the buffer, which has
-    /// room beyond the body. The next reuse probes the connection first,
-    /// however young.
+    /// The last body bytes were read into the caller's memory by a read
+    /// sized to them, with no room beyond (not a scatter read, see
+    /// [`Exchange::handle_body_read`](super::Exchange::handle_body_read)):
+    /// bytes the server sent after them (an extra response, garbage) were
+    /// not seen as they would be by a read into the buffer. The next reuse
+    /// probes the connection first, however young. (A scatter read, like
+    /// a read into the buffer, sees what had arrived with the body; bytes
+    /// that arrive later are the stale check's, as after any response.)
     pub unchecked_tail: bool,
     /// The TLS session of an `https` connection (or two: an origin's
     /// inside an `https://` proxy's), between the socket and the buffers
