@@ -38,8 +38,12 @@
 # MAX_LOAD (1.2), MAX_LOAD_WAIT (300), SCHED (rt as root, else none),
 # MANY_BIN (a bench binary built before, e.g. a copy kept from another
 # commit for a before/after comparison: no build then).
+# Between runs the binary waits (at most 75 s each) until fewer than 1,000
+# sockets are left in TIME_WAIT: a run right after another one of 10,000
+# connections was 30-60% slower here, whichever client it was.
 # Needs: taskset, wrk, flock. Bounded: every step runs under `timeout`;
-# about 4 minutes here, plus the waits for the load and the lock.
+# about 4 minutes here plus a minute a run at 10,000 connections for the
+# TIME_WAIT sockets, plus the waits for the load and the lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -663,8 +663,12 @@ fn bench(o: &Opts, addr: SocketAddr) {
             };
             eprintln!("round {} {}: {sample:?}", round + 1, c.name());
             results.entry(c).or_default().push(sample);
-            // Let the origin see the closes before the next run connects.
+            // Let the origin see the closes before the next run connects,
+            // and every run start without the last one's TIME_WAIT sockets
+            // (see `drain_time_wait`).
             std::thread::sleep(Duration::from_millis(500));
+            let (waited, left) = common::drain_time_wait(1000, Duration::from_secs(75));
+            eprintln!("  waited {waited:.0?} for TIME_WAIT sockets to drain ({left} left)");
         }
         round_done(round, o.rounds);
     }
