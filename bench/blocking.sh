@@ -53,13 +53,8 @@ done
 log() { echo "[bench] $*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
-if [ -n "${BLOCKING_BIN:-}" ]; then
-    BIN=$BLOCKING_BIN
-else
-    log "building (release, cargo bench --no-run)"
-    BIN=$(cargo bench -p roundtrip-tests --bench blocking --no-run --message-format=json 2>/dev/null |
-        grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
-fi
+. bench/bin.sh
+BIN=$(bench_binary blocking "${BLOCKING_BIN:-}")
 [ -x "$BIN" ] || { echo "bench/blocking.sh: no bench binary found" >&2; exit 1; }
 
 TMP=$(mktemp -d)

@@ -83,13 +83,8 @@ ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
     exit 1
 }
 
-if [ -n "${MANY_BIN:-}" ]; then
-    BIN=$MANY_BIN
-else
-    log "building (release, cargo bench --no-run)"
-    BIN=$(cargo bench -p roundtrip-tests --bench many --no-run --message-format=json 2>/dev/null |
-        grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
-fi
+. bench/bin.sh
+BIN=$(bench_binary many "${MANY_BIN:-}")
 [ -x "$BIN" ] || { echo "bench/many.sh: no bench binary found" >&2; exit 1; }
 
 TMP=$(mktemp -d)

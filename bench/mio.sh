@@ -63,13 +63,8 @@ done
 log() { echo "[bench $(date +%T)] $*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
-if [ -n "${MIO_BIN:-}" ]; then
-    BIN=$MIO_BIN
-else
-    log "building (release, cargo bench --no-run)"
-    BIN=$(cargo bench -p roundtrip-tests --bench mio --no-run --message-format=json 2>/dev/null |
-        grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
-fi
+. bench/bin.sh
+BIN=$(bench_binary mio "${MIO_BIN:-}")
 [ -x "$BIN" ] || { echo "bench/mio.sh: no bench binary found" >&2; exit 1; }
 
 TMP=$(mktemp -d)

@@ -69,9 +69,8 @@ done
 log() { echo "[bench $(date +%T)] $*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
-log "building (release, cargo bench --no-run)"
-BIN=$(cargo bench -p roundtrip-tests --bench tls --no-run --message-format=json 2>/dev/null |
-    grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
+. bench/bin.sh
+BIN=$(bench_binary tls)
 [ -x "$BIN" ] || { echo "bench/tls.sh: no bench binary found" >&2; exit 1; }
 
 TMP=$(mktemp -d)

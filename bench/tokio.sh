@@ -49,13 +49,8 @@ log() { echo "[bench] $*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 locked() { flock -w "$LOCK_WAIT" "$LOCK" "$@"; }
 
-if [ -n "${TOKIO_BIN:-}" ]; then
-    BIN=$TOKIO_BIN
-else
-    log "building (release, cargo bench --no-run)"
-    BIN=$(cargo bench -p roundtrip-tests --bench tokio --no-run --message-format=json 2>/dev/null |
-        grep -o '"executable":"[^"]*"' | sed 's/"executable":"\(.*\)"/\1/' | tail -n 1)
-fi
+. bench/bin.sh
+BIN=$(bench_binary tokio "${TOKIO_BIN:-}")
 [ -x "$BIN" ] || { echo "bench/tokio.sh: no bench binary found" >&2; exit 1; }
 
 TMP=$(mktemp -d)
