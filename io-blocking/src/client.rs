@@ -397,7 +397,7 @@ impl Flow {
                                 conn.read_direct(out, tail, until, clock.to_std(now))
                             }
                             Sink::Vec(vec) => {
-                                let want = crate::transport::direct_vec_len(vec.len(), room);
+                                let want = roundtrip_io::buf::direct_vec_len(vec.len(), room);
                                 let tail = self.ex.tail_wanted(&conn.link, want);
                                 conn.read_direct_vec(vec, want, tail, until, clock.to_std(now))
                             }

@@ -273,7 +273,7 @@ impl Conn {
     }
 
     /// Reads once into the spare capacity of `out` (at most `want` bytes,
-    /// see [`direct_vec_len`]) and appends what came, with `tail` on into
+    /// see [`roundtrip_io::buf::direct_vec_len`]) and appends what came, with `tail` on into
     /// the link's buffer: as [`read_direct`](Self::read_direct). `out` is
     /// grown first to take `want`.
     pub fn read_direct_vec(
@@ -346,19 +346,6 @@ impl Conn {
     /// connection or sent bytes on it.
     pub fn is_stale(&self) -> bool {
         roundtrip_io::sys::is_stale(&self.stream)
-    }
-}
-
-/// How many bytes one direct read appends to a caller's vector that holds
-/// `len`, with `room` allowed: the rest of a sized body or of a chunk,
-/// bounded by the most one read is given, or, for a body that runs until
-/// the close (`room` unbounded), as much as the vector holds (8 KiB at
-/// least): a short body then does not cost a megabyte.
-pub(crate) fn direct_vec_len(len: usize, room: u64) -> usize {
-    use roundtrip_io::buf::{MAX_READ_RESERVE, READ_BUF};
-    match room {
-        u64::MAX => len.clamp(READ_BUF, MAX_READ_RESERVE as usize),
-        room => room.min(MAX_READ_RESERVE) as usize,
     }
 }
 

@@ -50,6 +50,28 @@ pub fn reserve_read(read_buf: &mut BytesMut, remaining_body: Option<u64>) {
     *read_buf = fresh;
 }
 
+/// How many bytes one read of body bytes straight into a caller's vector
+/// that holds `len` appends, with `room` allowed
+/// ([`Exchange::direct_body_room`](crate::exchange::Exchange::direct_body_room)):
+/// the rest of a sized body or of a chunk, bounded by
+/// [`MAX_READ_RESERVE`], or, for a body that runs until the close (`room`
+/// unbounded), as much as the vector holds, [`READ_BUF`] at least: a
+/// short body then does not cost a megabyte, a long one grows by doubling.
+///
+/// ```
+/// use roundtrip_io::buf::{MAX_READ_RESERVE, READ_BUF, direct_vec_len};
+/// assert_eq!(direct_vec_len(0, 56 * 1024), 56 * 1024);
+/// assert_eq!(direct_vec_len(0, u64::MAX - 1), MAX_READ_RESERVE as usize);
+/// assert_eq!(direct_vec_len(100, u64::MAX), READ_BUF);
+/// assert_eq!(direct_vec_len(64 * 1024, u64::MAX), 64 * 1024);
+/// ```
+pub fn direct_vec_len(len: usize, room: u64) -> usize {
+    match room {
+        u64::MAX => len.clamp(READ_BUF, MAX_READ_RESERVE as usize),
+        room => room.min(MAX_READ_RESERVE) as usize,
+    }
+}
+
 /// The spare capacity [`reserve_read`] makes sure of for `rest` bytes.
 fn room_for(rest: u64) -> usize {
     (rest.min(MAX_READ_RESERVE) as usize).max(READ_BUF / 2)
