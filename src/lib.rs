@@ -123,9 +123,9 @@ pub use roundtrip_io::resolve;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
 pub use roundtrip_io::{
-    CollectedExt, Config, Delivery, Error, FinalUrl, InterimResponses, IntoUri, InvalidRequest,
-    Phase, ReasonPhrase, RedirectAction, RedirectAttempt, RedirectPolicy, RequestId,
-    RequestTimeout, ResponseExt, TimeoutKind, Traced, Tracer, http,
+    BodyUrl, CollectedExt, Config, Delivery, Error, FinalUrl, InterimResponses, IntoUri,
+    InvalidRequest, Phase, ReasonPhrase, RedirectAction, RedirectAttempt, RedirectPolicy,
+    RequestId, RequestTimeout, ResponseExt, TimeoutKind, Traced, Tracer, http,
 };
 /// The cookie jar every enabled backend takes (feature `cookies`).
 #[cfg(feature = "cookies")]

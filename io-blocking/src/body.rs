@@ -5,8 +5,8 @@ use std::fmt;
 use std::io::{self, Read};
 
 use bytes::{Buf, Bytes};
-use roundtrip_io::http::HeaderMap;
-use roundtrip_io::{Collected, Error};
+use roundtrip_io::http::{HeaderMap, Uri};
+use roundtrip_io::{BodyUrl, Collected, Error, FinalUrl};
 
 use crate::client::{Flow, Out, Sink};
 
@@ -57,6 +57,8 @@ pub struct ResponseBody {
     trailers: Option<Box<HeaderMap>>,
     /// The response's `Content-Type`, for the charset of [`text`](Self::text).
     content_type: Option<roundtrip_io::http::HeaderValue>,
+    /// The URL that answered ([`BodyUrl`]).
+    url: Option<Uri>,
 }
 
 /// What a step of the flow gave the body.
@@ -74,6 +76,14 @@ enum Ended {
     Upgrade,
 }
 
+/// The URL of the response the body came with (none for
+/// [`empty`](ResponseBody::empty)).
+impl BodyUrl for ResponseBody {
+    fn url(&self) -> Option<&Uri> {
+        self.url.as_ref()
+    }
+}
+
 impl fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
@@ -87,6 +97,7 @@ impl ResponseBody {
     pub(crate) fn new(
         flow: Flow,
         content_type: Option<roundtrip_io::http::HeaderValue>,
+        FinalUrl(url): FinalUrl,
     ) -> ResponseBody {
         let mut body = ResponseBody {
             flow: Some(flow),
@@ -95,6 +106,7 @@ impl ResponseBody {
             ended: None,
             trailers: None,
             content_type,
+            url: Some(url),
         };
         body.take_buffered();
         body
@@ -109,6 +121,7 @@ impl ResponseBody {
             ended: Some(Ok(Ended::End)),
             trailers: None,
             content_type: None,
+            url: None,
         }
     }
 

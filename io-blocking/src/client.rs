@@ -147,7 +147,7 @@ impl Client {
         match flow.next(true)? {
             Some(Out::Head(head)) => {
                 let content_type = head.headers().get(http::header::CONTENT_TYPE).cloned();
-                Ok(head.map(|()| ResponseBody::new(flow, content_type)))
+                Ok(head.map(|url| ResponseBody::new(flow, content_type, url)))
             }
             _ => Err(misuse("the exchange ended without a head")),
         }
@@ -232,7 +232,7 @@ pub(crate) enum Sink<'a> {
 
 /// What [`Flow::next`] hands the caller.
 pub(crate) enum Out {
-    Head(http::Response<()>),
+    Head(http::Response<roundtrip_io::FinalUrl>),
     Data(Bytes),
     /// This many body bytes were read into the caller's slice, or appended
     /// to its vector ([`Flow::next_into`]).

@@ -9,9 +9,12 @@ use http::{StatusCode, Uri};
 use crate::error::Error;
 
 /// The URL that gave a response: the one requested, or the last hop's when
-/// redirects were followed. Every backend puts it in the extensions of
-/// every response (the request's URI, moved, not copied). Read it with
-/// [`ResponseExt::url`].
+/// redirects were followed. Every backend's response body carries it
+/// ([`BodyUrl`]: the request's URI, moved, not copied, and no allocation of
+/// a response's extensions); a response that keeps its head without its
+/// body (the head of [`Error::Status`], a body mapped to another type by the
+/// caller) keeps it in its extensions as this. Read it with
+/// [`ResponseExt::url`], which looks at the body first.
 ///
 /// ```
 /// use roundtrip_io::{FinalUrl, ResponseExt};
@@ -21,8 +24,45 @@ use crate::error::Error;
 ///     .unwrap();
 /// assert_eq!(response.url().unwrap(), "http://h/b");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FinalUrl(pub Uri);
+
+/// A response body that may know the URL its response came from: those of
+/// every backend do ([`FinalUrl`]); bodies made another way (`()`, bytes,
+/// strings) do not, and a type of the caller's own says so with an empty
+/// `impl`. It is where [`ResponseExt::url`] looks first, so that a
+/// response costs no allocation for it (an `http::Extensions` entry costs
+/// three).
+///
+/// ```
+/// use roundtrip_io::{BodyUrl, ResponseExt};
+/// struct Page(String);
+/// impl BodyUrl for Page {} // knows no URL
+/// let response = http::Response::new(Page("hi".into()));
+/// assert_eq!(response.url(), None);
+/// assert_eq!(response.body().0, "hi");
+/// ```
+pub trait BodyUrl {
+    /// The URL of the response this body belongs to, when known.
+    fn url(&self) -> Option<&Uri> {
+        None
+    }
+}
+
+impl BodyUrl for () {}
+impl BodyUrl for Bytes {}
+impl BodyUrl for Vec<u8> {}
+impl BodyUrl for String {}
+impl BodyUrl for &[u8] {}
+impl BodyUrl for &str {}
+
+/// The URL itself, as the body of the head an exchange hands its driver
+/// (`Action::Head`).
+impl BodyUrl for FinalUrl {
+    fn url(&self) -> Option<&Uri> {
+        Some(&self.0)
+    }
+}
 
 /// The reason phrase of a status line as the server sent it, in a
 /// response's extensions only when it is not the one its status code is
@@ -65,16 +105,27 @@ impl ReasonPhrase {
 #[derive(Clone, Debug)]
 pub struct InterimResponses(pub Vec<http::Response<()>>);
 
-/// Helpers on a response of any backend (`http::Response<B>`).
+/// Helpers on a response of any backend (`http::Response<B>`, for a body
+/// type that says whether it knows its URL: [`BodyUrl`]).
 pub trait ResponseExt: Sized {
-    /// The URL that gave this response ([`FinalUrl`]): the one requested,
-    /// or the last hop's when redirects were followed, as reqwest's
-    /// `Response::url`. Always `Some` for a response of a roundtrip client,
-    /// on every backend; `None` only for a response made some other way.
+    /// The URL that gave this response: the one requested, or the last
+    /// hop's when redirects were followed, as reqwest's `Response::url`.
+    /// The body's ([`BodyUrl`]), else a [`FinalUrl`] in the extensions.
+    /// Always `Some` for a response of a roundtrip client, on every
+    /// backend; `None` only for a response made some other way.
+    ///
+    /// ```
+    /// use roundtrip_io::{FinalUrl, ResponseExt};
+    /// let made = http::Response::new(());
+    /// assert_eq!(made.url(), None);
+    /// let answered = http::Response::new(FinalUrl("http://h/a".parse().unwrap()));
+    /// assert_eq!(answered.url().unwrap(), "http://h/a");
+    /// ```
     fn url(&self) -> Option<&Uri>;
 
     /// `Err(Error::Status)` with the status and head for a 4xx or 5xx
-    /// status (the body is dropped), the response otherwise.
+    /// status (the body is dropped, its URL kept in the head's extensions
+    /// as a [`FinalUrl`]), the response otherwise.
     ///
     /// ```
     /// use roundtrip_io::{Error, ResponseExt};
@@ -110,9 +161,10 @@ pub trait ResponseExt: Sized {
     fn interim(&self) -> &[http::Response<()>];
 }
 
-impl<B> ResponseExt for http::Response<B> {
+impl<B: BodyUrl> ResponseExt for http::Response<B> {
     fn url(&self) -> Option<&Uri> {
-        self.extensions().get::<FinalUrl>().map(|FinalUrl(uri)| uri)
+        let kept = || self.extensions().get::<FinalUrl>().map(|FinalUrl(uri)| uri);
+        self.body().url().or_else(kept)
     }
 
     fn reason_phrase(&self) -> &[u8] {
@@ -133,7 +185,10 @@ impl<B> ResponseExt for http::Response<B> {
         if !(status.is_client_error() || status.is_server_error()) {
             return Ok(self);
         }
-        let (head, _body) = self.into_parts();
+        let (mut head, body) = self.into_parts();
+        if let Some(url) = body.url() {
+            head.extensions.insert(FinalUrl(url.clone()));
+        }
         Err(Error::Status {
             status,
             head: Box::new(head),
@@ -142,7 +197,8 @@ impl<B> ResponseExt for http::Response<B> {
 }
 
 /// A collected body's text and JSON, for a response whose body is already
-/// in memory (`http::Response<Bytes>`, the mio backend's `Response`).
+/// in memory (`http::Response<Bytes>`, the mio backend's `Response`, any
+/// body that is bytes).
 ///
 /// ```
 /// use roundtrip_io::CollectedExt;
@@ -162,14 +218,14 @@ pub trait CollectedExt {
     fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error>;
 }
 
-impl CollectedExt for http::Response<Bytes> {
+impl<B: AsRef<[u8]>> CollectedExt for http::Response<B> {
     fn text(&self) -> String {
-        decode_text(self.headers().get(CONTENT_TYPE), self.body())
+        decode_text(self.headers().get(CONTENT_TYPE), self.body().as_ref())
     }
 
     #[cfg(feature = "json")]
     fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        decode_json(self.body())
+        decode_json(self.body().as_ref())
     }
 }
 

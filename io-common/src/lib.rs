@@ -14,7 +14,7 @@
 //!   [`Fields`], [`DefaultFields`].
 //! - Errors: [`Error`], [`Delivery`], [`Phase`], [`TimeoutKind`],
 //!   [`InvalidRequest`].
-//! - Responses: [`ResponseHead`], [`ResponseExt`], [`CollectedExt`],
+//! - Responses: [`ResponseHead`], [`ResponseExt`], [`BodyUrl`], [`CollectedExt`],
 //!   [`FinalUrl`], [`ReasonPhrase`], [`InterimResponses`], [`Collected`],
 //!   [`charset`], [`decode_text`].
 //! - Tracing: [`Tracer`], [`Traced`], [`RequestId`] and the [`trace`]
@@ -93,7 +93,8 @@ pub use error::{Delivery, Error, InvalidRequest, Phase, TimeoutKind};
 #[cfg(feature = "json")]
 pub use ext::decode_json;
 pub use ext::{
-    CollectedExt, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt, charset, decode_text,
+    BodyUrl, CollectedExt, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt, charset,
+    decode_text,
 };
 pub use gzip::{
     DecodeError, Decompressed, GzipDecoder, GzipError, MAX_OUTPUT_PIECE, adds_gzip,

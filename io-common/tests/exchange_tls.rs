@@ -677,8 +677,7 @@ fn redirects_cross_between_http_and_https() {
     let r = sim.get("https://localhost/secure").unwrap();
     assert_eq!(r.body, "hi");
     assert!(sim.wire[1].starts_with(b"GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
-    let url = r.extensions.get::<roundtrip_io::FinalUrl>().unwrap();
-    assert_eq!(url.0, "http://127.0.0.1/plain");
+    assert_eq!(r.url, "http://127.0.0.1/plain");
     assert_eq!(handshakes(&events).0, 1);
     assert_eq!(sim.stats().dials, 2);
 
@@ -691,8 +690,7 @@ fn redirects_cross_between_http_and_https() {
     let r = sim.get("http://127.0.0.1/plain").unwrap();
     assert_eq!(r.body, "hi");
     assert!(sim.wire[1].starts_with(b"GET /secure HTTP/1.1\r\nHost: localhost\r\n"));
-    let url = r.extensions.get::<roundtrip_io::FinalUrl>().unwrap();
-    assert_eq!(url.0, "https://localhost/secure");
+    assert_eq!(r.url, "https://localhost/secure");
     assert!(matches!(&handshakes(&events).1[..], [Ok(_)]));
     let stats = sim.stats();
     assert_eq!((stats.dials, stats.idle), (2, 2));

@@ -4,30 +4,126 @@
 use std::fmt;
 use std::io::Read;
 
+use std::ops::Deref;
+
 use bytes::Bytes;
-use roundtrip_io::ResponseHead;
-use roundtrip_io::http::HeaderMap;
+use roundtrip_io::http::{HeaderMap, Uri};
+use roundtrip_io::{BodyUrl, ResponseHead};
 
 /// A finished response: head and the body collected in memory (empty when it
 /// was streamed to a [`Receive::Stream`] callback). Trailers of a chunked
 /// body are in the extensions as [`Trailers`].
 ///
 /// ```
-/// use roundtrip_mio::{Response, Trailers};
+/// use roundtrip_mio::{Response, ResponseBody, Trailers};
 /// fn checksum(response: &Response) -> Option<&str> {
 ///     let trailers = response.extensions().get::<Trailers>()?;
 ///     trailers.0.get("x-checksum")?.to_str().ok()
 /// }
-/// assert_eq!(checksum(&Response::new(bytes::Bytes::new())), None);
+/// assert_eq!(checksum(&Response::new(ResponseBody::default())), None);
 /// ```
-pub type Response = roundtrip_io::http::Response<Bytes>;
+pub type Response = roundtrip_io::http::Response<ResponseBody>;
+
+/// The body of a finished [`Response`]: its bytes, collected in memory
+/// (empty when they were streamed to a [`Receive::Stream`] callback), and
+/// the URL that answered, which
+/// [`ResponseExt::url`](roundtrip_io::ResponseExt::url) reads
+/// ([`BodyUrl`]; carried here, it costs the response no allocation). It
+/// dereferences to its [`Bytes`] and compares with byte strings.
+///
+/// ```
+/// use roundtrip_mio::{ResponseBody, ResponseExt};
+/// let body = ResponseBody::from(bytes::Bytes::from_static(b"hello"));
+/// assert_eq!(body.len(), 5);
+/// assert_eq!(body, "hello");
+/// let response = roundtrip_mio::Response::new(body);
+/// assert_eq!(response.url(), None); // made here, not received
+/// let bytes: bytes::Bytes = response.into_body().into();
+/// assert_eq!(bytes, "hello");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ResponseBody {
+    bytes: Bytes,
+    url: Option<Uri>,
+}
+
+impl ResponseBody {
+    pub(crate) fn received(bytes: Bytes, url: Uri) -> ResponseBody {
+        let url = Some(url);
+        ResponseBody { bytes, url }
+    }
+
+    /// The body's bytes.
+    ///
+    /// ```
+    /// let body = roundtrip_mio::ResponseBody::from(bytes::Bytes::from_static(b"hi"));
+    /// assert_eq!(body.bytes(), "hi");
+    /// ```
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The body's bytes, taken.
+    ///
+    /// ```
+    /// let body = roundtrip_mio::ResponseBody::from(bytes::Bytes::from_static(b"hi"));
+    /// assert_eq!(body.into_bytes(), "hi");
+    /// ```
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+}
+
+impl BodyUrl for ResponseBody {
+    fn url(&self) -> Option<&Uri> {
+        self.url.as_ref()
+    }
+}
+
+impl Deref for ResponseBody {
+    type Target = Bytes;
+
+    fn deref(&self) -> &Bytes {
+        &self.bytes
+    }
+}
+
+impl AsRef<[u8]> for ResponseBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// A body made by hand (knowing no URL).
+impl From<Bytes> for ResponseBody {
+    fn from(bytes: Bytes) -> ResponseBody {
+        ResponseBody { bytes, url: None }
+    }
+}
+
+impl From<ResponseBody> for Bytes {
+    fn from(body: ResponseBody) -> Bytes {
+        body.bytes
+    }
+}
+
+/// Equal when the bytes are: the URL is where they came from, not what
+/// they are.
+impl<T: ?Sized> PartialEq<T> for ResponseBody
+where
+    Bytes: PartialEq<T>,
+{
+    fn eq(&self, other: &T) -> bool {
+        self.bytes == *other
+    }
+}
 
 /// The trailer fields of a chunked response body, in the response's
 /// extensions when there were any.
 ///
 /// ```
 /// use roundtrip_mio::Trailers;
-/// let mut response = roundtrip_mio::Response::new(bytes::Bytes::new());
+/// let mut response = roundtrip_mio::Response::new(Default::default());
 /// response.extensions_mut().insert(Trailers(Default::default()));
 /// assert!(response.extensions().get::<Trailers>().is_some());
 /// ```

@@ -11,12 +11,13 @@ use bytes::Bytes;
 use mio::Interest;
 use mio::net::TcpStream;
 use roundtrip_io::exchange::{Action, Exchange, Link};
+use roundtrip_io::http::Uri;
 use roundtrip_io::proto::pool::{DialPermit, Ticket};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::proto::{CloseReason, Framing, HeadEnd, Reuse};
-use roundtrip_io::{Collected, Error, Phase, ResponseHead};
+use roundtrip_io::{Collected, Error, FinalUrl, Phase, ResponseHead};
 
-use crate::body::{Flow, OnData, Receive, RequestId, Response, Trailers};
+use crate::body::{Flow, OnData, Receive, RequestId, Response, ResponseBody, Trailers};
 use crate::conn::{Conn, ConnState, Read as Got};
 use crate::driver::Driver;
 use crate::timer::Target;
@@ -50,8 +51,9 @@ pub(crate) struct Entry {
     /// The pool's permission to dial, until a connect wins.
     pub permit: Option<DialPermit>,
     pub sink: Sink,
-    /// The final head, with the response's extensions.
-    pub head: Option<ResponseHead>,
+    /// The final head, with the response's extensions, and the URL that
+    /// answered.
+    pub head: Option<(ResponseHead, Uri)>,
     /// The caller stopped reading: the machine drains or closes the rest.
     pub stopped: bool,
     /// Why the result is an error though the response ended (the body was
@@ -107,7 +109,8 @@ impl Entry {
             Sink::Collect { body, .. } => std::mem::take(body).freeze(),
             Sink::Stream(_) => Bytes::new(),
         };
-        let mut response = head.into_response(body);
+        let (head, url) = head;
+        let mut response = head.into_response(ResponseBody::received(body, url));
         if let Some(trailers) = self.ex.take_trailers() {
             response.extensions_mut().insert(Trailers(trailers));
         }
@@ -116,7 +119,7 @@ impl Entry {
 
     /// Takes one piece of the body; false when the caller wants no more.
     fn take(&mut self, data: Bytes) -> bool {
-        let Some(head) = &self.head else {
+        let Some((head, _)) = &self.head else {
             return true; // unreachable: data comes after the head
         };
         match &mut self.sink {
@@ -232,7 +235,7 @@ impl Driver {
                 return read(entry, conn, &mut self.shared_read, now);
             }
             Action::Head(response) => {
-                let (parts, ()) = response.into_parts();
+                let (parts, FinalUrl(url)) = response.into_parts();
                 let (end, interim) = entry
                     .ex
                     .take_head_end()
@@ -245,7 +248,7 @@ impl Driver {
                     interim,
                     extensions: parts.extensions,
                 };
-                entry.head = Some(head);
+                entry.head = Some((head, url));
             }
             Action::Data(data) => {
                 if !entry.stopped && !entry.take(data) {

@@ -119,7 +119,7 @@ mod request;
 mod slab;
 mod timer;
 
-pub use body::{Body, Flow, OnData, Receive, RequestId, Response, Trailers};
+pub use body::{Body, Flow, OnData, Receive, RequestId, Response, ResponseBody, Trailers};
 pub use builder::{DEFAULT_MAX_BODY_BYTES, DriverBuilder};
 pub use driver::{Driver, Finished};
 pub use request::RequestBuilder;
@@ -137,7 +137,7 @@ pub use roundtrip_io::resolve;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
 pub use roundtrip_io::{
-    CollectedExt, Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt,
+    BodyUrl, CollectedExt, Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt,
 };
 pub use roundtrip_io::{
     Config, Decompressed, Error, IntoUri, InvalidRequest, Phase, RedirectAction, RedirectAttempt,

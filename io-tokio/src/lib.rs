@@ -49,6 +49,7 @@ pub use roundtrip_io::proxy;
 pub use roundtrip_io::resolve;
 /// TLS settings and errors for `https://` (feature `tls`).
 pub use roundtrip_io::tls;
+pub use roundtrip_io::{BodyUrl, Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt};
 pub use roundtrip_io::{
     Config, Decompressed, Error, IntoUri, InvalidRequest, Phase, RedirectAction, RedirectAttempt,
     RedirectChain, RedirectPolicy, http, proto,
@@ -57,7 +58,6 @@ pub use roundtrip_io::{
 /// or `cookie_provider(jar)` with one the caller keeps.
 #[cfg(feature = "cookies")]
 pub use roundtrip_io::{CookieError, CookieJar};
-pub use roundtrip_io::{Delivery, FinalUrl, InterimResponses, ReasonPhrase, ResponseExt};
 pub use roundtrip_io::{RequestId, RequestTimeout, TimeoutKind, Traced, Tracer};
 pub use runtime::{BodyReader, Tokio, Upgraded};
 /// The future of [`Client`]'s `tower_service::Service` impl (feature `tower`).

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use roundtrip_io::http::{Extensions, HeaderMap, Method, StatusCode, Version};
 use roundtrip_io::proto::pool::PoolStats;
-use roundtrip_io::{Config, Error, Phase, TimeoutKind};
+use roundtrip_io::{Config, Error, Phase, ResponseExt, TimeoutKind};
 
 /// A request as the suite describes it.
 #[derive(Clone, Debug)]
@@ -160,6 +160,9 @@ pub struct Resp {
     pub trailers: Option<HeaderMap>,
     /// The response's extensions (`RedirectChain`, `Decompressed`, ...).
     pub extensions: Extensions,
+    /// The URL that answered, as `ResponseExt::url` reads it (`None` if
+    /// the backend gave none: a defect every redirect test catches).
+    pub url: Option<roundtrip_io::http::Uri>,
 }
 
 /// What every backend offers the suite.
@@ -272,6 +275,7 @@ fn blocking_resp(
     read: ReadMode,
 ) -> Result<Resp, Error> {
     {
+        let url = response.url().cloned();
         let (parts, mut body) = response.into_parts();
         let mut bytes = Vec::new();
         match read {
@@ -294,6 +298,7 @@ fn blocking_resp(
             body: bytes,
             trailers: body.trailers().cloned(),
             extensions: parts.extensions,
+            url,
         })
     }
 }
@@ -438,6 +443,7 @@ pub async fn drive_resp<R: roundtrip_io::drive::Runtime>(
     response: roundtrip_io::http::Response<roundtrip_io::drive::ResponseBody<R>>,
     read: ReadMode,
 ) -> Result<Resp, Error> {
+    let url = response.url().cloned();
     let (parts, mut body) = response.into_parts();
     let mut bytes = Vec::new();
     let want = match read {
@@ -457,6 +463,7 @@ pub async fn drive_resp<R: roundtrip_io::drive::Runtime>(
         body: bytes,
         trailers: body.trailers().cloned(),
         extensions: parts.extensions,
+        url,
     })
 }
 
@@ -726,6 +733,7 @@ fn mio_resp(
     response: roundtrip_mio::Response,
     streamed: Option<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>,
 ) -> Resp {
+    let url = response.url().cloned();
     let (parts, body) = response.into_parts();
     let body = match streamed {
         Some(kept) => std::mem::take(&mut *kept.lock().unwrap_or_else(|p| p.into_inner())),
@@ -741,6 +749,7 @@ fn mio_resp(
         extensions: parts.extensions,
         headers: parts.headers,
         body,
+        url,
     }
 }
 

@@ -48,6 +48,16 @@ pub struct ResponseBody<R: Runtime> {
     trailers_sent: bool,
     /// The response's `Content-Type`, for the charset of [`text`](Self::text).
     content_type: Option<http::HeaderValue>,
+    /// The URL that answered ([`BodyUrl`](crate::BodyUrl)).
+    url: Option<http::Uri>,
+}
+
+/// The URL of the response the body came with (none for
+/// [`empty`](ResponseBody::empty)).
+impl<R: Runtime> crate::BodyUrl for ResponseBody<R> {
+    fn url(&self) -> Option<&http::Uri> {
+        self.url.as_ref()
+    }
 }
 
 impl<R: Runtime> fmt::Debug for ResponseBody<R> {
@@ -59,12 +69,17 @@ impl<R: Runtime> fmt::Debug for ResponseBody<R> {
 }
 
 impl<R: Runtime> ResponseBody<R> {
-    pub(crate) fn new(drive: Drive<R>, content_type: Option<http::HeaderValue>) -> ResponseBody<R> {
+    pub(crate) fn new(
+        drive: Drive<R>,
+        content_type: Option<http::HeaderValue>,
+        crate::FinalUrl(url): crate::FinalUrl,
+    ) -> ResponseBody<R> {
         ResponseBody {
             drive,
             ended: false,
             trailers_sent: false,
             content_type,
+            url: Some(url),
         }
     }
 
@@ -81,6 +96,7 @@ impl<R: Runtime> ResponseBody<R> {
             ended: true,
             trailers_sent: true,
             content_type: None,
+            url: None,
         }
     }
 

@@ -241,7 +241,7 @@ impl<R: Runtime> Client<R> {
         match std::future::poll_fn(|cx| drive.poll_next(cx)).await {
             Out::Head(head) => {
                 let content_type = head.headers().get(http::header::CONTENT_TYPE).cloned();
-                Ok(head.map(|()| ResponseBody::new(drive, content_type)))
+                Ok(head.map(|url| ResponseBody::new(drive, content_type, url)))
             }
             Out::Fail(e) => Err(e),
             Out::Data(_) | Out::End | Out::Upgrade => Err(run::misuse("no response head")),

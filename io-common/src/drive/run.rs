@@ -30,7 +30,7 @@ const MAX_ACTIONS: usize = 256;
 
 /// What the driver hands to its caller.
 pub(crate) enum Out {
-    Head(http::Response<()>),
+    Head(http::Response<crate::FinalUrl>),
     Data(Bytes),
     /// The connection was switched to another protocol: the body is empty.
     Upgrade,

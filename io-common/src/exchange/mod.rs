@@ -177,8 +177,11 @@ pub enum Action {
     NeedBody,
     /// Read response bytes.
     Read,
-    /// The final response head (body to follow).
-    Head(http::Response<()>),
+    /// The final response head (body to follow), with the URL that
+    /// answered as its body ([`FinalUrl`](crate::FinalUrl)): the driver
+    /// puts it in the body it makes, where
+    /// [`ResponseExt::url`](crate::ResponseExt::url) finds it.
+    Head(http::Response<crate::FinalUrl>),
     /// The next piece of the response body (decoded, when the client
     /// decodes it).
     Data(Bytes),
@@ -387,8 +390,8 @@ impl<R> Exchange<R> {
     }
 
     /// The request as it is sent now (a redirect rewrites it). Once the
-    /// final head of a redirected request was delivered its URI is the
-    /// response's [`FinalUrl`](crate::FinalUrl), moved there.
+    /// final head was delivered its URI is the head's
+    /// [`FinalUrl`](crate::FinalUrl), moved there.
     pub fn request(&self) -> &Parts {
         &self.parts
     }
@@ -664,9 +667,8 @@ impl<R> Exchange<R> {
         crate::cookies::store(&self.settings.config, &self.parts.uri, &head.headers);
         if link.proto.is_switched() {
             self.state = State::Switched;
-            let mut response = self.response(head);
-            self.mark_followed(&mut response);
-            return Some(Action::Head(response));
+            let response = self.response(head);
+            return Some(Action::Head(self.mark_followed(response)));
         }
         let replay = self.body.replay();
         let config = &self.settings.config;
@@ -682,8 +684,7 @@ impl<R> Exchange<R> {
                 self.decoder = decode_content(parts, config, status, response.headers_mut(), ext)
                     .map(Box::new);
                 response.extensions_mut().extend(std::mem::take(ext));
-                self.mark_followed(&mut response);
-                Some(Action::Head(response))
+                Some(Action::Head(self.mark_followed(response)))
             }
             Ok(Verdict::Follow(hop)) => {
                 #[cfg(feature = "cookies")]
@@ -700,17 +701,21 @@ impl<R> Exchange<R> {
     }
 
     /// Every response carries the URL that answered it ([`FinalUrl`]:
-    /// the one requested, or the last hop's), and one that came through
-    /// redirects the chain too. The URI is moved, not copied: the exchange
-    /// needs it no more.
+    /// the one requested, or the last hop's), as its body until the driver
+    /// makes the real one (no `http::Extensions` allocation per response),
+    /// and one that came through redirects the chain in its extensions.
+    /// The URI is moved, not copied: the exchange needs it no more.
     ///
     /// [`FinalUrl`]: crate::FinalUrl
-    fn mark_followed(&mut self, response: &mut http::Response<()>) {
-        let url = crate::FinalUrl(std::mem::take(&mut self.parts.uri));
-        response.extensions_mut().insert(url);
+    fn mark_followed(
+        &mut self,
+        mut response: http::Response<()>,
+    ) -> http::Response<crate::FinalUrl> {
         if let Some(chain) = std::mem::take(&mut self.redirects).into_followed() {
             response.extensions_mut().insert(chain);
         }
+        let url = crate::FinalUrl(std::mem::take(&mut self.parts.uri));
+        response.map(|()| url)
     }
 
     fn response(&mut self, mut head: ResponseHead) -> http::Response<()> {

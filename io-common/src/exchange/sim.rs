@@ -595,6 +595,8 @@ pub struct Collected {
     pub upgraded: Option<Bytes>,
     /// The whole response.
     pub extensions: http::Extensions,
+    /// The URL that answered (the head's [`FinalUrl`](crate::FinalUrl)).
+    pub url: http::Uri,
 }
 
 /// Scripted servers, a pool and a virtual clock. See the [module docs](self).
@@ -859,8 +861,9 @@ impl Sim {
                     }
                 }
                 Action::Head(head) => {
-                    let (parts, ()) = head.into_parts();
+                    let (parts, crate::FinalUrl(url)) = head.into_parts();
                     response = Some(Collected {
+                        url,
                         status: parts.status,
                         headers: parts.headers,
                         body: Bytes::new(),
