@@ -10,10 +10,8 @@ use roundtrip_io::{BodyUrl, Collected, Error, FinalUrl};
 
 use crate::client::{Flow, Out, Sink};
 
-/// Most body bytes decoded ahead of the caller when the head arrives (a
-/// body that came with its head then completes at once and its connection
-/// goes back to the pool).
-const EAGER_BYTES: usize = 64 * 1024;
+/// Most body bytes decoded ahead of the caller when the head arrives.
+const EAGER_BYTES: usize = roundtrip_io::buf::EAGER_BODY_BYTES;
 
 /// A request body: empty, bytes in memory, or a reader streamed with a known
 /// length or chunked (the methods are [`roundtrip_io::Body`]'s).

@@ -26,6 +26,11 @@ pub const MAX_READ_RESERVE: u64 = 1024 * 1024;
 pub const WRITE_BUF_IDLE: usize = 4 * 1024;
 /// Read buffer capacity an idle connection may keep.
 pub const READ_BUF_IDLE: usize = 12 * 1024;
+/// Most body bytes a driver decodes ahead of its caller when the head
+/// arrives, from what is already buffered: a body that came with its head
+/// then completes at once (its connection back in the pool, no byte of it
+/// carried between reads), and a compressed one cannot make it decode much.
+pub const EAGER_BODY_BYTES: usize = 64 * 1024;
 /// Room beyond the rest of a chunk: its CRLF, then a size line or the
 /// body's end (`0`, CRLF, CRLF), so that a read taking the last chunk
 /// whole also takes the end.

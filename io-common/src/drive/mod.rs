@@ -133,7 +133,7 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 /// What the clones of a client share.
 pub(crate) struct Shared<R: Runtime> {
     pub settings: Arc<Settings>,
-    pub pool: SharedPool<R::Socket>,
+    pub pool: SharedPool<R>,
     pub clock: Clock,
     pub runtime: R,
 }

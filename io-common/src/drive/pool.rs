@@ -9,29 +9,38 @@
 
 use std::collections::HashMap;
 use std::ops::Deref;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant as StdInstant;
 
 use roundtrip_proto::CloseReason;
 use roundtrip_proto::pool::{Grant, Key, PoolConfig, Ticket};
 use roundtrip_proto::time::Instant;
 
+use super::Runtime;
 use crate::exchange::Link;
 use crate::pool::{self, Got, PoolConn, Waiting};
 use crate::shared_buf::Lent;
 use crate::{Clock, Tracer};
 
 /// A connection as the pool keeps it: the socket beside the machine's side
-/// of it.
-#[derive(Debug)]
-pub(crate) struct Conn<S> {
-    pub socket: S,
+/// of it, and the runtime's timer its requests wait with.
+pub(crate) struct Conn<R: Runtime> {
+    pub socket: R::Socket,
     pub link: Link,
     /// Which of the thread's read buffers the link's read buffer is
     /// (between a read and the end of the poll that made it).
     pub lent: Lent,
+    /// The timer the last request on it armed, and when it fires: kept
+    /// with the connection (bound to its runtime as the socket is), so that
+    /// a request on a pooled connection allocates none.
+    pub timer: Option<Timer<R>>,
 }
 
-impl<S> PoolConn for Conn<S> {
+/// A runtime's timer, pinned, and the instant it is set to fire.
+pub(crate) type Timer<R> = (Pin<Box<<R as Runtime>::Timer>>, StdInstant);
+
+impl<R: Runtime> PoolConn for Conn<R> {
     fn id(&self) -> roundtrip_proto::pool::ConnId {
         self.link.id
     }
@@ -50,22 +59,22 @@ impl<S> PoolConn for Conn<S> {
 }
 
 /// A parked waiter: the grant once it came, and the task to wake for it.
-pub(crate) struct Slot<S> {
-    grant: Option<Grant<Conn<S>>>,
+pub(crate) struct Slot<R: Runtime> {
+    grant: Option<Grant<Conn<R>>>,
     waker: Option<Waker>,
 }
 
 /// The waiting primitive: a slot per parked waiter.
 pub(crate) struct Slots;
 
-impl<S> Waiting<Conn<S>> for Slots {
-    type Parked = HashMap<Ticket, Slot<S>>;
+impl<R: Runtime> Waiting<Conn<R>> for Slots {
+    type Parked = HashMap<Ticket, Slot<R>>;
 
     fn hand_over(
         &self,
         parked: &mut Self::Parked,
-        grant: Grant<Conn<S>>,
-    ) -> Result<(), Grant<Conn<S>>> {
+        grant: Grant<Conn<R>>,
+    ) -> Result<(), Grant<Conn<R>>> {
         // No slot: the waiter gave up, and the grant goes back.
         let Some(slot) = parked.get_mut(&grant.ticket()) else {
             return Err(grant);
@@ -78,24 +87,24 @@ impl<S> Waiting<Conn<S>> for Slots {
     }
 }
 
-pub(crate) struct SharedPool<S>(pool::SharedPool<Conn<S>, Slots>);
+pub(crate) struct SharedPool<R: Runtime>(pool::SharedPool<Conn<R>, Slots>);
 
-impl<S> Deref for SharedPool<S> {
-    type Target = pool::SharedPool<Conn<S>, Slots>;
+impl<R: Runtime> Deref for SharedPool<R> {
+    type Target = pool::SharedPool<Conn<R>, Slots>;
 
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
 
-impl<S> SharedPool<S> {
+impl<R: Runtime> SharedPool<R> {
     pub fn new(config: PoolConfig, clock: Clock, trace: Option<Tracer>) -> Self {
         SharedPool(pool::SharedPool::new(config, Slots, clock, trace))
     }
 
     /// An idle connection, or permission to dial; or, when the host is at
     /// `max_conns_per_host`, a ticket in the FIFO queue with a slot parked.
-    pub fn checkout(&self, key: &Key, now: Instant) -> Result<Got<Conn<S>>, Ticket> {
+    pub fn checkout(&self, key: &Key, now: Instant) -> Result<Got<Conn<R>>, Ticket> {
         self.0
             .checkout(key, now, |parked: &mut HashMap<_, _>, ticket| {
                 let slot = Slot {
@@ -109,7 +118,7 @@ impl<S> SharedPool<S> {
 
     /// The grant of `ticket` once it came; until then the task is woken
     /// when it comes.
-    pub fn poll_grant(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<Got<Conn<S>>> {
+    pub fn poll_grant(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<Got<Conn<R>>> {
         let mut st = self.lock();
         let Some(slot) = st.parked.get_mut(&ticket) else {
             return Poll::Pending; // unreachable: removed only by its waiter
@@ -141,7 +150,7 @@ impl<S> SharedPool<S> {
 
     /// The connection left HTTP (a 101, or a 2xx to CONNECT): its slot is
     /// freed, and its socket belongs to the caller.
-    pub fn detach(&self, conn: &Conn<S>) {
+    pub fn detach(&self, conn: &Conn<R>) {
         let mut st = self.lock();
         let grant = st
             .pool

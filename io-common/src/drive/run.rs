@@ -3,6 +3,7 @@
 //! machine asks. Every decision of a request is the machine's.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
@@ -70,6 +71,10 @@ impl<R: Runtime> Drive<R> {
     /// closes, as it decides.
     pub fn abandon(&mut self) {
         if let Some(run) = &mut self.0 {
+            // The pieces taken early are given up with the rest; an end
+            // already seen stays (the connection is settled then).
+            run.early.first = None;
+            run.early.more.clear();
             let now = run.shared.clock.now();
             run.ex.abandon(run.conn.as_mut().map(|c| &mut c.link), now);
         }
@@ -77,7 +82,7 @@ impl<R: Runtime> Drive<R> {
 
     /// The connection the machine switched to another protocol, with the
     /// bytes that came after the head; its pool slot is freed.
-    pub fn take_switched(&mut self) -> Option<Conn<R::Socket>> {
+    pub fn take_switched(&mut self) -> Option<Conn<R>> {
         let run = self.0.as_mut()?;
         let conn = run.conn.take()?;
         run.shared.pool.detach(&conn);
@@ -108,7 +113,7 @@ struct Dialing<S> {
 pub(crate) struct Run<R: Runtime> {
     ex: Exchange<R::Reader>,
     shared: Arc<Shared<R>>,
-    conn: Option<Conn<R::Socket>>,
+    conn: Option<Conn<R>>,
     dialing: Option<Dialing<R::Socket>>,
     waiter: Option<Ticket>,
     /// The runtime's timer and when it is set to fire: armed at the
@@ -118,6 +123,38 @@ pub(crate) struct Run<R: Runtime> {
     piece: BytesMut,
     /// Running in a drain task of its own: giving up again closes.
     detached: bool,
+    /// What the body gave with its head (see [`Early`]).
+    early: Early,
+}
+
+/// The body as far as it came with its head, decoded before the caller
+/// asked (at most [`EAGER_BODY_BYTES`](crate::buf::EAGER_BODY_BYTES)): a
+/// small body then ends in the poll that read it, so its connection goes
+/// back to the pool at once and no byte of it is left in the read buffer
+/// to be copied out when the poll gives the thread's buffer back (an
+/// allocation per response). The pieces share that buffer, as the head's
+/// fields do.
+#[derive(Default)]
+struct Early {
+    /// The first piece: a body that came whole needs no queue.
+    first: Option<Bytes>,
+    more: VecDeque<Bytes>,
+    /// How the body ended, when it did.
+    end: Option<Out>,
+}
+
+impl Early {
+    fn push(&mut self, piece: Bytes) {
+        match self.first {
+            None => self.first = Some(piece),
+            Some(_) => self.more.push_back(piece),
+        }
+    }
+
+    fn next(&mut self) -> Option<Out> {
+        let piece = self.first.take().or_else(|| self.more.pop_front());
+        piece.map(Out::Data).or_else(|| self.end.take())
+    }
 }
 
 impl<R: Runtime> Run<R> {
@@ -133,10 +170,14 @@ impl<R: Runtime> Run<R> {
             timer: None,
             piece: BytesMut::new(),
             detached: false,
+            early: Early::default(),
         }
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Out> {
+        if let Some(out) = self.early.next() {
+            return Poll::Ready(out);
+        }
         let out = self.poll_actions(cx);
         // A read buffer lent during the poll goes back before other tasks
         // run on this thread.
@@ -165,15 +206,14 @@ impl<R: Runtime> Run<R> {
                 Action::Resolve => ready!(self.poll_resolve(cx, now)),
                 Action::Connect(addr) => self.connect(addr),
                 Action::AwaitConnect => ready!(self.poll_connects(cx, now)),
-                Action::Abort(addr) => {
-                    if let Some(dialing) = &mut self.dialing {
-                        dialing.attempts.retain(|(a, _)| *a != addr);
-                    }
-                }
+                Action::Abort(addr) => self.abort(addr),
                 Action::Write { watch_read } => ready!(self.poll_write(cx, watch_read, now)),
                 Action::NeedBody => ready!(self.poll_body(cx, now)),
                 Action::Read => ready!(self.poll_read(cx, now)),
-                Action::Head(head) => return Poll::Ready(Out::Head(head)),
+                Action::Head(head) => {
+                    self.take_early(now);
+                    return Poll::Ready(Out::Head(head));
+                }
                 Action::Data(data) => return Poll::Ready(Out::Data(data)),
                 Action::Release => self.settle(None, now),
                 Action::Discard(reason) => self.settle(Some(reason), now),
@@ -193,11 +233,64 @@ impl<R: Runtime> Run<R> {
         Poll::Pending
     }
 
+    /// Decodes what the read buffer holds of the body after its head,
+    /// without waiting (see [`Early`]); stops at the first action that
+    /// needs a read (asked again at the next poll). Not for a connection
+    /// switched to another protocol: its bytes are the caller's.
+    fn take_early(&mut self, now: Instant) {
+        if self
+            .conn
+            .as_ref()
+            .is_none_or(|c| c.link.proto.is_switched())
+        {
+            return;
+        }
+        let mut taken = 0;
+        for _ in 0..MAX_ACTIONS {
+            let link = self.conn.as_mut().map(|c| &mut c.link);
+            match self.ex.poll(link, now) {
+                Action::Data(piece) => {
+                    taken += piece.len();
+                    self.early.push(piece);
+                    if taken >= crate::buf::EAGER_BODY_BYTES {
+                        return;
+                    }
+                }
+                Action::Release => self.settle(None, now),
+                Action::Discard(reason) => self.settle(Some(reason), now),
+                Action::Abort(addr) => self.abort(addr),
+                Action::End => {
+                    self.release_held();
+                    self.early.end = Some(Out::End);
+                    return;
+                }
+                Action::Fail(e) => {
+                    self.release_held();
+                    self.early.end = Some(Out::Fail(e));
+                    return;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Drops the connect to `addr`: another one won.
+    fn abort(&mut self, addr: SocketAddr) {
+        if let Some(dialing) = &mut self.dialing {
+            dialing.attempts.retain(|(a, _)| *a != addr);
+        }
+    }
+
     /// Checks the connection in (the core's verdict decides) or closes it
     /// for `close`.
     fn settle(&mut self, close: Option<CloseReason>, now: Instant) {
         if let Some(conn) = &mut self.conn {
             take_back(conn);
+            // The timer stays with the connection for its next request
+            // (armed still, it may wake this task once more: harmless).
+            if close.is_none() && conn.timer.is_none() {
+                conn.timer = self.timer.take();
+            }
         }
         match (self.conn.take(), close) {
             (Some(conn), None) => self.shared.pool.checkin(conn, now),
@@ -219,7 +312,7 @@ impl<R: Runtime> Run<R> {
         }
     }
 
-    fn got(&mut self, got: Got<Conn<R::Socket>>, now: Instant) {
+    fn got(&mut self, got: Got<Conn<R>>, now: Instant) {
         match got {
             Got::Idle(conn, idle_for) => {
                 let conn = self.conn.insert(conn);
@@ -316,6 +409,7 @@ impl<R: Runtime> Run<R> {
                     socket,
                     link,
                     lent: Lent::No,
+                    timer: None,
                 });
                 if self.ex.handle_connected(addr, &mut conn.link, now) {
                     self.shared.pool.dial_succeeded(permit);
@@ -406,10 +500,15 @@ impl<R: Runtime> Run<R> {
         }
         let clock = &self.shared.clock;
         let wake = clock.to_std(at);
-        let runtime = &self.shared.runtime;
-        let (timer, set) = self
-            .timer
-            .get_or_insert_with(|| (Box::pin(runtime.timer(wake)), wake));
+        if self.timer.is_none() {
+            // The connection's, from its last request, else a new one.
+            let kept = self.conn.as_mut().and_then(|c| c.timer.take());
+            let runtime = &self.shared.runtime;
+            self.timer = kept.or_else(|| Some((Box::pin(runtime.timer(wake)), wake)));
+        }
+        let Some((timer, set)) = &mut self.timer else {
+            return Poll::Pending; // unreachable: set above
+        };
         if *set != wake {
             R::reset_timer(timer.as_mut(), wake);
             *set = wake;
@@ -496,7 +595,7 @@ thread_local! {
 
 /// Takes back the read buffer `conn` borrowed, if it can (see
 /// [`SharedReadBuf::take_back`]).
-fn take_back<S>(conn: &mut Conn<S>) {
+fn take_back<R: Runtime>(conn: &mut Conn<R>) {
     if conn.lent != Lent::No || conn.link.read_buf.capacity() > 0 {
         // `try_with`: the thread's locals may be gone (a drop at exit).
         let _ = READ_BUFS.try_with(|bufs| {
@@ -510,10 +609,7 @@ fn take_back<S>(conn: &mut Conn<S>) {
 /// One read into the spare capacity of the link's read buffer (sized by
 /// the link, so that a whole response usually takes one read), borrowed
 /// from the thread's.
-fn read_into<R: Runtime>(
-    conn: &mut Conn<R::Socket>,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<usize>> {
+fn read_into<R: Runtime>(conn: &mut Conn<R>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
     let _ = READ_BUFS.try_with(|bufs| {
         if let Ok(mut bufs) = bufs.try_borrow_mut() {
             bufs.lend(&mut conn.link, &mut conn.lent);
