@@ -58,6 +58,9 @@ mod coding;
 mod config;
 #[cfg(feature = "cookies")]
 mod cookies;
+#[allow(unsafe_code)]
+#[doc(hidden)]
+pub mod counting;
 pub mod drive;
 mod error;
 pub mod exchange;
