@@ -29,7 +29,9 @@
 # (blocking hyper ureq raw tokio mio), MAX_LOAD_WAIT (60), ROUNDS_BUDGET
 # (150: no round starts that would end later than this many seconds after
 # the first one began), LOCK (/tmp/roundtrip-bench.lock), LOCK_WAIT (900),
-# SCHED (none; rt: nginx `chrt -f 2`, client `chrt -r 1`, as bench/mio.sh).
+# SCHED (none; rt: nginx `chrt -f 2`, client `chrt -r 1`, as bench/mio.sh),
+# TLS_BIN (a bench binary built before, e.g. a copy kept from another
+# commit for a before/after comparison: no build then).
 # Needs: nginx, curl, wrk, strace, taskset, flock, 2 CPUs. Loopback only.
 # Bounded: every step runs under `timeout`; about 4 minutes with the build
 # cached and the defaults.
@@ -70,7 +72,7 @@ log() { echo "[bench $(date +%T)] $*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
 . bench/bin.sh
-BIN=$(bench_binary tls)
+BIN=$(bench_binary tls "${TLS_BIN:-}")
 [ -x "$BIN" ] || { echo "bench/tls.sh: no bench binary found" >&2; exit 1; }
 
 TMP=$(mktemp -d)

@@ -11,10 +11,12 @@ use crate::error::Error;
 /// The URL that gave a response: the one requested, or the last hop's when
 /// redirects were followed. Every backend's response body carries it
 /// ([`BodyUrl`]: the request's URI, moved, not copied, and no allocation of
-/// a response's extensions); a response that keeps its head without its
-/// body (the head of [`Error::Status`], a body mapped to another type by the
-/// caller) keeps it in its extensions as this. Read it with
-/// [`ResponseExt::url`], which looks at the body first.
+/// a response's extensions). A response with an error status (4xx, 5xx)
+/// has it in its extensions too, as this, so that the head
+/// [`ResponseExt::error_for_status`] returns in [`Error::Status`] keeps it;
+/// a caller who maps a body to a type of its own and wants the URL after
+/// reads it first, or inserts it so. Read it with [`ResponseExt::url`],
+/// which looks at the body, then the extensions.
 ///
 /// ```
 /// use roundtrip_io::{FinalUrl, ResponseExt};
@@ -30,9 +32,9 @@ pub struct FinalUrl(pub Uri);
 /// A response body that may know the URL its response came from: those of
 /// every backend do ([`FinalUrl`]); bodies made another way (`()`, bytes,
 /// strings) do not, and a type of the caller's own says so with an empty
-/// `impl`. It is where [`ResponseExt::url`] looks first, so that a
-/// response costs no allocation for it (an `http::Extensions` entry costs
-/// three).
+/// `impl` (needed for [`ResponseExt::url`] only; the other helpers take a
+/// body of any type). It is where `url` looks first, so that a response
+/// costs no allocation for it (an `http::Extensions` entry costs three).
 ///
 /// ```
 /// use roundtrip_io::{BodyUrl, ResponseExt};
@@ -105,9 +107,13 @@ impl ReasonPhrase {
 #[derive(Clone, Debug)]
 pub struct InterimResponses(pub Vec<http::Response<()>>);
 
-/// Helpers on a response of any backend (`http::Response<B>`, for a body
-/// type that says whether it knows its URL: [`BodyUrl`]).
+/// Helpers on a response of any backend, or any `http::Response<B>`
+/// ([`url`](Self::url) for a body type that says whether it knows its URL:
+/// [`BodyUrl`]).
 pub trait ResponseExt: Sized {
+    /// The response's body type.
+    type Body;
+
     /// The URL that gave this response: the one requested, or the last
     /// hop's when redirects were followed, as reqwest's `Response::url`.
     /// The body's ([`BodyUrl`]), else a [`FinalUrl`] in the extensions.
@@ -121,17 +127,22 @@ pub trait ResponseExt: Sized {
     /// let answered = http::Response::new(FinalUrl("http://h/a".parse().unwrap()));
     /// assert_eq!(answered.url().unwrap(), "http://h/a");
     /// ```
-    fn url(&self) -> Option<&Uri>;
+    fn url(&self) -> Option<&Uri>
+    where
+        Self::Body: BodyUrl;
 
     /// `Err(Error::Status)` with the status and head for a 4xx or 5xx
-    /// status (the body is dropped, its URL kept in the head's extensions
-    /// as a [`FinalUrl`]), the response otherwise.
+    /// status (the body is dropped; the head of a roundtrip client's
+    /// response keeps the URL in its extensions as a [`FinalUrl`]), the
+    /// response otherwise. For a body of any type.
     ///
     /// ```
     /// use roundtrip_io::{Error, ResponseExt};
     /// let ok = http::Response::builder().status(204).body(()).unwrap();
     /// assert!(ok.error_for_status().is_ok());
-    /// let gone = http::Response::builder().status(410).header("x-why", "moved").body(()).unwrap();
+    /// #[derive(Debug)]
+    /// struct Opaque; // a body type of any kind
+    /// let gone = http::Response::builder().status(410).header("x-why", "moved").body(Opaque).unwrap();
     /// match gone.error_for_status() {
     ///     Err(Error::Status { status, head }) => {
     ///         assert_eq!(status, 410);
@@ -161,8 +172,13 @@ pub trait ResponseExt: Sized {
     fn interim(&self) -> &[http::Response<()>];
 }
 
-impl<B: BodyUrl> ResponseExt for http::Response<B> {
-    fn url(&self) -> Option<&Uri> {
+impl<B> ResponseExt for http::Response<B> {
+    type Body = B;
+
+    fn url(&self) -> Option<&Uri>
+    where
+        B: BodyUrl,
+    {
         let kept = || self.extensions().get::<FinalUrl>().map(|FinalUrl(uri)| uri);
         self.body().url().or_else(kept)
     }
@@ -185,10 +201,7 @@ impl<B: BodyUrl> ResponseExt for http::Response<B> {
         if !(status.is_client_error() || status.is_server_error()) {
             return Ok(self);
         }
-        let (mut head, body) = self.into_parts();
-        if let Some(url) = body.url() {
-            head.extensions.insert(FinalUrl(url.clone()));
-        }
+        let (head, _body) = self.into_parts();
         Err(Error::Status {
             status,
             head: Box::new(head),

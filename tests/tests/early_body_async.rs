@@ -4,7 +4,8 @@
 //! the blocking backend), with no byte of it copied out of the thread's
 //! read buffer. A body that goes on past that read is read as before, and
 //! giving up a body of which a piece was taken early still settles its
-//! connection before `discard` returns.
+//! connection before `discard` returns (and dropping it drains it in a
+//! task of its own, as before).
 
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ fn assert_reused(stats: PoolStats) {
 /// The three cases on one async backend: `$client` makes a client,
 /// `$block_on` runs a future to its end.
 macro_rules! early_body_cases {
-    ($name:ident, $client:expr, $block_on:expr) => {
+    ($name:ident, $client:expr, $block_on:expr, $sleep:expr) => {
         mod $name {
             use super::*;
 
@@ -100,16 +101,47 @@ macro_rules! early_body_cases {
                     assert_reused(client.stats());
                 });
             }
+
+            #[test]
+            fn dropping_a_body_with_a_piece_taken_early_drains_its_connection() {
+                let server = ScriptServer::start(vec![script([split_reply(), whole_reply()])]);
+                let (client, url) = ($client, server.url("/"));
+                $block_on(async {
+                    let response = client.get(&url).send().await.expect("a response");
+                    drop(response);
+                    // Drained by a task of its own once the last 6 bytes
+                    // came (50 ms later), not closed.
+                    for _ in 0..200 {
+                        if held(&client.stats()) == (1, 0) {
+                            break;
+                        }
+                        $sleep(Duration::from_millis(10)).await;
+                    }
+                    assert_eq!(held(&client.stats()), (1, 0), "{:?}", client.stats());
+                    assert_body(client.get(&url).send().await.expect("a response")).await;
+                    assert_reused(client.stats());
+                });
+            }
         }
     };
 }
 
-early_body_cases!(on_tokio, roundtrip_tokio::Client::new(), |future| {
-    ::tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(future)
-});
+early_body_cases!(
+    on_tokio,
+    roundtrip_tokio::Client::new(),
+    |future| {
+        ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    },
+    ::tokio::time::sleep
+);
 
-early_body_cases!(on_smol, roundtrip_smol::Client::new(), ::smol::block_on);
+early_body_cases!(
+    on_smol,
+    roundtrip_smol::Client::new(),
+    ::smol::block_on,
+    ::smol::Timer::after
+);

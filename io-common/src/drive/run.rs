@@ -71,10 +71,7 @@ impl<R: Runtime> Drive<R> {
     /// closes, as it decides.
     pub fn abandon(&mut self) {
         if let Some(run) = &mut self.0 {
-            // The pieces taken early are given up with the rest; an end
-            // already seen stays (the connection is settled then).
-            run.early.first = None;
-            run.early.more.clear();
+            run.early.give_up();
             let now = run.shared.clock.now();
             run.ex.abandon(run.conn.as_mut().map(|c| &mut c.link), now);
         }
@@ -133,7 +130,8 @@ pub(crate) struct Run<R: Runtime> {
 /// back to the pool at once and no byte of it is left in the read buffer
 /// to be copied out when the poll gives the thread's buffer back (an
 /// allocation per response). The pieces share that buffer, as the head's
-/// fields do.
+/// fields do. As on the blocking driver, the body's read-idle timer runs
+/// from the head, not from the caller's first read.
 #[derive(Default)]
 struct Early {
     /// The first piece: a body that came whole needs no queue.
@@ -154,6 +152,13 @@ impl Early {
     fn next(&mut self) -> Option<Out> {
         let piece = self.first.take().or_else(|| self.more.pop_front());
         piece.map(Out::Data).or_else(|| self.end.take())
+    }
+
+    /// The caller gives the body up: the pieces go with the rest; an end
+    /// already seen stays (the connection was settled then).
+    fn give_up(&mut self) {
+        self.first = None;
+        self.more.clear();
     }
 }
 
@@ -286,8 +291,9 @@ impl<R: Runtime> Run<R> {
     fn settle(&mut self, close: Option<CloseReason>, now: Instant) {
         if let Some(conn) = &mut self.conn {
             take_back(conn);
-            // The timer stays with the connection for its next request
-            // (armed still, it may wake this task once more: harmless).
+            // The timer stays with the connection for its next request,
+            // armed still: until that request resets it, it may wake this
+            // task once more (harmless) and holds its waker.
             if close.is_none() && conn.timer.is_none() {
                 conn.timer = self.timer.take();
             }
@@ -543,6 +549,8 @@ impl<R: Runtime> Run<R> {
     /// runtime (within the machine's drain bounds), or, without one, the
     /// connection is closed.
     fn give_up(mut self: Box<Self>) {
+        // A drain task must not end on a piece taken early.
+        self.early.give_up();
         let now = self.shared.clock.now();
         // A body the caller had is abandoned, a request still before its
         // head cancelled: each call does nothing in the other's states.

@@ -702,8 +702,9 @@ impl<R> Exchange<R> {
 
     /// Every response carries the URL that answered it ([`FinalUrl`]:
     /// the one requested, or the last hop's), as its body until the driver
-    /// makes the real one (no `http::Extensions` allocation per response),
-    /// and one that came through redirects the chain in its extensions.
+    /// makes the real one (no `http::Extensions` allocation per response;
+    /// one with an error status has it in its extensions too), and one
+    /// that came through redirects the chain in its extensions.
     /// The URI is moved, not copied: the exchange needs it no more.
     ///
     /// [`FinalUrl`]: crate::FinalUrl
@@ -715,6 +716,12 @@ impl<R> Exchange<R> {
             response.extensions_mut().insert(chain);
         }
         let url = crate::FinalUrl(std::mem::take(&mut self.parts.uri));
+        // The head of an error status outlives its body more often
+        // (`error_for_status`): it keeps the URL as well.
+        let status = response.status();
+        if status.is_client_error() || status.is_server_error() {
+            response.extensions_mut().insert(url.clone());
+        }
         response.map(|()| url)
     }
 
