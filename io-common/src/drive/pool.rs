@@ -37,8 +37,10 @@ pub(crate) struct Conn<R: Runtime> {
     pub timer: Option<Timer<R>>,
 }
 
-/// A runtime's timer, pinned, and the instant it is set to fire.
-pub(crate) type Timer<R> = (Pin<Box<<R as Runtime>::Timer>>, StdInstant);
+/// A runtime's timer, pinned, and the instant it is armed for (`None`
+/// once it fired: a fired async-io timer never fires again unless it is
+/// reset, a fired tokio one at once).
+pub(crate) type Timer<R> = (Pin<Box<<R as Runtime>::Timer>>, Option<StdInstant>);
 
 impl<R: Runtime> PoolConn for Conn<R> {
     fn id(&self) -> roundtrip_proto::pool::ConnId {

@@ -10,14 +10,13 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
-use std::time::Instant as StdInstant;
 
 use bytes::{Bytes, BytesMut};
 use roundtrip_proto::CloseReason;
 use roundtrip_proto::pool::{DialPermit, Ticket};
 use roundtrip_proto::time::Instant;
 
-use super::pool::Conn;
+use super::pool::{Conn, Timer};
 use super::{Runtime, Shared};
 use crate::exchange::{Action, Exchange, Link};
 use crate::pool::Got;
@@ -115,7 +114,7 @@ pub(crate) struct Run<R: Runtime> {
     waiter: Option<Ticket>,
     /// The runtime's timer and when it is set to fire: armed at the
     /// machine's next deadline.
-    timer: Option<(Pin<Box<R::Timer>>, StdInstant)>,
+    timer: Option<Timer<R>>,
     /// Where request body pieces are read.
     piece: BytesMut,
     /// Running in a drain task of its own: giving up again closes.
@@ -350,8 +349,8 @@ impl<R: Runtime> Run<R> {
                 self.got(got, now);
             }
             Poll::Pending => {
-                ready!(self.poll_deadline(cx, now));
-                self.ex.handle_timeout(None, now);
+                let passed = ready!(self.poll_deadline(cx, now));
+                self.ex.handle_timeout(None, passed);
             }
         }
         Poll::Ready(())
@@ -488,21 +487,23 @@ impl<R: Runtime> Run<R> {
     /// While the socket is not ready: the machine's deadline, reported
     /// once it passed.
     fn poll_timeout(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
-        ready!(self.poll_deadline(cx, now));
+        let passed = ready!(self.poll_deadline(cx, now));
         let link = self.conn.as_mut().map(|c| &mut c.link);
-        self.ex.handle_timeout(link, now);
+        self.ex.handle_timeout(link, passed);
         Poll::Ready(())
     }
 
-    /// Ready once the machine's next deadline passed by the clock: the
+    /// Ready once the machine's next deadline passed by the clock, with
+    /// the time seen then (after `now` when the timer woke the task first:
+    /// the machine must be told a time its deadline has passed by); the
     /// runtime's timer only wakes the task (quinn's `drive_timer`).
-    fn poll_deadline(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
+    fn poll_deadline(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Instant> {
         let link = self.conn.as_ref().map(|c| &c.link);
         let Some(at) = self.ex.poll_timeout(link) else {
             return Poll::Pending;
         };
         if now >= at {
-            return Poll::Ready(());
+            return Poll::Ready(now);
         }
         let clock = &self.shared.clock;
         let wake = clock.to_std(at);
@@ -510,18 +511,31 @@ impl<R: Runtime> Run<R> {
             // The connection's, from its last request, else a new one.
             let kept = self.conn.as_mut().and_then(|c| c.timer.take());
             let runtime = &self.shared.runtime;
-            self.timer = kept.or_else(|| Some((Box::pin(runtime.timer(wake)), wake)));
+            self.timer = kept.or_else(|| Some((Box::pin(runtime.timer(wake)), Some(wake))));
         }
-        let Some((timer, set)) = &mut self.timer else {
+        let Some((timer, armed)) = &mut self.timer else {
             return Poll::Pending; // unreachable: set above
         };
-        if *set != wake {
+        // Moved at once to an earlier deadline, or after it fired; a later
+        // deadline waits until the armed instant passes (the timer fires
+        // early and is armed again below): a keep-alive loop under a long
+        // timeout then moves no timer per request (a move locks tokio's
+        // timer wheel, and makes async-io's reactor thread allocate).
+        if armed.is_none_or(|armed| wake < armed) {
             R::reset_timer(timer.as_mut(), wake);
-            *set = wake;
+            *armed = Some(wake);
         }
-        ready!(timer.as_mut().poll(cx));
-        if clock.now() >= at {
-            return Poll::Ready(());
+        // Bounded: the second poll follows a reset to this deadline.
+        for _ in 0..2 {
+            ready!(timer.as_mut().poll(cx));
+            *armed = None;
+            let seen = clock.now();
+            if seen >= at {
+                return Poll::Ready(seen);
+            }
+            // It fired for an earlier instant: armed for this deadline.
+            R::reset_timer(timer.as_mut(), wake);
+            *armed = Some(wake);
         }
         // The runtime's timer fired before the clock got there: look again.
         cx.waker().wake_by_ref();
