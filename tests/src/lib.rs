@@ -155,3 +155,18 @@ impl Collector {
         }
     }
 }
+
+/// Runs `future` to its end on a new current-thread tokio runtime (timers
+/// and I/O enabled): what a test of the tokio backend that needs no client
+/// of the suite's runs its requests on.
+///
+/// ```
+/// assert_eq!(roundtrip_tests::block_on_tokio(async { 1 + 1 }), 2);
+/// ```
+pub fn block_on_tokio<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(future)
+}

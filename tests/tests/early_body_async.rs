@@ -129,13 +129,7 @@ macro_rules! early_body_cases {
 early_body_cases!(
     on_tokio,
     roundtrip_tokio::Client::new(),
-    |future| {
-        ::tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-            .block_on(future)
-    },
+    roundtrip_tests::block_on_tokio,
     ::tokio::time::sleep
 );
 

@@ -71,13 +71,7 @@ macro_rules! timer_cases {
 timer_cases!(
     on_tokio,
     roundtrip_tokio::Client::builder(),
-    |future| {
-        ::tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-            .block_on(future)
-    },
+    roundtrip_tests::block_on_tokio,
     ::tokio::time::sleep
 );
 
