@@ -119,6 +119,12 @@ pub(crate) struct Run<R: Runtime> {
     piece: BytesMut,
     /// Running in a drain task of its own: giving up again closes.
     detached: bool,
+    /// The clock reading at which a wait saw its deadline pass (later than
+    /// the poll's): the rest of the poll goes on from it, so that every
+    /// part of the machine sees that deadline passed (a dial's, which only
+    /// its next step acts on, as well as the timers `handle_timeout` acts
+    /// on), not only the call that was told.
+    passed: Option<Instant>,
     /// What the body gave with its head (see [`Early`]).
     early: Early,
 }
@@ -174,6 +180,7 @@ impl<R: Runtime> Run<R> {
             timer: None,
             piece: BytesMut::new(),
             detached: false,
+            passed: None,
             early: Early::default(),
         }
     }
@@ -194,9 +201,12 @@ impl<R: Runtime> Run<R> {
     fn poll_actions(&mut self, cx: &mut Context<'_>) -> Poll<Out> {
         // Read once per poll: no action below waits (a wait that is not
         // over returns `Pending`), so the time moves only by this poll's
-        // own work.
-        let now = self.shared.clock.now();
+        // own work, and by a deadline seen passed on a later reading.
+        let mut now = self.shared.clock.now();
         for _ in 0..MAX_ACTIONS {
+            if let Some(passed) = self.passed.take() {
+                now = now.max(passed);
+            }
             let link = self.conn.as_mut().map(|c| &mut c.link);
             match self.ex.poll(link, now) {
                 Action::Checkout => self.checkout(now),
@@ -350,6 +360,7 @@ impl<R: Runtime> Run<R> {
             }
             Poll::Pending => {
                 let passed = ready!(self.poll_deadline(cx, now));
+                self.passed = Some(passed);
                 self.ex.handle_timeout(None, passed);
             }
         }
@@ -488,6 +499,7 @@ impl<R: Runtime> Run<R> {
     /// once it passed.
     fn poll_timeout(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
         let passed = ready!(self.poll_deadline(cx, now));
+        self.passed = Some(passed);
         let link = self.conn.as_mut().map(|c| &mut c.link);
         self.ex.handle_timeout(link, passed);
         Poll::Ready(())
@@ -519,8 +531,10 @@ impl<R: Runtime> Run<R> {
         // Moved at once to an earlier deadline, or after it fired; a later
         // deadline waits until the armed instant passes (the timer fires
         // early and is armed again below): a keep-alive loop under a long
-        // timeout then moves no timer per request (a move locks tokio's
-        // timer wheel, and makes async-io's reactor thread allocate).
+        // timeout then moves no timer per request (on async-io a move is a
+        // timer operation its reactor thread handles with allocations;
+        // tokio moves an armed timer later cheaply, and it costs one early
+        // wake per timeout period here).
         if armed.is_none_or(|armed| wake < armed) {
             R::reset_timer(timer.as_mut(), wake);
             *armed = Some(wake);
