@@ -552,6 +552,9 @@ impl<R: Runtime> Run<R> {
             *armed = Some(wake);
         }
         // The runtime's timer fired before the clock got there: look again.
+        // (The machine's clock is the system's monotonic one, not the
+        // runtime's: under tokio's paused time, whose timers fire by
+        // virtual time, this goes round until real time gets there.)
         cx.waker().wake_by_ref();
         Poll::Pending
     }
