@@ -1,11 +1,10 @@
-//! The async drivers (tokio, smol) decode what came of the body with its
-//! head before the caller asks: a small body ends in the poll that read
-//! it, so its connection is back in the pool when `send` returns (as on
-//! the blocking backend), with no byte of it copied out of the thread's
-//! read buffer. A body that goes on past that read is read as before, and
-//! giving up a body of which a piece was taken early still settles its
-//! connection before `discard` returns (and dropping it drains it in a
-//! task of its own, as before).
+//! The async drivers (tokio, smol) decode a sized body that came whole
+//! with its head before the caller asks: it ends in the poll that read it,
+//! so its connection is back in the pool when `send` returns (as on the
+//! blocking backend), with no byte of it copied out of the thread's read
+//! buffer. A body that goes on past that read is left alone and read as
+//! the caller asks; giving it up still settles its connection before
+//! `discard` returns, and dropping it drains it in a task of its own.
 
 use std::time::Duration;
 
@@ -88,7 +87,7 @@ macro_rules! early_body_cases {
             }
 
             #[test]
-            fn discarding_a_body_with_a_piece_taken_early_settles_its_connection() {
+            fn discarding_a_body_that_goes_on_past_the_head_settles_its_connection() {
                 let server = ScriptServer::start(vec![script([split_reply(), whole_reply()])]);
                 let (client, url) = ($client, server.url("/"));
                 $block_on(async {
@@ -103,7 +102,7 @@ macro_rules! early_body_cases {
             }
 
             #[test]
-            fn dropping_a_body_with_a_piece_taken_early_drains_its_connection() {
+            fn dropping_a_body_that_goes_on_past_the_head_drains_its_connection() {
                 let server = ScriptServer::start(vec![script([split_reply(), whole_reply()])]);
                 let (client, url) = ($client, server.url("/"));
                 $block_on(async {
