@@ -181,7 +181,7 @@ impl ResponseBody {
             Ok(None) => return None,
             Ok(Some(Out::End)) => Ended::End,
             Ok(Some(Out::Upgrade)) => Ended::Upgrade,
-            Ok(Some(Out::Head(_))) => return None, // unreachable: one head per flow
+            Ok(Some(Out::Head)) => return None, // unreachable: one head per flow
             Err(e) => {
                 self.flow = None;
                 return Some(Err(e));

@@ -145,7 +145,10 @@ impl Client {
             fresh: Some(now),
         };
         match flow.next(true)? {
-            Some(Out::Head(head)) => {
+            Some(Out::Head) => {
+                let Some(head) = flow.ex.take_head() else {
+                    return Err(misuse("the exchange ended without a head"));
+                };
                 let content_type = head.headers().get(http::header::CONTENT_TYPE).cloned();
                 Ok(head.map(|url| ResponseBody::new(flow, content_type, url)))
             }
@@ -232,7 +235,8 @@ pub(crate) enum Sink<'a> {
 
 /// What [`Flow::next`] hands the caller.
 pub(crate) enum Out {
-    Head(http::Response<roundtrip_io::FinalUrl>),
+    /// The head is complete: [`Exchange::take_head`].
+    Head,
     Data(Bytes),
     /// This many body bytes were read into the caller's slice, or appended
     /// to its vector ([`Flow::next_into`]).
@@ -434,7 +438,7 @@ impl Flow {
                         Err(e) => self.ex.handle_io_error(link, e, now),
                     }
                 }
-                Action::Head(head) => return Ok(Some(Out::Head(head))),
+                Action::Head => return Ok(Some(Out::Head)),
                 Action::Data(data) => return Ok(Some(Out::Data(data))),
                 Action::Release => {
                     if let Some(conn) = self.conn.take() {

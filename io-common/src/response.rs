@@ -80,11 +80,12 @@ impl ResponseHead {
 /// ```
 #[derive(Debug, Default)]
 pub struct HeadBuilder {
-    status: Option<(StatusCode, HttpVersion)>,
-    /// The current head's reason phrase, when not its code's usual one.
-    reason: Option<ReasonPhrase>,
-    /// The current head's fields, from its status line to its end.
-    headers: Option<HeaderMap>,
+    /// The head being built, from its status line to its end; after the
+    /// final one's end, that head until it is taken ([`Self::take_head`]):
+    /// built where it stays, so that it is not moved on its way out.
+    head: Option<http::Response<()>>,
+    /// `head` is the final head, complete.
+    done: bool,
     interim: Vec<StatusCode>,
     interim_heads: Vec<http::Response<()>>,
 }
@@ -93,6 +94,46 @@ impl HeadBuilder {
     /// Takes one head event; returns the head at the final `HeadEnd`. Other
     /// events are ignored.
     pub fn push(&mut self, event: Event) -> Result<Option<ResponseHead>, ProtoError> {
+        let Some(end) = self.push_event(event)? else {
+            return Ok(None);
+        };
+        let interim = self.take_interim();
+        let Some((parts, ())) = self.take_head().map(http::Response::into_parts) else {
+            return Ok(None);
+        };
+        Ok(Some(ResponseHead {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            end,
+            interim,
+            extensions: parts.extensions,
+        }))
+    }
+
+    /// Takes one head event; at the final `HeadEnd`, returns it and keeps
+    /// the head complete (see [`head`](Self::head) and
+    /// [`take_head`](Self::take_head)). Other events are ignored.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_io::HeadBuilder;
+    /// use roundtrip_io::proto::{Framing, ResponseDecoder};
+    ///
+    /// let mut dec = ResponseDecoder::default();
+    /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..]);
+    /// let mut builder = HeadBuilder::default();
+    /// let end = loop {
+    ///     let event = dec.poll_event(&mut buf).unwrap().unwrap();
+    ///     if let Some(end) = builder.push_event(event).unwrap() { break end; }
+    /// };
+    /// assert_eq!(end.framing, Framing::Length(2));
+    /// assert_eq!(builder.head().unwrap().headers()["content-length"], "2");
+    /// let head = builder.take_head().unwrap();
+    /// assert_eq!(head.status(), 200);
+    /// assert!(builder.take_head().is_none());
+    /// ```
+    pub fn push_event(&mut self, event: Event) -> Result<Option<HeadEnd>, ProtoError> {
         match event {
             Event::Status(line) => {
                 // The decoder only accepts codes 100..=999, which http accepts too.
@@ -102,59 +143,83 @@ impl HeadBuilder {
                     Version::Http10 => HttpVersion::HTTP_10,
                     Version::Http11 => HttpVersion::HTTP_11,
                 };
-                self.status = Some((status, version));
-                self.reason = ReasonPhrase::unusual(status, line.reason);
+                let mut head = http::Response::new(());
+                *head.status_mut() = status;
+                *head.version_mut() = version;
                 // Sized once for the fields that follow (no regrowth for
                 // the usual 8-15). A count `http` cannot hold is refused
                 // at the field that does not fit.
-                self.headers = Some(HeaderMap::try_with_capacity(line.fields).unwrap_or_default());
+                *head.headers_mut() = HeaderMap::try_with_capacity(line.fields).unwrap_or_default();
+                if let Some(reason) = ReasonPhrase::unusual(status, line.reason) {
+                    head.extensions_mut().insert(reason);
+                }
+                self.head = Some(head);
+                self.done = false;
             }
-            Event::Field(field) => append(self.headers.get_or_insert_default(), &field)?,
+            Event::Field(field) => append(self.building().headers_mut(), &field)?,
             Event::HeadEnd(end) => {
-                let Some((status, version)) = self.status.take() else {
+                if self.done {
+                    return Ok(None);
+                }
+                let Some(head) = &mut self.head else {
                     return Ok(None);
                 };
-                let mut extensions = http::Extensions::new();
-                if let Some(reason) = self.reason.take() {
-                    extensions.insert(reason);
-                }
-                let headers = self.headers.take().unwrap_or_default();
                 if end.interim {
                     // Bounded: the decoder allows `max_interim_responses`.
-                    self.interim.push(status);
-                    let head = ResponseHead {
-                        status,
-                        version,
-                        headers,
-                        end,
-                        interim: Vec::new(),
-                        extensions,
-                    };
-                    self.interim_heads.push(head.into_response(()));
+                    self.interim.push(head.status());
+                    self.interim_heads.extend(self.head.take());
                     return Ok(None);
                 }
                 if !self.interim_heads.is_empty() {
-                    extensions.insert(InterimResponses(std::mem::take(&mut self.interim_heads)));
+                    let interim = InterimResponses(std::mem::take(&mut self.interim_heads));
+                    head.extensions_mut().insert(interim);
                 }
-                return Ok(Some(ResponseHead {
-                    status,
-                    version,
-                    headers,
-                    end,
-                    interim: std::mem::take(&mut self.interim),
-                    extensions,
-                }));
+                self.done = true;
+                return Ok(Some(end));
             }
             _ => {}
         }
         Ok(None)
     }
-}
 
-impl HeadBuilder {
-    /// Takes every head event already in `buf` (traced with `tracing`);
-    /// returns the final head once it is complete. An error is the core's,
-    /// in [`Phase::ResponseHead`](crate::Phase); `reached`: the request may
+    /// The head whose fields are coming in.
+    fn building(&mut self) -> &mut http::Response<()> {
+        if self.done {
+            // A field after the end: not from the decoder; a fresh head.
+            self.head = None;
+            self.done = false;
+        }
+        self.head.get_or_insert_default()
+    }
+
+    /// The final head, complete, until it is taken.
+    pub fn head(&self) -> Option<&http::Response<()>> {
+        self.head.as_ref().filter(|_| self.done)
+    }
+
+    /// The final head, complete, until it is taken.
+    pub fn head_mut(&mut self) -> Option<&mut http::Response<()>> {
+        self.head.as_mut().filter(|_| self.done)
+    }
+
+    /// Takes the final head, once it is complete.
+    pub fn take_head(&mut self) -> Option<http::Response<()>> {
+        if !self.done {
+            return None;
+        }
+        self.done = false;
+        self.head.take()
+    }
+
+    /// Takes the statuses of the interim (1xx) heads before the final one.
+    pub fn take_interim(&mut self) -> Vec<StatusCode> {
+        std::mem::take(&mut self.interim)
+    }
+
+    /// Takes every head event already in `buf` (traced with `tracing`), as
+    /// [`push_event`](Self::push_event) does; returns the final head's end
+    /// once it is complete, the head kept. An error is the core's, in
+    /// [`Phase::ResponseHead`](crate::Phase); `reached`: the request may
     /// have reached the server.
     pub fn push_buffered(
         &mut self,
@@ -162,18 +227,18 @@ impl HeadBuilder {
         proto: &mut roundtrip_proto::conn::Connection,
         buf: &mut bytes::BytesMut,
         reached: bool,
-    ) -> Result<Option<ResponseHead>, crate::Error> {
+    ) -> Result<Option<HeadEnd>, crate::Error> {
         let refused = |e| crate::Error::from_proto(e, crate::Phase::ResponseHead, reached);
         // Bounded by the bytes buffered: each event consumes some or ends.
         while let Some(event) = tracing.poll_event(proto, buf).map_err(refused)? {
             let status = matches!(event, Event::Status(_));
-            if let Some(head) = self.push(event).map_err(refused)? {
-                return Ok(Some(head));
+            if let Some(end) = self.push_event(event).map_err(refused)? {
+                return Ok(Some(end));
             }
             if status {
                 // The head is whole: its fields straight into the map, not
                 // an event each.
-                let map = self.headers.get_or_insert_default();
+                let map = self.building().headers_mut();
                 for field in proto.take_fields(buf) {
                     append(map, &field).map_err(refused)?;
                 }

@@ -576,6 +576,47 @@ fn the_head_end_and_interim_statuses_are_kept_for_the_driver() {
     assert!(ex.take_head_end().is_none(), "taken once");
 }
 
+/// The final head stays in the exchange until the driver takes it, even
+/// when the body ended, or failed, before: the async drivers decode a body
+/// that came whole with its head before they hand the head over. Taken
+/// once; a redirect's head is never left behind for the next hop's.
+#[test]
+fn the_head_is_taken_once_after_the_body_ended_or_failed() {
+    use roundtrip_io::exchange::{Exchange, Settings};
+    let exchange = |sim: &Sim, uri: &str| {
+        let settings = std::sync::Arc::new(Settings::new(Config::default()));
+        let request = http::Request::get(uri).body(Body::empty()).unwrap();
+        let (parts, body) = request.into_parts();
+        Exchange::new(settings, parts, body, sim.now())
+    };
+    let mut sim = sim();
+    sim.late_heads = true;
+    sim.serve(Server::new([
+        Reply::Send(b"HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 1\r\n\r\nx".to_vec()),
+        Reply::Send(OK.to_vec()),
+    ]));
+    let mut ex = exchange(&sim, "http://127.0.0.1/a");
+    let r = sim.run(&mut ex, None).unwrap();
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"hi"[..]));
+    assert_eq!(r.url, "http://127.0.0.1/b");
+    assert!(ex.take_head().is_none(), "taken once, at the end");
+
+    // A body cut short fails after its head: the head is still there.
+    let mut sim = self::sim();
+    sim.late_heads = true;
+    sim.serve(Server::new([
+        Reply::Send(b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nno".to_vec()),
+        Reply::Close,
+    ]));
+    let mut ex = exchange(&sim, "http://127.0.0.1/gone");
+    let err = sim.run(&mut ex, None).unwrap_err();
+    assert!(matches!(err, Error::ClosedEarly { .. }), "{err:?}");
+    let head = ex.take_head().expect("the head, after the failure");
+    assert_eq!(head.status(), 404);
+    assert_eq!(head.body().0, "http://127.0.0.1/gone");
+    assert!(ex.take_head().is_none());
+}
+
 /// `user:pass@` in the URL is sent as `Authorization: Basic`, never in
 /// `Host`; a same-origin redirect keeps it, a hop to another origin does
 /// not carry it.

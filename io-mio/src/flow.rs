@@ -234,7 +234,10 @@ impl Driver {
                 };
                 return read(entry, conn, &mut self.shared_read, now);
             }
-            Action::Head(response) => {
+            Action::Head => {
+                let Some(response) = entry.ex.take_head() else {
+                    return self.fail(ex, misuse("a head end without a head"));
+                };
                 let (parts, FinalUrl(url)) = response.into_parts();
                 let (end, interim) = entry
                     .ex

@@ -117,7 +117,7 @@ impl<R: Runtime> ResponseBody<R> {
             Out::Data(data) => return Poll::Ready(Some(Ok(data))),
             Out::End | Out::Upgrade => None,
             Out::Fail(e) => Some(Err(e)),
-            Out::Head(_) => Some(Err(misuse("a second response head"))),
+            Out::Head => Some(Err(misuse("a second response head"))),
         };
         self.ended = true;
         Poll::Ready(next)
@@ -235,7 +235,7 @@ impl<R: Runtime> ResponseBody<R> {
                 Ok(Upgraded { socket, leftover }.into())
             }
             Out::Fail(e) => Err(e),
-            Out::Data(_) | Out::End | Out::Head(_) => Err(not_switched()),
+            Out::Data(_) | Out::End | Out::Head => Err(not_switched()),
         }
     }
 

@@ -239,7 +239,10 @@ impl<R: Runtime> Client<R> {
     ) -> Result<http::Response<ResponseBody<R>>, Error> {
         let mut drive = Drive::new(Run::new(self.shared.clone(), request));
         match std::future::poll_fn(|cx| drive.poll_next(cx)).await {
-            Out::Head(head) => {
+            Out::Head => {
+                let Some(head) = drive.take_head() else {
+                    return Err(run::misuse("no response head"));
+                };
                 let content_type = head.headers().get(http::header::CONTENT_TYPE).cloned();
                 Ok(head.map(|url| ResponseBody::new(drive, content_type, url)))
             }

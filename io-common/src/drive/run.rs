@@ -30,7 +30,8 @@ const MAX_ACTIONS: usize = 256;
 
 /// What the driver hands to its caller.
 pub(crate) enum Out {
-    Head(http::Response<crate::FinalUrl>),
+    /// The head is complete: [`Drive::take_head`].
+    Head,
     Data(Bytes),
     /// The connection was switched to another protocol: the body is empty.
     Upgrade,
@@ -59,6 +60,12 @@ impl<R: Runtime> Drive<R> {
             Some(run) => run.poll_next(cx),
             None => Poll::Ready(Out::End),
         }
+    }
+
+    /// The head of the last [`Out::Head`], taken: see
+    /// [`Exchange::take_head`].
+    pub fn take_head(&mut self) -> Option<http::Response<crate::FinalUrl>> {
+        self.0.as_mut().and_then(|run| run.ex.take_head())
     }
 
     /// The exchange, while there is one.
@@ -225,9 +232,9 @@ impl<R: Runtime> Run<R> {
                 Action::Write { watch_read } => ready!(self.poll_write(cx, watch_read, now)),
                 Action::NeedBody => ready!(self.poll_body(cx, now)),
                 Action::Read => ready!(self.poll_read(cx, now)),
-                Action::Head(head) => {
+                Action::Head => {
                     self.take_early(now);
-                    return Poll::Ready(Out::Head(head));
+                    return Poll::Ready(Out::Head);
                 }
                 Action::Data(data) => return Poll::Ready(Out::Data(data)),
                 Action::Release => self.settle(None, now),

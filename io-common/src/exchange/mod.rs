@@ -42,7 +42,7 @@
 //! | [`Action::Write`] | writes [`Link::out`] | [`handle_written`](Exchange::handle_written) (and, with `watch_read`, [`handle_input`](Exchange::handle_input) for bytes that arrived meanwhile) |
 //! | [`Action::NeedBody`] | reads the next piece of [`request_body`](Exchange::request_body) | [`handle_request_body`](Exchange::handle_request_body) |
 //! | [`Action::Read`] | reads into [`Link::read_buf`] | [`handle_input`](Exchange::handle_input) or [`handle_eof`](Exchange::handle_eof) |
-//! | [`Action::Head`], [`Action::Data`] | hands them to the caller | nothing |
+//! | [`Action::Head`], [`Action::Data`] | hands them to the caller (the head: [`take_head`](Exchange::take_head)) | nothing |
 //! | [`Action::Release`], [`Action::Discard`] | checks the connection in (the core's verdict decides) or closes it | nothing |
 //! | [`Action::Upgrade`] | keeps the connection for the caller | nothing |
 //! | [`Action::Fail`], [`Action::End`] | stops | nothing |
@@ -83,7 +83,7 @@ use timer::Timers;
 use crate::trace::{RequestId, Tracing};
 use crate::{
     Body, Config, ContentDecoder, DefaultFields, Error, HeadBuilder, Phase, Prepared, Redirects,
-    ResponseHead, Verdict, decode_content, drain_buffered, prepare, trailer_into,
+    Verdict, decode_content, drain_buffered, prepare, trailer_into,
 };
 
 /// Steps one [`Exchange::poll`] may take before it must answer: every
@@ -177,11 +177,10 @@ pub enum Action {
     NeedBody,
     /// Read response bytes.
     Read,
-    /// The final response head (body to follow), with the URL that
-    /// answered as its body ([`FinalUrl`](crate::FinalUrl)): the driver
-    /// puts it in the body it makes, where
-    /// [`ResponseExt::url`](crate::ResponseExt::url) finds it.
-    Head(http::Response<crate::FinalUrl>),
+    /// The final response head (body to follow) is complete: take it with
+    /// [`Exchange::take_head`], with the URL that answered as its body.
+    /// (Not carried here, so that every action stays small.)
+    Head,
     /// The next piece of the response body (decoded, when the client
     /// decodes it).
     Data(Bytes),
@@ -642,93 +641,108 @@ impl<R> Exchange<R> {
     fn decode_head(&mut self, link: &mut Link, now: Instant) -> Result<Option<Action>, Error> {
         let reached = link.proto.wrote_any_byte();
         let tracing = self.settings.config.tracing(Some(self.id));
-        let head =
+        let end =
             self.builder
                 .push_buffered(&tracing, &mut link.proto, &mut link.read_buf, reached)?;
-        match head {
-            Some(head) => Ok(self.on_head(link, head, now)),
+        match end {
+            Some(end) => Ok(self.on_head(link, end, now)),
             None => Ok(None),
         }
     }
 
-    /// The final head arrived.
-    fn on_head(&mut self, link: &mut Link, head: ResponseHead, now: Instant) -> Option<Action> {
+    /// The final head arrived: it stays in the builder until the driver
+    /// takes it ([`Exchange::take_head`]), after [`Action::Head`].
+    fn on_head(&mut self, link: &mut Link, end: HeadEnd, now: Instant) -> Option<Action> {
         self.timers.disarm(Timer::ReadIdle);
         self.timers.disarm(Timer::Write);
+        let interim = self.builder.take_interim();
         if link.proto.is_switched() && link.is_tls() {
             // The caller would get a socket carrying TLS records.
             let err = crate::tls::TlsError::UpgradeUnsupported;
             self.fail(link, Error::tls(err, Phase::ResponseHead, true));
             return None;
         }
+        let Some(head) = self.builder.head_mut() else {
+            self.fail(
+                link,
+                Error::from_proto(misuse_head(), Phase::ResponseHead, true),
+            );
+            return None;
+        };
         // Every final head's cookies are kept, a redirect's included (Go's
         // `Client.send`), for the URL that answered.
         #[cfg(feature = "cookies")]
-        crate::cookies::store(&self.settings.config, &self.parts.uri, &head.headers);
+        crate::cookies::store(&self.settings.config, &self.parts.uri, head.headers());
         if link.proto.is_switched() {
             self.state = State::Switched;
-            let response = self.response(head);
-            return Some(Action::Head(self.mark_followed(response)));
+            self.head_end = Some((end, interim));
+            mark_followed(&mut self.redirects, &self.parts.uri, head);
+            return Some(Action::Head);
         }
         let replay = self.body.replay();
         let config = &self.settings.config;
-        let verdict =
-            self.redirects
-                .handle_response(&self.parts, head.status, &head.headers, replay, config);
+        let verdict = self.redirects.handle_response(
+            &self.parts,
+            head.status(),
+            head.headers(),
+            replay,
+            config,
+        );
         match verdict {
             Ok(Verdict::Deliver) => {
                 self.state = State::Body;
-                let mut response = self.response(head);
-                let (parts, config) = (&self.parts, &self.settings.config);
-                let (status, ext) = (response.status(), &mut Extensions::new());
-                self.decoder = decode_content(parts, config, status, response.headers_mut(), ext)
-                    .map(Box::new);
-                response.extensions_mut().extend(std::mem::take(ext));
-                Some(Action::Head(self.mark_followed(response)))
+                self.until_close = end.framing == roundtrip_proto::Framing::UntilClose;
+                self.head_end = Some((end, interim));
+                let (parts, status) = (&self.parts, head.status());
+                let ext = &mut Extensions::new();
+                self.decoder =
+                    decode_content(parts, config, status, head.headers_mut(), ext).map(Box::new);
+                head.extensions_mut().extend(std::mem::take(ext));
+                mark_followed(&mut self.redirects, &self.parts.uri, head);
+                Some(Action::Head)
             }
             Ok(Verdict::Follow(hop)) => {
                 #[cfg(feature = "cookies")]
-                crate::cookies::forget_replaced(config, &mut self.parts.headers, &head.headers);
+                crate::cookies::forget_replaced(config, &mut self.parts.headers, head.headers());
+                self.builder.take_head();
                 hop.apply_with_body(&mut self.parts, &mut self.body);
                 self.leave(link, After::Hop, now);
                 None
             }
             Err(e) => {
+                self.builder.take_head();
                 self.leave(link, After::Fail(e), now);
                 None
             }
         }
     }
 
-    /// Every response carries the URL that answered it ([`FinalUrl`]:
-    /// the one requested, or the last hop's), as its body until the driver
-    /// makes the real one (no `http::Extensions` allocation per response;
-    /// one with an error status has it in its extensions too), and one
-    /// that came through redirects the chain in its extensions.
-    /// The URI is moved, not copied: the exchange needs it no more.
+    /// The head of the last [`Action::Head`], taken (`None` after the first
+    /// call, or with no such action), with the URL that answered as its
+    /// body ([`FinalUrl`](crate::FinalUrl)): the driver puts it in the body
+    /// it makes, where [`ResponseExt::url`](crate::ResponseExt::url) finds
+    /// it. The head is built in place and moved once, here.
     ///
-    /// [`FinalUrl`]: crate::FinalUrl
-    fn mark_followed(
-        &mut self,
-        mut response: http::Response<()>,
-    ) -> http::Response<crate::FinalUrl> {
-        if let Some(chain) = std::mem::take(&mut self.redirects).into_followed() {
-            response.extensions_mut().insert(chain);
-        }
+    /// ```
+    /// use std::sync::Arc;
+    /// use roundtrip_io::exchange::sim::{Server, Sim};
+    /// use roundtrip_io::exchange::{Action, Exchange, Settings};
+    /// let mut sim = Sim::new(roundtrip_io::Config::default());
+    /// sim.serve(Server::reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"));
+    /// let settings = Arc::new(Settings::new(roundtrip_io::Config::default()));
+    /// let (parts, body) = http::Request::get("http://127.0.0.1/a").body(roundtrip_io::Body::empty())?.into_parts();
+    /// let mut ex = Exchange::new(settings, parts, body, sim.now());
+    /// let collected = sim.run(&mut ex, None)?; // takes the head at `Action::Head`
+    /// assert_eq!(collected.status, 200);
+    /// assert_eq!(collected.url.to_string(), "http://127.0.0.1/a");
+    /// assert!(ex.take_head().is_none(), "taken once");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn take_head(&mut self) -> Option<http::Response<crate::FinalUrl>> {
+        let head = self.builder.take_head()?;
+        // The URI is moved, not copied: the exchange needs it no more.
         let url = crate::FinalUrl(std::mem::take(&mut self.parts.uri));
-        // The head of an error status outlives its body more often
-        // (`error_for_status`): it keeps the URL as well.
-        let status = response.status();
-        if status.is_client_error() || status.is_server_error() {
-            response.extensions_mut().insert(url.clone());
-        }
-        response.map(|()| url)
-    }
-
-    fn response(&mut self, mut head: ResponseHead) -> http::Response<()> {
-        self.until_close = head.end.framing == roundtrip_proto::Framing::UntilClose;
-        self.head_end = Some((head.end, std::mem::take(&mut head.interim)));
-        head.into_response(())
+        Some(head.map(|()| url))
     }
 
     fn step_body(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
@@ -790,6 +804,30 @@ impl<R> Exchange<R> {
         }
     }
 }
+/// Every response carries the URL that answered it ([`FinalUrl`]: the one
+/// requested, or the last hop's), as its body until the driver makes the
+/// real one ([`Exchange::take_head`]; no `http::Extensions` allocation per
+/// response); one with an error status has it in its extensions too, and
+/// one that came through redirects the chain.
+///
+/// [`FinalUrl`]: crate::FinalUrl
+fn mark_followed(redirects: &mut Redirects, uri: &http::Uri, head: &mut http::Response<()>) {
+    if let Some(chain) = std::mem::take(redirects).into_followed() {
+        head.extensions_mut().insert(chain);
+    }
+    // The head of an error status outlives its body more often
+    // (`error_for_status`): it keeps the URL as well.
+    let status = head.status();
+    if status.is_client_error() || status.is_server_error() {
+        head.extensions_mut().insert(crate::FinalUrl(uri.clone()));
+    }
+}
+
+/// A final head reported with none built: not from the decoder.
+fn misuse_head() -> roundtrip_proto::Error {
+    roundtrip_proto::Error::Misuse("a head end without a head")
+}
+
 #[cfg(test)]
 mod size {
     /// An exchange is built, boxed and moved once per request: its rare

@@ -599,6 +599,21 @@ pub struct Collected {
     pub url: http::Uri,
 }
 
+/// The head the exchange holds, taken, as a [`Collected`] with no body yet.
+fn collected(ex: &mut Exchange<Box<dyn Read + Send>>) -> Result<Collected, Error> {
+    let head = ex.take_head().ok_or_else(|| misuse("no head"))?;
+    let (parts, crate::FinalUrl(url)) = head.into_parts();
+    Ok(Collected {
+        url,
+        status: parts.status,
+        headers: parts.headers,
+        body: Bytes::new(),
+        trailers: None,
+        upgraded: None,
+        extensions: parts.extensions,
+    })
+}
+
 /// Scripted servers, a pool and a virtual clock. See the [module docs](self).
 pub struct Sim {
     settings: Arc<Settings>,
@@ -625,6 +640,11 @@ pub struct Sim {
     /// into the read buffer in the same read, instead of staying with the
     /// socket.
     pub scatter_reads: bool,
+    /// Take the final head when the run ends ([`Exchange::take_head`]),
+    /// not at its [`Action::Head`]: as a driver that decodes a body which
+    /// came whole with its head before it hands the head over. A run that
+    /// fails after the head leaves it in the exchange.
+    pub late_heads: bool,
     /// How connects to an address end ([`Sim::connects`]); any other
     /// address connects at once.
     connect_rules: HashMap<std::net::SocketAddr, Connect>,
@@ -667,6 +687,7 @@ impl Sim {
             read_limit: None,
             direct_reads: false,
             scatter_reads: false,
+            late_heads: false,
             connect_rules: HashMap::new(),
             names: HashMap::new(),
             attempts: Vec::new(),
@@ -746,6 +767,7 @@ impl Sim {
         let mut response: Option<Collected> = None;
         let mut body = BytesMut::new();
         let mut waiting: Option<roundtrip_proto::pool::Ticket> = None;
+        let mut head_seen = false;
         for step in 0..MAX_ACTIONS {
             if cancel_after == Some(step) {
                 let link = conn
@@ -860,18 +882,8 @@ impl Sim {
                         ex.abandon(link, self.now);
                     }
                 }
-                Action::Head(head) => {
-                    let (parts, crate::FinalUrl(url)) = head.into_parts();
-                    response = Some(Collected {
-                        url,
-                        status: parts.status,
-                        headers: parts.headers,
-                        body: Bytes::new(),
-                        trailers: None,
-                        upgraded: None,
-                        extensions: parts.extensions,
-                    });
-                }
+                Action::Head if self.late_heads => head_seen = true,
+                Action::Head => response = Some(collected(ex)?),
                 Action::Data(data) => {
                     body.extend_from_slice(&data);
                     if self.read_limit.is_some_and(|limit| body.len() >= limit) {
@@ -929,7 +941,11 @@ impl Sim {
                     return Err(e);
                 }
                 Action::End => {
-                    let mut r = response.take().ok_or_else(|| misuse("end before head"))?;
+                    let mut r = match response.take() {
+                        Some(r) => r,
+                        None if head_seen => collected(ex)?,
+                        None => return Err(misuse("end before head")),
+                    };
                     r.body = body.freeze();
                     r.trailers = ex.trailers().cloned();
                     return Ok(r);
@@ -1167,7 +1183,7 @@ pub fn name(action: &Action) -> &'static str {
         Action::Write { .. } => "write",
         Action::NeedBody => "need-body",
         Action::Read => "read",
-        Action::Head(_) => "head",
+        Action::Head => "head",
         Action::Data(_) => "data",
         Action::Release => "release",
         Action::Discard(_) => "discard",

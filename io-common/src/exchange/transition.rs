@@ -119,7 +119,12 @@ impl<R> Exchange<R> {
     pub(super) fn after(&mut self, then: After, _now: Instant) {
         self.reused = false;
         self.idle_for = None;
-        self.builder = HeadBuilder::default();
+        if matches!(then, After::Checkout | After::Retry | After::Hop) {
+            // A fresh head comes next. At the end (or a failure), a final
+            // head stays until the driver takes it: a body that came whole
+            // with its head may end, or fail, before the head is handed over.
+            self.builder = HeadBuilder::default();
+        }
         self.decoder = None;
         self.state = match then {
             After::End => State::End,

@@ -85,13 +85,11 @@ impl<R> Exchange<R> {
         if link.has_output() && !self.eof {
             return Some(Action::Write { watch_read: true });
         }
-        let head = match self.builder.push_buffered(
-            &Tracing::off(),
-            &mut link.proto,
-            &mut link.read_buf,
-            true,
-        ) {
-            Ok(Some(head)) => head,
+        match self
+            .builder
+            .push_buffered(&Tracing::off(), &mut link.proto, &mut link.read_buf, true)
+        {
+            Ok(Some(_)) => {}
             Ok(None) if self.eof => {
                 self.proxy_failed(link, ProxyError::Closed);
                 return None;
@@ -105,11 +103,16 @@ impl<R> Exchange<R> {
                 self.proxy_failed(link, ProxyError::BadAnswer(e.to_string()));
                 return None;
             }
-        };
+        }
+        let head = self.builder.take_head();
         self.builder = HeadBuilder::default();
         if !link.proto.is_switched() {
+            let Some((head, ())) = head.map(http::Response::into_parts) else {
+                let detail = "a head end without a head".to_string();
+                self.proxy_failed(link, ProxyError::BadAnswer(detail));
+                return None;
+            };
             let status = head.status;
-            let (head, ()) = head.into_response(()).into_parts();
             let proxy = self.proxy_name(link.key.via());
             self.state = State::Settle {
                 close: Some(CloseReason::Error),
