@@ -59,7 +59,7 @@ impl BodyUrl for &[u8] {}
 impl BodyUrl for &str {}
 
 /// The URL itself, as the body of the head an exchange hands its driver
-/// (`Action::Head`).
+/// (`Exchange::take_head`, after `Action::Head`).
 impl BodyUrl for FinalUrl {
     fn url(&self) -> Option<&Uri> {
         Some(&self.0)

@@ -86,6 +86,9 @@ pub struct HeadBuilder {
     head: Option<http::Response<()>>,
     /// `head` is the final head, complete.
     done: bool,
+    /// A final head ended since the last status line: the interim
+    /// statuses kept are that response's, not the next one's.
+    ended: bool,
     interim: Vec<StatusCode>,
     interim_heads: Vec<http::Response<()>>,
 }
@@ -155,8 +158,15 @@ impl HeadBuilder {
                 }
                 self.head = Some(head);
                 self.done = false;
+                if std::mem::take(&mut self.ended) {
+                    self.interim.clear();
+                }
             }
-            Event::Field(field) => append(self.building().headers_mut(), &field)?,
+            Event::Field(field) => {
+                if let Some(head) = self.building() {
+                    append(head.headers_mut(), &field)?;
+                }
+            }
             Event::HeadEnd(end) => {
                 if self.done {
                     return Ok(None);
@@ -175,6 +185,7 @@ impl HeadBuilder {
                     head.extensions_mut().insert(interim);
                 }
                 self.done = true;
+                self.ended = true;
                 return Ok(Some(end));
             }
             _ => {}
@@ -182,14 +193,10 @@ impl HeadBuilder {
         Ok(None)
     }
 
-    /// The head whose fields are coming in.
-    fn building(&mut self) -> &mut http::Response<()> {
-        if self.done {
-            // A field after the end: not from the decoder; a fresh head.
-            self.head = None;
-            self.done = false;
-        }
-        self.head.get_or_insert_default()
+    /// The head whose fields are coming in: none before a status line or
+    /// after the end (a field there is not from the decoder: ignored).
+    fn building(&mut self) -> Option<&mut http::Response<()>> {
+        self.head.as_mut().filter(|_| !self.done)
     }
 
     /// The final head, complete, until it is taken.
@@ -238,9 +245,11 @@ impl HeadBuilder {
             if status {
                 // The head is whole: its fields straight into the map, not
                 // an event each.
-                let map = self.building().headers_mut();
-                for field in proto.take_fields(buf) {
-                    append(map, &field).map_err(refused)?;
+                let fields = proto.take_fields(buf);
+                if let Some(head) = self.building() {
+                    for field in fields {
+                        append(head.headers_mut(), &field).map_err(refused)?;
+                    }
                 }
             }
         }
@@ -587,5 +596,44 @@ mod tests {
         ] {
             assert_eq!(common_name(other.as_bytes()), None, "{other}");
         }
+    }
+
+    /// Events out of the decoder's order make no head up, and the interim
+    /// statuses of one response are not the next one's.
+    #[test]
+    fn a_head_builder_keeps_to_its_heads() {
+        use super::{Event, HeadBuilder, HeadEnd, InterimResponses, StatusCode};
+        use bytes::BytesMut;
+        use roundtrip_proto::ResponseDecoder;
+        let mut builder = HeadBuilder::default();
+        let end = HeadEnd {
+            framing: roundtrip_proto::Framing::NoBody,
+            reuse: roundtrip_proto::Reuse::Yes,
+            interim: false,
+            keep_alive_timeout: None,
+        };
+        // An end with no status line before it: nothing.
+        assert_eq!(builder.push_event(Event::HeadEnd(end)).unwrap(), None);
+        assert!(builder.head().is_none() && builder.take_head().is_none());
+
+        let mut dec = ResponseDecoder::default();
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 204 No Content\r\nA: b\r\n\r\n"[..],
+        );
+        let mut heads = Vec::new();
+        while let Some(event) = dec.poll_event(&mut buf).unwrap() {
+            if builder.push_event(event).unwrap().is_some() {
+                heads.push(builder.take_head().unwrap());
+                assert!(builder.take_head().is_none(), "taken once");
+            }
+        }
+        // The interim statuses were never taken: those left are the last
+        // response's (none), not the first one's.
+        assert!(builder.take_interim().is_empty());
+        assert_eq!(heads.len(), 2);
+        assert_eq!(heads[1].headers()["a"], "b");
+        let InterimResponses(interim) = heads[0].extensions().get().unwrap();
+        assert_eq!(interim[0].status(), StatusCode::EARLY_HINTS);
+        assert!(heads[1].extensions().get::<InterimResponses>().is_none());
     }
 }

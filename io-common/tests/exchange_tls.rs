@@ -790,7 +790,12 @@ fn a_protocol_switch_over_tls_fails_typed_and_closes() {
         .header("connection", "upgrade")
         .body(Body::empty())
         .unwrap();
-    let err = sim.send(request).unwrap_err();
+    let mut ex = sim.exchange(request);
+    let err = sim.run(&mut ex, None).unwrap_err();
+    assert!(
+        ex.take_head().is_none(),
+        "a head never announced is not there to take"
+    );
     assert!(
         matches!(
             err,

@@ -389,8 +389,8 @@ impl<R> Exchange<R> {
     }
 
     /// The request as it is sent now (a redirect rewrites it). Once the
-    /// final head was delivered its URI is the head's
-    /// [`FinalUrl`](crate::FinalUrl), moved there.
+    /// final head was taken ([`take_head`](Self::take_head)) its URI is
+    /// the head's [`FinalUrl`](crate::FinalUrl), moved there.
     pub fn request(&self) -> &Parts {
         &self.parts
     }
@@ -659,6 +659,7 @@ impl<R> Exchange<R> {
         if link.proto.is_switched() && link.is_tls() {
             // The caller would get a socket carrying TLS records.
             let err = crate::tls::TlsError::UpgradeUnsupported;
+            self.builder.take_head(); // never announced: not to be taken
             self.fail(link, Error::tls(err, Phase::ResponseHead, true));
             return None;
         }

@@ -737,9 +737,15 @@ impl Sim {
 
     /// Sends `request` and collects its response.
     pub fn send(&mut self, request: http::Request<SimBody>) -> Result<Collected, Error> {
-        let (parts, body) = request.into_parts();
-        let mut ex = Exchange::new(self.settings.clone(), parts, body, self.now);
+        let mut ex = self.exchange(request);
         self.run(&mut ex, None)
+    }
+
+    /// An exchange for `request` with this simulator's settings, for
+    /// [`run`](Self::run) (a test that looks at the exchange afterwards).
+    pub fn exchange(&self, request: http::Request<SimBody>) -> Exchange<Box<dyn Read + Send>> {
+        let (parts, body) = request.into_parts();
+        Exchange::new(self.settings.clone(), parts, body, self.now)
     }
 
     /// Sends `request`, cancelling it after `after` actions.
@@ -928,9 +934,11 @@ impl Sim {
                     let key = c.link.key.clone();
                     let grant = self.pool.discard(id, &key, CloseReason::Switched);
                     self.settle_grant(grant);
-                    let mut r = response
-                        .take()
-                        .ok_or_else(|| misuse("upgrade before head"))?;
+                    let mut r = match response.take() {
+                        Some(r) => r,
+                        None if head_seen => collected(ex)?,
+                        None => return Err(misuse("upgrade before head")),
+                    };
                     r.upgraded = Some(c.link.read_buf.split().freeze());
                     return Ok(r);
                 }
