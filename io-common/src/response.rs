@@ -26,6 +26,31 @@ pub struct ResponseHead {
 }
 
 impl ResponseHead {
+    /// A head from an `http` response's parts, with the core's verdicts.
+    ///
+    /// ```
+    /// use roundtrip_io::ResponseHead;
+    /// use roundtrip_io::proto::{Framing, HeadEnd, Reuse};
+    /// let (parts, ()) = http::Response::builder().status(204).body(()).unwrap().into_parts();
+    /// let end = HeadEnd { framing: Framing::NoBody, reuse: Reuse::Yes, interim: false, keep_alive_timeout: None };
+    /// let head = ResponseHead::from_parts(parts, end, Vec::new());
+    /// assert_eq!((head.status.as_u16(), head.end.framing), (204, Framing::NoBody));
+    /// ```
+    pub fn from_parts(
+        parts: http::response::Parts,
+        end: HeadEnd,
+        interim: Vec<StatusCode>,
+    ) -> ResponseHead {
+        ResponseHead {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            end,
+            interim,
+            extensions: parts.extensions,
+        }
+    }
+
     /// An `http::Response` carrying `body`.
     pub fn into_response<B>(self, body: B) -> http::Response<B> {
         let mut response = http::Response::new(body);
@@ -104,14 +129,7 @@ impl HeadBuilder {
         let Some((parts, ())) = self.take_head().map(http::Response::into_parts) else {
             return Ok(None);
         };
-        Ok(Some(ResponseHead {
-            status: parts.status,
-            version: parts.version,
-            headers: parts.headers,
-            end,
-            interim,
-            extensions: parts.extensions,
-        }))
+        Ok(Some(ResponseHead::from_parts(parts, end, interim)))
     }
 
     /// Takes one head event; at the final `HeadEnd`, returns it and keeps

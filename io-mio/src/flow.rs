@@ -243,15 +243,7 @@ impl Driver {
                     .ex
                     .take_head_end()
                     .unwrap_or((UNKNOWN_END, Vec::new()));
-                let head = ResponseHead {
-                    status: parts.status,
-                    version: parts.version,
-                    headers: parts.headers,
-                    end,
-                    interim,
-                    extensions: parts.extensions,
-                };
-                entry.head = Some((head, url));
+                entry.head = Some((ResponseHead::from_parts(parts, end, interim), url));
             }
             Action::Data(data) => {
                 if !entry.stopped && !entry.take(data) {
