@@ -22,6 +22,9 @@ pub struct Clock {
     /// nanoseconds ([`crate::sys::monotonic_nanos`]).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     origin_nanos: u64,
+    /// A runtime's own clock, read in place of the system's
+    /// ([`Clock::with_source`]).
+    source: Option<fn() -> StdInstant>,
 }
 
 impl Default for Clock {
@@ -41,6 +44,32 @@ impl Clock {
         Clock {
             origin: StdInstant::now(),
             origin_nanos,
+            source: None,
+        }
+    }
+
+    /// A clock that reads `source` for the time: a runtime's clock, where
+    /// the runtime's timers fire by it rather than by the system's (tokio's
+    /// paused time, `tokio::time::Instant::now`). Its instants must never
+    /// go back; the origin is `source`'s now.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use roundtrip_io::Clock;
+    /// fn frozen() -> Instant {
+    ///     static AT: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    ///     *AT.get_or_init(Instant::now)
+    /// }
+    /// let clock = Clock::with_source(frozen);
+    /// std::thread::sleep(Duration::from_millis(2));
+    /// // The source stood still, and so does the clock.
+    /// assert_eq!(clock.now().since_origin(), Duration::ZERO);
+    /// ```
+    pub fn with_source(source: fn() -> StdInstant) -> Self {
+        Clock {
+            origin: source(),
+            origin_nanos: 0,
+            source: Some(source),
         }
     }
 
@@ -52,6 +81,9 @@ impl Clock {
     /// read another clock there (one that stops during sleep), and the
     /// conversions must agree with it.
     pub fn now(&self) -> Instant {
+        if let Some(source) = self.source {
+            return self.from_std(source());
+        }
         #[cfg(target_os = "linux")]
         {
             let nanos = crate::sys::monotonic_nanos().saturating_sub(self.origin_nanos);

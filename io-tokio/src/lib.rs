@@ -11,6 +11,10 @@
 //! - Cancellation-safe: dropping a request future or a body at any await
 //!   point never returns a connection in the middle of an exchange to the
 //!   pool; waiters for `max_conns_per_host` give back what they were granted.
+//! - Time is tokio's: every timeout and the pool's idle timeout run on
+//!   `tokio::time::Instant`, so under paused time (`test-util`,
+//!   `#[tokio::test(start_paused = true)]`, `tokio::time::advance`) they
+//!   pass by virtual time, as a `tokio::time::sleep` does.
 //! - The response body implements [`http_body::Body`]; a response that
 //!   switched protocols gives its connection with [`ResponseBody::upgrade`].
 //! - `client.get(url)` (and `post`, `put`, `patch`, `delete`, `head`,

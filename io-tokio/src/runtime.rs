@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use roundtrip_io::BoxReader;
 use roundtrip_io::drive::{self, Runtime};
+use roundtrip_io::{BoxReader, Clock};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
@@ -64,6 +64,13 @@ impl Runtime for Tokio {
                 .await
                 .map_err(io::Error::other)?
         }
+    }
+
+    /// tokio's own clock, which its timers fire by: under paused time
+    /// (`test-util`) the client's deadlines pass by virtual time, as a
+    /// `tokio::time::sleep`'s do; otherwise it reads the system's.
+    fn clock(&self) -> Clock {
+        Clock::with_source(|| tokio::time::Instant::now().into_std())
     }
 
     fn timer(&self, at: Instant) -> Sleep {

@@ -101,6 +101,13 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         host: &str,
         port: u16,
     ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static;
+    /// The clock the runtime's timers fire by: the system's monotonic one
+    /// unless the runtime keeps its own (tokio's paused time, for tests).
+    /// Every deadline of the client's is kept on it, so that a timer
+    /// firing means its deadline passed.
+    fn clock(&self) -> Clock {
+        Clock::new()
+    }
     /// A timer that fires at `at`.
     fn timer(&self, at: StdInstant) -> Self::Timer;
     /// Moves `timer` to fire at `at`.
@@ -182,7 +189,7 @@ impl<R: Runtime> Client<R> {
     /// }
     /// ```
     pub fn new(config: Config, runtime: R) -> Client<R> {
-        let clock = Clock::new();
+        let clock = runtime.clock();
         let pool = SharedPool::new(config.pool, clock, config.trace.clone());
         Client {
             shared: Arc::new(Shared {

@@ -568,10 +568,9 @@ impl<R: Runtime> Run<R> {
             R::reset_timer(timer.as_mut(), wake);
             *armed = Some(wake);
         }
-        // The runtime's timer fired before the clock got there: look again.
-        // (The machine's clock is the system's monotonic one, not the
-        // runtime's: under tokio's paused time, whose timers fire by
-        // virtual time, this goes round until real time gets there.)
+        // The runtime's timer fired before the clock got there (the clock
+        // is the runtime's, `Runtime::clock`, so only by a rounding of the
+        // timer's): look again.
         cx.waker().wake_by_ref();
         Poll::Pending
     }
@@ -605,9 +604,9 @@ impl<R: Runtime> Run<R> {
         self.ex
             .abandon(self.conn.as_mut().map(|c| &mut c.link), now);
         self.ex.cancel(self.conn.as_mut().map(|c| &mut c.link), now);
-        // Bounded: each action settles the connection, or stops.
+        // Bounded: each action settles the connection, or stops. Nothing
+        // here waits (a read is tried once), so the time read above holds.
         for _ in 0..MAX_ACTIONS {
-            let now = self.shared.clock.now();
             match self.ex.poll(self.conn.as_mut().map(|c| &mut c.link), now) {
                 Action::Release => self.settle(None, now),
                 Action::Discard(reason) => self.settle(Some(reason), now),
