@@ -164,11 +164,19 @@ impl Proxy {
             None if url_names_port(text) => default_port_of(parsed.scheme()),
             None => default_port,
         };
-        let user = match parsed.username() {
-            "" => None,
-            name => {
-                let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
-                Some((decode(name), decode(parsed.password().unwrap_or(""))))
+        // `user@`, `user:pw@` and `:token@` all have credentials (Go sends
+        // Basic auth whenever the URL has user info). Percent-decoded
+        // bytes that are not UTF-8 are refused, not altered.
+        let user = match (parsed.username(), parsed.password()) {
+            ("", None) => None,
+            (name, password) => {
+                let decode = |s: &str| {
+                    let bytes = percent_decode_str(s).decode_utf8();
+                    bytes
+                        .map(|text| text.into_owned())
+                        .map_err(|_| bad("the credentials are not UTF-8 once percent-decoded"))
+                };
+                Some((decode(name)?, decode(password.unwrap_or(""))?))
             }
         };
         Ok(Proxy {
@@ -230,14 +238,21 @@ fn default_port_of(scheme: &str) -> u16 {
     }
 }
 
-/// The URL without its credentials, for errors.
+/// The URL without its credentials, for errors: everything up to its last
+/// `@` (a password may hold a raw `@`, or a `/` that ends the authority
+/// early for the URL parser; a proxy URL has no path worth showing).
 fn redact(url: &str) -> String {
-    match url.split_once('@') {
-        Some((before, after)) => match before.split_once("://") {
-            Some((scheme, _)) => format!("{scheme}://***@{after}"),
-            None => format!("***@{after}"),
-        },
-        None => url.to_string(),
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let Some(at) = rest.rfind('@') else {
+        return url.to_string();
+    };
+    let after = &rest[at + 1..];
+    match scheme {
+        Some(scheme) => format!("{scheme}://***@{after}"),
+        None => format!("***@{after}"),
     }
 }
 
@@ -433,13 +448,17 @@ impl Proxies {
     /// it, CVE-2016-5385), `https_proxy` / `HTTPS_PROXY`, `all_proxy` /
     /// `ALL_PROXY` for a scheme without its own, `no_proxy` / `NO_PROXY`;
     /// the lowercase name wins where both are set; an empty or unusable
-    /// value counts as unset.
+    /// value counts as unset. A loopback host (`localhost`, `127.0.0.1`,
+    /// `[::1]`) goes through the proxy unless `NO_PROXY` lists it, as
+    /// with curl (Go's `ProxyFromEnvironment` never proxies them).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Proxies {
-        let get = |lower: &str, upper: Option<&str>| {
-            let value = var(lower).or_else(|| upper.and_then(&var))?;
-            let value = value.trim().to_string();
+        // An empty value is unset: the other spelling is read then (Go's
+        // `getEnvAny`, curl's `curl_getenv`).
+        let set = |name: &str| {
+            let value = var(name)?.trim().to_string();
             (!value.is_empty()).then_some(value)
         };
+        let get = |lower: &str, upper: Option<&str>| set(lower).or_else(|| upper.and_then(set));
         let cgi = var("REQUEST_METHOD").is_some();
         let proxy = |value: Option<String>| value.and_then(|v| Proxy::parse(&v).ok());
         let all = proxy(get("all_proxy", Some("ALL_PROXY")));
@@ -503,6 +522,21 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_lowercase_value_lets_the_uppercase_one_through() {
+        let p = Proxies::from_vars(env(&[
+            ("https_proxy", ""),
+            ("HTTPS_PROXY", "http://corp:3128"),
+            ("no_proxy", " "),
+            ("NO_PROXY", ".internal"),
+        ]));
+        assert_eq!(
+            p.for_url("https", "example.com", 443).unwrap().host(),
+            "corp"
+        );
+        assert!(p.for_url("https", "db.internal", 443).is_none());
+    }
+
+    #[test]
     fn all_proxy_fills_in_and_empty_values_are_unset() {
         let p = Proxies::from_vars(env(&[
             ("ALL_PROXY", "socks5h://s:1080"),
@@ -530,6 +564,21 @@ mod tests {
         assert_eq!(Proxy::parse("socks5://h").unwrap().port(), 1080);
         let err = Proxy::parse("gopher://user:secret@h").unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
+        // A raw `@` or `/` in the password: nothing of it in the error.
+        for url in [
+            "socks4://alice:p@ss@proxy:1080",
+            "socks4://alice:p/ss@proxy:1080",
+        ] {
+            let err = Proxy::parse(url).unwrap_err().to_string();
+            assert!(!err.contains("ss@") && !err.contains("alice"), "{err}");
+        }
+        // A token with no user name is still sent (as Go does).
+        let token = Proxy::parse("http://:t0k@h:3128").unwrap();
+        assert_eq!(token.credentials(), Some(("", "t0k")));
+        assert_eq!(token.authorization().unwrap(), "Basic OnQwaw==");
+        // Latin-1 bytes would be altered: refused instead.
+        let err = Proxy::parse("http://u:caf%E9@h").unwrap_err().to_string();
+        assert!(err.contains("not UTF-8"), "{err}");
     }
 
     #[test]

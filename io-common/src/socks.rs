@@ -20,6 +20,7 @@
 //! assert!(answer.is_empty() && out.is_empty());
 //! ```
 
+use std::fmt;
 use std::net::IpAddr;
 
 use bytes::{Buf, BytesMut};
@@ -86,13 +87,25 @@ enum Step {
     Done,
 }
 
-/// One SOCKS5 handshake. See the [module docs](self).
-#[derive(Clone, Debug)]
+/// One SOCKS5 handshake. See the [module docs](self). Its `Debug` shows
+/// whether it has credentials, never them.
+#[derive(Clone)]
 pub struct Socks5 {
     step: Step,
     target: Target,
     port: u16,
     credentials: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl fmt::Debug for Socks5 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socks5")
+            .field("step", &self.step)
+            .field("target", &self.target)
+            .field("port", &self.port)
+            .field("credentials", &self.credentials.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl Socks5 {
@@ -178,9 +191,13 @@ impl Socks5 {
                     }
                 }
                 Step::Auth => {
-                    let Some(&[_version, status]) = input.get(..2) else {
+                    let Some(&[version, status]) = input.get(..2) else {
                         return Ok(false);
                     };
+                    if version != 1 {
+                        // RFC 1929: the sub-negotiation's version is 1.
+                        return Err(SocksError::Malformed("an auth reply of another version"));
+                    }
                     input.advance(2);
                     if status != 0 {
                         return Err(SocksError::AuthFailed);
@@ -303,6 +320,20 @@ mod tests {
     }
 
     #[test]
+    fn debug_hides_the_credentials() {
+        let s = Socks5::new(Target::Name("h".into()), 1, Some(("alice", "s3cret"))).unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            shown.contains("***") && !shown.contains("115, 51"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("alice") && !shown.contains("97, 108"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn refusals_are_typed() {
         let name = || Target::Name("h".into());
         let mut s = Socks5::new(name(), 1, None).unwrap();
@@ -316,6 +347,11 @@ mod tests {
         assert_eq!(
             run(&mut s, &[&[5, 2], &[1, 1]]).1,
             Err(SocksError::AuthFailed)
+        );
+        let mut s = Socks5::new(name(), 1, Some(("u", "p"))).unwrap();
+        assert_eq!(
+            run(&mut s, &[&[5, 2], &[5, 0]]).1,
+            Err(SocksError::Malformed("an auth reply of another version"))
         );
         let mut s = Socks5::new(name(), 1, None).unwrap();
         assert_eq!(

@@ -106,12 +106,14 @@ impl<R> Exchange<R> {
         }
         let head = self.builder.take_head();
         self.builder = HeadBuilder::default();
-        if !link.proto.is_switched() {
-            let Some((head, ())) = head.map(http::Response::into_parts) else {
-                let detail = "a head end without a head".to_string();
-                self.proxy_failed(link, ProxyError::BadAnswer(detail));
-                return None;
-            };
+        let Some((head, ())) = head.map(http::Response::into_parts) else {
+            let detail = "a head end without a head".to_string();
+            self.proxy_failed(link, ProxyError::BadAnswer(detail));
+            return None;
+        };
+        // Only a 2xx opens the tunnel (RFC 9110 section 9.3.6): the core
+        // switches on a `101` too, which answers no `CONNECT`.
+        if !(link.proto.is_switched() && head.status.is_success()) {
             let status = head.status;
             let proxy = self.proxy_name(link.key.via());
             self.state = State::Settle {

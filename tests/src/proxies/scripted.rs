@@ -131,6 +131,19 @@ pub fn connect_refused<B: Backend>() {
     drop(client);
 }
 
+/// A `101` to `CONNECT` opens no tunnel (only a 2xx does, RFC 9110 section
+/// 9.3.6): `ProxyStatus` 101, and the client closes the connection.
+pub fn connect_answered_101_opens_no_tunnel<B: Backend>() {
+    let proxy_server = refusing(101, &[("Upgrade", "tunnel")]);
+    let url = proxy_url(&proxy_server, false);
+    let client = B::client(config(Proxies::all(proxy(&url)), &Recorder::default()));
+    let err = send_err::<B>(&client, Req::get("https://localhost:9/switched"));
+    assert_proxy_status::<B>(&err, &url, 101);
+    assert_eq!(proxy_server.accepted(), 1, "{}", B::NAME);
+    settle(&[&proxy_server]);
+    drop(client);
+}
+
 /// A proxy that answers `407` to every `CONNECT`, even with credentials:
 /// each request sends exactly one `CONNECT` (with the credentials) and
 /// ends in `ProxyStatus` 407 carrying the proxy's `Proxy-Authenticate`;
@@ -255,7 +268,10 @@ pub fn forward_request_in_absolute_form<B: Backend>() {
     let first = "http://origin.invalid:8080/path?q=1";
     let second = "http://other.invalid/x";
     for target in [first, second] {
-        let resp = send_ok::<B>(&client, Req::get(target));
+        // A `Proxy-Authorization` of the caller's gives way to the proxy
+        // URL's credentials: one field, theirs (Go sets it over).
+        let req = Req::get(target).header("Proxy-Authorization", "Basic b3duOm93bg==");
+        let resp = send_ok::<B>(&client, req);
         assert_eq!(text(&resp), format!("proxied {target}"), "{}", B::NAME);
     }
     let seen = proxy_server.requests();
