@@ -193,8 +193,10 @@ impl CookieJar {
 pub(crate) fn request_cookie(parts: &Parts, config: &Config) -> Option<HeaderValue> {
     let jar = config.cookie_jar.as_ref()?;
     let url = url_of(&parts.uri)?;
+    // The default `Cookie` stays behind once a redirect left the origin.
     let own = match parts.headers.contains_key(COOKIE) {
         true => parts.headers.get_all(COOKIE),
+        false if crate::redirect::crossed_origin(parts) => parts.headers.get_all(COOKIE),
         false => config.default_headers.get_all(COOKIE),
     };
     let mut value = Vec::new();

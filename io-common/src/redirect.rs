@@ -223,10 +223,24 @@ impl Hop {
             for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, HOST] {
                 parts.headers.remove(name);
             }
+            // The client's default credentials stay behind too, on this
+            // hop and every later one (Go after CVE-2024-45336).
+            parts.extensions.insert(CrossedOrigin);
         }
         parts.uri = self.uri;
         parts.method = self.method;
     }
+}
+
+/// In a request's extensions once a redirect took it to another origin:
+/// the client's default `Authorization`, `Cookie` and
+/// `Proxy-Authorization` are no longer sent with it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CrossedOrigin;
+
+/// True when a redirect took the request `parts` to another origin.
+pub(crate) fn crossed_origin(parts: &Parts) -> bool {
+    parts.extensions.get::<CrossedOrigin>().is_some()
 }
 
 /// The redirects of one request: the chain so far, and the decision on

@@ -2,7 +2,8 @@
 //! body framing and the field list.
 
 use http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, HeaderName, HeaderValue, TRANSFER_ENCODING,
+    AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, HeaderName, HeaderValue, PROXY_AUTHORIZATION,
+    TRANSFER_ENCODING,
 };
 use http::request::Parts;
 use http::{Method, Uri};
@@ -267,15 +268,17 @@ fn prepare_proxied(
     use crate::proxy::ProxyKind;
     use roundtrip_proto::pool::{ProxyMode, Via};
     let tls = proxy.kind() == ProxyKind::Https;
-    let auth = {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        proxy.credentials().hash(&mut hasher);
-        if proxy.credentials().is_some() {
-            hasher.finish() | 1
-        } else {
-            0
+    // The credentials tell pooled connections apart by a hash, keyed per
+    // process: the pool key's `Debug` shows it, and an unkeyed hash of a
+    // weak password could be reversed offline.
+    let auth = match proxy.credentials() {
+        Some(credentials) => {
+            use std::hash::BuildHasher;
+            static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+                std::sync::OnceLock::new();
+            KEY.get_or_init(Default::default).hash_one(credentials) | 1
         }
+        None => 0,
     };
     let via = |mode| Via::new(mode, tls, proxy.host(), proxy.port(), auth);
     let forward = matches!(proxy.kind(), ProxyKind::Http | ProxyKind::Https)
@@ -428,6 +431,7 @@ pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
         authorization: None,
         cookie: None,
         proxy_authorization: None,
+        crossed_origin: crate::redirect::crossed_origin(parts),
         request: &parts.headers,
         defaults: &config.default_headers,
         accept: crate::coding::accept_encoding(parts, config),
@@ -473,6 +477,7 @@ impl DefaultFields {
                 authorization: None,
                 cookie: None,
                 proxy_authorization: None,
+                crossed_origin: false,
                 request: &none,
                 defaults: &config.default_headers,
                 accept,
@@ -491,7 +496,7 @@ impl DefaultFields {
     /// The block a request sends: one for a request without fields of its
     /// own, else `None` (its fields are then walked as [`fields`] says).
     fn preset(&self, parts: &Parts) -> Option<&FieldBlock> {
-        if !parts.headers.is_empty() {
+        if !parts.headers.is_empty() || crate::redirect::crossed_origin(parts) {
             return None;
         }
         match &self.gzip {
@@ -510,8 +515,13 @@ pub struct Fields<'a> {
     /// The `Cookie` field sent after the request's own fields, in place of
     /// its own and of a default one.
     cookie: Option<&'a HeaderValue>,
-    /// `Proxy-Authorization` for a forwarding proxy, sent last.
+    /// `Proxy-Authorization` for a forwarding proxy, sent last, in place
+    /// of the request's own and of a default one.
     proxy_authorization: Option<&'a HeaderValue>,
+    /// A redirect took the request to another origin: the default
+    /// credentials (`Authorization`, `Cookie`, `Proxy-Authorization`) are
+    /// not sent.
+    crossed_origin: bool,
     request: &'a http::HeaderMap,
     defaults: &'a http::HeaderMap,
     /// The `Accept-Encoding` value the client adds, if it does.
@@ -526,6 +536,7 @@ impl<'a> Fields<'a> {
             authorization: None,
             cookie: None,
             proxy_authorization: None,
+            crossed_origin: false,
             request: empty,
             defaults: empty,
             accept: None,
@@ -544,6 +555,7 @@ impl<'a> IntoIterator for Fields<'a> {
             authorization: self.authorization,
             cookie: self.cookie,
             proxy_authorization: self.proxy_authorization,
+            crossed_origin: self.crossed_origin,
             accept: self.accept,
         }
     }
@@ -561,6 +573,8 @@ pub struct FieldsIter<'a> {
     cookie: Option<&'a HeaderValue>,
     /// `Proxy-Authorization`, still to come.
     proxy_authorization: Option<&'a HeaderValue>,
+    /// See [`Fields`].
+    crossed_origin: bool,
     /// `Accept-Encoding` still to come.
     accept: Option<&'static str>,
 }
@@ -572,15 +586,24 @@ impl<'a> Iterator for FieldsIter<'a> {
             (name.as_str().as_bytes(), value.as_bytes())
         };
         for (name, value) in self.defaults.by_ref() {
-            let replaced = (name == AUTHORIZATION && self.authorization.is_some())
-                || (name == COOKIE && self.cookie.is_some());
+            let crossed = self.crossed_origin;
+            let replaced = (name == AUTHORIZATION && (self.authorization.is_some() || crossed))
+                || (name == COOKIE && (self.cookie.is_some() || crossed))
+                || (name == PROXY_AUTHORIZATION && (self.proxy_authorization.is_some() || crossed));
             if !self.request.contains_key(name) && !is_framing(name) && !replaced {
                 return Some(pair((name, value)));
             }
         }
-        // The request's own `Cookie` is in the merged field, when there is one.
+        // The request's own `Cookie` is in the merged field, when there is
+        // one; its own `Proxy-Authorization` gives way to the proxy URL's
+        // credentials (Go sets it over the caller's).
         let merged = self.cookie.is_some();
-        let sent = |name: &HeaderName| !(is_framing(name) || merged && name == COOKIE);
+        let proxied = self.proxy_authorization.is_some();
+        let sent = |name: &HeaderName| {
+            !(is_framing(name)
+                || merged && name == COOKIE
+                || proxied && name == PROXY_AUTHORIZATION)
+        };
         if let Some(own) = self.own.by_ref().find(|(name, _)| sent(name)) {
             return Some(pair(own));
         }

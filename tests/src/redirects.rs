@@ -361,6 +361,71 @@ pub fn cross_origin_strips_credentials<B: Backend>() {
     settle::<B>(client, &[&server, &other]);
 }
 
+/// The client's default `Authorization`, `Cookie` and
+/// `Proxy-Authorization` stay behind on a hop to another origin, as the
+/// request's own do, and on every hop after it, back to the first origin
+/// too (Go after CVE-2024-45336); a hop within the origin keeps them, and
+/// other defaults always follow. Both ways a head is written: a request
+/// with no fields of its own (the client's preset block) and one with.
+pub fn cross_origin_drops_default_credentials<B: Backend>() {
+    let back = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let back_there = back.clone();
+    // It sets a cookie of its own: with a jar, its hop then carries a
+    // `Cookie` field, which must hold the jar's cookie and not the default.
+    let other = serve(move |_| {
+        let location = back_there.get().expect("set below");
+        let fields = [("Location", location.as_str()), ("Set-Cookie", "o=1"), ("Content-Length", "0")];
+        response(302, &fields, b"")
+    });
+    let away = other.url("/away");
+    let server = serve(move |r| match r.target.as_str() {
+        "/same" => redirect(302, "/kept"),
+        "/kept" | "/back" => ok(b"here"),
+        _ => redirect(302, &away),
+    });
+    back.set(server.url("/back")).unwrap();
+    let mut config = test_config();
+    for (name, value) in [
+        ("authorization", "Bearer default-secret"),
+        ("cookie", "session=default"),
+        ("proxy-authorization", "Basic eA=="),
+        ("x-default", "follows"),
+    ] {
+        config.default_headers.insert(name, value.parse().unwrap());
+    }
+    let sensitive = ["authorization", "cookie", "proxy-authorization"];
+    // Without a cookie jar, and with one (the default `Cookie` is then
+    // merged with the jar's cookies into one field).
+    for jar in [None, Some(roundtrip_io::CookieJar::new())] {
+        config.cookie_jar = jar;
+        let client = B::client(config.clone());
+        for own_field in [false, true] {
+        let req = |url: String| match own_field {
+            true => Req::get(url).header("X-Own", "1"),
+            false => Req::get(url),
+        };
+        let seen = server.requests().len();
+        let resp = send_ok::<B>(&client, req(server.url("/same")));
+        assert_eq!(resp.body, b"here");
+        let kept = &server.requests()[seen + 1];
+        assert!(sensitive.iter().all(|n| kept.header(n).is_some()), "{kept:?}");
+        let resp = send_ok::<B>(&client, req(server.url("/start")));
+        assert_eq!(resp.body, b"here");
+        let hops = [other.requests().last().cloned().unwrap(), server.requests().last().cloned().unwrap()];
+        for hop in &hops {
+            let leaked = |n: &&str| match *n {
+                "cookie" => hop.header(n).is_some_and(|c| c.contains("default")),
+                _ => hop.header(n).is_some(),
+            };
+            assert!(!sensitive.iter().any(leaked), "{}: {hop:?}", B::NAME);
+            assert_eq!(hop.header("x-default"), Some("follows"), "{hop:?}");
+        }
+        assert_eq!(hops[1].target, "/back");
+        }
+        settle::<B>(client, &[&server, &other]);
+    }
+}
+
 /// One redirect past `max_redirects` is an error naming every URL tried.
 pub fn too_many_redirects<B: Backend>() {
     let server = serve(|r| {
