@@ -242,8 +242,9 @@ impl ContentDecoder {
     }
 }
 
-/// Joins `data` after `input`, copying only when both have bytes.
-#[cfg(any(feature = "deflate", feature = "brotli", feature = "zstd"))]
+/// Joins `data` after `input`, copying only when both have bytes (the
+/// decoders that use it consume their input as it comes).
+#[cfg(any(feature = "deflate", feature = "brotli"))]
 fn append(input: &mut Bytes, data: Bytes) {
     if input.is_empty() {
         *input = data;
@@ -353,7 +354,7 @@ mod deflate {
                     offset: self.offset,
                 });
             }
-            Ok((!out.is_empty()).then(|| Bytes::from(out)))
+            Ok(crate::gzip::piece(out))
         }
 
         pub fn handle_end(&mut self) -> Result<(), DecodeError> {
@@ -386,6 +387,9 @@ mod brotli {
         /// Some byte arrived: an empty body stays an empty body.
         started: bool,
         ended: bool,
+        /// Where each call decodes to (zeroed once, not per call); its
+        /// bytes are copied out into a piece of their own size.
+        scratch: Vec<u8>,
     }
 
     impl Default for BrotliDecoder {
@@ -401,6 +405,7 @@ mod brotli {
                 full: false,
                 started: false,
                 ended: false,
+                scratch: Vec::new(),
             }
         }
     }
@@ -434,7 +439,10 @@ mod brotli {
             if self.input.is_empty() && !self.full {
                 return Ok(None);
             }
-            let mut out = vec![0; MAX_OUTPUT_PIECE];
+            if self.scratch.is_empty() {
+                self.scratch = vec![0; MAX_OUTPUT_PIECE];
+            }
+            let out = &mut self.scratch;
             let (mut avail_in, mut in_off) = (self.input.len(), 0);
             let (mut avail_out, mut out_off, mut total) = (out.len(), 0, 0);
             let result = BrotliDecompressStream(
@@ -443,13 +451,13 @@ mod brotli {
                 &self.input,
                 &mut avail_out,
                 &mut out_off,
-                &mut out,
+                out,
                 &mut total,
                 &mut self.state,
             );
             self.input.advance(in_off.min(self.input.len()));
             self.offset += in_off as u64;
-            out.truncate(out_off);
+            let out = &self.scratch[..out_off];
             self.full = false;
             match result {
                 BrotliResult::ResultFailure => return Err(invalid(self.offset)),
@@ -465,7 +473,7 @@ mod brotli {
             if out.is_empty() && in_off == 0 && !self.input.is_empty() && !self.full {
                 return Err(invalid(self.offset));
             }
-            Ok((!out.is_empty()).then(|| Bytes::from(out)))
+            Ok((!out.is_empty()).then(|| Bytes::copy_from_slice(out)))
         }
 
         pub fn handle_end(&mut self) -> Result<(), DecodeError> {
@@ -484,7 +492,7 @@ mod brotli {
 mod zstd {
     use std::io::Read;
 
-    use bytes::{Buf, Bytes};
+    use bytes::{Buf, Bytes, BytesMut};
     use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 
     use crate::gzip::{DecodeError, MAX_OUTPUT_PIECE};
@@ -492,6 +500,31 @@ mod zstd {
     const MAGIC: u32 = 0xFD2F_B528;
     /// Skippable frames: 0x184D2A50 to 0x184D2A5F (RFC 8878 section 3.1.2).
     const SKIPPABLE: u32 = 0x184D_2A50;
+    /// The largest window a `zstd` content coding may need (RFC 9659
+    /// section 3: encoders must not need more, decoders must support it).
+    pub const MAX_WINDOW: u64 = 8 << 20;
+    /// The largest block (RFC 8878 section 3.1.1.2.3: `Block_Maximum_Size`
+    /// is the window or 128 KiB, whichever is smaller).
+    const MAX_BLOCK: usize = 128 << 10;
+
+    /// The window a frame header `header` (complete: magic, descriptor,
+    /// window descriptor, dictionary id and content size) asks for (RFC
+    /// 8878 section 3.1.1.1.2): from its window descriptor, or, for a
+    /// single-segment frame, its content size.
+    fn window_size(header: &[u8], single: bool, dict: usize, fcs: usize) -> u64 {
+        if !single {
+            let descriptor = header[5];
+            let log = 10 + u32::from(descriptor >> 3);
+            let base = 1u64 << log;
+            return base + (base / 8) * u64::from(descriptor & 0b111);
+        }
+        let at = 5 + dict;
+        let field = &header[at..at + fcs];
+        let mut le = [0u8; 8];
+        le[..fcs].copy_from_slice(field);
+        let size = u64::from_le_bytes(le);
+        if fcs == 2 { size + 256 } else { size }
+    }
 
     /// `zstd` (RFC 8878) through `ruzstd`'s frame decoder, fed one whole
     /// block at a time (the framing is read here, so the decoder never
@@ -501,7 +534,10 @@ mod zstd {
     pub struct ZstdDecoder {
         frame: FrameDecoder,
         state: State,
-        input: Bytes,
+        /// Input up to a whole block (at most 128 KiB and its header),
+        /// gathered with amortized growth: a block may come a byte at a
+        /// time.
+        input: BytesMut,
         offset: u64,
     }
 
@@ -530,7 +566,7 @@ mod zstd {
 
     impl ZstdDecoder {
         pub fn handle_input(&mut self, data: Bytes) {
-            super::append(&mut self.input, data);
+            self.input.extend_from_slice(&data);
         }
 
         fn invalid(&self) -> DecodeError {
@@ -545,9 +581,15 @@ mod zstd {
             self.offset += n as u64;
         }
 
-        /// Decoded bytes the frame decoder can give up now, at most one piece.
+        /// Decoded bytes the frame decoder can give up now, at most one piece
+        /// (a buffer only as large as that: none while it keeps them all as
+        /// its window).
         fn drain(&mut self) -> Result<Option<Bytes>, DecodeError> {
-            let mut out = vec![0; MAX_OUTPUT_PIECE];
+            let ready = self.frame.can_collect().min(MAX_OUTPUT_PIECE);
+            if ready == 0 {
+                return Ok(None);
+            }
+            let mut out = vec![0; ready];
             let n = self.frame.read(&mut out).map_err(|_| self.invalid())?;
             out.truncate(n);
             Ok((n > 0).then(|| Bytes::from(out)))
@@ -594,6 +636,15 @@ mod zstd {
                         if self.input.len() < len {
                             return Ok(None);
                         }
+                        let window = window_size(&self.input[..len], single, dict, fcs);
+                        if window > MAX_WINDOW {
+                            return Err(DecodeError::WindowTooLarge {
+                                coding: "zstd",
+                                offset: self.offset,
+                                window,
+                                limit: MAX_WINDOW,
+                            });
+                        }
                         let mut header = &self.input[..len];
                         self.frame.init(&mut header).map_err(|_| self.invalid())?;
                         self.consume(len);
@@ -633,6 +684,11 @@ mod zstd {
                             1 => 1,        // RLE: one byte repeated
                             _ => return Err(self.invalid()),
                         };
+                        // Refused at its header, not after megabytes of a
+                        // block that can never be valid were buffered.
+                        if size > MAX_BLOCK {
+                            return Err(self.invalid());
+                        }
                         let len = 3 + content + if last && checksum { 4 } else { 0 };
                         if self.input.len() < len {
                             return Ok(None);
@@ -801,6 +857,70 @@ mod tests {
         let bytes: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(decode(Coding::Zstd, &bytes), Ok(b"one,two".to_vec()));
         assert!(decode(Coding::Zstd, &[b"not zstd"]).is_err());
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_windows_over_8_mib_and_blocks_over_128_kib_are_refused() {
+        const MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+        let frame = |header: &[u8], block: &[u8]| [&MAGIC[..], header, block].concat();
+        // A raw last block of "hi": header (size 2 << 3) | last.
+        let hi = [0x11, 0, 0, b'h', b'i'];
+        // Window descriptor 0x68: 2^(10 + 13) = 8 MiB, the limit: decoded.
+        assert_eq!(
+            decode(Coding::Zstd, &[&frame(&[0, 0x68], &hi)]),
+            Ok(b"hi".to_vec())
+        );
+        // 0x69: 8 MiB + 1 MiB: refused at the header, before any block.
+        let err = decode(Coding::Zstd, &[&frame(&[0, 0x69], &[])]);
+        assert_eq!(
+            err,
+            Err(DecodeError::WindowTooLarge {
+                coding: "zstd",
+                offset: 0,
+                window: 9 << 20,
+                limit: 8 << 20
+            })
+        );
+        // A single-segment frame's window is its content size: 2^40 here
+        // (a bomb of RLE blocks would hold it all before any output).
+        let mut header = vec![0xe0];
+        header.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        let rle = [0x03, 0x00, 0x04, b'x']; // 128 KiB of 'x', last
+        let bomb = frame(&header, &rle);
+        assert!(matches!(
+            decode(Coding::Zstd, &[&bomb]),
+            Err(DecodeError::WindowTooLarge { window, .. }) if window == 1 << 40
+        ));
+        // A block that claims 2 MiB - 1 is refused at its 3-byte header.
+        let mut dec = ContentDecoder::new(Coding::Zstd).expect("enabled");
+        dec.handle_input(Bytes::from(frame(&[0, 0x68], &[0xf9, 0xff, 0xff])));
+        assert!(matches!(
+            dec.poll_output(),
+            Err(DecodeError::Invalid { .. })
+        ));
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_whole_blocks_fed_a_byte_at_a_time() {
+        // Incompressible: raw blocks of 128 KiB, each gathered from 1-byte
+        // pieces (linear: the input grows in place).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let data: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let stream = ruzstd::encoding::compress_to_vec(
+            &data[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(decode(Coding::Zstd, &bytes), Ok(data));
     }
 
     #[test]

@@ -47,6 +47,21 @@ pub struct Decompressed;
 /// The most decoded bytes one [`GzipDecoder::poll_output`] returns.
 pub const MAX_OUTPUT_PIECE: usize = 64 * 1024;
 
+/// A decoded piece as `Bytes`, `None` when empty: its buffer handed over
+/// when the piece fills a quarter of it or more, the bytes copied out
+/// when fewer. A piece then never pins more than four times its size: a
+/// queue of pieces is bounded by the decoded bytes it counts, not by the
+/// 64 KiB buffers behind a stream of tiny ones (1-byte chunks of stored
+/// deflate blocks from a hostile server).
+#[cfg(any(feature = "gzip", feature = "deflate"))]
+pub(crate) fn piece(out: Vec<u8>) -> Option<bytes::Bytes> {
+    match out.len() {
+        0 => None,
+        n if n < out.capacity() / 4 => Some(bytes::Bytes::copy_from_slice(&out)),
+        _ => Some(bytes::Bytes::from(out)),
+    }
+}
+
 /// The name [`DecodeError`] had when gzip was the only coding.
 pub type GzipError = DecodeError;
 
@@ -100,6 +115,22 @@ pub enum DecodeError {
         coding: &'static str,
         /// Where the piece being decoded started.
         offset: u64,
+    },
+    /// A zstd frame asks for a window larger than the content coding
+    /// allows (8 MiB, RFC 9659 section 3): decoding it would hold that
+    /// much memory before any byte came out.
+    #[error(
+        "{coding} frame at byte {offset} needs a {window}-byte window, over the {limit}-byte limit"
+    )]
+    WindowTooLarge {
+        /// The coding's token: `zstd`.
+        coding: &'static str,
+        /// Where the frame started.
+        offset: u64,
+        /// The window the frame asks for.
+        window: u64,
+        /// The largest window decoded.
+        limit: u64,
     },
 }
 
@@ -461,7 +492,7 @@ mod decoder {
                     offset: self.offset,
                 });
             }
-            Ok((!out.is_empty()).then(|| Bytes::from(out)))
+            Ok(super::piece(out))
         }
 
         fn check_trailer(&self, bytes: [u8; 8]) -> Result<(), GzipError> {
@@ -552,6 +583,21 @@ mod tests {
     use flate2::write::GzEncoder;
 
     use super::*;
+
+    #[test]
+    fn small_pieces_are_copied_out_of_their_buffer() {
+        let mut small = Vec::with_capacity(MAX_OUTPUT_PIECE);
+        small.push(7);
+        let buffer = small.as_ptr();
+        let small = piece(small).unwrap();
+        assert_ne!(small.as_ptr(), buffer, "1 byte must not pin 64 KiB");
+        assert_eq!(&small[..], [7]);
+        let mut large = Vec::with_capacity(MAX_OUTPUT_PIECE);
+        large.resize(MAX_OUTPUT_PIECE / 4, 1);
+        let buffer = large.as_ptr();
+        assert_eq!(piece(large).unwrap().as_ptr(), buffer, "handed over whole");
+        assert!(piece(Vec::with_capacity(8)).is_none());
+    }
 
     fn gz(data: &[u8]) -> Vec<u8> {
         let mut enc = GzEncoder::new(Vec::new(), Compression::default());
