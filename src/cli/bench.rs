@@ -54,7 +54,9 @@ pub fn run(args: &Args) -> std::process::ExitCode {
     let origin = match roundtrip::origin::spawn(args.size) {
         Ok(addr) => addr,
         Err(e) => {
-            eprintln!("roundtrip bench: cannot start the loopback origin: {e}");
+            super::warn(&format!(
+                "roundtrip bench: cannot start the loopback origin: {e}"
+            ));
             return std::process::ExitCode::from(2);
         }
     };
@@ -73,7 +75,7 @@ pub fn run(args: &Args) -> std::process::ExitCode {
     let run = match result {
         Ok(run) => run,
         Err(e) => {
-            eprintln!("roundtrip bench: {e}");
+            super::warn(&format!("roundtrip bench: {e}"));
             return std::process::ExitCode::from(2);
         }
     };

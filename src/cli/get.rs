@@ -52,11 +52,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::warn;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
-use roundtrip::http::header::{AUTHORIZATION, CONTENT_LENGTH, LOCATION};
+use roundtrip::http::header::{
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, HOST, LOCATION, USER_AGENT,
+};
 use roundtrip::http::request::Parts;
 use roundtrip::http::{self, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use roundtrip::proto::encode::encode_head;
@@ -85,7 +88,7 @@ pub enum Backend {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The URLs to fetch, in order, through one client (`http://` or
-    /// `https://`).
+    /// `https://`; without a scheme, `http://`, as curl).
     #[arg(required = true, value_name = "URL")]
     urls: Vec<String>,
     /// Show the request and response heads, the trace of each request with
@@ -93,6 +96,8 @@ pub struct Args {
     #[arg(short, long)]
     verbose: bool,
     /// Write the bodies to FILE (all of them, in order) instead of stdout.
+    /// FILE is opened before any request, but emptied only when the first
+    /// response arrives: a run that gets none leaves it as it was.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// The request method [default: GET, or POST with -d].
@@ -100,15 +105,29 @@ pub struct Args {
     method: Option<String>,
     /// Send DATA as the request body (no Content-Type is added). `@FILE`
     /// reads it from FILE, `@-` from stdin, with every CR and LF removed, as
-    /// curl does.
+    /// curl does. Repeated, the pieces are joined with `&`.
     #[arg(short, long, value_name = "DATA", conflicts_with = "data_binary")]
-    data: Option<String>,
+    data: Vec<String>,
     /// Like -d, but `@FILE` and `@-` are sent byte for byte, newlines kept.
     #[arg(long, value_name = "DATA")]
-    data_binary: Option<String>,
-    /// Add a request header; repeat for more.
+    data_binary: Vec<String>,
+    /// Add a request header; repeat for more. `NAME:` with no value
+    /// removes a header the client would send (`User-Agent`,
+    /// `Accept-Encoding`, one of -u or -A); `NAME;` sends it empty, as
+    /// curl does.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
+    /// Send `User-Agent: NAME` (a -H User-Agent wins over it).
+    #[arg(short = 'A', long = "user-agent", value_name = "NAME")]
+    user_agent: Option<String>,
+    /// Accepted for curl's -L: roundtrip follows redirects by default, up
+    /// to --max-redirects.
+    #[arg(short = 'L', long = "location")]
+    location: bool,
+    /// Accepted for curl's --compressed: roundtrip asks for gzip and
+    /// decodes it by default.
+    #[arg(long)]
+    compressed: bool,
     /// Send `Authorization: Basic` with USER:PASSWORD (RFC 7617); without a
     /// colon the password is empty.
     #[arg(short, long, value_name = "USER:PASSWORD")]
@@ -145,7 +164,7 @@ pub struct Args {
     /// Send HEAD and write the response head.
     #[arg(short = 'I', long = "head")]
     head: bool,
-    /// Write the response heads to FILE.
+    /// Write the response heads to FILE (`-`: stdout).
     #[arg(short = 'D', long, value_name = "FILE")]
     dump_header: Option<PathBuf>,
     /// Write FORMAT to stdout after each body: `%{http_code}`,
@@ -282,7 +301,7 @@ pub fn run(args: &Args) -> ExitCode {
         Failure::Binary => return ExitCode::from(23),
     };
     if !args.silent || args.show_error {
-        eprintln!("roundtrip: {line}");
+        warn(&format!("roundtrip: {line}"));
     }
     ExitCode::from(code)
 }
@@ -379,7 +398,7 @@ fn fetch_all(args: &Args) -> Result<(), Failure> {
     }
     tls_settings(args, &mut config)?;
     proxy_settings(args, &mut config)?;
-    let planned = plan(args, &config)?;
+    let planned = plan(args, &mut config)?;
     let mut sink = Sink::open(args)?;
     let log = args.verbose.then(|| Arc::new(Log::new(config.clone())));
     let connects = Arc::new(AtomicUsize::new(0));
@@ -417,13 +436,32 @@ fn fetch_all(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Checks the command line and builds every request before sending any.
-fn plan(args: &Args, config: &Config) -> Result<Vec<Planned>, Failure> {
-    let body = match (&args.data, &args.data_binary) {
-        (Some(data), _) => Some(read_data(data, true)?),
-        (None, Some(data)) => Some(read_data(data, false)?),
-        (None, None) => None,
+/// Checks the command line and builds every request before sending any;
+/// a `-H NAME:` that removes one of the client's own fields changes
+/// `config`.
+fn plan(args: &Args, config: &mut Config) -> Result<Vec<Planned>, Failure> {
+    let (pieces, strip) = match args.data.is_empty() {
+        false => (&args.data, true),
+        true => (&args.data_binary, false),
     };
+    let body = match pieces.is_empty() {
+        true => None,
+        false => {
+            let mut joined = Vec::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                if i > 0 {
+                    joined.push(b'&');
+                }
+                joined.extend_from_slice(&read_data(piece, strip)?);
+            }
+            Some(Bytes::from(joined))
+        }
+    };
+    if args.head && body.is_some() {
+        return Err(Failure::Usage(
+            "-I sends HEAD, which has no body: leave out -d / --data-binary".into(),
+        ));
+    }
     let method = match (&args.method, &body) {
         (Some(m), _) => Method::from_bytes(m.as_bytes())
             .map_err(|_| Failure::Usage(format!("invalid method {m:?}")))?,
@@ -444,18 +482,50 @@ fn plan(args: &Args, config: &Config) -> Result<Vec<Planned>, Failure> {
             .map_err(|_| Failure::Usage("invalid -u credentials".into()))?;
         headers.insert(AUTHORIZATION, value);
     }
+    if let Some(agent) = &args.user_agent {
+        let value = HeaderValue::from_str(agent)
+            .map_err(|_| Failure::Usage(format!("invalid -A {agent:?}")))?;
+        headers.insert(USER_AGENT, value);
+    }
+    // The names set from -u and -A: an explicit -H wins over them.
+    let mut replaced: Vec<HeaderName> = Vec::new();
     for line in &args.headers {
-        let (name, value) = parse_header(line).map_err(Failure::Usage)?;
-        if name == AUTHORIZATION {
-            // An explicit -H Authorization wins over -u, as in curl.
-            headers.remove(AUTHORIZATION);
+        match parse_header(line).map_err(Failure::Usage)? {
+            HeaderArg::Set(name, value) => {
+                if (name == AUTHORIZATION || name == USER_AGENT) && !replaced.contains(&name) {
+                    headers.remove(&name);
+                    replaced.push(name.clone());
+                }
+                headers.append(name, value);
+            }
+            HeaderArg::Remove(name) => {
+                if name == HOST {
+                    return Err(Failure::Usage(format!(
+                        "invalid header {line:?}: HTTP/1.1 requires a Host field"
+                    )));
+                }
+                if name == ACCEPT_ENCODING {
+                    // The client's own `Accept-Encoding` (and its decoding).
+                    config.gzip = false;
+                }
+                headers.remove(&name);
+                config.default_headers.remove(&name);
+            }
         }
-        headers.append(name, value);
     }
     args.urls
         .iter()
         .map(|url| {
-            let uri = Uri::try_from(url.as_str())
+            // No scheme: `http://`, as curl.
+            let with_scheme;
+            let url = match url.contains("://") {
+                true => url.as_str(),
+                false => {
+                    with_scheme = format!("http://{url}");
+                    &with_scheme
+                }
+            };
+            let uri = Uri::try_from(url)
                 .map_err(|e| Failure::Usage(format!("invalid url {url:?}: {e}")))?;
             let mut request = http::Request::new(());
             *request.method_mut() = method.clone();
@@ -495,17 +565,36 @@ fn read_data(data: &str, strip: bool) -> Result<Bytes, Failure> {
     Ok(Bytes::from(bytes))
 }
 
-/// `Name: value` (spaces around the value are dropped, as curl does).
-fn parse_header(line: &str) -> Result<(HeaderName, HeaderValue), String> {
+/// What one `-H` asks for.
+#[derive(Debug, PartialEq)]
+enum HeaderArg {
+    /// `Name: value`, or `Name;` (an empty value).
+    Set(HeaderName, HeaderValue),
+    /// `Name:` with nothing after it: not sent, not even the client's own.
+    Remove(HeaderName),
+}
+
+/// `Name: value` (spaces around the value are dropped), `Name:` (remove)
+/// and `Name;` (empty), as curl reads them.
+fn parse_header(line: &str) -> Result<HeaderArg, String> {
     let bad = |why: &str| format!("invalid header {line:?}: {why}");
-    let (name, value) = line
-        .split_once(':')
-        .ok_or_else(|| bad("expected `Name: value`"))?;
-    let name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| bad("the name is not a token"))?;
-    let value = HeaderValue::from_str(value.trim())
-        .map_err(|_| bad("the value holds a control character"))?;
-    Ok((name, value))
+    let token = |name: &str| {
+        HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad("the name is not a token"))
+    };
+    let Some((name, value)) = line.split_once(':') else {
+        return match line.trim_end().strip_suffix(';') {
+            Some(name) => Ok(HeaderArg::Set(token(name)?, HeaderValue::from_static(""))),
+            None => Err(bad("expected `Name: value`")),
+        };
+    };
+    let name = token(name)?;
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(HeaderArg::Remove(name));
+    }
+    let value =
+        HeaderValue::from_str(value).map_err(|_| bad("the value holds a control character"))?;
+    Ok(HeaderArg::Set(name, value))
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -586,7 +675,8 @@ struct Report<'a> {
 
 impl Report<'_> {
     /// A URL's request starts; returns when.
-    fn begin(&self, request: &Planned) -> Instant {
+    fn begin(&self, request: &Planned, sink: &mut Sink) -> Instant {
+        sink.reset();
         self.connects.store(0, Ordering::SeqCst);
         if let Some(log) = self.log {
             log.begin(request);
@@ -594,10 +684,13 @@ impl Report<'_> {
         Instant::now()
     }
 
-    fn head(&self, head: &Head<'_>) {
+    /// A URL's answer arrived: its head to the log, then to the sink;
+    /// false when its body is not wanted (`-f`).
+    fn response(&self, sink: &mut Sink, head: &Head<'_>) -> Result<bool, Failure> {
         if let Some(log) = self.log {
             log.head(head);
         }
+        sink.begin(head).map_err(Failure::Output)
     }
 
     /// The body ended: trailers and totals to the log, the `-w` line to
@@ -622,30 +715,58 @@ impl Report<'_> {
         if sink.binary {
             return Err(Failure::Binary);
         }
-        if let Some(format) = self.write_out {
-            let url = done
-                .chain
-                .as_ref()
-                .and_then(|chain| chain.0.last())
-                .unwrap_or(&request.parts.uri);
-            let vars = Vars {
-                code: status.as_u16(),
-                url,
-                time: elapsed,
-                connects: self.connects.load(Ordering::SeqCst),
-                size: done.bytes,
-                redirects: done.chain.as_ref().map_or(0, RedirectChain::redirects),
-            };
-            let text = write_out(format, &vars);
-            let mut out = io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .and_then(|()| out.flush())
-                .map_err(Failure::Output)?;
-        }
+        let url = done
+            .chain
+            .as_ref()
+            .and_then(|chain| chain.0.last())
+            .unwrap_or(&request.parts.uri);
+        self.write_out(&Vars {
+            code: status.as_u16(),
+            url,
+            time: elapsed,
+            connects: self.connects.load(Ordering::SeqCst),
+            size: done.bytes,
+            redirects: done.chain.as_ref().map_or(0, RedirectChain::redirects),
+        })?;
         if sink.failed {
             return Err(Failure::Status(status));
         }
         Ok(())
+    }
+
+    /// After a URL's request: when it failed (connection, timeout, a body
+    /// cut short), the `-w` line is still written, as curl does: the
+    /// status if a head arrived, else `000`, and the bytes received.
+    fn failed(
+        &self,
+        fetched: Result<(), Failure>,
+        sink: &Sink,
+        request: &Planned,
+        start: Instant,
+    ) -> Result<(), Failure> {
+        if let Err(Failure::Request(_)) = &fetched {
+            self.write_out(&Vars {
+                code: sink.status.map_or(0, |s| s.as_u16()),
+                url: &request.parts.uri,
+                time: start.elapsed(),
+                connects: self.connects.load(Ordering::SeqCst),
+                size: sink.bytes,
+                redirects: 0,
+            })?;
+        }
+        fetched
+    }
+
+    /// The `-w` line, if asked for, to stdout.
+    fn write_out(&self, vars: &Vars<'_>) -> Result<(), Failure> {
+        let Some(format) = self.write_out else {
+            return Ok(());
+        };
+        let text = write_out(format, vars);
+        let mut out = io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(Failure::Output)
     }
 }
 
@@ -722,22 +843,26 @@ fn blocking(
         .config(config)
         .build();
     for request in planned {
-        let start = report.begin(request);
-        let response = client
-            .execute(request.request())
-            .map_err(Failure::Request)?;
-        report.head(&Head::from(&response));
-        sink.begin(&Head::from(&response))
-            .map_err(Failure::Output)?;
-        let status = response.status();
-        let (head, mut body) = response.into_parts();
-        let mut bytes = 0;
-        while let Some(data) = body.chunk().map_err(Failure::Request)? {
-            bytes += data.len() as u64;
-            sink.write(&data).map_err(Failure::Output)?;
-        }
-        let done = Done::new(bytes, &head.extensions);
-        report.end(sink, request, start, status, &done, body.trailers())?;
+        let start = report.begin(request, sink);
+        let fetched = (|| {
+            let response = client
+                .execute(request.request())
+                .map_err(Failure::Request)?;
+            let wanted = report.response(sink, &Head::from(&response))?;
+            let status = response.status();
+            let (head, mut body) = response.into_parts();
+            // Bounded by the backend's deadlines; a body not wanted (`-f`,
+            // binary for a terminal) is not read on: dropped, it is drained
+            // briefly or its connection closed.
+            while wanted && let Some(data) = body.chunk().map_err(Failure::Request)? {
+                if !sink.write(&data).map_err(Failure::Output)? {
+                    break;
+                }
+            }
+            let done = Done::new(sink.bytes, &head.extensions);
+            report.end(sink, request, start, status, &done, body.trailers())
+        })();
+        report.failed(fetched, sink, request, start)?;
     }
     Ok(client.stats())
 }
@@ -788,20 +913,23 @@ where
         >,
 {
     for request in planned {
-        let start = report.begin(request);
-        let response = send(request.request()).await.map_err(Failure::Request)?;
-        report.head(&Head::from(&response));
-        sink.begin(&Head::from(&response))
-            .map_err(Failure::Output)?;
-        let status = response.status();
-        let (head, mut body) = response.into_parts();
-        let mut bytes = 0;
-        while let Some(data) = body.chunk().await.map_err(Failure::Request)? {
-            bytes += data.len() as u64;
-            sink.write(&data).map_err(Failure::Output)?;
+        let start = report.begin(request, sink);
+        let fetched = async {
+            let response = send(request.request()).await.map_err(Failure::Request)?;
+            let wanted = report.response(sink, &Head::from(&response))?;
+            let status = response.status();
+            let (head, mut body) = response.into_parts();
+            // As the blocking loop: a body not wanted is not read on.
+            while wanted && let Some(data) = body.chunk().await.map_err(Failure::Request)? {
+                if !sink.write(&data).map_err(Failure::Output)? {
+                    break;
+                }
+            }
+            let done = Done::new(sink.bytes, &head.extensions);
+            report.end(sink, request, start, status, &done, body.trailers())
         }
-        let done = Done::new(bytes, &head.extensions);
-        report.end(sink, request, start, status, &done, body.trailers())?;
+        .await;
+        report.failed(fetched, sink, request, start)?;
     }
     Ok(())
 }
@@ -812,7 +940,6 @@ where
 #[derive(Default)]
 struct Streamed {
     head_seen: bool,
-    bytes: u64,
     error: Option<io::Error>,
 }
 
@@ -828,9 +955,24 @@ fn mio(
         .map_err(|e| Failure::Local(format!("cannot start the mio driver: {e}")))?;
     let sink = Arc::new(Mutex::new(sink));
     for request in planned {
-        let start = report.begin(request);
+        let start = report.begin(request, &mut lock(&sink));
+        let fetched = fetch_mio(&mut driver, request, &sink, report, start);
+        report.failed(fetched, &lock(&sink), request, start)?;
+    }
+    Ok(driver.stats())
+}
+
+/// One request on the mio driver, its body streamed to `sink`.
+fn fetch_mio(
+    driver: &mut roundtrip::mio::Driver,
+    request: &Planned,
+    sink: &Arc<Mutex<Sink>>,
+    report: &Report<'_>,
+    start: Instant,
+) -> Result<(), Failure> {
+    {
         let streamed = Arc::new(Mutex::new(Streamed::default()));
-        let (into, state) = (Arc::clone(&sink), Arc::clone(&streamed));
+        let (into, state) = (Arc::clone(sink), Arc::clone(&streamed));
         let verbose = report.log.is_some();
         let receive = roundtrip::mio::Receive::stream(move |head, data| {
             let (mut sink, mut state) = (lock(&into), lock(&state));
@@ -840,14 +982,19 @@ fn mio(
                 if verbose {
                     Log::print_head(&head);
                 }
-                if let Err(e) = sink.begin(&head) {
-                    state.error = Some(e);
-                    return roundtrip::mio::Flow::Stop;
+                match sink.begin(&head) {
+                    Ok(true) => {}
+                    // Not wanted (`-f`): the driver drains or closes the rest.
+                    Ok(false) => return roundtrip::mio::Flow::Stop,
+                    Err(e) => {
+                        state.error = Some(e);
+                        return roundtrip::mio::Flow::Stop;
+                    }
                 }
             }
-            state.bytes += data.len() as u64;
             match sink.write(&data) {
-                Ok(()) => roundtrip::mio::Flow::Continue,
+                Ok(true) => roundtrip::mio::Flow::Continue,
+                Ok(false) => roundtrip::mio::Flow::Stop,
                 Err(e) => {
                     state.error = Some(e);
                     roundtrip::mio::Flow::Stop
@@ -856,7 +1003,7 @@ fn mio(
         });
         let id = driver.submit_with(request.request(), receive);
         let response = loop {
-            if let Some(result) = take(&mut driver, id) {
+            if let Some(result) = take(driver, id) {
                 break result;
             }
             // Bounded by the driver's own deadlines (connect, read, write,
@@ -870,13 +1017,11 @@ fn mio(
             return Err(Failure::Output(e));
         }
         let response = response.map_err(Failure::Request)?;
-        let mut sink = lock(&sink);
+        let mut sink = lock(sink);
         if !state.head_seen {
-            report.head(&Head::from(&response));
-            sink.begin(&Head::from(&response))
-                .map_err(Failure::Output)?;
+            report.response(&mut sink, &Head::from(&response))?;
         }
-        let done = Done::new(state.bytes, response.extensions());
+        let done = Done::new(sink.bytes, response.extensions());
         let trailers = response
             .extensions()
             .get::<roundtrip::mio::Trailers>()
@@ -888,9 +1033,8 @@ fn mio(
             response.status(),
             &done,
             trailers,
-        )?;
+        )
     }
-    Ok(driver.stats())
 }
 
 /// The result of `id`, if it finished (others cannot be in flight).
@@ -911,16 +1055,98 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// An output file (`-o`, `-D`): opened before any request, so that an
+/// unwritable path is a usage error before anything is sent, but emptied
+/// only when the first response arrives: a run that gets no answer leaves
+/// an existing file as it was, and removes one it made.
+struct OutFile {
+    file: File,
+    path: PathBuf,
+    /// The file did not exist before the run.
+    made: bool,
+    /// A response arrived: the file holds this run's output.
+    started: bool,
+}
+
+impl OutFile {
+    fn open(path: &PathBuf) -> Result<OutFile, Failure> {
+        let made = !path.exists();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Failure::Usage(format!("cannot create {}: {e}", path.display())))?;
+        Ok(OutFile {
+            file,
+            path: path.clone(),
+            made,
+            started: false,
+        })
+    }
+
+    /// A response arrived: from now on the file is this run's.
+    fn start(&mut self) -> io::Result<()> {
+        if !self.started {
+            self.started = true;
+            self.file.set_len(0)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OutFile {
+    fn drop(&mut self) {
+        if self.made && !self.started {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Where bodies (or heads, for `-D`) go: stdout or a file.
+enum Output {
+    Stdout(io::Stdout),
+    File(OutFile),
+}
+
+impl Output {
+    /// `path`, or stdout for none or `-` (asked for by name).
+    fn open(path: Option<&PathBuf>) -> Result<Output, Failure> {
+        match path.filter(|p| p.as_os_str() != "-") {
+            Some(path) => OutFile::open(path).map(Output::File),
+            None => Ok(Output::Stdout(io::stdout())),
+        }
+    }
+
+    fn is_file(&self) -> bool {
+        matches!(self, Output::File(_))
+    }
+
+    fn start(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout(_) => Ok(()),
+            Output::File(file) => file.start(),
+        }
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Stdout(out) => out.write_all(data).and_then(|()| out.flush()),
+            Output::File(file) => file.file.write_all(data),
+        }
+    }
+}
+
 /// Where bodies (and, with `-i`, heads) go, with a progress bar when asked for.
 struct Sink {
-    out: Box<dyn Write + Send>,
+    out: Output,
     /// Show a bar per body (`-o` to a file, stderr a terminal, no `-v`, no `-s`).
     progress: bool,
     bar: Option<ProgressBar>,
     /// `-i` or `-I`: write each head before its body.
     include: bool,
-    /// `-D FILE`.
-    dump: Option<File>,
+    /// `-D FILE` (or `-D -`, stdout).
+    dump: Option<Output>,
     /// `-f`.
     fail: bool,
     /// The output is a terminal: a binary body is not written to it.
@@ -933,27 +1159,23 @@ struct Sink {
     binary: bool,
     /// No byte of the current body has been seen yet.
     first: bool,
+    /// The current response's status, once its head arrived (for `-w`
+    /// after a failure).
+    status: Option<StatusCode>,
+    /// Body bytes of the current response so far.
+    bytes: u64,
 }
 
 impl Sink {
     fn open(args: &Args) -> Result<Sink, Failure> {
-        let create = |path: &PathBuf| {
-            File::create(path)
-                .map_err(|e| Failure::Usage(format!("cannot create {}: {e}", path.display())))
-        };
         // `-o -` is stdout, asked for by name: written even to a terminal.
-        let to_file = args.output.as_ref().filter(|p| p.as_os_str() != "-");
-        let out: Box<dyn Write + Send> = match to_file {
-            Some(path) => Box::new(create(path)?),
-            None => Box::new(io::stdout()),
+        let out = Output::open(args.output.as_ref())?;
+        let dump = match &args.dump_header {
+            Some(path) => Some(Output::open(Some(path))?),
+            None => None,
         };
-        let dump = args.dump_header.as_ref().map(create).transpose()?;
         Ok(Sink {
-            out,
-            progress: to_file.is_some()
-                && !args.verbose
-                && !args.silent
-                && io::stderr().is_terminal(),
+            progress: out.is_file() && !args.verbose && !args.silent && io::stderr().is_terminal(),
             bar: None,
             include: args.include || args.head,
             dump,
@@ -963,28 +1185,39 @@ impl Sink {
             failed: false,
             binary: false,
             first: true,
+            status: None,
+            bytes: 0,
+            out,
         })
     }
 
+    /// A URL's request starts: nothing of a response yet.
+    fn reset(&mut self) {
+        self.status = None;
+        self.bytes = 0;
+    }
+
     /// A response begins: its head to `-D` and `-i`, and a bar sized by its
-    /// `Content-Length`, or a spinner.
-    fn begin(&mut self, head: &Head<'_>) -> io::Result<()> {
+    /// `Content-Length`, or a spinner. False when its body is not wanted
+    /// (`-f` and a status of 400 or more): the caller stops there.
+    fn begin(&mut self, head: &Head<'_>) -> io::Result<bool> {
         self.failed = self.fail && head.status.as_u16() >= 400;
         self.binary = false;
         self.first = true;
+        self.status = Some(head.status);
         if let Some(dump) = &mut self.dump {
+            dump.start()?;
             dump.write_all(&head_bytes(head))?;
-            dump.flush()?;
         }
         if self.failed {
-            return Ok(());
+            return Ok(false);
         }
+        self.out.start()?;
         if self.include {
             self.out.write_all(&head_bytes(head))?;
-            self.out.flush()?;
         }
         if !self.progress {
-            return Ok(());
+            return Ok(true);
         }
         let len = head
             .headers
@@ -1003,34 +1236,36 @@ impl Sink {
             ),
         };
         self.bar = Some(bar);
-        Ok(())
+        Ok(true)
     }
 
-    /// Writes one piece of a body through to the output.
-    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+    /// Writes one piece of a body through to the output. False when the
+    /// rest of the body is not wanted (a binary body for a terminal): the
+    /// caller stops reading it.
+    fn write(&mut self, data: &[u8]) -> io::Result<bool> {
         if self.failed || self.binary {
-            return Ok(());
+            return Ok(false);
         }
+        self.bytes += data.len() as u64;
         if self.first && !data.is_empty() {
             self.first = false;
             // curl's test: a NUL byte in the first piece means binary.
             if self.terminal && data.contains(&0) {
                 self.binary = true;
                 if !self.silent {
-                    eprintln!(
+                    warn(
                         "roundtrip: Binary output can mess up your terminal. Use \"-o -\" to \
-                         write it to your terminal anyway, or \"-o FILE\" to save it to a file."
+                         write it to your terminal anyway, or \"-o FILE\" to save it to a file.",
                     );
                 }
-                return Ok(());
+                return Ok(false);
             }
         }
         self.out.write_all(data)?;
-        self.out.flush()?;
         if let Some(bar) = &self.bar {
             bar.inc(data.len() as u64);
         }
-        Ok(())
+        Ok(true)
     }
 
     fn end(&mut self) {
@@ -1094,7 +1329,7 @@ impl Log {
 
     fn line(state: &LogState, text: &dyn std::fmt::Display) {
         let ms = state.start.elapsed().as_secs_f64() * 1e3;
-        eprintln!("* +{ms:.3}ms {text}");
+        warn(&format!("* +{ms:.3}ms {text}"));
     }
 
     /// One trace event; after `GotConn`, the head about to be written on
@@ -1213,9 +1448,9 @@ impl Log {
     }
 
     fn pool(&self, stats: &PoolStats) {
-        eprintln!(
+        warn(&format!(
             "* pool: {} dialed, {} reused, {} idle",
             stats.dials, stats.reuses, stats.idle
-        );
+        ));
     }
 }

@@ -114,7 +114,7 @@ pub fn run(args: &Args) -> ExitCode {
         Some(path) => match File::open(path) {
             Ok(file) => Box::new(file),
             Err(e) => {
-                eprintln!("error: cannot open {source}: {e}");
+                super::warn(&format!("error: cannot open {source}: {e}"));
                 return ExitCode::from(2);
             }
         },
@@ -135,7 +135,9 @@ pub fn run(args: &Args) -> ExitCode {
     match result {
         Ok(Outcome::Complete) => ExitCode::SUCCESS,
         Ok(Outcome::Incomplete(len)) => {
-            eprintln!("incomplete: {len} bytes of an unfinished response");
+            super::warn(&format!(
+                "incomplete: {len} bytes of an unfinished response"
+            ));
             ExitCode::SUCCESS
         }
         Err(Failure::Protocol(e)) => {
@@ -145,16 +147,16 @@ pub fn run(args: &Args) -> ExitCode {
             } else {
                 let _ = out.out.flush();
             }
-            eprintln!("error: {e} ({})", error_kind(&e));
+            super::warn(&format!("error: {e} ({})", error_kind(&e)));
             ExitCode::from(1)
         }
         Err(Failure::Read(e)) => {
-            eprintln!("error: cannot read {source}: {e}");
+            super::warn(&format!("error: cannot read {source}: {e}"));
             ExitCode::from(2)
         }
         Err(Failure::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(Failure::Write(e)) => {
-            eprintln!("error: cannot write the output: {e}");
+            super::warn(&format!("error: cannot write the output: {e}"));
             ExitCode::from(2)
         }
     }

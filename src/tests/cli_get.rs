@@ -1193,3 +1193,187 @@ fn happy_eyeballs_timeout_sets_the_attempt_delay_on_every_backend() {
     drop(hole);
     server.join().expect("the server thread ends");
 }
+
+/// `-f` stops at the head of a refused answer: a 500 whose long body
+/// stalls after three bytes ends at once with 22, on every backend (it
+/// used to read on until the read timeout, then exit 1).
+#[test]
+fn fail_stops_at_the_head_of_a_stalling_error_on_every_backend() {
+    let server = Script::start(|_| {
+        Reply::Send(b"HTTP/1.1 500 Broken\r\nContent-Length: 1000000\r\n\r\nabc".to_vec())
+    });
+    for backend in BACKENDS {
+        let started = std::time::Instant::now();
+        let run = get(&["-f", "-m", "20", "--backend", backend, &server.url("/")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(22), ""),
+            "{backend}: {}",
+            run.stderr
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{backend}: took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// `-o FILE` and `-D FILE` are emptied only when a response arrives: a run
+/// that gets none (connection refused), or whose only answer `-f` refuses,
+/// leaves an existing file as it was and makes no new one.
+#[test]
+fn output_files_are_kept_until_a_response_arrives() {
+    let server = Script::start(|_| reply("404 Not Found", "", "nope"));
+    let (kept, dump, fresh) = (
+        temp_path("kept"),
+        temp_path("kept-dump"),
+        temp_path("never-made"),
+    );
+    for path in [&kept, &dump] {
+        std::fs::write(path, "precious").expect("a temp file");
+    }
+    let _ = std::fs::remove_file(&fresh);
+    let run = get(&["-o", &kept, "-D", &dump, &refused_url()]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    for path in [&kept, &dump] {
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "precious", "{path}");
+    }
+    let run = get(&["-f", "-o", &kept, &server.url("/")]);
+    assert_eq!(run.code, Some(22), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "precious");
+    let run = get(&["-o", &fresh, &refused_url()]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        !PathBuf::from(&fresh).exists(),
+        "a file made for nothing stays"
+    );
+    // A response that arrives replaces the file's content.
+    let run = get(&["-o", &kept, &server.url("/")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "nope");
+}
+
+/// `-D -` writes the head to stdout, before the body (curl's idiom).
+#[test]
+fn dump_header_dash_is_stdout() {
+    let server = Script::start(|_| reply("200 OK", "", "body"));
+    let run = get(&["-D", "-", &server.url("/")]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody"),
+        "{}",
+        run.stderr
+    );
+    assert!(!PathBuf::from("-").exists());
+}
+
+/// `-H 'Name:'` removes a field the client would send (its own
+/// `User-Agent` and `Accept-Encoding`, the `Authorization` of -u), and
+/// `-H 'Name;'` sends one empty, as curl reads them; `Host` cannot go.
+#[test]
+fn header_without_a_value_removes_it_and_a_semicolon_sends_it_empty() {
+    let server = Script::start(|_| reply("200 OK", "", "ok"));
+    let run = get(&[
+        "-u",
+        "user:pw",
+        "-H",
+        "User-Agent:",
+        "-H",
+        "Accept-Encoding:",
+        "-H",
+        "Authorization:",
+        "-H",
+        "X-Empty;",
+        &server.url("/"),
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let seen = &server.seen()[0];
+    for gone in ["user-agent", "accept-encoding", "authorization"] {
+        assert_eq!(seen.field(gone), None, "{gone}: {}", seen.head);
+    }
+    assert_eq!(seen.field("x-empty"), Some(""), "{}", seen.head);
+    let run = get(&["-H", "Host:", &server.url("/")]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+}
+
+/// `-I` with `-d` is refused before anything is sent (curl: one method).
+#[test]
+fn head_with_data_is_a_usage_error() {
+    let server = Script::start(|_| reply("200 OK", "", "ok"));
+    let run = get(&["-I", "-d", "x", &server.url("/")]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert_eq!(server.conns(), 0);
+}
+
+/// curl's -L, --compressed and -A are accepted, a URL without a scheme is
+/// `http://`, and repeated -d pieces are joined with `&`.
+#[test]
+fn curl_flags_and_a_url_without_a_scheme() {
+    let server = Script::start(|_| reply("200 OK", "", "ok"));
+    let bare = server.url("/form").replace("http://", "");
+    let run = get(&[
+        "-L",
+        "--compressed",
+        "-A",
+        "agent/1",
+        "-d",
+        "a=1",
+        "-d",
+        "b=2",
+        &bare,
+    ]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "ok"),
+        "{}",
+        run.stderr
+    );
+    let seen = &server.seen()[0];
+    assert_eq!(seen.line(), "POST /form HTTP/1.1");
+    assert_eq!(seen.field("user-agent"), Some("agent/1"));
+    assert_eq!(seen.body, b"a=1&b=2");
+}
+
+/// `-w` is written after a failed request too: `000` with no answer.
+#[test]
+fn write_out_after_a_failure_on_every_backend() {
+    for backend in BACKENDS {
+        let run = get(&[
+            "-w",
+            "%{http_code}\\n",
+            "--backend",
+            backend,
+            &refused_url(),
+        ]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(1), "000\n"),
+            "{backend}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// A closed stderr is not the run's failure: `-v` into a closed pipe
+/// neither panics nor changes the exit code.
+#[test]
+fn a_closed_stderr_does_not_end_the_run() {
+    let server = hello();
+    for backend in BACKENDS {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+            .args(["get", "-v", "--backend", backend, &server.url("/")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the roundtrip binary starts");
+        drop(child.stderr.take());
+        let output = child.wait_with_output().expect("the roundtrip binary runs");
+        assert_eq!(
+            (output.status.code(), output.stdout.as_slice()),
+            (Some(0), &b"hello, world"[..]),
+            "{backend}"
+        );
+    }
+}
