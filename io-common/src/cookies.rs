@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use cookie_store::{CookieStore, RawCookie};
+use cookie_store::{Cookie, CookieStore, RawCookie, StoreAction};
 use http::header::{COOKIE, SET_COOKIE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Uri};
@@ -39,6 +39,14 @@ use crate::Config;
 ///
 /// Cookies are not isolated by port (RFC 6265 section 8.5): `127.0.0.1:8080`
 /// and `127.0.0.1:9090` share them, as in every browser.
+///
+/// The jar is bounded whatever servers send (RFC 6265 section 6.1 asks for
+/// at least these): a cookie's name and value at most 4096 bytes, 50
+/// cookies per domain, 3000 in all. Past a bound a new cookie is refused
+/// (once the expired ones are dropped), as Go's jar caps nothing and a
+/// long-running client facing a server that sets new names without end
+/// would otherwise grow; the cookies already kept are still updated and
+/// deleted.
 ///
 /// ```
 /// use roundtrip_io::{Config, CookieJar};
@@ -92,6 +100,76 @@ pub enum CookieError {
     /// path was there to delete.
     #[error("the cookie is already expired")]
     Expired,
+    /// Its name and value are longer than 4096 bytes.
+    #[error("the cookie is longer than {MAX_COOKIE_BYTES} bytes")]
+    TooLarge,
+    /// The jar holds all the cookies it keeps for the cookie's domain (50)
+    /// or in all (3000).
+    #[error("the jar is full for this domain ({MAX_PER_DOMAIN}) or in all ({MAX_COOKIES})")]
+    Full,
+}
+
+/// The longest name and value of a cookie kept (RFC 6265 section 6.1).
+const MAX_COOKIE_BYTES: usize = 4096;
+/// The most cookies kept for one domain (RFC 6265 section 6.1).
+const MAX_PER_DOMAIN: usize = 50;
+/// The most cookies kept in all (RFC 6265 section 6.1).
+const MAX_COOKIES: usize = 3000;
+
+/// Why a cookie was not stored.
+enum Refused {
+    Store(cookie_store::CookieError),
+    TooLarge,
+    Full,
+}
+
+/// Stores `raw`, from `url`, within the jar's bounds.
+fn insert_bounded(store: &mut CookieStore, raw: &RawCookie<'_>, url: &Url) -> Result<(), Refused> {
+    if raw.name().len() + raw.value().len() > MAX_COOKIE_BYTES {
+        return Err(Refused::TooLarge);
+    }
+    let cookie = Cookie::try_from_raw_cookie(raw, url)
+        .map_err(Refused::Store)?
+        .into_owned();
+    let domain = String::from(&cookie.domain);
+    let path = String::from(&cookie.path);
+    let name = cookie.name().to_owned();
+    match store.insert(cookie, url).map_err(Refused::Store)? {
+        StoreAction::Inserted if over_bounds(store, &domain) => {
+            // Room first from the expired ones the store still keeps.
+            let expired: Vec<(String, String, String)> = store
+                .iter_any()
+                .filter(|c| c.is_expired())
+                .map(|c| {
+                    (
+                        String::from(&c.domain),
+                        String::from(&c.path),
+                        c.name().to_owned(),
+                    )
+                })
+                .collect();
+            for (d, p, n) in &expired {
+                store.remove(d, p, n);
+            }
+            if over_bounds(store, &domain) {
+                store.remove(&domain, &path, &name);
+                return Err(Refused::Full);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// True when the store holds more than it may: in all, or for `domain`.
+fn over_bounds(store: &CookieStore, domain: &str) -> bool {
+    let mut all = 0;
+    let mut here = 0;
+    for cookie in store.iter_any() {
+        all += 1;
+        here += usize::from(String::from(&cookie.domain) == domain);
+    }
+    all > MAX_COOKIES || here > MAX_PER_DOMAIN
 }
 
 impl CookieJar {
@@ -106,15 +184,19 @@ impl CookieJar {
     pub fn add_cookie_str(&self, cookie: &str, url: &Uri) -> Result<(), CookieError> {
         let url = url_of(url).ok_or_else(|| CookieError::InvalidUrl(url.to_string()))?;
         let raw = RawCookie::parse(cookie).map_err(|_| CookieError::Parse)?;
-        match self.lock().insert_raw(&raw, &url) {
-            Ok(_) => Ok(()),
-            Err(cookie_store::CookieError::Expired) => Err(CookieError::Expired),
-            Err(cookie_store::CookieError::Parse) => Err(CookieError::Parse),
-            Err(cookie_store::CookieError::DomainMismatch)
-            | Err(cookie_store::CookieError::UnspecifiedDomain) => Err(CookieError::DomainMismatch),
+        match insert_bounded(&mut self.lock(), &raw, &url) {
+            Ok(()) => Ok(()),
+            Err(Refused::TooLarge) => Err(CookieError::TooLarge),
+            Err(Refused::Full) => Err(CookieError::Full),
+            Err(Refused::Store(cookie_store::CookieError::Expired)) => Err(CookieError::Expired),
+            Err(Refused::Store(cookie_store::CookieError::Parse)) => Err(CookieError::Parse),
+            Err(Refused::Store(
+                cookie_store::CookieError::DomainMismatch
+                | cookie_store::CookieError::UnspecifiedDomain,
+            )) => Err(CookieError::DomainMismatch),
             // `NonHttpScheme`, `NonRelativeScheme`: `url_of` lets only
             // http and https URLs with a host through.
-            Err(_) => Err(CookieError::InvalidUrl(url.to_string())),
+            Err(Refused::Store(_)) => Err(CookieError::InvalidUrl(url.to_string())),
         }
     }
 
@@ -174,9 +256,13 @@ impl CookieJar {
         let Some(url) = url_of(url) else { return };
         let cookies = set.filter_map(|value| {
             let text = std::str::from_utf8(value.as_bytes()).ok()?;
-            RawCookie::parse(text.to_owned()).ok()
+            RawCookie::parse(text).ok()
         });
-        self.lock().store_response_cookies(cookies, &url);
+        let mut store = self.lock();
+        for cookie in cookies {
+            // A refused cookie is skipped, as browsers and Go's jar skip one.
+            let _ = insert_bounded(&mut store, &cookie, &url);
+        }
     }
 
     /// The store; a panic elsewhere while it was held leaves it usable
@@ -291,6 +377,60 @@ mod tests {
 
     fn uri(s: &str) -> Uri {
         s.parse().expect("a valid uri")
+    }
+
+    #[test]
+    fn the_jar_is_bounded_whatever_servers_set() {
+        let jar = CookieJar::new();
+        let site = uri("http://a.test/");
+        let count = |url: &Uri| {
+            jar.cookies(url)
+                .map_or(0, |v| v.to_str().unwrap().split("; ").count())
+        };
+        for i in 0..MAX_PER_DOMAIN {
+            jar.add_cookie_str(&format!("n{i}=v"), &site).unwrap();
+        }
+        // Full for this domain: a new name is refused, a kept one updated.
+        assert_eq!(jar.add_cookie_str("extra=v", &site), Err(CookieError::Full));
+        jar.add_cookie_str("n0=changed", &site).unwrap();
+        assert_eq!(count(&site), MAX_PER_DOMAIN);
+        assert!(
+            jar.cookies(&site)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("n0=changed")
+        );
+        // Deleted cookies (kept by the store as expired) make room again.
+        for i in 0..10 {
+            jar.add_cookie_str(&format!("n{i}=; Max-Age=0"), &site)
+                .unwrap();
+        }
+        for i in 0..10 {
+            jar.add_cookie_str(&format!("m{i}=v"), &site).unwrap();
+        }
+        assert_eq!(count(&site), MAX_PER_DOMAIN);
+        // A name and value over 4096 bytes is refused.
+        let long = format!("big={}", "x".repeat(MAX_COOKIE_BYTES));
+        assert_eq!(jar.add_cookie_str(&long, &site), Err(CookieError::TooLarge));
+        // 3000 in all, over many domains.
+        let hosts = MAX_COOKIES / MAX_PER_DOMAIN;
+        for h in 1..hosts {
+            let url = uri(&format!("http://h{h}.test/"));
+            for i in 0..MAX_PER_DOMAIN {
+                jar.add_cookie_str(&format!("n{i}=v"), &url).unwrap();
+            }
+        }
+        let last = uri("http://last.test/");
+        assert_eq!(jar.add_cookie_str("n=v", &last), Err(CookieError::Full));
+        // Set-Cookie fields of a response: the same bounds, silently.
+        let mut headers = HeaderMap::new();
+        for i in 0..5 {
+            headers.append(SET_COOKIE, format!("r{i}=v").parse().unwrap());
+        }
+        jar.store_response(&last, &headers);
+        assert_eq!(jar.cookies(&last), None);
+        assert_eq!(jar.lock().iter_any().count(), MAX_COOKIES);
     }
 
     fn config_with(jar: &CookieJar) -> Config {

@@ -278,13 +278,15 @@ pub enum Error {
         /// Every URL requested, the original first.
         chain: Vec<http::Uri>,
     },
-    /// A redirect (301, 302, 303, 307, 308) without a usable `Location`:
-    /// missing, not text, or not a URL reference.
+    /// A redirect (301, 302, 303, 307, 308) whose `Location` is not text or
+    /// not a URL reference. (One without a `Location` is the answer, as
+    /// in Go: it is delivered, not followed.)
     #[error("{status} redirect with {}", match .location { Some(l) => format!("an invalid location {l:?}"), None => "no location".to_string() })]
     InvalidLocation {
         /// The redirect's status.
         status: http::StatusCode,
-        /// The `Location` value, lossily as text; `None` when absent.
+        /// The `Location` value, lossily as text (`None` is not produced:
+        /// a redirect without one is delivered).
         location: Option<String>,
     },
     /// The redirect policy ([`Config::redirect_policy`](crate::Config::redirect_policy))

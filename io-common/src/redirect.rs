@@ -347,6 +347,15 @@ impl Redirects {
         if config.max_redirects == 0 || parts.method == Method::CONNECT {
             return Ok(Verdict::Deliver);
         }
+        // A 3xx without a `Location` (or an empty one) is the answer, as Go
+        // returns it (golang/go#17773, #49281: seen in the wild); one that
+        // is there but unusable is an error.
+        let located = headers
+            .get(LOCATION)
+            .is_some_and(|v| !v.as_bytes().trim_ascii().is_empty());
+        if !located {
+            return Ok(Verdict::Deliver);
+        }
         if self.chain.is_empty() {
             // The first redirect: until now `parts` is the request as sent.
             self.chain.push(parts.uri.clone());
@@ -598,21 +607,16 @@ mod tests {
     }
 
     #[test]
-    fn bad_locations_are_errors() {
+    fn bad_locations_are_errors_and_missing_ones_answers() {
         let p = parts(Method::GET, "http://h/", &[]);
         let config = Config::default();
         let mut r = Redirects::new(&p.uri);
-        let none = r.handle_response(
-            &p,
-            StatusCode::FOUND,
-            &HeaderMap::new(),
-            Replay::Empty,
-            &config,
-        );
-        assert!(matches!(
-            none,
-            Err(Error::InvalidLocation { location: None, .. })
-        ));
+        // No `Location`, or an empty one: the 3xx is the answer (Go).
+        for headers in [HeaderMap::new(), located("  ")] {
+            let none = r.handle_response(&p, StatusCode::FOUND, &headers, Replay::Empty, &config);
+            assert!(matches!(none, Ok(Verdict::Deliver)), "{none:?}");
+        }
+        assert!(r.chain().is_empty());
         let bad = r.handle_response(
             &p,
             StatusCode::FOUND,
