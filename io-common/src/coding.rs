@@ -72,9 +72,14 @@ impl Coding {
         ENABLED
     }
 
-    /// The enabled coding `token` names (ASCII case-insensitive, trimmed).
+    /// The enabled coding `token` names (ASCII case-insensitive, trimmed;
+    /// `x-gzip` is gzip, RFC 9110 section 8.4.1.3).
     fn parse(token: &[u8]) -> Option<Coding> {
         let token = token.trim_ascii();
+        let token = match token.eq_ignore_ascii_case(b"x-gzip") {
+            true => b"gzip",
+            false => token,
+        };
         ENABLED
             .iter()
             .copied()
@@ -512,18 +517,28 @@ mod zstd {
     /// 8878 section 3.1.1.1.2): from its window descriptor, or, for a
     /// single-segment frame, its content size.
     fn window_size(header: &[u8], single: bool, dict: usize, fcs: usize) -> u64 {
-        if !single {
-            let descriptor = header[5];
-            let log = 10 + u32::from(descriptor >> 3);
-            let base = 1u64 << log;
-            return base + (base / 8) * u64::from(descriptor & 0b111);
+        if single {
+            // A single-segment frame always has its content size.
+            return content_size(header, single, dict, fcs).unwrap_or(0);
         }
-        let at = 5 + dict;
-        let field = &header[at..at + fcs];
+        let descriptor = header[5];
+        let log = 10 + u32::from(descriptor >> 3);
+        let base = 1u64 << log;
+        base + (base / 8) * u64::from(descriptor & 0b111)
+    }
+
+    /// The content size a frame header `header` declares, if it has the
+    /// field (RFC 8878 section 3.1.1.1.4: 1, 2, 4 or 8 bytes, little
+    /// endian, the 2-byte form offset by 256).
+    fn content_size(header: &[u8], single: bool, dict: usize, fcs: usize) -> Option<u64> {
+        if fcs == 0 {
+            return None;
+        }
+        let at = 5 + usize::from(!single) + dict;
         let mut le = [0u8; 8];
-        le[..fcs].copy_from_slice(field);
+        le[..fcs].copy_from_slice(&header[at..at + fcs]);
         let size = u64::from_le_bytes(le);
-        if fcs == 2 { size + 256 } else { size }
+        Some(if fcs == 2 { size + 256 } else { size })
     }
 
     /// `zstd` (RFC 8878) through `ruzstd`'s frame decoder, fed one whole
@@ -539,6 +554,8 @@ mod zstd {
         /// time.
         input: BytesMut,
         offset: u64,
+        /// Bytes the current frame decoded to so far.
+        produced: u64,
     }
 
     #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -549,10 +566,16 @@ mod zstd {
         /// Skipping a skippable frame's content.
         Skip { left: u64 },
         /// Inside a frame; `checksum` is the content checksum flag.
-        Blocks { checksum: bool },
+        Blocks {
+            checksum: bool,
+            expected: Option<u64>,
+        },
         /// The last block was decoded; its output drains, then the
         /// checksum is compared.
-        Draining { checksum: bool },
+        Draining {
+            checksum: bool,
+            expected: Option<u64>,
+        },
     }
 
     impl std::fmt::Debug for ZstdDecoder {
@@ -592,6 +615,7 @@ mod zstd {
             let mut out = vec![0; ready];
             let n = self.frame.read(&mut out).map_err(|_| self.invalid())?;
             out.truncate(n);
+            self.produced += n as u64;
             Ok((n > 0).then(|| Bytes::from(out)))
         }
 
@@ -645,11 +669,14 @@ mod zstd {
                                 limit: MAX_WINDOW,
                             });
                         }
+                        let expected = content_size(&self.input[..len], single, dict, fcs);
                         let mut header = &self.input[..len];
                         self.frame.init(&mut header).map_err(|_| self.invalid())?;
                         self.consume(len);
+                        self.produced = 0;
                         self.state = State::Blocks {
                             checksum: fhd & 0b100 != 0,
+                            expected,
                         };
                     }
                     State::Skip { left } => {
@@ -668,7 +695,7 @@ mod zstd {
                             left: left - n as u64,
                         };
                     }
-                    State::Blocks { checksum } => {
+                    State::Blocks { checksum, expected } => {
                         // What the last block left beyond the window first.
                         if let Some(data) = self.drain()? {
                             return Ok(Some(data));
@@ -702,12 +729,17 @@ mod zstd {
                         }
                         self.consume(len);
                         if last {
-                            self.state = State::Draining { checksum };
+                            self.state = State::Draining { checksum, expected };
                         }
                     }
-                    State::Draining { checksum } => {
+                    State::Draining { checksum, expected } => {
                         if let Some(data) = self.drain()? {
                             return Ok(Some(data));
+                        }
+                        // A frame that says its size must have it (libzstd
+                        // refuses one that does not).
+                        if expected.is_some_and(|size| size != self.produced) {
+                            return Err(self.invalid());
                         }
                         if checksum
                             && self.frame.get_checksum_from_data()
@@ -892,6 +924,16 @@ mod tests {
             decode(Coding::Zstd, &[&bomb]),
             Err(DecodeError::WindowTooLarge { window, .. }) if window == 1 << 40
         ));
+        // A single-segment frame of "hi" that says its size: 2 is right,
+        // 3 is refused at its end (as libzstd refuses it).
+        assert_eq!(
+            decode(Coding::Zstd, &[&frame(&[0x20, 2], &hi)]),
+            Ok(b"hi".to_vec())
+        );
+        assert!(matches!(
+            decode(Coding::Zstd, &[&frame(&[0x20, 3], &hi)]),
+            Err(DecodeError::Invalid { .. })
+        ));
         // A block that claims 2 MiB - 1 is refused at its 3-byte header.
         let mut dec = ContentDecoder::new(Coding::Zstd).expect("enabled");
         dec.handle_input(Bytes::from(frame(&[0, 0x68], &[0xf9, 0xff, 0xff])));
@@ -934,6 +976,7 @@ mod tests {
         };
         let gzip = cfg!(feature = "gzip").then_some(Coding::Gzip);
         assert_eq!(with(&[" GZip "]), gzip);
+        assert_eq!(with(&["X-Gzip"]), gzip);
         assert_eq!(with(&["gzip,"]), gzip);
         assert_eq!(with(&["gzip, gzip"]), None);
         assert_eq!(with(&["gzip", "gzip"]), None);
