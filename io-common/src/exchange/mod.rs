@@ -112,7 +112,7 @@ pub struct Settings {
     /// The rustls configuration, built at the first `https` request (its
     /// session cache lives as long as the client).
     #[cfg(feature = "tls")]
-    tls: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+    tls: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, crate::tls::TlsError>>,
 }
 
 impl Settings {
@@ -130,12 +130,11 @@ impl Settings {
     /// The client's rustls configuration, built once.
     #[cfg(feature = "tls")]
     pub(crate) fn tls_client(&self) -> Result<Arc<rustls::ClientConfig>, crate::tls::TlsError> {
-        let built = self
-            .tls
-            .get_or_init(|| crate::tls::client_config(&self.config.tls).map_err(|e| e.to_string()));
-        built
+        // The error as it was (it said "invalid TLS settings" once
+        // already; wrapping its text in `Config` again said it twice).
+        self.tls
+            .get_or_init(|| crate::tls::client_config(&self.config.tls))
             .clone()
-            .map_err(|detail| crate::tls::TlsError::Config { detail })
     }
 
     /// A request id no other exchange of these settings has (numbered

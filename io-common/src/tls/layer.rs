@@ -41,6 +41,9 @@ pub(crate) struct Session {
     app_end: usize,
     /// The server sent `close_notify`.
     closed: bool,
+    /// Some ciphertext went to rustls: what follows is the middle of a
+    /// TLS stream, no longer where a plaintext answer would start.
+    fed: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -76,6 +79,7 @@ impl Session {
             app_start: 0,
             app_end: 0,
             closed: false,
+            fed: false,
         })
     }
 
@@ -188,15 +192,21 @@ impl Session {
     /// the session inside); `true` once the server sent `close_notify`
     /// (nothing more will come).
     pub(crate) fn open(&mut self, read_buf: &mut BytesMut) -> Result<bool, TlsError> {
-        if self.conn.is_handshaking() && self.wire_in.starts_with(b"HTTP/") {
-            return Err(TlsError::PlaintextHttp);
-        }
-        // The start of a plaintext answer, cut short: no record starts with
-        // `H`, so wait for the five bytes that tell (rustls would call them
-        // a corrupt record).
-        let cut = self.wire_in.len() < 5 && b"HTTP/".starts_with(&self.wire_in);
-        if self.conn.is_handshaking() && !self.wire_in.is_empty() && cut {
-            return Ok(false);
+        // Only the first bytes the server sends can be a plaintext answer:
+        // later reads start anywhere in a record (Go, too, looks at the
+        // first record header only).
+        if !self.fed {
+            if self.wire_in.starts_with(b"HTTP/") {
+                return Err(TlsError::PlaintextHttp);
+            }
+            // The start of a plaintext answer, cut short: no record starts
+            // with `H`, so wait for the five bytes that tell (rustls would
+            // call them a corrupt record).
+            let cut = self.wire_in.len() < 5 && b"HTTP/".starts_with(&self.wire_in);
+            if !self.wire_in.is_empty() && cut {
+                return Ok(false);
+            }
+            self.fed = !self.wire_in.is_empty();
         }
         // Bounded: each round hands rustls at least one byte, or stops.
         while !self.wire_in.is_empty() && !self.closed {
@@ -286,6 +296,51 @@ impl std::io::Read for NothingYet {
     }
 }
 
+/// A name a certificate holds, as webpki gives it (`DnsName("x")`,
+/// `IpAddress(..)`, written with `{:?}`), plainly: the name alone, any
+/// byte that is not printable ASCII escaped (the name is the server's:
+/// it must not write control sequences to a terminal).
+fn presented_name(name: &str) -> String {
+    let inner = [("DnsName(\"", "\")"), ("IpAddress(", ")")]
+        .iter()
+        .find_map(|(open, close)| name.strip_prefix(open)?.strip_suffix(close))
+        .unwrap_or(name);
+    inner.escape_default().to_string()
+}
+
+/// What is wrong with a certificate, in words: rustls and webpki write
+/// most of their reasons as Rust's debug form (`Other(OtherError(
+/// CaUsedAsEndEntity))`).
+fn certificate_detail(error: CertificateError) -> String {
+    let text = rustls::Error::InvalidCertificate(error).to_string();
+    let known = [
+        (
+            "CaUsedAsEndEntity",
+            "the server presented a CA certificate (basicConstraints CA:TRUE) as its own; \
+             serve a certificate issued by that CA instead",
+        ),
+        (
+            "EndEntityUsedAsCa",
+            "a certificate that is not a CA issued another one in the chain",
+        ),
+        ("BadSignature", "a signature in the chain does not verify"),
+        ("Revoked", "the certificate is revoked"),
+        ("BadEncoding", "the certificate is malformed"),
+        (
+            "UnsupportedSignatureAlgorithm",
+            "the chain is signed with an algorithm this client does not accept",
+        ),
+        (
+            "InvalidPurpose",
+            "the certificate is not for server authentication (extended key usage)",
+        ),
+    ];
+    match known.iter().find(|(name, _)| text.contains(name)) {
+        Some((_, words)) => (*words).to_string(),
+        None => text,
+    }
+}
+
 /// A rustls error as the client reports it.
 pub(crate) fn map_error(e: rustls::Error, host: &str) -> TlsError {
     let host = host.to_string();
@@ -303,12 +358,13 @@ pub(crate) fn map_error(e: rustls::Error, host: &str) -> TlsError {
                 host,
                 presented: Vec::new(),
             },
-            CertificateError::NotValidForNameContext { presented, .. } => {
-                TlsError::WrongName { host, presented }
-            }
+            CertificateError::NotValidForNameContext { presented, .. } => TlsError::WrongName {
+                host,
+                presented: presented.iter().map(|name| presented_name(name)).collect(),
+            },
             other => TlsError::BadCertificate {
                 host,
-                detail: rustls::Error::InvalidCertificate(other).to_string(),
+                detail: certificate_detail(other),
             },
         },
         rustls::Error::AlertReceived(alert) => TlsError::Alert {
@@ -321,4 +377,78 @@ pub(crate) fn map_error(e: rustls::Error, host: &str) -> TlsError {
             detail: other.to_string(),
         },
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presented_names_are_plain_and_escaped() {
+        assert_eq!(presented_name("DnsName(\"other.test\")"), "other.test");
+        assert_eq!(presented_name("IpAddress(10.0.0.1)"), "10.0.0.1");
+        assert_eq!(presented_name("DnsName(\"a\u{1b}[2Jb\")"), "a\\u{1b}[2Jb");
+        assert_eq!(
+            presented_name("UniformResourceIdentifier(\"u\")"),
+            "UniformResourceIdentifier(\\\"u\\\")"
+        );
+    }
+
+    /// Only the server's first bytes are sniffed for a plaintext answer:
+    /// once ciphertext went to rustls, a read that starts with `HTTP/` or a
+    /// prefix of it (anywhere in a record) goes to rustls too, instead of
+    /// being named plaintext or held back (which stalled a handshake whose
+    /// last read ended so).
+    #[test]
+    fn only_the_first_bytes_are_sniffed_for_plaintext() {
+        let config = crate::tls::settings::client_config(&Default::default()).unwrap();
+        let mut read_buf = BytesMut::new();
+        let mut first = Session::new(config.clone(), "localhost", Peer::Origin).unwrap();
+        first
+            .wire_in
+            .extend_from_slice(b"HTTP/1.1 400 Bad Request\r\n");
+        assert_eq!(first.open(&mut read_buf), Err(TlsError::PlaintextHttp));
+        let mut held = Session::new(config.clone(), "localhost", Peer::Origin).unwrap();
+        held.wire_in.extend_from_slice(b"HT");
+        assert_eq!(held.open(&mut read_buf), Ok(false));
+        assert_eq!(
+            &held.wire_in[..],
+            b"HT",
+            "the start of a plaintext answer waits"
+        );
+        // A handshake record's first bytes, then a read that starts like
+        // plaintext: all of it is rustls's now.
+        let mut later = Session::new(config, "localhost", Peer::Origin).unwrap();
+        later.wire_in.extend_from_slice(&[0x16, 0x03, 0x03]);
+        assert_eq!(later.open(&mut read_buf), Ok(false));
+        later.wire_in.extend_from_slice(b"H");
+        assert_eq!(later.open(&mut read_buf), Ok(false));
+        assert!(later.wire_in.is_empty(), "not held back");
+    }
+
+    #[test]
+    fn certificate_reasons_are_words() {
+        let ca = CertificateError::Other(rustls::OtherError(std::sync::Arc::new(
+            webpki_error_stub::CaUsedAsEndEntity,
+        )));
+        let detail = certificate_detail(ca);
+        assert!(
+            detail.starts_with("the server presented a CA certificate"),
+            "{detail}"
+        );
+    }
+}
+
+/// A stand-in for webpki's error in the test above: what rustls prints of
+/// it is its debug name.
+#[cfg(test)]
+mod webpki_error_stub {
+    #[derive(Debug)]
+    pub struct CaUsedAsEndEntity;
+    impl std::fmt::Display for CaUsedAsEndEntity {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{self:?}")
+        }
+    }
+    impl std::error::Error for CaUsedAsEndEntity {}
 }

@@ -52,8 +52,10 @@ pub(crate) enum Peer {
 ///
 /// ```
 /// use roundtrip_io::tls::TlsError;
-/// let e = TlsError::WrongName { host: "example.com".into(), presented: vec!["DnsName(\"other.test\")".into()] };
-/// assert_eq!(e.to_string(), "the certificate is not valid for example.com: it names DnsName(\"other.test\")");
+/// let e = TlsError::WrongName { host: "example.com".into(), presented: vec!["other.test".into()] };
+/// assert_eq!(e.to_string(), "the certificate is not valid for example.com: it names other.test");
+/// let e = TlsError::WrongName { host: "example.com".into(), presented: vec![] };
+/// assert_eq!(e.to_string(), "the certificate is not valid for example.com: it names no host");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -74,11 +76,12 @@ pub enum TlsError {
         detail: String,
     },
     /// The certificate does not name the host.
-    #[error("the certificate is not valid for {host}: it names {}", .presented.join(", "))]
+    #[error("the certificate is not valid for {host}: it names {}", match .presented.is_empty() { true => "no host".to_string(), false => .presented.join(", ") })]
     WrongName {
         /// The name asked for.
         host: String,
-        /// The names the certificate holds.
+        /// The names the certificate holds (DNS names and IP addresses,
+        /// non-printable bytes escaped).
         presented: Vec<String>,
     },
     /// The certificate is invalid for another reason (bad signature,

@@ -118,6 +118,24 @@ pub struct TlsConfig {
     pub handshake_timeout: Option<Duration>,
 }
 
+impl TlsConfig {
+    /// Builds what a client would from these settings and says what is
+    /// wrong, if anything (a root certificate rustls refuses, a client
+    /// certificate that does not match its key, no root at all): a client
+    /// reports it only at its first `https` request.
+    ///
+    /// ```
+    /// use roundtrip_io::tls::TlsConfig;
+    /// assert!(TlsConfig::default().check().is_ok());
+    /// let mut none = TlsConfig::default();
+    /// none.built_in_roots = false;
+    /// assert!(none.check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<(), TlsError> {
+        client_config(self).map(drop)
+    }
+}
+
 impl Default for TlsConfig {
     fn default() -> Self {
         TlsConfig {
