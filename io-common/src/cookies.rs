@@ -41,12 +41,13 @@ use crate::Config;
 /// and `127.0.0.1:9090` share them, as in every browser.
 ///
 /// The jar is bounded whatever servers send (RFC 6265 section 6.1 asks for
-/// at least these): a cookie's name and value at most 4096 bytes, 50
-/// cookies per domain, 3000 in all. Past a bound a new cookie is refused
-/// (once the expired ones are dropped), as Go's jar caps nothing and a
-/// long-running client facing a server that sets new names without end
-/// would otherwise grow; the cookies already kept are still updated and
-/// deleted.
+/// at least these): a cookie's `Set-Cookie` text at most 4096 bytes, 50
+/// cookies per domain, 3000 in all (Go's jar caps nothing: a long-running
+/// client facing a server that sets new names without end would grow).
+/// Expired cookies go first; past 50 a domain's new cookie is refused (the
+/// kept ones are still updated and deleted); past 3000, a cookie of the
+/// domain that holds the most goes, so that hosts filling the jar cannot
+/// lock the others out.
 ///
 /// ```
 /// use roundtrip_io::{Config, CookieJar};
@@ -100,12 +101,11 @@ pub enum CookieError {
     /// path was there to delete.
     #[error("the cookie is already expired")]
     Expired,
-    /// Its name and value are longer than 4096 bytes.
+    /// Its text (name, value and attributes) is longer than 4096 bytes.
     #[error("the cookie is longer than {MAX_COOKIE_BYTES} bytes")]
     TooLarge,
-    /// The jar holds all the cookies it keeps for the cookie's domain (50)
-    /// or in all (3000).
-    #[error("the jar is full for this domain ({MAX_PER_DOMAIN}) or in all ({MAX_COOKIES})")]
+    /// The jar holds all the cookies it keeps for the cookie's domain (50).
+    #[error("the jar holds {MAX_PER_DOMAIN} cookies for this domain already")]
     Full,
 }
 
@@ -123,9 +123,16 @@ enum Refused {
     Full,
 }
 
-/// Stores `raw`, from `url`, within the jar's bounds.
-fn insert_bounded(store: &mut CookieStore, raw: &RawCookie<'_>, url: &Url) -> Result<(), Refused> {
-    if raw.name().len() + raw.value().len() > MAX_COOKIE_BYTES {
+/// Stores `raw`, from `url`, within the jar's bounds; `len` is the length
+/// of its whole `Set-Cookie` text (name, value and attributes: what RFC
+/// 6265 section 6.1 measures, and what the store keeps of it).
+fn insert_bounded(
+    store: &mut CookieStore,
+    raw: &RawCookie<'_>,
+    len: usize,
+    url: &Url,
+) -> Result<(), Refused> {
+    if len > MAX_COOKIE_BYTES {
         return Err(Refused::TooLarge);
     }
     let cookie = Cookie::try_from_raw_cookie(raw, url)
@@ -134,42 +141,78 @@ fn insert_bounded(store: &mut CookieStore, raw: &RawCookie<'_>, url: &Url) -> Re
     let domain = String::from(&cookie.domain);
     let path = String::from(&cookie.path);
     let name = cookie.name().to_owned();
-    match store.insert(cookie, url).map_err(Refused::Store)? {
-        StoreAction::Inserted if over_bounds(store, &domain) => {
-            // Room first from the expired ones the store still keeps.
-            let expired: Vec<(String, String, String)> = store
-                .iter_any()
-                .filter(|c| c.is_expired())
-                .map(|c| {
-                    (
-                        String::from(&c.domain),
-                        String::from(&c.path),
-                        c.name().to_owned(),
-                    )
-                })
-                .collect();
-            for (d, p, n) in &expired {
-                store.remove(d, p, n);
-            }
-            if over_bounds(store, &domain) {
-                store.remove(&domain, &path, &name);
-                return Err(Refused::Full);
-            }
-            Ok(())
-        }
-        _ => Ok(()),
+    if !matches!(
+        store.insert(cookie, url).map_err(Refused::Store)?,
+        StoreAction::Inserted
+    ) {
+        return Ok(()); // an update or a deletion: nothing grew
     }
+    let (mut all, mut here) = counts(store, &domain);
+    if all <= MAX_COOKIES && here <= MAX_PER_DOMAIN {
+        return Ok(());
+    }
+    // Room first from the expired cookies the store still keeps.
+    let expired: Vec<(String, String, String)> = store
+        .iter_any()
+        .filter(|c| c.is_expired())
+        .map(|c| {
+            (
+                String::from(&c.domain),
+                String::from(&c.path),
+                c.name().to_owned(),
+            )
+        })
+        .collect();
+    for (d, p, n) in &expired {
+        store.remove(d, p, n);
+    }
+    (all, here) = counts(store, &domain);
+    if here > MAX_PER_DOMAIN {
+        // A domain over its own share: its new cookie is refused.
+        store.remove(&domain, &path, &name);
+        return Err(Refused::Full);
+    }
+    if all > MAX_COOKIES {
+        // The jar is full: a cookie of the domain that holds the most goes
+        // (RFC 6265 section 5.3 step 12: over-quota domains first), so
+        // that hosts filling it cannot lock the others out.
+        let largest = largest_domain(store);
+        let victim = store
+            .iter_any()
+            .find(|c| c.domain.as_cow().as_deref() == Some(largest.as_str()))
+            .map(|c| {
+                (
+                    String::from(&c.domain),
+                    String::from(&c.path),
+                    c.name().to_owned(),
+                )
+            });
+        if let Some((d, p, n)) = victim {
+            store.remove(&d, &p, &n);
+        }
+    }
+    Ok(())
 }
 
-/// True when the store holds more than it may: in all, or for `domain`.
-fn over_bounds(store: &CookieStore, domain: &str) -> bool {
-    let mut all = 0;
-    let mut here = 0;
+/// How many cookies the store holds in all, and for `domain`.
+fn counts(store: &CookieStore, domain: &str) -> (usize, usize) {
+    store.iter_any().fold((0, 0), |(all, here), cookie| {
+        let mine = cookie.domain.as_cow().as_deref() == Some(domain);
+        (all + 1, here + usize::from(mine))
+    })
+}
+
+/// The domain that holds the most cookies (the first such, by the
+/// store's order).
+fn largest_domain(store: &CookieStore) -> String {
+    let mut per: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for cookie in store.iter_any() {
-        all += 1;
-        here += usize::from(String::from(&cookie.domain) == domain);
+        *per.entry(String::from(&cookie.domain)).or_default() += 1;
     }
-    all > MAX_COOKIES || here > MAX_PER_DOMAIN
+    per.into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(d, _)| d)
+        .unwrap_or_default()
 }
 
 impl CookieJar {
@@ -184,7 +227,7 @@ impl CookieJar {
     pub fn add_cookie_str(&self, cookie: &str, url: &Uri) -> Result<(), CookieError> {
         let url = url_of(url).ok_or_else(|| CookieError::InvalidUrl(url.to_string()))?;
         let raw = RawCookie::parse(cookie).map_err(|_| CookieError::Parse)?;
-        match insert_bounded(&mut self.lock(), &raw, &url) {
+        match insert_bounded(&mut self.lock(), &raw, cookie.len(), &url) {
             Ok(()) => Ok(()),
             Err(Refused::TooLarge) => Err(CookieError::TooLarge),
             Err(Refused::Full) => Err(CookieError::Full),
@@ -256,12 +299,12 @@ impl CookieJar {
         let Some(url) = url_of(url) else { return };
         let cookies = set.filter_map(|value| {
             let text = std::str::from_utf8(value.as_bytes()).ok()?;
-            RawCookie::parse(text).ok()
+            Some((RawCookie::parse(text).ok()?, text.len()))
         });
         let mut store = self.lock();
-        for cookie in cookies {
+        for (cookie, len) in cookies {
             // A refused cookie is skipped, as browsers and Go's jar skip one.
-            let _ = insert_bounded(&mut store, &cookie, &url);
+            let _ = insert_bounded(&mut store, &cookie, len, &url);
         }
     }
 
@@ -410,10 +453,16 @@ mod tests {
             jar.add_cookie_str(&format!("m{i}=v"), &site).unwrap();
         }
         assert_eq!(count(&site), MAX_PER_DOMAIN);
-        // A name and value over 4096 bytes is refused.
+        // A text over 4096 bytes is refused, its attributes counted.
         let long = format!("big={}", "x".repeat(MAX_COOKIE_BYTES));
         assert_eq!(jar.add_cookie_str(&long, &site), Err(CookieError::TooLarge));
-        // 3000 in all, over many domains.
+        let long_path = format!("p=1; Path=/{}", "x".repeat(MAX_COOKIE_BYTES));
+        assert_eq!(
+            jar.add_cookie_str(&long_path, &site),
+            Err(CookieError::TooLarge)
+        );
+        // 3000 in all, over many domains, then one more host: room is made
+        // from a full domain, not refused (the jar must not lock it out).
         let hosts = MAX_COOKIES / MAX_PER_DOMAIN;
         for h in 1..hosts {
             let url = uri(&format!("http://h{h}.test/"));
@@ -421,15 +470,16 @@ mod tests {
                 jar.add_cookie_str(&format!("n{i}=v"), &url).unwrap();
             }
         }
+        assert_eq!(jar.lock().iter_any().count(), MAX_COOKIES);
         let last = uri("http://last.test/");
-        assert_eq!(jar.add_cookie_str("n=v", &last), Err(CookieError::Full));
-        // Set-Cookie fields of a response: the same bounds, silently.
+        jar.add_cookie_str("n=v", &last).unwrap();
+        // Set-Cookie fields of a response: the same bounds.
         let mut headers = HeaderMap::new();
         for i in 0..5 {
             headers.append(SET_COOKIE, format!("r{i}=v").parse().unwrap());
         }
         jar.store_response(&last, &headers);
-        assert_eq!(jar.cookies(&last), None);
+        assert_eq!(count(&last), 6);
         assert_eq!(jar.lock().iter_any().count(), MAX_COOKIES);
     }
 

@@ -56,6 +56,10 @@ pub enum SocksError {
     /// A host name longer than 255 bytes, or credentials longer than 255.
     #[error("{0} is longer than SOCKS5 allows (255 bytes)")]
     TooLong(&'static str),
+    /// Credentials with an empty user name: RFC 1929 needs one of 1 to
+    /// 255 bytes.
+    #[error("SOCKS5 needs a user name with the password (RFC 1929)")]
+    NoUserName,
     /// The proxy's answer is malformed.
     #[error("the proxy's answer is malformed: {0}")]
     Malformed(&'static str),
@@ -125,6 +129,9 @@ impl Socks5 {
             && (user.len() > 255 || pass.len() > 255)
         {
             return Err(SocksError::TooLong("the user name or password"));
+        }
+        if credentials.is_some_and(|(user, _)| user.is_empty()) {
+            return Err(SocksError::NoUserName);
         }
         Ok(Socks5 {
             step: Step::Method,
@@ -317,6 +324,15 @@ mod tests {
         assert_eq!(input.len(), 10, "the answer is kept for after it");
         assert_eq!(socks.handle_input(&mut input, &mut out), Ok(true));
         assert!(input.is_empty());
+    }
+
+    #[test]
+    fn an_empty_user_name_is_refused() {
+        let name = Target::Name("h".into());
+        assert_eq!(
+            Socks5::new(name, 1, Some(("", "token"))).unwrap_err(),
+            SocksError::NoUserName
+        );
     }
 
     #[test]

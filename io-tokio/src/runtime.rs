@@ -68,7 +68,11 @@ impl Runtime for Tokio {
 
     /// tokio's own clock, which its timers fire by: under paused time
     /// (`test-util`) the client's deadlines pass by virtual time, as a
-    /// `tokio::time::sleep`'s do; otherwise it reads the system's.
+    /// `tokio::time::sleep`'s do; otherwise it reads the system's. Under
+    /// paused time, keep a client within its one runtime: outside any
+    /// runtime tokio's clock reads real time, and another runtime keeps
+    /// its own virtual time (the client's deadlines then jump, harmlessly
+    /// for the pool, which never lets its time go back).
     fn clock(&self) -> Clock {
         Clock::with_source(|| tokio::time::Instant::now().into_std())
     }

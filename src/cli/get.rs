@@ -347,6 +347,14 @@ fn tls_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
         config.tls.identity = Some(identity);
     }
     config.tls.danger_accept_invalid_certs = args.insecure;
+    // What the client would build at its first https request, checked
+    // before any request (a --cert that does not match its --key).
+    if args.cacert.is_some() || args.cert.is_some() {
+        config
+            .tls
+            .check()
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+    }
     Ok(())
 }
 
@@ -354,12 +362,15 @@ fn tls_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
 fn proxy_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
     use roundtrip::proxy::{NoProxy, Proxies, Proxy};
     let mut proxies = match &args.proxy {
-        Some(url) => Proxies::all(Proxy::parse(url).map_err(|e| Failure::Usage(e.to_string()))?)
-            .no_proxy(NoProxy::parse(
-                &std::env::var("no_proxy")
-                    .or_else(|_| std::env::var("NO_PROXY"))
-                    .unwrap_or_default(),
-            )),
+        Some(url) => {
+            // An empty value is unset: the other spelling is read then.
+            let set = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+            let list = set("no_proxy")
+                .or_else(|| set("NO_PROXY"))
+                .unwrap_or_default();
+            Proxies::all(Proxy::parse(url).map_err(|e| Failure::Usage(e.to_string()))?)
+                .no_proxy(NoProxy::parse(&list))
+        }
         None => Proxies::from_env(),
     };
     if let Some(list) = &args.noproxy {
@@ -518,7 +529,7 @@ fn plan(args: &Args, config: &mut Config) -> Result<Vec<Planned>, Failure> {
         .map(|url| {
             // No scheme: `http://`, as curl.
             let with_scheme;
-            let url = match url.contains("://") {
+            let url = match has_scheme(url) {
                 true => url.as_str(),
                 false => {
                     with_scheme = format!("http://{url}");
@@ -543,6 +554,17 @@ fn plan(args: &Args, config: &mut Config) -> Result<Vec<Planned>, Failure> {
             Ok(planned)
         })
         .collect()
+}
+
+/// True when `url` starts with a scheme and `://` (`host:8080/?to=http://x`
+/// has none).
+fn has_scheme(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    })
 }
 
 /// The body of `-d DATA` or `--data-binary DATA`: DATA itself, or the bytes
@@ -745,14 +767,16 @@ impl Report<'_> {
         start: Instant,
     ) -> Result<(), Failure> {
         if let Err(Failure::Request(_)) = &fetched {
-            self.write_out(&Vars {
+            // The request's failure is the run's: a closed stdout must not
+            // turn it into a silent 0.
+            let _ = self.write_out(&Vars {
                 code: sink.status.map_or(0, |s| s.as_u16()),
                 url: &request.parts.uri,
                 time: start.elapsed(),
                 connects: self.connects.load(Ordering::SeqCst),
                 size: sink.bytes,
                 redirects: 0,
-            })?;
+            });
         }
         fetched
     }
@@ -1085,11 +1109,15 @@ impl OutFile {
         })
     }
 
-    /// A response arrived: from now on the file is this run's.
+    /// A response arrived: from now on the file is this run's (emptied
+    /// if it is a regular file: `/dev/null`, a FIFO or a terminal cannot
+    /// be, and need not).
     fn start(&mut self) -> io::Result<()> {
         if !self.started {
             self.started = true;
-            self.file.set_len(0)?;
+            if self.file.metadata()?.is_file() {
+                self.file.set_len(0)?;
+            }
         }
         Ok(())
     }

@@ -1377,3 +1377,21 @@ fn a_closed_stderr_does_not_end_the_run() {
         );
     }
 }
+
+/// `-o /dev/null` (a device: it cannot be truncated, and need not be)
+/// and a URL without a scheme whose query holds one.
+#[test]
+fn output_to_a_device_and_a_query_that_holds_a_url() {
+    let server = Script::start(|_| reply("200 OK", "", "ok"));
+    let run = get(&["-o", "/dev/null", &server.url("/")]);
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+    let bare = server.url("/go?next=http://x/").replacen("http://", "", 1);
+    let run = get(&[&bare]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "ok"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(server.seen()[1].path(), "/go?next=http://x/");
+}
