@@ -322,10 +322,11 @@ impl CookieJar {
 pub(crate) fn request_cookie(parts: &Parts, config: &Config) -> Option<HeaderValue> {
     let jar = config.cookie_jar.as_ref()?;
     let url = url_of(&parts.uri)?;
-    // The default `Cookie` stays behind once a redirect left the origin.
+    // The default `Cookie` stays behind once a redirect left the origin,
+    // or took it over (`forget_replaced`).
     let own = match parts.headers.contains_key(COOKIE) {
         true => parts.headers.get_all(COOKIE),
-        false if crate::redirect::crossed_origin(parts) => parts.headers.get_all(COOKIE),
+        false if crate::redirect::Withheld::of(parts).cookie => parts.headers.get_all(COOKIE),
         false => config.default_headers.get_all(COOKIE),
     };
     let mut value = Vec::new();
@@ -350,12 +351,16 @@ pub(crate) fn store(config: &Config, uri: &Uri, headers: &HeaderMap) {
 }
 
 /// Before a redirect is followed: takes out of the request's own `Cookie`
-/// the pairs whose names the redirect `response` sets, so that the jar's
-/// new value is sent instead of the old one beside it (Go's
-/// `makeHeadersCopier`: a cookie the caller set carries no domain or path,
-/// so any new cookie of its name replaces it). Only with a jar.
-pub(crate) fn forget_replaced(config: &Config, request: &mut HeaderMap, response: &HeaderMap) {
-    if config.cookie_jar.is_none() || !request.contains_key(COOKIE) {
+/// (or, when it has none, of the client's default one, which it then
+/// carries as its own) the pairs whose names the redirect `response`
+/// sets, so that the jar's new value is sent instead of the old one beside
+/// it (Go's `makeHeadersCopier`: a cookie the caller set carries no domain
+/// or path, so any new cookie of its name replaces it). Only with a jar.
+pub(crate) fn forget_replaced(config: &Config, parts: &mut Parts, response: &HeaderMap) {
+    let withheld = crate::redirect::Withheld::of(parts);
+    let own = parts.headers.contains_key(COOKIE);
+    let default = !own && !withheld.cookie && config.default_headers.contains_key(COOKIE);
+    if config.cookie_jar.is_none() || !(own || default) {
         return;
     }
     let set: Vec<String> = response
@@ -368,8 +373,12 @@ pub(crate) fn forget_replaced(config: &Config, request: &mut HeaderMap, response
     if set.is_empty() {
         return;
     }
+    let fields = match default {
+        true => config.default_headers.get_all(COOKIE),
+        false => parts.headers.get_all(COOKIE),
+    };
     let mut kept = String::new();
-    for field in request.get_all(COOKIE) {
+    for field in fields {
         let Ok(text) = std::str::from_utf8(field.as_bytes()) else {
             continue;
         };
@@ -383,13 +392,20 @@ pub(crate) fn forget_replaced(config: &Config, request: &mut HeaderMap, response
             }
         }
     }
+    if default {
+        // The request carries the rest of the default as its own now.
+        parts.extensions.insert(crate::redirect::Withheld {
+            cookie: true,
+            ..withheld
+        });
+    }
     // Go would send an empty `Cookie:`; none is sent instead.
     match HeaderValue::try_from(kept) {
         Ok(value) if !value.is_empty() => {
-            request.insert(COOKIE, value);
+            parts.headers.insert(COOKIE, value);
         }
         _ => {
-            request.remove(COOKIE);
+            parts.headers.remove(COOKIE);
         }
     }
 }
@@ -634,19 +650,42 @@ mod tests {
     fn redirect_replaces_own_cookies() {
         let jar = CookieJar::new();
         let config = config_with(&jar);
-        let mut headers = parts("http://h/", Some("a=1; b=2; c=3")).headers;
+        let mut request = parts("http://h/", Some("a=1; b=2; c=3"));
         forget_replaced(
             &config,
-            &mut headers,
+            &mut request,
             &set_cookies(&["b=new; Path=/", "z=9"]),
         );
-        assert_eq!(headers[COOKIE], "a=1; c=3");
-        forget_replaced(&config, &mut headers, &set_cookies(&["a=x", "c=y"]));
-        assert!(!headers.contains_key(COOKIE));
+        assert_eq!(request.headers[COOKIE], "a=1; c=3");
+        forget_replaced(&config, &mut request, &set_cookies(&["a=x", "c=y"]));
+        assert!(!request.headers.contains_key(COOKIE));
         // Without a jar, nothing is taken out (there is nothing to replace it).
-        let mut headers = parts("http://h/", Some("a=1")).headers;
-        forget_replaced(&Config::default(), &mut headers, &set_cookies(&["a=2"]));
-        assert_eq!(headers[COOKIE], "a=1");
+        let mut request = parts("http://h/", Some("a=1"));
+        forget_replaced(&Config::default(), &mut request, &set_cookies(&["a=2"]));
+        assert_eq!(request.headers[COOKIE], "a=1");
+    }
+
+    /// The client's default `Cookie` is taken over the same way: what the
+    /// redirect does not replace becomes the request's own, and a default
+    /// replaced whole is not sent again beside the jar's value.
+    #[test]
+    fn redirect_replaces_default_cookies() {
+        let jar = CookieJar::new();
+        let mut config = config_with(&jar);
+        config
+            .default_headers
+            .insert(COOKIE, "sid=old; theme=dark".parse().unwrap());
+        let url = "http://h/";
+        let mut request = parts(url, None);
+        forget_replaced(&config, &mut request, &set_cookies(&["sid=new"]));
+        assert_eq!(request.headers[COOKIE], "theme=dark");
+        jar.add_cookie_str("sid=new", &uri(url)).unwrap();
+        let field = |p: &Parts| request_cookie(p, &config).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(field(&request).unwrap(), "theme=dark; sid=new");
+        let mut request = parts(url, None);
+        forget_replaced(&config, &mut request, &set_cookies(&["sid=new", "theme=x"]));
+        assert!(!request.headers.contains_key(COOKIE));
+        assert_eq!(field(&request).unwrap(), "sid=new");
     }
 
     /// The `Cookie` lines of each request head written on `wire`.

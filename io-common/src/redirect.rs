@@ -225,22 +225,38 @@ impl Hop {
             }
             // The client's default credentials stay behind too, on this
             // hop and every later one (Go after CVE-2024-45336).
-            parts.extensions.insert(CrossedOrigin);
+            parts.extensions.insert(Withheld {
+                credentials: true,
+                cookie: true,
+            });
         }
         parts.uri = self.uri;
         parts.method = self.method;
     }
 }
 
-/// In a request's extensions once a redirect took it to another origin:
-/// the client's default `Authorization`, `Cookie` and
-/// `Proxy-Authorization` are no longer sent with it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CrossedOrigin;
+/// Which of the client's default fields a redirect took off the request,
+/// in its extensions: after a hop to another origin its default
+/// `Authorization`, `Cookie` and `Proxy-Authorization` (`credentials`,
+/// `cookie`); after a redirect that set cookies of its default `Cookie`'s
+/// names, that `Cookie` (`cookie`: the request carries what is left of
+/// it as its own).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Withheld {
+    pub credentials: bool,
+    pub cookie: bool,
+}
 
-/// True when a redirect took the request `parts` to another origin.
-pub(crate) fn crossed_origin(parts: &Parts) -> bool {
-    parts.extensions.get::<CrossedOrigin>().is_some()
+impl Withheld {
+    /// What a redirect took off the request `parts` (nothing for a request
+    /// that was not redirected).
+    pub(crate) fn of(parts: &Parts) -> Withheld {
+        parts
+            .extensions
+            .get::<Withheld>()
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 /// The redirects of one request: the chain so far, and the decision on

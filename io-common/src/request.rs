@@ -431,7 +431,7 @@ pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
         authorization: None,
         cookie: None,
         proxy_authorization: None,
-        crossed_origin: crate::redirect::crossed_origin(parts),
+        withheld: crate::redirect::Withheld::of(parts),
         request: &parts.headers,
         defaults: &config.default_headers,
         accept: crate::coding::accept_encoding(parts, config),
@@ -477,7 +477,7 @@ impl DefaultFields {
                 authorization: None,
                 cookie: None,
                 proxy_authorization: None,
-                crossed_origin: false,
+                withheld: Default::default(),
                 request: &none,
                 defaults: &config.default_headers,
                 accept,
@@ -496,7 +496,8 @@ impl DefaultFields {
     /// The block a request sends: one for a request without fields of its
     /// own, else `None` (its fields are then walked as [`fields`] says).
     fn preset(&self, parts: &Parts) -> Option<&FieldBlock> {
-        if !parts.headers.is_empty() || crate::redirect::crossed_origin(parts) {
+        let withheld = crate::redirect::Withheld::of(parts);
+        if !parts.headers.is_empty() || withheld != Default::default() {
             return None;
         }
         match &self.gzip {
@@ -518,10 +519,8 @@ pub struct Fields<'a> {
     /// `Proxy-Authorization` for a forwarding proxy, sent last, in place
     /// of the request's own and of a default one.
     proxy_authorization: Option<&'a HeaderValue>,
-    /// A redirect took the request to another origin: the default
-    /// credentials (`Authorization`, `Cookie`, `Proxy-Authorization`) are
-    /// not sent.
-    crossed_origin: bool,
+    /// The default fields a redirect took off the request, not sent.
+    withheld: crate::redirect::Withheld,
     request: &'a http::HeaderMap,
     defaults: &'a http::HeaderMap,
     /// The `Accept-Encoding` value the client adds, if it does.
@@ -536,7 +535,7 @@ impl<'a> Fields<'a> {
             authorization: None,
             cookie: None,
             proxy_authorization: None,
-            crossed_origin: false,
+            withheld: Default::default(),
             request: empty,
             defaults: empty,
             accept: None,
@@ -555,7 +554,7 @@ impl<'a> IntoIterator for Fields<'a> {
             authorization: self.authorization,
             cookie: self.cookie,
             proxy_authorization: self.proxy_authorization,
-            crossed_origin: self.crossed_origin,
+            withheld: self.withheld,
             accept: self.accept,
         }
     }
@@ -574,7 +573,7 @@ pub struct FieldsIter<'a> {
     /// `Proxy-Authorization`, still to come.
     proxy_authorization: Option<&'a HeaderValue>,
     /// See [`Fields`].
-    crossed_origin: bool,
+    withheld: crate::redirect::Withheld,
     /// `Accept-Encoding` still to come.
     accept: Option<&'static str>,
 }
@@ -586,10 +585,12 @@ impl<'a> Iterator for FieldsIter<'a> {
             (name.as_str().as_bytes(), value.as_bytes())
         };
         for (name, value) in self.defaults.by_ref() {
-            let crossed = self.crossed_origin;
-            let replaced = (name == AUTHORIZATION && (self.authorization.is_some() || crossed))
-                || (name == COOKIE && (self.cookie.is_some() || crossed))
-                || (name == PROXY_AUTHORIZATION && (self.proxy_authorization.is_some() || crossed));
+            let withheld = self.withheld;
+            let replaced = (name == AUTHORIZATION
+                && (self.authorization.is_some() || withheld.credentials))
+                || (name == COOKIE && (self.cookie.is_some() || withheld.cookie))
+                || (name == PROXY_AUTHORIZATION
+                    && (self.proxy_authorization.is_some() || withheld.credentials));
             if !self.request.contains_key(name) && !is_framing(name) && !replaced {
                 return Some(pair((name, value)));
             }

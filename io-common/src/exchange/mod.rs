@@ -703,7 +703,7 @@ impl<R> Exchange<R> {
             }
             Ok(Verdict::Follow(hop)) => {
                 #[cfg(feature = "cookies")]
-                crate::cookies::forget_replaced(config, &mut self.parts.headers, head.headers());
+                crate::cookies::forget_replaced(config, &mut self.parts, head.headers());
                 self.builder.take_head();
                 hop.apply_with_body(&mut self.parts, &mut self.body);
                 self.leave(link, After::Hop, now);
