@@ -440,6 +440,11 @@ impl Error {
     /// ```
     pub fn delivery(&self) -> Delivery {
         match self {
+            // The server answered, with a switch it should not have made.
+            Error::Protocol {
+                source: ProtoError::UnrequestedSwitch,
+                ..
+            } => Delivery::Answered,
             Error::Timeout {
                 phase,
                 reached_server,

@@ -337,6 +337,33 @@ fn a_101_ends_the_exchange_and_hands_over_the_bytes_after_it() {
     assert_eq!(sim.stats().idle, 0);
 }
 
+/// A `101` to a request that asked for no upgrade is an error, not a
+/// connection to hand over: nobody would take it (a mio driver kept such
+/// sockets until asked). The connection closes, and the request, answered,
+/// is not sent again.
+#[test]
+fn a_101_nobody_asked_for_fails_and_closes() {
+    let mut sim = sim();
+    sim.serve(Server::new([Reply::Send(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\n\r\nbytes".to_vec(),
+    )]));
+    let err = sim.get("http://127.0.0.1/").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Protocol {
+                source: roundtrip_io::proto::Error::UnrequestedSwitch,
+                reached_server: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(sim.wire.len(), 1, "not sent again");
+    assert_eq!(sim.closed.len(), 1);
+    assert_eq!((sim.stats().in_use, sim.stats().idle), (0, 0));
+}
+
 #[test]
 fn a_2xx_to_connect_is_a_tunnel() {
     let mut sim = sim();
@@ -484,6 +511,55 @@ fn cancel_releases_what_the_exchange_holds() {
         let stats = sim.stats();
         assert_eq!(stats.in_use, 0, "after {after}: {:?}", sim.actions);
     }
+}
+
+/// A cancel while a redirect's body is being drained ends the request:
+/// the redirect is not followed afterwards (it was, with the final answer
+/// delivered as if nothing had been cancelled).
+#[test]
+fn a_cancel_during_a_redirect_drain_is_not_followed() {
+    let mut cancelled_in_drain = 0;
+    for after in 0..30 {
+        let mut sim = sim();
+        // The redirect's body comes in two parts, the second 10 ms later:
+        // the drain waits for it. The next hop is another origin (its own
+        // connection, the second script).
+        sim.serve(Server::new([
+            Reply::Send(
+                b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:8080/next\r\nContent-Length: 10\r\n\r\n0123"
+                    .to_vec(),
+            ),
+            Reply::Delay(Duration::from_millis(10)),
+            Reply::Early(b"456789".to_vec()),
+        ]));
+        sim.serve(Server::reply(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ));
+        let request = http::Request::get("http://127.0.0.1/")
+            .body(Body::empty())
+            .unwrap();
+        let result = sim.send_cancelled(request, after);
+        // The second request is the second write; a cancel before it must
+        // end the request there.
+        let writes: Vec<usize> = (sim.actions.iter().enumerate())
+            .filter(|(_, a)| *a == "write")
+            .map(|(i, _)| i)
+            .collect();
+        let drained_at = sim.actions.iter().position(|a| a == "release");
+        let before_hop = writes.get(1).is_none_or(|&second| after <= second);
+        if before_hop && writes.first().is_some_and(|&first| after > first) {
+            assert!(
+                matches!(result, Err(Error::Cancelled { .. })),
+                "after {after}: {:?} {:?}",
+                result.map(|r| r.status),
+                sim.actions
+            );
+            assert_eq!(writes.len(), 1, "after {after}: {:?}", sim.actions);
+            cancelled_in_drain += usize::from(drained_at.is_none_or(|at| after <= at));
+        }
+        assert_eq!(sim.stats().in_use, 0, "after {after}");
+    }
+    assert!(cancelled_in_drain > 0, "no cancel came during the drain");
 }
 
 #[test]

@@ -138,6 +138,11 @@ pub enum Error {
         /// The limit in force.
         limit: usize,
     },
+    /// A `101 Switching Protocols` to a request that asked for no protocol
+    /// (it had no `Upgrade` field): a server must not switch then (RFC
+    /// 9110 section 15.2.2), and the connection can carry nothing known.
+    #[error("101 switching protocols to a request that asked for no upgrade")]
+    UnrequestedSwitch,
     /// `Content-Length` is not a list of equal decimal numbers that fit a `u64`
     /// (RFC 9112 section 6.3, step 5).
     #[error("invalid content-length at byte {offset}")]

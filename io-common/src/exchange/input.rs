@@ -389,12 +389,21 @@ impl<R> Exchange<R> {
         let cancelled = Error::Cancelled {
             reached_server: reached,
         };
+        if let State::Drain(then) | State::Settle { then, .. } = &mut self.state {
+            // The connection settles as it was going to; what was to come
+            // after it (a redirect's next hop, a retry, another checkout)
+            // does not.
+            if matches!(then, After::Checkout | After::Hop | After::Retry) {
+                *then = After::Fail(cancelled);
+            }
+            return;
+        }
         match (&self.state, link) {
             (State::End | State::Failed(_), _) => {}
             (State::Send | State::Head | State::Body, Some(link)) => {
                 self.leave(link, After::Fail(cancelled), now)
             }
-            (State::Drain(_) | State::Settle { .. }, _) => {}
+            (State::Drain(_) | State::Settle { .. }, _) => {} // above
             (State::Probe, Some(_)) => {
                 self.state = State::Settle {
                     close: None,

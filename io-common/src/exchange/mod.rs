@@ -673,6 +673,18 @@ impl<R> Exchange<R> {
         // `Client.send`), for the URL that answered.
         #[cfg(feature = "cookies")]
         crate::cookies::store(&self.settings.config, &self.parts.uri, head.headers());
+        if link.proto.is_switched()
+            && head.status() == http::StatusCode::SWITCHING_PROTOCOLS
+            && !self.parts.headers.contains_key(http::header::UPGRADE)
+        {
+            // Nothing the caller asked for: the connection would be handed
+            // to no one (and a server answering every request so would
+            // pile up sockets in a driver that keeps them for the taking).
+            self.builder.take_head(); // never announced: not to be taken
+            let err = roundtrip_proto::Error::UnrequestedSwitch;
+            self.fail(link, Error::from_proto(err, Phase::ResponseHead, true));
+            return None;
+        }
         if link.proto.is_switched() {
             self.state = State::Switched;
             self.head_end = Some((end, interim));
