@@ -72,6 +72,15 @@ enum Got {
 enum Ended {
     End,
     Upgrade,
+    /// An error was returned: every later read fails too (a caller that
+    /// reads on after an error must not take the body for complete).
+    Failed,
+}
+
+/// What a read after the body's error returns.
+fn failed_earlier() -> Error {
+    let e = io::Error::other("the body failed earlier (its error was returned by an earlier read)");
+    Error::from_io(e, roundtrip_io::Phase::Body, true)
 }
 
 /// The URL of the response the body came with (none for
@@ -184,6 +193,7 @@ impl ResponseBody {
             Ok(Some(Out::Head)) => return None, // unreachable: one head per flow
             Err(e) => {
                 self.flow = None;
+                self.ended = Some(Ok(Ended::Failed));
                 return Some(Err(e));
             }
         };
@@ -207,9 +217,10 @@ impl ResponseBody {
         // Bounded: a step gives a piece or ends the body.
         loop {
             match &self.ended {
+                Some(Ok(Ended::Failed)) => return Err(failed_earlier()),
                 Some(Ok(_)) => return Ok(None),
                 Some(Err(_)) => {
-                    let Some(Err(e)) = self.ended.replace(Ok(Ended::End)) else {
+                    let Some(Err(e)) = self.ended.replace(Ok(Ended::Failed)) else {
                         return Ok(None); // unreachable: matched just above
                     };
                     return Err(e);
@@ -232,6 +243,7 @@ impl ResponseBody {
         while let Some(more) = self.chunk()? {
             if let Err(e) = all.push_within(more, limit) {
                 self.flow = None; // dropping it drains a little or closes
+                self.ended = Some(Ok(Ended::Failed));
                 return Err(e);
             }
         }

@@ -141,6 +141,7 @@ impl Client {
             ticket: None,
             cancel,
             cancelled: false,
+            watched: None,
             upload: BytesMut::new(),
             fresh: Some(now),
         };
@@ -188,8 +189,11 @@ pub struct Cancel(Arc<CancelState>);
 #[derive(Debug, Default)]
 struct CancelState {
     cancelled: AtomicBool,
-    /// A handle on the socket the request uses, to wake it.
-    socket: Mutex<Option<std::net::TcpStream>>,
+    /// A handle on the socket of each request using the token now, to
+    /// wake it; a request takes its own out when its connection leaves it.
+    sockets: Mutex<Vec<(u64, std::net::TcpStream)>>,
+    /// Numbers the watches.
+    watches: std::sync::atomic::AtomicU64,
 }
 
 impl Cancel {
@@ -198,18 +202,18 @@ impl Cancel {
         Cancel::default()
     }
 
-    /// Gives the request up.
+    /// Gives up every request that carries this token (a clone of it):
+    /// each one waiting on its socket is woken at once.
     pub fn cancel(&self) {
         self.0.cancelled.store(true, Ordering::SeqCst);
-        let socket = self
-            .0
-            .socket
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(socket) = socket {
+        let sockets = std::mem::take(&mut *self.sockets());
+        for (_, socket) in sockets {
             let _ = socket.shutdown(std::net::Shutdown::Both);
         }
+    }
+
+    fn sockets(&self) -> std::sync::MutexGuard<'_, Vec<(u64, std::net::TcpStream)>> {
+        self.0.sockets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// True once [`cancel`](Self::cancel) was called.
@@ -217,12 +221,23 @@ impl Cancel {
         self.0.cancelled.load(Ordering::SeqCst)
     }
 
-    fn watch(&self, conn: &Conn) {
-        let clone = conn.stream.try_clone().ok();
-        *self.0.socket.lock().unwrap_or_else(|p| p.into_inner()) = clone;
+    /// Watches the socket of `conn` for a cancel, until
+    /// [`unwatch`](Self::unwatch) with the number returned.
+    fn watch(&self, conn: &Conn) -> Option<u64> {
+        let clone = conn.stream.try_clone().ok()?;
+        let id = self.0.watches.fetch_add(1, Ordering::Relaxed);
+        self.sockets().push((id, clone));
         if self.is_cancelled() {
             self.cancel();
         }
+        Some(id)
+    }
+
+    /// The connection watched as `id` left its request (pooled, closed,
+    /// handed over): a later cancel must not touch it, and the clone of
+    /// its socket is closed.
+    fn unwatch(&self, id: u64) {
+        self.sockets().retain(|(watched, _)| *watched != id);
     }
 }
 
@@ -256,7 +271,10 @@ pub(crate) struct Flow {
     attempts: Attempts,
     ticket: Option<Ticket>,
     cancel: Option<Cancel>,
+    /// The exchange was told of the cancel.
     cancelled: bool,
+    /// The number `cancel` watches the connection's socket under.
+    watched: Option<u64>,
     upload: BytesMut,
     /// The time read just before the first [`Flow::next`] (no need to
     /// read it twice); later calls read the clock.
@@ -367,7 +385,7 @@ impl Flow {
                     now = clock.now();
                     let link = &mut conn.link;
                     match written {
-                        _ if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) => {}
+                        _ if cancel_pending(self.cancelled, self.cancel.as_ref()) => {}
                         Ok(Written::Bytes(n)) => self.ex.handle_written(link, n, now),
                         Ok(Written::Answer(0)) => self.ex.handle_eof(link, now),
                         Ok(Written::Answer(n)) => self.ex.handle_input(link, n, now),
@@ -408,7 +426,7 @@ impl Flow {
                         };
                         now = clock.now();
                         let link = &mut conn.link;
-                        let cancelled = self.cancel.as_ref().is_some_and(Cancel::is_cancelled);
+                        let cancelled = cancel_pending(self.cancelled, self.cancel.as_ref());
                         match read {
                             // The end a cancel's shutdown makes.
                             Ok(Some((0, None | Some(0)))) if cancelled => {}
@@ -431,7 +449,7 @@ impl Flow {
                     now = clock.now();
                     let link = &mut conn.link;
                     match read {
-                        _ if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) => {}
+                        _ if cancel_pending(self.cancelled, self.cancel.as_ref()) => {}
                         Ok(Some(0)) => self.ex.handle_eof(link, now),
                         Ok(Some(n)) => self.ex.handle_input(link, n, now),
                         Ok(None) => self.ex.handle_timeout(Some(link), now),
@@ -440,13 +458,20 @@ impl Flow {
                 }
                 Action::Head => return Ok(Some(Out::Head)),
                 Action::Data(data) => return Ok(Some(Out::Data(data))),
+                // A cancel shut the socket down: it is not pooled.
+                Action::Release if self.cancelled => {
+                    if let Some(conn) = self.take_conn() {
+                        let reason = roundtrip_io::proto::CloseReason::Abandoned;
+                        self.client.inner.pool.discard(conn, reason);
+                    }
+                }
                 Action::Release => {
-                    if let Some(conn) = self.conn.take() {
+                    if let Some(conn) = self.take_conn() {
                         self.client.inner.pool.checkin(conn, now);
                     }
                 }
                 Action::Discard(reason) => {
-                    if let Some(conn) = self.conn.take() {
+                    if let Some(conn) = self.take_conn() {
                         self.client.inner.pool.discard(conn, reason);
                     }
                 }
@@ -486,7 +511,7 @@ impl Flow {
             Got::Idle(conn, idle_for) => {
                 let conn = self.conn.insert(conn);
                 if let Some(cancel) = &self.cancel {
-                    cancel.watch(conn);
+                    self.watched = cancel.watch(conn);
                 }
                 let idle_for = idle_for.unwrap_or_default();
                 self.ex.handle_idle(&mut conn.link, idle_for, now);
@@ -524,7 +549,7 @@ impl Flow {
         }
         self.client.inner.pool.dial_succeeded(permit);
         if let Some(cancel) = &self.cancel {
-            cancel.watch(conn);
+            self.watched = cancel.watch(conn);
         }
         Ok(())
     }
@@ -534,17 +559,34 @@ impl Flow {
         self.ex.take_trailers()
     }
 
+    /// The connection, leaving this flow: no longer watched for a cancel.
+    fn take_conn(&mut self) -> Option<Box<Conn>> {
+        if let (Some(id), Some(cancel)) = (self.watched.take(), &self.cancel) {
+            cancel.unwatch(id);
+        }
+        self.conn.take()
+    }
+
     /// The switched connection, handed over: the pool lets it go.
     pub fn upgrade(&mut self) -> Result<crate::Upgraded, Error> {
         let mut conn = self
-            .conn
-            .take()
+            .take_conn()
             .ok_or_else(|| misuse("no connection to upgrade"))?;
         let stream = conn.stream.try_clone();
         let leftover = conn.link.read_buf.split().freeze();
         let reason = roundtrip_io::proto::CloseReason::Switched;
         self.client.inner.pool.discard(conn, reason);
-        let stream = stream.map_err(|e| Error::from_io(e, roundtrip_io::Phase::Body, true))?;
+        // The caller's from now on: blocking, and without the deadlines
+        // the exchange left on the socket (a quiet WebSocket would fail
+        // with `WouldBlock` at the old read timeout).
+        let stream = stream
+            .and_then(|s| {
+                s.set_nonblocking(false)?;
+                s.set_read_timeout(None)?;
+                s.set_write_timeout(None)?;
+                Ok(s)
+            })
+            .map_err(|e| Error::from_io(e, roundtrip_io::Phase::Body, true))?;
         Ok(crate::Upgraded::new(leftover, stream))
     }
 }
@@ -563,12 +605,21 @@ impl Drop for Flow {
             .abandon(self.conn.as_deref_mut().map(|c| &mut c.link), now);
         // Bounded: the drain ends at its own deadline.
         while let Ok(Some(Out::Data(_))) = self.next(true) {}
-        if let Some(conn) = self.conn.take() {
+        if let Some(conn) = self.take_conn() {
             let reason = roundtrip_io::proto::CloseReason::Abandoned;
             self.client.inner.pool.discard(conn, reason);
         }
         self.give_back();
     }
+}
+
+/// A cancel fired that the exchange was not told of yet (`told` false;
+/// the loop's next turn tells it): what a wait ended with is the cancel's
+/// doing. Once told, reads and writes are reported as they end, so that a
+/// drain the cancel left meets the end the shutdown made (it spun on
+/// empty reads, and ended as misuse rather than `Cancelled`).
+fn cancel_pending(told: bool, cancel: Option<&Cancel>) -> bool {
+    !told && cancel.is_some_and(Cancel::is_cancelled)
 }
 
 fn read_piece(reader: &mut Box<dyn Read + Send>, buf: &mut [u8]) -> std::io::Result<usize> {

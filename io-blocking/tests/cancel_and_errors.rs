@@ -1,0 +1,182 @@
+//! The blocking client's `Cancel`, an upgraded socket and a body read on
+//! after its error, against loopback servers scripted here.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use roundtrip_blocking::{Cancel, Client, Error};
+
+/// A loopback server: each accepted connection is handed to `serve` on a
+/// thread of its own. Returns the base URL.
+fn server(serve: impl Fn(TcpStream) + Send + Sync + Clone + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let serve = serve.clone();
+            thread::spawn(move || serve(stream));
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Reads one request head from `stream`.
+fn read_head(stream: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Waits until the client closes (or 10 s pass).
+fn hold(mut stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut sink = [0u8; 1024];
+    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+}
+
+/// A cancel while the body is being read (chunked, the rest never coming)
+/// ends the read at once with `Cancelled`: it spun on the empty reads the
+/// shutdown made, then failed as misuse.
+#[test]
+fn a_cancel_mid_body_ends_the_read_with_cancelled() {
+    let url = server(|mut stream| {
+        if read_head(&mut stream) {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+            hold(stream);
+        }
+    });
+    let cancel = Cancel::new();
+    let client = Client::new();
+    let response = client.get(&url).extension(cancel.clone()).send().unwrap();
+    let mut body = response.into_body();
+    assert_eq!(&body.chunk().unwrap().unwrap()[..], b"hello");
+    let canceller = {
+        let cancel = cancel.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            cancel.cancel();
+        })
+    };
+    let started = Instant::now();
+    let err = body.chunk().unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    canceller.join().unwrap();
+    assert_eq!(client.stats().idle, 0, "a shut-down socket is not pooled");
+}
+
+/// One token shared by two requests in flight wakes both; a cancel that
+/// comes after a request ended does not touch its pooled connection.
+#[test]
+fn a_shared_token_wakes_every_request_and_a_late_cancel_touches_nothing() {
+    let stall = server(|mut stream| {
+        if read_head(&mut stream) {
+            hold(stream);
+        }
+    });
+    let cancel = Cancel::new();
+    let client = Client::new();
+    let waiting: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, cancel, url) = (client.clone(), cancel.clone(), stall.clone());
+            thread::spawn(move || client.get(&url).extension(cancel).send())
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    cancel.cancel();
+    for request in waiting {
+        let err = request.join().unwrap().unwrap_err();
+        assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    let ok = server(|mut stream| {
+        while read_head(&mut stream) {
+            if stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let late = Cancel::new();
+    let client = Client::new();
+    let first = client.get(&ok).extension(late.clone()).send().unwrap();
+    assert_eq!(first.into_body().text(16).unwrap(), "ok");
+    late.cancel();
+    let second = client.get(&ok).send().unwrap();
+    assert_eq!(second.into_body().text(16).unwrap(), "ok");
+    let stats = client.stats();
+    assert_eq!((stats.dials, stats.reuses), (1, 1), "{stats:?}");
+}
+
+/// An upgraded socket is the caller's: blocking, without the read timeout
+/// the exchange had (a quiet peer is not an error).
+#[test]
+fn an_upgraded_socket_keeps_no_timeout() {
+    let url = server(|mut stream| {
+        if read_head(&mut stream) {
+            let _ = stream.write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n",
+            );
+            thread::sleep(Duration::from_millis(600));
+            let _ = stream.write_all(b"late");
+        }
+    });
+    let client = Client::builder()
+        .read_timeout(Some(Duration::from_millis(200)))
+        .build();
+    let response = client
+        .get(&url)
+        .header("upgrade", "test")
+        .header("connection", "upgrade")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    let mut upgraded = response.into_body().upgrade().unwrap();
+    let mut got = [0u8; 4];
+    upgraded.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"late");
+}
+
+/// After a body's error, reading on fails again instead of reporting a
+/// clean end: the body was cut, not complete.
+#[test]
+fn a_body_read_on_after_its_error_keeps_failing() {
+    let url = server(|mut stream| {
+        if read_head(&mut stream) {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
+        }
+    });
+    let mut body = Client::new().get(&url).send().unwrap().into_body();
+    let mut all = Vec::new();
+    let first_err = loop {
+        match body.chunk() {
+            Ok(Some(piece)) => all.extend_from_slice(&piece),
+            Ok(None) => panic!("a cut body reported complete"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(first_err, Error::ClosedEarly { .. }),
+        "{first_err:?}"
+    );
+    assert!(body.chunk().is_err(), "read on after the error");
+    let mut rest = Vec::new();
+    assert!(body.read_to_end(&mut rest).is_err());
+}
