@@ -93,9 +93,22 @@ impl Clock {
         Instant::from_origin(self.origin.elapsed())
     }
 
-    /// The core's instant as a `std` instant.
+    /// The core's instant as a `std` instant; one too far for `std` to
+    /// hold (a deadline of `Duration::MAX`) is a century from the origin,
+    /// which no wait reaches.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use roundtrip_io::Clock;
+    /// use roundtrip_io::proto::time::Instant;
+    /// let clock = Clock::new();
+    /// let never = clock.to_std(Instant::from_origin(Duration::MAX));
+    /// assert!(never > std::time::Instant::now() + Duration::from_secs(365 * 86400));
+    /// ```
     pub fn to_std(&self, at: Instant) -> StdInstant {
-        self.origin + at.since_origin()
+        const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+        let far = at.since_origin().min(CENTURY);
+        self.origin.checked_add(far).unwrap_or(self.origin)
     }
 
     /// A `std` instant as the core's instant (the origin if earlier).

@@ -88,7 +88,10 @@ impl ReadWait {
         clock: &Clock,
         deadline: Option<StdInstant>,
     ) -> ReadWait {
-        let read_idle = config.read_timeout.map(|t| StdInstant::now() + t);
+        // A timeout too long for `std` to add is none.
+        let read_idle = config
+            .read_timeout
+            .and_then(|t| StdInstant::now().checked_add(t));
         let core = proto.poll_timeout().map(|at| clock.to_std(at));
         ReadWait {
             ours: [read_idle, deadline],

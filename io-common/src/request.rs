@@ -193,7 +193,8 @@ pub fn deadline(parts: &Parts, config: &Config) -> Option<std::time::Instant> {
         Some(RequestTimeout(t)) => *t,
         None => config.timeout,
     };
-    timeout.map(|t| std::time::Instant::now() + t)
+    // A timeout too long for `std` to add is none.
+    timeout.and_then(|t| std::time::Instant::now().checked_add(t))
 }
 
 /// Checks and plans a request.

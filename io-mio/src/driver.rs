@@ -116,6 +116,9 @@ pub struct Driver {
     /// Exchanges cut short to be fair to others, with their serials.
     pub(crate) ready: Vec<(usize, u64)>,
     pub(crate) finished: VecDeque<Finished>,
+    /// Results that came since `run_once` last returned (its count of
+    /// waiting results told the caller of the others).
+    pub(crate) unreported: bool,
     /// Switched connections waiting for [`Driver::take_upgraded`].
     pub(crate) upgraded: HashMap<RequestId, (TcpStream, Bytes)>,
     /// Where request body pieces are read (reused).
@@ -210,6 +213,7 @@ impl Driver {
             pool_dirty: false,
             ready: Vec::new(),
             finished: VecDeque::new(),
+            unreported: false,
             upgraded: HashMap::new(),
             upload: BytesMut::new(),
             shared_read: SharedReadBuf::default(),
@@ -351,8 +355,14 @@ impl Driver {
             serial: self.next_serial(),
             slot: usize::MAX,
         };
-        self.finished.push_back((id, Err(error)));
+        self.finish_with(id, Err(error));
         id
+    }
+
+    /// A result for [`take_finished`](Self::take_finished).
+    pub(crate) fn finish_with(&mut self, id: RequestId, result: Result<Response, Error>) {
+        self.finished.push_back((id, result));
+        self.unreported = true;
     }
 
     /// Submits `request`, built by hand; its body is collected in memory
@@ -489,8 +499,9 @@ impl Driver {
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, at
     /// the latest: now when work is pending (reads or writes cut short for
-    /// fairness, or results waiting in [`take_finished`](Self::take_finished)).
-    /// Waking earlier is harmless.
+    /// fairness, or results that came since [`run_once`](Self::run_once)
+    /// last returned: results already counted by it do not shorten the
+    /// next wait). Waking earlier is harmless.
     ///
     /// ```no_run
     /// let driver = roundtrip_mio::Driver::new()?;
@@ -498,12 +509,14 @@ impl Driver {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn poll_timeout(&self) -> Option<StdInstant> {
-        if !self.ready.is_empty() || !self.grants.is_empty() || !self.finished.is_empty() {
+        if !self.ready.is_empty() || !self.grants.is_empty() || self.unreported {
             return Some(StdInstant::now());
         }
         let next = self.timers.next().map(|at| self.clock.to_std(at));
         match &self.lookups {
-            Some(lookups) if lookups.running > 0 => {
+            // Lookups left by exchanges that ended (a resolver that hangs)
+            // wake no idle driver.
+            Some(lookups) if lookups.running > 0 && !self.exchanges.is_empty() => {
                 let soon = StdInstant::now() + LOOKUP_POLL;
                 Some(next.map_or(soon, |at| at.min(soon)))
             }
@@ -595,6 +608,11 @@ impl Driver {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn run_once(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        if self.is_idle() && self.conns.is_empty() && !self.unreported && self.own.is_some() {
+            // Nothing in flight and no connection to watch: nothing can
+            // happen, however long it waits.
+            return Ok(self.finished.len());
+        }
         let Some(mut own) = self.own.take() else {
             return Err(io::Error::other(
                 "this driver is embedded in another poll: use handle_event and handle_timeout",
@@ -617,6 +635,7 @@ impl Driver {
         self.own = Some(own);
         polled?;
         self.handle_timeout(StdInstant::now());
+        self.unreported = false;
         Ok(self.finished.len())
     }
 

@@ -363,7 +363,12 @@ impl Driver {
         let spawned = std::thread::Builder::new()
             .name("roundtrip-dns".into())
             .spawn(move || {
-                let resolved = resolver.resolve_blocking(&host, port);
+                // A resolver that panics still answers (an error): the
+                // driver counts this thread as running until it does.
+                let resolve =
+                    std::panic::AssertUnwindSafe(|| resolver.resolve_blocking(&host, port));
+                let resolved = std::panic::catch_unwind(resolve)
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the resolver panicked")));
                 // The driver may be gone: nobody to tell then.
                 let _ = tx.send((id, ex, resolved));
             });
@@ -571,7 +576,7 @@ impl Driver {
                 serial: entry.serial,
                 slot: ex,
             };
-            self.finished.push_back((id, result));
+            self.finish_with(id, result);
         }
         let _ = self.deadlines[ex].set(None);
         self.exchanges.discard(ex);

@@ -1,0 +1,155 @@
+//! The mio driver at its edges: results not taken, an idle loop, a
+//! deadline too far for `std`, a `101` nobody asked for, and a resolver
+//! that panics. Loopback servers scripted here; every wait bounded.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use roundtrip_mio::resolve::Resolve;
+use roundtrip_mio::{Driver, Error};
+
+/// A loopback server: each connection goes to `serve` on its own thread.
+fn server(serve: impl Fn(TcpStream) + Send + Sync + Clone + 'static) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let serve = serve.clone();
+            thread::spawn(move || serve(stream));
+        }
+    });
+    addr
+}
+
+/// Reads requests and answers each with `answer`, until the client closes
+/// (or 10 s of silence).
+fn answering(answer: &'static [u8]) -> impl Fn(TcpStream) + Send + Sync + Clone + 'static {
+    move |mut stream: TcpStream| {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+            while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                seen.drain(..end + 4);
+                if answer.is_empty() || stream.write_all(answer).is_err() {
+                    continue;
+                }
+            }
+        }
+    }
+}
+
+/// A result left in `take_finished` does not make `run_once` return at
+/// once again and again while another request is still under way: the
+/// loop waits as asked (it spun at 100% CPU).
+#[test]
+fn results_not_taken_do_not_make_run_once_spin() {
+    let fast = server(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    let stall = server(answering(b""));
+    let mut driver = Driver::new().unwrap();
+    driver.get(format!("http://{fast}/")).submit();
+    driver.get(format!("http://{stall}/")).submit();
+    let started = Instant::now();
+    while driver.run_once(Some(Duration::from_secs(1))).unwrap() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    // One result waits, untaken; the other request stalls.
+    let (mut calls, started) = (0, Instant::now());
+    while started.elapsed() < Duration::from_millis(500) {
+        driver.run_once(Some(Duration::from_millis(100))).unwrap();
+        calls += 1;
+    }
+    assert!(calls <= 8, "{calls} calls in 500 ms: run_once did not wait");
+    assert!(driver.take_finished().is_some());
+}
+
+/// `run_once(None)` with nothing in flight returns at once (nothing can
+/// finish, however long it waits).
+#[test]
+fn run_once_without_work_returns_at_once() {
+    let mut driver = Driver::new().unwrap();
+    let started = Instant::now();
+    assert_eq!(driver.run_once(None).unwrap(), 0);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+/// An idle timeout of `Duration::MAX` (and no other timeout) makes the
+/// pool's expiry the next deadline: converting it must not overflow (it
+/// panicked in `Instant + Duration`).
+#[test]
+fn a_deadline_too_far_for_std_is_no_panic() {
+    let fast = server(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    let mut driver = Driver::builder()
+        .idle_timeout(Some(Duration::MAX))
+        .timeout(None)
+        .read_timeout(None)
+        .write_timeout(None)
+        .build()
+        .unwrap();
+    driver.get(format!("http://{fast}/")).submit();
+    let finished = driver.run_until_idle().unwrap();
+    assert!(finished[0].1.is_ok(), "{:?}", finished[0].1);
+    assert!(
+        driver.poll_timeout().is_some(),
+        "the idle connection's expiry"
+    );
+    driver.run_once(Some(Duration::from_millis(10))).unwrap();
+}
+
+/// A `101` to a request that asked for no upgrade is an error, and the
+/// socket is not kept for a `take_upgraded` nobody will call.
+#[test]
+fn a_101_nobody_asked_for_is_an_error_and_keeps_no_socket() {
+    let switching = server(answering(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+    ));
+    let mut driver = Driver::new().unwrap();
+    let id = driver.get(format!("http://{switching}/")).submit();
+    let finished = driver.run_until_idle().unwrap();
+    assert!(
+        matches!(&finished[0].1, Err(Error::Protocol { .. })),
+        "{:?}",
+        finished[0].1
+    );
+    assert!(driver.take_upgraded(id).is_none());
+    assert_eq!(driver.stats().in_use, 0);
+}
+
+/// A resolver that panics fails its request (and only it), and the
+/// driver does not count the lookup as running for ever.
+#[test]
+fn a_resolver_that_panics_fails_its_request() {
+    struct Panics;
+    impl Resolve for Panics {
+        fn resolve(&self, _: &str, _: u16) -> std::io::Result<Vec<SocketAddr>> {
+            panic!("a resolver bug");
+        }
+    }
+    let mut driver = Driver::builder()
+        .dns_resolver(Panics)
+        .connect_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .unwrap();
+    driver.get("http://panics.test/").submit();
+    let started = Instant::now();
+    let finished = driver.run_until_idle().unwrap();
+    assert!(finished[0].1.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "it waited for the connect timeout: {:?}",
+        started.elapsed()
+    );
+    // An idle driver does not poll for lookups every few milliseconds (a
+    // stale deadline of the ended exchange may remain, seconds away).
+    let next = driver.poll_timeout();
+    assert!(
+        next.is_none_or(|at| at > Instant::now() + Duration::from_millis(500)),
+        "{next:?}"
+    );
+}
