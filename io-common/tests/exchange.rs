@@ -410,6 +410,29 @@ fn an_abandoned_small_body_is_drained_and_a_large_one_closed() {
     assert_eq!(sim.now().since_origin(), Duration::from_millis(100));
 }
 
+/// A drain ends at its deadline even while bytes keep coming: a server
+/// that trickles the rest of an abandoned body a byte a millisecond is cut
+/// off at the drain timeout (100 ms), not drained for 300 ms (or, slower,
+/// to the whole byte budget). The core checks the deadline as the bytes
+/// come (a review suspected it did only when a wait ended empty).
+#[test]
+fn a_trickling_drain_ends_at_its_deadline() {
+    let mut sim = sim();
+    let mut replies = vec![Reply::Send(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 302\r\n\r\nab".to_vec(),
+    )];
+    for _ in 0..300 {
+        replies.push(Reply::Delay(Duration::from_millis(1)));
+        replies.push(Reply::Early(b"x".to_vec()));
+    }
+    sim.serve(Server::new(replies));
+    sim.read_limit = Some(1);
+    sim.get("http://127.0.0.1/").unwrap();
+    assert_eq!(sim.stats().idle, 0, "cut off, not kept");
+    let took = sim.now().since_origin();
+    assert!(took <= Duration::from_millis(110), "{took:?}");
+}
+
 #[test]
 fn redirects_are_followed_hop_by_hop() {
     let mut sim = sim();
