@@ -563,7 +563,8 @@ macro_rules! config_setters {
             self
         }
         /// Trusts the operating system's roots too (feature
-        /// `tls-native-roots`; without it this setting does nothing).
+        /// `tls-native-roots`; without it, https requests fail with
+        /// `TlsError::Config` saying so).
         ///
         /// ```
         #[doc = concat!("let builder = ", $builder, ".tls_native_roots(true);")]

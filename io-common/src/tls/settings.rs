@@ -186,9 +186,25 @@ fn roots(tls: &TlsConfig) -> Result<RootCertStore, TlsError> {
     }
     #[cfg(feature = "tls-native-roots")]
     if tls.native_roots {
-        // Unreadable system certificates are skipped, as curl does.
+        // Unreadable system certificates are skipped, as curl does; none
+        // found and errors met is the store's failure, said (reqwest too).
         let found = rustls_native_certs::load_native_certs();
+        if found.certs.is_empty() && !found.errors.is_empty() {
+            let why: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+            return Err(config_error(format!(
+                "the operating system's root certificates could not be read: {}",
+                why.join("; ")
+            )));
+        }
         roots.add_parsable_certificates(found.certs);
+    }
+    // Asked for and not built in: said, not ignored (a corporate CA in
+    // the system's store would otherwise show as an untrusted server).
+    #[cfg(not(feature = "tls-native-roots"))]
+    if tls.native_roots {
+        return Err(config_error(
+            "native_roots needs the feature `tls-native-roots`, which this build does not have",
+        ));
     }
     for cert in &tls.extra_roots {
         roots
@@ -240,5 +256,20 @@ impl ServerCertVerifier for AcceptAny {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(all(test, not(feature = "tls-native-roots")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_roots_without_their_feature_are_an_error() {
+        let tls = TlsConfig {
+            native_roots: true,
+            ..TlsConfig::default()
+        };
+        let err = tls.check().unwrap_err().to_string();
+        assert!(err.contains("tls-native-roots"), "{err}");
     }
 }
