@@ -194,7 +194,8 @@ impl Conn {
         let slices = self.link.wire_out();
         let written = match roundtrip_io::buf::with_bytes(&slices) {
             [one] => self.stream.write(one),
-            several => self.stream.write_vectored(several),
+            // `sendmsg(MSG_NOSIGNAL)`: no SIGPIPE on a reset socket.
+            several => roundtrip_io::sys::send_vectored(&self.stream, several),
         };
         if watch_read {
             self.stream.set_nonblocking(false)?;

@@ -65,15 +65,16 @@ impl Conn {
         }
     }
 
-    /// Writes what the link holds, once (`write` for one piece, `writev`
-    /// for several); `Ok(None)` when the socket is full.
+    /// Writes what the link holds, once (`write` for one piece, one
+    /// `sendmsg` for several); `Ok(None)` when the socket is full.
     pub fn write(&mut self) -> io::Result<Option<usize>> {
         let slices = self.link.wire_out();
         // Bounded: only `Interrupted` repeats.
         loop {
             let written = match roundtrip_io::buf::with_bytes(&slices) {
                 [one] => self.socket.write(one),
-                several => self.socket.write_vectored(several),
+                // `sendmsg(MSG_NOSIGNAL)`: no SIGPIPE on a reset socket.
+                several => roundtrip_io::sys::send_vectored(&self.socket, several),
             };
             return match written {
                 Ok(0) => Err(roundtrip_io::buf::write_zero()),

@@ -629,10 +629,18 @@ impl Driver {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             other => other,
         };
-        for event in own.events.iter() {
-            self.handle_event(event);
-        }
+        // A stream callback that panics unwinds through here: the driver's
+        // own `Poll` goes back first, or every later `run_once` would call
+        // the driver embedded.
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for event in own.events.iter() {
+                self.handle_event(event);
+            }
+        }));
         self.own = Some(own);
+        if let Err(panic) = handled {
+            std::panic::resume_unwind(panic);
+        }
         polled?;
         self.handle_timeout(StdInstant::now());
         self.unreported = false;

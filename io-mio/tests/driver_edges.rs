@@ -153,3 +153,30 @@ fn a_resolver_that_panics_fails_its_request() {
         "{next:?}"
     );
 }
+
+/// A stream callback that panics unwinds out of `run_once`, and the
+/// driver's own loop still runs afterwards (it said "embedded in another
+/// poll" for ever).
+#[test]
+fn a_panicking_callback_leaves_run_once_usable() {
+    let fast = server(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    let mut driver = Driver::new().unwrap();
+    let panics = roundtrip_mio::Receive::stream(|_, _| panic!("a callback bug"));
+    let request = roundtrip_mio::http::Request::get(format!("http://{fast}/"))
+        .body(roundtrip_mio::Body::empty())
+        .unwrap();
+    driver.submit_with(request, panics);
+    let started = Instant::now();
+    let unwound = loop {
+        let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            driver.run_once(Some(Duration::from_millis(100)))
+        }));
+        match turn {
+            Err(_) => break true,
+            Ok(_) if started.elapsed() > Duration::from_secs(5) => break false,
+            Ok(_) => {}
+        }
+    };
+    assert!(unwound, "the callback ran");
+    assert!(driver.run_once(Some(Duration::from_millis(10))).is_ok());
+}
