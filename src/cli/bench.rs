@@ -28,15 +28,28 @@ pub struct Args {
     /// The backend to measure.
     #[arg(long, value_enum, default_value_t = Backend::Blocking)]
     backend: Backend,
-    /// Requests in flight at once (also the connection limit).
-    #[arg(short = 'c', long, default_value_t = 8)]
+    /// Requests in flight at once (also the connection limit; 1 to 10000).
+    #[arg(short = 'c', long, default_value_t = 8, value_parser = in_range::<1, 10_000>)]
     concurrency: usize,
-    /// Requests in all.
-    #[arg(short = 'n', long, default_value_t = 20_000)]
+    /// Requests in all (at least 1).
+    #[arg(short = 'n', long, default_value_t = 20_000, value_parser = in_range::<1, { usize::MAX }>)]
     requests: usize,
-    /// Response body size in bytes.
-    #[arg(long, default_value_t = 13)]
+    /// Response body size in bytes (at most 1 GiB: the origin holds it in
+    /// memory).
+    #[arg(long, default_value_t = 13, value_parser = in_range::<0, { 1 << 30 }>)]
     size: usize,
+}
+
+/// A whole number from `MIN` to `MAX`, or a usage error saying so (not a
+/// value quietly changed, nor an allocation that aborts).
+fn in_range<const MIN: usize, const MAX: usize>(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number"))?;
+    if !(MIN..=MAX).contains(&n) {
+        return Err(format!("{n} is not from {MIN} to {MAX}"));
+    }
+    Ok(n)
 }
 
 /// What a run measured.
@@ -50,7 +63,7 @@ struct Run {
 
 /// Runs the benchmark; returns the exit code (1 if any request failed).
 pub fn run(args: &Args) -> std::process::ExitCode {
-    let (c, n) = (args.concurrency.max(1), args.requests.max(1));
+    let (c, n) = (args.concurrency, args.requests);
     let origin = match roundtrip::origin::spawn(args.size) {
         Ok(addr) => addr,
         Err(e) => {

@@ -59,3 +59,22 @@ fn unknown_backend_is_a_usage_error() {
         .expect("run roundtrip bench");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Counts and sizes out of range are usage errors, not a value quietly
+/// changed (`-n 0` ran one request) nor an allocation that aborts.
+#[test]
+fn out_of_range_numbers_are_usage_errors() {
+    for args in [
+        &["bench", "-n", "0"][..],
+        &["bench", "-c", "0"],
+        &["bench", "--size", "99999999999999"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+            .args(args)
+            .output()
+            .expect("run roundtrip bench");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is not from"), "{args:?}: {err}");
+    }
+}
