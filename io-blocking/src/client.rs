@@ -531,23 +531,26 @@ impl Flow {
         stream: TcpStream,
         now: Instant,
     ) -> Result<(), Error> {
-        let permit = self.permit.take().ok_or_else(|| misuse("no permit"))?;
+        // The permit stays the flow's, and the connection its own, until
+        // the exchange took the connection: a panic on the way (a tracer's)
+        // then gives the permit back and closes the socket, with the
+        // pool's counts right.
+        let permit = self.permit.as_ref().ok_or_else(|| misuse("no permit"))?;
         let config = &self.ex.settings().config;
         let link = Link::new(permit.id(), permit.key().clone(), config);
-        let conn = match Conn::new(stream, link, config.write_timeout) {
-            Ok(conn) => self.conn.insert(conn),
+        let mut conn = match Conn::new(stream, link, config.write_timeout) {
+            Ok(conn) => conn,
             Err(e) => {
-                self.permit = Some(permit);
                 self.ex.handle_connect_failed(addr, e, now);
                 return Ok(());
             }
         };
         if !self.ex.handle_connected(addr, &mut conn.link, now) {
-            self.conn = None;
-            self.permit = Some(permit);
-            return Ok(());
+            return Ok(()); // another attempt won: this one is closed
         }
+        let permit = self.permit.take().ok_or_else(|| misuse("no permit"))?;
         self.client.inner.pool.dial_succeeded(permit);
+        let conn = self.conn.insert(conn);
         if let Some(cancel) = &self.cancel {
             self.watched = cancel.watch(conn);
         }
@@ -598,6 +601,16 @@ impl Drop for Flow {
     fn drop(&mut self) {
         self.give_back();
         if self.ex.is_end() && self.conn.is_none() {
+            return;
+        }
+        if std::thread::panicking() {
+            // Unwinding (a tracer or a body source that panicked): no drain,
+            // whose I/O and trace calls could panic again and abort the
+            // process; the connection is closed.
+            if let Some(conn) = self.take_conn() {
+                let reason = roundtrip_io::proto::CloseReason::Abandoned;
+                self.client.inner.pool.discard(conn, reason);
+            }
             return;
         }
         let now = self.client.inner.clock.now();

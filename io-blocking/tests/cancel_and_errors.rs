@@ -180,3 +180,36 @@ fn a_body_read_on_after_its_error_keeps_failing() {
     let mut rest = Vec::new();
     assert!(body.read_to_end(&mut rest).is_err());
 }
+
+/// A tracer that panics (then again, on the lock its panic poisoned)
+/// unwinds out of the request without aborting the process, and the pool
+/// keeps no slot for the connection it held.
+#[test]
+fn a_panicking_tracer_neither_aborts_nor_leaks_a_slot() {
+    let url = server(|mut stream| {
+        while read_head(&mut stream) {
+            if stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(0));
+    let client = Client::builder()
+        .max_conns_per_host(Some(1))
+        .trace(move |event: &roundtrip_blocking::TraceEvent| {
+            let mut count = seen.lock().unwrap(); // panics once poisoned
+            *count += 1;
+            if matches!(event, roundtrip_blocking::TraceEvent::GotConn { .. }) {
+                panic!("a tracer bug");
+            }
+        })
+        .build();
+    let unwound =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.get(&url).send()));
+    assert!(unwound.is_err(), "the tracer's panic comes through");
+    let stats = client.stats();
+    assert_eq!((stats.in_use, stats.dialing), (0, 0), "{stats:?}");
+}

@@ -111,8 +111,14 @@ impl Tracer {
         self.emit_for(None, event)
     }
 
-    /// Reports `event` of `request`, now.
+    /// Reports `event` of `request`, now; nothing while the thread unwinds
+    /// from a panic (a tracer that panicked once, say on a lock its panic
+    /// poisoned, would panic again and abort the process while the client
+    /// closes what it held).
     pub fn emit_for(&self, request: Option<RequestId>, event: &TraceEvent) {
+        if std::thread::panicking() {
+            return;
+        }
         (self.0)(&Traced {
             request,
             at: Instant::now(),
