@@ -352,10 +352,15 @@ impl Flow {
                     self.ex.handle_probe(&mut conn.link, stale, now);
                 }
                 Action::Resolve => {
-                    let resolved = Conn::resolve(&self.ex, &clock);
+                    let cancel = self.cancel.clone();
+                    let cancelled = cancel.as_ref().map(|c| move || c.is_cancelled());
+                    let check = cancelled.as_ref().map(|c| c as &dyn Fn() -> bool);
+                    let resolved = Conn::resolve(&self.ex, &clock, check);
                     now = clock.now();
                     match resolved {
                         Some(resolved) => self.ex.handle_resolved(resolved, now),
+                        // The loop's next turn tells the exchange.
+                        None if cancel_pending(self.cancelled, self.cancel.as_ref()) => {}
                         None => self.ex.handle_timeout(None, now),
                     }
                 }

@@ -57,3 +57,34 @@ fn a_hanging_lookup_ends_at_the_connect_timeout() {
         "{events:?}"
     );
 }
+
+/// A cancel ends a request waiting on a lookup that hangs at once, not at
+/// its connect timeout.
+#[test]
+fn a_cancel_ends_a_hanging_lookup() {
+    let cancel = roundtrip_blocking::Cancel::new();
+    let client = Client::builder()
+        .dns_resolver(Hanging)
+        .connect_timeout(Some(Duration::from_secs(10)))
+        .build();
+    let canceller = {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            cancel.cancel();
+        })
+    };
+    let started = Instant::now();
+    let err = client
+        .get("http://hangs.test:9/")
+        .extension(cancel)
+        .send()
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    canceller.join().unwrap();
+}
