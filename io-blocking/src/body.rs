@@ -207,6 +207,7 @@ impl ResponseBody {
     }
 
     /// The next piece of the body, zero-copy; `None` at the end.
+    #[inline]
     pub fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
         if !self.pending.is_empty() {
             return Ok(Some(std::mem::take(&mut self.pending)));

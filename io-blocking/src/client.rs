@@ -141,7 +141,6 @@ impl Client {
             ticket: None,
             cancel,
             cancelled: false,
-            watched: None,
             upload: BytesMut::new(),
             fresh: Some(now),
         };
@@ -191,9 +190,7 @@ struct CancelState {
     cancelled: AtomicBool,
     /// A handle on the socket of each request using the token now, to
     /// wake it; a request takes its own out when its connection leaves it.
-    sockets: Mutex<Vec<(u64, std::net::TcpStream)>>,
-    /// Numbers the watches.
-    watches: std::sync::atomic::AtomicU64,
+    sockets: Mutex<Vec<std::net::TcpStream>>,
 }
 
 impl Cancel {
@@ -207,12 +204,12 @@ impl Cancel {
     pub fn cancel(&self) {
         self.0.cancelled.store(true, Ordering::SeqCst);
         let sockets = std::mem::take(&mut *self.sockets());
-        for (_, socket) in sockets {
+        for socket in sockets {
             let _ = socket.shutdown(std::net::Shutdown::Both);
         }
     }
 
-    fn sockets(&self) -> std::sync::MutexGuard<'_, Vec<(u64, std::net::TcpStream)>> {
+    fn sockets(&self) -> std::sync::MutexGuard<'_, Vec<std::net::TcpStream>> {
         self.0.sockets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -222,22 +219,23 @@ impl Cancel {
     }
 
     /// Watches the socket of `conn` for a cancel, until
-    /// [`unwatch`](Self::unwatch) with the number returned.
-    fn watch(&self, conn: &Conn) -> Option<u64> {
-        let clone = conn.stream.try_clone().ok()?;
-        let id = self.0.watches.fetch_add(1, Ordering::Relaxed);
-        self.sockets().push((id, clone));
+    /// [`unwatch`](Self::unwatch).
+    fn watch(&self, conn: &Conn) {
+        if let Ok(clone) = conn.stream.try_clone() {
+            self.sockets().push(clone);
+        }
         if self.is_cancelled() {
             self.cancel();
         }
-        Some(id)
     }
 
-    /// The connection watched as `id` left its request (pooled, closed,
-    /// handed over): a later cancel must not touch it, and the clone of
-    /// its socket is closed.
-    fn unwatch(&self, id: u64) {
-        self.sockets().retain(|(watched, _)| *watched != id);
+    /// `socket` left its request (pooled, closed, handed over): a later
+    /// cancel must not touch it, and the clone of it is closed. The clone
+    /// is known by its two ends, which no other TCP connection shares.
+    fn unwatch(&self, socket: &std::net::TcpStream) {
+        let ends = |s: &std::net::TcpStream| (s.local_addr().ok(), s.peer_addr().ok());
+        let gone = ends(socket);
+        self.sockets().retain(|watched| ends(watched) != gone);
     }
 }
 
@@ -273,8 +271,6 @@ pub(crate) struct Flow {
     cancel: Option<Cancel>,
     /// The exchange was told of the cancel.
     cancelled: bool,
-    /// The number `cancel` watches the connection's socket under.
-    watched: Option<u64>,
     upload: BytesMut,
     /// The time read just before the first [`Flow::next`] (no need to
     /// read it twice); later calls read the clock.
@@ -516,7 +512,7 @@ impl Flow {
             Got::Idle(conn, idle_for) => {
                 let conn = self.conn.insert(conn);
                 if let Some(cancel) = &self.cancel {
-                    self.watched = cancel.watch(conn);
+                    cancel.watch(conn);
                 }
                 let idle_for = idle_for.unwrap_or_default();
                 self.ex.handle_idle(&mut conn.link, idle_for, now);
@@ -557,7 +553,7 @@ impl Flow {
         self.client.inner.pool.dial_succeeded(permit);
         let conn = self.conn.insert(conn);
         if let Some(cancel) = &self.cancel {
-            self.watched = cancel.watch(conn);
+            cancel.watch(conn);
         }
         Ok(())
     }
@@ -568,9 +564,10 @@ impl Flow {
     }
 
     /// The connection, leaving this flow: no longer watched for a cancel.
+    #[inline]
     fn take_conn(&mut self) -> Option<Box<Conn>> {
-        if let (Some(id), Some(cancel)) = (self.watched.take(), &self.cancel) {
-            cancel.unwatch(id);
+        if let (Some(cancel), Some(conn)) = (&self.cancel, &self.conn) {
+            cancel.unwatch(&conn.stream);
         }
         self.conn.take()
     }

@@ -107,8 +107,8 @@ impl Clock {
     /// ```
     pub fn to_std(&self, at: Instant) -> StdInstant {
         const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
-        let far = at.since_origin().min(CENTURY);
-        self.origin.checked_add(far).unwrap_or(self.origin)
+        // A century past a monotonic origin fits any `Instant`.
+        self.origin + at.since_origin().min(CENTURY)
     }
 
     /// A `std` instant as the core's instant (the origin if earlier).

@@ -497,8 +497,8 @@ impl DefaultFields {
     /// The block a request sends: one for a request without fields of its
     /// own, else `None` (its fields are then walked as [`fields`] says).
     fn preset(&self, parts: &Parts) -> Option<&FieldBlock> {
-        let withheld = crate::redirect::Withheld::of(parts);
-        if !parts.headers.is_empty() || withheld != Default::default() {
+        let withheld = || crate::redirect::Withheld::of(parts);
+        if !parts.headers.is_empty() || withheld() != Default::default() {
             return None;
         }
         match &self.gzip {
