@@ -189,8 +189,11 @@ pub struct Cancel(Arc<CancelState>);
 struct CancelState {
     cancelled: AtomicBool,
     /// A handle on the socket of each request using the token now, to
-    /// wake it; a request takes its own out when its connection leaves it.
-    sockets: Mutex<Vec<std::net::TcpStream>>,
+    /// wake it, under the number its connection keeps; a request takes
+    /// its own out when its connection leaves it.
+    sockets: Mutex<Vec<(u64, std::net::TcpStream)>>,
+    /// Numbers the watches (from 1).
+    watches: std::sync::atomic::AtomicU64,
 }
 
 impl Cancel {
@@ -204,12 +207,12 @@ impl Cancel {
     pub fn cancel(&self) {
         self.0.cancelled.store(true, Ordering::SeqCst);
         let sockets = std::mem::take(&mut *self.sockets());
-        for socket in sockets {
+        for (_, socket) in sockets {
             let _ = socket.shutdown(std::net::Shutdown::Both);
         }
     }
 
-    fn sockets(&self) -> std::sync::MutexGuard<'_, Vec<std::net::TcpStream>> {
+    fn sockets(&self) -> std::sync::MutexGuard<'_, Vec<(u64, std::net::TcpStream)>> {
         self.0.sockets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -219,23 +222,23 @@ impl Cancel {
     }
 
     /// Watches the socket of `conn` for a cancel, until
-    /// [`unwatch`](Self::unwatch).
-    fn watch(&self, conn: &Conn) {
+    /// [`unwatch`](Self::unwatch); the number goes into `conn`.
+    fn watch(&self, conn: &mut Conn) {
         if let Ok(clone) = conn.stream.try_clone() {
-            self.sockets().push(clone);
+            let id = self.0.watches.fetch_add(1, Ordering::Relaxed) + 1;
+            self.sockets().push((id, clone));
+            conn.watched = id;
         }
         if self.is_cancelled() {
             self.cancel();
         }
     }
 
-    /// `socket` left its request (pooled, closed, handed over): a later
-    /// cancel must not touch it, and the clone of it is closed. The clone
-    /// is known by its two ends, which no other TCP connection shares.
-    fn unwatch(&self, socket: &std::net::TcpStream) {
-        let ends = |s: &std::net::TcpStream| (s.local_addr().ok(), s.peer_addr().ok());
-        let gone = ends(socket);
-        self.sockets().retain(|watched| ends(watched) != gone);
+    /// The connection watched as `id` left its request (pooled, closed,
+    /// handed over): a later cancel must not touch it, and the clone of
+    /// its socket is closed.
+    fn unwatch(&self, id: u64) {
+        self.sockets().retain(|(watched, _)| *watched != id);
     }
 }
 
@@ -459,16 +462,19 @@ impl Flow {
                 }
                 Action::Head => return Ok(Some(Out::Head)),
                 Action::Data(data) => return Ok(Some(Out::Data(data))),
-                // A cancel shut the socket down: it is not pooled.
-                Action::Release if self.cancelled => {
-                    if let Some(conn) = self.take_conn() {
-                        let reason = roundtrip_io::proto::CloseReason::Abandoned;
-                        self.client.inner.pool.discard(conn, reason);
-                    }
-                }
                 Action::Release => {
+                    // Unwatched first: a cancel from now on cannot touch
+                    // the socket, and one before it (its flag is set
+                    // before it takes the sockets) shut it down: then it
+                    // is not pooled.
                     if let Some(conn) = self.take_conn() {
-                        self.client.inner.pool.checkin(conn, now);
+                        let cancelled = self.cancel.as_ref().is_some_and(Cancel::is_cancelled);
+                        if self.cancelled || cancelled {
+                            let reason = roundtrip_io::proto::CloseReason::Abandoned;
+                            self.client.inner.pool.discard(conn, reason);
+                        } else {
+                            self.client.inner.pool.checkin(conn, now);
+                        }
                     }
                 }
                 Action::Discard(reason) => {
@@ -566,10 +572,13 @@ impl Flow {
     /// The connection, leaving this flow: no longer watched for a cancel.
     #[inline]
     fn take_conn(&mut self) -> Option<Box<Conn>> {
-        if let (Some(cancel), Some(conn)) = (&self.cancel, &self.conn) {
-            cancel.unwatch(&conn.stream);
+        let mut conn = self.conn.take()?;
+        if conn.watched != 0
+            && let Some(cancel) = &self.cancel
+        {
+            cancel.unwatch(std::mem::take(&mut conn.watched));
         }
-        self.conn.take()
+        Some(conn)
     }
 
     /// The switched connection, handed over: the pool lets it go.

@@ -22,6 +22,9 @@ pub(crate) const CANCEL_CHECK: Duration = Duration::from_millis(50);
 pub(crate) struct Conn {
     pub stream: TcpStream,
     pub link: Link,
+    /// The number a request's `Cancel` watches this socket under (0:
+    /// none), here rather than in the flow, which is moved with each body.
+    pub watched: u64,
     /// The receive timeout currently set on the socket.
     read_timeout: Option<Duration>,
     /// The send timeout currently set on the socket.
@@ -171,6 +174,7 @@ impl Conn {
         Ok(Box::new(Conn {
             stream,
             link,
+            watched: 0,
             read_timeout: None,
             write_timeout,
         }))

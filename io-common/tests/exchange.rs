@@ -362,6 +362,18 @@ fn a_101_nobody_asked_for_fails_and_closes() {
     assert_eq!(sim.wire.len(), 1, "not sent again");
     assert_eq!(sim.closed.len(), 1);
     assert_eq!((sim.stats().in_use, sim.stats().idle), (0, 0));
+
+    // An `Upgrade` among the client's default headers asks too.
+    let mut config = Config::default();
+    config
+        .default_headers
+        .insert("upgrade", "test".parse().unwrap());
+    let mut sim = Sim::new(config);
+    sim.serve(Server::new([Reply::Send(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\n\r\n".to_vec(),
+    )]));
+    let r = sim.get("http://127.0.0.1/").unwrap();
+    assert_eq!(r.status, 101);
 }
 
 #[test]

@@ -509,7 +509,8 @@ impl Driver {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn poll_timeout(&self) -> Option<StdInstant> {
-        if !self.ready.is_empty() || !self.grants.is_empty() || self.unreported {
+        let unreported = self.unreported && !self.finished.is_empty();
+        if !self.ready.is_empty() || !self.grants.is_empty() || unreported {
             return Some(StdInstant::now());
         }
         let next = self.timers.next().map(|at| self.clock.to_std(at));
@@ -608,7 +609,9 @@ impl Driver {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn run_once(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        if self.is_idle() && self.conns.is_empty() && !self.unreported && self.own.is_some() {
+        let unreported = self.unreported && !self.finished.is_empty();
+        let idle = self.is_idle() && self.conns.is_empty() && !unreported;
+        if idle && timeout.is_none() && self.own.is_some() {
             // Nothing in flight and no connection to watch: nothing can
             // happen, however long it waits.
             return Ok(self.finished.len());
@@ -632,13 +635,19 @@ impl Driver {
         // A stream callback that panics unwinds through here: the driver's
         // own `Poll` goes back first, or every later `run_once` would call
         // the driver embedded.
-        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            for event in own.events.iter() {
+        // Each event on its own: the others of the batch (edge-triggered,
+        // not reported again) are still handled after a panic.
+        let mut first_panic = None;
+        for event in own.events.iter() {
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 self.handle_event(event);
+            }));
+            if let Err(panic) = handled {
+                first_panic.get_or_insert(panic);
             }
-        }));
+        }
         self.own = Some(own);
-        if let Err(panic) = handled {
+        if let Some(panic) = first_panic {
             std::panic::resume_unwind(panic);
         }
         polled?;

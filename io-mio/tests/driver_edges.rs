@@ -70,13 +70,25 @@ fn results_not_taken_do_not_make_run_once_spin() {
 }
 
 /// `run_once(None)` with nothing in flight returns at once (nothing can
-/// finish, however long it waits).
+/// finish, however long it waits); `run_once(Some(t))` waits `t`.
 #[test]
 fn run_once_without_work_returns_at_once() {
     let mut driver = Driver::new().unwrap();
     let started = Instant::now();
     assert_eq!(driver.run_once(None).unwrap(), 0);
     assert!(started.elapsed() < Duration::from_secs(1));
+    // With a timeout it waits it out: a loop that takes work from other
+    // threads between turns must not spin.
+    let started = Instant::now();
+    assert_eq!(
+        driver.run_once(Some(Duration::from_millis(200))).unwrap(),
+        0
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// An idle timeout of `Duration::MAX` (and no other timeout) makes the

@@ -282,7 +282,7 @@ impl<R> Exchange<R> {
         self.timers.disarm(timer);
         let kind = match (timer, &self.state) {
             // Draining a body the caller gave up: the drain has its own bound.
-            (Timer::Total, State::Drain(After::End)) => return,
+            (Timer::Total, State::Drain(After::End | After::Fail(_))) => return,
             (Timer::Total, State::Drain(_)) => {
                 // Draining a redirect's body on the way to the next hop.
                 let err = self.timed_out(TimeoutKind::Total, link.as_deref(), now);
@@ -308,6 +308,15 @@ impl<R> Exchange<R> {
             self.tracing().trace_write_failed(&err);
         }
         match link {
+            // A failure already decided (a cancel) stands; the drain ends.
+            Some(_) if matches!(self.state, State::Drain(After::Fail(_))) => {
+                if let State::Drain(then) = std::mem::replace(&mut self.state, State::End) {
+                    self.state = State::Settle {
+                        close: Some(err.close_reason()),
+                        then,
+                    };
+                }
+            }
             // A redirect's body still draining: the chain ends here.
             Some(_) if matches!(self.state, State::Drain(_)) => {
                 self.state = State::Settle {

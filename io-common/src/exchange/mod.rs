@@ -144,6 +144,11 @@ impl Settings {
     }
 }
 
+/// True when the client's default headers ask for a protocol switch.
+fn config_asks_upgrade(config: &Config) -> bool {
+    config.default_headers.contains_key(http::header::UPGRADE)
+}
+
 /// What the driver must do next. See the [module docs](self) for the
 /// input that answers each.
 #[derive(Debug)]
@@ -676,6 +681,7 @@ impl<R> Exchange<R> {
         if link.proto.is_switched()
             && head.status() == http::StatusCode::SWITCHING_PROTOCOLS
             && !self.parts.headers.contains_key(http::header::UPGRADE)
+            && !config_asks_upgrade(&self.settings.config)
         {
             // Nothing the caller asked for: the connection would be handed
             // to no one (and a server answering every request so would
