@@ -44,3 +44,13 @@ async fn url_status_and_charset() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A response and its body are `Send` and `Sync`, as hyper's `Incoming`:
+/// they go into a `BoxBody`, or are held by reference across an `.await`
+/// in a spawned task.
+#[test]
+fn responses_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<roundtrip_tokio::ResponseBody>();
+    send_sync::<roundtrip_tokio::http::Response<roundtrip_tokio::ResponseBody>>();
+}

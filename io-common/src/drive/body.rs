@@ -40,7 +40,13 @@ use crate::{Collected, Error};
 /// }
 /// ```
 pub struct ResponseBody<R: Runtime> {
-    drive: Drive<R>,
+    /// The exchange's machinery: boxed futures that are `Send` but not
+    /// `Sync`, reached through `&mut self` only, so the body is `Sync`
+    /// (as hyper's `Incoming`: it can go into a `BoxBody`, or be held by
+    /// reference across an `.await` in a spawned task).
+    drive: sync_wrapper::SyncWrapper<Drive<R>>,
+    /// The trailers, taken from the exchange when the body ended.
+    trailer_map: Option<Box<HeaderMap>>,
     /// The body ended (or failed): nothing more will be read.
     ended: bool,
     /// Trailers are reported as a frame once, after the data.
@@ -75,7 +81,8 @@ impl<R: Runtime> ResponseBody<R> {
         crate::FinalUrl(url): crate::FinalUrl,
     ) -> ResponseBody<R> {
         ResponseBody {
-            drive,
+            drive: sync_wrapper::SyncWrapper::new(drive),
+            trailer_map: None,
             ended: false,
             trailers_sent: false,
             content_type,
@@ -92,7 +99,8 @@ impl<R: Runtime> ResponseBody<R> {
     /// ```
     pub fn empty() -> ResponseBody<R> {
         ResponseBody {
-            drive: Drive::none(),
+            drive: sync_wrapper::SyncWrapper::new(Drive::none()),
+            trailer_map: None,
             ended: true,
             trailers_sent: true,
             content_type: None,
@@ -113,9 +121,14 @@ impl<R: Runtime> ResponseBody<R> {
         if self.ended {
             return Poll::Ready(None);
         }
-        let next = match ready!(self.drive.poll_next(cx)) {
+        let drive = self.drive.get_mut();
+        let next = match ready!(drive.poll_next(cx)) {
             Out::Data(data) => return Poll::Ready(Some(Ok(data))),
-            Out::End | Out::Upgrade => None,
+            Out::End => {
+                self.trailer_map = drive.take_trailers().map(Box::new);
+                None
+            }
+            Out::Upgrade => None,
             Out::Fail(e) => Some(Err(e)),
             Out::Head => Some(Err(misuse("a second response head"))),
         };
@@ -194,7 +207,7 @@ impl<R: Runtime> ResponseBody<R> {
     /// }
     /// ```
     pub fn trailers(&self) -> Option<&HeaderMap> {
-        self.drive.exchange()?.trailers()
+        self.trailer_map.as_deref()
     }
 
     /// Gives up on the rest of the body and waits while the machine drains
@@ -209,9 +222,10 @@ impl<R: Runtime> ResponseBody<R> {
     /// }
     /// ```
     pub async fn discard(mut self) {
-        self.drive.abandon();
+        let drive = self.drive.get_mut();
+        drive.abandon();
         // Abandoned, the machine only settles the connection, then ends.
-        let _ = poll_fn(|cx| self.drive.poll_next(cx)).await;
+        let _ = poll_fn(|cx| drive.poll_next(cx)).await;
     }
 
     /// The connection of a response that switched protocols (`101
@@ -227,9 +241,10 @@ impl<R: Runtime> ResponseBody<R> {
     /// ```
     pub async fn upgrade(mut self) -> Result<R::Upgraded, Error> {
         let not_switched = || misuse("the response did not switch protocols");
-        match poll_fn(|cx| self.drive.poll_next(cx)).await {
+        let drive = self.drive.get_mut();
+        match poll_fn(|cx| drive.poll_next(cx)).await {
             Out::Upgrade => {
-                let conn = self.drive.take_switched().ok_or_else(not_switched)?;
+                let conn = drive.take_switched().ok_or_else(not_switched)?;
                 let leftover = conn.link.read_buf.freeze();
                 let socket = conn.socket;
                 Ok(Upgraded { socket, leftover }.into())
@@ -244,7 +259,7 @@ impl<R: Runtime> ResponseBody<R> {
     fn abandon(&mut self) {
         self.ended = true;
         // Dropping the drive gives the exchange up.
-        self.drive = Drive::none();
+        *self.drive.get_mut() = Drive::none();
     }
 }
 

@@ -68,9 +68,9 @@ impl<R: Runtime> Drive<R> {
         self.0.as_mut().and_then(|run| run.ex.take_head())
     }
 
-    /// The exchange, while there is one.
-    pub fn exchange(&self) -> Option<&Exchange<R::Reader>> {
-        self.0.as_ref().map(|run| &run.ex)
+    /// The trailers of the body that ended, taken.
+    pub fn take_trailers(&mut self) -> Option<http::HeaderMap> {
+        self.0.as_mut()?.ex.take_trailers()
     }
 
     /// The caller drops the rest of the body: the machine drains it or
