@@ -126,7 +126,6 @@ pub struct Driver {
     /// The read buffer connections borrow for a read while they hold no
     /// bytes of their own.
     pub(crate) shared_read: SharedReadBuf,
-    last_serial: u64,
     /// Host name lookups on resolver threads, made at the first one.
     lookups: Option<Lookups>,
 }
@@ -217,7 +216,6 @@ impl Driver {
             upgraded: HashMap::new(),
             upload: BytesMut::new(),
             shared_read: SharedReadBuf::default(),
-            last_serial: 0,
             lookups: None,
         }
     }
@@ -680,8 +678,11 @@ impl Driver {
     }
 
     pub(crate) fn next_serial(&mut self) -> u64 {
-        self.last_serial += 1;
-        self.last_serial
+        // One counter for every driver of the process: a `RequestId` of
+        // another driver names none of this one's requests (each driver
+        // counting from 1, `cancel` took another's id for one of its own).
+        static SERIALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        SERIALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
     }
 
     /// The token of the connection in `slot`; `None` beyond the range.

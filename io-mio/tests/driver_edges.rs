@@ -192,3 +192,18 @@ fn a_panicking_callback_leaves_run_once_usable() {
     assert!(unwound, "the callback ran");
     assert!(driver.run_once(Some(Duration::from_millis(10))).is_ok());
 }
+
+/// A `RequestId` names a request of its own driver only: another driver's
+/// `cancel` with it touches none of its own (each counted from 1, so the
+/// first request of two drivers had the same id).
+#[test]
+fn an_id_from_another_driver_names_nothing() {
+    let stall = server(answering(b""));
+    let (mut a, mut b) = (Driver::new().unwrap(), Driver::new().unwrap());
+    let from_a = a.get(format!("http://{stall}/")).submit();
+    let from_b = b.get(format!("http://{stall}/")).submit();
+    assert_ne!(from_a, from_b);
+    assert!(!b.cancel(from_a), "b has no such request");
+    assert!(b.cancel(from_b));
+    assert!(a.cancel(from_a));
+}
