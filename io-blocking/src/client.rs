@@ -397,7 +397,7 @@ impl Flow {
                         Err(e) => self.ex.handle_io_error(link, e, now),
                     }
                 }
-                Action::NeedBody => {
+                Action::NeedBody { .. } => {
                     self.upload.resize(UPLOAD_CHUNK, 0);
                     let read = match self.ex.request_body() {
                         Some(reader) => read_piece(reader, &mut self.upload),

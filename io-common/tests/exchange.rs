@@ -1327,3 +1327,61 @@ mod direct_reads {
         assert_eq!(r.body, pattern(5000));
     }
 }
+
+/// A streamed body whose reader has nothing yet (`WouldBlock` stands for
+/// an async reader's `Pending` in the simulator): the machine asks for the
+/// next piece with `watch_read`, so a driver hears an answer that comes
+/// meanwhile. The answer ends the request, and the connection, whose
+/// request body never ended, is closed. A server that closes instead
+/// fails the request; while both keep quiet, only the total timeout runs.
+#[test]
+fn an_answer_while_the_body_reader_waits_is_heard() {
+    struct Waiting(bool);
+    impl std::io::Read for Waiting {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if std::mem::replace(&mut self.0, false) {
+                out[..3].copy_from_slice(b"abc");
+                return Ok(3);
+            }
+            Err(std::io::ErrorKind::WouldBlock.into())
+        }
+    }
+    let waiting = || post(Body::from_reader(Box::new(Waiting(true)), None));
+
+    let mut sim = sim();
+    sim.serve(Server::new([
+        Reply::Delay(Duration::from_secs(2)),
+        Reply::Early(b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        Reply::Stall,
+    ]));
+    let r = sim.send(waiting()).unwrap();
+    assert_eq!(r.status, 413);
+    assert!(
+        sim.actions.iter().any(|a| a == "need-body"),
+        "{:?}",
+        sim.actions
+    );
+    let wire = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+    assert!(wire.ends_with("\r\n\r\n3\r\nabc\r\n"), "{wire:?}");
+    assert_eq!(sim.closed, [(sim.closed[0].0, CloseReason::BodyNotSent)]);
+    assert_eq!(sim.stats().idle, 0);
+
+    let mut sim = self::sim();
+    sim.serve(Server::new([
+        Reply::Delay(Duration::from_secs(1)),
+        Reply::Close,
+    ]));
+    let err = sim.send(waiting()).unwrap_err();
+    assert!(matches!(err, Error::ClosedEarly { .. }), "{err:?}");
+
+    // The wait is the caller's body's, not the server's: no read timeout
+    // runs (the server was not asked anything yet), the total one does.
+    let mut config = Config::default();
+    config.read_timeout = Some(Duration::from_secs(1));
+    config.timeout = Some(Duration::from_secs(3));
+    let mut sim = Sim::new(config);
+    sim.serve(Server::new([Reply::Stall]));
+    let err = sim.send(waiting()).unwrap_err();
+    assert_eq!(err.timeout_kind(), Some(TimeoutKind::Total), "{err:?}");
+    assert!(sim.now().since_origin() >= Duration::from_secs(3));
+}

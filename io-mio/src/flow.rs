@@ -214,7 +214,7 @@ impl Driver {
                     Err(e) => entry.ex.handle_io_error(&mut conn.link, e, now),
                 }
             }
-            Action::NeedBody => {
+            Action::NeedBody { .. } => {
                 let upload = &mut self.upload;
                 upload.clear();
                 upload.resize(UPLOAD_CHUNK, 0);

@@ -230,7 +230,7 @@ impl<R: Runtime> Run<R> {
                 Action::AwaitConnect => ready!(self.poll_connects(cx, now)),
                 Action::Abort(addr) => self.abort(addr),
                 Action::Write { watch_read } => ready!(self.poll_write(cx, watch_read, now)),
-                Action::NeedBody => ready!(self.poll_body(cx, now)),
+                Action::NeedBody { watch_read } => ready!(self.poll_body(cx, watch_read, now)),
                 Action::Read => ready!(self.poll_read(cx, now)),
                 Action::Head => {
                     self.take_early(now);
@@ -480,14 +480,15 @@ impl<R: Runtime> Run<R> {
         Poll::Ready(())
     }
 
-    /// Reads the next piece of the request body.
-    fn poll_body(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
+    /// Reads the next piece of the request body; with `watch_read`, an
+    /// answer (or a close) that comes while the reader waits is read too.
+    fn poll_body(&mut self, cx: &mut Context<'_>, watch_read: bool, now: Instant) -> Poll<()> {
         let piece = match self.ex.request_body() {
             Some(reader) => {
                 self.piece.reserve(UPLOAD_CHUNK);
                 match R::poll_read_body(reader, cx, &mut self.piece) {
                     Poll::Ready(read) => read.map(|_| self.piece.split().freeze()),
-                    Poll::Pending => return self.poll_timeout(cx, now),
+                    Poll::Pending => return self.poll_answer(cx, watch_read, now),
                 }
             }
             None => Ok(Bytes::new()),
@@ -496,6 +497,18 @@ impl<R: Runtime> Run<R> {
             self.ex.handle_request_body(&mut conn.link, piece, now);
         }
         Poll::Ready(())
+    }
+
+    /// While the request body's reader waits: response bytes if
+    /// `watch_read` and any came, else the machine's deadline.
+    fn poll_answer(&mut self, cx: &mut Context<'_>, watch_read: bool, now: Instant) -> Poll<()> {
+        if let (true, Some(conn)) = (watch_read, &mut self.conn)
+            && let Poll::Ready(read) = read_into::<R>(conn, cx)
+        {
+            report_read(&mut self.ex, &mut conn.link, read, now);
+            return Poll::Ready(());
+        }
+        self.poll_timeout(cx, now)
     }
 
     /// Reads response bytes.

@@ -40,7 +40,7 @@
 //! | [`Action::AwaitConnect`] | waits for any connect under way to end | as for `Connect`, or [`handle_timeout`](Exchange::handle_timeout) |
 //! | [`Action::Abort`] | closes the attempt to that address | nothing |
 //! | [`Action::Write`] | writes [`Link::out`] | [`handle_written`](Exchange::handle_written) (and, with `watch_read`, [`handle_input`](Exchange::handle_input) for bytes that arrived meanwhile) |
-//! | [`Action::NeedBody`] | reads the next piece of [`request_body`](Exchange::request_body) | [`handle_request_body`](Exchange::handle_request_body) |
+//! | [`Action::NeedBody`] | reads the next piece of [`request_body`](Exchange::request_body) | [`handle_request_body`](Exchange::handle_request_body) (and, with `watch_read`, [`handle_input`](Exchange::handle_input) or [`handle_eof`](Exchange::handle_eof) for bytes or a close that came while the reader waited) |
 //! | [`Action::Read`] | reads into [`Link::read_buf`] | [`handle_input`](Exchange::handle_input) or [`handle_eof`](Exchange::handle_eof) |
 //! | [`Action::Head`], [`Action::Data`] | hands them to the caller (the head: [`take_head`](Exchange::take_head)) | nothing |
 //! | [`Action::Release`], [`Action::Discard`] | checks the connection in (the core's verdict decides) or closes it | nothing |
@@ -177,8 +177,16 @@ pub enum Action {
         /// Watch for response bytes while waiting to write.
         watch_read: bool,
     },
-    /// Read the next piece of the request body.
-    NeedBody,
+    /// Read the next piece of the request body. With `watch_read`, the
+    /// request head is out and a response may come while the reader has
+    /// nothing yet: a driver whose reader can be pending (an async one)
+    /// reads the socket meanwhile, so an early answer or a close is heard
+    /// rather than waited out behind the body (h11's full duplex; Go's
+    /// read loop runs beside its write loop).
+    NeedBody {
+        /// Watch for response bytes while the body's reader waits.
+        watch_read: bool,
+    },
     /// Read response bytes.
     Read,
     /// The final response head (body to follow) is complete: take it with
@@ -605,7 +613,8 @@ impl<R> Exchange<R> {
             }
             if self.body.start_reading().is_some() {
                 self.sending = Sending::Streaming;
-                return Some(Action::NeedBody);
+                let watch_read = link.proto.wrote_any_byte();
+                return Some(Action::NeedBody { watch_read });
             }
         }
         if link.proto.is_sending() {

@@ -865,12 +865,30 @@ impl Sim {
                     let c = self.conn(conn.ok_or_else(|| misuse("write"))?)?;
                     ex.handle_written(&mut c.link, n, now);
                 }
-                Action::NeedBody => {
+                Action::NeedBody { watch_read } => {
                     let mut chunk = vec![0u8; 16 * 1024];
                     let read = match ex.request_body() {
                         Some(reader) => reader.read(&mut chunk),
                         None => Ok(0),
                     };
+                    // `WouldBlock` stands for an async reader's `Pending`
+                    // that stays so: the wait is for the server (when
+                    // watching) or the machine's deadline.
+                    if let Err(e) = &read
+                        && e.kind() == std::io::ErrorKind::WouldBlock
+                    {
+                        let id = conn.ok_or_else(|| misuse("body"))?;
+                        if watch_read {
+                            self.read(ex, id)?;
+                        } else {
+                            let at = ex.poll_timeout(Some(&self.conn(id)?.link));
+                            self.sleep_until(at);
+                            let now = self.now;
+                            let c = self.conn(id)?;
+                            ex.handle_timeout(Some(&mut c.link), now);
+                        }
+                        continue;
+                    }
                     let piece = read.map(|n| {
                         chunk.truncate(n);
                         Bytes::from(chunk)
@@ -1189,7 +1207,7 @@ pub fn name(action: &Action) -> &'static str {
         Action::AwaitConnect => "await-connect",
         Action::Abort(_) => "abort",
         Action::Write { .. } => "write",
-        Action::NeedBody => "need-body",
+        Action::NeedBody { .. } => "need-body",
         Action::Read => "read",
         Action::Head => "head",
         Action::Data(_) => "data",

@@ -1,0 +1,72 @@
+//! A streamed request body whose reader has nothing yet does not stop the
+//! client from hearing the server: an early answer ends the request while
+//! the reader still waits (as on tokio: the drive is shared).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use roundtrip_smol::{Body, Client};
+
+/// A reader that never has anything: a body waiting on something else.
+struct Waiting;
+
+impl smol::io::AsyncRead for Waiting {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Pending
+    }
+}
+
+#[test]
+fn an_early_answer_is_heard_while_the_body_reader_waits() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0; 1024];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match socket.read(&mut buf) {
+                Ok(0) | Err(_) => return got,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let answer = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nbig!";
+        socket.write_all(answer).unwrap();
+        got
+    });
+    let client = Client::new();
+    let status = smol::block_on(async {
+        let sent = async {
+            let body = Body::from_reader(Waiting, None);
+            let url = format!("http://127.0.0.1:{port}/upload");
+            let response = client.post(url).body(body).send().await;
+            Some(response.expect("the early answer is the response"))
+        };
+        let bound = async {
+            smol::Timer::after(Duration::from_secs(10)).await;
+            None
+        };
+        let response = smol::future::or(sent, bound)
+            .await
+            .expect("the answer came while the body waited, and was not heard");
+        let status = response.status();
+        let body = response.into_body().bytes(1024).await.unwrap();
+        assert_eq!(&body[..], b"big!");
+        status
+    });
+    assert_eq!(status, 413);
+    let stats = client.stats();
+    assert_eq!((stats.idle, stats.in_use), (0, 0), "{stats:?}");
+    let got = server.join().unwrap();
+    assert!(got.starts_with(b"POST /upload HTTP/1.1\r\n"), "{got:?}");
+}
