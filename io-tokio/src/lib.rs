@@ -14,7 +14,11 @@
 //! - Time is tokio's: every timeout and the pool's idle timeout run on
 //!   `tokio::time::Instant`, so under paused time (`test-util`,
 //!   `#[tokio::test(start_paused = true)]`, `tokio::time::advance`) they
-//!   pass by virtual time, as a `tokio::time::sleep` does.
+//!   pass by virtual time, as a `tokio::time::sleep` does. The runtime
+//!   needs its time driver (`enable_all()` or `enable_time()`, which
+//!   `#[tokio::main]` turns on): without it tokio panics, saying so, at
+//!   the first timeout armed (as for hyper-util's `TokioTimer` and
+//!   reqwest). A client with every timeout off arms none.
 //! - The response body implements [`http_body::Body`]; a response that
 //!   switched protocols gives its connection with [`ResponseBody::upgrade`].
 //! - `client.get(url)` (and `post`, `put`, `patch`, `delete`, `head`,

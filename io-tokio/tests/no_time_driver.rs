@@ -1,0 +1,41 @@
+//! A runtime built without tokio's time driver (no `enable_time()`): a
+//! client whose timeouts are all off arms no timer and works on it. (With
+//! a timeout on, tokio panics at the first one, saying to call
+//! `enable_time`, as it does for hyper-util's `TokioTimer` and reqwest;
+//! the crate's docs say so.)
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+#[test]
+fn a_client_without_timeouts_needs_no_time_driver() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut buf = [0; 1024];
+        let _ = socket.read(&mut buf);
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+            .unwrap();
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let client = roundtrip_tokio::Client::builder()
+        .connect_timeout(None)
+        .read_timeout(None)
+        .write_timeout(None)
+        .response_head_timeout(None)
+        .tls_handshake_timeout(None)
+        .build();
+    let url = format!("http://127.0.0.1:{port}/");
+    let body = runtime.block_on(async {
+        let response = client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.into_body().bytes(16).await.unwrap()
+    });
+    assert_eq!(&body[..], b"hi");
+    server.join().unwrap();
+}
