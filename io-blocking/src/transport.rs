@@ -31,7 +31,7 @@ pub(crate) struct Conn {
     write_timeout: Option<Duration>,
 }
 
-roundtrip_io::impl_pool_link!(Box<Conn>);
+roundtrip_io::impl_pool_link!(Box<Conn>, stream);
 
 /// What a wait on the socket ended with.
 enum Waited {

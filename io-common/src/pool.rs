@@ -73,6 +73,10 @@ pub trait PoolConn {
     fn take_request(&mut self) -> Option<crate::trace::RequestId> {
         None
     }
+    /// Just before the pool closes it (by dropping it): sends what must go
+    /// out first, without waiting ([`Link::goodbye`](crate::exchange::Link::goodbye):
+    /// a TLS `close_notify`). Nothing by default.
+    fn goodbye(&mut self) {}
 }
 
 /// Implements [`PoolConn`] for a connection type with the fields `id:
@@ -331,7 +335,7 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         if closed.is_empty() {
             return; // the common case, three times a request
         }
-        for (conn, reason) in closed {
+        for (mut conn, reason) in closed {
             if let Some(trace) = &self.trace {
                 trace.emit_for(
                     request,
@@ -341,6 +345,7 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
                     },
                 );
             }
+            conn.goodbye();
             drop(conn);
         }
     }

@@ -60,6 +60,33 @@ pub fn send_vectored(socket: &impl AsFd, bufs: &[io::IoSlice<'_>]) -> io::Result
     }
 }
 
+/// Sends `bytes` if the socket takes them now, in one
+/// `send(MSG_DONTWAIT | MSG_NOSIGNAL)`, ignoring failure: a goodbye
+/// before a close ([`Link::goodbye`](crate::exchange::Link::goodbye)),
+/// which must neither wait nor raise `SIGPIPE` on a socket the peer reset.
+pub fn send_nowait(socket: &impl AsFd, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    // Bounded: only `EINTR` repeats, and a signal interrupts finitely often.
+    for _ in 0..4 {
+        // SAFETY: `bytes` is valid for the call; the fd is borrowed from a
+        // live socket that outlives it.
+        let n = unsafe {
+            libc::send(
+                socket.as_fd().as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                flags,
+            )
+        };
+        if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+}
+
 /// Without blocking, tells whether bytes (or EOF) are waiting to be read.
 /// One `poll` with a zero timeout.
 pub fn is_readable(socket: &impl AsFd) -> bool {

@@ -577,6 +577,8 @@ fn an_early_answer_during_an_in_memory_body_is_heard_over_tls() {
     );
     assert_eq!(sim.closed, [(sim.closed[0].0, CloseReason::BodyNotSent)]);
     assert_eq!(sim.stats().idle, 0);
+    // Records wait unsent: no `close_notify` can follow them.
+    assert!(sim.goodbyes.is_empty(), "{:?}", sim.goodbyes);
 }
 
 #[test]
@@ -809,4 +811,54 @@ fn a_protocol_switch_over_tls_fails_typed_and_closes() {
     );
     let stats = sim.stats();
     assert_eq!((stats.idle, stats.in_use), (0, 0), "{stats:?}");
+}
+
+/// A TLS connection the client closes ends with its `close_notify` (RFC
+/// 8446 section 6.1), whether the response asked for the close or the
+/// pool let an idle connection go; not after a TLS error (an alert went
+/// instead), nor during a handshake, nor after records the server never
+/// took (the alert would follow a cut record).
+#[test]
+fn a_closed_tls_connection_says_close_notify_when_it_can() {
+    const CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi";
+    let (mut sim, _) = sim();
+    sim.serve(tls([Reply::Send(CLOSE.to_vec()), Reply::Stall]));
+    sim.get("https://localhost/").unwrap();
+    assert_eq!(sim.closed, [(sim.closed[0].0, CloseReason::ServerClose)]);
+    assert_eq!(sim.goodbyes, [(sim.closed[0].0, true, false)]);
+
+    // Idle past the pool's timeout: closed at the next checkout.
+    let (mut config, _) = config();
+    config.pool.idle_timeout = Some(Duration::from_secs(5));
+    let mut sim = Sim::new(config);
+    sim.serve(tls([Reply::Send(OK.to_vec()), Reply::Stall]));
+    sim.serve(tls([Reply::Send(OK.to_vec())]));
+    sim.get("https://localhost/a").unwrap();
+    assert!(sim.goodbyes.is_empty(), "kept, not closed");
+    sim.advance(Duration::from_secs(6));
+    sim.get("https://localhost/b").unwrap();
+    assert_eq!(sim.closed, [(sim.closed[0].0, CloseReason::IdleTimeout)]);
+    assert_eq!(sim.goodbyes, [(sim.closed[0].0, true, false)]);
+
+    // A fatal alert: the session is over, no `close_notify` after it.
+    let (mut sim, _) = self::sim();
+    sim.serve(tls([
+        Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello".to_vec()),
+        Reply::Alert,
+    ]));
+    sim.get("https://localhost/").unwrap_err();
+    assert_eq!(sim.closed[0].1, CloseReason::Error);
+    assert!(sim.goodbyes.is_empty(), "{:?}", sim.goodbyes);
+
+    // A handshake cut by its timeout.
+    let (mut config, _) = self::config();
+    config.tls.handshake_timeout = Some(Duration::from_secs(3));
+    let mut sim = Sim::new(config);
+    sim.serve(tls([Reply::Stall]));
+    sim.get("https://localhost/").unwrap_err();
+    assert_eq!(sim.closed[0].1, CloseReason::Timeout);
+    assert!(sim.goodbyes.is_empty(), "{:?}", sim.goodbyes);
+
+    // (An early answer while the body's records wait for the socket: see
+    // `an_early_answer_during_an_in_memory_body_is_heard_over_tls`.)
 }

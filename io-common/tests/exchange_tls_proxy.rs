@@ -489,3 +489,19 @@ fn a_body_until_close_through_the_tunnel_needs_the_origin_close_notify() {
         "{err:?}"
     );
 }
+
+/// Closing a connection through the tunnel says `close_notify` to both:
+/// the origin's inside the proxy's session, then the proxy's own.
+#[test]
+fn a_closed_tunnel_says_close_notify_to_the_origin_and_the_proxy() {
+    let (mut sim, _) = sim();
+    let close = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi";
+    sim.serve(tunneled(
+        [Reply::Send(close.to_vec()), Reply::Stall],
+        ESTABLISHED,
+    ));
+    let r = sim.get("https://localhost/a").unwrap();
+    assert_eq!(r.body, "hi");
+    assert_eq!(sim.closed, [(sim.closed[0].0, CloseReason::ServerClose)]);
+    assert_eq!(sim.goodbyes, [(sim.closed[0].0, true, true)]);
+}

@@ -591,6 +591,7 @@ pub(crate) fn close(
     slot: usize,
 ) -> Option<ConnState> {
     let mut conn = conns.remove(slot)?;
+    roundtrip_io::sys::send_nowait(&conn.socket, conn.link.goodbye());
     // Closing the socket would remove it from the poll as well; say so
     // explicitly, as mio asks.
     let _ = registry.deregister(&mut conn.socket);

@@ -114,6 +114,10 @@ pub enum Step {
     /// Reads until the client closes; bytes received meanwhile are a script
     /// error. A reset by the client counts as closing.
     ExpectEof,
+    /// Like [`Step::ExpectEof`], and the client must have ended its TLS
+    /// session with `close_notify` first (RFC 8446 section 6.1); a script
+    /// error over plain TCP.
+    ExpectCloseNotify,
     /// Loops: read a request, write the handler's reply; ends when the client
     /// closes between requests or after [`SERVE_MAX_REQUESTS`] requests.
     Serve(Handler),
@@ -155,6 +159,7 @@ impl fmt::Debug for Step {
             Step::FatalAlert => f.write_str("FatalAlert"),
             Step::Reset => f.write_str("Reset"),
             Step::ExpectEof => f.write_str("ExpectEof"),
+            Step::ExpectCloseNotify => f.write_str("ExpectCloseNotify"),
             Step::Serve(_) => f.write_str("Serve(..)"),
             Step::Repeat(n, steps) => write!(f, "Repeat({n}, {steps:?})"),
             Step::DiscardSlowly {
@@ -194,6 +199,11 @@ pub trait Wire: Send {
     /// wire has none.
     fn fatal_alert(&mut self) -> Result<(), String> {
         Err("a plain TCP connection has no alerts".into())
+    }
+    /// After [`Wire::read`] gave the client's end: whether the client sent
+    /// `close_notify` before it; `None` on a wire without one.
+    fn peer_notified(&self) -> Option<bool> {
+        None
     }
 }
 
@@ -693,6 +703,16 @@ impl Conn {
                     .map_err(|e| Stop::Failed(format!("SO_LINGER 0 failed: {e}")))?;
                 drop(stream);
                 Ok(())
+            }
+            Step::ExpectCloseNotify => {
+                self.step(&Step::ExpectEof)?;
+                match self.wire.peer_notified() {
+                    Some(true) => Ok(()),
+                    Some(false) => Err(Stop::Failed(
+                        "the client closed without close_notify".into(),
+                    )),
+                    None => Err(Stop::Failed("no TLS session to end".into())),
+                }
             }
             Step::ExpectEof => {
                 let mut extra = std::mem::take(&mut self.buf).len();

@@ -664,6 +664,48 @@ pub fn keep_alive_reuse<B: Backend>() {
     }
 }
 
+/// The client ends a TLS connection it closes with `close_notify` (RFC
+/// 8446 section 6.1): when the response said `Connection: close`, and
+/// when the pool lets an idle connection go (its idle timeout, seen at
+/// the next checkout). The server fails its script on a close without it.
+pub fn client_closes_with_close_notify<B: Backend>() {
+    for versions in VERSIONS {
+        let fields = [("Connection", "close"), ("Content-Length", "3")];
+        let close = response(200, &fields, b"bye");
+        let server = TlsServer::new().versions(versions).start(vec![
+            vec![
+                Step::ReadRequest,
+                Step::Write(close),
+                Step::ExpectCloseNotify,
+            ],
+            vec![
+                Step::ReadRequest,
+                Step::Write(ok(b"idle")),
+                Step::ExpectCloseNotify,
+            ],
+            next_conn(),
+        ]);
+        let mut config = tls_config();
+        config.pool.idle_timeout = Some(Duration::from_millis(50));
+        let client = B::client(config);
+        let context = format!("{} {versions:?}", B::NAME);
+        let bye = send_ok::<B>(&client, Req::get(server.url("/close")));
+        assert_eq!(bye.body, b"bye", "{context}");
+        let idle = send_ok::<B>(&client, Req::get(server.url("/idle")));
+        assert_eq!(idle.body, b"idle", "{context}");
+        std::thread::sleep(Duration::from_millis(120));
+        // The checkout finds the idle connection expired and closes it.
+        let next = send_ok::<B>(&client, Req::get(server.url("/next")));
+        assert_eq!(next.body, b"next", "{context}");
+        assert_eq!(server.accepted(), 3, "{context}");
+        let stats = assert_clean::<B>(&client, 1);
+        assert_eq!(stats.closed.get(CloseReason::ServerClose), 1, "{stats:?}");
+        assert_eq!(stats.closed.get(CloseReason::IdleTimeout), 1, "{stats:?}");
+        drop(client);
+        settle(&server);
+    }
+}
+
 /// Two requests on two connections (`keep_alive` off): the second
 /// handshake resumes the first's session (a TLS 1.3 ticket, a TLS 1.2
 /// session id), as the trace's `TlsHandshakeDone` says.

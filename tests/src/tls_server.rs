@@ -137,7 +137,10 @@ impl TlsServer {
         let wires: Wires = Arc::new(move || {
             let conn = ServerConnection::new(Arc::clone(&config))
                 .expect("a session of a configuration that made one");
-            Box::new(TlsWire { conn })
+            Box::new(TlsWire {
+                conn,
+                notified: None,
+            })
         });
         ScriptServer::start_on(conns, "https", wires)
     }
@@ -195,6 +198,8 @@ pub fn plaintext_400() -> Vec<u8> {
 /// A rustls server session over the connection's socket.
 struct TlsWire {
     conn: ServerConnection,
+    /// How the client's end came: with `close_notify` or without.
+    notified: Option<bool>,
 }
 
 impl TlsWire {
@@ -234,10 +239,17 @@ impl Wire for TlsWire {
         // Bounded: each turn reads the socket once.
         for _ in 0..16 {
             match self.conn.reader().read(buf) {
-                Ok(n) => return Ok(n), // 0: close_notify
+                Ok(0) => {
+                    self.notified = Some(true);
+                    return Ok(0);
+                }
+                Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The client closed without close_notify: its end all the same.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.notified = Some(false);
+                    return Ok(0);
+                }
                 Err(e) => return Err(e),
             }
             if self.conn.read_tls(&mut tcp)? > 0 {
@@ -279,6 +291,10 @@ impl Wire for TlsWire {
 
     fn close_notify(&mut self) {
         self.conn.send_close_notify();
+    }
+
+    fn peer_notified(&self) -> Option<bool> {
+        self.notified
     }
 
     fn fatal_alert(&mut self) -> Result<(), String> {

@@ -58,6 +58,9 @@ impl<R: Runtime> PoolConn for Conn<R> {
     fn take_request(&mut self) -> Option<crate::trace::RequestId> {
         self.link.request.take()
     }
+    fn goodbye(&mut self) {
+        crate::sys::send_nowait(&self.socket, self.link.goodbye());
+    }
 }
 
 /// A parked waiter: the grant once it came, and the task to wake for it.

@@ -242,6 +242,33 @@ impl Link {
         n
     }
 
+    /// Before the driver closes the socket: the bytes to send first,
+    /// without waiting and ignoring failure (best effort, as Go's
+    /// `tls.Conn.Close`), for a TLS connection its `close_notify` (RFC 8446
+    /// section 6.1). Empty on plain TCP, and when the session cannot end
+    /// cleanly: its handshake did not finish, a TLS error ended it, or a
+    /// record is partly written.
+    ///
+    /// ```
+    /// use roundtrip_io::exchange::Link;
+    /// use roundtrip_io::proto::pool::{Checkout, Key, Pool, PoolConfig, Scheme};
+    /// use roundtrip_io::proto::time::Instant;
+    /// let key = Key::new(Scheme::Http, "127.0.0.1", 80);
+    /// let mut pool = Pool::<()>::new(PoolConfig::default());
+    /// let Checkout::Dial(permit) = pool.checkout(&key, Instant::ZERO) else { unreachable!() };
+    /// let mut link = Link::new(permit.id(), key, &roundtrip_io::Config::default());
+    /// assert!(link.goodbye().is_empty(), "nothing to say on plain TCP");
+    /// ```
+    pub fn goodbye(&mut self) -> &[u8] {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls
+            && tls.close_notify()
+        {
+            return tls.wire_out_bytes();
+        }
+        &[]
+    }
+
     /// `n` bytes were appended to the read buffer.
     pub fn record_read(&mut self, n: usize) {
         self.sizer.record(n);
@@ -263,17 +290,18 @@ impl Link {
 }
 
 /// Implements [`PoolConn`](crate::pool::PoolConn) for a connection type
-/// with a `link: Link` field.
+/// with a `link: Link` field and the socket field named second (which
+/// [`Link::goodbye`]'s bytes go to before the pool closes it).
 ///
 /// ```
 /// use roundtrip_io::exchange::Link;
-/// struct Conn { link: Link }
-/// roundtrip_io::impl_pool_link!(Conn);
+/// struct Conn { link: Link, stream: std::net::TcpStream }
+/// roundtrip_io::impl_pool_link!(Conn, stream);
 /// ```
 #[doc(hidden)]
 #[macro_export]
 macro_rules! impl_pool_link {
-    ($conn:ty) => {
+    ($conn:ty, $socket:ident) => {
         impl $crate::pool::PoolConn for $conn {
             fn id(&self) -> $crate::proto::pool::ConnId {
                 self.link.id
@@ -289,6 +317,9 @@ macro_rules! impl_pool_link {
             }
             fn take_request(&mut self) -> Option<$crate::trace::RequestId> {
                 self.link.request.take()
+            }
+            fn goodbye(&mut self) {
+                $crate::sys::send_nowait(&self.$socket, self.link.goodbye());
             }
         }
     };

@@ -449,6 +449,8 @@ struct ServerTls {
     conn: rustls::ServerConnection,
     /// Records it wrote that the script did not send yet.
     queue: Vec<u8>,
+    /// The client sent `close_notify`.
+    peer_closed: bool,
 }
 
 #[cfg(feature = "tls")]
@@ -461,6 +463,7 @@ impl ServerTls {
         Ok(ServerTls {
             conn,
             queue: Vec::new(),
+            peer_closed: false,
         })
     }
 
@@ -471,6 +474,9 @@ impl ServerTls {
         while !bytes.is_empty() {
             let took = self.conn.read_tls(&mut bytes).unwrap_or(0);
             let processed = self.conn.process_new_packets();
+            if let Ok(state) = &processed {
+                self.peer_closed |= state.peer_has_closed();
+            }
             // Ends with `WouldBlock` once all is read; what came is kept.
             let _ = self.conn.reader().read_to_end(plain);
             self.flush();
@@ -624,6 +630,10 @@ pub struct Sim {
     now: Instant,
     /// Connections closed, with why.
     pub closed: Vec<(ConnId, CloseReason)>,
+    /// Connections closed after the client's [`Link::goodbye`], with what
+    /// their server (and a TLS proxy in front of it) saw of it: whether
+    /// each received the client's `close_notify`, as `(server, proxy)`.
+    pub goodbyes: Vec<(ConnId, bool, bool)>,
     /// Every request written, by connection, in dial order (on a TLS
     /// connection, the plaintext the server decrypted).
     pub wire: Vec<Vec<u8>>,
@@ -682,6 +692,7 @@ impl Sim {
             servers: VecDeque::new(),
             now: Instant::ZERO,
             closed: Vec::new(),
+            goodbyes: Vec::new(),
             wire: Vec::new(),
             actions: Vec::new(),
             read_limit: None,
@@ -941,7 +952,7 @@ impl Sim {
                 Action::Discard(reason) => {
                     let id = conn.take().ok_or_else(|| misuse("discard"))?;
                     let key = self.conn(id)?.link.key.clone();
-                    self.conns.remove(&id);
+                    self.close(id);
                     self.closed.push((id, reason));
                     let grant = self.pool.discard(id, &key, reason);
                     self.settle_grant(grant);
@@ -1167,8 +1178,29 @@ impl Sim {
 
     fn collect_closed(&mut self) {
         while let Some((id, reason)) = self.pool.take_closed() {
-            self.conns.remove(&id);
+            self.close(id);
             self.closed.push((id, reason));
+        }
+    }
+
+    /// Closes a connection as a driver does: what [`Link::goodbye`] gives
+    /// goes to the server first (as far as its socket takes it), and what
+    /// the server then saw is kept in [`goodbyes`](Self::goodbyes).
+    fn close(&mut self, id: ConnId) {
+        let Some(mut c) = self.conns.remove(&id) else {
+            return;
+        };
+        let bye = c.link.goodbye().to_vec();
+        if bye.is_empty() || c.closed {
+            return;
+        }
+        let n = c.takes(bye.len());
+        c.receive(&bye[..n]);
+        #[cfg(feature = "tls")]
+        {
+            let server = c.tls.as_ref().is_some_and(|t| t.peer_closed);
+            let proxy = c.proxy.as_ref().is_some_and(|p| p.tls.peer_closed);
+            self.goodbyes.push((id, server, proxy));
         }
     }
 

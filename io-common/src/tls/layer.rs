@@ -41,6 +41,11 @@ pub(crate) struct Session {
     app_end: usize,
     /// The server sent `close_notify`.
     closed: bool,
+    /// A TLS error ended the session (rustls queued its fatal alert, or
+    /// the peer sent one): no `close_notify` follows.
+    broken: bool,
+    /// `close_notify` was queued.
+    said_goodbye: bool,
     /// Some ciphertext went to rustls: what follows is the middle of a
     /// TLS stream, no longer where a plaintext answer would start.
     fed: bool,
@@ -79,6 +84,8 @@ impl Session {
             app_start: 0,
             app_end: 0,
             closed: false,
+            broken: false,
+            said_goodbye: false,
             fed: false,
         })
     }
@@ -157,7 +164,12 @@ impl Session {
 
     /// The ciphertext still to write.
     pub(crate) fn wire_out(&self) -> IoSlice<'_> {
-        IoSlice::new(&self.wire_out[self.wire_sent..])
+        IoSlice::new(self.wire_out_bytes())
+    }
+
+    /// The ciphertext still to write, as bytes.
+    pub(crate) fn wire_out_bytes(&self) -> &[u8] {
+        &self.wire_out[self.wire_sent..]
     }
 
     /// The socket took `n` bytes of ciphertext: how many bytes of sealed
@@ -222,6 +234,7 @@ impl Session {
                 // rustls queued its alert (unknown_ca, bad_record_mac, ...):
                 // it goes out before the connection is closed.
                 self.flush();
+                self.broken = true;
                 return Err(e);
             }
             if took == 0 {
@@ -243,12 +256,25 @@ impl Session {
         Ok(self.closed)
     }
 
+    /// Queues `close_notify` (RFC 8446 section 6.1: each side sends one
+    /// before it closes its write side), once, on a session whose
+    /// handshake ended and that no error ended. The caller sees to it that
+    /// no record is partly written (the alert must follow whole records).
+    pub(crate) fn close_notify(&mut self) {
+        if self.broken || self.said_goodbye || self.conn.is_handshaking() {
+            return;
+        }
+        self.said_goodbye = true;
+        self.conn.send_close_notify();
+        self.flush();
+    }
+
     /// Decrypts what rustls holds, moving the plaintext to `read_buf`.
     fn process(&mut self, read_buf: &mut BytesMut) -> Result<(), TlsError> {
-        let state = self
-            .conn
-            .process_new_packets()
-            .map_err(|e| map_error(e, &self.host))?;
+        let state = self.conn.process_new_packets().map_err(|e| {
+            self.broken = true;
+            map_error(e, &self.host)
+        })?;
         let mut reader = self.conn.reader();
         // Bounded by what rustls holds.
         loop {

@@ -152,6 +152,11 @@ impl TlsLink {
         self.outer.wire_out()
     }
 
+    /// The ciphertext still to write, as bytes.
+    pub(crate) fn wire_out_bytes(&self) -> &[u8] {
+        self.outer.wire_out_bytes()
+    }
+
     /// The socket took `n` bytes of [`wire_out`](Self::wire_out): how
     /// many bytes of the core's plaintext that completes.
     pub(crate) fn written(&mut self, n: usize) -> usize {
@@ -215,6 +220,23 @@ impl TlsLink {
             }
         });
         ended.map_err(|error| SessionError { peer, error })
+    }
+
+    /// Before the connection is closed: queues each session's
+    /// `close_notify`, the innermost first (sealed into the outer one), and
+    /// says whether there are bytes to send. Nothing when a record is
+    /// partly written or waits unsent: an alert after a cut record, or
+    /// after records the server never gets, would reach it as garbage.
+    pub(crate) fn close_notify(&mut self) -> bool {
+        if self.has_output() {
+            return false;
+        }
+        if let Some(inner) = &mut self.inner {
+            inner.close_notify();
+            self.pump();
+        }
+        self.outer.close_notify();
+        self.has_output()
     }
 
     /// Before the connection goes idle: gives back buffer memory.
