@@ -87,6 +87,20 @@ impl Client {
         self.inner.pool.stats()
     }
 
+    /// Closes the idle connections in the pool, a TLS one after its
+    /// `close_notify` (Go's `CloseIdleConnections`); those in use are left
+    /// to their requests. The pool does the same when the last clone of
+    /// the client is dropped.
+    ///
+    /// ```
+    /// let client = roundtrip_blocking::Client::new();
+    /// client.close_idle();
+    /// assert_eq!(client.stats().idle, 0);
+    /// ```
+    pub fn close_idle(&self) {
+        self.inner.pool.close_idle();
+    }
+
     /// Starts a `method` request of `uri`: a [`RequestBuilder`] to add
     /// headers, a query, auth, a body to, then [`send`](RequestBuilder::send).
     /// A `uri` that does not parse fails the request when it is sent.

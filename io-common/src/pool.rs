@@ -180,7 +180,9 @@ impl<C, P> PoolState<C, P> {
 }
 
 /// The core's pool behind a mutex, shared by the clones of a client.
-pub struct SharedPool<C, W: Waiting<C>> {
+/// Dropped (with the last clone), it closes its idle connections as
+/// [`close_idle`](Self::close_idle) does.
+pub struct SharedPool<C: PoolConn, W: Waiting<C>> {
     state: Mutex<PoolState<C, W::Parked>>,
     waiting: W,
     clock: Clock,
@@ -296,6 +298,16 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         self.lock().pool.stats()
     }
 
+    /// Closes every idle connection ([`Pool::close_idle`]), each after its
+    /// [`goodbye`](PoolConn::goodbye).
+    pub fn close_idle(&self) {
+        let mut st = self.lock();
+        st.pool.close_idle();
+        let closed = take_closed(&mut st);
+        drop(st);
+        self.close(closed, None);
+    }
+
     /// Hands a grant to its waiter; one no waiter takes goes back to the
     /// pool, which may grant it to the next.
     pub fn deliver(&self, st: &mut PoolState<C, W::Parked>, mut grant: Option<Grant<C>>) {
@@ -348,6 +360,12 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
             conn.goodbye();
             drop(conn);
         }
+    }
+}
+
+impl<C: PoolConn, W: Waiting<C>> Drop for SharedPool<C, W> {
+    fn drop(&mut self) {
+        self.close_idle();
     }
 }
 

@@ -152,6 +152,14 @@ pub(crate) const MAX_LOOKUP_THREADS: usize = 16;
 /// How often the loop looks for finished lookups while any runs.
 const LOOKUP_POLL: Duration = Duration::from_millis(2);
 
+/// Dropped, the driver closes its idle connections as
+/// [`close_idle`](Driver::close_idle) does (a TLS one says `close_notify`).
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.close_idle();
+    }
+}
+
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
@@ -284,6 +292,22 @@ impl Driver {
     /// ```
     pub fn stats(&self) -> PoolStats {
         self.pool.stats()
+    }
+
+    /// Closes the idle connections in the pool, a TLS one after its
+    /// `close_notify` (Go's `CloseIdleConnections`); those in use are left
+    /// to their requests. Dropping the driver does the same.
+    ///
+    /// ```no_run
+    /// let mut driver = roundtrip_mio::Driver::new()?;
+    /// driver.close_idle();
+    /// assert_eq!(driver.stats().idle, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn close_idle(&mut self) {
+        self.pool.close_idle();
+        self.reap();
+        self.pool_dirty = true;
     }
 
     /// True when no exchange is in flight (finished ones may wait in

@@ -83,7 +83,8 @@ pub enum CloseReason {
     AmbiguousFraming,
     /// The connection was handed over to another protocol (101, CONNECT).
     Switched,
-    /// The request asked for `Connection: close`, or keep-alive is off.
+    /// The request asked for `Connection: close`, or keep-alive is off; or
+    /// the client closed its idle connections.
     ClientClose,
     /// The server answered before the request body was sent, which is then
     /// not sent: the connection state is unknown (RFC 9110 section 15.2).

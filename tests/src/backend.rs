@@ -189,6 +189,8 @@ pub trait Backend: 'static {
     fn send_built(client: &Self::Client, built: crate::builders::Built) -> Result<Resp, Error>;
     /// Pool counters.
     fn stats(client: &Self::Client) -> PoolStats;
+    /// Closes the idle connections (`close_idle`); blocks until done.
+    fn close_idle(client: &Self::Client);
     /// Pool counters as they are now, with what happened since the last
     /// reply (mio's [`stats`](Self::stats) are the pool as the last reply
     /// left it). The same as `stats` where those are always current.
@@ -266,6 +268,10 @@ impl Backend for Blocking {
 
     fn stats(client: &Self::Client) -> PoolStats {
         client.stats()
+    }
+
+    fn close_idle(client: &Self::Client) {
+        client.close_idle();
     }
 }
 
@@ -428,6 +434,10 @@ impl<const MULTI: bool> Backend for Tokio<MULTI> {
     fn stats(client: &Self::Client) -> PoolStats {
         client.client.stats()
     }
+
+    fn close_idle(client: &Self::Client) {
+        client.client.close_idle();
+    }
 }
 
 /// Sends `req` on a tokio client and reads its body as `req.read` says.
@@ -531,6 +541,7 @@ impl Drop for MioInner {
 
 enum MioJob {
     Send(Req, std::sync::mpsc::Sender<Result<Resp, Error>>),
+    CloseIdle(std::sync::mpsc::Sender<()>),
     Built(
         crate::builders::Built,
         std::sync::mpsc::Sender<Result<Resp, Error>>,
@@ -604,6 +615,15 @@ impl Backend for Mio {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn close_idle(client: &Self::Client) {
+        let (done, wait) = std::sync::mpsc::channel();
+        let inner = &client.inner;
+        if inner.jobs.send(MioJob::CloseIdle(done)).is_ok() && inner.waker.wake().is_ok() {
+            // Bounded: the loop answers on its next turn (or is gone).
+            let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
+        }
+    }
 }
 
 /// Hands a job to a mio client's loop and blocks for its reply.
@@ -664,6 +684,12 @@ fn mio_loop(
                     });
                     let streamed = None;
                     pending.insert(id, MioPending { reply, streamed });
+                }
+                Ok(MioJob::CloseIdle(done)) => {
+                    driver.close_idle();
+                    publish(&stats, &driver);
+                    publish(&live, &driver);
+                    let _ = done.send(());
                 }
                 Ok(MioJob::Stop) | Err(TryRecvError::Disconnected) => return,
                 Err(TryRecvError::Empty) => break,

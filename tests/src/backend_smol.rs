@@ -36,6 +36,10 @@ impl Backend for Smol {
     fn stats(client: &Self::Client) -> PoolStats {
         client.stats()
     }
+
+    fn close_idle(client: &Self::Client) {
+        client.close_idle();
+    }
 }
 
 /// Sends `req` on a smol client and reads its body as `req.read` says

@@ -78,6 +78,10 @@ impl<B: Backend> Backend for Tls<B> {
     fn live_stats(client: &Self::Client) -> PoolStats {
         B::live_stats(client)
     }
+
+    fn close_idle(client: &Self::Client) {
+        B::close_idle(client)
+    }
 }
 
 /// `config` trusting the test CA, and nothing else.
@@ -665,9 +669,10 @@ pub fn keep_alive_reuse<B: Backend>() {
 }
 
 /// The client ends a TLS connection it closes with `close_notify` (RFC
-/// 8446 section 6.1): when the response said `Connection: close`, and
-/// when the pool lets an idle connection go (its idle timeout, seen at
-/// the next checkout). The server fails its script on a close without it.
+/// 8446 section 6.1): when the response said `Connection: close`, when
+/// the pool lets an idle connection go (its idle timeout, seen at the
+/// next checkout), at `close_idle`, and when the client is dropped with
+/// a connection idle. The server fails its script on a close without it.
 pub fn client_closes_with_close_notify<B: Backend>() {
     for versions in VERSIONS {
         let fields = [("Connection", "close"), ("Content-Length", "3")];
@@ -683,7 +688,16 @@ pub fn client_closes_with_close_notify<B: Backend>() {
                 Step::Write(ok(b"idle")),
                 Step::ExpectCloseNotify,
             ],
-            next_conn(),
+            vec![
+                Step::ReadRequest,
+                Step::Write(ok(b"next")),
+                Step::ExpectCloseNotify,
+            ],
+            vec![
+                Step::ReadRequest,
+                Step::Write(ok(b"last")),
+                Step::ExpectCloseNotify,
+            ],
         ]);
         let mut config = tls_config();
         config.pool.idle_timeout = Some(Duration::from_millis(50));
@@ -701,6 +715,15 @@ pub fn client_closes_with_close_notify<B: Backend>() {
         let stats = assert_clean::<B>(&client, 1);
         assert_eq!(stats.closed.get(CloseReason::ServerClose), 1, "{stats:?}");
         assert_eq!(stats.closed.get(CloseReason::IdleTimeout), 1, "{stats:?}");
+        // `close_idle` closes the idle one.
+        B::close_idle(&client);
+        let stats = B::live_stats(&client);
+        assert_eq!(stats.idle, 0, "{context}: {stats:?}");
+        assert_eq!(stats.closed.get(CloseReason::ClientClose), 1, "{stats:?}");
+        // Dropping the client closes what is idle then.
+        let last = send_ok::<B>(&client, Req::get(server.url("/last")));
+        assert_eq!(last.body, b"last", "{context}");
+        assert_eq!(server.accepted(), 4, "{context}");
         drop(client);
         settle(&server);
     }

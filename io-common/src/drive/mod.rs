@@ -223,6 +223,21 @@ impl<R: Runtime> Client<R> {
         self.shared.pool.stats()
     }
 
+    /// Closes the idle connections in the pool, a TLS one after its
+    /// `close_notify` (Go's `CloseIdleConnections`); those in use are left
+    /// to their requests. The pool does the same when the last clone of
+    /// the client is dropped.
+    ///
+    /// ```
+    /// fn quiet<R: roundtrip_io::drive::Runtime>(client: &roundtrip_io::drive::Client<R>) {
+    ///     client.close_idle();
+    ///     assert_eq!(client.stats().idle, 0);
+    /// }
+    /// ```
+    pub fn close_idle(&self) {
+        self.shared.pool.close_idle();
+    }
+
     /// Sends `request` and returns the response once its final head
     /// arrived; the body streams from the connection as it is polled.
     ///
@@ -325,6 +340,20 @@ macro_rules! async_client_methods {
             /// ```
             pub fn stats(&self) -> $crate::proto::pool::PoolStats {
                 self.0.stats()
+            }
+
+            /// Closes the idle connections in the pool, a TLS one after its
+            /// `close_notify` (Go's `CloseIdleConnections`); those in use
+            /// are left to their requests. The pool does the same when the
+            /// last clone of the client is dropped.
+            ///
+            /// ```
+            #[doc = concat!("let client = ", $krate, "::Client::new();")]
+            /// client.close_idle();
+            /// assert_eq!(client.stats().idle, 0);
+            /// ```
+            pub fn close_idle(&self) {
+                self.0.close_idle()
             }
 
             /// Starts a `method` request of `uri`: a [`RequestBuilder`] to add

@@ -522,6 +522,35 @@ impl<H> Pool<H> {
         }
     }
 
+    /// Closes every idle connection, under [`CloseReason::ClientClose`]
+    /// (see [`take_closed`](Self::take_closed)), as Go's
+    /// `Transport.CloseIdleConnections`: before a client is dropped, or to
+    /// let a server go. Connections in use are left to their exchanges.
+    ///
+    /// ```
+    /// use roundtrip_proto::pool::{Checkout, CloseReason, Key, Pool, Reuse, Scheme};
+    /// use roundtrip_proto::time::Instant;
+    ///
+    /// let mut pool: Pool<u32> = Pool::default();
+    /// let key = Key::new(Scheme::Http, "127.0.0.1", 8080);
+    /// let Checkout::Dial(permit) = pool.checkout(&key, Instant::ZERO) else { unreachable!() };
+    /// let id = permit.id();
+    /// pool.dial_succeeded(permit);
+    /// let _ = pool.checkin(id, &key, 7, Reuse::Yes, None, Instant::ZERO);
+    /// pool.close_idle();
+    /// assert_eq!(pool.take_closed(), Some((7, CloseReason::ClientClose)));
+    /// assert_eq!(pool.stats().idle, 0);
+    /// ```
+    pub fn close_idle(&mut self) {
+        // Bounded: each pass removes one idle connection.
+        while let Some(at) = self.idle.oldest() {
+            let h = self.idle.get(at).host;
+            let conn = self.idle.remove(&mut self.host_slots[h].idle, at);
+            self.closed.close(conn.handle, CloseReason::ClientClose);
+            self.drop_host_if_empty(h);
+        }
+    }
+
     /// The next handle the adapter must close, and why. Drain after every call.
     pub fn take_closed(&mut self) -> Option<(H, CloseReason)> {
         self.closed.queue.pop_front()

@@ -52,6 +52,7 @@ pub enum Op {
     /// The clock goes back (a caller's `now` read before another's).
     RewindMs(u64),
     HandleTimeout,
+    CloseIdle,
     TakeClosed,
 }
 
@@ -333,6 +334,14 @@ impl Harness {
             Op::HandleTimeout => {
                 (0..KEYS).for_each(|k| self.expire(k));
                 self.pool.handle_timeout(self.now);
+            }
+            Op::CloseIdle => {
+                for k in 0..KEYS {
+                    for c in core::mem::take(&mut self.m.idle[k]) {
+                        self.close(c.handle, CloseReason::ClientClose);
+                    }
+                }
+                self.pool.close_idle();
             }
             Op::TakeClosed => self.drain(),
             _ => {} // an operation on an empty list: nothing to do

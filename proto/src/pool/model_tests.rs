@@ -30,6 +30,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..8_000u64).prop_map(Op::AdvanceMs),
         1 => (0..3_000u64).prop_map(Op::RewindMs),
         1 => Just(Op::HandleTimeout),
+        1 => Just(Op::CloseIdle),
         2 => Just(Op::TakeClosed),
     ]
 }
