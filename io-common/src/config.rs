@@ -382,7 +382,15 @@ macro_rules! config_setters {
             self.$field.default_headers.insert(name, value);
             self
         }
-        /// The `User-Agent` sent by default.
+        /// The `User-Agent` sent by default: a literal, checked as
+        /// `HeaderValue::from_static` checks it. For a value made at run
+        /// time, use [`default_header`](Self::default_header) with
+        /// `HeaderValue::from_str`, whose error can be handled.
+        ///
+        /// # Panics
+        ///
+        /// On a literal that is no header value (a control byte, a byte
+        /// over 0x7e), as `HeaderValue::from_static` does.
         ///
         /// ```
         #[doc = concat!("let builder = ", $builder, ".user_agent(\"demo/1.0\");")]
