@@ -1385,3 +1385,142 @@ fn an_answer_while_the_body_reader_waits_is_heard() {
     assert_eq!(err.timeout_kind(), Some(TimeoutKind::Total), "{err:?}");
     assert!(sim.now().since_origin() >= Duration::from_secs(3));
 }
+
+/// The response-head timeout counts from the request's last byte, as Go's
+/// `ResponseHeaderTimeout` does: an upload that takes longer than it is
+/// no timeout, and the wait after it is bounded.
+#[test]
+fn the_head_timeout_counts_from_the_last_byte_written() {
+    let upload = || {
+        http::Request::post("http://127.0.0.1/up")
+            .body(Body::from(vec![b'x'; 10_000]))
+            .unwrap()
+    };
+    let mut config = Config::default();
+    config.response_head_timeout = Some(Duration::from_secs(3));
+    // Writes of 1,000 bytes, a second each: the request's last byte leaves
+    // at 11 s (10,000 bytes of body after its head); the server answers
+    // `after` seconds later (its delay starts when it is first read from).
+    let slow = |after: u64| {
+        Server::new([
+            Reply::Delay(Duration::from_secs(after)),
+            Reply::Send(OK.to_vec()),
+        ])
+        .window(1000)
+        .pace(Duration::from_secs(1))
+    };
+    let mut sim = Sim::new(config.clone());
+    sim.serve(slow(2));
+    let r = sim.send(upload());
+    let r = r.unwrap_or_else(|e| panic!("{e:?} at {:?}: {:?}", sim.now(), sim.actions));
+    assert_eq!(r.body, "hi");
+    assert_eq!(sim.now().since_origin(), Duration::from_secs(13));
+
+    // An answer 3 s or more after the last byte meets the timeout.
+    let mut sim = Sim::new(config);
+    sim.serve(slow(5));
+    let err = sim.send(upload()).unwrap_err();
+    assert_eq!(
+        err.timeout_kind(),
+        Some(TimeoutKind::ResponseHead),
+        "{err:?}"
+    );
+    assert_eq!(sim.now().since_origin(), Duration::from_secs(14));
+}
+
+/// `Expect: 100-continue` to a server that never answers it: the body
+/// goes after the continue timeout, and the read timeout runs only from
+/// the wait for the head, not from the wait for the `100` (a read timeout
+/// shorter than the continue one, or a slow answer after the body, is no
+/// failure).
+#[test]
+fn the_read_timeout_runs_from_the_wait_for_the_head_not_for_the_100() {
+    let expecting = || {
+        http::Request::post("http://127.0.0.1/up")
+            .header("expect", "100-continue")
+            .body(Body::from(&b"hello"[..]))
+            .unwrap()
+    };
+    // The read timeout (2 s) is shorter than the continue wait (3 s).
+    let mut config = Config::default();
+    config.read_timeout = Some(Duration::from_secs(2));
+    config.conn.continue_timeout = Duration::from_secs(3);
+    let mut sim = Sim::new(config);
+    sim.serve(Server::new([
+        Reply::Delay(Duration::from_secs(4)),
+        Reply::Send(OK.to_vec()),
+    ]));
+    let r = sim.send(expecting()).unwrap();
+    assert_eq!(r.body, "hi");
+    assert!(sim.wire[0].ends_with(b"\r\n\r\nhello"), "the body went");
+
+    // The body leaves at 1 s; the answer comes 4.5 s after: within the
+    // read timeout of 5 s counted from then, not from the start.
+    let mut config = Config::default();
+    config.read_timeout = Some(Duration::from_secs(5));
+    config.conn.continue_timeout = Duration::from_secs(1);
+    let mut sim = Sim::new(config);
+    sim.serve(Server::new([
+        Reply::Delay(Duration::from_millis(5500)),
+        Reply::Send(OK.to_vec()),
+    ]));
+    let r = sim.send(expecting()).unwrap();
+    assert_eq!(r.body, "hi");
+    assert_eq!(sim.now().since_origin(), Duration::from_millis(5500));
+}
+
+/// A caller's `Transfer-Encoding: chunked` on a request without a body:
+/// the empty chunked body's end goes out (before, nothing did, and server
+/// and client each waited for the other until a timeout).
+#[test]
+fn a_chunked_request_without_a_body_sends_the_bodys_end() {
+    let mut sim = sim();
+    sim.serve(Server::reply(OK));
+    let request = http::Request::post("http://127.0.0.1/up")
+        .header("transfer-encoding", "chunked")
+        .body(Body::empty())
+        .unwrap();
+    let r = sim.send(request).unwrap();
+    assert_eq!(r.body, "hi");
+    let wire = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+    assert!(
+        wire.contains("\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        "{wire:?}"
+    );
+    assert_eq!(
+        sim.stats().idle,
+        1,
+        "a complete exchange keeps its connection"
+    );
+}
+
+/// A reader declared empty (`Content-Length: 0`) is read once: at its end
+/// the request is complete; with bytes in it, the request fails as a body
+/// longer than declared instead of dropping them unsaid.
+#[test]
+fn a_reader_declared_empty_is_read_once_to_check() {
+    let mut sim = sim();
+    sim.serve(Server::reply(OK));
+    let empty = Body::from_reader(Box::new(Cursor::new(Vec::new())), Some(0));
+    let r = sim.send(post(empty)).unwrap();
+    assert_eq!(r.body, "hi");
+    assert!(sim.wire[0].ends_with(b"\r\nContent-Length: 0\r\n\r\n"));
+    assert_eq!(sim.stats().idle, 1);
+
+    let mut sim = self::sim();
+    sim.serve(Server::new([Reply::Stall]));
+    let full = Body::from_reader(Box::new(Cursor::new(b"abc".to_vec())), Some(0));
+    let err = sim.send(post(full)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BodyLength {
+                declared: 0,
+                supplied: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(sim.stats().idle, 0, "closed, not kept");
+}

@@ -375,10 +375,7 @@ impl Connection {
         }
         let encoder = BodyEncoder::new(head.body);
         self.send = match head.body {
-            BodyFraming::None | BodyFraming::Length(0) => {
-                self.arm(Timer::ResponseHead, now);
-                Send::Done
-            }
+            BodyFraming::None | BodyFraming::Length(0) => Send::Done,
             _ if head.expect_continue || asked.expect_continue => {
                 self.deadlines[Timer::Continue100 as usize] =
                     Some(now + self.config.continue_timeout);
@@ -419,7 +416,8 @@ impl Connection {
     }
 
     /// Ends the request body, writing its end (and `trailers`, for chunked
-    /// bodies) into `out`. Starts the response-head timeout.
+    /// bodies) into `out`. (The response-head timeout starts once the
+    /// socket took it all: [`handle_request_written`](Self::handle_request_written).)
     pub fn finish_body<'a, I>(
         &mut self,
         trailers: I,
@@ -434,13 +432,46 @@ impl Connection {
         };
         encoder.finish(trailers, out)?;
         self.send = Send::Done;
-        self.arm(Timer::ResponseHead, now);
+        let _ = now;
         Ok(())
     }
 
     /// The socket accepted `n` more bytes of the request.
     pub fn handle_written(&mut self, n: usize) {
         self.wrote_any |= n > 0;
+    }
+
+    /// The socket took the whole request, its body's end included: the
+    /// response-head timeout runs from `now` (Go's `ResponseHeaderTimeout`
+    /// counts from the end of the write, so a long upload does not eat
+    /// into it). Nothing while the body is still owed or once the final
+    /// head came.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use roundtrip_proto::conn::{ConnConfig, Connection};
+    /// use roundtrip_proto::encode::{BodyFraming, RequestHead};
+    /// use roundtrip_proto::time::Instant;
+    ///
+    /// let config = ConnConfig::default().response_head_timeout(Some(Duration::from_secs(5)));
+    /// let mut conn = Connection::new(config);
+    /// let head = RequestHead {
+    ///     method: b"GET", target: b"/", host: Some(b"example.com"),
+    ///     body: BodyFraming::None, expect_continue: false, close: false,
+    ///     preset: None,
+    /// };
+    /// let mut out = Vec::new();
+    /// conn.start(&head, [], Instant::ZERO, &mut out).unwrap();
+    /// assert_eq!(conn.poll_timeout(), None, "not before the request is out");
+    /// let later = Instant::ZERO + Duration::from_secs(1);
+    /// conn.handle_written(out.len());
+    /// conn.handle_request_written(later);
+    /// assert_eq!(conn.poll_timeout(), Some(later + Duration::from_secs(5)));
+    /// ```
+    pub fn handle_request_written(&mut self, now: Instant) {
+        if matches!(self.send, Send::Done) && self.recv == Recv::Head {
+            self.arm(Timer::ResponseHead, now);
+        }
     }
 
     /// The server closed its side of the connection.

@@ -102,10 +102,24 @@ impl<R> Exchange<R> {
     /// The next piece of a streamed request body (empty at its end), or
     /// the reader's failure.
     pub fn handle_request_body(&mut self, link: &mut Link, piece: io::Result<Bytes>, now: Instant) {
-        if !matches!(self.state, State::Send) || self.sending != Sending::Streaming {
+        let probing = self.sending == Sending::Probing;
+        if !matches!(self.state, State::Send) || !(probing || self.sending == Sending::Streaming) {
             return;
         }
         let result = match piece {
+            // The one read of a reader declared empty: its end, or bytes
+            // the request (sent with `Content-Length: 0`) did not carry.
+            Ok(data) if probing => {
+                self.sending = Sending::Ended;
+                match data.len() as u64 {
+                    0 => Ok(()),
+                    supplied => Err(Error::BodyLength {
+                        declared: 0,
+                        supplied,
+                        reached_server: link.proto.wrote_any_byte(),
+                    }),
+                }
+            }
             Ok(data) => self.queue_body(link, data, false, now),
             Err(e) => Err(Error::RequestBody(e)),
         };

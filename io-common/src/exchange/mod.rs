@@ -256,6 +256,8 @@ enum Sending {
     Unsent,
     /// A reader is being streamed.
     Streaming,
+    /// A reader declared empty is read once, to check that it is.
+    Probing,
     /// All of it queued, its end included.
     Ended,
 }
@@ -593,6 +595,10 @@ impl<R> Exchange<R> {
             }
         }
         link.prepare_write();
+        // While the request goes out, or the caller's body reader waits,
+        // no answer is awaited: the read timeout runs from the wait for
+        // the head (`step_head`), not from a `100 Continue` wait before.
+        self.timers.disarm(Timer::ReadIdle);
         if link.has_output() {
             // (A final answer that comes first ends the sending above: the
             // rest is never written, and the core closes the connection.)
@@ -604,6 +610,7 @@ impl<R> Exchange<R> {
             return Some(Action::Write { watch_read });
         }
         self.timers.disarm(Timer::Write);
+        let watch_read = link.proto.wrote_any_byte();
         if link.proto.may_send_body() && self.sending != Sending::Ended {
             if let Some(bytes) = self.body.as_bytes().cloned() {
                 if let Err(e) = self.queue_body(link, bytes, true, now) {
@@ -613,14 +620,27 @@ impl<R> Exchange<R> {
             }
             if self.body.start_reading().is_some() {
                 self.sending = Sending::Streaming;
-                let watch_read = link.proto.wrote_any_byte();
                 return Some(Action::NeedBody { watch_read });
             }
+            // No bytes and no reader, framed by the caller's
+            // `Transfer-Encoding: chunked`: the body's end alone.
+            if let Err(e) = self.queue_body(link, Bytes::new(), true, now) {
+                self.fail(link, e);
+            }
+            return None;
         }
         if link.proto.is_sending() {
-            // Waiting for `100 Continue` (or its timeout).
-            return Some(self.read(now));
+            // Waiting for `100 Continue` (or its timeout, the core's).
+            return Some(Action::Read);
         }
+        if self.sending == Sending::Unsent && self.body.start_reading().is_some() {
+            // A reader declared empty (`Content-Length: 0`): read once, to
+            // tell its end from bytes the request cannot carry.
+            self.sending = Sending::Probing;
+            return Some(Action::NeedBody { watch_read });
+        }
+        // The socket took the whole request: the head timeout starts.
+        link.proto.handle_request_written(now);
         self.state = State::Head;
         None
     }

@@ -107,6 +107,8 @@ pub struct Server {
     black_hole: bool,
     /// Bytes the socket takes after the handshake before it takes none.
     stop_reading_after: Option<usize>,
+    /// Virtual time each write takes (a slow link, a slow reader).
+    pace: Duration,
     /// The server's TLS configuration: it speaks TLS.
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -124,6 +126,7 @@ impl Server {
             window: None,
             black_hole: false,
             stop_reading_after: None,
+            pace: Duration::ZERO,
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "tls")]
@@ -139,6 +142,13 @@ impl Server {
     /// Each write takes at most `n` bytes (0: the socket never takes any).
     pub fn window(mut self, n: usize) -> Server {
         self.window = Some(n);
+        self
+    }
+
+    /// Each write the socket takes costs `per_write` of virtual time: with
+    /// [`window`](Self::window), an upload that takes a while.
+    pub fn pace(mut self, per_write: Duration) -> Server {
+        self.pace = per_write;
         self
     }
 
@@ -869,12 +879,20 @@ impl Sim {
                         ex.handle_timeout(Some(&mut c.link), now);
                         continue;
                     }
+                    let pace = c.server.pace;
                     let read = c.written.len();
                     c.receive(&all[..n]);
                     let (wire, plain) = (c.wire, c.written[read..].to_vec());
                     self.wire[wire].extend_from_slice(&plain);
+                    self.now = self.now + pace;
+                    let now = self.now;
                     let c = self.conn(conn.ok_or_else(|| misuse("write"))?)?;
                     ex.handle_written(&mut c.link, n, now);
+                    // A deadline that passed while the write took its time
+                    // is seen, as a driver's write bounded by it would.
+                    if ex.poll_timeout(Some(&c.link)).is_some_and(|at| at <= now) {
+                        ex.handle_timeout(Some(&mut c.link), now);
+                    }
                 }
                 Action::NeedBody { watch_read } => {
                     let mut chunk = vec![0u8; 16 * 1024];

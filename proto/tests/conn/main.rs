@@ -432,6 +432,8 @@ impl Driver {
                 let n = self.obs.written.len() - self.flushed;
                 self.flushed += n;
                 self.conn.handle_written(n);
+                let now = self.now();
+                self.conn.handle_request_written(now);
             }
             ServerSends(chunk) => {
                 for piece in feed.pieces(*chunk_index, chunk) {

@@ -48,7 +48,7 @@ fn response_head_timeout_fires_and_is_sticky() {
 }
 
 #[test]
-fn response_head_timeout_is_armed_when_the_request_is_sent_and_disarmed_by_the_final_head() {
+fn response_head_timeout_is_armed_when_the_request_is_written_and_disarmed_by_the_final_head() {
     let o = run_with(
         head_timeout(5),
         &[
@@ -59,7 +59,9 @@ fn response_head_timeout_is_armed_when_the_request_is_sent_and_disarmed_by_the_f
             Advance(1000),
             FinishBody(&[]),
             Check("finished"),
+            Advance(2000),
             WrittenAll,
+            Check("written"),
             ServerSends(b"HTTP/1.1 103 Early Hints\r\n\r\n"),
             Check("interim"),
             Advance(4999),
@@ -74,10 +76,19 @@ fn response_head_timeout_is_armed_when_the_request_is_sent_and_disarmed_by_the_f
         None,
         "not armed while the body is being sent"
     );
-    assert_eq!(o.at("finished").timeout_ms, ms(16_000));
+    assert_eq!(
+        o.at("finished").timeout_ms,
+        None,
+        "not armed while the body's end waits for the socket"
+    );
+    assert_eq!(
+        o.at("written").timeout_ms,
+        ms(18_000),
+        "from the moment the socket took the last byte"
+    );
     assert_eq!(
         o.at("interim").timeout_ms,
-        ms(16_000),
+        ms(18_000),
         "a 1xx does not disarm it"
     );
     assert_eq!(o.at("head").timeout_ms, None, "the final head disarms it");
