@@ -103,6 +103,10 @@ pub enum InvalidRequest {
     /// The URI has no host.
     #[error("the uri has no host")]
     MissingHost,
+    /// The URI has no scheme (`example.com:443/`): `http://` or `https://`
+    /// must say how to reach it (as reqwest and Go refuse it).
+    #[error("the uri has no scheme: write http:// or https:// before the host")]
+    MissingScheme,
     /// The URI's port is not a number from 0 to 65535.
     #[error("the uri's port {0:?} is not a number from 0 to 65535")]
     InvalidPort(String),

@@ -350,7 +350,10 @@ fn authority(uri: &Uri) -> &str {
 /// replaced by the default.
 fn key_of(uri: &Uri) -> Result<Key, Error> {
     let (scheme, default_port) = match uri.scheme_str() {
-        Some("http") | None => (Scheme::Http, 80),
+        Some("http") => (Scheme::Http, 80),
+        // `host:443` parses as an authority alone: sent as plain `http`,
+        // it would carry credentials in clear to a TLS port.
+        None => return Err(InvalidRequest::MissingScheme.into()),
         Some(s) if s.eq_ignore_ascii_case("https") => (Scheme::Https, 443),
         Some(s) if s.eq_ignore_ascii_case("http") => (Scheme::Http, 80),
         Some(other) => {
@@ -361,7 +364,12 @@ fn key_of(uri: &Uri) -> Result<Key, Error> {
     let (host, port) = match host_port.strip_prefix('[') {
         // An IP literal: `[v6]` or `[v6]:port`.
         Some(rest) => match rest.split_once(']') {
-            Some((host, port)) => (host, port.strip_prefix(':')),
+            Some((host, "")) => (host, None),
+            Some((host, after)) => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                // `[::1]x:8080`: text between the literal and its port.
+                None => return Err(InvalidRequest::InvalidPort(after.to_string()).into()),
+            },
             None => (rest, None),
         },
         None => match host_port.bytes().rposition(|b| b == b':') {
@@ -694,6 +702,21 @@ mod tests {
         ));
         let p = parts(http::Request::get("/relative"));
         assert!(prepare(&p, BodyLen::Empty, &config).is_err());
+        // An authority alone is no `http` URL: its bearer token would go
+        // in clear to port 443.
+        let p = parts(http::Request::get("api.example.com:443").header("authorization", "x"));
+        assert!(matches!(
+            prepare(&p, BodyLen::Empty, &config),
+            Err(Error::InvalidRequest(InvalidRequest::MissingScheme))
+        ));
+        // Text between an IP literal and its port.
+        let p = parts(http::Request::get("http://[::1]x:8080/"));
+        assert!(matches!(
+            prepare(&p, BodyLen::Empty, &config),
+            Err(Error::InvalidRequest(InvalidRequest::InvalidPort(after))) if after == "x:8080"
+        ));
+        let p = parts(http::Request::get("http://[::1]/"));
+        assert!(prepare(&p, BodyLen::Empty, &config).is_ok());
         let p = parts(http::Request::get("http://h:65536/"));
         assert!(matches!(
             prepare(&p, BodyLen::Empty, &config),

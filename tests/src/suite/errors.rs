@@ -269,6 +269,7 @@ pub fn invalid_requests_not_sent<B: Backend>() {
     let client = B::client(test_config());
     let bad = [
         Req::get(format!("ftp://{}/", server.addr())),
+        Req::get(server.addr().to_string()).header("Authorization", "Bearer t0ken"),
         with_body(Method::POST, server.url("/"), b"abc").header("Content-Length", "5"),
         Req::get(server.url("/")).header("X-Bad", "a\nb"),
         Req::get(server.url("/")).header("Transfer-Encoding", "gzip"),
