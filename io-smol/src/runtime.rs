@@ -12,7 +12,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use roundtrip_io::drive::{self, Runtime};
 use roundtrip_io::sys;
-use smol::io::{AsyncRead, AsyncWrite};
+use smol::io::AsyncRead;
 use smol::{Async, Timer};
 
 /// The reader a streamed request body holds.
@@ -89,12 +89,23 @@ impl Runtime for Smol {
         }
     }
 
+    /// One `sendmsg(MSG_NOSIGNAL)`: async-io's vectored write is a
+    /// `writev`, which raises `SIGPIPE` on a socket the peer reset and
+    /// kills a host that left the signal at its default.
     fn poll_write(
         socket: &mut Self::Socket,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(socket).poll_write_vectored(cx, bufs)
+        // Bounded: a wait follows each write the socket refused.
+        loop {
+            match sys::send_vectored(socket.get_ref(), bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(socket.poll_writable(cx))?
+                }
+                sent => return Poll::Ready(sent),
+            }
+        }
     }
 
     /// `futures-io` reads into initialized memory: the spare capacity is

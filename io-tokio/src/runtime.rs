@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -99,15 +99,29 @@ impl Runtime for Tokio {
         poll_read_buf(Pin::new(socket), cx, buf)
     }
 
-    /// `write(2)` for a single piece, else vectored.
+    /// `send(2)` for a single piece (std's, with `MSG_NOSIGNAL`), else
+    /// one `sendmsg(MSG_NOSIGNAL)`: tokio's vectored write is a `writev`,
+    /// which raises `SIGPIPE` on a socket the peer reset and kills a host
+    /// that left the signal at its default (`roundtrip_io::sys::send_vectored`).
     fn poll_write(
         socket: &mut TcpStream,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match bufs {
-            [one] => Pin::new(socket).poll_write(cx, one),
-            several => Pin::new(socket).poll_write_vectored(cx, several),
+        let several = match bufs {
+            [one] => return Pin::new(socket).poll_write(cx, one),
+            several => several,
+        };
+        // Bounded: a wait follows each write the socket refused.
+        loop {
+            ready!(socket.poll_write_ready(cx))?;
+            let sent = socket.try_io(tokio::io::Interest::WRITABLE, || {
+                roundtrip_io::sys::send_vectored(&*socket, several)
+            });
+            match sent {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                sent => return Poll::Ready(sent),
+            }
         }
     }
 
