@@ -223,11 +223,14 @@ fn prepare_direct(
             false => format!("{host}:{}", key.port()),
         })
     } else {
-        // `http://h:8080?x=1`: the path is empty, the request line needs `/`.
-        let query = parts.uri.path_and_query().map(|p| p.as_str());
-        query
-            .filter(|p| p.starts_with('?'))
-            .map(|p| format!("/{p}"))
+        match parts.uri.path_and_query().map(|p| p.as_str()) {
+            // `http://h/café`: `http` keeps UTF-8 as written, the request
+            // line takes visible ASCII only.
+            Some(p) if !p.is_ascii() => Some(origin_form(&percent_encode_non_ascii(p))),
+            // `http://h:8080?x=1`: the path is empty, the request line needs `/`.
+            Some(p) if p.starts_with('?') => Some(format!("/{p}")),
+            _ => None,
+        }
     };
     let method = parts.method.as_str().as_bytes();
     // Most requests carry no field of their own: no lookup then.
@@ -253,6 +256,35 @@ fn prepare_direct(
         proxy: None,
         proxy_authorization: None,
     })
+}
+
+/// A path and query as the request line's origin form: starting with `/`.
+fn origin_form(p: &str) -> String {
+    match p.starts_with('/') {
+        true => p.to_string(),
+        false => format!("/{p}"),
+    }
+}
+
+/// `p` with every byte above 0x7F percent-encoded (`/café` is sent as
+/// `/caf%C3%A9`, as browsers, curl and reqwest send it); ASCII as it is.
+fn percent_encode_non_ascii(p: &str) -> std::borrow::Cow<'_, str> {
+    if p.is_ascii() {
+        return std::borrow::Cow::Borrowed(p);
+    }
+    let mut out = String::with_capacity(p.len() + 16);
+    for b in p.bytes() {
+        match b {
+            0..=0x7f => out.push(char::from(b)),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Plans a request that goes through `proxy`: an `http://` request to an
@@ -289,8 +321,7 @@ fn prepare_proxied(
         let mut prepared = prepare_direct(parts, body, config, origin)?;
         prepared.key = Key::forward(via(ProxyMode::Forward));
         let path = match parts.uri.path_and_query().map(|p| p.as_str()) {
-            Some(p) if p.starts_with('/') => p.to_string(),
-            Some(p) => format!("/{p}"),
+            Some(p) => origin_form(&percent_encode_non_ascii(p)),
             None => "/".to_string(),
         };
         prepared.connect_target = Some(format!("http://{}{path}", authority(&parts.uri)));
@@ -643,6 +674,20 @@ mod tests {
 
     fn parts(req: http::request::Builder) -> Parts {
         req.body(()).expect("valid request").into_parts().0
+    }
+
+    #[test]
+    fn non_ascii_targets_are_percent_encoded() {
+        let config = Config::default();
+        for (uri, target) in [
+            ("http://h/café?q=ü", &b"/caf%C3%A9?q=%C3%BC"[..]),
+            ("http://h?ö", b"/?%C3%B6"),
+            ("http://h/plain?x=%41", b"/plain?x=%41"),
+        ] {
+            let p = parts(http::Request::get(uri));
+            let prep = prepare(&p, BodyLen::Empty, &config).expect(uri);
+            assert_eq!(prep.head(&p).target, target, "{uri}");
+        }
     }
 
     #[test]

@@ -37,8 +37,10 @@ pub fn request_head_and_body_exact<B: Backend>() {
     assert_eq!(r.body, b"0123456789");
     // No body: POST announces an empty one, GET none at all.
     send_ok::<B>(&client, Req::new(Method::POST, server.url("/e")));
-    send_ok::<B>(&client, Req::get(server.url("/g")));
+    // A path and query in UTF-8 go percent-encoded.
+    send_ok::<B>(&client, Req::get(server.url("/g/ü?q=é")));
     let requests = server.requests();
+    assert_eq!(requests[2].target, "/g/%C3%BC?q=%C3%A9");
     assert_eq!(requests[1].header("content-length"), Some("0"));
     assert!(requests[2].header("content-length").is_none());
     assert!(requests[2].header("transfer-encoding").is_none());
