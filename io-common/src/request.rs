@@ -431,13 +431,30 @@ fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
     };
     let declared = match get(CONTENT_LENGTH) {
         None => None,
-        Some(v) => match v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
-            Some(n) => Some(n),
-            None => return bad("content-length header is not a number"),
-        },
+        Some(_) => {
+            // 1*DIGIT (RFC 9110 section 8.6: no sign, no space inside), and
+            // every `Content-Length` field the same number.
+            let mut declared = None;
+            for v in parts.headers.get_all(CONTENT_LENGTH) {
+                let digits = v.as_bytes().trim_ascii();
+                let n = match digits.iter().all(u8::is_ascii_digit) {
+                    true => std::str::from_utf8(digits).ok().and_then(|s| s.parse::<u64>().ok()),
+                    false => None,
+                };
+                match (n, declared) {
+                    (None, _) => return bad("content-length header is not a number"),
+                    (Some(n), Some(d)) if n != d => {
+                        return bad("content-length headers with different numbers");
+                    }
+                    (n, _) => declared = n,
+                }
+            }
+            declared
+        }
     };
     if let Some(te) = get(TRANSFER_ENCODING) {
-        if !te.as_bytes().eq_ignore_ascii_case(b"chunked") || declared.is_some() {
+        let several = parts.headers.get_all(TRANSFER_ENCODING).iter().nth(1).is_some();
+        if !te.as_bytes().eq_ignore_ascii_case(b"chunked") || several || declared.is_some() {
             return bad("only transfer-encoding: chunked, without content-length, can be set");
         }
         return Ok(BodyFraming::Chunked);
@@ -449,15 +466,16 @@ fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
         (BodyLen::Empty, Some(d)) if d != 0 => {
             return bad("content-length header set on a request without a body");
         }
-        (BodyLen::Known(n), _) | (BodyLen::Unknown, Some(n)) => BodyFraming::Length(n),
-        (BodyLen::Unknown, None) => BodyFraming::Chunked,
         // POST, PUT and PATCH announce an empty body; other methods send none
         // (RFC 9110 section 8.6: a user agent SHOULD NOT send Content-Length
-        // when the method does not define a meaning for a body).
-        (BodyLen::Empty, _) => match parts.method {
+        // when the method does not define a meaning for a body), unless the
+        // request's own field says `0`.
+        (BodyLen::Empty, _) | (BodyLen::Known(0), None) => match parts.method {
             Method::POST | Method::PUT | Method::PATCH => BodyFraming::Length(0),
             _ => BodyFraming::None,
         },
+        (BodyLen::Known(n), _) | (BodyLen::Unknown, Some(n)) => BodyFraming::Length(n),
+        (BodyLen::Unknown, None) => BodyFraming::Chunked,
     })
 }
 
@@ -772,6 +790,40 @@ mod tests {
         let p = parts(http::Request::post("http://h/").header("content-length", "3"));
         let prep = prepare(&p, BodyLen::Unknown, &config).expect("valid");
         assert_eq!(prep.framing, BodyFraming::Length(3));
+        // A length that is not 1*DIGIT, or fields that disagree.
+        for lengths in [&["+3"][..], &["3", "4"], &["3 4"], &["-0"]] {
+            let mut request = http::Request::post("http://h/");
+            for n in lengths {
+                request = request.header("content-length", *n);
+            }
+            let p = parts(request);
+            let refused = prepare(&p, BodyLen::Unknown, &config);
+            assert!(
+                matches!(refused, Err(Error::InvalidRequest(InvalidRequest::Framing(_)))),
+                "{lengths:?}: {refused:?}"
+            );
+        }
+        let p = parts(
+            http::Request::post("http://h/")
+                .header("content-length", "3")
+                .header("content-length", " 3 "),
+        );
+        let prep = prepare(&p, BodyLen::Unknown, &config).expect("the same number twice");
+        assert_eq!(prep.framing, BodyFraming::Length(3));
+        // Two transfer codings named apart: refused, not the first taken.
+        let p = parts(
+            http::Request::post("http://h/")
+                .header("transfer-encoding", "chunked")
+                .header("transfer-encoding", "gzip"),
+        );
+        assert!(prepare(&p, BodyLen::Unknown, &config).is_err());
+        // An empty in-memory body: GET sends no length, POST says 0.
+        let p = parts(http::Request::get("http://h/"));
+        let prep = prepare(&p, BodyLen::Known(0), &config).expect("valid");
+        assert_eq!(prep.framing, BodyFraming::None);
+        let p = parts(http::Request::post("http://h/"));
+        let prep = prepare(&p, BodyLen::Known(0), &config).expect("valid");
+        assert_eq!(prep.framing, BodyFraming::Length(0));
     }
 
     #[test]
