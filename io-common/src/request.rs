@@ -438,7 +438,9 @@ fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
             for v in parts.headers.get_all(CONTENT_LENGTH) {
                 let digits = v.as_bytes().trim_ascii();
                 let n = match digits.iter().all(u8::is_ascii_digit) {
-                    true => std::str::from_utf8(digits).ok().and_then(|s| s.parse::<u64>().ok()),
+                    true => std::str::from_utf8(digits)
+                        .ok()
+                        .and_then(|s| s.parse::<u64>().ok()),
                     false => None,
                 };
                 match (n, declared) {
@@ -453,7 +455,12 @@ fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
         }
     };
     if let Some(te) = get(TRANSFER_ENCODING) {
-        let several = parts.headers.get_all(TRANSFER_ENCODING).iter().nth(1).is_some();
+        let several = parts
+            .headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .nth(1)
+            .is_some();
         if !te.as_bytes().eq_ignore_ascii_case(b"chunked") || several || declared.is_some() {
             return bad("only transfer-encoding: chunked, without content-length, can be set");
         }
@@ -799,7 +806,10 @@ mod tests {
             let p = parts(request);
             let refused = prepare(&p, BodyLen::Unknown, &config);
             assert!(
-                matches!(refused, Err(Error::InvalidRequest(InvalidRequest::Framing(_)))),
+                matches!(
+                    refused,
+                    Err(Error::InvalidRequest(InvalidRequest::Framing(_)))
+                ),
                 "{lengths:?}: {refused:?}"
             );
         }

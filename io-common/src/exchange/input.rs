@@ -50,8 +50,9 @@ impl<R> Exchange<R> {
         }
         self.stale_skips += 1;
         let then = if self.stale_skips >= MAX_STALE_SKIPS {
-            After::Fail(Error::Timeout {
-                kind: TimeoutKind::Total,
+            // Every connection tried was closed by its server: that, not a
+            // timeout (no deadline passed).
+            After::Fail(Error::ClosedEarly {
                 phase: Phase::PoolWait,
                 reached_server: false,
             })

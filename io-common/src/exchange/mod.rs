@@ -89,7 +89,9 @@ use crate::{
 /// Steps one [`Exchange::poll`] may take before it must answer: every
 /// step changes state, and no cycle of states passes without an action.
 const MAX_STEPS: usize = 64;
-/// Stale idle connections one checkout may skip before it gives up.
+/// Stale idle connections one checkout may skip before it gives up
+/// (`Error::ClosedEarly` in the pool-wait phase): more than the idle
+/// connections a host keeps unless `max_idle_per_host` is raised past it.
 const MAX_STALE_SKIPS: u32 = 1024;
 
 /// What a client's exchanges share: the settings, and the default header
@@ -116,15 +118,23 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings of a client built with `config`.
+    /// The settings of a client built with `config`. With the operating
+    /// system's roots asked for, the TLS configuration is built now: loading
+    /// them reads files, which must not happen inside an async task's poll
+    /// (the first `https` request's) and block its executor thread.
     pub fn new(config: Config) -> Settings {
-        Settings {
+        let settings = Settings {
             defaults: DefaultFields::new(&config),
             config,
             requests: AtomicU64::new(0),
             #[cfg(feature = "tls")]
             tls: std::sync::OnceLock::new(),
+        };
+        #[cfg(feature = "tls")]
+        if settings.config.tls.native_roots {
+            let _ = settings.tls_client();
         }
+        settings
     }
 
     /// The client's rustls configuration, built once.
@@ -888,5 +898,18 @@ mod size {
             size <= 1_100,
             "{size} bytes (1,512 before the rare parts were boxed)"
         );
+    }
+
+    /// The operating system's roots are loaded when the client is built,
+    /// not at the first `https` request (inside an async task's poll);
+    /// without them, nothing TLS is built before it is needed.
+    #[cfg(feature = "tls")]
+    #[test]
+    fn native_roots_are_loaded_when_the_client_is_built() {
+        use super::{Config, Settings};
+        let mut config = Config::default();
+        assert!(Settings::new(config.clone()).tls.get().is_none());
+        config.tls.native_roots = true;
+        assert!(Settings::new(config).tls.get().is_some());
     }
 }
