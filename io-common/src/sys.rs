@@ -45,7 +45,8 @@ pub fn send_vectored(socket: &impl AsFd, bufs: &[io::IoSlice<'_>]) -> io::Result
     // `IoSlice` is ABI-compatible with `iovec` on Unix (std documents it),
     // and the kernel only reads through `msg_iov` for a send.
     msg.msg_iov = bufs.as_ptr().cast_mut().cast();
-    msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
+    // Linux takes at most `UIO_MAXIOV` (1024) slices: more is a short write.
+    msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
     loop {
         // SAFETY: `msg` points at `bufs`, valid for the call; the fd is
         // borrowed from a live socket that outlives it.
@@ -87,6 +88,12 @@ pub fn send_nowait(socket: &impl AsFd, bytes: &[u8]) {
     }
 }
 
+/// A read given no room: `read(2)` would return 0, which reads as the
+/// peer's end. A caller's bug, reported as one instead.
+fn no_room() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "a read into no room")
+}
+
 /// Without blocking, tells whether bytes (or EOF) are waiting to be read.
 /// One `poll` with a zero timeout.
 pub fn is_readable(socket: &impl AsFd) -> bool {
@@ -105,6 +112,9 @@ pub fn is_readable(socket: &impl AsFd) -> bool {
 pub fn read_into_spare(socket: &impl AsFd, buf: &mut bytes::BytesMut) -> io::Result<usize> {
     let fd = socket.as_fd().as_raw_fd();
     let spare = buf.spare_capacity_mut();
+    if spare.is_empty() {
+        return Err(no_room());
+    }
     // SAFETY: `read(2)` only writes into the memory it is given and never
     // reads the uninitialized bytes; we pass the spare capacity's pointer and
     // length, and `fd` is borrowed from a live socket.
@@ -139,6 +149,9 @@ pub fn read_into_vec(socket: &impl AsFd, buf: &mut Vec<u8>, max: usize) -> io::R
     let fd = socket.as_fd().as_raw_fd();
     let spare = buf.spare_capacity_mut();
     let len = spare.len().min(max);
+    if len == 0 {
+        return Err(no_room());
+    }
     // SAFETY: `read(2)` only writes into the memory it is given and never
     // reads the uninitialized bytes; we pass the spare capacity's pointer
     // and at most its length, and `fd` is borrowed from a live socket.
@@ -235,10 +248,9 @@ unsafe fn readv_two(
 ) -> io::Result<(usize, usize)> {
     let fd = socket.as_fd().as_raw_fd();
     let spare = rest.spare_capacity_mut();
-    debug_assert!(
-        len > 0 || !spare.is_empty(),
-        "a read into no room reads as EOF"
-    );
+    if len == 0 && spare.is_empty() {
+        return Err(no_room());
+    }
     let iov = [
         libc::iovec {
             iov_base: first.cast(),
@@ -393,6 +405,25 @@ pub fn is_in_progress(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use std::io::{IoSlice, Read};
+
+    /// A read given no room is an error, not the peer's end: `read(2)`
+    /// into nothing returns 0, which every caller takes for EOF.
+    #[test]
+    fn a_read_into_no_room_is_no_eof() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let _server = listener.accept().unwrap();
+        let mut full = bytes::BytesMut::new();
+        let no_room = |e: std::io::Error| e.kind() == std::io::ErrorKind::InvalidInput;
+        assert!(super::read_into_spare(&client, &mut full).is_err_and(no_room));
+        assert!(super::read_into_vec(&client, &mut Vec::new(), 0).is_err_and(no_room));
+        let read = super::read_scatter(&client, &mut [], &mut full);
+        assert!(read.is_err_and(no_room));
+        // Many slices: a short write, not `EMSGSIZE`.
+        let one = [7u8; 1];
+        let many = vec![IoSlice::new(&one); 2000];
+        assert_eq!(super::send_vectored(&client, &many).unwrap(), 1024);
+    }
 
     #[test]
     fn send_vectored_writes_every_slice_in_order() {

@@ -78,12 +78,14 @@ impl Runtime for Smol {
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
     ) -> Poll<io::Result<usize>> {
-        // Bounded: a wake-up without bytes is rare, and each costs a wait.
+        // Bounded: a wake-up without bytes is rare, and each costs a wait;
+        // a signal interrupts finitely often.
         loop {
             match sys::read_into_spare(socket.get_ref(), buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     ready!(socket.poll_readable(cx))?
                 }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 read => return Poll::Ready(read),
             }
         }
