@@ -122,6 +122,13 @@ pub struct ReadSizer {
     /// Body bytes of this exchange read past the buffer (into the caller's
     /// memory), counted in `this_exchange` but not in what the buffer held.
     direct: u64,
+    /// A bound on the room after reads that took under a quarter of theirs
+    /// (0: none): halved by each such read, dropped by one that fills its
+    /// room. A server that trickles a large body then gets reads sized like
+    /// what it sends, not the megabyte the rest of the body would ask for:
+    /// each read's piece, which a caller may keep, shares a buffer with the
+    /// pieces before it instead of pinning a new megabyte of its own.
+    cap: u32,
 }
 
 impl ReadSizer {
@@ -130,13 +137,17 @@ impl ReadSizer {
     /// chunk (the core's
     /// [`remaining_chunk`](roundtrip_proto::conn::Connection::remaining_chunk)).
     pub fn room(&self, remaining_body: Option<u64>, remaining_chunk: Option<u64>) -> u64 {
-        remaining_body.unwrap_or_else(|| {
+        let room = remaining_body.unwrap_or_else(|| {
             let earned = u64::from(self.hint.max(self.stretch));
             // The chunk's CRLF and what follows it: the next size line, or
             // the last chunk and the end of the body.
             let chunk = remaining_chunk.map_or(0, |rest| rest.saturating_add(CHUNK_SLACK));
             earned.max(chunk)
-        })
+        });
+        match self.cap {
+            0 => room,
+            cap => room.min(u64::from(cap)),
+        }
     }
 
     /// Makes room in `read_buf` for the next read (see
@@ -163,10 +174,17 @@ impl ReadSizer {
             // The read took all its room: more was likely waiting.
             let doubled = u64::from(n).saturating_mul(2).min(MAX_READ_RESERVE);
             self.stretch = self.stretch.max(doubled as u32);
-        } else if n < self.stretch / 4 {
-            self.stretch /= 2;
-            if self.stretch < READ_BUF as u32 {
-                self.stretch = 0;
+            self.cap = 0;
+        } else {
+            if n < self.stretch / 4 {
+                self.stretch /= 2;
+                if self.stretch < READ_BUF as u32 {
+                    self.stretch = 0;
+                }
+            }
+            if n < self.offered / 4 {
+                // A trickle: the next read is offered half as much.
+                self.cap = (self.offered / 2).max(READ_BUF as u32 / 2);
             }
         }
         self.offered = 0;
@@ -197,6 +215,7 @@ impl ReadSizer {
         self.this_exchange = 0;
         self.direct = 0;
         self.stretch = 0;
+        self.cap = 0;
     }
 }
 
@@ -250,6 +269,39 @@ mod tests {
     use roundtrip_proto::decode::{Event, ResponseDecoder};
 
     const MIB: usize = 1024 * 1024;
+
+    /// A large body trickled a kilobyte per read, every piece kept by the
+    /// caller (as `http_body_util`'s `collect` keeps them): the pieces
+    /// share the read buffers, which are allocated at least three quarters
+    /// full. (Each read asked for a megabyte, the rest of the body, and
+    /// got a new one beside the one its kept piece held: 256 MiB for 256
+    /// KiB of body.)
+    #[test]
+    fn kept_pieces_of_a_trickled_body_share_their_buffers() {
+        let (mut sizer, mut buf) = (ReadSizer::default(), BytesMut::new());
+        let (mut kept, mut allocated) = (Vec::new(), 0);
+        let body = 64 * MIB;
+        for i in 0..256 {
+            let next = buf.as_ptr().wrapping_add(buf.len());
+            sizer.reserve(&mut buf, Some((body - i * 1024) as u64), None);
+            if buf.as_ptr().wrapping_add(buf.len()) != next || allocated == 0 {
+                allocated += buf.capacity();
+            }
+            buf.extend_from_slice(&[b'x'; 1024]); // the read
+            sizer.record(1024);
+            kept.push(buf.split().freeze());
+        }
+        assert!(
+            allocated <= 2 * MIB,
+            "{allocated} bytes allocated for 256 KiB of kept pieces"
+        );
+        // A read that fills its room lifts the bound.
+        let room = sizer.room(Some(body as u64), None);
+        assert!(room < MAX_READ_RESERVE, "{room}");
+        sizer.reserve(&mut buf, Some(body as u64), None);
+        sizer.record(sizer.offered as usize);
+        assert_eq!(sizer.room(Some(body as u64), None), body as u64);
+    }
 
     /// A response of `len` body bytes: sized, or chunked in `chunk`s.
     fn response(len: usize, chunk: Option<usize>) -> Vec<u8> {
