@@ -40,8 +40,11 @@ pub type Body = roundtrip_io::Body<Box<dyn Read + Send>>;
 /// use std::io::Read;
 /// let client = roundtrip_blocking::Client::new();
 /// let mut response = client.get("http://127.0.0.1:8080/").send()?;
-/// let mut text = String::new();
-/// response.body_mut().read_to_string(&mut text)?;
+/// // At most 1 MiB: `text` and `bytes` fail past their limit
+/// // (`Error::BodyTooLarge`); `Read` goes as far as the server sends,
+/// // so bound it with `take` (or copy it out as it comes).
+/// let mut start = Vec::new();
+/// response.body_mut().take(1 << 20).read_to_end(&mut start)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ResponseBody {

@@ -6,15 +6,12 @@
 //! core's; this crate reads, writes, waits and converts to `http` types.
 //!
 //! ```no_run
-//! use std::io::Read;
-//!
 //! let client = roundtrip_blocking::Client::builder()
 //!     .max_conns_per_host(Some(8))
 //!     .build();
 //! let mut response = client.get("http://127.0.0.1:8080/").send()?;
 //! assert!(response.status().is_success());
-//! let mut body = Vec::new();
-//! response.body_mut().read_to_end(&mut body)?;
+//! let body = response.body_mut().bytes(1 << 20)?; // at most 1 MiB
 //! println!("{} bytes; pool: {:?}", body.len(), client.stats());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
