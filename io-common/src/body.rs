@@ -132,7 +132,9 @@ impl<R> Body<R> {
 
     /// Can the body be sent (again) from its start?
     pub fn is_replayable(&self) -> bool {
-        !matches!(self.kind, Kind::Reader { started: true, .. })
+        // A reader declared empty sends nothing: only read to check that
+        // it is, it can be checked again.
+        !matches!(self.kind, Kind::Reader { started: true, len, .. } if len != Some(0))
     }
 
     /// What a redirect can do with the body

@@ -357,7 +357,10 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
                     },
                 );
             }
-            conn.goodbye();
+            // A switched connection's socket is the caller's now.
+            if reason != CloseReason::Switched {
+                conn.goodbye();
+            }
             drop(conn);
         }
     }

@@ -199,7 +199,7 @@ pub fn deadline(parts: &Parts, config: &Config) -> Option<std::time::Instant> {
 
 /// Checks and plans a request.
 pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared, Error> {
-    let key = key_of(&parts.uri)?;
+    let key = key_of(&parts.uri, parts.method == Method::CONNECT)?;
     if !config.proxies.is_empty()
         && let Some(proxy) = config
             .proxies
@@ -379,11 +379,14 @@ fn authority(uri: &Uri) -> &str {
 /// The authority is split here once (`Uri::host` and `Uri::port_u16` would
 /// each parse it again); a port that is not a `u16` is refused rather than
 /// replaced by the default.
-fn key_of(uri: &Uri) -> Result<Key, Error> {
+fn key_of(uri: &Uri, connect: bool) -> Result<Key, Error> {
     let (scheme, default_port) = match uri.scheme_str() {
         Some("http") => (Scheme::Http, 80),
-        // `host:443` parses as an authority alone: sent as plain `http`,
-        // it would carry credentials in clear to a TLS port.
+        // A CONNECT's target is an authority (`host:443`, RFC 9110 section
+        // 9.3.6), reached over plain TCP.
+        None if connect => (Scheme::Http, 80),
+        // Any other request to `host:443` (an authority alone): sent as
+        // plain `http`, it would carry credentials in clear to a TLS port.
         None => return Err(InvalidRequest::MissingScheme.into()),
         Some(s) if s.eq_ignore_ascii_case("https") => (Scheme::Https, 443),
         Some(s) if s.eq_ignore_ascii_case("http") => (Scheme::Http, 80),
@@ -787,6 +790,10 @@ mod tests {
         ));
         let p = parts(http::Request::get("http://[::1]/"));
         assert!(prepare(&p, BodyLen::Empty, &config).is_ok());
+        // A CONNECT names an authority: that is its form.
+        let p = parts(http::Request::connect("example.com:443"));
+        let prep = prepare(&p, BodyLen::Empty, &config).expect("CONNECT host:port");
+        assert_eq!(prep.head(&p).target, b"example.com:443");
         let p = parts(http::Request::get("http://h:65536/"));
         assert!(matches!(
             prepare(&p, BodyLen::Empty, &config),

@@ -1507,6 +1507,23 @@ fn a_reader_declared_empty_is_read_once_to_check() {
     assert!(sim.wire[0].ends_with(b"\r\nContent-Length: 0\r\n\r\n"));
     assert_eq!(sim.stats().idle, 1);
 
+    // Read once to check, it is still safe to send again: a GET whose
+    // kept connection the server closed goes again on a new one.
+    let mut sim = self::sim();
+    sim.serve(Server::new([
+        Reply::Send(OK.to_vec()),
+        Reply::Send(Vec::new()),
+        Reply::Close,
+    ]));
+    sim.serve(Server::reply(OK));
+    sim.get("http://127.0.0.1/").unwrap();
+    let empty = Body::from_reader(Box::new(Cursor::new(Vec::new())), Some(0));
+    let get = http::Request::get("http://127.0.0.1/again")
+        .body(empty)
+        .unwrap();
+    assert_eq!(sim.send(get).unwrap().body, "hi");
+    assert_eq!(sim.stats().dials, 2, "sent again on a second connection");
+
     let mut sim = self::sim();
     sim.serve(Server::new([Reply::Stall]));
     let full = Body::from_reader(Box::new(Cursor::new(b"abc".to_vec())), Some(0));

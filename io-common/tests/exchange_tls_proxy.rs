@@ -505,3 +505,30 @@ fn a_closed_tunnel_says_close_notify_to_the_origin_and_the_proxy() {
     assert_eq!(sim.closed, [(sim.closed[0].0, CloseReason::ServerClose)]);
     assert_eq!(sim.goodbyes, [(sim.closed[0].0, true, true)]);
 }
+
+/// A proxy that never answers the `CONNECT`: the response-head timeout
+/// bounds the wait (it runs from the `CONNECT`'s last byte, as for any
+/// request), with no read or total timeout to end it otherwise.
+#[test]
+fn a_connect_never_answered_meets_the_head_timeout() {
+    let (mut config, _) = config();
+    config.response_head_timeout = Some(Duration::from_secs(2));
+    config.read_timeout = None;
+    config.timeout = None;
+    let mut sim = Sim::new(config);
+    sim.serve(tunneled([Reply::Send(OK.to_vec())], b""));
+    let err = sim.get("https://localhost/").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                kind: TimeoutKind::ResponseHead,
+                phase: Phase::Connect,
+                reached_server: false
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(sim.now().since_origin(), Duration::from_secs(2));
+    assert_eq!(sim.closed, [(sim.closed[0].0, CloseReason::Timeout)]);
+}

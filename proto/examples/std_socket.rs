@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     out.extend_from_slice(body);
     out.extend_from_slice(frame.suffix());
     conn.finish_body([], now(), &mut out)?;
-    write_all(&mut socket, &mut conn, &out)?;
+    write_all(&mut socket, &mut conn, &out, now)?;
     let (status, answer) = read_response(&mut socket, &mut conn, &mut buf, now)?;
     println!(
         "POST /echo -> {status}: {}",
@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     out.clear();
     conn.start(&get, [], now(), &mut out)?;
-    write_all(&mut socket, &mut conn, &out)?;
+    write_all(&mut socket, &mut conn, &out, now)?;
     let (status, answer) = read_response(&mut socket, &mut conn, &mut buf, now)?;
     println!("GET / -> {status}: {}", String::from_utf8_lossy(&answer));
     Ok(())
@@ -86,12 +86,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Writes `out` whole, however little each `write` takes, telling the core
 /// what went out.
-fn write_all(socket: &mut TcpStream, conn: &mut Connection, mut out: &[u8]) -> io::Result<()> {
+fn write_all(
+    socket: &mut TcpStream,
+    conn: &mut Connection,
+    mut out: &[u8],
+    now: impl Fn() -> Instant,
+) -> io::Result<()> {
     while !out.is_empty() {
         match socket.write(out) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => {
-                conn.handle_written(n);
+                conn.handle_written(n, now());
                 out = &out[n..];
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}

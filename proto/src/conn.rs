@@ -60,7 +60,7 @@
 //! let mut out = Vec::new();
 //! conn.start(&head, [], Instant::ZERO, &mut out).unwrap();
 //! assert!(out.starts_with(b"GET / HTTP/1.1\r\nHost: example.com\r\n"));
-//! conn.handle_written(out.len());
+//! conn.handle_written(out.len(), Instant::ZERO);
 //!
 //! let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..]);
 //! let mut body = Vec::new();
@@ -301,6 +301,11 @@ pub struct Connection {
     deadlines: [Option<Instant>; Timer::COUNT],
     keep_alive_timeout: Option<Duration>,
     wrote_any: bool,
+    /// Bytes of the current request queued (its head, each body piece with
+    /// its framing, the body's end) and bytes the socket took: once it took
+    /// them all, the response-head timeout starts.
+    queued: u64,
+    written: u64,
     received_any: bool,
     eof: bool,
     error: Option<Error>,
@@ -320,6 +325,8 @@ impl Connection {
             deadlines: [None; Timer::COUNT],
             keep_alive_timeout: None,
             wrote_any: false,
+            queued: 0,
+            written: 0,
             received_any: false,
             eof: false,
             error: None,
@@ -362,7 +369,10 @@ impl Connection {
             ));
         }
         let asked = CallerFields::of(head, fields.clone());
+        let before = out.len();
         encode_head(head, fields, out)?;
+        self.queued = (out.len() - before) as u64;
+        self.written = 0;
         self.decoder.reset();
         self.decoder.set_request_method(head.method);
         self.wrote_any = false;
@@ -409,15 +419,18 @@ impl Connection {
 
     /// The framing to write around the next `len` bytes of body data.
     pub fn frame_body(&mut self, len: usize) -> Result<DataFrame, Error> {
-        match &mut self.send {
-            Send::Body(encoder) => encoder.frame_data(len),
-            _ => Err(Error::Misuse("body data while the body may not be sent")),
-        }
+        let frame = match &mut self.send {
+            Send::Body(encoder) => encoder.frame_data(len)?,
+            _ => return Err(Error::Misuse("body data while the body may not be sent")),
+        };
+        let framed = frame.prefix().len() + len + frame.suffix().len();
+        self.queued = self.queued.saturating_add(framed as u64);
+        Ok(frame)
     }
 
     /// Ends the request body, writing its end (and `trailers`, for chunked
     /// bodies) into `out`. (The response-head timeout starts once the
-    /// socket took it all: [`handle_request_written`](Self::handle_request_written).)
+    /// socket took it all: [`handle_written`](Self::handle_written).)
     pub fn finish_body<'a, I>(
         &mut self,
         trailers: I,
@@ -430,22 +443,19 @@ impl Connection {
         let Send::Body(encoder) = &mut self.send else {
             return Err(Error::Misuse("finish_body while the body may not be sent"));
         };
+        let before = out.len();
         encoder.finish(trailers, out)?;
+        self.queued = self.queued.saturating_add((out.len() - before) as u64);
         self.send = Send::Done;
-        let _ = now;
+        self.arm_head_once_written(now);
         Ok(())
     }
 
-    /// The socket accepted `n` more bytes of the request.
-    pub fn handle_written(&mut self, n: usize) {
-        self.wrote_any |= n > 0;
-    }
-
-    /// The socket took the whole request, its body's end included: the
-    /// response-head timeout runs from `now` (Go's `ResponseHeaderTimeout`
-    /// counts from the end of the write, so a long upload does not eat
-    /// into it). Nothing while the body is still owed or once the final
-    /// head came.
+    /// The socket accepted `n` more bytes of the request at `now`. Once it
+    /// took the whole request (its head, every body piece framed, the
+    /// body's end), the response-head timeout runs from `now` (Go's
+    /// `ResponseHeaderTimeout` counts from the end of the write, so a long
+    /// upload does not eat into it).
     ///
     /// ```
     /// use std::time::Duration;
@@ -463,13 +473,25 @@ impl Connection {
     /// let mut out = Vec::new();
     /// conn.start(&head, [], Instant::ZERO, &mut out).unwrap();
     /// assert_eq!(conn.poll_timeout(), None, "not before the request is out");
-    /// let later = Instant::ZERO + Duration::from_secs(1);
-    /// conn.handle_written(out.len());
-    /// conn.handle_request_written(later);
-    /// assert_eq!(conn.poll_timeout(), Some(later + Duration::from_secs(5)));
+    /// let half = out.len() / 2;
+    /// let (t1, t2) = (Instant::ZERO + Duration::from_secs(1), Instant::ZERO + Duration::from_secs(2));
+    /// conn.handle_written(half, t1);
+    /// assert_eq!(conn.poll_timeout(), None, "half of it went");
+    /// conn.handle_written(out.len() - half, t2);
+    /// assert_eq!(conn.poll_timeout(), Some(t2 + Duration::from_secs(5)));
     /// ```
-    pub fn handle_request_written(&mut self, now: Instant) {
-        if matches!(self.send, Send::Done) && self.recv == Recv::Head {
+    pub fn handle_written(&mut self, n: usize, now: Instant) {
+        self.wrote_any |= n > 0;
+        self.written = self.written.saturating_add(n as u64);
+        self.arm_head_once_written(now);
+    }
+
+    /// Arms the response-head timeout at `now` when the socket took the
+    /// whole request and no final head came yet (once).
+    fn arm_head_once_written(&mut self, now: Instant) {
+        let armed = self.deadlines[Timer::ResponseHead as usize].is_some();
+        let waiting = matches!(self.send, Send::Done) && self.recv == Recv::Head;
+        if waiting && !armed && self.error.is_none() && self.written >= self.queued {
             self.arm(Timer::ResponseHead, now);
         }
     }
@@ -522,7 +544,7 @@ impl Connection {
     /// };
     /// let mut out = Vec::new();
     /// conn.start(&head, [], Instant::ZERO, &mut out)?;
-    /// conn.handle_written(out.len());
+    /// conn.handle_written(out.len(), Instant::ZERO);
     /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 0\r\n\r\n"[..]);
     /// assert!(matches!(conn.poll_event(&mut buf)?, Some(Event::Status(_))));
     /// let values: Vec<&[u8]> = conn.take_fields(&buf).map(|f| f.value()).collect();
@@ -749,7 +771,7 @@ impl Connection {
     /// };
     /// let mut out = Vec::new();
     /// conn.start(&head, [], Instant::ZERO, &mut out)?;
-    /// conn.handle_written(out.len());
+    /// conn.handle_written(out.len(), Instant::ZERO);
     /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"[..]);
     /// while conn.poll_event(&mut buf)?.is_some() {}
     /// assert_eq!(conn.direct_body_room(&buf), Some(5));
@@ -806,7 +828,7 @@ impl Connection {
     /// };
     /// let mut out = Vec::new();
     /// conn.start(&head, [], Instant::ZERO, &mut out)?;
-    /// conn.handle_written(out.len());
+    /// conn.handle_written(out.len(), Instant::ZERO);
     /// assert!(conn.awaits_input(&BytesMut::new()));
     /// conn.handle_eof();
     /// assert!(!conn.awaits_input(&BytesMut::new()), "the end is news");

@@ -81,8 +81,7 @@
 //!     preset: None,
 //! };
 //! conn.start(&head, [(&b"Accept"[..], &b"*/*"[..])], now, &mut wire)?;
-//! conn.handle_written(wire.len()); // the socket took it all
-//! conn.handle_request_written(now); // the response-head timeout starts
+//! conn.handle_written(wire.len(), now); // the socket took it all: the head timeout runs
 //!
 //! while !conn.is_complete() {
 //!     // 2. Wait for readiness or the deadline, whichever comes first.

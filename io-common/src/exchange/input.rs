@@ -77,7 +77,7 @@ impl<R> Exchange<R> {
         let wire = n;
         let n = link.wire_written(wire);
         link.out.advance(n);
-        link.proto.handle_written(n);
+        link.proto.handle_written(n, now);
         if wire > 0 && matches!(self.state, State::Send) {
             let after = self.config().write_timeout;
             self.timers.arm(Timer::Write, now, after);

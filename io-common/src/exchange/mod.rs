@@ -643,14 +643,18 @@ impl<R> Exchange<R> {
             // Waiting for `100 Continue` (or its timeout, the core's).
             return Some(Action::Read);
         }
-        if self.sending == Sending::Unsent && self.body.start_reading().is_some() {
+        let unchecked = matches!(self.sending, Sending::Unsent | Sending::Probing);
+        if unchecked && self.body.start_reading().is_some() {
             // A reader declared empty (`Content-Length: 0`): read once, to
-            // tell its end from bytes the request cannot carry.
+            // tell its end from bytes the request cannot carry (again, when
+            // response bytes came first). The request is all out: its
+            // answer is awaited meanwhile, under the read timeout.
             self.sending = Sending::Probing;
+            let after = self.config().read_timeout;
+            self.timers.arm_once(Timer::ReadIdle, now, after);
             return Some(Action::NeedBody { watch_read });
         }
-        // The socket took the whole request: the head timeout starts.
-        link.proto.handle_request_written(now);
+        // (The socket took the whole request: the core's head timeout runs.)
         self.state = State::Head;
         None
     }

@@ -15,7 +15,7 @@ use super::{Action, After, Exchange, Link, State, Timer};
 use crate::proxy::ProxyError;
 use crate::socks::{Socks5, Target};
 use crate::trace::Tracing;
-use crate::{Error, HeadBuilder};
+use crate::{Error, HeadBuilder, Phase};
 
 impl<R> Exchange<R> {
     /// The proxy's address, for errors.
@@ -97,6 +97,20 @@ impl<R> Exchange<R> {
             Ok(None) => return Some(Action::Read),
             Err(Error::ClosedEarly { .. }) => {
                 self.proxy_failed(link, ProxyError::Closed);
+                return None;
+            }
+            Err(Error::Timeout { kind, .. }) => {
+                // The proxy did not answer within the response-head timeout:
+                // a timeout of the dial (nothing reached the origin).
+                let err = Error::Timeout {
+                    kind,
+                    phase: Phase::Connect,
+                    reached_server: false,
+                };
+                self.state = State::Settle {
+                    close: Some(CloseReason::Timeout),
+                    then: After::Fail(err),
+                };
                 return None;
             }
             Err(e) => {

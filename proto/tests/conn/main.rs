@@ -426,14 +426,14 @@ impl Driver {
                     "script reports more written than produced"
                 );
                 self.flushed += n;
-                self.conn.handle_written(n);
+                let now = self.now();
+                self.conn.handle_written(n, now);
             }
             WrittenAll => {
                 let n = self.obs.written.len() - self.flushed;
                 self.flushed += n;
-                self.conn.handle_written(n);
                 let now = self.now();
-                self.conn.handle_request_written(now);
+                self.conn.handle_written(n, now);
             }
             ServerSends(chunk) => {
                 for piece in feed.pieces(*chunk_index, chunk) {
