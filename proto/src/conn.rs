@@ -348,11 +348,16 @@ impl Connection {
     /// Fails with [`Error::Misuse`] unless the connection is idle and
     /// reusable; request validation errors leave `out` and the connection as
     /// they were.
+    ///
+    /// No timer starts here (`_now` is the time the request was started,
+    /// for symmetry with the other inputs): the wait for `100 Continue` and
+    /// the response-head timeout run from the moment the socket took the
+    /// head, or the whole request ([`handle_written`](Self::handle_written)).
     pub fn start<'a, I>(
         &mut self,
         head: &RequestHead<'_>,
         fields: I,
-        now: Instant,
+        _now: Instant,
         out: &mut Vec<u8>,
     ) -> Result<(), Error>
     where
@@ -386,11 +391,9 @@ impl Connection {
         let encoder = BodyEncoder::new(head.body);
         self.send = match head.body {
             BodyFraming::None | BodyFraming::Length(0) => Send::Done,
-            _ if head.expect_continue || asked.expect_continue => {
-                self.deadlines[Timer::Continue100 as usize] =
-                    Some(now + self.config.continue_timeout);
-                Send::AwaitContinue(encoder)
-            }
+            // The wait for `100 Continue` starts when the socket took the
+            // head (`handle_written`; Go's `ExpectContinueTimeout` too).
+            _ if head.expect_continue || asked.expect_continue => Send::AwaitContinue(encoder),
             _ => Send::Body(encoder),
         };
         Ok(())
@@ -486,13 +489,21 @@ impl Connection {
         self.arm_head_once_written(now);
     }
 
-    /// Arms the response-head timeout at `now` when the socket took the
-    /// whole request and no final head came yet (once).
+    /// When the socket took everything queued and no final head came yet:
+    /// the wait for `100 Continue` starts (the head is out, the body held
+    /// back), or the response-head timeout does (the whole request is
+    /// out). Each once.
     fn arm_head_once_written(&mut self, now: Instant) {
-        let armed = self.deadlines[Timer::ResponseHead as usize].is_some();
-        let waiting = matches!(self.send, Send::Done) && self.recv == Recv::Head;
-        if waiting && !armed && self.error.is_none() && self.written >= self.queued {
-            self.arm(Timer::ResponseHead, now);
+        if self.written < self.queued || self.error.is_some() || self.recv != Recv::Head {
+            return;
+        }
+        let timer = match self.send {
+            Send::AwaitContinue(_) => Timer::Continue100,
+            Send::Done => Timer::ResponseHead,
+            _ => return,
+        };
+        if self.deadlines[timer as usize].is_none() {
+            self.arm(timer, now);
         }
     }
 

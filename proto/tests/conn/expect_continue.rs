@@ -203,3 +203,34 @@ fn abandon_while_waiting_for_continue_closes() {
     assert_eq!(o.log().last().map(String::as_str), Some("> abandon Close"));
     assert_eq!(o.at("abandoned").reuse, Reuse::No(CloseReason::Abandoned));
 }
+
+/// The wait for `100 Continue` starts when the socket took the head (as
+/// Go's `ExpectContinueTimeout` does), not when the request was started:
+/// a head that took a while to write does not shorten it.
+#[test]
+fn continue_wait_starts_when_the_head_is_written() {
+    let o = run_with(
+        head_timeout(5),
+        &[
+            Start(post(b"/", 5).expect()),
+            Advance(3000),
+            Check("slow head"),
+            Written(10),
+            Check("part"),
+            WrittenAll,
+            Check("written"),
+            Advance(999),
+            Check("t=3999"),
+            Advance(1),
+            Check("t=4000"),
+        ],
+    );
+    assert_eq!(o.at("slow head").timeout_ms, None);
+    assert_eq!(o.at("part").timeout_ms, None);
+    assert_eq!(o.at("written").timeout_ms, ms(4000));
+    assert!(!o.at("t=3999").may_send_body);
+    assert!(
+        o.at("t=4000").may_send_body,
+        "released at the continue timeout"
+    );
+}

@@ -208,11 +208,18 @@ fn caller_connection_close_and_expect_fields_count_like_the_head_flags() {
 
     let expect = run(&[
         Start(post(b"/", 5).fields(&[(b"Expect", b"100-continue")])),
+        Check("unwritten"),
+        WrittenAll,
         Check("waiting"),
         ServerSends(b"HTTP/1.1 100 Continue\r\n\r\n"),
         Check("released"),
     ]);
     assert!(!expect.at("waiting").may_send_body && expect.at("waiting").is_sending);
+    assert_eq!(
+        expect.at("unwritten").timeout_ms,
+        None,
+        "the wait starts when the head is out"
+    );
     assert_eq!(expect.at("waiting").timeout_ms, ms(1000));
     assert!(expect.at("released").may_send_body);
 }
