@@ -418,6 +418,9 @@ impl Flow {
                         None => Ok(0),
                     };
                     let piece = read.map(|n| self.upload.split_to(n).freeze());
+                    // The reader may have taken a while: the body's end
+                    // starts the head timeout at the time it came.
+                    now = clock.now();
                     let conn = self.conn.as_mut().ok_or_else(|| misuse("no connection"))?;
                     self.ex.handle_request_body(&mut conn.link, piece, now);
                 }

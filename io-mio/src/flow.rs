@@ -223,6 +223,9 @@ impl Driver {
                     None => Ok(0),
                 };
                 let piece = piece.map(|n| upload.split_to(n).freeze());
+                // The reader may have taken a while: the body's end starts
+                // the head timeout at the time it came.
+                let now = self.clock.now();
                 let Some(conn) = busy(&mut self.conns, entry, ex) else {
                     return self.fail(ex, misuse("a body without a connection"));
                 };

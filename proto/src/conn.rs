@@ -726,7 +726,8 @@ impl Connection {
     /// May this connection carry another request now? Only when the exchange
     /// is complete, without error, and neither side asked to close.
     pub fn is_reusable(&self) -> bool {
-        self.is_idle() && self.reuse.is_yes() && self.error.is_none() && !self.eof
+        let all_out = self.written >= self.queued;
+        self.is_idle() && self.reuse.is_yes() && self.error.is_none() && !self.eof && all_out
     }
 
     /// The reuse verdict so far (`No` is final).
@@ -741,6 +742,9 @@ impl Connection {
             Reuse::Yes if self.is_reusable() => Reuse::Yes,
             Reuse::Yes if self.error.is_some() => Reuse::No(CloseReason::Error),
             Reuse::Yes if self.eof => Reuse::No(CloseReason::PeerClosed),
+            // Answered before all of the request went out: the rest would
+            // reach the server as the start of the next request.
+            Reuse::Yes if self.is_idle() => Reuse::No(CloseReason::BodyNotSent),
             Reuse::Yes => Reuse::No(CloseReason::Abandoned),
         }
     }

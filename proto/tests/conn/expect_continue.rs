@@ -234,3 +234,26 @@ fn continue_wait_starts_when_the_head_is_written() {
         "released at the continue timeout"
     );
 }
+
+/// A complete answer that comes while the end of the request is still
+/// unwritten (an adapter that reads before it has written all): the
+/// connection is not reusable, since the rest would reach the server as
+/// the start of the next request.
+#[test]
+fn an_answer_before_the_request_is_all_out_leaves_the_connection_unusable() {
+    let o = run(&[
+        Start(post(b"/", 5)),
+        SendBody(b"hello"),
+        FinishBody(&[]),
+        Written(10),
+        ServerSends(OK_HI),
+        Check("answered"),
+        WrittenAll,
+        Check("written"),
+    ]);
+    let answered = o.at("answered");
+    assert!(answered.complete && !answered.reusable, "{answered:?}");
+    assert_eq!(answered.verdict, Reuse::No(CloseReason::BodyNotSent));
+    // Once the rest went out the exchange is whole again.
+    assert!(o.at("written").reusable);
+}
