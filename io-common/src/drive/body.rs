@@ -49,6 +49,12 @@ pub struct ResponseBody<R: Runtime> {
     trailer_map: Option<Box<HeaderMap>>,
     /// The body ended (or failed): nothing more will be read.
     ended: bool,
+    /// It failed (its error was returned), or was given up on after an
+    /// error: [`chunk`](Self::chunk) and the readers keep failing.
+    failed: bool,
+    /// The body bytes still to come, exactly, when known (a sized body
+    /// that no content decoding changes): `size_hint`, `is_end_stream`.
+    remaining: Option<u64>,
     /// Trailers are reported as a frame once, after the data.
     #[cfg_attr(not(feature = "http-body"), allow(dead_code))]
     trailers_sent: bool,
@@ -80,10 +86,13 @@ impl<R: Runtime> ResponseBody<R> {
         content_type: Option<http::HeaderValue>,
         crate::FinalUrl(url): crate::FinalUrl,
     ) -> ResponseBody<R> {
+        let remaining = drive.exact_len();
         ResponseBody {
             drive: sync_wrapper::SyncWrapper::new(drive),
             trailer_map: None,
             ended: false,
+            failed: false,
+            remaining,
             trailers_sent: false,
             content_type,
             url: Some(url),
@@ -102,6 +111,8 @@ impl<R: Runtime> ResponseBody<R> {
             drive: sync_wrapper::SyncWrapper::new(Drive::none()),
             trailer_map: None,
             ended: true,
+            failed: false,
+            remaining: Some(0),
             trailers_sent: true,
             content_type: None,
             url: None,
@@ -123,7 +134,10 @@ impl<R: Runtime> ResponseBody<R> {
         }
         let drive = self.drive.get_mut();
         let next = match ready!(drive.poll_next(cx)) {
-            Out::Data(data) => return Poll::Ready(Some(Ok(data))),
+            Out::Data(data) => {
+                self.remaining = self.remaining.map(|n| n.saturating_sub(data.len() as u64));
+                return Poll::Ready(Some(Ok(data)));
+            }
             Out::End => {
                 self.trailer_map = drive.take_trailers().map(Box::new);
                 None
@@ -133,6 +147,8 @@ impl<R: Runtime> ResponseBody<R> {
             Out::Head => Some(Err(misuse("a second response head"))),
         };
         self.ended = true;
+        self.failed = matches!(next, Some(Err(_)));
+        self.remaining = Some(0);
         Poll::Ready(next)
     }
 
@@ -146,6 +162,11 @@ impl<R: Runtime> ResponseBody<R> {
     /// }
     /// ```
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        if self.failed {
+            // Its error was returned already: no read of it looks like a
+            // clean end (as the blocking body's reads).
+            return Err(failed_earlier());
+        }
         poll_fn(|cx| self.poll_data(cx)).await.transpose()
     }
 
@@ -162,8 +183,10 @@ impl<R: Runtime> ResponseBody<R> {
     pub async fn bytes(&mut self, limit: u64) -> Result<Bytes, Error> {
         let mut all = Collected::default();
         while let Some(more) = self.chunk().await? {
-            all.push_within(more, limit)
-                .inspect_err(|_| self.abandon())?;
+            all.push_within(more, limit).inspect_err(|_| {
+                self.abandon();
+                self.failed = true;
+            })?;
         }
         Ok(all.freeze())
     }
@@ -263,6 +286,14 @@ impl<R: Runtime> ResponseBody<R> {
     }
 }
 
+/// What a read after the body's error returns.
+fn failed_earlier() -> Error {
+    let e = std::io::Error::other(
+        "the body failed earlier (its error was returned by an earlier read)",
+    );
+    Error::from_io(e, crate::Phase::Body, true)
+}
+
 #[cfg(feature = "http-body")]
 impl<R: Runtime> http_body::Body for ResponseBody<R> {
     type Data = Bytes;
@@ -285,14 +316,21 @@ impl<R: Runtime> http_body::Body for ResponseBody<R> {
         }
     }
 
+    /// True once no frame will come: after the end and its trailers, or
+    /// as soon as a sized body has no byte left (a sized body has no
+    /// trailers), which `HEAD`, `204`, `304` and `Content-Length: 0`
+    /// answers are from the start.
     fn is_end_stream(&self) -> bool {
-        self.ended && self.trailers_sent
+        (self.ended && self.trailers_sent) || (!self.ended && self.remaining == Some(0))
     }
 
+    /// Exact for a sized body that no content decoding changes (counted
+    /// down as pieces are taken), else unknown.
     fn size_hint(&self) -> http_body::SizeHint {
-        match self.ended {
-            true => http_body::SizeHint::with_exact(0),
-            false => http_body::SizeHint::default(),
+        match (self.ended, self.remaining) {
+            (true, _) => http_body::SizeHint::with_exact(0),
+            (false, Some(n)) => http_body::SizeHint::with_exact(n),
+            (false, None) => http_body::SizeHint::default(),
         }
     }
 }

@@ -68,6 +68,28 @@ impl<R: Runtime> Drive<R> {
         self.0.as_mut().and_then(|run| run.ex.take_head())
     }
 
+    /// The body bytes still to come, exactly, when known (see
+    /// [`Exchange::remaining_body`]): those taken early with the head, and
+    /// the rest; `Some(0)` for a body that already ended.
+    pub fn exact_len(&self) -> Option<u64> {
+        let Some(run) = &self.0 else {
+            return Some(0);
+        };
+        let early = &run.early;
+        let taken = early
+            .first
+            .iter()
+            .chain(&early.more)
+            .map(|p| p.len() as u64)
+            .sum::<u64>();
+        let rest = match &early.end {
+            Some(Out::End) => 0,
+            Some(_) => return None,
+            None => run.ex.remaining_body(run.conn.as_ref().map(|c| &c.link))?,
+        };
+        Some(taken + rest)
+    }
+
     /// The trailers of the body that ended, taken.
     pub fn take_trailers(&mut self) -> Option<http::HeaderMap> {
         self.0.as_mut()?.ex.take_trailers()

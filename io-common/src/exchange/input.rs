@@ -405,6 +405,24 @@ impl<R> Exchange<R> {
         self.trailers.take().map(|t| *t)
     }
 
+    /// The body bytes still to come, exactly, when that is known: the rest
+    /// of a `Content-Length` body that no content decoding changes (what
+    /// `http_body::Body::size_hint` reports). `None` for a chunked body,
+    /// one delimited by the close, or one being decoded.
+    ///
+    /// ```
+    /// use roundtrip_io::exchange::sim::Sim;
+    /// let sim = Sim::new(roundtrip_io::Config::default());
+    /// let request = http::Request::get("http://127.0.0.1/").body(Default::default()).unwrap();
+    /// assert_eq!(sim.exchange(request).remaining_body(None), None, "no response yet");
+    /// ```
+    pub fn remaining_body(&self, link: Option<&Link>) -> Option<u64> {
+        match self.decoder {
+            Some(_) => None,
+            None => link?.proto.remaining_body(),
+        }
+    }
+
     /// The caller gave up on the request: whatever it holds is released
     /// (a connection drained or closed as the core decides), and the
     /// exchange fails with [`Error::Cancelled`].
