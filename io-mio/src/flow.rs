@@ -140,6 +140,10 @@ impl Entry {
 enum Next {
     /// Carry on with the next action.
     Go,
+    /// Carry on, at the time the clock reads now: the action waited on a
+    /// caller's reader (a body piece), and the rest of the turn must not
+    /// go on at the time before it (a head timeout its end starts).
+    Later,
     /// Wait for readiness, a grant or a deadline.
     Wait,
     /// The exchange ended.
@@ -160,9 +164,11 @@ impl Driver {
     /// Carries out the actions of the exchange in `ex` until it must wait or
     /// ends; then arms its timer and settles its connection's interest.
     pub(crate) fn drive(&mut self, ex: usize, now: Instant) {
+        let mut now = now;
         for _ in 0..ACTIONS_PER_TURN {
             match self.step(ex, now) {
                 Next::Go => {}
+                Next::Later => now = self.clock.now(),
                 Next::Wait => return self.settle_exchange(ex),
                 Next::Done => return,
             }
@@ -224,12 +230,14 @@ impl Driver {
                 };
                 let piece = piece.map(|n| upload.split_to(n).freeze());
                 // The reader may have taken a while: the body's end starts
-                // the head timeout at the time it came.
+                // the head timeout at the time it came, and the rest of the
+                // turn goes on from then.
                 let now = self.clock.now();
                 let Some(conn) = busy(&mut self.conns, entry, ex) else {
                     return self.fail(ex, misuse("a body without a connection"));
                 };
                 entry.ex.handle_request_body(&mut conn.link, piece, now);
+                return Next::Later;
             }
             Action::Read => {
                 let Some(conn) = conn else {

@@ -368,6 +368,7 @@ impl Connection {
             (Send::Idle, Recv::Idle) | (Send::Done | Send::Skipped, Recv::Done)
         ) || !self.reuse.is_yes()
             || self.error.is_some()
+            || self.written < self.queued
         {
             return Err(Error::Misuse(
                 "start on a connection that is busy or not reusable",

@@ -105,6 +105,10 @@ fn reads_after_an_error_keep_failing() {
         );
         assert!(body.chunk().await.is_err(), "a read after the error");
         assert!(body.bytes(1 << 20).await.is_err());
+        assert!(
+            matches!(body.frame().await, Some(Err(_))),
+            "http_body's frames do not end cleanly either"
+        );
 
         // Past the limit of `bytes`: the rest is given up, and a read
         // after does not look like a clean (shorter) end.

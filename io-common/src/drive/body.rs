@@ -129,6 +129,11 @@ impl<R: Runtime> ResponseBody<R> {
     /// }
     /// ```
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        if self.failed {
+            // Its error was returned already: no read of it looks like a
+            // clean end (as the blocking body's reads).
+            return Poll::Ready(Some(Err(failed_earlier())));
+        }
         if self.ended {
             return Poll::Ready(None);
         }
@@ -162,11 +167,6 @@ impl<R: Runtime> ResponseBody<R> {
     /// }
     /// ```
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
-        if self.failed {
-            // Its error was returned already: no read of it looks like a
-            // clean end (as the blocking body's reads).
-            return Err(failed_earlier());
-        }
         poll_fn(|cx| self.poll_data(cx)).await.transpose()
     }
 

@@ -248,12 +248,18 @@ fn an_answer_before_the_request_is_all_out_leaves_the_connection_unusable() {
         Written(10),
         ServerSends(OK_HI),
         Check("answered"),
+        Start(get(b"/next")),
         WrittenAll,
         Check("written"),
     ]);
     let answered = o.at("answered");
     assert!(answered.complete && !answered.reusable, "{answered:?}");
     assert_eq!(answered.verdict, Reuse::No(CloseReason::BodyNotSent));
+    assert!(
+        o.log().iter().any(|line| line == "> start Misuse"),
+        "no next request before the tail: {:?}",
+        o.log()
+    );
     // Once the rest went out the exchange is whole again.
     assert!(o.at("written").reusable);
 }
