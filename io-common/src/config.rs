@@ -367,7 +367,11 @@ macro_rules! config_setters {
             self.$field.stale_check_after = d;
             self
         }
-        /// A header sent with every request that does not set it.
+        /// A header sent with every request that does not set it. A
+        /// `Host` here replaces the URL's (a virtual host behind an
+        /// address) until a redirect leaves the origin; after such a hop
+        /// the default `Host`, `Authorization`, `Proxy-Authorization` and
+        /// `Cookie` stay behind.
         ///
         /// ```
         #[doc = concat!("use ", $krate, "::http::header::{ACCEPT, HeaderValue};")]

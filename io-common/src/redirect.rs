@@ -223,10 +223,11 @@ impl Hop {
             for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, HOST] {
                 parts.headers.remove(name);
             }
-            // The client's default credentials stay behind too, on this
-            // hop and every later one (Go after CVE-2024-45336).
+            // The client's default credentials (and its default `Host`,
+            // which names the first origin) stay behind too, on this hop
+            // and every later one (Go after CVE-2024-45336).
             parts.extensions.insert(Withheld {
-                credentials: true,
+                cross_origin: true,
                 cookie: true,
             });
         }
@@ -237,13 +238,13 @@ impl Hop {
 
 /// Which of the client's default fields a redirect took off the request,
 /// in its extensions: after a hop to another origin its default
-/// `Authorization`, `Cookie` and `Proxy-Authorization` (`credentials`,
-/// `cookie`); after a redirect that set cookies of its default `Cookie`'s
+/// `Authorization`, `Proxy-Authorization` and `Host` (`cross_origin`) and
+/// `Cookie` (`cookie`); after a redirect that set cookies of its default `Cookie`'s
 /// names, that `Cookie` (`cookie`: the request carries what is left of
 /// it as its own).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Withheld {
-    pub credentials: bool,
+    pub cross_origin: bool,
     pub cookie: bool,
 }
 

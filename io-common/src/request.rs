@@ -31,7 +31,8 @@ pub enum BodyLen {
 pub struct Prepared {
     /// The pool key: scheme, host, port.
     pub key: Key,
-    /// Send a `Host` field (the request sets none): the URI's authority as
+    /// Send a `Host` field (neither the request nor the client's default
+    /// headers set one): the URI's authority as
     /// written, without user info (RFC 9110 section 7.2: `uri-host [":"
     /// port]`), borrowed from the request when its head is encoded.
     pub send_host: bool,
@@ -240,7 +241,11 @@ fn prepare_direct(
         || is_idempotent(method, has(IDEMPOTENCY_KEY) || has(X_IDEMPOTENCY_KEY));
     Ok(Prepared {
         key,
-        send_host: !has(HOST),
+        // A `Host` of the request's own, or the client's default one
+        // (until a redirect leaves the origin), replaces the URL's.
+        send_host: !has(HOST)
+            && (!config.default_headers.contains_key(HOST)
+                || crate::redirect::Withheld::of(parts).cross_origin),
         connect_target,
         framing: framing(parts, body)?,
         idempotent,
@@ -655,10 +660,11 @@ impl<'a> Iterator for FieldsIter<'a> {
         for (name, value) in self.defaults.by_ref() {
             let withheld = self.withheld;
             let replaced = (name == AUTHORIZATION
-                && (self.authorization.is_some() || withheld.credentials))
+                && (self.authorization.is_some() || withheld.cross_origin))
                 || (name == COOKIE && (self.cookie.is_some() || withheld.cookie))
                 || (name == PROXY_AUTHORIZATION
-                    && (self.proxy_authorization.is_some() || withheld.credentials));
+                    && (self.proxy_authorization.is_some() || withheld.cross_origin))
+                || (name == HOST && withheld.cross_origin);
             if !self.request.contains_key(name) && !is_framing(name) && !replaced {
                 return Some(pair((name, value)));
             }
@@ -923,6 +929,9 @@ mod tests {
         closing
             .default_headers
             .insert("connection", HeaderValue::from_static("close"));
+        let mut host = Config::default();
+        host.default_headers
+            .insert("host", HeaderValue::from_static("virtual.test"));
         let requests: [fn() -> http::request::Builder; 6] = [
             || http::Request::get("http://h/"),
             || http::Request::head("http://h/"),
@@ -939,6 +948,7 @@ mod tests {
             two,
             refused,
             closing,
+            host,
         ] {
             let defaults = DefaultFields::new(&config);
             for request in &requests {
@@ -973,8 +983,72 @@ mod tests {
                 }
             }
         }
-        // Four request shapes without fields of their own, five configs
+        // Four request shapes without fields of their own, six configs
         // whose defaults are accepted.
-        assert_eq!(preset_used, 4 * 5);
+        assert_eq!(preset_used, 4 * 6);
+    }
+
+    /// A client-wide `Host` (a virtual host behind an address, as with
+    /// `curl -H Host:`) is sent once, in place of the URL's, until a
+    /// redirect leaves the origin; a request's own `Host` wins over it.
+    #[test]
+    fn a_default_host_replaces_the_urls_within_the_origin() {
+        let mut config = Config::default();
+        config
+            .default_headers
+            .insert("host", HeaderValue::from_static("virtual.test"));
+        let defaults = DefaultFields::new(&config);
+        let sent = |p: &Parts| {
+            let prep = prepare(p, BodyLen::Empty, &config).expect("valid");
+            let mut conn = Connection::new(Default::default());
+            let mut out = Vec::new();
+            prep.start(p, &config, &defaults, &mut conn, Instant::ZERO, &mut out)
+                .expect("encoded");
+            let head = String::from_utf8(out).expect("ascii");
+            let hosts: Vec<String> = head
+                .split("\r\n")
+                .filter(|l| l.to_ascii_lowercase().starts_with("host:"))
+                .map(|l| l[5..].trim().to_string())
+                .collect();
+            hosts
+        };
+        assert_eq!(
+            sent(&parts(http::Request::get("http://10.0.0.1/"))),
+            ["virtual.test"]
+        );
+        assert_eq!(
+            sent(&parts(
+                http::Request::get("http://10.0.0.1/").header("host", "own.test")
+            )),
+            ["own.test"]
+        );
+        let follow = |location: &str| {
+            use crate::redirect::{Redirects, Replay, Verdict};
+            let mut p = parts(http::Request::get("http://10.0.0.1/a"));
+            let mut headers = http::HeaderMap::new();
+            headers.insert("location", HeaderValue::from_str(location).expect("valid"));
+            let found = http::StatusCode::FOUND;
+            match Redirects::new(&p.uri).handle_response(
+                &p,
+                found,
+                &headers,
+                Replay::Empty,
+                &config,
+            ) {
+                Ok(Verdict::Follow(hop)) => hop.apply(&mut p),
+                other => panic!("not followed: {other:?}"),
+            }
+            p
+        };
+        assert_eq!(sent(&follow("/b")), ["virtual.test"]);
+        assert_eq!(
+            sent(&follow("http://other.test:8080/")),
+            ["other.test:8080"]
+        );
+        // Every later hop too, back on the first origin included (as the
+        // default credentials).
+        let mut back = follow("http://other.test:8080/");
+        back.uri = "http://10.0.0.1/c".parse().expect("valid");
+        assert_eq!(sent(&back), ["10.0.0.1"]);
     }
 }

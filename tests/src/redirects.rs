@@ -426,6 +426,38 @@ pub fn cross_origin_drops_default_credentials<B: Backend>() {
     }
 }
 
+/// A client-wide `Host` (a virtual host behind an address) is sent in
+/// place of the URL's, once, on every hop within the origin; a hop to
+/// another origin sends that origin's own.
+pub fn default_host_stays_within_the_origin<B: Backend>() {
+    let other = serve(|_| ok(b"there"));
+    let away = other.url("/away");
+    let location = away.clone();
+    let server = serve(move |r| match r.target.as_str() {
+        "/same" => redirect(302, "/kept"),
+        "/kept" => ok(b"here"),
+        _ => redirect(302, &location),
+    });
+    let mut config = test_config();
+    config
+        .default_headers
+        .insert("host", "virtual.test".parse().unwrap());
+    let client = B::client(config);
+    let resp = send_ok::<B>(&client, Req::get(server.url("/same")));
+    assert_eq!(resp.body, b"here");
+    for hop in server.requests() {
+        assert_eq!(hop.header("host"), Some("virtual.test"), "{}: {hop:?}", B::NAME);
+        let hosts = hop.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("host"));
+        assert_eq!(hosts.count(), 1, "{}: {hop:?}", B::NAME);
+    }
+    let resp = send_ok::<B>(&client, Req::get(server.url("/start")));
+    assert_eq!(resp.body, b"there");
+    let hop = other.requests().last().cloned().unwrap();
+    let authority = away.trim_start_matches("http://").trim_end_matches("/away");
+    assert_eq!(hop.header("host"), Some(authority), "{}: {hop:?}", B::NAME);
+    settle::<B>(client, &[&server, &other]);
+}
+
 /// One redirect past `max_redirects` is an error naming every URL tried.
 pub fn too_many_redirects<B: Backend>() {
     let server = serve(|r| {
