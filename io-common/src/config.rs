@@ -30,6 +30,7 @@ use crate::redirect::RedirectPolicy;
 /// | `stale_check_after` | 1 ms | an idle connection older than this is probed before reuse |
 /// | `trace` | none | a [`Tracer`] called with every [`TraceEvent`](roundtrip_proto::trace::TraceEvent) (with its request's id and time: [`Tracer::with_ids`]) |
 /// | `max_redirects` | 10 | redirects followed per request; 0 = none (the 3xx is returned) |
+/// | `referer` | on | a redirect's next request names the URL it comes from in `Referer` (no user info; none from `https` to `http`) |
 /// | `redirect_policy` | none | asked before each redirect is followed |
 /// | `gzip` | true with a coding feature | ask for gzip (and deflate, br, zstd when their features are on) and decode it transparently |
 /// | `proxies` | none | the proxies for `http://` and `https://` URLs, and `NO_PROXY` ([`Proxies`](crate::proxy::Proxies)) |
@@ -83,6 +84,10 @@ pub struct Config {
     pub max_redirects: usize,
     /// Asked before each redirect within `max_redirects` is followed.
     pub redirect_policy: Option<RedirectPolicy>,
+    /// Send the URL a redirect comes from as `Referer` on its next request
+    /// (without user info; none from `https` to `http`), as Go and reqwest
+    /// do. Default on.
+    pub referer: bool,
     /// Send `Accept-Encoding` with the enabled codings (`gzip, deflate, br,
     /// zstd`, those whose features are on) when the request has no
     /// `Accept-Encoding` and no `Range` and is not HEAD, and decode an
@@ -130,6 +135,7 @@ impl Default for Config {
             trace: None,
             max_redirects: 10,
             redirect_policy: None,
+            referer: true,
             gzip: !crate::Coding::enabled().is_empty(),
             tls: crate::tls::TlsConfig::default(),
             #[cfg(feature = "cookies")]
@@ -163,7 +169,7 @@ impl Config {
 /// `response_head_timeout`, `read_timeout`, `write_timeout`, `timeout`,
 /// `keep_alive`, `limits`, `continue_timeout`, `drain`, `stale_check_after`,
 /// `default_header`, `user_agent`, `max_redirects`, `redirect_policy`,
-/// `trace`, `gzip`, `decompress`, and with the `tls` feature `tls`,
+/// `referer`, `trace`, `gzip`, `decompress`, and with the `tls` feature `tls`,
 /// `add_root_certificate`, `tls_built_in_roots`, `tls_native_roots`,
 /// `identity`, `danger_accept_invalid_certs`, `tls_handshake_timeout`,
 /// and with the `cookies` feature `cookie_store`, `cookie_provider`.
@@ -432,6 +438,17 @@ macro_rules! config_setters {
         /// ```
         pub fn redirect_policy(mut self, policy: Option<$crate::RedirectPolicy>) -> Self {
             self.$field.redirect_policy = policy;
+            self
+        }
+        /// Whether a redirect's next request says where it came from in
+        /// `Referer` (default on; never from `https` to `http`).
+        ///
+        /// ```
+        #[doc = concat!("let builder = ", $builder, ".referer(false);")]
+        /// # let _ = builder;
+        /// ```
+        pub fn referer(mut self, on: bool) -> Self {
+            self.$field.referer = on;
             self
         }
         /// Calls `tracer` with every trace event of every request (Go's

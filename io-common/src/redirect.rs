@@ -14,7 +14,9 @@
 //! `Location` is resolved against the URL just requested (RFC 9110 section
 //! 10.2.2, RFC 3986 section 5) by the `url` crate. A hop to another origin
 //! (scheme, host or port) drops `Authorization`, `Cookie`,
-//! `Proxy-Authorization` and a caller-set `Host`.
+//! `Proxy-Authorization` and a caller-set `Host`. Each hop sends the URL
+//! it comes from as `Referer` (without user info), none from `https` to
+//! `http` ([`Config::referer`]).
 //!
 //! ```
 //! use roundtrip_io::http::{self, HeaderMap, StatusCode};
@@ -39,7 +41,7 @@ use std::sync::Arc;
 
 use http::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, EXPECT, HOST, LOCATION,
-    PROXY_AUTHORIZATION, TRANSFER_ENCODING,
+    PROXY_AUTHORIZATION, REFERER, TRANSFER_ENCODING,
 };
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode, Uri};
@@ -181,6 +183,19 @@ pub struct Hop {
     method: Method,
     keeps_body: bool,
     cross_origin: bool,
+    referer: Referer,
+}
+
+/// What a hop does to the request's `Referer` field.
+#[derive(Debug)]
+enum Referer {
+    /// Leaves it as it is ([`Config::referer`] off).
+    Keep,
+    /// Sets it to the URL just requested.
+    Set(http::HeaderValue),
+    /// Removes it: a hop from `https` to `http` must not tell the plain
+    /// text side where it came from (RFC 9110 section 10.1.3).
+    Remove,
 }
 
 impl Hop {
@@ -230,6 +245,15 @@ impl Hop {
                 cross_origin: true,
                 cookie: true,
             });
+        }
+        match self.referer {
+            Referer::Keep => {}
+            Referer::Set(value) => {
+                parts.headers.insert(REFERER, value);
+            }
+            Referer::Remove => {
+                parts.headers.remove(REFERER);
+            }
         }
         parts.uri = self.uri;
         parts.method = self.method;
@@ -400,14 +424,42 @@ impl Redirects {
                 }
             }
         }
-        let cross_origin = current.is_none_or(|c| c.origin() != next_url.origin());
+        let cross_origin = current
+            .as_ref()
+            .is_none_or(|c| c.origin() != next_url.origin());
+        let referer = match config.referer {
+            true => referer(current.as_ref(), &next_url),
+            false => Referer::Keep,
+        };
         self.chain.push(next.clone());
         Ok(Verdict::Follow(Hop {
             uri: next,
             method,
             keeps_body,
             cross_origin,
+            referer,
         }))
+    }
+}
+
+/// The `Referer` of a hop from `from` to `to` (Go's `refererForURL`,
+/// reqwest's `make_referer`): the URL just requested without its user
+/// info and fragment, or none from `https` to `http`.
+fn referer(from: Option<&Url>, to: &Url) -> Referer {
+    let Some(from) = from else {
+        return Referer::Remove;
+    };
+    if from.scheme() == "https" && to.scheme() == "http" {
+        return Referer::Remove;
+    }
+    let mut from = from.clone();
+    // Neither fails on an `http(s)` URL with a host.
+    let _ = from.set_username("");
+    let _ = from.set_password(None);
+    from.set_fragment(None);
+    match http::HeaderValue::from_str(from.as_str()) {
+        Ok(value) => Referer::Set(value),
+        Err(_) => Referer::Remove,
     }
 }
 
@@ -604,6 +656,52 @@ mod tests {
                 .expect("followed");
             assert_eq!(p.uri, want, "{location}");
         }
+    }
+
+    #[test]
+    fn each_hop_names_where_it_comes_from() {
+        let hop = |from: &str, location: &str, config: &Config| {
+            let mut p = parts(Method::GET, from, &[("referer", "http://caller/")]);
+            let mut r = Redirects::new(&p.uri);
+            let verdict = r.handle_response(
+                &p,
+                StatusCode::FOUND,
+                &located(location),
+                Replay::Empty,
+                config,
+            );
+            let Ok(Verdict::Follow(hop)) = verdict else {
+                panic!("not followed: {verdict:?}")
+            };
+            hop.apply(&mut p);
+            p.headers
+                .get("referer")
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let config = Config::default();
+        let table = [
+            ("http://h/a?q=1", "/b", Some("http://h/a?q=1")),
+            ("http://u:p@h:81/a", "http://g/", Some("http://h:81/a")),
+            ("http://h/a", "https://h/", Some("http://h/a")),
+            ("https://h/a", "https://g/", Some("https://h/a")),
+            // Never from TLS to plain text, the caller's own neither.
+            ("https://h/a", "http://h/", None),
+        ];
+        for (from, location, want) in table {
+            assert_eq!(
+                hop(from, location, &config).as_deref(),
+                want,
+                "{from} -> {location}"
+            );
+        }
+        let off = Config {
+            referer: false,
+            ..Config::default()
+        };
+        assert_eq!(
+            hop("http://h/a", "/b", &off).as_deref(),
+            Some("http://caller/")
+        );
     }
 
     #[test]

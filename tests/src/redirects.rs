@@ -458,6 +458,29 @@ pub fn default_host_stays_within_the_origin<B: Backend>() {
     settle::<B>(client, &[&server, &other]);
 }
 
+/// Each hop names the URL it comes from in `Referer`, without user info;
+/// `referer: false` sends none.
+pub fn hops_send_referer<B: Backend>() {
+    let server = serve(|r| match r.target.as_str() {
+        "/final" => ok(b"done"),
+        _ => redirect(302, "/final"),
+    });
+    for on in [true, false] {
+        let mut config = test_config();
+        config.referer = on;
+        let client = B::client(config);
+        let start = server.url("/start?q=1");
+        let with_user = start.replacen("http://", "http://user:pw@", 1);
+        let resp = send_ok::<B>(&client, Req::get(with_user));
+        assert_eq!(resp.body, b"done");
+        let hop = server.requests().last().cloned().unwrap();
+        assert_eq!(hop.target, "/final");
+        let want = on.then_some(start.as_str());
+        assert_eq!(hop.header("referer"), want, "{}: {hop:?}", B::NAME);
+        settle::<B>(client, &[&server]);
+    }
+}
+
 /// One redirect past `max_redirects` is an error naming every URL tried.
 pub fn too_many_redirects<B: Backend>() {
     let server = serve(|r| {
