@@ -189,6 +189,10 @@ enum State {
     Done,
 }
 
+/// Most hex digits of one chunk size, leading zeros included (a size
+/// needs 16 at most; Go reads a chunk-size line of 4 KiB at most).
+const MAX_SIZE_DIGITS: u32 = 64;
+
 /// Chunked body decoder: scalar state only.
 #[derive(Debug, Default)]
 pub(crate) struct Chunked {
@@ -276,7 +280,11 @@ impl Chunked {
                         return Err(Error::ChunkSizeOverflow { offset: at() });
                     }
                     self.size = self.size << 4 | u64::from(d);
+                    // Leading zeros add no size: bound their run as well.
                     self.digits += 1;
+                    if self.digits > MAX_SIZE_DIGITS {
+                        return Err(Error::ChunkSizeOverflow { offset: at() });
+                    }
                     continue;
                 }
                 if self.digits == 0 {
@@ -367,16 +375,15 @@ impl Chunked {
         offset: &mut u64,
         limits: &Limits,
     ) -> Result<Option<BodyEvent>, Error> {
-        let budget = limits.max_trailer_bytes.saturating_sub(self.trailer_bytes);
+        let max_trailer = limits.max_trailer_bytes.min(crate::head::MAX_SPAN);
+        let budget = max_trailer.saturating_sub(self.trailer_bytes);
         let window = &buf[..buf.len().min(budget)];
         let lf = limits.allow_bare_lf;
         let line = parse_field_line(window, 0, &mut self.pos, &mut self.cursor, false, lf)
             .map_err(|e| shift(e, *offset))?;
         let (event, used) = match line {
             Line::Incomplete if buf.len() >= budget => {
-                return Err(Error::TrailersTooLarge {
-                    limit: limits.max_trailer_bytes,
-                });
+                return Err(Error::TrailersTooLarge { limit: max_trailer });
             }
             Line::Incomplete => return self.need_more(eof),
             Line::Blank { next } => {

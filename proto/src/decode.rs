@@ -253,6 +253,7 @@ impl ResponseDecoder {
         self.error = None;
         self.head = Bytes::new();
         self.head_in_buf = 0;
+        self.request = RequestKind::Other;
     }
 
     /// Whether the fields of a head also come as `Bytes`.

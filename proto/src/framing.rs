@@ -215,6 +215,9 @@ pub(crate) enum Coding {
     Chunked,
     /// Codings are present and `chunked` is not last.
     Other,
+    /// As `Other`, after a `chunked` that a later coding followed: one
+    /// more `chunked` would apply it twice.
+    OtherAfterChunked,
 }
 
 impl FramingFields {
@@ -298,7 +301,10 @@ impl FramingFields {
             // Parameters (`;q=..`) do not apply to chunked; compare the coding name.
             let name = trim(item.split(|&b| b == b';').next().unwrap_or(item));
             if name.eq_ignore_ascii_case(b"chunked") {
-                if self.transfer_encoding == Coding::Chunked {
+                if matches!(
+                    self.transfer_encoding,
+                    Coding::Chunked | Coding::OtherAfterChunked
+                ) {
                     return Err(Error::InvalidTransferEncoding { offset });
                 }
                 self.transfer_encoding = Coding::Chunked;
@@ -306,7 +312,8 @@ impl FramingFields {
                 self.transfer_encoding = match self.transfer_encoding {
                     // A coding applied after chunked is not allowed for a
                     // message body; the body then runs to the close.
-                    Coding::Chunked | Coding::Other | Coding::Absent => Coding::Other,
+                    Coding::Chunked | Coding::OtherAfterChunked => Coding::OtherAfterChunked,
+                    Coding::Other | Coding::Absent => Coding::Other,
                 };
             }
         }
@@ -324,8 +331,10 @@ impl FramingFields {
             self.close = true;
             return;
         }
-        for token in value.split(|&b| b == b',') {
-            let token = trim(token);
+        // Split at whitespace too, as Go's `hasToken`: a folded
+        // `keep-alive\r\n close` reads as `keep-alive close`, which is
+        // not a list, and must not hide its `close`.
+        for token in value.split(|&b| matches!(b, b',' | b' ' | b'\t')) {
             if token.eq_ignore_ascii_case(b"close") {
                 self.close = true;
             } else if token.eq_ignore_ascii_case(b"keep-alive") {

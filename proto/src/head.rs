@@ -141,6 +141,9 @@ pub(crate) struct StatusSpan {
     pub reason: (u32, u32),
 }
 
+/// The longest head or trailer line a [`FieldSpan`] can hold positions of.
+pub(crate) const MAX_SPAN: usize = u32::MAX as usize;
+
 /// Where one field line's parts are, relative to the head (or trailer line) start.
 ///
 /// The name starts at `line`; the value is `value_start..value_end`, already
@@ -235,8 +238,10 @@ impl HeadScanner {
     pub fn scan(&mut self, buf: &mut [u8], limits: &Limits) -> Result<Option<usize>, Error> {
         // Only the first `max_head_bytes` can belong to the head: looking no
         // further makes the outcome independent of how the bytes were split.
-        let window_len = buf.len().min(limits.max_head_bytes);
-        let full = buf.len() >= limits.max_head_bytes;
+        // Field positions are `u32`s: a limit set above 4 GiB is 4 GiB.
+        let max_head = limits.max_head_bytes.min(MAX_SPAN);
+        let window_len = buf.len().min(max_head);
+        let full = buf.len() >= max_head;
         let window = &mut buf[..window_len];
         loop {
             if self.status.is_some() && self.pos == self.line_start {
@@ -265,9 +270,7 @@ impl HeadScanner {
             };
             let next = match line {
                 Line::Incomplete if full => {
-                    return Err(Error::HeadTooLarge {
-                        limit: limits.max_head_bytes,
-                    });
+                    return Err(Error::HeadTooLarge { limit: max_head });
                 }
                 Line::Incomplete => return Ok(None),
                 Line::Blank { next } => return Ok(Some(next)),
@@ -558,8 +561,12 @@ fn finish_field(
 fn fast_field_line(buf: &[u8], line: usize) -> Option<Line> {
     let s = buf.get(line..)?;
     let (&first, _) = s.split_first()?;
-    if first == b'\r' {
-        return (s.get(1) == Some(&b'\n')).then_some(Line::Blank { next: line + 2 });
+    match first {
+        b'\r' => return (s.get(1) == Some(&b'\n')).then_some(Line::Blank { next: line + 2 }),
+        // An obs-fold continuation has no colon of its own: looking for
+        // one would scan the lines after it, for each such line.
+        b' ' | b'\t' => return None,
+        _ => {}
     }
     // The name ends at the first colon (a token cannot hold one): find it
     // eight bytes at a time, then check the name's bytes sixteen at a time,

@@ -173,3 +173,31 @@ fn head_one_byte_over_the_limit_is_refused() {
     let exact = response_with_head_of(MAX);
     assert_eq!(feed(&exact, 1, limits).1, None);
 }
+
+/// A head of obs-fold continuation lines costs work linear in its length:
+/// each line is looked at by itself, never with the rest of the window
+/// after it (a search for a colon that a continuation has not made each
+/// line scan the head to its end: 350,000 lines of a 1 MiB head, about
+/// 10^11 byte reads, minutes where this takes milliseconds). The test
+/// runs on a thread with a deadline, far above the linear cost, so that
+/// the quadratic cost fails it instead of hanging.
+#[test]
+fn obs_fold_lines_cost_linear_work() {
+    const HEAD: usize = 1 << 20;
+    let mut input = b"HTTP/1.1 200 OK\r\nA: b\r\n".to_vec();
+    while input.len() + 3 + 21 <= HEAD - 64 {
+        input.extend_from_slice(b" \r\n");
+    }
+    input.extend_from_slice(b"Content-Length: 5\r\n\r\nhello");
+    let limits = Limits::default().max_head_bytes(HEAD);
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(feed(&input, input.len(), limits));
+    });
+    let (events, error) = result
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("a 1 MiB head of continuation lines decoded within 30 s");
+    assert_eq!(error, None);
+    assert_eq!(events[1], Ev::Field(b"A".to_vec(), b"b".to_vec()));
+    assert_eq!(events.last(), Some(&Ev::End));
+}

@@ -1,0 +1,96 @@
+//! Framing edges found by a review of the decoder: each response is fed
+//! whole and byte by byte, and both must give the same verdict.
+
+use bytes::BytesMut;
+use roundtrip_proto::{CloseReason, Error, Event, Framing, ResponseDecoder, Reuse};
+
+/// The framing and reuse of `input`'s head, or the error, fed in pieces
+/// of `step` bytes; with the body's bytes when it ends.
+fn decode(
+    input: &[u8],
+    step: usize,
+    dec: &mut ResponseDecoder,
+) -> Result<(Framing, Reuse, Vec<u8>), Error> {
+    let mut buf = BytesMut::new();
+    let mut head = None;
+    let mut body = Vec::new();
+    for piece in input.chunks(step) {
+        buf.extend_from_slice(piece);
+        for _ in 0..10_000 {
+            match dec.poll_event(&mut buf)? {
+                None => break,
+                Some(Event::HeadEnd(h)) => head = Some((h.framing, h.reuse)),
+                Some(Event::Data(d)) => body.extend_from_slice(&d),
+                Some(Event::End) => {
+                    let (framing, reuse) = head.expect("a head before the end");
+                    return Ok((framing, reuse, body));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    panic!("no end in {:?}", String::from_utf8_lossy(input))
+}
+
+fn both(input: &[u8]) -> Result<(Framing, Reuse, Vec<u8>), Error> {
+    let whole = decode(input, input.len(), &mut ResponseDecoder::default());
+    let bytewise = decode(input, 1, &mut ResponseDecoder::default());
+    assert_eq!(whole, bytewise, "{:?}", String::from_utf8_lossy(input));
+    whole
+}
+
+/// `chunked` applied twice is refused however far apart the two are
+/// (RFC 9112 section 6.1); it was caught only when adjacent.
+#[test]
+fn chunked_twice_is_refused_apart_too() {
+    for te in [
+        "chunked, chunked",
+        "chunked, gzip, chunked",
+        "chunked\r\nTransfer-Encoding: gzip, chunked",
+    ] {
+        let input = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {te}\r\n\r\n0\r\n\r\n");
+        let got = both(input.as_bytes());
+        assert!(
+            matches!(got, Err(Error::InvalidTransferEncoding { .. })),
+            "{te}: {got:?}"
+        );
+    }
+}
+
+/// A `close` in a folded `Connection` value (`keep-alive close`) closes.
+#[test]
+fn folded_connection_close_closes() {
+    let input = b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n close\r\nContent-Length: 0\r\n\r\n";
+    let (_, reuse, _) = both(input).expect("decoded");
+    assert_eq!(reuse, Reuse::No(CloseReason::ServerClose));
+}
+
+/// A chunk size's run of digits is bounded, leading zeros included.
+#[test]
+fn endless_leading_zeros_are_refused() {
+    let mut input = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    input.extend(std::iter::repeat_n(b'0', 64));
+    input.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
+    assert!(matches!(both(&input), Err(Error::ChunkSizeOverflow { .. })));
+    let fine = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0005\r\nhello\r\n0\r\n\r\n";
+    assert_eq!(both(fine).expect("decoded").2, b"hello");
+}
+
+/// `reset` forgets the request's method: after a HEAD, a decoder reset
+/// for another request reads a body again.
+#[test]
+fn reset_forgets_a_head_request() {
+    let mut dec = ResponseDecoder::default();
+    dec.set_request_method(b"HEAD");
+    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+    assert_eq!(
+        decode(head, head.len(), &mut dec).expect("decoded").0,
+        Framing::NoBody
+    );
+    dec.reset();
+    let get = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    assert_eq!(
+        decode(get, get.len(), &mut dec).expect("decoded").0,
+        Framing::Length(5)
+    );
+}
