@@ -699,13 +699,20 @@ impl ClientBuilder {
     /// The client.
     pub fn build(self) -> Client {
         let clock = Clock::new();
-        Client {
-            inner: Arc::new(Inner {
-                pool: SharedPool::new(self.config.pool, clock, self.config.trace.clone()),
-                settings: Arc::new(Settings::new(self.config)),
-                clock,
-            }),
-        }
+        let inner = Arc::new(Inner {
+            pool: SharedPool::new(self.config.pool, clock, self.config.trace.clone()),
+            settings: Arc::new(Settings::new(self.config)),
+            clock,
+        });
+        // Idle connections close when they expire, not at the next request.
+        let weak = Arc::downgrade(&inner);
+        let expire = move |fired_for| {
+            if let Some(inner) = weak.upgrade() {
+                inner.pool.expire(fired_for, inner.clock.now());
+            }
+        };
+        inner.pool.set_alarm(crate::pool::alarm(clock, expire));
+        Client { inner }
     }
 }
 

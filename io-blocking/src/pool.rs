@@ -1,10 +1,10 @@
 //! The shared pool ([`roundtrip_io::pool::SharedPool`]), with a condition
-//! variable as the waiting primitive. Every decision is the core's; this file
-//! only parks and wakes threads.
+//! variable as the waiting primitive, and the process's idle alarm thread.
+//! Every decision is the core's; this file only parks and wakes threads.
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::ops::Deref;
-use std::sync::Condvar;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::Instant as StdInstant;
 
 use roundtrip_io::pool::{self, Waiting};
@@ -40,6 +40,138 @@ impl Waiting<Box<Conn>> for Ready {
 }
 
 pub(crate) struct SharedPool(pool::SharedPool<Box<Conn>, Ready>);
+
+/// An [`Alarm`](pool::Alarm) for a blocking client: the process's one
+/// alarm thread ([`Alarms`]) calls `expire` with the time the alarm was
+/// set for, when it comes. `expire` is kept only as long as the alarm (so
+/// as the pool): an alarm a dropped pool set is skipped.
+pub(crate) fn alarm(clock: Clock, expire: impl Fn(Instant) + Send + Sync + 'static) -> pool::Alarm {
+    let expire: Arc<Expire> = Arc::new(expire);
+    Box::new(move |at| {
+        if let Some(alarms) = Alarms::get() {
+            alarms.set(clock.to_std(at), at, Arc::downgrade(&expire));
+        }
+    })
+}
+
+type Expire = dyn Fn(Instant) + Send + Sync;
+
+/// The blocking clients' alarms: one thread for the process (named
+/// `roundtrip-idle`, 64 KiB of stack, started at the first alarm) sleeps
+/// until the earliest and runs it, as Go's runtime timers run
+/// `IdleConnTimeout`. Without it (the thread could not start), expired
+/// connections close at their pool's next checkout.
+struct Alarms {
+    due: Mutex<Queue>,
+    woken: Condvar,
+}
+
+/// The alarms set, earliest first, and the length at which those of
+/// dropped pools are next pruned.
+struct Queue {
+    heap: BinaryHeap<Due>,
+    prune_at: usize,
+}
+
+/// One alarm: when, with what time, for which pool.
+struct Due {
+    at: StdInstant,
+    fired_for: Instant,
+    expire: Weak<Expire>,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+
+impl Eq for Due {}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Due {
+    /// The earliest is the greatest: first out of the max-heap.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.at.cmp(&self.at)
+    }
+}
+
+/// Alarms of dropped pools are pruned when the heap reaches this many,
+/// and then at twice as many as a pruning kept: memory stays within
+/// about twice the live alarms, at a constant cost per alarm.
+const PRUNE_AT: usize = 1024;
+
+impl Alarms {
+    /// The process's alarms, the thread started at the first call.
+    fn get() -> Option<&'static Alarms> {
+        static ALARMS: OnceLock<Option<&'static Alarms>> = OnceLock::new();
+        *ALARMS.get_or_init(|| {
+            let alarms: &'static Alarms = Box::leak(Box::new(Alarms {
+                due: Mutex::new(Queue {
+                    heap: BinaryHeap::new(),
+                    prune_at: PRUNE_AT,
+                }),
+                woken: Condvar::new(),
+            }));
+            std::thread::Builder::new()
+                .name("roundtrip-idle".into())
+                .stack_size(64 * 1024)
+                .spawn(move || alarms.run())
+                .ok()
+                .map(|_| alarms)
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.due.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set(&self, at: StdInstant, fired_for: Instant, expire: Weak<Expire>) {
+        let mut due = self.lock();
+        if due.heap.len() >= due.prune_at {
+            due.heap.retain(|d| d.expire.strong_count() > 0);
+            due.prune_at = PRUNE_AT.max(2 * due.heap.len());
+        }
+        let earliest = due.heap.peek().is_none_or(|d| at < d.at);
+        due.heap.push(Due {
+            at,
+            fired_for,
+            expire,
+        });
+        if earliest {
+            self.woken.notify_one();
+        }
+    }
+
+    /// The thread: runs each alarm when it comes, for the process's life.
+    fn run(&self) {
+        let mut due = self.lock();
+        loop {
+            let now = StdInstant::now();
+            due = match due.heap.peek() {
+                None => self.woken.wait(due).unwrap_or_else(|p| p.into_inner()),
+                Some(d) if d.at > now => {
+                    let left = d.at - now;
+                    let woken = self.woken.wait_timeout(due, left);
+                    woken.unwrap_or_else(|p| p.into_inner()).0
+                }
+                Some(_) => {
+                    let d = due.heap.pop().expect("peeked");
+                    drop(due);
+                    if let Some(expire) = d.expire.upgrade() {
+                        expire(d.fired_for);
+                    }
+                    self.lock()
+                }
+            };
+        }
+    }
+}
 
 impl Deref for SharedPool {
     type Target = pool::SharedPool<Box<Conn>, Ready>;
@@ -117,5 +249,43 @@ impl SharedPool {
                 st.pool.cancel_wait(ticket);
             }
         }
+        self.settle(st);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Alarms of dropped pools do not pile up: the heap stays within twice
+    /// the live ones (and `PRUNE_AT`), whatever the number of pools that
+    /// set one and went.
+    #[test]
+    fn alarms_of_dropped_pools_are_pruned() {
+        let alarms = Alarms {
+            due: Mutex::new(Queue {
+                heap: BinaryHeap::new(),
+                prune_at: PRUNE_AT,
+            }),
+            woken: Condvar::new(),
+        };
+        let far = StdInstant::now() + std::time::Duration::from_secs(3600);
+        let live: Vec<Arc<Expire>> = (0..100).map(|_| Arc::new(|_| {}) as Arc<Expire>).collect();
+        for i in 0..100_000 {
+            let expire: Arc<Expire> = Arc::new(|_| {});
+            let weak = match i % 1000 {
+                n if n < 100 && i < 1000 => Arc::downgrade(&live[n]),
+                _ => Arc::downgrade(&expire),
+            };
+            alarms.set(far, Instant::ZERO, weak);
+            assert!(alarms.lock().heap.len() <= PRUNE_AT, "{i}");
+        }
+        let kept = alarms
+            .lock()
+            .heap
+            .iter()
+            .filter(|d| d.expire.strong_count() > 0)
+            .count();
+        assert_eq!(kept, 100);
     }
 }

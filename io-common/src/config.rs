@@ -246,7 +246,8 @@ macro_rules! config_setters {
             self.$field.pool = self.$field.pool.max_conns_per_host(n);
             self
         }
-        /// How long an idle connection is kept.
+        /// How long an idle connection is kept (default 90 s); it is
+        /// closed then, whether or not another request comes.
         ///
         /// ```
         #[doc = concat!("let builder = ", $builder, ".idle_timeout(Some(std::time::Duration::from_secs(30)));")]

@@ -43,7 +43,7 @@
 //! assert_eq!(pool.stats().in_use, 0);
 //! ```
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use roundtrip_proto::conn::Connection;
@@ -169,6 +169,9 @@ pub struct PoolState<C, P> {
     /// so a later call may bring an earlier one; the pool sees them in
     /// order (its idle lists rely on it).
     now: Instant,
+    /// When the backend's alarm ([`SharedPool::set_alarm`]) was last asked
+    /// to run [`SharedPool::expire`]; `None` once it did, or never asked.
+    armed: Option<Instant>,
 }
 
 impl<C, P> PoolState<C, P> {
@@ -188,7 +191,18 @@ pub struct SharedPool<C: PoolConn, W: Waiting<C>> {
     clock: Clock,
     /// Reports connections kept and closed; called only outside the lock.
     trace: Option<Tracer>,
+    /// How the backend runs [`expire`](Self::expire) at a time it is given.
+    alarm: OnceLock<Alarm>,
 }
+
+/// A backend's alarm: called (outside the pool's lock) with the time the
+/// pool's next idle connection expires, whenever that is earlier than the
+/// time it was last called with, it makes [`SharedPool::expire`] run then,
+/// with that time (a thread that sleeps until then, a runtime task with a
+/// timer). Go closes an idle connection on its own timer in the same way
+/// (`IdleConnTimeout`); without an alarm, expired connections are closed
+/// at the pool's next checkout.
+pub type Alarm = Box<dyn Fn(Instant) + Send + Sync>;
 
 impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
     /// An empty pool with `config`'s policy.
@@ -198,10 +212,62 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
                 pool: Pool::new(config),
                 parked: W::Parked::default(),
                 now: Instant::ZERO,
+                armed: None,
             }),
             waiting,
             clock,
             trace,
+            alarm: OnceLock::new(),
+        }
+    }
+
+    /// Sets the backend's [`Alarm`] (once; later calls are ignored).
+    pub fn set_alarm(&self, alarm: Alarm) {
+        let _ = self.alarm.set(alarm);
+    }
+
+    /// The alarm went off for `fired_for` (a time it was called with), at
+    /// `now`: closes the idle connections expired by then, and calls the
+    /// alarm again for the next expiry.
+    pub fn expire(&self, fired_for: Instant, now: Instant) {
+        let mut st = self.lock();
+        if st.armed == Some(fired_for) {
+            st.armed = None;
+        }
+        let now = st.advance(now);
+        st.pool.handle_timeout(now);
+        self.settle(st);
+    }
+
+    /// Lets the lock go, then closes what the pool gave up and calls the
+    /// alarm if the next expiry moved earlier: after any call that may
+    /// have checked a connection in (with [`redeliver`](Self::redeliver)).
+    pub fn settle(&self, mut st: MutexGuard<'_, PoolState<C, W::Parked>>) {
+        let closed = take_closed(&mut st);
+        let wake = self.wake_at(&mut st);
+        drop(st);
+        self.close(closed, None);
+        self.ring(wake);
+    }
+
+    /// The time to call the alarm with, if the pool's next expiry is
+    /// earlier than the time it was last called with, or it went off.
+    #[inline]
+    fn wake_at(&self, st: &mut PoolState<C, W::Parked>) -> Option<Instant> {
+        self.alarm.get()?;
+        let next = st.pool.poll_timeout()?;
+        if st.armed.is_some_and(|armed| armed <= next) {
+            return None;
+        }
+        st.armed = Some(next);
+        Some(next)
+    }
+
+    /// Calls the alarm for `wake`; outside the lock.
+    #[inline]
+    fn ring(&self, wake: Option<Instant>) {
+        if let (Some(at), Some(alarm)) = (wake, self.alarm.get()) {
+            alarm(at);
         }
     }
 
@@ -233,6 +299,11 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         let mut st = self.lock();
         let now = st.advance(now);
         st.pool.handle_timeout(now);
+        // An alarm that should have gone off and did not (its task had no
+        // runtime to run on) is asked again at the next check-in.
+        if st.armed.is_some_and(|armed| armed <= now) {
+            st.armed = None;
+        }
         let got = match st.pool.checkout(key, now) {
             Checkout::Idle(idle) => Ok(Got::Idle(idle.handle, Some(idle.idle_for))),
             Checkout::Dial(permit) => Ok(Got::Dial(permit)),
@@ -251,7 +322,7 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         let mut st = self.lock();
         let grant = st.pool.discard(conn.id(), conn.key(), reason);
         self.deliver(&mut st, grant);
-        drop(st);
+        self.settle(st);
         self.close(vec![(conn, reason)], request);
     }
 
@@ -270,6 +341,7 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         let grant = st.pool.checkin(id, &key, conn, verdict, keep_alive, now);
         self.deliver(&mut st, grant);
         let closed = take_closed(&mut st);
+        let wake = self.wake_at(&mut st);
         drop(st);
         if let Some(trace) = &self.trace {
             let own = closed.iter().find(|(c, _)| c.id() == id).map(|&(_, r)| r);
@@ -279,6 +351,7 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         let (own, others): (Vec<_>, Vec<_>) = closed.into_iter().partition(|(c, _)| c.id() == id);
         self.close(own, request);
         self.close(others, None);
+        self.ring(wake);
     }
 
     /// The dial a checkout permitted succeeded.
@@ -291,6 +364,7 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         let mut st = self.lock();
         let grant = st.pool.dial_failed(permit);
         self.deliver(&mut st, grant);
+        self.settle(st);
     }
 
     /// Pool counters.
@@ -326,15 +400,18 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
             Grant::Conn { idle, .. } => {
                 let conn = idle.handle;
                 let (id, key) = (conn.id(), conn.key().clone());
+                let keep_alive = conn.proto().keep_alive_timeout();
                 let now = st.advance(self.clock.now());
-                st.pool.checkin(id, &key, conn, Reuse::Yes, None, now)
+                st.pool.checkin(id, &key, conn, Reuse::Yes, keep_alive, now)
             }
             Grant::Dial { permit, .. } => st.pool.dial_failed(permit),
         }
     }
 
     /// [`deliver`](Self::deliver)s the grant a waiter that gave up had
-    /// already received, as if it had never been taken.
+    /// already received, as if it had never been taken; the caller then
+    /// [`settle`](Self::settle)s (a connection checked in again may evict
+    /// another, and move the next expiry).
     pub fn redeliver(&self, st: &mut PoolState<C, W::Parked>, grant: Grant<C>) {
         let next = self.give_back(st, grant);
         self.deliver(st, next);
@@ -377,4 +454,173 @@ impl<C: PoolConn, W: Waiting<C>> Drop for SharedPool<C, W> {
 fn take_closed<C, P>(st: &mut PoolState<C, P>) -> Vec<(C, CloseReason)> {
     // Bounded: each pass takes one handle off the pool's queue.
     std::iter::from_fn(|| st.pool.take_closed()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use bytes::BytesMut;
+    use roundtrip_proto::conn::{ConnConfig, Connection};
+    use roundtrip_proto::pool::{Scheme, Ticket};
+
+    use super::*;
+
+    /// A connection that counts its closes.
+    struct TestConn {
+        id: ConnId,
+        key: Key,
+        proto: Connection,
+        closes: Arc<AtomicUsize>,
+    }
+
+    impl PoolConn for TestConn {
+        fn id(&self) -> ConnId {
+            self.id
+        }
+        fn key(&self) -> &Key {
+            &self.key
+        }
+        fn proto(&self) -> &Connection {
+            &self.proto
+        }
+        fn shrink_for_idle(&mut self) {}
+    }
+
+    impl Drop for TestConn {
+        fn drop(&mut self) {
+            self.closes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Grants wait in a map until their waiter looks.
+    struct Polling;
+
+    impl Waiting<TestConn> for Polling {
+        type Parked = HashMap<Ticket, Grant<TestConn>>;
+        fn hand_over(
+            &self,
+            parked: &mut Self::Parked,
+            grant: Grant<TestConn>,
+        ) -> Result<(), Grant<TestConn>> {
+            parked.insert(grant.ticket(), grant);
+            Ok(())
+        }
+    }
+
+    type Rings = Arc<Mutex<Vec<Duration>>>;
+
+    fn at(secs: u64) -> Instant {
+        Instant::ZERO + Duration::from_secs(secs)
+    }
+
+    /// A pool whose alarm records the times it is called with.
+    fn pool(config: PoolConfig) -> (SharedPool<TestConn, Polling>, Rings) {
+        let pool = SharedPool::new(config, Polling, Clock::new(), None);
+        let rings = Rings::default();
+        let seen = rings.clone();
+        pool.set_alarm(Box::new(move |at| {
+            seen.lock()
+                .unwrap()
+                .push(at.saturating_since(Instant::ZERO));
+        }));
+        (pool, rings)
+    }
+
+    /// A connection that carried one GET, answered with `fields`.
+    fn dialed(
+        pool: &SharedPool<TestConn, Polling>,
+        key: &Key,
+        fields: &str,
+        closes: &Arc<AtomicUsize>,
+    ) -> TestConn {
+        let Ok(Got::Dial(permit)) = pool.checkout(key, at(0), |_, t| t) else {
+            panic!("a dial")
+        };
+        let id = permit.id();
+        pool.dial_succeeded(permit);
+        let mut proto = Connection::new(ConnConfig::default());
+        let mut out = Vec::new();
+        let head = roundtrip_proto::encode::RequestHead {
+            method: b"GET",
+            target: b"/",
+            host: Some(b"h"),
+            body: roundtrip_proto::encode::BodyFraming::None,
+            preset: None,
+            expect_continue: false,
+            close: false,
+        };
+        let none: [(&[u8], &[u8]); 0] = [];
+        proto.start(&head, none, at(0), &mut out).expect("started");
+        proto.handle_written(out.len(), at(0));
+        let answer = format!("HTTP/1.1 200 OK\r\n{fields}Content-Length: 0\r\n\r\n");
+        let mut buf = BytesMut::from(answer.as_bytes());
+        while proto.poll_event(&mut buf).expect("decoded").is_some() {}
+        let closes = closes.clone();
+        TestConn {
+            id,
+            key: key.clone(),
+            proto,
+            closes,
+        }
+    }
+
+    /// A connection going idle asks the alarm for its expiry when that is
+    /// the pool's earliest; the alarm's call closes it then, and asks for
+    /// the next.
+    #[test]
+    fn idle_connections_expire_on_the_alarm() {
+        let config = PoolConfig::default().idle_timeout(Some(Duration::from_secs(10)));
+        let (pool, rings) = pool(config);
+        let key = Key::new(Scheme::Http, "h", 80);
+        let closes = Arc::new(AtomicUsize::new(0));
+        let (a, b) = (
+            dialed(&pool, &key, "", &closes),
+            dialed(&pool, &key, "", &closes),
+        );
+        pool.checkin(a, at(1));
+        pool.checkin(b, at(2));
+        assert_eq!(*rings.lock().unwrap(), [Duration::from_secs(11)]);
+        pool.expire(at(11), at(11));
+        assert_eq!(closes.load(Ordering::SeqCst), 1);
+        assert_eq!(pool.stats().idle, 1);
+        pool.expire(at(12), at(12));
+        assert_eq!(closes.load(Ordering::SeqCst), 2);
+        let secs = |s| Duration::from_secs(s);
+        assert_eq!(*rings.lock().unwrap(), [secs(11), secs(12)]);
+    }
+
+    /// A grant its waiter gave up goes back idle with the server's
+    /// `Keep-Alive` hint (not the pool's longer idle timeout), and a
+    /// connection its return evicts is closed at once.
+    #[test]
+    fn a_grant_given_back_keeps_its_hint_and_closes_what_it_evicts() {
+        let config = PoolConfig::default()
+            .idle_timeout(Some(Duration::from_secs(90)))
+            .max_conns_per_host(Some(2))
+            .max_idle_per_host(1);
+        let (pool, rings) = pool(config);
+        let key = Key::new(Scheme::Http, "h", 80);
+        let closes = Arc::new(AtomicUsize::new(0));
+        let a = dialed(&pool, &key, "Keep-Alive: timeout=5\r\n", &closes);
+        let b = dialed(&pool, &key, "", &closes);
+        let Err(ticket) = pool.checkout(&key, at(1), |_, t| t) else {
+            panic!("a wait at the cap")
+        };
+        pool.checkin(a, at(1)); // handed to the waiter
+        pool.checkin(b, at(2)); // idle
+        assert_eq!(*rings.lock().unwrap(), [Duration::from_secs(92)]);
+        let mut st = pool.lock();
+        let grant = st.parked.remove(&ticket).expect("granted");
+        pool.redeliver(&mut st, grant);
+        pool.settle(st);
+        // `a` is idle from 2 s (the pool's latest time) until 2 + 5 - 1 s
+        // (the 1 s margin), not 92 s; `b`, evicted, is closed.
+        assert_eq!(closes.load(Ordering::SeqCst), 1);
+        assert_eq!(pool.stats().idle, 1);
+        let secs = |s| Duration::from_secs(s);
+        assert_eq!(*rings.lock().unwrap(), [secs(92), secs(6)]);
+    }
 }

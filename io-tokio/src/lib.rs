@@ -18,7 +18,9 @@
 //!   needs its time driver (`enable_all()` or `enable_time()`, which
 //!   `#[tokio::main]` turns on): without it tokio panics, saying so, at
 //!   the first timeout armed (as for hyper-util's `TokioTimer` and
-//!   reqwest). A client with every timeout off arms none.
+//!   reqwest). A client with every timeout off, the pool's idle timeout
+//!   included, arms none (an idle connection whose server sent a
+//!   `Keep-Alive: timeout` hint still expires on a timer task).
 //! - The response body implements [`http_body::Body`]; a response that
 //!   switched protocols gives its connection with [`ResponseBody::upgrade`].
 //! - `client.get(url)` (and `post`, `put`, `patch`, `delete`, `head`,

@@ -1,5 +1,6 @@
 //! A runtime built without tokio's time driver (no `enable_time()`): a
-//! client whose timeouts are all off arms no timer and works on it. (With
+//! client whose timeouts are all off (the pool's idle timeout included,
+//! whose expiry runs on a timer task) arms no timer and works on it. (With
 //! a timeout on, tokio panics at the first one, saying to call
 //! `enable_time`, as it does for hyper-util's `TokioTimer` and reqwest;
 //! the crate's docs say so.)
@@ -29,6 +30,7 @@ fn a_client_without_timeouts_needs_no_time_driver() {
         .write_timeout(None)
         .response_head_timeout(None)
         .tls_handshake_timeout(None)
+        .idle_timeout(None)
         .build();
     let url = format!("http://127.0.0.1:{port}/");
     let body = runtime.block_on(async {

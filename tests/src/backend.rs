@@ -197,6 +197,12 @@ pub trait Backend: 'static {
     fn live_stats(client: &Self::Client) -> PoolStats {
         Self::stats(client)
     }
+    /// Lets `d` pass with no request in flight, the client's background
+    /// work running (a current-thread tokio runtime runs its tasks only
+    /// while it is blocked on).
+    fn pass_time(_client: &Self::Client, d: Duration) {
+        std::thread::sleep(d);
+    }
 }
 
 /// Waits until the client's pool holds no idle connection, up to `bound`
@@ -437,6 +443,12 @@ impl<const MULTI: bool> Backend for Tokio<MULTI> {
 
     fn close_idle(client: &Self::Client) {
         client.client.close_idle();
+    }
+
+    fn pass_time(client: &Self::Client, d: Duration) {
+        client
+            .runtime
+            .block_on(async { tokio::time::sleep(d).await });
     }
 }
 

@@ -191,14 +191,30 @@ impl<R: Runtime> Client<R> {
     pub fn new(config: Config, runtime: R) -> Client<R> {
         let clock = runtime.clock();
         let pool = SharedPool::new(config.pool, clock, config.trace.clone());
-        Client {
-            shared: Arc::new(Shared {
-                settings: Arc::new(Settings::new(config)),
-                pool,
-                clock,
-                runtime,
-            }),
-        }
+        let shared = Arc::new(Shared {
+            settings: Arc::new(Settings::new(config)),
+            pool,
+            clock,
+            runtime,
+        });
+        // Idle connections close when they expire, not at the next request:
+        // a task sleeps until then (none without a runtime to spawn on; the
+        // next checkout closes them then).
+        let weak = Arc::downgrade(&shared);
+        shared.pool.set_alarm(Box::new(move |at| {
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            let (runtime, when) = (shared.runtime.clone(), shared.clock.to_std(at));
+            let weak = weak.clone();
+            shared.runtime.spawn(async move {
+                runtime.timer(when).await;
+                if let Some(shared) = weak.upgrade() {
+                    shared.pool.expire(at, shared.clock.now());
+                }
+            });
+        }));
+        Client { shared }
     }
 
     /// The settings in force.

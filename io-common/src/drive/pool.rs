@@ -151,6 +151,7 @@ impl<R: Runtime> SharedPool<R> {
         if let Some(grant) = slot.and_then(|s| s.grant) {
             self.redeliver(&mut st, grant);
         }
+        self.settle(st);
     }
 
     /// The connection left HTTP (a 101, or a 2xx to CONNECT): its slot is
@@ -161,5 +162,6 @@ impl<R: Runtime> SharedPool<R> {
             .pool
             .discard(conn.link.id, &conn.link.key, CloseReason::Switched);
         self.deliver(&mut st, grant);
+        self.settle(st);
     }
 }

@@ -196,6 +196,28 @@ pub fn idle_timeout_expires<B: Backend>() {
     settle(&server);
 }
 
+/// An idle connection is closed when its idle timeout passes, with no
+/// request after it to notice (Go's `IdleConnTimeout` timer): a quiet
+/// client holds no socket its server has long given up.
+pub fn idle_connection_closes_on_time<B: Backend>() {
+    let server = ScriptServer::start(vec![vec![
+        Step::ReadRequest,
+        Step::Write(ok(b"one")),
+        Step::ExpectEof,
+    ]]);
+    let mut config = test_config();
+    config.pool = config.pool.idle_timeout(Some(Duration::from_millis(100)));
+    let client = B::client(config);
+    let resp = send_ok::<B>(&client, Req::get(server.url("/")));
+    assert_eq!(resp.body, b"one");
+    B::pass_time(&client, Duration::from_millis(600));
+    let stats = B::live_stats(&client);
+    assert_eq!(stats.idle, 0, "{}: {stats:?}", B::NAME);
+    assert!(closed(&stats, CloseReason::IdleTimeout) >= 1, "{stats:?}");
+    settle(&server);
+    drop(client);
+}
+
 /// `Keep-Alive: timeout=N` from the server: with the default 1 s margin,
 /// `timeout=5` keeps the connection and `timeout=1` expires it at once.
 pub fn keep_alive_hint_honoured<B: Backend>() {
