@@ -294,10 +294,9 @@ mod tests {
         let threads: Vec<_> = (0..WAITERS)
             .map(|_| {
                 let (pool, key) = (pool.clone(), key.clone());
-                let ticket = pool
-                    .try_checkout(&key, Instant::ZERO)
-                    .err()
-                    .expect("a wait");
+                let Err(ticket) = pool.try_checkout(&key, Instant::ZERO) else {
+                    panic!("a wait")
+                };
                 std::thread::spawn(move || {
                     let until = StdInstant::now() + std::time::Duration::from_secs(30);
                     match pool.wait(ticket, Some(until), None) {
