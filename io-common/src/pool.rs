@@ -341,7 +341,13 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         let grant = st.pool.checkin(id, &key, conn, verdict, keep_alive, now);
         self.deliver(&mut st, grant);
         let closed = take_closed(&mut st);
-        let wake = self.wake_at(&mut st);
+        // Without a server's hint, a connection going idle now expires
+        // after every one armed for before (times only grow here): the
+        // alarm needs no new time then, unless none is set.
+        let wake = match st.armed.is_none() || keep_alive.is_some() {
+            true => self.wake_at(&mut st),
+            false => None,
+        };
         drop(st);
         if let Some(trace) = &self.trace {
             let own = closed.iter().find(|(c, _)| c.id() == id).map(|&(_, r)| r);

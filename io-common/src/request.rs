@@ -242,9 +242,11 @@ fn prepare_direct(
     Ok(Prepared {
         key,
         // A `Host` of the request's own, or the client's default one
-        // (until a redirect leaves the origin), replaces the URL's.
+        // (until a redirect leaves the origin), replaces the URL's. (The
+        // defaults are few: a walk of their names costs less than a hashed
+        // lookup.)
         send_host: !has(HOST)
-            && (!config.default_headers.contains_key(HOST)
+            && (!config.default_headers.keys().any(|name| name == HOST)
                 || crate::redirect::Withheld::of(parts).cross_origin),
         connect_target,
         framing: framing(parts, body)?,
