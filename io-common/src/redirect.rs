@@ -492,10 +492,18 @@ fn resolve(
         status,
         location: Some(String::from_utf8_lossy(value).into_owned()),
     };
-    let text = std::str::from_utf8(value.trim_ascii()).map_err(|_| invalid())?;
+    // A `Location` in another charset than UTF-8 (Latin-1 file names) has
+    // its bytes above 0x7F percent-encoded, so the server gets back the
+    // bytes it sent (Go sends them so too); UTF-8 is left to the `url`
+    // crate, which encodes it the same way.
+    let value = value.trim_ascii();
+    let text = match std::str::from_utf8(value) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => std::borrow::Cow::Owned(percent_encode_high(value)),
+    };
     let mut url = match base {
-        Some(base) => base.join(text),
-        None => Url::parse(text),
+        Some(base) => base.join(&text),
+        None => Url::parse(&text),
     }
     .map_err(|_| invalid())?;
     // The fragment is the client's business (RFC 9110 section 10.2.2), never
@@ -503,6 +511,18 @@ fn resolve(
     url.set_fragment(None);
     let uri = Uri::try_from(url.as_str()).map_err(|_| invalid())?;
     Ok((url, uri))
+}
+
+/// `bytes` with each byte above 0x7F as `%XX`, the rest as it is.
+fn percent_encode_high(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 16);
+    for &b in bytes {
+        match b {
+            0..=0x7f => out.push(char::from(b)),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -655,6 +675,29 @@ mod tests {
             let (p, _) = follow(Method::GET, "http://h:81/a/b", 302, location, Replay::Empty)
                 .expect("followed");
             assert_eq!(p.uri, want, "{location}");
+        }
+    }
+
+    /// A `Location` that is not UTF-8 (Latin-1 `é` is 0xE9) is followed
+    /// with those bytes percent-encoded; UTF-8 comes out the same way.
+    #[test]
+    fn non_utf8_locations_are_percent_encoded() {
+        let p = parts(Method::GET, "http://h/a", &[]);
+        let config = Config::default();
+        for (location, want) in [
+            (&b"/caf\xe9?q=\xe9"[..], "http://h/caf%E9?q=%E9"),
+            ("/café".as_bytes(), "http://h/caf%C3%A9"),
+        ] {
+            let mut headers = HeaderMap::new();
+            let value = http::HeaderValue::from_bytes(location).expect("obs-text is a value");
+            headers.insert(LOCATION, value);
+            let mut r = Redirects::new(&p.uri);
+            let verdict =
+                r.handle_response(&p, StatusCode::FOUND, &headers, Replay::Empty, &config);
+            let Ok(Verdict::Follow(hop)) = verdict else {
+                panic!("not followed: {verdict:?}")
+            };
+            assert_eq!(hop.uri(), want);
         }
     }
 
