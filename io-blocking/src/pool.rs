@@ -69,10 +69,13 @@ pub(crate) fn alarm(clock: Clock, expire: impl Fn(Instant) + Send + Sync + 'stat
 type Expire = dyn Fn(Instant) + Send + Sync;
 
 /// The blocking clients' alarms: one thread for the process (named
-/// `roundtrip-idle`, 64 KiB of stack, started at the first alarm) sleeps
-/// until the earliest and runs it, as Go's runtime timers run
-/// `IdleConnTimeout`. Without it (the thread could not start), expired
-/// connections close at their pool's next checkout.
+/// `roundtrip-idle`, started at the first alarm) sleeps until the earliest
+/// and runs it, as Go's runtime timers run `IdleConnTimeout`. What it runs
+/// is the pool's expiry, with the client's tracer (and, when it held the
+/// client's last reference, the client's drop): a panic there is caught,
+/// so one client's tracer cannot stop every client's alarms. Without the
+/// thread (it could not start), expired connections close at their
+/// pool's next checkout.
 struct Alarms {
     due: Mutex<Queue>,
     woken: Condvar,
@@ -132,7 +135,6 @@ impl Alarms {
             }));
             std::thread::Builder::new()
                 .name("roundtrip-idle".into())
-                .stack_size(64 * 1024)
                 .spawn(move || alarms.run())
                 .ok()
                 .map(|_| alarms)
@@ -176,7 +178,8 @@ impl Alarms {
                     let d = due.heap.pop().expect("peeked");
                     drop(due);
                     if let Some(expire) = d.expire.upgrade() {
-                        expire(d.fired_for);
+                        let run = std::panic::AssertUnwindSafe(|| expire(d.fired_for));
+                        let _ = std::panic::catch_unwind(run);
                     }
                     self.lock()
                 }

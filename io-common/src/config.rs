@@ -30,7 +30,7 @@ use crate::redirect::RedirectPolicy;
 /// | `stale_check_after` | 1 ms | an idle connection older than this is probed before reuse |
 /// | `trace` | none | a [`Tracer`] called with every [`TraceEvent`](roundtrip_proto::trace::TraceEvent) (with its request's id and time: [`Tracer::with_ids`]) |
 /// | `max_redirects` | 10 | redirects followed per request; 0 = none (the 3xx is returned) |
-/// | `referer` | on | a redirect's next request names the URL it comes from in `Referer` (no user info; none from `https` to `http`) |
+/// | `referer` | on | a redirect's next request names where it comes from in `Referer`, as browsers by default: the URL (no user info) within the origin, the origin alone to another, none from `https` to `http`; a caller's own `Referer` stays (except from `https` to `http`) |
 /// | `redirect_policy` | none | asked before each redirect is followed |
 /// | `gzip` | true with a coding feature | ask for gzip (and deflate, br, zstd when their features are on) and decode it transparently |
 /// | `proxies` | none | the proxies for `http://` and `https://` URLs, and `NO_PROXY` ([`Proxies`](crate::proxy::Proxies)) |
@@ -84,9 +84,12 @@ pub struct Config {
     pub max_redirects: usize,
     /// Asked before each redirect within `max_redirects` is followed.
     pub redirect_policy: Option<RedirectPolicy>,
-    /// Send the URL a redirect comes from as `Referer` on its next request
-    /// (without user info; none from `https` to `http`), as Go and reqwest
-    /// do. Default on.
+    /// Send where a redirect comes from as `Referer` on its next request,
+    /// as browsers do by default (`strict-origin-when-cross-origin`): the
+    /// URL without user info within the origin, the origin alone to
+    /// another, none from `https` to `http` (RFC 9110 section 10.1.3). A
+    /// `Referer` the caller set is kept instead (Go), except from `https`
+    /// to `http`. Default on.
     pub referer: bool,
     /// Send `Accept-Encoding` with the enabled codings (`gzip, deflate, br,
     /// zstd`, those whose features are on) when the request has no
@@ -378,7 +381,9 @@ macro_rules! config_setters {
         /// `Host` here replaces the URL's (a virtual host behind an
         /// address) until a redirect leaves the origin; after such a hop
         /// the default `Host`, `Authorization`, `Proxy-Authorization` and
-        /// `Cookie` stay behind.
+        /// `Cookie` stay behind. (Through a forwarding HTTP proxy the
+        /// request line's absolute URL names the host, and the proxy
+        /// ignores `Host`, as it must: RFC 9112 section 3.2.2.)
         ///
         /// ```
         #[doc = concat!("use ", $krate, "::http::header::{ACCEPT, HeaderValue};")]
@@ -442,7 +447,8 @@ macro_rules! config_setters {
             self
         }
         /// Whether a redirect's next request says where it came from in
-        /// `Referer` (default on; never from `https` to `http`).
+        /// `Referer` (default on; the URL within the origin, the origin
+        /// alone to another, never from `https` to `http`).
         ///
         /// ```
         #[doc = concat!("let builder = ", $builder, ".referer(false);")]

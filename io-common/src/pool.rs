@@ -231,10 +231,15 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
     /// alarm again for the next expiry.
     pub fn expire(&self, fired_for: Instant, now: Instant) {
         let mut st = self.lock();
-        if st.armed == Some(fired_for) {
+        let now = st.advance(now);
+        // This alarm, or an earlier one that was lost (a task with no
+        // runtime left to run it): asked again below for what is next.
+        if st
+            .armed
+            .is_some_and(|armed| armed == fired_for || armed <= now)
+        {
             st.armed = None;
         }
-        let now = st.advance(now);
         st.pool.handle_timeout(now);
         self.settle(st);
     }
@@ -596,6 +601,26 @@ mod tests {
         assert_eq!(closes.load(Ordering::SeqCst), 2);
         let secs = |s| Duration::from_secs(s);
         assert_eq!(*rings.lock().unwrap(), [secs(11), secs(12)]);
+    }
+
+    /// An alarm that was lost (its task never ran) does not stop the
+    /// alarms: the next one that goes off sets the alarm again.
+    #[test]
+    fn a_lost_alarm_does_not_stop_the_next() {
+        let config = PoolConfig::default().idle_timeout(Some(Duration::from_secs(10)));
+        let (pool, rings) = pool(config);
+        let key = Key::new(Scheme::Http, "h", 80);
+        let closes = Arc::new(AtomicUsize::new(0));
+        let a = dialed(&pool, &key, "", &closes);
+        let b = dialed(&pool, &key, "Keep-Alive: timeout=3\r\n", &closes);
+        let c = dialed(&pool, &key, "", &closes);
+        pool.checkin(a, at(1)); // rings for 11 s
+        pool.checkin(b, at(2)); // rings for 2 + 3 - 1 = 4 s: lost
+        pool.expire(at(11), at(11));
+        assert_eq!(closes.load(Ordering::SeqCst), 2);
+        pool.checkin(c, at(12));
+        let secs = |s| Duration::from_secs(s);
+        assert_eq!(*rings.lock().unwrap(), [secs(11), secs(4), secs(22)]);
     }
 
     /// A grant its waiter gave up goes back idle with the server's

@@ -15,7 +15,10 @@
 //! 10.2.2, RFC 3986 section 5) by the `url` crate. A hop to another origin
 //! (scheme, host or port) drops `Authorization`, `Cookie`,
 //! `Proxy-Authorization` and a caller-set `Host`. Each hop sends the URL
-//! it comes from as `Referer` (without user info), none from `https` to
+//! it comes from as `Referer`, as browsers do by default
+//! (`strict-origin-when-cross-origin`): the whole URL (without user info)
+//! within the origin, its origin alone to another, none from `https` to
+//! `http`; a `Referer` of the caller's own is kept, except from `https` to
 //! `http` ([`Config::referer`]).
 //!
 //! ```
@@ -186,6 +189,11 @@ pub struct Hop {
     referer: Referer,
 }
 
+/// In a request's extensions: its `Referer` is the one a redirect set,
+/// not the caller's.
+#[derive(Clone, Copy, Debug)]
+struct OwnReferer;
+
 /// What a hop does to the request's `Referer` field.
 #[derive(Debug)]
 enum Referer {
@@ -250,6 +258,7 @@ impl Hop {
             Referer::Keep => {}
             Referer::Set(value) => {
                 parts.headers.insert(REFERER, value);
+                parts.extensions.insert(OwnReferer);
             }
             Referer::Remove => {
                 parts.headers.remove(REFERER);
@@ -428,7 +437,7 @@ impl Redirects {
             .as_ref()
             .is_none_or(|c| c.origin() != next_url.origin());
         let referer = match config.referer {
-            true => referer(current.as_ref(), &next_url),
+            true => referer(parts, current.as_ref(), &next_url),
             false => Referer::Keep,
         };
         self.chain.push(next.clone());
@@ -442,21 +451,36 @@ impl Redirects {
     }
 }
 
-/// The `Referer` of a hop from `from` to `to` (Go's `refererForURL`,
-/// reqwest's `make_referer`): the URL just requested without its user
-/// info and fragment, or none from `https` to `http`.
-fn referer(from: Option<&Url>, to: &Url) -> Referer {
+/// The `Referer` of a hop of the request `parts` from `from` to `to`:
+/// browsers' default policy (`strict-origin-when-cross-origin`; RFC 9110
+/// section 10.1.3 says not to send one from `https` to another origin,
+/// browsers send the origin alone): the URL just requested without its
+/// user info and fragment within the origin, its origin to another, none
+/// from `https` to `http`. A `Referer` the caller set stays (Go's
+/// `refererForURL`), except from `https` to `http`.
+fn referer(parts: &Parts, from: Option<&Url>, to: &Url) -> Referer {
     let Some(from) = from else {
         return Referer::Remove;
     };
     if from.scheme() == "https" && to.scheme() == "http" {
         return Referer::Remove;
     }
+    let own = parts.headers.contains_key(REFERER) && parts.extensions.get::<OwnReferer>().is_none();
+    if own {
+        return Referer::Keep;
+    }
     let mut from = from.clone();
-    // Neither fails on an `http(s)` URL with a host.
-    let _ = from.set_username("");
-    let _ = from.set_password(None);
-    from.set_fragment(None);
+    if from.origin() == to.origin() {
+        // Neither fails on an `http(s)` URL with a host.
+        let _ = from.set_username("");
+        let _ = from.set_password(None);
+        from.set_fragment(None);
+    } else {
+        from = match Url::parse(&from.origin().ascii_serialization()) {
+            Ok(origin) => origin,
+            Err(_) => return Referer::Remove,
+        };
+    }
     match http::HeaderValue::from_str(from.as_str()) {
         Ok(value) => Referer::Set(value),
         Err(_) => Referer::Remove,
@@ -703,8 +727,12 @@ mod tests {
 
     #[test]
     fn each_hop_names_where_it_comes_from() {
-        let hop = |from: &str, location: &str, config: &Config| {
-            let mut p = parts(Method::GET, from, &[("referer", "http://caller/")]);
+        let hop = |from: &str, location: &str, config: &Config, own: bool| {
+            let fields: &[(&str, &str)] = match own {
+                true => &[("referer", "http://caller/")],
+                false => &[],
+            };
+            let mut p = parts(Method::GET, from, fields);
             let mut r = Redirects::new(&p.uri);
             let verdict = r.handle_response(
                 &p,
@@ -724,27 +752,35 @@ mod tests {
         let config = Config::default();
         let table = [
             ("http://h/a?q=1", "/b", Some("http://h/a?q=1")),
-            ("http://u:p@h:81/a", "http://g/", Some("http://h:81/a")),
-            ("http://h/a", "https://h/", Some("http://h/a")),
-            ("https://h/a", "https://g/", Some("https://h/a")),
-            // Never from TLS to plain text, the caller's own neither.
+            ("http://u:p@h:81/a?q", "/b", Some("http://h:81/a?q")),
+            // To another origin, the origin alone.
+            ("http://u:p@h:81/a?q", "http://g/", Some("http://h:81/")),
+            ("http://h/a", "https://h/", Some("http://h/")),
+            ("https://h/a?sig=1", "https://g/", Some("https://h/")),
+            // Never from TLS to plain text.
             ("https://h/a", "http://h/", None),
         ];
         for (from, location, want) in table {
-            assert_eq!(
-                hop(from, location, &config).as_deref(),
-                want,
-                "{from} -> {location}"
-            );
+            let got = hop(from, location, &config, false);
+            assert_eq!(got.as_deref(), want, "{from} -> {location}");
+        }
+        // The caller's own stays, except from TLS to plain text; it is
+        // not taken for one a redirect set on a later hop.
+        for (from, location, want) in [
+            ("http://h/a", "/b", Some("http://caller/")),
+            ("https://h/a", "https://g/", Some("http://caller/")),
+            ("https://h/a", "http://h/", None),
+        ] {
+            let got = hop(from, location, &config, true);
+            assert_eq!(got.as_deref(), want, "{from} -> {location}");
         }
         let off = Config {
             referer: false,
             ..Config::default()
         };
-        assert_eq!(
-            hop("http://h/a", "/b", &off).as_deref(),
-            Some("http://caller/")
-        );
+        assert_eq!(hop("http://h/a", "/b", &off, false), None);
+        let got = hop("http://h/a", "/b", &off, true);
+        assert_eq!(got.as_deref(), Some("http://caller/"));
     }
 
     #[test]

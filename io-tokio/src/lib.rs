@@ -20,7 +20,7 @@
 //!   the first timeout armed (as for hyper-util's `TokioTimer` and
 //!   reqwest). A client with every timeout off, the pool's idle timeout
 //!   included, arms none (an idle connection whose server sent a
-//!   `Keep-Alive: timeout` hint still expires on a timer task).
+//!   `Keep-Alive: timeout` hint then expires at the next checkout).
 //! - The response body implements [`http_body::Body`]; a response that
 //!   switched protocols gives its connection with [`ResponseBody::upgrade`].
 //! - `client.get(url)` (and `post`, `put`, `patch`, `delete`, `head`,

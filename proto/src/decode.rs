@@ -239,7 +239,9 @@ impl ResponseDecoder {
     }
 
     /// Returns to the state of a new decoder (same limits), keeping its
-    /// allocations: for the next exchange on a connection. Meant for
+    /// allocations: for the next exchange on a connection. The request's
+    /// method is forgotten too: set it again for a `HEAD` or `CONNECT`
+    /// ([`set_request_method`](Self::set_request_method)). Meant for
     /// between messages: a head being reported without shared heads still
     /// lies at the front of the read buffer, and stays there.
     pub fn reset(&mut self) {

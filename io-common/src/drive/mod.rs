@@ -199,7 +199,13 @@ impl<R: Runtime> Client<R> {
         });
         // Idle connections close when they expire, not at the next request:
         // a task sleeps until then (none without a runtime to spawn on; the
-        // next checkout closes them then).
+        // next checkout closes them then). Not without an idle timeout: a
+        // client with every timeout off arms no timer, so that it runs on
+        // a runtime without one (a server's `Keep-Alive` hint then expires
+        // its connection at the next checkout).
+        if shared.settings.config.pool.idle_timeout.is_none() {
+            return Client { shared };
+        }
         let weak = Arc::downgrade(&shared);
         shared.pool.set_alarm(Box::new(move |at| {
             let Some(shared) = weak.upgrade() else {
