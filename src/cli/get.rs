@@ -44,6 +44,7 @@
 //! as the `http` crate keeps them (lowercase). `-v` shows the 1xx heads
 //! whole (`ResponseExt::interim`).
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -100,6 +101,12 @@ pub struct Args {
     /// response arrives: a run that gets none leaves it as it was.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Write each body to a file in the current directory named as the
+    /// last segment of its URL's path (`https://h/a/f.tar.gz` to
+    /// `f.tar.gz`; the URL asked for, not a redirect's), as curl's `-O`
+    /// for every URL. A URL whose path ends in `/` is a usage error.
+    #[arg(short = 'O', long = "remote-name", conflicts_with = "output")]
+    remote_name: bool,
     /// The request method [default: GET, or POST with -d].
     #[arg(short = 'X', long = "request", value_name = "METHOD")]
     method: Option<String>,
@@ -410,7 +417,7 @@ fn fetch_all(args: &Args) -> Result<(), Failure> {
     tls_settings(args, &mut config)?;
     proxy_settings(args, &mut config)?;
     let planned = plan(args, &mut config)?;
-    let mut sink = Sink::open(args)?;
+    let mut sink = Sink::open(args, &planned)?;
     let log = args.verbose.then(|| Arc::new(Log::new(config.clone())));
     let connects = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&connects);
@@ -554,6 +561,19 @@ fn plan(args: &Args, config: &mut Config) -> Result<Vec<Planned>, Failure> {
             Ok(planned)
         })
         .collect()
+}
+
+/// `-O`'s file name for `uri`: the last segment of its path, as written
+/// (curl does not decode it either); none for a path ending in `/`, nor
+/// `.` or `..`, which name no file of their own.
+fn remote_name(uri: &Uri) -> Result<PathBuf, Failure> {
+    let name = uri.path().rsplit('/').next().unwrap_or("");
+    match name {
+        "" | "." | ".." => Err(Failure::Usage(format!(
+            "-O: the URL {uri} names no file (the last segment of its path is empty, . or ..)"
+        ))),
+        name => Ok(PathBuf::from(name)),
+    }
 }
 
 /// True when `url` starts with a scheme and `://` (`host:8080/?to=http://x`
@@ -1168,6 +1188,8 @@ impl Output {
 /// Where bodies (and, with `-i`, heads) go, with a progress bar when asked for.
 struct Sink {
     out: Output,
+    /// `-O`: the outputs of the URLs still to come, one each, in order.
+    remote: VecDeque<Output>,
     /// Show a bar per body (`-o` to a file, stderr a terminal, no `-v`, no `-s`).
     progress: bool,
     bar: Option<ProgressBar>,
@@ -1195,20 +1217,28 @@ struct Sink {
 }
 
 impl Sink {
-    fn open(args: &Args) -> Result<Sink, Failure> {
+    fn open(args: &Args, planned: &[Planned]) -> Result<Sink, Failure> {
         // `-o -` is stdout, asked for by name: written even to a terminal.
         let out = Output::open(args.output.as_ref())?;
+        let mut remote = VecDeque::new();
+        if args.remote_name {
+            for request in planned {
+                let name = remote_name(&request.parts.uri)?;
+                remote.push_back(Output::open(Some(&name))?);
+            }
+        }
+        let to_file = out.is_file() || args.remote_name;
         let dump = match &args.dump_header {
             Some(path) => Some(Output::open(Some(path))?),
             None => None,
         };
         Ok(Sink {
-            progress: out.is_file() && !args.verbose && !args.silent && io::stderr().is_terminal(),
+            progress: to_file && !args.verbose && !args.silent && io::stderr().is_terminal(),
             bar: None,
             include: args.include || args.head,
             dump,
             fail: args.fail,
-            terminal: args.output.is_none() && io::stdout().is_terminal(),
+            terminal: !to_file && io::stdout().is_terminal(),
             silent: args.silent,
             failed: false,
             binary: false,
@@ -1216,13 +1246,19 @@ impl Sink {
             status: None,
             bytes: 0,
             out,
+            remote,
         })
     }
 
-    /// A URL's request starts: nothing of a response yet.
+    /// A URL's request starts: nothing of a response yet (with `-O`, its
+    /// own file now; the previous URL's is closed, and removed if the run
+    /// made it and no answer came).
     fn reset(&mut self) {
         self.status = None;
         self.bytes = 0;
+        if let Some(next) = self.remote.pop_front() {
+            self.out = next;
+        }
     }
 
     /// A response begins: its head to `-D` and `-i`, and a bar sized by its

@@ -29,7 +29,17 @@ fn get(args: &[&str]) -> Run {
 
 /// Runs `roundtrip get` with `args`, `input` on stdin.
 fn get_with_stdin(args: &[&str], input: &[u8]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+    get_in(None, args, input)
+}
+
+/// Runs `roundtrip get` with `args`, `input` on stdin, in `dir` (or this
+/// process's directory).
+fn get_in(dir: Option<&std::path::Path>, args: &[&str], input: &[u8]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_roundtrip"));
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let mut child = command
         .arg("get")
         .args(args)
         .stdin(Stdio::piped())
@@ -250,6 +260,38 @@ fn output_file_gets_every_body() {
     );
     let written = std::fs::read_to_string(&path).expect("the output file exists");
     assert_eq!(written, "hello, worldhello, world");
+}
+
+/// `-O`: each body to a file named as its URL's last path segment, in
+/// the current directory; a URL that names no file is refused before any
+/// request; `-O` with `-o` is refused.
+#[test]
+fn remote_name_writes_each_body_to_its_own_file() {
+    let server = hello();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_get-remote-name");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let urls = [server.url("/a/first.txt?x=1"), server.url("/second")];
+    let run = get_in(Some(&dir), &["-O", &urls[0], &urls[1]], b"");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), ""),
+        "{}",
+        run.stderr
+    );
+    for name in ["first.txt", "second"] {
+        let written = std::fs::read_to_string(dir.join(name)).expect(name);
+        assert_eq!(written, "hello, world", "{name}");
+    }
+    for url in [server.url("/dir/"), server.url("/a/.."), server.url("")] {
+        let run = get_in(Some(&dir), &["-O", &urls[1], &url], b"");
+        assert_eq!(run.code, Some(2), "{url}: {}", run.stderr);
+        assert!(run.stderr.contains("names no file"), "{}", run.stderr);
+    }
+    let run = get_in(Some(&dir), &["-O", "-o", "x", &urls[1]], b"");
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    // The two runs above that fetched: none of the refused ones sent a request.
+    assert_eq!(server.seen().len(), 2);
 }
 
 #[test]
