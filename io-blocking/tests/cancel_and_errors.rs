@@ -95,7 +95,12 @@ fn a_shared_token_wakes_every_request_and_a_late_cancel_touches_nothing() {
             thread::spawn(move || client.get(&url).extension(cancel).send())
         })
         .collect();
-    thread::sleep(Duration::from_millis(200));
+    // Both requests are in flight (bounded: 5 s) before the cancel.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.stats().in_use < 2 {
+        assert!(Instant::now() < deadline, "{:?}", client.stats());
+        thread::sleep(Duration::from_millis(2));
+    }
     let started = Instant::now();
     cancel.cancel();
     for request in waiting {

@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -49,12 +50,14 @@ fn idle_goes(client: &Client) -> bool {
 
 #[test]
 fn a_panicking_tracer_does_not_stop_the_alarms() {
+    static PANICKED: AtomicBool = AtomicBool::new(false);
     let url = format!("http://{}/", origin());
-    let idle = Some(Duration::from_millis(50));
+    let idle = Some(Duration::from_millis(300));
     let panicking = Client::builder()
         .idle_timeout(idle)
         .trace(|event: &TraceEvent| {
             if let TraceEvent::ConnClosed { .. } = event {
+                PANICKED.store(true, Ordering::SeqCst);
                 panic!("the tracer panics (as this test wants)");
             }
         })
@@ -63,6 +66,7 @@ fn a_panicking_tracer_does_not_stop_the_alarms() {
     assert_eq!(response.body_mut().bytes(10).unwrap(), "ok");
     drop(response);
     assert!(idle_goes(&panicking), "{:?}", panicking.stats());
+    assert!(PANICKED.load(Ordering::SeqCst), "the tracer was called");
     let client = Client::builder().idle_timeout(idle).build();
     let mut response = client.get(url.as_str()).send().unwrap();
     assert_eq!(response.body_mut().bytes(10).unwrap(), "ok");

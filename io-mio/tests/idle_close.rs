@@ -60,8 +60,8 @@ fn read_request(stream: &mut TcpStream) {
 /// nothing more.
 fn client_closes(stream: &mut TcpStream) -> bool {
     stream.set_read_timeout(Some(BOUND)).expect("read timeout");
-    let mut buf = [0u8; 64];
-    matches!(stream.read(&mut buf), Ok(0)) || matches!(stream.read(&mut buf), Ok(0))
+    let mut rest = Vec::new();
+    matches!(stream.read_to_end(&mut rest), Ok(0))
 }
 
 fn accept(listener: &TcpListener) -> TcpStream {

@@ -938,18 +938,7 @@ fn one_redirect_too_many_is_singular() {
 #[test]
 fn ipv6_addresses_are_in_brackets() {
     let Ok(listener) = TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)) else {
-        // Straight to stderr (libtest hides eprintln! of passing tests);
-        // CI's ROUNDTRIP_REQUIRE_SERVERS=1 makes the skip a failure.
-        let why = "no IPv6 loopback here: ipv6_addresses_are_in_brackets SKIPPED";
-        assert!(
-            std::env::var_os("ROUNDTRIP_REQUIRE_SERVERS").is_none(),
-            "{why}"
-        );
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr().lock(),
-            format!("\n!!! {why}\n").as_bytes(),
-        );
-        return;
+        return roundtrip_tests::fixtures::skip_loudly("no IPv6 loopback here");
     };
     let server = Script::on(listener, |_| reply("200 OK", "", "six"));
     let url = server.url("/");
@@ -998,8 +987,7 @@ fn binary_body_is_not_written_to_a_terminal() {
         .stdin(Stdio::null())
         .output()
     else {
-        eprintln!("no `script` here: skipped");
-        return;
+        return roundtrip_tests::fixtures::skip_loudly("no `script` (util-linux) here");
     };
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -931,12 +931,14 @@ fn outcome(case: fn()) -> Result<(), String> {
 /// backend table (`pass`, or `FAIL n/runs` with the first failure's
 /// message below the table). Returns the table.
 pub fn matrix(runs: usize) -> String {
+    use crate::Smol;
     use crate::backend::{Blocking, Mio, TokioCurrent, TokioMulti};
-    let columns: [(&str, Vec<Case>); 4] = [
+    let columns: [(&str, Vec<Case>); 5] = [
         (Blocking::NAME, cases::<Blocking>()),
         (TokioCurrent::NAME, cases::<TokioCurrent>()),
         (TokioMulti::NAME, cases::<TokioMulti>()),
         (Mio::NAME, cases::<Mio>()),
+        (Smol::NAME, cases::<Smol>()),
     ];
     let names: Vec<&str> = columns[0].1.iter().map(|(n, _)| *n).collect();
     // Silence the default hook: failures are reported in the table.

@@ -700,15 +700,19 @@ pub fn client_closes_with_close_notify<B: Backend>() {
             ],
         ]);
         let mut config = tls_config();
-        config.pool.idle_timeout = Some(Duration::from_millis(50));
+        // Long enough that the connection of `/next` is still idle when
+        // `close_idle` comes, on a loaded machine too (idle connections
+        // expire in the background).
+        config.pool.idle_timeout = Some(Duration::from_millis(400));
         let client = B::client(config);
         let context = format!("{} {versions:?}", B::NAME);
         let bye = send_ok::<B>(&client, Req::get(server.url("/close")));
         assert_eq!(bye.body, b"bye", "{context}");
         let idle = send_ok::<B>(&client, Req::get(server.url("/idle")));
         assert_eq!(idle.body, b"idle", "{context}");
-        std::thread::sleep(Duration::from_millis(120));
-        // The checkout finds the idle connection expired and closes it.
+        B::pass_time(&client, Duration::from_millis(600));
+        // The idle connection expired (closed by the pool's alarm, or by
+        // this checkout).
         let next = send_ok::<B>(&client, Req::get(server.url("/next")));
         assert_eq!(next.body, b"next", "{context}");
         assert_eq!(server.accepted(), 3, "{context}");

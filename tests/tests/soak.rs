@@ -362,6 +362,14 @@ fn soak<B: Backend>() {
     let elapsed = started.elapsed();
     let wrong_answers = violations.len();
     assert_eq!(successes + failures.len() + wrong_answers, WORKERS * each);
+    // About four in five faults are answers a client reads whole (clean,
+    // chunked, interim, closing after it, slow within the timeouts, extra
+    // bytes after it): a client failing them all would pass the rest.
+    assert!(
+        successes * 10 >= WORKERS * each * 7,
+        "{successes} of {} succeeded (about 80% expected)",
+        WORKERS * each
+    );
 
     // What the server read: POST ids at most once, GET ids at most twice.
     let requests = server.requests();
@@ -710,5 +718,6 @@ fn soak_tls_smol() {
 #[ignore = "runs the whole fault suite on every backend; prints the FAULTS.md table"]
 fn fault_matrix() {
     let runs = env_or("ROUNDTRIP_MATRIX_RUNS", 1) as usize;
-    roundtrip_tests::faults::matrix(runs.max(1));
+    let table = roundtrip_tests::faults::matrix(runs.max(1));
+    assert!(!table.contains("FAIL"), "failed cells in the table above");
 }

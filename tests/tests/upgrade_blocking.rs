@@ -229,7 +229,15 @@ fn cancel_while_waiting_for_a_connection_gives_the_place_up() {
                 .and_then(|mut r| r.body_mut().text(16))
         })
     };
-    thread::sleep(Duration::from_millis(100));
+    // The first request holds the one connection (bounded: 5 s).
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what} within 5 s");
+            thread::sleep(Duration::from_millis(2));
+        }
+    };
+    until("the first request in use", &|| client.stats().in_use == 1);
     let cancel = Cancel::new();
     let waiting = {
         let (client, url, cancel) = (client.clone(), url.clone(), cancel.clone());
@@ -242,7 +250,7 @@ fn cancel_while_waiting_for_a_connection_gives_the_place_up() {
             (client.execute(request).map(|_| ()), started.elapsed())
         })
     };
-    thread::sleep(Duration::from_millis(100));
+    until("the second request queued", &|| client.stats().waiters == 1);
     cancel.cancel();
     let (result, took) = waiting.join().unwrap();
     assert!(

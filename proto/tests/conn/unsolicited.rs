@@ -21,11 +21,12 @@ fn unsolicited_byte_after_a_complete_response() {
 /// is seen first. The error names the first unsolicited byte either way.
 #[test]
 fn unsolicited_bytes_error_is_split_independent() {
-    run(&[
+    let o = run(&[
         Start(get(b"/")),
         WrittenAll,
         ServerSends(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiXYZ"),
     ]);
+    assert_eq!(o.error(), Some(&Error::UnsolicitedBytes { byte: b'X' }));
 }
 
 #[test]
