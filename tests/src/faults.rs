@@ -410,22 +410,34 @@ fn bytes_on_idle_with<B: Backend>(
     server_pause: Duration,
     client_pause: Duration,
 ) {
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let server = serve::<B>(vec![
         vec![
             Step::ReadRequest,
             Step::Write(ok(b"one")),
             Step::Sleep(server_pause),
             Step::Write(extra.to_vec()),
+            Step::Reached(written.clone()),
             Step::ExpectEof,
         ],
         next_conn(),
     ]);
     let client = B::client(config);
+    let started = std::time::Instant::now();
     assert_eq!(
         send_ok::<B>(&client, Req::get(server.url("/one"))).body,
         b"one"
     );
-    thread::sleep(client_pause);
+    // The next request goes after the server's extra bytes, whatever the
+    // load (bounded: 5 s); the pause counts from the first answer. A
+    // server thread late past `stale_check_after` turns the case into the
+    // probed one, which ends the same.
+    let deadline = started + Duration::from_secs(5);
+    while !written.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(std::time::Instant::now() < deadline, "the server wrote its extra bytes");
+        thread::sleep(Duration::from_millis(1));
+    }
+    thread::sleep(client_pause.saturating_sub(started.elapsed()));
     let resp = B::send(&client, Req::get(server.url("/next")));
     match &resp {
         Ok(r) => assert_eq!(

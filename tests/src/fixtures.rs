@@ -265,7 +265,15 @@ fn spawn_and_wait(mut cmd: Command, addr: SocketAddr, log: &Path, what: &str) ->
             Err(e) => panic!("waiting on {what}: {e}"),
         }
         if TcpStream::connect_timeout(&addr, STARTUP_POLL).is_ok() {
-            // Connected; make sure it is our process that answered.
+            // Connected; make sure it is our process that answered: alive,
+            // and not retrying a bind that another process's listener on
+            // the same port refused (nginx retries for 2 s, logging it).
+            thread::sleep(Duration::from_millis(20));
+            if read_lossy(log).contains("Address already in use") {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Attempt::PortTaken;
+            }
             if let Ok(None) = child.try_wait() {
                 return Attempt::Up(child);
             }

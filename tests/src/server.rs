@@ -95,6 +95,9 @@ pub enum Step {
     },
     /// Sleeps (the server stopping cuts it short).
     Sleep(Duration),
+    /// Sets the flag: the steps before it are done (their bytes written),
+    /// for a test that must not act before.
+    Reached(std::sync::Arc<std::sync::atomic::AtomicBool>),
     /// Closes gracefully: ends the session (over TLS, sends `close_notify`),
     /// shuts the write side (FIN), reads away what the client already sent
     /// without waiting (so the kernel does not answer unread bytes with
@@ -154,6 +157,7 @@ impl fmt::Debug for Step {
                 write!(f, "WriteSlowly({} bytes every {every:?})", bytes.len())
             }
             Step::Sleep(d) => write!(f, "Sleep({d:?})"),
+            Step::Reached(_) => f.write_str("Reached"),
             Step::Close => f.write_str("Close"),
             Step::CloseWithoutNotify => f.write_str("CloseWithoutNotify"),
             Step::FatalAlert => f.write_str("FatalAlert"),
@@ -684,6 +688,10 @@ impl Conn {
                 Ok(())
             }
             Step::Sleep(d) => self.sleep(*d),
+            Step::Reached(flag) => {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }
             Step::Close => {
                 self.wire.close_notify();
                 // The client may be gone already; the close goes on.

@@ -50,14 +50,22 @@ fn run(runtime: tokio::runtime::Runtime) {
     runtime.block_on(async {
         let mut rng = Lcg(0x5eed);
         let (mut completed, mut cancelled) = (0u32, 0u32);
-        // 300 requests, 8 at a time, each under a timeout of 0 to 40 ms: the
+        // How long a whole request takes here now (the server writes its
+        // body slowly, which a loaded machine makes slower): the timeouts
+        // below spread over three times that, 40 ms at least.
+        let started = std::time::Instant::now();
+        let mut response = client.get(&url).send().await.expect("a first request");
+        response.body_mut().bytes(1 << 20).await.expect("its body");
+        let span = (started.elapsed() * 3).max(Duration::from_millis(40));
+        let span = u64::try_from(span.as_micros()).unwrap_or(u64::MAX);
+        // 300 requests, 8 at a time, each under a timeout of 0 to `span`: the
         // cancellation lands while waiting for the pool, connecting, writing,
         // waiting for the head, or in the middle of the body.
         for _round in 0..38 {
             let mut tasks = Vec::new();
             for _ in 0..8 {
                 let (client, url) = (client.clone(), url.clone());
-                let limit = Duration::from_micros(rng.below(40_000));
+                let limit = Duration::from_micros(rng.below(span));
                 tasks.push(tokio::spawn(async move {
                     tokio::time::timeout(limit, async {
                         let mut response = client.get(&url).send().await?;
