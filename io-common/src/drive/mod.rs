@@ -36,6 +36,7 @@
 //! }
 //! ```
 
+mod alarm;
 mod body;
 mod pool;
 mod run;
@@ -206,20 +207,7 @@ impl<R: Runtime> Client<R> {
         if shared.settings.config.pool.idle_timeout.is_none() {
             return Client { shared };
         }
-        let weak = Arc::downgrade(&shared);
-        shared.pool.set_alarm(Box::new(move |at| {
-            let Some(shared) = weak.upgrade() else {
-                return;
-            };
-            let (runtime, when) = (shared.runtime.clone(), shared.clock.to_std(at));
-            let weak = weak.clone();
-            shared.runtime.spawn(async move {
-                runtime.timer(when).await;
-                if let Some(shared) = weak.upgrade() {
-                    shared.pool.expire(at, shared.clock.now());
-                }
-            });
-        }));
+        shared.pool.set_alarm(alarm::alarm(Arc::downgrade(&shared)));
         Client { shared }
     }
 
