@@ -172,6 +172,11 @@ pub struct PoolState<C, P> {
     /// When the backend's alarm ([`SharedPool::set_alarm`]) was last asked
     /// to run [`SharedPool::expire`]; `None` once it did, or never asked.
     armed: Option<Instant>,
+    /// The times the alarm was called with that have not gone off yet
+    /// (each a task or an entry waiting in the backend): the alarm is not
+    /// called twice for one time. Those past are forgotten, so the list
+    /// holds future times only, one per alarm pending.
+    pending: Vec<Instant>,
 }
 
 impl<C, P> PoolState<C, P> {
@@ -213,6 +218,7 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
                 parked: W::Parked::default(),
                 now: Instant::ZERO,
                 armed: None,
+                pending: Vec::new(),
             }),
             waiting,
             clock,
@@ -240,6 +246,7 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         {
             st.armed = None;
         }
+        st.pending.retain(|&at| at != fired_for && at > now);
         st.pool.handle_timeout(now);
         self.settle(st);
     }
@@ -265,6 +272,12 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
             return None;
         }
         st.armed = Some(next);
+        // An alarm still pending for this very time (a connection idle
+        // without a hint, while a hinted one came and went) goes off then.
+        if st.pending.contains(&next) {
+            return None;
+        }
+        st.pending.push(next);
         Some(next)
     }
 
@@ -308,6 +321,7 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         // runtime to run on) is asked again at the next check-in.
         if st.armed.is_some_and(|armed| armed <= now) {
             st.armed = None;
+            st.pending.retain(|&at| at > now);
         }
         let got = match st.pool.checkout(key, now) {
             Checkout::Idle(idle) => Ok(Got::Idle(idle.handle, Some(idle.idle_for))),
@@ -621,6 +635,27 @@ mod tests {
         pool.checkin(c, at(12));
         let secs = |s| Duration::from_secs(s);
         assert_eq!(*rings.lock().unwrap(), [secs(11), secs(4), secs(22)]);
+    }
+
+    /// One alarm per time: a connection idle without a hint keeps the
+    /// alarm set for it while a hinted one's alarm comes and goes.
+    #[test]
+    fn an_alarm_pending_is_not_set_again() {
+        let config = PoolConfig::default().idle_timeout(Some(Duration::from_secs(10)));
+        let (pool, rings) = pool(config);
+        let key = Key::new(Scheme::Http, "h", 80);
+        let closes = Arc::new(AtomicUsize::new(0));
+        let a = dialed(&pool, &key, "", &closes);
+        let b = dialed(&pool, &key, "Keep-Alive: timeout=3\r\n", &closes);
+        pool.checkin(a, at(1)); // rings for 11 s
+        pool.checkin(b, at(2)); // rings for 2 + 3 - 1 = 4 s
+        pool.expire(at(4), at(4)); // closes b; a's 11 s is pending still
+        assert_eq!(closes.load(Ordering::SeqCst), 1);
+        let secs = |s| Duration::from_secs(s);
+        assert_eq!(*rings.lock().unwrap(), [secs(11), secs(4)]);
+        pool.expire(at(11), at(11));
+        assert_eq!(closes.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.stats().idle, 0);
     }
 
     /// A grant its waiter gave up goes back idle with the server's

@@ -47,12 +47,14 @@ impl Stop {
             tasks.next += 1;
             tasks.next
         });
-        match tasks.wakers.get_mut(&id) {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            _ => {
-                tasks.wakers.insert(id, cx.waker().clone());
-            }
-        }
+        let replaced = match tasks.wakers.get(&id) {
+            Some(waker) if waker.will_wake(cx.waker()) => None,
+            _ => tasks.wakers.insert(id, cx.waker().clone()),
+        };
+        // A waker is dropped outside the lock: a runtime's drop may do
+        // anything.
+        drop(tasks);
+        drop(replaced);
         false
     }
 }
@@ -82,7 +84,9 @@ struct Leave {
 impl Drop for Leave {
     fn drop(&mut self) {
         if let Some(id) = self.id {
-            self.stop.tasks().wakers.remove(&id);
+            // Dropped after the lock is let go (see `poll_stopped`).
+            let waker = self.stop.tasks().wakers.remove(&id);
+            drop(waker);
         }
     }
 }
