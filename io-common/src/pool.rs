@@ -592,70 +592,95 @@ mod tests {
         }
     }
 
+    /// A pool with its alarm recorded, one host, and a close counter.
+    struct Harness {
+        pool: SharedPool<TestConn, Polling>,
+        rings: Rings,
+        key: Key,
+        closes: Arc<AtomicUsize>,
+    }
+
+    impl Harness {
+        fn new(config: PoolConfig) -> Harness {
+            let (pool, rings) = pool(config);
+            let key = Key::new(Scheme::Http, "h", 80);
+            let closes = Arc::new(AtomicUsize::new(0));
+            Harness {
+                pool,
+                rings,
+                key,
+                closes,
+            }
+        }
+
+        /// A connection in use, its answer's extra `fields` read.
+        fn conn(&self, fields: &str) -> TestConn {
+            dialed(&self.pool, &self.key, fields, &self.closes)
+        }
+
+        /// The times the alarm was called with, in seconds.
+        fn rings(&self) -> Vec<u64> {
+            self.rings
+                .lock()
+                .unwrap()
+                .iter()
+                .map(Duration::as_secs)
+                .collect()
+        }
+
+        fn closes(&self) -> usize {
+            self.closes.load(Ordering::SeqCst)
+        }
+    }
+
+    fn idle_10s() -> PoolConfig {
+        PoolConfig::default().idle_timeout(Some(Duration::from_secs(10)))
+    }
+
     /// A connection going idle asks the alarm for its expiry when that is
     /// the pool's earliest; the alarm's call closes it then, and asks for
     /// the next.
     #[test]
     fn idle_connections_expire_on_the_alarm() {
-        let config = PoolConfig::default().idle_timeout(Some(Duration::from_secs(10)));
-        let (pool, rings) = pool(config);
-        let key = Key::new(Scheme::Http, "h", 80);
-        let closes = Arc::new(AtomicUsize::new(0));
-        let (a, b) = (
-            dialed(&pool, &key, "", &closes),
-            dialed(&pool, &key, "", &closes),
-        );
-        pool.checkin(a, at(1));
-        pool.checkin(b, at(2));
-        assert_eq!(*rings.lock().unwrap(), [Duration::from_secs(11)]);
-        pool.expire(at(11), at(11));
-        assert_eq!(closes.load(Ordering::SeqCst), 1);
-        assert_eq!(pool.stats().idle, 1);
-        pool.expire(at(12), at(12));
-        assert_eq!(closes.load(Ordering::SeqCst), 2);
-        let secs = |s| Duration::from_secs(s);
-        assert_eq!(*rings.lock().unwrap(), [secs(11), secs(12)]);
+        let h = Harness::new(idle_10s());
+        let (a, b) = (h.conn(""), h.conn(""));
+        h.pool.checkin(a, at(1));
+        h.pool.checkin(b, at(2));
+        assert_eq!(h.rings(), [11]);
+        h.pool.expire(at(11), at(11));
+        assert_eq!((h.closes(), h.pool.stats().idle), (1, 1));
+        h.pool.expire(at(12), at(12));
+        assert_eq!(h.closes(), 2);
+        assert_eq!(h.rings(), [11, 12]);
     }
 
     /// An alarm that was lost (its task never ran) does not stop the
     /// alarms: the next one that goes off sets the alarm again.
     #[test]
     fn a_lost_alarm_does_not_stop_the_next() {
-        let config = PoolConfig::default().idle_timeout(Some(Duration::from_secs(10)));
-        let (pool, rings) = pool(config);
-        let key = Key::new(Scheme::Http, "h", 80);
-        let closes = Arc::new(AtomicUsize::new(0));
-        let a = dialed(&pool, &key, "", &closes);
-        let b = dialed(&pool, &key, "Keep-Alive: timeout=3\r\n", &closes);
-        let c = dialed(&pool, &key, "", &closes);
-        pool.checkin(a, at(1)); // rings for 11 s
-        pool.checkin(b, at(2)); // rings for 2 + 3 - 1 = 4 s: lost
-        pool.expire(at(11), at(11));
-        assert_eq!(closes.load(Ordering::SeqCst), 2);
-        pool.checkin(c, at(12));
-        let secs = |s| Duration::from_secs(s);
-        assert_eq!(*rings.lock().unwrap(), [secs(11), secs(4), secs(22)]);
+        let h = Harness::new(idle_10s());
+        let (a, b, c) = (h.conn(""), h.conn("Keep-Alive: timeout=3\r\n"), h.conn(""));
+        h.pool.checkin(a, at(1)); // rings for 11 s
+        h.pool.checkin(b, at(2)); // rings for 2 + 3 - 1 = 4 s: lost
+        h.pool.expire(at(11), at(11));
+        assert_eq!(h.closes(), 2);
+        h.pool.checkin(c, at(12));
+        assert_eq!(h.rings(), [11, 4, 22]);
     }
 
     /// One alarm per time: a connection idle without a hint keeps the
     /// alarm set for it while a hinted one's alarm comes and goes.
     #[test]
     fn an_alarm_pending_is_not_set_again() {
-        let config = PoolConfig::default().idle_timeout(Some(Duration::from_secs(10)));
-        let (pool, rings) = pool(config);
-        let key = Key::new(Scheme::Http, "h", 80);
-        let closes = Arc::new(AtomicUsize::new(0));
-        let a = dialed(&pool, &key, "", &closes);
-        let b = dialed(&pool, &key, "Keep-Alive: timeout=3\r\n", &closes);
-        pool.checkin(a, at(1)); // rings for 11 s
-        pool.checkin(b, at(2)); // rings for 2 + 3 - 1 = 4 s
-        pool.expire(at(4), at(4)); // closes b; a's 11 s is pending still
-        assert_eq!(closes.load(Ordering::SeqCst), 1);
-        let secs = |s| Duration::from_secs(s);
-        assert_eq!(*rings.lock().unwrap(), [secs(11), secs(4)]);
-        pool.expire(at(11), at(11));
-        assert_eq!(closes.load(Ordering::SeqCst), 2);
-        assert_eq!(pool.stats().idle, 0);
+        let h = Harness::new(idle_10s());
+        let (a, b) = (h.conn(""), h.conn("Keep-Alive: timeout=3\r\n"));
+        h.pool.checkin(a, at(1)); // rings for 11 s
+        h.pool.checkin(b, at(2)); // rings for 2 + 3 - 1 = 4 s
+        h.pool.expire(at(4), at(4)); // closes b; a's 11 s is pending still
+        assert_eq!(h.closes(), 1);
+        assert_eq!(h.rings(), [11, 4]);
+        h.pool.expire(at(11), at(11));
+        assert_eq!((h.closes(), h.pool.stats().idle), (2, 0));
     }
 
     /// A grant its waiter gave up goes back idle with the server's
@@ -663,30 +688,26 @@ mod tests {
     /// connection its return evicts is closed at once.
     #[test]
     fn a_grant_given_back_keeps_its_hint_and_closes_what_it_evicts() {
-        let config = PoolConfig::default()
-            .idle_timeout(Some(Duration::from_secs(90)))
-            .max_conns_per_host(Some(2))
-            .max_idle_per_host(1);
-        let (pool, rings) = pool(config);
-        let key = Key::new(Scheme::Http, "h", 80);
-        let closes = Arc::new(AtomicUsize::new(0));
-        let a = dialed(&pool, &key, "Keep-Alive: timeout=5\r\n", &closes);
-        let b = dialed(&pool, &key, "", &closes);
-        let Err(ticket) = pool.checkout(&key, at(1), |_, t| t) else {
+        let h = Harness::new(
+            PoolConfig::default()
+                .idle_timeout(Some(Duration::from_secs(90)))
+                .max_conns_per_host(Some(2))
+                .max_idle_per_host(1),
+        );
+        let (a, b) = (h.conn("Keep-Alive: timeout=5\r\n"), h.conn(""));
+        let Err(ticket) = h.pool.checkout(&h.key, at(1), |_, t| t) else {
             panic!("a wait at the cap")
         };
-        pool.checkin(a, at(1)); // handed to the waiter
-        pool.checkin(b, at(2)); // idle
-        assert_eq!(*rings.lock().unwrap(), [Duration::from_secs(92)]);
-        let mut st = pool.lock();
+        h.pool.checkin(a, at(1)); // handed to the waiter
+        h.pool.checkin(b, at(2)); // idle
+        assert_eq!(h.rings(), [92]);
+        let mut st = h.pool.lock();
         let grant = st.parked.remove(&ticket).expect("granted");
-        pool.redeliver(&mut st, grant);
-        pool.settle(st);
+        h.pool.redeliver(&mut st, grant);
+        h.pool.settle(st);
         // `a` is idle from 2 s (the pool's latest time) until 2 + 5 - 1 s
         // (the 1 s margin), not 92 s; `b`, evicted, is closed.
-        assert_eq!(closes.load(Ordering::SeqCst), 1);
-        assert_eq!(pool.stats().idle, 1);
-        let secs = |s| Duration::from_secs(s);
-        assert_eq!(*rings.lock().unwrap(), [secs(92), secs(6)]);
+        assert_eq!((h.closes(), h.pool.stats().idle), (1, 1));
+        assert_eq!(h.rings(), [92, 6]);
     }
 }
