@@ -321,17 +321,20 @@ fn prepare_proxied(
         None => 0,
     };
     let via = |mode| Via::new(mode, tls, proxy.host(), proxy.port(), auth);
+    // A caller's own `CONNECT` is the tunnel request: it goes to the
+    // proxy, in its authority form (Go), not inside a tunnel of ours.
     let forward = matches!(proxy.kind(), ProxyKind::Http | ProxyKind::Https)
-        && origin.scheme() == Scheme::Http
-        && parts.method != Method::CONNECT;
+        && origin.scheme() == Scheme::Http;
     let mut prepared = if forward {
         let mut prepared = prepare_direct(parts, body, config, origin)?;
         prepared.key = Key::forward(via(ProxyMode::Forward));
-        let path = match parts.uri.path_and_query().map(|p| p.as_str()) {
-            Some(p) => origin_form(&percent_encode_non_ascii(p)),
-            None => "/".to_string(),
-        };
-        prepared.connect_target = Some(format!("http://{}{path}", authority(&parts.uri)));
+        if parts.method != Method::CONNECT {
+            let path = match parts.uri.path_and_query().map(|p| p.as_str()) {
+                Some(p) => origin_form(&percent_encode_non_ascii(p)),
+                None => "/".to_string(),
+            };
+            prepared.connect_target = Some(format!("http://{}{path}", authority(&parts.uri)));
+        }
         prepared.proxy_authorization = proxy.authorization();
         prepared
     } else {

@@ -254,3 +254,36 @@ fn socks5_resolves_the_origin_at_the_client_then_the_proxy() {
     assert_eq!(wire[..get], [5, 1, 0, 5, 1, 0, 1, 192, 0, 2, 7, 0, 80]);
     assert!(wire[get..].starts_with(b"GET / HTTP/1.1\r\nHost: origin.test\r\n"));
 }
+
+#[test]
+fn a_callers_connect_through_an_http_proxy_is_sent_to_the_proxy_once() {
+    let mut config = config();
+    let proxy = Proxy::parse("http://user:pw@proxy.test:3128").unwrap();
+    config.proxies = Proxies::all(proxy);
+    let mut sim = Sim::new(config);
+    sim.dns("proxy.test", ms(1), vec![V4]);
+    sim.serve(Server::reply(
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+    ));
+    let request = http::Request::connect("http://origin.test:443/")
+        .body(roundtrip_io::Body::empty())
+        .unwrap();
+    let r = sim.send(request).unwrap();
+    assert_eq!(r.status.as_u16(), 200);
+    assert_eq!(
+        r.upgraded.as_deref(),
+        Some(&b""[..]),
+        "the tunnel is the caller's"
+    );
+    assert_eq!(dials(&sim)[0].1, "127.0.0.1:3128".parse().unwrap());
+    let wire = String::from_utf8_lossy(&sim.wire[0]);
+    assert!(
+        wire.starts_with("CONNECT origin.test:443 HTTP/1.1\r\n"),
+        "{wire}"
+    );
+    assert_eq!(wire.matches("CONNECT").count(), 1, "{wire}");
+    assert!(
+        wire.contains("\r\nproxy-authorization: Basic dXNlcjpwdw==\r\n"),
+        "{wire}"
+    );
+}
