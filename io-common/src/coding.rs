@@ -343,6 +343,7 @@ mod deflate {
                 })?;
             let used = usize::try_from(inflate.total_in() - before).unwrap_or(usize::MAX);
             self.input.advance(used.min(self.input.len()));
+            crate::gzip::release(&mut self.input);
             self.offset += used as u64;
             self.full = out.len() == out.capacity();
             if status == Status::StreamEnd {
@@ -461,6 +462,7 @@ mod brotli {
                 &mut self.state,
             );
             self.input.advance(in_off.min(self.input.len()));
+            crate::gzip::release(&mut self.input);
             self.offset += in_off as u64;
             let out = &self.scratch[..out_off];
             self.full = false;
@@ -865,6 +867,42 @@ mod tests {
                 );
             }
             assert_eq!(decode(coding, &[]), Ok(Vec::new()), "empty stays empty");
+        }
+    }
+
+    #[test]
+    fn an_error_is_final_for_every_coding() {
+        for (coding, encode) in encoders() {
+            let mut stream = encode(&text(700));
+            let mid = stream.len() / 2;
+            for b in &mut stream[mid..] {
+                *b ^= 0x55;
+            }
+            let mut dec = ContentDecoder::new(coding).expect("enabled");
+            dec.handle_input(Bytes::from(stream));
+            let err = loop {
+                match dec.poll_output() {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => break dec.handle_end().unwrap_err(),
+                    Err(e) => break e,
+                }
+            };
+            dec.handle_input(Bytes::from(encode(b"more")));
+            assert!(dec.poll_output().is_err(), "{coding:?} after {err:?}");
+            assert!(dec.handle_end().is_err(), "{coding:?} after {err:?}");
+        }
+    }
+
+    #[test]
+    fn used_input_lets_go_of_its_read_buffer() {
+        for (coding, encode) in encoders() {
+            let mut buf = bytes::BytesMut::with_capacity(65536);
+            buf.extend_from_slice(&encode(&text(700)));
+            let mut dec = ContentDecoder::new(coding).expect("enabled");
+            dec.handle_input(buf.split().freeze());
+            while dec.poll_output().unwrap().is_some() {}
+            assert!(buf.try_reclaim(65536), "{coding:?} holds the buffer");
+            dec.handle_end().unwrap();
         }
     }
 

@@ -640,12 +640,31 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let kind = match &e {
             Error::Timeout { .. } => io::ErrorKind::TimedOut,
-            Error::ClosedEarly { .. } => io::ErrorKind::UnexpectedEof,
+            // A compressed body cut short is a short body too (Go's
+            // `io.ErrUnexpectedEOF`, flate2's `UnexpectedEof`).
+            Error::ClosedEarly { .. }
+            | Error::Decode {
+                source: crate::gzip::DecodeError::Truncated { .. },
+            } => io::ErrorKind::UnexpectedEof,
             Error::Protocol { .. } | Error::LimitExceeded { .. } | Error::Decode { .. } => {
                 io::ErrorKind::InvalidData
             }
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gzip::DecodeError;
+
+    #[test]
+    fn a_truncated_compressed_body_reads_as_a_short_body() {
+        let short = Error::from(DecodeError::Truncated { received: 9 });
+        assert_eq!(io::Error::from(short).kind(), io::ErrorKind::UnexpectedEof);
+        let corrupt = Error::from(DecodeError::Corrupt { offset: 9 });
+        assert_eq!(io::Error::from(corrupt).kind(), io::ErrorKind::InvalidData);
     }
 }

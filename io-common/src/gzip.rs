@@ -3,7 +3,7 @@
 //! encodings, and decodes only answers to its own asking.
 //!
 //! - Asked when [`Config::gzip`] is on, neither the request nor the default
-//!   headers set `Accept-Encoding`, the request has no `Range` (a range of
+//!   headers set `Accept-Encoding` or `Range` (a range of
 //!   the gzip bytes is not a gzip stream) and the method is not HEAD or
 //!   CONNECT ([`adds_gzip`]; [`fields`](crate::fields) then sends it).
 //! - Decoded when we asked, the answer says `Content-Encoding: gzip` and has
@@ -59,6 +59,15 @@ pub(crate) fn piece(out: Vec<u8>) -> Option<bytes::Bytes> {
         0 => None,
         n if n < out.capacity() / 4 => Some(bytes::Bytes::copy_from_slice(&out)),
         _ => Some(bytes::Bytes::from(out)),
+    }
+}
+
+/// Lets go of the read buffer an emptied input was cut from, which its
+/// connection may then reuse (an empty `Bytes` still holds it).
+#[inline]
+pub(crate) fn release(input: &mut bytes::Bytes) {
+    if input.is_empty() {
+        *input = bytes::Bytes::new();
     }
 }
 
@@ -138,7 +147,7 @@ pub enum DecodeError {
 /// [`accept_encoding_value`](crate::accept_encoding_value)) to this
 /// request, and so decodes an answer in one of them: [`Config::gzip`] is
 /// on, a coding feature is enabled, neither the request nor
-/// the default headers set `Accept-Encoding`, the request has no `Range`
+/// the default headers set `Accept-Encoding` or `Range`
 /// (a range of the gzip bytes is not a gzip stream) and the method is not
 /// HEAD or CONNECT.
 pub fn adds_gzip(parts: &Parts, config: &Config) -> bool {
@@ -146,11 +155,14 @@ pub fn adds_gzip(parts: &Parts, config: &Config) -> bool {
 }
 
 /// The config's half of [`adds_gzip`]: decoding is on, a coding is
-/// enabled and the default headers set no `Accept-Encoding`.
+/// enabled and the default headers set neither `Accept-Encoding` nor
+/// `Range`.
 pub(crate) fn config_adds_gzip(config: &Config) -> bool {
+    let defaults = &config.default_headers;
     !crate::coding::Coding::enabled().is_empty()
         && config.gzip
-        && !config.default_headers.contains_key(ACCEPT_ENCODING)
+        && (defaults.is_empty()
+            || !defaults.contains_key(ACCEPT_ENCODING) && !defaults.contains_key(RANGE))
 }
 
 /// The request's half of [`adds_gzip`].
@@ -211,6 +223,8 @@ mod decoder {
     const MAGIC: [u8; 3] = [0x1f, 0x8b, 8];
     /// ID1 ID2 CM FLG MTIME(4) XFL OS.
     const FIXED_HEADER: u8 = 10;
+    /// The longest file name or comment taken, its zero byte excluded.
+    pub(super) const MAX_TEXT: u16 = 1024;
 
     /// A streaming gzip decoder: compressed pieces in
     /// ([`handle_input`](Self::handle_input)), decoded pieces out
@@ -275,6 +289,8 @@ mod decoder {
         },
         /// A member ended; more input starts another.
         Between,
+        /// An error was returned: it is returned again (an error is final).
+        Failed(GzipError),
     }
 
     /// Where a header scan stands: bytes seen, flags, and the part being read.
@@ -282,6 +298,8 @@ mod decoder {
     struct Header {
         seen: u8,
         flags: u8,
+        /// Bytes of the file name or comment read so far.
+        text: u16,
         part: Part,
         crc: Crc16,
     }
@@ -311,6 +329,7 @@ mod decoder {
             Header {
                 seen: 0,
                 flags: 0,
+                text: 0,
                 part: Part::Fixed,
                 crc: Crc16(Crc::new()),
             }
@@ -366,8 +385,17 @@ mod decoder {
                 },
                 Part::Extra { left: 1 } => self.after(Part::Extra { left: 0 }),
                 Part::Extra { left } => Part::Extra { left: left - 1 },
-                Part::Name | Part::Comment if byte == 0 => self.after(self.part),
-                Part::Name | Part::Comment => self.part,
+                Part::Name | Part::Comment if byte == 0 => {
+                    self.text = 0;
+                    self.after(self.part)
+                }
+                // Bounded (Go's `gzip.Reader` takes 511 bytes): a name
+                // that never ends would be read for ever.
+                Part::Name | Part::Comment if self.text >= MAX_TEXT => return Err(()),
+                Part::Name | Part::Comment => {
+                    self.text += 1;
+                    self.part
+                }
                 Part::HeaderCrc { low: None } => Part::HeaderCrc { low: Some(byte) },
                 Part::HeaderCrc { low: Some(low) } => {
                     if u32::from(u16::from_le_bytes([low, byte])) != self.crc.0.sum() & 0xffff {
@@ -409,11 +437,22 @@ mod decoder {
         }
 
         /// The next decoded piece (at most [`MAX_OUTPUT_PIECE`] bytes), or
-        /// `None` when more input is needed. An error is final.
+        /// `None` when more input is needed. An error is final: it is
+        /// returned again by every later call.
         pub fn poll_output(&mut self) -> Result<Option<Bytes>, GzipError> {
+            let polled = self.poll();
+            if let Err(e) = &polled {
+                self.state = State::Failed(e.clone());
+            }
+            super::release(&mut self.input);
+            polled
+        }
+
+        fn poll(&mut self) -> Result<Option<Bytes>, GzipError> {
             // Bounded: every pass consumes input, produces output, or returns.
             loop {
                 match &mut self.state {
+                    State::Failed(e) => return Err(e.clone()),
                     State::Start | State::Between => {
                         if self.input.is_empty() {
                             return Ok(None);
@@ -516,7 +555,8 @@ mod decoder {
         /// The body ended. Call once [`poll_output`](Self::poll_output)
         /// returned `None`: fails unless the body ended between members.
         pub fn handle_end(&mut self) -> Result<(), GzipError> {
-            match self.state {
+            match &self.state {
+                State::Failed(e) => Err(e.clone()),
                 State::Start | State::Between if self.input.is_empty() => Ok(()),
                 _ => Err(GzipError::Truncated {
                     received: self.offset + self.input.len() as u64,
@@ -582,6 +622,7 @@ mod tests {
     use flate2::Compression;
     use flate2::write::GzEncoder;
 
+    use super::decoder::MAX_TEXT;
     use super::*;
 
     #[test]
@@ -641,6 +682,63 @@ mod tests {
         for data in [Vec::new(), b"x".to_vec(), text(3000)] {
             assert_eq!(decode_every_split(&gz(&data)), Ok(data));
         }
+    }
+
+    #[test]
+    fn an_error_is_returned_again_and_never_panics() {
+        // A member whose CRC is wrong, then a good one, in one piece: the
+        // trailer's error must stay, not read a ninth trailer byte.
+        let mut stream = gz(b"one");
+        let crc_at = stream.len() - 8;
+        stream[crc_at] ^= 1;
+        stream.extend_from_slice(&gz(b"two"));
+        let mut dec = GzipDecoder::new().expect("gzip feature");
+        dec.handle_input(Bytes::from(stream));
+        assert_eq!(dec.poll_output().unwrap().as_deref(), Some(&b"one"[..]));
+        let err = dec.poll_output().unwrap_err();
+        assert!(matches!(err, GzipError::ChecksumMismatch { .. }), "{err:?}");
+        assert_eq!(dec.poll_output(), Err(err.clone()));
+        dec.handle_input(Bytes::from(gz(b"three")));
+        assert_eq!(dec.poll_output(), Err(err.clone()));
+        assert_eq!(dec.handle_end(), Err(err));
+        // A bad header likewise.
+        let mut dec = GzipDecoder::new().expect("gzip feature");
+        dec.handle_input(Bytes::from_static(b"\x1f\x8c"));
+        let err = dec.poll_output().unwrap_err();
+        dec.handle_input(Bytes::from(gz(b"more")));
+        assert_eq!(dec.poll_output(), Err(err));
+    }
+
+    #[test]
+    fn a_file_name_that_never_ends_is_refused() {
+        const FNAME: u8 = 1 << 3;
+        let mut header = vec![0x1f, 0x8b, 8, FNAME, 0, 0, 0, 0, 0, 255];
+        header.extend_from_slice(&vec![b'a'; usize::from(MAX_TEXT)]);
+        let mut ok = header.clone();
+        ok.extend_from_slice(b"\0");
+        ok.extend_from_slice(&gz(b"named")[10..]);
+        assert_eq!(
+            decode(&[&ok]),
+            Ok(b"named".to_vec()),
+            "{MAX_TEXT} bytes are taken"
+        );
+        header.extend_from_slice(&vec![b'a'; 1 << 20]);
+        let at = 10 + u64::from(MAX_TEXT);
+        assert_eq!(
+            decode(&[&header]),
+            Err(GzipError::InvalidHeader { offset: at })
+        );
+    }
+
+    #[test]
+    fn used_input_lets_go_of_its_read_buffer() {
+        let mut buf = bytes::BytesMut::with_capacity(65536);
+        buf.extend_from_slice(&gz(b"hi"));
+        let mut dec = GzipDecoder::new().expect("gzip feature");
+        dec.handle_input(buf.split().freeze());
+        while dec.poll_output().unwrap().is_some() {}
+        assert!(buf.try_reclaim(65536), "the decoder still holds the buffer");
+        dec.handle_end().unwrap();
     }
 
     #[test]
@@ -770,6 +868,11 @@ mod tests {
             .default_headers
             .insert(ACCEPT_ENCODING, "identity".parse().expect("valid"));
         assert!(!adds_gzip(&get, &defaults));
+        let mut ranged = Config::default();
+        ranged
+            .default_headers
+            .insert(RANGE, "bytes=0-9".parse().expect("valid"));
+        assert!(!adds_gzip(&get, &ranged), "a default range is a range");
 
         let mut headers = gzip.clone();
         headers.insert(CONTENT_LENGTH, "20".parse().expect("valid"));
