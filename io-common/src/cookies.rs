@@ -27,14 +27,23 @@ use crate::Config;
 ///
 /// The jar is [`cookie_store`]'s: RFC 6265 parsing, host-only and `Domain`
 /// cookies, `Path` scoping, `Max-Age` and `Expires` (`Max-Age=0` or a past
-/// date deletes a cookie), read against the system clock. Two rules differ
-/// from that crate alone, and follow Go's `net/http/cookiejar`:
+/// date deletes a cookie), read against the system clock. These rules
+/// differ from that crate alone:
 ///
-/// - A `Secure` cookie goes over `https` only; `cookie_store` would send it
-///   to `http://localhost` and loopback addresses too, as browsers do.
+/// - A `Secure` cookie goes over `https` only (Go's jar); `cookie_store`
+///   would send it to `http://localhost` and loopback addresses too, as
+///   browsers do.
+/// - Plain `http` cannot set a `Secure` cookie, nor one that would shadow
+///   a stored `Secure` cookie of its name; the `__Secure-` and `__Host-`
+///   name prefixes are enforced (RFC 6265bis sections 4.1.3 and 5.7;
+///   [`CookieError::NotSecure`]).
+/// - `Expires` dates are read as browsers read them (RFC 6265 section
+///   5.1.1: any zone name, one-digit days, any case), and a `Max-Age`
+///   without digits is ignored (section 5.2.2).
 /// - No public suffix list is consulted (Go's jar with a nil
 ///   `PublicSuffixList`): a server may set a cookie for a whole suffix such
-///   as `Domain=co.uk`. The jar serves the services a program talks to; it
+///   as `Domain=co.uk`, though not for a single label such as `Domain=com`
+///   (curl's rule). The jar serves the services a program talks to; it
 ///   is not a browser's.
 ///
 /// Cookies are not isolated by port (RFC 6265 section 8.5): `127.0.0.1:8080`
@@ -107,6 +116,12 @@ pub enum CookieError {
     /// The jar holds all the cookies it keeps for the cookie's domain (50).
     #[error("the jar holds {MAX_PER_DOMAIN} cookies for this domain already")]
     Full,
+    /// Refused from a URL that is not `https` (RFC 6265bis section 5.7):
+    /// a `Secure` cookie, a cookie that would shadow a stored `Secure` one
+    /// of its name, or a `__Secure-` or `__Host-` name whose rules it
+    /// breaks (`Secure`; for `__Host-` also no `Domain` and `Path=/`).
+    #[error("the cookie needs a secure origin, or breaks its name prefix's rules")]
+    NotSecure,
 }
 
 /// The longest name and value of a cookie kept (RFC 6265 section 6.1).
@@ -121,6 +136,190 @@ enum Refused {
     Store(cookie_store::CookieError),
     TooLarge,
     Full,
+    NotSecure,
+    DomainMismatch,
+}
+
+/// Parses a `Set-Cookie` value as `cookie_store` would, then reads its
+/// `Max-Age` and `Expires` again by RFC 6265 section 5.2's rules, where
+/// the `cookie` crate departs from them: an empty `Max-Age=` meant "kept
+/// for ever" there, and only four fixed date forms ending in `GMT` were
+/// taken, so `Expires=Thu, 01 Jan 1970 00:00:00 UTC` (a common way to
+/// delete a cookie) left it a session cookie. Of several, the last valid
+/// attribute wins.
+fn parse_set_cookie(text: &str) -> Option<RawCookie<'_>> {
+    let mut raw = RawCookie::parse(text).ok()?;
+    let (mut max_age, mut expires) = (None, None);
+    for attribute in text.split(';').skip(1) {
+        let (name, value) = attribute.split_once('=').unwrap_or((attribute, ""));
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("max-age") {
+            max_age = delta_seconds(value).or(max_age);
+        } else if name.eq_ignore_ascii_case("expires") {
+            expires = cookie_date(value).or(expires);
+        }
+    }
+    raw.set_max_age(max_age.map(time::Duration::seconds));
+    match expires {
+        Some(at) => raw.set_expires(at),
+        None => raw.unset_expires(),
+    }
+    Some(raw)
+}
+
+/// A `Max-Age` value (RFC 6265 section 5.2.2): digits after an optional
+/// `-`, else ignored; too many digits is as far as it goes.
+fn delta_seconds(value: &str) -> Option<i64> {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seconds = digits.parse().unwrap_or(i64::MAX);
+    Some(if digits.len() < value.len() {
+        -seconds
+    } else {
+        seconds
+    })
+}
+
+/// A cookie date (RFC 6265 section 5.1.1, the algorithm browsers use):
+/// the first tokens that read as a time, a day of the month, a month and a
+/// year, in any order and any zone name; `None` when one is missing or
+/// the date does not exist.
+fn cookie_date(text: &str) -> Option<time::OffsetDateTime> {
+    let delimiter =
+        |b: &u8| matches!(b, 0x09 | 0x20..=0x2f | 0x3b..=0x40 | 0x5b..=0x60 | 0x7b..=0x7e);
+    let (mut hms, mut day, mut month, mut year) = (None, None, None, None);
+    for token in text.as_bytes().split(delimiter).filter(|t| !t.is_empty()) {
+        if hms.is_none()
+            && let Some(t) = time_of_day(token)
+        {
+            hms = Some(t);
+        } else if day.is_none()
+            && let Some(d) = leading_digits(token, 1, 2)
+        {
+            day = Some(d);
+        } else if month.is_none()
+            && let Some(m) = month_of(token)
+        {
+            month = Some(m);
+        } else if year.is_none()
+            && let Some(y) = leading_digits(token, 2, 4)
+        {
+            year = Some(y);
+        }
+    }
+    let ((hour, minute, second), day, month, mut year) = (hms?, day?, month?, year?);
+    year += match year {
+        70..=99 => 1900,
+        0..=69 => 2000,
+        _ => 0,
+    };
+    if year < 1601 || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let date =
+        time::Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?)
+            .ok()?;
+    let at = time::Time::from_hms(hour, minute, second).ok()?;
+    Some(time::PrimitiveDateTime::new(date, at).assume_utc())
+}
+
+/// The value of a token's leading `min` to `max` digits, when what
+/// follows them is not a digit (RFC 6265's `1*2DIGIT ( non-digit *OCTET )`).
+fn leading_digits(token: &[u8], min: usize, max: usize) -> Option<u32> {
+    let n = token.iter().take_while(|b| b.is_ascii_digit()).count();
+    (min..=max).contains(&n).then(|| {
+        let digits = &token[..n];
+        digits.iter().fold(0, |v, b| v * 10 + u32::from(b - b'0'))
+    })
+}
+
+/// `hh:mm:ss`, each one or two digits, then anything not a digit.
+fn time_of_day(token: &[u8]) -> Option<(u8, u8, u8)> {
+    let mut fields = [0u8; 3];
+    let mut rest = token;
+    for (i, field) in fields.iter_mut().enumerate() {
+        let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        *field = u8::try_from(leading_digits(rest, 1, 2)?).ok()?;
+        rest = &rest[n..];
+        if i < 2 {
+            rest = rest.strip_prefix(b":")?;
+        }
+    }
+    Some((fields[0], fields[1], fields[2]))
+}
+
+/// A month token: its first three letters name one, in any case.
+fn month_of(token: &[u8]) -> Option<time::Month> {
+    const NAMES: [&[u8; 3]; 12] = [
+        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
+        b"dec",
+    ];
+    let head = token.get(..3)?;
+    let at = NAMES
+        .iter()
+        .position(|m| head.eq_ignore_ascii_case(&m[..]))?;
+    time::Month::try_from(u8::try_from(at + 1).ok()?).ok()
+}
+
+/// RFC 6265bis section 5.7's rules for the origin a cookie comes from:
+/// `Secure` only from `https`; from `http`, none that would shadow a
+/// stored `Secure` cookie (same name, either domain within the other, its
+/// path within the stored one's); the `__Secure-` and `__Host-` name
+/// prefixes (section 4.1.3, any case); and a `Domain` without a dot only
+/// for that very host (no public suffix list here, but no cookie for all
+/// of `.com` either, as curl refuses one).
+fn check_origin(store: &CookieStore, raw: &RawCookie<'_>, url: &Url) -> Result<(), Refused> {
+    let https = url.scheme() == "https";
+    let secure = raw.secure().unwrap_or(false);
+    let prefixed = |prefix: &str| {
+        let name = raw.name().as_bytes();
+        name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    if secure && !https
+        || prefixed("__Secure-") && !secure
+        || prefixed("__Host-") && (!secure || raw.domain().is_some() || raw.path() != Some("/"))
+    {
+        return Err(Refused::NotSecure);
+    }
+    let host = url.host_str().unwrap_or_default();
+    if let Some(domain) = raw.domain() {
+        let domain = domain.trim_start_matches('.');
+        if !domain.contains('.') && !domain.eq_ignore_ascii_case(host) {
+            return Err(Refused::DomainMismatch);
+        }
+    }
+    if https || secure {
+        return Ok(());
+    }
+    let Ok(new) = Cookie::try_from_raw_cookie(raw, url) else {
+        return Ok(()); // refused later, with the store's reason
+    };
+    let (domain, path) = (String::from(&new.domain), String::from(&new.path));
+    let within = |inner: &str, outer: &str| {
+        inner == outer
+            || inner.len() > outer.len()
+                && inner.ends_with(outer)
+                && inner.as_bytes()[inner.len() - outer.len() - 1] == b'.'
+    };
+    let path_within = |inner: &str, outer: &str| {
+        inner.starts_with(outer)
+            && (inner.len() == outer.len()
+                || outer.ends_with('/')
+                || inner.as_bytes()[outer.len()] == b'/')
+    };
+    let shadows = store.iter_any().any(|old| {
+        let old_domain = String::from(&old.domain);
+        old.secure().unwrap_or(false)
+            && old.name() == new.name()
+            && (within(&domain, &old_domain) || within(&old_domain, &domain))
+            && path_within(&path, &String::from(&old.path))
+    });
+    match shadows {
+        true => Err(Refused::NotSecure),
+        false => Ok(()),
+    }
 }
 
 /// Stores `raw`, from `url`, within the jar's bounds; `len` is the length
@@ -135,6 +334,7 @@ fn insert_bounded(
     if len > MAX_COOKIE_BYTES {
         return Err(Refused::TooLarge);
     }
+    check_origin(store, raw, url)?;
     let cookie = Cookie::try_from_raw_cookie(raw, url)
         .map_err(Refused::Store)?
         .into_owned();
@@ -226,11 +426,13 @@ impl CookieJar {
     /// domain and path.
     pub fn add_cookie_str(&self, cookie: &str, url: &Uri) -> Result<(), CookieError> {
         let url = url_of(url).ok_or_else(|| CookieError::InvalidUrl(url.to_string()))?;
-        let raw = RawCookie::parse(cookie).map_err(|_| CookieError::Parse)?;
+        let raw = parse_set_cookie(cookie).ok_or(CookieError::Parse)?;
         match insert_bounded(&mut self.lock(), &raw, cookie.len(), &url) {
             Ok(()) => Ok(()),
             Err(Refused::TooLarge) => Err(CookieError::TooLarge),
             Err(Refused::Full) => Err(CookieError::Full),
+            Err(Refused::NotSecure) => Err(CookieError::NotSecure),
+            Err(Refused::DomainMismatch) => Err(CookieError::DomainMismatch),
             Err(Refused::Store(cookie_store::CookieError::Expired)) => Err(CookieError::Expired),
             Err(Refused::Store(cookie_store::CookieError::Parse)) => Err(CookieError::Parse),
             Err(Refused::Store(
@@ -299,7 +501,7 @@ impl CookieJar {
         let Some(url) = url_of(url) else { return };
         let cookies = set.filter_map(|value| {
             let text = std::str::from_utf8(value.as_bytes()).ok()?;
-            Some((RawCookie::parse(text).ok()?, text.len()))
+            Some((parse_set_cookie(text)?, text.len()))
         });
         let mut store = self.lock();
         for (cookie, len) in cookies {
@@ -532,11 +734,13 @@ mod tests {
             "host=1", // host-only, default path /a
             "wide=2; Domain=example.com; Path=/",
             "deep=3; Path=/a/b/c",
-            "safe=4; Secure; Path=/",
+            "safe=4; Secure; Path=/",  // refused: not from https
             "bad=5; Domain=other.org", // refused: not this host's
             "not a cookie",            // skipped
         ]);
         jar.store_response(&from, &response);
+        let secure = set_cookies(&["safe=4; Secure; Path=/"]);
+        jar.store_response(&uri("https://www.example.com/a/b"), &secure);
         let table = [
             ("http://www.example.com/a", Some("host=1; wide=2")),
             (
@@ -557,11 +761,130 @@ mod tests {
             let got = jar.cookies(&uri(url));
             assert_eq!(got.as_ref().map(|v| v.to_str().unwrap()), want, "{url}");
         }
-        // Nor is a loopback address.
+        // Nor is a loopback address, to send or to set.
         let local = uri("http://127.0.0.1:1/");
-        jar.add_cookie_str("s=1; Secure", &local).unwrap();
+        assert_eq!(
+            jar.add_cookie_str("s=1; Secure", &local),
+            Err(CookieError::NotSecure)
+        );
+        jar.add_cookie_str("s=1; Secure", &uri("https://127.0.0.1:2/"))
+            .unwrap();
         assert_eq!(jar.cookies(&local), None);
         assert_eq!(jar.cookies(&uri("https://127.0.0.1:2/")).unwrap(), "s=1");
+    }
+
+    /// RFC 6265bis section 5.7: plain http can neither set a `Secure`
+    /// cookie nor shadow one; the name prefixes hold; no cookie for a
+    /// whole top-level domain.
+    #[test]
+    fn secure_cookies_and_prefixes_need_https() {
+        let jar = CookieJar::new();
+        let https = uri("https://h.test/a");
+        let http = uri("http://h.test/a");
+        jar.add_cookie_str("sid=real; Secure; Path=/", &https)
+            .unwrap();
+        for shadow in [
+            "sid=evil; Path=/",
+            "sid=evil; Path=/a",
+            "sid=evil; Domain=h.test",
+        ] {
+            assert_eq!(
+                jar.add_cookie_str(shadow, &http),
+                Err(CookieError::NotSecure),
+                "{shadow}"
+            );
+        }
+        assert_eq!(jar.cookies(&https).unwrap(), "sid=real");
+        // Another name, or a path the secure one does not cover, is fine.
+        jar.add_cookie_str("other=1; Path=/", &http).unwrap();
+        jar.add_cookie_str("tok=s; Secure; Path=/app", &https)
+            .unwrap();
+        jar.add_cookie_str("tok=x; Path=/", &http).unwrap();
+        let app = uri("http://h.test/app");
+        assert_eq!(
+            jar.add_cookie_str("tok=x; Path=/app/in", &app),
+            Err(CookieError::NotSecure)
+        );
+        for (cookie, ok) in [
+            ("__Secure-a=1", false),
+            ("__secure-a=1; Secure", true),
+            ("__Host-a=1; Secure; Path=/", true),
+            ("__Host-a=1; Secure", false), // the default path is /a
+            ("__Host-a=1; Secure; Path=/; Domain=h.test", false),
+            ("__HOST-a=1; Path=/", false),
+        ] {
+            let got = jar.add_cookie_str(cookie, &https);
+            assert_eq!(got.is_ok(), ok, "{cookie}: {got:?}");
+        }
+        let evil = uri("http://evil.com/");
+        for domain in ["com", ".com", "COM"] {
+            assert_eq!(
+                jar.add_cookie_str(&format!("a=1; Domain={domain}"), &evil),
+                Err(CookieError::DomainMismatch),
+                "{domain}"
+            );
+        }
+        assert_eq!(jar.cookies(&uri("http://bank.com/")), None);
+        // A single-label host may name itself.
+        let local = uri("http://localhost/");
+        jar.add_cookie_str("l=1; Domain=localhost", &local).unwrap();
+        assert_eq!(jar.cookies(&local).unwrap(), "l=1");
+    }
+
+    /// RFC 6265 section 5.1.1's dates and 5.2.2's `Max-Age`, where the
+    /// `cookie` crate alone read them otherwise.
+    #[test]
+    fn dates_and_max_age_as_browsers_read_them() {
+        let jar = CookieJar::new();
+        let site = uri("http://h.test/");
+        let deletions = [
+            "sid=; Expires=Thu, 01 Jan 1970 00:00:00 UTC",
+            "sid=; expires=thu, 1 jan 1970 00:00:00 GMT",
+            "sid=; Expires=Thursday, 01-Jan-70 00:00:01 GMT",
+            "sid=; Expires=Thu Jan  1 00:00:00 1970",
+            "sid=; Max-Age=; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            "sid=; Max-Age=-1",
+            "sid=; Max-Age=x; Max-Age=0",
+        ];
+        for deletion in deletions {
+            jar.add_cookie_str("sid=abc", &site).unwrap();
+            assert_eq!(jar.cookies(&site).unwrap(), "sid=abc");
+            let _ = jar.add_cookie_str(deletion, &site);
+            assert_eq!(jar.cookies(&site), None, "{deletion}");
+        }
+        // Still there: a future date in any zone name, an ignored bad
+        // Max-Age, a date that does not exist (a session cookie then).
+        for kept in [
+            "sid=1; Expires=Fri, 01 Jan 2100 00:00:00 UTC",
+            "sid=2; Max-Age=abc",
+            "sid=3; Expires=Thu, 31 Feb 1970 00:00:00 GMT",
+            "sid=4; Max-Age=99999999999999999999999",
+        ] {
+            jar.add_cookie_str(kept, &site).unwrap();
+            assert!(jar.cookies(&site).is_some(), "{kept}");
+        }
+        assert_eq!(
+            cookie_date("Sun, 06 Nov 1994 08:49:37 GMT").map(|d| d.unix_timestamp()),
+            Some(784111777)
+        );
+        assert_eq!(
+            cookie_date("Sunday, 06-Nov-94 08:49:37 GMT").map(|d| d.unix_timestamp()),
+            Some(784111777)
+        );
+        assert_eq!(
+            cookie_date("Sun Nov  6 08:49:37 1994").map(|d| d.unix_timestamp()),
+            Some(784111777)
+        );
+        for bad in [
+            "",
+            "Sun, 06 Nov 1994",
+            "06 Nov 1994 24:00:00",
+            "32 Nov 1994 08:49:37",
+            "06 Nov 1600 08:49:37",
+            "06 Nov 12345 08:49:37",
+        ] {
+            assert_eq!(cookie_date(bad), None, "{bad}");
+        }
     }
 
     #[test]
