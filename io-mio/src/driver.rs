@@ -119,6 +119,9 @@ pub struct Driver {
     /// Results that came since `run_once` last returned (its count of
     /// waiting results told the caller of the others).
     pub(crate) unreported: bool,
+    /// When the driver's own `Poll` last returned (`None`: never, or the
+    /// driver is embedded): readiness that came later is not known yet.
+    pub(crate) polled_at: Option<StdInstant>,
     /// Switched connections waiting for [`Driver::take_upgraded`].
     pub(crate) upgraded: HashMap<RequestId, (TcpStream, Bytes)>,
     /// Where request body pieces are read (reused).
@@ -221,6 +224,7 @@ impl Driver {
             ready: Vec::new(),
             finished: VecDeque::new(),
             unreported: false,
+            polled_at: None,
             upgraded: HashMap::new(),
             upload: BytesMut::new(),
             shared_read: SharedReadBuf::default(),
@@ -673,7 +677,9 @@ impl Driver {
             std::panic::resume_unwind(panic);
         }
         polled?;
-        self.handle_timeout(StdInstant::now());
+        let now = StdInstant::now();
+        self.polled_at = Some(now);
+        self.handle_timeout(now);
         self.unreported = false;
         Ok(self.finished.len())
     }
@@ -692,13 +698,14 @@ impl Driver {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn run_until_idle(&mut self) -> io::Result<Vec<Finished>> {
-        let mut done: Vec<Finished> = self.finished.drain(..).collect();
-        // Bounded by the exchanges' deadlines (see above).
+        // Bounded by the exchanges' deadlines (see above). The results stay
+        // in the driver until the end: a `run_once` that fails (a poll
+        // error, an embedded driver, a callback's panic) leaves them to
+        // `take_finished`.
         while !self.exchanges.is_empty() {
             self.run_once(None)?;
-            done.extend(self.finished.drain(..));
         }
-        Ok(done)
+        Ok(self.finished.drain(..).collect())
     }
 
     pub(crate) fn next_serial(&mut self) -> u64 {

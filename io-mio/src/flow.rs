@@ -193,11 +193,17 @@ impl Driver {
                 let Some(conn) = conn else {
                     return self.fail(ex, misuse("a probe without a connection"));
                 };
-                // The idle socket is watched: with no readiness unread since
-                // its last read came back dry, the kernel has nothing to
-                // say (bytes or a FIN would have raised an event, which
-                // drops an idle connection at once), so it is not asked.
-                let stale = conn.read_pending && roundtrip_io::sys::is_stale(&conn.socket);
+                // The idle socket is watched: bytes or a FIN raise an
+                // event, which drops an idle connection at once. So with no
+                // readiness unread since its last read came back dry, and
+                // the loop's own poll as recent as the probe's threshold
+                // (what came before it was seen), the kernel is not asked.
+                // A loop not turned for longer (requests sent in bursts),
+                // or one embedded, whose polls it does not see, asks.
+                let window = self.settings.config.stale_check_after;
+                let polled = self.polled_at.is_some_and(|at| at.elapsed() < window);
+                let stale =
+                    (conn.read_pending || !polled) && roundtrip_io::sys::is_stale(&conn.socket);
                 entry.ex.handle_probe(&mut conn.link, stale, now);
             }
             Action::Resolve => return self.start_lookup(ex, now),

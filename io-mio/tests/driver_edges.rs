@@ -207,3 +207,24 @@ fn an_id_from_another_driver_names_nothing() {
     assert!(b.cancel(from_b));
     assert!(a.cancel(from_a));
 }
+
+/// `run_until_idle` on a driver that cannot run its own loop (embedded)
+/// fails, and what had finished before stays for `take_finished`.
+#[test]
+fn a_failed_run_until_idle_keeps_the_finished_results() {
+    let poll = roundtrip_mio::mio::Poll::new().unwrap();
+    let mut driver = Driver::builder()
+        .build_in(poll.registry(), roundtrip_mio::mio::Token(1))
+        .unwrap();
+    let refused = driver.get("http://[::1/").submit();
+    // In flight: a listener that never accepts.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let pending = driver
+        .get(format!("http://{}/", silent.local_addr().unwrap()))
+        .submit();
+    assert!(driver.run_until_idle().is_err(), "embedded: no own loop");
+    let (id, result) = driver.take_finished().expect("the refused request");
+    assert_eq!(id, refused);
+    assert!(result.is_err());
+    assert!(driver.cancel(pending));
+}

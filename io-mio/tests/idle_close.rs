@@ -274,3 +274,44 @@ fn stray_bytes_on_idle_connection_drop_it_at_the_event() {
         "a request went out on it"
     );
 }
+
+/// A loop that stood still while the server closed an idle connection
+/// (a client sending in bursts) saw no event of it: the checkout's probe
+/// asks the kernel then, and a POST (never sent twice) goes out on a new
+/// connection instead of failing on the dead one.
+#[test]
+fn a_close_while_the_loop_stood_still_is_found_by_the_probe() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let (close_tx, close_rx) = channel::<()>();
+    let (closed_tx, closed_rx) = channel();
+    let server = thread::spawn(move || {
+        let mut first = accept(&listener);
+        read_request(&mut first);
+        first.write_all(&ok("one")).expect("answer");
+        close_rx.recv_timeout(BOUND).expect("told to close");
+        first.shutdown(Shutdown::Write).expect("FIN");
+        closed_tx.send(()).expect("client alive");
+        then_second_connection(first, &listener)
+    });
+    // The default probe threshold (1 ms), unlike the other cases.
+    let mut driver = Driver::builder()
+        .timeout(Some(BOUND))
+        .build()
+        .expect("a driver");
+    driver.get(&url).submit();
+    assert_eq!(body_of(finish(&mut driver, 1)), b"one");
+    assert_eq!(driver.stats().idle, 1);
+    close_tx.send(()).expect("server alive");
+    closed_rx.recv_timeout(BOUND).expect("the server closed");
+    // The FIN is in the client's socket; the loop is not turned.
+    thread::sleep(Duration::from_millis(50));
+    driver.post(&url).submit();
+    assert_eq!(body_of(finish(&mut driver, 1)), b"two");
+    let stats = driver.stats();
+    assert_eq!((stats.dials, stats.reuses), (2, 0), "{stats:?}");
+    assert_eq!(stats.closed.get(CloseReason::Stale), 1, "{stats:?}");
+    drop(driver);
+    let unread = server.join().expect("server thread");
+    assert_eq!(unread, 0, "the POST went out on the closed connection");
+}
