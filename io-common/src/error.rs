@@ -275,7 +275,7 @@ pub enum Error {
     RequestBody(#[source] io::Error),
     /// A redirect came after `max` were followed already
     /// ([`Config::max_redirects`](crate::Config::max_redirects)).
-    #[error("stopped after {max} redirects (last {})", .chain.last().map_or(String::new(), ToString::to_string))]
+    #[error("stopped after {max} redirects (last {})", .chain.last().map_or(String::new(), |u| Shown(u).to_string()))]
     TooManyRedirects {
         /// The limit.
         max: usize,
@@ -295,7 +295,7 @@ pub enum Error {
     },
     /// The redirect policy ([`Config::redirect_policy`](crate::Config::redirect_policy))
     /// refused to follow a redirect to `next`.
-    #[error("redirect to {next} refused: {source}")]
+    #[error("redirect to {} refused: {source}", Shown(.next))]
     RedirectRefused {
         /// Where the redirect pointed.
         next: http::Uri,
@@ -636,6 +636,34 @@ impl Error {
     }
 }
 
+/// A URI for an error message, its password (user info after a `:`)
+/// shown as `***`, as Go's `stripPassword` does: a redirect's URL keeps
+/// the user info of the URL it came from.
+struct Shown<'a>(&'a http::Uri);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let uri = self.0;
+        let Some(authority) = uri.authority().map(http::uri::Authority::as_str) else {
+            return write!(f, "{uri}");
+        };
+        let Some((user, host)) = authority.rsplit_once('@') else {
+            return write!(f, "{uri}");
+        };
+        let Some((name, _password)) = user.split_once(':') else {
+            return write!(f, "{uri}");
+        };
+        if let Some(scheme) = uri.scheme_str() {
+            write!(f, "{scheme}://")?;
+        }
+        write!(f, "{name}:***@{host}")?;
+        match uri.path_and_query() {
+            Some(path) => write!(f, "{path}"),
+            None => Ok(()),
+        }
+    }
+}
+
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let kind = match &e {
@@ -659,6 +687,29 @@ impl From<Error> for io::Error {
 mod tests {
     use super::*;
     use crate::gzip::DecodeError;
+
+    #[test]
+    fn redirect_errors_hide_passwords() {
+        let uri: http::Uri = "http://u:secret@h:8080/p?q=1".parse().unwrap();
+        let too_many = Error::TooManyRedirects {
+            max: 1,
+            chain: vec![uri.clone()],
+        };
+        assert_eq!(
+            too_many.to_string(),
+            "stopped after 1 redirects (last http://u:***@h:8080/p?q=1)"
+        );
+        let refused = Error::RedirectRefused {
+            next: uri,
+            source: "no".into(),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "redirect to http://u:***@h:8080/p?q=1 refused: no"
+        );
+        let plain: http::Uri = "http://u@h/".parse().unwrap();
+        assert_eq!(Shown(&plain).to_string(), "http://u@h/");
+    }
 
     #[test]
     fn a_truncated_compressed_body_reads_as_a_short_body() {

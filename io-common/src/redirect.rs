@@ -241,17 +241,36 @@ impl Hop {
             ] {
                 parts.headers.remove(name);
             }
+            // The client's default body fields stay behind too.
+            let withheld = Withheld::of(parts);
+            parts.extensions.insert(Withheld {
+                body: true,
+                ..withheld
+            });
         }
         if self.cross_origin {
             for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, HOST] {
                 parts.headers.remove(name);
             }
+            // So do fields the caller marked sensitive (an API key under
+            // a name of its own), and the obsolete `Cookie2`.
+            let marked: Vec<http::HeaderName> = parts
+                .headers
+                .iter()
+                .filter(|(name, value)| value.is_sensitive() || *name == "cookie2")
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in marked {
+                parts.headers.remove(name);
+            }
             // The client's default credentials (and its default `Host`,
             // which names the first origin) stay behind too, on this hop
             // and every later one (Go after CVE-2024-45336).
+            let withheld = Withheld::of(parts);
             parts.extensions.insert(Withheld {
                 cross_origin: true,
                 cookie: true,
+                ..withheld
             });
         }
         match self.referer {
@@ -274,11 +293,13 @@ impl Hop {
 /// `Authorization`, `Proxy-Authorization` and `Host` (`cross_origin`) and
 /// `Cookie` (`cookie`); after a redirect that set cookies of its default `Cookie`'s
 /// names, that `Cookie` (`cookie`: the request carries what is left of
-/// it as its own).
+/// it as its own); after a redirect that dropped the body, its default
+/// `Content-Type` and `Content-Encoding` (`body`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Withheld {
     pub cross_origin: bool,
     pub cookie: bool,
+    pub body: bool,
 }
 
 impl Withheld {
@@ -585,8 +606,12 @@ mod tests {
                 ("cookie", "a=b"),
                 ("proxy-authorization", "Basic y"),
                 ("x-keep", "1"),
+                ("x-api-key", "k"),
+                ("cookie2", "c"),
             ],
         );
+        let key = p.headers.get_mut("x-api-key").expect("set above");
+        key.set_sensitive(true);
         let mut r = Redirects::new(&p.uri);
         let status = StatusCode::from_u16(status).expect("valid status");
         let verdict = r
@@ -785,7 +810,13 @@ mod tests {
 
     #[test]
     fn credentials_stay_within_the_origin() {
-        let sensitive = ["authorization", "cookie", "proxy-authorization"];
+        let sensitive = [
+            "authorization",
+            "cookie",
+            "proxy-authorization",
+            "x-api-key",
+            "cookie2",
+        ];
         let (p, _) =
             follow(Method::GET, "http://h:81/", 302, "/same", Replay::Empty).expect("followed");
         assert!(sensitive.iter().all(|n| p.headers.contains_key(*n)));

@@ -2,8 +2,8 @@
 //! body framing and the field list.
 
 use http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, HeaderName, HeaderValue, PROXY_AUTHORIZATION,
-    TRANSFER_ENCODING,
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, HeaderName,
+    HeaderValue, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
 };
 use http::request::Parts;
 use http::{Method, Uri};
@@ -669,7 +669,8 @@ impl<'a> Iterator for FieldsIter<'a> {
                 || (name == COOKIE && (self.cookie.is_some() || withheld.cookie))
                 || (name == PROXY_AUTHORIZATION
                     && (self.proxy_authorization.is_some() || withheld.cross_origin))
-                || (name == HOST && withheld.cross_origin);
+                || (name == HOST && withheld.cross_origin)
+                || (withheld.body && (name == CONTENT_TYPE || name == CONTENT_ENCODING));
             if !self.request.contains_key(name) && !is_framing(name) && !replaced {
                 return Some(pair((name, value)));
             }

@@ -462,6 +462,40 @@ fn redirects_are_followed_hop_by_hop() {
     assert_eq!(r.url, "http://127.0.0.1/next");
 }
 
+/// A 303 turns a POST into a GET without a body: the client's default
+/// body fields stay behind with it; a 307 keeps them with the body.
+#[test]
+fn default_body_fields_go_only_with_the_body() {
+    for (status, kept) in [(303, false), (307, true)] {
+        let mut config = Config::default();
+        config.gzip = false;
+        config.default_headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let mut sim = Sim::new(config);
+        let redirect =
+            format!("HTTP/1.1 {status} See\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n");
+        sim.serve(Server::new([
+            Reply::Send(redirect.into_bytes()),
+            Reply::Send(OK.to_vec()),
+        ]));
+        let r = sim.send(post(Body::from("{}"))).unwrap();
+        assert_eq!(r.body, "hi");
+        let wire = String::from_utf8_lossy(&sim.wire[0]).into_owned();
+        let second = &wire[wire.find(" /next ").expect("the second request")..];
+        assert_eq!(
+            second.contains("content-type: application/json"),
+            kept,
+            "{status}: {wire}"
+        );
+        assert_eq!(
+            wire.matches("content-type: application/json").count(),
+            1 + usize::from(kept)
+        );
+    }
+}
+
 /// A response to the URL requested carries that URL (the request's URI,
 /// moved), and no redirect chain.
 #[test]
