@@ -113,6 +113,11 @@ pub enum InvalidRequest {
     /// Only `http` is supported.
     #[error("unsupported uri scheme {0:?}")]
     UnsupportedScheme(String),
+    /// The proxy setting for the URL's scheme is no proxy URL this client
+    /// speaks (from the environment: `https_proxy=socks4://...`, a typo);
+    /// the request is not sent around it.
+    #[error("the proxy setting is unusable: {0}")]
+    Proxy(crate::proxy::ProxyError),
     /// A `Content-Length` or `Transfer-Encoding` header that contradicts the body.
     #[error("{0}")]
     Framing(&'static str),

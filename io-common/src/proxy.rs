@@ -399,9 +399,26 @@ fn rule(entry: &str) -> Option<Rule> {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Proxies {
-    http: Option<Proxy>,
-    https: Option<Proxy>,
+    http: Route,
+    https: Route,
     no_proxy: NoProxy,
+}
+
+/// Where one scheme's requests go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum Route {
+    #[default]
+    Direct,
+    Via(Proxy),
+    /// A setting that does not parse: its requests fail rather than go
+    /// around the proxy the user asked for (Go, curl).
+    Unusable(ProxyError),
+}
+
+impl From<Option<Proxy>> for Route {
+    fn from(proxy: Option<Proxy>) -> Route {
+        proxy.map_or(Route::Direct, Route::Via)
+    }
 }
 
 impl Proxies {
@@ -413,21 +430,21 @@ impl Proxies {
     /// `proxy` for every URL.
     pub fn all(proxy: Proxy) -> Proxies {
         Proxies {
-            http: Some(proxy.clone()),
-            https: Some(proxy),
+            http: Route::Via(proxy.clone()),
+            https: Route::Via(proxy),
             no_proxy: NoProxy::default(),
         }
     }
 
     /// `proxy` for `http://` URLs.
     pub fn http(mut self, proxy: Option<Proxy>) -> Proxies {
-        self.http = proxy;
+        self.http = proxy.into();
         self
     }
 
     /// `proxy` for `https://` URLs.
     pub fn https(mut self, proxy: Option<Proxy>) -> Proxies {
-        self.https = proxy;
+        self.https = proxy.into();
         self
     }
 
@@ -447,8 +464,11 @@ impl Proxies {
     /// `REQUEST_METHOD` is set: a CGI request's `Proxy:` header would set
     /// it, CVE-2016-5385), `https_proxy` / `HTTPS_PROXY`, `all_proxy` /
     /// `ALL_PROXY` for a scheme without its own, `no_proxy` / `NO_PROXY`;
-    /// the lowercase name wins where both are set; an empty or unusable
-    /// value counts as unset. A loopback host (`localhost`, `127.0.0.1`,
+    /// the lowercase name wins where both are set; an empty value counts
+    /// as unset. A value that is no proxy URL this client speaks
+    /// (`socks4://`, a typo) is not skipped: the requests it would carry
+    /// fail with it ([`route`](Self::route)), as Go's and curl's do,
+    /// rather than go around the proxy. A loopback host (`localhost`, `127.0.0.1`,
     /// `[::1]`) goes through the proxy unless `NO_PROXY` lists it, as
     /// with curl (Go's `ProxyFromEnvironment` never proxies them).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Proxies {
@@ -460,10 +480,21 @@ impl Proxies {
         };
         let get = |lower: &str, upper: Option<&str>| set(lower).or_else(|| upper.and_then(set));
         let cgi = var("REQUEST_METHOD").is_some();
-        let proxy = |value: Option<String>| value.and_then(|v| Proxy::parse(&v).ok());
-        let all = proxy(get("all_proxy", Some("ALL_PROXY")));
-        let http = proxy(get("http_proxy", (!cgi).then_some("HTTP_PROXY"))).or(all.clone());
-        let https = proxy(get("https_proxy", Some("HTTPS_PROXY"))).or(all);
+        let route = |value: Option<String>| match value.map(|v| Proxy::parse(&v)) {
+            None => Route::Direct,
+            Some(Ok(proxy)) => Route::Via(proxy),
+            Some(Err(e)) => Route::Unusable(e),
+        };
+        let all = route(get("all_proxy", Some("ALL_PROXY")));
+        let or_all = |own: Route, all: Route| match own {
+            Route::Direct => all,
+            own => own,
+        };
+        let http = or_all(
+            route(get("http_proxy", (!cgi).then_some("HTTP_PROXY"))),
+            all.clone(),
+        );
+        let https = or_all(route(get("https_proxy", Some("HTTPS_PROXY"))), all);
         let no_proxy = get("no_proxy", Some("NO_PROXY"))
             .map_or_else(NoProxy::default, |list| NoProxy::parse(&list));
         Proxies {
@@ -473,18 +504,43 @@ impl Proxies {
         }
     }
 
-    /// True when no URL goes through a proxy.
+    /// True when every URL goes direct.
     pub fn is_empty(&self) -> bool {
-        self.http.is_none() && self.https.is_none()
+        self.http == Route::Direct && self.https == Route::Direct
     }
 
-    /// The proxy for a URL's scheme, host and port, if any.
+    /// The proxy for a URL's scheme, host and port, if any (`None` also
+    /// where the setting is unusable: [`route`](Self::route) says so).
     pub fn for_url(&self, scheme: &str, host: &str, port: u16) -> Option<&Proxy> {
-        let proxy = match scheme {
-            s if s.eq_ignore_ascii_case("https") => self.https.as_ref(),
-            _ => self.http.as_ref(),
-        }?;
-        (!self.no_proxy.matches(host, port)).then_some(proxy)
+        self.route(scheme, host, port).ok().flatten()
+    }
+
+    /// The proxy for a URL's scheme, host and port: `None` to go direct,
+    /// an error when the setting for its scheme is no usable proxy URL
+    /// (a host `NO_PROXY` lists goes direct all the same, as in Go).
+    ///
+    /// ```
+    /// use roundtrip_io::proxy::Proxies;
+    /// let proxies = Proxies::from_vars(|name| match name {
+    ///     "https_proxy" => Some("socks4://tor:9050".to_string()),
+    ///     _ => None,
+    /// });
+    /// assert!(proxies.route("https", "example.com", 443).is_err());
+    /// assert!(proxies.route("http", "example.com", 80).unwrap().is_none());
+    /// ```
+    pub fn route(&self, scheme: &str, host: &str, port: u16) -> Result<Option<&Proxy>, ProxyError> {
+        let route = match scheme {
+            s if s.eq_ignore_ascii_case("https") => &self.https,
+            _ => &self.http,
+        };
+        if *route == Route::Direct || self.no_proxy.matches(host, port) {
+            return Ok(None);
+        }
+        match route {
+            Route::Via(proxy) => Ok(Some(proxy)),
+            Route::Unusable(e) => Err(e.clone()),
+            Route::Direct => Ok(None),
+        }
     }
 }
 
@@ -546,7 +602,33 @@ mod tests {
         assert_eq!(p.for_url("http", "h", 80).unwrap().kind(), kind);
         assert_eq!(p.for_url("https", "h", 443).unwrap().kind(), kind);
         assert!(Proxies::from_vars(env(&[])).is_empty());
-        assert!(Proxies::from_vars(env(&[("http_proxy", "ftp://x")])).is_empty());
+    }
+
+    /// Go and curl fail the requests of a proxy setting they cannot use;
+    /// going direct instead would bypass the proxy the user asked for.
+    #[test]
+    fn an_unusable_value_fails_its_scheme_instead_of_going_direct() {
+        let bad = Proxies::from_vars(env(&[("http_proxy", "ftp://x")]));
+        assert!(!bad.is_empty());
+        let err = bad.route("http", "h", 80).unwrap_err();
+        assert!(matches!(err, ProxyError::InvalidUrl { .. }), "{err:?}");
+        assert_eq!(bad.route("https", "h", 443), Ok(None));
+        // The lowercase one is taken even when unusable, and ALL_PROXY
+        // does not stand in for it.
+        let p = Proxies::from_vars(env(&[
+            ("https_proxy", "htps://corp:3128"),
+            ("HTTPS_PROXY", "http://corp:3128"),
+            ("ALL_PROXY", "http://all:3128"),
+            ("no_proxy", "inside.test"),
+        ]));
+        assert!(p.route("https", "e.com", 443).is_err());
+        assert_eq!(p.for_url("https", "e.com", 443), None);
+        assert_eq!(p.route("https", "inside.test", 443), Ok(None));
+        assert_eq!(p.route("http", "e.com", 80).unwrap().unwrap().host(), "all");
+        // An unusable ALL_PROXY fails the schemes it stands for.
+        let all = Proxies::from_vars(env(&[("all_proxy", "socks4a://tor:9050")]));
+        assert!(all.route("http", "e.com", 80).is_err());
+        assert!(all.route("https", "e.com", 443).is_err());
     }
 
     #[test]

@@ -204,7 +204,8 @@ pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared
     if !config.proxies.is_empty()
         && let Some(proxy) = config
             .proxies
-            .for_url(key.scheme().as_str(), key.host(), key.port())
+            .route(key.scheme().as_str(), key.host(), key.port())
+            .map_err(InvalidRequest::Proxy)?
     {
         return prepare_proxied(parts, body, config, key, proxy.clone());
     }

@@ -287,3 +287,23 @@ fn a_callers_connect_through_an_http_proxy_is_sent_to_the_proxy_once() {
         "{wire}"
     );
 }
+
+#[test]
+fn an_unusable_proxy_setting_fails_the_request_instead_of_going_direct() {
+    let mut config = config();
+    config.proxies = Proxies::from_vars(|name| {
+        (name == "http_proxy").then(|| "socks4a://tor.test:9050".to_string())
+    });
+    let mut sim = Sim::new(config);
+    sim.serve(Server::reply(OK));
+    let err = sim.get("http://origin.test/").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidRequest(roundtrip_io::InvalidRequest::Proxy(_))
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("socks4a://tor.test:9050"), "{err}");
+    assert!(sim.dials.is_empty(), "nothing dialed");
+}
