@@ -64,6 +64,28 @@ pub struct Prepared {
     /// `Proxy-Authorization` for a request forwarded by an HTTP proxy with
     /// credentials (a tunnel carries them in its `CONNECT` instead).
     pub proxy_authorization: Option<HeaderValue>,
+    /// The request goes through a tunnel (`CONNECT` or SOCKS5): no
+    /// `Proxy-Authorization` of its own or of the defaults is sent inside
+    /// it, to the origin; a `CONNECT` carries it to the proxy instead when
+    /// the proxy URL has no credentials ([`connect_authorization`]).
+    pub tunnelled: bool,
+}
+
+/// The `Proxy-Authorization` of a `CONNECT` for the request `parts`
+/// (prepared as `prepared`): the proxy URL's credentials, else the
+/// request's own field, else the client's default one (Go's
+/// `ProxyConnectHeader`, curl's `--proxy-header`).
+pub fn connect_authorization(
+    prepared: &Prepared,
+    parts: &Parts,
+    config: &Config,
+) -> Option<HeaderValue> {
+    let proxy = prepared.proxy.as_deref()?;
+    proxy.authorization().or_else(|| {
+        let own = parts.headers.get(PROXY_AUTHORIZATION);
+        own.or_else(|| config.default_headers.get(PROXY_AUTHORIZATION))
+            .cloned()
+    })
 }
 
 impl Prepared {
@@ -115,6 +137,7 @@ impl Prepared {
             authorization: self.authorization.as_ref(),
             cookie: self.cookie.as_ref(),
             proxy_authorization: self.proxy_authorization.as_ref(),
+            tunnelled: self.tunnelled,
             ..fields(parts, config)
         }
     }
@@ -139,6 +162,7 @@ impl Prepared {
         if self.authorization.is_none()
             && self.proxy_authorization.is_none()
             && self.cookie.is_none()
+            && !(self.tunnelled && config.default_headers.contains_key(PROXY_AUTHORIZATION))
         {
             head.preset = defaults.preset(parts);
         }
@@ -263,6 +287,7 @@ fn prepare_direct(
         cookie: None,
         proxy: None,
         proxy_authorization: None,
+        tunnelled: false,
     })
 }
 
@@ -345,7 +370,9 @@ fn prepare_proxied(
             ProxyKind::Http | ProxyKind::Https => ProxyMode::Connect,
         };
         let key = origin.with_via(via(mode));
-        prepare_direct(parts, body, config, key)?
+        let mut prepared = prepare_direct(parts, body, config, key)?;
+        prepared.tunnelled = true;
+        prepared
     };
     prepared.proxy = Some(Box::new(proxy));
     Ok(prepared)
@@ -511,6 +538,7 @@ pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
         cookie: None,
         proxy_authorization: None,
         withheld: crate::redirect::Withheld::of(parts),
+        tunnelled: false,
         request: &parts.headers,
         defaults: &config.default_headers,
         accept: crate::coding::accept_encoding(parts, config),
@@ -557,6 +585,7 @@ impl DefaultFields {
                 cookie: None,
                 proxy_authorization: None,
                 withheld: Default::default(),
+                tunnelled: false,
                 request: &none,
                 defaults: &config.default_headers,
                 accept,
@@ -600,6 +629,8 @@ pub struct Fields<'a> {
     proxy_authorization: Option<&'a HeaderValue>,
     /// The default fields a redirect took off the request, not sent.
     withheld: crate::redirect::Withheld,
+    /// Inside a tunnel: no `Proxy-Authorization` (the origin is no proxy).
+    tunnelled: bool,
     request: &'a http::HeaderMap,
     defaults: &'a http::HeaderMap,
     /// The `Accept-Encoding` value the client adds, if it does.
@@ -615,6 +646,7 @@ impl<'a> Fields<'a> {
             cookie: None,
             proxy_authorization: None,
             withheld: Default::default(),
+            tunnelled: false,
             request: empty,
             defaults: empty,
             accept: None,
@@ -634,6 +666,7 @@ impl<'a> IntoIterator for Fields<'a> {
             cookie: self.cookie,
             proxy_authorization: self.proxy_authorization,
             withheld: self.withheld,
+            tunnelled: self.tunnelled,
             accept: self.accept,
         }
     }
@@ -653,6 +686,8 @@ pub struct FieldsIter<'a> {
     proxy_authorization: Option<&'a HeaderValue>,
     /// See [`Fields`].
     withheld: crate::redirect::Withheld,
+    /// See [`Fields`].
+    tunnelled: bool,
     /// `Accept-Encoding` still to come.
     accept: Option<&'static str>,
 }
@@ -669,7 +704,9 @@ impl<'a> Iterator for FieldsIter<'a> {
                 && (self.authorization.is_some() || withheld.cross_origin))
                 || (name == COOKIE && (self.cookie.is_some() || withheld.cookie))
                 || (name == PROXY_AUTHORIZATION
-                    && (self.proxy_authorization.is_some() || withheld.cross_origin))
+                    && (self.proxy_authorization.is_some()
+                        || withheld.cross_origin
+                        || self.tunnelled))
                 || (name == HOST && withheld.cross_origin)
                 || (withheld.body && (name == CONTENT_TYPE || name == CONTENT_ENCODING));
             if !self.request.contains_key(name) && !is_framing(name) && !replaced {
@@ -680,7 +717,7 @@ impl<'a> Iterator for FieldsIter<'a> {
         // one; its own `Proxy-Authorization` gives way to the proxy URL's
         // credentials (Go sets it over the caller's).
         let merged = self.cookie.is_some();
-        let proxied = self.proxy_authorization.is_some();
+        let proxied = self.proxy_authorization.is_some() || self.tunnelled;
         let sent = |name: &HeaderName| {
             !(is_framing(name)
                 || merged && name == COOKIE

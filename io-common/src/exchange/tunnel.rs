@@ -47,8 +47,10 @@ impl<R> Exchange<R> {
             true => format!("[{host}]:{port}"),
             false => format!("{host}:{port}"),
         };
-        let proxy = self.prepared.as_ref().and_then(|p| p.proxy.as_deref());
-        let auth = proxy.and_then(crate::proxy::Proxy::authorization);
+        let auth = self
+            .prepared
+            .as_ref()
+            .and_then(|p| crate::request::connect_authorization(p, &self.parts, self.config()));
         let agent = self.settings.config.default_headers.get(USER_AGENT);
         let mut fields: Vec<(&[u8], &[u8])> = Vec::with_capacity(2);
         if let Some(agent) = agent {

@@ -330,6 +330,37 @@ pub fn connect_line_and_credentials<B: Backend>() {
     assert_eq!(relay.errors(), Vec::<String>::new(), "{}", B::NAME);
 }
 
+/// A `Proxy-Authorization` the client sets by default (a token the proxy
+/// URL cannot carry) goes on the `CONNECT` when the proxy URL has no
+/// credentials, and never inside the tunnel to the origin; a request's
+/// own field likewise.
+pub fn connect_carries_a_default_proxy_authorization<B: Backend>() {
+    let tls = TlsOrigin::start();
+    let relay = RelayProxy::start();
+    let rec = Recorder::default();
+    let url = format!("http://{}", relay.addr());
+    let mut cfg = config(Proxies::all(proxy(&url)), &rec);
+    let token = roundtrip_io::http::HeaderValue::from_static("Bearer t");
+    let name = roundtrip_io::http::header::PROXY_AUTHORIZATION;
+    cfg.default_headers.insert(name, token);
+    let client = B::client(cfg);
+    let resp = send_ok::<B>(&client, Req::get(tls.url("localhost", "/a")));
+    assert_eq!(text(&resp), "tls origin /a", "{}", B::NAME);
+    let own = Req::get(tls.url("localhost", "/b")).header("Proxy-Authorization", "Bearer own");
+    assert_eq!(text(&send_ok::<B>(&client, own)), "tls origin /b", "{}", B::NAME);
+    let connects = relay.requests();
+    assert_eq!(connects.len(), 1, "{}: {connects:#?}", B::NAME);
+    let auth = connects[0].header_all("proxy-authorization");
+    assert_eq!(auth, ["Bearer t"], "{}", B::NAME);
+    let seen = tls.requests();
+    assert_eq!(seen.len(), 2, "{}", B::NAME);
+    for r in &seen {
+        assert_eq!(r.header("proxy-authorization"), None, "{}: {r:?}", B::NAME);
+    }
+    drop(client);
+    assert_eq!(relay.errors(), Vec::<String>::new(), "{}", B::NAME);
+}
+
 /// Redirects re-decide the proxy per hop, with `NO_PROXY=localhost`: a
 /// proxied hop to `127.0.0.1:9` redirected to `localhost:B` goes direct
 /// (origin form, no `Proxy-Authorization`), and a direct hop redirected to
