@@ -352,8 +352,15 @@ fn rule(entry: &str) -> Option<Rule> {
     let entry = entry.to_ascii_lowercase();
     // `[v6]:port`, `[v6]`, `v4:port`, `name:port`, a bare v6, a CIDR.
     let (addr, port) = if let Some(rest) = entry.strip_prefix('[') {
+        // `[v6]`, `[v6]:port`, or a bracketed CIDR `[v6]/len`; anything
+        // else after the bracket makes the entry unusable.
         let (ip, after) = rest.split_once(']')?;
-        (ip.to_string(), after.strip_prefix(':'))
+        match after.split_at_checked(1) {
+            None => (ip.to_string(), None),
+            Some((":", port)) => (ip.to_string(), Some(port)),
+            Some(("/", _)) => (format!("{ip}{after}"), None),
+            Some(_) => return None,
+        }
     } else if entry.matches(':').count() == 1 {
         let (h, p) = entry.split_once(':')?;
         (h.to_string(), Some(p))
@@ -677,5 +684,11 @@ mod tests {
         // A name rule never matches an address, nor an address rule a name.
         assert!(!NoProxy::parse("10.0.0.1").matches("10.0.0.1.nip.io", 1));
         assert!(NoProxy::default().is_empty());
+        // Brackets: an address, with a port, or a range; nothing else.
+        let bracketed = NoProxy::parse("[::1]:8080, [fe80::]/10");
+        assert!(bracketed.matches("::1", 8080) && !bracketed.matches("::1", 80));
+        assert!(bracketed.matches("fe80::1", 1));
+        assert!(NoProxy::parse("[::1]junk").is_empty());
+        assert!(NoProxy::parse("[::2]x80").is_empty());
     }
 }

@@ -307,3 +307,18 @@ fn an_unusable_proxy_setting_fails_the_request_instead_of_going_direct() {
     assert!(err.to_string().contains("socks4a://tor.test:9050"), "{err}");
     assert!(sim.dials.is_empty(), "nothing dialed");
 }
+
+#[test]
+fn a_socks5_origin_without_address_is_named_in_the_error() {
+    let mut config = config();
+    config.proxies = Proxies::all(Proxy::parse("socks5://proxy.test:1080").unwrap());
+    let mut sim = Sim::new(config);
+    sim.dns("origin.test", ms(3), vec![]);
+    sim.dns("proxy.test", ms(4), vec![V4]);
+    let err = sim.get("http://origin.test/").unwrap_err();
+    let Error::Connect { addr, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(addr, "origin.test:80", "{err}");
+    assert!(sim.dials.is_empty(), "the proxy was not dialed");
+}

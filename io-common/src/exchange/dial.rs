@@ -96,6 +96,7 @@ impl<R> Exchange<R> {
     /// attempts.
     fn resolved(&mut self, what: LookupFor, result: io::Result<Vec<SocketAddr>>, now: Instant) {
         match (what, result) {
+            (LookupFor::SocksTarget, Err(e)) => self.socks_lookup_failed(e),
             (_, Err(e)) => {
                 self.dial_state().last = Some(e);
                 self.dial_failed(now);
@@ -105,7 +106,10 @@ impl<R> Exchange<R> {
                     self.dial_state().socks_target = Some(addr.ip());
                     self.next_lookup(now);
                 }
-                None => self.dial_failed(now),
+                None => {
+                    let e = io::Error::new(io::ErrorKind::NotFound, "no address for host");
+                    self.socks_lookup_failed(e);
+                }
             },
             (LookupFor::Dial, Ok(addrs)) => {
                 self.timers.disarm(Timer::Connect);
@@ -259,6 +263,21 @@ impl<R> Exchange<R> {
         self.conn = Some(link.id);
         self.connected(link, now);
         true
+    }
+
+    /// The lookup of the origin for `socks5://` failed: the error names
+    /// the origin, not the proxy nobody dialed yet (curl: "Failed to
+    /// resolve "origin.test" for SOCKS5 connect").
+    fn socks_lookup_failed(&mut self, source: io::Error) {
+        let addr = self.key().map(|k| match k.host().contains(':') {
+            true => format!("[{}]:{}", k.host(), k.port()),
+            false => format!("{}:{}", k.host(), k.port()),
+        });
+        self.state = State::Failed(Error::Connect {
+            addr: addr.unwrap_or_default(),
+            source,
+            tried: Vec::new(),
+        });
     }
 
     /// No address connected (or none was found): the dial failed, by its
