@@ -287,9 +287,10 @@ pub enum Error {
         /// Every URL requested, the original first.
         chain: Vec<http::Uri>,
     },
-    /// A redirect (301, 302, 303, 307, 308) whose `Location` is not text or
-    /// not a URL reference. (One without a `Location` is the answer, as
-    /// in Go: it is delivered, not followed.)
+    /// A redirect (301, 302, 303, 307, 308) whose `Location` is not text,
+    /// not a URL reference, or not an `http` or `https` URL. (One without
+    /// a `Location` is the answer, as in Go: it is delivered, not
+    /// followed.)
     #[error("{status} redirect with {}", match .location { Some(l) => format!("an invalid location {l:?}"), None => "no location".to_string() })]
     InvalidLocation {
         /// The redirect's status.

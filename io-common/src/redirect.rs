@@ -551,6 +551,11 @@ fn resolve(
         None => Url::parse(&text),
     }
     .map_err(|_| invalid())?;
+    // Only a web URL is followed: `ftp:` or `mailto:` is the redirect's
+    // error, with its status and location, before any policy or hop.
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid());
+    }
     // The fragment is the client's business (RFC 9110 section 10.2.2), never
     // sent.
     url.set_fragment(None);
@@ -853,6 +858,15 @@ mod tests {
             matches!(bad, Err(Error::InvalidLocation { location: Some(l), .. }) if l == "http://[::1")
         );
         assert_eq!(r.chain().len(), 1);
+        for elsewhere in ["ftp://h/x", "mailto:a@h", "javascript:alert(1)"] {
+            let mut r = Redirects::new(&p.uri);
+            let headers = located(elsewhere);
+            let v = r.handle_response(&p, StatusCode::FOUND, &headers, Replay::Empty, &config);
+            assert!(
+                matches!(&v, Err(Error::InvalidLocation { location: Some(l), .. }) if l == elsewhere),
+                "{elsewhere}: {v:?}"
+            );
+        }
     }
 
     #[test]
