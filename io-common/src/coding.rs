@@ -249,7 +249,7 @@ impl ContentDecoder {
 
 /// Joins `data` after `input`, copying only when both have bytes (the
 /// decoders that use it consume their input as it comes).
-#[cfg(any(feature = "deflate", feature = "brotli"))]
+#[cfg(any(feature = "deflate", feature = "brotli", feature = "zstd"))]
 fn append(input: &mut Bytes, data: Bytes) {
     if input.is_empty() {
         *input = data;
@@ -497,10 +497,8 @@ mod brotli {
 
 #[cfg(feature = "zstd")]
 mod zstd {
-    use std::io::Read;
-
-    use bytes::{Buf, Bytes, BytesMut};
-    use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+    use bytes::{Buf, Bytes};
+    use zstd::stream::raw::{DParameter, Decoder, InBuffer, Operation, OutBuffer};
 
     use crate::gzip::{DecodeError, MAX_OUTPUT_PIECE};
 
@@ -510,9 +508,8 @@ mod zstd {
     /// The largest window a `zstd` content coding may need (RFC 9659
     /// section 3: encoders must not need more, decoders must support it).
     pub const MAX_WINDOW: u64 = 8 << 20;
-    /// The largest block (RFC 8878 section 3.1.1.2.3: `Block_Maximum_Size`
-    /// is the window or 128 KiB, whichever is smaller).
-    const MAX_BLOCK: usize = 128 << 10;
+    /// Its log2, libzstd's bound on what a frame may ask for.
+    const MAX_WINDOW_LOG: u32 = 23;
 
     /// The window a frame header `header` (complete: magic, descriptor,
     /// window descriptor, dictionary id and content size) asks for (RFC
@@ -543,55 +540,62 @@ mod zstd {
         Some(if fcs == 2 { size + 256 } else { size })
     }
 
-    /// `zstd` (RFC 8878) through `ruzstd`'s frame decoder, fed one whole
-    /// block at a time (the framing is read here, so the decoder never
-    /// sees a partial block), each block's output drained in bounded
-    /// pieces before the next block is decoded.
-    #[derive(Default)]
-    pub struct ZstdDecoder {
-        frame: FrameDecoder,
-        state: State,
-        /// Input up to a whole block (at most 128 KiB and its header),
-        /// gathered with amortized growth: a block may come a byte at a
-        /// time.
-        input: BytesMut,
-        offset: u64,
-        /// Bytes the current frame decoded to so far.
-        produced: u64,
+    /// What the start of the input says of the frame that begins there.
+    enum Frame {
+        /// Not enough bytes to tell yet.
+        Partial,
+        /// A frame libzstd may decode (or skip).
+        Fine,
     }
 
-    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-    enum State {
-        /// Before a frame (also between frames): the end may come.
-        #[default]
-        Between,
-        /// Skipping a skippable frame's content.
-        Skip { left: u64 },
-        /// Inside a frame; `checksum` is the content checksum flag.
-        Blocks {
-            checksum: bool,
-            expected: Option<u64>,
-        },
-        /// The last block was decoded; its output drains, then the
-        /// checksum is compared.
-        Draining {
-            checksum: bool,
-            expected: Option<u64>,
-        },
+    /// `zstd` (RFC 8878) through libzstd's streaming decoder (the `zstd`
+    /// crate), which bounds what a block regenerates (`Block_Maximum_Size`)
+    /// and the window (8 MiB here); each frame's header is read here
+    /// first, so that one asking for more than 8 MiB is refused with its
+    /// size. Output comes in pieces of at most [`MAX_OUTPUT_PIECE`].
+    pub struct ZstdDecoder {
+        /// Made at the first byte: an empty body allocates nothing.
+        decoder: Option<Decoder<'static>>,
+        input: Bytes,
+        offset: u64,
+        /// The next byte starts a frame (the start, or the last one
+        /// ended): the end of the body may come.
+        between: bool,
+        /// The last call filled its output: more may be pending.
+        full: bool,
+        /// Where each call decodes to (zeroed once); its bytes are copied
+        /// out into a piece of their own size.
+        scratch: Vec<u8>,
+        /// The error returned, returned again (an error is final).
+        failed: Option<DecodeError>,
+    }
+
+    impl Default for ZstdDecoder {
+        fn default() -> Self {
+            ZstdDecoder {
+                decoder: None,
+                input: Bytes::new(),
+                offset: 0,
+                between: true,
+                full: false,
+                scratch: Vec::new(),
+                failed: None,
+            }
+        }
     }
 
     impl std::fmt::Debug for ZstdDecoder {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.debug_struct("ZstdDecoder")
-                .field("state", &self.state)
                 .field("offset", &self.offset)
+                .field("between", &self.between)
                 .finish_non_exhaustive()
         }
     }
 
     impl ZstdDecoder {
         pub fn handle_input(&mut self, data: Bytes) {
-            self.input.extend_from_slice(&data);
+            super::append(&mut self.input, data);
         }
 
         fn invalid(&self) -> DecodeError {
@@ -601,164 +605,107 @@ mod zstd {
             }
         }
 
-        fn consume(&mut self, n: usize) {
-            self.input.advance(n);
-            self.offset += n as u64;
-        }
-
-        /// Decoded bytes the frame decoder can give up now, at most one piece
-        /// (a buffer only as large as that: none while it keeps them all as
-        /// its window).
-        fn drain(&mut self) -> Result<Option<Bytes>, DecodeError> {
-            let ready = self.frame.can_collect().min(MAX_OUTPUT_PIECE);
-            if ready == 0 {
-                return Ok(None);
+        /// Reads the header of the frame the input starts with.
+        fn check_frame(&self) -> Result<Frame, DecodeError> {
+            let Some(magic) = self.input.get(..4) else {
+                return Ok(Frame::Partial);
+            };
+            let magic = u32::from_le_bytes([magic[0], magic[1], magic[2], magic[3]]);
+            if magic & !0xF == SKIPPABLE {
+                return Ok(Frame::Fine); // libzstd skips it
             }
-            let mut out = vec![0; ready];
-            let n = self.frame.read(&mut out).map_err(|_| self.invalid())?;
-            out.truncate(n);
-            self.produced += n as u64;
-            Ok((n > 0).then(|| Bytes::from(out)))
+            if magic != MAGIC {
+                return Err(self.invalid());
+            }
+            let Some(&fhd) = self.input.get(4) else {
+                return Ok(Frame::Partial);
+            };
+            let single = fhd & 0b10_0000 != 0;
+            let dict = [0, 1, 2, 4][usize::from(fhd & 0b11)];
+            let fcs = match fhd >> 6 {
+                0 => usize::from(single),
+                1 => 2,
+                2 => 4,
+                _ => 8,
+            };
+            let len = 5 + usize::from(!single) + dict + fcs;
+            let Some(header) = self.input.get(..len) else {
+                return Ok(Frame::Partial);
+            };
+            let window = window_size(header, single, dict, fcs);
+            if window > MAX_WINDOW {
+                return Err(DecodeError::WindowTooLarge {
+                    coding: "zstd",
+                    offset: self.offset,
+                    window,
+                    limit: MAX_WINDOW,
+                });
+            }
+            Ok(Frame::Fine)
         }
 
         pub fn poll_output(&mut self) -> Result<Option<Bytes>, DecodeError> {
+            if let Some(e) = &self.failed {
+                return Err(e.clone());
+            }
+            let polled = self.poll();
+            if let Err(e) = &polled {
+                self.failed = Some(e.clone());
+            }
+            crate::gzip::release(&mut self.input);
+            polled
+        }
+
+        fn poll(&mut self) -> Result<Option<Bytes>, DecodeError> {
             // Bounded: every pass consumes input, produces output, or returns.
             loop {
-                match self.state {
-                    State::Between => {
-                        let Some(magic) = self.input.get(..4) else {
-                            return Ok(None);
-                        };
-                        let magic = u32::from_le_bytes([magic[0], magic[1], magic[2], magic[3]]);
-                        if magic & !0xF == SKIPPABLE {
-                            let Some(size) = self.input.get(4..8) else {
-                                return Ok(None);
-                            };
-                            let left = u32::from_le_bytes([size[0], size[1], size[2], size[3]]);
-                            self.consume(8);
-                            self.state = State::Skip {
-                                left: u64::from(left),
-                            };
-                            continue;
-                        }
-                        if magic != MAGIC {
-                            return Err(self.invalid());
-                        }
-                        let Some(&fhd) = self.input.get(4) else {
-                            return Ok(None);
-                        };
-                        if fhd & 0b1000 != 0 {
-                            return Err(self.invalid()); // reserved bit
-                        }
-                        let single = fhd & 0b10_0000 != 0;
-                        let dict = [0, 1, 2, 4][usize::from(fhd & 0b11)];
-                        let fcs = match fhd >> 6 {
-                            0 => usize::from(single),
-                            1 => 2,
-                            2 => 4,
-                            _ => 8,
-                        };
-                        let len = 5 + usize::from(!single) + dict + fcs;
-                        if self.input.len() < len {
-                            return Ok(None);
-                        }
-                        let window = window_size(&self.input[..len], single, dict, fcs);
-                        if window > MAX_WINDOW {
-                            return Err(DecodeError::WindowTooLarge {
-                                coding: "zstd",
-                                offset: self.offset,
-                                window,
-                                limit: MAX_WINDOW,
-                            });
-                        }
-                        let expected = content_size(&self.input[..len], single, dict, fcs);
-                        let mut header = &self.input[..len];
-                        self.frame.init(&mut header).map_err(|_| self.invalid())?;
-                        self.consume(len);
-                        self.produced = 0;
-                        self.state = State::Blocks {
-                            checksum: fhd & 0b100 != 0,
-                            expected,
-                        };
+                if self.input.is_empty() && !self.full {
+                    return Ok(None);
+                }
+                if self.between && !self.input.is_empty() {
+                    match self.check_frame()? {
+                        Frame::Partial => return Ok(None),
+                        Frame::Fine => self.between = false,
                     }
-                    State::Skip { left } => {
-                        if left == 0 {
-                            self.state = State::Between;
-                            continue;
-                        }
-                        if self.input.is_empty() {
-                            return Ok(None);
-                        }
-                        let n = usize::try_from(left)
-                            .unwrap_or(usize::MAX)
-                            .min(self.input.len());
-                        self.consume(n);
-                        self.state = State::Skip {
-                            left: left - n as u64,
-                        };
+                }
+                let decoder = match &mut self.decoder {
+                    Some(decoder) => decoder,
+                    None => {
+                        let made = Decoder::new().and_then(|mut d| {
+                            d.set_parameter(DParameter::WindowLogMax(MAX_WINDOW_LOG))?;
+                            Ok(d)
+                        });
+                        self.decoder.insert(made.map_err(|_| self.invalid())?)
                     }
-                    State::Blocks { checksum, expected } => {
-                        // What the last block left beyond the window first.
-                        if let Some(data) = self.drain()? {
-                            return Ok(Some(data));
-                        }
-                        let Some(h) = self.input.get(..3) else {
-                            return Ok(None);
-                        };
-                        let header = u32::from_le_bytes([h[0], h[1], h[2], 0]);
-                        let last = header & 1 != 0;
-                        let size = (header >> 3) as usize;
-                        let content = match (header >> 1) & 0b11 {
-                            0 | 2 => size, // raw, compressed
-                            1 => 1,        // RLE: one byte repeated
-                            _ => return Err(self.invalid()),
-                        };
-                        // Refused at its header, not after megabytes of a
-                        // block that can never be valid were buffered.
-                        if size > MAX_BLOCK {
-                            return Err(self.invalid());
-                        }
-                        let len = 3 + content + if last && checksum { 4 } else { 0 };
-                        if self.input.len() < len {
-                            return Ok(None);
-                        }
-                        let mut block = &self.input[..len];
-                        self.frame
-                            .decode_blocks(&mut block, BlockDecodingStrategy::UptoBlocks(1))
-                            .map_err(|_| self.invalid())?;
-                        if !block.is_empty() {
-                            return Err(self.invalid());
-                        }
-                        self.consume(len);
-                        if last {
-                            self.state = State::Draining { checksum, expected };
-                        }
-                    }
-                    State::Draining { checksum, expected } => {
-                        if let Some(data) = self.drain()? {
-                            return Ok(Some(data));
-                        }
-                        // A frame that says its size must have it (libzstd
-                        // refuses one that does not).
-                        if expected.is_some_and(|size| size != self.produced) {
-                            return Err(self.invalid());
-                        }
-                        if checksum
-                            && self.frame.get_checksum_from_data()
-                                != self.frame.get_calculated_checksum()
-                        {
-                            return Err(DecodeError::ChecksumMismatch {
-                                offset: self.offset - 4,
-                            });
-                        }
-                        self.state = State::Between;
-                    }
+                };
+                if self.scratch.is_empty() {
+                    self.scratch = vec![0; MAX_OUTPUT_PIECE];
+                }
+                let mut input = InBuffer::around(&self.input);
+                let mut output = OutBuffer::around(&mut self.scratch[..]);
+                let ran = decoder.run(&mut input, &mut output);
+                let (used, made) = (input.pos(), output.pos());
+                self.input.advance(used);
+                self.offset += used as u64;
+                // `Ok(0)`: a frame was decoded and flushed whole.
+                let hint = ran.map_err(|_| self.invalid())?;
+                self.full = made == self.scratch.len() && hint != 0;
+                self.between = hint == 0;
+                if made > 0 {
+                    return Ok(Some(Bytes::copy_from_slice(&self.scratch[..made])));
+                }
+                if used == 0 && !self.full {
+                    // No progress with input at hand: stuck.
+                    return Err(self.invalid());
                 }
             }
         }
 
         pub fn handle_end(&mut self) -> Result<(), DecodeError> {
-            if self.state == State::Between && self.input.is_empty() {
+            if let Some(e) = &self.failed {
+                return Err(e.clone());
+            }
+            if self.between && self.input.is_empty() && !self.full {
                 Ok(())
             } else {
                 Err(DecodeError::Truncated {
@@ -979,6 +926,44 @@ mod tests {
             dec.poll_output(),
             Err(DecodeError::Invalid { .. })
         ));
+    }
+
+    /// One compressed block of 120 KB whose 60,000 sequences each copy
+    /// 65,539 bytes (about 3.9 GB): RFC 8878 bounds what a block
+    /// regenerates (`Block_Maximum_Size`, 128 KiB), and the decoder must
+    /// refuse it before it allocates, not after (ruzstd 0.8 tried to).
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_a_block_regenerating_gigabytes_is_refused() {
+        let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x68];
+        // A raw block of 8 bytes: history for the matches.
+        frame.extend_from_slice(&[8 << 3, 0, 0]);
+        frame.extend_from_slice(b"abcdefgh");
+        // The last block, compressed: no literals; 60,000 sequences, all
+        // three codes RLE (literal length 0, offset code 0, match length
+        // code 52: 65,539 + 16 extra bits, all zero here); the bit stream's
+        // end marker in its last byte.
+        let mut block = vec![0x00, 0xff, 0x60, 0x6b, 0x54, 0, 0, 52];
+        block.extend(std::iter::repeat_n(0u8, 120_000));
+        block.push(0x01);
+        let header = (u32::try_from(block.len()).unwrap() << 3) | (2 << 1) | 1;
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.extend_from_slice(&block);
+        let mut dec = ContentDecoder::new(Coding::Zstd).expect("enabled");
+        dec.handle_input(Bytes::from(frame));
+        let mut out = 0usize;
+        let err = loop {
+            match dec.poll_output() {
+                Ok(Some(piece)) => out += piece.len(),
+                Ok(None) => break dec.handle_end().unwrap_err(),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, DecodeError::Invalid { .. }), "{err:?}");
+        assert!(
+            out <= 8,
+            "{out} bytes came out of a block limited to 128 KiB"
+        );
     }
 
     #[cfg(feature = "zstd")]
