@@ -64,7 +64,12 @@ pub(crate) fn piece(out: Vec<u8>) -> Option<bytes::Bytes> {
 
 /// Lets go of the read buffer an emptied input was cut from, which its
 /// connection may then reuse (an empty `Bytes` still holds it).
-#[cfg(any(feature = "gzip", feature = "deflate", feature = "brotli", feature = "zstd"))]
+#[cfg(any(
+    feature = "gzip",
+    feature = "deflate",
+    feature = "brotli",
+    feature = "zstd"
+))]
 #[inline]
 pub(crate) fn release(input: &mut bytes::Bytes) {
     if input.is_empty() {

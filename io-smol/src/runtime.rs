@@ -33,6 +33,7 @@ impl Runtime for Smol {
     type Socket = Async<TcpStream>;
     type Reader = Reader;
     type Timer = Timer;
+    type Home = ();
     type Upgraded = drive::Upgraded<Async<TcpStream>>;
 
     // Not an `async fn`: the future must not borrow `self` (it is kept).
@@ -62,6 +63,9 @@ impl Runtime for Smol {
     fn timer(&self, at: Instant) -> Timer {
         Timer::at(at)
     }
+
+    /// async-io's timers are the process's (its reactor thread's).
+    fn home(&self) {}
 
     fn reset_timer(timer: Pin<&mut Timer>, at: Instant) {
         timer.get_mut().set_at(at);

@@ -34,6 +34,7 @@ impl Runtime for Tokio {
     type Socket = TcpStream;
     type Reader = BodyReader;
     type Timer = Sleep;
+    type Home = Option<tokio::runtime::Id>;
     type Upgraded = Upgraded;
 
     // Not an `async fn`: the future must not borrow `self` (it is kept).
@@ -79,6 +80,10 @@ impl Runtime for Tokio {
 
     fn timer(&self, at: Instant) -> Sleep {
         tokio::time::sleep_until(at.into())
+    }
+
+    fn home(&self) -> Option<tokio::runtime::Id> {
+        tokio::runtime::Handle::try_current().ok().map(|h| h.id())
     }
 
     fn reset_timer(timer: Pin<&mut Sleep>, at: Instant) {

@@ -84,6 +84,12 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     type Reader: Send + 'static;
     /// A timer; its output is ignored.
     type Timer: Future + Send + 'static;
+    /// Which runtime the calling task's timers belong to, where a timer is
+    /// bound to one (tokio: a timer polled after its runtime shut down
+    /// panics); `()` where timers are the process's (async-io). A timer
+    /// kept with a pooled connection is taken over only by a request of
+    /// the same home.
+    type Home: PartialEq + Send + Sync + 'static;
     /// A connection switched to another protocol, as the caller gets it.
     type Upgraded: From<Upgraded<Self::Socket>>;
 
@@ -111,6 +117,8 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     }
     /// A timer that fires at `at`.
     fn timer(&self, at: StdInstant) -> Self::Timer;
+    /// The home of the timers [`timer`](Self::timer) makes now.
+    fn home(&self) -> Self::Home;
     /// Moves `timer` to fire at `at`.
     fn reset_timer(timer: Pin<&mut Self::Timer>, at: StdInstant);
     /// Runs `task` in the background; without a runtime to run it, drops it

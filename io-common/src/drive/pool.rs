@@ -31,10 +31,10 @@ pub(crate) struct Conn<R: Runtime> {
     /// Which of the thread's read buffers the link's read buffer is
     /// (between a read and the end of the poll that made it).
     pub lent: Lent,
-    /// The timer the last request on it armed, and when it fires: kept
-    /// with the connection (bound to its runtime as the socket is), so that
-    /// a request on a pooled connection allocates none.
-    pub timer: Option<Timer<R>>,
+    /// The timer the last request on it armed, and its runtime's
+    /// [`Home`](Runtime::Home): kept with the connection so that a request
+    /// on a pooled connection allocates none, if it runs on that runtime.
+    pub timer: Option<(Timer<R>, R::Home)>,
 }
 
 /// A runtime's timer, pinned, and the instant it is armed for (`None`

@@ -343,7 +343,8 @@ impl<R: Runtime> Run<R> {
             // armed still: until that request resets it, it may wake this
             // task once more (harmless) and holds its waker.
             if close.is_none() && conn.timer.is_none() {
-                conn.timer = self.timer.take();
+                let home = self.shared.runtime.home();
+                conn.timer = self.timer.take().map(|timer| (timer, home));
             }
         }
         match (self.conn.take(), close) {
@@ -572,9 +573,11 @@ impl<R: Runtime> Run<R> {
         let clock = &self.shared.clock;
         let wake = clock.to_std(at);
         if self.timer.is_none() {
-            // The connection's, from its last request, else a new one.
-            let kept = self.conn.as_mut().and_then(|c| c.timer.take());
+            // The connection's, from its last request on this runtime,
+            // else a new one.
             let runtime = &self.shared.runtime;
+            let kept = self.conn.as_mut().and_then(|c| c.timer.take());
+            let kept = kept.and_then(|(timer, home)| (home == runtime.home()).then_some(timer));
             self.timer = kept.or_else(|| Some((Box::pin(runtime.timer(wake)), Some(wake))));
         }
         let Some((timer, armed)) = &mut self.timer else {

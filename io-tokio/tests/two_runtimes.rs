@@ -1,0 +1,80 @@
+//! One client used from two runtimes (a `static` client shared by
+//! `#[tokio::test]`s): a connection pooled by the first carries that
+//! runtime's timer; a request on the second that takes the connection
+//! must not poll that timer once the first runtime is gone (tokio panics
+//! polling a timer of a runtime that shut down).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+
+/// Reads one request head (bounded by the socket's read timeout).
+fn read_head(socket: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match socket.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn a_pooled_connection_from_a_runtime_that_shut_down_does_not_panic_the_next() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        // The first connection answers one request, then holds the second
+        // unanswered; the next connection answers.
+        let (mut first, _) = listener.accept().unwrap();
+        first
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(read_head(&mut first));
+        first.write_all(OK).unwrap();
+        assert!(read_head(&mut first));
+        let (mut second, _) = listener.accept().unwrap();
+        second
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(read_head(&mut second));
+        second.write_all(OK).unwrap();
+        drop(first);
+    });
+    let client = roundtrip_tokio::Client::builder()
+        .timeout(Some(Duration::from_secs(10)))
+        .build();
+    let url = format!("http://127.0.0.1:{port}/");
+    let a = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let b = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let first = a.block_on(async {
+        let response = client.get(&url).send().await.unwrap();
+        response.into_body().text(1024).await
+    });
+    assert_eq!(first.unwrap(), "hi");
+    let task = {
+        let (client, url) = (client.clone(), url.clone());
+        b.spawn(async move {
+            let response = client.get(&url).send().await?;
+            response.into_body().text(1024).await
+        })
+    };
+    // The request waits on the first connection (pooled on `a`), then `a`
+    // goes away with that connection's reactor and timer.
+    std::thread::sleep(Duration::from_millis(200));
+    drop(a);
+    let second = b.block_on(task).expect("the request's task did not panic");
+    assert_eq!(second.unwrap(), "hi");
+    server.join().unwrap();
+}
