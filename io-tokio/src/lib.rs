@@ -20,7 +20,11 @@
 //!   the first timeout armed (as for hyper-util's `TokioTimer` and
 //!   reqwest). A client with every timeout off, the pool's idle timeout
 //!   included, arms none (an idle connection whose server sent a
-//!   `Keep-Alive: timeout` hint then expires at the next checkout).
+//!   `Keep-Alive: timeout` hint then expires at the next checkout), except
+//!   for three waits that have no off: for a `100 Continue` (a request
+//!   with `Expect: 100-continue`), between connection attempts to a host
+//!   with several addresses (Happy Eyeballs: `localhost` has two), and the
+//!   drain of a response body dropped half-read.
 //! - The response body implements [`http_body::Body`]; a response that
 //!   switched protocols gives its connection with [`ResponseBody::upgrade`].
 //! - `client.get(url)` (and `post`, `put`, `patch`, `delete`, `head`,
