@@ -490,6 +490,33 @@ fn a_body_until_close_through_the_tunnel_needs_the_origin_close_notify() {
     );
 }
 
+/// The proxy's `close_notify` in the same read as the origin's head: the
+/// origin's session ended without its own, so a body that runs until the
+/// close is cut (RFC 8446 section 6.1) wherever the reads split; a sized
+/// body that came whole is whole.
+#[test]
+fn the_proxys_close_notify_with_the_head_still_truncates_a_body_until_close() {
+    let (mut sim, _) = sim();
+    let head = b"HTTP/1.1 200 OK\r\n\r\npartial".to_vec();
+    sim.serve(tunneled([Reply::SendThenProxyCloses(head)], ESTABLISHED));
+    let err = sim.get("https://localhost/").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Tls {
+                phase: Phase::Body,
+                source: TlsError::Truncated,
+                reached_server: true
+            }
+        ),
+        "{err:?}"
+    );
+    let (mut sim, _) = self::sim();
+    let sized = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\npartial".to_vec();
+    sim.serve(tunneled([Reply::SendThenProxyCloses(sized)], ESTABLISHED));
+    assert_eq!(sim.get("https://localhost/").unwrap().body, "partial");
+}
+
 /// Closing a connection through the tunnel says `close_notify` to both:
 /// the origin's inside the proxy's session, then the proxy's own.
 #[test]

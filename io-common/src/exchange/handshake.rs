@@ -37,6 +37,7 @@ impl<R> Exchange<R> {
         // a redirect) is not this one's. `attach` clears it too, but the
         // proxy steps and the handshake come before.
         self.eof = false;
+        self.unclean_eof = false;
         let Some(via) = link.key.via() else {
             return self.origin_reached(link, now);
         };

@@ -261,6 +261,8 @@ impl<R> Exchange<R> {
                 let err = Error::tls(crate::tls::TlsError::Truncated, Phase::Body, true);
                 return self.fail(link, err);
             }
+            // Before the head is decoded (its framing unknown yet): kept.
+            Ok(Some(false)) => self.unclean_eof = true,
             Ok(_) => {}
         }
         self.peer_closed(link, now);

@@ -312,6 +312,9 @@ pub struct Exchange<R> {
     redirects: Redirects,
     /// The server closed its side of the current connection.
     eof: bool,
+    /// ... without the origin's `close_notify` (TLS): a body that runs
+    /// until the close is then cut, even when its head comes after.
+    unclean_eof: bool,
     /// `GetConn` was traced for the current checkout.
     announced: bool,
     /// What the last head's `http::Response` has no place for.
@@ -379,6 +382,7 @@ impl<R> Exchange<R> {
             decoder: None,
             trailers: None,
             eof: false,
+            unclean_eof: false,
             announced: false,
             head_end: None,
             until_close: false,
@@ -751,8 +755,16 @@ impl<R> Exchange<R> {
         );
         match verdict {
             Ok(Verdict::Deliver) => {
-                self.state = State::Body;
                 self.until_close = end.framing == roundtrip_proto::Framing::UntilClose;
+                if self.until_close && self.unclean_eof {
+                    // The end came in the read that brought the head (a
+                    // proxy's `close_notify` behind the origin's records).
+                    self.builder.take_head();
+                    let err = Error::tls(crate::tls::TlsError::Truncated, Phase::Body, true);
+                    self.fail(link, err);
+                    return None;
+                }
+                self.state = State::Body;
                 self.head_end = Some((end, interim));
                 let (parts, status) = (&self.parts, head.status());
                 let ext = &mut Extensions::new();

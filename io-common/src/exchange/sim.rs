@@ -89,6 +89,11 @@ pub enum Reply {
     Raw(Vec<u8>),
     /// Sends `close_notify`, then closes. On a plain server, [`Reply::Close`].
     CloseNotify,
+    /// As [`Reply::Send`], and in the same piece the TLS proxy's own
+    /// `close_notify` (the proxy's session ends cleanly, the origin's
+    /// does not), then closes. Without a proxy, [`Reply::Send`] then
+    /// [`Reply::Close`].
+    SendThenProxyCloses(Vec<u8>),
     /// The server's TLS layer fails: it takes what the client sent, then a
     /// record no session can open, and answers with the fatal alert rustls
     /// chooses (`unexpected_message` before the session has keys,
@@ -219,8 +224,26 @@ impl SimConn {
         loop {
             let handshaking = self.is_handshaking();
             match self.server.replies.front()? {
-                Reply::Send(_) if handshaking || self.requests <= self.answered => {
+                Reply::Send(_) | Reply::SendThenProxyCloses(_)
+                    if handshaking || self.requests <= self.answered =>
+                {
                     return self.queued();
+                }
+                Reply::SendThenProxyCloses(_) => {
+                    let Some(Reply::SendThenProxyCloses(bytes)) = self.server.replies.pop_front()
+                    else {
+                        return None;
+                    };
+                    self.answered += 1;
+                    self.server.replies.push_front(Reply::Close);
+                    #[allow(unused_mut)]
+                    let mut wire = self.seal(bytes);
+                    #[cfg(feature = "tls")]
+                    if let Some(proxy) = &mut self.proxy {
+                        proxy.tls.close_notify();
+                        wire.extend_from_slice(&std::mem::take(&mut proxy.tls.queue));
+                    }
+                    return Some(Some(wire));
                 }
                 Reply::Early(_) if handshaking => return self.queued(),
                 Reply::Send(_) | Reply::Early(_) => {

@@ -28,6 +28,7 @@ impl<R> Exchange<R> {
         self.conn = Some(link.id);
         self.reused = reused;
         self.eof = false;
+        self.unclean_eof = false;
         link.request = Some(self.id);
         let tracing = self.tracing();
         match (reused, self.idle_for) {
