@@ -31,11 +31,11 @@ pub struct Args {
     /// Requests in flight at once (also the connection limit; 1 to 10000).
     #[arg(short = 'c', long, default_value_t = 8, value_parser = in_range::<1, 10_000>)]
     concurrency: usize,
-    /// Requests in all (at least 1).
-    #[arg(short = 'n', long, default_value_t = 20_000, value_parser = in_range::<1, { usize::MAX }>)]
+    /// Requests in all (1 to 100,000,000: each one's latency is kept).
+    #[arg(short = 'n', long, default_value_t = 20_000, value_parser = in_range::<1, 100_000_000>)]
     requests: usize,
     /// Response body size in bytes (at most 1 GiB: the origin holds it in
-    /// memory).
+    /// memory; the clients count each body as it streams, holding none).
     #[arg(long, default_value_t = 13, value_parser = in_range::<0, { 1 << 30 }>)]
     size: usize,
 }
@@ -75,10 +75,13 @@ pub fn run(args: &Args) -> std::process::ExitCode {
     };
     let url = format!("http://{origin}/");
     let name = format!("{:?}", args.backend).to_lowercase();
-    println!(
+    let header = format!(
         "roundtrip bench: backend={name} concurrency={c} requests={n} body={} bytes origin={origin}",
         args.size
     );
+    if let Err(e) = say(&header) {
+        return written(&e);
+    }
     let result = match args.backend {
         Backend::Blocking => blocking(&url, c, n, args.size),
         Backend::Tokio => tokio(&url, c, n, args.size),
@@ -92,7 +95,9 @@ pub fn run(args: &Args) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    report(&run, n);
+    if let Err(e) = say(&report(&run, n)) {
+        return written(&e);
+    }
     if run.errors > 0 {
         std::process::ExitCode::from(1)
     } else {
@@ -100,10 +105,32 @@ pub fn run(args: &Args) -> std::process::ExitCode {
     }
 }
 
-fn report(run: &Run, n: usize) {
+/// Writes `text` and a newline to stdout.
+fn say(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()
+}
+
+/// The exit code after stdout failed: a reader that went away (`| head`)
+/// ends the run quietly, as `get` does; another failure is said.
+fn written(e: &std::io::Error) -> std::process::ExitCode {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return std::process::ExitCode::SUCCESS;
+    }
+    super::warn(&format!("roundtrip bench: writing the report failed: {e}"));
+    std::process::ExitCode::from(2)
+}
+
+/// The report's lines.
+fn report(run: &Run, n: usize) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     let secs = run.elapsed.as_secs_f64();
     let ok = run.latencies.len();
-    println!(
+    let _ = write!(
+        out,
         "  {ok} of {n} requests in {secs:.3} s: {:.0} req/s",
         ok as f64 / secs.max(1e-9)
     );
@@ -111,25 +138,29 @@ fn report(run: &Run, n: usize) {
     lat.sort_unstable();
     let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)));
     let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e3);
-    println!(
-        "  latency: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+    let _ = write!(
+        out,
+        "\n  latency: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
         ms(pct(0.50)),
         ms(pct(0.90)),
         ms(pct(0.99)),
         ms(lat.last())
     );
     let s = &run.stats;
-    println!(
-        "  connections: {} dialed, {} reused; pool now {} idle, {} in use",
+    let _ = write!(
+        out,
+        "\n  connections: {} dialed, {} reused; pool now {} idle, {} in use",
         s.dials, s.reuses, s.idle, s.in_use
     );
     if run.errors > 0 {
-        println!(
-            "  errors: {} (first: {})",
+        let _ = write!(
+            out,
+            "\n  errors: {} (first: {})",
             run.errors,
             run.first_error.as_deref().unwrap_or("?")
         );
     }
+    out
 }
 
 /// Collects the outcome of each request from several workers.
@@ -154,6 +185,22 @@ impl Tally {
     }
 }
 
+/// Reads an async body (tokio's or smol's) to its end, counting its bytes.
+macro_rules! count {
+    ($body:expr) => {{
+        let body = $body;
+        let mut len = 0usize;
+        // Bounded by the body: each piece is more of it.
+        loop {
+            match body.chunk().await {
+                Ok(Some(piece)) => len += piece.len(),
+                Ok(None) => break Ok(len),
+                Err(e) => break Err(e),
+            }
+        }
+    }};
+}
+
 fn config(c: usize) -> roundtrip::Config {
     let mut config = roundtrip::Config::default();
     config.pool = config.pool.max_conns_per_host(Some(c)).max_idle_per_host(c);
@@ -176,9 +223,12 @@ fn blocking(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
                     let outcome = client
                         .get(url)
                         .send()
-                        .and_then(|mut r| r.body_mut().bytes(u64::MAX))
-                        .map(|b| b.len())
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| e.to_string())
+                        .and_then(|mut r| {
+                            let body = r.body_mut();
+                            std::io::copy(body, &mut std::io::sink()).map_err(|e| e.to_string())
+                        })
+                        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
                     mine.record(t, outcome, size);
                 }
                 merge(&tally, mine);
@@ -210,7 +260,7 @@ fn tokio(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
                 while next.fetch_add(1, Ordering::Relaxed) < n {
                     let t = Instant::now();
                     let outcome = match client.get(&url).send().await {
-                        Ok(mut r) => r.body_mut().bytes(u64::MAX).await.map(|b| b.len()),
+                        Ok(mut r) => count!(r.body_mut()),
                         Err(e) => Err(e),
                     };
                     mine.record(t, outcome.map_err(|e| e.to_string()), size);
@@ -241,7 +291,7 @@ fn smol(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
                 while next.fetch_add(1, Ordering::Relaxed) < n {
                     let t = Instant::now();
                     let outcome = match client.get(&url).send().await {
-                        Ok(mut r) => r.body_mut().bytes(u64::MAX).await.map(|b| b.len()),
+                        Ok(mut r) => count!(r.body_mut()),
                         Err(e) => Err(e),
                     };
                     mine.record(t, outcome.map_err(|e| e.to_string()), size);
@@ -266,8 +316,19 @@ fn mio(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
     let mut tally = Tally::default();
     let started = Instant::now();
     let (mut submitted, mut done) = (0, 0);
+    // Each body counted as it streams, under the request's id.
+    let submit = |driver: &mut roundtrip::mio::Driver| {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let receive = roundtrip::mio::Receive::stream(move |_, data| {
+            counter.fetch_add(data.len(), Ordering::Relaxed);
+            roundtrip::mio::Flow::Continue
+        });
+        (driver.get(url).submit_with(receive), (Instant::now(), seen))
+    };
     while submitted < n.min(c) {
-        started_at.insert(driver.get(url).submit(), Instant::now());
+        let (id, started) = submit(&mut driver);
+        started_at.insert(id, started);
         submitted += 1;
     }
     // Bounded: every pass waits at most a second, and each request ends
@@ -278,14 +339,14 @@ fn mio(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
             .map_err(|e| format!("event loop failed: {e}"))?;
         while let Some((id, result)) = driver.take_finished() {
             done += 1;
-            let t = started_at.remove(&id).unwrap_or_else(Instant::now);
-            tally.record(
-                t,
-                result.map(|r| r.body().len()).map_err(|e| e.to_string()),
-                size,
-            );
+            let (t, seen) = started_at
+                .remove(&id)
+                .unwrap_or_else(|| (Instant::now(), Arc::default()));
+            let len = seen.load(Ordering::Relaxed);
+            tally.record(t, result.map(|_| len).map_err(|e| e.to_string()), size);
             if submitted < n {
-                started_at.insert(driver.get(url).submit(), Instant::now());
+                let (id, started) = submit(&mut driver);
+                started_at.insert(id, started);
                 submitted += 1;
             }
         }

@@ -124,7 +124,8 @@ pub struct Args {
     /// curl does.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
-    /// Send `User-Agent: NAME` (a -H User-Agent wins over it).
+    /// Send `User-Agent: NAME` (a -H User-Agent wins over it); `-A ""`
+    /// sends none.
     #[arg(short = 'A', long = "user-agent", value_name = "NAME")]
     user_agent: Option<String>,
     /// Accepted for curl's -L: roundtrip follows redirects by default, up
@@ -283,7 +284,9 @@ pub fn run(args: &Args) -> ExitCode {
     let (code, line) = match failure {
         Failure::Usage(line) | Failure::Local(line) => (2, line),
         Failure::Request(Error::TooManyRedirects { max, chain }) => {
-            let last = chain.last().map_or(String::new(), ToString::to_string);
+            let last = chain
+                .last()
+                .map_or(String::new(), |u| shown(&u.to_string()));
             (
                 1,
                 format!("stopped after {} (last {last})", plural(max, "redirect")),
@@ -500,7 +503,10 @@ fn plan(args: &Args, config: &mut Config) -> Result<Vec<Planned>, Failure> {
             .map_err(|_| Failure::Usage("invalid -u credentials".into()))?;
         headers.insert(AUTHORIZATION, value);
     }
-    if let Some(agent) = &args.user_agent {
+    if args.user_agent.as_deref() == Some("") {
+        // `-A ""` sends none (curl); `-A " "` a blank one.
+        config.default_headers.remove(USER_AGENT);
+    } else if let Some(agent) = &args.user_agent {
         let value = HeaderValue::from_str(agent)
             .map_err(|_| Failure::Usage(format!("invalid -A {agent:?}")))?;
         headers.insert(USER_AGENT, value);
@@ -544,7 +550,7 @@ fn plan(args: &Args, config: &mut Config) -> Result<Vec<Planned>, Failure> {
                 }
             };
             let uri = Uri::try_from(url)
-                .map_err(|e| Failure::Usage(format!("invalid url {url:?}: {e}")))?;
+                .map_err(|e| Failure::Usage(format!("invalid url {:?}: {e}", shown(url))))?;
             let mut request = http::Request::new(());
             *request.method_mut() = method.clone();
             *request.uri_mut() = uri;
@@ -557,10 +563,28 @@ fn plan(args: &Args, config: &mut Config) -> Result<Vec<Planned>, Failure> {
             // The backend would refuse the same way, after earlier URLs ran.
             planned
                 .encoded_head(config)
-                .map_err(|e| Failure::Usage(format!("{url}: {e}")))?;
+                .map_err(|e| Failure::Usage(format!("{}: {e}", shown(url))))?;
             Ok(planned)
         })
         .collect()
+}
+
+/// `url` for a message, its password (user info after a `:`) as `***`
+/// (Go's `stripPassword`): `-v` shows the `Authorization` it sends, but
+/// an error line or a log of redirects should not carry a secret.
+fn shown(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let authority = &url[start..end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return url.to_string();
+    };
+    format!("{}***{}", &url[..start + colon + 1], &url[start + at..])
 }
 
 /// `-O`'s file name for `uri`: the last segment of its path, as written
@@ -1238,7 +1262,9 @@ impl Sink {
             include: args.include || args.head,
             dump,
             fail: args.fail,
-            terminal: !to_file && io::stdout().is_terminal(),
+            // `-o -` names stdout: its bytes are written even to a
+            // terminal (curl), the binary check is for stdout by default.
+            terminal: !to_file && args.output.is_none() && io::stdout().is_terminal(),
             silent: args.silent,
             failed: false,
             binary: false,
@@ -1430,7 +1456,9 @@ impl Log {
         let mut state = lock(&self.state);
         let text = format!(
             "redirect {} to {} ({})",
-            attempt.status, attempt.next, attempt.method
+            attempt.status,
+            shown(&attempt.next.to_string()),
+            attempt.method
         );
         Log::line(&state, &text);
         let Some(request) = &mut state.request else {
@@ -1503,7 +1531,7 @@ impl Log {
     fn done(&self, done: &Done) {
         let state = lock(&self.state);
         if let Some(chain) = done.chain.as_ref().filter(|c| c.redirects() > 0) {
-            let urls: Vec<String> = chain.0.iter().map(ToString::to_string).collect();
+            let urls: Vec<String> = chain.0.iter().map(|u| shown(&u.to_string())).collect();
             Log::line(&state, &format!("redirects: {}", urls.join(" -> ")));
         }
         let decoded = if done.decoded { " (gzip decoded)" } else { "" };

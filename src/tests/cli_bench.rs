@@ -78,3 +78,40 @@ fn out_of_range_numbers_are_usage_errors() {
         assert!(err.contains("is not from"), "{args:?}: {err}");
     }
 }
+
+/// A reader that goes away (`| head`) ends the run quietly, as for `get`:
+/// no panic about printing to stdout.
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+        .args(["bench", "-n", "50", "-c", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run roundtrip bench");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("the bench ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Bodies larger than the mio driver collects by default (64 MiB) are
+/// counted as they stream, on every backend, holding none of them.
+#[test]
+fn bodies_over_64_mib_are_streamed_on_every_backend() {
+    for backend in ["mio", "blocking", "tokio", "smol"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+            .args(["bench", "--backend", backend, "-n", "1", "-c", "1"])
+            .args(["--size", "70000000"])
+            .output()
+            .expect("run roundtrip bench");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{backend}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("1 of 1 requests in"), "{backend}: {stdout}");
+    }
+}

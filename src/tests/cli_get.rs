@@ -514,6 +514,28 @@ fn redirect_is_followed_and_shown() {
     }
 }
 
+/// A password in the URL shows as `***` in error lines and in `-v`'s
+/// redirect log (the `Authorization` it makes is shown as sent).
+#[test]
+fn passwords_in_urls_are_not_printed() {
+    let run = get(&["http://user:secret@127.0.0.1:99999/"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("user:***@127.0.0.1:99999"),
+        "{}",
+        run.stderr
+    );
+    let server = redirects();
+    let url = server
+        .url("/loop")
+        .replace("http://", "http://user:secret@");
+    let run = get(&["-v", "--max-redirects", "2", &url]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let shown = run.stderr.replace("Basic dXNlcjpzZWNyZXQ=", "");
+    assert!(!shown.contains("secret"), "{}", run.stderr);
+    assert!(shown.contains("user:***@"), "{}", run.stderr);
+}
+
 #[test]
 fn post_through_303_becomes_get_without_body() {
     let server = redirects();
@@ -996,6 +1018,20 @@ fn binary_body_is_not_written_to_a_terminal() {
     );
     assert!(!text.contains('\0'), "{text:?}");
     assert_eq!(output.status.code(), Some(23), "{text}");
+    // `-o -` asks for stdout by name: written there all the same (curl).
+    let command = format!(
+        "{} get -o - {}",
+        env!("CARGO_BIN_EXE_roundtrip"),
+        server.url("/")
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script ran above");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("a\0b"), "{text:?}");
+    assert_eq!(output.status.code(), Some(0), "{text}");
 }
 
 /// `-v` shows each head as the server sent it: the 103's fields and its
@@ -1363,6 +1399,10 @@ fn curl_flags_and_a_url_without_a_scheme() {
     assert_eq!(seen.line(), "POST /form HTTP/1.1");
     assert_eq!(seen.field("user-agent"), Some("agent/1"));
     assert_eq!(seen.body, b"a=1&b=2");
+    // `-A ""` sends no User-Agent at all, as curl.
+    let run = get(&["-A", "", &server.url("/none")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(server.seen()[1].field("user-agent"), None);
 }
 
 /// `-w` is written after a failed request too: `000` with no answer.
