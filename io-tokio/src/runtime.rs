@@ -214,21 +214,12 @@ impl AsyncRead for Upgraded {
     }
 }
 
+// Not vectored: tokio's vectored write is `writev`, which raises `SIGPIPE`
+// on a connection the peer reset (a host that left the signal at its
+// default dies); a plain write is `send(MSG_NOSIGNAL)`.
 impl AsyncWrite for Upgraded {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
         self.socket().poll_write(cx, b)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.socket().poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

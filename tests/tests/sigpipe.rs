@@ -8,7 +8,8 @@
 //! first; the parent checks that the child was not killed by it. The
 //! writes are the backends' own, called directly with two slices (a
 //! vectored write): `roundtrip_io::sys::send_vectored` (the blocking and
-//! mio backends'), and the tokio and smol `Runtime::poll_write`. The peer
+//! mio backends'), the tokio and smol `Runtime::poll_write`, and their
+//! upgraded connections' `write_vectored` (the caller's own). The peer
 //! closed; a first write goes out and its kernel answers with a reset; the
 //! second write meets `EPIPE`. (Through a whole request the drivers read
 //! before they write again and mostly see the close first, so only a
@@ -136,6 +137,58 @@ fn smol_child() {
             assert!(second.is_err(), "{second:?}");
         });
     });
+}
+
+/// A connection switched to another protocol, as the caller writes to it
+/// (`write_vectored`, as `copy_bidirectional` does).
+#[test]
+fn tokio_upgraded_child() {
+    use tokio::io::AsyncWriteExt;
+    child("tokio upgraded", |addr, settle| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut up = roundtrip_tokio::Upgraded::from(roundtrip_io::drive::Upgraded::new(
+                stream,
+                bytes::Bytes::new(),
+            ));
+            settle();
+            assert!(up.write_vectored(&two()).await.unwrap() > 0);
+            settle();
+            let second = up.write_vectored(&two()).await;
+            assert!(second.is_err(), "{second:?}");
+        });
+    });
+}
+
+#[test]
+fn smol_upgraded_child() {
+    use smol::io::AsyncWriteExt;
+    child("smol upgraded", |addr, settle| {
+        smol::block_on(async {
+            let stream = smol::Async::<TcpStream>::connect(addr).await.unwrap();
+            let mut up: roundtrip_smol::Upgraded =
+                roundtrip_io::drive::Upgraded::new(stream, bytes::Bytes::new());
+            settle();
+            assert!(up.write_vectored(&two()).await.unwrap() > 0);
+            settle();
+            let second = up.write_vectored(&two()).await;
+            assert!(second.is_err(), "{second:?}");
+        });
+    });
+}
+
+#[test]
+fn tokio_upgraded_raises_no_sigpipe() {
+    parent("tokio_upgraded_child");
+}
+
+#[test]
+fn smol_upgraded_raises_no_sigpipe() {
+    parent("smol_upgraded_child");
 }
 
 #[test]

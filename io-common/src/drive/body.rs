@@ -422,17 +422,12 @@ impl<S: futures_io::AsyncRead + Unpin> futures_io::AsyncRead for Upgraded<S> {
     }
 }
 
+// Not vectored: a socket's vectored write is `writev`, which raises
+// `SIGPIPE` on a connection the peer reset (a host that left the signal at
+// its default dies); a plain write is `send(MSG_NOSIGNAL)`.
 impl<S: futures_io::AsyncWrite + Unpin> futures_io::AsyncWrite for Upgraded<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().socket).poll_write(cx, b)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().socket).poll_write_vectored(cx, bufs)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
