@@ -154,7 +154,13 @@ impl Resolver {
             return Ok(addrs);
         }
         let addrs = match &self.custom {
-            Some(custom) => custom.resolve(host, port)?,
+            // A plugged-in resolver that panics fails this lookup alone,
+            // the same way on every backend.
+            Some(custom) => {
+                let resolve = std::panic::AssertUnwindSafe(|| custom.resolve(host, port));
+                std::panic::catch_unwind(resolve)
+                    .map_err(|_| io::Error::other("the resolver panicked"))??
+            }
             None => (host, port).to_socket_addrs()?.collect(),
         };
         if addrs.is_empty() {

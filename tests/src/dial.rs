@@ -202,4 +202,25 @@ pub fn happy_eyeballs_all_black_holed_is_a_connect_timeout<B: Backend>() {
     let stats = B::stats(&client);
     assert_eq!((stats.dialing, stats.in_use, stats.idle), (0, 0, 0), "{}", B::NAME);
 }
+
+/// A plugged-in resolver that panics fails its request with a typed
+/// connect error on every backend (smol's blocking pool passed the panic
+/// on into the request's future), and the client goes on.
+pub fn a_panicking_resolver_is_a_connect_error<B: Backend>() {
+    struct Panics;
+    impl Resolve for Panics {
+        fn resolve(&self, host: &str, _: u16) -> std::io::Result<Vec<SocketAddr>> {
+            panic!("a resolver bug looking up {host}");
+        }
+    }
+    let mut config = test_config();
+    config.resolver = Resolver::default().with_resolver(Panics);
+    config.connect_timeout = Some(Duration::from_secs(5));
+    let client = B::client(config);
+    let err = B::send(&client, Req::get("http://panics.test/")).unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{}: {err:?}", B::NAME);
+    assert!(err.to_string().contains("the resolver panicked"), "{}: {err}", B::NAME);
+    let again = B::send(&client, Req::get("http://panics.test/")).unwrap_err();
+    assert!(matches!(again, Error::Connect { .. }), "{}: {again:?}", B::NAME);
+}
 }
