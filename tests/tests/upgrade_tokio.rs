@@ -254,3 +254,41 @@ fn a_dropped_body_is_drained_in_a_task_within_the_drain_timeout() {
     drop(client);
     server.join().expect("server");
 }
+
+/// `upgrade` on a response that did not switch says so at once, without
+/// waiting for a body that is slow to come (before: its first piece, or
+/// the read timeout).
+#[test]
+fn upgrade_of_a_response_that_did_not_switch_fails_at_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let _ = read_head(&mut stream);
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+        stream.write_all(head).expect("answer");
+        // The body never comes; the client closes.
+        stream.set_read_timeout(Some(LIMIT)).expect("timeout");
+        let _ = std::io::Read::read(&mut stream, &mut [0u8; 16]);
+    });
+    let client = roundtrip_tokio::Client::builder()
+        .read_timeout(Some(Duration::from_secs(5)))
+        .build();
+    runtime().block_on(async {
+        let response = client
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .expect("a head");
+        let started = Instant::now();
+        let err = response.into_body().upgrade().await.expect_err("no switch");
+        assert!(matches!(err, Error::NotUpgraded), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+    drop(client);
+    server.join().expect("server");
+}

@@ -264,6 +264,12 @@ impl<R: Runtime> ResponseBody<R> {
     /// ```
     pub async fn upgrade(mut self) -> Result<R::Upgraded, Error> {
         let not_switched = || misuse("the response did not switch protocols");
+        // Said at once, without reading (a slow body would make the
+        // caller wait for its first piece, or its timeout).
+        if !self.drive.get_mut().is_switched() {
+            self.abandon();
+            return Err(Error::NotUpgraded);
+        }
         let drive = self.drive.get_mut();
         match poll_fn(|cx| drive.poll_next(cx)).await {
             Out::Upgrade => {

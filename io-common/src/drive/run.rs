@@ -105,6 +105,11 @@ impl<R: Runtime> Drive<R> {
         }
     }
 
+    /// True when the response switched protocols (its connection waits).
+    pub fn is_switched(&self) -> bool {
+        self.0.as_ref().is_some_and(|run| run.ex.is_switched())
+    }
+
     /// The connection the machine switched to another protocol, with the
     /// bytes that came after the head; its pool slot is freed.
     pub fn take_switched(&mut self) -> Option<Conn<R>> {

@@ -464,6 +464,19 @@ impl<R> Exchange<R> {
         link.and_then(|l| l.proto.deadline(core))
     }
 
+    /// True once the response switched protocols (`101`, a `2xx` to
+    /// `CONNECT`): its connection waits to be taken.
+    ///
+    /// ```
+    /// use roundtrip_io::exchange::sim::{Server, Sim};
+    /// let sim = Sim::new(roundtrip_io::Config::default());
+    /// let request = http::Request::get("http://127.0.0.1/").body(roundtrip_io::Body::empty()).unwrap();
+    /// assert!(!sim.exchange(request).is_switched());
+    /// ```
+    pub fn is_switched(&self) -> bool {
+        matches!(self.state, State::Switched)
+    }
+
     /// True once the exchange is over (nothing more will come).
     pub fn is_end(&self) -> bool {
         matches!(self.state, State::End)
