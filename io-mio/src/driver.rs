@@ -122,6 +122,10 @@ pub struct Driver {
     /// When the driver's own `Poll` last returned (`None`: never, or the
     /// driver is embedded): readiness that came later is not known yet.
     pub(crate) polled_at: Option<StdInstant>,
+    /// A stream callback's panic, caught where it ran (its exchange
+    /// failed) and passed on to the caller once the call is done, so that
+    /// the other exchanges of the turn are not left undriven.
+    pub(crate) panicked: Option<Box<dyn std::any::Any + Send>>,
     /// Switched connections waiting for [`Driver::take_upgraded`].
     pub(crate) upgraded: HashMap<RequestId, (TcpStream, Bytes)>,
     /// Where request body pieces are read (reused).
@@ -225,6 +229,7 @@ impl Driver {
             finished: VecDeque::new(),
             unreported: false,
             polled_at: None,
+            panicked: None,
             upgraded: HashMap::new(),
             upload: BytesMut::new(),
             shared_read: SharedReadBuf::default(),
@@ -444,6 +449,7 @@ impl Driver {
         }
         self.drive(slot, now);
         self.settle(now);
+        self.pass_on_panic();
         RequestId { serial, slot }
     }
 
@@ -474,7 +480,15 @@ impl Driver {
         entry.ex.cancel(link, now);
         self.drive(id.slot, now);
         self.settle(now);
+        self.pass_on_panic();
         true
+    }
+
+    /// Unwinds with a stream callback's panic caught during this call.
+    fn pass_on_panic(&mut self) {
+        if let Some(panic) = self.panicked.take() {
+            std::panic::resume_unwind(panic);
+        }
     }
 
     /// The connection of a request answered with `101 Switching
@@ -586,6 +600,7 @@ impl Driver {
         let closed = event.is_read_closed() || event.is_error();
         self.on_conn_event(slot, readable, writable, closed, now);
         self.settle(now);
+        self.pass_on_panic();
         true
     }
 
@@ -614,6 +629,7 @@ impl Driver {
             self.on_timer(at, target, now);
         }
         self.settle(now);
+        self.pass_on_panic();
     }
 
     /// One turn of the loop on the driver's own `Poll`: waits for readiness

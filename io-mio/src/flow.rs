@@ -118,20 +118,31 @@ impl Entry {
     }
 
     /// Takes one piece of the body; false when the caller wants no more.
-    fn take(&mut self, data: Bytes) -> bool {
+    /// A stream callback that panics ends its exchange with an error, and
+    /// its panic is returned, for the driver to pass on once the turn is
+    /// done (the other exchanges of the turn are still driven).
+    fn take(&mut self, data: Bytes) -> Result<bool, Box<dyn std::any::Any + Send>> {
         let Some((head, _)) = &self.head else {
-            return true; // unreachable: data comes after the head
+            return Ok(true); // unreachable: data comes after the head
         };
         match &mut self.sink {
             Sink::Collect { max_bytes, body } => match body.push_within(data, *max_bytes) {
-                Ok(()) => true,
+                Ok(()) => Ok(true),
                 Err(e) => {
                     *body = Collected::default();
                     self.error = Some(Box::new(e));
-                    false
+                    Ok(false)
                 }
             },
-            Sink::Stream(callback) => callback(head, data) == Flow::Continue,
+            Sink::Stream(callback) => {
+                let call = std::panic::AssertUnwindSafe(|| callback(head, data));
+                std::panic::catch_unwind(call)
+                    .map(|flow| flow == Flow::Continue)
+                    .inspect_err(|_| {
+                        let e = misuse("the response's stream callback panicked");
+                        self.error = Some(Box::new(e));
+                    })
+            }
         }
     }
 }
@@ -263,7 +274,14 @@ impl Driver {
                 entry.head = Some((ResponseHead::from_parts(parts, end, interim), url));
             }
             Action::Data(data) => {
-                if !entry.stopped && !entry.take(data) {
+                let more = match entry.stopped {
+                    true => true,
+                    false => entry.take(data).unwrap_or_else(|panic| {
+                        self.panicked.get_or_insert(panic);
+                        false
+                    }),
+                };
+                if !more {
                     entry.stopped = true;
                     entry.ex.abandon(conn.map(|c| &mut c.link), now);
                 }

@@ -193,6 +193,49 @@ fn a_panicking_callback_leaves_run_once_usable() {
     assert!(driver.run_once(Some(Duration::from_millis(10))).is_ok());
 }
 
+/// A callback that panics ends its own exchange with an error; the panic
+/// still unwinds out of the call, but only after the other exchanges of
+/// the turn were driven: a second large body, cut short for fairness in
+/// the same turn, still arrives whole (it was dropped from the ready list
+/// and, with no timeout, waited for ever).
+#[test]
+fn a_panicking_callback_fails_its_exchange_alone() {
+    const LEN: usize = 4 << 20;
+    let mut answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {LEN}\r\n\r\n").into_bytes();
+    answer.resize(answer.len() + LEN, b'x');
+    let big = server(answering(Box::leak(answer.into_boxed_slice())));
+    let mut driver = Driver::builder().max_body_bytes(8 << 20).build().unwrap();
+    let get = || {
+        roundtrip_mio::http::Request::get(format!("http://{big}/"))
+            .body(roundtrip_mio::Body::empty())
+            .unwrap()
+    };
+    let panics = roundtrip_mio::Receive::stream(|_, _| panic!("a callback bug"));
+    let bad = driver.submit_with(get(), panics);
+    let good = driver.submit(get());
+    let started = Instant::now();
+    let (mut unwound, mut done) = (0, Vec::<roundtrip_mio::Finished>::new());
+    while done.len() < 2 {
+        let ended: Vec<_> = done.iter().map(|(id, r)| (*id, r.is_ok())).collect();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "ended: {ended:?}"
+        );
+        let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            driver.run_once(Some(Duration::from_millis(100)))
+        }));
+        unwound += usize::from(turn.is_err());
+        done.extend(std::iter::from_fn(|| driver.take_finished()));
+    }
+    assert_eq!(unwound, 1, "the panic is passed on once");
+    for (id, result) in done {
+        match result {
+            Ok(r) => assert_eq!((id, r.body().len()), (good, LEN)),
+            Err(e) => assert!(id == bad && e.to_string().contains("panicked"), "{e}"),
+        }
+    }
+}
+
 /// A `RequestId` names a request of its own driver only: another driver's
 /// `cancel` with it touches none of its own (each counted from 1, so the
 /// first request of two drivers had the same id).
