@@ -635,7 +635,8 @@ impl Error {
     /// a new connection? Only when the connection broke under it (closed
     /// early, or an I/O error) and the core's rule
     /// ([`Connection::retry_safety`]) says a resend is safe. A request is
-    /// resent at most once; the caller keeps count.
+    /// resent while each failure is on a pooled connection (Go's
+    /// `shouldRetryRequest` loop); the caller keeps count.
     pub fn may_resend(&self, conn: &Connection, facts: RetryFacts) -> bool {
         matches!(self, Error::ClosedEarly { .. } | Error::Io { .. })
             && conn.retry_safety(facts).is_safe()

@@ -67,7 +67,7 @@ pub struct Prepared {
     /// The request goes through a tunnel (`CONNECT` or SOCKS5): no
     /// `Proxy-Authorization` of its own or of the defaults is sent inside
     /// it, to the origin; a `CONNECT` carries it to the proxy instead when
-    /// the proxy URL has no credentials ([`connect_authorization`]).
+    /// the proxy URL has no credentials (`connect_authorization`).
     pub tunnelled: bool,
 }
 

@@ -419,7 +419,7 @@ impl Driver {
     ///
     /// The request starts at once: on an idle pooled connection, on a new
     /// one, or queued when its host is at `max_conns_per_host`. A request
-    /// that fails on a pooled connection is sent once more on another
+    /// that fails on a pooled connection is sent again on another
     /// connection when that is provably safe (nothing of it was written, or
     /// its method is idempotent and no byte of a response arrived, and its
     /// body can be sent again).

@@ -17,7 +17,7 @@
 //!     |   \--wait---> Waiting --grant--/     |   |                      |   \--101 / CONNECT 2xx--> Switched (Upgrade)
 //!     |                                      +---+                      |
 //!     +<---- stale: Discard ------+          +--redirect: abandon (Drain or Discard), then Checkout for the next hop
-//!     +<---- safe retry: Discard -+--------- error before the head: retried once when the core says it is safe
+//!     +<---- safe retry: Discard -+--------- error before the head on a pooled connection: retried when the core says it is safe
 //! ```
 //!
 //! Every decision is made here or in the core it drives: the lookups and
@@ -292,8 +292,9 @@ pub struct Exchange<R> {
     prepared: Option<Prepared>,
     state: State,
     timers: Timers,
-    /// A retry was spent on this hop.
-    retried: bool,
+    /// Resends spent on this hop (each after a failure on a pooled
+    /// connection; bounded by `may_resend_again`).
+    resends: u32,
     stale_skips: u32,
     /// The connection came from the pool.
     reused: bool,
@@ -371,7 +372,7 @@ impl<R> Exchange<R> {
             prepared,
             state,
             timers,
-            retried: false,
+            resends: 0,
             stale_skips: 0,
             reused: false,
             idle_for: None,

@@ -82,7 +82,7 @@ impl<R> Exchange<R> {
             return;
         }
         let before_head = matches!(self.state, State::Send | State::Head);
-        let then = if before_head && !self.retried && self.may_resend(link, &err) {
+        let then = if before_head && self.may_resend_again() && self.may_resend(link, &err) {
             After::Retry
         } else {
             After::Fail(err)
@@ -91,6 +91,18 @@ impl<R> Exchange<R> {
             close: Some(reason),
             then,
         };
+    }
+
+    /// Go's loop: a request that failed on a pooled connection is sent
+    /// again, on another pooled one or a new one, for as long as each
+    /// failure is on a pooled connection (a new one that fails ends it:
+    /// `may_resend` says no for it). Bounded here by the idle connections
+    /// a host may hold, plus one new: a server that closes every reused
+    /// connection while other requests pool new ones cannot keep a
+    /// request going round.
+    pub(super) fn may_resend_again(&self) -> bool {
+        let idle = self.config().pool.max_idle_per_host;
+        (self.resends as usize) <= idle
     }
 
     pub(super) fn may_resend(&self, link: &Link, err: &Error) -> bool {
@@ -135,12 +147,12 @@ impl<R> Exchange<R> {
                 return;
             }
             After::Retry => {
-                self.retried = true;
+                self.resends += 1;
                 self.begin();
                 return;
             }
             After::Hop => {
-                self.retried = false;
+                self.resends = 0;
                 self.trailers = None;
                 match prepare(&self.parts, self.body.body_len(), &self.settings.config) {
                     Ok(prepared) => {

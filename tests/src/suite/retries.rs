@@ -225,6 +225,44 @@ pub fn get_retried_at_most_once<B: Backend>() {
     settle(&server);
 }
 
+/// Two pooled connections, both closed by the server when reused: a GET
+/// fails on the first, is sent again on the second, fails there too, and
+/// is sent once more on a new connection, where it succeeds (Go's retry
+/// loop goes on while each failure is on a pooled connection; a request
+/// retried once failed where it needed not).
+pub fn a_get_walks_every_dead_pooled_connection<B: Backend>() {
+    let slow = vec![
+        Step::ReadRequest,
+        Step::Sleep(Duration::from_millis(300)),
+        Step::Write(ok(b"one")),
+        Step::ReadRequest,
+        Step::Close,
+    ];
+    let server = ScriptServer::start(vec![
+        slow,
+        close_on_reuse(),
+        vec![Step::ReadRequest, Step::Write(ok(b"three"))],
+    ]);
+    let client = B::client(test_config());
+    // Two at once: the second dials while the first waits for its answer.
+    thread::scope(|scope| {
+        let first = scope.spawn(|| send_ok::<B>(&client, Req::get(server.url("/a"))));
+        thread::sleep(Duration::from_millis(100));
+        let second = send_ok::<B>(&client, Req::get(server.url("/b")));
+        assert_eq!(second.body, b"one", "{}", B::NAME);
+        assert_eq!(first.join().expect("first").body, b"one", "{}", B::NAME);
+    });
+    assert_eq!(B::live_stats(&client).idle, 2, "{}", B::NAME);
+    let third = send_ok::<B>(&client, Req::get(server.url("/c")));
+    assert_eq!(third.body, b"three", "{}", B::NAME);
+    settle_accepts(&server, 3);
+    assert_eq!(server.accepted(), 3, "{}", B::NAME);
+    assert_eq!(server.count_method("GET"), 5, "{}", B::NAME);
+    let stats = B::stats(&client);
+    assert_eq!((stats.dials, stats.reuses), (3, 2), "{}: {stats:?}", B::NAME);
+    settle_held(client, &server);
+}
+
 /// The server reads the reused connection's POST and closes unanswered: the
 /// POST is not sent again; `ClosedEarly`, may have reached the server.
 pub fn close_on_reuse_post_not_resent<B: Backend>() {
