@@ -539,9 +539,9 @@ impl Driver {
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, at
     /// the latest: now when work is pending (reads or writes cut short for
-    /// fairness, or results that came since [`run_once`](Self::run_once)
-    /// last returned: results already counted by it do not shorten the
-    /// next wait). Waking earlier is harmless.
+    /// fairness, or results that came since [`run_once`](Self::run_once) or
+    /// `handle_timeout` last returned: results already told of, taken or
+    /// not, do not shorten the next wait). Waking earlier is harmless.
     ///
     /// ```no_run
     /// let driver = roundtrip_mio::Driver::new()?;
@@ -629,6 +629,9 @@ impl Driver {
             self.on_timer(at, target, now);
         }
         self.settle(now);
+        // What finished is there for `take_finished` now: an embedder that
+        // takes results later is not woken at once for them again and again.
+        self.unreported = false;
         self.pass_on_panic();
     }
 

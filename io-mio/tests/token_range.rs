@@ -127,3 +127,21 @@ fn the_driver_keeps_to_its_token_range() {
         "{finished:?}"
     );
 }
+
+/// An embedder that leaves results in the driver for later is not asked
+/// to wake at once for them again and again: a result is news until the
+/// next `handle_timeout` (the loop spun at full speed before).
+#[test]
+fn results_left_for_later_do_not_keep_an_embedder_awake() {
+    let poll = Poll::new().unwrap();
+    let mut driver = Driver::builder()
+        .build_in(poll.registry(), Token(1))
+        .unwrap();
+    // Refused at once: a result, nothing in flight.
+    driver.get("http://[::1/").submit();
+    let now = driver.poll_timeout().expect("the result is news");
+    assert!(now <= Instant::now());
+    driver.handle_timeout(Instant::now());
+    assert_eq!(driver.poll_timeout(), None, "told once");
+    assert!(driver.take_finished().is_some(), "still there to take");
+}
