@@ -25,9 +25,11 @@ use crate::transport::{Attempts, Conn, Written};
 
 /// Size of one read from a streamed request body.
 const UPLOAD_CHUNK: usize = 64 * 1024;
-/// Actions one call may carry out before it must have answered: every
-/// wait ends at a deadline, so this only stops a machine that spins.
-const MAX_ACTIONS: usize = 1_000_000;
+/// Actions one call may carry out without waiting on the socket or the
+/// request body's reader: every wait ends at a deadline, so this only
+/// stops a machine that spins (an upload of many small pieces is many
+/// waits, each starting the count again).
+const MAX_ACTIONS: usize = 100_000;
 
 /// A blocking HTTP/1.1 client with a connection pool. Cheap to clone: clones
 /// share the pool.
@@ -315,7 +317,13 @@ impl Flow {
         // Read again after each wait on a socket or the pool (the time
         // moved), and kept across the steps that do not wait.
         let mut now = self.fresh.take().unwrap_or_else(|| clock.now());
-        for _ in 0..MAX_ACTIONS {
+        let mut spins = 0;
+        // Bounded: by the waits' deadlines, and between waits by MAX_ACTIONS.
+        loop {
+            spins += 1;
+            if spins > MAX_ACTIONS {
+                return Err(misuse("the exchange made no progress"));
+            }
             if !self.cancelled && self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
                 self.cancelled = true;
                 self.ex
@@ -397,6 +405,7 @@ impl Flow {
                     }
                 }
                 Action::Write { watch_read } => {
+                    spins = 0;
                     let until = self.until(&clock);
                     let conn = self.conn.as_mut().ok_or_else(|| misuse("no connection"))?;
                     let written = conn.write(watch_read, until, clock.to_std(now));
@@ -412,6 +421,7 @@ impl Flow {
                     }
                 }
                 Action::NeedBody { .. } => {
+                    spins = 0;
                     self.upload.resize(UPLOAD_CHUNK, 0);
                     let read = match self.ex.request_body() {
                         Some(reader) => read_piece(reader, &mut self.upload),
@@ -426,6 +436,7 @@ impl Flow {
                 }
                 Action::Read if !blocking => return Ok(None),
                 Action::Read => {
+                    spins = 0;
                     let until = self.until(&clock);
                     let conn = self.conn.as_mut().ok_or_else(|| misuse("no connection"))?;
                     if let Some(into) = into.as_mut()
@@ -508,7 +519,6 @@ impl Flow {
                 _ => return Err(misuse("an action this driver does not know")),
             }
         }
-        Err(misuse("the exchange made no progress"))
     }
 
     /// Gives the pool back what a checkout left unused: a permit to dial

@@ -218,3 +218,46 @@ fn a_panicking_tracer_neither_aborts_nor_leaks_a_slot() {
     let stats = client.stats();
     assert_eq!((stats.in_use, stats.dialing), (0, 0), "{stats:?}");
 }
+
+/// A reader that gives one byte at a time.
+struct OneByte(usize);
+
+impl Read for OneByte {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.0 == 0 || out.is_empty() {
+            return Ok(0);
+        }
+        self.0 -= 1;
+        out[0] = b'x';
+        Ok(1)
+    }
+}
+
+/// An upload of many small pieces is many waits, not a machine that
+/// spins: 60,000 one-byte reads (120,000 actions in one call, over the
+/// bound on actions between waits) go out whole (the call failed with
+/// "the exchange made no progress").
+#[test]
+fn an_upload_of_many_small_pieces_goes_out_whole() {
+    const LEN: usize = 60_000;
+    let url = server(|mut stream: TcpStream| {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+        if !read_head(&mut stream) {
+            return;
+        }
+        let mut body = vec![0u8; LEN];
+        if stream.read_exact(&mut body).is_ok() {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+        hold(stream);
+    });
+    let client = Client::new();
+    let body = roundtrip_blocking::Body::from_reader(OneByte(LEN), Some(LEN as u64));
+    let mut response = client
+        .post(format!("{url}/up"))
+        .body(body)
+        .send()
+        .expect("the upload goes out");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.body_mut().text(16).unwrap(), "ok");
+}
