@@ -695,6 +695,11 @@ mod zstd {
                     return Ok(Some(Bytes::copy_from_slice(&self.scratch[..made])));
                 }
                 if used == 0 && !self.full {
+                    if self.input.is_empty() {
+                        // A full piece's last call flushed nothing more:
+                        // input wanted.
+                        return Ok(None);
+                    }
                     // No progress with input at hand: stuck.
                     return Err(self.invalid());
                 }
@@ -964,6 +969,23 @@ mod tests {
             out <= 8,
             "{out} bytes came out of a block limited to 128 KiB"
         );
+    }
+
+    /// Compressible: blocks that regenerate whole 64 KiB pieces, input
+    /// ending where a piece does (the decoder took a full piece with no
+    /// input left for an error).
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_full_pieces_at_the_end_of_the_input() {
+        let data = text(300_000);
+        let stream = ruzstd::encoding::compress_to_vec(
+            &data[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        for piece in [1, 7, 4096] {
+            let pieces: Vec<&[u8]> = stream.chunks(piece).collect();
+            assert_eq!(decode(Coding::Zstd, &pieces), Ok(data.clone()), "{piece}");
+        }
     }
 
     #[cfg(feature = "zstd")]

@@ -168,18 +168,18 @@ fn parse_set_cookie(text: &str) -> Option<RawCookie<'_>> {
 }
 
 /// A `Max-Age` value (RFC 6265 section 5.2.2): digits after an optional
-/// `-`, else ignored; too many digits is as far as it goes.
+/// `-`, else ignored; zero or less is 0 (the earliest time: a deletion;
+/// `cookie_store` would add a huge negative span to the clock and
+/// panic), too many digits as far as it goes.
 fn delta_seconds(value: &str) -> Option<i64> {
     let digits = value.strip_prefix('-').unwrap_or(value);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let seconds = digits.parse().unwrap_or(i64::MAX);
-    Some(if digits.len() < value.len() {
-        -seconds
-    } else {
-        seconds
-    })
+    if digits.len() < value.len() {
+        return Some(0);
+    }
+    Some(digits.parse().unwrap_or(i64::MAX))
 }
 
 /// A cookie date (RFC 6265 section 5.1.1, the algorithm browsers use):
@@ -844,6 +844,8 @@ mod tests {
             "sid=; Expires=Thu Jan  1 00:00:00 1970",
             "sid=; Max-Age=; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
             "sid=; Max-Age=-1",
+            "sid=; Max-Age=-99999999999999999999",
+            "sid=; Max-Age=-9223372036854775807",
             "sid=; Max-Age=x; Max-Age=0",
         ];
         for deletion in deletions {
