@@ -334,23 +334,35 @@ fn prepare_proxied(
     use crate::proxy::ProxyKind;
     use roundtrip_proto::pool::{ProxyMode, Via};
     let tls = proxy.kind() == ProxyKind::Https;
-    // The credentials tell pooled connections apart by a hash, keyed per
-    // process: the pool key's `Debug` shows it, and an unkeyed hash of a
-    // weak password could be reversed offline.
-    let auth = match proxy.credentials() {
-        Some(credentials) => {
-            use std::hash::BuildHasher;
-            static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
-                std::sync::OnceLock::new();
-            KEY.get_or_init(Default::default).hash_one(credentials) | 1
-        }
-        None => 0,
-    };
-    let via = |mode| Via::new(mode, tls, proxy.host(), proxy.port(), auth);
     // A caller's own `CONNECT` is the tunnel request: it goes to the
     // proxy, in its authority form (Go), not inside a tunnel of ours.
-    let forward = matches!(proxy.kind(), ProxyKind::Http | ProxyKind::Https)
-        && origin.scheme() == Scheme::Http;
+    let http_proxy = matches!(proxy.kind(), ProxyKind::Http | ProxyKind::Https);
+    let forward = http_proxy && origin.scheme() == Scheme::Http;
+    // The credentials tell pooled connections apart by a hash, keyed per
+    // process: the pool key's `Debug` shows it, and an unkeyed hash of a
+    // weak password could be reversed offline. A tunnel is authenticated
+    // once, by its `CONNECT`: one made with a request's own (or the
+    // default) `Proxy-Authorization` is that credential's alone.
+    let hash = |value: &dyn Fn(&mut std::collections::hash_map::DefaultHasher)| {
+        use std::hash::BuildHasher;
+        static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+            std::sync::OnceLock::new();
+        let mut hasher = KEY.get_or_init(Default::default).build_hasher();
+        value(&mut hasher);
+        std::hash::Hasher::finish(&hasher) | 1
+    };
+    let own = || {
+        let own = parts.headers.get(PROXY_AUTHORIZATION);
+        own.or_else(|| config.default_headers.get(PROXY_AUTHORIZATION))
+    };
+    let auth = match (proxy.credentials(), http_proxy && !forward) {
+        (Some(credentials), _) => hash(&|h| std::hash::Hash::hash(&credentials, h)),
+        (None, true) => own().map_or(0, |value| {
+            hash(&|h| std::hash::Hash::hash(value.as_bytes(), h))
+        }),
+        (None, false) => 0,
+    };
+    let via = |mode| Via::new(mode, tls, proxy.host(), proxy.port(), auth);
     let mut prepared = if forward {
         let mut prepared = prepare_direct(parts, body, config, origin)?;
         prepared.key = Key::forward(via(ProxyMode::Forward));

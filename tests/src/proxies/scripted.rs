@@ -333,7 +333,7 @@ pub fn connect_line_and_credentials<B: Backend>() {
 /// A `Proxy-Authorization` the client sets by default (a token the proxy
 /// URL cannot carry) goes on the `CONNECT` when the proxy URL has no
 /// credentials, and never inside the tunnel to the origin; a request's
-/// own field likewise.
+/// own field likewise, on a tunnel of its own.
 pub fn connect_carries_a_default_proxy_authorization<B: Backend>() {
     let tls = TlsOrigin::start();
     let relay = RelayProxy::start();
@@ -346,14 +346,21 @@ pub fn connect_carries_a_default_proxy_authorization<B: Backend>() {
     let client = B::client(cfg);
     let resp = send_ok::<B>(&client, Req::get(tls.url("localhost", "/a")));
     assert_eq!(text(&resp), "tls origin /a", "{}", B::NAME);
+    // Another credential: a tunnel of its own (one authenticated by the
+    // default token is not shared with it), then the first is reused.
     let own = Req::get(tls.url("localhost", "/b")).header("Proxy-Authorization", "Bearer own");
     assert_eq!(text(&send_ok::<B>(&client, own)), "tls origin /b", "{}", B::NAME);
+    let again = send_ok::<B>(&client, Req::get(tls.url("localhost", "/c")));
+    assert_eq!(text(&again), "tls origin /c", "{}", B::NAME);
     let connects = relay.requests();
-    assert_eq!(connects.len(), 1, "{}: {connects:#?}", B::NAME);
-    let auth = connects[0].header_all("proxy-authorization");
-    assert_eq!(auth, ["Bearer t"], "{}", B::NAME);
+    assert_eq!(connects.len(), 2, "{}: {connects:#?}", B::NAME);
+    let auth: Vec<_> = connects
+        .iter()
+        .map(|c| c.header_all("proxy-authorization"))
+        .collect();
+    assert_eq!(auth, [["Bearer t"], ["Bearer own"]], "{}", B::NAME);
     let seen = tls.requests();
-    assert_eq!(seen.len(), 2, "{}", B::NAME);
+    assert_eq!(seen.len(), 3, "{}", B::NAME);
     for r in &seen {
         assert_eq!(r.header("proxy-authorization"), None, "{}: {r:?}", B::NAME);
     }
