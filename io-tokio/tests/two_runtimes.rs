@@ -78,3 +78,78 @@ fn a_pooled_connection_from_a_runtime_that_shut_down_does_not_panic_the_next() {
     assert_eq!(second.unwrap(), "hi");
     server.join().unwrap();
 }
+
+/// A response made on one runtime, its body read on another: the
+/// connection goes back to the pool from the second, with the first's
+/// timer, which must still be known as the first's (it was recorded as
+/// the runtime that checked the connection in).
+#[test]
+fn a_body_read_on_another_runtime_keeps_its_timer_home() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut first, _) = listener.accept().unwrap();
+        first
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(read_head(&mut first));
+        first
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        first.write_all(b"hi").unwrap();
+        // Whatever comes next on it goes unanswered; the next connection
+        // answers.
+        let (mut second, _) = listener.accept().unwrap();
+        second
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(read_head(&mut second));
+        second.write_all(OK).unwrap();
+        drop(first);
+    });
+    let client = roundtrip_tokio::Client::builder()
+        .timeout(Some(Duration::from_secs(10)))
+        .build();
+    let url = format!("http://127.0.0.1:{port}/");
+    // A current-thread runtime (a timer of its panics once it shut
+    // down), kept running on a thread of its own while `b` reads its
+    // socket, then stopped and dropped.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    let a = std::thread::spawn(move || {
+        let a = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        handle_tx.send(a.handle().clone()).unwrap();
+        a.block_on(async {
+            let _ = stopped.await;
+        });
+    });
+    let a_handle = handle_rx.recv().unwrap();
+    let b = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let response = {
+        let (client, url) = (client.clone(), url.clone());
+        let first = a_handle.spawn(async move { client.get(&url).send().await.unwrap() });
+        b.block_on(first).unwrap()
+    };
+    let body = b.block_on(async { response.into_body().text(1024).await });
+    assert_eq!(body.unwrap(), "hi");
+    stop.send(()).unwrap();
+    a.join().unwrap();
+    let task = {
+        let (client, url) = (client.clone(), url.clone());
+        b.spawn(async move {
+            let response = client.get(&url).send().await?;
+            response.into_body().text(1024).await
+        })
+    };
+    let second = b.block_on(task).expect("the request's task did not panic");
+    assert_eq!(second.unwrap(), "hi");
+    server.join().unwrap();
+}

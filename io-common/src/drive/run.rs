@@ -149,6 +149,9 @@ pub(crate) struct Run<R: Runtime> {
     /// The runtime's timer and when it is set to fire: armed at the
     /// machine's next deadline.
     timer: Option<Timer<R>>,
+    /// The runtime `timer` belongs to (the one that polled the request
+    /// when it was made, or took it over), kept with it in the pool.
+    timer_home: Option<R::Home>,
     /// Where request body pieces are read.
     piece: BytesMut,
     /// Running in a drain task of its own: giving up again closes.
@@ -213,6 +216,7 @@ impl<R: Runtime> Run<R> {
             dialing: None,
             waiter: None,
             timer: None,
+            timer_home: None,
             piece: BytesMut::new(),
             detached: false,
             passed: None,
@@ -347,9 +351,11 @@ impl<R: Runtime> Run<R> {
             // The timer stays with the connection for its next request,
             // armed still: until that request resets it, it may wake this
             // task once more (harmless) and holds its waker.
-            if close.is_none() && conn.timer.is_none() {
-                let home = self.shared.runtime.home();
-                conn.timer = self.timer.take().map(|timer| (timer, home));
+            if close.is_none()
+                && conn.timer.is_none()
+                && let (Some(timer), Some(home)) = (self.timer.take(), self.timer_home.take())
+            {
+                conn.timer = Some((timer, home));
             }
         }
         match (self.conn.take(), close) {
@@ -581,9 +587,11 @@ impl<R: Runtime> Run<R> {
             // The connection's, from its last request on this runtime,
             // else a new one.
             let runtime = &self.shared.runtime;
+            let here = runtime.home();
             let kept = self.conn.as_mut().and_then(|c| c.timer.take());
-            let kept = kept.and_then(|(timer, home)| (home == runtime.home()).then_some(timer));
+            let kept = kept.and_then(|(timer, home)| (home == here).then_some(timer));
             self.timer = kept.or_else(|| Some((Box::pin(runtime.timer(wake)), Some(wake))));
+            self.timer_home = Some(here);
         }
         let Some((timer, armed)) = &mut self.timer else {
             return Poll::Pending; // unreachable: set above
