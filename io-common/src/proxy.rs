@@ -355,11 +355,14 @@ fn rule(entry: &str) -> Option<Rule> {
         // `[v6]`, `[v6]:port`, or a bracketed CIDR `[v6]/len`; anything
         // else after the bracket makes the entry unusable.
         let (ip, after) = rest.split_once(']')?;
-        match after.split_at_checked(1) {
-            None => (ip.to_string(), None),
-            Some((":", port)) => (ip.to_string(), Some(port)),
-            Some(("/", _)) => (format!("{ip}{after}"), None),
-            Some(_) => return None,
+        if after.is_empty() {
+            (ip.to_string(), None)
+        } else if let Some(port) = after.strip_prefix(':') {
+            (ip.to_string(), Some(port))
+        } else if after.starts_with('/') {
+            (format!("{ip}{after}"), None)
+        } else {
+            return None;
         }
     } else if entry.matches(':').count() == 1 {
         let (h, p) = entry.split_once(':')?;
@@ -689,6 +692,7 @@ mod tests {
         assert!(bracketed.matches("::1", 8080) && !bracketed.matches("::1", 80));
         assert!(bracketed.matches("fe80::1", 1));
         assert!(NoProxy::parse("[::1]junk").is_empty());
+        assert!(NoProxy::parse("[::1]é").is_empty());
         assert!(NoProxy::parse("[::2]x80").is_empty());
     }
 }

@@ -720,6 +720,9 @@ impl<'a> Iterator for FieldsIter<'a> {
                         || withheld.cross_origin
                         || self.tunnelled))
                 || (name == HOST && withheld.cross_origin)
+                // A default the caller marked sensitive (an API key) stays
+                // with its origin, as the request's own do.
+                || (withheld.cross_origin && value.is_sensitive())
                 || (withheld.body && (name == CONTENT_TYPE || name == CONTENT_ENCODING));
             if !self.request.contains_key(name) && !is_framing(name) && !replaced {
                 return Some(pair((name, value)));

@@ -677,6 +677,8 @@ impl Driver {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             other => other,
         };
+        // When the kernel was last asked: readiness after this is unknown.
+        self.polled_at = Some(StdInstant::now());
         // A stream callback that panics unwinds through here: the driver's
         // own `Poll` goes back first, or every later `run_once` would call
         // the driver embedded.
@@ -696,9 +698,7 @@ impl Driver {
             std::panic::resume_unwind(panic);
         }
         polled?;
-        let now = StdInstant::now();
-        self.polled_at = Some(now);
-        self.handle_timeout(now);
+        self.handle_timeout(StdInstant::now());
         self.unreported = false;
         Ok(self.finished.len())
     }

@@ -393,7 +393,11 @@ pub fn cross_origin_drops_default_credentials<B: Backend>() {
     ] {
         config.default_headers.insert(name, value.parse().unwrap());
     }
-    let sensitive = ["authorization", "cookie", "proxy-authorization"];
+    // A default the caller marked sensitive stays with its origin too.
+    let mut key = roundtrip_io::http::HeaderValue::from_static("k-123");
+    key.set_sensitive(true);
+    config.default_headers.insert("x-api-key", key);
+    let sensitive = ["authorization", "cookie", "proxy-authorization", "x-api-key"];
     // Without a cookie jar, and with one (the default `Cookie` is then
     // merged with the jar's cookies into one field).
     for jar in [None, Some(roundtrip_io::CookieJar::new())] {

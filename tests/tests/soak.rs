@@ -400,7 +400,7 @@ fn soak<B: Backend>() {
         if post && n > 1 {
             violations.push(format!("POST {id} read {n} times by the server"));
         }
-        if !post && n > max_idle + 2 {
+        if !post && n > max_idle + 1 {
             violations.push(format!("GET {id} read {n} times (resent past the bound)"));
         }
     }

@@ -101,8 +101,9 @@ impl<R> Exchange<R> {
     /// connection while other requests pool new ones cannot keep a
     /// request going round.
     pub(super) fn may_resend_again(&self) -> bool {
-        let idle = self.config().pool.max_idle_per_host;
-        (self.resends as usize) <= idle
+        let pool = &self.config().pool;
+        let idle = pool.max_idle_per_host.min(pool.max_idle_total);
+        (self.resends as usize) < idle.max(1)
     }
 
     pub(super) fn may_resend(&self, link: &Link, err: &Error) -> bool {
