@@ -170,6 +170,9 @@ impl Conn {
         link: Link,
         write_timeout: Option<Duration>,
     ) -> io::Result<Box<Conn>> {
+        // `std` refuses a zero timeout: a millisecond, then the exchange
+        // hears its deadline passed.
+        let write_timeout = write_timeout.map(|d| d.max(Duration::from_millis(1)));
         stream.set_write_timeout(write_timeout)?;
         Ok(Box::new(Conn {
             stream,
@@ -326,9 +329,12 @@ impl Conn {
         })
     }
 
-    /// Sets `SO_RCVTIMEO` only when it must be shorter than what is set: a
-    /// timeout that fires early is re-checked by the exchange, so the
-    /// option is not rewritten (a syscall) on every read.
+    /// Sets `SO_RCVTIMEO` only when what is set would fire after the
+    /// deadline, or far before it: a timeout that fires early is re-checked
+    /// by the exchange, so the option is set an eighth short of the wait
+    /// (a keep-alive loop's next wait, a little longer, keeps it: no
+    /// syscall per read) and a deadline is never passed by more than the
+    /// wake-up.
     // Inlined into each read: out of line (three callers) it cost 30
     // instructions per GET.
     #[inline(always)]
@@ -341,31 +347,41 @@ impl Conn {
             at.saturating_duration_since(now)
                 .max(Duration::from_millis(1))
         });
-        let too_long = match (self.read_timeout, want) {
+        let off = match (self.read_timeout, want) {
             (_, None) => self.read_timeout.is_some(),
             (None, Some(_)) => true,
-            (Some(set), Some(want)) => set > want + want / 8 || set + set / 2 < want,
+            (Some(set), Some(want)) => set > want || set + set / 2 < want,
         };
-        if too_long {
-            self.stream.set_read_timeout(want)?;
-            self.read_timeout = want;
+        if off {
+            let set = want.map(short_of);
+            self.stream.set_read_timeout(set)?;
+            self.read_timeout = set;
         }
         Ok(())
     }
 
-    /// Sets `SO_SNDTIMEO` to what is left until `until`, only when that must
-    /// be shorter than what is set (no syscall per write otherwise).
+    /// Sets `SO_SNDTIMEO` for what is left until `until`, as
+    /// [`set_read_timeout`](Self::set_read_timeout) does `SO_RCVTIMEO`
+    /// (none without a deadline: a short one left by an earlier request
+    /// would wake every write for nothing).
     fn set_write_timeout(&mut self, until: Option<StdInstant>, now: StdInstant) -> io::Result<()> {
-        let Some(at) = until else { return Ok(()) };
+        let Some(at) = until else {
+            if self.write_timeout.is_some() {
+                self.stream.set_write_timeout(None)?;
+                self.write_timeout = None;
+            }
+            return Ok(());
+        };
         let want = at
             .saturating_duration_since(now)
             .max(Duration::from_millis(1));
-        let too_long = self
+        let off = self
             .write_timeout
-            .is_none_or(|set| set > want + want / 8 || set + set / 2 < want);
-        if too_long {
-            self.stream.set_write_timeout(Some(want))?;
-            self.write_timeout = Some(want);
+            .is_none_or(|set| set > want || set + set / 2 < want);
+        if off {
+            let set = short_of(want);
+            self.stream.set_write_timeout(Some(set))?;
+            self.write_timeout = Some(set);
         }
         Ok(())
     }
@@ -375,6 +391,13 @@ impl Conn {
     pub fn is_stale(&self) -> bool {
         roundtrip_io::sys::is_stale(&self.stream)
     }
+}
+
+/// A socket timeout for a wait of `want`: an eighth short of it (see
+/// [`Conn::set_read_timeout`]), at least half a millisecond (`std`
+/// refuses 0).
+fn short_of(want: Duration) -> Duration {
+    (want - want / 8).max(Duration::from_micros(500))
 }
 
 /// One read, retried when interrupted: `Some(n)` bytes (0 = the server

@@ -261,3 +261,52 @@ fn an_upload_of_many_small_pieces_goes_out_whole() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.body_mut().text(16).unwrap(), "ok");
 }
+
+/// A deadline is not passed by the socket's timeout: a head that comes
+/// in part early, then never ends, fails at the request's timeout, not
+/// an eighth of it later (the socket kept the first wait's timeout while
+/// it was at most an eighth longer than the wait left).
+#[test]
+fn the_total_timeout_is_kept_when_a_head_comes_in_part() {
+    let url = server(|mut stream: TcpStream| {
+        if !read_head(&mut stream) {
+            return;
+        }
+        // Within the first ninth of the timeout: the socket's first
+        // timeout was kept for the rest (an eighth of slack), and fired
+        // 150 ms past the deadline.
+        thread::sleep(Duration::from_millis(150));
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n");
+        hold(stream);
+    });
+    let client = Client::builder()
+        .timeout(Some(Duration::from_millis(1600)))
+        .build();
+    let started = Instant::now();
+    let err = client.get(format!("{url}/")).send().unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(
+        took >= Duration::from_millis(1590) && took < Duration::from_millis(1700),
+        "{took:?}"
+    );
+}
+
+/// A zero write timeout bounds writes that would wait; it does not fail
+/// every connect (`std` refuses a zero socket timeout: each connect
+/// failed with 'cannot set a 0 duration timeout'). A request the socket
+/// takes at once goes out.
+#[test]
+fn a_zero_write_timeout_does_not_fail_the_connect() {
+    let url = server(|mut stream: TcpStream| {
+        if read_head(&mut stream) {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+        hold(stream);
+    });
+    let client = Client::builder()
+        .write_timeout(Some(Duration::ZERO))
+        .build();
+    let mut response = client.get(format!("{url}/")).send().expect("sent");
+    assert_eq!(response.body_mut().text(16).unwrap(), "ok");
+}
