@@ -23,53 +23,80 @@ fn read_head(socket: &mut TcpStream) -> bool {
     true
 }
 
-#[test]
-fn a_pooled_connection_from_a_runtime_that_shut_down_does_not_panic_the_next() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        // The first connection answers one request, then holds the second
-        // unanswered; the next connection answers.
-        let (mut first, _) = listener.accept().unwrap();
-        first
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        assert!(read_head(&mut first));
-        first.write_all(OK).unwrap();
-        assert!(read_head(&mut first));
-        let (mut second, _) = listener.accept().unwrap();
-        second
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        assert!(read_head(&mut second));
-        second.write_all(OK).unwrap();
-        drop(first);
-    });
+/// Accepts one connection, with a bounded read timeout.
+fn accept(listener: &TcpListener) -> TcpStream {
+    let (socket, _) = listener.accept().unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    socket
+}
+
+/// The server's end of both cases: the next connection answers one
+/// request; `first` (left unanswered) is dropped after.
+fn answer_on_the_next(listener: &TcpListener, first: TcpStream) {
+    let mut second = accept(listener);
+    assert!(read_head(&mut second));
+    second.write_all(OK).unwrap();
+    drop(first);
+}
+
+/// A client with a total timeout (so its requests arm timers), and a
+/// loopback URL on `listener`.
+fn client_for(listener: &TcpListener) -> (roundtrip_tokio::Client, String) {
     let client = roundtrip_tokio::Client::builder()
         .timeout(Some(Duration::from_secs(10)))
         .build();
-    let url = format!("http://127.0.0.1:{port}/");
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    (client, url)
+}
+
+/// The second runtime: multi-thread, one worker.
+fn runtime_b() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// GET `url` on runtime `b`, its body as text.
+fn get_on(
+    b: &tokio::runtime::Runtime,
+    client: &roundtrip_tokio::Client,
+    url: &str,
+) -> tokio::task::JoinHandle<Result<String, roundtrip_tokio::Error>> {
+    let (client, url) = (client.clone(), url.to_string());
+    b.spawn(async move {
+        let response = client.get(&url).send().await?;
+        response.into_body().text(1024).await
+    })
+}
+
+#[test]
+fn a_pooled_connection_from_a_runtime_that_shut_down_does_not_panic_the_next() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (client, url) = client_for(&listener);
+    let server = std::thread::spawn(move || {
+        // The first connection answers one request, then holds the second
+        // unanswered; the next connection answers.
+        let mut first = accept(&listener);
+        assert!(read_head(&mut first));
+        first.write_all(OK).unwrap();
+        assert!(read_head(&mut first));
+        answer_on_the_next(&listener, first);
+    });
     let a = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let b = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let b = runtime_b();
     let first = a.block_on(async {
         let response = client.get(&url).send().await.unwrap();
         response.into_body().text(1024).await
     });
     assert_eq!(first.unwrap(), "hi");
-    let task = {
-        let (client, url) = (client.clone(), url.clone());
-        b.spawn(async move {
-            let response = client.get(&url).send().await?;
-            response.into_body().text(1024).await
-        })
-    };
+    let task = get_on(&b, &client, &url);
     // The request waits on the first connection (pooled on `a`), then `a`
     // goes away with that connection's reactor and timer.
     std::thread::sleep(Duration::from_millis(200));
@@ -86,32 +113,18 @@ fn a_pooled_connection_from_a_runtime_that_shut_down_does_not_panic_the_next() {
 #[test]
 fn a_body_read_on_another_runtime_keeps_its_timer_home() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (client, url) = client_for(&listener);
     let server = std::thread::spawn(move || {
-        let (mut first, _) = listener.accept().unwrap();
-        first
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        let mut first = accept(&listener);
         assert!(read_head(&mut first));
         first
             .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
             .unwrap();
         std::thread::sleep(Duration::from_millis(200));
         first.write_all(b"hi").unwrap();
-        // Whatever comes next on it goes unanswered; the next connection
-        // answers.
-        let (mut second, _) = listener.accept().unwrap();
-        second
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        assert!(read_head(&mut second));
-        second.write_all(OK).unwrap();
-        drop(first);
+        // Whatever comes next on it goes unanswered.
+        answer_on_the_next(&listener, first);
     });
-    let client = roundtrip_tokio::Client::builder()
-        .timeout(Some(Duration::from_secs(10)))
-        .build();
-    let url = format!("http://127.0.0.1:{port}/");
     // A current-thread runtime (a timer of its panics once it shut
     // down), kept running on a thread of its own while `b` reads its
     // socket, then stopped and dropped.
@@ -128,11 +141,7 @@ fn a_body_read_on_another_runtime_keeps_its_timer_home() {
         });
     });
     let a_handle = handle_rx.recv().unwrap();
-    let b = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let b = runtime_b();
     let response = {
         let (client, url) = (client.clone(), url.clone());
         let first = a_handle.spawn(async move { client.get(&url).send().await.unwrap() });
@@ -142,13 +151,7 @@ fn a_body_read_on_another_runtime_keeps_its_timer_home() {
     assert_eq!(body.unwrap(), "hi");
     stop.send(()).unwrap();
     a.join().unwrap();
-    let task = {
-        let (client, url) = (client.clone(), url.clone());
-        b.spawn(async move {
-            let response = client.get(&url).send().await?;
-            response.into_body().text(1024).await
-        })
-    };
+    let task = get_on(&b, &client, &url);
     let second = b.block_on(task).expect("the request's task did not panic");
     assert_eq!(second.unwrap(), "hi");
     server.join().unwrap();
