@@ -608,8 +608,19 @@ impl Flow {
         Some(conn)
     }
 
-    /// The switched connection, handed over: the pool lets it go.
+    /// The switched connection, handed over: the pool lets it go. A
+    /// cancel that came first shut the socket down: the request is
+    /// cancelled, not handed over dead.
     pub fn upgrade(&mut self) -> Result<crate::Upgraded, Error> {
+        if self.cancelled || self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+            if let Some(conn) = self.take_conn() {
+                let reason = roundtrip_io::proto::CloseReason::Abandoned;
+                self.client.inner.pool.discard(conn, reason);
+            }
+            return Err(Error::Cancelled {
+                reached_server: true,
+            });
+        }
         let mut conn = self
             .take_conn()
             .ok_or_else(|| misuse("no connection to upgrade"))?;

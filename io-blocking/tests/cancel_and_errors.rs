@@ -159,6 +159,33 @@ fn an_upgraded_socket_keeps_no_timeout() {
     assert_eq!(&got, b"late");
 }
 
+/// A cancel after the switch's head: `upgrade` says the request was
+/// cancelled (the cancel shut the socket down) instead of handing over
+/// a socket that reads nothing.
+#[test]
+fn an_upgrade_after_a_cancel_is_cancelled() {
+    let url = server(|mut stream| {
+        if read_head(&mut stream) {
+            let _ = stream.write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n",
+            );
+            hold(stream);
+        }
+    });
+    let cancel = Cancel::new();
+    let response = Client::new()
+        .get(&url)
+        .header("upgrade", "test")
+        .header("connection", "upgrade")
+        .extension(cancel.clone())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    cancel.cancel();
+    let err = response.into_body().upgrade().unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+}
+
 /// After a body's error, reading on fails again instead of reporting a
 /// clean end: the body was cut, not complete.
 #[test]
