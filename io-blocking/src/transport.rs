@@ -221,7 +221,14 @@ impl Conn {
         if watch_read {
             self.stream.set_nonblocking(true)?;
         }
-        let slices = self.link.wire_out();
+        // Not watching for an answer (nothing went out yet): a blocking
+        // write of a large in-memory body would hold the request until the
+        // socket took it all, deaf to an early `413` meanwhile; a bounded
+        // first write returns, and the writes after it watch.
+        let slices = match watch_read {
+            true => self.link.wire_out(),
+            false => self.link.wire_out_upto(BLIND_WRITE_MAX),
+        };
         let written = match roundtrip_io::buf::with_bytes(&slices) {
             [one] => self.stream.write(one),
             // `sendmsg(MSG_NOSIGNAL)`: no SIGPIPE on a reset socket.
@@ -392,6 +399,10 @@ impl Conn {
         roundtrip_io::sys::is_stale(&self.stream)
     }
 }
+
+/// The most one write takes without watching for an answer: a request's
+/// head and the start of its body (every later write watches).
+const BLIND_WRITE_MAX: usize = 256 * 1024;
 
 /// A socket timeout for a wait of `want`: an eighth short of it (see
 /// [`Conn::set_read_timeout`]), at least half a millisecond (`std`

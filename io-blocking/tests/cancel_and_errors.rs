@@ -337,3 +337,30 @@ fn a_zero_write_timeout_does_not_fail_the_connect() {
     let mut response = client.get(format!("{url}/")).send().expect("sent");
     assert_eq!(response.body_mut().text(16).unwrap(), "ok");
 }
+
+/// A server that answers `413` to the head of a large in-memory upload
+/// and stops reading: the answer is seen at once, not after the write
+/// timeout (one blocking write of the whole body held the request).
+#[test]
+fn an_early_413_during_a_large_in_memory_body_is_seen_at_once() {
+    let url = server(|mut stream: TcpStream| {
+        if read_head(&mut stream) {
+            let answer = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";
+            let _ = stream.write_all(answer);
+            // Reads nothing more.
+            thread::sleep(Duration::from_secs(5));
+        }
+    });
+    let client = Client::builder()
+        .write_timeout(Some(Duration::from_secs(3)))
+        .build();
+    let started = Instant::now();
+    let result = client
+        .post(format!("{url}/up"))
+        .body(vec![0u8; 64 << 20])
+        .send();
+    let took = started.elapsed();
+    let response = result.expect("the early answer");
+    assert_eq!(response.status(), 413);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
