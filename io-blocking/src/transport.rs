@@ -43,52 +43,6 @@ enum Waited {
     TimedOut,
 }
 
-/// Looks `host` up on a thread of its own and waits at most until
-/// `until`, or until `cancelled` says so (checked every 50 ms): a resolver
-/// that hangs cannot hold the request past its deadline or its cancel
-/// (`None` then; the thread ends when the lookup does).
-fn resolve_until(
-    settings: &roundtrip_io::exchange::Settings,
-    host: &str,
-    port: u16,
-    until: Option<StdInstant>,
-    cancelled: Option<&dyn Fn() -> bool>,
-) -> Option<io::Result<Vec<std::net::SocketAddr>>> {
-    let resolver = settings.config.resolver.clone();
-    if until.is_none() && cancelled.is_none() {
-        return Some(resolver.resolve_blocking(host, port));
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let name = host.to_string();
-    let spawned = std::thread::Builder::new()
-        .name("roundtrip-dns".into())
-        .spawn(move || {
-            let _ = tx.send(resolver.resolve_blocking(&name, port));
-        });
-    if spawned.is_err() {
-        return Some(settings.config.resolver.resolve_blocking(host, port));
-    }
-    // Bounded by `until`, or by the cancel the caller can fire.
-    loop {
-        let left = until.map(|at| at.saturating_duration_since(StdInstant::now()));
-        let slice = match cancelled {
-            Some(_) => left.map_or(CANCEL_CHECK, |left| left.min(CANCEL_CHECK)),
-            None => left.unwrap_or(CANCEL_CHECK),
-        };
-        match rx.recv_timeout(slice) {
-            Ok(resolved) => return Some(resolved),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                // The lookup's thread ended without an answer: it panicked.
-                return Some(Err(io::Error::other("the resolver panicked")));
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        if cancelled.is_some_and(|c| c()) || left.is_some_and(|left| left <= slice) {
-            return None;
-        }
-    }
-}
-
 /// The connects of one dial under way (Happy Eyeballs: the exchange says
 /// when to start and abort each): non-blocking sockets, waited on together.
 #[derive(Debug, Default)]
@@ -192,7 +146,8 @@ impl Conn {
     ) -> Option<io::Result<Vec<SocketAddr>>> {
         let (host, port) = ex.lookup_target()?;
         let until = ex.poll_timeout(None).map(|at| clock.to_std(at));
-        resolve_until(ex.settings(), host, port, until, cancelled)
+        let resolver = &ex.settings().config.resolver;
+        resolver.resolve_within(host, port, until, cancelled)
     }
 
     /// Writes what the link holds, once (one `write` or `writev`). With

@@ -88,3 +88,56 @@ fn a_cancel_ends_a_hanging_lookup() {
     );
     canceller.join().unwrap();
 }
+
+/// Counts its lookups, each of which hangs 10 s (the threads left are
+/// ended with the test binary).
+struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Resolve for Counting {
+    fn resolve(&self, _: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(Duration::from_secs(10));
+        Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+    }
+}
+
+/// Requests that need a name whose lookup hangs wait for that one lookup
+/// (Go's `singleflight`): a resolver that hangs costs a thread per name,
+/// not one per request left behind at its deadline.
+#[test]
+fn requests_share_a_hanging_lookup() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let client = Client::builder()
+        .dns_resolver(Counting(Arc::clone(&calls)))
+        .connect_timeout(Some(Duration::from_millis(300)))
+        .build();
+    let start = Arc::new(std::sync::Barrier::new(16));
+    let requests: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, start) = (client.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                client.get("http://hangs.test:9/").send().unwrap_err()
+            })
+        })
+        .collect();
+    for request in requests {
+        let err = request.join().unwrap();
+        assert!(
+            matches!(
+                err,
+                Error::Timeout {
+                    kind: TimeoutKind::Connect,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    // Later requests, the lookup still hanging, join it too.
+    for _ in 0..3 {
+        let err = client.get("http://HANGS.test:9/").send().unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -4,7 +4,9 @@
 //! ([`Resolve`], like reqwest's `dns_resolver`), else the system's.
 //!
 //! A lookup may block: the blocking backend runs it on a thread of its own
-//! that the request waits for until its deadline, the async ones on their
+//! that the request waits for until its deadline (requests that need the
+//! same name meanwhile wait for the same lookup, and at most
+//! [`MAX_LOOKUP_THREADS`] run: [`Resolver::resolve_within`]), the async ones on their
 //! runtime's blocking pool, and the mio backend on resolver threads (16 at
 //! most; the rest queue), so one slow lookup never stalls the other
 //! exchanges of the loop. Lookups count against `connect_timeout`.
@@ -21,10 +23,12 @@
 //! assert!(matches!(resolver.lookup("example.org", 80), Lookup::Blocking));
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 /// A resolver the caller plugs in: host and port to addresses. It may
 /// block; it is never called on an event loop's thread.
@@ -67,6 +71,74 @@ struct Override {
 pub struct Resolver {
     overrides: Vec<Override>,
     custom: Option<Arc<dyn Resolve>>,
+    /// The lookups under way on threads of their own, shared by the
+    /// resolver's clones ([`Resolver::resolve_within`]).
+    running: Running,
+}
+
+/// Most lookup threads one resolver runs at once
+/// ([`Resolver::resolve_within`]); a lookup of another name waits for
+/// one to end (within its deadline). The async runtimes bound theirs
+/// with their blocking pools, the mio driver with its resolver threads.
+pub const MAX_LOOKUP_THREADS: usize = 64;
+
+/// How often a wait for a lookup asks its `cancelled` check.
+const CANCEL_CHECK: Duration = Duration::from_millis(50);
+
+/// A lookup's answer, kept for every request that waits for it
+/// (`io::Error` is not `Clone`: its kind and text are).
+type Shared = Result<Vec<SocketAddr>, (io::ErrorKind, String)>;
+
+/// One lookup under way: its answer once it came.
+#[derive(Default)]
+struct Pending {
+    answer: OnceLock<Shared>,
+}
+
+/// The lookups under way, by name and port, and how many threads run.
+#[derive(Clone, Default)]
+struct Running(Arc<(Mutex<Lookups>, Condvar)>);
+
+#[derive(Default)]
+struct Lookups {
+    by_name: HashMap<(String, u16), Arc<Pending>>,
+    threads: usize,
+}
+
+impl Running {
+    fn lock(&self) -> MutexGuard<'_, Lookups> {
+        // A panic under this lock leaves plain data: go on with it.
+        self.0.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Ends a lookup thread's turn, whatever way the thread ends: the answer
+/// (or, if the thread unwound before it had one, an error) is given to
+/// the waiters, and the thread's place freed.
+struct Finish {
+    running: Running,
+    key: (String, u16),
+    pending: Arc<Pending>,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let _ = self.pending.answer.set(Err((
+            io::ErrorKind::Other,
+            "the lookup's thread ended without an answer".into(),
+        )));
+        let mut lookups = self.running.lock();
+        if lookups
+            .by_name
+            .get(&self.key)
+            .is_some_and(|p| Arc::ptr_eq(p, &self.pending))
+        {
+            lookups.by_name.remove(&self.key);
+        }
+        lookups.threads -= 1;
+        drop(lookups);
+        self.running.0.1.notify_all();
+    }
 }
 
 impl fmt::Debug for Resolver {
@@ -176,6 +248,114 @@ impl Resolver {
     pub fn is_custom(&self) -> bool {
         self.custom.is_some()
     }
+
+    /// The addresses of `host:port`, the lookup run on a thread of its own
+    /// so that the caller waits at most until `until`, or until
+    /// `cancelled` says so (asked every 50 ms): `None` then, and the
+    /// thread ends when the lookup does. Requests that need the same name
+    /// while its lookup runs wait for that one (Go's `singleflight`), and
+    /// at most [`MAX_LOOKUP_THREADS`] run at once: a resolver that hangs
+    /// costs one thread per name, not one per request. Without a deadline
+    /// or a cancel the lookup runs on the caller's thread.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let resolver = roundtrip_io::resolve::Resolver::default();
+    /// let until = Instant::now() + Duration::from_secs(5);
+    /// let addrs = resolver.resolve_within("127.0.0.1", 80, Some(until), None);
+    /// assert_eq!(addrs.unwrap().unwrap(), ["127.0.0.1:80".parse().unwrap()]);
+    /// ```
+    pub fn resolve_within(
+        &self,
+        host: &str,
+        port: u16,
+        until: Option<Instant>,
+        cancelled: Option<&dyn Fn() -> bool>,
+    ) -> Option<io::Result<Vec<SocketAddr>>> {
+        if let Lookup::Ready(addrs) = self.lookup(host, port) {
+            return Some(Ok(addrs));
+        }
+        if until.is_none() && cancelled.is_none() {
+            return Some(self.resolve_blocking(host, port));
+        }
+        let key = (host.to_ascii_lowercase(), port);
+        let changed = &self.running.0.1;
+        let mut lookups = self.running.lock();
+        // Bounded: each pass waits at most `CANCEL_CHECK` (or until the
+        // deadline), and the loop ends at the deadline or the cancel.
+        let pending = loop {
+            if let Some(pending) = lookups.by_name.get(&key) {
+                break Arc::clone(pending);
+            }
+            if lookups.threads < MAX_LOOKUP_THREADS {
+                let pending = Arc::new(Pending::default());
+                lookups.threads += 1;
+                lookups.by_name.insert(key.clone(), Arc::clone(&pending));
+                drop(lookups);
+                // From here `finish` keeps the books, even if the thread
+                // cannot start (the closure is dropped then).
+                let finish = Finish {
+                    running: self.running.clone(),
+                    key,
+                    pending: Arc::clone(&pending),
+                };
+                let resolver = self.clone();
+                let name = host.to_string();
+                let spawned = std::thread::Builder::new()
+                    .name("roundtrip-dns".into())
+                    .spawn(move || {
+                        let answer = resolver.resolve_blocking(&name, port);
+                        let answer = answer.map_err(|e| (e.kind(), e.to_string()));
+                        let _ = finish.pending.answer.set(answer);
+                    });
+                if spawned.is_err() {
+                    // No thread to be had: the lookup runs here.
+                    return Some(self.resolve_blocking(host, port));
+                }
+                lookups = self.running.lock();
+                break pending;
+            }
+            lookups = wait(changed, lookups, until, cancelled)?;
+        };
+        // Bounded as above.
+        loop {
+            if let Some(answer) = pending.answer.get() {
+                return Some(match answer {
+                    Ok(addrs) => Ok(addrs.clone()),
+                    Err((kind, text)) => Err(io::Error::new(*kind, text.clone())),
+                });
+            }
+            lookups = wait(changed, lookups, until, cancelled)?;
+        }
+    }
+}
+
+/// One wait for a change of the lookups under way, at most until `until`
+/// and `CANCEL_CHECK`: `None` once the deadline passed or `cancelled`
+/// says so.
+fn wait<'a>(
+    changed: &Condvar,
+    lookups: MutexGuard<'a, Lookups>,
+    until: Option<Instant>,
+    cancelled: Option<&dyn Fn() -> bool>,
+) -> Option<MutexGuard<'a, Lookups>> {
+    if cancelled.is_some_and(|c| c()) {
+        return None;
+    }
+    let left = match until {
+        Some(at) => at
+            .checked_duration_since(Instant::now())
+            .filter(|l| !l.is_zero())?,
+        None => CANCEL_CHECK,
+    };
+    let slice = match cancelled {
+        Some(_) => left.min(CANCEL_CHECK),
+        None => left,
+    };
+    let (lookups, _) = changed
+        .wait_timeout(lookups, slice)
+        .unwrap_or_else(|p| p.into_inner());
+    Some(lookups)
 }
 
 #[cfg(test)]
@@ -230,5 +410,111 @@ mod tests {
         );
         // IP literals never reach it.
         assert_eq!(r.resolve_blocking("127.0.0.1", 9).unwrap()[0].port(), 9);
+    }
+
+    /// A resolver that holds every lookup until its gate opens, and
+    /// counts them; `missing.test` is answered with `NotFound`.
+    #[derive(Clone, Default)]
+    struct Gated(Arc<(Mutex<(bool, usize)>, Condvar)>);
+
+    impl Gated {
+        fn calls(&self) -> usize {
+            self.0.0.lock().unwrap().1
+        }
+        fn open(&self) {
+            self.0.0.lock().unwrap().0 = true;
+            self.0.1.notify_all();
+        }
+    }
+
+    impl Resolve for Gated {
+        fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+            let mut state = self.0.0.lock().unwrap();
+            state.1 += 1;
+            // Bounded: the test opens the gate.
+            while !state.0 {
+                state = self.0.1.wait(state).unwrap();
+            }
+            match host {
+                "missing.test" => Err(io::Error::new(io::ErrorKind::NotFound, "no such name")),
+                _ => Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]),
+            }
+        }
+    }
+
+    fn lookups(r: &Resolver) -> (usize, usize) {
+        let lookups = r.running.lock();
+        (lookups.threads, lookups.by_name.len())
+    }
+
+    /// At most `MAX_LOOKUP_THREADS` lookups run at once; the others wait
+    /// for a place within their deadline, and the books are empty once
+    /// the lookups ended.
+    #[test]
+    fn lookup_threads_are_bounded() {
+        let gate = Gated::default();
+        let r = Resolver::default().with_resolver(gate.clone());
+        let until = Instant::now() + Duration::from_millis(300);
+        let many = MAX_LOOKUP_THREADS + 8;
+        let waits: Vec<_> = (0..many)
+            .map(|i| {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    r.resolve_within(&format!("n{i}.test"), 80, Some(until), None)
+                })
+            })
+            .collect();
+        for wait in waits {
+            assert!(wait.join().unwrap().is_none());
+        }
+        assert_eq!(gate.calls(), MAX_LOOKUP_THREADS);
+        assert_eq!(lookups(&r), (MAX_LOOKUP_THREADS, MAX_LOOKUP_THREADS));
+        gate.open();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lookups(&r) != (0, 0) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(lookups(&r), (0, 0));
+        // The next lookup of a name runs anew.
+        let until = Some(Instant::now() + Duration::from_secs(10));
+        let addrs = r
+            .resolve_within("n0.test", 81, until, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(addrs[0].port(), 81);
+        assert_eq!(gate.calls(), MAX_LOOKUP_THREADS + 1);
+    }
+
+    /// Every request that joined a lookup gets its error, with its kind.
+    #[test]
+    fn a_shared_lookup_shares_its_error() {
+        let gate = Gated::default();
+        let r = Resolver::default().with_resolver(gate.clone());
+        let until = Some(Instant::now() + Duration::from_secs(10));
+        let waits: Vec<_> = (0..4)
+            .map(|_| {
+                let r = r.clone();
+                std::thread::spawn(move || r.resolve_within("missing.test", 80, until, None))
+            })
+            .collect();
+        // The four hold the lookup (beside the table and its thread)
+        // before it may answer.
+        let holders = || {
+            let lookups = r.running.lock();
+            let key = ("missing.test".to_string(), 80);
+            lookups.by_name.get(&key).map_or(0, Arc::strong_count)
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while holders() < 6 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(holders(), 6);
+        gate.open();
+        for wait in waits {
+            let err = wait.join().unwrap().unwrap().unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::NotFound);
+            assert_eq!(err.to_string(), "no such name");
+        }
+        assert_eq!(gate.calls(), 1);
     }
 }
