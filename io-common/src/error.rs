@@ -110,7 +110,8 @@ pub enum InvalidRequest {
     /// The URI's port is not a number from 0 to 65535.
     #[error("the uri's port {0:?} is not a number from 0 to 65535")]
     InvalidPort(String),
-    /// Only `http` is supported.
+    /// Neither `http` nor `https`. (An `https` URL on a build without the
+    /// `tls` feature fails at its handshake with `TlsError::Disabled`.)
     #[error("unsupported uri scheme {0:?}")]
     UnsupportedScheme(String),
     /// The proxy setting for the URL's scheme is no proxy URL this client

@@ -104,8 +104,9 @@
 //! the loop's thread whenever the socket can take more: the reader must not
 //! block. A `101 Switching Protocols` answer (or a 2xx to CONNECT)
 //! finishes with an empty body, and [`Driver::take_upgraded`] hands over
-//! its socket and the bytes that came after the head. Only `http` URIs:
-//! TLS is not built in.
+//! its socket and the bytes that came after the head. `https://` URIs go
+//! over rustls with the `tls` feature (on by default), the TLS session a
+//! byte layer of the connection like on every backend.
 //!
 //! [mio]: https://docs.rs/mio
 
