@@ -221,7 +221,7 @@ enum Failure {
     /// The command line asks for something impossible, or the output file
     /// cannot be created (exit 2).
     Usage(String),
-    /// A request failed (exit 1).
+    /// A request failed (curl's exit code for the failure: [`curl_code`]).
     Request(Error),
     /// Writing the output failed (exit 2; silent 0 for a closed pipe).
     Output(io::Error),
@@ -288,13 +288,13 @@ pub fn run(args: &Args) -> ExitCode {
                 .last()
                 .map_or(String::new(), |u| shown(&u.to_string()));
             (
-                1,
+                47,
                 format!("stopped after {} (last {last})", plural(max, "redirect")),
             )
         }
         // The command line was checked before any request: a request the
         // backend refuses now came from a redirect, so it is the server's.
-        Failure::Request(e) => (1, e.to_string()),
+        Failure::Request(e) => (curl_code(&e), e.to_string()),
         Failure::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
         Failure::Output(e) => (2, format!("cannot write the output: {e}")),
         Failure::Status(status) => (
@@ -314,6 +314,51 @@ pub fn run(args: &Args) -> ExitCode {
         warn(&format!("roundtrip: {line}"));
     }
     ExitCode::from(code)
+}
+
+/// The exit code curl gives for the same failure, so that scripts written
+/// for curl read ours (`man curl`, EXIT CODES); 1 where curl has none.
+fn curl_code(e: &Error) -> u8 {
+    use roundtrip::proxy::ProxyError;
+    use roundtrip::tls::TlsError;
+    use roundtrip::{InvalidRequest, Phase};
+    match e {
+        Error::InvalidRequest(InvalidRequest::UnsupportedScheme(_)) => 1,
+        Error::InvalidRequest(_) | Error::InvalidLocation { .. } => 3,
+        // No address was tried: the name did not resolve.
+        Error::Connect { tried, .. } if tried.is_empty() => 6,
+        Error::Connect { .. } => 7,
+        Error::Protocol { .. } | Error::LimitExceeded { .. } => 8,
+        Error::RequestBody(_) => 26,
+        Error::Timeout { .. } => 28,
+        Error::Tls { source, .. }
+        | Error::Proxy {
+            source: ProxyError::Tls(source),
+            ..
+        } => match source {
+            TlsError::NotTrusted { .. }
+            | TlsError::Expired { .. }
+            | TlsError::WrongName { .. }
+            | TlsError::BadCertificate { .. } => 60,
+            _ => 35,
+        },
+        Error::ClosedEarly {
+            phase: Phase::ResponseHead,
+            ..
+        } => 52,
+        Error::ClosedEarly {
+            phase: Phase::Body, ..
+        } => 18,
+        Error::Io {
+            phase: Phase::Write,
+            ..
+        } => 55,
+        Error::ClosedEarly { .. } | Error::Io { .. } | Error::ProxyStatus { .. } => 56,
+        Error::Decode { .. } => 61,
+        Error::BodyTooLarge { .. } => 63,
+        Error::Proxy { .. } => 97,
+        _ => 1,
+    }
 }
 
 /// `1 redirect`, `2 redirects`.

@@ -100,6 +100,8 @@ enum Reply {
     Stall,
     /// These bytes after a pause.
     Later(Duration, Vec<u8>),
+    /// These bytes, then the connection closed.
+    Close(Vec<u8>),
 }
 
 /// A reply with status line `status`, extra `fields` (`Name: value\r\n`
@@ -204,6 +206,10 @@ fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Seen>>, answer: &Answer) {
                 if stream.write_all(&bytes).is_err() {
                     return;
                 }
+            }
+            Reply::Close(bytes) => {
+                let _ = stream.write_all(&bytes);
+                return;
             }
             Reply::Stall => {
                 // Hold the connection until the client closes it.
@@ -530,7 +536,7 @@ fn passwords_in_urls_are_not_printed() {
         .url("/loop")
         .replace("http://", "http://user:secret@");
     let run = get(&["-v", "--max-redirects", "2", &url]);
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.code, Some(47), "{}", run.stderr);
     let shown = run.stderr.replace("Basic dXNlcjpzZWNyZXQ=", "");
     assert!(!shown.contains("secret"), "{}", run.stderr);
     assert!(shown.contains("user:***@"), "{}", run.stderr);
@@ -578,10 +584,10 @@ fn max_redirects_0_returns_the_redirect_itself() {
 }
 
 #[test]
-fn too_many_redirects_exit_1() {
+fn too_many_redirects_exit_47() {
     let server = redirects();
     let run = get(&["--max-redirects", "2", &server.url("/loop")]);
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code, Some(47));
     assert_eq!(
         run.stderr,
         format!(
@@ -603,7 +609,7 @@ fn non_2xx_is_an_answer_not_an_error() {
 }
 
 #[test]
-fn connection_refused_is_one_line_and_exit_1_on_every_backend() {
+fn connection_refused_is_one_line_and_exit_7_on_every_backend() {
     let server = hello();
     for backend in BACKENDS {
         let refused = refused_url();
@@ -616,7 +622,7 @@ fn connection_refused_is_one_line_and_exit_1_on_every_backend() {
             &refused,
             &server.url("/"),
         ]);
-        assert_eq!(run.code, Some(1), "{backend}");
+        assert_eq!(run.code, Some(7), "{backend}");
         assert_eq!(run.stdout, "hello, world", "{backend}");
         let prefix = format!("roundtrip: connecting to {addr} failed: ");
         assert!(run.stderr.starts_with(&prefix), "{backend}: {}", run.stderr);
@@ -636,7 +642,7 @@ fn timeout_names_the_phase_on_every_backend() {
     for backend in BACKENDS {
         let started = std::time::Instant::now();
         let run = get(&["--backend", backend, "--timeout", "0.3", &server.url("/")]);
-        assert_eq!(run.code, Some(1), "{backend}");
+        assert_eq!(run.code, Some(28), "{backend}");
         assert_eq!(
             run.stderr,
             "roundtrip: response head timed out: the request's timeout passed (the request may have reached the server)\n",
@@ -646,12 +652,29 @@ fn timeout_names_the_phase_on_every_backend() {
     }
 }
 
+/// A server that closes without an answer is curl's 52 ("empty reply"),
+/// one that cuts its body 18 ("partial file").
+#[test]
+fn a_close_exits_as_curl_does() {
+    let empty = Script::start(|_| Reply::Close(Vec::new()));
+    let cut = Script::start(|_| {
+        Reply::Close(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc".to_vec())
+    });
+    for backend in BACKENDS {
+        let run = get(&["--backend", backend, &empty.url("/")]);
+        assert_eq!(run.code, Some(52), "{backend}: {}", run.stderr);
+        let run = get(&["--backend", backend, &cut.url("/")]);
+        assert_eq!(run.code, Some(18), "{backend}: {}", run.stderr);
+        assert_eq!(run.stdout, "abc", "{backend}");
+    }
+}
+
 #[test]
 fn protocol_error_says_where() {
     let server = Script::start(|_| Reply::Send(b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n".to_vec()));
     for backend in BACKENDS {
         let run = get(&["--backend", backend, &server.url("/")]);
-        assert_eq!(run.code, Some(1), "{backend}");
+        assert_eq!(run.code, Some(8), "{backend}");
         assert_eq!(
             run.stderr,
             "roundtrip: invalid response (response head): invalid byte 0x20 in a header \
@@ -877,9 +900,9 @@ fn data_from_a_file_or_stdin() {
 fn silent_hides_the_error_line_and_show_error_keeps_it() {
     let url = refused_url();
     let run = get(&["-s", &url]);
-    assert_eq!((run.code, run.stderr.as_str()), (Some(1), ""));
+    assert_eq!((run.code, run.stderr.as_str()), (Some(7), ""));
     let run = get(&["-s", "-S", &url]);
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code, Some(7));
     assert!(
         run.stderr.starts_with("roundtrip: connecting to "),
         "{}",
@@ -918,7 +941,7 @@ fn timeout_is_not_cut_short_by_the_read_timeout_on_every_backend() {
             backend,
             &server.url("/"),
         ]);
-        assert_eq!(run.code, Some(1), "{backend}");
+        assert_eq!(run.code, Some(28), "{backend}");
         assert!(
             run.stderr.contains("timed out"),
             "{backend}: {}",
@@ -947,7 +970,7 @@ fn timeout_is_not_cut_short_by_the_read_timeout_on_every_backend() {
 fn one_redirect_too_many_is_singular() {
     let server = redirects();
     let run = get(&["--max-redirects", "1", &server.url("/loop")]);
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code, Some(47));
     assert_eq!(
         run.stderr,
         format!(
@@ -1301,7 +1324,7 @@ fn output_files_are_kept_until_a_response_arrives() {
     }
     let _ = std::fs::remove_file(&fresh);
     let run = get(&["-o", &kept, "-D", &dump, &refused_url()]);
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.code, Some(7), "{}", run.stderr);
     for path in [&kept, &dump] {
         assert_eq!(std::fs::read_to_string(path).unwrap(), "precious", "{path}");
     }
@@ -1309,7 +1332,7 @@ fn output_files_are_kept_until_a_response_arrives() {
     assert_eq!(run.code, Some(22), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), "precious");
     let run = get(&["-o", &fresh, &refused_url()]);
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.code, Some(7), "{}", run.stderr);
     assert!(
         !PathBuf::from(&fresh).exists(),
         "a file made for nothing stays"
@@ -1418,7 +1441,7 @@ fn write_out_after_a_failure_on_every_backend() {
         ]);
         assert_eq!(
             (run.code, run.stdout.as_str()),
-            (Some(1), "000\n"),
+            (Some(7), "000\n"),
             "{backend}: {}",
             run.stderr
         );

@@ -112,7 +112,7 @@ fn untrusted_without_cacert_and_accepted_with_insecure() {
     let server = serving(TlsServer::new().cert(&pki().self_signed), b"insecure\n");
     for backend in BACKENDS {
         let run = get(&["--backend", backend, &server.url("/")]);
-        assert_eq!(run.code, Some(1), "{backend}: {}", run.stderr);
+        assert_eq!(run.code, Some(60), "{backend}: {}", run.stderr);
         assert!(
             run.stderr.contains("tls failed during the tls handshake")
                 && run.stderr.contains("is not trusted"),
@@ -191,9 +191,9 @@ fn client_certificate_with_cert_and_key() {
         "{}",
         run.stderr
     );
-    // Without one the server refuses: a typed TLS error, exit 1.
+    // Without one the server refuses: a typed TLS error, exit 35 (curl's).
     let run = get(&["--cacert", &ca, &server.url("/")]);
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.code, Some(35), "{}", run.stderr);
     assert!(run.stderr.contains("CertificateRequired"), "{}", run.stderr);
 }
 
@@ -228,7 +228,7 @@ fn https_through_an_https_proxy_with_x() {
     assert_eq!(server.requests().len(), 5);
     // Without --cacert the proxy's certificate is refused, naming the proxy.
     let run = get(&["-x", &proxy, &url]);
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.code, Some(60), "{}", run.stderr);
     let name = format!("proxy https://{}", relay.addr());
     assert!(
         run.stderr.contains(&name) && run.stderr.contains("is not trusted"),
