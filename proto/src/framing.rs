@@ -417,7 +417,17 @@ pub(crate) fn decide(
         return decision(Framing::Switched, Reuse::No(CloseReason::Switched));
     }
     if request == RequestKind::Head || (100..200).contains(&code) || code == 204 || code == 304 {
-        return decision(Framing::NoBody, persistent);
+        // No body to frame, but a Transfer-Encoding in HTTP/1.0 (section
+        // 6.1: "close the connection after processing the message") or
+        // beside a Content-Length (section 6.3, 3) says the sender's framing
+        // is faulty: what follows on the connection cannot be trusted.
+        let suspect = fields.transfer_encoding != Coding::Absent
+            && (version == Version::Http10 || fields.content_length.is_some());
+        let reuse = match suspect {
+            true => Reuse::No(CloseReason::AmbiguousFraming),
+            false => persistent,
+        };
+        return decision(Framing::NoBody, reuse);
     }
     // 3. Transfer-Encoding overrides Content-Length; with both the framing is
     //    suspect and the connection closes after this response (RFC 9112

@@ -94,3 +94,36 @@ fn reset_forgets_a_head_request() {
         Framing::Length(5)
     );
 }
+
+/// A `Transfer-Encoding` in an HTTP/1.0 response, or beside a
+/// `Content-Length`, makes the connection unusable after the response
+/// even when the response has no body (304, 204, an answer to HEAD): RFC
+/// 9112 sections 6.1 and 6.3, 3. Only bodied responses closed it.
+#[test]
+fn faulty_framing_closes_bodiless_responses_too() {
+    for (head, to_head) in [
+        ("HTTP/1.0 304 Not Modified\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked", false),
+        ("HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked", false),
+        ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked", true),
+        ("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nContent-Length: 5", false),
+        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5", true),
+    ] {
+        let input = format!("{head}\r\n\r\n");
+        let dec = || {
+            let mut dec = ResponseDecoder::default();
+            if to_head {
+                dec.set_request_method(b"HEAD");
+            }
+            dec
+        };
+        let whole = decode(input.as_bytes(), input.len(), &mut dec());
+        let bytewise = decode(input.as_bytes(), 1, &mut dec());
+        assert_eq!(whole, bytewise, "{head}");
+        let (framing, reuse, _) = whole.expect("a response");
+        assert_eq!(framing, Framing::NoBody, "{head}");
+        assert_eq!(reuse, Reuse::No(CloseReason::AmbiguousFraming), "{head}");
+    }
+    // Without the fault a bodiless keep-alive response keeps it.
+    let ok = both(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n").unwrap();
+    assert_eq!(ok.1, Reuse::Yes);
+}
