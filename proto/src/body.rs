@@ -94,9 +94,11 @@ impl BodyDecoder {
                     c.state = State::DataCr;
                 }
             }
-            BodyDecoder::UntilClose { received } => *received += n,
+            // A body until the close has no bound: its counts stop at
+            // `u64::MAX` rather than wrap (or panic in a debug build).
+            BodyDecoder::UntilClose { received } => *received = received.saturating_add(n),
         }
-        *offset += n;
+        *offset = offset.saturating_add(n);
     }
 
     /// Decodes from the front of `buf`. `offset` is the message offset of

@@ -367,6 +367,7 @@ impl Connection {
             (&self.send, self.recv),
             (Send::Idle, Recv::Idle) | (Send::Done | Send::Skipped, Recv::Done)
         ) || !self.reuse.is_yes()
+            || self.eof
             || self.error.is_some()
             || self.written < self.queued
         {

@@ -92,3 +92,24 @@ fn a_decoder_with_no_room_for_a_head_awaits_nothing() {
         Err(Error::HeadTooLarge { limit: 0 })
     ));
 }
+
+/// A body until the close offers `u64::MAX` bytes of room: taking all of
+/// it, twice, does not overflow the decoder's counts (a panic in a debug
+/// build before).
+#[test]
+fn the_room_of_a_body_until_the_close_cannot_overflow() {
+    let mut dec = ResponseDecoder::default();
+    let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\n\r\n"[..]);
+    while !matches!(
+        dec.poll_event(&mut buf).unwrap(),
+        Some(Event::HeadEnd(_)) | None
+    ) {}
+    assert_eq!(dec.direct_body_room(&buf), Some(u64::MAX));
+    dec.take_body_direct(&buf, u64::MAX, 0).unwrap();
+    dec.take_body_direct(&buf, 1 << 63, 0).unwrap();
+    dec.handle_eof();
+    assert!(matches!(
+        dec.poll_event(&mut buf).unwrap(),
+        Some(Event::End)
+    ));
+}

@@ -102,11 +102,26 @@ fn reset_forgets_a_head_request() {
 #[test]
 fn faulty_framing_closes_bodiless_responses_too() {
     for (head, to_head) in [
-        ("HTTP/1.0 304 Not Modified\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked", false),
-        ("HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked", false),
-        ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked", true),
-        ("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nContent-Length: 5", false),
-        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5", true),
+        (
+            "HTTP/1.0 304 Not Modified\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked",
+            false,
+        ),
+        (
+            "HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked",
+            false,
+        ),
+        (
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked",
+            true,
+        ),
+        (
+            "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nContent-Length: 5",
+            false,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5",
+            true,
+        ),
     ] {
         let input = format!("{head}\r\n\r\n");
         let dec = || {

@@ -290,3 +290,37 @@ fn preset_fields_ask_like_fields_in_turn() {
     assert!(conn.reuse().is_yes());
     assert!(!conn.may_send_body(), "the body waits for 100 Continue");
 }
+
+/// The server's close seen before the response was polled (its bytes were
+/// all read) leaves the connection unusable: a next `start` is misuse,
+/// as the doc says, not a request waiting for a head that cannot come.
+#[test]
+fn start_after_the_servers_close_is_misuse() {
+    let head = RequestHead {
+        method: b"GET",
+        target: b"/",
+        host: Some(b"x"),
+        body: BodyFraming::None,
+        preset: None,
+        expect_continue: false,
+        close: false,
+    };
+    let mut conn = Connection::new(ConnConfig::default());
+    let (now, mut out) = (Instant::from_origin(Duration::ZERO), Vec::new());
+    conn.start(&head, [], now, &mut out).unwrap();
+    conn.handle_written(out.len(), now);
+    let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..]);
+    conn.handle_eof();
+    let mut ended = false;
+    for _ in 0..MAX_POLLS {
+        match conn.poll_event(&mut buf).unwrap() {
+            Some(Event::End) => ended = true,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(ended);
+    assert!(!conn.is_reusable());
+    let again = conn.start(&head, [], now, &mut out);
+    assert!(matches!(again, Err(Error::Misuse(_))), "{again:?}");
+}
