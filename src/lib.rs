@@ -15,7 +15,7 @@
 //! | `gzip` (default) | | ask for gzip and decode it transparently |
 //! | `deflate` | | ask for deflate (zlib, or raw deflate as some servers send it) and decode it transparently (flate2, pure Rust) |
 //! | `brotli` | | ask for br and decode it transparently (brotli-decompressor, pure Rust) |
-//! | `zstd` | | ask for zstd and decode it transparently (ruzstd, pure Rust) |
+//! | `zstd` | | ask for zstd and decode it transparently (libzstd, built from C by `zstd-sys`: needs a C compiler) |
 //! | `json` | | `json::<T>(limit)` on response bodies (serde_json) |
 //! | `tracing` | | `Tracer::tracing()`: every trace event as a `tracing` event (target `roundtrip`) |
 //! | `tower` | | `roundtrip::tokio::Client` as a `tower::Service<http::Request<B>>` (turns on `tokio`) |

@@ -128,8 +128,10 @@ impl Client {
     /// body streams from the connection as it is read. What
     /// [`RequestBuilder::send`] calls, for a request built by hand.
     ///
-    /// A request that fails on a pooled connection is sent once more on
-    /// another connection when that is provably safe; redirects are
+    /// A request that fails on a pooled connection is sent again on
+    /// another connection when that is provably safe (while each failure
+    /// is on a pooled connection, at most `max_idle_per_host` times plus
+    /// one: see the README); redirects are
     /// followed up to [`Config::max_redirects`]; a gzip body the client
     /// asked for is decoded as it is read. A [`Cancel`] in the request's
     /// extensions lets another thread give the request up.

@@ -259,8 +259,10 @@ impl<R: Runtime> Client<R> {
     /// Sends `request` and returns the response once its final head
     /// arrived; the body streams from the connection as it is polled.
     ///
-    /// A request that fails on a pooled connection is sent once more on
-    /// another connection when the machine says that is provably safe;
+    /// A request that fails on a pooled connection is sent again on
+    /// another connection when the machine says that is provably safe
+    /// (while each failure is on a pooled connection, at most
+    /// `max_idle_per_host` times plus one);
     /// redirects are followed up to [`Config::max_redirects`], and a gzip
     /// body the client asked for is decoded as it is polled (see
     /// [`crate::RedirectChain`], [`crate::Decompressed`]). Dropping the
@@ -405,8 +407,10 @@ macro_rules! async_client_methods {
             /// body streams from the connection as it is polled. What
             /// [`RequestBuilder::send`] calls, for a request built by hand.
             ///
-            /// A request that fails on a pooled connection is sent once more on
-            /// another connection when that is provably safe: nothing of it was
+            /// A request that fails on a pooled connection is sent again on
+            /// another connection when that is provably safe (while each failure is
+            /// on a pooled connection, at most `max_idle_per_host` times plus one):
+            /// nothing of it was
             /// written, or its method is idempotent and no byte of a response arrived
             /// (and its body can be sent again). Otherwise the error says whether the
             /// request may have reached the server.
