@@ -1579,3 +1579,60 @@ fn a_reader_declared_empty_is_read_once_to_check() {
     );
     assert_eq!(sim.stats().idle, 0, "closed, not kept");
 }
+
+/// The request's deadline passing while the caller works on the last
+/// piece of a body that arrived whole fails nothing: the response is
+/// complete and its connection goes back to the pool (Go's body reports
+/// its end with its last bytes). A body still short of its end when the
+/// deadline passes does fail.
+#[test]
+fn a_body_received_whole_before_the_deadline_ends_after_it() {
+    for (head, body) in [
+        (
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"[..],
+            &b"abcd"[..],
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n",
+        ),
+    ] {
+        let mut config = Config::default();
+        config.gzip = false;
+        config.timeout = Some(Duration::from_secs(1));
+        let mut sim = Sim::new(config);
+        sim.piece_delay = Duration::from_millis(900);
+        sim.serve(Server::new([
+            Reply::Send(head.to_vec()),
+            Reply::Delay(Duration::from_millis(200)),
+            Reply::Early(body.to_vec()),
+            Reply::Stall,
+        ]));
+        let r = sim.get("http://127.0.0.1/");
+        let r = r.unwrap_or_else(|e| panic!("{e:?} {:?}", sim.actions));
+        assert_eq!(r.body, "abcd");
+        assert!(sim.now().since_origin() > Duration::from_secs(1));
+        assert_eq!(sim.stats().idle, 1, "{:?}", sim.actions);
+    }
+    // The end not received by the deadline: the request's timeout.
+    let mut config = Config::default();
+    config.timeout = Some(Duration::from_secs(1));
+    let mut sim = Sim::new(config);
+    sim.piece_delay = Duration::from_millis(1200);
+    sim.serve(Server::new([
+        Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab".to_vec()),
+        Reply::Early(b"cd".to_vec()),
+    ]));
+    let err = sim.get("http://127.0.0.1/").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                kind: TimeoutKind::Total,
+                phase: Phase::Body,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

@@ -196,7 +196,7 @@ enum State {
 const MAX_SIZE_DIGITS: u32 = 64;
 
 /// Chunked body decoder: scalar state only.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Chunked {
     state: State,
     /// Size of the chunk being read, or data left in it.

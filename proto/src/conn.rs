@@ -725,6 +725,14 @@ impl Connection {
         (matches!(self.send, Send::Idle) && self.recv == Recv::Idle) || self.is_complete()
     }
 
+    /// True when the response body being read ends within `buf`: all of
+    /// it was received, though not all taken yet
+    /// ([`ResponseDecoder::body_ends_in`](crate::ResponseDecoder::body_ends_in)).
+    /// A deadline that passes then has nothing left to wait for.
+    pub fn body_ends_in(&self, buf: &BytesMut) -> bool {
+        self.error.is_none() && self.decoder.body_ends_in(buf)
+    }
+
     /// May this connection carry another request now? Only when the exchange
     /// is complete, without error, and neither side asked to close.
     pub fn is_reusable(&self) -> bool {

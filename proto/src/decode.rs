@@ -412,6 +412,47 @@ impl ResponseDecoder {
         self.direct_room_holding(buf.len())
     }
 
+    /// True when the body being read ends within `buf`: every byte up to
+    /// its end was received (chunk framing and trailers included), though
+    /// not all of it was taken yet. A body that runs until the close ends
+    /// once the close was seen. False outside a body and after an error.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_proto::decode::{Event, ResponseDecoder};
+    /// let mut dec = ResponseDecoder::default();
+    /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab"[..]);
+    /// while !matches!(dec.poll_event(&mut buf)?, Some(Event::HeadEnd(_))) {}
+    /// assert!(!dec.body_ends_in(&buf));
+    /// buf.extend_from_slice(b"cd");
+    /// assert!(dec.body_ends_in(&buf));
+    /// # Ok::<(), roundtrip_proto::Error>(())
+    /// ```
+    pub fn body_ends_in(&self, buf: &BytesMut) -> bool {
+        if !matches!(self.state, State::Body) || self.error.is_some() {
+            return false;
+        }
+        match &self.body {
+            BodyDecoder::Length { remaining, .. } => *remaining <= buf.len() as u64,
+            BodyDecoder::UntilClose { .. } => self.eof,
+            BodyDecoder::Chunked(chunked) => {
+                // A dry run on copies: the rest of the chunks, as far as
+                // they were received.
+                let mut body = BodyDecoder::Chunked(chunked.clone());
+                let (mut rest, mut offset) = (buf.clone(), self.offset);
+                // Bounded: each event but the end consumes a byte or more.
+                for _ in 0..=buf.len() {
+                    match body.poll(&mut rest, self.eof, &mut offset, &self.limits) {
+                        Ok(Some(BodyEvent::End)) => return true,
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => return false,
+                    }
+                }
+                false
+            }
+        }
+    }
+
     /// [`direct_body_room`](Self::direct_body_room) with `held` bytes in
     /// the buffer.
     fn direct_room_holding(&self, held: usize) -> Option<u64> {

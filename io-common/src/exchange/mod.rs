@@ -296,6 +296,8 @@ pub struct Exchange<R> {
     /// connection; bounded by `may_resend_again`).
     resends: u32,
     stale_skips: u32,
+    /// The body's end was seen in the read buffer (`complete`).
+    received_whole: bool,
     /// The connection came from the pool.
     reused: bool,
     /// How long the pooled connection had been idle.
@@ -374,6 +376,7 @@ impl<R> Exchange<R> {
             timers,
             resends: 0,
             stale_skips: 0,
+            received_whole: false,
             reused: false,
             idle_for: None,
             conn: None,
@@ -494,7 +497,9 @@ impl<R> Exchange<R> {
         // a wait ends empty, and a busy one never waits. The other timers
         // are reset by that very progress, or bounded otherwise (the head
         // by its size limit, a drain by its byte budget).
-        if self.timers.get(Timer::Total).is_some_and(|at| at <= now) {
+        if self.timers.get(Timer::Total).is_some_and(|at| at <= now)
+            && !self.complete(link.as_deref())
+        {
             self.handle_timeout(link.as_deref_mut(), now);
         }
         if let Some(abort) = self.close_losers(now) {
@@ -518,6 +523,22 @@ impl<R> Exchange<R> {
         }
         self.state = State::End;
         Action::Fail(err)
+    }
+
+    /// The response was all received, its taking by the caller aside: a
+    /// switch (complete at its head), or a body whose end is in the read
+    /// buffer. The request's deadline passing after that fails nothing
+    /// (the caller's own time with the last pieces is not the server's).
+    fn complete(&mut self, link: Option<&Link>) -> bool {
+        match self.state {
+            State::Switched | State::End => true,
+            State::Body if self.received_whole => true,
+            State::Body => {
+                self.received_whole = link.is_some_and(|l| l.proto.body_ends_in(&l.read_buf));
+                self.received_whole
+            }
+            _ => false,
+        }
     }
 
     fn step(&mut self, link: Option<&mut Link>, now: Instant) -> Option<Action> {

@@ -674,6 +674,9 @@ pub struct Sim {
     pub actions: Vec<String>,
     /// Read the body at most this far, then abandon it.
     pub read_limit: Option<usize>,
+    /// The caller's time with each body piece it is handed: the virtual
+    /// clock moves this much after each [`Action::Data`].
+    pub piece_delay: Duration,
     /// Read body bytes past the read buffer wherever the machine allows it
     /// ([`Exchange::direct_body_room`]), as the blocking driver does for a
     /// caller's `Read`.
@@ -729,6 +732,7 @@ impl Sim {
             wire: Vec::new(),
             actions: Vec::new(),
             read_limit: None,
+            piece_delay: Duration::ZERO,
             direct_reads: false,
             scatter_reads: false,
             late_heads: false,
@@ -962,6 +966,7 @@ impl Sim {
                 Action::Head => response = Some(collected(ex)?),
                 Action::Data(data) => {
                     body.extend_from_slice(&data);
+                    self.advance(self.piece_delay);
                     if self.read_limit.is_some_and(|limit| body.len() >= limit) {
                         let link = conn
                             .and_then(|id| self.conns.get_mut(&id))

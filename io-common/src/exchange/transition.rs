@@ -29,6 +29,7 @@ impl<R> Exchange<R> {
         self.reused = reused;
         self.eof = false;
         self.unclean_eof = false;
+        self.received_whole = false;
         link.request = Some(self.id);
         let tracing = self.tracing();
         match (reused, self.idle_for) {
