@@ -453,7 +453,7 @@ impl Error {
         match self {
             // The server answered, with a switch it should not have made.
             Error::Protocol {
-                source: ProtoError::UnrequestedSwitch,
+                source: ProtoError::UnrequestedSwitch | ProtoError::SwitchedMidRequest,
                 ..
             } => Delivery::Answered,
             Error::Timeout {

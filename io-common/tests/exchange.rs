@@ -1636,3 +1636,38 @@ fn a_body_received_whole_before_the_deadline_ends_after_it() {
         "{err:?}"
     );
 }
+
+/// A `101` that comes while bytes of the request are still unsent is not
+/// handed over: the server would read the caller's first bytes in the
+/// new protocol as the rest of the request body. The exchange fails
+/// (answered) and the connection closes.
+#[test]
+fn a_switch_before_the_request_is_all_sent_is_not_handed_over() {
+    let mut sim = sim();
+    sim.serve(
+        Server::new([Reply::Early(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n"
+                .to_vec(),
+        )])
+        .window(4096),
+    );
+    let request = http::Request::post("http://127.0.0.1/")
+        .header("upgrade", "test")
+        .header("connection", "upgrade")
+        .body(Body::from(vec![b'x'; 1 << 16]))
+        .unwrap();
+    let err = sim.send(request).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Protocol {
+                source: roundtrip_io::proto::Error::SwitchedMidRequest,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.delivery(), roundtrip_io::Delivery::Answered);
+    assert!(sim.wire[0].len() < 1 << 16);
+    assert_eq!((sim.stats().in_use, sim.stats().idle), (0, 0));
+}

@@ -143,6 +143,12 @@ pub enum Error {
     /// 9110 section 15.2.2), and the connection can carry nothing known.
     #[error("101 switching protocols to a request that asked for no upgrade")]
     UnrequestedSwitch,
+    /// A switch (`101`, or a 2xx to CONNECT) before the request was all
+    /// sent: the server would read what the caller writes in the new
+    /// protocol as the rest of the request (RFC 9110 section 7.8: the
+    /// client uses the new protocol only once the request is complete).
+    #[error("the server switched protocols before the request was all sent")]
+    SwitchedMidRequest,
     /// `Content-Length` is not a list of equal decimal numbers that fit a `u64`
     /// (RFC 9112 section 6.3, step 5).
     #[error("invalid content-length at byte {offset}")]

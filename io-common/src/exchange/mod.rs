@@ -74,7 +74,7 @@ use http::{Extensions, HeaderMap, StatusCode};
 use roundtrip_proto::pool::{ConnId, Key};
 use roundtrip_proto::time::Instant;
 use roundtrip_proto::trace::TraceEvent;
-use roundtrip_proto::{CloseReason, HeadEnd};
+use roundtrip_proto::{CloseReason, HeadEnd, Reuse};
 
 pub use link::{Link, Outbox};
 pub use timer::Timer;
@@ -770,6 +770,18 @@ impl<R> Exchange<R> {
             // pile up sockets in a driver that keeps them for the taking).
             self.builder.take_head(); // never announced: not to be taken
             let err = roundtrip_proto::Error::UnrequestedSwitch;
+            self.fail(link, Error::from_proto(err, Phase::ResponseHead, true));
+            return None;
+        }
+        let unsent =
+            !link.out.is_empty() || link.proto.reuse() == Reuse::No(CloseReason::BodyNotSent);
+        if link.proto.is_switched() && unsent {
+            // Bytes of the request not written (queued, or a body the core
+            // stopped framing at the switch): handed over, the connection
+            // would carry the caller's bytes to a server still reading the
+            // request.
+            self.builder.take_head(); // never announced: not to be taken
+            let err = roundtrip_proto::Error::SwitchedMidRequest;
             self.fail(link, Error::from_proto(err, Phase::ResponseHead, true));
             return None;
         }
