@@ -50,7 +50,10 @@ use crate::redirect::RedirectPolicy;
 pub struct Config {
     /// Pool policy.
     pub pool: PoolConfig,
-    /// TCP connect timeout.
+    /// TCP connect timeout (the host's lookup included), and the longest
+    /// a proxy may take to set a tunnel up. `None`: the connect has only
+    /// the request's timeout, and a proxy's tunnel the read timeout, else
+    /// a minute (Go's bound on a `CONNECT`).
     pub connect_timeout: Option<Duration>,
     /// Happy Eyeballs' Connection Attempt Delay (RFC 8305 5): the next
     /// address is tried this long after the last attempt started, the

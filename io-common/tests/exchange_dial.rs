@@ -322,3 +322,43 @@ fn a_socks5_origin_without_address_is_named_in_the_error() {
     assert_eq!(addr, "origin.test:80", "{err}");
     assert!(sim.dials.is_empty(), "the proxy was not dialed");
 }
+
+/// A proxy that accepts the connection and never answers is not waited
+/// for without end when the connect timeout is off: the read timeout
+/// bounds the wait for its bytes, and with both off Go's minute does.
+#[test]
+fn a_silent_proxy_is_bounded_without_a_connect_timeout() {
+    // An https URL through an HTTP proxy needs its tunnel (`CONNECT`).
+    let socks = ("socks5h://proxy.test:1080", "http://origin.test/");
+    let connect = ("http://proxy.test:3128", "https://origin.test/");
+    for ((proxy, url), read_timeout, waited) in [
+        (socks, Some(2), 2),
+        (connect, Some(2), 2),
+        (socks, None, 60),
+        (connect, None, 60),
+    ] {
+        let mut config = config();
+        config.connect_timeout = None;
+        config.read_timeout = read_timeout.map(Duration::from_secs);
+        config.proxies = Proxies::all(Proxy::parse(proxy).unwrap());
+        let mut sim = Sim::new(config);
+        sim.serve(Server::new([Reply::Stall]));
+        let err = sim.get(url).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Timeout {
+                    kind: TimeoutKind::Connect,
+                    phase: Phase::Connect,
+                    ..
+                }
+            ),
+            "{proxy}: {err:?}"
+        );
+        assert_eq!(
+            sim.now().since_origin(),
+            Duration::from_secs(waited),
+            "{proxy}"
+        );
+    }
+}

@@ -81,7 +81,10 @@ impl<R> Exchange<R> {
                 Ok(()) => {
                     let server_name = host.to_string();
                     self.state = State::Handshake;
-                    let after = self.config().tls.handshake_timeout;
+                    // Off, the handshake still waits for the server's bytes
+                    // no longer than a read may.
+                    let config = self.config();
+                    let after = config.tls.handshake_timeout.or(config.read_timeout);
                     self.timers.arm(Timer::Handshake, now, after);
                     self.tracing()
                         .trace(|| TraceEvent::TlsHandshakeStart { server_name });

@@ -15,6 +15,10 @@ use super::{Action, After, Exchange, Link, State, Timer};
 use crate::proxy::ProxyError;
 use crate::socks::{Socks5, Target};
 use crate::trace::Tracing;
+
+/// The longest a proxy may take to set a tunnel up when neither the
+/// connect nor the read timeout is set (Go's one minute for a `CONNECT`).
+const PROXY_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::{Error, HeadBuilder, Phase};
 
 impl<R> Exchange<R> {
@@ -77,8 +81,18 @@ impl<R> Exchange<R> {
             return self.proxy_failed(link, ProxyError::Unsupported(why));
         }
         self.state = State::Tunnel;
-        let after = self.config().connect_timeout;
+        let after = self.proxy_wait();
         self.timers.arm(Timer::Connect, now, after);
+    }
+
+    /// How long a proxy may take to set a tunnel up (its `CONNECT` answer,
+    /// its SOCKS5 handshake): the connect timeout, else the read timeout
+    /// (the wait is for the proxy's bytes), else a minute, as Go bounds a
+    /// `CONNECT` without a deadline: never a wait without an end.
+    fn proxy_wait(&self) -> Option<std::time::Duration> {
+        let config = self.config();
+        let wait = config.connect_timeout.or(config.read_timeout);
+        Some(wait.unwrap_or(PROXY_WAIT_MAX))
     }
 
     /// Moves the `CONNECT` on: the request out, then the proxy's answer.
@@ -169,7 +183,7 @@ impl<R> Exchange<R> {
                 link.out.clear();
                 socks.start(&mut link.out.head);
                 self.state = State::Socks(Box::new(socks));
-                let after = self.config().connect_timeout;
+                let after = self.proxy_wait();
                 self.timers.arm(Timer::Connect, now, after);
             }
             Err(e) => self.proxy_failed(link, e.into()),
