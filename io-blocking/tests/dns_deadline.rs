@@ -141,3 +141,54 @@ fn requests_share_a_hanging_lookup() {
     }
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// Refuses every lookup.
+struct NoLookup;
+
+impl Resolve for NoLookup {
+    fn resolve(&self, host: &str, _: u16) -> std::io::Result<Vec<SocketAddr>> {
+        Err(std::io::Error::other(format!(
+            "no lookup expected for {host}"
+        )))
+    }
+}
+
+/// `resolve(host, addr)` pins the name on every port, as reqwest's does
+/// (the URL's port is dialed; `addr`'s, here 0, is not used): it fell
+/// back to the system's lookup for any port but `addr`'s before.
+#[test]
+fn resolve_pins_a_name_on_every_port() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\npinned")
+            .unwrap();
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let client = Client::builder()
+        // No lookup may leave the machine: one that is made fails.
+        .dns_resolver(NoLookup)
+        .resolve("pinned.invalid", "127.0.0.1:0".parse().unwrap())
+        .connect_timeout(Some(Duration::from_secs(5)))
+        .build();
+    let url = format!("http://pinned.invalid:{port}/");
+    let mut response = client.get(url.as_str()).send().unwrap();
+    assert_eq!(response.body_mut().text(1024).unwrap(), "pinned");
+    let head = server.join().unwrap();
+    assert!(
+        head.contains(&format!("\r\nhost: pinned.invalid:{port}\r\n"))
+            || head.contains(&format!("\r\nHost: pinned.invalid:{port}\r\n")),
+        "{head}"
+    );
+}

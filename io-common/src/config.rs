@@ -535,15 +535,18 @@ macro_rules! config_setters {
             self.$field.proxies = $crate::proxy::Proxies::from_env();
             self
         }
-        /// Answers `host` with `addr` (its port included), without a lookup
-        /// (curl's `--resolve host:port:addr`).
+        /// Answers `host` with `addr`'s IP address on every port, without
+        /// a lookup (reqwest's `resolve`): the URL's port (or its scheme's)
+        /// is dialed, and `addr`'s port is not used, so `host:0` will do.
+        /// For one port only, curl's `--resolve host:port:addr` form:
+        /// `Resolver::add_override`.
         ///
         /// ```
-        #[doc = concat!("let builder = ", $builder, ".resolve(\"example.com\", \"127.0.0.1:8443\".parse().unwrap());")]
+        #[doc = concat!("let builder = ", $builder, ".resolve(\"example.com\", \"127.0.0.1:0\".parse().unwrap());")]
         /// # let _ = builder;
         /// ```
         pub fn resolve(mut self, host: &str, addr: ::std::net::SocketAddr) -> Self {
-            self.$field.resolver.add(host, addr.port(), vec![addr.ip()]);
+            self.$field.resolver.add_host(host, vec![addr.ip()]);
             self
         }
         /// Looks host names up with `resolver` instead of the system's (it

@@ -62,7 +62,8 @@ pub enum Lookup {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Override {
     host: String,
-    port: u16,
+    /// `None`: every port of the host.
+    port: Option<u16>,
     addrs: Vec<IpAddr>,
 }
 
@@ -159,6 +160,25 @@ impl Resolver {
 
     /// Answers `host:port` with `addrs`, whatever a lookup would say.
     pub fn add(&mut self, host: &str, port: u16, addrs: Vec<IpAddr>) {
+        self.put(host, Some(port), addrs);
+    }
+
+    /// Answers `host` with `addrs` on every port (the URL's port is
+    /// dialed), whatever a lookup would say; an entry for the host and
+    /// the port asked ([`add`](Self::add)) comes first.
+    ///
+    /// ```
+    /// use roundtrip_io::resolve::{Lookup, Resolver};
+    /// let mut resolver = Resolver::default();
+    /// resolver.add_host("api.test", vec!["127.0.0.1".parse().unwrap()]);
+    /// let addrs = Lookup::Ready(vec!["127.0.0.1:8443".parse().unwrap()]);
+    /// assert_eq!(resolver.lookup("api.test", 8443), addrs);
+    /// ```
+    pub fn add_host(&mut self, host: &str, addrs: Vec<IpAddr>) {
+        self.put(host, None, addrs);
+    }
+
+    fn put(&mut self, host: &str, port: Option<u16>, addrs: Vec<IpAddr>) {
         let host = host
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -204,10 +224,15 @@ impl Resolver {
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Lookup::Ready(vec![SocketAddr::new(ip, port)]);
         }
-        let found = self
-            .overrides
-            .iter()
-            .find(|o| o.port == port && o.host.eq_ignore_ascii_case(bare));
+        let of_host = |o: &&Override| o.host.eq_ignore_ascii_case(bare);
+        let found = (self.overrides.iter().filter(of_host))
+            .find(|o| o.port == Some(port))
+            .or_else(|| {
+                self.overrides
+                    .iter()
+                    .filter(of_host)
+                    .find(|o| o.port.is_none())
+            });
         match found {
             Some(o) => Lookup::Ready(
                 o.addrs
@@ -410,6 +435,20 @@ mod tests {
         );
         // IP literals never reach it.
         assert_eq!(r.resolve_blocking("127.0.0.1", 9).unwrap()[0].port(), 9);
+    }
+
+    /// A name answered on every port, and an entry for one port that
+    /// comes first for it.
+    #[test]
+    fn a_host_entry_answers_every_port() {
+        let mut r = Resolver::default();
+        r.add_host("Api.Test", vec!["10.0.0.1".parse().unwrap()]);
+        r.add("api.test", 443, vec!["10.0.0.2".parse().unwrap()]);
+        let at = |a: &str| Lookup::Ready(vec![a.parse().unwrap()]);
+        assert_eq!(r.lookup("api.test", 80), at("10.0.0.1:80"));
+        assert_eq!(r.lookup("API.test", 8443), at("10.0.0.1:8443"));
+        assert_eq!(r.lookup("api.test", 443), at("10.0.0.2:443"));
+        assert_eq!(r.lookup("other.test", 80), Lookup::Blocking);
     }
 
     /// A resolver that holds every lookup until its gate opens, and
