@@ -26,7 +26,12 @@ def conformance_dir():
     env = os.environ.get("ROUNDTRIP_CONFORMANCE_DIR")
     if env:
         return env
-    for rel in ("../../shared/conformance/responses", "../shared/conformance/responses"):
+    # The repository's copy first: a fresh clone has no ../shared.
+    for rel in (
+        "../tests/conformance",
+        "../../shared/conformance/responses",
+        "../shared/conformance/responses",
+    ):
         d = os.path.normpath(os.path.join(HERE, rel))
         if os.path.isdir(d):
             return d
