@@ -123,4 +123,5 @@ fn reads_after_an_error_keep_failing() {
     });
     drop(client);
     assert!(server.wait_idle(Duration::from_secs(10)));
+    server.assert_no_errors();
 }

@@ -178,6 +178,7 @@ fn quiet_get<B: Backend>(capture: &Capture) {
     assert_eq!(resp.body, b"quiet", "{}", B::NAME);
     drop(client);
     assert!(server.wait_idle(Duration::from_secs(5)), "{}", B::NAME);
+    server.assert_no_errors();
     assert_eq!(capture.take(), [], "{}", B::NAME);
 }
 
