@@ -308,6 +308,9 @@ struct Shared {
     read_timeout_ms: AtomicUsize,
     accepted: AtomicUsize,
     unscripted: AtomicUsize,
+    /// The test looked at the script errors ([`ScriptServer::errors`]):
+    /// dropping the server leaves them to it.
+    checked: AtomicBool,
     record: Mutex<Record>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -357,6 +360,7 @@ impl ScriptServer {
             read_timeout_ms: AtomicUsize::new(DEFAULT_READ_TIMEOUT.as_millis() as usize),
             accepted: AtomicUsize::new(0),
             unscripted: AtomicUsize::new(0),
+            checked: AtomicBool::new(false),
             record: Mutex::new(Record::default()),
             threads: Mutex::new(Vec::new()),
         });
@@ -430,6 +434,7 @@ impl ScriptServer {
 
     /// Every script error so far.
     pub fn errors(&self) -> Vec<ScriptError> {
+        self.shared.checked.store(true, Ordering::SeqCst);
         self.shared.record().errors.clone()
     }
 
@@ -492,6 +497,11 @@ impl Drop for ScriptServer {
         );
         for t in threads {
             join_until(t, deadline);
+        }
+        // A script step that failed fails the test, even one that never
+        // asked (a test that expects errors looks at them first).
+        if !self.shared.checked.load(Ordering::SeqCst) && !thread::panicking() {
+            self.assert_no_errors();
         }
     }
 }

@@ -114,6 +114,12 @@ fn run(runtime: tokio::runtime::Runtime) {
         "leak: {stats:?}"
     );
     assert!(stats.idle <= 4, "{stats:?}");
+    // A cancelled request closes its connection under the server's slow
+    // write: those writes fail, and only those.
+    for e in server.errors() {
+        let cut = e.message.contains("Broken pipe") || e.message.contains("reset by peer");
+        assert!(e.step.starts_with("WriteSlowly") && cut, "{e}");
+    }
 }
 
 #[test]
