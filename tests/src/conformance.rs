@@ -65,31 +65,68 @@ fn fields(v: Option<&Value>) -> Result<Fields, String> {
         .collect()
 }
 
+/// `v` is an object with no key outside `known` (a misspelt key would
+/// otherwise be a check silently not made).
+fn object<'a>(
+    v: &'a Value,
+    what: &str,
+    known: &[&str],
+) -> Result<&'a serde_json::Map<String, Value>, String> {
+    let obj = v.as_object().ok_or(format!("{what}: not an object"))?;
+    match obj.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(format!("{what}: unknown field {k:?}")),
+        None => Ok(obj),
+    }
+}
+
+/// The optional field `k` of `obj`, which must have the type `as_t` reads.
+fn optional<'a, T>(
+    obj: &'a serde_json::Map<String, Value>,
+    k: &str,
+    as_t: impl Fn(&'a Value) -> Option<T>,
+) -> Result<Option<T>, String> {
+    match obj.get(k) {
+        None => Ok(None),
+        Some(v) => as_t(v).map(Some).ok_or(format!("{k}: wrong type")),
+    }
+}
+
 fn response(v: &Value) -> Result<Response, String> {
-    let s = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .ok_or(format!("response: no {k}"))
-    };
+    const KNOWN: [&str; 7] = [
+        "version",
+        "status",
+        "reason",
+        "headers",
+        "body",
+        "trailers",
+        "keep_alive",
+    ];
+    let obj = object(v, "response", &KNOWN)?;
+    let s = |k: &str| optional(obj, k, Value::as_str)?.ok_or(format!("response: no {k}"));
+    let status = optional(obj, "status", Value::as_u64)?.ok_or("response: no status")?;
+    if !(100..=999).contains(&status) {
+        return Err(format!("response: status {status} is not three digits"));
+    }
+    if obj.get("headers").is_none() {
+        return Err("response: no headers".into());
+    }
     Ok(Response {
         version: s("version")?.to_string(),
-        status: v
-            .get("status")
-            .and_then(Value::as_u64)
-            .ok_or("response: no status")? as u16,
+        status: status as u16,
         reason: latin1(s("reason")?)?,
-        headers: fields(v.get("headers"))?,
+        headers: fields(obj.get("headers"))?,
         body: latin1(s("body")?)?,
-        trailers: fields(v.get("trailers"))?,
-        keep_alive: v.get("keep_alive").and_then(Value::as_bool),
+        trailers: fields(obj.get("trailers"))?,
+        keep_alive: optional(obj, "keep_alive", Value::as_bool)?,
     })
 }
 
 fn limits(v: Option<&Value>) -> Result<Limits, String> {
     let mut l = Limits::default();
-    let Some(obj) = v.and_then(Value::as_object) else {
+    let Some(v) = v else {
         return Ok(l);
     };
+    let obj = v.as_object().ok_or("limits: not an object")?;
     for (k, n) in obj {
         let n = n.as_u64().ok_or(format!("limit {k}: not a number"))? as usize;
         l = match k.as_str() {
@@ -119,42 +156,54 @@ pub fn load_str(text: &str, path: &Path) -> Result<Vec<Case>, String> {
     cases
         .iter()
         .map(|c| {
+            const KNOWN: [&str; 9] = [
+                "id",
+                "source",
+                "note",
+                "method",
+                "input",
+                "closed",
+                "limits",
+                "expect",
+                "responses",
+            ];
             let id = c
                 .get("id")
                 .and_then(Value::as_str)
                 .ok_or("case without id")?
                 .to_string();
             let ctx = |e: String| format!("{id}: {e}");
-            let expect = match c.get("expect").and_then(Value::as_str) {
+            let obj = object(c, "case", &KNOWN).map_err(ctx)?;
+            optional(obj, "source", Value::as_str)
+                .and_then(|s| s.ok_or("no source".into()))
+                .map_err(ctx)?;
+            optional(obj, "note", Value::as_str).map_err(ctx)?;
+            let expect = match obj.get("expect").and_then(Value::as_str) {
                 Some("ok") => Expect::Ok,
                 Some("error") => Expect::Error,
                 Some("either") => Expect::Either,
                 other => return Err(ctx(format!("bad expect {other:?}"))),
             };
-            let responses = match c.get("responses").and_then(Value::as_array) {
+            let responses = match optional(obj, "responses", Value::as_array).map_err(ctx)? {
                 Some(rs) => Some(
                     rs.iter()
                         .map(response)
                         .collect::<Result<_, _>>()
                         .map_err(ctx)?,
                 ),
+                None if expect != Expect::Error => return Err(ctx("no responses".into())),
                 None => None,
             };
+            let method = optional(obj, "method", Value::as_str).map_err(ctx)?;
+            let input = optional(obj, "input", Value::as_str).map_err(ctx)?;
             Ok(Case {
                 file: path.to_path_buf(),
-                method: c
-                    .get("method")
-                    .and_then(Value::as_str)
-                    .unwrap_or("GET")
-                    .to_string(),
-                input: latin1(
-                    c.get("input")
-                        .and_then(Value::as_str)
-                        .ok_or(ctx("no input".into()))?,
-                )
-                .map_err(ctx)?,
-                closed: c.get("closed").and_then(Value::as_bool).unwrap_or(false),
-                limits: limits(c.get("limits")).map_err(ctx)?,
+                method: method.unwrap_or("GET").to_string(),
+                input: latin1(input.ok_or(ctx("no input".into()))?).map_err(ctx)?,
+                closed: optional(obj, "closed", Value::as_bool)
+                    .map_err(ctx)?
+                    .unwrap_or(false),
+                limits: limits(obj.get("limits")).map_err(ctx)?,
                 expect,
                 responses,
                 id,

@@ -123,9 +123,11 @@ fn one_case(json: &str) -> Case {
 fn run_rejects_fewer_cases_than_the_file_holds() {
     let text = r#"[
         {"id": "a", "source": "test", "method": "HEAD",
-         "input": "HTTP/1.1 200 OK\r\n\r\n", "expect": "ok"},
+         "input": "HTTP/1.1 200 OK\r\n\r\n", "expect": "ok",
+         "responses": [{"version": "HTTP/1.1", "status": 200, "reason": "OK", "headers": [], "body": ""}]},
         {"id": "b", "source": "test", "method": "HEAD",
-         "input": "HTTP/1.1 204 No Content\r\n\r\n", "expect": "ok"}
+         "input": "HTTP/1.1 204 No Content\r\n\r\n", "expect": "ok",
+         "responses": [{"version": "HTTP/1.1", "status": 204, "reason": "No Content", "headers": [], "body": ""}]}
     ]"#;
     let files = [(PathBuf::from("in-memory.json"), text.to_string())];
 
@@ -255,4 +257,46 @@ fn same_corpus_names_the_differing_file() {
     assert!(why.contains("a.json is missing"), "{why}");
     assert!(why.contains("c.json is not in"), "{why}");
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The loader holds a case to the corpus format: a misspelt field, a
+/// field of the wrong type or an `ok` case without `responses` would be a
+/// check silently not made, so each is an error naming the case.
+#[test]
+fn load_rejects_what_the_format_does_not_allow() {
+    let ok = r#""responses": [{"version": "HTTP/1.1", "status": 204, "reason": "No Content", "headers": [], "body": ""}]"#;
+    let case = |extra: &str| {
+        format!(
+            r#"[{{"id": "x", "source": "test", "method": "HEAD",
+                 "input": "HTTP/1.1 204 No Content\r\n\r\n", "expect": "ok", {extra}}}]"#
+        )
+    };
+    let path = Path::new("in-memory.json");
+    assert!(load_str(&case(ok), path).is_ok());
+    let with_ok = |extra: &str| format!("{ok}, {extra}");
+    for (extra, why) in [
+        (with_ok(r#""respones": []"#), "unknown field \"respones\""),
+        (with_ok(r#""closed": 1"#), "closed: wrong type"),
+        (with_ok(r#""limits": [1]"#), "limits: not an object"),
+        (r#""note": "n""#.to_string(), "no responses"),
+        (
+            r#""responses": [{"version": "HTTP/1.1", "status": 65736, "reason": "", "headers": [], "body": ""}]"#.to_string(),
+            "status 65736 is not three digits",
+        ),
+        (
+            r#""responses": [{"version": "HTTP/1.1", "status": 204, "reason": "", "headers": [], "body": "", "keep_alive": "false"}]"#.to_string(),
+            "keep_alive: wrong type",
+        ),
+        (
+            r#""responses": [{"version": "HTTP/1.1", "status": 204, "reason": "", "headers": [], "body": "", "keepalive": false}]"#.to_string(),
+            "unknown field \"keepalive\"",
+        ),
+    ] {
+        let text = case(&extra);
+        let err = load_str(&text, path).expect_err(&extra);
+        assert!(
+            err.starts_with("x: ") && err.contains(why),
+            "{extra}: {err}"
+        );
+    }
 }
