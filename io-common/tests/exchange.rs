@@ -1410,7 +1410,18 @@ fn an_answer_while_the_body_reader_waits_is_heard() {
         Reply::Close,
     ]));
     let err = sim.send(waiting()).unwrap_err();
-    assert!(matches!(err, Error::ClosedEarly { .. }), "{err:?}");
+    // Closed while the request was still going out: the write's phase
+    // (as when the close comes as a reset), not the response head's.
+    assert!(
+        matches!(
+            err,
+            Error::ClosedEarly {
+                phase: Phase::Write,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     // The wait is the caller's body's, not the server's: no read timeout
     // runs (the server was not asked anything yet), the total one does.

@@ -631,9 +631,24 @@ impl<R> Exchange<R> {
     fn step_send(&mut self, link: &mut Link, now: Instant) -> Option<Action> {
         if !link.read_buf.is_empty() || self.eof {
             // An early answer, or `100 Continue`.
+            let answering = !link.read_buf.is_empty();
             match self.decode_head(link, now) {
                 Ok(Some(action)) => return Some(action),
                 Ok(None) => {}
+                // Closed with no byte of an answer while the request goes
+                // out: the write's failure (as a reset would be), not the
+                // head's.
+                Err(Error::ClosedEarly { reached_server, .. }) if !answering => {
+                    let phase = self.phase(Some(link));
+                    self.fail(
+                        link,
+                        Error::ClosedEarly {
+                            phase,
+                            reached_server,
+                        },
+                    );
+                    return None;
+                }
                 Err(e) => {
                     self.fail(link, e);
                     return None;
