@@ -455,6 +455,10 @@ impl Error {
             Error::Protocol {
                 source: ProtoError::UnrequestedSwitch | ProtoError::SwitchedMidRequest,
                 ..
+            }
+            | Error::Tls {
+                source: crate::tls::TlsError::UpgradeUnsupported,
+                ..
             } => Delivery::Answered,
             Error::Timeout {
                 phase,
@@ -573,9 +577,22 @@ impl Error {
         }
     }
 
-    /// True for [`Error::Timeout`].
+    /// True for [`Error::Timeout`], and for a dial the system gave up by
+    /// its own timer (`ETIMEDOUT`: no connect timeout of ours was set), as
+    /// reqwest's `is_timeout` says for it.
+    ///
+    /// ```
+    /// use roundtrip_io::Error;
+    /// let source = std::io::ErrorKind::TimedOut.into();
+    /// let e = Error::Connect { addr: "10.0.0.1:80".into(), source, tried: Vec::new() };
+    /// assert!(e.is_timeout());
+    /// ```
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout { .. })
+        match self {
+            Error::Timeout { .. } => true,
+            Error::Connect { source, .. } => source.kind() == io::ErrorKind::TimedOut,
+            _ => false,
+        }
     }
 
     /// Which limit ran out, for [`Error::Timeout`].

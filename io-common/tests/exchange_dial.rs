@@ -362,3 +362,16 @@ fn a_silent_proxy_is_bounded_without_a_connect_timeout() {
         );
     }
 }
+
+/// A failed dial names an IPv6 address in brackets (`[::1]:1`), as the
+/// URL writes it: `::1:1` reads as another address.
+#[test]
+fn a_failed_dial_brackets_an_ipv6_address() {
+    let mut sim = Sim::new(config());
+    sim.connects("[::1]:1".parse().unwrap(), Connect::RefusedAfter(ms(1)));
+    let err = sim.get("http://[::1]:1/").unwrap_err();
+    match err {
+        Error::Connect { addr, .. } => assert_eq!(addr, "[::1]:1"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -809,6 +809,8 @@ fn a_protocol_switch_over_tls_fails_typed_and_closes() {
         ),
         "{err:?}"
     );
+    // The server answered (with the switch): not "may have reached it".
+    assert_eq!(err.delivery(), roundtrip_io::Delivery::Answered);
     let stats = sim.stats();
     assert_eq!((stats.idle, stats.in_use), (0, 0), "{stats:?}");
 }

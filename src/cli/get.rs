@@ -325,6 +325,8 @@ fn curl_code(e: &Error) -> u8 {
     match e {
         Error::InvalidRequest(InvalidRequest::UnsupportedScheme(_)) => 1,
         Error::InvalidRequest(_) | Error::InvalidLocation { .. } => 3,
+        // The system's connect timer (no --connect-timeout of ours).
+        e if e.is_timeout() => 28,
         // No address was tried: the name did not resolve.
         Error::Connect { tried, .. } if tried.is_empty() => 6,
         Error::Connect { .. } => 7,

@@ -269,10 +269,7 @@ impl<R> Exchange<R> {
     /// the origin, not the proxy nobody dialed yet (curl: "Failed to
     /// resolve "origin.test" for SOCKS5 connect").
     fn socks_lookup_failed(&mut self, source: io::Error) {
-        let addr = self.key().map(|k| match k.host().contains(':') {
-            true => format!("[{}]:{}", k.host(), k.port()),
-            false => format!("{}:{}", k.host(), k.port()),
-        });
+        let addr = self.key().map(|k| host_port(k.host(), k.port()));
         self.state = State::Failed(Error::Connect {
             addr: addr.unwrap_or_default(),
             source,
@@ -294,7 +291,7 @@ impl<R> Exchange<R> {
         }
         let addr = self.key().map(|k| {
             let (host, port) = k.dial_addr();
-            format!("{host}:{port}")
+            host_port(host, port)
         });
         let source = self
             .dialing
@@ -310,5 +307,13 @@ impl<R> Exchange<R> {
                 .map(|d| std::mem::take(&mut d.failures))
                 .unwrap_or_default(),
         });
+    }
+}
+
+/// `host:port`, an IPv6 address in brackets (`[::1]:443`, not `::1:443`).
+fn host_port(host: &str, port: u16) -> String {
+    match host.contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
     }
 }
