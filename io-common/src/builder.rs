@@ -189,7 +189,12 @@ impl<R> RequestBuilder<R> {
     {
         self.with(|request| {
             let name = HeaderName::try_from(name).map_err(|e| http_error(e.into()))?;
-            let value = HeaderValue::try_from(value).map_err(|e| http_error(e.into()))?;
+            // `http` says only "failed to parse header value": say which.
+            let value = HeaderValue::try_from(value).map_err(|_| {
+                let why = "is not a header value (a control byte: CR, LF, NUL or another)";
+                let name = name.as_str().to_string();
+                Error::InvalidRequest(InvalidRequest::HeaderValue { name, why })
+            })?;
             request.headers_mut().append(name, value);
             Ok(())
         })

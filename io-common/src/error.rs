@@ -125,6 +125,17 @@ pub enum InvalidRequest {
     /// The encoder refused a method, target, name or value.
     #[error(transparent)]
     Encode(ProtoError),
+    /// A header's value cannot go on the wire: it holds a control byte
+    /// (CR, LF, NUL, ...) or starts or ends with a space or tab (RFC 9110
+    /// section 5.5: a field value has no whitespace around it). Named,
+    /// the request's own or a default header.
+    #[error("the value of the header {name:?} {why}")]
+    HeaderValue {
+        /// The header's name.
+        name: String,
+        /// What is wrong with the value.
+        why: &'static str,
+    },
     /// The request could not be built: a URL, header name or header value
     /// that does not parse (`http` crate error).
     #[error(transparent)]

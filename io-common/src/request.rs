@@ -172,9 +172,14 @@ impl Prepared {
             Some(_) => Fields::none(&parts.headers),
             None => self.fields(parts, config),
         };
-        proto
-            .start(&head, fields, now, out)
-            .map_err(|e| Error::from_proto(e, Phase::Write, false))
+        proto.start(&head, fields, now, out).map_err(|e| match e {
+            // Which header, the request's own or a default (off the hot path).
+            roundtrip_proto::Error::InvalidHeaderValue { .. } => check_values(&parts.headers)
+                .and_then(|()| check_values(&config.default_headers))
+                .err()
+                .unwrap_or_else(|| Error::from_proto(e, Phase::Write, false)),
+            e => Error::from_proto(e, Phase::Write, false),
+        })
     }
 }
 
@@ -234,6 +239,30 @@ pub fn prepare(parts: &Parts, body: BodyLen, config: &Config) -> Result<Prepared
         return prepare_proxied(parts, body, config, key, proxy.clone());
     }
     prepare_direct(parts, body, config, key)
+}
+
+/// Every value of `headers` can go on the wire as it is, or the error
+/// names the header (the encoder's error gives only a field's place).
+fn check_values(headers: &http::HeaderMap) -> Result<(), Error> {
+    for (name, value) in headers {
+        if let Some(why) = value_problem(value.as_bytes()) {
+            let name = name.as_str().to_string();
+            return Err(InvalidRequest::HeaderValue { name, why }.into());
+        }
+    }
+    Ok(())
+}
+
+/// What keeps `value` off the wire (RFC 9110 section 5.5), if anything.
+fn value_problem(value: &[u8]) -> Option<&'static str> {
+    let ws = |b: &u8| *b == b' ' || *b == b'\t';
+    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        Some("holds a control byte (CR, LF, NUL or another)")
+    } else if value.first().is_some_and(ws) || value.last().is_some_and(ws) {
+        Some("starts or ends with a space or tab")
+    } else {
+        None
+    }
 }
 
 fn prepare_direct(

@@ -1682,3 +1682,39 @@ fn a_switch_before_the_request_is_all_sent_is_not_handed_over() {
     assert!(sim.wire[0].len() < 1 << 16);
     assert_eq!((sim.stats().in_use, sim.stats().idle), (0, 0));
 }
+
+/// A header value that cannot go on the wire is named in the error, the
+/// request's own or a default (the encoder's error gave a field's place
+/// only); so is one the request builder refuses.
+#[test]
+fn a_bad_header_value_is_named() {
+    let mut config = Config::default();
+    config
+        .default_headers
+        .insert("x-default", http::HeaderValue::from_static("ok"));
+    let mut sim = Sim::new(config.clone());
+    sim.serve(Server::reply(OK));
+    let request = http::Request::get("http://127.0.0.1/")
+        .header("x-api-key", "abc ")
+        .body(Body::empty())
+        .unwrap();
+    let err = sim.send(request).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid request: the value of the header \"x-api-key\" starts or ends with a space or tab"
+    );
+    config
+        .default_headers
+        .insert("x-default", http::HeaderValue::from_static("\tok"));
+    let mut sim = Sim::new(config);
+    sim.serve(Server::reply(OK));
+    let err = sim.get("http://127.0.0.1/").unwrap_err();
+    assert!(err.to_string().contains("\"x-default\""), "{err}");
+
+    type Builder = roundtrip_io::RequestBuilder<Box<dyn std::io::Read + Send>>;
+    let err = Builder::new(http::Method::GET, "http://h/")
+        .header("x-token", "a\nb")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("\"x-token\""), "{err}");
+}
