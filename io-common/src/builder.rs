@@ -783,10 +783,10 @@ mod tests {
             .query(&[("k", "v")])
             .build()
             .expect_err("refused");
-        assert!(matches!(
-            err,
-            Error::InvalidRequest(InvalidRequest::Http(_))
-        ));
+        assert!(
+            matches!(&err, Error::InvalidRequest(InvalidRequest::HeaderValue { name, .. }) if name == "x-bad"),
+            "{err:?}"
+        );
         assert!(!err.reached_server());
         // A bad URL is the same kind of error, and later setters are ignored.
         let err = Builder::new(Method::GET, "http://h h/")

@@ -203,7 +203,7 @@ pub enum Error {
         reached_server: bool,
     },
     /// The response exceeded a decoder limit (head size, field count, ...).
-    #[error("response exceeds a limit: {source}")]
+    #[error("response exceeds a limit: {source}{}", self.delivery().suffix())]
     LimitExceeded {
         /// The decoder's error, naming the limit.
         source: ProtoError,
@@ -288,7 +288,7 @@ pub enum Error {
     #[error("the response did not switch protocols: nothing to upgrade")]
     NotUpgraded,
     /// The request body's source failed.
-    #[error("reading the request body failed: {0}")]
+    #[error("reading the request body failed: {source}{suffix}", source = .0, suffix = self.delivery().suffix())]
     RequestBody(#[source] io::Error),
     /// A redirect came after `max` were followed already
     /// ([`Config::max_redirects`](crate::Config::max_redirects)).

@@ -1061,6 +1061,17 @@ mod tests {
                         config.default_headers,
                         p.method
                     ),
+                    // A bad value is named (the request's or a default).
+                    Err(roundtrip_proto::Error::InvalidHeaderValue { .. }) => {
+                        let err = started.expect_err("refused by the walk");
+                        assert!(
+                            matches!(
+                                err,
+                                Error::InvalidRequest(InvalidRequest::HeaderValue { .. })
+                            ),
+                            "{err:?}"
+                        );
+                    }
                     Err(e) => {
                         let err = started.expect_err("refused by the walk");
                         assert_eq!(
