@@ -409,6 +409,40 @@ fn soak<B: Backend>() {
             "GET {id} sent again after failing on a new connection"
         ));
     }
+    // A request that failed though the server's last answer to it was
+    // one a client reads whole: a violation, unless the answer before it
+    // on the same connection spoiled what came after (bytes nobody asked
+    // for, a close without warning).
+    let mut attempts: HashMap<u64, u64> = HashMap::new();
+    let mut last_read: HashMap<(bool, u64), (Fault, Option<Fault>)> = HashMap::new();
+    let mut previous_on: HashMap<usize, Fault> = HashMap::new();
+    for r in &requests {
+        let id = id_of(r).expect("an id in every target");
+        let attempt = attempts.entry(id).or_default();
+        let fault = pick(seed, id, *attempt);
+        *attempt += 1;
+        let before = previous_on.insert(r.conn, fault);
+        last_read.insert((r.method == "POST", id), (fault, before));
+    }
+    for f in &failures {
+        let Some(&(fault, before)) = last_read.get(&(f.post, f.id)) else {
+            continue; // failed before the server read it
+        };
+        let whole = matches!(
+            fault,
+            Fault::Normal | Fault::Chunked | Fault::Interim | Fault::SlowHead | Fault::SlowBody
+        );
+        let spoiled = matches!(
+            before,
+            Some(Fault::ExtraResponse | Fault::ExtraLate | Fault::CloseAfter)
+        );
+        if whole && !spoiled {
+            violations.push(format!(
+                "request {} failed though its answer was {fault:?} (after {before:?}): {:?}",
+                f.id, f.error
+            ));
+        }
+    }
     let mut kinds: HashMap<String, usize> = HashMap::new();
     for f in &failures {
         *kinds.entry(error_kind(&f.error)).or_default() += 1;
