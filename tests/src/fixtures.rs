@@ -209,6 +209,36 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Whether process `pid` holds the socket listening on loopback `port`:
+/// `None` where `/proc` cannot tell (not Linux).
+fn listens_on(pid: u32, port: u16) -> Option<bool> {
+    // /proc/net/tcp{,6}: `local_address` `0100007F:1F90`, state `0A`
+    // (LISTEN), the socket's inode in the tenth column.
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let Some((_, hex_port)) = cols.get(1).and_then(|a| a.rsplit_once(':')) else {
+                continue;
+            };
+            if cols.get(3) == Some(&"0A") && u16::from_str_radix(hex_port, 16) == Ok(port) {
+                inodes.extend(cols.get(9).map(|i| format!("socket:[{i}]")));
+            }
+        }
+    }
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    if inodes.is_empty() {
+        return Some(false);
+    }
+    Some(fds.flatten().any(|fd| {
+        fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+    }))
+}
+
 fn read_lossy(path: &Path) -> String {
     let mut s = Vec::new();
     if let Ok(mut f) = fs::File::open(path) {
@@ -274,10 +304,21 @@ fn spawn_and_wait(mut cmd: Command, addr: SocketAddr, log: &Path, what: &str) ->
                 let _ = child.wait();
                 return Attempt::PortTaken;
             }
-            if let Ok(None) = child.try_wait() {
-                return Attempt::Up(child);
+            // The listening socket is the child's own (where /proc tells):
+            // another listener that took the port meanwhile answers the
+            // connect too, before the child fails its bind.
+            match listens_on(child.id(), addr.port()) {
+                Some(false) => {}
+                Some(true) | None => {
+                    if let Ok(None) = child.try_wait() {
+                        return Attempt::Up(child);
+                    }
+                }
             }
-            continue;
+            if Instant::now() < deadline {
+                thread::sleep(STARTUP_POLL);
+                continue;
+            }
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
@@ -950,5 +991,26 @@ impl Microsocks {
     /// errors).
     pub fn log(&self) -> String {
         read_lossy(&self.run.dir.0.join("output.log"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/proc` names the process that listens on a port, and no other.
+    #[test]
+    fn listens_on_finds_the_listener_and_only_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if listens_on(std::process::id(), port).is_none() {
+            skip_loudly("no /proc here to tell which process listens");
+            return;
+        }
+        assert_eq!(listens_on(std::process::id(), port), Some(true));
+        // pid 1 (init) does not hold this test's socket.
+        assert_eq!(listens_on(1, port), Some(false));
+        drop(listener);
+        assert_eq!(listens_on(std::process::id(), port), Some(false));
     }
 }
