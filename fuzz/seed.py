@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Regenerates fuzz/corpus/{decode,differential,chunked} from the shared
-response conformance inputs (../../shared/conformance/responses/*.json, or
-the folder named by ROUNDTRIP_CONFORMANCE_DIR).
+"""Regenerates fuzz/corpus/{decode,differential,chunked} from the response
+conformance inputs: the repository's copy (tests/conformance, the shared
+corpus and the project's own cases), else ../../shared/conformance/responses,
+or the folder named by ROUNDTRIP_CONFORMANCE_DIR.
 
 - decode:       control header + input (method and EOF from the case)
 - differential: the input as is
