@@ -536,9 +536,10 @@ macro_rules! config_setters {
             self
         }
         /// Answers `host` with `addr`'s IP address on every port, without
-        /// a lookup (reqwest's `resolve`): the URL's port (or its scheme's)
-        /// is dialed, and `addr`'s port is not used, so `host:0` will do.
-        /// For one port only, curl's `--resolve host:port:addr` form:
+        /// a lookup (as reqwest's `resolve` pins a name): the URL's port,
+        /// or its scheme's, is dialed. Unlike reqwest, `addr`'s port is
+        /// never used, not even for a URL without a port: `host:0` will
+        /// do. For one port only, curl's `--resolve host:port:addr` form:
         /// `Resolver::add_override`.
         ///
         /// ```

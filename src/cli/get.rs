@@ -325,25 +325,30 @@ fn curl_code(e: &Error) -> u8 {
     match e {
         Error::InvalidRequest(InvalidRequest::UnsupportedScheme(_)) => 1,
         Error::InvalidRequest(_) | Error::InvalidLocation { .. } => 3,
-        // The system's connect timer (no --connect-timeout of ours).
+        // Ours, or the system's connect timer (no --connect-timeout).
         e if e.is_timeout() => 28,
         // No address was tried: the name did not resolve.
         Error::Connect { tried, .. } if tried.is_empty() => 6,
         Error::Connect { .. } => 7,
         Error::Protocol { .. } | Error::LimitExceeded { .. } => 8,
         Error::RequestBody(_) => 26,
-        Error::Timeout { .. } => 28,
         Error::Tls { source, .. }
         | Error::Proxy {
             source: ProxyError::Tls(source),
             ..
-        } => match source {
-            TlsError::NotTrusted { .. }
-            | TlsError::Expired { .. }
-            | TlsError::WrongName { .. }
-            | TlsError::BadCertificate { .. } => 60,
-            _ => 35,
-        },
+        } => {
+            match source {
+                TlsError::NotTrusted { .. }
+                | TlsError::Expired { .. }
+                | TlsError::WrongName { .. }
+                | TlsError::BadCertificate { .. } => 60,
+                TlsError::Config { .. } => 58,
+                TlsError::Disabled => 1,
+                // A session that breaks after its handshake: a receive error.
+                TlsError::Truncated | TlsError::Protocol { .. } => 56,
+                _ => 35,
+            }
+        }
         Error::ClosedEarly {
             phase: Phase::ResponseHead,
             ..
@@ -351,7 +356,11 @@ fn curl_code(e: &Error) -> u8 {
         Error::ClosedEarly {
             phase: Phase::Body, ..
         } => 18,
-        Error::Io {
+        Error::ClosedEarly {
+            phase: Phase::Write,
+            ..
+        }
+        | Error::Io {
             phase: Phase::Write,
             ..
         } => 55,
