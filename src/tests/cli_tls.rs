@@ -124,8 +124,16 @@ fn untrusted_without_cacert_and_accepted_with_insecure() {
         assert_eq!(run.code, Some(0), "{backend}: {}", run.stderr);
         assert_eq!(run.stdout, "insecure\n");
     }
-    // Only the -k runs sent a request.
+    // Only the -k runs sent a request; the others ended the handshake
+    // with the alert.
     assert_eq!(server.requests().len(), 4);
+    for e in server.errors() {
+        let alert = e
+            .to_string()
+            .ends_with("at open: tls: received fatal alert: UnknownCA");
+        assert!(alert, "{e}");
+    }
+    assert_eq!(server.errors().len(), 4);
 }
 
 #[test]
@@ -195,6 +203,9 @@ fn client_certificate_with_cert_and_key() {
     let run = get(&["--cacert", &ca, &server.url("/")]);
     assert_eq!(run.code, Some(35), "{}", run.stderr);
     assert!(run.stderr.contains("CertificateRequired"), "{}", run.stderr);
+    // The server's side of it, and nothing else.
+    let errors: Vec<String> = server.errors().iter().map(|e| e.to_string()).collect();
+    assert_eq!(errors, ["conn 5 at open: tls: peer sent no certificates"]);
 }
 
 /// `-x https://...`: TLS to the proxy (checked with `--cacert`), the

@@ -640,13 +640,14 @@ impl<R> Exchange<R> {
                 // head's.
                 Err(Error::ClosedEarly { reached_server, .. }) if !answering => {
                     let phase = self.phase(Some(link));
-                    self.fail(
-                        link,
-                        Error::ClosedEarly {
-                            phase,
-                            reached_server,
-                        },
-                    );
+                    let err = Error::ClosedEarly {
+                        phase,
+                        reached_server,
+                    };
+                    if phase == Phase::Write {
+                        self.tracing().trace_write_failed(&err);
+                    }
+                    self.fail(link, err);
                     return None;
                 }
                 Err(e) => {
@@ -788,9 +789,10 @@ impl<R> Exchange<R> {
             self.fail(link, Error::from_proto(err, Phase::ResponseHead, true));
             return None;
         }
-        let unsent =
-            !link.out.is_empty() || link.proto.reuse() == Reuse::No(CloseReason::BodyNotSent);
-        if link.proto.is_switched() && unsent {
+        let unsent = |link: &Link| {
+            !link.out.is_empty() || link.proto.reuse() == Reuse::No(CloseReason::BodyNotSent)
+        };
+        if link.proto.is_switched() && unsent(link) {
             // Bytes of the request not written (queued, or a body the core
             // stopped framing at the switch): handed over, the connection
             // would carry the caller's bytes to a server still reading the

@@ -113,8 +113,8 @@ pub struct TlsConfig {
     /// against throwaway certificates only: anyone on the path can read
     /// and change the traffic.
     pub danger_accept_invalid_certs: bool,
-    /// Longest TLS handshake (`None`: bounded by the read timeout, as a
-    /// wait for the server's bytes, and by the request's timeout).
+    /// Longest TLS handshake (`None`: the read timeout, if set, bounds the
+    /// whole handshake instead; and the request's timeout).
     pub handshake_timeout: Option<Duration>,
 }
 
