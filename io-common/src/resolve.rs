@@ -94,11 +94,6 @@ type Shared = Result<Vec<SocketAddr>, (io::ErrorKind, String)>;
 #[derive(Default)]
 struct Pending {
     answer: OnceLock<Shared>,
-    /// Requests waiting for the answer (counted under the table's lock):
-    /// when the last gives up, the lookup is forgotten (Go's
-    /// `ForgetUnshared`) and the next request starts its own, a lookup
-    /// that hangs blocking its name no longer than its waiters.
-    waiters: std::sync::atomic::AtomicUsize,
 }
 
 /// The lookups under way, by name and port, and how many threads run.
@@ -328,7 +323,7 @@ impl Resolver {
                 // cannot start (the closure is dropped then).
                 let finish = Finish {
                     running: self.running.clone(),
-                    key: key.clone(),
+                    key,
                     pending: Arc::clone(&pending),
                 };
                 let resolver = self.clone();
@@ -349,33 +344,15 @@ impl Resolver {
             }
             lookups = wait(changed, lookups, until, cancelled)?;
         };
-        use std::sync::atomic::Ordering::Relaxed;
-        pending.waiters.fetch_add(1, Relaxed);
         // Bounded as above.
         loop {
             if let Some(answer) = pending.answer.get() {
-                pending.waiters.fetch_sub(1, Relaxed);
                 return Some(match answer {
                     Ok(addrs) => Ok(addrs.clone()),
                     Err((kind, text)) => Err(io::Error::new(*kind, text.clone())),
                 });
             }
-            match wait(changed, lookups, until, cancelled) {
-                Some(more) => lookups = more,
-                None => {
-                    let mut lookups = self.running.lock();
-                    let last = pending.waiters.fetch_sub(1, Relaxed) == 1;
-                    let same = lookups
-                        .by_name
-                        .get(&key)
-                        .is_some_and(|p| Arc::ptr_eq(p, &pending));
-                    if last && same {
-                        // Its thread still runs (and counts), unwaited for.
-                        lookups.by_name.remove(&key);
-                    }
-                    return None;
-                }
-            }
+            lookups = wait(changed, lookups, until, cancelled)?;
         }
     }
 }
@@ -538,13 +515,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(gate.calls(), MAX_LOOKUP_THREADS);
-        // Every waiter gave up: the lookups are forgotten, their threads
-        // still run and count.
-        assert_eq!(lookups(&r), (MAX_LOOKUP_THREADS, 0));
-        // A name asked now waits for a place (none frees up in time).
-        let soon = Some(Instant::now() + Duration::from_millis(50));
-        assert!(r.resolve_within("late.test", 80, soon, None).is_none());
-        assert_eq!(gate.calls(), MAX_LOOKUP_THREADS);
+        assert_eq!(lookups(&r), (MAX_LOOKUP_THREADS, MAX_LOOKUP_THREADS));
         gate.open();
         let deadline = Instant::now() + Duration::from_secs(10);
         while lookups(&r) != (0, 0) && Instant::now() < deadline {
@@ -561,26 +532,17 @@ mod tests {
         assert_eq!(gate.calls(), MAX_LOOKUP_THREADS + 1);
     }
 
-    /// A lookup every waiter gave up on is forgotten: the next request for
-    /// the name starts its own (one that hangs blocks its name no longer
-    /// than its waiters); and a resolver swapped in does not join the
-    /// lookups of the one it replaced.
+    /// A resolver swapped in on a clone does not join the lookups of the
+    /// one it replaced (it would get that one's answers).
     #[test]
-    fn an_abandoned_lookup_is_forgotten_and_resolvers_do_not_share() {
+    fn a_swapped_in_resolver_has_its_own_lookups() {
         let gate = Gated::default();
         let r = Resolver::default().with_resolver(gate.clone());
-        let soon = || Some(Instant::now() + Duration::from_millis(30));
-        assert!(r.resolve_within("a.test", 80, soon(), None).is_none());
-        assert_eq!(lookups(&r), (1, 0));
-        assert!(r.resolve_within("a.test", 80, soon(), None).is_none());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while gate.calls() < 2 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(gate.calls(), 2);
+        let soon = Some(Instant::now() + Duration::from_millis(30));
+        assert!(r.resolve_within("a.test", 80, soon, None).is_none());
         let other = Gated::default();
-        let swapped = r.clone().with_resolver(other.clone());
         other.open();
+        let swapped = r.clone().with_resolver(other.clone());
         let until = Some(Instant::now() + Duration::from_secs(10));
         let addrs = swapped
             .resolve_within("a.test", 80, until, None)
