@@ -337,6 +337,10 @@ fn curl_code(e: &Error) -> u8 {
             source: ProxyError::Tls(source),
             ..
         } => {
+            let in_handshake = match e {
+                Error::Tls { phase, .. } => *phase == Phase::Handshake,
+                _ => true, // the proxy's session fails before the tunnel
+            };
             match source {
                 TlsError::NotTrusted { .. }
                 | TlsError::Expired { .. }
@@ -345,7 +349,7 @@ fn curl_code(e: &Error) -> u8 {
                 TlsError::Config { .. } => 58,
                 TlsError::Disabled => 1,
                 // A session that breaks after its handshake: a receive error.
-                TlsError::Truncated | TlsError::Protocol { .. } => 56,
+                TlsError::Truncated | TlsError::Protocol { .. } if !in_handshake => 56,
                 _ => 35,
             }
         }

@@ -215,10 +215,12 @@ fn listens_on(pid: u32, port: u16) -> Option<bool> {
     // /proc/net/tcp{,6}: `local_address` `0100007F:1F90`, state `0A`
     // (LISTEN), the socket's inode in the tenth column.
     let mut inodes = Vec::new();
+    let mut read_any = false;
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = fs::read_to_string(table) else {
             continue;
         };
+        read_any = true;
         for line in text.lines().skip(1) {
             let cols: Vec<&str> = line.split_whitespace().collect();
             let Some((_, hex_port)) = cols.get(1).and_then(|a| a.rsplit_once(':')) else {
@@ -228,6 +230,9 @@ fn listens_on(pid: u32, port: u16) -> Option<bool> {
                 inodes.extend(cols.get(9).map(|i| format!("socket:[{i}]")));
             }
         }
+    }
+    if !read_any {
+        return None;
     }
     let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
     if inodes.is_empty() {
@@ -282,6 +287,8 @@ fn spawn_and_wait(mut cmd: Command, addr: SocketAddr, log: &Path, what: &str) ->
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
     let deadline = Instant::now() + STARTUP_TIMEOUT;
+    // When a listener not the child's was first seen on the port.
+    let mut foreign: Option<Instant> = None;
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {
@@ -308,7 +315,17 @@ fn spawn_and_wait(mut cmd: Command, addr: SocketAddr, log: &Path, what: &str) ->
             // another listener that took the port meanwhile answers the
             // connect too, before the child fails its bind.
             match listens_on(child.id(), addr.port()) {
-                Some(false) => {}
+                // Someone else's listener, for a second now: the port is
+                // taken (a child that never binds would wait out the
+                // deadline otherwise).
+                Some(false) => {
+                    let since = *foreign.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_secs(1) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Attempt::PortTaken;
+                    }
+                }
                 Some(true) | None => {
                     if let Ok(None) = child.try_wait() {
                         return Attempt::Up(child);
@@ -1008,8 +1025,12 @@ mod tests {
             return;
         }
         assert_eq!(listens_on(std::process::id(), port), Some(true));
-        // pid 1 (init) does not hold this test's socket.
-        assert_eq!(listens_on(1, port), Some(false));
+        // A child of ours (whose fds we may read) does not hold it.
+        let mut child = Command::new("sleep").arg("5").spawn().expect("sleep");
+        let other = listens_on(child.id(), port);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(other, Some(false));
         drop(listener);
         assert_eq!(listens_on(std::process::id(), port), Some(false));
     }
