@@ -66,7 +66,13 @@ fn url_status_and_charset() {
         "no redirect: the URL requested"
     );
     match response.error_for_status() {
-        Err(Error::Status { status, head }) => {
+        Err(e @ Error::Status { .. }) => {
+            // Its text names the URL, as reqwest's does.
+            let text = format!("the server answered 404 Not Found for {missing}");
+            assert_eq!(e.to_string(), text);
+            let Error::Status { status, head } = e else {
+                unreachable!()
+            };
             assert_eq!(status, 404);
             assert_eq!(head.headers["x-why"], "gone");
             let roundtrip_blocking::FinalUrl(url) = head.extensions.get().unwrap();

@@ -330,7 +330,7 @@ pub enum Error {
     },
     /// The server answered with a 4xx or 5xx status
     /// ([`ResponseExt::error_for_status`](crate::ResponseExt::error_for_status)).
-    #[error("the server answered {status}")]
+    #[error("the server answered {status}{}", ForUrl(head))]
     Status {
         /// The status.
         status: http::StatusCode,
@@ -675,6 +675,19 @@ impl Error {
 /// A URI for an error message, its password (user info after a `:`)
 /// shown as `***`, as Go's `stripPassword` does: a redirect's URL keeps
 /// the user info of the URL it came from.
+/// ` for <url>` when the head knows its URL (its `FinalUrl`), password
+/// hidden, as reqwest's status error names it.
+struct ForUrl<'a>(&'a http::response::Parts);
+
+impl fmt::Display for ForUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.extensions.get::<crate::FinalUrl>() {
+            Some(url) => write!(f, " for {}", Shown(&url.0)),
+            None => Ok(()),
+        }
+    }
+}
+
 struct Shown<'a>(&'a http::Uri);
 
 impl fmt::Display for Shown<'_> {
