@@ -10,6 +10,14 @@ use roundtrip_io::{Body, Config, Error, Phase, TimeoutKind};
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
 
+/// `err` is a timeout of `kind` in `phase`.
+fn assert_timeout(err: &Error, kind: TimeoutKind, phase: Phase) {
+    assert!(
+        matches!(err, Error::Timeout { kind: k, phase: p, .. } if *k == kind && *p == phase),
+        "want a {kind:?} timeout in {phase:?}, got {err:?}"
+    );
+}
+
 fn sim() -> Sim {
     let mut config = Config::default();
     config.gzip = false;
@@ -181,17 +189,7 @@ fn each_timeout_names_the_timer_that_fired() {
     let mut sim = Sim::new(config);
     sim.serve(Server::black_hole());
     let err = sim.get("http://127.0.0.1/").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: TimeoutKind::Connect,
-                phase: Phase::Connect,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_timeout(&err, TimeoutKind::Connect, Phase::Connect);
     assert_eq!(sim.now().since_origin(), Duration::from_secs(4));
 }
 
@@ -1093,17 +1091,7 @@ fn the_total_deadline_ends_a_body_that_never_ends() {
     }
     sim.serve(Server::new(replies));
     let err = sim.get("http://127.0.0.1/").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: TimeoutKind::Total,
-                phase: Phase::Body,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_timeout(&err, TimeoutKind::Total, Phase::Body);
     assert!(
         sim.now().since_origin() <= Duration::from_millis(1100),
         "{:?}",
@@ -1635,17 +1623,7 @@ fn a_body_received_whole_before_the_deadline_ends_after_it() {
         Reply::Early(b"cd".to_vec()),
     ]));
     let err = sim.get("http://127.0.0.1/").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: TimeoutKind::Total,
-                phase: Phase::Body,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_timeout(&err, TimeoutKind::Total, Phase::Body);
 }
 
 /// A `101` that comes while bytes of the request are still unsent is not
