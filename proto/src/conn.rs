@@ -729,6 +729,28 @@ impl Connection {
     /// it was received, though not all taken yet
     /// ([`ResponseDecoder::body_ends_in`](crate::ResponseDecoder::body_ends_in)).
     /// A deadline that passes then has nothing left to wait for.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use roundtrip_proto::conn::{ConnConfig, Connection};
+    /// use roundtrip_proto::encode::{BodyFraming, RequestHead};
+    /// use roundtrip_proto::time::Instant;
+    /// use roundtrip_proto::Event;
+    /// let head = RequestHead {
+    ///     method: b"GET", target: b"/", host: Some(b"h"), body: BodyFraming::None,
+    ///     preset: None, expect_continue: false, close: false,
+    /// };
+    /// let (mut conn, mut out) = (Connection::new(ConnConfig::default()), Vec::new());
+    /// let now = Instant::from_origin(std::time::Duration::ZERO);
+    /// conn.start(&head, [], now, &mut out)?;
+    /// conn.handle_written(out.len(), now);
+    /// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nh"[..]);
+    /// while !matches!(conn.poll_event(&mut buf)?, Some(Event::HeadEnd(_))) {}
+    /// assert!(!conn.body_ends_in(&buf));
+    /// buf.extend_from_slice(b"i");
+    /// assert!(conn.body_ends_in(&buf));
+    /// # Ok::<(), roundtrip_proto::Error>(())
+    /// ```
     pub fn body_ends_in(&self, buf: &BytesMut) -> bool {
         self.error.is_none() && self.decoder.body_ends_in(buf)
     }

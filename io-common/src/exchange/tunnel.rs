@@ -15,11 +15,11 @@ use super::{Action, After, Exchange, Link, State, Timer};
 use crate::proxy::ProxyError;
 use crate::socks::{Socks5, Target};
 use crate::trace::Tracing;
+use crate::{Error, HeadBuilder, Phase};
 
 /// The longest a proxy may take to set a tunnel up when neither the
 /// connect nor the read timeout is set (Go's one minute for a `CONNECT`).
 const PROXY_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
-use crate::{Error, HeadBuilder, Phase};
 
 impl<R> Exchange<R> {
     /// The proxy's address, for errors.
