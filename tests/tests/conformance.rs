@@ -300,3 +300,28 @@ fn load_rejects_what_the_format_does_not_allow() {
         );
     }
 }
+
+/// A decoder that delivers a response and only then fails (here: taking
+/// the first of two differing `Content-Length`s, then choking on the
+/// rest) does not pass an `error` case that lists no responses, though
+/// the format allows responses before an error; the project's listed
+/// exceptions keep their counts.
+#[test]
+fn check_rejects_a_response_before_the_expected_error() {
+    let case = one_case(
+        r#"[{"id": "two-lengths", "source": "test",
+             "input": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 4\r\n\r\nokok", "expect": "error"}]"#,
+    );
+    check(&case).expect("the real decoder passes: it refuses the head");
+    let first_length = |c: &Case, pieces: &[&[u8]]| {
+        let mut fed = feed_decoder(c, pieces);
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let first = decode_pieces([&ok[..]], b"GET", Limits::default(), false);
+        fed.outcome.responses = first.responses;
+        fed
+    };
+    let why = check_with(&case, first_length).expect_err("a response before the error");
+    assert!(why.contains("1 responses completed before the error, 0 expected"), "{why}");
+    let listed = roundtrip_tests::conformance::RESPONSES_BEFORE_ERROR;
+    assert!(listed.iter().all(|(_, n, why)| *n > 0 && !why.is_empty()));
+}
