@@ -178,6 +178,9 @@ pub struct Checker {
     method: &'static [u8],
     st: St,
     finals: usize,
+    /// A switch ended HTTP on the connection: what follows is another
+    /// protocol's.
+    switched: bool,
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -214,6 +217,7 @@ impl Checker {
             method,
             st: St::Head { interim: 0 },
             finals: 0,
+            switched: false,
         }
     }
 
@@ -259,7 +263,10 @@ impl Checker {
             (St::Fields { code, interim, .. }, Event::HeadEnd(h)) => {
                 self.head_end(code, interim, h)
             }
-            (St::Switch, Event::Switched) => St::Done,
+            (St::Switch, Event::Switched) => {
+                self.switched = true;
+                St::Done
+            }
             (
                 St::Body {
                     framing,
@@ -393,8 +400,13 @@ impl Checker {
         }
     }
 
-    /// At a clean end of input (no error): with EOF, no response may be cut short.
-    pub fn finish(&self, eof: bool) {
+    /// At a clean end of input (no error): with EOF, no response may be cut
+    /// short, and no byte may be left over (the start of a next response
+    /// the EOF cut is an error), but after a switch to another protocol.
+    pub fn finish(&self, eof: bool, leftover: usize) {
+        if eof && leftover > 0 && !self.switched && !matches!(self.st, St::Switch) {
+            panic!("EOF accepted with {leftover} bytes left in state {:?}", self.st);
+        }
         if eof {
             match self.st {
                 St::Done => {}
@@ -524,7 +536,7 @@ pub fn run_sharing(ctrl: &Ctrl, pieces: &[&[u8]], share: bool) -> Outcome {
         }
     }
     if error.is_none() {
-        checker.finish(ctrl.eof);
+        checker.finish(ctrl.eof, buf.len());
         // Once drained, the decoder stays quiet.
         assert!(
             matches!(dec.poll_event(&mut buf), Ok(None)),
