@@ -7,7 +7,8 @@
 //! reports an action out of place as an error); the pool's books are
 //! balanced (nothing in use or dialing); a delivered head is there to
 //! take, at its action or once the run ended; a request reached at most two
-//! connections, and a non-idempotent one at most one; a connection
+//! connections, and a non-idempotent one at most one; a body delivered
+//! whole is as long as its single `Content-Length` says; a connection
 //! checked in as reusable holds no unread or unsent bytes (checked by
 //! the simulator at each release).
 #![no_main]
@@ -145,6 +146,26 @@ fuzz_target!(|input: Input| {
         };
         if let Err(Error::InvalidRequest(e)) = &result {
             assert!(!format!("{e}").contains("misuse"), "the machine misused itself: {e}");
+        }
+        // A body delivered whole is as long as its Content-Length says.
+        if let Ok(r) = &result {
+            let code = r.status.as_u16();
+            let bodied = !(100..200).contains(&code) && code != 204 && code != 304;
+            let lengths: Vec<&[u8]> = r
+                .headers
+                .get_all(http::header::CONTENT_LENGTH)
+                .iter()
+                .map(|v| v.as_bytes())
+                .collect();
+            let chunked = r.headers.contains_key(http::header::TRANSFER_ENCODING);
+            let declared = match lengths.as_slice() {
+                [one] => std::str::from_utf8(one).ok().and_then(|t| t.parse::<usize>().ok()),
+                _ => None,
+            };
+            let whole = bodied && !chunked && r.upgraded.is_none() && req.read_limit.is_none();
+            if let (Some(n), true) = (declared, whole) {
+                assert_eq!(r.body.len(), n, "request {i}: a {code} with Content-Length {n}");
+            }
         }
         let stats = sim.stats();
         assert_eq!((stats.in_use, stats.dialing), (0, 0), "request {i}: {stats:?} {:?}", sim.actions);
