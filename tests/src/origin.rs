@@ -82,6 +82,10 @@ pub fn bind() -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// How long a connection may stay silent before the origin closes it: far
+/// beyond any benchmark's pause between requests.
+const IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Serves `listener` on the calling thread, one thread per connection, until
 /// `accept` fails.
 pub fn serve(listener: TcpListener) -> io::Result<()> {
@@ -336,6 +340,9 @@ pub fn spawn_evented() -> io::Result<SocketAddr> {
 /// Answers the requests of one connection until the client closes it.
 fn serve_conn(mut stream: TcpStream, canned: &'static Canned) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    // A client that leaves a connection open and silent (a leaked one)
+    // does not hold this thread for the life of the process.
+    stream.set_read_timeout(Some(IDLE_LIMIT))?;
     let mut buf = [0u8; MAX_HEAD];
     let mut len = 0;
     loop {
