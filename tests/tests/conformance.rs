@@ -321,7 +321,10 @@ fn check_rejects_a_response_before_the_expected_error() {
         fed
     };
     let why = check_with(&case, first_length).expect_err("a response before the error");
-    assert!(why.contains("1 responses completed before the error, 0 expected"), "{why}");
+    assert!(
+        why.contains("1 responses completed before the error, 0 expected"),
+        "{why}"
+    );
     let listed = roundtrip_tests::conformance::RESPONSES_BEFORE_ERROR;
     assert!(listed.iter().all(|(_, n, why)| *n > 0 && !why.is_empty()));
 }
