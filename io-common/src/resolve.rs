@@ -483,6 +483,14 @@ mod tests {
         }
     }
 
+    /// Waits (10 s at most) until `done` says so; the caller asserts.
+    fn eventually(done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn lookups(r: &Resolver) -> (usize, usize) {
         let lookups = r.running.lock();
         (lookups.threads, lookups.by_name.len())
@@ -510,17 +518,11 @@ mod tests {
         }
         // Each thread calls the resolver soon after it starts (the callers
         // may have given up first).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while gate.calls() < MAX_LOOKUP_THREADS && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        eventually(|| gate.calls() >= MAX_LOOKUP_THREADS);
         assert_eq!(gate.calls(), MAX_LOOKUP_THREADS);
         assert_eq!(lookups(&r), (MAX_LOOKUP_THREADS, MAX_LOOKUP_THREADS));
         gate.open();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while lookups(&r) != (0, 0) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        eventually(|| lookups(&r) == (0, 0));
         assert_eq!(lookups(&r), (0, 0));
         // The next lookup of a name runs anew.
         let until = Some(Instant::now() + Duration::from_secs(10));
@@ -572,10 +574,7 @@ mod tests {
             let key = ("missing.test".to_string(), 80);
             lookups.by_name.get(&key).map_or(0, Arc::strong_count)
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while holders() < 6 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        eventually(|| holders() >= 6);
         assert_eq!(holders(), 6);
         gate.open();
         for wait in waits {

@@ -32,6 +32,21 @@ fn dual(config: Config) -> Sim {
     sim
 }
 
+/// `err` is the connect timeout, with nothing of the request sent.
+fn assert_connect_timeout(err: &Error) {
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                kind: TimeoutKind::Connect,
+                phase: Phase::Connect,
+                reached_server: false
+            }
+        ),
+        "want the connect timeout, nothing sent; got {err:?}"
+    );
+}
+
 fn config() -> Config {
     let mut config = Config::default();
     config.connect_timeout = Some(Duration::from_secs(10));
@@ -147,17 +162,7 @@ fn each_attempt_has_the_connect_timeout_and_all_expired_is_a_connect_timeout() {
     sim.connects(at(V6), Connect::Never);
     sim.connects(at(V4), Connect::Never);
     let err = sim.get("http://dual.test/").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Timeout {
-                kind: TimeoutKind::Connect,
-                phase: Phase::Connect,
-                reached_server: false
-            }
-        ),
-        "{err:?}"
-    );
+    assert_connect_timeout(&err);
     // IPv6 from 5 to 1005, IPv4 from 255 to 1255.
     assert_eq!(sim.now().since_origin(), ms(1255));
     assert_eq!(
@@ -344,17 +349,7 @@ fn a_silent_proxy_is_bounded_without_a_connect_timeout() {
         let mut sim = Sim::new(config);
         sim.serve(Server::new([Reply::Stall]));
         let err = sim.get(url).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Timeout {
-                    kind: TimeoutKind::Connect,
-                    phase: Phase::Connect,
-                    ..
-                }
-            ),
-            "{proxy}: {err:?}"
-        );
+        assert_connect_timeout(&err);
         assert_eq!(
             sim.now().since_origin(),
             Duration::from_secs(waited),
