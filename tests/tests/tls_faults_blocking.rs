@@ -17,3 +17,12 @@ mod faults_over_tls {
 
     roundtrip_tests::fault_suite!(Tls<Blocking>);
 }
+
+/// The conformance corpus on the wire over TLS, each response written at
+/// once (the byte-by-byte run is the plain suite's).
+#[test]
+fn conformance_over_tls() {
+    use roundtrip_tests::backend::Blocking;
+    use roundtrip_tests::tls_faults::Tls;
+    roundtrip_tests::suite::conformance::conformance_on_the_wire::<Tls<Blocking>>();
+}

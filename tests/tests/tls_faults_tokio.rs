@@ -33,4 +33,13 @@ mod multi_thread {
         use roundtrip_tests::tls_faults::Tls;
         roundtrip_tests::fault_suite!(Tls<TokioMulti>);
     }
+
+    /// The conformance corpus on the wire over TLS, each response written at
+    /// once (the byte-by-byte run is the plain suite's).
+    #[test]
+    fn conformance_over_tls() {
+        use roundtrip_tests::backend::TokioMulti;
+        use roundtrip_tests::tls_faults::Tls;
+        roundtrip_tests::suite::conformance::conformance_on_the_wire::<Tls<TokioMulti>>();
+    }
 }

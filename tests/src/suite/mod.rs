@@ -114,6 +114,7 @@ fn close_on_reuse() -> Vec<Step> {
 }
 
 pub mod bodies;
+pub mod conformance;
 pub mod errors;
 pub mod pool;
 pub mod requests;
@@ -142,4 +143,5 @@ crate::cases! {
     errors => __suite_errors,
     servers => __suite_servers,
     switching => __suite_switching,
+    conformance => __suite_conformance,
 }
