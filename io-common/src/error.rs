@@ -672,9 +672,20 @@ impl Error {
     }
 }
 
-/// A URI for an error message, its password (user info after a `:`)
-/// shown as `***`, as Go's `stripPassword` does: a redirect's URL keeps
-/// the user info of the URL it came from.
+/// A response head kept in an error ([`Error::Status`],
+/// [`Error::ProxyStatus`]), its `Set-Cookie` values marked sensitive: an
+/// error's `Debug` is what `?` out of `main` and `unwrap` print, and `http`
+/// prints a sensitive value as `Sensitive`, not the session it holds. The
+/// values stay readable in `head.headers`.
+pub(crate) fn error_head(mut head: http::response::Parts) -> Box<http::response::Parts> {
+    for (name, value) in head.headers.iter_mut() {
+        if name == http::header::SET_COOKIE {
+            value.set_sensitive(true);
+        }
+    }
+    Box::new(head)
+}
+
 /// ` for <url>` when the head knows its URL (its `FinalUrl`), password
 /// hidden, as reqwest's status error names it.
 struct ForUrl<'a>(&'a http::response::Parts);
@@ -688,6 +699,9 @@ impl fmt::Display for ForUrl<'_> {
     }
 }
 
+/// A URI for an error message, its password (user info after a `:`)
+/// shown as `***`, as Go's `stripPassword` does: a redirect's URL keeps
+/// the user info of the URL it came from.
 struct Shown<'a>(&'a http::Uri);
 
 impl fmt::Display for Shown<'_> {
@@ -758,6 +772,38 @@ mod tests {
         );
         let plain: http::Uri = "http://u@h/".parse().unwrap();
         assert_eq!(Shown(&plain).to_string(), "http://u@h/");
+    }
+
+    #[test]
+    fn status_errors_do_not_print_session_cookies() {
+        use crate::ResponseExt;
+        let answer = http::Response::builder()
+            .status(403)
+            .header("set-cookie", "sid=s3cret; HttpOnly")
+            .header("x-why", "denied")
+            .body(())
+            .unwrap();
+        let err = answer.error_for_status().unwrap_err();
+        let shown = format!("{err:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("denied"), "{shown}");
+        let Error::Status { head, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(head.headers["set-cookie"], "sid=s3cret; HttpOnly");
+
+        let (parts, ()) = http::Response::builder()
+            .status(407)
+            .header("Set-Cookie", "proxy=s3cret")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let err = Error::ProxyStatus {
+            proxy: "http://127.0.0.1:3128".into(),
+            status: parts.status,
+            head: error_head(parts),
+        };
+        assert!(!format!("{err:?}").contains("s3cret"), "{err:?}");
     }
 
     #[test]

@@ -204,7 +204,7 @@ impl<B> ResponseExt for http::Response<B> {
         let (head, _body) = self.into_parts();
         Err(Error::Status {
             status,
-            head: Box::new(head),
+            head: crate::error::error_head(head),
         })
     }
 }

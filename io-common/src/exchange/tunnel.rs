@@ -151,7 +151,7 @@ impl<R> Exchange<R> {
                 then: After::Fail(Error::ProxyStatus {
                     proxy,
                     status,
-                    head: Box::new(head),
+                    head: crate::error::error_head(head),
                 }),
             };
             return None;
