@@ -626,22 +626,21 @@ impl Flow {
         let mut conn = self
             .take_conn()
             .ok_or_else(|| misuse("no connection to upgrade"))?;
-        let stream = conn.stream.try_clone();
-        let leftover = conn.link.read_buf.split().freeze();
-        let reason = roundtrip_io::proto::CloseReason::Switched;
-        self.client.inner.pool.discard(conn, reason);
         // The caller's from now on: blocking, and without the deadlines
         // the exchange left on the socket (a quiet WebSocket would fail
         // with `WouldBlock` at the old read timeout).
-        let stream = stream
-            .and_then(|s| {
-                s.set_nonblocking(false)?;
-                s.set_read_timeout(None)?;
-                s.set_write_timeout(None)?;
-                Ok(s)
-            })
-            .map_err(|e| Error::from_io(e, roundtrip_io::Phase::Body, true))?;
-        Ok(crate::Upgraded::new(leftover, stream))
+        let stream = conn.stream.try_clone().and_then(|s| {
+            s.set_nonblocking(false)?;
+            s.set_read_timeout(None)?;
+            s.set_write_timeout(None)?;
+            Ok(s)
+        });
+        // The bytes past the head, and the TLS session of an `https`
+        // connection, go with it: the pool closes what is left.
+        let upgraded = stream.map(|s| crate::Upgraded::from_link(s, &mut conn.link));
+        let reason = roundtrip_io::proto::CloseReason::Switched;
+        self.client.inner.pool.discard(conn, reason);
+        upgraded.map_err(|e| Error::from_io(e, roundtrip_io::Phase::Body, true))
     }
 }
 

@@ -400,6 +400,10 @@ fn is_timeout(e: &io::Error) -> bool {
 
 /// A connection switched to another protocol (101, or 2xx to CONNECT),
 /// handed over: the bytes that came after the head first, then the socket.
+/// Over `https` the TLS session goes on: reads give its plaintext, writes
+/// are sealed into its records (flush sends any that wait), and
+/// [`close_notify`](roundtrip_io::drive::Upgraded::close_notify) ends it.
+/// `into_parts` gives the socket and the bytes of an `http` connection.
 ///
 /// ```no_run
 /// use std::io::{Read, Write};
@@ -416,40 +420,4 @@ fn is_timeout(e: &io::Error) -> bool {
 /// stream.read_exact(&mut buf)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
-pub struct Upgraded {
-    leftover: bytes::Bytes,
-    stream: TcpStream,
-}
-
-impl Upgraded {
-    pub(crate) fn new(leftover: bytes::Bytes, stream: TcpStream) -> Upgraded {
-        Upgraded { leftover, stream }
-    }
-
-    /// The socket and the bytes read past the head that are not yet
-    /// returned by [`Read`].
-    pub fn into_parts(self) -> (TcpStream, bytes::Bytes) {
-        (self.stream, self.leftover)
-    }
-}
-
-impl Read for Upgraded {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.leftover.is_empty() {
-            return self.stream.read(out);
-        }
-        let n = out.len().min(self.leftover.len());
-        out[..n].copy_from_slice(&self.leftover.split_to(n));
-        Ok(n)
-    }
-}
-
-impl Write for Upgraded {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.stream.write(data)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
+pub type Upgraded = roundtrip_io::drive::Upgraded<TcpStream>;

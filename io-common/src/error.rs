@@ -466,10 +466,6 @@ impl Error {
             Error::Protocol {
                 source: ProtoError::UnrequestedSwitch | ProtoError::SwitchedMidRequest,
                 ..
-            }
-            | Error::Tls {
-                source: crate::tls::TlsError::UpgradeUnsupported,
-                ..
             } => Delivery::Answered,
             Error::Timeout {
                 phase,

@@ -778,39 +778,23 @@ fn a_plaintext_answer_in_small_pieces_is_still_named() {
     }
 }
 
-/// A `101 Switching Protocols` over TLS cannot be handed over as a plain
-/// socket: the request fails with `UpgradeUnsupported` and the connection
-/// is closed, never pooled.
+/// A `101 Switching Protocols` over TLS ends the exchange as over `http`:
+/// the head is delivered, the plaintext after it goes with the connection
+/// (whose TLS session the driver hands over with it), and the connection
+/// leaves the pool.
 #[test]
-fn a_protocol_switch_over_tls_fails_typed_and_closes() {
+fn a_protocol_switch_over_tls_is_handed_over() {
     let (mut sim, _events) = sim();
-    let switch =
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
-    sim.serve(tls([Reply::Send(switch.to_vec())]));
+    let switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nfirst frame";
+    sim.serve(tls([Reply::Send(switch.to_vec()), Reply::Stall]));
     let request = http::Request::get("https://localhost/ws")
         .header("upgrade", "websocket")
         .header("connection", "upgrade")
         .body(Body::empty())
         .unwrap();
-    let mut ex = sim.exchange(request);
-    let err = sim.run(&mut ex, None).unwrap_err();
-    assert!(
-        ex.take_head().is_none(),
-        "a head never announced is not there to take"
-    );
-    assert!(
-        matches!(
-            err,
-            Error::Tls {
-                source: TlsError::UpgradeUnsupported,
-                phase: Phase::ResponseHead,
-                reached_server: true,
-            }
-        ),
-        "{err:?}"
-    );
-    // The server answered (with the switch): not "may have reached it".
-    assert_eq!(err.delivery(), roundtrip_io::Delivery::Answered);
+    let r = sim.send(request).unwrap();
+    assert_eq!(r.status, 101);
+    assert_eq!(r.upgraded.as_deref(), Some(&b"first frame"[..]));
     let stats = sim.stats();
     assert_eq!((stats.idle, stats.in_use), (0, 0), "{stats:?}");
 }

@@ -15,9 +15,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
+
+use crate::Upgraded;
 use mio::event::Event;
-use mio::net::TcpStream;
 use mio::{Events, Poll, Registry, Token};
 use roundtrip_io::exchange::{Exchange, Settings};
 use roundtrip_io::http;
@@ -127,7 +128,7 @@ pub struct Driver {
     /// the other exchanges of the turn are not left undriven.
     pub(crate) panicked: Option<Box<dyn std::any::Any + Send>>,
     /// Switched connections waiting for [`Driver::take_upgraded`].
-    pub(crate) upgraded: HashMap<RequestId, (TcpStream, Bytes)>,
+    pub(crate) upgraded: HashMap<RequestId, Upgraded>,
     /// Where request body pieces are read (reused).
     pub(crate) upload: BytesMut,
     /// The read buffer connections borrow for a read while they hold no
@@ -491,13 +492,17 @@ impl Driver {
         }
     }
 
-    /// The connection of a request answered with `101 Switching
-    /// Protocols` (or a 2xx to CONNECT), handed over: the socket, no longer
-    /// registered with the driver's poll (register it with your own), and
-    /// the bytes that came after the head. The response itself finished
-    /// with an empty body. `None` for any other request, or once taken.
-    /// A switched connection waits here until taken: take it when its
-    /// response finishes.
+    /// The connection of a request answered `101 Switching
+    /// Protocols` (or a 2xx to CONNECT), handed over: its socket, no longer
+    /// registered with the driver's poll (register
+    /// [`socket_mut`](Upgraded::socket_mut) with your own), and the bytes
+    /// that came after the head. It is a non-blocking `Read + Write`
+    /// (`WouldBlock` comes through); over `https` its TLS session goes on
+    /// in it (reads give plaintext, writes are sealed; `flush` sends
+    /// records that wait). The response itself finished with an empty
+    /// body. `None` for any other request, or once taken. A switched
+    /// connection waits here until taken: take it when its response
+    /// finishes.
     ///
     /// ```no_run
     /// use std::io::Write;
@@ -513,12 +518,11 @@ impl Driver {
     ///     assert_eq!(done, id);
     ///     assert_eq!(result.map(|r| r.status().as_u16()).ok(), Some(101));
     /// }
-    /// let (mut socket, leftover) = driver.take_upgraded(id).expect("switched");
-    /// println!("{} bytes came with the head", leftover.len());
-    /// socket.write_all(b"hello")?; // non-blocking: register it with a Poll
+    /// let mut upgraded = driver.take_upgraded(id).expect("switched");
+    /// upgraded.write_all(b"hello")?; // non-blocking: register it with a Poll
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn take_upgraded(&mut self, id: RequestId) -> Option<(TcpStream, Bytes)> {
+    pub fn take_upgraded(&mut self, id: RequestId) -> Option<Upgraded> {
         self.upgraded.remove(&id)
     }
 

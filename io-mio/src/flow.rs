@@ -566,12 +566,12 @@ impl Driver {
             return;
         };
         let _ = self.registry.deregister(&mut conn.socket);
-        let leftover = conn.link.read_buf.split().freeze();
         let request = RequestId {
             serial: entry.serial,
             slot: ex,
         };
-        self.upgraded.insert(request, (conn.socket, leftover));
+        let upgraded = roundtrip_io::drive::Upgraded::from_link(conn.socket, &mut conn.link);
+        self.upgraded.insert(request, upgraded);
     }
 
     /// A failure of the driver itself (the machine asked for something it

@@ -104,7 +104,8 @@
 //! the loop's thread whenever the socket can take more: the reader must not
 //! block. A `101 Switching Protocols` answer (or a 2xx to CONNECT)
 //! finishes with an empty body, and [`Driver::take_upgraded`] hands over
-//! its socket and the bytes that came after the head. `https://` URIs go
+//! its socket and the bytes that came after the head (through its TLS
+//! session over `https`). `https://` URIs go
 //! over rustls with the `tls` feature (on by default), the TLS session a
 //! byte layer of the connection like on every backend.
 //!
@@ -123,6 +124,11 @@ mod timer;
 pub use body::{Body, Flow, OnData, Receive, RequestId, Response, ResponseBody, Trailers};
 pub use builder::{DEFAULT_MAX_BODY_BYTES, DriverBuilder};
 pub use driver::{Driver, Finished};
+
+/// A switched connection handed over by [`Driver::take_upgraded`]: a
+/// non-blocking `Read + Write` over the socket (through the TLS session
+/// over `https`).
+pub type Upgraded = roundtrip_io::drive::Upgraded<mio::net::TcpStream>;
 pub use request::RequestBuilder;
 /// The id [`Traced::request`] names a request by in the trace (this crate's
 /// own [`RequestId`] is the driver's handle of a submitted request).

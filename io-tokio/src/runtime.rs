@@ -161,10 +161,13 @@ impl fmt::Debug for BodyReader {
     }
 }
 
-/// A connection switched to another protocol, from
+/// A connection switched to another protocol (`101`, or a `2xx` to
+/// `CONNECT`), from
 /// [`ResponseBody::upgrade`](crate::ResponseBody::upgrade): reads give the
 /// bytes that came right after the response head first, then what the
-/// socket receives.
+/// socket receives. Over `https` the TLS session goes on: reads give its
+/// plaintext, writes are sealed into its records, and `shutdown` sends its
+/// `close_notify` before it shuts the socket's write side.
 ///
 /// ```no_run
 /// # async fn demo(mut upgraded: roundtrip_tokio::Upgraded) -> std::io::Result<()> {
@@ -184,32 +187,51 @@ impl From<drive::Upgraded<TcpStream>> for Upgraded {
 }
 
 impl Upgraded {
-    /// The socket, and the bytes received after the head not yet read.
+    /// The socket, and the bytes received after the head not yet read;
+    /// `Err(self)` over `https`, where the socket carries records only the
+    /// session here can read.
     ///
     /// ```no_run
     /// # fn demo(upgraded: roundtrip_tokio::Upgraded) {
-    /// let (stream, leftover) = upgraded.into_parts();
+    /// if let Ok((stream, leftover)) = upgraded.into_parts() {
+    ///     println!("{} bytes came with the head", leftover.len());
+    /// }
     /// # }
     /// ```
-    pub fn into_parts(self) -> (TcpStream, Bytes) {
-        self.0.into_parts()
+    pub fn into_parts(self) -> Result<(TcpStream, Bytes), Self> {
+        self.0.into_parts().map_err(Upgraded)
     }
 
-    fn socket(self: Pin<&mut Self>) -> Pin<&mut TcpStream> {
-        Pin::new(self.get_mut().0.socket_mut())
+    /// True over `https`: the TLS session goes on in here.
+    ///
+    /// ```no_run
+    /// # fn demo(upgraded: roundtrip_tokio::Upgraded) {
+    /// println!("tls: {}", upgraded.is_tls());
+    /// # }
+    /// ```
+    pub fn is_tls(&self) -> bool {
+        self.0.is_tls()
     }
+}
+
+/// The socket's write, for the poll functions.
+fn write_socket(s: &mut TcpStream, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+    Pin::new(s).poll_write(cx, b)
 }
 
 impl AsyncRead for Upgraded {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let Some(leftover) = self.0.read_leftover(buf.remaining()) else {
-            return self.socket().poll_read(cx, buf);
-        };
-        buf.put_slice(&leftover);
+        let out = buf.initialize_unfilled();
+        let n = ready!(self.get_mut().0.poll_read_with(cx, out, |s, cx, out| {
+            let mut read = ReadBuf::new(out);
+            ready!(Pin::new(s).poll_read(cx, &mut read))?;
+            Poll::Ready(Ok(read.filled().len()))
+        }))?;
+        buf.advance(n);
         Poll::Ready(Ok(()))
     }
 }
@@ -219,14 +241,18 @@ impl AsyncRead for Upgraded {
 // default dies); a plain write is `send(MSG_NOSIGNAL)`.
 impl AsyncWrite for Upgraded {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
-        self.socket().poll_write(cx, b)
+        self.get_mut().0.poll_write_with(cx, b, write_socket)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.socket().poll_flush(cx)
+        self.get_mut()
+            .0
+            .poll_flush_with(cx, write_socket, |s, cx| Pin::new(s).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.socket().poll_shutdown(cx)
+        self.get_mut()
+            .0
+            .poll_close_with(cx, write_socket, |s, cx| Pin::new(s).poll_shutdown(cx))
     }
 }

@@ -124,3 +124,42 @@ pub fn read_head_patient(stream: &mut TcpStream) -> Vec<u8> {
     }
     head
 }
+
+/// What the client sends through a switched `https` connection in the
+/// hand-over tests over TLS: more than one TLS record (16 KiB) and more
+/// than one seal (64 KiB).
+pub fn tls_upload() -> Vec<u8> {
+    crate::fixtures::pattern(100 * 1024 + 7)
+}
+
+/// The bytes the server sends right after the `101` head, in the same
+/// records.
+pub const TLS_HELLO: &[u8] = b"hello from the server|";
+
+/// What the server answers once the upload came whole: more than one
+/// record too.
+pub fn tls_answer() -> Vec<u8> {
+    let mut answer = b"got it|".to_vec();
+    answer.extend_from_slice(&crate::fixtures::pattern(70 * 1024));
+    answer
+}
+
+/// A TLS server (the test CA's certificate) that answers an upgrade
+/// request with `101` and [`TLS_HELLO`] in one write, then reads
+/// [`tls_upload`] exactly, answers [`tls_answer`], and requires the
+/// client's `close_notify` before its close: the session goes on across
+/// the switch, both ways. Its URL is `https://127.0.0.1:PORT`.
+pub fn tls_switching_server() -> crate::server::ScriptServer {
+    use crate::server::Step;
+    let mut switch =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n"
+            .to_vec();
+    switch.extend_from_slice(TLS_HELLO);
+    crate::tls_server::TlsServer::new().start(vec![vec![
+        Step::ReadHead,
+        Step::Write(switch),
+        Step::ExpectBytes(tls_upload()),
+        Step::Write(tls_answer()),
+        Step::ExpectCloseNotify,
+    ]])
+}

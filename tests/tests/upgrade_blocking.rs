@@ -279,3 +279,34 @@ fn cancel_while_waiting_for_a_connection_gives_the_place_up() {
         "{stats:?}"
     );
 }
+
+/// Over `https` the TLS session goes on across the switch: the bytes that
+/// came with the head, then a 100 KiB upload and a 70 KiB answer through
+/// the session, then its `close_notify` (the server checks each byte).
+#[test]
+fn a_101_over_tls_goes_on_in_the_session() {
+    use roundtrip_tests::peer::{TLS_HELLO, tls_answer, tls_switching_server, tls_upload};
+    let server = tls_switching_server();
+    let config = roundtrip_tests::tls_faults::trusting(roundtrip_tests::backend::test_config());
+    let client = Client::builder().config(config).build();
+    let response = client
+        .execute(upgrade_request(&format!("https://{}", server.addr())))
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    let mut stream = response.into_body().upgrade().unwrap();
+    assert!(stream.is_tls());
+    let mut hello = vec![0u8; TLS_HELLO.len()];
+    stream.read_exact(&mut hello).unwrap();
+    assert_eq!(hello, TLS_HELLO);
+    stream.write_all(&tls_upload()).unwrap();
+    stream.flush().unwrap();
+    let mut answer = vec![0u8; tls_answer().len()];
+    stream.read_exact(&mut answer).unwrap();
+    assert!(answer == tls_answer(), "the answer differs");
+    stream.close_notify().unwrap();
+    assert!(stream.write_all(b"more").is_err(), "closed");
+    drop(stream);
+    assert!(server.wait_idle(Duration::from_secs(5)));
+    server.assert_no_errors();
+    assert_eq!(client.stats().in_use, 0, "the pool let it go");
+}

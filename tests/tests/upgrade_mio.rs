@@ -119,7 +119,11 @@ fn a_101_ends_at_once_while_the_server_streams() {
     assert_eq!((stats.idle, stats.in_use), (0, 0), "{stats:?}");
     assert_eq!(stats.closed.get(CloseReason::Switched), 1, "{stats:?}");
     // The stream was left in the socket: the driver read at most one buffer.
-    let (_socket, leftover) = driver.take_upgraded(id).expect("handed over");
+    let (_socket, leftover) = driver
+        .take_upgraded(id)
+        .expect("handed over")
+        .into_parts()
+        .expect("plain");
     assert!(
         leftover.len() <= 1 << 20,
         "{} bytes buffered",
@@ -138,7 +142,11 @@ fn a_101_hands_over_the_bytes_after_the_head_then_the_socket() {
     let id = driver.submit(upgrade_request(&url));
     let (_, result) = finish(&mut driver, id);
     assert_eq!(result.expect("a response").status(), 101);
-    let (socket, leftover) = driver.take_upgraded(id).expect("handed over");
+    let (socket, leftover) = driver
+        .take_upgraded(id)
+        .expect("handed over")
+        .into_parts()
+        .expect("plain");
     let got = exchange_on(socket, &leftover, b"ping");
     assert_eq!(got, b"hello from the server|ping");
     assert_eq!(driver.stats().in_use, 0, "the pool let it go");
@@ -157,7 +165,11 @@ fn a_2xx_to_connect_is_a_tunnel() {
     let response = result.expect("a response");
     assert_eq!(response.status(), 200);
     assert!(response.body().is_empty());
-    let (socket, leftover) = driver.take_upgraded(id).expect("a tunnel");
+    let (socket, leftover) = driver
+        .take_upgraded(id)
+        .expect("a tunnel")
+        .into_parts()
+        .expect("plain");
     assert_eq!(exchange_on(socket, &leftover, b"through"), b"through");
 }
 
@@ -251,4 +263,80 @@ fn cancel_releases_the_connection_of_a_request_in_flight() {
     let stats = driver.stats();
     assert_eq!((stats.idle, stats.in_use), (0, 0), "{stats:?}");
     assert_eq!(stats.closed.get(CloseReason::Abandoned), 1, "{stats:?}");
+}
+
+/// Over `https` the TLS session goes on across the switch, on a
+/// non-blocking socket: the bytes that came with the head, then a 100 KiB
+/// upload and a 70 KiB answer through the session (`WouldBlock` as a
+/// socket gives it), then its `close_notify` (the server checks each
+/// byte).
+#[test]
+fn a_101_over_tls_goes_on_in_the_session() {
+    use roundtrip_tests::peer::{TLS_HELLO, tls_answer, tls_switching_server, tls_upload};
+    use std::io::ErrorKind::WouldBlock;
+    let server = tls_switching_server();
+    let config = roundtrip_tests::tls_faults::trusting(roundtrip_tests::backend::test_config());
+    let mut driver = Driver::builder().config(config).build().expect("a driver");
+    let id = driver.submit(upgrade_request(&format!("https://{}", server.addr())));
+    let (_, result) = finish(&mut driver, id);
+    assert_eq!(result.expect("a response").status(), 101);
+    let mut io = driver.take_upgraded(id).expect("handed over");
+    assert!(io.is_tls());
+    let mut poll = Poll::new().unwrap();
+    let interest = Interest::READABLE | Interest::WRITABLE;
+    poll.registry()
+        .register(io.socket_mut(), Token(7), interest)
+        .unwrap();
+    let mut events = Events::with_capacity(8);
+    let (upload, want) = (tls_upload(), TLS_HELLO.len() + tls_answer().len());
+    let (mut written, mut got) = (0, Vec::new());
+    let deadline = Instant::now() + BOUND;
+    let mut buf = vec![0u8; 32 * 1024];
+    // Bounded by the deadline.
+    while got.len() < want {
+        assert!(Instant::now() < deadline, "{} of {want} bytes", got.len());
+        // Edge-triggered: write and read until the socket would block.
+        while written < upload.len() {
+            match io.write(&upload[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == WouldBlock => break,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        match io.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == WouldBlock => {}
+            Err(e) => panic!("flush: {e}"),
+        }
+        loop {
+            match io.read(&mut buf) {
+                Ok(0) => panic!("the server closed after {} bytes", got.len()),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == WouldBlock => break,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        if got.len() < want {
+            poll.poll(&mut events, Some(Duration::from_millis(50)))
+                .unwrap();
+        }
+    }
+    assert_eq!(&got[..TLS_HELLO.len()], TLS_HELLO);
+    assert!(
+        got[TLS_HELLO.len()..] == tls_answer()[..],
+        "the answer differs"
+    );
+    // Bounded by the deadline.
+    loop {
+        match io.close_notify() {
+            Ok(()) => break,
+            Err(e) if e.kind() == WouldBlock && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("close_notify: {e}"),
+        }
+    }
+    drop(io);
+    assert!(server.wait_idle(BOUND));
+    server.assert_no_errors();
 }

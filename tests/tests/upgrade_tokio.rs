@@ -292,3 +292,39 @@ fn upgrade_of_a_response_that_did_not_switch_fails_at_once() {
     drop(client);
     server.join().expect("server");
 }
+
+/// Over `https` the TLS session goes on across the switch: the bytes that
+/// came with the head, then a 100 KiB upload and a 70 KiB answer through
+/// the session, then `shutdown` sends its `close_notify` (the server
+/// checks each byte).
+#[test]
+fn a_101_over_tls_goes_on_in_the_session() {
+    use roundtrip_tests::peer::{TLS_HELLO, tls_answer, tls_switching_server, tls_upload};
+    let server = tls_switching_server();
+    let config = roundtrip_tests::tls_faults::trusting(roundtrip_tests::backend::test_config());
+    let rt = runtime();
+    let client = rt.block_on(async { Client::builder().config(config).build() });
+    rt.block_on(async {
+        let request = http::Request::get(format!("https://{}/chat", server.addr()))
+            .header("connection", "upgrade")
+            .header("upgrade", "test")
+            .body(Body::empty())
+            .unwrap();
+        let response = client.execute(request).await.expect("response");
+        assert_eq!(response.status(), 101);
+        let mut io = response.into_body().upgrade().await.expect("upgraded");
+        assert!(io.is_tls());
+        assert_eq!(read_exact_within(&mut io, TLS_HELLO.len()).await, TLS_HELLO);
+        tokio::time::timeout(LIMIT, io.write_all(&tls_upload()))
+            .await
+            .expect("in time")
+            .expect("write");
+        let answer = read_exact_within(&mut io, tls_answer().len()).await;
+        assert!(answer == tls_answer(), "the answer differs");
+        io.shutdown().await.expect("close_notify");
+        assert!(io.write_all(b"more").await.is_err(), "closed");
+    });
+    assert!(server.wait_idle(Duration::from_secs(5)));
+    server.assert_no_errors();
+    assert_eq!(client.stats().in_use, 0, "the pool let it go");
+}

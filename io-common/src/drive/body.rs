@@ -1,16 +1,16 @@
-//! The response body, and a connection switched to another protocol.
+//! The response body.
 
 use std::fmt;
 use std::future::poll_fn;
-use std::io;
+#[cfg(feature = "http-body")]
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http::HeaderMap;
 
-use super::Runtime;
 use super::run::{Drive, Out, misuse};
+use super::{Runtime, Upgraded};
 use crate::{Collected, Error};
 
 /// A response body, read from the connection as it is polled;
@@ -273,10 +273,8 @@ impl<R: Runtime> ResponseBody<R> {
         let drive = self.drive.get_mut();
         match poll_fn(|cx| drive.poll_next(cx)).await {
             Out::Upgrade => {
-                let conn = drive.take_switched().ok_or_else(not_switched)?;
-                let leftover = conn.link.read_buf.freeze();
-                let socket = conn.socket;
-                Ok(Upgraded { socket, leftover }.into())
+                let mut conn = drive.take_switched().ok_or_else(not_switched)?;
+                Ok(Upgraded::from_link(conn.socket, &mut conn.link).into())
             }
             Out::Fail(e) => Err(e),
             Out::Data(_) | Out::End | Out::Head => Err(not_switched()),
@@ -338,109 +336,5 @@ impl<R: Runtime> http_body::Body for ResponseBody<R> {
             (false, Some(n)) => http_body::SizeHint::with_exact(n),
             (false, None) => http_body::SizeHint::default(),
         }
-    }
-}
-
-/// A connection switched to another protocol, from
-/// [`ResponseBody::upgrade`]: the bytes that came right after the response
-/// head, then the socket. On a socket with `futures-io`'s traits it is a
-/// `futures_io::AsyncRead + AsyncWrite` itself.
-///
-/// ```
-/// use roundtrip_io::drive::Upgraded;
-/// let mut upgraded = Upgraded::new((), bytes::Bytes::from_static(b"hello"));
-/// assert_eq!(upgraded.read_leftover(3).as_deref(), Some(&b"hel"[..]));
-/// let ((), rest) = upgraded.into_parts();
-/// assert_eq!(rest, "lo");
-/// ```
-pub struct Upgraded<S> {
-    socket: S,
-    /// Bytes received after the head, not yet read.
-    leftover: Bytes,
-}
-
-impl<S> fmt::Debug for Upgraded<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Upgraded")
-            .field("leftover", &self.leftover.len())
-            .finish()
-    }
-}
-
-impl<S> Upgraded<S> {
-    /// `socket`, with `leftover` to be read before it.
-    ///
-    /// ```
-    /// let upgraded = roundtrip_io::drive::Upgraded::new((), bytes::Bytes::new());
-    /// assert_eq!(upgraded.into_parts().1, "");
-    /// ```
-    pub fn new(socket: S, leftover: Bytes) -> Upgraded<S> {
-        Upgraded { socket, leftover }
-    }
-
-    /// The socket, and the bytes received after the head not yet read.
-    ///
-    /// ```
-    /// let upgraded = roundtrip_io::drive::Upgraded::new(7u8, bytes::Bytes::from_static(b"x"));
-    /// assert_eq!(upgraded.into_parts(), (7, bytes::Bytes::from_static(b"x")));
-    /// ```
-    pub fn into_parts(self) -> (S, Bytes) {
-        (self.socket, self.leftover)
-    }
-
-    /// The socket.
-    ///
-    /// ```
-    /// let mut upgraded = roundtrip_io::drive::Upgraded::new(7u8, bytes::Bytes::new());
-    /// *upgraded.socket_mut() += 1;
-    /// assert_eq!(upgraded.into_parts().0, 8);
-    /// ```
-    pub fn socket_mut(&mut self) -> &mut S {
-        &mut self.socket
-    }
-
-    /// Up to `max` of the bytes received after the head, not yet read;
-    /// `None` once they were all read (read the socket then).
-    ///
-    /// ```
-    /// let mut upgraded = roundtrip_io::drive::Upgraded::new((), bytes::Bytes::from_static(b"ab"));
-    /// assert_eq!(upgraded.read_leftover(8).as_deref(), Some(&b"ab"[..]));
-    /// assert_eq!(upgraded.read_leftover(8), None);
-    /// ```
-    pub fn read_leftover(&mut self, max: usize) -> Option<Bytes> {
-        let n = self.leftover.len().min(max);
-        (n > 0).then(|| self.leftover.split_to(n))
-    }
-}
-
-impl<S: futures_io::AsyncRead + Unpin> futures_io::AsyncRead for Upgraded<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        out: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let Some(leftover) = this.read_leftover(out.len()) else {
-            return Pin::new(&mut this.socket).poll_read(cx, out);
-        };
-        out[..leftover.len()].copy_from_slice(&leftover);
-        Poll::Ready(Ok(leftover.len()))
-    }
-}
-
-// Not vectored: a socket's vectored write is `writev`, which raises
-// `SIGPIPE` on a connection the peer reset (a host that left the signal at
-// its default dies); a plain write is `send(MSG_NOSIGNAL)`.
-impl<S: futures_io::AsyncWrite + Unpin> futures_io::AsyncWrite for Upgraded<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().socket).poll_write(cx, b)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().socket).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().socket).poll_close(cx)
     }
 }

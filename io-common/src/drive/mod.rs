@@ -40,6 +40,7 @@ mod alarm;
 mod body;
 mod pool;
 mod run;
+mod upgraded;
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -53,7 +54,8 @@ use std::time::Instant as StdInstant;
 use bytes::BytesMut;
 use roundtrip_proto::pool::PoolStats;
 
-pub use body::{ResponseBody, Upgraded};
+pub use body::ResponseBody;
+pub use upgraded::Upgraded;
 
 use crate::exchange::Settings;
 use crate::{Body, Clock, Config, Error, http};

@@ -758,13 +758,6 @@ impl<R> Exchange<R> {
         self.timers.disarm(Timer::ReadIdle);
         self.timers.disarm(Timer::Write);
         let interim = self.builder.take_interim();
-        if link.proto.is_switched() && link.is_tls() {
-            // The caller would get a socket carrying TLS records.
-            let err = crate::tls::TlsError::UpgradeUnsupported;
-            self.builder.take_head(); // never announced: not to be taken
-            self.fail(link, Error::tls(err, Phase::ResponseHead, true));
-            return None;
-        }
         let Some(head) = self.builder.head_mut() else {
             self.fail(
                 link,

@@ -157,6 +157,12 @@ impl Session {
         self.app_end = self.wire_out.len();
     }
 
+    /// Plaintext sealed by the last [`seal`](Self::seal) whose ciphertext
+    /// has not all gone out yet.
+    pub(crate) fn sealed(&self) -> usize {
+        self.sealed
+    }
+
     /// True when ciphertext waits for the socket.
     pub(crate) fn has_output(&self) -> bool {
         self.wire_sent < self.wire_out.len()

@@ -123,10 +123,6 @@ pub enum TlsError {
         /// What rustls found.
         detail: String,
     },
-    /// A protocol switch (101, or CONNECT) answered over TLS: the
-    /// connection cannot be handed over as a plain socket.
-    #[error("a protocol switch over https cannot be handed over")]
-    UpgradeUnsupported,
     /// The TLS settings are unusable: a PEM without a certificate, a bad
     /// private key, a client certificate that does not match its key.
     #[error("invalid TLS settings: {detail}")]

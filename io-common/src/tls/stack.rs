@@ -133,9 +133,31 @@ impl TlsLink {
         }
     }
 
+    /// Seals `data` (or its first part: at most 64 KiB go at once) when
+    /// no ciphertext waits for the socket, through every session; returns
+    /// how many bytes of `data` were sealed (none while earlier ciphertext
+    /// waits, or during a handshake).
+    pub(crate) fn seal_slice(&mut self, data: &[u8]) -> usize {
+        if self.has_output() {
+            return 0;
+        }
+        let data = [IoSlice::new(data)];
+        match &mut self.inner {
+            Some(inner) => {
+                inner.seal(&data);
+                self.outer.seal(&[inner.wire_out()]);
+                inner.sealed()
+            }
+            None => {
+                self.outer.seal(&data);
+                self.outer.sealed()
+            }
+        }
+    }
+
     /// Moves the inner session's records (an alert it queued on failing)
     /// into the outer one, when that one is free to seal them.
-    fn pump(&mut self) {
+    pub(crate) fn pump(&mut self) {
         if let Some(inner) = &self.inner {
             self.outer.seal(&[inner.wire_out()]);
         }
