@@ -539,9 +539,11 @@ fn relay_tls(
                 while !src.is_empty() {
                     conn.read_tls(&mut src)?;
                     conn.process_new_packets().map_err(io::Error::other)?;
+                    // Drained after each record: rustls holds 16 KiB of
+                    // plaintext at most. Ends with `WouldBlock` once all
+                    // is read; what came is kept.
+                    let _ = conn.reader().read_to_end(&mut plain);
                 }
-                // Ends with `WouldBlock` once all is read; what came is kept.
-                let _ = conn.reader().read_to_end(&mut plain);
                 origin.write_all(&plain)?;
                 plain.clear();
             }

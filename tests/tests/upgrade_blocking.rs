@@ -310,3 +310,45 @@ fn a_101_over_tls_goes_on_in_the_session() {
     server.assert_no_errors();
     assert_eq!(client.stats().in_use, 0, "the pool let it go");
 }
+
+/// The same through an `https://` proxy's tunnel: the origin's session
+/// runs inside the proxy's, and both go on across the switch (the
+/// origin's records sealed into the proxy's, `close_notify` through both).
+#[test]
+fn a_101_over_tls_through_an_https_proxy_goes_on_in_both_sessions() {
+    use roundtrip_io::proxy::{Proxies, Proxy};
+    use roundtrip_tests::peer::{TLS_HELLO, tls_answer, tls_switching_server, tls_upload};
+    use roundtrip_tests::proxy_peers::RelayProxy;
+    let server = tls_switching_server();
+    let relay = RelayProxy::start_tls(&roundtrip_tests::certs::pki().server);
+    let mut config = roundtrip_tests::tls_faults::trusting(roundtrip_tests::backend::test_config());
+    let proxy = Proxy::parse(&format!("https://{}", relay.addr())).unwrap();
+    config.proxies = Proxies::all(proxy);
+    let client = Client::builder().config(config).build();
+    let response = client
+        .execute(upgrade_request(&format!("https://{}", server.addr())))
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    let mut stream = response.into_body().upgrade().unwrap();
+    let mut hello = vec![0u8; TLS_HELLO.len()];
+    stream.read_exact(&mut hello).unwrap();
+    assert_eq!(hello, TLS_HELLO);
+    stream.write_all(&tls_upload()).unwrap();
+    stream.flush().unwrap();
+    let mut answer = vec![0u8; tls_answer().len()];
+    if let Err(e) = stream.read_exact(&mut answer) {
+        server.wait_idle(Duration::from_secs(5));
+        panic!(
+            "{e}: server {:?}, relay {:?}",
+            server.errors(),
+            relay.errors()
+        );
+    }
+    assert!(answer == tls_answer(), "the answer differs");
+    stream.close_notify().unwrap();
+    drop(stream);
+    assert!(server.wait_idle(Duration::from_secs(5)));
+    server.assert_no_errors();
+    assert_eq!(relay.requests().len(), 1, "one CONNECT");
+    assert_eq!(relay.errors(), Vec::<String>::new());
+}
