@@ -498,8 +498,11 @@ impl Driver {
     /// [`socket_mut`](Upgraded::socket_mut) with your own), and the bytes
     /// that came after the head. It is a non-blocking `Read + Write`
     /// (`WouldBlock` comes through); over `https` its TLS session goes on
-    /// in it (reads give plaintext, writes are sealed; `flush` sends
-    /// records that wait). The response itself finished with an empty
+    /// in it (reads give plaintext, writes are sealed; records a write
+    /// left waiting for the socket go with the next read, write or
+    /// `flush`: watch for writability while
+    /// [`wants_write`](Upgraded::wants_write) holds). The response itself
+    /// finished with an empty
     /// body. `None` for any other request, or once taken. A switched
     /// connection waits here until taken: take it when its response
     /// finishes.

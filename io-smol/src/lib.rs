@@ -79,13 +79,17 @@ pub type ResponseBody = roundtrip_io::drive::ResponseBody<Smol>;
 
 /// A switched connection (a 101 answer, or a 2xx to CONNECT), from
 /// [`upgrade`](roundtrip_io::drive::ResponseBody::upgrade): the bytes that
-/// came after the head first, then the socket.
+/// came after the head first, then the socket. Over `https` the TLS
+/// session goes on: reads give its plaintext, writes are sealed into its
+/// records (`flush` sends those that wait), and `close` sends its
+/// `close_notify` before it shuts the socket's write side.
 ///
 /// ```no_run
 /// # async fn demo(upgraded: roundtrip_smol::Upgraded) -> std::io::Result<()> {
 /// use smol::io::{AsyncReadExt, AsyncWriteExt};
 /// let mut upgraded = upgraded;
 /// upgraded.write_all(b"ping").await?;
+/// upgraded.flush().await?;
 /// let mut answer = [0u8; 4];
 /// upgraded.read_exact(&mut answer).await?;
 /// # Ok(()) }

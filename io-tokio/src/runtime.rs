@@ -166,13 +166,16 @@ impl fmt::Debug for BodyReader {
 /// [`ResponseBody::upgrade`](crate::ResponseBody::upgrade): reads give the
 /// bytes that came right after the response head first, then what the
 /// socket receives. Over `https` the TLS session goes on: reads give its
-/// plaintext, writes are sealed into its records, and `shutdown` sends its
-/// `close_notify` before it shuts the socket's write side.
+/// plaintext, writes are sealed into its records (`flush` sends those that
+/// wait; reads send them first too), and `shutdown` sends its
+/// `close_notify` before it shuts the socket's write side. Dropped, it
+/// sends none: the server sees the stream cut.
 ///
 /// ```no_run
 /// # async fn demo(mut upgraded: roundtrip_tokio::Upgraded) -> std::io::Result<()> {
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// upgraded.write_all(b"ping").await?;
+/// upgraded.flush().await?; // over https, records may wait after a write
 /// let mut answer = [0u8; 4];
 /// upgraded.read_exact(&mut answer).await?;
 /// # Ok(()) }
@@ -225,12 +228,23 @@ impl AsyncRead for Upgraded {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = &mut self.get_mut().0;
+        if !this.is_tls() {
+            // Over `http`, the socket's own read (into the caller's
+            // buffer as it is) once the bytes after the head were read.
+            let Some(leftover) = this.read_leftover(buf.remaining()) else {
+                return Pin::new(this.socket_mut()).poll_read(cx, buf);
+            };
+            buf.put_slice(&leftover);
+            return Poll::Ready(Ok(()));
+        }
         let out = buf.initialize_unfilled();
-        let n = ready!(self.get_mut().0.poll_read_with(cx, out, |s, cx, out| {
+        let read = |s: &mut TcpStream, cx: &mut Context<'_>, out: &mut [u8]| {
             let mut read = ReadBuf::new(out);
             ready!(Pin::new(s).poll_read(cx, &mut read))?;
             Poll::Ready(Ok(read.filled().len()))
-        }))?;
+        };
+        let n = ready!(this.poll_read_with(cx, out, read, write_socket))?;
         buf.advance(n);
         Poll::Ready(Ok(()))
     }

@@ -352,3 +352,42 @@ fn a_101_over_tls_through_an_https_proxy_goes_on_in_both_sessions() {
     assert_eq!(relay.requests().len(), 1, "one CONNECT");
     assert_eq!(relay.errors(), Vec::<String>::new());
 }
+
+/// Through an `https://` proxy, an origin that closes without its
+/// `close_notify` cuts the stream even though the proxy ends its own
+/// session cleanly: the bytes before the close, then `UnexpectedEof`.
+#[test]
+fn a_switched_origin_cut_behind_an_https_proxy_is_not_a_clean_end() {
+    use roundtrip_io::proxy::{Proxies, Proxy};
+    use roundtrip_tests::proxy_peers::RelayProxy;
+    use roundtrip_tests::server::Step;
+    let server = roundtrip_tests::tls_server::TlsServer::new().start(vec![vec![
+        Step::ReadHead,
+        Step::Write(
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\nhello"
+                .to_vec(),
+        ),
+        Step::Sleep(Duration::from_millis(100)),
+        Step::CloseWithoutNotify,
+    ]]);
+    let relay = RelayProxy::start_tls(&roundtrip_tests::certs::pki().server);
+    let mut config = roundtrip_tests::tls_faults::trusting(roundtrip_tests::backend::test_config());
+    let proxy = Proxy::parse(&format!("https://{}", relay.addr())).unwrap();
+    config.proxies = Proxies::all(proxy);
+    let client = Client::builder().config(config).build();
+    let response = client
+        .execute(upgrade_request(&format!("https://{}", server.addr())))
+        .unwrap();
+    let mut stream = response.into_body().upgrade().unwrap();
+    stream
+        .socket_mut()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = Vec::new();
+    let err = stream.read_to_end(&mut got).unwrap_err();
+    assert_eq!(got, b"hello");
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+    drop(stream);
+    assert!(server.wait_idle(Duration::from_secs(5)));
+    server.assert_no_errors();
+}

@@ -253,8 +253,9 @@ impl<R: Runtime> ResponseBody<R> {
 
     /// The connection of a response that switched protocols (`101
     /// Switching Protocols`, or a `2xx` to `CONNECT`): the bytes the server
-    /// sent after the head first, then the socket. Any other response is
-    /// an error (and its body is given up).
+    /// sent after the head first, then the socket; over `https`, through
+    /// the connection's TLS session, which goes on (see [`Upgraded`]). Any
+    /// other response is an error (and its body is given up).
     ///
     /// ```
     /// use roundtrip_io::drive::{ResponseBody, Runtime};

@@ -29,7 +29,12 @@ use crate::exchange::Link;
 ///
 /// It is a `futures_io::AsyncRead + AsyncWrite` on a socket with those
 /// traits, and a `std::io::Read + Write` on a socket with those (a
-/// non-blocking one's `WouldBlock` comes through as it is).
+/// non-blocking one's `WouldBlock` comes through as it is). Over `https`,
+/// a write may leave records waiting for the socket
+/// ([`wants_write`](Self::wants_write)): a flush, or the next read or
+/// write, sends them. Closing it sends the session's `close_notify`;
+/// dropping it does not (the server then sees the stream cut), as a
+/// dropped rustls `StreamOwned`.
 ///
 /// ```
 /// use roundtrip_io::drive::Upgraded;
@@ -53,16 +58,35 @@ struct TlsSide {
     link: Box<crate::tls::TlsLink>,
     /// Plaintext received, not yet read (the bytes after the head first).
     plain: BytesMut,
-    /// The server ended its side: `close_notify`, or a clean end of an
-    /// outer session.
-    ended: bool,
+    /// Where the socket's ciphertext is read, before it joins the
+    /// session's buffer (allocated and zeroed at the first read only).
+    scratch: Vec<u8>,
+    /// How the server's side ended, given to reads once `plain` is read.
+    end: Option<End>,
+    /// The session failed (an alert was sent or received): what writes
+    /// return from then on.
+    broken: Option<String>,
     /// The caller closed: `close_notify` was queued.
     closing: bool,
 }
 
-/// The most ciphertext one read of the socket takes: a whole record.
+/// How the server's side of a switched `https` connection ended.
 #[cfg(feature = "tls")]
-const RECORD_READ: usize = 16 * 1024 + 256;
+#[derive(Debug)]
+enum End {
+    /// With `close_notify`: reads give `Ok(0)`.
+    Clean,
+    /// Without it (RFC 8446 section 6.1): reads fail with `UnexpectedEof`,
+    /// as for a cut body.
+    Cut,
+    /// The session failed: reads fail with `InvalidData` and this.
+    Failed(String),
+}
+
+/// The most ciphertext one read of the socket takes: a whole record
+/// (TLS 1.2 allows 2 KiB of expansion over 16 KiB of plaintext).
+#[cfg(feature = "tls")]
+const RECORD_READ: usize = 16 * 1024 + 2048 + 5;
 
 impl<S> fmt::Debug for Upgraded<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -110,12 +134,20 @@ impl<S> Upgraded<S> {
         let read = link.read_buf.split();
         #[cfg(feature = "tls")]
         if let Some(tls) = link.tls.take() {
-            let side = TlsSide {
+            let mut side = TlsSide {
                 link: tls,
                 plain: read,
-                ended: false,
+                scratch: Vec::new(),
+                end: None,
+                broken: None,
                 closing: false,
             };
+            // The exchange may have met the server's end with the head.
+            match side.link.ended() {
+                Some(true) => side.end = Some(End::Clean),
+                Some(false) => side.outer_ended(),
+                None => {}
+            }
             return Upgraded {
                 socket,
                 leftover: Bytes::new(),
@@ -167,7 +199,8 @@ impl<S> Upgraded<S> {
 
     /// Up to `max` of the bytes received after the head, not yet read;
     /// `None` once they were all read (read the socket then). Over
-    /// `https`, the plaintext the session holds.
+    /// `https`, the plaintext the session holds (read through the session
+    /// then: the socket carries records).
     ///
     /// ```
     /// let mut upgraded = roundtrip_io::drive::Upgraded::new((), bytes::Bytes::from_static(b"ab"));
@@ -184,24 +217,46 @@ impl<S> Upgraded<S> {
         (n > 0).then(|| self.leftover.split_to(n))
     }
 
+    /// True when sealed records wait for the socket (over `https`): a
+    /// write took the caller's bytes but the socket not all of their
+    /// records. Reads and writes send them first; an event loop that
+    /// stops writing watches for writability while this holds (or calls
+    /// `flush`).
+    ///
+    /// ```
+    /// assert!(!roundtrip_io::drive::Upgraded::new((), bytes::Bytes::new()).wants_write());
+    /// ```
+    pub fn wants_write(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.link.has_output();
+        }
+        false
+    }
+
     /// Reads into `out` with `read`, the socket's poll function: the bytes
     /// after the head first, then the socket (over `https`, the plaintext
     /// of the records it brings; `Ok(0)` once the server sent
-    /// `close_notify`, `UnexpectedEof` if it closed without one).
+    /// `close_notify`, `UnexpectedEof` if it closed without one). Over
+    /// `https`, records an earlier write left waiting go first, with
+    /// `write`: a caller waiting for an answer may not write again.
     pub fn poll_read_with(
         &mut self,
         cx: &mut Context<'_>,
         out: &mut [u8],
-        mut read: impl FnMut(&mut S, &mut Context<'_>, &mut [u8]) -> Poll<io::Result<usize>>,
+        read: impl FnMut(&mut S, &mut Context<'_>, &mut [u8]) -> Poll<io::Result<usize>>,
+        write: impl FnMut(&mut S, &mut Context<'_>, &[u8]) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
+        let mut read = read;
         if let Some(bytes) = self.read_leftover(out.len()) {
             out[..bytes.len()].copy_from_slice(&bytes);
             return Poll::Ready(Ok(bytes.len()));
         }
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
-            return tls.poll_read(cx, &mut self.socket, out, read);
+            return tls.poll_read(cx, &mut self.socket, out, read, write);
         }
+        let _ = write;
         read(&mut self.socket, cx, out)
     }
 
@@ -250,10 +305,13 @@ impl<S> Upgraded<S> {
         if let Some(tls) = &mut self.tls {
             if !tls.closing {
                 // Records partly sent go first: an alert after a cut
-                // record would reach the server as garbage.
-                std::task::ready!(tls.poll_send(cx, &mut self.socket, &mut write))?;
+                // record would reach the server as garbage. A session
+                // that failed sent its alert instead.
+                if tls.broken.is_none() {
+                    std::task::ready!(tls.poll_send(cx, &mut self.socket, &mut write))?;
+                    tls.link.close_notify();
+                }
                 tls.closing = true;
-                tls.link.close_notify();
             }
             std::task::ready!(tls.poll_send(cx, &mut self.socket, &mut write))?;
         }
@@ -270,6 +328,7 @@ impl TlsSide {
         socket: &mut S,
         out: &mut [u8],
         mut read: impl FnMut(&mut S, &mut Context<'_>, &mut [u8]) -> Poll<io::Result<usize>>,
+        mut write: impl FnMut(&mut S, &mut Context<'_>, &[u8]) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
         // Bounded: each round reads the socket, which ends or blocks.
         loop {
@@ -278,38 +337,64 @@ impl TlsSide {
                 out[..n].copy_from_slice(&self.plain.split_to(n));
                 return Poll::Ready(Ok(n));
             }
-            if self.ended || out.is_empty() {
-                return Poll::Ready(Ok(0));
+            match &self.end {
+                Some(End::Clean) => return Poll::Ready(Ok(0)),
+                Some(End::Cut) => return Poll::Ready(Err(cut())),
+                Some(End::Failed(why)) => return Poll::Ready(Err(invalid(why))),
+                None if out.is_empty() => return Poll::Ready(Ok(0)),
+                None => {}
             }
-            let wire = self.link.wire_in();
-            let held = wire.len();
-            wire.resize(held + RECORD_READ, 0);
-            let got = read(socket, cx, &mut wire[held..]);
-            let n = match &got {
-                Poll::Ready(Ok(n)) => *n,
-                _ => 0,
-            };
-            wire.truncate(held + n);
-            match got {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(0)) => {
-                    self.ended = true;
-                    let clean = self.link.eof(&mut self.plain).map_err(tls_io)?;
-                    if !clean && self.plain.is_empty() {
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the server closed the connection without close_notify",
-                        )));
+            if self.link.has_output() {
+                // Records a write left: the server may wait for them
+                // before it answers. Not sent now is not an error here:
+                // the read goes on, and the next read or write tries again.
+                match self.poll_send(cx, socket, &mut write) {
+                    Poll::Ready(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => {
+                        return Poll::Ready(Err(e));
                     }
+                    _ => {}
                 }
-                Poll::Ready(Ok(_)) => {
-                    if self.link.open(&mut self.plain).map_err(tls_io)?.is_some() {
-                        self.ended = true;
+            }
+            if self.scratch.is_empty() {
+                self.scratch = vec![0; RECORD_READ];
+            }
+            match std::task::ready!(read(socket, cx, &mut self.scratch)) {
+                Err(e) => return Poll::Ready(Err(e)),
+                Ok(0) => self.outer_ended(),
+                Ok(n) => {
+                    self.link.wire_in().extend_from_slice(&self.scratch[..n]);
+                    match self.link.open(&mut self.plain) {
+                        Ok(None) => {}
+                        Ok(Some(true)) => self.end = Some(End::Clean),
+                        Ok(Some(false)) => self.outer_ended(),
+                        Err(e) => {
+                            self.failed(e.error.to_string());
+                            // Its alert, if the socket takes it now.
+                            let _ = self.poll_send(cx, socket, &mut write);
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// The socket, or the session around the innermost one, ended: the
+    /// innermost session says whether its server closed cleanly.
+    fn outer_ended(&mut self) {
+        self.end = Some(match self.link.eof(&mut self.plain) {
+            Ok(true) => End::Clean,
+            Ok(false) => End::Cut,
+            Err(e) => {
+                self.broken = Some(e.error.to_string());
+                End::Failed(e.error.to_string())
+            }
+        });
+    }
+
+    /// The session failed: reads and writes fail with `why` from now on.
+    fn failed(&mut self, why: String) {
+        self.broken = Some(why.clone());
+        self.end = Some(End::Failed(why));
     }
 
     fn poll_write<S>(
@@ -325,15 +410,25 @@ impl TlsSide {
                 "the TLS session was closed (close_notify sent)",
             )));
         }
+        if let Some(why) = &self.broken {
+            return Poll::Ready(Err(invalid(why)));
+        }
         // Earlier records first, whole and in order.
         std::task::ready!(self.poll_send(cx, socket, &mut write))?;
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
         let n = self.link.seal_slice(data);
+        if n == 0 {
+            // Nothing waits and the session is established: only a
+            // session that failed takes nothing.
+            let why = "the TLS session takes no more data".to_string();
+            self.broken = Some(why.clone());
+            return Poll::Ready(Err(invalid(&why)));
+        }
         // What the socket takes now goes; the rest waits for the next
-        // write or flush (the caller's bytes are taken either way). An
-        // error comes again at the next write or flush.
+        // read, write or flush ([`Upgraded::wants_write`]): the caller's
+        // bytes are taken either way, and an error comes again then.
         let _ = self.poll_send(cx, socket, &mut write);
         Poll::Ready(Ok(n))
     }
@@ -347,16 +442,15 @@ impl TlsSide {
     ) -> Poll<io::Result<()>> {
         // Bounded: each round writes bytes, or returns.
         while self.link.has_output() {
-            let wire = self.link.wire_out_bytes();
-            if wire.is_empty() {
+            if self.link.wire_out_bytes().is_empty() {
                 // Records of an inner session wait for the outer one.
                 self.link.pump();
                 if self.link.wire_out_bytes().is_empty() {
-                    break;
+                    let why = "the proxy's TLS session cannot carry the origin's records";
+                    return Poll::Ready(Err(invalid(why)));
                 }
-                continue;
             }
-            match std::task::ready!(write(socket, cx, wire)) {
+            match std::task::ready!(write(socket, cx, self.link.wire_out_bytes())) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
                     self.link.written(n);
@@ -368,20 +462,35 @@ impl TlsSide {
     }
 }
 
-/// A session's failure as the `io::Error` a read returns.
+/// A read's error for a server that closed without `close_notify`.
 #[cfg(feature = "tls")]
-fn tls_io(e: crate::tls::SessionError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e.error)
+fn cut() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the server closed the connection without close_notify",
+    )
 }
 
-impl<S: futures_io::AsyncRead + Unpin> futures_io::AsyncRead for Upgraded<S> {
+/// A read's or write's error for a session that failed.
+#[cfg(feature = "tls")]
+fn invalid(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("tls failed: {why}"))
+}
+
+impl<S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin> futures_io::AsyncRead
+    for Upgraded<S>
+{
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         out: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .poll_read_with(cx, out, |s, cx, out| Pin::new(s).poll_read(cx, out))
+        self.get_mut().poll_read_with(
+            cx,
+            out,
+            |s, cx, out| Pin::new(s).poll_read(cx, out),
+            write_async,
+        )
     }
 }
 
@@ -422,9 +531,16 @@ fn now<T>(f: impl FnOnce(&mut Context<'_>) -> Poll<io::Result<T>>) -> io::Result
     }
 }
 
-impl<S: io::Read> io::Read for Upgraded<S> {
+impl<S: io::Read + io::Write> io::Read for Upgraded<S> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        now(|cx| self.poll_read_with(cx, out, |s, _, out| Poll::Ready(s.read(out))))
+        now(|cx| {
+            self.poll_read_with(
+                cx,
+                out,
+                |s, _, out| Poll::Ready(s.read(out)),
+                |s, _, b| Poll::Ready(s.write(b)),
+            )
+        })
     }
 }
 
@@ -464,5 +580,260 @@ impl<S: io::Write> Upgraded<S> {
                 |s, _| Poll::Ready(s.flush()),
             )
         })
+    }
+}
+
+/// The TLS side on a socket the test controls: how much it takes at a
+/// time, what the server sent, and its end; the server is a rustls
+/// session in memory.
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    use bytes::BytesMut;
+    use rustls::ServerConnection;
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    use super::Upgraded;
+    use crate::exchange::Link;
+    use crate::proto::pool::{Checkout, Key, Pool, PoolConfig, Scheme};
+    use crate::proto::time::Instant;
+    use crate::tls::{Peer, TlsConfig, TlsLink, client_config};
+
+    /// The client's socket.
+    #[derive(Default)]
+    struct Pipe {
+        /// Ciphertext written, not yet taken by the server.
+        to_server: Vec<u8>,
+        /// How many more bytes writes take (`WouldBlock` at 0).
+        room: usize,
+        /// Ciphertext for the client.
+        from_server: Vec<u8>,
+        /// The server closed: reads give 0 once `from_server` is read.
+        eof: bool,
+    }
+
+    impl Read for Pipe {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.from_server.is_empty() {
+                return match self.eof {
+                    true => Ok(0),
+                    false => Err(std::io::ErrorKind::WouldBlock.into()),
+                };
+            }
+            let n = out.len().min(self.from_server.len());
+            out[..n].copy_from_slice(&self.from_server[..n]);
+            self.from_server.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let n = data.len().min(self.room);
+            self.to_server.extend_from_slice(&data[..n]);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn server() -> ServerConnection {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key)
+            .unwrap();
+        ServerConnection::new(Arc::new(config)).unwrap()
+    }
+
+    /// The server takes what the client wrote; returns its plaintext.
+    fn take(server: &mut ServerConnection, pipe: &mut Pipe) -> Vec<u8> {
+        let wire = std::mem::take(&mut pipe.to_server);
+        let mut src = &wire[..];
+        let mut plain = Vec::new();
+        // Bounded: each round takes bytes, or stops.
+        while !src.is_empty() {
+            if server.read_tls(&mut src).unwrap() == 0 {
+                break;
+            }
+            server.process_new_packets().unwrap();
+            let _ = server.reader().read_to_end(&mut plain);
+        }
+        plain
+    }
+
+    /// Moves what the server's session wrote to the client's socket.
+    fn give(server: &mut ServerConnection, pipe: &mut Pipe) {
+        // Bounded: a `Vec` takes all rustls holds.
+        while server.wants_write() {
+            server.write_tls(&mut pipe.from_server).unwrap();
+        }
+    }
+
+    /// A client session whose handshake with `server` ended, in memory.
+    fn handshake(server: &mut ServerConnection) -> TlsLink {
+        let config = TlsConfig {
+            danger_accept_invalid_certs: true,
+            ..TlsConfig::default()
+        };
+        let mut link =
+            TlsLink::new(client_config(&config).unwrap(), "localhost", Peer::Origin).unwrap();
+        let mut pipe = Pipe::default();
+        let mut plain = BytesMut::new();
+        for _ in 0..10 {
+            link.seal_slice(&[]); // the session's own records (ClientHello, Finished)
+            pipe.to_server.extend_from_slice(link.wire_out_bytes());
+            link.written(link.wire_out_bytes().len());
+            take(server, &mut pipe);
+            give(server, &mut pipe);
+            link.wire_in().extend_from_slice(&pipe.from_server);
+            pipe.from_server.clear();
+            link.open(&mut plain).unwrap();
+            if !link.is_handshaking() && !server.is_handshaking() && !link.has_output() {
+                return link;
+            }
+        }
+        panic!("no handshake");
+    }
+
+    /// The switched connection, as a driver hands it over: the link with
+    /// the session, and `plain` decoded past the head.
+    fn upgraded(tls: TlsLink, plain: &[u8]) -> Upgraded<Pipe> {
+        let key = Key::new(Scheme::Https, "localhost", 443);
+        let mut pool = Pool::<()>::new(PoolConfig::default());
+        let Checkout::Dial(permit) = pool.checkout(&key, Instant::ZERO) else {
+            panic!("a dial")
+        };
+        let mut link = Link::new(permit.id(), key, &crate::Config::default());
+        link.tls = Some(Box::new(tls));
+        link.read_buf.extend_from_slice(plain);
+        let pipe = Pipe {
+            room: usize::MAX,
+            ..Pipe::default()
+        };
+        Upgraded::from_link(pipe, &mut link)
+    }
+
+    /// A write the socket took only part of leaves records waiting
+    /// (`wants_write`); the next read sends them, so that a caller who
+    /// writes a request and then waits for its answer never deadlocks.
+    #[test]
+    fn records_a_write_left_go_out_with_the_next_read() {
+        let mut server = server();
+        let mut io = upgraded(handshake(&mut server), b"");
+        io.socket_mut().room = 100;
+        let data = vec![7u8; 5000];
+        assert_eq!(io.write(&data).unwrap(), 5000, "taken whole");
+        assert!(io.wants_write());
+        assert!(
+            take(&mut server, io.socket_mut()).is_empty(),
+            "a cut record"
+        );
+        io.socket_mut().room = usize::MAX;
+        let mut buf = [0u8; 64];
+        let err = io.read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+        assert!(!io.wants_write());
+        assert_eq!(take(&mut server, io.socket_mut()), data);
+    }
+
+    /// The server's `close_notify` came with the head (the exchange read
+    /// it): reads give what came before it, then the end, without waiting
+    /// on the socket for more.
+    #[test]
+    fn a_close_notify_read_with_the_head_ends_reads() {
+        let mut server = server();
+        let mut tls = handshake(&mut server);
+        server.writer().write_all(b"hello").unwrap();
+        server.send_close_notify();
+        let mut pipe = Pipe::default();
+        give(&mut server, &mut pipe);
+        tls.wire_in().extend_from_slice(&pipe.from_server);
+        let mut plain = BytesMut::new();
+        assert_eq!(tls.open(&mut plain).unwrap(), Some(true));
+        let mut io = upgraded(tls, &plain);
+        let mut got = Vec::new();
+        io.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"hello");
+        assert_eq!(io.read(&mut [0u8; 8]).unwrap(), 0);
+    }
+
+    /// A server that closes without `close_notify` cuts the stream: the
+    /// bytes before the close, then `UnexpectedEof` on every read (never a
+    /// clean end after it).
+    #[test]
+    fn a_close_without_close_notify_is_cut_on_every_read() {
+        let mut server = server();
+        let mut io = upgraded(handshake(&mut server), b"");
+        server.writer().write_all(b"abc").unwrap();
+        give(&mut server, io.socket_mut());
+        io.socket_mut().eof = true;
+        let mut buf = [0u8; 16];
+        assert_eq!(io.read(&mut buf).unwrap(), 3);
+        assert_eq!(&buf[..3], b"abc");
+        for _ in 0..2 {
+            let err = io.read(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+        }
+    }
+
+    /// A record the session cannot open fails reads and writes from then
+    /// on; `close_notify` is not sent after the alert.
+    #[test]
+    fn a_broken_session_fails_reads_and_writes() {
+        let mut server = server();
+        let mut io = upgraded(handshake(&mut server), b"");
+        io.socket_mut()
+            .from_server
+            .extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x01, 0x00]);
+        let mut buf = [0u8; 16];
+        for _ in 0..2 {
+            let err = io.read(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+        }
+        let err = io.write(b"more").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+        io.close_notify().unwrap();
+        let sent = std::mem::take(&mut io.socket_mut().to_server);
+        assert!(
+            sent.len() < 32,
+            "an alert, no close_notify after it: {sent:?}"
+        );
+    }
+
+    /// `close_notify` waits for records a write left, and goes after them
+    /// once the socket takes them; writes fail afterwards.
+    #[test]
+    fn close_notify_follows_the_records_that_wait() {
+        let mut server = server();
+        let mut io = upgraded(handshake(&mut server), b"");
+        io.socket_mut().room = 10;
+        assert_eq!(io.write(b"last words").unwrap(), 10);
+        let err = io.close_notify().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+        io.socket_mut().room = usize::MAX;
+        io.close_notify().unwrap();
+        assert_eq!(take(&mut server, io.socket_mut()), b"last words");
+        let mut plain = Vec::new();
+        let state = server.process_new_packets().unwrap();
+        let _ = server.reader().read_to_end(&mut plain);
+        assert!(state.peer_has_closed(), "close_notify came");
+        assert!(io.write(b"more").is_err());
     }
 }

@@ -157,6 +157,11 @@ impl Session {
         self.app_end = self.wire_out.len();
     }
 
+    /// The server sent `close_notify`.
+    pub(crate) fn peer_closed(&self) -> bool {
+        self.closed
+    }
+
     /// Plaintext sealed by the last [`seal`](Self::seal) whose ciphertext
     /// has not all gone out yet.
     pub(crate) fn sealed(&self) -> usize {

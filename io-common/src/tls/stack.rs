@@ -133,6 +133,17 @@ impl TlsLink {
         }
     }
 
+    /// What [`open`](Self::open) said of the end so far: `Some(true)` once
+    /// the innermost peer sent `close_notify`, `Some(false)` once only the
+    /// session around it ended, `None` while both go on.
+    pub(crate) fn ended(&self) -> Option<bool> {
+        match &self.inner {
+            Some(inner) if inner.peer_closed() => Some(true),
+            Some(_) => self.outer.peer_closed().then_some(false),
+            None => self.outer.peer_closed().then_some(true),
+        }
+    }
+
     /// Seals `data` (or its first part: at most 64 KiB go at once) when
     /// no ciphertext waits for the socket, through every session; returns
     /// how many bytes of `data` were sealed (none while earlier ciphertext
