@@ -218,7 +218,7 @@ impl Driver {
             settings: Arc::new(Settings::new(config)),
             max_body_bytes,
             clock: Clock::new(),
-            conns: Slab::new(),
+            conns: Slab::holding(),
             exchanges: Slab::new(),
             deadlines: Vec::new(),
             waiters: HashMap::new(),
@@ -578,7 +578,11 @@ impl Driver {
     ///
     /// The range is the driver's alone: a token in it that no connection of
     /// the driver holds (a late event of a connection it just closed) is
-    /// ignored, and true returned. The caller must register none of its own
+    /// ignored, and true returned. Call
+    /// [`handle_timeout`](Self::handle_timeout) after each batch of events:
+    /// the token of a connection closed during a batch is given to a new
+    /// connection only then, so that a late event of the batch never
+    /// reaches the new one. The caller must register none of its own
     /// sources in the range; [`build_in_range`](crate::DriverBuilder::build_in_range)
     /// bounds it so the caller's tokens above it are safe too.
     ///
@@ -622,6 +626,10 @@ impl Driver {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn handle_timeout(&mut self, now: StdInstant) {
+        // The batch of events is over: no late event of a connection
+        // closed during it can reach a connection in its slot now.
+        self.conns.release_held();
+        self.conns.release_if_empty(crate::flow::SLOTS_KEPT);
         let now = self.clock.from_std(now);
         self.on_lookups(now);
         for (slot, serial) in std::mem::take(&mut self.ready) {
