@@ -111,8 +111,7 @@ pub use redirect::{
     Verdict,
 };
 pub use request::{
-    BodyLen, DefaultFields, Fields, FieldsIter, Prepared, RequestTimeout, deadline, fields,
-    frame_whole, prepare,
+    BodyLen, DefaultFields, Fields, FieldsIter, Prepared, RequestTimeout, deadline, fields, prepare,
 };
 pub use response::{HeadBuilder, ResponseHead, trailer_into};
 pub use trace::{RequestId, Traced, Tracer};

@@ -69,6 +69,10 @@ pub struct Prepared {
     /// it, to the origin; a `CONNECT` carries it to the proxy instead when
     /// the proxy URL has no credentials (`connect_authorization`).
     pub tunnelled: bool,
+    /// The request is forwarded by an HTTP proxy (absolute form): the only
+    /// route a default `Proxy-Authorization` goes on, to that proxy; a
+    /// direct request or a tunnel never sends it to the origin.
+    pub forwarded: bool,
 }
 
 /// The `Proxy-Authorization` of a `CONNECT` for the request `parts`
@@ -138,6 +142,7 @@ impl Prepared {
             cookie: self.cookie.as_ref(),
             proxy_authorization: self.proxy_authorization.as_ref(),
             tunnelled: self.tunnelled,
+            forwarded: self.forwarded,
             ..fields(parts, config)
         }
     }
@@ -162,7 +167,7 @@ impl Prepared {
         if self.authorization.is_none()
             && self.proxy_authorization.is_none()
             && self.cookie.is_none()
-            && !(self.tunnelled && config.default_headers.contains_key(PROXY_AUTHORIZATION))
+            && (self.forwarded || !config.default_headers.contains_key(PROXY_AUTHORIZATION))
         {
             head.preset = defaults.preset(parts);
         }
@@ -181,24 +186,6 @@ impl Prepared {
             e => Error::from_proto(e, Phase::Write, false),
         })
     }
-}
-
-/// Frames a body of `len` bytes sent in one piece with the head encoded in
-/// `head`, before any byte was written: the framing prefix goes after the
-/// head, the suffix and the body's end into `tail` (emptied first).
-pub fn frame_whole(
-    proto: &mut Connection,
-    len: usize,
-    now: Instant,
-    head: &mut Vec<u8>,
-    tail: &mut Vec<u8>,
-) -> Result<(), Error> {
-    let refused = |e| Error::from_proto(e, Phase::Write, false);
-    let frame = proto.frame_body(len).map_err(refused)?;
-    head.extend_from_slice(frame.prefix());
-    tail.clear();
-    tail.extend_from_slice(frame.suffix());
-    proto.finish_body([], now, tail).map_err(refused)
 }
 
 /// A per-request deadline for the whole exchange, overriding
@@ -317,6 +304,7 @@ fn prepare_direct(
         proxy: None,
         proxy_authorization: None,
         tunnelled: false,
+        forwarded: false,
     })
 }
 
@@ -397,12 +385,16 @@ fn prepare_proxied(
         prepared.key = Key::forward(via(ProxyMode::Forward));
         if parts.method != Method::CONNECT {
             let path = match parts.uri.path_and_query().map(|p| p.as_str()) {
+                // `OPTIONS *` asks about the server: its absolute form has
+                // no path (RFC 9112 section 3.2.4), not the resource `/*`.
+                Some("*") => String::new(),
                 Some(p) => origin_form(&percent_encode_non_ascii(p)),
                 None => "/".to_string(),
             };
             prepared.connect_target = Some(format!("http://{}{path}", authority(&parts.uri)));
         }
         prepared.proxy_authorization = proxy.authorization();
+        prepared.forwarded = true;
         prepared
     } else {
         let mode = match proxy.kind() {
@@ -433,7 +425,11 @@ fn basic_auth(uri: &Uri) -> Option<HeaderValue> {
     plain.extend(percent_encoding::percent_decode_str(password));
     let mut value = String::from("Basic ");
     base64::engine::general_purpose::STANDARD.encode_string(&plain, &mut value);
-    HeaderValue::try_from(value).ok()
+    // Shown as `Sensitive` by `Debug` (a `Prepared` printed), as the
+    // builder's `basic_auth` and a proxy's credentials are.
+    let mut value = HeaderValue::try_from(value).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header), and the
@@ -555,10 +551,13 @@ fn framing(parts: &Parts, body: BodyLen) -> Result<BodyFraming, Error> {
         (BodyLen::Empty, Some(d)) if d != 0 => {
             return bad("content-length header set on a request without a body");
         }
+        // The request's own field says `0`: sent, whatever the method and
+        // however the empty body was made (a server that wants a length
+        // on a `DELETE` answers 411 without it).
+        (BodyLen::Empty | BodyLen::Known(0), Some(0)) => BodyFraming::Length(0),
         // POST, PUT and PATCH announce an empty body; other methods send none
         // (RFC 9110 section 8.6: a user agent SHOULD NOT send Content-Length
-        // when the method does not define a meaning for a body), unless the
-        // request's own field says `0`.
+        // when the method does not define a meaning for a body).
         (BodyLen::Empty, _) | (BodyLen::Known(0), None) => match parts.method {
             Method::POST | Method::PUT | Method::PATCH => BodyFraming::Length(0),
             _ => BodyFraming::None,
@@ -580,6 +579,7 @@ pub fn fields<'a>(parts: &'a Parts, config: &'a Config) -> Fields<'a> {
         proxy_authorization: None,
         withheld: crate::redirect::Withheld::of(parts),
         tunnelled: false,
+        forwarded: false,
         request: &parts.headers,
         defaults: &config.default_headers,
         accept: crate::coding::accept_encoding(parts, config),
@@ -627,6 +627,9 @@ impl DefaultFields {
                 proxy_authorization: None,
                 withheld: Default::default(),
                 tunnelled: false,
+                // With a default `Proxy-Authorization`, the block is used
+                // for forwarded requests only (`Prepared::start`).
+                forwarded: true,
                 request: &none,
                 defaults: &config.default_headers,
                 accept,
@@ -672,6 +675,8 @@ pub struct Fields<'a> {
     withheld: crate::redirect::Withheld,
     /// Inside a tunnel: no `Proxy-Authorization` (the origin is no proxy).
     tunnelled: bool,
+    /// Forwarded by an HTTP proxy: a default `Proxy-Authorization` may go.
+    forwarded: bool,
     request: &'a http::HeaderMap,
     defaults: &'a http::HeaderMap,
     /// The `Accept-Encoding` value the client adds, if it does.
@@ -688,6 +693,7 @@ impl<'a> Fields<'a> {
             proxy_authorization: None,
             withheld: Default::default(),
             tunnelled: false,
+            forwarded: false,
             request: empty,
             defaults: empty,
             accept: None,
@@ -708,6 +714,7 @@ impl<'a> IntoIterator for Fields<'a> {
             proxy_authorization: self.proxy_authorization,
             withheld: self.withheld,
             tunnelled: self.tunnelled,
+            forwarded: self.forwarded,
             accept: self.accept,
         }
     }
@@ -729,6 +736,8 @@ pub struct FieldsIter<'a> {
     withheld: crate::redirect::Withheld,
     /// See [`Fields`].
     tunnelled: bool,
+    /// See [`Fields`].
+    forwarded: bool,
     /// `Accept-Encoding` still to come.
     accept: Option<&'static str>,
 }
@@ -747,7 +756,7 @@ impl<'a> Iterator for FieldsIter<'a> {
                 || (name == PROXY_AUTHORIZATION
                     && (self.proxy_authorization.is_some()
                         || withheld.cross_origin
-                        || self.tunnelled))
+                        || !self.forwarded))
                 || (name == HOST && withheld.cross_origin)
                 // A default the caller marked sensitive (an API key) stays
                 // with its origin, as the request's own do.
@@ -935,6 +944,13 @@ mod tests {
         let p = parts(http::Request::post("http://h/"));
         let prep = prepare(&p, BodyLen::Known(0), &config).expect("valid");
         assert_eq!(prep.framing, BodyFraming::Length(0));
+        // The request's own `Content-Length: 0` is sent on any method,
+        // with no body at all as with an empty one.
+        for body in [BodyLen::Empty, BodyLen::Known(0)] {
+            let p = parts(http::Request::delete("http://h/").header("content-length", "0"));
+            let prep = prepare(&p, body, &config).expect("valid");
+            assert_eq!(prep.framing, BodyFraming::Length(0), "{body:?}");
+        }
     }
 
     #[test]
@@ -972,6 +988,35 @@ mod tests {
             auth("http://u:p@h:1/", Some("Bearer mine")),
             ["Bearer mine"]
         );
+        // The credentials never show in a `Debug` of the plan.
+        let p = parts(http::Request::get("http://u:secret@h:1/"));
+        let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
+        assert!(
+            prep.authorization
+                .as_ref()
+                .is_some_and(HeaderValue::is_sensitive)
+        );
+        assert!(!format!("{prep:?}").contains("c2VjcmV0"), "{prep:?}");
+    }
+
+    /// `OPTIONS *` through a forwarding proxy asks about the server: its
+    /// absolute form has no path (RFC 9112 section 3.2.4).
+    #[test]
+    fn options_asterisk_is_forwarded_without_a_path() {
+        let mut config = Config::default();
+        let proxy = crate::proxy::Proxy::parse("http://127.0.0.1:3128").unwrap();
+        config.proxies = crate::proxy::Proxies::all(proxy);
+        let uri = Uri::from_parts({
+            let mut u = http::uri::Parts::default();
+            u.scheme = Some(http::uri::Scheme::HTTP);
+            u.authority = Some("h:8080".parse().unwrap());
+            u.path_and_query = Some("*".parse().unwrap());
+            u
+        })
+        .unwrap();
+        let p = parts(http::Request::options(uri));
+        let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
+        assert_eq!(prep.connect_target.as_deref(), Some("http://h:8080"));
     }
 
     #[test]

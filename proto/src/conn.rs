@@ -638,6 +638,16 @@ impl Connection {
             self.release_body();
         } else if (code == 101 || !(100..200).contains(&code)) && self.is_sending() {
             self.deadlines[Timer::Continue100 as usize] = None;
+            if let Send::Body(encoder) = &self.send
+                && encoder.is_whole()
+            {
+                // Every byte of a sized body was framed: its end is only
+                // the caller's reader saying so, which writes nothing. The
+                // request is whole once its queued bytes are written (the
+                // driver closes the connection if they are not).
+                self.send = Send::Done;
+                return;
+            }
             self.send = Send::Skipped;
             self.close(CloseReason::BodyNotSent);
         }

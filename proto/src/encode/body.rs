@@ -206,6 +206,22 @@ impl BodyEncoder {
     pub fn bytes_framed(&self) -> u64 {
         self.framed
     }
+
+    /// True when a sized body framed all its declared bytes: nothing but
+    /// its end (which writes nothing) is left.
+    ///
+    /// ```
+    /// use roundtrip_proto::encode::{BodyEncoder, BodyFraming};
+    ///
+    /// let mut body = BodyEncoder::new(BodyFraming::Length(5));
+    /// assert!(!body.is_whole());
+    /// body.frame_data(5).unwrap();
+    /// assert!(body.is_whole());
+    /// assert!(!BodyEncoder::new(BodyFraming::Chunked).is_whole());
+    /// ```
+    pub fn is_whole(&self) -> bool {
+        matches!(self.framing, BodyFraming::Length(n) if self.framed == n)
+    }
 }
 
 /// Room for a chunk-size line: 16 hex digits (`u64::MAX`) plus CRLF.

@@ -192,6 +192,31 @@ fn early_413_while_sending_a_body_stops_it() {
     );
 }
 
+/// A sized body whose every byte went out before the answer, but whose
+/// end (the caller's reader saying so) had not come yet: the request is
+/// whole, so the answer leaves the connection reusable (it was closed as
+/// "body not sent"), and the end, coming later, is refused as there is
+/// nothing left to send.
+#[test]
+fn an_answer_after_the_last_byte_of_a_sized_body_keeps_the_connection() {
+    let o = run(&[
+        Start(post(b"/", 5)),
+        SendBody(b"hello"),
+        WrittenAll,
+        ServerSends(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        Check("answered"),
+        FinishBody(&[]),
+    ]);
+    assert_eq!(
+        o.written(),
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+    );
+    let answered = o.at("answered");
+    assert!(answered.complete && answered.reusable, "{answered:?}");
+    assert_eq!(answered.verdict, Reuse::Yes);
+    assert_eq!(o.log().last().map(String::as_str), Some("> finish Misuse"));
+}
+
 #[test]
 fn abandon_while_waiting_for_continue_closes() {
     let o = run(&[

@@ -368,6 +368,34 @@ pub fn connect_carries_a_default_proxy_authorization<B: Backend>() {
     assert_eq!(relay.errors(), Vec::<String>::new(), "{}", B::NAME);
 }
 
+/// A default `Proxy-Authorization` is for proxies only: a request that
+/// `NO_PROXY` sends straight to its origin goes without it (it went there
+/// in clear, as it would to every origin without a proxy).
+pub fn a_default_proxy_authorization_never_goes_direct<B: Backend>() {
+    let origin = ScriptServer::start(vec![vec![
+        Step::ReadRequest,
+        Step::Write(ok(b"direct")),
+        Step::ExpectEof,
+    ]]);
+    let relay = RelayProxy::start();
+    let rec = Recorder::default();
+    let url = format!("http://{}", relay.addr());
+    let proxies = Proxies::all(proxy(&url)).no_proxy(NoProxy::parse("127.0.0.1"));
+    let mut cfg = config(proxies, &rec);
+    let token = roundtrip_io::http::HeaderValue::from_static("Bearer t");
+    cfg.default_headers
+        .insert(roundtrip_io::http::header::PROXY_AUTHORIZATION, token);
+    let client = B::client(cfg);
+    let resp = send_ok::<B>(&client, Req::get(origin.url("/")));
+    assert_eq!(text(&resp), "direct", "{}", B::NAME);
+    drop(client);
+    settle(&[&origin]);
+    let seen = origin.requests();
+    assert_eq!(seen.len(), 1, "{}", B::NAME);
+    assert_eq!(seen[0].header("proxy-authorization"), None, "{}", B::NAME);
+    assert_eq!(relay.accepted(), 0, "{}: went direct", B::NAME);
+}
+
 /// Redirects re-decide the proxy per hop, with `NO_PROXY=localhost`: a
 /// proxied hop to `127.0.0.1:9` redirected to `localhost:B` goes direct
 /// (origin form, no `Proxy-Authorization`), and a direct hop redirected to
