@@ -218,7 +218,7 @@ impl Driver {
             settings: Arc::new(Settings::new(config)),
             max_body_bytes,
             clock: Clock::new(),
-            conns: Slab::holding(),
+            conns: Slab::new(),
             exchanges: Slab::new(),
             deadlines: Vec::new(),
             waiters: HashMap::new(),
@@ -578,11 +578,7 @@ impl Driver {
     ///
     /// The range is the driver's alone: a token in it that no connection of
     /// the driver holds (a late event of a connection it just closed) is
-    /// ignored, and true returned. Call
-    /// [`handle_timeout`](Self::handle_timeout) after each batch of events:
-    /// the token of a connection closed during a batch is given to a new
-    /// connection only then, so that a late event of the batch never
-    /// reaches the new one. The caller must register none of its own
+    /// ignored, and true returned. The caller must register none of its own
     /// sources in the range; [`build_in_range`](crate::DriverBuilder::build_in_range)
     /// bounds it so the caller's tokens above it are safe too.
     ///
@@ -626,10 +622,6 @@ impl Driver {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn handle_timeout(&mut self, now: StdInstant) {
-        // The batch of events is over: no late event of a connection
-        // closed during it can reach a connection in its slot now.
-        self.conns.release_held();
-        self.conns.release_if_empty(crate::flow::SLOTS_KEPT);
         let now = self.clock.from_std(now);
         self.on_lookups(now);
         for (slot, serial) in std::mem::take(&mut self.ready) {
@@ -799,6 +791,9 @@ impl Driver {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
+        // Hints, not facts: the event may be a late one of the connection
+        // that held this slot (token) before, closed earlier in the same
+        // batch. A read confirms them (`Conn::read`, `release_conn`).
         conn.peer_closed |= closed;
         conn.read_pending |= readable;
         match conn.state {
@@ -835,4 +830,63 @@ impl Driver {
 fn _assert_send() {
     fn send<T: Send>() {}
     send::<Driver>();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    /// A late event of a connection closed earlier in the same batch
+    /// reaches the connection dialed into its slot (its token) meanwhile:
+    /// its "closed" is a hint the socket must confirm, or a healthy
+    /// connection is closed after its first exchange.
+    #[test]
+    fn a_late_close_event_does_not_close_a_healthy_connection() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut buf = [0u8; 4096];
+            for _ in 0..2 {
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                if socket.write_all(answer).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut driver = crate::Driver::builder()
+            .timeout(Some(Duration::from_secs(5)))
+            .build()
+            .unwrap();
+        let url = format!("http://{addr}/");
+        let first = driver.get(&url).submit();
+        // The connection is dialing in slot 0; the late event of another
+        // connection that held the slot says "closed".
+        assert!(driver.conns.get(0).is_some(), "dialed at submit");
+        let now = driver.clock.now();
+        driver.on_conn_event(0, true, false, true, now);
+        let done = driver.run_until_idle().unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].0, first);
+        assert_eq!(done[0].1.as_ref().unwrap().body().as_ref(), b"ok");
+        let second = driver.get(&url).submit();
+        let done = driver.run_until_idle().unwrap();
+        assert_eq!(done[0].0, second);
+        assert!(done[0].1.is_ok(), "{:?}", done[0].1.as_ref().err());
+        let stats = driver.stats();
+        assert_eq!((stats.dials, stats.reuses), (1, 1), "{stats:?}");
+        drop(driver);
+        server.join().unwrap();
+    }
 }

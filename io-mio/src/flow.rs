@@ -28,7 +28,7 @@ const UPLOAD_CHUNK: usize = 64 * 1024;
 /// Slots of the exchange and connection slabs kept once they are empty
 /// (the rest is given back): a driver going between one request and none
 /// never reallocates them.
-pub(crate) const SLOTS_KEPT: usize = 64;
+const SLOTS_KEPT: usize = 64;
 /// Actions one exchange may carry out per turn before it yields to others
 /// (it resumes at the next `handle_timeout`).
 const ACTIONS_PER_TURN: usize = 256;

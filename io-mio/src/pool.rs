@@ -76,9 +76,12 @@ impl Driver {
         // An idle connection holds no read buffer: it goes back to the
         // driver for the next read of any connection.
         self.shared_read.take_back(&mut conn.link, &mut conn.lent);
-        if conn.peer_closed {
-            // An event already said the server shut its side (its FIN came
-            // with or after the response): a fact the core has not read yet.
+        // An event said the server shut its side (its FIN came with or
+        // after the response): a fact the core has not read yet. Confirmed
+        // on the socket first: a slot (its token) goes to the next
+        // connection at once, and a late event of the batch that closed
+        // the slot's last connection reaches the new one.
+        if conn.peer_closed && roundtrip_io::sys::is_stale(&conn.socket) {
             conn.link.proto.handle_eof();
         }
         let link = &mut conn.link;

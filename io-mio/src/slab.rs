@@ -6,10 +6,6 @@
 pub(crate) struct Slab<T> {
     entries: Vec<Option<T>>,
     free: Vec<usize>,
-    /// Freed slots not to be reused yet (see [`Slab::holding`]).
-    held: Vec<usize>,
-    /// Whether freed slots wait in `held`.
-    hold: bool,
     len: usize,
 }
 
@@ -18,36 +14,7 @@ impl<T> Slab<T> {
         Slab {
             entries: Vec::new(),
             free: Vec::new(),
-            held: Vec::new(),
-            hold: false,
             len: 0,
-        }
-    }
-
-    /// A slab whose freed slots are reused only after
-    /// [`release_held`](Self::release_held): the connections' slab, whose
-    /// slots are `mio` tokens. A batch of events may still hold one for a
-    /// connection closed while an earlier event of the batch was handled;
-    /// a connection dialed meanwhile in the same slot would take it for
-    /// its own (a late FIN closing a new, healthy connection).
-    pub fn holding() -> Self {
-        Slab {
-            hold: true,
-            ..Slab::new()
-        }
-    }
-
-    /// The slots freed since the last call may be reused: the events of
-    /// the batch they were freed in were all handled.
-    pub fn release_held(&mut self) {
-        self.free.append(&mut self.held);
-    }
-
-    /// Where a freed slot goes.
-    fn free_slot(&mut self, slot: usize) {
-        match self.hold {
-            true => self.held.push(slot),
-            false => self.free.push(slot),
         }
     }
 
@@ -85,7 +52,7 @@ impl<T> Slab<T> {
     /// Takes the value out of `slot`, freeing it.
     pub fn remove(&mut self, slot: usize) -> Option<T> {
         let value = self.entries.get_mut(slot)?.take()?;
-        self.free_slot(slot);
+        self.free.push(slot);
         self.len -= 1;
         Some(value)
     }
@@ -94,7 +61,7 @@ impl<T> Slab<T> {
     pub fn discard(&mut self, slot: usize) {
         if let Some(entry) = self.entries.get_mut(slot).filter(|e| e.is_some()) {
             *entry = None;
-            self.free_slot(slot);
+            self.free.push(slot);
             self.len -= 1;
         }
     }
@@ -104,9 +71,8 @@ impl<T> Slab<T> {
     /// a slab keeps the size of its busiest moment: 10,000 exchanges in
     /// flight once left 19 MB of empty slots to a driver with nothing in
     /// flight.
-    /// Not while slots are held: renumbered, they would be reused at once.
     pub fn release_if_empty(&mut self, keep: usize) {
-        if self.len == 0 && self.held.is_empty() && self.entries.capacity() > keep {
+        if self.len == 0 && self.entries.capacity() > keep {
             self.entries.clear();
             self.entries.shrink_to(keep);
             self.free.clear();
@@ -145,20 +111,6 @@ mod tests {
         assert_eq!(slab.insert("c"), a);
         assert_eq!(slab.get(a), Some(&"c"));
         assert_eq!(slab.get(7), None);
-    }
-
-    #[test]
-    fn a_holding_slab_reuses_a_slot_only_once_released() {
-        let mut slab = Slab::holding();
-        let a = slab.insert("a");
-        assert_eq!(slab.remove(a), Some("a"));
-        slab.release_if_empty(0); // held: not renumbered
-        let b = slab.insert("b");
-        assert_ne!(b, a, "a freed slot waits");
-        slab.discard(b);
-        slab.release_held();
-        let reused = [slab.insert("c"), slab.insert("d")];
-        assert!(reused.contains(&a) && reused.contains(&b), "{reused:?}");
     }
 
     #[test]

@@ -346,14 +346,11 @@ impl TlsSide {
             }
             if self.link.has_output() {
                 // Records a write left: the server may wait for them
-                // before it answers. Not sent now is not an error here:
-                // the read goes on, and the next read or write tries again.
-                match self.poll_send(cx, socket, &mut write) {
-                    Poll::Ready(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => {
-                        return Poll::Ready(Err(e));
-                    }
-                    _ => {}
-                }
+                // before it answers. Not sent now is not the read's
+                // failure: the read goes on (a server that closed may have
+                // sent its last bytes and `close_notify` first), and the
+                // next write or flush tries again, and fails then.
+                let _ = self.poll_send(cx, socket, &mut write);
             }
             if self.scratch.is_empty() {
                 self.scratch = vec![0; RECORD_READ];
