@@ -307,6 +307,12 @@ struct Shared {
     repeat_last: AtomicBool,
     read_timeout_ms: AtomicUsize,
     accepted: AtomicUsize,
+    /// Accepted connections whose thread is in `threads` (or that have
+    /// none: unscripted, or no thread could start). Behind `accepted`
+    /// while the accept loop is between the two: a connection's thread may
+    /// run (and finish its exchange with the client) before its handle is
+    /// stored, and [`ScriptServer::wait_idle`] must not miss it.
+    registered: AtomicUsize,
     unscripted: AtomicUsize,
     /// Script errors the test has looked at ([`ScriptServer::errors`]):
     /// dropping the server fails on those that came after.
@@ -359,6 +365,7 @@ impl ScriptServer {
             repeat_last: AtomicBool::new(false),
             read_timeout_ms: AtomicUsize::new(DEFAULT_READ_TIMEOUT.as_millis() as usize),
             accepted: AtomicUsize::new(0),
+            registered: AtomicUsize::new(0),
             unscripted: AtomicUsize::new(0),
             checked: AtomicUsize::new(0),
             record: Mutex::new(Record::default()),
@@ -454,7 +461,9 @@ impl ScriptServer {
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            let busy = {
+            let registering = self.shared.registered.load(Ordering::SeqCst)
+                < self.shared.accepted.load(Ordering::SeqCst);
+            let busy = registering || {
                 let threads = self
                     .shared
                     .threads
@@ -557,6 +566,7 @@ fn accept_loop(listener: TcpListener, conns: Vec<Script>, wires: Wires, shared: 
         };
         let Some(script) = script else {
             shared.unscripted.fetch_add(1, Ordering::SeqCst);
+            shared.registered.fetch_add(1, Ordering::SeqCst);
             drop(stream);
             continue;
         };
@@ -577,6 +587,7 @@ fn accept_loop(listener: TcpListener, conns: Vec<Script>, wires: Wires, shared: 
                 message: format!("could not spawn a thread: {e}"),
             }),
         }
+        shared.registered.fetch_add(1, Ordering::SeqCst);
     }
 }
 

@@ -76,6 +76,8 @@ struct Exchange {
     fin: Response,
     /// Whether HTTP ended with it (101, a 2xx to CONNECT).
     switched: bool,
+    /// Whether its connection may carry another request.
+    reusable: bool,
 }
 
 /// What the request after the last [`Exchange`] meets.
@@ -176,6 +178,7 @@ fn plan(case: &Case) -> Plan {
                     interim: std::mem::take(&mut interim),
                     fin: cur(&mut current),
                     switched,
+                    reusable,
                 });
                 start = end;
                 if switched || !reusable {
@@ -212,7 +215,7 @@ fn run_corpus<B: Backend>(feed: Feed) {
     let failures = Mutex::new(Vec::new());
     // Responses checked, errors met, unfinished responses timed out, and
     // cases with nothing to ask.
-    let seen: [AtomicUsize; 4] = Default::default();
+    let seen: [AtomicUsize; 5] = Default::default();
     thread::scope(|s| {
         for _ in 0..WORKERS {
             s.spawn(|| {
@@ -236,11 +239,11 @@ fn run_corpus<B: Backend>(feed: Feed) {
         }
     });
     let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
-    let [responses, errors, unfinished, silent] = seen.map(AtomicUsize::into_inner);
+    let [responses, errors, unfinished, silent, pooled] = seen.map(AtomicUsize::into_inner);
     let summary = format!(
         "conformance on the wire, {} ({feed:?}): {} cases, {} failed; of those that passed, \
          {responses} responses checked, {errors} errors met, {unfinished} unfinished responses \
-         timed out, {silent} cases with nothing to ask\n",
+         timed out, {silent} cases with nothing to ask, {pooled} pool verdicts checked\n",
         B::NAME,
         cases.len(),
         failures.len()
@@ -249,7 +252,7 @@ fn run_corpus<B: Backend>(feed: Feed) {
         // Each kind of check was made: a runner that skipped one would
         // pass everything.
         assert!(
-            responses >= 200 && errors >= 200 && unfinished >= 40,
+            responses >= 200 && errors >= 200 && unfinished >= 40 && pooled >= 100,
             "{summary}"
         );
     }
@@ -267,7 +270,7 @@ fn run_corpus<B: Backend>(feed: Feed) {
 
 /// Plays one case; returns what it checked (responses, errors, unfinished
 /// responses, nothing to ask), or why it failed.
-fn run_case<B: Backend>(case: &Case, feed: Feed) -> Result<[usize; 4], String> {
+fn run_case<B: Backend>(case: &Case, feed: Feed) -> Result<[usize; 5], String> {
     let plan = plan(case);
     let input = &case.input;
     let write = |bytes: &[u8]| match feed {
@@ -304,6 +307,7 @@ fn run_case<B: Backend>(case: &Case, feed: Feed) -> Result<[usize; 4], String> {
         usize::from(matches!(plan.then, Then::Error(_))),
         usize::from(matches!(plan.then, Then::Unfinished)),
         usize::from(plan.exchanges.is_empty() && !asks_more),
+        0,
     ];
     if tally[3] == 1 {
         return Ok(tally);
@@ -315,6 +319,7 @@ fn run_case<B: Backend>(case: &Case, feed: Feed) -> Result<[usize; 4], String> {
     config.max_redirects = 0;
     let client = B::client(config);
     let method = Method::from_bytes(case.method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut pooled = false;
     let result = (|| {
         for (i, ex) in plan.exchanges.iter().enumerate() {
             let mut req = Req::new(method.clone(), server.url("/"));
@@ -329,7 +334,10 @@ fn run_case<B: Backend>(case: &Case, feed: Feed) -> Result<[usize; 4], String> {
         let i = plan.exchanges.len();
         let req = Req::new(method.clone(), server.url("/"));
         match &plan.then {
-            Then::Nothing => Ok(()),
+            Then::Nothing => {
+                pooled = kept_as_decided::<B>(&client, case, &plan)?;
+                Ok(())
+            }
             Then::Error(want) => match B::send(&client, req) {
                 Ok(resp) => Err(format!(
                     "request {i}: expected the decoder's error {want:?}, got {} with {} body bytes",
@@ -374,7 +382,46 @@ fn run_case<B: Backend>(case: &Case, feed: Feed) -> Result<[usize; 4], String> {
     if server.accepted() != 1 {
         return Err(format!("{} connections, one expected", server.accepted()));
     }
-    result.map(|()| tally)
+    result.map(|()| {
+        let mut tally = tally;
+        tally[4] = usize::from(pooled);
+        tally
+    })
+}
+
+/// After the last response of a case that asks nothing more, the pool
+/// keeps its connection exactly when the core's decoder says it may carry
+/// another request: checked where nothing else decides (the server did not
+/// close, sent no bytes after the response, and switched nothing).
+/// Returns whether it checked.
+fn kept_as_decided<B: Backend>(
+    client: &B::Client,
+    case: &Case,
+    plan: &Plan,
+) -> Result<bool, String> {
+    let Some(last) = plan.exchanges.last() else {
+        return Ok(false);
+    };
+    if case.closed || last.switched || plan.rest < case.input.len() {
+        return Ok(false);
+    }
+    let want = usize::from(last.reusable);
+    // The connection goes back when the body was read, on some backends
+    // from another thread: bounded.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let idle = B::live_stats(client).idle;
+        if idle == want {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{idle} idle connections after the last response, {want} expected (reusable: {})",
+                last.reusable
+            ));
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// A backend's error is the decoder's: its protocol error of the same kind
