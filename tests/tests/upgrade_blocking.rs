@@ -311,20 +311,26 @@ fn a_101_over_tls_goes_on_in_the_session() {
     assert_eq!(client.stats().in_use, 0, "the pool let it go");
 }
 
+/// An `https://` proxy relaying tunnels to loopback, and a client that
+/// goes through it, trusting the test CA.
+fn through_https_proxy() -> (roundtrip_tests::proxy_peers::RelayProxy, Client) {
+    use roundtrip_io::proxy::{Proxies, Proxy};
+    let relay =
+        roundtrip_tests::proxy_peers::RelayProxy::start_tls(&roundtrip_tests::certs::pki().server);
+    let mut config = roundtrip_tests::tls_faults::trusting(roundtrip_tests::backend::test_config());
+    let proxy = Proxy::parse(&format!("https://{}", relay.addr())).unwrap();
+    config.proxies = Proxies::all(proxy);
+    (relay, Client::builder().config(config).build())
+}
+
 /// The same through an `https://` proxy's tunnel: the origin's session
 /// runs inside the proxy's, and both go on across the switch (the
 /// origin's records sealed into the proxy's, `close_notify` through both).
 #[test]
 fn a_101_over_tls_through_an_https_proxy_goes_on_in_both_sessions() {
-    use roundtrip_io::proxy::{Proxies, Proxy};
     use roundtrip_tests::peer::{TLS_HELLO, tls_answer, tls_switching_server, tls_upload};
-    use roundtrip_tests::proxy_peers::RelayProxy;
     let server = tls_switching_server();
-    let relay = RelayProxy::start_tls(&roundtrip_tests::certs::pki().server);
-    let mut config = roundtrip_tests::tls_faults::trusting(roundtrip_tests::backend::test_config());
-    let proxy = Proxy::parse(&format!("https://{}", relay.addr())).unwrap();
-    config.proxies = Proxies::all(proxy);
-    let client = Client::builder().config(config).build();
+    let (relay, client) = through_https_proxy();
     let response = client
         .execute(upgrade_request(&format!("https://{}", server.addr())))
         .unwrap();
@@ -358,8 +364,6 @@ fn a_101_over_tls_through_an_https_proxy_goes_on_in_both_sessions() {
 /// session cleanly: the bytes before the close, then `UnexpectedEof`.
 #[test]
 fn a_switched_origin_cut_behind_an_https_proxy_is_not_a_clean_end() {
-    use roundtrip_io::proxy::{Proxies, Proxy};
-    use roundtrip_tests::proxy_peers::RelayProxy;
     use roundtrip_tests::server::Step;
     let server = roundtrip_tests::tls_server::TlsServer::new().start(vec![vec![
         Step::ReadHead,
@@ -370,11 +374,7 @@ fn a_switched_origin_cut_behind_an_https_proxy_is_not_a_clean_end() {
         Step::Sleep(Duration::from_millis(100)),
         Step::CloseWithoutNotify,
     ]]);
-    let relay = RelayProxy::start_tls(&roundtrip_tests::certs::pki().server);
-    let mut config = roundtrip_tests::tls_faults::trusting(roundtrip_tests::backend::test_config());
-    let proxy = Proxy::parse(&format!("https://{}", relay.addr())).unwrap();
-    config.proxies = Proxies::all(proxy);
-    let client = Client::builder().config(config).build();
+    let (relay, client) = through_https_proxy();
     let response = client
         .execute(upgrade_request(&format!("https://{}", server.addr())))
         .unwrap();
@@ -390,4 +390,5 @@ fn a_switched_origin_cut_behind_an_https_proxy_is_not_a_clean_end() {
     drop(stream);
     assert!(server.wait_idle(Duration::from_secs(5)));
     server.assert_no_errors();
+    assert_eq!(relay.requests().len(), 1, "one CONNECT");
 }

@@ -87,8 +87,9 @@ enum Then {
     Nothing,
     /// The decoder's error.
     Error(ProtoError),
-    /// A response the case leaves unfinished.
-    Unfinished,
+    /// A response the case leaves unfinished: in its body (its final head
+    /// came whole), or before (the client waits for a head).
+    Unfinished { in_body: bool },
 }
 
 /// What the client sees of a case.
@@ -110,6 +111,8 @@ fn plan(case: &Case) -> Plan {
     let mut exchanges = Vec::new();
     let (mut start, mut interim, mut current) = (0, Vec::new(), None::<Response>);
     let mut reusable = true;
+    // The final head of the response under way came whole.
+    let mut in_body = false;
     let mut eof = false;
     let field = |f: &roundtrip_proto::Field| (f.name().to_vec(), f.value().to_vec());
     // Bounded: every event consumes input or advances the decoder.
@@ -130,10 +133,9 @@ fn plan(case: &Case) -> Plan {
             }
             Ok(None) => {
                 let open = current.is_some() || !interim.is_empty() || !buf.is_empty();
-                let then = if open {
-                    Then::Unfinished
-                } else {
-                    Then::Nothing
+                let then = match open {
+                    true => Then::Unfinished { in_body },
+                    false => Then::Nothing,
                 };
                 return Plan {
                     exchanges,
@@ -159,7 +161,10 @@ fn plan(case: &Case) -> Plan {
                 .headers
                 .push(field(&f)),
             Event::HeadEnd(end) if end.interim => interim.push(cur(&mut current)),
-            Event::HeadEnd(end) => reusable = end.reuse.is_yes(),
+            Event::HeadEnd(end) => {
+                reusable = end.reuse.is_yes();
+                in_body = true;
+            }
             Event::Data(d) => current
                 .as_mut()
                 .expect("status first")
@@ -171,6 +176,7 @@ fn plan(case: &Case) -> Plan {
                 .trailers
                 .push(field(&f)),
             Event::End | Event::Switched => {
+                in_body = false;
                 let switched = matches!(event, Event::Switched);
                 let end = total - buf.len();
                 exchanges.push(Exchange {
@@ -305,7 +311,7 @@ fn run_case<B: Backend>(case: &Case, feed: Feed) -> Result<[usize; 5], String> {
     let tally = [
         plan.exchanges.len(),
         usize::from(matches!(plan.then, Then::Error(_))),
-        usize::from(matches!(plan.then, Then::Unfinished)),
+        usize::from(matches!(plan.then, Then::Unfinished { .. })),
         usize::from(plan.exchanges.is_empty() && !asks_more),
         0,
     ];
@@ -349,18 +355,23 @@ fn run_case<B: Backend>(case: &Case, feed: Feed) -> Result<[usize; 5], String> {
                     "request {i}: expected the decoder's error {want:?}, got {got:?}"
                 )),
             },
-            Then::Unfinished => match B::send(&client, req.timeout(Some(UNFINISHED_WAIT))) {
-                Ok(resp) => Err(format!(
-                    "request {i}: the case leaves it unfinished, but the client returned {} \
+            Then::Unfinished { in_body } => {
+                match B::send(&client, req.timeout(Some(UNFINISHED_WAIT))) {
+                    Ok(resp) => Err(format!(
+                        "request {i}: the case leaves it unfinished, but the client returned {} \
                      with body {}",
-                    resp.status,
-                    escape(&resp.body)
-                )),
-                Err(e) if e.is_timeout() => Ok(()),
-                Err(e) => Err(format!(
-                    "request {i}: the case leaves it unfinished: expected a timeout, got {e:?}"
-                )),
-            },
+                        resp.status,
+                        escape(&resp.body)
+                    )),
+                    // Waiting where the bytes stop: for the body once its head
+                    // came whole, else for a head.
+                    Err(Error::Timeout { phase, .. }) if phase == waits_in(*in_body) => Ok(()),
+                    Err(e) => Err(format!(
+                        "request {i}: the case leaves it unfinished (in its body: {in_body}): \
+                     expected a timeout there, got {e:?}"
+                    )),
+                }
+            }
         }
     })();
     drop(client);
@@ -434,6 +445,15 @@ fn same_error(got: &Error, want: &ProtoError) -> bool {
         }
         Error::ClosedEarly { .. } => matches!(want, ProtoError::UnexpectedEof { .. }),
         _ => false,
+    }
+}
+
+/// The phase a request waits in when its response stops: the body once
+/// its final head came whole, else a head.
+fn waits_in(in_body: bool) -> Phase {
+    match in_body {
+        true => Phase::Body,
+        false => Phase::ResponseHead,
     }
 }
 
