@@ -285,7 +285,7 @@ fn cancel_while_waiting_for_a_connection_gives_the_place_up() {
 /// the session, then its `close_notify` (the server checks each byte).
 #[test]
 fn a_101_over_tls_goes_on_in_the_session() {
-    use roundtrip_tests::peer::{TLS_HELLO, tls_answer, tls_switching_server, tls_upload};
+    use roundtrip_tests::peer::tls_switching_server;
     let server = tls_switching_server();
     let config = roundtrip_tests::tls_faults::trusting(roundtrip_tests::backend::test_config());
     let client = Client::builder().config(config).build();
@@ -294,21 +294,29 @@ fn a_101_over_tls_goes_on_in_the_session() {
         .unwrap();
     assert_eq!(response.status(), 101);
     let mut stream = response.into_body().upgrade().unwrap();
-    assert!(stream.is_tls());
-    let mut hello = vec![0u8; TLS_HELLO.len()];
-    stream.read_exact(&mut hello).unwrap();
-    assert_eq!(hello, TLS_HELLO);
-    stream.write_all(&tls_upload()).unwrap();
-    stream.flush().unwrap();
-    let mut answer = vec![0u8; tls_answer().len()];
-    stream.read_exact(&mut answer).unwrap();
-    assert!(answer == tls_answer(), "the answer differs");
-    stream.close_notify().unwrap();
+    talk_through(&mut stream).unwrap();
     assert!(stream.write_all(b"more").is_err(), "closed");
     drop(stream);
     assert!(server.wait_idle(Duration::from_secs(5)));
     server.assert_no_errors();
     assert_eq!(client.stats().in_use, 0, "the pool let it go");
+}
+
+/// What `tls_switching_server` wants through a switched `https` stream:
+/// its hello read, the upload written, its answer read, then
+/// `close_notify`.
+fn talk_through(stream: &mut roundtrip_blocking::Upgraded) -> std::io::Result<()> {
+    use roundtrip_tests::peer::{TLS_HELLO, tls_answer, tls_upload};
+    assert!(stream.is_tls());
+    let mut hello = vec![0u8; TLS_HELLO.len()];
+    stream.read_exact(&mut hello)?;
+    assert_eq!(hello, TLS_HELLO);
+    stream.write_all(&tls_upload())?;
+    stream.flush()?;
+    let mut answer = vec![0u8; tls_answer().len()];
+    stream.read_exact(&mut answer)?;
+    assert!(answer == tls_answer(), "the answer differs");
+    stream.close_notify()
 }
 
 /// An `https://` proxy relaying tunnels to loopback, and a client that
@@ -328,7 +336,7 @@ fn through_https_proxy() -> (roundtrip_tests::proxy_peers::RelayProxy, Client) {
 /// origin's records sealed into the proxy's, `close_notify` through both).
 #[test]
 fn a_101_over_tls_through_an_https_proxy_goes_on_in_both_sessions() {
-    use roundtrip_tests::peer::{TLS_HELLO, tls_answer, tls_switching_server, tls_upload};
+    use roundtrip_tests::peer::tls_switching_server;
     let server = tls_switching_server();
     let (relay, client) = through_https_proxy();
     let response = client
@@ -336,13 +344,7 @@ fn a_101_over_tls_through_an_https_proxy_goes_on_in_both_sessions() {
         .unwrap();
     assert_eq!(response.status(), 101);
     let mut stream = response.into_body().upgrade().unwrap();
-    let mut hello = vec![0u8; TLS_HELLO.len()];
-    stream.read_exact(&mut hello).unwrap();
-    assert_eq!(hello, TLS_HELLO);
-    stream.write_all(&tls_upload()).unwrap();
-    stream.flush().unwrap();
-    let mut answer = vec![0u8; tls_answer().len()];
-    if let Err(e) = stream.read_exact(&mut answer) {
+    if let Err(e) = talk_through(&mut stream) {
         server.wait_idle(Duration::from_secs(5));
         panic!(
             "{e}: server {:?}, relay {:?}",
@@ -350,8 +352,6 @@ fn a_101_over_tls_through_an_https_proxy_goes_on_in_both_sessions() {
             relay.errors()
         );
     }
-    assert!(answer == tls_answer(), "the answer differs");
-    stream.close_notify().unwrap();
     drop(stream);
     assert!(server.wait_idle(Duration::from_secs(5)));
     server.assert_no_errors();
