@@ -2,7 +2,9 @@
 //!
 //! The non-blocking socket probes every backend needs, and the reads
 //! into uninitialized memory of the blocking one, in one place (the
-//! crate's libc calls, each on a borrowed fd).
+//! crate's libc calls, each on a borrowed fd). Linux only, as the crate
+//! is built and tested: `MSG_NOSIGNAL` and the `msghdr` field types are
+//! Linux's.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -363,11 +365,15 @@ pub fn wait_read_or_write(
 /// ended, at most until `until`: the index of the first that did (its
 /// `SO_ERROR` tells how), or `None` at the deadline. One `poll` over all
 /// of them (repeated only if a signal interrupts it), for Happy Eyeballs
-/// on a thread of its own.
+/// on a thread of its own. With no socket, `None` at once (there is
+/// nothing to wait for, and no deadline may be given).
 pub fn wait_connected(
     sockets: &[std::os::fd::BorrowedFd<'_>],
     until: Option<std::time::Instant>,
 ) -> io::Result<Option<usize>> {
+    if sockets.is_empty() {
+        return Ok(None);
+    }
     let mut pfds: Vec<libc::pollfd> = (sockets.iter())
         .map(|s| libc::pollfd {
             fd: s.as_raw_fd(),
@@ -405,6 +411,13 @@ pub fn is_in_progress(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use std::io::{IoSlice, Read};
+
+    /// No socket to wait for, and no deadline: an answer at once (a
+    /// `poll` of nothing without a timeout never returned).
+    #[test]
+    fn waiting_for_no_connect_returns_at_once() {
+        assert_eq!(super::wait_connected(&[], None).unwrap(), None);
+    }
 
     /// A read given no room is an error, not the peer's end: `read(2)`
     /// into nothing returns 0, which every caller takes for EOF.

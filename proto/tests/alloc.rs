@@ -11,10 +11,9 @@
 //! The pool (module `pool` below): once its slabs and maps have grown,
 //! checkout, check-in, eviction and expiry allocate nothing, also while keys
 //! come and go.
-// The counting allocator is the only unsafe code; it needs the package lint
-// at `deny` (lib.rs still forbids unsafe code in the library itself). Until
-// proto/Cargo.toml says so, this file waits in tests/pending/, which cargo
-// does not build; then it moves to tests/alloc.rs.
+// The counting allocator is the only unsafe code: the package lint is at
+// `deny` (proto/Cargo.toml), so that this file may allow it; lib.rs still
+// forbids unsafe code in the library itself.
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
