@@ -16,24 +16,29 @@ use std::os::fd::AsRawFd;
 pub fn is_stale(socket: &impl AsFd) -> bool {
     let fd = socket.as_fd().as_raw_fd();
     let mut byte = 0u8;
-    // SAFETY: `byte` is a valid one-byte buffer for the duration of the call,
-    // and `fd` is borrowed from a live socket that outlives it.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            (&mut byte as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        return !matches!(
-            err.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-        );
+    // Bounded: only a signal repeats it (a recv that does not wait is not
+    // expected to see one, but an answer must not come from it).
+    loop {
+        // SAFETY: `byte` is a valid one-byte buffer for the duration of the
+        // call, and `fd` is borrowed from a live socket that outlives it.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return false,
+                _ => return true,
+            }
+        }
+        return true; // 0: EOF; > 0: bytes nobody asked for
     }
-    true // 0: EOF; > 0: bytes nobody asked for
 }
 
 /// Writes `bufs` to the socket in one `sendmsg(MSG_NOSIGNAL)`: std's

@@ -39,7 +39,10 @@ pub(crate) struct Conn {
     pub read_pending: bool,
     /// An event said the server shut its side (or the socket failed): once
     /// the bytes before it are read, a read returns EOF or the error, and no
-    /// further event will say so.
+    /// further event will say so. A hint until the socket confirms it: the
+    /// event may be a late one of the connection that held this slot (its
+    /// token) before, closed earlier in the same batch (see
+    /// `Driver::release_conn`).
     pub peer_closed: bool,
     /// Which of the driver's buffers the link's read buffer is.
     pub lent: Lent,

@@ -793,7 +793,9 @@ impl Driver {
         };
         // Hints, not facts: the event may be a late one of the connection
         // that held this slot (token) before, closed earlier in the same
-        // batch. A read confirms them (`Conn::read`, `release_conn`).
+        // batch. A stale `readable` costs one read that finds nothing; a
+        // stale `closed` is checked on the socket before it counts
+        // (`release_conn`).
         conn.peer_closed |= closed;
         conn.read_pending |= readable;
         match conn.state {
@@ -880,6 +882,8 @@ mod tests {
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].0, first);
         assert_eq!(done[0].1.as_ref().unwrap().body().as_ref(), b"ok");
+        let idle = driver.conns.get(0).expect("kept");
+        assert!(!idle.peer_closed, "a disproved hint goes");
         let second = driver.get(&url).submit();
         let done = driver.run_until_idle().unwrap();
         assert_eq!(done[0].0, second);

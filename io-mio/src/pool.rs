@@ -9,7 +9,8 @@
 //! (`Pool::remove_idle` with `CloseReason::Stale`), whatever its age: no
 //! request is handed a connection known dead. An event that said the server
 //! shut its side during a response is told to the core (`handle_eof`) before
-//! check-in, so its verdict is `PeerClosed`. What no event reported is left
+//! check-in, once the socket confirms it, so its verdict is `PeerClosed`.
+//! What no event reported is left
 //! to the machine's probe at checkout, as in the other backends.
 
 use roundtrip_io::proto::CloseReason;
@@ -81,8 +82,14 @@ impl Driver {
         // on the socket first: a slot (its token) goes to the next
         // connection at once, and a late event of the batch that closed
         // the slot's last connection reaches the new one.
-        if conn.peer_closed && roundtrip_io::sys::is_stale(&conn.socket) {
-            conn.link.proto.handle_eof();
+        if conn.peer_closed {
+            match roundtrip_io::sys::is_stale(&conn.socket) {
+                true => conn.link.proto.handle_eof(),
+                // Nothing there: the hint was another connection's. Once
+                // disproved it goes (a real close leaves the socket saying
+                // so, and raises an event of its own).
+                false => conn.peer_closed = false,
+            }
         }
         let link = &mut conn.link;
         let verdict = link.proto.checkin_verdict();
