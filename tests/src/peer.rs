@@ -144,6 +144,19 @@ pub fn tls_answer() -> Vec<u8> {
     answer
 }
 
+/// The upgrade request [`tls_switching_server`] answers, to `server`,
+/// with `body` (each backend's empty body).
+pub fn tls_upgrade_request<B>(
+    server: &crate::server::ScriptServer,
+    body: B,
+) -> roundtrip_io::http::Request<B> {
+    roundtrip_io::http::Request::get(format!("https://{}/chat", server.addr()))
+        .header("connection", "upgrade")
+        .header("upgrade", "test")
+        .body(body)
+        .expect("a valid request")
+}
+
 /// A TLS server (the test CA's certificate) that answers an upgrade
 /// request with `101` and [`TLS_HELLO`] in one write, then reads
 /// [`tls_upload`] exactly, answers [`tls_answer`], and requires the

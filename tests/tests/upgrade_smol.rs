@@ -147,17 +147,19 @@ fn a_101_over_tls_goes_on_in_the_session() {
     let config = roundtrip_tests::tls_faults::trusting(roundtrip_tests::backend::test_config());
     let client = Client::builder().config(config).build();
     smol::block_on(async {
-        let request = http::Request::get(format!("https://{}/chat", server.addr()))
-            .header("connection", "upgrade")
-            .header("upgrade", "test")
-            .body(Body::empty())
-            .unwrap();
+        let request = roundtrip_tests::peer::tls_upgrade_request(&server, Body::empty());
         let response = client.execute(request).await.expect("response");
         assert_eq!(response.status(), 101);
         let mut io = response.into_body().upgrade().await.expect("upgraded");
         assert!(io.is_tls());
         assert_eq!(read_exact_within(&mut io, TLS_HELLO.len()).await, TLS_HELLO);
-        io.write_all(&tls_upload()).await.expect("write");
+        let upload = tls_upload();
+        let write = io.write_all(&upload);
+        let late = async {
+            smol::Timer::after(LIMIT).await;
+            Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        };
+        smol::future::or(write, late).await.expect("write in time");
         let answer = read_exact_within(&mut io, tls_answer().len()).await;
         assert!(answer == tls_answer(), "the answer differs");
         io.close().await.expect("close_notify");

@@ -305,11 +305,7 @@ fn a_101_over_tls_goes_on_in_the_session() {
     let rt = runtime();
     let client = rt.block_on(async { Client::builder().config(config).build() });
     rt.block_on(async {
-        let request = http::Request::get(format!("https://{}/chat", server.addr()))
-            .header("connection", "upgrade")
-            .header("upgrade", "test")
-            .body(Body::empty())
-            .unwrap();
+        let request = roundtrip_tests::peer::tls_upgrade_request(&server, Body::empty());
         let response = client.execute(request).await.expect("response");
         assert_eq!(response.status(), 101);
         let mut io = response.into_body().upgrade().await.expect("upgraded");
