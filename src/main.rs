@@ -3,9 +3,10 @@
 //! `main` only parses the command line and dispatches; each subcommand lives
 //! in its own module under [`cli`] and returns its exit code.
 //!
-//! Exit codes shared by every subcommand: 0 success, 1 protocol error (for
-//! `get`: any failed request), 2 usage or I/O error (clap uses 2 for usage
-//! errors, and for a bare `roundtrip`, which prints the help).
+//! Exit codes shared by every subcommand: 0 success, 2 usage or I/O error
+//! (clap uses 2 for usage errors, and for a bare `roundtrip`, which prints
+//! the help). A failed request exits 1 from `bench`, and from `get` with
+//! curl's code for the failure (see [`cli::get`]).
 
 mod cli;
 

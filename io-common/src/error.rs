@@ -173,10 +173,14 @@ pub enum Error {
     #[error("invalid request: {0}")]
     InvalidRequest(#[from] InvalidRequest),
     /// No connection could be made.
-    #[error("connecting to {addr} failed: {source}{}", Tried(.tried))]
+    #[error("connecting to {}{addr} failed: {source}{}", if *.proxy { "proxy " } else { "" }, Tried(.tried))]
     Connect {
         /// The host and port tried.
         addr: String,
+        /// `addr` is the proxy's: the request went through a proxy, and
+        /// its name did not resolve or it could not be reached (curl's
+        /// exit code 5 where no address was found, not 6).
+        proxy: bool,
         /// The last connect error.
         source: io::Error,
         /// Every address tried, with why it failed, in order.
@@ -457,7 +461,7 @@ impl Error {
     /// assert_eq!(cut.delivery(), Delivery::Answered);
     /// assert_eq!(cut.to_string(), "connection closed by the server during the response body (the server answered)");
     /// let source = std::io::ErrorKind::ConnectionRefused.into();
-    /// let refused = Error::Connect { addr: "127.0.0.1:1".into(), source, tried: Vec::new() };
+    /// let refused = Error::Connect { addr: "127.0.0.1:1".into(), proxy: false, source, tried: Vec::new() };
     /// assert_eq!(refused.delivery(), Delivery::NotSent);
     /// ```
     pub fn delivery(&self) -> Delivery {
@@ -591,7 +595,7 @@ impl Error {
     /// ```
     /// use roundtrip_io::Error;
     /// let source = std::io::ErrorKind::TimedOut.into();
-    /// let e = Error::Connect { addr: "10.0.0.1:80".into(), source, tried: Vec::new() };
+    /// let e = Error::Connect { addr: "10.0.0.1:80".into(), proxy: false, source, tried: Vec::new() };
     /// assert!(e.is_timeout());
     /// ```
     pub fn is_timeout(&self) -> bool {

@@ -98,11 +98,17 @@ pub fn run(args: &Args) -> std::process::ExitCode {
     if let Err(e) = say(&report(&run, n)) {
         return written(&e);
     }
-    if run.errors > 0 {
+    if !all_answered(&run, n) {
         std::process::ExitCode::from(1)
     } else {
         std::process::ExitCode::SUCCESS
     }
+}
+
+/// Every one of the `n` requests got its whole answer: no error, and none
+/// unaccounted for (a worker that stopped early).
+fn all_answered(run: &Run, n: usize) -> bool {
+    run.errors == 0 && run.latencies.len() == n
 }
 
 /// Writes `text` and a newline to stdout.
@@ -269,7 +275,11 @@ fn tokio(url: &str, c: usize, n: usize, size: usize) -> Result<Run, String> {
             }));
         }
         for task in tasks {
-            let _ = task.await;
+            // A worker that panicked counts as an error, not as nothing.
+            if let Err(e) = task.await {
+                let mut all = tally.lock().unwrap_or_else(|p| p.into_inner());
+                all.fail(format!("a worker failed: {e}"));
+            }
         }
     });
     let tally = Arc::try_unwrap(tally).map_err(|_| "tasks still running".to_string())?;
@@ -373,4 +383,25 @@ fn finish(started: Instant, tally: Mutex<Tally>, stats: PoolStats) -> Result<Run
         first_error: tally.first_error,
         stats,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run is whole only when every request got its answer: a worker
+    /// that stopped early (its task panicked) leaves some unaccounted for.
+    #[test]
+    fn every_request_must_be_answered() {
+        let run = |answered: usize, errors: usize| Run {
+            elapsed: Duration::from_secs(1),
+            latencies: vec![Duration::from_millis(1); answered],
+            errors,
+            first_error: None,
+            stats: PoolStats::default(),
+        };
+        assert!(all_answered(&run(10, 0), 10));
+        assert!(!all_answered(&run(9, 0), 10));
+        assert!(!all_answered(&run(9, 1), 10));
+    }
 }

@@ -29,12 +29,13 @@
 //! `Content-Encoding` and `Content-Length` fields the client removed, and
 //! the `done` line says `(gzip decoded)`.
 //!
-//! Exit codes: 0 when every URL was fetched; 1 when a request failed
-//! (connection, timeout, protocol error, too many redirects); 2 for a usage
-//! error (bad URL, `-H`, `-X`, `--timeout`) or a local I/O error (the output
-//! cannot be written); 22 for `-f` and a status of 400 or more; 23 when a
-//! binary body (a NUL byte in its first piece, curl's test) would have gone
-//! to a terminal. The first failure ends the run with one line on stderr:
+//! Exit codes: 0 when every URL was fetched; curl's code for the failure
+//! when a request failed (`curl_code`: 6 a name that did not resolve, 7 no
+//! connection, 28 a timeout, 47 too many redirects, ...; 1 where curl has
+//! none); 2 for a usage error (bad URL, `-H`, `-X`, `--timeout`) or a local
+//! I/O error (the output cannot be written); 22 for `-f` and a status of
+//! 400 or more; 23 when a binary body (a NUL byte in its first piece,
+//! curl's test) would have gone to a terminal. The first failure ends the run with one line on stderr:
 //! `roundtrip: <error>` (none with `-s`, unless `-S`). A closed stdout
 //! (`| head`) ends it silently with 0.
 //!
@@ -149,10 +150,13 @@ pub struct Args {
     max_redirects: Option<usize>,
     /// Deadline per URL in seconds, from the wait for a connection to the
     /// last body byte, redirects included. The read and write timeouts are
-    /// raised to it when shorter, so only this deadline cuts a slow answer.
+    /// raised to it when shorter, so only this deadline cuts a slow answer
+    /// (the TLS handshake's too, unless --connect-timeout is given); 0: none.
     #[arg(short = 'm', long, alias = "max-time", value_name = "S", value_parser = parse_seconds)]
     timeout: Option<Duration>,
-    /// Longest wait in seconds for a connection to be established [default: 30].
+    /// Longest wait in seconds for a connection to be established, its
+    /// TLS handshake included [default: 30 to connect, 10 for the
+    /// handshake; 0: the default].
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     connect_timeout: Option<Duration>,
     /// Milliseconds before the next address of a host is tried beside the
@@ -160,7 +164,7 @@ pub struct Args {
     #[arg(long, value_name = "MS")]
     happy_eyeballs_timeout_ms: Option<u64>,
     /// Longest wait in seconds for the next bytes of a response
-    /// [default: 30; never shorter than --timeout].
+    /// [default: 30; never shorter than --timeout; 0: the default].
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     read_timeout: Option<Duration>,
     /// Exit 22, without writing the body, when a status is 400 or more.
@@ -327,7 +331,10 @@ fn curl_code(e: &Error) -> u8 {
         Error::InvalidRequest(_) | Error::InvalidLocation { .. } => 3,
         // Ours, or the system's connect timer (no --connect-timeout).
         e if e.is_timeout() => 28,
-        // No address was tried: the name did not resolve.
+        // No address was tried: the name did not resolve (the proxy's: 5).
+        Error::Connect {
+            tried, proxy: true, ..
+        } if tried.is_empty() => 5,
         Error::Connect { tried, .. } if tried.is_empty() => 6,
         Error::Connect { .. } => 7,
         Error::Protocol { .. } | Error::LimitExceeded { .. } => 8,
@@ -412,6 +419,16 @@ fn tls_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
             Some(key) => read(key)?,
             None => chain.clone(),
         };
+        // The chain's faults name its file; what is left, the key's.
+        if Certificate::from_pem_bundle(&chain)
+            .map_err(|e| bad(path, e))?
+            .is_empty()
+        {
+            return Err(Failure::Usage(format!(
+                "{}: no certificate in the file",
+                path.display()
+            )));
+        }
         let key_path = args.key.as_ref().unwrap_or(path);
         let identity = Identity::from_pem(&chain, &key).map_err(|e| bad(key_path, e))?;
         config.tls.identity = Some(identity);
@@ -432,6 +449,8 @@ fn tls_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
 fn proxy_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
     use roundtrip::proxy::{NoProxy, Proxies, Proxy};
     let mut proxies = match &args.proxy {
+        // curl: an empty proxy turns off every proxy, the environment's too.
+        Some(url) if url.trim().is_empty() => Proxies::none(),
         Some(url) => {
             // An empty value is unset: the other spelling is read then.
             let set = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -458,24 +477,33 @@ fn proxy_settings(args: &Args, config: &mut Config) -> Result<(), Failure> {
 
 fn fetch_all(args: &Args) -> Result<(), Failure> {
     let mut config = Config::default();
-    config.timeout = args.timeout;
+    // 0 means unset: no deadline, or the default timeout.
+    let set = |d: Option<Duration>| d.filter(|d| !d.is_zero());
+    let (timeout, connect_timeout) = (set(args.timeout), set(args.connect_timeout));
+    config.timeout = timeout;
     if let Some(n) = args.max_redirects {
         config.max_redirects = n;
     }
-    if let Some(d) = args.connect_timeout {
+    if let Some(d) = connect_timeout {
+        // curl's connect timeout covers the TLS handshake too.
         config.connect_timeout = Some(d);
+        config.tls.handshake_timeout = Some(d);
     }
     if let Some(ms) = args.happy_eyeballs_timeout_ms {
         config.happy_eyeballs_delay = Duration::from_millis(ms);
     }
-    if let Some(d) = args.read_timeout {
+    if let Some(d) = set(args.read_timeout) {
         config.read_timeout = Some(d);
     }
     // The whole-request deadline is the bound asked for: a shorter fixed
     // read or write timeout must not end the request before it.
-    if let Some(deadline) = args.timeout {
+    if let Some(deadline) = timeout {
         config.read_timeout = config.read_timeout.map(|d| d.max(deadline));
         config.write_timeout = config.write_timeout.map(|d| d.max(deadline));
+        if connect_timeout.is_none() {
+            let handshake = &mut config.tls.handshake_timeout;
+            *handshake = handshake.map(|d| d.max(deadline));
+        }
     }
     tls_settings(args, &mut config)?;
     proxy_settings(args, &mut config)?;
@@ -567,7 +595,7 @@ fn plan(args: &Args, config: &mut Config) -> Result<Vec<Planned>, Failure> {
         // `-A ""` sends none (curl); `-A " "` a blank one.
         config.default_headers.remove(USER_AGENT);
     } else if let Some(agent) = &args.user_agent {
-        let value = HeaderValue::from_str(agent)
+        let value = HeaderValue::from_bytes(agent.as_bytes())
             .map_err(|_| Failure::Usage(format!("invalid -A {agent:?}")))?;
         headers.insert(USER_AGENT, value);
     }
@@ -654,8 +682,11 @@ fn remote_name(uri: &Uri) -> Result<PathBuf, Failure> {
     let name = uri.path().rsplit('/').next().unwrap_or("");
     match name {
         "" | "." | ".." => Err(Failure::Usage(format!(
-            "-O: the URL {uri} names no file (the last segment of its path is empty, . or ..)"
+            "-O: the URL {} names no file (the last segment of its path is empty, . or ..)",
+            shown(&uri.to_string())
         ))),
+        // A file named `-`, not stdout.
+        "-" => Ok(PathBuf::from("./-")),
         name => Ok(PathBuf::from(name)),
     }
 }
@@ -718,8 +749,8 @@ fn parse_header(line: &str) -> Result<HeaderArg, String> {
     if value.is_empty() {
         return Ok(HeaderArg::Remove(name));
     }
-    let value =
-        HeaderValue::from_str(value).map_err(|_| bad("the value holds a control character"))?;
+    let value = HeaderValue::from_bytes(value.as_bytes())
+        .map_err(|_| bad("the value holds a control character (CR, LF, NUL...)"))?;
     Ok(HeaderArg::Set(name, value))
 }
 
@@ -727,8 +758,10 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if secs <= 0.0 {
-        return Err("the timeout must be more than 0 seconds".into());
+    // 0 is curl's "no limit" (`-m`) or "the default" (`--connect-timeout`):
+    // `Duration::ZERO`, which `fetch_all` reads so.
+    if secs < 0.0 {
+        return Err("the timeout must be 0 or more seconds".into());
     }
     Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
 }
@@ -801,13 +834,13 @@ struct Report<'a> {
 
 impl Report<'_> {
     /// A URL's request starts; returns when.
-    fn begin(&self, request: &Planned, sink: &mut Sink) -> Instant {
-        sink.reset();
+    fn begin(&self, request: &Planned, sink: &mut Sink) -> Result<Instant, Failure> {
+        sink.reset()?;
         self.connects.store(0, Ordering::SeqCst);
         if let Some(log) = self.log {
             log.begin(request);
         }
-        Instant::now()
+        Ok(Instant::now())
     }
 
     /// A URL's answer arrived: its head to the log, then to the sink;
@@ -971,7 +1004,7 @@ fn blocking(
         .config(config)
         .build();
     for request in planned {
-        let start = report.begin(request, sink);
+        let start = report.begin(request, sink)?;
         let fetched = (|| {
             let response = client
                 .execute(request.request())
@@ -1041,7 +1074,7 @@ where
         >,
 {
     for request in planned {
-        let start = report.begin(request, sink);
+        let start = report.begin(request, sink)?;
         let fetched = async {
             let response = send(request.request()).await.map_err(Failure::Request)?;
             let wanted = report.response(sink, &Head::from(&response))?;
@@ -1083,7 +1116,7 @@ fn mio(
         .map_err(|e| Failure::Local(format!("cannot start the mio driver: {e}")))?;
     let sink = Arc::new(Mutex::new(sink));
     for request in planned {
-        let start = report.begin(request, &mut lock(&sink));
+        let start = report.begin(request, &mut lock(&sink))?;
         let fetched = fetch_mio(&mut driver, request, &sink, report, start);
         report.failed(fetched, &lock(&sink), request, start)?;
     }
@@ -1272,8 +1305,11 @@ impl Output {
 /// Where bodies (and, with `-i`, heads) go, with a progress bar when asked for.
 struct Sink {
     out: Output,
-    /// `-O`: the outputs of the URLs still to come, one each, in order.
-    remote: VecDeque<Output>,
+    /// `-O`: the files of the URLs still to come, one each, in order
+    /// (each opened when its URL's turn comes: a thousand URLs do not
+    /// hold a thousand files open, and a run killed early leaves no empty
+    /// file behind for a URL it never fetched).
+    remote: VecDeque<PathBuf>,
     /// Show a bar per body (`-o` to a file, stderr a terminal, no `-v`, no `-s`).
     progress: bool,
     bar: Option<ProgressBar>,
@@ -1308,7 +1344,10 @@ impl Sink {
         if args.remote_name {
             for request in planned {
                 let name = remote_name(&request.parts.uri)?;
-                remote.push_back(Output::open(Some(&name))?);
+                // Checked now, so that an unwritable path is a usage error
+                // before anything is sent; a file made for the check goes.
+                drop(OutFile::open(&name)?);
+                remote.push_back(name);
             }
         }
         let to_file = out.is_file() || args.remote_name;
@@ -1339,12 +1378,13 @@ impl Sink {
     /// A URL's request starts: nothing of a response yet (with `-O`, its
     /// own file now; the previous URL's is closed, and removed if the run
     /// made it and no answer came).
-    fn reset(&mut self) {
+    fn reset(&mut self) -> Result<(), Failure> {
         self.status = None;
         self.bytes = 0;
         if let Some(next) = self.remote.pop_front() {
-            self.out = next;
+            self.out = Output::File(OutFile::open(&next)?);
         }
+        Ok(())
     }
 
     /// A response begins: its head to `-D` and `-i`, and a bar sized by its
@@ -1604,5 +1644,44 @@ impl Log {
             "* pool: {} dialed, {} reused, {} idle",
             stats.dials, stats.reuses, stats.idle
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(proxy: bool, tried: Vec<(std::net::SocketAddr, String)>) -> Error {
+        let source = io::ErrorKind::NotFound.into();
+        let addr = "name.test:80".into();
+        Error::Connect {
+            addr,
+            proxy,
+            source,
+            tried,
+        }
+    }
+
+    /// A name that did not resolve is curl's 6, the proxy's 5; a name
+    /// that resolved to nothing reachable is 7 either way.
+    #[test]
+    fn connect_failures_exit_as_curl() {
+        let tried = || vec![("127.0.0.1:1".parse().unwrap(), "refused".to_string())];
+        assert_eq!(curl_code(&connect(false, Vec::new())), 6);
+        assert_eq!(curl_code(&connect(true, Vec::new())), 5);
+        assert_eq!(curl_code(&connect(false, tried())), 7);
+        assert_eq!(curl_code(&connect(true, tried())), 7);
+    }
+
+    /// `-O`'s name hides a password, and a last segment `-` is a file.
+    #[test]
+    fn remote_names() {
+        let uri: Uri = "http://u:secret@h/dir/".parse().unwrap();
+        let Err(Failure::Usage(why)) = remote_name(&uri) else {
+            panic!("a path ending in / names no file")
+        };
+        assert!(!why.contains("secret"), "{why}");
+        let uri: Uri = "http://h/dir/-".parse().unwrap();
+        assert_eq!(remote_name(&uri).ok(), Some(PathBuf::from("./-")));
     }
 }

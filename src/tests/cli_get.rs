@@ -463,11 +463,10 @@ fn bad_arguments_exit_2_without_a_request() {
         assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
     }
     // clap checks the timeout, with its own usage message.
-    let run = get(&["--timeout", "0", &server.url("/")]);
+    let run = get(&["--timeout=-1", &server.url("/")]);
     assert_eq!(run.code, Some(2));
     assert!(
-        run.stderr
-            .contains("the timeout must be more than 0 seconds"),
+        run.stderr.contains("the timeout must be 0 or more seconds"),
         "{}",
         run.stderr
     );
@@ -922,6 +921,16 @@ fn connect_timeout_is_a_number_of_seconds() {
     );
     let run = get(&["--connect-timeout", "soon", &server.url("/")]);
     assert_eq!(run.code, Some(2));
+    // 0 is curl's "no limit" for -m, "the default" for the others.
+    for flag in ["-m", "--connect-timeout", "--read-timeout"] {
+        let run = get(&[flag, "0", &server.url("/")]);
+        assert_eq!(
+            (run.code, run.stdout.as_str()),
+            (Some(0), "ok"),
+            "{flag}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[test]
@@ -1487,4 +1496,122 @@ fn output_to_a_device_and_a_query_that_holds_a_url() {
         run.stderr
     );
     assert_eq!(server.seen()[1].path(), "/go?next=http://x/");
+}
+
+/// `-O` opens each URL's file when its turn comes: a run killed while the
+/// first URL stalls leaves no empty file for the second, never fetched;
+/// and a URL whose last segment is `-` writes a file named `-`, not stdout.
+#[test]
+fn remote_names_are_opened_one_at_a_time() {
+    let server = Script::start(|seen| match seen.path() {
+        "/stall" => Reply::Stall,
+        _ => reply("200 OK", "", "dash"),
+    });
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_get-remote-one-at-a-time");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+        .current_dir(&dir)
+        .args(["get", "-O", &server.url("/stall"), &server.url("/later")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the roundtrip binary starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.seen().is_empty() && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(server.seen().len(), 1, "the first request never came");
+    child.kill().expect("the run is killed");
+    child.wait().expect("the run ends");
+    assert!(
+        !dir.join("later").exists(),
+        "a file for a URL never fetched"
+    );
+
+    let run = get_in(Some(&dir), &["-O", &server.url("/x/-")], b"");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), ""),
+        "{}",
+        run.stderr
+    );
+    let written = std::fs::read_to_string(dir.join("-")).expect("a file named -");
+    assert_eq!(written, "dash");
+}
+
+/// `-x ""` turns every proxy off, the environment's too (curl); a proxy
+/// nothing listens on is named in the error.
+#[test]
+fn an_empty_proxy_is_none_and_a_dead_one_is_named() {
+    let server = hello();
+    let refused = refused_url();
+    let dead = refused.trim_end_matches('/');
+    let run = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+        .args(["get", "-x", "", &server.url("/")])
+        .env("http_proxy", dead)
+        .env("HTTP_PROXY", dead)
+        .output()
+        .expect("the roundtrip binary runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(
+        (run.status.code(), run.stdout.as_slice()),
+        (Some(0), &b"hello, world"[..]),
+        "{stderr}"
+    );
+    let run = get(&["-x", dead, &server.url("/")]);
+    assert_eq!(run.code, Some(7), "{}", run.stderr);
+    let addr = dead.trim_start_matches("http://");
+    assert!(
+        run.stderr
+            .starts_with(&format!("roundtrip: connecting to proxy {addr} failed")),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `-H` and `-A` values may hold UTF-8 (obs-text), sent as given, as curl
+/// does; a control character is still refused, and said so.
+#[test]
+fn header_values_may_hold_utf8() {
+    let server = Script::start(|_| reply("200 OK", "", "ok"));
+    let run = get(&["-H", "X-Name: café", "-A", "bot ü", &server.url("/")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let seen = server.seen();
+    assert_eq!(seen[0].field("x-name"), Some("café"), "{}", seen[0].head);
+    assert_eq!(
+        seen[0].field("user-agent"),
+        Some("bot ü"),
+        "{}",
+        seen[0].head
+    );
+    let run = get(&["-H", "X-Bad: a\u{1}b", &server.url("/")]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("control character"), "{}", run.stderr);
+}
+
+/// The TLS handshake is bounded by `--connect-timeout` (curl's covers it),
+/// and a server that accepts and never speaks TLS fails in about that time,
+/// with curl's 28.
+#[test]
+fn connect_timeout_bounds_the_tls_handshake() {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback port");
+    let addr = listener.local_addr().expect("a bound address");
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&held);
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            keep.lock().expect("not poisoned").push(stream); // silent
+        }
+    });
+    let started = std::time::Instant::now();
+    let run = get(&["--connect-timeout", "1", &format!("https://{addr}/")]);
+    let took = started.elapsed();
+    assert_eq!(run.code, Some(28), "{}", run.stderr);
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?}: {}",
+        run.stderr
+    );
 }

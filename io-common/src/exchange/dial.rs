@@ -272,6 +272,7 @@ impl<R> Exchange<R> {
         let addr = self.key().map(|k| host_port(k.host(), k.port()));
         self.state = State::Failed(Error::Connect {
             addr: addr.unwrap_or_default(),
+            proxy: false,
             source,
             tried: Vec::new(),
         });
@@ -293,6 +294,7 @@ impl<R> Exchange<R> {
             let (host, port) = k.dial_addr();
             host_port(host, port)
         });
+        let proxy = self.key().is_some_and(|k| k.via().is_some());
         let source = self
             .dialing
             .as_mut()
@@ -300,6 +302,7 @@ impl<R> Exchange<R> {
             .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for host"));
         self.state = State::Failed(Error::Connect {
             addr: addr.unwrap_or_default(),
+            proxy,
             source,
             tried: self
                 .dialing

@@ -129,9 +129,24 @@ pub fn connect_refused<B: Backend>() {
     let client = B::client(test_config());
     for _ in 0..2 {
         let err = send_err::<B>(&client, Req::get(format!("http://127.0.0.1:{port}/")));
-        assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::Connect { proxy: false, .. }),
+            "{err:?}"
+        );
         assert!(!err.reached_server());
     }
+    // Through a proxy nothing listens on: the error says it was the proxy.
+    let mut config = test_config();
+    let proxy = roundtrip_io::proxy::Proxy::parse(&format!("http://127.0.0.1:{port}"));
+    config.proxies = roundtrip_io::proxy::Proxies::all(proxy.expect("a proxy url"));
+    let via = B::client(config);
+    let err = send_err::<B>(&via, Req::get("http://origin.test/"));
+    assert!(matches!(err, Error::Connect { proxy: true, .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("connecting to proxy 127.0.0.1:{port} failed")),
+        "{err}"
+    );
     let stats = B::stats(&client);
     assert_eq!(
         (
