@@ -685,7 +685,11 @@ impl Driver {
             other => other,
         };
         // When the kernel was last asked: readiness after this is unknown.
-        self.polled_at = Some(StdInstant::now());
+        // Known only once the whole batch is applied: while its events are
+        // handled, a checkout's probe must not trust it (a close later in
+        // the batch is not seen yet).
+        let polled_at = StdInstant::now();
+        self.polled_at = None;
         // A stream callback that panics unwinds through here: the driver's
         // own `Poll` goes back first, or every later `run_once` would call
         // the driver embedded.
@@ -701,6 +705,7 @@ impl Driver {
             }
         }
         self.own = Some(own);
+        self.polled_at = Some(polled_at);
         if let Some(panic) = first_panic {
             std::panic::resume_unwind(panic);
         }

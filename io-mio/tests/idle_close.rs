@@ -315,3 +315,84 @@ fn a_close_while_the_loop_stood_still_is_found_by_the_probe() {
     let unread = server.join().expect("server thread");
     assert_eq!(unread, 0, "the POST went out on the closed connection");
 }
+
+/// Two pooled connections close at once, while the loop stands still, so
+/// one poll brings both closes. The first event fails the GET in flight on
+/// one of them (nothing came back: it is retried), and the retry checks out
+/// the other, whose close is later in the same batch: the probe at checkout
+/// must ask the kernel (what the batch holds is not applied yet), find it
+/// closed, and dial, instead of sending the retry on the dead connection.
+#[test]
+fn a_close_later_in_the_same_batch_is_found_by_the_probe() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let (got_tx, got_rx) = channel::<()>();
+    let (close_tx, close_rx) = channel::<()>();
+    let (closed_tx, closed_rx) = channel::<()>();
+    let server = thread::spawn(move || {
+        let mut conns = [accept(&listener), accept(&listener)];
+        for conn in &mut conns {
+            read_request(conn);
+            conn.write_all(&ok("one")).expect("answer");
+        }
+        // Which connection the next GET came on.
+        for conn in &conns {
+            conn.set_read_timeout(Some(Duration::from_millis(5)))
+                .expect("read timeout");
+        }
+        let deadline = Instant::now() + BOUND;
+        let mut byte = [0u8; 1];
+        // Bounded by the deadline.
+        let on = loop {
+            assert!(Instant::now() < deadline, "the third GET did not come");
+            if let Some(i) = (0..2).find(|&i| matches!(conns[i].peek(&mut byte), Ok(1))) {
+                break i;
+            }
+        };
+        read_request(&mut conns[on]);
+        got_tx.send(()).expect("client alive");
+        close_rx.recv_timeout(BOUND).expect("told to close");
+        let [a, b] = conns;
+        let (first, second) = if on == 0 { (a, b) } else { (b, a) };
+        drop(first);
+        drop(second);
+        closed_tx.send(()).expect("client alive");
+        let mut third = accept(&listener);
+        read_request(&mut third);
+        third.write_all(&ok("two")).expect("answer");
+        assert!(client_closes(&mut third), "third connection not closed");
+    });
+    // The default probe threshold (1 ms): the idle connections are older.
+    let mut driver = Driver::builder()
+        .timeout(Some(BOUND))
+        .build()
+        .expect("a driver");
+    driver.get(&url).submit();
+    driver.get(&url).submit();
+    assert_eq!(finish(&mut driver, 2).len(), 2);
+    let stats = driver.stats();
+    assert_eq!((stats.dials, stats.idle), (2, 2), "{stats:?}");
+    driver.get(&url).submit();
+    let deadline = Instant::now() + BOUND;
+    // Turn the loop until the GET is out; then leave the sockets alone
+    // while the server closes both. Bounded by the deadline.
+    while got_rx.try_recv().is_err() {
+        assert!(Instant::now() < deadline, "the GET did not arrive");
+        driver
+            .run_once(Some(Duration::from_millis(10)))
+            .expect("run_once");
+    }
+    close_tx.send(()).expect("server alive");
+    closed_rx.recv_timeout(BOUND).expect("the server closed");
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(body_of(finish(&mut driver, 1)), b"two");
+    let stats = driver.stats();
+    assert_eq!(
+        (stats.dials, stats.reuses),
+        (3, 1),
+        "the retry reused the other dead connection: {stats:?}"
+    );
+    assert_eq!(stats.closed.get(CloseReason::Stale), 1, "{stats:?}");
+    drop(driver);
+    server.join().expect("server thread");
+}
