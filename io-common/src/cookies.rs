@@ -311,7 +311,10 @@ fn check_origin(store: &CookieStore, raw: &RawCookie<'_>, url: &Url) -> Result<(
     };
     let shadows = store.iter_any().any(|old| {
         let old_domain = String::from(&old.domain);
-        old.secure().unwrap_or(false)
+        // A deleted or expired cookie is not in the store (RFC 6265bis
+        // 5.7), though cookie_store keeps it until the jar is pruned.
+        !old.is_expired()
+            && old.secure().unwrap_or(false)
             && old.name() == new.name()
             && (within(&domain, &old_domain) || within(&old_domain, &domain))
             && path_within(&path, &String::from(&old.path))
@@ -541,7 +544,10 @@ pub(crate) fn request_cookie(parts: &Parts, config: &Config) -> Option<HeaderVal
     if !jar.write_cookies(&url, &mut value) {
         return None;
     }
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).ok()
+    let mut value = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).ok()?;
+    // Session cookies: a printed `Prepared` does not show them.
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// Stores the `Set-Cookie` fields of a final response head from `uri`, when
@@ -594,13 +600,13 @@ pub(crate) fn forget_replaced(config: &Config, parts: &mut Parts, response: &Hea
             }
         }
     }
-    if default {
-        // The request carries the rest of the default as its own now.
-        parts.extensions.insert(crate::redirect::Withheld {
-            cookie: true,
-            ..withheld
-        });
-    }
+    // The request carries what is left as its own now (of the default,
+    // or of its own field): the default does not come back on later hops,
+    // even when nothing is left.
+    parts.extensions.insert(crate::redirect::Withheld {
+        cookie: true,
+        ..withheld
+    });
     // Go would send an empty `Cookie:`; none is sent instead.
     match HeaderValue::try_from(kept) {
         Ok(value) if !value.is_empty() => {
@@ -795,6 +801,12 @@ mod tests {
             );
         }
         assert_eq!(jar.cookies(&https).unwrap(), "sid=real");
+        // Once deleted, it shadows nothing: plain http may set the name.
+        let gone = uri("https://h.test/");
+        jar.add_cookie_str("tmp=1; Secure; Path=/", &gone).unwrap();
+        jar.add_cookie_str("tmp=; Max-Age=0; Secure; Path=/", &gone)
+            .unwrap();
+        jar.add_cookie_str("tmp=2; Path=/", &http).unwrap();
         // Another name, or a path the secure one does not cover, is fine.
         jar.add_cookie_str("other=1; Path=/", &http).unwrap();
         jar.add_cookie_str("tok=s; Secure; Path=/app", &https)
@@ -1011,6 +1023,24 @@ mod tests {
         forget_replaced(&config, &mut request, &set_cookies(&["sid=new", "theme=x"]));
         assert!(!request.headers.contains_key(COOKIE));
         assert_eq!(field(&request).unwrap(), "sid=new");
+        // The request's own field replaced whole: the default it overrode
+        // does not come back either.
+        let mut request = parts(url, Some("sid=mine"));
+        forget_replaced(&config, &mut request, &set_cookies(&["sid=new"]));
+        assert!(!request.headers.contains_key(COOKIE));
+        assert_eq!(field(&request).unwrap(), "sid=new");
+    }
+
+    /// The merged `Cookie` holds session cookies: it is sensitive, so a
+    /// printed request does not show it.
+    #[test]
+    fn the_merged_cookie_is_sensitive() {
+        let jar = CookieJar::new();
+        let config = config_with(&jar);
+        jar.add_cookie_str("sid=secret", &uri("http://h/")).unwrap();
+        let value = request_cookie(&parts("http://h/", None), &config).unwrap();
+        assert!(value.is_sensitive());
+        assert!(!format!("{value:?}").contains("secret"));
     }
 
     /// The `Cookie` lines of each request head written on `wire`.

@@ -281,6 +281,12 @@ impl Hop {
             }
             Referer::Remove => {
                 parts.headers.remove(REFERER);
+                // The client's default one stays behind too.
+                let withheld = Withheld::of(parts);
+                parts.extensions.insert(Withheld {
+                    referer: true,
+                    ..withheld
+                });
             }
         }
         parts.uri = self.uri;
@@ -294,12 +300,14 @@ impl Hop {
 /// `Cookie` (`cookie`); after a redirect that set cookies of its default `Cookie`'s
 /// names, that `Cookie` (`cookie`: the request carries what is left of
 /// it as its own); after a redirect that dropped the body, its default
-/// `Content-Type` and `Content-Encoding` (`body`).
+/// `Content-Type` and `Content-Encoding` (`body`); after a hop that must
+/// send no `Referer` (from `https` to `http`), its default one (`referer`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Withheld {
     pub cross_origin: bool,
     pub cookie: bool,
     pub body: bool,
+    pub referer: bool,
 }
 
 impl Withheld {
@@ -409,10 +417,12 @@ impl Redirects {
                 Method::GET | Method::HEAD => (parts.method.clone(), false),
                 _ => (Method::GET, false),
             },
-            // RFC 9110 section 15.4.8-9: same method, same body; a body that
+            // RFC 9110 section 15.4.8-9: same method, same body, and the
+            // fields that describe it (an empty one too: a `POST` with a
+            // `Content-Type` and no body keeps it, as Go does); a body that
             // is gone cannot be sent again, so the redirect is the answer.
             307 | 308 if body == Replay::Consumed => return Ok(Verdict::Deliver),
-            307 | 308 => (parts.method.clone(), body != Replay::Empty),
+            307 | 308 => (parts.method.clone(), true),
             _ => return Ok(Verdict::Deliver),
         };
         if config.max_redirects == 0 || parts.method == Method::CONNECT {
@@ -457,8 +467,14 @@ impl Redirects {
         let cross_origin = current
             .as_ref()
             .is_none_or(|c| c.origin() != next_url.origin());
+        // From `https` to `http` no `Referer` goes, whatever the setting
+        // (RFC 9110 section 10.1.3: a MUST NOT).
+        let downgrade = current
+            .as_ref()
+            .is_some_and(|c| c.scheme() == "https" && next_url.scheme() == "http");
         let referer = match config.referer {
             true => referer(parts, current.as_ref(), &next_url),
+            false if downgrade => Referer::Remove,
             false => Referer::Keep,
         };
         self.chain.push(next.clone());
@@ -649,7 +665,8 @@ mod tests {
             (M::DELETE, 303, Empty, Some((M::GET, false))),
             (M::POST, 307, Replayable, Some((M::POST, true))),
             (M::PUT, 308, Replayable, Some((M::PUT, true))),
-            (M::GET, 307, Empty, Some((M::GET, false))),
+            (M::GET, 307, Empty, Some((M::GET, true))),
+            (M::POST, 308, Empty, Some((M::POST, true))),
             (M::POST, 307, Consumed, None),
             (M::POST, 308, Consumed, None),
             (M::GET, 300, Empty, None),
@@ -712,6 +729,12 @@ mod tests {
             follow(Method::POST, "http://h/", 307, "/x", Replay::Replayable).expect("followed");
         assert_eq!(p.headers["content-type"], "text/plain");
         assert_eq!(p.headers["content-length"], "3");
+        // An empty body keeps its fields too: the request is unchanged.
+        let (p, keeps) =
+            follow(Method::POST, "http://h/", 308, "/x", Replay::Empty).expect("followed");
+        assert!(keeps);
+        assert_eq!(p.headers["content-type"], "text/plain");
+        assert_eq!(Withheld::of(&p), Withheld::default());
     }
 
     #[test]
@@ -811,6 +834,43 @@ mod tests {
         assert_eq!(hop("http://h/a", "/b", &off, false), None);
         let got = hop("http://h/a", "/b", &off, true);
         assert_eq!(got.as_deref(), Some("http://caller/"));
+        // Off or not, none from TLS to plain text (RFC 9110 10.1.3).
+        assert_eq!(hop("https://h/a", "http://h/", &off, true), None);
+    }
+
+    /// From `https` to `http`, the client's default `Referer` stays
+    /// behind as the request's own does; elsewhere it goes.
+    #[test]
+    fn a_default_referer_is_not_sent_to_plain_text() {
+        let mut config = Config::default();
+        config.referer = false;
+        config
+            .default_headers
+            .insert(REFERER, "https://app/private?token=1".parse().unwrap());
+        for (location, sent) in [("http://h/", false), ("https://g/", true)] {
+            let mut p = parts(Method::GET, "https://h/a", &[]);
+            let mut r = Redirects::new(&p.uri);
+            let verdict = r.handle_response(
+                &p,
+                StatusCode::FOUND,
+                &located(location),
+                Replay::Empty,
+                &config,
+            );
+            let Ok(Verdict::Follow(hop)) = verdict else {
+                panic!("not followed: {verdict:?}")
+            };
+            hop.apply(&mut p);
+            let names: Vec<_> = crate::request::fields(&p, &config)
+                .into_iter()
+                .map(|(name, _)| name.to_vec())
+                .collect();
+            assert_eq!(
+                names.iter().any(|n| n == b"referer"),
+                sent,
+                "{location}: {names:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use http::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, HeaderName,
-    HeaderValue, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
+    HeaderValue, PROXY_AUTHORIZATION, REFERER, TRANSFER_ENCODING,
 };
 use http::request::Parts;
 use http::{Method, Uri};
@@ -761,7 +761,8 @@ impl<'a> Iterator for FieldsIter<'a> {
                 // A default the caller marked sensitive (an API key) stays
                 // with its origin, as the request's own do.
                 || (withheld.cross_origin && value.is_sensitive())
-                || (withheld.body && (name == CONTENT_TYPE || name == CONTENT_ENCODING));
+                || (withheld.body && (name == CONTENT_TYPE || name == CONTENT_ENCODING))
+                || (withheld.referer && name == REFERER);
             if !self.request.contains_key(name) && !is_framing(name) && !replaced {
                 return Some(pair((name, value)));
             }
