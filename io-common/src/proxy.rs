@@ -134,7 +134,7 @@ impl Proxy {
     pub fn parse(url: &str) -> Result<Proxy, ProxyError> {
         let url = url.trim();
         let with_scheme;
-        let text = if url.contains("://") {
+        let text = if scheme_of(url).is_some() {
             url
         } else {
             with_scheme = format!("http://{url}");
@@ -242,7 +242,7 @@ fn default_port_of(scheme: &str) -> u16 {
 /// `@` (a password may hold a raw `@`, or a `/` that ends the authority
 /// early for the URL parser; a proxy URL has no path worth showing).
 fn redact(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
+    let (scheme, rest) = match scheme_of(url) {
         Some((scheme, rest)) => (Some(scheme), rest),
         None => (None, url),
     };
@@ -254,6 +254,18 @@ fn redact(url: &str) -> String {
         Some(scheme) => format!("{scheme}://***@{after}"),
         None => format!("***@{after}"),
     }
+}
+
+/// The scheme of `url` and what follows its `://`, when it starts with
+/// one: a letter, then letters, digits, `+`, `-` or `.` (RFC 3986 3.1).
+/// `user:pa://ss@host` has none: a `://` in a password is no scheme.
+fn scheme_of(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let shaped = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    shaped.then_some((scheme, rest))
 }
 
 /// One `NO_PROXY` entry.
@@ -323,7 +335,11 @@ impl NoProxy {
     pub fn matches(&self, host: &str, port: u16) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-        let ip: Option<IpAddr> = host.parse().ok();
+        // An IPv4-mapped IPv6 address is its IPv4 one (Go's `To4`).
+        let ip = host.parse().ok().map(|ip: IpAddr| match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        });
         self.rules.iter().any(|rule| match rule {
             Rule::All => true,
             Rule::Net { net, port: p } => {
@@ -472,7 +488,8 @@ impl Proxies {
     /// The proxies named by environment variables read with `var`, with
     /// curl's and Go's rules: `http_proxy` (or `HTTP_PROXY`, ignored when
     /// `REQUEST_METHOD` is set: a CGI request's `Proxy:` header would set
-    /// it, CVE-2016-5385), `https_proxy` / `HTTPS_PROXY`, `all_proxy` /
+    /// it, CVE-2016-5385; on Windows, whose variable names are
+    /// case-insensitive, both are then ignored), `https_proxy` / `HTTPS_PROXY`, `all_proxy` /
     /// `ALL_PROXY` for a scheme without its own, `no_proxy` / `NO_PROXY`;
     /// the lowercase name wins where both are set; an empty value counts
     /// as unset. A value that is no proxy URL this client speaks
@@ -482,6 +499,13 @@ impl Proxies {
     /// `[::1]`) goes through the proxy unless `NO_PROXY` lists it, as
     /// with curl (Go's `ProxyFromEnvironment` never proxies them).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Proxies {
+        Proxies::from_vars_on(var, cfg!(windows))
+    }
+
+    /// [`from_vars`](Self::from_vars), on a system whose variable names
+    /// are case-insensitive (`windows`: `http_proxy` is `HTTP_PROXY`, so
+    /// a CGI request's `Proxy:` header sets both spellings).
+    fn from_vars_on(var: impl Fn(&str) -> Option<String>, windows: bool) -> Proxies {
         // An empty value is unset: the other spelling is read then (Go's
         // `getEnvAny`, curl's `curl_getenv`).
         let set = |name: &str| {
@@ -500,10 +524,12 @@ impl Proxies {
             Route::Direct => all,
             own => own,
         };
-        let http = or_all(
-            route(get("http_proxy", (!cgi).then_some("HTTP_PROXY"))),
-            all.clone(),
-        );
+        let http = match (cgi, windows) {
+            (true, true) => None,
+            (true, false) => get("http_proxy", None),
+            (false, _) => get("http_proxy", Some("HTTP_PROXY")),
+        };
+        let http = or_all(route(http), all.clone());
         let https = or_all(route(get("https_proxy", Some("HTTPS_PROXY"))), all);
         let no_proxy = get("no_proxy", Some("NO_PROXY"))
             .map_or_else(NoProxy::default, |list| NoProxy::parse(&list));
@@ -585,6 +611,36 @@ mod tests {
             ("http_proxy", "http://admin:1"),
         ]));
         assert_eq!(cgi_lower.for_url("http", "h", 80).unwrap().host(), "admin");
+        // Windows: `http_proxy` reads `HTTP_PROXY`, which the CGI request set.
+        let any_case = |name: &str| {
+            let vars = [
+                ("REQUEST_METHOD", "GET"),
+                ("HTTP_PROXY", "http://attacker:1"),
+            ];
+            vars.iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.to_string())
+        };
+        let windows = Proxies::from_vars_on(any_case, true);
+        assert!(windows.for_url("http", "h", 80).is_none());
+    }
+
+    /// A `://` inside a password is no scheme: the text is read as an
+    /// `http://` URL (percent-encoded, the password parses; raw, its `/`
+    /// ends the authority and it does not), and an error shows none of
+    /// the credentials.
+    #[test]
+    fn a_password_may_hold_a_scheme_separator() {
+        let p = Proxy::parse("alice:pa%3A%2F%2Fss@proxy:3128").expect("an http proxy");
+        assert_eq!((p.host(), p.port()), ("proxy", 3128));
+        assert_eq!(p.credentials(), Some(("alice", "pa://ss")));
+        let Err(e) = Proxy::parse("alice:pa://ss@proxy:3128") else {
+            panic!("a raw / in the password")
+        };
+        let ProxyError::InvalidUrl { url, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(url, "***@proxy:3128");
     }
 
     #[test]
@@ -694,5 +750,8 @@ mod tests {
         assert!(NoProxy::parse("[::1]junk").is_empty());
         assert!(NoProxy::parse("[::1]é").is_empty());
         assert!(NoProxy::parse("[::2]x80").is_empty());
+        // An IPv4-mapped IPv6 address is matched by its IPv4 rule.
+        assert!(rules.matches("[::ffff:10.0.0.1]", 1));
+        assert!(!rules.matches("[::ffff:11.0.0.1]", 1));
     }
 }

@@ -78,7 +78,9 @@ pub struct Prepared {
 /// The `Proxy-Authorization` of a `CONNECT` for the request `parts`
 /// (prepared as `prepared`): the proxy URL's credentials, else the
 /// request's own field, else the client's default one (Go's
-/// `ProxyConnectHeader`, curl's `--proxy-header`).
+/// `ProxyConnectHeader`, curl's `--proxy-header`), as for a forwarded
+/// request: not once a redirect left the origin (the next hop may take
+/// another proxy).
 pub fn connect_authorization(
     prepared: &Prepared,
     parts: &Parts,
@@ -87,8 +89,12 @@ pub fn connect_authorization(
     let proxy = prepared.proxy.as_deref()?;
     proxy.authorization().or_else(|| {
         let own = parts.headers.get(PROXY_AUTHORIZATION);
-        own.or_else(|| config.default_headers.get(PROXY_AUTHORIZATION))
-            .cloned()
+        let left = crate::redirect::Withheld::of(parts).cross_origin;
+        own.or_else(|| match left {
+            true => None,
+            false => config.default_headers.get(PROXY_AUTHORIZATION),
+        })
+        .cloned()
     })
 }
 
@@ -998,6 +1004,27 @@ mod tests {
                 .is_some_and(HeaderValue::is_sensitive)
         );
         assert!(!format!("{prep:?}").contains("c2VjcmV0"), "{prep:?}");
+    }
+
+    /// A default `Proxy-Authorization` goes on a `CONNECT` as on a
+    /// forwarded request: not once a redirect left the origin.
+    #[test]
+    fn a_connect_withholds_a_default_token_after_leaving_the_origin() {
+        let mut config = Config::default();
+        let proxy = crate::proxy::Proxy::parse("http://127.0.0.1:3128").unwrap();
+        config.proxies = crate::proxy::Proxies::all(proxy);
+        config
+            .default_headers
+            .insert(PROXY_AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        let mut p = parts(http::Request::get("https://h/"));
+        let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
+        let token = connect_authorization(&prep, &p, &config);
+        assert_eq!(token.as_ref().map(|v| v.as_bytes()), Some(&b"Bearer t"[..]));
+        p.extensions.insert(crate::redirect::Withheld {
+            cross_origin: true,
+            ..Default::default()
+        });
+        assert_eq!(connect_authorization(&prep, &p, &config), None);
     }
 
     /// `OPTIONS *` through a forwarding proxy asks about the server: its
