@@ -129,7 +129,8 @@ fn response_coding(headers: &HeaderMap) -> Option<Coding> {
 
 /// The coding a response to `parts` is decoded from: we asked, it names one
 /// enabled coding, and it has a body (RFC 9112 section 6.3: not 1xx, 204,
-/// 304, nor `Content-Length: 0`; HEAD and CONNECT never ask).
+/// 304, nor `Content-Length: 0` without a `Transfer-Encoding`, which
+/// frames the body over it; HEAD and CONNECT never ask).
 pub fn decoded_coding(
     parts: &Parts,
     config: &Config,
@@ -145,7 +146,8 @@ pub fn decoded_coding(
         || status == StatusCode::NOT_MODIFIED
         || headers
             .get(CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes().trim_ascii() == b"0");
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"0")
+            && !headers.contains_key(http::header::TRANSFER_ENCODING);
     (!no_body && crate::gzip::adds_gzip(parts, config)).then_some(coding)
 }
 
@@ -244,6 +246,57 @@ impl ContentDecoder {
             #[cfg(feature = "zstd")]
             ContentDecoder::Zstd(d) => d.handle_end(),
         }
+    }
+}
+
+/// How far the compressed bytes of a body may run ahead of what they
+/// decode to, beyond 1/256 of the decoded length: past it, decoding fails
+/// with [`DecodeError::NoProgress`].
+pub const MAX_INPUT_AHEAD: u64 = 1 << 20;
+
+/// A [`ContentDecoder`] that counts what goes in and comes out, and fails
+/// when the input runs [`MAX_INPUT_AHEAD`] ahead of the output: a body
+/// limit counts decoded bytes, so input that decodes to nothing would
+/// otherwise be read for ever.
+#[derive(Debug)]
+pub(crate) struct Decoding {
+    decoder: ContentDecoder,
+    taken: u64,
+    given: u64,
+}
+
+impl Decoding {
+    pub(crate) fn new(decoder: ContentDecoder) -> Self {
+        Decoding {
+            decoder,
+            taken: 0,
+            given: 0,
+        }
+    }
+
+    /// [`ContentDecoder::handle_input`], counted.
+    pub(crate) fn handle_input(&mut self, data: Bytes) {
+        self.taken += data.len() as u64;
+        self.decoder.handle_input(data);
+    }
+
+    /// [`ContentDecoder::poll_output`], counted; fails when more input is
+    /// wanted while what came in is too far ahead.
+    pub(crate) fn poll_output(&mut self) -> Result<Option<Bytes>, DecodeError> {
+        let out = self.decoder.poll_output()?;
+        match &out {
+            Some(piece) => self.given += piece.len() as u64,
+            None if self.taken > self.given + self.given / 256 + MAX_INPUT_AHEAD => {
+                return Err(DecodeError::NoProgress { offset: self.taken });
+            }
+            None => {}
+        }
+        Ok(out)
+    }
+
+    /// [`ContentDecoder::handle_end`].
+    pub(crate) fn handle_end(&mut self) -> Result<(), DecodeError> {
+        self.decoder.handle_end()
     }
 }
 
@@ -1027,5 +1080,54 @@ mod tests {
         assert_eq!(with(&["gzip", "gzip"]), None);
         assert_eq!(with(&["identity"]), None);
         assert_eq!(with(&[]), None);
+    }
+
+    /// Input that decodes to nothing (a gzip header, then endless empty
+    /// stored blocks) fails once it is 1 MiB ahead, as does one that
+    /// decodes to almost nothing; stored (incompressible) data, which
+    /// grows when "compressed", decodes whole.
+    #[test]
+    fn input_far_ahead_of_its_output_fails() {
+        let gzip_header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+        let empty_block = [0u8, 0, 0, 0xff, 0xff];
+        let mut dec = Decoding::new(ContentDecoder::new(Coding::Gzip).expect("gzip"));
+        dec.handle_input(Bytes::copy_from_slice(&gzip_header));
+        let mut failed = None;
+        // Bounded: 2 MiB of empty blocks at most.
+        for _ in 0..(2 << 20) / (empty_block.len() * 1000) {
+            dec.handle_input(Bytes::from(empty_block.repeat(1000)));
+            match dec.poll_output() {
+                Ok(None) => {}
+                Ok(Some(piece)) => panic!("decoded {} bytes of nothing", piece.len()),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        match failed {
+            Some(DecodeError::NoProgress { offset }) => {
+                assert!(offset > MAX_INPUT_AHEAD && offset < MAX_INPUT_AHEAD + 8192)
+            }
+            other => panic!("{other:?}"),
+        }
+        // 4 MiB stored: about 0.008% larger than what it decodes to.
+        let data: Vec<u8> = (0..4u32 << 20)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        e.write_all(&data).expect("in memory");
+        let stream = e.finish().expect("in memory");
+        assert!(stream.len() > data.len());
+        let mut dec = Decoding::new(ContentDecoder::new(Coding::Gzip).expect("gzip"));
+        let mut out = 0;
+        for piece in stream.chunks(16 * 1024) {
+            dec.handle_input(Bytes::copy_from_slice(piece));
+            while let Some(data) = dec.poll_output().expect("decodes") {
+                out += data.len();
+            }
+        }
+        dec.handle_end().expect("whole");
+        assert_eq!(out, data.len());
     }
 }

@@ -98,8 +98,10 @@ pub enum DecodeError {
         /// Where the piece being decoded started.
         offset: u64,
     },
-    /// A checksum of the decoded data (gzip's CRC-32, zlib's Adler-32,
-    /// zstd's content checksum) differs from the stream's.
+    /// gzip's CRC-32 of the decoded data differs from its trailer's (the
+    /// other codings' checksums, zlib's Adler-32 and zstd's, fail as
+    /// [`Corrupt`](Self::Corrupt) or [`Invalid`](Self::Invalid): their
+    /// libraries do not tell them apart).
     #[error("checksum mismatch at byte {offset}")]
     ChecksumMismatch {
         /// Where the trailer started.
@@ -129,6 +131,17 @@ pub enum DecodeError {
         /// The coding's token: `deflate`, `br` or `zstd`.
         coding: &'static str,
         /// Where the piece being decoded started.
+        offset: u64,
+    },
+    /// The compressed bytes ran more than
+    /// [`MAX_INPUT_AHEAD`](crate::coding::MAX_INPUT_AHEAD) ahead of what
+    /// they decode to: no real stream does (stored data grows by less
+    /// than 0.1%), a hostile one (endless empty blocks or members) would
+    /// be read for ever while a body limit, which counts decoded bytes,
+    /// never trips.
+    #[error("compressed data at byte {offset} runs over 1 MiB ahead of what it decodes to")]
+    NoProgress {
+        /// The compressed bytes taken so far.
         offset: u64,
     },
     /// A zstd frame asks for a window larger than the content coding
@@ -184,7 +197,8 @@ pub(crate) fn request_takes_gzip(parts: &Parts) -> bool {
 /// Whether a response to `parts` is decoded: we asked, it names exactly one
 /// enabled coding (gzip, deflate, br, zstd) in `Content-Encoding`, and it
 /// has a body (RFC 9112 section 6.3: not 1xx, 204, 304, nor
-/// `Content-Length: 0`; HEAD and CONNECT never ask).
+/// `Content-Length: 0` without a `Transfer-Encoding`; HEAD and CONNECT
+/// never ask).
 pub fn decodes(parts: &Parts, config: &Config, status: StatusCode, headers: &HeaderMap) -> bool {
     crate::coding::decoded_coding(parts, config, status, headers).is_some()
 }
@@ -853,6 +867,13 @@ mod tests {
         let mut empty = gzip.clone();
         empty.insert(CONTENT_LENGTH, "0".parse().expect("valid"));
         assert!(!decodes(&get, &config, StatusCode::OK, &empty));
+        // A chunked body is framed by its chunks, not by the length beside.
+        let mut chunked = empty.clone();
+        chunked.insert(
+            http::header::TRANSFER_ENCODING,
+            "chunked".parse().expect("valid"),
+        );
+        assert!(decodes(&get, &config, StatusCode::OK, &chunked));
         let mut br = HeaderMap::new();
         br.insert(CONTENT_ENCODING, "br".parse().expect("valid"));
         assert_eq!(

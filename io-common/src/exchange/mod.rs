@@ -82,8 +82,8 @@ use timer::Timers;
 
 use crate::trace::{RequestId, Tracing};
 use crate::{
-    Body, Config, ContentDecoder, DefaultFields, Error, HeadBuilder, Phase, Prepared, Redirects,
-    Verdict, decode_content, drain_buffered, prepare, trailer_into,
+    Body, Config, DefaultFields, Error, HeadBuilder, Phase, Prepared, Redirects, Verdict,
+    decode_content, drain_buffered, prepare, trailer_into,
 };
 
 /// Steps one [`Exchange::poll`] may take before it must answer: every
@@ -310,7 +310,7 @@ pub struct Exchange<R> {
     builder: HeadBuilder,
     /// The decoder of a content coding the client asked for.
     /// (Boxed, like the trailers: most responses have neither.)
-    decoder: Option<Box<ContentDecoder>>,
+    decoder: Option<Box<crate::coding::Decoding>>,
     trailers: Option<Box<HeaderMap>>,
     redirects: Redirects,
     /// The server closed its side of the current connection.
@@ -825,8 +825,8 @@ impl<R> Exchange<R> {
                 self.head_end = Some((end, interim));
                 let (parts, status) = (&self.parts, head.status());
                 let ext = &mut Extensions::new();
-                self.decoder =
-                    decode_content(parts, config, status, head.headers_mut(), ext).map(Box::new);
+                self.decoder = decode_content(parts, config, status, head.headers_mut(), ext)
+                    .map(|d| Box::new(crate::coding::Decoding::new(d)));
                 head.extensions_mut().extend(std::mem::take(ext));
                 mark_followed(&mut self.redirects, &self.parts.uri, head);
                 Some(Action::Head)
