@@ -142,3 +142,44 @@ fn faulty_framing_closes_bodiless_responses_too() {
     let ok = both(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n").unwrap();
     assert_eq!(ok.1, Reuse::Yes);
 }
+
+/// A 2xx to CONNECT ignores its Content-Length and Transfer-Encoding,
+/// malformed ones too (RFC 9110 section 9.3.6: a client MUST): the head
+/// ends the exchange and the connection is a tunnel. Another status keeps
+/// refusing them.
+#[test]
+fn a_tunnel_ignores_malformed_framing_fields() {
+    for fields in [
+        "Content-Length: 0, 5",
+        "Content-Length: x",
+        "Transfer-Encoding: chunked, chunked",
+        "Transfer-Encoding: chunked\r\nContent-Length: nope",
+    ] {
+        for (status, tunnel) in [("200 Connection established", true), ("407 No", false)] {
+            let input = format!("HTTP/1.1 {status}\r\n{fields}\r\n\r\n");
+            for step in [input.len(), 1] {
+                let mut dec = ResponseDecoder::default();
+                dec.set_request_method(b"CONNECT");
+                let mut buf = BytesMut::new();
+                let mut got = None;
+                'feed: for piece in input.as_bytes().chunks(step) {
+                    buf.extend_from_slice(piece);
+                    // Bounded: a head has a few events.
+                    for _ in 0..100 {
+                        match dec.poll_event(&mut buf) {
+                            Ok(Some(Event::HeadEnd(h))) => got = Some(Ok(h.framing)),
+                            Err(e) => got = Some(Err(e)),
+                            Ok(Some(_)) => continue,
+                            Ok(None) => break,
+                        }
+                        break 'feed;
+                    }
+                }
+                match (tunnel, &got) {
+                    (true, Some(Ok(Framing::Switched))) | (false, Some(Err(_))) => {}
+                    _ => panic!("{status} {fields:?} by {step}: {got:?}"),
+                }
+            }
+        }
+    }
+}
