@@ -549,7 +549,6 @@ impl Flow {
                 if let Some(cancel) = &self.cancel {
                     cancel.watch(conn);
                 }
-                let idle_for = idle_for.unwrap_or_default();
                 self.ex.handle_idle(&mut conn.link, idle_for, now);
             }
             Got::Dial(permit) => {

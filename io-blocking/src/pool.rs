@@ -224,7 +224,8 @@ impl SharedPool {
         loop {
             if let Some(grant) = st.parked.get_mut(&ticket).and_then(|p| p.grant.take()) {
                 st.parked.remove(&ticket);
-                return Some(grant.into());
+                drop(st);
+                return Some(self.take_grant(grant));
             }
             let now = StdInstant::now();
             if cancelled.is_some_and(|c| c()) || until.is_some_and(|at| at <= now) {

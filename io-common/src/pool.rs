@@ -143,16 +143,23 @@ pub trait Waiting<C> {
 #[derive(Debug)]
 pub enum Got<C> {
     /// A pooled connection, to be checked for staleness by the caller, and
-    /// how long it sat idle (`None`: handed over by a check-in).
-    Idle(C, Option<Duration>),
+    /// how long it sat idle.
+    Idle(C, Duration),
     /// Permission to dial a new one.
     Dial(DialPermit),
 }
 
-impl<C> From<Grant<C>> for Got<C> {
-    fn from(grant: Grant<C>) -> Self {
+impl<C> Got<C> {
+    /// What a waiter's `grant` gives it, taken at `now`: a connection a
+    /// check-in handed over counts as idle since that check-in, so one
+    /// whose waiter was slow to take it (an async task not polled for a
+    /// while) is probed like any other connection idle that long.
+    pub fn granted(grant: Grant<C>, now: Instant) -> Self {
         match grant {
-            Grant::Conn { idle, .. } => Got::Idle(idle.handle, None),
+            Grant::Conn { idle, .. } => {
+                let idle_for = idle.idle_at(now);
+                Got::Idle(idle.handle, idle_for)
+            }
             Grant::Dial { permit, .. } => Got::Dial(permit),
         }
     }
@@ -324,7 +331,7 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
             st.pending.retain(|&at| at > now);
         }
         let got = match st.pool.checkout(key, now) {
-            Checkout::Idle(idle) => Ok(Got::Idle(idle.handle, Some(idle.idle_for))),
+            Checkout::Idle(idle) => Ok(Got::Idle(idle.handle, idle.idle_for)),
             Checkout::Dial(permit) => Ok(Got::Dial(permit)),
             Checkout::Wait(ticket) => Err(park(&mut st.parked, ticket)),
         };
@@ -390,6 +397,12 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         let grant = st.pool.dial_failed(permit);
         self.deliver(&mut st, grant);
         self.settle(st);
+    }
+
+    /// What a waiter's `grant` gives it, taken now ([`Got::granted`], on
+    /// the pool's clock).
+    pub fn take_grant(&self, grant: Grant<C>) -> Got<C> {
+        Got::granted(grant, self.clock.now())
     }
 
     /// Pool counters.

@@ -105,7 +105,11 @@ impl DriverBuilder {
     /// [`Error::Connect`](crate::Error::Connect)) rather than take a token
     /// outside the range. Pair it with
     /// [`max_conns_per_host`](Self::max_conns_per_host) to queue requests
-    /// instead. Fails with `InvalidInput` for an empty range.
+    /// instead, keeping its sum over the hosts in use below the range:
+    /// the cap is per host, and a dial to a host with several addresses
+    /// holds a token for each attempt Happy Eyeballs has open at once
+    /// (with a second address that does not answer, two). Fails with
+    /// `InvalidInput` for an empty range.
     ///
     /// ```no_run
     /// use mio::{Poll, Token};

@@ -211,7 +211,8 @@ impl Driver {
                     Some(conn) => {
                         conn.state = ConnState::Busy(ex);
                         entry.conn = Some(idle.handle);
-                        entry.ex.handle_idle(&mut conn.link, idle.idle_for, now);
+                        let idle_for = idle.idle_at(now);
+                        entry.ex.handle_idle(&mut conn.link, idle_for, now);
                     }
                     None => {
                         // Unreachable: closed connections leave the pool.

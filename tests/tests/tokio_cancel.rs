@@ -150,3 +150,79 @@ fn cancellation_never_leaks_current_thread() {
         .build()
         .expect("runtime"));
 }
+
+/// A connection a check-in hands to a waiting request counts as idle from
+/// that check-in: the waiting task, not polled for a while, takes it
+/// later, after the server closed it, and probes it before use (a POST
+/// is never sent twice, so on the dead connection it would fail); it
+/// dials instead, and the POST succeeds.
+#[test]
+fn a_grant_taken_late_is_probed() {
+    let ok = |body: &str| {
+        response(
+            200,
+            &[("Content-Length", &body.len().to_string())],
+            body.as_bytes(),
+        )
+    };
+    let server = ScriptServer::start(vec![
+        vec![
+            Step::ReadRequest,
+            // The body comes late: the first request holds the connection
+            // while the POST starts waiting for it.
+            Step::Write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfi".to_vec()),
+            Step::Sleep(Duration::from_millis(50)),
+            Step::Write(b"rst".to_vec()),
+            Step::Sleep(Duration::from_millis(100)),
+            Step::Close,
+        ],
+        vec![
+            Step::ReadRequest,
+            Step::Write(ok("second")),
+            Step::ExpectEof,
+        ],
+    ]);
+    let url = server.url("/");
+    let client = roundtrip_tokio::Client::builder()
+        .max_conns_per_host(Some(1))
+        .timeout(Some(Duration::from_secs(10)))
+        .build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut first = client.get(&url).send().await.expect("the first answer");
+        // The POST waits for the only connection, then is left unpolled.
+        let post = client.post(&url).body("x").send();
+        tokio::pin!(post);
+        let waited = tokio::time::timeout(Duration::from_millis(20), &mut post).await;
+        assert!(waited.is_err(), "the POST did not wait");
+        let body = first
+            .body_mut()
+            .bytes(1 << 10)
+            .await
+            .expect("the first body");
+        assert_eq!(&body[..], b"first");
+        // The connection is the POST's now; the server closes it meanwhile.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mut second = post.await.expect("the POST goes out on a new connection");
+        let body = second
+            .body_mut()
+            .bytes(1 << 10)
+            .await
+            .expect("the second body");
+        assert_eq!(&body[..], b"second");
+    });
+    let stats = client.stats();
+    assert_eq!(stats.dials, 2, "{stats:?}");
+    assert_eq!(
+        stats.closed.get(roundtrip_tokio::proto::CloseReason::Stale),
+        1,
+        "{stats:?}"
+    );
+    drop(client);
+    assert!(server.wait_idle(Duration::from_secs(10)));
+    server.assert_no_errors();
+    assert_eq!(server.count_method("POST"), 1);
+}

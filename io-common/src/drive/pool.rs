@@ -131,7 +131,8 @@ impl<R: Runtime> SharedPool<R> {
         match slot.grant.take() {
             Some(grant) => {
                 st.parked.remove(&ticket);
-                Poll::Ready(grant.into())
+                drop(st);
+                Poll::Ready(self.take_grant(grant))
             }
             None => {
                 slot.waker = Some(cx.waker().clone());

@@ -382,8 +382,6 @@ impl<R: Runtime> Run<R> {
         match got {
             Got::Idle(conn, idle_for) => {
                 let conn = self.conn.insert(conn);
-                // A connection handed over by a check-in was never idle.
-                let idle_for = idle_for.unwrap_or_default();
                 self.ex.handle_idle(&mut conn.link, idle_for, now);
             }
             Got::Dial(permit) => {

@@ -39,6 +39,18 @@ pub struct Idle<H> {
     pub id: ConnId,
     /// How long it sat idle; zero when handed over directly by a check-in.
     pub idle_for: Duration,
+    /// When it went idle: its check-in (for one handed over directly, the
+    /// check-in that granted it: a waiter that takes the grant later has
+    /// had it idle since then).
+    pub since: Instant,
+}
+
+impl<H> Idle<H> {
+    /// How long it has been idle at `now`: [`idle_for`](Self::idle_for)
+    /// when taken at once, more when the grant waited for its taker.
+    pub fn idle_at(&self, now: Instant) -> Duration {
+        now.saturating_since(self.since)
+    }
 }
 
 /// Permission to open one connection; its slot is reserved until the permit is

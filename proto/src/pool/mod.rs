@@ -310,6 +310,7 @@ impl<H> Pool<H> {
                 handle: conn.handle,
                 id: conn.id,
                 idle_for: now.saturating_since(conn.since),
+                since: conn.since,
             });
         }
         if host.conns() < self.config.conn_cap() {
@@ -424,6 +425,7 @@ impl<H> Pool<H> {
                 handle,
                 id,
                 idle_for: Duration::ZERO,
+                since: now,
             };
             return Some(Grant::Conn { ticket, idle });
         }

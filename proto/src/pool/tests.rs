@@ -134,6 +134,10 @@ fn waiters_get_checked_in_conns_in_fifo_order() {
             Some(Grant::Conn { ticket, idle }) => {
                 assert_eq!((ticket, idle.handle, idle.id), (want, handle, id));
                 assert_eq!(idle.idle_for, Duration::ZERO);
+                // Idle from the check-in: a waiter that takes it later
+                // has had it idle that much longer.
+                assert_eq!(idle.since, t(1));
+                assert_eq!(idle.idle_at(t(4)), Duration::from_secs(3));
             }
             other => panic!("expected a handover, got {other:?}"),
         }
