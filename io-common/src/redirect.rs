@@ -842,8 +842,10 @@ mod tests {
     /// behind as the request's own does; elsewhere it goes.
     #[test]
     fn a_default_referer_is_not_sent_to_plain_text() {
-        let mut config = Config::default();
-        config.referer = false;
+        let mut config = Config {
+            referer: false,
+            ..Config::default()
+        };
         config
             .default_headers
             .insert(REFERER, "https://app/private?token=1".parse().unwrap());
