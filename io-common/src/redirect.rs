@@ -778,6 +778,25 @@ mod tests {
         }
     }
 
+    /// The request a `302` to `location` makes of a GET of `from` with
+    /// `fields`.
+    fn after_302(from: &str, fields: &[(&str, &str)], location: &str, config: &Config) -> Parts {
+        let mut p = parts(Method::GET, from, fields);
+        let mut r = Redirects::new(&p.uri);
+        let verdict = r.handle_response(
+            &p,
+            StatusCode::FOUND,
+            &located(location),
+            Replay::Empty,
+            config,
+        );
+        let Ok(Verdict::Follow(hop)) = verdict else {
+            panic!("not followed: {verdict:?}")
+        };
+        hop.apply(&mut p);
+        p
+    }
+
     #[test]
     fn each_hop_names_where_it_comes_from() {
         let hop = |from: &str, location: &str, config: &Config, own: bool| {
@@ -785,19 +804,7 @@ mod tests {
                 true => &[("referer", "http://caller/")],
                 false => &[],
             };
-            let mut p = parts(Method::GET, from, fields);
-            let mut r = Redirects::new(&p.uri);
-            let verdict = r.handle_response(
-                &p,
-                StatusCode::FOUND,
-                &located(location),
-                Replay::Empty,
-                config,
-            );
-            let Ok(Verdict::Follow(hop)) = verdict else {
-                panic!("not followed: {verdict:?}")
-            };
-            hop.apply(&mut p);
+            let p = after_302(from, fields, location, config);
             p.headers
                 .get("referer")
                 .map(|v| v.to_str().unwrap().to_string())
@@ -850,19 +857,7 @@ mod tests {
             .default_headers
             .insert(REFERER, "https://app/private?token=1".parse().unwrap());
         for (location, sent) in [("http://h/", false), ("https://g/", true)] {
-            let mut p = parts(Method::GET, "https://h/a", &[]);
-            let mut r = Redirects::new(&p.uri);
-            let verdict = r.handle_response(
-                &p,
-                StatusCode::FOUND,
-                &located(location),
-                Replay::Empty,
-                &config,
-            );
-            let Ok(Verdict::Follow(hop)) = verdict else {
-                panic!("not followed: {verdict:?}")
-            };
-            hop.apply(&mut p);
+            let p = after_302("https://h/a", &[], location, &config);
             let names: Vec<_> = crate::request::fields(&p, &config)
                 .into_iter()
                 .map(|(name, _)| name.to_vec())
