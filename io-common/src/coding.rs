@@ -250,9 +250,21 @@ impl ContentDecoder {
 }
 
 /// How far the compressed bytes of a body may run ahead of what they
-/// decode to, beyond 1/256 of the decoded length: past it, decoding fails
-/// with [`DecodeError::NoProgress`].
+/// decode to, beyond 1/256 of the decoded length and [`PIECE_OVERHEAD`]
+/// bytes per decoded piece: past it, a client's body fails with
+/// [`DecodeError::NoProgress`].
+///
+/// ```
+/// assert_eq!(roundtrip_io::MAX_INPUT_AHEAD, 1 << 20);
+/// ```
 pub const MAX_INPUT_AHEAD: u64 = 1 << 20;
+
+/// What each decoded piece may cost in compressed bytes beyond its own:
+/// a stream flushed after every small write (server-sent events, gzipped
+/// with a flush per event) spends about 5 to 10 bytes a flush, so a
+/// heartbeat of 3 bytes takes about 8; endless empty blocks decode to no
+/// piece at all, and stay bounded.
+const PIECE_OVERHEAD: u64 = 64;
 
 /// A [`ContentDecoder`] that counts what goes in and comes out, and fails
 /// when the input runs [`MAX_INPUT_AHEAD`] ahead of the output: a body
@@ -263,6 +275,7 @@ pub(crate) struct Decoding {
     decoder: ContentDecoder,
     taken: u64,
     given: u64,
+    pieces: u64,
 }
 
 impl Decoding {
@@ -271,6 +284,7 @@ impl Decoding {
             decoder,
             taken: 0,
             given: 0,
+            pieces: 0,
         }
     }
 
@@ -285,13 +299,24 @@ impl Decoding {
     pub(crate) fn poll_output(&mut self) -> Result<Option<Bytes>, DecodeError> {
         let out = self.decoder.poll_output()?;
         match &out {
-            Some(piece) => self.given += piece.len() as u64,
-            None if self.taken > self.given + self.given / 256 + MAX_INPUT_AHEAD => {
+            Some(piece) => {
+                self.given += piece.len() as u64;
+                self.pieces += 1;
+            }
+            None if self.taken > self.allowed() => {
                 return Err(DecodeError::NoProgress { offset: self.taken });
             }
             None => {}
         }
         Ok(out)
+    }
+
+    /// The most compressed bytes the output so far accounts for.
+    fn allowed(&self) -> u64 {
+        let slack = self.given / 256 + self.pieces.saturating_mul(PIECE_OVERHEAD);
+        self.given
+            .saturating_add(slack)
+            .saturating_add(MAX_INPUT_AHEAD)
     }
 
     /// [`ContentDecoder::handle_end`].
@@ -1083,9 +1108,10 @@ mod tests {
     }
 
     /// Input that decodes to nothing (a gzip header, then endless empty
-    /// stored blocks) fails once it is 1 MiB ahead, as does one that
-    /// decodes to almost nothing; stored (incompressible) data, which
-    /// grows when "compressed", decodes whole.
+    /// stored blocks) fails once it is 1 MiB ahead; stored
+    /// (incompressible) data, which grows when "compressed", decodes
+    /// whole, and so does a stream flushed after every 3-byte write (an
+    /// event stream's heartbeats), which costs more than it decodes to.
     #[test]
     fn input_far_ahead_of_its_output_fails() {
         let gzip_header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -1129,5 +1155,31 @@ mod tests {
         }
         dec.handle_end().expect("whole");
         assert_eq!(out, data.len());
+        // 300,000 heartbeats of 3 bytes, each flushed: a stored block of
+        // its own (8 bytes), as a flushing encoder writes incompressible
+        // small pieces; then an empty final block and the trailer.
+        let beats = 300_000;
+        let mut stream = gzip_header.to_vec();
+        let mut crc = flate2::Crc::new();
+        for _ in 0..beats {
+            stream.extend_from_slice(&[0, 3, 0, 0xfc, 0xff, b':', b'\n', b'\n']);
+            crc.update(b":\n\n");
+        }
+        stream.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+        stream.extend_from_slice(&crc.sum().to_le_bytes());
+        stream.extend_from_slice(&(3 * beats as u32).to_le_bytes());
+        let decoded = 3 * beats;
+        assert!(stream.len() > decoded + decoded / 256 + MAX_INPUT_AHEAD as usize);
+        let mut dec = Decoding::new(ContentDecoder::new(Coding::Gzip).expect("gzip"));
+        let mut out = 0;
+        // In pieces of a few flushes each.
+        for piece in stream.chunks(64) {
+            dec.handle_input(Bytes::copy_from_slice(piece));
+            while let Some(data) = dec.poll_output().expect("decodes") {
+                out += data.len();
+            }
+        }
+        dec.handle_end().expect("whole");
+        assert_eq!(out, decoded);
     }
 }

@@ -335,16 +335,19 @@ impl NoProxy {
     pub fn matches(&self, host: &str, port: u16) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-        // An IPv4-mapped IPv6 address is its IPv4 one (Go's `To4`).
-        let ip = host.parse().ok().map(|ip: IpAddr| match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        });
+        let ip: Option<IpAddr> = host.parse().ok();
+        // An IPv4-mapped IPv6 address is also its IPv4 one (Go's `To4`):
+        // a rule in either form matches it.
+        let mapped = match ip {
+            Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(IpAddr::V4),
+            _ => None,
+        };
+        let within = |net: &ipnet::IpNet| {
+            ip.is_some_and(|ip| net.contains(&ip)) || mapped.is_some_and(|ip| net.contains(&ip))
+        };
         self.rules.iter().any(|rule| match rule {
             Rule::All => true,
-            Rule::Net { net, port: p } => {
-                ip.is_some_and(|ip| net.contains(&ip)) && p.is_none_or(|p| p == port)
-            }
+            Rule::Net { net, port: p } => within(net) && p.is_none_or(|p| p == port),
             Rule::Domain {
                 name,
                 subdomains_only,
@@ -753,5 +756,12 @@ mod tests {
         // An IPv4-mapped IPv6 address is matched by its IPv4 rule.
         assert!(rules.matches("[::ffff:10.0.0.1]", 1));
         assert!(!rules.matches("[::ffff:11.0.0.1]", 1));
+        // A rule in the IPv6 form still matches it.
+        for rule in ["::ffff:10.0.0.1", "[::ffff:10.0.0.1]", "::ffff:0:0/96"] {
+            assert!(
+                NoProxy::parse(rule).matches("[::ffff:10.0.0.1]", 1),
+                "{rule}"
+            );
+        }
     }
 }

@@ -263,9 +263,11 @@ impl Hop {
             for name in marked {
                 parts.headers.remove(name);
             }
-            // The client's default credentials (and its default `Host`,
-            // which names the first origin) stay behind too, on this hop
-            // and every later one (Go after CVE-2024-45336).
+            // The client's default credentials for the origin (and its
+            // default `Host`, which names the first origin) stay behind
+            // too, on this hop and every later one (Go after
+            // CVE-2024-45336); its default `Proxy-Authorization`, which is
+            // its proxies', not the origin's, follows.
             let withheld = Withheld::of(parts);
             parts.extensions.insert(Withheld {
                 cross_origin: true,
@@ -296,7 +298,7 @@ impl Hop {
 
 /// Which of the client's default fields a redirect took off the request,
 /// in its extensions: after a hop to another origin its default
-/// `Authorization`, `Proxy-Authorization` and `Host` (`cross_origin`) and
+/// `Authorization` and `Host` (`cross_origin`) and
 /// `Cookie` (`cookie`); after a redirect that set cookies of its default `Cookie`'s
 /// names, that `Cookie` (`cookie`: the request carries what is left of
 /// it as its own); after a redirect that dropped the body, its default

@@ -78,9 +78,10 @@ pub struct Prepared {
 /// The `Proxy-Authorization` of a `CONNECT` for the request `parts`
 /// (prepared as `prepared`): the proxy URL's credentials, else the
 /// request's own field, else the client's default one (Go's
-/// `ProxyConnectHeader`, curl's `--proxy-header`), as for a forwarded
-/// request: not once a redirect left the origin (the next hop may take
-/// another proxy).
+/// `ProxyConnectHeader`, curl's `--proxy-header`). A redirect to another
+/// origin keeps the default, as a forwarded request does: it is the
+/// client's credential for its proxies, sent to each of them with or
+/// without a redirect, and never to an origin.
 pub fn connect_authorization(
     prepared: &Prepared,
     parts: &Parts,
@@ -89,12 +90,8 @@ pub fn connect_authorization(
     let proxy = prepared.proxy.as_deref()?;
     proxy.authorization().or_else(|| {
         let own = parts.headers.get(PROXY_AUTHORIZATION);
-        let left = crate::redirect::Withheld::of(parts).cross_origin;
-        own.or_else(|| match left {
-            true => None,
-            false => config.default_headers.get(PROXY_AUTHORIZATION),
-        })
-        .cloned()
+        own.or_else(|| config.default_headers.get(PROXY_AUTHORIZATION))
+            .cloned()
     })
 }
 
@@ -759,10 +756,10 @@ impl<'a> Iterator for FieldsIter<'a> {
             let replaced = (name == AUTHORIZATION
                 && (self.authorization.is_some() || withheld.cross_origin))
                 || (name == COOKIE && (self.cookie.is_some() || withheld.cookie))
+                // The client's credential for its proxies: to each of
+                // them, redirected or not, and never to an origin.
                 || (name == PROXY_AUTHORIZATION
-                    && (self.proxy_authorization.is_some()
-                        || withheld.cross_origin
-                        || !self.forwarded))
+                    && (self.proxy_authorization.is_some() || !self.forwarded))
                 || (name == HOST && withheld.cross_origin)
                 // A default the caller marked sensitive (an API key) stays
                 // with its origin, as the request's own do.
@@ -1006,10 +1003,11 @@ mod tests {
         assert!(!format!("{prep:?}").contains("c2VjcmV0"), "{prep:?}");
     }
 
-    /// A default `Proxy-Authorization` goes on a `CONNECT` as on a
-    /// forwarded request: not once a redirect left the origin.
+    /// A default `Proxy-Authorization` goes on a `CONNECT`, and to a
+    /// forwarding proxy, after a redirect to another origin too (the
+    /// client's credential for its proxies); never to an origin.
     #[test]
-    fn a_connect_withholds_a_default_token_after_leaving_the_origin() {
+    fn a_default_proxy_token_follows_redirects_to_proxies_only() {
         let mut config = Config::default();
         let proxy = crate::proxy::Proxy::parse("http://127.0.0.1:3128").unwrap();
         config.proxies = crate::proxy::Proxies::all(proxy);
@@ -1024,7 +1022,23 @@ mod tests {
             cross_origin: true,
             ..Default::default()
         });
-        assert_eq!(connect_authorization(&prep, &p, &config), None);
+        let token = connect_authorization(&prep, &p, &config);
+        assert_eq!(token.as_ref().map(|v| v.as_bytes()), Some(&b"Bearer t"[..]));
+        // Forwarded (plain http), and straight to an origin.
+        let sends = |p: &Parts, config: &Config| {
+            let prep = prepare(p, BodyLen::Empty, config).expect("valid");
+            prep.fields(p, config)
+                .into_iter()
+                .any(|(name, _)| name == b"proxy-authorization")
+        };
+        let mut p = parts(http::Request::get("http://h/"));
+        p.extensions.insert(crate::redirect::Withheld {
+            cross_origin: true,
+            ..Default::default()
+        });
+        assert!(sends(&p, &config));
+        config.proxies = crate::proxy::Proxies::none();
+        assert!(!sends(&p, &config));
     }
 
     /// `OPTIONS *` through a forwarding proxy asks about the server: its

@@ -154,9 +154,9 @@ pub struct Args {
     /// (the TLS handshake's too, unless --connect-timeout is given); 0: none.
     #[arg(short = 'm', long, alias = "max-time", value_name = "S", value_parser = parse_seconds)]
     timeout: Option<Duration>,
-    /// Longest wait in seconds for a connection to be established, its
-    /// TLS handshake included [default: 30 to connect, 10 for the
-    /// handshake; 0: the default].
+    /// Longest wait in seconds for each step of establishing a
+    /// connection: each TCP connect attempt, and each TLS handshake
+    /// [default: 30 to connect, 10 for a handshake; 0: the default].
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     connect_timeout: Option<Duration>,
     /// Milliseconds before the next address of a host is tried beside the
@@ -1246,6 +1246,21 @@ impl OutFile {
         })
     }
 
+    /// Whether `path` can be opened for writing, before any request, so
+    /// that an unwritable one is a usage error before anything is sent,
+    /// without opening what exists (a FIFO's reader would see its end): a
+    /// directory is refused; a file made to check its directory goes
+    /// again.
+    fn check(path: &PathBuf) -> Result<(), Failure> {
+        let refused =
+            |why: &str| Failure::Usage(format!("cannot create {}: {why}", path.display()));
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => Err(refused("Is a directory")),
+            Ok(_) => Ok(()),
+            Err(_) => OutFile::open(path).map(drop),
+        }
+    }
+
     /// A response arrived: from now on the file is this run's (emptied
     /// if it is a regular file: `/dev/null`, a FIFO or a terminal cannot
     /// be, and need not).
@@ -1344,9 +1359,7 @@ impl Sink {
         if args.remote_name {
             for request in planned {
                 let name = remote_name(&request.parts.uri)?;
-                // Checked now, so that an unwritable path is a usage error
-                // before anything is sent; a file made for the check goes.
-                drop(OutFile::open(&name)?);
+                OutFile::check(&name)?;
                 remote.push_back(name);
             }
         }

@@ -35,7 +35,7 @@ fn get_with_stdin(args: &[&str], input: &[u8]) -> Run {
 /// Runs `roundtrip get` with `args`, `input` on stdin, in `dir` (or this
 /// process's directory).
 fn get_in(dir: Option<&std::path::Path>, args: &[&str], input: &[u8]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_roundtrip"));
+    let mut command = roundtrip();
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
@@ -59,6 +59,28 @@ fn get_in(dir: Option<&std::path::Path>, args: &[&str], input: &[u8]) -> Run {
         stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
         stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
     }
+}
+
+/// The environment variables that choose proxies.
+const PROXY_VARS: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// The binary, without the machine's proxy settings (they are not the
+/// test's).
+fn roundtrip() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_roundtrip"));
+    for name in PROXY_VARS {
+        command.env_remove(name);
+    }
+    command
 }
 
 /// Every backend's name for `--backend`.
@@ -1463,7 +1485,7 @@ fn write_out_after_a_failure_on_every_backend() {
 fn a_closed_stderr_does_not_end_the_run() {
     let server = hello();
     for backend in BACKENDS {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+        let mut child = roundtrip()
             .args(["get", "-v", "--backend", backend, &server.url("/")])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -1510,7 +1532,7 @@ fn remote_names_are_opened_one_at_a_time() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_get-remote-one-at-a-time");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+    let mut child = roundtrip()
         .current_dir(&dir)
         .args(["get", "-O", &server.url("/stall"), &server.url("/later")])
         .stdin(Stdio::null())
@@ -1548,7 +1570,7 @@ fn an_empty_proxy_is_none_and_a_dead_one_is_named() {
     let server = hello();
     let refused = refused_url();
     let dead = refused.trim_end_matches('/');
-    let run = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+    let run = roundtrip()
         .args(["get", "-x", "", &server.url("/")])
         .env("http_proxy", dead)
         .env("HTTP_PROXY", dead)
@@ -1614,4 +1636,62 @@ fn connect_timeout_bounds_the_tls_handshake() {
         "took {took:?}: {}",
         run.stderr
     );
+}
+
+/// `-O` checks its files before any request without opening one that
+/// exists: a FIFO's reader gets the body whole (an open and close for the
+/// check would have ended its read before it), and a directory is a usage
+/// error before anything is sent.
+#[test]
+fn remote_names_are_checked_without_opening() {
+    let server = hello();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_get-remote-fifo");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("sub")).expect("a temp dir");
+    let run = get_in(Some(&dir), &["-O", &server.url("/sub")], b"");
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("Is a directory"), "{}", run.stderr);
+    assert_eq!(server.conns(), 0);
+
+    let fifo = dir.join("f");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let reader = thread::spawn(move || {
+        let mut body = Vec::new();
+        // Opening blocks until the writer opens; the read ends at its close.
+        let mut f = std::fs::File::open(&fifo).expect("the fifo opens");
+        f.read_to_end(&mut body).expect("the fifo reads");
+        body
+    });
+    let mut child = roundtrip()
+        .current_dir(&dir)
+        .args(["get", "-O", &server.url("/f")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the roundtrip binary starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // Bounded by the deadline.
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the run") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let body = reader.join().expect("the reader");
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "the run hung or failed"
+    );
+    assert_eq!(body, b"hello, world");
 }

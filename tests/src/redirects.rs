@@ -361,9 +361,9 @@ pub fn cross_origin_strips_credentials<B: Backend>() {
     settle::<B>(client, &[&server, &other]);
 }
 
-/// The client's default `Authorization`, `Cookie` and
-/// `Proxy-Authorization` stay behind on a hop to another origin, as the
-/// request's own do, and on every hop after it, back to the first origin
+/// The client's default `Authorization` and `Cookie` stay behind on a
+/// hop to another origin, as the request's own do (its default
+/// `Proxy-Authorization` never reaches an origin at all), and on every hop after it, back to the first origin
 /// too (Go after CVE-2024-45336); a hop within the origin keeps them, and
 /// other defaults always follow. Both ways a head is written: a request
 /// with no fields of its own (the client's preset block) and one with.
