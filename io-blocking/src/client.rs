@@ -543,18 +543,22 @@ impl Flow {
 
     /// Reports what the pool gave.
     fn got(&mut self, got: Got<Box<Conn>>, now: roundtrip_io::proto::time::Instant) {
-        match got {
-            Got::Idle(conn, idle_for) => {
-                let conn = self.conn.insert(conn);
-                if let Some(cancel) = &self.cancel {
-                    cancel.watch(conn);
-                }
-                self.ex.handle_idle(&mut conn.link, idle_for, now);
-            }
+        let (conn, idle_for, handed) = match got {
+            Got::Idle(conn, idle_for) => (conn, idle_for, false),
+            Got::Handed(conn, waited) => (conn, waited, true),
             Got::Dial(permit) => {
                 self.permit = Some(permit);
                 self.ex.handle_dial(now);
+                return;
             }
+        };
+        let conn = self.conn.insert(conn);
+        if let Some(cancel) = &self.cancel {
+            cancel.watch(conn);
+        }
+        match handed {
+            true => self.ex.handle_handover(&mut conn.link, idle_for, now),
+            false => self.ex.handle_idle(&mut conn.link, idle_for, now),
         }
     }
 

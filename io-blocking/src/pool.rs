@@ -224,8 +224,7 @@ impl SharedPool {
         loop {
             if let Some(grant) = st.parked.get_mut(&ticket).and_then(|p| p.grant.take()) {
                 st.parked.remove(&ticket);
-                drop(st);
-                return Some(self.take_grant(grant));
+                return Some(self.take_grant(&mut st, grant));
             }
             let now = StdInstant::now();
             if cancelled.is_some_and(|c| c()) || until.is_some_and(|at| at <= now) {

@@ -250,7 +250,7 @@ impl ContentDecoder {
 }
 
 /// How far the compressed bytes of a body may run ahead of what they
-/// decode to, beyond 1/256 of the decoded length and [`PIECE_OVERHEAD`]
+/// decode to, beyond 1/256 of the decoded length and 64
 /// bytes per decoded piece: past it, a client's body fails with
 /// [`DecodeError::NoProgress`].
 ///

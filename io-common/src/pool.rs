@@ -142,9 +142,13 @@ pub trait Waiting<C> {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Got<C> {
-    /// A pooled connection, to be checked for staleness by the caller, and
-    /// how long it sat idle.
+    /// A connection from the idle set, to be checked for staleness by the
+    /// caller, and how long it sat idle.
     Idle(C, Duration),
+    /// A connection a check-in handed to this waiter, and how long ago
+    /// (the waiter may have been slow to take it): checked like an idle
+    /// one.
+    Handed(C, Duration),
     /// Permission to dial a new one.
     Dial(DialPermit),
 }
@@ -157,8 +161,8 @@ impl<C> Got<C> {
     pub fn granted(grant: Grant<C>, now: Instant) -> Self {
         match grant {
             Grant::Conn { idle, .. } => {
-                let idle_for = idle.idle_at(now);
-                Got::Idle(idle.handle, idle_for)
+                let waited = idle.idle_at(now);
+                Got::Handed(idle.handle, waited)
             }
             Grant::Dial { permit, .. } => Got::Dial(permit),
         }
@@ -399,10 +403,11 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
         self.settle(st);
     }
 
-    /// What a waiter's `grant` gives it, taken now ([`Got::granted`], on
-    /// the pool's clock).
-    pub fn take_grant(&self, grant: Grant<C>) -> Got<C> {
-        Got::granted(grant, self.clock.now())
+    /// What a waiter's `grant` gives it, taken now ([`Got::granted`], at
+    /// the pool's time, which the grant's check-in time never passes).
+    pub fn take_grant(&self, st: &mut PoolState<C, W::Parked>, grant: Grant<C>) -> Got<C> {
+        let now = st.advance(self.clock.now());
+        Got::granted(grant, now)
     }
 
     /// Pool counters.
@@ -436,11 +441,13 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
     fn give_back(&self, st: &mut PoolState<C, W::Parked>, grant: Grant<C>) -> Option<Grant<C>> {
         match grant {
             Grant::Conn { idle, .. } => {
-                let conn = idle.handle;
+                let (conn, since) = (idle.handle, idle.since);
                 let (id, key) = (conn.id(), conn.key().clone());
                 let keep_alive = conn.proto().keep_alive_timeout();
                 let now = st.advance(self.clock.now());
-                st.pool.checkin(id, &key, conn, Reuse::Yes, keep_alive, now)
+                // Idle since the check-in that granted it, not since now.
+                let pool = &mut st.pool;
+                pool.checkin_since(id, &key, conn, Reuse::Yes, keep_alive, since, now)
             }
             Grant::Dial { permit, .. } => st.pool.dial_failed(permit),
         }
@@ -718,9 +725,10 @@ mod tests {
         let grant = st.parked.remove(&ticket).expect("granted");
         h.pool.redeliver(&mut st, grant);
         h.pool.settle(st);
-        // `a` is idle from 2 s (the pool's latest time) until 2 + 5 - 1 s
-        // (the 1 s margin), not 92 s; `b`, evicted, is closed.
+        // `a` is idle from 1 s (the check-in that granted it, as the
+        // server counts) until 1 + 5 - 1 s (the 1 s margin), not 92 s;
+        // `b`, evicted, is closed.
         assert_eq!((h.closes(), h.pool.stats().idle), (1, 1));
-        assert_eq!(h.rings(), [92, 6]);
+        assert_eq!(h.rings(), [92, 5]);
     }
 }

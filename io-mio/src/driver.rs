@@ -120,8 +120,9 @@ pub struct Driver {
     /// Results that came since `run_once` last returned (its count of
     /// waiting results told the caller of the others).
     pub(crate) unreported: bool,
-    /// When the driver's own `Poll` last returned (`None`: never, or the
-    /// driver is embedded): readiness that came later is not known yet.
+    /// When the driver's own `Poll` last returned (`None`: never, the
+    /// driver is embedded, or the batch that poll returned is still being
+    /// handled): readiness that came later is not known yet.
     pub(crate) polled_at: Option<StdInstant>,
     /// A stream callback's panic, caught where it ran (its exchange
     /// failed) and passed on to the caller once the call is done, so that

@@ -211,8 +211,8 @@ impl Driver {
                     Some(conn) => {
                         conn.state = ConnState::Busy(ex);
                         entry.conn = Some(idle.handle);
-                        let idle_for = idle.idle_at(now);
-                        entry.ex.handle_idle(&mut conn.link, idle_for, now);
+                        let waited = idle.idle_at(now);
+                        entry.ex.handle_handover(&mut conn.link, waited, now);
                     }
                     None => {
                         // Unreachable: closed connections leave the pool.

@@ -2,8 +2,9 @@
 //! the close event, however young the connection, and a response that came
 //! with the server's FIN does not put its connection back in the pool.
 //!
-//! `stale_check_after` is set far beyond the test's life, so the probe at
-//! checkout never runs: only the close event can tell the driver. Every wait
+//! `stale_check_after` is set far beyond the test's life in most cases,
+//! so the probe at checkout never runs: only the close event can tell the
+//! driver. The last two keep the default, to test the probe itself. Every wait
 //! is bounded; the server is a plain loopback listener driven step by step
 //! over channels, so each case controls when the close happens.
 

@@ -155,11 +155,16 @@ fn a_tunnel_ignores_malformed_framing_fields() {
         "Transfer-Encoding: chunked, chunked",
         "Transfer-Encoding: chunked\r\nContent-Length: nope",
     ] {
-        for (status, tunnel) in [("200 Connection established", true), ("407 No", false)] {
+        let cases = [
+            ("CONNECT", "200 Connection established", true),
+            ("CONNECT", "407 No", false),
+            ("GET", "200 OK", false),
+        ];
+        for (method, status, tunnel) in cases {
             let input = format!("HTTP/1.1 {status}\r\n{fields}\r\n\r\n");
             for step in [input.len(), 1] {
                 let mut dec = ResponseDecoder::default();
-                dec.set_request_method(b"CONNECT");
+                dec.set_request_method(method.as_bytes());
                 let mut buf = BytesMut::new();
                 let mut got = None;
                 'feed: for piece in input.as_bytes().chunks(step) {
@@ -177,7 +182,7 @@ fn a_tunnel_ignores_malformed_framing_fields() {
                 }
                 match (tunnel, &got) {
                     (true, Some(Ok(Framing::Switched))) | (false, Some(Err(_))) => {}
-                    _ => panic!("{status} {fields:?} by {step}: {got:?}"),
+                    _ => panic!("{method} {status} {fields:?} by {step}: {got:?}"),
                 }
             }
         }

@@ -226,3 +226,65 @@ fn a_grant_taken_late_is_probed() {
     server.assert_no_errors();
     assert_eq!(server.count_method("POST"), 1);
 }
+
+/// A connection a check-in hands to a waiting request is traced as handed
+/// over (`was_idle` false), not as taken from the idle set.
+#[test]
+fn a_handover_is_traced_as_such() {
+    let server = ScriptServer::start(vec![vec![
+        Step::ReadRequest,
+        Step::Write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfi".to_vec()),
+        Step::Sleep(Duration::from_millis(50)),
+        Step::Write(b"rst".to_vec()),
+        Step::ReadRequest,
+        Step::Write(response(200, &[("Content-Length", "2")], b"ok")),
+        Step::ExpectEof,
+    ]]);
+    let url = server.url("/");
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&events);
+    let client = roundtrip_tokio::Client::builder()
+        .max_conns_per_host(Some(1))
+        .timeout(Some(Duration::from_secs(10)))
+        .trace(roundtrip_io::Tracer::new(move |e| {
+            if let roundtrip_io::proto::trace::TraceEvent::GotConn {
+                reused, was_idle, ..
+            } = e
+            {
+                seen.lock()
+                    .expect("not poisoned")
+                    .push((*reused, *was_idle));
+            }
+        }))
+        .build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut first = client.get(&url).send().await.expect("the first answer");
+        let second = client.get(&url).send();
+        tokio::pin!(second);
+        let waited = tokio::time::timeout(Duration::from_millis(20), &mut second).await;
+        assert!(waited.is_err(), "the second GET did not wait");
+        let body = first
+            .body_mut()
+            .bytes(1 << 10)
+            .await
+            .expect("the first body");
+        assert_eq!(&body[..], b"first");
+        let mut second = second.await.expect("the second answer");
+        let body = second
+            .body_mut()
+            .bytes(1 << 10)
+            .await
+            .expect("the second body");
+        assert_eq!(&body[..], b"ok");
+    });
+    // New, then handed over.
+    let got = events.lock().expect("not poisoned").clone();
+    assert_eq!(got, [(false, false), (true, false)]);
+    drop(client);
+    assert!(server.wait_idle(Duration::from_secs(10)));
+    server.assert_no_errors();
+}

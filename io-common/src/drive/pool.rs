@@ -131,8 +131,7 @@ impl<R: Runtime> SharedPool<R> {
         match slot.grant.take() {
             Some(grant) => {
                 st.parked.remove(&ticket);
-                drop(st);
-                Poll::Ready(self.take_grant(grant))
+                Poll::Ready(self.take_grant(&mut st, grant))
             }
             None => {
                 slot.waker = Some(cx.waker().clone());

@@ -384,6 +384,10 @@ impl<R: Runtime> Run<R> {
                 let conn = self.conn.insert(conn);
                 self.ex.handle_idle(&mut conn.link, idle_for, now);
             }
+            Got::Handed(conn, waited) => {
+                let conn = self.conn.insert(conn);
+                self.ex.handle_handover(&mut conn.link, waited, now);
+            }
             Got::Dial(permit) => {
                 self.dialing = Some(Dialing {
                     permit: Some(permit),

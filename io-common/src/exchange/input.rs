@@ -18,13 +18,29 @@ impl<R> Exchange<R> {
 
     /// The pool gave an idle connection, idle for `idle_for`.
     pub fn handle_idle(&mut self, link: &mut Link, idle_for: core::time::Duration, now: Instant) {
+        self.take_pooled(link, idle_for, true, now);
+    }
+
+    /// A check-in handed this waiting request its connection, `waited`
+    /// ago: probed as one idle that long, traced as handed over.
+    pub fn handle_handover(&mut self, link: &mut Link, waited: core::time::Duration, now: Instant) {
+        self.take_pooled(link, waited, false, now);
+    }
+
+    fn take_pooled(
+        &mut self,
+        link: &mut Link,
+        idle_for: core::time::Duration,
+        from_idle: bool,
+        now: Instant,
+    ) {
         if !matches!(self.state, State::Checkout | State::Waiting) {
             return;
         }
         self.conn = Some(link.id);
         // A stale probe's close is this request's too.
         link.request = Some(self.id);
-        self.idle_for = Some(idle_for);
+        self.idle_for = from_idle.then_some(idle_for);
         // Young connections are reused without the probe, which would cost
         // a syscall on every request of a busy client; a close that races
         // with such a reuse is what the safe-retry rule is for. One whose

@@ -32,6 +32,7 @@ impl Ticket {
 
 /// An established connection handed out by the pool.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Idle<H> {
     /// The adapter's handle.
     pub handle: H,

@@ -401,7 +401,44 @@ impl<H> Pool<H> {
         keep_alive_timeout: Option<Duration>,
         now: Instant,
     ) -> Option<Grant<H>> {
-        let expiry = self.config.expiry(keep_alive_timeout, now);
+        self.checkin_since(id, key, handle, verdict, keep_alive_timeout, now, now)
+    }
+
+    /// [`checkin`](Self::checkin) of a connection idle since `since` (at
+    /// most `now`): a grant its waiter never took, given back. Its idle
+    /// time, its expiry and the grant it may go to next count from then,
+    /// as the server's own idle clock does.
+    ///
+    /// ```
+    /// use roundtrip_proto::pool::{Checkout, Key, Pool, PoolConfig, Reuse, Scheme};
+    /// use roundtrip_proto::time::Instant;
+    /// use std::time::Duration;
+    /// let at = |s| Instant::from_origin(Duration::from_secs(s));
+    /// let mut pool = Pool::new(PoolConfig::default());
+    /// let key = Key::new(Scheme::Http, "example.com", 80);
+    /// let Checkout::Dial(permit) = pool.checkout(&key, at(0)) else { panic!() };
+    /// let id = permit.id();
+    /// pool.dial_succeeded(permit);
+    /// assert!(pool.checkin_since(id, &key, "conn", Reuse::Yes, None, at(1), at(5)).is_none());
+    /// // Idle from 1 s: 90 s of idle timeout from then.
+    /// assert_eq!(pool.poll_timeout(), Some(at(91)));
+    /// let Checkout::Idle(idle) = pool.checkout(&key, at(7)) else { panic!() };
+    /// assert_eq!(idle.idle_for, Duration::from_secs(6));
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    #[must_use = "a returned grant must be delivered to its waiter"]
+    pub fn checkin_since(
+        &mut self,
+        id: ConnId,
+        key: &Key,
+        handle: H,
+        verdict: Reuse,
+        keep_alive_timeout: Option<Duration>,
+        since: Instant,
+        now: Instant,
+    ) -> Option<Grant<H>> {
+        let since = since.min(now);
+        let expiry = self.config.expiry(keep_alive_timeout, since);
         let h = self.host_where(key, |h| h.in_use > 0);
         debug_assert!(h.is_some(), "checkin: no connection in use");
         let Some(h) = h else {
@@ -424,15 +461,16 @@ impl<H> Pool<H> {
             let idle = Idle {
                 handle,
                 id,
-                idle_for: Duration::ZERO,
-                since: now,
+                idle_for: now.saturating_since(since),
+                since,
             };
             return Some(Grant::Conn { ticket, idle });
         }
         let host = &mut self.host_slots[h];
         host.in_use -= 1;
         self.totals.in_use -= 1;
-        self.idle.insert(&mut host.idle, h, handle, id, now, expiry);
+        self.idle
+            .insert(&mut host.idle, h, handle, id, since, expiry);
         let over_per_host = host.idle.len() > self.config.max_idle_per_host;
         if over_per_host || self.idle.len() > self.config.max_idle_total {
             self.enforce_idle_limits(h);
