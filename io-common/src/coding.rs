@@ -249,22 +249,28 @@ impl ContentDecoder {
     }
 }
 
-/// How far the compressed bytes of a body may run ahead of what they
-/// decode to, beyond 1/256 of the decoded length and 64
-/// bytes per decoded piece: past it, a client's body fails with
-/// [`DecodeError::NoProgress`].
+/// How far the compressed bytes of a body may run ahead of
+/// [`MAX_INPUT_RATIO`] times what they decode to: past it, a client's body
+/// fails with [`DecodeError::NoProgress`].
 ///
 /// ```
 /// assert_eq!(roundtrip_io::MAX_INPUT_AHEAD, 1 << 20);
 /// ```
 pub const MAX_INPUT_AHEAD: u64 = 1 << 20;
 
-/// What each decoded piece may cost in compressed bytes beyond its own:
-/// a stream flushed after every small write (server-sent events, gzipped
-/// with a flush per event) spends about 5 to 10 bytes a flush, so a
-/// heartbeat of 3 bytes takes about 8; endless empty blocks decode to no
-/// piece at all, and stay bounded.
-const PIECE_OVERHEAD: u64 = 64;
+/// How many compressed bytes each decoded byte may account for, beyond
+/// [`MAX_INPUT_AHEAD`]. Stored (incompressible) data takes 1.0001; a
+/// stream flushed after every small write (server-sent events, gzipped
+/// with a flush per event) spends about 5 bytes a flush, so a heartbeat of
+/// 3 bytes takes about 8, one of 1 byte 6; endless empty blocks decode to
+/// nothing, and stay bounded, as does a hostile stream: to 16 times the
+/// body limit. A ratio, not an allowance per decoded piece: how the reads
+/// split the stream must not matter.
+///
+/// ```
+/// assert_eq!(roundtrip_io::MAX_INPUT_RATIO, 16);
+/// ```
+pub const MAX_INPUT_RATIO: u64 = 16;
 
 /// A [`ContentDecoder`] that counts what goes in and comes out, and fails
 /// when the input runs [`MAX_INPUT_AHEAD`] ahead of the output: a body
@@ -275,7 +281,6 @@ pub(crate) struct Decoding {
     decoder: ContentDecoder,
     taken: u64,
     given: u64,
-    pieces: u64,
 }
 
 impl Decoding {
@@ -284,7 +289,6 @@ impl Decoding {
             decoder,
             taken: 0,
             given: 0,
-            pieces: 0,
         }
     }
 
@@ -299,10 +303,7 @@ impl Decoding {
     pub(crate) fn poll_output(&mut self) -> Result<Option<Bytes>, DecodeError> {
         let out = self.decoder.poll_output()?;
         match &out {
-            Some(piece) => {
-                self.given += piece.len() as u64;
-                self.pieces += 1;
-            }
+            Some(piece) => self.given += piece.len() as u64,
             None if self.taken > self.allowed() => {
                 return Err(DecodeError::NoProgress { offset: self.taken });
             }
@@ -313,10 +314,8 @@ impl Decoding {
 
     /// The most compressed bytes the output so far accounts for.
     fn allowed(&self) -> u64 {
-        let slack = self.given / 256 + self.pieces.saturating_mul(PIECE_OVERHEAD);
-        self.given
-            .saturating_add(slack)
-            .saturating_add(MAX_INPUT_AHEAD)
+        let covered = self.given.saturating_mul(MAX_INPUT_RATIO);
+        covered.saturating_add(MAX_INPUT_AHEAD)
     }
 
     /// [`ContentDecoder::handle_end`].
@@ -1170,16 +1169,18 @@ mod tests {
         stream.extend_from_slice(&(3 * beats as u32).to_le_bytes());
         let decoded = 3 * beats;
         assert!(stream.len() > decoded + decoded / 256 + MAX_INPUT_AHEAD as usize);
-        let mut dec = Decoding::new(ContentDecoder::new(Coding::Gzip).expect("gzip"));
-        let mut out = 0;
-        // In pieces of a few flushes each.
-        for piece in stream.chunks(64) {
-            dec.handle_input(Bytes::copy_from_slice(piece));
-            while let Some(data) = dec.poll_output().expect("decodes") {
-                out += data.len();
+        // However the reads split it: a few flushes a read, or many.
+        for size in [64, 4096, stream.len()] {
+            let mut dec = Decoding::new(ContentDecoder::new(Coding::Gzip).expect("gzip"));
+            let mut out = 0;
+            for piece in stream.chunks(size) {
+                dec.handle_input(Bytes::copy_from_slice(piece));
+                while let Some(data) = dec.poll_output().expect("decodes") {
+                    out += data.len();
+                }
             }
+            dec.handle_end().expect("whole");
+            assert_eq!(out, decoded, "{size}");
         }
-        dec.handle_end().expect("whole");
-        assert_eq!(out, decoded);
     }
 }

@@ -134,14 +134,16 @@ pub enum DecodeError {
         offset: u64,
     },
     /// The compressed bytes ran more than
-    /// [`MAX_INPUT_AHEAD`](crate::MAX_INPUT_AHEAD) ahead of what they
-    /// decode to, beyond 1/256 of the decoded bytes and 64 bytes per
-    /// decoded piece (a flush's overhead): no real stream does (stored
-    /// data grows by under 0.01%), a hostile one (endless empty blocks or
-    /// members) would be read for ever while a body limit, which counts
-    /// decoded bytes, never trips. Checked by the clients' bodies, not by
+    /// [`MAX_INPUT_AHEAD`](crate::MAX_INPUT_AHEAD) ahead of
+    /// [`MAX_INPUT_RATIO`](crate::MAX_INPUT_RATIO) times what they decode
+    /// to: no real stream does (stored data grows by under 0.01%, a flush
+    /// after each 3-byte event by under 3 times), a hostile one (endless
+    /// empty blocks or members) would be read for ever while a body limit,
+    /// which counts decoded bytes, never trips. Checked by the clients' bodies, not by
     /// a bare [`ContentDecoder`](crate::ContentDecoder).
-    #[error("compressed data at byte {offset} runs over 1 MiB ahead of what it decodes to")]
+    #[error(
+        "compressed data at byte {offset} runs over 1 MiB ahead of 16 times what it decodes to"
+    )]
     NoProgress {
         /// The compressed bytes taken so far.
         offset: u64,

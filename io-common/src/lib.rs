@@ -87,8 +87,8 @@ pub use body::{Body, BoxReader};
 pub use builder::{IntoUri, RequestBuilder};
 pub use clock::{Clock, earliest, remaining};
 pub use coding::{
-    Coding, ContentDecoder, MAX_INPUT_AHEAD, accept_encoding, accept_encoding_value,
-    decode_content, decoded_coding,
+    Coding, ContentDecoder, MAX_INPUT_AHEAD, MAX_INPUT_RATIO, accept_encoding,
+    accept_encoding_value, decode_content, decoded_coding,
 };
 pub use config::Config;
 #[cfg(feature = "cookies")]

@@ -336,11 +336,12 @@ impl NoProxy {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
         let ip: Option<IpAddr> = host.parse().ok();
-        // An IPv4-mapped IPv6 address is also its IPv4 one (Go's `To4`):
+        // An IPv4-mapped IPv6 address and its IPv4 one are the same (Go):
         // a rule in either form matches it.
         let mapped = match ip {
             Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(IpAddr::V4),
-            _ => None,
+            Some(IpAddr::V4(v4)) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
+            None => None,
         };
         let within = |net: &ipnet::IpNet| {
             ip.is_some_and(|ip| net.contains(&ip)) || mapped.is_some_and(|ip| net.contains(&ip))
@@ -756,12 +757,11 @@ mod tests {
         // An IPv4-mapped IPv6 address is matched by its IPv4 rule.
         assert!(rules.matches("[::ffff:10.0.0.1]", 1));
         assert!(!rules.matches("[::ffff:11.0.0.1]", 1));
-        // A rule in the IPv6 form still matches it.
+        // A rule in the IPv6 form still matches it, and the IPv4 host.
         for rule in ["::ffff:10.0.0.1", "[::ffff:10.0.0.1]", "::ffff:0:0/96"] {
-            assert!(
-                NoProxy::parse(rule).matches("[::ffff:10.0.0.1]", 1),
-                "{rule}"
-            );
+            let rules = NoProxy::parse(rule);
+            assert!(rules.matches("[::ffff:10.0.0.1]", 1), "{rule}");
+            assert!(rules.matches("10.0.0.1", 1), "{rule}");
         }
     }
 }

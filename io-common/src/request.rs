@@ -762,8 +762,9 @@ impl<'a> Iterator for FieldsIter<'a> {
                     && (self.proxy_authorization.is_some() || !self.forwarded))
                 || (name == HOST && withheld.cross_origin)
                 // A default the caller marked sensitive (an API key) stays
-                // with its origin, as the request's own do.
-                || (withheld.cross_origin && value.is_sensitive())
+                // with its origin, as the request's own do; not the
+                // proxies' token, which no origin ever gets.
+                || (withheld.cross_origin && value.is_sensitive() && name != PROXY_AUTHORIZATION)
                 || (withheld.body && (name == CONTENT_TYPE || name == CONTENT_ENCODING))
                 || (withheld.referer && name == REFERER);
             if !self.request.contains_key(name) && !is_framing(name) && !replaced {
@@ -1011,9 +1012,10 @@ mod tests {
         let mut config = Config::default();
         let proxy = crate::proxy::Proxy::parse("http://127.0.0.1:3128").unwrap();
         config.proxies = crate::proxy::Proxies::all(proxy);
-        config
-            .default_headers
-            .insert(PROXY_AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        // Sensitive, as credentials usually are: it still follows.
+        let mut token = HeaderValue::from_static("Bearer t");
+        token.set_sensitive(true);
+        config.default_headers.insert(PROXY_AUTHORIZATION, token);
         let mut p = parts(http::Request::get("https://h/"));
         let prep = prepare(&p, BodyLen::Empty, &config).expect("valid");
         let token = connect_authorization(&prep, &p, &config);

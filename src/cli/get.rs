@@ -1231,7 +1231,8 @@ struct OutFile {
 
 impl OutFile {
     fn open(path: &PathBuf) -> Result<OutFile, Failure> {
-        let made = !path.exists();
+        // A dangling symbolic link is not ours to remove.
+        let made = std::fs::symlink_metadata(path).is_err();
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -1247,17 +1248,17 @@ impl OutFile {
     }
 
     /// Whether `path` can be opened for writing, before any request, so
-    /// that an unwritable one is a usage error before anything is sent,
-    /// without opening what exists (a FIFO's reader would see its end): a
-    /// directory is refused; a file made to check its directory goes
-    /// again.
+    /// that an unwritable one is a usage error before anything is sent: a
+    /// regular file is opened (not emptied) and closed, one made for the
+    /// check goes again, a directory is refused; a FIFO or a device is not
+    /// opened (a FIFO's reader would see the check's close as its end).
     fn check(path: &PathBuf) -> Result<(), Failure> {
         let refused =
             |why: &str| Failure::Usage(format!("cannot create {}: {why}", path.display()));
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => Err(refused("Is a directory")),
-            Ok(_) => Ok(()),
-            Err(_) => OutFile::open(path).map(drop),
+            Ok(meta) if !meta.is_file() => Ok(()),
+            _ => OutFile::open(path).map(drop),
         }
     }
 

@@ -1659,10 +1659,11 @@ fn remote_names_are_checked_without_opening() {
         .status()
         .expect("mkfifo runs");
     assert!(made.success());
+    let path = fifo.clone();
     let reader = thread::spawn(move || {
         let mut body = Vec::new();
         // Opening blocks until the writer opens; the read ends at its close.
-        let mut f = std::fs::File::open(&fifo).expect("the fifo opens");
+        let mut f = std::fs::File::open(&path).expect("the fifo opens");
         f.read_to_end(&mut body).expect("the fifo reads");
         body
     });
@@ -1687,6 +1688,14 @@ fn remote_names_are_checked_without_opening() {
         }
         thread::sleep(Duration::from_millis(10));
     };
+    // A run that ended without opening the FIFO leaves the reader in its
+    // open: a writer that opens without waiting (O_NONBLOCK, Linux's
+    // 0o4000; it fails when no reader waits) and closes lets it go.
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(0o4000)
+        .open(&fifo);
     let body = reader.join().expect("the reader");
     assert_eq!(
         status.and_then(|s| s.code()),

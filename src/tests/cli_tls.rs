@@ -264,11 +264,24 @@ fn unreadable_tls_files_are_usage_errors() {
     let run = get(&["--cacert", &key_only, "https://127.0.0.1:9/"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("no certificate"), "{}", run.stderr);
+    // A --cert without a certificate: the error names that file.
     let run = get(&["--cert", &key_only, "https://127.0.0.1:9/"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let named = format!("roundtrip: {key_only}: no certificate");
+    assert!(run.stderr.starts_with(&named), "{}", run.stderr);
+    // So with a good --key beside it (it named the key file before).
+    let empty = path(dir.path(), "empty.pem");
+    std::fs::write(&empty, "").expect("write an empty PEM");
+    let run = get(&["--cert", &empty, "--key", &key_only, "https://127.0.0.1:9/"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let named = format!("roundtrip: {empty}: no certificate");
+    assert!(run.stderr.starts_with(&named), "{}", run.stderr);
+    let crt = path(dir.path(), "client.crt");
+    let run = get(&["--cert", &crt, "--key", &crt, "https://127.0.0.1:9/"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(
-        run.stderr.contains("invalid TLS settings"),
-        "{}",
+        run.stderr.starts_with(&format!("roundtrip: {crt}: ")) && run.stderr.contains("key"),
+        "the key's fault names the --key file: {}",
         run.stderr
     );
 }

@@ -32,7 +32,7 @@
 //!
 //! | action | the driver does | then reports |
 //! |---|---|---|
-//! | [`Action::Checkout`] | asks its pool for [`Exchange::key`] | [`handle_idle`](Exchange::handle_idle), [`handle_dial`](Exchange::handle_dial) or [`handle_wait`](Exchange::handle_wait) |
+//! | [`Action::Checkout`] | asks its pool for [`Exchange::key`] | [`handle_idle`](Exchange::handle_idle), [`handle_dial`](Exchange::handle_dial) or [`handle_wait`](Exchange::handle_wait); after a wait, [`handle_handover`](Exchange::handle_handover) for a connection a check-in handed over |
 //! | [`Action::Wait`] | waits for its pool's grant | as for `Checkout`, or [`handle_timeout`](Exchange::handle_timeout) |
 //! | [`Action::Probe`] | asks the kernel whether the idle socket was closed | [`handle_probe`](Exchange::handle_probe) |
 //! | [`Action::Resolve`] | looks [`lookup_target`](Exchange::lookup_target) up where blocking is allowed | [`handle_resolved`](Exchange::handle_resolved) |

@@ -38,7 +38,10 @@ pub struct Idle<H> {
     pub handle: H,
     /// Its identity, to pass back to [`Pool::checkin`] or [`Pool::discard`].
     pub id: ConnId,
-    /// How long it sat idle; zero when handed over directly by a check-in.
+    /// How long it sat idle when handed out: zero when a check-in handed it
+    /// straight to a waiter ([`Pool::checkin`]), the time since the first
+    /// check-in when it was given back and granted again
+    /// ([`Pool::checkin_since`]).
     pub idle_for: Duration,
     /// When it went idle: its check-in (for one handed over directly, the
     /// check-in that granted it: a waiter that takes the grant later has

@@ -48,8 +48,9 @@
 //! A waiter that gives up calls [`Pool::cancel_wait`]. When it returns `false`
 //! the ticket was already granted (or never queued): a [`Grant`] for it is on
 //! its way through the adapter. Whoever holds that grant must then give it
-//! back: a [`Grant::Conn`] with [`Pool::checkin`] (passing the Keep-Alive hint
-//! the adapter last saw for it, or `None`), a [`Grant::Dial`] with
+//! back: a [`Grant::Conn`] with [`Pool::checkin_since`] (passing the
+//! Keep-Alive hint the adapter last saw for it, or `None`, and the grant's
+//! [`Idle::since`]), a [`Grant::Dial`] with
 //! [`Pool::dial_failed`], which may in turn grant the next waiter.
 //!
 //! # Cost of each call
@@ -532,7 +533,7 @@ impl<H> Pool<H> {
 
     /// Removes `ticket` from its queue. Returns `false` if it was not queued:
     /// then it may already have been granted, and the adapter must give the
-    /// grant back ([`checkin`](Self::checkin) or [`dial_failed`](Self::dial_failed)).
+    /// grant back ([`checkin_since`](Self::checkin_since) or [`dial_failed`](Self::dial_failed)).
     pub fn cancel_wait(&mut self, ticket: Ticket) -> bool {
         let Some(at) = self.tickets.remove(&ticket) else {
             return false;
