@@ -714,9 +714,6 @@ impl ResponseDecoder {
             .status
             .expect("a head always starts with its status line");
         let mut fields = FramingFields::default();
-        // A 2xx to CONNECT ignores Content-Length and Transfer-Encoding
-        // (RFC 9110 section 9.3.6: a client MUST), malformed ones too.
-        let tunnel = self.request == RequestKind::Connect && (200..300).contains(&status.code);
         for span in &self.scanner.fields {
             // Only names of 10, 14 or 17 bytes can matter (framing.rs).
             if !matches!(span.name_end - span.line, 10 | 14 | 17) {
@@ -724,9 +721,15 @@ impl ResponseDecoder {
             }
             let name = &buf[span.line as usize..span.name_end as usize];
             let value = &buf[span.value_start as usize..span.value_end as usize];
-            match fields.add(name, value, span.line as usize) {
-                Err(_) if tunnel => {}
-                added => added?,
+            if let Err(e) = fields.add(name, value, span.line as usize) {
+                // A 2xx to CONNECT ignores Content-Length and
+                // Transfer-Encoding (RFC 9110 section 9.3.6: a client
+                // MUST), malformed ones too.
+                let tunnel =
+                    self.request == RequestKind::Connect && (200..300).contains(&status.code);
+                if !tunnel {
+                    return Err(e);
+                }
             }
         }
         let decision = decide(self.request, status.version, status.code, &fields)?;
