@@ -70,6 +70,12 @@ impl Driver {
     /// Gives the connection in `slot` back after its exchange; the core's
     /// verdict decides whether it is kept, handed to a waiter, or closed.
     pub(crate) fn release_conn(&mut self, slot: usize, now: Instant) {
+        self.release_conn_since(slot, now, now);
+    }
+
+    /// [`release_conn`](Self::release_conn) of a connection idle since
+    /// `since`: a grant given back counts from the check-in that made it.
+    fn release_conn_since(&mut self, slot: usize, since: Instant, now: Instant) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -101,7 +107,7 @@ impl Driver {
         let request = link.request.take();
         let grant = self
             .pool
-            .checkin(id, &link.key, slot, verdict, keep_alive, now);
+            .checkin_since(id, &link.key, slot, verdict, keep_alive, since, now);
         self.grants.extend(grant);
         self.pool_dirty = true;
         self.reap_after_checkin(Some((slot, id, request)));
@@ -232,7 +238,7 @@ impl Driver {
     fn give_back(&mut self, grant: Grant<usize>, now: Instant) {
         let next = match grant {
             Grant::Conn { idle, .. } => {
-                self.release_conn(idle.handle, now);
+                self.release_conn_since(idle.handle, idle.since, now);
                 None
             }
             Grant::Dial { permit, .. } => self.pool.dial_failed(permit),
