@@ -623,6 +623,7 @@ impl Flow {
                 self.client.inner.pool.discard(conn, reason);
             }
             return Err(Error::Cancelled {
+                phase: roundtrip_io::Phase::Body,
                 reached_server: true,
             });
         }

@@ -282,8 +282,12 @@ pub enum Error {
         head: Box<http::response::Parts>,
     },
     /// The caller cancelled the request.
-    #[error("request cancelled{}", self.delivery().suffix())]
+    #[error("request cancelled ({phase}){}", self.delivery().suffix())]
     Cancelled {
+        /// What the request was doing: waiting for a connection (also
+        /// between a redirect's hops, or before a retry), connecting, its
+        /// TLS handshake, writing, waiting for the head, or the body.
+        phase: Phase,
         /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
     },
@@ -495,7 +499,7 @@ impl Error {
                 reached_server,
                 ..
             } => Delivery::of(*reached_server, Some(*phase)),
-            Error::BodyLength { reached_server, .. } | Error::Cancelled { reached_server } => {
+            Error::BodyLength { reached_server, .. } | Error::Cancelled { reached_server, .. } => {
                 Delivery::of(*reached_server, None)
             }
             // A limit of the body (trailers, chunk extensions) is met after

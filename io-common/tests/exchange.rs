@@ -559,9 +559,12 @@ fn get_conn_is_traced_once_per_checkout() {
     assert_eq!(*seen.lock().unwrap(), 2, "a GetConn for the stale skip");
 }
 
+/// ... and says what the request was doing: the phases, cancel after
+/// cancel, follow the request's life.
 #[test]
 fn cancel_releases_what_the_exchange_holds() {
     let mut cancelled = 0;
+    let mut phases = Vec::new();
     for after in 0..8 {
         let mut sim = sim();
         sim.serve(Server::new([Reply::Send(
@@ -571,7 +574,15 @@ fn cancel_releases_what_the_exchange_holds() {
             .body(Body::empty())
             .unwrap();
         match sim.send_cancelled(request, after) {
-            Err(Error::Cancelled { .. }) => cancelled += 1,
+            Err(e @ Error::Cancelled { phase, .. }) => {
+                cancelled += 1;
+                phases.push(phase);
+                let text = e.to_string();
+                assert!(
+                    text.starts_with(&format!("request cancelled ({phase})")),
+                    "{text}"
+                );
+            }
             // The server sends half the body and stalls: a cancel that
             // comes late finds the read timed out already.
             Err(Error::Timeout { .. }) | Ok(_) => {}
@@ -582,6 +593,24 @@ fn cancel_releases_what_the_exchange_holds() {
     }
     // The simulator is deterministic: the early cancels land.
     assert!(cancelled > 0, "no cancel landed");
+    let rank = |p: &Phase| match p {
+        Phase::PoolWait => 0,
+        Phase::Connect => 1,
+        Phase::Handshake => 2,
+        Phase::Write => 3,
+        Phase::ResponseHead => 4,
+        Phase::Body => 5,
+    };
+    let ranks: Vec<_> = phases.iter().map(rank).collect();
+    assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{phases:?}");
+    for want in [
+        Phase::PoolWait,
+        Phase::Connect,
+        Phase::ResponseHead,
+        Phase::Body,
+    ] {
+        assert!(phases.contains(&want), "{want:?} never seen: {phases:?}");
+    }
 }
 
 /// A cancel while a redirect's body is being drained ends the request:

@@ -144,6 +144,7 @@ fn cancel_from_another_thread_ends_a_blocked_request() {
         matches!(
             err,
             Error::Cancelled {
+                phase: roundtrip_io::Phase::ResponseHead,
                 reached_server: true
             }
         ),
@@ -257,6 +258,7 @@ fn cancel_while_waiting_for_a_connection_gives_the_place_up() {
         matches!(
             result,
             Err(Error::Cancelled {
+                phase: roundtrip_io::Phase::PoolWait,
                 reached_server: false
             })
         ),

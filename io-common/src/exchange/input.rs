@@ -446,7 +446,18 @@ impl<R> Exchange<R> {
     /// exchange fails with [`Error::Cancelled`].
     pub fn cancel(&mut self, link: Option<&mut Link>, now: Instant) {
         let reached = link.as_deref().is_some_and(|l| self.reached(l));
+        let phase = match &self.state {
+            // Between two requests of the exchange: the last one's body
+            // settles, the next (a hop, a retry) waits its connection.
+            State::Drain(After::Checkout | After::Hop | After::Retry)
+            | State::Settle {
+                then: After::Checkout | After::Hop | After::Retry,
+                ..
+            } => Phase::PoolWait,
+            _ => self.phase(link.as_deref()),
+        };
         let cancelled = Error::Cancelled {
+            phase,
             reached_server: reached,
         };
         if let State::Drain(then) | State::Settle { then, .. } = &mut self.state {
