@@ -36,6 +36,9 @@ enum FuzzOp {
     /// In-use connection (index), reuse verdict (None = Yes, Some(reason
     /// index) = No), Keep-Alive hint in seconds.
     Checkin(u8, Option<u8>, Option<u8>),
+    /// In-use connection (index), Keep-Alive hint in seconds, idle since
+    /// this many milliseconds ago (a grant given back).
+    CheckinSince(u8, Option<u8>, u16),
     Discard(u8, u8),
     CancelWait(u8),
     RemoveIdle(u8, u8, bool),
@@ -54,6 +57,9 @@ impl FuzzOp {
             FuzzOp::DialFailed(i) => Op::DialFailed(u(i)),
             FuzzOp::Checkin(i, verdict, hint) => {
                 Op::Checkin(u(i), verdict.map(u), hint.map(u64::from))
+            }
+            FuzzOp::CheckinSince(i, hint, back) => {
+                Op::CheckinSince(u(i), hint.map(u64::from), u64::from(back))
             }
             FuzzOp::Discard(i, r) => Op::Discard(u(i), u(r)),
             FuzzOp::CancelWait(i) => Op::CancelWait(u(i)),

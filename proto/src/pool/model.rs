@@ -44,6 +44,10 @@ pub enum Op {
     /// In-use connection (index), `Some(reason index)` for `Reuse::No`,
     /// Keep-Alive hint in seconds.
     Checkin(usize, Option<usize>, Option<u64>),
+    /// In-use connection (index) checked in as idle since this many
+    /// milliseconds ago (a grant given back: `checkin_since`), with a
+    /// Keep-Alive hint in seconds.
+    CheckinSince(usize, Option<u64>, u64),
     Discard(usize, usize),
     CancelWait(usize),
     /// Key, idle connection index, and whether to name the wrong key.
@@ -110,16 +114,17 @@ impl Harness {
             + self.m.permits.iter().filter(|p| p.1 == k).count()
     }
 
-    /// The documented expiry: the earlier of the idle timeout and the
-    /// Keep-Alive hint minus the margin (the hint wins a tie).
-    fn expiry(&self, hint: Option<Duration>) -> Option<(Instant, CloseReason)> {
+    /// The documented expiry of a connection idle since `since`: the
+    /// earlier of the idle timeout and the Keep-Alive hint minus the
+    /// margin (the hint wins a tie).
+    fn expiry(&self, hint: Option<Duration>, since: Instant) -> Option<(Instant, CloseReason)> {
         let idle = self
             .config
             .idle_timeout
-            .map(|d| (self.now + d, CloseReason::IdleTimeout));
+            .map(|d| (since + d, CloseReason::IdleTimeout));
         let hint = hint.map(|n| {
             let d = n.saturating_sub(self.config.keep_alive_margin);
-            (self.now + d, CloseReason::KeepAliveTimeout)
+            (since + d, CloseReason::KeepAliveTimeout)
         });
         match (idle, hint) {
             (Some(i), Some(h)) => Some(if h.0 <= i.0 { h } else { i }),
@@ -192,7 +197,9 @@ impl Harness {
         }
     }
 
-    fn checkin(&mut self, i: usize, verdict: Option<usize>, hint: Option<u64>) {
+    /// A check-in of in-use connection `i`, idle since `back` ago (zero:
+    /// a plain `checkin`).
+    fn checkin(&mut self, i: usize, verdict: Option<usize>, hint: Option<u64>, back: Duration) {
         let (id, k) = self.m.in_use.remove(i % self.m.in_use.len());
         let handle = self.m.next_handle;
         self.m.next_handle += 1;
@@ -201,10 +208,16 @@ impl Harness {
             Some(r) => Reuse::No(CloseReason::ALL[r % CloseReason::ALL.len()]),
         };
         let hint = hint.map(Duration::from_secs);
-        let expiry = self.expiry(hint);
-        let got = self
-            .pool
-            .checkin(id, &key(k), handle, verdict, hint, self.now);
+        let since = Instant::from_origin(self.now.since_origin().saturating_sub(back));
+        let expiry = self.expiry(hint, since);
+        let got = match back.is_zero() {
+            true => self
+                .pool
+                .checkin(id, &key(k), handle, verdict, hint, self.now),
+            false => self
+                .pool
+                .checkin_since(id, &key(k), handle, verdict, hint, since, self.now),
+        };
         let close = match verdict {
             Reuse::No(reason) => Some(reason),
             Reuse::Yes => expiry.filter(|e| e.0 <= self.now).map(|e| e.1),
@@ -218,15 +231,14 @@ impl Harness {
             };
             assert_eq!(ticket, t, "conn grant not to the first waiter");
             assert_eq!(
-                (idle.handle, idle.id, idle.idle_for),
-                (handle, id, Duration::ZERO)
+                (idle.handle, idle.id, idle.idle_for, idle.since),
+                (handle, id, self.now.saturating_since(since), since)
             );
             self.m.in_use.push((id, k));
             self.m.reuses += 1;
         } else {
             assert!(got.is_none(), "grant without a waiter: {got:?}");
             self.m.seq += 1;
-            let since = self.now;
             let seq = self.m.seq;
             self.m.idle[k].push(IdleM {
                 handle,
@@ -297,7 +309,10 @@ impl Harness {
                 self.grant(k, grant);
             }
             Op::Checkin(i, verdict, hint) if !self.m.in_use.is_empty() => {
-                self.checkin(i, verdict, hint)
+                self.checkin(i, verdict, hint, Duration::ZERO)
+            }
+            Op::CheckinSince(i, hint, back_ms) if !self.m.in_use.is_empty() => {
+                self.checkin(i, None, hint, Duration::from_millis(back_ms))
             }
             Op::Discard(i, r) if !self.m.in_use.is_empty() => {
                 let (id, k) = self.m.in_use.remove(i % self.m.in_use.len());
