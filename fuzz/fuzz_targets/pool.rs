@@ -36,9 +36,9 @@ enum FuzzOp {
     /// In-use connection (index), reuse verdict (None = Yes, Some(reason
     /// index) = No), Keep-Alive hint in seconds.
     Checkin(u8, Option<u8>, Option<u8>),
-    /// In-use connection (index), Keep-Alive hint in seconds, idle since
-    /// this many milliseconds ago (a grant given back).
-    CheckinSince(u8, Option<u8>, u16),
+    /// As `Checkin`, idle since this many milliseconds ago (a grant
+    /// given back).
+    CheckinSince(u8, Option<u8>, Option<u8>, u16),
     Discard(u8, u8),
     CancelWait(u8),
     RemoveIdle(u8, u8, bool),
@@ -58,9 +58,12 @@ impl FuzzOp {
             FuzzOp::Checkin(i, verdict, hint) => {
                 Op::Checkin(u(i), verdict.map(u), hint.map(u64::from))
             }
-            FuzzOp::CheckinSince(i, hint, back) => {
-                Op::CheckinSince(u(i), hint.map(u64::from), u64::from(back))
-            }
+            FuzzOp::CheckinSince(i, verdict, hint, back) => Op::CheckinSince(
+                u(i),
+                verdict.map(u),
+                hint.map(u64::from),
+                u64::from(back),
+            ),
             FuzzOp::Discard(i, r) => Op::Discard(u(i), u(r)),
             FuzzOp::CancelWait(i) => Op::CancelWait(u(i)),
             FuzzOp::RemoveIdle(k, i, wrong) => Op::RemoveIdle(u(k), u(i), wrong),

@@ -284,9 +284,11 @@ pub enum Error {
     /// The caller cancelled the request.
     #[error("request cancelled ({phase}){}", self.delivery().suffix())]
     Cancelled {
-        /// What the request was doing: waiting for a connection (also
-        /// between a redirect's hops, or before a retry), connecting, its
-        /// TLS handshake, writing, waiting for the head, or the body.
+        /// What the request was doing: waiting for a connection (its stale
+        /// check too, and between a redirect's hops or before a retry once
+        /// the last response is read), connecting, its TLS handshake,
+        /// writing, waiting for the head, or the body (a redirect's too,
+        /// while it drains).
         phase: Phase,
         /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
@@ -499,9 +501,11 @@ impl Error {
                 reached_server,
                 ..
             } => Delivery::of(*reached_server, Some(*phase)),
-            Error::BodyLength { reached_server, .. } | Error::Cancelled { reached_server, .. } => {
-                Delivery::of(*reached_server, None)
-            }
+            Error::Cancelled {
+                phase,
+                reached_server,
+            } => Delivery::of(*reached_server, Some(*phase)),
+            Error::BodyLength { reached_server, .. } => Delivery::of(*reached_server, None),
             // A limit of the body (trailers, chunk extensions) is met after
             // the final head; one of the head (size, fields, 1xx count)
             // before it.

@@ -441,13 +441,11 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
     fn give_back(&self, st: &mut PoolState<C, W::Parked>, grant: Grant<C>) -> Option<Grant<C>> {
         match grant {
             Grant::Conn { idle, .. } => {
-                let (conn, since) = (idle.handle, idle.since);
-                let (id, key) = (conn.id(), conn.key().clone());
-                let keep_alive = conn.proto().keep_alive_timeout();
+                let key = idle.handle.key().clone();
+                let keep_alive = idle.handle.proto().keep_alive_timeout();
                 let now = st.advance(self.clock.now());
                 // Idle since the check-in that granted it, not since now.
-                let pool = &mut st.pool;
-                pool.checkin_since(id, &key, conn, Reuse::Yes, keep_alive, since, now)
+                st.pool.give_back(idle, &key, Reuse::Yes, keep_alive, now)
             }
             Grant::Dial { permit, .. } => st.pool.dial_failed(permit),
         }

@@ -613,6 +613,39 @@ fn cancel_releases_what_the_exchange_holds() {
     }
 }
 
+/// A POST cancelled after its pooled connection was found closed, before
+/// it was written anywhere, did not reach the server: what that
+/// connection's core says was written is the last request's. The cancel
+/// comes while it gets another connection.
+#[test]
+fn a_cancel_after_a_stale_check_says_not_sent() {
+    let mut checked = 0;
+    for after in 0..6 {
+        let mut config = Config::default();
+        config.stale_check_after = Duration::from_millis(1);
+        let mut sim = Sim::new(config);
+        sim.serve(Server::new([Reply::Send(OK.to_vec()), Reply::Close]));
+        sim.serve(Server::reply(OK));
+        sim.get("http://127.0.0.1/").unwrap();
+        sim.advance(Duration::from_secs(1));
+        let post = http::Request::post("http://127.0.0.1/")
+            .body(Body::from(b"x".to_vec()))
+            .unwrap();
+        let result = sim.send_cancelled(post, after);
+        let wrote = sim.actions.iter().take(after).any(|a| a == "write");
+        if let Err(e @ Error::Cancelled { phase, .. }) = &result
+            && !wrote
+            && sim.actions.iter().take(after).any(|a| a == "probe")
+        {
+            checked += 1;
+            let getting = matches!(phase, Phase::PoolWait | Phase::Connect);
+            assert!(getting, "after {after}: {phase:?} {:?}", sim.actions);
+            assert!(!e.reached_server(), "after {after}: {e} {:?}", sim.actions);
+        }
+    }
+    assert!(checked > 0, "no cancel came after the stale check");
+}
+
 /// A cancel while a redirect's body is being drained ends the request:
 /// the redirect is not followed afterwards (it was, with the final answer
 /// delivered as if nothing had been cancelled).

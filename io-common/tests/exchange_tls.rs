@@ -596,7 +596,7 @@ fn a_cancel_during_the_handshake_closes_the_connection() {
             matches!(
                 err,
                 Error::Cancelled {
-                    phase: Phase::Connect | Phase::Handshake,
+                    phase: Phase::Handshake,
                     reached_server: false
                 }
             ),

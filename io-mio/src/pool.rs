@@ -14,7 +14,7 @@
 //! to the machine's probe at checkout, as in the other backends.
 
 use roundtrip_io::proto::CloseReason;
-use roundtrip_io::proto::pool::{Checkout, ConnId, Grant};
+use roundtrip_io::proto::pool::{Checkout, ConnId, Grant, Idle};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::proto::trace::TraceEvent;
 use roundtrip_io::trace::RequestId;
@@ -70,12 +70,14 @@ impl Driver {
     /// Gives the connection in `slot` back after its exchange; the core's
     /// verdict decides whether it is kept, handed to a waiter, or closed.
     pub(crate) fn release_conn(&mut self, slot: usize, now: Instant) {
-        self.release_conn_since(slot, now, now);
+        self.release_conn_given(slot, None, now);
     }
 
-    /// [`release_conn`](Self::release_conn) of a connection idle since
-    /// `since`: a grant given back counts from the check-in that made it.
-    fn release_conn_since(&mut self, slot: usize, since: Instant, now: Instant) {
+    /// [`release_conn`](Self::release_conn), or with `given_back` the
+    /// return of a grant no waiter took ([`Pool::give_back`]): it is idle
+    /// since the check-in that made the grant, and not traced as a
+    /// check-in again.
+    fn release_conn_given(&mut self, slot: usize, given_back: Option<Idle<usize>>, now: Instant) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -105,12 +107,18 @@ impl Driver {
         let keep_alive = link.proto.keep_alive_timeout();
         let id = link.id;
         let request = link.request.take();
-        let grant = self
-            .pool
-            .checkin_since(id, &link.key, slot, verdict, keep_alive, since, now);
+        let traced = given_back.is_none();
+        let grant = match given_back {
+            Some(idle) => self
+                .pool
+                .give_back(idle, &link.key, verdict, keep_alive, now),
+            None => self
+                .pool
+                .checkin(id, &link.key, slot, verdict, keep_alive, now),
+        };
         self.grants.extend(grant);
         self.pool_dirty = true;
-        self.reap_after_checkin(Some((slot, id, request)));
+        self.reap_after_checkin(traced.then_some((slot, id, request)));
         self.settle_conn(slot);
     }
 
@@ -238,7 +246,7 @@ impl Driver {
     fn give_back(&mut self, grant: Grant<usize>, now: Instant) {
         let next = match grant {
             Grant::Conn { idle, .. } => {
-                self.release_conn_since(idle.handle, idle.since, now);
+                self.release_conn_given(idle.handle, Some(idle), now);
                 None
             }
             Grant::Dial { permit, .. } => self.pool.dial_failed(permit),

@@ -261,6 +261,7 @@ impl<R> Exchange<R> {
             result: Ok(()),
         });
         self.conn = Some(link.id);
+        self.begun = false;
         self.connected(link, now);
         true
     }

@@ -38,6 +38,7 @@ impl<R> Exchange<R> {
             return;
         }
         self.conn = Some(link.id);
+        self.begun = false;
         // A stale probe's close is this request's too.
         link.request = Some(self.id);
         self.idle_for = from_idle.then_some(idle_for);
@@ -447,10 +448,10 @@ impl<R> Exchange<R> {
     pub fn cancel(&mut self, link: Option<&mut Link>, now: Instant) {
         let reached = link.as_deref().is_some_and(|l| self.reached(l));
         let phase = match &self.state {
-            // Between two requests of the exchange: the last one's body
-            // settles, the next (a hop, a retry) waits its connection.
-            State::Drain(After::Checkout | After::Hop | After::Retry)
-            | State::Settle {
+            // Between two requests of the exchange: the last one's
+            // connection settles, the next (a hop, a retry) waits its own.
+            // (A drain is still the last response's body.)
+            State::Settle {
                 then: After::Checkout | After::Hop | After::Retry,
                 ..
             } => Phase::PoolWait,

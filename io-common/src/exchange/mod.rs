@@ -300,6 +300,10 @@ pub struct Exchange<R> {
     received_whole: bool,
     /// The connection came from the pool.
     reused: bool,
+    /// This request was started on the current connection: what its
+    /// core says was written is this request's (before, on a pooled
+    /// connection, it is the last request's).
+    begun: bool,
     /// How long the pooled connection had been idle.
     idle_for: Option<core::time::Duration>,
     /// The connection in use.
@@ -378,6 +382,7 @@ impl<R> Exchange<R> {
             stale_skips: 0,
             received_whole: false,
             reused: false,
+            begun: false,
             idle_for: None,
             conn: None,
             sending: Sending::Unsent,

@@ -27,6 +27,7 @@ impl<R> Exchange<R> {
         };
         self.conn = Some(link.id);
         self.reused = reused;
+        self.begun = false;
         self.eof = false;
         self.unclean_eof = false;
         self.received_whole = false;
@@ -54,6 +55,7 @@ impl<R> Exchange<R> {
             };
             return;
         }
+        self.begun = true;
         self.state = State::Send;
         self.sending = Sending::Unsent;
         self.wrote = Wrote::Nothing;
@@ -169,25 +171,18 @@ impl<R> Exchange<R> {
     }
 
     /// May the request have reached the server? Only once it was started
-    /// on `link` (a proxy's `CONNECT` or a handshake is not the request).
+    /// on `link` (a proxy's `CONNECT` or a handshake is not the request,
+    /// nor the last request on a pooled connection found closed).
     pub(super) fn reached(&self, link: &Link) -> bool {
-        let started = matches!(
-            self.state,
-            State::Send
-                | State::Head
-                | State::Body
-                | State::Drain(_)
-                | State::Switched
-                | State::Settle { .. }
-        );
-        started && link.proto.wrote_any_byte()
+        self.begun && link.proto.wrote_any_byte()
     }
 
     /// What the exchange is doing, for errors.
     pub(super) fn phase(&self, link: Option<&Link>) -> Phase {
         match self.state {
-            State::Checkout | State::Waiting => Phase::PoolWait,
-            State::Probe | State::Dial | State::Tunnel | State::Socks(_) => Phase::Connect,
+            // The stale check of a pooled connection is part of getting one.
+            State::Checkout | State::Waiting | State::Probe => Phase::PoolWait,
+            State::Dial | State::Tunnel | State::Socks(_) => Phase::Connect,
             State::Handshake => Phase::Handshake,
             State::Send => {
                 let writing =

@@ -479,6 +479,49 @@ impl<H> Pool<H> {
         None
     }
 
+    /// A grant no waiter took (it gave up first), given back: its
+    /// connection is checked in as idle since the check-in that granted it
+    /// ([`checkin_since`](Self::checkin_since)), and the handover it was
+    /// counted as in [`PoolStats::reuses`] is taken back (it never
+    /// happened).
+    ///
+    /// ```
+    /// use roundtrip_proto::pool::{Checkout, Grant, Key, Pool, PoolConfig, Reuse, Scheme};
+    /// use roundtrip_proto::time::Instant;
+    /// let mut pool = Pool::new(PoolConfig::default().max_conns_per_host(Some(1)));
+    /// let key = Key::new(Scheme::Http, "example.com", 80);
+    /// let Checkout::Dial(permit) = pool.checkout(&key, Instant::ZERO) else { panic!() };
+    /// let id = permit.id();
+    /// pool.dial_succeeded(permit);
+    /// let Checkout::Wait(_) = pool.checkout(&key, Instant::ZERO) else { panic!() };
+    /// let Some(Grant::Conn { idle, .. }) = pool.checkin(id, &key, "conn", Reuse::Yes, None, Instant::ZERO) else { panic!() };
+    /// assert_eq!(pool.stats().reuses, 1);
+    /// // Its waiter gave up: the connection goes back, unused.
+    /// assert!(pool.give_back(idle, &key, Reuse::Yes, None, Instant::ZERO).is_none());
+    /// assert_eq!((pool.stats().reuses, pool.stats().idle), (0, 1));
+    /// ```
+    #[must_use = "a returned grant must be delivered to its waiter"]
+    pub fn give_back(
+        &mut self,
+        idle: Idle<H>,
+        key: &Key,
+        verdict: Reuse,
+        keep_alive_timeout: Option<Duration>,
+        now: Instant,
+    ) -> Option<Grant<H>> {
+        self.totals.reuses = self.totals.reuses.saturating_sub(1);
+        let (id, since) = (idle.id, idle.since);
+        self.checkin_since(
+            id,
+            key,
+            idle.handle,
+            verdict,
+            keep_alive_timeout,
+            since,
+            now,
+        )
+    }
+
     /// Connection `id` of `key`, in use, will not come back (an error, an
     /// abandoned body, the adapter's stale check failed): its slot is freed,
     /// counted under `reason`, and the first waiter, if any, is granted a dial.

@@ -44,10 +44,9 @@ pub enum Op {
     /// In-use connection (index), `Some(reason index)` for `Reuse::No`,
     /// Keep-Alive hint in seconds.
     Checkin(usize, Option<usize>, Option<u64>),
-    /// In-use connection (index) checked in as idle since this many
-    /// milliseconds ago (a grant given back: `checkin_since`), with a
-    /// Keep-Alive hint in seconds.
-    CheckinSince(usize, Option<u64>, u64),
+    /// As `Checkin`, through `checkin_since`: idle since this many
+    /// milliseconds ago (a grant given back).
+    CheckinSince(usize, Option<usize>, Option<u64>, u64),
     Discard(usize, usize),
     CancelWait(usize),
     /// Key, idle connection index, and whether to name the wrong key.
@@ -197,9 +196,15 @@ impl Harness {
         }
     }
 
-    /// A check-in of in-use connection `i`, idle since `back` ago (zero:
+    /// A check-in of in-use connection `i`, idle since `back` ago (`None`:
     /// a plain `checkin`).
-    fn checkin(&mut self, i: usize, verdict: Option<usize>, hint: Option<u64>, back: Duration) {
+    fn checkin(
+        &mut self,
+        i: usize,
+        verdict: Option<usize>,
+        hint: Option<u64>,
+        back: Option<Duration>,
+    ) {
         let (id, k) = self.m.in_use.remove(i % self.m.in_use.len());
         let handle = self.m.next_handle;
         self.m.next_handle += 1;
@@ -208,13 +213,14 @@ impl Harness {
             Some(r) => Reuse::No(CloseReason::ALL[r % CloseReason::ALL.len()]),
         };
         let hint = hint.map(Duration::from_secs);
-        let since = Instant::from_origin(self.now.since_origin().saturating_sub(back));
+        let ago = back.unwrap_or_default();
+        let since = Instant::from_origin(self.now.since_origin().saturating_sub(ago));
         let expiry = self.expiry(hint, since);
-        let got = match back.is_zero() {
-            true => self
+        let got = match back {
+            None => self
                 .pool
                 .checkin(id, &key(k), handle, verdict, hint, self.now),
-            false => self
+            Some(_) => self
                 .pool
                 .checkin_since(id, &key(k), handle, verdict, hint, since, self.now),
         };
@@ -309,10 +315,10 @@ impl Harness {
                 self.grant(k, grant);
             }
             Op::Checkin(i, verdict, hint) if !self.m.in_use.is_empty() => {
-                self.checkin(i, verdict, hint, Duration::ZERO)
+                self.checkin(i, verdict, hint, None)
             }
-            Op::CheckinSince(i, hint, back_ms) if !self.m.in_use.is_empty() => {
-                self.checkin(i, None, hint, Duration::from_millis(back_ms))
+            Op::CheckinSince(i, verdict, hint, back_ms) if !self.m.in_use.is_empty() => {
+                self.checkin(i, verdict, hint, Some(Duration::from_millis(back_ms)))
             }
             Op::Discard(i, r) if !self.m.in_use.is_empty() => {
                 let (id, k) = self.m.in_use.remove(i % self.m.in_use.len());

@@ -24,8 +24,13 @@ fn op() -> impl Strategy<Value = Op> {
             proptest::option::of(0..30u64),
         )
             .prop_map(|(c, v, h)| Op::Checkin(c, v, h)),
-        1 => (i.clone(), proptest::option::of(0..30u64), 0..20_000u64)
-            .prop_map(|(c, h, b)| Op::CheckinSince(c, h, b)),
+        1 => (
+            i.clone(),
+            proptest::option::weighted(0.2, 0..CloseReason::ALL.len()),
+            proptest::option::of(0..30u64),
+            0..20_000u64,
+        )
+            .prop_map(|(c, v, h, b)| Op::CheckinSince(c, v, h, b)),
         1 => (i.clone(), 0..CloseReason::ALL.len()).prop_map(|(c, r)| Op::Discard(c, r)),
         1 => i.clone().prop_map(Op::CancelWait),
         1 => (0..KEYS, i, any::<bool>()).prop_map(|(k, c, w)| Op::RemoveIdle(k, c, w)),
