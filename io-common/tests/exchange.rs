@@ -60,15 +60,22 @@ fn a_get_is_answered_and_its_connection_kept() {
     assert!(sim.wire[0].starts_with(b"GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
 }
 
-#[test]
-fn an_idle_connection_found_closed_by_the_probe_is_discarded() {
-    let mut config = Config::default();
+/// A simulator with `config` (probing after 1 ms idle) whose pool holds
+/// one connection the server closed a second ago, and a server for the
+/// next dial.
+fn with_a_closed_idle_conn(mut config: Config) -> Sim {
     config.stale_check_after = Duration::from_millis(1);
     let mut sim = Sim::new(config);
     sim.serve(Server::new([Reply::Send(OK.to_vec()), Reply::Close]));
     sim.serve(Server::reply(OK));
     sim.get("http://127.0.0.1/").unwrap();
     sim.advance(Duration::from_secs(1));
+    sim
+}
+
+#[test]
+fn an_idle_connection_found_closed_by_the_probe_is_discarded() {
+    let mut sim = with_a_closed_idle_conn(Config::default());
     let r = sim.get("http://127.0.0.1/").unwrap();
     assert_eq!(r.body, "hi");
     assert!(
@@ -539,7 +546,6 @@ fn get_conn_is_traced_once_per_checkout() {
     use std::sync::{Arc, Mutex};
     let seen = Arc::new(Mutex::new(0));
     let mut config = Config::default();
-    config.stale_check_after = Duration::from_millis(1);
     let counter = seen.clone();
     config.trace = Some(roundtrip_io::Tracer::new(move |event| {
         if matches!(
@@ -549,11 +555,7 @@ fn get_conn_is_traced_once_per_checkout() {
             *counter.lock().unwrap() += 1;
         }
     }));
-    let mut sim = Sim::new(config);
-    sim.serve(Server::new([Reply::Send(OK.to_vec()), Reply::Close]));
-    sim.serve(Server::reply(OK));
-    sim.get("http://127.0.0.1/").unwrap();
-    sim.advance(Duration::from_secs(1));
+    let mut sim = with_a_closed_idle_conn(config);
     sim.get("http://127.0.0.1/").unwrap();
     assert_eq!(sim.actions[..3], ["checkout", "probe", "discard"]);
     assert_eq!(*seen.lock().unwrap(), 2, "a GetConn for the stale skip");
@@ -621,13 +623,7 @@ fn cancel_releases_what_the_exchange_holds() {
 fn a_cancel_after_a_stale_check_says_not_sent() {
     let mut checked = 0;
     for after in 0..6 {
-        let mut config = Config::default();
-        config.stale_check_after = Duration::from_millis(1);
-        let mut sim = Sim::new(config);
-        sim.serve(Server::new([Reply::Send(OK.to_vec()), Reply::Close]));
-        sim.serve(Server::reply(OK));
-        sim.get("http://127.0.0.1/").unwrap();
-        sim.advance(Duration::from_secs(1));
+        let mut sim = with_a_closed_idle_conn(Config::default());
         let post = http::Request::post("http://127.0.0.1/")
             .body(Body::from(b"x".to_vec()))
             .unwrap();

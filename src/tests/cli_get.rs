@@ -83,6 +83,18 @@ fn roundtrip() -> Command {
     command
 }
 
+/// Starts `roundtrip get` with `args` in `dir`, its standard streams
+/// closed, for a test that watches or kills it while it runs.
+fn spawn_get_in(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
+    let mut command = roundtrip();
+    command.current_dir(dir).arg("get").args(args);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command.spawn().expect("the roundtrip binary starts")
+}
+
 /// Every backend's name for `--backend`.
 const BACKENDS: [&str; 4] = ["blocking", "mio", "tokio", "smol"];
 
@@ -1532,14 +1544,7 @@ fn remote_names_are_opened_one_at_a_time() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_get-remote-one-at-a-time");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a temp dir");
-    let mut child = roundtrip()
-        .current_dir(&dir)
-        .args(["get", "-O", &server.url("/stall"), &server.url("/later")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the roundtrip binary starts");
+    let mut child = spawn_get_in(&dir, &["-O", &server.url("/stall"), &server.url("/later")]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while server.seen().is_empty() && std::time::Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
@@ -1667,14 +1672,7 @@ fn remote_names_are_checked_without_opening() {
         f.read_to_end(&mut body).expect("the fifo reads");
         body
     });
-    let mut child = roundtrip()
-        .current_dir(&dir)
-        .args(["get", "-O", &server.url("/f")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the roundtrip binary starts");
+    let mut child = spawn_get_in(&dir, &["-O", &server.url("/f")]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     // Bounded by the deadline.
     let status = loop {

@@ -151,6 +151,59 @@ fn cancellation_never_leaks_current_thread() {
         .expect("runtime"));
 }
 
+/// The steps of a connection whose first answer's body comes late: that
+/// request holds the only connection while the next one starts waiting.
+fn late_first_body() -> Vec<Step> {
+    vec![
+        Step::ReadRequest,
+        Step::Write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfi".to_vec()),
+        Step::Sleep(Duration::from_millis(50)),
+        Step::Write(b"rst".to_vec()),
+    ]
+}
+
+/// A client of one connection per host.
+fn one_conn(trace: Option<roundtrip_io::Tracer>) -> roundtrip_tokio::Client {
+    let builder = roundtrip_tokio::Client::builder()
+        .max_conns_per_host(Some(1))
+        .timeout(Some(Duration::from_secs(10)));
+    match trace {
+        Some(trace) => builder.trace(trace).build(),
+        None => builder.build(),
+    }
+}
+
+/// Sends a GET of `url` whose body comes late ([`late_first_body`]),
+/// polls `next` once (it waits for the connection), then reads the GET's
+/// body to its end, which hands the connection to `next`; returns `next`,
+/// not polled since.
+async fn queued_behind_a_late_body<F: std::future::Future>(
+    client: &roundtrip_tokio::Client,
+    url: &str,
+    next: F,
+) -> std::pin::Pin<Box<F>> {
+    let mut first = client.get(url).send().await.expect("the first answer");
+    let mut next = Box::pin(next);
+    let waited = tokio::time::timeout(Duration::from_millis(20), &mut next).await;
+    assert!(waited.is_err(), "the next request did not wait");
+    assert_eq!(&body(&mut first).await[..], b"first");
+    next
+}
+
+async fn body(
+    response: &mut roundtrip_io::http::Response<roundtrip_tokio::ResponseBody>,
+) -> bytes::Bytes {
+    let body = response.body_mut().bytes(1 << 10).await;
+    body.expect("a body")
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    runtime.expect("a runtime")
+}
+
 /// A connection a check-in hands to a waiting request counts as idle from
 /// that check-in: the waiting task, not polled for a while, takes it
 /// later, after the server closed it, and probes it before use (a POST
@@ -158,61 +211,22 @@ fn cancellation_never_leaks_current_thread() {
 /// dials instead, and the POST succeeds.
 #[test]
 fn a_grant_taken_late_is_probed() {
-    let ok = |body: &str| {
-        response(
-            200,
-            &[("Content-Length", &body.len().to_string())],
-            body.as_bytes(),
-        )
-    };
+    let mut first = late_first_body();
+    first.extend([Step::Sleep(Duration::from_millis(100)), Step::Close]);
+    let second = response(200, &[("Content-Length", "6")], b"second");
     let server = ScriptServer::start(vec![
-        vec![
-            Step::ReadRequest,
-            // The body comes late: the first request holds the connection
-            // while the POST starts waiting for it.
-            Step::Write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfi".to_vec()),
-            Step::Sleep(Duration::from_millis(50)),
-            Step::Write(b"rst".to_vec()),
-            Step::Sleep(Duration::from_millis(100)),
-            Step::Close,
-        ],
-        vec![
-            Step::ReadRequest,
-            Step::Write(ok("second")),
-            Step::ExpectEof,
-        ],
+        first,
+        vec![Step::ReadRequest, Step::Write(second), Step::ExpectEof],
     ]);
     let url = server.url("/");
-    let client = roundtrip_tokio::Client::builder()
-        .max_conns_per_host(Some(1))
-        .timeout(Some(Duration::from_secs(10)))
-        .build();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let mut first = client.get(&url).send().await.expect("the first answer");
-        // The POST waits for the only connection, then is left unpolled.
+    let client = one_conn(None);
+    current_thread().block_on(async {
         let post = client.post(&url).body("x").send();
-        tokio::pin!(post);
-        let waited = tokio::time::timeout(Duration::from_millis(20), &mut post).await;
-        assert!(waited.is_err(), "the POST did not wait");
-        let body = first
-            .body_mut()
-            .bytes(1 << 10)
-            .await
-            .expect("the first body");
-        assert_eq!(&body[..], b"first");
+        let post = queued_behind_a_late_body(&client, &url, post).await;
         // The connection is the POST's now; the server closes it meanwhile.
         tokio::time::sleep(Duration::from_millis(400)).await;
         let mut second = post.await.expect("the POST goes out on a new connection");
-        let body = second
-            .body_mut()
-            .bytes(1 << 10)
-            .await
-            .expect("the second body");
-        assert_eq!(&body[..], b"second");
+        assert_eq!(&body(&mut second).await[..], b"second");
     });
     let stats = client.stats();
     assert_eq!(stats.dials, 2, "{stats:?}");
@@ -231,55 +245,31 @@ fn a_grant_taken_late_is_probed() {
 /// over (`was_idle` false), not as taken from the idle set.
 #[test]
 fn a_handover_is_traced_as_such() {
-    let server = ScriptServer::start(vec![vec![
-        Step::ReadRequest,
-        Step::Write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfi".to_vec()),
-        Step::Sleep(Duration::from_millis(50)),
-        Step::Write(b"rst".to_vec()),
+    let mut script = late_first_body();
+    script.extend([
         Step::ReadRequest,
         Step::Write(response(200, &[("Content-Length", "2")], b"ok")),
         Step::ExpectEof,
-    ]]);
+    ]);
+    let server = ScriptServer::start(vec![script]);
     let url = server.url("/");
     let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = std::sync::Arc::clone(&events);
-    let client = roundtrip_tokio::Client::builder()
-        .max_conns_per_host(Some(1))
-        .timeout(Some(Duration::from_secs(10)))
-        .trace(roundtrip_io::Tracer::new(move |e| {
-            if let roundtrip_io::proto::trace::TraceEvent::GotConn {
-                reused, was_idle, ..
-            } = e
-            {
-                seen.lock()
-                    .expect("not poisoned")
-                    .push((*reused, *was_idle));
-            }
-        }))
-        .build();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let mut first = client.get(&url).send().await.expect("the first answer");
-        let second = client.get(&url).send();
-        tokio::pin!(second);
-        let waited = tokio::time::timeout(Duration::from_millis(20), &mut second).await;
-        assert!(waited.is_err(), "the second GET did not wait");
-        let body = first
-            .body_mut()
-            .bytes(1 << 10)
-            .await
-            .expect("the first body");
-        assert_eq!(&body[..], b"first");
-        let mut second = second.await.expect("the second answer");
-        let body = second
-            .body_mut()
-            .bytes(1 << 10)
-            .await
-            .expect("the second body");
-        assert_eq!(&body[..], b"ok");
+    let client = one_conn(Some(roundtrip_io::Tracer::new(move |e| {
+        use roundtrip_io::proto::trace::TraceEvent;
+        if let TraceEvent::GotConn {
+            reused, was_idle, ..
+        } = e
+        {
+            let mut seen = seen.lock().expect("not poisoned");
+            seen.push((*reused, *was_idle));
+        }
+    })));
+    current_thread().block_on(async {
+        let next = client.get(&url).send();
+        let next = queued_behind_a_late_body(&client, &url, next).await;
+        let mut second = next.await.expect("the second answer");
+        assert_eq!(&body(&mut second).await[..], b"ok");
     });
     // New, then handed over.
     let got = events.lock().expect("not poisoned").clone();
