@@ -247,6 +247,10 @@ impl ResponseBody {
         while let Some(more) = self.chunk()? {
             if let Err(e) = all.push_within(more, limit) {
                 self.flow = None; // dropping it drains a little or closes
+                // What was decoded ahead follows pieces now dropped: a
+                // read on gets the error, not the body with a hole.
+                self.pending = Bytes::new();
+                self.ready.clear();
                 self.ended = Some(Ok(Ended::Failed));
                 return Err(e);
             }
