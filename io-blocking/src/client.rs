@@ -414,8 +414,12 @@ impl Flow {
                     now = clock.now();
                     let link = &mut conn.link;
                     match written {
-                        _ if cancel_pending(self.cancelled, self.cancel.as_ref()) => {}
+                        // Bytes sent are the core's to count even when the
+                        // request was just cancelled: the cancel's error
+                        // says whether the request may have reached the
+                        // server.
                         Ok(Written::Bytes(n)) => self.ex.handle_written(link, n, now),
+                        _ if cancel_pending(self.cancelled, self.cancel.as_ref()) => {}
                         Ok(Written::Answer(0)) => self.ex.handle_eof(link, now),
                         Ok(Written::Answer(n)) => self.ex.handle_input(link, n, now),
                         Ok(Written::TimedOut) => self.ex.handle_timeout(Some(link), now),
@@ -577,13 +581,7 @@ impl Flow {
         let permit = self.permit.as_ref().ok_or_else(|| misuse("no permit"))?;
         let config = &self.ex.settings().config;
         let link = Link::new(permit.id(), permit.key().clone(), config);
-        let mut conn = match Conn::new(stream, link, config.write_timeout) {
-            Ok(conn) => conn,
-            Err(e) => {
-                self.ex.handle_connect_failed(addr, e, now);
-                return Ok(());
-            }
-        };
+        let mut conn = Conn::new(stream, link);
         if !self.ex.handle_connected(addr, &mut conn.link, now) {
             return Ok(()); // another attempt won: this one is closed
         }

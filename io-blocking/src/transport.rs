@@ -2,7 +2,7 @@
 //! operations the driver needs (dial, write, read, probe). Each reports to
 //! the exchange; none decides anything.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant as StdInstant};
@@ -27,8 +27,6 @@ pub(crate) struct Conn {
     pub watched: u64,
     /// The receive timeout currently set on the socket.
     read_timeout: Option<Duration>,
-    /// The send timeout currently set on the socket.
-    write_timeout: Option<Duration>,
 }
 
 roundtrip_io::impl_pool_link!(Box<Conn>, stream);
@@ -119,22 +117,13 @@ impl Attempts {
 
 impl Conn {
     /// A new connection on `stream`, with its link.
-    pub fn new(
-        stream: TcpStream,
-        link: Link,
-        write_timeout: Option<Duration>,
-    ) -> io::Result<Box<Conn>> {
-        // `std` refuses a zero timeout: a millisecond, then the exchange
-        // hears its deadline passed.
-        let write_timeout = write_timeout.map(|d| d.max(Duration::from_millis(1)));
-        stream.set_write_timeout(write_timeout)?;
-        Ok(Box::new(Conn {
+    pub fn new(stream: TcpStream, link: Link) -> Box<Conn> {
+        Box::new(Conn {
             stream,
             link,
             watched: 0,
             read_timeout: None,
-            write_timeout,
-        }))
+        })
     }
 
     /// Runs the lookup the exchange asks for, bounded by its deadline:
@@ -150,9 +139,15 @@ impl Conn {
         resolver.resolve_within(host, port, until, cancelled)
     }
 
-    /// Writes what the link holds, once (one `write` or `writev`). With
-    /// `watch_read`, waits for room to write or for an answer, whichever
-    /// comes first; bytes of an answer are read into the buffer.
+    /// Writes what the link holds, once, taking what the socket has room
+    /// for without waiting (one `send` or `sendmsg`). With `watch_read`,
+    /// first waits for room to write or for an answer, whichever comes
+    /// first (bytes of an answer are read into the buffer); without it
+    /// (nothing of the request went out yet, so nothing can be its
+    /// answer), a socket with no room is waited on for room only. Every
+    /// wait ends at `until`: a blocking send would end at the socket's
+    /// send timeout, which each signal starts again, and would not see
+    /// an early `413` while a large body goes out.
     pub fn write(
         &mut self,
         watch_read: bool,
@@ -166,38 +161,19 @@ impl Conn {
                 Waited::Writable => {}
             }
         }
-        // A blocking write ends at the exchange's deadline too (the request's
-        // total timeout may come before the write timeout).
-        if !watch_read {
-            self.set_write_timeout(until, now)?;
-        }
-        // Watching, the write must not block on a server that stopped
-        // reading: it takes what fits and the wait above comes again.
-        if watch_read {
-            self.stream.set_nonblocking(true)?;
-        }
-        // Not watching for an answer (nothing went out yet): a blocking
-        // write of a large in-memory body would hold the request until the
-        // socket took it all, deaf to an early `413` meanwhile; a bounded
-        // first write returns, and the writes after it watch.
-        let slices = match watch_read {
-            true => self.link.wire_out(),
-            false => self.link.wire_out_upto(BLIND_WRITE_MAX),
-        };
-        let written = match roundtrip_io::buf::with_bytes(&slices) {
-            [one] => self.stream.write(one),
-            // `sendmsg(MSG_NOSIGNAL)`: no SIGPIPE on a reset socket.
-            several => roundtrip_io::sys::send_vectored(&self.stream, several),
-        };
-        if watch_read {
-            self.stream.set_nonblocking(false)?;
-        }
+        let slices = self.link.wire_out();
+        let written =
+            roundtrip_io::sys::try_send(&self.stream, roundtrip_io::buf::with_bytes(&slices));
         match written {
-            Err(e) if watch_read && e.kind() == io::ErrorKind::WouldBlock => Ok(Written::Bytes(0)),
             Ok(0) => Err(roundtrip_io::buf::write_zero()),
             Ok(n) => Ok(Written::Bytes(n)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Written::Bytes(0)),
-            Err(e) if is_timeout(&e) => Ok(Written::TimedOut),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !watch_read => {
+                match roundtrip_io::sys::wait_writable(&self.stream, until)? {
+                    true => Ok(Written::Bytes(0)),
+                    false => Ok(Written::TimedOut),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Written::Bytes(0)),
             Err(e) => Err(e),
         }
     }
@@ -229,7 +205,8 @@ impl Conn {
     }
 
     /// Reads once into the link's buffer, waiting at most until `until`:
-    /// `Some(n)` bytes (0 = the server closed), `None` at the deadline.
+    /// `Some(n)` bytes (0 = the server closed), `None` at the deadline
+    /// (or early, a signal having cut the wait short: see `read_once`).
     pub fn read(
         &mut self,
         until: Option<StdInstant>,
@@ -246,7 +223,7 @@ impl Conn {
     /// ([`Link::tail_room`]) in the same `readv`, waiting at most until
     /// `until`: `Some((direct, buffered))` bytes (`(0, 0)` = the server
     /// closed; `buffered` is `None` without `tail`), `None` at the
-    /// deadline.
+    /// deadline (or early, cut short by a signal).
     ///
     /// [`Link::tail_room`]: roundtrip_io::exchange::Link::tail_room
     pub fn read_direct(
@@ -322,42 +299,12 @@ impl Conn {
         Ok(())
     }
 
-    /// Sets `SO_SNDTIMEO` for what is left until `until`, as
-    /// [`set_read_timeout`](Self::set_read_timeout) does `SO_RCVTIMEO`
-    /// (none without a deadline: a short one left by an earlier request
-    /// would wake every write for nothing).
-    fn set_write_timeout(&mut self, until: Option<StdInstant>, now: StdInstant) -> io::Result<()> {
-        let Some(at) = until else {
-            if self.write_timeout.is_some() {
-                self.stream.set_write_timeout(None)?;
-                self.write_timeout = None;
-            }
-            return Ok(());
-        };
-        let want = at
-            .saturating_duration_since(now)
-            .max(Duration::from_millis(1));
-        let off = self
-            .write_timeout
-            .is_none_or(|set| set > want || set + set / 2 < want);
-        if off {
-            let set = short_of(want);
-            self.stream.set_write_timeout(Some(set))?;
-            self.write_timeout = Some(set);
-        }
-        Ok(())
-    }
-
     /// Without blocking, asks the kernel whether the server closed this idle
     /// connection or sent bytes on it.
     pub fn is_stale(&self) -> bool {
         roundtrip_io::sys::is_stale(&self.stream)
     }
 }
-
-/// The most one write takes without watching for an answer: a request's
-/// head and the start of its body (every later write watches).
-const BLIND_WRITE_MAX: usize = 256 * 1024;
 
 /// A socket timeout for a wait of `want`: an eighth short of it (see
 /// [`Conn::set_read_timeout`]), at least half a millisecond (`std`
@@ -366,18 +313,19 @@ fn short_of(want: Duration) -> Duration {
     (want - want / 8).max(Duration::from_micros(500))
 }
 
-/// One read, retried when interrupted: `Some(n)` bytes (0 = the server
-/// closed), `None` when the socket's read timeout expired.
+/// One read: `Some(n)` bytes (0 = the server closed), `None` when the
+/// socket's read timeout expired or a signal cut the wait short. Not
+/// retried here: Linux fails a read under a receive timeout with `EINTR`
+/// at any signal, even under `SA_RESTART`, and a retry would start the
+/// timeout again (signals more often than it would hold the read for
+/// ever). The caller's loop hears "no bytes", checks its deadlines and
+/// waits again for what is left of them.
 #[inline(always)]
-fn read_once<T>(mut read: impl FnMut() -> io::Result<T>) -> io::Result<Option<T>> {
-    // Bounded: only `Interrupted` repeats.
-    loop {
-        match read() {
-            Ok(n) => return Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => return Ok(None),
-            Err(e) => return Err(e),
-        }
+fn read_once<T>(read: impl FnOnce() -> io::Result<T>) -> io::Result<Option<T>> {
+    match read() {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -364,3 +364,164 @@ fn an_early_413_during_a_large_in_memory_body_is_seen_at_once() {
     assert_eq!(response.status(), 413);
     assert!(took < Duration::from_secs(2), "{took:?}");
 }
+
+/// A listener whose connections have a small receive buffer (set before
+/// `listen`, so accepted sockets inherit it): a client's upload soon
+/// fills the window, and its socket has no room.
+fn small_window_server(serve: impl Fn(TcpStream) + Send + Sync + Clone + 'static) -> String {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&addr.into()).unwrap();
+    socket.listen(16).unwrap();
+    let listener: TcpListener = socket.into();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let serve = serve.clone();
+            thread::spawn(move || serve(stream));
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A server with a small window answers `413` to the head of a large
+/// upload and stops reading: the answer is seen at once. The first write
+/// (nothing sent yet, so not watching for an answer) was a blocking send
+/// of up to 256 KiB, held until the socket's send timeout.
+#[test]
+fn an_early_413_behind_a_small_window_is_seen_at_once() {
+    let url = small_window_server(|mut stream: TcpStream| {
+        if read_head(&mut stream) {
+            let answer = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";
+            let _ = stream.write_all(answer);
+            thread::sleep(Duration::from_secs(6));
+        }
+    });
+    let client = Client::builder()
+        .write_timeout(Some(Duration::from_secs(4)))
+        .build();
+    let started = Instant::now();
+    let result = client
+        .post(format!("{url}/up"))
+        .body(vec![0u8; 16 << 20])
+        .send();
+    let took = started.elapsed();
+    let response = result.expect("the early answer");
+    assert_eq!(response.status(), 413);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+/// A cancel while the upload waits for room says the request may have
+/// reached the server: bytes of it went out. (A write the cancel's
+/// shutdown ended was dropped uncounted, and a POST the server had
+/// started reading was reported as never sent, safe to send again.)
+#[test]
+fn a_cancel_during_a_stalled_upload_says_it_reached_the_server() {
+    let url = small_window_server(|mut stream: TcpStream| {
+        if read_head(&mut stream) {
+            hold_without_reading(stream);
+        }
+    });
+    let cancel = Cancel::new();
+    let canceller = {
+        let cancel = cancel.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            cancel.cancel();
+        })
+    };
+    let started = Instant::now();
+    let err = Client::new()
+        .post(format!("{url}/up"))
+        .body(vec![0u8; 16 << 20])
+        .extension(cancel)
+        .send()
+        .unwrap_err();
+    canceller.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+    assert!(err.reached_server(), "{err:?}");
+}
+
+/// Holds a connection open without reading from it (bounded: 6 s).
+fn hold_without_reading(stream: TcpStream) {
+    thread::sleep(Duration::from_secs(6));
+    drop(stream);
+}
+
+/// Signals sent to a thread waiting for a body do not hold its read
+/// timeout off: each one ended the read with `EINTR`, which was retried
+/// with the socket's receive timeout started again, so signals more often
+/// than the timeout kept the read waiting for ever (and one signal
+/// pushed the deadline back by up to the whole wait).
+#[test]
+fn signals_do_not_hold_the_read_timeout_off() {
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: a handler that does nothing, installed with SA_RESTART (the
+    // kernel still fails a socket read under a timeout with EINTR).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
+    }
+    let url = server(|mut stream| {
+        if read_head(&mut stream) {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+            hold(stream);
+        }
+    });
+    let reader = thread::spawn(move || {
+        let client = Client::builder()
+            .read_timeout(Some(Duration::from_millis(300)))
+            .build();
+        let mut body = client.get(&url).send().unwrap().into_body();
+        let started = Instant::now();
+        let err = body.chunk().unwrap_err();
+        (err, started.elapsed())
+    });
+    // SIGUSR1 to the reader every 50 ms until it is done (bounded: 5 s).
+    use std::os::unix::thread::JoinHandleExt;
+    let thread = reader.as_pthread_t();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !reader.is_finished() && Instant::now() < deadline {
+        // SAFETY: the thread has not been joined, so its id is live.
+        unsafe { libc::pthread_kill(thread, libc::SIGUSR1) };
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        reader.is_finished(),
+        "the read outlived its timeout by 4.7 s"
+    );
+    let (err, took) = reader.join().unwrap();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+/// After `bytes` failed on its limit, reading on fails too: the pieces
+/// decoded ahead come after those the failed call dropped, and were
+/// returned as if they followed on.
+#[test]
+fn a_body_read_on_after_its_limit_keeps_failing() {
+    let url = server(|mut stream| {
+        if read_head(&mut stream) {
+            let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for _ in 0..10 {
+                answer.extend_from_slice(b"3e8\r\n");
+                answer.extend_from_slice(&[b'x'; 1000]);
+                answer.extend_from_slice(b"\r\n");
+            }
+            let _ = stream.write_all(&answer);
+            hold(stream);
+        }
+    });
+    let mut body = Client::new().get(&url).send().unwrap().into_body();
+    let err = roundtrip_blocking::ResponseBody::bytes(&mut body, 1500).unwrap_err();
+    assert!(matches!(err, Error::BodyTooLarge { .. }), "{err:?}");
+    let mut rest = Vec::new();
+    let read_on = body.read_to_end(&mut rest);
+    assert!(read_on.is_err(), "read on after the limit: {read_on:?}");
+    assert!(rest.is_empty(), "{} bytes after the hole", rest.len());
+}

@@ -41,23 +41,41 @@ pub fn is_stale(socket: &impl AsFd) -> bool {
     }
 }
 
-/// Writes `bufs` to the socket in one `sendmsg(MSG_NOSIGNAL)`: std's
-/// `write_vectored` is a `writev`, which raises `SIGPIPE` on a socket the
-/// peer reset (killing a host that left the signal at its default: C
-/// embedders, tools that restore it); `write` already sends with
-/// `MSG_NOSIGNAL`.
-pub fn send_vectored(socket: &impl AsFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-    // SAFETY: an all-zero `msghdr` is valid (no name, no control data).
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    // `IoSlice` is ABI-compatible with `iovec` on Unix (std documents it),
-    // and the kernel only reads through `msg_iov` for a send.
-    msg.msg_iov = bufs.as_ptr().cast_mut().cast();
-    // Linux takes at most `UIO_MAXIOV` (1024) slices: more is a short write.
-    msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+/// Writes what of `bufs` the socket takes now, without waiting: one
+/// `send` (one slice) or `sendmsg` (several), with `MSG_DONTWAIT` and
+/// `MSG_NOSIGNAL`. `WouldBlock` when it has no room; the caller waits
+/// with a deadline of its own ([`wait_writable`],
+/// [`wait_read_or_write`]). Never a blocking send: a socket's send
+/// timeout starts again after each signal (Linux fails such a send with
+/// `EINTR` even under `SA_RESTART`), and a blocking send of a large body
+/// is deaf to the server's early answer. Nor `SIGPIPE` on a socket the
+/// peer reset (std's `write_vectored` is a `writev`, which raises it,
+/// killing a host that left the signal at its default).
+pub fn try_send(socket: &impl AsFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let fd = socket.as_fd().as_raw_fd();
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    // Bounded: only `EINTR` repeats, and a send that does not wait is
+    // not expected to see one.
     loop {
-        // SAFETY: `msg` points at `bufs`, valid for the call; the fd is
-        // borrowed from a live socket that outlives it.
-        let n = unsafe { libc::sendmsg(socket.as_fd().as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        let n = match bufs {
+            // SAFETY: `one` is valid for the call; the fd is borrowed from a
+            // live socket that outlives it.
+            [one] => unsafe { libc::send(fd, one.as_ptr().cast(), one.len(), flags) },
+            _ => {
+                // SAFETY: an all-zero `msghdr` is valid (no name, no control data).
+                let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+                // `IoSlice` is ABI-compatible with `iovec` on Unix (std
+                // documents it), and the kernel only reads through `msg_iov`
+                // for a send.
+                msg.msg_iov = bufs.as_ptr().cast_mut().cast();
+                // Linux takes at most `UIO_MAXIOV` (1024) slices: more is a
+                // short write.
+                msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+                // SAFETY: `msg` points at `bufs`, valid for the call; the fd
+                // is borrowed from a live socket that outlives it.
+                unsafe { libc::sendmsg(fd, &msg, flags) }
+            }
+        };
         if n >= 0 {
             return Ok(n as usize);
         }
@@ -366,6 +384,40 @@ pub fn wait_read_or_write(
     }
 }
 
+/// Waits until `socket` can take bytes (or has failed: the next send
+/// says how), at most until `until`: false at the deadline. One `poll`
+/// for `POLLOUT` only (repeated if a signal interrupts it, with what is
+/// left of the wait): a request none of whose bytes went out has no
+/// answer to read.
+pub fn wait_writable(socket: &impl AsFd, until: Option<std::time::Instant>) -> io::Result<bool> {
+    let fd = socket.as_fd().as_raw_fd();
+    loop {
+        let Some(timeout_ms) = poll_timeout_ms(until) else {
+            return Ok(false);
+        };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if n > 0 {
+            return Ok(true);
+        }
+        if until.is_some_and(|at| std::time::Instant::now() >= at) {
+            return Ok(false);
+        }
+    }
+}
+
 /// Waits until the connect of one of `sockets` (non-blocking, under way)
 /// ended, at most until `until`: the index of the first that did (its
 /// `SO_ERROR` tells how), or `None` at the deadline. One `poll` over all
@@ -440,11 +492,11 @@ mod tests {
         // Many slices: a short write, not `EMSGSIZE`.
         let one = [7u8; 1];
         let many = vec![IoSlice::new(&one); 2000];
-        assert_eq!(super::send_vectored(&client, &many).unwrap(), 1024);
+        assert_eq!(super::try_send(&client, &many).unwrap(), 1024);
     }
 
     #[test]
-    fn send_vectored_writes_every_slice_in_order() {
+    fn try_send_writes_every_slice_in_order() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
@@ -453,7 +505,7 @@ mod tests {
             IoSlice::new(b""),
             IoSlice::new(b"HTTP/1.1"),
         ];
-        assert_eq!(super::send_vectored(&client, &bufs).unwrap(), 14);
+        assert_eq!(super::try_send(&client, &bufs).unwrap(), 14);
         let mut got = [0u8; 14];
         server.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"GET / HTTP/1.1");
@@ -466,7 +518,7 @@ mod tests {
         let bufs = [IoSlice::new(&big), IoSlice::new(&big)];
         let mut failed = false;
         for _ in 0..20 {
-            if super::send_vectored(&client, &bufs).is_err() {
+            if super::try_send(&client, &bufs).is_err() {
                 failed = true;
                 break;
             }

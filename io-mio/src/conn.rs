@@ -3,7 +3,7 @@
 //! tracks about its readiness. Every protocol decision is the exchange
 //! machine's; these are the socket operations it asks for.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 
 use mio::Interest;
@@ -68,24 +68,17 @@ impl Conn {
         }
     }
 
-    /// Writes what the link holds, once (`write` for one piece, one
-    /// `sendmsg` for several); `Ok(None)` when the socket is full.
+    /// Writes what the link holds, once (`send` for one piece, one
+    /// `sendmsg` for several, neither raising `SIGPIPE`); `Ok(None)` when
+    /// the socket is full.
     pub fn write(&mut self) -> io::Result<Option<usize>> {
         let slices = self.link.wire_out();
-        // Bounded: only `Interrupted` repeats.
-        loop {
-            let written = match roundtrip_io::buf::with_bytes(&slices) {
-                [one] => self.socket.write(one),
-                // `sendmsg(MSG_NOSIGNAL)`: no SIGPIPE on a reset socket.
-                several => roundtrip_io::sys::send_vectored(&self.socket, several),
-            };
-            return match written {
-                Ok(0) => Err(roundtrip_io::buf::write_zero()),
-                Ok(n) => Ok(Some(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(e),
-            };
+        let bufs = roundtrip_io::buf::with_bytes(&slices);
+        match roundtrip_io::sys::try_send(&self.socket, bufs) {
+            Ok(0) => Err(roundtrip_io::buf::write_zero()),
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

@@ -105,7 +105,7 @@ impl Runtime for Smol {
     ) -> Poll<io::Result<usize>> {
         // Bounded: a wait follows each write the socket refused.
         loop {
-            match sys::send_vectored(socket.get_ref(), bufs) {
+            match sys::try_send(socket.get_ref(), bufs) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     ready!(socket.poll_writable(cx))?
                 }

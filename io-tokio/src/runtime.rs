@@ -107,7 +107,7 @@ impl Runtime for Tokio {
     /// `send(2)` for a single piece (std's, with `MSG_NOSIGNAL`), else
     /// one `sendmsg(MSG_NOSIGNAL)`: tokio's vectored write is a `writev`,
     /// which raises `SIGPIPE` on a socket the peer reset and kills a host
-    /// that left the signal at its default (`roundtrip_io::sys::send_vectored`).
+    /// that left the signal at its default (`roundtrip_io::sys::try_send`).
     fn poll_write(
         socket: &mut TcpStream,
         cx: &mut Context<'_>,
@@ -121,7 +121,7 @@ impl Runtime for Tokio {
         loop {
             ready!(socket.poll_write_ready(cx))?;
             let sent = socket.try_io(tokio::io::Interest::WRITABLE, || {
-                roundtrip_io::sys::send_vectored(&*socket, several)
+                roundtrip_io::sys::try_send(&*socket, several)
             });
             match sent {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

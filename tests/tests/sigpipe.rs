@@ -7,7 +7,7 @@
 //! named, an environment variable set) that restores `SIGPIPE`'s default
 //! first; the parent checks that the child was not killed by it. The
 //! writes are the backends' own, called directly with two slices (a
-//! vectored write): `roundtrip_io::sys::send_vectored` (the blocking and
+//! vectored write): `roundtrip_io::sys::try_send` (the blocking and
 //! mio backends'), the tokio and smol `Runtime::poll_write`, and their
 //! upgraded connections' `write_vectored` (the caller's own). The peer
 //! closed; a first write goes out and its kernel answers with a reset; the
@@ -91,12 +91,9 @@ fn sys_child() {
     child("sys", |addr, settle| {
         let stream = TcpStream::connect(addr).unwrap();
         settle();
-        assert_eq!(
-            roundtrip_io::sys::send_vectored(&stream, &two()).unwrap(),
-            2
-        );
+        assert_eq!(roundtrip_io::sys::try_send(&stream, &two()).unwrap(), 2);
         settle();
-        let second = roundtrip_io::sys::send_vectored(&stream, &two());
+        let second = roundtrip_io::sys::try_send(&stream, &two());
         assert!(second.is_err(), "{second:?}");
     });
 }
@@ -192,7 +189,7 @@ fn smol_upgraded_raises_no_sigpipe() {
 }
 
 #[test]
-fn sys_send_vectored_raises_no_sigpipe() {
+fn sys_try_send_raises_no_sigpipe() {
     parent("sys_child");
 }
 
