@@ -849,3 +849,42 @@ fn a_closed_tls_connection_says_close_notify_when_it_can() {
     // (An early answer while the body's records wait for the socket: see
     // `an_early_answer_during_an_in_memory_body_is_heard_over_tls`.)
 }
+
+/// A server whose handshake flight ends with its `close_notify` (or a
+/// close right after it): the handshake completes, but nothing can answer
+/// a request. It failed as an invalid request (the core refused to start
+/// on a closed connection), not as the server's close.
+#[test]
+fn a_server_that_closes_after_its_handshake_is_a_close() {
+    for (server, version) in [
+        (tls([Reply::CloseNotify]), "1.3"),
+        (
+            Server::new([Reply::CloseNotify]).tls(pki().tls12.clone()),
+            "1.2",
+        ),
+    ] {
+        let (mut sim, events) = sim();
+        sim.serve(server);
+        let err = sim.get("https://localhost/").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ClosedEarly {
+                    phase: Phase::Handshake,
+                    reached_server: false
+                }
+            ),
+            "TLS {version}: {err:?}"
+        );
+        assert_eq!(sim.stats().dials, 1, "TLS {version}");
+        assert!(
+            sim.closed
+                .iter()
+                .all(|(_, r)| *r == CloseReason::PeerClosed),
+            "TLS {version}: {:?}",
+            sim.closed
+        );
+        let (started, done) = handshakes(&events);
+        assert_eq!((started, done.len()), (1, 1), "TLS {version}: {done:?}");
+    }
+}

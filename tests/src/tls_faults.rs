@@ -759,4 +759,37 @@ pub fn session_resumed<B: Backend>() {
         settle(&server);
     }
 }
+
+/// A server that resets the connection on the ClientHello: the request
+/// fails in the handshake phase, is not retried, and the trace ends the
+/// handshake it started (`TlsHandshakeDone` with the error), as it does
+/// for a timeout or a close: a reset left it without an end.
+pub fn reset_on_the_client_hello_ends_the_traced_handshake<B: Backend>() {
+    let server = start_tcp(vec![vec![Step::Sleep(Duration::from_millis(50)), Step::Reset]]);
+    let recorder = Recorder::default();
+    let client = B::client(recorder.install(tls_config()));
+    let err = send_err::<B>(&client, Req::get(server.url("/")));
+    let in_handshake = matches!(
+        err,
+        Error::Io {
+            phase: Phase::Handshake,
+            reached_server: false,
+            ..
+        } | Error::ClosedEarly {
+            phase: Phase::Handshake,
+            reached_server: false
+        }
+    );
+    assert!(in_handshake, "{}: {err:?}", B::NAME);
+    not_retried::<B>(&client, &server, 0);
+    let events = recorder.take();
+    let started = (events.iter())
+        .filter(|e| matches!(e, TraceEvent::TlsHandshakeStart { .. }))
+        .count();
+    let done = handshakes(&events);
+    assert_eq!(started, 1, "{}: {events:?}", B::NAME);
+    assert!(matches!(&done[..], [Err(_)]), "{}: {done:?}", B::NAME);
+    drop(client);
+    settle(&server);
+}
 }

@@ -145,28 +145,36 @@ impl<R> Exchange<R> {
             tls.prepare_write(&link.out);
             // The server's close first: what is left to write would never
             // be answered.
-            if tls.has_output() && !(self.eof && tls.is_handshaking()) {
+            if tls.has_output() && !self.eof {
                 return Some(Action::Write { watch_read: true });
             }
-            if tls.is_handshaking() {
-                if self.eof {
-                    let err = Error::ClosedEarly {
-                        phase: Phase::Handshake,
-                        reached_server: false,
-                    };
-                    self.trace_handshake_failed(&err);
-                    self.state = State::Settle {
-                        close: Some(CloseReason::PeerClosed),
-                        then: After::Fail(err),
-                    };
-                    return None;
-                }
+            let handshaking = tls.is_handshaking();
+            if handshaking && !self.eof {
                 return Some(Action::Read);
             }
             self.timers.disarm(Timer::Handshake);
             let (info, peer) = (tls.info(), tls.peer());
-            self.tracing()
-                .trace(|| TraceEvent::TlsHandshakeDone { result: Ok(info) });
+            if !handshaking {
+                self.tracing()
+                    .trace(|| TraceEvent::TlsHandshakeDone { result: Ok(info) });
+            }
+            // The server closed, before the handshake's end or with it (a
+            // flight that ends with its `close_notify`): nothing can answer
+            // a request, nor a tunnel's `CONNECT`.
+            if self.eof {
+                let err = Error::ClosedEarly {
+                    phase: Phase::Handshake,
+                    reached_server: false,
+                };
+                if handshaking {
+                    self.trace_handshake_failed(&err);
+                }
+                self.state = State::Settle {
+                    close: Some(CloseReason::PeerClosed),
+                    then: After::Fail(err),
+                };
+                return None;
+            }
             // The proxy's session is up: a tunnel's `CONNECT` goes inside
             // it; a forwarded request is the proxy's own.
             let mode = link.key.via().map(|via| via.mode());

@@ -301,6 +301,7 @@ impl<R> Exchange<R> {
         if matches!(self.state, State::Send) && !link.out.is_empty() {
             self.tracing().trace_write_failed(&err);
         }
+        self.trace_handshake_failed(&err);
         self.fail(link, err);
     }
 
