@@ -278,3 +278,45 @@ fn a_handover_is_traced_as_such() {
     assert!(server.wait_idle(Duration::from_secs(10)));
     server.assert_no_errors();
 }
+
+/// A client shared by two runtimes: a connection the first made and
+/// pooled is not used by a request on the second. tokio wakes a socket's
+/// reader only from the reactor of the runtime that made it, and a
+/// current-thread runtime outside its `block_on` runs none: the second
+/// request waited for its read timeout although the server had answered.
+/// Now the connection is closed as unusable there, and a new one dialed.
+#[test]
+fn a_connection_of_another_runtime_is_not_reused() {
+    let reply = response(200, &[("Content-Length", "2")], b"ok");
+    let conn = vec![Step::ReadRequest, Step::Write(reply), Step::ExpectEof];
+    let server = ScriptServer::start(vec![conn.clone(), conn]);
+    let url = server.url("/");
+    let client = roundtrip_tokio::Client::builder()
+        .read_timeout(Some(Duration::from_secs(3)))
+        .build();
+    let first = current_thread();
+    first.block_on(async {
+        let mut response = client.get(&url).send().await.expect("the first answer");
+        assert_eq!(&body(&mut response).await[..], b"ok");
+    });
+    assert_eq!(client.stats().idle, 1);
+    // `first` lives on, not driven.
+    let started = std::time::Instant::now();
+    current_thread().block_on(async {
+        let mut response = client.get(&url).send().await.expect("the second answer");
+        assert_eq!(&body(&mut response).await[..], b"ok");
+    });
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    let stats = client.stats();
+    assert_eq!(stats.dials, 2, "{stats:?}");
+    assert_eq!(
+        stats.closed.get(roundtrip_tokio::proto::CloseReason::Stale),
+        1,
+        "{stats:?}"
+    );
+    drop(client);
+    drop(first);
+    assert!(server.wait_idle(Duration::from_secs(10)));
+    server.assert_no_errors();
+}

@@ -86,11 +86,13 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     type Reader: Send + 'static;
     /// A timer; its output is ignored.
     type Timer: Future + Send + 'static;
-    /// Which runtime the calling task's timers belong to, where a timer is
-    /// bound to one (tokio: a timer polled after its runtime shut down
-    /// panics); `()` where timers are the process's (async-io). A timer
-    /// kept with a pooled connection is taken over only by a request of
-    /// the same home.
+    /// Which runtime the calling task's timers and new sockets belong to,
+    /// where they are bound to one (tokio: a timer polled after its
+    /// runtime shut down panics, and a socket's reader is woken only by
+    /// the reactor of the runtime that made it); `()` where they are the
+    /// process's (async-io). A timer kept with a pooled connection is
+    /// taken over only by a request of the same home, and a pooled
+    /// connection of another home is closed instead of used.
     type Home: PartialEq + Send + Sync + 'static;
     /// A connection switched to another protocol, as the caller gets it.
     type Upgraded: From<Upgraded<Self::Socket>>;

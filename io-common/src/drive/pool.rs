@@ -35,6 +35,11 @@ pub(crate) struct Conn<R: Runtime> {
     /// [`Home`](Runtime::Home): kept with the connection so that a request
     /// on a pooled connection allocates none, if it runs on that runtime.
     pub timer: Option<(Timer<R>, R::Home)>,
+    /// The runtime whose reactor the socket is registered with: a request
+    /// of another runtime does not use it (tokio wakes a socket's reader
+    /// only from the reactor of the runtime that made it, which may never
+    /// run again: a current-thread runtime outside its `block_on`).
+    pub home: R::Home,
 }
 
 /// A runtime's timer, pinned, and the instant it is armed for (`None`

@@ -252,7 +252,8 @@ impl<R: Runtime> Run<R> {
                 Action::Wait => ready!(self.poll_wait(cx, now)),
                 Action::Probe => {
                     if let Some(conn) = &mut self.conn {
-                        let stale = crate::sys::is_stale(&conn.socket);
+                        let foreign = || conn.home != self.shared.runtime.home();
+                        let stale = crate::sys::is_stale(&conn.socket) || foreign();
                         self.ex.handle_probe(&mut conn.link, stale, now);
                     }
                 }
@@ -382,10 +383,12 @@ impl<R: Runtime> Run<R> {
         match got {
             Got::Idle(conn, idle_for) => {
                 let conn = self.conn.insert(conn);
+                probe_if_foreign(conn, &self.shared.runtime);
                 self.ex.handle_idle(&mut conn.link, idle_for, now);
             }
             Got::Handed(conn, waited) => {
                 let conn = self.conn.insert(conn);
+                probe_if_foreign(conn, &self.shared.runtime);
                 self.ex.handle_handover(&mut conn.link, waited, now);
             }
             Got::Dial(permit) => {
@@ -479,6 +482,7 @@ impl<R: Runtime> Run<R> {
                     link,
                     lent: Lent::No,
                     timer: None,
+                    home: self.shared.runtime.home(),
                 });
                 if self.ex.handle_connected(addr, &mut conn.link, now) {
                     self.shared.pool.dial_succeeded(permit);
@@ -740,4 +744,13 @@ fn report_read<B>(ex: &mut Exchange<B>, link: &mut Link, read: io::Result<usize>
 pub(crate) fn misuse(what: &'static str) -> Error {
     let misuse = roundtrip_proto::Error::Misuse(what);
     Error::from_proto(misuse, Phase::Body, false)
+}
+
+/// A pooled connection whose socket another runtime's reactor serves is
+/// probed before use, and the probe answers stale: the machine closes it
+/// and checks out again, as after a server's close.
+fn probe_if_foreign<R: Runtime>(conn: &mut Conn<R>, runtime: &R) {
+    if conn.home != runtime.home() {
+        conn.link.unchecked_tail = true;
+    }
 }

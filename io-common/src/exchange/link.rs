@@ -151,6 +151,9 @@ pub struct Link {
     /// probes the connection first, however young. (A scatter read, like
     /// a read into the buffer, sees what had arrived with the body; bytes
     /// that arrive later are the stale check's, as after any response.)
+    /// A driver sets it too for a connection it cannot vouch for (the
+    /// async driver, for a socket of another runtime's reactor), and
+    /// answers the probe stale.
     pub unchecked_tail: bool,
     /// The TLS session of an `https` connection (or two: an origin's
     /// inside an `https://` proxy's), between the socket and the buffers
