@@ -727,6 +727,34 @@ mod tests {
         Upgraded::from_link(pipe, &mut link)
     }
 
+    /// A request's pieces (a head and its body, a chunk and its framing)
+    /// are sealed together: one record here, not one per piece (each
+    /// record is an AEAD seal and 22 bytes more on the wire).
+    #[test]
+    fn a_head_and_its_body_are_sealed_into_one_record() {
+        let mut server = server();
+        let mut tls = handshake(&mut server);
+        let mut out = crate::exchange::Outbox::default();
+        out.head
+            .extend_from_slice(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n");
+        out.body = bytes::Bytes::from_static(b"body");
+        tls.prepare_write(&out);
+        let wire = tls.wire_out_bytes().to_vec();
+        let mut records = 0;
+        let mut at = 0;
+        while at + 5 <= wire.len() {
+            records += 1;
+            at += 5 + usize::from(u16::from_be_bytes([wire[at + 3], wire[at + 4]]));
+        }
+        assert_eq!((records, at), (1, wire.len()));
+        let mut pipe = Pipe {
+            to_server: wire,
+            ..Pipe::default()
+        };
+        let plain = take(&mut server, &mut pipe);
+        assert_eq!(plain, b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody");
+    }
+
     /// A write the socket took only part of leaves records waiting
     /// (`wants_write`); the next read sends them, so that a caller who
     /// writes a request and then waits for its answer never deadlocks.

@@ -65,34 +65,6 @@ impl Outbox {
         ]
     }
 
-    /// [`io_slices`](Self::io_slices), at most `max` bytes in all.
-    ///
-    /// ```
-    /// use roundtrip_io::exchange::Outbox;
-    /// let mut out = Outbox::default();
-    /// out.head.extend_from_slice(b"POST / HTTP/1.1\r\n\r\n");
-    /// out.body = bytes::Bytes::from_static(b"body");
-    /// let [head, body, tail] = out.io_slices_upto(20);
-    /// assert_eq!((head.len(), body.len(), tail.len()), (19, 1, 0));
-    /// ```
-    pub fn io_slices_upto(&self, max: usize) -> [IoSlice<'_>; 3] {
-        let mut skip = self.sent;
-        let mut left = max;
-        let mut part = |bytes: &[u8]| -> (usize, usize) {
-            let from = skip.min(bytes.len());
-            skip -= from;
-            let to = from + (bytes.len() - from).min(left);
-            left -= to - from;
-            (from, to)
-        };
-        let (h, b, t) = (part(&self.head), part(&self.body), part(&self.tail));
-        [
-            IoSlice::new(&self.head[h.0..h.1]),
-            IoSlice::new(&self.body[b.0..b.1]),
-            IoSlice::new(&self.tail[t.0..t.1]),
-        ]
-    }
-
     /// The socket took `n` more bytes. Once everything went out the
     /// buffers are emptied (keeping their capacity).
     pub fn advance(&mut self, n: usize) {
@@ -242,16 +214,6 @@ impl Link {
             return [tls.wire_out(), IoSlice::new(&[]), IoSlice::new(&[])];
         }
         self.out.io_slices()
-    }
-
-    /// [`wire_out`](Self::wire_out), at most `max` bytes of it (a TLS
-    /// link's records, sealed a few at a time, are not cut).
-    pub fn wire_out_upto(&self, max: usize) -> [IoSlice<'_>; 3] {
-        #[cfg(feature = "tls")]
-        if self.tls.is_some() {
-            return self.wire_out();
-        }
-        self.out.io_slices_upto(max)
     }
 
     /// True when bytes wait for the socket (the driver then watches for

@@ -136,21 +136,26 @@ impl Session {
             return;
         }
         self.app_start = self.wire_out.len();
-        let mut budget = SEAL_MAX;
-        let mut writer = self.conn.writer();
-        for slice in src {
-            let take = slice.len().min(budget);
-            if take == 0 {
-                continue;
-            }
-            // Writes to an established session are accepted whole (up to
-            // rustls's buffer limit, which `SEAL_MAX` stays under).
-            let n = writer.write(&slice[..take]).unwrap_or(0);
-            self.sealed += n;
-            budget -= n;
-            if n < take {
+        // The pieces (a head, a body, a chunk's framing) sealed together:
+        // records filled across them, not one record (and one AEAD seal)
+        // per piece.
+        let mut parts = [IoSlice::new(&[]); 3];
+        let (mut n, mut budget) = (0, SEAL_MAX);
+        for slice in src.iter().filter(|s| !s.is_empty()) {
+            if n == parts.len() || budget == 0 {
                 break;
             }
+            let take = slice.len().min(budget);
+            parts[n] = IoSlice::new(&slice[..take]);
+            (n, budget) = (n + 1, budget - take);
+        }
+        // Writes to an established session are accepted whole (up to
+        // rustls's buffer limit, which `SEAL_MAX` stays under). A session
+        // that refuses (past its record limit, having queued its own
+        // `close_notify`) seals nothing more, and says no goodbye of ours.
+        match self.conn.writer().write_vectored(&parts[..n]) {
+            Ok(sealed) => self.sealed = sealed,
+            Err(_) => self.broken = true,
         }
         self.reported = 0;
         self.flush();
