@@ -3,13 +3,14 @@
 //! host:port:addr`), then the caller's resolver if it plugged one in
 //! ([`Resolve`], like reqwest's `dns_resolver`), else the system's.
 //!
-//! A lookup may block: the blocking backend runs it on a thread of its own
-//! that the request waits for until its deadline (requests that need the
-//! same name meanwhile wait for the same lookup, and at most
-//! [`MAX_LOOKUP_THREADS`] run: [`Resolver::resolve_within`]), the async ones on their
-//! runtime's blocking pool, and the mio backend on resolver threads (16 at
-//! most; the rest queue), so one slow lookup never stalls the other
-//! exchanges of the loop. Lookups count against `connect_timeout`.
+//! A lookup may block: the blocking and async backends run it on a thread
+//! of its own that the request waits for until its deadline (requests
+//! that need the same name meanwhile wait for the same lookup, and at most
+//! [`MAX_LOOKUP_THREADS`] run: [`Resolver::resolve_within`] for a thread,
+//! [`Resolver::resolve_shared`] for a task), and the mio backend on
+//! resolver threads (16 at most; the rest queue), so one slow lookup never
+//! stalls the other exchanges of the loop. Lookups count against
+//! `connect_timeout`.
 //!
 //! ```
 //! use roundtrip_io::resolve::{Lookup, Resolver};
@@ -25,9 +26,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// A resolver the caller plugs in: host and port to addresses. It may
@@ -78,9 +82,9 @@ pub struct Resolver {
 }
 
 /// Most lookup threads one resolver runs at once
-/// ([`Resolver::resolve_within`]); a lookup of another name waits for
-/// one to end (within its deadline). The async runtimes bound theirs
-/// with their blocking pools, the mio driver with its resolver threads.
+/// ([`Resolver::resolve_within`], [`Resolver::resolve_shared`]); a lookup
+/// of another name waits for one to end (within its deadline). The mio
+/// driver bounds its own resolver threads.
 pub const MAX_LOOKUP_THREADS: usize = 64;
 
 /// How often a wait for a lookup asks its `cancelled` check.
@@ -104,6 +108,43 @@ struct Running(Arc<(Mutex<Lookups>, Condvar)>);
 struct Lookups {
     by_name: HashMap<(String, u16), Arc<Pending>>,
     threads: usize,
+    /// The tasks waiting for a lookup to end (theirs, or any, for a
+    /// place): woken at each end ([`SharedLookup`]).
+    wakers: Vec<Waker>,
+}
+
+/// Most wakers kept for the tasks waiting on lookups: past it they are
+/// all woken at once (a task still waiting registers again when polled),
+/// so that tasks that gave up during a lookup that hangs do not pile up.
+const MAX_WAKERS: usize = 4096;
+
+impl Lookups {
+    /// The lookup of `key` under way, else a new one, its thread's place
+    /// taken (`true`: the caller starts it, [`Resolver::spawn_claimed`]);
+    /// `None` while every place is taken.
+    fn join_or_claim(&mut self, key: &(String, u16)) -> Option<(Arc<Pending>, bool)> {
+        if let Some(pending) = self.by_name.get(key) {
+            return Some((Arc::clone(pending), false));
+        }
+        if self.threads >= MAX_LOOKUP_THREADS {
+            return None;
+        }
+        let pending = Arc::new(Pending::default());
+        self.threads += 1;
+        self.by_name.insert(key.clone(), Arc::clone(&pending));
+        Some((pending, true))
+    }
+
+    /// `waker`'s task is woken at the next lookup's end.
+    fn wake_later(&mut self, waker: &Waker) {
+        if self.wakers.iter().any(|w| w.will_wake(waker)) {
+            return;
+        }
+        if self.wakers.len() >= MAX_WAKERS {
+            self.wakers.drain(..).for_each(Waker::wake);
+        }
+        self.wakers.push(waker.clone());
+    }
 }
 
 impl Running {
@@ -137,8 +178,10 @@ impl Drop for Finish {
             lookups.by_name.remove(&self.key);
         }
         lookups.threads -= 1;
+        let wakers = std::mem::take(&mut lookups.wakers);
         drop(lookups);
         self.running.0.1.notify_all();
+        wakers.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -311,35 +354,15 @@ impl Resolver {
         // Bounded: each pass waits at most `CANCEL_CHECK` (or until the
         // deadline), and the loop ends at the deadline or the cancel.
         let pending = loop {
-            if let Some(pending) = lookups.by_name.get(&key) {
-                break Arc::clone(pending);
-            }
-            if lookups.threads < MAX_LOOKUP_THREADS {
-                let pending = Arc::new(Pending::default());
-                lookups.threads += 1;
-                lookups.by_name.insert(key.clone(), Arc::clone(&pending));
-                drop(lookups);
-                // From here `finish` keeps the books, even if the thread
-                // cannot start (the closure is dropped then).
-                let finish = Finish {
-                    running: self.running.clone(),
-                    key,
-                    pending: Arc::clone(&pending),
-                };
-                let resolver = self.clone();
-                let name = host.to_string();
-                let spawned = std::thread::Builder::new()
-                    .name("roundtrip-dns".into())
-                    .spawn(move || {
-                        let answer = resolver.resolve_blocking(&name, port);
-                        let answer = answer.map_err(|e| (e.kind(), e.to_string()));
-                        let _ = finish.pending.answer.set(answer);
-                    });
-                if spawned.is_err() {
-                    // No thread to be had: the lookup runs here.
-                    return Some(self.resolve_blocking(host, port));
+            if let Some((pending, new)) = lookups.join_or_claim(&key) {
+                if new {
+                    drop(lookups);
+                    if !self.spawn_claimed(key, Arc::clone(&pending), host, port) {
+                        // No thread to be had: the lookup runs here.
+                        return Some(self.resolve_blocking(host, port));
+                    }
+                    lookups = self.running.lock();
                 }
-                lookups = self.running.lock();
                 break pending;
             }
             lookups = wait(changed, lookups, until, cancelled)?;
@@ -353,6 +376,129 @@ impl Resolver {
                 });
             }
             lookups = wait(changed, lookups, until, cancelled)?;
+        }
+    }
+
+    /// Starts the thread of a lookup whose place
+    /// [`join_or_claim`](Lookups::join_or_claim) took; false when no
+    /// thread could be had (its waiters are told so, and the place freed).
+    fn spawn_claimed(
+        &self,
+        key: (String, u16),
+        pending: Arc<Pending>,
+        host: &str,
+        port: u16,
+    ) -> bool {
+        // From here `finish` keeps the books, even if the thread cannot
+        // start (the closure is dropped then).
+        let finish = Finish {
+            running: self.running.clone(),
+            key,
+            pending,
+        };
+        let resolver = self.clone();
+        let name = host.to_string();
+        std::thread::Builder::new()
+            .name("roundtrip-dns".into())
+            .spawn(move || {
+                let answer = resolver.resolve_blocking(&name, port);
+                let answer = answer.map_err(|e| (e.kind(), e.to_string()));
+                let _ = finish.pending.answer.set(answer);
+            })
+            .is_ok()
+    }
+
+    /// The addresses of `host:port` for a task: the lookup runs on a
+    /// thread of its own, shared as [`resolve_within`](Self::resolve_within)'s
+    /// are (requests for the same name wait for one lookup, and at most
+    /// [`MAX_LOOKUP_THREADS`] run; the others wait for a place), and the
+    /// task is woken when it ends. Dropped, the wait ends; the lookup goes
+    /// on for whoever else waits, and its thread ends with it.
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::task::{Context, Poll, Waker};
+    /// let resolver = roundtrip_io::resolve::Resolver::default();
+    /// let mut lookup = std::pin::pin!(resolver.resolve_shared("127.0.0.1", 80));
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let Poll::Ready(addrs) = lookup.as_mut().poll(&mut cx) else {
+    ///     unreachable!("an IP literal needs no lookup")
+    /// };
+    /// assert_eq!(addrs.unwrap(), ["127.0.0.1:80".parse().unwrap()]);
+    /// ```
+    pub fn resolve_shared(&self, host: &str, port: u16) -> SharedLookup {
+        SharedLookup {
+            resolver: self.clone(),
+            host: host.to_string(),
+            port,
+            pending: None,
+        }
+    }
+}
+
+/// A task's wait for a shared lookup: [`Resolver::resolve_shared`].
+#[must_use = "a lookup is waited for only when polled"]
+pub struct SharedLookup {
+    resolver: Resolver,
+    host: String,
+    port: u16,
+    /// The lookup joined, once a place was had.
+    pending: Option<Arc<Pending>>,
+}
+
+impl fmt::Debug for SharedLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedLookup")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("started", &self.pending.is_some())
+            .finish()
+    }
+}
+
+impl Future for SharedLookup {
+    type Output = io::Result<Vec<SocketAddr>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Lookup::Ready(addrs) = this.resolver.lookup(&this.host, this.port) {
+            return Poll::Ready(Ok(addrs));
+        }
+        let running = this.resolver.running.clone();
+        let mut lookups = running.lock();
+        let pending = match &this.pending {
+            Some(pending) => Arc::clone(pending),
+            None => {
+                let key = (this.host.to_ascii_lowercase(), this.port);
+                let Some((pending, new)) = lookups.join_or_claim(&key) else {
+                    lookups.wake_later(cx.waker());
+                    return Poll::Pending;
+                };
+                this.pending = Some(Arc::clone(&pending));
+                if new {
+                    drop(lookups);
+                    let spawned = this.resolver.spawn_claimed(
+                        key,
+                        Arc::clone(&pending),
+                        &this.host,
+                        this.port,
+                    );
+                    if !spawned {
+                        return Poll::Ready(Err(io::Error::other("no thread for the lookup")));
+                    }
+                    lookups = running.lock();
+                }
+                pending
+            }
+        };
+        // Under the lock: an end after this look wakes the waker left here.
+        match pending.answer.get() {
+            Some(Ok(addrs)) => Poll::Ready(Ok(addrs.clone())),
+            Some(Err((kind, text))) => Poll::Ready(Err(io::Error::new(*kind, text.clone()))),
+            None => {
+                lookups.wake_later(cx.waker());
+                Poll::Pending
+            }
         }
     }
 }

@@ -135,30 +135,14 @@ pub struct Driver {
     /// The read buffer connections borrow for a read while they hold no
     /// bytes of their own.
     pub(crate) shared_read: SharedReadBuf,
-    /// Host name lookups on resolver threads, made at the first one.
-    lookups: Option<Lookups>,
+    /// The exchanges whose lookup runs (slot, serial), looked at every
+    /// [`LOOKUP_POLL`].
+    pub(crate) looking: Vec<(usize, u64)>,
 }
 
-/// The lookups running on resolver threads: each sends its result here,
-/// and the loop looks every [`LOOKUP_POLL`] while any runs. (Not a
+/// How often the loop looks for finished lookups while any runs. (Not a
 /// `mio::Waker`: a `Poll` may have only one, and an embedding caller may
 /// own it; nor a token of the driver's range, which is its connections'.)
-pub(crate) struct Lookups {
-    pub tx: std::sync::mpsc::Sender<(u64, usize, io::Result<Vec<std::net::SocketAddr>>)>,
-    rx: std::sync::mpsc::Receiver<(u64, usize, io::Result<Vec<std::net::SocketAddr>>)>,
-    pub next_id: u64,
-    /// Lookups started and not yet taken from `rx`.
-    pub running: usize,
-    /// Lookups waiting for a thread (at most [`MAX_LOOKUP_THREADS`] run):
-    /// id, exchange, host, port.
-    pub queued: VecDeque<(u64, usize, String, u16)>,
-}
-
-/// Resolver threads one driver runs at once; more lookups wait their turn
-/// (a burst of 10,000 names does not make 10,000 threads).
-pub(crate) const MAX_LOOKUP_THREADS: usize = 16;
-
-/// How often the loop looks for finished lookups while any runs.
 const LOOKUP_POLL: Duration = Duration::from_millis(2);
 
 /// Dropped, the driver closes its idle connections as
@@ -235,50 +219,26 @@ impl Driver {
             upgraded: HashMap::new(),
             upload: BytesMut::new(),
             shared_read: SharedReadBuf::default(),
-            lookups: None,
+            looking: Vec::new(),
         }
     }
 
-    /// The resolver threads' channel, made at the first lookup.
-    pub(crate) fn lookups(&mut self) -> &mut Lookups {
-        self.lookups.get_or_insert_with(|| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            Lookups {
-                tx,
-                rx,
-                next_id: 1,
-                running: 0,
-                queued: VecDeque::new(),
-            }
-        })
-    }
-
-    /// Results of lookups the resolver threads sent: each exchange still
-    /// waiting for its own goes on with its dial.
+    /// Lookups that ended: each exchange still waiting for its own goes on
+    /// with its dial.
     fn on_lookups(&mut self, now: Instant) {
-        let Some(lookups) = &mut self.lookups else {
-            return;
-        };
-        if lookups.running == 0 {
+        if self.looking.is_empty() {
             return;
         }
-        let done: Vec<_> = lookups.rx.try_iter().collect();
-        lookups.running -= done.len().min(lookups.running);
-        // Threads freed: the lookups waiting for one start (those whose
-        // exchange is gone are dropped).
-        while self.lookups().running < MAX_LOOKUP_THREADS {
-            let Some((id, ex, host, port)) = self.lookups().queued.pop_front() else {
-                break;
+        for (ex, serial) in std::mem::take(&mut self.looking) {
+            let Some(entry) = self.exchanges.get(ex) else {
+                continue;
             };
-            if self.exchanges.get(ex).is_some_and(|e| e.lookup == Some(id)) {
-                self.spawn_lookup(id, ex, host, port, now);
+            if entry.serial != serial || entry.lookup.is_none() {
+                continue; // ended meanwhile
             }
-        }
-        for (id, ex, resolved) in done {
-            let waiting = self.exchanges.get(ex).is_some_and(|e| e.lookup == Some(id));
-            if waiting {
-                self.lookup_done(ex, resolved, now);
-                self.drive(ex, now);
+            match self.poll_lookup(ex, now) {
+                true => self.drive(ex, now),
+                false => self.looking.push((ex, serial)),
             }
         }
     }
@@ -562,15 +522,11 @@ impl Driver {
             return Some(StdInstant::now());
         }
         let next = self.timers.next().map(|at| self.clock.to_std(at));
-        match &self.lookups {
-            // Lookups left by exchanges that ended (a resolver that hangs)
-            // wake no idle driver.
-            Some(lookups) if lookups.running > 0 && !self.exchanges.is_empty() => {
-                let soon = StdInstant::now() + LOOKUP_POLL;
-                Some(next.map_or(soon, |at| at.min(soon)))
-            }
-            _ => next,
+        if self.looking.is_empty() {
+            return next;
         }
+        let soon = StdInstant::now() + LOOKUP_POLL;
+        Some(next.map_or(soon, |at| at.min(soon)))
     }
 
     /// Handles one readiness event from the `Poll` the driver registered

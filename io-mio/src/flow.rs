@@ -62,8 +62,8 @@ pub(crate) struct Entry {
     pub error: Option<Box<Error>>,
     /// Cancelled by the caller: its result is not reported.
     pub cancelled: bool,
-    /// The lookup of its host running on a resolver thread (its id).
-    pub lookup: Option<u64>,
+    /// The lookup of its host, under way on the resolver's lookup threads.
+    pub lookup: Option<roundtrip_io::resolve::SharedLookup>,
 }
 
 /// Where the body goes.
@@ -354,9 +354,10 @@ impl Driver {
         self.drive(ex, now);
     }
 
-    /// Runs the machine's lookup on a resolver thread; the loop takes the
-    /// result when it next looks ([`Driver::poll_timeout`] is short
-    /// meanwhile). Inline when no thread can be had.
+    /// Starts the machine's lookup on the resolver's lookup threads (one
+    /// per name at a time, shared with the client's other requests and
+    /// bounded in number); the loop takes the result when it next looks
+    /// ([`Driver::poll_timeout`] is short meanwhile).
     fn start_lookup(&mut self, ex: usize, now: Instant) -> Next {
         let Some(entry) = self.exchanges.get_mut(ex) else {
             return Next::Done;
@@ -367,67 +368,33 @@ impl Driver {
         let Some((host, port)) = entry.ex.lookup_target() else {
             return self.fail(ex, misuse("a lookup of nothing"));
         };
-        let host = host.to_string();
-        let lookups = self.lookups();
-        let id = lookups.next_id;
-        lookups.next_id += 1;
-        if let Some(entry) = self.exchanges.get_mut(ex) {
-            entry.lookup = Some(id);
-        }
-        if self.lookups().running >= crate::driver::MAX_LOOKUP_THREADS {
-            self.lookups().queued.push_back((id, ex, host, port));
-            return Next::Wait;
-        }
-        self.spawn_lookup(id, ex, host, port, now);
-        Next::Wait
-    }
-
-    /// Runs lookup `id` of `ex` on a resolver thread of its own, or here
-    /// when no thread can be had (its result then waits for the next drive).
-    pub(crate) fn spawn_lookup(
-        &mut self,
-        id: u64,
-        ex: usize,
-        host: String,
-        port: u16,
-        now: Instant,
-    ) {
-        let resolver = self.settings.config.resolver.clone();
-        let tx = self.lookups().tx.clone();
-        let name = host.clone();
-        let spawned = std::thread::Builder::new()
-            .name("roundtrip-dns".into())
-            .spawn(move || {
-                // A resolver that panics still answers (an error): the
-                // driver counts this thread as running until it does.
-                let resolve =
-                    std::panic::AssertUnwindSafe(|| resolver.resolve_blocking(&host, port));
-                let resolved = std::panic::catch_unwind(resolve)
-                    .unwrap_or_else(|_| Err(std::io::Error::other("the resolver panicked")));
-                // The driver may be gone: nobody to tell then.
-                let _ = tx.send((id, ex, resolved));
-            });
-        if spawned.is_ok() {
-            self.lookups().running += 1;
-            return;
-        }
-        let resolved = self.settings.config.resolver.resolve_blocking(&name, port);
-        self.lookup_done(ex, resolved, now);
-        if let Some(entry) = self.exchanges.get(ex) {
-            self.ready.push((ex, entry.serial));
+        entry.lookup = Some(self.settings.config.resolver.resolve_shared(host, port));
+        self.looking.push((ex, entry.serial));
+        // The first look starts it (or joins the one under way).
+        match self.poll_lookup(ex, now) {
+            true => Next::Go,
+            false => Next::Wait,
         }
     }
 
-    /// A lookup for `ex` ended: the machine goes on with its dial.
-    pub(crate) fn lookup_done(
-        &mut self,
-        ex: usize,
-        resolved: io::Result<Vec<std::net::SocketAddr>>,
-        now: Instant,
-    ) {
-        if let Some(entry) = self.exchanges.get_mut(ex) {
-            entry.lookup = None;
-            entry.ex.handle_resolved(resolved, now);
+    /// Looks whether the lookup of `ex` ended, without waiting; if so the
+    /// machine goes on with its dial (true).
+    pub(crate) fn poll_lookup(&mut self, ex: usize, now: Instant) -> bool {
+        let Some(entry) = self.exchanges.get_mut(ex) else {
+            return false;
+        };
+        let Some(lookup) = &mut entry.lookup else {
+            return false;
+        };
+        // No waker: the loop looks again every `LOOKUP_POLL` while any runs.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::Pin::new(lookup).poll(&mut cx) {
+            std::task::Poll::Ready(resolved) => {
+                entry.lookup = None;
+                entry.ex.handle_resolved(resolved, now);
+                true
+            }
+            std::task::Poll::Pending => false,
         }
     }
 

@@ -96,11 +96,12 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! Host names are looked up off the loop: each lookup runs on a resolver
-//! thread (the system's resolver, or one plugged in with `dns_resolver`),
-//! and the loop takes its result, looking every 2 ms while one runs (IP
-//! literals and `resolve` overrides need no lookup), so one slow lookup
-//! never stalls the other exchanges. Request bodies from a reader are read on
+//! Host names are looked up off the loop: each lookup runs on a thread of
+//! the resolver's (the system's resolver, or one plugged in with
+//! `dns_resolver`; one lookup per name at a time, shared by the client's
+//! requests, and at most 64 threads), and the loop takes its result,
+//! looking every 2 ms while one runs (IP literals and `resolve` overrides
+//! need no lookup), so one slow lookup never stalls the other exchanges. Request bodies from a reader are read on
 //! the loop's thread whenever the socket can take more: the reader must not
 //! block. A `101 Switching Protocols` answer (or a 2xx to CONNECT)
 //! finishes with an empty body, and [`Driver::take_upgraded`] hands over

@@ -155,9 +155,10 @@ fn an_override_answers_without_a_lookup() {
     );
 }
 
-/// Counts the lookups running at once; each takes 100 ms.
+/// Counts the lookups running at once, the most at once, and all of
+/// them; each takes 100 ms.
 struct Counting {
-    now: Arc<Mutex<(usize, usize)>>,
+    now: Arc<Mutex<(usize, usize, usize)>>,
 }
 
 impl Resolve for Counting {
@@ -166,6 +167,7 @@ impl Resolve for Counting {
             let mut n = self.now.lock().unwrap();
             n.0 += 1;
             n.1 = n.1.max(n.0);
+            n.2 += 1;
         }
         thread::sleep(Duration::from_millis(100));
         self.now.lock().unwrap().0 -= 1;
@@ -173,10 +175,14 @@ impl Resolve for Counting {
     }
 }
 
+/// Lookups run on the resolver's threads, at most
+/// `roundtrip_io::resolve::MAX_LOOKUP_THREADS` (64) at once, and requests
+/// for a name whose lookup runs wait for that one (the driver ran a
+/// lookup per request before, on 16 threads of its own).
 #[test]
 fn lookups_share_a_bounded_number_of_threads() {
-    let addr = serve(40);
-    let counts = Arc::new(Mutex::new((0, 0)));
+    let addr = serve(90);
+    let counts = Arc::new(Mutex::new((0, 0, 0)));
     let resolver = Counting {
         now: Arc::clone(&counts),
     };
@@ -185,13 +191,11 @@ fn lookups_share_a_bounded_number_of_threads() {
         .timeout(Some(Duration::from_secs(10)))
         .build()
         .expect("a driver");
-    // 40 names, each its own host (and lookup).
-    let ids: Vec<_> = (0..40)
-        .map(|i| {
-            driver
-                .get(format!("http://host{i}.test:{}/", addr.port()))
-                .submit()
-        })
+    // 80 names, each its own host (and lookup), and 10 requests for one.
+    let ids: Vec<_> = (0..80)
+        .map(|i| format!("http://host{i}.test:{}/", addr.port()))
+        .chain((0..10).map(|_| format!("http://shared.test:{}/", addr.port())))
+        .map(|url| driver.get(url).submit())
         .collect();
     let started = Instant::now();
     let mut done = 0;
@@ -209,12 +213,13 @@ fn lookups_share_a_bounded_number_of_threads() {
         }
     }
     assert_eq!(done, ids.len());
-    let (running, most) = *counts.lock().unwrap();
+    let (running, most, calls) = *counts.lock().unwrap();
     assert_eq!(running, 0);
-    // At most 16 threads at once: 40 lookups of 100 ms take 3 rounds.
-    assert!((8..=16).contains(&most), "{most} lookups ran at once");
+    assert_eq!(calls, 81, "one lookup per name");
+    // At most 64 threads at once: 81 lookups of 100 ms take 2 rounds.
+    assert!((32..=64).contains(&most), "{most} lookups ran at once");
     assert!(
-        started.elapsed() >= Duration::from_millis(300),
+        started.elapsed() >= Duration::from_millis(200),
         "{:?}",
         started.elapsed()
     );

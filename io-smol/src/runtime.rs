@@ -49,17 +49,6 @@ impl Runtime for Smol {
         }
     }
 
-    fn resolve(
-        &self,
-        resolver: &roundtrip_io::resolve::Resolver,
-        host: &str,
-        port: u16,
-    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static {
-        let (host, resolver) = (host.to_owned(), resolver.clone());
-        // The system's lookup or the plugged-in one, on smol's blocking pool.
-        smol::unblock(move || resolver.resolve_blocking(&host, port))
-    }
-
     fn timer(&self, at: Instant) -> Timer {
         Timer::at(at)
     }

@@ -50,23 +50,6 @@ impl Runtime for Tokio {
         }
     }
 
-    fn resolve(
-        &self,
-        resolver: &roundtrip_io::resolve::Resolver,
-        host: &str,
-        port: u16,
-    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static {
-        let (host, resolver) = (host.to_owned(), resolver.clone());
-        async move {
-            if !resolver.is_custom() {
-                return Ok(tokio::net::lookup_host((host, port)).await?.collect());
-            }
-            tokio::task::spawn_blocking(move || resolver.resolve_blocking(&host, port))
-                .await
-                .map_err(io::Error::other)?
-        }
-    }
-
     /// tokio's own clock, which its timers fire by: under paused time
     /// (`test-util`) the client's deadlines pass by virtual time, as a
     /// `tokio::time::sleep`'s do; otherwise it reads the system's. Under

@@ -223,4 +223,49 @@ pub fn a_panicking_resolver_is_a_connect_error<B: Backend>() {
     let again = B::send(&client, Req::get("http://panics.test/")).unwrap_err();
     assert!(matches!(again, Error::Connect { .. }), "{}: {again:?}", B::NAME);
 }
+
+/// Requests for a name whose lookup runs wait for that one lookup, on
+/// every backend (Go's `singleflight`): the async backends ran one lookup
+/// per request on their runtime's blocking pool (where tokio kept those of
+/// requests that gave up queued, to run later), mio one per request on
+/// its own threads. The lookup here outlasts the connect timeout, so
+/// every request fails, and the lookup runs once.
+pub fn requests_share_a_lookup<B: Backend>() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Slow(Arc<AtomicUsize>);
+    impl Resolve for Slow {
+        fn resolve(&self, _: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(1500));
+            Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+        }
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut config = test_config();
+    config.resolver = Resolver::default().with_resolver(Slow(Arc::clone(&calls)));
+    config.connect_timeout = Some(Duration::from_millis(300));
+    let client = B::client(config);
+    let start = Arc::new(std::sync::Barrier::new(8));
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, start) = (client.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                B::send(&client, Req::get("http://slow.test:9/"))
+            })
+        })
+        .collect();
+    for request in requests {
+        let err = request.join().expect("no panic").expect_err("no address in time");
+        let connect = matches!(
+            err,
+            Error::Timeout {
+                kind: TimeoutKind::Connect,
+                ..
+            }
+        );
+        assert!(connect, "{}: {err:?}", B::NAME);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "{}", B::NAME);
+}
 }

@@ -9,7 +9,7 @@
 //!
 //! - the loop carrying out the machine's [`Action`](crate::exchange::Action)s:
 //!   checkout (or a wait for the pool's grant), the stale probe, the
-//!   lookup on the runtime's blocking pool, the connects the machine starts
+//!   lookup (on the resolver's shared lookup threads), the connects the machine starts
 //!   and aborts (Happy Eyeballs: several may run at once), writes (watching for an early answer), request
 //!   body pieces, reads, and the runtime's timer armed at the machine's
 //!   [`poll_timeout`](crate::exchange::Exchange::poll_timeout) and checked
@@ -104,14 +104,19 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = io::Result<Self::Socket>> + Send + 'static;
     /// Resolves the name `host` (never an IP literal nor an override: the
     /// driver answers those itself) with `resolver`: its plugged-in
-    /// [`Resolve`](crate::resolve::Resolve) on the runtime's blocking pool,
-    /// or the system's lookup, never on the runtime's own threads.
+    /// [`Resolve`](crate::resolve::Resolve) or the system's lookup, never
+    /// on the runtime's own threads. By default on the resolver's lookup
+    /// threads ([`Resolver::resolve_shared`](crate::resolve::Resolver::resolve_shared)):
+    /// one lookup per name at a time, a bounded number of threads, and no
+    /// job left queued on a blocking pool by a request that gave up.
     fn resolve(
         &self,
         resolver: &crate::resolve::Resolver,
         host: &str,
         port: u16,
-    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static;
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static {
+        resolver.resolve_shared(host, port)
+    }
     /// The clock the runtime's timers fire by: the system's monotonic one
     /// unless the runtime keeps its own (tokio's paused time, for tests).
     /// Every deadline of the client's is kept on it, so that a timer

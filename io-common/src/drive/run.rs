@@ -423,7 +423,7 @@ impl<R: Runtime> Run<R> {
         Poll::Ready(())
     }
 
-    /// Runs the machine's lookup on the runtime's blocking pool.
+    /// Waits for the machine's lookup ([`Runtime::resolve`]).
     fn poll_resolve(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
         let (Some(dialing), Some((host, port))) = (&mut self.dialing, self.ex.lookup_target())
         else {
