@@ -440,7 +440,10 @@ impl Flow {
                     let conn = self.conn.as_mut().ok_or_else(|| misuse("no connection"))?;
                     self.ex.handle_request_body(&mut conn.link, piece, now);
                 }
-                Action::Read if !blocking => return Ok(None),
+                Action::Read if !blocking => {
+                    self.ex.handle_read_deferred();
+                    return Ok(None);
+                }
                 Action::Read => {
                     spins = 0;
                     let until = self.until(&clock);

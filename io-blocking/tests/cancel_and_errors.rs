@@ -525,3 +525,37 @@ fn a_body_read_on_after_its_limit_keeps_failing() {
     assert!(read_on.is_err(), "read on after the limit: {read_on:?}");
     assert!(rest.is_empty(), "{} bytes after the hole", rest.len());
 }
+
+/// The read timeout is the longest wait for the next bytes once the
+/// caller asks for them: time the caller spends between reads is not
+/// counted. After a read straight into the caller's slice (and when the
+/// head arrived) the body looked, without waiting, whether it had ended,
+/// and that look started the read timeout: a caller that read on later
+/// than the timeout failed at once (a 1 ms wait) though the server was
+/// about to send, while the same caller over TLS or gzip did not.
+#[test]
+fn time_between_reads_is_not_waiting() {
+    let url = server(|mut stream| {
+        if read_head(&mut stream) {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
+            thread::sleep(Duration::from_millis(600));
+            let _ = stream.write_all(b"a");
+            thread::sleep(Duration::from_millis(600));
+            let _ = stream.write_all(b"bc");
+            hold(stream);
+        }
+    });
+    let client = Client::builder()
+        .read_timeout(Some(Duration::from_millis(400)))
+        .build();
+    let mut body = client.get(&url).send().unwrap().into_body();
+    // The caller starts reading late: 450 ms after the head.
+    thread::sleep(Duration::from_millis(450));
+    let mut byte = [0u8; 1];
+    assert_eq!(body.read(&mut byte).unwrap(), 1, "the body's first byte");
+    // And reads on late again.
+    thread::sleep(Duration::from_millis(450));
+    let mut rest = Vec::new();
+    body.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"bc");
+}

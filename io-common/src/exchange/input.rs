@@ -82,6 +82,17 @@ impl<R> Exchange<R> {
         };
     }
 
+    /// The driver answers [`Action::Read`](super::Action::Read) without
+    /// waiting: its caller has not asked for more of the body (a look,
+    /// after a piece, at whether the body ended). The read timeout starts
+    /// when the driver waits: time the caller spends between reads is not
+    /// a wait for the server.
+    pub fn handle_read_deferred(&mut self) {
+        if matches!(self.state, State::Body) {
+            self.timers.disarm(Timer::ReadIdle);
+        }
+    }
+
     /// The host is at `max_conns_per_host`: the request waits its turn.
     pub fn handle_wait(&mut self, _now: Instant) {
         if matches!(self.state, State::Checkout) {
