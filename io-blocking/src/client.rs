@@ -631,13 +631,12 @@ impl Flow {
         let mut conn = self
             .take_conn()
             .ok_or_else(|| misuse("no connection to upgrade"))?;
-        // The caller's from now on: blocking, and without the deadlines
+        // The caller's from now on: blocking, and without the read timeout
         // the exchange left on the socket (a quiet WebSocket would fail
-        // with `WouldBlock` at the old read timeout).
+        // with `WouldBlock` at the old one). No send timeout is ever set.
         let stream = conn.stream.try_clone().and_then(|s| {
             s.set_nonblocking(false)?;
             s.set_read_timeout(None)?;
-            s.set_write_timeout(None)?;
             Ok(s)
         });
         // The bytes past the head, and the TLS session of an `https`

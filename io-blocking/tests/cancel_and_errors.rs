@@ -414,9 +414,12 @@ fn an_early_413_behind_a_small_window_is_seen_at_once() {
 }
 
 /// A cancel while the upload waits for room says the request may have
-/// reached the server: bytes of it went out. (A write the cancel's
-/// shutdown ended was dropped uncounted, and a POST the server had
-/// started reading was reported as never sent, safe to send again.)
+/// reached the server: bytes of it went out. (The driver dropped the
+/// count of a write that returned after the cancel came: a blocking send
+/// the cancel's shutdown cut short. On loopback, where the kernel grows
+/// the client's send buffer to megabytes, that send never blocked, so
+/// this case passed before that fix too; it holds the rule for every
+/// write path.)
 #[test]
 fn a_cancel_during_a_stalled_upload_says_it_reached_the_server() {
     let url = small_window_server(|mut stream: TcpStream| {

@@ -3,14 +3,13 @@
 //! host:port:addr`), then the caller's resolver if it plugged one in
 //! ([`Resolve`], like reqwest's `dns_resolver`), else the system's.
 //!
-//! A lookup may block: the blocking and async backends run it on a thread
-//! of its own that the request waits for until its deadline (requests
-//! that need the same name meanwhile wait for the same lookup, and at most
+//! A lookup may block: every backend runs it on a thread of its own that
+//! the request waits for until its deadline (requests that need the same
+//! name meanwhile wait for the same lookup, and at most
 //! [`MAX_LOOKUP_THREADS`] run: [`Resolver::resolve_within`] for a thread,
-//! [`Resolver::resolve_shared`] for a task), and the mio backend on
-//! resolver threads (16 at most; the rest queue), so one slow lookup never
-//! stalls the other exchanges of the loop. Lookups count against
-//! `connect_timeout`.
+//! [`Resolver::resolve_shared`] for a task or an event loop), so one slow
+//! lookup never stalls the other exchanges of a loop. Lookups count
+//! against `connect_timeout`.
 //!
 //! ```
 //! use roundtrip_io::resolve::{Lookup, Resolver};
@@ -77,14 +76,15 @@ pub struct Resolver {
     overrides: Vec<Override>,
     custom: Option<Arc<dyn Resolve>>,
     /// The lookups under way on threads of their own, shared by the
-    /// resolver's clones ([`Resolver::resolve_within`]).
+    /// resolver's clones ([`Resolver::resolve_within`],
+    /// [`Resolver::resolve_shared`]).
     running: Running,
 }
 
-/// Most lookup threads one resolver runs at once
-/// ([`Resolver::resolve_within`], [`Resolver::resolve_shared`]); a lookup
-/// of another name waits for one to end (within its deadline). The mio
-/// driver bounds its own resolver threads.
+/// Most lookup threads one resolver (and its clones: a client's) runs at
+/// once ([`Resolver::resolve_within`], [`Resolver::resolve_shared`], on
+/// every backend); a lookup of another name waits for one to end (within
+/// its deadline).
 pub const MAX_LOOKUP_THREADS: usize = 64;
 
 /// How often a wait for a lookup asks its `cancelled` check.
@@ -108,15 +108,11 @@ struct Running(Arc<(Mutex<Lookups>, Condvar)>);
 struct Lookups {
     by_name: HashMap<(String, u16), Arc<Pending>>,
     threads: usize,
-    /// The tasks waiting for a lookup to end (theirs, or any, for a
-    /// place): woken at each end ([`SharedLookup`]).
-    wakers: Vec<Waker>,
+    /// The tasks waiting ([`SharedLookup`], by its number): for their
+    /// lookup's end, or (`None`) for a place. Each task is here once,
+    /// while it waits.
+    waiting: HashMap<u64, (Waker, Option<Arc<Pending>>)>,
 }
-
-/// Most wakers kept for the tasks waiting on lookups: past it they are
-/// all woken at once (a task still waiting registers again when polled),
-/// so that tasks that gave up during a lookup that hangs do not pile up.
-const MAX_WAKERS: usize = 4096;
 
 impl Lookups {
     /// The lookup of `key` under way, else a new one, its thread's place
@@ -135,15 +131,25 @@ impl Lookups {
         Some((pending, true))
     }
 
-    /// `waker`'s task is woken at the next lookup's end.
-    fn wake_later(&mut self, waker: &Waker) {
-        if self.wakers.iter().any(|w| w.will_wake(waker)) {
-            return;
+    /// Task `id` is woken when `pending` ends (`None`: when a place
+    /// frees).
+    fn wake_later(&mut self, id: u64, waker: &Waker, pending: Option<Arc<Pending>>) {
+        match self.waiting.get_mut(&id) {
+            Some((known, _)) if known.will_wake(waker) => {}
+            Some((known, _)) => *known = waker.clone(),
+            None => {
+                self.waiting.insert(id, (waker.clone(), pending));
+            }
         }
-        if self.wakers.len() >= MAX_WAKERS {
-            self.wakers.drain(..).for_each(Waker::wake);
-        }
-        self.wakers.push(waker.clone());
+    }
+
+    /// The tasks to wake now that `pending` ended and its place freed:
+    /// its own waiters and those waiting for a place (who look again).
+    fn ended(&mut self, pending: &Arc<Pending>) -> Vec<Waker> {
+        self.waiting
+            .extract_if(|_, (_, on)| on.as_ref().is_none_or(|on| Arc::ptr_eq(on, pending)))
+            .map(|(_, (waker, _))| waker)
+            .collect()
     }
 }
 
@@ -178,7 +184,7 @@ impl Drop for Finish {
             lookups.by_name.remove(&self.key);
         }
         lookups.threads -= 1;
-        let wakers = std::mem::take(&mut lookups.wakers);
+        let wakers = lookups.ended(&self.pending);
         drop(lookups);
         self.running.0.1.notify_all();
         wakers.into_iter().for_each(Waker::wake);
@@ -427,11 +433,13 @@ impl Resolver {
     /// assert_eq!(addrs.unwrap(), ["127.0.0.1:80".parse().unwrap()]);
     /// ```
     pub fn resolve_shared(&self, host: &str, port: u16) -> SharedLookup {
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         SharedLookup {
             resolver: self.clone(),
             host: host.to_string(),
             port,
             pending: None,
+            id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 }
@@ -444,6 +452,15 @@ pub struct SharedLookup {
     port: u16,
     /// The lookup joined, once a place was had.
     pending: Option<Arc<Pending>>,
+    /// Its number among the waiting tasks (`Lookups::waiting`).
+    id: u64,
+}
+
+/// A wait dropped leaves no waker behind.
+impl Drop for SharedLookup {
+    fn drop(&mut self) {
+        self.resolver.running.lock().waiting.remove(&self.id);
+    }
 }
 
 impl fmt::Debug for SharedLookup {
@@ -471,9 +488,11 @@ impl Future for SharedLookup {
             None => {
                 let key = (this.host.to_ascii_lowercase(), this.port);
                 let Some((pending, new)) = lookups.join_or_claim(&key) else {
-                    lookups.wake_later(cx.waker());
+                    lookups.wake_later(this.id, cx.waker(), None);
                     return Poll::Pending;
                 };
+                // No longer waiting for a place.
+                lookups.waiting.remove(&this.id);
                 this.pending = Some(Arc::clone(&pending));
                 if new {
                     drop(lookups);
@@ -496,7 +515,7 @@ impl Future for SharedLookup {
             Some(Ok(addrs)) => Poll::Ready(Ok(addrs.clone())),
             Some(Err((kind, text))) => Poll::Ready(Err(io::Error::new(*kind, text.clone()))),
             None => {
-                lookups.wake_later(cx.waker());
+                lookups.wake_later(this.id, cx.waker(), Some(pending));
                 Poll::Pending
             }
         }
@@ -729,5 +748,57 @@ mod tests {
             assert_eq!(err.to_string(), "no such name");
         }
         assert_eq!(gate.calls(), 1);
+    }
+
+    /// Tasks waiting on lookups: each is kept once however often it is
+    /// polled, a wait dropped leaves nothing behind, a lookup's end wakes
+    /// its own waiters and those waiting for a place (not the waiters of
+    /// other names), and every waiter then gets the answer.
+    #[test]
+    fn shared_lookups_wake_their_own_waiters() {
+        use std::future::Future;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::task::{Context, Poll, Wake};
+
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let gate = Gated::default();
+        let r = Resolver::default().with_resolver(gate.clone());
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&woken));
+        let mut cx = Context::from_waker(&waker);
+        let mut waits: Vec<_> = (0..3)
+            .map(|_| Box::pin(r.resolve_shared("a.test", 1)))
+            .collect();
+        let mut other = Box::pin(r.resolve_shared("b.test", 1));
+        for _ in 0..5 {
+            for wait in &mut waits {
+                assert!(wait.as_mut().poll(&mut cx).is_pending());
+            }
+        }
+        assert!(other.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(r.running.lock().waiting.len(), 4, "one entry a task");
+        drop(waits.pop());
+        assert_eq!(
+            r.running.lock().waiting.len(),
+            3,
+            "the dropped wait's is gone"
+        );
+        eventually(|| gate.calls() == 2);
+        gate.open();
+        // Both lookups end: each wakes its own waiters once.
+        eventually(|| woken.0.load(Ordering::SeqCst) == 3);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 3);
+        assert!(r.running.lock().waiting.is_empty());
+        for wait in waits.iter_mut().chain([&mut other]) {
+            let Poll::Ready(addrs) = wait.as_mut().poll(&mut cx) else {
+                panic!("the lookup ended")
+            };
+            assert_eq!(addrs.unwrap(), ["127.0.0.1:1".parse().unwrap()]);
+        }
     }
 }

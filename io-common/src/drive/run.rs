@@ -252,8 +252,8 @@ impl<R: Runtime> Run<R> {
                 Action::Wait => ready!(self.poll_wait(cx, now)),
                 Action::Probe => {
                     if let Some(conn) = &mut self.conn {
-                        let foreign = || conn.home != self.shared.runtime.home();
-                        let stale = crate::sys::is_stale(&conn.socket) || foreign();
+                        let foreign = conn.home != self.shared.runtime.home();
+                        let stale = foreign || crate::sys::is_stale(&conn.socket);
                         self.ex.handle_probe(&mut conn.link, stale, now);
                     }
                 }
