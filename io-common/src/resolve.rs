@@ -23,7 +23,9 @@
 //! assert!(matches!(resolver.lookup("example.org", 80), Lookup::Blocking));
 //! ```
 
-use std::collections::HashMap;
+use std::collections::btree_map::Entry;
+use std::collections::hash_map::Entry as HashEntry;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -108,11 +110,17 @@ struct Running(Arc<(Mutex<Lookups>, Condvar)>);
 struct Lookups {
     by_name: HashMap<(String, u16), Arc<Pending>>,
     threads: usize,
-    /// The tasks waiting ([`SharedLookup`], by its number): for their
-    /// lookup's end, or (`None`) for a place. Each task is here once,
-    /// while it waits.
-    waiting: HashMap<u64, (Waker, Option<Arc<Pending>>)>,
+    /// The tasks waiting for a name's lookup ([`SharedLookup`], by its
+    /// number), woken when it ends.
+    on_name: HashMap<(String, u16), HashMap<u64, Waker>>,
+    /// The tasks waiting for a place, first come first: one is woken for
+    /// each place that frees (and, if it does not take it, passes it on).
+    for_place: BTreeMap<u64, Waker>,
 }
+
+/// A waker to drop or wake once the lock is released: a waker's drop may
+/// end a task, and a lookup wait in it takes the lock.
+type Later = Option<Waker>;
 
 impl Lookups {
     /// The lookup of `key` under way, else a new one, its thread's place
@@ -131,25 +139,53 @@ impl Lookups {
         Some((pending, true))
     }
 
-    /// Task `id` is woken when `pending` ends (`None`: when a place
-    /// frees).
-    fn wake_later(&mut self, id: u64, waker: &Waker, pending: Option<Arc<Pending>>) {
-        match self.waiting.get_mut(&id) {
-            Some((known, _)) if known.will_wake(waker) => {}
-            Some((known, _)) => *known = waker.clone(),
+    /// Task `id` is woken when the lookup of `key` ends (`None`: when a
+    /// place frees). Returns the waker it replaces, to drop later.
+    fn wake_later(&mut self, id: u64, waker: &Waker, key: Option<&(String, u16)>) -> Later {
+        let known = match key {
+            Some(key) => self.on_name.entry(key.clone()).or_default().entry(id),
             None => {
-                self.waiting.insert(id, (waker.clone(), pending));
+                return match self.for_place.entry(id) {
+                    Entry::Occupied(mut e) if !e.get().will_wake(waker) => {
+                        Some(e.insert(waker.clone()))
+                    }
+                    Entry::Occupied(_) => None,
+                    Entry::Vacant(e) => {
+                        e.insert(waker.clone());
+                        None
+                    }
+                };
+            }
+        };
+        match known {
+            HashEntry::Occupied(mut e) if !e.get().will_wake(waker) => {
+                Some(e.insert(waker.clone()))
+            }
+            HashEntry::Occupied(_) => None,
+            HashEntry::Vacant(e) => {
+                e.insert(waker.clone());
+                None
             }
         }
     }
 
-    /// The tasks to wake now that `pending` ended and its place freed:
-    /// its own waiters and those waiting for a place (who look again).
-    fn ended(&mut self, pending: &Arc<Pending>) -> Vec<Waker> {
-        self.waiting
-            .extract_if(|_, (_, on)| on.as_ref().is_none_or(|on| Arc::ptr_eq(on, pending)))
-            .map(|(_, (waker, _))| waker)
-            .collect()
+    /// Task `id` waits no more (it ended, or its wait was dropped):
+    /// its wakers, to drop later.
+    fn forget(&mut self, id: u64, key: &(String, u16)) -> [Later; 2] {
+        let on_name = self.on_name.get_mut(key).and_then(|w| w.remove(&id));
+        if self.on_name.get(key).is_some_and(HashMap::is_empty) {
+            self.on_name.remove(key);
+        }
+        [on_name, self.for_place.remove(&id)]
+    }
+
+    /// The first task waiting for a place, taken to be woken, when one is
+    /// free: a freed place is offered to one waiter at a time.
+    fn offer_place(&mut self) -> Later {
+        if self.threads >= MAX_LOOKUP_THREADS {
+            return None;
+        }
+        self.for_place.pop_first().map(|(_, waker)| waker)
     }
 }
 
@@ -184,10 +220,11 @@ impl Drop for Finish {
             lookups.by_name.remove(&self.key);
         }
         lookups.threads -= 1;
-        let wakers = lookups.ended(&self.pending);
+        let waiters = lookups.on_name.remove(&self.key).unwrap_or_default();
+        let next = lookups.offer_place();
         drop(lookups);
         self.running.0.1.notify_all();
-        wakers.into_iter().for_each(Waker::wake);
+        waiters.into_values().chain(next).for_each(Waker::wake);
     }
 }
 
@@ -438,6 +475,7 @@ impl Resolver {
             resolver: self.clone(),
             host: host.to_string(),
             port,
+            key: (host.to_ascii_lowercase(), port),
             pending: None,
             id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
@@ -450,16 +488,24 @@ pub struct SharedLookup {
     resolver: Resolver,
     host: String,
     port: u16,
+    /// The lookups' key: the name in lower case, and the port.
+    key: (String, u16),
     /// The lookup joined, once a place was had.
     pending: Option<Arc<Pending>>,
-    /// Its number among the waiting tasks (`Lookups::waiting`).
+    /// Its number among the waiting tasks (first come, first served).
     id: u64,
 }
 
-/// A wait dropped leaves no waker behind.
+/// A wait dropped leaves no waker behind, and a place it was offered goes
+/// to the next waiter.
 impl Drop for SharedLookup {
     fn drop(&mut self) {
-        self.resolver.running.lock().waiting.remove(&self.id);
+        let mut lookups = self.resolver.running.lock();
+        let gone = lookups.forget(self.id, &self.key);
+        let next = lookups.offer_place();
+        drop(lookups);
+        drop(gone);
+        next.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -486,25 +532,35 @@ impl Future for SharedLookup {
         let pending = match &this.pending {
             Some(pending) => Arc::clone(pending),
             None => {
-                let key = (this.host.to_ascii_lowercase(), this.port);
-                let Some((pending, new)) = lookups.join_or_claim(&key) else {
-                    lookups.wake_later(this.id, cx.waker(), None);
+                let Some((pending, new)) = lookups.join_or_claim(&this.key) else {
+                    let replaced = lookups.wake_later(this.id, cx.waker(), None);
+                    drop(lookups);
+                    drop(replaced);
                     return Poll::Pending;
                 };
-                // No longer waiting for a place.
-                lookups.waiting.remove(&this.id);
                 this.pending = Some(Arc::clone(&pending));
+                // Not waiting for a place now; one still free goes on to
+                // the next waiter.
+                let offered = lookups.for_place.remove(&this.id);
+                let next = lookups.offer_place();
                 if new {
                     drop(lookups);
                     let spawned = this.resolver.spawn_claimed(
-                        key,
+                        this.key.clone(),
                         Arc::clone(&pending),
                         &this.host,
                         this.port,
                     );
+                    drop(offered);
+                    next.into_iter().for_each(Waker::wake);
                     if !spawned {
                         return Poll::Ready(Err(io::Error::other("no thread for the lookup")));
                     }
+                    lookups = running.lock();
+                } else {
+                    drop(lookups);
+                    drop(offered);
+                    next.into_iter().for_each(Waker::wake);
                     lookups = running.lock();
                 }
                 pending
@@ -515,7 +571,9 @@ impl Future for SharedLookup {
             Some(Ok(addrs)) => Poll::Ready(Ok(addrs.clone())),
             Some(Err((kind, text))) => Poll::Ready(Err(io::Error::new(*kind, text.clone()))),
             None => {
-                lookups.wake_later(this.id, cx.waker(), Some(pending));
+                let replaced = lookups.wake_later(this.id, cx.waker(), Some(&this.key));
+                drop(lookups);
+                drop(replaced);
                 Poll::Pending
             }
         }
@@ -750,55 +808,144 @@ mod tests {
         assert_eq!(gate.calls(), 1);
     }
 
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl Count {
+        fn waker() -> (Arc<Count>, Waker) {
+            let count = Arc::new(Count::default());
+            (Arc::clone(&count), Waker::from(count))
+        }
+        fn get(&self) -> usize {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    /// Answers at once but for `gated.test`, which waits for the gate.
+    struct Split(Gated);
+
+    impl Resolve for Split {
+        fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+            match host {
+                "gated.test" => self.0.resolve(host, port),
+                _ => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+                }
+            }
+        }
+    }
+
+    fn poll_once(
+        wait: &mut Pin<Box<SharedLookup>>,
+        waker: &Waker,
+    ) -> Poll<io::Result<Vec<SocketAddr>>> {
+        wait.as_mut().poll(&mut Context::from_waker(waker))
+    }
+
     /// Tasks waiting on lookups: each is kept once however often it is
-    /// polled, a wait dropped leaves nothing behind, a lookup's end wakes
-    /// its own waiters and those waiting for a place (not the waiters of
-    /// other names), and every waiter then gets the answer.
+    /// polled, a wait dropped leaves nothing behind, and a lookup's end
+    /// wakes its own waiters, not those of another name.
     #[test]
     fn shared_lookups_wake_their_own_waiters() {
-        use std::future::Future;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::task::{Context, Poll, Wake};
-
-        struct Count(AtomicUsize);
-        impl Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
         let gate = Gated::default();
-        let r = Resolver::default().with_resolver(gate.clone());
-        let woken = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&woken));
-        let mut cx = Context::from_waker(&waker);
-        let mut waits: Vec<_> = (0..3)
-            .map(|_| Box::pin(r.resolve_shared("a.test", 1)))
+        let r = Resolver::default().with_resolver(Split(gate.clone()));
+        let mut fast: Vec<_> = (0..3)
+            .map(|_| (Box::pin(r.resolve_shared("fast.test", 1)), Count::waker()))
             .collect();
-        let mut other = Box::pin(r.resolve_shared("b.test", 1));
+        let (mut gated, (gated_count, gated_waker)) =
+            (Box::pin(r.resolve_shared("gated.test", 1)), Count::waker());
         for _ in 0..5 {
-            for wait in &mut waits {
-                assert!(wait.as_mut().poll(&mut cx).is_pending());
+            for (wait, (_, waker)) in &mut fast {
+                assert!(poll_once(wait, waker).is_pending());
             }
         }
-        assert!(other.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(r.running.lock().waiting.len(), 4, "one entry a task");
-        drop(waits.pop());
-        assert_eq!(
-            r.running.lock().waiting.len(),
-            3,
-            "the dropped wait's is gone"
-        );
-        eventually(|| gate.calls() == 2);
-        gate.open();
-        // Both lookups end: each wakes its own waiters once.
-        eventually(|| woken.0.load(Ordering::SeqCst) == 3);
-        assert_eq!(woken.0.load(Ordering::SeqCst), 3);
-        assert!(r.running.lock().waiting.is_empty());
-        for wait in waits.iter_mut().chain([&mut other]) {
-            let Poll::Ready(addrs) = wait.as_mut().poll(&mut cx) else {
+        assert!(poll_once(&mut gated, &gated_waker).is_pending());
+        let waiting = |r: &Resolver| {
+            r.running
+                .lock()
+                .on_name
+                .values()
+                .map(HashMap::len)
+                .sum::<usize>()
+        };
+        assert_eq!(waiting(&r), 4, "one entry a task");
+        drop(fast.pop());
+        assert_eq!(waiting(&r), 3, "the dropped wait's is gone");
+        // The fast lookup ends: its two waiters are woken once each, the
+        // gated name's waiter not at all.
+        eventually(|| fast.iter().all(|(_, (count, _))| count.get() == 1));
+        for (wait, (count, waker)) in &mut fast {
+            assert_eq!(count.get(), 1);
+            let Poll::Ready(addrs) = poll_once(wait, waker) else {
                 panic!("the lookup ended")
             };
             assert_eq!(addrs.unwrap(), ["127.0.0.1:1".parse().unwrap()]);
         }
+        assert_eq!(gated_count.get(), 0, "woken by another name's lookup");
+        gate.open();
+        eventually(|| gated_count.get() == 1);
+        assert!(matches!(
+            poll_once(&mut gated, &gated_waker),
+            Poll::Ready(Ok(_))
+        ));
+        eventually(|| lookups(&r) == (0, 0));
+        assert_eq!(waiting(&r), 0);
+    }
+
+    /// With every place taken, tasks wait for one: nothing wakes them
+    /// before a place frees (a dropped wait frees none: its lookup runs
+    /// on), a waiter that gives up leaves the queue, places that free wake
+    /// the others (one per place, first come first), and each then gets
+    /// its answer.
+    #[test]
+    fn tasks_wait_for_a_place_in_turn() {
+        let gate = Gated::default();
+        let r = Resolver::default().with_resolver(gate.clone());
+        let mut holding: Vec<_> = (0..MAX_LOOKUP_THREADS)
+            .map(|i| Box::pin(r.resolve_shared(&format!("n{i}.test"), 1)))
+            .collect();
+        let (_, noop) = Count::waker();
+        for wait in &mut holding {
+            assert!(poll_once(wait, &noop).is_pending());
+        }
+        let mut queued: Vec<_> = (0..3)
+            .map(|i| {
+                (
+                    Box::pin(r.resolve_shared(&format!("q{i}.test"), 1)),
+                    Count::waker(),
+                )
+            })
+            .collect();
+        for (wait, (_, waker)) in &mut queued {
+            assert!(poll_once(wait, waker).is_pending());
+        }
+        assert_eq!(r.running.lock().for_place.len(), 3);
+        drop(holding.pop());
+        assert!(
+            queued.iter().all(|(_, (c, _))| c.get() == 0),
+            "no place freed yet"
+        );
+        // The first in line gives up; then every held lookup ends.
+        let first = queued.remove(0);
+        drop(first);
+        gate.open();
+        eventually(|| queued.iter().all(|(_, (c, _))| c.get() >= 1));
+        for (wait, (_, waker)) in &mut queued {
+            // Each takes a place, then its lookup ends.
+            let _ = poll_once(wait, waker);
+        }
+        eventually(|| lookups(&r) == (0, 0));
+        for (wait, (_, waker)) in &mut queued {
+            assert!(matches!(poll_once(wait, waker), Poll::Ready(Ok(_))));
+        }
+        assert!(r.running.lock().for_place.is_empty());
     }
 }

@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant as StdInstant};
 
 use bytes::BytesMut;
@@ -135,9 +135,43 @@ pub struct Driver {
     /// The read buffer connections borrow for a read while they hold no
     /// bytes of their own.
     pub(crate) shared_read: SharedReadBuf,
-    /// The exchanges whose lookup runs (slot, serial), looked at every
-    /// [`LOOKUP_POLL`].
+    /// The exchanges whose lookup runs (slot, serial): while any does,
+    /// the loop looks every [`LOOKUP_POLL`] at those whose lookup ended.
     pub(crate) looking: Vec<(usize, u64)>,
+    /// The exchanges whose lookup ended (slot, serial), told by their
+    /// lookups' wakers from the resolver's threads.
+    pub(crate) lookups_ended: Arc<Mutex<Vec<(usize, u64)>>>,
+}
+
+/// The waker of an exchange's lookup: its end puts the exchange on the
+/// list the loop looks at ([`Driver::lookups_ended`]).
+pub(crate) struct LookupEnded {
+    ended: Arc<Mutex<Vec<(usize, u64)>>>,
+    exchange: (usize, u64),
+}
+
+impl LookupEnded {
+    pub(crate) fn waker(
+        ended: &Arc<Mutex<Vec<(usize, u64)>>>,
+        slot: usize,
+        serial: u64,
+    ) -> std::task::Waker {
+        std::task::Waker::from(Arc::new(LookupEnded {
+            ended: Arc::clone(ended),
+            exchange: (slot, serial),
+        }))
+    }
+}
+
+impl std::task::Wake for LookupEnded {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        // A panic under this lock leaves plain data: go on with it.
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        ended.push(self.exchange);
+    }
 }
 
 /// How often the loop looks for finished lookups while any runs. (Not a
@@ -220,6 +254,7 @@ impl Driver {
             upload: BytesMut::new(),
             shared_read: SharedReadBuf::default(),
             looking: Vec::new(),
+            lookups_ended: Arc::default(),
         }
     }
 
@@ -229,18 +264,22 @@ impl Driver {
         if self.looking.is_empty() {
             return;
         }
-        for (ex, serial) in std::mem::take(&mut self.looking) {
-            let Some(entry) = self.exchanges.get(ex) else {
-                continue;
-            };
-            if entry.serial != serial || entry.lookup.is_none() {
-                continue; // ended meanwhile
-            }
-            match self.poll_lookup(ex, now) {
-                true => self.drive(ex, now),
-                false => self.looking.push((ex, serial)),
+        let ended =
+            std::mem::take(&mut *self.lookups_ended.lock().unwrap_or_else(|p| p.into_inner()));
+        for (ex, serial) in ended {
+            let waiting =
+                (self.exchanges.get(ex)).is_some_and(|e| e.serial == serial && e.lookup.is_some());
+            if waiting && self.poll_lookup(ex, now) {
+                self.drive(ex, now);
             }
         }
+        // Those that got their answer, or ended, are no longer looked for.
+        let exchanges = &self.exchanges;
+        self.looking.retain(|&(ex, serial)| {
+            exchanges
+                .get(ex)
+                .is_some_and(|e| e.serial == serial && e.lookup.is_some())
+        });
     }
 
     /// The settings in force.

@@ -62,8 +62,9 @@ pub(crate) struct Entry {
     pub error: Option<Box<Error>>,
     /// Cancelled by the caller: its result is not reported.
     pub cancelled: bool,
-    /// The lookup of its host, under way on the resolver's lookup threads.
-    pub lookup: Option<roundtrip_io::resolve::SharedLookup>,
+    /// The lookup of its host, under way on the resolver's lookup threads,
+    /// and the waker that tells the loop it ended.
+    pub lookup: Option<(roundtrip_io::resolve::SharedLookup, std::task::Waker)>,
 }
 
 /// Where the body goes.
@@ -368,7 +369,9 @@ impl Driver {
         let Some((host, port)) = entry.ex.lookup_target() else {
             return self.fail(ex, misuse("a lookup of nothing"));
         };
-        entry.lookup = Some(self.settings.config.resolver.resolve_shared(host, port));
+        let lookup = self.settings.config.resolver.resolve_shared(host, port);
+        let waker = crate::driver::LookupEnded::waker(&self.lookups_ended, ex, entry.serial);
+        entry.lookup = Some((lookup, waker));
         self.looking.push((ex, entry.serial));
         // The first look starts it (or joins the one under way).
         match self.poll_lookup(ex, now) {
@@ -383,11 +386,10 @@ impl Driver {
         let Some(entry) = self.exchanges.get_mut(ex) else {
             return false;
         };
-        let Some(lookup) = &mut entry.lookup else {
+        let Some((lookup, waker)) = &mut entry.lookup else {
             return false;
         };
-        // No waker: the loop looks again every `LOOKUP_POLL` while any runs.
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut cx = std::task::Context::from_waker(waker);
         match std::pin::Pin::new(lookup).poll(&mut cx) {
             std::task::Poll::Ready(resolved) => {
                 entry.lookup = None;
