@@ -23,8 +23,6 @@
 //! assert!(matches!(resolver.lookup("example.org", 80), Lookup::Blocking));
 //! ```
 
-use std::collections::btree_map::Entry;
-use std::collections::hash_map::Entry as HashEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
@@ -142,31 +140,17 @@ impl Lookups {
     /// Task `id` is woken when the lookup of `key` ends (`None`: when a
     /// place frees). Returns the waker it replaces, to drop later.
     fn wake_later(&mut self, id: u64, waker: &Waker, key: Option<&(String, u16)>) -> Later {
+        let fresh = || waker.clone();
         let known = match key {
-            Some(key) => self.on_name.entry(key.clone()).or_default().entry(id),
-            None => {
-                return match self.for_place.entry(id) {
-                    Entry::Occupied(mut e) if !e.get().will_wake(waker) => {
-                        Some(e.insert(waker.clone()))
-                    }
-                    Entry::Occupied(_) => None,
-                    Entry::Vacant(e) => {
-                        e.insert(waker.clone());
-                        None
-                    }
-                };
-            }
+            Some(key) => self
+                .on_name
+                .entry(key.clone())
+                .or_default()
+                .entry(id)
+                .or_insert_with(fresh),
+            None => self.for_place.entry(id).or_insert_with(fresh),
         };
-        match known {
-            HashEntry::Occupied(mut e) if !e.get().will_wake(waker) => {
-                Some(e.insert(waker.clone()))
-            }
-            HashEntry::Occupied(_) => None,
-            HashEntry::Vacant(e) => {
-                e.insert(waker.clone());
-                None
-            }
-        }
+        replace_waker(known, waker)
     }
 
     /// Task `id` waits no more (it ended, or its wait was dropped):
@@ -187,6 +171,11 @@ impl Lookups {
         }
         self.for_place.pop_first().map(|(_, waker)| waker)
     }
+}
+
+/// `known` is to wake `waker`'s task: the waker it replaces, if another.
+fn replace_waker(known: &mut Waker, waker: &Waker) -> Later {
+    (!known.will_wake(waker)).then(|| std::mem::replace(known, waker.clone()))
 }
 
 impl Running {

@@ -351,37 +351,14 @@ pub fn wait_read_or_write(
     socket: &impl AsFd,
     until: Option<std::time::Instant>,
 ) -> io::Result<Ready> {
-    let fd = socket.as_fd().as_raw_fd();
-    loop {
-        let Some(timeout_ms) = poll_timeout_ms(until) else {
-            return Ok(Ready::TimedOut);
-        };
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN | libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        if n == 0 {
-            if until.is_some_and(|at| std::time::Instant::now() >= at) {
-                return Ok(Ready::TimedOut);
-            }
-            continue;
-        }
-        // Readable wins: an answer (or a close) matters more than room to write.
-        if pfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-            return Ok(Ready::Readable);
-        }
-        return Ok(Ready::Writable);
+    let Some(revents) = poll_one(socket, libc::POLLIN | libc::POLLOUT, until)? else {
+        return Ok(Ready::TimedOut);
+    };
+    // Readable wins: an answer (or a close) matters more than room to write.
+    if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+        return Ok(Ready::Readable);
     }
+    Ok(Ready::Writable)
 }
 
 /// Waits until `socket` can take bytes (or has failed: the next send
@@ -390,14 +367,26 @@ pub fn wait_read_or_write(
 /// left of the wait): a request none of whose bytes went out has no
 /// answer to read.
 pub fn wait_writable(socket: &impl AsFd, until: Option<std::time::Instant>) -> io::Result<bool> {
+    Ok(poll_one(socket, libc::POLLOUT, until)?.is_some())
+}
+
+/// One `poll` of `socket` for `events`, at most until `until`, repeated
+/// when a signal interrupts it or it wakes early: the events seen, or
+/// `None` at the deadline.
+fn poll_one(
+    socket: &impl AsFd,
+    events: libc::c_short,
+    until: Option<std::time::Instant>,
+) -> io::Result<Option<libc::c_short>> {
     let fd = socket.as_fd().as_raw_fd();
+    // Bounded by the deadline: each pass waits what is left of it.
     loop {
         let Some(timeout_ms) = poll_timeout_ms(until) else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut pfd = libc::pollfd {
             fd,
-            events: libc::POLLOUT,
+            events,
             revents: 0,
         };
         // SAFETY: one valid pollfd for the duration of the call.
@@ -410,10 +399,10 @@ pub fn wait_writable(socket: &impl AsFd, until: Option<std::time::Instant>) -> i
             return Err(err);
         }
         if n > 0 {
-            return Ok(true);
+            return Ok(Some(pfd.revents));
         }
         if until.is_some_and(|at| std::time::Instant::now() >= at) {
-            return Ok(false);
+            return Ok(None);
         }
     }
 }
