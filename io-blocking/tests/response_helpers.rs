@@ -70,6 +70,8 @@ fn url_status_and_charset() {
             // Its text names the URL, as reqwest's does.
             let text = format!("the server answered 404 Not Found for {missing}");
             assert_eq!(e.to_string(), text);
+            assert_eq!(e.status().map(|s| s.as_u16()), Some(404));
+            assert!(e.is_status() && !e.is_body() && !e.is_connect());
             let Error::Status { status, head } = e else {
                 unreachable!()
             };

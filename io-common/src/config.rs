@@ -18,7 +18,7 @@ use crate::redirect::RedirectPolicy;
 /// | setting | default | meaning |
 /// |---|---|---|
 /// | `pool` | [`PoolConfig::default`] | idle limits, `max_conns_per_host`, idle timeout |
-/// | `connect_timeout` | 30 s | TCP connect, per address tried |
+/// | `connect_timeout` | 30 s | the host's lookup, then each address's TCP connect |
 /// | `happy_eyeballs_delay` | 250 ms | the next address is tried this long after the last attempt started, if none connected nor failed (RFC 8305) |
 /// | `response_head_timeout` | none | from the request's last byte to the final response head |
 /// | `read_timeout` | 30 s | longest wait for any byte while a response is due |
@@ -50,8 +50,11 @@ use crate::redirect::RedirectPolicy;
 pub struct Config {
     /// Pool policy.
     pub pool: PoolConfig,
-    /// TCP connect timeout (the host's lookup included), and the longest
-    /// a proxy may take to set a tunnel up. `None`: the connect has only
+    /// TCP connect timeout: it bounds the host's lookup, then each
+    /// address's attempt on its own (Happy Eyeballs runs them side by side,
+    /// each started at most `happy_eyeballs_delay` after the last), and is
+    /// the longest a proxy may take to set a tunnel up. The whole dial is
+    /// bounded by the request's `timeout`. `None`: the connect has only
     /// the request's timeout, and a proxy's tunnel the read timeout, else
     /// a minute (Go's bound on a `CONNECT`).
     pub connect_timeout: Option<Duration>,

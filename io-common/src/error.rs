@@ -653,6 +653,149 @@ impl Error {
         }
     }
 
+    /// Where the request was when it failed, for the errors of a step of
+    /// its life (a timeout, a cut, a socket or TLS error, a broken
+    /// response, a cancel); `None` for the others.
+    ///
+    /// ```
+    /// use roundtrip_io::{Error, Phase};
+    /// let e = Error::ClosedEarly { phase: Phase::Body, reached_server: true };
+    /// assert_eq!(e.phase(), Some(Phase::Body));
+    /// assert_eq!(Error::NotUpgraded.phase(), None);
+    /// ```
+    pub fn phase(&self) -> Option<Phase> {
+        match self {
+            Error::Timeout { phase, .. }
+            | Error::Protocol { phase, .. }
+            | Error::ClosedEarly { phase, .. }
+            | Error::Io { phase, .. }
+            | Error::Tls { phase, .. }
+            | Error::Cancelled { phase, .. } => Some(*phase),
+            _ => None,
+        }
+    }
+
+    /// The status of an [`Error::Status`] (what
+    /// [`error_for_status`](crate::ResponseExt::error_for_status) makes of
+    /// a 4xx or 5xx answer), as reqwest's `Error::status` gives it.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use roundtrip_io::Error;
+    /// let head = http::Response::builder().status(404).body(()).unwrap().into_parts().0;
+    /// let e = Error::Status { status: StatusCode::NOT_FOUND, head: Box::new(head) };
+    /// assert_eq!(e.status(), Some(StatusCode::NOT_FOUND));
+    /// assert!(e.is_status());
+    /// ```
+    pub fn status(&self) -> Option<http::StatusCode> {
+        match self {
+            Error::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// True for [`Error::Status`]: the server answered 4xx or 5xx and the
+    /// caller asked for that to be an error.
+    ///
+    /// ```
+    /// use roundtrip_io::Error;
+    /// assert!(!Error::NotUpgraded.is_status());
+    /// ```
+    pub fn is_status(&self) -> bool {
+        self.status().is_some()
+    }
+
+    /// True when no connection to the server was made: the dial failed or
+    /// timed out, the TLS handshake failed, or the proxy failed or refused
+    /// the tunnel (reqwest's `is_connect`). The request was not sent.
+    ///
+    /// ```
+    /// use roundtrip_io::{Error, Phase, TimeoutKind};
+    /// let source = std::io::ErrorKind::ConnectionRefused.into();
+    /// let refused = Error::Connect { addr: "127.0.0.1:1".into(), proxy: false, source, tried: Vec::new() };
+    /// assert!(refused.is_connect());
+    /// let slow = Error::Timeout { kind: TimeoutKind::Connect, phase: Phase::Connect, reached_server: false };
+    /// assert!(slow.is_connect());
+    /// let cut = Error::ClosedEarly { phase: Phase::Body, reached_server: true };
+    /// assert!(!cut.is_connect());
+    /// ```
+    pub fn is_connect(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::Proxy { .. } | Error::ProxyStatus { .. } => true,
+            Error::Cancelled { .. } => false,
+            _ => matches!(self.phase(), Some(Phase::Connect | Phase::Handshake)),
+        }
+    }
+
+    /// True when following a redirect failed: too many, a bad `Location`,
+    /// or the redirect policy refused it.
+    ///
+    /// ```
+    /// use roundtrip_io::Error;
+    /// let e = Error::TooManyRedirects { max: 10, chain: Vec::new() };
+    /// assert!(e.is_redirect());
+    /// ```
+    pub fn is_redirect(&self) -> bool {
+        matches!(
+            self,
+            Error::TooManyRedirects { .. }
+                | Error::InvalidLocation { .. }
+                | Error::RedirectRefused { .. }
+        )
+    }
+
+    /// True when a body failed: the request body's source or its length,
+    /// or the response body (cut, timed out, broken framing, over its
+    /// limit). A body that fails to decode is [`is_decode`](Self::is_decode)
+    /// instead.
+    ///
+    /// ```
+    /// use roundtrip_io::{Error, Phase};
+    /// assert!(Error::BodyTooLarge { limit: 1 << 20 }.is_body());
+    /// let cut = Error::ClosedEarly { phase: Phase::Body, reached_server: true };
+    /// assert!(cut.is_body());
+    /// ```
+    pub fn is_body(&self) -> bool {
+        match self {
+            Error::BodyTooLarge { .. } | Error::BodyLength { .. } | Error::RequestBody(_) => true,
+            Error::LimitExceeded { source } => matches!(
+                source,
+                ProtoError::TrailersTooLarge { .. } | ProtoError::ChunkExtTooLarge { .. }
+            ),
+            Error::Cancelled { .. } => false,
+            _ => self.phase() == Some(Phase::Body),
+        }
+    }
+
+    /// True when the response body could not be decoded: its content
+    /// coding is corrupt, or it is not the JSON asked for.
+    ///
+    /// ```
+    /// use roundtrip_io::Error;
+    /// assert!(!Error::NotUpgraded.is_decode());
+    /// ```
+    pub fn is_decode(&self) -> bool {
+        match self {
+            Error::Decode { .. } => true,
+            #[cfg(feature = "json")]
+            Error::Json(_) => true,
+            _ => false,
+        }
+    }
+
+    /// True when the request could not be built or sent as given
+    /// ([`Error::InvalidRequest`]: a bad URL, header or body); reqwest's
+    /// `is_builder`.
+    ///
+    /// ```
+    /// use roundtrip_io::{Error, InvalidRequest};
+    /// let e = Error::InvalidRequest(InvalidRequest::MissingScheme);
+    /// assert!(e.is_builder());
+    /// ```
+    pub fn is_builder(&self) -> bool {
+        matches!(self, Error::InvalidRequest(_))
+    }
+
     /// Why a connection that failed with this error mid-exchange is closed.
     ///
     /// ```

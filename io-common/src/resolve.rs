@@ -8,8 +8,8 @@
 //! name meanwhile wait for the same lookup, and at most
 //! [`MAX_LOOKUP_THREADS`] run: [`Resolver::resolve_within`] for a thread,
 //! [`Resolver::resolve_shared`] for a task or an event loop), so one slow
-//! lookup never stalls the other exchanges of a loop. Lookups count
-//! against `connect_timeout`.
+//! lookup never stalls the other exchanges of a loop. A lookup is
+//! bounded by `connect_timeout` (and the request's `timeout`).
 //!
 //! ```
 //! use roundtrip_io::resolve::{Lookup, Resolver};

@@ -154,6 +154,29 @@ fn every_failure_is_listed_when_no_address_connects() {
     );
 }
 
+/// One address refused and the other ran out of time: the error says
+/// refused (the more telling of the two), and lists both.
+#[test]
+fn a_refusal_says_more_than_an_expiry() {
+    let mut config = config();
+    config.connect_timeout = Some(ms(1000));
+    let mut sim = dual(config);
+    sim.connects(at(V6), Connect::Never);
+    sim.connects(at(V4), Connect::RefusedAfter(ms(1)));
+    let err = sim.get("http://dual.test/").unwrap_err();
+    let Error::Connect { source, tried, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(
+        source.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "{err:?}"
+    );
+    let tried: Vec<_> = tried.iter().map(|(a, _)| *a).collect();
+    assert_eq!(tried, [at(V4), at(V6)]);
+    assert!(err.is_connect() && !err.is_timeout(), "{err:?}");
+}
+
 #[test]
 fn each_attempt_has_the_connect_timeout_and_all_expired_is_a_connect_timeout() {
     let mut config = config();

@@ -505,6 +505,7 @@ pub fn too_many_redirects<B: Backend>() {
     config.max_redirects = 3;
     let client = B::client(config);
     let err = send_err::<B>(&client, Req::get(server.url("/0")));
+    assert!(err.is_redirect() && !err.is_connect() && err.status().is_none(), "{err:?}");
     let Error::TooManyRedirects { max, chain } = err else {
         panic!("{}: expected TooManyRedirects, got {err:?}", B::NAME);
     };

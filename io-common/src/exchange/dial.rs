@@ -56,9 +56,9 @@ impl<R> Exchange<R> {
         if matches!(self.state, State::Checkout | State::Waiting) {
             self.dialing = Some(Box::default());
             self.state = State::Dial;
-            // The lookups count against the connect timeout (Go's
-            // `Dialer.Timeout`, curl's `--connect-timeout`); each connect
-            // attempt then has its own.
+            // The lookups are bounded by the connect timeout; each connect
+            // attempt then has its own (Go's `Dialer.Timeout` and curl's
+            // `--connect-timeout` bound the two together).
             let after = self.config().connect_timeout;
             self.timers.arm(Timer::Connect, now, after);
             self.next_lookup(now);
@@ -234,7 +234,13 @@ impl<R> Exchange<R> {
         let why = crate::trace::connect_failure(&e);
         let dialing = self.dial_state();
         dialing.failures.push((addr, why.clone()));
-        dialing.last = Some(e);
+        // The error to show: the last, but an attempt that ran out of time
+        // says less than a refusal or an unreachable network met before
+        // it (a black-holed IPv6 beside a refused IPv4: the server is down).
+        let expired = e.kind() == io::ErrorKind::TimedOut;
+        if !expired || dialing.last.as_ref().is_none_or(|l| l.kind() == e.kind()) {
+            dialing.last = Some(e);
+        }
         self.tracing().trace(|| TraceEvent::ConnectDone {
             addr,
             result: Err(why),

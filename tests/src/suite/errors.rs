@@ -134,6 +134,7 @@ pub fn connect_refused<B: Backend>() {
             "{err:?}"
         );
         assert!(!err.reached_server());
+        assert!(err.is_connect() && !err.is_body() && !err.is_timeout(), "{err:?}");
     }
     // Through a proxy nothing listens on: the error says it was the proxy.
     let mut config = test_config();
@@ -142,6 +143,7 @@ pub fn connect_refused<B: Backend>() {
     let via = B::client(config);
     let err = send_err::<B>(&via, Req::get("http://origin.test/"));
     assert!(matches!(err, Error::Connect { proxy: true, .. }), "{err:?}");
+    assert!(err.is_connect(), "{err:?}");
     assert!(
         err.to_string()
             .starts_with(&format!("connecting to proxy 127.0.0.1:{port} failed")),
