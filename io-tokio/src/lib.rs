@@ -14,7 +14,11 @@
 //! - Time is tokio's: every timeout and the pool's idle timeout run on
 //!   `tokio::time::Instant`, so under paused time (`test-util`,
 //!   `#[tokio::test(start_paused = true)]`, `tokio::time::advance`) they
-//!   pass by virtual time, as a `tokio::time::sleep` does. The runtime
+//!   pass by virtual time, as a `tokio::time::sleep` does. A host name's
+//!   lookup runs on a thread of the resolver's, which paused time does not
+//!   wait for: the clock may jump past it to the connect timeout. Under
+//!   paused time, dial IP literals or names given an address
+//!   (`resolve(host, addr)`, answered without a lookup). The runtime
 //!   needs its time driver (`enable_all()` or `enable_time()`, which
 //!   `#[tokio::main]` turns on): without it tokio panics, saying so, at
 //!   the first timeout armed (as for hyper-util's `TokioTimer` and
