@@ -9,9 +9,9 @@
 #
 #   bash bench/callgrind.sh        # prints one line per head
 #
-# Also counts the allocations of one GET (the example's client under
-# valgrind's memcheck would be slower; the test io-blocking/tests/
-# chunked_reads.rs asserts the same count). Needs valgrind and python3.
+# Allocations per GET are not counted here: the tests
+# tests/tests/allocations.rs and io-blocking/tests/chunked_reads.rs assert
+# them. Needs valgrind and python3.
 # Loopback only; every step under `timeout`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -50,7 +50,7 @@ done
 log() { echo "[download] $*" >&2; }
 
 log "building (release, roundtrip CLI)"
-cargo build --release --bin roundtrip >&2
+cargo build --release --features cli --bin roundtrip >&2
 BIN=${CARGO_TARGET_DIR:-target}/release/roundtrip
 BIN=$(realpath "$BIN")
 

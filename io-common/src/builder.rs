@@ -390,6 +390,10 @@ impl<R> RequestBuilder<R> {
     /// the last body byte, in place of the client's `timeout`
     /// ([`RequestTimeout`]). When it passes the request fails with
     /// [`Error::Timeout`] of kind [`TimeoutKind::Total`](crate::TimeoutKind::Total).
+    /// The client's idle limits still hold within it: a server silent for
+    /// longer than [`Config::read_timeout`](crate::Config::read_timeout)
+    /// (30 s by default) fails the request as
+    /// [`TimeoutKind::ReadIdle`](crate::TimeoutKind::ReadIdle).
     ///
     /// ```
     /// # type Builder = roundtrip_io::RequestBuilder<Box<dyn std::io::Read + Send>>;
@@ -640,7 +644,10 @@ macro_rules! request_setters {
         /// A deadline for this request alone, from the wait for a
         /// connection to the last body byte, in place of the client's
         /// `timeout`; when it passes the request fails with
-        /// `Error::Timeout` of kind `TimeoutKind::Total`.
+        /// `Error::Timeout` of kind `TimeoutKind::Total`. The client's
+        /// idle limits still hold within it: a server silent for longer
+        /// than its `read_timeout` (30 s by default) fails the request as
+        /// `TimeoutKind::ReadIdle`.
         ///
         /// ```
         #[doc = $setup]

@@ -446,8 +446,8 @@ fn bench(o: &Opts) {
     if o.nginx {
         let mut start = |cpus: &[usize]| {
             set_affinity(cpus);
-            let n =
-                Nginx::start().unwrap_or_else(|skip| panic!("nginx: {skip} (or pass --no-nginx)"));
+            let n = Nginx::start_for_bench()
+                .unwrap_or_else(|skip| panic!("nginx: {skip} (or pass --no-nginx)"));
             let pid = nginx_pid(&n);
             let allowed = pid.map_or("?".into(), allowed_cpus);
             eprintln!("nginx pid {pid:?} on {} (cpus {allowed})", n.addr());
@@ -587,6 +587,12 @@ fn memory(o: &Opts) {
             kind.name()
         );
     }
+    println!();
+    println!(
+        "The raw loop's one buffer (the largest body + 16 KiB) is its read buffer and its body's at once; \
+         it is made with the driver, before the count starts, so its idle columns show 0 B (roundtrip's and \
+         ureq's read buffers are counted, their callers' body buffers are not)."
+    );
 }
 
 fn main() {

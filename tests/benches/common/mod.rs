@@ -384,12 +384,18 @@ impl RawLoop {
         }
     }
 
-    /// One GET, its body read whole; a closed keep-alive connection is
-    /// dialed again once.
+    /// One GET, its body read whole; a kept connection the server closed
+    /// (an end or a reset, before the answer) is dialed again once. Any
+    /// other failure (a status other than 200, a wrong length) panics.
     pub fn get(&mut self) {
-        if self.try_get().is_err() {
-            self.stream = None;
-            self.try_get().expect("raw loop GET");
+        let reused = self.stream.is_some();
+        match self.try_get() {
+            Ok(()) => {}
+            Err(e) if reused && is_closed(&e) => {
+                self.stream = None;
+                self.try_get().expect("raw loop GET, dialed again");
+            }
+            Err(e) => panic!("raw loop GET: {e}"),
         }
     }
 
@@ -437,6 +443,9 @@ impl RawLoop {
                         }
                     }
                     let len = len.ok_or(io::ErrorKind::InvalidData)?;
+                    if response.code != Some(200) {
+                        return Err(io::Error::other(format!("status {:?}", response.code)));
+                    }
                     parsed = Some((head, len, close));
                 }
             }
@@ -450,6 +459,16 @@ impl RawLoop {
         }
         Ok(())
     }
+}
+
+/// A kept connection's end: the server closed it (nginx after its
+/// `keepalive_requests`, or an idle timeout).
+pub fn is_closed(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+    )
 }
 
 /// User + system CPU time of `who` (`RUSAGE_SELF`, `RUSAGE_THREAD` or

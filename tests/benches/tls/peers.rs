@@ -228,6 +228,9 @@ impl RawLoop {
                         }
                     }
                     let body: usize = body.ok_or(io::ErrorKind::InvalidData)?;
+                    if head.code != Some(200) {
+                        return Err(io::Error::other(format!("status {:?}", head.code)));
+                    }
                     lens = Some((len, len + body));
                 }
             }
@@ -235,8 +238,10 @@ impl RawLoop {
         if fresh && stream.conn.handshake_kind() == Some(HandshakeKind::Resumed) {
             RESUMED.fetch_add(1, Relaxed);
         }
-        if close {
-            self.stream = None;
+        if close && let Some(mut stream) = self.stream.take() {
+            // As roundtrip and hyper-rustls do: the close is announced.
+            stream.conn.send_close_notify();
+            let _ = stream.flush();
         }
         let (head, total) = lens.expect("the loop ends once the head is known");
         if filled != total {
@@ -247,12 +252,15 @@ impl RawLoop {
 
     fn get(&mut self) -> usize {
         // A server may close an idle keep-alive connection: dial once more.
+        // Any other failure (a status other than 200, a wrong length) panics.
+        let reused = self.stream.is_some();
         match self.try_get() {
             Ok(n) => n,
-            Err(_) => {
+            Err(e) if reused && crate::common::is_closed(&e) => {
                 self.stream = None;
-                self.try_get().expect("raw loop GET")
+                self.try_get().expect("raw loop GET, dialed again")
             }
+            Err(e) => panic!("raw loop GET: {e}"),
         }
     }
 }
