@@ -16,7 +16,7 @@ use roundtrip_io::http;
 use roundtrip_io::pool::Got;
 use roundtrip_io::proto::pool::{DialPermit, PoolStats, Ticket};
 use roundtrip_io::proto::time::Instant;
-use roundtrip_io::{Clock, Config, Error};
+use roundtrip_io::{Clock, Config, Error, read_body_piece};
 
 use crate::RequestBuilder;
 use crate::body::{Body, ResponseBody};
@@ -430,7 +430,7 @@ impl Flow {
                     spins = 0;
                     self.upload.resize(UPLOAD_CHUNK, 0);
                     let read = match self.ex.request_body() {
-                        Some(reader) => read_piece(reader, &mut self.upload),
+                        Some(reader) => read_body_piece(reader, &mut self.upload),
                         None => Ok(0),
                     };
                     let piece = read.map(|n| self.upload.split_to(n).freeze());
@@ -687,16 +687,6 @@ impl Drop for Flow {
 /// empty reads, and ended as misuse rather than `Cancelled`).
 fn cancel_pending(told: bool, cancel: Option<&Cancel>) -> bool {
     !told && cancel.is_some_and(Cancel::is_cancelled)
-}
-
-fn read_piece(reader: &mut Box<dyn Read + Send>, buf: &mut [u8]) -> std::io::Result<usize> {
-    // Bounded: only `Interrupted` repeats, and a reader returns it finitely often.
-    loop {
-        match reader.read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
-    }
 }
 
 /// Builds a [`Client`].

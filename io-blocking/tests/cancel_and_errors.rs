@@ -551,3 +551,49 @@ fn time_between_reads_is_not_waiting() {
     body.read_to_end(&mut rest).unwrap();
     assert_eq!(rest, b"bc");
 }
+
+/// A body reader that breaks `Read`'s contract.
+enum Liar {
+    /// Says it read one byte more than it was given room for.
+    OverClaims,
+    /// Answers `Interrupted` for ever.
+    Interrupted,
+}
+
+impl Read for Liar {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Liar::OverClaims => Ok(out.len() + 1),
+            Liar::Interrupted => Err(std::io::ErrorKind::Interrupted.into()),
+        }
+    }
+}
+
+/// A reader that claims more bytes than its buffer held, or is
+/// interrupted for ever, fails its request with `RequestBody` (before: a
+/// panic in `split_to`, and a call that never returned), and its
+/// connection is not kept.
+#[test]
+fn a_body_reader_that_breaks_its_contract_fails_the_request() {
+    for liar in [Liar::OverClaims, Liar::Interrupted] {
+        let url = server(|mut stream: TcpStream| {
+            if read_head(&mut stream) {
+                hold(stream);
+            }
+        });
+        let client = Client::new();
+        let body = roundtrip_blocking::Body::from_reader(liar, None);
+        let err = client
+            .post(format!("{url}/up"))
+            .body(body)
+            .send()
+            .unwrap_err();
+        let Error::RequestBody(source) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(source.to_string().contains("the body's reader"), "{err}");
+        assert!(err.is_body(), "{err:?}");
+        let stats = client.stats();
+        assert_eq!((stats.idle, stats.in_use), (0, 0), "{stats:?}");
+    }
+}

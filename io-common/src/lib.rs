@@ -106,7 +106,7 @@ pub use gzip::{
 };
 pub use read::Collected;
 #[doc(hidden)]
-pub use read::{Filled, ReadWait, drain_buffered};
+pub use read::{Filled, ReadWait, drain_buffered, read_body_piece};
 pub use redirect::{
     Hop, Next, RedirectAction, RedirectAttempt, RedirectChain, RedirectPolicy, Redirects, Replay,
     Verdict,

@@ -10,6 +10,40 @@ use roundtrip_proto::conn::Connection;
 
 use crate::{Clock, Error, Phase, TimeoutKind};
 
+/// Not part of the public API; used by the blocking and mio backends.
+///
+/// Reads the next piece of a request body from the caller's `reader` into
+/// `buf`. A reader that breaks `Read`'s contract fails the request with an
+/// error instead of a panic or a bad body: one that says it read more than
+/// `buf` holds, or that keeps answering `Interrupted` (retried a bounded
+/// number of times, where a signal interrupts a read a few times at most).
+///
+/// ```
+/// use roundtrip_io::read_body_piece;
+/// let mut reader: &[u8] = b"hello";
+/// let mut buf = [0; 4];
+/// assert_eq!(read_body_piece(&mut reader, &mut buf).unwrap(), 4);
+/// assert_eq!(&buf, b"hell");
+/// ```
+pub fn read_body_piece(reader: &mut (impl io::Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
+    const INTERRUPTS: usize = 1000;
+    for _ in 0..INTERRUPTS {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(n) if n > buf.len() => {
+                let why = format!(
+                    "the body's reader said it read {n} bytes into {}",
+                    buf.len()
+                );
+                return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+            }
+            other => return other,
+        }
+    }
+    let why = format!("the body's reader was interrupted {INTERRUPTS} times in a row");
+    Err(io::Error::new(io::ErrorKind::Interrupted, why))
+}
+
 /// Not part of the public API; used by the backends.
 ///
 /// How a read attempt ended.

@@ -15,7 +15,7 @@ use roundtrip_io::http::Uri;
 use roundtrip_io::proto::pool::{DialPermit, Ticket};
 use roundtrip_io::proto::time::Instant;
 use roundtrip_io::proto::{CloseReason, Framing, HeadEnd, Reuse};
-use roundtrip_io::{Collected, Error, FinalUrl, Phase, ResponseHead};
+use roundtrip_io::{Collected, Error, FinalUrl, Phase, ResponseHead, read_body_piece};
 
 use crate::body::{Flow, OnData, Receive, RequestId, Response, ResponseBody, Trailers};
 use crate::conn::{Conn, ConnState, Read as Got};
@@ -243,7 +243,7 @@ impl Driver {
                 upload.clear();
                 upload.resize(UPLOAD_CHUNK, 0);
                 let piece = match entry.ex.request_body() {
-                    Some(reader) => read_piece(reader, upload),
+                    Some(reader) => read_body_piece(reader, upload),
                     None => Ok(0),
                 };
                 let piece = piece.map(|n| upload.split_to(n).freeze());
@@ -613,17 +613,6 @@ fn read(entry: &mut Entry, conn: &mut Conn, shared: &mut SharedReadBuf, now: Ins
         Err(e) => entry.ex.handle_io_error(&mut conn.link, e, now),
     }
     Next::Go
-}
-
-/// Reads the next piece of a request body into `buf`.
-fn read_piece(reader: &mut Box<dyn Read + Send>, buf: &mut [u8]) -> io::Result<usize> {
-    // Bounded: only `Interrupted` repeats, and a reader returns it finitely often.
-    loop {
-        match reader.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
-    }
 }
 
 /// Stands in for a head end the machine did not keep (unreachable: it

@@ -271,3 +271,37 @@ fn a_failed_run_until_idle_keeps_the_finished_results() {
     assert!(result.is_err());
     assert!(driver.cancel(pending));
 }
+
+/// A body reader that claims more bytes than its buffer held, or is
+/// interrupted for ever, fails its request with `RequestBody` (before: a
+/// panic in `split_to` out of `run_until_idle`, and an event loop that
+/// never returned), and the driver stays usable.
+#[test]
+fn a_body_reader_that_breaks_its_contract_fails_its_request() {
+    enum Liar {
+        OverClaims,
+        Interrupted,
+    }
+    impl Read for Liar {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            match self {
+                Liar::OverClaims => Ok(out.len() + 1),
+                Liar::Interrupted => Err(std::io::ErrorKind::Interrupted.into()),
+            }
+        }
+    }
+    let fast = server(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    let mut driver = Driver::new().unwrap();
+    for liar in [Liar::OverClaims, Liar::Interrupted] {
+        let body = roundtrip_mio::Body::from_reader(liar, None);
+        driver.post(format!("http://{fast}/up")).body(body).submit();
+        let finished = driver.run_until_idle().unwrap();
+        let Err(Error::RequestBody(source)) = &finished[0].1 else {
+            panic!("{:?}", finished[0].1);
+        };
+        assert!(source.to_string().contains("the body's reader"), "{source}");
+    }
+    driver.get(format!("http://{fast}/")).submit();
+    assert!(driver.run_until_idle().unwrap()[0].1.is_ok());
+    assert_eq!(driver.stats().in_use, 0);
+}

@@ -112,11 +112,19 @@ impl Runtime for Smol {
     ) -> Poll<io::Result<usize>> {
         let start = buf.len();
         buf.resize(buf.capacity(), 0);
+        let room = buf.len() - start;
         let read = Pin::new(reader).poll_read(cx, &mut buf[start..]);
         let n = match &read {
             Poll::Ready(Ok(n)) => *n,
             _ => 0,
         };
+        if n > room {
+            // A reader that breaks its contract: the zeros past what it
+            // wrote must not go out as body bytes.
+            buf.truncate(start);
+            let why = format!("the body's reader said it read {n} bytes into {room}");
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, why)));
+        }
         buf.truncate(start + n);
         read
     }

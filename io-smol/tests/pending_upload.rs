@@ -70,3 +70,65 @@ fn an_early_answer_is_heard_while_the_body_reader_waits() {
     let got = server.join().unwrap();
     assert!(got.starts_with(b"POST /upload HTTP/1.1\r\n"), "{got:?}");
 }
+
+/// A reader that says it read more than its buffer held.
+struct OverClaims;
+
+impl smol::io::AsyncRead for OverClaims {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Ok(buf.len() + 1))
+    }
+}
+
+/// A body reader that claims more bytes than its buffer held fails the
+/// request with `RequestBody`; the zeros past what it wrote are not sent
+/// (they were: a chunk of the buffer's whole size went out).
+#[test]
+fn a_reader_that_claims_more_than_it_read_fails_the_request() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0; 4096];
+        loop {
+            match socket.read(&mut buf) {
+                Ok(0) | Err(_) => return got,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let client = Client::new();
+    let err = smol::block_on(async {
+        let body = Body::from_reader(OverClaims, None);
+        let url = format!("http://127.0.0.1:{port}/upload");
+        // Bounded: before the fix the zero-filled pieces went out for ever.
+        let request = client.post(url).body(body).timeout(Duration::from_secs(5));
+        request.send().await.unwrap_err()
+    });
+    let roundtrip_smol::Error::RequestBody(source) = &err else {
+        panic!("{err:?}");
+    };
+    assert!(source.to_string().contains("the body's reader"), "{err}");
+    let stats = client.stats();
+    assert_eq!((stats.idle, stats.in_use), (0, 0), "{stats:?}");
+    drop(client);
+    let got = server.join().unwrap();
+    let head_end = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    assert!(
+        got[head_end..].is_empty(),
+        "no body byte went out: {:?}",
+        String::from_utf8_lossy(&got[head_end..(head_end + 16).min(got.len())])
+    );
+}
