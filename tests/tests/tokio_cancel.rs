@@ -320,3 +320,48 @@ fn a_connection_of_another_runtime_is_not_reused() {
     assert!(server.wait_idle(Duration::from_secs(10)));
     server.assert_no_errors();
 }
+
+/// A tracer that panics while a new connection is taken (at its
+/// `ConnectDone`) unwinds out of the request without aborting the
+/// process (a debug assertion fired in the pool while unwinding: the
+/// dropped future discarded a connection the pool never counted), and
+/// the pool keeps no dial slot for it: the next request to the host,
+/// with one connection allowed, dials.
+#[test]
+fn a_tracer_panicking_at_connect_leaks_no_slot() {
+    let ok = response(200, &[("Content-Length", "2")], b"ok");
+    let server = ScriptServer::start(vec![
+        // The connection the panic dropped: closed before any request.
+        vec![Step::ExpectEof],
+        vec![Step::ReadRequest, Step::Write(ok), Step::ExpectEof],
+    ]);
+    let url = server.url("/");
+    let panicked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let once = std::sync::Arc::clone(&panicked);
+    let trace = roundtrip_io::Tracer::new(move |event| {
+        let connected = matches!(
+            event,
+            roundtrip_io::proto::trace::TraceEvent::ConnectDone { result: Ok(()), .. }
+        );
+        if connected && !once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            panic!("a tracer bug");
+        }
+    });
+    let client = one_conn(Some(trace));
+    current_thread().block_on(async {
+        let first = tokio::spawn(client.get(&url).send());
+        assert!(
+            first.await.is_err_and(|e| e.is_panic()),
+            "the panic comes through"
+        );
+        let stats = client.stats();
+        assert_eq!((stats.dialing, stats.in_use), (0, 0), "{stats:?}");
+        let mut second = client
+            .get(&url)
+            .send()
+            .await
+            .expect("the host has its slot");
+        assert_eq!(&body(&mut second).await[..], b"ok");
+    });
+    assert!(panicked.load(std::sync::atomic::Ordering::SeqCst));
+}

@@ -472,23 +472,26 @@ impl<R: Runtime> Run<R> {
         let (addr, _) = dialing.attempts.swap_remove(i);
         match result {
             Ok(socket) => {
-                let (Some(permit), Some(key)) = (dialing.permit.take(), self.ex.key().cloned())
-                else {
+                // The permit stays the dial's, and the connection a local,
+                // until the exchange took the connection: a panic on the
+                // way (a tracer's) then gives the permit back and closes
+                // the socket, with the pool's counts right.
+                let (Some(permit), Some(key)) = (&dialing.permit, self.ex.key().cloned()) else {
                     return Poll::Ready(());
                 };
                 let link = Link::new(permit.id(), key, &self.shared.settings.config);
-                let conn = self.conn.insert(Conn {
+                let mut conn = Conn {
                     socket,
                     link,
                     lent: Lent::No,
                     timer: None,
                     home: self.shared.runtime.home(),
-                });
-                if self.ex.handle_connected(addr, &mut conn.link, now) {
+                };
+                if self.ex.handle_connected(addr, &mut conn.link, now)
+                    && let Some(permit) = dialing.permit.take()
+                {
                     self.shared.pool.dial_succeeded(permit);
-                } else {
-                    self.conn = None;
-                    dialing.permit = Some(permit);
+                    self.conn = Some(conn);
                 }
             }
             Err(e) => self.ex.handle_connect_failed(addr, e, now),
