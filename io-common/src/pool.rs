@@ -334,6 +334,15 @@ impl<C: PoolConn, W: Waiting<C>> SharedPool<C, W> {
             st.armed = None;
             st.pending.retain(|&at| at > now);
         }
+        // Connections that expired meanwhile are closed (and traced) before
+        // the checkout takes anything: a tracer that panics then leaves no
+        // connection, permit or place in the queue in the air.
+        let expired = take_closed(&mut st);
+        if !expired.is_empty() {
+            drop(st);
+            self.close(expired, None);
+            st = self.lock();
+        }
         let got = match st.pool.checkout(key, now) {
             Checkout::Idle(idle) => Ok(Got::Idle(idle.handle, idle.idle_for)),
             Checkout::Dial(permit) => Ok(Got::Dial(permit)),
@@ -670,6 +679,39 @@ mod tests {
         h.pool.expire(at(12), at(12));
         assert_eq!(h.closes(), 2);
         assert_eq!(h.rings(), [11, 12]);
+    }
+
+    /// A tracer that panics on the close of a connection a checkout found
+    /// expired leaves nothing in the air: before, the checkout had taken
+    /// its permit to dial when the trace panicked, and the host counted a
+    /// dial for ever.
+    #[test]
+    fn a_tracer_panicking_at_an_expiry_leaves_no_permit() {
+        let tracer = crate::Tracer::new(|event| {
+            if matches!(event, TraceEvent::ConnClosed { .. }) {
+                panic!("a tracer bug");
+            }
+        });
+        let pool = SharedPool::new(idle_10s(), Polling, Clock::new(), Some(tracer));
+        let key = Key::new(Scheme::Http, "h", 80);
+        let closes = Arc::new(AtomicUsize::new(0));
+        let conn = dialed(&pool, &key, "", &closes);
+        pool.checkin(conn, at(1)); // no alarm: its expiry is found at the next checkout
+        let taken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.checkout(&key, at(20), |_, t| t).is_ok()
+        }));
+        assert!(taken.is_err(), "the tracer's panic comes through");
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.dialing, stats.in_use, stats.idle),
+            (0, 0, 0),
+            "{stats:?}"
+        );
+        assert_eq!(closes.load(Ordering::SeqCst), 1);
+        assert!(matches!(
+            pool.checkout(&key, at(20), |_, t| t),
+            Ok(Got::Dial(_))
+        ));
     }
 
     /// An alarm that was lost (its task never ran) does not stop the
