@@ -173,16 +173,37 @@ fn busy<'a>(
 }
 
 impl Driver {
+    /// Runs `f`, which calls into the exchange in `ex` and through it the
+    /// caller's code: its tracer, redirect policy or request body's
+    /// reader. A panic there ends that exchange alone, with an error, and
+    /// what it held goes back (its permit, place in the queue, connection);
+    /// the panic is passed on when the driver's call is done, as a stream
+    /// callback's is. (Before, it unwound through the loop and left the
+    /// exchange in flight for ever, holding its connection.)
+    pub(crate) fn guarded<T>(&mut self, ex: usize, f: impl FnOnce(&mut Driver) -> T) -> Option<T> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
+            Ok(t) => Some(t),
+            Err(panic) => {
+                self.panicked.get_or_insert(panic);
+                let e = misuse(
+                    "a callback of the request panicked (its tracer, redirect policy or body's reader)",
+                );
+                self.finish(ex, Err(e));
+                None
+            }
+        }
+    }
+
     /// Carries out the actions of the exchange in `ex` until it must wait or
     /// ends; then arms its timer and settles its connection's interest.
     pub(crate) fn drive(&mut self, ex: usize, now: Instant) {
         let mut now = now;
         for _ in 0..ACTIONS_PER_TURN {
-            match self.step(ex, now) {
-                Next::Go => {}
-                Next::Later => now = self.clock.now(),
-                Next::Wait => return self.settle_exchange(ex),
-                Next::Done => return,
+            match self.guarded(ex, |driver| driver.step(ex, now)) {
+                Some(Next::Go) => {}
+                Some(Next::Later) => now = self.clock.now(),
+                Some(Next::Wait) => return self.settle_exchange(ex),
+                Some(Next::Done) | None => return,
             }
         }
         if let Some(entry) = self.exchanges.get(ex) {
@@ -351,8 +372,16 @@ impl Driver {
             return self.settle_exchange(ex); // early: armed again
         }
         // (Connects that ran out of time are aborted by the machine.)
-        entry.ex.handle_timeout(conn.map(|c| &mut c.link), now);
-        self.drive(ex, now);
+        let timed_out = |driver: &mut Driver| {
+            let Some(entry) = driver.exchanges.get_mut(ex) else {
+                return;
+            };
+            let conn = busy(&mut driver.conns, entry, ex);
+            entry.ex.handle_timeout(conn.map(|c| &mut c.link), now);
+        };
+        if self.guarded(ex, timed_out).is_some() {
+            self.drive(ex, now);
+        }
     }
 
     /// Starts the machine's lookup on the resolver's lookup threads (one
@@ -390,14 +419,16 @@ impl Driver {
             return false;
         };
         let mut cx = std::task::Context::from_waker(waker);
-        match std::pin::Pin::new(lookup).poll(&mut cx) {
-            std::task::Poll::Ready(resolved) => {
-                entry.lookup = None;
+        let std::task::Poll::Ready(resolved) = std::pin::Pin::new(lookup).poll(&mut cx) else {
+            return false;
+        };
+        entry.lookup = None;
+        let took = self.guarded(ex, |driver| {
+            if let Some(entry) = driver.exchanges.get_mut(ex) {
                 entry.ex.handle_resolved(resolved, now);
-                true
             }
-            std::task::Poll::Pending => false,
-        }
+        });
+        took.is_some()
     }
 
     /// Starts a non-blocking connect to `addr` for `ex`, beside its others.
@@ -489,8 +520,23 @@ impl Driver {
         match connected {
             Ok(_) => {
                 conn.state = ConnState::Busy(ex);
-                let took =
-                    entry.permit.is_some() && entry.ex.handle_connected(addr, &mut conn.link, now);
+                // The permit stays the exchange's, and the connection its
+                // slot's, until the exchange took it: a panic on the way
+                // (its tracer's) gives the permit back and closes the slot.
+                let offered = entry.permit.is_some();
+                let take = |driver: &mut Driver| {
+                    let entry = driver.exchanges.get_mut(ex)?;
+                    let conn = driver.conns.get_mut(slot)?;
+                    Some(entry.ex.handle_connected(addr, &mut conn.link, now))
+                };
+                let took = match offered.then(|| self.guarded(ex, take)) {
+                    None => false,
+                    Some(Some(took)) => took == Some(true),
+                    Some(None) => return close_slot(&mut self.conns, &self.registry, slot),
+                };
+                let Some(entry) = self.exchanges.get_mut(ex) else {
+                    return close_slot(&mut self.conns, &self.registry, slot);
+                };
                 match entry.permit.take() {
                     Some(permit) if took => {
                         entry.conn = Some(slot);
@@ -504,7 +550,14 @@ impl Driver {
             }
             Err(e) => {
                 close(&mut self.conns, &self.registry, slot);
-                entry.ex.handle_connect_failed(addr, e, now);
+                let failed = |driver: &mut Driver| {
+                    if let Some(entry) = driver.exchanges.get_mut(ex) {
+                        entry.ex.handle_connect_failed(addr, e, now);
+                    }
+                };
+                if self.guarded(ex, failed).is_none() {
+                    return;
+                }
             }
         }
         self.drive(ex, now);
@@ -601,6 +654,11 @@ pub(crate) fn close(
     let _ = registry.deregister(&mut conn.socket);
     conns.release_if_empty(SLOTS_KEPT);
     Some(conn.state)
+}
+
+/// Closes the connection in `slot`, its result not needed.
+fn close_slot(conns: &mut crate::slab::Slab<Conn>, registry: &mio::Registry, slot: usize) {
+    close(conns, registry, slot);
 }
 
 /// Reads once for the exchange (into the driver's shared buffer when the

@@ -220,26 +220,40 @@ impl Driver {
                 continue;
             };
             entry.ticket = None;
-            match grant {
+            // What the grant gives is the exchange's before it is told (a
+            // tracer that panics then: the exchange ends and gives it back).
+            let told = match grant {
                 Grant::Conn { idle, .. } => match self.conns.get_mut(idle.handle) {
                     Some(conn) => {
                         conn.state = ConnState::Busy(ex);
                         entry.conn = Some(idle.handle);
                         let waited = idle.idle_at(now);
-                        entry.ex.handle_handover(&mut conn.link, waited, now);
+                        self.guarded(ex, |driver| {
+                            let entry = driver.exchanges.get_mut(ex)?;
+                            let conn = driver.conns.get_mut(idle.handle)?;
+                            entry.ex.handle_handover(&mut conn.link, waited, now);
+                            Some(())
+                        })
+                        .map(drop)
                     }
                     None => {
                         // Unreachable: closed connections leave the pool.
                         self.forget(idle.id, ex);
-                        self.checkout(ex, now);
+                        self.guarded(ex, |driver| driver.checkout(ex, now))
                     }
                 },
                 Grant::Dial { permit, .. } => {
                     entry.permit = Some(permit);
-                    entry.ex.handle_dial(now);
+                    self.guarded(ex, |driver| {
+                        if let Some(entry) = driver.exchanges.get_mut(ex) {
+                            entry.ex.handle_dial(now);
+                        }
+                    })
                 }
+            };
+            if told.is_some() {
+                self.drive(ex, now);
             }
-            self.drive(ex, now);
         }
     }
 

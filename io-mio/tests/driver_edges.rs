@@ -305,3 +305,98 @@ fn a_body_reader_that_breaks_its_contract_fails_its_request() {
     assert!(driver.run_until_idle().unwrap()[0].1.is_ok());
     assert_eq!(driver.stats().in_use, 0);
 }
+
+/// A tracer that panics ends its own request alone, whatever it was
+/// doing: at its checkout (inside `submit`), at its connect, or when a
+/// check-in hands it a connection. The panic comes out of the driver's
+/// call; the request's slot, permit and connection go back; the loop
+/// goes idle and the host serves the next request. (Before, the request
+/// stayed in flight for ever: `run_until_idle` never returned.)
+#[test]
+fn a_panicking_tracer_ends_its_request_alone() {
+    use roundtrip_mio::TraceEvent;
+    use std::sync::{Arc, Mutex};
+    let fast = server(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    let url = format!("http://{fast}/");
+    // Which event panics next (once), by a name of the test's.
+    let armed: Arc<Mutex<Option<&'static str>>> = Arc::default();
+    let fires = Arc::clone(&armed);
+    let mut driver = Driver::builder()
+        .max_conns_per_host(Some(1))
+        .trace(move |e: &TraceEvent| {
+            let name = match e {
+                TraceEvent::GetConn { .. } => "checkout",
+                TraceEvent::ConnectDone { result: Ok(()), .. } => "connect",
+                TraceEvent::GotConn {
+                    was_idle: false,
+                    reused: true,
+                    ..
+                } => "handover",
+                _ => return,
+            };
+            let hit = fires
+                .lock()
+                .unwrap()
+                .take_if(|armed| *armed == name)
+                .is_some();
+            if hit {
+                panic!("a tracer bug at {name}");
+            }
+        })
+        .build()
+        .unwrap();
+    let finish = |driver: &mut Driver| {
+        let started = Instant::now();
+        let mut panics = 0;
+        while !driver.is_idle() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "still in flight"
+            );
+            let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                driver.run_once(Some(Duration::from_millis(50)))
+            }));
+            panics += usize::from(turn.is_err());
+        }
+        let done: Vec<_> = std::iter::from_fn(|| driver.take_finished()).collect();
+        (panics, done)
+    };
+    // At the checkout, in `submit` itself.
+    *armed.lock().unwrap() = Some("checkout");
+    let submitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        driver.get(&url).submit();
+    }));
+    assert!(submitted.is_err(), "the panic comes out of submit");
+    let (_, done) = finish(&mut driver);
+    assert!(done.iter().all(|(_, r)| r.is_err()), "{done:?}");
+    // At the connect.
+    *armed.lock().unwrap() = Some("connect");
+    driver.get(&url).submit();
+    let (panics, done) = finish(&mut driver);
+    assert_eq!((panics, done.len()), (1, 1), "{done:?}");
+    assert!(
+        done[0]
+            .1
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("panicked"))
+    );
+    // At a handover: the second request waits for the first's connection.
+    *armed.lock().unwrap() = Some("handover");
+    driver.get(&url).submit();
+    driver.get(&url).submit();
+    let (panics, done) = finish(&mut driver);
+    assert_eq!(panics, 1);
+    assert_eq!(
+        done.iter().filter(|(_, r)| r.is_ok()).count(),
+        1,
+        "{done:?}"
+    );
+    let stats = driver.stats();
+    assert_eq!(
+        (stats.in_use, stats.dialing, stats.waiters),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    driver.get(&url).submit();
+    assert!(driver.run_until_idle().unwrap()[0].1.is_ok());
+}
