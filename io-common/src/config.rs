@@ -88,7 +88,11 @@ pub struct Config {
     /// more fails with [`Error::TooManyRedirects`](crate::Error::TooManyRedirects).
     /// Zero follows none: a redirect is returned as it is.
     pub max_redirects: usize,
-    /// Asked before each redirect within `max_redirects` is followed.
+    /// Asked before each redirect within `max_redirects` is followed,
+    /// while the redirect's connection is still held (Go's `CheckRedirect`
+    /// runs after it is let go): a policy that sends a request of its own
+    /// with this client to the same host under `max_conns_per_host(1)`
+    /// waits for that connection, for ever without a timeout.
     pub redirect_policy: Option<RedirectPolicy>,
     /// Send where a redirect comes from as `Referer` on its next request,
     /// as browsers do by default (`strict-origin-when-cross-origin`): the
@@ -386,8 +390,9 @@ macro_rules! config_setters {
         /// A header sent with every request that does not set it. A
         /// `Host` here replaces the URL's (a virtual host behind an
         /// address) until a redirect leaves the origin; after such a hop
-        /// the default `Host`, `Authorization`, `Proxy-Authorization` and
-        /// `Cookie` stay behind. (Through a forwarding HTTP proxy the
+        /// the default `Host`, `Authorization` and `Cookie` stay behind (a
+        /// default `Proxy-Authorization` goes to proxies only, and
+        /// follows). (Through a forwarding HTTP proxy the
         /// request line's absolute URL names the host, and the proxy
         /// ignores `Host`, as it must: RFC 9112 section 3.2.2.)
         ///
@@ -434,7 +439,9 @@ macro_rules! config_setters {
             self.$field.max_redirects = n;
             self
         }
-        /// A check run before each redirect is followed.
+        /// A check run before each redirect is followed (while the
+        /// redirect's connection is still held: see
+        /// `Config::redirect_policy`).
         ///
         /// ```
         #[doc = concat!("use ", $krate, "::{RedirectAction, RedirectPolicy};")]
