@@ -174,18 +174,14 @@ impl<R> Body<R> {
 
 impl Body<Box<dyn Read + Send>> {
     /// Reads the next piece of a streamed body into `buf` (0 = the end, and
-    /// always 0 for a body that is not a reader).
+    /// always 0 for a body that is not a reader), as
+    /// [`read_body_piece`](crate::read_body_piece) does: a reader that
+    /// breaks `Read`'s contract is an error.
     pub fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(reader) = self.start_reading() else {
             return Ok(0);
         };
-        // Bounded: only `Interrupted` repeats, and a reader returns it finitely often.
-        loop {
-            match reader.read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => return other,
-            }
-        }
+        crate::read_body_piece(reader, buf)
     }
 }
 

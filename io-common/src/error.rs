@@ -293,6 +293,18 @@ pub enum Error {
         /// The request may have reached the server: a byte of it was written.
         reached_server: bool,
     },
+    /// A callback of the request's own panicked: its tracer, redirect
+    /// policy, request body's reader or response stream callback. The
+    /// backends that run many requests on one loop (mio) end the request
+    /// with this and pass the panic on; the others let it unwind through
+    /// the call.
+    #[error("a callback of the request panicked during the {phase}{}", self.delivery().suffix())]
+    Panicked {
+        /// What the request was doing.
+        phase: Phase,
+        /// The request may have reached the server: a byte of it was written.
+        reached_server: bool,
+    },
     /// The response was not a switch to another protocol (101, or a 2xx
     /// to CONNECT), so there is no connection to take over.
     #[error("the response did not switch protocols: nothing to upgrade")]
@@ -504,6 +516,10 @@ impl Error {
             Error::Cancelled {
                 phase,
                 reached_server,
+            }
+            | Error::Panicked {
+                phase,
+                reached_server,
             } => Delivery::of(*reached_server, Some(*phase)),
             Error::BodyLength { reached_server, .. } => Delivery::of(*reached_server, None),
             // A limit of the body (trailers, chunk extensions) is met after
@@ -670,7 +686,8 @@ impl Error {
             | Error::ClosedEarly { phase, .. }
             | Error::Io { phase, .. }
             | Error::Tls { phase, .. }
-            | Error::Cancelled { phase, .. } => Some(*phase),
+            | Error::Cancelled { phase, .. }
+            | Error::Panicked { phase, .. } => Some(*phase),
             _ => None,
         }
     }
@@ -722,7 +739,7 @@ impl Error {
     pub fn is_connect(&self) -> bool {
         match self {
             Error::Connect { .. } | Error::Proxy { .. } | Error::ProxyStatus { .. } => true,
-            Error::Cancelled { .. } => false,
+            Error::Cancelled { .. } | Error::Panicked { .. } => false,
             _ => matches!(self.phase(), Some(Phase::Connect | Phase::Handshake)),
         }
     }
@@ -762,7 +779,7 @@ impl Error {
                 source,
                 ProtoError::TrailersTooLarge { .. } | ProtoError::ChunkExtTooLarge { .. }
             ),
-            Error::Cancelled { .. } => false,
+            Error::Cancelled { .. } | Error::Panicked { .. } => false,
             _ => self.phase() == Some(Phase::Body),
         }
     }

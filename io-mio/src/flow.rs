@@ -140,7 +140,11 @@ impl Entry {
                 std::panic::catch_unwind(call)
                     .map(|flow| flow == Flow::Continue)
                     .inspect_err(|_| {
-                        let e = misuse("the response's stream callback panicked");
+                        // A piece of the body came: the server answered.
+                        let e = Error::Panicked {
+                            phase: Phase::Body,
+                            reached_server: true,
+                        };
                         self.error = Some(Box::new(e));
                     })
             }
@@ -185,10 +189,17 @@ impl Driver {
             Ok(t) => Some(t),
             Err(panic) => {
                 self.panicked.get_or_insert(panic);
-                let e = misuse(
-                    "a callback of the request panicked (its tracer, redirect policy or body's reader)",
-                );
-                self.finish(ex, Err(e));
+                let entry = self.exchanges.get(ex)?;
+                let conn = entry.conn.and_then(|slot| self.conns.get(slot));
+                let link = conn.filter(|c| matches!(c.state, ConnState::Busy(e) if e == ex));
+                let e = entry.ex.panicked_error(link.map(|c| &c.link));
+                // A second panic of the same callback (a tracer that fails
+                // on every event) finds the exchange ended; the first is
+                // the one passed on.
+                let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.finish(ex, Err(e));
+                }));
+                drop(ended);
                 None
             }
         }
@@ -580,20 +591,21 @@ impl Driver {
         let traced = conn.link.request.take();
         let grant = self.pool.discard(id, &conn.link.key, reason);
         self.grants.extend(grant);
-        self.settings
-            .config
-            .tracing(traced)
-            .trace(|| roundtrip_io::proto::trace::TraceEvent::ConnClosed { id, reason });
-        let Some(mut conn) = self.conns.remove(slot) else {
-            return;
-        };
-        let _ = self.registry.deregister(&mut conn.socket);
         let request = RequestId {
             serial: entry.serial,
             slot: ex,
         };
-        let upgraded = roundtrip_io::drive::Upgraded::from_link(conn.socket, &mut conn.link);
-        self.upgraded.insert(request, upgraded);
+        // Handed over before it is traced: a tracer that panics leaves no
+        // slot behind.
+        if let Some(mut conn) = self.conns.remove(slot) {
+            let _ = self.registry.deregister(&mut conn.socket);
+            let upgraded = roundtrip_io::drive::Upgraded::from_link(conn.socket, &mut conn.link);
+            self.upgraded.insert(request, upgraded);
+        }
+        self.settings
+            .config
+            .tracing(traced)
+            .trace(|| roundtrip_io::proto::trace::TraceEvent::ConnClosed { id, reason });
     }
 
     /// A failure of the driver itself (the machine asked for something it
@@ -621,13 +633,10 @@ impl Driver {
         for slot in std::mem::take(&mut entry.attempts) {
             close(&mut self.conns, &self.registry, slot);
         }
-        if let Some(slot) = entry.conn.take() {
-            // Unreachable: the machine settles its connection first.
-            self.discard_conn(slot, CloseReason::Error);
-        }
-        let Some(entry) = self.exchanges.get(ex) else {
-            return;
-        };
+        // Held only after a callback's panic (the machine settles its
+        // connection first): discarded last, since it is traced, and a
+        // tracer that panics again must find the exchange ended.
+        let held = entry.conn.take();
         if !entry.cancelled {
             let id = RequestId {
                 serial: entry.serial,
@@ -638,6 +647,9 @@ impl Driver {
         let _ = self.deadlines[ex].set(None);
         self.exchanges.discard(ex);
         self.exchanges.release_if_empty(SLOTS_KEPT);
+        if let Some(slot) = held {
+            self.discard_conn(slot, CloseReason::Error);
+        }
     }
 }
 

@@ -131,11 +131,12 @@ impl Driver {
         let request = conn.link.request.take();
         let grant = self.pool.discard(id, &conn.link.key, reason);
         self.grants.extend(grant);
+        // Closed before it is traced: a tracer that panics leaves no slot open.
+        self.close_conn(slot);
         self.settings
             .config
             .tracing(request)
             .trace(|| TraceEvent::ConnClosed { id, reason });
-        self.close_conn(slot);
     }
 
     /// An idle connection turned out dead: out of the pool and closed.
@@ -149,11 +150,11 @@ impl Driver {
         let Some(handle) = self.pool.remove_idle(id, &conn.link.key, reason) else {
             return false;
         };
+        self.close_conn(handle);
+        self.pool_dirty = true;
         self.settings
             .config
             .trace(|| TraceEvent::ConnClosed { id, reason });
-        self.close_conn(handle);
-        self.pool_dirty = true;
         true
     }
 
@@ -172,7 +173,6 @@ impl Driver {
     /// slot and id): its `PutIdleConn` is reported first, kept unless the
     /// pool closed it.
     fn reap_after_checkin(&mut self, checked_in: Option<(usize, ConnId, Option<RequestId>)>) {
-        let config = &self.settings.config;
         let Some((slot, id, request)) = checked_in else {
             // Bounded: each pass takes one handle off the pool's queue.
             while let Some((slot, reason)) = self.pool.take_closed() {
@@ -183,25 +183,37 @@ impl Driver {
         // Bounded: each pass takes one handle off the pool's queue.
         let closed: Vec<_> = std::iter::from_fn(|| self.pool.take_closed()).collect();
         let own = closed.iter().find(|&&(s, _)| s == slot).map(|&(_, r)| r);
+        // Every connection the pool let go is closed before anything is
+        // traced: a tracer that panics leaves no slot open.
+        let mut gone = Vec::with_capacity(closed.len());
+        for (closed, reason) in closed {
+            gone.push((closed, self.conns.get(closed).map(|c| c.link.id), reason));
+            self.close_conn(closed);
+        }
+        let config = &self.settings.config;
         config
             .tracing(request)
             .trace(|| TraceEvent::put_idle(id, own));
-        for (closed, reason) in closed {
+        for (closed, conn_id, reason) in gone {
             // Its own close is the request's; evictions are no one's.
             let by = if closed == slot { request } else { None };
-            self.close_reaped(closed, reason, by);
+            if let Some(id) = conn_id {
+                config
+                    .tracing(by)
+                    .trace(|| TraceEvent::ConnClosed { id, reason });
+            }
         }
     }
 
     fn close_reaped(&mut self, slot: usize, reason: CloseReason, request: Option<RequestId>) {
-        if let Some(conn) = self.conns.get(slot) {
-            let id = conn.link.id;
+        let id = self.conns.get(slot).map(|c| c.link.id);
+        self.close_conn(slot);
+        if let Some(id) = id {
             self.settings
                 .config
                 .tracing(request)
                 .trace(|| TraceEvent::ConnClosed { id, reason });
         }
-        self.close_conn(slot);
     }
 
     /// Hands each grant to its waiter's machine: a connection to use, or a

@@ -308,17 +308,21 @@ fn a_body_reader_that_breaks_its_contract_fails_its_request() {
 
 /// A tracer that panics ends its own request alone, whatever it was
 /// doing: at its checkout (inside `submit`), at its connect, or when a
-/// check-in hands it a connection. The panic comes out of the driver's
-/// call; the request's slot, permit and connection go back; the loop
-/// goes idle and the host serves the next request. (Before, the request
-/// stayed in flight for ever: `run_until_idle` never returned.)
+/// check-in hands it a connection; and one that panics at every event
+/// (again at the close the failed request's end traces). The panic comes
+/// out of the driver's call; the request ends with `Error::Panicked`
+/// ("not sent": nothing was written); its slot, permit and connection go
+/// back; the loop goes idle and the host serves the next request.
+/// (Before, the request stayed in flight for ever: `run_until_idle` never
+/// returned.)
 #[test]
 fn a_panicking_tracer_ends_its_request_alone() {
     use roundtrip_mio::TraceEvent;
     use std::sync::{Arc, Mutex};
     let fast = server(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
     let url = format!("http://{fast}/");
-    // Which event panics next (once), by a name of the test's.
+    // Which event panics next (once), by a name of the test's; "always":
+    // every event panics (a tracer whose channel closed).
     let armed: Arc<Mutex<Option<&'static str>>> = Arc::default();
     let fires = Arc::clone(&armed);
     let mut driver = Driver::builder()
@@ -332,13 +336,12 @@ fn a_panicking_tracer_ends_its_request_alone() {
                     reused: true,
                     ..
                 } => "handover",
-                _ => return,
+                _ => "any",
             };
-            let hit = fires
-                .lock()
-                .unwrap()
-                .take_if(|armed| *armed == name)
-                .is_some();
+            let hit = {
+                let mut armed = fires.lock().unwrap();
+                *armed == Some("always") || armed.take_if(|armed| *armed == name).is_some()
+            };
             if hit {
                 panic!("a tracer bug at {name}");
             }
@@ -361,25 +364,33 @@ fn a_panicking_tracer_ends_its_request_alone() {
         let done: Vec<_> = std::iter::from_fn(|| driver.take_finished()).collect();
         (panics, done)
     };
+    let not_sent =
+        |r: &Result<_, Error>| matches!(r, Err(e @ Error::Panicked { .. }) if !e.reached_server());
+    let assert_settled = |driver: &Driver| {
+        let stats = driver.stats();
+        assert_eq!(
+            (stats.in_use, stats.dialing, stats.waiters),
+            (0, 0, 0),
+            "{stats:?}"
+        );
+    };
+    let submit = |driver: &mut Driver| {
+        let submitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            driver.get(&url).submit();
+        }));
+        assert!(submitted.is_err(), "the panic comes out of submit");
+    };
     // At the checkout, in `submit` itself.
     *armed.lock().unwrap() = Some("checkout");
-    let submitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        driver.get(&url).submit();
-    }));
-    assert!(submitted.is_err(), "the panic comes out of submit");
+    submit(&mut driver);
     let (_, done) = finish(&mut driver);
-    assert!(done.iter().all(|(_, r)| r.is_err()), "{done:?}");
+    assert!(done.len() == 1 && not_sent(&done[0].1), "{done:?}");
     // At the connect.
     *armed.lock().unwrap() = Some("connect");
     driver.get(&url).submit();
     let (panics, done) = finish(&mut driver);
     assert_eq!((panics, done.len()), (1, 1), "{done:?}");
-    assert!(
-        done[0]
-            .1
-            .as_ref()
-            .is_err_and(|e| e.to_string().contains("panicked"))
-    );
+    assert!(not_sent(&done[0].1), "{done:?}");
     // At a handover: the second request waits for the first's connection.
     *armed.lock().unwrap() = Some("handover");
     driver.get(&url).submit();
@@ -391,12 +402,51 @@ fn a_panicking_tracer_ends_its_request_alone() {
         1,
         "{done:?}"
     );
-    let stats = driver.stats();
-    assert_eq!(
-        (stats.in_use, stats.dialing, stats.waiters),
-        (0, 0, 0),
-        "{stats:?}"
-    );
+    assert!(done.iter().any(|(_, r)| not_sent(r)), "{done:?}");
+    assert_settled(&driver);
+    // At every event.
+    *armed.lock().unwrap() = Some("always");
+    submit(&mut driver);
+    let (_, done) = finish(&mut driver);
+    assert!(done.len() == 1 && done[0].1.is_err(), "{done:?}");
+    *armed.lock().unwrap() = None;
+    assert_settled(&driver);
     driver.get(&url).submit();
     assert!(driver.run_until_idle().unwrap()[0].1.is_ok());
+}
+
+/// A redirect policy that panics on a `307` to a POST ends the request
+/// with `Error::Panicked`, which says the request may have reached the
+/// server (it answered): a caller must not take it for one never sent
+/// (it was a misuse error, "not sent").
+#[test]
+fn a_panicking_redirect_policy_says_the_request_was_sent() {
+    let moved = server(answering(
+        b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n",
+    ));
+    let policy = roundtrip_mio::RedirectPolicy::new(|_| panic!("a policy bug"));
+    let mut driver = Driver::builder()
+        .redirect_policy(Some(policy))
+        .build()
+        .unwrap();
+    let body = roundtrip_mio::Body::from("form");
+    driver.post(format!("http://{moved}/")).body(body).submit();
+    let started = Instant::now();
+    let mut done = Vec::new();
+    while done.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still in flight"
+        );
+        let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            driver.run_once(Some(Duration::from_millis(50)))
+        }));
+        drop(turn);
+        done.extend(std::iter::from_fn(|| driver.take_finished()));
+    }
+    let Err(e @ Error::Panicked { .. }) = &done[0].1 else {
+        panic!("{:?}", done[0].1);
+    };
+    assert!(e.reached_server(), "{e}");
+    assert_eq!(driver.stats().in_use, 0);
 }

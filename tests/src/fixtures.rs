@@ -482,7 +482,10 @@ impl Nginx {
                 false => NGINX_CONF_TEMPLATE.to_string(),
             };
             assert!(
-                !bench || (template.contains("requests 1000000;") && template.contains("log off;")),
+                !bench
+                    || (template.contains("requests 1000000;")
+                        && template.contains("log off;")
+                        && template.contains("error.log warn;")),
                 "the bench's nginx settings no longer match nginx.conf.in"
             );
             let conf = template

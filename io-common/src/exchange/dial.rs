@@ -235,10 +235,18 @@ impl<R> Exchange<R> {
         let dialing = self.dial_state();
         dialing.failures.push((addr, why.clone()));
         // The error to show: the last, but an attempt that ran out of time
-        // says less than a refusal or an unreachable network met before
-        // it (a black-holed IPv6 beside a refused IPv4: the server is down).
+        // says less than a refusal met before it (a black-holed IPv6
+        // beside a refused IPv4: the server is down). An expiry still
+        // outranks an unreachable network (no IPv6 route beside a
+        // firewalled IPv4: a timeout).
+        let refused = |l: &io::Error| {
+            matches!(
+                l.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+            )
+        };
         let expired = e.kind() == io::ErrorKind::TimedOut;
-        if !expired || dialing.last.as_ref().is_none_or(|l| l.kind() == e.kind()) {
+        if !(expired && dialing.last.as_ref().is_some_and(refused)) {
             dialing.last = Some(e);
         }
         self.tracing().trace(|| TraceEvent::ConnectDone {

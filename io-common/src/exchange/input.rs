@@ -454,6 +454,27 @@ impl<R> Exchange<R> {
         }
     }
 
+    /// The error for a request one of whose own callbacks (its tracer,
+    /// redirect policy, body's reader) panicked in the exchange's present
+    /// state: where it was, and whether it may have reached the server
+    /// (started on `link`), as a cancel's error says. The driver ends the
+    /// request with it; nothing is traced.
+    ///
+    /// ```
+    /// use roundtrip_io::exchange::sim::Sim;
+    /// use roundtrip_io::{Delivery, Phase};
+    /// let sim = Sim::new(roundtrip_io::Config::default());
+    /// let request = http::Request::get("http://127.0.0.1/").body(Default::default()).unwrap();
+    /// let e = sim.exchange(request).panicked_error(None);
+    /// assert_eq!((e.phase(), e.delivery()), (Some(Phase::PoolWait), Delivery::NotSent));
+    /// ```
+    pub fn panicked_error(&self, link: Option<&Link>) -> Error {
+        Error::Panicked {
+            phase: self.phase(link),
+            reached_server: link.is_some_and(|l| self.reached(l)),
+        }
+    }
+
     /// The caller gave up on the request: whatever it holds is released
     /// (a connection drained or closed as the core decides), and the
     /// exchange fails with [`Error::Cancelled`].
