@@ -6,9 +6,10 @@
 #   bash bench/tokio.sh            # prints a markdown report on stdout
 #
 # Steps: build the bench binary (release, `cargo bench --no-run`); wait (at
-# most MAX_LOAD_WAIT s) for the 1-minute load to drop below 1.0; start one
-# origin process pinned to CPU 0 (`taskset -c 0`); run ROUNDS interleaved
-# rounds of every client on every workload against it; count syscalls per
+# most MAX_LOAD_WAIT s) for the 1-minute load to drop below 1.0; start the
+# origin pinned to CPU 0 (`taskset -c 0`, a thread per connection) for the
+# sequential workloads and the evented one on CPU 1 for the parallel ones;
+# run ROUNDS interleaved rounds of every client on every workload; count syscalls per
 # request with `strace -f -c` on the client process only (the origin is
 # another process).
 #
@@ -55,8 +56,10 @@ BIN=$(bench_binary tokio "${TOKIO_BIN:-}")
 
 TMP=$(mktemp -d)
 ORIGIN_PID=
+PARALLEL_PID=
 cleanup() {
     [ -n "$ORIGIN_PID" ] && kill "$ORIGIN_PID" 2>/dev/null || true
+    [ -n "$PARALLEL_PID" ] && kill "$PARALLEL_PID" 2>/dev/null || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -72,14 +75,21 @@ log "before the run: $UPTIME_BEFORE (waited ${waited}s)"
 
 taskset -c 0 "$BIN" --serve-origin >"$TMP/origin" &
 ORIGIN_PID=$!
-for _ in $(seq 50); do [ -s "$TMP/origin" ] && break; sleep 0.1; done
-[ -s "$TMP/origin" ] || { echo "bench/tokio.sh: the origin did not start" >&2; exit 1; }
+# The parallel workloads' origin: one event loop on the other CPU (64
+# threads of the first one on the client's CPUs were likely its bottleneck).
+taskset -c 1 "$BIN" --serve-origin-evented >"$TMP/origin-parallel" &
+PARALLEL_PID=$!
+for _ in $(seq 50); do [ -s "$TMP/origin" ] && [ -s "$TMP/origin-parallel" ] && break; sleep 0.1; done
+[ -s "$TMP/origin" ] && [ -s "$TMP/origin-parallel" ] ||
+    { echo "bench/tokio.sh: the origins did not start" >&2; exit 1; }
 ORIGIN=$(head -n 1 "$TMP/origin")
+ORIGIN_PARALLEL=$(head -n 1 "$TMP/origin-parallel")
 log "origin pid $ORIGIN_PID on $ORIGIN, $(grep Cpus_allowed_list "/proc/$ORIGIN_PID/status" | tr -s '\t' ' ')"
+log "parallel origin pid $PARALLEL_PID on $ORIGIN_PARALLEL, $(grep Cpus_allowed_list "/proc/$PARALLEL_PID/status" | tr -s '\t' ' ')"
 
 BENCH_ARGS=(--rounds "$ROUNDS" --requests "$REQUESTS" --big-requests "$BIG_REQUESTS"
     --tasks "$TASKS" --parallel-requests "$PARALLEL_REQUESTS" --wrk-secs "$WRK_SECS"
-    --origin "$ORIGIN")
+    --origin "$ORIGIN" --origin-parallel "$ORIGIN_PARALLEL")
 log "rounds: $BIN ${BENCH_ARGS[*]}"
 locked timeout 240 "$BIN" "${BENCH_ARGS[@]}" >"$TMP/rounds.md"
 UPTIME_AFTER=$(uptime)
@@ -89,7 +99,7 @@ UPTIME_AFTER=$(uptime)
 # binary pins itself to CPU 0 for the sequential workloads.
 strace_calls() { # $1: client-workload, $2: requests; prints "name calls" lines
     locked strace -f -c -o "$TMP/strace" "$BIN" --only "$1" --origin "$ORIGIN" \
-        --tasks "$TASKS" --requests "$2" >/dev/null
+        --origin-parallel "$ORIGIN_PARALLEL" --tasks "$TASKS" --requests "$2" >/dev/null
     # Columns: % time, seconds, usecs/call, calls, [errors], syscall.
     awk 'NR > 2 && $1 !~ /^-/ && $NF != "total" { print $NF, $4 }' "$TMP/strace"
 }
@@ -120,7 +130,7 @@ cat <<EOF
 - machine: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) CPUs; $(uname -sr); $(rustc --version)
 - uptime before: $UPTIME_BEFORE
 - uptime after the rounds: $UPTIME_AFTER
-- origin: \`taskset -c 0 $(basename "$BIN") --serve-origin\` (one process, every workload)
+- origins: \`taskset -c 0 $(basename "$BIN") --serve-origin\` (sequential workloads), \`taskset -c 1 $(basename "$BIN") --serve-origin-evented\` (parallel workloads)
 - rounds: \`$(basename "$BIN") ${BENCH_ARGS[*]}\`
 - syscalls: \`strace -f -c $(basename "$BIN") --only CLIENT-WORKLOAD --origin ADDR --tasks $TASKS --requests N\`, N = $STRACE_REQUESTS minus N = 0
 

@@ -3,9 +3,13 @@
 //! against the same origin process in the same run. `bench/tokio.sh` drives
 //! it (and counts syscalls with strace); `BENCHMARKS.md` has results.
 //!
-//! Server: the minimal origin of `roundtrip_tests::origin`, one separate
-//! process (`--serve-origin`) pinned to CPU 0, so that wrk reaches the same
-//! server and `strace -f` sees only the client.
+//! Server: the minimal origin of `roundtrip_tests::origin`, a separate
+//! process (`--serve-origin`, a thread per connection) pinned to CPU 0, so
+//! that wrk reaches the same server and `strace -f` sees only the client;
+//! for the parallel workloads `bench/tokio.sh` passes the evented one
+//! (`--serve-origin-evented`, one event loop for all connections) on CPU 1
+//! as `--origin-parallel`: 64 origin threads on the client's CPUs were
+//! likely the bottleneck there (mio's bench moved to it for that reason).
 //!
 //! Workloads; every body is read fully, with each client's own "whole body"
 //! call (`ResponseBody::bytes`, `BodyExt::collect`, `Response::bytes`)
@@ -30,7 +34,9 @@
 //! ```text
 //! tokio [--rounds 7] [--requests 30000] [--big-requests 10000] [--tasks 64]
 //!       [--parallel-requests 38400] [--wrk-secs 1] [--read whole|chunks] [--origin ADDR]
+//!       [--origin-parallel ADDR]
 //! tokio --serve-origin            # prints its address, serves until killed
+//! tokio --serve-origin-evented    # the same, one event loop for all connections
 //! tokio --only roundtrip-small --origin ADDR --requests 10000   # for strace, perf
 //! ```
 //!
@@ -65,8 +71,12 @@ struct Opts {
     wrk_secs: u64,
     read: Read,
     origin: Option<SocketAddr>,
+    /// The origin of the parallel workloads (`bench/tokio.sh`: the evented
+    /// one on CPU 1); `origin` when not given.
+    origin_parallel: Option<SocketAddr>,
     only: Option<String>,
     serve_origin: bool,
+    serve_origin_evented: bool,
 }
 
 fn parse_opts() -> Opts {
@@ -79,8 +89,10 @@ fn parse_opts() -> Opts {
         wrk_secs: 1,
         read: Read::Whole,
         origin: None,
+        origin_parallel: None,
         only: None,
         serve_origin: false,
+        serve_origin_evented: false,
     };
     let mut args = Args::new();
     while let Some(arg) = args.next_flag() {
@@ -92,6 +104,7 @@ fn parse_opts() -> Opts {
             "--parallel-requests" => o.parallel_requests = args.num("count"),
             "--wrk-secs" => o.wrk_secs = args.num("seconds") as u64,
             "--origin" => o.origin = args.addr(),
+            "--origin-parallel" => o.origin_parallel = args.addr(),
             "--read" => {
                 o.read = match args.value("whole or chunks").as_str() {
                     "whole" => Read::Whole,
@@ -101,6 +114,7 @@ fn parse_opts() -> Opts {
             }
             "--only" => o.only = Some(args.value("client-workload")),
             "--serve-origin" => o.serve_origin = true,
+            "--serve-origin-evented" => o.serve_origin_evented = true,
             other => unknown(other),
         }
     }
@@ -460,7 +474,7 @@ fn report(results: &Results, o: &Opts) {
     for w in Workload::ALL {
         let how = match w {
             Workload::Parallel | Workload::ParallelBig => format!(
-                "{} tasks, {} GETs of {} in all, 2-worker multi-thread runtime, all CPUs; wrk -t2 -c{}",
+                "{} tasks, {} GETs of {} in all, 2-worker multi-thread runtime, all CPUs, the parallel origin; wrk -t2 -c{}",
                 o.tasks,
                 w.requests(o),
                 w.path(),
@@ -525,12 +539,14 @@ fn bench(o: &Opts) {
         keep = Some(p);
         addr
     });
+    let parallel_addr = o.origin_parallel.unwrap_or(addr);
+    let at = |w: Workload| if w.is_parallel() { parallel_addr } else { addr };
     set_affinity(&[0]);
     eprintln!("load before: {}", loadavg());
     // Warm-up: code paths, allocator, the origin's threads; not recorded.
     for w in Workload::ALL {
         for k in Kind::CLIENTS {
-            run_once(k, addr, w, o, w.requests(o) / 10);
+            run_once(k, at(w), w, o, w.requests(o) / 10);
         }
     }
     let mut results = Results::new();
@@ -538,7 +554,7 @@ fn bench(o: &Opts) {
         let order = round_order(&Kind::ALL, round);
         for w in Workload::ALL {
             for &k in order.iter().filter(|&&k| k != Kind::Wrk || w.has_wrk()) {
-                let rps = run_once(k, addr, w, o, w.requests(o));
+                let rps = run_once(k, at(w), w, o, w.requests(o));
                 results.entry((w, k)).or_default().push(rps);
             }
         }
@@ -564,6 +580,10 @@ fn only(spec: &str, o: &Opts) {
     let addr = o
         .origin
         .expect("--only needs --origin ADDR (a server outside this process)");
+    let addr = match w.is_parallel() {
+        true => o.origin_parallel.unwrap_or(addr),
+        false => addr,
+    };
     set_affinity(&[0]);
     let rps = run_once(kind, addr, w, o, o.requests);
     println!("{spec}: {} requests, {rps:.0} requests/s", o.requests);
@@ -571,8 +591,8 @@ fn only(spec: &str, o: &Opts) {
 
 fn main() {
     let o = parse_opts();
-    if o.serve_origin {
-        serve_origin(false);
+    if o.serve_origin || o.serve_origin_evented {
+        serve_origin(o.serve_origin_evented);
     } else if let Some(spec) = &o.only {
         only(spec, &o);
     } else {
