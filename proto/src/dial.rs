@@ -41,6 +41,13 @@ use crate::time::Instant;
 /// The Connection Attempt Delay RFC 8305 section 5 recommends.
 pub const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
+/// Most attempts under way at once. The delay keeps a dial far below it
+/// (a 30 s connect timeout at 250 ms is 120), but a delay of zero would
+/// open a socket per address at once: a resolver's thousands of them
+/// would take the process's file descriptors. The next starts when one
+/// ends.
+pub const MAX_RUNNING: usize = 16;
+
 /// What the driver does next for a [`HappyEyeballs`] dial.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DialStep {
@@ -122,7 +129,8 @@ impl HappyEyeballs {
             self.next_at = now;
             return DialStep::Expired(addr);
         }
-        if !self.queue.is_empty() && (self.running.is_empty() || self.next_at <= now) {
+        let room = self.running.len() < MAX_RUNNING;
+        if !self.queue.is_empty() && (self.running.is_empty() || (room && self.next_at <= now)) {
             let Some(addr) = self.queue.pop_front() else {
                 return DialStep::Wait; // unreachable: not empty
             };
@@ -178,7 +186,8 @@ impl HappyEyeballs {
         if self.won || !self.losers.is_empty() {
             return None;
         }
-        let next = (!self.queue.is_empty() && !self.running.is_empty()).then_some(self.next_at);
+        let waiting = !self.queue.is_empty() && !self.running.is_empty();
+        let next = (waiting && self.running.len() < MAX_RUNNING).then_some(self.next_at);
         let deadlines = self.running.iter().filter_map(|(_, at)| *at);
         next.into_iter().chain(deadlines).min()
     }
@@ -247,6 +256,25 @@ mod tests {
         // Duplicates are tried once, at their first place.
         let order: Vec<_> = interleave([a4, a6, a4, b4, a6]).into_iter().collect();
         assert_eq!(order, [a4, a6, b4]);
+    }
+
+    /// With no delay between attempts, at most `MAX_RUNNING` run at once:
+    /// the next starts when one ends (a thousand addresses opened a
+    /// thousand sockets at once).
+    #[test]
+    fn attempts_under_way_are_capped() {
+        let v4 = |n: u32| SocketAddr::from((core::net::Ipv4Addr::from(0x7f00_0000 + n), 80));
+        let mut dial = HappyEyeballs::new((0..1000).map(v4), Duration::ZERO, Some(ms(1000)));
+        let mut started = Vec::new();
+        while let DialStep::Connect(addr) = dial.poll(at(0)) {
+            started.push(addr);
+        }
+        assert_eq!(started.len(), MAX_RUNNING);
+        assert_eq!(dial.poll(at(0)), DialStep::Wait);
+        assert_eq!(dial.poll_timeout(), Some(at(1000)), "only the deadlines");
+        dial.handle_failed(started[0], at(5));
+        assert_eq!(dial.poll(at(5)), DialStep::Connect(v4(MAX_RUNNING as u32)));
+        assert_eq!(dial.poll(at(5)), DialStep::Wait);
     }
 
     /// A resolver plugged in may answer with very many addresses: each is
