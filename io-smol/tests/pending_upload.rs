@@ -3,12 +3,42 @@
 //! the reader still waits (as on tokio: the drive is shared).
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use roundtrip_smol::{Body, Client};
+
+/// A loopback server for one connection, handled by `serve` on its own
+/// thread (reads time out after 10 s): its port, and what `serve` returns.
+fn accept_one(
+    serve: impl FnOnce(TcpStream) -> Vec<u8> + Send + 'static,
+) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        serve(socket)
+    });
+    (port, server)
+}
+
+/// Reads from `socket` until `done` says so of what came, or the end.
+fn read_until(socket: &mut TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0; 4096];
+    while !done(&got) {
+        match socket.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got
+}
 
 /// A reader that never has anything: a body waiting on something else.
 struct Waiting;
@@ -25,21 +55,8 @@ impl smol::io::AsyncRead for Waiting {
 
 #[test]
 fn an_early_answer_is_heard_while_the_body_reader_waits() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut socket, _) = listener.accept().unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0; 1024];
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            match socket.read(&mut buf) {
-                Ok(0) | Err(_) => return got,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
+    let (port, server) = accept_one(|mut socket| {
+        let got = read_until(&mut socket, |got| got.windows(4).any(|w| w == b"\r\n\r\n"));
         let answer = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nbig!";
         socket.write_all(answer).unwrap();
         got
@@ -89,22 +106,8 @@ impl smol::io::AsyncRead for OverClaims {
 /// (they were: a chunk of the buffer's whole size went out).
 #[test]
 fn a_reader_that_claims_more_than_it_read_fails_the_request() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut socket, _) = listener.accept().unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0; 4096];
-        loop {
-            match socket.read(&mut buf) {
-                Ok(0) | Err(_) => return got,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    });
+    // Everything the client sends, until it closes.
+    let (port, server) = accept_one(|mut socket| read_until(&mut socket, |_| false));
     let client = Client::new();
     let err = smol::block_on(async {
         let body = Body::from_reader(OverClaims, None);
